@@ -1,0 +1,428 @@
+"""Loading and validating config.toml: the province a server watches.
+
+Every problem is reported as a ConfigError that names the exact key
+(``regencies[3].tps``) and what is wrong with it, so a bad config never
+starts a half-working server or client.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import timedelta, timezone, tzinfo
+from pathlib import Path
+from typing import Any
+
+SEVERITY_KEYS = ("critical", "high", "medium", "low")
+LANGUAGES = ("id", "en")
+STAGE_UNITS = ("tps", "kecamatan", "plenary")
+SYNCHRONOUS_MODES = ("full", "normal", "extra")
+KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+CODE_RE = re.compile(r"^[0-9]{4}$")
+
+DEFAULT_CONFIG_NAME = "config.toml"
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; str() names the key and the problem."""
+
+
+@dataclass(frozen=True)
+class Label:
+    id: str
+    en: str
+
+    def get(self, lang: str) -> str:
+        return self.en if lang == "en" else self.id
+
+    def to_wire(self) -> dict[str, str]:
+        return {"id": self.id, "en": self.en}
+
+
+@dataclass(frozen=True)
+class Regency:
+    code: str
+    name: str
+    short: str
+    kecamatan: int
+    desa: int
+    tps: int
+    tps_estimated: bool = False
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "name": self.name,
+            "short": self.short,
+            "kecamatan": self.kecamatan,
+            "tps": self.tps,
+            "desa": self.desa,
+            "tps_estimated": self.tps_estimated,
+        }
+
+
+@dataclass(frozen=True)
+class Stage:
+    key: str
+    label: Label
+    short: Label
+    unit: str
+    window: str = ""
+
+    def total_for(self, regency: Regency) -> int:
+        """What a regency counts to in this stage."""
+        if self.unit == "tps":
+            return regency.tps
+        if self.unit == "kecamatan":
+            return regency.kecamatan
+        return 1
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "label": self.label.to_wire(),
+            "unit": self.unit,
+            "short": self.short.to_wire(),
+            "window": self.window,
+        }
+
+
+@dataclass(frozen=True)
+class Category:
+    key: str
+    label: Label
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"key": self.key, "label": self.label.to_wire()}
+
+
+@dataclass(frozen=True)
+class Severity:
+    key: str
+    label: Label
+    ack_minutes: int
+    escalate_minutes: int  # 0: escalate once, at the deadline, and not again
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "label": self.label.to_wire(),
+            "ack_minutes": self.ack_minutes,
+            "escalate_minutes": self.escalate_minutes,
+        }
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8765
+    database: str = "opsmon.db"
+    synchronous: str = "full"
+    ping_interval_seconds: float = 20.0
+    ping_timeout_seconds: float = 20.0
+    escalation_check_seconds: float = 5.0
+    client_queue_frames: int = 2000
+    commands_per_second: float = 50.0
+    bad_frames_per_minute: int = 10
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    url: str = "ws://127.0.0.1:8765/ws"
+
+
+@dataclass(frozen=True)
+class Province:
+    code: str
+    name: str
+    timezone_name: str = "WITA"
+    utc_offset_hours: float = 8.0
+    language: str = "id"
+
+    @property
+    def tz(self) -> tzinfo:
+        return timezone(timedelta(hours=self.utc_offset_hours), self.timezone_name)
+
+
+@dataclass(frozen=True)
+class Config:
+    province: Province
+    regencies: tuple[Regency, ...]
+    stages: tuple[Stage, ...]
+    categories: tuple[Category, ...]
+    severities: tuple[Severity, ...]
+    server: ServerSettings = field(default_factory=ServerSettings)
+    client: ClientSettings = field(default_factory=ClientSettings)
+    path: Path | None = None
+
+    def regency(self, code: str) -> Regency | None:
+        return self._regency_index.get(code)
+
+    def stage(self, key: str) -> Stage | None:
+        return next((s for s in self.stages if s.key == key), None)
+
+    def category(self, key: str) -> Category | None:
+        return next((c for c in self.categories if c.key == key), None)
+
+    def severity(self, key: str) -> Severity | None:
+        return next((s for s in self.severities if s.key == key), None)
+
+    @property
+    def _regency_index(self) -> dict[str, Regency]:
+        return {r.code: r for r in self.regencies}
+
+    def to_wire(self) -> dict[str, Any]:
+        """The `config` object of the protocol's welcome message."""
+        return {
+            "regencies": [r.to_wire() for r in self.regencies],
+            "stages": [s.to_wire() for s in self.stages],
+            "categories": [c.to_wire() for c in self.categories],
+            "severities": [s.to_wire() for s in self.severities],
+            "province": {
+                "code": self.province.code,
+                "name": self.province.name,
+                "timezone_name": self.province.timezone_name,
+                "utc_offset_hours": self.province.utc_offset_hours,
+            },
+        }
+
+
+# --- validation helpers -------------------------------------------------------
+
+
+def _type_name(value: object) -> str:
+    return {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a table",
+    }.get(type(value), type(value).__name__)
+
+
+class _Table:
+    """A TOML table being read: every key must be known and every value right."""
+
+    def __init__(self, data: object, where: str) -> None:
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where}: must be a table, not {_type_name(data)}")
+        self.data: dict[str, Any] = data
+        self.where = where
+        self.used: set[str] = set()
+
+    def _key(self, key: str) -> str:
+        return f"{self.where}.{key}" if self.where else key
+
+    def _get(self, key: str, default: object, required: bool) -> object:
+        self.used.add(key)
+        if key not in self.data:
+            if required:
+                raise ConfigError(f"{self._key(key)}: missing")
+            return default
+        return self.data[key]
+
+    def str(self, key: str, default: str = "", *, required: bool = True, pattern: re.Pattern[str] | None = None, choices: tuple[str, ...] = ()) -> str:
+        value = self._get(key, default, required)
+        if not isinstance(value, str):
+            raise ConfigError(f"{self._key(key)}: must be a string, not {_type_name(value)}")
+        if required and not value.strip():
+            raise ConfigError(f"{self._key(key)}: must not be empty")
+        if pattern is not None and not pattern.match(value):
+            raise ConfigError(f"{self._key(key)}: {value!r} does not match {pattern.pattern}")
+        if choices and value not in choices:
+            raise ConfigError(f"{self._key(key)}: {value!r} is not one of {', '.join(choices)}")
+        return value
+
+    def int(self, key: str, default: int = 0, *, required: bool = True, minimum: int | None = 0, maximum: int | None = None) -> int:
+        value = self._get(key, default, required)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{self._key(key)}: must be an integer, not {_type_name(value)}")
+        if minimum is not None and value < minimum:
+            raise ConfigError(f"{self._key(key)}: must be at least {minimum}, not {value}")
+        if maximum is not None and value > maximum:
+            raise ConfigError(f"{self._key(key)}: must be at most {maximum}, not {value}")
+        return value
+
+    def number(self, key: str, default: float, *, minimum: float = 0.0, exclusive: bool = True) -> float:
+        value = self._get(key, default, False)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{self._key(key)}: must be a number, not {_type_name(value)}")
+        if (value <= minimum) if exclusive else (value < minimum):
+            raise ConfigError(f"{self._key(key)}: must be {'above' if exclusive else 'at least'} {minimum}, not {value}")
+        return float(value)
+
+    def bool(self, key: str, default: bool) -> bool:
+        value = self._get(key, default, False)
+        if not isinstance(value, bool):
+            raise ConfigError(f"{self._key(key)}: must be true or false, not {_type_name(value)}")
+        return value
+
+    def label(self, key: str) -> Label:
+        table = _Table(self._get(key, None, True), self._key(key))
+        label = Label(id=table.str("id"), en=table.str("en"))
+        table.done()
+        return label
+
+    def list(self, key: str) -> list[object]:
+        value = self._get(key, None, True)
+        if not isinstance(value, list) or not value:
+            raise ConfigError(f"{self._key(key)}: must be a non-empty list of tables ([[{key}]])")
+        return value
+
+    def table(self, key: str) -> _Table:
+        return _Table(self._get(key, {}, False), self._key(key))
+
+    def done(self) -> None:
+        unknown = sorted(set(self.data) - self.used)
+        if unknown:
+            raise ConfigError(f"{self._key(unknown[0])}: unknown key")
+
+
+def _unique(items: list[Any], attr: str, where: str) -> None:
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        value = getattr(item, attr)
+        if value in seen:
+            raise ConfigError(f"{where}[{i}].{attr}: duplicate {value!r}")
+        seen.add(value)
+
+
+def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
+    """Validate an already-parsed TOML document."""
+    root = _Table(data, "")
+
+    p = root.table("province")
+    province = Province(
+        code=p.str("code"),
+        name=p.str("name"),
+        timezone_name=p.str("timezone_name", "WITA", required=False) or "WITA",
+        utc_offset_hours=p.number("utc_offset_hours", 8.0, minimum=-14, exclusive=False),
+        language=p.str("language", "id", required=False, choices=LANGUAGES),
+    )
+    if not -14 <= province.utc_offset_hours <= 14:
+        raise ConfigError(f"province.utc_offset_hours: must be between -14 and 14, not {province.utc_offset_hours}")
+    p.done()
+
+    s = root.table("server")
+    server = ServerSettings(
+        host=s.str("host", "127.0.0.1", required=False),
+        port=s.int("port", 8765, required=False, minimum=0, maximum=65535),
+        database=s.str("database", "opsmon.db", required=False),
+        synchronous=s.str("synchronous", "full", required=False, choices=SYNCHRONOUS_MODES),
+        ping_interval_seconds=s.number("ping_interval_seconds", 20.0),
+        ping_timeout_seconds=s.number("ping_timeout_seconds", 20.0),
+        escalation_check_seconds=s.number("escalation_check_seconds", 5.0),
+        client_queue_frames=s.int("client_queue_frames", 2000, required=False, minimum=10),
+        commands_per_second=s.number("commands_per_second", 50.0),
+        bad_frames_per_minute=s.int("bad_frames_per_minute", 10, required=False, minimum=1),
+    )
+    s.done()
+
+    c = root.table("client")
+    client = ClientSettings(url=c.str("url", "ws://127.0.0.1:8765/ws", required=False))
+    if not client.url.startswith(("ws://", "wss://")):
+        raise ConfigError(f"client.url: {client.url!r} must start with ws:// or wss://")
+    c.done()
+
+    regencies = []
+    for i, item in enumerate(root.list("regencies")):
+        t = _Table(item, f"regencies[{i}]")
+        regencies.append(
+            Regency(
+                code=t.str("code", pattern=CODE_RE),
+                name=t.str("name"),
+                short=t.str("short"),
+                kecamatan=t.int("kecamatan", minimum=1),
+                desa=t.int("desa", 0, required=False),
+                tps=t.int("tps", minimum=1),
+                tps_estimated=t.bool("tps_estimated", False),
+            )
+        )
+        t.done()
+    _unique(regencies, "code", "regencies")
+
+    stages = []
+    for i, item in enumerate(root.list("stages")):
+        t = _Table(item, f"stages[{i}]")
+        key = t.str("key", pattern=KEY_RE)
+        label = t.label("label")
+        short = t.label("short") if "short" in t.data else label
+        stages.append(Stage(key=key, label=label, short=short, unit=t.str("unit", choices=STAGE_UNITS), window=t.str("window", "", required=False)))
+        t.done()
+    _unique(stages, "key", "stages")
+
+    categories = []
+    for i, item in enumerate(root.list("categories")):
+        t = _Table(item, f"categories[{i}]")
+        categories.append(Category(key=t.str("key", pattern=KEY_RE), label=t.label("label")))
+        t.done()
+    _unique(categories, "key", "categories")
+
+    severities = []
+    for i, item in enumerate(root.list("severities")):
+        t = _Table(item, f"severities[{i}]")
+        severities.append(
+            Severity(
+                key=t.str("key", choices=SEVERITY_KEYS),
+                label=t.label("label"),
+                ack_minutes=t.int("ack_minutes", minimum=1),
+                escalate_minutes=t.int("escalate_minutes", minimum=0),
+            )
+        )
+        t.done()
+    _unique(severities, "key", "severities")
+    keys = [sv.key for sv in severities]
+    if sorted(keys, key=SEVERITY_KEYS.index) != list(SEVERITY_KEYS):
+        missing = [k for k in SEVERITY_KEYS if k not in keys]
+        if missing:
+            raise ConfigError(f"severities: missing {', '.join(missing)} (the protocol fixes all four)")
+        raise ConfigError(f"severities: must be listed most severe first ({', '.join(SEVERITY_KEYS)}), not {', '.join(keys)}")
+
+    root.done()
+    return Config(
+        province=province,
+        regencies=tuple(regencies),
+        stages=tuple(stages),
+        categories=tuple(categories),
+        severities=tuple(severities),
+        server=server,
+        client=client,
+        path=path,
+    )
+
+
+def find_config(explicit: str | Path | None = None) -> Path:
+    """The config file to use: --config, else $OPSMON_CONFIG, else ./config.toml,
+    else the copy shipped with the package."""
+    import os
+
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("OPSMON_CONFIG")
+    if env:
+        return Path(env)
+    local = Path.cwd() / DEFAULT_CONFIG_NAME
+    if local.exists():
+        return local
+    return Path(__file__).with_name("default_config.toml")
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Read and validate a config file; raises ConfigError naming the problem."""
+    file = find_config(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: no such config file") from None
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read ({exc.strerror})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML ({exc})") from None
+    try:
+        return parse_config(data, file)
+    except ConfigError as exc:
+        raise ConfigError(f"{file}: {exc}") from None

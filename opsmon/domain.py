@@ -1,0 +1,406 @@
+"""Incidents and stages: the rules, with no I/O.
+
+The server *decides* (a command against the current state gives an event or
+a DomainError); everyone *folds* (`apply(state, event)`), the server into its
+memory and database, each client into its screen. Because both sides fold
+the same events with the same function, a client's view is the server's.
+
+Every value an event's fold needs travels in the event itself (deadlines
+included), so folding never needs the config.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, tzinfo
+from typing import Any
+
+from opsmon.config import Config
+from opsmon.protocol import (
+    SEVERITIES,
+    SYSTEM,
+    Ack,
+    Actor,
+    Escalate,
+    Event,
+    Incident,
+    Note,
+    NoteEntry,
+    Reopen,
+    Report,
+    Resolve,
+    StageRow,
+    StageUpdate,
+    convert,
+    format_ts,
+    parse_ts,
+    to_builtins,
+)
+
+WriteCommand = Report | Ack | Escalate | Note | Resolve | Reopen | StageUpdate
+
+SNAPSHOT_RESOLVED_WINDOW = timedelta(hours=24)
+
+
+class DomainError(Exception):
+    """A command that cannot be carried out; `code` is the protocol's result code."""
+
+    def __init__(self, code: str, message: str, *, status: str | None = None, by: Actor | None = None, at: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.by = by
+        self.at = at
+
+
+@dataclass(frozen=True)
+class SeverityRule:
+    ack_minutes: int
+    escalate_minutes: int  # 0: no re-escalation after the first
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What the server needs to decide commands: the province's config, reduced."""
+
+    stage_totals: dict[tuple[str, str], int]  # (regency, stage) -> total
+    categories: frozenset[str]
+    severities: dict[str, SeverityRule]
+    tz: tzinfo
+    tz_name: str = "WITA"
+
+    @property
+    def regencies(self) -> set[str]:
+        return {regency for regency, _ in self.stage_totals}
+
+    @property
+    def stages(self) -> set[str]:
+        return {stage for _, stage in self.stage_totals}
+
+    @classmethod
+    def from_config(cls, config: Config) -> Rules:
+        return cls(
+            stage_totals={(r.code, s.key): s.total_for(r) for r in config.regencies for s in config.stages},
+            categories=frozenset(c.key for c in config.categories),
+            severities={s.key: SeverityRule(s.ack_minutes, s.escalate_minutes) for s in config.severities},
+            tz=config.province.tz,
+            tz_name=config.province.timezone_name,
+        )
+
+    def local_time(self, ts: str) -> str:
+        return f"{parse_ts(ts).astimezone(self.tz):%H:%M} {self.tz_name} ({parse_ts(ts).astimezone(self.tz):%d/%m})"
+
+
+@dataclass
+class State:
+    """The province as of event `seq`: every incident and every stage row."""
+
+    seq: int = 0
+    incidents: dict[int, Incident] = field(default_factory=dict)
+    stages: dict[tuple[str, str], StageRow] = field(default_factory=dict)
+
+    @property
+    def next_incident_id(self) -> int:
+        return max(self.incidents, default=0) + 1
+
+    def copy(self) -> State:
+        return State(
+            seq=self.seq,
+            incidents={k: convert(to_builtins(v), Incident) for k, v in self.incidents.items()},
+            stages={k: convert(to_builtins(v), StageRow) for k, v in self.stages.items()},
+        )
+
+    def as_builtins(self) -> dict[str, Any]:
+        """A plain, comparable form (used by tests to check that folds agree)."""
+        return {
+            "seq": self.seq,
+            "incidents": {k: to_builtins(v) for k, v in sorted(self.incidents.items())},
+            "stages": {f"{r}/{s}": to_builtins(v) for (r, s), v in sorted(self.stages.items())},
+        }
+
+
+def stage_status(done: int, total: int, blocked: bool) -> str:
+    if blocked:
+        return "blocked"
+    if done <= 0:
+        return "pending"
+    if done >= total:
+        return "done"
+    return "in_progress"
+
+
+def initial_stages(stage_totals: dict[tuple[str, str], int], ts: str) -> dict[tuple[str, str], StageRow]:
+    """Every regency at zero in every stage: the state before the first event."""
+    return {
+        (regency, stage): StageRow(regency=regency, stage=stage, status="pending", done=0, total=total, note=None, updated=ts)
+        for (regency, stage), total in stage_totals.items()
+    }
+
+
+# --- the fold ----------------------------------------------------------------------
+
+
+def _note(event: Event, text: str, kind: str) -> NoteEntry:
+    return NoteEntry(ts=event.ts, by=event.actor, text=text, kind=kind)
+
+
+def apply(state: State, event: Event) -> State:
+    """Fold one event into the state (in place, for speed) and return it."""
+    kind, data = event.kind, event.data
+    if kind == "stage.updated":
+        row = convert(data, StageRow)
+        state.stages[(row.regency, row.stage)] = row
+    elif kind == "incident.reported":
+        incident = convert(data, Incident)
+        state.incidents[incident.id] = incident
+    else:
+        incident = state.incidents.get(data.get("incident", -1))
+        if incident is not None:
+            _apply_to_incident(incident, event)
+    state.seq = event.seq
+    return state
+
+
+def _apply_to_incident(incident: Incident, event: Event) -> None:
+    kind, data = event.kind, event.data
+    if kind == "incident.acknowledged":
+        incident.status = "acknowledged"
+        incident.acknowledged = event.ts
+        incident.acknowledged_by = event.actor
+        incident.escalate_due = None
+    elif kind == "incident.escalated":
+        incident.level = data["level"]
+        if "escalate_due" in data:
+            incident.escalate_due = data["escalate_due"]
+        if data.get("note"):
+            incident.notes.append(_note(event, data["note"], "escalated"))
+    elif kind == "incident.noted":
+        incident.notes.append(_note(event, data["text"], "note"))
+    elif kind == "incident.resolved":
+        incident.status = "resolved"
+        incident.resolved = event.ts
+        incident.resolved_by = event.actor
+        incident.escalate_due = None
+        incident.notes.append(_note(event, data["note"], "resolved"))
+    elif kind == "incident.reopened":
+        incident.status = "open"
+        incident.resolved = incident.resolved_by = None
+        incident.acknowledged = incident.acknowledged_by = None
+        incident.ack_due = data.get("ack_due", incident.ack_due)
+        incident.escalate_due = data.get("escalate_due")
+        incident.notes.append(_note(event, data["note"], "reopened"))
+
+
+def fold(state: State, events: Iterable[Event]) -> State:
+    for event in events:
+        apply(state, event)
+    return state
+
+
+# --- decisions (server side) -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a command becomes: one event, not yet numbered."""
+
+    kind: str
+    data: dict[str, Any]
+    incident: int | None = None
+    regency: str | None = None
+
+
+def _find(state: State, incident_id: int) -> Incident:
+    incident = state.incidents.get(incident_id)
+    if incident is None:
+        raise DomainError("not_found", f"no incident {incident_id}")
+    return incident
+
+
+def _who(actor: Actor | None) -> str:
+    if actor is None:
+        return "someone"
+    return f"{actor.agency}/{actor.name}" if actor.agency else actor.name
+
+
+def _already(incident: Incident, rules: Rules, what: str) -> DomainError:
+    """The conflict answer: which state the incident is in, who put it there, when."""
+    if incident.status == "resolved":
+        by, at = incident.resolved_by, incident.resolved
+    elif incident.status == "acknowledged":
+        by, at = incident.acknowledged_by, incident.acknowledged
+    else:
+        by, at = incident.reporter, incident.reported
+    verb = {"resolved": "resolved", "acknowledged": "acknowledged", "open": "open (reported)"}[incident.status]
+    when = rules.local_time(at) if at else "?"
+    return DomainError(
+        "conflict",
+        f"cannot {what} incident {incident.id}: already {verb} by {_who(by)} at {when}",
+        status=incident.status,
+        by=by,
+        at=at,
+    )
+
+
+def _severity_rule(rules: Rules, severity: str) -> SeverityRule:
+    rule = rules.severities.get(severity)
+    if rule is None:
+        raise DomainError("invalid", f"unknown severity {severity!r}")
+    return rule
+
+
+def _check_scope(regencies: list[str] | None, regency: str) -> None:
+    if regencies is not None and regency not in regencies:
+        raise DomainError("forbidden", f"your token may act only on regencies {', '.join(regencies) or '(none)'}, not {regency}")
+
+
+def decide(state: State, command: WriteCommand, actor: Actor, scope: list[str] | None, now: datetime, rules: Rules) -> Decision:
+    """Turn a command into the event it causes, or raise DomainError."""
+    ts = format_ts(now)
+    if isinstance(command, Report):
+        draft = command.incident
+        if draft.regency not in rules.regencies:
+            raise DomainError("invalid", f"unknown regency {draft.regency!r}")
+        if draft.category not in rules.categories:
+            raise DomainError("invalid", f"unknown category {draft.category!r}")
+        rule = _severity_rule(rules, draft.severity)
+        if not draft.title.strip():
+            raise DomainError("invalid", "title must not be blank")
+        _check_scope(scope, draft.regency)
+        ack_due = format_ts(now + timedelta(minutes=rule.ack_minutes))
+        incident = Incident(
+            id=state.next_incident_id,
+            regency=draft.regency,
+            category=draft.category,
+            severity=draft.severity,
+            title=draft.title.strip(),
+            detail=draft.detail,
+            location=draft.location,
+            status="open",
+            level=0,
+            reported=ts,
+            reporter=actor,
+            acknowledged=None,
+            acknowledged_by=None,
+            resolved=None,
+            resolved_by=None,
+            ack_due=ack_due,
+            notes=[],
+            escalate_due=ack_due,
+        )
+        return Decision("incident.reported", to_builtins(incident), incident.id, draft.regency)
+
+    if isinstance(command, StageUpdate):
+        total = rules.stage_totals.get((command.regency, command.stage))
+        if command.regency not in rules.regencies:
+            raise DomainError("invalid", f"unknown regency {command.regency!r}")
+        if total is None:
+            raise DomainError("invalid", f"unknown stage {command.stage!r}")
+        if command.done > total:
+            raise DomainError("invalid", f"done {command.done} is more than the {total} that {command.regency} counts to in {command.stage}")
+        _check_scope(scope, command.regency)
+        row = StageRow(
+            regency=command.regency,
+            stage=command.stage,
+            status=stage_status(command.done, total, command.blocked),
+            done=command.done,
+            total=total,
+            note=command.note or None,
+            updated=ts,
+        )
+        return Decision("stage.updated", to_builtins(row), None, command.regency)
+
+    incident = _find(state, command.incident)
+    _check_scope(scope, incident.regency)
+    ref = {"incident": incident.id}
+    if isinstance(command, Ack):
+        if incident.status != "open":
+            raise _already(incident, rules, "acknowledge")
+        return Decision("incident.acknowledged", ref, incident.id, incident.regency)
+    if isinstance(command, Escalate):
+        if incident.status == "resolved":
+            raise _already(incident, rules, "escalate")
+        return Decision("incident.escalated", {**ref, "level": incident.level + 1, "note": command.note or None}, incident.id, incident.regency)
+    if isinstance(command, Note):
+        if not command.text.strip():
+            raise DomainError("invalid", "text must not be blank")
+        return Decision("incident.noted", {**ref, "text": command.text}, incident.id, incident.regency)
+    if isinstance(command, Resolve):
+        if not command.note.strip():
+            raise DomainError("invalid", "a resolution note is required")
+        if incident.status == "resolved":
+            raise _already(incident, rules, "resolve")
+        return Decision("incident.resolved", {**ref, "note": command.note}, incident.id, incident.regency)
+    if isinstance(command, Reopen):
+        if not command.note.strip():
+            raise DomainError("invalid", "a note saying why it is reopened is required")
+        if incident.status != "resolved":
+            raise DomainError(
+                "conflict",
+                f"cannot reopen incident {incident.id}: it is not resolved (status {incident.status})",
+                status=incident.status,
+                by=incident.acknowledged_by or incident.reporter,
+                at=incident.acknowledged or incident.reported,
+            )
+        rule = _severity_rule(rules, incident.severity)
+        ack_due = format_ts(now + timedelta(minutes=rule.ack_minutes))
+        return Decision("incident.reopened", {**ref, "note": command.note, "ack_due": ack_due, "escalate_due": ack_due}, incident.id, incident.regency)
+    raise DomainError("invalid", f"unsupported command {type(command).__name__}")  # pragma: no cover
+
+
+def due_escalations(state: State, now: datetime, rules: Rules) -> list[Decision]:
+    """Escalations the server owes: every open incident past its escalation time.
+
+    One escalation per incident per check, however long the server was down;
+    the next one is due at the next interval boundary after `now`.
+    """
+    decisions = []
+    for incident in state.incidents.values():
+        if incident.status != "open" or incident.escalate_due is None:
+            continue
+        due = parse_ts(incident.escalate_due)
+        if due > now:
+            continue
+        rule = rules.severities.get(incident.severity)
+        following: str | None = None
+        if rule is not None and rule.escalate_minutes > 0:
+            step = timedelta(minutes=rule.escalate_minutes)
+            nxt = due + step
+            while nxt <= now:
+                nxt += step
+            following = format_ts(nxt)
+        decisions.append(
+            Decision(
+                "incident.escalated",
+                {"incident": incident.id, "level": incident.level + 1, "note": None, "escalate_due": following},
+                incident.id,
+                incident.regency,
+            )
+        )
+    return decisions
+
+
+SYSTEM_ACTOR = SYSTEM
+
+# --- views shared by every screen --------------------------------------------------
+
+
+def urgency_key(incident: Incident) -> tuple[int, int, str, int]:
+    """Queue order: unacknowledged before acknowledged, then severity, then oldest first."""
+    status_rank = {"open": 0, "acknowledged": 1, "resolved": 2}.get(incident.status, 3)
+    severity_rank = SEVERITIES.index(incident.severity) if incident.severity in SEVERITIES else len(SEVERITIES)
+    return (status_rank, severity_rank, incident.reported, incident.id)
+
+
+def is_overdue(incident: Incident, now: datetime) -> bool:
+    """Unacknowledged past its acknowledgement deadline."""
+    return incident.status == "open" and parse_ts(incident.ack_due) <= now
+
+
+def in_snapshot(incident: Incident, now: datetime) -> bool:
+    """Snapshots carry every unresolved incident and those resolved in the last 24 hours."""
+    if incident.status != "resolved" or incident.resolved is None:
+        return True
+    return parse_ts(incident.resolved) >= now - SNAPSHOT_RESOLVED_WINDOW

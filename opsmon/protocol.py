@@ -1,0 +1,380 @@
+"""The opsmon wire protocol, version 1: one definition of every message.
+
+Both the server and every client import these types; docs/protocol.md is
+the human-readable contract they implement. Frames are parsed into typed
+msgspec Structs at the edge, so a wrong field type, a missing field or an
+over-long string is refused with a message that names the field.
+
+No I/O here, and no textual: this module is shared with the server.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+PROTOCOL_VERSION = 1
+MAX_FRAME_BYTES = 64 * 1024
+HELLO_TIMEOUT_SECONDS = 10.0
+
+# Close codes.
+CLOSE_GOING_AWAY = 1001
+CLOSE_POLICY = 1008
+CLOSE_TOO_BIG = 1009
+# Not in the v1 text: a client too far behind is dropped with 1013
+# ("try again later") and resumes from its last seq.
+CLOSE_TOO_SLOW = 1013
+
+ROLES = ("viewer", "officer", "admin")
+AGENCIES = ("KPU", "Bawaslu", "Polri")
+SEVERITIES = ("critical", "high", "medium", "low")
+INCIDENT_STATUSES = ("open", "acknowledged", "resolved")
+STAGE_STATUSES = ("pending", "in_progress", "done", "blocked")
+
+CommandId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+IncidentId = Annotated[int, msgspec.Meta(ge=1)]
+Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+LongText = Annotated[str, msgspec.Meta(max_length=4000)]
+RequiredText = Annotated[str, msgspec.Meta(min_length=1, max_length=4000)]
+Location = Annotated[str, msgspec.Meta(max_length=200)]
+
+# --- values ------------------------------------------------------------------
+
+
+class Actor(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Who did something: a person and their agency, or {"name": "system"}."""
+
+    name: str
+    agency: str | None = None
+
+
+SYSTEM = Actor(name="system")
+
+
+class NoteEntry(msgspec.Struct, frozen=True):
+    ts: str
+    by: Actor
+    text: str
+    # Added to v1: which event wrote it ("note", "escalated", "resolved", "reopened").
+    kind: str = "note"
+
+
+class Incident(msgspec.Struct):
+    id: int
+    regency: str
+    category: str
+    severity: str
+    title: str
+    detail: str
+    location: str
+    status: str
+    level: int
+    reported: str
+    reporter: Actor
+    acknowledged: str | None
+    acknowledged_by: Actor | None
+    resolved: str | None
+    resolved_by: Actor | None
+    ack_due: str
+    notes: list[NoteEntry]
+    # Added to v1: when the server will next escalate it (null once acknowledged,
+    # resolved, or escalated for the last time).
+    escalate_due: str | None = None
+
+
+class StageRow(msgspec.Struct):
+    regency: str
+    stage: str
+    status: str
+    done: int
+    total: int
+    note: str | None
+    updated: str
+
+
+class RegencyInfo(msgspec.Struct):
+    code: str
+    name: str
+    short: str
+    kecamatan: int
+    tps: int
+    desa: int = 0
+    tps_estimated: bool = False
+
+
+class LabelText(msgspec.Struct):
+    id: str
+    en: str
+
+    def get(self, lang: str) -> str:
+        return self.en if lang == "en" else self.id
+
+
+class StageInfo(msgspec.Struct):
+    key: str
+    label: LabelText
+    unit: str
+    short: LabelText | None = None
+    window: str = ""
+
+
+class CategoryInfo(msgspec.Struct):
+    key: str
+    label: LabelText
+
+
+class SeverityInfo(msgspec.Struct):
+    key: str
+    label: LabelText
+    ack_minutes: int
+    escalate_minutes: int
+
+
+class ProvinceInfo(msgspec.Struct):
+    code: str
+    name: str
+    timezone_name: str = "WITA"
+    utc_offset_hours: float = 8.0
+
+
+class ConfigInfo(msgspec.Struct):
+    regencies: list[RegencyInfo]
+    stages: list[StageInfo]
+    categories: list[CategoryInfo]
+    severities: list[SeverityInfo]
+    province: ProvinceInfo | None = None
+
+
+class User(msgspec.Struct):
+    name: str
+    role: str
+    agency: str
+    regencies: list[str] | None
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(name=self.name, agency=self.agency)
+
+    def may_act(self) -> bool:
+        return self.role in ("officer", "admin")
+
+    def may_act_on(self, regency: str) -> bool:
+        return self.may_act() and (self.regencies is None or regency in self.regencies)
+
+
+# --- client -> server ----------------------------------------------------------
+
+
+class Hello(msgspec.Struct, tag="hello", tag_field="type"):
+    token: str
+    client: str = ""
+    epoch: str | None = None
+    since: int | None = None
+
+
+class IncidentDraft(msgspec.Struct):
+    regency: str
+    category: str
+    severity: str
+    title: Title
+    detail: LongText = ""
+    location: Location = ""
+
+
+class Report(msgspec.Struct, tag="report", tag_field="type"):
+    id: CommandId
+    incident: IncidentDraft
+
+
+class Ack(msgspec.Struct, tag="ack", tag_field="type"):
+    id: CommandId
+    incident: IncidentId
+
+
+class Escalate(msgspec.Struct, tag="escalate", tag_field="type"):
+    id: CommandId
+    incident: IncidentId
+    note: LongText | None = None
+
+
+class Note(msgspec.Struct, tag="note", tag_field="type"):
+    id: CommandId
+    incident: IncidentId
+    text: RequiredText
+
+
+class Resolve(msgspec.Struct, tag="resolve", tag_field="type"):
+    id: CommandId
+    incident: IncidentId
+    note: RequiredText
+
+
+class Reopen(msgspec.Struct, tag="reopen", tag_field="type"):
+    id: CommandId
+    incident: IncidentId
+    note: RequiredText
+
+
+class StageUpdate(msgspec.Struct, tag="stage", tag_field="type"):
+    id: CommandId
+    regency: str
+    stage: str
+    done: Annotated[int, msgspec.Meta(ge=0)]
+    note: LongText | None = None
+    blocked: bool = False
+
+
+class History(msgspec.Struct, tag="history", tag_field="type"):
+    """Added to v1: every event of one incident, for its timeline. Read-only,
+    so viewers may ask too; answered by a result with `events`."""
+
+    id: CommandId
+    incident: IncidentId
+
+
+Command = Report | Ack | Escalate | Note | Resolve | Reopen | StageUpdate | History
+WRITE_COMMANDS = (Report, Ack, Escalate, Note, Resolve, Reopen, StageUpdate)
+ClientMessage = Hello | Command
+
+# --- server -> client ----------------------------------------------------------
+
+
+class Event(msgspec.Struct, tag="event", tag_field="type"):
+    seq: int
+    ts: str
+    kind: str
+    actor: Actor
+    data: dict[str, Any]
+
+
+class Batch(msgspec.Struct, tag="batch", tag_field="type"):
+    events: list[Event]
+
+
+class Welcome(msgspec.Struct, tag="welcome", tag_field="type"):
+    protocol: int
+    epoch: str
+    seq: int
+    user: User
+    config: ConfigInfo
+
+
+class Snapshot(msgspec.Struct, tag="snapshot", tag_field="type"):
+    epoch: str
+    seq: int
+    stages: list[StageRow]
+    incidents: list[Incident]
+
+
+class Result(msgspec.Struct, tag="result", tag_field="type", omit_defaults=True):
+    id: str
+    ok: bool
+    seq: int | None = None
+    incident: int | None = None
+    code: str | None = None
+    message: str | None = None
+    # Added to v1, on `conflict`: the incident's status, who acted and when,
+    # so a client can say it in its own language.
+    status: str | None = None
+    by: Actor | None = None
+    at: str | None = None
+    # Added to v1: the answer to `history`.
+    events: list[Event] | None = None
+
+
+class Error(msgspec.Struct, tag="error", tag_field="type"):
+    code: str
+    message: str
+
+
+ServerMessage = Welcome | Snapshot | Event | Batch | Result | Error
+
+# --- encoding --------------------------------------------------------------------
+
+_encoder = msgspec.json.Encoder()
+_raw_decoder = msgspec.json.Decoder()
+_server_decoder = msgspec.json.Decoder(ServerMessage)
+
+
+class BadMessage(ValueError):
+    """A frame that is not a valid message; carries the command id if it had one."""
+
+    def __init__(self, message: str, command_id: str | None = None) -> None:
+        super().__init__(message)
+        self.command_id = command_id
+
+
+def encode(message: msgspec.Struct) -> bytes:
+    return _encoder.encode(message)
+
+
+def _describe(exc: msgspec.ValidationError) -> str:
+    text = str(exc)
+    # msgspec says "Invalid value 'x' - at `$.type`" for an unknown tag.
+    if text.endswith("at `$.type`") and text.startswith("Invalid value"):
+        return f"unknown message type {text.split(' - ')[0].removeprefix('Invalid value ')}"
+    return text.replace("`$.", "`")
+
+
+def decode_client(frame: str | bytes) -> ClientMessage:
+    """Parse one client frame; raises BadMessage saying what is wrong."""
+    try:
+        raw = _raw_decoder.decode(frame)
+    except msgspec.DecodeError:
+        raise BadMessage("not valid JSON") from None
+    if not isinstance(raw, dict):
+        raise BadMessage("a message must be a JSON object")
+    command_id = raw.get("id") if isinstance(raw.get("id"), str) and 0 < len(raw["id"]) <= 64 else None
+    if "type" not in raw:
+        raise BadMessage("missing field `type`", command_id)
+    if not isinstance(raw["type"], str):
+        raise BadMessage("field `type` must be a string", command_id)
+    try:
+        return msgspec.convert(raw, ClientMessage)  # type: ignore[arg-type]
+    except msgspec.ValidationError as exc:
+        raise BadMessage(_describe(exc), command_id) from None
+
+
+def decode_server(frame: str | bytes) -> ServerMessage:
+    """Parse one server frame (clients); raises BadMessage."""
+    try:
+        return _server_decoder.decode(frame)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise BadMessage(f"bad frame from server: {exc}") from None
+
+
+def to_builtins(value: Any) -> Any:
+    return msgspec.to_builtins(value)
+
+
+def convert(value: Any, type_: Any) -> Any:
+    return msgspec.convert(value, type_)
+
+
+# --- time ----------------------------------------------------------------------------
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def format_ts(moment: datetime) -> str:
+    """RFC 3339 UTC with milliseconds and Z, as the protocol writes every ts."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_ts(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+EventKind = Literal[
+    "incident.reported",
+    "incident.acknowledged",
+    "incident.escalated",
+    "incident.noted",
+    "incident.resolved",
+    "incident.reopened",
+    "stage.updated",
+]

@@ -1,0 +1,459 @@
+"""opsmon-server: the websocket handler, HTTP health and metrics, escalations.
+
+Every write goes: authenticate -> validate (protocol) -> decide (domain)
+-> commit (store) -> answer the sender -> broadcast (hub). One lock orders
+the writes so seq order is commit order is broadcast order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime
+from http import HTTPStatus
+from typing import Any
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from opsmon.config import Config
+from opsmon.domain import SYSTEM_ACTOR, Decision, DomainError, Rules, State, apply, decide, due_escalations, in_snapshot, stage_status
+from opsmon.protocol import (
+    CLOSE_POLICY,
+    HELLO_TIMEOUT_SECONDS,
+    MAX_FRAME_BYTES,
+    PROTOCOL_VERSION,
+    WRITE_COMMANDS,
+    Actor,
+    BadMessage,
+    ConfigInfo,
+    Error,
+    Event,
+    Hello,
+    History,
+    Incident,
+    Result,
+    Snapshot,
+    User,
+    Welcome,
+    convert,
+    decode_client,
+    encode,
+    format_ts,
+    to_builtins,
+    utc_now,
+)
+from server.auth import authenticate
+from server.hub import Hub, Subscriber
+from server.store import CommandRecord, Store
+
+log = logging.getLogger("opsmon.server")
+
+# A client further behind than this gets a snapshot instead of the missed events.
+RESUME_LIMIT = 20_000
+REVOCATION_CHECK_SECONDS = 1.0
+
+Clock = Callable[[], datetime]
+
+
+class Metrics:
+    """Counters for GET /metrics, in Prometheus text format."""
+
+    BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+    def __init__(self) -> None:
+        self.connections_total = 0
+        self.events_total = 0
+        self.commands: dict[tuple[str, str], int] = {}
+        self.errors: dict[str, int] = {}
+        self.latency_buckets = [0] * len(self.BUCKETS)
+        self.latency_sum = 0.0
+        self.latency_count = 0
+
+    def command(self, kind: str, outcome: str, seconds: float) -> None:
+        self.commands[(kind, outcome)] = self.commands.get((kind, outcome), 0) + 1
+        self.latency_sum += seconds
+        self.latency_count += 1
+        for i, bound in enumerate(self.BUCKETS):
+            if seconds <= bound:
+                self.latency_buckets[i] += 1
+
+    def error(self, code: str) -> None:
+        self.errors[code] = self.errors.get(code, 0) + 1
+
+    def render(self, connected: int, head: int, dropped_slow: int) -> str:
+        lines = [
+            "# HELP opsmon_connections Connected, authenticated websocket clients.",
+            "# TYPE opsmon_connections gauge",
+            f"opsmon_connections {connected}",
+            "# HELP opsmon_connections_total Websocket clients ever authenticated.",
+            "# TYPE opsmon_connections_total counter",
+            f"opsmon_connections_total {self.connections_total}",
+            "# HELP opsmon_head_seq Sequence number of the newest event.",
+            "# TYPE opsmon_head_seq gauge",
+            f"opsmon_head_seq {head}",
+            "# HELP opsmon_events_total Events committed since the server started.",
+            "# TYPE opsmon_events_total counter",
+            f"opsmon_events_total {self.events_total}",
+            "# HELP opsmon_slow_clients_dropped_total Clients dropped for falling too far behind.",
+            "# TYPE opsmon_slow_clients_dropped_total counter",
+            f"opsmon_slow_clients_dropped_total {dropped_slow}",
+            "# HELP opsmon_commands_total Commands answered, by type and outcome.",
+            "# TYPE opsmon_commands_total counter",
+        ]
+        for (kind, outcome), count in sorted(self.commands.items()):
+            lines.append(f'opsmon_commands_total{{type="{kind}",outcome="{outcome}"}} {count}')
+        lines += ["# HELP opsmon_errors_total Errors sent, by code.", "# TYPE opsmon_errors_total counter"]
+        for code, count in sorted(self.errors.items()):
+            lines.append(f'opsmon_errors_total{{code="{code}"}} {count}')
+        lines += [
+            "# HELP opsmon_command_latency_seconds Time from a command's arrival to its answer.",
+            "# TYPE opsmon_command_latency_seconds histogram",
+        ]
+        for bound, count in zip(self.BUCKETS, self.latency_buckets, strict=True):
+            lines.append(f'opsmon_command_latency_seconds_bucket{{le="{bound}"}} {count}')
+        lines.append(f'opsmon_command_latency_seconds_bucket{{le="+Inf"}} {self.latency_count}')
+        lines.append(f"opsmon_command_latency_seconds_sum {self.latency_sum:.6f}")
+        lines.append(f"opsmon_command_latency_seconds_count {self.latency_count}")
+        return "\n".join(lines) + "\n"
+
+
+class RateLimit:
+    """A token bucket: `rate` commands a second, bursts up to 4x that."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.capacity = rate * 4
+        self.tokens = self.capacity
+        self.last = time.monotonic()
+
+    def allow(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+class OpsmonServer:
+    """One province's server. `await start()`, then `await close()`."""
+
+    def __init__(self, config: Config, store: Store, *, clock: Clock = utc_now) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.rules = Rules.from_config(config)
+        self.settings = config.server
+        self.state = State()
+        self.hub = Hub()
+        self.metrics = Metrics()
+        self.lock = asyncio.Lock()
+        self._config_info = convert(config.to_wire(), ConfigInfo)
+        self._server: Server | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # --- life cycle -------------------------------------------------------------
+
+    async def start(self, host: str | None = None, port: int | None = None) -> None:
+        self.state = await self.store.load_state(self.rules.stage_totals)
+        await self._reconcile_stage_totals()
+        self._server = await serve(
+            self._handle,
+            host if host is not None else self.settings.host,
+            port if port is not None else self.settings.port,
+            process_request=self._http,
+            max_size=MAX_FRAME_BYTES,
+            ping_interval=self.settings.ping_interval_seconds,
+            ping_timeout=self.settings.ping_timeout_seconds,
+            close_timeout=5,
+        )
+        self._tasks = [
+            asyncio.create_task(self._escalation_loop(), name="escalations"),
+            asyncio.create_task(self._revocation_loop(), name="revocations"),
+        ]
+        log.info("listening on %s, epoch %s, seq %d", ", ".join(self.addresses), self.store.epoch, self.state.seq)
+
+    @property
+    def addresses(self) -> list[str]:
+        if self._server is None:
+            return []
+        return [f"{s.getsockname()[0]}:{s.getsockname()[1]}" for s in self._server.sockets]
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("server not started")
+        return int(next(iter(self._server.sockets)).getsockname()[1])
+
+    async def close(self) -> None:
+        """Stop: close every connection with 1001 (going away), then stop tasks."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._server is not None:
+            self._server.close(close_connections=True)
+            await self._server.wait_closed()
+        for connection in list(self.hub.subscribers):
+            await self.hub.remove(connection)
+
+    async def _reconcile_stage_totals(self) -> None:
+        """A config whose totals changed (an official TPS count replacing an
+        estimate) is written into the log as stage updates by `system`."""
+        for key, total in self.rules.stage_totals.items():
+            row = self.state.stages[key]
+            if row.total != total:
+                data = {**to_builtins(row), "total": total, "done": min(row.done, total)}
+                data["status"] = "blocked" if row.status == "blocked" else stage_status(data["done"], total, False)
+                data["updated"] = format_ts(self.clock())
+                async with self.lock:
+                    await self._commit([Decision("stage.updated", data, None, row.regency)], SYSTEM_ACTOR)
+
+    # --- HTTP -----------------------------------------------------------------------
+
+    def _http(self, connection: ServerConnection, request: Request) -> Response | None:
+        path = request.path.split("?", 1)[0]
+        if path == "/ws":
+            return None
+        if path == "/healthz":
+            body = json.dumps({"status": "ok", "seq": self.state.seq, "epoch": self.store.epoch, "clients": len(self.hub)})
+            response = connection.respond(HTTPStatus.OK, body + "\n")
+            response.headers["Content-Type"] = "application/json"
+            return response
+        if path == "/metrics":
+            response = connection.respond(HTTPStatus.OK, self.metrics.render(len(self.hub), self.state.seq, self.hub.dropped_slow))
+            response.headers["Content-Type"] = "text/plain; version=0.0.4; charset=utf-8"
+            return response
+        return connection.respond(HTTPStatus.NOT_FOUND, "not found: the websocket is at /ws; see also /healthz and /metrics\n")
+
+    # --- connections ----------------------------------------------------------------
+
+    async def _handle(self, connection: ServerConnection) -> None:
+        session = await self._greet(connection)
+        if session is None:
+            return
+        user, token_hash = session
+        try:
+            await self._serve_commands(connection, user)
+        except ConnectionClosed:
+            pass
+        finally:
+            await self.hub.remove(connection)
+
+    async def _refuse(self, connection: ServerConnection, message: str) -> None:
+        self.metrics.error("unauthorized")
+        with contextlib.suppress(ConnectionClosed):
+            await connection.send(encode(Error(code="unauthorized", message=message)), text=True)
+            await connection.close(CLOSE_POLICY, message[:120])
+
+    async def _greet(self, connection: ServerConnection) -> tuple[User, str] | None:
+        """hello -> welcome -> snapshot or the missed events; subscribe."""
+        try:
+            frame = await asyncio.wait_for(connection.recv(), HELLO_TIMEOUT_SECONDS)
+        except TimeoutError:
+            await self._refuse(connection, f"no hello within {HELLO_TIMEOUT_SECONDS:.0f} seconds")
+            return None
+        except ConnectionClosed:
+            return None
+        try:
+            hello = decode_client(frame)
+        except BadMessage as exc:
+            await self._refuse(connection, f"the first message must be a valid hello ({exc})")
+            return None
+        if not isinstance(hello, Hello):
+            await self._refuse(connection, "the first message must be hello")
+            return None
+        found = await authenticate(self.store, hello.token)
+        if found is None:
+            await self._refuse(connection, "unknown or revoked token")
+            return None
+        user, token_hash = found
+        self.metrics.connections_total += 1
+
+        async with self.lock:
+            head = self.state.seq
+            welcome = Welcome(protocol=PROTOCOL_VERSION, epoch=self.store.epoch, seq=head, user=user, config=self._config_info)
+            frames: list[tuple[bytes, bool]] = [(encode(welcome), False)]
+            resume = hello.epoch == self.store.epoch and hello.since is not None and 0 <= hello.since <= head and head - hello.since <= RESUME_LIMIT
+            if resume:
+                assert hello.since is not None  # for the type checker; checked above
+                frames += [(encode(event), True) for event in await self.store.events_since(hello.since)]
+            else:
+                frames.append((encode(self._snapshot()), False))
+            subscriber = Subscriber(connection, self.settings.client_queue_frames, token_hash, user.name)
+            self.hub.add(subscriber, frames)
+        log.info("%s (%s, %s) connected from %s, %s", user.name, user.role, user.agency, connection.remote_address, f"resuming after {hello.since}" if resume else "snapshot")
+        return user, token_hash
+
+    def _snapshot(self) -> Snapshot:
+        now = self.clock()
+        return Snapshot(
+            epoch=self.store.epoch,
+            seq=self.state.seq,
+            stages=list(self.state.stages.values()),
+            incidents=[i for i in self.state.incidents.values() if in_snapshot(i, now)],
+        )
+
+    async def _serve_commands(self, connection: ServerConnection, user: User) -> None:
+        limit = RateLimit(self.settings.commands_per_second)
+        bad_frames: deque[float] = deque()
+        async for frame in connection:
+            started = time.perf_counter()
+            try:
+                message = decode_client(frame)
+            except BadMessage as exc:
+                now = time.monotonic()
+                bad_frames.append(now)
+                while bad_frames and bad_frames[0] < now - 60:
+                    bad_frames.popleft()
+                if exc.command_id is not None:
+                    self._answer(connection, Result(id=exc.command_id, ok=False, code="invalid", message=str(exc)), "unknown", started)
+                else:
+                    self.metrics.error("bad_message")
+                    self.hub.send(connection, encode(Error(code="bad_message", message=str(exc))))
+                if len(bad_frames) > self.settings.bad_frames_per_minute:
+                    await asyncio.sleep(0.05)  # let the error frame go out first
+                    await connection.close(CLOSE_POLICY, "too many malformed messages")
+                    return
+                continue
+            if isinstance(message, Hello):
+                self.metrics.error("bad_message")
+                self.hub.send(connection, encode(Error(code="bad_message", message="already greeted: hello is only the first message")))
+                continue
+            kind = str(message.__struct_config__.tag)
+            if not limit.allow():
+                self._answer(connection, Result(id=message.id, ok=False, code="rate_limited", message=f"more than {self.settings.commands_per_second:g} commands a second; slow down"), kind, started)
+                continue
+            if isinstance(message, History):
+                await self._history(connection, message, started)
+                continue
+            if not isinstance(message, WRITE_COMMANDS):  # pragma: no cover - the union is closed
+                continue
+            if not user.may_act():
+                self._answer(connection, Result(id=message.id, ok=False, code="forbidden", message=f"a {user.role} token may only read"), kind, started)
+                continue
+            await self._command(connection, user, message, kind, started)
+
+    def _answer(self, connection: ServerConnection, result: Result, kind: str, started: float) -> None:
+        self.metrics.command(kind, "ok" if result.ok else (result.code or "error"), time.perf_counter() - started)
+        if not result.ok:
+            self.metrics.error(result.code or "error")
+        self.hub.send(connection, encode(result))
+
+    async def _history(self, connection: ServerConnection, message: History, started: float) -> None:
+        if message.incident not in self.state.incidents:
+            self._answer(connection, Result(id=message.id, ok=False, code="not_found", message=f"no incident {message.incident}"), "history", started)
+            return
+        events = await self.store.incident_events(message.incident)
+        self._answer(connection, Result(id=message.id, ok=True, incident=message.incident, events=events), "history", started)
+
+    async def _command(self, connection: ServerConnection, user: User, command: Any, kind: str, started: float) -> None:
+        async with self.lock:
+            previous = await self.store.command_result(user.name, command.id)
+            if previous is not None:
+                self.metrics.command(kind, "repeat", time.perf_counter() - started)
+                self.hub.send(connection, previous)
+                return
+            try:
+                decision = decide(self.state, command, user.actor, user.regencies, self.clock(), self.rules)
+            except DomainError as exc:
+                result = Result(id=command.id, ok=False, code=exc.code, message=exc.message, status=exc.status, by=exc.by, at=exc.at)
+                self._answer(connection, result, kind, started)
+                return
+            seq = self.state.seq + 1
+            result = Result(id=command.id, ok=True, seq=seq, incident=decision.incident)
+            await self._commit([decision], user.actor, CommandRecord(user.name, command.id, encode(result)), answer=(connection, result, kind, started))
+
+    async def _commit(
+        self,
+        decisions: list[Decision],
+        actor: Actor,
+        command: CommandRecord | None = None,
+        answer: tuple[ServerConnection, Result, str, float] | None = None,
+    ) -> None:
+        """Number, commit, apply, answer, broadcast. Call with the lock held."""
+        ts = format_ts(self.clock())
+        events = [Event(seq=self.state.seq + i + 1, ts=ts, kind=d.kind, actor=actor, data=d.data) for i, d in enumerate(decisions)]
+        # Fold into a copy of the touched rows first: memory changes only once the disk has.
+        touched_incidents = {d.incident for d in decisions if d.incident is not None and d.kind != "stage.updated"}
+        trial = State(seq=self.state.seq)
+        trial.incidents = {i: convert(to_builtins(self.state.incidents[i]), Incident) for i in touched_incidents if i in self.state.incidents}
+        for event in events:
+            apply(trial, event)
+        stage_rows = [trial.stages[key] for key in trial.stages]
+        await self.store.commit(
+            [(event, d.incident, d.regency) for event, d in zip(events, decisions, strict=True)],
+            incidents=trial.incidents.values(),
+            stages=stage_rows,
+            command=command,
+        )
+        for event in events:
+            apply(self.state, event)
+        self.metrics.events_total += len(events)
+        if answer is not None:
+            connection, result, kind, started = answer
+            self._answer(connection, result, kind, started)
+        for event in events:
+            self.hub.publish(encode(event))
+
+    # --- background -----------------------------------------------------------------
+
+    async def check_deadlines(self) -> int:
+        """Escalate every incident left unacknowledged past its deadline; returns how many."""
+        async with self.lock:
+            decisions = due_escalations(self.state, self.clock(), self.rules)
+            if decisions:
+                await self._commit(decisions, SYSTEM_ACTOR)
+                log.info("escalated %d incident(s) past their deadline", len(decisions))
+            return len(decisions)
+
+    async def _escalation_loop(self) -> None:
+        while True:
+            try:
+                await self.check_deadlines()
+            except Exception:  # a failed check must not end the loop; the next one retries
+                log.exception("deadline check failed")
+            await asyncio.sleep(self.settings.escalation_check_seconds)
+
+    async def _revocation_loop(self) -> None:
+        """Tokens are revoked by `opsmon-server token revoke`, another process:
+        look for it, and close what was opened with them."""
+        while True:
+            await asyncio.sleep(REVOCATION_CHECK_SECONDS)
+            try:
+                alive = await self.store.active_token_hashes()
+            except Exception:
+                log.exception("revocation check failed")
+                continue
+            for subscriber in self.hub.by_token(alive):
+                log.info("closing %s: token revoked", subscriber.user)
+                with contextlib.suppress(ConnectionClosed):
+                    await subscriber.connection.send(encode(Error(code="unauthorized", message="token revoked")), text=True)
+                    await subscriber.connection.close(CLOSE_POLICY, "token revoked")
+                await self.hub.remove(subscriber.connection)
+
+
+async def run(config: Config, database: str, host: str, port: int) -> None:
+    """Serve until SIGTERM or SIGINT, then close connections (1001) and the database."""
+    loop = asyncio.get_running_loop()
+    stop = loop.create_future()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
+    async with Store(database, synchronous=config.server.synchronous) as store:
+        server = OpsmonServer(config, store)
+        await server.start(host, port)
+        print(f"opsmon-server: listening on ws://{host}:{server.port}/ws (database {database}, epoch {store.epoch}, seq {server.state.seq})", flush=True)
+        await stop
+        log.info("shutting down")
+        await server.close()
+    print("opsmon-server: stopped cleanly", flush=True)

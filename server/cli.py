@@ -1,0 +1,141 @@
+"""`opsmon-server`: serve, and manage tokens.
+
+Every mistake in the arguments, the config or the database is one line on
+stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from opsmon.config import Config, ConfigError, load_config
+from opsmon.protocol import AGENCIES, ROLES
+from server.auth import AuthError, add_token
+from server.store import Store, StoreError
+
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that says what is wrong in one line."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE", help="province config (default: $OPSMON_CONFIG or ./config.toml)")
+    parser.add_argument("--db", metavar="PATH", help="SQLite database (default: [server] database in the config)")
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not between 0 and 65535")
+    return port
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="opsmon-server", description="opsmon's server: the province's single source of truth.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="{serve,token}")
+
+    serve = commands.add_parser("serve", help="run the websocket server")
+    _common(serve)
+    serve.add_argument("--host", help="address to listen on (default: [server] host)")
+    serve.add_argument("--port", type=_port, help="port (default: [server] port, 8765)")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+    token = commands.add_parser("token", help="add, list or revoke access tokens")
+    token_commands = token.add_subparsers(dest="token_command", required=True, parser_class=_Parser, metavar="{add,list,revoke}")
+    add = token_commands.add_parser("add", help="create a token; prints it once, on the last line")
+    add.add_argument("name", help="the person or display the token is for, e.g. 'Rahmat'")
+    add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument("--agency", required=True, choices=AGENCIES)
+    add.add_argument("--regency", action="append", metavar="CODE", help="limit to this regency (repeatable); default: all")
+    _common(add)
+    listing = token_commands.add_parser("list", help="list tokens (never their secrets)")
+    _common(listing)
+    revoke = token_commands.add_parser("revoke", help="revoke a token; its open connections are closed")
+    revoke.add_argument("name")
+    _common(revoke)
+    return parser
+
+
+def _fail(message: str, code: int = EXIT_FAILED) -> int:
+    print(f"opsmon-server: error: {message}", file=sys.stderr)
+    return code
+
+
+def _database(args: argparse.Namespace, config: Config) -> str:
+    if args.db:
+        return str(args.db)
+    db = Path(config.server.database)
+    if not db.is_absolute() and config.path is not None and config.path.name != "default_config.toml":
+        db = config.path.parent / db
+    return str(db)
+
+
+async def _token(args: argparse.Namespace, config: Config) -> int:
+    async with Store(_database(args, config), synchronous=config.server.synchronous) as store:
+        if args.token_command == "add":
+            secret = await add_token(store, args.name, args.role, args.agency, args.regency, {r.code for r in config.regencies})
+            scope = ", ".join(args.regency) if args.regency else "all regencies"
+            print(f"token for {args.name} ({args.role}, {args.agency}, {scope}); shown only this once:")
+            print(secret)
+            return 0
+        if args.token_command == "list":
+            tokens = await store.tokens()
+            if not tokens:
+                print("no tokens yet: add one with `opsmon-server token add NAME --role officer --agency KPU`")
+            for t in tokens:
+                scope = ",".join(t.regencies) if t.regencies else "all"
+                state = f"revoked {t.revoked}" if t.revoked else "active"
+                print(f"{t.name:<24} {t.role:<8} {t.agency:<8} {scope:<20} created {t.created}  {state}")
+            return 0
+        if await store.revoke_token(args.name):
+            print(f"revoked {args.name}; the server closes its connections within a second")
+            return 0
+        existing = await store.token_by_name(args.name)
+        return _fail(f"token {args.name!r} is already revoked" if existing else f"no token named {args.name!r} (see `opsmon-server token list`)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        return _fail(f"config: {exc}", EXIT_USAGE)
+    try:
+        if args.command == "serve":
+            from server.app import run
+
+            logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+            host = args.host or config.server.host
+            port = args.port if args.port is not None else config.server.port
+            asyncio.run(run(config, _database(args, config), host, port))
+            return 0
+        return asyncio.run(_token(args, config))
+    except (StoreError, AuthError) as exc:
+        return _fail(str(exc))
+    except OSError as exc:
+        return _fail(f"cannot listen: {exc.strerror or exc}" if args.command == "serve" else str(exc))
+    except KeyboardInterrupt:
+        return 130
+
+
+def entry() -> NoReturn:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

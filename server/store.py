@@ -1,0 +1,329 @@
+"""The event store: an SQLite file in WAL mode, through aiosqlite.
+
+The events table is the truth; incidents and stages hold the current state
+so a restart needs no replay. Each command is one transaction that appends
+its event(s), updates the state rows and records the command's answer, so
+nothing a client was told succeeded can be lost, and a repeated command id
+finds its first answer.
+
+Everything that touches SQL lives here, behind one small interface, so that
+a PostgreSQL backend could replace it without touching the domain.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import aiosqlite
+import msgspec
+
+from opsmon.domain import State, initial_stages
+from opsmon.protocol import Actor, Event, Incident, StageRow, format_ts, utc_now
+
+SCHEMA_VERSION = 1
+
+# One entry per schema version; a database at version N runs MIGRATIONS[N:].
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE events (
+        seq      INTEGER PRIMARY KEY,
+        epoch    TEXT NOT NULL,
+        ts       TEXT NOT NULL,
+        kind     TEXT NOT NULL,
+        actor    TEXT NOT NULL,
+        data     TEXT NOT NULL,
+        incident INTEGER,
+        regency  TEXT
+    );
+    CREATE INDEX events_by_incident ON events (incident) WHERE incident IS NOT NULL;
+    CREATE TABLE incidents (
+        id       INTEGER PRIMARY KEY,
+        regency  TEXT NOT NULL,
+        status   TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        reported TEXT NOT NULL,
+        resolved TEXT,
+        body     TEXT NOT NULL
+    );
+    CREATE TABLE stages (
+        regency TEXT NOT NULL,
+        stage   TEXT NOT NULL,
+        body    TEXT NOT NULL,
+        PRIMARY KEY (regency, stage)
+    );
+    CREATE TABLE tokens (
+        name      TEXT PRIMARY KEY,
+        hash      TEXT NOT NULL UNIQUE,
+        role      TEXT NOT NULL,
+        agency    TEXT NOT NULL,
+        regencies TEXT,
+        created   TEXT NOT NULL,
+        revoked   TEXT
+    );
+    CREATE TABLE commands (
+        user   TEXT NOT NULL,
+        id     TEXT NOT NULL,
+        ts     TEXT NOT NULL,
+        result BLOB NOT NULL,
+        PRIMARY KEY (user, id)
+    );
+    """,
+]
+
+_event_decoder = msgspec.json.Decoder(Event)
+_incident_decoder = msgspec.json.Decoder(Incident)
+_stage_decoder = msgspec.json.Decoder(StageRow)
+_encoder = msgspec.json.Encoder()
+
+
+class StoreError(RuntimeError):
+    """The database cannot be used (newer schema, unreadable file)."""
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    name: str
+    hash: str
+    role: str
+    agency: str
+    regencies: list[str] | None
+    created: str
+    revoked: str | None
+
+
+@dataclass(frozen=True)
+class CommandRecord:
+    """One command's answer, remembered so the same id gets the same answer."""
+
+    user: str
+    id: str
+    result: bytes
+
+
+def event_row(epoch: str, event: Event, incident: int | None, regency: str | None) -> tuple[Any, ...]:
+    return (event.seq, epoch, event.ts, event.kind, _encoder.encode(event.actor).decode(), _encoder.encode(event.data).decode(), incident, regency)
+
+
+class Store:
+    """An opened event store. Use `async with Store(path) as store:`."""
+
+    def __init__(self, path: str | Path, *, synchronous: str = "full") -> None:
+        self.path = Path(path)
+        self.synchronous = synchronous
+        self._db: aiosqlite.Connection | None = None
+        self.epoch = ""
+        self.created = ""
+
+    async def __aenter__(self) -> Store:
+        await self.open()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.close()
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise StoreError("store is not open")
+        return self._db
+
+    async def open(self) -> None:
+        if self.path.parent and not self.path.parent.exists():
+            raise StoreError(f"{self.path}: folder {self.path.parent} does not exist")
+        try:
+            self._db = await aiosqlite.connect(self.path, isolation_level=None)
+            await self.db.execute("PRAGMA journal_mode=WAL")
+            # FULL: the WAL is synced at every commit, so a committed command
+            # survives a power cut as well as a crash of the process.
+            await self.db.execute(f"PRAGMA synchronous={self.synchronous.upper()}")
+            await self.db.execute("PRAGMA foreign_keys=ON")
+            await self.db.execute("PRAGMA busy_timeout=5000")
+            await self._migrate()
+        except aiosqlite.DatabaseError as exc:
+            await self.close()
+            raise StoreError(f"{self.path}: not a usable opsmon database ({exc})") from None
+
+    async def close(self) -> None:
+        if self._db is not None:
+            db, self._db = self._db, None
+            await db.close()
+
+    async def _migrate(self) -> None:
+        async with self.db.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='meta'") as cur:
+            has_meta = await cur.fetchone() is not None
+        version = 0
+        if has_meta:
+            version = int(await self._meta("schema_version") or 0)
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"{self.path}: schema version {version} is newer than this opsmon ({SCHEMA_VERSION}); upgrade opsmon")
+        if version < SCHEMA_VERSION:
+            await self.db.execute("BEGIN IMMEDIATE")
+            try:
+                for script in MIGRATIONS[version:]:
+                    for statement in filter(str.strip, script.split(";")):
+                        await self.db.execute(statement)
+                if version == 0:
+                    epoch = secrets.token_hex(8)
+                    await self.db.executemany(
+                        "INSERT INTO meta (key, value) VALUES (?, ?)",
+                        [("epoch", epoch), ("created", format_ts(utc_now())), ("schema_version", str(SCHEMA_VERSION))],
+                    )
+                else:
+                    await self.db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+                await self.db.execute("COMMIT")
+            except BaseException:
+                await self.db.execute("ROLLBACK")
+                raise
+        self.epoch = await self._meta("epoch") or ""
+        self.created = await self._meta("created") or ""
+
+    async def _meta(self, key: str) -> str | None:
+        async with self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)) as cur:
+            row = await cur.fetchone()
+        return None if row is None else str(row[0])
+
+    # --- state ------------------------------------------------------------------
+
+    async def head(self) -> int:
+        async with self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM events") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def load_state(self, stage_totals: dict[tuple[str, str], int]) -> State:
+        """The current state from the state tables. Stage rows that the config
+        names and the database lacks (a new database, a regency added) start
+        at zero; they are written in so every later read agrees."""
+        state = State(seq=await self.head())
+        async with self.db.execute("SELECT body FROM incidents") as cur:
+            async for (body,) in cur:
+                incident = _incident_decoder.decode(body)
+                state.incidents[incident.id] = incident
+        async with self.db.execute("SELECT body FROM stages") as cur:
+            async for (body,) in cur:
+                row = _stage_decoder.decode(body)
+                state.stages[(row.regency, row.stage)] = row
+        missing = {key: total for key, total in stage_totals.items() if key not in state.stages}
+        if missing:
+            ts = self.created if not state.stages else format_ts(utc_now())
+            rows = initial_stages(missing, ts)
+            await self.db.execute("BEGIN IMMEDIATE")
+            try:
+                await self.db.executemany(
+                    "INSERT INTO stages (regency, stage, body) VALUES (?, ?, ?)",
+                    [(r.regency, r.stage, _encoder.encode(r)) for r in rows.values()],
+                )
+                await self.db.execute("COMMIT")
+            except BaseException:
+                await self.db.execute("ROLLBACK")
+                raise
+            state.stages.update(rows)
+        return state
+
+    async def commit(
+        self,
+        events: list[tuple[Event, int | None, str | None]],
+        incidents: Iterable[Incident] = (),
+        stages: Iterable[StageRow] = (),
+        command: CommandRecord | None = None,
+    ) -> None:
+        """One transaction: append events, update state rows, remember the answer."""
+        db = self.db
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            await db.executemany(
+                "INSERT INTO events (seq, epoch, ts, kind, actor, data, incident, regency) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [event_row(self.epoch, event, incident, regency) for event, incident, regency in events],
+            )
+            incident_rows = [(i.id, i.regency, i.status, i.severity, i.reported, i.resolved, _encoder.encode(i)) for i in incidents]
+            if incident_rows:
+                await db.executemany("INSERT OR REPLACE INTO incidents (id, regency, status, severity, reported, resolved, body) VALUES (?, ?, ?, ?, ?, ?, ?)", incident_rows)
+            stage_rows = [(s.regency, s.stage, _encoder.encode(s)) for s in stages]
+            if stage_rows:
+                await db.executemany("INSERT OR REPLACE INTO stages (regency, stage, body) VALUES (?, ?, ?)", stage_rows)
+            if command is not None:
+                await db.execute(
+                    "INSERT INTO commands (user, id, ts, result) VALUES (?, ?, ?, ?)",
+                    (command.user, command.id, format_ts(utc_now()), command.result),
+                )
+            await db.execute("COMMIT")
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+
+    async def command_result(self, user: str, command_id: str) -> bytes | None:
+        async with self.db.execute("SELECT result FROM commands WHERE user = ? AND id = ?", (user, command_id)) as cur:
+            row = await cur.fetchone()
+        return None if row is None else bytes(row[0])
+
+    # --- events -----------------------------------------------------------------
+
+    async def events_since(self, since: int, limit: int | None = None) -> list[Event]:
+        sql = "SELECT seq, ts, kind, actor, data FROM events WHERE seq > ? ORDER BY seq"
+        params: tuple[Any, ...] = (since,)
+        if limit is not None:
+            sql += " LIMIT ?"
+            params = (since, limit)
+        async with self.db.execute(sql, params) as cur:
+            return [_row_event(row) async for row in cur]
+
+    async def incident_events(self, incident: int) -> list[Event]:
+        async with self.db.execute("SELECT seq, ts, kind, actor, data FROM events WHERE incident = ? ORDER BY seq", (incident,)) as cur:
+            return [_row_event(row) async for row in cur]
+
+    # --- tokens -----------------------------------------------------------------
+
+    async def add_token(self, record: TokenRecord) -> None:
+        """Add a token; a revoked token's name may be given a new one."""
+        existing = await self.token_by_name(record.name)
+        if existing is not None and existing.revoked is None:
+            raise StoreError(f"a token named {record.name!r} already exists; revoke it first or choose another name")
+        await self.db.execute("BEGIN IMMEDIATE")
+        try:
+            await self.db.execute("DELETE FROM tokens WHERE name = ?", (record.name,))
+            await self.db.execute(
+                "INSERT INTO tokens (name, hash, role, agency, regencies, created, revoked) VALUES (?, ?, ?, ?, ?, ?, NULL)",
+                (record.name, record.hash, record.role, record.agency, None if record.regencies is None else json.dumps(record.regencies), record.created),
+            )
+            await self.db.execute("COMMIT")
+        except BaseException:
+            await self.db.execute("ROLLBACK")
+            raise
+
+    async def tokens(self) -> list[TokenRecord]:
+        async with self.db.execute("SELECT name, hash, role, agency, regencies, created, revoked FROM tokens ORDER BY name") as cur:
+            return [_token(row) async for row in cur]
+
+    async def token_by_name(self, name: str) -> TokenRecord | None:
+        async with self.db.execute("SELECT name, hash, role, agency, regencies, created, revoked FROM tokens WHERE name = ?", (name,)) as cur:
+            row = await cur.fetchone()
+        return None if row is None else _token(row)
+
+    async def token_by_hash(self, token_hash: str) -> TokenRecord | None:
+        async with self.db.execute("SELECT name, hash, role, agency, regencies, created, revoked FROM tokens WHERE hash = ?", (token_hash,)) as cur:
+            row = await cur.fetchone()
+        return None if row is None else _token(row)
+
+    async def revoke_token(self, name: str) -> bool:
+        cur = await self.db.execute("UPDATE tokens SET revoked = ? WHERE name = ? AND revoked IS NULL", (format_ts(utc_now()), name))
+        return cur.rowcount > 0
+
+    async def active_token_hashes(self) -> set[str]:
+        async with self.db.execute("SELECT hash FROM tokens WHERE revoked IS NULL") as cur:
+            return {str(row[0]) async for row in cur}
+
+
+def _row_event(row: Any) -> Event:
+    seq, ts, kind, actor, data = row
+    return Event(seq=seq, ts=ts, kind=kind, actor=msgspec.json.decode(actor, type=Actor), data=json.loads(data))
+
+
+def _token(row: Any) -> TokenRecord:
+    name, token_hash, role, agency, regencies, created, revoked = row
+    return TokenRecord(name, token_hash, role, agency, None if regencies is None else json.loads(regencies), created, revoked)
