@@ -1,0 +1,385 @@
+"""The client side of the protocol: one session, and a connection that never gives up.
+
+`Session` is one websocket: hello, welcome, then frames; `request()` sends a
+command and waits for its result. Feeders and tests use it directly.
+
+`Connection` is what a screen uses: it keeps a `State` folded from the
+server's snapshot and events, reconnects with capped exponential backoff and
+jitter, resumes from its last (epoch, seq), checks that seq has no gap (and
+asks for a snapshot when it has one), and resends unanswered commands with
+their original ids after a reconnect, so nothing is lost or done twice.
+It reports to a `Listener`; it knows nothing of Textual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import random
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+import msgspec
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+
+from opsmon import __version__
+from opsmon.domain import State, apply
+from opsmon.protocol import (
+    CLOSE_POLICY,
+    BadMessage,
+    Batch,
+    Command,
+    Error,
+    Event,
+    Hello,
+    Result,
+    ServerMessage,
+    Snapshot,
+    Welcome,
+    decode_server,
+    encode,
+    utc_now,
+)
+
+log = logging.getLogger("opsmon.client")
+
+CLIENT_NAME = f"opsmon/{__version__}"
+
+
+class ClientError(Exception):
+    """Why a session could not be had, in one line a person can act on."""
+
+
+class Unauthorized(ClientError):
+    """The server refused the token: retrying will not help."""
+
+
+_ids = itertools.count(1)
+_session_prefix = secrets.token_hex(4)
+
+
+def new_command_id() -> str:
+    """Unique per command: a per-process random prefix and a counter."""
+    return f"{_session_prefix}-{next(_ids)}"
+
+
+def describe_failure(url: str, exc: BaseException) -> str:
+    if isinstance(exc, InvalidURI):
+        return f"{url!r} is not a websocket URL (expected ws://HOST:PORT/ws)"
+    if isinstance(exc, InvalidStatus):
+        return f"{url} answered HTTP {exc.response.status_code}, not a websocket: is the path /ws?"
+    if isinstance(exc, TimeoutError):
+        return f"{url} did not answer in time"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"nothing is listening at {url} (connection refused): is opsmon-server running?"
+    if isinstance(exc, OSError):
+        return f"cannot reach {url}: {exc.strerror or exc}"
+    if isinstance(exc, ConnectionClosed):
+        return f"{url} closed the connection ({exc.rcvd.code if exc.rcvd else 'no close frame'})"
+    if isinstance(exc, InvalidHandshake):
+        return f"{url} refused the websocket handshake: {exc}"
+    return f"{url}: {exc}"
+
+
+FrameHandler = Callable[[ServerMessage], None]
+
+
+class Session:
+    """One authenticated websocket. Use `await Session.open(...)`, then `close()`."""
+
+    def __init__(self, ws: ClientConnection, welcome: Welcome, url: str) -> None:
+        self.ws = ws
+        self.welcome = welcome
+        self.url = url
+        self._waiting: dict[str, asyncio.Future[Result]] = {}
+        self._handlers: list[FrameHandler] = []
+        self.frames: asyncio.Queue[ServerMessage] = asyncio.Queue()
+        self._reader: asyncio.Task[None] | None = None
+        self.closed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        token: str,
+        *,
+        client: str = CLIENT_NAME,
+        epoch: str | None = None,
+        since: int | None = None,
+        timeout: float = 10.0,
+        on_frame: FrameHandler | None = None,
+    ) -> Session:
+        """Connect and greet. Raises Unauthorized or ClientError with a readable reason."""
+        if not url.startswith(("ws://", "wss://")):
+            raise ClientError(f"{url!r} is not a websocket URL (expected ws://HOST:PORT/ws)")
+        try:
+            ws = await connect(url, open_timeout=timeout, max_size=None, close_timeout=2)
+        except (OSError, InvalidHandshake, TimeoutError, ValueError) as exc:
+            raise ClientError(describe_failure(url, exc)) from None
+        try:
+            await ws.send(encode(Hello(token=token, client=client, epoch=epoch, since=since)), text=True)
+            first = decode_server(await asyncio.wait_for(ws.recv(), timeout))
+        except (ConnectionClosed, TimeoutError, BadMessage) as exc:
+            await ws.close()
+            raise ClientError(describe_failure(url, exc)) from None
+        if isinstance(first, Error):
+            await ws.close()
+            if first.code == "unauthorized":
+                raise Unauthorized(f"token refused by {url}: {first.message}")
+            raise ClientError(f"{url}: {first.code}: {first.message}")
+        if not isinstance(first, Welcome):
+            await ws.close()
+            raise ClientError(f"{url}: expected welcome, got {type(first).__name__}")
+        session = cls(ws, first, url)
+        if on_frame is not None:
+            session._handlers.append(on_frame)
+        session._reader = asyncio.create_task(session._read(), name="opsmon-session-reader")
+        return session
+
+    async def _read(self) -> None:
+        reason = "closed"
+        try:
+            async for raw in self.ws:
+                message = decode_server(raw)
+                if isinstance(message, Result):
+                    future = self._waiting.pop(message.id, None)
+                    if future is not None and not future.done():
+                        future.set_result(message)
+                for handler in self._handlers:
+                    handler(message)
+                if not self._handlers:
+                    self.frames.put_nowait(message)
+            code = self.ws.close_code
+            reason = f"server closed the connection ({code} {self.ws.close_reason or ''})".strip()
+        except ConnectionClosed as exc:
+            reason = describe_failure(self.url, exc)
+        except BadMessage as exc:
+            reason = str(exc)
+            await self.ws.close()
+        finally:
+            for future in self._waiting.values():
+                if not future.done():
+                    future.set_exception(ClientError(f"connection lost before an answer: {reason}"))
+            self._waiting.clear()
+            if not self.closed.done():
+                self.closed.set_result(reason)
+
+    async def send(self, command: Command) -> asyncio.Future[Result]:
+        """Send a command; the future resolves with its result."""
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        if self.closed.done():
+            future.set_exception(ClientError(f"not connected: {self.closed.result()}"))
+            return future
+        self._waiting[command.id] = future
+        try:
+            await self.ws.send(encode(command), text=True)
+        except ConnectionClosed as exc:
+            self._waiting.pop(command.id, None)
+            future.set_exception(ClientError(describe_failure(self.url, exc)))
+        return future
+
+    async def request(self, command: Command, timeout: float = 30.0) -> Result:
+        future = await self.send(command)
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            raise ClientError(f"no answer from {self.url} within {timeout:.0f} s") from None
+
+    async def next_frame(self, timeout: float = 10.0) -> ServerMessage:
+        return await asyncio.wait_for(self.frames.get(), timeout)
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.ws.close()
+        if self._reader is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reader
+
+
+async def run_command(url: str, token: str, command: Command, *, timeout: float = 10.0, client: str = CLIENT_NAME) -> Result:
+    """One command, one answer: for feeders and scripts."""
+    session = await Session.open(url, token, client=client, timeout=timeout)
+    try:
+        return await session.request(command, timeout=timeout)
+    finally:
+        await session.close()
+
+
+# --- the long-lived connection -------------------------------------------------------
+
+
+class Listener(Protocol):
+    """What a Connection tells its owner. Called on the event loop; must not block."""
+
+    def connected(self, welcome: Welcome) -> None: ...
+
+    def synced(self, state: State, events: list[Event] | None) -> None:
+        """State changed: a whole new state (events None, after a snapshot) or these events folded in."""
+
+    def disconnected(self, since: datetime, reason: str) -> None: ...
+
+    def refused(self, reason: str) -> None:
+        """The token was refused: the connection has stopped trying."""
+
+    def result(self, result: Result) -> None:
+        """Any command's answer (the awaiting caller gets it too)."""
+
+
+@dataclass
+class Backoff:
+    """Capped exponential backoff with full jitter."""
+
+    initial: float = 0.5
+    maximum: float = 30.0
+    attempt: int = 0
+
+    def next_delay(self) -> float:
+        ceiling = min(self.maximum, self.initial * (2**self.attempt))
+        self.attempt += 1
+        return random.uniform(ceiling / 2, ceiling)
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+def _quiet(future: asyncio.Future[Result]) -> None:
+    """The session's copy of a pending command's future: the Connection answers
+    its caller from the Result frame, so a lost connection here is no news."""
+    if not future.cancelled():
+        future.exception()
+
+
+class Connection:
+    """Keeps a State in step with the server, across any number of reconnects."""
+
+    def __init__(self, url: str, token: str, listener: Listener, *, client: str = CLIENT_NAME, backoff: Backoff | None = None) -> None:
+        self.url = url
+        self.token = token
+        self.listener = listener
+        self.client = client
+        self.backoff = backoff or Backoff()
+        self.state = State()
+        self.epoch: str | None = None
+        self.welcome: Welcome | None = None
+        self.session: Session | None = None
+        self.online = False
+        self.disconnected_at: datetime | None = None
+        self._has_state = False
+        self._target_seq = 0
+        # Commands not yet answered, in the order they were sent, resent after a reconnect.
+        self._pending: dict[str, tuple[Command, asyncio.Future[Result]]] = {}
+        self._gap = False
+        self._stopping = False
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    async def run(self) -> None:
+        """Connect, follow, reconnect: until stop() or a refused token."""
+        while not self._stopping:
+            try:
+                since = self.state.seq if self._has_state and not self._gap else None
+                self.session = await Session.open(self.url, self.token, client=self.client, epoch=self.epoch, since=since, on_frame=self._on_frame)
+            except Unauthorized as exc:
+                self._fail_pending(str(exc))
+                self.listener.refused(str(exc))
+                return
+            except ClientError as exc:
+                self._offline(str(exc))
+                await asyncio.sleep(self.backoff.next_delay())
+                continue
+            self._gap = False
+            self._on_welcome(self.session.welcome)
+            for command, _ in list(self._pending.values()):
+                # Same id: the server answers once, whatever we resend.
+                resent = await self.session.send(command)
+                resent.add_done_callback(_quiet)
+            reason = await self.session.closed
+            if self._stopping:
+                break
+            if self.session.ws.close_code == CLOSE_POLICY:
+                self.listener.refused(f"the server closed the session: {self.session.ws.close_reason or 'policy violation'}")
+                self._fail_pending("token refused")
+                return
+            self._offline(reason)
+            await asyncio.sleep(self.backoff.next_delay() if not self._gap else 0)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self.session is not None:
+            await self.session.close()
+
+    async def send(self, command: Command) -> Result:
+        """Send a command and wait for its answer, across reconnects if need be."""
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._pending[command.id] = (command, future)
+        if self.session is not None and self.online:
+            sent = await self.session.send(command)
+            sent.add_done_callback(_quiet)
+        return await future
+
+    def _fail_pending(self, reason: str) -> None:
+        for _, future in self._pending.values():
+            if not future.done():
+                future.set_exception(ClientError(reason))
+        self._pending.clear()
+
+    def _offline(self, reason: str) -> None:
+        if self.online or self.disconnected_at is None:
+            self.disconnected_at = utc_now()
+        self.online = False
+        self.listener.disconnected(self.disconnected_at, reason)
+
+    def _on_welcome(self, welcome: Welcome) -> None:
+        if welcome.epoch != self.epoch:
+            # A new database: what we knew is void.
+            self._has_state = False
+            self.state = State()
+        self.epoch = welcome.epoch
+        self.welcome = welcome
+        self._target_seq = welcome.seq
+        self.online = True
+        self.disconnected_at = None
+        self.backoff.reset()
+        self.listener.connected(welcome)
+
+    def _on_frame(self, message: ServerMessage) -> None:
+        if isinstance(message, Snapshot):
+            state = State(seq=message.seq)
+            state.incidents = {i.id: i for i in message.incidents}
+            state.stages = {(r.regency, r.stage): r for r in message.stages}
+            self.state = state
+            self._has_state = True
+            self.listener.synced(state, None)
+        elif isinstance(message, Event | Batch):
+            events = message.events if isinstance(message, Batch) else [message]
+            folded = []
+            for event in events:
+                if event.seq <= self.state.seq:
+                    continue  # already folded (cannot happen with a correct server; harmless)
+                if event.seq != self.state.seq + 1 or not self._has_state:
+                    log.warning("gap: have seq %d, got %d; asking for a snapshot", self.state.seq, event.seq)
+                    self._gap = True
+                    if self.session is not None:
+                        asyncio.ensure_future(self.session.close())
+                    break
+                apply(self.state, event)
+                folded.append(event)
+            if folded:
+                self.listener.synced(self.state, folded)
+        elif isinstance(message, Result):
+            entry = self._pending.pop(message.id, None)
+            if entry is not None and not entry[1].done():
+                entry[1].set_result(message)
+            self.listener.result(message)
+
+
+def command_fields(command: Command) -> dict[str, Any]:
+    return msgspec.to_builtins(command)  # type: ignore[no-any-return]
