@@ -223,7 +223,7 @@ class _Table:
             return default
         return self.data[key]
 
-    def str(self, key: str, default: str = "", *, required: bool = True, pattern: re.Pattern[str] | None = None, choices: tuple[str, ...] = ()) -> str:
+    def text(self, key: str, default: str = "", *, required: bool = True, pattern: re.Pattern[str] | None = None, choices: tuple[str, ...] = ()) -> str:
         value = self._get(key, default, required)
         if not isinstance(value, str):
             raise ConfigError(f"{self._key(key)}: must be a string, not {_type_name(value)}")
@@ -235,7 +235,7 @@ class _Table:
             raise ConfigError(f"{self._key(key)}: {value!r} is not one of {', '.join(choices)}")
         return value
 
-    def int(self, key: str, default: int = 0, *, required: bool = True, minimum: int | None = 0, maximum: int | None = None) -> int:
+    def integer(self, key: str, default: int = 0, *, required: bool = True, minimum: int | None = 0, maximum: int | None = None) -> int:
         value = self._get(key, default, required)
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{self._key(key)}: must be an integer, not {_type_name(value)}")
@@ -253,7 +253,7 @@ class _Table:
             raise ConfigError(f"{self._key(key)}: must be {'above' if exclusive else 'at least'} {minimum}, not {value}")
         return float(value)
 
-    def bool(self, key: str, default: bool) -> bool:
+    def flag(self, key: str, default: bool) -> bool:
         value = self._get(key, default, False)
         if not isinstance(value, bool):
             raise ConfigError(f"{self._key(key)}: must be true or false, not {_type_name(value)}")
@@ -261,7 +261,7 @@ class _Table:
 
     def label(self, key: str) -> Label:
         table = _Table(self._get(key, None, True), self._key(key))
-        label = Label(id=table.str("id"), en=table.str("en"))
+        label = Label(id=table.text("id"), en=table.text("en"))
         table.done()
         return label
 
@@ -295,11 +295,11 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
 
     p = root.table("province")
     province = Province(
-        code=p.str("code"),
-        name=p.str("name"),
-        timezone_name=p.str("timezone_name", "WITA", required=False) or "WITA",
+        code=p.text("code"),
+        name=p.text("name"),
+        timezone_name=p.text("timezone_name", "WITA", required=False) or "WITA",
         utc_offset_hours=p.number("utc_offset_hours", 8.0, minimum=-14, exclusive=False),
-        language=p.str("language", "id", required=False, choices=LANGUAGES),
+        language=p.text("language", "id", required=False, choices=LANGUAGES),
     )
     if not -14 <= province.utc_offset_hours <= 14:
         raise ConfigError(f"province.utc_offset_hours: must be between -14 and 14, not {province.utc_offset_hours}")
@@ -307,21 +307,21 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
 
     s = root.table("server")
     server = ServerSettings(
-        host=s.str("host", "127.0.0.1", required=False),
-        port=s.int("port", 8765, required=False, minimum=0, maximum=65535),
-        database=s.str("database", "opsmon.db", required=False),
-        synchronous=s.str("synchronous", "full", required=False, choices=SYNCHRONOUS_MODES),
+        host=s.text("host", "127.0.0.1", required=False),
+        port=s.integer("port", 8765, required=False, minimum=0, maximum=65535),
+        database=s.text("database", "opsmon.db", required=False),
+        synchronous=s.text("synchronous", "full", required=False, choices=SYNCHRONOUS_MODES),
         ping_interval_seconds=s.number("ping_interval_seconds", 20.0),
         ping_timeout_seconds=s.number("ping_timeout_seconds", 20.0),
         escalation_check_seconds=s.number("escalation_check_seconds", 5.0),
-        client_queue_frames=s.int("client_queue_frames", 2000, required=False, minimum=10),
+        client_queue_frames=s.integer("client_queue_frames", 2000, required=False, minimum=10),
         commands_per_second=s.number("commands_per_second", 50.0),
-        bad_frames_per_minute=s.int("bad_frames_per_minute", 10, required=False, minimum=1),
+        bad_frames_per_minute=s.integer("bad_frames_per_minute", 10, required=False, minimum=1),
     )
     s.done()
 
     c = root.table("client")
-    client = ClientSettings(url=c.str("url", "ws://127.0.0.1:8765/ws", required=False))
+    client = ClientSettings(url=c.text("url", "ws://127.0.0.1:8765/ws", required=False))
     if not client.url.startswith(("ws://", "wss://")):
         raise ConfigError(f"client.url: {client.url!r} must start with ws:// or wss://")
     c.done()
@@ -331,13 +331,13 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
         t = _Table(item, f"regencies[{i}]")
         regencies.append(
             Regency(
-                code=t.str("code", pattern=CODE_RE),
-                name=t.str("name"),
-                short=t.str("short"),
-                kecamatan=t.int("kecamatan", minimum=1),
-                desa=t.int("desa", 0, required=False),
-                tps=t.int("tps", minimum=1),
-                tps_estimated=t.bool("tps_estimated", False),
+                code=t.text("code", pattern=CODE_RE),
+                name=t.text("name"),
+                short=t.text("short"),
+                kecamatan=t.integer("kecamatan", minimum=1),
+                desa=t.integer("desa", 0, required=False),
+                tps=t.integer("tps", minimum=1),
+                tps_estimated=t.flag("tps_estimated", False),
             )
         )
         t.done()
@@ -346,17 +346,17 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
     stages = []
     for i, item in enumerate(root.list("stages")):
         t = _Table(item, f"stages[{i}]")
-        key = t.str("key", pattern=KEY_RE)
+        key = t.text("key", pattern=KEY_RE)
         label = t.label("label")
         short = t.label("short") if "short" in t.data else label
-        stages.append(Stage(key=key, label=label, short=short, unit=t.str("unit", choices=STAGE_UNITS), window=t.str("window", "", required=False)))
+        stages.append(Stage(key=key, label=label, short=short, unit=t.text("unit", choices=STAGE_UNITS), window=t.text("window", "", required=False)))
         t.done()
     _unique(stages, "key", "stages")
 
     categories = []
     for i, item in enumerate(root.list("categories")):
         t = _Table(item, f"categories[{i}]")
-        categories.append(Category(key=t.str("key", pattern=KEY_RE), label=t.label("label")))
+        categories.append(Category(key=t.text("key", pattern=KEY_RE), label=t.label("label")))
         t.done()
     _unique(categories, "key", "categories")
 
@@ -365,10 +365,10 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
         t = _Table(item, f"severities[{i}]")
         severities.append(
             Severity(
-                key=t.str("key", choices=SEVERITY_KEYS),
+                key=t.text("key", choices=SEVERITY_KEYS),
                 label=t.label("label"),
-                ack_minutes=t.int("ack_minutes", minimum=1),
-                escalate_minutes=t.int("escalate_minutes", minimum=0),
+                ack_minutes=t.integer("ack_minutes", minimum=1),
+                escalate_minutes=t.integer("escalate_minutes", minimum=0),
             )
         )
         t.done()

@@ -332,7 +332,8 @@ def decode_client(frame: str | bytes) -> ClientMessage:
     if not isinstance(raw["type"], str):
         raise BadMessage("field `type` must be a string", command_id)
     try:
-        return msgspec.convert(raw, ClientMessage)  # type: ignore[arg-type]
+        message: ClientMessage = msgspec.convert(raw, ClientMessage)
+        return message
     except msgspec.ValidationError as exc:
         raise BadMessage(_describe(exc), command_id) from None
 
@@ -340,7 +341,8 @@ def decode_client(frame: str | bytes) -> ClientMessage:
 def decode_server(frame: str | bytes) -> ServerMessage:
     """Parse one server frame (clients); raises BadMessage."""
     try:
-        return _server_decoder.decode(frame)
+        message: ServerMessage = _server_decoder.decode(frame)
+        return message
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise BadMessage(f"bad frame from server: {exc}") from None
 

@@ -448,7 +448,7 @@ async def run(config: Config, database: str, host: str, port: int) -> None:
     loop = asyncio.get_running_loop()
     stop = loop.create_future()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
+        loop.add_signal_handler(sig, lambda: None if stop.done() else stop.set_result(None))
     async with Store(database, synchronous=config.server.synchronous) as store:
         server = OpsmonServer(config, store)
         await server.start(host, port)
