@@ -374,7 +374,7 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
         t.done()
     _unique(severities, "key", "severities")
     keys = [sv.key for sv in severities]
-    if sorted(keys, key=SEVERITY_KEYS.index) != list(SEVERITY_KEYS):
+    if keys != list(SEVERITY_KEYS):
         missing = [k for k in SEVERITY_KEYS if k not in keys]
         if missing:
             raise ConfigError(f"severities: missing {', '.join(missing)} (the protocol fixes all four)")
