@@ -1,0 +1,371 @@
+"""`opsmon`: the terminal client, the demo, the simulator and the feeders.
+
+`opsmon` alone opens the TUI. Every feeder talks to the server over the
+same websocket protocol as the TUI, prints one line (or one JSON object with
+--json), and exits with a code a script can act on (see EXIT_CODES_HELP).
+Every mistake is one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from opsmon.client import new_command_id
+from opsmon.config import LANGUAGES, Config, ConfigError, load_config
+from opsmon.feeders import (
+    EXIT_CODES_HELP,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    FeedError,
+    LocalInvalid,
+    check_category,
+    check_severity,
+    check_stage,
+    feeder_session,
+    resolve_regency,
+)
+from opsmon.protocol import (
+    SEVERITIES,
+    Ack,
+    Command,
+    Escalate,
+    IncidentDraft,
+    Note,
+    Reopen,
+    Report,
+    Resolve,
+    Result,
+    StageUpdate,
+)
+
+PROG = "opsmon"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that says what is wrong in one line."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _incident_id(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an incident id (a number like 17)") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not an incident id (they start at 1)")
+    return value
+
+
+def _positive(kind: type) -> Any:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text} must be above 0")
+        return value
+
+    return parse
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} must be 0 or more")
+    return value
+
+
+def _connection(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
+    # On subcommands the defaults are suppressed so `opsmon --url X report ...` keeps X.
+    default = None if top else argparse.SUPPRESS
+    parser.add_argument("--url", default=default, metavar="ws://HOST:PORT/ws", help="server (default: $OPSMON_URL, else [client] url in the config)")
+    parser.add_argument("--token", default=default, metavar="T", help="access token (default: $OPSMON_TOKEN)")
+    parser.add_argument("--config", default=default, metavar="FILE", help="province config (default: $OPSMON_CONFIG, ./config.toml, else the built-in one)")
+
+
+def _feeder(commands: Any, name: str, help_text: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = commands.add_parser(name, help=help_text, description=help_text, epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _connection(parser)
+    parser.add_argument("--json", action="store_true", help="print the server's answer as one JSON object on stdout")
+    return parser
+
+
+def _command_id_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--command-id", metavar="ID", help="your own command id (1-64 chars): sending the same id again returns the first answer and does nothing twice"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="opsmon: live operations monitor for a joint election post. Without a command, opens the terminal dashboard.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _connection(parser, top=True)
+    parser.add_argument("--wall", action="store_true", help="wall-display mode: read-only, large, no keys but q")
+    parser.add_argument("--lang", choices=LANGUAGES, help="language of the screen (default: [province] language in the config)")
+    commands = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="a whole recapitulation night on this machine: embedded server, simulator and dashboard")
+    demo.add_argument("--wall", action="store_true", default=argparse.SUPPRESS, help="open the wall display instead of the officer's dashboard")
+    demo.add_argument("--db", metavar="PATH", help="keep the database in PATH (default: a temporary file, removed at the end)")
+    demo.add_argument("--seed", type=int, default=None, help="simulator seed (default: random)")
+    demo.add_argument("--speed", type=_positive(float), default=None, help="simulated seconds per real second (default: the scenario's)")
+    demo.add_argument("--scenario", default="rekap", help="rekap (default) or hari-h")
+    demo.add_argument("--lang", choices=LANGUAGES, default=argparse.SUPPRESS, help="language of the screen")
+    demo.add_argument("--config", default=argparse.SUPPRESS, metavar="FILE", help="province config")
+    demo.add_argument("--headless", type=_positive(float), metavar="SECONDS", help="no dashboard: run server and simulator for SECONDS, then print a summary")
+
+    simulate = commands.add_parser(
+        "simulate",
+        help="feed a simulated election night (or a fixed load) to a server",
+        description="Feed a believable, seeded election night to a server, or with --rate a fixed load of commands for benchmarks.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _connection(simulate)
+    simulate.add_argument("--seed", type=int, default=1, help="same seed, same night (default: 1)")
+    simulate.add_argument("--speed", type=_positive(float), default=None, help="simulated seconds per real second (default: the scenario's)")
+    simulate.add_argument("--rate", type=_positive(float), metavar="EVENTS_PER_S", help="ignore the timeline: send this many commands a second (benchmarks)")
+    simulate.add_argument("--scenario", default="rekap", help="rekap (recapitulation night, default) or hari-h (voting day)")
+    simulate.add_argument("--duration", type=_positive(float), metavar="S", help="stop after S real seconds (default: the end of the scenario; needed with --rate)")
+    simulate.add_argument("--json", action="store_true", help="print the summary as JSON")
+    simulate.add_argument("--quiet", action="store_true", help="no line per incident on stderr")
+
+    report = _feeder(commands, "report", "report an incident; prints its new id")
+    report.add_argument("--regency", required=True, help="BPS code (6371) or name (Banjarmasin)")
+    report.add_argument("--category", required=True, help="a category key from the config, e.g. logistik")
+    report.add_argument("--severity", required=True, help=f"one of {', '.join(SEVERITIES)}")
+    report.add_argument("--title", required=True, help="one line, up to 200 characters")
+    report.add_argument("--detail", default="", help="longer description")
+    report.add_argument("--location", default="", help="e.g. 'Kec. Banjarmasin Utara, TPS 012'")
+    _command_id_option(report)
+
+    stage = _feeder(commands, "stage", "set a regency's progress in a stage")
+    stage.add_argument("--regency", required=True, help="BPS code (6303) or name (Banjar)")
+    stage.add_argument("--stage", required=True, help="a stage key from the config, e.g. rekap_ppk")
+    stage.add_argument("--done", required=True, type=_count, help="how many units are done (TPS, kecamatan, or 1 for a plenary)")
+    stage.add_argument("--blocked", action="store_true", help="mark the stage blocked (say why with --note)")
+    stage.add_argument("--note", help="a short note shown with the stage")
+    _command_id_option(stage)
+
+    ack = _feeder(commands, "ack", "acknowledge an incident")
+    ack.add_argument("incident", type=_incident_id, metavar="ID")
+    _command_id_option(ack)
+    escalate = _feeder(commands, "escalate", "escalate an incident one level")
+    escalate.add_argument("incident", type=_incident_id, metavar="ID")
+    escalate.add_argument("--note", help="why")
+    _command_id_option(escalate)
+    note = _feeder(commands, "note", "add a note to an incident")
+    note.add_argument("incident", type=_incident_id, metavar="ID")
+    note.add_argument("--text", required=True)
+    _command_id_option(note)
+    resolve = _feeder(commands, "resolve", "resolve an incident (a note saying how is required)")
+    resolve.add_argument("incident", type=_incident_id, metavar="ID")
+    resolve.add_argument("--note", required=True)
+    _command_id_option(resolve)
+    reopen = _feeder(commands, "reopen", "reopen a resolved incident")
+    reopen.add_argument("incident", type=_incident_id, metavar="ID")
+    reopen.add_argument("--note", required=True)
+    _command_id_option(reopen)
+
+    imp = _feeder(
+        commands,
+        "import",
+        "load reports and stage updates from a JSONL or CSV file; safe to run again (nothing is imported twice with the same token)",
+    )
+    imp.add_argument("file", metavar="FILE.jsonl|FILE.csv")
+    imp.add_argument("--format", choices=["jsonl", "csv"], help="default: from the file name (.csv is CSV, anything else JSONL)")
+    imp.add_argument("--window", type=_positive(int), default=32, help="commands in flight at once (default 32)")
+    return parser
+
+
+# --- helpers ---------------------------------------------------------------------
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return code
+
+
+def _load(args: argparse.Namespace) -> Config:
+    try:
+        return load_config(getattr(args, "config", None))
+    except ConfigError as exc:
+        raise FeedError(f"config: {exc}", EXIT_USAGE) from None
+
+
+def _url(args: argparse.Namespace, config: Config) -> str:
+    return getattr(args, "url", None) or os.environ.get("OPSMON_URL") or config.client.url
+
+
+def _token(args: argparse.Namespace) -> str:
+    token = getattr(args, "token", None) or os.environ.get("OPSMON_TOKEN")
+    if not token:
+        raise FeedError("no token: pass --token or set OPSMON_TOKEN (an admin creates one with `opsmon-server token add NAME --role officer --agency KPU`)", EXIT_USAGE)
+    return str(token)
+
+
+def _local(check: Any) -> None:
+    try:
+        check()
+    except LocalInvalid as exc:
+        raise FeedError(str(exc), EXIT_USAGE) from None
+
+
+def build_command(args: argparse.Namespace, config: Config) -> Command:
+    """The protocol command a single-command feeder sends, checked against the config."""
+    command_id = args.command_id or new_command_id()
+    if args.command_id is not None and not 1 <= len(args.command_id) <= 64:
+        raise FeedError("--command-id must be 1 to 64 characters", EXIT_USAGE)
+    if args.command == "report":
+        try:
+            regency = resolve_regency(config, args.regency)
+            check_category(config, args.category)
+            check_severity(config, args.severity)
+        except LocalInvalid as exc:
+            raise FeedError(str(exc), EXIT_USAGE) from None
+        title = args.title.strip()
+        if not title or len(title) > 200:
+            raise FeedError("--title must be 1 to 200 characters", EXIT_USAGE)
+        draft = IncidentDraft(regency=regency.code, category=args.category, severity=args.severity, title=title, detail=args.detail, location=args.location)
+        return Report(id=command_id, incident=draft)
+    if args.command == "stage":
+        try:
+            regency = resolve_regency(config, args.regency)
+            check_stage(config, args.stage, regency, args.done)
+        except LocalInvalid as exc:
+            raise FeedError(str(exc), EXIT_USAGE) from None
+        return StageUpdate(id=command_id, regency=regency.code, stage=args.stage, done=args.done, note=args.note, blocked=args.blocked)
+    for text in (getattr(args, "note", None), getattr(args, "text", None)):
+        if text is not None and len(text) > 4000:
+            raise FeedError("a note or text may be at most 4000 characters", EXIT_USAGE)
+    if args.command == "ack":
+        return Ack(id=command_id, incident=args.incident)
+    if args.command == "escalate":
+        return Escalate(id=command_id, incident=args.incident, note=args.note)
+    if args.command in ("note", "resolve", "reopen"):
+        text = args.text if args.command == "note" else args.note
+        if not text.strip():
+            raise FeedError(f"{'--text' if args.command == 'note' else '--note'} must not be empty", EXIT_USAGE)
+        if args.command == "note":
+            return Note(id=command_id, incident=args.incident, text=text)
+        if args.command == "resolve":
+            return Resolve(id=command_id, incident=args.incident, note=text)
+        return Reopen(id=command_id, incident=args.incident, note=text)
+    raise FeedError(f"unknown command {args.command!r}", EXIT_USAGE)  # pragma: no cover - argparse knows them
+
+
+def describe_success(command: Command, result: Result, config: Config) -> str:
+    if isinstance(command, Report):
+        return str(result.incident)
+    if isinstance(command, StageUpdate):
+        regency = config.regency(command.regency)
+        stage = config.stage(command.stage)
+        total = stage.total_for(regency) if stage and regency else "?"
+        state = " (blocked)" if command.blocked else ""
+        return f"{command.regency} {regency.short if regency else ''} {command.stage}: {command.done}/{total}{state} (seq {result.seq})"
+    verb = {"ack": "acknowledged", "escalate": "escalated", "note": "noted", "resolve": "resolved", "reopen": "reopened"}
+    tag = str(type(command).__struct_config__.tag)
+    return f"incident {result.incident or getattr(command, 'incident', '?')} {verb.get(tag, tag)} (seq {result.seq})"
+
+
+def _result_json(command: Command, result: Result) -> str:
+    body: dict[str, Any] = {"ok": result.ok, "id": command.id}
+    for key in ("seq", "incident", "code", "message", "status", "at"):
+        value = getattr(result, key)
+        if value is not None:
+            body[key] = value
+    if result.by is not None:
+        body["by"] = {"name": result.by.name, "agency": result.by.agency}
+    return json.dumps(body, ensure_ascii=False)
+
+
+async def _send_one(args: argparse.Namespace, config: Config) -> int:
+    command = build_command(args, config)
+    url, token = _url(args, config), _token(args)
+    async with feeder_session(url, token) as session:
+        from opsmon.client import ClientError
+
+        try:
+            result = await session.request(command, timeout=15.0)
+        except ClientError as exc:
+            raise FeedError(str(exc), EXIT_UNREACHABLE) from None
+    if args.json:
+        print(_result_json(command, result))
+    if result.ok:
+        if not args.json:
+            print(describe_success(command, result, config))
+        return EXIT_OK
+    return _fail(f"refused by the server: {result.code}: {result.message}", EXIT_REFUSED)
+
+
+def _run_tui(args: argparse.Namespace) -> int:
+    config = _load(args)
+    url, token = _url(args, config), _token(args)
+    lang = args.lang or config.province.language
+    try:
+        from opsmon.tui.app import run_tui
+    except ImportError as exc:
+        return _fail(f"the dashboard cannot start: {exc} (try `pip install -e .`)", EXIT_FAILED)
+    return int(run_tui(url=url, token=token, lang=lang, wall=bool(args.wall)))
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command is None:
+        return _run_tui(args)
+    if args.command == "demo":
+        from opsmon.demo import run_demo
+
+        return run_demo(args)
+    config = _load(args)
+    if args.command == "simulate":
+        from opsmon.simulate import run_simulate_cli
+
+        return run_simulate_cli(args, config, _url(args, config), _token(args))
+    if args.command == "import":
+        from opsmon.importer import run_import_cli
+
+        return asyncio.run(run_import_cli(args, config, _url(args, config), _token(args)))
+    return asyncio.run(_send_one(args, config))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except FeedError as exc:
+        return _fail(exc.message, exc.code)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # the promise is one line, never a traceback
+        if os.environ.get("OPSMON_DEBUG"):
+            raise
+        return _fail(f"unexpected {type(exc).__name__}: {exc} (set OPSMON_DEBUG=1 for the traceback)", EXIT_FAILED)
+
+
+def entry() -> NoReturn:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

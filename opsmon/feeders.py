@@ -1,0 +1,225 @@
+"""What the command-line feeders share: exit codes, local validation against
+config.toml, and a pipelined sender over one `opsmon.client.Session`.
+
+Local checks only give a clearer message earlier; the server still has the
+final word on every command. No textual here: feeders never import it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+
+from opsmon.client import ClientError, Session, Unauthorized
+from opsmon.config import Config, Regency
+from opsmon.protocol import Command, Result
+
+# Exit codes of every `opsmon` feeder (documented in `opsmon --help`).
+EXIT_OK = 0
+EXIT_FAILED = 1  # something else went wrong (e.g. the TUI is not installed)
+EXIT_USAGE = 2  # bad arguments, bad config, or a value the config does not know
+EXIT_REFUSED = 3  # the server answered and refused (forbidden, not_found, invalid, conflict); import: some lines rejected
+EXIT_UNREACHABLE = 4  # no server at the URL, or the connection was lost before an answer
+EXIT_UNAUTHORIZED = 5  # the server refused the token (unknown or revoked)
+EXIT_INTERRUPTED = 130
+
+EXIT_CODES_HELP = """exit codes:
+  0  done (import: every line accepted or already imported)
+  1  other failure
+  2  usage: bad arguments, unreadable config, or a regency/stage/category/severity the config does not know
+  3  refused by the server (its reason is printed); import: at least one line rejected
+  4  server unreachable, or the connection was lost before an answer
+  5  token refused by the server (unknown or revoked)
+  130 interrupted (ctrl+c)"""
+
+
+class FeedError(Exception):
+    """Why a feeder stops: one line for stderr, and the exit code."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class LocalInvalid(ValueError):
+    """A value the config does not know; str() says which and what is known."""
+
+
+# --- local validation -------------------------------------------------------------
+
+
+def resolve_regency(config: Config, value: str) -> Regency:
+    """A regency by BPS code or by short/full name, case-insensitive ("Banjarmasin" -> 6371)."""
+    text = value.strip()
+    found = config.regency(text)
+    if found is not None:
+        return found
+    lowered = text.lower()
+    for regency in config.regencies:
+        if lowered in (regency.short.lower(), regency.name.lower()):
+            return regency
+    known = ", ".join(f"{r.code} {r.short}" for r in config.regencies)
+    raise LocalInvalid(f"unknown regency {value!r} (known: {known})")
+
+
+def check_stage(config: Config, key: str, regency: Regency, done: int) -> None:
+    stage = config.stage(key)
+    if stage is None:
+        raise LocalInvalid(f"unknown stage {key!r} (known: {', '.join(s.key for s in config.stages)})")
+    total = stage.total_for(regency)
+    if done < 0:
+        raise LocalInvalid(f"done must be 0 or more, not {done}")
+    if done > total:
+        raise LocalInvalid(f"done {done} is more than the {total} {stage.unit} that {regency.short} counts to in {key}")
+
+
+def check_category(config: Config, key: str) -> None:
+    if config.category(key) is None:
+        raise LocalInvalid(f"unknown category {key!r} (known: {', '.join(c.key for c in config.categories)})")
+
+
+def check_severity(config: Config, key: str) -> None:
+    if config.severity(key) is None:
+        raise LocalInvalid(f"unknown severity {key!r} (known: {', '.join(s.key for s in config.severities)})")
+
+
+# --- sessions ---------------------------------------------------------------------
+
+
+def _ignore(_: object) -> None:
+    """Feeders do not follow the event stream: drop broadcast frames instead of queueing them."""
+
+
+@contextlib.asynccontextmanager
+async def feeder_session(url: str, token: str, *, client: str = "opsmon-feeder", timeout: float = 10.0) -> AsyncIterator[Session]:
+    """An open session, or FeedError with the exit code for unreachable or unauthorized."""
+    try:
+        session = await Session.open(url, token, client=client, timeout=timeout, on_frame=_ignore)
+    except Unauthorized as exc:
+        raise FeedError(str(exc), EXIT_UNAUTHORIZED) from None
+    except ClientError as exc:
+        raise FeedError(str(exc), EXIT_UNREACHABLE) from None
+    try:
+        yield session
+    finally:
+        await session.close()
+
+
+class Pacer:
+    """A client-side token bucket, so a batch stays under the server's per-connection
+    command rate instead of collecting `rate_limited` answers."""
+
+    def __init__(self, rate: float | None, burst: float = 1.0) -> None:
+        self.rate = rate
+        self.capacity = max(1.0, burst)
+        self.tokens = self.capacity
+        self.last = time.monotonic()
+
+    async def take(self) -> None:
+        if self.rate is None:
+            return
+        while True:
+            now = time.monotonic()
+            self.tokens = min(self.capacity, self.tokens + (now - self.last) * self.rate)
+            self.last = now
+            if self.tokens >= 1:
+                self.tokens -= 1
+                return
+            await asyncio.sleep((1 - self.tokens) / self.rate)
+
+
+@dataclass
+class Outcome:
+    """A command's fate: its result (None if the connection failed first) and its latency."""
+
+    result: Result | None
+    seconds: float
+    error: str | None = None
+    retries: int = 0
+
+
+@dataclass
+class Pipeline:
+    """Several commands in flight on one session, paced, with `rate_limited`
+    answers retried (same id: the server never did them)."""
+
+    session: Session
+    window: int = 32
+    rate: float | None = None
+    burst: float = 1.0
+    timeout: float = 30.0
+    max_retries: int = 8
+    latencies: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.pacer = Pacer(self.rate, self.burst)
+        self._slots = asyncio.Semaphore(self.window)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.lost: str | None = None
+
+    async def request(self, command: Command) -> Outcome:
+        retries = 0
+        while True:
+            await self.pacer.take()
+            started = time.perf_counter()
+            try:
+                result = await self.session.request(command, timeout=self.timeout)
+            except ClientError as exc:
+                self.lost = self.lost or str(exc)
+                return Outcome(None, time.perf_counter() - started, str(exc), retries)
+            seconds = time.perf_counter() - started
+            if result.ok or result.code != "rate_limited" or retries >= self.max_retries:
+                self.latencies.append(seconds)
+                return Outcome(result, seconds, None, retries)
+            retries += 1
+            await asyncio.sleep(min(2.0, 0.1 * 2**retries))
+
+    async def submit(self, command: Command, done: Callable[[Outcome], None]) -> None:
+        """Wait for a free slot, then send in the background; `done` gets the outcome."""
+        await self._slots.acquire()
+
+        async def run() -> None:
+            try:
+                outcome = await self.request(command)
+            finally:
+                self._slots.release()
+            done(outcome)
+
+        task = asyncio.create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def cancel(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def run_all(self, commands: Iterable[Command], done: Callable[[Command, Outcome], None]) -> None:
+        for command in commands:
+            if self.lost:
+                break
+            await self.submit(command, lambda outcome, command=command: done(command, outcome))  # type: ignore[misc]
+        await self.drain()
+
+
+def pace_for(config: Config) -> tuple[float, float]:
+    """A rate and burst that stay under the server's `commands_per_second`
+    (the same config.toml the server reads)."""
+    limit = config.server.commands_per_second
+    return limit * 0.9, max(1.0, limit)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]

@@ -1,0 +1,179 @@
+"""Every `opsmon` feeder against a real server on loopback: what a script sees
+(stdout, one line on stderr, the exit code) and what the server then holds."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from opsmon.cli import main
+from opsmon.feeders import EXIT_REFUSED, EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE
+from tests.helpers import ROOT
+from tests.server_thread import ServerThread, server_in_thread
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Iterator[ServerThread]:
+    with server_in_thread(tmp_path) as running:
+        yield running
+
+
+def opsmon(live: ServerThread, *args: str, token: str = "officer") -> int:
+    return main([*args, "--url", live.url, "--token", live.tokens.get(token, token)])
+
+
+def report(live: ServerThread, capsys: pytest.CaptureFixture[str], regency: str = "6371", token: str = "officer") -> int:
+    code = opsmon(live, "report", "--regency", regency, "--category", "logistik", "--severity", "high", "--title", "Kotak suara rusak", "--location", "Kec. Banjarmasin Utara, TPS 012", token=token)
+    assert code == 0
+    return int(capsys.readouterr().out.strip())
+
+
+def test_report_prints_the_new_incident_id_and_the_server_holds_it(live: ServerThread, capsys: pytest.CaptureFixture[str]) -> None:
+    first = report(live, capsys)
+    second = report(live, capsys, regency="Banjarmasin")  # a name works as well as the code
+    assert (first, second) == (1, 2)
+    incident = live.state().incidents[1]
+    assert (incident.regency, incident.category, incident.severity, incident.title) == ("6371", "logistik", "high", "Kotak suara rusak")
+    assert incident.location == "Kec. Banjarmasin Utara, TPS 012"
+    assert incident.reporter.agency == "Bawaslu"
+    assert live.state().incidents[2].regency == "6371"
+
+
+def test_stage_moves_the_regency_and_blocked_is_shown(live: ServerThread, capsys: pytest.CaptureFixture[str]) -> None:
+    assert opsmon(live, "stage", "--regency", "6303", "--stage", "rekap_ppk", "--done", "12") == 0
+    assert "12/20" in capsys.readouterr().out
+    row = live.state().stages[("6303", "rekap_ppk")]
+    assert (row.done, row.total, row.status) == (12, 20, "in_progress")
+    assert opsmon(live, "stage", "--regency", "6303", "--stage", "rekap_ppk", "--done", "13", "--blocked", "--note", "keberatan saksi di Kec. Gambut") == 0
+    row = live.state().stages[("6303", "rekap_ppk")]
+    assert (row.done, row.status, row.note) == (13, "blocked", "keberatan saksi di Kec. Gambut")
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["report", "--regency", "9999", "--category", "logistik", "--severity", "high", "--title", "x"], "unknown regency '9999'"),
+        (["report", "--regency", "6371", "--category", "banjir", "--severity", "high", "--title", "x"], "unknown category 'banjir'"),
+        (["report", "--regency", "6371", "--category", "logistik", "--severity", "urgent", "--title", "x"], "unknown severity 'urgent'"),
+        (["stage", "--regency", "6303", "--stage", "rekap_desa", "--done", "1"], "unknown stage 'rekap_desa'"),
+        (["stage", "--regency", "6303", "--stage", "rekap_ppk", "--done", "21"], "done 21 is more than the 20 kecamatan that Banjar counts to"),
+    ],
+)
+def test_values_the_config_does_not_know_are_refused_locally_with_what_is_known(
+    live: ServerThread, capsys: pytest.CaptureFixture[str], args: list[str], expected: str
+) -> None:
+    assert opsmon(live, *args) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert expected in err and err.count("\n") == 1
+    assert live.state().seq == 0  # nothing reached the server
+
+
+def test_unknown_regency_message_lists_the_known_ones(live: ServerThread, capsys: pytest.CaptureFixture[str]) -> None:
+    opsmon(live, "stage", "--regency", "Martapura", "--stage", "rekap_ppk", "--done", "1")
+    assert "6371 Banjarmasin" in capsys.readouterr().err
+
+
+def test_ack_escalate_note_resolve_reopen_walk_an_incident_through_its_life(live: ServerThread, capsys: pytest.CaptureFixture[str]) -> None:
+    incident = str(report(live, capsys))
+    assert opsmon(live, "ack", incident, token="polisi") == 0
+    assert "acknowledged" in capsys.readouterr().out
+    assert opsmon(live, "escalate", incident, "--note", "perlu Polres") == 0
+    assert opsmon(live, "note", incident, "--text", "Kotak pengganti dikirim dari gudang KPU") == 0
+    assert opsmon(live, "resolve", incident, "--note", "Kotak diganti, rekap lanjut") == 0
+    capsys.readouterr()
+    state = live.state().incidents[1]
+    assert state.status == "resolved" and state.level == 1 and state.acknowledged_by.agency == "Polri"
+    assert [n.text for n in state.notes if n.kind == "note"] == ["Kotak pengganti dikirim dari gudang KPU"]
+    assert opsmon(live, "reopen", incident, "--note", "Kotak kedua juga rusak") == 0
+    assert live.state().incidents[1].status == "open"
+
+
+def test_refusal_by_the_server_gives_its_reason_and_exit_3(live: ServerThread, capsys: pytest.CaptureFixture[str]) -> None:
+    incident = str(report(live, capsys))
+    assert opsmon(live, "ack", incident) == 0
+    capsys.readouterr()
+    assert opsmon(live, "ack", incident, token="polisi") == EXIT_REFUSED
+    err = capsys.readouterr().err
+    assert "conflict" in err and "already acknowledged by Bawaslu/officer" in err and err.count("\n") == 1
+    assert opsmon(live, "ack", "99") == EXIT_REFUSED
+    assert "no incident 99" in capsys.readouterr().err
+
+
+def test_viewer_token_is_refused_with_the_servers_reason(live: ServerThread, capsys: pytest.CaptureFixture[str]) -> None:
+    assert opsmon(live, "stage", "--regency", "6303", "--stage", "rekap_ppk", "--done", "3", token="wall") == EXIT_REFUSED
+    err = capsys.readouterr().err
+    assert "forbidden" in err and "viewer token may only read" in err
+    assert live.state().stages[("6303", "rekap_ppk")].done == 0
+
+
+def test_scoped_officer_may_not_act_outside_their_regency(live: ServerThread, capsys: pytest.CaptureFixture[str]) -> None:
+    assert opsmon(live, "stage", "--regency", "6303", "--stage", "rekap_ppk", "--done", "3", token="bjm") == EXIT_REFUSED
+    assert "forbidden" in capsys.readouterr().err
+    assert opsmon(live, "stage", "--regency", "6371", "--stage", "rekap_ppk", "--done", "3", token="bjm") == 0
+
+
+def test_bad_token_and_missing_token(live: ServerThread, capsys: pytest.CaptureFixture[str]) -> None:
+    assert opsmon(live, "ack", "1", token="ops_not-a-real-token") == EXIT_UNAUTHORIZED
+    assert "unknown or revoked token" in capsys.readouterr().err
+    env_token = os.environ.pop("OPSMON_TOKEN", None)
+    try:
+        assert main(["ack", "1", "--url", live.url]) == EXIT_USAGE
+        assert "no token" in capsys.readouterr().err
+    finally:
+        if env_token is not None:
+            os.environ["OPSMON_TOKEN"] = env_token
+
+
+def test_unreachable_server_is_one_line_and_exit_4(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ack", "1", "--url", "ws://127.0.0.1:9/ws", "--token", "x"]) == EXIT_UNREACHABLE
+    err = capsys.readouterr().err
+    assert "nothing is listening at ws://127.0.0.1:9/ws" in err and err.count("\n") == 1
+
+
+def test_json_output_for_success_and_refusal(live: ServerThread, capsys: pytest.CaptureFixture[str]) -> None:
+    code = opsmon(live, "report", "--json", "--regency", "6304", "--category", "bencana", "--severity", "critical", "--title", "Banjir di Kec. Alalak", "--command-id", "bk-1")
+    assert code == 0
+    body = json.loads(capsys.readouterr().out)
+    assert body == {"ok": True, "id": "bk-1", "seq": 1, "incident": 1}
+    assert opsmon(live, "resolve", "1", "--note", "air surut", "--json", token="wall") == EXIT_REFUSED
+    body = json.loads(capsys.readouterr().out)
+    assert body["ok"] is False and body["code"] == "forbidden"
+
+
+def test_same_command_id_twice_does_it_once(live: ServerThread, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["report", "--regency", "6371", "--category", "sirekap", "--severity", "medium", "--title", "Sirekap gagal unggah", "--command-id", "sirekap-1"]
+    assert opsmon(live, *args) == 0
+    assert opsmon(live, *args) == 0
+    assert capsys.readouterr().out.split() == ["1", "1"]
+    assert len(live.state().incidents) == 1
+
+
+def test_env_variables_supply_url_and_token(live: ServerThread, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPSMON_URL", live.url)
+    monkeypatch.setenv("OPSMON_TOKEN", live.tokens["officer"])
+    assert main(["stage", "--regency", "6372", "--stage", "penghitungan", "--done", "858"]) == 0
+    assert live.state().stages[("6372", "penghitungan")].status == "done"
+
+
+def test_a_real_subprocess_prints_one_line_and_no_traceback(live: ServerThread) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("OPSMON_TOKEN", None)
+    ok = subprocess.run(
+        [sys.executable, "-m", "opsmon.cli", "report", "--url", live.url, "--token", live.tokens["officer"], "--regency", "6371", "--category", "keamanan", "--severity", "critical", "--title", "Kericuhan di PPK Banjarmasin Selatan"],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=30,
+    )
+    assert (ok.returncode, ok.stdout, ok.stderr) == (0, "1\n", "")
+    for args, code in [
+        (["ack", "1", "--url", live.url, "--token", live.tokens["wall"]], EXIT_REFUSED),
+        (["ack", "1", "--url", "ws://127.0.0.1:9/ws", "--token", "x"], EXIT_UNREACHABLE),
+        (["ack", "one"], EXIT_USAGE),
+    ]:
+        refused = subprocess.run([sys.executable, "-m", "opsmon.cli", *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=30)
+        assert refused.returncode == code, refused.stderr
+        assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
