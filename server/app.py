@@ -228,10 +228,13 @@ class OpsmonServer:
         if path == "/healthz":
             body = json.dumps({"status": "ok", "seq": self.state.seq, "epoch": self.store.epoch, "clients": len(self.hub)})
             response = connection.respond(HTTPStatus.OK, body + "\n")
+            # respond() already set text/plain; Headers is a multidict, so replace, don't add.
+            del response.headers["Content-Type"]
             response.headers["Content-Type"] = "application/json"
             return response
         if path == "/metrics":
             response = connection.respond(HTTPStatus.OK, self.metrics.render(len(self.hub), self.state.seq, self.hub.dropped_slow))
+            del response.headers["Content-Type"]
             response.headers["Content-Type"] = "text/plain; version=0.0.4; charset=utf-8"
             return response
         return connection.respond(HTTPStatus.NOT_FOUND, "not found: the websocket is at /ws; see also /healthz and /metrics\n")

@@ -1,0 +1,722 @@
+"""End to end: the real server on loopback, real websockets, every row of the protocol."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import secrets
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import connect
+
+from opsmon.client import Session
+from opsmon.protocol import Ack, Batch, Event, Snapshot
+from tests.helpers import CONFIG_PATH, ROOT, FakeClock, Running, province, running_server
+from tests.wire import Peer, http_get, report
+
+# --- session ---------------------------------------------------------------------------
+
+
+async def test_welcome_names_the_user_and_describes_the_province(server: Running) -> None:
+    peer = await Peer.open(server, server.tokens["bjm"])
+    w = peer.welcome
+    assert w["protocol"] == 1
+    assert w["epoch"] == server.store.epoch and len(w["epoch"]) > 0
+    assert w["seq"] == 0
+    assert w["user"] == {"name": "bjm", "role": "officer", "agency": "KPU", "regencies": ["6371"]}
+    config = w["config"]
+    assert len(config["regencies"]) == 13
+    bjm = next(r for r in config["regencies"] if r["code"] == "6371")
+    assert {k: bjm[k] for k in ("code", "name", "short", "kecamatan", "tps")} == {
+        "code": "6371",
+        "name": "Kota Banjarmasin",
+        "short": "Banjarmasin",
+        "kecamatan": 5,
+        "tps": 1940,
+    }
+    assert [s["key"] for s in config["stages"]] == ["logistik", "pemungutan", "penghitungan", "rekap_ppk", "rekap_kabkota"]
+    assert config["stages"][3]["unit"] == "kecamatan" and config["stages"][3]["label"]["en"] == "Sub-district recapitulation"
+    assert len(config["categories"]) == 12 and {"key": "logistik"}.items() <= config["categories"][4].items()
+    assert [(s["key"], s["ack_minutes"], s["escalate_minutes"]) for s in config["severities"]] == [
+        ("critical", 5, 5),
+        ("high", 15, 15),
+        ("medium", 60, 60),
+        ("low", 240, 0),
+    ]
+    wall = await Peer.open(server, server.tokens["wall"])
+    assert wall.welcome["user"] == {"name": "wall", "role": "viewer", "agency": "KPU", "regencies": None}
+    await peer.close()
+    await wall.close()
+
+
+async def test_snapshot_has_every_stage_row(server: Running) -> None:
+    peer = await Peer.open(server, server.tokens["wall"])
+    snap = peer.snapshot
+    assert snap is not None
+    assert snap["epoch"] == server.store.epoch and snap["seq"] == 0
+    rows = snap["stages"]
+    assert len(rows) == 65
+    assert {(r["regency"], r["stage"]) for r in rows} == set(server.server.rules.stage_totals)
+    row = next(r for r in rows if (r["regency"], r["stage"]) == ("6302", "rekap_ppk"))
+    assert row["status"] == "pending" and row["done"] == 0 and row["total"] == 22 and row["note"] is None
+    assert snap["incidents"] == []
+    await peer.close()
+
+
+async def test_snapshot_incidents_are_unresolved_and_recently_resolved(server: Running, clock: FakeClock) -> None:
+    officer = await Peer.open(server, server.tokens["officer"])
+    old = (await officer.command("report", **report(title="lama")))["incident"]
+    await officer.command("resolve", incident=old, note="selesai")
+    clock.advance(hours=2)
+    recent = (await officer.command("report", **report(title="baru")))["incident"]
+    open_one = (await officer.command("report", **report(title="terbuka")))["incident"]
+    acked = (await officer.command("report", **report(title="diakui")))["incident"]
+    await officer.command("ack", incident=acked)
+    clock.advance(hours=20)
+    await officer.command("resolve", incident=recent, note="selesai")
+    clock.advance(hours=3)  # `old` was resolved 25 h ago, `recent` 3 h ago
+
+    wall = await Peer.open(server, server.tokens["wall"])
+    assert wall.snapshot is not None
+    incidents = {i["id"]: i for i in wall.snapshot["incidents"]}
+    assert set(incidents) == {recent, open_one, acked}
+    assert incidents[recent]["status"] == "resolved" and incidents[acked]["status"] == "acknowledged"
+    assert incidents[open_one]["title"] == "terbuka" and incidents[open_one]["status"] == "open"
+    assert wall.snapshot["seq"] == 7
+    await officer.close()
+    await wall.close()
+
+
+# --- the seven commands ------------------------------------------------------------------
+
+
+async def test_every_command_is_answered_then_broadcast(server: Running, clock: FakeClock) -> None:
+    officer = await Peer.open(server, server.tokens["officer"])
+    polisi = await Peer.open(server, server.tokens["polisi"])
+    wall = await Peer.open(server, server.tokens["wall"])
+
+    r = await officer.command("report", **report(severity="critical", detail="Segel rusak", location="Kec. Banjarmasin Utara, TPS 012"))
+    assert r == {"type": "result", "id": r["id"], "ok": True, "seq": 1, "incident": 1}
+    clock.advance(minutes=2)
+    assert (await polisi.command("ack", incident=1))["seq"] == 2
+    assert (await polisi.command("escalate", incident=1, note="Butuh Polres"))["seq"] == 3
+    assert (await officer.command("note", incident=1, text="Tim menuju lokasi"))["seq"] == 4
+    assert (await officer.command("resolve", incident=1, note="Kotak diganti"))["seq"] == 5
+    assert (await polisi.command("reopen", incident=1, note="Segel kedua rusak"))["seq"] == 6
+    stage = await officer.command("stage", regency="6371", stage="rekap_ppk", done=3, note="3 dari 5 PPK")
+    assert stage["ok"] and stage["seq"] == 7 and "incident" not in stage
+
+    events = await wall.wait_events(7)
+    assert [e["seq"] for e in events] == [1, 2, 3, 4, 5, 6, 7]
+    assert [e["kind"] for e in events] == [
+        "incident.reported",
+        "incident.acknowledged",
+        "incident.escalated",
+        "incident.noted",
+        "incident.resolved",
+        "incident.reopened",
+        "stage.updated",
+    ]
+    reported = events[0]["data"]
+    assert reported["id"] == 1 and reported["status"] == "open" and reported["level"] == 0
+    assert reported["location"] == "Kec. Banjarmasin Utara, TPS 012" and reported["detail"] == "Segel rusak"
+    assert reported["reporter"] == {"name": "officer", "agency": "Bawaslu"}
+    assert reported["reported"] == "2024-02-14T13:00:00.000Z" and reported["ack_due"] == "2024-02-14T13:05:00.000Z"
+    assert events[1]["actor"] == {"name": "polisi", "agency": "Polri"} and events[1]["ts"] == "2024-02-14T13:02:00.000Z"
+    assert events[1]["data"] == {"incident": 1}
+    assert events[2]["data"] == {"incident": 1, "level": 1, "note": "Butuh Polres"}
+    assert events[3]["data"] == {"incident": 1, "text": "Tim menuju lokasi"}
+    assert events[4]["data"] == {"incident": 1, "note": "Kotak diganti"}
+    assert {"incident": 1, "note": "Segel kedua rusak"}.items() <= events[5]["data"].items()
+    assert events[6]["data"] == {
+        "regency": "6371",
+        "stage": "rekap_ppk",
+        "status": "in_progress",
+        "done": 3,
+        "total": 5,
+        "note": "3 dari 5 PPK",
+        "updated": "2024-02-14T13:02:00.000Z",
+    }
+    # The sender gets its result before the event it caused.
+    kinds = [f["type"] for f in officer.frames]
+    assert kinds[0] == "result"
+    # Everybody saw the same log.
+    assert (await officer.wait_events(7)) == events
+    assert (await polisi.wait_events(7)) == events
+    # A newcomer's snapshot is the fold of those events.
+    late = await Peer.open(server, server.tokens["wall"])
+    assert late.snapshot is not None and late.snapshot["seq"] == 7
+    [incident] = late.snapshot["incidents"]
+    assert incident["status"] == "open" and incident["level"] == 1 and incident["acknowledged"] is None
+    assert [n["text"] for n in incident["notes"]] == ["Butuh Polres", "Tim menuju lokasi", "Kotak diganti", "Segel kedua rusak"]
+    row = next(r for r in late.snapshot["stages"] if (r["regency"], r["stage"]) == ("6371", "rekap_ppk"))
+    assert row == events[6]["data"]
+    for peer in (officer, polisi, wall, late):
+        await peer.close()
+
+
+async def test_blocked_and_done_stages(server: Running) -> None:
+    officer = await Peer.open(server, server.tokens["bjm"])
+    blocked = await officer.command("stage", regency="6371", stage="rekap_kabkota", done=0, blocked=True, note="Saksi keberatan")
+    assert blocked["ok"]
+    done = await officer.command("stage", regency="6371", stage="pemungutan", done=1940)
+    assert done["ok"]
+    events = await officer.wait_events(2)
+    assert [e["data"]["status"] for e in events] == ["blocked", "done"]
+    await officer.close()
+
+
+async def test_history_of_one_incident(server: Running) -> None:
+    officer = await Peer.open(server, server.tokens["officer"])
+    await officer.command("report", **report())
+    await officer.command("report", **report(regency="6303"))
+    await officer.command("note", incident=1, text="x")
+    wall = await Peer.open(server, server.tokens["wall"])
+    answer = await wall.command("history", incident=1)
+    assert answer["ok"] and [e["seq"] for e in answer["events"]] == [1, 3]
+    missing = await wall.command("history", incident=42)
+    assert missing["ok"] is False and missing["code"] == "not_found"
+    await officer.close()
+    await wall.close()
+
+
+# --- refusals ------------------------------------------------------------------------------
+
+
+def all_commands(incident: int) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        ("report", report()),
+        ("ack", {"incident": incident}),
+        ("escalate", {"incident": incident}),
+        ("note", {"incident": incident, "text": "x"}),
+        ("resolve", {"incident": incident, "note": "x"}),
+        ("reopen", {"incident": incident, "note": "x"}),
+        ("stage", {"regency": "6371", "stage": "rekap_ppk", "done": 1}),
+    ]
+
+
+async def test_a_viewer_may_only_read(server: Running) -> None:
+    officer = await Peer.open(server, server.tokens["officer"])
+    await officer.command("report", **report())
+    await officer.wait_events(1)
+    wall = await Peer.open(server, server.tokens["wall"])
+    for type_, fields in all_commands(1):
+        result = await wall.command(type_, **fields)
+        assert result["ok"] is False and result["code"] == "forbidden", (type_, result)
+        assert "viewer" in result["message"]
+    assert await officer.quiet() == []  # no event came of it
+    assert server.server.state.seq == 1
+    await officer.close()
+    await wall.close()
+
+
+async def test_a_scoped_officer_may_act_only_on_their_regency(server: Running) -> None:
+    officer = await Peer.open(server, server.tokens["officer"])
+    await officer.command("report", **report(regency="6303"))  # 1: Banjar
+    await officer.command("report", **report(regency="6371"))  # 2: Banjarmasin
+    bjm = await Peer.open(server, server.tokens["bjm"])
+    refused = [
+        await bjm.command("report", **report(regency="6303")),
+        await bjm.command("ack", incident=1),
+        await bjm.command("escalate", incident=1),
+        await bjm.command("note", incident=1, text="x"),
+        await bjm.command("resolve", incident=1, note="x"),
+        await bjm.command("stage", regency="6303", stage="rekap_ppk", done=1),
+    ]
+    for result in refused:
+        assert result["ok"] is False and result["code"] == "forbidden", result
+        assert "6371" in result["message"] and "6303" in result["message"]
+    assert server.server.state.seq == 2
+    assert (await bjm.command("ack", incident=2))["ok"]
+    assert (await bjm.command("stage", regency="6371", stage="rekap_ppk", done=1))["ok"]
+    await officer.close()
+    await bjm.close()
+
+
+@pytest.mark.parametrize(
+    ("type_", "fields", "code", "says"),
+    [
+        ("ack", {"incident": 99}, "not_found", "99"),
+        ("note", {"incident": 99, "text": "x"}, "not_found", "99"),
+        ("resolve", {"incident": 99, "note": "x"}, "not_found", "99"),
+        ("report", report(regency="6399"), "invalid", "regency"),
+        ("report", report(category="kebakaran"), "invalid", "category"),
+        ("report", report(severity="urgent"), "invalid", "severity"),
+        ("report", report(title="   "), "invalid", "title"),
+        ("stage", {"regency": "6371", "stage": "rekap_provinsi", "done": 1}, "invalid", "stage"),
+        ("stage", {"regency": "6399", "stage": "rekap_ppk", "done": 1}, "invalid", "regency"),
+        ("stage", {"regency": "6371", "stage": "rekap_ppk", "done": 6}, "invalid", "more than the 5"),
+        ("stage", {"regency": "6371", "stage": "rekap_kabkota", "done": 2}, "invalid", "more than the 1"),
+        ("note", {"incident": 1, "text": " "}, "invalid", "blank"),
+        ("resolve", {"incident": 1, "note": "  "}, "invalid", "required"),
+    ],
+)
+async def test_refusals(server: Running, type_: str, fields: dict[str, Any], code: str, says: str) -> None:
+    officer = await Peer.open(server, server.tokens["officer"])
+    await officer.command("report", **report())
+    result = await officer.command(type_, **fields)
+    assert result["ok"] is False and result["code"] == code and says in result["message"], result
+    assert server.server.state.seq == 1 and await server.store.head() == 1
+    await officer.close()
+
+
+async def test_conflicts_name_who_and_when(server: Running, clock: FakeClock) -> None:
+    officer = await Peer.open(server, server.tokens["officer"])
+    polisi = await Peer.open(server, server.tokens["polisi"])
+    await officer.command("report", **report())
+    clock.advance(minutes=4)
+    await polisi.command("ack", incident=1)
+    again = await officer.command("ack", incident=1)
+    assert again["ok"] is False and again["code"] == "conflict"
+    assert "Polri/polisi" in again["message"] and "21:04 WITA" in again["message"]
+    assert again["status"] == "acknowledged" and again["by"] == {"name": "polisi", "agency": "Polri"} and again["at"] == "2024-02-14T13:04:00.000Z"
+    clock.advance(minutes=1)
+    await officer.command("resolve", incident=1, note="ok")
+    for type_, fields in (("resolve", {"note": "lagi"}), ("ack", {}), ("escalate", {})):
+        result = await polisi.command(type_, incident=1, **fields)
+        assert result["code"] == "conflict" and "resolved by Bawaslu/officer at 21:05 WITA" in result["message"], result
+    not_resolved = await officer.command("reopen", incident=1, note="x")
+    assert not_resolved["ok"]  # resolved, so it may be reopened...
+    twice = await polisi.command("reopen", incident=1, note="x")
+    assert twice["code"] == "conflict" and "not resolved" in twice["message"]  # ...but only once
+    assert server.server.state.seq == 4
+    await officer.close()
+    await polisi.close()
+
+
+# --- idempotency -----------------------------------------------------------------------------
+
+
+async def test_a_repeated_command_id_gets_the_first_answer_and_no_second_event(server: Running) -> None:
+    officer = await Peer.open(server, server.tokens["officer"])
+    wall = await Peer.open(server, server.tokens["wall"])
+    first = await officer.command("report", id="laporan-1", **report())
+    second = await officer.command("report", id="laporan-1", **report(title="sent again"))
+    assert first == second == {"type": "result", "id": "laporan-1", "ok": True, "seq": 1, "incident": 1}
+    ack = await officer.command("ack", id="ack-1", incident=1)
+    # After a reconnect, too.
+    await officer.close()
+    officer = await Peer.open(server, server.tokens["officer"], epoch=server.store.epoch, since=2)
+    assert await officer.command("ack", id="ack-1", incident=1) == ack
+    assert await officer.command("report", id="laporan-1", **report()) == first
+    events = await wall.wait_events(2)
+    assert await wall.quiet() == []
+    assert [e["kind"] for e in events] == ["incident.reported", "incident.acknowledged"]
+    assert server.server.state.seq == 2 and await server.store.head() == 2
+    # Ids are per user: somebody else's "laporan-1" is a new command.
+    other = await Peer.open(server, server.tokens["polisi"])
+    assert (await other.command("report", id="laporan-1", **report()))["incident"] == 2
+    for peer in (officer, wall, other):
+        await peer.close()
+
+
+async def test_repeats_survive_a_restart(tmp_path: Path, clock: FakeClock) -> None:
+    async with running_server(tmp_path, clock=clock) as running:
+        tokens = running.tokens
+        officer = await Peer.open(running, tokens["officer"])
+        first = await officer.command("report", id="r-1", **report())
+        await officer.close()
+    async with running_server(tmp_path, clock=clock) as running:
+        officer = await Peer.open(running, tokens["officer"])
+        assert await officer.command("report", id="r-1", **report()) == first
+        assert running.server.state.seq == 1
+        await officer.close()
+
+
+# --- resume ------------------------------------------------------------------------------------
+
+
+async def test_resume_gets_exactly_the_missed_events(server: Running) -> None:
+    officer = await Peer.open(server, server.tokens["officer"])
+    follower = await Peer.open(server, server.tokens["wall"])
+    for n in range(3):
+        await officer.command("report", **report(title=f"sebelum {n}"))
+    await follower.wait_events(3)
+    epoch, since = follower.welcome["epoch"], follower.seq
+    assert since == 3
+    await follower.close()
+
+    for n in range(5):
+        await officer.command("report", **report(title=f"selama {n}"))
+    await officer.command("ack", incident=4)
+    back = await Peer.open(server, server.tokens["wall"], epoch=epoch, since=since)
+    assert back.welcome["seq"] == 9
+    missed = await back.wait_events(6)
+    assert [e["seq"] for e in missed] == [4, 5, 6, 7, 8, 9]
+    assert [e["data"].get("title") for e in missed[:5]] == [f"selama {n}" for n in range(5)]
+    assert not any(f["type"] == "snapshot" for f in back.frames)
+    # Then live events continue with no gap and no duplicate.
+    await officer.command("note", incident=4, text="x")
+    events = await back.wait_events(7)
+    assert [e["seq"] for e in events] == list(range(4, 11))
+    assert await back.quiet() == []
+    await officer.close()
+    await back.close()
+
+
+async def test_resume_at_the_head_gets_nothing_but_live_events(server: Running) -> None:
+    officer = await Peer.open(server, server.tokens["officer"])
+    await officer.command("report", **report())
+    back = await Peer.open(server, server.tokens["wall"], epoch=server.store.epoch, since=1)
+    assert await back.quiet() == []
+    await officer.command("ack", incident=1)
+    assert [e["seq"] for e in await back.wait_events(1)] == [2]
+    await officer.close()
+    await back.close()
+
+
+@pytest.mark.parametrize(("epoch", "since"), [("another-epoch", 1), (None, 1), ("SAME", 99), ("SAME", -1)], ids=["other epoch", "no epoch", "since ahead", "negative"])
+async def test_anything_but_a_valid_resume_gets_a_snapshot(server: Running, epoch: str | None, since: int) -> None:
+    officer = await Peer.open(server, server.tokens["officer"])
+    await officer.command("report", **report())
+    await officer.command("ack", incident=1)
+    real_epoch = server.store.epoch
+    ws = await connect(server.url)
+    await ws.send(json.dumps({"type": "hello", "token": server.tokens["wall"], "epoch": real_epoch if epoch == "SAME" else epoch, "since": since}))
+    welcome = json.loads(await asyncio.wait_for(ws.recv(), 3))
+    snapshot = json.loads(await asyncio.wait_for(ws.recv(), 3))
+    assert welcome["type"] == "welcome" and welcome["epoch"] == real_epoch
+    assert snapshot["type"] == "snapshot" and snapshot["seq"] == 2 and snapshot["incidents"][0]["status"] == "acknowledged"
+    await ws.close()
+    await officer.close()
+
+
+async def test_a_new_database_is_a_new_epoch(tmp_path: Path) -> None:
+    async with running_server(tmp_path, db_name="a.db") as a, running_server(tmp_path, db_name="b.db") as b:
+        assert a.store.epoch != b.store.epoch
+
+
+# --- malformed input ------------------------------------------------------------------------------
+
+
+async def test_malformed_frames_are_answered_and_the_connection_stays(server: Running) -> None:
+    officer = await Peer.open(server, server.tokens["officer"])
+    for frame, says in [
+        ("{oops", "not valid JSON"),
+        ("[]", "JSON object"),
+        (json.dumps({"incident": 1}), "type"),
+        (json.dumps({"type": "dance"}), "unknown message type"),
+        (json.dumps({"type": "ack", "incident": 1}), "id"),
+        (json.dumps({"type": "ack", "id": "x" * 65, "incident": 1}), "id"),
+        (json.dumps({"type": "hello", "token": server.tokens["officer"]}), "already greeted"),
+    ]:
+        await officer.send(frame)
+        answer = await officer.until(lambda f: f["type"] in ("error", "result"))
+        assert answer["type"] == "error" and answer["code"] == "bad_message" and says in answer["message"], (frame, answer)
+    # Still open, still working.
+    assert (await officer.command("report", **report()))["ok"]
+    await officer.close()
+
+
+@pytest.mark.parametrize(
+    ("fields", "says"),
+    [
+        ({"type": "ack", "incident": "one"}, "incident"),
+        ({"type": "report", "incident": {"regency": "6371", "category": "logistik", "severity": "high", "title": "x" * 201}}, "title"),
+        ({"type": "report", "incident": {"regency": "6371", "category": "logistik", "severity": "high", "title": "x", "detail": "d" * 4001}}, "detail"),
+        ({"type": "note", "incident": 1, "text": "t" * 4001}, "text"),
+        ({"type": "resolve", "incident": 1}, "note"),
+        ({"type": "stage", "regency": "6371", "stage": "rekap_ppk", "done": "3"}, "done"),
+        ({"type": "stage", "regency": "6371", "stage": "rekap_ppk", "done": -1}, "done"),
+        ({"type": "teleport"}, "unknown message type"),
+    ],
+)
+async def test_a_malformed_command_with_an_id_gets_invalid(server: Running, fields: dict[str, Any], says: str) -> None:
+    officer = await Peer.open(server, server.tokens["officer"])
+    await officer.send({"id": "c-bad", **fields})
+    answer = await officer.until(lambda f: f["type"] in ("error", "result"))
+    assert answer["type"] == "result" and answer["id"] == "c-bad" and answer["ok"] is False and answer["code"] == "invalid"
+    assert says in answer["message"]
+    assert server.server.state.seq == 0 and await server.store.head() == 0
+    assert (await officer.command("report", **report()))["ok"]
+    await officer.close()
+
+
+async def test_persistent_garbage_closes_with_1008(server: Running) -> None:
+    officer = await Peer.open(server, server.tokens["officer"])
+    limit = server.config.server.bad_frames_per_minute
+    for n in range(limit + 1):
+        await officer.send(f"garbage {n}")
+    code, frames = await officer.closed()
+    assert code == 1008
+    errors = [f for f in frames if f.get("type") == "error"]
+    assert len(errors) >= limit and all(e["code"] == "bad_message" for e in errors)
+    assert server.server.state.seq == 0
+
+
+async def test_a_frame_over_64_kib_closes_with_1009(server: Running) -> None:
+    officer = await Peer.open(server, server.tokens["officer"])
+    await officer.send({"type": "note", "id": "big", "incident": 1, "text": "x" * (65 * 1024)})
+    code, _ = await officer.closed()
+    assert code == 1009
+    # Others are unaffected.
+    other = await Peer.open(server, server.tokens["officer"])
+    assert (await other.command("report", **report()))["ok"]
+    await other.close()
+
+
+async def test_a_frame_just_under_the_limit_is_fine(server: Running) -> None:
+    officer = await Peer.open(server, server.tokens["officer"])
+    result = await officer.command("report", **report(detail="d" * 4000, location="l" * 200))
+    assert result["ok"]
+    await officer.send(json.dumps({"type": "note", "id": "n", "incident": 1, "text": "t" * 4000, "pad": "p" * (60 * 1024)}))
+    answer = await officer.until(lambda f: f["type"] == "result")
+    assert answer["ok"]
+    await officer.close()
+
+
+# --- authentication -----------------------------------------------------------------------------------
+
+
+async def _refused(server: Running, first: str) -> tuple[int | None, list[dict[str, Any]]]:
+    ws = await connect(server.url)
+    await ws.send(first)
+    frames = []
+    try:
+        while True:
+            frames.append(json.loads(await asyncio.wait_for(ws.recv(), 3)))
+    except Exception:  # ConnectionClosed, normally
+        pass
+    return ws.close_code, frames
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        json.dumps({"type": "hello", "token": "ops_not-a-real-token"}),
+        json.dumps({"type": "hello", "token": ""}),
+        json.dumps({"type": "ack", "id": "a", "incident": 1}),
+        "not even json",
+        json.dumps({"type": "hello"}),
+    ],
+    ids=["bad token", "empty token", "command first", "garbage first", "hello without token"],
+)
+async def test_no_valid_hello_is_unauthorized_and_1008(server: Running, first: str) -> None:
+    code, frames = await _refused(server, first)
+    assert code == 1008
+    assert [f["type"] for f in frames] == ["error"] and frames[0]["code"] == "unauthorized"
+
+
+async def test_unauthenticated_clients_cannot_see_anything(server: Running) -> None:
+    officer = await Peer.open(server, server.tokens["officer"])
+    await officer.command("report", **report(title="rahasia"))
+    _, frames = await _refused(server, json.dumps({"type": "hello", "token": "wrong"}))
+    assert "rahasia" not in json.dumps(frames)
+    await officer.close()
+
+
+async def test_revoking_a_token_closes_its_live_connection(server: Running) -> None:
+    bjm = await Peer.open(server, server.tokens["bjm"])
+    other = await Peer.open(server, server.tokens["officer"])
+    assert await server.store.revoke_token("bjm")
+    code, frames = await bjm.closed(timeout=3)
+    assert code == 1008
+    assert any(f.get("type") == "error" and f["code"] == "unauthorized" for f in frames)
+    # It cannot come back; others stay.
+    code, _ = await _refused(server, json.dumps({"type": "hello", "token": server.tokens["bjm"]}))
+    assert code == 1008
+    assert (await other.command("report", **report()))["ok"]
+    await other.close()
+
+
+async def test_revoking_with_the_cli_closes_the_live_connection(server: Running) -> None:
+    wall = await Peer.open(server, server.tokens["wall"])
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "server.cli", "token", "revoke", "wall", "--config", str(CONFIG_PATH), "--db", str(server.db_path),
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), 10)
+    assert process.returncode == 0, err
+    assert "revoked wall" in out.decode()
+    code, _ = await wall.closed(timeout=3)
+    assert code == 1008
+
+
+# --- HTTP --------------------------------------------------------------------------------------------------
+
+
+async def test_healthz(server: Running) -> None:
+    officer = await Peer.open(server, server.tokens["officer"])
+    await officer.command("report", **report())
+    status, content_type, body = await http_get(server, "/healthz")
+    assert status == 200 and content_type.startswith("application/json")
+    assert json.loads(body) == {"status": "ok", "seq": 1, "epoch": server.store.epoch, "clients": 1}
+    await officer.close()
+
+
+async def test_metrics(server: Running) -> None:
+    officer = await Peer.open(server, server.tokens["officer"])
+    await officer.command("report", **report())
+    await officer.command("ack", incident=7)
+    await officer.send("junk")
+    await officer.until(lambda f: f["type"] == "error")
+    status, content_type, body = await http_get(server, "/metrics")
+    assert status == 200 and content_type.startswith("text/plain")
+    lines = body.splitlines()
+    assert "opsmon_connections 1" in lines
+    assert "opsmon_head_seq 1" in lines
+    assert "opsmon_events_total 1" in lines
+    assert 'opsmon_commands_total{type="report",outcome="ok"} 1' in lines
+    assert 'opsmon_commands_total{type="ack",outcome="not_found"} 1' in lines
+    assert 'opsmon_errors_total{code="bad_message"} 1' in lines
+    assert "opsmon_command_latency_seconds_count 2" in lines
+    assert "# TYPE opsmon_command_latency_seconds histogram" in lines
+    # Every sample line is `name{labels} value` with a number.
+    for line in lines:
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            assert name.startswith("opsmon_") and float(value) >= 0
+    await officer.close()
+
+
+async def test_other_paths_are_404(server: Running) -> None:
+    status, _, body = await http_get(server, "/")
+    assert status == 404 and "/ws" in body
+
+
+# --- automatic escalation ------------------------------------------------------------------------------------
+
+
+async def test_the_server_escalates_what_nobody_acknowledges(tmp_path: Path, clock: FakeClock) -> None:
+    async with running_server(tmp_path, clock=clock) as running:
+        tokens = running.tokens
+        officer = await Peer.open(running, tokens["officer"])
+        wall = await Peer.open(running, tokens["wall"])
+        await officer.command("report", **report(severity="critical"))  # ack within 5 min, again every 5
+        await officer.command("report", **report(severity="high"))  # ack within 15 min
+        await officer.command("report", **report(severity="critical"))
+        await officer.command("ack", incident=3)
+        clock.advance(minutes=4)
+        assert await running.server.check_deadlines() == 0
+        clock.advance(minutes=1, seconds=1)
+        assert await running.server.check_deadlines() == 1
+        events = await wall.wait_events(5)
+        escalated = events[4]
+        assert escalated["kind"] == "incident.escalated"
+        assert escalated["actor"] == {"name": "system"}
+        assert escalated["data"]["incident"] == 1 and escalated["data"]["level"] == 1
+        assert escalated["ts"] == "2024-02-14T13:05:01.000Z"
+        assert await running.server.check_deadlines() == 0  # not again before the interval
+        clock.advance(minutes=5)
+        assert await running.server.check_deadlines() == 1
+        assert (await wall.wait_events(6))[5]["data"]["level"] == 2
+        await officer.close()
+        await wall.close()
+
+    # The server is down while the next deadlines pass; after a restart on the
+    # same database it escalates from the stored timestamps.
+    clock.advance(minutes=7)
+    async with running_server(tmp_path, clock=clock) as running:
+        # The escalation loop checks at start-up, so follow from seq 6 to see it all.
+        wall = await Peer.open(running, tokens["wall"], epoch=running.store.epoch, since=6)
+        await running.server.check_deadlines()
+        events = await wall.wait_events(2)
+        assert sorted((e["data"]["incident"], e["data"]["level"]) for e in events) == [(1, 3), (2, 1)]
+        assert all(e["actor"] == {"name": "system"} for e in events)
+        assert [e["seq"] for e in events] == [7, 8]
+        assert await running.server.check_deadlines() == 0  # nothing twice
+        assert await wall.quiet() == []
+        assert running.server.state.incidents[3].level == 0  # acknowledged: never escalated
+        await wall.close()
+
+
+async def test_the_escalation_loop_runs_by_itself(tmp_path: Path, clock: FakeClock) -> None:
+    config = province()
+    config = dataclasses.replace(config, server=dataclasses.replace(config.server, escalation_check_seconds=0.05))
+    async with running_server(tmp_path, clock=clock, config=config) as running:
+        wall = await Peer.open(running, running.tokens["wall"])
+        officer = await Peer.open(running, running.tokens["officer"])
+        await officer.command("report", **report(severity="critical"))
+        clock.advance(minutes=6)
+        [_, escalated] = await wall.wait_events(2)
+        assert escalated["kind"] == "incident.escalated" and escalated["actor"] == {"name": "system"}
+        await wall.close()
+        await officer.close()
+
+
+# --- fan-out -----------------------------------------------------------------------------------------------
+
+
+def _stalled_socket(port: int) -> socket.socket:
+    """A TCP socket with a tiny receive window, for a client that never reads."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    sock.setblocking(False)
+    return sock
+
+
+async def test_a_stalled_client_is_dropped_without_delaying_the_others(tmp_path: Path) -> None:
+    config = province()
+    config = dataclasses.replace(config, server=dataclasses.replace(config.server, client_queue_frames=10, commands_per_second=10_000.0))
+    async with running_server(tmp_path, config=config) as running:
+        port = running.server.port
+        fast = await Peer.open(running, running.tokens["wall"])
+        slow = await Peer.open(running, running.tokens["polisi"], sock=_stalled_socket(port), max_queue=1, compression=None)
+        # `slow` never reads from here on.
+        officer = await Peer.open(running, running.tokens["officer"])
+        total = 0
+        while running.server.hub.dropped_slow == 0:
+            assert total < 3000, "the stalled client was never dropped"
+            ids = [f"big-{total + n}" for n in range(50)]
+            for command_id in ids:
+                await officer.send({"type": "report", "id": command_id, **report(detail=secrets.token_hex(1900))})
+            await officer.until(lambda f, last=ids[-1]: f.get("type") == "result" and f["id"] == last, timeout=10)
+            total += len(ids)
+        assert all(f["ok"] for f in officer.frames if f["type"] == "result")
+        # The fast client got every event while the slow one was stalled.
+        events = await fast.wait_events(total, timeout=10)
+        assert [e["seq"] for e in events] == list(range(1, total + 1))
+        _, _, health = await http_get(running, "/healthz")
+        assert json.loads(health)["clients"] == 2
+        _, _, metrics = await http_get(running, "/metrics")
+        assert "opsmon_slow_clients_dropped_total 1" in metrics.splitlines()
+        # When it reads again, it finds what was sent before the drop, in order, then 1013...
+        code, _ = await slow.closed(timeout=10)
+        assert code == 1013
+        since = slow.seq
+        assert [e["seq"] for e in slow.events] == list(range(1, since + 1))
+        assert since < total
+        # ...and resumes from its last seq with nothing lost.
+        back = await Peer.open(running, running.tokens["polisi"], epoch=running.store.epoch, since=since)
+        missed = await back.wait_events(total - since, timeout=10)
+        assert [e["seq"] for e in missed] == list(range(since + 1, total + 1))
+        for peer in (fast, officer, back):
+            await peer.close()
+
+
+async def test_events_may_come_batched_and_clients_accept_both(server: Running) -> None:
+    """A burst reaches a Session as events or batches; together they are the log in order."""
+    officer = await Peer.open(server, server.tokens["officer"])
+    session = await Session.open(server.url, server.tokens["wall"])
+    assert isinstance(await session.next_frame(), Snapshot)
+    await asyncio.gather(*(officer.send({"type": "report", "id": f"burst-{n}", **report()}) for n in range(60)))
+    seqs: list[int] = []
+    while len(seqs) < 60:
+        frame = await session.next_frame(timeout=3)
+        seqs += [e.seq for e in (frame.events if isinstance(frame, Batch) else [frame] if isinstance(frame, Event) else [])]
+    assert seqs == list(range(1, 61))
+    assert (await session.request(Ack(id="x", incident=1))).code == "forbidden"
+    await session.close()
+    await officer.close()
+
+
+# --- shutdown ---------------------------------------------------------------------------------------------------
+
+
+async def test_graceful_close_sends_1001(tmp_path: Path) -> None:
+    async with running_server(tmp_path) as running:
+        peers = [await Peer.open(running, running.tokens[name]) for name in ("officer", "wall")]
+        await peers[0].command("report", **report())
+        await running.server.close()
+        for peer in peers:
+            code, _ = await peer.closed()
+            assert code == 1001
+    # And the database was left consistent: it opens and holds the event.
+    async with running_server(tmp_path) as running:
+        assert running.server.state.seq == 1 and running.server.state.incidents[1].title == "Kotak suara rusak"
