@@ -258,8 +258,18 @@ def _quiet(future: asyncio.Future[Result]) -> None:
 class Connection:
     """Keeps a State in step with the server, across any number of reconnects."""
 
-    def __init__(self, url: str, token: str, listener: Listener, *, client: str = CLIENT_NAME, backoff: Backoff | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        listener: Listener,
+        *,
+        client: str = CLIENT_NAME,
+        backoff: Backoff | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
         self.url = url
+        self.clock = clock
         self.token = token
         self.listener = listener
         self.client = client
@@ -333,7 +343,7 @@ class Connection:
 
     def _offline(self, reason: str) -> None:
         if self.online or self.disconnected_at is None:
-            self.disconnected_at = utc_now()
+            self.disconnected_at = self.clock()
         self.online = False
         self.listener.disconnected(self.disconnected_at, reason)
 

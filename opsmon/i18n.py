@@ -1,0 +1,246 @@
+"""Every label the terminal client shows, in Bahasa Indonesia and English.
+
+One catalog, so that a translator (or a province that wants other words)
+edits one file. Names of regencies, stages, categories and severities are
+data, not labels: they come from config.toml through the server's welcome.
+
+No textual here: the formatting helpers (times in the province's zone, ages)
+are plain functions, testable without a screen.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone, tzinfo
+
+from opsmon.protocol import Actor, parse_ts
+
+LANGUAGES = ("id", "en")
+
+CATALOG: dict[str, dict[str, str]] = {
+    # --- app and header ---------------------------------------------------------
+    "app.title": {"id": "opsmon · Posko Gabungan", "en": "opsmon · Joint Post"},
+    "header.tps": {"id": "TPS dihitung", "en": "TPS counted"},
+    "header.kecamatan": {"id": "kecamatan direkap", "en": "kecamatan recapitulated"},
+    "header.open": {"id": "insiden terbuka", "en": "open incidents"},
+    "header.unacked": {"id": "belum di-ack", "en": "unacknowledged"},
+    "header.tps_short": {"id": "TPS", "en": "TPS"},
+    "header.kecamatan_short": {"id": "Kec", "en": "Kec"},
+    "header.open_short": {"id": "Terbuka", "en": "Open"},
+    "header.unacked_short": {"id": "Blm-ack", "en": "Unack"},
+    "header.connecting": {"id": "menyambung ke {url}...", "en": "connecting to {url}..."},
+    "header.stale": {"id": "DATA BASI", "en": "STALE DATA"},
+    "header.user": {"id": "{agency}/{name}", "en": "{agency}/{name}"},
+    "header.readonly": {"id": "hanya-baca", "en": "read-only"},
+    "banner.offline": {"id": "TERPUTUS sejak {time}, mencoba lagi...", "en": "DISCONNECTED since {time}, retrying..."},
+    "banner.reason": {"id": "({reason})", "en": "({reason})"},
+    # --- regency panels ---------------------------------------------------------
+    "panel.all_done": {"id": "Semua tahap selesai", "en": "All stages done"},
+    "panel.blocked": {"id": "TERHAMBAT", "en": "BLOCKED"},
+    "panel.overdue": {"id": "!LEWAT BATAS", "en": "!OVERDUE"},
+    "panel.critical": {"id": "!KRITIS", "en": "!CRITICAL"},
+    "panel.no_incidents": {"id": "tidak ada insiden", "en": "no incidents"},
+    "panel.oldest_unacked": {"id": "blm ack {age}", "en": "unack {age}"},
+    "panel.focused": {"id": "[fokus]", "en": "[focus]"},
+    "panel.stale": {"id": "basi", "en": "stale"},
+    # severity markers: a letter and a word, never colour alone
+    "sev.letter.critical": {"id": "K", "en": "C"},
+    "sev.letter.high": {"id": "T", "en": "H"},
+    "sev.letter.medium": {"id": "S", "en": "M"},
+    "sev.letter.low": {"id": "R", "en": "L"},
+    # --- queue ------------------------------------------------------------------
+    "queue.title": {"id": "Antrian insiden", "en": "Incident queue"},
+    "queue.empty": {"id": "Tidak ada insiden yang cocok.", "en": "No matching incidents."},
+    "queue.filter.text": {"id": "teks: {text}", "en": "text: {text}"},
+    "queue.filter.severity": {"id": "keparahan: {severity}", "en": "severity: {severity}"},
+    "queue.filter.unacked": {"id": "hanya belum di-ack", "en": "unacknowledged only"},
+    "queue.filter.regency": {"id": "wilayah: {regency}", "en": "regency: {regency}"},
+    "queue.filter.marked": {"id": "{count} ditandai", "en": "{count} marked"},
+    "queue.filter.placeholder": {"id": "Saring teks (enter: selesai, esc: hapus)", "en": "Filter text (enter: done, esc: clear)"},
+    "col.mark": {"id": " ", "en": " "},
+    "col.status": {"id": "Status", "en": "Status"},
+    "col.regency": {"id": "Wilayah", "en": "Regency"},
+    "col.category": {"id": "Kategori", "en": "Category"},
+    "col.severity": {"id": "Tingkat", "en": "Severity"},
+    "col.title": {"id": "Judul", "en": "Title"},
+    "col.age": {"id": "Umur", "en": "Age"},
+    "col.acked_by": {"id": "Di-ack oleh", "en": "Acknowledged by"},
+    "status.open": {"id": "BARU", "en": "NEW"},
+    "status.acknowledged": {"id": "ACK", "en": "ACK"},
+    "status.resolved": {"id": "SELESAI", "en": "DONE"},
+    "status.overdue": {"id": "!LEWAT", "en": "!LATE"},
+    "status.level": {"id": "E{level}", "en": "E{level}"},
+    # --- ticker (wall) ----------------------------------------------------------
+    "ticker.title": {"id": "Insiden terbaru", "en": "Latest incidents"},
+    "ticker.empty": {"id": "Belum ada insiden.", "en": "No incidents yet."},
+    # --- detail -----------------------------------------------------------------
+    "detail.title": {"id": "Insiden #{id}", "en": "Incident #{id}"},
+    "detail.regency": {"id": "Wilayah", "en": "Regency"},
+    "detail.category": {"id": "Kategori", "en": "Category"},
+    "detail.severity": {"id": "Tingkat", "en": "Severity"},
+    "detail.status": {"id": "Status", "en": "Status"},
+    "detail.level": {"id": "Eskalasi", "en": "Escalation"},
+    "detail.location": {"id": "Lokasi", "en": "Location"},
+    "detail.reporter": {"id": "Pelapor", "en": "Reporter"},
+    "detail.reported": {"id": "Dilaporkan", "en": "Reported"},
+    "detail.ack_due": {"id": "Batas ack", "en": "Ack due"},
+    "detail.acked": {"id": "Di-ack", "en": "Acknowledged"},
+    "detail.resolved": {"id": "Diselesaikan", "en": "Resolved"},
+    "detail.detail": {"id": "Uraian", "en": "Details"},
+    "detail.notes": {"id": "Catatan", "en": "Notes"},
+    "detail.no_notes": {"id": "(belum ada catatan)", "en": "(no notes yet)"},
+    "detail.timeline": {"id": "Riwayat", "en": "Timeline"},
+    "detail.timeline_loading": {"id": "memuat riwayat...", "en": "loading timeline..."},
+    "detail.timeline_failed": {"id": "riwayat tidak dapat dimuat: {reason}", "en": "timeline unavailable: {reason}"},
+    "detail.gone": {"id": "Insiden ini tidak ada lagi di data.", "en": "This incident is no longer in the data."},
+    "detail.none": {"id": "-", "en": "-"},
+    "event.incident.reported": {"id": "dilaporkan", "en": "reported"},
+    "event.incident.acknowledged": {"id": "di-ack", "en": "acknowledged"},
+    "event.incident.escalated": {"id": "dieskalasi ke level {level}", "en": "escalated to level {level}"},
+    "event.incident.noted": {"id": "catatan", "en": "note"},
+    "event.incident.resolved": {"id": "diselesaikan", "en": "resolved"},
+    "event.incident.reopened": {"id": "dibuka kembali", "en": "reopened"},
+    "event.stage.updated": {"id": "tahap diperbarui", "en": "stage updated"},
+    # --- modals -----------------------------------------------------------------
+    "modal.escalate": {"id": "Eskalasi insiden #{id} (catatan opsional)", "en": "Escalate incident #{id} (optional note)"},
+    "modal.note": {"id": "Catatan untuk insiden #{id}", "en": "Note on incident #{id}"},
+    "modal.resolve": {"id": "Selesaikan insiden #{id}: catatan penyelesaian (wajib)", "en": "Resolve incident #{id}: resolution note (required)"},
+    "modal.reopen": {"id": "Buka kembali insiden #{id}: alasan (wajib)", "en": "Reopen incident #{id}: reason (required)"},
+    "modal.placeholder": {"id": "Ketik catatan", "en": "Type a note"},
+    "modal.hint": {"id": "enter: kirim · esc: batal", "en": "enter: send · esc: cancel"},
+    "modal.required": {"id": "Catatan wajib diisi.", "en": "A note is required."},
+    "modal.quit": {
+        "id": "{count} perintah belum dijawab server. Tetap keluar? (y/n)",
+        "en": "{count} command(s) not yet answered by the server. Quit anyway? (y/n)",
+    },
+    "help.title": {"id": "Tombol", "en": "Keys"},
+    "help.close": {"id": "esc atau ?: tutup", "en": "esc or ?: close"},
+    "help.readonly": {"id": "Mode dinding / hanya-baca: tombol tindakan tidak aktif.", "en": "Wall / read-only mode: action keys are off."},
+    # --- key descriptions (footer, help, palette) ---------------------------------
+    "key.down": {"id": "Turun", "en": "Down"},
+    "key.up": {"id": "Naik", "en": "Up"},
+    "key.open": {"id": "Buka detail", "en": "Open detail"},
+    "key.ack": {"id": "Ack", "en": "Acknowledge"},
+    "key.escalate": {"id": "Eskalasi", "en": "Escalate"},
+    "key.note": {"id": "Catatan", "en": "Note"},
+    "key.resolve": {"id": "Selesaikan", "en": "Resolve"},
+    "key.reopen": {"id": "Buka lagi", "en": "Reopen"},
+    "key.mark": {"id": "Tandai", "en": "Mark"},
+    "key.filter": {"id": "Saring", "en": "Filter"},
+    "key.severity": {"id": "Tingkat", "en": "Severity"},
+    "key.unacked": {"id": "Belum ack", "en": "Unacked"},
+    "key.regency": {"id": "Fokus wilayah ke-{n}", "en": "Focus regency {n}"},
+    "key.regency_keys": {"id": "Fokus wilayah 1-10", "en": "Focus regency 1-10"},
+    "key.next_regency": {"id": "Wilayah berikut", "en": "Next regency"},
+    "key.prev_regency": {"id": "Wilayah sebelumnya", "en": "Previous regency"},
+    "key.clear": {"id": "Hapus fokus", "en": "Clear focus"},
+    "key.back": {"id": "Kembali", "en": "Back"},
+    "key.help": {"id": "Bantuan", "en": "Help"},
+    "key.palette": {"id": "Palet perintah", "en": "Command palette"},
+    "key.quit": {"id": "Keluar", "en": "Quit"},
+    "key.yes": {"id": "Ya", "en": "Yes"},
+    "key.no": {"id": "Tidak", "en": "No"},
+    "key.send": {"id": "Kirim", "en": "Send"},
+    "key.cancel": {"id": "Batal", "en": "Cancel"},
+    # palette-only descriptions
+    "palette.ack": {"id": "Ack insiden terpilih (atau semua yang ditandai)", "en": "Acknowledge the selected incident (or all marked)"},
+    "palette.escalate": {"id": "Eskalasi insiden terpilih", "en": "Escalate the selected incident"},
+    "palette.note": {"id": "Tambah catatan pada insiden terpilih", "en": "Add a note to the selected incident"},
+    "palette.resolve": {"id": "Selesaikan insiden terpilih (catatan wajib)", "en": "Resolve the selected incident (note required)"},
+    "palette.reopen": {"id": "Buka kembali insiden terpilih", "en": "Reopen the selected incident"},
+    "palette.mark": {"id": "Tandai/lepas insiden terpilih", "en": "Mark/unmark the selected incident"},
+    "palette.open": {"id": "Buka detail insiden terpilih", "en": "Open the selected incident's detail"},
+    "palette.filter": {"id": "Saring antrian dengan teks", "en": "Filter the queue by text"},
+    "palette.severity": {"id": "Ganti saringan tingkat keparahan", "en": "Cycle the severity filter"},
+    "palette.unacked": {"id": "Hanya yang belum di-ack (nyala/mati)", "en": "Unacknowledged only (on/off)"},
+    "palette.focus": {"id": "Fokus wilayah: {name}", "en": "Focus regency: {name}"},
+    "palette.clear": {"id": "Hapus fokus wilayah dan saringan", "en": "Clear regency focus and filters"},
+    "palette.help": {"id": "Tampilkan semua tombol", "en": "Show every key"},
+    "palette.quit": {"id": "Keluar dari opsmon", "en": "Quit opsmon"},
+    # --- outcomes ---------------------------------------------------------------
+    "done.ack": {"id": "#{id} di-ack oleh {who}", "en": "#{id} acknowledged by {who}"},
+    "done.escalate": {"id": "#{id} dieskalasi oleh {who}", "en": "#{id} escalated by {who}"},
+    "done.note": {"id": "Catatan pada #{id} tersimpan ({who})", "en": "Note on #{id} saved ({who})"},
+    "done.resolve": {"id": "#{id} diselesaikan oleh {who}", "en": "#{id} resolved by {who}"},
+    "done.reopen": {"id": "#{id} dibuka kembali oleh {who}", "en": "#{id} reopened by {who}"},
+    "done.bulk": {"id": "{ok} dari {total} insiden di-ack", "en": "{ok} of {total} incidents acknowledged"},
+    "sending.offline": {
+        "id": "Terputus: perintah untuk #{id} dikirim saat tersambung kembali",
+        "en": "Offline: the command for #{id} will be sent on reconnect",
+    },
+    "refused.title": {"id": "Ditolak", "en": "Refused"},
+    "refused.acknowledged": {"id": "#{id}: sudah di-ack oleh {who} {time}", "en": "#{id}: already acknowledged by {who} {time}"},
+    "refused.resolved": {"id": "#{id}: sudah diselesaikan oleh {who} {time}", "en": "#{id}: already resolved by {who} {time}"},
+    "refused.open": {"id": "#{id}: belum diselesaikan (masih terbuka)", "en": "#{id}: not resolved (still open)"},
+    "refused.forbidden": {"id": "#{id}: tidak berwenang ({message})", "en": "#{id}: not allowed ({message})"},
+    "refused.not_found": {"id": "#{id}: tidak ditemukan di server", "en": "#{id}: not found on the server"},
+    "refused.invalid": {"id": "#{id}: ditolak server ({message})", "en": "#{id}: refused by the server ({message})"},
+    "refused.rate_limited": {"id": "#{id}: terlalu cepat, coba lagi ({message})", "en": "#{id}: too fast, try again ({message})"},
+    "refused.other": {"id": "#{id}: gagal ({message})", "en": "#{id}: failed ({message})"},
+    "refused.lost": {"id": "#{id}: tidak terkirim ({message})", "en": "#{id}: not sent ({message})"},
+    "nothing.selected": {"id": "Tidak ada insiden terpilih.", "en": "No incident selected."},
+    "nothing.readonly": {"id": "Mode hanya-baca: tidak ada tindakan.", "en": "Read-only mode: no actions."},
+    "nothing.regency": {"id": "Tidak ada wilayah ke-{n}.", "en": "There is no regency {n}."},
+    "marked": {"id": "#{id} ditandai ({count})", "en": "#{id} marked ({count})"},
+    "unmarked": {"id": "#{id} tidak ditandai ({count})", "en": "#{id} unmarked ({count})"},
+    "reconnected": {"id": "Tersambung kembali.", "en": "Reconnected."},
+    # --- exit lines (printed by run_tui, one line each) ---------------------------
+    "exit.refused": {"id": "opsmon: token ditolak: {reason}", "en": "opsmon: token refused: {reason}"},
+    "exit.unreachable": {"id": "opsmon: tidak dapat tersambung: {reason}", "en": "opsmon: cannot connect: {reason}"},
+    # --- age units ----------------------------------------------------------------
+    "age.now": {"id": "<1m", "en": "<1m"},
+    "age.minutes": {"id": "{m}m", "en": "{m}m"},
+    "age.hours": {"id": "{h}j{m:02d}", "en": "{h}h{m:02d}"},
+    "age.days": {"id": "{d}h{h:02d}j", "en": "{d}d{h:02d}h"},
+}
+
+SEVERITY_ORDER = ("critical", "high", "medium", "low")
+
+WITA = timezone(timedelta(hours=8), "WITA")
+
+
+class Translator:
+    """`tr("key", name=value)`: the label in one language, formatted."""
+
+    def __init__(self, lang: str = "id") -> None:
+        self.lang = lang if lang in LANGUAGES else "id"
+
+    def __call__(self, key: str, **values: object) -> str:
+        entry = CATALOG.get(key)
+        if entry is None:
+            return key  # a missing label shows its key rather than crashing a night shift
+        text = entry[self.lang]
+        return text.format(**values) if values else text
+
+    def age(self, delta: timedelta) -> str:
+        minutes = max(0, int(delta.total_seconds() // 60))
+        if minutes < 1:
+            return self("age.now")
+        if minutes < 60:
+            return self("age.minutes", m=minutes)
+        hours, minutes = divmod(minutes, 60)
+        if hours < 24:
+            return self("age.hours", h=hours, m=minutes)
+        days, hours = divmod(hours, 24)
+        return self("age.days", d=days, h=hours)
+
+
+def who(actor: Actor | None) -> str:
+    """Agency/name as the post says it: "Bawaslu/Rahmat"."""
+    if actor is None:
+        return "?"
+    return f"{actor.agency}/{actor.name}" if actor.agency else actor.name
+
+
+def local_time(moment: datetime | str, tz: tzinfo, *, seconds: bool = False) -> str:
+    """"21:03 WITA": a UTC moment in the province's zone, with the zone's name."""
+    when = parse_ts(moment) if isinstance(moment, str) else moment
+    local = when.astimezone(tz)
+    clock = local.strftime("%H:%M:%S" if seconds else "%H:%M")
+    name = local.tzname() or ""
+    return f"{clock} {name}".strip()
+
+
+def local_datetime(moment: datetime | str, tz: tzinfo) -> str:
+    when = parse_ts(moment) if isinstance(moment, str) else moment
+    local = when.astimezone(tz)
+    return f"{local:%d/%m %H:%M} {local.tzname() or ''}".strip()

@@ -1,0 +1,449 @@
+"""The opsmon terminal client: one worker owns the connection, screens show the state.
+
+The network lives in one long-lived async worker (`_follow`) that runs a
+`Connection`; everything it learns reaches the screens as Textual messages
+(`opsmon.tui.messages`). State changes only mark the screen dirty; a timer
+redraws at most ten times a second, so a burst of a thousand events costs
+one repaint, not a thousand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone, tzinfo
+from typing import Any
+
+from textual import on, work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.dom import DOMNode
+from textual.screen import Screen
+
+from opsmon.client import ClientError, Connection, new_command_id
+from opsmon.domain import State, is_overdue
+from opsmon.i18n import CATALOG, WITA, Translator, local_time, who
+from opsmon.protocol import Ack, Command, Escalate, Event, History, Incident, Note, Reopen, Resolve, Result, Welcome, utc_now
+from opsmon.tui.messages import CommandAnswered, Connected, Disconnected, Refused, Synced
+from opsmon.tui.screens.dashboard import DashboardScreen
+from opsmon.tui.screens.detail import IncidentScreen
+from opsmon.tui.screens.help import HelpScreen
+from opsmon.tui.screens.modals import ConfirmQuit, NoteModal
+from opsmon.tui.view import Lookup
+
+FLUSH_SECONDS = 0.1  # at most ten repaints a second, however many events arrive
+RECENT_EVENTS = 500
+
+
+class _Bridge:
+    """The Connection's Listener: turns its callbacks into Textual messages."""
+
+    def __init__(self, app: OpsmonApp) -> None:
+        self.app = app
+
+    def connected(self, welcome: Welcome) -> None:
+        self.app.post_message(Connected(welcome))
+
+    def synced(self, state: State, events: list[Event] | None) -> None:
+        self.app.post_message(Synced(state, events))
+
+    def disconnected(self, since: datetime, reason: str) -> None:
+        self.app.post_message(Disconnected(since, reason))
+
+    def refused(self, reason: str) -> None:
+        self.app.post_message(Refused(reason))
+
+    def result(self, result: Result) -> None:
+        self.app.post_message(CommandAnswered(result))
+
+
+class OpsmonApp(App[int]):
+    CSS_PATH = "opsmon.tcss"
+    TITLE = "opsmon"
+    BINDINGS = [Binding("ctrl+q", "quit", "key.quit", show=False)]
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        token: str,
+        lang: str = "id",
+        wall: bool = False,
+        clock: Callable[[], datetime] | None = None,
+        tz: tzinfo | None = None,
+    ) -> None:
+        super().__init__()
+        self.url = url
+        self.token = token
+        self.lang = lang
+        self.tr = Translator(lang)
+        self.wall = wall
+        self._clock = clock or utc_now
+        self._tz = tz
+        self.state = State()
+        self.welcome: Welcome | None = None
+        self.lookup: Lookup | None = None
+        self.connection: Connection | None = None
+        self.online = False
+        self.offline_since: datetime | None = None
+        self.offline_reason = ""
+        self.recent_events: deque[Event] = deque(maxlen=RECENT_EVENTS)
+        self.unanswered = 0  # write commands sent and not yet answered
+        self.notices: list[str] = []  # every outcome shown, newest last (tests and logs read it)
+        self.exit_line = ""
+        self.repaints = 0  # coalesced redraws (the bench reads it)
+        self.events_seen = 0
+        self._dirty = True
+        self._preset: tuple[Welcome, State] | None = None
+        self.dashboard: DashboardScreen
+
+    @classmethod
+    def with_state(
+        cls,
+        welcome: Welcome,
+        state: State,
+        *,
+        lang: str = "id",
+        wall: bool = False,
+        clock: Callable[[], datetime] | None = None,
+        tz: tzinfo | None = None,
+    ) -> OpsmonApp:
+        """An app showing fixed data, with no network: for snapshots and demos."""
+        app = cls(url="ws://offline.invalid/ws", token="", lang=lang, wall=wall, clock=clock, tz=tz)
+        app._preset = (welcome, state)
+        return app
+
+    # --- derived values ---------------------------------------------------------------
+
+    @property
+    def tz(self) -> tzinfo:
+        if self._tz is not None:
+            return self._tz
+        province = self.welcome.config.province if self.welcome is not None else None
+        if province is not None:
+            return timezone(timedelta(hours=province.utc_offset_hours), province.timezone_name)
+        return WITA
+
+    @property
+    def is_wall(self) -> bool:
+        """Wall mode: asked for, or forced by a token that may only read."""
+        return self.wall or (self.welcome is not None and not self.welcome.user.may_act())
+
+    @property
+    def province_name(self) -> str:
+        province = self.welcome.config.province if self.welcome is not None else None
+        return f"opsmon · {province.name}" if province is not None else self.tr("app.title")
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    def is_overdue(self, incident: Incident) -> bool:
+        return is_overdue(incident, self.now())
+
+    def regency_codes(self) -> list[str]:
+        if self.welcome is not None:
+            return [r.code for r in self.welcome.config.regencies]
+        if self._preset is not None:
+            return [r.code for r in self._preset[0].config.regencies]
+        return []
+
+    def banner_text(self) -> str | None:
+        if self.online or self.offline_since is None or self._preset is not None:
+            return None
+        text = self.tr("banner.offline", time=local_time(self.offline_since, self.tz))
+        if self.offline_reason:
+            text += " " + self.tr("banner.reason", reason=self.offline_reason)
+        return text
+
+    # --- life cycle ---------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self.title = self.tr("app.title")
+        if self._preset is not None:
+            welcome, state = self._preset
+            self._welcomed(welcome)
+            self.state = state
+            self.online = True
+        self.dashboard = DashboardScreen()
+        self.localize(self.dashboard)
+        self.push_screen(self.dashboard)
+        self.set_interval(FLUSH_SECONDS, self._flush)
+        self.set_interval(1.0, self._tick)
+        if self._preset is None:
+            self._follow()
+
+    @work(exclusive=True, group="connection", exit_on_error=False)
+    async def _follow(self) -> None:
+        """The one long-lived worker that owns the websocket."""
+        self.connection = Connection(self.url, self.token, _Bridge(self), clock=self._clock)
+        try:
+            await self.connection.run()
+        finally:
+            await self.connection.stop()
+
+    def localize(self, node: DOMNode) -> None:
+        """Binding descriptions are catalog keys: put them in the officer's language."""
+        bindings = node._bindings.key_to_bindings
+        for key, entries in bindings.items():
+            bindings[key] = [replace(b, description=self.tr(b.description)) if b.description in CATALOG else b for b in entries]
+
+    def mark_dirty(self) -> None:
+        self._dirty = True
+
+    def _flush(self) -> None:
+        if not self._dirty:
+            return
+        self._dirty = False
+        self.repaints += 1
+        with self.batch_update():
+            for screen in self.screen_stack:
+                refresh = getattr(screen, "refresh_view", None)
+                if refresh is not None:
+                    refresh()
+
+    def _tick(self) -> None:
+        for screen in self.screen_stack:
+            tick = getattr(screen, "refresh_clock", None)
+            if tick is not None:
+                tick()
+        self.mark_dirty()  # ages and overdue marks move with the clock
+
+    def _welcomed(self, welcome: Welcome) -> None:
+        was_wall = self.is_wall
+        self.welcome = welcome
+        self.lookup = Lookup(welcome.config, self.lang)
+        if self.is_wall != was_wall and hasattr(self, "dashboard") and self.dashboard.is_mounted:
+            self.dashboard.apply_mode()
+
+    # --- messages from the worker ----------------------------------------------------------
+
+    @on(Connected)
+    def _on_connected(self, message: Connected) -> None:
+        reconnect = self.welcome is not None and not self.online
+        self._welcomed(message.welcome)
+        self.online = True
+        self.offline_since = None
+        self.offline_reason = ""
+        if reconnect:
+            self.say(self.tr("reconnected"), timeout=3)
+        self.mark_dirty()
+
+    @on(Synced)
+    def _on_synced(self, message: Synced) -> None:
+        self.state = message.state
+        if message.events:
+            self.events_seen += len(message.events)
+            self.recent_events.extend(message.events)
+        self.mark_dirty()
+
+    @on(Disconnected)
+    def _on_disconnected(self, message: Disconnected) -> None:
+        if self.welcome is None and not self.wall:
+            # Never connected: say why in one line and stop (the wall keeps trying).
+            self.exit_line = self.tr("exit.unreachable", reason=message.reason)
+            self.exit(return_code=2)
+            return
+        self.online = False
+        self.offline_since = message.since
+        self.offline_reason = message.reason
+        self.mark_dirty()
+
+    @on(Refused)
+    def _on_refused(self, message: Refused) -> None:
+        self.exit_line = self.tr("exit.refused", reason=message.reason)
+        self.exit(return_code=3)
+
+    @on(CommandAnswered)
+    def _on_answered(self, message: CommandAnswered) -> None:
+        pass  # each command's own worker reports its outcome
+
+    # --- telling the officer -------------------------------------------------------------------
+
+    def say(self, text: str, *, warning: bool = False, error: bool = False, timeout: float | None = None) -> None:
+        self.notices.append(text)
+        severity = "error" if error else "warning" if warning else "information"
+        self.notify(text, severity=severity, timeout=timeout if timeout is not None else (10 if error else 5), markup=False)
+
+    def refusal(self, incident_id: int, result: Result) -> str:
+        """The server's refusal in the officer's language, from code, by and at."""
+        tr = self.tr
+        message = result.message or result.code or "?"
+        if result.code == "conflict":
+            when = local_time(result.at, self.tz) if result.at else ""
+            if result.status == "acknowledged":
+                return tr("refused.acknowledged", id=incident_id, who=who(result.by), time=when)
+            if result.status == "resolved":
+                return tr("refused.resolved", id=incident_id, who=who(result.by), time=when)
+            if result.status == "open":
+                return tr("refused.open", id=incident_id)
+        key = {
+            "forbidden": "refused.forbidden",
+            "not_found": "refused.not_found",
+            "invalid": "refused.invalid",
+            "rate_limited": "refused.rate_limited",
+        }.get(result.code or "", "refused.other")
+        return tr(key, id=incident_id, message=message)
+
+    # --- commands -------------------------------------------------------------------------------
+
+    async def _send(self, command: Command) -> Result | str:
+        """A command's result, or why it has none. Waits across reconnects."""
+        if self.connection is None:
+            return "offline"
+        self.unanswered += 1
+        try:
+            return await self.connection.send(command)
+        except ClientError as exc:
+            return str(exc)
+        finally:
+            self.unanswered -= 1
+
+    def _outcome(self, verb: str, incident_id: int, answer: Result | str) -> bool:
+        tr = self.tr
+        if isinstance(answer, str):
+            self.say(tr("refused.lost", id=incident_id, message=answer), error=True)
+            return False
+        if answer.ok:
+            me = who(self.welcome.user.actor) if self.welcome else "?"
+            self.say(tr("done." + verb, id=incident_id, who=me))
+            return True
+        self.say(self.refusal(incident_id, answer), error=True)
+        return False
+
+    def _read_only_refusal(self) -> bool:
+        if self.is_wall:
+            self.say(self.tr("nothing.readonly"), warning=True)
+            return True
+        return False
+
+    def acknowledge(self, incident_ids: list[int]) -> None:
+        if self._read_only_refusal() or not incident_ids:
+            return
+        self._acknowledge(incident_ids)
+
+    @work(group="commands")
+    async def _acknowledge(self, incident_ids: list[int]) -> None:
+        if not self.online:
+            for incident_id in incident_ids:
+                self.say(self.tr("sending.offline", id=incident_id), warning=True)
+        answers = await asyncio.gather(*(self._send(Ack(id=new_command_id(), incident=i)) for i in incident_ids))
+        ok = sum(self._outcome("ack", i, answer) for i, answer in zip(incident_ids, answers, strict=True))
+        if len(incident_ids) > 1:
+            self.say(self.tr("done.bulk", ok=ok, total=len(incident_ids)), warning=ok < len(incident_ids))
+
+    def ask(self, verb: str, incident_id: int) -> None:
+        """escalate / note / resolve / reopen: ask for the note, then send."""
+        if self._read_only_refusal():
+            return
+        prompts = {"escalate": "modal.escalate", "note": "modal.note", "resolve": "modal.resolve", "reopen": "modal.reopen"}
+        required = verb != "escalate"
+
+        def send(text: str | None) -> None:
+            if text is None:
+                return
+            self._command(verb, incident_id, text)
+
+        self.push_screen(NoteModal(self.tr(prompts[verb], id=incident_id), self.tr, required=required), send)
+
+    @work(group="commands")
+    async def _command(self, verb: str, incident_id: int, text: str) -> None:
+        command_id = new_command_id()
+        command: Command
+        if verb == "escalate":
+            command = Escalate(id=command_id, incident=incident_id, note=text or None)
+        elif verb == "note":
+            command = Note(id=command_id, incident=incident_id, text=text)
+        elif verb == "resolve":
+            command = Resolve(id=command_id, incident=incident_id, note=text)
+        else:
+            command = Reopen(id=command_id, incident=incident_id, note=text)
+        if not self.online:
+            self.say(self.tr("sending.offline", id=incident_id), warning=True)
+        self._outcome(verb, incident_id, await self._send(command))
+
+    def open_detail(self, incident_id: int) -> None:
+        self.push_screen(IncidentScreen(incident_id))
+
+    def load_history(self, screen: IncidentScreen) -> None:
+        if self.connection is None:
+            screen.show_timeline([], None) if self._preset is not None else screen.show_timeline(None, "offline")
+            return
+        self._history(screen)
+
+    @work(group="history")
+    async def _history(self, screen: IncidentScreen) -> None:
+        if self.connection is None:
+            return
+        try:
+            result = await self.connection.send(History(id=new_command_id(), incident=screen.incident_id))
+        except ClientError as exc:
+            screen.show_timeline(None, str(exc))
+            return
+        if result.ok:
+            screen.show_timeline(result.events or [])
+        else:
+            screen.show_timeline(None, result.message or result.code or "?")
+
+    # --- app-wide actions --------------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        self.push_screen(HelpScreen(self.tr, read_only=self.is_wall))
+
+    async def action_quit(self) -> None:
+        if self.unanswered:
+
+            def answer(yes: bool | None) -> None:
+                if yes:
+                    self.exit(return_code=0)
+
+            self.push_screen(ConfirmQuit(self.tr("modal.quit", count=self.unanswered)), answer)
+            return
+        self.exit(return_code=0)
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """ctrl+p: every action, in the officer's language."""
+        tr = self.tr
+        dashboard = self.dashboard
+        target = screen if isinstance(screen, IncidentScreen | DashboardScreen) else dashboard
+        if not self.is_wall:
+            yield SystemCommand(tr("key.ack"), tr("palette.ack"), lambda: target.run_action("ack"))
+            yield SystemCommand(tr("key.escalate"), tr("palette.escalate"), lambda: target.run_action("escalate"))
+            yield SystemCommand(tr("key.note"), tr("palette.note"), lambda: target.run_action("note"))
+            yield SystemCommand(tr("key.resolve"), tr("palette.resolve"), lambda: target.run_action("resolve"))
+            yield SystemCommand(tr("key.reopen"), tr("palette.reopen"), lambda: target.run_action("reopen"))
+            if target is dashboard:
+                yield SystemCommand(tr("key.mark"), tr("palette.mark"), lambda: dashboard.run_action("mark"))
+        if target is dashboard and not self.is_wall:
+            yield SystemCommand(tr("key.open"), tr("palette.open"), lambda: dashboard.run_action("open_detail"))
+            yield SystemCommand(tr("key.filter"), tr("palette.filter"), lambda: dashboard.run_action("filter"))
+            yield SystemCommand(tr("key.severity"), tr("palette.severity"), lambda: dashboard.run_action("cycle_severity"))
+            yield SystemCommand(tr("key.unacked"), tr("palette.unacked"), lambda: dashboard.run_action("toggle_unacked"))
+            for n, code in enumerate(self.regency_codes(), start=1):
+                name = self.lookup.regency_short(code) if self.lookup else code
+                yield SystemCommand(tr("palette.focus", name=name), tr("key.regency", n=n), _focus(dashboard, code))
+            yield SystemCommand(tr("key.clear"), tr("palette.clear"), lambda: dashboard.run_action("clear"))
+        yield SystemCommand(tr("key.help"), tr("palette.help"), self.action_help)
+        yield SystemCommand(tr("key.quit"), tr("palette.quit"), lambda: self.run_action("quit"))
+
+
+def _focus(dashboard: DashboardScreen, code: str) -> Callable[[], None]:
+    return lambda: dashboard.set_regency(code)
+
+
+def run_tui(*, url: str, token: str, lang: str = "id", wall: bool = False) -> int:
+    """Run the client until the officer quits. Returns the exit code; when the
+    token is refused or the server cannot be reached, prints one line saying so."""
+    if not url.startswith(("ws://", "wss://")):
+        print(Translator(lang)("exit.unreachable", reason=f"{url!r} is not a websocket URL (expected ws://HOST:PORT/ws)"), file=sys.stderr)
+        return 2
+    app = OpsmonApp(url=url, token=token, lang=lang, wall=wall)
+    app.run()
+    code = app.return_code or 0
+    if app.exit_line:
+        print(app.exit_line, file=sys.stderr)
+    return code

@@ -1,0 +1,52 @@
+"""What the connection worker tells the screens: Textual messages, never sockets."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from textual.message import Message
+
+from opsmon.domain import State
+from opsmon.protocol import Event, Result, Welcome
+
+
+class Connected(Message):
+    """Greeted by the server (first time or after a reconnect)."""
+
+    def __init__(self, welcome: Welcome) -> None:
+        super().__init__()
+        self.welcome = welcome
+
+
+class Synced(Message):
+    """The state changed: a whole new one (events is None) or these events folded in."""
+
+    def __init__(self, state: State, events: list[Event] | None) -> None:
+        super().__init__()
+        self.state = state
+        self.events = events
+
+
+class Disconnected(Message):
+    """Offline since `since`, retrying."""
+
+    def __init__(self, since: datetime, reason: str) -> None:
+        super().__init__()
+        self.since = since
+        self.reason = reason
+
+
+class Refused(Message):
+    """The token was refused; the connection has stopped."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__()
+        self.reason = reason
+
+
+class CommandAnswered(Message):
+    """A command's result arrived."""
+
+    def __init__(self, result: Result) -> None:
+        super().__init__()
+        self.result = result

@@ -1,0 +1,319 @@
+"""The dashboard: header, regency grid, incident queue (or, on the wall, a ticker)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.events import Resize
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Static
+
+from opsmon.tui.view import SEVERITIES, QueueFilter, queue, summarize, totals
+from opsmon.tui.view import latest as latest_incidents
+from opsmon.tui.widgets.queue import IncidentQueue
+from opsmon.tui.widgets.regency import RegencyGrid, RegencyPanel
+from opsmon.tui.widgets.status import HeaderBar, OfflineBanner, Ticker
+
+if TYPE_CHECKING:
+    from opsmon.tui.app import OpsmonApp
+
+# Actions that change something on the server: absent in wall / read-only mode.
+WRITE_ACTIONS = frozenset({"ack", "escalate", "note", "resolve", "reopen", "mark"})
+# Actions that work on the queue, which the wall does not show.
+QUEUE_ACTIONS = frozenset({"cursor_down", "cursor_up", "open_detail", "filter", "cycle_severity", "toggle_unacked"})
+
+
+class DashboardScreen(Screen[None]):
+    """Everything at once: 13 regency panels and the queue, keyboard only."""
+
+    BINDINGS = [
+        Binding("j", "cursor_down", "key.down", show=False),
+        Binding("k", "cursor_up", "key.up", show=False),
+        Binding("enter", "open_detail", "key.open", show=False),
+        Binding("a", "ack", "key.ack"),
+        Binding("e", "escalate", "key.escalate"),
+        Binding("n", "note", "key.note"),
+        Binding("r", "resolve", "key.resolve"),
+        Binding("o", "reopen", "key.reopen", show=False),
+        Binding("space", "mark", "key.mark", show=False),
+        Binding("slash", "filter", "key.filter"),
+        Binding("f", "cycle_severity", "key.severity"),
+        Binding("u", "toggle_unacked", "key.unacked"),
+        *(Binding(str(n % 10), f"focus_regency({n})", "key.regency_keys", show=False) for n in range(1, 11)),
+        Binding("tab", "next_regency", "key.next_regency", show=False, priority=True),
+        Binding("shift+tab", "previous_regency", "key.prev_regency", show=False, priority=True),
+        Binding("escape", "clear", "key.clear", show=False),
+        Binding("question_mark", "app.help", "key.help"),
+        Binding("q", "app.quit", "key.quit"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(id="dashboard")
+        self.filter = QueueFilter()
+        self.marked: set[int] = set()
+        self._layout: tuple[int, int, bool] | None = None
+        self._initial_selection_done = False
+
+    @property
+    def opsmon(self) -> OpsmonApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield HeaderBar()
+        yield OfflineBanner()
+        with RegencyGrid(id="regencies"):
+            for code in self.opsmon.regency_codes():
+                yield RegencyPanel(code)
+        with Vertical(id="queue-box"):
+            yield Static(id="queue-title")
+            yield IncidentQueue()
+            yield Input(id="filter")
+        yield Ticker()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(Input).display = False
+        self.query_one(IncidentQueue).focus()
+        self.apply_mode()
+
+    def apply_mode(self) -> None:
+        wall = self.opsmon.is_wall
+        self.set_class(wall, "-wall")
+        self.query_one("#queue-box").display = not wall
+        self.query_one(Ticker).display = wall
+        self.query_one(Input).placeholder = self.opsmon.tr("queue.filter.placeholder")
+        self._layout = None
+        self._reflow(self.size.width, self.size.height)
+        self.refresh_bindings()
+
+    # --- layout ------------------------------------------------------------------
+
+    def on_resize(self, event: Resize) -> None:
+        self._reflow(event.size.width, event.size.height)
+
+    def _reflow(self, width: int, height: int) -> None:
+        if not width or not height:
+            return
+        grid = self.query_one(RegencyGrid)
+        panels = len(self.opsmon.regency_codes())
+        layout = grid.layout_for(width, height, self.opsmon.is_wall, panels)
+        if layout == self._layout:
+            return
+        self._layout = layout
+        columns, panel_height, boxed = layout
+        rows = -(-panels // columns)
+        grid.styles.grid_size_columns = columns
+        grid.styles.grid_rows = str(panel_height)
+        grid.styles.height = rows * panel_height
+        grid.set_class(boxed, "-boxed")
+        grid.set_class(not boxed, "-compact")
+        self.opsmon.mark_dirty()
+
+    # --- showing state ---------------------------------------------------------------
+
+    def refresh_view(self) -> None:
+        """Redraw from the app's state: called by the app's coalescing flush."""
+        app = self.opsmon
+        lookup, state = app.lookup, app.state
+        now = app.now()
+        stale = not app.online
+        header = self.query_one(HeaderBar)
+        header.tr, header.now, header.tz, header.stale = app.tr, now, app.tz, stale and app.welcome is not None
+        header.read_only = app.is_wall
+        header.connecting = app.tr("header.connecting", url=app.url)
+        if app.welcome is not None:
+            header.user = app.welcome.user
+            header.province = app.province_name
+        self.query_one(OfflineBanner).show(app.banner_text())
+        if lookup is None:
+            header.refresh()
+            return
+        header.totals = totals(state, lookup.config)
+        header.refresh()
+        if self.query_one(RegencyGrid).ensure_panels(self.opsmon.regency_codes()):
+            self._layout = None
+            self._reflow(self.size.width, self.size.height)
+            self.opsmon.mark_dirty()  # the new panels fill on the next flush
+            return
+        for summary in summarize(state, lookup.config, now):
+            panel = self.query_one(f"#regency-{summary.code}", RegencyPanel)
+            panel.show(summary, lookup, app.tr, now, focused=summary.code == self.filter.regency, stale=stale)
+        if app.is_wall:
+            self.query_one(Ticker).show(latest_incidents(state, 40), lookup, app.tr, app.tz)
+            return
+        incidents = queue(state, lookup, self.filter)
+        self.marked &= {i.id for i in incidents if i.status != "resolved"}
+        table = self.query_one(IncidentQueue)
+        keep = None
+        if not self._initial_selection_done and incidents:
+            # On start: the most urgent unacknowledged incident, so `a` acts on it.
+            keep = incidents[0].id
+            self._initial_selection_done = True
+        table.show(incidents, lookup, app.tr, now, self.marked, keep=keep, stale=stale)
+        self._update_title(len(incidents))
+
+    def refresh_clock(self) -> None:
+        header = self.query_one(HeaderBar)
+        header.now = self.opsmon.now()
+        header.refresh()
+
+    def _update_title(self, count: int) -> None:
+        app, view = self.opsmon, self.filter
+        tr = app.tr
+        parts = [f"{tr('queue.title')} ({count})"]
+        if view.regency and app.lookup is not None:
+            parts.append(tr("queue.filter.regency", regency=app.lookup.regency_short(view.regency)))
+        if view.severity and app.lookup is not None:
+            parts.append(tr("queue.filter.severity", severity=app.lookup.severities.get(view.severity, view.severity)))
+        if view.unacked_only:
+            parts.append(tr("queue.filter.unacked"))
+        if view.text:
+            parts.append(tr("queue.filter.text", text=view.text))
+        if self.marked:
+            parts.append(tr("queue.filter.marked", count=len(self.marked)))
+        if count == 0:
+            parts.append(tr("queue.empty"))
+        self.query_one("#queue-title", Static).update(" · ".join(parts))
+
+    # --- bindings ----------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return not (self.opsmon.is_wall and (action in WRITE_ACTIONS or action in QUEUE_ACTIONS))
+
+    @property
+    def selected_id(self) -> int | None:
+        return self.query_one(IncidentQueue).selected_id
+
+    def action_cursor_down(self) -> None:
+        self.query_one(IncidentQueue).action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        self.query_one(IncidentQueue).action_cursor_up()
+
+    def action_open_detail(self) -> None:
+        if self.selected_id is None:
+            self.opsmon.say(self.opsmon.tr("nothing.selected"), warning=True)
+            return
+        self.opsmon.open_detail(self.selected_id)
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open_detail()
+
+    def action_ack(self) -> None:
+        if self.marked:
+            ids = [i for i in self.query_one(IncidentQueue).incident_ids if i in self.marked]
+            self.marked.clear()
+            self.opsmon.acknowledge(ids)
+            self.opsmon.mark_dirty()
+        elif self.selected_id is not None:
+            self.query_one(IncidentQueue).hold_position = True
+            self.opsmon.acknowledge([self.selected_id])
+        else:
+            self.opsmon.say(self.opsmon.tr("nothing.selected"), warning=True)
+
+    def _with_selected(self, action: str) -> None:
+        if self.selected_id is None:
+            self.opsmon.say(self.opsmon.tr("nothing.selected"), warning=True)
+            return
+        self.opsmon.ask(action, self.selected_id)
+
+    def action_escalate(self) -> None:
+        self._with_selected("escalate")
+
+    def action_note(self) -> None:
+        self._with_selected("note")
+
+    def action_resolve(self) -> None:
+        self._with_selected("resolve")
+
+    def action_reopen(self) -> None:
+        self._with_selected("reopen")
+
+    def action_mark(self) -> None:
+        incident_id = self.selected_id
+        if incident_id is None:
+            return
+        tr = self.opsmon.tr
+        if incident_id in self.marked:
+            self.marked.discard(incident_id)
+            self.opsmon.say(tr("unmarked", id=incident_id, count=len(self.marked)), timeout=2)
+        else:
+            self.marked.add(incident_id)
+            self.opsmon.say(tr("marked", id=incident_id, count=len(self.marked)), timeout=2)
+        self.query_one(IncidentQueue).action_cursor_down()
+        self.opsmon.mark_dirty()
+
+    def action_filter(self) -> None:
+        field = self.query_one(Input)
+        field.display = True
+        field.value = self.filter.text
+        field.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.filter.text = event.value.strip()
+        self.opsmon.mark_dirty()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        field = self.query_one(Input)
+        field.display = bool(self.filter.text)
+        self.query_one(IncidentQueue).focus()
+
+    def action_cycle_severity(self) -> None:
+        order: list[str | None] = [None, *SEVERITIES]
+        self.filter.severity = order[(order.index(self.filter.severity) + 1) % len(order)]
+        self.opsmon.mark_dirty()
+
+    def action_toggle_unacked(self) -> None:
+        self.filter.unacked_only = not self.filter.unacked_only
+        self.opsmon.mark_dirty()
+
+    def action_focus_regency(self, n: int) -> None:
+        codes = self.opsmon.regency_codes()
+        if not 1 <= n <= len(codes):
+            self.opsmon.say(self.opsmon.tr("nothing.regency", n=n), warning=True)
+            return
+        self.set_regency(codes[n - 1])
+
+    def set_regency(self, code: str | None) -> None:
+        self.filter.regency = code
+        self.opsmon.mark_dirty()
+
+    def _step_regency(self, step: int) -> None:
+        if self.focused is self.query_one(Input):
+            return
+        codes = self.opsmon.regency_codes()
+        if not codes:
+            return
+        current = self.filter.regency
+        if current in codes:
+            self.set_regency(codes[(codes.index(current) + step) % len(codes)])
+        else:
+            self.set_regency(codes[0 if step > 0 else -1])
+
+    def action_next_regency(self) -> None:
+        self._step_regency(1)
+
+    def action_previous_regency(self) -> None:
+        self._step_regency(-1)
+
+    def action_clear(self) -> None:
+        field = self.query_one(Input)
+        if self.focused is field or field.display:
+            self.filter.text = ""
+            field.value = ""
+            field.display = False
+            self.query_one(IncidentQueue).focus()
+        elif self.filter.regency is not None:
+            self.filter.regency = None
+        else:
+            self.filter = QueueFilter()
+            self.marked.clear()
+        self.opsmon.mark_dirty()

@@ -1,0 +1,173 @@
+"""One incident in full: text, location, reporter, its timeline and notes."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from opsmon.i18n import local_datetime, local_time, who
+from opsmon.protocol import Event
+from opsmon.tui.widgets.status import HeaderBar, OfflineBanner
+
+if TYPE_CHECKING:
+    from opsmon.tui.app import OpsmonApp
+
+WRITE_ACTIONS = frozenset({"ack", "escalate", "note", "resolve", "reopen"})
+
+
+class IncidentScreen(Screen[None]):
+    BINDINGS = [
+        Binding("escape", "back", "key.back"),
+        Binding("a", "ack", "key.ack"),
+        Binding("e", "escalate", "key.escalate"),
+        Binding("n", "note", "key.note"),
+        Binding("r", "resolve", "key.resolve"),
+        Binding("o", "reopen", "key.reopen"),
+        Binding("question_mark", "app.help", "key.help"),
+        Binding("q", "app.quit", "key.quit", show=False),
+    ]
+
+    def __init__(self, incident_id: int) -> None:
+        super().__init__(id="detail")
+        self.incident_id = incident_id
+        self.timeline: list[Event] | None = None
+        self.timeline_error: str | None = None
+
+    @property
+    def opsmon(self) -> OpsmonApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield HeaderBar()
+        yield OfflineBanner()
+        with VerticalScroll(id="detail-body"):
+            yield Static(id="detail-facts")
+            yield Static(id="detail-timeline")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.opsmon.localize(self)
+        self.refresh_view()
+        self.opsmon.load_history(self)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return not (self.opsmon.is_wall and action in WRITE_ACTIONS)
+
+    def show_timeline(self, events: list[Event] | None, error: str | None = None) -> None:
+        self.timeline, self.timeline_error = events, error
+        self.refresh_view()
+
+    def refresh_clock(self) -> None:
+        header = self.query_one(HeaderBar)
+        header.now = self.opsmon.now()
+        header.refresh()
+
+    def refresh_view(self) -> None:
+        app = self.opsmon
+        tr, tz, lookup = app.tr, app.tz, app.lookup
+        header = self.query_one(HeaderBar)
+        header.tr, header.now, header.tz, header.stale = tr, app.now(), tz, not app.online and app.welcome is not None
+        if app.welcome is not None:
+            header.user, header.province = app.welcome.user, app.province_name
+        header.read_only = app.is_wall
+        header.refresh()
+        self.query_one(OfflineBanner).show(app.banner_text())
+        incident = app.state.incidents.get(self.incident_id)
+        facts = self.query_one("#detail-facts", Static)
+        if incident is None or lookup is None:
+            facts.update(Text(tr("detail.gone"), "bold"))
+            return
+        none = tr("detail.none")
+        title = Text()
+        title.append(tr("detail.title", id=incident.id) + "  ", "bold")
+        title.append(incident.title, "bold")
+        table = Table(box=None, show_header=False, padding=(0, 2, 0, 0), expand=False)
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column()
+        status = tr("status." + incident.status)
+        if incident.status == "open" and app.is_overdue(incident):
+            status += " " + tr("status.overdue")
+        regency = lookup.regencies.get(incident.regency)
+        table.add_row(tr("detail.regency"), f"{regency.name} ({incident.regency})" if regency else incident.regency)
+        table.add_row(tr("detail.category"), lookup.categories.get(incident.category, incident.category))
+        table.add_row(tr("detail.severity"), f"{tr('sev.letter.' + incident.severity)}: {lookup.severities.get(incident.severity, incident.severity)}")
+        table.add_row(tr("detail.status"), status)
+        table.add_row(tr("detail.level"), str(incident.level))
+        table.add_row(tr("detail.location"), incident.location or none)
+        table.add_row(tr("detail.reporter"), who(incident.reporter))
+        table.add_row(tr("detail.reported"), local_datetime(incident.reported, tz))
+        table.add_row(tr("detail.ack_due"), local_datetime(incident.ack_due, tz))
+        acked = f"{who(incident.acknowledged_by)} {local_datetime(incident.acknowledged, tz)}" if incident.acknowledged else none
+        table.add_row(tr("detail.acked"), acked)
+        resolved = f"{who(incident.resolved_by)} {local_datetime(incident.resolved, tz)}" if incident.resolved else none
+        table.add_row(tr("detail.resolved"), resolved)
+        body = Table.grid()
+        body.add_row(title)
+        body.add_row(table)
+        body.add_row(Text(""))
+        body.add_row(Text(tr("detail.detail"), "bold underline"))
+        body.add_row(Text(incident.detail or none))
+        body.add_row(Text(""))
+        body.add_row(Text(tr("detail.notes"), "bold underline"))
+        if not incident.notes:
+            body.add_row(Text(tr("detail.no_notes"), "dim"))
+        for note in incident.notes:
+            line = Text()
+            line.append(f"{local_time(note.ts, tz)}  {who(note.by)}: ", "bold")
+            line.append(note.text)
+            body.add_row(line)
+        facts.update(body)
+        self._show_timeline()
+
+    def _show_timeline(self) -> None:
+        app = self.opsmon
+        tr, tz = app.tr, app.tz
+        out = Text()
+        out.append("\n" + tr("detail.timeline") + "\n", "bold underline")
+        if self.timeline_error is not None:
+            out.append(tr("detail.timeline_failed", reason=self.timeline_error), "bold")
+        elif self.timeline is None:
+            out.append(tr("detail.timeline_loading"), "dim")
+        else:
+            # The history the server gave, plus whatever has happened to it since.
+            events = {e.seq: e for e in self.timeline}
+            for event in app.recent_events:
+                if event.data.get("incident") == self.incident_id or event.data.get("id") == self.incident_id and event.kind == "incident.reported":
+                    events.setdefault(event.seq, event)
+            for event in sorted(events.values(), key=lambda e: e.seq):
+                out.append(f"{local_datetime(event.ts, tz)}  ", "bold")
+                out.append(f"{who(event.actor)}  ")
+                level = event.data.get("level", "")
+                out.append(tr("event." + event.kind, level=level))
+                text = event.data.get("note") or event.data.get("text")
+                if text:
+                    out.append(f": {text}")
+                out.append("\n")
+        self.query_one("#detail-timeline", Static).update(out)
+
+    # --- actions on this incident -----------------------------------------------
+
+    def action_back(self) -> None:
+        self.dismiss(None)
+
+    def action_ack(self) -> None:
+        self.opsmon.acknowledge([self.incident_id])
+
+    def action_escalate(self) -> None:
+        self.opsmon.ask("escalate", self.incident_id)
+
+    def action_note(self) -> None:
+        self.opsmon.ask("note", self.incident_id)
+
+    def action_resolve(self) -> None:
+        self.opsmon.ask("resolve", self.incident_id)
+
+    def action_reopen(self) -> None:
+        self.opsmon.ask("reopen", self.incident_id)

@@ -1,0 +1,187 @@
+"""What the screens show, computed from the folded State: no widgets here.
+
+Keeping this apart from the widgets lets the dashboard, the wall and the
+tests agree on one definition of "current stage", "oldest unacknowledged"
+and the queue's filters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from opsmon.domain import State, is_overdue, urgency_key
+from opsmon.protocol import ConfigInfo, Incident, RegencyInfo, StageInfo, parse_ts
+
+SEVERITIES = ("critical", "high", "medium", "low")
+
+
+@dataclass
+class RegencySummary:
+    code: str
+    short: str
+    index: int  # 1-based position: the digit key that focuses it
+    stage: StageInfo | None  # the first stage not done; None when all are done
+    done: int
+    total: int
+    blocked: bool
+    open_by_severity: dict[str, int]
+    oldest_unacked: datetime | None
+    overdue: int  # unacknowledged past their deadline
+    critical_unacked: int
+
+    @property
+    def open_total(self) -> int:
+        return sum(self.open_by_severity.values())
+
+
+@dataclass
+class Totals:
+    tps_counted: int = 0
+    tps_total: int = 0
+    kecamatan_done: int = 0
+    kecamatan_total: int = 0
+    open: int = 0
+    unacked: int = 0
+
+
+@dataclass
+class QueueFilter:
+    text: str = ""
+    severity: str | None = None
+    unacked_only: bool = False
+    regency: str | None = None
+
+    def matches(self, incident: Incident, labels: dict[str, str]) -> bool:
+        if self.regency is not None and incident.regency != self.regency:
+            return False
+        if self.severity is not None and incident.severity != self.severity:
+            return False
+        if self.unacked_only and incident.status != "open":
+            return False
+        if self.text:
+            needle = self.text.casefold()
+            haystack = " ".join(
+                [
+                    str(incident.id),
+                    incident.title,
+                    incident.detail,
+                    incident.location,
+                    labels.get(incident.regency, incident.regency),
+                    labels.get(incident.category, incident.category),
+                ]
+            ).casefold()
+            if needle not in haystack:
+                return False
+        return True
+
+    @property
+    def active(self) -> bool:
+        return bool(self.text or self.severity or self.unacked_only or self.regency)
+
+
+@dataclass
+class Lookup:
+    """Config, indexed for the screens, in one language."""
+
+    config: ConfigInfo
+    lang: str
+    regencies: dict[str, RegencyInfo] = field(init=False)
+    categories: dict[str, str] = field(init=False)
+    severities: dict[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.regencies = {r.code: r for r in self.config.regencies}
+        self.categories = {c.key: c.label.get(self.lang) for c in self.config.categories}
+        self.severities = {s.key: s.label.get(self.lang) for s in self.config.severities}
+
+    def stage_label(self, stage: StageInfo) -> str:
+        return (stage.short or stage.label).get(self.lang)
+
+    def regency_short(self, code: str) -> str:
+        info = self.regencies.get(code)
+        return info.short if info else code
+
+    def search_labels(self) -> dict[str, str]:
+        return {**{code: r.short + " " + r.name for code, r in self.regencies.items()}, **self.categories}
+
+
+def is_open(incident: Incident) -> bool:
+    return incident.status != "resolved"
+
+
+def summarize(state: State, config: ConfigInfo, now: datetime) -> list[RegencySummary]:
+    by_regency: dict[str, list[Incident]] = {r.code: [] for r in config.regencies}
+    for incident in state.incidents.values():
+        if is_open(incident) and incident.regency in by_regency:
+            by_regency[incident.regency].append(incident)
+    summaries = []
+    for index, regency in enumerate(config.regencies, start=1):
+        current: StageInfo | None = None
+        done = total = 0
+        blocked = False
+        for stage in config.stages:
+            row = state.stages.get((regency.code, stage.key))
+            if row is None or row.status != "done":
+                current = stage
+                done, total = (row.done, row.total) if row else (0, 0)
+                blocked = row is not None and row.status == "blocked"
+                break
+        incidents = by_regency[regency.code]
+        counts = dict.fromkeys(SEVERITIES, 0)
+        unacked = [i for i in incidents if i.status == "open"]
+        for incident in incidents:
+            counts[incident.severity] = counts.get(incident.severity, 0) + 1
+        summaries.append(
+            RegencySummary(
+                code=regency.code,
+                short=regency.short,
+                index=index,
+                stage=current,
+                done=done,
+                total=total,
+                blocked=blocked,
+                open_by_severity=counts,
+                oldest_unacked=min((parse_ts(i.reported) for i in unacked), default=None),
+                overdue=sum(1 for i in unacked if is_overdue(i, now)),
+                critical_unacked=sum(1 for i in unacked if i.severity == "critical"),
+            )
+        )
+    return summaries
+
+
+def totals(state: State, config: ConfigInfo) -> Totals:
+    result = Totals()
+    stage_units = {s.key: s.unit for s in config.stages}
+    counting = next((s.key for s in config.stages if s.key == "penghitungan"), None)
+    if counting is None:  # a province with other stage names: the last TPS-counted stage
+        counting = next((s.key for s in reversed(config.stages) if s.unit == "tps"), None)
+    recap = next((s.key for s in config.stages if s.unit == "kecamatan"), None)
+    for (_, stage), row in state.stages.items():
+        if stage == counting:
+            result.tps_counted += row.done
+            result.tps_total += row.total
+        elif stage == recap and stage_units.get(stage) == "kecamatan":
+            result.kecamatan_done += row.done
+            result.kecamatan_total += row.total
+    if not result.tps_total:
+        result.tps_total = sum(r.tps for r in config.regencies)
+    if not result.kecamatan_total:
+        result.kecamatan_total = sum(r.kecamatan for r in config.regencies)
+    for incident in state.incidents.values():
+        if is_open(incident):
+            result.open += 1
+            if incident.status == "open":
+                result.unacked += 1
+    return result
+
+
+def queue(state: State, lookup: Lookup, view: QueueFilter) -> list[Incident]:
+    """The incidents the queue shows, most urgent first (resolved ones last)."""
+    labels = lookup.search_labels()
+    return sorted((i for i in state.incidents.values() if view.matches(i, labels)), key=urgency_key)
+
+
+def latest(state: State, limit: int) -> list[Incident]:
+    """Newest reported first: the wall's ticker."""
+    return sorted(state.incidents.values(), key=lambda i: (i.reported, i.id), reverse=True)[:limit]

@@ -1,0 +1,166 @@
+"""One panel per regency, and the grid that reflows them with the terminal."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.text import Text
+from textual.app import RenderResult
+from textual.containers import Grid
+from textual.widget import Widget
+
+from opsmon.i18n import Translator
+from opsmon.tui.view import SEVERITIES, Lookup, RegencySummary
+from opsmon.tui.widgets.bars import bar, fit
+
+
+def digit_for(index: int) -> str:
+    """The key that focuses the regency at 1-based `index`: 1..9, then 0."""
+    if 1 <= index <= 9:
+        return str(index)
+    return "0" if index == 10 else " "
+
+
+class RegencyPanel(Widget):
+    """Short name, current stage with progress, open incidents by severity,
+    oldest unacknowledged age, and marks in words for what is late."""
+
+    DEFAULT_CSS = """
+    RegencyPanel { height: 2; }
+    """
+
+    def __init__(self, code: str) -> None:
+        super().__init__(id=f"regency-{code}", classes="regency")
+        self.code = code
+        self.summary: RegencySummary | None = None
+        self.lookup: Lookup | None = None
+        self.tr = Translator()
+        self.now: datetime | None = None
+
+    def show(self, summary: RegencySummary, lookup: Lookup, tr: Translator, now: datetime, *, focused: bool, stale: bool) -> None:
+        self.summary, self.lookup, self.tr, self.now = summary, lookup, tr, now
+        self.set_class(summary.overdue > 0, "-overdue")
+        self.set_class(summary.critical_unacked > 0, "-critical")
+        self.set_class(focused, "-focused")
+        self.set_class(stale, "-stale")
+        self.refresh()
+
+    def render(self) -> RenderResult:
+        summary, lookup = self.summary, self.lookup
+        width = max(8, self.content_size.width)
+        height = max(1, self.content_size.height)
+        if summary is None or lookup is None:
+            return Text("")
+        lines = [self._title(summary, width), self._progress(summary, lookup, width)]
+        if height >= 3:
+            lines.append(self._counts(summary, width, long=True))
+        if height >= 4:
+            lines.append(self._waiting(summary, width))
+        if height == 2:
+            # Compact: counts and age share the title and progress lines.
+            lines = [self._title(summary, width, compact=True), self._progress(summary, lookup, width, age=True)]
+        out = Text("\n").join(lines[:height])
+        out.no_wrap = True
+        out.overflow = "crop"
+        return out
+
+    # --- lines ----------------------------------------------------------------
+
+    def _marks(self, summary: RegencySummary, compact: bool) -> Text:
+        tr = self.tr
+        marks = Text()
+        if self.has_class("-focused"):
+            marks.append(tr("panel.focused") + " ", "bold")
+        if summary.critical_unacked:
+            marks.append(tr("panel.critical") + " ", "bold reverse")
+        if summary.overdue:
+            marks.append((tr("status.overdue") if compact else tr("panel.overdue")) + " ", "bold reverse")
+        if self.has_class("-stale"):
+            marks.append("~" + tr("panel.stale") + " ", "dim")
+        marks.rstrip()
+        return marks
+
+    def _title(self, summary: RegencySummary, width: int, compact: bool = False) -> Text:
+        left = Text()
+        left.append(digit_for(summary.index), "bold underline")
+        left.append(" ")
+        left.append(summary.short, "bold")
+        right = Text()
+        if compact and summary.open_total:
+            right.append_text(self._counts(summary, width, long=False))
+            right.append(" ")
+        right.append_text(self._marks(summary, compact))
+        return fit(left, right, width)
+
+    def _progress(self, summary: RegencySummary, lookup: Lookup, width: int, age: bool = False) -> Text:
+        tr = self.tr
+        line = Text()
+        if summary.stage is None:
+            line.append("✓ " + tr("panel.all_done"))
+            return line
+        line.append(lookup.stage_label(summary.stage))
+        line.append(f" {summary.done}/{summary.total}")
+        if summary.blocked:
+            line.append(" " + tr("panel.blocked"), "bold reverse")
+        tail = Text()
+        if age and summary.oldest_unacked is not None and self.now is not None:
+            tail.append(" ·" + tr.age(self.now - summary.oldest_unacked), "bold")
+        room = width - line.cell_len - tail.cell_len - 1
+        if room >= 3:
+            line.append(" ")
+            line.append(bar(summary.done, summary.total, room))
+        line.append_text(tail)
+        return line
+
+    def _counts(self, summary: RegencySummary, width: int, long: bool) -> Text:
+        tr = self.tr
+        counts = Text()
+        if long and not summary.open_total:
+            counts.append(tr("panel.no_incidents"), "dim")
+            return counts
+        for severity in SEVERITIES:
+            count = summary.open_by_severity.get(severity, 0)
+            if not count and not long:
+                continue
+            counts.append(f"{tr('sev.letter.' + severity)}{count}", _SEVERITY_STYLE.get(severity, "") if count else "dim")
+            counts.append(" ")
+        counts.rstrip()
+        return counts
+
+    def _waiting(self, summary: RegencySummary, width: int) -> Text:
+        line = Text()
+        if summary.oldest_unacked is not None and self.now is not None:
+            line.append(self.tr("panel.oldest_unacked", age=self.tr.age(self.now - summary.oldest_unacked)), "bold")
+        return line
+
+
+_SEVERITY_STYLE = {"critical": "bold red", "high": "bold yellow", "medium": "", "low": "dim"}
+
+
+class RegencyGrid(Grid):
+    """13 panels (or however many the config names); columns follow the width."""
+
+    def ensure_panels(self, codes: list[str]) -> bool:
+        """Mount one panel per regency once the config is known; True if it changed."""
+        if [p.code for p in self.query(RegencyPanel)] == codes:
+            return False
+        self.remove_children()
+        self.mount_all(RegencyPanel(code) for code in codes)
+        return True
+
+    def layout_for(self, width: int, height: int, wall: bool, count: int) -> tuple[int, int, bool]:
+        """(columns, panel height, boxed) for a terminal of this size."""
+        count = max(1, count)
+        boxed = height >= 36 or (wall and height >= 28)
+        min_width = (40 if wall else 34) if boxed else 26
+        columns = max(1, min(count, width // min_width))
+        rows = -(-count // columns)
+        columns = -(-count // rows)  # balance: as few empty cells as the rows allow
+        if not boxed:
+            return columns, 2, False
+        if wall:
+            spare = height - 2 - 10  # header, footer, ticker
+            panel = max(6, min(12, spare // rows))
+        else:
+            panel = 6
+        return columns, panel, True

@@ -1,0 +1,110 @@
+"""The header (province totals, user, WITA clock), the offline banner and the wall's ticker."""
+
+from __future__ import annotations
+
+from datetime import datetime, tzinfo
+
+from rich.text import Text
+from textual.app import RenderResult
+from textual.widget import Widget
+
+from opsmon.i18n import Translator, local_time, who
+from opsmon.protocol import Incident, User
+from opsmon.tui.view import Lookup, Totals
+from opsmon.tui.widgets.bars import fit
+
+
+class HeaderBar(Widget):
+    DEFAULT_CSS = "HeaderBar { height: 1; }"
+
+    def __init__(self) -> None:
+        super().__init__(id="header")
+        self.tr = Translator()
+        self.totals: Totals | None = None
+        self.user: User | None = None
+        self.province = ""
+        self.now: datetime | None = None
+        self.tz: tzinfo | None = None
+        self.stale = False
+        self.read_only = False
+        self.connecting = ""
+
+    def render(self) -> RenderResult:
+        tr, width = self.tr, self.content_size.width
+        wide = width >= 130
+        left = Text()
+        left.append((self.province or tr("app.title")) if wide else "opsmon", "bold")
+        totals = self.totals
+        if totals is not None:
+            short = "" if wide else "_short"
+            left.append(f"  {tr('header.tps' + short)} {totals.tps_counted}/{totals.tps_total}")
+            left.append(f" · {tr('header.kecamatan' + short)} {totals.kecamatan_done}/{totals.kecamatan_total}")
+            left.append(f" · {tr('header.open' + short)} {totals.open}")
+            left.append(f" · {tr('header.unacked' + short)} ")
+            left.append(str(totals.unacked), "bold reverse" if totals.unacked else "")
+        elif self.connecting:
+            left.append("  " + self.connecting, "dim")
+        right = Text()
+        if self.stale:
+            right.append(tr("header.stale") + " ", "bold reverse")
+        if self.user is not None and width >= 100:
+            right.append(tr("header.user", agency=self.user.agency, name=self.user.name) + " ", "dim")
+        if self.read_only:
+            right.append(tr("header.readonly") + " ", "dim")
+        if self.now is not None and self.tz is not None:
+            right.append(local_time(self.now, self.tz, seconds=wide), "bold")
+        return fit(left, right, width)
+
+
+class OfflineBanner(Widget):
+    """Shown only while offline: since when, and that it keeps trying."""
+
+    DEFAULT_CSS = "OfflineBanner { height: 1; display: none; } OfflineBanner.-offline { display: block; }"
+
+    def __init__(self) -> None:
+        super().__init__(id="banner")
+        self.text = ""
+
+    def show(self, text: str | None) -> None:
+        self.text = text or ""
+        self.set_class(text is not None, "-offline")
+        self.refresh()
+
+    def render(self) -> RenderResult:
+        return Text("⚠ " + self.text, "bold", no_wrap=True, overflow="ellipsis")
+
+
+class Ticker(Widget):
+    """The wall's latest incidents, newest first: time, place, severity, title."""
+
+    def __init__(self) -> None:
+        super().__init__(id="ticker")
+        self.tr = Translator()
+        self.items: list[Incident] = []
+        self.lookup: Lookup | None = None
+        self.tz: tzinfo | None = None
+        self.border_title = ""
+
+    def show(self, items: list[Incident], lookup: Lookup, tr: Translator, tz: tzinfo) -> None:
+        self.items, self.lookup, self.tr, self.tz = items, lookup, tr, tz
+        self.border_title = tr("ticker.title")
+        self.refresh()
+
+    def render(self) -> RenderResult:
+        tr, lookup = self.tr, self.lookup
+        if not self.items or lookup is None or self.tz is None:
+            return Text(tr("ticker.empty"), "dim")
+        lines = []
+        for incident in self.items[: max(1, self.content_size.height)]:
+            line = Text(no_wrap=True, overflow="ellipsis")
+            line.append(local_time(incident.reported, self.tz) + "  ")
+            line.append(f"{lookup.regency_short(incident.regency):<13}", "bold")
+            severity = lookup.severities.get(incident.severity, incident.severity)
+            line.append(f"{tr('sev.letter.' + incident.severity)}:{severity:<8} ", "bold reverse" if incident.severity == "critical" else "bold")
+            status = tr("status." + incident.status)
+            line.append(f"{status:<8}")
+            line.append(incident.title)
+            if incident.acknowledged_by is not None and incident.status == "acknowledged":
+                line.append("  ← " + who(incident.acknowledged_by), "dim")
+            lines.append(line)
+        return Text("\n").join(lines)
