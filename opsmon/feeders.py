@@ -161,10 +161,11 @@ class Pipeline:
         self._tasks: set[asyncio.Task[None]] = set()
         self.lost: str | None = None
 
-    async def request(self, command: Command) -> Outcome:
+    async def request(self, command: Command, *, paced: bool = False) -> Outcome:
         retries = 0
         while True:
-            await self.pacer.take()
+            if not paced or retries:
+                await self.pacer.take()
             started = time.perf_counter()
             try:
                 result = await self.session.request(command, timeout=self.timeout)
@@ -179,12 +180,14 @@ class Pipeline:
             await asyncio.sleep(min(2.0, 0.1 * 2**retries))
 
     async def submit(self, command: Command, done: Callable[[Outcome], None]) -> None:
-        """Wait for a free slot, then send in the background; `done` gets the outcome."""
+        """Wait for a free slot and the pacer, then send in the background; `done` gets
+        the outcome. Commands leave in the order they were submitted."""
         await self._slots.acquire()
+        await self.pacer.take()
 
         async def run() -> None:
             try:
-                outcome = await self.request(command)
+                outcome = await self.request(command, paced=True)
             finally:
                 self._slots.release()
             done(outcome)

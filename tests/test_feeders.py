@@ -177,3 +177,87 @@ def test_a_real_subprocess_prints_one_line_and_no_traceback(live: ServerThread) 
         refused = subprocess.run([sys.executable, "-m", "opsmon.cli", *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=30)
         assert refused.returncode == code, refused.stderr
         assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
+
+
+# --- import -------------------------------------------------------------------------
+
+JSONL = "\n".join(
+    [
+        '{"type": "report", "id": "bjm-1", "regency": "6371", "category": "keamanan", "severity": "high", "title": "Kericuhan di PPK Banjarmasin Selatan", "location": "PPK Kec. Banjarmasin Selatan"}',
+        '{"type": "stage", "regency": "6303", "stage": "rekap_ppk", "done": 4}',
+        "# a comment, then a blank line",
+        "",
+        '{"type": "report", "regency": "9999", "category": "logistik", "severity": "high", "title": "Kotak suara hilang"}',
+        "not json at all",
+        '{"type": "report", "incident": {"regency": "Barito Kuala", "category": "bencana", "severity": "critical", "title": "Banjir di Kec. Alalak"}}',
+        '{"type": "ack", "incident": 1}',
+        '{"type": "ack", "incident": 42}',
+    ]
+)
+
+CSV = """kind,id,regency,category,severity,title,detail,location,stage,done,blocked,note
+report,,6302,akses,medium,Perahu logistik tertahan ombak,Menunggu cuaca,Kec. Pulau Sembilan,,,,
+stage,,Kotabaru,,,,,,rekap_ppk,3,yes,keberatan saksi
+stage,,6302,,,,,,rekap_ppk,99,,
+stage,kb-1,6302,,,,,,penghitungan,1103,,
+"""
+
+
+def test_import_jsonl_reports_each_line_and_a_second_run_imports_nothing(live: ServerThread, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "laporan.jsonl"
+    path.write_text(JSONL, encoding="utf-8")
+    assert opsmon(live, "import", str(path)) == EXIT_REFUSED  # some lines were rejected
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1] == "laporan.jsonl: 7 lines: 4 accepted, 0 already imported, 3 rejected"
+    assert out[0].startswith("laporan.jsonl:5: rejected (invalid): unknown regency '9999'")
+    assert out[1].startswith("laporan.jsonl:6: rejected (invalid): not valid JSON")
+    assert out[2] == "laporan.jsonl:9: rejected (not_found): no incident 42"
+    state = live.state()
+    assert [i.title for i in state.incidents.values()] == ["Kericuhan di PPK Banjarmasin Selatan", "Banjir di Kec. Alalak"]
+    assert state.incidents[1].status == "acknowledged" and state.incidents[2].regency == "6304"
+    seq = state.seq
+
+    assert opsmon(live, "import", str(path)) == EXIT_REFUSED
+    assert capsys.readouterr().out.splitlines()[-1] == "laporan.jsonl: 7 lines: 0 accepted, 4 already imported, 3 rejected"
+    assert live.state().seq == seq  # nothing happened twice
+
+
+def test_import_csv_with_json_summary(live: ServerThread, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "ppk.csv"
+    path.write_text(CSV, encoding="utf-8")
+    assert opsmon(live, "import", str(path), "--json") == EXIT_REFUSED
+    body = json.loads(capsys.readouterr().out)
+    assert (body["accepted"], body["already_imported"], body["rejected"]) == (3, 0, 1)
+    assert body["errors"] == [{"line": 4, "code": "invalid", "message": "done 99 is more than the 22 kecamatan that Kotabaru counts to in rekap_ppk"}]
+    state = live.state()
+    row = state.stages[("6302", "rekap_ppk")]
+    assert (row.done, row.status, row.note) == (3, "blocked", "keberatan saksi")
+    assert state.stages[("6302", "penghitungan")].status == "done"
+    assert state.incidents[1].detail == "Menunggu cuaca"
+    assert opsmon(live, "import", str(path), "--json") == EXIT_REFUSED
+    again = json.loads(capsys.readouterr().out)
+    assert (again["accepted"], again["already_imported"], again["rejected"]) == (0, 3, 1)
+
+
+def test_import_of_a_clean_file_exits_0_and_paces_itself_under_the_servers_rate_limit(live: ServerThread, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    # More lines than the server's burst allowance (4 x 50 commands a second):
+    # none may come back rate_limited.
+    lines = [json.dumps({"type": "stage", "regency": "6371", "stage": "penghitungan", "done": n}) for n in range(1, 261)]
+    path = tmp_path / "hitung.jsonl"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    assert opsmon(live, "import", str(path)) == 0
+    assert capsys.readouterr().out.strip() == "hitung.jsonl: 260 lines: 260 accepted, 0 already imported, 0 rejected"
+    assert live.state().stages[("6371", "penghitungan")].done == 260  # in file order
+
+
+def test_import_refusals_missing_file_bad_header_viewer(live: ServerThread, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert opsmon(live, "import", str(tmp_path / "missing.jsonl")) == EXIT_USAGE
+    assert "no such file" in capsys.readouterr().err
+    bad = tmp_path / "bad.csv"
+    bad.write_text("jenis,wilayah\nreport,6371\n", encoding="utf-8")
+    assert opsmon(live, "import", str(bad)) == EXIT_USAGE
+    assert "bad.csv: line 1: the header must name columns" in capsys.readouterr().err
+    good = tmp_path / "one.jsonl"
+    good.write_text('{"type": "stage", "regency": "6371", "stage": "rekap_ppk", "done": 1}\n', encoding="utf-8")
+    assert opsmon(live, "import", str(good), token="wall") == EXIT_REFUSED
+    assert "one.jsonl:1: rejected (forbidden): a viewer token may only read" in capsys.readouterr().out

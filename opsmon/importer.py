@@ -1,0 +1,305 @@
+"""`opsmon import FILE`: reports and stage updates in bulk, safe to run again.
+
+Every line becomes one command whose id is the line's own `id`, or one
+derived from the file name, line number and content. The server answers a
+repeated id with its first answer and does nothing twice, so re-running an
+import after a failure (or by mistake) creates nothing new. A line whose
+answer names an event from before this run began (seq <= the head seq in
+the welcome) is counted as "already imported".
+
+JSONL: one object per line, the protocol's command shape or a flat one:
+  {"type": "report", "id": "bjm-17", "regency": "6371", "category": "logistik",
+   "severity": "high", "title": "...", "detail": "...", "location": "..."}
+  {"type": "stage", "regency": "6303", "stage": "rekap_ppk", "done": 12, "blocked": false, "note": null}
+  (also ack/escalate/note/resolve/reopen with "incident": ID, in the protocol's shape)
+CSV: a header row with the columns
+  kind,id,regency,category,severity,title,detail,location,stage,done,blocked,note
+where kind is report or stage and unused columns stay empty.
+Blank lines, and JSONL lines starting with #, are skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import hashlib
+import io
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from opsmon.config import Config
+from opsmon.feeders import (
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    FeedError,
+    LocalInvalid,
+    Outcome,
+    Pipeline,
+    check_category,
+    check_severity,
+    check_stage,
+    feeder_session,
+    pace_for,
+    resolve_regency,
+)
+from opsmon.protocol import Ack, Command, Escalate, Note, Reopen, Report, Resolve, StageUpdate
+
+CSV_COLUMNS = ("kind", "id", "regency", "category", "severity", "title", "detail", "location", "stage", "done", "blocked", "note")
+IMPORTABLE = Report | StageUpdate | Ack | Escalate | Note | Resolve | Reopen
+REPORT_FIELDS = ("regency", "category", "severity", "title", "detail", "location")
+TRUE = {"1", "true", "yes", "ya", "y"}
+FALSE = {"", "0", "false", "no", "tidak", "n"}
+
+
+@dataclass
+class Line:
+    number: int
+    command: Command | None = None
+    error: str | None = None
+
+
+@dataclass
+class ImportSummary:
+    file: str
+    accepted: int = 0
+    already: int = 0
+    rejected: list[tuple[int, str, str]] = field(default_factory=list)  # (line, code, message)
+    skipped: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.accepted + self.already + len(self.rejected)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "lines": self.total,
+            "accepted": self.accepted,
+            "already_imported": self.already,
+            "rejected": len(self.rejected),
+            "errors": [{"line": n, "code": code, "message": message} for n, code, message in sorted(self.rejected)],
+        }
+
+
+def derive_id(file_name: str, number: int, content: str) -> str:
+    """Deterministic per (file name, line number, content): a re-run sends the same ids."""
+    digest = hashlib.sha256(f"{file_name}\0{number}\0{content.strip()}".encode()).hexdigest()
+    return f"imp-{digest[:40]}"
+
+
+def _bool(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value is None:
+        return False
+    text = str(value).strip().lower()
+    if text in TRUE:
+        return True
+    if text in FALSE:
+        return False
+    raise LocalInvalid(f"{name} must be true or false, not {value!r}")
+
+
+def _done(value: Any) -> int:
+    if isinstance(value, bool):
+        raise LocalInvalid("done must be a whole number")
+    if isinstance(value, int):
+        return value
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise LocalInvalid(f"done must be a whole number, not {value!r}") from None
+
+
+def to_command(raw: dict[str, Any], config: Config, default_id: str) -> Command:
+    """One record (from a JSONL object or a CSV row) as a protocol command, checked
+    against the config; raises LocalInvalid naming the problem."""
+    kind = raw.get("type", raw.get("kind"))
+    if not isinstance(kind, str) or not kind.strip():
+        raise LocalInvalid("missing `type` (or `kind`): report, stage, ack, escalate, note, resolve or reopen")
+    kind = kind.strip().lower()
+    command_id = raw.get("id") or default_id
+    if not isinstance(command_id, str) or not 1 <= len(command_id) <= 64:
+        raise LocalInvalid("`id` must be a string of 1 to 64 characters")
+    body: dict[str, Any]
+    if kind == "report":
+        nested = raw.get("incident")
+        draft: dict[str, Any] = nested if isinstance(nested, dict) else {k: raw[k] for k in REPORT_FIELDS if raw.get(k) is not None}
+        for key in ("regency", "category", "severity", "title"):
+            if not str(draft.get(key) or "").strip():
+                raise LocalInvalid(f"a report needs `{key}`")
+        regency = resolve_regency(config, str(draft["regency"]))
+        check_category(config, str(draft["category"]))
+        check_severity(config, str(draft["severity"]))
+        body = {"type": "report", "id": command_id, "incident": {**{k: v for k, v in draft.items() if v is not None}, "regency": regency.code}}
+    elif kind == "stage":
+        for key in ("regency", "stage", "done"):
+            if raw.get(key) in (None, ""):
+                raise LocalInvalid(f"a stage update needs `{key}`")
+        regency = resolve_regency(config, str(raw["regency"]))
+        done = _done(raw["done"])
+        check_stage(config, str(raw["stage"]), regency, done)
+        note = raw.get("note")
+        body = {
+            "type": "stage",
+            "id": command_id,
+            "regency": regency.code,
+            "stage": str(raw["stage"]),
+            "done": done,
+            "blocked": _bool(raw.get("blocked"), "blocked"),
+            "note": note if note not in ("",) else None,
+        }
+    elif kind in ("ack", "escalate", "note", "resolve", "reopen"):
+        body = {k: v for k, v in raw.items() if k != "kind" and v not in ("", None)}
+        body.update(type=kind, id=command_id)
+    else:
+        raise LocalInvalid(f"unknown type {kind!r}: use report, stage, ack, escalate, note, resolve or reopen")
+    try:
+        return msgspec.convert(body, IMPORTABLE)  # type: ignore[no-any-return]
+    except msgspec.ValidationError as exc:
+        raise LocalInvalid(str(exc).replace("`$.", "`")) from None
+
+
+def parse_jsonl(text: str, file_name: str, config: Config) -> list[Line]:
+    lines = []
+    for number, content in enumerate(text.splitlines(), start=1):
+        stripped = content.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        try:
+            raw = json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            lines.append(Line(number, error=f"not valid JSON ({exc.msg} at column {exc.colno})"))
+            continue
+        if not isinstance(raw, dict):
+            lines.append(Line(number, error="a line must be a JSON object"))
+            continue
+        try:
+            lines.append(Line(number, to_command(raw, config, derive_id(file_name, number, stripped))))
+        except LocalInvalid as exc:
+            lines.append(Line(number, error=str(exc)))
+    return lines
+
+
+def parse_csv(text: str, file_name: str, config: Config) -> list[Line]:
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = [h.strip().lower() for h in next(reader)]
+    except StopIteration:
+        return []
+    unknown = [h for h in header if h not in CSV_COLUMNS]
+    if unknown or "kind" not in header:
+        raise FeedError(f"{file_name}: line 1: the header must name columns from {','.join(CSV_COLUMNS)} (kind required); unknown: {', '.join(unknown) or '-'}", EXIT_USAGE)
+    lines = []
+    for row in reader:
+        number = reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) > len(header):
+            lines.append(Line(number, error=f"{len(row)} cells but the header has {len(header)} columns"))
+            continue
+        raw = {key: cell for key, cell in zip(header, row, strict=False)}
+        try:
+            lines.append(Line(number, to_command(raw, config, derive_id(file_name, number, ",".join(row)))))
+        except LocalInvalid as exc:
+            lines.append(Line(number, error=str(exc)))
+    return lines
+
+
+class Progress:
+    """A one-line bar on stderr, only when stderr is a terminal."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total = total
+        self.enabled = enabled and total > 0
+        self.done = 0
+        self._shown = 0.0
+
+    def step(self, summary: ImportSummary) -> None:
+        self.done += 1
+        now = time.monotonic()
+        if self.enabled and (now - self._shown > 0.1 or self.done == self.total):
+            self._shown = now
+            width = 30
+            filled = int(width * self.done / self.total)
+            bar = "#" * filled + "." * (width - filled)
+            sys.stderr.write(f"\r[{bar}] {self.done}/{self.total}  accepted {summary.accepted}, already {summary.already}, rejected {len(summary.rejected)} ")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+async def import_file(path: Path, config: Config, url: str, token: str, *, fmt: str | None = None, window: int = 32, progress: bool = False) -> ImportSummary:
+    try:
+        text = await asyncio.to_thread(path.read_text, encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise FeedError(f"{path}: no such file", EXIT_USAGE) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FeedError(f"{path}: cannot read ({exc})", EXIT_USAGE) from None
+    fmt = fmt or ("csv" if path.suffix.lower() == ".csv" else "jsonl")
+    lines = parse_csv(text, path.name, config) if fmt == "csv" else parse_jsonl(text, path.name, config)
+    summary = ImportSummary(file=str(path))
+    bar = Progress(len(lines), progress)
+    for line in lines:
+        if line.error is not None:
+            summary.rejected.append((line.number, "invalid", line.error))
+            bar.step(summary)
+    to_send = [line for line in lines if line.command is not None]
+    if not to_send:
+        bar.close()
+        return summary
+    async with feeder_session(url, token, client="opsmon-import") as session:
+        head = session.welcome.seq
+        rate, burst = pace_for(config)
+        pipeline = Pipeline(session, window=window, rate=rate, burst=burst)
+        numbers = {id(line.command): line.number for line in to_send}
+
+        def done(command: Command, outcome: Outcome) -> None:
+            number = numbers[id(command)]
+            result = outcome.result
+            if result is None:
+                return  # the connection was lost: reported as a whole below
+            if result.ok:
+                if result.seq is not None and result.seq <= head:
+                    summary.already += 1
+                else:
+                    summary.accepted += 1
+            else:
+                summary.rejected.append((number, result.code or "error", result.message or ""))
+            bar.step(summary)
+
+        try:
+            await pipeline.run_all([line.command for line in to_send if line.command is not None], done)
+        finally:
+            bar.close()
+        if pipeline.lost:
+            answered = summary.total
+            raise FeedError(
+                f"{pipeline.lost}; {answered} of {len(lines)} lines answered ({summary.accepted} accepted); run the same import again to finish it",
+                EXIT_UNREACHABLE,
+            )
+    return summary
+
+
+async def run_import_cli(args: argparse.Namespace, config: Config, url: str, token: str) -> int:
+    path = Path(args.file)
+    summary = await import_file(path, config, url, token, fmt=args.format, window=args.window, progress=sys.stderr.isatty())
+    if args.json:
+        print(json.dumps(summary.to_json(), ensure_ascii=False))
+    else:
+        for number, code, message in sorted(summary.rejected):
+            print(f"{path.name}:{number}: rejected ({code}): {message}")
+        print(f"{path.name}: {summary.total} lines: {summary.accepted} accepted, {summary.already} already imported, {len(summary.rejected)} rejected")
+    return EXIT_REFUSED if summary.rejected else EXIT_OK

@@ -1,0 +1,120 @@
+"""The simulator: a seeded night is always the same night, every command in it
+is one the config allows, and sent to a real server it moves stages and raises
+incidents that simulated officers then handle."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from dataclasses import replace
+
+import pytest
+
+from opsmon.config import Config
+from opsmon.simulate import HOUR, SCENARIOS, generate, load_stream, simulate
+from tests.helpers import Running, province
+
+
+@pytest.fixture(scope="module")
+def config() -> Config:
+    return province()
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_same_seed_same_night_other_seed_other_night(config: Config, scenario: str) -> None:
+    night = generate(config, scenario, seed=7)
+    assert night == generate(config, scenario, seed=7)
+    assert night != generate(config, scenario, seed=8)
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_every_generated_command_is_valid_for_the_config(config: Config, scenario: str) -> None:
+    night = generate(config, scenario, seed=3)
+    assert [c.at for c in night] == sorted(c.at for c in night)
+    assert all(0 <= c.at <= SCENARIOS[scenario].duration for c in night)
+    reports = {c.ref: c for c in night if c.kind == "report"}
+    for command in night:
+        if command.kind == "report":
+            assert config.regency(command.get("regency")) is not None
+            assert config.category(command.get("category")) is not None
+            assert config.severity(command.get("severity")) is not None
+            assert 0 < len(command.get("title")) <= 200
+            command.to_command("x")  # builds a valid protocol message
+        elif command.kind == "stage":
+            regency, stage = config.regency(command.get("regency")), config.stage(command.get("stage"))
+            assert regency is not None and stage is not None
+            assert 0 <= command.get("done") <= stage.total_for(regency)
+            command.to_command("x")
+        else:
+            # Acts on an incident of this night, after it was reported.
+            assert command.ref in reports and command.at > reports[command.ref].at
+            command.to_command("x", incident=1)
+
+
+def test_a_recapitulation_night_looks_like_one(config: Config) -> None:
+    night = generate(config, "rekap", seed=1)
+    kinds = Counter(c.kind for c in night)
+    assert kinds["report"] >= 30 and kinds["stage"] >= 300
+    acted_on = {c.ref for c in night if c.kind == "ack"}
+    reported = [c.ref for c in night if c.kind == "report"]
+    # Officers handle most incidents, and some are left for the person at the screen.
+    assert 0.4 * len(reported) < len(acted_on) < 0.9 * len(reported)
+    assert {c.get("category") for c in night if c.kind == "report"} >= {"keamanan", "sirekap", "logistik"}
+    # Counting progress moves in steps proportional to each regency's TPS count.
+    last_ppk: dict[str, float] = {}
+    for c in night:
+        if c.kind == "stage" and c.get("stage") == "rekap_ppk":
+            last_ppk[c.get("regency")] = c.at
+    finishing_order = sorted(last_ppk, key=last_ppk.__getitem__)
+    # The big rural regencies (most kecamatan and desa) finish their kecamatan recapitulation last.
+    assert set(finishing_order[-3:]) >= {"6302", "6303"}
+    assert set(finishing_order[:2]) <= {"6371", "6372"}
+
+
+def test_load_stream_is_valid_and_deterministic(config: Config) -> None:
+    import itertools
+
+    first = list(itertools.islice(load_stream(config, 5), 500))
+    assert first == list(itertools.islice(load_stream(config, 5), 500))
+    refs = set()
+    for command in first:
+        if command.kind == "report":
+            refs.add(command.ref)
+        elif command.kind != "stage":
+            assert command.ref in refs
+    assert {c.kind for c in first} >= {"stage", "report", "ack", "note", "resolve"}
+
+
+async def test_a_brief_run_against_a_real_server_moves_stages_and_raises_incidents(server: Running) -> None:
+    # Three desks, as in the demo: reports are signed by the agency that handles them.
+    tokens = [server.tokens["admin"], server.tokens["officer"], server.tokens["polisi"]]
+    stats = await simulate(server.url, tokens, server.config, scenario="rekap", seed=2, speed=HOUR, duration=2.5)
+    state = server.server.state
+    assert stats.incidents >= 3 and len(state.incidents) == stats.incidents
+    assert stats.refused == {}
+    moved = [row for row in state.stages.values() if row.status != "pending"]
+    assert len(moved) >= 2 * len(server.config.regencies)
+    assert state.stages[("6371", "pemungutan")].status == "done"
+    # The simulated officers acted on some incidents, each through the desk of its category.
+    assert any(i.status != "open" for i in state.incidents.values())
+    for incident in state.incidents.values():
+        expected = {"keamanan": "Polri", "intimidasi": "Polri", "politik_uang": "Bawaslu", "netralitas": "Bawaslu", "logistik": "KPU", "sirekap": "KPU"}
+        if incident.category in expected:
+            assert incident.reporter.agency == expected[incident.category]
+
+
+async def test_fixed_rate_load_is_answered_without_rate_limiting(server: Running) -> None:
+    # 120 commands a second is more than one connection may send (50 a second):
+    # the simulator spreads the load over enough connections.
+    stop = asyncio.Event()
+    stats = await simulate(server.url, [server.tokens["officer"]], server.config, rate=120, duration=1.5, stop=stop)
+    assert stats.sent >= 150 and stats.ok == stats.sent and stats.refused == {}
+    assert server.server.state.seq == stats.ok
+
+
+async def test_unknown_scenario_is_a_usage_error(server: Running) -> None:
+    from opsmon.feeders import EXIT_USAGE, FeedError
+
+    with pytest.raises(FeedError) as caught:
+        await simulate(server.url, [server.tokens["officer"]], replace(server.config), scenario="pilkada")
+    assert caught.value.code == EXIT_USAGE and "hari-h" in caught.value.message
