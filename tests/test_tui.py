@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 
 from textual.pilot import Pilot
 
-from opsmon.client import Session
-from opsmon.protocol import IncidentDraft, Report, Snapshot
+from opsmon.client import Backoff, Session
+from opsmon.protocol import Ack, IncidentDraft, Report, Snapshot
 from opsmon.tui.app import OpsmonApp
 from opsmon.tui.widgets.queue import IncidentQueue
-from tests.helpers import FakeClock, Running
+from server.app import OpsmonServer
+from server.store import Store
+from tests.helpers import FakeClock, Running, province, running_server
 
 SIZE = (120, 40)
 
@@ -77,3 +80,136 @@ async def test_a_right_after_launch_acknowledges_the_most_urgent(server: Running
         assert app.notices[-1] == f"#{critical} di-ack oleh Bawaslu/officer"
         assert (await server_view(server))[critical] == "acknowledged"
         await until(pilot, lambda: app.state.incidents[critical].status == "acknowledged")
+
+
+async def test_space_marks_several_then_a_acknowledges_all_marked(server: Running, clock: FakeClock) -> None:
+    ids = await report(server, clock, [("6371", "critical", "Kericuhan"), ("6303", "high", "Kotak suara rusak"), ("6302", "low", "Listrik padam")])
+    app = OpsmonApp(url=server.url, token=server.tokens["officer"], clock=clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, loaded(app, 3))
+        await pilot.press("space", "space")  # marks the first two (the cursor moves down)
+        await pilot.press("a")
+        await until(pilot, lambda: any("2 dari 2 insiden di-ack" in n for n in app.notices))
+        view = await server_view(server)
+        assert [view[i] for i in ids] == ["acknowledged", "acknowledged", "open"]
+
+
+async def test_resolve_through_the_note_modal(server: Running, clock: FakeClock) -> None:
+    [incident] = await report(server, clock, [("6371", "high", "Kotak suara rusak")])
+    app = OpsmonApp(url=server.url, token=server.tokens["officer"], clock=clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, loaded(app, 1))
+        await pilot.press("r")
+        await until(pilot, lambda: type(app.screen).__name__ == "NoteModal")
+        await pilot.press("enter")  # an empty note is not sent
+        assert type(app.screen).__name__ == "NoteModal"
+        assert "wajib" in str(app.screen.query_one("#error").render())
+        await pilot.press(*"Kotak diganti", "enter")
+        await until(pilot, lambda: f"#{incident} diselesaikan oleh Bawaslu/officer" in app.notices)
+        assert (await server_view(server))[incident] == "resolved"
+        await until(pilot, lambda: app.state.incidents[incident].notes[-1].text == "Kotak diganti")
+
+
+async def test_a_refused_action_shows_the_servers_reason(server: Running, clock: FakeClock) -> None:
+    [incident] = await report(server, clock, [("6371", "high", "Kotak suara rusak")])
+    polisi = await Session.open(server.url, server.tokens["polisi"])
+    try:
+        assert (await polisi.request(Ack(id="polisi-ack", incident=incident))).ok  # at 21:03 WITA
+    finally:
+        await polisi.close()
+    app = OpsmonApp(url=server.url, token=server.tokens["officer"], clock=clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, loaded(app, 1))
+        await pilot.press("a")
+        await until(pilot, lambda: app.notices)
+        assert app.notices[-1] == f"#{incident}: sudah di-ack oleh Polri/polisi 21:03 WITA"
+
+
+async def test_filters_and_regency_focus(server: Running, clock: FakeClock) -> None:
+    await report(
+        server,
+        clock,
+        [("6301", "critical", "Banjir di TPS 3"), ("6302", "high", "Kotak suara rusak"), ("6371", "low", "Listrik padam"), ("6371", "critical", "Kericuhan")],
+    )
+    app = OpsmonApp(url=server.url, token=server.tokens["officer"], clock=clock, lang="en")
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, loaded(app, 4))
+
+        def titles() -> list[str]:
+            return sorted(app.state.incidents[i].title for i in queue_of(app).incident_ids)
+
+        await pilot.press("slash", *"banjir", "enter")
+        await until(pilot, lambda: titles() == ["Banjir di TPS 3"])
+        assert app.focused is queue_of(app)
+        await pilot.press("escape")
+        await until(pilot, lambda: len(titles()) == 4)
+        await pilot.press("f")  # critical only
+        await until(pilot, lambda: titles() == ["Banjir di TPS 3", "Kericuhan"])
+        await pilot.press("f", "f", "f", "f")  # high, medium, low, all
+        await until(pilot, lambda: len(titles()) == 4)
+        await pilot.press("1")  # the first regency: Tanah Laut
+        await until(pilot, lambda: titles() == ["Banjir di TPS 3"])
+        assert app.dashboard.query_one("#regency-6301").has_class("-focused")
+        await pilot.press("tab")  # the next one: Kotabaru
+        await until(pilot, lambda: titles() == ["Kotak suara rusak"])
+        await pilot.press("escape")
+        await until(pilot, lambda: len(titles()) == 4)
+        # u: only unacknowledged; acknowledge one, and it leaves the filtered queue
+        await pilot.press("u", "a")
+        await until(pilot, lambda: len(titles()) == 3)
+        assert "unacknowledged only" in str(app.dashboard.query_one("#queue-title").render())
+
+
+async def test_a_viewer_token_cannot_act(server: Running, clock: FakeClock) -> None:
+    [incident] = await report(server, clock, [("6371", "critical", "Kericuhan")])
+    app = OpsmonApp(url=server.url, token=server.tokens["wall"], clock=clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.welcome is not None and app.repaints > 1)
+        assert app.is_wall
+        for key in ("a", "space", "r", "e", "n", "o"):
+            binding = app.screen.active_bindings.get(key)
+            assert binding is None or not binding.enabled, key
+        await pilot.press("a", "r")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, type(app.dashboard))  # no modal opened
+        assert (await server_view(server))[incident] == "open"
+        assert app.dashboard.query_one("#regency-6371").has_class("-critical")  # highlighted on the wall
+
+
+async def test_reconnect_after_a_server_restart_shows_the_banner_and_loses_nothing(tmp_path: Path, clock: FakeClock) -> None:
+    config = province()
+    async with running_server(tmp_path, clock=clock, config=config) as first:
+        tokens, port, db_path, url = first.tokens, first.server.port, first.db_path, first.url
+        ids = await report(first, clock, [("6371", "critical", "Kericuhan"), ("6303", "high", "Kotak suara rusak"), ("6302", "low", "Listrik padam")])
+        app = OpsmonApp(url=url, token=tokens["officer"], clock=clock)
+        app.backoff = Backoff(initial=0.05, maximum=0.2)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, loaded(app, 3))
+            await first.server.close()  # the server goes away (1001)
+            await until(pilot, lambda: app.dashboard.query_one("#banner").has_class("-offline"))
+            banner = str(app.dashboard.query_one("#banner").render())
+            assert "TERPUTUS sejak 21:09 WITA, mencoba lagi..." in banner
+            assert "DATA BASI" in str(app.dashboard.query_one("#header").render())
+            await pilot.press("a")  # acknowledged while offline: sent once the server is back
+            await until(pilot, lambda: any("dikirim saat tersambung kembali" in n for n in app.notices))
+
+            # The same database on the same port, and someone else acts meanwhile.
+            async with Store(db_path, synchronous="normal") as store:
+                second = OpsmonServer(config, store, clock=clock)
+                await second.start("127.0.0.1", port)
+                try:
+                    polisi = await Session.open(url, tokens["polisi"])
+                    try:
+                        assert (await polisi.request(Ack(id="polisi-1", incident=ids[1]))).ok
+                    finally:
+                        await polisi.close()
+                    await until(pilot, lambda: f"#{ids[0]} di-ack oleh Bawaslu/officer" in app.notices, timeout=10)
+                    await until(pilot, lambda: app.state.seq == second.state.seq)
+                    await until(pilot, lambda: not app.dashboard.query_one("#banner").has_class("-offline"))
+                    # Resumed, not re-fetched: the client's fold equals the server's, with every event once.
+                    assert app.state.as_builtins() == second.state.as_builtins()
+                    assert [n for n in app.notices if "di-ack oleh" in n] == [f"#{ids[0]} di-ack oleh Bawaslu/officer"]
+                    acks = [e for e in await store.incident_events(ids[0]) if e.kind == "incident.acknowledged"]
+                    assert len(acks) == 1
+                finally:
+                    await second.close()

@@ -23,7 +23,7 @@ from textual.binding import Binding
 from textual.dom import DOMNode
 from textual.screen import Screen
 
-from opsmon.client import ClientError, Connection, new_command_id
+from opsmon.client import Backoff, ClientError, Connection, new_command_id
 from opsmon.domain import State, is_overdue
 from opsmon.i18n import CATALOG, WITA, Translator, local_time, who
 from opsmon.protocol import Ack, Command, Escalate, Event, History, Incident, Note, Reopen, Resolve, Result, Welcome, utc_now
@@ -97,6 +97,7 @@ class OpsmonApp(App[int]):
         self.repaints = 0  # coalesced redraws (the bench reads it)
         self.events_seen = 0
         self._dirty = True
+        self.backoff = Backoff()  # capped at 30 s: the wall retries forever, never faster than that
         self._preset: tuple[Welcome, State] | None = None
         self.dashboard: DashboardScreen
 
@@ -178,7 +179,7 @@ class OpsmonApp(App[int]):
     @work(exclusive=True, group="connection", exit_on_error=False)
     async def _follow(self) -> None:
         """The one long-lived worker that owns the websocket."""
-        self.connection = Connection(self.url, self.token, _Bridge(self), clock=self._clock)
+        self.connection = Connection(self.url, self.token, _Bridge(self), clock=self._clock, backoff=self.backoff)
         try:
             await self.connection.run()
         finally:
