@@ -1,0 +1,208 @@
+"""`opsmon demo`: a whole election night on one machine, in one command.
+
+In one asyncio loop: an embedded OpsmonServer on a free loopback port with a
+temporary SQLite database (or --db PATH to keep it), its own tokens (an
+officer for the person at the screen, one simulator per agency desk, a
+viewer for the wall), the simulator feeding it, and the TUI. Quitting the
+TUI (q, ctrl+c) stops the simulator and the server and removes the
+temporary database: no process, thread or file is left behind.
+
+`--headless SECONDS` runs the server and the simulator without the TUI and
+prints what the night did: for tests, and to see it work over a plain pipe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import shutil
+import sys
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from opsmon.config import Config, ConfigError, load_config
+from opsmon.feeders import EXIT_FAILED, EXIT_OK, EXIT_USAGE, FeedError
+from opsmon.simulate import SCENARIOS, SimStats, simulate
+
+OFFICER = ("Petugas Posko", "officer", "KPU")
+VIEWER = ("Layar Dinding", "viewer", "KPU")
+SIMULATORS = (("Simulasi KPU", "officer", "KPU"), ("Simulasi Bawaslu", "officer", "Bawaslu"), ("Simulasi Polri", "officer", "Polri"))
+
+
+@dataclass
+class DemoServer:
+    url: str
+    officer: str
+    viewer: str
+    simulators: list[str]
+    database: Path
+    temporary: bool
+    server: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+async def _token(store: Any, name: str, role: str, agency: str, known: set[str]) -> str:
+    """A fresh token under this name (a kept --db may hold one from an earlier demo)."""
+    from server.auth import add_token
+
+    existing = await store.token_by_name(name)
+    if existing is not None and existing.revoked is None:
+        await store.revoke_token(name)
+    return await add_token(store, name, role, agency, None, known)
+
+
+@contextlib.asynccontextmanager
+async def demo_server(config: Config, db: Path | None = None) -> AsyncIterator[DemoServer]:
+    """The embedded server with its tokens; on exit it is closed and a temporary database removed."""
+    from server.app import OpsmonServer
+    from server.store import Store, StoreError
+
+    folder: Path | None = None
+    if db:
+        database = db
+    else:
+        folder = Path(tempfile.mkdtemp(prefix="opsmon-demo-"))
+        database = folder / "demo.db"
+    try:
+        store = Store(database, synchronous="normal")
+        try:
+            await store.open()
+        except StoreError as exc:
+            raise FeedError(str(exc), EXIT_USAGE) from None
+        try:
+            known = {r.code for r in config.regencies}
+            officer = await _token(store, *OFFICER, known)
+            viewer = await _token(store, *VIEWER, known)
+            simulators = [await _token(store, *spec, known) for spec in SIMULATORS]
+            server = OpsmonServer(config, store)
+            await server.start("127.0.0.1", 0)
+            try:
+                yield DemoServer(f"ws://127.0.0.1:{server.port}/ws", officer, viewer, simulators, database, folder is not None, server)
+            finally:
+                await server.close()
+        finally:
+            await store.close()
+    finally:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def summary(demo: DemoServer, stats: SimStats | None, seconds: float) -> dict[str, Any]:
+    state = demo.server.state
+    statuses = {"open": 0, "acknowledged": 0, "resolved": 0}
+    for incident in state.incidents.values():
+        statuses[incident.status] = statuses.get(incident.status, 0) + 1
+    rows = list(state.stages.values())
+    return {
+        "url": demo.url,
+        "seconds": round(seconds, 1),
+        "events": state.seq,
+        "incidents": len(state.incidents),
+        "incident_status": statuses,
+        "escalated": sum(1 for i in state.incidents.values() if i.level > 0),
+        "stages_moved": sum(1 for r in rows if r.status != "pending"),
+        "stages_done": sum(1 for r in rows if r.status == "done"),
+        "stages_blocked": sum(1 for r in rows if r.status == "blocked"),
+        "stages": len(rows),
+        "simulator": stats.to_json() if stats is not None else None,
+        "database": None if demo.temporary else str(demo.database),
+    }
+
+
+async def _stop(task: asyncio.Task[SimStats], stop: asyncio.Event) -> SimStats | None:
+    stop.set()
+    try:
+        return await asyncio.wait_for(task, 15)
+    except (FeedError, TimeoutError, asyncio.CancelledError) as exc:
+        if isinstance(exc, FeedError):
+            print(f"opsmon demo: simulator: {exc.message}", file=sys.stderr)
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+        return None
+
+
+async def demo(
+    config: Config,
+    *,
+    db: Path | None = None,
+    seed: int | None = None,
+    speed: float | None = None,
+    scenario: str = "rekap",
+    headless: float | None = None,
+    wall: bool = False,
+    lang: str = "id",
+) -> tuple[int, dict[str, Any] | None]:
+    if scenario not in SCENARIOS:
+        raise FeedError(f"unknown scenario {scenario!r} (known: {', '.join(SCENARIOS)})", EXIT_USAGE)
+    import random
+    import time
+
+    seed = seed if seed is not None else random.randrange(1_000_000)
+    if speed is None and headless is not None:
+        # Headless: the whole night in the time given (as fast as the server's rate limit allows).
+        speed = SCENARIOS[scenario].duration / headless
+    async with demo_server(config, db) as running:
+        stop = asyncio.Event()
+        task = asyncio.create_task(simulate(running.url, running.simulators, config, scenario=scenario, seed=seed, speed=speed, stop=stop), name="opsmon-demo-simulator")
+        try:
+            if headless is not None:
+                began = time.monotonic()
+                await asyncio.wait({task}, timeout=headless)
+                stats = await _stop(task, stop)
+                return EXIT_OK, summary(running, stats, time.monotonic() - began)
+            from opsmon.tui.app import OpsmonApp
+
+            app = OpsmonApp(url=running.url, token=running.viewer if wall else running.officer, lang=lang, wall=wall)
+            await app.run_async()
+            await _stop(task, stop)
+            if getattr(app, "exit_line", ""):
+                print(app.exit_line, file=sys.stderr)
+            return int(app.return_code or 0), None
+        finally:
+            if not task.done():
+                await _stop(task, stop)
+
+
+def _quiet_logs() -> None:
+    # The dashboard owns the terminal: the embedded server must not write on it.
+    for name in ("opsmon", "websockets", "server"):
+        logger = logging.getLogger(name)
+        logger.addHandler(logging.NullHandler())
+        logger.propagate = False
+
+
+def print_summary(body: dict[str, Any]) -> None:
+    st = body["incident_status"]
+    sim = body["simulator"] or {}
+    print(f"opsmon demo: server {body['url']} ran {body['seconds']} s with the simulator ({sim.get('sent', 0)} commands, {sim.get('ok', 0)} ok)")
+    print(f"events: {body['events']}")
+    print(f"incidents: {body['incidents']} ({st['open']} open, {st['acknowledged']} acknowledged, {st['resolved']} resolved; {body['escalated']} escalated)")
+    print(f"stages: {body['stages_moved']} of {body['stages']} moved ({body['stages_done']} done, {body['stages_blocked']} blocked)")
+    print(f"database: {'kept at ' + body['database'] if body['database'] else 'temporary, removed'}")
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(getattr(args, "config", None))
+    except ConfigError as exc:
+        raise FeedError(f"config: {exc}", EXIT_USAGE) from None
+    lang = getattr(args, "lang", None) or config.province.language
+    if args.headless is None:
+        try:
+            import opsmon.tui.app  # noqa: F401
+        except ImportError as exc:
+            print(f"opsmon: error: the dashboard cannot start: {exc} (try `opsmon demo --headless 10`)", file=sys.stderr)
+            return EXIT_FAILED
+        _quiet_logs()
+    code, body = asyncio.run(
+        demo(config, db=Path(args.db).expanduser() if args.db else None, seed=args.seed, speed=args.speed, scenario=args.scenario, headless=args.headless, wall=bool(getattr(args, "wall", False)), lang=lang)
+    )
+    if body is not None:
+        print_summary(body)
+    return code

@@ -1,0 +1,59 @@
+"""`opsmon demo`: the embedded server, its tokens and the simulator, headless.
+The night must move (stages, incidents) and nothing may be left behind."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from opsmon.cli import main
+from server.store import Store
+from tests.helpers import ROOT
+
+
+def demo_folders() -> set[str]:
+    return {p.name for p in Path(tempfile.gettempdir()).glob("opsmon-demo-*")}
+
+
+def test_headless_demo_moves_stages_and_raises_incidents_and_leaves_nothing(tmp_path: Path) -> None:
+    before = demo_folders()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "opsmon.cli", "demo", "--headless", "3", "--seed", "4"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    lines = dict(line.split(": ", 1) for line in done.stdout.splitlines() if ": " in line and not line.startswith("opsmon demo"))
+    assert int(lines["events"]) > 50
+    incidents = int(lines["incidents"].split()[0])
+    assert incidents >= 3
+    moved = int(lines["stages"].split()[0])
+    assert moved >= 26  # every regency at least in logistics and voting
+    assert lines["database"] == "temporary, removed"
+    assert demo_folders() == before
+    assert list(tmp_path.iterdir()) == []  # nothing written where it ran
+
+
+async def _count(path: Path) -> tuple[int, list[str]]:
+    async with Store(path) as store:
+        return await store.head(), [t.name for t in await store.tokens()]
+
+
+def test_headless_demo_keeps_its_database_with_db_and_can_run_again(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "malam.db"
+    assert main(["demo", "--headless", "1.5", "--seed", "1", "--db", str(db)]) == 0
+    assert f"kept at {db}" in capsys.readouterr().out
+    head, names = asyncio.run(_count(db))
+    assert head > 20 and len(names) == 5 and "Petugas Posko" in names
+    # A second run on the same database replaces the demo's tokens and goes on from there.
+    assert main(["demo", "--headless", "1", "--seed", "2", "--db", str(db)]) == 0
+    assert asyncio.run(_count(db))[0] > head
+
+
+def test_demo_unknown_scenario_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--headless", "1", "--scenario", "pilkada"]) == 2
+    assert "unknown scenario 'pilkada'" in capsys.readouterr().err
