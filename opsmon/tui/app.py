@@ -111,10 +111,13 @@ class OpsmonApp(App[int]):
         wall: bool = False,
         clock: Callable[[], datetime] | None = None,
         tz: tzinfo | None = None,
+        events: list[Event] | None = None,
     ) -> OpsmonApp:
-        """An app showing fixed data, with no network: for snapshots and demos."""
+        """An app showing fixed data, with no network: for snapshots and demos.
+        `events` (those that made `state`) feed the ticker and the timelines."""
         app = cls(url="ws://offline.invalid/ws", token="", lang=lang, wall=wall, clock=clock, tz=tz)
         app._preset = (welcome, state)
+        app.recent_events.extend(events or [])
         return app
 
     # --- derived values ---------------------------------------------------------------
@@ -369,8 +372,11 @@ class OpsmonApp(App[int]):
         self.push_screen(IncidentScreen(incident_id))
 
     def load_history(self, screen: IncidentScreen) -> None:
+        if self._preset is not None:
+            screen.show_timeline([e for e in self.recent_events if _concerns(e, screen.incident_id)])
+            return
         if self.connection is None:
-            screen.show_timeline([], None) if self._preset is not None else screen.show_timeline(None, "offline")
+            screen.show_timeline(None, "offline")
             return
         self._history(screen)
 
@@ -430,6 +436,12 @@ class OpsmonApp(App[int]):
             yield SystemCommand(tr("key.clear"), tr("palette.clear"), lambda: dashboard.run_action("clear"))
         yield SystemCommand(tr("key.help"), tr("palette.help"), self.action_help)
         yield SystemCommand(tr("key.quit"), tr("palette.quit"), lambda: self.run_action("quit"))
+
+
+def _concerns(event: Event, incident_id: int) -> bool:
+    if event.kind == "incident.reported":
+        return bool(event.data.get("id") == incident_id)
+    return bool(event.data.get("incident") == incident_id)
 
 
 def _focus(dashboard: DashboardScreen, code: str) -> Callable[[], None]:

@@ -141,7 +141,8 @@ class DashboardScreen(Screen[None]):
             return
         for summary in summarize(state, lookup.config, now):
             panel = self.query_one(f"#regency-{summary.code}", RegencyPanel)
-            panel.show(summary, lookup, app.tr, now, focused=summary.code == self.filter.regency, stale=stale)
+            rows = {stage: (row.done, row.total) for (code, stage), row in state.stages.items() if code == summary.code}
+            panel.show(summary, lookup, app.tr, now, focused=summary.code == self.filter.regency, stale=stale, stage_rows=rows)
         if app.is_wall:
             self.query_one(Ticker).show(latest_incidents(state, 40), lookup, app.tr, app.tz)
             return

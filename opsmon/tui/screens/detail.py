@@ -14,6 +14,7 @@ from textual.widgets import Footer, Static
 
 from opsmon.i18n import local_datetime, local_time, who
 from opsmon.protocol import Event
+from opsmon.tui.view import totals
 from opsmon.tui.widgets.status import HeaderBar, OfflineBanner
 
 if TYPE_CHECKING:
@@ -77,6 +78,8 @@ class IncidentScreen(Screen[None]):
         if app.welcome is not None:
             header.user, header.province = app.welcome.user, app.province_name
         header.read_only = app.is_wall
+        if lookup is not None:
+            header.totals = totals(app.state, lookup.config)
         header.refresh()
         self.query_one(OfflineBanner).show(app.banner_text())
         incident = app.state.incidents.get(self.incident_id)
@@ -139,7 +142,7 @@ class IncidentScreen(Screen[None]):
             # The history the server gave, plus whatever has happened to it since.
             events = {e.seq: e for e in self.timeline}
             for event in app.recent_events:
-                if event.data.get("incident") == self.incident_id or event.data.get("id") == self.incident_id and event.kind == "incident.reported":
+                if event.data.get("incident") == self.incident_id or (event.kind == "incident.reported" and event.data.get("id") == self.incident_id):
                     events.setdefault(event.seq, event)
             for event in sorted(events.values(), key=lambda e: e.seq):
                 out.append(f"{local_datetime(event.ts, tz)}  ", "bold")

@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 from opsmon.domain import is_overdue
-from opsmon.i18n import Translator, who
+from opsmon.i18n import CATALOG, Translator, who
 from opsmon.protocol import Incident
 from opsmon.tui.view import Lookup
 from opsmon.tui.widgets.bars import cut
@@ -58,7 +58,10 @@ class IncidentQueue(DataTable[Text]):
             self.clear(columns=True)
             widths = column_widths(width)
             for key in COLUMNS:
-                self.add_column(tr("col." + key), width=widths[key], key=key)
+                label = tr("col." + key)
+                if len(label) > widths[key] and "col." + key + "_short" in CATALOG:
+                    label = tr("col." + key + "_short")
+                self.add_column(label, width=widths[key], key=key)
             self._signature = None
         widths = column_widths(width)
         minute = int(now.timestamp() // 60)

@@ -36,9 +36,21 @@ class RegencyPanel(Widget):
         self.lookup: Lookup | None = None
         self.tr = Translator()
         self.now: datetime | None = None
+        self.stage_rows: dict[str, tuple[int, int]] = {}
 
-    def show(self, summary: RegencySummary, lookup: Lookup, tr: Translator, now: datetime, *, focused: bool, stale: bool) -> None:
+    def show(
+        self,
+        summary: RegencySummary,
+        lookup: Lookup,
+        tr: Translator,
+        now: datetime,
+        *,
+        focused: bool,
+        stale: bool,
+        stage_rows: dict[str, tuple[int, int]] | None = None,
+    ) -> None:
         self.summary, self.lookup, self.tr, self.now = summary, lookup, tr, now
+        self.stage_rows = stage_rows or {}
         self.set_class(summary.overdue > 0, "-overdue")
         self.set_class(summary.critical_unacked > 0, "-critical")
         self.set_class(focused, "-focused")
@@ -56,6 +68,8 @@ class RegencyPanel(Widget):
             lines.append(self._counts(summary, width, long=True))
         if height >= 4:
             lines.append(self._waiting(summary, width))
+        if height >= 4 + len(lookup.config.stages):
+            lines.extend(self._stages(summary, lookup, width))
         if height == 2:
             # Compact: counts and age share the title and progress lines.
             lines = [self._title(summary, width, compact=True), self._progress(summary, lookup, width, age=True)]
@@ -71,8 +85,10 @@ class RegencyPanel(Widget):
         marks = Text()
         if self.has_class("-focused"):
             marks.append(tr("panel.focused") + " ", "bold")
-        if summary.critical_unacked:
+        if summary.critical_unacked and not compact:
             marks.append(tr("panel.critical") + " ", "bold reverse")
+        if summary.blocked and compact:
+            marks.append(tr("panel.blocked_short") + " ", "bold reverse")
         if summary.overdue:
             marks.append((tr("status.overdue") if compact else tr("panel.overdue")) + " ", "bold reverse")
         if self.has_class("-stale"):
@@ -100,7 +116,7 @@ class RegencyPanel(Widget):
             return line
         line.append(lookup.stage_label(summary.stage))
         line.append(f" {summary.done}/{summary.total}")
-        if summary.blocked:
+        if summary.blocked and not age:
             line.append(" " + tr("panel.blocked"), "bold reverse")
         tail = Text()
         if age and summary.oldest_unacked is not None and self.now is not None:
@@ -126,6 +142,26 @@ class RegencyPanel(Widget):
             counts.append(" ")
         counts.rstrip()
         return counts
+
+    def _stages(self, summary: RegencySummary, lookup: Lookup, width: int) -> list[Text]:
+        """Every stage, when the panel is tall enough (a wall, a big terminal)."""
+        lines = []
+        current = summary.stage.key if summary.stage else None
+        passed = True
+        for stage in lookup.config.stages:
+            if stage.key == current:
+                passed = False
+            done, total = self.stage_rows.get(stage.key, (0, 0))
+            line = Text()
+            if passed:
+                line.append("✓ " + lookup.stage_label(stage), "dim")
+            elif stage.key == current:
+                line.append("▸ " + lookup.stage_label(stage), "bold")
+            else:
+                line.append("· " + lookup.stage_label(stage), "dim")
+            numbers = Text(f"{done}/{total}", "dim" if stage.key != current else "bold")
+            lines.append(fit(line, numbers, width))
+        return lines
 
     def _waiting(self, summary: RegencySummary, width: int) -> Text:
         line = Text()
@@ -160,7 +196,7 @@ class RegencyGrid(Grid):
             return columns, 2, False
         if wall:
             spare = height - 2 - 10  # header, footer, ticker
-            panel = max(6, min(12, spare // rows))
+            panel = max(6, min(13, spare // rows))
         else:
-            panel = 6
+            panel = max(6, min(12, int(height * 0.55) // rows))  # the queue keeps the rest
         return columns, panel, True

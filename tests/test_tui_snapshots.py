@@ -1,0 +1,41 @@
+"""Snapshots of the screens with a fixed clock and fixed data (no network)."""
+
+from __future__ import annotations
+
+from opsmon.tui.app import OpsmonApp
+from tests.helpers import province
+from tests.test_tui_night import NOW, fixed_night
+
+
+def night_app(*, wall: bool = False, lang: str = "id", role: str = "officer") -> OpsmonApp:
+    welcome, state, events = fixed_night(province(), role=role)
+    return OpsmonApp.with_state(welcome, state, lang=lang, wall=wall, clock=lambda: NOW, events=events)
+
+
+def test_dashboard_80x24(snap_compare) -> None:
+    assert snap_compare(night_app(), terminal_size=(80, 24))
+
+
+def test_dashboard_200x60(snap_compare) -> None:
+    assert snap_compare(night_app(), terminal_size=(200, 60))
+
+
+def test_dashboard_english_120x40(snap_compare) -> None:
+    assert snap_compare(night_app(lang="en"), terminal_size=(120, 40))
+
+
+def test_incident_detail(snap_compare) -> None:
+    # j six times: #1, the damaged ballot box in Banjarmasin (acknowledged, with a note); enter opens it
+    assert snap_compare(night_app(), press=["j"] * 6 + ["enter"], terminal_size=(100, 40))
+
+
+def test_help_screen(snap_compare) -> None:
+    assert snap_compare(night_app(), press=["question_mark"], terminal_size=(100, 32))
+
+
+def test_wall_mode(snap_compare) -> None:
+    assert snap_compare(night_app(wall=True), terminal_size=(200, 60))
+
+
+def test_wall_mode_for_a_viewer_token_at_80x24(snap_compare) -> None:
+    assert snap_compare(night_app(role="viewer"), terminal_size=(80, 24))
