@@ -124,7 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--lang", choices=LANGUAGES, help="language of the screen (default: [province] language in the config)")
     commands = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
 
-    demo = commands.add_parser("demo", help="a whole recapitulation night on this machine: embedded server, simulator and dashboard")
+    demo = commands.add_parser(
+        "demo",
+        help="a whole recapitulation night on this machine: embedded server, simulator and dashboard",
+        description="Start an embedded server on a free loopback port (temporary database unless --db), "
+        "its own tokens and the simulator, and open the dashboard as an officer (or the wall with --wall). "
+        "Quitting the dashboard stops everything and removes the temporary database.",
+    )
     demo.add_argument("--wall", action="store_true", default=argparse.SUPPRESS, help="open the wall display instead of the officer's dashboard")
     demo.add_argument("--db", metavar="PATH", help="keep the database in PATH (default: a temporary file, removed at the end)")
     demo.add_argument("--seed", type=int, default=None, help="simulator seed (default: random)")
@@ -132,7 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--scenario", default="rekap", help="rekap (default) or hari-h")
     demo.add_argument("--lang", choices=LANGUAGES, default=argparse.SUPPRESS, help="language of the screen")
     demo.add_argument("--config", default=argparse.SUPPRESS, metavar="FILE", help="province config")
-    demo.add_argument("--headless", type=_positive(float), metavar="SECONDS", help="no dashboard: run server and simulator for SECONDS, then print a summary")
+    demo.add_argument(
+        "--headless",
+        type=_positive(float),
+        metavar="SECONDS",
+        help="no dashboard: run server and simulator for SECONDS (the whole night compressed into them unless --speed), then print a summary",
+    )
 
     simulate = commands.add_parser(
         "simulate",

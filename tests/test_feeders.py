@@ -261,3 +261,15 @@ def test_import_refusals_missing_file_bad_header_viewer(live: ServerThread, caps
     good.write_text('{"type": "stage", "regency": "6371", "stage": "rekap_ppk", "done": 1}\n', encoding="utf-8")
     assert opsmon(live, "import", str(good), token="wall") == EXIT_REFUSED
     assert "one.jsonl:1: rejected (forbidden): a viewer token may only read" in capsys.readouterr().out
+
+
+def test_connection_options_before_the_command_work_too(live: ServerThread, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--url", live.url, "--token", live.tokens["officer"], "stage", "--regency", "6372", "--stage", "rekap_kabkota", "--done", "1"]) == 0
+    assert live.state().stages[("6372", "rekap_kabkota")].status == "done"
+
+
+def test_dashboard_without_a_token_says_how_to_get_one(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPSMON_TOKEN", raising=False)
+    assert main([]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "no token" in err and "opsmon-server token add" in err
