@@ -34,6 +34,7 @@ import itertools
 import math
 import random
 import secrets
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -42,7 +43,7 @@ from typing import Any
 
 from opsmon.client import ClientError, Session, Unauthorized
 from opsmon.config import Config, Regency
-from opsmon.feeders import EXIT_OK, EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError, Outcome, Pipeline, pace_for, percentile
+from opsmon.feeders import EXIT_INTERRUPTED, EXIT_OK, EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError, Outcome, Pipeline, pace_for, percentile
 from opsmon.protocol import Ack, Command, Escalate, IncidentDraft, Note, Report, Resolve, StageUpdate
 
 MINUTE = 60.0
@@ -674,6 +675,19 @@ def run_simulate_cli(args: Any, config: Config, url: str, token: str) -> int:
         scenario = SCENARIOS[args.scenario]
         real = scenario.duration / speed
         print(f"simulating {scenario.name} from {scenario.start_wita}, {scenario.duration / HOUR:.0f} h at x{speed:g} (~{real / 60:.0f} min); ctrl+c stops", file=sys.stderr)
-    stats = asyncio.run(simulate(url, [token], config, scenario=args.scenario, seed=args.seed, speed=args.speed, rate=args.rate, duration=args.duration, on_report=on_report))
+    async def until_interrupted() -> tuple[SimStats, bool]:
+        # ctrl+c stops the night cleanly (answers drained, connections closed) and still prints the summary.
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGINT, stop.set)
+        try:
+            stats = await simulate(url, [token], config, scenario=args.scenario, seed=args.seed, speed=args.speed, rate=args.rate, duration=args.duration, stop=stop, on_report=on_report)
+        finally:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signal.SIGINT)
+        return stats, stop.is_set()
+
+    stats, interrupted = asyncio.run(until_interrupted())
     print(json.dumps(stats.to_json()) if args.json else stats.line())
-    return EXIT_OK
+    return EXIT_INTERRUPTED if interrupted else EXIT_OK

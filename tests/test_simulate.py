@@ -118,3 +118,20 @@ async def test_unknown_scenario_is_a_usage_error(server: Running) -> None:
     with pytest.raises(FeedError) as caught:
         await simulate(server.url, [server.tokens["officer"]], replace(server.config), scenario="pilkada")
     assert caught.value.code == EXIT_USAGE and "hari-h" in caught.value.message
+
+
+def test_simulate_cli_runs_a_compressed_night_and_prints_a_summary(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from opsmon.cli import main
+    from tests.server_thread import server_in_thread
+
+    with server_in_thread(tmp_path) as live:
+        code = main(["simulate", "--url", live.url, "--token", live.tokens["officer"], "--seed", "3", "--speed", "5000", "--duration", "1.5", "--json"])
+        assert code == 0
+        captured = capsys.readouterr()
+        body = json.loads(captured.out)
+        assert body["ok"] == live.state().seq > 0 and body["incidents"] == len(live.state().incidents)
+        assert "simulating rekap" in captured.err  # what is going on, for the person watching
+    assert main(["simulate", "--url", "ws://127.0.0.1:9/ws", "--token", "x", "--duration", "1"]) == 4
+    assert "nothing is listening" in capsys.readouterr().err
