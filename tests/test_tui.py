@@ -192,6 +192,11 @@ async def test_reconnect_after_a_server_restart_shows_the_banner_and_loses_nothi
             assert "DATA BASI" in str(app.dashboard.query_one("#header").render())
             await pilot.press("a")  # acknowledged while offline: sent once the server is back
             await until(pilot, lambda: any("dikirim saat tersambung kembali" in n for n in app.notices))
+            await pilot.press("q")  # a command is still unanswered: asks first
+            await until(pilot, lambda: type(app.screen).__name__ == "ConfirmQuit")
+            assert "1 perintah belum dijawab server" in str(app.screen.query_one("#prompt").render())
+            await pilot.press("n")
+            await until(pilot, lambda: app.screen is app.dashboard)
 
             # The same database on the same port, and someone else acts meanwhile.
             async with Store(db_path, synchronous="normal") as store:
@@ -213,3 +218,35 @@ async def test_reconnect_after_a_server_restart_shows_the_banner_and_loses_nothi
                     assert len(acks) == 1
                 finally:
                     await second.close()
+
+
+async def test_a_refused_token_and_an_unreachable_server_end_with_one_line(server: Running, clock: FakeClock) -> None:
+    refused = OpsmonApp(url=server.url, token="ops_not-a-token", clock=clock)
+    async with refused.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: refused.return_code is not None)
+    assert refused.return_code == 3
+    assert refused.exit_line == "opsmon: token ditolak: token refused by " + server.url + ": unknown or revoked token"
+    port = server.server.port
+    await server.server.close()
+    unreachable = OpsmonApp(url=f"ws://127.0.0.1:{port}/ws", token=server.tokens["officer"], clock=clock, lang="en")
+    async with unreachable.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: unreachable.return_code is not None)
+    assert unreachable.return_code == 2
+    assert unreachable.exit_line.startswith("opsmon: cannot connect: nothing is listening at")
+    assert "\n" not in unreachable.exit_line
+
+
+async def test_palette_offers_every_action_and_runs_them(server: Running, clock: FakeClock) -> None:
+    [incident] = await report(server, clock, [("6371", "high", "Kotak suara rusak")])
+    app = OpsmonApp(url=server.url, token=server.tokens["officer"], clock=clock, lang="en")
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, loaded(app, 1))
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        for title in ("Acknowledge", "Escalate", "Note", "Resolve", "Reopen", "Mark", "Filter", "Severity", "Unacked", "Help", "Quit", "Focus regency: Banjarmasin"):
+            assert title in titles, title
+        await pilot.press("ctrl+p")
+        await until(pilot, lambda: type(app.screen).__name__ == "CommandPalette")
+        await pilot.press(*"Acknowledge")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await until(pilot, lambda: f"#{incident} acknowledged by Bawaslu/officer" in app.notices)

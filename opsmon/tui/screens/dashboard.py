@@ -222,6 +222,9 @@ class DashboardScreen(Screen[None]):
         if self.selected_id is None:
             self.opsmon.say(self.opsmon.tr("nothing.selected"), warning=True)
             return
+        if action in ("resolve", "reopen"):
+            # It will move (resolved ones go last): let the next one come under the cursor.
+            self.query_one(IncidentQueue).hold_position = True
         self.opsmon.ask(action, self.selected_id)
 
     def action_escalate(self) -> None:

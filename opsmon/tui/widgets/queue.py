@@ -22,7 +22,7 @@ def column_widths(width: int) -> dict[str, int]:
     if width < 110:
         widths.update(severity=3, category=10, acked_by=12, regency=11, status=8)
     if width < 90:
-        widths.update(category=8, acked_by=10)
+        widths.update(status=7, regency=10, category=8, age=5, acked_by=9)
     if width >= 160:
         widths.update(category=26, acked_by=20, severity=8)
     padding = 2 * len(COLUMNS)

@@ -107,4 +107,6 @@ class Ticker(Widget):
             if incident.acknowledged_by is not None and incident.status == "acknowledged":
                 line.append("  ← " + who(incident.acknowledged_by), "dim")
             lines.append(line)
-        return Text("\n").join(lines)
+        out = Text("\n").join(lines)
+        out.no_wrap, out.overflow = True, "ellipsis"
+        return out
