@@ -40,6 +40,7 @@ class Peer:
         self.snapshot: dict[str, Any] | None = None
         self.events: list[dict[str, Any]] = []
         self.frames: list[dict[str, Any]] = []  # every non-event frame after the welcome
+        self.since: int | None = None  # the seq it resumed after, if it did
 
     @classmethod
     async def open(cls, running: Running | str, token: str, *, epoch: str | None = None, since: int | None = None, **connect_args: Any) -> Peer:
@@ -52,6 +53,7 @@ class Peer:
         welcome = json.loads(await asyncio.wait_for(ws.recv(), FRAME_TIMEOUT))
         assert welcome["type"] == "welcome", welcome
         peer = cls(ws, welcome)
+        peer.since = since if since is not None and epoch is not None else None
         if since is None or epoch is None:
             snapshot = await peer.next()
             assert snapshot["type"] == "snapshot", snapshot
@@ -63,7 +65,9 @@ class Peer:
         """The newest seq this peer knows of."""
         if self.events:
             return int(self.events[-1]["seq"])
-        return int(self.snapshot["seq"] if self.snapshot else self.welcome["seq"])
+        if self.snapshot is not None:
+            return int(self.snapshot["seq"])
+        return self.since if self.since is not None else int(self.welcome["seq"])
 
     async def next(self, timeout: float = FRAME_TIMEOUT) -> dict[str, Any]:
         """The next frame, whatever it is (events are also kept)."""
