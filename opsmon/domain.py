@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
+from msgspec.structs import replace
+
 from opsmon.config import Config
 from opsmon.protocol import (
     SEVERITIES,
@@ -100,10 +102,17 @@ class State:
     seq: int = 0
     incidents: dict[int, Incident] = field(default_factory=dict)
     stages: dict[tuple[str, str], StageRow] = field(default_factory=dict)
+    max_incident_id: int = -1  # -1: not known yet, worked out on first use
 
     @property
     def next_incident_id(self) -> int:
-        return max(self.incidents, default=0) + 1
+        if self.max_incident_id < 0:
+            self.max_incident_id = max(self.incidents, default=0)
+        return self.max_incident_id + 1
+
+    def fork(self) -> State:
+        """A state that can be changed without touching this one (rows are shared, never mutated)."""
+        return State(seq=self.seq, incidents=dict(self.incidents), stages=dict(self.stages), max_incident_id=self.max_incident_id)
 
     def copy(self) -> State:
         return State(
@@ -147,7 +156,12 @@ def _note(event: Event, text: str, kind: str) -> NoteEntry:
 
 
 def apply(state: State, event: Event) -> State:
-    """Fold one event into the state (in place, for speed) and return it."""
+    """Fold one event into the state and return it.
+
+    The state's dicts change in place (for speed), but an incident or stage
+    row is never mutated: each change puts a new object in its place, so a
+    `fork()` of the state shares rows safely.
+    """
     kind, data = event.kind, event.data
     if kind == "stage.updated":
         row = convert(data, StageRow)
@@ -155,42 +169,51 @@ def apply(state: State, event: Event) -> State:
     elif kind == "incident.reported":
         incident = convert(data, Incident)
         state.incidents[incident.id] = incident
+        if state.max_incident_id >= 0:
+            state.max_incident_id = max(state.max_incident_id, incident.id)
     else:
         incident = state.incidents.get(data.get("incident", -1))
         if incident is not None:
-            _apply_to_incident(incident, event)
+            state.incidents[incident.id] = _changed(incident, event)
     state.seq = event.seq
     return state
 
 
-def _apply_to_incident(incident: Incident, event: Event) -> None:
+def _changed(incident: Incident, event: Event) -> Incident:
     kind, data = event.kind, event.data
     if kind == "incident.acknowledged":
-        incident.status = "acknowledged"
-        incident.acknowledged = event.ts
-        incident.acknowledged_by = event.actor
-        incident.escalate_due = None
-    elif kind == "incident.escalated":
-        incident.level = data["level"]
+        return replace(incident, status="acknowledged", acknowledged=event.ts, acknowledged_by=event.actor, escalate_due=None)
+    if kind == "incident.escalated":
+        changes: dict[str, Any] = {"level": data["level"]}
         if "escalate_due" in data:
-            incident.escalate_due = data["escalate_due"]
+            changes["escalate_due"] = data["escalate_due"]
         if data.get("note"):
-            incident.notes.append(_note(event, data["note"], "escalated"))
-    elif kind == "incident.noted":
-        incident.notes.append(_note(event, data["text"], "note"))
-    elif kind == "incident.resolved":
-        incident.status = "resolved"
-        incident.resolved = event.ts
-        incident.resolved_by = event.actor
-        incident.escalate_due = None
-        incident.notes.append(_note(event, data["note"], "resolved"))
-    elif kind == "incident.reopened":
-        incident.status = "open"
-        incident.resolved = incident.resolved_by = None
-        incident.acknowledged = incident.acknowledged_by = None
-        incident.ack_due = data.get("ack_due", incident.ack_due)
-        incident.escalate_due = data.get("escalate_due")
-        incident.notes.append(_note(event, data["note"], "reopened"))
+            changes["notes"] = [*incident.notes, _note(event, data["note"], "escalated")]
+        return replace(incident, **changes)
+    if kind == "incident.noted":
+        return replace(incident, notes=[*incident.notes, _note(event, data["text"], "note")])
+    if kind == "incident.resolved":
+        return replace(
+            incident,
+            status="resolved",
+            resolved=event.ts,
+            resolved_by=event.actor,
+            escalate_due=None,
+            notes=[*incident.notes, _note(event, data["note"], "resolved")],
+        )
+    if kind == "incident.reopened":
+        return replace(
+            incident,
+            status="open",
+            resolved=None,
+            resolved_by=None,
+            acknowledged=None,
+            acknowledged_by=None,
+            ack_due=data.get("ack_due", incident.ack_due),
+            escalate_due=data.get("escalate_due"),
+            notes=[*incident.notes, _note(event, data["note"], "reopened")],
+        )
+    return incident  # an event kind this client does not know: nothing to fold
 
 
 def fold(state: State, events: Iterable[Event]) -> State:

@@ -282,6 +282,9 @@ class Result(msgspec.Struct, tag="result", tag_field="type", omit_defaults=True)
     at: str | None = None
     # Added to v1: the answer to `history`.
     events: list[Event] | None = None
+    # Added to v1: true when this answers a command id already carried out
+    # (the first answer, unchanged otherwise).
+    repeat: bool = False
 
 
 class Error(msgspec.Struct, tag="error", tag_field="type"):
@@ -296,6 +299,7 @@ ServerMessage = Welcome | Snapshot | Event | Batch | Result | Error
 _encoder = msgspec.json.Encoder()
 _raw_decoder = msgspec.json.Decoder()
 _server_decoder = msgspec.json.Decoder(ServerMessage)
+_result_decoder = msgspec.json.Decoder(Result)
 
 
 class BadMessage(ValueError):
@@ -345,6 +349,11 @@ def decode_server(frame: str | bytes) -> ServerMessage:
         return message
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise BadMessage(f"bad frame from server: {exc}") from None
+
+
+def decode_result(frame: bytes) -> Result:
+    """A stored result frame (the server's own encoding)."""
+    return _result_decoder.decode(frame)
 
 
 def to_builtins(value: Any) -> Any:

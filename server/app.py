@@ -14,11 +14,13 @@ import logging
 import signal
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from http import HTTPStatus
 from typing import Any
 
+import msgspec
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
@@ -31,20 +33,19 @@ from opsmon.protocol import (
     MAX_FRAME_BYTES,
     PROTOCOL_VERSION,
     WRITE_COMMANDS,
-    Actor,
     BadMessage,
     ConfigInfo,
     Error,
     Event,
     Hello,
     History,
-    Incident,
     Result,
     Snapshot,
     User,
     Welcome,
     convert,
     decode_client,
+    decode_result,
     encode,
     format_ts,
     to_builtins,
@@ -60,7 +61,26 @@ log = logging.getLogger("opsmon.server")
 RESUME_LIMIT = 20_000
 REVOCATION_CHECK_SECONDS = 1.0
 
+WRITE_BATCH_MAX = 256
+
 Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A command waiting for the writer."""
+
+    connection: ServerConnection
+    user: User
+    command: Any
+    kind: str
+    started: float
+
+
+def _as_repeat(frame: bytes) -> bytes:
+    """A stored answer, marked as the answer to a repeated command id."""
+    result = decode_result(frame)
+    return encode(msgspec.structs.replace(result, repeat=True))
 
 
 class Metrics:
@@ -160,6 +180,7 @@ class OpsmonServer:
         self._config_info = convert(config.to_wire(), ConfigInfo)
         self._server: Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._inbox: asyncio.Queue[_Pending] = asyncio.Queue()
 
     # --- life cycle -------------------------------------------------------------
 
@@ -177,6 +198,7 @@ class OpsmonServer:
             close_timeout=5,
         )
         self._tasks = [
+            asyncio.create_task(self._writer(), name="writer"),
             asyncio.create_task(self._escalation_loop(), name="escalations"),
             asyncio.create_task(self._revocation_loop(), name="revocations"),
         ]
@@ -217,7 +239,7 @@ class OpsmonServer:
                 data["status"] = "blocked" if row.status == "blocked" else stage_status(data["done"], total, False)
                 data["updated"] = format_ts(self.clock())
                 async with self.lock:
-                    await self._commit([Decision("stage.updated", data, None, row.regency)], SYSTEM_ACTOR)
+                    await self._write([Decision("stage.updated", data, None, row.regency)])
 
     # --- HTTP -----------------------------------------------------------------------
 
@@ -361,53 +383,83 @@ class OpsmonServer:
         self._answer(connection, Result(id=message.id, ok=True, incident=message.incident, events=events), "history", started)
 
     async def _command(self, connection: ServerConnection, user: User, command: Any, kind: str, started: float) -> None:
-        async with self.lock:
-            previous = await self.store.command_result(user.name, command.id)
-            if previous is not None:
-                self.metrics.command(kind, "repeat", time.perf_counter() - started)
-                self.hub.send(connection, previous)
-                return
-            try:
-                decision = decide(self.state, command, user.actor, user.regencies, self.clock(), self.rules)
-            except DomainError as exc:
-                result = Result(id=command.id, ok=False, code=exc.code, message=exc.message, status=exc.status, by=exc.by, at=exc.at)
-                self._answer(connection, result, kind, started)
-                return
-            seq = self.state.seq + 1
-            result = Result(id=command.id, ok=True, seq=seq, incident=decision.incident)
-            await self._commit([decision], user.actor, CommandRecord(user.name, command.id, encode(result)), answer=(connection, result, kind, started))
+        """Queue a command for the writer; its answer comes back through the hub, in order."""
+        self._inbox.put_nowait(_Pending(connection, user, command, kind, started))
 
-    async def _commit(
-        self,
-        decisions: list[Decision],
-        actor: Actor,
-        command: CommandRecord | None = None,
-        answer: tuple[ServerConnection, Result, str, float] | None = None,
-    ) -> None:
-        """Number, commit, apply, answer, broadcast. Call with the lock held."""
-        ts = format_ts(self.clock())
-        events = [Event(seq=self.state.seq + i + 1, ts=ts, kind=d.kind, actor=actor, data=d.data) for i, d in enumerate(decisions)]
-        # Fold into a copy of the touched rows first: memory changes only once the disk has.
-        touched_incidents = {d.incident for d in decisions if d.incident is not None and d.kind != "stage.updated"}
-        trial = State(seq=self.state.seq)
-        trial.incidents = {i: convert(to_builtins(self.state.incidents[i]), Incident) for i in touched_incidents if i in self.state.incidents}
-        for event in events:
+    async def _writer(self) -> None:
+        """Group commit: every command waiting is decided in order and committed
+        in one transaction, so the disk sync is paid once per batch, not per command."""
+        while True:
+            batch = [await self._inbox.get()]
+            while not self._inbox.empty() and len(batch) < WRITE_BATCH_MAX:
+                batch.append(self._inbox.get_nowait())
+            async with self.lock:
+                await self._write(batch)
+
+    async def _write(self, batch: Sequence[_Pending | Decision]) -> None:
+        """Decide, number, commit, then answer and broadcast. Call with the lock held."""
+        now = self.clock()
+        ts = format_ts(now)
+        # Decide against a fork: memory changes only once the disk has.
+        trial = self.state.fork()
+        keys = [(p.user.name, p.command.id) for p in batch if isinstance(p, _Pending)]
+        answered = await self.store.command_results(keys) if keys else {}
+        events: list[tuple[Event, int | None, str | None]] = []
+        records: list[CommandRecord] = []
+        replies: list[tuple[ServerConnection, bytes, str, str, float]] = []
+        touched_incidents: set[int] = set()
+        touched_stages: set[tuple[str, str]] = set()
+        for item in batch:
+            if isinstance(item, Decision):
+                decision, actor, pending = item, SYSTEM_ACTOR, None
+            else:
+                pending, actor = item, item.user.actor
+                key = (pending.user.name, pending.command.id)
+                if key in answered:
+                    replies.append((pending.connection, _as_repeat(answered[key]), pending.kind, "repeat", pending.started))
+                    continue
+                try:
+                    decision = decide(trial, pending.command, actor, pending.user.regencies, now, self.rules)
+                except DomainError as exc:
+                    result = Result(id=pending.command.id, ok=False, code=exc.code, message=exc.message, status=exc.status, by=exc.by, at=exc.at)
+                    replies.append((pending.connection, encode(result), pending.kind, exc.code, pending.started))
+                    continue
+            event = Event(seq=trial.seq + 1, ts=ts, kind=decision.kind, actor=actor, data=decision.data)
             apply(trial, event)
-        stage_rows = [trial.stages[key] for key in trial.stages]
-        await self.store.commit(
-            [(event, d.incident, d.regency) for event, d in zip(events, decisions, strict=True)],
-            incidents=trial.incidents.values(),
-            stages=stage_rows,
-            command=command,
-        )
-        for event in events:
-            apply(self.state, event)
-        self.metrics.events_total += len(events)
-        if answer is not None:
-            connection, result, kind, started = answer
-            self._answer(connection, result, kind, started)
-        for event in events:
-            self.hub.publish(encode(event))
+            events.append((event, decision.incident, decision.regency))
+            if decision.kind == "stage.updated":
+                touched_stages.add((event.data["regency"], event.data["stage"]))
+            elif decision.incident is not None:
+                touched_incidents.add(decision.incident)
+            if pending is not None:
+                frame = encode(Result(id=pending.command.id, ok=True, seq=event.seq, incident=decision.incident))
+                answered[(pending.user.name, pending.command.id)] = frame
+                records.append(CommandRecord(pending.user.name, pending.command.id, frame))
+                replies.append((pending.connection, frame, pending.kind, "ok", pending.started))
+        if events:
+            try:
+                await self.store.commit(
+                    events,
+                    incidents=[trial.incidents[i] for i in touched_incidents],
+                    stages=[trial.stages[k] for k in touched_stages],
+                    commands=records,
+                )
+            except Exception as exc:
+                log.exception("commit failed; %d command(s) not applied", len(records))
+                for item in batch:
+                    if isinstance(item, _Pending):
+                        message = f"the server could not save this command ({type(exc).__name__}); nothing was changed, send it again"
+                        self._answer(item.connection, Result(id=item.command.id, ok=False, code="unavailable", message=message), item.kind, item.started)
+                return
+            self.state = trial
+            self.metrics.events_total += len(events)
+        for connection, frame, kind, outcome, started in replies:
+            self.metrics.command(kind, outcome, time.perf_counter() - started)
+            if outcome not in ("ok", "repeat"):
+                self.metrics.error(outcome)
+            self.hub.send(connection, frame)
+        if events:
+            self.hub.publish([encode(event) for event, _, _ in events])
 
     # --- background -----------------------------------------------------------------
 
@@ -416,7 +468,7 @@ class OpsmonServer:
         async with self.lock:
             decisions = due_escalations(self.state, self.clock(), self.rules)
             if decisions:
-                await self._commit(decisions, SYSTEM_ACTOR)
+                await self._write(list(decisions))
                 log.info("escalated %d incident(s) past their deadline", len(decisions))
             return len(decisions)
 

@@ -44,12 +44,18 @@ class Subscriber:
 
     def put(self, frame: bytes, *, is_event: bool) -> bool:
         """Queue a frame; False if the client is too far behind and was dropped."""
+        return self.put_many((frame,), is_event=is_event)
+
+    def put_many(self, frames: Iterable[bytes], *, is_event: bool) -> bool:
+        """Queue frames that were committed together. The limit is checked
+        before them, so one large commit never drops a client that was keeping up."""
         if self.dropped:
             return False
         if self.queue.qsize() >= self.limit:
             self.drop()
             return False
-        self.queue.put_nowait((frame, is_event))
+        for frame in frames:
+            self.queue.put_nowait((frame, is_event))
         return True
 
     def drop(self) -> None:
@@ -122,10 +128,10 @@ class Hub:
         if subscriber is not None:
             subscriber.put(frame, is_event=False)
 
-    def publish(self, frame: bytes) -> None:
-        """An event for everyone; never waits."""
+    def publish(self, frames: list[bytes]) -> None:
+        """Events for everyone, encoded once, in seq order; never waits."""
         for connection, subscriber in list(self.subscribers.items()):
-            if not subscriber.put(frame, is_event=True):
+            if not subscriber.put_many(frames, is_event=True):
                 self.subscribers.pop(connection, None)
                 self.dropped_slow += 1
 

@@ -231,9 +231,9 @@ class Store:
         events: list[tuple[Event, int | None, str | None]],
         incidents: Iterable[Incident] = (),
         stages: Iterable[StageRow] = (),
-        command: CommandRecord | None = None,
+        commands: Iterable[CommandRecord] = (),
     ) -> None:
-        """One transaction: append events, update state rows, remember the answer."""
+        """One transaction: append events, update state rows, remember the answers."""
         db = self.db
         await db.execute("BEGIN IMMEDIATE")
         try:
@@ -247,15 +247,25 @@ class Store:
             stage_rows = [(s.regency, s.stage, _encoder.encode(s)) for s in stages]
             if stage_rows:
                 await db.executemany("INSERT OR REPLACE INTO stages (regency, stage, body) VALUES (?, ?, ?)", stage_rows)
-            if command is not None:
-                await db.execute(
-                    "INSERT INTO commands (user, id, ts, result) VALUES (?, ?, ?, ?)",
-                    (command.user, command.id, format_ts(utc_now()), command.result),
-                )
+            command_rows = [(c.user, c.id, format_ts(utc_now()), c.result) for c in commands]
+            if command_rows:
+                await db.executemany("INSERT INTO commands (user, id, ts, result) VALUES (?, ?, ?, ?)", command_rows)
             await db.execute("COMMIT")
         except BaseException:
             await db.execute("ROLLBACK")
             raise
+
+    async def command_results(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], bytes]:
+        """The stored answers of any of these (user, command id) pairs, in one query."""
+        found: dict[tuple[str, str], bytes] = {}
+        for start in range(0, len(keys), 400):  # SQLite caps bound parameters
+            chunk = keys[start : start + 400]
+            where = " OR ".join(["(user = ? AND id = ?)"] * len(chunk))
+            params = [part for key in chunk for part in key]
+            async with self.db.execute(f"SELECT user, id, result FROM commands WHERE {where}", params) as cur:
+                async for user, command_id, result in cur:
+                    found[(user, command_id)] = bytes(result)
+        return found
 
     async def command_result(self, user: str, command_id: str) -> bytes | None:
         async with self.db.execute("SELECT result FROM commands WHERE user = ? AND id = ?", (user, command_id)) as cur:

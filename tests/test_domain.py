@@ -82,10 +82,12 @@ def test_lifecycle_open_acknowledged_resolved_reopened() -> None:
     assert incident.escalate_due is None
     w.advance(minutes=10)
     w.do(Resolve(id="s", incident=n, note="Kotak diganti"))
+    incident = w.state.incidents[n]
     assert incident.status == "resolved" and incident.resolved_by == SITI
     assert incident.notes[-1].text == "Kotak diganti" and incident.notes[-1].kind == "resolved"
     w.advance(minutes=5)
     w.do(Reopen(id="o", incident=n, note="Rusak lagi"), BUDI)
+    incident = w.state.incidents[n]
     assert incident.status == "open"
     assert incident.resolved is None and incident.resolved_by is None and incident.acknowledged is None
     # A reopened incident has a fresh acknowledgement deadline from the reopening.
@@ -94,7 +96,7 @@ def test_lifecycle_open_acknowledged_resolved_reopened() -> None:
     # ...and can be acknowledged and resolved again.
     w.do(Ack(id="a2", incident=n))
     w.do(Resolve(id="s2", incident=n, note="Selesai"))
-    assert incident.status == "resolved"
+    assert w.state.incidents[n].status == "resolved"
     assert [e.kind for e in w.events] == [
         "incident.reported",
         "incident.acknowledged",
@@ -138,7 +140,7 @@ def test_manual_escalation_raises_the_level_and_keeps_the_note() -> None:
     # An acknowledged incident can still be escalated by hand; a resolved one cannot.
     w.do(Ack(id="a", incident=n))
     w.do(Escalate(id="e3", incident=n))
-    assert incident.level == 3
+    assert w.state.incidents[n].level == 3
     w.do(Resolve(id="s", incident=n, note="ok"))
     with pytest.raises(DomainError) as caught:
         w.do(Escalate(id="e4", incident=n))

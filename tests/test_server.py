@@ -13,9 +13,11 @@ from typing import Any
 
 import pytest
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from opsmon.client import Session
 from opsmon.protocol import Ack, Batch, Event, Snapshot
+from server import app as server_app
 from tests.helpers import CONFIG_PATH, ROOT, FakeClock, Running, province, running_server
 from tests.wire import Peer, http_get, report
 
@@ -292,18 +294,26 @@ async def test_conflicts_name_who_and_when(server: Running, clock: FakeClock) ->
 # --- idempotency -----------------------------------------------------------------------------
 
 
+def assert_repeat_of(again: dict[str, Any], first: dict[str, Any]) -> None:
+    """`again` is `first` unchanged; an added `"repeat": true` marker is allowed."""
+    assert again.get("repeat", True) is True, again
+    assert {k: v for k, v in again.items() if k != "repeat"} == first
+
+
 async def test_a_repeated_command_id_gets_the_first_answer_and_no_second_event(server: Running) -> None:
     officer = await Peer.open(server, server.tokens["officer"])
     wall = await Peer.open(server, server.tokens["wall"])
     first = await officer.command("report", id="laporan-1", **report())
     second = await officer.command("report", id="laporan-1", **report(title="sent again"))
-    assert first == second == {"type": "result", "id": "laporan-1", "ok": True, "seq": 1, "incident": 1}
+    assert first == {"type": "result", "id": "laporan-1", "ok": True, "seq": 1, "incident": 1}
+    # The first answer again (marked as a repeat, if the server says so).
+    assert_repeat_of(second, first)
     ack = await officer.command("ack", id="ack-1", incident=1)
     # After a reconnect, too.
     await officer.close()
     officer = await Peer.open(server, server.tokens["officer"], epoch=server.store.epoch, since=2)
-    assert await officer.command("ack", id="ack-1", incident=1) == ack
-    assert await officer.command("report", id="laporan-1", **report()) == first
+    assert_repeat_of(await officer.command("ack", id="ack-1", incident=1), ack)
+    assert_repeat_of(await officer.command("report", id="laporan-1", **report()), first)
     events = await wall.wait_events(2)
     assert await wall.quiet() == []
     assert [e["kind"] for e in events] == ["incident.reported", "incident.acknowledged"]
@@ -323,7 +333,7 @@ async def test_repeats_survive_a_restart(tmp_path: Path, clock: FakeClock) -> No
         await officer.close()
     async with running_server(tmp_path, clock=clock) as running:
         officer = await Peer.open(running, tokens["officer"])
-        assert await officer.command("report", id="r-1", **report()) == first
+        assert_repeat_of(await officer.command("report", id="r-1", **report()), first)
         assert running.server.state.seq == 1
         await officer.close()
 
@@ -653,7 +663,7 @@ def _stalled_socket(port: int) -> socket.socket:
 
 async def test_a_stalled_client_is_dropped_without_delaying_the_others(tmp_path: Path) -> None:
     config = province()
-    config = dataclasses.replace(config, server=dataclasses.replace(config.server, client_queue_frames=10, commands_per_second=10_000.0))
+    config = dataclasses.replace(config, server=dataclasses.replace(config.server, client_queue_frames=200, commands_per_second=10_000.0))
     async with running_server(tmp_path, config=config) as running:
         port = running.server.port
         fast = await Peer.open(running, running.tokens["wall"])
@@ -720,3 +730,34 @@ async def test_graceful_close_sends_1001(tmp_path: Path) -> None:
     # And the database was left consistent: it opens and holds the event.
     async with running_server(tmp_path) as running:
         assert running.server.state.seq == 1 and running.server.state.incidents[1].title == "Kotak suara rusak"
+
+
+# --- limits ---------------------------------------------------------------------------------------------------
+
+
+async def test_a_flood_of_commands_is_rate_limited_without_losing_the_connection(server: Running) -> None:
+    wall = await Peer.open(server, server.tokens["wall"])
+    burst = int(server.config.server.commands_per_second * 4)  # the bucket holds 4 s worth
+    count = burst + 60
+    for n in range(count):
+        await wall.send({"type": "history", "id": f"h{n}", "incident": 1})
+    await wall.until(lambda f: f.get("id") == f"h{count - 1}", timeout=10)
+    results = [f for f in wall.frames if f["type"] == "result"]
+    assert len(results) == count
+    limited = [r for r in results if r["code"] == "rate_limited"]
+    assert 0 < len(limited) <= count - burst
+    assert all(r["code"] == "not_found" for r in results[:burst])
+    assert "slow down" in limited[0]["message"]
+    # Still connected.
+    assert (await wall.command("history", incident=2))["code"] in ("not_found", "rate_limited")
+    await wall.close()
+
+
+async def test_no_hello_in_time_is_unauthorized(server: Running, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(server_app, "HELLO_TIMEOUT_SECONDS", 0.2)
+    ws = await connect(server.url)
+    frame = json.loads(await asyncio.wait_for(ws.recv(), 3))
+    assert frame["type"] == "error" and frame["code"] == "unauthorized" and "hello" in frame["message"]
+    with pytest.raises(ConnectionClosed):
+        await asyncio.wait_for(ws.recv(), 3)
+    assert ws.close_code == 1008
