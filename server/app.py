@@ -218,11 +218,15 @@ class OpsmonServer:
 
     async def close(self) -> None:
         """Stop: close every connection with 1001 (going away), then stop tasks."""
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # Every write holds the lock: taking it waits for the one in progress, so
+        # no task is cancelled half-way through a transaction (a COMMIT cut off
+        # that way lands on disk but not in memory, and the next write reuses its seq).
+        async with self.lock:
+            for task in self._tasks:
+                task.cancel()
+            for task in self._tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._server is not None:
             self._server.close(close_connections=True)
             await self._server.wait_closed()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,7 +180,7 @@ class Store:
                     await self.db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
                 await self.db.execute("COMMIT")
             except BaseException:
-                await self.db.execute("ROLLBACK")
+                await _rollback(self.db)
                 raise
         self.epoch = await self._meta("epoch") or ""
         self.created = await self._meta("created") or ""
@@ -221,7 +222,7 @@ class Store:
                 )
                 await self.db.execute("COMMIT")
             except BaseException:
-                await self.db.execute("ROLLBACK")
+                await _rollback(self.db)
                 raise
             state.stages.update(rows)
         return state
@@ -252,7 +253,7 @@ class Store:
                 await db.executemany("INSERT INTO commands (user, id, ts, result) VALUES (?, ?, ?, ?)", command_rows)
             await db.execute("COMMIT")
         except BaseException:
-            await db.execute("ROLLBACK")
+            await _rollback(db)
             raise
 
     async def command_results(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], bytes]:
@@ -303,7 +304,7 @@ class Store:
             )
             await self.db.execute("COMMIT")
         except BaseException:
-            await self.db.execute("ROLLBACK")
+            await _rollback(self.db)
             raise
 
     async def tokens(self) -> list[TokenRecord]:
@@ -327,6 +328,17 @@ class Store:
     async def active_token_hashes(self) -> set[str]:
         async with self.db.execute("SELECT hash FROM tokens WHERE revoked IS NULL") as cur:
             return {str(row[0]) async for row in cur}
+
+
+async def _rollback(db: aiosqlite.Connection) -> None:
+    """Undo the transaction a failed or cancelled write left open. A write
+    cancelled while its COMMIT was running has nothing left to undo (aiosqlite
+    runs the COMMIT anyway): say so by re-raising the original error, not this one."""
+    try:
+        await db.execute("ROLLBACK")
+    except sqlite3.OperationalError as exc:
+        if "no transaction is active" not in str(exc):
+            raise
 
 
 def _row_event(row: Any) -> Event:

@@ -294,3 +294,26 @@ def test_the_cli_token_works_against_the_server(tmp_path: Path) -> None:
             assert token not in json.dumps([r.hash for r in rows])
 
     asyncio.run(check())
+
+
+async def test_sigterm_in_the_middle_of_a_burst(tmp_path: Path) -> None:
+    """Stopping while commands are being written: a clean exit, and nothing answered is lost."""
+    db = tmp_path / "opsmon.db"
+    token = add_token(db, "Rahmat")
+    async with server_process(db) as proc:
+        peer = await Peer.open(proc.url, token)
+        for n in range(150):
+            await peer.send({"type": "report", "id": f"burst-{n}", **report(title=f"burst {n}")})
+        await peer.until(lambda f: f.get("type") == "result" and f["id"] == "burst-5", timeout=10)
+        code, out, err = await proc.stop()
+        assert code == 0, err
+        assert "Traceback" not in err, err
+        assert out.strip().splitlines()[-1] == "opsmon-server: stopped cleanly"
+        await peer.closed()
+        answered = {f["seq"]: f["id"] for f in peer.frames if f.get("type") == "result" and f["ok"]}
+
+    async with server_process(db) as proc:
+        welcome, events = await all_events(proc.url, token)
+        assert [e["seq"] for e in events] == list(range(1, welcome["seq"] + 1))
+        for seq, command_id in answered.items():
+            assert events[seq - 1]["data"]["title"] == command_id.replace("-", " ")

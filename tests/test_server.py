@@ -16,8 +16,12 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from opsmon.client import Session
+from opsmon.domain import State, fold, initial_stages
 from opsmon.protocol import Ack, Batch, Event, Snapshot
 from server import app as server_app
+from server.app import OpsmonServer
+from server.auth import add_token
+from server.store import Store
 from tests.helpers import CONFIG_PATH, ROOT, FakeClock, Running, province, running_server
 from tests.wire import Peer, http_get, report
 
@@ -761,3 +765,45 @@ async def test_no_hello_in_time_is_unauthorized(server: Running, monkeypatch: py
     with pytest.raises(ConnectionClosed):
         await asyncio.wait_for(ws.recv(), 3)
     assert ws.close_code == 1008
+
+
+async def test_closing_while_commands_are_being_written(tmp_path: Path) -> None:
+    """Shutdown never cuts a write in half: close() returns promptly, and on
+    restart the log, the state tables and what clients were told all agree.
+    (Before the fix, a close landing on a COMMIT left the event on disk but not
+    in memory: close() hung, and every later command failed on a reused seq.)"""
+    config = province()
+    known = {r.code for r in config.regencies}
+    for attempt in range(12):
+        db = tmp_path / f"run{attempt}.db"
+        async with Store(db, synchronous="full") as store:
+            token = await add_token(store, "officer", "officer", "KPU", None, known)
+            server = OpsmonServer(config, store)
+            await server.start("127.0.0.1", 0)
+            peer = await Peer.open(f"ws://127.0.0.1:{server.port}/ws", token)
+            for n in range(120):
+                await peer.send({"type": "report", "id": f"burst-{n}", **report(title=f"burst {n}")})
+            await asyncio.sleep(0.001 * attempt)
+            closing = asyncio.ensure_future(server.close())
+            done, _ = await asyncio.wait({closing}, timeout=10)
+            assert closing in done, "close() hung"
+            await peer.closed()
+            results = [f for f in peer.frames if f.get("type") == "result"]
+            # Nobody is told "not saved, send it again" about a command that was saved.
+            assert all(f["ok"] for f in results), [f for f in results if not f["ok"]][:1]
+            answered = {f["seq"]: f["id"] for f in results}
+        async with running_server(tmp_path, db_name=db.name) as running:
+            restarted = running.server
+            log = fold(State(stages=initial_stages(restarted.rules.stage_totals, running.store.created)), await running.store.events_since(0))
+            assert log.as_builtins() == restarted.state.as_builtins()
+            assert restarted.state.seq >= max(answered, default=0)
+            for seq, command_id in answered.items():
+                assert restarted.state.incidents[seq].title == command_id.replace("-", " ")
+            peer = await Peer.open(running, token)
+            # Commands cut off by the shutdown are sent again: each is carried out exactly once.
+            for n in range(120):
+                await peer.send({"type": "report", "id": f"burst-{n}", **report(title=f"burst {n}")})
+            await peer.until(lambda f: f.get("id") == "burst-119", timeout=10)
+            assert restarted.state.seq == 120 and len(restarted.state.incidents) == 120
+            assert all(f["ok"] for f in peer.frames if f.get("type") == "result")
+            await peer.close()
