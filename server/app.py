@@ -398,7 +398,17 @@ class OpsmonServer:
             while not self._inbox.empty() and len(batch) < WRITE_BATCH_MAX:
                 batch.append(self._inbox.get_nowait())
             async with self.lock:
-                await self._write(batch)
+                head = self.state.seq
+                try:
+                    await self._write(batch)
+                except Exception as exc:
+                    # The writer must outlive any failure (the database gone, say):
+                    # if it died, every later command would wait for ever.
+                    log.exception("write failed; %d command(s) not applied", len(batch))
+                    if self.state.seq == head:  # nothing was committed: say so
+                        for item in batch:
+                            message = f"the server could not save this command ({type(exc).__name__}); nothing was changed, send it again"
+                            self._answer(item.connection, Result(id=item.command.id, ok=False, code="unavailable", message=message), item.kind, item.started)
 
     async def _write(self, batch: Sequence[_Pending | Decision]) -> None:
         """Decide, number, commit, then answer and broadcast. Call with the lock held."""

@@ -807,3 +807,21 @@ async def test_closing_while_commands_are_being_written(tmp_path: Path) -> None:
             assert restarted.state.seq == 120 and len(restarted.state.incidents) == 120
             assert all(f["ok"] for f in peer.frames if f.get("type") == "result")
             await peer.close()
+
+
+async def test_a_storage_failure_is_answered_and_the_server_recovers(server: Running) -> None:
+    """The database going away is a refusal the client can act on, never a
+    command left unanswered; when it is back, commands work again."""
+    officer = await Peer.open(server, server.tokens["officer"])
+    assert (await officer.command("report", **report()))["ok"]
+    await server.store.close()  # the database is gone (a disk failure, say)
+    try:
+        failed = await officer.command("ack", incident=1)
+        assert failed["ok"] is False and failed["code"] == "unavailable", failed
+        assert "send it again" in failed["message"]
+    finally:
+        await server.store.open()
+    retried = await officer.command("ack", id=failed["id"], incident=1)
+    assert retried["ok"] and retried["seq"] == 2
+    assert server.server.state.seq == 2 and await server.store.head() == 2
+    await officer.close()
