@@ -186,6 +186,10 @@ class OpsmonServer:
 
     async def start(self, host: str | None = None, port: int | None = None) -> None:
         self.state = await self.store.load_state(self.rules.stage_totals)
+        # Rows of a regency or stage no longer in the config are history, not
+        # part of the picture: clients could not even name them.
+        for key in [key for key in self.state.stages if key not in self.rules.stage_totals]:
+            del self.state.stages[key]
         await self._reconcile_stage_totals()
         self._server = await serve(
             self._handle,
@@ -329,7 +333,7 @@ class OpsmonServer:
         return Snapshot(
             epoch=self.store.epoch,
             seq=self.state.seq,
-            stages=list(self.state.stages.values()),
+            stages=[self.state.stages[key] for key in self.rules.stage_totals],  # in config order
             incidents=[i for i in self.state.incidents.values() if in_snapshot(i, now)],
         )
 

@@ -825,3 +825,34 @@ async def test_a_storage_failure_is_answered_and_the_server_recovers(server: Run
     assert retried["ok"] and retried["seq"] == 2
     assert server.server.state.seq == 2 and await server.store.head() == 2
     await officer.close()
+
+
+async def test_a_config_change_reaches_the_snapshot(tmp_path: Path) -> None:
+    """The operator edits config.toml between runs: an official TPS count replaces
+    an estimate, a stage is dropped. The snapshot follows the config it is sent with."""
+    config = province()
+    async with running_server(tmp_path, config=config) as running:
+        tokens = running.tokens
+        officer = await Peer.open(running, tokens["officer"])
+        await officer.command("stage", regency="6301", stage="pemungutan", done=1000)
+        await officer.command("stage", regency="6301", stage="rekap_kabkota", done=1)
+        await officer.close()
+    official = [dataclasses.replace(r, tps=900, tps_estimated=False) if r.code == "6301" else r for r in config.regencies]
+    edited = dataclasses.replace(config, regencies=tuple(official), stages=config.stages[:4])
+    async with running_server(tmp_path, config=edited) as running:
+        wall = await Peer.open(running, tokens["wall"])
+        assert wall.snapshot is not None
+        rows = {(r["regency"], r["stage"]): r for r in wall.snapshot["stages"]}
+        assert set(rows) == set(running.server.rules.stage_totals)  # 13 x 4, nothing else
+        assert [s["key"] for s in wall.welcome["config"]["stages"]] == ["logistik", "pemungutan", "penghitungan", "rekap_ppk"]
+        # The new total is in the log (by `system`), and what was done is capped to it.
+        voting = rows[("6301", "pemungutan")]
+        assert voting["total"] == 900 and voting["done"] == 900 and voting["status"] == "done"
+        back = await Peer.open(running, tokens["wall"], epoch=running.store.epoch, since=2)
+        changed = await back.wait_events(3)  # the three TPS-counted stages of 6301
+        assert all(e["kind"] == "stage.updated" and e["actor"] == {"name": "system"} for e in changed)
+        assert sorted(e["data"]["stage"] for e in changed) == ["logistik", "pemungutan", "penghitungan"]
+        assert next(e["data"] for e in changed if e["data"]["stage"] == "pemungutan") == voting
+        assert rows[("6301", "logistik")]["status"] == "pending" and rows[("6301", "logistik")]["total"] == 900
+        await wall.close()
+        await back.close()
