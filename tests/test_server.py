@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State as WsState
 
 from opsmon.client import Session
 from opsmon.domain import State, fold, initial_stages
@@ -856,3 +857,26 @@ async def test_a_config_change_reaches_the_snapshot(tmp_path: Path) -> None:
         assert rows[("6301", "logistik")]["status"] == "pending" and rows[("6301", "logistik")]["total"] == 900
         await wall.close()
         await back.close()
+
+
+async def test_a_client_that_stops_answering_pings_is_dropped(tmp_path: Path) -> None:
+    config = province()
+    config = dataclasses.replace(config, server=dataclasses.replace(config.server, ping_interval_seconds=0.1, ping_timeout_seconds=0.2))
+    async with running_server(tmp_path, config=config) as running:
+        alive = await Peer.open(running, running.tokens["officer"])
+        silent = await Peer.open(running, running.tokens["wall"])
+        silent.ws.transport.pause_reading()  # the laptop's lid is shut: no pongs
+
+        def server_side(name: str) -> list[WsState]:
+            return [s.connection.state for s in running.server.hub.subscribers.values() if s.user == name]
+
+        for _ in range(100):  # the server gives up on it (then waits for its close frame)
+            if server_side("wall") != [WsState.OPEN]:
+                break
+            await asyncio.sleep(0.05)
+        assert server_side("wall") != [WsState.OPEN]
+        # The one that answers pings stays, however long it is idle.
+        assert server_side("officer") == [WsState.OPEN]
+        assert (await alive.command("report", **report()))["ok"]
+        await alive.close()
+        silent.ws.transport.abort()
