@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone, tzinfo
+from pathlib import Path
 from typing import Any
 
 from textual import on, work
@@ -61,7 +62,7 @@ class _Bridge:
 
 
 class OpsmonApp(App[int]):
-    CSS_PATH = "opsmon.tcss"
+    CSS_PATH = Path(__file__).with_name("opsmon.tcss")  # absolute: subclasses live elsewhere
     TITLE = "opsmon"
     BINDINGS = [Binding("ctrl+q", "quit", "key.quit", show=False)]
 
@@ -174,7 +175,7 @@ class OpsmonApp(App[int]):
         self.dashboard = DashboardScreen()
         self.localize(self.dashboard)
         self.push_screen(self.dashboard)
-        self.set_interval(FLUSH_SECONDS, self._flush)
+        self.set_interval(FLUSH_SECONDS, self._repaint)
         self.set_interval(1.0, self._tick)
         if self._preset is None:
             self._follow()
@@ -197,7 +198,7 @@ class OpsmonApp(App[int]):
     def mark_dirty(self) -> None:
         self._dirty = True
 
-    def _flush(self) -> None:
+    def _repaint(self) -> None:
         if not self._dirty:
             return
         self._dirty = False

@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.events import Resize
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import Footer, Input, Static
 
 from opsmon.tui.view import SEVERITIES, QueueFilter, queue, summarize, totals
 from opsmon.tui.view import latest as latest_incidents
@@ -200,11 +200,6 @@ class DashboardScreen(Screen[None]):
             self.opsmon.say(self.opsmon.tr("nothing.selected"), warning=True)
             return
         self.opsmon.open_detail(self.selected_id)
-
-    @on(DataTable.RowSelected)
-    def _row_selected(self, event: DataTable.RowSelected) -> None:
-        event.stop()
-        self.action_open_detail()
 
     def action_ack(self) -> None:
         if self.marked:

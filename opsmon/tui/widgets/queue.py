@@ -1,19 +1,33 @@
-"""The incident queue: most urgent first, one row per incident."""
+"""The incident queue: most urgent first, one line per incident.
+
+A Line API widget: only the rows on screen are rendered, so a queue of
+thousands of incidents costs a sort and a screenful of text per repaint
+(a DataTable measures and lays out every row each time it is rebuilt).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from rich.style import Style
 from rich.text import Text
-from textual.widgets import DataTable
+from textual.binding import Binding
+from textual.events import Click
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from opsmon.domain import is_overdue
 from opsmon.i18n import CATALOG, Translator, who
-from opsmon.protocol import Incident
+from opsmon.protocol import Incident, parse_ts
 from opsmon.tui.view import Lookup
 from opsmon.tui.widgets.bars import cut
 
 COLUMNS = ("mark", "status", "regency", "severity", "category", "title", "age", "acked_by")
+
+CURSOR = Style(reverse=True, bold=True)
+UNFOCUSED_CURSOR = Style(reverse=True)
+HEADER = Style(bold=True, underline=True)
 
 
 def column_widths(width: int) -> dict[str, int]:
@@ -22,91 +36,202 @@ def column_widths(width: int) -> dict[str, int]:
     if width < 110:
         widths.update(severity=3, category=10, acked_by=12, regency=11, status=8)
     if width < 90:
-        widths.update(status=7, regency=10, category=8, age=5, acked_by=9)
+        widths.update(status=9, regency=10, category=8, age=5, acked_by=9)
     if width >= 160:
         widths.update(category=26, acked_by=20, severity=8)
-    padding = 2 * len(COLUMNS)
-    widths["title"] = max(16, width - sum(widths.values()) - padding - 2)
+    gaps = len(COLUMNS) - 1
+    widths["title"] = max(16, width - sum(widths.values()) - gaps - 1)
     return widths
 
 
-class IncidentQueue(DataTable[Text]):
-    """A DataTable keyed by incident id, so the cursor stays on an incident as rows move."""
+class IncidentQueue(ScrollView, can_focus=True):
+    """Keyed by incident id, so the cursor stays on an incident as rows move."""
+
+    BINDINGS = [
+        Binding("down", "cursor_down", show=False),
+        Binding("up", "cursor_up", show=False),
+        Binding("pagedown", "page_down", show=False),
+        Binding("pageup", "page_up", show=False),
+        Binding("home", "first", show=False),
+        Binding("end", "last", show=False),
+    ]
+
+    DEFAULT_CSS = """
+    IncidentQueue { overflow-x: hidden; }
+    """
 
     def __init__(self) -> None:
-        super().__init__(id="queue", cursor_type="row", zebra_stripes=True)
+        super().__init__(id="queue")
+        self.incidents: list[Incident] = []
         self.incident_ids: list[int] = []
-        self._layout_width = 0
-        self._signature: tuple[object, ...] | None = None
+        self.cursor_row = 0
         self.hold_position = False  # after acting on the selected row: the next one moves under the cursor
+        self._signature: tuple[object, ...] | None = None
+        self._lines: dict[int, Strip] = {}
+        self._header: Strip | None = None
+        self._view_context: tuple[Lookup, Translator, datetime, set[int], bool] | None = None
+
+    # --- the data -------------------------------------------------------------------
 
     @property
     def selected_id(self) -> int | None:
-        if not self.incident_ids:
-            return None
-        row = self.cursor_row
-        return self.incident_ids[row] if 0 <= row < len(self.incident_ids) else None
+        if 0 <= self.cursor_row < len(self.incident_ids):
+            return self.incident_ids[self.cursor_row]
+        return None
 
     def select_incident(self, incident_id: int | None) -> None:
         if incident_id is not None and incident_id in self.incident_ids:
-            self.move_cursor(row=self.incident_ids.index(incident_id), animate=False)
+            self._move(self.incident_ids.index(incident_id))
 
     def show(self, incidents: list[Incident], lookup: Lookup, tr: Translator, now: datetime, marked: set[int], *, keep: int | None, stale: bool) -> None:
-        width = self.size.width or 80
-        if width != self._layout_width or not self.columns:
-            self._layout_width = width
-            self.clear(columns=True)
-            widths = column_widths(width)
-            for key in COLUMNS:
-                label = tr("col." + key)
-                if len(label) > widths[key] and "col." + key + "_short" in CATALOG:
-                    label = tr("col." + key + "_short")
-                self.add_column(label, width=widths[key], key=key)
-            self._signature = None
-        widths = column_widths(width)
         minute = int(now.timestamp() // 60)
-        signature = (minute, stale, tuple(sorted(marked)), tuple((i.id, i.status, i.level, i.acknowledged) for i in incidents))
+        signature = (
+            minute,
+            stale,
+            self.size.width,
+            tuple(sorted(marked)),
+            tuple((i.id, i.status, i.level, i.acknowledged, i.severity) for i in incidents),
+        )
         if signature == self._signature:
             return  # nothing a person could see has changed
         self._signature = signature
         selected = keep if keep is not None else (None if self.hold_position else self.selected_id)
         self.hold_position = False
         position = self.cursor_row
-        self.clear()
+        self.incidents = incidents
         self.incident_ids = [i.id for i in incidents]
-        rows = [self._row(i, lookup, tr, now, marked, widths, stale) for i in incidents]
-        for incident, row in zip(incidents, rows, strict=True):
-            self.add_row(*row, key=str(incident.id))
+        self._view_context = (lookup, tr, now, set(marked), stale)
+        self._lines.clear()
+        self._header = None
+        self.virtual_size = Size(self.size.width, len(incidents) + 1)
         if selected in self.incident_ids:
-            self.move_cursor(row=self.incident_ids.index(selected), animate=False)
-        elif self.incident_ids:
-            self.move_cursor(row=min(max(position, 0), len(self.incident_ids) - 1), animate=False)
+            self._move(self.incident_ids.index(selected))
+        else:
+            self._move(min(max(position, 0), max(0, len(incidents) - 1)))
+        self.refresh()
 
-    def _row(self, incident: Incident, lookup: Lookup, tr: Translator, now: datetime, marked: set[int], widths: dict[str, int], stale: bool) -> list[Text]:
-        from opsmon.protocol import parse_ts
+    # --- drawing --------------------------------------------------------------------
 
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        if y == 0:
+            if self._header is None:
+                self._header = self._strip(self._header_text(width), width, HEADER)
+            return self._header
+        row = self.scroll_offset.y + y - 1
+        if not 0 <= row < len(self.incidents):
+            return Strip.blank(width)
+        strip = self._lines.get(row)
+        if strip is None:
+            strip = self._strip(self._row_text(self.incidents[row], width), width, None)
+            self._lines[row] = strip
+        if row == self.cursor_row:
+            # Reverse video marks the cursor in any terminal, colour or not; bold when focused.
+            return strip.apply_style(CURSOR if self.has_focus else UNFOCUSED_CURSOR)
+        return strip
+
+    def _strip(self, text: Text, width: int, style: Style | None) -> Strip:
+        segments = list(text.render(self.app.console))
+        strip = Strip([s for s in segments if s.text != "\n"]).adjust_cell_length(width)
+        return strip.apply_style(style) if style is not None else strip
+
+    def _header_text(self, width: int) -> Text:
+        if self._view_context is None:
+            return Text("")
+        tr = self._view_context[1]
+        widths = column_widths(width)
+        cells = []
+        for key in COLUMNS:
+            label = tr("col." + key)
+            if len(label) > widths[key] and "col." + key + "_short" in CATALOG:
+                label = tr("col." + key + "_short")
+            cells.append(Text(cut(label, widths[key]).ljust(widths[key])))
+        return Text(" ").join(cells)
+
+    def _row_text(self, incident: Incident, width: int) -> Text:
+        assert self._view_context is not None
+        lookup, tr, now, marked, stale = self._view_context
+        widths = column_widths(width)
         dim = "dim" if stale or incident.status == "resolved" else ""
-        status = tr("status." + incident.status)
         overdue = is_overdue(incident, now)
-        if overdue:
-            status = tr("status.overdue")
+        status = tr("status.overdue") if overdue else tr("status." + incident.status)
         if incident.level:
             status += " " + tr("status.level", level=incident.level)
-        severity_word = lookup.severities.get(incident.severity, incident.severity)
         letter = tr("sev.letter." + incident.severity)
-        severity = letter if widths["severity"] < 6 else f"{letter}:{severity_word}"
-        sev_style = {"critical": "bold reverse", "high": "bold"}.get(incident.severity, "")
-        status_style = "bold reverse" if overdue else ("bold" if incident.status == "open" else "")
-        acked = who(incident.acknowledged_by) if incident.acknowledged_by is not None and incident.status == "acknowledged" else ""
+        severity = letter if widths["severity"] < 6 else f"{letter}:{lookup.severities.get(incident.severity, incident.severity)}"
         if incident.status == "resolved":
             acked = who(incident.resolved_by)
-        return [
-            Text("*" if incident.id in marked else " ", "bold reverse" if incident.id in marked else ""),
-            Text(cut(status, widths["status"]), status_style or dim),
-            Text(cut(lookup.regency_short(incident.regency), widths["regency"]), dim),
-            Text(cut(severity, widths["severity"]), sev_style or dim),
-            Text(cut(lookup.categories.get(incident.category, incident.category), widths["category"]), dim),
-            Text(cut(f"#{incident.id} {incident.title}", widths["title"]), dim),
-            Text(tr.age(now - parse_ts(incident.reported)), dim),
-            Text(cut(acked, widths["acked_by"]), dim),
+        elif incident.status == "acknowledged":
+            acked = who(incident.acknowledged_by)
+        else:
+            acked = ""
+        cells = [
+            ("*" if incident.id in marked else " ", "bold reverse" if incident.id in marked else ""),
+            (status, "bold reverse" if overdue else ("bold" if incident.status == "open" else dim)),
+            (lookup.regency_short(incident.regency), dim),
+            (severity, {"critical": "bold reverse", "high": "bold"}.get(incident.severity, dim) if incident.status != "resolved" else dim),
+            (lookup.categories.get(incident.category, incident.category), dim),
+            (f"#{incident.id} {incident.title}", dim),
+            (tr.age(now - parse_ts(incident.reported)), dim),
+            (acked, dim),
         ]
+        line = Text()
+        for n, (key, (value, style)) in enumerate(zip(COLUMNS, cells, strict=True)):
+            if n:
+                line.append(" ")
+            line.append(cut(value, widths[key]), style)
+            line.append(" " * (widths[key] - min(len(value), widths[key])))
+        return line
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._lines.clear()
+        self._header = None
+
+    def on_resize(self) -> None:
+        self._lines.clear()
+        self._header = None
+        self._signature = None
+        self.virtual_size = Size(self.size.width, len(self.incidents) + 1)
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()
+
+    # --- the cursor ---------------------------------------------------------------
+
+    def _move(self, row: int) -> None:
+        row = max(0, min(row, len(self.incidents) - 1)) if self.incidents else 0
+        self.cursor_row = row
+        visible = max(1, self.size.height - 1)  # the header takes a line
+        top = self.scroll_offset.y
+        if row < top:
+            self.scroll_to(y=row, animate=False)
+        elif row >= top + visible:
+            self.scroll_to(y=row - visible + 1, animate=False)
+        self.refresh()
+
+    def action_cursor_down(self) -> None:
+        self._move(self.cursor_row + 1)
+
+    def action_cursor_up(self) -> None:
+        self._move(self.cursor_row - 1)
+
+    def action_page_down(self) -> None:
+        self._move(self.cursor_row + max(1, self.size.height - 2))
+
+    def action_page_up(self) -> None:
+        self._move(self.cursor_row - max(1, self.size.height - 2))
+
+    def action_first(self) -> None:
+        self._move(0)
+
+    def action_last(self) -> None:
+        self._move(len(self.incidents) - 1)
+
+    def on_click(self, event: Click) -> None:
+        if event.y >= 1:
+            self._move(self.scroll_offset.y + event.y - 1)
+

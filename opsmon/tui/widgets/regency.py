@@ -37,6 +37,7 @@ class RegencyPanel(Widget):
         self.tr = Translator()
         self.now: datetime | None = None
         self.stage_rows: dict[str, tuple[int, int]] = {}
+        self._seen: tuple[object, ...] | None = None
 
     def show(
         self,
@@ -49,6 +50,11 @@ class RegencyPanel(Widget):
         stale: bool,
         stage_rows: dict[str, tuple[int, int]] | None = None,
     ) -> None:
+        minute = int(now.timestamp() // 60)  # ages are shown in minutes
+        seen = (summary, tr.lang, minute, focused, stale, tuple(sorted((stage_rows or {}).items())))
+        if seen == self._seen:
+            return  # unchanged: no repaint for this panel
+        self._seen = seen
         self.summary, self.lookup, self.tr, self.now = summary, lookup, tr, now
         self.stage_rows = stage_rows or {}
         self.set_class(summary.overdue > 0, "-overdue")

@@ -1,0 +1,266 @@
+"""How the terminal client keeps up: repaints and lag under a steady 500 events/s,
+and repaints for a burst of 1,000 events, against a real server on loopback.
+
+    .venv/bin/python bench/bench_tui.py [--rate 500] [--seconds 10] [--burst 1000]
+
+The app runs headless (Textual's test driver) at 200x60 with the real
+Connection; feeders send stage updates and reports through their own
+sessions. Printed figures:
+
+- repaints: coalesced redraws by the app (one per dirty 100 ms tick);
+- frames: screen updates Textual composed for the terminal (every widget refresh
+  that reached the compositor, so also the clock);
+- lag: from the event's server timestamp to the redraw that showed it.
+
+It is a measurement, not a test: nothing here fails on a number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from opsmon.client import Backoff, Session  # noqa: E402
+from opsmon.protocol import IncidentDraft, Report, StageUpdate, parse_ts, utc_now  # noqa: E402
+from opsmon.tui.app import OpsmonApp  # noqa: E402
+from tests.helpers import CONFIG_PATH, province  # noqa: E402
+
+SERVER = str(Path(sys.executable).with_name("opsmon-server"))
+PORT = 8797
+
+
+def start_server(tmp: Path) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
+    """A real opsmon-server process, its per-connection rate limit lifted (we measure the client)."""
+    text = CONFIG_PATH.read_text(encoding="utf-8")
+    text = re.sub(r"(?m)^commands_per_second = .*$", "commands_per_second = 100000", text)
+    text = re.sub(r"(?m)^client_queue_frames = .*$", "client_queue_frames = 100000", text)
+    text = re.sub(r'(?m)^synchronous = .*$', 'synchronous = "normal"', text)
+    config = tmp / "config.toml"
+    config.write_text(text, encoding="utf-8")
+    db = str(tmp / "bench.db")
+    tokens = {}
+    for name, role, agency in (("admin", "admin", "KPU"), ("officer", "officer", "Bawaslu"), ("polisi", "officer", "Polri"), ("wall", "viewer", "KPU")):
+        out = subprocess.run([SERVER, "token", "add", name, "--role", role, "--agency", agency, "--config", str(config), "--db", db], check=True, capture_output=True, text=True)
+        tokens[name] = out.stdout.strip().splitlines()[-1]
+    log = (tmp / "server.log").open("wb")
+    process = subprocess.Popen([SERVER, "serve", "--config", str(config), "--db", db, "--port", str(PORT), "--log-level", "warning"], stdout=log, stderr=subprocess.STDOUT)
+    for _ in range(100):
+        if b"listening on" in (tmp / "server.log").read_bytes():
+            break
+        time.sleep(0.05)
+    return process, tokens
+
+
+class MeasuredApp(OpsmonApp):
+    """The real app, counting its repaints and the lag of what each one shows."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.painted_seq = 0
+        self.lags: list[float] = []  # seconds, one per event, at the repaint that showed it
+        self.frames = 0
+
+    def _repaint(self) -> None:
+        dirty = self._dirty
+        super()._repaint()
+        if not dirty:
+            return
+        now = utc_now()
+        for event in self.recent_events:
+            if event.seq > self.painted_seq:
+                self.lags.append((now - parse_ts(event.ts)).total_seconds())
+        self.painted_seq = self.state.seq
+
+    def _display(self, screen: Any, renderable: Any) -> None:
+        if renderable is not None and not self._batch_count:
+            self.frames += 1
+        super()._display(screen, renderable)
+
+
+def _command(n: int, tag: str, regencies: list[Any]) -> Any:
+    regency = regencies[n % len(regencies)]
+    if n % 10 == 0:
+        severity = ("critical", "high", "medium", "low")[n % 4]
+        return Report(id=f"{tag}-{n}", incident=IncidentDraft(regency=regency.code, category="logistik", severity=severity, title=f"bench {n}"))
+    return StageUpdate(id=f"{tag}-{n}", regency=regency.code, stage="penghitungan", done=(n // 13) % regency.tps)
+
+
+async def _feed(url: str, tokens: list[str], rate: float, seconds: float, count: int, tag: str) -> int:
+    """`rate` commands a second for `seconds`; or, with count > 0, `count` commands at once."""
+    regencies = list(province().regencies)
+    sessions = [await Session.open(url, token) for token in tokens]
+    pending: list[asyncio.Future[Any]] = []
+    sent = 0
+    try:
+        if count:
+            for n in range(count):
+                pending.append(await sessions[n % len(sessions)].send(_command(n, tag, regencies)))
+            sent = count
+        else:
+            start = time.perf_counter()
+            while (elapsed := time.perf_counter() - start) < seconds:  # noqa: ASYNC110 - pacing, not waiting
+                for _ in range(max(0, int(elapsed * rate) - sent)):
+                    pending.append(await sessions[sent % len(sessions)].send(_command(sent, tag, regencies)))
+                    sent += 1
+                await asyncio.sleep(0.005)
+        await asyncio.gather(*pending, return_exceptions=True)
+    finally:
+        for session in sessions:
+            await session.close()
+    return sent
+
+
+async def feed(url: str, tokens: list[str], *, rate: float = 0, seconds: float = 0, count: int = 0, tag: str) -> int:
+    """Feed from another process, so the client's event loop is the client's alone."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        "--feed",
+        url,
+        ",".join(tokens),
+        str(rate),
+        str(seconds),
+        str(count),
+        tag,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await process.communicate()
+    return int(out.decode().strip().splitlines()[-1])
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+async def wait_for(app: MeasuredApp, seq: int, timeout: float) -> float:
+    start = time.perf_counter()
+    while app.painted_seq < seq:  # noqa: ASYNC110 - polling a counter the app bumps
+        if time.perf_counter() - start > timeout:
+            break
+        await asyncio.sleep(0.01)
+    return time.perf_counter() - start
+
+
+async def head(url: str, token: str) -> int:
+    session = await Session.open(url, token)
+    try:
+        return session.welcome.seq
+    finally:
+        await session.close()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=500.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--burst", type=int, default=1000)
+    args = parser.parse_args()
+
+    rows: list[tuple[str, str]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        process, tokens = start_server(Path(tmp))
+        url = f"ws://127.0.0.1:{PORT}/ws"
+        try:
+            feeders = [tokens["admin"], tokens["officer"], tokens["polisi"]]
+            app = MeasuredApp(url=url, token=tokens["officer"])
+            app.backoff = Backoff(initial=0.05, maximum=0.2)
+            async with app.run_test(size=(200, 60)):
+                while app.welcome is None or app.repaints < 2:  # noqa: ASYNC110 - polling a counter the app bumps
+                    await asyncio.sleep(0.05)
+
+                # 1. a steady rate
+                app.lags.clear()
+                repaints0, frames0 = app.repaints, app.frames
+                started = time.perf_counter()
+                sent = await feed(url, feeders, rate=args.rate, seconds=args.seconds, tag="steady")
+                target = await head(url, tokens["wall"])
+                drain = await wait_for(app, target, 30)
+                took = time.perf_counter() - started
+                lags = app.lags[:]
+                rows += [
+                    (f"steady: events sent at {args.rate:g}/s for {args.seconds:g} s", f"{sent}"),
+                    ("steady: events the client folded and painted", f"{len(lags)}"),
+                    ("steady: repaints (coalesced redraws)", f"{app.repaints - repaints0} ({(app.repaints - repaints0) / took:.1f}/s)"),
+                    ("steady: frames composed", f"{app.frames - frames0}"),
+                    ("steady: lag p50 / p95 / p99 / max (ms)", " / ".join(f"{percentile(lags, p) * 1000:.0f}" for p in (50, 95, 99, 100))),
+                    ("steady: median lag, first second -> last second (ms)", _drift(lags, args.seconds)),
+                    ("steady: painted everything, after the feeder finished (ms)", f"{drain * 1000:.0f}"),
+                ]
+
+                # 2. a burst arriving at once: the client offline while it happens, then resuming
+                assert app.connection is not None and app.connection.session is not None
+                good_url = app.connection.url
+                app.connection.url = "ws://127.0.0.1:9/ws"  # nothing listens there: it keeps retrying
+                await app.connection.session.close()
+                while app.online:  # noqa: ASYNC110 - polling a counter the app bumps
+                    await asyncio.sleep(0.01)
+                before = app.state.seq
+                await feed(url, feeders, count=args.burst, tag="burst")
+                target = await head(url, tokens["wall"])
+                await asyncio.sleep(0.3)
+                repaints0, frames0 = app.repaints, app.frames
+                app.connection.url = good_url
+                resumed = await wait_for(app, target, 30)
+                await asyncio.sleep(0.3)  # count any trailing repaint too
+                rows += [
+                    ("resume burst: events delivered at once on reconnect", f"{target - before}"),
+                    ("resume burst: repaints to show them all", f"{app.repaints - repaints0}"),
+                    ("resume burst: frames composed", f"{app.frames - frames0}"),
+                    ("resume burst: back online to painted (ms)", f"{resumed * 1000:.0f}"),
+                ]
+
+                # 3. the same burst live: as fast as the server commits it
+                app.lags.clear()
+                repaints0 = app.repaints
+                started = time.perf_counter()
+                sent = await feed(url, feeders, count=args.burst, tag="live")
+                target = await head(url, tokens["wall"])
+                await wait_for(app, target, 30)
+                took = time.perf_counter() - started
+                rows += [
+                    (f"live burst: {sent} events, feeder start to painted (ms)", f"{took * 1000:.0f}"),
+                    ("live burst: repaints", f"{app.repaints - repaints0}"),
+                    ("live burst: lag p50 / max (ms)", f"{percentile(app.lags, 50) * 1000:.0f} / {percentile(app.lags, 100) * 1000:.0f}"),
+                ]
+        finally:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                print("note: opsmon-server did not stop within 10 s of SIGTERM; killed", file=sys.stderr)
+                print((Path(tmp) / "server.log").read_text()[-2000:], file=sys.stderr)
+                process.kill()
+    width = max(len(label) for label, _ in rows)
+    print(f"{'measure':<{width}}  value")
+    print(f"{'-' * width}  -----")
+    for label, value in rows:
+        print(f"{label:<{width}}  {value}")
+
+
+def _drift(lags: list[float], seconds: float) -> str:
+    """Lag growing over the run would show as a later median above the first."""
+    if len(lags) < 20:
+        return "n/a"
+    chunk = max(1, len(lags) // max(1, int(seconds)))
+    return f"{statistics.median(lags[:chunk]) * 1000:.0f} -> {statistics.median(lags[-chunk:]) * 1000:.0f}"
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 8 and sys.argv[1] == "--feed":
+        _, _, feed_url, feed_tokens, feed_rate, feed_seconds, feed_count, feed_tag = sys.argv
+        print(asyncio.run(_feed(feed_url, feed_tokens.split(","), float(feed_rate), float(feed_seconds), int(feed_count), feed_tag)))
+    else:
+        asyncio.run(main())
