@@ -250,3 +250,27 @@ async def test_palette_offers_every_action_and_runs_them(server: Running, clock:
         await pilot.pause(0.3)
         await pilot.press("enter")
         await until(pilot, lambda: f"#{incident} acknowledged by Bawaslu/officer" in app.notices)
+
+
+async def test_escalate_note_and_the_detail_timeline(server: Running, clock: FakeClock) -> None:
+    [incident] = await report(server, clock, [("6371", "high", "Kotak suara rusak")])
+    app = OpsmonApp(url=server.url, token=server.tokens["officer"], clock=clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, loaded(app, 1))
+        await pilot.press("e")
+        await until(pilot, lambda: type(app.screen).__name__ == "NoteModal")
+        await pilot.press("enter")  # the note is optional when escalating
+        await until(pilot, lambda: f"#{incident} dieskalasi oleh Bawaslu/officer" in app.notices)
+        await pilot.press("n", *"Polsek sudah di lokasi", "enter")
+        await until(pilot, lambda: f"Catatan pada #{incident} tersimpan (Bawaslu/officer)" in app.notices)
+        await pilot.press("enter")
+        await until(pilot, lambda: type(app.screen).__name__ == "IncidentScreen")
+        timeline = app.screen.query_one("#detail-timeline")
+        await until(pilot, lambda: "catatan: Polsek sudah di lokasi" in str(timeline.render()))
+        text = str(timeline.render())
+        assert "KPU/admin  dilaporkan" in text and "Bawaslu/officer  dieskalasi ke level 1" in text
+        await pilot.press("a")  # acts on the incident shown
+        await until(pilot, lambda: f"#{incident} di-ack oleh Bawaslu/officer" in app.notices)
+        await until(pilot, lambda: "di-ack" in str(app.screen.query_one("#detail-timeline").render()))
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is app.dashboard)

@@ -28,7 +28,7 @@ from opsmon.client import Backoff, ClientError, Connection, new_command_id
 from opsmon.domain import State, is_overdue
 from opsmon.i18n import CATALOG, WITA, Translator, local_time, who
 from opsmon.protocol import Ack, Command, Escalate, Event, History, Incident, Note, Reopen, Resolve, Result, Welcome, utc_now
-from opsmon.tui.messages import CommandAnswered, Connected, Disconnected, Refused, Synced
+from opsmon.tui.messages import Connected, Disconnected, Refused, Synced
 from opsmon.tui.screens.dashboard import DashboardScreen
 from opsmon.tui.screens.detail import IncidentScreen
 from opsmon.tui.screens.help import HelpScreen
@@ -58,7 +58,7 @@ class _Bridge:
         self.app.post_message(Refused(reason))
 
     def result(self, result: Result) -> None:
-        self.app.post_message(CommandAnswered(result))
+        """Each command's own worker awaits its result and reports the outcome."""
 
 
 class OpsmonApp(App[int]):
@@ -260,10 +260,6 @@ class OpsmonApp(App[int]):
     def _on_refused(self, message: Refused) -> None:
         self.exit_line = self.tr("exit.refused", reason=message.reason)
         self.exit(return_code=3)
-
-    @on(CommandAnswered)
-    def _on_answered(self, message: CommandAnswered) -> None:
-        pass  # each command's own worker reports its outcome
 
     # --- telling the officer -------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from textual.message import Message
 
 from opsmon.domain import State
-from opsmon.protocol import Event, Result, Welcome
+from opsmon.protocol import Event, Welcome
 
 
 class Connected(Message):
@@ -42,11 +42,3 @@ class Refused(Message):
     def __init__(self, reason: str) -> None:
         super().__init__()
         self.reason = reason
-
-
-class CommandAnswered(Message):
-    """A command's result arrived."""
-
-    def __init__(self, result: Result) -> None:
-        super().__init__()
-        self.result = result
