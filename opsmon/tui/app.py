@@ -22,6 +22,7 @@ from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.dom import DOMNode
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from opsmon.client import Backoff, ClientError, Connection, new_command_id
@@ -93,7 +94,7 @@ class OpsmonApp(App[int]):
         self.offline_reason = ""
         self.recent_events: deque[Event] = deque(maxlen=RECENT_EVENTS)
         self.unanswered = 0  # write commands sent and not yet answered
-        self.notices: list[str] = []  # every outcome shown, newest last (tests and logs read it)
+        self.notices: deque[str] = deque(maxlen=200)  # outcomes shown, newest last (tests read it)
         self.exit_line = ""
         self.repaints = 0  # coalesced redraws (the bench reads it)
         self.events_seen = 0
@@ -265,7 +266,7 @@ class OpsmonApp(App[int]):
 
     def say(self, text: str, *, warning: bool = False, error: bool = False, timeout: float | None = None) -> None:
         self.notices.append(text)
-        severity = "error" if error else "warning" if warning else "information"
+        severity: SeverityLevel = "error" if error else "warning" if warning else "information"
         self.notify(text, severity=severity, timeout=timeout if timeout is not None else (10 if error else 5), markup=False)
 
     def refusal(self, incident_id: int, result: Result) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from opsmon.domain import State, is_overdue, urgency_key
+from opsmon.domain import State, in_snapshot, is_overdue, urgency_key
 from opsmon.protocol import ConfigInfo, Incident, RegencyInfo, StageInfo, parse_ts
 
 SEVERITIES = ("critical", "high", "medium", "low")
@@ -176,12 +176,14 @@ def totals(state: State, config: ConfigInfo) -> Totals:
     return result
 
 
-def queue(state: State, lookup: Lookup, view: QueueFilter) -> list[Incident]:
-    """The incidents the queue shows, most urgent first (resolved ones last)."""
+def queue(state: State, lookup: Lookup, view: QueueFilter, now: datetime) -> list[Incident]:
+    """The incidents the queue shows, most urgent first; resolved ones last, and only
+    for 24 hours (as a fresh snapshot would), so a wall running for days stays short."""
     labels = lookup.search_labels()
-    return sorted((i for i in state.incidents.values() if view.matches(i, labels)), key=urgency_key)
+    return sorted((i for i in state.incidents.values() if in_snapshot(i, now) and view.matches(i, labels)), key=urgency_key)
 
 
-def latest(state: State, limit: int) -> list[Incident]:
+def latest(state: State, limit: int, now: datetime) -> list[Incident]:
     """Newest reported first: the wall's ticker."""
-    return sorted(state.incidents.values(), key=lambda i: (i.reported, i.id), reverse=True)[:limit]
+    recent = (i for i in state.incidents.values() if in_snapshot(i, now))
+    return sorted(recent, key=lambda i: (i.reported, i.id), reverse=True)[:limit]

@@ -144,9 +144,9 @@ class DashboardScreen(Screen[None]):
             rows = {stage: (row.done, row.total) for (code, stage), row in state.stages.items() if code == summary.code}
             panel.show(summary, lookup, app.tr, now, focused=summary.code == self.filter.regency, stale=stale, stage_rows=rows)
         if app.is_wall:
-            self.query_one(Ticker).show(latest_incidents(state, 40), lookup, app.tr, app.tz)
+            self.query_one(Ticker).show(latest_incidents(state, 40, now), lookup, app.tr, app.tz)
             return
-        incidents = queue(state, lookup, self.filter)
+        incidents = queue(state, lookup, self.filter, now)
         self.marked &= {i.id for i in incidents if i.status != "resolved"}
         table = self.query_one(IncidentQueue)
         keep = None
