@@ -32,13 +32,13 @@ HEADER = Style(bold=True, underline=True)
 
 def column_widths(width: int) -> dict[str, int]:
     """Fixed columns first; the title takes what is left (at least 16)."""
-    widths = {"mark": 1, "status": 9, "regency": 12, "severity": 8, "category": 14, "age": 6, "acked_by": 16}
+    widths = {"mark": 1, "status": 9, "regency": 12, "severity": 10, "category": 14, "age": 6, "acked_by": 16}
     if width < 110:
         widths.update(severity=3, category=10, acked_by=12, regency=11, status=8)
     if width < 90:
         widths.update(status=9, regency=10, category=8, age=5, acked_by=9)
     if width >= 160:
-        widths.update(category=26, acked_by=20, severity=8)
+        widths.update(category=26, acked_by=20)
     gaps = len(COLUMNS) - 1
     widths["title"] = max(16, width - sum(widths.values()) - gaps - 1)
     return widths

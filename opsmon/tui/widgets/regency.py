@@ -191,18 +191,22 @@ class RegencyGrid(Grid):
         return True
 
     def layout_for(self, width: int, height: int, wall: bool, count: int) -> tuple[int, int, bool]:
-        """(columns, panel height, boxed) for a terminal of this size."""
+        """(columns, panel height, boxed) for a terminal of this size.
+
+        Boxed panels (a border, every stage listed when tall enough) when they fit
+        in the room the grid may take: 55% of the height on the dashboard (the
+        queue keeps the rest), all but the ticker on the wall. Otherwise
+        two-line compact panels, as many columns as 26 cells allow."""
         count = max(1, count)
-        boxed = height >= 36 or (wall and height >= 28)
-        min_width = (40 if wall else 34) if boxed else 26
-        columns = max(1, min(count, width // min_width))
-        rows = -(-count // columns)
-        columns = -(-count // rows)  # balance: as few empty cells as the rows allow
-        if not boxed:
-            return columns, 2, False
-        if wall:
-            spare = height - 2 - 10  # header, footer, ticker
-            panel = max(6, min(13, spare // rows))
-        else:
-            panel = max(6, min(12, int(height * 0.55) // rows))  # the queue keeps the rest
-        return columns, panel, True
+
+        def grid(min_width: int) -> tuple[int, int]:
+            columns = max(1, min(count, width // min_width))
+            rows = -(-count // columns)
+            return -(-count // rows), rows  # balanced: as few empty cells as the rows allow
+
+        room = height - 2 - 10 if wall else int(height * 0.55)  # wall: header, footer, ticker
+        columns, rows = grid(40 if wall else 34)
+        if rows * 6 <= room:
+            return columns, max(6, min(13 if wall else 12, room // rows)), True
+        columns, rows = grid(26)
+        return columns, 2, False
