@@ -173,7 +173,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "refused.title": {"id": "Ditolak", "en": "Refused"},
     "refused.acknowledged": {"id": "#{id}: sudah di-ack oleh {who} {time}", "en": "#{id}: already acknowledged by {who} {time}"},
     "refused.resolved": {"id": "#{id}: sudah diselesaikan oleh {who} {time}", "en": "#{id}: already resolved by {who} {time}"},
-    "refused.open": {"id": "#{id}: belum diselesaikan (masih terbuka)", "en": "#{id}: not resolved (still open)"},
+    "refused.open": {"id": "#{id}: belum diselesaikan (status {status})", "en": "#{id}: not resolved (status {status})"},
     "refused.forbidden": {"id": "#{id}: tidak berwenang ({message})", "en": "#{id}: not allowed ({message})"},
     "refused.not_found": {"id": "#{id}: tidak ditemukan di server", "en": "#{id}: not found on the server"},
     "refused.invalid": {"id": "#{id}: ditolak server ({message})", "en": "#{id}: refused by the server ({message})"},

@@ -123,6 +123,8 @@ async def test_a_refused_action_shows_the_servers_reason(server: Running, clock:
         await pilot.press("a")
         await until(pilot, lambda: app.notices)
         assert app.notices[-1] == f"#{incident}: sudah di-ack oleh Polri/polisi 21:03 WITA"
+        await pilot.press("o", *"salah tekan", "enter")  # only a resolved incident can be reopened
+        await until(pilot, lambda: app.notices[-1] == f"#{incident}: belum diselesaikan (status ACK)")
 
 
 async def test_filters_and_regency_focus(server: Running, clock: FakeClock) -> None:

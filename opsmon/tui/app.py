@@ -269,18 +269,19 @@ class OpsmonApp(App[int]):
         severity: SeverityLevel = "error" if error else "warning" if warning else "information"
         self.notify(text, severity=severity, timeout=timeout if timeout is not None else (10 if error else 5), markup=False)
 
-    def refusal(self, incident_id: int, result: Result) -> str:
+    def refusal(self, incident_id: int, result: Result, verb: str = "") -> str:
         """The server's refusal in the officer's language, from code, by and at."""
         tr = self.tr
         message = result.message or result.code or "?"
+        if result.code == "conflict" and (verb == "reopen" or result.status == "open"):
+            # Only a resolved incident can be reopened: say what it is instead.
+            return tr("refused.open", id=incident_id, status=tr("status." + (result.status or "open")))
         if result.code == "conflict":
             when = local_time(result.at, self.tz) if result.at else ""
             if result.status == "acknowledged":
                 return tr("refused.acknowledged", id=incident_id, who=who(result.by), time=when)
             if result.status == "resolved":
                 return tr("refused.resolved", id=incident_id, who=who(result.by), time=when)
-            if result.status == "open":
-                return tr("refused.open", id=incident_id)
         key = {
             "forbidden": "refused.forbidden",
             "not_found": "refused.not_found",
@@ -312,7 +313,7 @@ class OpsmonApp(App[int]):
             me = who(self.welcome.user.actor) if self.welcome else "?"
             self.say(tr("done." + verb, id=incident_id, who=me))
             return True
-        self.say(self.refusal(incident_id, answer), error=True)
+        self.say(self.refusal(incident_id, answer, verb), error=True)
         return False
 
     def _read_only_refusal(self) -> bool:
