@@ -368,7 +368,8 @@ class OpsmonServer:
                 self._answer(connection, Result(id=message.id, ok=False, code="rate_limited", message=f"more than {self.settings.commands_per_second:g} commands a second; slow down"), kind, started)
                 continue
             if isinstance(message, History):
-                await self._history(connection, message, started)
+                # Through the writer's queue, so it sees the commands sent before it.
+                await self._command(connection, user, message, kind, started)
                 continue
             if not isinstance(message, WRITE_COMMANDS):  # pragma: no cover - the union is closed
                 continue
@@ -397,10 +398,24 @@ class OpsmonServer:
     async def _writer(self) -> None:
         """Group commit: every command waiting is decided in order and committed
         in one transaction, so the disk sync is paid once per batch, not per command."""
+        carry: _Pending | None = None
         while True:
-            batch = [await self._inbox.get()]
+            first, carry = carry or await self._inbox.get(), None
+            if isinstance(first.command, History):
+                # A read: answered once every write queued before it is committed.
+                try:
+                    await self._history(first.connection, first.command, first.started)
+                except Exception as exc:
+                    log.exception("history failed")
+                    self._answer(first.connection, Result(id=first.command.id, ok=False, code="unavailable", message=f"the server could not read the history ({type(exc).__name__})"), first.kind, first.started)
+                continue
+            batch = [first]
             while not self._inbox.empty() and len(batch) < WRITE_BATCH_MAX:
-                batch.append(self._inbox.get_nowait())
+                item = self._inbox.get_nowait()
+                if isinstance(item.command, History):
+                    carry = item  # the batch ends here; the read comes after it
+                    break
+                batch.append(item)
             async with self.lock:
                 head = self.state.seq
                 try:
