@@ -39,7 +39,7 @@ class Peer:
         self.welcome = welcome
         self.snapshot: dict[str, Any] | None = None
         self.events: list[dict[str, Any]] = []
-        self.frames: list[dict[str, Any]] = []  # every non-event frame after the welcome
+        self.frames: list[dict[str, Any]] = []  # every non-event frame read after the welcome and snapshot
         self.since: int | None = None  # the seq it resumed after, if it did
 
     @classmethod
@@ -58,6 +58,7 @@ class Peer:
             snapshot = await peer.next()
             assert snapshot["type"] == "snapshot", snapshot
             peer.snapshot = snapshot
+            peer.frames.clear()
         return peer
 
     @property
@@ -73,6 +74,8 @@ class Peer:
         """The next frame, whatever it is (events are also kept)."""
         frame: dict[str, Any] = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
         self.events += flatten(frame)
+        if frame.get("type") not in ("event", "batch"):
+            self.frames.append(frame)
         return frame
 
     async def until(self, want: Any, timeout: float = FRAME_TIMEOUT) -> dict[str, Any]:
@@ -81,8 +84,6 @@ class Peer:
         deadline = loop.time() + timeout
         while True:
             frame = await self.next(max(0.01, deadline - loop.time()))
-            if frame.get("type") not in ("event", "batch"):
-                self.frames.append(frame)
             if want(frame):
                 return frame
 
