@@ -345,7 +345,7 @@ def decide(state: State, command: WriteCommand, actor: Actor, scope: list[str] |
     if isinstance(command, Escalate):
         if incident.status == "resolved":
             raise _already(incident, rules, "escalate")
-        return Decision("incident.escalated", {**ref, "level": incident.level + 1, "note": command.note or None}, incident.id, incident.regency)
+        return Decision("incident.escalated", {**ref, "level": incident.level + 1, "note": command.note if command.note and command.note.strip() else None}, incident.id, incident.regency)
     if isinstance(command, Note):
         if not command.text.strip():
             raise DomainError("invalid", "text must not be blank")

@@ -134,13 +134,15 @@ def test_manual_escalation_raises_the_level_and_keeps_the_note() -> None:
     event = w.do(Escalate(id="e1", incident=n, note="Butuh Polres"))
     assert event.data == {"incident": n, "level": 1, "note": "Butuh Polres"}
     w.do(Escalate(id="e2", incident=n))
+    blank = w.do(Escalate(id="e2b", incident=n, note="   "))
+    assert blank.data["note"] is None  # a blank note is no note
     incident = w.state.incidents[n]
-    assert incident.level == 2
+    assert incident.level == 3
     assert [x.text for x in incident.notes] == ["Butuh Polres"]
     # An acknowledged incident can still be escalated by hand; a resolved one cannot.
     w.do(Ack(id="a", incident=n))
     w.do(Escalate(id="e3", incident=n))
-    assert w.state.incidents[n].level == 3
+    assert w.state.incidents[n].level == 4
     w.do(Resolve(id="s", incident=n, note="ok"))
     with pytest.raises(DomainError) as caught:
         w.do(Escalate(id="e4", incident=n))
