@@ -52,7 +52,7 @@ from opsmon.protocol import (
     utc_now,
 )
 from server.auth import authenticate
-from server.hub import Hub, Subscriber
+from server.hub import Hub, Subscriber, batch_frames
 from server.store import CommandRecord, Store
 
 log = logging.getLogger("opsmon.server")
@@ -317,10 +317,11 @@ class OpsmonServer:
             head = self.state.seq
             welcome = Welcome(protocol=PROTOCOL_VERSION, epoch=self.store.epoch, seq=head, user=user, config=self._config_info)
             frames: list[tuple[bytes, bool]] = [(encode(welcome), False)]
-            resume = hello.epoch == self.store.epoch and hello.since is not None and 0 <= hello.since <= head and head - hello.since <= RESUME_LIMIT
-            if resume:
-                assert hello.since is not None  # for the type checker; checked above
-                frames += [(encode(event), True) for event in await self.store.events_since(hello.since)]
+            since = hello.since if hello.epoch == self.store.epoch else None
+            resume = since is not None and 0 <= since <= head and head - since <= RESUME_LIMIT
+            if since is not None and resume:
+                backlog = batch_frames(encode(event) for event in await self.store.events_since(since))
+                frames += [(frame, False) for frame in backlog]
             else:
                 frames.append((encode(self._snapshot()), False))
             subscriber = Subscriber(connection, self.settings.client_queue_frames, token_hash, user.name)

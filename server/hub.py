@@ -25,6 +25,27 @@ BATCH_MAX_EVENTS = 500
 _BATCH_OPEN = b'{"type":"batch","events":['
 
 
+def batch_frames(events: Iterable[bytes]) -> list[bytes]:
+    """Encoded events joined into as few `batch` frames as the limits allow
+    (a resume backlog goes out as a handful of frames, not one per event)."""
+    frames: list[bytes] = []
+    parts: list[bytes] = []
+    size = 0
+    for event in events:
+        if parts and (size + len(event) > BATCH_MAX_BYTES or len(parts) >= BATCH_MAX_EVENTS):
+            frames.append(_join(parts))
+            parts, size = [], 0
+        parts.append(event)
+        size += len(event)
+    if parts:
+        frames.append(_join(parts))
+    return frames
+
+
+def _join(parts: list[bytes]) -> bytes:
+    return parts[0] if len(parts) == 1 else _BATCH_OPEN + b",".join(parts) + b"]}"
+
+
 class Subscriber:
     """One connection's outbound side."""
 
@@ -90,9 +111,7 @@ class Subscriber:
             self.queue.get_nowait()
             parts.append(frame)
             size += len(frame)
-        if len(parts) == 1:
-            return first
-        return _BATCH_OPEN + b",".join(parts) + b"]}"
+        return _join(parts)
 
     async def stop(self) -> None:
         if self.writer is not None:
