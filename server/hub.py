@@ -144,8 +144,10 @@ class Hub:
     def send(self, connection: ServerConnection, frame: bytes) -> None:
         """A frame for one connection, in order with its events."""
         subscriber = self.subscribers.get(connection)
-        if subscriber is not None:
-            subscriber.put(frame, is_event=False)
+        if subscriber is not None and not subscriber.put(frame, is_event=False):
+            # Its own answers piled up unread: as behind as any slow reader.
+            self.subscribers.pop(connection, None)
+            self.dropped_slow += 1
 
     def publish(self, frames: list[bytes]) -> None:
         """Events for everyone, encoded once, in seq order; never waits."""
