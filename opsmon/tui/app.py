@@ -21,6 +21,7 @@ from typing import Any
 from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.dom import DOMNode
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
@@ -200,28 +201,36 @@ class OpsmonApp(App[int]):
         self._dirty = True
 
     def _repaint(self) -> None:
-        if not self._dirty:
+        if not self._dirty or self._exit:
             return
         self._dirty = False
         self.repaints += 1
         with self.batch_update():
             for screen in self.screen_stack:
-                refresh = getattr(screen, "refresh_view", None)
-                if refresh is not None:
-                    refresh()
+                self._each(screen, "refresh_view")
 
     def _tick(self) -> None:
+        if self._exit:
+            return
         for screen in self.screen_stack:
-            tick = getattr(screen, "refresh_clock", None)
-            if tick is not None:
-                tick()
+            self._each(screen, "refresh_clock")
         self.mark_dirty()  # ages and overdue marks move with the clock
+
+    @staticmethod
+    def _each(screen: Screen[Any], method: str) -> None:
+        refresh = getattr(screen, method, None)
+        if refresh is None:
+            return
+        try:
+            refresh()
+        except NoMatches:
+            pass  # a screen being torn down (on exit) has lost its widgets: nothing to show
 
     def _welcomed(self, welcome: Welcome) -> None:
         was_wall = self.is_wall
         self.welcome = welcome
         self.lookup = Lookup(welcome.config, self.lang)
-        if self.is_wall != was_wall and hasattr(self, "dashboard") and self.dashboard.is_mounted:
+        if self.is_wall != was_wall and hasattr(self, "dashboard") and self.dashboard.ready:
             self.dashboard.apply_mode()
 
     # --- messages from the worker ----------------------------------------------------------

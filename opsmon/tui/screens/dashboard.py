@@ -57,6 +57,7 @@ class DashboardScreen(Screen[None]):
         self.marked: set[int] = set()
         self._layout: tuple[int, int, bool] | None = None
         self._initial_selection_done = False
+        self.ready = False
 
     @property
     def opsmon(self) -> OpsmonApp:
@@ -76,6 +77,7 @@ class DashboardScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.ready = True
         self.query_one(Input).display = False
         self.query_one(IncidentQueue).focus()
         self.apply_mode()
@@ -96,7 +98,7 @@ class DashboardScreen(Screen[None]):
         self._reflow(event.size.width, event.size.height)
 
     def _reflow(self, width: int, height: int) -> None:
-        if not width or not height:
+        if not width or not height or not self.ready:
             return
         grid = self.query_one(RegencyGrid)
         panels = len(self.opsmon.regency_codes())
@@ -116,6 +118,8 @@ class DashboardScreen(Screen[None]):
     # --- showing state ---------------------------------------------------------------
 
     def refresh_view(self) -> None:
+        if not self.ready:
+            return  # the repaint timer can fire between push_screen and mount
         """Redraw from the app's state: called by the app's coalescing flush."""
         app = self.opsmon
         lookup, state = app.lookup, app.state
@@ -158,6 +162,8 @@ class DashboardScreen(Screen[None]):
         self._update_title(len(incidents))
 
     def refresh_clock(self) -> None:
+        if not self.ready:
+            return
         header = self.query_one(HeaderBar)
         header.now = self.opsmon.now()
         header.refresh()

@@ -40,6 +40,7 @@ class IncidentScreen(Screen[None]):
         self.incident_id = incident_id
         self.timeline: list[Event] | None = None
         self.timeline_error: str | None = None
+        self.ready = False
 
     @property
     def opsmon(self) -> OpsmonApp:
@@ -54,6 +55,7 @@ class IncidentScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.ready = True
         self.opsmon.localize(self)
         self.refresh_view()
         self.opsmon.load_history(self)
@@ -66,11 +68,15 @@ class IncidentScreen(Screen[None]):
         self.refresh_view()
 
     def refresh_clock(self) -> None:
+        if not self.ready:
+            return
         header = self.query_one(HeaderBar)
         header.now = self.opsmon.now()
         header.refresh()
 
     def refresh_view(self) -> None:
+        if not self.ready:
+            return  # the repaint timer can fire between push_screen and mount
         app = self.opsmon
         tr, tz, lookup = app.tr, app.tz, app.lookup
         header = self.query_one(HeaderBar)
