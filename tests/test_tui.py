@@ -226,14 +226,14 @@ async def test_a_refused_token_and_an_unreachable_server_end_with_one_line(serve
     refused = OpsmonApp(url=server.url, token="ops_not-a-token", clock=clock)
     async with refused.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: refused.return_code is not None)
-    assert refused.return_code == 3
+    assert refused.return_code == 5  # token refused, as the feeders say it
     assert refused.exit_line == "opsmon: token ditolak: token refused by " + server.url + ": unknown or revoked token"
     port = server.server.port
     await server.server.close()
     unreachable = OpsmonApp(url=f"ws://127.0.0.1:{port}/ws", token=server.tokens["officer"], clock=clock, lang="en")
     async with unreachable.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: unreachable.return_code is not None)
-    assert unreachable.return_code == 2
+    assert unreachable.return_code == 4  # unreachable, as the feeders say it
     assert unreachable.exit_line.startswith("opsmon: cannot connect: nothing is listening at")
     assert "\n" not in unreachable.exit_line
 

@@ -28,6 +28,7 @@ from textual.screen import Screen
 
 from opsmon.client import Backoff, ClientError, Connection, new_command_id
 from opsmon.domain import State, is_overdue
+from opsmon.feeders import EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE
 from opsmon.i18n import CATALOG, WITA, Translator, local_time, who
 from opsmon.protocol import Ack, Command, Escalate, Event, History, Incident, Note, Reopen, Resolve, Result, Welcome, utc_now
 from opsmon.tui.messages import Connected, Disconnected, Refused, Synced
@@ -66,7 +67,8 @@ class _Bridge:
 class OpsmonApp(App[int]):
     CSS_PATH = Path(__file__).with_name("opsmon.tcss")  # absolute: subclasses live elsewhere
     TITLE = "opsmon"
-    BINDINGS = [Binding("ctrl+q", "quit", "key.quit", show=False)]
+    # ctrl+c quits too: officers press it by reflex, and the demo promises it.
+    BINDINGS = [Binding("ctrl+q,ctrl+c", "quit", "key.quit", show=False, priority=True)]
 
     def __init__(
         self,
@@ -259,7 +261,7 @@ class OpsmonApp(App[int]):
         if self.welcome is None and not self.wall:
             # Never connected: say why in one line and stop (the wall keeps trying).
             self.exit_line = self.tr("exit.unreachable", reason=message.reason)
-            self.exit(return_code=2)
+            self.exit(return_code=EXIT_UNREACHABLE)
             return
         self.online = False
         self.offline_since = message.since
@@ -269,7 +271,7 @@ class OpsmonApp(App[int]):
     @on(Refused)
     def _on_refused(self, message: Refused) -> None:
         self.exit_line = self.tr("exit.refused", reason=message.reason)
-        self.exit(return_code=3)
+        self.exit(return_code=EXIT_UNAUTHORIZED)
 
     # --- telling the officer -------------------------------------------------------------------
 
@@ -461,7 +463,7 @@ def run_tui(*, url: str, token: str, lang: str = "id", wall: bool = False) -> in
     token is refused or the server cannot be reached, prints one line saying so."""
     if not url.startswith(("ws://", "wss://")):
         print(Translator(lang)("exit.unreachable", reason=f"{url!r} is not a websocket URL (expected ws://HOST:PORT/ws)"), file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     app = OpsmonApp(url=url, token=token, lang=lang, wall=wall)
     app.run()
     code = app.return_code or 0
