@@ -4,8 +4,8 @@ Every line becomes one command whose id is the line's own `id`, or one
 derived from the file name, line number and content. The server answers a
 repeated id with its first answer and does nothing twice, so re-running an
 import after a failure (or by mistake) creates nothing new. A line whose
-answer names an event from before this run began (seq <= the head seq in
-the welcome) is counted as "already imported".
+answer is marked `repeat` (or names an event from before this run began:
+seq <= the head seq in the welcome) is counted as "already imported".
 
 JSONL: one object per line, the protocol's command shape or a flat one:
   {"type": "report", "id": "bjm-17", "regency": "6371", "category": "logistik",
@@ -272,7 +272,8 @@ async def import_file(path: Path, config: Config, url: str, token: str, *, fmt: 
             if result is None:
                 return  # the connection was lost: reported as a whole below
             if result.ok:
-                if result.seq is not None and result.seq <= head:
+                # The server marks a repeated id; older servers did not, hence the seq check.
+                if result.repeat or (result.seq is not None and result.seq <= head):
                     summary.already += 1
                 else:
                     summary.accepted += 1
