@@ -17,14 +17,18 @@ from server.store import Store
 from tests.helpers import ROOT
 
 
-def demo_folders() -> set[str]:
-    return {p.name for p in Path(tempfile.gettempdir()).glob("opsmon-demo-*")}
+def demo_folders(where: Path | None = None) -> set[str]:
+    return {p.name for p in Path(where or tempfile.gettempdir()).glob("opsmon-demo-*")}
 
 
 def test_headless_demo_moves_stages_and_raises_incidents_and_leaves_nothing(tmp_path: Path) -> None:
-    before = demo_folders()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-m", "opsmon.cli", "demo", "--headless", "3", "--seed", "4"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    # Its own temp folder, so another run on the machine cannot confuse the count.
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(temp)}
+    done = subprocess.run([sys.executable, "-m", "opsmon.cli", "demo", "--headless", "3", "--seed", "4"], capture_output=True, text=True, env=env, cwd=work, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     lines = dict(line.split(": ", 1) for line in done.stdout.splitlines() if ": " in line and not line.startswith("opsmon demo"))
@@ -34,8 +38,9 @@ def test_headless_demo_moves_stages_and_raises_incidents_and_leaves_nothing(tmp_
     moved = int(lines["stages"].split()[0])
     assert moved >= 26  # every regency at least in logistics and voting
     assert lines["database"] == "temporary, removed"
-    assert demo_folders() == before
-    assert list(tmp_path.iterdir()) == []  # nothing written where it ran
+    assert demo_folders(temp) == set()
+    assert list(temp.iterdir()) == []
+    assert list(work.iterdir()) == []  # nothing written where it ran
 
 
 async def _count(path: Path) -> tuple[int, list[str]]:
