@@ -124,7 +124,12 @@ class ServerSettings:
     escalation_check_seconds: float = 5.0
     client_queue_frames: int = 2000
     commands_per_second: float = 50.0
+    admin_commands_per_second: float = 500.0
     bad_frames_per_minute: int = 10
+
+    def rate_for(self, role: str) -> float:
+        """Commands a second one connection of this role may send."""
+        return self.admin_commands_per_second if role == "admin" else self.commands_per_second
 
 
 @dataclass(frozen=True)
@@ -316,6 +321,7 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
         escalation_check_seconds=s.number("escalation_check_seconds", 5.0),
         client_queue_frames=s.integer("client_queue_frames", 2000, required=False, minimum=10),
         commands_per_second=s.number("commands_per_second", 50.0),
+        admin_commands_per_second=s.number("admin_commands_per_second", 500.0),
         bad_frames_per_minute=s.integer("bad_frames_per_minute", 10, required=False, minimum=1),
     )
     s.done()

@@ -213,10 +213,11 @@ class Pipeline:
         await self.drain()
 
 
-def pace_for(config: Config) -> tuple[float, float]:
-    """A rate and burst that stay under the server's `commands_per_second`
-    (the same config.toml the server reads)."""
-    limit = config.server.commands_per_second
+def pace_for(config: Config, role: str = "officer") -> tuple[float, float]:
+    """A rate and burst that stay under the server's limit for this role
+    (`commands_per_second`, or `admin_commands_per_second` for an admin token;
+    the same config.toml the server reads)."""
+    limit = config.server.rate_for(role)
     return limit * 0.9, max(1.0, limit)
 
 

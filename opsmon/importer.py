@@ -262,7 +262,7 @@ async def import_file(path: Path, config: Config, url: str, token: str, *, fmt: 
         return summary
     async with feeder_session(url, token, client="opsmon-import") as session:
         head = session.welcome.seq
-        rate, burst = pace_for(config)
+        rate, burst = pace_for(config, session.welcome.user.role)
         pipeline = Pipeline(session, window=window, rate=rate, burst=burst)
         numbers = {id(line.command): line.number for line in to_send}
 

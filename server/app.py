@@ -339,7 +339,8 @@ class OpsmonServer:
         )
 
     async def _serve_commands(self, connection: ServerConnection, user: User) -> None:
-        limit = RateLimit(self.settings.commands_per_second)
+        rate = self.settings.rate_for(user.role)
+        limit = RateLimit(rate)
         bad_frames: deque[float] = deque()
         async for frame in connection:
             started = time.perf_counter()
@@ -366,7 +367,7 @@ class OpsmonServer:
                 continue
             kind = str(message.__struct_config__.tag)
             if not limit.allow():
-                self._answer(connection, Result(id=message.id, ok=False, code="rate_limited", message=f"more than {self.settings.commands_per_second:g} commands a second; slow down"), kind, started)
+                self._answer(connection, Result(id=message.id, ok=False, code="rate_limited", message=f"more than {rate:g} commands a second for a {user.role} token; slow down"), kind, started)
                 continue
             if isinstance(message, History):
                 # Through the writer's queue, so it sees the commands sent before it.

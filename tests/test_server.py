@@ -779,6 +779,26 @@ async def test_a_flood_of_commands_is_rate_limited_without_losing_the_connection
     await wall.close()
 
 
+async def test_an_admin_token_may_send_faster_for_bulk_imports(server: Running) -> None:
+    """What an officer's connection may not send in a burst, an admin's may."""
+    count = int(server.config.server.commands_per_second * 4) + 60  # past an officer's bucket
+    assert count < server.config.server.admin_commands_per_second * 4
+    admin = await Peer.open(server, server.tokens["admin"])
+    for n in range(count):
+        await admin.send({"type": "history", "id": f"h{n}", "incident": 1})
+    answers = 0
+
+    def counted(frame: dict[str, Any]) -> bool:
+        nonlocal answers
+        answers += frame.get("type") == "result"
+        return answers == count
+
+    await admin.until(counted, timeout=10)
+    codes = {f["code"] for f in admin.frames if f["type"] == "result"}
+    assert codes == {"not_found"}  # answered, none rate-limited
+    await admin.close()
+
+
 async def test_no_hello_in_time_is_unauthorized(server: Running, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(server_app, "HELLO_TIMEOUT_SECONDS", 0.2)
     ws = await connect(server.url)
