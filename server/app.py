@@ -240,14 +240,18 @@ class OpsmonServer:
     async def _reconcile_stage_totals(self) -> None:
         """A config whose totals changed (an official TPS count replacing an
         estimate) is written into the log as stage updates by `system`."""
+        updated = format_ts(self.clock())
+        decisions = []
         for key, total in self.rules.stage_totals.items():
             row = self.state.stages[key]
             if row.total != total:
-                data = {**to_builtins(row), "total": total, "done": min(row.done, total)}
-                data["status"] = "blocked" if row.status == "blocked" else stage_status(data["done"], total, False)
-                data["updated"] = format_ts(self.clock())
-                async with self.lock:
-                    await self._write([Decision("stage.updated", data, None, row.regency)])
+                done = min(row.done, total)
+                status = "blocked" if row.status == "blocked" else stage_status(done, total, False)
+                data = {**to_builtins(row), "total": total, "done": done, "status": status, "updated": updated}
+                decisions.append(Decision("stage.updated", data, None, row.regency))
+        if decisions:
+            async with self.lock:
+                await self._write(decisions)
 
     # --- HTTP -----------------------------------------------------------------------
 
@@ -381,10 +385,21 @@ class OpsmonServer:
             await self._command(connection, user, message, kind, started)
 
     def _answer(self, connection: ServerConnection, result: Result, kind: str, started: float) -> None:
-        self.metrics.command(kind, "ok" if result.ok else (result.code or "error"), time.perf_counter() - started)
-        if not result.ok:
-            self.metrics.error(result.code or "error")
-        self.hub.send(connection, encode(result))
+        self._reply(connection, encode(result), kind, "ok" if result.ok else (result.code or "error"), started)
+
+    def _reply(self, connection: ServerConnection, frame: bytes, kind: str, outcome: str, started: float) -> None:
+        """Send an encoded answer and count it: `outcome` is "ok", "repeat" or the refusal code."""
+        self.metrics.command(kind, outcome, time.perf_counter() - started)
+        if outcome not in ("ok", "repeat"):
+            self.metrics.error(outcome)
+        self.hub.send(connection, frame)
+
+    def _unavailable(self, batch: Sequence[_Pending | Decision], exc: Exception) -> None:
+        """Tell every command of a batch that was not saved that nothing changed."""
+        message = f"the server could not save this command ({type(exc).__name__}); nothing was changed, send it again"
+        for item in batch:
+            if isinstance(item, _Pending):
+                self._answer(item.connection, Result(id=item.command.id, ok=False, code="unavailable", message=message), item.kind, item.started)
 
     async def _history(self, connection: ServerConnection, message: History, started: float) -> None:
         if message.incident not in self.state.incidents:
@@ -427,9 +442,7 @@ class OpsmonServer:
                     # if it died, every later command would wait for ever.
                     log.exception("write failed; %d command(s) not applied", len(batch))
                     if self.state.seq == head:  # nothing was committed: say so
-                        for item in batch:
-                            message = f"the server could not save this command ({type(exc).__name__}); nothing was changed, send it again"
-                            self._answer(item.connection, Result(id=item.command.id, ok=False, code="unavailable", message=message), item.kind, item.started)
+                        self._unavailable(batch, exc)
 
     async def _write(self, batch: Sequence[_Pending | Decision]) -> None:
         """Decide, number, commit, then answer and broadcast. Call with the lock held."""
@@ -481,18 +494,12 @@ class OpsmonServer:
                 )
             except Exception as exc:
                 log.exception("commit failed; %d command(s) not applied", len(records))
-                for item in batch:
-                    if isinstance(item, _Pending):
-                        message = f"the server could not save this command ({type(exc).__name__}); nothing was changed, send it again"
-                        self._answer(item.connection, Result(id=item.command.id, ok=False, code="unavailable", message=message), item.kind, item.started)
+                self._unavailable(batch, exc)
                 return
             self.state = trial
             self.metrics.events_total += len(events)
         for connection, frame, kind, outcome, started in replies:
-            self.metrics.command(kind, outcome, time.perf_counter() - started)
-            if outcome not in ("ok", "repeat"):
-                self.metrics.error(outcome)
-            self.hub.send(connection, frame)
+            self._reply(connection, frame, kind, outcome, started)
         if events:
             self.hub.publish([encode(event) for event, _, _ in events])
 
