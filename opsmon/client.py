@@ -22,9 +22,8 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
-import msgspec
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
@@ -390,6 +389,3 @@ class Connection:
                 entry[1].set_result(message)
             self.listener.result(message)
 
-
-def command_fields(command: Command) -> dict[str, Any]:
-    return msgspec.to_builtins(command)  # type: ignore[no-any-return]

@@ -162,7 +162,7 @@ class Config:
     path: Path | None = None
 
     def regency(self, code: str) -> Regency | None:
-        return self._regency_index.get(code)
+        return next((r for r in self.regencies if r.code == code), None)
 
     def stage(self, key: str) -> Stage | None:
         return next((s for s in self.stages if s.key == key), None)
@@ -172,10 +172,6 @@ class Config:
 
     def severity(self, key: str) -> Severity | None:
         return next((s for s in self.severities if s.key == key), None)
-
-    @property
-    def _regency_index(self) -> dict[str, Regency]:
-        return {r.code: r for r in self.regencies}
 
     def to_wire(self) -> dict[str, Any]:
         """The `config` object of the protocol's welcome message."""

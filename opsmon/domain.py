@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
+from functools import cached_property
 from typing import Any
 
 from msgspec.structs import replace
@@ -21,7 +22,6 @@ from msgspec.structs import replace
 from opsmon.config import Config
 from opsmon.protocol import (
     SEVERITIES,
-    SYSTEM,
     Ack,
     Actor,
     Escalate,
@@ -73,13 +73,10 @@ class Rules:
     tz: tzinfo
     tz_name: str = "WITA"
 
-    @property
-    def regencies(self) -> set[str]:
-        return {regency for regency, _ in self.stage_totals}
-
-    @property
-    def stages(self) -> set[str]:
-        return {stage for _, stage in self.stage_totals}
+    @cached_property
+    def regencies(self) -> frozenset[str]:
+        # Asked on every report and stage update: worked out once.
+        return frozenset(regency for regency, _ in self.stage_totals)
 
     @classmethod
     def from_config(cls, config: Config) -> Rules:
@@ -404,8 +401,6 @@ def due_escalations(state: State, now: datetime, rules: Rules) -> list[Decision]
         )
     return decisions
 
-
-SYSTEM_ACTOR = SYSTEM
 
 # --- views shared by every screen --------------------------------------------------
 

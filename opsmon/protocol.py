@@ -11,7 +11,7 @@ No I/O here, and no textual: this module is shared with the server.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import msgspec
 
@@ -379,13 +379,3 @@ def format_ts(moment: datetime) -> str:
 def parse_ts(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
-
-EventKind = Literal[
-    "incident.reported",
-    "incident.acknowledged",
-    "incident.escalated",
-    "incident.noted",
-    "incident.resolved",
-    "incident.reopened",
-    "stage.updated",
-]

@@ -26,12 +26,13 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from opsmon.config import Config
-from opsmon.domain import SYSTEM_ACTOR, Decision, DomainError, Rules, State, apply, decide, due_escalations, in_snapshot, stage_status
+from opsmon.domain import Decision, DomainError, Rules, State, apply, decide, due_escalations, in_snapshot, stage_status
 from opsmon.protocol import (
     CLOSE_POLICY,
     HELLO_TIMEOUT_SECONDS,
     MAX_FRAME_BYTES,
     PROTOCOL_VERSION,
+    SYSTEM,
     WRITE_COMMANDS,
     BadMessage,
     ConfigInfo,
@@ -459,7 +460,7 @@ class OpsmonServer:
         touched_stages: set[tuple[str, str]] = set()
         for item in batch:
             if isinstance(item, Decision):
-                decision, actor, pending = item, SYSTEM_ACTOR, None
+                decision, actor, pending = item, SYSTEM, None
             else:
                 pending, actor = item, item.user.actor
                 key = (pending.user.name, pending.command.id)

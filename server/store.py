@@ -268,11 +268,6 @@ class Store:
                     found[(user, command_id)] = bytes(result)
         return found
 
-    async def command_result(self, user: str, command_id: str) -> bytes | None:
-        async with self.db.execute("SELECT result FROM commands WHERE user = ? AND id = ?", (user, command_id)) as cur:
-            row = await cur.fetchone()
-        return None if row is None else bytes(row[0])
-
     # --- events -----------------------------------------------------------------
 
     async def events_since(self, since: int, limit: int | None = None) -> list[Event]:

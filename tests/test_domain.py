@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from opsmon.domain import (
-    SYSTEM_ACTOR,
     DomainError,
     Rules,
     State,
@@ -20,7 +19,7 @@ from opsmon.domain import (
     stage_status,
     urgency_key,
 )
-from opsmon.protocol import Ack, Actor, Escalate, Event, IncidentDraft, Note, Reopen, Report, Resolve, StageUpdate, format_ts, parse_ts
+from opsmon.protocol import SYSTEM, Ack, Actor, Escalate, Event, IncidentDraft, Note, Reopen, Report, Resolve, StageUpdate, format_ts, parse_ts
 from tests.helpers import province
 
 RULES = Rules.from_config(province())
@@ -48,7 +47,7 @@ class World:
         return event
 
     def escalate_due(self) -> list[Event]:
-        return [self._commit(d.kind, d.data, SYSTEM_ACTOR) for d in due_escalations(self.state, self.now, RULES)]
+        return [self._commit(d.kind, d.data, SYSTEM) for d in due_escalations(self.state, self.now, RULES)]
 
     def advance(self, **delta: float) -> None:
         self.now += timedelta(**delta)
