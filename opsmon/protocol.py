@@ -285,6 +285,11 @@ class Result(msgspec.Struct, tag="result", tag_field="type", omit_defaults=True)
     # Added to v1: true when this answers a command id already carried out
     # (the first answer, unchanged otherwise).
     repeat: bool = False
+    # Added to v1, on a refusal: a stable machine-readable reason (e.g.
+    # "scope", "read_only", "control_character") and its parameters, so a
+    # client says it in its own language; `message` stays the English text.
+    reason: str | None = None
+    params: dict[str, Any] | None = None
 
 
 class Error(msgspec.Struct, tag="error", tag_field="type"):
