@@ -31,6 +31,7 @@ from opsmon.domain import State, is_overdue
 from opsmon.feeders import EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE
 from opsmon.i18n import CATALOG, WITA, Translator, local_time, who
 from opsmon.protocol import Ack, Command, Escalate, Event, History, Incident, Note, Reopen, Resolve, Result, Welcome, utc_now
+from opsmon.text import for_terminal
 from opsmon.tui.messages import Connected, Disconnected, Refused, Synced
 from opsmon.tui.screens.dashboard import DashboardScreen
 from opsmon.tui.screens.detail import IncidentScreen
@@ -276,6 +277,7 @@ class OpsmonApp(App[int]):
     # --- telling the officer -------------------------------------------------------------------
 
     def say(self, text: str, *, warning: bool = False, error: bool = False, timeout: float | None = None) -> None:
+        text = for_terminal(text)  # refusals and reasons carry the server's words
         self.notices.append(text)
         severity: SeverityLevel = "error" if error else "warning" if warning else "information"
         self.notify(text, severity=severity, timeout=timeout if timeout is not None else (10 if error else 5), markup=False)
@@ -468,5 +470,5 @@ def run_tui(*, url: str, token: str, lang: str = "id", wall: bool = False) -> in
     app.run()
     code = app.return_code or 0
     if app.exit_line:
-        print(app.exit_line, file=sys.stderr)
+        print(for_terminal(app.exit_line), file=sys.stderr)
     return code
