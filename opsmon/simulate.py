@@ -461,8 +461,9 @@ class SimStats:
 class Simulator:
     """Sends simulated commands through one or more sessions."""
 
-    def __init__(self, url: str, tokens: list[str], config: Config, *, connections: int = 1, on_report: Callable[[SimCommand, int], None] | None = None) -> None:
+    def __init__(self, url: str, tokens: list[str], config: Config, *, connections: int = 1, on_report: Callable[[SimCommand, int], None] | None = None, cafile: str | None = None) -> None:
         self.url = url
+        self.cafile = cafile
         self.tokens = tokens
         self.config = config
         self.connections = connections
@@ -482,7 +483,7 @@ class Simulator:
         try:
             for token in self.tokens:
                 for _ in range(self.connections):
-                    session = await Session.open(self.url, token, client="opsmon-simulate", on_frame=lambda _: None)
+                    session = await Session.open(self.url, token, client="opsmon-simulate", on_frame=lambda _: None, cafile=self.cafile)
                     self.sessions.append(session)
                     pipeline = Pipeline(session, window=64, rate=rate, burst=burst)
                     self.pipelines.append(pipeline)
@@ -630,12 +631,13 @@ async def simulate(
     duration: float | None = None,
     stop: asyncio.Event | None = None,
     on_report: Callable[[SimCommand, int], None] | None = None,
+    cafile: str | None = None,
 ) -> SimStats:
     """Run a scenario (or a fixed --rate load) against a server until it ends, `duration` passes, or `stop` is set."""
     if scenario not in SCENARIOS:
         raise FeedError(f"unknown scenario {scenario!r} (known: {', '.join(SCENARIOS)})", EXIT_USAGE)
     connections = connections_for(rate, config) if rate else 1
-    simulator = Simulator(url, tokens, config, connections=max(1, math.ceil(connections / len(tokens))), on_report=on_report)
+    simulator = Simulator(url, tokens, config, connections=max(1, math.ceil(connections / len(tokens))), on_report=on_report, cafile=cafile)
     try:
         await simulator.open()
     except Unauthorized as exc:
@@ -660,7 +662,7 @@ def describe_report(sim: SimCommand, incident: int, config: Config) -> str:
     return f"#{incident:<4} {regency.short if regency else sim.get('regency'):<13} {sim.get('severity'):<8} {sim.get('title')}"
 
 
-def run_simulate_cli(args: Any, config: Config, url: str, token: str) -> int:
+def run_simulate_cli(args: Any, config: Config, url: str, token: str, cafile: str | None = None) -> int:
     import json
 
     speed = args.speed or SCENARIOS.get(args.scenario, SCENARIOS["rekap"]).speed
@@ -682,7 +684,7 @@ def run_simulate_cli(args: Any, config: Config, url: str, token: str) -> int:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signal.SIGINT, stop.set)
         try:
-            stats = await simulate(url, [token], config, scenario=args.scenario, seed=args.seed, speed=args.speed, rate=args.rate, duration=args.duration, stop=stop, on_report=on_report)
+            stats = await simulate(url, [token], config, scenario=args.scenario, seed=args.seed, speed=args.speed, rate=args.rate, duration=args.duration, stop=stop, on_report=on_report, cafile=cafile)
         finally:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(signal.SIGINT)
