@@ -35,6 +35,7 @@ from opsmon.feeders import (
     resolve_regency,
 )
 from opsmon.protocol import (
+    AGENCIES,
     SEVERITIES,
     Ack,
     Command,
@@ -161,6 +162,16 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--duration", type=_positive(float), metavar="S", help="stop after S real seconds (default: the end of the scenario; needed with --rate)")
     simulate.add_argument("--json", action="store_true", help="print the summary as JSON")
     simulate.add_argument("--quiet", action="store_true", help="no line per incident on stderr")
+    officers = simulate.add_mutually_exclusive_group()
+    officers.add_argument(
+        "--reports-only",
+        action="store_true",
+        help="send only what the field sends (reports, repeated reports, stage progress), never acks, notes, escalations or resolutions (default on an exercise server)",
+    )
+    officers.add_argument("--with-officers", action="store_true", help="also play the post's officers (acks, notes, resolutions): the default on a real server, for demos")
+    for agency in AGENCIES:
+        simulate.add_argument(f"--token-{agency.lower()}", metavar="T", help=f"sign {agency}'s reports with this {agency} token")
+    simulate.add_argument("--token-file", metavar="FILE", help="more tokens, one a line (several reporters per agency take turns)")
 
     report = _feeder(commands, "report", "report an incident; prints its new id")
     report.add_argument("--regency", required=True, help="BPS code (6371) or name (Banjarmasin)")
@@ -361,7 +372,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "simulate":
         from opsmon.simulate import run_simulate_cli
 
-        return run_simulate_cli(args, config, _url(args, config), _token(args), _cafile(args, config))
+        return run_simulate_cli(args, config, _url(args, config), getattr(args, "token", None) or os.environ.get("OPSMON_TOKEN"), _cafile(args, config))
     if args.command == "import":
         from opsmon.importer import run_import_cli
 
