@@ -34,6 +34,7 @@ from opsmon.feeders import (
     feeder_session,
     resolve_regency,
 )
+from opsmon.i18n import Translator, translate_refusal
 from opsmon.protocol import (
     AGENCIES,
     SEVERITIES,
@@ -105,6 +106,7 @@ def _feeder(commands: Any, name: str, help_text: str) -> argparse.ArgumentParser
     parser: argparse.ArgumentParser = commands.add_parser(name, help=help_text, description=help_text, epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     _connection(parser)
     parser.add_argument("--json", action="store_true", help="print the server's answer as one JSON object on stdout")
+    parser.add_argument("--lang", choices=LANGUAGES, default=argparse.SUPPRESS, help="language of a refusal's reason (default: en)")
     return parser
 
 
@@ -322,7 +324,7 @@ def describe_success(command: Command, result: Result, config: Config) -> str:
 
 def _result_json(command: Command, result: Result) -> str:
     body: dict[str, Any] = {"ok": result.ok, "id": command.id}
-    for key in ("seq", "incident", "code", "message", "status", "at"):
+    for key in ("seq", "incident", "code", "message", "status", "at", "reason", "params"):
         value = getattr(result, key)
         if value is not None:
             body[key] = value
@@ -347,7 +349,11 @@ async def _send_one(args: argparse.Namespace, config: Config) -> int:
         if not args.json:
             print(describe_success(command, result, config))
         return EXIT_OK
-    return _fail(f"refused by the server: {result.code}: {result.message}", EXIT_REFUSED)
+    # A feeder speaks English unless told otherwise (--lang), so a line never mixes two languages.
+    lang = getattr(args, "lang", None) or "en"
+    reason = translate_refusal(result, lang, config.province.tz)
+    print(f"{PROG}: {Translator(lang)('cli.refused', code=result.code, reason=reason)}", file=sys.stderr)
+    return EXIT_REFUSED
 
 
 def _run_tui(args: argparse.Namespace) -> int:
