@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import signal
+import ssl
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -168,8 +169,9 @@ class RateLimit:
 class OpsmonServer:
     """One province's server. `await start()`, then `await close()`."""
 
-    def __init__(self, config: Config, store: Store, *, clock: Clock = utc_now) -> None:
+    def __init__(self, config: Config, store: Store, *, clock: Clock = utc_now, ssl_context: ssl.SSLContext | None = None) -> None:
         self.config = config
+        self.ssl_context = ssl_context
         self.store = store
         self.clock = clock
         self.rules = Rules.from_config(config)
@@ -201,6 +203,7 @@ class OpsmonServer:
             ping_interval=self.settings.ping_interval_seconds,
             ping_timeout=self.settings.ping_timeout_seconds,
             close_timeout=5,
+            ssl=self.ssl_context,
         )
         self._tasks = [
             asyncio.create_task(self._writer(), name="writer"),
@@ -582,16 +585,17 @@ class OpsmonServer:
                 await self.hub.remove(subscriber.connection)
 
 
-async def run(config: Config, database: str, host: str, port: int) -> None:
+async def run(config: Config, database: str, host: str, port: int, *, ssl_context: ssl.SSLContext | None = None) -> None:
     """Serve until SIGTERM or SIGINT, then close connections (1001) and the database."""
     loop = asyncio.get_running_loop()
     stop = loop.create_future()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: None if stop.done() else stop.set_result(None))
     async with Store(database, synchronous=config.server.synchronous) as store:
-        server = OpsmonServer(config, store)
+        server = OpsmonServer(config, store, ssl_context=ssl_context)
         await server.start(host, port)
-        print(f"opsmon-server: listening on ws://{host}:{server.port}/ws (database {database}, epoch {store.epoch}, seq {server.state.seq})", flush=True)
+        scheme = "wss" if ssl_context is not None else "ws"
+        print(f"opsmon-server: listening on {scheme}://{host}:{server.port}/ws (database {database}, epoch {store.epoch}, seq {server.state.seq})", flush=True)
         await stop
         log.info("shutting down")
         await server.close()
