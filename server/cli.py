@@ -17,6 +17,7 @@ from typing import NoReturn
 from opsmon.config import Config, ConfigError, load_config
 from opsmon.protocol import AGENCIES, ROLES
 from server.auth import AuthError, add_token
+from server.lock import DatabaseLock, LockError, user_name
 from server.store import Store, StoreError
 
 EXIT_USAGE = 2
@@ -47,13 +48,19 @@ def _port(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="opsmon-server", description="opsmon's server: the province's single source of truth.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="{serve,token}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="{serve,token,reset}")
 
     serve = commands.add_parser("serve", help="run the websocket server")
     _common(serve)
     serve.add_argument("--host", help="address to listen on (default: [server] host)")
     serve.add_argument("--port", type=_port, help="port (default: [server] port, 8765)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+    reset = commands.add_parser("reset", help="start a fresh night: an empty log under a new epoch (the server must be stopped)")
+    _common(reset)
+    keep = reset.add_mutually_exclusive_group(required=True)
+    keep.add_argument("--keep-tokens", action="store_true", help="keep every token (the usual case)")
+    keep.add_argument("--drop-tokens", action="store_true", help="remove the tokens too")
 
     token = commands.add_parser("token", help="add, list or revoke access tokens")
     token_commands = token.add_subparsers(dest="token_command", required=True, parser_class=_Parser, metavar="{add,list,revoke}")
@@ -109,6 +116,23 @@ async def _token(args: argparse.Namespace, config: Config) -> int:
         return _fail(f"token {args.name!r} is already revoked" if existing else f"no token named {args.name!r} (see `opsmon-server token list`)")
 
 
+async def _reset(args: argparse.Namespace, config: Config) -> int:
+    database = _database(args, config)
+    lock = DatabaseLock(database)
+    lock.acquire("reset")
+    try:
+        async with Store(database, synchronous=config.server.synchronous, check_writable=True) as store:
+            head, old = await store.head(), store.epoch
+            copy = await store.copy_beside("before-reset")
+            epoch = await store.reset(keep_tokens=args.keep_tokens, reason=f"reset by {user_name()}")
+            tokens = len(await store.tokens())
+        lock.update(epoch=epoch, seq=0, digest=None)
+    finally:
+        lock.release()
+    print(f"reset {database}: epoch {old} (seq {head}) is kept in {copy}; new epoch {epoch}, empty log, {tokens} token(s)")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -124,8 +148,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             port = args.port if args.port is not None else config.server.port
             asyncio.run(run(config, _database(args, config), host, port))
             return 0
+        if args.command == "reset":
+            if not Path(_database(args, config)).exists():
+                return _fail(f"{_database(args, config)} does not exist: nothing to reset")
+            return asyncio.run(_reset(args, config))
         return asyncio.run(_token(args, config))
-    except (StoreError, AuthError) as exc:
+    except (StoreError, AuthError, LockError) as exc:
         return _fail(str(exc))
     except OSError as exc:
         return _fail(f"cannot listen: {exc.strerror or exc}" if args.command == "serve" else str(exc))
