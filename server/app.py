@@ -74,12 +74,15 @@ def describe_write_failure(exc: BaseException) -> str:
     """A failed write in a few words a monitor and a screen can show."""
     text = str(exc)
     if "full" in text:
-        return f"the disk is full ({text})"
-    if "readonly" in text or "read-only" in text:
-        return f"the database is read-only ({text})"
-    if "disk I/O" in text:
-        return f"the disk failed ({text})"
-    return f"the database failed ({type(exc).__name__}: {text})"
+        why = f"the disk is full ({text})"
+    elif "readonly" in text or "read-only" in text:
+        why = f"the database is read-only ({text})"
+    elif "disk I/O" in text:
+        why = f"the disk failed ({text})"
+    else:
+        why = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return f"could not save: {why}"
+
 
 Clock = Callable[[], datetime]
 
@@ -404,7 +407,7 @@ class OpsmonServer:
                 while bad_frames and bad_frames[0] < now - 60:
                     bad_frames.popleft()
                 if exc.command_id is not None:
-                    self._answer(connection, Result(id=exc.command_id, ok=False, code="invalid", message=str(exc)), "unknown", started)
+                    self._answer(connection, Result(id=exc.command_id, ok=False, code="invalid", message=str(exc), reason=exc.reason, params=exc.params), "unknown", started)
                 else:
                     self.metrics.error("bad_message")
                     self.hub.send(connection, encode(Error(code="bad_message", message=str(exc))))
@@ -419,7 +422,15 @@ class OpsmonServer:
                 continue
             kind = str(message.__struct_config__.tag)
             if not limit.allow():
-                self._answer(connection, Result(id=message.id, ok=False, code="rate_limited", message=f"more than {rate:g} commands a second for a {user.role} token; slow down"), kind, started)
+                refusal = Result(
+                    id=message.id,
+                    ok=False,
+                    code="rate_limited",
+                    message=f"more than {rate:g} commands a second for a {user.role} token; slow down",
+                    reason="rate_limited",
+                    params={"rate": rate, "role": user.role},
+                )
+                self._answer(connection, refusal, kind, started)
                 continue
             if isinstance(message, History):
                 # Through the writer's queue, so it sees the commands sent before it.
@@ -428,7 +439,8 @@ class OpsmonServer:
             if not isinstance(message, WRITE_COMMANDS):  # pragma: no cover - the union is closed
                 continue
             if not user.may_act():
-                self._answer(connection, Result(id=message.id, ok=False, code="forbidden", message=f"a {user.role} token may only read"), kind, started)
+                refusal = Result(id=message.id, ok=False, code="forbidden", message=f"a {user.role} token may only read", reason="read_only", params={"role": user.role})
+                self._answer(connection, refusal, kind, started)
                 continue
             await self._command(connection, user, message, kind, started)
 
@@ -446,7 +458,7 @@ class OpsmonServer:
         """Tell every command of a batch that was not saved that nothing changed."""
         problem = describe_write_failure(exc)
         self._trouble(problem)
-        message = f"the server could not save this command ({problem}); nothing was changed, send it again"
+        message = f"the server could not save this command ({problem.removeprefix('could not save: ')}); nothing was changed, send it again"
         for item in batch:
             if isinstance(item, _Pending):
                 result = Result(id=item.command.id, ok=False, code="unavailable", message=message, reason="unavailable", params={"problem": problem})
@@ -482,7 +494,8 @@ class OpsmonServer:
 
     async def _history(self, connection: ServerConnection, message: History, started: float) -> None:
         if message.incident not in self.state.incidents:
-            self._answer(connection, Result(id=message.id, ok=False, code="not_found", message=f"no incident {message.incident}"), "history", started)
+            refusal = Result(id=message.id, ok=False, code="not_found", message=f"no incident {message.incident}", reason="not_found", params={"incident": message.incident})
+            self._answer(connection, refusal, "history", started)
             return
         events = await self.store.incident_events(message.incident)
         self._answer(connection, Result(id=message.id, ok=True, incident=message.incident, events=events), "history", started)
@@ -503,7 +516,15 @@ class OpsmonServer:
                     await self._history(first.connection, first.command, first.started)
                 except Exception as exc:
                     log.exception("history failed")
-                    self._answer(first.connection, Result(id=first.command.id, ok=False, code="unavailable", message=f"the server could not read the history ({type(exc).__name__})"), first.kind, first.started)
+                    refusal = Result(
+                        id=first.command.id,
+                        ok=False,
+                        code="unavailable",
+                        message=f"the server could not read the history ({type(exc).__name__})",
+                        reason="unavailable",
+                        params={"problem": f"could not read ({type(exc).__name__})"},
+                    )
+                    self._answer(first.connection, refusal, first.kind, first.started)
                 continue
             batch = [first]
             while not self._inbox.empty() and len(batch) < WRITE_BATCH_MAX:
@@ -548,7 +569,17 @@ class OpsmonServer:
                 try:
                     decision = decide(trial, pending.command, actor, pending.user.regencies, now, self.rules)
                 except DomainError as exc:
-                    result = Result(id=pending.command.id, ok=False, code=exc.code, message=exc.message, status=exc.status, by=exc.by, at=exc.at)
+                    result = Result(
+                        id=pending.command.id,
+                        ok=False,
+                        code=exc.code,
+                        message=exc.message,
+                        status=exc.status,
+                        by=exc.by,
+                        at=exc.at,
+                        reason=exc.reason,
+                        params=exc.params,
+                    )
                     replies.append((pending.connection, encode(result), pending.kind, exc.code, pending.started))
                     continue
             event = Event(seq=trial.seq + 1, ts=ts, kind=decision.kind, actor=actor, data=decision.data)
