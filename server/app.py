@@ -13,6 +13,7 @@ import json
 import logging
 import signal
 import sqlite3
+import ssl
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -188,8 +189,9 @@ class RateLimit:
 class OpsmonServer:
     """One province's server. `await start()`, then `await close()`."""
 
-    def __init__(self, config: Config, store: Store, *, clock: Clock = utc_now) -> None:
+    def __init__(self, config: Config, store: Store, *, clock: Clock = utc_now, ssl_context: ssl.SSLContext | None = None) -> None:
         self.config = config
+        self.ssl_context = ssl_context
         self.store = store
         self.clock = clock
         self.rules = Rules.from_config(config)
@@ -231,6 +233,7 @@ class OpsmonServer:
             ping_interval=self.settings.ping_interval_seconds,
             ping_timeout=self.settings.ping_timeout_seconds,
             close_timeout=5,
+            ssl=self.ssl_context,
         )
         self._tasks = [
             asyncio.create_task(self._writer(), name="writer"),
@@ -657,7 +660,7 @@ class OpsmonServer:
                 await self.hub.remove(subscriber.connection)
 
 
-async def run(config: Config, database: str, host: str, port: int) -> None:
+async def run(config: Config, database: str, host: str, port: int, *, ssl_context: ssl.SSLContext | None = None) -> None:
     """Serve until SIGTERM or SIGINT, then close connections (1001) and the database.
 
     Holds the database's lock file for its whole life: a second server on the
@@ -673,7 +676,7 @@ async def run(config: Config, database: str, host: str, port: int) -> None:
             if store.migration_backup is not None:
                 log.warning("migrated %s to schema version %d; the file as it was is kept at %s", database, SCHEMA_VERSION, store.migration_backup)
             await _check_identity(store, lock)
-            server = OpsmonServer(config, store)
+            server = OpsmonServer(config, store, ssl_context=ssl_context)
             server.on_commit = lambda epoch, seq, digest: lock.update(epoch=epoch, seq=seq, digest=digest)
             await server.start(host, port)
             lock.update(port=server.port, host=host, epoch=store.epoch, seq=server.state.seq, digest=server.head_digest)
@@ -682,7 +685,8 @@ async def run(config: Config, database: str, host: str, port: int) -> None:
                 log.warning("0 tokens: add one with opsmon-server token add NAME --role officer --agency KPU --config ... (same database: %s)", database)
             else:
                 log.info("%d active token(s) in %s", tokens, database)
-            print(f"opsmon-server: listening on ws://{host}:{server.port}/ws (database {database}, epoch {store.epoch}, seq {server.state.seq}, {tokens} tokens)", flush=True)
+            scheme = "wss" if ssl_context is not None else "ws"
+            print(f"opsmon-server: listening on {scheme}://{host}:{server.port}/ws (database {database}, epoch {store.epoch}, seq {server.state.seq}, {tokens} tokens)", flush=True)
             await stop
             log.info("shutting down")
             await server.close()
