@@ -249,6 +249,16 @@ class Hub:
             at = min(max(now, self._last_end + self.spacing * self._last_cost), self._first_at + self.max_delay)
             self._flush = loop.call_soon(self.flush) if at <= now else loop.call_at(at, self.flush)
 
+    def announce(self, frame: bytes) -> None:
+        """A frame for everyone that is not an event (a status), in order after
+        the events published before it."""
+        self.flush()
+        message = Frame(frame)
+        for connection, subscriber in list(self.subscribers.items()):
+            if not subscriber.deliver(message):
+                self.subscribers.pop(connection, None)
+                self.dropped_slow += 1
+
     def flush(self) -> None:
         """Send the tick's events: one set of frames, the same objects for every subscriber."""
         if self._flush is not None:
