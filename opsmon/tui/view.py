@@ -121,6 +121,8 @@ def summarize(state: State, config: ConfigInfo, now: datetime) -> list[RegencySu
         done = total = 0
         blocked = False
         for stage in config.stages:
+            if stage.scope == "province":
+                continue  # one row for the whole province, not a regency's stage
             row = state.stages.get((regency.code, stage.key))
             if row is None or row.status != "done":
                 current = stage
