@@ -35,6 +35,10 @@ CATALOG: dict[str, dict[str, str]] = {
     "header.readonly": {"id": "hanya-baca", "en": "read-only"},
     "banner.offline": {"id": "TERPUTUS sejak {time}, mencoba lagi...", "en": "DISCONNECTED since {time}, retrying..."},
     "banner.reason": {"id": "({reason})", "en": "({reason})"},
+    "banner.server_problem": {
+        "id": "SERVER TIDAK DAPAT MENYIMPAN: perintah ditolak sampai pulih ({problem})",
+        "en": "SERVER CANNOT SAVE: commands are refused until it recovers ({problem})",
+    },
     # --- regency panels ---------------------------------------------------------
     "panel.all_done": {"id": "Semua tahap selesai", "en": "All stages done"},
     "panel.blocked": {"id": "TERHAMBAT", "en": "BLOCKED"},
@@ -257,7 +261,7 @@ class Translator:
     def __call__(self, key: str, **values: object) -> str:
         entry = CATALOG.get(key)
         if entry is None:
-            return key  # a missing label shows its key rather than crashing a night shift
+            return for_terminal(key)  # a missing label shows its key (maybe from the wire) rather than crashing a night shift
         text = entry[self.lang]
         return text.format(**values) if values else text
 
@@ -275,10 +279,11 @@ class Translator:
 
 
 def who(actor: Actor | None) -> str:
-    """Agency/name as the post says it: "Bawaslu/Rahmat"."""
+    """Agency/name as the post says it: "Bawaslu/Rahmat". Names come from the
+    wire (tokens, stored events): drawn through `for_terminal`, here, once."""
     if actor is None:
         return "?"
-    return f"{actor.agency}/{actor.name}" if actor.agency else actor.name
+    return for_terminal(f"{actor.agency}/{actor.name}" if actor.agency else actor.name)
 
 
 def local_time(moment: datetime | str, tz: tzinfo, *, seconds: bool = False) -> str:

@@ -31,7 +31,8 @@ from opsmon.domain import State, is_overdue
 from opsmon.feeders import EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE
 from opsmon.i18n import CATALOG, WITA, Translator, local_time, who
 from opsmon.protocol import Ack, Command, Escalate, Event, History, Incident, Note, Reopen, Resolve, Result, Welcome, utc_now
-from opsmon.tui.messages import Connected, Disconnected, Refused, Synced
+from opsmon.text import for_terminal
+from opsmon.tui.messages import Connected, Disconnected, Refused, ServerProblem, Synced
 from opsmon.tui.screens.dashboard import DashboardScreen
 from opsmon.tui.screens.detail import IncidentScreen
 from opsmon.tui.screens.help import HelpScreen
@@ -60,6 +61,9 @@ class _Bridge:
     def refused(self, reason: str) -> None:
         self.app.post_message(Refused(reason))
 
+    def server_problem(self, problem: str | None) -> None:
+        self.app.post_message(ServerProblem(problem))
+
     def result(self, result: Result) -> None:
         """Each command's own worker awaits its result and reports the outcome."""
 
@@ -79,9 +83,11 @@ class OpsmonApp(App[int]):
         wall: bool = False,
         clock: Callable[[], datetime] | None = None,
         tz: tzinfo | None = None,
+        cafile: str | None = None,
     ) -> None:
         super().__init__()
         self.url = url
+        self.cafile = cafile
         self.token = token
         self.lang = lang
         self.tr = Translator(lang)
@@ -95,6 +101,7 @@ class OpsmonApp(App[int]):
         self.online = False
         self.offline_since: datetime | None = None
         self.offline_reason = ""
+        self.server_problem: str | None = None
         self.recent_events: deque[Event] = deque(maxlen=RECENT_EVENTS)
         self.unanswered = 0  # write commands sent and not yet answered
         self.notices: deque[str] = deque(maxlen=200)  # outcomes shown, newest last (tests read it)
@@ -160,6 +167,9 @@ class OpsmonApp(App[int]):
         return []
 
     def banner_text(self) -> str | None:
+        if self.online and self.server_problem is not None:
+            # Connected, but the server cannot save: commands will be refused.
+            return self.tr("banner.server_problem", problem=for_terminal(self.server_problem))
         if self.online or self.offline_since is None or self._preset is not None:
             return None
         text = self.tr("banner.offline", time=local_time(self.offline_since, self.tz))
@@ -187,7 +197,7 @@ class OpsmonApp(App[int]):
     @work(exclusive=True, group="connection", exit_on_error=False)
     async def _follow(self) -> None:
         """The one long-lived worker that owns the websocket."""
-        self.connection = Connection(self.url, self.token, _Bridge(self), clock=self._clock, backoff=self.backoff)
+        self.connection = Connection(self.url, self.token, _Bridge(self), clock=self._clock, backoff=self.backoff, cafile=self.cafile)
         try:
             await self.connection.run()
         finally:
@@ -268,6 +278,11 @@ class OpsmonApp(App[int]):
         self.offline_reason = message.reason
         self.mark_dirty()
 
+    @on(ServerProblem)
+    def _on_server_problem(self, message: ServerProblem) -> None:
+        self.server_problem = message.problem
+        self.mark_dirty()
+
     @on(Refused)
     def _on_refused(self, message: Refused) -> None:
         self.exit_line = self.tr("exit.refused", reason=message.reason)
@@ -276,6 +291,7 @@ class OpsmonApp(App[int]):
     # --- telling the officer -------------------------------------------------------------------
 
     def say(self, text: str, *, warning: bool = False, error: bool = False, timeout: float | None = None) -> None:
+        text = for_terminal(text)  # refusals and reasons carry the server's words
         self.notices.append(text)
         severity: SeverityLevel = "error" if error else "warning" if warning else "information"
         self.notify(text, severity=severity, timeout=timeout if timeout is not None else (10 if error else 5), markup=False)
@@ -458,15 +474,15 @@ def _focus(dashboard: DashboardScreen, code: str) -> Callable[[], None]:
     return lambda: dashboard.set_regency(code)
 
 
-def run_tui(*, url: str, token: str, lang: str = "id", wall: bool = False) -> int:
+def run_tui(*, url: str, token: str, lang: str = "id", wall: bool = False, cafile: str | None = None) -> int:
     """Run the client until the officer quits. Returns the exit code; when the
     token is refused or the server cannot be reached, prints one line saying so."""
     if not url.startswith(("ws://", "wss://")):
         print(Translator(lang)("exit.unreachable", reason=f"{url!r} is not a websocket URL (expected ws://HOST:PORT/ws)"), file=sys.stderr)
         return EXIT_USAGE
-    app = OpsmonApp(url=url, token=token, lang=lang, wall=wall)
+    app = OpsmonApp(url=url, token=token, lang=lang, wall=wall, cafile=cafile)
     app.run()
     code = app.return_code or 0
     if app.exit_line:
-        print(app.exit_line, file=sys.stderr)
+        print(for_terminal(app.exit_line), file=sys.stderr)
     return code
