@@ -126,6 +126,12 @@ def is_open(incident: Incident) -> bool:
     return incident.status != "resolved"
 
 
+def regency_stages(config: ConfigInfo) -> list[StageInfo]:
+    """The stages each regency counts; a province stage (scope "province") has one
+    row for the whole province, not one per regency panel."""
+    return [stage for stage in config.stages if stage.scope != "province"]
+
+
 def summarize(state: State, config: ConfigInfo, now: datetime) -> list[RegencySummary]:
     by_regency: dict[str, list[Incident]] = {r.code: [] for r in config.regencies}
     for incident in state.incidents.values():
@@ -136,9 +142,7 @@ def summarize(state: State, config: ConfigInfo, now: datetime) -> list[RegencySu
         current: StageInfo | None = None
         done = total = 0
         blocked = False
-        for stage in config.stages:
-            if stage.scope == "province":
-                continue  # one row for the whole province, not a regency's stage
+        for stage in regency_stages(config):
             row = state.stages.get((regency.code, stage.key))
             if row is None or row.status != "done":
                 current = stage

@@ -10,7 +10,7 @@ from textual.containers import Grid
 from textual.widget import Widget
 
 from opsmon.i18n import Translator
-from opsmon.tui.view import SEVERITIES, Lookup, RegencySummary
+from opsmon.tui.view import SEVERITIES, Lookup, RegencySummary, regency_stages
 from opsmon.tui.widgets.bars import bar, fit
 
 
@@ -74,7 +74,7 @@ class RegencyPanel(Widget):
             lines.append(self._counts(summary, width, long=True))
         if height >= 4:
             lines.append(self._waiting(summary, width))
-        if height >= 4 + len(lookup.config.stages):
+        if height >= 4 + len(regency_stages(lookup.config)):
             lines.extend(self._stages(summary, lookup, width))
         if height == 2:
             # Compact: counts and age share the title and progress lines.
@@ -154,7 +154,7 @@ class RegencyPanel(Widget):
         lines = []
         current = summary.stage.key if summary.stage else None
         passed = True
-        for stage in lookup.config.stages:
+        for stage in regency_stages(lookup.config):
             if stage.key == current:
                 passed = False
             done, total = self.stage_rows.get(stage.key, (0, 0))
