@@ -89,8 +89,10 @@ class Simulator:
         connections: int = 1,
         on_report: Callable[[SimCommand, int], None] | None = None,
         reports_only: bool = False,
+        cafile: str | None = None,
     ) -> None:
         self.url = url
+        self.cafile = cafile
         self.reports_only = reports_only
         self.tokens = tokens
         self.config = config
@@ -112,7 +114,7 @@ class Simulator:
         try:
             for token in self.tokens:
                 for _ in range(self.connections):
-                    session = await Session.open(self.url, token, client="opsmon-simulate", on_frame=lambda _: None)
+                    session = await Session.open(self.url, token, client="opsmon-simulate", on_frame=lambda _: None, cafile=self.cafile)
                     self.sessions.append(session)
                     pipeline = Pipeline(session, window=64, rate=rate, burst=burst)
                     self.pipelines.append(pipeline)
@@ -274,6 +276,7 @@ async def simulate(
     reports_only: bool | None = None,
     agencies: dict[str, str] | None = None,
     notice: Callable[[str], None] | None = None,
+    cafile: str | None = None,
 ) -> SimStats:
     """Run a scenario (or a fixed --rate load) against a server until it ends, `duration` passes, or `stop` is set.
 
@@ -284,7 +287,7 @@ async def simulate(
     if not tokens:
         raise FeedError("no token given", EXIT_USAGE)
     connections = connections_for(rate, config) if rate else 1
-    simulator = Simulator(url, tokens, config, connections=max(1, math.ceil(connections / len(tokens))), on_report=on_report, reports_only=bool(reports_only))
+    simulator = Simulator(url, tokens, config, connections=max(1, math.ceil(connections / len(tokens))), on_report=on_report, reports_only=bool(reports_only), cafile=cafile)
     try:
         await simulator.open()
     except Unauthorized as exc:
@@ -367,7 +370,7 @@ def simulator_tokens(args: Any, default: str | None) -> tuple[list[str], dict[st
     return list(dict.fromkeys(tokens)), agencies
 
 
-def run_simulate_cli(args: Any, config: Config, url: str, token: str | None) -> int:
+def run_simulate_cli(args: Any, config: Config, url: str, token: str | None, cafile: str | None = None) -> int:
     import json
 
     night = scenario_for(args.scenario, config)
@@ -408,6 +411,7 @@ def run_simulate_cli(args: Any, config: Config, url: str, token: str | None) -> 
                 reports_only=reports_only,
                 agencies=agencies,
                 notice=notice,
+                cafile=cafile,
             )
         finally:
             with contextlib.suppress(NotImplementedError, RuntimeError):
