@@ -64,7 +64,7 @@ def test_voting_day_follows_the_windows_and_trouble_follows_the_stage(config: Co
         if title.startswith("Serangan fajar"):
             assert when.hour < 9, (when, title)  # dawn, before the polls are long open
         if title.startswith("Pemilih DPTb ditolak"):
-            assert 7 <= when.hour and c.at <= polls_closed[c.get("regency")][1], (when, title)
+            assert when.hour >= 7 and c.at <= polls_closed[c.get("regency")][1], (when, title)
         if "penghitungan" in title.lower() or title.startswith("Anggota KPPS kelelahan"):
             assert c.at >= polls_closed[c.get("regency")][0], (when, title)
 
