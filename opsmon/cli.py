@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from opsmon import triage_cli
 from opsmon.client import new_command_id
 from opsmon.config import LANGUAGES, Config, ConfigError, config_relative, load_config
 from opsmon.feeders import (
@@ -140,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--db", metavar="PATH", help="keep the database in PATH (default: a temporary file, removed at the end)")
     demo.add_argument("--seed", type=int, default=None, help="simulator seed (default: random)")
     demo.add_argument("--speed", type=_positive(float), default=None, help="simulated seconds per real second (default: the scenario's)")
-    demo.add_argument("--scenario", default="rekap", help="rekap (default) or hari-h")
+    demo.add_argument("--scenario", default="rekap", help="rekap (default), hari-h, or a scenario file (see `opsmon exercise scenario`)")
     demo.add_argument("--lang", choices=LANGUAGES, default=argparse.SUPPRESS, help="language of the screen")
     demo.add_argument("--config", default=argparse.SUPPRESS, metavar="FILE", help="province config")
     demo.add_argument(
@@ -161,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--seed", type=int, default=1, help="same seed, same night (default: 1)")
     simulate.add_argument("--speed", type=_positive(float), default=None, help="simulated seconds per real second (default: the scenario's)")
     simulate.add_argument("--rate", type=_positive(float), metavar="EVENTS_PER_S", help="ignore the timeline: send this many commands a second (benchmarks)")
-    simulate.add_argument("--scenario", default="rekap", help="rekap (recapitulation night, default) or hari-h (voting day)")
+    simulate.add_argument("--scenario", default="rekap", help="rekap (the recapitulation, default), hari-h (voting day), or a scenario file (see `opsmon exercise scenario`)")
     simulate.add_argument("--duration", type=_positive(float), metavar="S", help="stop after S real seconds (default: the end of the scenario; needed with --rate)")
     simulate.add_argument("--json", action="store_true", help="print the summary as JSON")
     simulate.add_argument("--quiet", action="store_true", help="no line per incident on stderr")
@@ -175,6 +176,16 @@ def build_parser() -> argparse.ArgumentParser:
     for agency in AGENCIES:
         simulate.add_argument(f"--token-{agency.lower()}", metavar="T", help=f"sign {agency}'s reports with this {agency} token")
     simulate.add_argument("--token-file", metavar="FILE", help="more tokens, one a line (several reporters per agency take turns)")
+
+    exercise = commands.add_parser("exercise", help="training exercises (latihan): scenario files, the after-action report")
+    exercise_commands = exercise.add_subparsers(dest="exercise_command", required=True, parser_class=_Parser, metavar="{scenario}")
+    scenario = exercise_commands.add_parser(
+        "scenario",
+        help="print a shipped scenario file, to copy and edit (then: opsmon simulate --scenario FILE)",
+        description="Print a shipped scenario file (hari-h or rekap): its stage windows, the trouble that can happen and the timed injects. "
+        "Copy it, edit it, and play it with `opsmon simulate --scenario FILE`.",
+    )
+    scenario.add_argument("name", nargs="?", default="hari-h", help="hari-h (default) or rekap")
 
     report = _feeder(commands, "report", "report an incident; prints its new id")
     report.add_argument("--regency", required=True, help="BPS code (6371) or name (Banjarmasin)")
@@ -212,6 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     reopen.add_argument("incident", type=_incident_id, metavar="ID")
     reopen.add_argument("--note", required=True)
     _command_id_option(reopen)
+
+    triage_cli.add_parsers(commands, _feeder, _incident_id, _command_id_option)
 
     imp = _feeder(
         commands,
@@ -293,6 +306,8 @@ def build_command(args: argparse.Namespace, config: Config) -> Command:
             raise FeedError(str(exc), EXIT_USAGE) from None
         code = place.code if place is not None else config.province.code
         return StageUpdate(id=command_id, regency=code, stage=args.stage, done=args.done, note=args.note, blocked=args.blocked)
+    if args.command in triage_cli.TRIAGE_COMMANDS:
+        return triage_cli.build(args, config, command_id)
     for text in (getattr(args, "note", None), getattr(args, "text", None)):
         if text is not None and len(text) > 4000:
             raise FeedError("a note or text may be at most 4000 characters", EXIT_USAGE)
@@ -326,12 +341,14 @@ def describe_success(command: Command, result: Result, config: Config) -> str:
         return f"{command.regency} {name} {command.stage}: {command.done}/{total}{state} (seq {result.seq})"
     verb = {"ack": "acknowledged", "escalate": "escalated", "note": "noted", "resolve": "resolved", "reopen": "reopened"}
     tag = str(type(command).__struct_config__.tag)
+    if tag in triage_cli.TRIAGE_COMMANDS:
+        return triage_cli.describe(command, result)
     return f"incident {result.incident or getattr(command, 'incident', '?')} {verb.get(tag, tag)} (seq {result.seq})"
 
 
 def _result_json(command: Command, result: Result) -> str:
     body: dict[str, Any] = {"ok": result.ok, "id": command.id}
-    for key in ("seq", "incident", "code", "message", "status", "at", "reason", "params"):
+    for key in ("seq", "incident", "code", "message", "status", "at", "reason", "params", "duplicate"):
         value = getattr(result, key)
         if value is not None:
             body[key] = value
@@ -346,6 +363,7 @@ async def _send_one(args: argparse.Namespace, config: Config) -> int:
     async with feeder_session(url, token, cafile=_cafile(args, config)) as session:
         from opsmon.client import ClientError
 
+        command = triage_cli.for_user(command, args, session.welcome.user)
         try:
             result = await session.request(command, timeout=15.0)
         except ClientError as exc:
@@ -355,6 +373,8 @@ async def _send_one(args: argparse.Namespace, config: Config) -> int:
     if result.ok:
         if not args.json:
             print(describe_success(command, result, config))
+        if result.duplicate:
+            print(f"{PROG}: a repeat: folded into open incident {result.incident} (same regency, category and location)", file=sys.stderr)
         return EXIT_OK
     # A feeder speaks English unless told otherwise (--lang), so a line never mixes two languages.
     lang = getattr(args, "lang", None) or "en"
@@ -374,6 +394,16 @@ def _run_tui(args: argparse.Namespace) -> int:
     return int(run_tui(url=url, token=token, lang=lang, wall=bool(args.wall), cafile=_cafile(args, config)))
 
 
+def _exercise(args: argparse.Namespace) -> int:
+    from opsmon.scenario import ScenarioError, scenario_text
+
+    try:
+        sys.stdout.write(scenario_text(args.name))
+    except ScenarioError as exc:
+        raise FeedError(str(exc), EXIT_USAGE) from None
+    return EXIT_OK
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command is None:
         return _run_tui(args)
@@ -381,6 +411,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         from opsmon.demo import run_demo
 
         return run_demo(args)
+    if args.command == "exercise":
+        return _exercise(args)
     config = _load(args)
     if args.command == "simulate":
         from opsmon.simulate import run_simulate_cli
@@ -390,7 +422,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         from opsmon.importer import run_import_cli
 
         return asyncio.run(run_import_cli(args, config, _url(args, config), _token(args), _cafile(args, config)))
+    if args.command in triage_cli.READ_COMMANDS:
+        return asyncio.run(_read(args, config))
     return asyncio.run(_send_one(args, config))
+
+
+async def _read(args: argparse.Namespace, config: Config) -> int:
+    async with feeder_session(_url(args, config), _token(args), cafile=_cafile(args, config), follow=True) as session:
+        return await triage_cli.run_read(args, config, session)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
