@@ -10,6 +10,8 @@ No I/O here, and no textual: this module is shared with the server.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -83,8 +85,15 @@ class Incident(msgspec.Struct):
     ack_due: str
     notes: list[NoteEntry]
     # Added to v1: when the server will next escalate it (null once acknowledged,
-    # resolved, or escalated for the last time).
+    # resolved, snoozed, or escalated for the last time).
     escalate_due: str | None = None
+    # Added to v1 (triage): how many reports were folded into it, who handles it,
+    # until when the server does not escalate it, and which incident it was merged
+    # into. Defaults, so incidents stored before these existed still decode.
+    reports: int = 1
+    owner: Actor | None = None
+    snoozed_until: str | None = None
+    merged_into: int | None = None
 
 
 class StageRow(msgspec.Struct):
@@ -175,6 +184,9 @@ class Hello(msgspec.Struct, tag="hello", tag_field="type"):
     client: str = ""
     epoch: str | None = None
     since: int | None = None
+    # Added to v1: `event_digest` of the event at `since` as the client holds
+    # it, so the server resumes only a history it recognises.
+    digest: str | None = None
 
 
 class IncidentDraft(msgspec.Struct):
@@ -237,8 +249,58 @@ class History(msgspec.Struct, tag="history", tag_field="type"):
     incident: IncidentId
 
 
-Command = Report | Ack | Escalate | Note | Resolve | Reopen | StageUpdate | History
-WRITE_COMMANDS = (Report, Ack, Escalate, Note, Resolve, Reopen, StageUpdate)
+# --- triage (added to v1) ------------------------------------------------------
+
+SnoozeMinutes = Annotated[int, msgspec.Meta(ge=0, le=1440)]
+PersonName = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+
+
+class Snooze(msgspec.Struct, tag="snooze", tag_field="type"):
+    """No automatic escalation for `minutes` (1-1440); 0 wakes it now."""
+
+    id: CommandId
+    incident: IncidentId
+    minutes: SnoozeMinutes
+    note: RequiredText
+
+
+class Owner(msgspec.Struct, frozen=True):
+    name: PersonName
+    agency: str
+
+
+class Assign(msgspec.Struct, tag="assign", tag_field="type"):
+    """Give the incident an owner (`to`), or release it (`to: null`)."""
+
+    id: CommandId
+    incident: IncidentId
+    to: Owner | None
+
+
+class SeverityChange(msgspec.Struct, tag="severity", tag_field="type"):
+    id: CommandId
+    incident: IncidentId
+    severity: str
+    note: RequiredText
+
+
+class Unack(msgspec.Struct, tag="unack", tag_field="type"):
+    id: CommandId
+    incident: IncidentId
+    note: RequiredText
+
+
+class Merge(msgspec.Struct, tag="merge", tag_field="type"):
+    """`incident` is the same trouble as `into`: resolve it as merged."""
+
+    id: CommandId
+    incident: IncidentId
+    into: IncidentId
+    note: LongText | None = None
+
+
+Command = Report | Ack | Escalate | Note | Resolve | Reopen | StageUpdate | History | Snooze | Assign | SeverityChange | Unack | Merge
+WRITE_COMMANDS = (Report, Ack, Escalate, Note, Resolve, Reopen, StageUpdate, Snooze, Assign, SeverityChange, Unack, Merge)
 ClientMessage = Hello | Command
 
 # --- server -> client ----------------------------------------------------------
@@ -262,6 +324,9 @@ class Welcome(msgspec.Struct, tag="welcome", tag_field="type"):
     seq: int
     user: User
     config: ConfigInfo
+    # Added to v1: what keeps the server from saving commands right now
+    # (a full or read-only disk), or null.
+    problem: str | None = None
 
 
 class Snapshot(msgspec.Struct, tag="snapshot", tag_field="type"):
@@ -269,6 +334,8 @@ class Snapshot(msgspec.Struct, tag="snapshot", tag_field="type"):
     seq: int
     stages: list[StageRow]
     incidents: list[Incident]
+    # Added to v1: `event_digest` of the event at `seq` (null at seq 0).
+    digest: str | None = None
 
 
 class Result(msgspec.Struct, tag="result", tag_field="type", omit_defaults=True):
@@ -293,6 +360,9 @@ class Result(msgspec.Struct, tag="result", tag_field="type", omit_defaults=True)
     # client says it in its own language; `message` stays the English text.
     reason: str | None = None
     params: dict[str, Any] | None = None
+    # Added to v1: true when a report was folded into an open incident
+    # (`incident` is that one) instead of opening a new one.
+    duplicate: bool = False
 
 
 class Error(msgspec.Struct, tag="error", tag_field="type"):
@@ -300,7 +370,13 @@ class Error(msgspec.Struct, tag="error", tag_field="type"):
     message: str
 
 
-ServerMessage = Welcome | Snapshot | Event | Batch | Result | Error
+class Status(msgspec.Struct, tag="status", tag_field="type"):
+    """Added to v1: the server's trouble began (`problem`) or ended (null)."""
+
+    problem: str | None = None
+
+
+ServerMessage = Welcome | Snapshot | Event | Batch | Result | Error | Status
 
 # --- encoding --------------------------------------------------------------------
 
@@ -422,6 +498,19 @@ def decode_server(frame: str | bytes) -> ServerMessage:
 def decode_result(frame: bytes) -> Result:
     """A stored result frame (the server's own encoding)."""
     return _result_decoder.decode(frame)
+
+
+DIGEST_LENGTH = 16
+
+
+def event_digest(event: Event) -> str:
+    """Who this event is, across copies of a history: the first 16 hex digits
+    of the SHA-256 of its canonical JSON (seq, ts, kind, actor, data; keys
+    sorted, no spaces, UTF-8; see docs/protocol.md)."""
+    body = msgspec.to_builtins(event)
+    body.pop("type", None)
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:DIGEST_LENGTH]
 
 
 def to_builtins(value: Any) -> Any:
