@@ -114,7 +114,7 @@ async def _token(args: argparse.Namespace, config: Config) -> int:
         if args.token_command == "add":
             expires = parse_expiry(args.expires, tz) if args.expires else None
             known = {r.code for r in config.regencies}
-            secret, earlier = await add_token_record(store, args.name, args.role, args.agency, args.regency, known, expires=expires, by=user_name())
+            secret, earlier = await add_token_record(store, args.name, args.role, args.agency, args.regency, known, expires=expires, by=user_name(), log_change=True)
             scope = ", ".join(args.regency) if args.regency else "all regencies"
             until = f", until {local_time(format_ts(expires), tz)}" if expires else ""
             if earlier is not None and earlier.revoked is not None:

@@ -481,11 +481,12 @@ class Store:
 
     # --- tokens -----------------------------------------------------------------
 
-    async def add_token(self, record: TokenRecord, *, by: str = "", log_change: bool = True) -> TokenRecord | None:
+    async def add_token(self, record: TokenRecord, *, by: str = "", log_change: bool = False) -> TokenRecord | None:
         """Add a token. A name whose token is revoked may be given a new one: the
         revoked token stays in the table, revoked (and its revocation stays in the
         log); the revoked record is returned so the caller can say so.
-        `log_change=False` (test fixtures only) keeps it out of the event log."""
+        `log_change=True` (what `opsmon-server token add` does) has the server
+        write it into the event log; fixtures and the demo's own tokens are not."""
         existing = await self.token_by_name(record.name)
         if existing is not None and existing.revoked is None:
             raise StoreError(f"a token named {record.name!r} already exists; revoke it first or choose another name")

@@ -79,8 +79,7 @@ async def running_server(
         known = {r.code for r in config.regencies}
         for name, (role, agency, regencies) in STANDARD_TOKENS.items():
             if await store.token_by_name(name) is None:
-                # Fixtures, not part of the night: kept out of the event log so seq starts at 0.
-                tokens[name] = await add_token(store, name, role, agency, regencies, known, log_change=False)
+                tokens[name] = await add_token(store, name, role, agency, regencies, known)
         kwargs = {"clock": clock} if clock is not None else {}
         server = OpsmonServer(config, store, ssl_context=ssl_context, **kwargs)
         await server.start("127.0.0.1", 0)

@@ -92,7 +92,7 @@ async def test_connections_per_address_are_capped_before_the_hello(tmp_path: Pat
 async def test_an_expired_token_is_refused_and_its_connections_closed(tmp_path: Path, clock: FakeClock) -> None:
     async with running_server(tmp_path, clock=clock) as running:
         known = {r.code for r in running.config.regencies}
-        token = await add_token(running.store, "Relawan", "officer", "KPU", None, known, expires=clock.now + timedelta(hours=3))
+        token = await add_token(running.store, "Relawan", "officer", "KPU", None, known, expires=clock.now + timedelta(hours=3), log_change=True)
         await running.server.check_tokens()  # the watcher's round: logs the new token
         peer = await Peer.open(running, token)
         assert (await peer.command("report", **report()))["ok"]

@@ -853,7 +853,7 @@ async def test_closing_while_commands_are_being_written(tmp_path: Path) -> None:
     for attempt in range(12):
         db = tmp_path / f"run{attempt}.db"
         async with Store(db, synchronous="full") as store:
-            token = await add_token(store, "officer", "officer", "KPU", None, known, log_change=False)
+            token = await add_token(store, "officer", "officer", "KPU", None, known)
             server = OpsmonServer(config, store)
             await server.start("127.0.0.1", 0)
             peer = await Peer.open(f"ws://127.0.0.1:{server.port}/ws", token)
