@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from opsmon import triage_cli
 from opsmon.client import new_command_id
 from opsmon.config import LANGUAGES, Config, ConfigError, config_relative, load_config
 from opsmon.feeders import (
@@ -212,6 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     reopen.add_argument("--note", required=True)
     _command_id_option(reopen)
 
+    triage_cli.add_parsers(commands, _feeder, _incident_id, _command_id_option)
+
     imp = _feeder(
         commands,
         "import",
@@ -289,6 +292,8 @@ def build_command(args: argparse.Namespace, config: Config) -> Command:
         except LocalInvalid as exc:
             raise FeedError(str(exc), EXIT_USAGE) from None
         return StageUpdate(id=command_id, regency=regency.code, stage=args.stage, done=args.done, note=args.note, blocked=args.blocked)
+    if args.command in triage_cli.TRIAGE_COMMANDS:
+        return triage_cli.build(args, config, command_id)
     for text in (getattr(args, "note", None), getattr(args, "text", None)):
         if text is not None and len(text) > 4000:
             raise FeedError("a note or text may be at most 4000 characters", EXIT_USAGE)
@@ -319,12 +324,14 @@ def describe_success(command: Command, result: Result, config: Config) -> str:
         return f"{command.regency} {regency.short if regency else ''} {command.stage}: {command.done}/{total}{state} (seq {result.seq})"
     verb = {"ack": "acknowledged", "escalate": "escalated", "note": "noted", "resolve": "resolved", "reopen": "reopened"}
     tag = str(type(command).__struct_config__.tag)
+    if tag in triage_cli.TRIAGE_COMMANDS:
+        return triage_cli.describe(command, result)
     return f"incident {result.incident or getattr(command, 'incident', '?')} {verb.get(tag, tag)} (seq {result.seq})"
 
 
 def _result_json(command: Command, result: Result) -> str:
     body: dict[str, Any] = {"ok": result.ok, "id": command.id}
-    for key in ("seq", "incident", "code", "message", "status", "at", "reason", "params"):
+    for key in ("seq", "incident", "code", "message", "status", "at", "reason", "params", "duplicate"):
         value = getattr(result, key)
         if value is not None:
             body[key] = value
@@ -339,6 +346,7 @@ async def _send_one(args: argparse.Namespace, config: Config) -> int:
     async with feeder_session(url, token, cafile=_cafile(args, config)) as session:
         from opsmon.client import ClientError
 
+        command = triage_cli.for_user(command, args, session.welcome.user)
         try:
             result = await session.request(command, timeout=15.0)
         except ClientError as exc:
@@ -348,6 +356,8 @@ async def _send_one(args: argparse.Namespace, config: Config) -> int:
     if result.ok:
         if not args.json:
             print(describe_success(command, result, config))
+        if result.duplicate:
+            print(f"{PROG}: a repeat: folded into open incident {result.incident} (same regency, category and location)", file=sys.stderr)
         return EXIT_OK
     # A feeder speaks English unless told otherwise (--lang), so a line never mixes two languages.
     lang = getattr(args, "lang", None) or "en"
@@ -383,7 +393,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         from opsmon.importer import run_import_cli
 
         return asyncio.run(run_import_cli(args, config, _url(args, config), _token(args), _cafile(args, config)))
+    if args.command in triage_cli.READ_COMMANDS:
+        return asyncio.run(_read(args, config))
     return asyncio.run(_send_one(args, config))
+
+
+async def _read(args: argparse.Namespace, config: Config) -> int:
+    async with feeder_session(_url(args, config), _token(args), cafile=_cafile(args, config), follow=True) as session:
+        return await triage_cli.run_read(args, config, session)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

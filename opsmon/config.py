@@ -18,6 +18,7 @@ SEVERITY_KEYS = ("critical", "high", "medium", "low")
 LANGUAGES = ("id", "en")
 STAGE_UNITS = ("tps", "kecamatan", "plenary")
 SYNCHRONOUS_MODES = ("full", "normal", "extra")
+COMPRESSION_MODES = ("none", "deflate")
 KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 CODE_RE = re.compile(r"^[0-9]{4}$")
 
@@ -126,6 +127,8 @@ class ServerSettings:
     commands_per_second: float = 50.0
     admin_commands_per_second: float = 500.0
     bad_frames_per_minute: int = 10
+    broadcast_max_delay_ms: float = 50.0
+    compression: str = "none"
     # TLS: both set, the server speaks wss:// and https:// (paths relative to the config file).
     tls_cert: str = ""
     tls_key: str = ""
@@ -141,6 +144,11 @@ class ServerSettings:
     def rate_for(self, role: str) -> float:
         """Commands a second one connection of this role may send."""
         return self.admin_commands_per_second if role == "admin" else self.commands_per_second
+
+
+@dataclass(frozen=True)
+class TriageSettings:
+    dedup_minutes: int = 30  # a repeat report within this long folds into the open incident; 0: never
 
 
 @dataclass(frozen=True)
@@ -173,6 +181,7 @@ class Config:
     server: ServerSettings = field(default_factory=ServerSettings)
     client: ClientSettings = field(default_factory=ClientSettings)
     path: Path | None = None
+    triage: TriageSettings = field(default_factory=TriageSettings)
 
     def regency(self, code: str) -> Regency | None:
         return next((r for r in self.regencies if r.code == code), None)
@@ -338,6 +347,8 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
         commands_per_second=s.number("commands_per_second", 50.0),
         admin_commands_per_second=s.number("admin_commands_per_second", 500.0),
         bad_frames_per_minute=s.integer("bad_frames_per_minute", 10, required=False, minimum=1),
+        broadcast_max_delay_ms=s.number("broadcast_max_delay_ms", 50.0),
+        compression=s.text("compression", "none", required=False, choices=COMPRESSION_MODES),
         tls_cert=s.text("tls_cert", "", required=False),
         tls_key=s.text("tls_key", "", required=False),
         backup_dir=s.text("backup_dir", "", required=False),
@@ -353,6 +364,8 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
     for i, origin in enumerate(server.allowed_origins):
         if not origin.startswith(("http://", "https://")) or origin.endswith("/"):
             raise ConfigError(f"server.allowed_origins[{i}]: {origin!r} is not an origin like https://wall.posko.local (scheme and host, no path)")
+    if server.broadcast_max_delay_ms > 1000:
+        raise ConfigError(f"server.broadcast_max_delay_ms: must be at most 1000, not {server.broadcast_max_delay_ms:g}")
     s.done()
 
     c = root.table("client")
@@ -360,6 +373,10 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
     if not client.url.startswith(("ws://", "wss://")):
         raise ConfigError(f"client.url: {client.url!r} must start with ws:// or wss://")
     c.done()
+
+    t = root.table("triage")
+    triage = TriageSettings(dedup_minutes=t.integer("dedup_minutes", 30, required=False, minimum=0, maximum=1440))
+    t.done()
 
     regencies = []
     for i, item in enumerate(root.list("regencies")):
@@ -425,6 +442,7 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
         server=server,
         client=client,
         path=path,
+        triage=triage,
     )
 
 

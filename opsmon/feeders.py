@@ -95,10 +95,13 @@ def _ignore(_: object) -> None:
 
 
 @contextlib.asynccontextmanager
-async def feeder_session(url: str, token: str, *, client: str = "opsmon-feeder", timeout: float = 10.0, cafile: str | None = None) -> AsyncIterator[Session]:
-    """An open session, or FeedError with the exit code for unreachable or unauthorized."""
+async def feeder_session(
+    url: str, token: str, *, client: str = "opsmon-feeder", timeout: float = 10.0, cafile: str | None = None, follow: bool = False
+) -> AsyncIterator[Session]:
+    """An open session, or FeedError with the exit code for unreachable or unauthorized.
+    With `follow`, the frames the server sends (the snapshot first) wait in `session.frames`."""
     try:
-        session = await Session.open(url, token, client=client, timeout=timeout, on_frame=_ignore, cafile=cafile)
+        session = await Session.open(url, token, client=client, timeout=timeout, on_frame=None if follow else _ignore, cafile=cafile)
     except Unauthorized as exc:
         raise FeedError(str(exc), EXIT_UNAUTHORIZED) from None
     except ClientError as exc:

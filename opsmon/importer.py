@@ -11,7 +11,10 @@ JSONL: one object per line, the protocol's command shape or a flat one:
   {"type": "report", "id": "bjm-17", "regency": "6371", "category": "logistik",
    "severity": "high", "title": "...", "detail": "...", "location": "..."}
   {"type": "stage", "regency": "6303", "stage": "rekap_ppk", "done": 12, "blocked": false, "note": null}
-  (also ack/escalate/note/resolve/reopen with "incident": ID, in the protocol's shape)
+  (also ack/escalate/note/resolve/reopen/snooze/assign/severity/unack/merge with
+  "incident": ID, in the protocol's shape, e.g.
+  {"type": "assign", "incident": 12, "to": {"name": "Rahmat", "agency": "Bawaslu"}}
+  {"type": "snooze", "incident": 12, "minutes": 30, "note": "Menunggu PLN"})
 CSV: a header row with the columns
   kind,id,regency,category,severity,title,detail,location,stage,done,blocked,note
 where kind is report or stage and unused columns stay empty.
@@ -51,10 +54,11 @@ from opsmon.feeders import (
     pace_for,
     resolve_regency,
 )
-from opsmon.protocol import Ack, Command, Escalate, Note, Reopen, Report, Resolve, StageUpdate
+from opsmon.protocol import Ack, Assign, Command, Escalate, Merge, Note, Reopen, Report, Resolve, SeverityChange, Snooze, StageUpdate, Unack
 
 CSV_COLUMNS = ("kind", "id", "regency", "category", "severity", "title", "detail", "location", "stage", "done", "blocked", "note")
-IMPORTABLE = Report | StageUpdate | Ack | Escalate | Note | Resolve | Reopen
+IMPORTABLE = Report | StageUpdate | Ack | Escalate | Note | Resolve | Reopen | Snooze | Assign | SeverityChange | Unack | Merge
+INCIDENT_VERBS = ("ack", "escalate", "note", "resolve", "reopen", "snooze", "assign", "severity", "unack", "merge")
 REPORT_FIELDS = ("regency", "category", "severity", "title", "detail", "location")
 TRUE = {"1", "true", "yes", "ya", "y"}
 FALSE = {"", "0", "false", "no", "tidak", "n"}
@@ -125,7 +129,7 @@ def to_command(raw: dict[str, Any], config: Config, default_id: str) -> Command:
     against the config; raises LocalInvalid naming the problem."""
     kind = raw.get("type", raw.get("kind"))
     if not isinstance(kind, str) or not kind.strip():
-        raise LocalInvalid("missing `type` (or `kind`): report, stage, ack, escalate, note, resolve or reopen")
+        raise LocalInvalid(f"missing `type` (or `kind`): report, stage, {', '.join(INCIDENT_VERBS)}")
     kind = kind.strip().lower()
     command_id = raw.get("id") or default_id
     if not isinstance(command_id, str) or not 1 <= len(command_id) <= 64:
@@ -158,11 +162,15 @@ def to_command(raw: dict[str, Any], config: Config, default_id: str) -> Command:
             "blocked": _bool(raw.get("blocked"), "blocked"),
             "note": note if note not in ("",) else None,
         }
-    elif kind in ("ack", "escalate", "note", "resolve", "reopen"):
+    elif kind in INCIDENT_VERBS:
         body = {k: v for k, v in raw.items() if k != "kind" and v not in ("", None)}
         body.update(type=kind, id=command_id)
+        if kind == "assign":
+            body.setdefault("to", None)  # no `to`: release it
+        if kind == "severity":
+            check_severity(config, str(body.get("severity", "")))
     else:
-        raise LocalInvalid(f"unknown type {kind!r}: use report, stage, ack, escalate, note, resolve or reopen")
+        raise LocalInvalid(f"unknown type {kind!r}: use report, stage, {', '.join(INCIDENT_VERBS)}")
     try:
         return msgspec.convert(body, IMPORTABLE)  # type: ignore[no-any-return]
     except msgspec.ValidationError as exc:

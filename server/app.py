@@ -28,7 +28,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from opsmon.config import Config
-from opsmon.domain import Decision, DomainError, Rules, State, apply, decide, due_escalations, in_snapshot, stage_status
+from opsmon.domain import Decision, DomainError, Rules, State, apply, decide, due_escalations, due_wakeups, in_snapshot, stage_status
 from opsmon.protocol import (
     CLOSE_POLICY,
     HELLO_TIMEOUT_SECONDS,
@@ -200,7 +200,7 @@ class OpsmonServer:
         self.rules = Rules.from_config(config)
         self.settings = config.server
         self.state = State()
-        self.hub = Hub()
+        self.hub = Hub(self.settings.broadcast_max_delay_ms / 1000)
         self.metrics = Metrics()
         self.lock = asyncio.Lock()
         self._config_info = convert(config.to_wire(), ConfigInfo)
@@ -239,6 +239,9 @@ class OpsmonServer:
             max_size=MAX_FRAME_BYTES,
             ping_interval=self.settings.ping_interval_seconds,
             ping_timeout=self.settings.ping_timeout_seconds,
+            # Declined unless configured: compressing every frame once per
+            # connection costs more than a LAN saves (README, "Compression").
+            compression="deflate" if self.settings.compression == "deflate" else None,
             close_timeout=5,
             ssl=self.ssl_context,
         )
@@ -274,6 +277,7 @@ class OpsmonServer:
             for task in self._tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            self.hub.flush()  # what was committed goes out before the 1001
         if self._server is not None:
             self._server.close(close_connections=True)
             await self._server.wait_closed()
@@ -407,7 +411,7 @@ class OpsmonServer:
         async with self.lock:
             head = self.state.seq
             welcome = Welcome(protocol=PROTOCOL_VERSION, epoch=self.store.epoch, seq=head, user=user, config=self._config_info, problem=self.problem)
-            frames: list[tuple[bytes, bool]] = [(encode(welcome), False)]
+            frames = [encode(welcome)]
             since = hello.since if hello.epoch == self.store.epoch else None
             resume = since is not None and 0 <= since <= head and head - since <= RESUME_LIMIT
             why = "snapshot"
@@ -426,9 +430,9 @@ class OpsmonServer:
                     log.warning("%s holds a different event at seq %d of epoch %s (digest %s): another copy of the history; sending a snapshot", user.name, since, self.store.epoch, hello.digest)
             if since is not None and resume:
                 backlog = batch_frames(encode(event) for event in await self.store.events_since(since))
-                frames += [(frame, False) for frame in backlog]
+                frames += backlog
             else:
-                frames.append((encode(self._snapshot()), False))
+                frames.append(encode(self._snapshot()))
             subscriber = Subscriber(connection, self.settings.client_queue_frames, token_hash, user.name)
             self.hub.add(subscriber, frames)
         log.info("%s (%s, %s) connected from %s, %s", user.name, user.role, user.agency, address, f"resuming after {hello.since}" if resume else why)
@@ -525,7 +529,7 @@ class OpsmonServer:
         else:
             log.error("cannot write the database %s: %s; commands are answered unavailable until it clears", self.store.path, problem)
         self.problem = problem
-        self.hub.publish([encode(Status(problem=problem))])
+        self.hub.announce(encode(Status(problem=problem)))
         if problem is not None and (self._probe is None or self._probe.done()):
             self._probe = asyncio.create_task(self._probe_loop(), name="write-probe")
 
@@ -641,8 +645,11 @@ class OpsmonServer:
                 touched_stages.add((event.data["regency"], event.data["stage"]))
             elif decision.incident is not None:
                 touched_incidents.add(decision.incident)
+                if decision.kind == "incident.merged":
+                    touched_incidents.add(event.data["into"])  # it gains the merged one's reports
             if pending is not None:
-                frame = encode(Result(id=pending.command.id, ok=True, seq=event.seq, incident=decision.incident))
+                duplicate = decision.kind == "incident.duplicate"
+                frame = encode(Result(id=pending.command.id, ok=True, seq=event.seq, incident=decision.incident, duplicate=duplicate))
                 answered[(pending.user.name, pending.command.id)] = frame
                 records.append(CommandRecord(pending.user.name, pending.command.id, frame))
                 replies.append((pending.connection, frame, pending.kind, "ok", pending.started))
@@ -676,12 +683,20 @@ class OpsmonServer:
     # --- background -----------------------------------------------------------------
 
     async def check_deadlines(self) -> int:
-        """Escalate every incident left unacknowledged past its deadline; returns how many."""
+        """End every snooze that has run out, and escalate every incident left
+        unacknowledged past its deadline; returns how many escalations."""
         async with self.lock:
-            decisions = due_escalations(self.state, self.clock(), self.rules)
-            if decisions:
-                await self._write(list(decisions))
-                log.info("escalated %d incident(s) past their deadline", len(decisions))
+            now = self.clock()
+            # Escalations are decided on the state before the wake-ups: a snooze
+            # that ends now restarts the deadline, it does not escalate at once.
+            wakeups = due_wakeups(self.state, now, self.rules)
+            decisions = due_escalations(self.state, now, self.rules)
+            if wakeups or decisions:
+                await self._write([*wakeups, *decisions])
+                if wakeups:
+                    log.info("woke %d snoozed incident(s)", len(wakeups))
+                if decisions:
+                    log.info("escalated %d incident(s) past their deadline", len(decisions))
             return len(decisions)
 
     async def _escalation_loop(self) -> None:
