@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--db", metavar="PATH", help="keep the database in PATH (default: a temporary file, removed at the end)")
     demo.add_argument("--seed", type=int, default=None, help="simulator seed (default: random)")
     demo.add_argument("--speed", type=_positive(float), default=None, help="simulated seconds per real second (default: the scenario's)")
-    demo.add_argument("--scenario", default="rekap", help="rekap (default) or hari-h")
+    demo.add_argument("--scenario", default="rekap", help="rekap (default), hari-h, or a scenario file (see `opsmon exercise scenario`)")
     demo.add_argument("--lang", choices=LANGUAGES, default=argparse.SUPPRESS, help="language of the screen")
     demo.add_argument("--config", default=argparse.SUPPRESS, metavar="FILE", help="province config")
     demo.add_argument(
@@ -161,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--seed", type=int, default=1, help="same seed, same night (default: 1)")
     simulate.add_argument("--speed", type=_positive(float), default=None, help="simulated seconds per real second (default: the scenario's)")
     simulate.add_argument("--rate", type=_positive(float), metavar="EVENTS_PER_S", help="ignore the timeline: send this many commands a second (benchmarks)")
-    simulate.add_argument("--scenario", default="rekap", help="rekap (recapitulation night, default) or hari-h (voting day)")
+    simulate.add_argument("--scenario", default="rekap", help="rekap (the recapitulation, default), hari-h (voting day), or a scenario file (see `opsmon exercise scenario`)")
     simulate.add_argument("--duration", type=_positive(float), metavar="S", help="stop after S real seconds (default: the end of the scenario; needed with --rate)")
     simulate.add_argument("--json", action="store_true", help="print the summary as JSON")
     simulate.add_argument("--quiet", action="store_true", help="no line per incident on stderr")
@@ -175,6 +175,16 @@ def build_parser() -> argparse.ArgumentParser:
     for agency in AGENCIES:
         simulate.add_argument(f"--token-{agency.lower()}", metavar="T", help=f"sign {agency}'s reports with this {agency} token")
     simulate.add_argument("--token-file", metavar="FILE", help="more tokens, one a line (several reporters per agency take turns)")
+
+    exercise = commands.add_parser("exercise", help="training exercises (latihan): scenario files, the after-action report")
+    exercise_commands = exercise.add_subparsers(dest="exercise_command", required=True, parser_class=_Parser, metavar="{scenario}")
+    scenario = exercise_commands.add_parser(
+        "scenario",
+        help="print a shipped scenario file, to copy and edit (then: opsmon simulate --scenario FILE)",
+        description="Print a shipped scenario file (hari-h or rekap): its stage windows, the trouble that can happen and the timed injects. "
+        "Copy it, edit it, and play it with `opsmon simulate --scenario FILE`.",
+    )
+    scenario.add_argument("name", nargs="?", default="hari-h", help="hari-h (default) or rekap")
 
     report = _feeder(commands, "report", "report an incident; prints its new id")
     report.add_argument("--regency", required=True, help="BPS code (6371) or name (Banjarmasin)")
@@ -377,6 +387,16 @@ def _run_tui(args: argparse.Namespace) -> int:
     return int(run_tui(url=url, token=token, lang=lang, wall=bool(args.wall), cafile=_cafile(args, config)))
 
 
+def _exercise(args: argparse.Namespace) -> int:
+    from opsmon.scenario import ScenarioError, scenario_text
+
+    try:
+        sys.stdout.write(scenario_text(args.name))
+    except ScenarioError as exc:
+        raise FeedError(str(exc), EXIT_USAGE) from None
+    return EXIT_OK
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command is None:
         return _run_tui(args)
@@ -384,6 +404,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         from opsmon.demo import run_demo
 
         return run_demo(args)
+    if args.command == "exercise":
+        return _exercise(args)
     config = _load(args)
     if args.command == "simulate":
         from opsmon.simulate import run_simulate_cli
