@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from opsmon.client import new_command_id
-from opsmon.config import LANGUAGES, Config, ConfigError, load_config
+from opsmon.config import LANGUAGES, Config, ConfigError, config_relative, load_config
 from opsmon.feeders import (
     EXIT_CODES_HELP,
     EXIT_FAILED,
@@ -35,7 +35,9 @@ from opsmon.feeders import (
     resolve_regency,
 )
 from opsmon.geo import BoundariesError, ProvinceShape, province_shape
+from opsmon.i18n import Translator, translate_refusal
 from opsmon.protocol import (
+    AGENCIES,
     SEVERITIES,
     Ack,
     Command,
@@ -98,12 +100,14 @@ def _connection(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
     parser.add_argument("--url", default=default, metavar="ws://HOST:PORT/ws", help="server (default: $OPSMON_URL, else [client] url in the config)")
     parser.add_argument("--token", default=default, metavar="T", help="access token (default: $OPSMON_TOKEN)")
     parser.add_argument("--config", default=default, metavar="FILE", help="province config (default: $OPSMON_CONFIG, ./config.toml, else the built-in one)")
+    parser.add_argument("--cafile", default=default, metavar="PEM", help="CA certificate to trust for wss:// (default: [client] cafile, else the system's CAs)")
 
 
 def _feeder(commands: Any, name: str, help_text: str) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = commands.add_parser(name, help=help_text, description=help_text, epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     _connection(parser)
     parser.add_argument("--json", action="store_true", help="print the server's answer as one JSON object on stdout")
+    parser.add_argument("--lang", choices=LANGUAGES, default=argparse.SUPPRESS, help="language of a refusal's reason (default: en)")
     return parser
 
 
@@ -161,6 +165,16 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--duration", type=_positive(float), metavar="S", help="stop after S real seconds (default: the end of the scenario; needed with --rate)")
     simulate.add_argument("--json", action="store_true", help="print the summary as JSON")
     simulate.add_argument("--quiet", action="store_true", help="no line per incident on stderr")
+    officers = simulate.add_mutually_exclusive_group()
+    officers.add_argument(
+        "--reports-only",
+        action="store_true",
+        help="send only what the field sends (reports, repeated reports, stage progress), never acks, notes, escalations or resolutions (default on an exercise server)",
+    )
+    officers.add_argument("--with-officers", action="store_true", help="also play the post's officers (acks, notes, resolutions): the default on a real server, for demos")
+    for agency in AGENCIES:
+        simulate.add_argument(f"--token-{agency.lower()}", metavar="T", help=f"sign {agency}'s reports with this {agency} token")
+    simulate.add_argument("--token-file", metavar="FILE", help="more tokens, one a line (several reporters per agency take turns)")
 
     report = _feeder(commands, "report", "report an incident; prints its new id")
     report.add_argument("--regency", required=True, help="BPS code (6371) or name (Banjarmasin)")
@@ -236,6 +250,15 @@ def _url(args: argparse.Namespace, config: Config) -> str:
     return getattr(args, "url", None) or os.environ.get("OPSMON_URL") or config.client.url
 
 
+def _cafile(args: argparse.Namespace, config: Config) -> str | None:
+    """The CA a wss:// connection trusts: --cafile (as given), else [client] cafile (beside the config)."""
+    given = getattr(args, "cafile", None)
+    cafile = given or (config_relative(config, config.client.cafile) if config.client.cafile else None)
+    if cafile is not None and not os.path.isfile(cafile):
+        raise FeedError(f"CA file {cafile}: no such file ({'--cafile' if given else '[client] cafile'})", EXIT_USAGE)
+    return cafile
+
+
 def _token(args: argparse.Namespace) -> str:
     token = getattr(args, "token", None) or os.environ.get("OPSMON_TOKEN")
     if not token:
@@ -309,7 +332,7 @@ def describe_success(command: Command, result: Result, config: Config) -> str:
 
 def _result_json(command: Command, result: Result) -> str:
     body: dict[str, Any] = {"ok": result.ok, "id": command.id}
-    for key in ("seq", "incident", "code", "message", "status", "at"):
+    for key in ("seq", "incident", "code", "message", "status", "at", "reason", "params"):
         value = getattr(result, key)
         if value is not None:
             body[key] = value
@@ -321,7 +344,7 @@ def _result_json(command: Command, result: Result) -> str:
 async def _send_one(args: argparse.Namespace, config: Config) -> int:
     command = build_command(args, config)
     url, token = _url(args, config), _token(args)
-    async with feeder_session(url, token) as session:
+    async with feeder_session(url, token, cafile=_cafile(args, config)) as session:
         from opsmon.client import ClientError
 
         try:
@@ -334,7 +357,11 @@ async def _send_one(args: argparse.Namespace, config: Config) -> int:
         if not args.json:
             print(describe_success(command, result, config))
         return EXIT_OK
-    return _fail(f"refused by the server: {result.code}: {result.message}", EXIT_REFUSED)
+    # A feeder speaks English unless told otherwise (--lang), so a line never mixes two languages.
+    lang = getattr(args, "lang", None) or "en"
+    reason = translate_refusal(result, lang, config.province.tz)
+    print(f"{PROG}: {Translator(lang)('cli.refused', code=result.code, reason=reason)}", file=sys.stderr)
+    return EXIT_REFUSED
 
 
 def _run_tui(args: argparse.Namespace) -> int:
@@ -345,7 +372,7 @@ def _run_tui(args: argparse.Namespace) -> int:
         from opsmon.tui.app import run_tui
     except ImportError as exc:
         return _fail(f"the dashboard cannot start: {exc} (try `pip install -e .`)", EXIT_FAILED)
-    return int(run_tui(url=url, token=token, lang=lang, wall=bool(args.wall), shape=_shape(config)))
+    return int(run_tui(url=url, token=token, lang=lang, wall=bool(args.wall), cafile=_cafile(args, config), shape=_shape(config)))
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -359,11 +386,11 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "simulate":
         from opsmon.simulate import run_simulate_cli
 
-        return run_simulate_cli(args, config, _url(args, config), _token(args))
+        return run_simulate_cli(args, config, _url(args, config), getattr(args, "token", None) or os.environ.get("OPSMON_TOKEN"), _cafile(args, config))
     if args.command == "import":
         from opsmon.importer import run_import_cli
 
-        return asyncio.run(run_import_cli(args, config, _url(args, config), _token(args)))
+        return asyncio.run(run_import_cli(args, config, _url(args, config), _token(args), _cafile(args, config)))
     return asyncio.run(_send_one(args, config))
 
 

@@ -19,13 +19,14 @@ import itertools
 import logging
 import random
 import secrets
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage, InvalidStatus, InvalidURI
 
 from opsmon import __version__
 from opsmon.domain import State, apply
@@ -68,7 +69,27 @@ def new_command_id() -> str:
     return f"{_session_prefix}-{next(_ids)}"
 
 
+def ssl_context(url: str, cafile: str | None = None) -> ssl.SSLContext | None:
+    """What a wss:// connection trusts: the post's own CA when given, else the
+    system's CAs. Certificates and host names are always checked."""
+    if not url.startswith("wss://"):
+        return None
+    try:
+        return ssl.create_default_context(cafile=cafile or None)
+    except FileNotFoundError:
+        raise ClientError(f"CA file {cafile}: no such file (--cafile or [client] cafile)") from None
+    except (OSError, ssl.SSLError) as exc:
+        raise ClientError(f"CA file {cafile}: not a PEM certificate ({exc})") from None
+
+
 def describe_failure(url: str, exc: BaseException) -> str:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (
+            f"{url}: the server's certificate is not trusted ({exc.verify_message or exc.reason}); "
+            "give the post's CA certificate with --cafile (or [client] cafile in the config)"
+        )
+    if isinstance(exc, ssl.SSLError):
+        return f"{url}: TLS failed ({exc.reason or exc}): does the server have a certificate? (without one it speaks ws://, not wss://)"
     if isinstance(exc, InvalidURI):
         return f"{url!r} is not a websocket URL (expected ws://HOST:PORT/ws)"
     if isinstance(exc, InvalidStatus):
@@ -81,6 +102,8 @@ def describe_failure(url: str, exc: BaseException) -> str:
         return f"cannot reach {url}: {exc.strerror or exc}"
     if isinstance(exc, ConnectionClosed):
         return f"{url} closed the connection ({exc.rcvd.code if exc.rcvd else 'no close frame'})"
+    if isinstance(exc, InvalidMessage) and url.startswith("ws://"):
+        return f"{url} did not answer in plain HTTP: if the server has a certificate, use wss:// ({exc})"
     if isinstance(exc, InvalidHandshake):
         return f"{url} refused the websocket handshake: {exc}"
     return f"{url}: {exc}"
@@ -113,12 +136,17 @@ class Session:
         since: int | None = None,
         timeout: float = 10.0,
         on_frame: FrameHandler | None = None,
+        cafile: str | None = None,
     ) -> Session:
         """Connect and greet. Raises Unauthorized or ClientError with a readable reason."""
         if not url.startswith(("ws://", "wss://")):
             raise ClientError(f"{url!r} is not a websocket URL (expected ws://HOST:PORT/ws)")
+        context = ssl_context(url, cafile)
         try:
-            ws = await connect(url, open_timeout=timeout, max_size=None, close_timeout=2)
+            if context is not None:
+                ws = await connect(url, open_timeout=timeout, max_size=None, close_timeout=2, ssl=context)
+            else:
+                ws = await connect(url, open_timeout=timeout, max_size=None, close_timeout=2)
         except (OSError, InvalidHandshake, TimeoutError, ValueError) as exc:
             raise ClientError(describe_failure(url, exc)) from None
         try:
@@ -201,9 +229,9 @@ class Session:
                 await self._reader
 
 
-async def run_command(url: str, token: str, command: Command, *, timeout: float = 10.0, client: str = CLIENT_NAME) -> Result:
+async def run_command(url: str, token: str, command: Command, *, timeout: float = 10.0, client: str = CLIENT_NAME, cafile: str | None = None) -> Result:
     """One command, one answer: for feeders and scripts."""
-    session = await Session.open(url, token, client=client, timeout=timeout)
+    session = await Session.open(url, token, client=client, timeout=timeout, cafile=cafile)
     try:
         return await session.request(command, timeout=timeout)
     finally:
@@ -266,8 +294,10 @@ class Connection:
         client: str = CLIENT_NAME,
         backoff: Backoff | None = None,
         clock: Callable[[], datetime] = utc_now,
+        cafile: str | None = None,
     ) -> None:
         self.url = url
+        self.cafile = cafile
         self.clock = clock
         self.token = token
         self.listener = listener
@@ -295,7 +325,7 @@ class Connection:
         while not self._stopping:
             try:
                 since = self.state.seq if self._has_state and not self._gap else None
-                self.session = await Session.open(self.url, self.token, client=self.client, epoch=self.epoch, since=since, on_frame=self._on_frame)
+                self.session = await Session.open(self.url, self.token, client=self.client, epoch=self.epoch, since=since, on_frame=self._on_frame, cafile=self.cafile)
             except Unauthorized as exc:
                 self._fail_pending(str(exc))
                 self.listener.refused(str(exc))

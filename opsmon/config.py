@@ -126,6 +126,17 @@ class ServerSettings:
     commands_per_second: float = 50.0
     admin_commands_per_second: float = 500.0
     bad_frames_per_minute: int = 10
+    # TLS: both set, the server speaks wss:// and https:// (paths relative to the config file).
+    tls_cert: str = ""
+    tls_key: str = ""
+    # Rotating online backups: every `backup_every_minutes` into `backup_dir`, the newest `backup_keep` kept.
+    backup_dir: str = ""
+    backup_every_minutes: float = 30.0
+    backup_keep: int = 24
+    # Browser pages allowed to open the websocket (their Origin); clients that send no Origin always may.
+    allowed_origins: tuple[str, ...] = ()
+    max_connections_per_token: int = 20
+    max_connections_per_address: int = 200
 
     def rate_for(self, role: str) -> float:
         """Commands a second one connection of this role may send."""
@@ -135,6 +146,8 @@ class ServerSettings:
 @dataclass(frozen=True)
 class ClientSettings:
     url: str = "ws://127.0.0.1:8765/ws"
+    # A post's own CA certificate, trusted for wss:// (default: the system's CAs).
+    cafile: str = ""
 
 
 @dataclass(frozen=True)
@@ -255,6 +268,12 @@ class _Table:
             raise ConfigError(f"{self._key(key)}: must be {'above' if exclusive else 'at least'} {minimum}, not {value}")
         return float(value)
 
+    def strings(self, key: str) -> tuple[str, ...]:
+        value = self._get(key, [], False)
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise ConfigError(f"{self._key(key)}: must be a list of non-empty strings, not {_type_name(value)}")
+        return tuple(value)
+
     def flag(self, key: str, default: bool) -> bool:
         value = self._get(key, default, False)
         if not isinstance(value, bool):
@@ -336,11 +355,25 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
         commands_per_second=s.number("commands_per_second", 50.0),
         admin_commands_per_second=s.number("admin_commands_per_second", 500.0),
         bad_frames_per_minute=s.integer("bad_frames_per_minute", 10, required=False, minimum=1),
+        tls_cert=s.text("tls_cert", "", required=False),
+        tls_key=s.text("tls_key", "", required=False),
+        backup_dir=s.text("backup_dir", "", required=False),
+        backup_every_minutes=s.number("backup_every_minutes", 30.0),
+        backup_keep=s.integer("backup_keep", 24, required=False, minimum=1),
+        allowed_origins=s.strings("allowed_origins"),
+        max_connections_per_token=s.integer("max_connections_per_token", 20, required=False, minimum=1),
+        max_connections_per_address=s.integer("max_connections_per_address", 200, required=False, minimum=1),
     )
+    if bool(server.tls_cert) != bool(server.tls_key):
+        absent = "tls_key" if server.tls_cert else "tls_cert"
+        raise ConfigError(f"server.{absent}: missing (tls_cert and tls_key go together)")
+    for i, origin in enumerate(server.allowed_origins):
+        if not origin.startswith(("http://", "https://")) or origin.endswith("/"):
+            raise ConfigError(f"server.allowed_origins[{i}]: {origin!r} is not an origin like https://wall.posko.local (scheme and host, no path)")
     s.done()
 
     c = root.table("client")
-    client = ClientSettings(url=c.text("url", "ws://127.0.0.1:8765/ws", required=False))
+    client = ClientSettings(url=c.text("url", "ws://127.0.0.1:8765/ws", required=False), cafile=c.text("cafile", "", required=False))
     if not client.url.startswith(("ws://", "wss://")):
         raise ConfigError(f"client.url: {client.url!r} must start with ws:// or wss://")
     c.done()
@@ -410,6 +443,15 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
         client=client,
         path=path,
     )
+
+
+def config_relative(config: Config, path: str) -> str:
+    """A path from the config, relative to the config file's folder (not the
+    packaged default's), so a service started from / finds the same files."""
+    found = Path(path).expanduser()
+    if not found.is_absolute() and config.path is not None and config.path.name != "default_config.toml":
+        found = config.path.parent / found
+    return str(found)
 
 
 def find_config(explicit: str | Path | None = None) -> Path:

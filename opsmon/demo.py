@@ -27,7 +27,8 @@ from typing import Any
 
 from opsmon.config import Config, ConfigError, load_config
 from opsmon.feeders import EXIT_FAILED, EXIT_OK, EXIT_USAGE, FeedError
-from opsmon.simulate import SCENARIOS, SimStats, simulate
+from opsmon.scenario import SCENARIOS
+from opsmon.simulate import SimStats, simulate
 
 OFFICER = ("Petugas Posko", "officer", "KPU")
 VIEWER = ("Layar Dinding", "viewer", "KPU")

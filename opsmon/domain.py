@@ -46,12 +46,25 @@ SNAPSHOT_RESOLVED_WINDOW = timedelta(hours=24)
 
 
 class DomainError(Exception):
-    """A command that cannot be carried out; `code` is the protocol's result code."""
+    """A command that cannot be carried out; `code` is the protocol's result code,
+    `reason` and `params` the machine-readable why (docs/protocol.md, "Refusal reasons")."""
 
-    def __init__(self, code: str, message: str, *, status: str | None = None, by: Actor | None = None, at: str | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        reason: str,
+        params: dict[str, Any],
+        status: str | None = None,
+        by: Actor | None = None,
+        at: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.reason = reason
+        self.params = params
         self.status = status
         self.by = by
         self.at = at
@@ -235,7 +248,7 @@ class Decision:
 def _find(state: State, incident_id: int) -> Incident:
     incident = state.incidents.get(incident_id)
     if incident is None:
-        raise DomainError("not_found", f"no incident {incident_id}")
+        raise DomainError("not_found", f"no incident {incident_id}", reason="not_found", params={"incident": incident_id})
     return incident
 
 
@@ -258,6 +271,8 @@ def _already(incident: Incident, rules: Rules, what: str) -> DomainError:
     return DomainError(
         "conflict",
         f"cannot {what} incident {incident.id}: already {verb} by {_who(by)} at {when}",
+        reason="already",
+        params={"status": incident.status, "by": to_builtins(by), "at": at},
         status=incident.status,
         by=by,
         at=at,
@@ -267,13 +282,22 @@ def _already(incident: Incident, rules: Rules, what: str) -> DomainError:
 def _severity_rule(rules: Rules, severity: str) -> SeverityRule:
     rule = rules.severities.get(severity)
     if rule is None:
-        raise DomainError("invalid", f"unknown severity {severity!r}")
+        raise DomainError("invalid", f"unknown severity {severity!r}", reason="unknown_severity", params={"severity": severity})
     return rule
 
 
 def _check_scope(regencies: list[str] | None, regency: str) -> None:
     if regencies is not None and regency not in regencies:
-        raise DomainError("forbidden", f"your token may act only on regencies {', '.join(regencies) or '(none)'}, not {regency}")
+        raise DomainError(
+            "forbidden",
+            f"your token may act only on regencies {', '.join(regencies) or '(none)'}, not {regency}",
+            reason="scope",
+            params={"regency": regency, "regencies": list(regencies)},
+        )
+
+
+def _unknown(what: str, value: str) -> DomainError:
+    return DomainError("invalid", f"unknown {what} {value!r}", reason=f"unknown_{what}", params={what: value})
 
 
 def decide(state: State, command: WriteCommand, actor: Actor, scope: list[str] | None, now: datetime, rules: Rules) -> Decision:
@@ -282,12 +306,12 @@ def decide(state: State, command: WriteCommand, actor: Actor, scope: list[str] |
     if isinstance(command, Report):
         draft = command.incident
         if draft.regency not in rules.regencies:
-            raise DomainError("invalid", f"unknown regency {draft.regency!r}")
+            raise _unknown("regency", draft.regency)
         if draft.category not in rules.categories:
-            raise DomainError("invalid", f"unknown category {draft.category!r}")
+            raise _unknown("category", draft.category)
         rule = _severity_rule(rules, draft.severity)
         if not draft.title.strip():
-            raise DomainError("invalid", "title must not be blank")
+            raise DomainError("invalid", "title must not be blank", reason="blank", params={"field": "incident.title"})
         _check_scope(scope, draft.regency)
         ack_due = format_ts(now + timedelta(minutes=rule.ack_minutes))
         incident = Incident(
@@ -315,11 +339,16 @@ def decide(state: State, command: WriteCommand, actor: Actor, scope: list[str] |
     if isinstance(command, StageUpdate):
         total = rules.stage_totals.get((command.regency, command.stage))
         if command.regency not in rules.regencies:
-            raise DomainError("invalid", f"unknown regency {command.regency!r}")
+            raise _unknown("regency", command.regency)
         if total is None:
-            raise DomainError("invalid", f"unknown stage {command.stage!r}")
+            raise _unknown("stage", command.stage)
         if command.done > total:
-            raise DomainError("invalid", f"done {command.done} is more than the {total} that {command.regency} counts to in {command.stage}")
+            raise DomainError(
+                "invalid",
+                f"done {command.done} is more than the {total} that {command.regency} counts to in {command.stage}",
+                reason="done_exceeds_total",
+                params={"done": command.done, "total": total, "regency": command.regency, "stage": command.stage},
+            )
         _check_scope(scope, command.regency)
         row = StageRow(
             regency=command.regency,
@@ -345,21 +374,23 @@ def decide(state: State, command: WriteCommand, actor: Actor, scope: list[str] |
         return Decision("incident.escalated", {**ref, "level": incident.level + 1, "note": command.note if command.note and command.note.strip() else None}, incident.id, incident.regency)
     if isinstance(command, Note):
         if not command.text.strip():
-            raise DomainError("invalid", "text must not be blank")
+            raise DomainError("invalid", "text must not be blank", reason="blank", params={"field": "text"})
         return Decision("incident.noted", {**ref, "text": command.text}, incident.id, incident.regency)
     if isinstance(command, Resolve):
         if not command.note.strip():
-            raise DomainError("invalid", "a resolution note is required")
+            raise DomainError("invalid", "a resolution note is required", reason="note_required", params={"command": "resolve"})
         if incident.status == "resolved":
             raise _already(incident, rules, "resolve")
         return Decision("incident.resolved", {**ref, "note": command.note}, incident.id, incident.regency)
     if isinstance(command, Reopen):
         if not command.note.strip():
-            raise DomainError("invalid", "a note saying why it is reopened is required")
+            raise DomainError("invalid", "a note saying why it is reopened is required", reason="note_required", params={"command": "reopen"})
         if incident.status != "resolved":
             raise DomainError(
                 "conflict",
                 f"cannot reopen incident {incident.id}: it is not resolved (status {incident.status})",
+                reason="not_resolved",
+                params={"status": incident.status},
                 status=incident.status,
                 by=incident.acknowledged_by or incident.reporter,
                 at=incident.acknowledged or incident.reported,
@@ -367,7 +398,7 @@ def decide(state: State, command: WriteCommand, actor: Actor, scope: list[str] |
         rule = _severity_rule(rules, incident.severity)
         ack_due = format_ts(now + timedelta(minutes=rule.ack_minutes))
         return Decision("incident.reopened", {**ref, "note": command.note, "ack_due": ack_due, "escalate_due": ack_due}, incident.id, incident.regency)
-    raise DomainError("invalid", f"unsupported command {type(command).__name__}")  # pragma: no cover
+    raise DomainError("invalid", f"unsupported command {type(command).__name__}", reason="bad_field", params={"field": "type", "problem": "unsupported"})  # pragma: no cover
 
 
 def due_escalations(state: State, now: datetime, rules: Rules) -> list[Decision]:

@@ -95,10 +95,10 @@ def _ignore(_: object) -> None:
 
 
 @contextlib.asynccontextmanager
-async def feeder_session(url: str, token: str, *, client: str = "opsmon-feeder", timeout: float = 10.0) -> AsyncIterator[Session]:
+async def feeder_session(url: str, token: str, *, client: str = "opsmon-feeder", timeout: float = 10.0, cafile: str | None = None) -> AsyncIterator[Session]:
     """An open session, or FeedError with the exit code for unreachable or unauthorized."""
     try:
-        session = await Session.open(url, token, client=client, timeout=timeout, on_frame=_ignore)
+        session = await Session.open(url, token, client=client, timeout=timeout, on_frame=_ignore, cafile=cafile)
     except Unauthorized as exc:
         raise FeedError(str(exc), EXIT_UNAUTHORIZED) from None
     except ClientError as exc:

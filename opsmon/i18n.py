@@ -11,8 +11,10 @@ are plain functions, testable without a screen.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone, tzinfo
+from typing import Any
 
-from opsmon.protocol import Actor, parse_ts
+from opsmon.protocol import Actor, Result, convert, parse_ts
+from opsmon.text import for_terminal
 
 LANGUAGES = ("id", "en")
 
@@ -186,6 +188,51 @@ CATALOG: dict[str, dict[str, str]] = {
     "marked": {"id": "#{id} ditandai ({count})", "en": "#{id} marked ({count})"},
     "unmarked": {"id": "#{id} tidak ditandai ({count})", "en": "#{id} unmarked ({count})"},
     "reconnected": {"id": "Tersambung kembali.", "en": "Reconnected."},
+    # --- refusal reasons (translate_refusal; codes in docs/protocol.md) ------------
+    "reason.not_found": {"id": "insiden {incident} tidak ada di server", "en": "no incident {incident}"},
+    "reason.unknown_regency": {"id": "wilayah {regency} tidak dikenal server", "en": "unknown regency {regency}"},
+    "reason.unknown_category": {"id": "kategori {category} tidak dikenal server", "en": "unknown category {category}"},
+    "reason.unknown_stage": {"id": "tahap {stage} tidak dikenal server", "en": "unknown stage {stage}"},
+    "reason.unknown_severity": {"id": "tingkat {severity} tidak dikenal server", "en": "unknown severity {severity}"},
+    "reason.scope": {
+        "id": "token Anda hanya berwenang di wilayah {regencies}, bukan {regency}",
+        "en": "your token may act only on regencies {regencies}, not {regency}",
+    },
+    "reason.read_only": {"id": "token {role} hanya boleh membaca", "en": "a {role} token may only read"},
+    "reason.blank": {"id": "{field} tidak boleh kosong", "en": "{field} must not be blank"},
+    "reason.too_long": {"id": "{field} paling panjang {max} karakter", "en": "{field} may be at most {max} characters"},
+    "reason.control_character": {
+        "id": "{field} berisi karakter kendali ({characters}); hanya teks biasa yang diterima",
+        "en": "{field} holds control characters ({characters}); only printable text is allowed",
+    },
+    "reason.done_exceeds_total": {
+        "id": "{done} melebihi total {total} untuk {regency} pada tahap {stage}",
+        "en": "done {done} is more than the {total} that {regency} counts to in {stage}",
+    },
+    "reason.note_required": {"id": "{command} wajib disertai catatan", "en": "{command} needs a note"},
+    "reason.already": {"id": "sudah {status} oleh {by} {at}", "en": "already {status} by {by} {at}"},
+    "reason.not_resolved": {"id": "belum diselesaikan (status {status})", "en": "not resolved (status {status})"},
+    "reason.rate_limited": {
+        "id": "terlalu cepat: lebih dari {rate} perintah per detik untuk token {role}, coba lagi",
+        "en": "more than {rate} commands a second for {role} tokens; slow down",
+    },
+    "reason.unavailable": {
+        "id": "server tidak dapat menyimpan, tidak ada yang berubah; kirim lagi ({problem})",
+        "en": "the server could not save it, nothing changed; send it again ({problem})",
+    },
+    "reason.bad_field": {"id": "isian {field} tidak sah ({problem})", "en": "field {field} is not valid ({problem})"},
+    "reason.status.open": {"id": "dilaporkan", "en": "reported"},
+    "reason.status.acknowledged": {"id": "di-ack", "en": "acknowledged"},
+    "reason.status.resolved": {"id": "diselesaikan", "en": "resolved"},
+    "reason.command.resolve": {"id": "Penyelesaian", "en": "Resolving"},
+    "reason.command.reopen": {"id": "Pembukaan kembali", "en": "Reopening"},
+    "reason.field.incident.title": {"id": "Judul", "en": "Title"},
+    "reason.field.incident.detail": {"id": "Uraian", "en": "Details"},
+    "reason.field.incident.location": {"id": "Lokasi", "en": "Location"},
+    "reason.field.text": {"id": "Catatan", "en": "Note text"},
+    "reason.field.note": {"id": "Catatan", "en": "Note"},
+    "reason.field.client": {"id": "Nama klien", "en": "Client name"},
+    "cli.refused": {"id": "galat: ditolak server ({code}): {reason}", "en": "error: refused by the server: {code}: {reason}"},
     # --- exit lines (printed by run_tui, one line each) ---------------------------
     "exit.refused": {"id": "opsmon: token ditolak: {reason}", "en": "opsmon: token refused: {reason}"},
     "exit.unreachable": {"id": "opsmon: tidak dapat tersambung: {reason}", "en": "opsmon: cannot connect: {reason}"},
@@ -224,7 +271,7 @@ class Translator:
     def __call__(self, key: str, **values: object) -> str:
         entry = CATALOG.get(key)
         if entry is None:
-            return key  # a missing label shows its key rather than crashing a night shift
+            return for_terminal(key)  # a missing label shows its key (maybe from the wire) rather than crashing a night shift
         text = entry[self.lang]
         return text.format(**values) if values else text
 
@@ -242,10 +289,11 @@ class Translator:
 
 
 def who(actor: Actor | None) -> str:
-    """Agency/name as the post says it: "Bawaslu/Rahmat"."""
+    """Agency/name as the post says it: "Bawaslu/Rahmat". Names come from the
+    wire (tokens, stored events): drawn through `for_terminal`, here, once."""
     if actor is None:
         return "?"
-    return f"{actor.agency}/{actor.name}" if actor.agency else actor.name
+    return for_terminal(f"{actor.agency}/{actor.name}" if actor.agency else actor.name)
 
 
 def local_time(moment: datetime | str, tz: tzinfo, *, seconds: bool = False) -> str:
@@ -261,3 +309,42 @@ def local_datetime(moment: datetime | str, tz: tzinfo) -> str:
     when = parse_ts(moment) if isinstance(moment, str) else moment
     local = when.astimezone(tz)
     return f"{local:%d/%m %H:%M} {local.tzname() or ''}".strip()
+
+
+def _label(tr: Translator, prefix: str, value: object) -> str:
+    """A known value's label (`reason.status.acknowledged`), else the value itself."""
+    key = f"{prefix}.{value}"
+    return tr(key) if key in CATALOG else str(value)
+
+
+def translate_refusal(result: Result, lang: str, tz: tzinfo = WITA) -> str:
+    """A refused command's reason in the user's language, from its `reason` and
+    `params`; the server's English `message` for a reason this client does not
+    know (or params it cannot read). Safe to draw: no control characters."""
+    tr = Translator(lang)
+    fallback = for_terminal(result.message or result.code or "?")
+    key = f"reason.{result.reason}"
+    if result.reason is None or key not in CATALOG:
+        return fallback
+    params: dict[str, Any] = dict(result.params or {})
+    try:
+        if "field" in params:
+            params["field"] = _label(tr, "reason.field", params["field"])
+        if "status" in params:
+            params["status"] = _label(tr, "reason.status", params["status"])
+        if "command" in params:
+            params["command"] = _label(tr, "reason.command", params["command"])
+        if "regencies" in params:
+            params["regencies"] = ", ".join(str(code) for code in params["regencies"]) or "-"
+        if "characters" in params:
+            params["characters"] = ", ".join(str(char) for char in params["characters"])
+        if "by" in params:
+            params["by"] = who(convert(params["by"], Actor)) if params["by"] is not None else "?"
+        if "at" in params:
+            params["at"] = local_time(params["at"], tz) if params["at"] else ""
+        if "rate" in params:
+            params["rate"] = f"{float(params['rate']):g}"
+        text = CATALOG[key][tr.lang].format(**params)
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+        return fallback  # a server newer than this client, or params it did not expect
+    return for_terminal(text).strip()

@@ -241,7 +241,7 @@ class Progress:
             sys.stderr.flush()
 
 
-async def import_file(path: Path, config: Config, url: str, token: str, *, fmt: str | None = None, window: int = 32, progress: bool = False) -> ImportSummary:
+async def import_file(path: Path, config: Config, url: str, token: str, *, fmt: str | None = None, window: int = 32, progress: bool = False, cafile: str | None = None) -> ImportSummary:
     try:
         text = await asyncio.to_thread(path.read_text, encoding="utf-8-sig")
     except FileNotFoundError:
@@ -260,7 +260,7 @@ async def import_file(path: Path, config: Config, url: str, token: str, *, fmt: 
     if not to_send:
         bar.close()
         return summary
-    async with feeder_session(url, token, client="opsmon-import") as session:
+    async with feeder_session(url, token, client="opsmon-import", cafile=cafile) as session:
         head = session.welcome.seq
         rate, burst = pace_for(config, session.welcome.user.role)
         pipeline = Pipeline(session, window=window, rate=rate, burst=burst)
@@ -294,9 +294,9 @@ async def import_file(path: Path, config: Config, url: str, token: str, *, fmt: 
     return summary
 
 
-async def run_import_cli(args: argparse.Namespace, config: Config, url: str, token: str) -> int:
+async def run_import_cli(args: argparse.Namespace, config: Config, url: str, token: str, cafile: str | None = None) -> int:
     path = Path(args.file)
-    summary = await import_file(path, config, url, token, fmt=args.format, window=args.window, progress=sys.stderr.isatty())
+    summary = await import_file(path, config, url, token, fmt=args.format, window=args.window, progress=sys.stderr.isatty(), cafile=cafile)
     if args.json:
         print(json.dumps(summary.to_json(), ensure_ascii=False))
     else:

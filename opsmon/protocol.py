@@ -10,10 +10,13 @@ No I/O here, and no textual: this module is shared with the server.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import msgspec
+
+from opsmon.text import describe, forbidden_characters
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 64 * 1024
@@ -308,23 +311,79 @@ _result_decoder = msgspec.json.Decoder(Result)
 
 
 class BadMessage(ValueError):
-    """A frame that is not a valid message; carries the command id if it had one."""
+    """A frame that is not a valid message; carries the command id if it had one,
+    and the refusal's `reason` and `params` (see docs/protocol.md)."""
 
-    def __init__(self, message: str, command_id: str | None = None) -> None:
+    def __init__(self, message: str, command_id: str | None = None, *, reason: str = "bad_field", params: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.command_id = command_id
+        self.reason = reason
+        self.params = params if params is not None else {"field": None, "problem": message}
+
+
+# Fields that may hold several lines (newline and tab allowed). Every other
+# string field of a message, now or added later, is one line.
+MULTILINE_FIELDS = frozenset({"detail", "text", "note"})
+
+
+def _strings(value: Any, path: str) -> list[tuple[str, str]]:
+    """Every string inside a message, with its field path (`incident.title`)."""
+    if isinstance(value, str):
+        return [(path, value)]
+    found: list[tuple[str, str]] = []
+    if isinstance(value, msgspec.Struct):
+        for name in value.__struct_fields__:
+            found += _strings(getattr(value, name), f"{path}.{name}" if path else name)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            found += _strings(item, path)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            found += _strings(item, f"{path}.{key}" if path else str(key))
+    return found
+
+
+def check_text(message: msgspec.Struct, command_id: str | None = None) -> None:
+    """Refuse control characters, DEL and bidi controls in any field of a message
+    (`detail`, `text` and `note` may hold newlines and tabs); raises BadMessage."""
+    for path, text in _strings(message, ""):
+        found = forbidden_characters(text, multiline=path.rsplit(".", 1)[-1] in MULTILINE_FIELDS)
+        if found:
+            names = [describe(char) for char in found]
+            raise BadMessage(
+                f"field `{path}` holds control characters ({', '.join(names)}); only printable text is allowed",
+                command_id,
+                reason="control_character",
+                params={"field": path, "characters": names},
+            )
 
 
 def encode(message: msgspec.Struct) -> bytes:
     return _encoder.encode(message)
 
 
-def _describe(exc: msgspec.ValidationError) -> str:
+_TOO_LONG = re.compile(r"^Expected `(?:str|array)` of length <= (\d+)$")
+_MISSING = re.compile(r"^Object missing required field `([^`]+)`$")
+
+
+def _describe(exc: msgspec.ValidationError) -> tuple[str, str, dict[str, Any]]:
+    """msgspec's error as (message, reason, params), naming the field."""
     text = str(exc)
     # msgspec says "Invalid value 'x' - at `$.type`" for an unknown tag.
     if text.endswith("at `$.type`") and text.startswith("Invalid value"):
-        return f"unknown message type {text.split(' - ')[0].removeprefix('Invalid value ')}"
-    return text.replace("`$.", "`")
+        message = f"unknown message type {text.split(' - ')[0].removeprefix('Invalid value ')}"
+        return message, "bad_field", {"field": "type", "problem": message}
+    problem, _, where = text.partition(" - at `$")
+    path = where.removeprefix(".").removesuffix("`") or None
+    message = text.replace("`$.", "`")
+    if (missing := _MISSING.match(problem)) is not None:
+        field = f"{path}.{missing[1]}" if path else missing[1]
+        return message, "bad_field", {"field": field, "problem": "missing"}
+    if (too_long := _TOO_LONG.match(problem)) is not None:
+        return message, "too_long", {"field": path, "max": int(too_long[1])}
+    if problem == "Expected `str` of length >= 1":
+        return message, "blank", {"field": path}
+    return message, "bad_field", {"field": path, "problem": problem}
 
 
 def decode_client(frame: str | bytes) -> ClientMessage:
@@ -335,16 +394,20 @@ def decode_client(frame: str | bytes) -> ClientMessage:
         raise BadMessage("not valid JSON") from None
     if not isinstance(raw, dict):
         raise BadMessage("a message must be a JSON object")
-    command_id = raw.get("id") if isinstance(raw.get("id"), str) and 0 < len(raw["id"]) <= 64 else None
+    given = raw.get("id")
+    # An id is echoed in the answer: one with control characters is not echoed.
+    command_id = given if isinstance(given, str) and 0 < len(given) <= 64 and not forbidden_characters(given) else None
     if "type" not in raw:
-        raise BadMessage("missing field `type`", command_id)
+        raise BadMessage("missing field `type`", command_id, params={"field": "type", "problem": "missing"})
     if not isinstance(raw["type"], str):
-        raise BadMessage("field `type` must be a string", command_id)
+        raise BadMessage("field `type` must be a string", command_id, params={"field": "type", "problem": "must be a string"})
     try:
         message: ClientMessage = msgspec.convert(raw, ClientMessage)
-        return message
     except msgspec.ValidationError as exc:
-        raise BadMessage(_describe(exc), command_id) from None
+        text, reason, params = _describe(exc)
+        raise BadMessage(text, command_id, reason=reason, params=params) from None
+    check_text(message, command_id)
+    return message
 
 
 def decode_server(frame: str | bytes) -> ServerMessage:

@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import signal
+import ssl
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -168,8 +169,9 @@ class RateLimit:
 class OpsmonServer:
     """One province's server. `await start()`, then `await close()`."""
 
-    def __init__(self, config: Config, store: Store, *, clock: Clock = utc_now) -> None:
+    def __init__(self, config: Config, store: Store, *, clock: Clock = utc_now, ssl_context: ssl.SSLContext | None = None) -> None:
         self.config = config
+        self.ssl_context = ssl_context
         self.store = store
         self.clock = clock
         self.rules = Rules.from_config(config)
@@ -201,6 +203,7 @@ class OpsmonServer:
             ping_interval=self.settings.ping_interval_seconds,
             ping_timeout=self.settings.ping_timeout_seconds,
             close_timeout=5,
+            ssl=self.ssl_context,
         )
         self._tasks = [
             asyncio.create_task(self._writer(), name="writer"),
@@ -357,7 +360,7 @@ class OpsmonServer:
                 while bad_frames and bad_frames[0] < now - 60:
                     bad_frames.popleft()
                 if exc.command_id is not None:
-                    self._answer(connection, Result(id=exc.command_id, ok=False, code="invalid", message=str(exc)), "unknown", started)
+                    self._answer(connection, Result(id=exc.command_id, ok=False, code="invalid", message=str(exc), reason=exc.reason, params=exc.params), "unknown", started)
                 else:
                     self.metrics.error("bad_message")
                     self.hub.send(connection, encode(Error(code="bad_message", message=str(exc))))
@@ -372,7 +375,15 @@ class OpsmonServer:
                 continue
             kind = str(message.__struct_config__.tag)
             if not limit.allow():
-                self._answer(connection, Result(id=message.id, ok=False, code="rate_limited", message=f"more than {rate:g} commands a second for a {user.role} token; slow down"), kind, started)
+                refusal = Result(
+                    id=message.id,
+                    ok=False,
+                    code="rate_limited",
+                    message=f"more than {rate:g} commands a second for a {user.role} token; slow down",
+                    reason="rate_limited",
+                    params={"rate": rate, "role": user.role},
+                )
+                self._answer(connection, refusal, kind, started)
                 continue
             if isinstance(message, History):
                 # Through the writer's queue, so it sees the commands sent before it.
@@ -381,7 +392,8 @@ class OpsmonServer:
             if not isinstance(message, WRITE_COMMANDS):  # pragma: no cover - the union is closed
                 continue
             if not user.may_act():
-                self._answer(connection, Result(id=message.id, ok=False, code="forbidden", message=f"a {user.role} token may only read"), kind, started)
+                refusal = Result(id=message.id, ok=False, code="forbidden", message=f"a {user.role} token may only read", reason="read_only", params={"role": user.role})
+                self._answer(connection, refusal, kind, started)
                 continue
             await self._command(connection, user, message, kind, started)
 
@@ -397,14 +409,17 @@ class OpsmonServer:
 
     def _unavailable(self, batch: Sequence[_Pending | Decision], exc: Exception) -> None:
         """Tell every command of a batch that was not saved that nothing changed."""
+        problem = f"could not save ({type(exc).__name__})"
         message = f"the server could not save this command ({type(exc).__name__}); nothing was changed, send it again"
         for item in batch:
             if isinstance(item, _Pending):
-                self._answer(item.connection, Result(id=item.command.id, ok=False, code="unavailable", message=message), item.kind, item.started)
+                refusal = Result(id=item.command.id, ok=False, code="unavailable", message=message, reason="unavailable", params={"problem": problem})
+                self._answer(item.connection, refusal, item.kind, item.started)
 
     async def _history(self, connection: ServerConnection, message: History, started: float) -> None:
         if message.incident not in self.state.incidents:
-            self._answer(connection, Result(id=message.id, ok=False, code="not_found", message=f"no incident {message.incident}"), "history", started)
+            refusal = Result(id=message.id, ok=False, code="not_found", message=f"no incident {message.incident}", reason="not_found", params={"incident": message.incident})
+            self._answer(connection, refusal, "history", started)
             return
         events = await self.store.incident_events(message.incident)
         self._answer(connection, Result(id=message.id, ok=True, incident=message.incident, events=events), "history", started)
@@ -425,7 +440,15 @@ class OpsmonServer:
                     await self._history(first.connection, first.command, first.started)
                 except Exception as exc:
                     log.exception("history failed")
-                    self._answer(first.connection, Result(id=first.command.id, ok=False, code="unavailable", message=f"the server could not read the history ({type(exc).__name__})"), first.kind, first.started)
+                    refusal = Result(
+                        id=first.command.id,
+                        ok=False,
+                        code="unavailable",
+                        message=f"the server could not read the history ({type(exc).__name__})",
+                        reason="unavailable",
+                        params={"problem": f"could not read ({type(exc).__name__})"},
+                    )
+                    self._answer(first.connection, refusal, first.kind, first.started)
                 continue
             batch = [first]
             while not self._inbox.empty() and len(batch) < WRITE_BATCH_MAX:
@@ -470,7 +493,17 @@ class OpsmonServer:
                 try:
                     decision = decide(trial, pending.command, actor, pending.user.regencies, now, self.rules)
                 except DomainError as exc:
-                    result = Result(id=pending.command.id, ok=False, code=exc.code, message=exc.message, status=exc.status, by=exc.by, at=exc.at)
+                    result = Result(
+                        id=pending.command.id,
+                        ok=False,
+                        code=exc.code,
+                        message=exc.message,
+                        status=exc.status,
+                        by=exc.by,
+                        at=exc.at,
+                        reason=exc.reason,
+                        params=exc.params,
+                    )
                     replies.append((pending.connection, encode(result), pending.kind, exc.code, pending.started))
                     continue
             event = Event(seq=trial.seq + 1, ts=ts, kind=decision.kind, actor=actor, data=decision.data)
@@ -541,16 +574,17 @@ class OpsmonServer:
                 await self.hub.remove(subscriber.connection)
 
 
-async def run(config: Config, database: str, host: str, port: int) -> None:
+async def run(config: Config, database: str, host: str, port: int, *, ssl_context: ssl.SSLContext | None = None) -> None:
     """Serve until SIGTERM or SIGINT, then close connections (1001) and the database."""
     loop = asyncio.get_running_loop()
     stop = loop.create_future()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: None if stop.done() else stop.set_result(None))
     async with Store(database, synchronous=config.server.synchronous) as store:
-        server = OpsmonServer(config, store)
+        server = OpsmonServer(config, store, ssl_context=ssl_context)
         await server.start(host, port)
-        print(f"opsmon-server: listening on ws://{host}:{server.port}/ws (database {database}, epoch {store.epoch}, seq {server.state.seq})", flush=True)
+        scheme = "wss" if ssl_context is not None else "ws"
+        print(f"opsmon-server: listening on {scheme}://{host}:{server.port}/ws (database {database}, epoch {store.epoch}, seq {server.state.seq})", flush=True)
         await stop
         log.info("shutting down")
         await server.close()

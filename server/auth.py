@@ -35,7 +35,7 @@ def user_of(record: TokenRecord) -> User:
 
 
 def check_token_fields(name: str, role: str, agency: str, regencies: list[str] | None, known_regencies: set[str]) -> None:
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):
         raise AuthError(f"name {name!r}: use 1 to 64 letters, digits, spaces, dots, dashes or apostrophes")
     if role not in ROLES:
         raise AuthError(f"role {role!r}: must be one of {', '.join(ROLES)}")

@@ -9,15 +9,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import ssl
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from opsmon.config import Config, ConfigError, load_config
+from opsmon.config import Config, ConfigError, config_relative, load_config
 from opsmon.protocol import AGENCIES, ROLES
 from server.auth import AuthError, add_token
 from server.store import Store, StoreError
+from server.tls import TLSError, server_ssl_context
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -54,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default: [server] host)")
     serve.add_argument("--port", type=_port, help="port (default: [server] port, 8765)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--tls-cert", metavar="PEM", help="certificate (chain) to serve wss:// and https:// (default: [server] tls_cert)")
+    serve.add_argument("--tls-key", metavar="PEM", help="its private key (default: [server] tls_key)")
 
     token = commands.add_parser("token", help="add, list or revoke access tokens")
     token_commands = token.add_subparsers(dest="token_command", required=True, parser_class=_Parser, metavar="{add,list,revoke}")
@@ -69,6 +73,17 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("name")
     _common(revoke)
     return parser
+
+
+def _tls(args: argparse.Namespace, config: Config) -> ssl.SSLContext | None:
+    """--tls-cert/--tls-key, else [server] tls_cert/tls_key (beside the config), else plain ws://."""
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise TLSError("--tls-cert and --tls-key go together")
+    if args.tls_cert:
+        return server_ssl_context(args.tls_cert, args.tls_key)
+    if config.server.tls_cert:
+        return server_ssl_context(config_relative(config, config.server.tls_cert), config_relative(config, config.server.tls_key))
+    return None
 
 
 def _fail(message: str, code: int = EXIT_FAILED) -> int:
@@ -122,10 +137,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
             host = args.host or config.server.host
             port = args.port if args.port is not None else config.server.port
-            asyncio.run(run(config, _database(args, config), host, port))
+            asyncio.run(run(config, _database(args, config), host, port, ssl_context=_tls(args, config)))
             return 0
         return asyncio.run(_token(args, config))
-    except (StoreError, AuthError) as exc:
+    except (StoreError, AuthError, TLSError) as exc:
         return _fail(str(exc))
     except OSError as exc:
         return _fail(f"cannot listen: {exc.strerror or exc}" if args.command == "serve" else str(exc))

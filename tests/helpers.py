@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -48,11 +49,13 @@ class Running:
 
     @property
     def url(self) -> str:
-        return f"ws://127.0.0.1:{self.server.port}/ws"
+        scheme = "wss" if self.server.ssl_context is not None else "ws"
+        return f"{scheme}://127.0.0.1:{self.server.port}/ws"
 
     @property
     def http(self) -> str:
-        return f"http://127.0.0.1:{self.server.port}"
+        scheme = "https" if self.server.ssl_context is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.server.port}"
 
 
 STANDARD_TOKENS = {
@@ -66,7 +69,9 @@ STANDARD_TOKENS = {
 
 
 @contextlib.asynccontextmanager
-async def running_server(tmp_path: Path, *, clock: Any = None, config: Config | None = None, db_name: str = "opsmon.db") -> AsyncIterator[Running]:
+async def running_server(
+    tmp_path: Path, *, clock: Any = None, config: Config | None = None, db_name: str = "opsmon.db", ssl_context: ssl.SSLContext | None = None
+) -> AsyncIterator[Running]:
     config = config or province()
     db_path = tmp_path / db_name
     async with Store(db_path, synchronous="normal") as store:
@@ -76,7 +81,7 @@ async def running_server(tmp_path: Path, *, clock: Any = None, config: Config | 
             if await store.token_by_name(name) is None:
                 tokens[name] = await add_token(store, name, role, agency, regencies, known)
         kwargs = {"clock": clock} if clock is not None else {}
-        server = OpsmonServer(config, store, **kwargs)
+        server = OpsmonServer(config, store, ssl_context=ssl_context, **kwargs)
         await server.start("127.0.0.1", 0)
         try:
             yield Running(server, store, config, db_path, tokens)

@@ -105,6 +105,27 @@ def test_refusal_by_the_server_gives_its_reason_and_exit_3(live: ServerThread, c
     assert "no incident 99" in capsys.readouterr().err
 
 
+def test_a_refusal_is_said_in_the_users_language_and_carries_its_reason(live: ServerThread, capsys: pytest.CaptureFixture[str]) -> None:
+    incident = str(report(live, capsys))
+    assert opsmon(live, "ack", incident) == 0
+    capsys.readouterr()
+    assert opsmon(live, "--lang", "id", "ack", incident, token="polisi") == EXIT_REFUSED
+    err = capsys.readouterr().err
+    assert err.startswith("opsmon: galat: ditolak server (conflict): sudah di-ack oleh Bawaslu/officer ") and err.endswith(" WITA\n"), err
+    assert "already" not in err and err.count("\n") == 1
+    assert opsmon(live, "ack", incident, "--json", "--lang", "en", token="polisi") == EXIT_REFUSED
+    body = json.loads(capsys.readouterr().out)
+    assert body["reason"] == "already" and body["params"]["status"] == "acknowledged" and body["params"]["by"] == {"name": "officer", "agency": "Bawaslu"}
+
+
+def test_a_hostile_title_is_refused_by_the_server_and_never_printed(live: ServerThread, capsys: pytest.CaptureFixture[str]) -> None:
+    title = "Kotak \x1b]0;PWNED\x07\x1b[2J\x1b[31mRED"
+    assert opsmon(live, "report", "--regency", "6371", "--category", "logistik", "--severity", "high", "--title", title) == EXIT_REFUSED
+    err = capsys.readouterr().err
+    assert "control characters (U+001B, U+0007)" in err and "\x1b" not in err and "\x07" not in err
+    assert live.state().seq == 0
+
+
 def test_viewer_token_is_refused_with_the_servers_reason(live: ServerThread, capsys: pytest.CaptureFixture[str]) -> None:
     assert opsmon(live, "stage", "--regency", "6303", "--stage", "rekap_ppk", "--done", "3", token="wall") == EXIT_REFUSED
     err = capsys.readouterr().err

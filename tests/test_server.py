@@ -230,6 +230,7 @@ async def test_a_viewer_may_only_read(server: Running) -> None:
         result = await wall.command(type_, **fields)
         assert result["ok"] is False and result["code"] == "forbidden", (type_, result)
         assert "viewer" in result["message"]
+        assert (result["reason"], result["params"]) == ("read_only", {"role": "viewer"})
     assert await officer.quiet() == []  # no event came of it
     assert server.server.state.seq == 1
     await officer.close()
@@ -252,6 +253,7 @@ async def test_a_scoped_officer_may_act_only_on_their_regency(server: Running) -
     for result in refused:
         assert result["ok"] is False and result["code"] == "forbidden", result
         assert "6371" in result["message"] and "6303" in result["message"]
+        assert (result["reason"], result["params"]) == ("scope", {"regency": "6303", "regencies": ["6371"]})
     assert server.server.state.seq == 2
     assert (await bjm.command("ack", incident=2))["ok"]
     assert (await bjm.command("stage", regency="6371", stage="rekap_ppk", done=1))["ok"]
@@ -260,28 +262,44 @@ async def test_a_scoped_officer_may_act_only_on_their_regency(server: Running) -
 
 
 @pytest.mark.parametrize(
-    ("type_", "fields", "code", "says"),
+    ("type_", "fields", "code", "says", "reason", "params"),
     [
-        ("ack", {"incident": 99}, "not_found", "99"),
-        ("note", {"incident": 99, "text": "x"}, "not_found", "99"),
-        ("resolve", {"incident": 99, "note": "x"}, "not_found", "99"),
-        ("report", report(regency="6399"), "invalid", "regency"),
-        ("report", report(category="kebakaran"), "invalid", "category"),
-        ("report", report(severity="urgent"), "invalid", "severity"),
-        ("report", report(title="   "), "invalid", "title"),
-        ("stage", {"regency": "6371", "stage": "rekap_provinsi", "done": 1}, "invalid", "stage"),
-        ("stage", {"regency": "6399", "stage": "rekap_ppk", "done": 1}, "invalid", "regency"),
-        ("stage", {"regency": "6371", "stage": "rekap_ppk", "done": 6}, "invalid", "more than the 5"),
-        ("stage", {"regency": "6371", "stage": "rekap_kabkota", "done": 2}, "invalid", "more than the 1"),
-        ("note", {"incident": 1, "text": " "}, "invalid", "blank"),
-        ("resolve", {"incident": 1, "note": "  "}, "invalid", "required"),
+        ("ack", {"incident": 99}, "not_found", "99", "not_found", {"incident": 99}),
+        ("note", {"incident": 99, "text": "x"}, "not_found", "99", "not_found", {"incident": 99}),
+        ("resolve", {"incident": 99, "note": "x"}, "not_found", "99", "not_found", {"incident": 99}),
+        ("history", {"incident": 99}, "not_found", "99", "not_found", {"incident": 99}),
+        ("report", report(regency="6399"), "invalid", "regency", "unknown_regency", {"regency": "6399"}),
+        ("report", report(category="kebakaran"), "invalid", "category", "unknown_category", {"category": "kebakaran"}),
+        ("report", report(severity="urgent"), "invalid", "severity", "unknown_severity", {"severity": "urgent"}),
+        ("report", report(title="   "), "invalid", "title", "blank", {"field": "incident.title"}),
+        ("stage", {"regency": "6371", "stage": "rekap_desa", "done": 1}, "invalid", "stage", "unknown_stage", {"stage": "rekap_desa"}),
+        ("stage", {"regency": "6399", "stage": "rekap_ppk", "done": 1}, "invalid", "regency", "unknown_regency", {"regency": "6399"}),
+        (
+            "stage",
+            {"regency": "6371", "stage": "rekap_ppk", "done": 6},
+            "invalid",
+            "more than the 5",
+            "done_exceeds_total",
+            {"done": 6, "total": 5, "regency": "6371", "stage": "rekap_ppk"},
+        ),
+        (
+            "stage",
+            {"regency": "6371", "stage": "rekap_kabkota", "done": 2},
+            "invalid",
+            "more than the 1",
+            "done_exceeds_total",
+            {"done": 2, "total": 1, "regency": "6371", "stage": "rekap_kabkota"},
+        ),
+        ("note", {"incident": 1, "text": " "}, "invalid", "blank", "blank", {"field": "text"}),
+        ("resolve", {"incident": 1, "note": "  "}, "invalid", "required", "note_required", {"command": "resolve"}),
     ],
 )
-async def test_refusals(server: Running, type_: str, fields: dict[str, Any], code: str, says: str) -> None:
+async def test_refusals(server: Running, type_: str, fields: dict[str, Any], code: str, says: str, reason: str, params: dict[str, Any]) -> None:
     officer = await Peer.open(server, server.tokens["officer"])
     await officer.command("report", **report())
     result = await officer.command(type_, **fields)
     assert result["ok"] is False and result["code"] == code and says in result["message"], result
+    assert (result["reason"], result["params"]) == (reason, params)
     assert server.server.state.seq == 1 and await server.store.head() == 1
     await officer.close()
 
@@ -296,6 +314,8 @@ async def test_conflicts_name_who_and_when(server: Running, clock: FakeClock) ->
     assert again["ok"] is False and again["code"] == "conflict"
     assert "Polri/polisi" in again["message"] and "21:04 WITA" in again["message"]
     assert again["status"] == "acknowledged" and again["by"] == {"name": "polisi", "agency": "Polri"} and again["at"] == "2024-02-14T13:04:00.000Z"
+    assert again["reason"] == "already"
+    assert again["params"] == {"status": "acknowledged", "by": {"name": "polisi", "agency": "Polri"}, "at": "2024-02-14T13:04:00.000Z"}
     clock.advance(minutes=1)
     await officer.command("resolve", incident=1, note="ok")
     for type_, fields in (("resolve", {"note": "lagi"}), ("ack", {}), ("escalate", {})):
@@ -305,6 +325,7 @@ async def test_conflicts_name_who_and_when(server: Running, clock: FakeClock) ->
     assert not_resolved["ok"]  # resolved, so it may be reopened...
     twice = await polisi.command("reopen", incident=1, note="x")
     assert twice["code"] == "conflict" and "not resolved" in twice["message"]  # ...but only once
+    assert (twice["reason"], twice["params"]) == ("not_resolved", {"status": "open"})
     assert server.server.state.seq == 4
     await officer.close()
     await polisi.close()
@@ -443,24 +464,36 @@ async def test_malformed_frames_are_answered_and_the_connection_stays(server: Ru
 
 
 @pytest.mark.parametrize(
-    ("fields", "says"),
+    ("fields", "says", "reason", "params"),
     [
-        ({"type": "ack", "incident": "one"}, "incident"),
-        ({"type": "report", "incident": {"regency": "6371", "category": "logistik", "severity": "high", "title": "x" * 201}}, "title"),
-        ({"type": "report", "incident": {"regency": "6371", "category": "logistik", "severity": "high", "title": "x", "detail": "d" * 4001}}, "detail"),
-        ({"type": "note", "incident": 1, "text": "t" * 4001}, "text"),
-        ({"type": "resolve", "incident": 1}, "note"),
-        ({"type": "stage", "regency": "6371", "stage": "rekap_ppk", "done": "3"}, "done"),
-        ({"type": "stage", "regency": "6371", "stage": "rekap_ppk", "done": -1}, "done"),
-        ({"type": "teleport"}, "unknown message type"),
+        ({"type": "ack", "incident": "one"}, "incident", "bad_field", {"field": "incident", "problem": "Expected `int`, got `str`"}),
+        (
+            {"type": "report", "incident": {"regency": "6371", "category": "logistik", "severity": "high", "title": "x" * 201}},
+            "title",
+            "too_long",
+            {"field": "incident.title", "max": 200},
+        ),
+        (
+            {"type": "report", "incident": {"regency": "6371", "category": "logistik", "severity": "high", "title": "x", "detail": "d" * 4001}},
+            "detail",
+            "too_long",
+            {"field": "incident.detail", "max": 4000},
+        ),
+        ({"type": "report", "incident": {"regency": "6371", "category": "logistik", "severity": "high", "title": ""}}, "title", "blank", {"field": "incident.title"}),
+        ({"type": "note", "incident": 1, "text": "t" * 4001}, "text", "too_long", {"field": "text", "max": 4000}),
+        ({"type": "resolve", "incident": 1}, "note", "bad_field", {"field": "note", "problem": "missing"}),
+        ({"type": "stage", "regency": "6371", "stage": "rekap_ppk", "done": "3"}, "done", "bad_field", {"field": "done", "problem": "Expected `int`, got `str`"}),
+        ({"type": "stage", "regency": "6371", "stage": "rekap_ppk", "done": -1}, "done", "bad_field", {"field": "done", "problem": "Expected `int` >= 0"}),
+        ({"type": "teleport"}, "unknown message type", "bad_field", {"field": "type", "problem": "unknown message type 'teleport'"}),
     ],
 )
-async def test_a_malformed_command_with_an_id_gets_invalid(server: Running, fields: dict[str, Any], says: str) -> None:
+async def test_a_malformed_command_with_an_id_gets_invalid(server: Running, fields: dict[str, Any], says: str, reason: str, params: dict[str, Any]) -> None:
     officer = await Peer.open(server, server.tokens["officer"])
     await officer.send({"id": "c-bad", **fields})
     answer = await officer.until(lambda f: f["type"] in ("error", "result"))
     assert answer["type"] == "result" and answer["id"] == "c-bad" and answer["ok"] is False and answer["code"] == "invalid"
     assert says in answer["message"]
+    assert (answer["reason"], answer["params"]) == (reason, params)
     assert server.server.state.seq == 0 and await server.store.head() == 0
     assert (await officer.command("report", **report()))["ok"]
     await officer.close()
@@ -774,6 +807,7 @@ async def test_a_flood_of_commands_is_rate_limited_without_losing_the_connection
     assert 0 < len(limited) <= count - burst
     assert all(r["code"] == "not_found" for r in results[:burst])
     assert "slow down" in limited[0]["message"]
+    assert (limited[0]["reason"], limited[0]["params"]) == ("rate_limited", {"rate": 50.0, "role": "viewer"})
     # Still connected.
     assert (await wall.command("history", incident=2))["code"] in ("not_found", "rate_limited")
     await wall.close()
@@ -861,6 +895,7 @@ async def test_a_storage_failure_is_answered_and_the_server_recovers(server: Run
         failed = await officer.command("ack", incident=1)
         assert failed["ok"] is False and failed["code"] == "unavailable", failed
         assert "send it again" in failed["message"]
+        assert failed["reason"] == "unavailable" and "could not save" in failed["params"]["problem"]
     finally:
         await server.store.open()
     retried = await officer.command("ack", id=failed["id"], incident=1)

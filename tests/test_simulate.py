@@ -5,13 +5,15 @@ incidents that simulated officers then handle."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from dataclasses import replace
 
 import pytest
 
 from opsmon.config import Config
-from opsmon.simulate import HOUR, SCENARIOS, generate, load_stream, simulate
+from opsmon.scenario import HOUR, SCENARIOS, generate, load_stream
+from opsmon.simulate import simulate
 from tests.helpers import Running, province
 
 
@@ -135,3 +137,53 @@ def test_simulate_cli_runs_a_compressed_night_and_prints_a_summary(tmp_path, cap
         assert "simulating rekap" in captured.err  # what is going on, for the person watching
     assert main(["simulate", "--url", "ws://127.0.0.1:9/ws", "--token", "x", "--duration", "1"]) == 4
     assert "nothing is listening" in capsys.readouterr().err
+
+
+def test_the_same_trouble_is_reported_again_by_another_desk(config: Config) -> None:
+    night = generate(config, "rekap", seed=1)
+    by_place: dict[tuple[str, str, str], set[str]] = {}
+    for c in night:
+        if c.kind == "report":
+            by_place.setdefault((c.get("regency"), c.get("location"), c.get("category")), set()).add(c.agency)
+    assert any(len(agencies) >= 2 for agencies in by_place.values())
+
+
+async def test_reports_only_sends_no_officer_commands_and_signs_by_agency(server: Running) -> None:
+    from opsmon.scenario import DESK
+
+    tokens = [server.tokens["admin"], server.tokens["officer"], server.tokens["polisi"]]  # KPU, Bawaslu, Polri
+    stats = await simulate(server.url, tokens, server.config, scenario="rekap", seed=2, speed=HOUR, duration=2.5, reports_only=True)
+    # What the server was sent, counted by the server: reports and stage updates, nothing else.
+    sent = Counter()
+    for (kind, _outcome), count in server.server.metrics.commands.items():
+        sent[kind] += count
+    assert set(sent) == {"report", "stage"}, sent
+    assert stats.incidents >= 3 and stats.left_to_officers > 0 and stats.refused == {}
+    kinds = Counter(e.kind for e in await server.store.events_since(0))
+    assert set(kinds) == {"incident.reported", "stage.updated"}
+    state = server.server.state
+    assert all(i.status == "open" and i.acknowledged_by is None and not i.notes for i in state.incidents.values())
+    agencies = {"admin": "KPU", "officer": "Bawaslu", "polisi": "Polri"}
+    for incident in state.incidents.values():
+        if "(laporan " not in incident.title:  # a repeat comes from another desk
+            assert incident.reporter.agency == DESK.get(incident.category, "KPU")
+        assert incident.reporter.agency == agencies[incident.reporter.name]
+
+
+def test_simulate_cli_checks_each_agency_token_is_of_that_agency(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    from opsmon.cli import main
+    from tests.server_thread import server_in_thread
+
+    with server_in_thread(tmp_path) as live:
+        code = main(["simulate", "--url", live.url, "--token-polri", live.tokens["officer"], "--duration", "1", "--quiet"])
+        assert code == 2
+        assert "--token-polri is a Bawaslu token (officer)" in capsys.readouterr().err
+        assert live.state().seq == 0  # nothing was sent
+        files = tmp_path / "tokens.txt"
+        files.write_text(f"# reporters\n{live.tokens['officer']}\n\n{live.tokens['polisi']}\n")
+        code = main(["simulate", "--url", live.url, "--token-kpu", live.tokens["admin"], "--token-file", str(files), "--reports-only", "--speed", "5000", "--duration", "1.5", "--json"])
+        assert code == 0
+        body = json.loads(capsys.readouterr().out)
+        assert body["reports_only"] is True and body["left_to_officers"] > 0
+        reporters = {i.reporter.name for i in live.state().incidents.values()}
+        assert reporters <= {"admin", "officer", "polisi"} and len(reporters) >= 2

@@ -32,6 +32,7 @@ from opsmon.feeders import EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE
 from opsmon.geo import ProvinceShape
 from opsmon.i18n import CATALOG, WITA, Translator, local_time, who
 from opsmon.protocol import Ack, Command, Escalate, Event, History, Incident, Note, Reopen, Resolve, Result, Welcome, utc_now
+from opsmon.text import for_terminal
 from opsmon.tui.messages import Connected, Disconnected, Refused, Synced
 from opsmon.tui.screens.dashboard import DashboardScreen
 from opsmon.tui.screens.detail import IncidentScreen
@@ -80,11 +81,13 @@ class OpsmonApp(App[int]):
         wall: bool = False,
         clock: Callable[[], datetime] | None = None,
         tz: tzinfo | None = None,
+        cafile: str | None = None,
         shape: ProvinceShape | None = None,
     ) -> None:
         super().__init__()
         self.shape = shape  # the province's regencies as polygons, for the map (None: no map)
         self.url = url
+        self.cafile = cafile
         self.token = token
         self.lang = lang
         self.tr = Translator(lang)
@@ -191,7 +194,7 @@ class OpsmonApp(App[int]):
     @work(exclusive=True, group="connection", exit_on_error=False)
     async def _follow(self) -> None:
         """The one long-lived worker that owns the websocket."""
-        self.connection = Connection(self.url, self.token, _Bridge(self), clock=self._clock, backoff=self.backoff)
+        self.connection = Connection(self.url, self.token, _Bridge(self), clock=self._clock, backoff=self.backoff, cafile=self.cafile)
         try:
             await self.connection.run()
         finally:
@@ -280,6 +283,7 @@ class OpsmonApp(App[int]):
     # --- telling the officer -------------------------------------------------------------------
 
     def say(self, text: str, *, warning: bool = False, error: bool = False, timeout: float | None = None) -> None:
+        text = for_terminal(text)  # refusals and reasons carry the server's words
         self.notices.append(text)
         severity: SeverityLevel = "error" if error else "warning" if warning else "information"
         self.notify(text, severity=severity, timeout=timeout if timeout is not None else (10 if error else 5), markup=False)
@@ -462,15 +466,15 @@ def _focus(dashboard: DashboardScreen, code: str) -> Callable[[], None]:
     return lambda: dashboard.set_regency(code)
 
 
-def run_tui(*, url: str, token: str, lang: str = "id", wall: bool = False, shape: ProvinceShape | None = None) -> int:
+def run_tui(*, url: str, token: str, lang: str = "id", wall: bool = False, cafile: str | None = None, shape: ProvinceShape | None = None) -> int:
     """Run the client until the officer quits. Returns the exit code; when the
     token is refused or the server cannot be reached, prints one line saying so."""
     if not url.startswith(("ws://", "wss://")):
         print(Translator(lang)("exit.unreachable", reason=f"{url!r} is not a websocket URL (expected ws://HOST:PORT/ws)"), file=sys.stderr)
         return EXIT_USAGE
-    app = OpsmonApp(url=url, token=token, lang=lang, wall=wall, shape=shape)
+    app = OpsmonApp(url=url, token=token, lang=lang, wall=wall, cafile=cafile, shape=shape)
     app.run()
     code = app.return_code or 0
     if app.exit_line:
-        print(app.exit_line, file=sys.stderr)
+        print(for_terminal(app.exit_line), file=sys.stderr)
     return code

@@ -10,8 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import msgspec
+
 from opsmon.domain import State, in_snapshot, is_overdue, urgency_key
 from opsmon.protocol import ConfigInfo, Incident, RegencyInfo, StageInfo, parse_ts
+from opsmon.text import for_terminal
 
 SEVERITIES = ("critical", "high", "medium", "low")
 CONDITIONS = ("critical", "escalated", "blocked", "incidents", "quiet")  # worst first
@@ -97,7 +100,8 @@ class QueueFilter:
 
 @dataclass
 class Lookup:
-    """Config, indexed for the screens, in one language."""
+    """Config, indexed for the screens, in one language. The config arrives over
+    the wire: every name shown is drawn through `for_terminal` here, once."""
 
     config: ConfigInfo
     lang: str
@@ -106,16 +110,28 @@ class Lookup:
     severities: dict[str, str] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.regencies = {r.code: r for r in self.config.regencies}
-        self.categories = {c.key: c.label.get(self.lang) for c in self.config.categories}
-        self.severities = {s.key: s.label.get(self.lang) for s in self.config.severities}
+        self.regencies = {
+            r.code: RegencyInfo(**{**msgspec.structs.asdict(r), "name": for_terminal(r.name), "short": for_terminal(r.short)}) for r in self.config.regencies
+        }
+        self.categories = {c.key: for_terminal(c.label.get(self.lang)) for c in self.config.categories}
+        self.severities = {s.key: for_terminal(s.label.get(self.lang)) for s in self.config.severities}
 
     def stage_label(self, stage: StageInfo) -> str:
-        return (stage.short or stage.label).get(self.lang)
+        return for_terminal((stage.short or stage.label).get(self.lang))
 
     def regency_short(self, code: str) -> str:
         info = self.regencies.get(code)
-        return info.short if info else code
+        return info.short if info else for_terminal(code)
+
+    def category(self, key: str) -> str:
+        return self.categories.get(key) or for_terminal(key)
+
+    def severity(self, key: str) -> str:
+        return self.severities.get(key) or for_terminal(key)
+
+    def regency_name(self, code: str) -> str:
+        info = self.regencies.get(code)
+        return f"{info.name} ({code})" if info else for_terminal(code)
 
     def search_labels(self) -> dict[str, str]:
         return {**{code: r.short + " " + r.name for code, r in self.regencies.items()}, **self.categories}

@@ -200,7 +200,7 @@ class DashboardScreen(Screen[None]):
         if view.regency and app.lookup is not None:
             parts.append(tr("queue.filter.regency", regency=app.lookup.regency_short(view.regency)))
         if view.severity and app.lookup is not None:
-            parts.append(tr("queue.filter.severity", severity=app.lookup.severities.get(view.severity, view.severity)))
+            parts.append(tr("queue.filter.severity", severity=app.lookup.severity(view.severity)))
         if view.unacked_only:
             parts.append(tr("queue.filter.unacked"))
         if view.text:

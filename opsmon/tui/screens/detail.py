@@ -14,6 +14,7 @@ from textual.widgets import Footer, Static
 
 from opsmon.i18n import local_datetime, local_time, who
 from opsmon.protocol import Event
+from opsmon.text import for_terminal
 from opsmon.tui.view import totals
 from opsmon.tui.widgets.status import HeaderBar, OfflineBanner
 
@@ -96,20 +97,19 @@ class IncidentScreen(Screen[None]):
         none = tr("detail.none")
         title = Text()
         title.append(tr("detail.title", id=incident.id) + "  ", "bold")
-        title.append(incident.title, "bold")
+        title.append(for_terminal(incident.title), "bold")
         table = Table(box=None, show_header=False, padding=(0, 2, 0, 0), expand=False)
         table.add_column(style="bold", no_wrap=True)
         table.add_column()
         status = tr("status." + incident.status)
         if incident.status == "open" and app.is_overdue(incident):
             status += " " + tr("status.overdue")
-        regency = lookup.regencies.get(incident.regency)
-        table.add_row(tr("detail.regency"), f"{regency.name} ({incident.regency})" if regency else incident.regency)
-        table.add_row(tr("detail.category"), lookup.categories.get(incident.category, incident.category))
-        table.add_row(tr("detail.severity"), f"{tr('sev.letter.' + incident.severity)}: {lookup.severities.get(incident.severity, incident.severity)}")
+        table.add_row(tr("detail.regency"), lookup.regency_name(incident.regency))
+        table.add_row(tr("detail.category"), lookup.category(incident.category))
+        table.add_row(tr("detail.severity"), f"{tr('sev.letter.' + incident.severity)}: {lookup.severity(incident.severity)}")
         table.add_row(tr("detail.status"), status)
         table.add_row(tr("detail.level"), str(incident.level))
-        table.add_row(tr("detail.location"), incident.location or none)
+        table.add_row(tr("detail.location"), for_terminal(incident.location) or none)
         table.add_row(tr("detail.reporter"), who(incident.reporter))
         table.add_row(tr("detail.reported"), local_datetime(incident.reported, tz))
         table.add_row(tr("detail.ack_due"), local_datetime(incident.ack_due, tz))
@@ -122,7 +122,7 @@ class IncidentScreen(Screen[None]):
         body.add_row(table)
         body.add_row(Text(""))
         body.add_row(Text(tr("detail.detail"), "bold underline"))
-        body.add_row(Text(incident.detail or none))
+        body.add_row(Text(for_terminal(incident.detail, multiline=True) or none))
         body.add_row(Text(""))
         body.add_row(Text(tr("detail.notes"), "bold underline"))
         if not incident.notes:
@@ -130,7 +130,7 @@ class IncidentScreen(Screen[None]):
         for note in incident.notes:
             line = Text()
             line.append(f"{local_time(note.ts, tz)}  {who(note.by)}: ", "bold")
-            line.append(note.text)
+            line.append(for_terminal(note.text, multiline=True))
             body.add_row(line)
         facts.update(body)
         self._show_timeline()
@@ -141,7 +141,7 @@ class IncidentScreen(Screen[None]):
         out = Text()
         out.append("\n" + tr("detail.timeline") + "\n", "bold underline")
         if self.timeline_error is not None:
-            out.append(tr("detail.timeline_failed", reason=self.timeline_error), "bold")
+            out.append(for_terminal(tr("detail.timeline_failed", reason=self.timeline_error)), "bold")
         elif self.timeline is None:
             out.append(tr("detail.timeline_loading"), "dim")
         else:
@@ -157,7 +157,7 @@ class IncidentScreen(Screen[None]):
                 out.append(tr("event." + event.kind, level=level))
                 text = event.data.get("note") or event.data.get("text")
                 if text:
-                    out.append(f": {text}")
+                    out.append(": " + for_terminal(str(text), multiline=True))
                 out.append("\n")
         self.query_one("#detail-timeline", Static).update(out)
 

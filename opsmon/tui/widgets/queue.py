@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
@@ -20,6 +21,7 @@ from textual.strip import Strip
 from opsmon.domain import is_overdue
 from opsmon.i18n import CATALOG, Translator, who
 from opsmon.protocol import Incident, parse_ts
+from opsmon.text import for_terminal
 from opsmon.tui.view import Lookup
 from opsmon.tui.widgets.bars import cut
 
@@ -28,6 +30,9 @@ COLUMNS = ("mark", "status", "regency", "severity", "category", "title", "age", 
 CURSOR = Style(reverse=True, bold=True)
 UNFOCUSED_CURSOR = Style(reverse=True)
 HEADER = Style(bold=True, underline=True)
+# Every segment carries a style, even blank padding: Textual's monochrome
+# filter (NO_COLOR) reads `.color` from each and fails on None.
+PLAIN = Style()
 
 
 def column_widths(width: int) -> dict[str, int]:
@@ -120,7 +125,7 @@ class IncidentQueue(ScrollView, can_focus=True):
             return self._header
         row = self.scroll_offset.y + y - 1
         if not 0 <= row < len(self.incidents):
-            return Strip.blank(width)
+            return Strip.blank(width, PLAIN)
         strip = self._lines.get(row)
         if strip is None:
             strip = self._strip(self._row_text(self.incidents[row], width), width, None)
@@ -132,7 +137,7 @@ class IncidentQueue(ScrollView, can_focus=True):
 
     def _strip(self, text: Text, width: int, style: Style | None) -> Strip:
         segments = list(text.render(self.app.console))
-        strip = Strip([s for s in segments if s.text != "\n"]).adjust_cell_length(width)
+        strip = Strip([Segment(s.text, s.style or PLAIN) for s in segments if s.text != "\n"]).adjust_cell_length(width, PLAIN)
         return strip.apply_style(style) if style is not None else strip
 
     def _header_text(self, width: int) -> Text:
@@ -158,7 +163,7 @@ class IncidentQueue(ScrollView, can_focus=True):
         if incident.level:
             status += " " + tr("status.level", level=incident.level)
         letter = tr("sev.letter." + incident.severity)
-        severity = letter if widths["severity"] < 6 else f"{letter}:{lookup.severities.get(incident.severity, incident.severity)}"
+        severity = letter if widths["severity"] < 6 else f"{letter}:{lookup.severity(incident.severity)}"
         if incident.status == "resolved":
             acked = who(incident.resolved_by)
         elif incident.status == "acknowledged":
@@ -170,8 +175,8 @@ class IncidentQueue(ScrollView, can_focus=True):
             (status, "bold reverse" if overdue else ("bold" if incident.status == "open" else dim)),
             (lookup.regency_short(incident.regency), dim),
             (severity, {"critical": "bold reverse", "high": "bold"}.get(incident.severity, dim) if incident.status != "resolved" else dim),
-            (lookup.categories.get(incident.category, incident.category), dim),
-            (f"#{incident.id} {incident.title}", dim),
+            (lookup.category(incident.category), dim),
+            (f"#{incident.id} {for_terminal(incident.title)}", dim),
             (tr.age(now - parse_ts(incident.reported)), dim),
             (acked, dim),
         ]

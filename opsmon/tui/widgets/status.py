@@ -10,6 +10,7 @@ from textual.widget import Widget
 
 from opsmon.i18n import Translator, local_time, who
 from opsmon.protocol import Incident, User
+from opsmon.text import for_terminal
 from opsmon.tui.view import Lookup, Totals
 from opsmon.tui.widgets.bars import fit
 
@@ -33,7 +34,7 @@ class HeaderBar(Widget):
         tr, width = self.tr, self.content_size.width
         wide = width >= 130
         left = Text()
-        left.append((self.province or tr("app.title")) if wide else "opsmon", "bold")
+        left.append(for_terminal(self.province or tr("app.title")) if wide else "opsmon", "bold")
         totals = self.totals
         if totals is not None:
             short = "" if wide else "_short"
@@ -48,7 +49,7 @@ class HeaderBar(Widget):
         if self.stale:
             right.append(tr("header.stale") + " ", "bold reverse")
         if self.user is not None and width >= 100:
-            right.append(tr("header.user", agency=self.user.agency, name=self.user.name) + " ", "dim")
+            right.append(for_terminal(tr("header.user", agency=self.user.agency, name=self.user.name)) + " ", "dim")
         if self.read_only:
             right.append(tr("header.readonly") + " ", "dim")
         if self.now is not None and self.tz is not None:
@@ -71,7 +72,7 @@ class OfflineBanner(Widget):
         self.refresh()
 
     def render(self) -> RenderResult:
-        return Text("⚠ " + self.text, "bold", no_wrap=True, overflow="ellipsis")
+        return Text("⚠ " + for_terminal(self.text), "bold", no_wrap=True, overflow="ellipsis")
 
 
 class Ticker(Widget):
@@ -99,11 +100,11 @@ class Ticker(Widget):
             line = Text(no_wrap=True, overflow="ellipsis")
             line.append(local_time(incident.reported, self.tz) + "  ")
             line.append(f"{lookup.regency_short(incident.regency):<13}", "bold")
-            severity = lookup.severities.get(incident.severity, incident.severity)
+            severity = lookup.severity(incident.severity)
             line.append(f"{tr('sev.letter.' + incident.severity)}:{severity:<8} ", "bold reverse" if incident.severity == "critical" else "bold")
             status = tr("status." + incident.status)
             line.append(f"{status:<8}")
-            line.append(incident.title)
+            line.append(for_terminal(incident.title))
             if incident.acknowledged_by is not None and incident.status == "acknowledged":
                 line.append("  ← " + who(incident.acknowledged_by), "dim")
             lines.append(line)

@@ -1,0 +1,101 @@
+"""TLS without a proxy: wss:// and https:// from the server's own certificate,
+verified by every client; a client that does not trust it is refused, in one line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from opsmon.client import ClientError, Session
+from opsmon.config import ConfigError, load_config
+from server.tls import TLSError, server_ssl_context
+from tests.helpers import CONFIG_PATH, running_server
+from tests.pki import Pki, make_pki
+from tests.processes import opsmon, opsmon_server, serving
+from tests.test_crash import add_token, free_port
+
+
+def https_get(url: str, cafile: Path) -> bytes:
+    with urllib.request.urlopen(url, context=ssl.create_default_context(cafile=str(cafile)), timeout=5) as answer:
+        return bytes(answer.read())
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> Pki:
+    folder = tmp_path / "pki"
+    folder.mkdir()
+    return make_pki(folder)
+
+
+@pytest.mark.slow
+async def test_the_real_cli_over_wss_trusts_only_the_posts_ca(tmp_path: Path, pki: Pki) -> None:
+    db = tmp_path / "opsmon.db"
+    token = add_token(db, "Rahmat")
+    port = free_port()
+    async with serving("--db", str(db), "--port", str(port), "--tls-cert", str(pki.cert), "--tls-key", str(pki.key)) as server:
+        assert f"wss://127.0.0.1:{port}/ws" in server.first_line
+        url = f"wss://127.0.0.1:{port}/ws"
+        args = ("ack", "1", "--url", url, "--token", token, "--config", str(CONFIG_PATH))
+        report = ("report", "--regency", "6371", "--category", "logistik", "--severity", "high", "--title", "Kotak suara rusak")
+
+        trusted = opsmon(*report, *args[2:], "--cafile", str(pki.ca))
+        assert trusted.returncode == 0, trusted.stderr
+        assert trusted.stdout.strip() == "1"
+
+        for cafile in ([], ["--cafile", str(pki.stranger)]):  # the system's CAs, or some other CA
+            refused = opsmon(*args, *cafile)
+            assert refused.returncode == 4, refused
+            assert "certificate" in refused.stderr and "--cafile" in refused.stderr
+            assert "Traceback" not in refused.stderr and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+
+        # [client] cafile in the config does what --cafile does.
+        config = tmp_path / "config.toml"
+        config.write_text(CONFIG_PATH.read_text(encoding="utf-8").replace('[client]\n', '[client]\ncafile = "pki/ca.crt"\n'), encoding="utf-8")
+        by_config = opsmon("ack", "1", "--url", url, "--token", token, "--config", str(config))
+        assert by_config.returncode == 0, by_config.stderr
+
+        # /healthz and /metrics are https:// on the same port.
+        assert json.loads(await asyncio.to_thread(https_get, f"https://127.0.0.1:{port}/healthz", pki.ca))["seq"] == 2
+        assert b"opsmon_head_seq 2" in await asyncio.to_thread(https_get, f"https://127.0.0.1:{port}/metrics", pki.ca)
+        await server.stop()
+
+
+async def test_session_over_wss(tmp_path: Path, pki: Pki) -> None:
+    """The library the TUI and the feeders share verifies the certificate and the host name."""
+    async with running_server(tmp_path, ssl_context=server_ssl_context(str(pki.cert), str(pki.key))) as running:
+        assert running.url.startswith("wss://")
+        session = await Session.open(running.url, running.tokens["wall"], cafile=str(pki.ca))
+        assert session.welcome.user.name == "wall"
+        await session.close()
+        with pytest.raises(ClientError, match="certificate is not trusted"):
+            await Session.open(running.url, running.tokens["wall"], cafile=str(pki.stranger))
+        # Plain ws:// to a TLS server fails clearly, not with a hang.
+        with pytest.raises(ClientError):
+            await Session.open(running.url.replace("wss://", "ws://"), running.tokens["wall"], timeout=3)
+
+
+def test_bad_certificate_files_are_one_line(tmp_path: Path, pki: Pki) -> None:
+    with pytest.raises(TLSError, match="cannot read"):
+        server_ssl_context(str(tmp_path / "missing.crt"), str(pki.key))
+    with pytest.raises(TLSError, match="matching key"):
+        server_ssl_context(str(pki.ca), str(pki.key))  # the CA's certificate with the server's key
+    done = opsmon_server("serve", "--db", str(tmp_path / "x.db"), "--port", "0", "--tls-cert", str(pki.ca), "--tls-key", str(pki.key))
+    assert done.returncode != 0 and "Traceback" not in done.stderr and "matching key" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    lonely = opsmon_server("serve", "--db", str(tmp_path / "x.db"), "--port", "0", "--tls-cert", str(pki.cert))
+    assert lonely.returncode != 0 and "go together" in lonely.stderr
+
+
+def test_tls_config_keys_are_checked(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(CONFIG_PATH.read_text(encoding="utf-8").replace("[server]\n", '[server]\ntls_cert = "server.crt"\n'), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"server\.tls_key: missing"):
+        load_config(config)
+    config.write_text(CONFIG_PATH.read_text(encoding="utf-8").replace("[client]\n", "[client]\ncafile = 3\n"), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"client\.cafile: must be a string"):
+        load_config(config)

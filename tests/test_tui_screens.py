@@ -1,0 +1,132 @@
+"""Every screen as an officer sees it: without colour, with hostile text, at 80x24 and wide."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+import pytest
+from rich.cells import cell_len
+from textual.pilot import Pilot
+
+from opsmon.domain import State, apply
+from opsmon.protocol import Actor, Event, Incident
+from opsmon.text import PLACEHOLDER, describe, is_control
+from opsmon.tui.app import OpsmonApp
+from server.store import Store
+from tests.helpers import FakeClock, running_server
+from tests.test_tui import until
+from tests.test_tui_snapshots import night_app
+
+SIZES = [(80, 24), (200, 60)]
+
+
+def screen_lines(app: OpsmonApp) -> list[str]:
+    """The characters on the terminal, row by row, as the compositor draws them."""
+    return ["".join(segment.text for segment in strip) for strip in app.screen._compositor.render_strips()]
+
+
+async def settle(pilot: Pilot[int]) -> None:
+    await pilot.pause(0.2)
+    await pilot.pause()
+
+
+async def quit_question(app: OpsmonApp, pilot: Pilot[int]) -> None:
+    app.unanswered = 1  # a command still on its way: q asks first
+    await pilot.press("q")
+
+
+# (screen, keys that open it, a word it must show)
+SCREENS = [
+    ("dashboard", [], "Antrian insiden"),
+    ("detail", ["j"] * 6 + ["enter"], "Riwayat"),
+    ("help", ["question_mark"], "Tombol"),
+    ("note", ["n"], "Catatan untuk insiden"),
+    ("resolve", ["r"], "Selesaikan insiden"),
+    ("palette", ["ctrl+p"], "Tampilkan semua tombol"),
+    ("quit", [], "perintah belum dijawab"),
+    ("wall", [], "Insiden terbaru"),
+    ("wall help", ["question_mark"], "Tombol"),
+]
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize(("name", "keys", "word"), SCREENS, ids=[s[0] for s in SCREENS])
+async def test_every_screen_runs_under_no_color(monkeypatch: pytest.MonkeyPatch, size: tuple[int, int], name: str, keys: list[str], word: str) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = night_app(wall=name.startswith("wall"))
+    async with app.run_test(size=size) as pilot:
+        assert app.no_color  # Textual's monochrome filter is on
+        await settle(pilot)
+        if name == "quit":
+            await quit_question(app, pilot)
+        await pilot.press(*keys)
+
+        def shown() -> bool:
+            """the screen to show its word"""
+            return word in "\n".join(screen_lines(app))
+
+        await until(pilot, shown)
+        app.export_screenshot()  # every widget drawn through the filter
+
+
+# --- hostile text from the wire -------------------------------------------------------
+
+HOSTILE = "Kotak \x1b]0;PWNED\x07\x1b[2J\x1b[31mRED\rX\tY\nZ \u202eBALIK\x9b"
+HOSTILE_NOTE = "baris satu\nbaris \x1b[2Jdua\tkolom\r\x1b]0;PWNED\x07"
+
+
+async def hostile_database(db_path: Path) -> int:
+    """An incident whose title, location, detail, reporter and note carry escapes,
+    written straight into the store (the protocol would refuse it), as an old
+    database or a bug elsewhere could hold it."""
+    at = "2024-02-14T12:55:00Z"
+    mallory = Actor(name="Mal\x1b[2Jlory", agency="KPU\x07")
+    draft = Incident(
+        id=1, regency="6371", category="logistik", severity="critical", title=HOSTILE, detail=HOSTILE_NOTE,
+        location="TPS \x1b[31m012\r", status="open", level=0, reported=at, reporter=mallory,
+        acknowledged=None, acknowledged_by=None, resolved=None, resolved_by=None, ack_due="2024-02-14T13:05:00Z", notes=[],
+    )  # fmt: skip
+    events = [
+        Event(seq=1, ts=at, kind="incident.reported", actor=mallory, data=msgspec.to_builtins(draft)),
+        Event(seq=2, ts=at, kind="incident.noted", actor=mallory, data={"incident": 1, "text": HOSTILE_NOTE}),
+    ]
+    state = State()
+    for event in events:
+        apply(state, event)
+    async with Store(db_path) as store:
+        await store.commit([(e, 1, "6371") for e in events], incidents=state.incidents.values())
+    return 1
+
+
+def assert_harmless(app: OpsmonApp) -> None:
+    width, height = app.size
+    lines = screen_lines(app)
+    assert len(lines) == height
+    for y, line in enumerate(lines):
+        bad = [describe(c) for c in line if is_control(c)]
+        assert not bad, f"row {y} holds {bad}: {line!r}"
+        assert cell_len(line) == width, f"row {y} is {cell_len(line)} cells, not {width}: {line!r}"
+    assert PLACEHOLDER in "".join(lines)  # shown, as a visible mark
+
+
+@pytest.mark.parametrize("wall", [False, True], ids=["dashboard", "wall"])
+async def test_escapes_stored_in_the_database_reach_no_terminal(tmp_path: Path, clock: FakeClock, wall: bool) -> None:
+    incident = await hostile_database(tmp_path / "opsmon.db")
+    async with running_server(tmp_path, clock=clock) as server:
+        app = OpsmonApp(url=server.url, token=server.tokens["wall" if wall else "officer"], clock=clock)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda: incident in app.state.incidents and app.repaints > 1)
+            await settle(pilot)
+            text = "\n".join(screen_lines(app))
+            assert "Kotak \N{REPLACEMENT CHARACTER}]0;PWNED" in text  # the text is there, its escapes are not
+            assert_harmless(app)
+            if wall:
+                return
+            await pilot.press("enter")
+            await until(pilot, lambda: "baris dua" not in text and "Mal" in "\n".join(screen_lines(app)))
+            timeline = app.screen.query_one("#detail-timeline")
+            await until(pilot, lambda: "catatan" in str(timeline.render()))
+            await settle(pilot)
+            assert_harmless(app)
+            assert any("baris" in line and "dua" in line for line in screen_lines(app))  # the note keeps its lines
