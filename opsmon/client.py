@@ -41,9 +41,11 @@ from opsmon.protocol import (
     Result,
     ServerMessage,
     Snapshot,
+    Status,
     Welcome,
     decode_server,
     encode,
+    event_digest,
     utc_now,
 )
 
@@ -134,6 +136,7 @@ class Session:
         client: str = CLIENT_NAME,
         epoch: str | None = None,
         since: int | None = None,
+        digest: str | None = None,
         timeout: float = 10.0,
         on_frame: FrameHandler | None = None,
         cafile: str | None = None,
@@ -150,7 +153,7 @@ class Session:
         except (OSError, InvalidHandshake, TimeoutError, ValueError) as exc:
             raise ClientError(describe_failure(url, exc)) from None
         try:
-            await ws.send(encode(Hello(token=token, client=client, epoch=epoch, since=since)), text=True)
+            await ws.send(encode(Hello(token=token, client=client, epoch=epoch, since=since, digest=digest)), text=True)
             first = decode_server(await asyncio.wait_for(ws.recv(), timeout))
         except (ConnectionClosed, TimeoutError, BadMessage) as exc:
             await ws.close()
@@ -315,6 +318,18 @@ class Connection:
         self._pending: dict[str, tuple[Command, asyncio.Future[Result]]] = {}
         self._gap = False
         self._stopping = False
+        # What identifies the event at state.seq: the last one folded, or the
+        # snapshot's digest. Sent on resume so the server can tell its history from ours.
+        self._last_event: Event | None = None
+        self._snapshot_digest: str | None = None
+        # What keeps the server from saving commands (a full disk), as it last said.
+        self.server_problem: str | None = None
+
+    def held_digest(self) -> str | None:
+        """event_digest of the event at state.seq as this client holds it, if known."""
+        if self._last_event is not None and self._last_event.seq == self.state.seq:
+            return event_digest(self._last_event)
+        return self._snapshot_digest if self.state.seq else None
 
     @property
     def pending(self) -> int:
@@ -325,7 +340,8 @@ class Connection:
         while not self._stopping:
             try:
                 since = self.state.seq if self._has_state and not self._gap else None
-                self.session = await Session.open(self.url, self.token, client=self.client, epoch=self.epoch, since=since, on_frame=self._on_frame, cafile=self.cafile)
+                digest = self.held_digest() if since is not None else None
+                self.session = await Session.open(self.url, self.token, client=self.client, epoch=self.epoch, since=since, digest=digest, on_frame=self._on_frame, cafile=self.cafile)
             except Unauthorized as exc:
                 self._fail_pending(str(exc))
                 self.listener.refused(str(exc))
@@ -388,6 +404,16 @@ class Connection:
         self.disconnected_at = None
         self.backoff.reset()
         self.listener.connected(welcome)
+        self._set_problem(welcome.problem)
+
+    def _set_problem(self, problem: str | None) -> None:
+        """The server's trouble changed: a listener that cares has `server_problem(problem)`."""
+        if problem == self.server_problem:
+            return
+        self.server_problem = problem
+        tell = getattr(self.listener, "server_problem", None)
+        if tell is not None:
+            tell(problem)
 
     def _on_frame(self, message: ServerMessage) -> None:
         if isinstance(message, Snapshot):
@@ -396,6 +422,7 @@ class Connection:
             state.stages = {(r.regency, r.stage): r for r in message.stages}
             self.state = state
             self._has_state = True
+            self._last_event, self._snapshot_digest = None, message.digest
             self.listener.synced(state, None)
         elif isinstance(message, Event | Batch):
             events = message.events if isinstance(message, Batch) else [message]
@@ -412,7 +439,10 @@ class Connection:
                 apply(self.state, event)
                 folded.append(event)
             if folded:
+                self._last_event = folded[-1]
                 self.listener.synced(self.state, folded)
+        elif isinstance(message, Status):
+            self._set_problem(message.problem)
         elif isinstance(message, Result):
             entry = self._pending.pop(message.id, None)
             if entry is not None and not entry[1].done():

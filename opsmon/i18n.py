@@ -35,6 +35,10 @@ CATALOG: dict[str, dict[str, str]] = {
     "header.readonly": {"id": "hanya-baca", "en": "read-only"},
     "banner.offline": {"id": "TERPUTUS sejak {time}, mencoba lagi...", "en": "DISCONNECTED since {time}, retrying..."},
     "banner.reason": {"id": "({reason})", "en": "({reason})"},
+    "banner.server_problem": {
+        "id": "SERVER TIDAK DAPAT MENYIMPAN: perintah ditolak sampai pulih ({problem})",
+        "en": "SERVER CANNOT SAVE: commands are refused until it recovers ({problem})",
+    },
     # --- regency panels ---------------------------------------------------------
     "panel.all_done": {"id": "Semua tahap selesai", "en": "All stages done"},
     "panel.blocked": {"id": "TERHAMBAT", "en": "BLOCKED"},

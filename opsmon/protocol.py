@@ -10,6 +10,8 @@ No I/O here, and no textual: this module is shared with the server.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -175,6 +177,9 @@ class Hello(msgspec.Struct, tag="hello", tag_field="type"):
     client: str = ""
     epoch: str | None = None
     since: int | None = None
+    # Added to v1: `event_digest` of the event at `since` as the client holds
+    # it, so the server resumes only a history it recognises.
+    digest: str | None = None
 
 
 class IncidentDraft(msgspec.Struct):
@@ -262,6 +267,9 @@ class Welcome(msgspec.Struct, tag="welcome", tag_field="type"):
     seq: int
     user: User
     config: ConfigInfo
+    # Added to v1: what keeps the server from saving commands right now
+    # (a full or read-only disk), or null.
+    problem: str | None = None
 
 
 class Snapshot(msgspec.Struct, tag="snapshot", tag_field="type"):
@@ -269,6 +277,8 @@ class Snapshot(msgspec.Struct, tag="snapshot", tag_field="type"):
     seq: int
     stages: list[StageRow]
     incidents: list[Incident]
+    # Added to v1: `event_digest` of the event at `seq` (null at seq 0).
+    digest: str | None = None
 
 
 class Result(msgspec.Struct, tag="result", tag_field="type", omit_defaults=True):
@@ -300,7 +310,13 @@ class Error(msgspec.Struct, tag="error", tag_field="type"):
     message: str
 
 
-ServerMessage = Welcome | Snapshot | Event | Batch | Result | Error
+class Status(msgspec.Struct, tag="status", tag_field="type"):
+    """Added to v1: the server's trouble began (`problem`) or ended (null)."""
+
+    problem: str | None = None
+
+
+ServerMessage = Welcome | Snapshot | Event | Batch | Result | Error | Status
 
 # --- encoding --------------------------------------------------------------------
 
@@ -422,6 +438,19 @@ def decode_server(frame: str | bytes) -> ServerMessage:
 def decode_result(frame: bytes) -> Result:
     """A stored result frame (the server's own encoding)."""
     return _result_decoder.decode(frame)
+
+
+DIGEST_LENGTH = 16
+
+
+def event_digest(event: Event) -> str:
+    """Who this event is, across copies of a history: the first 16 hex digits
+    of the SHA-256 of its canonical JSON (seq, ts, kind, actor, data; keys
+    sorted, no spaces, UTF-8; see docs/protocol.md)."""
+    body = msgspec.to_builtins(event)
+    body.pop("type", None)
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:DIGEST_LENGTH]
 
 
 def to_builtins(value: Any) -> Any:

@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import signal
+import sqlite3
 import ssl
 import time
 from collections import deque
@@ -43,19 +44,22 @@ from opsmon.protocol import (
     History,
     Result,
     Snapshot,
+    Status,
     User,
     Welcome,
     convert,
     decode_client,
     decode_result,
     encode,
+    event_digest,
     format_ts,
     to_builtins,
     utc_now,
 )
 from server.auth import authenticate
 from server.hub import Hub, Subscriber, batch_frames
-from server.store import CommandRecord, Store
+from server.lock import DatabaseLock
+from server.store import SCHEMA_VERSION, CommandRecord, Store
 
 log = logging.getLogger("opsmon.server")
 
@@ -64,6 +68,22 @@ RESUME_LIMIT = 20_000
 REVOCATION_CHECK_SECONDS = 1.0
 
 WRITE_BATCH_MAX = 256
+PROBE_SECONDS = 2.0
+
+
+def describe_write_failure(exc: BaseException) -> str:
+    """A failed write in a few words a monitor and a screen can show."""
+    text = str(exc)
+    if "full" in text:
+        why = f"the disk is full ({text})"
+    elif "readonly" in text or "read-only" in text:
+        why = f"the database is read-only ({text})"
+    elif "disk I/O" in text:
+        why = f"the disk failed ({text})"
+    else:
+        why = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return f"could not save: {why}"
+
 
 Clock = Callable[[], datetime]
 
@@ -184,11 +204,21 @@ class OpsmonServer:
         self._server: Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._inbox: asyncio.Queue[_Pending] = asyncio.Queue()
+        # event_digest of the event at state.seq (None at seq 0).
+        self.head_digest: str | None = None
+        # Called after every commit with (epoch, seq, digest): the lock file remembers them.
+        self.on_commit: Callable[[str, int, str | None], None] | None = None
+        # Why writes fail right now (a full or read-only disk), or None: what
+        # /healthz, the welcome and `status` frames report.
+        self.problem: str | None = None
+        self._probe: asyncio.Task[None] | None = None
 
     # --- life cycle -------------------------------------------------------------
 
     async def start(self, host: str | None = None, port: int | None = None) -> None:
         self.state = await self.store.load_state(self.rules.stage_totals)
+        head_event = await self.store.event_at(self.state.seq) if self.state.seq else None
+        self.head_digest = event_digest(head_event) if head_event is not None else None
         # Rows of a regency or stage no longer in the config are history, not
         # part of the picture: clients could not even name them.
         for key in [key for key in self.state.stages if key not in self.rules.stage_totals]:
@@ -230,6 +260,8 @@ class OpsmonServer:
         # no task is cancelled half-way through a transaction (a COMMIT cut off
         # that way lands on disk but not in memory, and the next write reuses its seq).
         async with self.lock:
+            if self._probe is not None:
+                self._tasks.append(self._probe)
             for task in self._tasks:
                 task.cancel()
             for task in self._tasks:
@@ -264,8 +296,11 @@ class OpsmonServer:
         if path == "/ws":
             return None
         if path == "/healthz":
-            body = json.dumps({"status": "ok", "seq": self.state.seq, "epoch": self.store.epoch, "clients": len(self.hub)})
-            response = connection.respond(HTTPStatus.OK, body + "\n")
+            health: dict[str, Any] = {"status": "ok", "seq": self.state.seq, "epoch": self.store.epoch, "clients": len(self.hub)}
+            if self.problem is not None:
+                health.update(status="unavailable", problem=self.problem)
+            status = HTTPStatus.OK if self.problem is None else HTTPStatus.SERVICE_UNAVAILABLE
+            response = connection.respond(status, json.dumps(health) + "\n")
             # respond() already set text/plain; Headers is a multidict, so replace, don't add.
             del response.headers["Content-Type"]
             response.headers["Content-Type"] = "application/json"
@@ -323,10 +358,24 @@ class OpsmonServer:
 
         async with self.lock:
             head = self.state.seq
-            welcome = Welcome(protocol=PROTOCOL_VERSION, epoch=self.store.epoch, seq=head, user=user, config=self._config_info)
+            welcome = Welcome(protocol=PROTOCOL_VERSION, epoch=self.store.epoch, seq=head, user=user, config=self._config_info, problem=self.problem)
             frames: list[tuple[bytes, bool]] = [(encode(welcome), False)]
             since = hello.since if hello.epoch == self.store.epoch else None
             resume = since is not None and 0 <= since <= head and head - since <= RESUME_LIMIT
+            why = "snapshot"
+            if since is not None and since > head:
+                # The client saw events this file does not have: a file copy
+                # that missed its WAL, or a restore. It gets this history whole.
+                why = f"snapshot: it holds seq {since}, this database only {head}"
+                log.warning(
+                    "%s holds seq %d of epoch %s but this database's head is %d: the database is behind what clients saw (a copy made with cp, or an old restore?); sending a snapshot",
+                    user.name, since, self.store.epoch, head,
+                )  # fmt: skip
+            elif since is not None and resume and since > 0 and hello.digest is not None:
+                held = await self.store.event_at(since)
+                if held is None or event_digest(held) != hello.digest:
+                    resume, why = False, f"snapshot: its event {since} is not this database's"
+                    log.warning("%s holds a different event at seq %d of epoch %s (digest %s): another copy of the history; sending a snapshot", user.name, since, self.store.epoch, hello.digest)
             if since is not None and resume:
                 backlog = batch_frames(encode(event) for event in await self.store.events_since(since))
                 frames += [(frame, False) for frame in backlog]
@@ -334,7 +383,7 @@ class OpsmonServer:
                 frames.append((encode(self._snapshot()), False))
             subscriber = Subscriber(connection, self.settings.client_queue_frames, token_hash, user.name)
             self.hub.add(subscriber, frames)
-        log.info("%s (%s, %s) connected from %s, %s", user.name, user.role, user.agency, connection.remote_address, f"resuming after {hello.since}" if resume else "snapshot")
+        log.info("%s (%s, %s) connected from %s, %s", user.name, user.role, user.agency, connection.remote_address, f"resuming after {hello.since}" if resume else why)
         return user, token_hash
 
     def _snapshot(self) -> Snapshot:
@@ -344,6 +393,7 @@ class OpsmonServer:
             seq=self.state.seq,
             stages=[self.state.stages[key] for key in self.rules.stage_totals],  # in config order
             incidents=[i for i in self.state.incidents.values() if in_snapshot(i, now)],
+            digest=self.head_digest,
         )
 
     async def _serve_commands(self, connection: ServerConnection, user: User) -> None:
@@ -409,12 +459,41 @@ class OpsmonServer:
 
     def _unavailable(self, batch: Sequence[_Pending | Decision], exc: Exception) -> None:
         """Tell every command of a batch that was not saved that nothing changed."""
-        problem = f"could not save ({type(exc).__name__})"
-        message = f"the server could not save this command ({type(exc).__name__}); nothing was changed, send it again"
+        problem = describe_write_failure(exc)
+        self._trouble(problem)
+        message = f"the server could not save this command ({problem.removeprefix('could not save: ')}); nothing was changed, send it again"
         for item in batch:
             if isinstance(item, _Pending):
-                refusal = Result(id=item.command.id, ok=False, code="unavailable", message=message, reason="unavailable", params={"problem": problem})
-                self._answer(item.connection, refusal, item.kind, item.started)
+                result = Result(id=item.command.id, ok=False, code="unavailable", message=message, reason="unavailable", params={"problem": problem})
+                self._answer(item.connection, result, item.kind, item.started)
+
+    def _trouble(self, problem: str | None) -> None:
+        """Writes started or stopped failing: say so once, to the log and every client."""
+        if problem == self.problem:
+            return
+        if problem is None:
+            log.warning("writing works again (was: %s)", self.problem)
+        else:
+            log.error("cannot write the database %s: %s; commands are answered unavailable until it clears", self.store.path, problem)
+        self.problem = problem
+        self.hub.publish([encode(Status(problem=problem))])
+        if problem is not None and (self._probe is None or self._probe.done()):
+            self._probe = asyncio.create_task(self._probe_loop(), name="write-probe")
+
+    async def _probe_loop(self) -> None:
+        """While writes fail, try a small one every few seconds, so the server
+        says it is well again without waiting for the next command."""
+        while self.problem is not None:
+            await asyncio.sleep(PROBE_SECONDS)
+            async with self.lock:
+                if self.problem is None:
+                    return
+                try:
+                    await self.store.probe()
+                except Exception as exc:
+                    self._trouble(describe_write_failure(exc))
+                else:
+                    self._trouble(None)
 
     async def _history(self, connection: ServerConnection, message: History, started: float) -> None:
         if message.incident not in self.state.incidents:
@@ -527,11 +606,18 @@ class OpsmonServer:
                     commands=records,
                 )
             except Exception as exc:
-                log.exception("commit failed; %d command(s) not applied", len(records))
+                if isinstance(exc, sqlite3.OperationalError):
+                    log.error("commit failed; %d command(s) not applied: %s", len(records), exc)  # expected trouble: no traceback
+                else:
+                    log.exception("commit failed; %d command(s) not applied", len(records))
                 self._unavailable(batch, exc)
                 return
             self.state = trial
             self.metrics.events_total += len(events)
+            self._trouble(None)
+            self.head_digest = event_digest(events[-1][0])
+            if self.on_commit is not None:
+                self.on_commit(self.store.epoch, self.state.seq, self.head_digest)
         for connection, frame, kind, outcome, started in replies:
             self._reply(connection, frame, kind, outcome, started)
         if events:
@@ -575,17 +661,57 @@ class OpsmonServer:
 
 
 async def run(config: Config, database: str, host: str, port: int, *, ssl_context: ssl.SSLContext | None = None) -> None:
-    """Serve until SIGTERM or SIGINT, then close connections (1001) and the database."""
+    """Serve until SIGTERM or SIGINT, then close connections (1001) and the database.
+
+    Holds the database's lock file for its whole life: a second server on the
+    same file stops at once, naming this one (raises LockError)."""
     loop = asyncio.get_running_loop()
     stop = loop.create_future()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: None if stop.done() else stop.set_result(None))
-    async with Store(database, synchronous=config.server.synchronous) as store:
-        server = OpsmonServer(config, store, ssl_context=ssl_context)
-        await server.start(host, port)
-        scheme = "wss" if ssl_context is not None else "ws"
-        print(f"opsmon-server: listening on {scheme}://{host}:{server.port}/ws (database {database}, epoch {store.epoch}, seq {server.state.seq})", flush=True)
-        await stop
-        log.info("shutting down")
-        await server.close()
+    lock = DatabaseLock(database)
+    lock.acquire("serve")
+    try:
+        async with Store(database, synchronous=config.server.synchronous, check_writable=True) as store:
+            if store.migration_backup is not None:
+                log.warning("migrated %s to schema version %d; the file as it was is kept at %s", database, SCHEMA_VERSION, store.migration_backup)
+            await _check_identity(store, lock)
+            server = OpsmonServer(config, store, ssl_context=ssl_context)
+            server.on_commit = lambda epoch, seq, digest: lock.update(epoch=epoch, seq=seq, digest=digest)
+            await server.start(host, port)
+            lock.update(port=server.port, host=host, epoch=store.epoch, seq=server.state.seq, digest=server.head_digest)
+            tokens = len(await store.active_token_hashes())
+            if tokens == 0:
+                log.warning("0 tokens: add one with opsmon-server token add NAME --role officer --agency KPU --config ... (same database: %s)", database)
+            else:
+                log.info("%d active token(s) in %s", tokens, database)
+            scheme = "wss" if ssl_context is not None else "ws"
+            print(f"opsmon-server: listening on {scheme}://{host}:{server.port}/ws (database {database}, epoch {store.epoch}, seq {server.state.seq}, {tokens} tokens)", flush=True)
+            await stop
+            log.info("shutting down")
+            await server.close()
+    finally:
+        lock.release()
     print("opsmon-server: stopped cleanly", flush=True)
+
+
+async def _check_identity(store: Store, lock: DatabaseLock) -> None:
+    """A database that is behind what a server last wrote to this path, or that
+    holds another event at that seq, was replaced (a restore, a copy): its
+    history may diverge from what clients saw, so it gets a new epoch."""
+    previous = lock.previous
+    if previous.get("epoch") != store.epoch or not isinstance(previous.get("seq"), int):
+        return
+    seen, head = int(previous["seq"]), await store.head()
+    if seen > head:
+        why = f"its head is seq {head} but a server here last wrote seq {seen} of epoch {store.epoch}"
+    elif seen > 0:
+        held = await store.event_at(seen)
+        if held is None or event_digest(held) == previous.get("digest"):
+            return
+        why = f"its event at seq {seen} is not the one a server here last wrote"
+    else:
+        return
+    old = store.epoch
+    epoch = await store.new_epoch(f"replaced: {why}")
+    log.warning("%s was replaced (restored or copied): %s; new epoch %s (was %s), so every client takes a snapshot", store.path, why, epoch, old)

@@ -18,6 +18,7 @@ from typing import NoReturn
 from opsmon.config import Config, ConfigError, config_relative, load_config
 from opsmon.protocol import AGENCIES, ROLES
 from server.auth import AuthError, add_token
+from server.lock import DatabaseLock, LockError, user_name
 from server.store import Store, StoreError
 from server.tls import TLSError, server_ssl_context
 
@@ -49,7 +50,7 @@ def _port(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="opsmon-server", description="opsmon's server: the province's single source of truth.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="{serve,token}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="{serve,token,reset}")
 
     serve = commands.add_parser("serve", help="run the websocket server")
     _common(serve)
@@ -58,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.add_argument("--tls-cert", metavar="PEM", help="certificate (chain) to serve wss:// and https:// (default: [server] tls_cert)")
     serve.add_argument("--tls-key", metavar="PEM", help="its private key (default: [server] tls_key)")
+
+    reset = commands.add_parser("reset", help="start a fresh night: an empty log under a new epoch (the server must be stopped)")
+    _common(reset)
+    keep = reset.add_mutually_exclusive_group(required=True)
+    keep.add_argument("--keep-tokens", action="store_true", help="keep every token (the usual case)")
+    keep.add_argument("--drop-tokens", action="store_true", help="remove the tokens too")
 
     token = commands.add_parser("token", help="add, list or revoke access tokens")
     token_commands = token.add_subparsers(dest="token_command", required=True, parser_class=_Parser, metavar="{add,list,revoke}")
@@ -124,6 +131,23 @@ async def _token(args: argparse.Namespace, config: Config) -> int:
         return _fail(f"token {args.name!r} is already revoked" if existing else f"no token named {args.name!r} (see `opsmon-server token list`)")
 
 
+async def _reset(args: argparse.Namespace, config: Config) -> int:
+    database = _database(args, config)
+    lock = DatabaseLock(database)
+    lock.acquire("reset")
+    try:
+        async with Store(database, synchronous=config.server.synchronous, check_writable=True) as store:
+            head, old = await store.head(), store.epoch
+            copy = await store.copy_beside("before-reset")
+            epoch = await store.reset(keep_tokens=args.keep_tokens, reason=f"reset by {user_name()}")
+            tokens = len(await store.tokens())
+        lock.update(epoch=epoch, seq=0, digest=None)
+    finally:
+        lock.release()
+    print(f"reset {database}: epoch {old} (seq {head}) is kept in {copy}; new epoch {epoch}, empty log, {tokens} token(s)")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -139,8 +163,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             port = args.port if args.port is not None else config.server.port
             asyncio.run(run(config, _database(args, config), host, port, ssl_context=_tls(args, config)))
             return 0
+        if args.command == "reset":
+            if not Path(_database(args, config)).exists():
+                return _fail(f"{_database(args, config)} does not exist: nothing to reset")
+            return asyncio.run(_reset(args, config))
         return asyncio.run(_token(args, config))
-    except (StoreError, AuthError, TLSError) as exc:
+    except (StoreError, AuthError, LockError, TLSError) as exc:
         return _fail(str(exc))
     except OSError as exc:
         return _fail(f"cannot listen: {exc.strerror or exc}" if args.command == "serve" else str(exc))

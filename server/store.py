@@ -12,6 +12,7 @@ a PostgreSQL backend could replace it without touching the domain.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import sqlite3
@@ -27,7 +28,7 @@ import msgspec
 from opsmon.domain import State, initial_stages
 from opsmon.protocol import Actor, Event, Incident, StageRow, format_ts, utc_now
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # One entry per schema version; a database at version N runs MIGRATIONS[N:].
 MIGRATIONS: list[str] = [
@@ -76,6 +77,19 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (user, id)
     );
     """,
+    # 2: every epoch this file has had and why it began (created, reset, a
+    # restored copy detected), so a history's identity can be traced.
+    """
+    CREATE TABLE epochs (
+        epoch     TEXT PRIMARY KEY,
+        started   TEXT NOT NULL,
+        first_seq INTEGER NOT NULL,
+        reason    TEXT NOT NULL
+    );
+    INSERT INTO epochs (epoch, started, first_seq, reason)
+        SELECT e.value, COALESCE(c.value, ''), 0, 'created'
+        FROM meta e LEFT JOIN meta c ON c.key = 'created' WHERE e.key = 'epoch';
+    """,
 ]
 
 _event_decoder = msgspec.json.Decoder(Event)
@@ -115,9 +129,13 @@ def event_row(epoch: str, event: Event, incident: int | None, regency: str | Non
 class Store:
     """An opened event store. Use `async with Store(path) as store:`."""
 
-    def __init__(self, path: str | Path, *, synchronous: str = "full") -> None:
+    def __init__(self, path: str | Path, *, synchronous: str = "full", check_writable: bool = False) -> None:
         self.path = Path(path)
         self.synchronous = synchronous
+        # serve: prove at start that this user can write the file, its WAL and folder.
+        self.check_writable = check_writable
+        # Where the migration of an older schema copied the file first, if it did.
+        self.migration_backup: Path | None = None
         self._db: aiosqlite.Connection | None = None
         self.epoch = ""
         self.created = ""
@@ -147,9 +165,37 @@ class Store:
             await self.db.execute("PRAGMA foreign_keys=ON")
             await self.db.execute("PRAGMA busy_timeout=5000")
             await self._migrate()
+            if self.check_writable:
+                await self.db.execute("BEGIN IMMEDIATE")
+                try:
+                    await self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('opened', ?)", (format_ts(utc_now()),))
+                    await self.db.execute("COMMIT")
+                except BaseException:
+                    await _rollback(self.db)
+                    raise
         except aiosqlite.DatabaseError as exc:
             await self.close()
-            raise StoreError(f"{self.path}: not a usable opsmon database ({exc})") from None
+            raise StoreError(self._explain(exc)) from None
+        except StoreError:
+            await self.close()
+            raise
+
+    def _explain(self, exc: Exception) -> str:
+        """One line for a database that cannot be opened: what, which path, which user."""
+        from server.lock import user_name, why_not_writable
+
+        text = str(exc)
+        if "not a database" in text or "malformed" in text:
+            return f"{self.path} is not an SQLite database ({text}): point [server] database or --db at a new file, and opsmon creates it"
+        if isinstance(exc, sqlite3.OperationalError) and any(word in text for word in ("readonly", "unable to open", "disk I/O", "read-only")):
+            for path in (self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")):
+                why = why_not_writable(path)
+                if why is not None:
+                    return f"cannot write the database: {why}"
+            return f"cannot write the database {self.path} as user {user_name()}: {text}"
+        if "full" in text:
+            return f"cannot write the database {self.path}: the disk is full ({text})"
+        return f"{self.path}: not a usable opsmon database ({text})"
 
     async def close(self) -> None:
         if self._db is not None:
@@ -159,11 +205,28 @@ class Store:
     async def _migrate(self) -> None:
         async with self.db.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='meta'") as cur:
             has_meta = await cur.fetchone() is not None
+        async with self.db.execute("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name") as cur:
+            tables = [str(row[0]) async for row in cur]
         version = 0
         if has_meta:
-            version = int(await self._meta("schema_version") or 0)
+            found = await self._meta("schema_version")
+            if found is None or not found.isdigit() or await self._meta("epoch") is None:
+                raise StoreError(f"{self.path} is not an opsmon database (its meta table has no opsmon schema version): point [server] database or --db at a new file")
+            version = int(found)
+        elif tables:
+            shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+            raise StoreError(
+                f"{self.path} is not an opsmon database (it holds other tables: {shown}): opsmon will not write into it; point [server] database or --db at a new file"
+            )
         if version > SCHEMA_VERSION:
-            raise StoreError(f"{self.path}: schema version {version} is newer than this opsmon ({SCHEMA_VERSION}); upgrade opsmon")
+            raise StoreError(
+                f"{self.path} has opsmon schema version {version}, newer than this opsmon knows ({SCHEMA_VERSION}): it was written by a newer opsmon; upgrade opsmon, or serve another file"
+            )
+        if 0 < version < SCHEMA_VERSION:
+            try:
+                self.migration_backup = await self.copy_beside(f"schema-v{version}")
+            except StoreError as exc:
+                raise StoreError(f"schema version {version} needs migrating to {SCHEMA_VERSION}, but {exc}; nothing was changed") from None
         if version < SCHEMA_VERSION:
             await self.db.execute("BEGIN IMMEDIATE")
             try:
@@ -176,6 +239,7 @@ class Store:
                         "INSERT INTO meta (key, value) VALUES (?, ?)",
                         [("epoch", epoch), ("created", format_ts(utc_now())), ("schema_version", str(SCHEMA_VERSION))],
                     )
+                    await self.db.execute("INSERT INTO epochs (epoch, started, first_seq, reason) VALUES (?, ?, 0, 'created')", (epoch, format_ts(utc_now())))
                 else:
                     await self.db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
                 await self.db.execute("COMMIT")
@@ -184,6 +248,79 @@ class Store:
                 raise
         self.epoch = await self._meta("epoch") or ""
         self.created = await self._meta("created") or ""
+
+    async def copy_beside(self, label: str) -> Path:
+        """A whole copy of the file (SQLite's backup API, WAL included) beside
+        it, e.g. before changing its schema or emptying it."""
+        stamp = utc_now().strftime("%Y%m%dT%H%M%SZ")
+        target = self.path.with_name(f"{self.path.name}.{label}-{stamp}.bak")
+
+        def copy() -> None:
+            source = sqlite3.connect(self.path)
+            try:
+                dest = sqlite3.connect(target)
+                try:
+                    source.backup(dest)
+                finally:
+                    dest.close()
+            finally:
+                source.close()
+
+        try:
+            await asyncio.to_thread(copy)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"the copy to {target} failed ({exc})") from None
+        return target
+
+    async def new_epoch(self, reason: str) -> str:
+        """Give the log a new identity (clients holding the old one take a snapshot)."""
+        epoch = secrets.token_hex(8)
+        await self.db.execute("BEGIN IMMEDIATE")
+        try:
+            await self.db.execute("UPDATE meta SET value = ? WHERE key = 'epoch'", (epoch,))
+            await self.db.execute("INSERT INTO epochs (epoch, started, first_seq, reason) VALUES (?, ?, ?, ?)", (epoch, format_ts(utc_now()), await self.head(), reason))
+            await self.db.execute("COMMIT")
+        except BaseException:
+            await _rollback(self.db)
+            raise
+        self.epoch = epoch
+        return epoch
+
+    async def reset(self, *, keep_tokens: bool, reason: str = "reset") -> str:
+        """A fresh night: an empty log under a new epoch; tokens kept if asked."""
+        epoch = secrets.token_hex(8)
+        now = format_ts(utc_now())
+        await self.db.execute("BEGIN IMMEDIATE")
+        try:
+            for table in ("events", "incidents", "stages", "commands") + (() if keep_tokens else ("tokens",)):
+                await self.db.execute(f"DELETE FROM {table}")
+            await self.db.execute("UPDATE meta SET value = ? WHERE key = 'epoch'", (epoch,))
+            await self.db.execute("UPDATE meta SET value = ? WHERE key = 'created'", (now,))
+            await self.db.execute("DELETE FROM meta WHERE key = 'config_seen'")
+            await self.db.execute("INSERT INTO epochs (epoch, started, first_seq, reason) VALUES (?, ?, 0, ?)", (epoch, now, reason))
+            await self.db.execute("COMMIT")
+        except BaseException:
+            await _rollback(self.db)
+            raise
+        self.epoch, self.created = epoch, now
+        return epoch
+
+    async def probe(self) -> None:
+        """A small real write (8 KiB, then removed): does the disk take writes again?"""
+        for sql, params in (("INSERT OR REPLACE INTO meta (key, value) VALUES ('probe', ?)", (secrets.token_hex(4096),)), ("DELETE FROM meta WHERE key = 'probe'", ())):
+            await self.db.execute("BEGIN IMMEDIATE")
+            try:
+                await self.db.execute(sql, params)
+                await self.db.execute("COMMIT")
+            except BaseException:
+                await _rollback(self.db)
+                raise
+
+    async def get_meta(self, key: str) -> str | None:
+        return await self._meta(key)
+
+    async def set_meta(self, key: str, value: str) -> None:
+        await self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
     async def _meta(self, key: str) -> str | None:
         async with self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)) as cur:
@@ -278,6 +415,11 @@ class Store:
             params = (since, limit)
         async with self.db.execute(sql, params) as cur:
             return [_row_event(row) async for row in cur]
+
+    async def event_at(self, seq: int) -> Event | None:
+        async with self.db.execute("SELECT seq, ts, kind, actor, data FROM events WHERE seq = ?", (seq,)) as cur:
+            row = await cur.fetchone()
+        return None if row is None else _row_event(row)
 
     async def incident_events(self, incident: int) -> list[Event]:
         async with self.db.execute("SELECT seq, ts, kind, actor, data FROM events WHERE incident = ? ORDER BY seq", (incident,)) as cur:

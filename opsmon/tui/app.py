@@ -33,7 +33,7 @@ from opsmon.geo import ProvinceShape
 from opsmon.i18n import CATALOG, WITA, Translator, local_time, who
 from opsmon.protocol import Ack, Command, Escalate, Event, History, Incident, Note, Reopen, Resolve, Result, Welcome, utc_now
 from opsmon.text import for_terminal
-from opsmon.tui.messages import Connected, Disconnected, Refused, Synced
+from opsmon.tui.messages import Connected, Disconnected, Refused, ServerProblem, Synced
 from opsmon.tui.screens.dashboard import DashboardScreen
 from opsmon.tui.screens.detail import IncidentScreen
 from opsmon.tui.screens.help import HelpScreen
@@ -61,6 +61,9 @@ class _Bridge:
 
     def refused(self, reason: str) -> None:
         self.app.post_message(Refused(reason))
+
+    def server_problem(self, problem: str | None) -> None:
+        self.app.post_message(ServerProblem(problem))
 
     def result(self, result: Result) -> None:
         """Each command's own worker awaits its result and reports the outcome."""
@@ -101,6 +104,7 @@ class OpsmonApp(App[int]):
         self.online = False
         self.offline_since: datetime | None = None
         self.offline_reason = ""
+        self.server_problem: str | None = None
         self.recent_events: deque[Event] = deque(maxlen=RECENT_EVENTS)
         self.unanswered = 0  # write commands sent and not yet answered
         self.notices: deque[str] = deque(maxlen=200)  # outcomes shown, newest last (tests read it)
@@ -167,6 +171,9 @@ class OpsmonApp(App[int]):
         return []
 
     def banner_text(self) -> str | None:
+        if self.online and self.server_problem is not None:
+            # Connected, but the server cannot save: commands will be refused.
+            return self.tr("banner.server_problem", problem=for_terminal(self.server_problem))
         if self.online or self.offline_since is None or self._preset is not None:
             return None
         text = self.tr("banner.offline", time=local_time(self.offline_since, self.tz))
@@ -273,6 +280,11 @@ class OpsmonApp(App[int]):
         self.online = False
         self.offline_since = message.since
         self.offline_reason = message.reason
+        self.mark_dirty()
+
+    @on(ServerProblem)
+    def _on_server_problem(self, message: ServerProblem) -> None:
+        self.server_problem = message.problem
         self.mark_dirty()
 
     @on(Refused)

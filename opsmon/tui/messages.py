@@ -42,3 +42,11 @@ class Refused(Message):
     def __init__(self, reason: str) -> None:
         super().__init__()
         self.reason = reason
+
+
+class ServerProblem(Message):
+    """The server cannot save commands (a full or read-only disk), or can again (None)."""
+
+    def __init__(self, problem: str | None) -> None:
+        super().__init__()
+        self.problem = problem
