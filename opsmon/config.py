@@ -144,6 +144,11 @@ class ServerSettings:
 
 
 @dataclass(frozen=True)
+class TriageSettings:
+    dedup_minutes: int = 30  # a repeat report within this long folds into the open incident; 0: never
+
+
+@dataclass(frozen=True)
 class ClientSettings:
     url: str = "ws://127.0.0.1:8765/ws"
     # A post's own CA certificate, trusted for wss:// (default: the system's CAs).
@@ -174,6 +179,7 @@ class Config:
     server: ServerSettings = field(default_factory=ServerSettings)
     client: ClientSettings = field(default_factory=ClientSettings)
     path: Path | None = None
+    triage: TriageSettings = field(default_factory=TriageSettings)
 
     def regency(self, code: str) -> Regency | None:
         return next((r for r in self.regencies if r.code == code), None)
@@ -378,6 +384,10 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
         raise ConfigError(f"client.url: {client.url!r} must start with ws:// or wss://")
     c.done()
 
+    t = root.table("triage")
+    triage = TriageSettings(dedup_minutes=t.integer("dedup_minutes", 30, required=False, minimum=0, maximum=1440))
+    t.done()
+
     regencies = []
     for i, item in enumerate(root.list("regencies")):
         t = _Table(item, f"regencies[{i}]")
@@ -442,6 +452,7 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
         server=server,
         client=client,
         path=path,
+        triage=triage,
     )
 
 

@@ -21,26 +21,33 @@ from msgspec.structs import replace
 
 from opsmon.config import Config
 from opsmon.protocol import (
+    AGENCIES,
     SEVERITIES,
     Ack,
     Actor,
+    Assign,
     Escalate,
     Event,
     Incident,
+    Merge,
     Note,
     NoteEntry,
     Reopen,
     Report,
     Resolve,
+    SeverityChange,
+    Snooze,
     StageRow,
     StageUpdate,
+    Unack,
     convert,
     format_ts,
     parse_ts,
     to_builtins,
 )
+from opsmon.text import describe, forbidden_characters
 
-WriteCommand = Report | Ack | Escalate | Note | Resolve | Reopen | StageUpdate
+WriteCommand = Report | Ack | Escalate | Note | Resolve | Reopen | StageUpdate | Snooze | Assign | SeverityChange | Unack | Merge
 
 SNAPSHOT_RESOLVED_WINDOW = timedelta(hours=24)
 
@@ -68,6 +75,8 @@ class DomainError(Exception):
         self.status = status
         self.by = by
         self.at = at
+        self.reason = reason
+        self.params = params
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,7 @@ class Rules:
     severities: dict[str, SeverityRule]
     tz: tzinfo
     tz_name: str = "WITA"
+    dedup_minutes: int = 30  # [triage] dedup_minutes; 0: never fold
 
     @cached_property
     def regencies(self) -> frozenset[str]:
@@ -99,6 +109,7 @@ class Rules:
             severities={s.key: SeverityRule(s.ack_minutes, s.escalate_minutes) for s in config.severities},
             tz=config.province.tz,
             tz_name=config.province.timezone_name,
+            dedup_minutes=config.triage.dedup_minutes,
         )
 
     def local_time(self, ts: str) -> str:
@@ -185,6 +196,14 @@ def apply(state: State, event: Event) -> State:
         incident = state.incidents.get(data.get("incident", -1))
         if incident is not None:
             state.incidents[incident.id] = _changed(incident, event)
+        if kind == "incident.merged":
+            # The one merged into gains the merged incident's reports.
+            target = state.incidents.get(data.get("into", -1))
+            if target is not None:
+                text = f"#{data['incident']}: {data.get('title', '')}".rstrip(": ")
+                state.incidents[target.id] = replace(
+                    target, reports=target.reports + int(data.get("reports", 1)), notes=[*target.notes, _note(event, text, "merged")]
+                )
     state.seq = event.seq
     return state
 
@@ -209,6 +228,7 @@ def _changed(incident: Incident, event: Event) -> Incident:
             resolved=event.ts,
             resolved_by=event.actor,
             escalate_due=None,
+            snoozed_until=None,
             notes=[*incident.notes, _note(event, data["note"], "resolved")],
         )
     if kind == "incident.reopened":
@@ -222,6 +242,56 @@ def _changed(incident: Incident, event: Event) -> Incident:
             ack_due=data.get("ack_due", incident.ack_due),
             escalate_due=data.get("escalate_due"),
             notes=[*incident.notes, _note(event, data["note"], "reopened")],
+        )
+    return _triaged(incident, event)
+
+
+def _triaged(incident: Incident, event: Event) -> Incident:
+    """The triage verbs' events (duplicate, snooze, assign, severity, unack, merge)."""
+    kind, data = event.kind, event.data
+    if kind == "incident.duplicate":
+        text = data.get("title", "") + (f" \u2014 {data['detail']}" if data.get("detail") else "")
+        changes: dict[str, Any] = {"reports": incident.reports + 1, "notes": [*incident.notes, _note(event, text, "duplicate")]}
+        if "ack_due" in data:  # a repeat of higher severity raised it
+            changes.update(severity=data["severity"], ack_due=data["ack_due"], escalate_due=data.get("escalate_due"))
+        return replace(incident, **changes)
+    if kind == "incident.snoozed":
+        return replace(incident, snoozed_until=data["until"], escalate_due=None, notes=[*incident.notes, _note(event, data["note"], "snoozed")])
+    if kind == "incident.unsnoozed":
+        notes = [*incident.notes, _note(event, data["note"], "unsnoozed")] if data.get("note") else incident.notes
+        return replace(incident, snoozed_until=None, ack_due=data.get("ack_due", incident.ack_due), escalate_due=data.get("escalate_due"), notes=notes)
+    if kind == "incident.assigned":
+        owner = data.get("owner")
+        return replace(incident, owner=None if owner is None else convert(owner, Actor))
+    if kind == "incident.severity_changed":
+        return replace(
+            incident,
+            severity=data["severity"],
+            ack_due=data["ack_due"],
+            escalate_due=data.get("escalate_due"),
+            notes=[*incident.notes, _note(event, data["note"], "severity")],
+        )
+    if kind == "incident.unacknowledged":
+        return replace(
+            incident,
+            status="open",
+            acknowledged=None,
+            acknowledged_by=None,
+            ack_due=data["ack_due"],
+            escalate_due=data.get("escalate_due"),
+            notes=[*incident.notes, _note(event, data["note"], "unacknowledged")],
+        )
+    if kind == "incident.merged":
+        text = data.get("note") or f"#{data['into']}"
+        return replace(
+            incident,
+            status="resolved",
+            resolved=event.ts,
+            resolved_by=event.actor,
+            merged_into=data["into"],
+            escalate_due=None,
+            snoozed_until=None,
+            notes=[*incident.notes, _note(event, text, "merged")],
         )
     return incident  # an event kind this client does not know: nothing to fold
 
@@ -313,6 +383,9 @@ def decide(state: State, command: WriteCommand, actor: Actor, scope: list[str] |
         if not draft.title.strip():
             raise DomainError("invalid", "title must not be blank", reason="blank", params={"field": "incident.title"})
         _check_scope(scope, draft.regency)
+        same = find_duplicate(state, draft.regency, draft.category, draft.location, now, rules)
+        if same is not None:
+            return _duplicate(same, draft.title.strip(), draft.detail, draft.severity, now, rules)
         ack_due = format_ts(now + timedelta(minutes=rule.ack_minutes))
         incident = Incident(
             id=state.next_incident_id,
@@ -398,7 +471,164 @@ def decide(state: State, command: WriteCommand, actor: Actor, scope: list[str] |
         rule = _severity_rule(rules, incident.severity)
         ack_due = format_ts(now + timedelta(minutes=rule.ack_minutes))
         return Decision("incident.reopened", {**ref, "note": command.note, "ack_due": ack_due, "escalate_due": ack_due}, incident.id, incident.regency)
-    raise DomainError("invalid", f"unsupported command {type(command).__name__}", reason="bad_field", params={"field": "type", "problem": "unsupported"})  # pragma: no cover
+    if isinstance(command, Snooze | Assign | SeverityChange | Unack | Merge):
+        return _decide_triage(state, incident, command, scope, now, rules)
+        raise DomainError("invalid", f"unsupported command {type(command).__name__}", reason="bad_field", params={"field": "type", "problem": "unsupported"})  # pragma: no cover
+
+
+# --- triage decisions ----------------------------------------------------------------
+
+
+def location_key(location: str) -> str:
+    """What two reports' locations must share to be the same trouble: trimmed,
+    case-folded, inner runs of spaces made one."""
+    return " ".join(location.split()).casefold()
+
+
+def find_duplicate(state: State, regency: str, category: str, location: str, now: datetime, rules: Rules) -> Incident | None:
+    """The unresolved incident a new report repeats: same regency, category and
+    (non-empty) location, reported within the dedup window. Newest first."""
+    key = location_key(location)
+    if not key or rules.dedup_minutes <= 0:
+        return None
+    since = format_ts(now - timedelta(minutes=rules.dedup_minutes))
+    for incident in reversed(state.incidents.values()):
+        if incident.reported < since:
+            break  # ids are given in time order: every older one is out of the window too
+        if incident.status != "resolved" and incident.regency == regency and incident.category == category and location_key(incident.location) == key:
+            return incident
+    return None
+
+
+def _rank(severity: str) -> int:
+    return SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES)
+
+
+def _deadlines(incident: Incident, ack_due: str) -> dict[str, Any]:
+    """A new acknowledgement deadline and the escalation it implies: none while
+    acknowledged or snoozed (the wake-up sets it again)."""
+    live = incident.status == "open" and incident.snoozed_until is None
+    return {"ack_due": ack_due, "escalate_due": ack_due if live else None}
+
+
+def _duplicate(incident: Incident, title: str, detail: str, severity: str, now: datetime, rules: Rules) -> Decision:
+    data: dict[str, Any] = {"incident": incident.id, "title": title, "detail": detail, "severity": severity}
+    if _rank(severity) < _rank(incident.severity):
+        # A more severe repeat tightens the deadline, never loosens it.
+        due = min(parse_ts(incident.ack_due), now + timedelta(minutes=_severity_rule(rules, severity).ack_minutes))
+        data.update(_deadlines(incident, format_ts(due)))
+    return Decision("incident.duplicate", data, incident.id, incident.regency)
+
+
+def _required(text: str, command: str, what: str) -> None:
+    if not text.strip():
+        raise DomainError("invalid", f"{what} is required", reason="note_required", params={"command": command})
+
+
+def _decide_triage(
+    state: State, incident: Incident, command: Snooze | Assign | SeverityChange | Unack | Merge, scope: list[str] | None, now: datetime, rules: Rules
+) -> Decision:
+    ref: dict[str, Any] = {"incident": incident.id}
+    tag = str(type(command).__struct_config__.tag)
+    if isinstance(command, Snooze):
+        _required(command.note, "snooze", "a note saying why it is snoozed")
+        if incident.status == "resolved":
+            raise _already(incident, rules, "snooze")
+        if command.minutes == 0:
+            if incident.snoozed_until is None:
+                raise DomainError("conflict", f"cannot wake incident {incident.id}: it is not snoozed", status=incident.status, reason="not_snoozed", params={"incident": incident.id})
+            return _wake(incident, now, rules, command.note)
+        until = format_ts(now + timedelta(minutes=command.minutes))
+        return Decision("incident.snoozed", {**ref, "until": until, "note": command.note}, incident.id, incident.regency)
+    if incident.status == "resolved":
+        raise _already(incident, rules, {"assign": "assign", "severity": "change the severity of", "unack": "un-acknowledge", "merge": "merge"}[tag])
+    if isinstance(command, Assign):
+        owner = None
+        if command.to is not None:
+            name = command.to.name.strip()
+            if not name:
+                raise DomainError("invalid", "to.name must not be blank", reason="blank", params={"field": "to.name"})
+            bad = forbidden_characters(command.to.name)
+            if bad:
+                names = [describe(c) for c in bad]
+                raise DomainError("invalid", f"to.name holds control characters ({', '.join(names)})", reason="control_character", params={"field": "to.name", "characters": names})
+            if command.to.agency not in AGENCIES:
+                raise DomainError("invalid", f"unknown agency {command.to.agency!r} (one of {', '.join(AGENCIES)})", reason="unknown_agency", params={"agency": command.to.agency})
+            owner = Actor(name=name, agency=command.to.agency)
+        if owner == incident.owner:
+            who = _who(owner) if owner else "nobody"
+            raise DomainError("conflict", f"incident {incident.id} is already handled by {who}", status=incident.status, reason="unchanged", params={"field": "owner", "value": who})
+        return Decision("incident.assigned", {**ref, "owner": None if owner is None else to_builtins(owner)}, incident.id, incident.regency)
+    if isinstance(command, SeverityChange):
+        _required(command.note, "severity", "a note saying why the severity changes")
+        rule = rules.severities.get(command.severity)
+        if rule is None:
+            raise DomainError("invalid", f"unknown severity {command.severity!r}", reason="unknown_severity", params={"severity": command.severity})
+        if command.severity == incident.severity:
+            raise DomainError("conflict", f"incident {incident.id} is already {incident.severity}", status=incident.status, reason="unchanged", params={"field": "severity", "value": incident.severity})
+        due = format_ts(now + timedelta(minutes=rule.ack_minutes))
+        return Decision("incident.severity_changed", {**ref, "severity": command.severity, "note": command.note, **_deadlines(incident, due)}, incident.id, incident.regency)
+    if isinstance(command, Unack):
+        _required(command.note, "unack", "a note saying why it is un-acknowledged")
+        if incident.status != "acknowledged":
+            raise DomainError(
+                "conflict",
+                f"cannot un-acknowledge incident {incident.id}: it is not acknowledged (status {incident.status})",
+                status=incident.status,
+                by=incident.reporter,
+                at=incident.reported,
+                reason="not_acknowledged",
+                params={"status": incident.status},
+            )
+        due = format_ts(now + timedelta(minutes=_severity_rule(rules, incident.severity).ack_minutes))
+        reopened = replace(incident, status="open")
+        return Decision("incident.unacknowledged", {**ref, "note": command.note, **_deadlines(reopened, due)}, incident.id, incident.regency)
+    # Merge
+    if command.into == incident.id:
+        raise DomainError("invalid", f"cannot merge incident {incident.id} into itself", reason="same_incident", params={"incident": incident.id})
+    target = state.incidents.get(command.into)
+    if target is None:
+        raise DomainError("not_found", f"no incident {command.into}", reason="not_found", params={"incident": command.into})
+    _check_scope(scope, target.regency)
+    if target.status == "resolved":
+        raise DomainError(
+            "conflict",
+            f"cannot merge into incident {target.id}: it is resolved",
+            status=target.status,
+            by=target.resolved_by,
+            at=target.resolved,
+            reason="into_resolved",
+            params={"into": target.id},
+        )
+    note = command.note.strip() if command.note else ""
+    return Decision("incident.merged", {**ref, "into": target.id, "note": note or None, "reports": incident.reports, "title": incident.title}, incident.id, incident.regency)
+
+
+def _wake(incident: Incident, now: datetime, rules: Rules, note: str | None) -> Decision:
+    """The end of a snooze: the acknowledgement deadline counts again from `now`."""
+    data: dict[str, Any] = {"incident": incident.id}
+    if note:
+        data["note"] = note
+    if incident.status == "open":
+        rule = rules.severities.get(incident.severity)
+        due = format_ts(now + timedelta(minutes=rule.ack_minutes)) if rule else incident.ack_due
+        data.update(ack_due=due, escalate_due=due)
+    else:
+        data["escalate_due"] = None
+    return Decision("incident.unsnoozed", data, incident.id, incident.regency)
+
+
+def due_wakeups(state: State, now: datetime, rules: Rules) -> list[Decision]:
+    """Snoozes the server must end: every unresolved incident whose snooze has run out.
+    The deadline counts again from the moment the snooze ended, not from the check."""
+    decisions = []
+    for incident in state.incidents.values():
+        if incident.snoozed_until is None or incident.status == "resolved":
+            continue
+        until = parse_ts(incident.snoozed_until)
+        if until <= now:
+            decisions.append(_wake(incident, until, rules, None))
+    return decisions
 
 
 def due_escalations(state: State, now: datetime, rules: Rules) -> list[Decision]:
@@ -409,7 +639,7 @@ def due_escalations(state: State, now: datetime, rules: Rules) -> list[Decision]
     """
     decisions = []
     for incident in state.incidents.values():
-        if incident.status != "open" or incident.escalate_due is None:
+        if incident.status != "open" or incident.escalate_due is None or incident.snoozed_until is not None:
             continue
         due = parse_ts(incident.escalate_due)
         if due > now:
@@ -437,15 +667,17 @@ def due_escalations(state: State, now: datetime, rules: Rules) -> list[Decision]
 
 
 def urgency_key(incident: Incident) -> tuple[int, int, str, int]:
-    """Queue order: unacknowledged before acknowledged, then severity, then oldest first."""
-    status_rank = {"open": 0, "acknowledged": 1, "resolved": 2}.get(incident.status, 3)
+    """Queue order: unacknowledged before acknowledged before snoozed, then severity, then oldest first."""
+    status_rank = {"open": 0, "acknowledged": 1, "resolved": 3}.get(incident.status, 4)
+    if incident.snoozed_until is not None and incident.status != "resolved":
+        status_rank = 2  # snoozed: below every live one, above the resolved
     severity_rank = SEVERITIES.index(incident.severity) if incident.severity in SEVERITIES else len(SEVERITIES)
     return (status_rank, severity_rank, incident.reported, incident.id)
 
 
 def is_overdue(incident: Incident, now: datetime) -> bool:
-    """Unacknowledged past its acknowledgement deadline."""
-    return incident.status == "open" and parse_ts(incident.ack_due) <= now
+    """Unacknowledged past its acknowledgement deadline (a snoozed one is not)."""
+    return incident.status == "open" and incident.snoozed_until is None and parse_ts(incident.ack_due) <= now
 
 
 def in_snapshot(incident: Incident, now: datetime) -> bool:

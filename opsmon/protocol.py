@@ -85,8 +85,15 @@ class Incident(msgspec.Struct):
     ack_due: str
     notes: list[NoteEntry]
     # Added to v1: when the server will next escalate it (null once acknowledged,
-    # resolved, or escalated for the last time).
+    # resolved, snoozed, or escalated for the last time).
     escalate_due: str | None = None
+    # Added to v1 (triage): how many reports were folded into it, who handles it,
+    # until when the server does not escalate it, and which incident it was merged
+    # into. Defaults, so incidents stored before these existed still decode.
+    reports: int = 1
+    owner: Actor | None = None
+    snoozed_until: str | None = None
+    merged_into: int | None = None
 
 
 class StageRow(msgspec.Struct):
@@ -242,8 +249,58 @@ class History(msgspec.Struct, tag="history", tag_field="type"):
     incident: IncidentId
 
 
-Command = Report | Ack | Escalate | Note | Resolve | Reopen | StageUpdate | History
-WRITE_COMMANDS = (Report, Ack, Escalate, Note, Resolve, Reopen, StageUpdate)
+# --- triage (added to v1) ------------------------------------------------------
+
+SnoozeMinutes = Annotated[int, msgspec.Meta(ge=0, le=1440)]
+PersonName = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+
+
+class Snooze(msgspec.Struct, tag="snooze", tag_field="type"):
+    """No automatic escalation for `minutes` (1-1440); 0 wakes it now."""
+
+    id: CommandId
+    incident: IncidentId
+    minutes: SnoozeMinutes
+    note: RequiredText
+
+
+class Owner(msgspec.Struct, frozen=True):
+    name: PersonName
+    agency: str
+
+
+class Assign(msgspec.Struct, tag="assign", tag_field="type"):
+    """Give the incident an owner (`to`), or release it (`to: null`)."""
+
+    id: CommandId
+    incident: IncidentId
+    to: Owner | None
+
+
+class SeverityChange(msgspec.Struct, tag="severity", tag_field="type"):
+    id: CommandId
+    incident: IncidentId
+    severity: str
+    note: RequiredText
+
+
+class Unack(msgspec.Struct, tag="unack", tag_field="type"):
+    id: CommandId
+    incident: IncidentId
+    note: RequiredText
+
+
+class Merge(msgspec.Struct, tag="merge", tag_field="type"):
+    """`incident` is the same trouble as `into`: resolve it as merged."""
+
+    id: CommandId
+    incident: IncidentId
+    into: IncidentId
+    note: LongText | None = None
+
+
+Command = Report | Ack | Escalate | Note | Resolve | Reopen | StageUpdate | History | Snooze | Assign | SeverityChange | Unack | Merge
+WRITE_COMMANDS = (Report, Ack, Escalate, Note, Resolve, Reopen, StageUpdate, Snooze, Assign, SeverityChange, Unack, Merge)
 ClientMessage = Hello | Command
 
 # --- server -> client ----------------------------------------------------------
@@ -303,6 +360,9 @@ class Result(msgspec.Struct, tag="result", tag_field="type", omit_defaults=True)
     # client says it in its own language; `message` stays the English text.
     reason: str | None = None
     params: dict[str, Any] | None = None
+    # Added to v1: true when a report was folded into an open incident
+    # (`incident` is that one) instead of opening a new one.
+    duplicate: bool = False
 
 
 class Error(msgspec.Struct, tag="error", tag_field="type"):

@@ -40,8 +40,9 @@ class SimStats:
     ok: int = 0
     refused: dict[str, int] = field(default_factory=dict)
     incidents: int = 0
+    duplicates: int = 0  # reports the server folded into an open incident
     stages: int = 0
-    skipped: int = 0  # acting on an incident whose report failed
+    skipped: int = 0  # acting on an incident whose report failed or was a repeat
     left_to_officers: int = 0  # acks, notes, escalations, resolutions not sent (reports only)
     reports_only: bool = False
     latencies: list[float] = field(default_factory=list)
@@ -58,6 +59,7 @@ class SimStats:
             "ok": self.ok,
             "refused": dict(self.refused),
             "incidents": self.incidents,
+            "duplicates": self.duplicates,
             "stage_updates": self.stages,
             "reports_only": self.reports_only,
             "left_to_officers": self.left_to_officers,
@@ -71,7 +73,7 @@ class SimStats:
         refused = ", ".join(f"{k} {v}" for k, v in sorted(self.refused.items())) or "none"
         return (
             f"{j['sent']} commands in {j['seconds']:.1f} s ({j['rate']}/s ok): {j['ok']} ok, refused: {refused}; "
-            f"{j['incidents']} incidents reported, {j['stage_updates']} stage updates"
+            f"{j['incidents']} incidents reported ({j['duplicates']} more reports folded in as repeats), {j['stage_updates']} stage updates"
             + (f", {self.left_to_officers} officer actions left to the trainees" if self.reports_only else "")
             + f"; latency p50 {j['latency_ms']['p50']} ms, p99 {j['latency_ms']['p99']} ms"
         )
@@ -190,7 +192,9 @@ class Simulator:
                 self.stats.latencies.append(outcome.seconds)
             if result is not None and result.ok:
                 self.stats.ok += 1
-                if sim.kind == "report":
+                if sim.kind == "report" and result.duplicate:
+                    self.stats.duplicates += 1
+                elif sim.kind == "report":
                     self.stats.incidents += 1
                     if self.on_report is not None and result.incident is not None:
                         self.on_report(sim, result.incident)
@@ -202,7 +206,8 @@ class Simulator:
             if sim.kind == "report" and sim.ref is not None:
                 future = self._ref(sim.ref)
                 if not future.done():
-                    future.set_result(result.incident if result is not None and result.ok else None)
+                    # A repeat's follow-ups are skipped: the first report's officers handle the incident.
+                    future.set_result(result.incident if result is not None and result.ok and not result.duplicate else None)
 
         await self._pipeline(sim.agency).submit(command, done)
 

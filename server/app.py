@@ -28,7 +28,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from opsmon.config import Config
-from opsmon.domain import Decision, DomainError, Rules, State, apply, decide, due_escalations, in_snapshot, stage_status
+from opsmon.domain import Decision, DomainError, Rules, State, apply, decide, due_escalations, due_wakeups, in_snapshot, stage_status
 from opsmon.protocol import (
     CLOSE_POLICY,
     HELLO_TIMEOUT_SECONDS,
@@ -592,8 +592,11 @@ class OpsmonServer:
                 touched_stages.add((event.data["regency"], event.data["stage"]))
             elif decision.incident is not None:
                 touched_incidents.add(decision.incident)
+                if decision.kind == "incident.merged":
+                    touched_incidents.add(event.data["into"])  # it gains the merged one's reports
             if pending is not None:
-                frame = encode(Result(id=pending.command.id, ok=True, seq=event.seq, incident=decision.incident))
+                duplicate = decision.kind == "incident.duplicate"
+                frame = encode(Result(id=pending.command.id, ok=True, seq=event.seq, incident=decision.incident, duplicate=duplicate))
                 answered[(pending.user.name, pending.command.id)] = frame
                 records.append(CommandRecord(pending.user.name, pending.command.id, frame))
                 replies.append((pending.connection, frame, pending.kind, "ok", pending.started))
@@ -626,12 +629,20 @@ class OpsmonServer:
     # --- background -----------------------------------------------------------------
 
     async def check_deadlines(self) -> int:
-        """Escalate every incident left unacknowledged past its deadline; returns how many."""
+        """End every snooze that has run out, and escalate every incident left
+        unacknowledged past its deadline; returns how many escalations."""
         async with self.lock:
-            decisions = due_escalations(self.state, self.clock(), self.rules)
-            if decisions:
-                await self._write(list(decisions))
-                log.info("escalated %d incident(s) past their deadline", len(decisions))
+            now = self.clock()
+            # Escalations are decided on the state before the wake-ups: a snooze
+            # that ends now restarts the deadline, it does not escalate at once.
+            wakeups = due_wakeups(self.state, now, self.rules)
+            decisions = due_escalations(self.state, now, self.rules)
+            if wakeups or decisions:
+                await self._write([*wakeups, *decisions])
+                if wakeups:
+                    log.info("woke %d snoozed incident(s)", len(wakeups))
+                if decisions:
+                    log.info("escalated %d incident(s) past their deadline", len(decisions))
             return len(decisions)
 
     async def _escalation_loop(self) -> None:

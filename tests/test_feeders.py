@@ -28,15 +28,15 @@ def opsmon(live: ServerThread, *args: str, token: str = "officer") -> int:
     return main([*args, "--url", live.url, "--token", live.tokens.get(token, token)])
 
 
-def report(live: ServerThread, capsys: pytest.CaptureFixture[str], regency: str = "6371", token: str = "officer") -> int:
-    code = opsmon(live, "report", "--regency", regency, "--category", "logistik", "--severity", "high", "--title", "Kotak suara rusak", "--location", "Kec. Banjarmasin Utara, TPS 012", token=token)
+def report(live: ServerThread, capsys: pytest.CaptureFixture[str], regency: str = "6371", token: str = "officer", location: str = "Kec. Banjarmasin Utara, TPS 012") -> int:
+    code = opsmon(live, "report", "--regency", regency, "--category", "logistik", "--severity", "high", "--title", "Kotak suara rusak", "--location", location, token=token)
     assert code == 0
     return int(capsys.readouterr().out.strip())
 
 
 def test_report_prints_the_new_incident_id_and_the_server_holds_it(live: ServerThread, capsys: pytest.CaptureFixture[str]) -> None:
     first = report(live, capsys)
-    second = report(live, capsys, regency="Banjarmasin")  # a name works as well as the code
+    second = report(live, capsys, regency="Banjarmasin", location="TPS 013")  # a name works as well as the code (another place: not a repeat)
     assert (first, second) == (1, 2)
     incident = live.state().incidents[1]
     assert (incident.regency, incident.category, incident.severity, incident.title) == ("6371", "logistik", "high", "Kotak suara rusak")

@@ -27,9 +27,17 @@ stages = st.sampled_from(("rekap_ppk",) * 4 + ("rekap_kabkota",) * 2 + ("rekap_p
 incident_ref = st.integers(min_value=1, max_value=6)
 text = st.sampled_from(["ok", "Tim menuju lokasi", "Kotak diganti", " "])
 
-report_op = st.tuples(st.just("report"), actors, regencies, severities, categories)
+locations = st.sampled_from(("", "TPS 012", " tps  012", "TPS 013"))  # the same place twice folds the repeat
+owners = st.sampled_from((None, {"name": "Rahmat", "agency": "Bawaslu"}, {"name": "officer", "agency": "Bawaslu"}, {"name": "X", "agency": "TNI"}))
+
+report_op = st.tuples(st.just("report"), actors, regencies, severities, categories, locations)
 operations = st.one_of(
     report_op,
+    st.tuples(st.just("snooze"), actors, incident_ref, st.sampled_from((0, 0, 5, 30, 1441)), text),
+    st.tuples(st.just("assign"), actors, incident_ref, owners),
+    st.tuples(st.just("severity"), actors, incident_ref, severities, text),
+    st.tuples(st.just("unack"), actors, incident_ref, text),
+    st.tuples(st.just("merge"), actors, incident_ref, incident_ref),
     st.tuples(st.just("ack"), actors, incident_ref),
     st.tuples(st.just("escalate"), actors, incident_ref, st.one_of(st.none(), text)),
     st.tuples(st.just("note"), actors, incident_ref, text),
@@ -46,8 +54,8 @@ sequences = st.builds(lambda head, body: head + body, st.lists(report_op, min_si
 def command_of(op: tuple[Any, ...]) -> tuple[str, dict[str, Any]]:
     kind, actor, *rest = op
     if kind == "report":
-        regency, severity, category = rest
-        return actor, {"type": "report", **report(regency=regency, severity=severity, category=category)}
+        regency, severity, category, location = rest
+        return actor, {"type": "report", **report(regency=regency, severity=severity, category=category, location=location)}
     if kind == "stage":
         regency, stage, done, blocked = rest
         return actor, {"type": "stage", "regency": regency, "stage": stage, "done": done, "blocked": blocked}
@@ -57,8 +65,16 @@ def command_of(op: tuple[Any, ...]) -> tuple[str, dict[str, Any]]:
         fields["note"] = extra[0]
     elif kind == "note":
         fields["text"] = extra[0]
-    elif kind in ("resolve", "reopen"):
+    elif kind in ("resolve", "reopen", "unack"):
         fields["note"] = extra[0]
+    elif kind == "snooze":
+        fields.update(minutes=extra[0], note=extra[1])
+    elif kind == "assign":
+        fields["to"] = extra[0]
+    elif kind == "severity":
+        fields.update(severity=extra[0], note=extra[1])
+    elif kind == "merge":
+        fields["into"] = extra[0]
     return actor, fields
 
 
@@ -174,7 +190,7 @@ def test_a_busy_example_agrees() -> None:
     """One fixed, busy sequence, so the check never rests on luck."""
     ops: list[tuple[Any, ...]] = []
     for n in range(6):
-        ops.append(("report", "officer", "6371" if n % 2 else "6303", ("critical", "high", "medium", "low")[n % 4], "logistik"))
+        ops.append(("report", "officer", "6371" if n % 2 else "6303", ("critical", "high", "medium", "low")[n % 4], "logistik", ""))
     ops += [
         ("ack", "polisi", 1),
         ("ack", "bjm", 1),  # forbidden: 6303
@@ -195,6 +211,33 @@ def test_a_busy_example_agrees() -> None:
         ("clock", 20),
         ("resolve", "officer", 5, "ok"),
         ("resolve", "officer", 5, "ok"),  # conflict
+    ]
+    # triage: a repeat folded (and a more severe one), snooze to expiry and by hand,
+    # owners, severity, un-ack, merge, with their refusals
+    ops += [
+        ("report", "polisi", "6371", "low", "keamanan", "TPS 012"),  # 7
+        ("report", "officer", "6371", "high", "keamanan", " tps 012 "),  # folds into 7, raises it
+        ("report", "bjm", "6371", "medium", "keamanan", "TPS 013"),  # 8
+        ("snooze", "officer", 7, 5, "Menunggu PLN"),
+        ("snooze", "officer", 8, 0, "x"),  # conflict: not snoozed
+        ("snooze", "officer", 5, 5, "x"),  # conflict: resolved
+        ("clock", 6),  # 7 wakes, by the server
+        ("snooze", "polisi", 8, 30, "Tunggu"),
+        ("snooze", "polisi", 8, 0, "Sudah"),
+        ("assign", "bjm", 8, {"name": "bjm", "agency": "KPU"}),
+        ("assign", "officer", 8, {"name": "bjm", "agency": "KPU"}),  # conflict: unchanged
+        ("assign", "officer", 7, {"name": "Rahmat", "agency": "TNI"}),  # invalid agency
+        ("assign", "officer", 8, None),
+        ("severity", "officer", 7, "critical", "Massa"),
+        ("severity", "officer", 7, "critical", "Massa"),  # conflict: unchanged
+        ("ack", "polisi", 7),
+        ("unack", "polisi", 7, "Salah tekan"),
+        ("unack", "polisi", 7, "lagi"),  # conflict
+        ("merge", "bjm", 8, 7),
+        ("merge", "officer", 8, 7),  # conflict: already merged
+        ("merge", "officer", 7, 7),  # invalid
+        ("merge", "officer", 7, 8),  # conflict: into resolved
+        ("clock", 20),
     ]
     with tempfile.TemporaryDirectory() as tmp:
         asyncio.run(run_sequence(ops, Path(tmp)))

@@ -57,6 +57,13 @@ SAMPLES: dict[str, dict[str, object]] = {
     "rate_limited": {"rate": 50.0, "role": "officer"},
     "unavailable": {"problem": "could not save (OperationalError)"},
     "bad_field": {"field": "done", "problem": "Expected `int`, got `str`"},
+    # triage
+    "not_snoozed": {"incident": 7},
+    "not_acknowledged": {"status": "open"},
+    "unchanged": {"field": "severity", "value": "critical"},
+    "unknown_agency": {"agency": "TNI"},
+    "same_incident": {"incident": 7},
+    "into_resolved": {"into": 12},
 }
 
 
@@ -68,7 +75,7 @@ def test_each_reason_reads_in_both_languages_with_its_params(reason: str) -> Non
     for text in (id_text, en_text):
         assert "ENGLISH FALLBACK" not in text and "{" not in text, text
     for value in SAMPLES[reason].values():
-        if isinstance(value, str | int) and not isinstance(value, bool) and reason not in ("blank", "too_long", "control_character", "already", "note_required", "not_resolved"):
+        if isinstance(value, str | int) and not isinstance(value, bool) and reason not in ("blank", "too_long", "control_character", "already", "note_required", "not_resolved", "not_acknowledged", "unchanged"):
             assert str(value) in id_text and str(value) in en_text, (value, id_text)
     assert id_text != en_text
 

@@ -160,9 +160,11 @@ async def test_reports_only_sends_no_officer_commands_and_signs_by_agency(server
     assert set(sent) == {"report", "stage"}, sent
     assert stats.incidents >= 3 and stats.left_to_officers > 0 and stats.refused == {}
     kinds = Counter(e.kind for e in await server.store.events_since(0))
-    assert set(kinds) == {"incident.reported", "stage.updated"}
+    # A repeated report from another desk folds into the first (issue 10's dedup).
+    assert set(kinds) <= {"incident.reported", "incident.duplicate", "stage.updated"}
+    assert kinds["incident.duplicate"] == stats.duplicates
     state = server.server.state
-    assert all(i.status == "open" and i.acknowledged_by is None and not i.notes for i in state.incidents.values())
+    assert all(i.status == "open" and i.acknowledged_by is None and all(n.kind == "duplicate" for n in i.notes) for i in state.incidents.values())
     agencies = {"admin": "KPU", "officer": "Bawaslu", "polisi": "Polri"}
     for incident in state.incidents.values():
         if "(laporan " not in incident.title:  # a repeat comes from another desk
