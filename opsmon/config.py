@@ -18,6 +18,7 @@ SEVERITY_KEYS = ("critical", "high", "medium", "low")
 LANGUAGES = ("id", "en")
 STAGE_UNITS = ("tps", "kecamatan", "plenary")
 SYNCHRONOUS_MODES = ("full", "normal", "extra")
+COMPRESSION_MODES = ("none", "deflate")
 KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 CODE_RE = re.compile(r"^[0-9]{4}$")
 
@@ -126,6 +127,8 @@ class ServerSettings:
     commands_per_second: float = 50.0
     admin_commands_per_second: float = 500.0
     bad_frames_per_minute: int = 10
+    broadcast_max_delay_ms: float = 50.0
+    compression: str = "none"
     # TLS: both set, the server speaks wss:// and https:// (paths relative to the config file).
     tls_cert: str = ""
     tls_key: str = ""
@@ -361,6 +364,8 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
         commands_per_second=s.number("commands_per_second", 50.0),
         admin_commands_per_second=s.number("admin_commands_per_second", 500.0),
         bad_frames_per_minute=s.integer("bad_frames_per_minute", 10, required=False, minimum=1),
+        broadcast_max_delay_ms=s.number("broadcast_max_delay_ms", 50.0),
+        compression=s.text("compression", "none", required=False, choices=COMPRESSION_MODES),
         tls_cert=s.text("tls_cert", "", required=False),
         tls_key=s.text("tls_key", "", required=False),
         backup_dir=s.text("backup_dir", "", required=False),
@@ -376,6 +381,8 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
     for i, origin in enumerate(server.allowed_origins):
         if not origin.startswith(("http://", "https://")) or origin.endswith("/"):
             raise ConfigError(f"server.allowed_origins[{i}]: {origin!r} is not an origin like https://wall.posko.local (scheme and host, no path)")
+    if server.broadcast_max_delay_ms > 1000:
+        raise ConfigError(f"server.broadcast_max_delay_ms: must be at most 1000, not {server.broadcast_max_delay_ms:g}")
     s.done()
 
     c = root.table("client")

@@ -197,7 +197,7 @@ class OpsmonServer:
         self.rules = Rules.from_config(config)
         self.settings = config.server
         self.state = State()
-        self.hub = Hub()
+        self.hub = Hub(self.settings.broadcast_max_delay_ms / 1000)
         self.metrics = Metrics()
         self.lock = asyncio.Lock()
         self._config_info = convert(config.to_wire(), ConfigInfo)
@@ -232,6 +232,9 @@ class OpsmonServer:
             max_size=MAX_FRAME_BYTES,
             ping_interval=self.settings.ping_interval_seconds,
             ping_timeout=self.settings.ping_timeout_seconds,
+            # Declined unless configured: compressing every frame once per
+            # connection costs more than a LAN saves (README, "Compression").
+            compression="deflate" if self.settings.compression == "deflate" else None,
             close_timeout=5,
             ssl=self.ssl_context,
         )
@@ -267,6 +270,7 @@ class OpsmonServer:
             for task in self._tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            self.hub.flush()  # what was committed goes out before the 1001
         if self._server is not None:
             self._server.close(close_connections=True)
             await self._server.wait_closed()
@@ -359,7 +363,7 @@ class OpsmonServer:
         async with self.lock:
             head = self.state.seq
             welcome = Welcome(protocol=PROTOCOL_VERSION, epoch=self.store.epoch, seq=head, user=user, config=self._config_info, problem=self.problem)
-            frames: list[tuple[bytes, bool]] = [(encode(welcome), False)]
+            frames = [encode(welcome)]
             since = hello.since if hello.epoch == self.store.epoch else None
             resume = since is not None and 0 <= since <= head and head - since <= RESUME_LIMIT
             why = "snapshot"
@@ -378,9 +382,9 @@ class OpsmonServer:
                     log.warning("%s holds a different event at seq %d of epoch %s (digest %s): another copy of the history; sending a snapshot", user.name, since, self.store.epoch, hello.digest)
             if since is not None and resume:
                 backlog = batch_frames(encode(event) for event in await self.store.events_since(since))
-                frames += [(frame, False) for frame in backlog]
+                frames += backlog
             else:
-                frames.append((encode(self._snapshot()), False))
+                frames.append(encode(self._snapshot()))
             subscriber = Subscriber(connection, self.settings.client_queue_frames, token_hash, user.name)
             self.hub.add(subscriber, frames)
         log.info("%s (%s, %s) connected from %s, %s", user.name, user.role, user.agency, connection.remote_address, f"resuming after {hello.since}" if resume else why)
@@ -476,7 +480,7 @@ class OpsmonServer:
         else:
             log.error("cannot write the database %s: %s; commands are answered unavailable until it clears", self.store.path, problem)
         self.problem = problem
-        self.hub.publish([encode(Status(problem=problem))])
+        self.hub.announce(encode(Status(problem=problem)))
         if problem is not None and (self._probe is None or self._probe.done()):
             self._probe = asyncio.create_task(self._probe_loop(), name="write-probe")
 

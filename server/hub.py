@@ -1,9 +1,27 @@
-"""Fan-out: every connection gets its own bounded queue and writer task.
+"""Fan-out: the events of one tick go out as one frame, built once, shared by all.
 
-An event is encoded once and put on every queue without waiting; each
-writer drains its own queue, joining what piled up into one `batch` frame.
-A client too slow to keep up fills its queue and is dropped (close 1013);
-it resumes from its last seq when it comes back. Nobody waits for it.
+The writer hands every committed event, encoded once, to `Hub.publish`.
+The hub joins what arrived within a tick into `batch` frames (bytes, built
+once) and gives those same objects to every subscriber. A subscriber that
+is caught up (nothing queued, its socket's write buffer under the
+high-water mark) has them written straight to its transport, as
+`websockets.broadcast` does: no task wakes, nothing is copied. One that is
+behind gets them queued, and its writer joins what piled up into one frame
+once more when its socket drains (per tick, not per event). A client too
+slow to keep up (more than `limit` events and answers waiting) is dropped
+with 1013 and resumes from its last seq when it comes back. Nobody waits
+for it.
+
+The tick adapts to the load: a flush runs as soon as the loop has run what
+was ready, but not sooner after the last flush than FLUSH_SPACING times
+what that flush cost (so under load fan-out leaves the loop to commands,
+and each frame carries more events), and never later than `max_delay`
+after the first event waiting. A quiet night delivers an event in about a
+millisecond.
+
+The hub does not know where events come from: it takes encoded events in
+seq order and nothing else, so a second server process that follows the
+same event log (scale-out) can feed its own hub the same way.
 """
 
 from __future__ import annotations
@@ -11,9 +29,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections import deque
 from collections.abc import Iterable
+from dataclasses import dataclass
 
-from websockets.asyncio.server import ServerConnection
+from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.exceptions import ConnectionClosed
 
 from opsmon.protocol import CLOSE_TOO_SLOW
@@ -23,27 +44,55 @@ log = logging.getLogger("opsmon.hub")
 BATCH_MAX_BYTES = 60 * 1024
 BATCH_MAX_EVENTS = 500
 _BATCH_OPEN = b'{"type":"batch","events":['
+_BATCH_CLOSE = b"]}"
+
+# The write buffer a connection may hold before it counts as behind: the
+# high-water mark of websockets' own flow control (write_limit, 32 KiB).
+WRITE_BUFFER_HIGH = 2**15
+# A flush waits at least this many times the last flush's cost after it: fan-out
+# takes at most a third of the loop when it is busy (measured: bench/fanout.py).
+FLUSH_SPACING = 2.0
 
 
-def batch_frames(events: Iterable[bytes]) -> list[bytes]:
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One frame to send: `body` is the comma-joined events it carries when it
+    may be joined with the next ones (None for an answer, welcome or snapshot)."""
+
+    data: bytes
+    body: bytes | None = None
+    events: int = 0
+
+    @property
+    def weight(self) -> int:
+        """What it counts against a subscriber's limit: its events, or 1."""
+        return self.events or 1
+
+
+def _join(parts: list[bytes]) -> bytes:
+    return parts[0] if len(parts) == 1 else _BATCH_OPEN + b",".join(parts) + _BATCH_CLOSE
+
+
+def event_frames(events: Iterable[bytes]) -> list[Frame]:
     """Encoded events joined into as few `batch` frames as the limits allow
-    (a resume backlog goes out as a handful of frames, not one per event)."""
-    frames: list[bytes] = []
+    (a tick or a resume backlog goes out as a handful of frames, not one per event)."""
+    frames: list[Frame] = []
     parts: list[bytes] = []
     size = 0
     for event in events:
         if parts and (size + len(event) > BATCH_MAX_BYTES or len(parts) >= BATCH_MAX_EVENTS):
-            frames.append(_join(parts))
+            frames.append(Frame(_join(parts), b",".join(parts), len(parts)))
             parts, size = [], 0
         parts.append(event)
         size += len(event)
     if parts:
-        frames.append(_join(parts))
+        frames.append(Frame(_join(parts), b",".join(parts), len(parts)))
     return frames
 
 
-def _join(parts: list[bytes]) -> bytes:
-    return parts[0] if len(parts) == 1 else _BATCH_OPEN + b",".join(parts) + b"]}"
+def batch_frames(events: Iterable[bytes]) -> list[bytes]:
+    """The same, as bytes."""
+    return [frame.data for frame in event_frames(events)]
 
 
 class Subscriber:
@@ -54,34 +103,53 @@ class Subscriber:
         self.token_hash = token_hash
         self.user = user
         self.limit = limit
-        # Unbounded deque guarded by our own limit, so the initial snapshot and
-        # resume backlog can always be queued whole.
-        self.queue: asyncio.Queue[tuple[bytes, bool]] = asyncio.Queue()
+        # Frames the socket could not take yet. Unbounded, guarded by our own
+        # limit, so the initial snapshot and resume backlog can be queued whole.
+        self.queue: deque[Frame] = deque()
+        self.waiting = 0  # events and answers in `queue`
         self.dropped = False
         self.writer: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._sending = False
 
-    def start(self) -> None:
+    def start(self, initial: Iterable[bytes] = ()) -> None:
+        """Queue the welcome and snapshot or backlog whole, and start writing."""
+        for data in initial:
+            self.queue.append(Frame(data))
+            self.waiting += 1
+        self._wake.set()
         self.writer = asyncio.create_task(self._write(), name=f"writer:{self.user}")
 
-    def put(self, frame: bytes, *, is_event: bool) -> bool:
-        """Queue a frame; False if the client is too far behind and was dropped."""
-        return self.put_many((frame,), is_event=is_event)
+    def caught_up(self) -> bool:
+        """Nothing queued and room in the socket's buffer: a frame may be written now."""
+        return not self.queue and not self._sending and self.connection.transport.get_write_buffer_size() < WRITE_BUFFER_HIGH
 
-    def put_many(self, frames: Iterable[bytes], *, is_event: bool) -> bool:
-        """Queue frames that were committed together. The limit is checked
-        before them, so one large commit never drops a client that was keeping up."""
+    def deliver(self, frame: Frame) -> bool:
+        """Write a frame now if the client is caught up, else queue it behind the
+        others; False if the client is too far behind and was dropped."""
         if self.dropped:
             return False
-        if self.queue.qsize() >= self.limit:
+        if self.caught_up():
+            broadcast((self.connection,), frame.data, text=True)
+            return True
+        return self.put(frame)
+
+    def put(self, frame: Frame) -> bool:
+        """Queue a frame for the writer. The limit is checked before it, so one
+        large commit never drops a client that was keeping up."""
+        if self.dropped:
+            return False
+        if self.waiting >= self.limit:
             self.drop()
             return False
-        for frame in frames:
-            self.queue.put_nowait((frame, is_event))
+        self.queue.append(frame)
+        self.waiting += frame.weight
+        self._wake.set()
         return True
 
     def drop(self) -> None:
         self.dropped = True
-        log.warning("dropping %s: %d frames behind", self.user, self.queue.qsize())
+        log.warning("dropping %s: %d events and answers behind", self.user, self.waiting)
         if self.writer is not None:
             self.writer.cancel()
         asyncio.create_task(self._close_slow())
@@ -93,25 +161,34 @@ class Subscriber:
     async def _write(self) -> None:
         try:
             while True:
-                frame, is_event = await self.queue.get()
-                if is_event and not self.queue.empty():
-                    frame = self._batch(frame)
-                await self.connection.send(frame, text=True)
+                await self._wake.wait()
+                self._wake.clear()
+                self._sending = True
+                while self.queue:
+                    # send() writes at once, then waits for the buffer to drain.
+                    await self.connection.send(self._take(), text=True)
+                self._sending = False
         except (ConnectionClosed, asyncio.CancelledError):
             pass
 
-    def _batch(self, first: bytes) -> bytes:
-        """Join the events already waiting behind `first` into one frame."""
-        parts = [first]
-        size = len(first)
-        while not self.queue.empty() and len(parts) < BATCH_MAX_EVENTS:
-            frame, is_event = self.queue._queue[0]  # type: ignore[attr-defined]  # peek: stop at a non-event
-            if not is_event or size + len(frame) > BATCH_MAX_BYTES:
+    def _take(self) -> bytes:
+        """The first queued frame, with the event frames right behind it joined in."""
+        first = self.queue.popleft()
+        self.waiting -= first.weight
+        if first.body is None or not self.queue or self.queue[0].body is None:
+            return first.data
+        parts = [first.body]
+        size, count = len(first.body), first.events
+        while self.queue:
+            following = self.queue[0]
+            if following.body is None or size + len(following.body) > BATCH_MAX_BYTES or count + following.events > BATCH_MAX_EVENTS:
                 break
-            self.queue.get_nowait()
-            parts.append(frame)
-            size += len(frame)
-        return _join(parts)
+            self.queue.popleft()
+            self.waiting -= following.weight
+            parts.append(following.body)
+            size += len(following.body)
+            count += following.events
+        return first.data if len(parts) == 1 else _BATCH_OPEN + b",".join(parts) + _BATCH_CLOSE
 
     async def stop(self) -> None:
         if self.writer is not None:
@@ -121,20 +198,29 @@ class Subscriber:
 
 
 class Hub:
-    """All subscribed connections."""
+    """All subscribed connections, and the events of the tick not yet sent."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_delay: float = 0.05) -> None:
         self.subscribers: dict[ServerConnection, Subscriber] = {}
         self.dropped_slow = 0
+        self.max_delay = max_delay
+        self.spacing = FLUSH_SPACING
+        self._pending: list[bytes] = []
+        self._first_at = 0.0  # loop time the oldest pending event arrived
+        self._flush: asyncio.Handle | None = None
+        self._last_end = 0.0
+        self._last_cost = 0.0
+        self.flushes = 0
 
     def __len__(self) -> int:
         return len(self.subscribers)
 
-    def add(self, subscriber: Subscriber, initial: Iterable[tuple[bytes, bool]]) -> None:
-        for frame, is_event in initial:
-            subscriber.queue.put_nowait((frame, is_event))
+    def add(self, subscriber: Subscriber, initial: Iterable[bytes]) -> None:
+        """Subscribe after `initial` (welcome, snapshot or backlog), which already
+        covers every event published so far: send those to the others first."""
+        self.flush()
         self.subscribers[subscriber.connection] = subscriber
-        subscriber.start()
+        subscriber.start(initial)
 
     async def remove(self, connection: ServerConnection) -> None:
         subscriber = self.subscribers.pop(connection, None)
@@ -142,19 +228,58 @@ class Hub:
             await subscriber.stop()
 
     def send(self, connection: ServerConnection, frame: bytes) -> None:
-        """A frame for one connection, in order with its events."""
+        """A frame for one connection (its answers), in order with what it was sent before."""
         subscriber = self.subscribers.get(connection)
-        if subscriber is not None and not subscriber.put(frame, is_event=False):
+        if subscriber is not None and not subscriber.deliver(Frame(frame)):
             # Its own answers piled up unread: as behind as any slow reader.
             self.subscribers.pop(connection, None)
             self.dropped_slow += 1
 
-    def publish(self, frames: list[bytes]) -> None:
-        """Events for everyone, encoded once, in seq order; never waits."""
+    def publish(self, events: list[bytes]) -> None:
+        """Events for everyone, encoded once, in seq order; never waits. They go
+        out with the others of their tick."""
+        if not events:
+            return
+        loop = asyncio.get_running_loop()
+        if not self._pending:
+            self._first_at = loop.time()
+        self._pending += events
+        if self._flush is None:
+            now = loop.time()
+            at = min(max(now, self._last_end + self.spacing * self._last_cost), self._first_at + self.max_delay)
+            self._flush = loop.call_soon(self.flush) if at <= now else loop.call_at(at, self.flush)
+
+    def announce(self, frame: bytes) -> None:
+        """A frame for everyone that is not an event (a status), in order after
+        the events published before it."""
+        self.flush()
+        message = Frame(frame)
         for connection, subscriber in list(self.subscribers.items()):
-            if not subscriber.put_many(frames, is_event=True):
+            if not subscriber.deliver(message):
                 self.subscribers.pop(connection, None)
                 self.dropped_slow += 1
+
+    def flush(self) -> None:
+        """Send the tick's events: one set of frames, the same objects for every subscriber."""
+        if self._flush is not None:
+            self._flush.cancel()
+            self._flush = None
+        if not self._pending:
+            return
+        started = time.perf_counter()
+        frames, self._pending = event_frames(self._pending), []
+        for frame in frames:
+            now: list[ServerConnection] = []
+            for connection, subscriber in list(self.subscribers.items()):
+                if subscriber.caught_up():
+                    now.append(connection)
+                elif not subscriber.put(frame):
+                    self.subscribers.pop(connection, None)
+                    self.dropped_slow += 1
+            broadcast(now, frame.data, text=True)
+        self.flushes += 1
+        self._last_cost = time.perf_counter() - started
+        self._last_end = asyncio.get_running_loop().time()
 
     def by_token(self, hashes_alive: set[str]) -> list[Subscriber]:
         return [s for s in self.subscribers.values() if s.token_hash not in hashes_alive]

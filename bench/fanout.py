@@ -1,0 +1,464 @@
+"""Fan-out against its floor, in one run: `.venv/bin/python bench/fanout.py [--quick]`.
+
+For each load (N viewers, R reports/s) it starts, one after the other,
+
+- **floor**: a bare websockets broadcast server (no validation, no storage):
+  it answers each command at once and joins the events every 50 ms into one
+  frame for `websockets.broadcast`, the transport's floor;
+- **opsmon**: `opsmon-server serve` with the shipped config (its own
+  database, `synchronous = "full"`, compression declined),
+
+each pinned with `taskset` to core 0, and drives it from a load generator
+pinned to core 1 with the same load: N viewers, almost all cheap raw
+readers (a websocket handshake offering permessage-deflate, as `opsmon`
+and most clients do, then bytes counted, not parsed) and a few timing
+probes (real websockets clients that parse every frame), and R reports/s
+sent open-loop from R/40 officer connections (each under the 50 commands/s
+rate limit). It prints, for each server, p50/p95/p99/max from a command
+being sent to a probe receiving its event, p99 from sent to its `result`,
+the fraction of events delivered to all viewers, clients dropped and the
+server's CPU seconds, then the ratios opsmon/floor.
+
+Loopback only. The load generator shares core 1 with whatever else runs on
+the machine (uptime is printed): compare ratios within one run, not
+absolute figures across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import resource
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+CONFIG = ROOT / "config.toml"
+REGENCIES = ["6301", "6302", "6303", "6304", "6305", "6306", "6307", "6308", "6309", "6310", "6311", "6371", "6372"]
+SERVER_CORE, LOAD_CORE = "0", "1"
+PROBES = 20
+OFFICER_RATE = 40.0  # reports/s per officer connection: under the 50/s limit
+EVENT_MARK = b'"type":"event"'  # once per event, in an event frame or a batch
+FLOOR_TICK = 0.05
+LOADS = [(1000, 200), (5000, 100), (200, 1000)]
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+# --- the floor: a bare broadcast server ---------------------------------------------------------------
+
+
+async def floor_server(port: int) -> None:
+    import msgspec
+    from websockets.asyncio.server import ServerConnection, broadcast, serve
+
+    clients: set[ServerConnection] = set()
+    pending: list[bytes] = []
+    seq = 0
+
+    async def handle(ws: ServerConnection) -> None:
+        nonlocal seq
+        clients.add(ws)
+        try:
+            async for raw in ws:
+                message = msgspec.json.decode(raw)
+                if message.get("type") != "report":
+                    continue
+                seq += 1
+                await ws.send(msgspec.json.encode({"type": "result", "id": message["id"], "ok": True, "seq": seq}), text=True)
+                pending.append(msgspec.json.encode({"type": "event", "seq": seq, "ts": "2024-02-14T13:00:00.000Z", "kind": "incident.reported", "actor": {"name": "officer", "agency": "KPU"}, "data": message["incident"]}))
+        except Exception:
+            pass
+        finally:
+            clients.discard(ws)
+
+    async def ticker() -> None:
+        nonlocal pending
+        while True:
+            await asyncio.sleep(FLOOR_TICK)
+            if pending:
+                frame = b'{"type":"batch","events":[' + b",".join(pending) + b"]}"
+                pending = []
+                broadcast(clients, frame, text=True)
+
+    async with serve(handle, "127.0.0.1", port, compression=None, ping_interval=None, max_size=None):
+        print("floor: listening", flush=True)
+        await ticker()
+
+
+# --- the load generator ----------------------------------------------------------------------------------
+
+
+class RawViewer(asyncio.Protocol):
+    """A viewer that offers permessage-deflate, says hello, then only counts events."""
+
+    def __init__(self, key: str, hello: bytes, ready: asyncio.Future[bool]) -> None:
+        self.key, self.hello, self.ready = key, hello, ready
+        self.header = b""
+        self.events = 0
+        self.tail = b""
+        self.closed = False
+        self.deflate = False
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.write(
+            (
+                "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {self.key}\r\nSec-WebSocket-Version: 13\r\n"
+                "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n"
+            ).encode()
+        )
+
+    def data_received(self, data: bytes) -> None:
+        if not self.ready.done():
+            self.header += data
+            if b"\r\n\r\n" not in self.header:
+                return
+            head, data = self.header.split(b"\r\n\r\n", 1)
+            self.deflate = b"permessage-deflate" in head.lower()
+            assert self.transport is not None
+            self.transport.write(_masked_text(self.hello))
+            self.ready.set_result(head.startswith(b"HTTP/1.1 101"))
+        self.events += data.count(EVENT_MARK) + (self.tail + data[: len(EVENT_MARK) - 1]).count(EVENT_MARK)
+        self.tail = data[-(len(EVENT_MARK) - 1) :]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if not self.ready.done():
+            self.ready.set_result(False)
+
+
+def _masked_text(payload: bytes) -> bytes:
+    mask = secrets.token_bytes(4)
+    length = len(payload)
+    header = bytes([0x81, 0x80 | length]) if length < 126 else bytes([0x81, 0x80 | 126]) + length.to_bytes(2, "big")
+    return header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+@dataclass
+class Probe:
+    received: dict[int, float] = field(default_factory=dict)
+    closed: bool = False
+
+
+@dataclass
+class Officer:
+    sent: dict[str, float] = field(default_factory=dict)
+    results: dict[str, tuple[int, float]] = field(default_factory=dict)
+
+
+async def load(args: argparse.Namespace) -> dict[str, Any]:
+    from websockets.asyncio.client import ClientConnection, connect
+
+    url = f"ws://127.0.0.1:{args.port}/ws"
+    loop = asyncio.get_running_loop()
+
+    def hello(token: str) -> str:
+        return json.dumps({"type": "hello", "token": token, "client": "bench/fanout", "epoch": None, "since": None})
+
+    raw_hello = hello(args.viewer_token).encode()
+    raws: list[RawViewer] = []
+    for start in range(0, args.viewers - PROBES, 100):  # in steps: the listen backlog is 100
+        readies = []
+        for _ in range(min(100, args.viewers - PROBES - start)):
+            ready: asyncio.Future[bool] = loop.create_future()
+            viewer = RawViewer(base64.b64encode(secrets.token_bytes(16)).decode(), raw_hello, ready)
+            await loop.create_connection(lambda v=viewer: v, "127.0.0.1", args.port)  # type: ignore[misc]
+            raws.append(viewer)
+            readies.append(ready)
+        if not all(await asyncio.gather(*readies)):
+            raise RuntimeError("a viewer's handshake failed")
+
+    async def open_client(token: str) -> ClientConnection:
+        ws = await connect(url, max_size=None, max_queue=None, open_timeout=60)  # offers permessage-deflate
+        await ws.send(hello(token))
+        return ws
+
+    probes = [Probe() for _ in range(PROBES)]
+    probe_sockets = [await open_client(args.viewer_token) for _ in probes]
+
+    async def listen(probe: Probe, ws: ClientConnection) -> None:
+        try:
+            async for raw in ws:
+                now = time.perf_counter()
+                frame = json.loads(raw)
+                kind = frame.get("type")
+                for event in frame["events"] if kind == "batch" else [frame] if kind == "event" else []:
+                    probe.received[event["seq"]] = now
+        except Exception:
+            pass
+        probe.closed = True
+
+    listeners = [asyncio.create_task(listen(p, ws)) for p, ws in zip(probes, probe_sockets, strict=True)]
+    count = max(1, round(args.rate / OFFICER_RATE + 0.49))
+    officers = [Officer() for _ in range(count)]
+    officer_sockets = [await open_client(args.officer_token) for _ in officers]
+
+    async def answers(officer: Officer, ws: ClientConnection) -> None:
+        try:
+            async for raw in ws:
+                if isinstance(raw, bytes) and raw.startswith(b'{"type":"result"') or isinstance(raw, str) and raw.startswith('{"type":"result"'):
+                    frame = json.loads(raw)
+                    if frame.get("ok"):
+                        officer.results[frame["id"]] = (frame["seq"], time.perf_counter())
+        except Exception:
+            pass
+
+    readers = [asyncio.create_task(answers(o, ws)) for o, ws in zip(officers, officer_sockets, strict=True)]
+    # Welcome and snapshot delivered everywhere before the clock starts: wait for the server to go idle.
+    settle = time.perf_counter() + 30
+    while time.perf_counter() < settle:
+        before = cpu_seconds(args.server_pid)
+        await asyncio.sleep(0.25)
+        if cpu_seconds(args.server_pid) - before < 0.02:
+            break
+    for viewer in raws:
+        viewer.events = 0
+    for probe in probes:
+        probe.received.clear()
+
+    async def send(index: int, officer: Officer, ws: ClientConnection) -> None:
+        interval = count / args.rate
+        start = time.perf_counter() + index * interval / count
+        n = 0
+        while True:
+            at = start + n * interval
+            if at > begun + args.duration:
+                return
+            await asyncio.sleep(max(0.0, at - time.perf_counter()))
+            command_id = f"o{index}-{n}"
+            message = {"type": "report", "id": command_id, "incident": {"regency": REGENCIES[n % len(REGENCIES)], "category": "logistik", "severity": "medium", "title": f"Laporan {index}-{n}", "location": "Kec. Banjarmasin Utara, TPS 012"}}
+            officer.sent[command_id] = time.perf_counter()
+            await ws.send(json.dumps(message))
+            n += 1
+
+    cpu_before = cpu_seconds(args.server_pid)
+    begun = time.perf_counter()
+    await asyncio.gather(*(send(i, o, ws) for i, (o, ws) in enumerate(zip(officers, officer_sockets, strict=True))))
+    sent = sum(len(o.sent) for o in officers)
+    # Let the last events arrive: every result, and every probe holding every event, or give up.
+    give_up = time.perf_counter() + 10
+    while time.perf_counter() < give_up:
+        committed = {seq for o in officers for seq, _ in o.results.values()}
+        if len(committed) >= sent and all(committed <= p.received.keys() or p.closed for p in probes):
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.2)
+    cpu = cpu_seconds(args.server_pid) - cpu_before
+    elapsed = time.perf_counter() - begun
+
+    sent_at = {seq: o.sent[cid] for o in officers for cid, (seq, _) in o.results.items()}
+    to_result = [at - o.sent[cid] for o in officers for cid, (_, at) in o.results.items()]
+    to_viewer = [p.received[seq] - sent_at[seq] for p in probes for seq in sent_at if seq in p.received]
+    committed_count = len(sent_at)
+    delivered_raw = sum(min(v.events, committed_count) for v in raws)
+    delivered_probes = sum(len(sent_at.keys() & p.received.keys()) for p in probes)
+    deflate = sum(v.deflate for v in raws) + sum(bool(ws.response and "permessage-deflate" in ws.response.headers.get("Sec-WebSocket-Extensions", "")) for ws in probe_sockets)
+    result = {
+        "sent": sent,
+        "committed": committed_count,
+        "p50": pct(to_viewer, 0.50),
+        "p95": pct(to_viewer, 0.95),
+        "p99": pct(to_viewer, 0.99),
+        "max": pct(to_viewer, 1.0),
+        "result_p99": pct(to_result, 0.99),
+        # Raw readers cannot count what they cannot read: with deflate accepted, probes only.
+        "delivered": (delivered_probes if any(v.deflate for v in raws) else delivered_raw + delivered_probes) / max(1, committed_count * (PROBES if any(v.deflate for v in raws) else args.viewers)),
+        "dropped": sum(v.closed for v in raws) + sum(p.closed for p in probes),
+        "cpu": cpu,
+        "elapsed": elapsed,
+        "deflate_connections": deflate,
+    }
+    for task in (*listeners, *readers):
+        task.cancel()
+    for viewer in raws:
+        if viewer.transport is not None:
+            viewer.transport.abort()
+    return result
+
+
+# --- the orchestrator -----------------------------------------------------------------------------------
+
+
+def bench_config(directory: Path, compression: str) -> Path:
+    """The shipped province; pings out of the way of readers that never answer them,
+    and no connection limits (every viewer shares one token and one address)."""
+    text = CONFIG.read_text(encoding="utf-8")
+    one_host = f'compression = "{compression}"\nmax_connections_per_token = 100000\nmax_connections_per_address = 100000'  # every viewer is 127.0.0.1
+    for old, new in (("ping_interval_seconds = 20", "ping_interval_seconds = 600"), ('compression = "none"', one_host)):
+        assert old in text, old
+        text = text.replace(old, new)
+    path = directory / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+async def make_tokens(db: Path) -> tuple[str, str]:
+    from opsmon.config import load_config
+    from server.auth import add_token
+    from server.store import Store
+
+    known = {r.code for r in load_config(CONFIG).regencies}
+    async with Store(db) as store:
+        officer = await add_token(store, "petugas", "officer", "KPU", None, known)
+        viewer = await add_token(store, "dinding", "viewer", "Bawaslu", None, known)
+    return officer, viewer
+
+
+def pinned(core: str, *command: str) -> list[str]:
+    return ["taskset", "-c", core, *command] if shutil.which("taskset") and os.cpu_count() and os.cpu_count() >= 2 else list(command)  # type: ignore[operator]
+
+
+def run_one(kind: str, viewers: int, rate: int, duration: float, work: Path) -> dict[str, Any]:
+    port = free_port()
+    directory = Path(tempfile.mkdtemp(dir=work))
+    officer_token = viewer_token = "-"
+    if kind == "floor":
+        command = [sys.executable, str(Path(__file__).resolve()), "--role", "floor", "--port", str(port)]
+    else:
+        compression = "deflate" if kind == "opsmon+deflate" else "none"
+        config, db = bench_config(directory, compression), directory / "opsmon.db"
+        officer_token, viewer_token = asyncio.run(make_tokens(db))
+        profile = ["-m", "cProfile", "-o", args_profile] if (args_profile := os.environ.get("FANOUT_PROFILE")) else []
+        command = [sys.executable, *profile, "-m", "server.cli", "serve", "--config", str(config), "--db", str(db), "--port", str(port), "--log-level", "error"]
+    server = subprocess.Popen(pinned(SERVER_CORE, *command), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline().decode()
+        if "listening" not in line:
+            raise RuntimeError(f"{kind} did not start: {line!r}")
+        generator = subprocess.run(
+            pinned(LOAD_CORE, sys.executable, str(Path(__file__).resolve()), "--role", "load", "--port", str(port), "--server-pid", str(server.pid),
+                   "--viewers", str(viewers), "--rate", str(rate), "--duration", str(duration), "--officer-token", officer_token, "--viewer-token", viewer_token),
+            cwd=ROOT, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        if generator.returncode != 0:
+            raise RuntimeError(f"load generator failed against {kind}: {generator.stderr.strip().splitlines()[-1:]}")
+        return dict(json.loads(generator.stdout.strip().splitlines()[-1]))
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def raise_open_files(needed: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < needed:
+        if hard != resource.RLIM_INFINITY and hard < needed:
+            raise SystemExit(f"bench/fanout.py: {needed} open files needed, the hard limit is {hard} (raise it with ulimit -Hn)")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))  # inherited by both children
+
+
+def row(name: str, r: dict[str, Any]) -> str:
+    return (
+        f"| {name} | {r['p50']:.0f} | {r['p95']:.0f} | {r['p99']:.0f} | {r['max']:.0f} | {r['result_p99']:.0f} "
+        f"| {100 * r['delivered']:.1f}% | {r['dropped']} | {r['cpu']:.2f} s |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="3 s of load per run instead of 8")
+    parser.add_argument("--duration", type=float, help="seconds of load per run")
+    parser.add_argument("--load", action="append", metavar="N,R", help="viewers,reports/s (repeatable; default the three of issue 9)")
+    parser.add_argument("--no-deflate-row", action="store_true", help="skip opsmon with compression = \"deflate\" at the first load")
+    parser.add_argument("--role", choices=("floor", "load"), help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--server-pid", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--viewers", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--rate", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--officer-token", help=argparse.SUPPRESS)
+    parser.add_argument("--viewer-token", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.role == "floor":
+        asyncio.run(floor_server(args.port))
+        return
+    if args.role == "load":
+        print(json.dumps(asyncio.run(load(args))))
+        return
+
+    loads = LOADS
+    if args.load:
+        try:
+            loads = [(int(n), int(r)) for n, r in (item.split(",") for item in args.load)]
+        except ValueError:
+            parser.error("--load takes VIEWERS,RATE, e.g. --load 1000,200")
+    if any(n <= PROBES or r <= 0 for n, r in loads):
+        parser.error(f"--load: more than {PROBES} viewers and a positive rate")
+    duration = args.duration or (3.0 if args.quick else 8.0)
+    raise_open_files(max(n for n, _ in loads) + 1000)
+    print(f"# bench/fanout.py: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores ({_cpu_model()}), {duration:g} s of load per run")
+    print(f"# server on core {SERVER_CORE}, load generator on core {LOAD_CORE}; {PROBES} probes, officers at {OFFICER_RATE:g} reports/s each; viewers offer permessage-deflate")
+    print(f"# load before: {_uptime()}")
+    print()
+    print("| N, R | server | p50 ms | p95 ms | p99 ms | max ms | p99 result ms | delivered | dropped | server CPU |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    ratios = []
+    with tempfile.TemporaryDirectory(prefix="opsmon-fanout-") as work:
+        for index, (n, r) in enumerate(loads):
+            kinds = ["floor", "opsmon"] + (["opsmon+deflate"] if index == 0 and not args.no_deflate_row and not args.quick else [])
+            results = {}
+            for kind in kinds:
+                results[kind] = run_one(kind, n, r, duration, Path(work))
+                print(row(f"{n:,}, {r:,}".replace("|", "") + f" | {kind}", results[kind]), flush=True)
+            floor, ours = results["floor"], results["opsmon"]
+            ratios.append((n, r, ours["p99"] / floor["p99"], ours["cpu"] / floor["cpu"], ours["delivered"], ours["dropped"]))
+    print()
+    print("| N, R | p99 opsmon/floor | CPU opsmon/floor | opsmon delivered | opsmon dropped |")
+    print("| --- | --- | --- | --- | --- |")
+    for n, r, p99, cpu, delivered, dropped in ratios:
+        print(f"| {n:,}, {r:,} | {p99:.2f}x | {cpu:.2f}x | {100 * delivered:.1f}% | {dropped} |")
+    print()
+    print(f"# load after: {_uptime()}")
+
+
+def _uptime() -> str:
+    return Path("/proc/loadavg").read_text().split(" ", 3)[:3].__str__().replace("'", "")
+
+
+def _cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,232 @@
+"""Fan-out: one shared frame per tick, joined once more for a client behind,
+compression declined unless configured, and the promises that were there."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import secrets
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+
+from opsmon.client import Session
+from opsmon.config import ConfigError, parse_config
+from opsmon.protocol import Batch, Event, Snapshot
+from tests.helpers import province, running_server
+from tests.test_config import shipped
+from tests.test_server import _stalled_socket
+from tests.wire import Peer, flatten
+
+
+def _config(**server: Any) -> Any:
+    config = province()
+    return dataclasses.replace(config, server=dataclasses.replace(config.server, **server))
+
+
+def _report(n: int, detail: str = "") -> dict[str, Any]:
+    return {"type": "report", "id": f"r{n}", "incident": {"regency": "6371", "category": "logistik", "severity": "high", "title": f"Kotak suara rusak {n}", "detail": detail}}
+
+
+async def _raw(url: str, token: str, **connect_args: Any) -> ClientConnection:
+    """A viewer that keeps the frames as bytes; welcome and snapshot read."""
+    ws = await connect(url, max_size=None, max_queue=None, close_timeout=1, **connect_args)
+    await ws.send(json.dumps({"type": "hello", "token": token, "client": "tests", "epoch": None, "since": None}))
+    for expected in ("welcome", "snapshot"):
+        assert json.loads(await asyncio.wait_for(ws.recv(), 3))["type"] == expected
+    return ws
+
+
+async def _frames_until(ws: ClientConnection, seq: int) -> list[bytes]:
+    frames: list[bytes] = []
+    while True:
+        frame = await asyncio.wait_for(ws.recv(decode=False), 10)
+        frames.append(frame)
+        events = flatten(json.loads(frame))
+        if events and events[-1]["seq"] >= seq:
+            return frames
+
+
+async def test_every_viewer_gets_the_same_frames_in_seq_order(tmp_path: Path) -> None:
+    async with running_server(tmp_path, config=_config(commands_per_second=10_000.0)) as running:
+        viewers = [await _raw(running.url, running.tokens["wall"]) for _ in range(4)]
+        officer = await Peer.open(running, running.tokens["officer"])
+        for n in range(150):
+            await officer.send(_report(n))
+        received = [await _frames_until(ws, 150) for ws in viewers]
+        # Built once per tick and shared: byte for byte the same frames for everyone.
+        assert all(frames == received[0] for frames in received)
+        seqs = [e["seq"] for frame in received[0] for e in flatten(json.loads(frame))]
+        assert seqs == list(range(1, 151))
+        # Batched: far fewer frames than events (commands pipelined, committed together).
+        assert len(received[0]) < 150
+        for ws in viewers:
+            await ws.close()
+        await officer.close()
+
+
+async def test_the_sender_gets_each_result_before_the_event_it_caused(tmp_path: Path) -> None:
+    async with running_server(tmp_path, config=_config(commands_per_second=10_000.0)) as running:
+        ws = await connect(running.url, max_size=None, max_queue=None)
+        await ws.send(json.dumps({"type": "hello", "token": running.tokens["officer"], "client": "tests", "epoch": None, "since": None}))
+        await ws.recv()
+        await ws.recv()
+        for n in range(100):
+            await ws.send(json.dumps(_report(n)))
+        result_at: dict[int, int] = {}
+        event_at: dict[int, int] = {}
+        position = 0
+        while len(event_at) < 100:
+            frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            position += 1
+            if frame["type"] == "result":
+                assert frame["ok"], frame
+                result_at[frame["seq"]] = position
+            for event in flatten(frame):
+                event_at[event["seq"]] = position
+        assert sorted(event_at) == list(range(1, 101))
+        assert all(result_at[seq] < event_at[seq] for seq in event_at)
+        await ws.close()
+
+
+async def test_a_client_behind_gets_what_piled_up_joined_into_fewer_frames(tmp_path: Path) -> None:
+    config = _config(commands_per_second=10_000.0, client_queue_frames=100_000)
+    async with running_server(tmp_path, config=config) as running:
+        fast = await Peer.open(running, running.tokens["wall"])
+        behind = await Peer.open(running, running.tokens["polisi"], sock=_stalled_socket(running.server.port), max_queue=1, compression=None)
+        officer = await Peer.open(running, running.tokens["officer"])
+        subscriber = next(s for s in running.server.hub.subscribers.values() if s.user == "polisi")
+        total = 0
+        # Rounds answered one after the other: each round's events go out as their own tick.
+        while subscriber.waiting < 40:
+            assert total < 3000, "the stalled client never fell behind"
+            for n in range(5):  # about 17 KB: a few rounds fit one joined frame
+                await officer.send(_report(total + n, detail=secrets.token_hex(1500)))
+            await officer.until(lambda f, last=f"r{total + 4}": f.get("type") == "result" and f["id"] == last, timeout=10)
+            total += 5
+        fast_frames = 0
+        while fast.seq < total:
+            await fast.next(timeout=10)
+            fast_frames += 1
+        behind_frames = 0
+        while behind.seq < total:
+            await behind.next(timeout=10)
+            behind_frames += 1
+        # Every event, once, in order, for both...
+        assert [e["seq"] for e in behind.events] == [e["seq"] for e in fast.events] == list(range(1, total + 1))
+        # ...but what waited for the stalled one was joined: fewer frames than ticks.
+        assert behind_frames < fast_frames
+        assert running.server.hub.dropped_slow == 0
+        for peer in (fast, behind, officer):
+            await peer.close()
+
+
+async def test_a_viewer_subscribing_while_a_tick_waits_gets_its_events_once(tmp_path: Path) -> None:
+    async with running_server(tmp_path, config=_config(broadcast_max_delay_ms=1000.0)) as running:
+        early = await Peer.open(running, running.tokens["wall"])
+        officer = await Peer.open(running, running.tokens["officer"])
+        await officer.send(_report(1))
+        await early.wait_events(1)
+        # From here every tick waits its full second: the next event is still
+        # waiting when the newcomer subscribes, and its snapshot already holds it.
+        running.server.hub.spacing = 1e9
+        await officer.until(lambda f: f.get("type") == "result" and f["id"] == "r1")
+        await officer.send(_report(2))
+        await officer.until(lambda f: f.get("type") == "result" and f["id"] == "r2")
+        late = await Peer.open(running, running.tokens["wall"])
+        assert late.snapshot is not None and late.snapshot["seq"] == 2
+        assert [e["seq"] for e in await early.wait_events(2)] == [1, 2]
+        await officer.send(_report(3))
+        assert [e["seq"] for e in await late.wait_events(1)] == [3]
+        assert [e["seq"] for e in late.events] == [3]
+        for peer in (early, late, officer):
+            await peer.close()
+
+
+async def test_viewers_joining_during_a_burst_see_every_event_once(tmp_path: Path) -> None:
+    async with running_server(tmp_path, config=_config(commands_per_second=10_000.0, broadcast_max_delay_ms=200.0)) as running:
+        officer = await Peer.open(running, running.tokens["officer"])
+
+        async def burst() -> None:
+            for n in range(400):
+                await officer.send(_report(n))
+                if n % 20 == 0:
+                    await asyncio.sleep(0.001)
+
+        sending = asyncio.create_task(burst())
+        late: list[Peer] = []
+        while not sending.done():
+            late.append(await Peer.open(running, running.tokens["wall"]))
+        await sending
+        for peer in late:
+            await peer.wait_events(400 - peer.seq, timeout=10)
+            assert peer.snapshot is not None
+            assert [e["seq"] for e in peer.events] == list(range(peer.snapshot["seq"] + 1, 401))
+        for peer in (*late, officer):
+            await peer.close()
+
+
+# --- compression ----------------------------------------------------------------------------------
+
+
+async def test_the_server_declines_deflate_by_default_and_clients_still_work(tmp_path: Path) -> None:
+    async with running_server(tmp_path) as running:
+        # Both offer permessage-deflate, as websockets clients do by default.
+        peer = await Peer.open(running, running.tokens["wall"])
+        session = await Session.open(running.url, running.tokens["wall"])
+        assert isinstance(await session.next_frame(), Snapshot)
+        assert peer.ws.response is not None and "Sec-WebSocket-Extensions" not in peer.ws.response.headers
+        assert session.ws.response is not None and "Sec-WebSocket-Extensions" not in session.ws.response.headers
+        officer = await Peer.open(running, running.tokens["officer"])
+        assert (await officer.command("report", incident=_report(0)["incident"]))["ok"]
+        [event] = await peer.wait_events(1)
+        frame = await session.next_frame(timeout=3)
+        got = frame.events if isinstance(frame, Batch) else [frame]
+        assert [e.seq for e in got if isinstance(e, Event)] == [event["seq"]] == [1]
+        await session.close()
+        for p in (peer, officer):
+            await p.close()
+
+
+async def test_deflate_when_configured(tmp_path: Path) -> None:
+    async with running_server(tmp_path, config=_config(compression="deflate")) as running:
+        peer = await Peer.open(running, running.tokens["wall"])
+        assert peer.ws.response is not None
+        assert peer.ws.response.headers.get("Sec-WebSocket-Extensions", "").startswith("permessage-deflate")
+        officer = await Peer.open(running, running.tokens["officer"])
+        assert (await officer.command("report", incident=_report(0)["incident"]))["ok"]
+        assert [e["seq"] for e in await peer.wait_events(1)] == [1]
+        for p in (peer, officer):
+            await p.close()
+
+
+# --- config -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "problem"),
+    [
+        ("broadcast_max_delay_ms", 0, "must be above 0"),
+        ("broadcast_max_delay_ms", 5000, "must be at most 1000"),
+        ("broadcast_max_delay_ms", "50", "must be a number"),
+        ("compression", "gzip", "'gzip' is not one of none, deflate"),
+    ],
+)
+def test_bad_fanout_settings_name_the_key(key: str, value: Any, problem: str) -> None:
+    data = shipped()
+    data["server"][key] = value
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data)
+    assert str(caught.value).startswith(f"server.{key}: {problem}"), caught.value
+
+
+def test_fanout_settings_default_and_load() -> None:
+    data = shipped()
+    assert province().server.broadcast_max_delay_ms > 0
+    assert province().server.compression == "none"
+    data["server"].update(broadcast_max_delay_ms=20, compression="deflate")
+    server = parse_config(data).server
+    assert (server.broadcast_max_delay_ms, server.compression) == (20, "deflate")
