@@ -422,7 +422,12 @@ class Store:
         return None if row is None else _row_event(row)
 
     async def incident_events(self, incident: int) -> list[Event]:
-        async with self.db.execute("SELECT seq, ts, kind, actor, data FROM events WHERE incident = ? ORDER BY seq", (incident,)) as cur:
+        """Its timeline: its own events, and the merges of others into it."""
+        sql = (
+            "SELECT seq, ts, kind, actor, data FROM events WHERE incident = ? "
+            "UNION SELECT seq, ts, kind, actor, data FROM events WHERE kind = 'incident.merged' AND json_extract(data, '$.into') = ? ORDER BY seq"
+        )
+        async with self.db.execute(sql, (incident, incident)) as cur:
             return [_row_event(row) async for row in cur]
 
     # --- tokens -----------------------------------------------------------------
