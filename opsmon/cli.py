@@ -356,10 +356,12 @@ def describe_success(command: Command, result: Result, config: Config) -> str:
 
 def _result_json(command: Command, result: Result) -> str:
     body: dict[str, Any] = {"ok": result.ok, "id": command.id}
-    for key in ("seq", "incident", "code", "message", "status", "at", "reason", "params", "duplicate"):
+    for key in ("seq", "incident", "code", "message", "status", "at", "reason", "params"):
         value = getattr(result, key)
         if value is not None:
             body[key] = value
+    if result.duplicate:
+        body["duplicate"] = True  # a report folded into the open incident `incident`
     if result.by is not None:
         body["by"] = {"name": result.by.name, "agency": result.by.agency}
     return json.dumps(body, ensure_ascii=False)
