@@ -18,6 +18,7 @@ from typing import NoReturn
 from opsmon.config import Config, ConfigError, config_relative, load_config
 from opsmon.protocol import AGENCIES, ROLES, Event, format_ts, parse_ts, utc_now
 from server.auth import AuthError, add_token_record, local_time, parse_expiry
+from server.drift import ConfigDrift
 from server.export import FORMATS, ExportError, parse_moment, write
 from server.lock import DatabaseLock, LockError, user_name
 from server.store import Store, StoreError
@@ -58,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default: [server] host)")
     serve.add_argument("--port", type=_port, help="port (default: [server] port, 8765)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--accept-config-change", action="store_true", help="serve even if the config no longer has a regency with history (the log records who accepted it)"
+    )
     serve.add_argument("--tls-cert", metavar="PEM", help="certificate (chain) to serve wss:// and https:// (default: [server] tls_cert)")
     serve.add_argument("--tls-key", metavar="PEM", help="its private key (default: [server] tls_key)")
 
@@ -209,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
             host = args.host or config.server.host
             port = args.port if args.port is not None else config.server.port
-            asyncio.run(run(config, _database(args, config), host, port, ssl_context=_tls(args, config)))
+            asyncio.run(run(config, _database(args, config), host, port, ssl_context=_tls(args, config), accept_config_change=args.accept_config_change))
             return 0
         if args.command == "export":
             return _export(args, config)
@@ -220,7 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_token(args, config))
     except ExportError as exc:
         return _fail(str(exc), EXIT_USAGE)
-    except (StoreError, AuthError, LockError, TLSError) as exc:
+    except (StoreError, AuthError, LockError, TLSError, ConfigDrift) as exc:
         return _fail(str(exc))
     except OSError as exc:
         return _fail(f"cannot listen: {exc.strerror or exc}" if args.command == "serve" else str(exc))
