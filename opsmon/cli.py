@@ -34,6 +34,7 @@ from opsmon.feeders import (
     check_stage,
     feeder_session,
     resolve_regency,
+    stage_regency,
 )
 from opsmon.i18n import Translator, translate_refusal
 from opsmon.protocol import (
@@ -195,11 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--location", default="", help="e.g. 'Kec. Banjarmasin Utara, TPS 012'")
     _command_id_option(report)
 
-    stage = _feeder(commands, "stage", "set a regency's progress in a stage")
-    stage.add_argument("--regency", required=True, help="BPS code (6303) or name (Banjar)")
+    stage = _feeder(commands, "stage", "set a regency's progress in a stage (or the province's, for a province stage such as rekap_provinsi)")
+    stage.add_argument("--regency", help="BPS code (6303) or name (Banjar); left out for a province stage")
     stage.add_argument("--stage", required=True, help="a stage key from the config, e.g. rekap_ppk")
-    stage.add_argument("--done", required=True, type=_count, help="how many units are done (TPS, kecamatan, or 1 for a plenary)")
-    stage.add_argument("--blocked", action="store_true", help="mark the stage blocked (say why with --note)")
+    stage.add_argument("--done", type=_count, help="how many units are done (TPS, kecamatan, or 1 for a plenary); left out, the server keeps its count")
+    stage.add_argument("--blocked", action="store_true", help="mark the stage blocked (say why with --note); without --done the count is kept")
     stage.add_argument("--note", help="a short note shown with the stage")
     _command_id_option(stage)
 
@@ -296,12 +297,15 @@ def build_command(args: argparse.Namespace, config: Config) -> Command:
         draft = IncidentDraft(regency=regency.code, category=args.category, severity=args.severity, title=title, detail=args.detail, location=args.location)
         return Report(id=command_id, incident=draft)
     if args.command == "stage":
+        if args.done is None and not args.blocked and args.note is None:
+            raise FeedError("say what changed: --done N, --blocked (with --note), or both", EXIT_USAGE)
         try:
-            regency = resolve_regency(config, args.regency)
-            check_stage(config, args.stage, regency, args.done)
+            stage_info, place = stage_regency(config, args.stage, args.regency)
+            check_stage(config, stage_info.key, place, args.done)
         except LocalInvalid as exc:
             raise FeedError(str(exc), EXIT_USAGE) from None
-        return StageUpdate(id=command_id, regency=regency.code, stage=args.stage, done=args.done, note=args.note, blocked=args.blocked)
+        code = place.code if place is not None else config.province.code
+        return StageUpdate(id=command_id, regency=code, stage=args.stage, done=args.done, note=args.note, blocked=args.blocked)
     if args.command in triage_cli.TRIAGE_COMMANDS:
         return triage_cli.build(args, config, command_id)
     for text in (getattr(args, "note", None), getattr(args, "text", None)):
@@ -329,9 +333,12 @@ def describe_success(command: Command, result: Result, config: Config) -> str:
     if isinstance(command, StageUpdate):
         regency = config.regency(command.regency)
         stage = config.stage(command.stage)
-        total = stage.total_for(regency) if stage and regency else "?"
+        name = regency.short if regency else config.province.name
         state = " (blocked)" if command.blocked else ""
-        return f"{command.regency} {regency.short if regency else ''} {command.stage}: {command.done}/{total}{state} (seq {result.seq})"
+        if command.done is None:
+            return f"{command.regency} {name} {command.stage}: {'blocked' if command.blocked else 'updated'}, count kept (seq {result.seq})"
+        total = stage.total_for(regency) if stage else "?"
+        return f"{command.regency} {name} {command.stage}: {command.done}/{total}{state} (seq {result.seq})"
     verb = {"ack": "acknowledged", "escalate": "escalated", "note": "noted", "resolve": "resolved", "reopen": "reopened"}
     tag = str(type(command).__struct_config__.tag)
     if tag in triage_cli.TRIAGE_COMMANDS:

@@ -17,6 +17,9 @@ from typing import Any
 SEVERITY_KEYS = ("critical", "high", "medium", "low")
 LANGUAGES = ("id", "en")
 STAGE_UNITS = ("tps", "kecamatan", "plenary")
+# "regency": every regency has its own row; "province": one row for the whole
+# province (its plenary), keyed by the province code.
+STAGE_SCOPES = ("regency", "province")
 SYNCHRONOUS_MODES = ("full", "normal", "extra")
 COMPRESSION_MODES = ("none", "deflate")
 KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -70,9 +73,16 @@ class Stage:
     short: Label
     unit: str
     window: str = ""
+    scope: str = "regency"
 
-    def total_for(self, regency: Regency) -> int:
-        """What a regency counts to in this stage."""
+    @property
+    def province_wide(self) -> bool:
+        return self.scope == "province"
+
+    def total_for(self, regency: Regency | None) -> int:
+        """What a regency (None: the province, for a province stage) counts to in this stage."""
+        if regency is None:
+            return 1
         if self.unit == "tps":
             return regency.tps
         if self.unit == "kecamatan":
@@ -86,6 +96,7 @@ class Stage:
             "unit": self.unit,
             "short": self.short.to_wire(),
             "window": self.window,
+            "scope": self.scope,
         }
 
 
@@ -194,6 +205,13 @@ class Config:
 
     def severity(self, key: str) -> Severity | None:
         return next((s for s in self.severities if s.key == key), None)
+
+    def stage_totals(self) -> dict[tuple[str, str], int]:
+        """(regency, stage) -> total for every stage row, in config order: each
+        regency's rows, then one row per province stage, keyed by the province code."""
+        totals = {(r.code, s.key): s.total_for(r) for r in self.regencies for s in self.stages if not s.province_wide}
+        totals.update({(self.province.code, s.key): s.total_for(None) for s in self.stages if s.province_wide})
+        return totals
 
     def to_wire(self) -> dict[str, Any]:
         """The `config` object of the protocol's welcome message."""
@@ -401,9 +419,16 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
         key = t.text("key", pattern=KEY_RE)
         label = t.label("label")
         short = t.label("short") if "short" in t.data else label
-        stages.append(Stage(key=key, label=label, short=short, unit=t.text("unit", choices=STAGE_UNITS), window=t.text("window", "", required=False)))
+        unit = t.text("unit", choices=STAGE_UNITS)
+        scope = t.text("scope", "regency", required=False, choices=STAGE_SCOPES)
+        if scope == "province" and unit != "plenary":
+            raise ConfigError(f"stages[{i}].unit: a province stage is one plenary for the whole province: must be 'plenary', not {unit!r}")
+        stages.append(Stage(key=key, label=label, short=short, unit=unit, window=t.text("window", "", required=False), scope=scope))
         t.done()
     _unique(stages, "key", "stages")
+    if any(s.province_wide for s in stages) and province.code in {r.code for r in regencies}:
+        # A province stage's row is keyed by the province code: it must name no regency.
+        raise ConfigError(f"province.code: {province.code!r} is also a regency's code")
 
     categories = []
     for i, item in enumerate(root.list("categories")):

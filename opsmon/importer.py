@@ -11,6 +11,8 @@ JSONL: one object per line, the protocol's command shape or a flat one:
   {"type": "report", "id": "bjm-17", "regency": "6371", "category": "logistik",
    "severity": "high", "title": "...", "detail": "...", "location": "..."}
   {"type": "stage", "regency": "6303", "stage": "rekap_ppk", "done": 12, "blocked": false, "note": null}
+  (`done` may be left out with "blocked": true or a note: the server keeps its count;
+  a province stage such as rekap_provinsi takes no `regency`)
   (also ack/escalate/note/resolve/reopen/snooze/assign/severity/unack/merge with
   "incident": ID, in the protocol's shape, e.g.
   {"type": "assign", "incident": 12, "to": {"name": "Rahmat", "agency": "Bawaslu"}}
@@ -53,6 +55,7 @@ from opsmon.feeders import (
     feeder_session,
     pace_for,
     resolve_regency,
+    stage_regency,
 )
 from opsmon.protocol import Ack, Assign, Command, Escalate, Merge, Note, Reopen, Report, Resolve, SeverityChange, Snooze, StageUpdate, Unack
 
@@ -146,21 +149,26 @@ def to_command(raw: dict[str, Any], config: Config, default_id: str) -> Command:
         check_severity(config, str(draft["severity"]))
         body = {"type": "report", "id": command_id, "incident": {**{k: v for k, v in draft.items() if v is not None}, "regency": regency.code}}
     elif kind == "stage":
-        for key in ("regency", "stage", "done"):
-            if raw.get(key) in (None, ""):
-                raise LocalInvalid(f"a stage update needs `{key}`")
-        regency = resolve_regency(config, str(raw["regency"]))
-        done = _done(raw["done"])
-        check_stage(config, str(raw["stage"]), regency, done)
+        if raw.get("stage") in (None, ""):
+            raise LocalInvalid("a stage update needs `stage`")
+        blocked = _bool(raw.get("blocked"), "blocked")
         note = raw.get("note")
+        note = note if note not in ("",) else None
+        # Without `done` the server keeps its count: a blocked stage, or a new note.
+        if raw.get("done") in (None, "") and not blocked and note is None:
+            raise LocalInvalid("a stage update needs `done` (or `blocked`, or a `note`)")
+        done = None if raw.get("done") in (None, "") else _done(raw["done"])
+        given = raw.get("regency")
+        stage, place = stage_regency(config, str(raw["stage"]), None if given in (None, "") else str(given))
+        check_stage(config, stage.key, place, done)
         body = {
             "type": "stage",
             "id": command_id,
-            "regency": regency.code,
-            "stage": str(raw["stage"]),
+            "regency": place.code if place is not None else config.province.code,
+            "stage": stage.key,
             "done": done,
-            "blocked": _bool(raw.get("blocked"), "blocked"),
-            "note": note if note not in ("",) else None,
+            "blocked": blocked,
+            "note": note,
         }
     elif kind in INCIDENT_VERBS:
         body = {k: v for k, v in raw.items() if k != "kind" and v not in ("", None)}

@@ -693,7 +693,7 @@ def load_stream(config: Config, seed: int = 1) -> Iterator[SimCommand]:
     and what officers do to them. `at` is unused (the runner sends at a fixed rate)."""
     rng = random.Random(f"load:{seed}")
     regencies = list(config.regencies)
-    stages = list(config.stages)
+    stages = [s for s in config.stages if not s.province_wide]  # a province stage has no regency rows
     categories = [c.key for c in config.categories]
     severities = [s.key for s in config.severities]
     refs = itertools.count(1)

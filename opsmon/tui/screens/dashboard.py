@@ -143,10 +143,10 @@ class DashboardScreen(Screen[None]):
             self._reflow(self.size.width, self.size.height)
             self.opsmon.mark_dirty()  # the new panels fill on the next flush
             return
-        for summary in summarize(state, lookup.config, now):
+        for summary in summarize(state, lookup.config, now, app.tz):
             panel = self.query_one(f"#regency-{summary.code}", RegencyPanel)
             rows = {stage: (row.done, row.total) for (code, stage), row in state.stages.items() if code == summary.code}
-            panel.show(summary, lookup, app.tr, now, focused=summary.code == self.filter.regency, stale=stale, stage_rows=rows)
+            panel.show(summary, lookup, app.tr, now, focused=summary.code == self.filter.regency, stale=stale, stage_rows=rows, wall=app.is_wall)
         if app.is_wall:
             self.query_one(Ticker).show(latest_incidents(state, 40, now), lookup, app.tr, app.tz)
             return
