@@ -357,6 +357,9 @@ async def simulate(
         await simulator.close()
 
 
+STILL_NEWS = 15 * 60.0  # scenario seconds
+
+
 def _align(plan: list[SimCommand], night: Scenario, exercise: ExerciseInfo, stats: SimStats, config: Config, notice: Callable[[str], None] | None) -> tuple[list[SimCommand], float]:
     """Play the scenario on the exercise server's clock: from where that clock stands.
 
@@ -371,8 +374,10 @@ def _align(plan: list[SimCommand], night: Scenario, exercise: ExerciseInfo, stat
             "start the next session with `opsmon-server reset --keep-tokens`",
             EXIT_USAGE,
         )
-    past = [c for c in plan if c.at < offset]
-    if offset <= 60 or not past:
+    # A few scenario minutes late (the simulator started just after the server) is still news.
+    stale = offset - STILL_NEWS
+    past = [c for c in plan if c.at < stale]
+    if not past:
         return plan, offset
     latest: dict[tuple[Any, Any], SimCommand] = {}
     for c in past:
@@ -386,8 +391,8 @@ def _align(plan: list[SimCommand], night: Scenario, exercise: ExerciseInfo, stat
             f"{stats.skipped_past} reports due before then are left out and the stages caught up at once; "
             "to play it from the start, stop the server, `opsmon-server reset --keep-tokens`, and start it again"
         )
-    caught_up = [SimCommand(offset, c.agency, c.kind, c.fields, c.ref) for c in latest.values()]
-    return caught_up + [c for c in plan if c.at >= offset], offset
+    caught_up = [SimCommand(stale, c.agency, c.kind, c.fields, c.ref) for c in latest.values()]
+    return caught_up + [c for c in plan if c.at >= stale], offset
 
 
 def scenario_for(name: str, config: Config) -> Scenario:

@@ -18,7 +18,7 @@ from typing import NoReturn
 
 from opsmon.config import Config, ConfigError, config_relative, load_config
 from opsmon.protocol import AGENCIES, ROLES, format_ts, parse_ts, utc_now
-from opsmon.text import forbidden_characters
+from opsmon.text import describe, forbidden_characters
 from server.auth import AuthError, add_token_record, local_time, parse_expiry
 from server.exercise import ExerciseSettings
 from server.lock import DatabaseLock, LockError, user_name
@@ -110,7 +110,7 @@ def _exercise(args: argparse.Namespace, config: Config) -> ExerciseSettings | No
         raise _Usage("--exercise: the name must be 1 to 80 characters")
     bad = forbidden_characters(name)
     if bad:
-        raise _Usage(f"--exercise: the name may not contain control characters ({', '.join(bad)})")
+        raise _Usage(f"--exercise: the name may not contain control characters ({', '.join(describe(c) for c in bad)})")
     from opsmon.scenario import ScenarioError, load_scenario
 
     try:
