@@ -131,7 +131,6 @@ async def test_a_restarted_exercise_goes_on_from_its_scenario_time_and_a_reset_s
 async def test_every_screen_says_latihan_and_shows_scenario_time() -> None:
     from opsmon.tui.widgets.status import HeaderBar
     from tests.test_tui import until
-    from tests.test_tui_night import NOW
     from tests.test_tui_snapshots import night_app
 
     app = night_app()
