@@ -20,6 +20,7 @@ from opsmon.config import Config, ConfigError, config_relative, load_config
 from opsmon.protocol import AGENCIES, ROLES, format_ts, parse_ts, utc_now
 from opsmon.text import describe, forbidden_characters
 from server.auth import AuthError, add_token_record, local_time, parse_expiry
+from server.drift import ConfigDrift
 from server.exercise import ExerciseSettings
 from server.lock import DatabaseLock, LockError, user_name
 from server.store import Store, StoreError
@@ -60,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default: [server] host)")
     serve.add_argument("--port", type=_port, help="port (default: [server] port, 8765)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--accept-config-change", action="store_true", help="serve even if the config no longer has a regency with history (the log records who accepted it)"
+    )
     serve.add_argument("--tls-cert", metavar="PEM", help="certificate (chain) to serve wss:// and https:// (default: [server] tls_cert)")
     serve.add_argument("--tls-key", metavar="PEM", help="its private key (default: [server] tls_key)")
     serve.add_argument(
@@ -228,14 +232,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 exercise = _exercise(args, config)
             except _Usage as exc:
                 return _fail(str(exc), EXIT_USAGE)
-            asyncio.run(run(config, _database(args, config), host, port, ssl_context=_tls(args, config), exercise=exercise))
+            asyncio.run(
+                run(config, _database(args, config), host, port, ssl_context=_tls(args, config), accept_config_change=args.accept_config_change, exercise=exercise)
+            )
             return 0
         if args.command == "reset":
             if not Path(_database(args, config)).exists():
                 return _fail(f"{_database(args, config)} does not exist: nothing to reset")
             return asyncio.run(_reset(args, config))
         return asyncio.run(_token(args, config))
-    except (StoreError, AuthError, LockError, TLSError) as exc:
+    except (StoreError, AuthError, LockError, TLSError, ConfigDrift) as exc:
         return _fail(str(exc))
     except OSError as exc:
         return _fail(f"cannot listen: {exc.strerror or exc}" if args.command == "serve" else str(exc))
