@@ -350,7 +350,7 @@ def _result_json(command: Command, result: Result) -> str:
     body: dict[str, Any] = {"ok": result.ok, "id": command.id}
     for key in ("seq", "incident", "code", "message", "status", "at", "reason", "params", "duplicate"):
         value = getattr(result, key)
-        if value is not None:
+        if value is not None and value is not False:  # `duplicate` only when it is one
             body[key] = value
     if result.by is not None:
         body["by"] = {"name": result.by.name, "agency": result.by.agency}
