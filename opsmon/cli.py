@@ -32,6 +32,7 @@ from opsmon.feeders import (
     check_category,
     check_severity,
     check_stage,
+    check_url,
     feeder_session,
     resolve_regency,
     stage_regency,
@@ -253,7 +254,7 @@ def _load(args: argparse.Namespace) -> Config:
 
 
 def _url(args: argparse.Namespace, config: Config) -> str:
-    return getattr(args, "url", None) or os.environ.get("OPSMON_URL") or config.client.url
+    return check_url(getattr(args, "url", None) or os.environ.get("OPSMON_URL") or config.client.url)
 
 
 def _cafile(args: argparse.Namespace, config: Config) -> str | None:
