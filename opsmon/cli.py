@@ -227,6 +227,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     triage_cli.add_parsers(commands, _feeder, _incident_id, _command_id_option)
 
+    from opsmon.sitrep_cli import add_parser as add_sitrep
+
+    add_sitrep(commands, _connection)
+
     imp = _feeder(
         commands,
         "import",
@@ -428,6 +432,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from opsmon.simulate import run_simulate_cli
 
         return run_simulate_cli(args, config, _url(args, config), getattr(args, "token", None) or os.environ.get("OPSMON_TOKEN"), _cafile(args, config))
+    if args.command == "sitrep":
+        from opsmon.sitrep_cli import run_sitrep_cli
+
+        return run_sitrep_cli(args, config, _url(args, config), _token(args), _cafile(args, config))
     if args.command == "import":
         from opsmon.importer import run_import_cli
 
