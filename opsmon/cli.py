@@ -405,7 +405,7 @@ def _run_tui(args: argparse.Namespace) -> int:
         from opsmon.tui.app import run_tui
     except ImportError as exc:
         return _fail(f"the dashboard cannot start: {exc} (try `pip install -e .`)", EXIT_FAILED)
-    return int(run_tui(url=url, token=token, lang=lang, wall=bool(args.wall), cafile=_cafile(args, config), shape=_shape(config)))
+    return int(run_tui(url=url, token=token, lang=lang, wall=bool(args.wall), cafile=_cafile(args, config), shape=_shape(config), sitrep=config.sitrep, sitrep_folder=config.sitrep_folder()))
 
 
 def _exercise(args: argparse.Namespace) -> int:

@@ -280,3 +280,30 @@ def test_sitrep_config_is_checked_key_by_key(tmp_path: Path) -> None:
         (tmp_path / "c.toml").write_text(base.replace(old, new, 1), encoding="utf-8")
         with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
             load_config(tmp_path / "c.toml")
+
+
+async def test_the_sitrep_key_previews_the_report_and_writes_it(tmp_path: Path) -> None:
+    from opsmon.tui.app import OpsmonApp
+    from opsmon.tui.screens.sitrep import SitrepScreen
+
+    welcome, state, events = sitrep_night()
+    folder = tmp_path / "reports"
+    app = OpsmonApp.with_state(welcome, state, clock=lambda: NOW, events=events, sitrep_folder=folder)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause(0.2)
+        await pilot.press("p")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, SitrepScreen)
+        preview = str(app.screen.query_one("#sitrep-text").render())
+        assert preview.startswith("*LAPORAN SITUASI No. 1*") and "*Eskalasi: 3*" in preview
+        await pilot.press("w")
+        for _ in range(50):
+            await pilot.pause(0.1)
+            if app.screen.written:
+                break
+        assert [Path(p).suffix for p in app.screen.written] == [".txt", ".md", ".json", ".pdf"]
+        assert any("Lapsit No. 1 disimpan" in notice for notice in app.notices)
+        assert Ledger(folder).next_number() == 2
+        await pilot.press("escape")
+        await pilot.pause(0.1)
+        assert not isinstance(app.screen, SitrepScreen)
