@@ -14,6 +14,8 @@ from datetime import timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 
+from opsmon.text import describe, forbidden_characters
+
 SEVERITY_KEYS = ("critical", "high", "medium", "low")
 LANGUAGES = ("id", "en")
 STAGE_UNITS = ("tps", "kecamatan", "plenary")
@@ -288,6 +290,10 @@ class _Table:
         value = self._get(key, default, required)
         if not isinstance(value, str):
             raise ConfigError(f"{self._key(key)}: must be a string, not {_type_name(value)}")
+        hostile = forbidden_characters(value)
+        if hostile:
+            # Names and labels reach every officer's terminal through the welcome.
+            raise ConfigError(f"{self._key(key)}: holds control characters ({', '.join(describe(c) for c in hostile)}); only printable text is allowed")
         if required and not value.strip():
             raise ConfigError(f"{self._key(key)}: must not be empty")
         if pattern is not None and not pattern.match(value):
