@@ -127,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="opsmon: live operations monitor for a joint election post. Without a command, opens the terminal dashboard.",
         epilog=EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        # No abbreviations at the top: a subcommand's own option (`assign --to`)
+        # must not be read as a prefix of ours (`--token`, `--token-file`).
+        allow_abbrev=False,
     )
     _connection(parser, top=True)
     parser.add_argument("--wall", action="store_true", help="wall-display mode: read-only, large, no keys but q")
