@@ -176,7 +176,15 @@ async def demo(
             from opsmon.geo import province_shape
             from opsmon.tui.app import OpsmonApp
 
-            app = OpsmonApp(url=running.url, token=running.viewer if wall else running.officer, lang=lang, wall=wall, shape=province_shape(config.province.boundaries))
+            app = OpsmonApp(
+                url=running.url,
+                token=running.viewer if wall else running.officer,
+                lang=lang,
+                wall=wall,
+                shape=province_shape(config.province.boundaries),
+                sitrep=config.sitrep,
+                sitrep_folder=config.sitrep_folder(),
+            )
             await app.run_async()
             await _stop(task, stop)
             if getattr(app, "exit_line", ""):
