@@ -137,6 +137,7 @@ async def demo(
     headless: float | None = None,
     wall: bool = False,
     lang: str = "id",
+    bell: bool = True,
 ) -> tuple[int, dict[str, Any] | None]:
     night = scenario_for(scenario, config)
     import random
@@ -157,7 +158,7 @@ async def demo(
                 return EXIT_OK, summary(running, stats, time.monotonic() - began)
             from opsmon.tui.app import OpsmonApp
 
-            app = OpsmonApp(url=running.url, token=running.viewer if wall else running.officer, lang=lang, wall=wall)
+            app = OpsmonApp(url=running.url, token=running.viewer if wall else running.officer, lang=lang, wall=wall, bell=bell)
             await app.run_async()
             await _stop(task, stop)
             if getattr(app, "exit_line", ""):
@@ -200,7 +201,7 @@ def run_demo(args: argparse.Namespace) -> int:
             return EXIT_FAILED
         _quiet_logs()
     code, body = asyncio.run(
-        demo(config, db=Path(args.db).expanduser() if args.db else None, seed=args.seed, speed=args.speed, scenario=args.scenario, headless=args.headless, wall=bool(getattr(args, "wall", False)), lang=lang)
+        demo(config, db=Path(args.db).expanduser() if args.db else None, seed=args.seed, speed=args.speed, scenario=args.scenario, headless=args.headless, wall=bool(getattr(args, "wall", False)), lang=lang, bell=config.client.bell and not getattr(args, "no_bell", False))
     )
     if body is not None:
         print_summary(body)

