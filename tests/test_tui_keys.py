@@ -27,7 +27,7 @@ async def test_a_new_critical_and_an_escalation_are_announced_by_name_with_the_b
     await report(server, clock, [("6371", "low", "Listrik padam")])
     app = OpsmonApp(url=server.url, token=server.tokens[token], clock=clock)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.welcome is not None and len(app.state.incidents) == 1)
+        await until(pilot, lambda: app.welcome is not None and len(app.state.incidents) == 1 and app.repaints > 2)
         assert app.bells == 0  # what was there on connecting is not news
         [critical] = await report(server, clock, [("6371", "critical", "Kericuhan di PPK")])
         await until(pilot, lambda: any(f"KRITIS baru #{critical} Banjarmasin: Kericuhan di PPK" in n for n in app.notices))
@@ -37,6 +37,7 @@ async def test_a_new_critical_and_an_escalation_are_announced_by_name_with_the_b
         assert app.bells == 2
         if token == "wall":
             return
+        await until(pilot, loaded(app, 2))
         await pilot.press("e", "enter")  # the officer's own escalation: no alarm for it
         await until(pilot, lambda: any("dieskalasi oleh Bawaslu/officer" in n for n in app.notices))
         await settle(pilot)
