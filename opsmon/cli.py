@@ -36,6 +36,7 @@ from opsmon.feeders import (
     resolve_regency,
     stage_regency,
 )
+from opsmon.geo import BoundariesError, ProvinceShape, province_shape
 from opsmon.i18n import Translator, translate_refusal
 from opsmon.protocol import (
     AGENCIES,
@@ -254,6 +255,13 @@ def _load(args: argparse.Namespace) -> Config:
         raise FeedError(f"config: {exc}", EXIT_USAGE) from None
 
 
+def _shape(config: Config) -> ProvinceShape | None:
+    try:
+        return province_shape(config.province.boundaries)
+    except BoundariesError as exc:
+        raise FeedError(f"config: province.boundaries: {exc}", EXIT_USAGE) from None
+
+
 def _url(args: argparse.Namespace, config: Config) -> str:
     return getattr(args, "url", None) or os.environ.get("OPSMON_URL") or config.client.url
 
@@ -350,10 +358,12 @@ def describe_success(command: Command, result: Result, config: Config) -> str:
 
 def _result_json(command: Command, result: Result) -> str:
     body: dict[str, Any] = {"ok": result.ok, "id": command.id}
-    for key in ("seq", "incident", "code", "message", "status", "at", "reason", "params", "duplicate"):
+    for key in ("seq", "incident", "code", "message", "status", "at", "reason", "params"):
         value = getattr(result, key)
         if value is not None:
             body[key] = value
+    if result.duplicate:
+        body["duplicate"] = True  # a report folded into the open incident `incident`
     if result.by is not None:
         body["by"] = {"name": result.by.name, "agency": result.by.agency}
     return json.dumps(body, ensure_ascii=False)
@@ -394,7 +404,7 @@ def _run_tui(args: argparse.Namespace) -> int:
     except ImportError as exc:
         return _fail(f"the dashboard cannot start: {exc} (try `pip install -e .`)", EXIT_FAILED)
     bell = config.client.bell and not getattr(args, "no_bell", False)
-    return int(run_tui(url=url, token=token, lang=lang, wall=bool(args.wall), cafile=_cafile(args, config), bell=bell))
+    return int(run_tui(url=url, token=token, lang=lang, wall=bool(args.wall), cafile=_cafile(args, config), shape=_shape(config), bell=bell))
 
 
 def _exercise(args: argparse.Namespace) -> int:

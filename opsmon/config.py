@@ -178,6 +178,7 @@ class Province:
     timezone_name: str = "WITA"
     utc_offset_hours: float = 8.0
     language: str = "id"
+    boundaries: Path | None = None  # the regencies' polygons (GeoJSON), for the map; None: no map
 
     @property
     def tz(self) -> tzinfo:
@@ -338,6 +339,21 @@ def _unique(items: list[Any], attr: str, where: str) -> None:
         seen.add(value)
 
 
+DATA_DIR = Path(__file__).with_name("data")  # data files shipped with the package
+
+
+def _data_file(table: _Table, key: str, config_path: Path | None) -> Path | None:
+    """A data file the config names: relative to the config file, else one shipped in opsmon/data."""
+    name = table.text(key, "", required=False)
+    if not name:
+        return None
+    candidates = [Path(name)] if Path(name).is_absolute() else [(config_path.parent if config_path else Path.cwd()) / name, DATA_DIR / name]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(f"{table._key(key)}: no such file {name!r} (looked in {', '.join(str(c.parent) for c in candidates)})")
+
+
 def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
     """Validate an already-parsed TOML document."""
     root = _Table(data, "")
@@ -349,6 +365,7 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
         timezone_name=p.text("timezone_name", "WITA", required=False) or "WITA",
         utc_offset_hours=p.number("utc_offset_hours", 8.0, minimum=-14, exclusive=False),
         language=p.text("language", "id", required=False, choices=LANGUAGES),
+        boundaries=_data_file(p, "boundaries", path),
     )
     if not -14 <= province.utc_offset_hours <= 14:
         raise ConfigError(f"province.utc_offset_hours: must be between -14 and 14, not {province.utc_offset_hours}")

@@ -156,9 +156,10 @@ async def demo(
                 await asyncio.wait({task}, timeout=headless)
                 stats = await _stop(task, stop)
                 return EXIT_OK, summary(running, stats, time.monotonic() - began)
+            from opsmon.geo import province_shape
             from opsmon.tui.app import OpsmonApp
 
-            app = OpsmonApp(url=running.url, token=running.viewer if wall else running.officer, lang=lang, wall=wall, bell=bell)
+            app = OpsmonApp(url=running.url, token=running.viewer if wall else running.officer, lang=lang, wall=wall, shape=province_shape(config.province.boundaries), bell=bell)
             await app.run_async()
             await _stop(task, stop)
             if getattr(app, "exit_line", ""):

@@ -273,6 +273,20 @@ CATALOG: dict[str, dict[str, str]] = {
     # --- exit lines (printed by run_tui, one line each) ---------------------------
     "exit.refused": {"id": "opsmon: token ditolak: {reason}", "en": "opsmon: token refused: {reason}"},
     "exit.unreachable": {"id": "opsmon: tidak dapat tersambung: {reason}", "en": "opsmon: cannot connect: {reason}"},
+    # --- the province map (and its legend: a word for each shade) -----------------
+    "key.map": {"id": "Peta", "en": "Map"},
+    "map.title": {"id": "Peta provinsi", "en": "Province map"},
+    "map.cond.critical": {"id": "KRITIS blm ack", "en": "CRITICAL unack"},
+    "map.cond.escalated": {"id": "ESKALASI", "en": "ESCALATED"},
+    "map.cond.blocked": {"id": "TERHAMBAT", "en": "BLOCKED"},
+    "map.cond.incidents": {"id": "ada insiden", "en": "incidents"},
+    "map.cond.quiet": {"id": "tenang", "en": "quiet"},
+    "map.cond.critical_short": {"id": "KRITIS", "en": "CRIT"},
+    "map.cond.escalated_short": {"id": "ESKAL", "en": "ESCAL"},
+    "map.cond.blocked_short": {"id": "HAMBAT", "en": "BLOCK"},
+    "map.cond.incidents_short": {"id": "insiden", "en": "open"},
+    "map.cond.quiet_short": {"id": "tenang", "en": "quiet"},
+    "map.none": {"id": "Tidak ada data batas wilayah ([province] boundaries).", "en": "No boundary data ([province] boundaries)."},
     # --- age units ----------------------------------------------------------------
     "age.now": {"id": "<1m", "en": "<1m"},
     "age.minutes": {"id": "{m}m", "en": "{m}m"},

@@ -57,6 +57,7 @@ from opsmon.protocol import (
     utc_now,
 )
 from server.auth import identify, local_time
+from server.drift import compare, refuse, remember
 from server.hub import Hub, Subscriber, batch_frames
 from server.lock import DatabaseLock
 from server.store import SCHEMA_VERSION, CommandRecord, Store
@@ -217,6 +218,8 @@ class OpsmonServer:
         # Why writes fail right now (a full or read-only disk), or None: what
         # /healthz, the welcome and `status` frames report.
         self.problem: str | None = None
+        # --accept-config-change: serve even if the config drops a regency with history.
+        self.accept_config_change = False
         self._probe: asyncio.Task[None] | None = None
 
     # --- life cycle -------------------------------------------------------------
@@ -225,11 +228,22 @@ class OpsmonServer:
         self.state = await self.store.load_state(self.rules.stage_totals)
         head_event = await self.store.event_at(self.state.seq) if self.state.seq else None
         self.head_digest = event_digest(head_event) if head_event is not None else None
+        drift = await compare(self.store, self.config, self.state, self.rules.stage_totals)
+        for line in drift.lines:
+            log.warning("%s", line)
+        if not self.accept_config_change:
+            refuse(drift)
         # Rows of a regency or stage no longer in the config are history, not
         # part of the picture: clients could not even name them.
         for key in [key for key in self.state.stages if key not in self.rules.stage_totals]:
             del self.state.stages[key]
         await self._reconcile_stage_totals()
+        if drift.new_drops or (drift.dropped_stages and self.accept_config_change):
+            # Who let the config drop what: in the log, for the export.
+            async with self.lock:
+                await self._write([Decision("config.changed", drift.event_data(), None, None)])
+            log.warning("config change accepted by %s: %s", drift.event_data()["by"], "; ".join(drift.lines))
+        await remember(self.store, self.config, drift)
         await self._log_token_changes()  # made while the server was down
         self._server = await serve(
             self._handle,
@@ -764,7 +778,7 @@ def _address(connection: ServerConnection) -> str:
     return str(remote[0]) if remote else "unknown"
 
 
-async def run(config: Config, database: str, host: str, port: int, *, ssl_context: ssl.SSLContext | None = None) -> None:
+async def run(config: Config, database: str, host: str, port: int, *, ssl_context: ssl.SSLContext | None = None, accept_config_change: bool = False) -> None:
     """Serve until SIGTERM or SIGINT, then close connections (1001) and the database.
 
     Holds the database's lock file for its whole life: a second server on the
@@ -781,6 +795,7 @@ async def run(config: Config, database: str, host: str, port: int, *, ssl_contex
                 log.warning("migrated %s to schema version %d; the file as it was is kept at %s", database, SCHEMA_VERSION, store.migration_backup)
             await _check_identity(store, lock)
             server = OpsmonServer(config, store, ssl_context=ssl_context)
+            server.accept_config_change = accept_config_change
             server.on_commit = lambda epoch, seq, digest: lock.update(epoch=epoch, seq=seq, digest=digest)
             await server.start(host, port)
             lock.update(port=server.port, host=host, epoch=store.epoch, seq=server.state.seq, digest=server.head_digest)

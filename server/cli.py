@@ -18,6 +18,7 @@ from typing import NoReturn
 from opsmon.config import Config, ConfigError, config_relative, load_config
 from opsmon.protocol import AGENCIES, ROLES, format_ts, parse_ts, utc_now
 from server.auth import AuthError, add_token_record, local_time, parse_expiry
+from server.drift import ConfigDrift
 from server.lock import DatabaseLock, LockError, user_name
 from server.store import Store, StoreError
 from server.tls import TLSError, server_ssl_context
@@ -57,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default: [server] host)")
     serve.add_argument("--port", type=_port, help="port (default: [server] port, 8765)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--accept-config-change", action="store_true", help="serve even if the config no longer has a regency with history (the log records who accepted it)"
+    )
     serve.add_argument("--tls-cert", metavar="PEM", help="certificate (chain) to serve wss:// and https:// (default: [server] tls_cert)")
     serve.add_argument("--tls-key", metavar="PEM", help="its private key (default: [server] tls_key)")
 
@@ -177,14 +181,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
             host = args.host or config.server.host
             port = args.port if args.port is not None else config.server.port
-            asyncio.run(run(config, _database(args, config), host, port, ssl_context=_tls(args, config)))
+            asyncio.run(run(config, _database(args, config), host, port, ssl_context=_tls(args, config), accept_config_change=args.accept_config_change))
             return 0
         if args.command == "reset":
             if not Path(_database(args, config)).exists():
                 return _fail(f"{_database(args, config)} does not exist: nothing to reset")
             return asyncio.run(_reset(args, config))
         return asyncio.run(_token(args, config))
-    except (StoreError, AuthError, LockError, TLSError) as exc:
+    except (StoreError, AuthError, LockError, TLSError, ConfigDrift) as exc:
         return _fail(str(exc))
     except OSError as exc:
         return _fail(f"cannot listen: {exc.strerror or exc}" if args.command == "serve" else str(exc))

@@ -470,6 +470,16 @@ class Store:
         async with self.db.execute(sql, params) as cur:
             return [_row_event(row) async for row in cur]
 
+    async def history_by_regency(self) -> dict[str, int]:
+        """How many events name each regency."""
+        async with self.db.execute("SELECT regency, COUNT(*) FROM events WHERE regency IS NOT NULL GROUP BY regency") as cur:
+            return {str(regency): int(count) async for regency, count in cur}
+
+    async def stages_with_history(self) -> set[str]:
+        """The stage keys any stage update in the log names."""
+        async with self.db.execute("SELECT DISTINCT json_extract(data, '$.stage') FROM events WHERE kind = 'stage.updated'") as cur:
+            return {str(row[0]) async for row in cur if row[0] is not None}
+
     async def event_at(self, seq: int) -> Event | None:
         async with self.db.execute("SELECT seq, ts, kind, actor, data FROM events WHERE seq = ?", (seq,)) as cur:
             row = await cur.fetchone()

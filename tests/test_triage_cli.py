@@ -39,9 +39,9 @@ def test_a_repeat_report_prints_the_incident_it_joined(live: ServerThread, capsy
     assert out.strip() == str(first) and "repeat" in err and f"incident {first}" in err
     incident = live.state().incidents[first]
     assert incident.reports == 2 and incident.severity == "critical"
-    assert opsmon(live, "report", "--regency", "6371", "--category", "logistik", "--severity", "low", "--title", "x", "--location", "TPS 012", "--json") == 0
+    assert opsmon(live, "report", "--regency", "6371", "--category", "logistik", "--severity", "low", "--title", "x", "--location", "KEC. BANJARMASIN UTARA, TPS 012", "--json") == 0
     body = json.loads(capsys.readouterr().out)
-    assert body["ok"] is True and body["duplicate"] is False
+    assert body["ok"] is True and body["duplicate"] is True and body["incident"] == first
 
 
 def test_each_triage_feeder(live: ServerThread, capsys: pytest.CaptureFixture[str]) -> None:

@@ -19,6 +19,7 @@ from opsmon.protocol import ConfigInfo, Incident, RegencyInfo, StageInfo, parse_
 from opsmon.text import for_terminal
 
 SEVERITIES = ("critical", "high", "medium", "low")
+CONDITIONS = ("critical", "escalated", "blocked", "incidents", "quiet")  # worst first
 
 
 @dataclass
@@ -37,6 +38,20 @@ class RegencySummary:
     oldest_unacked: datetime | None
     overdue: int  # unacknowledged past their deadline
     critical_unacked: int
+    escalated: int = 0  # unresolved incidents escalated at least once
+
+    @property
+    def condition(self) -> str:
+        """The worst thing about this regency, as the map shades it (one of CONDITIONS)."""
+        if self.critical_unacked:
+            return "critical"
+        if self.escalated:
+            return "escalated"
+        if self.blocked:
+            return "blocked"
+        if self.open_total:
+            return "incidents"
+        return "quiet"
 
     @property
     def open_total(self) -> int:
@@ -219,6 +234,7 @@ def summarize(state: State, config: ConfigInfo, now: datetime, tz: tzinfo = WITA
                 oldest_unacked=min((parse_ts(i.reported) for i in unacked), default=None),
                 overdue=sum(1 for i in unacked if is_overdue(i, now)),
                 critical_unacked=sum(1 for i in unacked if i.severity == "critical"),
+                escalated=sum(1 for i in incidents if i.level > 0),
             )
         )
     return summaries
