@@ -242,6 +242,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     triage_cli.add_parsers(commands, _feeder, _incident_id, _command_id_option)
 
+    from opsmon.sitrep_cli import add_parser as add_sitrep
+
+    add_sitrep(commands, _connection)
+
     imp = _feeder(
         commands,
         "import",
@@ -417,7 +421,7 @@ def _run_tui(args: argparse.Namespace) -> int:
     except ImportError as exc:
         return _fail(f"the dashboard cannot start: {exc} (try `pip install -e .`)", EXIT_FAILED)
     bell = config.client.bell and not getattr(args, "no_bell", False)
-    return int(run_tui(url=url, token=token, lang=lang, wall=bool(args.wall), cafile=_cafile(args, config), shape=_shape(config), bell=bell))
+    return int(run_tui(url=url, token=token, lang=lang, wall=bool(args.wall), cafile=_cafile(args, config), shape=_shape(config), sitrep=config.sitrep, sitrep_folder=config.sitrep_folder(), bell=bell))
 
 
 def _exercise(args: argparse.Namespace) -> int:
@@ -482,6 +486,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from opsmon.simulate import run_simulate_cli
 
         return run_simulate_cli(args, config, _url(args, config), getattr(args, "token", None) or os.environ.get("OPSMON_TOKEN"), _cafile(args, config))
+    if args.command == "sitrep":
+        from opsmon.sitrep_cli import run_sitrep_cli
+
+        return run_sitrep_cli(args, config, _url(args, config), _token(args), _cafile(args, config))
     if args.command == "import":
         from opsmon.importer import run_import_cli
 

@@ -159,7 +159,16 @@ async def demo(
             from opsmon.geo import province_shape
             from opsmon.tui.app import OpsmonApp
 
-            app = OpsmonApp(url=running.url, token=running.viewer if wall else running.officer, lang=lang, wall=wall, shape=province_shape(config.province.boundaries), bell=bell)
+            app = OpsmonApp(
+                url=running.url,
+                token=running.viewer if wall else running.officer,
+                lang=lang,
+                wall=wall,
+                shape=province_shape(config.province.boundaries),
+                sitrep=config.sitrep,
+                sitrep_folder=config.sitrep_folder(),
+                bell=bell,
+            )
             await app.run_async()
             await _stop(task, stop)
             if getattr(app, "exit_line", ""):

@@ -30,6 +30,7 @@ from textual.screen import Screen
 from textual.system_commands import SystemCommandsProvider
 
 from opsmon.client import Backoff, ClientError, Connection, new_command_id
+from opsmon.config import SitrepSettings
 from opsmon.domain import State, is_overdue
 from opsmon.exercise import ExerciseClock
 from opsmon.exercise import banner as exercise_banner
@@ -43,6 +44,7 @@ from opsmon.tui.screens.dashboard import DashboardScreen
 from opsmon.tui.screens.detail import IncidentScreen
 from opsmon.tui.screens.help import HelpScreen, key_rows
 from opsmon.tui.screens.modals import ConfirmQuit, NoteModal
+from opsmon.tui.screens.sitrep import SitrepScreen
 from opsmon.tui.view import Lookup
 
 FLUSH_SECONDS = 0.1  # at most ten repaints a second, however many events arrive
@@ -115,10 +117,14 @@ class OpsmonApp(App[int]):
         tz: tzinfo | None = None,
         cafile: str | None = None,
         shape: ProvinceShape | None = None,
+        sitrep: SitrepSettings | None = None,
+        sitrep_folder: Path | None = None,
         bell: bool = True,
     ) -> None:
         super().__init__()
         self.shape = shape  # the province's regencies as polygons, for the map (None: no map)
+        self.sitrep = sitrep or SitrepSettings()  # the local config's [sitrep]: post name, formats
+        self.sitrep_folder = sitrep_folder  # where the sitrep key writes (None: preview only)
         self.bell_enabled = bell  # the terminal bell for a new critical or escalated incident
         self.bells = 0  # rung so far (tests read it)
         self.palette_aliases: dict[str, str] = {}  # palette title -> the same command in the other language
@@ -163,10 +169,11 @@ class OpsmonApp(App[int]):
         tz: tzinfo | None = None,
         events: list[Event] | None = None,
         shape: ProvinceShape | None = None,
+        sitrep_folder: Path | None = None,
     ) -> OpsmonApp:
         """An app showing fixed data, with no network: for snapshots and demos.
         `events` (those that made `state`) feed the ticker and the timelines."""
-        app = cls(url="ws://offline.invalid/ws", token="", lang=lang, wall=wall, clock=clock, tz=tz, shape=shape)
+        app = cls(url="ws://offline.invalid/ws", token="", lang=lang, wall=wall, clock=clock, tz=tz, shape=shape, sitrep_folder=sitrep_folder)
         app._preset = (welcome, state)
         app.recent_events.extend(events or [])
         return app
@@ -472,6 +479,10 @@ class OpsmonApp(App[int]):
             self.say(self.tr("sending.offline", id=incident_id), warning=True)
         self._outcome(verb, incident_id, await self._send(command))
 
+    def open_sitrep(self) -> None:
+        if not isinstance(self.screen, SitrepScreen):
+            self.push_screen(SitrepScreen())
+
     def open_detail(self, incident_id: int) -> None:
         self.push_screen(IncidentScreen(incident_id))
 
@@ -579,13 +590,24 @@ def _focus(dashboard: DashboardScreen, code: str) -> Callable[[], None]:
     return lambda: dashboard.set_regency(code)
 
 
-def run_tui(*, url: str, token: str, lang: str = "id", wall: bool = False, cafile: str | None = None, shape: ProvinceShape | None = None, bell: bool = True) -> int:
+def run_tui(
+    *,
+    url: str,
+    token: str,
+    lang: str = "id",
+    wall: bool = False,
+    cafile: str | None = None,
+    shape: ProvinceShape | None = None,
+    sitrep: SitrepSettings | None = None,
+    sitrep_folder: Path | None = None,
+    bell: bool = True,
+) -> int:
     """Run the client until the officer quits. Returns the exit code; when the
     token is refused or the server cannot be reached, prints one line saying so."""
     if not url.startswith(("ws://", "wss://")):
         print(Translator(lang)("exit.unreachable", reason=f"{url!r} is not a websocket URL (expected ws://HOST:PORT/ws)"), file=sys.stderr)
         return EXIT_USAGE
-    app = OpsmonApp(url=url, token=token, lang=lang, wall=wall, cafile=cafile, shape=shape, bell=bell)
+    app = OpsmonApp(url=url, token=token, lang=lang, wall=wall, cafile=cafile, shape=shape, sitrep=sitrep, sitrep_folder=sitrep_folder, bell=bell)
     app.run()
     code = app.return_code or 0
     if app.exit_line:
