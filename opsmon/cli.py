@@ -136,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     _connection(parser, top=True)
     parser.add_argument("--wall", action="store_true", help="wall-display mode: read-only, large, no keys but q")
     parser.add_argument("--lang", choices=LANGUAGES, help="language of the screen (default: [province] language in the config)")
+    parser.add_argument("--no-bell", action="store_true", help="no terminal bell for a new critical or escalated incident (default: [client] bell)")
     commands = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
 
     demo = commands.add_parser(
@@ -151,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--speed", type=_positive(float), default=None, help="simulated seconds per real second (default: the scenario's)")
     demo.add_argument("--scenario", default="rekap", help="rekap (default), hari-h, or a scenario file (see `opsmon exercise scenario`)")
     demo.add_argument("--lang", choices=LANGUAGES, default=argparse.SUPPRESS, help="language of the screen")
+    demo.add_argument("--no-bell", action="store_true", default=argparse.SUPPRESS, help="no terminal bell for a new critical or escalated incident")
     demo.add_argument("--config", default=argparse.SUPPRESS, metavar="FILE", help="province config")
     demo.add_argument(
         "--headless",
@@ -440,7 +442,8 @@ def _run_tui(args: argparse.Namespace) -> int:
         from opsmon.tui.app import run_tui
     except ImportError as exc:
         return _fail(f"the dashboard cannot start: {exc} (try `pip install -e .`)", EXIT_FAILED)
-    return int(run_tui(url=url, token=token, lang=lang, wall=bool(args.wall), cafile=_cafile(args, config), shape=_shape(config), sitrep=config.sitrep, sitrep_folder=config.sitrep_folder()))
+    bell = config.client.bell and not getattr(args, "no_bell", False)
+    return int(run_tui(url=url, token=token, lang=lang, wall=bool(args.wall), cafile=_cafile(args, config), shape=_shape(config), sitrep=config.sitrep, sitrep_folder=config.sitrep_folder(), bell=bell))
 
 
 def _exercise(args: argparse.Namespace) -> int:
