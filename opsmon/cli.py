@@ -243,6 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     from opsmon.sitrep_cli import add_parser as add_sitrep
 
     add_sitrep(commands, _connection)
+    from opsmon.web import add_parser as add_web
+
+    add_web(commands, _connection)
 
     imp = _feeder(
         commands,
@@ -483,6 +486,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from opsmon.simulate import run_simulate_cli
 
         return run_simulate_cli(args, config, _url(args, config), getattr(args, "token", None) or os.environ.get("OPSMON_TOKEN"), _cafile(args, config))
+    if args.command == "web":
+        from opsmon.web import run_web_cli
+
+        return run_web_cli(args, config, _url(args, config), _token(args), _cafile(args, config))
     if args.command == "sitrep":
         from opsmon.sitrep_cli import run_sitrep_cli
 
