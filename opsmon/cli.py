@@ -250,6 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
     from opsmon.sitrep_cli import add_parser as add_sitrep
 
     add_sitrep(commands, _connection)
+    from opsmon.web import add_parser as add_web
+
+    add_web(commands, _connection)
 
     imp = _feeder(
         commands,
@@ -480,7 +483,7 @@ def _after_action(args: argparse.Namespace) -> int:
     if args.format == "json":
         body: str | bytes = afteraction.render_json(report)
     else:
-        text = afteraction.render_md(report, config.province.tz)
+        text = afteraction.render_md(report, config.province.tz, {r.code: r.short for r in config.regencies} | {config.province.code: config.province.name})
         body = afteraction.render_pdf(text) if args.format == "pdf" else text
     if args.output:
         try:
@@ -508,6 +511,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from opsmon.simulate import run_simulate_cli
 
         return run_simulate_cli(args, config, _url(args, config), getattr(args, "token", None) or os.environ.get("OPSMON_TOKEN"), _cafile(args, config))
+    if args.command == "web":
+        from opsmon.web import run_web_cli
+
+        return run_web_cli(args, config, _url(args, config), _token(args), _cafile(args, config))
     if args.command == "sitrep":
         from opsmon.sitrep_cli import run_sitrep_cli
 
