@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import ssl
 import sys
 from collections.abc import Sequence
@@ -25,6 +24,7 @@ from server.backup import BackupError, backup_database, verify_database
 from server.drift import ConfigDrift
 from server.exercise import ExerciseSettings
 from server.lock import DatabaseLock, LockError, user_name
+from server.logs import LOG_FORMATS, setup_logging
 from server.store import Store, StoreError
 from server.tls import TLSError, server_ssl_context
 
@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default: [server] host)")
     serve.add_argument("--port", type=_port, help="port (default: [server] port, 8765)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--log-format", default="text", choices=LOG_FORMATS, help="text lines (default) or one JSON object a line (journald, Loki); times in the province's zone")
     serve.add_argument(
         "--accept-config-change", action="store_true", help="serve even if the config no longer has a regency with history (the log records who accepted it)"
     )
@@ -235,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             from server.app import run
 
-            logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+            setup_logging(args.log_level, args.log_format, config.province.tz)
             host = args.host or config.server.host
             port = args.port if args.port is not None else config.server.port
             try:
