@@ -24,7 +24,7 @@ from server.backup import BackupError, backup_database, verify_database
 from server.drift import ConfigDrift
 from server.exercise import ExerciseSettings
 from server.lock import DatabaseLock, LockError, user_name
-from server.logs import LOG_FORMATS, setup_logging
+from server.logs import LOG_FORMATS, logging_to_stderr
 from server.store import Store, StoreError
 from server.tls import TLSError, server_ssl_context
 
@@ -236,16 +236,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             from server.app import run
 
-            setup_logging(args.log_level, args.log_format, config.province.tz)
             host = args.host or config.server.host
             port = args.port if args.port is not None else config.server.port
             try:
                 exercise = _exercise(args, config)
             except _Usage as exc:
                 return _fail(str(exc), EXIT_USAGE)
-            asyncio.run(
-                run(config, _database(args, config), host, port, ssl_context=_tls(args, config), accept_config_change=args.accept_config_change, exercise=exercise)
-            )
+            with logging_to_stderr(args.log_level, args.log_format, config.province.tz):
+                asyncio.run(
+                    run(config, _database(args, config), host, port, ssl_context=_tls(args, config), accept_config_change=args.accept_config_change, exercise=exercise)
+                )
             return 0
         if args.command == "backup":
             info = backup_database(Path(_database(args, config)), Path(args.to))

@@ -8,10 +8,12 @@ query can select by who, incident, regency or outcome.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import sys
+from collections.abc import Iterator
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -77,12 +79,30 @@ class JsonFormatter(_Formatter):
         return redact(json.dumps(body, ensure_ascii=False, default=str))
 
 
-def setup_logging(level: str, fmt: str, tz: tzinfo) -> None:
-    """The root logger writes to stderr in `fmt` ("text" or "json")."""
-    handler = logging.StreamHandler(sys.stderr)
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is when a line is written."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def logging_to_stderr(level: str, fmt: str, tz: tzinfo) -> Iterator[None]:
+    """While serving, the root logger writes to stderr in `fmt` ("text" or
+    "json"); afterwards it is as it was (serve may run inside another program)."""
+    handler = _Stderr()
     handler.setFormatter(JsonFormatter(tz) if fmt == "json" else TextFormatter(tz))
     root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
+    level_before = root.level
     root.addHandler(handler)
     root.setLevel(level.upper())
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level_before)
