@@ -50,6 +50,12 @@ def select(app: OpsmonApp, incident_id: int) -> None:
     queue_of(app).select_incident(incident_id)
 
 
+async def mark(pilot: Any, app: OpsmonApp, ids: list[int]) -> None:
+    for incident_id in ids:
+        select(app, incident_id)
+        await pilot.press("space")
+
+
 async def test_repeats_are_one_row_with_a_count_and_the_detail_lists_every_report(server: Running, clock: FakeClock) -> None:
     one, again, _ = await seed(server, clock, [("6371", "high", "Listrik padam", "TPS 012"), ("6371", "high", "Mati lampu", "tps 012"), ("6371", "low", "Lain", "TPS 9")])
     assert one == again
@@ -163,20 +169,17 @@ async def test_bulk_on_marked_rows_gives_one_summary_of_done_and_refused(server:
     app = OpsmonApp(url=server.url, token=server.tokens["officer"], clock=clock)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, loaded(app, 3))
-        select(app, ids[0])
-        await pilot.press("space", "space")  # the first two
+        await mark(pilot, app, ids[:2])
         await pilot.press("t")
         await until(pilot, lambda: any("Ambil: 2 dari 2 berhasil" in n for n in app.notices))
         owners: list[Any] = [server.server.state.incidents[i].owner for i in ids]
         assert owners[:2] == [Actor(name="officer", agency="Bawaslu")] * 2 and owners[2] is None
-        select(app, ids[0])
-        await pilot.press("space", "space", "space")  # all three
+        await mark(pilot, app, ids)
         await pilot.press("t")  # the first two are already mine: refused, the third is taken
         await until(pilot, lambda: any("Ambil: 1 dari 3 berhasil; ditolak:" in n for n in app.notices))
         summary = next(n for n in app.notices if "1 dari 3" in n)
         assert f"#{ids[0]}" in summary and f"#{ids[1]}" in summary
-        select(app, ids[0])
-        await pilot.press("space", "space")
+        await mark(pilot, app, ids[:2])
         await pilot.press("z")
         await until(pilot, lambda: type(app.screen).__name__ == "SnoozeModal")
         assert "2 insiden ditandai" in str(app.screen.query_one("#prompt").render())

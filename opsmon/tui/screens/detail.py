@@ -27,6 +27,9 @@ WRITE_ACTIONS = frozenset({"ack", "escalate", "note", "resolve", "reopen", "snoo
 
 class IncidentScreen(Screen[None]):
     BINDINGS = [
+        # First, so the footer keeps them however narrow the terminal.
+        Binding("question_mark", "app.help", "key.help"),
+        Binding("q", "app.quit", "key.quit"),
         Binding("escape", "back", "key.back"),
         Binding("a", "ack", "key.ack"),
         Binding("e", "escalate", "key.escalate"),
@@ -39,8 +42,6 @@ class IncidentScreen(Screen[None]):
         Binding("s", "change_severity", "key.change_severity", show=False),
         Binding("U", "unack", "key.unack", show=False),
         Binding("M", "merge", "key.merge", show=False),
-        Binding("question_mark", "app.help", "key.help"),
-        Binding("q", "app.quit", "key.quit", show=False),
     ]
 
     def __init__(self, incident_id: int) -> None:
