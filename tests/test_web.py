@@ -110,6 +110,7 @@ def test_the_wall_in_a_browser(live: ServerThread, tmp_path: Path) -> None:
                 page.goto(page_url)
                 page.wait_for_function(f"() => ({READ_BUFFER})().includes('Peta provinsi')", timeout=90_000)
                 page.wait_for_function(f"() => ({READ_BUFFER})().includes('KRITIS blm ack')", timeout=30_000)
+                page.wait_for_function(f"() => ({READ_BUFFER})().includes('Tanah Laut')", timeout=30_000)
                 screen = page.evaluate(READ_BUFFER)
                 # Every regency by its short name (panels and the map's legend), the map, the ticker.
                 for regency in province().regencies:
