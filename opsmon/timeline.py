@@ -33,9 +33,12 @@ def counting_stage(config: ConfigInfo) -> str | None:
     return found.key if found else None
 
 
-def night(state: State, events: Iterable[Event], config: ConfigInfo, now: datetime, *, hours: int = 12, regency: str | None = None) -> Night:
-    """The last `hours` hours up to now, for the province or one regency."""
+def night(state: State, events: Iterable[Event], config: ConfigInfo, now: datetime, *, hours: int = 12, least: int = 6, regency: str | None = None) -> Night:
+    """The hours up to now, for the province or one regency: from the night's first
+    incident (at least `least` hours, at most `hours`), so the chart is not mostly empty."""
     top = now.replace(minute=0, second=0, microsecond=0)
+    earliest = min((parse_ts(i.reported) for i in state.incidents.values()), default=now)
+    hours = max(least, min(hours, int((top - earliest.replace(minute=0, second=0, microsecond=0)).total_seconds() // 3600) + 1))
     starts = [top - timedelta(hours=n) for n in range(hours - 1, -1, -1)]
     first = starts[0]
     incidents = {s: [0] * hours for s in SEVERITIES}

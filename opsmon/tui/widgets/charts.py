@@ -20,9 +20,9 @@ from opsmon.tui.view import Lookup
 
 class NightCharts(Vertical):
     DEFAULT_CSS = """
-    NightCharts { height: auto; padding: 0 1; }
-    NightCharts .chart-row { height: 1; }
-    NightCharts .chart-label { width: 26; }
+    NightCharts { height: auto; width: 100%; padding: 0 1; }
+    NightCharts .chart-row { height: 1; width: 100%; }
+    NightCharts .chart-label { width: 30; }
     NightCharts Sparkline { width: 1fr; height: 1; }
     """
 
