@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from opsmon import triage_cli
 from opsmon.client import new_command_id
 from opsmon.config import LANGUAGES, Config, ConfigError, config_relative, load_config
 from opsmon.feeders import (
@@ -33,7 +34,9 @@ from opsmon.feeders import (
     check_stage,
     feeder_session,
     resolve_regency,
+    stage_regency,
 )
+from opsmon.geo import BoundariesError, ProvinceShape, province_shape
 from opsmon.i18n import Translator, translate_refusal
 from opsmon.protocol import (
     AGENCIES,
@@ -139,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--db", metavar="PATH", help="keep the database in PATH (default: a temporary file, removed at the end)")
     demo.add_argument("--seed", type=int, default=None, help="simulator seed (default: random)")
     demo.add_argument("--speed", type=_positive(float), default=None, help="simulated seconds per real second (default: the scenario's)")
-    demo.add_argument("--scenario", default="rekap", help="rekap (default) or hari-h")
+    demo.add_argument("--scenario", default="rekap", help="rekap (default), hari-h, or a scenario file (see `opsmon exercise scenario`)")
     demo.add_argument("--lang", choices=LANGUAGES, default=argparse.SUPPRESS, help="language of the screen")
     demo.add_argument("--config", default=argparse.SUPPRESS, metavar="FILE", help="province config")
     demo.add_argument(
@@ -160,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--seed", type=int, default=1, help="same seed, same night (default: 1)")
     simulate.add_argument("--speed", type=_positive(float), default=None, help="simulated seconds per real second (default: the scenario's)")
     simulate.add_argument("--rate", type=_positive(float), metavar="EVENTS_PER_S", help="ignore the timeline: send this many commands a second (benchmarks)")
-    simulate.add_argument("--scenario", default="rekap", help="rekap (recapitulation night, default) or hari-h (voting day)")
+    simulate.add_argument("--scenario", default="rekap", help="rekap (the recapitulation, default), hari-h (voting day), or a scenario file (see `opsmon exercise scenario`)")
     simulate.add_argument("--duration", type=_positive(float), metavar="S", help="stop after S real seconds (default: the end of the scenario; needed with --rate)")
     simulate.add_argument("--json", action="store_true", help="print the summary as JSON")
     simulate.add_argument("--quiet", action="store_true", help="no line per incident on stderr")
@@ -175,6 +178,16 @@ def build_parser() -> argparse.ArgumentParser:
         simulate.add_argument(f"--token-{agency.lower()}", metavar="T", help=f"sign {agency}'s reports with this {agency} token")
     simulate.add_argument("--token-file", metavar="FILE", help="more tokens, one a line (several reporters per agency take turns)")
 
+    exercise = commands.add_parser("exercise", help="training exercises (latihan): scenario files, the after-action report")
+    exercise_commands = exercise.add_subparsers(dest="exercise_command", required=True, parser_class=_Parser, metavar="{scenario}")
+    scenario = exercise_commands.add_parser(
+        "scenario",
+        help="print a shipped scenario file, to copy and edit (then: opsmon simulate --scenario FILE)",
+        description="Print a shipped scenario file (hari-h or rekap): its stage windows, the trouble that can happen and the timed injects. "
+        "Copy it, edit it, and play it with `opsmon simulate --scenario FILE`.",
+    )
+    scenario.add_argument("name", nargs="?", default="hari-h", help="hari-h (default) or rekap")
+
     report = _feeder(commands, "report", "report an incident; prints its new id")
     report.add_argument("--regency", required=True, help="BPS code (6371) or name (Banjarmasin)")
     report.add_argument("--category", required=True, help="a category key from the config, e.g. logistik")
@@ -184,11 +197,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--location", default="", help="e.g. 'Kec. Banjarmasin Utara, TPS 012'")
     _command_id_option(report)
 
-    stage = _feeder(commands, "stage", "set a regency's progress in a stage")
-    stage.add_argument("--regency", required=True, help="BPS code (6303) or name (Banjar)")
+    stage = _feeder(commands, "stage", "set a regency's progress in a stage (or the province's, for a province stage such as rekap_provinsi)")
+    stage.add_argument("--regency", help="BPS code (6303) or name (Banjar); left out for a province stage")
     stage.add_argument("--stage", required=True, help="a stage key from the config, e.g. rekap_ppk")
-    stage.add_argument("--done", required=True, type=_count, help="how many units are done (TPS, kecamatan, or 1 for a plenary)")
-    stage.add_argument("--blocked", action="store_true", help="mark the stage blocked (say why with --note)")
+    stage.add_argument("--done", type=_count, help="how many units are done (TPS, kecamatan, or 1 for a plenary); left out, the server keeps its count")
+    stage.add_argument("--blocked", action="store_true", help="mark the stage blocked (say why with --note); without --done the count is kept")
     stage.add_argument("--note", help="a short note shown with the stage")
     _command_id_option(stage)
 
@@ -211,6 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     reopen.add_argument("incident", type=_incident_id, metavar="ID")
     reopen.add_argument("--note", required=True)
     _command_id_option(reopen)
+
+    triage_cli.add_parsers(commands, _feeder, _incident_id, _command_id_option)
 
     imp = _feeder(
         commands,
@@ -236,6 +251,13 @@ def _load(args: argparse.Namespace) -> Config:
         return load_config(getattr(args, "config", None))
     except ConfigError as exc:
         raise FeedError(f"config: {exc}", EXIT_USAGE) from None
+
+
+def _shape(config: Config) -> ProvinceShape | None:
+    try:
+        return province_shape(config.province.boundaries)
+    except BoundariesError as exc:
+        raise FeedError(f"config: province.boundaries: {exc}", EXIT_USAGE) from None
 
 
 def _url(args: argparse.Namespace, config: Config) -> str:
@@ -283,12 +305,17 @@ def build_command(args: argparse.Namespace, config: Config) -> Command:
         draft = IncidentDraft(regency=regency.code, category=args.category, severity=args.severity, title=title, detail=args.detail, location=args.location)
         return Report(id=command_id, incident=draft)
     if args.command == "stage":
+        if args.done is None and not args.blocked and args.note is None:
+            raise FeedError("say what changed: --done N, --blocked (with --note), or both", EXIT_USAGE)
         try:
-            regency = resolve_regency(config, args.regency)
-            check_stage(config, args.stage, regency, args.done)
+            stage_info, place = stage_regency(config, args.stage, args.regency)
+            check_stage(config, stage_info.key, place, args.done)
         except LocalInvalid as exc:
             raise FeedError(str(exc), EXIT_USAGE) from None
-        return StageUpdate(id=command_id, regency=regency.code, stage=args.stage, done=args.done, note=args.note, blocked=args.blocked)
+        code = place.code if place is not None else config.province.code
+        return StageUpdate(id=command_id, regency=code, stage=args.stage, done=args.done, note=args.note, blocked=args.blocked)
+    if args.command in triage_cli.TRIAGE_COMMANDS:
+        return triage_cli.build(args, config, command_id)
     for text in (getattr(args, "note", None), getattr(args, "text", None)):
         if text is not None and len(text) > 4000:
             raise FeedError("a note or text may be at most 4000 characters", EXIT_USAGE)
@@ -314,11 +341,16 @@ def describe_success(command: Command, result: Result, config: Config) -> str:
     if isinstance(command, StageUpdate):
         regency = config.regency(command.regency)
         stage = config.stage(command.stage)
-        total = stage.total_for(regency) if stage and regency else "?"
+        name = regency.short if regency else config.province.name
         state = " (blocked)" if command.blocked else ""
-        return f"{command.regency} {regency.short if regency else ''} {command.stage}: {command.done}/{total}{state} (seq {result.seq})"
+        if command.done is None:
+            return f"{command.regency} {name} {command.stage}: {'blocked' if command.blocked else 'updated'}, count kept (seq {result.seq})"
+        total = stage.total_for(regency) if stage else "?"
+        return f"{command.regency} {name} {command.stage}: {command.done}/{total}{state} (seq {result.seq})"
     verb = {"ack": "acknowledged", "escalate": "escalated", "note": "noted", "resolve": "resolved", "reopen": "reopened"}
     tag = str(type(command).__struct_config__.tag)
+    if tag in triage_cli.TRIAGE_COMMANDS:
+        return triage_cli.describe(command, result)
     return f"incident {result.incident or getattr(command, 'incident', '?')} {verb.get(tag, tag)} (seq {result.seq})"
 
 
@@ -328,6 +360,8 @@ def _result_json(command: Command, result: Result) -> str:
         value = getattr(result, key)
         if value is not None:
             body[key] = value
+    if result.duplicate:
+        body["duplicate"] = True  # a report folded into the open incident `incident`
     if result.by is not None:
         body["by"] = {"name": result.by.name, "agency": result.by.agency}
     return json.dumps(body, ensure_ascii=False)
@@ -339,6 +373,7 @@ async def _send_one(args: argparse.Namespace, config: Config) -> int:
     async with feeder_session(url, token, cafile=_cafile(args, config)) as session:
         from opsmon.client import ClientError
 
+        command = triage_cli.for_user(command, args, session.welcome.user)
         try:
             result = await session.request(command, timeout=15.0)
         except ClientError as exc:
@@ -348,6 +383,8 @@ async def _send_one(args: argparse.Namespace, config: Config) -> int:
     if result.ok:
         if not args.json:
             print(describe_success(command, result, config))
+        if result.duplicate:
+            print(f"{PROG}: a repeat: folded into open incident {result.incident} (same regency, category and location)", file=sys.stderr)
         return EXIT_OK
     # A feeder speaks English unless told otherwise (--lang), so a line never mixes two languages.
     lang = getattr(args, "lang", None) or "en"
@@ -364,7 +401,17 @@ def _run_tui(args: argparse.Namespace) -> int:
         from opsmon.tui.app import run_tui
     except ImportError as exc:
         return _fail(f"the dashboard cannot start: {exc} (try `pip install -e .`)", EXIT_FAILED)
-    return int(run_tui(url=url, token=token, lang=lang, wall=bool(args.wall), cafile=_cafile(args, config)))
+    return int(run_tui(url=url, token=token, lang=lang, wall=bool(args.wall), cafile=_cafile(args, config), shape=_shape(config)))
+
+
+def _exercise(args: argparse.Namespace) -> int:
+    from opsmon.scenario import ScenarioError, scenario_text
+
+    try:
+        sys.stdout.write(scenario_text(args.name))
+    except ScenarioError as exc:
+        raise FeedError(str(exc), EXIT_USAGE) from None
+    return EXIT_OK
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -374,6 +421,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         from opsmon.demo import run_demo
 
         return run_demo(args)
+    if args.command == "exercise":
+        return _exercise(args)
     config = _load(args)
     if args.command == "simulate":
         from opsmon.simulate import run_simulate_cli
@@ -383,7 +432,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         from opsmon.importer import run_import_cli
 
         return asyncio.run(run_import_cli(args, config, _url(args, config), _token(args), _cafile(args, config)))
+    if args.command in triage_cli.READ_COMMANDS:
+        return asyncio.run(_read(args, config))
     return asyncio.run(_send_one(args, config))
+
+
+async def _read(args: argparse.Namespace, config: Config) -> int:
+    async with feeder_session(_url(args, config), _token(args), cafile=_cafile(args, config), follow=True) as session:
+        return await triage_cli.run_read(args, config, session)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -17,6 +17,9 @@ from typing import Any
 SEVERITY_KEYS = ("critical", "high", "medium", "low")
 LANGUAGES = ("id", "en")
 STAGE_UNITS = ("tps", "kecamatan", "plenary")
+# "regency": every regency has its own row; "province": one row for the whole
+# province (its plenary), keyed by the province code.
+STAGE_SCOPES = ("regency", "province")
 SYNCHRONOUS_MODES = ("full", "normal", "extra")
 COMPRESSION_MODES = ("none", "deflate")
 KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -70,9 +73,16 @@ class Stage:
     short: Label
     unit: str
     window: str = ""
+    scope: str = "regency"
 
-    def total_for(self, regency: Regency) -> int:
-        """What a regency counts to in this stage."""
+    @property
+    def province_wide(self) -> bool:
+        return self.scope == "province"
+
+    def total_for(self, regency: Regency | None) -> int:
+        """What a regency (None: the province, for a province stage) counts to in this stage."""
+        if regency is None:
+            return 1
         if self.unit == "tps":
             return regency.tps
         if self.unit == "kecamatan":
@@ -86,6 +96,7 @@ class Stage:
             "unit": self.unit,
             "short": self.short.to_wire(),
             "window": self.window,
+            "scope": self.scope,
         }
 
 
@@ -165,6 +176,7 @@ class Province:
     timezone_name: str = "WITA"
     utc_offset_hours: float = 8.0
     language: str = "id"
+    boundaries: Path | None = None  # the regencies' polygons (GeoJSON), for the map; None: no map
 
     @property
     def tz(self) -> tzinfo:
@@ -194,6 +206,13 @@ class Config:
 
     def severity(self, key: str) -> Severity | None:
         return next((s for s in self.severities if s.key == key), None)
+
+    def stage_totals(self) -> dict[tuple[str, str], int]:
+        """(regency, stage) -> total for every stage row, in config order: each
+        regency's rows, then one row per province stage, keyed by the province code."""
+        totals = {(r.code, s.key): s.total_for(r) for r in self.regencies for s in self.stages if not s.province_wide}
+        totals.update({(self.province.code, s.key): s.total_for(None) for s in self.stages if s.province_wide})
+        return totals
 
     def to_wire(self) -> dict[str, Any]:
         """The `config` object of the protocol's welcome message."""
@@ -318,6 +337,21 @@ def _unique(items: list[Any], attr: str, where: str) -> None:
         seen.add(value)
 
 
+DATA_DIR = Path(__file__).with_name("data")  # data files shipped with the package
+
+
+def _data_file(table: _Table, key: str, config_path: Path | None) -> Path | None:
+    """A data file the config names: relative to the config file, else one shipped in opsmon/data."""
+    name = table.text(key, "", required=False)
+    if not name:
+        return None
+    candidates = [Path(name)] if Path(name).is_absolute() else [(config_path.parent if config_path else Path.cwd()) / name, DATA_DIR / name]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(f"{table._key(key)}: no such file {name!r} (looked in {', '.join(str(c.parent) for c in candidates)})")
+
+
 def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
     """Validate an already-parsed TOML document."""
     root = _Table(data, "")
@@ -329,6 +363,7 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
         timezone_name=p.text("timezone_name", "WITA", required=False) or "WITA",
         utc_offset_hours=p.number("utc_offset_hours", 8.0, minimum=-14, exclusive=False),
         language=p.text("language", "id", required=False, choices=LANGUAGES),
+        boundaries=_data_file(p, "boundaries", path),
     )
     if not -14 <= province.utc_offset_hours <= 14:
         raise ConfigError(f"province.utc_offset_hours: must be between -14 and 14, not {province.utc_offset_hours}")
@@ -401,9 +436,16 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
         key = t.text("key", pattern=KEY_RE)
         label = t.label("label")
         short = t.label("short") if "short" in t.data else label
-        stages.append(Stage(key=key, label=label, short=short, unit=t.text("unit", choices=STAGE_UNITS), window=t.text("window", "", required=False)))
+        unit = t.text("unit", choices=STAGE_UNITS)
+        scope = t.text("scope", "regency", required=False, choices=STAGE_SCOPES)
+        if scope == "province" and unit != "plenary":
+            raise ConfigError(f"stages[{i}].unit: a province stage is one plenary for the whole province: must be 'plenary', not {unit!r}")
+        stages.append(Stage(key=key, label=label, short=short, unit=unit, window=t.text("window", "", required=False), scope=scope))
         t.done()
     _unique(stages, "key", "stages")
+    if any(s.province_wide for s in stages) and province.code in {r.code for r in regencies}:
+        # A province stage's row is keyed by the province code: it must name no regency.
+        raise ConfigError(f"province.code: {province.code!r} is also a regency's code")
 
     categories = []
     for i, item in enumerate(root.list("categories")):

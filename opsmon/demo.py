@@ -27,8 +27,7 @@ from typing import Any
 
 from opsmon.config import Config, ConfigError, load_config
 from opsmon.feeders import EXIT_FAILED, EXIT_OK, EXIT_USAGE, FeedError
-from opsmon.scenario import SCENARIOS
-from opsmon.simulate import SimStats, simulate
+from opsmon.simulate import SimStats, scenario_for, simulate
 
 OFFICER = ("Petugas Posko", "officer", "KPU")
 VIEWER = ("Layar Dinding", "viewer", "KPU")
@@ -139,27 +138,27 @@ async def demo(
     wall: bool = False,
     lang: str = "id",
 ) -> tuple[int, dict[str, Any] | None]:
-    if scenario not in SCENARIOS:
-        raise FeedError(f"unknown scenario {scenario!r} (known: {', '.join(SCENARIOS)})", EXIT_USAGE)
+    night = scenario_for(scenario, config)
     import random
     import time
 
     seed = seed if seed is not None else random.randrange(1_000_000)
     if speed is None and headless is not None:
         # Headless: the whole night in the time given (as fast as the server's rate limit allows).
-        speed = SCENARIOS[scenario].duration / headless
+        speed = night.duration / headless
     async with demo_server(config, db) as running:
         stop = asyncio.Event()
-        task = asyncio.create_task(simulate(running.url, running.simulators, config, scenario=scenario, seed=seed, speed=speed, stop=stop), name="opsmon-demo-simulator")
+        task = asyncio.create_task(simulate(running.url, running.simulators, config, scenario=night, seed=seed, speed=speed, stop=stop), name="opsmon-demo-simulator")
         try:
             if headless is not None:
                 began = time.monotonic()
                 await asyncio.wait({task}, timeout=headless)
                 stats = await _stop(task, stop)
                 return EXIT_OK, summary(running, stats, time.monotonic() - began)
+            from opsmon.geo import province_shape
             from opsmon.tui.app import OpsmonApp
 
-            app = OpsmonApp(url=running.url, token=running.viewer if wall else running.officer, lang=lang, wall=wall)
+            app = OpsmonApp(url=running.url, token=running.viewer if wall else running.officer, lang=lang, wall=wall, shape=province_shape(config.province.boundaries))
             await app.run_async()
             await _stop(task, stop)
             if getattr(app, "exit_line", ""):

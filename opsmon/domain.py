@@ -89,26 +89,34 @@ class SeverityRule:
 class Rules:
     """What the server needs to decide commands: the province's config, reduced."""
 
-    stage_totals: dict[tuple[str, str], int]  # (regency, stage) -> total
+    stage_totals: dict[tuple[str, str], int]  # (regency, stage) -> total; a province stage's regency is the province code
     categories: frozenset[str]
     severities: dict[str, SeverityRule]
     tz: tzinfo
     tz_name: str = "WITA"
+    province: str = ""
+    province_stages: frozenset[str] = frozenset()
     dedup_minutes: int = 30  # [triage] dedup_minutes; 0: never fold
 
     @cached_property
     def regencies(self) -> frozenset[str]:
         # Asked on every report and stage update: worked out once.
-        return frozenset(regency for regency, _ in self.stage_totals)
+        return frozenset(regency for regency, stage in self.stage_totals if stage not in self.province_stages)
+
+    @cached_property
+    def stages(self) -> frozenset[str]:
+        return frozenset(stage for _, stage in self.stage_totals)
 
     @classmethod
     def from_config(cls, config: Config) -> Rules:
         return cls(
-            stage_totals={(r.code, s.key): s.total_for(r) for r in config.regencies for s in config.stages},
+            stage_totals=config.stage_totals(),
             categories=frozenset(c.key for c in config.categories),
             severities={s.key: SeverityRule(s.ack_minutes, s.escalate_minutes) for s in config.severities},
             tz=config.province.tz,
             tz_name=config.province.timezone_name,
+            province=config.province.code,
+            province_stages=frozenset(s.key for s in config.stages if s.province_wide),
             dedup_minutes=config.triage.dedup_minutes,
         )
 
@@ -411,23 +419,41 @@ def decide(state: State, command: WriteCommand, actor: Actor, scope: list[str] |
 
     if isinstance(command, StageUpdate):
         total = rules.stage_totals.get((command.regency, command.stage))
-        if command.regency not in rules.regencies:
+        if command.stage in rules.province_stages:
+            if command.regency != rules.province:
+                raise DomainError(
+                    "invalid",
+                    f"{command.stage} is one row for the whole province: send regency {rules.province!r}, not {command.regency!r}",
+                    reason="bad_field",
+                    params={"field": "regency", "problem": f"{command.stage} is a province stage: use the province code {rules.province}"},
+                )
+        elif command.regency not in rules.regencies:
+            if command.regency == rules.province and command.stage in rules.stages:
+                raise DomainError(
+                    "invalid",
+                    f"{command.stage} is counted per regency, not for the province",
+                    reason="bad_field",
+                    params={"field": "regency", "problem": f"{command.stage} is counted per regency"},
+                )
             raise _unknown("regency", command.regency)
         if total is None:
             raise _unknown("stage", command.stage)
-        if command.done > total:
+        current = state.stages.get((command.regency, command.stage))
+        # No `done`: keep the count the server has (a stage marked blocked, say).
+        done = command.done if command.done is not None else (current.done if current is not None else 0)
+        if done > total:
             raise DomainError(
                 "invalid",
-                f"done {command.done} is more than the {total} that {command.regency} counts to in {command.stage}",
+                f"done {done} is more than the {total} that {command.regency} counts to in {command.stage}",
                 reason="done_exceeds_total",
-                params={"done": command.done, "total": total, "regency": command.regency, "stage": command.stage},
+                params={"done": done, "total": total, "regency": command.regency, "stage": command.stage},
             )
         _check_scope(scope, command.regency)
         row = StageRow(
             regency=command.regency,
             stage=command.stage,
-            status=stage_status(command.done, total, command.blocked),
-            done=command.done,
+            status=stage_status(done, total, command.blocked),
+            done=done,
             total=total,
             note=command.note or None,
             updated=ts,

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 
 from opsmon.client import ClientError, Session, Unauthorized
-from opsmon.config import Config, Regency
+from opsmon.config import Config, Regency, Stage
 from opsmon.protocol import Command, Result
 
 # Exit codes of every `opsmon` feeder (documented in `opsmon --help`).
@@ -66,15 +66,33 @@ def resolve_regency(config: Config, value: str) -> Regency:
     raise LocalInvalid(f"unknown regency {value!r} (known: {known})")
 
 
-def check_stage(config: Config, key: str, regency: Regency, done: int) -> None:
+def stage_regency(config: Config, key: str, regency: str | None) -> tuple[Stage, Regency | None]:
+    """The stage, and the regency a stage update is for: None for a province
+    stage (one row for the whole province), which takes no regency."""
     stage = config.stage(key)
     if stage is None:
         raise LocalInvalid(f"unknown stage {key!r} (known: {', '.join(s.key for s in config.stages)})")
+    if stage.province_wide:
+        if regency is not None and regency.strip() != config.province.code:
+            raise LocalInvalid(f"{key} is one plenary for the whole province ({config.province.name}): leave out the regency (--regency, `regency` in an import line)")
+        return stage, None
+    if regency is None or not regency.strip():
+        raise LocalInvalid(f"{key} is counted per regency: name the regency (--regency, `regency` in an import line)")
+    return stage, resolve_regency(config, regency)
+
+
+def check_stage(config: Config, key: str, regency: Regency | None, done: int | None) -> None:
+    stage = config.stage(key)
+    if stage is None:
+        raise LocalInvalid(f"unknown stage {key!r} (known: {', '.join(s.key for s in config.stages)})")
+    if done is None:
+        return  # the server keeps the count it has
     total = stage.total_for(regency)
     if done < 0:
         raise LocalInvalid(f"done must be 0 or more, not {done}")
     if done > total:
-        raise LocalInvalid(f"done {done} is more than the {total} {stage.unit} that {regency.short} counts to in {key}")
+        where = regency.short if regency is not None else config.province.name
+        raise LocalInvalid(f"done {done} is more than the {total} {stage.unit} that {where} counts to in {key}")
 
 
 def check_category(config: Config, key: str) -> None:
@@ -95,10 +113,13 @@ def _ignore(_: object) -> None:
 
 
 @contextlib.asynccontextmanager
-async def feeder_session(url: str, token: str, *, client: str = "opsmon-feeder", timeout: float = 10.0, cafile: str | None = None) -> AsyncIterator[Session]:
-    """An open session, or FeedError with the exit code for unreachable or unauthorized."""
+async def feeder_session(
+    url: str, token: str, *, client: str = "opsmon-feeder", timeout: float = 10.0, cafile: str | None = None, follow: bool = False
+) -> AsyncIterator[Session]:
+    """An open session, or FeedError with the exit code for unreachable or unauthorized.
+    With `follow`, the frames the server sends (the snapshot first) wait in `session.frames`."""
     try:
-        session = await Session.open(url, token, client=client, timeout=timeout, on_frame=_ignore, cafile=cafile)
+        session = await Session.open(url, token, client=client, timeout=timeout, on_frame=None if follow else _ignore, cafile=cafile)
     except Unauthorized as exc:
         raise FeedError(str(exc), EXIT_UNAUTHORIZED) from None
     except ClientError as exc:

@@ -11,7 +11,12 @@ JSONL: one object per line, the protocol's command shape or a flat one:
   {"type": "report", "id": "bjm-17", "regency": "6371", "category": "logistik",
    "severity": "high", "title": "...", "detail": "...", "location": "..."}
   {"type": "stage", "regency": "6303", "stage": "rekap_ppk", "done": 12, "blocked": false, "note": null}
-  (also ack/escalate/note/resolve/reopen with "incident": ID, in the protocol's shape)
+  (`done` may be left out with "blocked": true or a note: the server keeps its count;
+  a province stage such as rekap_provinsi takes no `regency`)
+  (also ack/escalate/note/resolve/reopen/snooze/assign/severity/unack/merge with
+  "incident": ID, in the protocol's shape, e.g.
+  {"type": "assign", "incident": 12, "to": {"name": "Rahmat", "agency": "Bawaslu"}}
+  {"type": "snooze", "incident": 12, "minutes": 30, "note": "Menunggu PLN"})
 CSV: a header row with the columns
   kind,id,regency,category,severity,title,detail,location,stage,done,blocked,note
 where kind is report or stage and unused columns stay empty.
@@ -50,11 +55,13 @@ from opsmon.feeders import (
     feeder_session,
     pace_for,
     resolve_regency,
+    stage_regency,
 )
-from opsmon.protocol import Ack, Command, Escalate, Note, Reopen, Report, Resolve, StageUpdate
+from opsmon.protocol import Ack, Assign, Command, Escalate, Merge, Note, Reopen, Report, Resolve, SeverityChange, Snooze, StageUpdate, Unack
 
 CSV_COLUMNS = ("kind", "id", "regency", "category", "severity", "title", "detail", "location", "stage", "done", "blocked", "note")
-IMPORTABLE = Report | StageUpdate | Ack | Escalate | Note | Resolve | Reopen
+IMPORTABLE = Report | StageUpdate | Ack | Escalate | Note | Resolve | Reopen | Snooze | Assign | SeverityChange | Unack | Merge
+INCIDENT_VERBS = ("ack", "escalate", "note", "resolve", "reopen", "snooze", "assign", "severity", "unack", "merge")
 REPORT_FIELDS = ("regency", "category", "severity", "title", "detail", "location")
 TRUE = {"1", "true", "yes", "ya", "y"}
 FALSE = {"", "0", "false", "no", "tidak", "n"}
@@ -125,7 +132,7 @@ def to_command(raw: dict[str, Any], config: Config, default_id: str) -> Command:
     against the config; raises LocalInvalid naming the problem."""
     kind = raw.get("type", raw.get("kind"))
     if not isinstance(kind, str) or not kind.strip():
-        raise LocalInvalid("missing `type` (or `kind`): report, stage, ack, escalate, note, resolve or reopen")
+        raise LocalInvalid(f"missing `type` (or `kind`): report, stage, {', '.join(INCIDENT_VERBS)}")
     kind = kind.strip().lower()
     command_id = raw.get("id") or default_id
     if not isinstance(command_id, str) or not 1 <= len(command_id) <= 64:
@@ -142,27 +149,36 @@ def to_command(raw: dict[str, Any], config: Config, default_id: str) -> Command:
         check_severity(config, str(draft["severity"]))
         body = {"type": "report", "id": command_id, "incident": {**{k: v for k, v in draft.items() if v is not None}, "regency": regency.code}}
     elif kind == "stage":
-        for key in ("regency", "stage", "done"):
-            if raw.get(key) in (None, ""):
-                raise LocalInvalid(f"a stage update needs `{key}`")
-        regency = resolve_regency(config, str(raw["regency"]))
-        done = _done(raw["done"])
-        check_stage(config, str(raw["stage"]), regency, done)
+        if raw.get("stage") in (None, ""):
+            raise LocalInvalid("a stage update needs `stage`")
+        blocked = _bool(raw.get("blocked"), "blocked")
         note = raw.get("note")
+        note = note if note not in ("",) else None
+        # Without `done` the server keeps its count: a blocked stage, or a new note.
+        if raw.get("done") in (None, "") and not blocked and note is None:
+            raise LocalInvalid("a stage update needs `done` (or `blocked`, or a `note`)")
+        done = None if raw.get("done") in (None, "") else _done(raw["done"])
+        given = raw.get("regency")
+        stage, place = stage_regency(config, str(raw["stage"]), None if given in (None, "") else str(given))
+        check_stage(config, stage.key, place, done)
         body = {
             "type": "stage",
             "id": command_id,
-            "regency": regency.code,
-            "stage": str(raw["stage"]),
+            "regency": place.code if place is not None else config.province.code,
+            "stage": stage.key,
             "done": done,
-            "blocked": _bool(raw.get("blocked"), "blocked"),
-            "note": note if note not in ("",) else None,
+            "blocked": blocked,
+            "note": note,
         }
-    elif kind in ("ack", "escalate", "note", "resolve", "reopen"):
+    elif kind in INCIDENT_VERBS:
         body = {k: v for k, v in raw.items() if k != "kind" and v not in ("", None)}
         body.update(type=kind, id=command_id)
+        if kind == "assign":
+            body.setdefault("to", None)  # no `to`: release it
+        if kind == "severity":
+            check_severity(config, str(body.get("severity", "")))
     else:
-        raise LocalInvalid(f"unknown type {kind!r}: use report, stage, ack, escalate, note, resolve or reopen")
+        raise LocalInvalid(f"unknown type {kind!r}: use report, stage, {', '.join(INCIDENT_VERBS)}")
     try:
         return msgspec.convert(body, IMPORTABLE)  # type: ignore[no-any-return]
     except msgspec.ValidationError as exc:

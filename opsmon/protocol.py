@@ -130,6 +130,9 @@ class StageInfo(msgspec.Struct):
     unit: str
     short: LabelText | None = None
     window: str = ""
+    # Added to v1: "province" for a stage with one row for the whole province
+    # (its regency is the province code), "regency" for one row per regency.
+    scope: str = "regency"
 
 
 class CategoryInfo(msgspec.Struct):
@@ -236,7 +239,8 @@ class StageUpdate(msgspec.Struct, tag="stage", tag_field="type"):
     id: CommandId
     regency: str
     stage: str
-    done: Annotated[int, msgspec.Meta(ge=0)]
+    # Added to v1: optional; left out (or null), the server keeps the count it has.
+    done: Annotated[int, msgspec.Meta(ge=0)] | None = None
     note: LongText | None = None
     blocked: bool = False
 

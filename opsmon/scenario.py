@@ -5,17 +5,14 @@ of `SimCommand`s, each at a simulated second since the scenario starts.
 Same config, scenario and seed: the same list. Tested without sockets.
 `opsmon.simulate` plays such a list against a server.
 
-Scenarios (the night is compressed: what takes days in the field happens in
-a few simulated hours):
-
-- "rekap": the night after voting. Logistics and voting done, TPS counting
-  finishing (each regency's progress in TPS, so proportional to its TPS
-  count), then the kecamatan (PPK) recapitulation advancing unevenly, the
-  regencies with the most kecamatan and desa (Kotabaru and Banjar in
-  Kalimantan Selatan) last, and the regency plenaries of the quick ones.
-- "hari-h": voting day. Late logistics to remote TPS, polls closing at 13:00,
-  counting into the night; vote buying at dawn, voter-roll trouble while
-  polls are open, exhausted KPPS officers and Sirekap trouble at night.
+A scenario is a data file a trainer can copy and edit (`scenarios/*.toml`
+in the package; `opsmon exercise scenario NAME` prints one): its start and
+end, how each stage moves inside the configured windows, the trouble that
+can happen in each stage and where (sea crossings only where the province's
+places file marks a kecamatan coastal or an island), and timed injects.
+Shipped: "hari-h" (voting day: logistics at dawn, polls 07:00-13:00,
+counting into the night) and "rekap" (counting night, then the PPK and
+regency plenaries over days).
 
 Every command says which desk sends it (`agency`) and whether the field
 sends it (`FIELD_KINDS`: reports and stage progress) or an officer at the
@@ -23,20 +20,24 @@ post does (ack, note, escalate, resolve): a training run sends only the
 field's and leaves the rest to the trainees.
 
 Nothing assumes Kalimantan Selatan: regencies, stages and categories come
-from the config. `KECAMATAN` only lends real kecamatan names to the codes it
-knows, for flavour; other regencies get "Kecamatan 1", "Kecamatan 2"...
+from the config, places from `places/<province code>.toml` (regencies it
+does not list get numbered kecamatan with no tags, so no sea or river trouble).
 """
 
 from __future__ import annotations
 
 import itertools
 import random
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, tzinfo
+from functools import cache
+from pathlib import Path
 from typing import Any
 
-from opsmon.config import Config, Regency
-from opsmon.protocol import Ack, Command, Escalate, IncidentDraft, Note, Report, Resolve, StageUpdate
+from opsmon.config import Config, ConfigError, Regency, _Table
+from opsmon.protocol import AGENCIES, Ack, Command, Escalate, IncidentDraft, Note, Report, Resolve, StageUpdate
 
 MINUTE = 60.0
 HOUR = 3600.0
@@ -44,27 +45,18 @@ HOUR = 3600.0
 # What the field sends; everything else is what an officer at the post does.
 FIELD_KINDS = ("report", "stage")
 
-# Real kecamatan names, for flavour only (Kalimantan Selatan; Kepmendagri 100.1.1-6117/2022).
-KECAMATAN: dict[str, tuple[str, ...]] = {
-    "6301": ("Pelaihari", "Takisung", "Jorong", "Kintap", "Batu Ampar", "Panyipatan", "Bati-Bati", "Kurau", "Tambang Ulang", "Bajuin", "Bumi Makmur"),
-    "6302": ("Pulau Laut Utara", "Pulau Laut Tengah", "Pulau Sebuku", "Kelumpang Hulu", "Hampang", "Sungai Durian", "Pulau Sembilan", "Pamukan Utara", "Kelumpang Selatan", "Pulau Laut Barat"),
-    "6303": ("Martapura", "Martapura Timur", "Astambul", "Karang Intan", "Aranio", "Sungai Tabuk", "Gambut", "Kertak Hanyar", "Pengaron", "Sungai Pinang", "Paramasan", "Simpang Empat", "Mataraman"),
-    "6304": ("Marabahan", "Alalak", "Anjir Pasar", "Anjir Muara", "Tamban", "Mekarsari", "Wanaraya", "Rantau Badauh", "Kuripan", "Bakumpai", "Tabukan", "Jejangkit", "Belawang", "Tabunganen"),
-    "6305": ("Tapin Utara", "Tapin Selatan", "Tapin Tengah", "Binuang", "Candi Laras Selatan", "Candi Laras Utara", "Bungur", "Lokpaikat", "Piani", "Hatungun", "Salam Babaris", "Bakarangan"),
-    "6306": ("Kandangan", "Daha Selatan", "Daha Utara", "Angkinang", "Telaga Langsat", "Padang Batung", "Loksado", "Simpur", "Kalumpang", "Sungai Raya", "Daha Barat"),
-    "6307": ("Barabai", "Pandawan", "Batu Benawa", "Haruyan", "Hantakan", "Batang Alai Selatan", "Batang Alai Utara", "Batang Alai Timur", "Labuan Amas Selatan", "Labuan Amas Utara", "Limpasu"),
-    "6308": ("Amuntai Tengah", "Amuntai Selatan", "Amuntai Utara", "Babirik", "Sungai Pandan", "Danau Panggang", "Banjang", "Haur Gading", "Sungai Tabukan", "Paminggir"),
-    "6309": ("Tanjung", "Murung Pudak", "Kelua", "Haruai", "Upau", "Muara Uya", "Jaro", "Banua Lawas", "Pugaan", "Tanta", "Bintang Ara", "Muara Harus"),
-    "6310": ("Batulicin", "Simpang Empat", "Kusan Hilir", "Kusan Hulu", "Sungai Loban", "Satui", "Angsana", "Mantewe", "Karang Bintang", "Kuranji", "Kusan Tengah", "Teluk Kepayang"),
-    "6311": ("Paringin", "Paringin Selatan", "Juai", "Halong", "Awayan", "Batumandi", "Lampihong", "Tebing Tinggi"),
-    "6371": ("Banjarmasin Utara", "Banjarmasin Selatan", "Banjarmasin Timur", "Banjarmasin Barat", "Banjarmasin Tengah"),
-    "6372": ("Landasan Ulin", "Liang Anggang", "Cempaka", "Banjarbaru Utara", "Banjarbaru Selatan"),
-}
+SCENARIO_DIR = Path(__file__).with_name("scenarios")
+PLACES_DIR = Path(__file__).with_name("places")
+SCENARIO_NAMES = ("rekap", "hari-h")
+PLACE_KINDS = ("tps", "desa", "kec", "ppk", "kab")
+PLACE_TAGS = ("pesisir", "pulau", "sungai", "pegunungan")
+WORKING_HOURS = (8, 23)  # plenaries sit from 08:00 to 23:00 local time
 
 # Which desk of the joint post handles (and reports) a category.
 DESK = {
     "politik_uang": "Bawaslu",
     "netralitas": "Bawaslu",
+    "sara": "Bawaslu",
     "intimidasi": "Polri",
     "keamanan": "Polri",
     "bencana": "Polri",
@@ -74,61 +66,12 @@ DESK = {
     "listrik_jaringan": "KPU",
     "sirekap": "KPU",
     "kesehatan_petugas": "KPU",
+    "sengketa_rekap": "KPU",
     "lainnya": "KPU",
 }
 
-
 # Who in the field reports for each desk.
 REPORTER_UNIT = {"KPU": "PPK", "Bawaslu": "Panwascam", "Polri": "Polsek"}
-
-
-@dataclass(frozen=True)
-class Template:
-    category: str
-    title: str  # may use {kec}, {tps}, {regency}
-    detail: str
-    severities: tuple[tuple[str, int], ...]  # (severity, weight)
-    resolution: str
-    place: str = "tps"  # "tps": Kec. X, TPS 012; "ppk": PPK Kec. X; "kec": Kec. X
-    scenarios: tuple[str, ...] = ("rekap", "hari-h")
-
-
-TEMPLATES: tuple[Template, ...] = (
-    Template("politik_uang", "Dugaan pembagian uang kepada pemilih di Kec. {kec}", "Warga melapor ke Panwascam: amplop dibagikan menjelang pencoblosan.", (("high", 3), ("medium", 5)), "Panwascam sudah mengklarifikasi saksi; berkas diteruskan ke Gakkumdu."),
-    Template("politik_uang", "Serangan fajar dilaporkan di sekitar TPS {tps}", "Relawan membagikan sembako dan uang pada subuh hari.", (("high", 4), ("medium", 3)), "Barang bukti diamankan, pelapor dan terlapor dimintai keterangan."),
-    Template("intimidasi", "Saksi partai diintimidasi di PPK Kec. {kec}", "Saksi diminta meninggalkan ruang rapat pleno oleh orang tak dikenal.", (("critical", 2), ("high", 5)), "Personel Polsek berjaga di lokasi; saksi kembali mengikuti pleno.", "ppk", ("rekap",)),
-    Template("keamanan", "Kericuhan di lokasi rekapitulasi PPK Kec. {kec}", "Massa pendukung berkumpul di depan kantor kecamatan, pleno dihentikan sementara.", (("critical", 4), ("high", 3)), "Massa dibubarkan secara persuasif, pleno dilanjutkan dengan pengamanan Polres.", "ppk", ("rekap",)),
-    Template("keamanan", "Keributan antarpendukung dekat TPS {tps}", "Adu mulut antarpendukung saat penghitungan suara.", (("high", 3), ("medium", 4)), "Situasi kondusif setelah Bhabinkamtibmas menengahi."),
-    Template("netralitas", "Kepala desa diduga mengarahkan pemilih di Kec. {kec}", "Rekaman video beredar di grup WhatsApp warga.", (("medium", 5), ("high", 2)), "Bawaslu kabupaten menerima laporan resmi dan menjadwalkan klarifikasi.", "kec"),
-    Template("netralitas", "ASN terlihat hadir di posko pemenangan di Kec. {kec}", "Laporan masyarakat disertai foto.", (("medium", 4), ("low", 3)), "Dilaporkan ke KASN melalui Bawaslu provinsi.", "kec"),
-    Template("logistik", "Surat suara tertukar antardapil di TPS {tps}", "Surat suara DPRD kabupaten dapil lain diterima KPPS.", (("high", 5), ("critical", 1)), "Surat suara pengganti dikirim dari gudang KPU kabupaten."),
-    Template("logistik", "Kotak suara rusak saat tiba di PPK Kec. {kec}", "Segel utuh tetapi sisi kotak sobek akibat hujan.", (("medium", 4), ("high", 2)), "Isi kotak diperiksa bersama saksi dan Panwascam, dipindahkan ke kotak cadangan.", "ppk", ("rekap",)),
-    Template("logistik", "Formulir C.Hasil kurang di TPS {tps}", "KPPS kehabisan formulir salinan untuk saksi.", (("medium", 5), ("low", 3)), "Formulir tambahan diantar PPS."),
-    Template("logistik", "Logistik belum tiba di TPS {tps} menjelang pembukaan", "KPPS menunggu kotak dan surat suara dari PPS; TPS belum bisa dibuka pukul 07.00.", (("high", 5), ("critical", 2)), "Logistik tiba pukul 07.40; pemungutan dimulai dengan berita acara keterlambatan.", "tps", ("hari-h",)),
-    Template("listrik_jaringan", "Listrik padam saat penghitungan di TPS {tps}", "Penghitungan dilanjutkan dengan lampu senter dan genset warga.", (("medium", 5), ("high", 1)), "Aliran listrik pulih; penghitungan selesai dengan disaksikan saksi dan pengawas TPS.", "tps", ("hari-h",)),
-    Template("keamanan", "Kelompok massa berkumpul di dekat TPS {tps}", "Sekelompok orang berkumpul dan meneriakkan nama calon saat pemungutan.", (("critical", 2), ("high", 4)), "Massa membubarkan diri setelah didatangi personel Polsek.", "tps", ("hari-h",)),
-    Template("hak_pilih", "Pemilih DPTb ditolak di TPS {tps}", "Pemilih membawa formulir A pindah memilih tetapi surat suara habis.", (("medium", 5), ("high", 1)), "Pemilih diarahkan ke TPS terdekat yang masih memiliki surat suara cadangan."),
-    Template("hak_pilih", "Nama pemilih ganda di DPT Kec. {kec}", "Ditemukan 14 nama ganda saat pencocokan daftar hadir.", (("low", 5), ("medium", 3)), "PPK mencatat dalam berita acara; tidak ada pemilih yang mencoblos dua kali.", "kec"),
-    Template("bencana", "Banjir merendam akses jalan ke TPS di Kec. {kec}", "Air setinggi lutut; logistik harus diangkut dengan perahu.", (("critical", 3), ("high", 4)), "Logistik dipindahkan dengan perahu BPBD dan tiba dalam keadaan kering.", "kec"),
-    Template("akses", "Perahu pengangkut logistik tertahan ombak di Kec. {kec}", "Pengiriman ke desa pesisir menunggu cuaca membaik.", (("high", 3), ("medium", 4)), "Logistik tiba setelah cuaca membaik, dikawal Polairud.", "kec"),
-    Template("listrik_jaringan", "Listrik padam di lokasi PPK Kec. {kec}", "Rekapitulasi berlanjut dengan penerangan darurat.", (("medium", 5), ("high", 2)), "Genset dipasang; PLN memulihkan aliran listrik.", "ppk", ("rekap",)),
-    Template("sirekap", "Sirekap gagal mengunggah foto C.Hasil di Kec. {kec}", "Aplikasi menampilkan galat saat unggah, jaringan seluler lemah.", (("medium", 5), ("high", 2)), "Unggah berhasil setelah operator pindah ke titik dengan sinyal lebih baik.", "kec"),
-    Template("sirekap", "Angka Sirekap berbeda dengan C.Hasil di TPS {tps}", "Hasil pembacaan OCR tidak sesuai formulir fisik.", (("high", 3), ("medium", 4)), "Data dikoreksi PPK sesuai C.Hasil; selisih dicatat dalam berita acara."),
-    Template("kesehatan_petugas", "Anggota KPPS pingsan saat penghitungan di TPS {tps}", "Petugas kelelahan setelah bertugas sejak subuh.", (("high", 4), ("critical", 1)), "Petugas dirawat di puskesmas dan dalam kondisi stabil; tugas diambil alih anggota lain."),
-    Template("lainnya", "Saksi menolak menandatangani berita acara di PPK Kec. {kec}", "Saksi mengajukan keberatan atas selisih suara.", (("medium", 5), ("low", 2)), "Keberatan dicatat di formulir kejadian khusus; pleno dilanjutkan.", "ppk", ("rekap",)),
-)
-
-# Category weights by phase of the night.
-PHASES: dict[str, dict[str, dict[str, int]]] = {
-    "rekap": {
-        "all": {"sirekap": 6, "keamanan": 4, "logistik": 4, "listrik_jaringan": 3, "intimidasi": 2, "lainnya": 3, "kesehatan_petugas": 3, "netralitas": 2, "politik_uang": 1, "bencana": 1, "akses": 1, "hak_pilih": 1},
-    },
-    "hari-h": {
-        "dawn": {"politik_uang": 6, "logistik": 5, "akses": 3, "bencana": 2, "netralitas": 2, "keamanan": 1},
-        "polls": {"hak_pilih": 6, "logistik": 4, "netralitas": 3, "politik_uang": 2, "keamanan": 2, "intimidasi": 1, "bencana": 1},
-        "count": {"sirekap": 5, "kesehatan_petugas": 4, "keamanan": 3, "listrik_jaringan": 3, "logistik": 2, "lainnya": 2},
-    },
-}
 
 NOTES = (
     "Tim sudah menuju lokasi.",
@@ -139,19 +82,325 @@ NOTES = (
 )
 
 
+class ScenarioError(ValueError):
+    """A scenario file that cannot be used; str() names the file, the key and the problem."""
+
+
+# --- the scenario, as read from its file ------------------------------------------
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    key: str
+    start: float  # seconds since the scenario starts
+    end: float
+    start_done: tuple[float, float] = (0.0, 0.0)
+    after: str | None = None
+    active_from: float | None = None
+    updates: int = 12
+    working_hours: bool = False
+    paused: tuple[float, float] | None = None
+    blocked_chance: float = 0.0
+    blocked_note: str = ""
+
+
+@dataclass(frozen=True)
+class Trouble:
+    categories: tuple[str, ...]  # the first one the config knows is used
+    title: str  # may use {kec}, {desa} ("Desa X" or "Kel. X"), {tps}, {regency}
+    detail: str
+    severities: tuple[tuple[str, int], ...]  # (severity, weight)
+    resolution: str
+    stages: tuple[str, ...]
+    where: str = "tps"
+    needs: tuple[str, ...] = ()  # any of these place tags
+    weight: int = 1
+    desk: str | None = None
+    repeat: float | None = None  # chance another desk reports it too (default: by severity)
+
+
+@dataclass(frozen=True)
+class Inject:
+    at: float
+    agency: str
+    regency: str
+    fields: tuple[tuple[str, Any], ...]  # an incident draft's fields, or a stage update's
+    kind: str  # "report" or "stage"
+    where: str  # "inject[3]", for errors
+    fate: str | None = None
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
-    start_wita: str  # wall-clock label of second 0, for people reading the output
+    title: str
+    start: datetime  # aware
     duration: float  # simulated seconds
     speed: float  # default simulated seconds per real second
-    incidents: int  # about how many incidents in the whole night
+    incidents: int  # about how many random incidents
+    stages: tuple[StagePlan, ...] = ()
+    troubles: tuple[Trouble, ...] = ()
+    injects: tuple[Inject, ...] = ()
+    source: str = ""
+
+    def start_label(self, tz: tzinfo | None = None) -> str:
+        moment = self.start.astimezone(tz) if tz is not None else self.start
+        return f"{moment:%d %b %H:%M} {moment.tzname() or ''}".strip()
+
+    @property
+    def start_wita(self) -> str:  # the label of second 0, for people reading the output
+        return self.start_label()
+
+    def at(self, seconds: float) -> datetime:
+        return self.start + timedelta(seconds=seconds)
 
 
-SCENARIOS = {
-    "rekap": Scenario("rekap", "14 Feb 19:00 WITA", 8 * HOUR, 60.0, 48),
-    "hari-h": Scenario("hari-h", "14 Feb 05:00 WITA", 17 * HOUR, 120.0, 72),
-}
+def _moment(table: _Table, key: str, tz: tzinfo, *, required: bool = True) -> datetime | None:
+    value = table._get(key, None, required)
+    if value is None:
+        return None
+    where = table._key(key)
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise ConfigError(f"{where}: {value!r} is not a date and time like 2024-02-14T07:00:00") from None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime.combine(value, time(0, 0))
+    if not isinstance(value, datetime):
+        raise ConfigError(f"{where}: must be a date and time like 2024-02-14T07:00:00, not {type(value).__name__}")
+    return value.replace(tzinfo=tz) if value.tzinfo is None else value
+
+
+def _fraction_range(table: _Table, key: str) -> tuple[float, float]:
+    value = table._get(key, 0.0, False)
+    where = table._key(key)
+    pair: list[Any] = value if isinstance(value, list) else [value, value]
+    numbers = [float(v) for v in pair if isinstance(v, int | float) and not isinstance(v, bool)]
+    if len(pair) != 2 or len(numbers) != 2 or not 0 <= numbers[0] <= numbers[1] <= 1:
+        raise ConfigError(f"{where}: must be a fraction from 0 to 1, or [low, high]")
+    return numbers[0], numbers[1]
+
+
+def _strings(table: _Table, key: str, *, choices: tuple[str, ...] = (), required: bool = False) -> tuple[str, ...]:
+    value = table._get(key, [], required)
+    where = table._key(key)
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(v, str) and v for v in items) or (required and not items):
+        raise ConfigError(f"{where}: must be a string or a list of strings")
+    for item in items:
+        if choices and item not in choices:
+            raise ConfigError(f"{where}: {item!r} is not one of {', '.join(choices)}")
+    return tuple(items)
+
+
+def _tables(root: _Table, key: str) -> list[object]:
+    value = root._get(key, [], False)
+    if not isinstance(value, list):
+        raise ConfigError(f"{key}: must be a list of tables ([[{key}]])")
+    return value
+
+
+def parse_scenario(data: dict[str, Any], tz: tzinfo, source: str = "") -> Scenario:
+    """Validate a parsed scenario file; raises ConfigError naming the key."""
+    root = _Table(data, "")
+    s = root.table("scenario")
+    name = s.text("name")
+    start = _moment(s, "start", tz)
+    end = _moment(s, "end", tz)
+    assert start is not None and end is not None  # required ones are never None
+    if end <= start:
+        raise ConfigError("scenario.end: must be after scenario.start")
+    duration = (end - start).total_seconds()
+
+    def offset(moment: datetime | None, where: str) -> float:
+        assert moment is not None
+        seconds = (moment - start).total_seconds()
+        if not 0 <= seconds <= duration:
+            raise ConfigError(f"{where}: {moment:%Y-%m-%dT%H:%M} is outside the scenario ({start:%Y-%m-%dT%H:%M} to {end:%Y-%m-%dT%H:%M})")
+        return seconds
+
+    scenario_title = s.text("title", name, required=False)
+    speed = s.number("speed", 60.0)
+    incidents = s.integer("incidents", 40, required=False, minimum=0, maximum=10_000)
+    s.done()
+
+    stages = []
+    for i, item in enumerate(_tables(root, "stage")):
+        t = _Table(item, f"stage[{i}]")
+        key = t.text("key")
+        begin = offset(_moment(t, "from", tz), f"stage[{i}].from")
+        finish = offset(_moment(t, "to", tz), f"stage[{i}].to")
+        if finish < begin:
+            raise ConfigError(f"stage[{i}].to: must not be before stage[{i}].from")
+        active = _moment(t, "active_from", tz, required=False)
+        paused = t._get("paused", None, False)
+        pause: tuple[float, float] | None = None
+        if paused is not None:
+            if not isinstance(paused, list) or len(paused) != 2:
+                raise ConfigError(f"stage[{i}].paused: must be [from, to]")
+            p = _Table({"from": paused[0], "to": paused[1]}, f"stage[{i}].paused")
+            pause = (offset(_moment(p, "from", tz), f"stage[{i}].paused[0]"), offset(_moment(p, "to", tz), f"stage[{i}].paused[1]"))
+        stages.append(
+            StagePlan(
+                key=key,
+                start=begin,
+                end=finish,
+                start_done=_fraction_range(t, "start_done"),
+                after=t.text("after", "", required=False) or None,
+                active_from=None if active is None else offset(active, f"stage[{i}].active_from"),
+                updates=t.integer("updates", 12, required=False, minimum=1, maximum=500),
+                working_hours=t.flag("working_hours", False),
+                paused=pause,
+                blocked_chance=t.number("blocked_chance", 0.0, minimum=0.0, exclusive=False),
+                blocked_note=t.text("blocked_note", "", required=False),
+            )
+        )
+        t.done()
+    keys = [p.key for p in stages]
+    for i, plan in enumerate(stages):
+        if plan.after is not None and plan.after not in keys[:i]:
+            raise ConfigError(f"stage[{i}].after: {plan.after!r} is not a stage planned above it")
+
+    troubles = []
+    for i, item in enumerate(_tables(root, "trouble")):
+        t = _Table(item, f"trouble[{i}]")
+        severities = t.table("severities")
+        weights = tuple((k, severities.integer(k, minimum=1)) for k in list(severities.data))
+        if not weights or any(k not in ("critical", "high", "medium", "low") for k, _ in weights):
+            raise ConfigError(f"trouble[{i}].severities: must be a table like {{ high = 3, medium = 5 }} of critical/high/medium/low weights")
+        repeat = t._get("repeat", None, False)
+        if repeat is not None and (isinstance(repeat, bool) or not isinstance(repeat, int | float) or not 0 <= repeat <= 1):
+            raise ConfigError(f"trouble[{i}].repeat: must be a fraction from 0 to 1")
+        desk = t.text("desk", "", required=False, choices=("", *AGENCIES)) or None
+        troubles.append(
+            Trouble(
+                categories=_strings(t, "category", required=True),
+                title=t.text("title"),
+                detail=t.text("detail", "", required=False),
+                severities=weights,
+                resolution=t.text("resolution", "Selesai ditangani.", required=False),
+                stages=_strings(t, "stages", required=True),
+                where=t.text("where", "tps", required=False, choices=PLACE_KINDS),
+                needs=_strings(t, "needs", choices=PLACE_TAGS),
+                weight=t.integer("weight", 1, required=False, minimum=0),
+                desk=desk,
+                repeat=None if repeat is None else float(repeat),
+            )
+        )
+        t.done()
+
+    injects = []
+    for i, item in enumerate(_tables(root, "inject")):
+        where = f"inject[{i}]"
+        t = _Table(item, where)
+        at = offset(_moment(t, "at", tz), f"{where}.at")
+        agency = t.text("agency", choices=AGENCIES)
+        regency = t.text("regency")
+        fate = t.text("fate", "", required=False, choices=("", "resolved", "acknowledged", "escalated", "left")) or None
+        if "stage" in t.data:
+            done = t._get("done", None, True)
+            if not (isinstance(done, int) and not isinstance(done, bool) and done >= 0) and not (isinstance(done, str) and (done == "total" or done.startswith("total-") and done[6:].isdigit())):
+                raise ConfigError(f"{where}.done: must be a number, \"total\" or \"total-N\"")
+            fields: tuple[tuple[str, Any], ...] = (
+                ("stage", t.text("stage")),
+                ("done", done),
+                ("note", t.text("note", "", required=False) or None),
+                ("blocked", t.flag("blocked", False)),
+            )
+            kind = "stage"
+        else:
+            title = t.text("title")
+            if len(title) > 200:
+                raise ConfigError(f"{where}.title: at most 200 characters")
+            fields = (
+                ("category", t.text("category")),
+                ("severity", t.text("severity", choices=("critical", "high", "medium", "low"))),
+                ("title", title),
+                ("detail", t.text("detail", "", required=False)),
+                ("location", t.text("location", "", required=False)[:200]),
+            )
+            kind = "report"
+        t.done()
+        injects.append(Inject(at, agency, regency, fields, kind, where, fate))
+    root.done()
+    return Scenario(name, scenario_title, start, duration, speed, incidents, tuple(stages), tuple(troubles), tuple(injects), source)
+
+
+def scenario_file(name: str) -> Path:
+    """The file of a shipped scenario name, or the path given."""
+    if name in SCENARIO_NAMES:
+        return SCENARIO_DIR / f"{name}.toml"
+    return Path(name).expanduser()
+
+
+def scenario_text(name: str) -> str:
+    """A scenario file's text, for a trainer to copy."""
+    file = scenario_file(name)
+    if name not in SCENARIO_NAMES and not file.exists():
+        raise ScenarioError(f"unknown scenario {name!r} (known: {', '.join(SCENARIO_NAMES)}, or a .toml file)")
+    return file.read_text(encoding="utf-8")
+
+
+def load_scenario(name: str, tz: tzinfo) -> Scenario:
+    """A shipped scenario by name, or a scenario file by path; raises ScenarioError."""
+    file = scenario_file(name)
+    if name not in SCENARIO_NAMES and not file.is_file():
+        raise ScenarioError(f"unknown scenario {name!r} (known: {', '.join(SCENARIO_NAMES)}, or a .toml file)")
+    return _load_scenario(str(file), tz)
+
+
+@cache
+def _load_scenario(file: str, tz: tzinfo) -> Scenario:
+    try:
+        data = tomllib.loads(Path(file).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ScenarioError(f"{file}: cannot read ({exc.strerror or exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{file}: not valid TOML ({exc})") from None
+    try:
+        return parse_scenario(data, tz, file)
+    except ConfigError as exc:
+        raise ScenarioError(f"{file}: {exc}") from None
+
+
+# --- places: kecamatan, desa and what their geography has --------------------------
+
+
+@dataclass(frozen=True)
+class Kecamatan:
+    name: str
+    tags: frozenset[str] = frozenset()
+    desa: tuple[str, ...] = ()
+
+
+@cache
+def _places_file(code: str) -> dict[str, tuple[Kecamatan, ...]]:
+    file = PLACES_DIR / f"{code}.toml"
+    if not file.is_file():
+        return {}
+    data = tomllib.loads(file.read_text(encoding="utf-8"))
+    places = {}
+    for regency, table in data.get("regency", {}).items():
+        places[str(regency)] = tuple(
+            Kecamatan(k["name"], frozenset(k.get("tags", ())) & frozenset(PLACE_TAGS), tuple(k.get("desa", ()))) for k in table.get("kecamatan", ())
+        )
+    return places
+
+
+def kecamatan_of(config: Config, regency: Regency) -> tuple[Kecamatan, ...]:
+    """The regency's kecamatan from the province's places file, else numbered ones (with no tags)."""
+    known = _places_file(config.province.code).get(regency.code)
+    return known or tuple(Kecamatan(f"{regency.short} {i}") for i in range(1, regency.kecamatan + 1))
+
+
+def kecamatan_names(config: Config, regency: Regency) -> list[str]:
+    return [k.name for k in kecamatan_of(config, regency)]
+
+
+def _weighted(rng: random.Random, weights: dict[str, int] | list[tuple[Any, float]] | tuple[tuple[Any, int], ...]) -> Any:
+    items = list(weights.items()) if isinstance(weights, dict) else list(weights)
+    return rng.choices([k for k, _ in items], weights=[w for _, w in items])[0]
 
 
 @dataclass(frozen=True)
@@ -190,14 +439,7 @@ class SimCommand:
         raise ValueError(f"unknown simulated command {self.kind!r}")
 
 
-def kecamatan_names(regency: Regency) -> list[str]:
-    """Real names where we know them (not always all of them), else numbered ones."""
-    return list(KECAMATAN.get(regency.code, ())) or [f"{regency.short} {i}" for i in range(1, regency.kecamatan + 1)]
-
-
-def _weighted(rng: random.Random, weights: dict[str, int] | list[tuple[Any, float]]) -> Any:
-    items = list(weights.items()) if isinstance(weights, dict) else weights
-    return rng.choices([k for k, _ in items], weights=[w for _, w in items])[0]
+# --- the night ----------------------------------------------------------------------
 
 
 class _Night:
@@ -206,58 +448,180 @@ class _Night:
     def __init__(self, config: Config, scenario: Scenario, seed: int) -> None:
         self.config = config
         self.scenario = scenario
+        self.tz = config.province.tz
         self.rng = random.Random(f"{scenario.name}:{seed}")
         self.commands: list[SimCommand] = []
         self.refs = itertools.count(1)
-        self.stage_keys = [s.key for s in config.stages]
-        self.templates = [t for t in TEMPLATES if scenario.name in t.scenarios]
-        # The heaviest regencies (most kecamatan and desa) finish their recapitulation last.
+        # The heaviest regencies (most kecamatan and desa) finish last.
         max_kec = max(r.kecamatan for r in config.regencies)
         max_desa = max(r.desa for r in config.regencies) or 1
         self.weight = {r.code: 0.6 * r.kecamatan / max_kec + 0.4 * r.desa / max_desa for r in config.regencies}
+        self.finished: dict[tuple[str, str], float] = {}  # (regency, stage) -> when it was done
+        self.active: dict[tuple[str, str], tuple[float, float]] = {}  # (regency, stage) -> under way from, to
+        self.plans = {p.key: p for p in scenario.stages}
 
-    def stage(self, at: float, regency: Regency, stage: str, done: int, *, blocked: bool = False, note: str | None = None) -> None:
-        if stage not in self.stage_keys or at > self.scenario.duration:
+    # time
+
+    def _local(self, at: float) -> datetime:
+        return self.scenario.at(at).astimezone(self.tz)
+
+    def working(self, at: float, plan: StagePlan) -> bool:
+        if plan.paused is not None and plan.paused[0] <= at < plan.paused[1]:
+            return False
+        return not plan.working_hours or WORKING_HOURS[0] <= self._local(at).hour < WORKING_HOURS[1]
+
+    def snap(self, at: float, plan: StagePlan) -> float:
+        """The first moment at or after `at` when the stage's people are at work."""
+        for _ in range(4):
+            if plan.paused is not None and plan.paused[0] <= at < plan.paused[1]:
+                at = plan.paused[1] + self.rng.uniform(0, 90) * MINUTE
+            if plan.working_hours:
+                local = self._local(at)
+                if local.hour < WORKING_HOURS[0] or local.hour >= WORKING_HOURS[1]:
+                    day = local.date() + timedelta(days=1 if local.hour >= WORKING_HOURS[1] else 0)
+                    morning = datetime.combine(day, time(WORKING_HOURS[0]), self.tz)
+                    at = (morning - self.scenario.start).total_seconds() + self.rng.uniform(10, 120) * MINUTE
+                    continue
+            break
+        return at
+
+    # stages
+
+    def stage(self, at: float, regency: str, stage: str, done: int, *, blocked: bool = False, note: str | None = None, agency: str = "KPU") -> None:
+        if at > self.scenario.duration:
             return
-        self.commands.append(SimCommand(at, "KPU", "stage", (("regency", regency.code), ("stage", stage), ("done", done), ("note", note), ("blocked", blocked))))
+        self.commands.append(SimCommand(max(0.0, at), agency, "stage", (("regency", regency), ("stage", stage), ("done", done), ("note", note), ("blocked", blocked))))
 
-    def ramp(self, regency: Regency, stage: str, start_done: int, start: float, end: float, step: tuple[float, float]) -> None:
-        """Progress from start_done to the stage total between start and end, in uneven steps."""
-        cfg = self.config.stage(stage)
-        if cfg is None:
-            return
-        total = cfg.total_for(regency)
-        t, last = start, start_done
-        while t < end and last < total:
-            t += self.rng.uniform(*step)
-            fraction = min(1.0, (t - start) / max(1.0, end - start))
-            # Fast at first, a long tail of stragglers at the end.
-            done = min(total, start_done + round((total - start_done) * (1 - (1 - fraction) ** 1.6)))
-            if done > last:
-                self.stage(t, regency, stage, done)
-                last = done
+    def move_stages(self) -> None:
+        for plan in self.scenario.stages:
+            cfg = self.config.stage(plan.key)
+            if cfg is None:
+                continue  # a stage this province's config does not have
+            if getattr(cfg, "scope", "regency") == "province":
+                self.move_province(plan)
+                continue
+            for regency in self.config.regencies:
+                self.move(plan, regency.code, cfg.total_for(regency), self.weight[regency.code], regency)
 
-    def incident(self, at: float, regency: Regency, template: Template, *, severity: str | None = None, fate: str | None = None) -> None:
+    def move_province(self, plan: StagePlan) -> None:
+        code = self.config.province.code
+        if plan.after is not None:
+            done = [self.finished.get((r.code, plan.after)) for r in self.config.regencies]
+            if any(d is None for d in done):
+                return
+            self.finished[(code, plan.after)] = max(d for d in done if d is not None)
+        self.move(plan, code, 1, 1.0, None)
+
+    def move(self, plan: StagePlan, code: str, total: int, weight: float, regency: Regency | None) -> None:
         rng = self.rng
-        kec = rng.choice(kecamatan_names(regency))
-        tps = rng.randint(1, 40)
-        sev = severity or _weighted(rng, list(template.severities))
-        place = {"tps": f"Kec. {kec}, TPS {tps:03d}", "ppk": f"PPK Kec. {kec}", "kec": f"Kec. {kec}"}[template.place]
-        title = template.title.format(kec=kec, tps=f"{tps:03d}", regency=regency.short)[:200]
+        begin = plan.start
+        if plan.after is not None:
+            before = self.finished.get((code, plan.after))
+            if before is None:
+                return  # the stage before it never finished here
+            begin = max(begin, before + rng.uniform(10, 120) * MINUTE)
+        begin = self.snap(begin, plan)
+        room = max(0.0, plan.end - begin)
+        end = begin + room * min(1.0, (0.35 + 0.65 * weight) * rng.uniform(0.85, 1.0))
+        first = round(total * rng.uniform(*plan.start_done))
+        if first > 0:
+            self.stage(begin, code, plan.key, first)
+        self.active[(code, plan.key)] = (plan.active_from if plan.active_from is not None else begin, max(begin, end))
+        if first >= total:
+            self.finished[(code, plan.key)] = begin
+            self.active[(code, plan.key)] = (plan.active_from if plan.active_from is not None else begin, begin)
+            return
+        left = total - first
+        if left <= plan.updates or total <= 1:
+            # One report per unit done (each kecamatan's plenary, a regency's plenary).
+            times = sorted(self.snap(begin + (end - begin) * (rng.random() ** 0.8), plan) for _ in range(left - 1))
+            times.append(max([self.snap(end, plan), *times]))
+            steps = [(t, first + n) for n, t in enumerate(times, start=1)]
+        else:
+            times = sorted(self.snap(rng.uniform(begin, end), plan) for _ in range(plan.updates - 1))
+            times.append(max([self.snap(end, plan), *times]))
+            # Fast at first, a long tail of stragglers at the end.
+            steps = []
+            for n, t in enumerate(times, start=1):
+                fraction = n / len(times)
+                steps.append((t, first + round(left * (1 - (1 - fraction) ** 1.6))))
+        blocked_at = len(steps) // 2 if plan.blocked_chance and len(steps) > 3 and rng.random() < plan.blocked_chance else None
+        last = first
+        for n, (t, done) in enumerate(steps):
+            done = max(done, last)
+            if n == blocked_at and regency is not None:
+                kec = rng.choice(kecamatan_names(self.config, regency))
+                self.stage(t, code, plan.key, done, blocked=True, note=plan.blocked_note.format(kec=kec, regency=regency.short) or None)
+            elif done > last or n == len(steps) - 1:
+                self.stage(t, code, plan.key, done)
+            last = done
+        self.finished[(code, plan.key)] = steps[-1][0]
+        self.active[(code, plan.key)] = (self.active[(code, plan.key)][0], steps[-1][0])
+
+    def under_way(self, code: str, at: float) -> set[str]:
+        """The stages under way in a regency at a moment (and at work then)."""
+        found = set()
+        for (regency, key), (begin, end) in self.active.items():
+            if regency == code and begin <= at <= end and self.working(at, self.plans[key]):
+                found.add(key)
+        return found
+
+    # incidents
+
+    def category(self, trouble: Trouble) -> str | None:
+        return next((c for c in trouble.categories if self.config.category(c) is not None), None)
+
+    def places_for(self, regency: Regency, trouble: Trouble) -> list[Kecamatan]:
+        kecamatan = list(kecamatan_of(self.config, regency))
+        if trouble.needs:
+            kecamatan = [k for k in kecamatan if k.tags & set(trouble.needs)]
+        return kecamatan
+
+    def place(self, regency: Regency, kec: Kecamatan) -> tuple[str, str]:
+        """A desa (a real name where the places file has one) and a TPS number that desa could have."""
+        desa = self.rng.choice(kec.desa) if kec.desa and self.rng.random() < 0.8 else str(self.rng.randint(1, max(2, round(regency.desa / max(1, regency.kecamatan)))))
+        per_desa = max(1, round(regency.tps / max(1, regency.desa or regency.kecamatan)))
+        return desa, f"{self.rng.randint(1, max(2, round(per_desa * 1.4))):03d}"
+
+    def incident(self, at: float, regency: Regency, trouble: Trouble, *, fate: str | None = None) -> None:
+        rng = self.rng
+        category = self.category(trouble)
+        kecamatan = self.places_for(regency, trouble)
+        if category is None or not kecamatan:
+            return
+        kec = rng.choice(kecamatan)
+        desa, tps = self.place(regency, kec)
+        village = ("Kel." if regency.name.startswith("Kota") else "Desa") + f" {desa}"
+        location = {
+            "tps": f"Kec. {kec.name}, {village}, TPS {tps}",
+            "desa": f"Kec. {kec.name}, {village}",
+            "kec": f"Kec. {kec.name}",
+            "ppk": f"PPK Kec. {kec.name}",
+            "kab": f"KPU {regency.name}",
+        }[trouble.where]
+        words = {"kec": kec.name, "desa": village, "tps": tps, "regency": regency.short}
+        title = trouble.title.format(**words)[:200]
+        severity = _weighted(rng, trouble.severities)
+        desk = trouble.desk or DESK.get(category, "KPU")
+        draft = (("regency", regency.code), ("category", category), ("severity", severity), ("title", title), ("detail", trouble.detail.format(**words)), ("location", location[:200]))
+        self.report(at, desk, draft, severity, trouble.resolution, fate=fate, repeat=trouble.repeat)
+
+    def report(self, at: float, desk: str, draft: tuple[tuple[str, Any], ...], severity: str, resolution: str, *, fate: str | None = None, repeat: float | None = None) -> None:
+        rng = self.rng
         ref = f"i{next(self.refs)}"
-        desk = DESK.get(template.category, "KPU")
-        draft = (("regency", regency.code), ("category", template.category), ("severity", sev), ("title", title), ("detail", template.detail), ("location", place))
         self.commands.append(SimCommand(at, desk, "report", draft, ref))
-        if sev in ("critical", "high") and rng.random() < 0.35:
+        chance = repeat if repeat is not None else (0.35 if severity in ("critical", "high") else 0.0)
+        if chance and rng.random() < chance:
             # Visible trouble reaches the post twice: another desk's people on the ground report it too.
+            fields = dict(draft)
             other = rng.choice([a for a in REPORTER_UNIT if a != desk])
-            again = dict(draft) | {"title": f"{title} (laporan {REPORTER_UNIT[other]})"[:200], "detail": f"Laporan dari {REPORTER_UNIT[other]} tentang kejadian yang sama. {template.detail}"}
+            again = fields | {"title": f"{fields['title']} (laporan {REPORTER_UNIT[other]})"[:200], "detail": f"Laporan dari {REPORTER_UNIT[other]} tentang kejadian yang sama. {fields['detail']}"}
             self.commands.append(SimCommand(at + rng.uniform(2, 12) * MINUTE, other, "report", tuple(again.items()), f"i{next(self.refs)}"))
-        # What the simulated officers do about it; "left" is for the person at the screen.
+        # What the simulated officers do about it (only when they are simulated); "left" is for the people at the screens.
         fate = fate or _weighted(rng, {"resolved": 45, "acknowledged": 15, "escalated": 8, "left": 32})
         if fate == "left":
             return
-        minutes = {"critical": (1, 4), "high": (2, 12), "medium": (5, 40), "low": (15, 120)}[sev]
+        minutes = {"critical": (1, 4), "high": (2, 12), "medium": (5, 40), "low": (15, 120)}.get(severity, (5, 40))
         ack_at = at + rng.uniform(*minutes) * MINUTE
         self.commands.append(SimCommand(ack_at, desk, "ack", (), ref))
         note_at = ack_at + rng.uniform(3, 20) * MINUTE
@@ -265,39 +629,47 @@ class _Night:
         if fate == "escalated":
             self.commands.append(SimCommand(note_at + rng.uniform(2, 10) * MINUTE, desk, "escalate", (("note", "Perlu dukungan tingkat provinsi."),), ref))
         elif fate == "resolved":
-            self.commands.append(SimCommand(note_at + rng.uniform(10, 90) * MINUTE, desk, "resolve", (("note", template.resolution),), ref))
+            self.commands.append(SimCommand(note_at + rng.uniform(10, 90) * MINUTE, desk, "resolve", (("note", resolution),), ref))
 
-    def random_incidents(self, phases: list[tuple[float, float, str]]) -> None:
-        """Incidents spread over the night, more where there are more TPS."""
+    def random_incidents(self) -> None:
+        """Incidents spread over the scenario, each in a stage under way in its regency, more where there are more TPS."""
         rng = self.rng
         regencies = list(self.config.regencies)
         tps_weights = [r.tps for r in regencies]
-        # Only categories the config knows and this scenario has words for.
-        usable = {t.category for t in self.templates if self.config.category(t.category) is not None}
-        if not usable:
+        troubles = [t for t in self.scenario.troubles if self.category(t) is not None and t.weight > 0]
+        if not troubles:
             return
-        weights = PHASES[self.scenario.name]
-        span = sum(end - start for start, end, _ in phases)
-        for start, end, phase in phases:
-            categories = {k: w for k, w in weights[phase].items() if k in usable} or dict.fromkeys(sorted(usable), 1)
-            count = max(1, round(self.scenario.incidents * (end - start) / span))
-            for _ in range(count):
-                at = rng.uniform(start, end)
-                category = _weighted(rng, categories)
-                template = rng.choice([t for t in self.templates if t.category == category])
+        for _ in range(self.scenario.incidents):
+            for _attempt in range(40):
+                at = rng.uniform(0, self.scenario.duration)
                 regency = rng.choices(regencies, weights=tps_weights)[0]
-                self.incident(at, regency, template)
+                stages = self.under_way(regency.code, at)
+                fitting = [t for t in troubles if stages & set(t.stages) and self.places_for(regency, t)]
+                if fitting:
+                    self.incident(at, regency, _weighted(rng, [(t, t.weight) for t in fitting]))
+                    break
 
-    def set_piece(self, at: float, preferred: str, category: str, index: int = 0, *, severity: str, fate: str) -> Regency | None:
-        """A scripted moment of the night, in a named regency when the config has it."""
-        if self.config.category(category) is None:
-            return None
-        regency = self.config.regency(preferred) or self.rng.choice(self.config.regencies)
-        templates = [t for t in self.templates if t.category == category]
-        if not templates:
-            return None
-        self.incident(at, regency, templates[min(index, len(templates) - 1)], severity=severity, fate=fate)
-        return regency
+    def inject(self, inject: Inject) -> None:
+        fields = dict(inject.fields)
+        if inject.regency not in {r.code for r in self.config.regencies} | {self.config.province.code}:
+            raise ScenarioError(f"{self.scenario.source}: {inject.where}.regency: {inject.regency!r} is not a regency in the config")
+        if inject.kind == "stage":
+            stage = self.config.stage(fields["stage"])
+            if stage is None:
+                raise ScenarioError(f"{self.scenario.source}: {inject.where}.stage: {fields['stage']!r} is not a stage in the config")
+            regency = self.config.regency(inject.regency)
+            total = stage.total_for(regency) if regency is not None else 1
+            done = fields["done"]
+            if isinstance(done, str):
+                done = total - int(done[6:]) if done.startswith("total-") else total
+            if not 0 <= done <= total:
+                raise ScenarioError(f"{self.scenario.source}: {inject.where}.done: {done} is not between 0 and {total}")
+            self.stage(inject.at, inject.regency, stage.key, done, blocked=fields["blocked"], note=fields["note"], agency=inject.agency)
+            return
+        if self.config.category(fields["category"]) is None:
+            raise ScenarioError(f"{self.scenario.source}: {inject.where}.category: {fields['category']!r} is not a category in the config")
+        draft = (("regency", inject.regency), *inject.fields)
+        self.report(inject.at, inject.agency, draft, fields["severity"], "Selesai ditangani sesuai arahan posko.", fate=inject.fate, repeat=0.0)
 
     def finish(self) -> list[SimCommand]:
         kept = [c for c in self.commands if c.at <= self.scenario.duration]
@@ -305,87 +677,14 @@ class _Night:
         return sorted(kept, key=lambda c: c.at)
 
 
-def _rekap(night: _Night) -> None:
-    rng, config = night.rng, night.config
-    d = night.scenario.duration
-    for regency in config.regencies:
-        w = night.weight[regency.code]
-        counted = rng.uniform(0.45, 0.7) - 0.15 * w
-        # Where the night starts: logistics and voting done, counting under way.
-        for key in ("logistik", "pemungutan"):
-            stage = config.stage(key)
-            if stage is not None:
-                night.stage(0, regency, key, stage.total_for(regency))
-        start_done = round(regency.tps * counted)
-        night.stage(0, regency, "penghitungan", start_done)
-        count_end = (1.2 + 2.0 * w + rng.uniform(0, 0.6)) * HOUR
-        night.ramp(regency, "penghitungan", start_done, rng.uniform(0, 5) * MINUTE, count_end, (4 * MINUTE, 10 * MINUTE))
-        # Kecamatan recapitulation: starts as counting ends, each kecamatan's plenary at its own pace.
-        ppk = config.stage("rekap_ppk")
-        if ppk is None:
-            continue
-        total = ppk.total_for(regency)
-        rekap_start = count_end * rng.uniform(0.7, 0.9)
-        rekap_end = rekap_start + (1.0 + 5.5 * w ** 1.3 + rng.uniform(0, 0.5)) * HOUR
-        finishes = sorted(rekap_start + (rekap_end - rekap_start) * (rng.random() ** 0.8) for _ in range(total))
-        finishes[-1] = rekap_end
-        blocked_at = None
-        if rng.random() < 0.25 and total > 3:
-            blocked_at = total // 2
-        for done, at in enumerate(finishes, start=1):
-            if blocked_at is not None and done == blocked_at:
-                kec = rng.choice(kecamatan_names(regency))
-                night.stage(at, regency, "rekap_ppk", done, blocked=True, note=f"Keberatan saksi di PPK Kec. {kec}: hitung ulang")
-                continue
-            night.stage(at, regency, "rekap_ppk", done)
-        if rekap_end + HOUR < d:
-            night.stage(rekap_end + rng.uniform(0.5, 1.0) * HOUR, regency, "rekap_kabkota", 1)
-    # The moments the night is remembered for.
-    night.set_piece(0.6 * HOUR, "6371", "keamanan", 0, severity="critical", fate="resolved")
-    night.set_piece(1.5 * HOUR, "6304", "bencana", severity="high", fate="acknowledged")
-    night.set_piece(2.2 * HOUR, "6303", "sirekap", severity="high", fate="resolved")
-    night.set_piece(3.1 * HOUR, "6310", "sirekap", 1, severity="medium", fate="left")
-    night.set_piece(4.0 * HOUR, "6302", "akses", severity="high", fate="left")
-    night.random_incidents([(0.0, d, "all")])
-
-
-def _hari_h(night: _Night) -> None:
-    rng, config = night.rng, night.config
-    polls_close = 8 * HOUR  # 13:00 WITA
-    for regency in config.regencies:
-        w = night.weight[regency.code]
-        logistik = config.stage("logistik")
-        if logistik is not None:
-            total = logistik.total_for(regency)
-            start = total - max(1, round(total * rng.uniform(0.0, 0.04) * (0.5 + w)))
-            night.stage(0, regency, "logistik", start)
-            night.ramp(regency, "logistik", start, 0, (1.0 + 2.5 * w) * HOUR, (8 * MINUTE, 20 * MINUTE))
-        pemungutan = config.stage("pemungutan")
-        if pemungutan is not None:
-            total = pemungutan.total_for(regency)
-            closed = round(total * rng.uniform(0.02, 0.06))
-            night.stage(polls_close - 20 * MINUTE, regency, "pemungutan", closed)
-            night.ramp(regency, "pemungutan", closed, polls_close, polls_close + (0.4 + 1.2 * w) * HOUR, (3 * MINUTE, 8 * MINUTE))
-        night.ramp(regency, "penghitungan", 0, polls_close + 10 * MINUTE, polls_close + (8 + 6 * w + rng.uniform(0, 2)) * HOUR, (6 * MINUTE, 15 * MINUTE))
-    flood = night.set_piece(0.5 * HOUR, "6304", "bencana", severity="critical", fate="acknowledged")
-    logistik = config.stage("logistik")
-    if flood is not None and logistik is not None:
-        total = logistik.total_for(flood)
-        night.stage(0.6 * HOUR, flood, "logistik", total - 12, blocked=True, note="Banjir: distribusi ke 12 TPS ditunda, menunggu perahu BPBD")
-        night.stage(3.5 * HOUR, flood, "logistik", total)
-    night.set_piece(0.2 * HOUR, "6303", "politik_uang", 1, severity="high", fate="resolved")
-    night.set_piece(4.0 * HOUR, "6371", "hak_pilih", severity="medium", fate="resolved")
-    night.set_piece(10.0 * HOUR, "6371", "sirekap", severity="high", fate="left")
-    night.set_piece(13.0 * HOUR, "6302", "kesehatan_petugas", severity="high", fate="left")
-    night.random_incidents([(0.0, 2 * HOUR, "dawn"), (2 * HOUR, polls_close, "polls"), (polls_close, night.scenario.duration, "count")])
-
-
-def generate(config: Config, scenario: str = "rekap", seed: int = 1) -> list[SimCommand]:
+def generate(config: Config, scenario: str | Scenario = "rekap", seed: int = 1) -> list[SimCommand]:
     """The whole night, in time order. Pure: same inputs, same list."""
-    if scenario not in SCENARIOS:
-        raise ValueError(f"unknown scenario {scenario!r} (known: {', '.join(SCENARIOS)})")
-    night = _Night(config, SCENARIOS[scenario], seed)
-    {"rekap": _rekap, "hari-h": _hari_h}[scenario](night)
+    plan = scenario if isinstance(scenario, Scenario) else load_scenario(scenario, config.province.tz)
+    night = _Night(config, plan, seed)
+    night.move_stages()
+    night.random_incidents()
+    for inject in plan.injects:
+        night.inject(inject)
     return night.finish()
 
 
@@ -394,7 +693,7 @@ def load_stream(config: Config, seed: int = 1) -> Iterator[SimCommand]:
     and what officers do to them. `at` is unused (the runner sends at a fixed rate)."""
     rng = random.Random(f"load:{seed}")
     regencies = list(config.regencies)
-    stages = list(config.stages)
+    stages = [s for s in config.stages if not s.province_wide]  # a province stage has no regency rows
     categories = [c.key for c in config.categories]
     severities = [s.key for s in config.severities]
     refs = itertools.count(1)

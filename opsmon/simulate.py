@@ -29,9 +29,9 @@ from opsmon.client import ClientError, Session, Unauthorized
 from opsmon.config import Config
 from opsmon.feeders import EXIT_INTERRUPTED, EXIT_OK, EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError, Outcome, Pipeline, pace_for, percentile
 from opsmon.protocol import AGENCIES
-from opsmon.scenario import FIELD_KINDS, HOUR, SCENARIOS, SimCommand, generate, load_stream
+from opsmon.scenario import FIELD_KINDS, HOUR, Scenario, ScenarioError, SimCommand, generate, load_scenario, load_stream
 
-__all__ = ["SCENARIOS", "SimStats", "Simulator", "simulate", "run_simulate_cli", "connections_for", "read_token_file"]
+__all__ = ["scenario_for", "SimStats", "Simulator", "simulate", "run_simulate_cli", "connections_for", "read_token_file"]
 
 
 @dataclass
@@ -271,7 +271,7 @@ async def simulate(
     tokens: list[str],
     config: Config,
     *,
-    scenario: str = "rekap",
+    scenario: str | Scenario = "rekap",
     seed: int = 1,
     speed: float | None = None,
     rate: float | None = None,
@@ -288,8 +288,7 @@ async def simulate(
     `reports_only`: send only what the field sends (None: only on an exercise
     server). `agencies`: token -> the agency it was given for; a token of
     another agency is a usage error. `notice` hears what the person running it should know."""
-    if scenario not in SCENARIOS:
-        raise FeedError(f"unknown scenario {scenario!r} (known: {', '.join(SCENARIOS)})", EXIT_USAGE)
+    night = scenario if isinstance(scenario, Scenario) else scenario_for(scenario, config)
     if not tokens:
         raise FeedError("no token given", EXIT_USAGE)
     connections = connections_for(rate, config) if rate else 1
@@ -313,16 +312,27 @@ async def simulate(
         if rate:
             stats = await simulator.run_rate(load_stream(config, seed), rate=rate, duration=duration, stop=stop)
         else:
-            plan = generate(config, scenario, seed)
+            try:
+                plan = generate(config, night, seed)
+            except ScenarioError as exc:
+                raise FeedError(str(exc), EXIT_USAGE) from None
             for agency in simulator.missing_agencies(plan):
                 if notice is not None:
                     notice(f"no {agency} token: {agency}'s reports are signed by {', '.join(simulator.reporters)} (pass --token-{agency.lower()})")
-            stats = await simulator.run_timeline(plan, speed=speed or SCENARIOS[scenario].speed, duration=duration, stop=stop)
+            stats = await simulator.run_timeline(plan, speed=speed or night.speed, duration=duration, stop=stop)
         if simulator.lost:
             raise FeedError(f"{simulator.lost} ({stats.ok} commands done)", EXIT_UNREACHABLE)
         return stats
     finally:
         await simulator.close()
+
+
+def scenario_for(name: str, config: Config) -> Scenario:
+    """A shipped scenario or a scenario file; a bad one is a usage error naming the key."""
+    try:
+        return load_scenario(name, config.province.tz)
+    except ScenarioError as exc:
+        raise FeedError(str(exc), EXIT_USAGE) from None
 
 
 def is_exercise(session: Session) -> bool:
@@ -368,7 +378,8 @@ def simulator_tokens(args: Any, default: str | None) -> tuple[list[str], dict[st
 def run_simulate_cli(args: Any, config: Config, url: str, token: str | None, cafile: str | None = None) -> int:
     import json
 
-    speed = args.speed or SCENARIOS.get(args.scenario, SCENARIOS["rekap"]).speed
+    night = scenario_for(args.scenario, config)
+    speed = args.speed or night.speed
     tokens, agencies = simulator_tokens(args, token)
 
     def on_report(sim: SimCommand, incident: int) -> None:
@@ -378,12 +389,10 @@ def run_simulate_cli(args: Any, config: Config, url: str, token: str | None, caf
     def notice(text: str) -> None:
         print(f"opsmon simulate: {text}", file=sys.stderr, flush=True)
 
-    if args.scenario not in SCENARIOS:
-        raise FeedError(f"unknown scenario {args.scenario!r} (known: {', '.join(SCENARIOS)})", EXIT_USAGE)
     if not args.quiet and not args.rate:
-        scenario = SCENARIOS[args.scenario]
-        real = scenario.duration / speed
-        print(f"simulating {scenario.name} from {scenario.start_wita}, {scenario.duration / HOUR:.0f} h at x{speed:g} (~{real / 60:.0f} min); ctrl+c stops", file=sys.stderr)
+        real = night.duration / speed
+        start = night.start_label(config.province.tz)
+        print(f"simulating {night.name} from {start}, {night.duration / HOUR:.0f} h at x{speed:g} (~{real / 60:.0f} min); ctrl+c stops", file=sys.stderr)
     reports_only = True if args.reports_only else (False if args.with_officers else None)
 
     async def until_interrupted() -> tuple[SimStats, bool]:
@@ -397,7 +406,7 @@ def run_simulate_cli(args: Any, config: Config, url: str, token: str | None, caf
                 url,
                 tokens,
                 config,
-                scenario=args.scenario,
+                scenario=night,
                 seed=args.seed,
                 speed=args.speed,
                 rate=args.rate,

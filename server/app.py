@@ -56,7 +56,8 @@ from opsmon.protocol import (
     to_builtins,
     utc_now,
 )
-from server.auth import authenticate
+from server.auth import identify, local_time
+from server.drift import compare, refuse, remember
 from server.hub import Hub, Subscriber, batch_frames
 from server.lock import DatabaseLock
 from server.store import SCHEMA_VERSION, CommandRecord, Store
@@ -66,6 +67,9 @@ log = logging.getLogger("opsmon.server")
 # A client further behind than this gets a snapshot instead of the missed events.
 RESUME_LIMIT = 20_000
 REVOCATION_CHECK_SECONDS = 1.0
+# Close code for a connection turned away for now (too many connections): the
+# client retries later, unlike 1008, which tells it its token is no good.
+CLOSE_TRY_AGAIN_LATER = 1013
 
 WRITE_BATCH_MAX = 256
 PROBE_SECONDS = 2.0
@@ -204,6 +208,9 @@ class OpsmonServer:
         self._server: Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._inbox: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._per_address: dict[str, int] = {}
+        self._per_token: dict[str, int] = {}
+        self._used: dict[str, str] = {}  # token hash -> last use, written by the token watcher
         # event_digest of the event at state.seq (None at seq 0).
         self.head_digest: str | None = None
         # Called after every commit with (epoch, seq, digest): the lock file remembers them.
@@ -211,6 +218,8 @@ class OpsmonServer:
         # Why writes fail right now (a full or read-only disk), or None: what
         # /healthz, the welcome and `status` frames report.
         self.problem: str | None = None
+        # --accept-config-change: serve even if the config drops a regency with history.
+        self.accept_config_change = False
         self._probe: asyncio.Task[None] | None = None
 
     # --- life cycle -------------------------------------------------------------
@@ -219,11 +228,23 @@ class OpsmonServer:
         self.state = await self.store.load_state(self.rules.stage_totals)
         head_event = await self.store.event_at(self.state.seq) if self.state.seq else None
         self.head_digest = event_digest(head_event) if head_event is not None else None
+        drift = await compare(self.store, self.config, self.state, self.rules.stage_totals)
+        for line in drift.lines:
+            log.warning("%s", line)
+        if not self.accept_config_change:
+            refuse(drift)
         # Rows of a regency or stage no longer in the config are history, not
         # part of the picture: clients could not even name them.
         for key in [key for key in self.state.stages if key not in self.rules.stage_totals]:
             del self.state.stages[key]
         await self._reconcile_stage_totals()
+        if drift.new_drops or (drift.dropped_stages and self.accept_config_change):
+            # Who let the config drop what: in the log, for the export.
+            async with self.lock:
+                await self._write([Decision("config.changed", drift.event_data(), None, None)])
+            log.warning("config change accepted by %s: %s", drift.event_data()["by"], "; ".join(drift.lines))
+        await remember(self.store, self.config, drift)
+        await self._log_token_changes()  # made while the server was down
         self._server = await serve(
             self._handle,
             host if host is not None else self.settings.host,
@@ -298,6 +319,12 @@ class OpsmonServer:
     def _http(self, connection: ServerConnection, request: Request) -> Response | None:
         path = request.path.split("?", 1)[0]
         if path == "/ws":
+            origin = request.headers.get("Origin")
+            # Browsers always send Origin; other clients (the TUI, feeders) send none.
+            if origin is not None and origin not in self.settings.allowed_origins:
+                log.warning("refused a websocket from %s: Origin %s is not in [server] allowed_origins", _address(connection), origin)
+                self.metrics.error("origin")
+                return connection.respond(HTTPStatus.FORBIDDEN, f"origin {origin} may not open this websocket (see [server] allowed_origins)\n")
             return None
         if path == "/healthz":
             health: dict[str, Any] = {"status": "ok", "seq": self.state.seq, "epoch": self.store.epoch, "clients": len(self.hub)}
@@ -319,24 +346,52 @@ class OpsmonServer:
     # --- connections ----------------------------------------------------------------
 
     async def _handle(self, connection: ServerConnection) -> None:
-        session = await self._greet(connection)
-        if session is None:
-            return
-        user, token_hash = session
+        address = _address(connection)
+        self._per_address[address] = self._per_address.get(address, 0) + 1
         try:
-            await self._serve_commands(connection, user)
-        except ConnectionClosed:
-            pass
+            limit = self.settings.max_connections_per_address
+            if self._per_address[address] > limit:
+                log.warning("turned away a connection from %s: it already has %d open (max_connections_per_address)", address, limit)
+                await self._turn_away(connection, f"more than {limit} connections from {address}; close some first (the limit is [server] max_connections_per_address)")
+                return
+            session = await self._greet(connection, address)
+            if session is None:
+                return
+            user, token_hash = session
+            try:
+                await self._serve_commands(connection, user, token_hash)
+            except ConnectionClosed:
+                pass
+            finally:
+                await self.hub.remove(connection)
+                left = self._per_token.get(token_hash, 1) - 1
+                if left > 0:
+                    self._per_token[token_hash] = left
+                else:
+                    self._per_token.pop(token_hash, None)
         finally:
-            await self.hub.remove(connection)
+            left = self._per_address[address] - 1
+            if left > 0:
+                self._per_address[address] = left
+            else:
+                del self._per_address[address]
 
-    async def _refuse(self, connection: ServerConnection, message: str) -> None:
+    async def _turn_away(self, connection: ServerConnection, message: str) -> None:
+        """Too many connections: say so, and close with 1013 so the client tries again later."""
+        self.metrics.error("too_many_connections")
+        with contextlib.suppress(ConnectionClosed):
+            await connection.send(encode(Error(code="too_many_connections", message=message)), text=True)
+            await connection.close(CLOSE_TRY_AGAIN_LATER, message[:120])
+
+    async def _refuse(self, connection: ServerConnection, message: str, detail: str = "") -> None:
+        """A failed hello: the client hears `message`; the log names the address and why."""
+        log.warning("refused a hello from %s: %s", _address(connection), detail or message)
         self.metrics.error("unauthorized")
         with contextlib.suppress(ConnectionClosed):
             await connection.send(encode(Error(code="unauthorized", message=message)), text=True)
             await connection.close(CLOSE_POLICY, message[:120])
 
-    async def _greet(self, connection: ServerConnection) -> tuple[User, str] | None:
+    async def _greet(self, connection: ServerConnection, address: str) -> tuple[User, str] | None:
         """hello -> welcome -> snapshot or the missed events; subscribe."""
         try:
             frame = await asyncio.wait_for(connection.recv(), HELLO_TIMEOUT_SECONDS)
@@ -353,11 +408,18 @@ class OpsmonServer:
         if not isinstance(hello, Hello):
             await self._refuse(connection, "the first message must be hello")
             return None
-        found = await authenticate(self.store, hello.token)
-        if found is None:
-            await self._refuse(connection, "unknown or revoked token")
+        found = await identify(self.store, hello.token, self.clock(), self.config.province.tz)
+        if found.user is None:
+            await self._refuse(connection, found.refusal, found.detail)
             return None
-        user, token_hash = found
+        user, token_hash = found.user, found.hash
+        limit = self.settings.max_connections_per_token
+        if self._per_token.get(token_hash, 0) >= limit:
+            log.warning("turned away %s from %s: the token already has %d connections open (max_connections_per_token)", user.name, address, limit)
+            await self._turn_away(connection, f"token {user.name!r} already has {limit} connections open; close one first (the limit is [server] max_connections_per_token)")
+            return None
+        self._per_token[token_hash] = self._per_token.get(token_hash, 0) + 1
+        self._used[token_hash] = format_ts(self.clock())
         self.metrics.connections_total += 1
 
         async with self.lock:
@@ -387,7 +449,7 @@ class OpsmonServer:
                 frames.append(encode(self._snapshot()))
             subscriber = Subscriber(connection, self.settings.client_queue_frames, token_hash, user.name)
             self.hub.add(subscriber, frames)
-        log.info("%s (%s, %s) connected from %s, %s", user.name, user.role, user.agency, connection.remote_address, f"resuming after {hello.since}" if resume else why)
+        log.info("%s (%s, %s) connected from %s, %s", user.name, user.role, user.agency, address, f"resuming after {hello.since}" if resume else why)
         return user, token_hash
 
     def _snapshot(self) -> Snapshot:
@@ -400,12 +462,13 @@ class OpsmonServer:
             digest=self.head_digest,
         )
 
-    async def _serve_commands(self, connection: ServerConnection, user: User) -> None:
+    async def _serve_commands(self, connection: ServerConnection, user: User, token_hash: str) -> None:
         rate = self.settings.rate_for(user.role)
         limit = RateLimit(rate)
         bad_frames: deque[float] = deque()
         async for frame in connection:
             started = time.perf_counter()
+            self._used[token_hash] = format_ts(self.clock())
             try:
                 message = decode_client(frame)
             except BadMessage as exc:
@@ -551,7 +614,7 @@ class OpsmonServer:
                     if self.state.seq == head:  # nothing was committed: say so
                         self._unavailable(batch, exc)
 
-    async def _write(self, batch: Sequence[_Pending | Decision]) -> None:
+    async def _write(self, batch: Sequence[_Pending | Decision], *, token_changes: Sequence[int] = ()) -> None:
         """Decide, number, commit, then answer and broadcast. Call with the lock held."""
         now = self.clock()
         ts = format_ts(now)
@@ -611,6 +674,7 @@ class OpsmonServer:
                     incidents=[trial.incidents[i] for i in touched_incidents],
                     stages=[trial.stages[k] for k in touched_stages],
                     commands=records,
+                    token_changes=token_changes,
                 )
             except Exception as exc:
                 if isinstance(exc, sqlite3.OperationalError):
@@ -658,24 +722,63 @@ class OpsmonServer:
             await asyncio.sleep(self.settings.escalation_check_seconds)
 
     async def _revocation_loop(self) -> None:
-        """Tokens are revoked by `opsmon-server token revoke`, another process:
-        look for it, and close what was opened with them."""
+        """Tokens are added and revoked by `opsmon-server token`, another process,
+        and expire on their own: look every second, close what was opened with a
+        token no longer good, write the changes into the event log, and save
+        when each token was last used."""
         while True:
             await asyncio.sleep(REVOCATION_CHECK_SECONDS)
             try:
-                alive = await self.store.active_token_hashes()
+                await self.check_tokens()
             except Exception:
-                log.exception("revocation check failed")
-                continue
-            for subscriber in self.hub.by_token(alive):
-                log.info("closing %s: token revoked", subscriber.user)
-                with contextlib.suppress(ConnectionClosed):
-                    await subscriber.connection.send(encode(Error(code="unauthorized", message="token revoked")), text=True)
-                    await subscriber.connection.close(CLOSE_POLICY, "token revoked")
-                await self.hub.remove(subscriber.connection)
+                log.exception("token check failed")
+
+    async def check_tokens(self) -> None:
+        alive = await self.store.active_token_hashes(format_ts(self.clock()))
+        for subscriber in self.hub.by_token(alive):
+            record = await self.store.token_by_hash(subscriber.token_hash)
+            if record is not None and record.revoked is None and record.expires is not None:
+                why = f"token expired at {local_time(record.expires, self.config.province.tz)}"
+            else:
+                why = "token revoked"
+            log.info("closing %s's connection from %s: %s", subscriber.user, _address(subscriber.connection), why)
+            with contextlib.suppress(ConnectionClosed):
+                await subscriber.connection.send(encode(Error(code="unauthorized", message=why)), text=True)
+                await subscriber.connection.close(CLOSE_POLICY, why)
+            await self.hub.remove(subscriber.connection)
+        await self._log_token_changes()
+        if self._used:
+            used, self._used = self._used, {}
+            async with self.lock:
+                await self.store.touch_tokens(used)
+
+    async def _log_token_changes(self) -> None:
+        """Token added, revoked, expired: each an event in the log (kind
+        `token.added` etc., by `system`; never the secret or its hash)."""
+        changes = await self.store.token_changes(format_ts(self.clock()))
+        if not changes:
+            return
+        decisions = [Decision(f"token.{c.change}", {**c.body, "at": c.ts}, None, None) for c in changes]
+        async with self.lock:
+            await self._write(decisions, token_changes=[c.id for c in changes])
+        for change in changes:
+            log.info("token %s: %s%s", change.change, change.name, _token_change_detail(change.body))
 
 
-async def run(config: Config, database: str, host: str, port: int, *, ssl_context: ssl.SSLContext | None = None) -> None:
+def _token_change_detail(body: dict[str, Any]) -> str:
+    parts = [f"{key} {body[key]}" for key in ("role", "agency", "expires", "by") if body.get(key)]
+    if body.get("regencies"):
+        parts.append("regencies " + ",".join(body["regencies"]))
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+def _address(connection: ServerConnection) -> str:
+    """The peer's IP address (no port): what the per-address limit counts."""
+    remote = connection.remote_address
+    return str(remote[0]) if remote else "unknown"
+
+
+async def run(config: Config, database: str, host: str, port: int, *, ssl_context: ssl.SSLContext | None = None, accept_config_change: bool = False) -> None:
     """Serve until SIGTERM or SIGINT, then close connections (1001) and the database.
 
     Holds the database's lock file for its whole life: a second server on the
@@ -692,6 +795,7 @@ async def run(config: Config, database: str, host: str, port: int, *, ssl_contex
                 log.warning("migrated %s to schema version %d; the file as it was is kept at %s", database, SCHEMA_VERSION, store.migration_backup)
             await _check_identity(store, lock)
             server = OpsmonServer(config, store, ssl_context=ssl_context)
+            server.accept_config_change = accept_config_change
             server.on_commit = lambda epoch, seq, digest: lock.update(epoch=epoch, seq=seq, digest=digest)
             await server.start(host, port)
             lock.update(port=server.port, host=host, epoch=store.epoch, seq=server.state.seq, digest=server.head_digest)

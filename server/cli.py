@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import NoReturn
 
 from opsmon.config import Config, ConfigError, config_relative, load_config
-from opsmon.protocol import AGENCIES, ROLES
-from server.auth import AuthError, add_token
+from opsmon.protocol import AGENCIES, ROLES, format_ts, parse_ts, utc_now
+from server.auth import AuthError, add_token_record, local_time, parse_expiry
+from server.drift import ConfigDrift
 from server.lock import DatabaseLock, LockError, user_name
 from server.store import Store, StoreError
 from server.tls import TLSError, server_ssl_context
@@ -57,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default: [server] host)")
     serve.add_argument("--port", type=_port, help="port (default: [server] port, 8765)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--accept-config-change", action="store_true", help="serve even if the config no longer has a regency with history (the log records who accepted it)"
+    )
     serve.add_argument("--tls-cert", metavar="PEM", help="certificate (chain) to serve wss:// and https:// (default: [server] tls_cert)")
     serve.add_argument("--tls-key", metavar="PEM", help="its private key (default: [server] tls_key)")
 
@@ -73,8 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--role", required=True, choices=ROLES)
     add.add_argument("--agency", required=True, choices=AGENCIES)
     add.add_argument("--regency", action="append", metavar="CODE", help="limit to this regency (repeatable); default: all")
+    add.add_argument("--expires", metavar="WHEN", help="refused after this moment, e.g. 2024-03-11T00:00+08:00 (no offset: the province's time); open connections are closed")
     _common(add)
-    listing = token_commands.add_parser("list", help="list tokens (never their secrets)")
+    listing = token_commands.add_parser("list", help="list tokens (never their secrets), with their last use")
     _common(listing)
     revoke = token_commands.add_parser("revoke", help="revoke a token; its open connections are closed")
     revoke.add_argument("name")
@@ -109,22 +114,37 @@ def _database(args: argparse.Namespace, config: Config) -> str:
 
 async def _token(args: argparse.Namespace, config: Config) -> int:
     async with Store(_database(args, config), synchronous=config.server.synchronous) as store:
+        tz = config.province.tz
         if args.token_command == "add":
-            secret = await add_token(store, args.name, args.role, args.agency, args.regency, {r.code for r in config.regencies})
+            expires = parse_expiry(args.expires, tz) if args.expires else None
+            known = {r.code for r in config.regencies}
+            secret, earlier = await add_token_record(store, args.name, args.role, args.agency, args.regency, known, expires=expires, by=user_name(), log_change=True)
             scope = ", ".join(args.regency) if args.regency else "all regencies"
-            print(f"token for {args.name} ({args.role}, {args.agency}, {scope}); shown only this once:")
+            until = f", until {local_time(format_ts(expires), tz)}" if expires else ""
+            if earlier is not None and earlier.revoked is not None:
+                print(f"{args.name} had a token revoked at {local_time(earlier.revoked, tz)}: it stays revoked; this is a new token")
+            print(f"token for {args.name} ({args.role}, {args.agency}, {scope}{until}); shown only this once:")
             print(secret)
             return 0
         if args.token_command == "list":
             tokens = await store.tokens()
             if not tokens:
                 print("no tokens yet: add one with `opsmon-server token add NAME --role officer --agency KPU`")
+            now = utc_now()
             for t in tokens:
                 scope = ",".join(t.regencies) if t.regencies else "all"
-                state = f"revoked {t.revoked}" if t.revoked else "active"
-                print(f"{t.name:<24} {t.role:<8} {t.agency:<8} {scope:<20} created {t.created}  {state}")
+                if t.revoked:
+                    state = f"revoked {local_time(t.revoked, tz)}"
+                elif t.expires and parse_ts(t.expires) <= now:
+                    state = f"expired {local_time(t.expires, tz)}"
+                elif t.expires:
+                    state = f"active until {local_time(t.expires, tz)}"
+                else:
+                    state = "active"
+                used = f"last used {local_time(t.last_used, tz)}" if t.last_used else "never used"
+                print(f"{t.name:<24} {t.role:<8} {t.agency:<8} {scope:<20} created {local_time(t.created, tz)}  {used:<32} {state}")
             return 0
-        if await store.revoke_token(args.name):
+        if await store.revoke_token(args.name, by=user_name()):
             print(f"revoked {args.name}; the server closes its connections within a second")
             return 0
         existing = await store.token_by_name(args.name)
@@ -161,14 +181,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
             host = args.host or config.server.host
             port = args.port if args.port is not None else config.server.port
-            asyncio.run(run(config, _database(args, config), host, port, ssl_context=_tls(args, config)))
+            asyncio.run(run(config, _database(args, config), host, port, ssl_context=_tls(args, config), accept_config_change=args.accept_config_change))
             return 0
         if args.command == "reset":
             if not Path(_database(args, config)).exists():
                 return _fail(f"{_database(args, config)} does not exist: nothing to reset")
             return asyncio.run(_reset(args, config))
         return asyncio.run(_token(args, config))
-    except (StoreError, AuthError, LockError, TLSError) as exc:
+    except (StoreError, AuthError, LockError, TLSError, ConfigDrift) as exc:
         return _fail(str(exc))
     except OSError as exc:
         return _fail(f"cannot listen: {exc.strerror or exc}" if args.command == "serve" else str(exc))

@@ -61,7 +61,7 @@ def why_not_writable(path: Path) -> str | None:
     if path.exists() and not os.access(path, os.W_OK):
         return f"{path} is read-only for user {user_name()} (owner {_owner(path)}): chown it to the service user or chmod u+w"
     if not path.exists() and not os.access(folder, os.W_OK | os.X_OK):
-        return f"folder {folder} is not writable by user {user_name()} (owner {_owner(folder)}): chown it to the service user"
+        return f"folder {folder} is not writable by user {user_name()} (owner {_owner(folder)}): chown it to the service user or chmod u+w"
     return None
 
 

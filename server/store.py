@@ -28,7 +28,7 @@ import msgspec
 from opsmon.domain import State, initial_stages
 from opsmon.protocol import Actor, Event, Incident, StageRow, format_ts, utc_now
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # One entry per schema version; a database at version N runs MIGRATIONS[N:].
 MIGRATIONS: list[str] = [
@@ -90,6 +90,37 @@ MIGRATIONS: list[str] = [
         SELECT e.value, COALESCE(c.value, ''), 0, 'created'
         FROM meta e LEFT JOIN meta c ON c.key = 'created' WHERE e.key = 'epoch';
     """,
+    # 3: tokens may expire and remember their last use; a name given a new token
+    # keeps its revoked ones (one active token per name); token changes wait in
+    # token_changes until the server writes them into the event log.
+    """
+    CREATE TABLE tokens_v2 (
+        id        INTEGER PRIMARY KEY,
+        name      TEXT NOT NULL,
+        hash      TEXT NOT NULL UNIQUE,
+        role      TEXT NOT NULL,
+        agency    TEXT NOT NULL,
+        regencies TEXT,
+        created   TEXT NOT NULL,
+        revoked   TEXT,
+        expires   TEXT,
+        last_used TEXT,
+        expiry_logged INTEGER NOT NULL DEFAULT 0
+    );
+    INSERT INTO tokens_v2 (name, hash, role, agency, regencies, created, revoked)
+        SELECT name, hash, role, agency, regencies, created, revoked FROM tokens;
+    DROP TABLE tokens;
+    ALTER TABLE tokens_v2 RENAME TO tokens;
+    CREATE UNIQUE INDEX tokens_active_name ON tokens (name) WHERE revoked IS NULL;
+    CREATE TABLE token_changes (
+        id     INTEGER PRIMARY KEY AUTOINCREMENT,
+        ts     TEXT NOT NULL,
+        change TEXT NOT NULL,
+        name   TEXT NOT NULL,
+        body   TEXT NOT NULL,
+        logged INTEGER NOT NULL DEFAULT 0
+    );
+    """,
 ]
 
 _event_decoder = msgspec.json.Decoder(Event)
@@ -111,6 +142,24 @@ class TokenRecord:
     regencies: list[str] | None
     created: str
     revoked: str | None
+    expires: str | None = None
+    last_used: str | None = None
+    id: int = 0
+
+
+@dataclass(frozen=True)
+class TokenChange:
+    """A token added, revoked or expired, not yet written into the event log.
+    `body` is what the event's data says: never the secret, never its hash."""
+
+    id: int
+    ts: str
+    change: str  # "added", "revoked", "expired"
+    name: str
+    body: dict[str, Any]
+
+
+TOKEN_COLUMNS = "name, hash, role, agency, regencies, created, revoked, expires, last_used, id"
 
 
 @dataclass(frozen=True)
@@ -292,7 +341,7 @@ class Store:
         now = format_ts(utc_now())
         await self.db.execute("BEGIN IMMEDIATE")
         try:
-            for table in ("events", "incidents", "stages", "commands") + (() if keep_tokens else ("tokens",)):
+            for table in ("events", "incidents", "stages", "commands") + (() if keep_tokens else ("tokens", "token_changes")):
                 await self.db.execute(f"DELETE FROM {table}")
             await self.db.execute("UPDATE meta SET value = ? WHERE key = 'epoch'", (epoch,))
             await self.db.execute("UPDATE meta SET value = ? WHERE key = 'created'", (now,))
@@ -370,8 +419,10 @@ class Store:
         incidents: Iterable[Incident] = (),
         stages: Iterable[StageRow] = (),
         commands: Iterable[CommandRecord] = (),
+        token_changes: Iterable[int] = (),
     ) -> None:
-        """One transaction: append events, update state rows, remember the answers."""
+        """One transaction: append events, update state rows, remember the answers
+        (and mark the token changes these events carry as logged)."""
         db = self.db
         await db.execute("BEGIN IMMEDIATE")
         try:
@@ -388,6 +439,9 @@ class Store:
             command_rows = [(c.user, c.id, format_ts(utc_now()), c.result) for c in commands]
             if command_rows:
                 await db.executemany("INSERT INTO commands (user, id, ts, result) VALUES (?, ?, ?, ?)", command_rows)
+            change_ids = [(i,) for i in token_changes]
+            if change_ids:
+                await db.executemany("UPDATE token_changes SET logged = 1 WHERE id = ?", change_ids)
             await db.execute("COMMIT")
         except BaseException:
             await _rollback(db)
@@ -416,55 +470,127 @@ class Store:
         async with self.db.execute(sql, params) as cur:
             return [_row_event(row) async for row in cur]
 
+    async def history_by_regency(self) -> dict[str, int]:
+        """How many events name each regency."""
+        async with self.db.execute("SELECT regency, COUNT(*) FROM events WHERE regency IS NOT NULL GROUP BY regency") as cur:
+            return {str(regency): int(count) async for regency, count in cur}
+
+    async def stages_with_history(self) -> set[str]:
+        """The stage keys any stage update in the log names."""
+        async with self.db.execute("SELECT DISTINCT json_extract(data, '$.stage') FROM events WHERE kind = 'stage.updated'") as cur:
+            return {str(row[0]) async for row in cur if row[0] is not None}
+
     async def event_at(self, seq: int) -> Event | None:
         async with self.db.execute("SELECT seq, ts, kind, actor, data FROM events WHERE seq = ?", (seq,)) as cur:
             row = await cur.fetchone()
         return None if row is None else _row_event(row)
 
     async def incident_events(self, incident: int) -> list[Event]:
-        async with self.db.execute("SELECT seq, ts, kind, actor, data FROM events WHERE incident = ? ORDER BY seq", (incident,)) as cur:
+        """Its timeline: its own events, and the merges of others into it."""
+        sql = (
+            "SELECT seq, ts, kind, actor, data FROM events WHERE incident = ? "
+            "UNION SELECT seq, ts, kind, actor, data FROM events WHERE kind = 'incident.merged' AND json_extract(data, '$.into') = ? ORDER BY seq"
+        )
+        async with self.db.execute(sql, (incident, incident)) as cur:
             return [_row_event(row) async for row in cur]
 
     # --- tokens -----------------------------------------------------------------
 
-    async def add_token(self, record: TokenRecord) -> None:
-        """Add a token; a revoked token's name may be given a new one."""
+    async def add_token(self, record: TokenRecord, *, by: str = "", log_change: bool = False) -> TokenRecord | None:
+        """Add a token. A name whose token is revoked may be given a new one: the
+        revoked token stays in the table, revoked (and its revocation stays in the
+        log); the revoked record is returned so the caller can say so.
+        `log_change=True` (what `opsmon-server token add` does) has the server
+        write it into the event log; fixtures and the demo's own tokens are not."""
         existing = await self.token_by_name(record.name)
         if existing is not None and existing.revoked is None:
             raise StoreError(f"a token named {record.name!r} already exists; revoke it first or choose another name")
+        body = {"name": record.name, "role": record.role, "agency": record.agency, "regencies": record.regencies, "expires": record.expires, "by": by or None}
         await self.db.execute("BEGIN IMMEDIATE")
         try:
-            await self.db.execute("DELETE FROM tokens WHERE name = ?", (record.name,))
             await self.db.execute(
-                "INSERT INTO tokens (name, hash, role, agency, regencies, created, revoked) VALUES (?, ?, ?, ?, ?, ?, NULL)",
-                (record.name, record.hash, record.role, record.agency, None if record.regencies is None else json.dumps(record.regencies), record.created),
+                "INSERT INTO tokens (name, hash, role, agency, regencies, created, revoked, expires) VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
+                (record.name, record.hash, record.role, record.agency, None if record.regencies is None else json.dumps(record.regencies), record.created, record.expires),
             )
+            if log_change:
+                await self._token_change("added", record.name, body, record.created)
+            await self.db.execute("COMMIT")
+        except BaseException:
+            await _rollback(self.db)
+            raise
+        return existing
+
+    async def _token_change(self, change: str, name: str, body: dict[str, Any], ts: str) -> None:
+        await self.db.execute("INSERT INTO token_changes (ts, change, name, body) VALUES (?, ?, ?, ?)", (ts, change, name, json.dumps(body)))
+
+    async def tokens(self) -> list[TokenRecord]:
+        """Every token, active or not: by name, then oldest first."""
+        async with self.db.execute(f"SELECT {TOKEN_COLUMNS} FROM tokens ORDER BY name, id") as cur:
+            return [_token(row) async for row in cur]
+
+    async def token_by_name(self, name: str) -> TokenRecord | None:
+        """The name's active token, else its most recent one."""
+        async with self.db.execute(f"SELECT {TOKEN_COLUMNS} FROM tokens WHERE name = ? ORDER BY revoked IS NULL DESC, id DESC LIMIT 1", (name,)) as cur:
+            row = await cur.fetchone()
+        return None if row is None else _token(row)
+
+    async def token_by_hash(self, token_hash: str) -> TokenRecord | None:
+        async with self.db.execute(f"SELECT {TOKEN_COLUMNS} FROM tokens WHERE hash = ?", (token_hash,)) as cur:
+            row = await cur.fetchone()
+        return None if row is None else _token(row)
+
+    async def revoke_token(self, name: str, *, by: str = "") -> bool:
+        ts = format_ts(utc_now())
+        await self.db.execute("BEGIN IMMEDIATE")
+        try:
+            cur = await self.db.execute("UPDATE tokens SET revoked = ? WHERE name = ? AND revoked IS NULL", (ts, name))
+            revoked = cur.rowcount > 0
+            if revoked:
+                await self._token_change("revoked", name, {"name": name, "by": by or None}, ts)
+            await self.db.execute("COMMIT")
+        except BaseException:
+            await _rollback(self.db)
+            raise
+        return revoked
+
+    async def active_token_hashes(self, now: str | None = None) -> set[str]:
+        """Hashes of tokens neither revoked nor (when `now` is given) expired by `now`."""
+        sql = "SELECT hash FROM tokens WHERE revoked IS NULL"
+        params: tuple[str, ...] = ()
+        if now is not None:
+            sql, params = sql + " AND (expires IS NULL OR expires > ?)", (now,)
+        async with self.db.execute(sql, params) as cur:
+            return {str(row[0]) async for row in cur}
+
+    async def touch_tokens(self, used: dict[str, str]) -> None:
+        """Remember when each token (by hash) was last used."""
+        if not used:
+            return
+        await self.db.execute("BEGIN IMMEDIATE")
+        try:
+            await self.db.executemany("UPDATE tokens SET last_used = ? WHERE hash = ? AND (last_used IS NULL OR last_used < ?)", [(ts, h, ts) for h, ts in used.items()])
             await self.db.execute("COMMIT")
         except BaseException:
             await _rollback(self.db)
             raise
 
-    async def tokens(self) -> list[TokenRecord]:
-        async with self.db.execute("SELECT name, hash, role, agency, regencies, created, revoked FROM tokens ORDER BY name") as cur:
-            return [_token(row) async for row in cur]
-
-    async def token_by_name(self, name: str) -> TokenRecord | None:
-        async with self.db.execute("SELECT name, hash, role, agency, regencies, created, revoked FROM tokens WHERE name = ?", (name,)) as cur:
-            row = await cur.fetchone()
-        return None if row is None else _token(row)
-
-    async def token_by_hash(self, token_hash: str) -> TokenRecord | None:
-        async with self.db.execute("SELECT name, hash, role, agency, regencies, created, revoked FROM tokens WHERE hash = ?", (token_hash,)) as cur:
-            row = await cur.fetchone()
-        return None if row is None else _token(row)
-
-    async def revoke_token(self, name: str) -> bool:
-        cur = await self.db.execute("UPDATE tokens SET revoked = ? WHERE name = ? AND revoked IS NULL", (format_ts(utc_now()), name))
-        return cur.rowcount > 0
-
-    async def active_token_hashes(self) -> set[str]:
-        async with self.db.execute("SELECT hash FROM tokens WHERE revoked IS NULL") as cur:
-            return {str(row[0]) async for row in cur}
+    async def token_changes(self, now: str) -> list[TokenChange]:
+        """Token changes not yet in the event log, oldest first; an expiry passed
+        by `now` and not yet logged becomes one (recorded here, so it is logged once)."""
+        async with self.db.execute("SELECT id, name, expires FROM tokens WHERE revoked IS NULL AND expires IS NOT NULL AND expires <= ? AND expiry_logged = 0", (now,)) as cur:
+            expired = [row async for row in cur]
+        if expired:
+            await self.db.execute("BEGIN IMMEDIATE")
+            try:
+                for token_id, name, expires in expired:
+                    await self.db.execute("UPDATE tokens SET expiry_logged = 1 WHERE id = ?", (token_id,))
+                    await self._token_change("expired", name, {"name": name, "expired": expires}, expires)
+                await self.db.execute("COMMIT")
+            except BaseException:
+                await _rollback(self.db)
+                raise
+        async with self.db.execute("SELECT id, ts, change, name, body FROM token_changes WHERE logged = 0 ORDER BY id") as cur:
+            return [TokenChange(row[0], row[1], row[2], row[3], json.loads(row[4])) async for row in cur]
 
 
 async def _rollback(db: aiosqlite.Connection) -> None:
@@ -484,5 +610,5 @@ def _row_event(row: Any) -> Event:
 
 
 def _token(row: Any) -> TokenRecord:
-    name, token_hash, role, agency, regencies, created, revoked = row
-    return TokenRecord(name, token_hash, role, agency, None if regencies is None else json.loads(regencies), created, revoked)
+    name, token_hash, role, agency, regencies, created, revoked, expires, last_used, token_id = row
+    return TokenRecord(name, token_hash, role, agency, None if regencies is None else json.loads(regencies), created, revoked, expires, last_used, token_id)

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import FakeClock, Running, running_server
+from tests.installed import installed  # noqa: F401  (a session fixture: opsmon in a venv any user can run)
 
 
 @pytest.fixture

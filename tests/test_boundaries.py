@@ -11,11 +11,11 @@ import pytest
 
 from tests.helpers import ROOT
 
-NO_UI_MODULES = ["opsmon.protocol", "opsmon.domain", "opsmon.config", "opsmon.client", "server.app", "server.hub", "server.store", "server.auth", "server.cli"]
+NO_UI_MODULES = ["opsmon.protocol", "opsmon.domain", "opsmon.config", "opsmon.client", "opsmon.geo", "server.app", "server.hub", "server.store", "server.auth", "server.cli"]
 NO_UI_FILES = sorted(
     [
         *(ROOT / "server").glob("*.py"),
-        *(ROOT / "opsmon" / name for name in ("protocol.py", "domain.py", "config.py", "client.py")),
+        *(ROOT / "opsmon" / name for name in ("protocol.py", "domain.py", "config.py", "client.py", "geo.py")),
     ]
 )
 

@@ -24,15 +24,31 @@ def test_shipped_config_is_kalimantan_selatan() -> None:
     assert len(config.regencies) == 13
     assert sum(r.kecamatan for r in config.regencies) == 156
     assert sum(r.tps for r in config.regencies) == 13_584
-    assert [s.key for s in config.stages] == ["logistik", "pemungutan", "penghitungan", "rekap_ppk", "rekap_kabkota"]
-    assert len(config.categories) == 12
+    assert [s.key for s in config.stages] == ["logistik", "pemungutan", "penghitungan", "rekap_ppk", "rekap_kabkota", "rekap_provinsi"]
+    assert [s.key for s in config.stages if s.scope == "province"] == ["rekap_provinsi"]
+    assert len(config.categories) == 14 and {"sara", "sengketa_rekap"} <= {c.key for c in config.categories}
+    assert config.categories[-1].key == "lainnya"  # "other" stays last
     assert [s.key for s in config.severities] == ["critical", "high", "medium", "low"]
     bjm = config.regency("6371")
     assert bjm is not None and bjm.short == "Banjarmasin" and bjm.tps == 1940 and not bjm.tps_estimated
     banjar = config.regency("6303")
     assert banjar is not None and banjar.tps == 1992 and not banjar.tps_estimated
     # Every figure not found per regency is marked as an estimate.
-    assert {r.code for r in config.regencies if not r.tps_estimated} == {"6371", "6303"}
+    assert {r.code for r in config.regencies if r.tps_estimated} == {"6305", "6306", "6307"}
+
+
+def test_shipped_tps_figures_are_the_sourced_ones() -> None:
+    """shared/docs/kalsel.md: ten sourced counts; Tapin, HSS and HST share the rest of 13,584."""
+    config = load_config(CONFIG_PATH)
+    sourced = {"6301": 1135, "6302": 1026, "6303": 1992, "6304": 1084, "6308": 768, "6309": 906, "6310": 1093, "6311": 429, "6371": 1940, "6372": 898}
+    assert {r.code: r.tps for r in config.regencies if not r.tps_estimated} == sourced
+    estimated = [r for r in config.regencies if r.tps_estimated]
+    assert sum(r.tps for r in estimated) == 13_584 - sum(sourced.values()) == 2313
+    # Shared by 2020 census population: Tapin < HSS < HST.
+    assert [r.tps for r in sorted(estimated, key=lambda r: r.code)] == sorted(r.tps for r in estimated)
+    assert sum(r.tps for r in config.regencies) == 13_584
+    text = CONFIG_PATH.read_text(encoding="utf-8")
+    assert "9,653" not in text and "9,652" not in text
     low = config.severity("low")
     assert low is not None and low.ack_minutes == 240 and low.escalate_minutes == 0
     critical = config.severity("critical")
@@ -43,7 +59,10 @@ def test_shipped_config_is_kalimantan_selatan() -> None:
 
 def test_stage_totals_follow_the_unit() -> None:
     rules = Rules.from_config(load_config(CONFIG_PATH))
-    assert len(rules.stage_totals) == 13 * 5
+    assert len(rules.stage_totals) == 13 * 5 + 1  # the province plenary: one row, not thirteen
+    assert rules.stage_totals[("63", "rekap_provinsi")] == 1
+    assert ("6371", "rekap_provinsi") not in rules.stage_totals
+    assert "63" not in rules.regencies and len(rules.regencies) == 13
     assert rules.stage_totals[("6371", "pemungutan")] == 1940  # TPS
     assert rules.stage_totals[("6371", "rekap_ppk")] == 5  # kecamatan
     assert rules.stage_totals[("6302", "rekap_ppk")] == 22
@@ -51,7 +70,10 @@ def test_stage_totals_follow_the_unit() -> None:
 
 
 def test_packaged_default_is_the_same_file() -> None:
-    assert (ROOT / "opsmon" / "default_config.toml").read_bytes() == CONFIG_PATH.read_bytes()
+    """One source: the top-level config.toml is a link to the copy the package ships."""
+    packaged = ROOT / "opsmon" / "default_config.toml"
+    assert CONFIG_PATH.is_symlink() and CONFIG_PATH.resolve() == packaged.resolve()
+    assert packaged.read_bytes() == CONFIG_PATH.read_bytes()
 
 
 def test_welcome_config_has_the_protocol_fields() -> None:
@@ -95,6 +117,9 @@ BAD_VALUES = [
     ("unknown table", ("kabupaten",), {}, "kabupaten", "unknown key"),
     ("unknown server key", ("server", "prot"), 1, "server.prot", "unknown key"),
     ("regencies not a list", ("regencies",), "6301", "regencies", "list"),
+    ("unknown stage scope", ("stages", 5, "scope"), "nation", "stages[5].scope", "not one of"),
+    ("province stage counting TPS", ("stages", 5, "unit"), "tps", "stages[5].unit", "one plenary for the whole province"),
+    ("province code that is a regency's", ("province", "code"), "6371", "province.code", "also a regency's code"),
 ]
 
 
@@ -135,6 +160,21 @@ def test_all_four_severities_are_required_most_severe_first() -> None:
     data["severities"][0], data["severities"][1] = data["severities"][1], data["severities"][0]
     with pytest.raises(ConfigError, match=r"^severities: must be listed most severe first"):
         parse_config(data)
+
+
+def test_a_province_stage_has_one_row_keyed_by_the_province_code() -> None:
+    data = shipped()
+    config = parse_config(data)
+    stage = config.stage("rekap_provinsi")
+    assert stage is not None and stage.scope == "province" and stage.unit == "plenary" and stage.window == "19 Feb - 10 Mar"
+    assert stage.label.id == "Rekapitulasi provinsi"
+    assert [s["scope"] for s in config.to_wire()["stages"]] == ["regency"] * 5 + ["province"]
+    totals = config.stage_totals()
+    assert list(totals)[-1] == ("63", "rekap_provinsi")  # after every regency's rows
+    assert [key for key in totals if key[1] == "rekap_provinsi"] == [("63", "rekap_provinsi")]
+    # scope is optional: without it a stage is counted per regency.
+    del data["stages"][5]["scope"]
+    assert len(parse_config(data).stage_totals()) == 13 * 6
 
 
 def test_a_valid_edit_still_loads() -> None:

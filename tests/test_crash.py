@@ -122,15 +122,17 @@ async def test_kill_9_loses_no_acknowledged_command(tmp_path: Path) -> None:
     async with server_process(db) as proc:
         welcome, events = await all_events(proc.url, token)
         assert welcome["epoch"] == epoch
-        assert welcome["seq"] == max(acked) == 40
-        assert [e["seq"] for e in events] == list(range(1, 41))
-        for event in events:
+        # seq 1 is the token being added (`token.added`, written when the server started).
+        assert welcome["seq"] == max(acked) == 41
+        assert [e["seq"] for e in events] == list(range(1, 42))
+        assert events[0]["kind"] == "token.added" and events[0]["data"]["name"] == "Rahmat"
+        for event in events[1:]:
             expected = acked[event["seq"]]
             assert (event["kind"] if event["kind"] == "stage.updated" else event["data"]["title"]) == expected
         peer = await Peer.open(proc.url, token)
         assert peer.snapshot is not None and len(peer.snapshot["incidents"]) == 30
         next_one = await peer.command("report", **report(title="setelah restart"))
-        assert next_one["ok"] and next_one["seq"] == 41 and next_one["incident"] == 31
+        assert next_one["ok"] and next_one["seq"] == 42 and next_one["incident"] == 31
         assert peer.welcome["epoch"] == epoch
         code, out, err = await proc.stop()
         assert code == 0 and "stopped cleanly" in out, err
@@ -159,7 +161,7 @@ async def test_kill_9_with_commands_in_flight(tmp_path: Path) -> None:
         # A command answered before the crash, sent again, gets its first answer.
         peer = await Peer.open(proc.url, token)
         again = await peer.command("report", id="burst-0", **report(title="burst 0"))
-        assert again["seq"] == 1
+        assert again["seq"] == 2  # after seq 1, the token.added event
         assert (await peer.command("note", incident=1, text="x"))["seq"] == welcome["seq"] + 1
         await peer.close()
 

@@ -285,11 +285,47 @@ def test_stage_updates() -> None:
     assert w.state.stages[("6371", "pemungutan")].status == "done"
 
 
+def test_a_stage_update_without_done_keeps_the_count() -> None:
+    """`opsmon stage --blocked --note ...`: blocked, with the count the server has."""
+    w = World()
+    w.do(StageUpdate(id="s", regency="6372", stage="rekap_ppk", done=2))
+    event = w.do(StageUpdate(id="s", regency="6372", stage="rekap_ppk", blocked=True, note="Listrik padam"))
+    row = w.state.stages[("6372", "rekap_ppk")]
+    assert (row.done, row.total, row.status, row.note) == (2, 5, "blocked", "Listrik padam")
+    assert event.data["done"] == 2  # the event carries the count: folding needs no state
+    w.do(StageUpdate(id="s", regency="6372", stage="rekap_ppk"))  # unblocked, count kept
+    assert (w.state.stages[("6372", "rekap_ppk")].done, w.state.stages[("6372", "rekap_ppk")].status) == (2, "in_progress")
+
+
+def test_the_province_stage_is_one_row_for_the_whole_province() -> None:
+    w = World()
+    assert ("63", "rekap_provinsi") in w.state.stages and not any(r == "6371" for r, s in w.state.stages if s == "rekap_provinsi")
+    w.do(StageUpdate(id="p", regency="63", stage="rekap_provinsi", done=1))
+    row = w.state.stages[("63", "rekap_provinsi")]
+    assert (row.done, row.total, row.status) == (1, 1, "done")
+    refusals = [
+        (StageUpdate(id="p", regency="6371", stage="rekap_provinsi", done=1), None, "bad_field", "invalid"),
+        (StageUpdate(id="p", regency="63", stage="rekap_ppk", done=1), None, "bad_field", "invalid"),
+        (StageUpdate(id="p", regency="63", stage="rekap_provinsi", done=2), None, "done_exceeds_total", "invalid"),
+        (StageUpdate(id="p", regency="63", stage="rekap_provinsi", done=1), ["6371"], "scope", "forbidden"),
+    ]
+    for command, scope, reason, code in refusals:
+        with pytest.raises(DomainError) as caught:
+            w.do(command, scope=scope)
+        assert (caught.value.code, caught.value.reason) == (code, reason), command
+        if reason == "bad_field":
+            assert caught.value.params["field"] == "regency"
+    # The province code is not a regency: no incident can be reported there.
+    with pytest.raises(DomainError) as caught:
+        w.report(regency="63")
+    assert caught.value.reason == "unknown_regency"
+
+
 @pytest.mark.parametrize(
     ("command", "word"),
     [
         (StageUpdate(id="s", regency="6371", stage="rekap_ppk", done=6), "more than the 5"),
-        (StageUpdate(id="s", regency="6371", stage="rekap_provinsi", done=1), "unknown stage"),
+        (StageUpdate(id="s", regency="6371", stage="rekap_desa", done=1), "unknown stage"),
         (StageUpdate(id="s", regency="6399", stage="rekap_ppk", done=1), "unknown regency"),
     ],
     ids=["done > total", "stage", "regency"],

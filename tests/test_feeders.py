@@ -55,6 +55,36 @@ def test_stage_moves_the_regency_and_blocked_is_shown(live: ServerThread, capsys
     assert (row.done, row.status, row.note) == (13, "blocked", "keberatan saksi di Kec. Gambut")
 
 
+def test_stage_blocked_without_done_keeps_the_servers_count(live: ServerThread, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 7: `--blocked --note` needed a `--done`, so an officer had to guess the count."""
+    assert opsmon(live, "stage", "--regency", "6372", "--stage", "rekap_ppk", "--done", "2") == 0
+    capsys.readouterr()
+    assert opsmon(live, "stage", "--regency", "6372", "--stage", "rekap_ppk", "--blocked", "--note", "Listrik padam") == 0
+    assert capsys.readouterr().out.startswith("6372 Banjarbaru rekap_ppk: blocked, count kept (seq 2)")
+    row = live.state().stages[("6372", "rekap_ppk")]
+    assert (row.done, row.status, row.note) == (2, "blocked", "Listrik padam")
+    # Nothing to say at all is a usage error, before anything is sent.
+    assert opsmon(live, "stage", "--regency", "6372", "--stage", "rekap_ppk") == EXIT_USAGE
+    assert "--done N, --blocked" in capsys.readouterr().err
+    assert live.state().seq == 2
+
+
+def test_the_province_plenary_is_one_stage_with_no_regency(live: ServerThread, capsys: pytest.CaptureFixture[str]) -> None:
+    assert opsmon(live, "stage", "--stage", "rekap_provinsi", "--done", "1") == 0
+    assert capsys.readouterr().out.startswith("63 Kalimantan Selatan rekap_provinsi: 1/1 (seq 1)")
+    row = live.state().stages[("63", "rekap_provinsi")]
+    assert (row.regency, row.done, row.total, row.status) == ("63", 1, 1, "done")
+    assert opsmon(live, "stage", "--regency", "6371", "--stage", "rekap_provinsi", "--done", "1") == EXIT_USAGE
+    assert "one plenary for the whole province" in capsys.readouterr().err
+    assert opsmon(live, "stage", "--stage", "rekap_ppk", "--done", "1") == EXIT_USAGE
+    assert "counted per regency" in capsys.readouterr().err
+    assert opsmon(live, "stage", "--stage", "rekap_provinsi", "--done", "2") == EXIT_USAGE
+    # A token scoped to regencies may not close the province's plenary.
+    assert opsmon(live, "stage", "--stage", "rekap_provinsi", "--done", "0", token="bjm") == EXIT_REFUSED
+    assert "forbidden" in capsys.readouterr().err
+    assert live.state().seq == 1
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
@@ -178,7 +208,7 @@ def test_same_command_id_twice_does_it_once(live: ServerThread, capsys: pytest.C
 def test_env_variables_supply_url_and_token(live: ServerThread, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPSMON_URL", live.url)
     monkeypatch.setenv("OPSMON_TOKEN", live.tokens["officer"])
-    assert main(["stage", "--regency", "6372", "--stage", "penghitungan", "--done", "858"]) == 0
+    assert main(["stage", "--regency", "6372", "--stage", "penghitungan", "--done", "898"]) == 0
     assert live.state().stages[("6372", "penghitungan")].status == "done"
 
 
@@ -220,7 +250,7 @@ CSV = """kind,id,regency,category,severity,title,detail,location,stage,done,bloc
 report,,6302,akses,medium,Perahu logistik tertahan ombak,Menunggu cuaca,Kec. Pulau Sembilan,,,,
 stage,,Kotabaru,,,,,,rekap_ppk,3,yes,keberatan saksi
 stage,,6302,,,,,,rekap_ppk,99,,
-stage,kb-1,6302,,,,,,penghitungan,1103,,
+stage,kb-1,6302,,,,,,penghitungan,1026,,
 """
 
 

@@ -267,10 +267,10 @@ async def test_a_restored_copy_gets_a_new_epoch(tmp_path: Path) -> None:
         await proc.stop()
     restore(yesterday, db)
     async with server_process(db) as proc:
-        peer = await Peer.open(proc.url, token, epoch=epoch, since=6)
+        peer = await Peer.open(proc.url, token, epoch=epoch, since=7)
         assert peer.welcome["epoch"] != epoch
         snapshot = await peer.next()
-        assert snapshot["type"] == "snapshot" and snapshot["seq"] == 3
+        assert snapshot["type"] == "snapshot" and snapshot["seq"] == 4  # 1 is the token.added event, then three reports
         await peer.close()
         code, out, err = await proc.stop()
     assert "was replaced" in err and "new epoch" in err, err

@@ -46,9 +46,11 @@ async def test_welcome_names_the_user_and_describes_the_province(server: Running
         "kecamatan": 5,
         "tps": 1940,
     }
-    assert [s["key"] for s in config["stages"]] == ["logistik", "pemungutan", "penghitungan", "rekap_ppk", "rekap_kabkota"]
+    assert [s["key"] for s in config["stages"]] == ["logistik", "pemungutan", "penghitungan", "rekap_ppk", "rekap_kabkota", "rekap_provinsi"]
     assert config["stages"][3]["unit"] == "kecamatan" and config["stages"][3]["label"]["en"] == "Sub-district recapitulation"
-    assert len(config["categories"]) == 12 and {"key": "logistik"}.items() <= config["categories"][4].items()
+    assert [s["scope"] for s in config["stages"]] == ["regency"] * 5 + ["province"]
+    assert config["province"]["code"] == "63"
+    assert len(config["categories"]) == 14 and {"key": "logistik"}.items() <= config["categories"][4].items()
     assert [(s["key"], s["ack_minutes"], s["escalate_minutes"]) for s in config["severities"]] == [
         ("critical", 5, 5),
         ("high", 15, 15),
@@ -67,12 +69,36 @@ async def test_snapshot_has_every_stage_row(server: Running) -> None:
     assert snap is not None
     assert snap["epoch"] == server.store.epoch and snap["seq"] == 0
     rows = snap["stages"]
-    assert len(rows) == 65
+    assert len(rows) == 13 * 5 + 1  # and one row for the province plenary
+    assert rows[-1]["regency"] == "63" and rows[-1]["stage"] == "rekap_provinsi" and rows[-1]["total"] == 1
     assert {(r["regency"], r["stage"]) for r in rows} == set(server.server.rules.stage_totals)
     row = next(r for r in rows if (r["regency"], r["stage"]) == ("6302", "rekap_ppk"))
     assert row["status"] == "pending" and row["done"] == 0 and row["total"] == 22 and row["note"] is None
     assert snap["incidents"] == []
     await peer.close()
+
+
+async def test_the_province_plenary_travels_in_snapshots_and_resumes(server: Running) -> None:
+    admin = await Peer.open(server, server.tokens["admin"])
+    follower = await Peer.open(server, server.tokens["wall"])
+    assert (await admin.command("stage", regency="6371", stage="rekap_ppk", done=3))["ok"]
+    result = await admin.command("stage", regency="63", stage="rekap_provinsi", done=0, blocked=True, note="Menunggu 2 kab/kota")
+    assert result["ok"] and result["seq"] == 2
+    await follower.wait_events(1)
+    epoch, since = follower.welcome["epoch"], follower.seq
+    await follower.close()
+    assert (await admin.command("stage", regency="63", stage="rekap_provinsi", done=1))["ok"]
+    resumed = await Peer.open(server, server.tokens["wall"], epoch=epoch, since=since)
+    events = await resumed.wait_events(2)
+    assert [(e["data"]["regency"], e["data"]["stage"], e["data"]["status"]) for e in events] == [("63", "rekap_provinsi", "blocked"), ("63", "rekap_provinsi", "done")]
+    fresh = await Peer.open(server, server.tokens["wall"])
+    assert fresh.snapshot is not None
+    province_rows = [r for r in fresh.snapshot["stages"] if r["stage"] == "rekap_provinsi"]
+    assert [(r["regency"], r["done"], r["total"], r["status"]) for r in province_rows] == [("63", 1, 1, "done")]
+    refused = await admin.command("stage", regency="6371", stage="rekap_provinsi", done=1)
+    assert refused["code"] == "invalid" and refused["reason"] == "bad_field" and refused["params"]["field"] == "regency"
+    for peer in (admin, resumed, fresh):
+        await peer.close()
 
 
 async def test_snapshot_incidents_are_unresolved_and_recently_resolved(server: Running, clock: FakeClock) -> None:
@@ -482,7 +508,7 @@ async def test_malformed_frames_are_answered_and_the_connection_stays(server: Ru
         ({"type": "report", "incident": {"regency": "6371", "category": "logistik", "severity": "high", "title": ""}}, "title", "blank", {"field": "incident.title"}),
         ({"type": "note", "incident": 1, "text": "t" * 4001}, "text", "too_long", {"field": "text", "max": 4000}),
         ({"type": "resolve", "incident": 1}, "note", "bad_field", {"field": "note", "problem": "missing"}),
-        ({"type": "stage", "regency": "6371", "stage": "rekap_ppk", "done": "3"}, "done", "bad_field", {"field": "done", "problem": "Expected `int`, got `str`"}),
+        ({"type": "stage", "regency": "6371", "stage": "rekap_ppk", "done": "3"}, "done", "bad_field", {"field": "done", "problem": "Expected `int | null`, got `str`"}),
         ({"type": "stage", "regency": "6371", "stage": "rekap_ppk", "done": -1}, "done", "bad_field", {"field": "done", "problem": "Expected `int` >= 0"}),
         ({"type": "teleport"}, "unknown message type", "bad_field", {"field": "type", "problem": "unknown message type 'teleport'"}),
     ],

@@ -34,14 +34,14 @@ STAGES = [
     ("6301", "penghitungan", None),
     ("6301", "rekap_ppk", 7),
     ("6304", "penghitungan", 640),
-    ("6305", "penghitungan", 641),
+    ("6305", "penghitungan", None),
     ("6305", "rekap_ppk", 2),
     ("6306", "penghitungan", 310),
-    ("6307", "penghitungan", 875),
+    ("6307", "penghitungan", None),
     ("6307", "rekap_ppk", 11),
     ("6308", "penghitungan", 402),
-    ("6309", "penghitungan", 858),
-    ("6311", "penghitungan", 441),
+    ("6309", "penghitungan", None),
+    ("6311", "penghitungan", None),
     ("6311", "rekap_ppk", 1),
 ]
 

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import msgspec
 import pytest
 from rich.cells import cell_len
+from rich.style import Style
 from textual.pilot import Pilot
 
+from opsmon.client import Session
 from opsmon.domain import State, apply
-from opsmon.protocol import Actor, Event, Incident
+from opsmon.i18n import WITA
+from opsmon.protocol import Actor, Event, Incident, StageUpdate, format_ts
 from opsmon.text import PLACEHOLDER, describe, is_control
 from opsmon.tui.app import OpsmonApp
+from opsmon.tui.view import window_end
 from server.store import Store
-from tests.helpers import FakeClock, running_server
+from tests.helpers import FakeClock, Running, running_server
 from tests.test_tui import until
+from tests.test_tui_night import NOW
 from tests.test_tui_snapshots import night_app
 
 SIZES = [(80, 24), (200, 60)]
@@ -130,3 +136,75 @@ async def test_escapes_stored_in_the_database_reach_no_terminal(tmp_path: Path, 
             await settle(pilot)
             assert_harmless(app)
             assert any("baris" in line and "dua" in line for line in screen_lines(app))  # the note keeps its lines
+
+
+# --- severity, acknowledgement and stage trouble without colour -------------------------
+
+
+def panel_text(app: OpsmonApp, code: str) -> str:
+    return str(app.dashboard.query_one(f"#regency-{code}").render())
+
+
+def styled_segments(app: OpsmonApp, needle: str) -> list[Style]:
+    """The styles the terminal gets for every segment holding `needle`."""
+    return [s.style for strip in app.screen._compositor.render_strips() for s in strip if needle in s.text and s.style is not None]
+
+
+async def test_an_unacknowledged_critical_reads_apart_from_an_acknowledged_one_without_colour(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = night_app()
+    # Tanah Bumbu's critical (#3) acknowledged; Kotabaru's (#6) still new.
+    app._preset[1].incidents[3] = msgspec.structs.replace(app._preset[1].incidents[3], status="acknowledged", acknowledged=format_ts(NOW), acknowledged_by=Actor(name="Budi", agency="Polri"))  # type: ignore[index]
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        kotabaru, tanah_bumbu = panel_text(app, "6302"), panel_text(app, "6310")
+        assert "!K1" in kotabaru
+        assert "K1" in tanah_bumbu and "!K1" not in tanah_bumbu
+        [new] = styled_segments(app, "!K1")
+        assert new.reverse and new.bold  # unmistakable in monochrome
+        acked = [s for s in styled_segments(app, "K1") if not s.reverse]
+        assert acked and all(s.bold and not s.dim for s in acked)  # never fainter than a low count
+        low = styled_segments(app, "R1")
+        assert low and not any(s.bold for s in low)
+
+
+def test_stage_windows_are_read_from_the_config_text() -> None:
+    assert window_end("s.d. 13 Feb", 2024, WITA) == datetime(2024, 2, 14, tzinfo=WITA)
+    assert window_end("14 Feb 07:00-13:00 WITA", 2024, WITA) == datetime(2024, 2, 14, 13, 0, tzinfo=WITA)
+    assert window_end("14-15 Feb", 2024, WITA) == datetime(2024, 2, 16, tzinfo=WITA)
+    assert window_end("19 Feb - 10 Mar", 2024, WITA) == datetime(2024, 3, 11, tzinfo=WITA)
+    assert window_end("", 2024, WITA) is None
+    assert window_end("setelah pleno", 2024, WITA) is None
+
+
+@pytest.mark.parametrize(("size", "wall"), [((80, 24), False), ((200, 60), False), ((80, 24), True), ((200, 60), True)], ids=["80x24", "200x60", "wall-80x24", "wall-200x60"])
+async def test_a_blocked_stage_shows_whatever_the_earlier_stages_say(server: Running, size: tuple[int, int], wall: bool) -> None:
+    # Banjarbaru: logistics not even started, and the PPK recap is blocked.
+    session = await Session.open(server.url, server.tokens["admin"])
+    try:
+        result = await session.request(StageUpdate(id="blocked", regency="6372", stage="rekap_ppk", done=2, blocked=True, note="Listrik padam"))
+        assert result.ok, result
+    finally:
+        await session.close()
+    app = OpsmonApp(url=server.url, token=server.tokens["wall" if wall else "officer"], wall=wall, clock=server.server.clock)
+    async with app.run_test(size=size) as pilot:
+        await until(pilot, lambda: app.welcome is not None and app.repaints > 1)
+        await settle(pilot)
+        text = panel_text(app, "6372")
+        assert "Logistik 0/858" in text  # the current stage is still the first
+        if size == (80, 24):
+            assert "!HAMBAT" in text
+        else:
+            assert "TERHAMBAT Rekap PPK: Listrik padam" in text
+        assert "!HAMBAT" in "\n".join(screen_lines(app)) or "TERHAMBAT" in "\n".join(screen_lines(app))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_a_stage_past_its_window_shows(size: tuple[int, int]) -> None:
+    # 21:30 WITA on 14 Feb: voting closed at 13:00, Kotabaru is at 1020 of 1103.
+    app = night_app()
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        text = panel_text(app, "6302")
+        assert ("!JADWAL" if size == (80, 24) else "LEWAT JADWAL Pemungutan") in text
+        assert "JADWAL" not in panel_text(app, "6301")  # Tanah Laut voted in time

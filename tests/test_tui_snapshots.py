@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from opsmon.geo import province_shape
 from opsmon.tui.app import OpsmonApp
 from tests.helpers import province
 from tests.test_tui_night import NOW, fixed_night
 
 
 def night_app(*, wall: bool = False, lang: str = "id", role: str = "officer") -> OpsmonApp:
-    welcome, state, events = fixed_night(province(), role=role)
-    return OpsmonApp.with_state(welcome, state, lang=lang, wall=wall, clock=lambda: NOW, events=events)
+    config = province()
+    welcome, state, events = fixed_night(config, role=role)
+    shape = province_shape(config.province.boundaries)
+    return OpsmonApp.with_state(welcome, state, lang=lang, wall=wall, clock=lambda: NOW, events=events, shape=shape)
 
 
 def test_dashboard_80x24(snap_compare) -> None:
@@ -39,3 +42,15 @@ def test_wall_mode(snap_compare) -> None:
 
 def test_wall_mode_for_a_viewer_token_at_80x24(snap_compare) -> None:
     assert snap_compare(night_app(role="viewer"), terminal_size=(80, 24))
+
+
+def test_dashboard_with_the_map_160x48(snap_compare) -> None:
+    assert snap_compare(night_app(), terminal_size=(160, 48))
+
+
+def test_wall_with_the_map_220x60(snap_compare) -> None:
+    assert snap_compare(night_app(wall=True), terminal_size=(220, 60))
+
+
+def test_dashboard_map_toggled_on_at_120x40(snap_compare) -> None:
+    assert snap_compare(night_app(), press=["m"], terminal_size=(120, 40))

@@ -29,6 +29,7 @@ from textual.screen import Screen
 from opsmon.client import Backoff, ClientError, Connection, new_command_id
 from opsmon.domain import State, is_overdue
 from opsmon.feeders import EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE
+from opsmon.geo import ProvinceShape
 from opsmon.i18n import CATALOG, WITA, Translator, local_time, who
 from opsmon.protocol import Ack, Command, Escalate, Event, History, Incident, Note, Reopen, Resolve, Result, Welcome, utc_now
 from opsmon.text import for_terminal
@@ -84,8 +85,10 @@ class OpsmonApp(App[int]):
         clock: Callable[[], datetime] | None = None,
         tz: tzinfo | None = None,
         cafile: str | None = None,
+        shape: ProvinceShape | None = None,
     ) -> None:
         super().__init__()
+        self.shape = shape  # the province's regencies as polygons, for the map (None: no map)
         self.url = url
         self.cafile = cafile
         self.token = token
@@ -124,10 +127,11 @@ class OpsmonApp(App[int]):
         clock: Callable[[], datetime] | None = None,
         tz: tzinfo | None = None,
         events: list[Event] | None = None,
+        shape: ProvinceShape | None = None,
     ) -> OpsmonApp:
         """An app showing fixed data, with no network: for snapshots and demos.
         `events` (those that made `state`) feed the ticker and the timelines."""
-        app = cls(url="ws://offline.invalid/ws", token="", lang=lang, wall=wall, clock=clock, tz=tz)
+        app = cls(url="ws://offline.invalid/ws", token="", lang=lang, wall=wall, clock=clock, tz=tz, shape=shape)
         app._preset = (welcome, state)
         app.recent_events.extend(events or [])
         return app
@@ -474,13 +478,13 @@ def _focus(dashboard: DashboardScreen, code: str) -> Callable[[], None]:
     return lambda: dashboard.set_regency(code)
 
 
-def run_tui(*, url: str, token: str, lang: str = "id", wall: bool = False, cafile: str | None = None) -> int:
+def run_tui(*, url: str, token: str, lang: str = "id", wall: bool = False, cafile: str | None = None, shape: ProvinceShape | None = None) -> int:
     """Run the client until the officer quits. Returns the exit code; when the
     token is refused or the server cannot be reached, prints one line saying so."""
     if not url.startswith(("ws://", "wss://")):
         print(Translator(lang)("exit.unreachable", reason=f"{url!r} is not a websocket URL (expected ws://HOST:PORT/ws)"), file=sys.stderr)
         return EXIT_USAGE
-    app = OpsmonApp(url=url, token=token, lang=lang, wall=wall, cafile=cafile)
+    app = OpsmonApp(url=url, token=token, lang=lang, wall=wall, cafile=cafile, shape=shape)
     app.run()
     code = app.return_code or 0
     if app.exit_line:

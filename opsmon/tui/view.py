@@ -7,16 +7,19 @@ and the queue's filters.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time, timedelta, tzinfo
 
 import msgspec
 
 from opsmon.domain import State, in_snapshot, is_overdue, urgency_key
+from opsmon.i18n import WITA
 from opsmon.protocol import ConfigInfo, Incident, RegencyInfo, StageInfo, parse_ts
 from opsmon.text import for_terminal
 
 SEVERITIES = ("critical", "high", "medium", "low")
+CONDITIONS = ("critical", "escalated", "blocked", "incidents", "quiet")  # worst first
 
 
 @dataclass
@@ -27,15 +30,36 @@ class RegencySummary:
     stage: StageInfo | None  # the first stage not done; None when all are done
     done: int
     total: int
-    blocked: bool
+    # Every blocked stage (key, the stage's note) and every stage not done past
+    # its window, whichever stage is current: a blocked recap is never hidden.
+    blocked_stages: tuple[tuple[str, str], ...]
+    late_stages: tuple[str, ...]
     open_by_severity: dict[str, int]
     oldest_unacked: datetime | None
     overdue: int  # unacknowledged past their deadline
     critical_unacked: int
+    escalated: int = 0  # unresolved incidents escalated at least once
+
+    @property
+    def condition(self) -> str:
+        """The worst thing about this regency, as the map shades it (one of CONDITIONS)."""
+        if self.critical_unacked:
+            return "critical"
+        if self.escalated:
+            return "escalated"
+        if self.blocked:
+            return "blocked"
+        if self.open_total:
+            return "incidents"
+        return "quiet"
 
     @property
     def open_total(self) -> int:
         return sum(self.open_by_severity.values())
+
+    @property
+    def blocked(self) -> bool:
+        return bool(self.blocked_stages)
 
 
 @dataclass
@@ -126,23 +150,71 @@ def is_open(incident: Incident) -> bool:
     return incident.status != "resolved"
 
 
-def summarize(state: State, config: ConfigInfo, now: datetime) -> list[RegencySummary]:
+def regency_stages(config: ConfigInfo) -> list[StageInfo]:
+    """The stages every regency counts: not the province's own (`scope = "province"`)."""
+    return [stage for stage in config.stages if getattr(stage, "scope", "regency") != "province"]
+
+
+def province_stages(config: ConfigInfo) -> list[StageInfo]:
+    """Stages held once for the whole province (rekap_provinsi): shown in the header."""
+    return [stage for stage in config.stages if getattr(stage, "scope", "regency") == "province"]
+
+
+_MONTHS = {m: n for n, m in enumerate(("jan", "feb", "mar", "apr", "mei", "jun", "jul", "agu", "sep", "okt", "nov", "des"), start=1)}
+_MONTHS.update({"may": 5, "aug": 8, "oct": 10, "dec": 12})
+_WINDOW_END = re.compile(r"(\d{1,2})\s+([A-Za-z]{3})[a-z]*(?:\s+(\d{1,2}):(\d{2})(?:\s*-\s*(\d{1,2}):(\d{2}))?)?")
+
+
+def window_end(window: str, year: int, tz: tzinfo) -> datetime | None:
+    """When a stage's window (config text: "s.d. 13 Feb", "14 Feb 07:00-13:00 WITA",
+    "15 Feb - 2 Mar") closes: the last date named, at its end time or at midnight
+    after it. None when the text names no date."""
+    found = list(_WINDOW_END.finditer(window))
+    if not found:
+        return None
+    last = found[-1]
+    month = _MONTHS.get(last.group(2).casefold())
+    if month is None:
+        return None
+    try:
+        day = datetime(year, month, int(last.group(1)), tzinfo=tz)
+    except ValueError:
+        return None
+    hour, minute = last.group(5) or last.group(3), last.group(6) or last.group(4)
+    if hour is None:
+        return day + timedelta(days=1)
+    return datetime.combine(day.date(), time(int(hour), int(minute)), tzinfo=tz)
+
+
+def past_window(stage: StageInfo, now: datetime, tz: tzinfo) -> bool:
+    end = window_end(stage.window, now.astimezone(tz).year, tz)
+    return end is not None and now >= end
+
+
+def summarize(state: State, config: ConfigInfo, now: datetime, tz: tzinfo = WITA) -> list[RegencySummary]:
+    """Per regency: its current stage, what is blocked or late, its open incidents.
+    `tz` is the province's: stage windows are written in its local time."""
     by_regency: dict[str, list[Incident]] = {r.code: [] for r in config.regencies}
     for incident in state.incidents.values():
         if is_open(incident) and incident.regency in by_regency:
             by_regency[incident.regency].append(incident)
+    stages = regency_stages(config)
+    late_now = {stage.key for stage in stages if past_window(stage, now, tz)}
     summaries = []
     for index, regency in enumerate(config.regencies, start=1):
         current: StageInfo | None = None
         done = total = 0
-        blocked = False
-        for stage in config.stages:
+        blocked: list[tuple[str, str]] = []
+        late: list[str] = []
+        for stage in stages:
             row = state.stages.get((regency.code, stage.key))
-            if row is None or row.status != "done":
+            if row is not None and row.status == "blocked":
+                blocked.append((stage.key, row.note or ""))
+            if stage.key in late_now and (row is None or row.status != "done"):
+                late.append(stage.key)
+            if current is None and (row is None or row.status != "done"):
                 current = stage
                 done, total = (row.done, row.total) if row else (0, 0)
-                blocked = row is not None and row.status == "blocked"
-                break
         incidents = by_regency[regency.code]
         counts = dict.fromkeys(SEVERITIES, 0)
         unacked = [i for i in incidents if i.status == "open"]
@@ -156,11 +228,13 @@ def summarize(state: State, config: ConfigInfo, now: datetime) -> list[RegencySu
                 stage=current,
                 done=done,
                 total=total,
-                blocked=blocked,
+                blocked_stages=tuple(blocked),
+                late_stages=tuple(late),
                 open_by_severity=counts,
                 oldest_unacked=min((parse_ts(i.reported) for i in unacked), default=None),
                 overdue=sum(1 for i in unacked if is_overdue(i, now)),
                 critical_unacked=sum(1 for i in unacked if i.severity == "critical"),
+                escalated=sum(1 for i in incidents if i.level > 0),
             )
         )
     return summaries

@@ -7,13 +7,14 @@ from typing import TYPE_CHECKING
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.events import Resize
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from opsmon.tui.view import SEVERITIES, QueueFilter, queue, summarize, totals
 from opsmon.tui.view import latest as latest_incidents
+from opsmon.tui.widgets.provincemap import ProvinceMap, legend_rows
 from opsmon.tui.widgets.queue import IncidentQueue
 from opsmon.tui.widgets.regency import RegencyGrid, RegencyPanel
 from opsmon.tui.widgets.status import HeaderBar, OfflineBanner, Ticker
@@ -43,6 +44,7 @@ class DashboardScreen(Screen[None]):
         Binding("slash", "filter", "key.filter"),
         Binding("f", "cycle_severity", "key.severity"),
         Binding("u", "toggle_unacked", "key.unacked"),
+        Binding("m", "toggle_map", "key.map"),
         *(Binding(str(n % 10), f"focus_regency({n})", "key.regency_keys", show=False) for n in range(1, 11)),
         Binding("tab", "next_regency", "key.next_regency", show=False, priority=True),
         Binding("shift+tab", "previous_regency", "key.prev_regency", show=False, priority=True),
@@ -55,7 +57,8 @@ class DashboardScreen(Screen[None]):
         super().__init__(id="dashboard")
         self.filter = QueueFilter()
         self.marked: set[int] = set()
-        self._layout: tuple[int, int, bool] | None = None
+        self._layout: tuple[int, int, bool, int] | None = None
+        self.map_wanted: bool | None = None  # None: shown whenever there is room; the map key sets it
         self._initial_selection_done = False
         self.ready = False
 
@@ -66,14 +69,17 @@ class DashboardScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield HeaderBar()
         yield OfflineBanner()
-        with RegencyGrid(id="regencies"):
-            for code in self.opsmon.regency_codes():
-                yield RegencyPanel(code)
-        with Vertical(id="queue-box"):
-            yield Static(id="queue-title")
-            yield IncidentQueue()
-            yield Input(id="filter")
-        yield Ticker()
+        with Horizontal(id="body"):
+            with Vertical(id="main"):
+                with RegencyGrid(id="regencies"):
+                    for code in self.opsmon.regency_codes():
+                        yield RegencyPanel(code)
+                with Vertical(id="queue-box"):
+                    yield Static(id="queue-title")
+                    yield IncidentQueue()
+                    yield Input(id="filter")
+                yield Ticker()
+            yield ProvinceMap(self.opsmon.shape)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -102,11 +108,15 @@ class DashboardScreen(Screen[None]):
             return
         grid = self.query_one(RegencyGrid)
         panels = len(self.opsmon.regency_codes())
-        layout = grid.layout_for(width, height, self.opsmon.is_wall, panels)
+        map_width = self._map_width(width, height, panels)
+        columns, panel_height, boxed = grid.layout_for(width - map_width, height, self.opsmon.is_wall, panels)
+        layout = (columns, panel_height, boxed, map_width)
         if layout == self._layout:
             return
         self._layout = layout
-        columns, panel_height, boxed = layout
+        province_map = self.query_one(ProvinceMap)
+        province_map.display = map_width > 0
+        province_map.styles.width = max(1, map_width)
         rows = -(-panels // columns)
         grid.styles.grid_size_columns = columns
         grid.styles.grid_rows = str(panel_height)
@@ -114,6 +124,19 @@ class DashboardScreen(Screen[None]):
         grid.set_class(boxed, "-boxed")
         grid.set_class(not boxed, "-compact")
         self.opsmon.mark_dirty()
+
+    def _map_width(self, width: int, height: int, regencies: int) -> int:
+        """Columns for the map beside the panels: 0 when hidden or when there is no room.
+        The wall shows it from 120 columns, the officer's dashboard from 140 (the queue
+        needs the width); the map key shows or hides it whatever the size."""
+        shape = self.opsmon.shape
+        if shape is None or self.map_wanted is False:
+            return 0
+        if self.map_wanted is None and width < (120 if self.opsmon.is_wall else 140):
+            return 0
+        rows = height - 2 - legend_rows(46, regencies) - 1  # header, footer, the legend, the title
+        columns, _ = shape.size_for(width, max(4, rows))
+        return max(40, min(int(width * 0.45), columns + 2))
 
     # --- showing state ---------------------------------------------------------------
 
@@ -143,10 +166,12 @@ class DashboardScreen(Screen[None]):
             self._reflow(self.size.width, self.size.height)
             self.opsmon.mark_dirty()  # the new panels fill on the next flush
             return
-        for summary in summarize(state, lookup.config, now):
+        summaries = summarize(state, lookup.config, now, app.tz)
+        self.query_one(ProvinceMap).show(summaries, app.tr, self.filter.regency)
+        for summary in summaries:
             panel = self.query_one(f"#regency-{summary.code}", RegencyPanel)
             rows = {stage: (row.done, row.total) for (code, stage), row in state.stages.items() if code == summary.code}
-            panel.show(summary, lookup, app.tr, now, focused=summary.code == self.filter.regency, stale=stale, stage_rows=rows)
+            panel.show(summary, lookup, app.tr, now, focused=summary.code == self.filter.regency, stale=stale, stage_rows=rows, wall=app.is_wall)
         if app.is_wall:
             self.query_one(Ticker).show(latest_incidents(state, 40, now), lookup, app.tr, app.tz)
             return
@@ -279,6 +304,12 @@ class DashboardScreen(Screen[None]):
     def action_toggle_unacked(self) -> None:
         self.filter.unacked_only = not self.filter.unacked_only
         self.opsmon.mark_dirty()
+
+    def action_toggle_map(self) -> None:
+        shown = self.query_one(ProvinceMap).display
+        self.map_wanted = not shown
+        self._layout = None
+        self._reflow(self.size.width, self.size.height)
 
     def action_focus_regency(self, n: int) -> None:
         codes = self.opsmon.regency_codes()

@@ -10,7 +10,8 @@ from textual.containers import Grid
 from textual.widget import Widget
 
 from opsmon.i18n import Translator
-from opsmon.tui.view import SEVERITIES, Lookup, RegencySummary
+from opsmon.text import for_terminal
+from opsmon.tui.view import SEVERITIES, Lookup, RegencySummary, regency_stages
 from opsmon.tui.widgets.bars import bar, fit
 
 
@@ -38,6 +39,7 @@ class RegencyPanel(Widget):
         self.now: datetime | None = None
         self.stage_rows: dict[str, tuple[int, int]] = {}
         self._seen: tuple[object, ...] | None = None
+        self.wall = False  # the wall has no keys: no focus digits
 
     def show(
         self,
@@ -49,14 +51,16 @@ class RegencyPanel(Widget):
         focused: bool,
         stale: bool,
         stage_rows: dict[str, tuple[int, int]] | None = None,
+        wall: bool = False,
     ) -> None:
         minute = int(now.timestamp() // 60)  # ages are shown in minutes
-        seen = (summary, tr.lang, minute, focused, stale, tuple(sorted((stage_rows or {}).items())))
+        seen = (summary, tr.lang, minute, focused, stale, wall, tuple(sorted((stage_rows or {}).items())))
         if seen == self._seen:
             return  # unchanged: no repaint for this panel
         self._seen = seen
         self.summary, self.lookup, self.tr, self.now = summary, lookup, tr, now
         self.stage_rows = stage_rows or {}
+        self.wall = wall
         self.set_class(summary.overdue > 0, "-overdue")
         self.set_class(summary.critical_unacked > 0, "-critical")
         self.set_class(focused, "-focused")
@@ -69,16 +73,17 @@ class RegencyPanel(Widget):
         height = max(1, self.content_size.height)
         if summary is None or lookup is None:
             return Text("")
-        lines = [self._title(summary, width), self._progress(summary, lookup, width)]
-        if height >= 3:
-            lines.append(self._counts(summary, width, long=True))
-        if height >= 4:
-            lines.append(self._waiting(summary, width))
-        if height >= 4 + len(lookup.config.stages):
-            lines.extend(self._stages(summary, lookup, width))
         if height == 2:
-            # Compact: counts and age share the title and progress lines.
+            # Compact: counts, marks and age share the title and progress lines.
             lines = [self._title(summary, width, compact=True), self._progress(summary, lookup, width, age=True)]
+        else:
+            lines = [self._title(summary, width), self._progress(summary, lookup, width)]
+            lines.extend(self._problems(summary, lookup, width))
+            lines.append(self._counts(summary, width, long=True))
+            lines.append(self._waiting(summary, width))
+            stages = regency_stages(lookup.config)
+            if height >= len(lines) + len(stages):
+                lines.extend(self._stages(summary, lookup, width))
         out = Text("\n").join(lines[:height])
         out.no_wrap = True
         out.overflow = "crop"
@@ -87,14 +92,18 @@ class RegencyPanel(Widget):
     # --- lines ----------------------------------------------------------------
 
     def _marks(self, summary: RegencySummary, compact: bool) -> Text:
+        """What needs the officer, in words and reverse video: readable without colour."""
         tr = self.tr
         marks = Text()
         if self.has_class("-focused"):
             marks.append(tr("panel.focused") + " ", "bold")
         if summary.critical_unacked and not compact:
             marks.append(tr("panel.critical") + " ", "bold reverse")
+        # Boxed panels name the blocked and late stages on lines of their own.
         if summary.blocked and compact:
             marks.append(tr("panel.blocked_short") + " ", "bold reverse")
+        if summary.late_stages and compact:
+            marks.append(tr("panel.late_short") + " ", "bold reverse")
         if summary.overdue:
             marks.append((tr("status.overdue") if compact else tr("panel.overdue")) + " ", "bold reverse")
         if self.has_class("-stale"):
@@ -104,8 +113,9 @@ class RegencyPanel(Widget):
 
     def _title(self, summary: RegencySummary, width: int, compact: bool = False) -> Text:
         left = Text()
-        left.append(digit_for(summary.index), "bold underline")
-        left.append(" ")
+        if not self.wall:
+            left.append(digit_for(summary.index), "bold underline")  # the key that focuses it
+            left.append(" ")
         left.append(summary.short, "bold")
         right = Text()
         if compact and summary.open_total:
@@ -122,7 +132,8 @@ class RegencyPanel(Widget):
             return line
         line.append(lookup.stage_label(summary.stage))
         line.append(f" {summary.done}/{summary.total}")
-        if summary.blocked and not age:
+        current_blocked = any(key == summary.stage.key for key, _ in summary.blocked_stages)
+        if current_blocked and not age:
             line.append(" " + tr("panel.blocked"), "bold reverse")
         tail = Text()
         if age and summary.oldest_unacked is not None and self.now is not None:
@@ -134,7 +145,29 @@ class RegencyPanel(Widget):
         line.append_text(tail)
         return line
 
+    def _problems(self, summary: RegencySummary, lookup: Lookup, width: int) -> list[Text]:
+        """A line per blocked or late stage, naming it (and the blocked stage's note)."""
+        tr = self.tr
+        labels = {stage.key: lookup.stage_label(stage) for stage in lookup.config.stages}
+        lines = []
+        for key, note in summary.blocked_stages:
+            line = Text()
+            line.append(tr("panel.blocked"), "bold reverse")
+            line.append(" " + labels.get(key, for_terminal(key)), "bold")
+            if note:
+                line.append(": " + for_terminal(note))
+            lines.append(line)
+        late = [labels.get(key, for_terminal(key)) for key in summary.late_stages]
+        if late:
+            line = Text()
+            line.append(tr("panel.late"), "bold reverse")
+            line.append(" " + ", ".join(late), "bold")
+            lines.append(line)
+        return lines
+
     def _counts(self, summary: RegencySummary, width: int, long: bool) -> Text:
+        """Open incidents by severity letter. Unacknowledged criticals get a `!` and
+        reverse video of their own, so acknowledged and new ones never read alike."""
         tr = self.tr
         counts = Text()
         if long and not summary.open_total:
@@ -144,7 +177,13 @@ class RegencyPanel(Widget):
             count = summary.open_by_severity.get(severity, 0)
             if not count and not long:
                 continue
-            counts.append(f"{tr('sev.letter.' + severity)}{count}", _SEVERITY_STYLE.get(severity, "") if count else "dim")
+            letter = tr("sev.letter." + severity)
+            if severity == "critical" and summary.critical_unacked:
+                counts.append(f"!{letter}{count}", "bold reverse")
+                if summary.critical_unacked < count:
+                    counts.append(f"({tr('panel.new', count=summary.critical_unacked)})", "bold")
+            else:
+                counts.append(f"{letter}{count}", _SEVERITY_STYLE.get(severity, "") if count else "dim")
             counts.append(" ")
         counts.rstrip()
         return counts
@@ -153,18 +192,23 @@ class RegencyPanel(Widget):
         """Every stage, when the panel is tall enough (a wall, a big terminal)."""
         lines = []
         current = summary.stage.key if summary.stage else None
+        blocked = {key for key, _ in summary.blocked_stages}
         passed = True
-        for stage in lookup.config.stages:
+        for stage in regency_stages(lookup.config):
             if stage.key == current:
                 passed = False
             done, total = self.stage_rows.get(stage.key, (0, 0))
             line = Text()
-            if passed:
+            if passed and stage.key not in blocked:
                 line.append("✓ " + lookup.stage_label(stage), "dim")
             elif stage.key == current:
                 line.append("▸ " + lookup.stage_label(stage), "bold")
             else:
                 line.append("· " + lookup.stage_label(stage), "dim")
+            if stage.key in blocked:
+                line.append(" " + self.tr("panel.blocked_short"), "bold reverse")
+            elif stage.key in summary.late_stages:
+                line.append(" " + self.tr("panel.late_short"), "bold reverse")
             numbers = Text(f"{done}/{total}", "dim" if stage.key != current else "bold")
             lines.append(fit(line, numbers, width))
         return lines
@@ -176,7 +220,8 @@ class RegencyPanel(Widget):
         return line
 
 
-_SEVERITY_STYLE = {"critical": "bold red", "high": "bold yellow", "medium": "", "low": "dim"}
+# Colour only adds: the letters say the severity, and no count is fainter than a lower one.
+_SEVERITY_STYLE = {"critical": "bold", "high": "bold", "medium": "", "low": ""}
 
 
 class RegencyGrid(Grid):

@@ -1,0 +1,332 @@
+"""`opsmon` triage feeders (snooze, assign, severity, unack, merge) and the
+read-only `opsmon list` / `opsmon show`, readable over SSH and in scripts.
+
+Wire text is drawn through `for_terminal` before it reaches stdout; --json
+prints the protocol's own shapes instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from datetime import datetime
+from typing import Any
+
+from opsmon.client import ClientError, Session, new_command_id
+from opsmon.config import Config
+from opsmon.domain import State, fold, urgency_key
+from opsmon.feeders import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError, LocalInvalid, check_severity, resolve_regency
+from opsmon.i18n import local_datetime, local_time, translate_refusal, who
+from opsmon.protocol import (
+    AGENCIES,
+    INCIDENT_STATUSES,
+    SEVERITIES,
+    Assign,
+    Command,
+    Event,
+    History,
+    Incident,
+    Merge,
+    Owner,
+    Result,
+    SeverityChange,
+    Snapshot,
+    Snooze,
+    Unack,
+    User,
+    parse_ts,
+    to_builtins,
+    utc_now,
+)
+from opsmon.text import for_terminal
+
+TRIAGE_COMMANDS = ("snooze", "assign", "severity", "unack", "merge")
+READ_COMMANDS = ("list", "show")
+STATUS_CHOICES = (*INCIDENT_STATUSES, "all")
+
+VERBS = {
+    "snooze": "snoozed",
+    "assign": "assigned",
+    "severity": "severity changed",
+    "unack": "un-acknowledged",
+    "merge": "merged",
+}
+
+
+def _minutes(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of minutes") from None
+    if not 0 <= value <= 1440:
+        raise argparse.ArgumentTypeError(f"{value} must be 0 (wake it now) to 1440 (a day)")
+    return value
+
+
+def add_parsers(commands: Any, feeder: Any, incident_id: Any, command_id_option: Any) -> None:
+    """The triage feeders and list/show, on `opsmon`'s subcommand parser."""
+    snooze = feeder(commands, "snooze", "no automatic escalation of an incident for some minutes (0 wakes it now)")
+    snooze.add_argument("incident", type=incident_id, metavar="ID")
+    snooze.add_argument("--minutes", required=True, type=_minutes, help="1 to 1440; 0 ends the snooze now")
+    snooze.add_argument("--note", required=True, help="why (required)")
+    command_id_option(snooze)
+
+    assign = feeder(commands, "assign", "give an incident an owner: yourself (--me), someone else (--to NAME --agency A), or nobody (--release)")
+    assign.add_argument("incident", type=incident_id, metavar="ID")
+    who_group = assign.add_mutually_exclusive_group(required=True)
+    who_group.add_argument("--to", metavar="NAME", help="the person who handles it (with --agency)")
+    who_group.add_argument("--me", action="store_true", help="take it yourself (the token's name and agency)")
+    who_group.add_argument("--release", action="store_true", help="nobody handles it any more")
+    assign.add_argument("--agency", choices=AGENCIES, help="the agency of --to")
+    command_id_option(assign)
+
+    severity = feeder(commands, "severity", "change an incident's severity (its acknowledgement deadline starts again)")
+    severity.add_argument("incident", type=incident_id, metavar="ID")
+    severity.add_argument("severity", metavar="SEVERITY", help=f"one of {', '.join(SEVERITIES)}")
+    severity.add_argument("--note", required=True, help="why (required)")
+    command_id_option(severity)
+
+    unack = feeder(commands, "unack", "take back an acknowledgement: the incident is open again")
+    unack.add_argument("incident", type=incident_id, metavar="ID")
+    unack.add_argument("--note", required=True, help="why (required)")
+    command_id_option(unack)
+
+    merge = feeder(commands, "merge", "the incident is the same trouble as another: resolve it into that one (which gains its reports)")
+    merge.add_argument("incident", type=incident_id, metavar="ID")
+    merge.add_argument("--into", required=True, type=incident_id, metavar="ID", help="the incident it joins (not resolved)")
+    merge.add_argument("--note", help="why")
+    command_id_option(merge)
+
+    listing = feeder(commands, "list", "the incidents, most urgent first (default: every one not resolved)")
+    listing.add_argument("--status", choices=STATUS_CHOICES, help="only these (default: open and acknowledged); all: also the resolved of the last 24 hours")
+    listing.add_argument("--regency", help="BPS code or name")
+    listing.add_argument("--severity", help=f"one of {', '.join(SEVERITIES)}")
+    listing.add_argument("--mine", action="store_true", help="owned by me, or in my token's regencies")
+
+    show = feeder(commands, "show", "one incident with its whole timeline")
+    show.add_argument("incident", type=incident_id, metavar="ID")
+
+
+def build(args: argparse.Namespace, config: Config, command_id: str) -> Command:
+    """The protocol command of a triage feeder, checked locally first."""
+    note: str | None = getattr(args, "note", None)
+    if note is not None and len(note) > 4000:
+        raise FeedError("--note may be at most 4000 characters", EXIT_USAGE)
+    if args.command in ("snooze", "severity", "unack") and not (note or "").strip():
+        raise FeedError("--note must not be empty", EXIT_USAGE)
+    if args.command == "snooze":
+        return Snooze(id=command_id, incident=args.incident, minutes=args.minutes, note=note or "")
+    if args.command == "assign":
+        if args.to is not None:
+            if args.agency is None:
+                raise FeedError("--to needs --agency (KPU, Bawaslu or Polri)", EXIT_USAGE)
+            name = args.to.strip()
+            if not 1 <= len(name) <= 100:
+                raise FeedError("--to must be a name of 1 to 100 characters", EXIT_USAGE)
+            return Assign(id=command_id, incident=args.incident, to=Owner(name=name, agency=args.agency))
+        if args.agency is not None:
+            raise FeedError("--agency goes with --to", EXIT_USAGE)
+        # --me: filled in from the token's user once connected (see `for_user`).
+        return Assign(id=command_id, incident=args.incident, to=Owner(name="-", agency="-") if args.me else None)
+    if args.command == "severity":
+        try:
+            check_severity(config, args.severity)
+        except LocalInvalid as exc:
+            raise FeedError(str(exc), EXIT_USAGE) from None
+        return SeverityChange(id=command_id, incident=args.incident, severity=args.severity, note=note or "")
+    if args.command == "unack":
+        return Unack(id=command_id, incident=args.incident, note=note or "")
+    if args.command == "merge":
+        if args.into == args.incident:
+            raise FeedError("--into must be another incident", EXIT_USAGE)
+        return Merge(id=command_id, incident=args.incident, into=args.into, note=note)
+    raise FeedError(f"unknown command {args.command!r}", EXIT_USAGE)  # pragma: no cover - argparse knows them
+
+
+def for_user(command: Command, args: argparse.Namespace, user: User) -> Command:
+    """`assign --me`: the owner is whoever the token belongs to."""
+    if isinstance(command, Assign) and getattr(args, "me", False):
+        return Assign(id=command.id, incident=command.incident, to=Owner(name=user.name, agency=user.agency))
+    return command
+
+
+def describe(command: Command, result: Result) -> str:
+    tag = str(type(command).__struct_config__.tag)
+    verb = VERBS.get(tag, tag)
+    if isinstance(command, Snooze) and command.minutes == 0:
+        verb = "woken"
+    elif isinstance(command, Snooze):
+        verb = f"snoozed for {command.minutes} min"
+    elif isinstance(command, Assign):
+        verb = "released" if command.to is None else f"assigned to {for_terminal(command.to.agency)}/{for_terminal(command.to.name)}"
+    elif isinstance(command, SeverityChange):
+        verb = f"now {command.severity}"
+    elif isinstance(command, Merge):
+        verb = f"merged into {command.into}"
+    return f"incident {result.incident or getattr(command, 'incident', '?')} {verb} (seq {result.seq})"
+
+
+# --- list and show --------------------------------------------------------------------------
+
+
+async def _snapshot(session: Session, timeout: float = 15.0) -> State:
+    """The state the server sends after the welcome."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            message = await asyncio.wait_for(session.frames.get(), max(0.01, deadline - loop.time()))
+        except TimeoutError:
+            raise FeedError(f"{session.url}: no snapshot within {timeout:.0f} s", EXIT_UNREACHABLE) from None
+        if isinstance(message, Snapshot):
+            state = State(seq=message.seq)
+            state.incidents = {i.id: i for i in message.incidents}
+            return state
+
+
+def is_mine(incident: Incident, user: User) -> bool:
+    """Owned by me, or in my token's regencies (a scoped officer's own ground)."""
+    if incident.owner is not None and incident.owner.name == user.name and incident.owner.agency == user.agency:
+        return True
+    return user.regencies is not None and incident.regency in user.regencies
+
+
+def select(state: State, args: argparse.Namespace, config: Config, user: User) -> list[Incident]:
+    status = args.status
+    regency = None
+    if args.regency:
+        try:
+            regency = resolve_regency(config, args.regency).code
+        except LocalInvalid as exc:
+            raise FeedError(str(exc), EXIT_USAGE) from None
+    if args.severity:
+        try:
+            check_severity(config, args.severity)
+        except LocalInvalid as exc:
+            raise FeedError(str(exc), EXIT_USAGE) from None
+    chosen = []
+    for incident in state.incidents.values():
+        if status is None and incident.status == "resolved":
+            continue
+        if status not in (None, "all") and incident.status != status:
+            continue
+        if regency is not None and incident.regency != regency:
+            continue
+        if args.severity and incident.severity != args.severity:
+            continue
+        if args.mine and not is_mine(incident, user):
+            continue
+        chosen.append(incident)
+    return sorted(chosen, key=urgency_key)
+
+
+def _state_word(incident: Incident, config: Config) -> str:
+    """Status as a word, never by colour: snoozed ones say until when."""
+    if incident.merged_into is not None:
+        return f"merged>{incident.merged_into}"
+    if incident.snoozed_until is not None and incident.status != "resolved":
+        return f"snoozed>{local_time(incident.snoozed_until, config.province.tz)}"
+    return incident.status
+
+
+def table(incidents: list[Incident], config: Config, now: datetime) -> str:
+    rows = [("ID", "STATUS", "SEVERITY", "REGENCY", "REPORTS", "OWNER", "REPORTED", "TITLE")]
+    for i in incidents:
+        regency = config.regency(i.regency)
+        overdue = i.status == "open" and i.snoozed_until is None and parse_ts(i.ack_due) <= now
+        rows.append(
+            (
+                str(i.id),
+                _state_word(i, config) + (" OVERDUE" if overdue else ""),
+                i.severity + (f" L{i.level}" if i.level else ""),
+                regency.short if regency else for_terminal(i.regency),
+                f"x{i.reports}",
+                who(i.owner) if i.owner else "-",
+                local_datetime(i.reported, config.province.tz),
+                for_terminal(i.title),
+            )
+        )
+    widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]) - 1)]
+    return "\n".join("  ".join(cell.ljust(widths[c]) for c, cell in enumerate(row[:-1])) + "  " + row[-1] for row in rows)
+
+
+def timeline(incident: Incident, events: list[Event], config: Config) -> str:
+    tz = config.province.tz
+    regency = config.regency(incident.regency)
+    lines = [
+        f"#{incident.id} {for_terminal(incident.title)}",
+        f"  status    {_state_word(incident, config)}, severity {incident.severity}, level {incident.level}, reports x{incident.reports}",
+        f"  where     {regency.name if regency else for_terminal(incident.regency)}; {for_terminal(incident.location) or '-'}",
+        f"  category  {incident.category}",
+        f"  reported  {local_datetime(incident.reported, tz)} by {who(incident.reporter)}",
+        f"  owner     {who(incident.owner) if incident.owner else '-'}",
+        f"  ack due   {local_datetime(incident.ack_due, tz)}" + (f", next escalation {local_datetime(incident.escalate_due, tz)}" if incident.escalate_due else ""),
+    ]
+    if incident.detail:
+        lines.append("  detail    " + for_terminal(incident.detail, multiline=True).replace("\n", "\n            "))
+    lines.append("timeline:")
+    for event in events:
+        lines.append(f"  {local_datetime(event.ts, tz)}  {event.kind.removeprefix('incident.'):<18} {who(event.actor)}{_summary(event)}")
+    return "\n".join(lines)
+
+
+def _summary(event: Event) -> str:
+    """The one thing worth saying about an event, after its actor."""
+    data = event.data
+    text = ""
+    if event.kind in ("incident.reported", "incident.duplicate"):
+        text = f"{data.get('severity', '')}: {data.get('title', '')}"
+    elif event.kind == "incident.assigned":
+        owner = data.get("owner")
+        text = f"{owner.get('agency')}/{owner.get('name')}" if isinstance(owner, dict) else "released"
+    elif event.kind == "incident.snoozed":
+        text = f"until {data.get('until', '')}: {data.get('note', '')}"
+    elif event.kind == "incident.severity_changed":
+        text = f"{data.get('severity', '')}: {data.get('note', '')}"
+    elif event.kind == "incident.merged":
+        text = f"into #{data.get('into')}" + (f": {data['note']}" if data.get("note") else "")
+    elif event.kind == "incident.escalated":
+        text = f"level {data.get('level')}" + (f": {data['note']}" if data.get("note") else "")
+    else:
+        text = str(data.get("note") or data.get("text") or "")
+    return f"  {for_terminal(text)}" if text else ""
+
+
+async def _history(session: Session, incident: int) -> Result:
+    try:
+        return await session.request(History(id=new_command_id(), incident=incident), timeout=15.0)
+    except ClientError as exc:
+        raise FeedError(str(exc), EXIT_UNREACHABLE) from None
+
+
+async def run_read(args: argparse.Namespace, config: Config, session: Session) -> int:
+    """`opsmon list` and `opsmon show`, on an open session (a snapshot on its way)."""
+    state = await _snapshot(session)
+    user = session.welcome.user
+    if args.command == "list":
+        chosen = select(state, args, config, user)
+        if args.json:
+            print(json.dumps([to_builtins(i) for i in chosen], ensure_ascii=False))
+        elif chosen:
+            print(table(chosen, config, utc_now()))
+        else:
+            print("no incidents", file=sys.stderr)
+        return EXIT_OK
+    result = await _history(session, args.incident)
+    if not result.ok:
+        print(f"opsmon: error: {translate_refusal(result, getattr(args, 'lang', None) or 'en', config.province.tz)}", file=sys.stderr)
+        return EXIT_REFUSED
+    events = result.events or []
+    incident = state.incidents.get(args.incident)
+    if incident is None:  # resolved more than a day ago: not in the snapshot, so fold its own events
+        incident = fold(State(), events).incidents.get(args.incident)
+    if incident is None:  # pragma: no cover - a history always starts with the report
+        raise FeedError(f"incident {args.incident}: no report in its history", EXIT_REFUSED)
+    if args.json:
+        print(json.dumps({"incident": to_builtins(incident), "events": [to_builtins(e) for e in events]}, ensure_ascii=False))
+    else:
+        print(timeline(incident, events, config))
+    return EXIT_OK
+

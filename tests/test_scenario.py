@@ -1,0 +1,191 @@
+"""Scenarios as data: stages move inside the configured windows, trouble
+happens in the stage and the place it belongs to, and a trainer's edited
+copy of a scenario file (with its timed injects) is what gets played."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from opsmon.config import Config
+from opsmon.scenario import SimCommand, generate, kecamatan_of, load_scenario, scenario_text
+from tests.helpers import province
+
+SEEDS = range(1, 7)
+
+
+@pytest.fixture(scope="module")
+def config() -> Config:
+    return province()
+
+
+def local(config: Config, scenario: str, command: SimCommand) -> datetime:
+    return load_scenario(scenario, config.province.tz).at(command.at).astimezone(config.province.tz)
+
+
+def stage_times(night: list[SimCommand], stage: str) -> dict[str, tuple[float, float]]:
+    """First and last update of a stage, per regency."""
+    times: dict[str, tuple[float, float]] = {}
+    for c in night:
+        if c.kind == "stage" and c.get("stage") == stage:
+            first, _ = times.get(c.get("regency"), (c.at, c.at))
+            times[c.get("regency")] = (first, c.at)
+    return times
+
+
+def tagged(config: Config, *tags: str) -> set[tuple[str, str]]:
+    return {(r.code, k.name) for r in config.regencies for k in kecamatan_of(config, r) if k.tags & set(tags)}
+
+
+def kecamatan_in(location: str) -> str:
+    match = re.search(r"Kec\. ([^,]+)", location)
+    assert match, location
+    return match.group(1)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_voting_day_follows_the_windows_and_trouble_follows_the_stage(config: Config, seed: int) -> None:
+    night = generate(config, "hari-h", seed)
+    polls_closed = stage_times(night, "pemungutan")
+    counted = stage_times(night, "penghitungan")
+    for regency, (first, last) in polls_closed.items():
+        # TPS close from 13:00; counting starts after the polls close there.
+        assert local(config, "hari-h", SimCommand(last, "KPU", "stage", ())).hour >= 13
+        assert counted[regency][0] > first
+    latest = max(local(config, "hari-h", SimCommand(last, "KPU", "stage", ())) for _, last in counted.values())
+    assert latest >= datetime(2024, 2, 14, 20, tzinfo=config.province.tz)  # counting into the night
+    for c in night:
+        if c.kind != "report":
+            continue
+        title, when = c.get("title"), local(config, "hari-h", c)
+        if title.startswith("Serangan fajar"):
+            assert when.hour < 9, (when, title)  # dawn, before the polls are long open
+        if title.startswith("Pemilih DPTb ditolak"):
+            assert when.hour >= 7 and c.at <= polls_closed[c.get("regency")][1], (when, title)
+        if "penghitungan" in title.lower() or title.startswith("Anggota KPPS kelelahan"):
+            assert c.at >= polls_closed[c.get("regency")][0], (when, title)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_the_recapitulation_takes_days_and_ppk_trouble_waits_for_the_ppk(config: Config, seed: int) -> None:
+    night = generate(config, "rekap", seed)
+    counted = stage_times(night, "penghitungan")
+    ppk = stage_times(night, "rekap_ppk")
+    plenary = stage_times(night, "rekap_kabkota")
+    first_ppk = min(local(config, "rekap", SimCommand(first, "KPU", "stage", ())) for first, _ in ppk.values())
+    last_ppk = max(local(config, "rekap", SimCommand(last, "KPU", "stage", ())) for _, last in ppk.values())
+    assert first_ppk.day >= 15 and first_ppk.month == 2  # PPK plenaries from 15 Feb ...
+    assert (last_ppk - first_ppk).days >= 4  # ... over days, not one night
+    assert last_ppk <= datetime(2024, 3, 3, tzinfo=config.province.tz)
+    for regency, (_, done) in plenary.items():
+        assert done > ppk[regency][1]  # the regency plenary after its last kecamatan
+    for c in night:
+        if c.kind == "stage" and c.get("stage") in ("rekap_ppk", "rekap_kabkota"):
+            assert 8 <= local(config, "rekap", c).hour < 23  # plenaries sit by day
+            assert not datetime(2024, 2, 18, tzinfo=config.province.tz) <= local(config, "rekap", c) < datetime(2024, 2, 20, 8, tzinfo=config.province.tz)  # KPU RI's pause
+        if c.kind != "report":
+            continue
+        title = c.get("title")
+        assert not title.startswith(("Serangan fajar", "Pemilih DPTb")), title  # voting-day trouble
+        if c.get("location").startswith("PPK Kec."):
+            # Not before counting is over in that regency (the PPK has not started).
+            assert c.at > counted[c.get("regency")][1], (local(config, "rekap", c), title)
+            if "(laporan " not in title:  # a second report may come minutes after 23:00
+                assert 8 <= local(config, "rekap", c).hour < 23
+
+
+@pytest.mark.parametrize("scenario", ["hari-h", "rekap"])
+def test_sea_and_river_trouble_only_where_the_geography_has_it(config: Config, scenario: str) -> None:
+    sea, river = tagged(config, "pesisir", "pulau"), tagged(config, "sungai")
+    seen_sea = 0
+    for seed in SEEDS:
+        for c in generate(config, scenario, seed):
+            if c.kind != "report":
+                continue
+            title, place = c.get("title").lower(), (c.get("regency"), kecamatan_in(c.get("location")) if "Kec." in c.get("location") else "")
+            if "ombak" in title or "kapal" in title:
+                assert place in sea, (place, title)
+                seen_sea += 1
+            if "klotok" in title:
+                assert place in river, (place, title)
+            for inland in ("Hatungun", "Banjang", "Banjarmasin Tengah"):
+                if place[1] == inland:
+                    assert "ombak" not in title and "perahu" not in title
+    assert seen_sea > 0
+
+
+def test_locations_name_the_desa_and_the_tps(config: Config) -> None:
+    for seed in SEEDS:
+        for c in generate(config, "hari-h", seed):
+            if c.kind == "report" and "TPS" in c.get("location"):
+                assert re.fullmatch(r"Kec\. [^,]+, (Desa|Kel\.) [^,]+, TPS \d{3}", c.get("location")), c.get("location")
+
+
+def test_the_2024_trouble_is_in_the_scenarios(config: Config) -> None:
+    titles = " ".join(c.get("title") for s in ("hari-h", "rekap") for seed in SEEDS for c in generate(config, s, seed) if c.kind == "report")
+    for trouble in ("tertukar antardapil", "dianiaya karena uang yang dijanjikan", "Pemungutan suara ulang", "pleno PPK Kec.", "Ketua PPK", "kelelahan"):
+        assert trouble in titles, trouble
+
+
+def test_a_trainers_copy_with_a_timed_inject_is_played(config: Config, tmp_path: Path) -> None:
+    text = scenario_text("hari-h")
+    text += """
+[[inject]]
+at = 2024-02-14T10:15:00
+agency = "Polri"
+regency = "6372"
+category = "keamanan"
+severity = "critical"
+title = "Latihan: ledakan petasan di TPS 007 Kel. Komet"
+location = "Kec. Banjarbaru Utara, Kel. Komet, TPS 007"
+"""
+    mine = tmp_path / "latihan.toml"
+    mine.write_text(text.replace("incidents = 60", "incidents = 5"))
+    night = generate(config, str(mine), 1)
+    inject = [c for c in night if c.kind == "report" and c.get("title").startswith("Latihan:")]
+    assert len(inject) == 1 and inject[0].agency == "Polri" and inject[0].get("regency") == "6372"
+    assert local(config, "hari-h", inject[0]).strftime("%d %H:%M") == "14 10:15"
+    assert sum(1 for c in night if c.kind == "report") < 25
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        (("incidents = 60", "incidents = -1"), "scenario.incidents: must be at least 0, not -1"),
+        (("at = 2024-02-14T15:00:00", "at = 2024-03-14T15:00:00"), "inject[5].at: 2024-03-14T15:00 is outside the scenario"),
+        (('where = "desa"', 'where = "pasar"'), "trouble[0].where: 'pasar' is not one of tps, desa, kec, ppk, kab"),
+        (('needs = ["sungai"]', 'needs = ["laut"]'), "trouble[3].needs: 'laut' is not one of pesisir, pulau, sungai, pegunungan"),
+        (("updates = 6", "updatez = 6"), "stage[0].updatez: unknown key"),
+    ],
+)
+def test_a_bad_scenario_file_says_which_key(config: Config, tmp_path: Path, change: tuple[str, str], error: str) -> None:
+    from opsmon.scenario import ScenarioError
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text(scenario_text("hari-h").replace(*change, 1))
+    with pytest.raises(ScenarioError) as caught:
+        generate(config, str(bad), 1)
+    assert error in str(caught.value) and str(bad) in str(caught.value)
+
+
+def test_an_inject_naming_an_unknown_regency_is_refused(config: Config, tmp_path: Path) -> None:
+    from opsmon.scenario import ScenarioError
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text(scenario_text("hari-h").replace('regency = "6302"', 'regency = "9999"'))
+    with pytest.raises(ScenarioError, match=r"inject\[\d\]\.regency: '9999' is not a regency in the config"):
+        generate(config, str(bad), 1)
+
+
+def test_exercise_scenario_prints_a_file_that_simulate_can_play(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from opsmon.cli import main
+
+    assert main(["exercise", "scenario", "rekap"]) == 0
+    copy = tmp_path / "salinan.toml"
+    copy.write_text(capsys.readouterr().out)
+    assert generate(province(), str(copy), 3) == generate(province(), "rekap", 3)
+    assert main(["exercise", "scenario", "pilkada"]) == 2
+    assert "unknown scenario 'pilkada'" in capsys.readouterr().err
