@@ -32,6 +32,7 @@ from opsmon.feeders import (
     check_category,
     check_severity,
     check_stage,
+    check_url,
     feeder_session,
     resolve_regency,
     stage_regency,
@@ -261,7 +262,7 @@ def _shape(config: Config) -> ProvinceShape | None:
 
 
 def _url(args: argparse.Namespace, config: Config) -> str:
-    return getattr(args, "url", None) or os.environ.get("OPSMON_URL") or config.client.url
+    return check_url(getattr(args, "url", None) or os.environ.get("OPSMON_URL") or config.client.url)
 
 
 def _cafile(args: argparse.Namespace, config: Config) -> str | None:
@@ -358,7 +359,7 @@ def _result_json(command: Command, result: Result) -> str:
     body: dict[str, Any] = {"ok": result.ok, "id": command.id}
     for key in ("seq", "incident", "code", "message", "status", "at", "reason", "params"):
         value = getattr(result, key)
-        if value is not None:
+        if value is not None and value is not False:  # `duplicate` only when it is one
             body[key] = value
     if result.duplicate:
         body["duplicate"] = True  # a report folded into the open incident `incident`

@@ -108,6 +108,15 @@ def check_severity(config: Config, key: str) -> None:
 # --- sessions ---------------------------------------------------------------------
 
 
+def check_url(url: str) -> str:
+    """A websocket URL, or FeedError(EXIT_USAGE): an http:// URL is a mistake in
+    the command line, not a server that is down."""
+    if url.startswith(("ws://", "wss://")):
+        return url
+    hint = "; http(s):// is the health page, the websocket is ws:// (wss:// with TLS)" if url.startswith(("http://", "https://")) else ""
+    raise FeedError(f"{url!r} is not a websocket URL: expected ws://HOST:PORT/ws or wss://HOST:PORT/ws{hint}", EXIT_USAGE)
+
+
 def _ignore(_: object) -> None:
     """Feeders do not follow the event stream: drop broadcast frames instead of queueing them."""
 
@@ -118,6 +127,7 @@ async def feeder_session(
 ) -> AsyncIterator[Session]:
     """An open session, or FeedError with the exit code for unreachable or unauthorized.
     With `follow`, the frames the server sends (the snapshot first) wait in `session.frames`."""
+    check_url(url)
     try:
         session = await Session.open(url, token, client=client, timeout=timeout, on_frame=None if follow else _ignore, cafile=cafile)
     except Unauthorized as exc:

@@ -19,7 +19,10 @@ JSONL: one object per line, the protocol's command shape or a flat one:
   {"type": "snooze", "incident": 12, "minutes": 30, "note": "Menunggu PLN"})
 CSV: a header row with the columns
   kind,id,regency,category,severity,title,detail,location,stage,done,blocked,note
-where kind is report or stage and unused columns stay empty.
+where kind is report or stage and unused columns stay empty. Every physical
+line is one record: a cell may be quoted (to hold commas) but never spans
+lines, so a line with an unclosed quote is rejected with its number and
+every other line is still read.
 Blank lines, and JSONL lines starting with #, are skipped.
 """
 
@@ -29,7 +32,6 @@ import argparse
 import asyncio
 import csv
 import hashlib
-import io
 import json
 import sys
 import time
@@ -58,6 +60,7 @@ from opsmon.feeders import (
     stage_regency,
 )
 from opsmon.protocol import Ack, Assign, Command, Escalate, Merge, Note, Reopen, Report, Resolve, SeverityChange, Snooze, StageUpdate, Unack
+from opsmon.text import for_terminal
 
 CSV_COLUMNS = ("kind", "id", "regency", "category", "severity", "title", "detail", "location", "stage", "done", "blocked", "note")
 IMPORTABLE = Report | StageUpdate | Ack | Escalate | Note | Resolve | Reopen | Snooze | Assign | SeverityChange | Unack | Merge
@@ -185,9 +188,15 @@ def to_command(raw: dict[str, Any], config: Config, default_id: str) -> Command:
         raise LocalInvalid(str(exc).replace("`$.", "`")) from None
 
 
+def _lines(text: str) -> list[str]:
+    """Physical lines: split on newline only (a CR before it is dropped), so no
+    other character a text may hold (U+2028, NEL, a lone CR) starts a line."""
+    return [line.removesuffix("\r") for line in text.split("\n")]
+
+
 def parse_jsonl(text: str, file_name: str, config: Config) -> list[Line]:
     lines = []
-    for number, content in enumerate(text.splitlines(), start=1):
+    for number, content in enumerate(_lines(text), start=1):
         stripped = content.strip()
         if not stripped or stripped.startswith("#"):
             continue
@@ -206,18 +215,41 @@ def parse_jsonl(text: str, file_name: str, config: Config) -> list[Line]:
     return lines
 
 
-def parse_csv(text: str, file_name: str, config: Config) -> list[Line]:
-    reader = csv.reader(io.StringIO(text))
+def csv_cells(line: str) -> list[str]:
+    """One physical line's cells. Every line is its own record: a quoted cell
+    that does not close on its line is that line's error, never a reason to
+    swallow the lines after it."""
     try:
-        header = [h.strip().lower() for h in next(reader)]
-    except StopIteration:
+        return next(csv.reader([line], strict=True), [])
+    except csv.Error as exc:
+        if "unexpected end of data" in str(exc):
+            raise LocalInvalid('unclosed quote: a cell that opens with " must close with " on the same line') from None
+        if "new-line character" in str(exc):
+            raise LocalInvalid("a carriage return (U+000D) inside the line: a cell holds one line of text") from None
+        raise LocalInvalid(f"not valid CSV ({exc})") from None
+
+
+def parse_csv(text: str, file_name: str, config: Config) -> list[Line]:
+    physical = _lines(text)
+    start = next((i for i, line in enumerate(physical) if line.strip()), None)
+    if start is None:
         return []
+    try:
+        header = [h.strip().lower() for h in csv_cells(physical[start])]
+    except LocalInvalid as exc:
+        raise FeedError(f"{file_name}: line {start + 1}: the header is not valid CSV: {exc}", EXIT_USAGE) from None
     unknown = [h for h in header if h not in CSV_COLUMNS]
     if unknown or "kind" not in header:
-        raise FeedError(f"{file_name}: line 1: the header must name columns from {','.join(CSV_COLUMNS)} (kind required); unknown: {', '.join(unknown) or '-'}", EXIT_USAGE)
+        raise FeedError(f"{file_name}: line {start + 1}: the header must name columns from {','.join(CSV_COLUMNS)} (kind required); unknown: {', '.join(unknown) or '-'}", EXIT_USAGE)
     lines = []
-    for row in reader:
-        number = reader.line_num
+    for number, content in enumerate(physical[start + 1 :], start=start + 2):
+        if not content.strip():
+            continue
+        try:
+            row = csv_cells(content)
+        except LocalInvalid as exc:
+            lines.append(Line(number, error=str(exc)))
+            continue
         if not any(cell.strip() for cell in row):
             continue
         if len(row) > len(header):
@@ -259,7 +291,8 @@ class Progress:
 
 async def import_file(path: Path, config: Config, url: str, token: str, *, fmt: str | None = None, window: int = 32, progress: bool = False, cafile: str | None = None) -> ImportSummary:
     try:
-        text = await asyncio.to_thread(path.read_text, encoding="utf-8-sig")
+        # Bytes, not read_text: universal newlines would make a lone CR inside a text a line break.
+        text = (await asyncio.to_thread(path.read_bytes)).decode("utf-8-sig")
     except FileNotFoundError:
         raise FeedError(f"{path}: no such file", EXIT_USAGE) from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -317,6 +350,6 @@ async def run_import_cli(args: argparse.Namespace, config: Config, url: str, tok
         print(json.dumps(summary.to_json(), ensure_ascii=False))
     else:
         for number, code, message in sorted(summary.rejected):
-            print(f"{path.name}:{number}: rejected ({code}): {message}")
+            print(f"{path.name}:{number}: rejected ({code}): {for_terminal(message)}")
         print(f"{path.name}: {summary.total} lines: {summary.accepted} accepted, {summary.already} already imported, {len(summary.rejected)} rejected")
     return EXIT_REFUSED if summary.rejected else EXIT_OK

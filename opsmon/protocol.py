@@ -322,6 +322,16 @@ class Batch(msgspec.Struct, tag="batch", tag_field="type"):
     events: list[Event]
 
 
+class ExerciseInfo(msgspec.Struct):
+    """Added to v1 (in `welcome`): the server runs a training exercise on scenario time."""
+
+    name: str
+    speed: float  # scenario seconds per real second
+    now: str  # scenario time when the welcome was sent
+    start: str  # scenario time the exercise started at
+    scenario: str | None = None
+
+
 class Welcome(msgspec.Struct, tag="welcome", tag_field="type"):
     protocol: int
     epoch: str
@@ -331,6 +341,8 @@ class Welcome(msgspec.Struct, tag="welcome", tag_field="type"):
     # Added to v1: what keeps the server from saving commands right now
     # (a full or read-only disk), or null.
     problem: str | None = None
+    # Added to v1: a training exercise (LATIHAN) on scenario time, or null for a real night.
+    exercise: ExerciseInfo | None = None
 
 
 class Snapshot(msgspec.Struct, tag="snapshot", tag_field="type"):

@@ -497,7 +497,7 @@ class _Night:
             cfg = self.config.stage(plan.key)
             if cfg is None:
                 continue  # a stage this province's config does not have
-            if getattr(cfg, "scope", "regency") == "province":
+            if cfg.scope == "province":
                 self.move_province(plan)
                 continue
             for regency in self.config.regencies:

@@ -27,8 +27,9 @@ from typing import Any
 
 from opsmon.client import ClientError, Session, Unauthorized
 from opsmon.config import Config
+from opsmon.exercise import ExerciseClock
 from opsmon.feeders import EXIT_INTERRUPTED, EXIT_OK, EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError, Outcome, Pipeline, pace_for, percentile
-from opsmon.protocol import AGENCIES
+from opsmon.protocol import AGENCIES, ExerciseInfo
 from opsmon.scenario import FIELD_KINDS, HOUR, Scenario, ScenarioError, SimCommand, generate, load_scenario, load_stream
 
 __all__ = ["scenario_for", "SimStats", "Simulator", "simulate", "run_simulate_cli", "connections_for", "read_token_file"]
@@ -45,6 +46,12 @@ class SimStats:
     skipped: int = 0  # acting on an incident whose report failed or was a repeat
     left_to_officers: int = 0  # acks, notes, escalations, resolutions not sent (reports only)
     reports_only: bool = False
+    planned: int = 0  # commands in the scenario (from where it began)
+    unsent: int = 0  # of them, not sent: the time given ran out, or it was stopped
+    unsent_reports: int = 0
+    reached: float = 0.0  # scenario seconds played
+    caught_up: int = 0  # past-due stage updates sent at once (an exercise clock already running)
+    skipped_past: int = 0  # past-due reports left out
     latencies: list[float] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
     ended: float | None = None
@@ -63,6 +70,10 @@ class SimStats:
             "stage_updates": self.stages,
             "reports_only": self.reports_only,
             "left_to_officers": self.left_to_officers,
+            "planned": self.planned,
+            "unsent": self.unsent,
+            "unsent_reports": self.unsent_reports,
+            "scenario_seconds": round(self.reached, 1),
             "seconds": round(self.elapsed, 3),
             "rate": round(self.ok / self.elapsed, 1) if self.elapsed else 0.0,
             "latency_ms": {"p50": round(percentile(self.latencies, 0.5) * 1000, 2), "p99": round(percentile(self.latencies, 0.99) * 1000, 2)},
@@ -75,6 +86,7 @@ class SimStats:
             f"{j['sent']} commands in {j['seconds']:.1f} s ({j['rate']}/s ok): {j['ok']} ok, refused: {refused}; "
             f"{j['incidents']} incidents reported ({j['duplicates']} more reports folded in as repeats), {j['stage_updates']} stage updates"
             + (f", {self.left_to_officers} officer actions left to the trainees" if self.reports_only else "")
+            + (f"; NOT PLAYED: {self.unsent} of {self.planned} commands ({self.unsent_reports} reports) after {self.reached / HOUR:.1f} scenario hours" if self.unsent else "")
             + f"; latency p50 {j['latency_ms']['p50']} ms, p99 {j['latency_ms']['p99']} ms"
         )
 
@@ -217,22 +229,33 @@ class Simulator:
                 for pipeline in self.pipelines:
                     await pipeline.drain()
 
-    async def run_timeline(self, commands: list[SimCommand], *, speed: float, duration: float | None = None, stop: asyncio.Event | None = None) -> SimStats:
-        """Send each command when its simulated time comes (`speed` simulated seconds per real second)."""
+    async def run_timeline(
+        self, commands: list[SimCommand], *, speed: float, duration: float | None = None, stop: asyncio.Event | None = None, begin_at: float = 0.0
+    ) -> SimStats:
+        """Send each command when its simulated time comes (`speed` simulated seconds per real second),
+        starting at simulated second `begin_at` (an exercise server's clock may be past the start)."""
         stop = stop or asyncio.Event()
         start = time.monotonic()
         deadline = start + duration if duration is not None else math.inf
-        for sim in commands:
-            due = start + sim.at / speed
+        self.stats.planned = len(commands)
+        for n, sim in enumerate(commands):
+            due = start + (sim.at - begin_at) / speed
             if due > deadline:
+                self.stats.unsent = len(commands) - n
+                self.stats.unsent_reports = sum(1 for c in commands[n:] if c.kind == "report")
+                self.stats.reached = begin_at + (deadline - start) * speed
                 break
             wait = due - time.monotonic()
             if wait > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), min(wait, deadline - time.monotonic()))
             if stop.is_set() or time.monotonic() > deadline or self.lost:
+                self.stats.unsent = len(commands) - n
+                self.stats.unsent_reports = sum(1 for c in commands[n:] if c.kind == "report")
+                self.stats.reached = begin_at + (time.monotonic() - start) * speed
                 break
             await self.dispatch(sim)
+            self.stats.reached = sim.at
         if not stop.is_set() and duration is not None and not self.lost:
             # Keep the connection (and the clock) until the duration is over.
             with contextlib.suppress(TimeoutError):
@@ -319,12 +342,57 @@ async def simulate(
             for agency in simulator.missing_agencies(plan):
                 if notice is not None:
                     notice(f"no {agency} token: {agency}'s reports are signed by {', '.join(simulator.reporters)} (pass --token-{agency.lower()})")
-            stats = await simulator.run_timeline(plan, speed=speed or night.speed, duration=duration, stop=stop)
+            begin_at = 0.0
+            exercise = simulator.sessions[0].welcome.exercise
+            if exercise is not None:
+                if speed is not None and abs(speed - exercise.speed) > 1e-9:
+                    raise FeedError(f"the exercise server runs at x{exercise.speed:g}: leave --speed out or give the same", EXIT_USAGE)
+                speed = exercise.speed
+                plan, begin_at = _align(plan, night, exercise, simulator.stats, config, notice)
+            stats = await simulator.run_timeline(plan, speed=speed or night.speed, duration=duration, stop=stop, begin_at=begin_at)
         if simulator.lost:
             raise FeedError(f"{simulator.lost} ({stats.ok} commands done)", EXIT_UNREACHABLE)
         return stats
     finally:
         await simulator.close()
+
+
+STILL_NEWS = 15 * 60.0  # scenario seconds
+
+
+def _align(plan: list[SimCommand], night: Scenario, exercise: ExerciseInfo, stats: SimStats, config: Config, notice: Callable[[str], None] | None) -> tuple[list[SimCommand], float]:
+    """Play the scenario on the exercise server's clock: from where that clock stands.
+
+    What was due before then is not played as a burst of stale reports: the
+    reports are left out (said so), and the stages jump to where they would be."""
+    clock = ExerciseClock.from_welcome(exercise)
+    offset = (clock() - night.start).total_seconds()
+    tz = config.province.tz
+    if offset >= night.duration:
+        raise FeedError(
+            f"the exercise clock ({clock().astimezone(tz):%d %b %H:%M}) is past the end of {night.name} ({night.at(night.duration).astimezone(tz):%d %b %H:%M}): "
+            "start the next session with `opsmon-server reset --keep-tokens`",
+            EXIT_USAGE,
+        )
+    # A few scenario minutes late (the simulator started just after the server) is still news.
+    stale = offset - STILL_NEWS
+    past = [c for c in plan if c.at < stale]
+    if not past:
+        return plan, offset
+    latest: dict[tuple[Any, Any], SimCommand] = {}
+    for c in past:
+        if c.kind == "stage":
+            latest[(c.get("regency"), c.get("stage"))] = c
+    stats.caught_up = len(latest)
+    stats.skipped_past = sum(1 for c in past if c.kind == "report")
+    if notice is not None:
+        notice(
+            f"the exercise clock is already at {clock().astimezone(tz):%d %b %H:%M} {config.province.timezone_name}, {offset / HOUR:.1f} h into {night.name}: "
+            f"{stats.skipped_past} reports due before then are left out and the stages caught up at once; "
+            "to play it from the start, stop the server, `opsmon-server reset --keep-tokens`, and start it again"
+        )
+    caught_up = [SimCommand(stale, c.agency, c.kind, c.fields, c.ref) for c in latest.values()]
+    return caught_up + [c for c in plan if c.at >= stale], offset
 
 
 def scenario_for(name: str, config: Config) -> Scenario:
@@ -337,7 +405,7 @@ def scenario_for(name: str, config: Config) -> Scenario:
 
 def is_exercise(session: Session) -> bool:
     """The server says it runs an exercise (welcome.exercise), so the trainees do the officers' work."""
-    return getattr(session.welcome, "exercise", None) is not None
+    return session.welcome.exercise is not None
 
 
 def describe_report(sim: SimCommand, incident: int, config: Config) -> str:

@@ -58,9 +58,10 @@ from opsmon.protocol import (
 )
 from server.auth import identify, local_time
 from server.drift import compare, refuse, remember
+from server.exercise import Exercise, ExerciseSettings, prepare
 from server.hub import Hub, Subscriber, batch_frames
 from server.lock import DatabaseLock
-from server.store import SCHEMA_VERSION, CommandRecord, Store
+from server.store import SCHEMA_VERSION, Attempt, CommandRecord, Store
 
 log = logging.getLogger("opsmon.server")
 
@@ -193,11 +194,13 @@ class RateLimit:
 class OpsmonServer:
     """One province's server. `await start()`, then `await close()`."""
 
-    def __init__(self, config: Config, store: Store, *, clock: Clock = utc_now, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(self, config: Config, store: Store, *, clock: Clock = utc_now, ssl_context: ssl.SSLContext | None = None, exercise: Exercise | None = None) -> None:
         self.config = config
         self.ssl_context = ssl_context
         self.store = store
-        self.clock = clock
+        # An exercise runs on scenario time: every event, deadline and snapshot window uses it.
+        self.exercise = exercise
+        self.clock: Clock = exercise.clock if exercise is not None else clock
         self.rules = Rules.from_config(config)
         self.settings = config.server
         self.state = State()
@@ -424,7 +427,15 @@ class OpsmonServer:
 
         async with self.lock:
             head = self.state.seq
-            welcome = Welcome(protocol=PROTOCOL_VERSION, epoch=self.store.epoch, seq=head, user=user, config=self._config_info, problem=self.problem)
+            welcome = Welcome(
+                protocol=PROTOCOL_VERSION,
+                epoch=self.store.epoch,
+                seq=head,
+                user=user,
+                config=self._config_info,
+                problem=self.problem,
+                exercise=self.exercise.info() if self.exercise is not None else None,
+            )
             frames = [encode(welcome)]
             since = hello.since if hello.epoch == self.store.epoch else None
             resume = since is not None and 0 <= since <= head and head - since <= RESUME_LIMIT
@@ -625,6 +636,7 @@ class OpsmonServer:
         events: list[tuple[Event, int | None, str | None]] = []
         records: list[CommandRecord] = []
         replies: list[tuple[ServerConnection, bytes, str, str, float]] = []
+        attempts: list[Attempt] = []
         touched_incidents: set[int] = set()
         touched_stages: set[tuple[str, str]] = set()
         for item in batch:
@@ -651,6 +663,8 @@ class OpsmonServer:
                         params=exc.params,
                     )
                     replies.append((pending.connection, encode(result), pending.kind, exc.code, pending.started))
+                    if self.exercise is not None:
+                        attempts.append(Attempt(ts, pending.user.name, pending.user.agency, pending.kind, getattr(pending.command, "incident", None), exc.code, exc.reason, exc.message))
                     continue
             event = Event(seq=trial.seq + 1, ts=ts, kind=decision.kind, actor=actor, data=decision.data)
             apply(trial, event)
@@ -689,12 +703,25 @@ class OpsmonServer:
             self.head_digest = event_digest(events[-1][0])
             if self.on_commit is not None:
                 self.on_commit(self.store.epoch, self.state.seq, self.head_digest)
+        if attempts:
+            try:
+                await self.store.record_attempts(attempts)
+            except Exception:  # the trainees' refusals are for the report: never worth a lost answer
+                log.exception("could not record %d refused attempt(s)", len(attempts))
         for connection, frame, kind, outcome, started in replies:
             self._reply(connection, frame, kind, outcome, started)
         if events:
             self.hub.publish([encode(event) for event, _, _ in events])
 
     # --- background -----------------------------------------------------------------
+
+    @property
+    def deadline_check_seconds(self) -> float:
+        """How often deadlines are checked: on scenario time, as often in scenario seconds as on a real night (within reason)."""
+        every = self.settings.escalation_check_seconds
+        if self.exercise is None:
+            return every
+        return min(every, max(0.1, every / self.exercise.settings.speed))
 
     async def check_deadlines(self) -> int:
         """End every snooze that has run out, and escalate every incident left
@@ -719,7 +746,7 @@ class OpsmonServer:
                 await self.check_deadlines()
             except Exception:  # a failed check must not end the loop; the next one retries
                 log.exception("deadline check failed")
-            await asyncio.sleep(self.settings.escalation_check_seconds)
+            await asyncio.sleep(self.deadline_check_seconds)
 
     async def _revocation_loop(self) -> None:
         """Tokens are added and revoked by `opsmon-server token`, another process,
@@ -778,7 +805,16 @@ def _address(connection: ServerConnection) -> str:
     return str(remote[0]) if remote else "unknown"
 
 
-async def run(config: Config, database: str, host: str, port: int, *, ssl_context: ssl.SSLContext | None = None, accept_config_change: bool = False) -> None:
+async def run(
+    config: Config,
+    database: str,
+    host: str,
+    port: int,
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    accept_config_change: bool = False,
+    exercise: ExerciseSettings | None = None,
+) -> None:
     """Serve until SIGTERM or SIGINT, then close connections (1001) and the database.
 
     Holds the database's lock file for its whole life: a second server on the
@@ -794,7 +830,8 @@ async def run(config: Config, database: str, host: str, port: int, *, ssl_contex
             if store.migration_backup is not None:
                 log.warning("migrated %s to schema version %d; the file as it was is kept at %s", database, SCHEMA_VERSION, store.migration_backup)
             await _check_identity(store, lock)
-            server = OpsmonServer(config, store, ssl_context=ssl_context)
+            running = await prepare(store, exercise)
+            server = OpsmonServer(config, store, ssl_context=ssl_context, exercise=running)
             server.accept_config_change = accept_config_change
             server.on_commit = lambda epoch, seq, digest: lock.update(epoch=epoch, seq=seq, digest=digest)
             await server.start(host, port)
@@ -806,6 +843,12 @@ async def run(config: Config, database: str, host: str, port: int, *, ssl_contex
                 log.info("%d active token(s) in %s", tokens, database)
             scheme = "wss" if ssl_context is not None else "ws"
             print(f"opsmon-server: listening on {scheme}://{host}:{server.port}/ws (database {database}, epoch {store.epoch}, seq {server.state.seq}, {tokens} tokens)", flush=True)
+            if running is not None:
+                moment = running.clock().astimezone(config.province.tz)
+                print(
+                    f"opsmon-server: LATIHAN {running.settings.name!r}: scenario time {moment:%d %b %H:%M} {config.province.timezone_name} at x{running.settings.speed:g}; deadlines run on it",
+                    flush=True,
+                )
             await stop
             log.info("shutting down")
             await server.close()

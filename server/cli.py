@@ -12,13 +12,16 @@ import logging
 import ssl
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import NoReturn
 
 from opsmon.config import Config, ConfigError, config_relative, load_config
 from opsmon.protocol import AGENCIES, ROLES, format_ts, parse_ts, utc_now
+from opsmon.text import describe, forbidden_characters
 from server.auth import AuthError, add_token_record, local_time, parse_expiry
 from server.drift import ConfigDrift
+from server.exercise import ExerciseSettings
 from server.lock import DatabaseLock, LockError, user_name
 from server.store import Store, StoreError
 from server.tls import TLSError, server_ssl_context
@@ -63,6 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--tls-cert", metavar="PEM", help="certificate (chain) to serve wss:// and https:// (default: [server] tls_cert)")
     serve.add_argument("--tls-key", metavar="PEM", help="its private key (default: [server] tls_key)")
+    serve.add_argument(
+        "--exercise",
+        metavar="NAME",
+        help="serve a training exercise (latihan) named NAME on scenario time: every screen shows LATIHAN and the name; the database is marked as an exercise's",
+    )
+    serve.add_argument("--scenario", metavar="NAME|FILE", help="with --exercise: the scenario whose start time and speed the clock takes (default: rekap)")
+    serve.add_argument("--start", metavar="YYYY-MM-DDTHH:MM", help="with --exercise: scenario time to start at, in the province's time (default: the scenario's start)")
+    serve.add_argument("--speed", metavar="X", type=float, help="with --exercise: scenario seconds per real second (default: the scenario's)")
 
     reset = commands.add_parser("reset", help="start a fresh night: an empty log under a new epoch (the server must be stopped)")
     _common(reset)
@@ -85,6 +96,42 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("name")
     _common(revoke)
     return parser
+
+
+class _Usage(Exception):
+    """A bad combination of arguments: one line, exit 2."""
+
+
+def _exercise(args: argparse.Namespace, config: Config) -> ExerciseSettings | None:
+    """--exercise and its clock, checked; None for a real night."""
+    if args.exercise is None:
+        given = [flag for flag, value in (("--scenario", args.scenario), ("--start", args.start), ("--speed", args.speed)) if value is not None]
+        if given:
+            raise _Usage(f"{given[0]} needs --exercise NAME (a real night runs on the real clock)")
+        return None
+    name = args.exercise.strip()
+    if not name or len(name) > 80:
+        raise _Usage("--exercise: the name must be 1 to 80 characters")
+    bad = forbidden_characters(name)
+    if bad:
+        raise _Usage(f"--exercise: the name may not contain control characters ({', '.join(describe(c) for c in bad)})")
+    from opsmon.scenario import ScenarioError, load_scenario
+
+    try:
+        scenario = load_scenario(args.scenario or "rekap", config.province.tz)
+    except ScenarioError as exc:
+        raise _Usage(f"--scenario: {exc}") from None
+    start = scenario.start
+    if args.start is not None:
+        try:
+            start = datetime.fromisoformat(args.start)
+        except ValueError:
+            raise _Usage(f"--start: {args.start!r} is not a time like 2024-02-14T05:00") from None
+        start = start.replace(tzinfo=config.province.tz) if start.tzinfo is None else start
+    speed = args.speed if args.speed is not None else scenario.speed
+    if not 0 < speed <= 100_000:
+        raise _Usage(f"--speed: must be above 0 and at most 100000, not {speed:g}")
+    return ExerciseSettings(name=name, start=start, speed=speed, scenario=args.scenario or "rekap")
 
 
 def _tls(args: argparse.Namespace, config: Config) -> ssl.SSLContext | None:
@@ -181,7 +228,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
             host = args.host or config.server.host
             port = args.port if args.port is not None else config.server.port
-            asyncio.run(run(config, _database(args, config), host, port, ssl_context=_tls(args, config), accept_config_change=args.accept_config_change))
+            try:
+                exercise = _exercise(args, config)
+            except _Usage as exc:
+                return _fail(str(exc), EXIT_USAGE)
+            asyncio.run(
+                run(config, _database(args, config), host, port, ssl_context=_tls(args, config), accept_config_change=args.accept_config_change, exercise=exercise)
+            )
             return 0
         if args.command == "reset":
             if not Path(_database(args, config)).exists():

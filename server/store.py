@@ -13,6 +13,7 @@ a PostgreSQL backend could replace it without touching the domain.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 import sqlite3
@@ -26,6 +27,7 @@ import aiosqlite
 import msgspec
 
 from opsmon.domain import State, initial_stages
+from opsmon.exercise import EXERCISE_EPOCH_PREFIX, is_exercise_epoch
 from opsmon.protocol import Actor, Event, Incident, StageRow, format_ts, utc_now
 
 SCHEMA_VERSION = 3
@@ -162,6 +164,36 @@ class TokenChange:
 TOKEN_COLUMNS = "name, hash, role, agency, regencies, created, revoked, expires, last_used, id"
 
 
+ATTEMPTS_SCHEMA = """
+    CREATE TABLE IF NOT EXISTS attempts (
+        id       INTEGER PRIMARY KEY,
+        ts       TEXT NOT NULL,
+        epoch    TEXT NOT NULL,
+        user     TEXT NOT NULL,
+        agency   TEXT,
+        command  TEXT NOT NULL,
+        incident INTEGER,
+        code     TEXT NOT NULL,
+        reason   TEXT,
+        message  TEXT NOT NULL
+    )
+"""
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A command the server refused, kept for the after-action report (ts in the log's time)."""
+
+    ts: str
+    user: str
+    agency: str | None
+    command: str
+    incident: int | None
+    code: str
+    reason: str | None
+    message: str
+
+
 @dataclass(frozen=True)
 class CommandRecord:
     """One command's answer, remembered so the same id gets the same answer."""
@@ -214,6 +246,7 @@ class Store:
             await self.db.execute("PRAGMA foreign_keys=ON")
             await self.db.execute("PRAGMA busy_timeout=5000")
             await self._migrate()
+            await self._attempts_table()
             if self.check_writable:
                 await self.db.execute("BEGIN IMMEDIATE")
                 try:
@@ -321,9 +354,48 @@ class Store:
             raise StoreError(f"the copy to {target} failed ({exc})") from None
         return target
 
+    async def _fresh_epoch(self) -> str:
+        # An exercise log's epochs say so (opsmon.exercise), whatever made them new.
+        prefix = EXERCISE_EPOCH_PREFIX if await self._meta("exercise") is not None else ""
+        return prefix + secrets.token_hex(8)
+
+    # --- exercises: refused attempts, the exercise's settings --------------------
+
+    async def _attempts_table(self) -> None:
+        """The table of refused attempts (the after-action report's), created
+        beside the versioned schema so it needs no schema version of its own."""
+        async with self.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='attempts'") as cur:
+            if await cur.fetchone() is not None:
+                return
+        with contextlib.suppress(sqlite3.OperationalError):  # a read-only file: nothing to record into anyway
+            await self.db.execute(ATTEMPTS_SCHEMA)
+
+    async def record_attempts(self, attempts: Iterable[Attempt]) -> None:
+        """Refused commands, with the token's name: who tried what, and why it was refused."""
+        rows = [(a.ts, self.epoch, a.user, a.agency, a.command, a.incident, a.code, a.reason, a.message) for a in attempts]
+        if rows:
+            await self.db.executemany(
+                "INSERT INTO attempts (ts, epoch, user, agency, command, incident, code, reason, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+            )
+
+    async def attempts(self) -> list[Attempt]:
+        async with self.db.execute("SELECT ts, user, agency, command, incident, code, reason, message FROM attempts WHERE epoch = ? ORDER BY id", (self.epoch,)) as cur:
+            return [Attempt(*row) async for row in cur]
+
+    async def exercise(self) -> dict[str, Any] | None:
+        """The exercise this log holds (name, start, speed, scenario), or None for a real night."""
+        text = await self._meta("exercise")
+        return None if text is None else dict(json.loads(text))
+
+    async def mark_exercise(self, settings: dict[str, Any], reason: str) -> None:
+        """Make this (empty) log an exercise's: its settings, and a new epoch that says so."""
+        await self.set_meta("exercise", json.dumps(settings, ensure_ascii=False))
+        if not is_exercise_epoch(self.epoch):
+            await self.new_epoch(reason)
+
     async def new_epoch(self, reason: str) -> str:
         """Give the log a new identity (clients holding the old one take a snapshot)."""
-        epoch = secrets.token_hex(8)
+        epoch = await self._fresh_epoch()
         await self.db.execute("BEGIN IMMEDIATE")
         try:
             await self.db.execute("UPDATE meta SET value = ? WHERE key = 'epoch'", (epoch,))
@@ -337,11 +409,11 @@ class Store:
 
     async def reset(self, *, keep_tokens: bool, reason: str = "reset") -> str:
         """A fresh night: an empty log under a new epoch; tokens kept if asked."""
-        epoch = secrets.token_hex(8)
+        epoch = await self._fresh_epoch()
         now = format_ts(utc_now())
         await self.db.execute("BEGIN IMMEDIATE")
         try:
-            for table in ("events", "incidents", "stages", "commands") + (() if keep_tokens else ("tokens", "token_changes")):
+            for table in ("events", "incidents", "stages", "commands", "attempts") + (() if keep_tokens else ("tokens", "token_changes")):
                 await self.db.execute(f"DELETE FROM {table}")
             await self.db.execute("UPDATE meta SET value = ? WHERE key = 'epoch'", (epoch,))
             await self.db.execute("UPDATE meta SET value = ? WHERE key = 'created'", (now,))

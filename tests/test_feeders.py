@@ -169,6 +169,26 @@ def test_scoped_officer_may_not_act_outside_their_regency(live: ServerThread, ca
     assert opsmon(live, "stage", "--regency", "6371", "--stage", "rekap_ppk", "--done", "3", token="bjm") == 0
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["report", "--regency", "6371", "--category", "logistik", "--severity", "high", "--title", "x"],
+        ["stage", "--regency", "6303", "--stage", "rekap_ppk", "--done", "1"],
+        ["ack", "1"],
+        ["import", "laporan.jsonl"],
+        ["simulate", "--duration", "1"],
+        [],  # the dashboard
+    ],
+    ids=["report", "stage", "ack", "import", "simulate", "tui"],
+)
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8765/ws", "https://posko.example/ws", "127.0.0.1:8765"])
+def test_a_url_that_is_not_a_websocket_is_a_usage_error_not_unreachable(args: list[str], url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*args, "--url", url, "--token", "ops_x"] if args else ["--url", url, "--token", "ops_x"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "is not a websocket URL" in err and "ws://HOST:PORT/ws" in err and err.count("\n") == 1
+    assert ("health page" in err) == url.startswith("http")
+
+
 def test_bad_token_and_missing_token(live: ServerThread, capsys: pytest.CaptureFixture[str]) -> None:
     assert opsmon(live, "ack", "1", token="ops_not-a-real-token") == EXIT_UNAUTHORIZED
     assert "unknown or revoked token" in capsys.readouterr().err
@@ -290,6 +310,73 @@ def test_import_csv_with_json_summary(live: ServerThread, capsys: pytest.Capture
     assert (again["accepted"], again["already_imported"], again["rejected"]) == (0, 3, 1)
 
 
+MIXED_CSV = (
+    "kind,id,regency,category,severity,title,detail,location,stage,done,blocked,note\r\n"
+    "report,,6371,logistik,high,Kotak suara rusak,,TPS 012,,,,\r\n"
+    'report,,6304,logistik,medium,"Kutipan tidak ditutup,,,,,,\r\n'  # line 3: the issue's line
+    "stage,,6303,,,,,,rekap_ppk,12,,\r\n"  # line 4: was swallowed into line 3's title
+    'report,,6303,politik_uang,medium,"Judul, dengan koma",,,,,,\r\n'
+    "stage,,6372,,,,,,rekap_ppk,,yes,Listrik padam\r\n"  # blocked, count kept
+    'report,,6371,logistik,high,"ab"c,,,,,,\r\n'  # line 7: text after a closing quote
+    "report,,6372,bencana,low,Hujan\rderas,,,,,,\r\n"  # line 8: a lone CR is not a line break
+    "report,,6372,bencana,low,Hujan deras,,,,,,\r\n"
+)
+
+
+def test_import_csv_rejects_a_broken_line_by_number_and_reads_every_other_line(live: ServerThread, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "campur.csv"
+    path.write_bytes(MIXED_CSV.encode())
+    assert opsmon(live, "import", str(path), "--json") == EXIT_REFUSED
+    body = json.loads(capsys.readouterr().out)
+    errors = {e["line"]: e for e in body["errors"]}
+    assert sorted(errors) == [3, 7, 8]
+    assert errors[3]["message"].startswith("unclosed quote") and errors[3]["code"] == "invalid"
+    assert "not valid CSV" in errors[7]["message"]
+    assert errors[8]["message"].startswith("a carriage return (U+000D) inside the line")
+    assert (body["lines"], body["accepted"], body["rejected"]) == (8, 5, 3)
+    state = live.state()
+    assert [i.title for i in state.incidents.values()] == ["Kotak suara rusak", "Judul, dengan koma", "Hujan deras"]
+    assert state.stages[("6303", "rekap_ppk")].done == 12
+    row = state.stages[("6372", "rekap_ppk")]
+    assert (row.status, row.note) == ("blocked", "Listrik padam")
+    # The same file again: nothing twice, the same lines rejected.
+    assert opsmon(live, "import", str(path)) == EXIT_REFUSED
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith('campur.csv:3: rejected (invalid): unclosed quote: a cell that opens with " must close')
+    assert out[-1] == "campur.csv: 8 lines: 0 accepted, 5 already imported, 3 rejected"
+
+
+MIXED_JSONL = "\n".join(
+    [
+        json.dumps({"type": "report", "regency": "6371", "category": "logistik", "severity": "high", "title": "Kotak suara rusak"}),
+        '{"type": "report", "regency": "6304", "category": "logistik", "severity": "medium", "title": "Kutipan tidak ditutup}',  # line 2
+        json.dumps({"type": "stage", "regency": "6303", "stage": "rekap_ppk", "done": 12}),
+        # line 4: valid JSON holding a raw U+2028 and NEL: one line, refused by the server for the NEL only
+        '{"type": "report", "regency": "6371", "category": "logistik", "severity": "low", "title": "satu\u2028dua\u0085tiga"}',
+        json.dumps({"type": "stage", "stage": "rekap_provinsi", "done": 1}),  # the province plenary: no regency
+        json.dumps({"type": "stage", "regency": "6372", "stage": "rekap_ppk", "blocked": True, "note": "Listrik padam"}),
+        json.dumps({"type": "stage", "regency": "6372", "stage": "rekap_ppk"}),  # line 7: says nothing
+    ]
+)
+
+
+def test_import_jsonl_rejects_a_broken_line_by_number_and_reads_every_other_line(live: ServerThread, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "campur.jsonl"
+    path.write_bytes(MIXED_JSONL.encode())
+    assert opsmon(live, "import", str(path), "--json") == EXIT_REFUSED
+    body = json.loads(capsys.readouterr().out)
+    errors = {e["line"]: e["message"] for e in body["errors"]}
+    assert sorted(errors) == [2, 4, 7]
+    assert errors[2].startswith("not valid JSON")
+    assert errors[4].startswith("field `incident.title` holds control characters (U+0085)")
+    assert "needs `done`" in errors[7]
+    assert (body["lines"], body["accepted"], body["rejected"]) == (7, 4, 3)
+    state = live.state()
+    assert state.stages[("6303", "rekap_ppk")].done == 12
+    assert state.stages[("63", "rekap_provinsi")].status == "done"
+    assert state.stages[("6372", "rekap_ppk")].status == "blocked"
+
+
 def test_import_of_a_clean_file_exits_0_and_paces_itself_under_the_servers_rate_limit(live: ServerThread, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     # More lines than the server's burst allowance (4 x 50 commands a second):
     # none may come back rate_limited.
@@ -324,3 +411,20 @@ def test_dashboard_without_a_token_says_how_to_get_one(capsys: pytest.CaptureFix
     assert main([]) == EXIT_USAGE
     err = capsys.readouterr().err
     assert "no token" in err and "opsmon-server token add" in err
+
+
+def test_the_readmes_jsonl_examples_import_and_name_every_verb() -> None:
+    """README: every verb's JSONL fields (`incident`, not `id`), each example a valid line."""
+    from opsmon.importer import INCIDENT_VERBS, parse_jsonl
+    from tests.helpers import province
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```jsonl\n", 1)[1].split("```", 1)[0]
+    lines = parse_jsonl(block, "README", province())
+    assert [line.error for line in lines if line.error] == []
+    types = {json.loads(text)["type"] for text in block.splitlines()}
+    assert types == {"report", "stage", *INCIDENT_VERBS}
+    for verb in ("report", "stage", *INCIDENT_VERBS):
+        assert f"| `{verb}` |" in readme, verb
+    ack = next(line.command for line in lines if line.command is not None and type(line.command).__name__ == "Ack")
+    assert ack.incident == 17 and ack.id.startswith("imp-")  # `incident` names the incident; `id` is the command's

@@ -39,6 +39,8 @@ PWNED = "Kotak \x1b]0;PWNED\x07\x1b[2J\x1b[31mRED"
         ("escalate", {"incident": 1, "note": "Polres\x1bc"}, "note", ["U+001B"]),
         ("stage", {"regency": "6371", "stage": "rekap_ppk", "done": 1, "note": "padam\x1b[2J"}, "note", ["U+001B"]),
         ("stage", {"regency": "6371", "stage": "rekap_ppk\x1b", "done": 1}, "stage", ["U+001B"]),
+        ("assign", {"incident": 1, "to": {"name": "Rah\x1b[8mmat", "agency": "Bawaslu"}}, "to.name", ["U+001B"]),
+        ("snooze", {"incident": 1, "minutes": 15, "note": "PLN\x1b]0;x\x07"}, "note", ["U+001B", "U+0007"]),
     ],
 )
 async def test_hostile_text_is_refused_by_the_server_and_nothing_is_stored(

@@ -28,6 +28,8 @@ from textual.screen import Screen
 
 from opsmon.client import Backoff, ClientError, Connection, new_command_id
 from opsmon.domain import State, is_overdue
+from opsmon.exercise import ExerciseClock
+from opsmon.exercise import banner as exercise_banner
 from opsmon.feeders import EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE
 from opsmon.geo import ProvinceShape
 from opsmon.i18n import CATALOG, WITA, Translator, local_time, who
@@ -96,6 +98,7 @@ class OpsmonApp(App[int]):
         self.tr = Translator(lang)
         self.wall = wall
         self._clock = clock or utc_now
+        self._real_clock = self._clock  # an exercise's scenario clock runs from it
         self._tz = tz
         self.state = State()
         self.welcome: Welcome | None = None
@@ -160,6 +163,12 @@ class OpsmonApp(App[int]):
     def now(self) -> datetime:
         return self._clock()
 
+    @property
+    def exercise_banner(self) -> str:
+        """LATIHAN/EXERCISE and the exercise's name while the server runs one, else ""."""
+        info = self.welcome.exercise if self.welcome is not None else None
+        return for_terminal(exercise_banner(info, self.lang)) if info is not None else ""
+
     def is_overdue(self, incident: Incident) -> bool:
         return is_overdue(incident, self.now())
 
@@ -201,7 +210,7 @@ class OpsmonApp(App[int]):
     @work(exclusive=True, group="connection", exit_on_error=False)
     async def _follow(self) -> None:
         """The one long-lived worker that owns the websocket."""
-        self.connection = Connection(self.url, self.token, _Bridge(self), clock=self._clock, backoff=self.backoff, cafile=self.cafile)
+        self.connection = Connection(self.url, self.token, _Bridge(self), clock=self.now, backoff=self.backoff, cafile=self.cafile)
         try:
             await self.connection.run()
         finally:
@@ -246,6 +255,8 @@ class OpsmonApp(App[int]):
         was_wall = self.is_wall
         self.welcome = welcome
         self.lookup = Lookup(welcome.config, self.lang)
+        # An exercise runs on scenario time: the screens' clock and deadlines follow it.
+        self._clock = ExerciseClock.from_welcome(welcome.exercise, self._real_clock) if welcome.exercise is not None else self._real_clock
         if self.is_wall != was_wall and hasattr(self, "dashboard") and self.dashboard.ready:
             self.dashboard.apply_mode()
 

@@ -34,6 +34,10 @@ class HeaderBar(Widget):
         tr, width = self.tr, self.content_size.width
         wide = width >= 130
         left = Text()
+        exercise = getattr(self.app, "exercise_banner", "")
+        if exercise:
+            left.append(f" {exercise} ", "bold reverse")  # on every screen with a header: never taken for a real night
+            left.append(" ")
         left.append(for_terminal(self.province or tr("app.title")) if wide else "opsmon", "bold")
         totals = self.totals
         if totals is not None:

@@ -1,0 +1,62 @@
+"""Training exercises (latihan): the scenario clock, shared by server and clients.
+
+An exercise server runs on scenario time: it starts at the scenario's start
+(e.g. 14 Feb 05:00 WITA) and runs `speed` times faster than the wall clock.
+Every event it writes carries scenario time, and every deadline is counted
+in it, so a critical incident still has its 5 scenario minutes to be
+acknowledged (5 real seconds at x60). The welcome tells clients the
+exercise's name, its speed and the scenario time at that moment; clients run
+the same clock from there (`ExerciseClock.from_welcome`), so the screens show
+scenario time too and never the real clock.
+
+No I/O, no textual.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from opsmon.protocol import ExerciseInfo, format_ts, parse_ts, utc_now
+
+# Every exercise epoch starts with this, so an exercise log is never taken for a real night.
+EXERCISE_EPOCH_PREFIX = "latihan-"
+BANNER = {"id": "LATIHAN", "en": "EXERCISE"}
+
+
+def is_exercise_epoch(epoch: str | None) -> bool:
+    return bool(epoch) and str(epoch).startswith(EXERCISE_EPOCH_PREFIX)
+
+
+@dataclass(frozen=True)
+class ExerciseClock:
+    """Scenario time: `scenario` at the real moment `real`, running `speed` times faster."""
+
+    real: datetime
+    scenario: datetime
+    speed: float
+    base: Callable[[], datetime] = utc_now
+
+    def __call__(self) -> datetime:
+        return self.scenario + (self.base() - self.real) * self.speed
+
+    def real_seconds(self, scenario_seconds: float) -> float:
+        """How long scenario seconds take on the wall clock."""
+        return scenario_seconds / self.speed
+
+    @classmethod
+    def from_welcome(cls, info: ExerciseInfo, base: Callable[[], datetime] = utc_now) -> ExerciseClock:
+        """A client's copy of the server's clock, from the moment the welcome arrived."""
+        return cls(real=base(), scenario=parse_ts(info.now), speed=info.speed, base=base)
+
+
+def banner(info: ExerciseInfo, lang: str) -> str:
+    """The line every screen shows while an exercise runs (the caller makes it safe for a terminal)."""
+    word = BANNER["en" if lang == "en" else "id"]
+    speed = f"x{info.speed:g}"
+    return f"{word}: {info.name} ({speed})"
+
+
+def info(name: str, clock: ExerciseClock, start: datetime, scenario: str | None) -> ExerciseInfo:
+    return ExerciseInfo(name=name, speed=clock.speed, now=format_ts(clock()), start=format_ts(start), scenario=scenario)

@@ -1,0 +1,73 @@
+"""Serving a training exercise: mark the log, keep the scenario clock.
+
+`opsmon-server serve --exercise NAME` marks its database as an exercise's
+(its settings in meta, every epoch `latihan-...`), and a server started
+without --exercise refuses such a database, so an exercise log is never
+served (or restored and served) as a real night. A database that already
+holds a real night's events is refused the other way round.
+
+The clock: scenario time starts at the scenario's start when the epoch
+begins (a fresh database, or after `opsmon-server reset --keep-tokens`) and
+runs `speed` times faster than the wall clock. Where it stands is kept in
+meta for the epoch, so a restarted server goes on from the scenario time it
+had (the time it was down included) rather than starting the day again.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from opsmon.exercise import ExerciseClock, is_exercise_epoch
+from opsmon.protocol import ExerciseInfo, format_ts, parse_ts, utc_now
+from server.store import Store, StoreError
+
+
+@dataclass(frozen=True)
+class ExerciseSettings:
+    name: str
+    start: datetime  # aware: scenario time when an epoch begins
+    speed: float
+    scenario: str | None = None
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """A running exercise: its settings and the scenario clock."""
+
+    settings: ExerciseSettings
+    clock: ExerciseClock
+
+    def info(self) -> ExerciseInfo:
+        s = self.settings
+        return ExerciseInfo(name=s.name, speed=s.speed, now=format_ts(self.clock()), start=format_ts(s.start), scenario=s.scenario)
+
+
+async def prepare(store: Store, settings: ExerciseSettings | None, *, now: datetime | None = None) -> Exercise | None:
+    """Check the database is what was asked for (an exercise's, or a real night's), and start the clock."""
+    stored = await store.exercise()
+    if settings is None:
+        if stored is not None or is_exercise_epoch(store.epoch):
+            name = (stored or {}).get("name", "?")
+            raise StoreError(
+                f"{store.path} holds a training exercise ({name!r}), never a real night: serve it with --exercise {json.dumps(name, ensure_ascii=False)}, or point --db at the real night's database"
+            )
+        return None
+    if stored is None:
+        head = await store.head()
+        if head > 0:
+            raise StoreError(
+                f"{store.path} holds a real night ({head} events): an exercise needs its own database (--db latihan.db), so the two can never be mixed"
+            )
+    await store.mark_exercise({"name": settings.name, "start": format_ts(settings.start), "speed": settings.speed, "scenario": settings.scenario}, f"exercise {settings.name}")
+    real = now or utc_now()
+    anchor_text = await store.get_meta("exercise_clock")
+    anchor = json.loads(anchor_text) if anchor_text else {}
+    if anchor.get("epoch") == store.epoch:
+        # The same session, restarted: go on from where its clock is now.
+        scenario_now = parse_ts(anchor["scenario"]) + (real - parse_ts(anchor["real"])) * float(anchor["speed"])
+    else:
+        scenario_now = settings.start  # a new session (new database, or reset): from the start
+    await store.set_meta("exercise_clock", json.dumps({"epoch": store.epoch, "real": format_ts(real), "scenario": format_ts(scenario_now), "speed": settings.speed}))
+    return Exercise(settings, ExerciseClock(real=real, scenario=scenario_now, speed=settings.speed))

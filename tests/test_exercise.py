@@ -1,0 +1,179 @@
+"""Exercise mode: the log is marked (and a real server refuses it), the
+server runs on scenario time so deadlines scale with the speed, every
+screen says LATIHAN, and the simulator plays only the field on it."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from opsmon.exercise import ExerciseClock
+from opsmon.protocol import ExerciseInfo, parse_ts
+from server.app import OpsmonServer
+from server.auth import add_token
+from server.exercise import Exercise, ExerciseSettings, prepare
+from server.store import Store, StoreError
+from tests.helpers import STANDARD_TOKENS, FakeClock, Running, province
+from tests.wire import Peer
+
+START = datetime(2024, 2, 13, 21, 0, tzinfo=UTC)  # 14 Feb 05:00 WITA
+
+
+@contextlib.asynccontextmanager
+async def exercise_server(tmp_path: Path, *, speed: float, base: FakeClock | None = None, name: str = "Latihan Posko 12 Feb") -> AsyncIterator[tuple[Running, FakeClock]]:
+    """A real exercise server whose wall clock the test moves by hand."""
+    config = province()
+    base = base or FakeClock(datetime(2026, 2, 12, 1, 0, tzinfo=UTC))
+    async with Store(tmp_path / "latihan.db", synchronous="normal") as store:
+        tokens = {}
+        for token_name, (role, agency, regencies) in STANDARD_TOKENS.items():
+            if await store.token_by_name(token_name) is None:
+                tokens[token_name] = await add_token(store, token_name, role, agency, regencies, {r.code for r in config.regencies})
+        prepared = await prepare(store, ExerciseSettings(name, START, speed, "hari-h"), now=base())
+        assert prepared is not None
+        running = Exercise(prepared.settings, ExerciseClock(prepared.clock.real, prepared.clock.scenario, speed, base=base))
+        server = OpsmonServer(config, store, exercise=running)
+        await server.start("127.0.0.1", 0)
+        try:
+            yield Running(server, store, config, tmp_path / "latihan.db", tokens), base
+        finally:
+            await server.close()
+
+
+@pytest.mark.parametrize("speed", [1.0, 60.0, 600.0])
+async def test_a_critical_has_five_scenario_minutes_whatever_the_speed(tmp_path: Path, speed: float) -> None:
+    async with exercise_server(tmp_path, speed=speed) as (server, base):
+        peer = await Peer.open(server, server.tokens["officer"])
+        assert peer.welcome["exercise"]["name"] == "Latihan Posko 12 Feb" and peer.welcome["exercise"]["speed"] == speed
+        result = await peer.command("report", incident={"regency": "6371", "category": "keamanan", "severity": "critical", "title": "Kericuhan di TPS 021"})
+        incident = server.server.state.incidents[result["incident"]]
+        # Scenario time: reported at 05:00 WITA on 14 Feb 2024, due 5 scenario minutes later.
+        assert parse_ts(incident.reported) == START
+        assert parse_ts(incident.ack_due) - parse_ts(incident.reported) == timedelta(minutes=5)
+        # Just under 5 scenario minutes of wall clock: not yet escalated; just over: escalated.
+        base.advance(seconds=299 / speed)
+        assert await server.server.check_deadlines() == 0
+        base.advance(seconds=2 / speed)
+        assert await server.server.check_deadlines() == 1
+        assert server.server.state.incidents[incident.id].level == 1
+        # Deadlines are checked as often in scenario time as on a real night.
+        assert server.server.deadline_check_seconds <= max(0.1, server.config.server.escalation_check_seconds / speed) + 1e-9
+        await peer.close()
+
+
+async def test_a_real_server_refuses_an_exercise_log_and_an_exercise_refuses_a_real_one(tmp_path: Path) -> None:
+    async with exercise_server(tmp_path, speed=60) as (server, _):
+        epoch = server.store.epoch
+        assert epoch.startswith("latihan-")
+    async with Store(tmp_path / "latihan.db") as store:
+        with pytest.raises(StoreError, match=r"holds a training exercise \('Latihan Posko 12 Feb'\), never a real night: serve it with --exercise"):
+            await prepare(store, None)
+        # A reset keeps it an exercise: the next session's epoch says so too.
+        new = await store.reset(keep_tokens=True)
+        assert new.startswith("latihan-") and new != epoch
+    # A real night's database with events is never turned into an exercise.
+    from tests.helpers import running_server
+
+    async with running_server(tmp_path, db_name="real.db") as real:
+        peer = await Peer.open(real, real.tokens["officer"])
+        assert peer.welcome.get("exercise") is None and not real.store.epoch.startswith("latihan-")
+        assert (await peer.command("report", incident={"regency": "6371", "category": "keamanan", "severity": "low", "title": "x"}))["ok"]
+        await peer.close()
+    async with Store(tmp_path / "real.db") as store:
+        with pytest.raises(StoreError, match=r"holds a real night \(1 events\): an exercise needs its own database"):
+            await prepare(store, ExerciseSettings("Latihan", START, 60))
+
+
+def test_serve_refuses_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import asyncio
+
+    from server.cli import main
+
+    db = tmp_path / "latihan.db"
+
+    async def mark() -> None:
+        async with Store(db) as store:
+            await prepare(store, ExerciseSettings("Latihan Posko 12 Feb", START, 60))
+
+    asyncio.run(mark())
+    assert main(["serve", "--db", str(db), "--port", "0"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds a training exercise ('Latihan Posko 12 Feb')" in err and "Traceback" not in err
+    assert main(["serve", "--db", str(db), "--port", "0", "--speed", "60"]) == 2
+    assert "--speed needs --exercise NAME" in capsys.readouterr().err
+    assert main(["serve", "--db", str(db), "--port", "0", "--exercise", "Latihan\x1b[31m"]) == 2
+    assert "may not contain control characters (U+001B)" in capsys.readouterr().err
+    assert main(["serve", "--db", str(db), "--port", "0", "--exercise", "L", "--start", "besok"]) == 2
+    assert "--start: 'besok' is not a time" in capsys.readouterr().err
+
+
+async def test_a_restarted_exercise_goes_on_from_its_scenario_time_and_a_reset_starts_again(tmp_path: Path) -> None:
+    base = FakeClock(datetime(2026, 2, 12, 1, 0, tzinfo=UTC))
+    async with Store(tmp_path / "l.db") as store:
+        first = await prepare(store, ExerciseSettings("L", START, 60), now=base())
+        assert first is not None and first.clock.scenario == START
+    base.advance(minutes=2)  # two real minutes later: two scenario hours
+    async with Store(tmp_path / "l.db") as store:
+        again = await prepare(store, ExerciseSettings("L", START, 60), now=base())
+        assert again is not None and again.clock.scenario == START + timedelta(hours=2)
+        await store.reset(keep_tokens=True)
+    async with Store(tmp_path / "l.db") as store:
+        fresh = await prepare(store, ExerciseSettings("L", START, 60), now=base())
+        assert fresh is not None and fresh.clock.scenario == START
+
+
+async def test_every_screen_says_latihan_and_shows_scenario_time() -> None:
+    from opsmon.tui.widgets.status import HeaderBar
+    from tests.test_tui import until
+    from tests.test_tui_snapshots import night_app
+
+    app = night_app()
+    assert app._preset is not None
+    welcome, state = app._preset
+    scenario_now = datetime(2024, 2, 13, 22, 15, tzinfo=UTC)  # 06:15 WITA
+    info = ExerciseInfo(name="Latihan Posko 12 Feb", speed=60.0, now=scenario_now.isoformat().replace("+00:00", "Z"), start="2024-02-13T21:00:00.000Z", scenario="hari-h")
+    app._preset = (msgspec.structs.replace(welcome, exercise=info), state)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.welcome is not None)
+        await pilot.pause()
+        for screen_keys in ([], ["enter"]):
+            for key in screen_keys:
+                await pilot.press(key)
+            await pilot.pause()
+            header = app.screen.query_one(HeaderBar).render()
+            text = header.plain if hasattr(header, "plain") else str(header)
+            assert "LATIHAN: Latihan Posko 12 Feb" in text, text
+            assert "06:15" in text and "21:30" not in text, text  # scenario time, not the real clock (NOW is 21:30 WITA)
+        assert app.now() == scenario_now  # the fixed wall clock does not move: neither does scenario time
+
+
+async def test_the_simulator_plays_only_the_field_on_an_exercise_server_by_default(tmp_path: Path) -> None:
+    from opsmon.simulate import simulate
+
+    async with exercise_server(tmp_path, speed=3600, base=None) as (server, base):
+        # The wall clock here is the test's: move it along with the real one the simulator uses.
+        import time
+
+        began = time.monotonic()
+        base_start = base.now
+
+        def follow() -> datetime:
+            return base_start + timedelta(seconds=time.monotonic() - began)
+
+        server.server.clock = ExerciseClock(base_start, START, 3600, base=follow)
+        server.server.exercise = Exercise(server.server.exercise.settings, server.server.clock)  # type: ignore[union-attr]
+        tokens = [server.tokens["admin"], server.tokens["officer"], server.tokens["polisi"]]
+        stats = await simulate(server.url, tokens, server.config, scenario="hari-h", seed=2, duration=2.0)
+        assert stats.reports_only and stats.left_to_officers > 0 and stats.incidents >= 2
+        kinds = {e.kind for e in await server.store.events_since(0)}
+        assert kinds <= {"incident.reported", "incident.duplicate", "stage.updated", "incident.escalated"}, kinds
+        # Events carry scenario time: 14 Feb 2024, in the first hours of the day.
+        for incident in server.server.state.incidents.values():
+            assert START <= parse_ts(incident.reported) <= START + timedelta(hours=4)
+        assert json.dumps(stats.to_json())
