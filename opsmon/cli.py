@@ -110,7 +110,8 @@ def _feeder(commands: Any, name: str, help_text: str) -> argparse.ArgumentParser
     parser: argparse.ArgumentParser = commands.add_parser(name, help=help_text, description=help_text, epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     _connection(parser)
     parser.add_argument("--json", action="store_true", help="print the server's answer as one JSON object on stdout")
-    parser.add_argument("--lang", choices=LANGUAGES, default=argparse.SUPPRESS, help="language of a refusal's reason (default: en)")
+    if name != "import":  # import's report is English, line by line, like its local checks
+        parser.add_argument("--lang", choices=LANGUAGES, default=argparse.SUPPRESS, help="language of a refusal's reason (default: en)")
     return parser
 
 
@@ -180,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--token-file", metavar="FILE", help="more tokens, one a line (several reporters per agency take turns)")
 
     exercise = commands.add_parser("exercise", help="training exercises (latihan): scenario files, the after-action report")
-    exercise_commands = exercise.add_subparsers(dest="exercise_command", required=True, parser_class=_Parser, metavar="{scenario}")
+    exercise_commands = exercise.add_subparsers(dest="exercise_command", required=True, parser_class=_Parser, metavar="{scenario,report}")
     scenario = exercise_commands.add_parser(
         "scenario",
         help="print a shipped scenario file, to copy and edit (then: opsmon simulate --scenario FILE)",
@@ -188,6 +189,17 @@ def build_parser() -> argparse.ArgumentParser:
         "Copy it, edit it, and play it with `opsmon simulate --scenario FILE`.",
     )
     scenario.add_argument("name", nargs="?", default="hari-h", help="hari-h (default) or rekap")
+    after = exercise_commands.add_parser(
+        "report",
+        help="the after-action report of the exercise's current session, per trainee and for the post",
+        description="Read the exercise's database (on the server's machine; reading is safe while it serves) and report, per trainee and for the post: "
+        "incidents handled, time from report to acknowledgement and to resolution (median, worst; scenario minutes), deadlines missed, escalations, "
+        "refused attempts (acknowledging what someone else already had), notes; and every incident's timeline.",
+    )
+    after.add_argument("--db", metavar="PATH", help="the exercise's database (default: [server] database in the config)")
+    after.add_argument("--config", default=argparse.SUPPRESS, metavar="FILE", help="province config (for the time zone and the default database)")
+    after.add_argument("--format", choices=["md", "json", "pdf"], default="md", help="md (default, readable as it is), json, or pdf")
+    after.add_argument("--output", "-o", metavar="FILE", help="write it here (default: stdout; pdf needs a file)")
 
     report = _feeder(commands, "report", "report an incident; prints its new id")
     report.add_argument("--regency", required=True, help="BPS code (6371) or name (Banjarmasin)")
@@ -408,10 +420,48 @@ def _run_tui(args: argparse.Namespace) -> int:
 def _exercise(args: argparse.Namespace) -> int:
     from opsmon.scenario import ScenarioError, scenario_text
 
+    if args.exercise_command == "report":
+        return _after_action(args)
     try:
         sys.stdout.write(scenario_text(args.name))
     except ScenarioError as exc:
         raise FeedError(str(exc), EXIT_USAGE) from None
+    return EXIT_OK
+
+
+def _after_action(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from opsmon import afteraction
+    from opsmon.config import config_relative
+
+    config = _load(args)
+    database = args.db or config_relative(config, config.server.database)
+    if args.format == "pdf" and not args.output:
+        raise FeedError("--format pdf needs --output FILE.pdf", EXIT_USAGE)
+    if not Path(database).is_file():
+        raise FeedError(f"{database}: no such database (give the exercise's with --db)", EXIT_USAGE)
+    try:
+        events, attempts, exercise, epoch = asyncio.run(afteraction.read(database))
+    except Exception as exc:  # StoreError and the like: one line
+        raise FeedError(f"{database}: {exc}", EXIT_FAILED) from None
+    if exercise is None:
+        print(f"{PROG}: note: {database} is not an exercise's database; reporting it anyway", file=sys.stderr)
+    report = afteraction.build(events, attempts, exercise=exercise, epoch=epoch)
+    if args.format == "json":
+        body: str | bytes = afteraction.render_json(report)
+    else:
+        text = afteraction.render_md(report, config.province.tz)
+        body = afteraction.render_pdf(text) if args.format == "pdf" else text
+    if args.output:
+        try:
+            Path(args.output).expanduser().write_bytes(body if isinstance(body, bytes) else body.encode("utf-8"))
+        except OSError as exc:
+            raise FeedError(f"--output {args.output}: cannot write ({exc.strerror or exc})", EXIT_USAGE) from None
+        print(f"{args.format} report of {report['post']['incidents']} incidents and {len(report['trainees'])} trainees written to {args.output}", file=sys.stderr)
+    else:
+        assert isinstance(body, str)
+        sys.stdout.write(body)
     return EXIT_OK
 
 

@@ -29,7 +29,7 @@ EXIT_INTERRUPTED = 130
 EXIT_CODES_HELP = """exit codes:
   0  done (import: every line accepted or already imported)
   1  other failure
-  2  usage: bad arguments, unreadable config, or a regency/stage/category/severity the config does not know
+  2  usage: bad arguments, unreadable config, a URL that is not ws:// or wss://, or a regency/stage/category/severity the config does not know
   3  refused by the server (its reason is printed); import: at least one line rejected
   4  server unreachable, or the connection was lost before an answer
   5  token refused by the server (unknown or revoked)

@@ -59,7 +59,7 @@ from opsmon.feeders import (
     resolve_regency,
     stage_regency,
 )
-from opsmon.protocol import Ack, Assign, Command, Escalate, Merge, Note, Reopen, Report, Resolve, SeverityChange, Snooze, StageUpdate, Unack
+from opsmon.protocol import Ack, Assign, Command, Escalate, Merge, Note, Reopen, Report, Resolve, Result, SeverityChange, Snooze, StageUpdate, Unack
 from opsmon.text import for_terminal
 
 CSV_COLUMNS = ("kind", "id", "regency", "category", "severity", "title", "detail", "location", "stage", "done", "blocked", "note")
@@ -84,6 +84,7 @@ class ImportSummary:
     already: int = 0
     rejected: list[tuple[int, str, str]] = field(default_factory=list)  # (line, code, message)
     skipped: int = 0
+    refusals: dict[int, Result] = field(default_factory=dict)  # line -> the server's refusal (its reason and params)
 
     @property
     def total(self) -> int:
@@ -96,8 +97,14 @@ class ImportSummary:
             "accepted": self.accepted,
             "already_imported": self.already,
             "rejected": len(self.rejected),
-            "errors": [{"line": n, "code": code, "message": message} for n, code, message in sorted(self.rejected)],
+            "errors": [{"line": n, "code": code, "message": message, **self._reason(n)} for n, code, message in sorted(self.rejected)],
         }
+
+    def _reason(self, number: int) -> dict[str, Any]:
+        refusal = self.refusals.get(number)
+        if refusal is None or refusal.reason is None:
+            return {}
+        return {"reason": refusal.reason, "params": refusal.params or {}}
 
 
 def derive_id(file_name: str, number: int, content: str) -> str:
@@ -328,6 +335,7 @@ async def import_file(path: Path, config: Config, url: str, token: str, *, fmt: 
                     summary.accepted += 1
             else:
                 summary.rejected.append((number, result.code or "error", result.message or ""))
+                summary.refusals[number] = result
             bar.step(summary)
 
         try:
@@ -349,6 +357,8 @@ async def run_import_cli(args: argparse.Namespace, config: Config, url: str, tok
     if args.json:
         print(json.dumps(summary.to_json(), ensure_ascii=False))
     else:
+        # English, like the local checks' reasons, so a line never mixes two
+        # languages; --json gives each server refusal's reason and params.
         for number, code, message in sorted(summary.rejected):
             print(f"{path.name}:{number}: rejected ({code}): {for_terminal(message)}")
         print(f"{path.name}: {summary.total} lines: {summary.accepted} accepted, {summary.already} already imported, {len(summary.rejected)} rejected")

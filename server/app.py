@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -27,7 +28,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from opsmon.config import Config
+from opsmon.config import Config, config_relative
 from opsmon.domain import Decision, DomainError, Rules, State, apply, decide, due_escalations, due_wakeups, in_snapshot, stage_status
 from opsmon.protocol import (
     CLOSE_POLICY,
@@ -57,6 +58,7 @@ from opsmon.protocol import (
     utc_now,
 )
 from server.auth import identify, local_time
+from server.backup import BackupError, BackupInfo, backup_database, rotate
 from server.drift import compare, refuse, remember
 from server.exercise import Exercise, ExerciseSettings, prepare
 from server.hub import Hub, Subscriber, batch_frames
@@ -267,6 +269,8 @@ class OpsmonServer:
             asyncio.create_task(self._escalation_loop(), name="escalations"),
             asyncio.create_task(self._revocation_loop(), name="revocations"),
         ]
+        if self.settings.backup_dir:
+            self._tasks.append(asyncio.create_task(self._backup_loop(), name="backups"))
         log.info("listening on %s, epoch %s, seq %d", ", ".join(self.addresses), self.store.epoch, self.state.seq)
 
     @property
@@ -778,6 +782,40 @@ class OpsmonServer:
             used, self._used = self._used, {}
             async with self.lock:
                 await self.store.touch_tokens(used)
+
+    @property
+    def backup_folder(self) -> Path:
+        return Path(config_relative(self.config, self.settings.backup_dir))
+
+    async def backup_now(self) -> BackupInfo | None:
+        """One rotating backup into [server] backup_dir, the oldest beyond
+        backup_keep removed. Taken from a connection of its own (SQLite's backup
+        API) in a thread, so writes go on meanwhile. None if it failed (logged)."""
+        folder = self.backup_folder
+        stamp = utc_now().strftime("%Y%m%dT%H%M%SZ")
+        target = folder / f"{self.store.path.stem}-{stamp}-seq{self.state.seq:08d}.db"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            if target.exists():  # two in the same second at the same seq: the same copy
+                return None
+            info = await asyncio.to_thread(backup_database, self.store.path, target)
+        except (BackupError, OSError) as exc:
+            log.error("backup failed: %s", exc)
+            return None
+        removed = rotate(folder, self.store.path.stem, self.settings.backup_keep)
+        log.info(
+            "backup written: %s (seq %d, %d KiB, %.2f s)%s",
+            info.path, info.seq, info.bytes // 1024, info.seconds, f"; removed {len(removed)} older: {', '.join(p.name for p in removed)}" if removed else "",
+        )  # fmt: skip
+        return info
+
+    async def _backup_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.backup_every_minutes * 60)
+            try:
+                await self.backup_now()
+            except Exception:  # the next round tries again
+                log.exception("backup failed")
 
     async def _log_token_changes(self) -> None:
         """Token added, revoked, expired: each an event in the log (kind

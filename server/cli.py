@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import ssl
 import sys
@@ -20,6 +21,7 @@ from opsmon.config import Config, ConfigError, config_relative, load_config
 from opsmon.protocol import AGENCIES, ROLES, format_ts, parse_ts, utc_now
 from opsmon.text import describe, forbidden_characters
 from server.auth import AuthError, add_token_record, local_time, parse_expiry
+from server.backup import BackupError, backup_database, verify_database
 from server.drift import ConfigDrift
 from server.exercise import ExerciseSettings
 from server.lock import DatabaseLock, LockError, user_name
@@ -54,7 +56,7 @@ def _port(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="opsmon-server", description="opsmon's server: the province's single source of truth.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="{serve,token,reset}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="{serve,token,reset,backup,verify}")
 
     serve = commands.add_parser("serve", help="run the websocket server")
     _common(serve)
@@ -80,6 +82,14 @@ def build_parser() -> argparse.ArgumentParser:
     keep = reset.add_mutually_exclusive_group(required=True)
     keep.add_argument("--keep-tokens", action="store_true", help="keep every token (the usual case)")
     keep.add_argument("--drop-tokens", action="store_true", help="remove the tokens too")
+
+    backup = commands.add_parser("backup", help="copy the database consistently, while the server runs (SQLite's backup API, never cp)")
+    _common(backup)
+    backup.add_argument("--to", required=True, metavar="FILE", help="the copy to write (must not exist yet)")
+    verify = commands.add_parser("verify", help="check a backup: fold its log from seq 1 and compare with its tables (changes nothing)")
+    verify.add_argument("file", metavar="FILE")
+    verify.add_argument("--json", action="store_true", help="one JSON object instead of lines")
+    verify.add_argument("--config", metavar="FILE", help=argparse.SUPPRESS)
 
     token = commands.add_parser("token", help="add, list or revoke access tokens")
     token_commands = token.add_subparsers(dest="token_command", required=True, parser_class=_Parser, metavar="{add,list,revoke}")
@@ -236,12 +246,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                 run(config, _database(args, config), host, port, ssl_context=_tls(args, config), accept_config_change=args.accept_config_change, exercise=exercise)
             )
             return 0
+        if args.command == "backup":
+            info = backup_database(Path(_database(args, config)), Path(args.to))
+            print(f"backup written: {info.path} (epoch {info.epoch}, seq {info.seq}, {info.bytes // 1024} KiB, {info.seconds:.2f} s)")
+            return 0
+        if args.command == "verify":
+            report = verify_database(Path(args.file), format_ts(utc_now()))
+            print(json.dumps(report.to_json()) if args.json else "\n".join(report.lines()))
+            return 0 if report.consistent else EXIT_FAILED
         if args.command == "reset":
             if not Path(_database(args, config)).exists():
                 return _fail(f"{_database(args, config)} does not exist: nothing to reset")
             return asyncio.run(_reset(args, config))
         return asyncio.run(_token(args, config))
-    except (StoreError, AuthError, LockError, TLSError, ConfigDrift) as exc:
+    except (StoreError, AuthError, LockError, TLSError, BackupError, ConfigDrift) as exc:
         return _fail(str(exc))
     except OSError as exc:
         return _fail(f"cannot listen: {exc.strerror or exc}" if args.command == "serve" else str(exc))

@@ -177,3 +177,83 @@ async def test_the_simulator_plays_only_the_field_on_an_exercise_server_by_defau
         for incident in server.server.state.incidents.values():
             assert START <= parse_ts(incident.reported) <= START + timedelta(hours=4)
         assert json.dumps(stats.to_json())
+
+
+async def test_a_reset_between_sessions_gives_connected_clients_the_empty_night(tmp_path: Path) -> None:
+    import asyncio
+    import socket
+
+    from opsmon.client import Backoff, Connection
+    from opsmon.domain import State
+    from opsmon.protocol import Event, Welcome
+    from server.cli import main as server_main
+    from tests.helpers import CONFIG_PATH
+
+    with socket.socket() as probe:  # a port the second session can take again
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = province()
+    db = tmp_path / "latihan.db"
+    settings = ExerciseSettings("Latihan Posko 12 Feb", START, 60, "hari-h")
+
+    @contextlib.asynccontextmanager
+    async def session() -> AsyncIterator[OpsmonServer]:
+        async with Store(db, synchronous="normal") as store:
+            server = OpsmonServer(config, store, exercise=await prepare(store, settings))
+            await server.start("127.0.0.1", port)
+            try:
+                yield server
+            finally:
+                await server.close()
+
+    class Seen:
+        def __init__(self) -> None:
+            self.welcomes: list[Welcome] = []
+            self.snapshots: list[State] = []
+
+        def connected(self, welcome: Welcome) -> None:
+            self.welcomes.append(welcome)
+
+        def synced(self, state: State, events: list[Event] | None) -> None:
+            if events is None:
+                self.snapshots.append(state.copy())
+
+        def disconnected(self, since: datetime, reason: str) -> None: ...
+        def refused(self, reason: str) -> None: ...
+        def result(self, result: object) -> None: ...
+
+    async with Store(db) as store:
+        trainee = await add_token(store, "Trainee 1", "officer", "KPU", None, {r.code for r in config.regencies})
+    seen = Seen()
+    url = f"ws://127.0.0.1:{port}/ws"
+    async with session() as first:
+        connection = Connection(url, trainee, seen, backoff=Backoff(initial=0.05, maximum=0.2))
+        task = asyncio.create_task(connection.run())
+        peer = await Peer.open(url, trainee)
+        for title in ("Kericuhan di TPS 021", "Logistik belum tiba di TPS 004"):
+            assert (await peer.command("report", incident={"regency": "6371", "category": "keamanan", "severity": "high", "title": title}))["ok"]
+        await peer.close()
+        for _ in range(200):
+            if len(connection.state.incidents) == 2:
+                break
+            await asyncio.sleep(0.02)
+        assert len(connection.state.incidents) == 2
+        old_epoch = first.store.epoch
+    # Between sessions: a new epoch, an empty log, the same tokens.
+    code = await asyncio.to_thread(server_main, ["reset", "--keep-tokens", "--db", str(db), "--config", str(CONFIG_PATH)])
+    assert code == 0
+    async with session() as second:
+        for _ in range(300):
+            if seen.welcomes[-1].epoch == second.store.epoch and connection.state.seq == 0 and connection.online:
+                break
+            await asyncio.sleep(0.02)
+        new_epoch = second.store.epoch
+        assert new_epoch != old_epoch and new_epoch.startswith("latihan-")
+        assert seen.welcomes[-1].epoch == new_epoch  # the same token got in again
+        assert seen.snapshots[-1].incidents == {} and seen.snapshots[-1].seq == 0  # the empty night
+        assert connection.state.incidents == {}
+        assert seen.welcomes[-1].exercise is not None and parse_ts(seen.welcomes[-1].exercise.now) < START + timedelta(minutes=5)  # the clock starts again
+        await connection.stop()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

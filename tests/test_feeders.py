@@ -375,6 +375,10 @@ def test_import_jsonl_rejects_a_broken_line_by_number_and_reads_every_other_line
     assert state.stages[("6303", "rekap_ppk")].done == 12
     assert state.stages[("63", "rekap_provinsi")].status == "done"
     assert state.stages[("6372", "rekap_ppk")].status == "blocked"
+    # A line the server refused carries its reason; local checks have none.
+    server_refused = next(e for e in body["errors"] if e["line"] == 4)
+    assert server_refused["reason"] == "control_character" and server_refused["params"] == {"field": "incident.title", "characters": ["U+0085"]}
+    assert "reason" not in next(e for e in body["errors"] if e["line"] == 2)
 
 
 def test_import_of_a_clean_file_exits_0_and_paces_itself_under_the_servers_rate_limit(live: ServerThread, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
