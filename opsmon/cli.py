@@ -240,6 +240,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     triage_cli.add_parsers(commands, _feeder, _incident_id, _command_id_option)
 
+    from opsmon.sitrep_cli import add_parser as add_sitrep
+
+    add_sitrep(commands, _connection)
+
     imp = _feeder(
         commands,
         "import",
@@ -414,7 +418,7 @@ def _run_tui(args: argparse.Namespace) -> int:
         from opsmon.tui.app import run_tui
     except ImportError as exc:
         return _fail(f"the dashboard cannot start: {exc} (try `pip install -e .`)", EXIT_FAILED)
-    return int(run_tui(url=url, token=token, lang=lang, wall=bool(args.wall), cafile=_cafile(args, config), shape=_shape(config)))
+    return int(run_tui(url=url, token=token, lang=lang, wall=bool(args.wall), cafile=_cafile(args, config), shape=_shape(config), sitrep=config.sitrep, sitrep_folder=config.sitrep_folder()))
 
 
 def _exercise(args: argparse.Namespace) -> int:
@@ -479,6 +483,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from opsmon.simulate import run_simulate_cli
 
         return run_simulate_cli(args, config, _url(args, config), getattr(args, "token", None) or os.environ.get("OPSMON_TOKEN"), _cafile(args, config))
+    if args.command == "sitrep":
+        from opsmon.sitrep_cli import run_sitrep_cli
+
+        return run_sitrep_cli(args, config, _url(args, config), _token(args), _cafile(args, config))
     if args.command == "import":
         from opsmon.importer import run_import_cli
 

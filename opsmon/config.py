@@ -14,6 +14,8 @@ from datetime import timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 
+from opsmon.text import describe, forbidden_characters
+
 SEVERITY_KEYS = ("critical", "high", "medium", "low")
 LANGUAGES = ("id", "en")
 STAGE_UNITS = ("tps", "kecamatan", "plenary")
@@ -162,6 +164,17 @@ class TriageSettings:
     dedup_minutes: int = 30  # a repeat report within this long folds into the open incident; 0: never
 
 
+SITREP_FORMATS = ("text", "md", "json", "pdf")
+
+
+@dataclass(frozen=True)
+class SitrepSettings:
+    every_minutes: int = 0  # the server writes a report this often, on the clock (0: never)
+    folder: str = "sitrep"  # where reports and their ledger go, relative to the config file
+    formats: tuple[str, ...] = SITREP_FORMATS
+    post: str = "Posko Gabungan Pemilu"  # the post named at the head of every report
+
+
 @dataclass(frozen=True)
 class ClientSettings:
     url: str = "ws://127.0.0.1:8765/ws"
@@ -194,6 +207,14 @@ class Config:
     client: ClientSettings = field(default_factory=ClientSettings)
     path: Path | None = None
     triage: TriageSettings = field(default_factory=TriageSettings)
+    sitrep: SitrepSettings = field(default_factory=SitrepSettings)
+
+    def sitrep_folder(self) -> Path:
+        """[sitrep] folder, relative to the config file (to the working directory for the built-in one)."""
+        folder = Path(self.sitrep.folder).expanduser()
+        if not folder.is_absolute() and self.path is not None and self.path.name != "default_config.toml":
+            folder = self.path.parent / folder
+        return folder
 
     def regency(self, code: str) -> Regency | None:
         return next((r for r in self.regencies if r.code == code), None)
@@ -269,6 +290,10 @@ class _Table:
         value = self._get(key, default, required)
         if not isinstance(value, str):
             raise ConfigError(f"{self._key(key)}: must be a string, not {_type_name(value)}")
+        hostile = forbidden_characters(value)
+        if hostile:
+            # Names and labels reach every officer's terminal through the welcome.
+            raise ConfigError(f"{self._key(key)}: holds control characters ({', '.join(describe(c) for c in hostile)}); only printable text is allowed")
         if required and not value.strip():
             raise ConfigError(f"{self._key(key)}: must not be empty")
         if pattern is not None and not pattern.match(value):
@@ -409,6 +434,18 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
         raise ConfigError(f"client.url: {client.url!r} must start with ws:// or wss://")
     c.done()
 
+    t = root.table("sitrep")
+    formats = t._get("formats", list(SITREP_FORMATS), False)
+    if not isinstance(formats, list) or not formats or not all(isinstance(f, str) and f in SITREP_FORMATS for f in formats):
+        raise ConfigError(f"sitrep.formats: must be a non-empty list of {', '.join(SITREP_FORMATS)}, not {formats!r}")
+    sitrep = SitrepSettings(
+        every_minutes=t.integer("every_minutes", 0, required=False, minimum=0, maximum=1440),
+        folder=t.text("folder", "sitrep", required=False) or "sitrep",
+        formats=tuple(dict.fromkeys(formats)),
+        post=t.text("post", "Posko Gabungan Pemilu", required=False) or "Posko Gabungan Pemilu",
+    )
+    t.done()
+
     t = root.table("triage")
     triage = TriageSettings(dedup_minutes=t.integer("dedup_minutes", 30, required=False, minimum=0, maximum=1440))
     t.done()
@@ -485,6 +522,7 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
         client=client,
         path=path,
         triage=triage,
+        sitrep=sitrep,
     )
 
 

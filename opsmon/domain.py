@@ -701,6 +701,30 @@ def urgency_key(incident: Incident) -> tuple[int, int, str, int]:
     return (status_rank, severity_rank, incident.reported, incident.id)
 
 
+def event_summary(event: Event) -> str:
+    """The one thing worth saying about an event besides its kind and actor, for
+    timelines and the post's record (raw wire text: draw it through for_terminal)."""
+    data = event.data
+    owner = data.get("owner")
+    note = f": {data['note']}" if data.get("note") else ""
+    if event.kind in ("incident.reported", "incident.duplicate"):
+        return f"{data.get('severity', '')}: {data.get('title', '')}"
+    if event.kind == "incident.assigned":
+        return f"{owner.get('agency')}/{owner.get('name')}" if isinstance(owner, dict) else "released"
+    if event.kind == "incident.snoozed":
+        return f"until {data.get('until', '')}{note}"
+    if event.kind == "incident.severity_changed":
+        return f"{data.get('severity', '')}{note}"
+    if event.kind == "incident.merged":
+        return f"into #{data.get('into')}{note}"
+    if event.kind == "incident.escalated":
+        return f"level {data.get('level')}{note}"
+    if event.kind == "stage.updated":
+        blocked = " blocked" if data.get("status") == "blocked" else ""
+        return f"{data.get('stage', '')} {data.get('done', '')}/{data.get('total', '')}{blocked}" + (f": {data['note']}" if data.get("note") else "")
+    return str(data.get("note") or data.get("text") or "")
+
+
 def is_overdue(incident: Incident, now: datetime) -> bool:
     """Unacknowledged past its acknowledgement deadline (a snoozed one is not)."""
     return incident.status == "open" and incident.snoozed_until is None and parse_ts(incident.ack_due) <= now

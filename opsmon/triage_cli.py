@@ -16,7 +16,7 @@ from typing import Any
 
 from opsmon.client import ClientError, Session, new_command_id
 from opsmon.config import Config
-from opsmon.domain import State, fold, urgency_key
+from opsmon.domain import State, event_summary, fold, urgency_key
 from opsmon.feeders import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError, LocalInvalid, check_severity, resolve_regency
 from opsmon.i18n import local_datetime, local_time, translate_refusal, who
 from opsmon.protocol import (
@@ -273,24 +273,7 @@ def timeline(incident: Incident, events: list[Event], config: Config) -> str:
 
 
 def _summary(event: Event) -> str:
-    """The one thing worth saying about an event, after its actor."""
-    data = event.data
-    text = ""
-    if event.kind in ("incident.reported", "incident.duplicate"):
-        text = f"{data.get('severity', '')}: {data.get('title', '')}"
-    elif event.kind == "incident.assigned":
-        owner = data.get("owner")
-        text = f"{owner.get('agency')}/{owner.get('name')}" if isinstance(owner, dict) else "released"
-    elif event.kind == "incident.snoozed":
-        text = f"until {data.get('until', '')}: {data.get('note', '')}"
-    elif event.kind == "incident.severity_changed":
-        text = f"{data.get('severity', '')}: {data.get('note', '')}"
-    elif event.kind == "incident.merged":
-        text = f"into #{data.get('into')}" + (f": {data['note']}" if data.get("note") else "")
-    elif event.kind == "incident.escalated":
-        text = f"level {data.get('level')}" + (f": {data['note']}" if data.get("note") else "")
-    else:
-        text = str(data.get("note") or data.get("text") or "")
+    text = event_summary(event)
     return f"  {for_terminal(text)}" if text else ""
 
 

@@ -30,6 +30,7 @@ from websockets.http11 import Request, Response
 
 from opsmon.config import Config, config_relative
 from opsmon.domain import Decision, DomainError, Rules, State, apply, decide, due_escalations, due_wakeups, in_snapshot, stage_status
+from opsmon.geo import province_shape
 from opsmon.protocol import (
     CLOSE_POLICY,
     HELLO_TIMEOUT_SECONDS,
@@ -54,6 +55,7 @@ from opsmon.protocol import (
     encode,
     event_digest,
     format_ts,
+    parse_ts,
     to_builtins,
     utc_now,
 )
@@ -269,6 +271,8 @@ class OpsmonServer:
             asyncio.create_task(self._escalation_loop(), name="escalations"),
             asyncio.create_task(self._revocation_loop(), name="revocations"),
         ]
+        if self.config.sitrep.every_minutes > 0:
+            self._tasks.append(asyncio.create_task(self._sitrep_loop(), name="sitreps"))
         if self.settings.backup_dir:
             self._tasks.append(asyncio.create_task(self._backup_loop(), name="backups"))
         log.info("listening on %s, epoch %s, seq %d", ", ".join(self.addresses), self.store.epoch, self.state.seq)
@@ -751,6 +755,47 @@ class OpsmonServer:
             except Exception:  # a failed check must not end the loop; the next one retries
                 log.exception("deadline check failed")
             await asyncio.sleep(self.deadline_check_seconds)
+
+    async def write_sitrep(self) -> list[Path]:
+        """Write a situation report in every configured format into [sitrep] folder,
+        covering what happened since the last one there; returns the files."""
+        from opsmon.sitrep import Ledger, build, render
+
+        ledger = Ledger(self.config.sitrep_folder())
+        last = ledger.last()
+        same_epoch = last is not None and last.epoch == self.store.epoch
+        events = await self.store.events_since(last.seq if last is not None and same_epoch else 0)
+        seq = self.state.seq
+        doc = build(
+            self._config_info,
+            self.state,
+            events,
+            now=self.clock(),
+            since=parse_ts(last.at) if last is not None and same_epoch else None,
+            number=ledger.next_number(),
+            by="opsmon-server",
+            post=self.config.sitrep.post,
+        )
+        formats, lang = self.config.sitrep.formats, self.config.province.language
+
+        def write() -> list[Path]:
+            # Off the event loop: a PDF takes a moment, and commands must not wait for it.
+            shape = province_shape(self.config.province.boundaries) if "pdf" in formats else None
+            return ledger.write(doc, {fmt: render(doc, fmt, lang, shape=shape) for fmt in formats}, seq=seq, epoch=self.store.epoch)
+
+        paths = await asyncio.to_thread(write)
+        log.info("situation report No. %d written: %s", doc["number"], ", ".join(str(p) for p in paths))
+        return paths
+
+    async def _sitrep_loop(self) -> None:
+        every = self.config.sitrep.every_minutes * 60
+        while True:
+            # On the clock: every 60 minutes is at :00, every 30 at :00 and :30.
+            await asyncio.sleep(every - self.clock().timestamp() % every)
+            try:
+                await self.write_sitrep()
+            except Exception:  # a report that failed (a full disk) must not stop the next one
+                log.exception("situation report failed")
 
     async def _revocation_loop(self) -> None:
         """Tokens are added and revoked by `opsmon-server token`, another process,

@@ -1,4 +1,4 @@
-"""`opsmon-server`: serve, and manage tokens.
+"""`opsmon-server`: serve, manage tokens, export the log.
 
 Every mistake in the arguments, the config or the database is one line on
 stderr and a non-zero exit, never a traceback.
@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import NoReturn
 
 from opsmon.config import Config, ConfigError, config_relative, load_config
-from opsmon.protocol import AGENCIES, ROLES, format_ts, parse_ts, utc_now
+from opsmon.protocol import AGENCIES, ROLES, Event, format_ts, parse_ts, utc_now
 from opsmon.text import describe, forbidden_characters
 from server.auth import AuthError, add_token_record, local_time, parse_expiry
 from server.backup import BackupError, backup_database, verify_database
 from server.drift import ConfigDrift
 from server.exercise import ExerciseSettings
+from server.export import FORMATS, ExportError, parse_moment, write
 from server.lock import DatabaseLock, LockError, user_name
 from server.store import Store, StoreError
 from server.tls import TLSError, server_ssl_context
@@ -56,7 +57,7 @@ def _port(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="opsmon-server", description="opsmon's server: the province's single source of truth.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="{serve,token,reset,backup,verify}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="{serve,token,reset,backup,verify,export}")
 
     serve = commands.add_parser("serve", help="run the websocket server")
     _common(serve)
@@ -90,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("file", metavar="FILE")
     verify.add_argument("--json", action="store_true", help="one JSON object instead of lines")
     verify.add_argument("--config", metavar="FILE", help=argparse.SUPPRESS)
+    export = commands.add_parser("export", help="the event log for the post's record: one row per event, JSONL or CSV (the server may keep running)")
+    _common(export)
+    export.add_argument("--format", choices=FORMATS, default="jsonl", help="jsonl (default: also each event's data, so it folds back to the same state) or csv")
+    export.add_argument("--since", metavar="TIME", help="only events at or after TIME, e.g. 2024-02-14T21:00 (no offset: the province's time)")
+    export.add_argument("--until", metavar="TIME", help="only events before TIME")
+    export.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: stdout)")
 
     token = commands.add_parser("token", help="add, list or revoke access tokens")
     token_commands = token.add_subparsers(dest="token_command", required=True, parser_class=_Parser, metavar="{add,list,revoke}")
@@ -208,6 +215,30 @@ async def _token(args: argparse.Namespace, config: Config) -> int:
         return _fail(f"token {args.name!r} is already revoked" if existing else f"no token named {args.name!r} (see `opsmon-server token list`)")
 
 
+async def _events(database: str, config: Config, since: str | None, until: str | None) -> list[tuple[Event, int | None, str | None]]:
+    async with Store(database, synchronous=config.server.synchronous) as store:
+        return await store.events_between(since, until)
+
+
+def _export(args: argparse.Namespace, config: Config) -> int:
+    tz, tz_name = config.province.tz, config.province.timezone_name
+    since = parse_moment(args.since, tz, "--since") if args.since else None
+    until = parse_moment(args.until, tz, "--until") if args.until else None
+    if since and until and until <= since:
+        return _fail(f"--until {args.until!r} is not after --since {args.since!r}", EXIT_USAGE)
+    database = _database(args, config)
+    if not Path(database).exists():
+        return _fail(f"{database} does not exist: nothing to export")
+    rows = asyncio.run(_events(database, config, since, until))
+    if args.output:
+        with open(args.output, "w", encoding="utf-8", newline="") as out:
+            count = write(rows, out, args.format, tz, tz_name)
+    else:
+        count = write(rows, sys.stdout, args.format, tz, tz_name)
+    print(f"exported {count} event(s) from {database}" + (f" to {args.output}" if args.output else ""), file=sys.stderr)
+    return 0
+
+
 async def _reset(args: argparse.Namespace, config: Config) -> int:
     database = _database(args, config)
     lock = DatabaseLock(database)
@@ -254,11 +285,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             report = verify_database(Path(args.file), format_ts(utc_now()))
             print(json.dumps(report.to_json()) if args.json else "\n".join(report.lines()))
             return 0 if report.consistent else EXIT_FAILED
+        if args.command == "export":
+            return _export(args, config)
         if args.command == "reset":
             if not Path(_database(args, config)).exists():
                 return _fail(f"{_database(args, config)} does not exist: nothing to reset")
             return asyncio.run(_reset(args, config))
         return asyncio.run(_token(args, config))
+    except ExportError as exc:
+        return _fail(str(exc), EXIT_USAGE)
     except (StoreError, AuthError, LockError, TLSError, BackupError, ConfigDrift) as exc:
         return _fail(str(exc))
     except OSError as exc:

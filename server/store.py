@@ -557,6 +557,13 @@ class Store:
             row = await cur.fetchone()
         return None if row is None else _row_event(row)
 
+    async def events_between(self, since: str | None = None, until: str | None = None) -> list[tuple[Event, int | None, str | None]]:
+        """Every event with since <= ts < until (timestamps as the protocol writes
+        them, so text order is time order), with its incident and regency."""
+        sql = "SELECT seq, ts, kind, actor, data, incident, regency FROM events WHERE ts >= ? AND ts < ? ORDER BY seq"
+        async with self.db.execute(sql, (since or "", until or "\uffff")) as cur:
+            return [(_row_event(row[:5]), row[5], row[6]) async for row in cur]
+
     async def incident_events(self, incident: int) -> list[Event]:
         """Its timeline: its own events, and the merges of others into it."""
         sql = (

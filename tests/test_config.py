@@ -118,6 +118,9 @@ BAD_VALUES = [
     ("unknown server key", ("server", "prot"), 1, "server.prot", "unknown key"),
     ("regencies not a list", ("regencies",), "6301", "regencies", "list"),
     ("unknown stage scope", ("stages", 5, "scope"), "nation", "stages[5].scope", "not one of"),
+    ("escape in a regency name", ("regencies", 0, "name"), "Tanah \x1b[2JLaut", "regencies[0].name", "control characters (U+001B)"),
+    ("bidi override in a label", ("categories", 1, "label", "id"), "\u202eIntimidasi", "categories[1].label.id", "control characters (U+202E)"),
+    ("newline in a stage window", ("stages", 0, "window"), "s.d.\n13 Feb", "stages[0].window", "control characters (U+000A)"),
     ("province stage counting TPS", ("stages", 5, "unit"), "tps", "stages[5].unit", "one plenary for the whole province"),
     ("province code that is a regency's", ("province", "code"), "6371", "province.code", "also a regency's code"),
 ]

@@ -319,3 +319,37 @@ async def test_sigterm_in_the_middle_of_a_burst(tmp_path: Path) -> None:
         assert [e["seq"] for e in events] == list(range(1, welcome["seq"] + 1))
         for seq, command_id in answered.items():
             assert events[seq - 1]["data"]["title"] == command_id.replace("-", " ")
+
+
+async def test_a_dedup_window_and_a_snooze_survive_kill_9(tmp_path: Path) -> None:
+    db = tmp_path / "opsmon.db"
+    token = add_token(db, "Rahmat")
+    async with server_process(db) as proc:
+        peer = await Peer.open(proc.url, token)
+        first = await peer.command("report", **report(severity="critical", location="Kec. Banjarmasin Utara, TPS 012"))
+        repeat = await peer.command("report", **report(severity="critical", location="kec. banjarmasin utara, tps 012"))
+        assert repeat["duplicate"] is True and repeat["incident"] == first["incident"]
+        snoozed = await peer.command("snooze", incident=first["incident"], minutes=120, note="Menunggu PLN")
+        assert snoozed["ok"]
+        event = (await peer.wait_events(snoozed["seq"] - 1))[-1]  # the peer's log starts after token.added
+        until = event["data"]["until"]
+        await proc.kill9()
+        await peer.closed()
+
+    async with server_process(db) as proc:
+        peer = await Peer.open(proc.url, token)
+        assert peer.snapshot is not None
+        (incident,) = peer.snapshot["incidents"]
+        # still snoozed until the same moment, nothing to escalate, both reports counted
+        assert incident["snoozed_until"] == until and incident["escalate_due"] is None and incident["reports"] == 2
+        # the dedup window is still open: a third report folds in too
+        third = await peer.command("report", **report(severity="high", location="Kec. Banjarmasin Utara, TPS 012"))
+        assert third["duplicate"] is True and third["incident"] == first["incident"]
+        woke = await peer.command("snooze", incident=first["incident"], minutes=0, note="PLN datang")
+        assert woke["ok"]
+        events = await peer.wait_events(2)
+        assert [e["kind"] for e in events] == ["incident.duplicate", "incident.unsnoozed"]
+        assert events[1]["data"]["escalate_due"] is not None  # its deadline counts again
+        await peer.close()
+        code, out, err = await proc.stop()
+        assert code == 0, err

@@ -27,6 +27,7 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from opsmon.client import Backoff, ClientError, Connection, new_command_id
+from opsmon.config import SitrepSettings
 from opsmon.domain import State, is_overdue
 from opsmon.exercise import ExerciseClock
 from opsmon.exercise import banner as exercise_banner
@@ -40,6 +41,7 @@ from opsmon.tui.screens.dashboard import DashboardScreen
 from opsmon.tui.screens.detail import IncidentScreen
 from opsmon.tui.screens.help import HelpScreen
 from opsmon.tui.screens.modals import ConfirmQuit, NoteModal
+from opsmon.tui.screens.sitrep import SitrepScreen
 from opsmon.tui.view import Lookup
 
 FLUSH_SECONDS = 0.1  # at most ten repaints a second, however many events arrive
@@ -88,9 +90,13 @@ class OpsmonApp(App[int]):
         tz: tzinfo | None = None,
         cafile: str | None = None,
         shape: ProvinceShape | None = None,
+        sitrep: SitrepSettings | None = None,
+        sitrep_folder: Path | None = None,
     ) -> None:
         super().__init__()
         self.shape = shape  # the province's regencies as polygons, for the map (None: no map)
+        self.sitrep = sitrep or SitrepSettings()  # the local config's [sitrep]: post name, formats
+        self.sitrep_folder = sitrep_folder  # where the sitrep key writes (None: preview only)
         self.url = url
         self.cafile = cafile
         self.token = token
@@ -131,10 +137,11 @@ class OpsmonApp(App[int]):
         tz: tzinfo | None = None,
         events: list[Event] | None = None,
         shape: ProvinceShape | None = None,
+        sitrep_folder: Path | None = None,
     ) -> OpsmonApp:
         """An app showing fixed data, with no network: for snapshots and demos.
         `events` (those that made `state`) feed the ticker and the timelines."""
-        app = cls(url="ws://offline.invalid/ws", token="", lang=lang, wall=wall, clock=clock, tz=tz, shape=shape)
+        app = cls(url="ws://offline.invalid/ws", token="", lang=lang, wall=wall, clock=clock, tz=tz, shape=shape, sitrep_folder=sitrep_folder)
         app._preset = (welcome, state)
         app.recent_events.extend(events or [])
         return app
@@ -409,6 +416,10 @@ class OpsmonApp(App[int]):
             self.say(self.tr("sending.offline", id=incident_id), warning=True)
         self._outcome(verb, incident_id, await self._send(command))
 
+    def open_sitrep(self) -> None:
+        if not isinstance(self.screen, SitrepScreen):
+            self.push_screen(SitrepScreen())
+
     def open_detail(self, incident_id: int) -> None:
         self.push_screen(IncidentScreen(incident_id))
 
@@ -489,13 +500,23 @@ def _focus(dashboard: DashboardScreen, code: str) -> Callable[[], None]:
     return lambda: dashboard.set_regency(code)
 
 
-def run_tui(*, url: str, token: str, lang: str = "id", wall: bool = False, cafile: str | None = None, shape: ProvinceShape | None = None) -> int:
+def run_tui(
+    *,
+    url: str,
+    token: str,
+    lang: str = "id",
+    wall: bool = False,
+    cafile: str | None = None,
+    shape: ProvinceShape | None = None,
+    sitrep: SitrepSettings | None = None,
+    sitrep_folder: Path | None = None,
+) -> int:
     """Run the client until the officer quits. Returns the exit code; when the
     token is refused or the server cannot be reached, prints one line saying so."""
     if not url.startswith(("ws://", "wss://")):
         print(Translator(lang)("exit.unreachable", reason=f"{url!r} is not a websocket URL (expected ws://HOST:PORT/ws)"), file=sys.stderr)
         return EXIT_USAGE
-    app = OpsmonApp(url=url, token=token, lang=lang, wall=wall, cafile=cafile, shape=shape)
+    app = OpsmonApp(url=url, token=token, lang=lang, wall=wall, cafile=cafile, shape=shape, sitrep=sitrep, sitrep_folder=sitrep_folder)
     app.run()
     code = app.return_code or 0
     if app.exit_line:

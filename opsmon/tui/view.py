@@ -16,10 +16,10 @@ import msgspec
 from opsmon.domain import State, in_snapshot, is_overdue, urgency_key
 from opsmon.i18n import WITA
 from opsmon.protocol import ConfigInfo, Incident, RegencyInfo, StageInfo, parse_ts
+from opsmon.sitrep import condition
 from opsmon.text import for_terminal
 
 SEVERITIES = ("critical", "high", "medium", "low")
-CONDITIONS = ("critical", "escalated", "blocked", "incidents", "quiet")  # worst first
 
 
 @dataclass
@@ -43,15 +43,7 @@ class RegencySummary:
     @property
     def condition(self) -> str:
         """The worst thing about this regency, as the map shades it (one of CONDITIONS)."""
-        if self.critical_unacked:
-            return "critical"
-        if self.escalated:
-            return "escalated"
-        if self.blocked:
-            return "blocked"
-        if self.open_total:
-            return "incidents"
-        return "quiet"
+        return condition(critical_unacked=self.critical_unacked, escalated=self.escalated, blocked=self.blocked, open_total=self.open_total)
 
     @property
     def open_total(self) -> int:

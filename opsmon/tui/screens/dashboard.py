@@ -45,6 +45,7 @@ class DashboardScreen(Screen[None]):
         Binding("f", "cycle_severity", "key.severity"),
         Binding("u", "toggle_unacked", "key.unacked"),
         Binding("m", "toggle_map", "key.map"),
+        Binding("p", "sitrep", "key.sitrep"),
         *(Binding(str(n % 10), f"focus_regency({n})", "key.regency_keys", show=False) for n in range(1, 11)),
         Binding("tab", "next_regency", "key.next_regency", show=False, priority=True),
         Binding("shift+tab", "previous_regency", "key.prev_regency", show=False, priority=True),
@@ -304,6 +305,9 @@ class DashboardScreen(Screen[None]):
     def action_toggle_unacked(self) -> None:
         self.filter.unacked_only = not self.filter.unacked_only
         self.opsmon.mark_dirty()
+
+    def action_sitrep(self) -> None:
+        self.opsmon.open_sitrep()
 
     def action_toggle_map(self) -> None:
         shown = self.query_one(ProvinceMap).display

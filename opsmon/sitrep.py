@@ -1,0 +1,519 @@
+"""The situation report (laporan situasi) the post sends up its chains.
+
+Pure: `build()` turns the folded state, the events since the last report and
+the province's config into one plain document (what `--format json` prints);
+`render_text` (WhatsApp-ready: short lines, *bold* headings), `render_md`
+and `opsmon.sitrep_pdf.render_pdf` write it for people. The same document
+comes out of `opsmon sitrep`, the dashboard's sitrep key and the server's
+`[sitrep] every_minutes` writer, so the three can never disagree.
+
+`Ledger` remembers the reports written into a folder (number, time, seq), so
+the next report is numbered on and covers what happened since the last one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from pathlib import Path
+from typing import Any
+
+from opsmon.domain import State
+from opsmon.i18n import Translator, who
+from opsmon.protocol import ConfigInfo, Event, Incident, format_ts, parse_ts
+from opsmon.text import for_terminal
+
+FORMATS = ("text", "md", "json", "pdf")
+CONDITIONS = ("critical", "escalated", "blocked", "incidents", "quiet")  # worst first: what the map shades
+
+
+def condition(*, critical_unacked: int, escalated: int, blocked: bool, open_total: int) -> str:
+    """A regency's worst condition, the same on the terminal's map and the report's."""
+    if critical_unacked:
+        return "critical"
+    if escalated:
+        return "escalated"
+    if blocked:
+        return "blocked"
+    if open_total:
+        return "incidents"
+    return "quiet"
+SUFFIX = {"text": "txt", "md": "md", "json": "json", "pdf": "pdf"}
+URGENT = ("critical", "high")
+PHONE_WIDTH = 44  # a list line in the text report: what a phone shows without wrapping
+SEVERITIES = ("critical", "high", "medium", "low")
+
+
+def _tz(doc: dict[str, Any]) -> tzinfo:
+    province = doc["province"]
+    return timezone(timedelta(hours=province["utc_offset_hours"]), province["timezone_name"])
+
+
+def _clean(text: str | None) -> str:
+    return for_terminal(text or "")
+
+
+def _last_note(incident: Incident) -> dict[str, Any] | None:
+    if not incident.notes:
+        return None
+    note = incident.notes[-1]
+    return {"at": note.ts, "by": who(note.by), "text": _clean(note.text)}
+
+
+def build(
+    config: ConfigInfo,
+    state: State,
+    events: Iterable[Event],
+    *,
+    now: datetime,
+    since: datetime | None,
+    number: int,
+    by: str,
+    post: str,
+) -> dict[str, Any]:
+    """The report as a plain document (UTC inside, codes and labels both, for other systems)."""
+    province = config.province
+    regencies = {r.code: r for r in config.regencies}
+    since_ts = format_ts(since) if since is not None else None
+
+    def after(ts: str | None) -> bool:
+        return ts is not None and (since is None or parse_ts(ts) >= since)
+
+    # --- progress ---------------------------------------------------------------------
+    regency_stages = [s for s in config.stages if s.scope != "province"]
+    counting = next((s for s in regency_stages if s.key == "penghitungan"), None) or next((s for s in reversed(regency_stages) if s.unit == "tps"), None)
+    recap = next((s for s in regency_stages if s.unit == "kecamatan"), None)
+    plenary = next((s for s in reversed(regency_stages) if s.unit == "plenary"), None)
+    top = next((s for s in config.stages if s.scope == "province"), None)
+
+    def sum_of(stage_key: str | None) -> dict[str, Any]:
+        rows = [state.stages[(r.code, stage_key)] for r in config.regencies if stage_key and (r.code, stage_key) in state.stages]
+        done, total = sum(r.done for r in rows), sum(r.total for r in rows)
+        return {"stage": stage_key, "done": done, "total": total, "percent": round(100 * done / total, 1) if total else 0.0}
+
+    tps = sum_of(counting.key if counting else None)
+    if not tps["total"]:
+        tps["total"] = sum(r.tps for r in config.regencies)
+    kecamatan = sum_of(recap.key if recap else None)
+    if not kecamatan["total"]:
+        kecamatan["total"] = sum(r.kecamatan for r in config.regencies)
+    plenaries = {
+        "stage": plenary.key if plenary else None,
+        "done": sum(1 for r in config.regencies if plenary and (row := state.stages.get((r.code, plenary.key))) and row.status == "done"),
+        "total": len(config.regencies),
+    }
+    province_plenary = None
+    if top is not None:
+        row = state.stages.get((province.code if province else "", top.key))
+        province_plenary = {"stage": top.key, "label": top.label.id, "done": bool(row and row.status == "done"), "blocked": bool(row and row.status == "blocked")}
+
+    open_here = [i for i in state.incidents.values() if i.status != "resolved" and i.merged_into is None]
+    lines = []
+    for regency in config.regencies:
+        current, row = None, None
+        for stage in regency_stages:
+            row = state.stages.get((regency.code, stage.key))
+            if row is None or row.status != "done":
+                current = stage
+                break
+        lines.append(
+            {
+                "code": regency.code,
+                "name": regency.name,
+                "short": regency.short,
+                "stage": current.key if current else None,
+                "stage_label": {"id": (current.short or current.label).id, "en": (current.short or current.label).en} if current else None,
+                "done": row.done if current and row else 0,
+                "total": row.total if current and row else 0,
+                "blocked": bool(current and row and row.status == "blocked"),
+                "note": _clean(row.note) if current and row and row.status == "blocked" and row.note else None,
+                "condition": condition(
+                    critical_unacked=sum(1 for i in open_here if i.regency == regency.code and i.status == "open" and i.severity == "critical"),
+                    escalated=sum(1 for i in open_here if i.regency == regency.code and i.level > 0),
+                    blocked=bool(current and row and row.status == "blocked"),
+                    open_total=sum(1 for i in open_here if i.regency == regency.code),
+                ),
+            }
+        )
+
+    # --- incidents ---------------------------------------------------------------------
+    incidents = sorted(state.incidents.values(), key=lambda i: i.id)
+    counted = [i for i in incidents if i.merged_into is None]  # a merged one is counted in the one it joined
+    reported = [i for i in counted if after(i.reported)]
+    urgent = [i for i in counted if i.status != "resolved" and i.severity in URGENT]
+    urgent.sort(key=lambda i: (SEVERITIES.index(i.severity), i.reported, i.id))
+    escalations = []
+    for event in events:
+        if event.kind == "incident.escalated" and after(event.ts):
+            incident = state.incidents.get(event.data.get("incident", -1))
+            escalations.append(
+                {
+                    "id": event.data.get("incident"),
+                    "level": event.data.get("level"),
+                    "at": event.ts,
+                    "by": who(event.actor),
+                    "regency": incident.regency if incident else None,
+                    "title": _clean(incident.title) if incident else "",
+                    "note": _clean(event.data.get("note")) or None,
+                }
+            )
+    resolved = [
+        {
+            "id": i.id,
+            "regency": i.regency,
+            "severity": i.severity,
+            "title": _clean(i.title),
+            "at": i.resolved,
+            "by": who(i.resolved_by),
+            "note": _clean(next((n.text for n in reversed(i.notes) if n.kind == "resolved"), "")) or None,
+        }
+        for i in counted
+        if i.status == "resolved" and after(i.resolved)
+    ]
+    folded = sum(i.reports - 1 for i in counted if after(i.reported)) + sum(1 for i in incidents if i.merged_into is not None and after(i.reported))
+
+    hourly: dict[str, Counter[str]] = {}
+    for incident in counted:
+        hour = parse_ts(incident.reported).replace(minute=0, second=0, microsecond=0)
+        hourly.setdefault(format_ts(hour), Counter())[incident.severity] += 1
+    if hourly:
+        # Every hour from the first report to now, empty ones too: a chart's axis.
+        first, last = parse_ts(min(hourly)), now.replace(minute=0, second=0, microsecond=0)
+        hour = first
+        while hour <= last:
+            hourly.setdefault(format_ts(hour), Counter())
+            hour += timedelta(hours=1)
+
+    return {
+        "type": "sitrep",
+        "version": 1,
+        "number": number,
+        "post": post,
+        "province": {
+            "code": province.code if province else "",
+            "name": province.name if province else "",
+            "timezone_name": province.timezone_name if province else "UTC",
+            "utc_offset_hours": province.utc_offset_hours if province else 0.0,
+        },
+        "generated": format_ts(now),
+        "by": by,
+        "since": since_ts,
+        "progress": {"tps": tps, "kecamatan": kecamatan, "regency_plenaries": plenaries, "province_plenary": province_plenary},
+        "regencies": lines,
+        "incidents": {
+            "reported": len(reported),
+            "by_severity": {s: sum(1 for i in reported if i.severity == s) for s in SEVERITIES},
+            "by_category": dict(Counter(i.category for i in reported).most_common()),
+            "by_regency": {code: n for code, n in Counter(i.regency for i in reported).most_common() if code in regencies},
+            "duplicates_folded": folded,
+            "open_urgent": [
+                {
+                    "id": i.id,
+                    "regency": i.regency,
+                    "severity": i.severity,
+                    "title": _clean(i.title),
+                    "status": i.status,
+                    "reported": i.reported,
+                    "age_minutes": max(0, int((now - parse_ts(i.reported)).total_seconds() // 60)),
+                    "owner": who(i.owner) if i.owner else None,
+                    "level": i.level,
+                    "reports": i.reports,
+                    "last_note": _last_note(i),
+                }
+                for i in urgent
+            ],
+            "escalations": escalations,
+            "resolved": resolved,
+        },
+        "hourly": [{"hour": hour, **{s: counts.get(s, 0) for s in SEVERITIES}} for hour, counts in sorted(hourly.items())],
+        "labels": {
+            "severities": {s.key: {"id": s.label.id, "en": s.label.en} for s in config.severities},
+            "categories": {c.key: {"id": c.label.id, "en": c.label.en} for c in config.categories},
+            "regencies": {r.code: r.short for r in config.regencies},
+        },
+    }
+
+
+# --- rendering ------------------------------------------------------------------------
+
+
+def number(value: float, lang: str, decimals: int = 0) -> str:
+    """13.584 and 71,4 in Indonesian; 13,584 and 71.4 in English."""
+    text = f"{value:,.{decimals}f}"
+    return text.replace(",", "\0").replace(".", ",").replace("\0", ".") if lang == "id" else text
+
+
+def _local(ts: str, tz: tzinfo, *, date: bool = False) -> str:
+    when = parse_ts(ts).astimezone(tz)
+    return f"{when:%d/%m/%Y %H:%M} {when.tzname()}" if date else f"{when:%H:%M} {when.tzname()}"
+
+
+class _Words:
+    """Labels for one document in one language."""
+
+    def __init__(self, doc: dict[str, Any], lang: str) -> None:
+        self.doc, self.lang, self.tr, self.tz = doc, lang, Translator(lang), _tz(doc)
+        self.labels = doc["labels"]
+
+    def severity(self, key: str) -> str:
+        return str(self.labels["severities"].get(key, {}).get(self.lang, key))
+
+    def category(self, key: str) -> str:
+        return str(self.labels["categories"].get(key, {}).get(self.lang, key))
+
+    def regency(self, code: str | None) -> str:
+        return str(self.labels["regencies"].get(code, code or "?"))
+
+    def age(self, minutes: int) -> str:
+        return self.tr.age(timedelta(minutes=minutes))
+
+    def heading(self) -> list[str]:
+        doc, tr = self.doc, self.tr
+        out = [
+            tr("sitrep.title", number=doc["number"]),
+            f"{doc['post']} · {doc['province']['name']}",
+            _local(doc["generated"], self.tz, date=True),
+            tr("sitrep.by", who=doc["by"]),
+        ]
+        out.append(tr("sitrep.period", since=_local(doc["since"], self.tz, date=True)) if doc["since"] else tr("sitrep.period_all"))
+        return out
+
+    def progress(self) -> list[str]:
+        p, tr, lang = self.doc["progress"], self.tr, self.lang
+        tps, kec, plen = p["tps"], p["kecamatan"], p["regency_plenaries"]
+        out = [
+            tr("sitrep.tps", done=number(tps["done"], lang), total=number(tps["total"], lang), percent=number(tps["percent"], lang, 1)),
+            tr("sitrep.kecamatan", done=number(kec["done"], lang), total=number(kec["total"], lang)),
+            tr("sitrep.plenaries", done=plen["done"], total=plen["total"]),
+        ]
+        top = p["province_plenary"]
+        if top is not None:
+            state = "sitrep.province.done" if top["done"] else "sitrep.province.blocked" if top["blocked"] else "sitrep.province.pending"
+            out.append(tr("sitrep.province", state=tr(state)))
+        return out
+
+    def regency_line(self, line: dict[str, Any]) -> str:
+        tr = self.tr
+        if line["stage"] is None:
+            return f"{line['short']}: {tr('panel.all_done')}"
+        text = f"{line['short']}: {line['stage_label'][self.lang]} {number(line['done'], self.lang)}/{number(line['total'], self.lang)}"
+        if line["blocked"]:
+            text += " " + tr("panel.blocked") + (f" ({line['note']})" if line["note"] else "")
+        return text
+
+    def who(self, name: str) -> str:
+        return self.tr("sitrep.system") if name == "system" else name
+
+    def counts(self, width: int = 0) -> list[str]:
+        """Counts by severity, category and regency; `width` > 0 wraps the lists for a phone."""
+        inc, tr = self.doc["incidents"], self.tr
+        out = [" · ".join(f"{self.severity(s)} {n}" for s, n in inc["by_severity"].items())]
+        if inc["by_category"]:
+            out += _listing(tr("sitrep.by_category"), [f"{self.category(k)} {n}" for k, n in inc["by_category"].items()], width)
+        if inc["by_regency"]:
+            out += _listing(tr("sitrep.by_regency"), [f"{self.regency(k)} {n}" for k, n in inc["by_regency"].items()], width)
+        if inc["duplicates_folded"]:
+            out.append(tr("sitrep.folded", count=inc["duplicates_folded"]))
+        return out
+
+    def urgent(self, item: dict[str, Any]) -> tuple[str, list[str]]:
+        tr = self.tr
+        head = f"#{item['id']} {self.severity(item['severity'])} · {self.regency(item['regency'])} · {self.age(item['age_minutes'])} · {tr('status.' + item['status'])}"
+        if item["level"]:
+            head += " · " + tr("sitrep.level", level=item["level"])
+        rest = [item["title"]]
+        rest.append(tr("sitrep.owner", who=item["owner"]) if item["owner"] else tr("sitrep.no_owner"))
+        if item["reports"] > 1:
+            rest.append(tr("sitrep.reports", count=item["reports"]))
+        note = item["last_note"]
+        if note:
+            rest.append(tr("sitrep.last_note", time=_local(note["at"], self.tz), who=self.who(note["by"]), text=note["text"]))
+        return head, rest
+
+    def escalation(self, item: dict[str, Any]) -> tuple[str, list[str]]:
+        head = self.tr("sitrep.escalation", id=item["id"], level=item["level"], time=_local(item["at"], self.tz), who=self.who(item["by"]))
+        rest = [f"{self.regency(item['regency'])}: {item['title']}"]
+        if item["note"]:
+            rest.append(item["note"])
+        return head, rest
+
+    def resolved(self, item: dict[str, Any]) -> tuple[str, list[str]]:
+        head = self.tr("sitrep.resolved_line", id=item["id"], regency=self.regency(item["regency"]), who=self.who(item["by"]), time=_local(item["at"], self.tz))
+        rest = [item["title"]]
+        if item["note"]:
+            rest.append(self.tr("sitrep.resolution", text=item["note"]))
+        return head, rest
+
+
+def _listing(title: str, items: list[str], width: int) -> list[str]:
+    """"Title: a, b, c" on one line, or wrapped under the title at `width`."""
+    if width <= 0:
+        return [f"{title}: " + ", ".join(items)]
+    lines, line = [f"{title}:"], ""
+    for item in items:
+        candidate = f"{line}, {item}" if line else item
+        if line and len(candidate) > width:
+            lines.append(line + ",")
+            line = item
+        else:
+            line = candidate
+    return [*lines, line] if line else lines
+
+
+def _blocks(entries: list[tuple[str, list[str]]], none: str, *, bold: bool = False) -> list[str]:
+    """Each entry a head line and its lines, a blank line between entries."""
+    out: list[str] = []
+    for head, rest in entries:
+        out += [*([""] if out else []), head, *rest]
+    return out or [none]
+
+
+def render_text(doc: dict[str, Any], lang: str = "id") -> str:
+    """WhatsApp-ready: *bold* headings, short lines, no tables."""
+    w, tr, inc = _Words(doc, lang), Translator(lang), doc["incidents"]
+    head = w.heading()
+    out = [f"*{head[0]}*", *head[1:], "", f"*{tr('sitrep.progress')}*", *w.progress(), "", f"*{tr('sitrep.regencies')}*"]
+    out += [w.regency_line(line) for line in doc["regencies"]]
+    out += ["", f"*{tr('sitrep.incidents', count=inc['reported'])}*", *w.counts(PHONE_WIDTH)]
+    out += ["", f"*{tr('sitrep.urgent', count=len(inc['open_urgent']))}*", *_blocks([w.urgent(i) for i in inc["open_urgent"]], tr("sitrep.none"))]
+    out += ["", f"*{tr('sitrep.escalations', count=len(inc['escalations']))}*", *_blocks([w.escalation(e) for e in inc["escalations"]], tr("sitrep.none"))]
+    out += ["", f"*{tr('sitrep.resolved', count=len(inc['resolved']))}*", *_blocks([w.resolved(r) for r in inc["resolved"]], tr("sitrep.none"))]
+    return "\n".join(out) + "\n"
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("*", "\\*").replace("_", "\\_")
+
+
+def render_md(doc: dict[str, Any], lang: str = "id") -> str:
+    """For the record: headings and tables."""
+    w, tr, inc = _Words(doc, lang), Translator(lang), doc["incidents"]
+    head = w.heading()
+    out = [f"# {head[0]}", "", *(f"{line}  " for line in head[1:]), "", f"## {tr('sitrep.progress')}", ""]
+    out += [f"- {line}" for line in w.progress()]
+    out += ["", f"## {tr('sitrep.regencies')}", "", f"| {tr('sitrep.col.regency')} | {tr('sitrep.col.stage')} | {tr('sitrep.col.done')} | {tr('sitrep.col.note')} |", "| --- | --- | ---: | --- |"]
+    for line in doc["regencies"]:
+        stage = line["stage_label"][lang] if line["stage"] else tr("panel.all_done")
+        done = f"{number(line['done'], lang)}/{number(line['total'], lang)}" if line["stage"] else ""
+        note = tr("panel.blocked") + (f": {_md_escape(line['note'])}" if line["note"] else "") if line["blocked"] else ""
+        out.append(f"| {_md_escape(line['short'])} | {stage} | {done} | {note} |")
+    out += ["", f"## {tr('sitrep.incidents', count=inc['reported'])}", ""]
+    out += [f"- {_md_escape(line)}" for line in w.counts()]
+    sections = [
+        ("sitrep.urgent", [w.urgent(i) for i in inc["open_urgent"]]),
+        ("sitrep.escalations", [w.escalation(e) for e in inc["escalations"]]),
+        ("sitrep.resolved", [w.resolved(r) for r in inc["resolved"]]),
+    ]
+    for key, entries in sections:
+        out += ["", f"## {tr(key, count=len(entries))}", ""]
+        if not entries:
+            out.append(tr("sitrep.none"))
+        for head_line, rest in entries:
+            out.append(f"- **{_md_escape(head_line)}**  ")
+            out += [f"  {_md_escape(line)}  " for line in rest]
+    return "\n".join(out) + "\n"
+
+
+def render_json(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+
+
+def render(doc: dict[str, Any], fmt: str, lang: str = "id", *, shape: Any = None) -> bytes:
+    """One format of the report, as the bytes of its file."""
+    if fmt == "text":
+        return render_text(doc, lang).encode("utf-8")
+    if fmt == "md":
+        return render_md(doc, lang).encode("utf-8")
+    if fmt == "json":
+        return render_json(doc).encode("utf-8")
+    if fmt == "pdf":
+        from opsmon.sitrep_pdf import render_pdf
+
+        return render_pdf(doc, lang, shape=shape)
+    raise ValueError(f"unknown sitrep format {fmt!r} (one of {', '.join(FORMATS)})")
+
+
+# --- the reports already written ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Entry:
+    number: int
+    at: str  # when it was produced (UTC)
+    seq: int  # the last event it covers
+    epoch: str
+    by: str
+    files: tuple[str, ...] = ()
+
+
+class Ledger:
+    """`ledger.jsonl` in the report folder: one line per report, the newest last."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.path = folder / "ledger.jsonl"
+
+    def last(self) -> Entry | None:
+        try:
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return None
+        for line in reversed(lines):
+            try:
+                data = json.loads(line)
+                return Entry(int(data["number"]), str(data["at"]), int(data["seq"]), str(data["epoch"]), str(data.get("by", "")), tuple(data.get("files", ())))
+            except (ValueError, KeyError, TypeError):
+                continue  # a torn last line (a crash mid-write) does not stop the next report
+        return None
+
+    def next_number(self) -> int:
+        last = self.last()
+        return last.number + 1 if last else 1
+
+    def write(self, doc: dict[str, Any], outputs: dict[str, bytes], *, seq: int, epoch: str) -> list[Path]:
+        """Write each format as sitrep-NNNN-YYYYMMDD-HHMM.<ext> (local time) and record it."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        local = parse_ts(doc["generated"]).astimezone(_tz(doc))
+        stem = f"sitrep-{doc['number']:04d}-{local:%Y%m%d-%H%M}"
+        paths = []
+        for fmt, data in outputs.items():
+            path = self.folder / f"{stem}.{SUFFIX[fmt]}"
+            tmp = path.with_suffix(path.suffix + ".tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, path)  # never a half-written report where the chain will look
+            paths.append(path)
+        self.record_doc(doc, seq=seq, epoch=epoch, files=tuple(p.name for p in paths))
+        return paths
+
+    def record_doc(self, doc: dict[str, Any], *, seq: int, epoch: str, files: tuple[str, ...] = ()) -> None:
+        self.record(Entry(doc["number"], doc["generated"], seq, epoch, doc["by"], files))
+
+    def record(self, entry: Entry) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        line = json.dumps({"number": entry.number, "at": entry.at, "seq": entry.seq, "epoch": entry.epoch, "by": entry.by, "files": list(entry.files)}, ensure_ascii=False)
+        with self.path.open("a", encoding="utf-8") as out:
+            out.write(line + "\n")
+
+
+def parse_since(text: str, now: datetime, tz: tzinfo) -> datetime:
+    """--since: "21:00" (the last such time in the province's zone), "2024-02-14 21:00"
+    (local), or an RFC 3339 time with its zone ("2024-02-14T13:00:00Z")."""
+    value = text.strip()
+    try:
+        if len(value) in (4, 5) and ":" in value:
+            hour, minute = (int(part) for part in value.split(":"))
+            local_now = now.astimezone(tz)
+            moment = local_now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+            if moment > local_now:
+                moment -= timedelta(days=1)
+            return moment.astimezone(UTC)
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{text!r} is not a time: give HH:MM (today, {tz.tzname(None)}), 'YYYY-MM-DD HH:MM' or an RFC 3339 time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=tz)
+    return moment.astimezone(UTC)

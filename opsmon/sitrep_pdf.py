@@ -1,0 +1,196 @@
+"""The situation report as an A4 PDF (fpdf2: pure Python, installs with pip alone).
+
+The map is the same rasterisation as the terminal's (`opsmon.geo`), drawn as
+an image at a finer size; the chart is incidents per hour, stacked by
+severity. Text is set in the PDF core fonts, so anything outside Latin-1 is
+replaced rather than breaking the document.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, timedelta
+from typing import Any
+
+from fpdf import FPDF
+from PIL import Image
+
+from opsmon.geo import ProvinceShape
+from opsmon.i18n import Translator
+from opsmon.protocol import parse_ts
+from opsmon.sitrep import CONDITIONS, SEVERITIES, _Words, number
+
+RGB = {
+    "critical": (220, 30, 30),
+    "escalated": (245, 130, 0),
+    "blocked": (140, 90, 230),
+    "incidents": (225, 200, 40),
+    "quiet": (90, 170, 90),
+}
+SEVERITY_RGB = {"critical": (220, 30, 30), "high": (245, 130, 0), "medium": (225, 200, 40), "low": (150, 150, 150)}
+MAP_CELLS = (150, 90)  # the grid drawn into the image: fine enough for a printed page
+
+
+def _latin(text: str) -> str:
+    return text.replace("…", "...").replace("—", "-").replace("–", "-").encode("latin-1", "replace").decode("latin-1")
+
+
+class _Page(FPDF):
+    footer_text = ""
+
+    def footer(self) -> None:
+        self.set_y(-12)
+        self.set_font("Helvetica", size=8)
+        self.set_text_color(110)
+        self.cell(0, 5, _latin(f"{self.footer_text} - {self.page_no()}"), align="C")
+
+
+def map_image(shape: ProvinceShape, conditions: dict[str, str], labels: dict[str, str]) -> tuple[Image.Image, dict[str, tuple[float, float]]]:
+    """The province, each regency filled with its condition's colour; label positions as fractions."""
+    columns, rows = shape.size_for(*MAP_CELLS)
+    grid = shape.grid(columns, rows)
+    image = Image.new("RGB", (columns, rows * 2), (255, 255, 255))
+    pixels = image.load()
+    assert pixels is not None  # a new image always has its pixels
+    for y, row in enumerate(grid.pixels):
+        for x, code in enumerate(row):
+            if code is not None:
+                pixels[x, y] = RGB[conditions.get(code, "quiet")]
+    spots = {labels[code]: ((x + 0.5) / columns, (y + 0.5) / rows) for code, (x, y) in grid.labels.items() if code in labels}
+    return image.resize((columns * 4, rows * 8), Image.Resampling.NEAREST), spots
+
+
+def render_pdf(doc: dict[str, Any], lang: str = "id", *, shape: ProvinceShape | None = None) -> bytes:
+    w, tr, inc = _Words(doc, lang), Translator(lang), doc["incidents"]
+    pdf = _Page(format="A4", unit="mm")
+    heading = w.heading()
+    pdf.footer_text = _latin(heading[0])
+    pdf.set_title(_latin(heading[0]))
+    pdf.set_author(_latin(doc["by"]))
+    pdf.set_creator("opsmon")
+    # A fixed creation date: the same report renders to the same bytes.
+    pdf.set_creation_date(parse_ts(doc["generated"]).astimezone(UTC))
+    pdf.set_margins(15, 15, 15)
+    pdf.set_auto_page_break(True, margin=16)
+    pdf.add_page()
+
+    def text(line: str, size: float = 10, style: str = "", height: float = 5.0) -> None:
+        pdf.set_font("Helvetica", style=style, size=size)
+        pdf.multi_cell(0, height, _latin(line), new_x="LMARGIN", new_y="NEXT")
+
+    def section(title: str) -> None:
+        pdf.ln(2)
+        text(title, 12, "B", 6)
+
+    text(heading[0], 16, "B", 8)
+    for line in heading[1:]:
+        text(line)
+    section(tr("sitrep.progress"))
+    for line in w.progress():
+        text(line)
+
+    # The map on the left, the chart on the right.
+    top = pdf.get_y() + 3
+    if shape is not None:
+        conditions = {r["code"]: r["condition"] for r in doc["regencies"]}
+        numbers = {r["code"]: str(n) for n, r in enumerate(doc["regencies"], start=1)}
+        image, spots = map_image(shape, conditions, numbers)
+        box_w = 88.0
+        box_h = box_w * image.height / image.width
+        pdf.set_font("Helvetica", "B", 9)
+        pdf.set_xy(15, top)
+        pdf.cell(box_w, 5, _latin(tr("sitrep.map")))
+        pdf.image(image, x=15, y=top + 5, w=box_w, h=box_h)
+        pdf.set_font("Helvetica", "B", 7)
+        for label, (fx, fy) in spots.items():
+            pdf.set_xy(15 + fx * box_w - 2.5, top + 5 + fy * box_h - 1.8)
+            pdf.set_fill_color(255, 255, 255)
+            pdf.cell(5, 3.6, label, align="C", fill=True)
+        legend_y = top + 7 + box_h
+        pdf.set_font("Helvetica", size=7)
+        for n, key in enumerate(CONDITIONS):
+            pdf.set_fill_color(*RGB[key])
+            x = 15 + (n % 3) * 30
+            y = legend_y + (n // 3) * 4.5
+            pdf.rect(x, y + 0.6, 3, 3, style="F")
+            pdf.set_xy(x + 4, y)
+            pdf.cell(26, 4.2, _latin(tr(f"map.cond.{key}")))
+        for n, r in enumerate(doc["regencies"], start=1):
+            pdf.set_xy(15 + ((n - 1) % 3) * 30, legend_y + 10 + ((n - 1) // 3) * 4)
+            pdf.cell(30, 4, _latin(f"{n} {r['short']}"))
+        bottom = legend_y + 10 + (-(-len(doc["regencies"]) // 3)) * 4
+    else:
+        bottom = top
+    _chart(pdf, doc, tr, x=110, y=top, width=85, height=70, lang=lang)
+    pdf.set_xy(15, max(bottom, top + 80) + 3)
+
+    section(tr("sitrep.regencies"))
+    pdf.set_font("Helvetica", size=9)
+    with pdf.table(col_widths=(30, 45, 25, 80), text_align=("LEFT", "LEFT", "RIGHT", "LEFT"), line_height=5, first_row_as_headings=True) as table:
+        table.row([tr("sitrep.col.regency"), tr("sitrep.col.stage"), tr("sitrep.col.done"), tr("sitrep.col.note")])
+        for line in doc["regencies"]:
+            stage = line["stage_label"][lang] if line["stage"] else tr("panel.all_done")
+            done = f"{number(line['done'], lang)}/{number(line['total'], lang)}" if line["stage"] else ""
+            note = (tr("panel.blocked") + (f": {line['note']}" if line["note"] else "")) if line["blocked"] else ""
+            table.row([_latin(line["short"]), _latin(stage), done, _latin(note)])
+
+    section(tr("sitrep.incidents", count=inc["reported"]))
+    for line in w.counts():
+        text(line, 9)
+    section(tr("sitrep.urgent", count=len(inc["open_urgent"])))
+    if not inc["open_urgent"]:
+        text(tr("sitrep.none"), 9)
+    for item in inc["open_urgent"]:
+        head, rest = w.urgent(item)
+        text(head, 9, "B")
+        for line in rest:
+            text("    " + line, 9)
+    for key, entries in (("sitrep.escalations", [w.escalation(e) for e in inc["escalations"]]), ("sitrep.resolved", [w.resolved(r) for r in inc["resolved"]])):
+        section(tr(key, count=len(entries)))
+        if not entries:
+            text(tr("sitrep.none"), 9)
+        for head, rest in entries:
+            text(head, 9, "B")
+            for line in rest:
+                text("    " + line, 9)
+    return bytes(pdf.output())
+
+
+def _chart(pdf: FPDF, doc: dict[str, Any], tr: Translator, *, x: float, y: float, width: float, height: float, lang: str) -> None:
+    """Incidents per hour, stacked by severity, hours in the province's time."""
+    hours = doc["hourly"][-12:]  # the last twelve hours: a night fits
+    pdf.set_font("Helvetica", "B", 9)
+    pdf.set_xy(x, y)
+    pdf.cell(width, 5, _latin(tr("sitrep.chart")))
+    plot_y, plot_h = y + 8, height - 22
+    pdf.set_draw_color(120)
+    pdf.line(x + 6, plot_y + plot_h, x + width, plot_y + plot_h)
+    pdf.line(x + 6, plot_y, x + 6, plot_y + plot_h)
+    peak = max([sum(h[s] for s in SEVERITIES) for h in hours] + [1])
+    pdf.set_font("Helvetica", size=7)
+    pdf.set_xy(x, plot_y - 1.5)
+    pdf.cell(6, 3, str(peak), align="R")
+    pdf.set_xy(x, plot_y + plot_h - 1.5)
+    pdf.cell(6, 3, "0", align="R")
+    offset = timedelta(hours=doc["province"]["utc_offset_hours"])
+    slot = (width - 8) / max(1, len(hours))
+    for n, hour in enumerate(hours):
+        left = x + 7 + n * slot
+        base = plot_y + plot_h
+        for severity in reversed(SEVERITIES):  # critical on top, where the eye lands
+            count = hour[severity]
+            if not count:
+                continue
+            bar = plot_h * count / peak
+            pdf.set_fill_color(*SEVERITY_RGB[severity])
+            pdf.rect(left, base - bar, slot * 0.7, bar, style="F")
+            base -= bar
+        pdf.set_xy(left - 1, plot_y + plot_h + 0.5)
+        pdf.cell(slot, 3, f"{(parse_ts(hour['hour']) + offset).hour:02d}", align="L")
+    pdf.set_font("Helvetica", size=7)
+    for n, severity in enumerate(SEVERITIES):
+        label = str(doc["labels"]["severities"].get(severity, {}).get(lang, severity))
+        pdf.set_fill_color(*SEVERITY_RGB[severity])
+        lx = x + 6 + n * 20
+        pdf.rect(lx, y + height - 9, 3, 3, style="F")
+        pdf.set_xy(lx + 4, y + height - 9.6)
+        pdf.cell(16, 4.2, _latin(label))

@@ -1,0 +1,92 @@
+"""The situation report, previewed from what the client holds, and written to the report folder."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from opsmon.i18n import who
+from opsmon.protocol import parse_ts
+from opsmon.sitrep import Ledger, build, render, render_text
+
+if TYPE_CHECKING:
+    from opsmon.tui.app import OpsmonApp
+
+
+class SitrepScreen(Screen[None]):
+    BINDINGS = [
+        Binding("w", "write", "key.write"),
+        Binding("escape", "back", "key.back"),
+        Binding("q", "app.quit", "key.quit", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(id="sitrep")
+        self.doc: dict[str, Any] | None = None
+        self.written: list[str] = []
+
+    @property
+    def opsmon(self) -> OpsmonApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="sitrep-title")
+        with VerticalScroll(id="sitrep-body"):
+            yield Static(id="sitrep-text")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.opsmon.localize(self)
+        app = self.opsmon
+        self.query_one("#sitrep-title", Static).update(Text(app.tr("sitrep.preview"), "bold"))
+        if app.welcome is None:
+            self.query_one("#sitrep-text", Static).update(Text(app.tr("header.connecting", url=app.url), "dim"))
+            return
+        ledger = self._ledger()
+        last = ledger.last() if ledger else None
+        same_epoch = last is not None and last.epoch == app.welcome.epoch
+        self.doc = build(
+            app.welcome.config,
+            app.state,
+            list(app.recent_events),
+            now=app.now(),
+            since=parse_ts(last.at) if last is not None and same_epoch else None,
+            number=ledger.next_number() if ledger else 1,
+            by=who(app.welcome.user.actor),
+            post=app.sitrep.post,
+        )
+        self.query_one("#sitrep-text", Static).update(Text(render_text(self.doc, app.lang)))
+
+    def _ledger(self) -> Ledger | None:
+        folder = self.opsmon.sitrep_folder
+        return Ledger(folder) if folder is not None else None
+
+    async def action_write(self) -> None:
+        app, doc, ledger = self.opsmon, self.doc, self._ledger()
+        if doc is None or app.welcome is None:
+            return
+        if ledger is None:
+            app.say(app.tr("sitrep.write_failed", reason="[sitrep] folder"), error=True)
+            return
+        formats, lang, shape, seq, epoch = app.sitrep.formats, app.lang, app.shape, app.state.seq, app.welcome.epoch
+
+        def write() -> list[str]:
+            # A PDF takes a moment: off the screen's loop, so the wall keeps moving.
+            return [str(p) for p in ledger.write(doc, {fmt: render(doc, fmt, lang, shape=shape) for fmt in formats}, seq=seq, epoch=epoch)]
+
+        try:
+            self.written = await asyncio.to_thread(write)
+        except OSError as exc:
+            app.say(app.tr("sitrep.write_failed", reason=exc.strerror or str(exc)), error=True)
+            return
+        app.say(app.tr("sitrep.written", number=doc["number"], path=", ".join(self.written)), timeout=10)
+
+    def action_back(self) -> None:
+        self.dismiss(None)

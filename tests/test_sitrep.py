@@ -1,0 +1,309 @@
+"""The situation report: built from a fixed night, rendered in every format, compared to golden files.
+
+Regenerate the golden files (after checking the new text is right) with
+`OPSMON_UPDATE_GOLDEN=1 python -m pytest tests/test_sitrep.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from opsmon.domain import Rules, State, apply, decide, due_escalations
+from opsmon.geo import province_shape
+from opsmon.protocol import Actor, Assign, Event, IncidentDraft, Owner, Report, format_ts
+from opsmon.sitrep import Ledger, build, number, parse_since, render, render_json, render_md, render_text
+from tests.helpers import province
+from tests.test_tui_night import BUDI, NOW, RAHMAT, START, fixed_night
+
+GOLDEN = Path(__file__).with_name("golden")
+SYSTEM = Actor(name="system")
+
+
+def sitrep_night() -> tuple[Any, State, list[Event]]:
+    """The fixed night, plus what a sitrep reports beyond it: an owner, a repeat report
+    folded into an incident, and an escalation by the server."""
+    config = province()
+    welcome, state, events = fixed_night(config)
+    rules = Rules.from_config(config)
+
+    def run(command: object, actor: Actor, at: datetime) -> None:
+        decision = decide(state, command, actor, None, at, rules)  # type: ignore[arg-type]
+        events.append(Event(seq=len(events) + 1, ts=format_ts(at), kind=decision.kind, actor=actor, data=decision.data))
+        apply(state, events[-1])
+
+    at = START + timedelta(minutes=40)
+    run(Assign(id="as3", incident=3, to=Owner(name="Budi", agency="Polri")), BUDI, at)
+    draft = IncidentDraft(regency="6302", category="bencana", severity="critical", title="Banjir, jalan desa terputus", location="Kec. Pulau Laut Sigam")
+    run(Report(id="dup6", incident=draft), RAHMAT, at + timedelta(minutes=5))
+    for decision in due_escalations(state, START + timedelta(minutes=49), rules):
+        events.append(Event(seq=len(events) + 1, ts=format_ts(START + timedelta(minutes=49)), kind=decision.kind, actor=SYSTEM, data=decision.data))
+        apply(state, events[-1])
+    return welcome, state, events
+
+
+def night_doc() -> dict[str, Any]:
+    welcome, state, events = sitrep_night()
+    return build(welcome.config, state, events, now=NOW, since=START - timedelta(minutes=10), number=3, by="Bawaslu/Rahmat", post="Posko Gabungan Pemilu 2024")
+
+
+def golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("OPSMON_UPDATE_GOLDEN"):
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8"), f"{name} differs from the golden file (OPSMON_UPDATE_GOLDEN=1 to rewrite it after checking)"
+
+
+def test_text_matches_the_golden_file() -> None:
+    golden("sitrep-night.txt", render_text(night_doc(), "id"))
+
+
+def test_text_in_english_matches_the_golden_file() -> None:
+    golden("sitrep-night.en.txt", render_text(night_doc(), "en"))
+
+
+def test_markdown_matches_the_golden_file() -> None:
+    golden("sitrep-night.md", render_md(night_doc(), "id"))
+
+
+def test_json_matches_the_golden_file() -> None:
+    golden("sitrep-night.json", render_json(night_doc()))
+
+
+def test_what_the_report_says_about_the_night() -> None:
+    doc = night_doc()
+    progress = doc["progress"]
+    assert progress["tps"]["total"] == 13584 and 0 < progress["tps"]["done"] < 13584
+    assert progress["kecamatan"]["total"] == 156
+    assert progress["regency_plenaries"] == {"stage": "rekap_kabkota", "done": 1, "total": 13}  # Banjarbaru
+    assert progress["province_plenary"]["done"] is False
+    hss = next(r for r in doc["regencies"] if r["code"] == "6306")
+    assert hss["blocked"] and hss["note"] == "Banjir"
+    incidents = doc["incidents"]
+    assert incidents["reported"] == 9  # the repeat report is folded, not counted twice
+    assert incidents["duplicates_folded"] == 1
+    urgent = {i["id"]: i for i in incidents["open_urgent"]}
+    assert list(urgent) == [3, 6, 1, 5]  # critical first, then high, oldest first; #9 is resolved, #2 medium
+    assert urgent[3]["owner"] == "Polri/Budi" and urgent[6]["reports"] == 2
+    assert urgent[3]["level"] == 1 and urgent[3]["age_minutes"] == 35
+    assert {e["id"] for e in incidents["escalations"]} == {3, 5, 6}  # unacknowledged past their deadline at 21:29
+    assert all(e["by"] == "system" for e in incidents["escalations"])
+    assert [(r["id"], r["by"]) for r in incidents["resolved"]] == [(9, "KPU/Siti")]
+    assert sum(h["critical"] for h in doc["hourly"]) == 2
+
+
+def test_whatsapp_lines_are_short_and_headings_bold() -> None:
+    text = render_text(night_doc(), "id")
+    lines = text.splitlines()
+    assert lines[0] == "*LAPORAN SITUASI No. 3*"
+    assert "*Kemajuan*" in lines and "TPS dihitung: 9.705 dari 13.584 (71,4%)" in lines
+    assert "|" not in text  # no tables on a phone
+    long = [line for line in lines if len(line) > 64 and not line.startswith("Catatan")]  # a note is as long as its writer made it
+    assert long == []
+
+
+def test_since_cuts_the_period() -> None:
+    welcome, state, events = sitrep_night()
+    later = build(welcome.config, state, events, now=NOW, since=START + timedelta(minutes=30), number=4, by="x", post="p")
+    assert later["incidents"]["reported"] == 4  # reported at +33, +38, +44, +46 minutes
+    assert later["incidents"]["resolved"] == [r for r in later["incidents"]["resolved"] if r["id"] == 9]
+
+
+def test_numbers_in_each_language() -> None:
+    assert (number(13584, "id"), number(71.43, "id", 1)) == ("13.584", "71,4")
+    assert (number(13584, "en"), number(71.43, "en", 1)) == ("13,584", "71.4")
+
+
+def test_parse_since() -> None:
+    tz = province().province.tz
+    assert parse_since("21:00", NOW, tz) == NOW - timedelta(minutes=30)  # 21:30 WITA now
+    assert parse_since("22:00", NOW, tz) == NOW - timedelta(hours=23, minutes=30)  # yesterday's
+    assert parse_since("2024-02-14 20:00", NOW, tz) == NOW - timedelta(hours=1, minutes=30)
+    assert parse_since("2024-02-14T12:00:00Z", NOW, tz) == NOW - timedelta(hours=1, minutes=30)
+    with pytest.raises(ValueError, match="'tadi' is not a time"):
+        parse_since("tadi", NOW, tz)
+
+
+def test_ledger_numbers_on_and_remembers_the_seq(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "sitrep")
+    assert ledger.last() is None and ledger.next_number() == 1
+    doc = night_doc()
+    paths = ledger.write(doc, {"text": render(doc, "text"), "json": render(doc, "json")}, seq=42, epoch="e1")
+    assert [p.name for p in paths] == ["sitrep-0003-20240214-2130.txt", "sitrep-0003-20240214-2130.json"]
+    assert json.loads(paths[1].read_text(encoding="utf-8"))["number"] == 3
+    last = ledger.last()
+    assert last is not None and (last.number, last.seq, last.epoch) == (3, 42, "e1")
+    assert ledger.next_number() == 4
+    with ledger.path.open("a", encoding="utf-8") as out:
+        out.write('{"number": 9, "at": "torn')  # a crash mid-line
+    assert ledger.next_number() == 4
+
+
+def test_pdf_first_page_is_an_a4_with_the_report_on_it() -> None:
+    pdfium = pytest.importorskip("pypdfium2", reason="pypdfium2 is in the test extra: pip install -e '.[test]'")
+    doc = night_doc()
+    data = render(doc, "pdf", "id", shape=province_shape(province().province.boundaries))
+    assert data.startswith(b"%PDF-")
+    pdf = pdfium.PdfDocument(data)
+    page = pdf[0]
+    width, height = page.get_size()
+    assert (round(width), round(height)) == (595, 842)  # A4 in points
+    text = page.get_textpage().get_text_range()
+    assert "LAPORAN SITUASI No. 3" in text and "13.584" in text
+    image = page.render(scale=1).to_pil().convert("L")
+    histogram = image.histogram()
+    dark = sum(histogram[:128])
+    assert dark > 0.01 * image.width * image.height  # ink on the page, not a blank sheet
+    # The map and the chart are drawn in colour: the page is not only black text.
+    colours = page.render(scale=1).to_pil().convert("RGB").getcolors(maxcolors=1 << 20) or []
+    assert any(r > 150 and g < 90 and b < 90 for _, (r, g, b) in colours)  # the red of a critical regency or bar
+    assert len(pdf) >= 1
+
+
+# --- from a live server ------------------------------------------------------------
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Any:
+    from tests.server_thread import server_in_thread
+
+    with server_in_thread(tmp_path) as running:
+        yield running
+
+
+def post_config(tmp_path: Path) -> Path:
+    from tests.helpers import CONFIG_PATH
+
+    text = CONFIG_PATH.read_text(encoding="utf-8").replace('folder = "sitrep"', f'folder = "{tmp_path / "reports"}"')
+    path = tmp_path / "post.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_sitrep_from_a_live_server_in_every_format(live: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from opsmon.cli import main
+
+    config = post_config(tmp_path)
+
+    def opsmon(*args: str, token: str = "officer") -> int:
+        return main([*args, "--url", live.url, "--token", live.tokens[token], "--config", str(config)])
+
+    assert opsmon("report", "--regency", "6310", "--category", "keamanan", "--severity", "critical", "--title", "Kericuhan di PPK") == 0
+    assert opsmon("report", "--regency", "6371", "--category", "logistik", "--severity", "high", "--title", "Kotak suara rusak") == 0
+    assert opsmon("escalate", "1", "--note", "Butuh Polres") == 0
+    assert opsmon("resolve", "2", "--note", "Kotak diganti") == 0
+    assert opsmon("stage", "--regency", "6306", "--stage", "logistik", "--done", "10", "--blocked", "--note", "Banjir") == 0
+    capsys.readouterr()
+
+    assert opsmon("sitrep", "--format", "json", token="wall") == 0  # a viewer may produce one: it only reads
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["number"] == 1 and doc["since"] is None and doc["by"] == "KPU/wall"
+    assert doc["incidents"]["reported"] == 2
+    assert [(e["id"], e["level"], e["note"]) for e in doc["incidents"]["escalations"]] == [(1, 1, "Butuh Polres")]
+    assert [(r["id"], r["by"]) for r in doc["incidents"]["resolved"]] == [(2, "Bawaslu/officer")]
+    assert [i["id"] for i in doc["incidents"]["open_urgent"]] == [1]
+    hss = next(r for r in doc["regencies"] if r["code"] == "6306")
+    assert hss["blocked"] and hss["note"] == "Banjir" and hss["condition"] == "blocked"
+
+    # The next one is numbered on and covers only what happened since the first.
+    assert opsmon("report", "--regency", "6303", "--category", "politik_uang", "--severity", "medium", "--title", "Dugaan politik uang") == 0
+    capsys.readouterr()
+    assert opsmon("sitrep") == 0
+    text = capsys.readouterr().out
+    assert text.startswith("*LAPORAN SITUASI No. 2*\n")
+    assert "*Insiden dilaporkan: 1*" in text and "*Eskalasi: 0*" in text
+    assert "HSS: Logistik 10/" in text and "TERHAMBAT (Banjir)" in text
+
+    assert opsmon("sitrep", "--format", "md", "--since", "2000-01-01T00:00:00Z", "-o", str(tmp_path / "r.md"), "--lang", "en") == 0
+    md = (tmp_path / "r.md").read_text(encoding="utf-8")
+    assert md.startswith("# SITUATION REPORT No. 3\n") and "## Incidents reported: 3" in md
+    assert opsmon("sitrep", "--format", "pdf", "-o", str(tmp_path / "r.pdf")) == 0
+    assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF-")
+    ledger = Ledger(tmp_path / "reports")
+    assert ledger.next_number() == 5
+
+
+def test_sitrep_bad_arguments_are_one_line(live: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from opsmon.cli import main
+
+    config = str(post_config(tmp_path))
+    base = ["--url", live.url, "--token", live.tokens["officer"], "--config", config]
+    assert main(["sitrep", "--since", "kemarin", *base]) == 2
+    assert capsys.readouterr().err.strip() == "opsmon: error: --since: 'kemarin' is not a time: give HH:MM (today, WITA), 'YYYY-MM-DD HH:MM' or an RFC 3339 time"
+    assert main(["sitrep", "--format", "pdf", *base]) == 2
+    assert "give -o FILE.pdf" in capsys.readouterr().err
+    assert main(["sitrep", "--url", "ws://127.0.0.1:9/ws", "--token", "x", "--config", config]) == 4
+    assert not (tmp_path / "reports").exists()  # nothing recorded for a report that was not made
+
+
+async def test_the_server_writes_a_report_into_the_folder_on_its_own(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from opsmon.config import load_config
+    from tests.helpers import FakeClock, running_server
+
+    config = load_config(post_config(tmp_path))
+    config = replace(config, sitrep=replace(config.sitrep, every_minutes=60, formats=("text", "json", "pdf")))
+    clock = FakeClock()
+    async with running_server(tmp_path, clock=clock, config=config) as running:
+        assert "sitreps" in {t.get_name() for t in running.server._tasks}  # on the clock, every hour
+        first = await running.server.write_sitrep()
+        assert [p.suffix for p in first] == [".txt", ".json", ".pdf"]
+        assert first[0].name == "sitrep-0001-20240214-2100.txt"  # 21:00 WITA
+        assert first[0].read_text(encoding="utf-8").startswith("*LAPORAN SITUASI No. 1*\n")
+        assert first[2].read_bytes().startswith(b"%PDF-")
+        clock.advance(hours=1)
+        second = await running.server.write_sitrep()
+        assert second[0].name == "sitrep-0002-20240214-2200.txt"
+        assert "Periode: sejak 14/02/2024 21:00 WITA" in second[0].read_text(encoding="utf-8")
+    off = load_config(post_config(tmp_path))
+    assert off.sitrep.every_minutes == 0  # off by default
+    async with running_server(tmp_path, clock=clock, config=off, db_name="off.db") as running:
+        assert "sitreps" not in {t.get_name() for t in running.server._tasks}
+
+
+def test_sitrep_config_is_checked_key_by_key(tmp_path: Path) -> None:
+    from opsmon.config import ConfigError, load_config
+    from tests.helpers import CONFIG_PATH
+
+    base = CONFIG_PATH.read_text(encoding="utf-8")
+    for old, new, message in [
+        ("every_minutes = 0", "every_minutes = -5", "sitrep.every_minutes: must be at least 0, not -5"),
+        ('formats = ["text", "md", "json", "pdf"]', 'formats = ["docx"]', "sitrep.formats: must be a non-empty list of text, md, json, pdf, not ['docx']"),
+        ("every_minutes = 0", "every_minutes = 0\neverey = 3", "sitrep.everey: unknown key"),
+    ]:
+        (tmp_path / "c.toml").write_text(base.replace(old, new, 1), encoding="utf-8")
+        with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+            load_config(tmp_path / "c.toml")
+
+
+async def test_the_sitrep_key_previews_the_report_and_writes_it(tmp_path: Path) -> None:
+    from opsmon.tui.app import OpsmonApp
+    from opsmon.tui.screens.sitrep import SitrepScreen
+
+    welcome, state, events = sitrep_night()
+    folder = tmp_path / "reports"
+    app = OpsmonApp.with_state(welcome, state, clock=lambda: NOW, events=events, sitrep_folder=folder)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause(0.2)
+        await pilot.press("p")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, SitrepScreen)
+        preview = str(app.screen.query_one("#sitrep-text").render())
+        assert preview.startswith("*LAPORAN SITUASI No. 1*") and "*Eskalasi: 3*" in preview
+        await pilot.press("w")
+        for _ in range(50):
+            await pilot.pause(0.1)
+            if app.screen.written:
+                break
+        assert [Path(p).suffix for p in app.screen.written] == [".txt", ".md", ".json", ".pdf"]
+        assert any("Lapsit No. 1 disimpan" in notice for notice in app.notices)
+        assert Ledger(folder).next_number() == 2
+        await pilot.press("escape")
+        await pilot.pause(0.1)
+        assert not isinstance(app.screen, SitrepScreen)
