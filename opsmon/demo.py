@@ -149,6 +149,7 @@ async def demo(
     headless: float | None = None,
     wall: bool = False,
     lang: str = "id",
+    bell: bool = True,
 ) -> tuple[int, dict[str, Any] | None]:
     night = scenario_for(scenario, config)
     import random
@@ -184,6 +185,7 @@ async def demo(
                 shape=province_shape(config.province.boundaries),
                 sitrep=config.sitrep,
                 sitrep_folder=config.sitrep_folder(),
+                bell=bell,
             )
             await app.run_async()
             await _stop(task, stop)
@@ -238,7 +240,7 @@ def run_demo(args: argparse.Namespace) -> int:
             return EXIT_FAILED
         _quiet_logs()
     code, body = asyncio.run(
-        demo(config, db=Path(args.db).expanduser() if args.db else None, seed=args.seed, speed=args.speed, scenario=args.scenario, headless=args.headless, wall=bool(getattr(args, "wall", False)), lang=lang)
+        demo(config, db=Path(args.db).expanduser() if args.db else None, seed=args.seed, speed=args.speed, scenario=args.scenario, headless=args.headless, wall=bool(getattr(args, "wall", False)), lang=lang, bell=config.client.bell and not getattr(args, "no_bell", False))
     )
     if body is not None:
         print_summary(body)
