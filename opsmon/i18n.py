@@ -36,8 +36,8 @@ CATALOG: dict[str, dict[str, str]] = {
     "banner.offline": {"id": "TERPUTUS sejak {time}, mencoba lagi...", "en": "DISCONNECTED since {time}, retrying..."},
     "banner.reason": {"id": "({reason})", "en": "({reason})"},
     "banner.server_problem": {
-        "id": "SERVER TIDAK DAPAT MENYIMPAN: perintah ditolak sampai pulih ({problem})",
-        "en": "SERVER CANNOT SAVE: commands are refused until it recovers ({problem})",
+        "id": "SERVER GAGAL MENYIMPAN: {problem}; perintah ditolak sampai pulih",
+        "en": "SERVER CANNOT SAVE: {problem}; commands are refused until it recovers",
     },
     # --- regency panels ---------------------------------------------------------
     "panel.all_done": {"id": "Semua tahap selesai", "en": "All stages done"},

@@ -1010,7 +1010,7 @@ async def run(
             else:
                 log.info("%d active token(s) in %s", tokens, database)
             scheme = "wss" if ssl_context is not None else "ws"
-            print(f"opsmon-server: listening on {scheme}://{host}:{server.port}/ws (database {database}, epoch {store.epoch}, seq {server.state.seq}, {tokens} tokens)", flush=True)
+            print(f"opsmon-server: listening on {scheme}://{host}:{server.port}/ws (database {database}, epoch {store.epoch}, seq {server.state.seq}, {tokens} token{'' if tokens == 1 else 's'})", flush=True)
             if running is not None:
                 moment = running.clock().astimezone(config.province.tz)
                 print(

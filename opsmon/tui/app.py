@@ -221,7 +221,9 @@ class OpsmonApp(App[int]):
     def banner_text(self) -> str | None:
         if self.online and self.server_problem is not None:
             # Connected, but the server cannot save: commands will be refused.
-            return self.tr("banner.server_problem", problem=for_terminal(self.server_problem))
+            # The server's words without its prefix and SQLite's detail, so it fits 80 columns.
+            problem = self.server_problem.removeprefix("could not save: ").split(" (", 1)[0]
+            return self.tr("banner.server_problem", problem=for_terminal(problem))
         if self.online or self.offline_since is None or self._preset is not None:
             return None
         text = self.tr("banner.offline", time=local_time(self.offline_since, self.tz))
