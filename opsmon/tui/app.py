@@ -59,14 +59,18 @@ from opsmon.protocol import (
     utc_now,
 )
 from opsmon.text import for_terminal
+from opsmon.timeline import Night, night
 from opsmon.tui.messages import Connected, Disconnected, Refused, ServerProblem, Synced
 from opsmon.tui.screens.dashboard import DashboardScreen
 from opsmon.tui.screens.detail import IncidentScreen
 from opsmon.tui.screens.help import HelpScreen, key_rows
 from opsmon.tui.screens.modals import AssignModal, ConfirmQuit, NoteModal, PickModal, SnoozeModal
+from opsmon.tui.screens.regency import RegencyScreen
 from opsmon.tui.screens.sitrep import SitrepScreen
 from opsmon.tui.view import Lookup
 
+# Conflicts whose reason says more than the incident's status does.
+TRIAGE_CONFLICTS = frozenset({"not_snoozed", "not_acknowledged", "unchanged", "into_resolved"})
 FLUSH_SECONDS = 0.1  # at most ten repaints a second, however many events arrive
 RECENT_EVENTS = 500
 ALERTS_NAMED = 3  # a burst of alerts: the first few by name, then how many more
@@ -145,6 +149,7 @@ class OpsmonApp(App[int]):
         self.shape = shape  # the province's regencies as polygons, for the map (None: no map)
         self.sitrep = sitrep or SitrepSettings()  # the local config's [sitrep]: post name, formats
         self.sitrep_folder = sitrep_folder  # where the sitrep key writes (None: preview only)
+        self._nights: dict[str | None, tuple[object, Night]] = {}
         self.bell_enabled = bell  # the terminal bell for a new critical or escalated incident
         self.bells = 0  # rung so far (tests read it)
         self.palette_aliases: dict[str, str] = {}  # palette title -> the same command in the other language
@@ -447,7 +452,7 @@ class OpsmonApp(App[int]):
             me = who(self.welcome.user.actor) if self.welcome else "?"
             self.say(tr("done." + verb, id=incident_id, who=me))
             return True
-        self.say(self.refusal(incident_id, answer, verb), error=True)
+        self.say(self.refusal_text(incident_id, answer, verb), error=True)
         return False
 
     def _read_only_refusal(self) -> bool:
@@ -466,9 +471,9 @@ class OpsmonApp(App[int]):
         await self.carry_out("ack", incident_ids, {})
 
     def ask(self, verb: str, incident_ids: int | list[int]) -> None:
-        """escalate / note / resolve / reopen / unack: ask for the note, then send
-        (to every marked incident when given several). The dialog keeps the text
-        when the server refuses it."""
+        """escalate / note / resolve / reopen / unack: ask for the note and send it
+        from the dialog (to every marked incident when given several), which stays
+        open with the text if the server refuses it."""
         if self._read_only_refusal():
             return
         ids = [incident_ids] if isinstance(incident_ids, int) else list(incident_ids)
@@ -481,7 +486,7 @@ class OpsmonApp(App[int]):
             return await self.carry_out(verb, ids, {"note": text})
 
         prompt = self.tr(prompts[verb], id=ids[0] if len(ids) == 1 else self._what(ids))
-        self.push_screen(NoteModal(prompt, self.tr, required=required, submit=submit))
+        self.push_screen(NoteModal(prompt, self.tr, required=required, send=submit))
 
     def _what(self, ids: list[int]) -> str:
         return self.tr("modal.what_one", id=ids[0]) if len(ids) == 1 else self.tr("modal.what_many", count=len(ids))
@@ -525,7 +530,7 @@ class OpsmonApp(App[int]):
                 return await self.carry_out("severity", [incident_id], {"severity": severity, "note": text})
 
             label = lookup.severity(severity) if lookup else severity
-            self.push_screen(NoteModal(self.tr("modal.severity_note", id=incident_id, severity=label), self.tr, required=True, submit=submit))
+            self.push_screen(NoteModal(self.tr("modal.severity_note", id=incident_id, severity=label), self.tr, required=True, send=submit))
 
         self.push_screen(PickModal(self.tr("modal.severity", id=incident_id), self.tr, options), chosen)
 
@@ -577,11 +582,10 @@ class OpsmonApp(App[int]):
         return Assign(id=command_id, incident=incident_id, to=Owner(name=values["name"], agency=values["agency"]))
 
     def refusal_text(self, incident_id: int, result: Result, verb: str) -> str:
-        """A refusal in the officer's language: the reason code when this client knows it."""
-        if result.code == "conflict" and result.status in ("acknowledged", "resolved") and result.reason in (None, "already"):
-            return self.refusal(incident_id, result, verb)
-        if result.reason is not None and f"reason.{result.reason}" in CATALOG:
-            return f"#{incident_id}: {translate_refusal(result, self.lang, self.tz)}"
+        """`refusal`, and the triage conflicts (not snoozed, not acknowledged,
+        unchanged, merge target resolved) said by their own reason."""
+        if result.reason in TRIAGE_CONFLICTS:
+            return self.tr("refused.reason", id=incident_id, reason=translate_refusal(result, self.lang, self.tz))
         return self.refusal(incident_id, result, verb)
 
     async def carry_out(self, verb: str, ids: list[int], values: dict[str, Any]) -> str | None:
@@ -589,9 +593,19 @@ class OpsmonApp(App[int]):
         incident, one summary (done, and what was refused with why) for several.
         Returns the refusal for a single incident (a dialog shows it), else None."""
         if not self.online:
+            # Queued to go on reconnect, with their ids: the dialog need not wait.
             for incident_id in ids:
                 self.say(self.tr("sending.offline", id=incident_id), warning=True)
+            self._deliver(verb, ids, [self._command_for(verb, i, values) for i in ids])
+            return None
         answers = await asyncio.gather(*(self._send(self._command_for(verb, i, values)) for i in ids))
+        return self._summary(verb, ids, answers)
+
+    @work(group="commands")
+    async def _deliver(self, verb: str, ids: list[int], commands: list[Command]) -> None:
+        self._summary(verb, ids, await asyncio.gather(*(self._send(command) for command in commands)))
+
+    def _summary(self, verb: str, ids: list[int], answers: list[Result | str]) -> str | None:
         if len(ids) == 1:
             answer = answers[0]
             if self._outcome(verb, ids[0], answer):
@@ -612,6 +626,21 @@ class OpsmonApp(App[int]):
         else:
             self.say(self.tr("done.bulk_all", verb=label, ok=ok, total=len(ids)))
         return None
+
+    def night(self, regency: str | None = None) -> Night:
+        """The charts' series, worked out again only when the state, the events or the hour moved."""
+        now = self.now()
+        key = (regency, self.state.seq, len(self.recent_events), self.recent_events[-1].seq if self.recent_events else 0, int(now.timestamp() // 60))
+        cached = self._nights.get(regency)
+        if cached is None or cached[0] != key:
+            config = self.welcome.config if self.welcome is not None else (self._preset[0].config if self._preset else None)
+            if config is None:
+                return Night(hours=[now], incidents={s: [0] for s in ("critical", "high", "medium", "low")}, tps=[0], tps_total=0)
+            cached = self._nights[regency] = (key, night(self.state, self.recent_events, config, now, regency=regency))
+        return cached[1]
+
+    def open_regency(self, code: str) -> None:
+        self.push_screen(RegencyScreen(code))
 
     def open_sitrep(self) -> None:
         if not isinstance(self.screen, SitrepScreen):
