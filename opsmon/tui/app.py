@@ -39,11 +39,13 @@ from opsmon.geo import ProvinceShape
 from opsmon.i18n import CATALOG, WITA, Translator, local_time, translate_refusal, who
 from opsmon.protocol import Ack, Command, Escalate, Event, History, Incident, Note, Reopen, Resolve, Result, Welcome, utc_now
 from opsmon.text import for_terminal
+from opsmon.timeline import Night, night
 from opsmon.tui.messages import Connected, Disconnected, Refused, ServerProblem, Synced
 from opsmon.tui.screens.dashboard import DashboardScreen
 from opsmon.tui.screens.detail import IncidentScreen
 from opsmon.tui.screens.help import HelpScreen, key_rows
 from opsmon.tui.screens.modals import ConfirmQuit, NoteModal
+from opsmon.tui.screens.regency import RegencyScreen
 from opsmon.tui.screens.sitrep import SitrepScreen
 from opsmon.tui.view import Lookup
 
@@ -125,6 +127,7 @@ class OpsmonApp(App[int]):
         self.shape = shape  # the province's regencies as polygons, for the map (None: no map)
         self.sitrep = sitrep or SitrepSettings()  # the local config's [sitrep]: post name, formats
         self.sitrep_folder = sitrep_folder  # where the sitrep key writes (None: preview only)
+        self._nights: dict[str | None, tuple[object, Night]] = {}
         self.bell_enabled = bell  # the terminal bell for a new critical or escalated incident
         self.bells = 0  # rung so far (tests read it)
         self.palette_aliases: dict[str, str] = {}  # palette title -> the same command in the other language
@@ -452,34 +455,66 @@ class OpsmonApp(App[int]):
             self.say(self.tr("done.bulk", ok=ok, total=len(incident_ids)), warning=ok < len(incident_ids))
 
     def ask(self, verb: str, incident_id: int) -> None:
-        """escalate / note / resolve / reopen: ask for the note, then send."""
+        """escalate / note / resolve / reopen: ask for the note and send it from
+        the dialog, which stays open with the text if the server refuses it."""
         if self._read_only_refusal():
             return
         prompts = {"escalate": "modal.escalate", "note": "modal.note", "resolve": "modal.resolve", "reopen": "modal.reopen"}
         required = verb != "escalate"
 
-        def send(text: str | None) -> None:
-            if text is None:
-                return
-            self._command(verb, incident_id, text)
+        async def send(text: str) -> str | None:
+            return await self._send_note(verb, incident_id, text)
 
-        self.push_screen(NoteModal(self.tr(prompts[verb], id=incident_id), self.tr, required=required), send)
+        self.push_screen(NoteModal(self.tr(prompts[verb], id=incident_id), self.tr, required=required, send=send))
 
-    @work(group="commands")
-    async def _command(self, verb: str, incident_id: int, text: str) -> None:
+    @staticmethod
+    def _note_command(verb: str, incident_id: int, text: str) -> Command:
         command_id = new_command_id()
-        command: Command
         if verb == "escalate":
-            command = Escalate(id=command_id, incident=incident_id, note=text or None)
-        elif verb == "note":
-            command = Note(id=command_id, incident=incident_id, text=text)
-        elif verb == "resolve":
-            command = Resolve(id=command_id, incident=incident_id, note=text)
-        else:
-            command = Reopen(id=command_id, incident=incident_id, note=text)
+            return Escalate(id=command_id, incident=incident_id, note=text or None)
+        if verb == "note":
+            return Note(id=command_id, incident=incident_id, text=text)
+        if verb == "resolve":
+            return Resolve(id=command_id, incident=incident_id, note=text)
+        return Reopen(id=command_id, incident=incident_id, note=text)
+
+    async def _send_note(self, verb: str, incident_id: int, text: str) -> str | None:
+        """None once the server took it (or, offline, it is queued to go on
+        reconnect); else the refusal, said and returned for the dialog."""
+        command = self._note_command(verb, incident_id, text)
         if not self.online:
             self.say(self.tr("sending.offline", id=incident_id), warning=True)
+            self._deliver(verb, incident_id, command)
+            return None
+        answer = await self._send(command)
+        if isinstance(answer, str):
+            refusal = self.tr("refused.lost", id=incident_id, message=answer)
+        elif not answer.ok:
+            refusal = self.refusal(incident_id, answer, verb)
+        else:
+            self._outcome(verb, incident_id, answer)
+            return None
+        self.say(refusal, error=True)
+        return for_terminal(refusal)
+
+    @work(group="commands")
+    async def _deliver(self, verb: str, incident_id: int, command: Command) -> None:
         self._outcome(verb, incident_id, await self._send(command))
+
+    def night(self, regency: str | None = None) -> Night:
+        """The charts' series, worked out again only when the state, the events or the hour moved."""
+        now = self.now()
+        key = (regency, self.state.seq, len(self.recent_events), self.recent_events[-1].seq if self.recent_events else 0, int(now.timestamp() // 60))
+        cached = self._nights.get(regency)
+        if cached is None or cached[0] != key:
+            config = self.welcome.config if self.welcome is not None else (self._preset[0].config if self._preset else None)
+            if config is None:
+                return Night(hours=[now], incidents={s: [0] for s in ("critical", "high", "medium", "low")}, tps=[0], tps_total=0)
+            cached = self._nights[regency] = (key, night(self.state, self.recent_events, config, now, regency=regency))
+        return cached[1]
+
+    def open_regency(self, code: str) -> None:
+        self.push_screen(RegencyScreen(code))
 
     def open_sitrep(self) -> None:
         if not isinstance(self.screen, SitrepScreen):
