@@ -379,6 +379,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "sitrep.folded": {"id": "Laporan ganda digabung: {count}", "en": "Duplicate reports folded: {count}"},
     "sitrep.urgent": {"id": "Kritis/tinggi masih terbuka: {count}", "en": "Open critical/high: {count}"},
     "sitrep.level": {"id": "eskalasi {level}", "en": "escalated {level}"},
+    "sitrep.snoozed": {"id": "TUNDA s.d. {time}", "en": "SNOOZED until {time}"},
     "sitrep.owner": {"id": "Penanggung jawab: {who}", "en": "Owner: {who}"},
     "sitrep.no_owner": {"id": "Penanggung jawab: belum ada", "en": "Owner: none yet"},
     "sitrep.reports": {"id": "{count} laporan", "en": "{count} reports"},

@@ -226,6 +226,7 @@ def build(
                     "severity": i.severity,
                     "title": _clean(i.title),
                     "status": i.status,
+                    "snoozed_until": i.snoozed_until,
                     "reported": i.reported,
                     "age_minutes": max(0, int((now - parse_ts(i.reported)).total_seconds() // 60)),
                     "owner": who(i.owner) if i.owner else None,
@@ -339,7 +340,10 @@ class _Words:
 
     def urgent(self, item: dict[str, Any]) -> tuple[str, list[str]]:
         tr = self.tr
-        head = f"#{item['id']} {self.severity(item['severity'])} · {self.regency(item['regency'])} · {self.age(item['age_minutes'])} · {tr('status.' + item['status'])}"
+        # A snoozed incident is still "open" in the log: the report says it is snoozed and until when.
+        snoozed = item.get("snoozed_until")
+        status = tr("sitrep.snoozed", time=_local(snoozed, self.tz)) if snoozed else tr("status." + item["status"])
+        head = f"#{item['id']} {self.severity(item['severity'])} · {self.regency(item['regency'])} · {self.age(item['age_minutes'])} · {status}"
         if item["level"]:
             head += " · " + tr("sitrep.level", level=item["level"])
         rest = [item["title"]]

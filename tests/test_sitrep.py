@@ -16,7 +16,7 @@ import pytest
 
 from opsmon.domain import Rules, State, apply, decide, due_escalations
 from opsmon.geo import province_shape
-from opsmon.protocol import Actor, Assign, Event, IncidentDraft, Owner, Report, StageUpdate, format_ts
+from opsmon.protocol import Actor, Assign, Event, IncidentDraft, Owner, Report, Snooze, StageUpdate, format_ts
 from opsmon.sitrep import Ledger, build, number, parse_since, render, render_json, render_md, render_text
 from tests.helpers import province
 from tests.test_tui_night import BUDI, NOW, RAHMAT, START, fixed_night
@@ -27,7 +27,7 @@ SYSTEM = Actor(name="system")
 
 def sitrep_night() -> tuple[Any, State, list[Event]]:
     """The fixed night, plus what a sitrep reports beyond it: an owner, a repeat report
-    folded into an incident, and an escalation by the server."""
+    folded into an incident, an escalation by the server and a snooze."""
     config = province()
     welcome, state, events = fixed_night(config)
     rules = Rules.from_config(config)
@@ -44,6 +44,8 @@ def sitrep_night() -> tuple[Any, State, list[Event]]:
     for decision in due_escalations(state, START + timedelta(minutes=49), rules):
         events.append(Event(seq=len(events) + 1, ts=format_ts(START + timedelta(minutes=49)), kind=decision.kind, actor=SYSTEM, data=decision.data))
         apply(state, events[-1])
+    # Kotabaru's #6, escalated, is snoozed for half an hour: the report says TUNDA and until when.
+    run(Snooze(id="sz6", incident=6, minutes=30, note="Menunggu perahu"), RAHMAT, START + timedelta(minutes=49))
     return welcome, state, events
 
 
@@ -95,6 +97,20 @@ def test_what_the_report_says_about_the_night() -> None:
     assert all(e["by"] == "system" for e in incidents["escalations"])
     assert [(r["id"], r["by"]) for r in incidents["resolved"]] == [(9, "KPU/Siti")]
     assert sum(h["critical"] for h in doc["hourly"]) == 2
+
+
+def test_a_snoozed_incident_says_tunda_with_its_wake_time_in_every_format() -> None:
+    doc = night_doc()
+    urgent = {i["id"]: i for i in doc["incidents"]["open_urgent"]}
+    assert urgent[6]["snoozed_until"] == "2024-02-14T13:59:00.000Z" and urgent[5]["snoozed_until"] is None
+    text = render_text(doc, "id").splitlines()
+    assert "#6 Kritis · Kotabaru · 17m · TUNDA s.d. 21:59 WITA · eskalasi 1" in text
+    assert "#5 Tinggi · HSS · 23m · BARU · eskalasi 1" in text
+    assert any(line.startswith("#6 ") and "SNOOZED until 21:59 WITA" in line for line in render_text(doc, "en").splitlines())
+    assert "TUNDA s.d. 21:59 WITA" in render_md(doc, "id")
+    pdfium = pytest.importorskip("pypdfium2", reason="pypdfium2 is in the test extra: pip install -e '.[test]'")
+    pdf = pdfium.PdfDocument(render(doc, "pdf", "id"))
+    assert "TUNDA s.d. 21:59 WITA" in "".join(page.get_textpage().get_text_range() for page in pdf)
 
 
 def test_a_blocked_stage_shows_even_when_an_earlier_stage_is_not_done() -> None:
