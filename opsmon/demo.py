@@ -60,7 +60,7 @@ async def _token(store: Any, name: str, role: str, agency: str, known: set[str])
 async def demo_server(config: Config, db: Path | None = None) -> AsyncIterator[DemoServer]:
     """The embedded server with its tokens; on exit it is closed and a temporary database removed."""
     from server.app import OpsmonServer
-    from server.store import Store, StoreError
+    from server.store_api import StoreError, open_store
 
     folder: Path | None = None
     if db:
@@ -69,7 +69,7 @@ async def demo_server(config: Config, db: Path | None = None) -> AsyncIterator[D
         folder = Path(tempfile.mkdtemp(prefix="opsmon-demo-"))
         database = folder / "demo.db"
     try:
-        store = Store(database, synchronous="normal")
+        store = open_store(database, synchronous="normal")
         try:
             await store.open()
         except StoreError as exc:
