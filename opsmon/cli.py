@@ -97,11 +97,13 @@ def _count(text: str) -> int:
     return value
 
 
-def _connection(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
+def _connection(parser: argparse.ArgumentParser, *, top: bool = False, token_file: bool = True) -> None:
     # On subcommands the defaults are suppressed so `opsmon --url X report ...` keeps X.
     default = None if top else argparse.SUPPRESS
     parser.add_argument("--url", default=default, metavar="ws://HOST:PORT/ws", help="server (default: $OPSMON_URL, else [client] url in the config)")
-    parser.add_argument("--token", default=default, metavar="T", help="access token (default: $OPSMON_TOKEN)")
+    parser.add_argument("--token", default=default, metavar="T", help="access token (better: $OPSMON_TOKEN or --token-file, which `ps` does not show)")
+    if token_file:
+        parser.add_argument("--token-file", default=default, metavar="FILE", help="read the access token from FILE (its first line)")
     parser.add_argument("--config", default=default, metavar="FILE", help="province config (default: $OPSMON_CONFIG, ./config.toml, else the built-in one)")
     parser.add_argument("--cafile", default=default, metavar="PEM", help="CA certificate to trust for wss:// (default: [client] cafile, else the system's CAs)")
 
@@ -127,10 +129,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="opsmon: live operations monitor for a joint election post. Without a command, opens the terminal dashboard.",
         epilog=EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        # No abbreviations at the top: a subcommand's own option (`assign --to`)
+        # must not be read as a prefix of ours (`--token`, `--token-file`).
+        allow_abbrev=False,
     )
     _connection(parser, top=True)
     parser.add_argument("--wall", action="store_true", help="wall-display mode: read-only, large, no keys but q")
     parser.add_argument("--lang", choices=LANGUAGES, help="language of the screen (default: [province] language in the config)")
+    parser.add_argument("--no-bell", action="store_true", help="no terminal bell for a new critical or escalated incident (default: [client] bell)")
     commands = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
 
     demo = commands.add_parser(
@@ -146,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--speed", type=_positive(float), default=None, help="simulated seconds per real second (default: the scenario's)")
     demo.add_argument("--scenario", default="rekap", help="rekap (default), hari-h, or a scenario file (see `opsmon exercise scenario`)")
     demo.add_argument("--lang", choices=LANGUAGES, default=argparse.SUPPRESS, help="language of the screen")
+    demo.add_argument("--no-bell", action="store_true", default=argparse.SUPPRESS, help="no terminal bell for a new critical or escalated incident")
     demo.add_argument("--config", default=argparse.SUPPRESS, metavar="FILE", help="province config")
     demo.add_argument(
         "--headless",
@@ -161,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _connection(simulate)
+    _connection(simulate, token_file=False)  # its --token-file lists several tokens
     simulate.add_argument("--seed", type=int, default=1, help="same seed, same night (default: 1)")
     simulate.add_argument("--speed", type=_positive(float), default=None, help="simulated seconds per real second (default: the scenario's)")
     simulate.add_argument("--rate", type=_positive(float), metavar="EVENTS_PER_S", help="ignore the timeline: send this many commands a second (benchmarks)")
@@ -243,6 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
     from opsmon.sitrep_cli import add_parser as add_sitrep
 
     add_sitrep(commands, _connection)
+    from opsmon.web import add_parser as add_web
+
+    add_web(commands, _connection)
 
     imp = _feeder(
         commands,
@@ -291,10 +301,27 @@ def _cafile(args: argparse.Namespace, config: Config) -> str | None:
 
 
 def _token(args: argparse.Namespace) -> str:
-    token = getattr(args, "token", None) or os.environ.get("OPSMON_TOKEN")
+    """--token, else --token-file, else $OPSMON_TOKEN."""
+    token = getattr(args, "token", None)
+    path = getattr(args, "token_file", None)
+    if not token and path:
+        token = _read_token_file(str(path))
+    token = token or os.environ.get("OPSMON_TOKEN")
     if not token:
-        raise FeedError("no token: pass --token or set OPSMON_TOKEN (an admin creates one with `opsmon-server token add NAME --role officer --agency KPU`)", EXIT_USAGE)
+        raise FeedError("no token: set OPSMON_TOKEN or pass --token-file FILE (an admin creates one with `opsmon-server token add NAME --role officer --agency KPU`)", EXIT_USAGE)
     return str(token)
+
+
+def _read_token_file(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = [line.strip() for line in handle]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FeedError(f"cannot read the token file {path}: {getattr(exc, 'strerror', None) or exc}", EXIT_USAGE) from None
+    token = next((line for line in lines if line), "")
+    if not token:
+        raise FeedError(f"the token file {path} is empty: put the token printed by `opsmon-server token add` on its first line", EXIT_USAGE)
+    return token
 
 
 def _local(check: Any) -> None:
@@ -418,7 +445,8 @@ def _run_tui(args: argparse.Namespace) -> int:
         from opsmon.tui.app import run_tui
     except ImportError as exc:
         return _fail(f"the dashboard cannot start: {exc} (try `pip install -e .`)", EXIT_FAILED)
-    return int(run_tui(url=url, token=token, lang=lang, wall=bool(args.wall), cafile=_cafile(args, config), shape=_shape(config), sitrep=config.sitrep, sitrep_folder=config.sitrep_folder()))
+    bell = config.client.bell and not getattr(args, "no_bell", False)
+    return int(run_tui(url=url, token=token, lang=lang, wall=bool(args.wall), cafile=_cafile(args, config), shape=_shape(config), sitrep=config.sitrep, sitrep_folder=config.sitrep_folder(), bell=bell))
 
 
 def _exercise(args: argparse.Namespace) -> int:
@@ -483,6 +511,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from opsmon.simulate import run_simulate_cli
 
         return run_simulate_cli(args, config, _url(args, config), getattr(args, "token", None) or os.environ.get("OPSMON_TOKEN"), _cafile(args, config))
+    if args.command == "web":
+        from opsmon.web import run_web_cli
+
+        return run_web_cli(args, config, _url(args, config), _token(args), _cafile(args, config))
     if args.command == "sitrep":
         from opsmon.sitrep_cli import run_sitrep_cli
 

@@ -180,6 +180,8 @@ class ClientSettings:
     url: str = "ws://127.0.0.1:8765/ws"
     # A post's own CA certificate, trusted for wss:// (default: the system's CAs).
     cafile: str = ""
+    # The terminal bell when a critical incident arrives or one is escalated.
+    bell: bool = True
 
 
 @dataclass(frozen=True)
@@ -431,7 +433,7 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
     s.done()
 
     c = root.table("client")
-    client = ClientSettings(url=c.text("url", "ws://127.0.0.1:8765/ws", required=False), cafile=c.text("cafile", "", required=False))
+    client = ClientSettings(url=c.text("url", "ws://127.0.0.1:8765/ws", required=False), cafile=c.text("cafile", "", required=False), bell=c.flag("bell", True))
     if not client.url.startswith(("ws://", "wss://")):
         raise ConfigError(f"client.url: {client.url!r} must start with ws:// or wss://")
     c.done()

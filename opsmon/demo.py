@@ -31,7 +31,8 @@ from opsmon.simulate import SimStats, scenario_for, simulate
 
 OFFICER = ("Petugas Posko", "officer", "KPU")
 VIEWER = ("Layar Dinding", "viewer", "KPU")
-SIMULATORS = (("Simulasi KPU", "officer", "KPU"), ("Simulasi Bawaslu", "officer", "Bawaslu"), ("Simulasi Polri", "officer", "Polri"))
+# Admin tokens: a whole night compressed into seconds is more than an officer's rate allows.
+SIMULATORS = (("Simulasi KPU", "admin", "KPU"), ("Simulasi Bawaslu", "admin", "Bawaslu"), ("Simulasi Polri", "admin", "Polri"))
 
 
 @dataclass
@@ -57,9 +58,13 @@ async def _token(store: Any, name: str, role: str, agency: str, known: set[str])
 
 
 @contextlib.asynccontextmanager
-async def demo_server(config: Config, db: Path | None = None) -> AsyncIterator[DemoServer]:
-    """The embedded server with its tokens; on exit it is closed and a temporary database removed."""
+async def demo_server(config: Config, db: Path | None = None, exercise: Any = None) -> AsyncIterator[DemoServer]:
+    """The embedded server with its tokens; on exit it is closed and a temporary database removed.
+
+    `exercise` (server.exercise.ExerciseSettings): run it as an exercise on scenario time, so the
+    screens show the scenario's clock and deadlines scale with the speed. Each run starts the clock again."""
     from server.app import OpsmonServer
+    from server.exercise import prepare
     from server.store_api import StoreError, open_store
 
     folder: Path | None = None
@@ -79,7 +84,14 @@ async def demo_server(config: Config, db: Path | None = None) -> AsyncIterator[D
             officer = await _token(store, *OFFICER, known)
             viewer = await _token(store, *VIEWER, known)
             simulators = [await _token(store, *spec, known) for spec in SIMULATORS]
-            server = OpsmonServer(config, store)
+            running = None
+            if exercise is not None:
+                await store.set_meta("exercise_clock", "{}")  # a demo plays its night from the start each time
+                try:
+                    running = await prepare(store, exercise)
+                except StoreError as exc:
+                    raise FeedError(f"{exc} (an older demo's database: use another --db)", EXIT_USAGE) from None
+            server = OpsmonServer(config, store, exercise=running)
             await server.start("127.0.0.1", 0)
             try:
                 yield DemoServer(f"ws://127.0.0.1:{server.port}/ws", officer, viewer, simulators, database, folder is not None, server)
@@ -137,6 +149,7 @@ async def demo(
     headless: float | None = None,
     wall: bool = False,
     lang: str = "id",
+    bell: bool = True,
 ) -> tuple[int, dict[str, Any] | None]:
     night = scenario_for(scenario, config)
     import random
@@ -146,13 +159,19 @@ async def demo(
     if speed is None and headless is not None:
         # Headless: the whole night in the time given (as fast as the server's rate limit allows).
         speed = night.duration / headless
-    async with demo_server(config, db) as running:
+    from server.exercise import ExerciseSettings
+
+    settings = ExerciseSettings(name=f"Demo {night.name}", start=night.start, speed=speed or night.speed, scenario=night.name)
+    async with demo_server(config, db, settings) as running:
         stop = asyncio.Event()
-        task = asyncio.create_task(simulate(running.url, running.simulators, config, scenario=night, seed=seed, speed=speed, stop=stop), name="opsmon-demo-simulator")
+        # The demo plays the post's officers too (acks, notes, resolutions), for whoever just watches.
+        play = simulate(running.url, running.simulators, config, scenario=night, seed=seed, speed=settings.speed, stop=stop, reports_only=False, duration=headless)
+        task = asyncio.create_task(play, name="opsmon-demo-simulator")
         try:
             if headless is not None:
                 began = time.monotonic()
-                await asyncio.wait({task}, timeout=headless)
+                # The simulator stops itself at `headless` seconds; a little more for its last answers.
+                await asyncio.wait({task}, timeout=headless + 15)
                 stats = await _stop(task, stop)
                 return EXIT_OK, summary(running, stats, time.monotonic() - began)
             from opsmon.geo import province_shape
@@ -166,6 +185,7 @@ async def demo(
                 shape=province_shape(config.province.boundaries),
                 sitrep=config.sitrep,
                 sitrep_folder=config.sitrep_folder(),
+                bell=bell,
             )
             await app.run_async()
             await _stop(task, stop)
@@ -193,6 +213,17 @@ def print_summary(body: dict[str, Any]) -> None:
     print(f"incidents: {body['incidents']} ({st['open']} open, {st['acknowledged']} acknowledged, {st['resolved']} resolved; {body['escalated']} escalated)")
     print(f"stages: {body['stages_moved']} of {body['stages']} moved ({body['stages_done']} done, {body['stages_blocked']} blocked)")
     print(f"database: {'kept at ' + body['database'] if body['database'] else 'temporary, removed'}")
+    if sim.get("skipped_past"):
+        print(f"NOT PLAYED: {sim['skipped_past']} reports due before the simulator started")
+    if sim.get("unsent"):
+        # Said plainly: the time given was too short for the whole night.
+        hours = sim.get("scenario_seconds", 0) / 3600
+        print(
+            f"NOT PLAYED: {sim['unsent']} of {sim['planned']} commands ({sim['unsent_reports']} reports) after {hours:.1f} scenario hours; "
+            "give more seconds, or --speed lower to watch part of the night"
+        )
+    elif sim and not sim.get("skipped_past"):
+        print(f"played: the whole night, all {sim.get('planned', 0)} commands")
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -209,7 +240,7 @@ def run_demo(args: argparse.Namespace) -> int:
             return EXIT_FAILED
         _quiet_logs()
     code, body = asyncio.run(
-        demo(config, db=Path(args.db).expanduser() if args.db else None, seed=args.seed, speed=args.speed, scenario=args.scenario, headless=args.headless, wall=bool(getattr(args, "wall", False)), lang=lang)
+        demo(config, db=Path(args.db).expanduser() if args.db else None, seed=args.seed, speed=args.speed, scenario=args.scenario, headless=args.headless, wall=bool(getattr(args, "wall", False)), lang=lang, bell=config.client.bell and not getattr(args, "no_bell", False))
     )
     if body is not None:
         print_summary(body)

@@ -74,6 +74,8 @@ class SimStats:
             "unsent": self.unsent,
             "unsent_reports": self.unsent_reports,
             "scenario_seconds": round(self.reached, 1),
+            "caught_up": self.caught_up,
+            "skipped_past": self.skipped_past,
             "seconds": round(self.elapsed, 3),
             "rate": round(self.ok / self.elapsed, 1) if self.elapsed else 0.0,
             "latency_ms": {"p50": round(percentile(self.latencies, 0.5) * 1000, 2), "p99": round(percentile(self.latencies, 0.99) * 1000, 2)},
@@ -124,12 +126,13 @@ class Simulator:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def open(self) -> None:
-        rate, burst = pace_for(self.config)
         try:
             for token in self.tokens:
                 for _ in range(self.connections):
                     session = await Session.open(self.url, token, client="opsmon-simulate", on_frame=lambda _: None, cafile=self.cafile)
                     self.sessions.append(session)
+                    # Paced for the token's role: an admin token may send ten times an officer's rate.
+                    rate, burst = pace_for(self.config, session.welcome.user.role)
                     pipeline = Pipeline(session, window=64, rate=rate, burst=burst)
                     self.pipelines.append(pipeline)
                     self.by_agency.setdefault(session.welcome.user.agency, []).append(pipeline)
@@ -358,6 +361,7 @@ async def simulate(
 
 
 STILL_NEWS = 15 * 60.0  # scenario seconds
+STARTUP_SECONDS = 10.0  # real seconds
 
 
 def _align(plan: list[SimCommand], night: Scenario, exercise: ExerciseInfo, stats: SimStats, config: Config, notice: Callable[[str], None] | None) -> tuple[list[SimCommand], float]:
@@ -374,8 +378,9 @@ def _align(plan: list[SimCommand], night: Scenario, exercise: ExerciseInfo, stat
             "start the next session with `opsmon-server reset --keep-tokens`",
             EXIT_USAGE,
         )
-    # A few scenario minutes late (the simulator started just after the server) is still news.
-    stale = offset - STILL_NEWS
+    # A few scenario minutes late (the simulator started just after the server) is still news;
+    # so is a start a few real seconds late at a speed where they are hours.
+    stale = offset - max(STILL_NEWS, STARTUP_SECONDS * exercise.speed)
     past = [c for c in plan if c.at < stale]
     if not past:
         return plan, offset

@@ -65,7 +65,6 @@ from server.drift import compare, refuse, remember
 from server.exercise import Exercise, ExerciseSettings, prepare
 from server.hub import Hub, Subscriber, batch_frames
 from server.lock import DatabaseLock
-from server.store import SCHEMA_VERSION
 from server.store_api import PG_DUMP_HINT, Attempt, CommandRecord, EventStore, backend_of, open_store, sqlite_path
 
 log = logging.getLogger("opsmon.server")
@@ -921,7 +920,7 @@ async def run(
     try:
         async with open_store(database, synchronous=config.server.synchronous, check_writable=True, exclusive=True) as store:
             if store.migration_backup is not None:
-                log.warning("migrated %s to schema version %d; the file as it was is kept at %s", store.location, SCHEMA_VERSION, store.migration_backup)
+                log.warning("migrated %s to schema version %s; the file as it was is kept at %s", store.location, await store.get_meta("schema_version"), store.migration_backup)
             if lock is not None:
                 await _check_identity(store, lock)
             running = await prepare(store, exercise)

@@ -38,6 +38,9 @@ def test_headless_demo_moves_stages_and_raises_incidents_and_leaves_nothing(tmp_
     moved = int(lines["stages"].split()[0])
     assert moved >= 26  # every regency at least in logistics and voting
     assert lines["database"] == "temporary, removed"
+    # The whole night in the seconds given, and it says so.
+    assert lines["played"].startswith("the whole night, all "), done.stdout
+    assert "NOT PLAYED" not in done.stdout
     assert demo_folders(temp) == set()
     assert list(temp.iterdir()) == []
     assert list(work.iterdir()) == []  # nothing written where it ran
@@ -62,3 +65,25 @@ def test_headless_demo_keeps_its_database_with_db_and_can_run_again(tmp_path: Pa
 def test_demo_unknown_scenario_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--headless", "1", "--scenario", "pilkada"]) == 2
     assert "unknown scenario 'pilkada'" in capsys.readouterr().err
+
+
+def test_headless_demo_says_plainly_what_it_did_not_play(capsys: pytest.CaptureFixture[str]) -> None:
+    # Two seconds at x3600 is two hours of a three-week recapitulation: most of it is not played.
+    assert main(["demo", "--headless", "2", "--speed", "3600", "--seed", "5"]) == 0
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if line.startswith("NOT PLAYED: "))
+    unsent, planned = (int(n) for n in line.split()[2:5:2])
+    assert 0 < unsent < planned and "scenario hours" in line
+    assert "played: the whole night" not in out
+
+
+def test_headless_demo_runs_on_scenario_time(tmp_path: Path) -> None:
+    db = tmp_path / "malam.db"
+    assert main(["demo", "--headless", "1.5", "--seed", "1", "--db", str(db), "--scenario", "hari-h"]) == 0
+
+    async def first_report() -> str:
+        async with Store(db) as store:
+            return next(e.ts for e in await store.events_since(0) if e.kind == "incident.reported")
+
+    # Voting day, 14 Feb 2024 (from 05:00 WITA), not today's wall clock.
+    assert asyncio.run(first_report()).startswith("2024-02-1")

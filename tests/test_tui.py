@@ -87,7 +87,9 @@ async def test_space_marks_several_then_a_acknowledges_all_marked(server: Runnin
     app = OpsmonApp(url=server.url, token=server.tokens["officer"], clock=clock)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, loaded(app, 3))
-        await pilot.press("space", "space")  # marks the first two (the cursor moves down)
+        await pilot.press("space")  # marks the first; the cursor stays on it
+        assert queue_of(app).selected_id == ids[0]
+        await pilot.press("j", "space")  # and the second
         await pilot.press("a")
         await until(pilot, lambda: any("2 dari 2 insiden di-ack" in n for n in app.notices))
         view = await server_view(server)

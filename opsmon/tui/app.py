@@ -21,10 +21,13 @@ from typing import Any
 from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.command import CommandPalette, Hit, Hits
+from textual.content import Content
 from textual.css.query import NoMatches
 from textual.dom import DOMNode
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
+from textual.system_commands import SystemCommandsProvider
 
 from opsmon.client import Backoff, ClientError, Connection, new_command_id
 from opsmon.config import SitrepSettings
@@ -33,19 +36,20 @@ from opsmon.exercise import ExerciseClock
 from opsmon.exercise import banner as exercise_banner
 from opsmon.feeders import EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE
 from opsmon.geo import ProvinceShape
-from opsmon.i18n import CATALOG, WITA, Translator, local_time, who
+from opsmon.i18n import CATALOG, WITA, Translator, local_time, translate_refusal, who
 from opsmon.protocol import Ack, Command, Escalate, Event, History, Incident, Note, Reopen, Resolve, Result, Welcome, utc_now
 from opsmon.text import for_terminal
 from opsmon.tui.messages import Connected, Disconnected, Refused, ServerProblem, Synced
 from opsmon.tui.screens.dashboard import DashboardScreen
 from opsmon.tui.screens.detail import IncidentScreen
-from opsmon.tui.screens.help import HelpScreen
+from opsmon.tui.screens.help import HelpScreen, key_rows
 from opsmon.tui.screens.modals import ConfirmQuit, NoteModal
 from opsmon.tui.screens.sitrep import SitrepScreen
 from opsmon.tui.view import Lookup
 
 FLUSH_SECONDS = 0.1  # at most ten repaints a second, however many events arrive
 RECENT_EVENTS = 500
+ALERTS_NAMED = 3  # a burst of alerts: the first few by name, then how many more
 
 
 class _Bridge:
@@ -73,11 +77,34 @@ class _Bridge:
         """Each command's own worker awaits its result and reports the outcome."""
 
 
+class OpsmonCommands(SystemCommandsProvider):
+    """The app's commands, matched on their title in either language:
+    `quit` finds Keluar on an Indonesian screen, `keluar` finds Quit on an English one."""
+
+    async def search(self, query: str) -> Hits:
+        app = self.app
+        aliases: dict[str, str] = getattr(app, "palette_aliases", {})
+        matcher = self.matcher(query)
+        for name, help_text, callback, *_ in app.get_system_commands(self.screen):
+            score = matcher.match(name)
+            shown = matcher.highlight(name)
+            other = aliases.get(name, "")
+            if other and other != name and (alias := matcher.match(other)) > score:
+                score, shown = alias, Content(f"{name} ({other})")
+            if score > 0:
+                yield Hit(score, shown, callback, help=help_text)
+
+
 class OpsmonApp(App[int]):
     CSS_PATH = Path(__file__).with_name("opsmon.tcss")  # absolute: subclasses live elsewhere
     TITLE = "opsmon"
     # ctrl+c quits too: officers press it by reflex, and the demo promises it.
-    BINDINGS = [Binding("ctrl+q,ctrl+c", "quit", "key.quit", show=False, priority=True)]
+    BINDINGS = [
+        Binding("ctrl+q,ctrl+c", "quit", "key.quit", show=False, priority=True),
+        Binding("ctrl+p", "command_palette", "key.palette", show=False, priority=True),
+        Binding("ctrl+l", "redraw", "key.redraw", show=False),
+    ]
+    COMMANDS = {OpsmonCommands}
 
     def __init__(
         self,
@@ -92,11 +119,15 @@ class OpsmonApp(App[int]):
         shape: ProvinceShape | None = None,
         sitrep: SitrepSettings | None = None,
         sitrep_folder: Path | None = None,
+        bell: bool = True,
     ) -> None:
         super().__init__()
         self.shape = shape  # the province's regencies as polygons, for the map (None: no map)
         self.sitrep = sitrep or SitrepSettings()  # the local config's [sitrep]: post name, formats
         self.sitrep_folder = sitrep_folder  # where the sitrep key writes (None: preview only)
+        self.bell_enabled = bell  # the terminal bell for a new critical or escalated incident
+        self.bells = 0  # rung so far (tests read it)
+        self.palette_aliases: dict[str, str] = {}  # palette title -> the same command in the other language
         self.url = url
         self.cafile = cafile
         self.token = token
@@ -119,6 +150,7 @@ class OpsmonApp(App[int]):
         self.notices: deque[str] = deque(maxlen=200)  # outcomes shown, newest last (tests read it)
         self.exit_line = ""
         self.repaints = 0  # coalesced redraws (the bench reads it)
+        self.redraws = 0  # ctrl+l
         self.events_seen = 0
         self._dirty = True
         self.backoff = Backoff()  # capped at 30 s: the wall retries forever, never faster than that
@@ -201,6 +233,7 @@ class OpsmonApp(App[int]):
 
     def on_mount(self) -> None:
         self.title = self.tr("app.title")
+        self.localize(self)
         if self._preset is not None:
             welcome, state = self._preset
             self._welcomed(welcome)
@@ -286,7 +319,34 @@ class OpsmonApp(App[int]):
         if message.events:
             self.events_seen += len(message.events)
             self.recent_events.extend(message.events)
+            self._alert(message.events)
         self.mark_dirty()
+
+    def _alert(self, events: list[Event]) -> None:
+        """A new critical or an escalation: a notice naming it and the bell, at once.
+        Not for what this officer did, nor for the state found on connecting."""
+        me = self.welcome.user.actor if self.welcome is not None else None
+        alerts = [e for e in events if alerting(e) and e.actor != me]
+        if not alerts:
+            return
+        tr = self.tr
+        for event in alerts[:ALERTS_NAMED]:
+            incident_id = event.data.get("id") if event.kind == "incident.reported" else event.data.get("incident")
+            incident = self.state.incidents.get(incident_id) if isinstance(incident_id, int) else None
+            if incident is None:
+                continue
+            regency = self.lookup.regency_short(incident.regency) if self.lookup else incident.regency
+            key = "alert.critical" if event.kind == "incident.reported" else "alert.escalated"
+            self.say(tr(key, id=incident.id, regency=regency, title=incident.title, level=incident.level, who=who(event.actor)), error=True, timeout=20)
+        if len(alerts) > ALERTS_NAMED:
+            self.say(tr("alert.more", count=len(alerts) - ALERTS_NAMED), error=True, timeout=20)
+        self.ring()
+
+    def ring(self) -> None:
+        if not self.bell_enabled:
+            return
+        self.bells += 1
+        self.bell()
 
     @on(Disconnected)
     def _on_disconnected(self, message: Disconnected) -> None:
@@ -319,9 +379,12 @@ class OpsmonApp(App[int]):
         self.notify(text, severity=severity, timeout=timeout if timeout is not None else (10 if error else 5), markup=False)
 
     def refusal(self, incident_id: int, result: Result, verb: str = "") -> str:
-        """The server's refusal in the officer's language, from code, by and at."""
+        """The server's refusal in the officer's language: from its reason and params
+        (translated here), else from code, by and at; its English message last."""
         tr = self.tr
         message = result.message or result.code or "?"
+        if result.reason is not None and f"reason.{result.reason}" in CATALOG and result.code != "conflict":
+            return tr("refused.reason", id=incident_id, reason=translate_refusal(result, self.lang, self.tz))
         if result.code == "conflict" and (verb == "reopen" or result.status == "open"):
             # Only a resolved incident can be reopened: say what it is instead.
             return tr("refused.open", id=incident_id, status=tr("status." + (result.status or "open")))
@@ -451,7 +514,21 @@ class OpsmonApp(App[int]):
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             return
-        self.push_screen(HelpScreen(self.tr, read_only=self.is_wall))
+        self.push_screen(HelpScreen(self.tr, key_rows(self, self.screen), read_only=self.is_wall))
+
+    def action_redraw(self) -> None:
+        """ctrl+l, as in less and k9s: repaint the whole terminal (after another program wrote on it)."""
+        for screen in self.screen_stack:
+            for widget in screen.walk_children():
+                widget.refresh(layout=True)
+        self.screen.refresh(layout=True)
+        self.refresh(repaint=True, layout=True)
+        self.mark_dirty()
+        self.redraws += 1
+
+    def action_command_palette(self) -> None:
+        if self.use_command_palette and not CommandPalette.is_open(self):  # type: ignore[arg-type]
+            self.push_screen(CommandPalette(placeholder=self.tr("palette.placeholder"), id="--command-palette"))
 
     async def action_quit(self) -> None:
         if self.unanswered:
@@ -465,29 +542,42 @@ class OpsmonApp(App[int]):
         self.exit(return_code=0)
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        """ctrl+p: every action, in the officer's language."""
-        tr = self.tr
+        """ctrl+p: every action, in the officer's language (and found by its name in the other)."""
         dashboard = self.dashboard
         target = screen if isinstance(screen, IncidentScreen | DashboardScreen) else dashboard
         if not self.is_wall:
-            yield SystemCommand(tr("key.ack"), tr("palette.ack"), lambda: target.run_action("ack"))
-            yield SystemCommand(tr("key.escalate"), tr("palette.escalate"), lambda: target.run_action("escalate"))
-            yield SystemCommand(tr("key.note"), tr("palette.note"), lambda: target.run_action("note"))
-            yield SystemCommand(tr("key.resolve"), tr("palette.resolve"), lambda: target.run_action("resolve"))
-            yield SystemCommand(tr("key.reopen"), tr("palette.reopen"), lambda: target.run_action("reopen"))
+            yield self._palette_command("key.ack", "palette.ack", lambda: target.run_action("ack"))
+            yield self._palette_command("key.escalate", "palette.escalate", lambda: target.run_action("escalate"))
+            yield self._palette_command("key.note", "palette.note", lambda: target.run_action("note"))
+            yield self._palette_command("key.resolve", "palette.resolve", lambda: target.run_action("resolve"))
+            yield self._palette_command("key.reopen", "palette.reopen", lambda: target.run_action("reopen"))
             if target is dashboard:
-                yield SystemCommand(tr("key.mark"), tr("palette.mark"), lambda: dashboard.run_action("mark"))
+                yield self._palette_command("key.mark", "palette.mark", lambda: dashboard.run_action("mark"))
         if target is dashboard and not self.is_wall:
-            yield SystemCommand(tr("key.open"), tr("palette.open"), lambda: dashboard.run_action("open_detail"))
-            yield SystemCommand(tr("key.filter"), tr("palette.filter"), lambda: dashboard.run_action("filter"))
-            yield SystemCommand(tr("key.severity"), tr("palette.severity"), lambda: dashboard.run_action("cycle_severity"))
-            yield SystemCommand(tr("key.unacked"), tr("palette.unacked"), lambda: dashboard.run_action("toggle_unacked"))
+            yield self._palette_command("key.open", "palette.open", lambda: dashboard.run_action("open_detail"))
+            yield self._palette_command("key.filter", "palette.filter", lambda: dashboard.run_action("filter"))
+            yield self._palette_command("key.severity", "palette.severity", lambda: dashboard.run_action("cycle_severity"))
+            yield self._palette_command("key.unacked", "palette.unacked", lambda: dashboard.run_action("toggle_unacked"))
+            yield self._palette_command("key.top", "palette.top", lambda: dashboard.run_action("cursor_top"))
             for n, code in enumerate(self.regency_codes(), start=1):
                 name = self.lookup.regency_short(code) if self.lookup else code
-                yield SystemCommand(tr("palette.focus", name=name), tr("key.regency", n=n), _focus(dashboard, code))
-            yield SystemCommand(tr("key.clear"), tr("palette.clear"), lambda: dashboard.run_action("clear"))
-        yield SystemCommand(tr("key.help"), tr("palette.help"), self.action_help)
-        yield SystemCommand(tr("key.quit"), tr("palette.quit"), lambda: self.run_action("quit"))
+                yield SystemCommand(self.tr("palette.focus", name=name), self.tr("key.regency", n=n), _focus(dashboard, code))
+            yield self._palette_command("key.clear", "palette.clear", lambda: dashboard.run_action("clear"))
+        yield self._palette_command("key.help", "palette.help", self.action_help)
+        yield self._palette_command("key.redraw", "palette.redraw", self.action_redraw)
+        yield self._palette_command("key.quit", "palette.quit", lambda: self.run_action("quit"))
+
+    def _palette_command(self, title: str, help_text: str, callback: Callable[[], object]) -> SystemCommand:
+        shown = self.tr(title)
+        self.palette_aliases[shown] = Translator("en" if self.tr.lang == "id" else "id")(title)
+        return SystemCommand(shown, self.tr(help_text), callback)
+
+
+def alerting(event: Event) -> bool:
+    """What the officer is told of at once: a new critical incident, any escalation."""
+    if event.kind == "incident.reported":
+        return bool(event.data.get("severity") == "critical")
+    return event.kind == "incident.escalated"
 
 
 def _concerns(event: Event, incident_id: int) -> bool:
@@ -510,13 +600,14 @@ def run_tui(
     shape: ProvinceShape | None = None,
     sitrep: SitrepSettings | None = None,
     sitrep_folder: Path | None = None,
+    bell: bool = True,
 ) -> int:
     """Run the client until the officer quits. Returns the exit code; when the
     token is refused or the server cannot be reached, prints one line saying so."""
     if not url.startswith(("ws://", "wss://")):
         print(Translator(lang)("exit.unreachable", reason=f"{url!r} is not a websocket URL (expected ws://HOST:PORT/ws)"), file=sys.stderr)
         return EXIT_USAGE
-    app = OpsmonApp(url=url, token=token, lang=lang, wall=wall, cafile=cafile, shape=shape, sitrep=sitrep, sitrep_folder=sitrep_folder)
+    app = OpsmonApp(url=url, token=token, lang=lang, wall=wall, cafile=cafile, shape=shape, sitrep=sitrep, sitrep_folder=sitrep_folder, bell=bell)
     app.run()
     code = app.return_code or 0
     if app.exit_line:

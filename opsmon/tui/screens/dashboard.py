@@ -22,18 +22,27 @@ from opsmon.tui.widgets.status import HeaderBar, OfflineBanner, Ticker
 if TYPE_CHECKING:
     from opsmon.tui.app import OpsmonApp
 
-# Actions that change something on the server: absent in wall / read-only mode.
-WRITE_ACTIONS = frozenset({"ack", "escalate", "note", "resolve", "reopen", "mark"})
-# Actions that work on the queue, which the wall does not show.
-QUEUE_ACTIONS = frozenset({"cursor_down", "cursor_up", "open_detail", "filter", "cycle_severity", "toggle_unacked"})
+# The dashboard's own actions that work on the wall too.
+WALL_ACTIONS = frozenset({"toggle_map"})
 
 
 class DashboardScreen(Screen[None]):
     """Everything at once: 13 regency panels and the queue, keyboard only."""
 
+    AUTO_FOCUS = None  # apply_mode focuses the queue, or nothing on the wall
+
     BINDINGS = [
+        # First, so the footer keeps them however narrow the terminal.
+        Binding("question_mark", "app.help", "key.help"),
+        Binding("q", "app.quit", "key.quit"),
         Binding("j", "cursor_down", "key.down", show=False),
         Binding("k", "cursor_up", "key.up", show=False),
+        Binding("g", "cursor_top", "key.top", show=False),
+        Binding("G", "cursor_bottom", "key.bottom", show=False),
+        Binding("ctrl+d", "half_page_down", "key.half_down", show=False),
+        Binding("ctrl+u", "half_page_up", "key.half_up", show=False),
+        Binding("ctrl+f", "page_down", "key.page_down", show=False),
+        Binding("ctrl+b", "page_up", "key.page_up", show=False),
         Binding("enter", "open_detail", "key.open", show=False),
         Binding("a", "ack", "key.ack"),
         Binding("e", "escalate", "key.escalate"),
@@ -50,8 +59,6 @@ class DashboardScreen(Screen[None]):
         Binding("tab", "next_regency", "key.next_regency", show=False, priority=True),
         Binding("shift+tab", "previous_regency", "key.prev_regency", show=False, priority=True),
         Binding("escape", "clear", "key.clear", show=False),
-        Binding("question_mark", "app.help", "key.help"),
-        Binding("q", "app.quit", "key.quit"),
     ]
 
     def __init__(self) -> None:
@@ -61,6 +68,7 @@ class DashboardScreen(Screen[None]):
         self._layout: tuple[int, int, bool, int] | None = None
         self.map_wanted: bool | None = None  # None: shown whenever there is room; the map key sets it
         self._initial_selection_done = False
+        self._filter_shown: tuple[object, ...] | None = None
         self.ready = False
 
     @property
@@ -86,7 +94,7 @@ class DashboardScreen(Screen[None]):
     def on_mount(self) -> None:
         self.ready = True
         self.query_one(Input).display = False
-        self.query_one(IncidentQueue).focus()
+        self.opsmon.localize(self.query_one(IncidentQueue))
         self.apply_mode()
 
     def apply_mode(self) -> None:
@@ -95,6 +103,13 @@ class DashboardScreen(Screen[None]):
         self.query_one("#queue-box").display = not wall
         self.query_one(Ticker).display = wall
         self.query_one(Input).placeholder = self.opsmon.tr("queue.filter.placeholder")
+        queue = self.query_one(IncidentQueue)
+        # Hidden on the wall, the queue and its filter must not keep their keys there.
+        queue.can_focus = self.query_one(Input).can_focus = not wall
+        if wall:
+            self.set_focus(None)
+        else:
+            queue.focus()
         self._layout = None
         self._reflow(self.size.width, self.size.height)
         self.refresh_bindings()
@@ -184,7 +199,12 @@ class DashboardScreen(Screen[None]):
             # On start: the most urgent unacknowledged incident, so `a` acts on it.
             keep = incidents[0].id
             self._initial_selection_done = True
-        table.show(incidents, lookup, app.tr, now, self.marked, keep=keep, stale=stale)
+        lost = table.show(incidents, lookup, app.tr, now, self.marked, keep=keep, stale=stale)
+        view = (self.filter.text, self.filter.severity, self.filter.unacked_only, self.filter.regency)
+        if lost is not None and view == self._filter_shown and table.selected_id is not None:
+            # It left the queue (resolved or merged elsewhere): never land on another silently.
+            app.say(app.tr("cursor.moved", gone=lost, id=table.selected_id), warning=True, timeout=4)
+        self._filter_shown = view
         self._update_title(len(incidents))
 
     def refresh_clock(self) -> None:
@@ -215,7 +235,9 @@ class DashboardScreen(Screen[None]):
     # --- bindings ----------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        return not (self.opsmon.is_wall and (action in WRITE_ACTIONS or action in QUEUE_ACTIONS))
+        # The wall is a display: of the dashboard's own keys only the map works
+        # there (help, quit, the palette and ctrl+l are the app's).
+        return not self.opsmon.is_wall or action in WALL_ACTIONS
 
     @property
     def selected_id(self) -> int | None:
@@ -226,6 +248,25 @@ class DashboardScreen(Screen[None]):
 
     def action_cursor_up(self) -> None:
         self.query_one(IncidentQueue).action_cursor_up()
+
+    def action_cursor_top(self) -> None:
+        """g: the top of the queue, where the most urgent unacknowledged incident is."""
+        self.query_one(IncidentQueue).action_first()
+
+    def action_cursor_bottom(self) -> None:
+        self.query_one(IncidentQueue).action_last()
+
+    def action_half_page_down(self) -> None:
+        self.query_one(IncidentQueue).action_half_page_down()
+
+    def action_half_page_up(self) -> None:
+        self.query_one(IncidentQueue).action_half_page_up()
+
+    def action_page_down(self) -> None:
+        self.query_one(IncidentQueue).action_page_down()
+
+    def action_page_up(self) -> None:
+        self.query_one(IncidentQueue).action_page_up()
 
     def action_open_detail(self) -> None:
         if self.selected_id is None:
@@ -240,7 +281,7 @@ class DashboardScreen(Screen[None]):
             self.opsmon.acknowledge(ids)
             self.opsmon.mark_dirty()
         elif self.selected_id is not None:
-            self.query_one(IncidentQueue).hold_position = True
+            self.query_one(IncidentQueue).hold_for = self.selected_id
             self.opsmon.acknowledge([self.selected_id])
         else:
             self.opsmon.say(self.opsmon.tr("nothing.selected"), warning=True)
@@ -251,7 +292,7 @@ class DashboardScreen(Screen[None]):
             return
         if action in ("resolve", "reopen"):
             # It will move (resolved ones go last): let the next one come under the cursor.
-            self.query_one(IncidentQueue).hold_position = True
+            self.query_one(IncidentQueue).hold_for = self.selected_id
         self.opsmon.ask(action, self.selected_id)
 
     def action_escalate(self) -> None:
@@ -277,8 +318,7 @@ class DashboardScreen(Screen[None]):
         else:
             self.marked.add(incident_id)
             self.opsmon.say(tr("marked", id=incident_id, count=len(self.marked)), timeout=2)
-        self.query_one(IncidentQueue).action_cursor_down()
-        self.opsmon.mark_dirty()
+        self.opsmon.mark_dirty()  # the cursor stays: j/k move, space only marks
 
     def action_filter(self) -> None:
         field = self.query_one(Input)

@@ -26,14 +26,15 @@ WRITE_ACTIONS = frozenset({"ack", "escalate", "note", "resolve", "reopen"})
 
 class IncidentScreen(Screen[None]):
     BINDINGS = [
+        # First, so the footer keeps them however narrow the terminal.
+        Binding("question_mark", "app.help", "key.help"),
+        Binding("q", "app.quit", "key.quit"),
         Binding("escape", "back", "key.back"),
         Binding("a", "ack", "key.ack"),
         Binding("e", "escalate", "key.escalate"),
         Binding("n", "note", "key.note"),
         Binding("r", "resolve", "key.resolve"),
         Binding("o", "reopen", "key.reopen"),
-        Binding("question_mark", "app.help", "key.help"),
-        Binding("q", "app.quit", "key.quit", show=False),
     ]
 
     def __init__(self, incident_id: int) -> None:

@@ -1,62 +1,99 @@
-"""`?`: every key, in the officer's language."""
+"""`?`: the keys that work on the screen below, read from its live bindings."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import ActiveBinding, Binding
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
-from opsmon.i18n import Translator
+from opsmon.i18n import CATALOG, Translator
 
-# (keys as typed, label key, writes to the server). The README's key table is this list.
-KEYS: list[tuple[str, str, bool]] = [
-    ("j / ↓", "key.down", False),
-    ("k / ↑", "key.up", False),
-    ("enter", "key.open", False),
-    ("a", "palette.ack", True),
-    ("e", "palette.escalate", True),
-    ("n", "palette.note", True),
-    ("r", "palette.resolve", True),
-    ("o", "palette.reopen", True),
-    ("space", "palette.mark", True),
-    ("/", "palette.filter", False),
-    ("f", "palette.severity", False),
-    ("u", "palette.unacked", False),
-    ("1..9, 0", "key.regency_keys", False),
-    ("tab / shift+tab", "key.next_regency", False),
-    ("esc", "palette.clear", False),
-    ("?", "palette.help", False),
-    ("ctrl+p", "key.palette", False),
-    ("q", "palette.quit", False),
-]
+if TYPE_CHECKING:
+    from textual.app import App
+
+# Longer words for the help than the footer's, by action; any other binding
+# (a key added later) shows its own description.
+HELP_TEXT = {
+    "ack": "palette.ack",
+    "escalate": "palette.escalate",
+    "note": "palette.note",
+    "resolve": "palette.resolve",
+    "reopen": "palette.reopen",
+    "mark": "palette.mark",
+    "open_detail": "palette.open",
+    "filter": "palette.filter",
+    "cycle_severity": "palette.severity",
+    "toggle_unacked": "palette.unacked",
+    "clear": "palette.clear",
+    "help": "palette.help",
+    "app.help": "palette.help",
+    "quit": "palette.quit",
+    "app.quit": "palette.quit",
+    "redraw": "palette.redraw",
+    "command_palette": "key.palette",
+}
+
+
+def _keys(shown: list[str]) -> str:
+    if len(shown) > 4:  # the ten regency digits
+        return f"{shown[0]}..{shown[-2]}, {shown[-1]}"
+    return " / ".join(shown)
+
+
+def key_rows(app: App[Any], screen: Screen[Any]) -> list[tuple[str, str]]:
+    """(keys, what they do) for every enabled binding on `screen` with a
+    description: the screen's own first, then the focused widget's, then the
+    app's. Keys doing the same thing share a row."""
+    tr: Translator = getattr(app, "tr", Translator())
+    ours = {entry[tr.lang] for entry in CATALOG.values()}  # Textual's own (scroll left, copy) stay out
+    active = [a for a in screen.active_bindings.values() if a.enabled and a.binding.description in ours]
+    rank = {id(screen): 0, id(app): 2}
+
+    def position(entry: ActiveBinding) -> tuple[int, int]:
+        # As the class declares them (Textual's base classes put tab first otherwise).
+        declared = [key.strip() for b in getattr(type(entry.node), "BINDINGS", []) if isinstance(b, Binding) for key in b.key.split(",")]
+        return rank.get(id(entry.node), 1), declared.index(entry.binding.key) if entry.binding.key in declared else len(declared)
+
+    active.sort(key=position)
+    rows: dict[str, list[str]] = {}
+    for entry in active:
+        binding: Binding = entry.binding
+        action = binding.action.split("(")[0]
+        label = tr(HELP_TEXT[action]) if action in HELP_TEXT and HELP_TEXT[action] in CATALOG else binding.description
+        shown = app.get_key_display(binding)
+        keys = rows.setdefault(label, [])
+        if shown not in keys:
+            keys.append(shown)
+    return [(_keys(keys), label) for label, keys in rows.items()]
 
 
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,question_mark,q", "close", "key.back")]
 
-    def __init__(self, tr: Translator, *, read_only: bool) -> None:
+    def __init__(self, tr: Translator, rows: list[tuple[str, str]], *, read_only: bool) -> None:
         super().__init__(id="help")
         self.tr = tr
+        self.rows = rows
         self.read_only = read_only
 
     def compose(self) -> ComposeResult:
         tr = self.tr
         table = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
-        table.add_column(style="bold")
+        table.add_column(style="bold", no_wrap=True)
         table.add_column()
-        for keys, label, writes in KEYS:
-            if writes and self.read_only:
-                continue
-            table.add_row(keys, tr(label))
+        for keys, label in self.rows:
+            table.add_row(keys, label)
         with VerticalScroll(id="dialog"):
             yield Static(Text(tr("help.title"), "bold"), id="help-title")
             if self.read_only:
                 yield Static(tr("help.readonly"))
-            yield Static(table)
+            yield Static(table, id="help-keys")
             yield Static(Text(tr("help.close"), "dim"))
 
     def action_close(self) -> None:

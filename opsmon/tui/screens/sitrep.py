@@ -64,6 +64,10 @@ class SitrepScreen(Screen[None]):
         )
         self.query_one("#sitrep-text", Static).update(Text(render_text(self.doc, app.lang)))
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # The wall (a terminal, or a browser tab through `opsmon web`) only shows.
+        return not (action == "write" and self.opsmon.is_wall)
+
     def _ledger(self) -> Ledger | None:
         folder = self.opsmon.sitrep_folder
         return Ledger(folder) if folder is not None else None

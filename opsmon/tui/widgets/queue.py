@@ -53,12 +53,12 @@ class IncidentQueue(ScrollView, can_focus=True):
     """Keyed by incident id, so the cursor stays on an incident as rows move."""
 
     BINDINGS = [
-        Binding("down", "cursor_down", show=False),
-        Binding("up", "cursor_up", show=False),
-        Binding("pagedown", "page_down", show=False),
-        Binding("pageup", "page_up", show=False),
-        Binding("home", "first", show=False),
-        Binding("end", "last", show=False),
+        Binding("down", "cursor_down", "key.down", show=False),
+        Binding("up", "cursor_up", "key.up", show=False),
+        Binding("pagedown", "page_down", "key.page_down", show=False),
+        Binding("pageup", "page_up", "key.page_up", show=False),
+        Binding("home", "first", "key.top", show=False),
+        Binding("end", "last", "key.bottom", show=False),
     ]
 
     DEFAULT_CSS = """
@@ -70,7 +70,10 @@ class IncidentQueue(ScrollView, can_focus=True):
         self.incidents: list[Incident] = []
         self.incident_ids: list[int] = []
         self.cursor_row = 0
-        self.hold_position = False  # after acting on the selected row: the next one moves under the cursor
+        # The incident just acted on (acknowledged, resolved): once it moves away
+        # the next one comes under the cursor. Any other change keeps the cursor
+        # on the incident it is on.
+        self.hold_for: int | None = None
         self._signature: tuple[object, ...] | None = None
         self._lines: dict[int, Strip] = {}
         self._header: Strip | None = None
@@ -88,7 +91,9 @@ class IncidentQueue(ScrollView, can_focus=True):
         if incident_id is not None and incident_id in self.incident_ids:
             self._move(self.incident_ids.index(incident_id))
 
-    def show(self, incidents: list[Incident], lookup: Lookup, tr: Translator, now: datetime, marked: set[int], *, keep: int | None, stale: bool) -> None:
+    def show(self, incidents: list[Incident], lookup: Lookup, tr: Translator, now: datetime, marked: set[int], *, keep: int | None, stale: bool) -> int | None:
+        """Show `incidents`, the cursor on the incident it was on. Returns that
+        incident's id if it has left the queue (so the cursor is on another)."""
         minute = int(now.timestamp() // 60)
         signature = (
             minute,
@@ -98,10 +103,17 @@ class IncidentQueue(ScrollView, can_focus=True):
             tuple((i.id, i.status, i.level, i.acknowledged, i.severity) for i in incidents),
         )
         if signature == self._signature:
-            return  # nothing a person could see has changed
+            return None  # nothing a person could see has changed
         self._signature = signature
-        selected = keep if keep is not None else (None if self.hold_position else self.selected_id)
-        self.hold_position = False
+        selected = self.selected_id
+        before = {i.id: (i.status, i.severity) for i in self.incidents}
+        after = {i.id: (i.status, i.severity) for i in incidents}
+        if self.hold_for is not None and self.hold_for != selected:
+            self.hold_for = None  # the officer has moved on
+        held = self.hold_for is not None and before.get(self.hold_for) != after.get(self.hold_for)
+        if held:
+            self.hold_for = None
+        target = keep if keep is not None else (None if held else selected)
         position = self.cursor_row
         self.incidents = incidents
         self.incident_ids = [i.id for i in incidents]
@@ -109,11 +121,12 @@ class IncidentQueue(ScrollView, can_focus=True):
         self._lines.clear()
         self._header = None
         self.virtual_size = Size(self.size.width, len(incidents) + 1)
-        if selected in self.incident_ids:
-            self._move(self.incident_ids.index(selected))
+        if target in self.incident_ids:
+            self._move(self.incident_ids.index(target))
         else:
             self._move(min(max(position, 0), max(0, len(incidents) - 1)))
         self.refresh()
+        return target if target is not None and target not in after and self.incident_ids else None
 
     # --- drawing --------------------------------------------------------------------
 
@@ -229,6 +242,12 @@ class IncidentQueue(ScrollView, can_focus=True):
 
     def action_page_up(self) -> None:
         self._move(self.cursor_row - max(1, self.size.height - 2))
+
+    def action_half_page_down(self) -> None:
+        self._move(self.cursor_row + max(1, (self.size.height - 1) // 2))
+
+    def action_half_page_up(self) -> None:
+        self._move(self.cursor_row - max(1, (self.size.height - 1) // 2))
 
     def action_first(self) -> None:
         self._move(0)

@@ -132,9 +132,6 @@ class RegencyPanel(Widget):
             return line
         line.append(lookup.stage_label(summary.stage))
         line.append(f" {summary.done}/{summary.total}")
-        current_blocked = any(key == summary.stage.key for key, _ in summary.blocked_stages)
-        if current_blocked and not age:
-            line.append(" " + tr("panel.blocked"), "bold reverse")
         tail = Text()
         if age and summary.oldest_unacked is not None and self.now is not None:
             tail.append(" ·" + tr.age(self.now - summary.oldest_unacked), "bold")

@@ -1,0 +1,180 @@
+"""Being told at once, moving like k9s/less, help from the live keys, one language: against the real server."""
+
+from __future__ import annotations
+
+import pytest
+
+from opsmon.client import Session
+from opsmon.protocol import Ack, Escalate
+from opsmon.tui.app import OpsmonApp
+from opsmon.tui.screens.help import key_rows
+from tests.helpers import FakeClock, Running
+from tests.test_tui import SIZE, loaded, queue_of, report, until
+from tests.test_tui_screens import screen_lines, settle
+from tests.test_tui_snapshots import night_app
+
+
+async def act(server: Running, token: str, command: Ack | Escalate) -> None:
+    session = await Session.open(server.url, server.tokens[token])
+    try:
+        assert (await session.request(command)).ok
+    finally:
+        await session.close()
+
+
+@pytest.mark.parametrize("token", ["officer", "wall"])
+async def test_a_new_critical_and_an_escalation_are_announced_by_name_with_the_bell(server: Running, clock: FakeClock, token: str) -> None:
+    await report(server, clock, [("6371", "low", "Listrik padam")])
+    app = OpsmonApp(url=server.url, token=server.tokens[token], clock=clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.welcome is not None and len(app.state.incidents) == 1 and app.repaints > 2)
+        assert app.bells == 0  # what was there on connecting is not news
+        [critical] = await report(server, clock, [("6371", "critical", "Kericuhan di PPK")])
+        await until(pilot, lambda: any(f"KRITIS baru #{critical} Banjarmasin: Kericuhan di PPK" in n for n in app.notices))
+        assert app.bells == 1
+        await act(server, "polisi", Escalate(id="esc", incident=1, note="Polsek diminta"))
+        await until(pilot, lambda: any("ESKALASI level 1 #1 Banjarmasin: Listrik padam (Polri/polisi)" in n for n in app.notices))
+        assert app.bells == 2
+        if token == "wall":
+            return
+        await until(pilot, loaded(app, 2))
+        await pilot.press("e", "enter")  # the officer's own escalation: no alarm for it
+        await until(pilot, lambda: any("dieskalasi oleh Bawaslu/officer" in n for n in app.notices))
+        await settle(pilot)
+        assert app.bells == 2
+
+
+async def test_no_bell_keeps_the_notice(server: Running, clock: FakeClock) -> None:
+    app = OpsmonApp(url=server.url, token=server.tokens["officer"], clock=clock, bell=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.welcome is not None)
+        [critical] = await report(server, clock, [("6303", "critical", "Kotak suara dibakar")])
+        await until(pilot, lambda: any(f"KRITIS baru #{critical} Banjar" in n for n in app.notices))
+        assert app.bells == 0
+
+
+async def test_g_jumps_to_the_most_urgent_and_the_cursor_keeps_its_incident(server: Running, clock: FakeClock) -> None:
+    ids = await report(server, clock, [("6371", "high", "Kotak suara rusak"), ("6303", "medium", "Saksi ditolak"), ("6302", "low", "Listrik padam")])
+    app = OpsmonApp(url=server.url, token=server.tokens["officer"], clock=clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, loaded(app, 3))
+        await pilot.press("j")
+        assert queue_of(app).selected_id == ids[1]
+        [critical] = await report(server, clock, [("6372", "critical", "Kericuhan")])
+        await until(pilot, loaded(app, 4))
+        assert queue_of(app).selected_id == ids[1]  # a new row above it does not move the cursor off it
+        await pilot.press("G")
+        assert queue_of(app).selected_id == ids[2]
+        await pilot.press("g")
+        assert queue_of(app).selected_id == critical  # the top: the most urgent unacknowledged
+
+
+async def test_after_a_refused_ack_the_cursor_stays_on_its_incident(server: Running, clock: FakeClock) -> None:
+    ids = await report(server, clock, [("6371", "high", "Kotak suara rusak"), ("6303", "medium", "Saksi ditolak")])
+    await act(server, "polisi", Ack(id="polisi-ack", incident=ids[0]))
+    app = OpsmonApp(url=server.url, token=server.tokens["officer"], clock=clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, loaded(app, 2))
+        await pilot.press("k")  # up to the top: the acknowledged high one is second... go to it
+        await pilot.press("G")
+        assert queue_of(app).selected_id == ids[0]
+        await pilot.press("a")  # refused: Polri acknowledged it already
+        await until(pilot, lambda: any("sudah di-ack" in n for n in app.notices))
+        await report(server, clock, [("6372", "critical", "Kericuhan")])
+        await until(pilot, loaded(app, 3))
+        assert queue_of(app).selected_id == ids[0]  # never silently on another incident
+
+
+async def test_half_pages_pages_and_redraw() -> None:
+    app = night_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        queue = queue_of(app)
+        assert queue.cursor_row == 0
+        await pilot.press("ctrl+d")
+        half = queue.cursor_row
+        assert 0 < half < len(queue.incident_ids) - 1
+        await pilot.press("ctrl+u")
+        assert queue.cursor_row == 0
+        await pilot.press("ctrl+f")
+        assert queue.cursor_row > half
+        await pilot.press("ctrl+b")
+        assert queue.cursor_row == 0
+        await pilot.press("G")
+        assert queue.cursor_row == len(queue.incident_ids) - 1
+        await pilot.press("space")  # marks without moving
+        assert queue.cursor_row == len(queue.incident_ids) - 1
+        repaints = app.repaints
+        await pilot.press("ctrl+l")
+        await settle(pilot)
+        assert app.redraws == 1 and app.repaints > repaints
+
+
+async def test_help_lists_the_live_keys_of_the_screen_below() -> None:
+    app = night_app()
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot)
+        rows = dict(key_rows(app, app.screen))
+        for keys in ("j / ↓", "g / home", "G / end", "^d", "^u", "^f / pgdn", "^b / pgup", "a", "space", "1..9, 0", "?", "^p", "^l"):
+            assert keys in rows, keys
+        await pilot.press("question_mark")
+        await settle(pilot)
+        text = "\n".join(screen_lines(app))
+        assert "Ke atas (paling mendesak)" in text and "Gambar ulang seluruh layar" in text
+
+
+async def test_the_wall_lists_and_obeys_only_what_works_there() -> None:
+    app = night_app(wall=True)
+    async with app.run_test(size=(200, 60)) as pilot:
+        await settle(pilot)
+        rows = dict(key_rows(app, app.screen))
+        assert set(rows) == {"?", "q / ^q / ^c", "m", "^p", "^l"}
+        await pilot.press("1", "tab", "j", "slash", "f", "u")  # none of these work on a display
+        await settle(pilot)
+        assert not app.dashboard.query(".-focused")
+        assert "[fokus]" not in "\n".join(screen_lines(app))
+        assert app.dashboard.filter.regency is None and not app.dashboard.filter.active
+        await pilot.press("question_mark")
+        await settle(pilot)
+        text = "\n".join(screen_lines(app))
+        assert "Tampilkan semua tombol" in text and "Ack insiden" not in text and "Turun" not in text
+
+
+@pytest.mark.parametrize("keys", [[], ["enter"]], ids=["dashboard", "detail"])
+async def test_the_footer_keeps_help_and_quit_at_80x24(keys: list[str]) -> None:
+    app = night_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press(*keys)
+        await settle(pilot)
+        footer = screen_lines(app)[-1]
+        assert "? Bantuan" in footer and "q Keluar" in footer, footer
+
+
+@pytest.mark.parametrize(("lang", "typed", "title", "placeholder"), [("id", "quit", "Keluar", "Cari perintah…"), ("en", "keluar", "Quit", "Search for commands…")])
+async def test_the_palette_speaks_the_officers_language_and_finds_quit_in_either(lang: str, typed: str, title: str, placeholder: str) -> None:
+    app = night_app(lang=lang)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+p")
+        await until(pilot, lambda: type(app.screen).__name__ == "CommandPalette")
+        from textual.command import CommandInput
+
+        assert app.screen.query_one(CommandInput).placeholder == placeholder
+        await pilot.press(*typed)
+        await until(pilot, lambda: any(title in line for line in screen_lines(app)[2:]))
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await until(pilot, lambda: app.return_code is not None)
+    assert app.return_code == 0
+
+
+async def test_a_refusal_reads_in_the_officers_language(server: Running, clock: FakeClock) -> None:
+    [incident] = await report(server, clock, [("6303", "high", "Kotak suara rusak")])
+    app = OpsmonApp(url=server.url, token=server.tokens["bjm"], clock=clock)  # may act on Banjarmasin only
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, loaded(app, 1))
+        await pilot.press("a")
+        await until(pilot, lambda: any(n.startswith(f"#{incident}: ") for n in app.notices))
+        notice = [n for n in app.notices if n.startswith(f"#{incident}: ")][-1]
+        assert notice == f"#{incident}: ditolak: token Anda hanya berwenang di wilayah 6371, bukan 6303"
