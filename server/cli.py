@@ -352,6 +352,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"backup written: {info.path} (epoch {info.epoch}, seq {info.seq}, {info.bytes // 1024} KiB, {info.seconds:.2f} s)")
             return 0
         if args.command == "verify":
+            if backend_of(args.file) != "sqlite":
+                return _fail(f"verify checks a SQLite backup file: {PG_DUMP_HINT}", EXIT_USAGE)
             report = verify_database(Path(args.file), format_ts(utc_now()))
             print(json.dumps(report.to_json()) if args.json else "\n".join(report.lines()))
             return 0 if report.consistent else EXIT_FAILED
