@@ -235,7 +235,10 @@ def _m(spread: dict[str, Any]) -> str:
     return "-" if spread["median"] is None else f"{spread['median']:g} / {spread['worst']:g}"
 
 
-def render_md(report: dict[str, Any], tz: tzinfo) -> str:
+def render_md(report: dict[str, Any], tz: tzinfo, regencies: dict[str, str] | None = None) -> str:
+    """`regencies`: code -> the name to show (from the config)."""
+    names = regencies or {}
+
     def at(ts: str | None) -> str:
         return "-" if ts is None else f"{parse_ts(ts).astimezone(tz):%d %b %H:%M} {tz.tzname(None) or ''}".strip()
 
@@ -269,11 +272,11 @@ def render_md(report: dict[str, Any], tz: tzinfo) -> str:
     if not report["trainees"]:
         lines.append("| (nobody acted on an incident) | | | | | | | | | | |")
     if report["reporters"]:
-        lines += ["", "Field reporters (the simulator): " + ", ".join(f"{_cell(r['agency'] or '')}/{_cell(r['name'])} ({r['reports']} reports)" for r in report["reporters"])]
+        lines += ["", "Field reporters (the simulator): " + ", ".join(f"{_cell(r['agency'] or '')}/{_cell(r['name'])} ({r['reports']} report{'' if r['reports'] == 1 else 's'})" for r in report["reporters"])]
     lines += ["", "## Incidents", ""]
     for i in report["incidents"]:
         flags = " **deadline missed**" if i["deadline_missed"] else ""
-        lines.append(f"### #{i['id']} {_cell(i['severity'])} · {_cell(i['regency'])} · {_cell(i['title'])}{flags}")
+        lines.append(f"### #{i['id']} {_cell(i['severity'])} · {_cell(names.get(i['regency'], i['regency']))} · {_cell(i['title'])}{flags}")
         lines.append("")
         if i["location"]:
             lines.append(f"{_cell(i['location'])}. Due for acknowledgement {at(i['ack_due'])}; now {_cell(i['status'])}.")

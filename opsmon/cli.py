@@ -483,7 +483,7 @@ def _after_action(args: argparse.Namespace) -> int:
     if args.format == "json":
         body: str | bytes = afteraction.render_json(report)
     else:
-        text = afteraction.render_md(report, config.province.tz)
+        text = afteraction.render_md(report, config.province.tz, {r.code: r.short for r in config.regencies} | {config.province.code: config.province.name})
         body = afteraction.render_pdf(text) if args.format == "pdf" else text
     if args.output:
         try:

@@ -65,6 +65,7 @@ from server.drift import compare, refuse, remember
 from server.exercise import Exercise, ExerciseSettings, prepare
 from server.hub import Hub, Subscriber, batch_frames
 from server.lock import DatabaseLock
+from server.logs import quote
 from server.store_api import PG_DUMP_HINT, Attempt, CommandRecord, EventStore, backend_of, open_store, sqlite_path
 
 log = logging.getLogger("opsmon.server")
@@ -487,6 +488,7 @@ class OpsmonServer:
         rate = self.settings.rate_for(user.role)
         limit = RateLimit(rate)
         bad_frames: deque[float] = deque()
+        limited_since, limited_more = -1.0, 0
         async for frame in connection:
             started = time.perf_counter()
             self._used[token_hash] = format_ts(self.clock())
@@ -498,8 +500,11 @@ class OpsmonServer:
                 while bad_frames and bad_frames[0] < now - 60:
                     bad_frames.popleft()
                 if exc.command_id is not None:
-                    self._answer(connection, Result(id=exc.command_id, ok=False, code="invalid", message=str(exc), reason=exc.reason, params=exc.params), "unknown", started)
+                    invalid = Result(id=exc.command_id, ok=False, code="invalid", message=str(exc), reason=exc.reason, params=exc.params)
+                    self._audit(user, None, _frame_type(frame), "invalid", result=invalid)
+                    self._answer(connection, invalid, "unknown", started)
                 else:
+                    log.info("bad message from %s (%s): %s", user.name, _address(connection), exc)
                     self.metrics.error("bad_message")
                     self.hub.send(connection, encode(Error(code="bad_message", message=str(exc))))
                 if len(bad_frames) > self.settings.bad_frames_per_minute:
@@ -521,6 +526,15 @@ class OpsmonServer:
                     reason="rate_limited",
                     params={"rate": rate, "role": user.role},
                 )
+                # A flood is one line a second, not one per frame.
+                now = time.monotonic()
+                if now - limited_since >= 1.0:
+                    if limited_more:
+                        log.info("refused %d more command(s) from %s (%s): rate_limited", limited_more, user.name, user.agency)
+                    self._audit(user, message, kind, "rate_limited", result=refusal)
+                    limited_since, limited_more = now, 0
+                else:
+                    limited_more += 1
                 self._answer(connection, refusal, kind, started)
                 continue
             if isinstance(message, History):
@@ -531,9 +545,57 @@ class OpsmonServer:
                 continue
             if not user.may_act():
                 refusal = Result(id=message.id, ok=False, code="forbidden", message=f"a {user.role} token may only read", reason="read_only", params={"role": user.role})
+                self._audit(user, message, kind, "forbidden", result=refusal)
                 self._answer(connection, refusal, kind, started)
                 continue
             await self._command(connection, user, message, kind, started)
+
+    def _audit(self, user: User, command: Any, kind: str, outcome: str, *, seq: int | None = None, result: Result | None = None) -> None:
+        """One line per command carried out or refused: who (name, agency, role;
+        the token is named after the person), what, on which incident or
+        regency, and how it ended."""
+        incident = getattr(command, "incident", None)
+        regency = getattr(command, "regency", None)
+        parts = [kind]
+        if isinstance(incident, int):
+            known = self.state.incidents.get(incident)
+            regency = regency or (known.regency if known is not None else None)
+            parts.append(f"incident #{incident}" + (f" (regency {regency})" if regency else ""))
+        elif incident is not None:  # a report's draft
+            regency = getattr(incident, "regency", None)
+            parts.append(f"regency {regency}, {getattr(incident, 'severity', '?')}, {quote(str(getattr(incident, 'title', '')), 60)}")
+            incident = result.incident if result is not None and result.ok else None
+        elif regency:
+            parts.append(f"regency {regency}")
+        stage = getattr(command, "stage", None)
+        if isinstance(stage, str):
+            parts.append(f"stage {stage} done {getattr(command, 'done', '?')}" + (" blocked" if getattr(command, "blocked", False) else ""))
+        into = getattr(command, "into", None)
+        if isinstance(into, int):
+            parts.append(f"into #{into}")
+        if outcome == "ok":
+            how = f"ok, seq {seq}" + (f", incident #{incident}" if kind == "report" and incident is not None else "")
+        elif outcome == "repeat":
+            how = "already done (same command id): first answer sent again"
+        else:
+            how = f"refused {outcome}" + (f" ({result.reason})" if result is not None and result.reason else "") + (f": {result.message}" if result is not None else "")
+        fields = {
+            "audit": {
+                "who": user.name,
+                "agency": user.agency,
+                "role": user.role,
+                "token": user.name,
+                "command": kind,
+                "command_id": getattr(command, "id", None),
+                "incident": incident if isinstance(incident, int) else None,
+                "regency": regency,
+                "outcome": "ok" if outcome == "ok" else "repeat" if outcome == "repeat" else "refused",
+                "code": None if outcome in ("ok", "repeat") else outcome,
+                "reason": result.reason if result is not None else None,
+                "seq": seq,
+            }
+        }
+        log.info("%s by %s (%s %s): %s -> %s", "command" if outcome in ("ok", "repeat") else "refused", user.name, user.agency, user.role, " ".join(parts), how, extra=fields)
 
     def _answer(self, connection: ServerConnection, result: Result, kind: str, started: float) -> None:
         self._reply(connection, encode(result), kind, "ok" if result.ok else (result.code or "error"), started)
@@ -553,6 +615,7 @@ class OpsmonServer:
         for item in batch:
             if isinstance(item, _Pending):
                 result = Result(id=item.command.id, ok=False, code="unavailable", message=message, reason="unavailable", params={"problem": problem})
+                self._audit(item.user, item.command, item.kind, "unavailable", result=result)
                 self._answer(item.connection, result, item.kind, item.started)
 
     def _trouble(self, problem: str | None) -> None:
@@ -647,6 +710,7 @@ class OpsmonServer:
         records: list[CommandRecord] = []
         replies: list[tuple[ServerConnection, bytes, str, str, float]] = []
         attempts: list[Attempt] = []
+        audits: list[tuple[_Pending, str, int | None, Result | None]] = []
         touched_incidents: set[int] = set()
         touched_stages: set[tuple[str, str]] = set()
         for item in batch:
@@ -657,6 +721,7 @@ class OpsmonServer:
                 key = (pending.user.name, pending.command.id)
                 if key in answered:
                     replies.append((pending.connection, _as_repeat(answered[key]), pending.kind, "repeat", pending.started))
+                    audits.append((pending, "repeat", None, None))
                     continue
                 try:
                     decision = decide(trial, pending.command, actor, pending.user.regencies, now, self.rules)
@@ -673,6 +738,7 @@ class OpsmonServer:
                         params=exc.params,
                     )
                     replies.append((pending.connection, encode(result), pending.kind, exc.code, pending.started))
+                    audits.append((pending, exc.code, None, result))
                     if self.exercise is not None:
                         attempts.append(Attempt(ts, pending.user.name, pending.user.agency, pending.kind, getattr(pending.command, "incident", None), exc.code, exc.reason, exc.message))
                     continue
@@ -691,6 +757,7 @@ class OpsmonServer:
                 answered[(pending.user.name, pending.command.id)] = frame
                 records.append(CommandRecord(pending.user.name, pending.command.id, frame))
                 replies.append((pending.connection, frame, pending.kind, "ok", pending.started))
+                audits.append((pending, "ok", event.seq, Result(id=pending.command.id, ok=True, seq=event.seq, incident=decision.incident)))
         if events:
             try:
                 await self.store.commit(
@@ -718,6 +785,8 @@ class OpsmonServer:
                 await self.store.record_attempts(attempts)
             except Exception:  # the trainees' refusals are for the report: never worth a lost answer
                 log.exception("could not record %d refused attempt(s)", len(attempts))
+        for done, outcome, seq, answer in audits:  # once committed: an "ok" line is a promise kept
+            self._audit(done.user, done.command, done.kind, outcome, seq=seq, result=answer)
         for connection, frame, kind, outcome, started in replies:
             self._reply(connection, frame, kind, outcome, started)
         if events:
@@ -744,10 +813,16 @@ class OpsmonServer:
             decisions = due_escalations(self.state, now, self.rules)
             if wakeups or decisions:
                 await self._write([*wakeups, *decisions])
-                if wakeups:
-                    log.info("woke %d snoozed incident(s)", len(wakeups))
-                if decisions:
-                    log.info("escalated %d incident(s) past their deadline", len(decisions))
+                for wakeup in wakeups:
+                    log.info("woke incident #%s (regency %s): its snooze ran out", wakeup.incident, wakeup.regency)
+                for decision in decisions:
+                    incident = self.state.incidents.get(decision.incident or -1)
+                    severity = incident.severity if incident is not None else "?"
+                    log.info(
+                        "escalated incident #%s (regency %s, %s) to level %s: not acknowledged by its deadline",
+                        decision.incident, decision.regency, severity, decision.data.get("level"),
+                        extra={"audit": {"who": "system", "command": "escalate", "incident": decision.incident, "regency": decision.regency, "outcome": "ok", "seq": self.state.seq}},
+                    )  # fmt: skip
             return len(decisions)
 
     async def _escalation_loop(self) -> None:
@@ -888,6 +963,16 @@ def _token_change_detail(body: dict[str, Any]) -> str:
     return f" ({', '.join(parts)})" if parts else ""
 
 
+def _frame_type(frame: str | bytes) -> str:
+    """The `type` of a frame that did not decode, for the log ("unknown" if it has none)."""
+    try:
+        body = json.loads(frame)
+    except ValueError:
+        return "unknown"
+    kind = body.get("type") if isinstance(body, dict) else None
+    return kind if isinstance(kind, str) and kind.isidentifier() and len(kind) <= 32 else "unknown"
+
+
 def _address(connection: ServerConnection) -> str:
     """The peer's IP address (no port): what the per-address limit counts."""
     remote = connection.remote_address
@@ -938,7 +1023,7 @@ async def run(
             else:
                 log.info("%d active token(s) in %s", tokens, store.location)
             scheme = "wss" if ssl_context is not None else "ws"
-            print(f"opsmon-server: listening on {scheme}://{host}:{server.port}/ws (database {store.location}, epoch {store.epoch}, seq {server.state.seq}, {tokens} tokens)", flush=True)
+            print(f"opsmon-server: listening on {scheme}://{host}:{server.port}/ws (database {store.location}, epoch {store.epoch}, seq {server.state.seq}, {tokens} token{'' if tokens == 1 else 's'})", flush=True)
             if running is not None:
                 moment = running.clock().astimezone(config.province.tz)
                 print(

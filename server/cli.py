@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import ssl
 import sys
 from collections.abc import Sequence
@@ -26,6 +25,7 @@ from server.drift import ConfigDrift
 from server.exercise import ExerciseSettings
 from server.export import FORMATS, ExportError, parse_moment, write
 from server.lock import DatabaseLock, LockError, user_name
+from server.logs import LOG_FORMATS, logging_to_stderr
 from server.store_api import PG_DUMP_HINT, StoreError, backend_of, copy_database, open_store, sqlite_path
 from server.tls import TLSError, server_ssl_context
 
@@ -66,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default: [server] host)")
     serve.add_argument("--port", type=_port, help="port (default: [server] port, 8765)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--log-format", default="text", choices=LOG_FORMATS, help="text lines (default) or one JSON object a line (journald, Loki); times in the province's zone")
     serve.add_argument(
         "--accept-config-change", action="store_true", help="serve even if the config no longer has a regency with history (the log records who accepted it)"
     )
@@ -328,16 +329,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             from server.app import run
 
-            logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
             host = args.host or config.server.host
             port = args.port if args.port is not None else config.server.port
             try:
                 exercise = _exercise(args, config)
             except _Usage as exc:
                 return _fail(str(exc), EXIT_USAGE)
-            asyncio.run(
-                run(config, _database(args, config), host, port, ssl_context=_tls(args, config), accept_config_change=args.accept_config_change, exercise=exercise)
-            )
+            with logging_to_stderr(args.log_level, args.log_format, config.province.tz):
+                asyncio.run(
+                    run(config, _database(args, config), host, port, ssl_context=_tls(args, config), accept_config_change=args.accept_config_change, exercise=exercise)
+                )
             return 0
         if args.command == "migrate":
             return asyncio.run(_migrate(args, config))

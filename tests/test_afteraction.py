@@ -73,6 +73,7 @@ async def test_the_reports_reaction_times_are_the_scripted_sessions(tmp_path: Pa
     assert "| Bawaslu/officer | 2 | 1 | 2 / 2 | 1 | 32 / 32 | 0 | 1 | 0 | 0 | 1 |" in md
     assert "| Polri/polisi | 1 | 1 | 20 / 20 | 0 | - | 1 | 0 | conflict 1 | 1 | 0 |" in md
     assert "14 Feb 05:02 WITA REFUSED ack (already) by Polri/polisi" in md
+    assert "### #1 critical · Banjarmasin · Kericuhan di TPS 021" in md
     pdf = tmp_path / "laporan.pdf"
     assert await asyncio.to_thread(main, ["exercise", "report", "--db", str(db), "--format", "pdf", "--output", str(pdf)]) == 0
     assert pdf.read_bytes().startswith(b"%PDF-1.4") and b"After-action report: Latihan Posko 12 Feb" in pdf.read_bytes()

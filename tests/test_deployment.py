@@ -31,7 +31,7 @@ from opsmon.feeders import EXIT_UNAUTHORIZED, EXIT_USAGE
 from tests.helpers import ROOT
 from tests.installed import need_root, open_folder
 from tests.server_thread import server_in_thread
-from tests.test_crash import free_port
+from tests.test_crash import cli, free_port, server_process
 
 pytestmark = pytest.mark.slow
 
@@ -136,7 +136,7 @@ def test_the_deployment_section_runs_as_written_and_an_officer_connects(service_
         assert server.stdout is not None
         started = server.stdout.readline()
         assert "listening on ws://0.0.0.0:" in started, started + (server.stderr.read() if server.poll() is not None else "")  # type: ignore[union-attr]
-        assert f"database {database}" in started and " tokens)" in started and "0 tokens" not in started, started
+        assert f"database {database}" in started and " token" in started and "0 tokens" not in started, started
         for line in health:
             for _ in range(50):
                 checked = subprocess.run(["bash", "-c", deployment.localize(line)], capture_output=True, text=True, timeout=10)
@@ -190,3 +190,15 @@ def test_the_token_comes_from_a_file_or_the_environment_never_needing_the_comman
         assert main([*args, "--token-file", str(tmp_path / "missing")]) == EXIT_USAGE
         err = capsys.readouterr().err
         assert "cannot read the token file" in err and "missing" in err and len(err.strip().splitlines()) == 1
+
+
+async def test_serve_says_how_many_tokens_it_knows(tmp_path: Path) -> None:
+    """A server whose database has no token says so, and how to add one."""
+    async with server_process(tmp_path / "opsmon.db") as proc:
+        assert "0 tokens)" in proc.output[0]
+        code, out, err = await proc.stop()
+    assert "0 tokens: add one with opsmon-server token add" in err, err
+    token = cli("token", "add", "Rahmat", "--role", "officer", "--agency", "KPU", "--db", str(tmp_path / "opsmon.db"))
+    assert token.returncode == 0
+    async with server_process(tmp_path / "opsmon.db") as proc:
+        assert "1 token)" in proc.output[0]

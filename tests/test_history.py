@@ -17,9 +17,11 @@ from typing import Any
 
 import pytest
 
-from opsmon.client import Connection
+from opsmon.client import Backoff, Connection
 from opsmon.domain import State
 from opsmon.protocol import Event, Welcome, event_digest
+from opsmon.tui.app import OpsmonApp
+from opsmon.tui.widgets.queue import IncidentQueue
 from server.app import OpsmonServer
 from server.auth import add_token
 from server.store import Store
@@ -295,3 +297,33 @@ async def test_a_database_behind_a_client_says_so_and_gives_a_snapshot(tmp_path:
         await peer.close()
     said = [r.getMessage() for r in caplog.records if "behind what clients saw" in r.getMessage()]
     assert said and "seq 5" in said[0] and "head is 3" in said[0], caplog.text
+
+
+async def test_the_officers_screen_after_a_restore_shows_only_the_restored_history(tmp_path: Path) -> None:
+    """The trainer's case on the screen: the queue shows the copy's incidents
+    and nothing of what only the old file had, so `#5` is the copy's #5."""
+    db = tmp_path / "opsmon.db"
+    copy = tmp_path / "copy.db"
+    token = await officer_token(db)
+    port = free_port()
+    async with serving(db, port) as server:
+        await report_titles(server, token, "a", "b", "c")
+        source, target = sqlite3.connect(db), sqlite3.connect(copy)
+        source.backup(target)
+        source.close()
+        target.close()
+        app = OpsmonApp(url=url(server), token=token)
+        app.backoff = Backoff(initial=0.05, maximum=0.2)
+        async with app.run_test(size=(120, 40)) as pilot:
+            queue = app.dashboard.query_one(IncidentQueue)
+            await report_titles(server, token, "lama 4", "lama 5")
+            await until(lambda: len(queue.incident_ids) == 5)
+            await server.close()
+            async with serving(copy, free_port()) as other:  # written on elsewhere, then put in place
+                await report_titles(other, token, "salinan 4", "salinan 5", "salinan 6")
+            async with serving(copy, port) as other:
+                await until(lambda: app.online and app.state.seq == 6 and len(queue.incident_ids) == 6)
+                await pilot.pause(0.3)
+                assert sorted(i.title for i in app.state.incidents.values()) == ["a", "b", "c", "salinan 4", "salinan 5", "salinan 6"]
+                assert app.state.incidents[5].title == "salinan 5"
+                assert sorted(queue.incident_ids) == sorted(other.state.incidents)
