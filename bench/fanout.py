@@ -53,6 +53,7 @@ PROBES = 20
 OFFICER_RATE = 40.0  # reports/s per officer connection: under the 50/s limit
 EVENT_MARK = b'"type":"event"'  # once per event, in an event frame or a batch
 FLOOR_TICK = 0.05
+SWEEP = 0.1  # seconds between a raw viewer's reads
 LOADS = [(1000, 200), (5000, 100), (200, 1000)]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -120,46 +121,71 @@ async def floor_server(port: int) -> None:
 # --- the load generator ----------------------------------------------------------------------------------
 
 
-class RawViewer(asyncio.Protocol):
-    """A viewer that offers permessage-deflate, says hello, then only counts events."""
+class RawViewer:
+    """A viewer that offers permessage-deflate, says hello, then only counts
+    events. It is a bare socket read in sweeps every SWEEP seconds: the kernel
+    holds what arrives in between, so the server's work (one write per frame)
+    is what it would be for a client reading at once, at a fraction of the
+    load generator's CPU (which would otherwise bound what is measured)."""
 
-    def __init__(self, key: str, hello: bytes, ready: asyncio.Future[bool]) -> None:
-        self.key, self.hello, self.ready = key, hello, ready
-        self.header = b""
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setblocking(False)
         self.events = 0
         self.tail = b""
         self.closed = False
         self.deflate = False
-        self.transport: asyncio.Transport | None = None
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.write(
+    async def open(self, port: int, hello: bytes) -> bool:
+        loop = asyncio.get_running_loop()
+        await loop.sock_connect(self.sock, ("127.0.0.1", port))
+        key = base64.b64encode(secrets.token_bytes(16)).decode()
+        await loop.sock_sendall(
+            self.sock,
             (
                 "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                f"Sec-WebSocket-Key: {self.key}\r\nSec-WebSocket-Version: 13\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
                 "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n"
-            ).encode()
+            ).encode(),
         )
+        header = b""
+        while b"\r\n\r\n" not in header:
+            chunk = await loop.sock_recv(self.sock, 65536)
+            if not chunk:
+                return False
+            header += chunk
+        head, rest = header.split(b"\r\n\r\n", 1)
+        self.deflate = b"permessage-deflate" in head.lower()
+        self.count(rest)
+        await loop.sock_sendall(self.sock, _masked_text(hello))
+        return head.startswith(b"HTTP/1.1 101")
 
-    def data_received(self, data: bytes) -> None:
-        if not self.ready.done():
-            self.header += data
-            if b"\r\n\r\n" not in self.header:
-                return
-            head, data = self.header.split(b"\r\n\r\n", 1)
-            self.deflate = b"permessage-deflate" in head.lower()
-            assert self.transport is not None
-            self.transport.write(_masked_text(self.hello))
-            self.ready.set_result(head.startswith(b"HTTP/1.1 101"))
+    def count(self, data: bytes) -> None:
         self.events += data.count(EVENT_MARK) + (self.tail + data[: len(EVENT_MARK) - 1]).count(EVENT_MARK)
         self.tail = data[-(len(EVENT_MARK) - 1) :]
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        if not self.ready.done():
-            self.ready.set_result(False)
+    def sweep(self) -> None:
+        """Read whatever the kernel holds."""
+        while not self.closed:
+            try:
+                data = self.sock.recv(1 << 18)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self.closed = True
+                return
+            self.count(data)
+
+
+async def sweeper(viewers: list[RawViewer]) -> None:
+    while True:
+        for start in range(0, len(viewers), 250):
+            for viewer in viewers[start : start + 250]:
+                viewer.sweep()
+            await asyncio.sleep(0)  # let the probes read between slices
+        await asyncio.sleep(SWEEP)
 
 
 def _masked_text(payload: bytes) -> bytes:
@@ -185,7 +211,6 @@ async def load(args: argparse.Namespace) -> dict[str, Any]:
     from websockets.asyncio.client import ClientConnection, connect
 
     url = f"ws://127.0.0.1:{args.port}/ws"
-    loop = asyncio.get_running_loop()
 
     def hello(token: str) -> str:
         return json.dumps({"type": "hello", "token": token, "client": "bench/fanout", "epoch": None, "since": None})
@@ -193,15 +218,11 @@ async def load(args: argparse.Namespace) -> dict[str, Any]:
     raw_hello = hello(args.viewer_token).encode()
     raws: list[RawViewer] = []
     for start in range(0, args.viewers - PROBES, 100):  # in steps: the listen backlog is 100
-        readies = []
-        for _ in range(min(100, args.viewers - PROBES - start)):
-            ready: asyncio.Future[bool] = loop.create_future()
-            viewer = RawViewer(base64.b64encode(secrets.token_bytes(16)).decode(), raw_hello, ready)
-            await loop.create_connection(lambda v=viewer: v, "127.0.0.1", args.port)  # type: ignore[misc]
-            raws.append(viewer)
-            readies.append(ready)
-        if not all(await asyncio.gather(*readies)):
+        batch = [RawViewer() for _ in range(min(100, args.viewers - PROBES - start))]
+        if not all(await asyncio.gather(*(v.open(args.port, raw_hello) for v in batch))):
             raise RuntimeError("a viewer's handshake failed")
+        raws += batch
+    sweeping = asyncio.create_task(sweeper(raws))
 
     async def open_client(token: str) -> ClientConnection:
         ws = await connect(url, max_size=None, max_queue=None, open_timeout=60)  # offers permessage-deflate
@@ -267,6 +288,7 @@ async def load(args: argparse.Namespace) -> dict[str, Any]:
             n += 1
 
     cpu_before = cpu_seconds(args.server_pid)
+    own_before = cpu_seconds(os.getpid())
     begun = time.perf_counter()
     await asyncio.gather(*(send(i, o, ws) for i, (o, ws) in enumerate(zip(officers, officer_sockets, strict=True))))
     sent = sum(len(o.sent) for o in officers)
@@ -277,8 +299,13 @@ async def load(args: argparse.Namespace) -> dict[str, Any]:
         if len(committed) >= sent and all(committed <= p.received.keys() or p.closed for p in probes):
             break
         await asyncio.sleep(0.05)
-    await asyncio.sleep(0.2)
+    committed = {seq for o in officers for seq, _ in o.results.values()}
+    for _ in range(30):  # and every raw viewer, swept every SWEEP seconds
+        if all(v.events >= len(committed) or v.closed for v in raws):
+            break
+        await asyncio.sleep(SWEEP)
     cpu = cpu_seconds(args.server_pid) - cpu_before
+    own = cpu_seconds(os.getpid()) - own_before
     elapsed = time.perf_counter() - begun
 
     sent_at = {seq: o.sent[cid] for o in officers for cid, (seq, _) in o.results.items()}
@@ -300,28 +327,30 @@ async def load(args: argparse.Namespace) -> dict[str, Any]:
         "delivered": (delivered_probes if any(v.deflate for v in raws) else delivered_raw + delivered_probes) / max(1, committed_count * (PROBES if any(v.deflate for v in raws) else args.viewers)),
         "dropped": sum(v.closed for v in raws) + sum(p.closed for p in probes),
         "cpu": cpu,
+        "load_cpu": own,
         "elapsed": elapsed,
         "deflate_connections": deflate,
     }
-    for task in (*listeners, *readers):
+    for task in (*listeners, *readers, sweeping):
         task.cancel()
     for viewer in raws:
-        if viewer.transport is not None:
-            viewer.transport.abort()
+        viewer.sock.close()
     return result
 
 
 # --- the orchestrator -----------------------------------------------------------------------------------
 
 
-def bench_config(directory: Path, compression: str) -> Path:
+def bench_config(directory: Path, compression: str, synchronous: str, max_delay: float | None) -> Path:
     """The shipped province; pings out of the way of readers that never answer them,
     and no connection limits (every viewer shares one token and one address)."""
     text = CONFIG.read_text(encoding="utf-8")
     one_host = f'compression = "{compression}"\nmax_connections_per_token = 100000\nmax_connections_per_address = 100000'  # every viewer is 127.0.0.1
-    for old, new in (("ping_interval_seconds = 20", "ping_interval_seconds = 600"), ('compression = "none"', one_host)):
+    for old, new in (("ping_interval_seconds = 20", "ping_interval_seconds = 600"), ('compression = "none"', one_host), ('synchronous = "full"', f'synchronous = "{synchronous}"')):
         assert old in text, old
         text = text.replace(old, new)
+    if max_delay is not None:
+        text = text.replace("broadcast_max_delay_ms = 50", f"broadcast_max_delay_ms = {max_delay:g}")
     path = directory / "config.toml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -343,7 +372,7 @@ def pinned(core: str, *command: str) -> list[str]:
     return ["taskset", "-c", core, *command] if shutil.which("taskset") and os.cpu_count() and os.cpu_count() >= 2 else list(command)  # type: ignore[operator]
 
 
-def run_one(kind: str, viewers: int, rate: int, duration: float, work: Path) -> dict[str, Any]:
+def run_one(kind: str, viewers: int, rate: int, duration: float, work: Path, synchronous: str, max_delay: float | None) -> dict[str, Any]:
     port = free_port()
     directory = Path(tempfile.mkdtemp(dir=work))
     officer_token = viewer_token = "-"
@@ -351,7 +380,7 @@ def run_one(kind: str, viewers: int, rate: int, duration: float, work: Path) -> 
         command = [sys.executable, str(Path(__file__).resolve()), "--role", "floor", "--port", str(port)]
     else:
         compression = "deflate" if kind == "opsmon+deflate" else "none"
-        config, db = bench_config(directory, compression), directory / "opsmon.db"
+        config, db = bench_config(directory, compression, synchronous, max_delay), directory / "opsmon.db"
         officer_token, viewer_token = asyncio.run(make_tokens(db))
         profile = ["-m", "cProfile", "-o", args_profile] if (args_profile := os.environ.get("FANOUT_PROFILE")) else []
         command = [sys.executable, *profile, "-m", "server.cli", "serve", "--config", str(config), "--db", str(db), "--port", str(port), "--log-level", "error"]
@@ -389,7 +418,7 @@ def raise_open_files(needed: int) -> None:
 def row(name: str, r: dict[str, Any]) -> str:
     return (
         f"| {name} | {r['p50']:.0f} | {r['p95']:.0f} | {r['p99']:.0f} | {r['max']:.0f} | {r['result_p99']:.0f} "
-        f"| {100 * r['delivered']:.1f}% | {r['dropped']} | {r['cpu']:.2f} s |"
+        f"| {100 * r['delivered']:.1f}% | {r['dropped']} | {r['cpu']:.2f} s | {r['load_cpu']:.2f} s |"
     )
 
 
@@ -399,6 +428,8 @@ def main() -> None:
     parser.add_argument("--duration", type=float, help="seconds of load per run")
     parser.add_argument("--load", action="append", metavar="N,R", help="viewers,reports/s (repeatable; default the three of issue 9)")
     parser.add_argument("--no-deflate-row", action="store_true", help="skip opsmon with compression = \"deflate\" at the first load")
+    parser.add_argument("--synchronous", choices=("full", "normal"), default="full", help="opsmon-server's [server] synchronous (default the shipped full)")
+    parser.add_argument("--max-delay-ms", type=float, help="opsmon-server's [server] broadcast_max_delay_ms (default the shipped 50)")
     parser.add_argument("--role", choices=("floor", "load"), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--server-pid", type=int, help=argparse.SUPPRESS)
@@ -424,19 +455,19 @@ def main() -> None:
         parser.error(f"--load: more than {PROBES} viewers and a positive rate")
     duration = args.duration or (3.0 if args.quick else 8.0)
     raise_open_files(max(n for n, _ in loads) + 1000)
-    print(f"# bench/fanout.py: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores ({_cpu_model()}), {duration:g} s of load per run")
+    print(f"# bench/fanout.py: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores ({_cpu_model()}), {duration:g} s of load per run, opsmon synchronous = {args.synchronous}, broadcast_max_delay_ms = {args.max_delay_ms or '50 (shipped)'}")
     print(f"# server on core {SERVER_CORE}, load generator on core {LOAD_CORE}; {PROBES} probes, officers at {OFFICER_RATE:g} reports/s each; viewers offer permessage-deflate")
     print(f"# load before: {_uptime()}")
     print()
-    print("| N, R | server | p50 ms | p95 ms | p99 ms | max ms | p99 result ms | delivered | dropped | server CPU |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| N, R | server | p50 ms | p95 ms | p99 ms | max ms | p99 result ms | delivered | dropped | server CPU | load CPU |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     ratios = []
     with tempfile.TemporaryDirectory(prefix="opsmon-fanout-") as work:
         for index, (n, r) in enumerate(loads):
             kinds = ["floor", "opsmon"] + (["opsmon+deflate"] if index == 0 and not args.no_deflate_row and not args.quick else [])
             results = {}
             for kind in kinds:
-                results[kind] = run_one(kind, n, r, duration, Path(work))
+                results[kind] = run_one(kind, n, r, duration, Path(work), args.synchronous, args.max_delay_ms)
                 print(row(f"{n:,}, {r:,}".replace("|", "") + f" | {kind}", results[kind]), flush=True)
             floor, ours = results["floor"], results["opsmon"]
             ratios.append((n, r, ours["p99"] / floor["p99"], ours["cpu"] / floor["cpu"], ours["delivered"], ours["dropped"]))

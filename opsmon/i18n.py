@@ -36,8 +36,8 @@ CATALOG: dict[str, dict[str, str]] = {
     "banner.offline": {"id": "TERPUTUS sejak {time}, mencoba lagi...", "en": "DISCONNECTED since {time}, retrying..."},
     "banner.reason": {"id": "({reason})", "en": "({reason})"},
     "banner.server_problem": {
-        "id": "SERVER TIDAK DAPAT MENYIMPAN: perintah ditolak sampai pulih ({problem})",
-        "en": "SERVER CANNOT SAVE: commands are refused until it recovers ({problem})",
+        "id": "SERVER GAGAL MENYIMPAN: {problem}; perintah ditolak sampai pulih",
+        "en": "SERVER CANNOT SAVE: {problem}; commands are refused until it recovers",
     },
     # --- regency panels ---------------------------------------------------------
     "panel.all_done": {"id": "Semua tahap selesai", "en": "All stages done"},
@@ -329,6 +329,20 @@ CATALOG: dict[str, dict[str, str]] = {
     "sitrep.written": {"id": "Lapsit No. {number} disimpan: {path}", "en": "Sitrep No. {number} written: {path}"},
     "sitrep.write_failed": {"id": "Lapsit tidak tersimpan: {reason}", "en": "Sitrep not written: {reason}"},
     "key.write": {"id": "Simpan", "en": "Write"},
+    # --- charts and the regency's detail ----------------------------------------------
+    "charts.title": {"id": "Malam ini per jam ({hours} jam, {span})", "en": "The night per hour ({hours} h, {span})"},
+    "charts.peak": {"id": "maks {n}/j", "en": "max {n}/h"},
+    "charts.tps": {"id": "TPS dihitung {done}/{total}", "en": "TPS counted {done}/{total}"},
+    "key.regency_detail": {"id": "Detail wilayah", "en": "Regency detail"},
+    "regency.title": {"id": "{name} ({code})", "en": "{name} ({code})"},
+    "regency.stages": {"id": "Tahapan", "en": "Stages"},
+    "regency.open": {"id": "Insiden terbuka", "en": "Open incidents"},
+    "regency.none_open": {"id": "tidak ada insiden terbuka", "en": "no open incidents"},
+    "regency.pick": {"id": "Pilih wilayah dulu (1..0, tab) atau insidennya.", "en": "Pick a regency first (1..0, tab) or one of its incidents."},
+    "stage.status.pending": {"id": "belum", "en": "pending"},
+    "stage.status.in_progress": {"id": "berjalan", "en": "in progress"},
+    "stage.status.done": {"id": "selesai", "en": "done"},
+    "stage.status.blocked": {"id": "TERHAMBAT", "en": "BLOCKED"},
     # --- age units ----------------------------------------------------------------
     "age.now": {"id": "<1m", "en": "<1m"},
     "age.minutes": {"id": "{m}m", "en": "{m}m"},

@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from opsmon.domain import State
+from opsmon.exercise import BANNER
 from opsmon.i18n import Translator, who
-from opsmon.protocol import ConfigInfo, Event, Incident, format_ts, parse_ts
+from opsmon.protocol import ConfigInfo, Event, ExerciseInfo, Incident, format_ts, parse_ts
 from opsmon.text import for_terminal
 
 FORMATS = ("text", "md", "json", "pdf")
@@ -74,6 +75,7 @@ def build(
     number: int,
     by: str,
     post: str,
+    exercise: ExerciseInfo | None = None,
 ) -> dict[str, Any]:
     """The report as a plain document (UTC inside, codes and labels both, for other systems)."""
     province = config.province
@@ -188,7 +190,7 @@ def build(
             hourly.setdefault(format_ts(hour), Counter())
             hour += timedelta(hours=1)
 
-    return {
+    doc: dict[str, Any] = {
         "type": "sitrep",
         "version": 1,
         "number": number,
@@ -236,6 +238,10 @@ def build(
             "regencies": {r.code: r.short for r in config.regencies},
         },
     }
+    if exercise is not None:
+        # A training exercise's report says so on its first line: never taken for a real night's.
+        doc["exercise"] = {"name": _clean(exercise.name), "speed": exercise.speed}
+    return doc
 
 
 # --- rendering ------------------------------------------------------------------------
@@ -273,8 +279,12 @@ class _Words:
 
     def heading(self) -> list[str]:
         doc, tr = self.doc, self.tr
+        title = tr("sitrep.title", number=doc["number"])
+        exercise = doc.get("exercise")
+        if exercise:
+            title = f"{BANNER['en' if self.lang == 'en' else 'id']}: {exercise['name']} · {title}"
         out = [
-            tr("sitrep.title", number=doc["number"]),
+            title,
             f"{doc['post']} · {doc['province']['name']}",
             _local(doc["generated"], self.tz, date=True),
             tr("sitrep.by", who=doc["by"]),

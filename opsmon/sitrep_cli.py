@@ -17,6 +17,7 @@ from typing import Any
 from opsmon.client import ClientError, Session, Unauthorized
 from opsmon.config import Config
 from opsmon.domain import State
+from opsmon.exercise import ExerciseClock
 from opsmon.feeders import EXIT_OK, EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
 from opsmon.geo import BoundariesError, province_shape
 from opsmon.i18n import who
@@ -83,8 +84,18 @@ def run_sitrep_cli(args: argparse.Namespace, config: Config, url: str, token: st
     except (ClientError, TimeoutError) as exc:
         raise FeedError(str(exc) or "no answer from the server", EXIT_UNREACHABLE) from None
     since = since_arg if since_arg is not None else (parse_ts(last.at) if last and last.epoch == welcome.epoch else None)
+    if welcome.exercise is not None:
+        now = ExerciseClock.from_welcome(welcome.exercise)()  # an exercise reports on its scenario time
     doc = build(
-        welcome.config, state, events, now=now, since=since, number=ledger.next_number(), by=who(welcome.user.actor), post=config.sitrep.post
+        welcome.config,
+        state,
+        events,
+        now=now,
+        since=since,
+        number=ledger.next_number(),
+        by=who(welcome.user.actor),
+        post=config.sitrep.post,
+        exercise=welcome.exercise,
     )
     data = render(doc, fmt, lang, shape=shape)
     if args.output:

@@ -257,3 +257,18 @@ async def test_a_reset_between_sessions_gives_connected_clients_the_empty_night(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def test_a_sitrep_of_an_exercise_says_latihan_on_its_first_line() -> None:
+    from opsmon.sitrep import render, render_text
+    from tests.test_sitrep import night_doc, sitrep_night
+
+    welcome, state, events = sitrep_night()
+    from opsmon.sitrep import build
+    from tests.test_sitrep import NOW, START
+
+    info = ExerciseInfo(name="Latihan Posko 12 Feb", speed=60.0, now="2024-02-14T13:00:00.000Z", start="2024-02-13T21:00:00.000Z")
+    doc = build(welcome.config, state, events, now=NOW, since=START, number=3, by="x", post="Posko", exercise=info)
+    assert render_text(doc, "id").splitlines()[0].startswith("*LATIHAN: Latihan Posko 12 Feb · ")
+    assert render(doc, "md", "en").decode().splitlines()[0].startswith("# EXERCISE: Latihan Posko 12 Feb · ")
+    assert "LATIHAN" not in render_text(night_doc(), "id")  # a real night's report never says so

@@ -99,3 +99,20 @@ def test_tls_config_keys_are_checked(tmp_path: Path) -> None:
     config.write_text(CONFIG_PATH.read_text(encoding="utf-8").replace("[client]\n", "[client]\ncafile = 3\n"), encoding="utf-8")
     with pytest.raises(ConfigError, match=r"client\.cafile: must be a string"):
         load_config(config)
+
+
+async def test_the_dashboard_over_wss(tmp_path: Path, pki: Pki) -> None:
+    """The officer's screen trusts the post's CA given to it, and stops with exit 4
+    naming the certificate when it does not trust the server."""
+    from opsmon.tui.app import OpsmonApp
+    from tests.test_tui import until
+
+    async with running_server(tmp_path, ssl_context=server_ssl_context(str(pki.cert), str(pki.key))) as running:
+        app = OpsmonApp(url=running.url, token=running.tokens["officer"], cafile=str(pki.ca))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda: app.welcome is not None and app.online)
+        stranger = OpsmonApp(url=running.url, token=running.tokens["officer"], cafile=str(pki.stranger))
+        async with stranger.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda: stranger.return_code is not None)
+        assert stranger.return_code == 4
+        assert "certificate" in stranger.exit_line and "--cafile" in stranger.exit_line

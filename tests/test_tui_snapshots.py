@@ -54,3 +54,8 @@ def test_wall_with_the_map_220x60(snap_compare) -> None:
 
 def test_dashboard_map_toggled_on_at_120x40(snap_compare) -> None:
     assert snap_compare(night_app(), press=["m"], terminal_size=(120, 40))
+
+
+def test_regency_detail_with_its_charts(snap_compare) -> None:
+    # 0 focuses Tanah Bumbu (the tenth regency), d opens its detail
+    assert snap_compare(night_app(), press=["0", "d"], terminal_size=(120, 40))

@@ -77,6 +77,7 @@ def test_web_refuses_a_token_that_may_act(live: ServerThread, capsys: pytest.Cap
 
 def test_the_wall_in_a_browser(live: ServerThread, tmp_path: Path) -> None:
     executable = need_chromium()
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     assert main(["report", "--url", live.url, "--token", live.tokens["officer"], "--regency", "6310", "--category", "keamanan", "--severity", "critical", "--title", "Kericuhan di PPK"]) == 0
@@ -108,8 +109,13 @@ def test_the_wall_in_a_browser(live: ServerThread, tmp_path: Path) -> None:
                 page = browser.new_page(viewport={"width": 1700, "height": 1000})
                 page.add_init_script(CATCH_TERMINAL)
                 page.goto(page_url)
-                page.wait_for_function(f"() => ({READ_BUFFER})().includes('Peta provinsi')", timeout=90_000)
-                page.wait_for_function(f"() => ({READ_BUFFER})().includes('KRITIS blm ack')", timeout=30_000)
+                # Drawn: the wall arrives in pieces over the websocket, so wait for all of it.
+                expected = [r.short for r in province().regencies] + ["Peta provinsi", "KRITIS blm ack", "Kericuhan di PPK"]
+                try:
+                    page.wait_for_function(f"(names) => {{ const text = ({READ_BUFFER})(); return names.every((n) => text.includes(n)); }}", arg=expected, timeout=120_000)
+                except PlaywrightTimeout:
+                    screen = page.evaluate(READ_BUFFER)
+                    pytest.fail(f"the wall was not drawn: missing {[n for n in expected if n not in screen]} in\n{screen}")
                 screen = page.evaluate(READ_BUFFER)
                 # Every regency by its short name (panels and the map's legend), the map, the ticker.
                 for regency in province().regencies:

@@ -39,11 +39,13 @@ from opsmon.geo import ProvinceShape
 from opsmon.i18n import CATALOG, WITA, Translator, local_time, translate_refusal, who
 from opsmon.protocol import Ack, Command, Escalate, Event, History, Incident, Note, Reopen, Resolve, Result, Welcome, utc_now
 from opsmon.text import for_terminal
+from opsmon.timeline import Night, night
 from opsmon.tui.messages import Connected, Disconnected, Refused, ServerProblem, Synced
 from opsmon.tui.screens.dashboard import DashboardScreen
 from opsmon.tui.screens.detail import IncidentScreen
 from opsmon.tui.screens.help import HelpScreen, key_rows
 from opsmon.tui.screens.modals import ConfirmQuit, NoteModal
+from opsmon.tui.screens.regency import RegencyScreen
 from opsmon.tui.screens.sitrep import SitrepScreen
 from opsmon.tui.view import Lookup
 
@@ -125,6 +127,7 @@ class OpsmonApp(App[int]):
         self.shape = shape  # the province's regencies as polygons, for the map (None: no map)
         self.sitrep = sitrep or SitrepSettings()  # the local config's [sitrep]: post name, formats
         self.sitrep_folder = sitrep_folder  # where the sitrep key writes (None: preview only)
+        self._nights: dict[str | None, tuple[object, Night]] = {}
         self.bell_enabled = bell  # the terminal bell for a new critical or escalated incident
         self.bells = 0  # rung so far (tests read it)
         self.palette_aliases: dict[str, str] = {}  # palette title -> the same command in the other language
@@ -221,7 +224,9 @@ class OpsmonApp(App[int]):
     def banner_text(self) -> str | None:
         if self.online and self.server_problem is not None:
             # Connected, but the server cannot save: commands will be refused.
-            return self.tr("banner.server_problem", problem=for_terminal(self.server_problem))
+            # The server's words without its prefix and SQLite's detail, so it fits 80 columns.
+            problem = self.server_problem.removeprefix("could not save: ").split(" (", 1)[0]
+            return self.tr("banner.server_problem", problem=for_terminal(problem))
         if self.online or self.offline_since is None or self._preset is not None:
             return None
         text = self.tr("banner.offline", time=local_time(self.offline_since, self.tz))
@@ -478,6 +483,21 @@ class OpsmonApp(App[int]):
         if not self.online:
             self.say(self.tr("sending.offline", id=incident_id), warning=True)
         self._outcome(verb, incident_id, await self._send(command))
+
+    def night(self, regency: str | None = None) -> Night:
+        """The charts' series, worked out again only when the state, the events or the hour moved."""
+        now = self.now()
+        key = (regency, self.state.seq, len(self.recent_events), self.recent_events[-1].seq if self.recent_events else 0, int(now.timestamp() // 60))
+        cached = self._nights.get(regency)
+        if cached is None or cached[0] != key:
+            config = self.welcome.config if self.welcome is not None else (self._preset[0].config if self._preset else None)
+            if config is None:
+                return Night(hours=[now], incidents={s: [0] for s in ("critical", "high", "medium", "low")}, tps=[0], tps_total=0)
+            cached = self._nights[regency] = (key, night(self.state, self.recent_events, config, now, regency=regency))
+        return cached[1]
+
+    def open_regency(self, code: str) -> None:
+        self.push_screen(RegencyScreen(code))
 
     def open_sitrep(self) -> None:
         if not isinstance(self.screen, SitrepScreen):

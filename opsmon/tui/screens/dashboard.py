@@ -14,6 +14,7 @@ from textual.widgets import Footer, Input, Static
 
 from opsmon.tui.view import SEVERITIES, QueueFilter, queue, summarize, totals
 from opsmon.tui.view import latest as latest_incidents
+from opsmon.tui.widgets.charts import NightCharts
 from opsmon.tui.widgets.provincemap import ProvinceMap, legend_rows
 from opsmon.tui.widgets.queue import IncidentQueue
 from opsmon.tui.widgets.regency import RegencyGrid, RegencyPanel
@@ -22,8 +23,10 @@ from opsmon.tui.widgets.status import HeaderBar, OfflineBanner, Ticker
 if TYPE_CHECKING:
     from opsmon.tui.app import OpsmonApp
 
-# The dashboard's own actions that work on the wall too.
-WALL_ACTIONS = frozenset({"toggle_map"})
+# The dashboard's own actions that work on the wall too (the sitrep only previews there).
+WALL_ACTIONS = frozenset({"toggle_map", "sitrep"})
+CHARTS_HEIGHT = 6  # title, four severities, TPS counted
+CHARTS_MIN_HEIGHT = 40
 
 
 class DashboardScreen(Screen[None]):
@@ -55,6 +58,7 @@ class DashboardScreen(Screen[None]):
         Binding("u", "toggle_unacked", "key.unacked"),
         Binding("m", "toggle_map", "key.map"),
         Binding("p", "sitrep", "key.sitrep"),
+        Binding("d", "regency_detail", "key.regency_detail", show=False),
         *(Binding(str(n % 10), f"focus_regency({n})", "key.regency_keys", show=False) for n in range(1, 11)),
         Binding("tab", "next_regency", "key.next_regency", show=False, priority=True),
         Binding("shift+tab", "previous_regency", "key.prev_regency", show=False, priority=True),
@@ -87,6 +91,7 @@ class DashboardScreen(Screen[None]):
                     yield Static(id="queue-title")
                     yield IncidentQueue()
                     yield Input(id="filter")
+                yield NightCharts(id="charts")
                 yield Ticker()
             yield ProvinceMap(self.opsmon.shape)
         yield Footer()
@@ -125,7 +130,10 @@ class DashboardScreen(Screen[None]):
         grid = self.query_one(RegencyGrid)
         panels = len(self.opsmon.regency_codes())
         map_width = self._map_width(width, height, panels)
-        columns, panel_height, boxed = grid.layout_for(width - map_width, height, self.opsmon.is_wall, panels)
+        # The wall shows the night's charts above its ticker when it is tall enough.
+        charts = self.opsmon.is_wall and height >= CHARTS_MIN_HEIGHT
+        self.query_one(NightCharts).display = charts
+        columns, panel_height, boxed = grid.layout_for(width - map_width, height - (CHARTS_HEIGHT if charts else 0), self.opsmon.is_wall, panels)
         layout = (columns, panel_height, boxed, map_width)
         if layout == self._layout:
             return
@@ -190,6 +198,9 @@ class DashboardScreen(Screen[None]):
             panel.show(summary, lookup, app.tr, now, focused=summary.code == self.filter.regency, stale=stale, stage_rows=rows, wall=app.is_wall)
         if app.is_wall:
             self.query_one(Ticker).show(latest_incidents(state, 40, now), lookup, app.tr, app.tz)
+            charts = self.query_one(NightCharts)
+            if charts.display:
+                charts.show(app.night(), lookup, app.tr, app.tz)
             return
         incidents = queue(state, lookup, self.filter, now)
         self.marked &= {i.id for i in incidents if i.status != "resolved"}
@@ -345,6 +356,17 @@ class DashboardScreen(Screen[None]):
     def action_toggle_unacked(self) -> None:
         self.filter.unacked_only = not self.filter.unacked_only
         self.opsmon.mark_dirty()
+
+    def action_regency_detail(self) -> None:
+        """The focused regency (1..0, tab), else the selected incident's."""
+        code = self.filter.regency
+        if code is None and not self.opsmon.is_wall and self.selected_id is not None:
+            incident = self.opsmon.state.incidents.get(self.selected_id)
+            code = incident.regency if incident else None
+        if code is None:
+            self.opsmon.say(self.opsmon.tr("regency.pick"), warning=True)
+            return
+        self.opsmon.open_regency(code)
 
     def action_sitrep(self) -> None:
         self.opsmon.open_sitrep()

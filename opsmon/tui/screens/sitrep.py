@@ -61,6 +61,7 @@ class SitrepScreen(Screen[None]):
             number=ledger.next_number() if ledger else 1,
             by=who(app.welcome.user.actor),
             post=app.sitrep.post,
+            exercise=app.welcome.exercise,
         )
         self.query_one("#sitrep-text", Static).update(Text(render_text(self.doc, app.lang)))
 

@@ -1,0 +1,107 @@
+"""One regency in full: every stage, its open incidents, and its night as charts."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from opsmon.domain import urgency_key
+from opsmon.text import for_terminal
+from opsmon.tui.view import SEVERITIES, totals
+from opsmon.tui.widgets.charts import NightCharts
+from opsmon.tui.widgets.status import HeaderBar, OfflineBanner
+
+if TYPE_CHECKING:
+    from opsmon.tui.app import OpsmonApp
+
+
+class RegencyScreen(Screen[None]):
+    BINDINGS = [
+        Binding("escape", "back", "key.back"),
+        Binding("question_mark", "app.help", "key.help"),
+        Binding("q", "app.quit", "key.quit", show=False),
+    ]
+
+    def __init__(self, code: str) -> None:
+        super().__init__(id="regency-detail")
+        self.code = code
+        self.ready = False
+
+    @property
+    def opsmon(self) -> OpsmonApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield HeaderBar()
+        yield OfflineBanner()
+        with VerticalScroll(id="regency-body"):
+            yield Static(id="regency-facts")
+            yield NightCharts(id="regency-charts")
+            yield Static(id="regency-incidents")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.ready = True
+        self.opsmon.localize(self)
+        self.refresh_view()
+
+    def refresh_clock(self) -> None:
+        if self.ready:
+            header = self.query_one(HeaderBar)
+            header.now = self.opsmon.now()
+            header.refresh()
+
+    def refresh_view(self) -> None:
+        if not self.ready:
+            return
+        app = self.opsmon
+        tr, lookup, state = app.tr, app.lookup, app.state
+        header = self.query_one(HeaderBar)
+        header.tr, header.now, header.tz, header.stale = tr, app.now(), app.tz, not app.online and app.welcome is not None
+        if app.welcome is not None:
+            header.user, header.province = app.welcome.user, app.province_name
+        header.read_only = app.is_wall
+        if lookup is not None:
+            header.totals = totals(state, lookup.config)
+        header.refresh()
+        self.query_one(OfflineBanner).show(app.banner_text())
+        if lookup is None:
+            return
+        regency = lookup.regencies.get(self.code)
+        facts = Table.grid(padding=(0, 2))
+        facts.add_row(Text(tr("regency.title", name=regency.name if regency else self.code, code=self.code), "bold"))
+        stages = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
+        for stage in lookup.config.stages:
+            if stage.scope == "province":
+                continue
+            row = state.stages.get((self.code, stage.key))
+            status = row.status if row else "pending"
+            line = [Text(lookup.stage_label(stage)), Text(f"{row.done if row else 0}/{row.total if row else 0}"), Text(tr("stage.status." + status), "bold reverse" if status == "blocked" else "")]
+            if row is not None and row.note:
+                line.append(Text(for_terminal(row.note)))
+            stages.add_row(*line)
+        facts.add_row(Text(tr("regency.stages"), "bold underline"))
+        facts.add_row(stages)
+        self.query_one("#regency-facts", Static).update(facts)
+        self.query_one(NightCharts).show(app.night(self.code), lookup, tr, app.tz)
+        open_here = sorted((i for i in state.incidents.values() if i.regency == self.code and i.status != "resolved" and i.merged_into is None), key=urgency_key)
+        out = Text()
+        out.append(tr("regency.open") + "  ", "bold underline")
+        out.append(" ".join(f"{tr('sev.letter.' + s)}{sum(1 for i in open_here if i.severity == s)}" for s in SEVERITIES) + "\n")
+        if not open_here:
+            out.append(tr("regency.none_open"), "dim")
+        for incident in open_here:
+            out.append(f"#{incident.id} {tr('sev.letter.' + incident.severity)} {tr('status.' + incident.status):<7} ", "bold")
+            out.append(for_terminal(incident.title))
+            out.append("\n")
+        self.query_one("#regency-incidents", Static).update(out)
+
+    def action_back(self) -> None:
+        self.dismiss(None)
