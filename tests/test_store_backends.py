@@ -5,6 +5,7 @@ answers and all), and what only a SQLite file has, said in one line."""
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -182,3 +183,16 @@ async def test_reset_on_postgresql_keeps_the_old_night_in_a_schema_beside_it(tmp
         officer = await Peer.open(fresh, night.tokens["officer"])  # the same token still works
         assert (await officer.command("report", **report()))["seq"] == 1
         await officer.close()
+
+
+@pytest.mark.parametrize(("ci", "outcome", "says"), [("", "1 skipped", "the PostgreSQL cases need it"), ("true", "1 error", "CI tests both store backends")])
+async def test_an_unreachable_postgresql_skips_locally_and_fails_in_ci(ci: str, outcome: str, says: str) -> None:
+    env = {**os.environ, "CI": ci, "OPSMON_TEST_POSTGRES": "postgresql://postgres@127.0.0.1:1/test"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "pytest", "-q", "-rsf", "-p", "no:cacheprovider", "tests/test_store_backends.py::test_an_unreachable_postgresql_is_one_line",
+        "tests/test_store_backends.py::test_what_only_a_sqlite_file_has_says_so_on_postgresql",
+        cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    out = (await asyncio.wait_for(process.communicate(), 120))[0].decode()
+    assert outcome in out and says in out and "postgresql://postgres@127.0.0.1:1/test is not reachable" in out, out
+    assert process.returncode == (1 if ci else 0), out
