@@ -29,6 +29,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "header.kecamatan_short": {"id": "Kec", "en": "Kec"},
     "header.open_short": {"id": "Terbuka", "en": "Open"},
     "header.unacked_short": {"id": "Blm-ack", "en": "Unack"},
+    "header.province_short": {"id": "Prov", "en": "Prov"},
     "header.connecting": {"id": "menyambung ke {url}...", "en": "connecting to {url}..."},
     "header.stale": {"id": "DATA BASI", "en": "STALE DATA"},
     "header.user": {"id": "{agency}/{name}", "en": "{agency}/{name}"},
@@ -84,6 +85,7 @@ CATALOG: dict[str, dict[str, str]] = {
     # --- ticker (wall) ----------------------------------------------------------
     "ticker.title": {"id": "Insiden terbaru", "en": "Latest incidents"},
     "ticker.empty": {"id": "Belum ada insiden.", "en": "No incidents yet."},
+    "ticker.no_data": {"id": "Belum ada data: menunggu server.", "en": "No data yet: waiting for the server."},
     # --- detail -----------------------------------------------------------------
     "detail.title": {"id": "Insiden #{id}", "en": "Incident #{id}"},
     "detail.regency": {"id": "Wilayah", "en": "Regency"},
@@ -118,8 +120,14 @@ CATALOG: dict[str, dict[str, str]] = {
     "modal.resolve": {"id": "Selesaikan insiden #{id}: catatan penyelesaian (wajib)", "en": "Resolve incident #{id}: resolution note (required)"},
     "modal.reopen": {"id": "Buka kembali insiden #{id}: alasan (wajib)", "en": "Reopen incident #{id}: reason (required)"},
     "modal.placeholder": {"id": "Ketik catatan", "en": "Type a note"},
-    "modal.hint": {"id": "enter: kirim · esc: batal", "en": "enter: send · esc: cancel"},
+    "modal.hint": {"id": "enter: kirim · ctrl+j: baris baru · esc: batal", "en": "enter: send · ctrl+j: new line · esc: cancel"},
     "modal.required": {"id": "Catatan wajib diisi.", "en": "A note is required."},
+    "modal.count": {"id": "{length}/{max} karakter", "en": "{length}/{max} characters"},
+    "modal.too_long": {
+        "id": "Terlalu panjang: {length} karakter, paling banyak {max}. Pendekkan dulu; teks tetap di sini.",
+        "en": "Too long: {length} characters, at most {max}. Shorten it first; the text stays here.",
+    },
+    "modal.sending": {"id": "mengirim...", "en": "sending..."},
     "modal.quit": {
         "id": "{count} perintah belum dijawab server. Tetap keluar? (y/n)",
         "en": "{count} command(s) not yet answered by the server. Quit anyway? (y/n)",
@@ -159,6 +167,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "key.yes": {"id": "Ya", "en": "Yes"},
     "key.no": {"id": "Tidak", "en": "No"},
     "key.send": {"id": "Kirim", "en": "Send"},
+    "key.newline": {"id": "Baris baru", "en": "New line"},
     "key.cancel": {"id": "Batal", "en": "Cancel"},
     # palette-only descriptions
     "palette.ack": {"id": "Ack insiden terpilih (atau semua yang ditandai)", "en": "Acknowledge the selected incident (or all marked)"},

@@ -40,10 +40,14 @@ STAGE_STATUSES = ("pending", "in_progress", "done", "blocked")
 
 CommandId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 IncidentId = Annotated[int, msgspec.Meta(ge=1)]
-Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-LongText = Annotated[str, msgspec.Meta(max_length=4000)]
-RequiredText = Annotated[str, msgspec.Meta(min_length=1, max_length=4000)]
-Location = Annotated[str, msgspec.Meta(max_length=200)]
+# The longest title/location and the longest text (detail, note) a frame may
+# carry; clients size their inputs from these.
+TITLE_MAX = 200
+TEXT_MAX = 4000
+Title = Annotated[str, msgspec.Meta(min_length=1, max_length=TITLE_MAX)]
+LongText = Annotated[str, msgspec.Meta(max_length=TEXT_MAX)]
+RequiredText = Annotated[str, msgspec.Meta(min_length=1, max_length=TEXT_MAX)]
+Location = Annotated[str, msgspec.Meta(max_length=TITLE_MAX)]
 
 # --- values ------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from websockets.exceptions import InvalidStatus
 from opsmon.client import ClientError, Session, Unauthorized
 from opsmon.config import Config
 from opsmon.domain import State, apply
-from opsmon.protocol import SYSTEM, Event, format_ts
+from opsmon.protocol import SYSTEM, Event, IncidentDraft, Report, format_ts
 from server.auth import add_token
 from tests.helpers import FakeClock, province, running_server
 from tests.processes import opsmon_server
@@ -165,3 +165,25 @@ def test_token_events_change_nothing_a_client_folds() -> None:
         apply(state, Event(seq=seq, ts="2024-02-14T13:00:00.000Z", kind=kind, actor=SYSTEM, data={"name": "Rahmat"}))
     assert state.seq == 8
     assert {**state.as_builtins(), "seq": 4} == before
+
+
+async def test_the_dashboard_takes_token_events_in_its_stride(tmp_path: Path, clock: FakeClock) -> None:
+    """A token added while screens are open reaches them as an event: the
+    dashboard folds it (seq moves on), shows nothing for it, and keeps working."""
+    from opsmon.tui.app import OpsmonApp
+    from tests.test_tui import until
+
+    async with running_server(tmp_path, clock=clock) as running:
+        app = OpsmonApp(url=running.url, token=running.tokens["officer"], clock=clock)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda: app.online and app.state.seq == 0)
+            known = {r.code for r in running.config.regencies}
+            await add_token(running.store, "Relawan", "officer", "KPU", None, known, log_change=True)
+            await running.server.check_tokens()
+            await until(pilot, lambda: app.state.seq == 1)
+            assert app.state.incidents == {} and app.online
+            assert not any("Relawan" in notice for notice in app.notices)
+            session = await Session.open(running.url, running.tokens["admin"])
+            assert (await session.request(Report(id="after-token", incident=IncidentDraft(regency="6371", category="logistik", severity="high", title="Kotak suara rusak")))).ok
+            await session.close()
+            await until(pilot, lambda: app.state.seq == 2 and 1 in app.state.incidents)

@@ -36,16 +36,25 @@ def give(path: Path, user: str = SERVICE_USER) -> None:
     os.chown(path, entry.pw_uid, entry.pw_gid)
 
 
-def server(bin_dir: Path, *args: str, user: str | None = SERVICE_USER) -> subprocess.CompletedProcess[str]:
+@pytest.fixture(scope="module")
+def config() -> Iterator[Path]:
+    """The province config where the service user can read it (the tree may sit under /root)."""
+    place = open_folder("opsmon-perm-config-")
+    shutil.copy(CONFIG_PATH, place / "config.toml")
+    yield place / "config.toml"
+    shutil.rmtree(place, ignore_errors=True)
+
+
+def server(bin_dir: Path, config: Path, *args: str, user: str | None = SERVICE_USER) -> subprocess.CompletedProcess[str]:
     """`opsmon-server ARGS` as `user` (None: as root); it must stop by itself."""
-    command = [str(bin_dir / "opsmon-server"), *args, "--config", str(CONFIG_PATH)]
+    command = [str(bin_dir / "opsmon-server"), *args, "--config", str(config)]
     if user is not None:
         command = ["runuser", "-u", user, "--", *command]
     return subprocess.run(command, capture_output=True, text=True, timeout=60, cwd="/")
 
 
-def serve(bin_dir: Path, db: Path, user: str | None = SERVICE_USER) -> subprocess.CompletedProcess[str]:
-    return server(bin_dir, "serve", "--db", str(db), "--port", str(free_port()), "--host", "127.0.0.1", user=user)
+def serve(bin_dir: Path, config: Path, db: Path, user: str | None = SERVICE_USER) -> subprocess.CompletedProcess[str]:
+    return server(bin_dir, config, "serve", "--db", str(db), "--port", str(free_port()), "--host", "127.0.0.1", user=user)
 
 
 def one_line(done: subprocess.CompletedProcess[str]) -> str:
@@ -57,64 +66,56 @@ def one_line(done: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-@pytest.fixture
-def config_readable() -> None:
-    # The service user reads the config from the source tree, which may sit under /root.
-    probe = subprocess.run(["runuser", "-u", SERVICE_USER, "--", "test", "-r", str(CONFIG_PATH)], capture_output=True)
-    if probe.returncode != 0:
-        pytest.skip(f"{CONFIG_PATH} is not readable by {SERVICE_USER} here (the tree is in a private folder)")
-
-
-def test_a_database_root_made_in_roots_folder(installed: Path, folder: Path, config_readable: None) -> None:
+def test_a_database_root_made_in_roots_folder(installed: Path, folder: Path, config: Path) -> None:
     """The deployment mistake: `token add` run as root makes the folder's database root's."""
     db = folder / "opsmon.db"
-    assert server(installed, "token", "add", "Rahmat", "--role", "officer", "--agency", "KPU", "--db", str(db), user=None).returncode == 0
-    line = one_line(serve(installed, db))
+    assert server(installed, config, "token", "add", "Rahmat", "--role", "officer", "--agency", "KPU", "--db", str(db), user=None).returncode == 0
+    line = one_line(serve(installed, config, db))
     assert str(folder) in line and f"user {SERVICE_USER}" in line and "not writable" in line and "owner root" in line, line
 
 
-def test_a_database_owned_by_root_in_the_service_users_folder(installed: Path, folder: Path, config_readable: None) -> None:
+def test_a_database_owned_by_root_in_the_service_users_folder(installed: Path, folder: Path, config: Path) -> None:
     db = folder / "opsmon.db"
-    assert server(installed, "token", "add", "Rahmat", "--role", "officer", "--agency", "KPU", "--db", str(db), user=None).returncode == 0
+    assert server(installed, config, "token", "add", "Rahmat", "--role", "officer", "--agency", "KPU", "--db", str(db), user=None).returncode == 0
     give(folder)
-    line = one_line(serve(installed, db))
+    line = one_line(serve(installed, config, db))
     assert str(db) in line and "read-only" in line and f"user {SERVICE_USER}" in line and "owner root" in line, line
 
 
-def test_a_read_only_database_file(installed: Path, folder: Path, config_readable: None) -> None:
+def test_a_read_only_database_file(installed: Path, folder: Path, config: Path) -> None:
     db = folder / "opsmon.db"
     give(folder)
-    assert server(installed, "token", "add", "Rahmat", "--role", "officer", "--agency", "KPU", "--db", str(db)).returncode == 0
+    assert server(installed, config, "token", "add", "Rahmat", "--role", "officer", "--agency", "KPU", "--db", str(db)).returncode == 0
     db.chmod(0o444)
-    line = one_line(serve(installed, db))
+    line = one_line(serve(installed, config, db))
     assert str(db) in line and "read-only" in line and f"user {SERVICE_USER}" in line and "0444" in line, line
 
 
-def test_a_read_only_folder(installed: Path, folder: Path, config_readable: None) -> None:
+def test_a_read_only_folder(installed: Path, folder: Path, config: Path) -> None:
     db = folder / "opsmon.db"
     give(folder)
-    assert server(installed, "token", "add", "Rahmat", "--role", "officer", "--agency", "KPU", "--db", str(db)).returncode == 0
+    assert server(installed, config, "token", "add", "Rahmat", "--role", "officer", "--agency", "KPU", "--db", str(db)).returncode == 0
     for leftover in folder.iterdir():
         if leftover != db:
             leftover.unlink()
     folder.chmod(0o555)
-    line = one_line(serve(installed, db))
+    line = one_line(serve(installed, config, db))
     assert str(folder) in line and "not writable" in line and f"user {SERVICE_USER}" in line, line
 
 
-def test_a_read_only_filesystem(installed: Path, folder: Path) -> None:
+def test_a_read_only_filesystem(installed: Path, folder: Path, config: Path) -> None:
     need_root()
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(folder)], capture_output=True).returncode != 0:
         pytest.skip("this machine does not let root mount a tmpfs")
     try:
         db = folder / "opsmon.db"
-        assert server(installed, "token", "add", "Rahmat", "--role", "officer", "--agency", "KPU", "--db", str(db), user=None).returncode == 0
+        assert server(installed, config, "token", "add", "Rahmat", "--role", "officer", "--agency", "KPU", "--db", str(db), user=None).returncode == 0
         remount = subprocess.run(["mount", "-o", "remount,ro", str(folder)], capture_output=True, text=True)
         assert remount.returncode == 0, remount.stderr
-        line = one_line(serve(installed, db, user=None))
+        line = one_line(serve(installed, config, db, user=None))
         assert str(folder) in line and "read-only filesystem" in line, line
         # The token commands say the same, in one line.
-        listed = one_line(server(installed, "token", "list", "--db", str(db), user=None))
+        listed = one_line(server(installed, config, "token", "list", "--db", str(db), user=None))
         assert "read-only filesystem" in listed, listed
     finally:
         subprocess.run(["umount", "-l", str(folder)], check=False)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import ssl
+import subprocess
 import urllib.request
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import pytest
 from opsmon.client import ClientError, Session
 from opsmon.config import ConfigError, load_config
 from server.tls import TLSError, server_ssl_context
-from tests.helpers import CONFIG_PATH, running_server
+from tests.helpers import CONFIG_PATH, ROOT, running_server
 from tests.pki import Pki, make_pki
 from tests.processes import opsmon, opsmon_server, serving
 from tests.test_crash import add_token, free_port
@@ -116,3 +118,27 @@ async def test_the_dashboard_over_wss(tmp_path: Path, pki: Pki) -> None:
             await until(pilot, lambda: stranger.return_code is not None)
         assert stranger.return_code == 4
         assert "certificate" in stranger.exit_line and "--cafile" in stranger.exit_line
+
+
+def readme_tls_commands() -> list[str]:
+    """The three openssl lines of the README's TLS section, as written."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("### TLS: the post's own certificates in three commands", 1)[1]
+    block = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    return [line for line in block.splitlines() if line.strip()]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("openssl") is None or shutil.which("bash") is None, reason="needs the openssl and bash commands")
+async def test_the_readmes_three_commands_make_a_working_post_ca(tmp_path: Path) -> None:
+    commands = readme_tls_commands()
+    assert len(commands) == 3 and all(c.startswith("openssl ") for c in commands)
+    for line in commands:
+        # The README's example address is the post's LAN; this test's server is on loopback.
+        done = await asyncio.to_thread(subprocess.run, ["bash", "-c", line.replace("IP:192.168.10.5", "IP:127.0.0.1")], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+    async with running_server(tmp_path, ssl_context=server_ssl_context(str(tmp_path / "server.crt"), str(tmp_path / "server.key"))) as running:
+        session = await Session.open(running.url, running.tokens["wall"], cafile=str(tmp_path / "ca.crt"))
+        await session.close()
+        with pytest.raises(ClientError, match="certificate"):
+            await Session.open(running.url, running.tokens["wall"])

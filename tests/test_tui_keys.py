@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from textual import events
 
 from opsmon.client import Session
-from opsmon.protocol import Ack, Escalate
+from opsmon.protocol import TEXT_MAX, Ack, Escalate
 from opsmon.tui.app import OpsmonApp
 from opsmon.tui.screens.help import key_rows
 from tests.helpers import FakeClock, Running
@@ -178,3 +179,56 @@ async def test_a_refusal_reads_in_the_officers_language(server: Running, clock: 
         await until(pilot, lambda: any(n.startswith(f"#{incident}: ") for n in app.notices))
         notice = [n for n in app.notices if n.startswith(f"#{incident}: ")][-1]
         assert notice == f"#{incident}: ditolak: token Anda hanya berwenang di wilayah 6371, bukan 6303"
+
+
+# --- the note dialog never loses what was typed ------------------------------------------
+
+
+async def paste(app: OpsmonApp, text: str) -> None:
+    """What the terminal delivers for a paste (bracketed paste)."""
+    app.post_message(events.Paste(text))
+
+
+async def test_a_note_too_long_is_refused_in_the_dialog_and_kept(server: Running, clock: FakeClock) -> None:
+    [incident] = await report(server, clock, [("6371", "high", "Kotak suara rusak")])
+    app = OpsmonApp(url=server.url, token=server.tokens["officer"], clock=clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, loaded(app, 1))
+        await pilot.press("n")
+        await until(pilot, lambda: type(app.screen).__name__ == "NoteModal")
+        long_note = "Kronologi: " + "x" * (TEXT_MAX + 989)
+        await paste(app, long_note)
+        await until(pilot, lambda: "Terlalu panjang" in str(app.screen.query_one("#count").render()))
+        await pilot.press("enter")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "NoteModal"  # still open
+        assert f"Terlalu panjang: {len(long_note)} karakter, paling banyak {TEXT_MAX}" in str(app.screen.query_one("#error").render())
+        assert app.screen.query_one("#note").text == long_note  # nothing lost
+        assert app.state.incidents[incident].notes == []  # nothing sent
+
+
+async def test_a_server_refusal_keeps_the_dialog_open_with_the_text(server: Running, clock: FakeClock) -> None:
+    [incident] = await report(server, clock, [("6303", "high", "Kotak suara rusak")])
+    app = OpsmonApp(url=server.url, token=server.tokens["bjm"], clock=clock)  # may act on Banjarmasin only
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, loaded(app, 1))
+        await pilot.press("n", *"Sudah ditangani")
+        await pilot.press("enter")
+        await until(pilot, lambda: "hanya berwenang" in str(app.screen.query_one("#error").render()))
+        assert type(app.screen).__name__ == "NoteModal"
+        assert app.screen.query_one("#note").text == "Sudah ditangani"
+
+
+async def test_a_pasted_note_keeps_its_lines(server: Running, clock: FakeClock) -> None:
+    [incident] = await report(server, clock, [("6371", "high", "Kotak suara rusak")])
+    app = OpsmonApp(url=server.url, token=server.tokens["officer"], clock=clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, loaded(app, 1))
+        await pilot.press("n")
+        await until(pilot, lambda: type(app.screen).__name__ == "NoteModal")
+        await paste(app, "Kronologi:\n21.00 massa datang")
+        await pilot.press("ctrl+j", *"21.10 bubar")
+        await pilot.press("enter")
+        await until(pilot, lambda: app.screen is app.dashboard)
+        await until(pilot, lambda: bool(app.state.incidents[incident].notes))
+        assert app.state.incidents[incident].notes[-1].text == "Kronologi:\n21.00 massa datang\n21.10 bubar"

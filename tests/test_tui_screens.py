@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import socket
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import msgspec
@@ -208,3 +209,64 @@ async def test_a_stage_past_its_window_shows(size: tuple[int, int]) -> None:
         text = panel_text(app, "6302")
         assert ("!JADWAL" if size == (80, 24) else "LEWAT JADWAL Pemungutan") in text
         assert "JADWAL" not in panel_text(app, "6301")  # Tanah Laut voted in time
+
+
+# --- small ones: the wall before any data, ages that agree, the province's own stage ------
+
+
+async def test_the_wall_says_no_data_yet_before_its_first_connection() -> None:
+    with socket.socket() as probe:  # a port where nothing listens
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app = OpsmonApp(url=f"ws://127.0.0.1:{port}/ws", token="ops_x", wall=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.repaints > 2)
+        text = "\n".join(screen_lines(app))
+        assert "Belum ada data" in text
+        assert "Belum ada insiden" not in text and "tidak ada insiden" not in text
+        assert app.return_code is None  # the wall keeps trying
+
+
+async def test_ages_in_the_queue_and_on_the_panel_agree() -> None:
+    # Balangan's only incident (#8), reported at 21:24:30; the clock moves within one minute.
+    now = [NOW + timedelta(seconds=10)]
+    app = night_app()
+    app._clock = lambda: now[0]
+    state = app._preset[1]  # type: ignore[index]
+    state.incidents[8] = msgspec.structs.replace(state.incidents[8], reported=format_ts(NOW - timedelta(minutes=5, seconds=30)))
+    async with app.run_test(size=(200, 60)) as pilot:
+        await settle(pilot)
+        panel = panel_text(app, "6311")
+        now[0] = NOW + timedelta(seconds=50)  # 6m20s after the report, still the 21:30 minute
+        await pilot.press("space")  # the queue redraws its rows now; the panel keeps its minute
+        await settle(pilot)
+        [row] = [line for line in screen_lines(app) if "#8 Sirekap" in line]
+        assert "blm ack 5m" in panel
+        assert " 5m " in row, row
+
+
+@pytest.mark.parametrize("size", [(80, 24), (200, 60)], ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_the_province_recapitulation_shows_once_in_the_header(size: tuple[int, int]) -> None:
+    app = night_app()
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        header = str(app.dashboard.query_one("#header").render())
+        assert ("Rekap Provinsi 0/1" if size[0] >= 130 else "Prov 0/1") in header
+        assert "Blm-ack 6" in header or "belum di-ack 6" in header
+        for panel in app.dashboard.query(".regency"):
+            assert "Provinsi" not in str(panel.render())
+
+
+async def test_a_blocked_province_recapitulation_shows_in_the_header(server: Running) -> None:
+    session = await Session.open(server.url, server.tokens["admin"])
+    try:
+        result = await session.request(StageUpdate(id="prov", regency="63", stage="rekap_provinsi", done=0, blocked=True, note="Saksi walk out"))
+        assert result.ok, result
+    finally:
+        await session.close()
+    for size, words in (((80, 24), "Prov !HAMBAT"), ((200, 60), "Rekap Provinsi TERHAMBAT: Saksi walk out")):
+        app = OpsmonApp(url=server.url, token=server.tokens["wall"], clock=server.server.clock)
+        async with app.run_test(size=size) as pilot:
+            await until(pilot, lambda app=app: app.welcome is not None and app.repaints > 2)  # type: ignore[misc]
+            await settle(pilot)
+            assert words in str(app.dashboard.query_one("#header").render())

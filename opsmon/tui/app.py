@@ -455,33 +455,50 @@ class OpsmonApp(App[int]):
             self.say(self.tr("done.bulk", ok=ok, total=len(incident_ids)), warning=ok < len(incident_ids))
 
     def ask(self, verb: str, incident_id: int) -> None:
-        """escalate / note / resolve / reopen: ask for the note, then send."""
+        """escalate / note / resolve / reopen: ask for the note and send it from
+        the dialog, which stays open with the text if the server refuses it."""
         if self._read_only_refusal():
             return
         prompts = {"escalate": "modal.escalate", "note": "modal.note", "resolve": "modal.resolve", "reopen": "modal.reopen"}
         required = verb != "escalate"
 
-        def send(text: str | None) -> None:
-            if text is None:
-                return
-            self._command(verb, incident_id, text)
+        async def send(text: str) -> str | None:
+            return await self._send_note(verb, incident_id, text)
 
-        self.push_screen(NoteModal(self.tr(prompts[verb], id=incident_id), self.tr, required=required), send)
+        self.push_screen(NoteModal(self.tr(prompts[verb], id=incident_id), self.tr, required=required, send=send))
 
-    @work(group="commands")
-    async def _command(self, verb: str, incident_id: int, text: str) -> None:
+    @staticmethod
+    def _note_command(verb: str, incident_id: int, text: str) -> Command:
         command_id = new_command_id()
-        command: Command
         if verb == "escalate":
-            command = Escalate(id=command_id, incident=incident_id, note=text or None)
-        elif verb == "note":
-            command = Note(id=command_id, incident=incident_id, text=text)
-        elif verb == "resolve":
-            command = Resolve(id=command_id, incident=incident_id, note=text)
-        else:
-            command = Reopen(id=command_id, incident=incident_id, note=text)
+            return Escalate(id=command_id, incident=incident_id, note=text or None)
+        if verb == "note":
+            return Note(id=command_id, incident=incident_id, text=text)
+        if verb == "resolve":
+            return Resolve(id=command_id, incident=incident_id, note=text)
+        return Reopen(id=command_id, incident=incident_id, note=text)
+
+    async def _send_note(self, verb: str, incident_id: int, text: str) -> str | None:
+        """None once the server took it (or, offline, it is queued to go on
+        reconnect); else the refusal, said and returned for the dialog."""
+        command = self._note_command(verb, incident_id, text)
         if not self.online:
             self.say(self.tr("sending.offline", id=incident_id), warning=True)
+            self._deliver(verb, incident_id, command)
+            return None
+        answer = await self._send(command)
+        if isinstance(answer, str):
+            refusal = self.tr("refused.lost", id=incident_id, message=answer)
+        elif not answer.ok:
+            refusal = self.refusal(incident_id, answer, verb)
+        else:
+            self._outcome(verb, incident_id, answer)
+            return None
+        self.say(refusal, error=True)
+        return for_terminal(refusal)
+
+    @work(group="commands")
+    async def _deliver(self, verb: str, incident_id: int, command: Command) -> None:
         self._outcome(verb, incident_id, await self._send(command))
 
     def night(self, regency: str | None = None) -> Night:

@@ -14,8 +14,8 @@ from datetime import datetime, time, timedelta, tzinfo
 import msgspec
 
 from opsmon.domain import State, in_snapshot, is_overdue, urgency_key
-from opsmon.i18n import WITA
-from opsmon.protocol import ConfigInfo, Incident, RegencyInfo, StageInfo, parse_ts
+from opsmon.i18n import WITA, Translator
+from opsmon.protocol import ConfigInfo, Incident, RegencyInfo, StageInfo, StageRow, parse_ts
 from opsmon.sitrep import condition
 from opsmon.text import for_terminal
 
@@ -62,6 +62,8 @@ class Totals:
     kecamatan_total: int = 0
     open: int = 0
     unacked: int = 0
+    # The province's own stages (rekap_provinsi): one row each, shown in the header.
+    province: list[tuple[StageInfo, StageRow | None, bool]] = field(default_factory=list)  # (stage, row, past its window)
 
 
 @dataclass
@@ -136,6 +138,14 @@ class Lookup:
 
     def search_labels(self) -> dict[str, str]:
         return {**{code: r.short + " " + r.name for code, r in self.regencies.items()}, **self.categories}
+
+
+def age(tr: Translator, now: datetime, since: datetime | str) -> str:
+    """An incident's age, the one definition every widget uses: whole minutes
+    counted from the start of the current minute, so a queue row and a panel
+    drawn seconds apart (each caches its lines for the minute) agree."""
+    moment = parse_ts(since) if isinstance(since, str) else since
+    return tr.age(now.replace(second=0, microsecond=0) - moment)
 
 
 def is_open(incident: Incident) -> bool:
@@ -232,8 +242,13 @@ def summarize(state: State, config: ConfigInfo, now: datetime, tz: tzinfo = WITA
     return summaries
 
 
-def totals(state: State, config: ConfigInfo) -> Totals:
+def totals(state: State, config: ConfigInfo, now: datetime | None = None, tz: tzinfo = WITA) -> Totals:
     result = Totals()
+    code = config.province.code if config.province is not None else ""
+    for plenary in province_stages(config):
+        held = state.stages.get((code, plenary.key))
+        late = now is not None and (held is None or held.status != "done") and past_window(plenary, now, tz)
+        result.province.append((plenary, held, late))
     stage_units = {s.key: s.unit for s in config.stages}
     counting = next((s.key for s in config.stages if s.key == "penghitungan"), None)
     if counting is None:  # a province with other stage names: the last TPS-counted stage

@@ -182,8 +182,11 @@ class DashboardScreen(Screen[None]):
         self.query_one(OfflineBanner).show(app.banner_text())
         if lookup is None:
             header.refresh()
+            ticker = self.query_one(Ticker)
+            ticker.tr = app.tr  # "no data yet", in the officer's language
+            ticker.refresh()
             return
-        header.totals = totals(state, lookup.config)
+        header.totals = totals(state, lookup.config, now, app.tz)
         header.refresh()
         if self.query_one(RegencyGrid).ensure_panels(self.opsmon.regency_codes()):
             self._layout = None

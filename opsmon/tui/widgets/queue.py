@@ -20,9 +20,9 @@ from textual.strip import Strip
 
 from opsmon.domain import is_overdue
 from opsmon.i18n import CATALOG, Translator, who
-from opsmon.protocol import Incident, parse_ts
+from opsmon.protocol import Incident
 from opsmon.text import for_terminal
-from opsmon.tui.view import Lookup
+from opsmon.tui.view import Lookup, age
 from opsmon.tui.widgets.bars import cut
 
 COLUMNS = ("mark", "status", "regency", "severity", "category", "title", "age", "acked_by")
@@ -190,7 +190,7 @@ class IncidentQueue(ScrollView, can_focus=True):
             (severity, {"critical": "bold reverse", "high": "bold"}.get(incident.severity, dim) if incident.status != "resolved" else dim),
             (lookup.category(incident.category), dim),
             (f"#{incident.id} {for_terminal(incident.title)}", dim),
-            (tr.age(now - parse_ts(incident.reported)), dim),
+            (age(tr, now, incident.reported), dim),
             (acked, dim),
         ]
         line = Text()

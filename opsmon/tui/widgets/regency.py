@@ -12,6 +12,7 @@ from textual.widget import Widget
 from opsmon.i18n import Translator
 from opsmon.text import for_terminal
 from opsmon.tui.view import SEVERITIES, Lookup, RegencySummary, regency_stages
+from opsmon.tui.view import age as age_of
 from opsmon.tui.widgets.bars import bar, fit
 
 
@@ -134,7 +135,7 @@ class RegencyPanel(Widget):
         line.append(f" {summary.done}/{summary.total}")
         tail = Text()
         if age and summary.oldest_unacked is not None and self.now is not None:
-            tail.append(" ·" + tr.age(self.now - summary.oldest_unacked), "bold")
+            tail.append(" ·" + age_of(tr, self.now, summary.oldest_unacked), "bold")
         room = width - line.cell_len - tail.cell_len - 1
         if room >= 3:
             line.append(" ")
@@ -213,7 +214,7 @@ class RegencyPanel(Widget):
     def _waiting(self, summary: RegencySummary, width: int) -> Text:
         line = Text()
         if summary.oldest_unacked is not None and self.now is not None:
-            line.append(self.tr("panel.oldest_unacked", age=self.tr.age(self.now - summary.oldest_unacked)), "bold")
+            line.append(self.tr("panel.oldest_unacked", age=age_of(self.tr, self.now, summary.oldest_unacked)), "bold")
         return line
 
 

@@ -38,7 +38,14 @@ class HeaderBar(Widget):
         if exercise:
             left.append(f" {exercise} ", "bold reverse")  # on every screen with a header: never taken for a real night
             left.append(" ")
-        left.append(for_terminal(self.province or tr("app.title")) if wide else "opsmon", "bold")
+        # At 80 columns the name gives way to the province's own stage.
+        squeezed = width < 90 and self.totals is not None and bool(self.totals.province)
+        # At 80 columns a blocked or late province stage takes the read-only word's room;
+        # a quiet one gives way to it.
+        trouble = self.totals is not None and any(late or (row is not None and row.status == "blocked") for _, row, late in self.totals.province)
+        quiet_province = squeezed and self.read_only and not trouble
+        name = (self.province or tr("app.title")) if wide else "" if squeezed else "opsmon"
+        left.append(for_terminal(name), "bold")
         totals = self.totals
         if totals is not None:
             short = "" if wide else "_short"
@@ -47,6 +54,20 @@ class HeaderBar(Widget):
             left.append(f" · {tr('header.open' + short)} {totals.open}")
             left.append(f" · {tr('header.unacked' + short)} ")
             left.append(str(totals.unacked), "bold reverse" if totals.unacked else "")
+            for stage, row, late in [] if quiet_province else totals.province:
+                # The province's own plenary: once, here, never as a row per regency.
+                label = for_terminal((stage.short or stage.label).get(tr.lang)) if wide else tr("header.province_short")
+                left.append(f" · {label} ")
+                if row is not None and row.status == "blocked":
+                    left.append(tr("panel.blocked") if wide else tr("panel.blocked_short"), "bold reverse")
+                    if wide and row.note:
+                        left.append(": " + for_terminal(row.note))
+                elif row is not None and row.status == "done":
+                    left.append("✓")
+                else:
+                    left.append(f"{row.done if row else 0}/{row.total if row else 1}")
+                    if late:
+                        left.append(" " + tr("panel.late_short"), "bold reverse")
         elif self.connecting:
             left.append("  " + self.connecting, "dim")
         right = Text()
@@ -54,7 +75,7 @@ class HeaderBar(Widget):
             right.append(tr("header.stale") + " ", "bold reverse")
         if self.user is not None and width >= 100:
             right.append(for_terminal(tr("header.user", agency=self.user.agency, name=self.user.name)) + " ", "dim")
-        if self.read_only:
+        if self.read_only and not (squeezed and trouble):
             right.append(tr("header.readonly") + " ", "dim")
         if self.now is not None and self.tz is not None:
             right.append(local_time(self.now, self.tz, seconds=wide), "bold")
@@ -97,7 +118,9 @@ class Ticker(Widget):
 
     def render(self) -> RenderResult:
         tr, lookup = self.tr, self.lookup
-        if not self.items or lookup is None or self.tz is None:
+        if lookup is None or self.tz is None:
+            return Text(tr("ticker.no_data"), "dim")  # never connected: nothing is known yet
+        if not self.items:
             return Text(tr("ticker.empty"), "dim")
         lines = []
         for incident in self.items[: max(1, self.content_size.height)]:
