@@ -29,7 +29,7 @@ from opsmon.client import ClientError, Session, Unauthorized
 from opsmon.config import Config
 from opsmon.exercise import ExerciseClock
 from opsmon.feeders import EXIT_INTERRUPTED, EXIT_OK, EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError, Outcome, Pipeline, pace_for, percentile
-from opsmon.protocol import AGENCIES, ExerciseInfo
+from opsmon.protocol import AGENCIES, ExerciseInfo, parse_ts
 from opsmon.scenario import FIELD_KINDS, HOUR, Scenario, ScenarioError, SimCommand, generate, load_scenario, load_stream
 
 __all__ = ["scenario_for", "SimStats", "Simulator", "simulate", "run_simulate_cli", "connections_for", "read_token_file"]
@@ -351,6 +351,10 @@ async def simulate(
                 if speed is not None and abs(speed - exercise.speed) > 1e-9:
                     raise FeedError(f"the exercise server runs at x{exercise.speed:g}: leave --speed out or give the same", EXIT_USAGE)
                 speed = exercise.speed
+                if notice is not None:
+                    at = parse_ts(exercise.now).astimezone(config.province.tz)
+                    what = "reports and stage progress only (the trainees do the rest)" if simulator.reports_only else "the officers' actions too"
+                    notice(f"exercise {exercise.name!r}: playing on the server's clock ({at:%d %b %H:%M} {config.province.timezone_name}, x{exercise.speed:g}), {what}")
                 plan, begin_at = _align(plan, night, exercise, simulator.stats, config, notice)
             stats = await simulator.run_timeline(plan, speed=speed or night.speed, duration=duration, stop=stop, begin_at=begin_at)
         if simulator.lost:
@@ -465,7 +469,7 @@ def run_simulate_cli(args: Any, config: Config, url: str, token: str | None, caf
     if not args.quiet and not args.rate:
         real = night.duration / speed
         start = night.start_label(config.province.tz)
-        print(f"simulating {night.name} from {start}, {night.duration / HOUR:.0f} h at x{speed:g} (~{real / 60:.0f} min); ctrl+c stops", file=sys.stderr)
+        print(f"simulating {night.name} from {start}, {night.duration / HOUR:.0f} h at x{speed:g} (~{real / 60:.0f} min, or at an exercise server's speed); ctrl+c stops", file=sys.stderr)
     reports_only = True if args.reports_only else (False if args.with_officers else None)
 
     async def until_interrupted() -> tuple[SimStats, bool]:

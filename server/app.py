@@ -946,12 +946,17 @@ class OpsmonServer:
     async def _log_token_changes(self) -> None:
         """Token added, revoked, expired: each an event in the log (kind
         `token.added` etc., by `system`; never the secret or its hash)."""
-        changes = await self.store.token_changes(format_ts(self.clock()))
-        if not changes:
-            return
-        decisions = [Decision(f"token.{c.change}", {**c.body, "at": c.ts}, None, None) for c in changes]
+        # Under the lock: reading and marking the changes must not interleave with
+        # a write (one connection), nor two rounds log one change twice.
         async with self.lock:
+            changes = await self.store.token_changes(format_ts(self.clock()))
+            if not changes:
+                return
+            decisions = [Decision(f"token.{c.change}", {**c.body, "at": c.ts}, None, None) for c in changes]
+            head = self.state.seq
             await self._write(decisions, token_changes=[c.id for c in changes])
+            if self.state.seq == head:  # not saved (logged as such): the next round tries again
+                return
         for change in changes:
             log.info("token %s: %s%s", change.change, change.name, _token_change_detail(change.body))
 

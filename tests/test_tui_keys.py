@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import copy
+import tomllib
+
 import pytest
 from textual import events
 
+from opsmon.cli import build_parser
 from opsmon.client import Session
+from opsmon.config import ConfigError, parse_config
 from opsmon.protocol import TEXT_MAX, Ack, Escalate
 from opsmon.tui.app import OpsmonApp
 from opsmon.tui.screens.help import key_rows
-from tests.helpers import FakeClock, Running
+from tests.helpers import CONFIG_PATH, FakeClock, Running
 from tests.test_tui import SIZE, loaded, queue_of, report, until
 from tests.test_tui_screens import screen_lines, settle
 from tests.test_tui_snapshots import night_app
@@ -232,3 +237,14 @@ async def test_a_pasted_note_keeps_its_lines(server: Running, clock: FakeClock) 
         await until(pilot, lambda: app.screen is app.dashboard)
         await until(pilot, lambda: bool(app.state.incidents[incident].notes))
         assert app.state.incidents[incident].notes[-1].text == "Kronologi:\n21.00 massa datang\n21.10 bubar"
+
+
+def test_the_bell_is_a_checked_config_key_and_a_flag() -> None:
+    data = tomllib.loads(CONFIG_PATH.read_text(encoding="utf-8"))
+    assert parse_config(copy.deepcopy(data)).client.bell is True  # on by default
+    data.setdefault("client", {})["bell"] = False
+    assert parse_config(copy.deepcopy(data)).client.bell is False
+    data["client"]["bell"] = "tidak"
+    with pytest.raises(ConfigError, match=r"client\.bell: must be true or false"):
+        parse_config(data)
+    assert build_parser().parse_args(["--no-bell", "--wall"]).no_bell

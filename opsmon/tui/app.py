@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -52,6 +53,7 @@ from opsmon.tui.view import Lookup
 FLUSH_SECONDS = 0.1  # at most ten repaints a second, however many events arrive
 RECENT_EVENTS = 500
 ALERTS_NAMED = 3  # a burst of alerts: the first few by name, then how many more
+ALERT_REPEAT_SECONDS = 30.0  # the same incident again this soon (a fast replay): no second alarm
 
 
 class _Bridge:
@@ -130,6 +132,7 @@ class OpsmonApp(App[int]):
         self._nights: dict[str | None, tuple[object, Night]] = {}
         self.bell_enabled = bell  # the terminal bell for a new critical or escalated incident
         self.bells = 0  # rung so far (tests read it)
+        self._alerted: dict[object, float] = {}  # incident id -> when it was last announced (monotonic)
         self.palette_aliases: dict[str, str] = {}  # palette title -> the same command in the other language
         self.url = url
         self.cafile = cafile
@@ -332,6 +335,14 @@ class OpsmonApp(App[int]):
         Not for what this officer did, nor for the state found on connecting."""
         me = self.welcome.user.actor if self.welcome is not None else None
         alerts = [e for e in events if alerting(e) and e.actor != me]
+        clock = time.monotonic()
+        fresh = []
+        for event in alerts:
+            incident_id = event.data.get("id") if event.kind == "incident.reported" else event.data.get("incident")
+            if clock - self._alerted.get(incident_id, -ALERT_REPEAT_SECONDS) >= ALERT_REPEAT_SECONDS:
+                self._alerted[incident_id] = clock
+                fresh.append(event)
+        alerts = fresh
         if not alerts:
             return
         tr = self.tr
