@@ -40,6 +40,7 @@ from opsmon.protocol import (
     StageRow,
     StageUpdate,
     Unack,
+    User,
     convert,
     format_ts,
     parse_ts,
@@ -723,6 +724,14 @@ def event_summary(event: Event) -> str:
         blocked = " blocked" if data.get("status") == "blocked" else ""
         return f"{data.get('stage', '')} {data.get('done', '')}/{data.get('total', '')}{blocked}" + (f": {data['note']}" if data.get("note") else "")
     return str(data.get("note") or data.get("text") or "")
+
+
+def is_mine(incident: Incident, user: User) -> bool:
+    """Owned by this user, or in their token's regencies (a scoped officer's own ground)."""
+    owner = incident.owner
+    if owner is not None and owner.name == user.name and owner.agency == user.agency:
+        return True
+    return user.regencies is not None and incident.regency in user.regencies
 
 
 def is_overdue(incident: Incident, now: datetime) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, timedelta
 from typing import Any
 
-from fpdf import FPDF
+from fpdf import FPDF, FontFace
 from PIL import Image
 
 from opsmon.geo import ProvinceShape
@@ -125,7 +125,9 @@ def render_pdf(doc: dict[str, Any], lang: str = "id", *, shape: ProvinceShape | 
 
     section(tr("sitrep.regencies"))
     pdf.set_font("Helvetica", size=9)
-    with pdf.table(col_widths=(30, 45, 25, 80), text_align=("LEFT", "LEFT", "RIGHT", "LEFT"), line_height=5, first_row_as_headings=True) as table:
+    pdf.set_fill_color(255, 255, 255)  # the chart's last swatch must not tint the table
+    pdf.set_draw_color(170)
+    with pdf.table(headings_style=FontFace(emphasis="BOLD", fill_color=(225, 225, 225)), col_widths=(30, 45, 25, 80), text_align=("LEFT", "LEFT", "RIGHT", "LEFT"), line_height=5, first_row_as_headings=True) as table:
         table.row([tr("sitrep.col.regency"), tr("sitrep.col.stage"), tr("sitrep.col.done"), tr("sitrep.col.note")])
         for line in doc["regencies"]:
             stage = line["stage_label"][lang] if line["stage"] else tr("panel.all_done")

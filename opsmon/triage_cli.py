@@ -16,7 +16,7 @@ from typing import Any
 
 from opsmon.client import ClientError, Session, new_command_id
 from opsmon.config import Config
-from opsmon.domain import State, event_summary, fold, urgency_key
+from opsmon.domain import State, event_summary, fold, is_mine, urgency_key
 from opsmon.feeders import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError, LocalInvalid, check_severity, resolve_regency
 from opsmon.i18n import local_datetime, local_time, translate_refusal, who
 from opsmon.protocol import (
@@ -184,13 +184,6 @@ async def _snapshot(session: Session, timeout: float = 15.0) -> State:
             state = State(seq=message.seq)
             state.incidents = {i.id: i for i in message.incidents}
             return state
-
-
-def is_mine(incident: Incident, user: User) -> bool:
-    """Owned by me, or in my token's regencies (a scoped officer's own ground)."""
-    if incident.owner is not None and incident.owner.name == user.name and incident.owner.agency == user.agency:
-        return True
-    return user.regencies is not None and incident.regency in user.regencies
 
 
 def select(state: State, args: argparse.Namespace, config: Config, user: User) -> list[Incident]:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from opsmon.config import Config
 from server.backup import BackupError, backup_database, verify_database
 from tests.helpers import province, running_server
 from tests.processes import opsmon_server, serving
@@ -108,11 +109,15 @@ def test_backup_refuses_what_it_cannot_do_in_one_line(tmp_path: Path) -> None:
     assert nothing.returncode != 0 and "no such file" in nothing.stderr
 
 
-async def test_the_server_keeps_rotating_backups(tmp_path: Path) -> None:
+def backing_up(tmp_path: Path, every_minutes: float) -> Config:
     config = province()
-    config = dataclasses.replace(config, server=dataclasses.replace(config.server, backup_dir="backups", backup_keep=2, backup_every_minutes=0.005))
+    server = dataclasses.replace(config.server, backup_dir="backups", backup_keep=2, backup_every_minutes=every_minutes)
+    return dataclasses.replace(config, server=server, path=tmp_path / "config.toml")
+
+
+async def test_the_server_keeps_the_newest_backups(tmp_path: Path) -> None:
     folder = tmp_path / "backups"
-    async with running_server(tmp_path, config=dataclasses.replace(config, path=tmp_path / "config.toml")) as running:
+    async with running_server(tmp_path, config=backing_up(tmp_path, 60)) as running:  # the loop's first copy is an hour away
         assert running.server.backup_folder == folder
         peer = await Peer.open(running, running.tokens["officer"])
         seen: set[str] = set()
@@ -121,16 +126,22 @@ async def test_the_server_keeps_rotating_backups(tmp_path: Path) -> None:
             info = await running.server.backup_now()
             assert info is not None and info.seq == n + 1
             seen.add(info.path.name)
-        kept = sorted(p.name for p in folder.glob("*.db"))
-        assert len(kept) == 2 and len(seen) == 4
-        assert verify_database(folder / kept[-1], "2024-02-14T13:00:00.000Z").seq == 4
-        # The loop makes them on its own too (every 0.3 s here).
-        await peer.command("report", **report(title="laporan 4"))
+        await peer.close()
+    kept = sorted(p.name for p in folder.glob("*.db"))
+    assert len(seen) == 4 and len(kept) == 2 and kept == sorted(seen)[-2:]
+    assert verify_database(folder / kept[-1], "2024-02-14T13:00:00.000Z").seq == 4
+    assert not list(folder.glob(".*partial"))
+
+
+async def test_the_server_backs_up_on_its_own_every_interval(tmp_path: Path) -> None:
+    folder = tmp_path / "backups"
+    async with running_server(tmp_path, config=backing_up(tmp_path, 0.005)) as running:  # every 0.3 s
+        peer = await Peer.open(running, running.tokens["officer"])
+        assert (await peer.command("report", **report()))["ok"]
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + 10
-        while not any(p.name.endswith("seq00000005.db") for p in folder.glob("*.db")):
+        deadline = loop.time() + 20
+        while not any(p.name.endswith("seq00000001.db") for p in folder.glob("*.db")):
             assert loop.time() < deadline, "no backup from the loop"
             await asyncio.sleep(0.05)
-        assert len(list(folder.glob("*.db"))) == 2
-        assert not list(folder.glob(".*partial"))
         await peer.close()
+    assert len(list(folder.glob("*.db"))) <= 2

@@ -32,24 +32,46 @@ from textual.system_commands import SystemCommandsProvider
 
 from opsmon.client import Backoff, ClientError, Connection, new_command_id
 from opsmon.config import SitrepSettings
-from opsmon.domain import State, is_overdue
+from opsmon.domain import State, is_overdue, urgency_key
 from opsmon.exercise import ExerciseClock
 from opsmon.exercise import banner as exercise_banner
 from opsmon.feeders import EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE
 from opsmon.geo import ProvinceShape
 from opsmon.i18n import CATALOG, WITA, Translator, local_time, translate_refusal, who
-from opsmon.protocol import Ack, Command, Escalate, Event, History, Incident, Note, Reopen, Resolve, Result, Welcome, utc_now
+from opsmon.protocol import (
+    SEVERITIES,
+    Ack,
+    Assign,
+    Command,
+    Escalate,
+    Event,
+    History,
+    Incident,
+    Merge,
+    Note,
+    Owner,
+    Reopen,
+    Resolve,
+    Result,
+    SeverityChange,
+    Snooze,
+    Unack,
+    Welcome,
+    utc_now,
+)
 from opsmon.text import for_terminal
 from opsmon.timeline import Night, night
 from opsmon.tui.messages import Connected, Disconnected, Refused, ServerProblem, Synced
 from opsmon.tui.screens.dashboard import DashboardScreen
 from opsmon.tui.screens.detail import IncidentScreen
 from opsmon.tui.screens.help import HelpScreen, key_rows
-from opsmon.tui.screens.modals import ConfirmQuit, NoteModal
+from opsmon.tui.screens.modals import AssignModal, ConfirmQuit, NoteModal, PickModal, SnoozeModal
 from opsmon.tui.screens.regency import RegencyScreen
 from opsmon.tui.screens.sitrep import SitrepScreen
 from opsmon.tui.view import Lookup
 
+# Conflicts whose reason says more than the incident's status does.
+TRIAGE_CONFLICTS = frozenset({"not_snoozed", "not_acknowledged", "unchanged", "into_resolved"})
 FLUSH_SECONDS = 0.1  # at most ten repaints a second, however many events arrive
 RECENT_EVENTS = 500
 ALERTS_NAMED = 3  # a burst of alerts: the first few by name, then how many more
@@ -441,7 +463,7 @@ class OpsmonApp(App[int]):
             me = who(self.welcome.user.actor) if self.welcome else "?"
             self.say(tr("done." + verb, id=incident_id, who=me))
             return True
-        self.say(self.refusal(incident_id, answer, verb), error=True)
+        self.say(self.refusal_text(incident_id, answer, verb), error=True)
         return False
 
     def _read_only_refusal(self) -> bool:
@@ -457,60 +479,164 @@ class OpsmonApp(App[int]):
 
     @work(group="commands")
     async def _acknowledge(self, incident_ids: list[int]) -> None:
-        if not self.online:
-            for incident_id in incident_ids:
-                self.say(self.tr("sending.offline", id=incident_id), warning=True)
-        answers = await asyncio.gather(*(self._send(Ack(id=new_command_id(), incident=i)) for i in incident_ids))
-        ok = sum(self._outcome("ack", i, answer) for i, answer in zip(incident_ids, answers, strict=True))
-        if len(incident_ids) > 1:
-            self.say(self.tr("done.bulk", ok=ok, total=len(incident_ids)), warning=ok < len(incident_ids))
+        await self.carry_out("ack", incident_ids, {})
 
-    def ask(self, verb: str, incident_id: int) -> None:
-        """escalate / note / resolve / reopen: ask for the note and send it from
-        the dialog, which stays open with the text if the server refuses it."""
+    def ask(self, verb: str, incident_ids: int | list[int]) -> None:
+        """escalate / note / resolve / reopen / unack: ask for the note and send it
+        from the dialog (to every marked incident when given several), which stays
+        open with the text if the server refuses it."""
         if self._read_only_refusal():
             return
-        prompts = {"escalate": "modal.escalate", "note": "modal.note", "resolve": "modal.resolve", "reopen": "modal.reopen"}
+        ids = [incident_ids] if isinstance(incident_ids, int) else list(incident_ids)
+        if not ids:
+            return
+        prompts = {"escalate": "modal.escalate", "note": "modal.note", "resolve": "modal.resolve", "reopen": "modal.reopen", "unack": "modal.unack"}
         required = verb != "escalate"
 
-        async def send(text: str) -> str | None:
-            return await self._send_note(verb, incident_id, text)
+        async def submit(text: str) -> str | None:
+            return await self.carry_out(verb, ids, {"note": text})
 
-        self.push_screen(NoteModal(self.tr(prompts[verb], id=incident_id), self.tr, required=required, send=send))
+        prompt = self.tr(prompts[verb], id=ids[0] if len(ids) == 1 else self._what(ids))
+        self.push_screen(NoteModal(prompt, self.tr, required=required, send=submit))
 
-    @staticmethod
-    def _note_command(verb: str, incident_id: int, text: str) -> Command:
-        command_id = new_command_id()
-        if verb == "escalate":
-            return Escalate(id=command_id, incident=incident_id, note=text or None)
-        if verb == "note":
-            return Note(id=command_id, incident=incident_id, text=text)
-        if verb == "resolve":
-            return Resolve(id=command_id, incident=incident_id, note=text)
-        return Reopen(id=command_id, incident=incident_id, note=text)
+    def _what(self, ids: list[int]) -> str:
+        return self.tr("modal.what_one", id=ids[0]) if len(ids) == 1 else self.tr("modal.what_many", count=len(ids))
 
-    async def _send_note(self, verb: str, incident_id: int, text: str) -> str | None:
-        """None once the server took it (or, offline, it is queued to go on
-        reconnect); else the refusal, said and returned for the dialog."""
-        command = self._note_command(verb, incident_id, text)
-        if not self.online:
-            self.say(self.tr("sending.offline", id=incident_id), warning=True)
-            self._deliver(verb, incident_id, command)
-            return None
-        answer = await self._send(command)
-        if isinstance(answer, str):
-            refusal = self.tr("refused.lost", id=incident_id, message=answer)
-        elif not answer.ok:
-            refusal = self.refusal(incident_id, answer, verb)
-        else:
-            self._outcome(verb, incident_id, answer)
-            return None
-        self.say(refusal, error=True)
-        return for_terminal(refusal)
+    # --- triage ---------------------------------------------------------------------------
+
+    def snooze(self, ids: list[int]) -> None:
+        if self._read_only_refusal() or not ids:
+            return
+
+        async def submit(minutes: int, note: str) -> str | None:
+            return await self.carry_out("snooze", ids, {"minutes": minutes, "note": note})
+
+        self.push_screen(SnoozeModal(self.tr("modal.snooze", what=self._what(ids)), self.tr, submit))
+
+    def take(self, ids: list[int]) -> None:
+        if self._read_only_refusal() or not ids:
+            return
+        self._carry_out_in_background("take", ids, {})
+
+    def assign(self, ids: list[int]) -> None:
+        if self._read_only_refusal() or not ids:
+            return
+
+        async def submit(name: str, agency: str) -> str | None:
+            return await self.carry_out("assign", ids, {"name": name, "agency": agency})
+
+        self.push_screen(AssignModal(self.tr("modal.assign", what=self._what(ids)), self.tr, submit))
+
+    def change_severity(self, incident_id: int) -> None:
+        if self._read_only_refusal():
+            return
+        lookup = self.lookup
+        options = [(key, f"{self.tr('sev.letter.' + key)}: {lookup.severity(key) if lookup else key}") for key in SEVERITIES]
+
+        def chosen(severity: str | None) -> None:
+            if severity is None:
+                return
+
+            async def submit(text: str) -> str | None:
+                return await self.carry_out("severity", [incident_id], {"severity": severity, "note": text})
+
+            label = lookup.severity(severity) if lookup else severity
+            self.push_screen(NoteModal(self.tr("modal.severity_note", id=incident_id, severity=label), self.tr, required=True, send=submit))
+
+        self.push_screen(PickModal(self.tr("modal.severity", id=incident_id), self.tr, options), chosen)
+
+    def merge(self, incident_id: int) -> None:
+        """Pick the incident it joins: every other unresolved one, most urgent first."""
+        if self._read_only_refusal():
+            return
+        lookup = self.lookup
+        targets = sorted((i for i in self.state.incidents.values() if i.status != "resolved" and i.id != incident_id), key=urgency_key)
+        if not targets:
+            self.say(self.tr("modal.merge_none"), warning=True)
+            return
+        options = [(i.id, f"#{i.id} {lookup.regency_short(i.regency) if lookup else i.regency} · {for_terminal(i.title)}") for i in targets]
+
+        def chosen(into: int | None) -> None:
+            if into is not None:
+                self._carry_out_in_background("merge", [incident_id], {"into": into})
+
+        self.push_screen(PickModal(self.tr("modal.merge", id=incident_id), self.tr, options), chosen)
 
     @work(group="commands")
-    async def _deliver(self, verb: str, incident_id: int, command: Command) -> None:
-        self._outcome(verb, incident_id, await self._send(command))
+    async def _carry_out_in_background(self, verb: str, ids: list[int], values: dict[str, Any]) -> None:
+        await self.carry_out(verb, ids, values)
+
+    def _command_for(self, verb: str, incident_id: int, values: dict[str, Any]) -> Command:
+        command_id = new_command_id()
+        note = values.get("note", "")
+        if verb == "ack":
+            return Ack(id=command_id, incident=incident_id)
+        if verb == "escalate":
+            return Escalate(id=command_id, incident=incident_id, note=note or None)
+        if verb == "note":
+            return Note(id=command_id, incident=incident_id, text=note)
+        if verb == "resolve":
+            return Resolve(id=command_id, incident=incident_id, note=note)
+        if verb == "reopen":
+            return Reopen(id=command_id, incident=incident_id, note=note)
+        if verb == "unack":
+            return Unack(id=command_id, incident=incident_id, note=note)
+        if verb == "snooze":
+            return Snooze(id=command_id, incident=incident_id, minutes=values["minutes"], note=note)
+        if verb == "severity":
+            return SeverityChange(id=command_id, incident=incident_id, severity=values["severity"], note=note)
+        if verb == "merge":
+            return Merge(id=command_id, incident=incident_id, into=values["into"])
+        if verb == "take":
+            user = self.welcome.user if self.welcome is not None else None
+            return Assign(id=command_id, incident=incident_id, to=Owner(name=user.name, agency=user.agency) if user else None)
+        return Assign(id=command_id, incident=incident_id, to=Owner(name=values["name"], agency=values["agency"]))
+
+    def refusal_text(self, incident_id: int, result: Result, verb: str) -> str:
+        """`refusal`, and the triage conflicts (not snoozed, not acknowledged,
+        unchanged, merge target resolved) said by their own reason."""
+        if result.reason in TRIAGE_CONFLICTS:
+            return self.tr("refused.reason", id=incident_id, reason=translate_refusal(result, self.lang, self.tz))
+        return self.refusal(incident_id, result, verb)
+
+    async def carry_out(self, verb: str, ids: list[int], values: dict[str, Any]) -> str | None:
+        """Send one command per incident and say the outcome: each on its own for one
+        incident, one summary (done, and what was refused with why) for several.
+        Returns the refusal for a single incident (a dialog shows it), else None."""
+        if not self.online:
+            # Queued to go on reconnect, with their ids: the dialog need not wait.
+            for incident_id in ids:
+                self.say(self.tr("sending.offline", id=incident_id), warning=True)
+            self._deliver(verb, ids, [self._command_for(verb, i, values) for i in ids])
+            return None
+        answers = await asyncio.gather(*(self._send(self._command_for(verb, i, values)) for i in ids))
+        return self._summary(verb, ids, answers)
+
+    @work(group="commands")
+    async def _deliver(self, verb: str, ids: list[int], commands: list[Command]) -> None:
+        self._summary(verb, ids, await asyncio.gather(*(self._send(command) for command in commands)))
+
+    def _summary(self, verb: str, ids: list[int], answers: list[Result | str]) -> str | None:
+        if len(ids) == 1:
+            answer = answers[0]
+            if self._outcome(verb, ids[0], answer):
+                return None
+            return self.tr("refused.lost", id=ids[0], message=answer) if isinstance(answer, str) else self.refusal_text(ids[0], answer, verb)
+        refused = []
+        for incident_id, answer in zip(ids, answers, strict=True):
+            if isinstance(answer, str):
+                refused.append(f"#{incident_id} ({answer})")
+            elif not answer.ok:
+                refused.append(self.refusal_text(incident_id, answer, verb))
+        ok = len(ids) - len(refused)
+        label = self.tr("key." + {"severity": "change_severity"}.get(verb, verb))
+        if verb == "ack" and not refused:
+            self.say(self.tr("done.bulk", ok=ok, total=len(ids)))
+        elif refused:
+            self.say(self.tr("done.bulk_refused", verb=label, ok=ok, total=len(ids), refused="; ".join(refused)), warning=True, timeout=15)
+        else:
+            self.say(self.tr("done.bulk_all", verb=label, ok=ok, total=len(ids)))
+        return None
 
     def night(self, regency: str | None = None) -> Night:
         """The charts' series, worked out again only when the state, the events or the hour moved."""
@@ -599,6 +725,8 @@ class OpsmonApp(App[int]):
             yield self._palette_command("key.note", "palette.note", lambda: target.run_action("note"))
             yield self._palette_command("key.resolve", "palette.resolve", lambda: target.run_action("resolve"))
             yield self._palette_command("key.reopen", "palette.reopen", lambda: target.run_action("reopen"))
+            for action in ("snooze", "take", "assign", "change_severity", "unack", "merge"):
+                yield self._palette_command("key." + action, "palette." + action, _run(target, action))
             if target is dashboard:
                 yield self._palette_command("key.mark", "palette.mark", lambda: dashboard.run_action("mark"))
         if target is dashboard and not self.is_wall:
@@ -607,6 +735,7 @@ class OpsmonApp(App[int]):
             yield self._palette_command("key.severity", "palette.severity", lambda: dashboard.run_action("cycle_severity"))
             yield self._palette_command("key.unacked", "palette.unacked", lambda: dashboard.run_action("toggle_unacked"))
             yield self._palette_command("key.top", "palette.top", lambda: dashboard.run_action("cursor_top"))
+            yield self._palette_command("key.mine", "palette.mine", lambda: dashboard.run_action("toggle_mine"))
             for n, code in enumerate(self.regency_codes(), start=1):
                 name = self.lookup.regency_short(code) if self.lookup else code
                 yield SystemCommand(self.tr("palette.focus", name=name), self.tr("key.regency", n=n), _focus(dashboard, code))
@@ -632,6 +761,10 @@ def _concerns(event: Event, incident_id: int) -> bool:
     if event.kind == "incident.reported":
         return bool(event.data.get("id") == incident_id)
     return bool(event.data.get("incident") == incident_id)
+
+
+def _run(screen: Screen[Any], action: str) -> Callable[[], Any]:
+    return lambda: screen.run_action(action)
 
 
 def _focus(dashboard: DashboardScreen, code: str) -> Callable[[], None]:

@@ -13,9 +13,9 @@ from datetime import datetime, time, timedelta, tzinfo
 
 import msgspec
 
-from opsmon.domain import State, in_snapshot, is_overdue, urgency_key
+from opsmon.domain import State, in_snapshot, is_mine, is_overdue, urgency_key
 from opsmon.i18n import WITA, Translator
-from opsmon.protocol import ConfigInfo, Incident, RegencyInfo, StageInfo, StageRow, parse_ts
+from opsmon.protocol import ConfigInfo, Incident, RegencyInfo, StageInfo, StageRow, User, parse_ts
 from opsmon.sitrep import condition
 from opsmon.text import for_terminal
 
@@ -72,9 +72,12 @@ class QueueFilter:
     severity: str | None = None
     unacked_only: bool = False
     regency: str | None = None
+    mine: User | None = None  # only what this officer owns, or what is in their regencies
 
     def matches(self, incident: Incident, labels: dict[str, str]) -> bool:
         if self.regency is not None and incident.regency != self.regency:
+            return False
+        if self.mine is not None and not is_mine(incident, self.mine):
             return False
         if self.severity is not None and incident.severity != self.severity:
             return False
@@ -88,6 +91,7 @@ class QueueFilter:
                     incident.title,
                     incident.detail,
                     incident.location,
+                    incident.owner.name if incident.owner else "",
                     labels.get(incident.regency, incident.regency),
                     labels.get(incident.category, incident.category),
                 ]
@@ -98,7 +102,7 @@ class QueueFilter:
 
     @property
     def active(self) -> bool:
-        return bool(self.text or self.severity or self.unacked_only or self.regency)
+        return bool(self.text or self.severity or self.unacked_only or self.regency or self.mine)
 
 
 @dataclass

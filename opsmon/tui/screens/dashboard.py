@@ -52,10 +52,17 @@ class DashboardScreen(Screen[None]):
         Binding("n", "note", "key.note"),
         Binding("r", "resolve", "key.resolve"),
         Binding("o", "reopen", "key.reopen", show=False),
+        Binding("z", "snooze", "key.snooze", show=False),
+        Binding("t", "take", "key.take", show=False),
+        Binding("T", "assign", "key.assign", show=False),
+        Binding("s", "change_severity", "key.change_severity", show=False),
+        Binding("U", "unack", "key.unack", show=False),
+        Binding("M", "merge", "key.merge", show=False),
         Binding("space", "mark", "key.mark", show=False),
         Binding("slash", "filter", "key.filter"),
         Binding("f", "cycle_severity", "key.severity"),
         Binding("u", "toggle_unacked", "key.unacked"),
+        Binding("i", "toggle_mine", "key.mine", show=False),
         Binding("m", "toggle_map", "key.map"),
         Binding("p", "sitrep", "key.sitrep"),
         Binding("d", "regency_detail", "key.regency_detail", show=False),
@@ -238,6 +245,8 @@ class DashboardScreen(Screen[None]):
             parts.append(tr("queue.filter.severity", severity=app.lookup.severity(view.severity)))
         if view.unacked_only:
             parts.append(tr("queue.filter.unacked"))
+        if view.mine is not None:
+            parts.append(tr("queue.filter.mine"))
         if view.text:
             parts.append(tr("queue.filter.text", text=view.text))
         if self.marked:
@@ -300,6 +309,48 @@ class DashboardScreen(Screen[None]):
         else:
             self.opsmon.say(self.opsmon.tr("nothing.selected"), warning=True)
 
+    def _targets(self) -> list[int]:
+        """The marked incidents (in queue order, then unmarked), else the selected one."""
+        if self.marked:
+            ids = [i for i in self.query_one(IncidentQueue).incident_ids if i in self.marked]
+            self.marked.clear()
+            self.opsmon.mark_dirty()
+            return ids
+        if self.selected_id is None:
+            self.opsmon.say(self.opsmon.tr("nothing.selected"), warning=True)
+            return []
+        return [self.selected_id]
+
+    def action_snooze(self) -> None:
+        self.opsmon.snooze(self._targets())
+
+    def action_take(self) -> None:
+        self.opsmon.take(self._targets())
+
+    def action_assign(self) -> None:
+        self.opsmon.assign(self._targets())
+
+    def action_change_severity(self) -> None:
+        if self.selected_id is None:
+            self.opsmon.say(self.opsmon.tr("nothing.selected"), warning=True)
+            return
+        self.opsmon.change_severity(self.selected_id)
+
+    def action_unack(self) -> None:
+        self._with_selected("unack")
+
+    def action_merge(self) -> None:
+        if self.selected_id is None:
+            self.opsmon.say(self.opsmon.tr("nothing.selected"), warning=True)
+            return
+        self.query_one(IncidentQueue).hold_for = self.selected_id  # it will move: let the next one come under the cursor
+        self.opsmon.merge(self.selected_id)
+
+    def action_toggle_mine(self) -> None:
+        welcome = self.opsmon.welcome
+        self.filter.mine = None if self.filter.mine is not None or welcome is None else welcome.user
+        self.opsmon.mark_dirty()
+
     def _with_selected(self, action: str) -> None:
         if self.selected_id is None:
             self.opsmon.say(self.opsmon.tr("nothing.selected"), warning=True)
@@ -310,12 +361,18 @@ class DashboardScreen(Screen[None]):
         self.opsmon.ask(action, self.selected_id)
 
     def action_escalate(self) -> None:
+        if self.marked:
+            self.opsmon.ask("escalate", self._targets())
+            return
         self._with_selected("escalate")
 
     def action_note(self) -> None:
         self._with_selected("note")
 
     def action_resolve(self) -> None:
+        if self.marked:
+            self.opsmon.ask("resolve", self._targets())
+            return
         self._with_selected("resolve")
 
     def action_reopen(self) -> None:

@@ -12,6 +12,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from opsmon.domain import event_summary
 from opsmon.i18n import local_datetime, local_time, who
 from opsmon.protocol import Event
 from opsmon.text import for_terminal
@@ -21,7 +22,7 @@ from opsmon.tui.widgets.status import HeaderBar, OfflineBanner
 if TYPE_CHECKING:
     from opsmon.tui.app import OpsmonApp
 
-WRITE_ACTIONS = frozenset({"ack", "escalate", "note", "resolve", "reopen"})
+WRITE_ACTIONS = frozenset({"ack", "escalate", "note", "resolve", "reopen", "snooze", "take", "assign", "change_severity", "unack", "merge"})
 
 
 class IncidentScreen(Screen[None]):
@@ -35,6 +36,12 @@ class IncidentScreen(Screen[None]):
         Binding("n", "note", "key.note"),
         Binding("r", "resolve", "key.resolve"),
         Binding("o", "reopen", "key.reopen"),
+        Binding("z", "snooze", "key.snooze", show=False),
+        Binding("t", "take", "key.take", show=False),
+        Binding("T", "assign", "key.assign", show=False),
+        Binding("s", "change_severity", "key.change_severity", show=False),
+        Binding("U", "unack", "key.unack", show=False),
+        Binding("M", "merge", "key.merge", show=False),
     ]
 
     def __init__(self, incident_id: int) -> None:
@@ -108,7 +115,15 @@ class IncidentScreen(Screen[None]):
         table.add_row(tr("detail.regency"), lookup.regency_name(incident.regency))
         table.add_row(tr("detail.category"), lookup.category(incident.category))
         table.add_row(tr("detail.severity"), f"{tr('sev.letter.' + incident.severity)}: {lookup.severity(incident.severity)}")
+        if incident.snoozed_until is not None and incident.status != "resolved":
+            status += " · " + tr("status.snoozed")
         table.add_row(tr("detail.status"), status)
+        if incident.owner is not None:
+            table.add_row(tr("detail.owner"), who(incident.owner))
+        if incident.snoozed_until is not None:
+            table.add_row(tr("detail.snoozed"), local_datetime(incident.snoozed_until, tz))
+        if incident.merged_into is not None:
+            table.add_row(tr("detail.merged_into"), f"#{incident.merged_into}")
         table.add_row(tr("detail.level"), str(incident.level))
         table.add_row(tr("detail.location"), for_terminal(incident.location) or none)
         table.add_row(tr("detail.reporter"), who(incident.reporter))
@@ -124,6 +139,20 @@ class IncidentScreen(Screen[None]):
         body.add_row(Text(""))
         body.add_row(Text(tr("detail.detail"), "bold underline"))
         body.add_row(Text(for_terminal(incident.detail, multiline=True) or none))
+        if incident.reports > 1:
+            # Every report: the first, each repeat folded in, each incident merged into it.
+            body.add_row(Text(""))
+            body.add_row(Text(tr("detail.reports", count=incident.reports), "bold underline"))
+            first = Text()
+            first.append(f"{local_datetime(incident.reported, tz)}  {who(incident.reporter)}: ", "bold")
+            first.append(f"{for_terminal(incident.title)} ({tr('detail.report_first')})")
+            body.add_row(first)
+            for note in incident.notes:
+                if note.kind == "duplicate" or (note.kind == "merged" and incident.merged_into is None):
+                    line = Text()
+                    line.append(f"{local_datetime(note.ts, tz)}  {who(note.by)}: ", "bold")
+                    line.append(for_terminal(note.text, multiline=True) + (f" ({tr('detail.report_merged')})" if note.kind == "merged" else ""))
+                    body.add_row(line)
         body.add_row(Text(""))
         body.add_row(Text(tr("detail.notes"), "bold underline"))
         if not incident.notes:
@@ -149,7 +178,11 @@ class IncidentScreen(Screen[None]):
             # The history the server gave, plus whatever has happened to it since.
             events = {e.seq: e for e in self.timeline}
             for event in app.recent_events:
-                if event.data.get("incident") == self.incident_id or (event.kind == "incident.reported" and event.data.get("id") == self.incident_id):
+                if (
+                    event.data.get("incident") == self.incident_id
+                    or (event.kind == "incident.reported" and event.data.get("id") == self.incident_id)
+                    or (event.kind == "incident.merged" and event.data.get("into") == self.incident_id)
+                ):
                     events.setdefault(event.seq, event)
             for event in sorted(events.values(), key=lambda e: e.seq):
                 out.append(f"{local_datetime(event.ts, tz)}  ", "bold")
@@ -157,6 +190,8 @@ class IncidentScreen(Screen[None]):
                 level = event.data.get("level", "")
                 out.append(tr("event." + event.kind, level=level))
                 text = event.data.get("note") or event.data.get("text")
+                if event.kind in ("incident.duplicate", "incident.assigned", "incident.snoozed", "incident.severity_changed", "incident.merged"):
+                    text = event_summary(event)  # the repeat's title, the new owner, until when, the severity, the target
                 if text:
                     out.append(": " + for_terminal(str(text), multiline=True))
                 out.append("\n")
@@ -181,3 +216,21 @@ class IncidentScreen(Screen[None]):
 
     def action_reopen(self) -> None:
         self.opsmon.ask("reopen", self.incident_id)
+
+    def action_snooze(self) -> None:
+        self.opsmon.snooze([self.incident_id])
+
+    def action_take(self) -> None:
+        self.opsmon.take([self.incident_id])
+
+    def action_assign(self) -> None:
+        self.opsmon.assign([self.incident_id])
+
+    def action_change_severity(self) -> None:
+        self.opsmon.change_severity(self.incident_id)
+
+    def action_unack(self) -> None:
+        self.opsmon.ask("unack", self.incident_id)
+
+    def action_merge(self) -> None:
+        self.opsmon.merge(self.incident_id)

@@ -1,22 +1,33 @@
-"""Modals: a note (optional or required) returned through dismiss, and the quit question."""
+"""Modals: a note (optional or required), the triage dialogs (snooze, assign,
+pick one of a list) and the quit question.
+
+A dialog given a way to send sends the command itself and stays open, with
+everything typed still there and the server's reason under it, when the
+command is refused; it closes only once the command is done.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Label, Static, TextArea
+from textual.widgets import Input, Label, OptionList, Static, TextArea
+from textual.widgets.option_list import Option
 
 from opsmon.i18n import Translator
-from opsmon.protocol import TEXT_MAX
+from opsmon.protocol import AGENCIES, TEXT_MAX
+from opsmon.text import for_terminal
 
 # Sends the note; None when the server took it (or it is queued while offline),
 # else the refusal in the officer's words.
 Sender = Callable[[str], Awaitable[str | None]]
+# The same for the triage dialogs, which send more than one value.
+Submit = Callable[..., Awaitable[str | None]]
 
 
 class NoteModal(ModalScreen[str | None]):
@@ -102,6 +113,142 @@ class NoteModal(ModalScreen[str | None]):
             self.dismiss(text)
         else:
             error.update("⚠ " + refusal)  # the text stays: correct it, or esc
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class _SendingModal(ModalScreen[Any]):
+    """What every dialog that sends a command shares: an error line, sending, cancel."""
+
+    BINDINGS = [Binding("escape", "cancel", "key.cancel")]
+
+    def __init__(self, prompt: str, tr: Translator, submit: Submit | None) -> None:
+        super().__init__(classes="note-modal")
+        self.prompt = prompt
+        self.tr = tr
+        self.submit = submit
+        self.sending = False
+
+    def error(self, text: str) -> None:
+        self.query_one("#error", Static).update("⚠ " + for_terminal(text) if text else "")
+
+    def send(self, result: Any, *values: Any) -> None:
+        """Dismiss with `result`, or first send `values` and wait for the answer."""
+        if self.submit is None:
+            self.dismiss(result)
+            return
+        if self.sending:
+            return
+        self.sending = True
+        self.query_one("#error", Static).update(self.tr("modal.sending"))
+        self._send(result, values)
+
+    @work(group="modal-send")
+    async def _send(self, result: Any, values: tuple[Any, ...]) -> None:
+        assert self.submit is not None
+        try:
+            refused = await self.submit(*values)
+        finally:
+            self.sending = False
+        if refused is None:
+            self.dismiss(result)
+        else:
+            self.error(refused)  # the text stays as typed: fix it or cancel
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class SnoozeModal(_SendingModal):
+    """Minutes and a note; dismisses with (minutes, note)."""
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(self.prompt, id="prompt")
+            yield Input(placeholder=self.tr("modal.minutes"), id="minutes", type="integer", value="30")
+            yield Input(placeholder=self.tr("modal.placeholder"), id="note")
+            yield Static("", id="error")
+            yield Static(self.tr("modal.hint"), id="hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#minutes", Input).focus()
+
+    @on(Input.Submitted, "#minutes")
+    def _next(self) -> None:
+        self.query_one("#note", Input).focus()
+
+    @on(Input.Submitted, "#note")
+    def _submit(self) -> None:
+        raw = self.query_one("#minutes", Input).value.strip()
+        note = self.query_one("#note", Input).value.strip()
+        if not raw.isdigit() or not 1 <= int(raw) <= 1440:
+            self.error(self.tr("modal.minutes_bad"))
+            self.query_one("#minutes", Input).focus()
+            return
+        if not note:
+            self.error(self.tr("modal.required"))
+            return
+        self.send((int(raw), note), int(raw), note)
+
+
+class AssignModal(_SendingModal):
+    """A person's name and agency; dismisses with (name, agency)."""
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(self.prompt, id="prompt")
+            yield Input(placeholder=self.tr("modal.name"), id="name")
+            yield Input(placeholder=self.tr("modal.agency"), id="agency")
+            yield Static("", id="error")
+            yield Static(self.tr("modal.hint"), id="hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#name", Input).focus()
+
+    @on(Input.Submitted, "#name")
+    def _next(self) -> None:
+        self.query_one("#agency", Input).focus()
+
+    @on(Input.Submitted, "#agency")
+    def _submit(self) -> None:
+        name = self.query_one("#name", Input).value.strip()
+        typed = self.query_one("#agency", Input).value.strip()
+        agency = next((a for a in AGENCIES if a.casefold() == typed.casefold()), None)
+        if not name:
+            self.error(self.tr("modal.name_bad"))
+            self.query_one("#name", Input).focus()
+            return
+        if agency is None:
+            self.error(self.tr("modal.agency_bad"))
+            return
+        self.send((name, agency), name, agency)
+
+
+class PickModal(ModalScreen[Any]):
+    """One of a list (a severity, the incident to merge into); dismisses with its value."""
+
+    BINDINGS = [Binding("escape", "cancel", "key.cancel")]
+
+    def __init__(self, prompt: str, tr: Translator, options: list[tuple[Any, str]]) -> None:
+        super().__init__(classes="note-modal")
+        self.prompt = prompt
+        self.tr = tr
+        self.values = [value for value, _ in options]
+        self.labels = [label for _, label in options]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(self.prompt, id="prompt")
+            yield OptionList(*(Option(for_terminal(label), id=str(n)) for n, label in enumerate(self.labels)), id="choices")
+            yield Static(self.tr("modal.pick_hint"), id="hint")
+
+    def on_mount(self) -> None:
+        self.query_one(OptionList).focus()
+
+    @on(OptionList.OptionSelected, "#choices")
+    def _chosen(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(self.values[event.option_index])
 
     def action_cancel(self) -> None:
         self.dismiss(None)

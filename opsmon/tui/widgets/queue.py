@@ -7,7 +7,7 @@ thousands of incidents costs a sort and a screenful of text per repaint
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from rich.segment import Segment
 from rich.style import Style
@@ -19,13 +19,13 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from opsmon.domain import is_overdue
-from opsmon.i18n import CATALOG, Translator, who
+from opsmon.i18n import CATALOG, WITA, Translator, local_time, who
 from opsmon.protocol import Incident
 from opsmon.text import for_terminal
 from opsmon.tui.view import Lookup, age
 from opsmon.tui.widgets.bars import cut
 
-COLUMNS = ("mark", "status", "regency", "severity", "category", "title", "age", "acked_by")
+COLUMNS = ("mark", "status", "regency", "severity", "category", "title", "age", "acked_by", "owner")
 
 CURSOR = Style(reverse=True, bold=True)
 UNFOCUSED_CURSOR = Style(reverse=True)
@@ -37,13 +37,13 @@ PLAIN = Style()
 
 def column_widths(width: int) -> dict[str, int]:
     """Fixed columns first; the title takes what is left (at least 16)."""
-    widths = {"mark": 1, "status": 9, "regency": 12, "severity": 10, "category": 14, "age": 6, "acked_by": 16}
+    widths = {"mark": 1, "status": 9, "regency": 12, "severity": 10, "category": 14, "age": 6, "acked_by": 16, "owner": 16}
     if width < 110:
-        widths.update(severity=3, category=10, acked_by=12, regency=11, status=8)
+        widths.update(severity=3, category=10, acked_by=12, regency=11, status=8, owner=12)
     if width < 90:
-        widths.update(status=9, regency=10, category=8, age=5, acked_by=9)
+        widths.update(status=9, regency=10, category=8, age=5, acked_by=9, owner=9)
     if width >= 160:
-        widths.update(category=26, acked_by=20)
+        widths.update(category=26, acked_by=20, owner=20)
     gaps = len(COLUMNS) - 1
     widths["title"] = max(16, width - sum(widths.values()) - gaps - 1)
     return widths
@@ -100,7 +100,7 @@ class IncidentQueue(ScrollView, can_focus=True):
             stale,
             self.size.width,
             tuple(sorted(marked)),
-            tuple((i.id, i.status, i.level, i.acknowledged, i.severity) for i in incidents),
+            tuple((i.id, i.status, i.level, i.acknowledged, i.severity, i.reports, i.owner, i.snoozed_until, i.merged_into) for i in incidents),
         )
         if signature == self._signature:
             return None  # nothing a person could see has changed
@@ -170,9 +170,15 @@ class IncidentQueue(ScrollView, can_focus=True):
         assert self._view_context is not None
         lookup, tr, now, marked, stale = self._view_context
         widths = column_widths(width)
-        dim = "dim" if stale or incident.status == "resolved" else ""
+        snoozed = incident.snoozed_until is not None and incident.status != "resolved"
+        # Snoozed rows are dimmed and say so in words (status and wake time), never by colour alone.
+        dim = "dim" if stale or incident.status == "resolved" or snoozed else ""
         overdue = is_overdue(incident, now)
         status = tr("status.overdue") if overdue else tr("status." + incident.status)
+        if snoozed:
+            status = tr("status.snoozed")
+        elif incident.merged_into is not None:
+            status = tr("status.merged")
         if incident.level:
             status += " " + tr("status.level", level=incident.level)
         letter = tr("sev.letter." + incident.severity)
@@ -189,9 +195,10 @@ class IncidentQueue(ScrollView, can_focus=True):
             (lookup.regency_short(incident.regency), dim),
             (severity, {"critical": "bold reverse", "high": "bold"}.get(incident.severity, dim) if incident.status != "resolved" else dim),
             (lookup.category(incident.category), dim),
-            (f"#{incident.id} {for_terminal(incident.title)}", dim),
+            (self._title(incident, tr), dim),
             (age(tr, now, incident.reported), dim),
             (acked, dim),
+            (who(incident.owner) if incident.owner else "", dim),
         ]
         line = Text()
         for n, (key, (value, style)) in enumerate(zip(COLUMNS, cells, strict=True)):
@@ -200,6 +207,23 @@ class IncidentQueue(ScrollView, can_focus=True):
             line.append(cut(value, widths[key]), style)
             line.append(" " * (widths[key] - min(len(value), widths[key])))
         return line
+
+    def _title(self, incident: Incident, tr: Translator) -> str:
+        """#id, the repeat count (×3), the wake time of a snoozed one, then the title."""
+        parts = [f"#{incident.id}"]
+        if incident.reports > 1:
+            parts.append(f"\u00d7{incident.reports}")
+        if incident.snoozed_until is not None and incident.status != "resolved":
+            # The time only: the header names the zone, and the title needs the room.
+            parts.append(f"[{tr('queue.wakes', time=local_time(incident.snoozed_until, self.tz).split()[0])}]")
+        elif incident.merged_into is not None:
+            parts.append(f"\u2192#{incident.merged_into}")
+        parts.append(for_terminal(incident.title))
+        return " ".join(parts)
+
+    @property
+    def tz(self) -> tzinfo:
+        return getattr(self.app, "tz", WITA)
 
     def notify_style_update(self) -> None:
         super().notify_style_update()

@@ -1,0 +1,78 @@
+"""Benchmark duplicate folding, by hand: `.venv/bin/python bench/triage.py [--incidents N]`.
+
+A night's state of N incidents (reported a few seconds apart, most still
+open), then `decide()` for a new report, the pure step the server takes for
+every report:
+
+- the floor: `[triage] dedup_minutes = 0` (no search for a repeat), measured in this run;
+- a report that is not a repeat (the whole 30-minute window is searched);
+- a report that is a repeat of the newest matching incident.
+
+Prints one table: microseconds per report and the ratio to the floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from opsmon.config import load_config  # noqa: E402
+from opsmon.domain import Rules, State, apply, decide  # noqa: E402
+from opsmon.protocol import Actor, Event, IncidentDraft, Report, format_ts  # noqa: E402
+
+REPORTER = Actor(name="bench", agency="KPU")
+
+
+def night(rules: Rules, count: int, start: datetime) -> tuple[State, datetime]:
+    state = State()
+    regencies = sorted(rules.regencies)
+    now = start
+    for n in range(count):
+        draft = IncidentDraft(regency=regencies[n % len(regencies)], category="logistik", severity="medium", title=f"laporan {n}", location=f"TPS {n:05d}")
+        decision = decide(state, Report(id=str(n), incident=draft), REPORTER, None, now, rules)
+        apply(state, Event(seq=state.seq + 1, ts=format_ts(now), kind=decision.kind, actor=REPORTER, data=decision.data))
+        now += timedelta(seconds=3)
+    return state, now
+
+
+def per_report(state: State, rules: Rules, draft: IncidentDraft, now: datetime, rounds: int) -> tuple[float, str]:
+    command = Report(id="x", incident=draft)
+    kind = decide(state, command, REPORTER, None, now, rules).kind
+    started = time.perf_counter()
+    for _ in range(rounds):
+        decide(state, command, REPORTER, None, now, rules)
+    return (time.perf_counter() - started) / rounds * 1e6, kind
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--incidents", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=2_000)
+    args = parser.parse_args()
+    rules = Rules.from_config(load_config(ROOT / "config.toml"))
+    state, now = night(rules, args.incidents, datetime(2024, 2, 14, 10, 0, tzinfo=UTC))
+    regency = sorted(rules.regencies)[(args.incidents - 1) % len(rules.regencies)]
+    newest = f"TPS {args.incidents - 1:05d}"
+    fresh = IncidentDraft(regency=regency, category="logistik", severity="medium", title="baru", location="TPS 99999")
+    repeat = IncidentDraft(regency=regency, category="logistik", severity="medium", title="ulang", location=" tps " + newest.split()[1])
+    floor, _ = per_report(state, dataclasses.replace(rules, dedup_minutes=0), fresh, now, args.rounds)
+    window = rules.dedup_minutes * 60 // 3
+    rows = [("floor: no dedup search", floor, "incident.reported")]
+    for name, draft in ((f"not a repeat (window of ~{window} incidents searched)", fresh), ("a repeat of the newest", repeat)):
+        micros, kind = per_report(state, rules, draft, now, args.rounds)
+        rows.append((name, micros, kind))
+    print(f"decide(report) with {args.incidents} incidents in the state, dedup_minutes {rules.dedup_minutes}, {args.rounds} rounds")
+    print(f"{'case':<52} {'µs/report':>10} {'x floor':>8}  decision")
+    for name, micros, kind in rows:
+        print(f"{name:<52} {micros:>10.1f} {micros / floor:>8.2f}  {kind}")
+
+
+if __name__ == "__main__":
+    main()
