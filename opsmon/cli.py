@@ -542,6 +542,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader stopped early (`opsmon list --json | head`): nothing to say.
+        # Point stdout at devnull so the interpreter's last flush fails quietly too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
     except Exception as exc:  # the promise is one line, never a traceback
         if os.environ.get("OPSMON_DEBUG"):
             raise

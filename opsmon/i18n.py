@@ -40,6 +40,10 @@ CATALOG: dict[str, dict[str, str]] = {
         "id": "SERVER GAGAL MENYIMPAN: {problem}; perintah ditolak sampai pulih",
         "en": "SERVER CANNOT SAVE: {problem}; commands are refused until it recovers",
     },
+    # The server's known troubles (its `problem`, English on the wire), said in the officer's language.
+    "problem.disk_full": {"id": "disk penuh", "en": "the disk is full"},
+    "problem.read_only": {"id": "basis data hanya-baca", "en": "the database is read-only"},
+    "problem.disk_failed": {"id": "disk rusak", "en": "the disk failed"},
     # --- regency panels ---------------------------------------------------------
     "panel.all_done": {"id": "Semua tahap selesai", "en": "All stages done"},
     "panel.blocked": {"id": "TERHAMBAT", "en": "BLOCKED"},

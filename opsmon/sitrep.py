@@ -122,6 +122,13 @@ def build(
             if row is None or row.status != "done":
                 current = stage
                 break
+        # A blocked stage is the line's news even when an earlier one is not done
+        # (a recap blocked while logistics lag): never hidden, as on the panels.
+        blocked_here = next(
+            ((s, r) for s in regency_stages if (r := state.stages.get((regency.code, s.key))) is not None and r.status == "blocked"), None
+        )
+        if blocked_here is not None:
+            current, row = blocked_here
         lines.append(
             {
                 "code": regency.code,

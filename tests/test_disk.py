@@ -135,7 +135,7 @@ async def test_the_banner_shows_the_server_cannot_save(small_disk: Path, clock: 
             await until(lambda: app.server_problem is not None)
             await pilot.pause(0.3)
             assert banner.has_class("-offline")
-            assert "SERVER GAGAL MENYIMPAN: the disk is full; perintah ditolak sampai pulih" in banner.text
+            assert "SERVER GAGAL MENYIMPAN: disk penuh; perintah ditolak sampai pulih" in banner.text  # one language on screen
             await asyncio.to_thread(filler.unlink)
             await until(lambda: app.server_problem is None)
             await pilot.pause(0.3)

@@ -250,6 +250,22 @@ def test_a_real_subprocess_prints_one_line_and_no_traceback(live: ServerThread) 
         assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
 
 
+def test_a_reader_that_stops_early_gets_no_error_line(live: ServerThread) -> None:
+    # `opsmon show 1 --json | head -c 10`: the pipe's reader is gone before opsmon writes.
+    assert opsmon(live, "report", "--regency", "6371", "--category", "keamanan", "--severity", "high", "--title", "Kericuhan") == 0
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        shown = subprocess.run(
+            [sys.executable, "-m", "opsmon.cli", "show", "1", "--json", "--url", live.url, "--token", live.tokens["officer"]],
+            stdout=write_end, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT, timeout=30,
+        )
+    finally:
+        os.close(write_end)
+    assert shown.stderr == "" and shown.returncode == 1
+
+
 # --- import -------------------------------------------------------------------------
 
 JSONL = "\n".join(

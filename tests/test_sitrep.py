@@ -16,7 +16,7 @@ import pytest
 
 from opsmon.domain import Rules, State, apply, decide, due_escalations
 from opsmon.geo import province_shape
-from opsmon.protocol import Actor, Assign, Event, IncidentDraft, Owner, Report, format_ts
+from opsmon.protocol import Actor, Assign, Event, IncidentDraft, Owner, Report, StageUpdate, format_ts
 from opsmon.sitrep import Ledger, build, number, parse_since, render, render_json, render_md, render_text
 from tests.helpers import province
 from tests.test_tui_night import BUDI, NOW, RAHMAT, START, fixed_night
@@ -95,6 +95,24 @@ def test_what_the_report_says_about_the_night() -> None:
     assert all(e["by"] == "system" for e in incidents["escalations"])
     assert [(r["id"], r["by"]) for r in incidents["resolved"]] == [(9, "KPU/Siti")]
     assert sum(h["critical"] for h in doc["hourly"]) == 2
+
+
+def test_a_blocked_stage_shows_even_when_an_earlier_stage_is_not_done() -> None:
+    # Kotabaru's PPK recap blocked while its voting is not all done: the report
+    # names the block (as the panels do), not only the earlier stage's count.
+    welcome, state, events = sitrep_night()
+    config = province()
+    rules = Rules.from_config(config)
+    at = START + timedelta(minutes=50)
+    decision = decide(state, StageUpdate(id="kb-blocked", regency="6302", stage="rekap_ppk", blocked=True, note="Listrik padam"), BUDI, None, at, rules)
+    events.append(Event(seq=len(events) + 1, ts=format_ts(at), kind=decision.kind, actor=BUDI, data=decision.data))
+    apply(state, events[-1])
+    assert state.stages[("6302", "pemungutan")].status != "done"
+    doc = build(welcome.config, state, events, now=NOW, since=None, number=4, by="Polri/Budi", post="Posko")
+    kotabaru = next(r for r in doc["regencies"] if r["code"] == "6302")
+    assert kotabaru["stage"] == "rekap_ppk" and kotabaru["blocked"] and kotabaru["note"] == "Listrik padam"
+    text = render_text(doc, "id")
+    assert "TERHAMBAT (Listrik padam)" in next(line for line in text.splitlines() if line.startswith("Kotabaru:"))
 
 
 def test_whatsapp_lines_are_short_and_headings_bold() -> None:

@@ -186,3 +186,24 @@ async def test_bulk_on_marked_rows_gives_one_summary_of_done_and_refused(server:
         await pilot.press("enter", *"Tunggu", "enter")
         await until(pilot, lambda: any("Tunda: 2 dari 2 berhasil" in n for n in app.notices))
         assert all(server.server.state.incidents[i].snoozed_until for i in ids)
+
+
+async def test_the_wall_ticker_counts_repeats_and_says_snoozed(server: Running, clock: FakeClock) -> None:
+    one, again, other = await seed(server, clock, [("6371", "high", "Listrik padam", "TPS 012"), ("6371", "high", "Mati lampu", "tps 012"), ("6303", "low", "Lain", "TPS 9")])
+    assert one == again
+    session = await Session.open(server.url, server.tokens["polisi"])
+    try:
+        assert (await session.request(Snooze(id="z", incident=other, minutes=30, note="Menunggu"))).ok
+    finally:
+        await session.close()
+    app = OpsmonApp(url=server.url, token=server.tokens["wall"], clock=clock)
+    async with app.run_test(size=(160, 48)) as pilot:
+        from opsmon.tui.widgets.status import Ticker
+
+        def ticker() -> str:
+            return str(app.dashboard.query_one(Ticker).render())
+
+        await until(pilot, lambda: "Listrik padam" in ticker())
+        assert "×2 Listrik padam" in ticker()
+        line = next(row for row in ticker().splitlines() if "Lain" in row)
+        assert "TUNDA" in line

@@ -71,7 +71,7 @@ def need_chromium() -> str:
 def test_web_refuses_a_token_that_may_act(live: ServerThread, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["web", "--url", live.url, "--token", live.tokens["officer"], "--port", str(free_port())]) == 2
     err = capsys.readouterr().err
-    assert "--token is a officer token: the browser wall takes a viewer token" in err
+    assert "--token is an officer token: the browser wall takes a viewer token" in err
     assert main(["web", "--url", "ws://127.0.0.1:9/ws", "--token", "x"]) == 4
 
 

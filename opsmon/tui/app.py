@@ -76,6 +76,8 @@ FLUSH_SECONDS = 0.1  # at most ten repaints a second, however many events arrive
 RECENT_EVENTS = 500
 ALERTS_NAMED = 3  # a burst of alerts: the first few by name, then how many more
 ALERT_REPEAT_SECONDS = 30.0  # the same incident again this soon (a fast replay): no second alarm
+# The server's write troubles (server/app.py describe_write_failure) and their i18n keys.
+SERVER_PROBLEMS = {"the disk is full": "problem.disk_full", "the database is read-only": "problem.read_only", "the disk failed": "problem.disk_failed"}
 
 
 class _Bridge:
@@ -251,7 +253,8 @@ class OpsmonApp(App[int]):
             # Connected, but the server cannot save: commands will be refused.
             # The server's words without its prefix and SQLite's detail, so it fits 80 columns.
             problem = self.server_problem.removeprefix("could not save: ").split(" (", 1)[0]
-            return self.tr("banner.server_problem", problem=for_terminal(problem))
+            known = SERVER_PROBLEMS.get(problem)  # one language on screen; an unknown trouble as the server said it
+            return self.tr("banner.server_problem", problem=self.tr(known) if known else for_terminal(problem))
         if self.online or self.offline_since is None or self._preset is not None:
             return None
         text = self.tr("banner.offline", time=local_time(self.offline_since, self.tz))

@@ -129,8 +129,11 @@ class Ticker(Widget):
             line.append(f"{lookup.regency_short(incident.regency):<13}", "bold")
             severity = lookup.severity(incident.severity)
             line.append(f"{tr('sev.letter.' + incident.severity)}:{severity:<8} ", "bold reverse" if incident.severity == "critical" else "bold")
-            status = tr("status." + incident.status)
+            snoozed = incident.snoozed_until is not None and incident.status != "resolved"
+            status = tr("status.snoozed") if snoozed else tr("status." + incident.status)
             line.append(f"{status:<8}")
+            if incident.reports > 1:
+                line.append(f"\u00d7{incident.reports} ", "bold")  # repeats folded into it
             line.append(for_terminal(incident.title))
             if incident.acknowledged_by is not None and incident.status == "acknowledged":
                 line.append("  ← " + who(incident.acknowledged_by), "dim")
