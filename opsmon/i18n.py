@@ -277,7 +277,8 @@ CATALOG: dict[str, dict[str, str]] = {
     "marked": {"id": "#{id} ditandai ({count})", "en": "#{id} marked ({count})"},
     "unmarked": {"id": "#{id} tidak ditandai ({count})", "en": "#{id} unmarked ({count})"},
     "reconnected": {"id": "Tersambung kembali.", "en": "Reconnected."},
-    "alert.critical": {"id": "KRITIS baru #{id} {regency}: {title} (g: ke atas)", "en": "New CRITICAL #{id} {regency}: {title} (g: top)"},
+    "alert.critical": {"id": "KRITIS baru #{id} {regency}: {title}", "en": "New CRITICAL #{id} {regency}: {title}"},
+    "alert.jump": {"id": " (g: ke atas)", "en": " (g: top)"},  # not on the wall, where g does nothing
     "alert.escalated": {
         "id": "ESKALASI level {level} #{id} {regency}: {title} ({who})",
         "en": "ESCALATED to level {level} #{id} {regency}: {title} ({who})",

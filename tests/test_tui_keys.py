@@ -38,6 +38,8 @@ async def test_a_new_critical_and_an_escalation_are_announced_by_name_with_the_b
         [critical] = await report(server, clock, [("6371", "critical", "Kericuhan di PPK")])
         await until(pilot, lambda: any(f"KRITIS baru #{critical} Banjarmasin: Kericuhan di PPK" in n for n in app.notices))
         assert app.bells == 1
+        # `g` jumps to it on the officer's screen; the wall has no queue, so no such hint there.
+        assert any("(g: ke atas)" in n for n in app.notices) == (token == "officer")
         await act(server, "polisi", Escalate(id="esc", incident=1, note="Polsek diminta"))
         await until(pilot, lambda: any("ESKALASI level 1 #1 Banjarmasin: Listrik padam (Polri/polisi)" in n for n in app.notices))
         assert app.bells == 2

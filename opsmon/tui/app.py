@@ -378,7 +378,10 @@ class OpsmonApp(App[int]):
                 continue
             regency = self.lookup.regency_short(incident.regency) if self.lookup else incident.regency
             key = "alert.critical" if event.kind == "incident.reported" else "alert.escalated"
-            self.say(tr(key, id=incident.id, regency=regency, title=incident.title, level=incident.level, who=who(event.actor)), error=True, timeout=20)
+            text = tr(key, id=incident.id, regency=regency, title=incident.title, level=incident.level, who=who(event.actor))
+            if key == "alert.critical" and not self.is_wall:
+                text += tr("alert.jump")
+            self.say(text, error=True, timeout=20)
         if len(alerts) > ALERTS_NAMED:
             self.say(tr("alert.more", count=len(alerts) - ALERTS_NAMED), error=True, timeout=20)
         self.ring()
