@@ -107,7 +107,7 @@ class StagePlan:
 @dataclass(frozen=True)
 class Trouble:
     categories: tuple[str, ...]  # the first one the config knows is used
-    title: str  # may use {kec}, {desa} ("Desa X" or "Kel. X"), {tps}, {regency}
+    title: str  # may use {kec}, {desa} ("Desa X" or "Kel. X"; "TPS 012" where no desa is known), {tps}, {regency}
     detail: str
     severities: tuple[tuple[str, int], ...]  # (severity, weight)
     resolution: str
@@ -577,9 +577,10 @@ class _Night:
             kecamatan = [k for k in kecamatan if k.tags & set(trouble.needs)]
         return kecamatan
 
-    def place(self, regency: Regency, kec: Kecamatan) -> tuple[str, str]:
-        """A desa (a real name where the places file has one) and a TPS number that desa could have."""
-        desa = self.rng.choice(kec.desa) if kec.desa and self.rng.random() < 0.8 else str(self.rng.randint(1, max(2, round(regency.desa / max(1, regency.kecamatan)))))
+    def place(self, regency: Regency, kec: Kecamatan) -> tuple[str | None, str]:
+        """A real desa from the places file (None where it names none: a numbered
+        "Desa 14" reads as made up) and a TPS number a desa could have."""
+        desa = self.rng.choice(kec.desa) if kec.desa else None
         per_desa = max(1, round(regency.tps / max(1, regency.desa or regency.kecamatan)))
         return desa, f"{self.rng.randint(1, max(2, round(per_desa * 1.4))):03d}"
 
@@ -591,15 +592,15 @@ class _Night:
             return
         kec = rng.choice(kecamatan)
         desa, tps = self.place(regency, kec)
-        village = ("Kel." if regency.name.startswith("Kota") else "Desa") + f" {desa}"
+        village = ("Kel." if regency.name.startswith("Kota") else "Desa") + f" {desa}" if desa else None
         location = {
-            "tps": f"Kec. {kec.name}, {village}, TPS {tps}",
-            "desa": f"Kec. {kec.name}, {village}",
+            "tps": f"Kec. {kec.name}, {village}, TPS {tps}" if village else f"Kec. {kec.name}, TPS {tps}",
+            "desa": f"Kec. {kec.name}, {village}" if village else f"Kec. {kec.name}, TPS {tps}",
             "kec": f"Kec. {kec.name}",
             "ppk": f"PPK Kec. {kec.name}",
             "kab": f"KPU {regency.name}",
         }[trouble.where]
-        words = {"kec": kec.name, "desa": village, "tps": tps, "regency": regency.short}
+        words = {"kec": kec.name, "desa": village or f"TPS {tps}", "tps": tps, "regency": regency.short}
         title = trouble.title.format(**words)[:200]
         severity = _weighted(rng, trouble.severities)
         desk = trouble.desk or DESK.get(category, "KPU")

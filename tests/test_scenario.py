@@ -118,10 +118,22 @@ def test_sea_and_river_trouble_only_where_the_geography_has_it(config: Config, s
 
 
 def test_locations_name_the_desa_and_the_tps(config: Config) -> None:
+    # A desa is a real one from places/63.toml; where a kecamatan names none, only the
+    # kecamatan and the TPS: never a numbered "Desa 14", which reads as made up.
+    desa = {(r.code, k.name): k.desa for r in config.regencies for k in kecamatan_of(config, r)}
+    forms = set()
     for seed in SEEDS:
         for c in generate(config, "hari-h", seed):
-            if c.kind == "report" and "TPS" in c.get("location"):
-                assert re.fullmatch(r"Kec\. [^,]+, (Desa|Kel\.) [^,]+, TPS \d{3}", c.get("location")), c.get("location")
+            if c.kind != "report":
+                continue
+            assert not re.search(r"(Desa|Kel\.) \d", c.get("title") + c.get("location")), (c.get("title"), c.get("location"))
+            if "TPS" in c.get("location"):
+                match = re.fullmatch(r"Kec\. ([^,]+)(?:, (?:Desa|Kel\.) ([^,]+))?, TPS \d{3}", c.get("location"))
+                assert match, c.get("location")
+                known = desa.get((c.get("regency"), match.group(1)))
+                assert (match.group(2) in known) if match.group(2) else not known, (c.get("location"), known)
+                forms.add(match.group(2) is not None)
+    assert forms == {True, False}  # both kinds of kecamatan are drawn
 
 
 def test_the_2024_trouble_is_in_the_scenarios(config: Config) -> None:
