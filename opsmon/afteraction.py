@@ -21,6 +21,7 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from opsmon.domain import State, apply
+from opsmon.i18n import CATALOG, Translator
 from opsmon.protocol import Actor, Event, parse_ts
 from opsmon.text import for_terminal
 
@@ -108,7 +109,7 @@ def build(events: list[Event], attempts: list[AttemptRow], *, exercise: dict[str
         apply(state, event)
         if event.kind == "stage.updated" or not isinstance(incident_id, int):
             continue  # stage progress is the field's; token events are the admin's
-        entry: dict[str, Any] = {"ts": event.ts, "what": VERBS.get(event.kind, event.kind), "by": _who(event.actor)}
+        entry: dict[str, Any] = {"ts": event.ts, "what": VERBS.get(event.kind, event.kind), "kind": event.kind, "by": _who(event.actor)}
         text = event.data.get("note") or event.data.get("text")
         if text:
             entry["text"] = text
@@ -150,7 +151,15 @@ def build(events: list[Event], attempts: list[AttemptRow], *, exercise: dict[str
             who.took_others += 1
         if attempt.incident is not None:
             timelines.setdefault(attempt.incident, []).append(
-                {"ts": attempt.ts, "what": f"REFUSED {attempt.command} ({attempt.reason or attempt.code})", "by": f"{attempt.agency}/{attempt.user}" if attempt.agency else attempt.user, "text": attempt.message}
+                {
+                    "ts": attempt.ts,
+                    "what": f"REFUSED {attempt.command} ({attempt.reason or attempt.code})",
+                    "kind": "refused",
+                    "command": attempt.command,
+                    "reason": attempt.reason or attempt.code,
+                    "by": f"{attempt.agency}/{attempt.user}" if attempt.agency else attempt.user,
+                    "text": attempt.message,
+                }
             )
 
     moment = now or max((parse_ts(e.ts) for e in events), default=None)
@@ -235,32 +244,56 @@ def _m(spread: dict[str, Any]) -> str:
     return "-" if spread["median"] is None else f"{spread['median']:g} / {spread['worst']:g}"
 
 
-def render_md(report: dict[str, Any], tz: tzinfo, regencies: dict[str, str] | None = None) -> str:
-    """`regencies`: code -> the name to show (from the config)."""
+_MONTHS_ID = ("Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des")
+
+
+def counted(tr: Translator, key: str, count: int) -> str:
+    """"1 trainee", "2 trainees": the ".one" key for one (Indonesian says "1 peserta", "2 peserta")."""
+    return tr(f"{key}.one" if count == 1 else key, count=count)
+
+
+def render_md(report: dict[str, Any], tz: tzinfo, regencies: dict[str, str] | None = None, lang: str = "id", severities: dict[str, str] | None = None) -> str:
+    """`regencies`: code -> the name to show (from the config); `severities`: key -> label in `lang`."""
     names = regencies or {}
+    tr = Translator(lang)
 
     def at(ts: str | None) -> str:
-        return "-" if ts is None else f"{parse_ts(ts).astimezone(tz):%d %b %H:%M} {tz.tzname(None) or ''}".strip()
+        if ts is None:
+            return "-"
+        when = parse_ts(ts).astimezone(tz)
+        month = _MONTHS_ID[when.month - 1] if lang == "id" else f"{when:%b}"
+        return f"{when:%d} {month} {when:%H:%M} {tz.tzname(None) or ''}".strip()
+
+    def what(step: dict[str, Any]) -> str:
+        kind = step.get("kind")
+        if kind == "refused":
+            return tr("aar.refused", command=step["command"], reason=step["reason"])
+        return tr(f"aar.verb.{kind}") if f"aar.verb.{kind}" in CATALOG else str(step["what"])
 
     exercise = report["exercise"] or {}
     post = report["post"]
     lines = [
-        f"# After-action report: {_cell(exercise.get('name', 'not an exercise'))}",
+        f"# {tr('aar.title', name=_cell(exercise.get('name', tr('aar.not_exercise'))))}",
         "",
-        f"Session (epoch) {_cell(report['epoch'])}: {at(report['from'])} to {at(report['to'])} scenario time"
-        + (f", at x{exercise['speed']:g}" if exercise.get("speed") else "")
-        + f"; {report['events']} events. Times are scenario minutes from the first report.",
+        tr(
+            "aar.session",
+            epoch=_cell(report["epoch"]),
+            start=at(report["from"]),
+            end=at(report["to"]),
+            speed=tr("aar.speed", speed=f"{exercise['speed']:g}") if exercise.get("speed") else "",
+            events=counted(tr, "aar.events", report["events"]),
+        ),
         "",
-        "## The post",
+        f"## {tr('aar.post')}",
         "",
-        "| incidents | acknowledged | resolved | still open | deadlines missed | never acknowledged | automatic escalations | to ack (median / worst) | to resolve (median / worst) | refusals | notes |",
+        f"| {tr('aar.post.columns')} |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         f"| {post['incidents']} | {post['acknowledged']} | {post['resolved']} | {post['open']} | {post['deadlines_missed']} | {post['never_acknowledged_past_deadline']} | "
         f"{post['automatic_escalations']} | {_m(post['time_to_ack_minutes'])} | {_m(post['time_to_resolve_minutes'])} | {post['refusals']} | {post['notes']} |",
         "",
-        "## Trainees",
+        f"## {tr('aar.trainees')}",
         "",
-        "| trainee | handled | acked | to ack (median / worst) | resolved | to resolve (median / worst) | deadlines missed | escalated | refused | tried to ack another's | notes |",
+        f"| {tr('aar.trainees.columns')} |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |",
     ]
     for t in report["trainees"]:
@@ -270,21 +303,25 @@ def render_md(report: dict[str, Any], tz: tzinfo, regencies: dict[str, str] | No
             f"{_m(t['time_to_resolve_minutes'])} | {t['deadlines_missed']} | {t['escalations']} | {_cell(refused)} | {t['tried_to_ack_what_another_had']} | {t['notes']} |"
         )
     if not report["trainees"]:
-        lines.append("| (nobody acted on an incident) | | | | | | | | | | |")
+        lines.append(f"| {tr('aar.nobody')} | | | | | | | | | | |")
     if report["reporters"]:
-        lines += ["", "Field reporters (the simulator): " + ", ".join(f"{_cell(r['agency'] or '')}/{_cell(r['name'])} ({r['reports']} report{'' if r['reports'] == 1 else 's'})" for r in report["reporters"])]
-    lines += ["", "## Incidents", ""]
+        who = ", ".join(f"{_cell(r['agency'] or '')}/{_cell(r['name'])} ({counted(tr, 'aar.reports', r['reports'])})" for r in report["reporters"])
+        lines += ["", tr("aar.reporters", list=who)]
+    lines += ["", f"## {tr('aar.incidents')}", ""]
+    labels = severities or {}
     for i in report["incidents"]:
-        flags = " **deadline missed**" if i["deadline_missed"] else ""
-        lines.append(f"### #{i['id']} {_cell(i['severity'])} · {_cell(names.get(i['regency'], i['regency']))} · {_cell(i['title'])}{flags}")
+        flags = f" **{tr('aar.deadline_missed')}**" if i["deadline_missed"] else ""
+        severity = labels.get(i["severity"], i["severity"])
+        lines.append(f"### #{i['id']} {_cell(severity)} · {_cell(names.get(i['regency'], i['regency']))} · {_cell(i['title'])}{flags}")
         lines.append("")
         if i["location"]:
-            lines.append(f"{_cell(i['location'])}. Due for acknowledgement {at(i['ack_due'])}; now {_cell(i['status'])}.")
+            status = tr(f"reason.status.{i['status']}") if lang == "id" and f"reason.status.{i['status']}" in CATALOG else i["status"]
+            lines.append(tr("aar.due", location=_cell(i["location"]), at=at(i["ack_due"]), status=_cell(status)))
             lines.append("")
         for step in i["steps"]:
-            late = " (late)" if step.get("late") else ""
+            late = f" ({tr('aar.late')})" if step.get("late") else ""
             text = f": {_cell(step['text'])}" if step.get("text") else ""
-            lines.append(f"- {at(step['ts'])} {_cell(step['what'])}{late} by {_cell(step['by'])}{text}")
+            lines.append("- " + tr("aar.step", at=at(step["ts"]), what=_cell(what(step)), late=late, by=tr("sitrep.system") if step["by"] == "system" else _cell(step["by"]), text=text))
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 

@@ -207,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     after.add_argument("--config", default=argparse.SUPPRESS, metavar="FILE", help="province config (for the time zone and the default database)")
     after.add_argument("--format", choices=["md", "json", "pdf"], default="md", help="md (default, readable as it is), json, or pdf")
     after.add_argument("--output", "-o", metavar="FILE", help="write it here (default: stdout; pdf needs a file)")
+    after.add_argument("--lang", choices=LANGUAGES, help="language of the report (md, pdf; default: [province] language in the config, id)")
 
     report = _feeder(commands, "report", "report an incident; prints its new id")
     report.add_argument("--regency", required=True, help="BPS code (6371) or name (Banjarmasin)")
@@ -483,14 +484,18 @@ def _after_action(args: argparse.Namespace) -> int:
     if args.format == "json":
         body: str | bytes = afteraction.render_json(report)
     else:
-        text = afteraction.render_md(report, config.province.tz, {r.code: r.short for r in config.regencies} | {config.province.code: config.province.name})
+        lang = args.lang or config.province.language
+        severities = {s.key: s.label.id if lang == "id" else s.label.en for s in config.severities}
+        text = afteraction.render_md(report, config.province.tz, {r.code: r.short for r in config.regencies} | {config.province.code: config.province.name}, lang, severities)
         body = afteraction.render_pdf(text) if args.format == "pdf" else text
     if args.output:
         try:
             Path(args.output).expanduser().write_bytes(body if isinstance(body, bytes) else body.encode("utf-8"))
         except OSError as exc:
             raise FeedError(f"--output {args.output}: cannot write ({exc.strerror or exc})", EXIT_USAGE) from None
-        print(f"{args.format} report of {report['post']['incidents']} incidents and {len(report['trainees'])} trainees written to {args.output}", file=sys.stderr)
+        tr = Translator(args.lang or config.province.language)
+        incidents, trainees = afteraction.counted(tr, "aar.n_incidents", report["post"]["incidents"]), afteraction.counted(tr, "aar.n_trainees", len(report["trainees"]))
+        print(tr("aar.written", format=args.format, incidents=incidents, trainees=trainees, path=args.output), file=sys.stderr)
     else:
         assert isinstance(body, str)
         sys.stdout.write(body)

@@ -66,19 +66,46 @@ async def test_the_reports_reaction_times_are_the_scripted_sessions(tmp_path: Pa
     assert steps[:3] == [("reported", "KPU/admin"), ("acknowledged", "Bawaslu/officer"), ("REFUSED ack (already)", "Polri/polisi")]
     assert timeline[2]["deadline_missed"] and timeline[1]["time_to_resolve_minutes"] == 32.0
 
-    # The same numbers, readable, and as a PDF.
+    # The same numbers, readable (Bahasa Indonesia first, English with --lang en), and as a PDF.
     assert await asyncio.to_thread(main, ["exercise", "report", "--db", str(db)]) == 0
     md = capsys.readouterr().out
+    assert "# Laporan pasca-latihan: Latihan Posko 12 Feb" in md and "After-action" not in md
+    assert "| peserta | ditangani | di-ack |" in md and "## Posko" in md
+    assert "| Bawaslu/officer | 2 | 1 | 2 / 2 | 1 | 32 / 32 | 0 | 1 | 0 | 0 | 1 |" in md
+    assert "14 Feb 05:02 WITA DITOLAK ack (already) oleh Polri/polisi" in md
+    assert "14 Feb 05:00 WITA dilaporkan oleh KPU/admin" in md
+    assert "### #1 Kritis · Banjarmasin · Kericuhan di TPS 021" in md
+    assert "Batas waktu ack 14 Feb 05:05 WITA; kini diselesaikan." in md
+    assert "Pelapor lapangan (simulator): KPU/admin (2 laporan)" in md
+    assert "14 Feb 05:22 WITA dieskalasi oleh sistem" in md
+    assert await asyncio.to_thread(main, ["exercise", "report", "--db", str(db), "--lang", "en"]) == 0
+    md = capsys.readouterr().out
     assert "# After-action report: Latihan Posko 12 Feb" in md
+    assert "Field reporters (the simulator): KPU/admin (2 reports)" in md
     assert "| Bawaslu/officer | 2 | 1 | 2 / 2 | 1 | 32 / 32 | 0 | 1 | 0 | 0 | 1 |" in md
     assert "| Polri/polisi | 1 | 1 | 20 / 20 | 0 | - | 1 | 0 | conflict 1 | 1 | 0 |" in md
     assert "14 Feb 05:02 WITA REFUSED ack (already) by Polri/polisi" in md
-    assert "### #1 critical · Banjarmasin · Kericuhan di TPS 021" in md
+    assert "### #1 Critical · Banjarmasin · Kericuhan di TPS 021" in md  # the severity's label, as everywhere else
     pdf = tmp_path / "laporan.pdf"
-    assert await asyncio.to_thread(main, ["exercise", "report", "--db", str(db), "--format", "pdf", "--output", str(pdf)]) == 0
+    assert await asyncio.to_thread(main, ["exercise", "report", "--db", str(db), "--format", "pdf", "--output", str(pdf), "--lang", "en"]) == 0
     assert pdf.read_bytes().startswith(b"%PDF-1.4") and b"After-action report: Latihan Posko 12 Feb" in pdf.read_bytes()
+    assert capsys.readouterr().err.strip() == f"pdf report of 2 incidents and 2 trainees written to {pdf}"
+    assert await asyncio.to_thread(main, ["exercise", "report", "--db", str(db), "--format", "pdf", "--output", str(pdf)]) == 0
+    assert b"Laporan pasca-latihan: Latihan Posko 12 Feb" in pdf.read_bytes()
+    assert capsys.readouterr().err.strip() == f"laporan pdf atas 2 insiden dan 2 peserta ditulis ke {pdf}"
     assert await asyncio.to_thread(main, ["exercise", "report", "--db", str(db), "--format", "pdf"]) == 2
     assert "--format pdf needs --output" in capsys.readouterr().err
     assert await asyncio.to_thread(main, ["exercise", "report", "--db", str(tmp_path / "nope.db")]) == 2
     assert "no such database" in capsys.readouterr().err
     assert not (tmp_path / "nope.db").exists()
+
+
+def test_counts_are_singular_for_one_in_english() -> None:
+    from opsmon.afteraction import counted
+    from opsmon.i18n import Translator
+
+    en, id_ = Translator("en"), Translator("id")
+    assert [counted(en, "aar.n_trainees", n) for n in (0, 1, 2)] == ["0 trainees", "1 trainee", "2 trainees"]
+    assert [counted(en, "aar.n_incidents", n) for n in (1, 6)] == ["1 incident", "6 incidents"]
+    assert en("aar.written", format="md", incidents=counted(en, "aar.n_incidents", 6), trainees=counted(en, "aar.n_trainees", 1), path="x.md") == "md report of 6 incidents and 1 trainee written to x.md"
+    assert [counted(id_, "aar.n_trainees", n) for n in (1, 2)] == ["1 peserta", "2 peserta"]
