@@ -580,7 +580,12 @@ class _Night:
     def place(self, regency: Regency, kec: Kecamatan) -> tuple[str | None, str]:
         """A real desa from the places file (None where it names none: a numbered
         "Desa 14" reads as made up) and a TPS number a desa could have."""
-        desa = self.rng.choice(kec.desa) if kec.desa else None
+        # The same draws as a numbered desa took, so a seed still plays the same night.
+        if kec.desa and self.rng.random() < 0.8:
+            desa: str | None = self.rng.choice(kec.desa)
+        else:
+            drawn = self.rng.randint(1, max(2, round(regency.desa / max(1, regency.kecamatan))))
+            desa = kec.desa[drawn % len(kec.desa)] if kec.desa else None
         per_desa = max(1, round(regency.tps / max(1, regency.desa or regency.kecamatan)))
         return desa, f"{self.rng.randint(1, max(2, round(per_desa * 1.4))):03d}"
 
