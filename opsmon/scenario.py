@@ -528,8 +528,9 @@ class _Night:
             self.stage(begin, code, plan.key, first)
         self.active[(code, plan.key)] = (plan.active_from if plan.active_from is not None else begin, max(begin, end))
         if first >= total:
+            # Done from the start (as its window says it must be), its trouble can still happen
+            # until its `to`: a dawn raid, a TPS whose box has not come after all.
             self.finished[(code, plan.key)] = begin
-            self.active[(code, plan.key)] = (plan.active_from if plan.active_from is not None else begin, begin)
             return
         left = total - first
         if left <= plan.updates or total <= 1:
