@@ -11,7 +11,7 @@ import argparse
 import asyncio
 import json
 import sys
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from opsmon.client import ClientError, Session, new_command_id
@@ -261,12 +261,12 @@ def timeline(incident: Incident, events: list[Event], config: Config) -> str:
         lines.append("  detail    " + for_terminal(incident.detail, multiline=True).replace("\n", "\n            "))
     lines.append("timeline:")
     for event in events:
-        lines.append(f"  {local_datetime(event.ts, tz)}  {event.kind.removeprefix('incident.'):<18} {who(event.actor)}{_summary(event)}")
+        lines.append(f"  {local_datetime(event.ts, tz)}  {event.kind.removeprefix('incident.'):<18} {who(event.actor)}{_summary(event, tz)}")
     return "\n".join(lines)
 
 
-def _summary(event: Event) -> str:
-    text = event_summary(event)
+def _summary(event: Event, tz: tzinfo) -> str:
+    text = event_summary(event, tz)
     return f"  {for_terminal(text)}" if text else ""
 
 

@@ -93,6 +93,8 @@ def test_the_csv_export_is_one_row_per_event_in_wita_and_utc(night: Path, capsys
     woke = next(r for r in rows if r["kind"] == "incident.unsnoozed")
     assert woke["actor"] == "system" and woke["agency"] == "" and woke["time_wita"] == "2024-02-14 22:12:00 WITA"
     assert next(r for r in rows if r["kind"] == "incident.merged")["summary"] == "into #1: Sama"
+    # the summary is for a person: the snooze's end in WITA (snoozed at 21:12 for 30 minutes), not the wire's UTC
+    assert next(r for r in rows if r["kind"] == "incident.snoozed")["summary"] == "until 14/02 21:42 WITA: Menunggu PLN"
 
 
 def test_since_and_until_pick_a_window(night: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
