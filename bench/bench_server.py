@@ -34,7 +34,7 @@ from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
 
 from opsmon.config import load_config  # noqa: E402
 from server.auth import add_token  # noqa: E402
-from server.store import Store  # noqa: E402
+from server.store_api import open_store  # noqa: E402
 
 CONFIG = ROOT / "config.toml"
 REGENCIES = ["6301", "6302", "6303", "6304", "6305", "6306", "6307", "6308", "6309", "6310", "6311", "6371", "6372"]
@@ -63,7 +63,7 @@ def bench_config(directory: Path, synchronous: str) -> Path:
 
 async def make_tokens(db: Path, officers: int, viewers: int) -> tuple[list[str], list[str]]:
     known = {r.code for r in load_config(CONFIG).regencies}
-    async with Store(db) as store:
+    async with open_store(db) as store:
         o = [await add_token(store, f"officer{n}", "officer", "KPU", None, known) for n in range(officers)]
         v = [await add_token(store, f"viewer{n}", "viewer", "Bawaslu", None, known) for n in range(viewers)]
     return o, v

@@ -359,10 +359,10 @@ def bench_config(directory: Path, compression: str, synchronous: str, max_delay:
 async def make_tokens(db: Path) -> tuple[str, str]:
     from opsmon.config import load_config
     from server.auth import add_token
-    from server.store import Store
+    from server.store_api import open_store
 
     known = {r.code for r in load_config(CONFIG).regencies}
-    async with Store(db) as store:
+    async with open_store(db) as store:
         officer = await add_token(store, "petugas", "officer", "KPU", None, known)
         viewer = await add_token(store, "dinding", "viewer", "Bawaslu", None, known)
     return officer, viewer

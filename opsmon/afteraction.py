@@ -342,9 +342,9 @@ def render_pdf(text: str) -> bytes:
 async def read(database: str) -> tuple[list[Event], list[AttemptRow], dict[str, Any] | None, str]:
     """This session's events and refused attempts, the exercise's settings and the epoch
     (the caller checks the file exists: opening creates a database)."""
-    from server.store import Store
+    from server.store_api import open_store
 
-    async with Store(database) as store:
+    async with open_store(database) as store:
         events = await store.events_since(0)
         attempts = [AttemptRow(a.ts, a.user, a.agency, a.command, a.incident, a.code, a.reason, a.message) for a in await store.attempts()]
         return events, attempts, await store.exercise(), store.epoch

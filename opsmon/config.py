@@ -421,6 +421,8 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
         max_connections_per_token=s.integer("max_connections_per_token", 20, required=False, minimum=1),
         max_connections_per_address=s.integer("max_connections_per_address", 200, required=False, minimum=1),
     )
+    if "://" in server.database and not server.database.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        raise ConfigError(f"server.database: {server.database!r} is neither a file path, sqlite:///FILE nor postgresql://user@host/db")
     if bool(server.tls_cert) != bool(server.tls_key):
         absent = "tls_key" if server.tls_cert else "tls_cert"
         raise ConfigError(f"server.{absent}: missing (tls_cert and tls_key go together)")

@@ -65,7 +65,7 @@ async def demo_server(config: Config, db: Path | None = None, exercise: Any = No
     screens show the scenario's clock and deadlines scale with the speed. Each run starts the clock again."""
     from server.app import OpsmonServer
     from server.exercise import prepare
-    from server.store import Store, StoreError
+    from server.store_api import StoreError, open_store
 
     folder: Path | None = None
     if db:
@@ -74,7 +74,7 @@ async def demo_server(config: Config, db: Path | None = None, exercise: Any = No
         folder = Path(tempfile.mkdtemp(prefix="opsmon-demo-"))
         database = folder / "demo.db"
     try:
-        store = Store(database, synchronous="normal")
+        store = open_store(database, synchronous="normal")
         try:
             await store.open()
         except StoreError as exc:

@@ -66,7 +66,7 @@ from server.exercise import Exercise, ExerciseSettings, prepare
 from server.hub import Hub, Subscriber, batch_frames
 from server.lock import DatabaseLock
 from server.logs import quote
-from server.store import SCHEMA_VERSION, Attempt, CommandRecord, Store
+from server.store_api import PG_DUMP_HINT, Attempt, CommandRecord, EventStore, backend_of, open_store, sqlite_path
 
 log = logging.getLogger("opsmon.server")
 
@@ -199,7 +199,7 @@ class RateLimit:
 class OpsmonServer:
     """One province's server. `await start()`, then `await close()`."""
 
-    def __init__(self, config: Config, store: Store, *, clock: Clock = utc_now, ssl_context: ssl.SSLContext | None = None, exercise: Exercise | None = None) -> None:
+    def __init__(self, config: Config, store: EventStore, *, clock: Clock = utc_now, ssl_context: ssl.SSLContext | None = None, exercise: Exercise | None = None) -> None:
         self.config = config
         self.ssl_context = ssl_context
         self.store = store
@@ -274,7 +274,9 @@ class OpsmonServer:
         ]
         if self.config.sitrep.every_minutes > 0:
             self._tasks.append(asyncio.create_task(self._sitrep_loop(), name="sitreps"))
-        if self.settings.backup_dir:
+        if self.settings.backup_dir and self.store.backend != "sqlite":
+            log.warning("[server] backup_dir is for a SQLite file: %s", PG_DUMP_HINT)
+        elif self.settings.backup_dir:
             self._tasks.append(asyncio.create_task(self._backup_loop(), name="backups"))
         log.info("listening on %s, epoch %s, seq %d", ", ".join(self.addresses), self.store.epoch, self.state.seq)
 
@@ -623,7 +625,7 @@ class OpsmonServer:
         if problem is None:
             log.warning("writing works again (was: %s)", self.problem)
         else:
-            log.error("cannot write the database %s: %s; commands are answered unavailable until it clears", self.store.path, problem)
+            log.error("cannot write the database %s: %s; commands are answered unavailable until it clears", self.store.location, problem)
         self.problem = problem
         self.hub.announce(encode(Status(problem=problem)))
         if problem is not None and (self._probe is None or self._probe.done()):
@@ -911,18 +913,22 @@ class OpsmonServer:
         """One rotating backup into [server] backup_dir, the oldest beyond
         backup_keep removed. Taken from a connection of its own (SQLite's backup
         API) in a thread, so writes go on meanwhile. None if it failed (logged)."""
+        if self.store.backend != "sqlite":
+            log.error("backup: %s", PG_DUMP_HINT)
+            return None
+        source = sqlite_path(self.store.location)
         folder = self.backup_folder
         stamp = utc_now().strftime("%Y%m%dT%H%M%SZ")
-        target = folder / f"{self.store.path.stem}-{stamp}-seq{self.state.seq:08d}.db"
+        target = folder / f"{source.stem}-{stamp}-seq{self.state.seq:08d}.db"
         try:
             folder.mkdir(parents=True, exist_ok=True)
             if target.exists():  # two in the same second at the same seq: the same copy
                 return None
-            info = await asyncio.to_thread(backup_database, self.store.path, target)
+            info = await asyncio.to_thread(backup_database, source, target)
         except (BackupError, OSError) as exc:
             log.error("backup failed: %s", exc)
             return None
-        removed = rotate(folder, self.store.path.stem, self.settings.backup_keep)
+        removed = rotate(folder, source.stem, self.settings.backup_keep)
         log.info(
             "backup written: %s (seq %d, %d KiB, %.2f s)%s",
             info.path, info.seq, info.bytes // 1024, info.seconds, f"; removed {len(removed)} older: {', '.join(p.name for p in removed)}" if removed else "",
@@ -990,32 +996,39 @@ async def run(
 ) -> None:
     """Serve until SIGTERM or SIGINT, then close connections (1001) and the database.
 
-    Holds the database's lock file for its whole life: a second server on the
-    same file stops at once, naming this one (raises LockError)."""
+    Holds the database's lock file (SQLite) or advisory lock (PostgreSQL) for
+    its whole life: a second server on the same database stops at once (raises
+    LockError naming the first, or StoreError)."""
     loop = asyncio.get_running_loop()
     stop = loop.create_future()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: None if stop.done() else stop.set_result(None))
-    lock = DatabaseLock(database)
-    lock.acquire("serve")
+    # The lock file is SQLite's; PostgreSQL's single writer is the store's advisory lock (exclusive=True).
+    lock = DatabaseLock(sqlite_path(database)) if backend_of(database) == "sqlite" else None
+    if lock is not None:
+        lock.acquire("serve")
     try:
-        async with Store(database, synchronous=config.server.synchronous, check_writable=True) as store:
+        async with open_store(database, synchronous=config.server.synchronous, check_writable=True, exclusive=True) as store:
             if store.migration_backup is not None:
-                log.warning("migrated %s to schema version %d; the file as it was is kept at %s", database, SCHEMA_VERSION, store.migration_backup)
-            await _check_identity(store, lock)
+                log.warning("migrated %s to schema version %s; the file as it was is kept at %s", store.location, await store.get_meta("schema_version"), store.migration_backup)
+            if lock is not None:
+                await _check_identity(store, lock)
             running = await prepare(store, exercise)
             server = OpsmonServer(config, store, ssl_context=ssl_context, exercise=running)
             server.accept_config_change = accept_config_change
-            server.on_commit = lambda epoch, seq, digest: lock.update(epoch=epoch, seq=seq, digest=digest)
+            if lock is not None:
+                held = lock
+                server.on_commit = lambda epoch, seq, digest: held.update(epoch=epoch, seq=seq, digest=digest)
             await server.start(host, port)
-            lock.update(port=server.port, host=host, epoch=store.epoch, seq=server.state.seq, digest=server.head_digest)
+            if lock is not None:
+                lock.update(port=server.port, host=host, epoch=store.epoch, seq=server.state.seq, digest=server.head_digest)
             tokens = len(await store.active_token_hashes())
             if tokens == 0:
-                log.warning("0 tokens: add one with opsmon-server token add NAME --role officer --agency KPU --config ... (same database: %s)", database)
+                log.warning("0 tokens: add one with opsmon-server token add NAME --role officer --agency KPU --config ... (same database: %s)", store.location)
             else:
-                log.info("%d active token(s) in %s", tokens, database)
+                log.info("%d active token(s) in %s", tokens, store.location)
             scheme = "wss" if ssl_context is not None else "ws"
-            print(f"opsmon-server: listening on {scheme}://{host}:{server.port}/ws (database {database}, epoch {store.epoch}, seq {server.state.seq}, {tokens} token{'' if tokens == 1 else 's'})", flush=True)
+            print(f"opsmon-server: listening on {scheme}://{host}:{server.port}/ws (database {store.location}, epoch {store.epoch}, seq {server.state.seq}, {tokens} token{'' if tokens == 1 else 's'})", flush=True)
             if running is not None:
                 moment = running.clock().astimezone(config.province.tz)
                 print(
@@ -1026,11 +1039,12 @@ async def run(
             log.info("shutting down")
             await server.close()
     finally:
-        lock.release()
+        if lock is not None:
+            lock.release()
     print("opsmon-server: stopped cleanly", flush=True)
 
 
-async def _check_identity(store: Store, lock: DatabaseLock) -> None:
+async def _check_identity(store: EventStore, lock: DatabaseLock) -> None:
     """A database that is behind what a server last wrote to this path, or that
     holds another event at that seq, was replaced (a restore, a copy): its
     history may diverge from what clients saw, so it gets a new epoch."""
@@ -1049,4 +1063,4 @@ async def _check_identity(store: Store, lock: DatabaseLock) -> None:
         return
     old = store.epoch
     epoch = await store.new_epoch(f"replaced: {why}")
-    log.warning("%s was replaced (restored or copied): %s; new epoch %s (was %s), so every client takes a snapshot", store.path, why, epoch, old)
+    log.warning("%s was replaced (restored or copied): %s; new epoch %s (was %s), so every client takes a snapshot", store.location, why, epoch, old)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
 from opsmon.protocol import AGENCIES, ROLES, User, format_ts, parse_ts, utc_now
-from server.store import Store, TokenRecord
+from server.store_api import EventStore, TokenRecord
 
 TOKEN_PREFIX = "ops_"
 NAME_RE = re.compile(r"^[\w .'-]{1,64}$")
@@ -63,7 +63,7 @@ def parse_expiry(text: str, tz: tzinfo, now: datetime | None = None) -> datetime
 
 
 async def add_token(
-    store: Store, name: str, role: str, agency: str, regencies: list[str] | None, known_regencies: set[str], *, expires: datetime | None = None, by: str = "", log_change: bool = False
+    store: EventStore, name: str, role: str, agency: str, regencies: list[str] | None, known_regencies: set[str], *, expires: datetime | None = None, by: str = "", log_change: bool = False
 ) -> str:
     """Create a token and return its secret; only its hash is kept."""
     secret, _ = await add_token_record(store, name, role, agency, regencies, known_regencies, expires=expires, by=by, log_change=log_change)
@@ -71,7 +71,7 @@ async def add_token(
 
 
 async def add_token_record(
-    store: Store, name: str, role: str, agency: str, regencies: list[str] | None, known_regencies: set[str], *, expires: datetime | None = None, by: str = "", log_change: bool = False
+    store: EventStore, name: str, role: str, agency: str, regencies: list[str] | None, known_regencies: set[str], *, expires: datetime | None = None, by: str = "", log_change: bool = False
 ) -> tuple[str, TokenRecord | None]:
     """Create a token: its secret, and the name's earlier (revoked) token if it had one."""
     check_token_fields(name, role, agency, regencies, known_regencies)
@@ -101,7 +101,7 @@ class Identified:
     detail: str = ""
 
 
-async def identify(store: Store, token: str, now: datetime, tz: tzinfo) -> Identified:
+async def identify(store: EventStore, token: str, now: datetime, tz: tzinfo) -> Identified:
     if not token:
         return Identified(None, "", "unknown or revoked token", "no token")
     token_hash = hash_token(token)
@@ -122,7 +122,7 @@ def local_time(ts: str, tz: tzinfo) -> str:
     return f"{when:%Y-%m-%d %H:%M} {when.tzname()}"
 
 
-async def authenticate(store: Store, token: str) -> tuple[User, str] | None:
+async def authenticate(store: EventStore, token: str) -> tuple[User, str] | None:
     """The user a token belongs to and its hash, or None for an unknown or revoked token."""
     if not token:
         return None

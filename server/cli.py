@@ -27,7 +27,7 @@ from server.exercise import ExerciseSettings
 from server.export import FORMATS, ExportError, parse_moment, write
 from server.lock import DatabaseLock, LockError, user_name
 from server.logs import LOG_FORMATS, logging_to_stderr
-from server.store import Store, StoreError
+from server.store_api import PG_DUMP_HINT, StoreError, backend_of, copy_database, open_store, sqlite_path
 from server.tls import TLSError, server_ssl_context
 
 EXIT_USAGE = 2
@@ -43,7 +43,9 @@ class _Parser(argparse.ArgumentParser):
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="province config (default: $OPSMON_CONFIG or ./config.toml)")
-    parser.add_argument("--db", metavar="PATH", help="SQLite database (default: [server] database in the config)")
+    parser.add_argument(
+        "--db", "--database", dest="db", metavar="DATABASE", help="a SQLite file (or sqlite:///FILE) or postgresql://user@host/db (default: [server] database in the config)"
+    )
 
 
 def _port(text: str) -> int:
@@ -58,7 +60,7 @@ def _port(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="opsmon-server", description="opsmon's server: the province's single source of truth.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="{serve,token,reset,backup,verify,export}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="{serve,token,reset,migrate,copy,backup,verify,export}")
 
     serve = commands.add_parser("serve", help="run the websocket server")
     _common(serve)
@@ -85,6 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
     keep = reset.add_mutually_exclusive_group(required=True)
     keep.add_argument("--keep-tokens", action="store_true", help="keep every token (the usual case)")
     keep.add_argument("--drop-tokens", action="store_true", help="remove the tokens too")
+
+    migrate = commands.add_parser("migrate", help="create the database's tables or bring them to this opsmon's schema (serve does it too)")
+    _common(migrate)
+    copy = commands.add_parser("copy", help="copy a whole night (events, state, tokens, answers) into a new database, e.g. SQLite to PostgreSQL")
+    copy.add_argument("--from", dest="source", required=True, metavar="DATABASE", help="the database to copy: a file, sqlite:///FILE or postgresql://...")
+    copy.add_argument("--to", dest="target", required=True, metavar="DATABASE", help="the new database (must hold no events or tokens)")
+    copy.add_argument("--config", metavar="FILE", help=argparse.SUPPRESS)
 
     backup = commands.add_parser("backup", help="copy the database consistently, while the server runs (SQLite's backup API, never cp)")
     _common(backup)
@@ -170,16 +179,28 @@ def _fail(message: str, code: int = EXIT_FAILED) -> int:
 
 
 def _database(args: argparse.Namespace, config: Config) -> str:
+    """--db, else [server] database: a PostgreSQL URL as given, a SQLite path
+    (or sqlite:/// URL) relative to the config's folder."""
     if args.db:
+        if backend_of(args.db) == "sqlite":
+            sqlite_path(args.db)  # a bad URL is a clear error here
         return str(args.db)
-    db = Path(config.server.database)
+    if backend_of(config.server.database) == "postgresql":
+        return config.server.database
+    db = sqlite_path(config.server.database)
     if not db.is_absolute() and config.path is not None and config.path.name != "default_config.toml":
         db = config.path.parent / db
     return str(db)
 
 
+def _exists(database: str) -> bool:
+    """Whether there is a database to read: a SQLite file must exist (opening
+    would create it); a PostgreSQL database is asked when opened."""
+    return backend_of(database) == "postgresql" or sqlite_path(database).exists()
+
+
 async def _token(args: argparse.Namespace, config: Config) -> int:
-    async with Store(_database(args, config), synchronous=config.server.synchronous) as store:
+    async with open_store(_database(args, config), synchronous=config.server.synchronous) as store:
         tz = config.province.tz
         if args.token_command == "add":
             expires = parse_expiry(args.expires, tz) if args.expires else None
@@ -218,7 +239,7 @@ async def _token(args: argparse.Namespace, config: Config) -> int:
 
 
 async def _events(database: str, config: Config, since: str | None, until: str | None) -> list[tuple[Event, int | None, str | None]]:
-    async with Store(database, synchronous=config.server.synchronous) as store:
+    async with open_store(database, synchronous=config.server.synchronous) as store:
         return await store.events_between(since, until)
 
 
@@ -229,7 +250,7 @@ def _export(args: argparse.Namespace, config: Config) -> int:
     if since and until and until <= since:
         return _fail(f"--until {args.until!r} is not after --since {args.since!r}", EXIT_USAGE)
     database = _database(args, config)
-    if not Path(database).exists():
+    if not _exists(database):
         return _fail(f"{database} does not exist: nothing to export")
     rows = asyncio.run(_events(database, config, since, until))
     if args.output:
@@ -243,18 +264,59 @@ def _export(args: argparse.Namespace, config: Config) -> int:
 
 async def _reset(args: argparse.Namespace, config: Config) -> int:
     database = _database(args, config)
-    lock = DatabaseLock(database)
-    lock.acquire("reset")
+    lock = DatabaseLock(sqlite_path(database)) if backend_of(database) == "sqlite" else None
+    if lock is not None:
+        lock.acquire("reset")
     try:
-        async with Store(database, synchronous=config.server.synchronous, check_writable=True) as store:
+        async with open_store(database, synchronous=config.server.synchronous, check_writable=True, exclusive=True) as store:
             head, old = await store.head(), store.epoch
             copy = await store.copy_beside("before-reset")
             epoch = await store.reset(keep_tokens=args.keep_tokens, reason=f"reset by {user_name()}")
             tokens = len(await store.tokens())
-        lock.update(epoch=epoch, seq=0, digest=None)
+            database = store.location
+        if lock is not None:
+            lock.update(epoch=epoch, seq=0, digest=None)
     finally:
-        lock.release()
+        if lock is not None:
+            lock.release()
     print(f"reset {database}: epoch {old} (seq {head}) is kept in {copy}; new epoch {epoch}, empty log, {tokens} token(s)")
+    return 0
+
+
+async def _migrate(args: argparse.Namespace, config: Config) -> int:
+    database = _database(args, config)
+    lock = DatabaseLock(sqlite_path(database)) if backend_of(database) == "sqlite" else None
+    if lock is not None:
+        lock.acquire("migrate")
+    try:
+        async with open_store(database, synchronous=config.server.synchronous, check_writable=True, exclusive=True) as store:
+            version = await store.get_meta("schema_version")
+            kept = f"; the database as it was is kept in {store.migration_backup}" if store.migration_backup is not None else ""
+            print(f"{store.location}: opsmon {store.backend} schema version {version}, epoch {store.epoch}, seq {await store.head()}{kept}")
+    finally:
+        if lock is not None:
+            lock.release()
+    return 0
+
+
+async def _copy(args: argparse.Namespace) -> int:
+    locks = [DatabaseLock(sqlite_path(d)) for d in (args.source, args.target) if backend_of(d) == "sqlite"]
+    if backend_of(args.source) == "sqlite" and not sqlite_path(args.source).exists():
+        return _fail(f"--from {args.source}: no such file: nothing to copy")
+    held: list[DatabaseLock] = []
+    try:
+        for lock in locks:  # neither may be served meanwhile: the copy is one consistent night
+            lock.acquire("copy")
+            held.append(lock)
+        async with open_store(args.source, exclusive=True) as source, open_store(args.target, check_writable=True, exclusive=True) as target:
+            counts = await copy_database(source, target)
+            print(
+                f"copied {source.location} to {target.location}: epoch {target.epoch}, {counts['events']} event(s), {counts['incidents']} incident(s), "
+                f"{counts['tokens']} token(s), {counts['commands']} command answer(s)"
+            )
+    finally:
+        for lock in held:
+            lock.release()
     return 0
 
 
@@ -279,18 +341,28 @@ def main(argv: Sequence[str] | None = None) -> int:
                     run(config, _database(args, config), host, port, ssl_context=_tls(args, config), accept_config_change=args.accept_config_change, exercise=exercise)
                 )
             return 0
+        if args.command == "migrate":
+            return asyncio.run(_migrate(args, config))
+        if args.command == "copy":
+            if args.source == args.target:
+                return _fail("--from and --to name the same database", EXIT_USAGE)
+            return asyncio.run(_copy(args))
         if args.command == "backup":
-            info = backup_database(Path(_database(args, config)), Path(args.to))
+            if backend_of(_database(args, config)) != "sqlite":
+                return _fail(f"backup: {PG_DUMP_HINT}", EXIT_USAGE)
+            info = backup_database(sqlite_path(_database(args, config)), Path(args.to))
             print(f"backup written: {info.path} (epoch {info.epoch}, seq {info.seq}, {info.bytes // 1024} KiB, {info.seconds:.2f} s)")
             return 0
         if args.command == "verify":
+            if backend_of(args.file) != "sqlite":
+                return _fail(f"verify checks a SQLite backup file: {PG_DUMP_HINT}", EXIT_USAGE)
             report = verify_database(Path(args.file), format_ts(utc_now()))
             print(json.dumps(report.to_json()) if args.json else "\n".join(report.lines()))
             return 0 if report.consistent else EXIT_FAILED
         if args.command == "export":
             return _export(args, config)
         if args.command == "reset":
-            if not Path(_database(args, config)).exists():
+            if not _exists(_database(args, config)):
                 return _fail(f"{_database(args, config)} does not exist: nothing to reset")
             return asyncio.run(_reset(args, config))
         return asyncio.run(_token(args, config))

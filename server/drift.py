@@ -19,7 +19,7 @@ from typing import Any
 from opsmon.config import Config
 from opsmon.domain import State
 from server.lock import user_name
-from server.store import Store
+from server.store_api import EventStore
 
 log = logging.getLogger("opsmon.server")
 
@@ -60,7 +60,7 @@ def _seen(config: Config, drift: Drift) -> dict[str, Any]:
     }
 
 
-async def compare(store: Store, config: Config, state: State, stage_totals: dict[tuple[str, str], int]) -> Drift:
+async def compare(store: EventStore, config: Config, state: State, stage_totals: dict[tuple[str, str], int]) -> Drift:
     """Every difference between this config and what the database holds, as log lines."""
     drift = Drift()
     raw = await store.get_meta(SEEN_KEY)
@@ -103,6 +103,6 @@ def refuse(drift: Drift) -> None:
         )
 
 
-async def remember(store: Store, config: Config, drift: Drift) -> None:
+async def remember(store: EventStore, config: Config, drift: Drift) -> None:
     """What this config said (and which drops were accepted), for the next start to compare with."""
     await store.set_meta(SEEN_KEY, json.dumps(_seen(config, drift), sort_keys=True))

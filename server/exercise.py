@@ -21,7 +21,7 @@ from datetime import datetime
 
 from opsmon.exercise import ExerciseClock, is_exercise_epoch
 from opsmon.protocol import ExerciseInfo, format_ts, parse_ts, utc_now
-from server.store import Store, StoreError
+from server.store_api import EventStore, StoreError
 
 
 @dataclass(frozen=True)
@@ -44,21 +44,21 @@ class Exercise:
         return ExerciseInfo(name=s.name, speed=s.speed, now=format_ts(self.clock()), start=format_ts(s.start), scenario=s.scenario)
 
 
-async def prepare(store: Store, settings: ExerciseSettings | None, *, now: datetime | None = None) -> Exercise | None:
+async def prepare(store: EventStore, settings: ExerciseSettings | None, *, now: datetime | None = None) -> Exercise | None:
     """Check the database is what was asked for (an exercise's, or a real night's), and start the clock."""
     stored = await store.exercise()
     if settings is None:
         if stored is not None or is_exercise_epoch(store.epoch):
             name = (stored or {}).get("name", "?")
             raise StoreError(
-                f"{store.path} holds a training exercise ({name!r}), never a real night: serve it with --exercise {json.dumps(name, ensure_ascii=False)}, or point --db at the real night's database"
+                f"{store.location} holds a training exercise ({name!r}), never a real night: serve it with --exercise {json.dumps(name, ensure_ascii=False)}, or point --db at the real night's database"
             )
         return None
     if stored is None:
         head = await store.head()
         if head > 0:
             raise StoreError(
-                f"{store.path} holds a real night ({head} events): an exercise needs its own database (--db latihan.db), so the two can never be mixed"
+                f"{store.location} holds a real night ({head} events): an exercise needs its own database (--db latihan.db), so the two can never be mixed"
             )
     await store.mark_exercise({"name": settings.name, "start": format_ts(settings.start), "speed": settings.speed, "scenario": settings.scenario}, f"exercise {settings.name}")
     real = now or utc_now()

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import aiosqlite
 import msgspec
@@ -207,8 +207,11 @@ def event_row(epoch: str, event: Event, incident: int | None, regency: str | Non
     return (event.seq, epoch, event.ts, event.kind, _encoder.encode(event.actor).decode(), _encoder.encode(event.data).decode(), incident, regency)
 
 
-class Store:
-    """An opened event store. Use `async with Store(path) as store:`."""
+class SqliteStore:
+    """The SQLite event store (server.store_api.EventStore). Use
+    `async with open_store(path) as store:`."""
+
+    backend: Literal["sqlite"] = "sqlite"
 
     def __init__(self, path: str | Path, *, synchronous: str = "full", check_writable: bool = False) -> None:
         self.path = Path(path)
@@ -221,12 +224,16 @@ class Store:
         self.epoch = ""
         self.created = ""
 
-    async def __aenter__(self) -> Store:
+    async def __aenter__(self) -> SqliteStore:
         await self.open()
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         await self.close()
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
 
     @property
     def db(self) -> aiosqlite.Connection:
@@ -670,6 +677,36 @@ class Store:
                 raise
         async with self.db.execute("SELECT id, ts, change, name, body FROM token_changes WHERE logged = 0 ORDER BY id") as cur:
             return [TokenChange(row[0], row[1], row[2], row[3], json.loads(row[4])) async for row in cur]
+
+
+    # --- copy (opsmon-server copy) --------------------------------------------------
+
+    async def dump_table(self, table: str, columns: tuple[str, ...]) -> list[tuple[Any, ...]]:
+        async with self.db.execute(f"SELECT {', '.join(columns)} FROM {table}") as cur:
+            return [tuple(row) async for row in cur]
+
+    async def load_tables(self, tables: dict[str, tuple[tuple[str, ...], list[tuple[Any, ...]]]]) -> None:
+        """Replace these tables' rows (the meta table keeps its own schema version)."""
+        await self.db.execute("BEGIN IMMEDIATE")
+        try:
+            for table, (columns, rows) in tables.items():
+                if table == "meta":
+                    await self.db.execute("DELETE FROM meta WHERE key <> 'schema_version'")
+                    rows = [r for r in rows if r[0] != "schema_version"]
+                else:
+                    await self.db.execute(f"DELETE FROM {table}")
+                marks = ", ".join("?" * len(columns))
+                await self.db.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+            await self.db.execute("COMMIT")
+        except BaseException:
+            await _rollback(self.db)
+            raise
+        self.epoch = await self._meta("epoch") or ""
+        self.created = await self._meta("created") or ""
+
+
+# The name other modules (and older branches) import; new code uses store_api.open_store.
+Store = SqliteStore
 
 
 async def _rollback(db: aiosqlite.Connection) -> None:

@@ -16,7 +16,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from opsmon.config import Config, load_config
 from server.app import OpsmonServer
 from server.auth import add_token
-from server.store import Store
+from server.store_api import EventStore, open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_PATH = ROOT / "config.toml"
@@ -42,10 +42,12 @@ class FakeClock:
 @dataclass
 class Running:
     server: OpsmonServer
-    store: Store
+    store: EventStore
     config: Config
     db_path: Path
     tokens: dict[str, str] = field(default_factory=dict)
+    # What --db takes: the file's path, or a PostgreSQL URL.
+    database: str = ""
 
     @property
     def url(self) -> str:
@@ -70,11 +72,19 @@ STANDARD_TOKENS = {
 
 @contextlib.asynccontextmanager
 async def running_server(
-    tmp_path: Path, *, clock: Any = None, config: Config | None = None, db_name: str = "opsmon.db", ssl_context: ssl.SSLContext | None = None
+    tmp_path: Path,
+    *,
+    clock: Any = None,
+    config: Config | None = None,
+    db_name: str = "opsmon.db",
+    ssl_context: ssl.SSLContext | None = None,
+    database: str | None = None,
 ) -> AsyncIterator[Running]:
+    """On tmp_path/db_name, or on `database` (a path or URL from tests.backends)."""
     config = config or province()
     db_path = tmp_path / db_name
-    async with Store(db_path, synchronous="normal") as store:
+    database = database or str(db_path)
+    async with open_store(database, synchronous="normal") as store:
         tokens = {}
         known = {r.code for r in config.regencies}
         for name, (role, agency, regencies) in STANDARD_TOKENS.items():
@@ -84,7 +94,7 @@ async def running_server(
         server = OpsmonServer(config, store, ssl_context=ssl_context, **kwargs)
         await server.start("127.0.0.1", 0)
         try:
-            yield Running(server, store, config, db_path, tokens)
+            yield Running(server, store, config, db_path, tokens, database)
         finally:
             await server.close()
 

@@ -8,12 +8,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from opsmon.client import Connection
 from opsmon.domain import State, apply, fold, initial_stages
 from opsmon.protocol import Event, Incident, StageRow, Welcome, convert
+from server.store_api import Backend
+from tests.backends import BACKENDS, Databases, require_postgres
 from tests.helpers import FakeClock, running_server
 from tests.wire import Peer, new_id, report
 
@@ -106,9 +109,20 @@ class Quiet:
         pass
 
 
-async def run_sequence(ops: list[tuple[Any, ...]], tmp: Path) -> None:
+async def run_sequence(ops: list[tuple[Any, ...]], tmp: Path, backend: Backend = "sqlite") -> None:
+    """One sequence on a fresh database of this backend (tests.backends)."""
+    if backend == "postgresql":
+        await require_postgres()
+    databases = Databases(backend, tmp)
+    try:
+        await _run_sequence(ops, tmp, databases.url())
+    finally:
+        await databases.drop()
+
+
+async def _run_sequence(ops: list[tuple[Any, ...]], tmp: Path, database: str) -> None:
     clock = FakeClock()
-    async with running_server(tmp, clock=clock) as running:
+    async with running_server(tmp, clock=clock, database=database) as running:
         server = running.server
         observer = await Peer.open(running, running.tokens["wall"])
         assert observer.snapshot is not None
@@ -181,12 +195,14 @@ async def run_sequence(ops: list[tuple[Any, ...]], tmp: Path) -> None:
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=False)
 @given(ops=sequences)
-def test_server_client_and_log_agree(ops: list[tuple[Any, ...]]) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_server_client_and_log_agree(backend: Backend, ops: list[tuple[Any, ...]]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        asyncio.run(run_sequence(ops, Path(tmp)))
+        asyncio.run(run_sequence(ops, Path(tmp), backend))
 
 
-def test_a_busy_example_agrees() -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_busy_example_agrees(backend: Backend) -> None:
     """One fixed, busy sequence, so the check never rests on luck."""
     ops: list[tuple[Any, ...]] = []
     for n in range(6):
@@ -240,4 +256,4 @@ def test_a_busy_example_agrees() -> None:
         ("clock", 20),
     ]
     with tempfile.TemporaryDirectory() as tmp:
-        asyncio.run(run_sequence(ops, Path(tmp)))
+        asyncio.run(run_sequence(ops, Path(tmp), backend))

@@ -22,9 +22,17 @@ from opsmon.protocol import Ack, Batch, Event, Snapshot
 from server import app as server_app
 from server.app import OpsmonServer
 from server.auth import add_token
-from server.store import Store
+from server.store_api import open_store
+from tests.backends import Databases
 from tests.helpers import CONFIG_PATH, ROOT, FakeClock, Running, province, running_server
 from tests.wire import Peer, http_get, report
+
+
+@pytest.fixture
+async def server(backend_server: Running) -> Running:
+    """Every test here runs once on each store backend (tests.backends)."""
+    return backend_server
+
 
 # --- session ---------------------------------------------------------------------------
 
@@ -391,13 +399,13 @@ async def test_a_repeated_command_id_gets_the_first_answer_and_no_second_event(s
         await peer.close()
 
 
-async def test_repeats_survive_a_restart(tmp_path: Path, clock: FakeClock) -> None:
-    async with running_server(tmp_path, clock=clock) as running:
+async def test_repeats_survive_a_restart(databases: Databases, tmp_path: Path, clock: FakeClock) -> None:
+    async with running_server(tmp_path, clock=clock, database=databases.url()) as running:
         tokens = running.tokens
         officer = await Peer.open(running, tokens["officer"])
         first = await officer.command("report", id="r-1", **report())
         await officer.close()
-    async with running_server(tmp_path, clock=clock) as running:
+    async with running_server(tmp_path, clock=clock, database=databases.url()) as running:
         officer = await Peer.open(running, tokens["officer"])
         assert_repeat_of(await officer.command("report", id="r-1", **report()), first)
         assert running.server.state.seq == 1
@@ -462,8 +470,8 @@ async def test_anything_but_a_valid_resume_gets_a_snapshot(server: Running, epoc
     await officer.close()
 
 
-async def test_a_new_database_is_a_new_epoch(tmp_path: Path) -> None:
-    async with running_server(tmp_path, db_name="a.db") as a, running_server(tmp_path, db_name="b.db") as b:
+async def test_a_new_database_is_a_new_epoch(databases: Databases, tmp_path: Path) -> None:
+    async with running_server(tmp_path, db_name="a.db", database=databases.url("a.db")) as a, running_server(tmp_path, db_name="b.db", database=databases.url("b.db")) as b:
         assert a.store.epoch != b.store.epoch
 
 
@@ -615,7 +623,7 @@ async def test_revoking_a_token_closes_its_live_connection(server: Running) -> N
 async def test_revoking_with_the_cli_closes_the_live_connection(server: Running) -> None:
     wall = await Peer.open(server, server.tokens["wall"])
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "server.cli", "token", "revoke", "wall", "--config", str(CONFIG_PATH), "--db", str(server.db_path),
+        sys.executable, "-m", "server.cli", "token", "revoke", "wall", "--config", str(CONFIG_PATH), "--db", server.database,
         cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     out, err = await asyncio.wait_for(process.communicate(), 10)
@@ -670,8 +678,8 @@ async def test_other_paths_are_404(server: Running) -> None:
 # --- automatic escalation ------------------------------------------------------------------------------------
 
 
-async def test_the_server_escalates_what_nobody_acknowledges(tmp_path: Path, clock: FakeClock) -> None:
-    async with running_server(tmp_path, clock=clock) as running:
+async def test_the_server_escalates_what_nobody_acknowledges(databases: Databases, tmp_path: Path, clock: FakeClock) -> None:
+    async with running_server(tmp_path, clock=clock, database=databases.url()) as running:
         tokens = running.tokens
         officer = await Peer.open(running, tokens["officer"])
         wall = await Peer.open(running, tokens["wall"])
@@ -699,7 +707,7 @@ async def test_the_server_escalates_what_nobody_acknowledges(tmp_path: Path, clo
     # The server is down while the next deadlines pass; after a restart on the
     # same database it escalates from the stored timestamps.
     clock.advance(minutes=7)
-    async with running_server(tmp_path, clock=clock) as running:
+    async with running_server(tmp_path, clock=clock, database=databases.url()) as running:
         # The escalation loop checks at start-up, so follow from seq 6 to see it all.
         wall = await Peer.open(running, tokens["wall"], epoch=running.store.epoch, since=6)
         await running.server.check_deadlines()
@@ -713,10 +721,10 @@ async def test_the_server_escalates_what_nobody_acknowledges(tmp_path: Path, clo
         await wall.close()
 
 
-async def test_the_escalation_loop_runs_by_itself(tmp_path: Path, clock: FakeClock) -> None:
+async def test_the_escalation_loop_runs_by_itself(databases: Databases, tmp_path: Path, clock: FakeClock) -> None:
     config = province()
     config = dataclasses.replace(config, server=dataclasses.replace(config.server, escalation_check_seconds=0.05))
-    async with running_server(tmp_path, clock=clock, config=config) as running:
+    async with running_server(tmp_path, clock=clock, config=config, database=databases.url()) as running:
         wall = await Peer.open(running, running.tokens["wall"])
         officer = await Peer.open(running, running.tokens["officer"])
         await officer.command("report", **report(severity="critical"))
@@ -739,10 +747,10 @@ def _stalled_socket(port: int) -> socket.socket:
     return sock
 
 
-async def test_a_stalled_client_is_dropped_without_delaying_the_others(tmp_path: Path) -> None:
+async def test_a_stalled_client_is_dropped_without_delaying_the_others(databases: Databases, tmp_path: Path) -> None:
     config = province()
     config = dataclasses.replace(config, server=dataclasses.replace(config.server, client_queue_frames=200, commands_per_second=10_000.0))
-    async with running_server(tmp_path, config=config) as running:
+    async with running_server(tmp_path, config=config, database=databases.url()) as running:
         port = running.server.port
         fast = await Peer.open(running, running.tokens["wall"])
         slow = await Peer.open(running, running.tokens["polisi"], sock=_stalled_socket(port), max_queue=1, compression=None)
@@ -797,8 +805,8 @@ async def test_events_may_come_batched_and_clients_accept_both(server: Running) 
 # --- shutdown ---------------------------------------------------------------------------------------------------
 
 
-async def test_graceful_close_sends_1001(tmp_path: Path) -> None:
-    async with running_server(tmp_path) as running:
+async def test_graceful_close_sends_1001(databases: Databases, tmp_path: Path) -> None:
+    async with running_server(tmp_path, database=databases.url()) as running:
         peers = [await Peer.open(running, running.tokens[name]) for name in ("officer", "wall")]
         await peers[0].command("report", **report())
         await running.server.close()
@@ -806,7 +814,7 @@ async def test_graceful_close_sends_1001(tmp_path: Path) -> None:
             code, _ = await peer.closed()
             assert code == 1001
     # And the database was left consistent: it opens and holds the event.
-    async with running_server(tmp_path) as running:
+    async with running_server(tmp_path, database=databases.url()) as running:
         assert running.server.state.seq == 1 and running.server.state.incidents[1].title == "Kotak suara rusak"
 
 
@@ -869,7 +877,7 @@ async def test_no_hello_in_time_is_unauthorized(server: Running, monkeypatch: py
     assert ws.close_code == 1008
 
 
-async def test_closing_while_commands_are_being_written(tmp_path: Path) -> None:
+async def test_closing_while_commands_are_being_written(databases: Databases, tmp_path: Path) -> None:
     """Shutdown never cuts a write in half: close() returns promptly, and on
     restart the log, the state tables and what clients were told all agree.
     (Before the fix, a close landing on a COMMIT left the event on disk but not
@@ -878,7 +886,7 @@ async def test_closing_while_commands_are_being_written(tmp_path: Path) -> None:
     known = {r.code for r in config.regencies}
     for attempt in range(12):
         db = tmp_path / f"run{attempt}.db"
-        async with Store(db, synchronous="full") as store:
+        async with open_store(databases.url(db.name), synchronous="full") as store:
             token = await add_token(store, "officer", "officer", "KPU", None, known)
             server = OpsmonServer(config, store)
             await server.start("127.0.0.1", 0)
@@ -894,7 +902,7 @@ async def test_closing_while_commands_are_being_written(tmp_path: Path) -> None:
             # Nobody is told "not saved, send it again" about a command that was saved.
             assert all(f["ok"] for f in results), [f for f in results if not f["ok"]][:1]
             answered = {f["seq"]: f["id"] for f in results}
-        async with running_server(tmp_path, db_name=db.name) as running:
+        async with running_server(tmp_path, db_name=db.name, database=databases.url(db.name)) as running:
             restarted = running.server
             log = fold(State(stages=initial_stages(restarted.rules.stage_totals, running.store.created)), await running.store.events_since(0))
             assert log.as_builtins() == restarted.state.as_builtins()
@@ -930,11 +938,11 @@ async def test_a_storage_failure_is_answered_and_the_server_recovers(server: Run
     await officer.close()
 
 
-async def test_a_config_change_reaches_the_snapshot(tmp_path: Path) -> None:
+async def test_a_config_change_reaches_the_snapshot(databases: Databases, tmp_path: Path) -> None:
     """The operator edits config.toml between runs: an official TPS count replaces
     an estimate, a stage is dropped. The snapshot follows the config it is sent with."""
     config = province()
-    async with running_server(tmp_path, config=config) as running:
+    async with running_server(tmp_path, config=config, database=databases.url()) as running:
         tokens = running.tokens
         officer = await Peer.open(running, tokens["officer"])
         await officer.command("stage", regency="6301", stage="pemungutan", done=1000)
@@ -942,7 +950,7 @@ async def test_a_config_change_reaches_the_snapshot(tmp_path: Path) -> None:
         await officer.close()
     official = [dataclasses.replace(r, tps=900, tps_estimated=False) if r.code == "6301" else r for r in config.regencies]
     edited = dataclasses.replace(config, regencies=tuple(official), stages=config.stages[:4])
-    async with running_server(tmp_path, config=edited) as running:
+    async with running_server(tmp_path, config=edited, database=databases.url()) as running:
         wall = await Peer.open(running, tokens["wall"])
         assert wall.snapshot is not None
         rows = {(r["regency"], r["stage"]): r for r in wall.snapshot["stages"]}
@@ -961,10 +969,10 @@ async def test_a_config_change_reaches_the_snapshot(tmp_path: Path) -> None:
         await back.close()
 
 
-async def test_a_client_that_stops_answering_pings_is_dropped(tmp_path: Path) -> None:
+async def test_a_client_that_stops_answering_pings_is_dropped(databases: Databases, tmp_path: Path) -> None:
     config = province()
     config = dataclasses.replace(config, server=dataclasses.replace(config.server, ping_interval_seconds=0.1, ping_timeout_seconds=0.2))
-    async with running_server(tmp_path, config=config) as running:
+    async with running_server(tmp_path, config=config, database=databases.url()) as running:
         alive = await Peer.open(running, running.tokens["officer"])
         silent = await Peer.open(running, running.tokens["wall"])
         silent.ws.transport.pause_reading()  # the laptop's lid is shut: no pongs
