@@ -65,6 +65,7 @@ CATALOG: dict[str, dict[str, str]] = {
     # --- queue ------------------------------------------------------------------
     "queue.title": {"id": "Antrian insiden", "en": "Incident queue"},
     "queue.empty": {"id": "Tidak ada insiden yang cocok.", "en": "No matching incidents."},
+    "queue.none": {"id": "Tidak ada insiden.", "en": "No incidents."},
     "queue.filter.text": {"id": "teks: {text}", "en": "text: {text}"},
     "queue.filter.severity": {"id": "keparahan: {severity}", "en": "severity: {severity}"},
     "queue.filter.unacked": {"id": "hanya belum di-ack", "en": "unacknowledged only"},

@@ -325,3 +325,31 @@ async def test_the_sitrep_key_previews_the_report_and_writes_it(tmp_path: Path) 
         await pilot.press("escape")
         await pilot.pause(0.1)
         assert not isinstance(app.screen, SitrepScreen)
+
+
+async def test_the_wall_previews_the_sitrep_but_never_writes_it(tmp_path: Path) -> None:
+    """The wall is read-only (through `opsmon web` a browser visitor drives it): `w` writes
+    nothing there, and neither the footer nor the help offers it."""
+    from opsmon.tui.app import OpsmonApp
+    from opsmon.tui.screens.help import key_rows
+    from opsmon.tui.screens.sitrep import SitrepScreen
+
+    welcome, state, events = sitrep_night()
+    folder = tmp_path / "reports"
+    app = OpsmonApp.with_state(welcome, state, wall=True, clock=lambda: NOW, events=events, sitrep_folder=folder)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause(0.2)
+        await pilot.press("p")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, SitrepScreen)
+        assert str(app.screen.query_one("#sitrep-text").render()).startswith("*LAPORAN SITUASI No. 1*")
+        assert all(keys != "w" for keys, _ in key_rows(app, app.screen))
+        await pilot.press("w")
+        await pilot.pause(0.5)
+        await app.screen.action_write()  # nor the action itself, however it is reached
+        assert app.screen.written == [] and not folder.exists()
+        assert not any("Lapsit" in notice for notice in app.notices)
+        await pilot.press("question_mark")
+        await pilot.pause(0.2)
+        help_text = "\n".join(str(w.render()) for w in app.screen.query("*") if hasattr(w, "render"))
+        assert "Simpan" not in help_text

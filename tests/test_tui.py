@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
+from textual import events
 from textual.pilot import Pilot
 
 from opsmon.client import Backoff, Session
@@ -112,6 +113,21 @@ async def test_resolve_through_the_note_modal(server: Running, clock: FakeClock)
         await until(pilot, lambda: app.state.incidents[incident].notes[-1].text == "Kotak diganti")
 
 
+async def test_a_note_typed_and_sent_in_one_burst_is_sent_whole(server: Running, clock: FakeClock) -> None:
+    """A terminal (tmux send-keys, a paste) delivers the text and Enter at once: Enter
+    must send what was typed before it, not find the box still empty."""
+    [incident] = await report(server, clock, [("6371", "high", "Kotak suara rusak")])
+    app = OpsmonApp(url=server.url, token=server.tokens["officer"], clock=clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, loaded(app, 1))
+        await pilot.press("r")
+        await until(pilot, lambda: type(app.screen).__name__ == "NoteModal")
+        for character in "Kotak diganti\r":  # queued together, none handled yet
+            app.post_message(events.Key({" ": "space", "\r": "enter"}.get(character, character), character))
+        await until(pilot, lambda: f"#{incident} diselesaikan oleh Bawaslu/officer" in app.notices)
+        assert app.state.incidents[incident].notes[-1].text == "Kotak diganti"
+
+
 async def test_a_refused_action_shows_the_servers_reason(server: Running, clock: FakeClock) -> None:
     [incident] = await report(server, clock, [("6371", "high", "Kotak suara rusak")])
     polisi = await Session.open(server.url, server.tokens["polisi"])
@@ -162,6 +178,20 @@ async def test_filters_and_regency_focus(server: Running, clock: FakeClock) -> N
         await pilot.press("u", "a")
         await until(pilot, lambda: len(titles()) == 3)
         assert "unacknowledged only" in str(app.dashboard.query_one("#queue-title").render())
+
+
+async def test_an_empty_night_says_there_are_no_incidents_not_none_matching(server: Running, clock: FakeClock) -> None:
+    app = OpsmonApp(url=server.url, token=server.tokens["officer"], clock=clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.welcome is not None and app.repaints > 1)
+
+        def title() -> str:
+            return str(app.dashboard.query_one("#queue-title").render())
+
+        await until(pilot, lambda: "(0)" in title())
+        assert title().endswith("· Tidak ada insiden.") and "cocok" not in title()
+        await pilot.press("f")  # critical only: now a filter could be hiding some
+        await until(pilot, lambda: "Tidak ada insiden yang cocok." in title())
 
 
 async def test_a_viewer_token_cannot_act(server: Running, clock: FakeClock) -> None:

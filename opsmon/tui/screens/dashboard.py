@@ -252,7 +252,9 @@ class DashboardScreen(Screen[None]):
         if self.marked:
             parts.append(tr("queue.filter.marked", count=len(self.marked)))
         if count == 0:
-            parts.append(tr("queue.empty"))
+            # "No matching incidents" only when a filter could be hiding some.
+            filtered = bool(view.regency or view.severity or view.unacked_only or view.mine is not None or view.text)
+            parts.append(tr("queue.empty" if filtered else "queue.none"))
         self.query_one("#queue-title", Static).update(" · ".join(parts))
 
     # --- bindings ----------------------------------------------------------------------

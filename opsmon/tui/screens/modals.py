@@ -84,6 +84,12 @@ class NoteModal(ModalScreen[str | None]):
         self.query_one(TextArea).insert("\n")
 
     def action_submit(self) -> None:
+        # Enter is a priority binding, handled as it arrives, while keys typed just
+        # before it (a paste, a fast typist over ssh) may still wait in the box's
+        # queue: read the text only after the box has taken them.
+        self.query_one(TextArea).call_later(self._submit)
+
+    def _submit(self) -> None:
         if self.sending:
             return
         text = self.text.strip()

@@ -75,6 +75,8 @@ class SitrepScreen(Screen[None]):
 
     async def action_write(self) -> None:
         app, doc, ledger = self.opsmon, self.doc, self._ledger()
+        if app.is_wall:
+            return  # not only the key: whatever runs the action, the wall writes no files
         if doc is None or app.welcome is None:
             return
         if ledger is None:
