@@ -23,13 +23,14 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage, InvalidStatus, InvalidURI
 
 from opsmon import __version__
 from opsmon.domain import State, apply
+from opsmon.i18n import Translator
 from opsmon.protocol import (
     CLOSE_POLICY,
     BadMessage,
@@ -55,7 +56,13 @@ CLIENT_NAME = f"opsmon/{__version__}"
 
 
 class ClientError(Exception):
-    """Why a session could not be had, in one line a person can act on."""
+    """Why a session could not be had, in one line a person can act on (English);
+    `reason` and `params`, when known, say it again for i18n (`connect.<reason>`)."""
+
+    def __init__(self, message: str, reason: str | None = None, params: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.params = params or {}
 
 
 class Unauthorized(ClientError):
@@ -84,31 +91,35 @@ def ssl_context(url: str, cafile: str | None = None) -> ssl.SSLContext | None:
         raise ClientError(f"CA file {cafile}: not a PEM certificate ({exc})") from None
 
 
-def describe_failure(url: str, exc: BaseException) -> str:
+def classify_failure(url: str, exc: BaseException) -> tuple[str, dict[str, Any]]:
+    """Why a connection failed, as a reason code and its parameters (`connect.<code>` in i18n)."""
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return (
-            f"{url}: the server's certificate is not trusted ({exc.verify_message or exc.reason}); "
-            "give the post's CA certificate with --cafile (or [client] cafile in the config)"
-        )
+        return "tls_untrusted", {"url": url, "detail": str(exc.verify_message or exc.reason)}
     if isinstance(exc, ssl.SSLError):
-        return f"{url}: TLS failed ({exc.reason or exc}): does the server have a certificate? (without one it speaks ws://, not wss://)"
+        return "tls_failed", {"url": url, "detail": str(exc.reason or exc)}
     if isinstance(exc, InvalidURI):
-        return f"{url!r} is not a websocket URL (expected ws://HOST:PORT/ws)"
+        return "not_websocket_url", {"url": url}
     if isinstance(exc, InvalidStatus):
-        return f"{url} answered HTTP {exc.response.status_code}, not a websocket: is the path /ws?"
+        return "http_status", {"url": url, "status": exc.response.status_code}
     if isinstance(exc, TimeoutError):
-        return f"{url} did not answer in time"
+        return "timeout", {"url": url}
     if isinstance(exc, ConnectionRefusedError):
-        return f"nothing is listening at {url} (connection refused): is opsmon-server running?"
+        return "refused", {"url": url}
     if isinstance(exc, OSError):
-        return f"cannot reach {url}: {exc.strerror or exc}"
+        return "unreachable", {"url": url, "detail": str(exc.strerror or exc)}
     if isinstance(exc, ConnectionClosed):
-        return f"{url} closed the connection ({exc.rcvd.code if exc.rcvd else 'no close frame'})"
+        return "closed", {"url": url, "code": exc.rcvd.code if exc.rcvd else "-"}
     if isinstance(exc, InvalidMessage) and url.startswith("ws://"):
-        return f"{url} did not answer in plain HTTP: if the server has a certificate, use wss:// ({exc})"
+        return "not_plain_http", {"url": url, "detail": str(exc)}
     if isinstance(exc, InvalidHandshake):
-        return f"{url} refused the websocket handshake: {exc}"
-    return f"{url}: {exc}"
+        return "handshake", {"url": url, "detail": str(exc)}
+    return "other", {"url": url, "detail": str(exc)}
+
+
+def failure(url: str, exc: BaseException) -> ClientError:
+    """The ClientError for a failed connection: English text, with its reason code."""
+    reason, params = classify_failure(url, exc)
+    return ClientError(Translator("en")(f"connect.{reason}", **params), reason, params)
 
 
 FrameHandler = Callable[[ServerMessage], None]
@@ -126,6 +137,7 @@ class Session:
         self.frames: asyncio.Queue[ServerMessage] = asyncio.Queue()
         self._reader: asyncio.Task[None] | None = None
         self.closed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.failure: tuple[str, dict[str, Any]] | None = None  # why it closed, as a reason code
 
     @classmethod
     async def open(
@@ -143,7 +155,7 @@ class Session:
     ) -> Session:
         """Connect and greet. Raises Unauthorized or ClientError with a readable reason."""
         if not url.startswith(("ws://", "wss://")):
-            raise ClientError(f"{url!r} is not a websocket URL (expected ws://HOST:PORT/ws)")
+            raise ClientError(f"{url!r} is not a websocket URL (expected ws://HOST:PORT/ws)", "not_websocket_url", {"url": url})
         context = ssl_context(url, cafile)
         try:
             if context is not None:
@@ -151,13 +163,13 @@ class Session:
             else:
                 ws = await connect(url, open_timeout=timeout, max_size=None, close_timeout=2)
         except (OSError, InvalidHandshake, TimeoutError, ValueError) as exc:
-            raise ClientError(describe_failure(url, exc)) from None
+            raise failure(url, exc) from None
         try:
             await ws.send(encode(Hello(token=token, client=client, epoch=epoch, since=since, digest=digest)), text=True)
             first = decode_server(await asyncio.wait_for(ws.recv(), timeout))
         except (ConnectionClosed, TimeoutError, BadMessage) as exc:
             await ws.close()
-            raise ClientError(describe_failure(url, exc)) from None
+            raise failure(url, exc) from None
         if isinstance(first, Error):
             await ws.close()
             if first.code == "unauthorized":
@@ -187,8 +199,10 @@ class Session:
                     self.frames.put_nowait(message)
             code = self.ws.close_code
             reason = f"server closed the connection ({code} {self.ws.close_reason or ''})".strip()
+            self.failure = ("server_closed", {"code": code, "text": f" {self.ws.close_reason}" if self.ws.close_reason else ""})
         except ConnectionClosed as exc:
-            reason = describe_failure(self.url, exc)
+            lost = failure(self.url, exc)
+            reason, self.failure = str(lost), (lost.reason or "other", lost.params)
         except BadMessage as exc:
             reason = str(exc)
             await self.ws.close()
@@ -211,7 +225,7 @@ class Session:
             await self.ws.send(encode(command), text=True)
         except ConnectionClosed as exc:
             self._waiting.pop(command.id, None)
-            future.set_exception(ClientError(describe_failure(self.url, exc)))
+            future.set_exception(failure(self.url, exc))
         return future
 
     async def request(self, command: Command, timeout: float = 30.0) -> Result:
@@ -324,6 +338,8 @@ class Connection:
         self._snapshot_digest: str | None = None
         # What keeps the server from saving commands (a full disk), as it last said.
         self.server_problem: str | None = None
+        # The last disconnection's reason code and params (None: only its English text).
+        self.failure: tuple[str, dict[str, Any]] | None = None
 
     def held_digest(self) -> str | None:
         """event_digest of the event at state.seq as this client holds it, if known."""
@@ -347,6 +363,7 @@ class Connection:
                 self.listener.refused(str(exc))
                 return
             except ClientError as exc:
+                self.failure = (exc.reason, exc.params) if exc.reason else None
                 self._offline(str(exc))
                 await asyncio.sleep(self.backoff.next_delay())
                 continue
@@ -363,6 +380,7 @@ class Connection:
                 self.listener.refused(f"the server closed the session: {self.session.ws.close_reason or 'policy violation'}")
                 self._fail_pending("token refused")
                 return
+            self.failure = self.session.failure
             self._offline(reason)
             await asyncio.sleep(self.backoff.next_delay() if not self._gap else 0)
 

@@ -7,6 +7,7 @@ starts a half-working server or client.
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -409,7 +410,7 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
         commands_per_second=s.number("commands_per_second", 50.0),
         admin_commands_per_second=s.number("admin_commands_per_second", 500.0),
         bad_frames_per_minute=s.integer("bad_frames_per_minute", 10, required=False, minimum=1),
-        broadcast_max_delay_ms=s.number("broadcast_max_delay_ms", 50.0),
+        broadcast_max_delay_ms=s.number("broadcast_max_delay_ms", 50.0, minimum=-math.inf),
         compression=s.text("compression", "none", required=False, choices=COMPRESSION_MODES),
         tls_cert=s.text("tls_cert", "", required=False),
         tls_key=s.text("tls_key", "", required=False),
@@ -428,8 +429,8 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
     for i, origin in enumerate(server.allowed_origins):
         if not origin.startswith(("http://", "https://")) or origin.endswith("/"):
             raise ConfigError(f"server.allowed_origins[{i}]: {origin!r} is not an origin like https://wall.posko.local (scheme and host, no path)")
-    if server.broadcast_max_delay_ms > 1000:
-        raise ConfigError(f"server.broadcast_max_delay_ms: must be at most 1000, not {server.broadcast_max_delay_ms:g}")
+    if not 1 <= server.broadcast_max_delay_ms <= 1000:  # the README's range, in the same words
+        raise ConfigError(f"server.broadcast_max_delay_ms: must be 1 to 1000, not {server.broadcast_max_delay_ms:g}")
     s.done()
 
     c = root.table("client")

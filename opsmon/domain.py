@@ -702,9 +702,10 @@ def urgency_key(incident: Incident) -> tuple[int, int, str, int]:
     return (status_rank, severity_rank, incident.reported, incident.id)
 
 
-def event_summary(event: Event) -> str:
+def event_summary(event: Event, tz: tzinfo | None = None) -> str:
     """The one thing worth saying about an event besides its kind and actor, for
-    timelines and the post's record (raw wire text: draw it through for_terminal)."""
+    timelines and the post's record (raw wire text: draw it through for_terminal).
+    With `tz`, a time in it (a snooze's end) is in the province's time, as people read it."""
     data = event.data
     owner = data.get("owner")
     note = f": {data['note']}" if data.get("note") else ""
@@ -713,7 +714,14 @@ def event_summary(event: Event) -> str:
     if event.kind == "incident.assigned":
         return f"{owner.get('agency')}/{owner.get('name')}" if isinstance(owner, dict) else "released"
     if event.kind == "incident.snoozed":
-        return f"until {data.get('until', '')}{note}"
+        until = data.get("until", "")
+        if tz is not None and isinstance(until, str) and until:
+            try:
+                local = parse_ts(until).astimezone(tz)
+                until = f"{local:%d/%m %H:%M} {local.tzname() or ''}".strip()
+            except ValueError:
+                pass  # not a time: say what the event holds
+        return f"until {until}{note}"
     if event.kind == "incident.severity_changed":
         return f"{data.get('severity', '')}{note}"
     if event.kind == "incident.merged":

@@ -346,6 +346,32 @@ CATALOG: dict[str, dict[str, str]] = {
     # --- exit lines (printed by run_tui, one line each) ---------------------------
     "exit.refused": {"id": "opsmon: token ditolak: {reason}", "en": "opsmon: token refused: {reason}"},
     "exit.unreachable": {"id": "opsmon: tidak dapat tersambung: {reason}", "en": "opsmon: cannot connect: {reason}"},
+    # --- why a connection failed (opsmon/client.py classify_failure; detail is the OS's or TLS's own words)
+    "connect.tls_untrusted": {
+        "id": "{url}: sertifikat server tidak dipercaya ({detail}); berikan sertifikat CA posko dengan --cafile (atau [client] cafile di konfigurasi)",
+        "en": "{url}: the server's certificate is not trusted ({detail}); give the post's CA certificate with --cafile (or [client] cafile in the config)",
+    },
+    "connect.tls_failed": {
+        "id": "{url}: TLS gagal ({detail}): apakah server punya sertifikat? (tanpa sertifikat server memakai ws://, bukan wss://)",
+        "en": "{url}: TLS failed ({detail}): does the server have a certificate? (without one it speaks ws://, not wss://)",
+    },
+    "connect.not_websocket_url": {"id": "{url!r} bukan URL websocket (seharusnya ws://HOST:PORT/ws)", "en": "{url!r} is not a websocket URL (expected ws://HOST:PORT/ws)"},
+    "connect.http_status": {"id": "{url} menjawab HTTP {status}, bukan websocket: apakah path-nya /ws?", "en": "{url} answered HTTP {status}, not a websocket: is the path /ws?"},
+    "connect.timeout": {"id": "{url} tidak menjawab tepat waktu", "en": "{url} did not answer in time"},
+    "connect.refused": {
+        "id": "tidak ada yang mendengarkan di {url} (sambungan ditolak): apakah opsmon-server berjalan?",
+        "en": "nothing is listening at {url} (connection refused): is opsmon-server running?",
+    },
+    "connect.unreachable": {"id": "tidak dapat menjangkau {url}: {detail}", "en": "cannot reach {url}: {detail}"},
+    "connect.closed": {"id": "{url} menutup sambungan ({code})", "en": "{url} closed the connection ({code})"},
+    "connect.not_plain_http": {
+        "id": "{url} tidak menjawab dalam HTTP biasa: jika server punya sertifikat, pakai wss:// ({detail})",
+        "en": "{url} did not answer in plain HTTP: if the server has a certificate, use wss:// ({detail})",
+    },
+    "connect.handshake": {"id": "{url} menolak jabat tangan websocket: {detail}", "en": "{url} refused the websocket handshake: {detail}"},
+    "connect.other": {"id": "{url}: {detail}", "en": "{url}: {detail}"},
+    "connect.server_closed": {"id": "server menutup sambungan ({code}{text})", "en": "server closed the connection ({code}{text})"},
+    "actor.system": {"id": "sistem", "en": "system"},
     # --- the province map (and its legend: a word for each shade) -----------------
     "key.map": {"id": "Peta", "en": "Map"},
     "map.title": {"id": "Peta provinsi", "en": "Province map"},
@@ -514,3 +540,15 @@ def translate_refusal(result: Result, lang: str, tz: tzinfo = WITA) -> str:
     except (KeyError, IndexError, TypeError, ValueError, AttributeError):
         return fallback  # a server newer than this client, or params it did not expect
     return for_terminal(text).strip()
+
+
+def translate_failure(reason: str | None, params: dict[str, Any] | None, fallback: str, lang: str) -> str:
+    """Why a connection failed, in the officer's language: from the client's reason
+    code and params (`connect.<reason>`); an unknown one as the client said it."""
+    if reason is None or f"connect.{reason}" not in CATALOG:
+        return for_terminal(fallback)
+    try:
+        text = Translator(lang)(f"connect.{reason}", **(params or {}))
+    except (KeyError, IndexError, ValueError):  # params not the ones the label names
+        return for_terminal(fallback)
+    return for_terminal(text)

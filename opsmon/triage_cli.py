@@ -11,7 +11,7 @@ import argparse
 import asyncio
 import json
 import sys
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from opsmon.client import ClientError, Session, new_command_id
@@ -103,7 +103,7 @@ def add_parsers(commands: Any, feeder: Any, incident_id: Any, command_id_option:
     listing.add_argument("--status", choices=STATUS_CHOICES, help="only these (default: open and acknowledged); all: also the resolved of the last 24 hours")
     listing.add_argument("--regency", help="BPS code or name")
     listing.add_argument("--severity", help=f"one of {', '.join(SEVERITIES)}")
-    listing.add_argument("--mine", action="store_true", help="owned by me, or in my token's regencies")
+    listing.add_argument("--mine", action="store_true", help="incidents owned by me (assigned to me); a token limited to regencies (token add --regency) also sees every incident in them; an unlimited token: only what it owns")
 
     show = feeder(commands, "show", "one incident with its whole timeline")
     show.add_argument("incident", type=incident_id, metavar="ID")
@@ -261,12 +261,12 @@ def timeline(incident: Incident, events: list[Event], config: Config) -> str:
         lines.append("  detail    " + for_terminal(incident.detail, multiline=True).replace("\n", "\n            "))
     lines.append("timeline:")
     for event in events:
-        lines.append(f"  {local_datetime(event.ts, tz)}  {event.kind.removeprefix('incident.'):<18} {who(event.actor)}{_summary(event)}")
+        lines.append(f"  {local_datetime(event.ts, tz)}  {event.kind.removeprefix('incident.'):<18} {who(event.actor)}{_summary(event, tz)}")
     return "\n".join(lines)
 
 
-def _summary(event: Event) -> str:
-    text = event_summary(event)
+def _summary(event: Event, tz: tzinfo) -> str:
+    text = event_summary(event, tz)
     return f"  {for_terminal(text)}" if text else ""
 
 

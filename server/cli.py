@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import ssl
 import sys
 from collections.abc import Sequence
@@ -369,6 +370,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc), EXIT_USAGE)
     except (StoreError, AuthError, LockError, TLSError, BackupError, ConfigDrift) as exc:
         return _fail(str(exc))
+    except BrokenPipeError:
+        # The reader stopped early (`opsmon-server export | head`): nothing to say.
+        # Point stdout at devnull so the interpreter's last flush fails quietly too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
     except OSError as exc:
         return _fail(f"cannot listen: {exc.strerror or exc}" if args.command == "serve" else str(exc))
     except KeyboardInterrupt:

@@ -54,7 +54,7 @@ def row_of(event: Event, incident: int | None, regency: str | None, tz: tzinfo, 
         event.actor.agency or "",
         incident if incident is not None else event.data.get("incident") if isinstance(event.data.get("incident"), int) else None,
         regency or "",
-        for_terminal(event_summary(event)),
+        for_terminal(event_summary(event, tz)),  # what a person reads: in the province's time
     )
     return dict(zip(names, values, strict=True))
 

@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from opsmon.cli import main
+from opsmon.config import config_relative, load_config
 from opsmon.feeders import EXIT_UNAUTHORIZED, EXIT_USAGE
 from tests.helpers import ROOT
 from tests.installed import need_root, open_folder
@@ -110,6 +111,12 @@ def test_the_deployment_section_runs_as_written_and_an_officer_connects(service_
         deployment.run(line)
     config = place / "etc/opsmon/config.toml"
     assert 'host = "0.0.0.0"' in config.read_text() and f'database = "{place}/var/lib/opsmon/opsmon.db"' in config.read_text()
+    # What the server writes by itself (backups, situation reports) lands in the service user's folder, not root's /etc/opsmon.
+    settings = load_config(config)
+    for folder in (Path(config_relative(settings, settings.server.backup_dir)), settings.sitrep_folder()):
+        assert folder.parent == place / "var/lib/opsmon", folder
+        made = subprocess.run(["bash", "-c", f"mkdir -p {folder} && touch {folder}/probe && rm {folder}/probe"], user=SERVICE_USER, capture_output=True, text=True)
+        assert made.returncode == 0, f"the service user cannot write {folder}: {made.stderr}"
     config.write_text(config.read_text().replace("port = 8765", f"port = {deployment.port}", 1))
 
     # 2. Tokens, as the service user: the database they make is the service user's.

@@ -7,6 +7,9 @@ import asyncio
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +18,7 @@ from opsmon.domain import Rules, State, fold, initial_stages
 from server.cli import main
 from server.export import read_jsonl
 from server.store import Store
-from tests.helpers import CONFIG_PATH, FakeClock, province, running_server
+from tests.helpers import CONFIG_PATH, ROOT, FakeClock, province, running_server
 from tests.wire import Peer, report
 
 
@@ -90,6 +93,8 @@ def test_the_csv_export_is_one_row_per_event_in_wita_and_utc(night: Path, capsys
     woke = next(r for r in rows if r["kind"] == "incident.unsnoozed")
     assert woke["actor"] == "system" and woke["agency"] == "" and woke["time_wita"] == "2024-02-14 22:12:00 WITA"
     assert next(r for r in rows if r["kind"] == "incident.merged")["summary"] == "into #1: Sama"
+    # the summary is for a person: the snooze's end in WITA (snoozed at 21:12 for 30 minutes), not the wire's UTC
+    assert next(r for r in rows if r["kind"] == "incident.snoozed")["summary"] == "until 14/02 21:42 WITA: Menunggu PLN"
 
 
 def test_since_and_until_pick_a_window(night: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -119,3 +124,18 @@ def test_exporting_a_missing_database_is_one_line(tmp_path: Path, capsys: pytest
     assert export(tmp_path / "nope.db") == 1
     err = capsys.readouterr().err
     assert "does not exist" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_reader_that_stops_early_gets_no_error_line(night: Path) -> None:
+    # `opsmon-server export ... | head`: the pipe's reader is gone before the export writes.
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        exported = subprocess.run(
+            [sys.executable, "-m", "server.cli", "export", "--db", str(night), "--config", str(CONFIG_PATH)],
+            stdout=write_end, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT, timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert exported.stderr == "" and exported.returncode == 1

@@ -209,8 +209,9 @@ async def test_deflate_when_configured(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("key", "value", "problem"),
     [
-        ("broadcast_max_delay_ms", 0, "must be above 0"),
-        ("broadcast_max_delay_ms", 5000, "must be at most 1000"),
+        ("broadcast_max_delay_ms", 0, "must be 1 to 1000, not 0"),
+        ("broadcast_max_delay_ms", 0.5, "must be 1 to 1000, not 0.5"),
+        ("broadcast_max_delay_ms", 5000, "must be 1 to 1000, not 5000"),
         ("broadcast_max_delay_ms", "50", "must be a number"),
         ("compression", "gzip", "'gzip' is not one of none, deflate"),
     ],

@@ -12,6 +12,7 @@ import pytest
 
 from opsmon.cli import main
 from opsmon.feeders import EXIT_OK, EXIT_REFUSED, EXIT_USAGE
+from opsmon.i18n import WITA, local_datetime
 from opsmon.protocol import Actor
 from tests.server_thread import ServerThread, server_in_thread
 
@@ -149,6 +150,14 @@ def test_show_prints_the_incident_and_its_whole_timeline(live: ServerThread, cap
     for kind in ("reported", "duplicate", "merged"):
         assert f" {kind} " in out, out
     assert "Mati lampu lagi" in out and "Polri/polisi" in out
+    # a snooze's end in the timeline is in WITA like every other time on the screen
+    assert opsmon(live, "snooze", str(one), "--minutes", "30", "--note", "Menunggu PLN") == 0
+    until = live.state().incidents[one].snoozed_until
+    assert until is not None
+    capsys.readouterr()
+    assert opsmon(live, "show", str(one)) == EXIT_OK
+    [snoozed] = [line for line in capsys.readouterr().out.splitlines() if " snoozed " in line]
+    assert snoozed.endswith(f"until {local_datetime(until, WITA)}: Menunggu PLN") and "WITA" in snoozed and until not in snoozed, snoozed
     assert opsmon(live, "show", str(three), "--json") == EXIT_OK
     body = json.loads(capsys.readouterr().out)
     assert body["incident"]["merged_into"] == one and [e["kind"] for e in body["events"]] == ["incident.reported", "incident.merged"]

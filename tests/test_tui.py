@@ -223,6 +223,8 @@ async def test_reconnect_after_a_server_restart_shows_the_banner_and_loses_nothi
             await until(pilot, lambda: app.dashboard.query_one("#banner").has_class("-offline"))
             banner = str(app.dashboard.query_one("#banner").render())
             assert "TERPUTUS sejak 21:09 WITA, mencoba lagi..." in banner
+            # why, in the same language: the server closing, or nothing listening once it is gone
+            assert "sambungan" in banner and "connection" not in banner and "listening" not in banner, banner
             assert "DATA BASI" in str(app.dashboard.query_one("#header").render())
             await pilot.press("a")  # acknowledged while offline: sent once the server is back
             await until(pilot, lambda: any("dikirim saat tersambung kembali" in n for n in app.notices))
@@ -268,6 +270,11 @@ async def test_a_refused_token_and_an_unreachable_server_end_with_one_line(serve
     assert unreachable.return_code == 4  # unreachable, as the feeders say it
     assert unreachable.exit_line.startswith("opsmon: cannot connect: nothing is listening at")
     assert "\n" not in unreachable.exit_line
+    # In Indonesian, the reason too: no English inside the line.
+    tak_terjangkau = OpsmonApp(url=f"ws://127.0.0.1:{port}/ws", token=server.tokens["officer"], clock=clock)
+    async with tak_terjangkau.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: tak_terjangkau.return_code is not None)
+    assert tak_terjangkau.exit_line == f"opsmon: tidak dapat tersambung: tidak ada yang mendengarkan di ws://127.0.0.1:{port}/ws (sambungan ditolak): apakah opsmon-server berjalan?"
 
 
 async def test_palette_offers_every_action_and_runs_them(server: Running, clock: FakeClock) -> None:

@@ -52,6 +52,18 @@ async def test_a_new_critical_and_an_escalation_are_announced_by_name_with_the_b
         assert app.bells == 2
 
 
+async def test_an_automatic_escalation_is_said_by_the_system_in_the_screens_language(server: Running, clock: FakeClock) -> None:
+    await report(server, clock, [("6371", "low", "Listrik padam")])
+    app = OpsmonApp(url=server.url, token=server.tokens["officer"], clock=clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.welcome is not None and len(app.state.incidents) == 1)
+        clock.advance(minutes=240)  # long past the ack deadline: the server escalates by itself
+        await server.server.check_deadlines()
+        await until(pilot, lambda: any(n.startswith("ESKALASI level") and "#1 Banjarmasin: Listrik padam" in n for n in app.notices))
+        [notice] = [n for n in app.notices if n.startswith("ESKALASI level")][:1]
+        assert notice.endswith("(sistem)") and "system" not in notice, notice
+
+
 async def test_no_bell_keeps_the_notice(server: Running, clock: FakeClock) -> None:
     app = OpsmonApp(url=server.url, token=server.tokens["officer"], clock=clock, bell=False)
     async with app.run_test(size=SIZE) as pilot:

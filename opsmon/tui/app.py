@@ -37,7 +37,7 @@ from opsmon.exercise import ExerciseClock
 from opsmon.exercise import banner as exercise_banner
 from opsmon.feeders import EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE
 from opsmon.geo import ProvinceShape
-from opsmon.i18n import CATALOG, WITA, Translator, local_time, translate_refusal, who
+from opsmon.i18n import CATALOG, WITA, Translator, local_time, translate_failure, translate_refusal, who
 from opsmon.protocol import (
     SEVERITIES,
     Ack,
@@ -93,7 +93,8 @@ class _Bridge:
         self.app.post_message(Synced(state, events))
 
     def disconnected(self, since: datetime, reason: str) -> None:
-        self.app.post_message(Disconnected(since, reason))
+        failure = self.app.connection.failure if self.app.connection is not None else None
+        self.app.post_message(Disconnected(since, reason, *(failure or (None, None))))
 
     def refused(self, reason: str) -> None:
         self.app.post_message(Refused(reason))
@@ -392,7 +393,8 @@ class OpsmonApp(App[int]):
             return
         regency = self.lookup.regency_short(incident.regency) if self.lookup else incident.regency
         key = "alert.critical" if event.kind == "incident.reported" else "alert.escalated"
-        text = tr(key, id=incident.id, regency=regency, title=incident.title, level=incident.level, who=who(event.actor))
+        actor = tr("actor.system") if event.actor.name == "system" and not event.actor.agency else who(event.actor)  # one language on screen: "(sistem)"
+        text = tr(key, id=incident.id, regency=regency, title=incident.title, level=incident.level, who=actor)
         if key == "alert.critical" and not self.is_wall:
             text += tr("alert.jump")
         self.say(text, error=True, timeout=20, replacing=incident_id)
@@ -407,12 +409,12 @@ class OpsmonApp(App[int]):
     def _on_disconnected(self, message: Disconnected) -> None:
         if self.welcome is None and not self.wall:
             # Never connected: say why in one line and stop (the wall keeps trying).
-            self.exit_line = self.tr("exit.unreachable", reason=message.reason)
+            self.exit_line = self.tr("exit.unreachable", reason=translate_failure(message.code, message.params, message.reason, self.lang))
             self.exit(return_code=EXIT_UNREACHABLE)
             return
         self.online = False
         self.offline_since = message.since
-        self.offline_reason = message.reason
+        self.offline_reason = translate_failure(message.code, message.params, message.reason, self.lang)
         self.mark_dirty()
 
     @on(ServerProblem)
@@ -811,7 +813,8 @@ def run_tui(
     """Run the client until the officer quits. Returns the exit code; when the
     token is refused or the server cannot be reached, prints one line saying so."""
     if not url.startswith(("ws://", "wss://")):
-        print(Translator(lang)("exit.unreachable", reason=f"{url!r} is not a websocket URL (expected ws://HOST:PORT/ws)"), file=sys.stderr)
+        tr = Translator(lang)
+        print(tr("exit.unreachable", reason=tr("connect.not_websocket_url", url=url)), file=sys.stderr)
         return EXIT_USAGE
     app = OpsmonApp(url=url, token=token, lang=lang, wall=wall, cafile=cafile, shape=shape, sitrep=sitrep, sitrep_folder=sitrep_folder, bell=bell)
     app.run()

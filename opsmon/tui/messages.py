@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from textual.message import Message
 
@@ -28,12 +29,15 @@ class Synced(Message):
 
 
 class Disconnected(Message):
-    """Offline since `since`, retrying."""
+    """Offline since `since`, retrying. `reason` in English; `code` and `params`,
+    when the client knows them, say it again for i18n (`connect.<code>`)."""
 
-    def __init__(self, since: datetime, reason: str) -> None:
+    def __init__(self, since: datetime, reason: str, code: str | None = None, params: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.since = since
         self.reason = reason
+        self.code = code
+        self.params = params
 
 
 class Refused(Message):

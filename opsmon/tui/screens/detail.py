@@ -191,7 +191,7 @@ class IncidentScreen(Screen[None]):
                 out.append(tr("event." + event.kind, level=level))
                 text = event.data.get("note") or event.data.get("text")
                 if event.kind in ("incident.duplicate", "incident.assigned", "incident.snoozed", "incident.severity_changed", "incident.merged"):
-                    text = event_summary(event)  # the repeat's title, the new owner, until when, the severity, the target
+                    text = event_summary(event, tz)  # the repeat's title, the new owner, until when, the severity, the target
                 if text:
                     out.append(": " + for_terminal(str(text), multiline=True))
                 out.append("\n")
