@@ -116,7 +116,8 @@ async def test_the_wall_shows_the_map_beside_the_panels_with_a_legend_in_words()
         assert widget.display and widget.region.x > 80  # to the right of the panels
         text = legend(app)
         # Tanah Bumbu and Kotabaru have an unacknowledged critical incident, HSS a blocked count.
-        assert "10 Tanah Bumbu " + FILL["critical"] + " KRITIS" in text
+        assert " 0 Tanah Bumbu " + FILL["critical"] + " KRITIS" in text  # its panel's key, 0, not 10
+        assert "10 " not in text and "11 Balangan" in text  # past the keys: 11 on, named in the legend
         assert "2 Kotabaru    " + FILL["critical"] + " KRITIS" in text
         assert "6 HSS         " + FILL["blocked"] + " HAMBAT" in text
         assert "7 HST         " + FILL["quiet"] + " tenang" in text

@@ -73,6 +73,38 @@ async def test_no_bell_keeps_the_notice(server: Running, clock: FakeClock) -> No
         assert app.bells == 0
 
 
+async def test_one_notice_per_incident_updated_in_place_and_never_over_a_dialog(server: Running, clock: FakeClock) -> None:
+    """A fast replay escalates the same unacknowledged incident again and again: its
+    notice is replaced (the level goes up), it never stacks, and the bell rings once."""
+    await report(server, clock, [("6371", "low", "Listrik padam")])
+    app = OpsmonApp(url=server.url, token=server.tokens["officer"], clock=clock)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await until(pilot, loaded(app, 1))
+
+        def showing() -> list[str]:
+            return [n.message for n in app._notifications if "#1 " in n.message]
+
+        await act(server, "polisi", Escalate(id="esc-1", incident=1))
+        await until(pilot, lambda: any("ESKALASI level 1 #1" in n for n in showing()))
+        await act(server, "admin", Escalate(id="esc-2", incident=1))
+        await until(pilot, lambda: any("ESKALASI level 2 #1" in n for n in showing()))
+        await settle(pilot)
+        assert len(showing()) == 1 and app.bells == 1
+        # A dialog open: a new notice waits beneath it, the dialog stays readable.
+        await pilot.press("n")
+        await until(pilot, lambda: type(app.screen).__name__ == "NoteModal")
+        await pilot.press(*"Genset menyala")
+        await act(server, "polisi", Escalate(id="esc-3", incident=1))
+        await until(pilot, lambda: any("ESKALASI level 3 #1" in n for n in showing()))
+        await settle(pilot)
+        lines = screen_lines(app)  # (what was showing before stays beneath the dialog, under it)
+        assert not any("ESKALASI level 3" in line for line in lines)
+        assert any("Genset menyala" in line for line in lines)
+        await pilot.press("escape")
+        await until(pilot, lambda: any("ESKALASI level 3 #1" in line for line in screen_lines(app)))
+        assert not any("ESKALASI level 2" in line for line in screen_lines(app))
+
+
 async def test_g_jumps_to_the_most_urgent_and_the_cursor_keeps_its_incident(server: Running, clock: FakeClock) -> None:
     ids = await report(server, clock, [("6371", "high", "Kotak suara rusak"), ("6303", "medium", "Saksi ditolak"), ("6302", "low", "Listrik padam")])
     app = OpsmonApp(url=server.url, token=server.tokens["officer"], clock=clock)

@@ -26,7 +26,7 @@ from textual.command import CommandPalette, Hit, Hits
 from textual.content import Content
 from textual.css.query import NoMatches
 from textual.dom import DOMNode
-from textual.notifications import SeverityLevel
+from textual.notifications import Notification, Notify, SeverityLevel
 from textual.screen import Screen
 from textual.system_commands import SystemCommandsProvider
 
@@ -158,6 +158,7 @@ class OpsmonApp(App[int]):
         self.bell_enabled = bell  # the terminal bell for a new critical or escalated incident
         self.bells = 0  # rung so far (tests read it)
         self._alerted: dict[object, float] = {}  # incident id -> when it was last announced (monotonic)
+        self._standing: dict[object, Notification] = {}  # one notice per incident: the one now showing
         self.palette_aliases: dict[str, str] = {}  # palette title -> the same command in the other language
         self.url = url
         self.cafile = cafile
@@ -362,31 +363,41 @@ class OpsmonApp(App[int]):
         me = self.welcome.user.actor if self.welcome is not None else None
         alerts = [e for e in events if alerting(e) and e.actor != me]
         clock = time.monotonic()
-        fresh = []
+        fresh: dict[object, Event] = {}  # the latest alert of each incident: one notice each
+        again: dict[object, Event] = {}  # announced less than 30 s ago: only its notice updated
         for event in alerts:
             incident_id = event.data.get("id") if event.kind == "incident.reported" else event.data.get("incident")
-            if clock - self._alerted.get(incident_id, -ALERT_REPEAT_SECONDS) >= ALERT_REPEAT_SECONDS:
+            if incident_id in fresh or clock - self._alerted.get(incident_id, -ALERT_REPEAT_SECONDS) >= ALERT_REPEAT_SECONDS:
                 self._alerted[incident_id] = clock
-                fresh.append(event)
-        alerts = fresh
-        if not alerts:
+                fresh[incident_id] = event
+            else:
+                again[incident_id] = event
+        for incident_id, event in again.items():
+            standing = self._standing.get(incident_id)
+            if standing is not None and standing in self._notifications and not standing.has_expired:
+                self._announce(event, incident_id)  # the level goes up in place, no bell
+        if not fresh:
             return
         tr = self.tr
-        for event in alerts[:ALERTS_NAMED]:
-            incident_id = event.data.get("id") if event.kind == "incident.reported" else event.data.get("incident")
-            incident = self.state.incidents.get(incident_id) if isinstance(incident_id, int) else None
-            if incident is None:
-                continue
-            regency = self.lookup.regency_short(incident.regency) if self.lookup else incident.regency
-            key = "alert.critical" if event.kind == "incident.reported" else "alert.escalated"
-            actor = tr("actor.system") if event.actor.name == "system" and not event.actor.agency else who(event.actor)  # one language on screen: "(sistem)"
-            text = tr(key, id=incident.id, regency=regency, title=incident.title, level=incident.level, who=actor)
-            if key == "alert.critical" and not self.is_wall:
-                text += tr("alert.jump")
-            self.say(text, error=True, timeout=20)
-        if len(alerts) > ALERTS_NAMED:
-            self.say(tr("alert.more", count=len(alerts) - ALERTS_NAMED), error=True, timeout=20)
+        for incident_id, event in list(fresh.items())[:ALERTS_NAMED]:
+            self._announce(event, incident_id)
+        if len(fresh) > ALERTS_NAMED:
+            self.say(tr("alert.more", count=len(fresh) - ALERTS_NAMED), error=True, timeout=20, replacing="alert.more")
         self.ring()
+
+    def _announce(self, event: Event, incident_id: object) -> None:
+        """The incident's notice, replacing the one it may already have on screen."""
+        tr = self.tr
+        incident = self.state.incidents.get(incident_id) if isinstance(incident_id, int) else None
+        if incident is None:
+            return
+        regency = self.lookup.regency_short(incident.regency) if self.lookup else incident.regency
+        key = "alert.critical" if event.kind == "incident.reported" else "alert.escalated"
+        actor = tr("actor.system") if event.actor.name == "system" and not event.actor.agency else who(event.actor)  # one language on screen: "(sistem)"
+        text = tr(key, id=incident.id, regency=regency, title=incident.title, level=incident.level, who=actor)
+        if key == "alert.critical" and not self.is_wall:
+            text += tr("alert.jump")
+        self.say(text, error=True, timeout=20, replacing=incident_id)
 
     def ring(self) -> None:
         if not self.bell_enabled:
@@ -418,11 +429,19 @@ class OpsmonApp(App[int]):
 
     # --- telling the officer -------------------------------------------------------------------
 
-    def say(self, text: str, *, warning: bool = False, error: bool = False, timeout: float | None = None) -> None:
+    def say(self, text: str, *, warning: bool = False, error: bool = False, timeout: float | None = None, replacing: object = None) -> None:
+        """A notice. `replacing` names what it is about (an incident): a newer notice on
+        the same thing takes the old one's place instead of stacking under it."""
         text = for_terminal(text)  # refusals and reasons carry the server's words
         self.notices.append(text)
         severity: SeverityLevel = "error" if error else "warning" if warning else "information"
-        self.notify(text, severity=severity, timeout=timeout if timeout is not None else (10 if error else 5), markup=False)
+        notification = Notification(text, "", severity, timeout if timeout is not None else (10 if error else 5), markup=False)
+        if replacing is not None:
+            old = self._standing.get(replacing)
+            if old is not None and old in self._notifications:
+                self._unnotify(old)
+            self._standing[replacing] = notification
+        self.post_message(Notify(notification))  # what App.notify does, keeping the notification
 
     def refusal(self, incident_id: int, result: Result, verb: str = "") -> str:
         """The server's refusal in the officer's language: from its reason and params

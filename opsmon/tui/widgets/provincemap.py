@@ -19,6 +19,7 @@ from opsmon.geo import Grid, ProvinceShape
 from opsmon.i18n import Translator
 from opsmon.sitrep import CONDITIONS
 from opsmon.tui.view import RegencySummary
+from opsmon.tui.widgets.regency import digit_for
 
 # Interior fill per condition, worst first: darker means worse, with or without colour.
 FILL = {"critical": "█", "escalated": "▓", "blocked": "▒", "incidents": "░", "quiet": "·"}
@@ -100,7 +101,7 @@ class ProvinceMap(Widget):
             summary = by_code.get(code)
             if summary is None:
                 continue
-            number = str(summary.index)
+            number = map_number(summary.index)
             start = max(0, min(grid.width - len(number), column - (len(number) - 1) // 2))
             for n, digit in enumerate(number):
                 labels[(start + n, row)] = (digit, code)
@@ -140,7 +141,7 @@ class ProvinceMap(Widget):
                     break
                 s = self.summaries[i]
                 entry = Text()
-                entry.append(f"{s.index:>2}", "bold reverse")
+                entry.append(f"{map_number(s.index):>2}", "bold reverse")
                 entry.append(f" {s.short[:11]:<11} ")
                 entry.append(FILL[s.condition], COLOUR[s.condition])
                 if each == WORDY_ENTRY:
@@ -165,3 +166,9 @@ class ProvinceMap(Widget):
             key.append_text(part)
         out.append_text(key)
         return out
+
+
+def map_number(index: int) -> str:
+    """The number a regency carries on the map: its panel's focus key (1..9, then 0),
+    and past those (no key) its place in the panels' order, 11 on."""
+    return digit_for(index) if index <= 10 else str(index)
