@@ -9,9 +9,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.events import Resize
-from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
+from opsmon.tui.screens.live import LiveScreen
 from opsmon.tui.view import SEVERITIES, QueueFilter, queue, summarize, totals
 from opsmon.tui.view import latest as latest_incidents
 from opsmon.tui.widgets.charts import NightCharts
@@ -21,7 +21,7 @@ from opsmon.tui.widgets.regency import RegencyGrid, RegencyPanel
 from opsmon.tui.widgets.status import HeaderBar, OfflineBanner, Ticker
 
 if TYPE_CHECKING:
-    from opsmon.tui.app import OpsmonApp
+    pass
 
 # The dashboard's own actions that work on the wall too (the sitrep only previews there).
 WALL_ACTIONS = frozenset({"toggle_map", "sitrep"})
@@ -29,7 +29,7 @@ CHARTS_HEIGHT = 6  # title, four severities, TPS counted
 CHARTS_MIN_HEIGHT = 40
 
 
-class DashboardScreen(Screen[None]):
+class DashboardScreen(LiveScreen):
     """Everything at once: 13 regency panels and the queue, keyboard only."""
 
     AUTO_FOCUS = None  # apply_mode focuses the queue, or nothing on the wall
@@ -81,10 +81,6 @@ class DashboardScreen(Screen[None]):
         self._initial_selection_done = False
         self._filter_shown: tuple[object, ...] | None = None
         self.ready = False
-
-    @property
-    def opsmon(self) -> OpsmonApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield HeaderBar()
@@ -227,13 +223,6 @@ class DashboardScreen(Screen[None]):
             app.say(app.tr("cursor.moved", gone=lost, id=table.selected_id), warning=True, timeout=4)
         self._filter_shown = view
         self._update_title(len(incidents))
-
-    def refresh_clock(self) -> None:
-        if not self.ready:
-            return
-        header = self.query_one(HeaderBar)
-        header.now = self.opsmon.now()
-        header.refresh()
 
     def _update_title(self, count: int) -> None:
         app, view = self.opsmon, self.filter

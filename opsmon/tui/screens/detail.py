@@ -9,23 +9,23 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from opsmon.domain import event_summary
 from opsmon.i18n import local_datetime, local_time, who
 from opsmon.protocol import Event
 from opsmon.text import for_terminal
+from opsmon.tui.screens.live import LiveScreen
 from opsmon.tui.view import totals
 from opsmon.tui.widgets.status import HeaderBar, OfflineBanner
 
 if TYPE_CHECKING:
-    from opsmon.tui.app import OpsmonApp
+    pass
 
 WRITE_ACTIONS = frozenset({"ack", "escalate", "note", "resolve", "reopen", "snooze", "take", "assign", "change_severity", "unack", "merge"})
 
 
-class IncidentScreen(Screen[None]):
+class IncidentScreen(LiveScreen):
     BINDINGS = [
         # First, so the footer keeps them however narrow the terminal.
         Binding("question_mark", "app.help", "key.help"),
@@ -51,10 +51,6 @@ class IncidentScreen(Screen[None]):
         self.timeline_error: str | None = None
         self.ready = False
 
-    @property
-    def opsmon(self) -> OpsmonApp:
-        return self.app  # type: ignore[return-value]
-
     def compose(self) -> ComposeResult:
         yield HeaderBar()
         yield OfflineBanner()
@@ -75,13 +71,6 @@ class IncidentScreen(Screen[None]):
     def show_timeline(self, events: list[Event] | None, error: str | None = None) -> None:
         self.timeline, self.timeline_error = events, error
         self.refresh_view()
-
-    def refresh_clock(self) -> None:
-        if not self.ready:
-            return
-        header = self.query_one(HeaderBar)
-        header.now = self.opsmon.now()
-        header.refresh()
 
     def refresh_view(self) -> None:
         if not self.ready:

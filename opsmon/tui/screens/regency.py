@@ -9,20 +9,20 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from opsmon.domain import urgency_key
 from opsmon.text import for_terminal
+from opsmon.tui.screens.live import LiveScreen
 from opsmon.tui.view import SEVERITIES, totals
 from opsmon.tui.widgets.charts import NightCharts
 from opsmon.tui.widgets.status import HeaderBar, OfflineBanner
 
 if TYPE_CHECKING:
-    from opsmon.tui.app import OpsmonApp
+    pass
 
 
-class RegencyScreen(Screen[None]):
+class RegencyScreen(LiveScreen):
     BINDINGS = [
         Binding("escape", "back", "key.back"),
         Binding("question_mark", "app.help", "key.help"),
@@ -33,10 +33,6 @@ class RegencyScreen(Screen[None]):
         super().__init__(id="regency-detail")
         self.code = code
         self.ready = False
-
-    @property
-    def opsmon(self) -> OpsmonApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield HeaderBar()
@@ -51,12 +47,6 @@ class RegencyScreen(Screen[None]):
         self.ready = True
         self.opsmon.localize(self)
         self.refresh_view()
-
-    def refresh_clock(self) -> None:
-        if self.ready:
-            header = self.query_one(HeaderBar)
-            header.now = self.opsmon.now()
-            header.refresh()
 
     def refresh_view(self) -> None:
         if not self.ready:
