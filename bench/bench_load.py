@@ -44,14 +44,40 @@ async def one_rate(config: Config, config_file: Path, rate: float, seconds: floa
     db = folder / f"bench-{rate:g}.db"
     base = [sys.executable, "-m", "server.cli"]
     made = await asyncio.create_subprocess_exec(
-        *base, "token", "add", "bench", "--role", "officer", "--agency", "KPU", "--config", str(config_file), "--db", str(db), stdout=asyncio.subprocess.PIPE, cwd=ROOT
+        *base,
+        "token",
+        "add",
+        "bench",
+        "--role",
+        "officer",
+        "--agency",
+        "KPU",
+        "--config",
+        str(config_file),
+        "--db",
+        str(db),
+        stdout=asyncio.subprocess.PIPE,
+        cwd=ROOT,
     )
     out, _ = await made.communicate()
     if made.returncode != 0:
         raise SystemExit("could not create a token")
     token = out.decode().strip().splitlines()[-1]
     server = await asyncio.create_subprocess_exec(
-        *base, "serve", "--config", str(config_file), "--db", str(db), "--host", "127.0.0.1", "--port", "0", "--log-level", "warning", stdout=asyncio.subprocess.PIPE, cwd=ROOT
+        *base,
+        "serve",
+        "--config",
+        str(config_file),
+        "--db",
+        str(db),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--log-level",
+        "warning",
+        stdout=asyncio.subprocess.PIPE,
+        cwd=ROOT,
     )
     try:
         if server.stdout is None:
@@ -89,12 +115,16 @@ async def main() -> None:
     config_file = server_config(Path(args.config) if args.config else ROOT / "config.toml", args.synchronous, folder)
     config = load_config(config_file)
     rates = [float(r) for r in args.rates.split(",")]
-    print(f"opsmon load: {args.seconds:g} s per rate, synchronous={config.server.synchronous}, {config.server.commands_per_second:g} commands/s allowed per connection")
+    print(
+        f"opsmon load: {args.seconds:g} s per rate, synchronous={config.server.synchronous}, {config.server.commands_per_second:g} commands/s allowed per connection"
+    )
     print(f"{'offered/s':>10} {'conns':>5} {'sent':>6} {'ok':>6} {'refused':>7} {'achieved/s':>10} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7}")
     with folder_holder:
         for rate in rates:
             r = await one_rate(config, config_file, rate, args.seconds, folder)
-            print(f"{r['offered']:>10g} {r['connections']:>5d} {r['sent']:>6d} {r['ok']:>6d} {r['refused']:>7d} {r['achieved']:>10.1f} {r['p50']:>7.2f} {r['p99']:>7.2f} {r['max']:>7.2f}")
+            print(
+                f"{r['offered']:>10g} {r['connections']:>5d} {r['sent']:>6d} {r['ok']:>6d} {r['refused']:>7d} {r['achieved']:>10.1f} {r['p50']:>7.2f} {r['p99']:>7.2f} {r['max']:>7.2f}"
+            )
 
 
 if __name__ == "__main__":

@@ -74,7 +74,15 @@ async def flood(with_map: bool, rate: float, seconds: float) -> tuple[int, int, 
             for _ in range(int(rate / 20)):  # 50 ms of events at a time
                 seq += 1
                 done = (row.done + seq) % row.total
-                data = {"regency": row.regency, "stage": row.stage, "status": "in_progress", "done": done, "total": row.total, "note": None, "updated": format_ts(clock[0])}
+                data = {
+                    "regency": row.regency,
+                    "stage": row.stage,
+                    "status": "in_progress",
+                    "done": done,
+                    "total": row.total,
+                    "note": None,
+                    "updated": format_ts(clock[0]),
+                }
                 event = Event(seq=seq, ts=format_ts(clock[0] + timedelta(milliseconds=seq)), kind="stage.updated", actor=Actor(name="bench"), data=data)
                 apply(app.state, event)
                 app.recent_events.append(event)
@@ -95,10 +103,14 @@ def main() -> None:
     print()
     floor = asyncio.run(flood(False, args.rate, args.seconds))
     mapped = asyncio.run(flood(True, args.rate, args.seconds))
-    print(f"| wall 220x60, asked {args.rate:.0f} events/s for {args.seconds:.0f} s | events folded (per s) | repaints | map text rebuilt | repaint time per repaint |")
+    print(
+        f"| wall 220x60, asked {args.rate:.0f} events/s for {args.seconds:.0f} s | events folded (per s) | repaints | map text rebuilt | repaint time per repaint |"
+    )
     print("| --- | ---: | ---: | ---: | ---: |")
     for name, (repaints, draws, spent, folded) in (("without the map (floor)", floor), ("with the map", mapped)):
-        print(f"| {name} | {folded} ({folded / args.seconds:.0f}/s) | {repaints} | {draws if name == 'with the map' else '-'} | {spent / max(1, repaints) * 1000:.2f} ms |")
+        print(
+            f"| {name} | {folded} ({folded / args.seconds:.0f}/s) | {repaints} | {draws if name == 'with the map' else '-'} | {spent / max(1, repaints) * 1000:.2f} ms |"
+        )
     ratio = (mapped[2] / max(1, mapped[0])) / max(1e-9, floor[2] / max(1, floor[0]))
     print(f"\nrepaint time with the map / without: {ratio:.2f}")
 

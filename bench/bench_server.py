@@ -118,7 +118,10 @@ class Commander:
         regency = REGENCIES[n % len(REGENCIES)]
         if n % 3 == 0:
             return {"type": "stage", "regency": regency, "stage": "penghitungan", "done": n % 400}
-        return {"type": "report", "incident": {"regency": regency, "category": "logistik", "severity": "medium", "title": f"{self.name} laporan {n}", "location": "TPS 001"}}
+        return {
+            "type": "report",
+            "incident": {"regency": regency, "category": "logistik", "severity": "medium", "title": f"{self.name} laporan {n}", "location": "TPS 001"},
+        }
 
     async def run(self, commands: int) -> None:
         for _ in range(commands):

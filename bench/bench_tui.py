@@ -45,16 +45,22 @@ def start_server(tmp: Path) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
     text = CONFIG_PATH.read_text(encoding="utf-8")
     text = re.sub(r"(?m)^commands_per_second = .*$", "commands_per_second = 100000", text)
     text = re.sub(r"(?m)^client_queue_frames = .*$", "client_queue_frames = 100000", text)
-    text = re.sub(r'(?m)^synchronous = .*$', 'synchronous = "normal"', text)
+    text = re.sub(r"(?m)^synchronous = .*$", 'synchronous = "normal"', text)
     config = tmp / "config.toml"
     config.write_text(text, encoding="utf-8")
     db = str(tmp / "bench.db")
     tokens = {}
     for name, role, agency in (("admin", "admin", "KPU"), ("officer", "officer", "Bawaslu"), ("polisi", "officer", "Polri"), ("wall", "viewer", "KPU")):
-        out = subprocess.run([SERVER, "token", "add", name, "--role", role, "--agency", agency, "--config", str(config), "--db", db], check=True, capture_output=True, text=True)
+        out = subprocess.run(
+            [SERVER, "token", "add", name, "--role", role, "--agency", agency, "--config", str(config), "--db", db], check=True, capture_output=True, text=True
+        )
         tokens[name] = out.stdout.strip().splitlines()[-1]
     log = (tmp / "server.log").open("wb")
-    process = subprocess.Popen([SERVER, "serve", "--config", str(config), "--db", db, "--port", str(PORT), "--log-level", os.environ.get("BENCH_SERVER_LOG", "warning")], stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [SERVER, "serve", "--config", str(config), "--db", db, "--port", str(PORT), "--log-level", os.environ.get("BENCH_SERVER_LOG", "warning")],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     for _ in range(100):
         if b"listening on" in (tmp / "server.log").read_bytes():
             break

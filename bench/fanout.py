@@ -98,7 +98,18 @@ async def floor_server(port: int) -> None:
                     continue
                 seq += 1
                 await ws.send(msgspec.json.encode({"type": "result", "id": message["id"], "ok": True, "seq": seq}), text=True)
-                pending.append(msgspec.json.encode({"type": "event", "seq": seq, "ts": "2024-02-14T13:00:00.000Z", "kind": "incident.reported", "actor": {"name": "officer", "agency": "KPU"}, "data": message["incident"]}))
+                pending.append(
+                    msgspec.json.encode(
+                        {
+                            "type": "event",
+                            "seq": seq,
+                            "ts": "2024-02-14T13:00:00.000Z",
+                            "kind": "incident.reported",
+                            "actor": {"name": "officer", "agency": "KPU"},
+                            "data": message["incident"],
+                        }
+                    )
+                )
         except Exception:
             pass
         finally:
@@ -282,7 +293,17 @@ async def load(args: argparse.Namespace) -> dict[str, Any]:
                 return
             await asyncio.sleep(max(0.0, at - time.perf_counter()))
             command_id = f"o{index}-{n}"
-            message = {"type": "report", "id": command_id, "incident": {"regency": REGENCIES[n % len(REGENCIES)], "category": "logistik", "severity": "medium", "title": f"Laporan {index}-{n}", "location": "Kec. Banjarmasin Utara, TPS 012"}}
+            message = {
+                "type": "report",
+                "id": command_id,
+                "incident": {
+                    "regency": REGENCIES[n % len(REGENCIES)],
+                    "category": "logistik",
+                    "severity": "medium",
+                    "title": f"Laporan {index}-{n}",
+                    "location": "Kec. Banjarmasin Utara, TPS 012",
+                },
+            }
             officer.sent[command_id] = time.perf_counter()
             await ws.send(json.dumps(message))
             n += 1
@@ -314,7 +335,9 @@ async def load(args: argparse.Namespace) -> dict[str, Any]:
     committed_count = len(sent_at)
     delivered_raw = sum(min(v.events, committed_count) for v in raws)
     delivered_probes = sum(len(sent_at.keys() & p.received.keys()) for p in probes)
-    deflate = sum(v.deflate for v in raws) + sum(bool(ws.response and "permessage-deflate" in ws.response.headers.get("Sec-WebSocket-Extensions", "")) for ws in probe_sockets)
+    deflate = sum(v.deflate for v in raws) + sum(
+        bool(ws.response and "permessage-deflate" in ws.response.headers.get("Sec-WebSocket-Extensions", "")) for ws in probe_sockets
+    )
     result = {
         "sent": sent,
         "committed": committed_count,
@@ -324,7 +347,8 @@ async def load(args: argparse.Namespace) -> dict[str, Any]:
         "max": pct(to_viewer, 1.0),
         "result_p99": pct(to_result, 0.99),
         # Raw readers cannot count what they cannot read: with deflate accepted, probes only.
-        "delivered": (delivered_probes if any(v.deflate for v in raws) else delivered_raw + delivered_probes) / max(1, committed_count * (PROBES if any(v.deflate for v in raws) else args.viewers)),
+        "delivered": (delivered_probes if any(v.deflate for v in raws) else delivered_raw + delivered_probes)
+        / max(1, committed_count * (PROBES if any(v.deflate for v in raws) else args.viewers)),
         "dropped": sum(v.closed for v in raws) + sum(p.closed for p in probes),
         "cpu": cpu,
         "load_cpu": own,
@@ -346,7 +370,11 @@ def bench_config(directory: Path, compression: str, synchronous: str, max_delay:
     and no connection limits (every viewer shares one token and one address)."""
     text = CONFIG.read_text(encoding="utf-8")
     one_host = f'compression = "{compression}"\nmax_connections_per_token = 100000\nmax_connections_per_address = 100000'  # every viewer is 127.0.0.1
-    for old, new in (("ping_interval_seconds = 20", "ping_interval_seconds = 600"), ('compression = "none"', one_host), ('synchronous = "full"', f'synchronous = "{synchronous}"')):
+    for old, new in (
+        ("ping_interval_seconds = 20", "ping_interval_seconds = 600"),
+        ('compression = "none"', one_host),
+        ('synchronous = "full"', f'synchronous = "{synchronous}"'),
+    ):
         assert old in text, old
         text = text.replace(old, new)
     if max_delay is not None:
@@ -384,7 +412,9 @@ def run_one(kind: str, viewers: int, rate: int, duration: float, work: Path, syn
         officer_token, viewer_token = asyncio.run(make_tokens(db))
         profile = ["-m", "cProfile", "-o", args_profile] if (args_profile := os.environ.get("FANOUT_PROFILE")) else []
         command = [sys.executable, *profile, "-m", "server.cli", "serve", "--config", str(config), "--db", str(db), "--port", str(port), "--log-level", "error"]
-    server = subprocess.Popen(pinned(SERVER_CORE, *command), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    server = subprocess.Popen(
+        pinned(SERVER_CORE, *command), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+    )
     try:
         assert server.stdout is not None
         line = server.stdout.readline().decode()
@@ -427,7 +457,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="3 s of load per run instead of 8")
     parser.add_argument("--duration", type=float, help="seconds of load per run")
     parser.add_argument("--load", action="append", metavar="N,R", help="viewers,reports/s (repeatable; default the three of issue 9)")
-    parser.add_argument("--no-deflate-row", action="store_true", help="skip opsmon with compression = \"deflate\" at the first load")
+    parser.add_argument("--no-deflate-row", action="store_true", help='skip opsmon with compression = "deflate" at the first load')
     parser.add_argument("--synchronous", choices=("full", "normal"), default="full", help="opsmon-server's [server] synchronous (default the shipped full)")
     parser.add_argument("--max-delay-ms", type=float, help="opsmon-server's [server] broadcast_max_delay_ms (default the shipped 50)")
     parser.add_argument("--role", choices=("floor", "load"), help=argparse.SUPPRESS)
@@ -455,8 +485,12 @@ def main() -> None:
         parser.error(f"--load: more than {PROBES} viewers and a positive rate")
     duration = args.duration or (3.0 if args.quick else 8.0)
     raise_open_files(max(n for n, _ in loads) + 1000)
-    print(f"# bench/fanout.py: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores ({_cpu_model()}), {duration:g} s of load per run, opsmon synchronous = {args.synchronous}, broadcast_max_delay_ms = {args.max_delay_ms or '50 (shipped)'}")
-    print(f"# server on core {SERVER_CORE}, load generator on core {LOAD_CORE}; {PROBES} probes, officers at {OFFICER_RATE:g} reports/s each; viewers offer permessage-deflate")
+    print(
+        f"# bench/fanout.py: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores ({_cpu_model()}), {duration:g} s of load per run, opsmon synchronous = {args.synchronous}, broadcast_max_delay_ms = {args.max_delay_ms or '50 (shipped)'}"
+    )
+    print(
+        f"# server on core {SERVER_CORE}, load generator on core {LOAD_CORE}; {PROBES} probes, officers at {OFFICER_RATE:g} reports/s each; viewers offer permessage-deflate"
+    )
     print(f"# load before: {_uptime()}")
     print()
     print("| N, R | server | p50 ms | p95 ms | p99 ms | max ms | p99 result ms | delivered | dropped | server CPU | load CPU |")

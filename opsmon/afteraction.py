@@ -248,7 +248,7 @@ _MONTHS_ID = ("Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Ok
 
 
 def counted(tr: Translator, key: str, count: int) -> str:
-    """"1 trainee", "2 trainees": the ".one" key for one (Indonesian says "1 peserta", "2 peserta")."""
+    """ "1 trainee", "2 trainees": the ".one" key for one (Indonesian says "1 peserta", "2 peserta")."""
     return tr(f"{key}.one" if count == 1 else key, count=count)
 
 
@@ -321,7 +321,17 @@ def render_md(report: dict[str, Any], tz: tzinfo, regencies: dict[str, str] | No
         for step in i["steps"]:
             late = f" ({tr('aar.late')})" if step.get("late") else ""
             text = f": {_cell(step['text'])}" if step.get("text") else ""
-            lines.append("- " + tr("aar.step", at=at(step["ts"]), what=_cell(what(step)), late=late, by=tr("sitrep.system") if step["by"] == "system" else _cell(step["by"]), text=text))
+            lines.append(
+                "- "
+                + tr(
+                    "aar.step",
+                    at=at(step["ts"]),
+                    what=_cell(what(step)),
+                    late=late,
+                    by=tr("sitrep.system") if step["by"] == "system" else _cell(step["by"]),
+                    text=text,
+                )
+            )
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
@@ -357,7 +367,9 @@ def render_pdf(text: str) -> bytes:
             stream += b"(" + safe + b") Tj T*\n"
         stream += b"ET"
         content = add(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
-        kids.append(add(b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 %d 0 R >> >> /Contents %d 0 R >>" % (tree, font, content)))
+        kids.append(
+            add(b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 %d 0 R >> >> /Contents %d 0 R >>" % (tree, font, content))
+        )
     objects[catalog - 1] = b"<< /Type /Catalog /Pages %d 0 R >>" % tree
     objects[tree - 1] = b"<< /Type /Pages /Kids [" + b" ".join(b"%d 0 R" % k for k in kids) + b"] /Count %d >>" % len(kids)
     out = bytearray(b"%PDF-1.4\n")

@@ -109,7 +109,9 @@ def _connection(parser: argparse.ArgumentParser, *, top: bool = False, token_fil
 
 
 def _feeder(commands: Any, name: str, help_text: str) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = commands.add_parser(name, help=help_text, description=help_text, epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name, help=help_text, description=help_text, epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     _connection(parser)
     parser.add_argument("--json", action="store_true", help="print the server's answer as one JSON object on stdout")
     if name != "import":  # import's report is English, line by line, like its local checks
@@ -172,8 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--seed", type=int, default=1, help="same seed, same night (default: 1)")
     simulate.add_argument("--speed", type=_positive(float), default=None, help="simulated seconds per real second (default: the scenario's)")
     simulate.add_argument("--rate", type=_positive(float), metavar="EVENTS_PER_S", help="ignore the timeline: send this many commands a second (benchmarks)")
-    simulate.add_argument("--scenario", default="rekap", help="rekap (the recapitulation, default), hari-h (voting day), or a scenario file (see `opsmon exercise scenario`)")
-    simulate.add_argument("--duration", type=_positive(float), metavar="S", help="stop after S real seconds (default: the end of the scenario; needed with --rate)")
+    simulate.add_argument(
+        "--scenario", default="rekap", help="rekap (the recapitulation, default), hari-h (voting day), or a scenario file (see `opsmon exercise scenario`)"
+    )
+    simulate.add_argument(
+        "--duration", type=_positive(float), metavar="S", help="stop after S real seconds (default: the end of the scenario; needed with --rate)"
+    )
     simulate.add_argument("--json", action="store_true", help="print the summary as JSON")
     simulate.add_argument("--quiet", action="store_true", help="no line per incident on stderr")
     officers = simulate.add_mutually_exclusive_group()
@@ -182,7 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="send only what the field sends (reports, repeated reports, stage progress), never acks, notes, escalations or resolutions (default on an exercise server)",
     )
-    officers.add_argument("--with-officers", action="store_true", help="also play the post's officers (acks, notes, resolutions): the default on a real server, for demos")
+    officers.add_argument(
+        "--with-officers", action="store_true", help="also play the post's officers (acks, notes, resolutions): the default on a real server, for demos"
+    )
     for agency in AGENCIES:
         simulate.add_argument(f"--token-{agency.lower()}", metavar="T", help=f"sign {agency}'s reports with this {agency} token")
     simulate.add_argument("--token-file", metavar="FILE", help="more tokens, one a line (several reporters per agency take turns)")
@@ -309,7 +317,10 @@ def _token(args: argparse.Namespace) -> str:
         token = _read_token_file(str(path))
     token = token or os.environ.get("OPSMON_TOKEN")
     if not token:
-        raise FeedError("no token: set OPSMON_TOKEN or pass --token-file FILE (an admin creates one with `opsmon-server token add NAME --role officer --agency KPU`)", EXIT_USAGE)
+        raise FeedError(
+            "no token: set OPSMON_TOKEN or pass --token-file FILE (an admin creates one with `opsmon-server token add NAME --role officer --agency KPU`)",
+            EXIT_USAGE,
+        )
     return str(token)
 
 
@@ -447,7 +458,19 @@ def _run_tui(args: argparse.Namespace) -> int:
     except ImportError as exc:
         return _fail(f"the dashboard cannot start: {exc} (try `pip install -e .`)", EXIT_FAILED)
     bell = config.client.bell and not getattr(args, "no_bell", False)
-    return int(run_tui(url=url, token=token, lang=lang, wall=bool(args.wall), cafile=_cafile(args, config), shape=_shape(config), sitrep=config.sitrep, sitrep_folder=config.sitrep_folder(), bell=bell))
+    return int(
+        run_tui(
+            url=url,
+            token=token,
+            lang=lang,
+            wall=bool(args.wall),
+            cafile=_cafile(args, config),
+            shape=_shape(config),
+            sitrep=config.sitrep,
+            sitrep_folder=config.sitrep_folder(),
+            bell=bell,
+        )
+    )
 
 
 def _exercise(args: argparse.Namespace) -> int:
@@ -486,7 +509,9 @@ def _after_action(args: argparse.Namespace) -> int:
     else:
         lang = args.lang or config.province.language
         severities = {s.key: s.label.id if lang == "id" else s.label.en for s in config.severities}
-        text = afteraction.render_md(report, config.province.tz, {r.code: r.short for r in config.regencies} | {config.province.code: config.province.name}, lang, severities)
+        text = afteraction.render_md(
+            report, config.province.tz, {r.code: r.short for r in config.regencies} | {config.province.code: config.province.name}, lang, severities
+        )
         body = afteraction.render_pdf(text) if args.format == "pdf" else text
     if args.output:
         try:
@@ -494,7 +519,10 @@ def _after_action(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise FeedError(f"--output {args.output}: cannot write ({exc.strerror or exc})", EXIT_USAGE) from None
         tr = Translator(args.lang or config.province.language)
-        incidents, trainees = afteraction.counted(tr, "aar.n_incidents", report["post"]["incidents"]), afteraction.counted(tr, "aar.n_trainees", len(report["trainees"]))
+        incidents, trainees = (
+            afteraction.counted(tr, "aar.n_incidents", report["post"]["incidents"]),
+            afteraction.counted(tr, "aar.n_trainees", len(report["trainees"])),
+        )
         print(tr("aar.written", format=args.format, incidents=incidents, trainees=trainees, path=args.output), file=sys.stderr)
     else:
         assert isinstance(body, str)

@@ -357,7 +357,9 @@ class Connection:
             try:
                 since = self.state.seq if self._has_state and not self._gap else None
                 digest = self.held_digest() if since is not None else None
-                self.session = await Session.open(self.url, self.token, client=self.client, epoch=self.epoch, since=since, digest=digest, on_frame=self._on_frame, cafile=self.cafile)
+                self.session = await Session.open(
+                    self.url, self.token, client=self.client, epoch=self.epoch, since=since, digest=digest, on_frame=self._on_frame, cafile=self.cafile
+                )
             except Unauthorized as exc:
                 self._fail_pending(str(exc))
                 self.listener.refused(str(exc))
@@ -466,4 +468,3 @@ class Connection:
             if entry is not None and not entry[1].done():
                 entry[1].set_result(message)
             self.listener.result(message)
-

@@ -165,7 +165,9 @@ async def demo(
     async with demo_server(config, db, settings) as running:
         stop = asyncio.Event()
         # The demo plays the post's officers too (acks, notes, resolutions), for whoever just watches.
-        play = simulate(running.url, running.simulators, config, scenario=night, seed=seed, speed=settings.speed, stop=stop, reports_only=False, duration=headless)
+        play = simulate(
+            running.url, running.simulators, config, scenario=night, seed=seed, speed=settings.speed, stop=stop, reports_only=False, duration=headless
+        )
         task = asyncio.create_task(play, name="opsmon-demo-simulator")
         try:
             if headless is not None:
@@ -240,7 +242,17 @@ def run_demo(args: argparse.Namespace) -> int:
             return EXIT_FAILED
         _quiet_logs()
     code, body = asyncio.run(
-        demo(config, db=Path(args.db).expanduser() if args.db else None, seed=args.seed, speed=args.speed, scenario=args.scenario, headless=args.headless, wall=bool(getattr(args, "wall", False)), lang=lang, bell=config.client.bell and not getattr(args, "no_bell", False))
+        demo(
+            config,
+            db=Path(args.db).expanduser() if args.db else None,
+            seed=args.seed,
+            speed=args.speed,
+            scenario=args.scenario,
+            headless=args.headless,
+            wall=bool(getattr(args, "wall", False)),
+            lang=lang,
+            bell=config.client.bell and not getattr(args, "no_bell", False),
+        )
     )
     if body is not None:
         print_summary(body)

@@ -471,7 +471,12 @@ def decide(state: State, command: WriteCommand, actor: Actor, scope: list[str] |
     if isinstance(command, Escalate):
         if incident.status == "resolved":
             raise _already(incident, rules, "escalate")
-        return Decision("incident.escalated", {**ref, "level": incident.level + 1, "note": command.note if command.note and command.note.strip() else None}, incident.id, incident.regency)
+        return Decision(
+            "incident.escalated",
+            {**ref, "level": incident.level + 1, "note": command.note if command.note and command.note.strip() else None},
+            incident.id,
+            incident.regency,
+        )
     if isinstance(command, Note):
         if not command.text.strip():
             raise DomainError("invalid", "text must not be blank", reason="blank", params={"field": "text"})
@@ -500,7 +505,9 @@ def decide(state: State, command: WriteCommand, actor: Actor, scope: list[str] |
         return Decision("incident.reopened", {**ref, "note": command.note, "ack_due": ack_due, "escalate_due": ack_due}, incident.id, incident.regency)
     if isinstance(command, Snooze | Assign | SeverityChange | Unack | Merge):
         return _decide_triage(state, incident, command, scope, now, rules)
-        raise DomainError("invalid", f"unsupported command {type(command).__name__}", reason="bad_field", params={"field": "type", "problem": "unsupported"})  # pragma: no cover
+        raise DomainError(
+            "invalid", f"unsupported command {type(command).__name__}", reason="bad_field", params={"field": "type", "problem": "unsupported"}
+        )  # pragma: no cover
 
 
 # --- triage decisions ----------------------------------------------------------------
@@ -563,7 +570,13 @@ def _decide_triage(
             raise _already(incident, rules, "snooze")
         if command.minutes == 0:
             if incident.snoozed_until is None:
-                raise DomainError("conflict", f"cannot wake incident {incident.id}: it is not snoozed", status=incident.status, reason="not_snoozed", params={"incident": incident.id})
+                raise DomainError(
+                    "conflict",
+                    f"cannot wake incident {incident.id}: it is not snoozed",
+                    status=incident.status,
+                    reason="not_snoozed",
+                    params={"incident": incident.id},
+                )
             return _wake(incident, now, rules, command.note)
         until = format_ts(now + timedelta(minutes=command.minutes))
         return Decision("incident.snoozed", {**ref, "until": until, "note": command.note}, incident.id, incident.regency)
@@ -578,13 +591,29 @@ def _decide_triage(
             bad = forbidden_characters(command.to.name)
             if bad:
                 names = [describe(c) for c in bad]
-                raise DomainError("invalid", f"to.name holds control characters ({', '.join(names)})", reason="control_character", params={"field": "to.name", "characters": names})
+                raise DomainError(
+                    "invalid",
+                    f"to.name holds control characters ({', '.join(names)})",
+                    reason="control_character",
+                    params={"field": "to.name", "characters": names},
+                )
             if command.to.agency not in AGENCIES:
-                raise DomainError("invalid", f"unknown agency {command.to.agency!r} (one of {', '.join(AGENCIES)})", reason="unknown_agency", params={"agency": command.to.agency})
+                raise DomainError(
+                    "invalid",
+                    f"unknown agency {command.to.agency!r} (one of {', '.join(AGENCIES)})",
+                    reason="unknown_agency",
+                    params={"agency": command.to.agency},
+                )
             owner = Actor(name=name, agency=command.to.agency)
         if owner == incident.owner:
             who = _who(owner) if owner else "nobody"
-            raise DomainError("conflict", f"incident {incident.id} is already handled by {who}", status=incident.status, reason="unchanged", params={"field": "owner", "value": who})
+            raise DomainError(
+                "conflict",
+                f"incident {incident.id} is already handled by {who}",
+                status=incident.status,
+                reason="unchanged",
+                params={"field": "owner", "value": who},
+            )
         return Decision("incident.assigned", {**ref, "owner": None if owner is None else to_builtins(owner)}, incident.id, incident.regency)
     if isinstance(command, SeverityChange):
         _required(command.note, "severity", "a note saying why the severity changes")
@@ -592,9 +621,17 @@ def _decide_triage(
         if rule is None:
             raise DomainError("invalid", f"unknown severity {command.severity!r}", reason="unknown_severity", params={"severity": command.severity})
         if command.severity == incident.severity:
-            raise DomainError("conflict", f"incident {incident.id} is already {incident.severity}", status=incident.status, reason="unchanged", params={"field": "severity", "value": incident.severity})
+            raise DomainError(
+                "conflict",
+                f"incident {incident.id} is already {incident.severity}",
+                status=incident.status,
+                reason="unchanged",
+                params={"field": "severity", "value": incident.severity},
+            )
         due = format_ts(now + timedelta(minutes=rule.ack_minutes))
-        return Decision("incident.severity_changed", {**ref, "severity": command.severity, "note": command.note, **_deadlines(incident, due)}, incident.id, incident.regency)
+        return Decision(
+            "incident.severity_changed", {**ref, "severity": command.severity, "note": command.note, **_deadlines(incident, due)}, incident.id, incident.regency
+        )
     if isinstance(command, Unack):
         _required(command.note, "unack", "a note saying why it is un-acknowledged")
         if incident.status != "acknowledged":
@@ -628,7 +665,9 @@ def _decide_triage(
             params={"into": target.id},
         )
     note = command.note.strip() if command.note else ""
-    return Decision("incident.merged", {**ref, "into": target.id, "note": note or None, "reports": incident.reports, "title": incident.title}, incident.id, incident.regency)
+    return Decision(
+        "incident.merged", {**ref, "into": target.id, "note": note or None, "reports": incident.reports, "title": incident.title}, incident.id, incident.regency
+    )
 
 
 def _wake(incident: Incident, now: datetime, rules: Rules, note: str | None) -> Decision:

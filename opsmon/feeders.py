@@ -74,7 +74,9 @@ def stage_regency(config: Config, key: str, regency: str | None) -> tuple[Stage,
         raise LocalInvalid(f"unknown stage {key!r} (known: {', '.join(s.key for s in config.stages)})")
     if stage.province_wide:
         if regency is not None and regency.strip() != config.province.code:
-            raise LocalInvalid(f"{key} is one plenary for the whole province ({config.province.name}): leave out the regency (--regency, `regency` in an import line)")
+            raise LocalInvalid(
+                f"{key} is one plenary for the whole province ({config.province.name}): leave out the regency (--regency, `regency` in an import line)"
+            )
         return stage, None
     if regency is None or not regency.strip():
         raise LocalInvalid(f"{key} is counted per regency: name the regency (--regency, `regency` in an import line)")

@@ -215,11 +215,12 @@ class ProvinceShape:
             cells = []
             for column in range(width):
                 top, bottom = pixels[2 * row][column], pixels[2 * row + 1][column]
-                edge = top != bottom or any(
-                    at(x, y) != code
-                    for code, y in ((top, 2 * row), (bottom, 2 * row + 1))
-                    for x in (column - 1, column + 1)
-                ) or at(column, 2 * row - 1) != top or at(column, 2 * row + 2) != bottom
+                edge = (
+                    top != bottom
+                    or any(at(x, y) != code for code, y in ((top, 2 * row), (bottom, 2 * row + 1)) for x in (column - 1, column + 1))
+                    or at(column, 2 * row - 1) != top
+                    or at(column, 2 * row + 2) != bottom
+                )
                 cells.append(Cell(top, bottom, edge))
             rows.append(tuple(cells))
         return Grid(width, height, tuple(rows), labels, tuple(tuple(row) for row in pixels))

@@ -146,8 +146,14 @@ CATALOG: dict[str, dict[str, str]] = {
     "key.unack": {"id": "Batal ack", "en": "Un-ack"},
     "key.merge": {"id": "Gabung", "en": "Merge"},
     "key.mine": {"id": "Milik saya", "en": "Mine"},
-    "palette.snooze": {"id": "Tunda insiden terpilih (atau yang ditandai): tanpa eskalasi beberapa menit", "en": "Snooze the selected (or marked) incidents: no escalation for some minutes"},
-    "palette.take": {"id": "Ambil insiden terpilih (atau yang ditandai) sebagai penanggung jawab", "en": "Take the selected (or marked) incidents as their owner"},
+    "palette.snooze": {
+        "id": "Tunda insiden terpilih (atau yang ditandai): tanpa eskalasi beberapa menit",
+        "en": "Snooze the selected (or marked) incidents: no escalation for some minutes",
+    },
+    "palette.take": {
+        "id": "Ambil insiden terpilih (atau yang ditandai) sebagai penanggung jawab",
+        "en": "Take the selected (or marked) incidents as their owner",
+    },
     "palette.assign": {"id": "Serahkan insiden terpilih (atau yang ditandai) ke orang lain", "en": "Hand the selected (or marked) incidents to someone"},
     "palette.change_severity": {"id": "Ubah tingkat insiden terpilih", "en": "Change the selected incident's severity"},
     "palette.unack": {"id": "Batalkan ack insiden terpilih", "en": "Un-acknowledge the selected incident"},
@@ -355,8 +361,14 @@ CATALOG: dict[str, dict[str, str]] = {
         "id": "{url}: TLS gagal ({detail}): apakah server punya sertifikat? (tanpa sertifikat server memakai ws://, bukan wss://)",
         "en": "{url}: TLS failed ({detail}): does the server have a certificate? (without one it speaks ws://, not wss://)",
     },
-    "connect.not_websocket_url": {"id": "{url!r} bukan URL websocket (seharusnya ws://HOST:PORT/ws)", "en": "{url!r} is not a websocket URL (expected ws://HOST:PORT/ws)"},
-    "connect.http_status": {"id": "{url} menjawab HTTP {status}, bukan websocket: apakah path-nya /ws?", "en": "{url} answered HTTP {status}, not a websocket: is the path /ws?"},
+    "connect.not_websocket_url": {
+        "id": "{url!r} bukan URL websocket (seharusnya ws://HOST:PORT/ws)",
+        "en": "{url!r} is not a websocket URL (expected ws://HOST:PORT/ws)",
+    },
+    "connect.http_status": {
+        "id": "{url} menjawab HTTP {status}, bukan websocket: apakah path-nya /ws?",
+        "en": "{url} answered HTTP {status}, not a websocket: is the path /ws?",
+    },
     "connect.timeout": {"id": "{url} tidak menjawab tepat waktu", "en": "{url} did not answer in time"},
     "connect.refused": {
         "id": "tidak ada yang mendengarkan di {url} (sambungan ditolak): apakah opsmon-server berjalan?",
@@ -445,7 +457,10 @@ CATALOG: dict[str, dict[str, str]] = {
     "aar.late": {"id": "terlambat", "en": "late"},
     "aar.step": {"id": "{at} {what}{late} oleh {by}{text}", "en": "{at} {what}{late} by {by}{text}"},
     "aar.refused": {"id": "DITOLAK {command} ({reason})", "en": "REFUSED {command} ({reason})"},
-    "aar.written": {"id": "laporan {format} atas {incidents} dan {trainees} ditulis ke {path}", "en": "{format} report of {incidents} and {trainees} written to {path}"},
+    "aar.written": {
+        "id": "laporan {format} atas {incidents} dan {trainees} ditulis ke {path}",
+        "en": "{format} report of {incidents} and {trainees} written to {path}",
+    },
     "aar.n_incidents": {"id": "{count} insiden", "en": "{count} incidents"},
     "aar.n_incidents.one": {"id": "{count} insiden", "en": "{count} incident"},
     "aar.n_trainees": {"id": "{count} peserta", "en": "{count} trainees"},
@@ -538,7 +553,7 @@ def who(actor: Actor | None) -> str:
 
 
 def local_time(moment: datetime | str, tz: tzinfo, *, seconds: bool = False) -> str:
-    """"21:03 WITA": a UTC moment in the province's zone, with the zone's name."""
+    """ "21:03 WITA": a UTC moment in the province's zone, with the zone's name."""
     when = parse_ts(moment) if isinstance(moment, str) else moment
     local = when.astimezone(tz)
     clock = local.strftime("%H:%M:%S" if seconds else "%H:%M")

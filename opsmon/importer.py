@@ -247,7 +247,10 @@ def parse_csv(text: str, file_name: str, config: Config) -> list[Line]:
         raise FeedError(f"{file_name}: line {start + 1}: the header is not valid CSV: {exc}", EXIT_USAGE) from None
     unknown = [h for h in header if h not in CSV_COLUMNS]
     if unknown or "kind" not in header:
-        raise FeedError(f"{file_name}: line {start + 1}: the header must name columns from {','.join(CSV_COLUMNS)} (kind required); unknown: {', '.join(unknown) or '-'}", EXIT_USAGE)
+        raise FeedError(
+            f"{file_name}: line {start + 1}: the header must name columns from {','.join(CSV_COLUMNS)} (kind required); unknown: {', '.join(unknown) or '-'}",
+            EXIT_USAGE,
+        )
     lines = []
     for number, content in enumerate(physical[start + 1 :], start=start + 2):
         if not content.strip():
@@ -296,7 +299,9 @@ class Progress:
             sys.stderr.flush()
 
 
-async def import_file(path: Path, config: Config, url: str, token: str, *, fmt: str | None = None, window: int = 32, progress: bool = False, cafile: str | None = None) -> ImportSummary:
+async def import_file(
+    path: Path, config: Config, url: str, token: str, *, fmt: str | None = None, window: int = 32, progress: bool = False, cafile: str | None = None
+) -> ImportSummary:
     try:
         # Bytes, not read_text: universal newlines would make a lone CR inside a text a line break.
         text = (await asyncio.to_thread(path.read_bytes)).decode("utf-8-sig")

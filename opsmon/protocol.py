@@ -555,4 +555,3 @@ def format_ts(moment: datetime) -> str:
 
 def parse_ts(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
-

@@ -300,8 +300,10 @@ def parse_scenario(data: dict[str, Any], tz: tzinfo, source: str = "") -> Scenar
         fate = t.text("fate", "", required=False, choices=("", "resolved", "acknowledged", "escalated", "left")) or None
         if "stage" in t.data:
             done = t._get("done", None, True)
-            if not (isinstance(done, int) and not isinstance(done, bool) and done >= 0) and not (isinstance(done, str) and (done == "total" or done.startswith("total-") and done[6:].isdigit())):
-                raise ConfigError(f"{where}.done: must be a number, \"total\" or \"total-N\"")
+            if not (isinstance(done, int) and not isinstance(done, bool) and done >= 0) and not (
+                isinstance(done, str) and (done == "total" or done.startswith("total-") and done[6:].isdigit())
+            ):
+                raise ConfigError(f'{where}.done: must be a number, "total" or "total-N"')
             fields: tuple[tuple[str, Any], ...] = (
                 ("stage", t.text("stage")),
                 ("done", done),
@@ -490,7 +492,9 @@ class _Night:
     def stage(self, at: float, regency: str, stage: str, done: int, *, blocked: bool = False, note: str | None = None, agency: str = "KPU") -> None:
         if at > self.scenario.duration:
             return
-        self.commands.append(SimCommand(max(0.0, at), agency, "stage", (("regency", regency), ("stage", stage), ("done", done), ("note", note), ("blocked", blocked))))
+        self.commands.append(
+            SimCommand(max(0.0, at), agency, "stage", (("regency", regency), ("stage", stage), ("done", done), ("note", note), ("blocked", blocked)))
+        )
 
     def move_stages(self) -> None:
         for plan in self.scenario.stages:
@@ -610,10 +614,19 @@ class _Night:
         title = trouble.title.format(**words)[:200]
         severity = _weighted(rng, trouble.severities)
         desk = trouble.desk or DESK.get(category, "KPU")
-        draft = (("regency", regency.code), ("category", category), ("severity", severity), ("title", title), ("detail", trouble.detail.format(**words)), ("location", location[:200]))
+        draft = (
+            ("regency", regency.code),
+            ("category", category),
+            ("severity", severity),
+            ("title", title),
+            ("detail", trouble.detail.format(**words)),
+            ("location", location[:200]),
+        )
         self.report(at, desk, draft, severity, trouble.resolution, fate=fate, repeat=trouble.repeat)
 
-    def report(self, at: float, desk: str, draft: tuple[tuple[str, Any], ...], severity: str, resolution: str, *, fate: str | None = None, repeat: float | None = None) -> None:
+    def report(
+        self, at: float, desk: str, draft: tuple[tuple[str, Any], ...], severity: str, resolution: str, *, fate: str | None = None, repeat: float | None = None
+    ) -> None:
         rng = self.rng
         ref = f"i{next(self.refs)}"
         self.commands.append(SimCommand(at, desk, "report", draft, ref))
@@ -622,7 +635,10 @@ class _Night:
             # Visible trouble reaches the post twice: another desk's people on the ground report it too.
             fields = dict(draft)
             other = rng.choice([a for a in REPORTER_UNIT if a != desk])
-            again = fields | {"title": f"{fields['title']} (laporan {REPORTER_UNIT[other]})"[:200], "detail": f"Laporan dari {REPORTER_UNIT[other]} tentang kejadian yang sama. {fields['detail']}"}
+            again = fields | {
+                "title": f"{fields['title']} (laporan {REPORTER_UNIT[other]})"[:200],
+                "detail": f"Laporan dari {REPORTER_UNIT[other]} tentang kejadian yang sama. {fields['detail']}",
+            }
             self.commands.append(SimCommand(at + rng.uniform(2, 12) * MINUTE, other, "report", tuple(again.items()), f"i{next(self.refs)}"))
         # What the simulated officers do about it (only when they are simulated); "left" is for the people at the screens.
         fate = fate or _weighted(rng, {"resolved": 45, "acknowledged": 15, "escalated": 8, "left": 32})
@@ -711,11 +727,20 @@ def load_stream(config: Config, seed: int = 1) -> Iterator[SimCommand]:
         if roll < 0.6:
             regency, stage = rng.choice(regencies), rng.choice(stages)
             total = stage.total_for(regency)
-            yield SimCommand(n, "KPU", "stage", (("regency", regency.code), ("stage", stage.key), ("done", rng.randint(0, total)), ("note", None), ("blocked", False)))
+            yield SimCommand(
+                n, "KPU", "stage", (("regency", regency.code), ("stage", stage.key), ("done", rng.randint(0, total)), ("note", None), ("blocked", False))
+            )
         elif roll < 0.75 or not (waiting_ack or acked):
             ref = f"l{next(refs)}"
             regency = rng.choice(regencies)
-            fields = (("regency", regency.code), ("category", rng.choice(categories)), ("severity", rng.choice(severities)), ("title", f"Beban uji {ref}"), ("detail", ""), ("location", ""))
+            fields = (
+                ("regency", regency.code),
+                ("category", rng.choice(categories)),
+                ("severity", rng.choice(severities)),
+                ("title", f"Beban uji {ref}"),
+                ("detail", ""),
+                ("location", ""),
+            )
             waiting_ack.append(ref)
             yield SimCommand(n, "KPU", "report", fields, ref)
         elif waiting_ack and (roll < 0.85 or not acked):

@@ -88,7 +88,11 @@ class SimStats:
             f"{j['sent']} commands in {j['seconds']:.1f} s ({j['rate']}/s ok): {j['ok']} ok, refused: {refused}; "
             f"{j['incidents']} incidents reported ({j['duplicates']} more reports folded in as repeats), {j['stage_updates']} stage updates"
             + (f", {self.left_to_officers} officer actions left to the trainees" if self.reports_only else "")
-            + (f"; NOT PLAYED: {self.unsent} of {self.planned} commands ({self.unsent_reports} reports) after {self.reached / HOUR:.1f} scenario hours" if self.unsent else "")
+            + (
+                f"; NOT PLAYED: {self.unsent} of {self.planned} commands ({self.unsent_reports} reports) after {self.reached / HOUR:.1f} scenario hours"
+                if self.unsent
+                else ""
+            )
             + f"; latency p50 {j['latency_ms']['p50']} ms, p99 {j['latency_ms']['p99']} ms"
         )
 
@@ -318,7 +322,9 @@ async def simulate(
     if not tokens:
         raise FeedError("no token given", EXIT_USAGE)
     connections = connections_for(rate, config) if rate else 1
-    simulator = Simulator(url, tokens, config, connections=max(1, math.ceil(connections / len(tokens))), on_report=on_report, reports_only=bool(reports_only), cafile=cafile)
+    simulator = Simulator(
+        url, tokens, config, connections=max(1, math.ceil(connections / len(tokens))), on_report=on_report, reports_only=bool(reports_only), cafile=cafile
+    )
     try:
         await simulator.open()
     except Unauthorized as exc:
@@ -330,7 +336,9 @@ async def simulate(
             wanted = (agencies or {}).get(token)
             user = session.welcome.user
             if wanted is not None and user.agency != wanted:
-                raise FeedError(f"--token-{wanted.lower()} is a {user.agency} token ({user.name}); reports from {wanted} must be signed by a {wanted} token", EXIT_USAGE)
+                raise FeedError(
+                    f"--token-{wanted.lower()} is a {user.agency} token ({user.name}); reports from {wanted} must be signed by a {wanted} token", EXIT_USAGE
+                )
             if not user.may_act():
                 raise FeedError(f"the token of {user.name} is a {user.role} token: it may not report (use an officer token)", EXIT_USAGE)
         if reports_only is None:
@@ -354,7 +362,9 @@ async def simulate(
                 if notice is not None:
                     at = parse_ts(exercise.now).astimezone(config.province.tz)
                     what = "reports and stage progress only (the trainees do the rest)" if simulator.reports_only else "the officers' actions too"
-                    notice(f"exercise {exercise.name!r}: playing on the server's clock ({at:%d %b %H:%M} {config.province.timezone_name}, x{exercise.speed:g}), {what}")
+                    notice(
+                        f"exercise {exercise.name!r}: playing on the server's clock ({at:%d %b %H:%M} {config.province.timezone_name}, x{exercise.speed:g}), {what}"
+                    )
                 plan, begin_at = _align(plan, night, exercise, simulator.stats, config, notice)
             stats = await simulator.run_timeline(plan, speed=speed or night.speed, duration=duration, stop=stop, begin_at=begin_at)
         if simulator.lost:
@@ -368,7 +378,9 @@ STILL_NEWS = 15 * 60.0  # scenario seconds
 STARTUP_SECONDS = 10.0  # real seconds
 
 
-def _align(plan: list[SimCommand], night: Scenario, exercise: ExerciseInfo, stats: SimStats, config: Config, notice: Callable[[str], None] | None) -> tuple[list[SimCommand], float]:
+def _align(
+    plan: list[SimCommand], night: Scenario, exercise: ExerciseInfo, stats: SimStats, config: Config, notice: Callable[[str], None] | None
+) -> tuple[list[SimCommand], float]:
     """Play the scenario on the exercise server's clock: from where that clock stands.
 
     What was due before then is not played as a burst of stale reports: the
@@ -469,7 +481,10 @@ def run_simulate_cli(args: Any, config: Config, url: str, token: str | None, caf
     if not args.quiet and not args.rate:
         real = night.duration / speed
         start = night.start_label(config.province.tz)
-        print(f"simulating {night.name} from {start}, {night.duration / HOUR:.0f} h at x{speed:g} (~{real / 60:.0f} min, or at an exercise server's speed); ctrl+c stops", file=sys.stderr)
+        print(
+            f"simulating {night.name} from {start}, {night.duration / HOUR:.0f} h at x{speed:g} (~{real / 60:.0f} min, or at an exercise server's speed); ctrl+c stops",
+            file=sys.stderr,
+        )
     reports_only = True if args.reports_only else (False if args.with_officers else None)
 
     async def until_interrupted() -> tuple[SimStats, bool]:

@@ -43,6 +43,8 @@ def condition(*, critical_unacked: int, escalated: int, blocked: bool, open_tota
     if open_total:
         return "incidents"
     return "quiet"
+
+
 SUFFIX = {"text": "txt", "md": "md", "json": "json", "pdf": "pdf"}
 URGENT = ("critical", "high")
 PHONE_WIDTH = 44  # a list line in the text report: what a phone shows without wrapping
@@ -111,7 +113,12 @@ def build(
     province_plenary = None
     if top is not None:
         row = state.stages.get((province.code if province else "", top.key))
-        province_plenary = {"stage": top.key, "label": top.label.id, "done": bool(row and row.status == "done"), "blocked": bool(row and row.status == "blocked")}
+        province_plenary = {
+            "stage": top.key,
+            "label": top.label.id,
+            "done": bool(row and row.status == "done"),
+            "blocked": bool(row and row.status == "blocked"),
+        }
 
     open_here = [i for i in state.incidents.values() if i.status != "resolved" and i.merged_into is None]
     lines = []
@@ -124,9 +131,7 @@ def build(
                 break
         # A blocked stage is the line's news even when an earlier one is not done
         # (a recap blocked while logistics lag): never hidden, as on the panels.
-        blocked_here = next(
-            ((s, r) for s in regency_stages if (r := state.stages.get((regency.code, s.key))) is not None and r.status == "blocked"), None
-        )
+        blocked_here = next(((s, r) for s in regency_stages if (r := state.stages.get((regency.code, s.key))) is not None and r.status == "blocked"), None)
         if blocked_here is not None:
             current, row = blocked_here
         lines.append(
@@ -371,7 +376,7 @@ class _Words:
 
 
 def _listing(title: str, items: list[str], width: int) -> list[str]:
-    """"Title: a, b, c" on one line, or wrapped under the title at `width`."""
+    """ "Title: a, b, c" on one line, or wrapped under the title at `width`."""
     if width <= 0:
         return [f"{title}: " + ", ".join(items)]
     lines, line = [f"{title}:"], ""
@@ -416,7 +421,13 @@ def render_md(doc: dict[str, Any], lang: str = "id") -> str:
     head = w.heading()
     out = [f"# {head[0]}", "", *(f"{line}  " for line in head[1:]), "", f"## {tr('sitrep.progress')}", ""]
     out += [f"- {line}" for line in w.progress()]
-    out += ["", f"## {tr('sitrep.regencies')}", "", f"| {tr('sitrep.col.regency')} | {tr('sitrep.col.stage')} | {tr('sitrep.col.done')} | {tr('sitrep.col.note')} |", "| --- | --- | ---: | --- |"]
+    out += [
+        "",
+        f"## {tr('sitrep.regencies')}",
+        "",
+        f"| {tr('sitrep.col.regency')} | {tr('sitrep.col.stage')} | {tr('sitrep.col.done')} | {tr('sitrep.col.note')} |",
+        "| --- | --- | ---: | --- |",
+    ]
     for line in doc["regencies"]:
         stage = line["stage_label"][lang] if line["stage"] else tr("panel.all_done")
         done = f"{number(line['done'], lang)}/{number(line['total'], lang)}" if line["stage"] else ""
@@ -515,7 +526,9 @@ class Ledger:
 
     def record(self, entry: Entry) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        line = json.dumps({"number": entry.number, "at": entry.at, "seq": entry.seq, "epoch": entry.epoch, "by": entry.by, "files": list(entry.files)}, ensure_ascii=False)
+        line = json.dumps(
+            {"number": entry.number, "at": entry.at, "seq": entry.seq, "epoch": entry.epoch, "by": entry.by, "files": list(entry.files)}, ensure_ascii=False
+        )
         with self.path.open("a", encoding="utf-8") as out:
             out.write(line + "\n")
 

@@ -27,7 +27,9 @@ from opsmon.sitrep import FORMATS, Ledger, build, parse_since, render
 CLIENT = "opsmon-sitrep"
 
 
-async def fetch(url: str, token: str, *, cafile: str | None = None, resume: tuple[str, int] | None = None, timeout: float = 15.0) -> tuple[Welcome, State, list[Event]]:
+async def fetch(
+    url: str, token: str, *, cafile: str | None = None, resume: tuple[str, int] | None = None, timeout: float = 15.0
+) -> tuple[Welcome, State, list[Event]]:
     """The state now (a snapshot) and the events after `resume` = (epoch, seq) (from the
     start when the epoch differs). No events when the server holds too few to resume."""
     session = await Session.open(url, token, client=CLIENT, cafile=cafile, timeout=timeout)

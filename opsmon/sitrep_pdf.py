@@ -127,7 +127,13 @@ def render_pdf(doc: dict[str, Any], lang: str = "id", *, shape: ProvinceShape | 
     pdf.set_font("Helvetica", size=9)
     pdf.set_fill_color(255, 255, 255)  # the chart's last swatch must not tint the table
     pdf.set_draw_color(170)
-    with pdf.table(headings_style=FontFace(emphasis="BOLD", fill_color=(225, 225, 225)), col_widths=(30, 45, 25, 80), text_align=("LEFT", "LEFT", "RIGHT", "LEFT"), line_height=5, first_row_as_headings=True) as table:
+    with pdf.table(
+        headings_style=FontFace(emphasis="BOLD", fill_color=(225, 225, 225)),
+        col_widths=(30, 45, 25, 80),
+        text_align=("LEFT", "LEFT", "RIGHT", "LEFT"),
+        line_height=5,
+        first_row_as_headings=True,
+    ) as table:
         table.row([tr("sitrep.col.regency"), tr("sitrep.col.stage"), tr("sitrep.col.done"), tr("sitrep.col.note")])
         for line in doc["regencies"]:
             stage = line["stage_label"][lang] if line["stage"] else tr("panel.all_done")

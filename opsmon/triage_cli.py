@@ -103,7 +103,11 @@ def add_parsers(commands: Any, feeder: Any, incident_id: Any, command_id_option:
     listing.add_argument("--status", choices=STATUS_CHOICES, help="only these (default: open and acknowledged); all: also the resolved of the last 24 hours")
     listing.add_argument("--regency", help="BPS code or name")
     listing.add_argument("--severity", help=f"one of {', '.join(SEVERITIES)}")
-    listing.add_argument("--mine", action="store_true", help="incidents owned by me (assigned to me); a token limited to regencies (token add --regency) also sees every incident in them; an unlimited token: only what it owns")
+    listing.add_argument(
+        "--mine",
+        action="store_true",
+        help="incidents owned by me (assigned to me); a token limited to regencies (token add --regency) also sees every incident in them; an unlimited token: only what it owns",
+    )
 
     show = feeder(commands, "show", "one incident with its whole timeline")
     show.add_argument("incident", type=incident_id, metavar="ID")
@@ -255,7 +259,8 @@ def timeline(incident: Incident, events: list[Event], config: Config) -> str:
         f"  category  {incident.category}",
         f"  reported  {local_datetime(incident.reported, tz)} by {who(incident.reporter)}",
         f"  owner     {who(incident.owner) if incident.owner else '-'}",
-        f"  ack due   {local_datetime(incident.ack_due, tz)}" + (f", next escalation {local_datetime(incident.escalate_due, tz)}" if incident.escalate_due else ""),
+        f"  ack due   {local_datetime(incident.ack_due, tz)}"
+        + (f", next escalation {local_datetime(incident.escalate_due, tz)}" if incident.escalate_due else ""),
     ]
     if incident.detail:
         lines.append("  detail    " + for_terminal(incident.detail, multiline=True).replace("\n", "\n            "))
@@ -305,4 +310,3 @@ async def run_read(args: argparse.Namespace, config: Config, session: Session) -
     else:
         print(timeline(incident, events, config))
     return EXIT_OK
-

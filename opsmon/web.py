@@ -60,7 +60,7 @@ def run_web_cli(args: argparse.Namespace, config: Config, url: str, token: str, 
         raise FeedError(str(exc), EXIT_UNREACHABLE) from None
     if role != "viewer":
         raise FeedError(
-            f"--token is an {role} token: the browser wall takes a viewer token (opsmon-server token add \"Wall\" --role viewer --agency KPU), so nothing clicked there can act",
+            f'--token is an {role} token: the browser wall takes a viewer token (opsmon-server token add "Wall" --role viewer --agency KPU), so nothing clicked there can act',
             EXIT_USAGE,
         )
     if not is_loopback(args.host):

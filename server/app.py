@@ -199,7 +199,9 @@ class RateLimit:
 class OpsmonServer:
     """One province's server. `await start()`, then `await close()`."""
 
-    def __init__(self, config: Config, store: EventStore, *, clock: Clock = utc_now, ssl_context: ssl.SSLContext | None = None, exercise: Exercise | None = None) -> None:
+    def __init__(
+        self, config: Config, store: EventStore, *, clock: Clock = utc_now, ssl_context: ssl.SSLContext | None = None, exercise: Exercise | None = None
+    ) -> None:
         self.config = config
         self.ssl_context = ssl_context
         self.store = store
@@ -366,7 +368,9 @@ class OpsmonServer:
             limit = self.settings.max_connections_per_address
             if self._per_address[address] > limit:
                 log.warning("turned away a connection from %s: it already has %d open (max_connections_per_address)", address, limit)
-                await self._turn_away(connection, f"more than {limit} connections from {address}; close some first (the limit is [server] max_connections_per_address)")
+                await self._turn_away(
+                    connection, f"more than {limit} connections from {address}; close some first (the limit is [server] max_connections_per_address)"
+                )
                 return
             session = await self._greet(connection, address)
             if session is None:
@@ -430,7 +434,9 @@ class OpsmonServer:
         limit = self.settings.max_connections_per_token
         if self._per_token.get(token_hash, 0) >= limit:
             log.warning("turned away %s from %s: the token already has %d connections open (max_connections_per_token)", user.name, address, limit)
-            await self._turn_away(connection, f"token {user.name!r} already has {limit} connections open; close one first (the limit is [server] max_connections_per_token)")
+            await self._turn_away(
+                connection, f"token {user.name!r} already has {limit} connections open; close one first (the limit is [server] max_connections_per_token)"
+            )
             return None
         self._per_token[token_hash] = self._per_token.get(token_hash, 0) + 1
         self._used[token_hash] = format_ts(self.clock())
@@ -463,7 +469,13 @@ class OpsmonServer:
                 held = await self.store.event_at(since)
                 if held is None or event_digest(held) != hello.digest:
                     resume, why = False, f"snapshot: its event {since} is not this database's"
-                    log.warning("%s holds a different event at seq %d of epoch %s (digest %s): another copy of the history; sending a snapshot", user.name, since, self.store.epoch, hello.digest)
+                    log.warning(
+                        "%s holds a different event at seq %d of epoch %s (digest %s): another copy of the history; sending a snapshot",
+                        user.name,
+                        since,
+                        self.store.epoch,
+                        hello.digest,
+                    )
             if since is not None and resume:
                 backlog = batch_frames(encode(event) for event in await self.store.events_since(since))
                 frames += backlog
@@ -544,7 +556,9 @@ class OpsmonServer:
             if not isinstance(message, WRITE_COMMANDS):  # pragma: no cover - the union is closed
                 continue
             if not user.may_act():
-                refusal = Result(id=message.id, ok=False, code="forbidden", message=f"a {user.role} token may only read", reason="read_only", params={"role": user.role})
+                refusal = Result(
+                    id=message.id, ok=False, code="forbidden", message=f"a {user.role} token may only read", reason="read_only", params={"role": user.role}
+                )
                 self._audit(user, message, kind, "forbidden", result=refusal)
                 self._answer(connection, refusal, kind, started)
                 continue
@@ -578,7 +592,11 @@ class OpsmonServer:
         elif outcome == "repeat":
             how = "already done (same command id): first answer sent again"
         else:
-            how = f"refused {outcome}" + (f" ({result.reason})" if result is not None and result.reason else "") + (f": {result.message}" if result is not None else "")
+            how = (
+                f"refused {outcome}"
+                + (f" ({result.reason})" if result is not None and result.reason else "")
+                + (f": {result.message}" if result is not None else "")
+            )
         fields = {
             "audit": {
                 "who": user.name,
@@ -595,7 +613,16 @@ class OpsmonServer:
                 "seq": seq,
             }
         }
-        log.info("%s by %s (%s %s): %s -> %s", "command" if outcome in ("ok", "repeat") else "refused", user.name, user.agency, user.role, " ".join(parts), how, extra=fields)
+        log.info(
+            "%s by %s (%s %s): %s -> %s",
+            "command" if outcome in ("ok", "repeat") else "refused",
+            user.name,
+            user.agency,
+            user.role,
+            " ".join(parts),
+            how,
+            extra=fields,
+        )
 
     def _answer(self, connection: ServerConnection, result: Result, kind: str, started: float) -> None:
         self._reply(connection, encode(result), kind, "ok" if result.ok else (result.code or "error"), started)
@@ -648,7 +675,9 @@ class OpsmonServer:
 
     async def _history(self, connection: ServerConnection, message: History, started: float) -> None:
         if message.incident not in self.state.incidents:
-            refusal = Result(id=message.id, ok=False, code="not_found", message=f"no incident {message.incident}", reason="not_found", params={"incident": message.incident})
+            refusal = Result(
+                id=message.id, ok=False, code="not_found", message=f"no incident {message.incident}", reason="not_found", params={"incident": message.incident}
+            )
             self._answer(connection, refusal, "history", started)
             return
         events = await self.store.incident_events(message.incident)
@@ -740,7 +769,18 @@ class OpsmonServer:
                     replies.append((pending.connection, encode(result), pending.kind, exc.code, pending.started))
                     audits.append((pending, exc.code, None, result))
                     if self.exercise is not None:
-                        attempts.append(Attempt(ts, pending.user.name, pending.user.agency, pending.kind, getattr(pending.command, "incident", None), exc.code, exc.reason, exc.message))
+                        attempts.append(
+                            Attempt(
+                                ts,
+                                pending.user.name,
+                                pending.user.agency,
+                                pending.kind,
+                                getattr(pending.command, "incident", None),
+                                exc.code,
+                                exc.reason,
+                                exc.message,
+                            )
+                        )
                     continue
             event = Event(seq=trial.seq + 1, ts=ts, kind=decision.kind, actor=actor, data=decision.data)
             apply(trial, event)
@@ -1010,7 +1050,12 @@ async def run(
     try:
         async with open_store(database, synchronous=config.server.synchronous, check_writable=True, exclusive=True) as store:
             if store.migration_backup is not None:
-                log.warning("migrated %s to schema version %s; the file as it was is kept at %s", store.location, await store.get_meta("schema_version"), store.migration_backup)
+                log.warning(
+                    "migrated %s to schema version %s; the file as it was is kept at %s",
+                    store.location,
+                    await store.get_meta("schema_version"),
+                    store.migration_backup,
+                )
             if lock is not None:
                 await _check_identity(store, lock)
             running = await prepare(store, exercise)
@@ -1028,7 +1073,10 @@ async def run(
             else:
                 log.info("%d active token(s) in %s", tokens, store.location)
             scheme = "wss" if ssl_context is not None else "ws"
-            print(f"opsmon-server: listening on {scheme}://{host}:{server.port}/ws (database {store.location}, epoch {store.epoch}, seq {server.state.seq}, {tokens} token{'' if tokens == 1 else 's'})", flush=True)
+            print(
+                f"opsmon-server: listening on {scheme}://{host}:{server.port}/ws (database {store.location}, epoch {store.epoch}, seq {server.state.seq}, {tokens} token{'' if tokens == 1 else 's'})",
+                flush=True,
+            )
             if running is not None:
                 moment = running.clock().astimezone(config.province.tz)
                 print(

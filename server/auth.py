@@ -63,7 +63,16 @@ def parse_expiry(text: str, tz: tzinfo, now: datetime | None = None) -> datetime
 
 
 async def add_token(
-    store: EventStore, name: str, role: str, agency: str, regencies: list[str] | None, known_regencies: set[str], *, expires: datetime | None = None, by: str = "", log_change: bool = False
+    store: EventStore,
+    name: str,
+    role: str,
+    agency: str,
+    regencies: list[str] | None,
+    known_regencies: set[str],
+    *,
+    expires: datetime | None = None,
+    by: str = "",
+    log_change: bool = False,
 ) -> str:
     """Create a token and return its secret; only its hash is kept."""
     secret, _ = await add_token_record(store, name, role, agency, regencies, known_regencies, expires=expires, by=by, log_change=log_change)
@@ -71,7 +80,16 @@ async def add_token(
 
 
 async def add_token_record(
-    store: EventStore, name: str, role: str, agency: str, regencies: list[str] | None, known_regencies: set[str], *, expires: datetime | None = None, by: str = "", log_change: bool = False
+    store: EventStore,
+    name: str,
+    role: str,
+    agency: str,
+    regencies: list[str] | None,
+    known_regencies: set[str],
+    *,
+    expires: datetime | None = None,
+    by: str = "",
+    log_change: bool = False,
 ) -> tuple[str, TokenRecord | None]:
     """Create a token: its secret, and the name's earlier (revoked) token if it had one."""
     check_token_fields(name, role, agency, regencies, known_regencies)

@@ -206,7 +206,9 @@ def verify_database(path: Path, now: str) -> Verification:
                 if row.done != 0 or row.status != "pending":
                     report.problems.append(f"stage {row.regency}/{row.stage} shows {row.done}/{row.total} {row.status} with no event that set it")
             elif to_builtins(folded_row) != to_builtins(row):
-                report.problems.append(f"stage {row.regency}/{row.stage}: the table differs from the log ({_differs(to_builtins(folded_row), to_builtins(row))})")
+                report.problems.append(
+                    f"stage {row.regency}/{row.stage}: the table differs from the log ({_differs(to_builtins(folded_row), to_builtins(row))})"
+                )
         columns = {row[1] for row in db.execute("PRAGMA table_info(tokens)")}
         expiry = "expires" if "expires" in columns else "NULL"  # schema 3 added expiry
         for revoked, expires in db.execute(f"SELECT revoked, {expiry} FROM tokens"):

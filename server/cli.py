@@ -44,7 +44,11 @@ class _Parser(argparse.ArgumentParser):
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="province config (default: $OPSMON_CONFIG or ./config.toml)")
     parser.add_argument(
-        "--db", "--database", dest="db", metavar="DATABASE", help="a SQLite file (or sqlite:///FILE) or postgresql://user@host/db (default: [server] database in the config)"
+        "--db",
+        "--database",
+        dest="db",
+        metavar="DATABASE",
+        help="a SQLite file (or sqlite:///FILE) or postgresql://user@host/db (default: [server] database in the config)",
     )
 
 
@@ -67,7 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default: [server] host)")
     serve.add_argument("--port", type=_port, help="port (default: [server] port, 8765)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    serve.add_argument("--log-format", default="text", choices=LOG_FORMATS, help="text lines (default) or one JSON object a line (journald, Loki); times in the province's zone")
+    serve.add_argument(
+        "--log-format",
+        default="text",
+        choices=LOG_FORMATS,
+        help="text lines (default) or one JSON object a line (journald, Loki); times in the province's zone",
+    )
     serve.add_argument(
         "--accept-config-change", action="store_true", help="serve even if the config no longer has a regency with history (the log records who accepted it)"
     )
@@ -79,7 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve a training exercise (latihan) named NAME on scenario time: every screen shows LATIHAN and the name; the database is marked as an exercise's",
     )
     serve.add_argument("--scenario", metavar="NAME|FILE", help="with --exercise: the scenario whose start time and speed the clock takes (default: rekap)")
-    serve.add_argument("--start", metavar="YYYY-MM-DDTHH:MM", help="with --exercise: scenario time to start at, in the province's time (default: the scenario's start)")
+    serve.add_argument(
+        "--start", metavar="YYYY-MM-DDTHH:MM", help="with --exercise: scenario time to start at, in the province's time (default: the scenario's start)"
+    )
     serve.add_argument("--speed", metavar="X", type=float, help="with --exercise: scenario seconds per real second (default: the scenario's)")
 
     reset = commands.add_parser("reset", help="start a fresh night: an empty log under a new epoch (the server must be stopped)")
@@ -116,7 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--role", required=True, choices=ROLES)
     add.add_argument("--agency", required=True, choices=AGENCIES)
     add.add_argument("--regency", action="append", metavar="CODE", help="limit to this regency (repeatable); default: all")
-    add.add_argument("--expires", metavar="WHEN", help="refused after this moment, e.g. 2024-03-11T00:00+08:00 (no offset: the province's time); open connections are closed")
+    add.add_argument(
+        "--expires", metavar="WHEN", help="refused after this moment, e.g. 2024-03-11T00:00+08:00 (no offset: the province's time); open connections are closed"
+    )
     _common(add)
     listing = token_commands.add_parser("list", help="list tokens (never their secrets), with their last use")
     _common(listing)
@@ -205,7 +218,9 @@ async def _token(args: argparse.Namespace, config: Config) -> int:
         if args.token_command == "add":
             expires = parse_expiry(args.expires, tz) if args.expires else None
             known = {r.code for r in config.regencies}
-            secret, earlier = await add_token_record(store, args.name, args.role, args.agency, args.regency, known, expires=expires, by=user_name(), log_change=True)
+            secret, earlier = await add_token_record(
+                store, args.name, args.role, args.agency, args.regency, known, expires=expires, by=user_name(), log_change=True
+            )
             scope = ", ".join(args.regency) if args.regency else "all regencies"
             until = f", until {local_time(format_ts(expires), tz)}" if expires else ""
             if earlier is not None and earlier.revoked is not None:
@@ -338,7 +353,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _fail(str(exc), EXIT_USAGE)
             with logging_to_stderr(args.log_level, args.log_format, config.province.tz):
                 asyncio.run(
-                    run(config, _database(args, config), host, port, ssl_context=_tls(args, config), accept_config_change=args.accept_config_change, exercise=exercise)
+                    run(
+                        config,
+                        _database(args, config),
+                        host,
+                        port,
+                        ssl_context=_tls(args, config),
+                        accept_config_change=args.accept_config_change,
+                        exercise=exercise,
+                    )
                 )
             return 0
         if args.command == "migrate":

@@ -77,7 +77,9 @@ async def compare(store: EventStore, config: Config, state: State, stage_totals:
         if code not in known_regencies:
             name = f" ({names[code]})" if names.get(code) else ""
             drift.dropped_regencies.append(code)
-            drift.lines.append(f"config: regency {code}{name} has {count} event(s) in the database but is no longer in the config: its history is no longer shown")
+            drift.lines.append(
+                f"config: regency {code}{name} has {count} event(s) in the database but is no longer in the config: its history is no longer shown"
+            )
     for key in sorted(await store.stages_with_history()):
         if key not in known_stages:
             drift.dropped_stages.append(key)
@@ -85,12 +87,16 @@ async def compare(store: EventStore, config: Config, state: State, stage_totals:
     for (regency, stage), total in stage_totals.items():
         row = state.stages.get((regency, stage))
         if row is not None and row.done > total:
-            drift.lines.append(f"config: regency {regency} stage {stage!r}: total {total} is below the recorded progress {row.done}; progress is capped at {total}")
+            drift.lines.append(
+                f"config: regency {regency} stage {stage!r}: total {total} is below the recorded progress {row.done}; progress is capped at {total}"
+            )
     for configured in config.regencies:
         before = seen.get("regencies", {}).get(configured.code)
         if before is not None and bool(before.get("tps_estimated")) != configured.tps_estimated:
             was, now = str(bool(before.get("tps_estimated"))).lower(), str(configured.tps_estimated).lower()
-            drift.lines.append(f"config: regency {configured.code} ({configured.name}): tps_estimated was {was}, now {now} (tps {before.get('tps')} -> {configured.tps})")
+            drift.lines.append(
+                f"config: regency {configured.code} ({configured.name}): tps_estimated was {was}, now {now} (tps {before.get('tps')} -> {configured.tps})"
+            )
     return drift
 
 

@@ -60,7 +60,9 @@ async def prepare(store: EventStore, settings: ExerciseSettings | None, *, now: 
             raise StoreError(
                 f"{store.location} holds a real night ({head} events): an exercise needs its own database (--db latihan.db), so the two can never be mixed"
             )
-    await store.mark_exercise({"name": settings.name, "start": format_ts(settings.start), "speed": settings.speed, "scenario": settings.scenario}, f"exercise {settings.name}")
+    await store.mark_exercise(
+        {"name": settings.name, "start": format_ts(settings.start), "speed": settings.speed, "scenario": settings.scenario}, f"exercise {settings.name}"
+    )
     real = now or utc_now()
     anchor_text = await store.get_meta("exercise_clock")
     anchor = json.loads(anchor_text) if anchor_text else {}
@@ -69,5 +71,7 @@ async def prepare(store: EventStore, settings: ExerciseSettings | None, *, now: 
         scenario_now = parse_ts(anchor["scenario"]) + (real - parse_ts(anchor["real"])) * float(anchor["speed"])
     else:
         scenario_now = settings.start  # a new session (new database, or reset): from the start
-    await store.set_meta("exercise_clock", json.dumps({"epoch": store.epoch, "real": format_ts(real), "scenario": format_ts(scenario_now), "speed": settings.speed}))
+    await store.set_meta(
+        "exercise_clock", json.dumps({"epoch": store.epoch, "real": format_ts(real), "scenario": format_ts(scenario_now), "speed": settings.speed})
+    )
     return Exercise(settings, ExerciseClock(real=real, scenario=scenario_now, speed=settings.speed))

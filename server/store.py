@@ -300,7 +300,9 @@ class SqliteStore:
         if has_meta:
             found = await self._meta("schema_version")
             if found is None or not found.isdigit() or await self._meta("epoch") is None:
-                raise StoreError(f"{self.path} is not an opsmon database (its meta table has no opsmon schema version): point [server] database or --db at a new file")
+                raise StoreError(
+                    f"{self.path} is not an opsmon database (its meta table has no opsmon schema version): point [server] database or --db at a new file"
+                )
             version = int(found)
         elif tables:
             shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
@@ -386,7 +388,9 @@ class SqliteStore:
             )
 
     async def attempts(self) -> list[Attempt]:
-        async with self.db.execute("SELECT ts, user, agency, command, incident, code, reason, message FROM attempts WHERE epoch = ? ORDER BY id", (self.epoch,)) as cur:
+        async with self.db.execute(
+            "SELECT ts, user, agency, command, incident, code, reason, message FROM attempts WHERE epoch = ? ORDER BY id", (self.epoch,)
+        ) as cur:
             return [Attempt(*row) async for row in cur]
 
     async def exercise(self) -> dict[str, Any] | None:
@@ -406,7 +410,9 @@ class SqliteStore:
         await self.db.execute("BEGIN IMMEDIATE")
         try:
             await self.db.execute("UPDATE meta SET value = ? WHERE key = 'epoch'", (epoch,))
-            await self.db.execute("INSERT INTO epochs (epoch, started, first_seq, reason) VALUES (?, ?, ?, ?)", (epoch, format_ts(utc_now()), await self.head(), reason))
+            await self.db.execute(
+                "INSERT INTO epochs (epoch, started, first_seq, reason) VALUES (?, ?, ?, ?)", (epoch, format_ts(utc_now()), await self.head(), reason)
+            )
             await self.db.execute("COMMIT")
         except BaseException:
             await _rollback(self.db)
@@ -435,7 +441,10 @@ class SqliteStore:
 
     async def probe(self) -> None:
         """A small real write (8 KiB, then removed): does the disk take writes again?"""
-        for sql, params in (("INSERT OR REPLACE INTO meta (key, value) VALUES ('probe', ?)", (secrets.token_hex(4096),)), ("DELETE FROM meta WHERE key = 'probe'", ())):
+        for sql, params in (
+            ("INSERT OR REPLACE INTO meta (key, value) VALUES ('probe', ?)", (secrets.token_hex(4096),)),
+            ("DELETE FROM meta WHERE key = 'probe'", ()),
+        ):
             await self.db.execute("BEGIN IMMEDIATE")
             try:
                 await self.db.execute(sql, params)
@@ -511,7 +520,9 @@ class SqliteStore:
             )
             incident_rows = [(i.id, i.regency, i.status, i.severity, i.reported, i.resolved, _encoder.encode(i)) for i in incidents]
             if incident_rows:
-                await db.executemany("INSERT OR REPLACE INTO incidents (id, regency, status, severity, reported, resolved, body) VALUES (?, ?, ?, ?, ?, ?, ?)", incident_rows)
+                await db.executemany(
+                    "INSERT OR REPLACE INTO incidents (id, regency, status, severity, reported, resolved, body) VALUES (?, ?, ?, ?, ?, ?, ?)", incident_rows
+                )
             stage_rows = [(s.regency, s.stage, _encoder.encode(s)) for s in stages]
             if stage_rows:
                 await db.executemany("INSERT OR REPLACE INTO stages (regency, stage, body) VALUES (?, ?, ?)", stage_rows)
@@ -596,7 +607,15 @@ class SqliteStore:
         try:
             await self.db.execute(
                 "INSERT INTO tokens (name, hash, role, agency, regencies, created, revoked, expires) VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
-                (record.name, record.hash, record.role, record.agency, None if record.regencies is None else json.dumps(record.regencies), record.created, record.expires),
+                (
+                    record.name,
+                    record.hash,
+                    record.role,
+                    record.agency,
+                    None if record.regencies is None else json.dumps(record.regencies),
+                    record.created,
+                    record.expires,
+                ),
             )
             if log_change:
                 await self._token_change("added", record.name, body, record.created)
@@ -654,7 +673,9 @@ class SqliteStore:
             return
         await self.db.execute("BEGIN IMMEDIATE")
         try:
-            await self.db.executemany("UPDATE tokens SET last_used = ? WHERE hash = ? AND (last_used IS NULL OR last_used < ?)", [(ts, h, ts) for h, ts in used.items()])
+            await self.db.executemany(
+                "UPDATE tokens SET last_used = ? WHERE hash = ? AND (last_used IS NULL OR last_used < ?)", [(ts, h, ts) for h, ts in used.items()]
+            )
             await self.db.execute("COMMIT")
         except BaseException:
             await _rollback(self.db)
@@ -663,7 +684,9 @@ class SqliteStore:
     async def token_changes(self, now: str) -> list[TokenChange]:
         """Token changes not yet in the event log, oldest first; an expiry passed
         by `now` and not yet logged becomes one (recorded here, so it is logged once)."""
-        async with self.db.execute("SELECT id, name, expires FROM tokens WHERE revoked IS NULL AND expires IS NOT NULL AND expires <= ? AND expiry_logged = 0", (now,)) as cur:
+        async with self.db.execute(
+            "SELECT id, name, expires FROM tokens WHERE revoked IS NULL AND expires IS NOT NULL AND expires <= ? AND expiry_logged = 0", (now,)
+        ) as cur:
             expired = [row async for row in cur]
         if expired:
             await self.db.execute("BEGIN IMMEDIATE")
@@ -677,7 +700,6 @@ class SqliteStore:
                 raise
         async with self.db.execute("SELECT id, ts, change, name, body FROM token_changes WHERE logged = 0 ORDER BY id") as cur:
             return [TokenChange(row[0], row[1], row[2], row[3], json.loads(row[4])) async for row in cur]
-
 
     # --- copy (opsmon-server copy) --------------------------------------------------
 

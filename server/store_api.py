@@ -53,6 +53,7 @@ class EventStore(Protocol):
     @property
     def location(self) -> str:
         """What to call the database in messages: a path, or the URL without its password."""
+
     @property
     def epoch(self) -> str: ...
     @property

@@ -201,7 +201,9 @@ class PostgresStore:
                     await first.close()
             if self.exclusive:
                 self._holder = await asyncpg.connect(self.dsn, timeout=CONNECT_TIMEOUT_SECONDS)
-                if not await self._holder.fetchval("SELECT pg_try_advisory_lock(hashtext('opsmon:' || current_database() || ':' || COALESCE(current_schema(), '')))"):
+                if not await self._holder.fetchval(
+                    "SELECT pg_try_advisory_lock(hashtext('opsmon:' || current_database() || ':' || COALESCE(current_schema(), '')))"
+                ):
                     raise StoreError(f"{self.location} is in use by another opsmon-server (it holds the database's advisory lock): stop that one first")
             self._pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=POOL_SIZE, timeout=CONNECT_TIMEOUT_SECONDS)
             await self._migrate()
@@ -238,7 +240,9 @@ class PostgresStore:
                 found = await con.fetchval("SELECT value FROM meta WHERE key = 'schema_version'")
                 epoch = await con.fetchval("SELECT value FROM meta WHERE key = 'epoch'")
                 if found is None or not str(found).isdigit() or epoch is None:
-                    raise StoreError(f"{self.location} (schema {schema}) is not an opsmon database (its meta table has no opsmon schema version): use another database or schema")
+                    raise StoreError(
+                        f"{self.location} (schema {schema}) is not an opsmon database (its meta table has no opsmon schema version): use another database or schema"
+                    )
                 version = int(found)
             elif tables:
                 shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
@@ -255,7 +259,9 @@ class PostgresStore:
             now = format_ts(utc_now())
             if version == 0:
                 epoch = secrets.token_hex(8)
-                await con.executemany("INSERT INTO meta (key, value) VALUES ($1, $2)", [("epoch", epoch), ("created", now), ("schema_version", str(PG_SCHEMA_VERSION))])
+                await con.executemany(
+                    "INSERT INTO meta (key, value) VALUES ($1, $2)", [("epoch", epoch), ("created", now), ("schema_version", str(PG_SCHEMA_VERSION))]
+                )
                 await con.execute("INSERT INTO epochs (epoch, started, first_seq, reason) VALUES ($1, $2, 0, 'created')", epoch, now)
             elif version < PG_SCHEMA_VERSION:
                 await con.execute("UPDATE meta SET value = $1 WHERE key = 'schema_version'", str(PG_SCHEMA_VERSION))
@@ -288,11 +294,14 @@ class PostgresStore:
         if rows:
             async with self._tx() as con:
                 await con.executemany(
-                    "INSERT INTO attempts (ts, epoch, username, agency, command, incident, code, reason, message) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", rows
+                    "INSERT INTO attempts (ts, epoch, username, agency, command, incident, code, reason, message) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    rows,
                 )
 
     async def attempts(self) -> list[Attempt]:
-        rows = await self.pool.fetch("SELECT ts, username, agency, command, incident, code, reason, message FROM attempts WHERE epoch = $1 ORDER BY id", self.epoch)
+        rows = await self.pool.fetch(
+            "SELECT ts, username, agency, command, incident, code, reason, message FROM attempts WHERE epoch = $1 ORDER BY id", self.epoch
+        )
         return [Attempt(*row) for row in rows]
 
     async def exercise(self) -> dict[str, Any] | None:
@@ -328,7 +337,9 @@ class PostgresStore:
 
     async def probe(self) -> None:
         async with self._tx() as con:
-            await con.execute("INSERT INTO meta (key, value) VALUES ('probe', $1) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", secrets.token_hex(4096))
+            await con.execute(
+                "INSERT INTO meta (key, value) VALUES ('probe', $1) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", secrets.token_hex(4096)
+            )
         async with self._tx() as con:
             await con.execute("DELETE FROM meta WHERE key = 'probe'")
 
@@ -357,7 +368,9 @@ class PostgresStore:
             ts = self.created if not state.stages else format_ts(utc_now())
             rows = initial_stages(missing, ts)
             async with self._tx() as con:
-                await con.executemany("INSERT INTO stages (regency, stage, body) VALUES ($1, $2, $3)", [(r.regency, r.stage, _encoder.encode(r).decode()) for r in rows.values()])
+                await con.executemany(
+                    "INSERT INTO stages (regency, stage, body) VALUES ($1, $2, $3)", [(r.regency, r.stage, _encoder.encode(r).decode()) for r in rows.values()]
+                )
             state.stages.update(rows)
         return state
 
@@ -391,7 +404,9 @@ class PostgresStore:
                 )
             stage_rows = [(s.regency, s.stage, _encoder.encode(s).decode()) for s in stages]
             if stage_rows:
-                await con.executemany("INSERT INTO stages (regency, stage, body) VALUES ($1, $2, $3) ON CONFLICT (regency, stage) DO UPDATE SET body = EXCLUDED.body", stage_rows)
+                await con.executemany(
+                    "INSERT INTO stages (regency, stage, body) VALUES ($1, $2, $3) ON CONFLICT (regency, stage) DO UPDATE SET body = EXCLUDED.body", stage_rows
+                )
             command_rows = [(c.user, c.id, format_ts(utc_now()), c.result) for c in commands]
             if command_rows:
                 await con.executemany("INSERT INTO commands (username, id, ts, result) VALUES ($1, $2, $3, $4)", command_rows)
@@ -493,11 +508,15 @@ class PostgresStore:
         if not used:
             return
         async with self._tx() as con:
-            await con.executemany("UPDATE tokens SET last_used = $1 WHERE hash = $2 AND (last_used IS NULL OR last_used < $1)", [(ts, h) for h, ts in used.items()])
+            await con.executemany(
+                "UPDATE tokens SET last_used = $1 WHERE hash = $2 AND (last_used IS NULL OR last_used < $1)", [(ts, h) for h, ts in used.items()]
+            )
 
     async def token_changes(self, now: str) -> list[TokenChange]:
         async with self._tx() as con:
-            expired = await con.fetch("SELECT id, name, expires FROM tokens WHERE revoked IS NULL AND expires IS NOT NULL AND expires <= $1 AND expiry_logged = 0", now)
+            expired = await con.fetch(
+                "SELECT id, name, expires FROM tokens WHERE revoked IS NULL AND expires IS NOT NULL AND expires <= $1 AND expiry_logged = 0", now
+            )
             for token_id, name, expires in expired:
                 await con.execute("UPDATE tokens SET expiry_logged = 1 WHERE id = $1", token_id)
                 await self._token_change(con, "expired", name, {"name": name, "expired": expires}, expires)
@@ -524,6 +543,8 @@ class PostgresStore:
                 fixed = [tuple(_blob(v) if i in binary else _text(v) for i, v in enumerate(row)) for row in rows]
                 await con.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", fixed)
                 if "id" in columns and table in ("tokens", "token_changes", "attempts"):
-                    await con.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), GREATEST(COALESCE(MAX(id), 0), 1), MAX(id) IS NOT NULL) FROM {table}")
+                    await con.execute(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), GREATEST(COALESCE(MAX(id), 0), 1), MAX(id) IS NOT NULL) FROM {table}"
+                    )
             self.epoch = str(await con.fetchval("SELECT value FROM meta WHERE key = 'epoch'") or "")
             self.created = str(await con.fetchval("SELECT value FROM meta WHERE key = 'created'") or "")

@@ -126,7 +126,9 @@ def test_expires_must_be_a_future_time(tmp_path: Path) -> None:
 @pytest.mark.slow
 async def test_token_add_revoke_and_add_again_are_events_and_keep_the_revocation(tmp_path: Path, clock: FakeClock) -> None:
     db = tmp_path / "opsmon.db"
-    added = await asyncio.to_thread(opsmon_server, "token", "add", "Rahmat", "--role", "officer", "--agency", "Bawaslu", "--expires", "2099-03-11T00:00", "--db", str(db))
+    added = await asyncio.to_thread(
+        opsmon_server, "token", "add", "Rahmat", "--role", "officer", "--agency", "Bawaslu", "--expires", "2099-03-11T00:00", "--db", str(db)
+    )
     assert added.returncode == 0, added.stderr
     assert "until 2099-03-11 00:00 WITA" in added.stdout  # no offset given: the province's time
     old_secret = added.stdout.splitlines()[-1]
@@ -184,6 +186,10 @@ async def test_the_dashboard_takes_token_events_in_its_stride(tmp_path: Path, cl
             assert app.state.incidents == {} and app.online
             assert not any("Relawan" in notice for notice in app.notices)
             session = await Session.open(running.url, running.tokens["admin"])
-            assert (await session.request(Report(id="after-token", incident=IncidentDraft(regency="6371", category="logistik", severity="high", title="Kotak suara rusak")))).ok
+            assert (
+                await session.request(
+                    Report(id="after-token", incident=IncidentDraft(regency="6371", category="logistik", severity="high", title="Kotak suara rusak"))
+                )
+            ).ok
             await session.close()
             await until(pilot, lambda: app.state.seq == 2 and 1 in app.state.incidents)

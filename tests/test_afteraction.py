@@ -12,7 +12,13 @@ from opsmon.cli import main
 from tests.test_exercise import exercise_server
 from tests.wire import Peer
 
-KERICUHAN = {"regency": "6371", "category": "keamanan", "severity": "critical", "title": "Kericuhan di TPS 021", "location": "Kec. Banjarmasin Selatan, Kel. Kelayan Selatan, TPS 021"}
+KERICUHAN = {
+    "regency": "6371",
+    "category": "keamanan",
+    "severity": "critical",
+    "title": "Kericuhan di TPS 021",
+    "location": "Kec. Banjarmasin Selatan, Kel. Kelayan Selatan, TPS 021",
+}
 LOGISTIK = {"regency": "6302", "category": "logistik", "severity": "high", "title": "Kotak suara Pulau Sembilan belum tiba"}
 
 
@@ -107,5 +113,8 @@ def test_counts_are_singular_for_one_in_english() -> None:
     en, id_ = Translator("en"), Translator("id")
     assert [counted(en, "aar.n_trainees", n) for n in (0, 1, 2)] == ["0 trainees", "1 trainee", "2 trainees"]
     assert [counted(en, "aar.n_incidents", n) for n in (1, 6)] == ["1 incident", "6 incidents"]
-    assert en("aar.written", format="md", incidents=counted(en, "aar.n_incidents", 6), trainees=counted(en, "aar.n_trainees", 1), path="x.md") == "md report of 6 incidents and 1 trainee written to x.md"
+    assert (
+        en("aar.written", format="md", incidents=counted(en, "aar.n_incidents", 6), trainees=counted(en, "aar.n_trainees", 1), path="x.md")
+        == "md report of 6 incidents and 1 trainee written to x.md"
+    )
     assert [counted(id_, "aar.n_trainees", n) for n in (1, 2)] == ["1 peserta", "2 peserta"]

@@ -11,7 +11,18 @@ import pytest
 
 from tests.helpers import ROOT
 
-NO_UI_MODULES = ["opsmon.protocol", "opsmon.domain", "opsmon.config", "opsmon.client", "opsmon.geo", "server.app", "server.hub", "server.store", "server.auth", "server.cli"]
+NO_UI_MODULES = [
+    "opsmon.protocol",
+    "opsmon.domain",
+    "opsmon.config",
+    "opsmon.client",
+    "opsmon.geo",
+    "server.app",
+    "server.hub",
+    "server.store",
+    "server.auth",
+    "server.cli",
+]
 NO_UI_FILES = sorted(
     [
         *(ROOT / "server").glob("*.py"),

@@ -31,7 +31,12 @@ def free_port() -> int:
 def cli(*args: str, config: Path | None = CONFIG_PATH, timeout: float = 30) -> subprocess.CompletedProcess[str]:
     extra = ["--config", str(config)] if config is not None else []
     return subprocess.run(
-        [sys.executable, "-m", "server.cli", *args, *extra], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+        [sys.executable, "-m", "server.cli", *args, *extra],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
 
 

@@ -28,7 +28,9 @@ def test_headless_demo_moves_stages_and_raises_incidents_and_leaves_nothing(tmp_
     work = tmp_path / "work"
     work.mkdir()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(temp)}
-    done = subprocess.run([sys.executable, "-m", "opsmon.cli", "demo", "--headless", "3", "--seed", "4"], capture_output=True, text=True, env=env, cwd=work, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "opsmon.cli", "demo", "--headless", "3", "--seed", "4"], capture_output=True, text=True, env=env, cwd=work, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     lines = dict(line.split(": ", 1) for line in done.stdout.splitlines() if ": " in line and not line.startswith("opsmon demo"))

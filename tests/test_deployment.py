@@ -115,7 +115,9 @@ def test_the_deployment_section_runs_as_written_and_an_officer_connects(service_
     settings = load_config(config)
     for folder in (Path(config_relative(settings, settings.server.backup_dir)), settings.sitrep_folder()):
         assert folder.parent == place / "var/lib/opsmon", folder
-        made = subprocess.run(["bash", "-c", f"mkdir -p {folder} && touch {folder}/probe && rm {folder}/probe"], user=SERVICE_USER, capture_output=True, text=True)
+        made = subprocess.run(
+            ["bash", "-c", f"mkdir -p {folder} && touch {folder}/probe && rm {folder}/probe"], user=SERVICE_USER, capture_output=True, text=True
+        )
         assert made.returncode == 0, f"the service user cannot write {folder}: {made.stderr}"
     config.write_text(config.read_text().replace("port = 8765", f"port = {deployment.port}", 1))
 
@@ -173,7 +175,9 @@ def test_the_deployment_section_runs_as_written_and_an_officer_connects(service_
     assert "Traceback" not in err
 
 
-def test_the_token_comes_from_a_file_or_the_environment_never_needing_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_token_comes_from_a_file_or_the_environment_never_needing_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("OPSMON_TOKEN", raising=False)
     with server_in_thread(tmp_path) as live:
         args = ["report", "--url", live.url, "--regency", "6371", "--category", "logistik", "--severity", "low", "--title", "Uji coba"]

@@ -239,7 +239,12 @@ def test_scope_forbids_other_regencies() -> None:
     with pytest.raises(DomainError) as caught:
         w.do(Report(id="r", incident=IncidentDraft(regency="6303", category="logistik", severity="low", title="x")), scope=scope)
     assert caught.value.code == "forbidden" and "6303" in caught.value.message
-    for command in (Ack(id="a", incident=other), Note(id="n", incident=other, text="x"), Escalate(id="e", incident=other), Resolve(id="s", incident=other, note="x")):
+    for command in (
+        Ack(id="a", incident=other),
+        Note(id="n", incident=other, text="x"),
+        Escalate(id="e", incident=other),
+        Resolve(id="s", incident=other, note="x"),
+    ):
         with pytest.raises(DomainError) as caught:
             w.do(command, scope=scope)
         assert caught.value.code == "forbidden"

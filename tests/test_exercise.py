@@ -26,7 +26,9 @@ START = datetime(2024, 2, 13, 21, 0, tzinfo=UTC)  # 14 Feb 05:00 WITA
 
 
 @contextlib.asynccontextmanager
-async def exercise_server(tmp_path: Path, *, speed: float, base: FakeClock | None = None, name: str = "Latihan Posko 12 Feb") -> AsyncIterator[tuple[Running, FakeClock]]:
+async def exercise_server(
+    tmp_path: Path, *, speed: float, base: FakeClock | None = None, name: str = "Latihan Posko 12 Feb"
+) -> AsyncIterator[tuple[Running, FakeClock]]:
     """A real exercise server whose wall clock the test moves by hand."""
     config = province()
     base = base or FakeClock(datetime(2026, 2, 12, 1, 0, tzinfo=UTC))
@@ -137,7 +139,9 @@ async def test_every_screen_says_latihan_and_shows_scenario_time() -> None:
     assert app._preset is not None
     welcome, state = app._preset
     scenario_now = datetime(2024, 2, 13, 22, 15, tzinfo=UTC)  # 06:15 WITA
-    info = ExerciseInfo(name="Latihan Posko 12 Feb", speed=60.0, now=scenario_now.isoformat().replace("+00:00", "Z"), start="2024-02-13T21:00:00.000Z", scenario="hari-h")
+    info = ExerciseInfo(
+        name="Latihan Posko 12 Feb", speed=60.0, now=scenario_now.isoformat().replace("+00:00", "Z"), start="2024-02-13T21:00:00.000Z", scenario="hari-h"
+    )
     app._preset = (msgspec.structs.replace(welcome, exercise=info), state)
     async with app.run_test(size=(80, 24)) as pilot:
         await until(pilot, lambda: app.welcome is not None)

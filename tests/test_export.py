@@ -73,7 +73,16 @@ def test_the_jsonl_export_folds_back_to_the_database(night: Path, tmp_path: Path
     assert folded.as_builtins() == loaded.as_builtins()
     assert folded.incidents[2].merged_into == 1 and folded.incidents[1].reports == 3 and folded.incidents[1].owner is not None
     kinds = {json.loads(line)["kind"] for line in out.read_text(encoding="utf-8").splitlines()}
-    for kind in ("incident.duplicate", "incident.assigned", "incident.snoozed", "incident.unsnoozed", "incident.severity_changed", "incident.unacknowledged", "incident.merged", "incident.escalated"):
+    for kind in (
+        "incident.duplicate",
+        "incident.assigned",
+        "incident.snoozed",
+        "incident.unsnoozed",
+        "incident.severity_changed",
+        "incident.unacknowledged",
+        "incident.merged",
+        "incident.escalated",
+    ):
         assert kind in kinds, kind
 
 
@@ -134,7 +143,12 @@ def test_a_reader_that_stops_early_gets_no_error_line(night: Path) -> None:
     try:
         exported = subprocess.run(
             [sys.executable, "-m", "server.cli", "export", "--db", str(night), "--config", str(CONFIG_PATH)],
-            stdout=write_end, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT, timeout=60,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=ROOT,
+            timeout=60,
         )
     finally:
         os.close(write_end)

@@ -28,7 +28,11 @@ def _config(**server: Any) -> Any:
 
 
 def _report(n: int, detail: str = "") -> dict[str, Any]:
-    return {"type": "report", "id": f"r{n}", "incident": {"regency": "6371", "category": "logistik", "severity": "high", "title": f"Kotak suara rusak {n}", "detail": detail}}
+    return {
+        "type": "report",
+        "id": f"r{n}",
+        "incident": {"regency": "6371", "category": "logistik", "severity": "high", "title": f"Kotak suara rusak {n}", "detail": detail},
+    }
 
 
 async def _raw(url: str, token: str, **connect_args: Any) -> ClientConnection:

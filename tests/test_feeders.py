@@ -28,8 +28,24 @@ def opsmon(live: ServerThread, *args: str, token: str = "officer") -> int:
     return main([*args, "--url", live.url, "--token", live.tokens.get(token, token)])
 
 
-def report(live: ServerThread, capsys: pytest.CaptureFixture[str], regency: str = "6371", token: str = "officer", location: str = "Kec. Banjarmasin Utara, TPS 012") -> int:
-    code = opsmon(live, "report", "--regency", regency, "--category", "logistik", "--severity", "high", "--title", "Kotak suara rusak", "--location", location, token=token)
+def report(
+    live: ServerThread, capsys: pytest.CaptureFixture[str], regency: str = "6371", token: str = "officer", location: str = "Kec. Banjarmasin Utara, TPS 012"
+) -> int:
+    code = opsmon(
+        live,
+        "report",
+        "--regency",
+        regency,
+        "--category",
+        "logistik",
+        "--severity",
+        "high",
+        "--title",
+        "Kotak suara rusak",
+        "--location",
+        location,
+        token=token,
+    )
     assert code == 0
     return int(capsys.readouterr().out.strip())
 
@@ -208,7 +224,21 @@ def test_unreachable_server_is_one_line_and_exit_4(tmp_path: Path, capsys: pytes
 
 
 def test_json_output_for_success_and_refusal(live: ServerThread, capsys: pytest.CaptureFixture[str]) -> None:
-    code = opsmon(live, "report", "--json", "--regency", "6304", "--category", "bencana", "--severity", "critical", "--title", "Banjir di Kec. Alalak", "--command-id", "bk-1")
+    code = opsmon(
+        live,
+        "report",
+        "--json",
+        "--regency",
+        "6304",
+        "--category",
+        "bencana",
+        "--severity",
+        "critical",
+        "--title",
+        "Banjir di Kec. Alalak",
+        "--command-id",
+        "bk-1",
+    )
     assert code == 0
     body = json.loads(capsys.readouterr().out)
     assert body == {"ok": True, "id": "bk-1", "seq": 1, "incident": 1}
@@ -236,8 +266,29 @@ def test_a_real_subprocess_prints_one_line_and_no_traceback(live: ServerThread) 
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("OPSMON_TOKEN", None)
     ok = subprocess.run(
-        [sys.executable, "-m", "opsmon.cli", "report", "--url", live.url, "--token", live.tokens["officer"], "--regency", "6371", "--category", "keamanan", "--severity", "critical", "--title", "Kericuhan di PPK Banjarmasin Selatan"],
-        capture_output=True, text=True, env=env, cwd=ROOT, timeout=30,
+        [
+            sys.executable,
+            "-m",
+            "opsmon.cli",
+            "report",
+            "--url",
+            live.url,
+            "--token",
+            live.tokens["officer"],
+            "--regency",
+            "6371",
+            "--category",
+            "keamanan",
+            "--severity",
+            "critical",
+            "--title",
+            "Kericuhan di PPK Banjarmasin Selatan",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=30,
     )
     assert (ok.returncode, ok.stdout, ok.stderr) == (0, "1\n", "")
     for args, code in [
@@ -259,7 +310,12 @@ def test_a_reader_that_stops_early_gets_no_error_line(live: ServerThread) -> Non
     try:
         shown = subprocess.run(
             [sys.executable, "-m", "opsmon.cli", "show", "1", "--json", "--url", live.url, "--token", live.tokens["officer"]],
-            stdout=write_end, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT, timeout=30,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=ROOT,
+            timeout=30,
         )
     finally:
         os.close(write_end)
@@ -376,7 +432,9 @@ MIXED_JSONL = "\n".join(
 )
 
 
-def test_import_jsonl_rejects_a_broken_line_by_number_and_reads_every_other_line(live: ServerThread, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_import_jsonl_rejects_a_broken_line_by_number_and_reads_every_other_line(
+    live: ServerThread, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     path = tmp_path / "campur.jsonl"
     path.write_bytes(MIXED_JSONL.encode())
     assert opsmon(live, "import", str(path), "--json") == EXIT_REFUSED
@@ -397,7 +455,9 @@ def test_import_jsonl_rejects_a_broken_line_by_number_and_reads_every_other_line
     assert "reason" not in next(e for e in body["errors"] if e["line"] == 2)
 
 
-def test_import_of_a_clean_file_exits_0_and_paces_itself_under_the_servers_rate_limit(live: ServerThread, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_import_of_a_clean_file_exits_0_and_paces_itself_under_the_servers_rate_limit(
+    live: ServerThread, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     # More lines than the server's burst allowance (4 x 50 commands a second):
     # none may come back rate_limited.
     lines = [json.dumps({"type": "stage", "regency": "6371", "stage": "penghitungan", "done": n}) for n in range(1, 261)]

@@ -66,9 +66,13 @@ async def test_an_older_schema_is_migrated_after_a_copy_beside_it(tmp_path: Path
     with sqlite3.connect(db) as conn:
         for script in MIGRATIONS[:old]:
             conn.executescript(script)
-        conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", [("epoch", "e1"), ("created", "2024-02-14T13:00:00.000Z"), ("schema_version", str(old))])
+        conn.executemany(
+            "INSERT INTO meta (key, value) VALUES (?, ?)", [("epoch", "e1"), ("created", "2024-02-14T13:00:00.000Z"), ("schema_version", str(old))]
+        )
         conn.execute("INSERT INTO tokens VALUES ('Rahmat', 'h', 'officer', 'KPU', NULL, '2024-02-14T13:00:00.000Z', NULL)")
-        conn.execute("""INSERT INTO events VALUES (1, 'e1', '2024-02-14T13:01:00.000Z', 'incident.noted', '{"name":"Rahmat"}', '{"incident":1,"text":"x"}', 1, '6371')""")
+        conn.execute(
+            """INSERT INTO events VALUES (1, 'e1', '2024-02-14T13:01:00.000Z', 'incident.noted', '{"name":"Rahmat"}', '{"incident":1,"text":"x"}', 1, '6371')"""
+        )
     async with Store(db) as store:
         assert store.migration_backup is not None and store.migration_backup.parent == tmp_path
         assert f"schema-v{old}" in store.migration_backup.name

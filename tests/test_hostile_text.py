@@ -110,7 +110,12 @@ def test_token_names_become_actor_names_and_refuse_control_characters(name: str)
 
 def test_a_refusal_for_control_characters_reads_in_both_languages() -> None:
     result = Result(
-        id="c", ok=False, code="invalid", message="field `incident.title` holds control characters", reason="control_character", params={"field": "incident.title", "characters": ["U+001B"]}
+        id="c",
+        ok=False,
+        code="invalid",
+        message="field `incident.title` holds control characters",
+        reason="control_character",
+        params={"field": "incident.title", "characters": ["U+001B"]},
     )
     assert translate_refusal(result, "id") == "Judul berisi karakter kendali (U+001B); hanya teks biasa yang diterima"
     assert translate_refusal(result, "en") == "Title holds control characters (U+001B); only printable text is allowed"

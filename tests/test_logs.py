@@ -67,7 +67,11 @@ async def test_the_log_says_who_did_what_and_never_a_token(tmp_path: Path, fmt: 
         assert [(r["command"], r.get("incident"), r.get("regency")) for r in ok] == [("report", 1, "6371"), ("ack", 1, "6371"), ("stage", None, "6303")]
         assert all(r["who"] == "Rahmat" and r["agency"] == "Bawaslu" and r["token"] == "Rahmat" and r["role"] == "officer" for r in ok)
         refused = [(r["who"], r["command"], r["code"], r.get("reason")) for r in audit if r["outcome"] == "refused"]
-        assert refused == [("Rahmat", "ack", "conflict", "already"), ("Rahmat", "report", "invalid", "control_character"), ("Dinding posko", "ack", "forbidden", "read_only")]
+        assert refused == [
+            ("Rahmat", "ack", "conflict", "already"),
+            ("Rahmat", "report", "invalid", "control_character"),
+            ("Dinding posko", "ack", "forbidden", "read_only"),
+        ]
         texts = [r["message"] for r in records]
     else:
         stamp = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d WITA (DEBUG|INFO|WARNING|ERROR) ")

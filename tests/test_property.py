@@ -48,8 +48,12 @@ operations = st.one_of(
     st.tuples(st.just("reopen"), actors, incident_ref, text),
     st.tuples(st.just("stage"), actors, regencies, stages, st.integers(0, 6), st.booleans()),
     st.tuples(st.just("clock"), st.integers(0, 20)),
-    st.tuples(st.just("repeat"),),
-    st.tuples(st.just("resume"),),
+    st.tuples(
+        st.just("repeat"),
+    ),
+    st.tuples(
+        st.just("resume"),
+    ),
 )
 sequences = st.builds(lambda head, body: head + body, st.lists(report_op, min_size=3, max_size=6), st.lists(operations, min_size=10, max_size=40))
 

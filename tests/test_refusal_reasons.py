@@ -75,7 +75,11 @@ def test_each_reason_reads_in_both_languages_with_its_params(reason: str) -> Non
     for text in (id_text, en_text):
         assert "ENGLISH FALLBACK" not in text and "{" not in text, text
     for value in SAMPLES[reason].values():
-        if isinstance(value, str | int) and not isinstance(value, bool) and reason not in ("blank", "too_long", "control_character", "already", "note_required", "not_resolved", "not_acknowledged", "unchanged"):
+        if (
+            isinstance(value, str | int)
+            and not isinstance(value, bool)
+            and reason not in ("blank", "too_long", "control_character", "already", "note_required", "not_resolved", "not_acknowledged", "unchanged")
+        ):
             assert str(value) in id_text and str(value) in en_text, (value, id_text)
     assert id_text != en_text
 

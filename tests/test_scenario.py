@@ -102,7 +102,9 @@ def test_the_recapitulation_takes_days_and_ppk_trouble_waits_for_the_ppk(config:
     for c in night:
         if c.kind == "stage" and c.get("stage") in ("rekap_ppk", "rekap_kabkota"):
             assert 8 <= local(config, "rekap", c).hour < 23  # plenaries sit by day
-            assert not datetime(2024, 2, 18, tzinfo=config.province.tz) <= local(config, "rekap", c) < datetime(2024, 2, 20, 8, tzinfo=config.province.tz)  # KPU RI's pause
+            assert (
+                not datetime(2024, 2, 18, tzinfo=config.province.tz) <= local(config, "rekap", c) < datetime(2024, 2, 20, 8, tzinfo=config.province.tz)
+            )  # KPU RI's pause
         if c.kind != "report":
             continue
         title = c.get("title")

@@ -98,7 +98,10 @@ async def test_the_province_plenary_travels_in_snapshots_and_resumes(server: Run
     assert (await admin.command("stage", regency="63", stage="rekap_provinsi", done=1))["ok"]
     resumed = await Peer.open(server, server.tokens["wall"], epoch=epoch, since=since)
     events = await resumed.wait_events(2)
-    assert [(e["data"]["regency"], e["data"]["stage"], e["data"]["status"]) for e in events] == [("63", "rekap_provinsi", "blocked"), ("63", "rekap_provinsi", "done")]
+    assert [(e["data"]["regency"], e["data"]["stage"], e["data"]["status"]) for e in events] == [
+        ("63", "rekap_provinsi", "blocked"),
+        ("63", "rekap_provinsi", "done"),
+    ]
     fresh = await Peer.open(server, server.tokens["wall"])
     assert fresh.snapshot is not None
     province_rows = [r for r in fresh.snapshot["stages"] if r["stage"] == "rekap_provinsi"]
@@ -454,7 +457,9 @@ async def test_resume_at_the_head_gets_nothing_but_live_events(server: Running) 
     await back.close()
 
 
-@pytest.mark.parametrize(("epoch", "since"), [("another-epoch", 1), (None, 1), ("SAME", 99), ("SAME", -1)], ids=["other epoch", "no epoch", "since ahead", "negative"])
+@pytest.mark.parametrize(
+    ("epoch", "since"), [("another-epoch", 1), (None, 1), ("SAME", 99), ("SAME", -1)], ids=["other epoch", "no epoch", "since ahead", "negative"]
+)
 async def test_anything_but_a_valid_resume_gets_a_snapshot(server: Running, epoch: str | None, since: int) -> None:
     officer = await Peer.open(server, server.tokens["officer"])
     await officer.command("report", **report())
@@ -471,7 +476,10 @@ async def test_anything_but_a_valid_resume_gets_a_snapshot(server: Running, epoc
 
 
 async def test_a_new_database_is_a_new_epoch(databases: Databases, tmp_path: Path) -> None:
-    async with running_server(tmp_path, db_name="a.db", database=databases.url("a.db")) as a, running_server(tmp_path, db_name="b.db", database=databases.url("b.db")) as b:
+    async with (
+        running_server(tmp_path, db_name="a.db", database=databases.url("a.db")) as a,
+        running_server(tmp_path, db_name="b.db", database=databases.url("b.db")) as b,
+    ):
         assert a.store.epoch != b.store.epoch
 
 
@@ -513,10 +521,20 @@ async def test_malformed_frames_are_answered_and_the_connection_stays(server: Ru
             "too_long",
             {"field": "incident.detail", "max": 4000},
         ),
-        ({"type": "report", "incident": {"regency": "6371", "category": "logistik", "severity": "high", "title": ""}}, "title", "blank", {"field": "incident.title"}),
+        (
+            {"type": "report", "incident": {"regency": "6371", "category": "logistik", "severity": "high", "title": ""}},
+            "title",
+            "blank",
+            {"field": "incident.title"},
+        ),
         ({"type": "note", "incident": 1, "text": "t" * 4001}, "text", "too_long", {"field": "text", "max": 4000}),
         ({"type": "resolve", "incident": 1}, "note", "bad_field", {"field": "note", "problem": "missing"}),
-        ({"type": "stage", "regency": "6371", "stage": "rekap_ppk", "done": "3"}, "done", "bad_field", {"field": "done", "problem": "Expected `int | null`, got `str`"}),
+        (
+            {"type": "stage", "regency": "6371", "stage": "rekap_ppk", "done": "3"},
+            "done",
+            "bad_field",
+            {"field": "done", "problem": "Expected `int | null`, got `str`"},
+        ),
         ({"type": "stage", "regency": "6371", "stage": "rekap_ppk", "done": -1}, "done", "bad_field", {"field": "done", "problem": "Expected `int` >= 0"}),
         ({"type": "teleport"}, "unknown message type", "bad_field", {"field": "type", "problem": "unknown message type 'teleport'"}),
     ],

@@ -187,7 +187,23 @@ def test_simulate_cli_checks_each_agency_token_is_of_that_agency(tmp_path, capsy
         assert live.state().seq == 0  # nothing was sent
         files = tmp_path / "tokens.txt"
         files.write_text(f"# reporters\n{live.tokens['officer']}\n\n{live.tokens['polisi']}\n")
-        code = main(["simulate", "--url", live.url, "--token-kpu", live.tokens["admin"], "--token-file", str(files), "--reports-only", "--speed", "5000", "--duration", "1.5", "--json"])
+        code = main(
+            [
+                "simulate",
+                "--url",
+                live.url,
+                "--token-kpu",
+                live.tokens["admin"],
+                "--token-file",
+                str(files),
+                "--reports-only",
+                "--speed",
+                "5000",
+                "--duration",
+                "1.5",
+                "--json",
+            ]
+        )
         assert code == 0
         body = json.loads(capsys.readouterr().out)
         assert body["reports_only"] is True and body["left_to_officers"] > 0

@@ -268,7 +268,9 @@ def test_sitrep_bad_arguments_are_one_line(live: Any, tmp_path: Path, capsys: py
     config = str(post_config(tmp_path))
     base = ["--url", live.url, "--token", live.tokens["officer"], "--config", config]
     assert main(["sitrep", "--since", "kemarin", *base]) == 2
-    assert capsys.readouterr().err.strip() == "opsmon: error: --since: 'kemarin' is not a time: give HH:MM (today, WITA), 'YYYY-MM-DD HH:MM' or an RFC 3339 time"
+    assert (
+        capsys.readouterr().err.strip() == "opsmon: error: --since: 'kemarin' is not a time: give HH:MM (today, WITA), 'YYYY-MM-DD HH:MM' or an RFC 3339 time"
+    )
     assert main(["sitrep", "--format", "pdf", *base]) == 2
     assert "give -o FILE.pdf" in capsys.readouterr().err
     assert main(["sitrep", "--url", "ws://127.0.0.1:9/ws", "--token", "x", "--config", config]) == 4

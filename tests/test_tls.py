@@ -57,12 +57,14 @@ async def test_the_real_cli_over_wss_trusts_only_the_posts_ca(tmp_path: Path, pk
 
         # [client] cafile in the config does what --cafile does.
         config = tmp_path / "config.toml"
-        config.write_text(CONFIG_PATH.read_text(encoding="utf-8").replace('[client]\n', '[client]\ncafile = "pki/ca.crt"\n'), encoding="utf-8")
+        config.write_text(CONFIG_PATH.read_text(encoding="utf-8").replace("[client]\n", '[client]\ncafile = "pki/ca.crt"\n'), encoding="utf-8")
         by_config = opsmon("ack", "1", "--url", url, "--token", token, "--config", str(config))
         assert by_config.returncode == 0, by_config.stderr
 
         # /healthz and /metrics are https:// on the same port.
-        assert json.loads(await asyncio.to_thread(https_get, f"https://127.0.0.1:{port}/healthz", pki.ca))["seq"] == 3  # 1 is the token.added event, 2 the report, 3 the ack
+        assert (
+            json.loads(await asyncio.to_thread(https_get, f"https://127.0.0.1:{port}/healthz", pki.ca))["seq"] == 3
+        )  # 1 is the token.added event, 2 the report, 3 the ack
         assert b"opsmon_head_seq 3" in await asyncio.to_thread(https_get, f"https://127.0.0.1:{port}/metrics", pki.ca)
         await server.stop()
 
@@ -135,7 +137,9 @@ async def test_the_readmes_three_commands_make_a_working_post_ca(tmp_path: Path)
     assert len(commands) == 3 and all(c.startswith("openssl ") for c in commands)
     for line in commands:
         # The README's example address is the post's LAN; this test's server is on loopback.
-        done = await asyncio.to_thread(subprocess.run, ["bash", "-c", line.replace("IP:192.168.10.5", "IP:127.0.0.1")], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        done = await asyncio.to_thread(
+            subprocess.run, ["bash", "-c", line.replace("IP:192.168.10.5", "IP:127.0.0.1")], cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
         assert done.returncode == 0, done.stderr
     async with running_server(tmp_path, ssl_context=server_ssl_context(str(tmp_path / "server.crt"), str(tmp_path / "server.key"))) as running:
         session = await Session.open(running.url, running.tokens["wall"], cafile=str(tmp_path / "ca.crt"))

@@ -41,7 +41,9 @@ from tests.wire import Peer, report
 RAHMAT = Owner(name="Rahmat", agency="Bawaslu")
 
 
-def draft(location: str = "Kec. Banjarmasin Utara, TPS 012", severity: str = "medium", category: str = "logistik", regency: str = "6371", title: str = "Listrik padam") -> IncidentDraft:
+def draft(
+    location: str = "Kec. Banjarmasin Utara, TPS 012", severity: str = "medium", category: str = "logistik", regency: str = "6371", title: str = "Listrik padam"
+) -> IncidentDraft:
     return IncidentDraft(regency=regency, category=category, severity=severity, title=title, detail="PLN dihubungi", location=location)
 
 
@@ -255,7 +257,9 @@ def test_old_stored_incidents_still_decode_and_fold() -> None:
     incident = convert(old, Incident)
     assert (incident.reports, incident.owner, incident.snoozed_until, incident.merged_into) == (1, None, None, None)
     state = State(incidents={1: incident})
-    apply(state, Event(seq=1, ts="2024-02-14T13:01:00.000Z", kind="incident.assigned", actor=SITI, data={"incident": 1, "owner": {"name": "a", "agency": "KPU"}}))
+    apply(
+        state, Event(seq=1, ts="2024-02-14T13:01:00.000Z", kind="incident.assigned", actor=SITI, data={"incident": 1, "owner": {"name": "a", "agency": "KPU"}})
+    )
     assert state.incidents[1].owner == Actor(name="a", agency="KPU")
 
 

@@ -27,7 +27,16 @@ def opsmon(live: ServerThread, *args: str, token: str = "officer") -> int:
     return main([*args, "--url", live.url, "--token", live.tokens.get(token, token)])
 
 
-def report(live: ServerThread, capsys: pytest.CaptureFixture[str], *, location: str = "Kec. Banjarmasin Utara, TPS 012", severity: str = "medium", regency: str = "6371", title: str = "Listrik padam", token: str = "officer") -> int:
+def report(
+    live: ServerThread,
+    capsys: pytest.CaptureFixture[str],
+    *,
+    location: str = "Kec. Banjarmasin Utara, TPS 012",
+    severity: str = "medium",
+    regency: str = "6371",
+    title: str = "Listrik padam",
+    token: str = "officer",
+) -> int:
     code = opsmon(live, "report", "--regency", regency, "--category", "logistik", "--severity", severity, "--title", title, "--location", location, token=token)
     assert code == 0
     return int(capsys.readouterr().out.strip())
@@ -35,12 +44,46 @@ def report(live: ServerThread, capsys: pytest.CaptureFixture[str], *, location: 
 
 def test_a_repeat_report_prints_the_incident_it_joined(live: ServerThread, capsys: pytest.CaptureFixture[str]) -> None:
     first = report(live, capsys)
-    assert opsmon(live, "report", "--regency", "Banjarmasin", "--category", "logistik", "--severity", "critical", "--title", "Mati lampu", "--location", " kec. banjarmasin utara, tps 012", token="polisi") == 0
+    assert (
+        opsmon(
+            live,
+            "report",
+            "--regency",
+            "Banjarmasin",
+            "--category",
+            "logistik",
+            "--severity",
+            "critical",
+            "--title",
+            "Mati lampu",
+            "--location",
+            " kec. banjarmasin utara, tps 012",
+            token="polisi",
+        )
+        == 0
+    )
     out, err = capsys.readouterr()
     assert out.strip() == str(first) and "repeat" in err and f"incident {first}" in err
     incident = live.state().incidents[first]
     assert incident.reports == 2 and incident.severity == "critical"
-    assert opsmon(live, "report", "--regency", "6371", "--category", "logistik", "--severity", "low", "--title", "x", "--location", "KEC. BANJARMASIN UTARA, TPS 012", "--json") == 0
+    assert (
+        opsmon(
+            live,
+            "report",
+            "--regency",
+            "6371",
+            "--category",
+            "logistik",
+            "--severity",
+            "low",
+            "--title",
+            "x",
+            "--location",
+            "KEC. BANJARMASIN UTARA, TPS 012",
+            "--json",
+        )
+        == 0
+    )
     body = json.loads(capsys.readouterr().out)
     assert body["ok"] is True and body["duplicate"] is True and body["incident"] == first
 

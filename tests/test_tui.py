@@ -36,7 +36,9 @@ async def report(server: Running, clock: FakeClock, incidents: list[tuple[str, s
     ids = []
     try:
         for regency, severity, title in incidents:
-            result = await session.request(Report(id=f"seed-{title}", incident=IncidentDraft(regency=regency, category="logistik", severity=severity, title=title)))
+            result = await session.request(
+                Report(id=f"seed-{title}", incident=IncidentDraft(regency=regency, category="logistik", severity=severity, title=title))
+            )
             assert result.ok, result
             ids.append(result.incident)
             clock.advance(minutes=3)
@@ -274,7 +276,10 @@ async def test_a_refused_token_and_an_unreachable_server_end_with_one_line(serve
     tak_terjangkau = OpsmonApp(url=f"ws://127.0.0.1:{port}/ws", token=server.tokens["officer"], clock=clock)
     async with tak_terjangkau.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: tak_terjangkau.return_code is not None)
-    assert tak_terjangkau.exit_line == f"opsmon: tidak dapat tersambung: tidak ada yang mendengarkan di ws://127.0.0.1:{port}/ws (sambungan ditolak): apakah opsmon-server berjalan?"
+    assert (
+        tak_terjangkau.exit_line
+        == f"opsmon: tidak dapat tersambung: tidak ada yang mendengarkan di ws://127.0.0.1:{port}/ws (sambungan ditolak): apakah opsmon-server berjalan?"
+    )
 
 
 async def test_palette_offers_every_action_and_runs_them(server: Running, clock: FakeClock) -> None:
@@ -283,7 +288,20 @@ async def test_palette_offers_every_action_and_runs_them(server: Running, clock:
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, loaded(app, 1))
         titles = [c.title for c in app.get_system_commands(app.screen)]
-        for title in ("Acknowledge", "Escalate", "Note", "Resolve", "Reopen", "Mark", "Filter", "Severity", "Unacked", "Help", "Quit", "Focus regency: Banjarmasin"):
+        for title in (
+            "Acknowledge",
+            "Escalate",
+            "Note",
+            "Resolve",
+            "Reopen",
+            "Mark",
+            "Filter",
+            "Severity",
+            "Unacked",
+            "Help",
+            "Quit",
+            "Focus regency: Banjarmasin",
+        ):
             assert title in titles, title
         await pilot.press("ctrl+p")
         await until(pilot, lambda: type(app.screen).__name__ == "CommandPalette")

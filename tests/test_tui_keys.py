@@ -203,7 +203,9 @@ async def test_the_footer_keeps_help_and_quit_at_80x24(keys: list[str]) -> None:
         assert "? Bantuan" in footer and "q Keluar" in footer, footer
 
 
-@pytest.mark.parametrize(("lang", "typed", "title", "placeholder"), [("id", "quit", "Keluar", "Cari perintah…"), ("en", "keluar", "Quit", "Search for commands…")])
+@pytest.mark.parametrize(
+    ("lang", "typed", "title", "placeholder"), [("id", "quit", "Keluar", "Cari perintah…"), ("en", "keluar", "Quit", "Search for commands…")]
+)
 async def test_the_palette_speaks_the_officers_language_and_finds_quit_in_either(lang: str, typed: str, title: str, placeholder: str) -> None:
     app = night_app(lang=lang)
     async with app.run_test(size=(100, 32)) as pilot:

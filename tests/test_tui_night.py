@@ -47,7 +47,16 @@ STAGES = [
 
 INCIDENTS = [
     # (minutes after START, reporter, regency, category, severity, title, detail, location)
-    (2, SITI, "6371", "logistik", "high", "Kotak suara rusak saat dibawa ke PPK", "Segel kotak suara TPS 012 robek; saksi meminta berita acara.", "Kec. Banjarmasin Utara, TPS 012"),
+    (
+        2,
+        SITI,
+        "6371",
+        "logistik",
+        "high",
+        "Kotak suara rusak saat dibawa ke PPK",
+        "Segel kotak suara TPS 012 robek; saksi meminta berita acara.",
+        "Kec. Banjarmasin Utara, TPS 012",
+    ),
     (9, RAHMAT, "6303", "politik_uang", "medium", "Dugaan pembagian uang dekat TPS", "", "Kec. Martapura, TPS 041"),
     (15, BUDI, "6310", "keamanan", "critical", "Kericuhan di lokasi rekap PPK", "Massa dua kubu berkumpul di depan kantor kecamatan.", "Kec. Batulicin"),
     (21, SITI, "6304", "listrik_jaringan", "low", "Listrik padam, penghitungan pakai genset", "", "Kec. Alalak, TPS 007"),

@@ -160,7 +160,9 @@ async def test_an_unacknowledged_critical_reads_apart_from_an_acknowledged_one_w
     monkeypatch.setenv("NO_COLOR", "1")
     app = night_app()
     # Tanah Bumbu's critical (#3) acknowledged; Kotabaru's (#6) still new.
-    app._preset[1].incidents[3] = msgspec.structs.replace(app._preset[1].incidents[3], status="acknowledged", acknowledged=format_ts(NOW), acknowledged_by=Actor(name="Budi", agency="Polri"))  # type: ignore[index]
+    app._preset[1].incidents[3] = msgspec.structs.replace(
+        app._preset[1].incidents[3], status="acknowledged", acknowledged=format_ts(NOW), acknowledged_by=Actor(name="Budi", agency="Polri")
+    )  # type: ignore[index]
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         kotabaru, tanah_bumbu = panel_text(app, "6302"), panel_text(app, "6310")
@@ -183,7 +185,9 @@ def test_stage_windows_are_read_from_the_config_text() -> None:
     assert window_end("setelah pleno", 2024, WITA) is None
 
 
-@pytest.mark.parametrize(("size", "wall"), [((80, 24), False), ((200, 60), False), ((80, 24), True), ((200, 60), True)], ids=["80x24", "200x60", "wall-80x24", "wall-200x60"])
+@pytest.mark.parametrize(
+    ("size", "wall"), [((80, 24), False), ((200, 60), False), ((80, 24), True), ((200, 60), True)], ids=["80x24", "200x60", "wall-80x24", "wall-200x60"]
+)
 async def test_a_blocked_stage_shows_whatever_the_earlier_stages_say(server: Running, size: tuple[int, int], wall: bool) -> None:
     # Banjarbaru: logistics not even started, and the PPK recap is blocked.
     session = await Session.open(server.url, server.tokens["admin"])

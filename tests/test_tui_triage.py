@@ -57,7 +57,9 @@ async def mark(pilot: Any, app: OpsmonApp, ids: list[int]) -> None:
 
 
 async def test_repeats_are_one_row_with_a_count_and_the_detail_lists_every_report(server: Running, clock: FakeClock) -> None:
-    one, again, _ = await seed(server, clock, [("6371", "high", "Listrik padam", "TPS 012"), ("6371", "high", "Mati lampu", "tps 012"), ("6371", "low", "Lain", "TPS 9")])
+    one, again, _ = await seed(
+        server, clock, [("6371", "high", "Listrik padam", "TPS 012"), ("6371", "high", "Mati lampu", "tps 012"), ("6371", "low", "Lain", "TPS 9")]
+    )
     assert one == again
     await seed(server, clock, [("6371", "critical", "Padam total", "TPS 012")], token="polisi")  # a third report, from Polri
     app = OpsmonApp(url=server.url, token=server.tokens["officer"], clock=clock)
@@ -189,7 +191,9 @@ async def test_bulk_on_marked_rows_gives_one_summary_of_done_and_refused(server:
 
 
 async def test_the_wall_ticker_counts_repeats_and_says_snoozed(server: Running, clock: FakeClock) -> None:
-    one, again, other = await seed(server, clock, [("6371", "high", "Listrik padam", "TPS 012"), ("6371", "high", "Mati lampu", "tps 012"), ("6303", "low", "Lain", "TPS 9")])
+    one, again, other = await seed(
+        server, clock, [("6371", "high", "Listrik padam", "TPS 012"), ("6371", "high", "Mati lampu", "tps 012"), ("6303", "low", "Lain", "TPS 9")]
+    )
     assert one == again
     session = await Session.open(server.url, server.tokens["polisi"])
     try:

@@ -80,7 +80,26 @@ def test_the_wall_in_a_browser(live: ServerThread, tmp_path: Path) -> None:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
-    assert main(["report", "--url", live.url, "--token", live.tokens["officer"], "--regency", "6310", "--category", "keamanan", "--severity", "critical", "--title", "Kericuhan di PPK"]) == 0
+    assert (
+        main(
+            [
+                "report",
+                "--url",
+                live.url,
+                "--token",
+                live.tokens["officer"],
+                "--regency",
+                "6310",
+                "--category",
+                "keamanan",
+                "--severity",
+                "critical",
+                "--title",
+                "Kericuhan di PPK",
+            ]
+        )
+        == 0
+    )
     port = free_port()
     env = {**os.environ, "NO_COLOR": ""}
     env.pop("NO_COLOR")
@@ -112,7 +131,9 @@ def test_the_wall_in_a_browser(live: ServerThread, tmp_path: Path) -> None:
                 # Drawn: the wall arrives in pieces over the websocket, so wait for all of it.
                 expected = [r.short for r in province().regencies] + ["Peta provinsi", "KRITIS blm ack", "Kericuhan di PPK"]
                 try:
-                    page.wait_for_function(f"(names) => {{ const text = ({READ_BUFFER})(); return names.every((n) => text.includes(n)); }}", arg=expected, timeout=120_000)
+                    page.wait_for_function(
+                        f"(names) => {{ const text = ({READ_BUFFER})(); return names.every((n) => text.includes(n)); }}", arg=expected, timeout=120_000
+                    )
                 except PlaywrightTimeout:
                     screen = page.evaluate(READ_BUFFER)
                     pytest.fail(f"the wall was not drawn: missing {[n for n in expected if n not in screen]} in\n{screen}")

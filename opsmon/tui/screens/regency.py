@@ -73,7 +73,11 @@ class RegencyScreen(LiveScreen):
                 continue
             row = state.stages.get((self.code, stage.key))
             status = row.status if row else "pending"
-            line = [Text(lookup.stage_label(stage)), Text(f"{row.done if row else 0}/{row.total if row else 0}"), Text(tr("stage.status." + status), "bold reverse" if status == "blocked" else "")]
+            line = [
+                Text(lookup.stage_label(stage)),
+                Text(f"{row.done if row else 0}/{row.total if row else 0}"),
+                Text(tr("stage.status." + status), "bold reverse" if status == "blocked" else ""),
+            ]
             if row is not None and row.note:
                 line.append(Text(for_terminal(row.note)))
             stages.add_row(*line)
@@ -81,7 +85,9 @@ class RegencyScreen(LiveScreen):
         facts.add_row(stages)
         self.query_one("#regency-facts", Static).update(facts)
         self.query_one(NightCharts).show(app.night(self.code), lookup, tr, app.tz)
-        open_here = sorted((i for i in state.incidents.values() if i.regency == self.code and i.status != "resolved" and i.merged_into is None), key=urgency_key)
+        open_here = sorted(
+            (i for i in state.incidents.values() if i.regency == self.code and i.status != "resolved" and i.merged_into is None), key=urgency_key
+        )
         out = Text()
         out.append(tr("regency.open") + "  ", "bold underline")
         out.append(" ".join(f"{tr('sev.letter.' + s)}{sum(1 for i in open_here if i.severity == s)}" for s in SEVERITIES) + "\n")

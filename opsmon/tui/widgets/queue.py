@@ -282,4 +282,3 @@ class IncidentQueue(ScrollView, can_focus=True):
     def on_click(self, event: Click) -> None:
         if event.y >= 1:
             self._move(self.scroll_offset.y + event.y - 1)
-
