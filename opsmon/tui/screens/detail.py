@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Footer, Static
 
@@ -15,34 +12,15 @@ from opsmon.domain import event_summary
 from opsmon.i18n import local_datetime, local_time, who
 from opsmon.protocol import Event
 from opsmon.text import for_terminal
+from opsmon.tui.actions import DETAIL, bindings
 from opsmon.tui.screens.live import LiveScreen
 from opsmon.tui.view import totals
 from opsmon.tui.widgets.status import HeaderBar, OfflineBanner
 
-if TYPE_CHECKING:
-    pass
-
-WRITE_ACTIONS = frozenset({"ack", "escalate", "note", "resolve", "reopen", "snooze", "take", "assign", "change_severity", "unack", "merge"})
-
 
 class IncidentScreen(LiveScreen):
-    BINDINGS = [
-        # First, so the footer keeps them however narrow the terminal.
-        Binding("question_mark", "app.help", "key.help"),
-        Binding("q", "app.quit", "key.quit"),
-        Binding("escape", "back", "key.back"),
-        Binding("a", "ack", "key.ack"),
-        Binding("e", "escalate", "key.escalate"),
-        Binding("n", "note", "key.note"),
-        Binding("r", "resolve", "key.resolve"),
-        Binding("o", "reopen", "key.reopen"),
-        Binding("z", "snooze", "key.snooze", show=False),
-        Binding("t", "take", "key.take", show=False),
-        Binding("T", "assign", "key.assign", show=False),
-        Binding("s", "change_severity", "key.change_severity", show=False),
-        Binding("U", "unack", "key.unack", show=False),
-        Binding("M", "merge", "key.merge", show=False),
-    ]
+    SCOPE = DETAIL
+    BINDINGS = bindings(DETAIL)
 
     def __init__(self, incident_id: int) -> None:
         super().__init__(id="detail")
@@ -61,12 +39,8 @@ class IncidentScreen(LiveScreen):
 
     def on_mount(self) -> None:
         self.ready = True
-        self.opsmon.localize(self)
         self.refresh_view()
         self.opsmon.load_history(self)
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        return not (self.opsmon.is_wall and action in WRITE_ACTIONS)
 
     def show_timeline(self, events: list[Event] | None, error: str | None = None) -> None:
         self.timeline, self.timeline_error = events, error

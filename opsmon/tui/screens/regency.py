@@ -2,32 +2,24 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Footer, Static
 
 from opsmon.domain import urgency_key
 from opsmon.text import for_terminal
+from opsmon.tui.actions import REGENCY, bindings
 from opsmon.tui.screens.live import LiveScreen
 from opsmon.tui.view import SEVERITIES, totals
 from opsmon.tui.widgets.charts import NightCharts
 from opsmon.tui.widgets.status import HeaderBar, OfflineBanner
 
-if TYPE_CHECKING:
-    pass
-
 
 class RegencyScreen(LiveScreen):
-    BINDINGS = [
-        Binding("escape", "back", "key.back"),
-        Binding("question_mark", "app.help", "key.help"),
-        Binding("q", "app.quit", "key.quit", show=False),
-    ]
+    SCOPE = REGENCY
+    BINDINGS = bindings(REGENCY)
 
     def __init__(self, code: str) -> None:
         super().__init__(id="regency-detail")
@@ -45,7 +37,6 @@ class RegencyScreen(LiveScreen):
 
     def on_mount(self) -> None:
         self.ready = True
-        self.opsmon.localize(self)
         self.refresh_view()
 
     def refresh_view(self) -> None:

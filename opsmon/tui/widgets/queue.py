@@ -12,7 +12,6 @@ from datetime import datetime, tzinfo
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
-from textual.binding import Binding
 from textual.events import Click
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
@@ -22,6 +21,7 @@ from opsmon.domain import is_overdue
 from opsmon.i18n import CATALOG, WITA, Translator, local_time, who
 from opsmon.protocol import Incident
 from opsmon.text import for_terminal
+from opsmon.tui.actions import QUEUE, bindings
 from opsmon.tui.view import Lookup, age
 from opsmon.tui.widgets.bars import cut
 
@@ -52,14 +52,7 @@ def column_widths(width: int) -> dict[str, int]:
 class IncidentQueue(ScrollView, can_focus=True):
     """Keyed by incident id, so the cursor stays on an incident as rows move."""
 
-    BINDINGS = [
-        Binding("down", "cursor_down", "key.down", show=False),
-        Binding("up", "cursor_up", "key.up", show=False),
-        Binding("pagedown", "page_down", "key.page_down", show=False),
-        Binding("pageup", "page_up", "key.page_up", show=False),
-        Binding("home", "first", "key.top", show=False),
-        Binding("end", "last", "key.bottom", show=False),
-    ]
+    BINDINGS = bindings(QUEUE)
 
     DEFAULT_CSS = """
     IncidentQueue { overflow-x: hidden; }
@@ -273,10 +266,10 @@ class IncidentQueue(ScrollView, can_focus=True):
     def action_half_page_up(self) -> None:
         self._move(self.cursor_row - max(1, (self.size.height - 1) // 2))
 
-    def action_first(self) -> None:
+    def action_cursor_top(self) -> None:
         self._move(0)
 
-    def action_last(self) -> None:
+    def action_cursor_bottom(self) -> None:
         self._move(len(self.incidents) - 1)
 
     def on_click(self, event: Click) -> None:
