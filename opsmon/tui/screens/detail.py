@@ -14,8 +14,8 @@ from opsmon.protocol import Event
 from opsmon.text import for_terminal
 from opsmon.tui.actions import DETAIL, bindings
 from opsmon.tui.screens.live import LiveScreen
-from opsmon.tui.view import totals
 from opsmon.tui.widgets.status import HeaderBar, OfflineBanner
+from opsmon.view import totals
 
 
 class IncidentScreen(LiveScreen):
