@@ -7,6 +7,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from opsmon.config import ConfigError, load_config, parse_config
@@ -77,7 +78,7 @@ def test_packaged_default_is_the_same_file() -> None:
 
 
 def test_welcome_config_has_the_protocol_fields() -> None:
-    wire = load_config(CONFIG_PATH).to_wire()
+    wire = msgspec.to_builtins(load_config(CONFIG_PATH).info())
     assert {"code", "name", "short", "kecamatan", "tps"} <= set(wire["regencies"][0])
     assert {"key", "label", "unit"} <= set(wire["stages"][0])
     assert set(wire["severities"][0]) >= {"key", "label", "ack_minutes", "escalate_minutes"}
@@ -171,7 +172,7 @@ def test_a_province_stage_has_one_row_keyed_by_the_province_code() -> None:
     stage = config.stage("rekap_provinsi")
     assert stage is not None and stage.scope == "province" and stage.unit == "plenary" and stage.window == "19 Feb - 10 Mar"
     assert stage.label.id == "Rekapitulasi provinsi"
-    assert [s["scope"] for s in config.to_wire()["stages"]] == ["regency"] * 5 + ["province"]
+    assert [s["scope"] for s in msgspec.to_builtins(config.info())["stages"]] == ["regency"] * 5 + ["province"]
     totals = config.stage_totals()
     assert list(totals)[-1] == ("63", "rekap_provinsi")  # after every regency's rows
     assert [key for key in totals if key[1] == "rekap_provinsi"] == [("63", "rekap_provinsi")]
