@@ -366,12 +366,12 @@ def _check_province(config: Config) -> None:
         # A province stage's row is keyed by the province code: it must name no regency.
         raise ConfigError(f"province.code: {config.province.code!r} is also a regency's code")
     counting = [i for i, stage in enumerate(config.stages) if stage.counts is True]
-    if len(counting) > 1:
-        raise ConfigError(f"stages[{counting[1]}].counts: only one stage counts the TPS (stages[{counting[0]}] does already)")
     for i in counting:
         stage = config.stages[i]
-        if stage.unit != "tps" or stage.province_wide:
+        if stage.unit != "tps":
             raise ConfigError(f"stages[{i}].counts: the counting stage is counted per TPS in every regency: its unit must be 'tps', not {stage.unit!r}")
+    if len(counting) > 1:
+        raise ConfigError(f"stages[{counting[1]}].counts: only one stage counts the TPS (stages[{counting[0]}] does already)")
     _unique(config.categories, "key", "categories")
     _unique(config.severities, "key", "severities")
     keys = [sv.key for sv in config.severities]
