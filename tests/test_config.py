@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +10,7 @@ import pytest
 
 from opsmon.config import ConfigError, load_config, parse_config
 from opsmon.domain import Rules
-from tests.helpers import CONFIG_PATH, ROOT
-
-
-def shipped() -> dict[str, Any]:
-    return tomllib.loads(CONFIG_PATH.read_text(encoding="utf-8"))
+from tests.helpers import CONFIG_PATH, ROOT, shipped
 
 
 def test_shipped_config_is_kalimantan_selatan() -> None:
