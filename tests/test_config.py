@@ -317,6 +317,7 @@ MESSAGES = [
     (("triage", "dedup_minutes"), 2.5, "triage.dedup_minutes: must be an integer, not a number"),
     (("province", "boundaries"), 3, "province.boundaries: must be a string, not an integer"),
     (("path",), "/etc", "path: unknown key"),
+    (("categories", 0, "desk"), "TNI", "categories[0].desk: 'TNI' is not one of KPU, Bawaslu, Polri"),
 ]
 
 
