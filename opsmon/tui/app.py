@@ -18,11 +18,13 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+from rich.text import Text
 from textual import on, work
 from textual.app import App, SystemCommand
 from textual.command import CommandPalette
-from textual.css.query import NoMatches
 from textual.notifications import Notification, Notify, SeverityLevel
+from textual.reactive import var
 from textual.screen import Screen
 
 from opsmon.client import Backoff, ClientError, Connection, new_command_id
@@ -110,6 +112,11 @@ class OpsmonApp(Scoped, App[int]):
     BINDINGS = bindings(APP)  # ctrl+q and ctrl+c, ctrl+p, ctrl+l: opsmon.tui.actions
     COMMANDS = {ActionCommands}
 
+    # What the screens and widgets follow (they watch these; the app never calls into them):
+    revision: var[int] = var(0)  # bumped by the coalescing flush: the state, the connection or a view changed
+    clock: var[datetime | None] = var(None)  # the header clock, once a second
+    read_only: var[bool] = var(False)  # a display (--wall, or a token that may only read): no keys that act
+
     def __new__(cls, *args: Any, lang: str = "id", **kwargs: Any) -> OpsmonApp:
         # The footer shows the palette key in the officer's language: the app's class
         # for that language (the same app; only its bindings' words differ).
@@ -131,6 +138,9 @@ class OpsmonApp(Scoped, App[int]):
         bell: bool = True,
     ) -> None:
         super().__init__()
+        # An exit message (a refused token, an unreachable server) is one line, however long:
+        # Textual prints it on this console after the terminal is restored.
+        self.error_console = Console(markup=False, highlight=False, stderr=True, soft_wrap=True)
         self.shape = shape  # the province's regencies as polygons, for the map (None: no map)
         self.sitrep = sitrep or SitrepSettings()  # the local config's [sitrep]: post name, formats
         self.sitrep_folder = sitrep_folder  # where the sitrep key writes (None: preview only)
@@ -139,6 +149,7 @@ class OpsmonApp(Scoped, App[int]):
         self.bells = 0  # rung so far (tests read it)
         self._alerted: dict[object, float] = {}  # incident id -> when it was last announced (monotonic)
         self._standing: dict[object, Notification] = {}  # one notice per incident: the one now showing
+        self._showing: list[Notification] = []  # the notices this app raised, newest last (expired ones dropped as it goes)
         self.url = url
         self.cafile = cafile
         self.token = token
@@ -277,34 +288,20 @@ class OpsmonApp(Scoped, App[int]):
         self._dirty = False
         self.repaints += 1
         with self.batch_update():
-            for screen in self.screen_stack:
-                self._each(screen, "refresh_view")
+            self.revision += 1  # every live screen redraws from the state (LiveScreen watches it)
 
     def _tick(self) -> None:
         if self.return_code is not None:
             return
-        for screen in self.screen_stack:
-            self._each(screen, "refresh_clock")
+        self.clock = self.now()  # the headers watch it
         self.mark_dirty()  # ages and overdue marks move with the clock
 
-    @staticmethod
-    def _each(screen: Screen[Any], method: str) -> None:
-        refresh = getattr(screen, method, None)
-        if refresh is None:
-            return
-        try:
-            refresh()
-        except NoMatches:
-            pass  # a screen being torn down (on exit) has lost its widgets: nothing to show
-
     def _welcomed(self, welcome: Welcome) -> None:
-        was_wall = self.is_wall
         self.welcome = welcome
         self.lookup = Lookup(welcome.config, self.lang)
         # An exercise runs on scenario time: the screens' clock and deadlines follow it.
         self._clock = ExerciseClock.from_welcome(welcome.exercise, self._real_clock) if welcome.exercise is not None else self._real_clock
-        if self.is_wall != was_wall and hasattr(self, "dashboard") and self.dashboard.ready:
-            self.dashboard.apply_mode()
+        self.read_only = self.is_wall  # a viewer token makes it a wall: the dashboard watches this
 
     # --- messages from the worker ----------------------------------------------------------
 
@@ -345,7 +342,7 @@ class OpsmonApp(Scoped, App[int]):
                 again[incident_id] = event
         for incident_id, event in again.items():
             standing = self._standing.get(incident_id)
-            if standing is not None and standing in self._notifications and not standing.has_expired:
+            if standing is not None and standing in self._showing and not standing.has_expired:
                 self._announce(event, incident_id)  # the level goes up in place, no bell
         if not fresh:
             return
@@ -381,7 +378,7 @@ class OpsmonApp(Scoped, App[int]):
         if self.welcome is None and not self.wall:
             # Never connected: say why in one line and stop (the wall keeps trying).
             self.exit_line = self.tr("exit.unreachable", reason=translate_failure(message.code, message.params, message.reason, self.lang))
-            self.exit(return_code=EXIT_UNREACHABLE)
+            self.exit(return_code=EXIT_UNREACHABLE, message=self._exit_message())
             return
         self.online = False
         self.offline_since = message.since
@@ -396,7 +393,11 @@ class OpsmonApp(Scoped, App[int]):
     @on(Refused)
     def _on_refused(self, message: Refused) -> None:
         self.exit_line = self.tr("exit.refused", reason=message.reason)
-        self.exit(return_code=EXIT_UNAUTHORIZED)
+        self.exit(return_code=EXIT_UNAUTHORIZED, message=self._exit_message())
+
+    def _exit_message(self) -> Text:
+        """`exit_line`, as Textual prints it once the terminal is back: plain text, never markup."""
+        return Text(for_terminal(self.exit_line), no_wrap=True, overflow="ignore")
 
     # --- telling the officer -------------------------------------------------------------------
 
@@ -407,11 +408,18 @@ class OpsmonApp(Scoped, App[int]):
         self.notices.append(text)
         severity: SeverityLevel = "error" if error else "warning" if warning else "information"
         notification = Notification(text, "", severity, timeout if timeout is not None else (10 if error else 5), markup=False)
+        self._showing = [n for n in self._showing if not n.has_expired]
         if replacing is not None:
             old = self._standing.get(replacing)
-            if old is not None and old in self._notifications:
-                self._unnotify(old)
+            if old is not None and old in self._showing:
+                # Textual withdraws a notice only all at once: withdraw them all, raise the others again
+                # (each keeps its own time left), and the new one takes the old one's place.
+                self._showing.remove(old)
+                self.clear_notifications()
+                for kept in self._showing:
+                    self.post_message(Notify(kept))
             self._standing[replacing] = notification
+        self._showing.append(notification)
         self.post_message(Notify(notification))  # what App.notify does, keeping the notification
 
     def refusal(self, incident_id: int, result: Result, verb: str = "") -> str:
@@ -751,8 +759,5 @@ def run_tui(
         print(tr("exit.unreachable", reason=tr("connect.not_websocket_url", url=url)), file=sys.stderr)
         return EXIT_USAGE
     app = OpsmonApp(url=url, token=token, lang=lang, wall=wall, cafile=cafile, shape=shape, sitrep=sitrep, sitrep_folder=sitrep_folder, bell=bell)
-    app.run()
-    code = app.return_code or 0
-    if app.exit_line:
-        print(for_terminal(app.exit_line), file=sys.stderr)
-    return code
+    app.run()  # a refused token or an unreachable server: Textual prints the app's exit message
+    return app.return_code or 0

@@ -61,6 +61,7 @@ class DashboardScreen(LiveScreen):
         self.ready = True
         self.query_one(Input).display = False
         self.apply_mode()
+        self.watch(self.app, "read_only", self.apply_mode, init=False)  # a viewer token turns it into the wall
 
     def apply_mode(self) -> None:
         wall = self.opsmon.is_wall

@@ -1,14 +1,16 @@
 """What every opsmon screen shares: its app, and the action table's say on its keys;
-and, for the screens with the live header, the header clock."""
+and, for the screens under the live header, redrawing when the app's state moves."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from textual import on
+from textual.css.query import NoMatches
+from textual.events import Mount
 from textual.screen import Screen
 
 from opsmon.tui.actions import Scoped, may_use
-from opsmon.tui.widgets.status import HeaderBar
 
 if TYPE_CHECKING:
     from opsmon.tui.app import OpsmonApp
@@ -27,14 +29,21 @@ class OpsmonScreen(Scoped, Screen[None]):
 
 
 class LiveScreen(OpsmonScreen):
-    """A screen under the live HeaderBar; `ready` once mounted, so the app's
-    clock tick never queries a screen that has not composed yet."""
+    """A screen under the live HeaderBar. It watches the app's `revision` (bumped by the
+    app's coalescing flush, at most ten times a second) and redraws from the app's state;
+    `ready` once mounted."""
 
     ready = False
 
-    def refresh_clock(self) -> None:
-        if not self.ready:
-            return
-        header = self.query_one(HeaderBar)
-        header.now = self.opsmon.now()
-        header.refresh()
+    @on(Mount)
+    def _follow_the_app(self) -> None:
+        self.watch(self.app, "revision", self._state_moved, init=False)
+
+    def _state_moved(self) -> None:
+        try:
+            self.refresh_view()
+        except NoMatches:
+            pass  # a screen being torn down (on exit) has lost its widgets: nothing to show
+
+    def refresh_view(self) -> None:
+        """Redraw from the app's state (each screen its own)."""

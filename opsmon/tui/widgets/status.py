@@ -30,6 +30,14 @@ class HeaderBar(Widget):
         self.read_only = False
         self.connecting = ""
 
+    def on_mount(self) -> None:
+        self.watch(self.app, "clock", self._clock_moved, init=False)  # the app's clock, once a second
+
+    def _clock_moved(self, now: datetime | None) -> None:
+        if now is not None:
+            self.now = now
+            self.refresh()
+
     def render(self) -> RenderResult:
         tr, width = self.tr, self.content_size.width
         wide = width >= 130
