@@ -53,6 +53,7 @@ def key_rows(app: App[Any], screen: Screen[Any]) -> list[tuple[str, str]]:
 
 class HelpScreen(ModalScreen[None]):
     BINDINGS = bindings(HELP)
+    COMPONENT_CLASSES = {"help--keys", "help--title", "help--hint"}  # styled in opsmon.tcss
 
     def __init__(self, tr: Translator, rows: list[tuple[str, str]], *, read_only: bool) -> None:
         super().__init__(id="help")
@@ -63,16 +64,16 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         tr = self.tr
         table = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
-        table.add_column(style="bold", no_wrap=True)
+        table.add_column(style=self.get_component_rich_style("help--keys", partial=True), no_wrap=True)
         table.add_column()
         for keys, label in self.rows:
             table.add_row(keys, label)
         with VerticalScroll(id="dialog"):
-            yield Static(Text(tr("help.title"), "bold"), id="help-title")
+            yield Static(Text(tr("help.title"), self.get_component_rich_style("help--title", partial=True)), id="help-title")
             if self.read_only:
                 yield Static(tr("help.readonly"))
             yield Static(table, id="help-keys")
-            yield Static(Text(tr("help.close"), "dim"))
+            yield Static(Text(tr("help.close"), self.get_component_rich_style("help--hint", partial=True)))
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rich.style import Style
 from textual import on
 from textual.css.query import NoMatches
 from textual.events import Mount
@@ -17,7 +18,13 @@ if TYPE_CHECKING:
 
 
 class OpsmonScreen(Scoped, Screen[None]):
-    """A screen whose keys come from the action table (`SCOPE`, `BINDINGS`)."""
+    """A screen whose keys come from the action table (`SCOPE`, `BINDINGS`), and whose
+    text styles are component classes (opsmon.tcss): `style_for("heading")`."""
+
+    COMPONENT_CLASSES = {"screen--alert", "screen--strong", "screen--quiet", "screen--heading"}
+
+    def style_for(self, name: str) -> Style:
+        return self.get_component_rich_style(f"screen--{name}", partial=True)
 
     @property
     def opsmon(self) -> OpsmonApp:

@@ -34,9 +34,9 @@ class SitrepScreen(OpsmonScreen):
 
     def on_mount(self) -> None:
         app = self.opsmon
-        self.query_one("#sitrep-title", Static).update(Text(app.tr("sitrep.preview"), "bold"))
+        self.query_one("#sitrep-title", Static).update(Text(app.tr("sitrep.preview"), self.style_for("strong")))
         if app.welcome is None:
-            self.query_one("#sitrep-text", Static).update(Text(app.tr("header.connecting", url=app.url), "dim"))
+            self.query_one("#sitrep-text", Static).update(Text(app.tr("header.connecting", url=app.url), self.style_for("quiet")))
             return
         ledger = self._ledger()
         last = ledger.last() if ledger else None
