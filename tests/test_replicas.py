@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from websockets.exceptions import ConnectionClosed
 
@@ -151,7 +151,7 @@ async def test_seq_order_is_the_same_on_every_replica(pg: Databases, tmp_path: P
     """Officers on both replicas at once: one gap-free seq, and every viewer on
     every replica sees the same events in the same order as the log."""
     config = province()
-    config = dataclasses.replace(config, server=dataclasses.replace(config.server, commands_per_second=10_000.0))
+    config = msgspec.structs.replace(config, server=msgspec.structs.replace(config.server, commands_per_second=10_000.0))
     async with replicas(2, pg.url(), tmp_path, config=config) as (a, b):
         walls = [await Peer.open(r, r.tokens["wall"]) for r in (a, b)]
         officers = [await Peer.open(r, r.tokens[name]) for r in (a, b) for name in ("officer", "polisi")]
@@ -219,7 +219,7 @@ async def test_a_client_resumes_on_another_replica_with_exactly_the_missed_event
 @pytest.mark.parametrize("count", [2, 3])
 async def test_escalation_fires_exactly_once_with_several_replicas(count: int, pg: Databases, tmp_path: Path, clock: FakeClock) -> None:
     config = province()
-    config = dataclasses.replace(config, server=dataclasses.replace(config.server, escalation_check_seconds=0.05))
+    config = msgspec.structs.replace(config, server=msgspec.structs.replace(config.server, escalation_check_seconds=0.05))
     async with replicas(count, pg.url(), tmp_path, clock=clock, config=config) as group:
         holders = [r.server.replica_name for r in group if (await _health(r))["timers"]]
         assert holders == ["A"]  # the first one up took the timer lock; the others wait for it
@@ -249,7 +249,7 @@ async def test_escalation_fires_exactly_once_with_several_replicas(count: int, p
 
 async def test_the_timers_move_when_their_replica_stops(pg: Databases, tmp_path: Path, clock: FakeClock) -> None:
     config = province()
-    config = dataclasses.replace(config, server=dataclasses.replace(config.server, escalation_check_seconds=0.05))
+    config = msgspec.structs.replace(config, server=msgspec.structs.replace(config.server, escalation_check_seconds=0.05))
     async with replicas(2, pg.url(), tmp_path, clock=clock, config=config) as (a, b):
         assert (await _health(a))["timers"] and not (await _health(b))["timers"]
         wall = await Peer.open(b, b.tokens["wall"])
