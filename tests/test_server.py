@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import secrets
+import socket
 import sys
 from pathlib import Path
 from typing import Any
