@@ -315,13 +315,6 @@ def _read_token_file(path: str) -> str:
     return token
 
 
-def _local(check: Any) -> None:
-    try:
-        check()
-    except LocalInvalid as exc:
-        raise FeedError(str(exc), EXIT_USAGE) from None
-
-
 def _command(verb: str, command_id: str, **fields: Any) -> Command:
     """opsmon.commands.command, its CommandError as a usage error (after the flags' own checks above it)."""
     try:

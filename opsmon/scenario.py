@@ -131,10 +131,6 @@ class Scenario:
         moment = self.start.astimezone(tz) if tz is not None else self.start
         return f"{moment:%d %b %H:%M} {moment.tzname() or ''}".strip()
 
-    @property
-    def start_wita(self) -> str:  # the label of second 0, for people reading the output
-        return self.start_label()
-
     def at(self, seconds: float) -> datetime:
         return self.start + timedelta(seconds=seconds)
 

@@ -92,9 +92,6 @@ class _Bridge:
     def server_problem(self, problem: str | None) -> None:
         self.app.post_message(ServerProblem(problem))
 
-    def result(self, result: Result) -> None:
-        """Each command's own worker awaits its result and reports the outcome."""
-
 
 class OpsmonCommands(SystemCommandsProvider):
     """The app's commands, matched on their title in either language:
