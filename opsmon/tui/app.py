@@ -704,8 +704,8 @@ class OpsmonApp(Scoped, App[int]):
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         """ctrl+p's commands (opsmon.tui.palette, from the action table), as Textual's system commands."""
-        for command in commands(self, screen):
-            yield SystemCommand(command.title, command.help, command.callback)
+        for entry in commands(self, screen):
+            yield SystemCommand(entry.title, entry.help, entry.callback)
 
 
 def alerting(event: Event) -> bool:
