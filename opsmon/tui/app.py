@@ -136,7 +136,6 @@ class OpsmonApp(Scoped, App[int]):
         self.bells = 0  # rung so far (tests read it)
         self._alerted: dict[object, float] = {}  # incident id -> when it was last announced (monotonic)
         self._standing: dict[object, Notification] = {}  # one notice per incident: the one now showing
-        self._showing: list[Notification] = []  # the notices this app raised, newest last (expired ones dropped as it goes)
         self.url = url
         self.cafile = cafile
         self.token = token
@@ -326,7 +325,7 @@ class OpsmonApp(Scoped, App[int]):
                 again[incident_id] = event
         for incident_id, event in again.items():
             standing = self._standing.get(incident_id)
-            if standing is not None and standing in self._showing and not standing.has_expired:
+            if standing is not None and not standing.has_expired:
                 self._announce(event, incident_id)  # the level goes up in place, no bell
         if not fresh:
             return
@@ -392,18 +391,11 @@ class OpsmonApp(Scoped, App[int]):
         self.notices.append(text)
         severity: SeverityLevel = "error" if error else "warning" if warning else "information"
         notification = Notification(text, "", severity, timeout if timeout is not None else (10 if error else 5), markup=False)
-        self._showing = [n for n in self._showing if not n.has_expired]
         if replacing is not None:
             old = self._standing.get(replacing)
-            if old is not None and old in self._showing:
-                # Textual withdraws a notice only all at once: withdraw them all, raise the others again
-                # (each keeps its own time left), and the new one takes the old one's place.
-                self._showing.remove(old)
-                self.clear_notifications()
-                for kept in self._showing:
-                    self.post_message(Notify(kept))
+            if old is not None:
+                old.timeout = 0  # expired: Textual drops it, and its toast, as the new one arrives
             self._standing[replacing] = notification
-        self._showing.append(notification)
         self.post_message(Notify(notification))  # what App.notify does, keeping the notification
 
     def refusal(self, incident_id: int, result: Result, verb: str = "") -> str:
