@@ -69,6 +69,8 @@ async def test_every_screens_footer_speaks_the_officers_language(lang: str, help
         assert footer.lstrip().startswith(help_word) and back in footer, footer
         rows = dict(key_rows(app, app.screen))
         assert rows["esc"] == Translator(lang)("key.back")
+        # Only the table's keys: the page's own scroll keys (Textual's) are not listed as ours.
+        assert set(rows) == {"?", "q / ^q / ^c", "esc", "^p", "^l"}, rows
 
 
 async def test_a_refused_token_says_why_once_in_one_line_after_the_terminal_is_back(server: Running, capfd: pytest.CaptureFixture[str]) -> None:

@@ -150,10 +150,11 @@ def bindings(scope: str, lang: str = "id") -> list[BindingType]:
     return out
 
 
-def help_label(binding_action: str, tr: Translator) -> str | None:
-    """The help screen's words for a binding's action; None for one not in the table (Textual's own)."""
+def help_label(binding_action: str, scope: str, tr: Translator) -> str | None:
+    """The help screen's words for a binding's action on `scope`; None for one the table
+    does not bind there (Textual's own, such as a scroll view's page keys)."""
     action = BY_NAME.get(binding_action.split("(")[0].removeprefix("app."))
-    if action is None:
+    if action is None or scope not in action.scopes:
         return None
     return tr(action.help or action.label)
 

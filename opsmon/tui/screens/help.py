@@ -13,7 +13,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
 from opsmon.i18n import Translator
-from opsmon.tui.actions import HELP, bindings, help_label
+from opsmon.tui.actions import HELP, Scoped, bindings, help_label
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -31,7 +31,11 @@ def key_rows(app: App[Any], screen: Screen[Any]) -> list[tuple[str, str]]:
     words: the screen's own first, then the focused widget's, then the app's.
     Keys doing the same thing share a row."""
     tr: Translator = getattr(app, "tr", Translator())
-    active = [a for a in screen.active_bindings.values() if a.enabled and help_label(a.binding.action, tr) is not None]
+
+    def label(entry: ActiveBinding) -> str | None:
+        return help_label(entry.binding.action, entry.node.SCOPE, tr) if isinstance(entry.node, Scoped) else None
+
+    active = [a for a in screen.active_bindings.values() if a.enabled and label(a) is not None]
     rank = {id(screen): 0, id(app): 2}
 
     def position(entry: ActiveBinding) -> tuple[int, int]:
@@ -43,9 +47,9 @@ def key_rows(app: App[Any], screen: Screen[Any]) -> list[tuple[str, str]]:
     rows: dict[str, list[str]] = {}
     for entry in active:
         binding: Binding = entry.binding
-        label = help_label(binding.action, tr) or binding.description
+        words = label(entry) or binding.description
         shown = app.get_key_display(binding)
-        keys = rows.setdefault(label, [])
+        keys = rows.setdefault(words, [])
         if shown not in keys:
             keys.append(shown)
     return [(_keys(keys), label) for label, keys in rows.items()]

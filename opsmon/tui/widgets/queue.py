@@ -21,7 +21,7 @@ from opsmon.domain import is_overdue
 from opsmon.i18n import CATALOG, WITA, Translator, local_time, who
 from opsmon.protocol import Incident
 from opsmon.text import for_terminal
-from opsmon.tui.actions import QUEUE, bindings
+from opsmon.tui.actions import QUEUE, Scoped, bindings
 from opsmon.tui.widgets.bars import cut
 from opsmon.view import Lookup, age
 
@@ -46,8 +46,10 @@ def column_widths(width: int) -> dict[str, int]:
     return widths
 
 
-class IncidentQueue(ScrollView, can_focus=True):
+class IncidentQueue(Scoped, ScrollView, can_focus=True):
     """Keyed by incident id, so the cursor stays on an incident as rows move."""
+
+    SCOPE = QUEUE
 
     BINDINGS = bindings(QUEUE)
 
