@@ -29,12 +29,13 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from opsmon.config import Config, config_relative
-from opsmon.domain import Decision, DomainError, Rules, State, apply, decide, due_escalations, due_wakeups, in_snapshot, stage_status
+from opsmon.domain import Decision, DomainError, Rules, State, apply, decide, due_escalations, due_wakeups, in_snapshot, stage_status, touches
 from opsmon.geo import province_shape
 from opsmon.protocol import (
     CLOSE_POLICY,
     HELLO_TIMEOUT_SECONDS,
     MAX_FRAME_BYTES,
+    PAYLOAD_TYPES,
     PROTOCOL_VERSION,
     SYSTEM,
     WRITE_COMMANDS,
@@ -44,8 +45,10 @@ from opsmon.protocol import (
     Event,
     Hello,
     History,
+    IncidentDuplicate,
     Result,
     Snapshot,
+    StageUpdated,
     Status,
     User,
     Welcome,
@@ -56,7 +59,6 @@ from opsmon.protocol import (
     event_digest,
     format_ts,
     parse_ts,
-    to_builtins,
     utc_now,
 )
 from server.auth import identify, local_time
@@ -251,8 +253,8 @@ class OpsmonServer:
         if drift.new_drops or (drift.dropped_stages and self.accept_config_change):
             # Who let the config drop what: in the log, for the export.
             async with self.lock:
-                await self._write([Decision("config.changed", drift.event_data(), None, None)])
-            log.warning("config change accepted by %s: %s", drift.event_data()["by"], "; ".join(drift.lines))
+                await self._write([Decision(drift.event_data())])
+            log.warning("config change accepted by %s: %s", drift.event_data().by, "; ".join(drift.lines))
         await remember(self.store, self.config, drift)
         await self._log_token_changes()  # made while the server was down
         self._server = await serve(
@@ -324,8 +326,8 @@ class OpsmonServer:
             if row.total != total:
                 done = min(row.done, total)
                 status = "blocked" if row.status == "blocked" else stage_status(done, total, False)
-                data = {**to_builtins(row), "total": total, "done": done, "status": status, "updated": updated}
-                decisions.append(Decision("stage.updated", data, None, row.regency))
+                changed = StageUpdated(regency=row.regency, stage=row.stage, status=status, done=done, total=total, note=row.note, updated=updated)
+                decisions.append(Decision(changed, row.regency))
         if decisions:
             async with self.lock:
                 await self._write(decisions)
@@ -782,17 +784,15 @@ class OpsmonServer:
                             )
                         )
                     continue
-            event = Event(seq=trial.seq + 1, ts=ts, kind=decision.kind, actor=actor, data=decision.data)
+            event = Event.of(trial.seq + 1, ts, actor, decision.payload)
             apply(trial, event)
             events.append((event, decision.incident, decision.regency))
-            if decision.kind == "stage.updated":
-                touched_stages.add((event.data["regency"], event.data["stage"]))
-            elif decision.incident is not None:
-                touched_incidents.add(decision.incident)
-                if decision.kind == "incident.merged":
-                    touched_incidents.add(event.data["into"])  # it gains the merged one's reports
+            if isinstance(decision.payload, StageUpdated):
+                touched_stages.add((decision.payload.regency, decision.payload.stage))
+            else:
+                touched_incidents.update(touches(decision.payload))  # a merge: the one merged into gains its reports
             if pending is not None:
-                duplicate = decision.kind == "incident.duplicate"
+                duplicate = isinstance(decision.payload, IncidentDuplicate)
                 frame = encode(Result(id=pending.command.id, ok=True, seq=event.seq, incident=decision.incident, duplicate=duplicate))
                 answered[(pending.user.name, pending.command.id)] = frame
                 records.append(CommandRecord(pending.user.name, pending.command.id, frame))
@@ -860,7 +860,7 @@ class OpsmonServer:
                     severity = incident.severity if incident is not None else "?"
                     log.info(
                         "escalated incident #%s (regency %s, %s) to level %s: not acknowledged by its deadline",
-                        decision.incident, decision.regency, severity, decision.data.get("level"),
+                        decision.incident, decision.regency, severity, getattr(decision.payload, "level", "?"),
                         extra={"audit": {"who": "system", "command": "escalate", "incident": decision.incident, "regency": decision.regency, "outcome": "ok", "seq": self.state.seq}},
                     )  # fmt: skip
             return len(decisions)
@@ -992,7 +992,7 @@ class OpsmonServer:
             changes = await self.store.token_changes(format_ts(self.clock()))
             if not changes:
                 return
-            decisions = [Decision(f"token.{c.change}", {**c.body, "at": c.ts}, None, None) for c in changes]
+            decisions = [Decision(convert({**c.body, "at": c.ts}, PAYLOAD_TYPES[f"token.{c.change}"])) for c in changes]
             head = self.state.seq
             await self._write(decisions, token_changes=[c.id for c in changes])
             if self.state.seq == head:  # not saved (logged as such): the next round tries again

@@ -11,6 +11,7 @@ from opsmon.domain import (
     Rules,
     State,
     apply,
+    concerns,
     decide,
     due_escalations,
     in_snapshot,
@@ -19,7 +20,24 @@ from opsmon.domain import (
     stage_status,
     urgency_key,
 )
-from opsmon.protocol import SYSTEM, Ack, Actor, Escalate, Event, IncidentDraft, Note, Reopen, Report, Resolve, StageUpdate, format_ts, parse_ts
+from opsmon.protocol import (
+    SYSTEM,
+    Ack,
+    Actor,
+    Escalate,
+    Event,
+    IncidentAcknowledged,
+    IncidentDraft,
+    KnownPayload,
+    Note,
+    Reopen,
+    Report,
+    Resolve,
+    StageUpdate,
+    format_ts,
+    parse_ts,
+    to_builtins,
+)
 from tests.helpers import province
 
 RULES = Rules.from_config(province())
@@ -38,23 +56,23 @@ class World:
 
     def do(self, command: object, actor: Actor = SITI, scope: list[str] | None = None) -> Event:
         decision = decide(self.state, command, actor, scope, self.now, RULES)  # type: ignore[arg-type]
-        return self._commit(decision.kind, decision.data, actor)
+        return self._commit(decision.payload, actor)
 
-    def _commit(self, kind: str, data: dict, actor: Actor) -> Event:  # type: ignore[type-arg]
-        event = Event(seq=self.state.seq + 1, ts=format_ts(self.now), kind=kind, actor=actor, data=data)
+    def _commit(self, payload: KnownPayload, actor: Actor) -> Event:
+        event = Event.of(self.state.seq + 1, format_ts(self.now), actor, payload)
         apply(self.state, event)
         self.events.append(event)
         return event
 
     def escalate_due(self) -> list[Event]:
-        return [self._commit(d.kind, d.data, SYSTEM) for d in due_escalations(self.state, self.now, RULES)]
+        return [self._commit(d.payload, SYSTEM) for d in due_escalations(self.state, self.now, RULES)]
 
     def advance(self, **delta: float) -> None:
         self.now += timedelta(**delta)
 
     def report(self, severity: str = "high", regency: str = "6371", title: str = "Kotak suara rusak", actor: Actor = SITI) -> int:
         event = self.do(Report(id="r", incident=IncidentDraft(regency=regency, category="logistik", severity=severity, title=title)), actor)
-        return int(event.data["id"])
+        return concerns(event) or 0
 
 
 def test_report_makes_an_open_incident_with_its_deadline() -> None:
@@ -131,10 +149,10 @@ def test_manual_escalation_raises_the_level_and_keeps_the_note() -> None:
     w = World()
     n = w.report()
     event = w.do(Escalate(id="e1", incident=n, note="Butuh Polres"))
-    assert event.data == {"incident": n, "level": 1, "note": "Butuh Polres"}
+    assert to_builtins(event.data) == {"incident": n, "level": 1, "note": "Butuh Polres"}
     w.do(Escalate(id="e2", incident=n))
     blank = w.do(Escalate(id="e2b", incident=n, note="   "))
-    assert blank.data["note"] is None  # a blank note is no note
+    assert blank.data.note is None  # a blank note is no note
     incident = w.state.incidents[n]
     assert incident.level == 3
     assert [x.text for x in incident.notes] == ["Butuh Polres"]
@@ -271,7 +289,7 @@ def test_stage_updates() -> None:
     w.advance(minutes=7)
     event = w.do(StageUpdate(id="s", regency="6371", stage="rekap_ppk", done=3, note="Kec. Banjarmasin Utara selesai"))
     row = w.state.stages[("6371", "rekap_ppk")]
-    assert event.data == {
+    assert to_builtins(event.data) == {
         "regency": "6371",
         "stage": "rekap_ppk",
         "status": "in_progress",
@@ -297,7 +315,7 @@ def test_a_stage_update_without_done_keeps_the_count() -> None:
     event = w.do(StageUpdate(id="s", regency="6372", stage="rekap_ppk", blocked=True, note="Listrik padam"))
     row = w.state.stages[("6372", "rekap_ppk")]
     assert (row.done, row.total, row.status, row.note) == (2, 5, "blocked", "Listrik padam")
-    assert event.data["done"] == 2  # the event carries the count: folding needs no state
+    assert event.data.done == 2  # the event carries the count: folding needs no state
     w.do(StageUpdate(id="s", regency="6372", stage="rekap_ppk"))  # unblocked, count kept
     assert (w.state.stages[("6372", "rekap_ppk")].done, w.state.stages[("6372", "rekap_ppk")].status) == (2, "in_progress")
 
@@ -353,14 +371,14 @@ def test_escalation_at_the_deadline_and_every_interval() -> None:
     w.advance(seconds=1)
     [first] = w.escalate_due()
     assert first.actor == Actor(name="system")
-    assert first.data["incident"] == n and first.data["level"] == 1
+    assert first.data.incident == n and first.data.level == 1
     assert w.state.incidents[n].level == 1
     assert w.escalate_due() == []  # once per deadline, not at every check
     w.advance(minutes=4)
     assert w.escalate_due() == []
     w.advance(minutes=1)
     [second] = w.escalate_due()
-    assert second.data["level"] == 2
+    assert second.data.level == 2
     assert is_overdue(w.state.incidents[n], w.now)
     # Acknowledging stops it.
     w.do(Ack(id="a", incident=n))
@@ -374,7 +392,7 @@ def test_a_long_outage_gives_one_escalation_not_a_burst() -> None:
     n = w.report("high")
     w.advance(minutes=15 + 15 * 3 + 7)  # deadline, then 3 intervals and a bit
     [event] = w.escalate_due()
-    assert event.data["level"] == 1
+    assert event.data.level == 1
     # The next one is due at the next interval boundary after now.
     assert parse_ts(w.state.incidents[n].escalate_due or "") == T0 + timedelta(minutes=15 * 5)
     assert w.escalate_due() == []
@@ -387,7 +405,7 @@ def test_low_severity_escalates_once_only() -> None:
     assert w.escalate_due() == []
     w.advance(minutes=1)
     [event] = w.escalate_due()
-    assert event.data["level"] == 1
+    assert event.data.level == 1
     assert w.state.incidents[n].escalate_due is None
     w.advance(hours=24)
     assert w.escalate_due() == []
@@ -405,7 +423,7 @@ def test_resolved_and_reopened_deadlines() -> None:
     assert w.escalate_due() == []
     w.advance(minutes=1)
     [event] = w.escalate_due()
-    assert event.data["level"] == 1
+    assert event.data.level == 1
 
 
 def test_several_incidents_escalate_together() -> None:
@@ -414,9 +432,9 @@ def test_several_incidents_escalate_together() -> None:
     b = w.report("critical", regency="6303")
     c = w.report("high")
     w.advance(minutes=5)
-    assert sorted(e.data["incident"] for e in w.escalate_due()) == [a, b]
+    assert sorted(e.data.incident for e in w.escalate_due()) == [a, b]
     w.advance(minutes=10)
-    assert sorted(e.data["incident"] for e in w.escalate_due()) == [a, b, c]
+    assert sorted(e.data.incident for e in w.escalate_due()) == [a, b, c]
 
 
 # --- views ---------------------------------------------------------------------------
@@ -453,6 +471,6 @@ def test_state_copy_is_deep() -> None:
 def test_events_for_unknown_incidents_are_ignored_by_the_fold() -> None:
     w = World()
     state = State()
-    apply(state, Event(seq=1, ts=format_ts(T0), kind="incident.acknowledged", actor=SITI, data={"incident": 5}))
+    apply(state, Event(seq=1, ts=format_ts(T0), kind="incident.acknowledged", actor=SITI, data=IncidentAcknowledged(incident=5)))
     assert state.seq == 1 and state.incidents == {}
     assert w.state.seq == 0
