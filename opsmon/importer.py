@@ -42,12 +42,8 @@ from typing import Any
 import msgspec
 
 from opsmon.config import Config
+from opsmon.exits import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
 from opsmon.feeders import (
-    EXIT_OK,
-    EXIT_REFUSED,
-    EXIT_UNREACHABLE,
-    EXIT_USAGE,
-    FeedError,
     LocalInvalid,
     Outcome,
     Pipeline,

@@ -40,7 +40,6 @@ from opsmon.protocol import (
     SYSTEM,
     WRITE_COMMANDS,
     BadMessage,
-    ConfigInfo,
     Error,
     Event,
     Hello,
@@ -52,7 +51,6 @@ from opsmon.protocol import (
     Status,
     User,
     Welcome,
-    convert,
     decode_client,
     decode_result,
     encode,
@@ -216,7 +214,7 @@ class OpsmonServer:
         self.hub = Hub(self.settings.broadcast_max_delay_ms / 1000)
         self.metrics = Metrics()
         self.lock = asyncio.Lock()
-        self._config_info = convert(config.to_wire(), ConfigInfo)
+        self._config_info = config.info()
         self._server: Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._inbox: asyncio.Queue[_Pending] = asyncio.Queue()
@@ -992,7 +990,7 @@ class OpsmonServer:
             changes = await self.store.token_changes(format_ts(self.clock()))
             if not changes:
                 return
-            decisions = [Decision(convert({**c.body, "at": c.ts}, PAYLOAD_TYPES[f"token.{c.change}"])) for c in changes]
+            decisions = [Decision(msgspec.convert({**c.body, "at": c.ts}, PAYLOAD_TYPES[f"token.{c.change}"])) for c in changes]
             head = self.state.seq
             await self._write(decisions, token_changes=[c.id for c in changes])
             if self.state.seq == head:  # not saved (logged as such): the next round tries again

@@ -7,9 +7,9 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
-from dataclasses import replace
 
 import pytest
+from msgspec.structs import replace
 
 from opsmon.config import Config
 from opsmon.scenario import HOUR, SCENARIO_NAMES, generate, load_scenario, load_stream
@@ -119,7 +119,7 @@ async def test_fixed_rate_load_is_answered_without_rate_limiting(server: Running
 
 
 async def test_unknown_scenario_is_a_usage_error(server: Running) -> None:
-    from opsmon.feeders import EXIT_USAGE, FeedError
+    from opsmon.exits import EXIT_USAGE, FeedError
 
     with pytest.raises(FeedError) as caught:
         await simulate(server.url, [server.tokens["officer"]], replace(server.config), scenario="pilkada")
