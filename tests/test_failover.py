@@ -1,0 +1,236 @@
+"""Clients that fail over: given several server URLs, a lost server is not a lost night.
+
+Real `opsmon-server serve` processes on one SQLite file: server A is killed
+with SIGKILL, server B is started on the same file (A's lock file is left
+behind, stale: flock went with the process) on another port, and the clients
+given `A, B` carry on there, with no event missed or seen twice and one
+answer for every command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from opsmon.client import Backoff, ClientError, Session
+from opsmon.protocol import Batch, Event, IncidentDraft, Report, Result, ServerMessage, Snapshot
+from server.lock import lock_path
+from tests.processes import Serving, opsmon_server, serving
+
+pytestmark = pytest.mark.slow
+
+FAST = Backoff(initial=0.05, maximum=0.4)  # tests: retry within tenths of a second
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def url_of(port: int) -> str:
+    return f"ws://127.0.0.1:{port}/ws"
+
+
+def add_token(db: Path, name: str, role: str = "officer", agency: str = "KPU") -> str:
+    done = opsmon_server("token", "add", name, "--role", role, "--agency", agency, "--db", str(db))
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1]
+
+
+async def kill9(server: Serving) -> None:
+    server.process.send_signal(signal.SIGKILL)
+    assert await asyncio.wait_for(server.process.wait(), 10) == -signal.SIGKILL
+
+
+@contextlib.asynccontextmanager
+async def server_on(db: Path, port: int) -> AsyncIterator[Serving]:
+    async with serving("--db", str(db), "--port", str(port), "--log-level", "warning") as running:
+        yield running
+
+
+def report(n: int, prefix: str = "laporan") -> Report:
+    return Report(id=f"{prefix}-{n}", incident=IncidentDraft(regency="6371", category="logistik", severity="low", title=f"{prefix} {n}"))
+
+
+class Follower:
+    """What a viewer's session was sent: every event, in the order it came."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.snapshots: list[Snapshot] = []
+
+    def __call__(self, message: ServerMessage) -> None:
+        if isinstance(message, Snapshot):
+            self.snapshots.append(message)
+        elif isinstance(message, Event):
+            self.events.append(message)
+        elif isinstance(message, Batch):
+            self.events.extend(message.events)
+
+    @property
+    def seqs(self) -> list[int]:
+        return [e.seq for e in self.events]
+
+
+async def until(condition: object, timeout: float = 20.0, what: str = "") -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():  # type: ignore[operator]
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what or condition}")
+        await asyncio.sleep(0.02)
+
+
+async def whole_log(url: str, token: str) -> list[Event]:
+    """Every event of the current epoch, by resuming from seq 0."""
+    probe = await Session.open(url, token, on_frame=lambda _: None)
+    epoch, head = probe.welcome.epoch, probe.welcome.seq
+    await probe.close()
+    follower = Follower()
+    session = await Session.open(url, token, epoch=epoch, since=0, on_frame=follower)
+    try:
+        await until(lambda: len(follower.events) >= head, what=f"{head} events")
+    finally:
+        await session.close()
+    assert not follower.snapshots
+    return follower.events
+
+
+async def test_a_session_given_a_then_b_resumes_on_b_after_a_is_killed_with_no_gap_and_no_duplicate(tmp_path: Path) -> None:
+    db = tmp_path / "opsmon.db"
+    officer, wall = add_token(db, "Rahmat"), add_token(db, "Layar", role="viewer")
+    port_a, port_b = free_port(), free_port()
+    urls = [url_of(port_a), url_of(port_b)]
+    async with server_on(db, port_a) as a:
+        follower = Follower()
+        viewer = await Session.open(urls, wall, on_frame=follower, backoff=FAST)
+        writer = await Session.open(urls, officer, on_frame=lambda _: None, backoff=FAST)
+        assert viewer.url == writer.url == urls[0] and viewer.failover
+        before = [await writer.request(report(n)) for n in range(20)]
+        assert all(r.ok and not r.repeat for r in before)
+        await until(lambda: viewer.position == before[-1].seq, what="the viewer to see the 20 reports")
+        epoch = viewer.epoch
+        await kill9(a)
+        assert lock_path(db).exists()  # left behind by the dead server: B must not mind it
+        await until(lambda: not viewer._online and not writer._online, what="both sessions to notice")
+        # Sent while no server is up: they wait, and go once B greets the session.
+        waiting = [asyncio.ensure_future(writer.request(report(n))) for n in range(20, 30)]
+        await asyncio.sleep(0.3)
+        assert not any(w.done() for w in waiting)
+
+    async with server_on(db, port_b):
+        after = await asyncio.gather(*waiting)
+        assert all(r.ok and not r.repeat for r in after)
+        more = [await writer.request(report(n)) for n in range(30, 40)]
+        head = more[-1].seq
+        assert head is not None
+        await until(lambda: viewer.position == head, what="the viewer to catch up on B")
+        assert viewer.url == writer.url == urls[1]
+        assert viewer.reconnects == writer.reconnects == 1
+        assert viewer.epoch == epoch  # the same log: resumed, not re-fetched
+        assert len(follower.snapshots) == 1  # the first connection's only
+        start = follower.snapshots[0].seq
+        assert follower.seqs == list(range(start + 1, head + 1))  # no gap, no event twice
+        titles = [e.data["title"] for e in follower.events if e.kind == "incident.reported"]
+        assert titles == [f"laporan {n}" for n in range(40)]
+        for session in (viewer, writer):
+            await session.close()
+        log = await whole_log(urls[1], officer)
+        assert [e.seq for e in log] == list(range(1, head + 1))
+        assert sorted(e.data["title"] for e in log if e.kind == "incident.reported") == sorted(f"laporan {n}" for n in range(40))
+
+
+async def test_answers_lost_with_a_killed_server_come_back_as_repeats_from_the_next(tmp_path: Path) -> None:
+    """A carried the commands out and died before its answers reached the client:
+    resent with their ids, B answers each `repeat` with A's answer, and nothing is done twice."""
+    db = tmp_path / "opsmon.db"
+    admin, wall = add_token(db, "Admin", role="admin"), add_token(db, "Layar", role="viewer")
+    port_a, port_b = free_port(), free_port()
+    urls = [url_of(port_a), url_of(port_b)]
+    async with server_on(db, port_a) as a:
+        follower = Follower()
+        watcher = await Session.open(urls[0], wall, on_frame=follower)  # on A only
+        session = await Session.open(urls, admin, on_frame=lambda _: None, backoff=FAST)
+        session.ws.transport.pause_reading()  # the answers stay unread in the socket
+        futures = [await session.send(report(n)) for n in range(25)]
+        await until(lambda: len(follower.events) == 25, what="A to commit all 25")
+        committed = {e.data["title"]: e.seq for e in follower.events}
+        await kill9(a)
+        await watcher.close()
+        session.ws.transport.abort()  # and are lost with the connection, never read
+        assert not any(f.done() for f in futures)
+
+    async with server_on(db, port_b):
+        results: list[Result] = await asyncio.wait_for(asyncio.gather(*futures), 20)
+        assert session.url == urls[1]
+        assert all(r.ok and r.repeat for r in results)  # A's answers, marked as repeats
+        assert [r.seq for r in results] == [committed[f"laporan {n}"] for n in range(25)]
+        assert session.pending == 0
+        log = await whole_log(urls[1], admin)
+        titles = [e.data["title"] for e in log if e.kind == "incident.reported"]
+        assert sorted(titles) == sorted(f"laporan {n}" for n in range(25))  # each once
+        await session.close()
+
+
+async def test_a_pipelined_burst_with_the_server_killed_midway_gets_one_answer_per_command_and_each_is_logged_once(tmp_path: Path) -> None:
+    db = tmp_path / "opsmon.db"
+    admin = add_token(db, "Admin", role="admin")
+    port_a, port_b = free_port(), free_port()
+    urls = [url_of(port_a), url_of(port_b)]
+    answers: dict[str, list[Result]] = {}
+    async with server_on(db, port_a) as a:
+        session = await Session.open(urls, admin, on_frame=lambda _: None, backoff=FAST)
+        futures = []
+        for n in range(300):
+            future = await session.send(report(n, "burst"))
+            future.add_done_callback(lambda f, n=n: answers.setdefault(f"burst-{n}", []).append(f.result()))
+            futures.append(future)
+            if n == 120:
+                await until(lambda: len(answers) >= 40, what="40 answers from A")
+                await kill9(a)  # mid-burst: some answered, some done but unanswered, some not sent
+        await until(lambda: not session._online, what="the session to notice")
+        answered_on_a = dict(answers)
+
+    async with server_on(db, port_b):
+        await asyncio.wait_for(asyncio.gather(*futures), 30)
+        assert session.url == urls[1] and session.reconnects == 1
+        assert sorted(answers) == sorted(f"burst-{n}" for n in range(300))
+        assert all(len(got) == 1 for got in answers.values())  # one answer per command
+        results = {key: got[0] for key, got in answers.items()}
+        assert all(r.ok for r in results.values()), [r for r in results.values() if not r.ok][:3]
+        assert all(not results[key].repeat for key in answered_on_a)
+        log = await whole_log(urls[1], admin)
+        assert [e.seq for e in log] == list(range(1, len(log) + 1))
+        titles = [e.data["title"] for e in log if e.kind == "incident.reported"]
+        assert sorted(titles) == sorted(f"burst {n}" for n in range(300))  # each in the log once
+        by_seq = {e.seq: e.data["title"] for e in log if e.kind == "incident.reported"}
+        assert all(by_seq[r.seq] == key.replace("-", " ") for key, r in results.items() if r.seq is not None)
+        await session.close()
+
+
+async def test_a_session_gives_up_when_no_server_answers_and_says_which(tmp_path: Path) -> None:
+    db = tmp_path / "opsmon.db"
+    officer = add_token(db, "Rahmat")
+    port_a, port_b = free_port(), free_port()
+    urls = [url_of(port_a), url_of(port_b)]
+    with pytest.raises(ClientError) as refused:
+        await Session.open(urls, officer)
+    assert str(refused.value).startswith("no server answered: ")
+    assert urls[0] in str(refused.value) and urls[1] in str(refused.value)
+    async with server_on(db, port_b) as b:
+        session = await Session.open(urls, officer, on_frame=lambda _: None, backoff=FAST, reconnect_for=1.5)
+        assert session.url == urls[1]  # A is down: the first that answers
+        await kill9(b)
+        with pytest.raises(ClientError) as lost:
+            await session.request(report(1), timeout=30)
+        text = str(lost.value)
+        assert "connection lost before an answer" in text and "no server answered within 1.5 s" in text
+        assert urls[0] in text and urls[1] in text
+        await session.close()
