@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from opsmon.text import describe, forbidden_characters
+from opsmon.urls import BadURL, parse_urls
 
 SEVERITY_KEYS = ("critical", "high", "medium", "low")
 LANGUAGES = ("id", "en")
@@ -435,8 +436,10 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
 
     c = root.table("client")
     client = ClientSettings(url=c.text("url", "ws://127.0.0.1:8765/ws", required=False), cafile=c.text("cafile", "", required=False), bell=c.flag("bell", True))
-    if not client.url.startswith(("ws://", "wss://")):
-        raise ConfigError(f"client.url: {client.url!r} must start with ws:// or wss://")
+    try:
+        parse_urls(client.url, "client.url")  # one URL, or a comma list to fail over between
+    except BadURL as exc:
+        raise ConfigError(str(exc)) from None
     c.done()
 
     t = root.table("sitrep")

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from opsmon.client import ClientError, Session, Unauthorized
+from opsmon.client import ClientError, Session, Unauthorized, URLs
 from opsmon.config import Config
 from opsmon.exercise import ExerciseClock
 from opsmon.feeders import EXIT_INTERRUPTED, EXIT_OK, EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError, Outcome, Pipeline, pace_for, percentile
@@ -102,7 +102,7 @@ class Simulator:
 
     def __init__(
         self,
-        url: str,
+        url: URLs,
         tokens: list[str],
         config: Config,
         *,
@@ -297,7 +297,7 @@ def connections_for(rate: float, config: Config) -> int:
 
 
 async def simulate(
-    url: str,
+    url: URLs,
     tokens: list[str],
     config: Config,
     *,
@@ -464,7 +464,7 @@ def simulator_tokens(args: Any, default: str | None) -> tuple[list[str], dict[st
     return list(dict.fromkeys(tokens)), agencies
 
 
-def run_simulate_cli(args: Any, config: Config, url: str, token: str | None, cafile: str | None = None) -> int:
+def run_simulate_cli(args: Any, config: Config, url: URLs, token: str | None, cafile: str | None = None) -> int:
     import json
 
     night = scenario_for(args.scenario, config)

@@ -11,17 +11,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
 import socket
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from opsmon.cli import main
 from opsmon.client import Backoff, ClientError, Session
+from opsmon.feeders import EXIT_UNREACHABLE, EXIT_USAGE
 from opsmon.protocol import Batch, Event, IncidentDraft, Report, Result, ServerMessage, Snapshot
 from server.lock import lock_path
+from tests.helpers import CONFIG_PATH, ROOT
 from tests.processes import Serving, opsmon_server, serving
+from tests.server_thread import server_in_thread
 
 pytestmark = pytest.mark.slow
 
@@ -234,3 +240,127 @@ async def test_a_session_gives_up_when_no_server_answers_and_says_which(tmp_path
         assert "connection lost before an answer" in text and "no server answered within 1.5 s" in text
         assert urls[0] in text and urls[1] in text
         await session.close()
+
+
+# --- the command line: --url A --url B, $OPSMON_URL and [client] url as lists ----------------
+
+
+@pytest.mark.parametrize(
+    ("urls", "says"),
+    [
+        ([""], "--url: an empty URL"),
+        (["ws://127.0.0.1:8765/ws,,ws://127.0.0.1:8766/ws"], "--url: an empty URL in the list"),
+        (["ws://127.0.0.1:8765/ws,"], "--url: an empty URL in the list"),
+        (["ws://127.0.0.1:8765/ws", "http://127.0.0.1:8766/ws"], "'http://127.0.0.1:8766/ws' is not a websocket URL: http(s):// is the health page"),
+        (["ws://"], "'ws://' names no host"),
+        (["ws://127.0.0.1:port/ws"], "'ws://127.0.0.1:port/ws' is not a valid URL"),
+        (["ws://127.0.0.1:8765/ws ws://127.0.0.1:8766/ws"], "holds a space: separate several URLs with commas only"),
+        (["ws://127.0.0.1:8765/ws", "ws://127.0.0.1:8765/ws"], "ws://127.0.0.1:8765/ws is given twice"),
+    ],
+)
+@pytest.mark.parametrize("args", [["ack", "1"], ["import", "x.jsonl"], ["simulate", "--duration", "1"], []], ids=["ack", "import", "simulate", "tui"])
+def test_a_bad_url_list_is_a_usage_error_naming_the_bad_entry(args: list[str], urls: list[str], says: str, capsys: pytest.CaptureFixture[str]) -> None:
+    given = [part for url in urls for part in ("--url", url)]
+    assert main([*args, *given, "--token", "ops_x"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert says in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_bad_opsmon_url_or_client_url_is_refused_naming_its_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OPSMON_TOKEN", "ops_x")
+    monkeypatch.setenv("OPSMON_URL", "ws://127.0.0.1:8765/ws, http://127.0.0.1:8766/ws")
+    assert main(["ack", "1"]) == EXIT_USAGE
+    assert capsys.readouterr().err.startswith("opsmon: error: $OPSMON_URL: 'http://127.0.0.1:8766/ws' is not a websocket URL")
+    monkeypatch.delenv("OPSMON_URL")
+    config = with_client_url(tmp_path, "ws://127.0.0.1:8765/ws,,ws://127.0.0.1:8766/ws")
+    assert main(["ack", "1", "--config", str(config)]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "client.url: an empty URL in the list" in err and err.count("\n") == 1
+
+
+def with_client_url(tmp_path: Path, url: str) -> Path:
+    text = CONFIG_PATH.read_text(encoding="utf-8")
+    assert '[client]\nurl = "ws://127.0.0.1:8765/ws"' in text
+    path = tmp_path / "config.toml"
+    path.write_text(text.replace('[client]\nurl = "ws://127.0.0.1:8765/ws"', f'[client]\nurl = "{url}"'), encoding="utf-8")
+    return path
+
+
+def test_url_lists_from_the_command_line_the_environment_and_the_config_in_that_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dead = url_of(free_port())  # nothing listens there: the next one in the list is tried
+    with server_in_thread(tmp_path) as live:
+        monkeypatch.setenv("OPSMON_TOKEN", live.tokens["officer"])
+        config = with_client_url(tmp_path, f"{dead},{live.url}")
+        note = ["note", "1", "--text"]
+        assert main(["report", "--regency", "6371", "--category", "logistik", "--severity", "low", "--title", "Kotak suara basah", "--url", live.url]) == 0
+        # [client] url, a comma list: the dead one first, then the live one.
+        assert main([*note, "dari config", "--config", str(config)]) == 0
+        # $OPSMON_URL (a comma list too) over the config's.
+        monkeypatch.setenv("OPSMON_URL", f"{dead},{live.url}")
+        assert main([*note, "dari env", "--config", str(with_client_url(tmp_path, dead))]) == 0
+        # --url (given twice) over $OPSMON_URL: a list of only dead servers is refused as unreachable.
+        assert main([*note, "tidak terkirim", "--url", dead, "--url", url_of(free_port())]) == EXIT_UNREACHABLE
+        err = capsys.readouterr().err
+        assert "no server answered: " in err and dead in err and err.count("\n") == 1
+        assert main([*note, "dari --url", "--url", dead, "--url", live.url]) == 0
+        notes = [n.text for n in live.state().incidents[1].notes]
+        assert notes == ["dari config", "dari env", "dari --url"]
+
+
+async def test_an_import_given_a_then_b_finishes_on_b_when_a_is_killed_midway(tmp_path: Path) -> None:
+    db = tmp_path / "opsmon.db"
+    officer, wall = add_token(db, "Rahmat"), add_token(db, "Layar", role="viewer")
+    port_a, port_b = free_port(), free_port()
+    urls = [url_of(port_a), url_of(port_b)]
+    lines = [json.dumps({"type": "report", "regency": "6371", "category": "logistik", "severity": "low", "title": f"impor {n}"}) for n in range(250)]
+    (tmp_path / "laporan.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    async with server_on(db, port_a) as a:
+        follower = Follower()
+        watcher = await Session.open(urls[0], wall, on_frame=follower)
+        importing = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "opsmon.cli", "import", str(tmp_path / "laporan.jsonl"), "--url", urls[0], "--url", urls[1], "--token", officer, "--json",
+            cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        await until(lambda: len(follower.events) >= 60, what="A to take 60 lines")
+        await kill9(a)
+        await watcher.close()
+    async with server_on(db, port_b):
+        out, err = await asyncio.wait_for(importing.communicate(), 60)
+        assert importing.returncode == 0, err.decode()
+        body = json.loads(out)
+        assert (body["accepted"], body["already_imported"], body["rejected"]) == (250, 0, 0), body
+        log = await whole_log(urls[1], officer)
+        titles = [e.data["title"] for e in log if e.kind == "incident.reported"]
+        assert sorted(titles) == sorted(f"impor {n}" for n in range(250))  # each line once
+        assert [e.seq for e in log] == list(range(1, len(log) + 1))
+
+
+async def test_the_simulator_given_a_then_b_carries_on_on_b(tmp_path: Path) -> None:
+    db = tmp_path / "opsmon.db"
+    admin, wall = add_token(db, "Admin", role="admin"), add_token(db, "Layar", role="viewer")
+    port_a, port_b = free_port(), free_port()
+    urls = [url_of(port_a), url_of(port_b)]
+    async with server_on(db, port_a) as a:
+        follower = Follower()
+        watcher = await Session.open(urls[0], wall, on_frame=follower)
+        simulating = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "opsmon.cli", "simulate", "--rate", "60", "--duration", "6", "--reports-only", "--quiet", "--json",
+            "--url", f"{urls[0]},{urls[1]}", "--token", admin,
+            cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        await until(lambda: len(follower.events) >= 40, what="A to take 40 commands")
+        await kill9(a)
+        await watcher.close()
+    async with server_on(db, port_b):
+        out, err = await asyncio.wait_for(simulating.communicate(), 60)
+        assert simulating.returncode == 0, err.decode()
+        stats = json.loads(out)
+        assert stats["sent"] == stats["ok"] > 40 and stats["refused"] == {}, stats
+        log = await whole_log(urls[1], admin)
+        assert [e.seq for e in log] == list(range(1, len(log) + 1))
+        # Every command answered ok is in the log once: one event each (token.added: the two tokens).
+        assert len(log) == stats["ok"] + 2

@@ -79,6 +79,12 @@ class HeaderBar(Widget):
             right.append(tr("header.readonly") + " ", "dim")
         if self.now is not None and self.tz is not None:
             right.append(local_time(self.now, self.tz, seconds=wide), "bold")
+        # Given several servers, the one connected to: where the line has room for it, never cutting the totals.
+        server = getattr(self.app, "server_label", "")
+        if server:
+            label = for_terminal(tr("header.server", server=server)) + " "
+            if left.cell_len + len(label) + right.cell_len + 2 <= width:
+                right = Text(label, "dim") + right
         return fit(left, right, width)
 
 
