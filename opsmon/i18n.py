@@ -36,7 +36,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "header.readonly": {"id": "hanya-baca", "en": "read-only"},
     "banner.offline": {"id": "TERPUTUS sejak {time}, mencoba lagi...", "en": "DISCONNECTED since {time}, retrying..."},
     "banner.failover": {"id": "TERPUTUS sejak {time}, mencoba server {server}...", "en": "DISCONNECTED since {time}, trying server {server}..."},
-    "header.server": {"id": "server {server}", "en": "server {server}"},
+    "header.server": {"id": "@{server}", "en": "@{server}"},
     "banner.reason": {"id": "({reason})", "en": "({reason})"},
     "banner.server_problem": {
         "id": "SERVER GAGAL MENYIMPAN: {problem}; perintah ditolak sampai pulih",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import signal
 import socket
 import sys
@@ -19,11 +20,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from textual.pilot import Pilot
 
 from opsmon.cli import main
 from opsmon.client import Backoff, ClientError, Session
 from opsmon.feeders import EXIT_UNREACHABLE, EXIT_USAGE
+from opsmon.i18n import local_time
 from opsmon.protocol import Batch, Event, IncidentDraft, Report, Result, ServerMessage, Snapshot
+from opsmon.tui.app import OpsmonApp
+from opsmon.tui.widgets.queue import IncidentQueue
 from server.lock import lock_path
 from tests.helpers import CONFIG_PATH, ROOT
 from tests.processes import Serving, opsmon_server, serving
@@ -364,3 +369,102 @@ async def test_the_simulator_given_a_then_b_carries_on_on_b(tmp_path: Path) -> N
         assert [e.seq for e in log] == list(range(1, len(log) + 1))
         # Every command answered ok is in the log once: one event each (token.added: the two tokens).
         assert len(log) == stats["ok"] + 2
+
+
+# --- the dashboard ---------------------------------------------------------------------------
+
+
+def banner(app: OpsmonApp) -> str:
+    return str(app.dashboard.query_one("#banner").render())
+
+
+def header(app: OpsmonApp) -> str:
+    return str(app.dashboard.query_one("#header").render())
+
+
+def queue(app: OpsmonApp) -> list[int]:
+    return app.dashboard.query_one(IncidentQueue).incident_ids
+
+
+async def settle(pilot: Pilot[int], condition: object, what: str, timeout: float = 20.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():  # type: ignore[operator]
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.05)
+
+
+async def test_the_dashboard_fails_over_to_b_says_so_and_shows_what_is_reported_there(tmp_path: Path) -> None:
+    db = tmp_path / "opsmon.db"
+    officer, polisi = add_token(db, "Rahmat", agency="Bawaslu"), add_token(db, "Budi", agency="Polri")
+    port_a, port_b = free_port(), free_port()
+    urls = [url_of(port_a), url_of(port_b)]
+    app = OpsmonApp(url=urls, token=officer)
+    app.backoff = Backoff(initial=0.05, maximum=0.4)
+    async with server_on(db, port_a) as a:
+        seeding = await Session.open(urls[0], polisi, on_frame=lambda _: None)
+        for n in range(3):
+            assert (await seeding.request(report(n))).ok
+        await seeding.close()
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot, lambda: len(queue(app)) == 3, "the three incidents from A")
+            assert f"Bawaslu/Rahmat@127.0.0.1:{port_a} " in header(app)  # which server, where the line has room
+            on_a = app.state.seq
+            assert app.events_seen == 0  # a snapshot, so far
+            await kill9(a)
+            await settle(pilot, lambda: app.dashboard.query_one("#banner").has_class("-offline"), "the offline banner")
+            text = banner(app)
+            # The one banner, in Indonesian: since when, and the server it is trying now (B, then A again, in turn).
+            since = local_time(app.offline_since, app.tz)  # type: ignore[arg-type]
+            assert re.search(rf"TERPUTUS sejak {since}, mencoba server 127\.0\.0\.1:({port_a}|{port_b})\.\.\. \(", text), text
+            assert "connection" not in text and "@127.0.0.1" not in header(app)
+            assert "DATA BASI" in header(app)
+            await pilot.press("a")  # acknowledged while no server is up: sent on B, with its id
+            await settle(pilot, lambda: any("dikirim saat tersambung kembali" in n for n in app.notices), "the queued notice")
+
+            async with server_on(db, port_b):
+                await settle(pilot, lambda: f"Tersambung kembali, ke server 127.0.0.1:{port_b}." in app.notices, "the reconnect notice")
+                await settle(pilot, lambda: not app.dashboard.query_one("#banner").has_class("-offline"), "the banner to go")
+                # Someone reports on B: it reaches the dashboard, folded onto what it had.
+                field = await Session.open(urls[1], polisi, on_frame=lambda _: None)
+                made_on_b = await field.request(report(3, "di-b"))
+                await field.close()
+                assert made_on_b.ok
+                await settle(pilot, lambda: made_on_b.incident in queue(app), "the incident made on B")
+                await settle(pilot, lambda: app.state.seq == made_on_b.seq or app.state.seq > (made_on_b.seq or 0), "the fold to reach B's head")
+                assert f"Bawaslu/Rahmat@127.0.0.1:{port_b} " in header(app) and "DATA BASI" not in header(app)
+                assert app.connection is not None and app.connection.url == urls[1]
+                # Resumed, not re-fetched: every event once, the state the same as a fresh look at B.
+                fresh = await Session.open(urls[1], polisi)
+                snapshot = await fresh.next_frame()
+                await fresh.close()
+                assert isinstance(snapshot, Snapshot) and snapshot.seq == app.state.seq
+                assert {i.id: i.status for i in snapshot.incidents} == {i.id: i.status for i in app.state.incidents.values()}
+                assert [e.seq for e in app.recent_events] == list(range(on_a + 1, app.state.seq + 1))  # each event after A's snapshot, once
+                assert app.events_seen == app.state.seq - on_a
+                acks = [i for i in snapshot.incidents if i.status == "acknowledged"]
+                assert len(acks) == 1 and acks[0].acknowledged_by is not None and acks[0].acknowledged_by.name == "Rahmat"
+                # 80 columns: no room for the server, so the header is what it is with one (it gives way, never the counts).
+                await pilot.resize_terminal(80, 24)
+                await pilot.pause(0.2)
+                line = header(app)
+                assert len(line) <= 80 and "Blm-ack" in line and "@127.0.0.1" not in line, line
+
+
+async def test_the_dashboard_starts_on_the_first_server_that_answers_and_names_every_one_that_did_not(tmp_path: Path) -> None:
+    db = tmp_path / "opsmon.db"
+    officer = add_token(db, "Rahmat")
+    dead, port_b = url_of(free_port()), free_port()
+    async with server_on(db, port_b):
+        app = OpsmonApp(url=[dead, url_of(port_b)], token=officer)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot, lambda: app.welcome is not None, "the welcome from B")
+            assert app.return_code is None and app.url == url_of(port_b)
+    other = url_of(free_port())
+    app = OpsmonApp(url=[dead, other], token=officer)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, lambda: app.return_code is not None, "the app to give up")
+    assert app.return_code == EXIT_UNREACHABLE
+    assert app.exit_line.startswith("opsmon: tidak dapat tersambung: tidak ada yang mendengarkan di " + dead)
+    assert f"; tidak ada yang mendengarkan di {other}" in app.exit_line and "\n" not in app.exit_line

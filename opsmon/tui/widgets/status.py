@@ -70,21 +70,24 @@ class HeaderBar(Widget):
                         left.append(" " + tr("panel.late_short"), "bold reverse")
         elif self.connecting:
             left.append("  " + self.connecting, "dim")
-        right = Text()
-        if self.stale:
-            right.append(tr("header.stale") + " ", "bold reverse")
-        if self.user is not None and width >= 100:
-            right.append(for_terminal(tr("header.user", agency=self.user.agency, name=self.user.name)) + " ", "dim")
-        if self.read_only and not (squeezed and trouble):
-            right.append(tr("header.readonly") + " ", "dim")
-        if self.now is not None and self.tz is not None:
-            right.append(local_time(self.now, self.tz, seconds=wide), "bold")
-        # Given several servers, the one connected to: where the line has room for it, never cutting the totals.
-        server = getattr(self.app, "server_label", "")
-        if server:
-            label = for_terminal(tr("header.server", server=server)) + " "
-            if left.cell_len + len(label) + right.cell_len + 2 <= width:
-                right = Text(label, "dim") + right
+        # Given several servers, the one connected to ("Bawaslu/Rahmat@host:port"),
+        # where the line has room for it: it never cuts the totals.
+        connected_to = str(getattr(self.app, "server_label", ""))
+        server = for_terminal(tr("header.server", server=connected_to)) if connected_to else ""
+        for label in [server, ""] if server else [""]:
+            right = Text()
+            if self.stale:
+                right.append(tr("header.stale") + " ", "bold reverse")
+            if self.user is not None and width >= 100:
+                right.append(for_terminal(tr("header.user", agency=self.user.agency, name=self.user.name)) + label + " ", "dim")
+            elif label:
+                right.append(label + " ", "dim")
+            if self.read_only and not (squeezed and trouble):
+                right.append(tr("header.readonly") + " ", "dim")
+            if self.now is not None and self.tz is not None:
+                right.append(local_time(self.now, self.tz, seconds=wide), "bold")
+            if left.cell_len + right.cell_len + 1 <= width:
+                break
         return fit(left, right, width)
 
 
