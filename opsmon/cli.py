@@ -19,24 +19,8 @@ from typing import Any, NoReturn
 from opsmon import triage_cli
 from opsmon.client import new_command_id
 from opsmon.config import LANGUAGES, Config, ConfigError, config_relative, load_config
-from opsmon.feeders import (
-    EXIT_CODES_HELP,
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_REFUSED,
-    EXIT_UNREACHABLE,
-    EXIT_USAGE,
-    FeedError,
-    LocalInvalid,
-    check_category,
-    check_severity,
-    check_stage,
-    check_urls,
-    feeder_session,
-    resolve_regency,
-    stage_regency,
-)
+from opsmon.exits import EXIT_CODES_HELP, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
+from opsmon.feeders import LocalInvalid, check_category, check_severity, check_stage, check_urls, feeder_session, resolve_regency, stage_regency
 from opsmon.geo import BoundariesError, ProvinceShape, province_shape
 from opsmon.i18n import Translator, translate_refusal
 from opsmon.protocol import (

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from opsmon.config import Config, ConfigError, load_config
-from opsmon.feeders import EXIT_FAILED, EXIT_OK, EXIT_USAGE, FeedError
+from opsmon.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE, FeedError
 from opsmon.simulate import SimStats, scenario_for, simulate
 
 OFFICER = ("Petugas Posko", "officer", "KPU")

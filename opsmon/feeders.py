@@ -1,4 +1,4 @@
-"""What the command-line feeders share: exit codes, local validation against
+"""What the command-line feeders share: local validation against
 config.toml, and a pipelined sender over one `opsmon.client.Session`.
 
 Local checks only give a clearer message earlier; the server still has the
@@ -15,35 +15,9 @@ from dataclasses import dataclass, field
 
 from opsmon.client import ClientError, Session, Unauthorized, URLs
 from opsmon.config import Config, Regency, Stage
+from opsmon.exits import EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
 from opsmon.protocol import Command, Result
 from opsmon.urls import BadURL, parse_urls
-
-# Exit codes of every `opsmon` feeder (documented in `opsmon --help`).
-EXIT_OK = 0
-EXIT_FAILED = 1  # something else went wrong (e.g. the TUI is not installed)
-EXIT_USAGE = 2  # bad arguments, bad config, or a value the config does not know
-EXIT_REFUSED = 3  # the server answered and refused (forbidden, not_found, invalid, conflict); import: some lines rejected
-EXIT_UNREACHABLE = 4  # no server at the URL, or the connection was lost before an answer
-EXIT_UNAUTHORIZED = 5  # the server refused the token (unknown or revoked)
-EXIT_INTERRUPTED = 130
-
-EXIT_CODES_HELP = """exit codes:
-  0  done (import: every line accepted or already imported)
-  1  other failure
-  2  usage: bad arguments, unreadable config, a URL that is not ws:// or wss://, or a regency/stage/category/severity the config does not know
-  3  refused by the server (its reason is printed); import: at least one line rejected
-  4  server unreachable, or the connection was lost before an answer
-  5  token refused by the server (unknown or revoked)
-  130 interrupted (ctrl+c)"""
-
-
-class FeedError(Exception):
-    """Why a feeder stops: one line for stderr, and the exit code."""
-
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
 
 
 class LocalInvalid(ValueError):

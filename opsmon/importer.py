@@ -43,12 +43,8 @@ import msgspec
 
 from opsmon.client import URLs
 from opsmon.config import Config
+from opsmon.exits import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
 from opsmon.feeders import (
-    EXIT_OK,
-    EXIT_REFUSED,
-    EXIT_UNREACHABLE,
-    EXIT_USAGE,
-    FeedError,
     LocalInvalid,
     Outcome,
     Pipeline,

@@ -28,7 +28,8 @@ from typing import Any
 from opsmon.client import ClientError, Session, Unauthorized, URLs
 from opsmon.config import Config
 from opsmon.exercise import ExerciseClock
-from opsmon.feeders import EXIT_INTERRUPTED, EXIT_OK, EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError, Outcome, Pipeline, pace_for, percentile
+from opsmon.exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
+from opsmon.feeders import Outcome, Pipeline, pace_for, percentile
 from opsmon.protocol import AGENCIES, ExerciseInfo, parse_ts
 from opsmon.scenario import FIELD_KINDS, HOUR, Scenario, ScenarioError, SimCommand, generate, load_scenario, load_stream
 

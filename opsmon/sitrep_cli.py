@@ -18,7 +18,7 @@ from opsmon.client import ClientError, Session, Unauthorized, URLs
 from opsmon.config import Config
 from opsmon.domain import State
 from opsmon.exercise import ExerciseClock
-from opsmon.feeders import EXIT_OK, EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
+from opsmon.exits import EXIT_OK, EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
 from opsmon.geo import BoundariesError, province_shape
 from opsmon.i18n import who
 from opsmon.protocol import Batch, Event, Snapshot, Welcome, parse_ts, utc_now

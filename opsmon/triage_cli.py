@@ -17,7 +17,8 @@ from typing import Any
 from opsmon.client import ClientError, Session, new_command_id
 from opsmon.config import Config
 from opsmon.domain import State, event_summary, fold, is_mine, urgency_key
-from opsmon.feeders import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError, LocalInvalid, check_severity, resolve_regency
+from opsmon.exits import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
+from opsmon.feeders import LocalInvalid, check_severity, resolve_regency
 from opsmon.i18n import local_datetime, local_time, translate_refusal, who
 from opsmon.protocol import (
     AGENCIES,

@@ -19,7 +19,7 @@ from typing import Any
 
 from opsmon.client import ClientError, Session, Unauthorized, URLs
 from opsmon.config import Config
-from opsmon.feeders import EXIT_OK, EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
+from opsmon.exits import EXIT_OK, EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
 
 
 def is_loopback(host: str) -> bool:

@@ -28,7 +28,7 @@ import pytest
 
 from opsmon.cli import main
 from opsmon.config import config_relative, load_config
-from opsmon.feeders import EXIT_UNAUTHORIZED, EXIT_USAGE
+from opsmon.exits import EXIT_UNAUTHORIZED, EXIT_USAGE
 from tests.helpers import ROOT
 from tests.installed import need_root, open_folder
 from tests.server_thread import server_in_thread

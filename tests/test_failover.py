@@ -24,7 +24,7 @@ from textual.pilot import Pilot
 
 from opsmon.cli import main
 from opsmon.client import Backoff, ClientError, Session
-from opsmon.feeders import EXIT_UNREACHABLE, EXIT_USAGE
+from opsmon.exits import EXIT_UNREACHABLE, EXIT_USAGE
 from opsmon.i18n import local_time
 from opsmon.protocol import Batch, Event, IncidentDraft, Report, Result, ServerMessage, Snapshot
 from opsmon.tui.app import OpsmonApp

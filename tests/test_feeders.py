@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from opsmon.cli import main
-from opsmon.feeders import EXIT_REFUSED, EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE
+from opsmon.exits import EXIT_REFUSED, EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE
 from tests.helpers import ROOT
 from tests.server_thread import ServerThread, server_in_thread
 

@@ -50,7 +50,7 @@ def kecamatan_in(location: str) -> str:
 def test_voting_day_starts_with_every_closed_window_done(config: Config, seed: int) -> None:
     # The config's windows are the truth: at the first minute no stage whose window has
     # closed (logistics: "s.d. 13 Feb") is still short in any regency, so no panel says !JADWAL.
-    from opsmon.tui.view import window_end
+    from opsmon.view import window_end
 
     tz = config.province.tz
     scenario = load_scenario("hari-h", tz)

@@ -119,7 +119,7 @@ async def test_fixed_rate_load_is_answered_without_rate_limiting(server: Running
 
 
 async def test_unknown_scenario_is_a_usage_error(server: Running) -> None:
-    from opsmon.feeders import EXIT_USAGE, FeedError
+    from opsmon.exits import EXIT_USAGE, FeedError
 
     with pytest.raises(FeedError) as caught:
         await simulate(server.url, [server.tokens["officer"]], replace(server.config), scenario="pilkada")

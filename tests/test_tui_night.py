@@ -102,7 +102,7 @@ def fixed_night(config: Config, *, role: str = "officer") -> tuple[Welcome, Stat
 
 
 def test_panels_say_current_stage_counts_and_overdue() -> None:
-    from opsmon.tui.view import summarize, totals
+    from opsmon.view import summarize, totals
     from tests.helpers import province
 
     welcome, state, _ = fixed_night(province())

@@ -18,7 +18,7 @@ from opsmon.i18n import WITA
 from opsmon.protocol import Actor, Event, Incident, StageUpdate, format_ts
 from opsmon.text import PLACEHOLDER, describe, is_control
 from opsmon.tui.app import OpsmonApp
-from opsmon.tui.view import window_end
+from opsmon.view import window_end
 from server.store import Store
 from tests.helpers import FakeClock, Running, running_server
 from tests.test_tui import until

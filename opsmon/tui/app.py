@@ -35,7 +35,7 @@ from opsmon.config import SitrepSettings
 from opsmon.domain import State, is_overdue, urgency_key
 from opsmon.exercise import ExerciseClock
 from opsmon.exercise import banner as exercise_banner
-from opsmon.feeders import EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE
+from opsmon.exits import EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE
 from opsmon.geo import ProvinceShape
 from opsmon.i18n import CATALOG, WITA, Translator, local_time, translate_failure, translate_refusal, who
 from opsmon.protocol import (
@@ -68,8 +68,8 @@ from opsmon.tui.screens.help import HelpScreen, key_rows
 from opsmon.tui.screens.modals import AssignModal, ConfirmQuit, NoteModal, PickModal, SnoozeModal
 from opsmon.tui.screens.regency import RegencyScreen
 from opsmon.tui.screens.sitrep import SitrepScreen
-from opsmon.tui.view import Lookup
 from opsmon.urls import short
+from opsmon.view import Lookup
 
 # Conflicts whose reason says more than the incident's status does.
 TRIAGE_CONFLICTS = frozenset({"not_snoozed", "not_acknowledged", "unchanged", "into_resolved"})

@@ -12,13 +12,13 @@ from textual.events import Resize
 from textual.widgets import Footer, Input, Static
 
 from opsmon.tui.screens.live import LiveScreen
-from opsmon.tui.view import SEVERITIES, QueueFilter, queue, summarize, totals
-from opsmon.tui.view import latest as latest_incidents
 from opsmon.tui.widgets.charts import NightCharts
 from opsmon.tui.widgets.provincemap import ProvinceMap, legend_rows
 from opsmon.tui.widgets.queue import IncidentQueue
 from opsmon.tui.widgets.regency import RegencyGrid, RegencyPanel
 from opsmon.tui.widgets.status import HeaderBar, OfflineBanner, Ticker
+from opsmon.view import SEVERITIES, QueueFilter, queue, summarize, totals
+from opsmon.view import latest as latest_incidents
 
 if TYPE_CHECKING:
     pass

@@ -16,8 +16,8 @@ from opsmon.i18n import local_datetime, local_time, who
 from opsmon.protocol import Event
 from opsmon.text import for_terminal
 from opsmon.tui.screens.live import LiveScreen
-from opsmon.tui.view import totals
 from opsmon.tui.widgets.status import HeaderBar, OfflineBanner
+from opsmon.view import totals
 
 if TYPE_CHECKING:
     pass

@@ -14,9 +14,9 @@ from textual.widgets import Footer, Static
 from opsmon.domain import urgency_key
 from opsmon.text import for_terminal
 from opsmon.tui.screens.live import LiveScreen
-from opsmon.tui.view import SEVERITIES, totals
 from opsmon.tui.widgets.charts import NightCharts
 from opsmon.tui.widgets.status import HeaderBar, OfflineBanner
+from opsmon.view import SEVERITIES, totals
 
 if TYPE_CHECKING:
     pass

@@ -15,7 +15,7 @@ from textual.widgets import Sparkline, Static
 
 from opsmon.i18n import Translator, local_time
 from opsmon.timeline import SEVERITIES, Night
-from opsmon.tui.view import Lookup
+from opsmon.view import Lookup
 
 
 class NightCharts(Vertical):

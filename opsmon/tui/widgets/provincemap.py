@@ -18,8 +18,8 @@ from textual.widget import Widget
 from opsmon.geo import Grid, ProvinceShape
 from opsmon.i18n import Translator
 from opsmon.sitrep import CONDITIONS
-from opsmon.tui.view import RegencySummary
 from opsmon.tui.widgets.regency import digit_for
+from opsmon.view import RegencySummary
 
 # Interior fill per condition, worst first: darker means worse, with or without colour.
 FILL = {"critical": "█", "escalated": "▓", "blocked": "▒", "incidents": "░", "quiet": "·"}

@@ -22,8 +22,8 @@ from opsmon.domain import is_overdue
 from opsmon.i18n import CATALOG, WITA, Translator, local_time, who
 from opsmon.protocol import Incident
 from opsmon.text import for_terminal
-from opsmon.tui.view import Lookup, age
 from opsmon.tui.widgets.bars import cut
+from opsmon.view import Lookup, age
 
 COLUMNS = ("mark", "status", "regency", "severity", "category", "title", "age", "acked_by", "owner")
 

@@ -11,9 +11,9 @@ from textual.widget import Widget
 
 from opsmon.i18n import Translator
 from opsmon.text import for_terminal
-from opsmon.tui.view import SEVERITIES, Lookup, RegencySummary, regency_stages
-from opsmon.tui.view import age as age_of
 from opsmon.tui.widgets.bars import bar, fit
+from opsmon.view import SEVERITIES, Lookup, RegencySummary, regency_stages
+from opsmon.view import age as age_of
 
 
 def digit_for(index: int) -> str:

@@ -11,8 +11,8 @@ from textual.widget import Widget
 from opsmon.i18n import Translator, local_time, who
 from opsmon.protocol import Incident, User
 from opsmon.text import for_terminal
-from opsmon.tui.view import Lookup, Totals
 from opsmon.tui.widgets.bars import fit
+from opsmon.view import Lookup, Totals
 
 
 class HeaderBar(Widget):
