@@ -506,7 +506,7 @@ def _after_action(args: argparse.Namespace) -> int:
         body: str | bytes = afteraction.render_json(report)
     else:
         lang = args.lang or config.province.language
-        severities = {s.key: s.label.id if lang == "id" else s.label.en for s in config.severities}
+        severities: dict[str, str] = {s.key: s.label.id if lang == "id" else s.label.en for s in config.severities}
         text = afteraction.render_md(
             report, config.province.tz, {r.code: r.short for r in config.regencies} | {config.province.code: config.province.name}, lang, severities
         )

@@ -1,184 +1,128 @@
 """Loading and validating config.toml: the province a server watches.
 
-Every problem is reported as a ConfigError that names the exact key
-(``regencies[3].tps``) and what is wrong with it, so a bad config never
-starts a half-working server or client.
+The TOML decodes straight into msgspec Structs: the province's part
+(regencies, stages, categories, severities) is the same Structs the welcome
+carries (opsmon/protocol.py), here in subclasses that refuse unknown keys
+and add what only this side reads. Every problem is reported as a
+ConfigError that names the exact key (``regencies[3].tps``) and what is wrong
+with it, so a bad config never starts a half-working server or client.
+Checks across keys (duplicates, a province code that is a regency's) follow
+the decoding.
 """
 
 from __future__ import annotations
 
-import math
 import re
 import tomllib
-from dataclasses import dataclass, field
-from datetime import timedelta, timezone, tzinfo
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
+import msgspec
+from msgspec import Meta, field
+from msgspec import inspect as mi
+
+from opsmon.protocol import SEVERITIES, CategoryInfo, ConfigInfo, LabelText, ProvinceInfo, RegencyInfo, SeverityInfo, StageInfo, StageScope, StageUnit
 from opsmon.text import describe, forbidden_characters
 from opsmon.urls import BadURL, parse_urls
 
-SEVERITY_KEYS = ("critical", "high", "medium", "low")
-LANGUAGES = ("id", "en")
-STAGE_UNITS = ("tps", "kecamatan", "plenary")
-# "regency": every regency has its own row; "province": one row for the whole
-# province (its plenary), keyed by the province code.
-STAGE_SCOPES = ("regency", "province")
-SYNCHRONOUS_MODES = ("full", "normal", "extra")
-COMPRESSION_MODES = ("none", "deflate")
-KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
-CODE_RE = re.compile(r"^[0-9]{4}$")
+SEVERITY_KEYS = SEVERITIES
+Language = Literal["id", "en"]
+LANGUAGES: tuple[str, ...] = get_args(Language)
+STAGE_UNITS: tuple[str, ...] = get_args(StageUnit)
+STAGE_SCOPES: tuple[str, ...] = get_args(StageScope)
+Synchronous = Literal["full", "normal", "extra"]
+Compression = Literal["none", "deflate"]
+SitrepFormat = Literal["text", "md", "json", "pdf"]
+SITREP_FORMATS: tuple[str, ...] = get_args(SitrepFormat)
 
 DEFAULT_CONFIG_NAME = "config.toml"
+DATA_DIR = Path(__file__).with_name("data")  # data files shipped with the package
+
+Above0 = Annotated[float, Meta(gt=0)]
+AtLeast1 = Annotated[int, Meta(ge=1)]
+Minutes = Annotated[int, Meta(ge=0, le=1440)]
 
 
 class ConfigError(ValueError):
     """A config file that cannot be used; str() names the key and the problem."""
 
 
-@dataclass(frozen=True)
-class Label:
-    id: str
-    en: str
-
-    def get(self, lang: str) -> str:
-        return self.en if lang == "en" else self.id
-
-    def to_wire(self) -> dict[str, str]:
-        return {"id": self.id, "en": self.en}
+# --- the province: the welcome's Structs, strict --------------------------------
 
 
-@dataclass(frozen=True)
-class Regency:
-    code: str
-    name: str
-    short: str
-    kecamatan: int
-    desa: int
-    tps: int
-    tps_estimated: bool = False
-
-    def to_wire(self) -> dict[str, Any]:
-        return {
-            "code": self.code,
-            "name": self.name,
-            "short": self.short,
-            "kecamatan": self.kecamatan,
-            "tps": self.tps,
-            "desa": self.desa,
-            "tps_estimated": self.tps_estimated,
-        }
+class Label(LabelText, frozen=True, forbid_unknown_fields=True):
+    pass
 
 
-@dataclass(frozen=True)
-class Stage:
-    key: str
+class Regency(RegencyInfo, frozen=True, forbid_unknown_fields=True):
+    pass
+
+
+class Stage(StageInfo, frozen=True, forbid_unknown_fields=True):
     label: Label
-    short: Label
-    unit: str
-    window: str = ""
-    scope: str = "regency"
-
-    @property
-    def province_wide(self) -> bool:
-        return self.scope == "province"
-
-    def total_for(self, regency: Regency | None) -> int:
-        """What a regency (None: the province, for a province stage) counts to in this stage."""
-        if regency is None:
-            return 1
-        if self.unit == "tps":
-            return regency.tps
-        if self.unit == "kecamatan":
-            return regency.kecamatan
-        return 1
-
-    def to_wire(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "label": self.label.to_wire(),
-            "unit": self.unit,
-            "short": self.short.to_wire(),
-            "window": self.window,
-            "scope": self.scope,
-        }
+    short: Label | None = None  # left out: the label
 
 
-@dataclass(frozen=True)
-class Category:
-    key: str
+class Category(CategoryInfo, frozen=True, forbid_unknown_fields=True):
     label: Label
 
-    def to_wire(self) -> dict[str, Any]:
-        return {"key": self.key, "label": self.label.to_wire()}
 
-
-@dataclass(frozen=True)
-class Severity:
-    key: str
+class Severity(SeverityInfo, frozen=True, forbid_unknown_fields=True):
     label: Label
-    ack_minutes: int
-    escalate_minutes: int  # 0: escalate once, at the deadline, and not again
-
-    def to_wire(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "label": self.label.to_wire(),
-            "ack_minutes": self.ack_minutes,
-            "escalate_minutes": self.escalate_minutes,
-        }
 
 
-@dataclass(frozen=True)
-class ServerSettings:
+class Province(ProvinceInfo, frozen=True, forbid_unknown_fields=True):
+    language: Language = "id"  # the TUI's default
+    boundaries: Path | None = None  # the regencies' polygons (GeoJSON), for the map; None: no map
+
+
+# --- what only the server and the client read ---------------------------------------
+
+
+class ServerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
-    port: int = 8765
+    port: Annotated[int, Meta(ge=0, le=65535)] = 8765
     database: str = "opsmon.db"
-    synchronous: str = "full"
-    ping_interval_seconds: float = 20.0
-    ping_timeout_seconds: float = 20.0
-    escalation_check_seconds: float = 5.0
-    client_queue_frames: int = 2000
-    commands_per_second: float = 50.0
-    admin_commands_per_second: float = 500.0
-    bad_frames_per_minute: int = 10
-    broadcast_max_delay_ms: float = 50.0
-    compression: str = "none"
+    synchronous: Synchronous = "full"
+    ping_interval_seconds: Above0 = 20.0
+    ping_timeout_seconds: Above0 = 20.0
+    escalation_check_seconds: Above0 = 5.0
+    client_queue_frames: Annotated[int, Meta(ge=10)] = 2000
+    commands_per_second: Above0 = 50.0
+    admin_commands_per_second: Above0 = 500.0
+    bad_frames_per_minute: AtLeast1 = 10
+    broadcast_max_delay_ms: Annotated[float, Meta(ge=1, le=1000)] = 50.0  # the README's range
+    compression: Compression = "none"
     # TLS: both set, the server speaks wss:// and https:// (paths relative to the config file).
     tls_cert: str = ""
     tls_key: str = ""
     # Rotating online backups: every `backup_every_minutes` into `backup_dir`, the newest `backup_keep` kept.
     backup_dir: str = ""
-    backup_every_minutes: float = 30.0
-    backup_keep: int = 24
+    backup_every_minutes: Above0 = 30.0
+    backup_keep: AtLeast1 = 24
     # Browser pages allowed to open the websocket (their Origin); clients that send no Origin always may.
-    allowed_origins: tuple[str, ...] = ()
-    max_connections_per_token: int = 20
-    max_connections_per_address: int = 200
+    allowed_origins: tuple[Annotated[str, Meta(pattern=r"\S")], ...] = ()
+    max_connections_per_token: AtLeast1 = 20
+    max_connections_per_address: AtLeast1 = 200
 
     def rate_for(self, role: str) -> float:
         """Commands a second one connection of this role may send."""
         return self.admin_commands_per_second if role == "admin" else self.commands_per_second
 
 
-@dataclass(frozen=True)
-class TriageSettings:
-    dedup_minutes: int = 30  # a repeat report within this long folds into the open incident; 0: never
+class TriageSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    dedup_minutes: Minutes = 30  # a repeat report within this long folds into the open incident; 0: never
 
 
-SITREP_FORMATS = ("text", "md", "json", "pdf")
-
-
-@dataclass(frozen=True)
-class SitrepSettings:
-    every_minutes: int = 0  # the server writes a report this often, on the clock (0: never)
+class SitrepSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    every_minutes: Minutes = 0  # the server writes a report this often, on the clock (0: never)
     folder: str = "sitrep"  # where reports and their ledger go, relative to the config file
-    formats: tuple[str, ...] = SITREP_FORMATS
+    formats: Annotated[tuple[SitrepFormat, ...], Meta(min_length=1)] = ("text", "md", "json", "pdf")
     post: str = "Posko Gabungan Pemilu"  # the post named at the head of every report
 
 
-@dataclass(frozen=True)
-class ClientSettings:
+class ClientSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     url: str = "ws://127.0.0.1:8765/ws"
     # A post's own CA certificate, trusted for wss:// (default: the system's CAs).
     cafile: str = ""
@@ -186,40 +130,36 @@ class ClientSettings:
     bell: bool = True
 
 
-@dataclass(frozen=True)
-class Province:
-    code: str
-    name: str
-    timezone_name: str = "WITA"
-    utc_offset_hours: float = 8.0
-    language: str = "id"
-    boundaries: Path | None = None  # the regencies' polygons (GeoJSON), for the map; None: no map
+class Config(ConfigInfo, frozen=True, forbid_unknown_fields=True):
+    """config.toml, decoded: its tables are these fields (`path` is not one: where it was read from)."""
 
-    @property
-    def tz(self) -> tzinfo:
-        return timezone(timedelta(hours=self.utc_offset_hours), self.timezone_name)
-
-
-@dataclass(frozen=True)
-class Config:
+    regencies: Annotated[tuple[Regency, ...], Meta(min_length=1)]
+    stages: Annotated[tuple[Stage, ...], Meta(min_length=1)]
+    categories: Annotated[tuple[Category, ...], Meta(min_length=1)]
+    severities: Annotated[tuple[Severity, ...], Meta(min_length=1)]
     province: Province
-    regencies: tuple[Regency, ...]
-    stages: tuple[Stage, ...]
-    categories: tuple[Category, ...]
-    severities: tuple[Severity, ...]
     server: ServerSettings = field(default_factory=ServerSettings)
     client: ClientSettings = field(default_factory=ClientSettings)
-    path: Path | None = None
     triage: TriageSettings = field(default_factory=TriageSettings)
     sitrep: SitrepSettings = field(default_factory=SitrepSettings)
+    path: Path | None = None
+
+    def info(self) -> ConfigInfo:
+        """The `config` object of the protocol's welcome: the province's fields, nothing of the server's."""
+        return msgspec.convert(msgspec.to_builtins(self, enc_hook=str), ConfigInfo)
 
     def sitrep_folder(self) -> Path:
         """[sitrep] folder, relative to the config file (to the working directory for the built-in one)."""
-        folder = Path(self.sitrep.folder).expanduser()
-        if not folder.is_absolute() and self.path is not None and self.path.name != "default_config.toml":
-            folder = self.path.parent / folder
-        return folder
+        return Path(config_relative(self, self.sitrep.folder))
 
+    def stage_totals(self) -> dict[tuple[str, str], int]:
+        """(regency, stage) -> total for every stage row, in config order: each
+        regency's rows, then one row per province stage, keyed by the province code."""
+        totals = {(r.code, s.key): s.total_for(r) for r in self.regencies for s in self.stages if not s.province_wide}
+        totals.update({(self.province.code, s.key): s.total_for(None) for s in self.stages if s.province_wide})
+        return totals
+
+    # Narrowed: a loaded config's items are its own Structs.
     def regency(self, code: str) -> Regency | None:
         return next((r for r in self.regencies if r.code == code), None)
 
@@ -232,132 +172,161 @@ class Config:
     def severity(self, key: str) -> Severity | None:
         return next((s for s in self.severities if s.key == key), None)
 
-    def stage_totals(self) -> dict[tuple[str, str], int]:
-        """(regency, stage) -> total for every stage row, in config order: each
-        regency's rows, then one row per province stage, keyed by the province code."""
-        totals = {(r.code, s.key): s.total_for(r) for r in self.regencies for s in self.stages if not s.province_wide}
-        totals.update({(self.province.code, s.key): s.total_for(None) for s in self.stages if s.province_wide})
-        return totals
 
-    def to_wire(self) -> dict[str, Any]:
-        """The `config` object of the protocol's welcome message."""
-        return {
-            "regencies": [r.to_wire() for r in self.regencies],
-            "stages": [s.to_wire() for s in self.stages],
-            "categories": [c.to_wire() for c in self.categories],
-            "severities": [s.to_wire() for s in self.severities],
-            "province": {
-                "code": self.province.code,
-                "name": self.province.name,
-                "timezone_name": self.province.timezone_name,
-                "utc_offset_hours": self.province.utc_offset_hours,
-            },
-        }
+# --- msgspec's errors, in the one-line words the README promises ---------------------
+
+_PART = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
 
 
-# --- validation helpers -------------------------------------------------------
+def _parts(path: str) -> list[str | int]:
+    """`regencies[3].tps` -> ["regencies", 3, "tps"]."""
+    return [int(index) if index else name for name, index in _PART.findall("." + path if path and not path.startswith("[") else path)]
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _value_at(data: Any, parts: list[str | int]) -> Any:
+    for part in parts:
+        data = data[part]
+    return data
+
+
+def _bare(kind: Any) -> Any:
+    """`Annotated[X, Meta(...)]` and `X | None` as X."""
+    while True:
+        if get_origin(kind) is Annotated:
+            kind = get_args(kind)[0]
+        elif get_origin(kind) in (Union, UnionType):
+            kind = next(t for t in get_args(kind) if t is not type(None))
+        else:
+            return kind
+
+
+def _type_at(kind: Any, parts: list[str | int]) -> Any:
+    """The annotation of the value at `parts` inside the Struct type `kind`."""
+    for part in parts:
+        bare = _bare(kind)  # a Struct (a key), or tuple[X, ...] (an index)
+        kind = next(f.type for f in msgspec.structs.fields(bare) if f.encode_name == part) if isinstance(part, str) else get_args(bare)[0]
+    return kind
+
+
+def _choices(kind: Any) -> str:
+    return ", ".join(get_args(_bare(kind)))
 
 
 def _type_name(value: object) -> str:
-    return {
-        bool: "a boolean",
-        int: "an integer",
-        float: "a number",
-        str: "a string",
-        list: "a list",
-        dict: "a table",
-    }.get(type(value), type(value).__name__)
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list", dict: "a table"}.get(type(value), type(value).__name__)
 
 
-class _Table:
-    """A TOML table being read: every key must be known and every value right."""
-
-    def __init__(self, data: object, where: str) -> None:
-        if not isinstance(data, dict):
-            raise ConfigError(f"{where}: must be a table, not {_type_name(data)}")
-        self.data: dict[str, Any] = data
-        self.where = where
-        self.used: set[str] = set()
-
-    def _key(self, key: str) -> str:
-        return f"{self.where}.{key}" if self.where else key
-
-    def _get(self, key: str, default: object, required: bool) -> object:
-        self.used.add(key)
-        if key not in self.data:
-            if required:
-                raise ConfigError(f"{self._key(key)}: missing")
-            return default
-        return self.data[key]
-
-    def text(self, key: str, default: str = "", *, required: bool = True, pattern: re.Pattern[str] | None = None, choices: tuple[str, ...] = ()) -> str:
-        value = self._get(key, default, required)
-        if not isinstance(value, str):
-            raise ConfigError(f"{self._key(key)}: must be a string, not {_type_name(value)}")
-        hostile = forbidden_characters(value)
-        if hostile:
-            # Names and labels reach every officer's terminal through the welcome.
-            raise ConfigError(f"{self._key(key)}: holds control characters ({', '.join(describe(c) for c in hostile)}); only printable text is allowed")
-        if required and not value.strip():
-            raise ConfigError(f"{self._key(key)}: must not be empty")
-        if pattern is not None and not pattern.match(value):
-            raise ConfigError(f"{self._key(key)}: {value!r} does not match {pattern.pattern}")
-        if choices and value not in choices:
-            raise ConfigError(f"{self._key(key)}: {value!r} is not one of {', '.join(choices)}")
-        return value
-
-    def integer(self, key: str, default: int = 0, *, required: bool = True, minimum: int | None = 0, maximum: int | None = None) -> int:
-        value = self._get(key, default, required)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{self._key(key)}: must be an integer, not {_type_name(value)}")
-        if minimum is not None and value < minimum:
-            raise ConfigError(f"{self._key(key)}: must be at least {minimum}, not {value}")
-        if maximum is not None and value > maximum:
-            raise ConfigError(f"{self._key(key)}: must be at most {maximum}, not {value}")
-        return value
-
-    def number(self, key: str, default: float, *, minimum: float = 0.0, exclusive: bool = True) -> float:
-        value = self._get(key, default, False)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{self._key(key)}: must be a number, not {_type_name(value)}")
-        if (value <= minimum) if exclusive else (value < minimum):
-            raise ConfigError(f"{self._key(key)}: must be {'above' if exclusive else 'at least'} {minimum}, not {value}")
-        return float(value)
-
-    def strings(self, key: str) -> tuple[str, ...]:
-        value = self._get(key, [], False)
-        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-            raise ConfigError(f"{self._key(key)}: must be a list of non-empty strings, not {_type_name(value)}")
-        return tuple(value)
-
-    def flag(self, key: str, default: bool) -> bool:
-        value = self._get(key, default, False)
-        if not isinstance(value, bool):
-            raise ConfigError(f"{self._key(key)}: must be true or false, not {_type_name(value)}")
-        return value
-
-    def label(self, key: str) -> Label:
-        table = _Table(self._get(key, None, True), self._key(key))
-        label = Label(id=table.text("id"), en=table.text("en"))
-        table.done()
-        return label
-
-    def list(self, key: str) -> list[object]:
-        value = self._get(key, None, True)
-        if not isinstance(value, list) or not value:
-            raise ConfigError(f"{self._key(key)}: must be a non-empty list of tables ([[{key}]])")
-        return value
-
-    def table(self, key: str) -> _Table:
-        return _Table(self._get(key, {}, False), self._key(key))
-
-    def done(self) -> None:
-        unknown = sorted(set(self.data) - self.used)
-        if unknown:
-            raise ConfigError(f"{self._key(unknown[0])}: unknown key")
+def _number(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _unique(items: list[Any], attr: str, where: str) -> None:
+def _expected(kind: mi.Type) -> str:
+    if isinstance(kind, mi.IntType):
+        return "an integer"
+    if isinstance(kind, mi.FloatType):
+        return "a number"
+    if isinstance(kind, mi.BoolType):
+        return "true or false"
+    if isinstance(kind, mi.StructType | mi.DictType):
+        return "a table"
+    if isinstance(kind, mi.ListType | mi.VarTupleType):
+        return "a list"
+    return "a string"
+
+
+def _problem(annotation: Any, value: Any) -> str:
+    """What is wrong with `value`, a value msgspec refused for `annotation`."""
+    kind = mi.type_info(annotation)
+    while isinstance(kind, mi.UnionType):
+        kind = next(t for t in kind.types if not isinstance(t, mi.NoneType))
+    if isinstance(kind, mi.IntType | mi.FloatType) and isinstance(value, int | float) and not isinstance(value, bool):
+        if isinstance(kind, mi.FloatType) and kind.ge is not None and kind.le is not None:
+            return f"must be {_number(kind.ge)} to {_number(kind.le)}, not {_number(value)}"
+        if kind.gt is not None and value <= kind.gt:
+            return f"must be above {_number(kind.gt)}, not {_number(value)}"
+        if kind.ge is not None and value < kind.ge:
+            return f"must be at least {_number(kind.ge)}, not {_number(value)}"
+        if kind.le is not None and value > kind.le:
+            return f"must be at most {_number(kind.le)}, not {_number(value)}"
+    if isinstance(kind, mi.StrType) and isinstance(value, str):
+        if kind.pattern == r"\S":
+            return "must not be empty"
+        if kind.pattern is not None:
+            return f"{value!r} does not match {kind.pattern}"
+    if isinstance(kind, mi.LiteralType) and isinstance(value, str):
+        return f"{value!r} is not one of {_choices(annotation)}"
+    return f"must be {_expected(kind)}, not {_type_name(value)}"
+
+
+def _reword(exc: msgspec.ValidationError, data: dict[str, Any], root: type[msgspec.Struct]) -> str:
+    """msgspec's "Expected `int` >= 1 - at `$.regencies[0].kecamatan`" as
+    "regencies[0].kecamatan: must be at least 1, not 0"."""
+    problem, _, where = str(exc).partition(" - at `$")
+    path = where.removesuffix("`").removeprefix(".")
+    if (found := re.fullmatch(r"Object missing required field `(.+)`", problem)) is not None:
+        return f"{_join(path, found[1])}: missing"
+    if (found := re.fullmatch(r"Object contains unknown field `(.+)`", problem)) is not None:
+        return f"{_join(path, found[1])}: unknown key"
+    parts = _parts(path)
+    kind = _type_at(root, parts)
+    if parts and isinstance(parts[-1], int):  # an item of a list of values: say what the whole list must be
+        outer = _type_at(root, parts[:-1])
+        if get_origin(_bare(outer)) is tuple and not _is_struct(get_args(_bare(outer))[0]):
+            parts, kind = parts[:-1], outer
+            path = path[: path.rindex("[")]
+    value = _value_at(data, parts)
+    if get_origin(_bare(kind)) is tuple:
+        item = get_args(_bare(kind))[0]
+        if _is_struct(item):
+            return f"{path}: must be a non-empty list of tables ([[{parts[-1]}]])"
+        if get_origin(_bare(item)) is Literal:
+            return f"{path}: must be a non-empty list of {_choices(item)}, not {value!r}"
+        return f"{path}: must be a list of non-empty strings, not {_type_name(value)}"
+    return f"{path}: {_problem(kind, value)}"
+
+
+def _is_struct(kind: Any) -> bool:
+    bare = _bare(kind)
+    return isinstance(bare, type) and issubclass(bare, msgspec.Struct)
+
+
+def decode(data: dict[str, Any], root: type[Any], where: str = "") -> Any:
+    """`data` (parsed TOML) as the Struct `root`, or a ConfigError in the README's words."""
+    try:
+        return msgspec.convert(data, root, dec_hook=_decode_path)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(_reword(exc, data, root)) from None
+
+
+def _decode_path(kind: type, value: Any) -> Any:
+    if kind is Path and isinstance(value, str):
+        return Path(value)
+    raise TypeError(f"Expected `str`, got `{type(value).__name__}`")
+
+
+def _hostile(value: Any, path: str) -> None:
+    """Names and labels reach every officer's terminal through the welcome:
+    no control characters anywhere in the file (every value is one line)."""
+    if isinstance(value, str):
+        found = forbidden_characters(value)
+        if found:
+            raise ConfigError(f"{path}: holds control characters ({', '.join(describe(c) for c in found)}); only printable text is allowed")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _hostile(item, _join(path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _hostile(item, f"{path}[{i}]")
+
+
+# --- checks across keys ------------------------------------------------------------
+
+
+def _unique(items: tuple[Any, ...], attr: str, where: str) -> None:
     seen: set[str] = set()
     for i, item in enumerate(items):
         value = getattr(item, attr)
@@ -366,62 +335,18 @@ def _unique(items: list[Any], attr: str, where: str) -> None:
         seen.add(value)
 
 
-DATA_DIR = Path(__file__).with_name("data")  # data files shipped with the package
-
-
-def _data_file(table: _Table, key: str, config_path: Path | None) -> Path | None:
+def _data_file(name: str, where: str, config_path: Path | None) -> Path | None:
     """A data file the config names: relative to the config file, else one shipped in opsmon/data."""
-    name = table.text(key, "", required=False)
     if not name:
         return None
     candidates = [Path(name)] if Path(name).is_absolute() else [(config_path.parent if config_path else Path.cwd()) / name, DATA_DIR / name]
     for candidate in candidates:
         if candidate.is_file():
             return candidate
-    raise ConfigError(f"{table._key(key)}: no such file {name!r} (looked in {', '.join(str(c.parent) for c in candidates)})")
+    raise ConfigError(f"{where}: no such file {name!r} (looked in {', '.join(str(c.parent) for c in candidates)})")
 
 
-def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
-    """Validate an already-parsed TOML document."""
-    root = _Table(data, "")
-
-    p = root.table("province")
-    province = Province(
-        code=p.text("code"),
-        name=p.text("name"),
-        timezone_name=p.text("timezone_name", "WITA", required=False) or "WITA",
-        utc_offset_hours=p.number("utc_offset_hours", 8.0, minimum=-14, exclusive=False),
-        language=p.text("language", "id", required=False, choices=LANGUAGES),
-        boundaries=_data_file(p, "boundaries", path),
-    )
-    if not -14 <= province.utc_offset_hours <= 14:
-        raise ConfigError(f"province.utc_offset_hours: must be between -14 and 14, not {province.utc_offset_hours}")
-    p.done()
-
-    s = root.table("server")
-    server = ServerSettings(
-        host=s.text("host", "127.0.0.1", required=False),
-        port=s.integer("port", 8765, required=False, minimum=0, maximum=65535),
-        database=s.text("database", "opsmon.db", required=False),
-        synchronous=s.text("synchronous", "full", required=False, choices=SYNCHRONOUS_MODES),
-        ping_interval_seconds=s.number("ping_interval_seconds", 20.0),
-        ping_timeout_seconds=s.number("ping_timeout_seconds", 20.0),
-        escalation_check_seconds=s.number("escalation_check_seconds", 5.0),
-        client_queue_frames=s.integer("client_queue_frames", 2000, required=False, minimum=10),
-        commands_per_second=s.number("commands_per_second", 50.0),
-        admin_commands_per_second=s.number("admin_commands_per_second", 500.0),
-        bad_frames_per_minute=s.integer("bad_frames_per_minute", 10, required=False, minimum=1),
-        broadcast_max_delay_ms=s.number("broadcast_max_delay_ms", 50.0, minimum=-math.inf),
-        compression=s.text("compression", "none", required=False, choices=COMPRESSION_MODES),
-        tls_cert=s.text("tls_cert", "", required=False),
-        tls_key=s.text("tls_key", "", required=False),
-        backup_dir=s.text("backup_dir", "", required=False),
-        backup_every_minutes=s.number("backup_every_minutes", 30.0),
-        backup_keep=s.integer("backup_keep", 24, required=False, minimum=1),
-        allowed_origins=s.strings("allowed_origins"),
-        max_connections_per_token=s.integer("max_connections_per_token", 20, required=False, minimum=1),
-        max_connections_per_address=s.integer("max_connections_per_address", 200, required=False, minimum=1),
-    )
+def _check_server(server: ServerSettings) -> None:
     if "://" in server.database and not server.database.startswith(("sqlite:///", "postgresql://", "postgres://")):
         raise ConfigError(f"server.database: {server.database!r} is neither a file path, sqlite:///FILE nor postgresql://user@host/db")
     if bool(server.tls_cert) != bool(server.tls_key):
@@ -430,107 +355,63 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
     for i, origin in enumerate(server.allowed_origins):
         if not origin.startswith(("http://", "https://")) or origin.endswith("/"):
             raise ConfigError(f"server.allowed_origins[{i}]: {origin!r} is not an origin like https://wall.posko.local (scheme and host, no path)")
-    if not 1 <= server.broadcast_max_delay_ms <= 1000:  # the README's range, in the same words
-        raise ConfigError(f"server.broadcast_max_delay_ms: must be 1 to 1000, not {server.broadcast_max_delay_ms:g}")
-    s.done()
 
-    c = root.table("client")
-    client = ClientSettings(url=c.text("url", "ws://127.0.0.1:8765/ws", required=False), cafile=c.text("cafile", "", required=False), bell=c.flag("bell", True))
-    try:
-        parse_urls(client.url, "client.url")  # one URL, or a comma list to fail over between
-    except BadURL as exc:
-        raise ConfigError(str(exc)) from None
-    c.done()
 
-    t = root.table("sitrep")
-    formats = t._get("formats", list(SITREP_FORMATS), False)
-    if not isinstance(formats, list) or not formats or not all(isinstance(f, str) and f in SITREP_FORMATS for f in formats):
-        raise ConfigError(f"sitrep.formats: must be a non-empty list of {', '.join(SITREP_FORMATS)}, not {formats!r}")
-    sitrep = SitrepSettings(
-        every_minutes=t.integer("every_minutes", 0, required=False, minimum=0, maximum=1440),
-        folder=t.text("folder", "sitrep", required=False) or "sitrep",
-        formats=tuple(dict.fromkeys(formats)),
-        post=t.text("post", "Posko Gabungan Pemilu", required=False) or "Posko Gabungan Pemilu",
-    )
-    t.done()
-
-    t = root.table("triage")
-    triage = TriageSettings(dedup_minutes=t.integer("dedup_minutes", 30, required=False, minimum=0, maximum=1440))
-    t.done()
-
-    regencies = []
-    for i, item in enumerate(root.list("regencies")):
-        t = _Table(item, f"regencies[{i}]")
-        regencies.append(
-            Regency(
-                code=t.text("code", pattern=CODE_RE),
-                name=t.text("name"),
-                short=t.text("short"),
-                kecamatan=t.integer("kecamatan", minimum=1),
-                desa=t.integer("desa", 0, required=False),
-                tps=t.integer("tps", minimum=1),
-                tps_estimated=t.flag("tps_estimated", False),
-            )
-        )
-        t.done()
-    _unique(regencies, "code", "regencies")
-
-    stages = []
-    for i, item in enumerate(root.list("stages")):
-        t = _Table(item, f"stages[{i}]")
-        key = t.text("key", pattern=KEY_RE)
-        label = t.label("label")
-        short = t.label("short") if "short" in t.data else label
-        unit = t.text("unit", choices=STAGE_UNITS)
-        scope = t.text("scope", "regency", required=False, choices=STAGE_SCOPES)
-        if scope == "province" and unit != "plenary":
-            raise ConfigError(f"stages[{i}].unit: a province stage is one plenary for the whole province: must be 'plenary', not {unit!r}")
-        stages.append(Stage(key=key, label=label, short=short, unit=unit, window=t.text("window", "", required=False), scope=scope))
-        t.done()
-    _unique(stages, "key", "stages")
-    if any(s.province_wide for s in stages) and province.code in {r.code for r in regencies}:
+def _check_province(config: Config) -> None:
+    for i, stage in enumerate(config.stages):
+        if stage.province_wide and stage.unit != "plenary":
+            raise ConfigError(f"stages[{i}].unit: a province stage is one plenary for the whole province: must be 'plenary', not {stage.unit!r}")
+    _unique(config.regencies, "code", "regencies")
+    _unique(config.stages, "key", "stages")
+    if config.province_stages() and config.province.code in {r.code for r in config.regencies}:
         # A province stage's row is keyed by the province code: it must name no regency.
-        raise ConfigError(f"province.code: {province.code!r} is also a regency's code")
-
-    categories = []
-    for i, item in enumerate(root.list("categories")):
-        t = _Table(item, f"categories[{i}]")
-        categories.append(Category(key=t.text("key", pattern=KEY_RE), label=t.label("label")))
-        t.done()
-    _unique(categories, "key", "categories")
-
-    severities = []
-    for i, item in enumerate(root.list("severities")):
-        t = _Table(item, f"severities[{i}]")
-        severities.append(
-            Severity(
-                key=t.text("key", choices=SEVERITY_KEYS),
-                label=t.label("label"),
-                ack_minutes=t.integer("ack_minutes", minimum=1),
-                escalate_minutes=t.integer("escalate_minutes", minimum=0),
-            )
-        )
-        t.done()
-    _unique(severities, "key", "severities")
-    keys = [sv.key for sv in severities]
-    if keys != list(SEVERITY_KEYS):
-        missing = [k for k in SEVERITY_KEYS if k not in keys]
+        raise ConfigError(f"province.code: {config.province.code!r} is also a regency's code")
+    counting = [i for i, stage in enumerate(config.stages) if stage.counts is True]
+    for i in counting:
+        stage = config.stages[i]
+        if stage.unit != "tps":
+            raise ConfigError(f"stages[{i}].counts: the counting stage is counted per TPS in every regency: its unit must be 'tps', not {stage.unit!r}")
+    if len(counting) > 1:
+        raise ConfigError(f"stages[{counting[1]}].counts: only one stage counts the TPS (stages[{counting[0]}] does already)")
+    _unique(config.categories, "key", "categories")
+    _unique(config.severities, "key", "severities")
+    keys = [sv.key for sv in config.severities]
+    if keys != list(SEVERITIES):
+        missing = [k for k in SEVERITIES if k not in keys]
         if missing:
             raise ConfigError(f"severities: missing {', '.join(missing)} (the protocol fixes all four)")
-        raise ConfigError(f"severities: must be listed most severe first ({', '.join(SEVERITY_KEYS)}), not {', '.join(keys)}")
+        raise ConfigError(f"severities: must be listed most severe first ({', '.join(SEVERITIES)}), not {', '.join(keys)}")
 
-    root.done()
-    return Config(
-        province=province,
-        regencies=tuple(regencies),
-        stages=tuple(stages),
-        categories=tuple(categories),
-        severities=tuple(severities),
-        server=server,
-        client=client,
+
+def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
+    """Validate an already-parsed TOML document."""
+    if "path" in data:  # Config's one field that is not a table of the file
+        raise ConfigError("path: unknown key")
+    config: Config = decode(data, Config)
+    _hostile(data, "")
+    _check_server(config.server)
+    try:
+        parse_urls(config.client.url, "client.url")  # one URL, or a comma list to fail over between
+    except BadURL as exc:
+        raise ConfigError(str(exc)) from None
+    _check_province(config)
+    replace = msgspec.structs.replace
+    return replace(
+        config,
         path=path,
-        triage=triage,
-        sitrep=sitrep,
+        # Left empty: the defaults.
+        province=replace(
+            config.province,
+            timezone_name=config.province.timezone_name or "WITA",
+            boundaries=_data_file(data["province"].get("boundaries", ""), "province.boundaries", path),
+        ),
+        stages=tuple(stage if stage.short is not None else replace(stage, short=stage.label) for stage in config.stages),
+        sitrep=replace(
+            config.sitrep,
+            folder=config.sitrep.folder or "sitrep",
+            formats=tuple(dict.fromkeys(config.sitrep.formats)),
+            post=config.sitrep.post or "Posko Gabungan Pemilu",
+        ),
     )
 
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from datetime import UTC, datetime
-from typing import Annotated, Any
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from typing import Annotated, Any, Literal, get_args
 
 import msgspec
 
@@ -34,7 +34,9 @@ CLOSE_TOO_SLOW = 1013
 
 ROLES = ("viewer", "officer", "admin")
 AGENCIES = ("KPU", "Bawaslu", "Polri")
-SEVERITIES = ("critical", "high", "medium", "low")
+# The four severities, most severe first: the one list (config, wire, fold, screens, reports).
+SeverityKey = Literal["critical", "high", "medium", "low"]
+SEVERITIES: tuple[str, ...] = get_args(SeverityKey)
 INCIDENT_STATUSES = ("open", "acknowledged", "resolved")
 STAGE_STATUSES = ("pending", "in_progress", "done", "blocked")
 
@@ -110,60 +112,130 @@ class StageRow(msgspec.Struct):
     updated: str
 
 
-class RegencyInfo(msgspec.Struct):
-    code: str
-    name: str
-    short: str
-    kecamatan: int
-    tps: int
-    desa: int = 0
-    tps_estimated: bool = False
+# --- the province's config, as `welcome` carries it ---------------------------
+# One definition: opsmon/config.py decodes config.toml straight into these
+# (through subclasses that refuse unknown keys and add what only the server
+# reads), and the welcome sends exactly these fields. Clients decode them
+# leniently: a field a newer server adds is ignored.
+
+StageUnit = Literal["tps", "kecamatan", "plenary"]
+# "regency": every regency has its own row; "province": one row for the whole
+# province (its plenary), keyed by the province code.
+StageScope = Literal["regency", "province"]
+KEY_PATTERN = "^[a-z][a-z0-9_]{0,31}$"
+CODE_PATTERN = "^[0-9]{4}$"
+NOT_BLANK = r"\S"  # a name or label: not empty, not only spaces
+Name = Annotated[str, msgspec.Meta(pattern=NOT_BLANK)]
+Key = Annotated[str, msgspec.Meta(pattern=KEY_PATTERN)]
+RegencyCode = Annotated[str, msgspec.Meta(pattern=CODE_PATTERN)]
+Positive = Annotated[int, msgspec.Meta(ge=1)]
+NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 
 
-class LabelText(msgspec.Struct):
-    id: str
-    en: str
+class LabelText(msgspec.Struct, frozen=True):
+    id: Name
+    en: Name
 
     def get(self, lang: str) -> str:
         return self.en if lang == "en" else self.id
 
 
-class StageInfo(msgspec.Struct):
-    key: str
+class RegencyInfo(msgspec.Struct, frozen=True):
+    code: RegencyCode
+    name: Name
+    short: Name
+    kecamatan: Positive
+    tps: Positive
+    desa: NonNegative = 0
+    tps_estimated: bool = False
+
+
+class StageInfo(msgspec.Struct, frozen=True):
+    key: Key
     label: LabelText
-    unit: str
+    unit: StageUnit
     short: LabelText | None = None
     window: str = ""
     # Added to v1: "province" for a stage with one row for the whole province
     # (its regency is the province code), "regency" for one row per regency.
-    scope: str = "regency"
+    scope: StageScope = "regency"
+    # Added to v1: true on the stage whose `done` is the TPS counted (the
+    # header's TPS figure, the sitrep, the chart). Sent only when the config
+    # sets it; see ConfigInfo.counting_stage for the fallback.
+    counts: bool | msgspec.UnsetType = msgspec.UNSET
+
+    @property
+    def province_wide(self) -> bool:
+        return self.scope == "province"
+
+    def total_for(self, regency: RegencyInfo | None) -> int:
+        """What a regency (None: the province, for a province stage) counts to in this stage."""
+        if regency is None:
+            return 1
+        if self.unit == "tps":
+            return regency.tps
+        if self.unit == "kecamatan":
+            return regency.kecamatan
+        return 1
 
 
-class CategoryInfo(msgspec.Struct):
-    key: str
+class CategoryInfo(msgspec.Struct, frozen=True):
+    key: Key
     label: LabelText
 
 
-class SeverityInfo(msgspec.Struct):
-    key: str
+class SeverityInfo(msgspec.Struct, frozen=True):
+    key: SeverityKey
     label: LabelText
-    ack_minutes: int
-    escalate_minutes: int
+    ack_minutes: Positive
+    escalate_minutes: NonNegative  # 0: escalate once, at the deadline, and not again
 
 
-class ProvinceInfo(msgspec.Struct):
-    code: str
-    name: str
+class ProvinceInfo(msgspec.Struct, frozen=True):
+    code: Name
+    name: Name
     timezone_name: str = "WITA"
-    utc_offset_hours: float = 8.0
+    # Indonesia keeps no daylight saving time, so a fixed offset is exact.
+    utc_offset_hours: Annotated[float, msgspec.Meta(ge=-14, le=14)] = 8.0
+
+    @property
+    def tz(self) -> tzinfo:
+        return timezone(timedelta(hours=self.utc_offset_hours), self.timezone_name)
 
 
-class ConfigInfo(msgspec.Struct):
-    regencies: list[RegencyInfo]
-    stages: list[StageInfo]
-    categories: list[CategoryInfo]
-    severities: list[SeverityInfo]
+class ConfigInfo(msgspec.Struct, frozen=True):
+    regencies: Annotated[tuple[RegencyInfo, ...], msgspec.Meta(min_length=1)]
+    stages: Annotated[tuple[StageInfo, ...], msgspec.Meta(min_length=1)]
+    categories: Annotated[tuple[CategoryInfo, ...], msgspec.Meta(min_length=1)]
+    severities: Annotated[tuple[SeverityInfo, ...], msgspec.Meta(min_length=1)]
     province: ProvinceInfo | None = None
+
+    def regency(self, code: str) -> RegencyInfo | None:
+        return next((r for r in self.regencies if r.code == code), None)
+
+    def stage(self, key: str) -> StageInfo | None:
+        return next((s for s in self.stages if s.key == key), None)
+
+    def category(self, key: str) -> CategoryInfo | None:
+        return next((c for c in self.categories if c.key == key), None)
+
+    def severity(self, key: str) -> SeverityInfo | None:
+        return next((s for s in self.severities if s.key == key), None)
+
+    def regency_stages(self) -> list[StageInfo]:
+        """The stages every regency counts: not the province's own (`scope = "province"`)."""
+        return [stage for stage in self.stages if not stage.province_wide]
+
+    def province_stages(self) -> list[StageInfo]:
+        """Stages held once for the whole province (its recapitulation plenary)."""
+        return [stage for stage in self.stages if stage.province_wide]
+
+    def counting_stage(self) -> StageInfo | None:
+        """The stage whose `done` is the TPS counted: the one the config marks
+        `counts = true`, else (a config or a server without the mark) the last
+        regency stage counted in TPS."""
+        marked = next((s for s in self.stages if s.counts is True), None)
+        return marked or next((s for s in reversed(self.regency_stages()) if s.unit == "tps"), None)
 
 
 class User(msgspec.Struct):

@@ -36,8 +36,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from opsmon.config import Config, ConfigError, Regency, _Table
+from opsmon.config import Config, ConfigError, Regency
 from opsmon.protocol import AGENCIES, Ack, Command, Escalate, IncidentDraft, Note, Report, Resolve, StageUpdate
+from opsmon.tomltable import Table as _Table
 
 MINUTE = 60.0
 HOUR = 3600.0

@@ -89,7 +89,7 @@ def build(
 
     # --- progress ---------------------------------------------------------------------
     regency_stages = [s for s in config.stages if s.scope != "province"]
-    counting = next((s for s in regency_stages if s.key == "penghitungan"), None) or next((s for s in reversed(regency_stages) if s.unit == "tps"), None)
+    counting = config.counting_stage()  # the config's `counts = true`
     recap = next((s for s in regency_stages if s.unit == "kecamatan"), None)
     plenary = next((s for s in reversed(regency_stages) if s.unit == "plenary"), None)
     top = next((s for s in config.stages if s.scope == "province"), None)

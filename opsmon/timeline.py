@@ -27,9 +27,8 @@ class Night:
 
 
 def counting_stage(config: ConfigInfo) -> str | None:
-    """The stage whose `done` is TPS counted (penghitungan, else the last TPS stage)."""
-    stages = [s for s in config.stages if s.scope != "province"]
-    found = next((s for s in stages if s.key == "penghitungan"), None) or next((s for s in reversed(stages) if s.unit == "tps"), None)
+    """The stage whose `done` is TPS counted: the config's `counts = true` (ConfigInfo.counting_stage)."""
+    found = config.counting_stage()
     return found.key if found else None
 
 

@@ -254,9 +254,8 @@ def totals(state: State, config: ConfigInfo, now: datetime | None = None, tz: tz
         late = now is not None and (held is None or held.status != "done") and past_window(plenary, now, tz)
         result.province.append((plenary, held, late))
     stage_units = {s.key: s.unit for s in config.stages}
-    counting = next((s.key for s in config.stages if s.key == "penghitungan"), None)
-    if counting is None:  # a province with other stage names: the last TPS-counted stage
-        counting = next((s.key for s in reversed(config.stages) if s.unit == "tps"), None)
+    counting_stage = config.counting_stage()  # the config's `counts = true`
+    counting = counting_stage.key if counting_stage else None
     recap = next((s.key for s in config.stages if s.unit == "kecamatan"), None)
     for (_, stage), row in state.stages.items():
         if stage == counting:

@@ -39,7 +39,6 @@ from opsmon.protocol import (
     SYSTEM,
     WRITE_COMMANDS,
     BadMessage,
-    ConfigInfo,
     Error,
     Event,
     Hello,
@@ -49,7 +48,6 @@ from opsmon.protocol import (
     Status,
     User,
     Welcome,
-    convert,
     decode_client,
     decode_result,
     encode,
@@ -214,7 +212,7 @@ class OpsmonServer:
         self.hub = Hub(self.settings.broadcast_max_delay_ms / 1000)
         self.metrics = Metrics()
         self.lock = asyncio.Lock()
-        self._config_info = convert(config.to_wire(), ConfigInfo)
+        self._config_info = config.info()
         self._server: Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._inbox: asyncio.Queue[_Pending] = asyncio.Queue()

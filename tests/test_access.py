@@ -4,11 +4,11 @@ tokens that expire, and token changes as events in the log."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 from datetime import timedelta
 from pathlib import Path
 
+import msgspec
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
@@ -25,7 +25,7 @@ from tests.wire import Peer, report
 
 def with_server(**settings: object) -> Config:
     config = province()
-    return dataclasses.replace(config, server=dataclasses.replace(config.server, **settings))
+    return msgspec.structs.replace(config, server=msgspec.structs.replace(config.server, **settings))
 
 
 # --- origins ------------------------------------------------------------------------------

@@ -6,11 +6,11 @@ rotating copies of its own."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import sqlite3
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from opsmon.config import Config
@@ -111,8 +111,8 @@ def test_backup_refuses_what_it_cannot_do_in_one_line(tmp_path: Path) -> None:
 
 def backing_up(tmp_path: Path, every_minutes: float) -> Config:
     config = province()
-    server = dataclasses.replace(config.server, backup_dir="backups", backup_keep=2, backup_every_minutes=every_minutes)
-    return dataclasses.replace(config, server=server, path=tmp_path / "config.toml")
+    server = msgspec.structs.replace(config.server, backup_dir="backups", backup_keep=2, backup_every_minutes=every_minutes)
+    return msgspec.structs.replace(config, server=server, path=tmp_path / "config.toml")
 
 
 async def test_the_server_keeps_the_newest_backups(tmp_path: Path) -> None:

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import copy
+import json
 import tomllib
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
+from opsmon import sitrep
 from opsmon.config import ConfigError, load_config, parse_config
-from opsmon.domain import Rules
-from tests.helpers import CONFIG_PATH, ROOT
+from opsmon.domain import Rules, State, initial_stages
+from opsmon.protocol import SEVERITIES, Welcome, decode_server, encode
+from opsmon.sitrep_pdf import SEVERITY_RGB
+from opsmon.timeline import counting_stage
+from opsmon.view import totals
+from tests.helpers import CONFIG_PATH, ROOT, hello, running_server
+
+NOW = datetime(2024, 2, 14, 14, 0, tzinfo=UTC)
 
 
 def shipped() -> dict[str, Any]:
@@ -77,7 +87,7 @@ def test_packaged_default_is_the_same_file() -> None:
 
 
 def test_welcome_config_has_the_protocol_fields() -> None:
-    wire = load_config(CONFIG_PATH).to_wire()
+    wire = msgspec.to_builtins(load_config(CONFIG_PATH).info())
     assert {"code", "name", "short", "kecamatan", "tps"} <= set(wire["regencies"][0])
     assert {"key", "label", "unit"} <= set(wire["stages"][0])
     assert set(wire["severities"][0]) >= {"key", "label", "ack_minutes", "escalate_minutes"}
@@ -171,7 +181,7 @@ def test_a_province_stage_has_one_row_keyed_by_the_province_code() -> None:
     stage = config.stage("rekap_provinsi")
     assert stage is not None and stage.scope == "province" and stage.unit == "plenary" and stage.window == "19 Feb - 10 Mar"
     assert stage.label.id == "Rekapitulasi provinsi"
-    assert [s["scope"] for s in config.to_wire()["stages"]] == ["regency"] * 5 + ["province"]
+    assert [s["scope"] for s in msgspec.to_builtins(config.info())["stages"]] == ["regency"] * 5 + ["province"]
     totals = config.stage_totals()
     assert list(totals)[-1] == ("63", "rekap_provinsi")  # after every regency's rows
     assert [key for key in totals if key[1] == "rekap_provinsi"] == [("63", "rekap_provinsi")]
@@ -212,3 +222,119 @@ def test_bad_toml_is_a_config_error(tmp_path: Path) -> None:
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"no such config file"):
         load_config(tmp_path / "nope.toml")
+
+
+# --- one model: the welcome carries the config's own Structs ---------------------
+
+GOLDEN_WIRE = ROOT / "tests" / "golden" / "welcome-config.json"
+
+
+def _v1_wire_plus_counts() -> dict[str, Any]:
+    """The welcome's config as every client has read it (docs/protocol.md), plus
+    the added `counts` on the one stage the shipped config marks."""
+    expected: dict[str, Any] = json.loads(GOLDEN_WIRE.read_text(encoding="utf-8"))
+    for stage in expected["stages"]:
+        if stage["key"] == "penghitungan":
+            stage["counts"] = True
+    return expected
+
+
+def test_the_welcome_config_is_the_v1_json_byte_for_byte_but_one_added_field() -> None:
+    wire = encode(load_config(CONFIG_PATH).info())
+    # Same keys in the same order, same values (8.0 stays 8.0): what clients already parse.
+    assert wire.decode("utf-8") == json.dumps(_v1_wire_plus_counts(), ensure_ascii=False, separators=(",", ":"))
+    # Nothing of the server's reaches the wire: no language, boundaries, [server] or paths.
+    assert b"language" not in wire and b"geojson" not in wire and b"database" not in wire
+
+
+async def test_a_real_welcome_carries_that_config(tmp_path: Path) -> None:
+    async with running_server(tmp_path) as running:
+        ws, welcome = await hello(running.url, running.tokens["wall"])
+        await ws.close()
+    assert json.dumps(welcome["config"]) == json.dumps(_v1_wire_plus_counts())
+
+
+def test_clients_read_an_old_servers_config_and_ignore_fields_they_do_not_know() -> None:
+    v1: dict[str, Any] = json.loads(GOLDEN_WIRE.read_text(encoding="utf-8"))
+    v1["stages"][0]["colour"] = "red"  # a field a newer server might add
+    v1["regencies"][0]["population"] = 1
+    frame = json.dumps(
+        {"type": "welcome", "protocol": 1, "epoch": "e", "seq": 0, "user": {"name": "w", "role": "viewer", "agency": "KPU", "regencies": None}, "config": v1}
+    )
+    welcome = decode_server(frame)
+    assert isinstance(welcome, Welcome)
+    # No `counts` from an old server: the last regency stage counted in TPS counts, as before.
+    counting = welcome.config.counting_stage()
+    assert counting is not None and counting.key == "penghitungan"
+    assert welcome.config.regency("6371") == load_config(CONFIG_PATH).info().regency("6371")
+
+
+def test_the_counting_stage_is_the_configs_not_a_name_in_the_code() -> None:
+    """A province whose counting stage has another key, with a TPS stage after it:
+    the header, the sitrep and the chart count the stage marked `counts = true`."""
+    data = shipped()
+    stages = data["stages"]
+    stages[2]["key"] = "hitung_suara"
+    stages.insert(3, {"key": "unggah_sirekap", "label": {"id": "Unggah Sirekap", "en": "Sirekap upload"}, "unit": "tps"})
+    config = parse_config(data)
+    info = config.info()
+    assert info.counting_stage() == info.stage("hitung_suara")
+    state = State(stages=initial_stages(config.stage_totals(), "2024-02-14T12:00:00.000Z"))
+    for code, done in (("6371", 1000), ("6372", 898)):
+        state.stages[(code, "hitung_suara")].done = done
+        state.stages[(code, "unggah_sirekap")].done = 5
+    assert (totals(state, info).tps_counted, totals(state, info).tps_total) == (1898, 13_584)
+    assert counting_stage(info) == "hitung_suara"
+    report = sitrep.build(info, state, [], now=NOW, since=None, number=1, by="x", post="Posko")
+    assert report["progress"]["tps"]["stage"] == "hitung_suara" and report["progress"]["tps"]["done"] == 1898
+    # Unmarked, the last TPS stage counts (the fallback).
+    del stages[2]["counts"]
+    assert parse_config(data).info().counting_stage() == info.stage("unggah_sirekap")
+
+
+@pytest.mark.parametrize(
+    ("index", "value", "message"),
+    [
+        (3, True, "stages[3].counts: the counting stage is counted per TPS in every regency: its unit must be 'tps', not 'kecamatan'"),
+        (1, True, "stages[2].counts: only one stage counts the TPS (stages[1] does already)"),
+        (2, "ya", "stages[2].counts: must be true or false, not a string"),
+    ],
+)
+def test_counts_is_checked(index: int, value: Any, message: str) -> None:
+    data = shipped()
+    data["stages"][index]["counts"] = value
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data)
+    assert str(caught.value) == message
+
+
+MESSAGES = [
+    # Exact words, as the README shows them: msgspec's errors reworded.
+    (("severities", 1, "ack_minutes"), 0, "severities[1].ack_minutes: must be at least 1, not 0"),
+    (("province", "utc_offset_hours"), 15, "province.utc_offset_hours: must be -14 to 14, not 15"),
+    (("province", "language"), "fr", "province.language: 'fr' is not one of id, en"),
+    (("server", "ping_interval_seconds"), 0, "server.ping_interval_seconds: must be above 0, not 0"),
+    (("server", "allowed_origins"), "https://x", "server.allowed_origins: must be a list of non-empty strings, not a string"),
+    (("regencies", 0), "6301", "regencies[0]: must be a table, not a string"),
+    (("regencies",), [], "regencies: must be a non-empty list of tables ([[regencies]])"),
+    (("regencies", 0, "name"), "   ", "regencies[0].name: must not be empty"),
+    (("stages", 0, "short"), {"id": "Logistik"}, "stages[0].short.en: missing"),
+    (("triage", "dedup_minutes"), 2.5, "triage.dedup_minutes: must be an integer, not a number"),
+    (("province", "boundaries"), 3, "province.boundaries: must be a string, not an integer"),
+    (("path",), "/etc", "path: unknown key"),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "message"), MESSAGES, ids=[m[2].split(":")[0] for m in MESSAGES])
+def test_messages_keep_their_words(path: tuple[Any, ...], value: Any, message: str) -> None:
+    data = shipped()
+    _set(data, path, value)
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data)
+    assert str(caught.value) == message
+
+
+def test_one_list_of_severities() -> None:
+    config = load_config(CONFIG_PATH)
+    assert tuple(s.key for s in config.severities) == SEVERITIES == ("critical", "high", "medium", "low")
+    assert set(SEVERITY_RGB) == set(SEVERITIES)

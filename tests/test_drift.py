@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from opsmon.config import Config, load_config
@@ -35,11 +35,11 @@ async def started(db: Path, config: Config, *, accept: bool = False) -> AsyncIte
 
 
 def without(config: Config, code: str) -> Config:
-    return dataclasses.replace(config, regencies=tuple(r for r in config.regencies if r.code != code))
+    return msgspec.structs.replace(config, regencies=tuple(r for r in config.regencies if r.code != code))
 
 
 def regency(config: Config, code: str, **changes: object) -> Config:
-    return dataclasses.replace(config, regencies=tuple(dataclasses.replace(r, **changes) if r.code == code else r for r in config.regencies))  # type: ignore[arg-type]
+    return msgspec.structs.replace(config, regencies=tuple(msgspec.structs.replace(r, **changes) if r.code == code else r for r in config.regencies))  # type: ignore[arg-type]
 
 
 async def with_history(tmp_path: Path) -> Path:
@@ -84,7 +84,7 @@ async def test_lower_totals_flipped_estimates_and_dropped_stages_are_each_one_li
     config = province()
     edited = regency(config, "6372", tps=700)
     edited = regency(edited, "6305", tps_estimated=False, tps=650)
-    edited = dataclasses.replace(edited, stages=tuple(s for s in edited.stages if s.key != "logistik"))
+    edited = msgspec.structs.replace(edited, stages=tuple(s for s in edited.stages if s.key != "logistik"))
     caplog.set_level(logging.WARNING, logger="opsmon.server")
     async with started(db, edited):
         pass

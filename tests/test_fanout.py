@@ -4,12 +4,12 @@ compression declined unless configured, and the promises that were there."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import secrets
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
@@ -24,7 +24,7 @@ from tests.wire import Peer, flatten
 
 def _config(**server: Any) -> Any:
     config = province()
-    return dataclasses.replace(config, server=dataclasses.replace(config.server, **server))
+    return msgspec.structs.replace(config, server=msgspec.structs.replace(config.server, **server))
 
 
 def _report(n: int, detail: str = "") -> dict[str, Any]:

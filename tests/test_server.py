@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import secrets
 import socket
@@ -11,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -741,7 +741,7 @@ async def test_the_server_escalates_what_nobody_acknowledges(databases: Database
 
 async def test_the_escalation_loop_runs_by_itself(databases: Databases, tmp_path: Path, clock: FakeClock) -> None:
     config = province()
-    config = dataclasses.replace(config, server=dataclasses.replace(config.server, escalation_check_seconds=0.05))
+    config = msgspec.structs.replace(config, server=msgspec.structs.replace(config.server, escalation_check_seconds=0.05))
     async with running_server(tmp_path, clock=clock, config=config, database=databases.url()) as running:
         wall = await Peer.open(running, running.tokens["wall"])
         officer = await Peer.open(running, running.tokens["officer"])
@@ -767,7 +767,7 @@ def _stalled_socket(port: int) -> socket.socket:
 
 async def test_a_stalled_client_is_dropped_without_delaying_the_others(databases: Databases, tmp_path: Path) -> None:
     config = province()
-    config = dataclasses.replace(config, server=dataclasses.replace(config.server, client_queue_frames=200, commands_per_second=10_000.0))
+    config = msgspec.structs.replace(config, server=msgspec.structs.replace(config.server, client_queue_frames=200, commands_per_second=10_000.0))
     async with running_server(tmp_path, config=config, database=databases.url()) as running:
         port = running.server.port
         fast = await Peer.open(running, running.tokens["wall"])
@@ -966,8 +966,8 @@ async def test_a_config_change_reaches_the_snapshot(databases: Databases, tmp_pa
         await officer.command("stage", regency="6301", stage="pemungutan", done=1000)
         await officer.command("stage", regency="6301", stage="rekap_kabkota", done=1)
         await officer.close()
-    official = [dataclasses.replace(r, tps=900, tps_estimated=False) if r.code == "6301" else r for r in config.regencies]
-    edited = dataclasses.replace(config, regencies=tuple(official), stages=config.stages[:4])
+    official = [msgspec.structs.replace(r, tps=900, tps_estimated=False) if r.code == "6301" else r for r in config.regencies]
+    edited = msgspec.structs.replace(config, regencies=tuple(official), stages=config.stages[:4])
     async with running_server(tmp_path, config=edited, database=databases.url()) as running:
         wall = await Peer.open(running, tokens["wall"])
         assert wall.snapshot is not None
@@ -989,7 +989,7 @@ async def test_a_config_change_reaches_the_snapshot(databases: Databases, tmp_pa
 
 async def test_a_client_that_stops_answering_pings_is_dropped(databases: Databases, tmp_path: Path) -> None:
     config = province()
-    config = dataclasses.replace(config, server=dataclasses.replace(config.server, ping_interval_seconds=0.1, ping_timeout_seconds=0.2))
+    config = msgspec.structs.replace(config, server=msgspec.structs.replace(config.server, ping_interval_seconds=0.1, ping_timeout_seconds=0.2))
     async with running_server(tmp_path, config=config, database=databases.url()) as running:
         alive = await Peer.open(running, running.tokens["officer"])
         silent = await Peer.open(running, running.tokens["wall"])

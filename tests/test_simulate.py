@@ -7,9 +7,9 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
-from dataclasses import replace
 
 import pytest
+from msgspec.structs import replace
 
 from opsmon.config import Config
 from opsmon.scenario import HOUR, SCENARIO_NAMES, generate, load_scenario, load_stream

@@ -278,7 +278,7 @@ def test_sitrep_bad_arguments_are_one_line(live: Any, tmp_path: Path, capsys: py
 
 
 async def test_the_server_writes_a_report_into_the_folder_on_its_own(tmp_path: Path) -> None:
-    from dataclasses import replace
+    from msgspec.structs import replace
 
     from opsmon.config import load_config
     from tests.helpers import FakeClock, running_server

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from opsmon.config import Config
 from opsmon.domain import Rules, State, apply, decide, initial_stages
-from opsmon.protocol import Ack, Actor, ConfigInfo, Event, IncidentDraft, Note, Report, Resolve, StageUpdate, User, Welcome, convert, format_ts
+from opsmon.protocol import Ack, Actor, Event, IncidentDraft, Note, Report, Resolve, StageUpdate, User, Welcome, format_ts
 
 START = datetime(2024, 2, 14, 12, 40, tzinfo=UTC)  # 20:40 WITA
 NOW = datetime(2024, 2, 14, 13, 30, tzinfo=UTC)  # 21:30 WITA
@@ -94,7 +94,7 @@ def fixed_night(config: Config, *, role: str = "officer") -> tuple[Welcome, Stat
     run(Ack(id="a9", incident=9), SITI, at)
     run(Resolve(id="x9", incident=9, note="Petugas diganti cadangan."), SITI, at + timedelta(minutes=1))
     user = User(name={"viewer": "Layar", "officer": "Rahmat"}.get(role, "Admin"), role=role, agency="Bawaslu", regencies=None)
-    welcome = Welcome(protocol=1, epoch="fixed", seq=state.seq, user=user, config=convert(config.to_wire(), ConfigInfo))
+    welcome = Welcome(protocol=1, epoch="fixed", seq=state.seq, user=user, config=config.info())
     return welcome, state, events
 
 
