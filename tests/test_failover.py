@@ -30,6 +30,7 @@ from opsmon.protocol import Batch, Event, IncidentDraft, Report, Result, ServerM
 from opsmon.tui.app import OpsmonApp
 from opsmon.tui.widgets.queue import IncidentQueue
 from server.lock import lock_path
+from tests.backends import Databases, require_postgres
 from tests.helpers import CONFIG_PATH, ROOT
 from tests.processes import Serving, opsmon_server, serving
 from tests.server_thread import server_in_thread
@@ -49,7 +50,7 @@ def url_of(port: int) -> str:
     return f"ws://127.0.0.1:{port}/ws"
 
 
-def add_token(db: Path, name: str, role: str = "officer", agency: str = "KPU") -> str:
+def add_token(db: Path | str, name: str, role: str = "officer", agency: str = "KPU") -> str:
     done = opsmon_server("token", "add", name, "--role", role, "--agency", agency, "--db", str(db))
     assert done.returncode == 0, done.stderr
     return done.stdout.strip().splitlines()[-1]
@@ -468,3 +469,39 @@ async def test_the_dashboard_starts_on_the_first_server_that_answers_and_names_e
     assert app.return_code == EXIT_UNREACHABLE
     assert app.exit_line.startswith("opsmon: tidak dapat tersambung: tidak ada yang mendengarkan di " + dead)
     assert f"; tidak ada yang mendengarkan di {other}" in app.exit_line and "\n" not in app.exit_line
+
+
+# --- PostgreSQL ----------------------------------------------------------------------------
+
+
+async def test_a_session_fails_over_from_a_killed_server_to_another_on_the_same_postgresql_with_no_gap(tmp_path: Path) -> None:
+    await require_postgres()
+    databases = Databases("postgresql", tmp_path)
+    database = databases.url()
+    try:
+        officer, wall = add_token(database, "Rahmat"), add_token(database, "Layar", role="viewer")
+        port_a, port_b = free_port(), free_port()
+        urls = [url_of(port_a), url_of(port_b)]
+        async with serving("--db", database, "--port", str(port_a), "--log-level", "warning") as a:
+            follower = Follower()
+            viewer = await Session.open(urls, wall, on_frame=follower, backoff=FAST)
+            writer = await Session.open(urls, officer, on_frame=lambda _: None, backoff=FAST)
+            epoch = viewer.epoch
+            futures = [await writer.send(report(n)) for n in range(60)]
+            await until(lambda: len(follower.events) >= 15, what="A to commit 15")
+            await kill9(a)  # its PostgreSQL session ends with it, and with it the advisory lock
+        async with serving("--db", database, "--port", str(port_b), "--log-level", "warning"):
+            results = await asyncio.wait_for(asyncio.gather(*futures), 30)  # answered by A, or (resent) by B
+            more = [await writer.request(report(n)) for n in range(60, 70)]  # and made on B
+            assert all(r.ok for r in results + more) and writer.url == urls[1]
+            head = more[-1].seq
+            await until(lambda: viewer.position == head, what="the viewer to reach B's head")
+            assert viewer.url == urls[1] and viewer.reconnects == 1
+            assert viewer.epoch == epoch and len(follower.snapshots) == 1  # resumed: the same log
+            assert follower.seqs == list(range(follower.snapshots[0].seq + 1, head + 1))  # no gap, none twice
+            titles = [e.data["title"] for e in follower.events if e.kind == "incident.reported"]
+            assert sorted(titles) == sorted(f"laporan {n}" for n in range(70))
+            for session in (viewer, writer):
+                await session.close()
+    finally:
+        await databases.drop()
