@@ -21,17 +21,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from opsmon.config import load_config  # noqa: E402
 from opsmon.domain import apply  # noqa: E402
 from opsmon.geo import province_shape  # noqa: E402
 from opsmon.protocol import Actor, Event, format_ts  # noqa: E402
+from opsmon.sample_night import NOW, fixed_night  # noqa: E402
 from opsmon.tui.app import OpsmonApp  # noqa: E402
 from opsmon.tui.widgets.provincemap import ProvinceMap  # noqa: E402
-from tests.helpers import province  # noqa: E402
-from tests.test_tui_night import NOW, fixed_night  # noqa: E402
+
+CONFIG_PATH = Path(__file__).resolve().parent.parent / "config.toml"
 
 
 def rasterisation() -> None:
-    config = province()
+    config = load_config(CONFIG_PATH)
     print("| map size (cells) | first grid | cached lookup |")
     print("| --- | ---: | ---: |")
     for size in [(46, 30), (60, 36), (77, 49), (150, 90)]:
@@ -48,7 +50,7 @@ def rasterisation() -> None:
 
 
 async def flood(with_map: bool, rate: float, seconds: float) -> tuple[int, int, float, int]:
-    config = province()
+    config = load_config(CONFIG_PATH)
     welcome, state, events = fixed_night(config, role="viewer")
     shape = province_shape(config.province.boundaries) if with_map else None
     clock = [NOW]

@@ -32,10 +32,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from opsmon.client import Backoff, Session  # noqa: E402
+from opsmon.config import load_config  # noqa: E402
 from opsmon.protocol import IncidentDraft, Report, StageUpdate, parse_ts, utc_now  # noqa: E402
 from opsmon.tui.app import OpsmonApp  # noqa: E402
-from tests.helpers import CONFIG_PATH, province  # noqa: E402
 
+CONFIG_PATH = Path(__file__).resolve().parent.parent / "config.toml"
 SERVER = str(Path(sys.executable).with_name("opsmon-server"))
 PORT = 8797
 
@@ -104,7 +105,7 @@ def _command(n: int, tag: str, regencies: list[Any]) -> Any:
 
 async def _feed(url: str, tokens: list[str], rate: float, seconds: float, count: int, tag: str) -> int:
     """`rate` commands a second for `seconds`; or, with count > 0, `count` commands at once."""
-    regencies = list(province().regencies)
+    regencies = list(load_config(CONFIG_PATH).regencies)
     sessions = [await Session.open(url, token) for token in tokens]
     pending: list[asyncio.Future[Any]] = []
     sent = 0

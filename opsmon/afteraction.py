@@ -1,6 +1,6 @@
 """`opsmon exercise report`: the after-action report of a training exercise.
 
-Read from the exercise's database (the event log of the current session and
+Read from the exercise's database by `server.embed.read_exercise_log` (the event log of the current session and
 the refused attempts the server kept), per trainee and for the post:
 incidents handled, time from report to acknowledgement and to resolution
 (median and worst, in scenario minutes), deadlines missed, escalations
@@ -383,17 +383,3 @@ def render_pdf(text: str) -> bytes:
         out += b"%010d 00000 n \n" % offset
     out += b"trailer\n<< /Size %d /Root %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, catalog, xref)
     return bytes(out)
-
-
-# --- reading the exercise's database --------------------------------------------
-
-
-async def read(database: str) -> tuple[list[Event], list[AttemptRow], dict[str, Any] | None, str]:
-    """This session's events and refused attempts, the exercise's settings and the epoch
-    (the caller checks the file exists: opening creates a database)."""
-    from server.store_api import open_store
-
-    async with open_store(database) as store:
-        events = await store.events_since(0)
-        attempts = [AttemptRow(a.ts, a.user, a.agency, a.command, a.incident, a.code, a.reason, a.message) for a in await store.attempts()]
-        return events, attempts, await store.exercise(), store.epoch

@@ -495,10 +495,14 @@ def _after_action(args: argparse.Namespace) -> int:
         raise FeedError("--format pdf needs --output FILE.pdf", EXIT_USAGE)
     if not Path(database).is_file():
         raise FeedError(f"{database}: no such database (give the exercise's with --db)", EXIT_USAGE)
+    from server.embed import read_exercise_log
+
     try:
-        events, attempts, exercise, epoch = asyncio.run(afteraction.read(database))
+        log = asyncio.run(read_exercise_log(database))
     except Exception as exc:  # StoreError and the like: one line
         raise FeedError(f"{database}: {exc}", EXIT_FAILED) from None
+    events, exercise, epoch = log.events, log.exercise, log.epoch
+    attempts = [afteraction.AttemptRow(a.ts, a.user, a.agency, a.command, a.incident, a.code, a.reason, a.message) for a in log.attempts]
     if exercise is None:
         print(f"{PROG}: note: {database} is not an exercise's database; reporting it anyway", file=sys.stderr)
     report = afteraction.build(events, attempts, exercise=exercise, epoch=epoch)

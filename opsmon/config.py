@@ -22,11 +22,10 @@ import msgspec
 from msgspec import Meta, field
 from msgspec import inspect as mi
 
-from opsmon.protocol import SEVERITIES, CategoryInfo, ConfigInfo, LabelText, ProvinceInfo, RegencyInfo, SeverityInfo, StageInfo, StageScope, StageUnit
+from opsmon.protocol import SEVERITIES, Agency, CategoryInfo, ConfigInfo, LabelText, ProvinceInfo, RegencyInfo, SeverityInfo, StageInfo, StageScope, StageUnit
 from opsmon.text import describe, forbidden_characters
 from opsmon.urls import BadURL, parse_urls
 
-SEVERITY_KEYS = SEVERITIES
 Language = Literal["id", "en"]
 LANGUAGES: tuple[str, ...] = get_args(Language)
 STAGE_UNITS: tuple[str, ...] = get_args(StageUnit)
@@ -66,6 +65,7 @@ class Stage(StageInfo, frozen=True, forbid_unknown_fields=True):
 
 class Category(CategoryInfo, frozen=True, forbid_unknown_fields=True):
     label: Label
+    desk: Agency = "KPU"  # the joint post's desk that handles it (and, in a simulation, reports it)
 
 
 class Severity(SeverityInfo, frozen=True, forbid_unknown_fields=True):

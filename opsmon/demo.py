@@ -21,13 +21,15 @@ import shutil
 import sys
 import tempfile
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from opsmon.config import Config, ConfigError, load_config
+from opsmon.domain import State
 from opsmon.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE, FeedError
 from opsmon.simulate import SimStats, scenario_for, simulate
+from server.embed import Embedded, ExerciseRefused, ExerciseSettings, StoreError, TokenSpec, embedded_server
 
 OFFICER = ("Petugas Posko", "officer", "KPU")
 VIEWER = ("Layar Dinding", "viewer", "KPU")
@@ -43,69 +45,49 @@ class DemoServer:
     simulators: list[str]
     database: Path
     temporary: bool
-    server: Any = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    embedded: Embedded
 
-
-async def _token(store: Any, name: str, role: str, agency: str, known: set[str]) -> str:
-    """A fresh token under this name (a kept --db may hold one from an earlier demo)."""
-    from server.auth import add_token
-
-    existing = await store.token_by_name(name)
-    if existing is not None and existing.revoked is None:
-        await store.revoke_token(name)
-    return await add_token(store, name, role, agency, None, known)
+    @property
+    def state(self) -> State:
+        return self.embedded.state
 
 
 @contextlib.asynccontextmanager
-async def demo_server(config: Config, db: Path | None = None, exercise: Any = None) -> AsyncIterator[DemoServer]:
+async def demo_server(config: Config, db: Path | None = None, exercise: ExerciseSettings | None = None) -> AsyncIterator[DemoServer]:
     """The embedded server with its tokens; on exit it is closed and a temporary database removed.
 
-    `exercise` (server.exercise.ExerciseSettings): run it as an exercise on scenario time, so the
-    screens show the scenario's clock and deadlines scale with the speed. Each run starts the clock again."""
-    from server.app import OpsmonServer
-    from server.exercise import prepare
-    from server.store_api import StoreError, open_store
-
+    `exercise`: run it as an exercise on scenario time, so the screens show the scenario's
+    clock and deadlines scale with the speed. Each run starts the clock again."""
     folder: Path | None = None
     if db:
         database = db
     else:
         folder = Path(tempfile.mkdtemp(prefix="opsmon-demo-"))
         database = folder / "demo.db"
+    tokens = [TokenSpec(*spec) for spec in (OFFICER, VIEWER, *SIMULATORS)]
     try:
-        store = open_store(database, synchronous="normal")
-        try:
-            await store.open()
-        except StoreError as exc:
-            raise FeedError(str(exc), EXIT_USAGE) from None
-        try:
-            known = {r.code for r in config.regencies}
-            officer = await _token(store, *OFFICER, known)
-            viewer = await _token(store, *VIEWER, known)
-            simulators = [await _token(store, *spec, known) for spec in SIMULATORS]
-            running = None
-            if exercise is not None:
-                await store.set_meta("exercise_clock", "{}")  # a demo plays its night from the start each time
-                try:
-                    running = await prepare(store, exercise)
-                except StoreError as exc:
-                    raise FeedError(f"{exc} (an older demo's database: use another --db)", EXIT_USAGE) from None
-            server = OpsmonServer(config, store, exercise=running)
-            await server.start("127.0.0.1", 0)
-            try:
-                yield DemoServer(f"ws://127.0.0.1:{server.port}/ws", officer, viewer, simulators, database, folder is not None, server)
-            finally:
-                await server.close()
-        finally:
-            await store.close()
+        async with embedded_server(config, database, tokens, exercise=exercise, restart_clock=True) as running:
+            secrets = running.tokens
+            yield DemoServer(
+                running.url,
+                secrets[OFFICER[0]],
+                secrets[VIEWER[0]],
+                [secrets[spec[0]] for spec in SIMULATORS],
+                database,
+                folder is not None,
+                running,
+            )
+    except ExerciseRefused as exc:
+        raise FeedError(f"{exc} (an older demo's database: use another --db)", EXIT_USAGE) from None
+    except StoreError as exc:
+        raise FeedError(str(exc), EXIT_USAGE) from None
     finally:
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
 def summary(demo: DemoServer, stats: SimStats | None, seconds: float) -> dict[str, Any]:
-    state = demo.server.state
+    state = demo.state
     statuses = {"open": 0, "acknowledged": 0, "resolved": 0}
     for incident in state.incidents.values():
         statuses[incident.status] = statuses.get(incident.status, 0) + 1
@@ -159,8 +141,6 @@ async def demo(
     if speed is None and headless is not None:
         # Headless: the whole night in the time given (as fast as the server's rate limit allows).
         speed = night.duration / headless
-    from server.exercise import ExerciseSettings
-
     settings = ExerciseSettings(name=f"Demo {night.name}", start=night.start, speed=speed or night.speed, scenario=night.name)
     async with demo_server(config, db, settings) as running:
         stop = asyncio.Event()

@@ -516,8 +516,6 @@ CATALOG: dict[str, dict[str, str]] = {
     "age.days": {"id": "{d}h{h:02d}j", "en": "{d}d{h:02d}h"},
 }
 
-SEVERITY_ORDER = ("critical", "high", "medium", "low")
-
 WITA = timezone(timedelta(hours=8), "WITA")
 
 

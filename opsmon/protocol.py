@@ -33,7 +33,8 @@ CLOSE_TOO_BIG = 1009
 CLOSE_TOO_SLOW = 1013
 
 ROLES = ("viewer", "officer", "admin")
-AGENCIES = ("KPU", "Bawaslu", "Polri")
+Agency = Literal["KPU", "Bawaslu", "Polri"]
+AGENCIES: tuple[str, ...] = get_args(Agency)
 # The four severities, most severe first: the one list (config, wire, fold, screens, reports).
 SeverityKey = Literal["critical", "high", "medium", "low"]
 SEVERITIES: tuple[str, ...] = get_args(SeverityKey)
@@ -209,6 +210,12 @@ class ConfigInfo(msgspec.Struct, frozen=True):
     categories: Annotated[tuple[CategoryInfo, ...], msgspec.Meta(min_length=1)]
     severities: Annotated[tuple[SeverityInfo, ...], msgspec.Meta(min_length=1)]
     province: ProvinceInfo | None = None
+
+    @property
+    def tz(self) -> tzinfo:
+        """The province's time, which stage windows are written in (a welcome
+        without `province`, from a server older than it: ProvinceInfo's defaults)."""
+        return (self.province or ProvinceInfo(code="", name="")).tz
 
     def regency(self, code: str) -> RegencyInfo | None:
         return next((r for r in self.regencies if r.code == code), None)

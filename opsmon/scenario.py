@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from opsmon.config import Config, ConfigError, Regency
-from opsmon.protocol import AGENCIES, Ack, Command, Escalate, IncidentDraft, Note, Report, Resolve, StageUpdate
+from opsmon.protocol import AGENCIES, SEVERITIES, Ack, Command, Escalate, IncidentDraft, Note, Report, Resolve, StageUpdate
 from opsmon.tomltable import Table as _Table
 
 MINUTE = 60.0
@@ -52,24 +52,6 @@ SCENARIO_NAMES = ("rekap", "hari-h")
 PLACE_KINDS = ("tps", "desa", "kec", "ppk", "kab")
 PLACE_TAGS = ("pesisir", "pulau", "sungai", "pegunungan")
 WORKING_HOURS = (8, 23)  # plenaries sit from 08:00 to 23:00 local time
-
-# Which desk of the joint post handles (and reports) a category.
-DESK = {
-    "politik_uang": "Bawaslu",
-    "netralitas": "Bawaslu",
-    "sara": "Bawaslu",
-    "intimidasi": "Polri",
-    "keamanan": "Polri",
-    "bencana": "Polri",
-    "akses": "KPU",
-    "logistik": "KPU",
-    "hak_pilih": "KPU",
-    "listrik_jaringan": "KPU",
-    "sirekap": "KPU",
-    "kesehatan_petugas": "KPU",
-    "sengketa_rekap": "KPU",
-    "lainnya": "KPU",
-}
 
 # Who in the field reports for each desk.
 REPORTER_UNIT = {"KPU": "PPK", "Bawaslu": "Panwascam", "Polri": "Polsek"}
@@ -268,7 +250,7 @@ def parse_scenario(data: dict[str, Any], tz: tzinfo, source: str = "") -> Scenar
         t = _Table(item, f"trouble[{i}]")
         severities = t.table("severities")
         weights = tuple((k, severities.integer(k, minimum=1)) for k in list(severities.data))
-        if not weights or any(k not in ("critical", "high", "medium", "low") for k, _ in weights):
+        if not weights or any(k not in SEVERITIES for k, _ in weights):
             raise ConfigError(f"trouble[{i}].severities: must be a table like {{ high = 3, medium = 5 }} of critical/high/medium/low weights")
         repeat = t._get("repeat", None, False)
         if repeat is not None and (isinstance(repeat, bool) or not isinstance(repeat, int | float) or not 0 <= repeat <= 1):
@@ -318,7 +300,7 @@ def parse_scenario(data: dict[str, Any], tz: tzinfo, source: str = "") -> Scenar
                 raise ConfigError(f"{where}.title: at most 200 characters")
             fields = (
                 ("category", t.text("category")),
-                ("severity", t.text("severity", choices=("critical", "high", "medium", "low"))),
+                ("severity", t.text("severity", choices=SEVERITIES)),
                 ("title", title),
                 ("detail", t.text("detail", "", required=False)),
                 ("location", t.text("location", "", required=False)[:200]),
@@ -614,7 +596,8 @@ class _Night:
         words = {"kec": kec.name, "desa": village or f"TPS {tps}", "tps": tps, "regency": regency.short}
         title = trouble.title.format(**words)[:200]
         severity = _weighted(rng, trouble.severities)
-        desk = trouble.desk or DESK.get(category, "KPU")
+        found = self.config.category(category)
+        desk = trouble.desk or (found.desk if found is not None else "KPU")
         draft = (
             ("regency", regency.code),
             ("category", category),

@@ -25,7 +25,7 @@ from typing import Any
 from opsmon.domain import State
 from opsmon.exercise import BANNER
 from opsmon.i18n import Translator, who
-from opsmon.protocol import ConfigInfo, Event, ExerciseInfo, Incident, format_ts, parse_ts
+from opsmon.protocol import SEVERITIES, ConfigInfo, Event, ExerciseInfo, Incident, format_ts, parse_ts
 from opsmon.text import for_terminal
 
 FORMATS = ("text", "md", "json", "pdf")
@@ -46,9 +46,8 @@ def condition(*, critical_unacked: int, escalated: int, blocked: bool, open_tota
 
 
 SUFFIX = {"text": "txt", "md": "md", "json": "json", "pdf": "pdf"}
-URGENT = ("critical", "high")
+URGENT = SEVERITIES[:2]  # critical and high: listed by name in the report
 PHONE_WIDTH = 44  # a list line in the text report: what a phone shows without wrapping
-SEVERITIES = ("critical", "high", "medium", "low")
 
 
 def _tz(doc: dict[str, Any]) -> tzinfo:
@@ -88,11 +87,11 @@ def build(
         return ts is not None and (since is None or parse_ts(ts) >= since)
 
     # --- progress ---------------------------------------------------------------------
-    regency_stages = [s for s in config.stages if s.scope != "province"]
+    regency_stages = config.regency_stages()
     counting = config.counting_stage()  # the config's `counts = true`
     recap = next((s for s in regency_stages if s.unit == "kecamatan"), None)
     plenary = next((s for s in reversed(regency_stages) if s.unit == "plenary"), None)
-    top = next((s for s in config.stages if s.scope == "province"), None)
+    top = next(iter(config.province_stages()), None)
 
     def sum_of(stage_key: str | None) -> dict[str, Any]:
         rows = [state.stages[(r.code, stage_key)] for r in config.regencies if stage_key and (r.code, stage_key) in state.stages]

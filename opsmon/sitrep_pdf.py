@@ -16,8 +16,8 @@ from PIL import Image
 
 from opsmon.geo import ProvinceShape
 from opsmon.i18n import Translator
-from opsmon.protocol import parse_ts
-from opsmon.sitrep import CONDITIONS, SEVERITIES, _Words, number
+from opsmon.protocol import SEVERITIES, parse_ts
+from opsmon.sitrep import CONDITIONS, _Words, number
 
 RGB = {
     "critical": (220, 30, 30),

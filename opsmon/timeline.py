@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from opsmon.domain import State
+from opsmon.protocol import SEVERITIES as SEVERITIES  # re-exported: the charts draw one series each
 from opsmon.protocol import ConfigInfo, Event, parse_ts
-
-SEVERITIES = ("critical", "high", "medium", "low")
 
 
 @dataclass(frozen=True)

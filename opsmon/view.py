@@ -11,15 +11,12 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, tzinfo
 
-import msgspec
-
 from opsmon.domain import State, in_snapshot, is_mine, is_overdue, urgency_key
-from opsmon.i18n import WITA, Translator
-from opsmon.protocol import ConfigInfo, Incident, RegencyInfo, StageInfo, StageRow, User, parse_ts
+from opsmon.i18n import Translator
+from opsmon.protocol import SEVERITIES as SEVERITIES  # re-exported for the screens
+from opsmon.protocol import ConfigInfo, Incident, StageInfo, StageRow, User, parse_ts
 from opsmon.sitrep import condition
 from opsmon.text import for_terminal
-
-SEVERITIES = ("critical", "high", "medium", "low")
 
 
 @dataclass
@@ -107,41 +104,46 @@ class QueueFilter:
 
 @dataclass
 class Lookup:
-    """Config, indexed for the screens, in one language. The config arrives over
-    the wire: every name shown is drawn through `for_terminal` here, once."""
+    """What the screens call things, in one language: the welcome's config
+    names, each drawn through `for_terminal` once here (they came over the
+    wire). Not a copy of the config: finding a regency or the stages is the
+    config's own (`lookup.config.regency(code)`, `lookup.config.stages`)."""
 
     config: ConfigInfo
     lang: str
-    regencies: dict[str, RegencyInfo] = field(init=False)
-    categories: dict[str, str] = field(init=False)
-    severities: dict[str, str] = field(init=False)
+    _short: dict[str, str] = field(init=False)
+    _name: dict[str, str] = field(init=False)
+    _category: dict[str, str] = field(init=False)
+    _severity: dict[str, str] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.regencies = {
-            r.code: RegencyInfo(**{**msgspec.structs.asdict(r), "name": for_terminal(r.name), "short": for_terminal(r.short)}) for r in self.config.regencies
-        }
-        self.categories = {c.key: for_terminal(c.label.get(self.lang)) for c in self.config.categories}
-        self.severities = {s.key: for_terminal(s.label.get(self.lang)) for s in self.config.severities}
+        self._short = {r.code: for_terminal(r.short) for r in self.config.regencies}
+        self._name = {r.code: for_terminal(r.name) for r in self.config.regencies}
+        self._category = {c.key: for_terminal(c.label.get(self.lang)) for c in self.config.categories}
+        self._severity = {s.key: for_terminal(s.label.get(self.lang)) for s in self.config.severities}
 
     def stage_label(self, stage: StageInfo) -> str:
         return for_terminal((stage.short or stage.label).get(self.lang))
 
     def regency_short(self, code: str) -> str:
-        info = self.regencies.get(code)
-        return info.short if info else for_terminal(code)
+        return self._short.get(code) or for_terminal(code)
+
+    def regency_long(self, code: str) -> str:
+        """The regency's full name ("Kota Banjarmasin"), or its code when the config has none."""
+        return self._name.get(code) or for_terminal(code)
 
     def category(self, key: str) -> str:
-        return self.categories.get(key) or for_terminal(key)
+        return self._category.get(key) or for_terminal(key)
 
     def severity(self, key: str) -> str:
-        return self.severities.get(key) or for_terminal(key)
+        return self._severity.get(key) or for_terminal(key)
 
     def regency_name(self, code: str) -> str:
-        info = self.regencies.get(code)
-        return f"{info.name} ({code})" if info else for_terminal(code)
+        name = self._name.get(code)
+        return f"{name} ({code})" if name is not None else for_terminal(code)
 
     def search_labels(self) -> dict[str, str]:
-        return {**{code: r.short + " " + r.name for code, r in self.regencies.items()}, **self.categories}
+        return {**{code: self._short[code] + " " + name for code, name in self._name.items()}, **self._category}
 
 
 def age(tr: Translator, now: datetime, since: datetime | str) -> str:
@@ -158,12 +160,12 @@ def is_open(incident: Incident) -> bool:
 
 def regency_stages(config: ConfigInfo) -> list[StageInfo]:
     """The stages every regency counts: not the province's own (`scope = "province"`)."""
-    return [stage for stage in config.stages if getattr(stage, "scope", "regency") != "province"]
+    return config.regency_stages()
 
 
 def province_stages(config: ConfigInfo) -> list[StageInfo]:
-    """Stages held once for the whole province (rekap_provinsi): shown in the header."""
-    return [stage for stage in config.stages if getattr(stage, "scope", "regency") == "province"]
+    """Stages held once for the whole province (its recapitulation plenary): shown in the header."""
+    return config.province_stages()
 
 
 _MONTHS = {m: n for n, m in enumerate(("jan", "feb", "mar", "apr", "mei", "jun", "jul", "agu", "sep", "okt", "nov", "des"), start=1)}
@@ -197,9 +199,10 @@ def past_window(stage: StageInfo, now: datetime, tz: tzinfo) -> bool:
     return end is not None and now >= end
 
 
-def summarize(state: State, config: ConfigInfo, now: datetime, tz: tzinfo = WITA) -> list[RegencySummary]:
+def summarize(state: State, config: ConfigInfo, now: datetime, tz: tzinfo | None = None) -> list[RegencySummary]:
     """Per regency: its current stage, what is blocked or late, its open incidents.
-    `tz` is the province's: stage windows are written in its local time."""
+    `tz` is the province's (default: the config's): stage windows are written in its local time."""
+    tz = tz or config.tz
     by_regency: dict[str, list[Incident]] = {r.code: [] for r in config.regencies}
     for incident in state.incidents.values():
         if is_open(incident) and incident.regency in by_regency:
@@ -246,8 +249,9 @@ def summarize(state: State, config: ConfigInfo, now: datetime, tz: tzinfo = WITA
     return summaries
 
 
-def totals(state: State, config: ConfigInfo, now: datetime | None = None, tz: tzinfo = WITA) -> Totals:
+def totals(state: State, config: ConfigInfo, now: datetime | None = None, tz: tzinfo | None = None) -> Totals:
     result = Totals()
+    tz = tz or config.tz
     code = config.province.code if config.province is not None else ""
     for plenary in province_stages(config):
         held = state.stages.get((code, plenary.key))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import socket
 import ssl
+import tomllib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -108,6 +111,15 @@ async def hello(url: str, token: str, *, epoch: str | None = None, since: int | 
 
 
 async def recv_json(ws: ClientConnection, timeout: float = 5.0) -> dict[str, Any]:
-    import asyncio
 
     return json.loads(await asyncio.wait_for(ws.recv(), timeout))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def shipped() -> dict[str, Any]:
+    return tomllib.loads(CONFIG_PATH.read_text(encoding="utf-8"))

@@ -11,7 +11,7 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from tests.helpers import CONFIG_PATH, ROOT
+from tests.helpers import CONFIG_PATH, ROOT, free_port
 
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
@@ -79,3 +79,57 @@ async def serving(*args: str, config: Path = CONFIG_PATH) -> AsyncIterator[Servi
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+def add_token(db: Path, name: str, role: str = "officer", agency: str = "KPU") -> str:
+    done = opsmon_server("token", "add", name, "--role", role, "--agency", agency, "--db", str(db))
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1]
+
+
+class ServerProcess:
+    def __init__(self, db: Path, port: int) -> None:
+        self.db, self.port = db, port
+        self.process: asyncio.subprocess.Process | None = None
+        self.output: list[str] = []
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    async def start(self) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "server.cli", "serve", "--config", str(CONFIG_PATH), "--db", str(self.db), "--port", str(self.port), "--log-level", "warning",
+            cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+        assert self.process.stdout is not None
+        line = (await asyncio.wait_for(self.process.stdout.readline(), 15)).decode()
+        self.output.append(line)
+        assert "listening on" in line, line + (await self.process.stderr.read()).decode()  # type: ignore[union-attr]
+
+    async def kill9(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        assert await asyncio.wait_for(self.process.wait(), 10) == -signal.SIGKILL
+
+    async def stop(self) -> tuple[int, str, str]:
+        """SIGTERM, and the exit code with the rest of the output."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        out, err = await asyncio.wait_for(self.process.communicate(), 15)
+        return self.process.returncode or 0, "".join(self.output) + out.decode(), err.decode()
+
+    async def ensure_dead(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.kill()
+            await self.process.wait()
+
+
+@contextlib.asynccontextmanager
+async def server_process(db: Path, port: int | None = None) -> AsyncIterator[ServerProcess]:
+    proc = ServerProcess(db, port or free_port())
+    try:
+        await proc.start()
+        yield proc
+    finally:
+        await proc.ensure_dead()

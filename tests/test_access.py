@@ -173,7 +173,7 @@ async def test_the_dashboard_takes_token_events_in_its_stride(tmp_path: Path, cl
     """A token added while screens are open reaches them as an event: the
     dashboard folds it (seq moves on), shows nothing for it, and keeps working."""
     from opsmon.tui.app import OpsmonApp
-    from tests.test_tui import until
+    from tests.tui_helpers import until
 
     async with running_server(tmp_path, clock=clock) as running:
         app = OpsmonApp(url=running.url, token=running.tokens["officer"], clock=clock)

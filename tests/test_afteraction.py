@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from opsmon.cli import main
-from tests.test_exercise import exercise_server
+from tests.exercises import exercise_server
 from tests.wire import Peer
 
 KERICUHAN = {

@@ -15,9 +15,8 @@ import pytest
 
 from opsmon.config import Config
 from server.backup import BackupError, backup_database, verify_database
-from tests.helpers import province, running_server
-from tests.processes import opsmon_server, serving
-from tests.test_crash import add_token, free_port
+from tests.helpers import free_port, province, running_server
+from tests.processes import add_token, opsmon_server, serving
 from tests.wire import Peer, report
 
 

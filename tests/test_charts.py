@@ -7,12 +7,12 @@ from datetime import timedelta
 from rich.console import Console
 from textual.widgets import Sparkline, Static
 
+from opsmon.sample_night import NOW, START, fixed_night
 from opsmon.timeline import night
 from opsmon.tui.app import OpsmonApp
 from opsmon.tui.screens.regency import RegencyScreen
 from opsmon.tui.widgets.charts import NightCharts
 from tests.helpers import province
-from tests.test_tui_night import NOW, START, fixed_night
 
 
 def test_incidents_per_hour_by_severity_and_tps_counted_over_time() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,13 +18,9 @@ from opsmon.protocol import SEVERITIES, Welcome, decode_server, encode
 from opsmon.sitrep_pdf import SEVERITY_RGB
 from opsmon.timeline import counting_stage
 from opsmon.view import totals
-from tests.helpers import CONFIG_PATH, ROOT, hello, running_server
+from tests.helpers import CONFIG_PATH, ROOT, hello, running_server, shipped
 
 NOW = datetime(2024, 2, 14, 14, 0, tzinfo=UTC)
-
-
-def shipped() -> dict[str, Any]:
-    return tomllib.loads(CONFIG_PATH.read_text(encoding="utf-8"))
 
 
 def test_shipped_config_is_kalimantan_selatan() -> None:
@@ -322,6 +317,7 @@ MESSAGES = [
     (("triage", "dedup_minutes"), 2.5, "triage.dedup_minutes: must be an integer, not a number"),
     (("province", "boundaries"), 3, "province.boundaries: must be a string, not an integer"),
     (("path",), "/etc", "path: unknown key"),
+    (("categories", 0, "desk"), "TNI", "categories[0].desk: 'TNI' is not one of KPU, Bawaslu, Polri"),
 ]
 
 

@@ -4,28 +4,21 @@ stops cleanly, and the CLI answers mistakes in one line."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import CONFIG_PATH, ROOT
+from tests.processes import add_token, server_process
 from tests.wire import Peer, report
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def cli(*args: str, config: Path | None = CONFIG_PATH, timeout: float = 30) -> subprocess.CompletedProcess[str]:
@@ -38,60 +31,6 @@ def cli(*args: str, config: Path | None = CONFIG_PATH, timeout: float = 30) -> s
         timeout=timeout,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
-
-
-def add_token(db: Path, name: str, role: str = "officer", agency: str = "KPU") -> str:
-    done = cli("token", "add", name, "--role", role, "--agency", agency, "--db", str(db))
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip().splitlines()[-1]
-
-
-class ServerProcess:
-    def __init__(self, db: Path, port: int) -> None:
-        self.db, self.port = db, port
-        self.process: asyncio.subprocess.Process | None = None
-        self.output: list[str] = []
-
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
-
-    async def start(self) -> None:
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "server.cli", "serve", "--config", str(CONFIG_PATH), "--db", str(self.db), "--port", str(self.port), "--log-level", "warning",
-            cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )  # fmt: skip
-        assert self.process.stdout is not None
-        line = (await asyncio.wait_for(self.process.stdout.readline(), 15)).decode()
-        self.output.append(line)
-        assert "listening on" in line, line + (await self.process.stderr.read()).decode()  # type: ignore[union-attr]
-
-    async def kill9(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        assert await asyncio.wait_for(self.process.wait(), 10) == -signal.SIGKILL
-
-    async def stop(self) -> tuple[int, str, str]:
-        """SIGTERM, and the exit code with the rest of the output."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        out, err = await asyncio.wait_for(self.process.communicate(), 15)
-        return self.process.returncode or 0, "".join(self.output) + out.decode(), err.decode()
-
-    async def ensure_dead(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.kill()
-            await self.process.wait()
-
-
-@contextlib.asynccontextmanager
-async def server_process(db: Path, port: int | None = None) -> AsyncIterator[ServerProcess]:
-    proc = ServerProcess(db, port or free_port())
-    try:
-        await proc.start()
-        yield proc
-    finally:
-        await proc.ensure_dead()
 
 
 async def all_events(url: str, token: str) -> tuple[dict, list[dict]]:  # type: ignore[type-arg]

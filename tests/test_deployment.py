@@ -29,10 +29,11 @@ import pytest
 from opsmon.cli import main
 from opsmon.config import config_relative, load_config
 from opsmon.exits import EXIT_UNAUTHORIZED, EXIT_USAGE
-from tests.helpers import ROOT
+from tests.helpers import ROOT, free_port
 from tests.installed import need_root, open_folder
+from tests.processes import opsmon_server as cli
+from tests.processes import server_process
 from tests.server_thread import server_in_thread
-from tests.test_crash import cli, free_port, server_process
 
 pytestmark = pytest.mark.slow
 

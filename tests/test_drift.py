@@ -17,8 +17,8 @@ from opsmon.config import Config, load_config
 from server.app import OpsmonServer
 from server.drift import ConfigDrift
 from server.store import Store
-from tests.helpers import CONFIG_PATH, province, running_server
-from tests.test_crash import cli, free_port
+from tests.helpers import CONFIG_PATH, free_port, province, running_server
+from tests.processes import opsmon_server as cli
 from tests.wire import Peer, report
 
 

@@ -19,33 +19,9 @@ from server.app import OpsmonServer
 from server.auth import add_token
 from server.exercise import Exercise, ExerciseSettings, prepare
 from server.store import Store, StoreError
-from tests.helpers import STANDARD_TOKENS, FakeClock, Running, province
+from tests.exercises import START, exercise_server
+from tests.helpers import FakeClock, province
 from tests.wire import Peer
-
-START = datetime(2024, 2, 13, 21, 0, tzinfo=UTC)  # 14 Feb 05:00 WITA
-
-
-@contextlib.asynccontextmanager
-async def exercise_server(
-    tmp_path: Path, *, speed: float, base: FakeClock | None = None, name: str = "Latihan Posko 12 Feb"
-) -> AsyncIterator[tuple[Running, FakeClock]]:
-    """A real exercise server whose wall clock the test moves by hand."""
-    config = province()
-    base = base or FakeClock(datetime(2026, 2, 12, 1, 0, tzinfo=UTC))
-    async with Store(tmp_path / "latihan.db", synchronous="normal") as store:
-        tokens = {}
-        for token_name, (role, agency, regencies) in STANDARD_TOKENS.items():
-            if await store.token_by_name(token_name) is None:
-                tokens[token_name] = await add_token(store, token_name, role, agency, regencies, {r.code for r in config.regencies})
-        prepared = await prepare(store, ExerciseSettings(name, START, speed, "hari-h"), now=base())
-        assert prepared is not None
-        running = Exercise(prepared.settings, ExerciseClock(prepared.clock.real, prepared.clock.scenario, speed, base=base))
-        server = OpsmonServer(config, store, exercise=running)
-        await server.start("127.0.0.1", 0)
-        try:
-            yield Running(server, store, config, tmp_path / "latihan.db", tokens), base
-        finally:
-            await server.close()
 
 
 @pytest.mark.parametrize("speed", [1.0, 60.0, 600.0])
@@ -132,8 +108,7 @@ async def test_a_restarted_exercise_goes_on_from_its_scenario_time_and_a_reset_s
 
 async def test_every_screen_says_latihan_and_shows_scenario_time() -> None:
     from opsmon.tui.widgets.status import HeaderBar
-    from tests.test_tui import until
-    from tests.test_tui_snapshots import night_app
+    from tests.tui_helpers import night_app, until
 
     app = night_app()
     assert app._preset is not None
@@ -265,11 +240,11 @@ async def test_a_reset_between_sessions_gives_connected_clients_the_empty_night(
 
 def test_a_sitrep_of_an_exercise_says_latihan_on_its_first_line() -> None:
     from opsmon.sitrep import render, render_text
-    from tests.test_sitrep import night_doc, sitrep_night
+    from tests.nights import night_doc, sitrep_night
 
     welcome, state, events = sitrep_night()
+    from opsmon.sample_night import NOW, START
     from opsmon.sitrep import build
-    from tests.test_sitrep import NOW, START
 
     info = ExerciseInfo(name="Latihan Posko 12 Feb", speed=60.0, now="2024-02-14T13:00:00.000Z", start="2024-02-13T21:00:00.000Z")
     doc = build(welcome.config, state, events, now=NOW, since=START, number=3, by="x", post="Posko", exercise=info)

@@ -16,10 +16,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from opsmon.client import Session
 from opsmon.config import ConfigError, parse_config
 from opsmon.protocol import Batch, Event, Snapshot
-from tests.helpers import province, running_server
-from tests.test_config import shipped
-from tests.test_server import _stalled_socket
-from tests.wire import Peer, flatten
+from tests.helpers import province, running_server, shipped
+from tests.wire import Peer, flatten, stalled_socket
 
 
 def _config(**server: Any) -> Any:
@@ -100,7 +98,7 @@ async def test_a_client_behind_gets_what_piled_up_joined_into_fewer_frames(tmp_p
     config = _config(commands_per_second=10_000.0, client_queue_frames=100_000)
     async with running_server(tmp_path, config=config) as running:
         fast = await Peer.open(running, running.tokens["wall"])
-        behind = await Peer.open(running, running.tokens["polisi"], sock=_stalled_socket(running.server.port), max_queue=1, compression=None)
+        behind = await Peer.open(running, running.tokens["polisi"], sock=stalled_socket(running.server.port), max_queue=1, compression=None)
         officer = await Peer.open(running, running.tokens["officer"])
         subscriber = next(s for s in running.server.hub.subscribers.values() if s.user == "polisi")
         total = 0

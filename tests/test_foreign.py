@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from server.store import MIGRATIONS, SCHEMA_VERSION, Store
-from tests.test_crash import cli, free_port
+from tests.helpers import free_port
+from tests.processes import opsmon_server as cli
 
 pytestmark = pytest.mark.slow
 

@@ -25,8 +25,9 @@ from opsmon.tui.widgets.queue import IncidentQueue
 from server.app import OpsmonServer
 from server.auth import add_token
 from server.store import Store
-from tests.helpers import province
-from tests.test_crash import cli, free_port, server_process
+from tests.helpers import free_port, province
+from tests.processes import opsmon_server as cli
+from tests.processes import server_process
 from tests.wire import Peer, report
 
 

@@ -14,9 +14,8 @@ from pathlib import Path
 import pytest
 
 from server.logs import JsonFormatter, TextFormatter
-from tests.helpers import FakeClock, hello, province, running_server
-from tests.processes import opsmon_server, serving
-from tests.test_crash import add_token, free_port
+from tests.helpers import FakeClock, free_port, hello, province, running_server
+from tests.processes import add_token, opsmon_server, serving
 from tests.wire import Peer, report
 
 WITA = province().province.tz

@@ -8,10 +8,10 @@ import pytest
 
 from opsmon.config import ConfigError, load_config
 from opsmon.geo import Grid, ProvinceShape, load_boundaries, province_shape
+from opsmon.sample_night import NOW, fixed_night
 from opsmon.tui.app import OpsmonApp
 from opsmon.tui.widgets.provincemap import FILL, ProvinceMap
 from tests.helpers import CONFIG_PATH, province
-from tests.test_tui_night import NOW, fixed_night
 
 SIZES = [(30, 16), (44, 28), (60, 34), (90, 50)]
 

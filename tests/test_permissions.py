@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import CONFIG_PATH
+from tests.helpers import CONFIG_PATH, free_port
 from tests.installed import need_root, open_folder
-from tests.test_crash import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from server.auth import add_token
 from server.store_api import open_store
 from tests.backends import Databases
 from tests.helpers import CONFIG_PATH, ROOT, FakeClock, Running, province, running_server
-from tests.wire import Peer, http_get, report
+from tests.wire import Peer, http_get, report, stalled_socket
 
 
 @pytest.fixture
@@ -756,22 +755,13 @@ async def test_the_escalation_loop_runs_by_itself(databases: Databases, tmp_path
 # --- fan-out -----------------------------------------------------------------------------------------------
 
 
-def _stalled_socket(port: int) -> socket.socket:
-    """A TCP socket with a tiny receive window, for a client that never reads."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect(("127.0.0.1", port))
-    sock.setblocking(False)
-    return sock
-
-
 async def test_a_stalled_client_is_dropped_without_delaying_the_others(databases: Databases, tmp_path: Path) -> None:
     config = province()
     config = msgspec.structs.replace(config, server=msgspec.structs.replace(config.server, client_queue_frames=200, commands_per_second=10_000.0))
     async with running_server(tmp_path, config=config, database=databases.url()) as running:
         port = running.server.port
         fast = await Peer.open(running, running.tokens["wall"])
-        slow = await Peer.open(running, running.tokens["polisi"], sock=_stalled_socket(port), max_queue=1, compression=None)
+        slow = await Peer.open(running, running.tokens["polisi"], sock=stalled_socket(port), max_queue=1, compression=None)
         # `slow` never reads from here on.
         officer = await Peer.open(running, running.tokens["officer"])
         total = 0

@@ -153,8 +153,6 @@ def test_the_same_trouble_is_reported_again_by_another_desk(config: Config) -> N
 
 
 async def test_reports_only_sends_no_officer_commands_and_signs_by_agency(server: Running) -> None:
-    from opsmon.scenario import DESK
-
     tokens = [server.tokens["admin"], server.tokens["officer"], server.tokens["polisi"]]  # KPU, Bawaslu, Polri
     stats = await simulate(server.url, tokens, server.config, scenario="hari-h", seed=2, speed=HOUR, duration=2.5, reports_only=True)
     # What the server was sent, counted by the server: reports and stage updates, nothing else.
@@ -172,7 +170,8 @@ async def test_reports_only_sends_no_officer_commands_and_signs_by_agency(server
     agencies = {"admin": "KPU", "officer": "Bawaslu", "polisi": "Polri"}
     for incident in state.incidents.values():
         if "(laporan " not in incident.title:  # a repeat comes from another desk
-            assert incident.reporter.agency == DESK.get(incident.category, "KPU")
+            category = server.config.category(incident.category)
+            assert category is not None and incident.reporter.agency == category.desk
         assert incident.reporter.agency == agencies[incident.reporter.name]
 
 

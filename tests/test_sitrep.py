@@ -8,50 +8,21 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from opsmon.domain import Rules, State, apply, decide, due_escalations
+from opsmon.domain import Rules, apply, decide
 from opsmon.geo import province_shape
-from opsmon.protocol import Actor, Assign, Event, IncidentDraft, Owner, Report, Snooze, StageUpdate, format_ts
+from opsmon.protocol import Event, StageUpdate, format_ts
+from opsmon.sample_night import BUDI, NOW, START
 from opsmon.sitrep import Ledger, build, number, parse_since, render, render_json, render_md, render_text
 from tests.helpers import province
-from tests.test_tui_night import BUDI, NOW, RAHMAT, START, fixed_night
+from tests.nights import night_doc, sitrep_night
 
 GOLDEN = Path(__file__).with_name("golden")
-SYSTEM = Actor(name="system")
-
-
-def sitrep_night() -> tuple[Any, State, list[Event]]:
-    """The fixed night, plus what a sitrep reports beyond it: an owner, a repeat report
-    folded into an incident, an escalation by the server and a snooze."""
-    config = province()
-    welcome, state, events = fixed_night(config)
-    rules = Rules.from_config(config)
-
-    def run(command: object, actor: Actor, at: datetime) -> None:
-        decision = decide(state, command, actor, None, at, rules)  # type: ignore[arg-type]
-        events.append(Event(seq=len(events) + 1, ts=format_ts(at), kind=decision.kind, actor=actor, data=decision.data))
-        apply(state, events[-1])
-
-    at = START + timedelta(minutes=40)
-    run(Assign(id="as3", incident=3, to=Owner(name="Budi", agency="Polri")), BUDI, at)
-    draft = IncidentDraft(regency="6302", category="bencana", severity="critical", title="Banjir, jalan desa terputus", location="Kec. Pulau Laut Sigam")
-    run(Report(id="dup6", incident=draft), RAHMAT, at + timedelta(minutes=5))
-    for decision in due_escalations(state, START + timedelta(minutes=49), rules):
-        events.append(Event(seq=len(events) + 1, ts=format_ts(START + timedelta(minutes=49)), kind=decision.kind, actor=SYSTEM, data=decision.data))
-        apply(state, events[-1])
-    # Kotabaru's #6, escalated, is snoozed for half an hour: the report says TUNDA and until when.
-    run(Snooze(id="sz6", incident=6, minutes=30, note="Menunggu perahu"), RAHMAT, START + timedelta(minutes=49))
-    return welcome, state, events
-
-
-def night_doc() -> dict[str, Any]:
-    welcome, state, events = sitrep_night()
-    return build(welcome.config, state, events, now=NOW, since=START - timedelta(minutes=10), number=3, by="Bawaslu/Rahmat", post="Posko Gabungan Pemilu 2024")
 
 
 def golden(name: str, text: str) -> None:

@@ -16,10 +16,9 @@ import pytest
 from opsmon.client import ClientError, Session
 from opsmon.config import ConfigError, load_config
 from server.tls import TLSError, server_ssl_context
-from tests.helpers import CONFIG_PATH, ROOT, running_server
+from tests.helpers import CONFIG_PATH, ROOT, free_port, running_server
 from tests.pki import Pki, make_pki
-from tests.processes import opsmon, opsmon_server, serving
-from tests.test_crash import add_token, free_port
+from tests.processes import add_token, opsmon, opsmon_server, serving
 
 
 def https_get(url: str, cafile: Path) -> bytes:
@@ -109,7 +108,7 @@ async def test_the_dashboard_over_wss(tmp_path: Path, pki: Pki) -> None:
     """The officer's screen trusts the post's CA given to it, and stops with exit 4
     naming the certificate when it does not trust the server."""
     from opsmon.tui.app import OpsmonApp
-    from tests.test_tui import until
+    from tests.tui_helpers import until
 
     async with running_server(tmp_path, ssl_context=server_ssl_context(str(pki.cert), str(pki.key))) as running:
         app = OpsmonApp(url=running.url, token=running.tokens["officer"], cafile=str(pki.ca))

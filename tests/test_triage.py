@@ -35,8 +35,8 @@ from opsmon.protocol import (
     format_ts,
 )
 from tests.helpers import CONFIG_PATH, FakeClock, Running, running_server
-from tests.test_domain import BUDI, RULES, SITI, T0, World
 from tests.wire import Peer, report
+from tests.world import BUDI, RULES, SITI, T0, World
 
 RAHMAT = Owner(name="Rahmat", agency="Bawaslu")
 

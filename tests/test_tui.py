@@ -2,49 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from pathlib import Path
 
 from textual import events
-from textual.pilot import Pilot
 
 from opsmon.client import Backoff, Session
-from opsmon.protocol import Ack, IncidentDraft, Report, Snapshot
+from opsmon.protocol import Ack, Snapshot
 from opsmon.tui.app import OpsmonApp
-from opsmon.tui.widgets.queue import IncidentQueue
 from server.app import OpsmonServer
 from server.store import Store
 from tests.helpers import FakeClock, Running, province, running_server
-
-SIZE = (120, 40)
-
-
-async def until(pilot: Pilot[int], condition: Callable[[], object], timeout: float = 5.0) -> None:
-    """Let the app run until `condition()` holds (or fail, saying so)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {condition.__doc__ or condition}")
-        await pilot.pause(0.05)
-
-
-async def report(server: Running, clock: FakeClock, incidents: list[tuple[str, str, str]], token: str = "admin") -> list[int]:
-    """Report (regency, severity, title) incidents, three minutes apart; returns their ids."""
-    session = await Session.open(server.url, server.tokens[token])
-    ids = []
-    try:
-        for regency, severity, title in incidents:
-            result = await session.request(
-                Report(id=f"seed-{title}", incident=IncidentDraft(regency=regency, category="logistik", severity=severity, title=title))
-            )
-            assert result.ok, result
-            ids.append(result.incident)
-            clock.advance(minutes=3)
-    finally:
-        await session.close()
-    return ids
+from tests.tui_helpers import SIZE, loaded, queue_of, report, until
 
 
 async def server_view(server: Running) -> dict[int, str]:
@@ -56,18 +24,6 @@ async def server_view(server: Running) -> dict[int, str]:
         return {i.id: i.status for i in snapshot.incidents}
     finally:
         await session.close()
-
-
-def queue_of(app: OpsmonApp) -> IncidentQueue:
-    return app.dashboard.query_one(IncidentQueue)
-
-
-def loaded(app: OpsmonApp, count: int) -> Callable[[], bool]:
-    def check() -> bool:
-        """the queue to show the incidents"""
-        return app.welcome is not None and len(queue_of(app).incident_ids) == count
-
-    return check
 
 
 async def test_a_right_after_launch_acknowledges_the_most_urgent(server: Running, clock: FakeClock) -> None:

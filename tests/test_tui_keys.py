@@ -15,9 +15,7 @@ from opsmon.protocol import TEXT_MAX, Ack, Escalate
 from opsmon.tui.app import OpsmonApp
 from opsmon.tui.screens.help import key_rows
 from tests.helpers import CONFIG_PATH, FakeClock, Running
-from tests.test_tui import SIZE, loaded, queue_of, report, until
-from tests.test_tui_screens import screen_lines, settle
-from tests.test_tui_snapshots import night_app
+from tests.tui_helpers import SIZE, loaded, night_app, queue_of, report, screen_lines, settle, until
 
 
 async def act(server: Running, token: str, command: Ack | Escalate) -> None:

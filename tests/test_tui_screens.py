@@ -16,26 +16,15 @@ from opsmon.client import Session
 from opsmon.domain import State, apply
 from opsmon.i18n import WITA
 from opsmon.protocol import Actor, Event, Incident, StageUpdate, format_ts
+from opsmon.sample_night import NOW
 from opsmon.text import PLACEHOLDER, describe, is_control
 from opsmon.tui.app import OpsmonApp
 from opsmon.view import window_end
 from server.store import Store
 from tests.helpers import FakeClock, Running, running_server
-from tests.test_tui import until
-from tests.test_tui_night import NOW
-from tests.test_tui_snapshots import night_app
+from tests.tui_helpers import night_app, screen_lines, settle, until
 
 SIZES = [(80, 24), (200, 60)]
-
-
-def screen_lines(app: OpsmonApp) -> list[str]:
-    """The characters on the terminal, row by row, as the compositor draws them."""
-    return ["".join(segment.text for segment in strip) for strip in app.screen._compositor.render_strips()]
-
-
-async def settle(pilot: Pilot[int]) -> None:
-    await pilot.pause(0.2)
-    await pilot.pause()
 
 
 async def quit_question(app: OpsmonApp, pilot: Pilot[int]) -> None:

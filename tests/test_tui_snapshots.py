@@ -2,17 +2,7 @@
 
 from __future__ import annotations
 
-from opsmon.geo import province_shape
-from opsmon.tui.app import OpsmonApp
-from tests.helpers import province
-from tests.test_tui_night import NOW, fixed_night
-
-
-def night_app(*, wall: bool = False, lang: str = "id", role: str = "officer") -> OpsmonApp:
-    config = province()
-    welcome, state, events = fixed_night(config, role=role)
-    shape = province_shape(config.province.boundaries)
-    return OpsmonApp.with_state(welcome, state, lang=lang, wall=wall, clock=lambda: NOW, events=events, shape=shape)
+from tests.tui_helpers import night_app
 
 
 def test_dashboard_80x24(snap_compare) -> None:

@@ -15,7 +15,7 @@ from opsmon.client import Session
 from opsmon.protocol import Actor, IncidentDraft, Report, Snooze
 from opsmon.tui.app import OpsmonApp
 from tests.helpers import FakeClock, Running
-from tests.test_tui import SIZE, loaded, queue_of, until
+from tests.tui_helpers import SIZE, loaded, queue_of, until
 
 
 async def seed(server: Running, clock: FakeClock, reports: list[tuple[str, str, str, str]], token: str = "admin") -> list[int]:

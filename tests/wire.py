@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import socket
 import urllib.error
 import urllib.request
 from typing import Any
@@ -144,3 +145,12 @@ async def http_get(running: Running, path: str) -> tuple[int, str, str]:
 
 def report(regency: str = "6371", severity: str = "high", category: str = "logistik", title: str = "Kotak suara rusak", **extra: Any) -> dict[str, Any]:
     return {"incident": {"regency": regency, "category": category, "severity": severity, "title": title, **extra}}
+
+
+def stalled_socket(port: int) -> socket.socket:
+    """A TCP socket with a tiny receive window, for a client that never reads."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    sock.setblocking(False)
+    return sock

@@ -690,7 +690,7 @@ class OpsmonApp(App[int]):
         if cached is None or cached[0] != key:
             config = self.welcome.config if self.welcome is not None else (self._preset[0].config if self._preset else None)
             if config is None:
-                return Night(hours=[now], incidents={s: [0] for s in ("critical", "high", "medium", "low")}, tps=[0], tps_total=0)
+                return Night(hours=[now], incidents={s: [0] for s in SEVERITIES}, tps=[0], tps_total=0)
             cached = self._nights[regency] = (key, night(self.state, self.recent_events, config, now, regency=regency))
         return cached[1]
 

@@ -64,9 +64,8 @@ class RegencyScreen(LiveScreen):
         self.query_one(OfflineBanner).show(app.banner_text())
         if lookup is None:
             return
-        regency = lookup.regencies.get(self.code)
         facts = Table.grid(padding=(0, 2))
-        facts.add_row(Text(tr("regency.title", name=regency.name if regency else self.code, code=self.code), "bold"))
+        facts.add_row(Text(tr("regency.title", name=lookup.regency_long(self.code), code=self.code), "bold"))
         stages = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
         for stage in lookup.config.stages:
             if stage.scope == "province":

@@ -48,7 +48,7 @@ class NightCharts(Vertical):
             counts = night.incidents[severity]
             label = Text()
             label.append(f"{tr('sev.letter.' + severity)} ", "bold")
-            label.append(f"{lookup.severities.get(severity, severity)[:12]:<12} {sum(counts):>4} ")
+            label.append(f"{lookup.severity(severity)[:12]:<12} {sum(counts):>4} ")
             label.append(tr("charts.peak", n=max(counts)), "dim")
             self.query_one(f"#label-{severity}", Static).update(label)
             self.query_one(f"#spark-{severity}", Sparkline).data = counts

@@ -1,0 +1,116 @@
+"""The server's public entry for programs that run it inside themselves.
+
+`opsmon demo` starts a whole server in its own asyncio loop from settings
+(`embedded_server`), and `opsmon exercise report` reads an exercise's log
+from its database (`read_exercise_log`). Nothing in opsmon/ imports any other
+server module: an import-linter contract in pyproject.toml keeps it so, and
+the server's internals can change without touching the client side.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from opsmon.config import Config
+from opsmon.domain import State
+from opsmon.protocol import Event
+from server.app import OpsmonServer
+from server.auth import add_token
+from server.exercise import ExerciseSettings, prepare
+from server.store_api import Attempt, EventStore, StoreError, open_store
+
+__all__ = ["Attempt", "Embedded", "ExerciseLog", "ExerciseRefused", "ExerciseSettings", "StoreError", "TokenSpec", "embedded_server", "read_exercise_log"]
+
+
+class ExerciseRefused(StoreError):
+    """The database cannot run this exercise (e.g. it holds a real night, or another exercise)."""
+
+
+@dataclass(frozen=True)
+class TokenSpec:
+    """A token the embedded server is started with: its name, role and agency."""
+
+    name: str
+    role: str
+    agency: str
+
+
+@dataclass
+class Embedded:
+    """A running embedded server: its URL, the tokens it was started with (by name) and its state."""
+
+    url: str
+    tokens: dict[str, str]
+    database: Path
+    _server: OpsmonServer = field(repr=False)
+
+    @property
+    def state(self) -> State:
+        """The server's folded state right now (read it, never change it)."""
+        return self._server.state
+
+
+async def _fresh_token(store: EventStore, spec: TokenSpec, known: set[str]) -> str:
+    """A fresh token under this name (a kept database may hold one from an earlier run)."""
+    existing = await store.token_by_name(spec.name)
+    if existing is not None and existing.revoked is None:
+        await store.revoke_token(spec.name)
+    return await add_token(store, spec.name, spec.role, spec.agency, None, known)
+
+
+@contextlib.asynccontextmanager
+async def embedded_server(
+    config: Config,
+    database: Path,
+    tokens: Sequence[TokenSpec],
+    *,
+    exercise: ExerciseSettings | None = None,
+    restart_clock: bool = False,
+) -> AsyncIterator[Embedded]:
+    """A server on a free loopback port over this SQLite database, with these tokens.
+
+    `exercise`: run it as an exercise on scenario time; `restart_clock` starts
+    the scenario clock again (a demo plays its night from the start each
+    time). StoreError if the database cannot be opened, ExerciseRefused if it
+    cannot run this exercise. On exit the server and the store are closed."""
+    store = open_store(database, synchronous="normal")
+    await store.open()
+    try:
+        known = {r.code for r in config.regencies}
+        secrets = {spec.name: await _fresh_token(store, spec, known) for spec in tokens}
+        running = None
+        if exercise is not None:
+            if restart_clock:
+                await store.set_meta("exercise_clock", "{}")
+            try:
+                running = await prepare(store, exercise)
+            except StoreError as exc:
+                raise ExerciseRefused(str(exc)) from None
+        server = OpsmonServer(config, store, exercise=running)
+        await server.start("127.0.0.1", 0)
+        try:
+            yield Embedded(f"ws://127.0.0.1:{server.port}/ws", secrets, database, server)
+        finally:
+            await server.close()
+    finally:
+        await store.close()
+
+
+@dataclass(frozen=True)
+class ExerciseLog:
+    """What an after-action report reads from a database: this epoch's events and refused attempts."""
+
+    events: list[Event]
+    attempts: list[Attempt]
+    exercise: dict[str, Any] | None  # the exercise's settings, None for a real night's database
+    epoch: str
+
+
+async def read_exercise_log(database: str) -> ExerciseLog:
+    """The log of the database's current epoch (the caller checks the file exists: opening creates a database)."""
+    async with open_store(database) as store:
+        return ExerciseLog(await store.events_since(0), await store.attempts(), await store.exercise(), store.epoch)

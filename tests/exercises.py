@@ -1,0 +1,40 @@
+"""A real exercise server on scenario time, whose wall clock the test moves by hand."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from opsmon.exercise import ExerciseClock
+from server.app import OpsmonServer
+from server.auth import add_token
+from server.exercise import Exercise, ExerciseSettings, prepare
+from server.store import Store
+from tests.helpers import STANDARD_TOKENS, FakeClock, Running, province
+
+START = datetime(2024, 2, 13, 21, 0, tzinfo=UTC)  # 14 Feb 05:00 WITA
+
+
+@contextlib.asynccontextmanager
+async def exercise_server(
+    tmp_path: Path, *, speed: float, base: FakeClock | None = None, name: str = "Latihan Posko 12 Feb"
+) -> AsyncIterator[tuple[Running, FakeClock]]:
+    """A real exercise server whose wall clock the test moves by hand."""
+    config = province()
+    base = base or FakeClock(datetime(2026, 2, 12, 1, 0, tzinfo=UTC))
+    async with Store(tmp_path / "latihan.db", synchronous="normal") as store:
+        tokens = {}
+        for token_name, (role, agency, regencies) in STANDARD_TOKENS.items():
+            if await store.token_by_name(token_name) is None:
+                tokens[token_name] = await add_token(store, token_name, role, agency, regencies, {r.code for r in config.regencies})
+        prepared = await prepare(store, ExerciseSettings(name, START, speed, "hari-h"), now=base())
+        assert prepared is not None
+        running = Exercise(prepared.settings, ExerciseClock(prepared.clock.real, prepared.clock.scenario, speed, base=base))
+        server = OpsmonServer(config, store, exercise=running)
+        await server.start("127.0.0.1", 0)
+        try:
+            yield Running(server, store, config, tmp_path / "latihan.db", tokens), base
+        finally:
+            await server.close()

@@ -1,0 +1,74 @@
+"""What the TUI tests share: the terminal size, waiting on Pilot, the queue, the fixed night's app."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from textual.pilot import Pilot
+
+from opsmon.client import Session
+from opsmon.geo import province_shape
+from opsmon.protocol import IncidentDraft, Report
+from opsmon.sample_night import NOW, fixed_night
+from opsmon.tui.app import OpsmonApp
+from opsmon.tui.widgets.queue import IncidentQueue
+from tests.helpers import FakeClock, Running, province
+
+SIZE = (120, 40)
+
+
+async def until(pilot: Pilot[int], condition: Callable[[], object], timeout: float = 5.0) -> None:
+    """Let the app run until `condition()` holds (or fail, saying so)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {condition.__doc__ or condition}")
+        await pilot.pause(0.05)
+
+
+async def report(server: Running, clock: FakeClock, incidents: list[tuple[str, str, str]], token: str = "admin") -> list[int]:
+    """Report (regency, severity, title) incidents, three minutes apart; returns their ids."""
+    session = await Session.open(server.url, server.tokens[token])
+    ids = []
+    try:
+        for regency, severity, title in incidents:
+            result = await session.request(
+                Report(id=f"seed-{title}", incident=IncidentDraft(regency=regency, category="logistik", severity=severity, title=title))
+            )
+            assert result.ok, result
+            ids.append(result.incident)
+            clock.advance(minutes=3)
+    finally:
+        await session.close()
+    return ids
+
+
+def queue_of(app: OpsmonApp) -> IncidentQueue:
+    return app.dashboard.query_one(IncidentQueue)
+
+
+def loaded(app: OpsmonApp, count: int) -> Callable[[], bool]:
+    def check() -> bool:
+        """the queue to show the incidents"""
+        return app.welcome is not None and len(queue_of(app).incident_ids) == count
+
+    return check
+
+
+def screen_lines(app: OpsmonApp) -> list[str]:
+    """The characters on the terminal, row by row, as the compositor draws them."""
+    return ["".join(segment.text for segment in strip) for strip in app.screen._compositor.render_strips()]
+
+
+async def settle(pilot: Pilot[int]) -> None:
+    await pilot.pause(0.2)
+    await pilot.pause()
+
+
+def night_app(*, wall: bool = False, lang: str = "id", role: str = "officer") -> OpsmonApp:
+    config = province()
+    welcome, state, events = fixed_night(config, role=role)
+    shape = province_shape(config.province.boundaries)
+    return OpsmonApp.with_state(welcome, state, lang=lang, wall=wall, clock=lambda: NOW, events=events, shape=shape)

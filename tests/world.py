@@ -1,0 +1,56 @@
+"""A state and the events that made it, driven by commands at chosen times (pure: no sockets, no database)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from opsmon.domain import (
+    Rules,
+    State,
+    apply,
+    decide,
+    due_escalations,
+    initial_stages,
+)
+from opsmon.protocol import SYSTEM, Actor, Event, IncidentDraft, Report, format_ts
+from tests.helpers import province
+
+RULES = Rules.from_config(province())
+
+
+T0 = datetime(2024, 2, 14, 13, 0, tzinfo=UTC)  # 21:00 WITA
+
+
+SITI = Actor(name="Siti", agency="KPU")
+
+
+BUDI = Actor(name="Budi", agency="Polri")
+
+
+class World:
+    """A state and the events that made it, driven by commands at chosen times."""
+
+    def __init__(self) -> None:
+        self.state = State(stages=initial_stages(RULES.stage_totals, format_ts(T0)))
+        self.events: list[Event] = []
+        self.now = T0
+
+    def do(self, command: object, actor: Actor = SITI, scope: list[str] | None = None) -> Event:
+        decision = decide(self.state, command, actor, scope, self.now, RULES)  # type: ignore[arg-type]
+        return self._commit(decision.kind, decision.data, actor)
+
+    def _commit(self, kind: str, data: dict, actor: Actor) -> Event:  # type: ignore[type-arg]
+        event = Event(seq=self.state.seq + 1, ts=format_ts(self.now), kind=kind, actor=actor, data=data)
+        apply(self.state, event)
+        self.events.append(event)
+        return event
+
+    def escalate_due(self) -> list[Event]:
+        return [self._commit(d.kind, d.data, SYSTEM) for d in due_escalations(self.state, self.now, RULES)]
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+    def report(self, severity: str = "high", regency: str = "6371", title: str = "Kotak suara rusak", actor: Actor = SITI) -> int:
+        event = self.do(Report(id="r", incident=IncidentDraft(regency=regency, category="logistik", severity=severity, title=title)), actor)
+        return int(event.data["id"])
