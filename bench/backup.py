@@ -23,6 +23,8 @@ import threading
 import time
 from pathlib import Path
 
+import msgspec
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -63,7 +65,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 async def main(events: int, samples: int) -> None:
     config = load_config(ROOT / "config.toml")
-    config = type(config)(**{**config.__dict__, "server": type(config.server)(**{**config.server.__dict__, "admin_commands_per_second": 1e6})})
+    config = msgspec.structs.replace(config, server=msgspec.structs.replace(config.server, admin_commands_per_second=1e6))
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "opsmon.db"
         async with Store(db, synchronous="full") as store:

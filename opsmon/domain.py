@@ -36,6 +36,7 @@ from opsmon.protocol import (
     Report,
     Resolve,
     SeverityChange,
+    SeverityInfo,
     Snooze,
     StageRow,
     StageUpdate,
@@ -81,18 +82,12 @@ class DomainError(Exception):
 
 
 @dataclass(frozen=True)
-class SeverityRule:
-    ack_minutes: int
-    escalate_minutes: int  # 0: no re-escalation after the first
-
-
-@dataclass(frozen=True)
 class Rules:
     """What the server needs to decide commands: the province's config, reduced."""
 
     stage_totals: dict[tuple[str, str], int]  # (regency, stage) -> total; a province stage's regency is the province code
     categories: frozenset[str]
-    severities: dict[str, SeverityRule]
+    severities: dict[str, SeverityInfo]  # the config's own: ack_minutes, escalate_minutes (0: no re-escalation after the first)
     tz: tzinfo
     tz_name: str = "WITA"
     province: str = ""
@@ -113,7 +108,7 @@ class Rules:
         return cls(
             stage_totals=config.stage_totals(),
             categories=frozenset(c.key for c in config.categories),
-            severities={s.key: SeverityRule(s.ack_minutes, s.escalate_minutes) for s in config.severities},
+            severities={s.key: s for s in config.severities},
             tz=config.province.tz,
             tz_name=config.province.timezone_name,
             province=config.province.code,
@@ -358,7 +353,7 @@ def _already(incident: Incident, rules: Rules, what: str) -> DomainError:
     )
 
 
-def _severity_rule(rules: Rules, severity: str) -> SeverityRule:
+def _severity_rule(rules: Rules, severity: str) -> SeverityInfo:
     rule = rules.severities.get(severity)
     if rule is None:
         raise DomainError("invalid", f"unknown severity {severity!r}", reason="unknown_severity", params={"severity": severity})

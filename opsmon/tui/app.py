@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -217,10 +217,7 @@ class OpsmonApp(App[int]):
     def tz(self) -> tzinfo:
         if self._tz is not None:
             return self._tz
-        province = self.welcome.config.province if self.welcome is not None else None
-        if province is not None:
-            return timezone(timedelta(hours=province.utc_offset_hours), province.timezone_name)
-        return WITA
+        return self.welcome.config.tz if self.welcome is not None else WITA
 
     @property
     def is_wall(self) -> bool:
