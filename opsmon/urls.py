@@ -21,6 +21,8 @@ def _check(url: str, where: str) -> str:
         raise BadURL(f"{where}: an empty URL in the list (two commas, or a comma at an end?): expected ws://HOST:PORT/ws")
     if any(c.isspace() for c in url):
         raise BadURL(f"{where}: {url!r} holds a space: separate several URLs with commas only")
+    if url.count("://") > 1:
+        raise BadURL(f"{where}: {url!r} holds more than one URL: separate several with commas (ws://a:8765/ws,ws://b:8765/ws)")
     if url.startswith(("http://", "https://")):
         raise BadURL(
             f"{where}: {url!r} is not a websocket URL: http(s):// is the health page, the websocket is ws:// (wss:// with TLS), e.g. ws://HOST:PORT/ws"

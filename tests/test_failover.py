@@ -262,6 +262,7 @@ async def test_a_session_gives_up_when_no_server_answers_and_says_which(tmp_path
         (["ws://127.0.0.1:port/ws"], "'ws://127.0.0.1:port/ws' is not a valid URL"),
         (["ws://127.0.0.1:8765/ws ws://127.0.0.1:8766/ws"], "holds a space: separate several URLs with commas only"),
         (["ws://127.0.0.1:8765/ws", "ws://127.0.0.1:8765/ws"], "ws://127.0.0.1:8765/ws is given twice"),
+        (["ws://127.0.0.1:8765/ws;ws://127.0.0.1:8766/ws"], "holds more than one URL: separate several with commas"),
     ],
 )
 @pytest.mark.parametrize("args", [["ack", "1"], ["import", "x.jsonl"], ["simulate", "--duration", "1"], []], ids=["ack", "import", "simulate", "tui"])
