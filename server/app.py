@@ -3,6 +3,14 @@
 Every write goes: authenticate -> validate (protocol) -> decide (domain)
 -> commit (store) -> answer the sender -> broadcast (hub). One lock orders
 the writes so seq order is commit order is broadcast order.
+
+Replicas (PostgreSQL): any number of servers serve one log. Each write batch
+runs under the database's seq lock and first folds what the others committed
+(server.store_api.writing), so the rules decide on the latest state; each
+replica follows the others' commits (LISTEN/NOTIFY with the head seq, then
+the events by seq in one query) into its state and its own clients. The
+timers (escalations, snooze wake-ups, token changes, situation reports) run
+on the one replica holding the timer lock.
 """
 
 from __future__ import annotations
@@ -11,17 +19,19 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
+import socket
 import sqlite3
 import ssl
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -64,7 +74,22 @@ from server.exercise import Exercise, ExerciseSettings, prepare
 from server.hub import Hub, Subscriber, batch_frames
 from server.lock import DatabaseLock
 from server.logs import quote
-from server.store_api import PG_DUMP_HINT, Attempt, CommandRecord, EventStore, backend_of, open_store, sqlite_path
+from server.store_api import (
+    PG_DUMP_HINT,
+    Attempt,
+    CommandRecord,
+    EventStore,
+    StoreError,
+    TokenChange,
+    WriteBatch,
+    backend_of,
+    open_store,
+    sqlite_path,
+    writing,
+)
+
+if TYPE_CHECKING:
+    from server.store_pg import PostgresStore
 
 log = logging.getLogger("opsmon.server")
 
@@ -77,6 +102,13 @@ CLOSE_TRY_AGAIN_LATER = 1013
 
 WRITE_BATCH_MAX = 256
 PROBE_SECONDS = 2.0
+# Replicas: how often a replica tries to take (or checks it still holds) the
+# timer lock, so a dead holder's timers move within a few seconds.
+TIMER_LOCK_SECONDS = 1.0
+# How often a replica reads the log's head even when no notification came
+# (a belt to LISTEN/NOTIFY's braces), and how many events one catch-up reads.
+FOLLOW_POLL_SECONDS = 5.0
+CATCH_UP_BATCH = 5_000
 
 
 def describe_write_failure(exc: BaseException) -> str:
@@ -94,6 +126,14 @@ def describe_write_failure(exc: BaseException) -> str:
 
 
 Clock = Callable[[], datetime]
+# The system's decisions for a write batch, made on the latest state (after the
+# fold): the decisions, and the ids of the token changes they log.
+Planner = Callable[[State, WriteBatch], Awaitable[tuple[list[Decision], list[int]]]]
+
+
+def _expected_write_error(exc: BaseException) -> bool:
+    """Trouble a write meets (a full disk, the database away): logged without a traceback."""
+    return isinstance(exc, sqlite3.OperationalError | OSError | StoreError) or type(exc).__module__.startswith("asyncpg")
 
 
 @dataclass(frozen=True)
@@ -121,6 +161,7 @@ class Metrics:
     def __init__(self) -> None:
         self.connections_total = 0
         self.events_total = 0
+        self.events_followed = 0
         self.commands: dict[tuple[str, str], int] = {}
         self.errors: dict[str, int] = {}
         self.latency_buckets = [0] * len(self.BUCKETS)
@@ -138,7 +179,7 @@ class Metrics:
     def error(self, code: str) -> None:
         self.errors[code] = self.errors.get(code, 0) + 1
 
-    def render(self, connected: int, head: int, dropped_slow: int) -> str:
+    def render(self, connected: int, head: int, dropped_slow: int, *, replica: str | None = None, timers: bool = True) -> str:
         lines = [
             "# HELP opsmon_connections Connected, authenticated websocket clients.",
             "# TYPE opsmon_connections gauge",
@@ -155,6 +196,12 @@ class Metrics:
             "# HELP opsmon_slow_clients_dropped_total Clients dropped for falling too far behind.",
             "# TYPE opsmon_slow_clients_dropped_total counter",
             f"opsmon_slow_clients_dropped_total {dropped_slow}",
+            "# HELP opsmon_events_followed_total Events other replicas committed, read from the database and broadcast here.",
+            "# TYPE opsmon_events_followed_total counter",
+            f"opsmon_events_followed_total {self.events_followed}",
+            "# HELP opsmon_timer_holder 1 if this replica runs the timers (escalations, wake-ups, reports).",
+            "# TYPE opsmon_timer_holder gauge",
+            f"opsmon_timer_holder {int(timers)}",
             "# HELP opsmon_commands_total Commands answered, by type and outcome.",
             "# TYPE opsmon_commands_total counter",
         ]
@@ -172,6 +219,9 @@ class Metrics:
         lines.append(f'opsmon_command_latency_seconds_bucket{{le="+Inf"}} {self.latency_count}')
         lines.append(f"opsmon_command_latency_seconds_sum {self.latency_sum:.6f}")
         lines.append(f"opsmon_command_latency_seconds_count {self.latency_count}")
+        if replica is not None:
+            name = replica.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+            lines += ["# HELP opsmon_replica_info This replica's name.", "# TYPE opsmon_replica_info gauge", f'opsmon_replica_info{{replica="{name}"}} 1']
         return "\n".join(lines) + "\n"
 
 
@@ -229,11 +279,29 @@ class OpsmonServer:
         # --accept-config-change: serve even if the config drops a regency with history.
         self.accept_config_change = False
         self._probe: asyncio.Task[None] | None = None
+        # Replicas (PostgreSQL): this one's name in /healthz, /metrics and the
+        # log (default host:port); whether it runs the timers (always, on SQLite).
+        self.replica_name: str | None = None
+        self.holds_timers = store.backend != "postgresql"
+        self._behind = asyncio.Event()  # another replica committed past our head
+        self._timers_due = asyncio.Event()  # the timer lock was just taken: check at once
+
+    @property
+    def replicated(self) -> PostgresStore | None:
+        """The store, if other replicas may write it too (PostgreSQL)."""
+        if self.store.backend != "postgresql":
+            return None
+        from server.store_pg import PostgresStore
+
+        assert isinstance(self.store, PostgresStore)
+        return self.store
 
     # --- life cycle -------------------------------------------------------------
 
     async def start(self, host: str | None = None, port: int | None = None) -> None:
         self.state = await self.store.load_state(self.rules.stage_totals)
+        if self.replicated is not None:
+            self.holds_timers = await self.replicated.hold_timers()
         head_event = await self.store.event_at(self.state.seq) if self.state.seq else None
         self.head_digest = event_digest(head_event) if head_event is not None else None
         drift = await compare(self.store, self.config, self.state, self.rules.stage_totals)
@@ -252,7 +320,8 @@ class OpsmonServer:
                 await self._write([Decision("config.changed", drift.event_data(), None, None)])
             log.warning("config change accepted by %s: %s", drift.event_data()["by"], "; ".join(drift.lines))
         await remember(self.store, self.config, drift)
-        await self._log_token_changes()  # made while the server was down
+        if self.holds_timers:
+            await self._log_token_changes()  # made while the server was down
         self._server = await serve(
             self._handle,
             host if host is not None else self.settings.host,
@@ -267,18 +336,30 @@ class OpsmonServer:
             close_timeout=5,
             ssl=self.ssl_context,
         )
+        if self.replica_name is None:
+            self.replica_name = f"{socket.gethostname()}:{self.port}"
         self._tasks = [
             asyncio.create_task(self._writer(), name="writer"),
             asyncio.create_task(self._escalation_loop(), name="escalations"),
             asyncio.create_task(self._revocation_loop(), name="revocations"),
         ]
+        if self.replicated is not None:
+            self._tasks += [
+                asyncio.create_task(self.replicated.follow(self._wake_follower), name="listen"),
+                asyncio.create_task(self._follow_loop(), name="follow"),
+                asyncio.create_task(self._timer_lock_loop(), name="timer-lock"),
+            ]
         if self.config.sitrep.every_minutes > 0:
             self._tasks.append(asyncio.create_task(self._sitrep_loop(), name="sitreps"))
         if self.settings.backup_dir and self.store.backend != "sqlite":
             log.warning("[server] backup_dir is for a SQLite file: %s", PG_DUMP_HINT)
         elif self.settings.backup_dir:
             self._tasks.append(asyncio.create_task(self._backup_loop(), name="backups"))
-        log.info("listening on %s, epoch %s, seq %d", ", ".join(self.addresses), self.store.epoch, self.state.seq)
+        log.info(
+            "listening on %s, epoch %s, seq %d%s",
+            ", ".join(self.addresses), self.store.epoch, self.state.seq,
+            f", replica {self.replica_name} ({'runs the timers' if self.holds_timers else 'another replica runs the timers'})" if self.replicated is not None else "",
+        )  # fmt: skip
 
     @property
     def addresses(self) -> list[str]:
@@ -316,17 +397,24 @@ class OpsmonServer:
         """A config whose totals changed (an official TPS count replacing an
         estimate) is written into the log as stage updates by `system`."""
         updated = format_ts(self.clock())
-        decisions = []
-        for key, total in self.rules.stage_totals.items():
-            row = self.state.stages[key]
-            if row.total != total:
-                done = min(row.done, total)
-                status = "blocked" if row.status == "blocked" else stage_status(done, total, False)
-                data = {**to_builtins(row), "total": total, "done": done, "status": status, "updated": updated}
-                decisions.append(Decision("stage.updated", data, None, row.regency))
-        if decisions:
+
+        def changed(state: State) -> list[Decision]:
+            decisions = []
+            for key, total in self.rules.stage_totals.items():
+                row = state.stages[key]
+                if row.total != total:
+                    done = min(row.done, total)
+                    status = "blocked" if row.status == "blocked" else stage_status(done, total, False)
+                    data = {**to_builtins(row), "total": total, "done": done, "status": status, "updated": updated}
+                    decisions.append(Decision("stage.updated", data, None, row.regency))
+            return decisions
+
+        async def plan(state: State, _batch: WriteBatch) -> tuple[list[Decision], list[int]]:
+            return changed(state), []  # decided again on the latest state: a replica may have written them
+
+        if changed(self.state):
             async with self.lock:
-                await self._write(decisions)
+                await self._write([], planner=plan)
 
     # --- HTTP -----------------------------------------------------------------------
 
@@ -341,7 +429,15 @@ class OpsmonServer:
                 return connection.respond(HTTPStatus.FORBIDDEN, f"origin {origin} may not open this websocket (see [server] allowed_origins)\n")
             return None
         if path == "/healthz":
-            health: dict[str, Any] = {"status": "ok", "seq": self.state.seq, "epoch": self.store.epoch, "clients": len(self.hub)}
+            health: dict[str, Any] = {
+                "status": "ok",
+                "seq": self.state.seq,
+                "epoch": self.store.epoch,
+                "clients": len(self.hub),
+                "replica": self.replica_name,
+                "pid": os.getpid(),
+                "timers": self.holds_timers,
+            }
             if self.problem is not None:
                 health.update(status="unavailable", problem=self.problem)
             status = HTTPStatus.OK if self.problem is None else HTTPStatus.SERVICE_UNAVAILABLE
@@ -351,7 +447,8 @@ class OpsmonServer:
             response.headers["Content-Type"] = "application/json"
             return response
         if path == "/metrics":
-            response = connection.respond(HTTPStatus.OK, self.metrics.render(len(self.hub), self.state.seq, self.hub.dropped_slow))
+            body = self.metrics.render(len(self.hub), self.state.seq, self.hub.dropped_slow, replica=self.replica_name, timers=self.holds_timers)
+            response = connection.respond(HTTPStatus.OK, body)
             del response.headers["Content-Type"]
             response.headers["Content-Type"] = "text/plain; version=0.0.4; charset=utf-8"
             return response
@@ -441,6 +538,9 @@ class OpsmonServer:
         self.metrics.connections_total += 1
 
         async with self.lock:
+            if self.replicated is not None and hello.epoch == self.store.epoch and hello.since is not None and hello.since > self.state.seq:
+                # It saw events on another replica that this one has not read yet.
+                await self._catch_up_locked()
             head = self.state.seq
             welcome = Welcome(
                 protocol=PROTOCOL_VERSION,
@@ -715,103 +815,182 @@ class OpsmonServer:
                     break
                 batch.append(item)
             async with self.lock:
-                head = self.state.seq
                 try:
                     await self._write(batch)
                 except Exception as exc:
-                    # The writer must outlive any failure (the database gone, say):
-                    # if it died, every later command would wait for ever.
+                    # The writer must outlive any failure: if it died, every
+                    # later command would wait for ever. (_write answers its own
+                    # failures; this is for a bug in it.)
                     log.exception("write failed; %d command(s) not applied", len(batch))
-                    if self.state.seq == head:  # nothing was committed: say so
-                        self._unavailable(batch, exc)
+                    self._unavailable(batch, exc)
 
-    async def _write(self, batch: Sequence[_Pending | Decision], *, token_changes: Sequence[int] = ()) -> None:
-        """Decide, number, commit, then answer and broadcast. Call with the lock held."""
+    def _wake_follower(self, head: int | None) -> None:
+        """From the listening connection: a commit up to `head` (None: look anyway)."""
+        if head is None or head > self.state.seq:
+            self._behind.set()
+
+    async def _follow_loop(self) -> None:
+        """Read what other replicas committed, by seq, into the state and to this replica's clients."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(FOLLOW_POLL_SECONDS):  # not wait_for: on 3.11 it can swallow a cancel
+                    await self._behind.wait()
+            self._behind.clear()
+            try:
+                await self.catch_up()
+            except Exception as exc:  # the database away for a moment: the next round tries again
+                log.warning("could not read other replicas' commits: %s: %s", type(exc).__name__, exc)
+                await asyncio.sleep(0.5)
+                self._behind.set()
+
+    async def catch_up(self) -> int:
+        """Fold every event committed past this replica's head; how many."""
+        async with self.lock:
+            return await self._catch_up_locked()
+
+    async def _catch_up_locked(self) -> int:
+        total = 0
+        while True:
+            events = await self.store.events_since(self.state.seq, CATCH_UP_BATCH)
+            self._fold(events)
+            total += len(events)
+            if len(events) < CATCH_UP_BATCH:
+                return total
+
+    def _fold(self, events: list[Event]) -> None:
+        """Events other replicas committed (in seq order, right after our head):
+        into the state, and out to this replica's clients like its own."""
+        if not events:
+            return
+        if events[0].seq != self.state.seq + 1:
+            raise RuntimeError(f"seq {events[0].seq} does not follow this replica's head {self.state.seq}")
+        for event in events:
+            apply(self.state, event)
+        self.head_digest = event_digest(events[-1])
+        self.metrics.events_followed += len(events)
+        self.hub.publish([encode(event) for event in events])
+
+    async def _timer_lock_loop(self) -> None:
+        """Keep asking for the timer lock: free (its holder died or stopped), it is
+        taken within TIMER_LOCK_SECONDS; held, its connection is checked."""
+        store = self.replicated
+        assert store is not None
+        while True:
+            await asyncio.sleep(TIMER_LOCK_SECONDS)
+            held = await store.hold_timers()
+            if held != self.holds_timers:
+                self.holds_timers = held
+                if held:
+                    log.warning("replica %s runs the timers now (escalations, snooze wake-ups, token changes, reports)", self.replica_name)
+                    self._timers_due.set()
+                else:
+                    log.warning("replica %s no longer holds the timer lock: another replica runs the timers", self.replica_name)
+
+    async def _write(self, batch: Sequence[_Pending | Decision], *, planner: Planner | None = None) -> list[Event]:
+        """Decide, number, commit, then answer and broadcast; returns the events
+        committed (none if the batch was not saved: its commands are told so).
+        Call with the lock held.
+
+        The batch runs under the store's write lock (server.store_api.writing):
+        on PostgreSQL, what other replicas committed since our head is folded
+        first, so every rule (a conflicting ack, a repeated command id, a due
+        escalation) decides on the latest state. `planner` makes the system's
+        decisions from that state, with the ids of the token changes they log."""
         now = self.clock()
         ts = format_ts(now)
-        # Decide against a fork: memory changes only once the disk has.
-        trial = self.state.fork()
-        keys = [(p.user.name, p.command.id) for p in batch if isinstance(p, _Pending)]
-        answered = await self.store.command_results(keys) if keys else {}
+        items: list[_Pending | Decision] = list(batch)
         events: list[tuple[Event, int | None, str | None]] = []
         records: list[CommandRecord] = []
         replies: list[tuple[ServerConnection, bytes, str, str, float]] = []
         attempts: list[Attempt] = []
         audits: list[tuple[_Pending, str, int | None, Result | None]] = []
-        touched_incidents: set[int] = set()
-        touched_stages: set[tuple[str, str]] = set()
-        for item in batch:
-            if isinstance(item, Decision):
-                decision, actor, pending = item, SYSTEM, None
-            else:
-                pending, actor = item, item.user.actor
-                key = (pending.user.name, pending.command.id)
-                if key in answered:
-                    replies.append((pending.connection, _as_repeat(answered[key]), pending.kind, "repeat", pending.started))
-                    audits.append((pending, "repeat", None, None))
-                    continue
-                try:
-                    decision = decide(trial, pending.command, actor, pending.user.regencies, now, self.rules)
-                except DomainError as exc:
-                    result = Result(
-                        id=pending.command.id,
-                        ok=False,
-                        code=exc.code,
-                        message=exc.message,
-                        status=exc.status,
-                        by=exc.by,
-                        at=exc.at,
-                        reason=exc.reason,
-                        params=exc.params,
-                    )
-                    replies.append((pending.connection, encode(result), pending.kind, exc.code, pending.started))
-                    audits.append((pending, exc.code, None, result))
-                    if self.exercise is not None:
-                        attempts.append(
-                            Attempt(
-                                ts,
-                                pending.user.name,
-                                pending.user.agency,
-                                pending.kind,
-                                getattr(pending.command, "incident", None),
-                                exc.code,
-                                exc.reason,
-                                exc.message,
+        trial = self.state
+        try:
+            async with writing(self.store, self.state.seq) as pending_batch:
+                self._fold(pending_batch.missed)
+                change_ids: list[int] = []
+                if planner is not None:
+                    planned, change_ids = await planner(self.state, pending_batch)
+                    items += planned
+                # Decide against a fork: memory changes only once the disk has.
+                trial = self.state.fork()
+                keys = [(p.user.name, p.command.id) for p in items if isinstance(p, _Pending)]
+                answered = await pending_batch.command_results(keys) if keys else {}
+                touched_incidents: set[int] = set()
+                touched_stages: set[tuple[str, str]] = set()
+                for item in items:
+                    if isinstance(item, Decision):
+                        decision, actor, pending = item, SYSTEM, None
+                    else:
+                        pending, actor = item, item.user.actor
+                        key = (pending.user.name, pending.command.id)
+                        if key in answered:
+                            replies.append((pending.connection, _as_repeat(answered[key]), pending.kind, "repeat", pending.started))
+                            audits.append((pending, "repeat", None, None))
+                            continue
+                        try:
+                            decision = decide(trial, pending.command, actor, pending.user.regencies, now, self.rules)
+                        except DomainError as exc:
+                            result = Result(
+                                id=pending.command.id,
+                                ok=False,
+                                code=exc.code,
+                                message=exc.message,
+                                status=exc.status,
+                                by=exc.by,
+                                at=exc.at,
+                                reason=exc.reason,
+                                params=exc.params,
                             )
-                        )
-                    continue
-            event = Event(seq=trial.seq + 1, ts=ts, kind=decision.kind, actor=actor, data=decision.data)
-            apply(trial, event)
-            events.append((event, decision.incident, decision.regency))
-            if decision.kind == "stage.updated":
-                touched_stages.add((event.data["regency"], event.data["stage"]))
-            elif decision.incident is not None:
-                touched_incidents.add(decision.incident)
-                if decision.kind == "incident.merged":
-                    touched_incidents.add(event.data["into"])  # it gains the merged one's reports
-            if pending is not None:
-                duplicate = decision.kind == "incident.duplicate"
-                frame = encode(Result(id=pending.command.id, ok=True, seq=event.seq, incident=decision.incident, duplicate=duplicate))
-                answered[(pending.user.name, pending.command.id)] = frame
-                records.append(CommandRecord(pending.user.name, pending.command.id, frame))
-                replies.append((pending.connection, frame, pending.kind, "ok", pending.started))
-                audits.append((pending, "ok", event.seq, Result(id=pending.command.id, ok=True, seq=event.seq, incident=decision.incident)))
+                            replies.append((pending.connection, encode(result), pending.kind, exc.code, pending.started))
+                            audits.append((pending, exc.code, None, result))
+                            if self.exercise is not None:
+                                attempts.append(
+                                    Attempt(
+                                        ts,
+                                        pending.user.name,
+                                        pending.user.agency,
+                                        pending.kind,
+                                        getattr(pending.command, "incident", None),
+                                        exc.code,
+                                        exc.reason,
+                                        exc.message,
+                                    )
+                                )
+                            continue
+                    event = Event(seq=trial.seq + 1, ts=ts, kind=decision.kind, actor=actor, data=decision.data)
+                    apply(trial, event)
+                    events.append((event, decision.incident, decision.regency))
+                    if decision.kind == "stage.updated":
+                        touched_stages.add((event.data["regency"], event.data["stage"]))
+                    elif decision.incident is not None:
+                        touched_incidents.add(decision.incident)
+                        if decision.kind == "incident.merged":
+                            touched_incidents.add(event.data["into"])  # it gains the merged one's reports
+                    if pending is not None:
+                        duplicate = decision.kind == "incident.duplicate"
+                        frame = encode(Result(id=pending.command.id, ok=True, seq=event.seq, incident=decision.incident, duplicate=duplicate))
+                        answered[(pending.user.name, pending.command.id)] = frame
+                        records.append(CommandRecord(pending.user.name, pending.command.id, frame))
+                        replies.append((pending.connection, frame, pending.kind, "ok", pending.started))
+                        audits.append((pending, "ok", event.seq, Result(id=pending.command.id, ok=True, seq=event.seq, incident=decision.incident)))
+                if events:
+                    await pending_batch.commit(
+                        events,
+                        incidents=[trial.incidents[i] for i in touched_incidents],
+                        stages=[trial.stages[k] for k in touched_stages],
+                        commands=records,
+                        token_changes=change_ids,
+                    )
+        except Exception as exc:
+            commands = sum(1 for item in items if isinstance(item, _Pending))
+            if _expected_write_error(exc):
+                log.error("commit failed; %d command(s) not applied: %s", commands, exc)  # expected trouble: no traceback
+            else:
+                log.exception("commit failed; %d command(s) not applied", commands)
+            self._unavailable(items, exc)
+            return []
         if events:
-            try:
-                await self.store.commit(
-                    events,
-                    incidents=[trial.incidents[i] for i in touched_incidents],
-                    stages=[trial.stages[k] for k in touched_stages],
-                    commands=records,
-                    token_changes=token_changes,
-                )
-            except Exception as exc:
-                if isinstance(exc, sqlite3.OperationalError):
-                    log.error("commit failed; %d command(s) not applied: %s", len(records), exc)  # expected trouble: no traceback
-                else:
-                    log.exception("commit failed; %d command(s) not applied", len(records))
-                self._unavailable(batch, exc)
-                return
             self.state = trial
             self.metrics.events_total += len(events)
             self._trouble(None)
@@ -829,6 +1008,7 @@ class OpsmonServer:
             self._reply(connection, frame, kind, outcome, started)
         if events:
             self.hub.publish([encode(event) for event, _, _ in events])
+        return [event for event, _, _ in events]
 
     # --- background -----------------------------------------------------------------
 
@@ -845,12 +1025,22 @@ class OpsmonServer:
         unacknowledged past its deadline; returns how many escalations."""
         async with self.lock:
             now = self.clock()
-            # Escalations are decided on the state before the wake-ups: a snooze
-            # that ends now restarts the deadline, it does not escalate at once.
-            wakeups = due_wakeups(self.state, now, self.rules)
-            decisions = due_escalations(self.state, now, self.rules)
-            if wakeups or decisions:
-                await self._write([*wakeups, *decisions])
+            wakeups: list[Decision] = []
+            decisions: list[Decision] = []
+
+            async def plan(state: State, _batch: WriteBatch) -> tuple[list[Decision], list[int]]:
+                # Decided again under the write lock, on the state with every
+                # other replica's commits folded in: an escalation another
+                # replica already wrote is not due any more, so none is written twice.
+                # Escalations are decided on the state before the wake-ups: a snooze
+                # that ends now restarts the deadline, it does not escalate at once.
+                wakeups[:] = due_wakeups(state, now, self.rules)
+                decisions[:] = due_escalations(state, now, self.rules)
+                return [*wakeups, *decisions], []
+
+            if due_wakeups(self.state, now, self.rules) or due_escalations(self.state, now, self.rules):
+                if not await self._write([], planner=plan):
+                    return 0
                 for wakeup in wakeups:
                     log.info("woke incident #%s (regency %s): its snooze ran out", wakeup.incident, wakeup.regency)
                 for decision in decisions:
@@ -865,11 +1055,15 @@ class OpsmonServer:
 
     async def _escalation_loop(self) -> None:
         while True:
-            try:
-                await self.check_deadlines()
-            except Exception:  # a failed check must not end the loop; the next one retries
-                log.exception("deadline check failed")
-            await asyncio.sleep(self.deadline_check_seconds)
+            if self.holds_timers:  # one replica runs the timers (always this one on SQLite)
+                try:
+                    await self.check_deadlines()
+                except Exception:  # a failed check must not end the loop; the next one retries
+                    log.exception("deadline check failed")
+            self._timers_due.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.deadline_check_seconds):  # not wait_for: on 3.11 it can swallow a cancel
+                    await self._timers_due.wait()
 
     async def write_sitrep(self) -> list[Path]:
         """Write a situation report in every configured format into [sitrep] folder,
@@ -907,6 +1101,8 @@ class OpsmonServer:
         while True:
             # On the clock: every 60 minutes is at :00, every 30 at :00 and :30.
             await asyncio.sleep(every - self.clock().timestamp() % every)
+            if not self.holds_timers:  # another replica writes this one
+                continue
             try:
                 await self.write_sitrep()
             except Exception:  # a report that failed (a full disk) must not stop the next one
@@ -937,7 +1133,8 @@ class OpsmonServer:
                 await subscriber.connection.send(encode(Error(code="unauthorized", message=why)), text=True)
                 await subscriber.connection.close(CLOSE_POLICY, why)
             await self.hub.remove(subscriber.connection)
-        await self._log_token_changes()
+        if self.holds_timers:
+            await self._log_token_changes()
         if self._used:
             used, self._used = self._used, {}
             async with self.lock:
@@ -987,13 +1184,15 @@ class OpsmonServer:
         # Under the lock: reading and marking the changes must not interleave with
         # a write (one connection), nor two rounds log one change twice.
         async with self.lock:
-            changes = await self.store.token_changes(format_ts(self.clock()))
-            if not changes:
-                return
-            decisions = [Decision(f"token.{c.change}", {**c.body, "at": c.ts}, None, None) for c in changes]
-            head = self.state.seq
-            await self._write(decisions, token_changes=[c.id for c in changes])
-            if self.state.seq == head:  # not saved (logged as such): the next round tries again
+            changes: list[TokenChange] = []
+            now = format_ts(self.clock())
+
+            async def plan(_state: State, batch: WriteBatch) -> tuple[list[Decision], list[int]]:
+                # Read in the write batch: on PostgreSQL under the seq lock, so two replicas never log one change twice.
+                changes[:] = await batch.token_changes(now)
+                return [Decision(f"token.{c.change}", {**c.body, "at": c.ts}, None, None) for c in changes], [c.id for c in changes]
+
+            if not await self._write([], planner=plan):  # nothing to log, or not saved (logged as such): the next round tries again
                 return
         for change in changes:
             log.info("token %s: %s%s", change.change, change.name, _token_change_detail(change.body))
@@ -1031,22 +1230,25 @@ async def run(
     ssl_context: ssl.SSLContext | None = None,
     accept_config_change: bool = False,
     exercise: ExerciseSettings | None = None,
+    replica_name: str | None = None,
 ) -> None:
     """Serve until SIGTERM or SIGINT, then close connections (1001) and the database.
 
-    Holds the database's lock file (SQLite) or advisory lock (PostgreSQL) for
-    its whole life: a second server on the same database stops at once (raises
-    LockError naming the first, or StoreError)."""
+    SQLite: holds the database's lock file for its whole life, so a second
+    server on the same file stops at once (raises LockError naming the first).
+    PostgreSQL: any number of servers may serve one database (replicas); each
+    holds the database's advisory lock shared, so migrate, reset and copy wait
+    until every one has stopped (StoreError if one of those is running)."""
     loop = asyncio.get_running_loop()
     stop = loop.create_future()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: None if stop.done() else stop.set_result(None))
-    # The lock file is SQLite's; PostgreSQL's single writer is the store's advisory lock (exclusive=True).
+    # The lock file is SQLite's; PostgreSQL replicas share the store's advisory lock (shared=True).
     lock = DatabaseLock(sqlite_path(database)) if backend_of(database) == "sqlite" else None
     if lock is not None:
         lock.acquire("serve")
     try:
-        async with open_store(database, synchronous=config.server.synchronous, check_writable=True, exclusive=True) as store:
+        async with open_store(database, synchronous=config.server.synchronous, check_writable=True, shared=lock is None) as store:
             if store.migration_backup is not None:
                 log.warning(
                     "migrated %s to schema version %s; the file as it was is kept at %s",
@@ -1059,6 +1261,7 @@ async def run(
             running = await prepare(store, exercise)
             server = OpsmonServer(config, store, ssl_context=ssl_context, exercise=running)
             server.accept_config_change = accept_config_change
+            server.replica_name = replica_name
             if lock is not None:
                 held = lock
                 server.on_commit = lambda epoch, seq, digest: held.update(epoch=epoch, seq=seq, digest=digest)
@@ -1071,8 +1274,9 @@ async def run(
             else:
                 log.info("%d active token(s) in %s", tokens, store.location)
             scheme = "wss" if ssl_context is not None else "ws"
+            replica = f", replica {server.replica_name}{', runs the timers' if server.holds_timers else ''}" if lock is None else ""
             print(
-                f"opsmon-server: listening on {scheme}://{host}:{server.port}/ws (database {store.location}, epoch {store.epoch}, seq {server.state.seq}, {tokens} token{'' if tokens == 1 else 's'})",
+                f"opsmon-server: listening on {scheme}://{host}:{server.port}/ws (database {store.location}, epoch {store.epoch}, seq {server.state.seq}, {tokens} token{'' if tokens == 1 else 's'}{replica})",
                 flush=True,
             )
             if running is not None:

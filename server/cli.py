@@ -80,6 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--accept-config-change", action="store_true", help="serve even if the config no longer has a regency with history (the log records who accepted it)"
     )
+    serve.add_argument(
+        "--replica-name",
+        metavar="NAME",
+        help="this server's name among the replicas on one PostgreSQL database, in /healthz, /metrics and the log (default: host:port)",
+    )
     serve.add_argument("--tls-cert", metavar="PEM", help="certificate (chain) to serve wss:// and https:// (default: [server] tls_cert)")
     serve.add_argument("--tls-key", metavar="PEM", help="its private key (default: [server] tls_key)")
     serve.add_argument(
@@ -173,6 +178,17 @@ def _exercise(args: argparse.Namespace, config: Config) -> ExerciseSettings | No
     if not 0 < speed <= 100_000:
         raise _Usage(f"--speed: must be above 0 and at most 100000, not {speed:g}")
     return ExerciseSettings(name=name, start=start, speed=speed, scenario=args.scenario or "rekap")
+
+
+def _replica_name(name: str | None) -> None:
+    """--replica-name: what /healthz, /metrics and the log call this server."""
+    if name is None:
+        return
+    if not name.strip() or len(name) > 80:
+        raise _Usage("--replica-name: the name must be 1 to 80 characters")
+    bad = forbidden_characters(name)
+    if bad:
+        raise _Usage(f"--replica-name: the name may not contain control characters ({', '.join(describe(c) for c in bad)})")
 
 
 def _tls(args: argparse.Namespace, config: Config) -> ssl.SSLContext | None:
@@ -349,6 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             port = args.port if args.port is not None else config.server.port
             try:
                 exercise = _exercise(args, config)
+                _replica_name(args.replica_name)
             except _Usage as exc:
                 return _fail(str(exc), EXIT_USAGE)
             with logging_to_stderr(args.log_level, args.log_format, config.province.tz):
@@ -361,6 +378,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         ssl_context=_tls(args, config),
                         accept_config_change=args.accept_config_change,
                         exercise=exercise,
+                        replica_name=args.replica_name,
                     )
                 )
             return 0

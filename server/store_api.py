@@ -10,7 +10,8 @@ backend from the configured database.
   night in its own schema (created if missing).
 
 Both keep the same semantics: a gap-free seq written in the commit's own
-transaction, the state tables beside the log, tokens and command answers
+transaction (on PostgreSQL across any number of server replicas, see
+`writing()` and server/store_pg.py), the state tables beside the log, tokens and command answers
 (idempotency) in the same database. Some things exist only for a file:
 the lock file beside it, SQLite's online backup API and `verify`; on
 PostgreSQL they say so in one line (use pg_dump).
@@ -18,7 +19,8 @@ PostgreSQL they say so in one line (use pg_dump).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -34,9 +36,11 @@ __all__ = [
     "StoreError",
     "TokenChange",
     "TokenRecord",
+    "WriteBatch",
     "backend_of",
     "open_store",
     "sqlite_path",
+    "writing",
 ]
 
 Backend = Literal["sqlite", "postgresql"]
@@ -115,6 +119,64 @@ class EventStore(Protocol):
     async def load_tables(self, tables: dict[str, tuple[tuple[str, ...], list[tuple[Any, ...]]]]) -> None: ...
 
 
+@runtime_checkable
+class WriteBatch(Protocol):
+    """One write batch (`async with writing(store, head) as batch:`): what the
+    writer reads and commits while it decides. On PostgreSQL the seq lock is
+    held and `missed` holds what other replicas committed since `head`; on
+    SQLite (one writer per file) `missed` is empty."""
+
+    @property
+    def missed(self) -> list[Event]: ...
+    async def command_results(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], bytes]: ...
+    async def token_changes(self, now: str) -> list[TokenChange]: ...
+    async def commit(
+        self,
+        events: list[tuple[Event, int | None, str | None]],
+        incidents: Iterable[Incident] = (),
+        stages: Iterable[StageRow] = (),
+        commands: Iterable[CommandRecord] = (),
+        token_changes: Iterable[int] = (),
+    ) -> None: ...
+
+
+class _SingleWriter:
+    """A write batch on a store with one writer: nothing to fold, its own methods."""
+
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+        self.missed: list[Event] = []
+
+    async def command_results(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], bytes]:
+        return await self.store.command_results(keys)
+
+    async def token_changes(self, now: str) -> list[TokenChange]:
+        return await self.store.token_changes(now)
+
+    async def commit(
+        self,
+        events: list[tuple[Event, int | None, str | None]],
+        incidents: Iterable[Incident] = (),
+        stages: Iterable[StageRow] = (),
+        commands: Iterable[CommandRecord] = (),
+        token_changes: Iterable[int] = (),
+    ) -> None:
+        await self.store.commit(events, incidents, stages, commands, token_changes)
+
+
+@contextlib.asynccontextmanager
+async def writing(store: EventStore, head: int) -> AsyncIterator[WriteBatch]:
+    """A write batch on `store` for a writer whose state is at `head`."""
+    if store.backend == "postgresql":
+        from server.store_pg import PostgresStore
+
+        assert isinstance(store, PostgresStore)
+        async with store.writing(head) as batch:
+            yield batch
+    else:
+        yield _SingleWriter(store)
+
+
 # What `opsmon-server copy` moves, table by table, in the SQLite store's column names.
 COPY_TABLES: dict[str, tuple[str, ...]] = {
     "meta": ("key", "value"),
@@ -163,15 +225,18 @@ def sqlite_path(database: str | Path) -> Path:
     return Path(text)
 
 
-def open_store(database: str | Path, *, synchronous: str = "full", check_writable: bool = False, exclusive: bool = False) -> EventStore:
+def open_store(database: str | Path, *, synchronous: str = "full", check_writable: bool = False, exclusive: bool = False, shared: bool = False) -> EventStore:
     """The store for this database, not yet opened (`async with` opens it).
 
     `synchronous` is SQLite's durability setting (PostgreSQL commits are
     always durable). `check_writable` proves at open that writes work.
-    `exclusive` (serve) makes this the database's only writer: on PostgreSQL a
-    session advisory lock; SQLite's equivalent is the lock file (server/lock.py)."""
+    `exclusive` (migrate, reset, copy) makes this the database's only user:
+    on PostgreSQL a session advisory lock; SQLite's equivalent is the lock
+    file (server/lock.py). `shared` (serve on PostgreSQL, where any number of
+    replicas write one log) takes that lock shared: it waits for no replica,
+    only for an exclusive holder."""
     if backend_of(database) == "postgresql":
         from server.store_pg import PostgresStore
 
-        return PostgresStore(str(database), check_writable=check_writable, exclusive=exclusive)
+        return PostgresStore(str(database), check_writable=check_writable, exclusive=exclusive, shared=shared)
     return SqliteStore(sqlite_path(database), synchronous=synchronous, check_writable=check_writable)

@@ -7,18 +7,29 @@ that transaction; tokens, their changes and the refused attempts live in the
 same schema. Timestamps are text in the protocol's format and every text
 column sorts bytewise (COLLATE "C"), so text order is time order, as in SQLite.
 
-One server writes a database at a time (its seq is assigned in memory, as
-with SQLite): `exclusive=True` holds a session advisory lock for that.
+Replicas: any number of `opsmon-server serve` processes share one schema
+(`shared=True`, a shared session advisory lock that `migrate`, `reset` and
+`copy`, which take it exclusively (`exclusive=True`), wait out). Every write
+batch is one transaction under a transaction-level advisory lock (the seq
+lock): it reads the events other replicas committed since the writer's head
+(`writing(head)`, so the domain rules decide on the latest state), numbers
+its own after the log's head, and sends `NOTIFY` with the new head seq
+(only the number: a notification is limited to 8,000 bytes). `follow()`
+LISTENs for those on a connection of its own and reconnects when it drops;
+the follower reads the new events by seq. `hold_timers()` is the session
+advisory lock that makes exactly one replica run the timers.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import logging
 import re
 import secrets
 import urllib.parse
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -30,9 +41,21 @@ from opsmon.exercise import EXERCISE_EPOCH_PREFIX, is_exercise_epoch
 from opsmon.protocol import Event, Incident, StageRow, format_ts, utc_now
 from server.store import Attempt, CommandRecord, StoreError, TokenChange, TokenRecord, _row_event, _token, event_row
 
+log = logging.getLogger("opsmon.store")
+
 PG_SCHEMA_VERSION = 1
 POOL_SIZE = 4
 CONNECT_TIMEOUT_SECONDS = 10
+# The advisory locks of one schema: (class, the schema's key). SERVE is held
+# shared by every replica and exclusively by migrate/reset/copy; SEQ for the
+# length of one write transaction; TIMERS by the one replica that runs them.
+LOCK_SERVE, LOCK_SEQ, LOCK_TIMERS = 1, 2, 3
+# The listening connection is asked to answer this often, so one that died
+# without a word (no RST) is found and replaced.
+FOLLOW_PING_SECONDS = 2.0
+# A connection holding the timer lock: PostgreSQL drops a peer that stops
+# answering keepalives after about idle + interval * count seconds, freeing the lock.
+KEEPALIVES = {"tcp_keepalives_idle": "3", "tcp_keepalives_interval": "1", "tcp_keepalives_count": "2"}
 
 # One entry per schema version; a schema at version N runs PG_MIGRATIONS[N:].
 PG_MIGRATIONS: list[str] = [
@@ -162,15 +185,24 @@ class PostgresStore:
 
     backend: Literal["postgresql"] = "postgresql"
 
-    def __init__(self, dsn: str, *, check_writable: bool = False, exclusive: bool = False) -> None:
+    def __init__(self, dsn: str, *, check_writable: bool = False, exclusive: bool = False, shared: bool = False) -> None:
         self.dsn = dsn
         self.check_writable = check_writable
         self.exclusive = exclusive
+        self.shared = shared and not exclusive
         self.migration_backup: str | None = None
         self.epoch = ""
         self.created = ""
         self._pool: asyncpg.Pool[Any] | None = None
         self._holder: asyncpg.Connection[Any] | None = None
+        self._key = 0  # the schema's advisory lock key (hashtext of database:schema)
+        self._timers: asyncpg.Connection[Any] | None = None
+        self._timers_held = False
+
+    @property
+    def channel(self) -> str:
+        """The NOTIFY channel of this schema's log: its payload is the new head seq."""
+        return f"opsmon_{self._key & 0xFFFFFFFF:08x}"
 
     @property
     def location(self) -> str:
@@ -199,13 +231,20 @@ class PostgresStore:
                     await first.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
                 finally:
                     await first.close()
-            if self.exclusive:
+            if self.exclusive or self.shared:
                 self._holder = await asyncpg.connect(self.dsn, timeout=CONNECT_TIMEOUT_SECONDS)
-                if not await self._holder.fetchval(
-                    "SELECT pg_try_advisory_lock(hashtext('opsmon:' || current_database() || ':' || COALESCE(current_schema(), '')))"
-                ):
-                    raise StoreError(f"{self.location} is in use by another opsmon-server (it holds the database's advisory lock): stop that one first")
+                self._key = int(await self._holder.fetchval("SELECT hashtext(current_database() || ':' || COALESCE(current_schema(), ''))"))
+                if self.exclusive and not await self._holder.fetchval("SELECT pg_try_advisory_lock($1, $2)", LOCK_SERVE, self._key):
+                    raise StoreError(
+                        f"{self.location} is in use by another opsmon-server (it holds the database's advisory lock): stop that one (every replica) first"
+                    )
+                if self.shared and not await self._holder.fetchval("SELECT pg_try_advisory_lock_shared($1, $2)", LOCK_SERVE, self._key):
+                    raise StoreError(
+                        f"{self.location} is being migrated, reset or copied by another opsmon-server (it holds the database's advisory lock): wait for it to finish"
+                    )
             self._pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=POOL_SIZE, timeout=CONNECT_TIMEOUT_SECONDS)
+            if not self._key:
+                self._key = int(await self._pool.fetchval("SELECT hashtext(current_database() || ':' || COALESCE(current_schema(), ''))"))
             await self._migrate()
         except StoreError:
             await self.close()
@@ -217,10 +256,13 @@ class PostgresStore:
     async def close(self) -> None:
         pool, self._pool = self._pool, None
         holder, self._holder = self._holder, None
+        timers, self._timers, self._timers_held = self._timers, None, False
         if pool is not None:
             await pool.close()
-        if holder is not None:
-            await holder.close()  # ends the session: the advisory lock goes with it
+        for connection in (holder, timers):
+            if connection is not None:
+                with contextlib.suppress(*_CONNECT_ERRORS):
+                    await connection.close(timeout=5)  # ends the session: its advisory locks go with it
 
     @contextlib.asynccontextmanager
     async def _tx(self) -> AsyncIterator[Conn]:
@@ -356,20 +398,23 @@ class PostgresStore:
         return int(await self.pool.fetchval("SELECT COALESCE(MAX(seq), 0) FROM events"))
 
     async def load_state(self, stage_totals: dict[tuple[str, str], int]) -> State:
-        state = State(seq=await self.head())
-        for (body,) in await self.pool.fetch("SELECT body FROM incidents"):
-            incident = _incident_decoder.decode(body)
-            state.incidents[incident.id] = incident
-        for (body,) in await self.pool.fetch("SELECT body FROM stages"):
-            row = _stage_decoder.decode(body)
-            state.stages[(row.regency, row.stage)] = row
+        # One snapshot for the head and the rows: other replicas write meanwhile.
+        async with self.pool.acquire() as con, con.transaction(isolation="repeatable_read", readonly=True):
+            state = State(seq=int(await con.fetchval("SELECT COALESCE(MAX(seq), 0) FROM events")))
+            for (body,) in await con.fetch("SELECT body FROM incidents"):
+                incident = _incident_decoder.decode(body)
+                state.incidents[incident.id] = incident
+            for (body,) in await con.fetch("SELECT body FROM stages"):
+                row = _stage_decoder.decode(body)
+                state.stages[(row.regency, row.stage)] = row
         missing = {key: total for key, total in stage_totals.items() if key not in state.stages}
         if missing:
             ts = self.created if not state.stages else format_ts(utc_now())
             rows = initial_stages(missing, ts)
             async with self._tx() as con:
                 await con.executemany(
-                    "INSERT INTO stages (regency, stage, body) VALUES ($1, $2, $3)", [(r.regency, r.stage, _encoder.encode(r).decode()) for r in rows.values()]
+                    "INSERT INTO stages (regency, stage, body) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",  # a replica starting beside this one
+                    [(r.regency, r.stage, _encoder.encode(r).decode()) for r in rows.values()],
                 )
             state.stages.update(rows)
         return state
@@ -385,44 +430,126 @@ class PostgresStore:
         """One transaction: append events (their seq following the head, checked
         here), update state rows, remember the answers, mark token changes logged."""
         async with self._tx() as con:
-            if events:
-                head = int(await con.fetchval("SELECT COALESCE(MAX(seq), 0) FROM events"))
-                seqs = [event.seq for event, _, _ in events]
-                if seqs != list(range(head + 1, head + 1 + len(seqs))):
-                    raise StoreError(f"seq {seqs[0]} does not follow the log's head {head}: another writer on {self.location}?")
-                await con.executemany(
-                    "INSERT INTO events (seq, epoch, ts, kind, actor, data, incident, regency) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                    [event_row(self.epoch, event, incident, regency) for event, incident, regency in events],
-                )
-            incident_rows = [(i.id, i.regency, i.status, i.severity, i.reported, i.resolved, _encoder.encode(i).decode()) for i in incidents]
-            if incident_rows:
-                await con.executemany(
-                    "INSERT INTO incidents (id, regency, status, severity, reported, resolved, body) VALUES ($1, $2, $3, $4, $5, $6, $7) "
-                    "ON CONFLICT (id) DO UPDATE SET regency = EXCLUDED.regency, status = EXCLUDED.status, severity = EXCLUDED.severity, "
-                    "reported = EXCLUDED.reported, resolved = EXCLUDED.resolved, body = EXCLUDED.body",
-                    incident_rows,
-                )
-            stage_rows = [(s.regency, s.stage, _encoder.encode(s).decode()) for s in stages]
-            if stage_rows:
-                await con.executemany(
-                    "INSERT INTO stages (regency, stage, body) VALUES ($1, $2, $3) ON CONFLICT (regency, stage) DO UPDATE SET body = EXCLUDED.body", stage_rows
-                )
-            command_rows = [(c.user, c.id, format_ts(utc_now()), c.result) for c in commands]
-            if command_rows:
-                await con.executemany("INSERT INTO commands (username, id, ts, result) VALUES ($1, $2, $3, $4)", command_rows)
-            change_ids = [(i,) for i in token_changes]
-            if change_ids:
-                await con.executemany("UPDATE token_changes SET logged = 1 WHERE id = $1", change_ids)
+            await con.execute("SELECT pg_advisory_xact_lock($1, $2)", LOCK_SEQ, self._key)
+            await self._commit_on(con, events, incidents, stages, commands, token_changes)
+
+    @contextlib.asynccontextmanager
+    async def writing(self, head: int) -> AsyncIterator[PgWrite]:
+        """One write batch across replicas: a transaction holding the seq lock,
+        with the events committed since `head` (by other replicas) read under
+        it. Its commit() numbers after them; the transaction commits when the
+        block ends, and the lock goes with it, so commit order is seq order."""
+        async with self._tx() as con:
+            await con.execute("SELECT pg_advisory_xact_lock($1, $2)", LOCK_SEQ, self._key)
+            rows = await con.fetch("SELECT seq, ts, kind, actor, data FROM events WHERE seq > $1 ORDER BY seq", head)
+            yield PgWrite(self, con, [_row_event(row) for row in rows])
+
+    async def _commit_on(
+        self,
+        con: Conn,
+        events: list[tuple[Event, int | None, str | None]],
+        incidents: Iterable[Incident],
+        stages: Iterable[StageRow],
+        commands: Iterable[CommandRecord],
+        token_changes: Iterable[int],
+    ) -> None:
+        if events:
+            head = int(await con.fetchval("SELECT COALESCE(MAX(seq), 0) FROM events"))
+            seqs = [event.seq for event, _, _ in events]
+            if seqs != list(range(head + 1, head + 1 + len(seqs))):
+                raise StoreError(f"seq {seqs[0]} does not follow the log's head {head}: another writer on {self.location}?")
+            await con.executemany(
+                "INSERT INTO events (seq, epoch, ts, kind, actor, data, incident, regency) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                [event_row(self.epoch, event, incident, regency) for event, incident, regency in events],
+            )
+        incident_rows = [(i.id, i.regency, i.status, i.severity, i.reported, i.resolved, _encoder.encode(i).decode()) for i in incidents]
+        if incident_rows:
+            await con.executemany(
+                "INSERT INTO incidents (id, regency, status, severity, reported, resolved, body) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+                "ON CONFLICT (id) DO UPDATE SET regency = EXCLUDED.regency, status = EXCLUDED.status, severity = EXCLUDED.severity, "
+                "reported = EXCLUDED.reported, resolved = EXCLUDED.resolved, body = EXCLUDED.body",
+                incident_rows,
+            )
+        stage_rows = [(s.regency, s.stage, _encoder.encode(s).decode()) for s in stages]
+        if stage_rows:
+            await con.executemany(
+                "INSERT INTO stages (regency, stage, body) VALUES ($1, $2, $3) ON CONFLICT (regency, stage) DO UPDATE SET body = EXCLUDED.body", stage_rows
+            )
+        command_rows = [(c.user, c.id, format_ts(utc_now()), c.result) for c in commands]
+        if command_rows:
+            await con.executemany("INSERT INTO commands (username, id, ts, result) VALUES ($1, $2, $3, $4)", command_rows)
+        change_ids = [(i,) for i in token_changes]
+        if change_ids:
+            await con.executemany("UPDATE token_changes SET logged = 1 WHERE id = $1", change_ids)
+        if events:
+            # Delivered on commit, to every replica listening (server.app follows it).
+            await con.execute("SELECT pg_notify($1, $2)", self.channel, str(events[-1][0].seq))
 
     async def command_results(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], bytes]:
-        if not keys:
-            return {}
-        rows = await self.pool.fetch(
-            "SELECT c.username, c.id, c.result FROM commands c JOIN unnest($1::text[], $2::text[]) AS k(username, id) ON c.username = k.username AND c.id = k.id",
-            [k[0] for k in keys],
-            [k[1] for k in keys],
-        )
-        return {(str(user), str(command_id)): bytes(result) for user, command_id, result in rows}
+        return await _command_results(self.pool, keys)
+
+    # --- replicas ---------------------------------------------------------------
+
+    async def follow(self, wake: Callable[[int | None], None]) -> None:
+        """Forever: LISTEN on this log's channel on a connection of its own and
+        call `wake(head)` for every commit (any replica's), and `wake(None)`
+        after every (re)connect, since commits made while not listening send
+        nothing: the caller catches up by seq. A dropped connection (found at
+        once, or by a ping every FOLLOW_PING_SECONDS) is replaced, with backoff."""
+        delay = 0.1
+
+        def notified(_connection: asyncpg.Connection[Any] | Conn, _pid: int, _channel: str, payload: object) -> None:
+            wake(int(payload) if isinstance(payload, str) and payload.isdigit() else None)
+
+        while True:
+            connection: asyncpg.Connection[Any] | None = None
+            try:
+                connection = await asyncpg.connect(self.dsn, timeout=CONNECT_TIMEOUT_SECONDS, server_settings=KEEPALIVES)
+                lost = asyncio.Event()
+                connection.add_termination_listener(lambda _c, event=lost: event.set())
+                await connection.add_listener(self.channel, notified)
+                if delay > 0.1:
+                    log.warning("listening for other replicas' commits again on %s", self.location)
+                delay = 0.1
+                wake(None)
+                while not lost.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(FOLLOW_PING_SECONDS):  # not wait_for: on 3.11 it can swallow a cancel
+                            await lost.wait()
+                    if not lost.is_set():
+                        await connection.fetchval("SELECT 1", timeout=FOLLOW_PING_SECONDS)
+                raise ConnectionError("the listening connection closed")
+            except (*_CONNECT_ERRORS, ConnectionError) as exc:
+                log.warning("lost the connection that listens for other replicas' commits (%s: %s); reconnecting", type(exc).__name__, exc)
+            finally:
+                if connection is not None:
+                    connection.terminate()
+            wake(None)  # catch up by seq, whatever the notifications missed
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def hold_timers(self) -> bool:
+        """Whether this process holds the timer lock now: taken if free (a session
+        advisory lock on a connection of its own, with short keepalives so a dead
+        holder's lock is freed in seconds), checked if held. False once that
+        connection is lost: another replica may have the lock by then."""
+        try:
+            if self._timers is None or self._timers.is_closed():
+                self._timers_held = False
+                self._timers = await asyncpg.connect(self.dsn, timeout=CONNECT_TIMEOUT_SECONDS, server_settings=KEEPALIVES)
+            if self._timers_held:
+                await self._timers.fetchval("SELECT 1", timeout=CONNECT_TIMEOUT_SECONDS)
+            else:
+                self._timers_held = bool(
+                    await self._timers.fetchval("SELECT pg_try_advisory_lock($1, $2)", LOCK_TIMERS, self._key, timeout=CONNECT_TIMEOUT_SECONDS)
+                )
+        except _CONNECT_ERRORS as exc:
+            if self._timers_held:
+                log.warning("lost the timer lock's connection (%s: %s)", type(exc).__name__, exc)
+            connection, self._timers, self._timers_held = self._timers, None, False
+            if connection is not None:
+                connection.terminate()
+        return self._timers_held
 
     # --- events -----------------------------------------------------------------
 
@@ -514,13 +641,16 @@ class PostgresStore:
 
     async def token_changes(self, now: str) -> list[TokenChange]:
         async with self._tx() as con:
-            expired = await con.fetch(
-                "SELECT id, name, expires FROM tokens WHERE revoked IS NULL AND expires IS NOT NULL AND expires <= $1 AND expiry_logged = 0", now
-            )
-            for token_id, name, expires in expired:
-                await con.execute("UPDATE tokens SET expiry_logged = 1 WHERE id = $1", token_id)
-                await self._token_change(con, "expired", name, {"name": name, "expired": expires}, expires)
-            rows = await con.fetch("SELECT id, ts, change, name, body FROM token_changes WHERE logged = 0 ORDER BY id")
+            return await self._token_changes_on(con, now)
+
+    async def _token_changes_on(self, con: Conn, now: str) -> list[TokenChange]:
+        expired = await con.fetch(
+            "SELECT id, name, expires FROM tokens WHERE revoked IS NULL AND expires IS NOT NULL AND expires <= $1 AND expiry_logged = 0", now
+        )
+        for token_id, name, expires in expired:
+            await con.execute("UPDATE tokens SET expiry_logged = 1 WHERE id = $1", token_id)
+            await self._token_change(con, "expired", name, {"name": name, "expired": expires}, expires)
+        rows = await con.fetch("SELECT id, ts, change, name, body FROM token_changes WHERE logged = 0 ORDER BY id")
         return [TokenChange(row[0], row[1], row[2], row[3], json.loads(row[4])) for row in rows]
 
     # --- copy (opsmon-server copy) --------------------------------------------------
@@ -548,3 +678,45 @@ class PostgresStore:
                     )
             self.epoch = str(await con.fetchval("SELECT value FROM meta WHERE key = 'epoch'") or "")
             self.created = str(await con.fetchval("SELECT value FROM meta WHERE key = 'created'") or "")
+
+
+async def _command_results(on: Any, keys: list[tuple[str, str]]) -> dict[tuple[str, str], bytes]:
+    """The stored answers to these (user, command id) pairs, read on a pool or a connection."""
+    if not keys:
+        return {}
+    rows = await on.fetch(
+        "SELECT c.username, c.id, c.result FROM commands c JOIN unnest($1::text[], $2::text[]) AS k(username, id) ON c.username = k.username AND c.id = k.id",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+    )
+    return {(str(user), str(command_id)): bytes(result) for user, command_id, result in rows}
+
+
+class PgWrite:
+    """One write batch inside `PostgresStore.writing()`: the seq lock is held,
+    `missed` are the events other replicas committed since the writer's head,
+    and everything read or written here is in the batch's transaction (so a
+    command id carried out on another replica is seen, and a token change is
+    logged once)."""
+
+    def __init__(self, store: PostgresStore, con: Conn, missed: list[Event]) -> None:
+        self._store = store
+        self._con = con
+        self.missed = missed
+
+    async def command_results(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], bytes]:
+        return await _command_results(self._con, keys)
+
+    async def token_changes(self, now: str) -> list[TokenChange]:
+        return await self._store._token_changes_on(self._con, now)
+
+    async def commit(
+        self,
+        events: list[tuple[Event, int | None, str | None]],
+        incidents: Iterable[Incident] = (),
+        stages: Iterable[StageRow] = (),
+        commands: Iterable[CommandRecord] = (),
+        token_changes: Iterable[int] = (),
+    ) -> None:
+        """Write the batch (it is committed when `writing()`'s block ends)."""
+        await self._store._commit_on(self._con, events, incidents, stages, commands, token_changes)

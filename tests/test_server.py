@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -658,7 +660,10 @@ async def test_healthz(server: Running) -> None:
     await officer.command("report", **report())
     status, content_type, body = await http_get(server, "/healthz")
     assert status == 200 and content_type.startswith("application/json")
-    assert json.loads(body) == {"status": "ok", "seq": 1, "epoch": server.store.epoch, "clients": 1}
+    health = json.loads(body)
+    assert {k: health[k] for k in ("status", "seq", "epoch", "clients")} == {"status": "ok", "seq": 1, "epoch": server.store.epoch, "clients": 1}
+    # Which server this is (replicas on one PostgreSQL database), and whether it runs the timers.
+    assert health["replica"] == f"{socket.gethostname()}:{server.server.port}" and health["pid"] == os.getpid() and health["timers"] is True
     await officer.close()
 
 
