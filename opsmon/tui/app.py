@@ -31,6 +31,7 @@ from textual.screen import Screen
 from textual.system_commands import SystemCommandsProvider
 
 from opsmon.client import Backoff, ClientError, Connection, URLs, new_command_id, url_list
+from opsmon.commands import command
 from opsmon.config import SitrepSettings
 from opsmon.domain import State, is_overdue, urgency_key
 from opsmon.exercise import ExerciseClock
@@ -40,22 +41,11 @@ from opsmon.geo import ProvinceShape
 from opsmon.i18n import CATALOG, WITA, Translator, local_time, translate_failure, translate_refusal, who
 from opsmon.protocol import (
     SEVERITIES,
-    Ack,
-    Assign,
     Command,
-    Escalate,
     Event,
     History,
     Incident,
-    Merge,
-    Note,
-    Owner,
-    Reopen,
-    Resolve,
     Result,
-    SeverityChange,
-    Snooze,
-    Unack,
     Welcome,
     utc_now,
 )
@@ -102,9 +92,6 @@ class _Bridge:
 
     def server_problem(self, problem: str | None) -> None:
         self.app.post_message(ServerProblem(problem))
-
-    def result(self, result: Result) -> None:
-        """Each command's own worker awaits its result and reports the outcome."""
 
 
 class OpsmonCommands(SystemCommandsProvider):
@@ -608,30 +595,27 @@ class OpsmonApp(App[int]):
         await self.carry_out(verb, ids, values)
 
     def _command_for(self, verb: str, incident_id: int, values: dict[str, Any]) -> Command:
-        command_id = new_command_id()
+        """The dialogs' values as the verb's fields (opsmon.commands builds the command; the dialogs checked them)."""
         note = values.get("note", "")
+        fields: dict[str, Any] = {"note": note}
         if verb == "ack":
-            return Ack(id=command_id, incident=incident_id)
-        if verb == "escalate":
-            return Escalate(id=command_id, incident=incident_id, note=note or None)
-        if verb == "note":
-            return Note(id=command_id, incident=incident_id, text=note)
-        if verb == "resolve":
-            return Resolve(id=command_id, incident=incident_id, note=note)
-        if verb == "reopen":
-            return Reopen(id=command_id, incident=incident_id, note=note)
-        if verb == "unack":
-            return Unack(id=command_id, incident=incident_id, note=note)
-        if verb == "snooze":
-            return Snooze(id=command_id, incident=incident_id, minutes=values["minutes"], note=note)
-        if verb == "severity":
-            return SeverityChange(id=command_id, incident=incident_id, severity=values["severity"], note=note)
-        if verb == "merge":
-            return Merge(id=command_id, incident=incident_id, into=values["into"])
-        if verb == "take":
+            fields = {}
+        elif verb == "escalate":
+            fields = {"note": note or None}
+        elif verb == "merge":
+            fields = {"into": values["into"]}
+        elif verb == "note":
+            fields = {"text": note}
+        elif verb == "snooze":
+            fields["minutes"] = values["minutes"]
+        elif verb == "severity":
+            fields["severity"] = values["severity"]
+        elif verb == "take":
             user = self.welcome.user if self.welcome is not None else None
-            return Assign(id=command_id, incident=incident_id, to=Owner(name=user.name, agency=user.agency) if user else None)
-        return Assign(id=command_id, incident=incident_id, to=Owner(name=values["name"], agency=values["agency"]))
+            verb, fields = "assign", {"to": {"name": user.name, "agency": user.agency} if user else None}
+        elif verb == "assign":
+            fields = {"to": {"name": values["name"], "agency": values["agency"]}}
+        return command(verb, new_command_id(), incident=incident_id, **fields)
 
     def refusal_text(self, incident_id: int, result: Result, verb: str) -> str:
         """`refusal`, and the triage conflicts (not snoozed, not acknowledged,
