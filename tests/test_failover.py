@@ -26,7 +26,7 @@ from opsmon.cli import main
 from opsmon.client import Backoff, ClientError, Session
 from opsmon.exits import EXIT_UNREACHABLE, EXIT_USAGE
 from opsmon.i18n import local_time
-from opsmon.protocol import Batch, Event, IncidentDraft, Report, Result, ServerMessage, Snapshot
+from opsmon.protocol import Batch, Event, IncidentDraft, IncidentReported, Report, Result, ServerMessage, Snapshot
 from opsmon.tui.app import OpsmonApp
 from opsmon.tui.widgets.queue import IncidentQueue
 from server.lock import lock_path
@@ -69,6 +69,11 @@ async def server_on(db: Path, port: int) -> AsyncIterator[Serving]:
 
 def report(n: int, prefix: str = "laporan") -> Report:
     return Report(id=f"{prefix}-{n}", incident=IncidentDraft(regency="6371", category="logistik", severity="low", title=f"{prefix} {n}"))
+
+
+def title(event: Event) -> str:
+    assert isinstance(event.data, IncidentReported), event
+    return event.data.title
 
 
 class Follower:
@@ -150,13 +155,13 @@ async def test_a_session_given_a_then_b_resumes_on_b_after_a_is_killed_with_no_g
         assert len(follower.snapshots) == 1  # the first connection's only
         start = follower.snapshots[0].seq
         assert follower.seqs == list(range(start + 1, head + 1))  # no gap, no event twice
-        titles = [e.data["title"] for e in follower.events if e.kind == "incident.reported"]
+        titles = [title(e) for e in follower.events if e.kind == "incident.reported"]
         assert titles == [f"laporan {n}" for n in range(40)]
         for session in (viewer, writer):
             await session.close()
         log = await whole_log(urls[1], officer)
         assert [e.seq for e in log] == list(range(1, head + 1))
-        assert sorted(e.data["title"] for e in log if e.kind == "incident.reported") == sorted(f"laporan {n}" for n in range(40))
+        assert sorted(title(e) for e in log if e.kind == "incident.reported") == sorted(f"laporan {n}" for n in range(40))
 
 
 async def test_answers_lost_with_a_killed_server_come_back_as_repeats_from_the_next(tmp_path: Path) -> None:
@@ -173,7 +178,7 @@ async def test_answers_lost_with_a_killed_server_come_back_as_repeats_from_the_n
         session.ws.transport.pause_reading()  # the answers stay unread in the socket
         futures = [await session.send(report(n)) for n in range(25)]
         await until(lambda: len(follower.events) == 25, what="A to commit all 25")
-        committed = {e.data["title"]: e.seq for e in follower.events}
+        committed = {title(e): e.seq for e in follower.events}
         await kill9(a)
         await watcher.close()
         session.ws.transport.abort()  # and are lost with the connection, never read
@@ -186,7 +191,7 @@ async def test_answers_lost_with_a_killed_server_come_back_as_repeats_from_the_n
         assert [r.seq for r in results] == [committed[f"laporan {n}"] for n in range(25)]
         assert session.pending == 0
         log = await whole_log(urls[1], admin)
-        titles = [e.data["title"] for e in log if e.kind == "incident.reported"]
+        titles = [title(e) for e in log if e.kind == "incident.reported"]
         assert sorted(titles) == sorted(f"laporan {n}" for n in range(25))  # each once
         await session.close()
 
@@ -220,9 +225,9 @@ async def test_a_pipelined_burst_with_the_server_killed_midway_gets_one_answer_p
         assert all(not results[key].repeat for key in answered_on_a)
         log = await whole_log(urls[1], admin)
         assert [e.seq for e in log] == list(range(1, len(log) + 1))
-        titles = [e.data["title"] for e in log if e.kind == "incident.reported"]
+        titles = [title(e) for e in log if e.kind == "incident.reported"]
         assert sorted(titles) == sorted(f"burst {n}" for n in range(300))  # each in the log once
-        by_seq = {e.seq: e.data["title"] for e in log if e.kind == "incident.reported"}
+        by_seq = {e.seq: title(e) for e in log if e.kind == "incident.reported"}
         assert all(by_seq[r.seq] == key.replace("-", " ") for key, r in results.items() if r.seq is not None)
         await session.close()
 
@@ -341,7 +346,7 @@ async def test_an_import_given_a_then_b_finishes_on_b_when_a_is_killed_midway(tm
         body = json.loads(out)
         assert (body["accepted"], body["already_imported"], body["rejected"]) == (250, 0, 0), body
         log = await whole_log(urls[1], officer)
-        titles = [e.data["title"] for e in log if e.kind == "incident.reported"]
+        titles = [title(e) for e in log if e.kind == "incident.reported"]
         assert sorted(titles) == sorted(f"impor {n}" for n in range(250))  # each line once
         assert [e.seq for e in log] == list(range(1, len(log) + 1))
 
@@ -500,7 +505,7 @@ async def test_a_session_fails_over_from_a_killed_server_to_another_on_the_same_
             assert viewer.url == urls[1] and viewer.reconnects == 1
             assert viewer.epoch == epoch and len(follower.snapshots) == 1  # resumed: the same log
             assert follower.seqs == list(range(follower.snapshots[0].seq + 1, head + 1))  # no gap, none twice
-            titles = [e.data["title"] for e in follower.events if e.kind == "incident.reported"]
+            titles = [title(e) for e in follower.events if e.kind == "incident.reported"]
             assert sorted(titles) == sorted(f"laporan {n}" for n in range(70))
             for session in (viewer, writer):
                 await session.close()
