@@ -198,6 +198,8 @@ class PostgresStore:
         self._key = 0  # the schema's advisory lock key (hashtext of database:schema)
         self._timers: asyncpg.Connection[Any] | None = None
         self._timers_held = False
+        # The server process (pg_stat_activity.pid) of the connection follow() listens on.
+        self.listener_pid: int | None = None
 
     @property
     def channel(self) -> str:
@@ -504,7 +506,10 @@ class PostgresStore:
         while True:
             connection: asyncpg.Connection[Any] | None = None
             try:
-                connection = await asyncpg.connect(self.dsn, timeout=CONNECT_TIMEOUT_SECONDS, server_settings=KEEPALIVES)
+                connection = await asyncpg.connect(
+                    self.dsn, timeout=CONNECT_TIMEOUT_SECONDS, server_settings={**KEEPALIVES, "application_name": "opsmon-server listen"}
+                )
+                self.listener_pid = connection.get_server_pid()
                 lost = asyncio.Event()
                 connection.add_termination_listener(lambda _c, event=lost: event.set())
                 await connection.add_listener(self.channel, notified)
@@ -536,7 +541,9 @@ class PostgresStore:
         try:
             if self._timers is None or self._timers.is_closed():
                 self._timers_held = False
-                self._timers = await asyncpg.connect(self.dsn, timeout=CONNECT_TIMEOUT_SECONDS, server_settings=KEEPALIVES)
+                self._timers = await asyncpg.connect(
+                    self.dsn, timeout=CONNECT_TIMEOUT_SECONDS, server_settings={**KEEPALIVES, "application_name": "opsmon-server timers"}
+                )
             if self._timers_held:
                 await self._timers.fetchval("SELECT 1", timeout=CONNECT_TIMEOUT_SECONDS)
             else:
