@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import copy
 import json
 from datetime import UTC, datetime
@@ -334,3 +335,34 @@ def test_one_list_of_severities() -> None:
     config = load_config(CONFIG_PATH)
     assert tuple(s.key for s in config.severities) == SEVERITIES == ("critical", "high", "medium", "low")
     assert set(SEVERITY_RGB) == set(SEVERITIES)
+
+
+# A fixed night for snapshots and benches: the shipped province's data on purpose.
+FIXTURE_MODULES = {"opsmon/sample_night.py"}
+
+
+def test_no_province_in_the_code() -> None:
+    """No regency code, name, stage or category key of the shipped province as a
+    string in the code (docstrings and --help examples aside): they come from the config."""
+    config = load_config(CONFIG_PATH)
+    province = {config.province.code, config.province.name}
+    province |= {value for r in config.regencies for value in (r.code, r.name, r.short)}
+    province |= {s.key for s in config.stages} | {c.key for c in config.categories}
+    found = []
+    for path in sorted([*(ROOT / "opsmon").rglob("*.py"), *(ROOT / "server").rglob("*.py")]):
+        if str(path.relative_to(ROOT)) in FIXTURE_MODULES:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        prose: set[int] = set()
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                prose.add(id(body[0].value))  # a docstring
+            if isinstance(node, ast.keyword) and node.arg in ("help", "description", "epilog"):
+                prose |= {id(sub) for sub in ast.walk(node.value)}
+        found += [
+            f"{path.relative_to(ROOT)}:{node.lineno}: {node.value!r}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in prose and node.value in province
+        ]
+    assert found == []
