@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 
 from opsmon import triage_cli
 from opsmon.client import new_command_id
+from opsmon.commands import CommandError, command
 from opsmon.config import LANGUAGES, Config, ConfigError, config_relative, load_config
 from opsmon.exits import EXIT_CODES_HELP, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
 from opsmon.feeders import LocalInvalid, check_category, check_severity, check_stage, check_url, feeder_session, resolve_regency, stage_regency
@@ -26,14 +27,8 @@ from opsmon.i18n import Translator, translate_refusal
 from opsmon.protocol import (
     AGENCIES,
     SEVERITIES,
-    Ack,
     Command,
-    Escalate,
-    IncidentDraft,
-    Note,
-    Reopen,
     Report,
-    Resolve,
     Result,
     StageUpdate,
 )
@@ -320,10 +315,11 @@ def _read_token_file(path: str) -> str:
     return token
 
 
-def _local(check: Any) -> None:
+def _command(verb: str, command_id: str, **fields: Any) -> Command:
+    """opsmon.commands.command, its CommandError as a usage error (after the flags' own checks above it)."""
     try:
-        check()
-    except LocalInvalid as exc:
+        return command(verb, command_id, **fields)
+    except CommandError as exc:
         raise FeedError(str(exc), EXIT_USAGE) from None
 
 
@@ -342,8 +338,15 @@ def build_command(args: argparse.Namespace, config: Config) -> Command:
         title = args.title.strip()
         if not title or len(title) > 200:
             raise FeedError("--title must be 1 to 200 characters", EXIT_USAGE)
-        draft = IncidentDraft(regency=regency.code, category=args.category, severity=args.severity, title=title, detail=args.detail, location=args.location)
-        return Report(id=command_id, incident=draft)
+        draft = {
+            "regency": regency.code,
+            "category": args.category,
+            "severity": args.severity,
+            "title": title,
+            "detail": args.detail,
+            "location": args.location,
+        }
+        return _command("report", command_id, incident=draft)
     if args.command == "stage":
         if args.done is None and not args.blocked and args.note is None:
             raise FeedError("say what changed: --done N, --blocked (with --note), or both", EXIT_USAGE)
@@ -353,25 +356,21 @@ def build_command(args: argparse.Namespace, config: Config) -> Command:
         except LocalInvalid as exc:
             raise FeedError(str(exc), EXIT_USAGE) from None
         code = place.code if place is not None else config.province.code
-        return StageUpdate(id=command_id, regency=code, stage=args.stage, done=args.done, note=args.note, blocked=args.blocked)
+        return _command("stage", command_id, regency=code, stage=args.stage, done=args.done, note=args.note, blocked=args.blocked)
     if args.command in triage_cli.TRIAGE_COMMANDS:
         return triage_cli.build(args, config, command_id)
     for text in (getattr(args, "note", None), getattr(args, "text", None)):
         if text is not None and len(text) > 4000:
             raise FeedError("a note or text may be at most 4000 characters", EXIT_USAGE)
     if args.command == "ack":
-        return Ack(id=command_id, incident=args.incident)
+        return _command("ack", command_id, incident=args.incident)
     if args.command == "escalate":
-        return Escalate(id=command_id, incident=args.incident, note=args.note)
+        return _command("escalate", command_id, incident=args.incident, note=args.note)
     if args.command in ("note", "resolve", "reopen"):
         text = args.text if args.command == "note" else args.note
         if not text.strip():
             raise FeedError(f"{'--text' if args.command == 'note' else '--note'} must not be empty", EXIT_USAGE)
-        if args.command == "note":
-            return Note(id=command_id, incident=args.incident, text=text)
-        if args.command == "resolve":
-            return Resolve(id=command_id, incident=args.incident, note=text)
-        return Reopen(id=command_id, incident=args.incident, note=text)
+        return _command(args.command, command_id, incident=args.incident, **{"text" if args.command == "note" else "note": text})
     raise FeedError(f"unknown command {args.command!r}", EXIT_USAGE)  # pragma: no cover - argparse knows them
 
 

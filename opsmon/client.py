@@ -246,15 +246,6 @@ class Session:
                 await self._reader
 
 
-async def run_command(url: str, token: str, command: Command, *, timeout: float = 10.0, client: str = CLIENT_NAME, cafile: str | None = None) -> Result:
-    """One command, one answer: for feeders and scripts."""
-    session = await Session.open(url, token, client=client, timeout=timeout, cafile=cafile)
-    try:
-        return await session.request(command, timeout=timeout)
-    finally:
-        await session.close()
-
-
 # --- the long-lived connection -------------------------------------------------------
 
 
@@ -270,9 +261,6 @@ class Listener(Protocol):
 
     def refused(self, reason: str) -> None:
         """The token was refused: the connection has stopped trying."""
-
-    def result(self, result: Result) -> None:
-        """Any command's answer (the awaiting caller gets it too)."""
 
 
 @dataclass
@@ -467,4 +455,3 @@ class Connection:
             entry = self._pending.pop(message.id, None)
             if entry is not None and not entry[1].done():
                 entry[1].set_result(message)
-            self.listener.result(message)

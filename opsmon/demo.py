@@ -171,8 +171,7 @@ async def demo(
             )
             await app.run_async()
             await _stop(task, stop)
-            if getattr(app, "exit_line", ""):
-                print(app.exit_line, file=sys.stderr)
+            # A refused token or an unreachable server: Textual has printed the app's exit message.
             return int(app.return_code or 0), None
         finally:
             if not task.done():

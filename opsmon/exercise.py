@@ -41,10 +41,6 @@ class ExerciseClock:
     def __call__(self) -> datetime:
         return self.scenario + (self.base() - self.real) * self.speed
 
-    def real_seconds(self, scenario_seconds: float) -> float:
-        """How long scenario seconds take on the wall clock."""
-        return scenario_seconds / self.speed
-
     @classmethod
     def from_welcome(cls, info: ExerciseInfo, base: Callable[[], datetime] = utc_now) -> ExerciseClock:
         """A client's copy of the server's clock, from the moment the welcome arrived."""

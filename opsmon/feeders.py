@@ -17,6 +17,7 @@ from opsmon.client import ClientError, Session, Unauthorized
 from opsmon.config import Config, Regency, Stage
 from opsmon.exits import EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
 from opsmon.protocol import Command, Result
+from opsmon.ratelimit import TokenBucket
 
 
 class LocalInvalid(ValueError):
@@ -121,22 +122,15 @@ class Pacer:
     command rate instead of collecting `rate_limited` answers."""
 
     def __init__(self, rate: float | None, burst: float = 1.0) -> None:
-        self.rate = rate
-        self.capacity = max(1.0, burst)
-        self.tokens = self.capacity
-        self.last = time.monotonic()
+        self.bucket = TokenBucket(rate, max(1.0, burst)) if rate is not None else None
 
     async def take(self) -> None:
-        if self.rate is None:
+        if self.bucket is None:
             return
         while True:
-            now = time.monotonic()
-            self.tokens = min(self.capacity, self.tokens + (now - self.last) * self.rate)
-            self.last = now
-            if self.tokens >= 1:
-                self.tokens -= 1
+            if self.bucket.take():
                 return
-            await asyncio.sleep((1 - self.tokens) / self.rate)
+            await asyncio.sleep(self.bucket.wait())
 
 
 @dataclass

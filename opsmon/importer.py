@@ -39,8 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
+from opsmon.commands import INCIDENT_VERBS, CommandError, command
 from opsmon.config import Config
 from opsmon.exits import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
 from opsmon.feeders import (
@@ -55,12 +54,10 @@ from opsmon.feeders import (
     resolve_regency,
     stage_regency,
 )
-from opsmon.protocol import Ack, Assign, Command, Escalate, Merge, Note, Reopen, Report, Resolve, Result, SeverityChange, Snooze, StageUpdate, Unack
+from opsmon.protocol import Command, Result
 from opsmon.text import for_terminal
 
 CSV_COLUMNS = ("kind", "id", "regency", "category", "severity", "title", "detail", "location", "stage", "done", "blocked", "note")
-IMPORTABLE = Report | StageUpdate | Ack | Escalate | Note | Resolve | Reopen | Snooze | Assign | SeverityChange | Unack | Merge
-INCIDENT_VERBS = ("ack", "escalate", "note", "resolve", "reopen", "snooze", "assign", "severity", "unack", "merge")
 REPORT_FIELDS = ("regency", "category", "severity", "title", "detail", "location")
 TRUE = {"1", "true", "yes", "ya", "y"}
 FALSE = {"", "0", "false", "no", "tidak", "n"}
@@ -185,10 +182,12 @@ def to_command(raw: dict[str, Any], config: Config, default_id: str) -> Command:
             check_severity(config, str(body.get("severity", "")))
     else:
         raise LocalInvalid(f"unknown type {kind!r}: use report, stage, {', '.join(INCIDENT_VERBS)}")
+    verb = body.pop("type")
+    body.pop("id", None)
     try:
-        return msgspec.convert(body, IMPORTABLE)  # type: ignore[no-any-return]
-    except msgspec.ValidationError as exc:
-        raise LocalInvalid(str(exc).replace("`$.", "`")) from None
+        return command(verb, command_id, **body)
+    except CommandError as exc:
+        raise LocalInvalid(str(exc)) from None
 
 
 def _lines(text: str) -> list[str]:

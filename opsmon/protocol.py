@@ -39,7 +39,6 @@ AGENCIES: tuple[str, ...] = get_args(Agency)
 SeverityKey = Literal["critical", "high", "medium", "low"]
 SEVERITIES: tuple[str, ...] = get_args(SeverityKey)
 INCIDENT_STATUSES = ("open", "acknowledged", "resolved")
-STAGE_STATUSES = ("pending", "in_progress", "done", "blocked")
 
 CommandId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 IncidentId = Annotated[int, msgspec.Meta(ge=1)]
@@ -257,9 +256,6 @@ class User(msgspec.Struct):
 
     def may_act(self) -> bool:
         return self.role in ("officer", "admin")
-
-    def may_act_on(self, regency: str) -> bool:
-        return self.may_act() and (self.regencies is None or regency in self.regencies)
 
 
 # --- client -> server ----------------------------------------------------------

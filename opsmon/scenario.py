@@ -36,8 +36,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from opsmon.commands import command
 from opsmon.config import Config, ConfigError, Regency
-from opsmon.protocol import AGENCIES, SEVERITIES, Ack, Command, Escalate, IncidentDraft, Note, Report, Resolve, StageUpdate
+from opsmon.protocol import AGENCIES, SEVERITIES, Command
 from opsmon.tomltable import Table as _Table
 
 MINUTE = 60.0
@@ -129,10 +130,6 @@ class Scenario:
     def start_label(self, tz: tzinfo | None = None) -> str:
         moment = self.start.astimezone(tz) if tz is not None else self.start
         return f"{moment:%d %b %H:%M} {moment.tzname() or ''}".strip()
-
-    @property
-    def start_wita(self) -> str:  # the label of second 0, for people reading the output
-        return self.start_label()
 
     def at(self, seconds: float) -> datetime:
         return self.start + timedelta(seconds=seconds)
@@ -408,20 +405,14 @@ class SimCommand:
     def to_command(self, command_id: str, incident: int | None = None) -> Command:
         f = dict(self.fields)
         if self.kind == "report":
-            return Report(id=command_id, incident=IncidentDraft(**f))
+            return command("report", command_id, incident=f)
         if self.kind == "stage":
-            return StageUpdate(id=command_id, **f)
+            return command("stage", command_id, **f)
         if incident is None:
             raise ValueError(f"{self.kind} needs the incident id of {self.ref}")
-        if self.kind == "ack":
-            return Ack(id=command_id, incident=incident)
-        if self.kind == "note":
-            return Note(id=command_id, incident=incident, **f)
-        if self.kind == "escalate":
-            return Escalate(id=command_id, incident=incident, **f)
-        if self.kind == "resolve":
-            return Resolve(id=command_id, incident=incident, **f)
-        raise ValueError(f"unknown simulated command {self.kind!r}")
+        if self.kind not in ("ack", "note", "escalate", "resolve"):
+            raise ValueError(f"unknown simulated command {self.kind!r}")
+        return command(self.kind, command_id, incident=incident, **f)
 
 
 # --- the night ----------------------------------------------------------------------

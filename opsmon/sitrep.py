@@ -389,7 +389,7 @@ def _listing(title: str, items: list[str], width: int) -> list[str]:
     return [*lines, line] if line else lines
 
 
-def _blocks(entries: list[tuple[str, list[str]]], none: str, *, bold: bool = False) -> list[str]:
+def _blocks(entries: list[tuple[str, list[str]]], none: str) -> list[str]:
     """Each entry a head line and its lines, a blank line between entries."""
     out: list[str] = []
     for head, rest in entries:

@@ -15,6 +15,7 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from opsmon.client import ClientError, Session, new_command_id
+from opsmon.commands import CommandError, command
 from opsmon.config import Config
 from opsmon.domain import State, event_summary, fold, is_mine, urgency_key
 from opsmon.exits import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
@@ -30,12 +31,10 @@ from opsmon.protocol import (
     History,
     Incident,
     Merge,
-    Owner,
     Result,
     SeverityChange,
     Snapshot,
     Snooze,
-    Unack,
     User,
     parse_ts,
     to_builtins,
@@ -114,6 +113,14 @@ def add_parsers(commands: Any, feeder: Any, incident_id: Any, command_id_option:
     show.add_argument("incident", type=incident_id, metavar="ID")
 
 
+def _command(verb: str, command_id: str, **fields: Any) -> Command:
+    """opsmon.commands.command, its CommandError as a usage error (after the flags' own checks)."""
+    try:
+        return command(verb, command_id, **fields)
+    except CommandError as exc:
+        raise FeedError(str(exc), EXIT_USAGE) from None
+
+
 def build(args: argparse.Namespace, config: Config, command_id: str) -> Command:
     """The protocol command of a triage feeder, checked locally first."""
     note: str | None = getattr(args, "note", None)
@@ -122,7 +129,7 @@ def build(args: argparse.Namespace, config: Config, command_id: str) -> Command:
     if args.command in ("snooze", "severity", "unack") and not (note or "").strip():
         raise FeedError("--note must not be empty", EXIT_USAGE)
     if args.command == "snooze":
-        return Snooze(id=command_id, incident=args.incident, minutes=args.minutes, note=note or "")
+        return _command("snooze", command_id, incident=args.incident, minutes=args.minutes, note=note or "")
     if args.command == "assign":
         if args.to is not None:
             if args.agency is None:
@@ -130,30 +137,30 @@ def build(args: argparse.Namespace, config: Config, command_id: str) -> Command:
             name = args.to.strip()
             if not 1 <= len(name) <= 100:
                 raise FeedError("--to must be a name of 1 to 100 characters", EXIT_USAGE)
-            return Assign(id=command_id, incident=args.incident, to=Owner(name=name, agency=args.agency))
+            return _command("assign", command_id, incident=args.incident, to={"name": name, "agency": args.agency})
         if args.agency is not None:
             raise FeedError("--agency goes with --to", EXIT_USAGE)
         # --me: filled in from the token's user once connected (see `for_user`).
-        return Assign(id=command_id, incident=args.incident, to=Owner(name="-", agency="-") if args.me else None)
+        return _command("assign", command_id, incident=args.incident, to={"name": "-", "agency": "-"} if args.me else None)
     if args.command == "severity":
         try:
             check_severity(config, args.severity)
         except LocalInvalid as exc:
             raise FeedError(str(exc), EXIT_USAGE) from None
-        return SeverityChange(id=command_id, incident=args.incident, severity=args.severity, note=note or "")
+        return _command("severity", command_id, incident=args.incident, severity=args.severity, note=note or "")
     if args.command == "unack":
-        return Unack(id=command_id, incident=args.incident, note=note or "")
+        return _command("unack", command_id, incident=args.incident, note=note or "")
     if args.command == "merge":
         if args.into == args.incident:
             raise FeedError("--into must be another incident", EXIT_USAGE)
-        return Merge(id=command_id, incident=args.incident, into=args.into, note=note)
+        return _command("merge", command_id, incident=args.incident, into=args.into, note=note)
     raise FeedError(f"unknown command {args.command!r}", EXIT_USAGE)  # pragma: no cover - argparse knows them
 
 
 def for_user(command: Command, args: argparse.Namespace, user: User) -> Command:
     """`assign --me`: the owner is whoever the token belongs to."""
     if isinstance(command, Assign) and getattr(args, "me", False):
-        return Assign(id=command.id, incident=command.incident, to=Owner(name=user.name, agency=user.agency))
+        return _command("assign", command.id, incident=command.incident, to={"name": user.name, "agency": user.agency})
     return command
 
 

@@ -97,10 +97,6 @@ class QueueFilter:
                 return False
         return True
 
-    @property
-    def active(self) -> bool:
-        return bool(self.text or self.severity or self.unacked_only or self.regency or self.mine)
-
 
 @dataclass
 class Lookup:

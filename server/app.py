@@ -67,6 +67,7 @@ from opsmon.protocol import (
     to_builtins,
     utc_now,
 )
+from opsmon.ratelimit import TokenBucket
 from server.auth import identify, local_time
 from server.backup import BackupError, BackupInfo, backup_database, rotate
 from server.drift import compare, refuse, remember
@@ -223,25 +224,6 @@ class Metrics:
             name = replica.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
             lines += ["# HELP opsmon_replica_info This replica's name.", "# TYPE opsmon_replica_info gauge", f'opsmon_replica_info{{replica="{name}"}} 1']
         return "\n".join(lines) + "\n"
-
-
-class RateLimit:
-    """A token bucket: `rate` commands a second, bursts up to 4x that."""
-
-    def __init__(self, rate: float) -> None:
-        self.rate = rate
-        self.capacity = rate * 4
-        self.tokens = self.capacity
-        self.last = time.monotonic()
-
-    def allow(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.capacity, self.tokens + (now - self.last) * self.rate)
-        self.last = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return True
-        return False
 
 
 class OpsmonServer:
@@ -596,7 +578,7 @@ class OpsmonServer:
 
     async def _serve_commands(self, connection: ServerConnection, user: User, token_hash: str) -> None:
         rate = self.settings.rate_for(user.role)
-        limit = RateLimit(rate)
+        limit = TokenBucket(rate, rate * 4)  # bursts up to 4x the rate
         bad_frames: deque[float] = deque()
         limited_since, limited_more = -1.0, 0
         async for frame in connection:
@@ -627,7 +609,7 @@ class OpsmonServer:
                 self.hub.send(connection, encode(Error(code="bad_message", message="already greeted: hello is only the first message")))
                 continue
             kind = str(message.__struct_config__.tag)
-            if not limit.allow():
+            if not limit.take():
                 refusal = Result(
                     id=message.id,
                     ok=False,

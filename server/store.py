@@ -125,7 +125,6 @@ MIGRATIONS: list[str] = [
     """,
 ]
 
-_event_decoder = msgspec.json.Decoder(Event)
 _incident_decoder = msgspec.json.Decoder(Incident)
 _stage_decoder = msgspec.json.Decoder(StageRow)
 _encoder = msgspec.json.Encoder()

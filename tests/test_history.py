@@ -81,9 +81,6 @@ class Watcher:
     def refused(self, reason: str) -> None:
         raise AssertionError(reason)
 
-    def result(self, result: Any) -> None:
-        pass
-
 
 async def until(check: Any, timeout: float = 10.0) -> None:
     loop = asyncio.get_running_loop()

@@ -109,9 +109,6 @@ class Quiet:
     def refused(self, reason: str) -> None:
         raise AssertionError(reason)
 
-    def result(self, result: Any) -> None:
-        pass
-
 
 async def run_sequence(ops: list[tuple[Any, ...]], tmp: Path, backend: Backend = "sqlite") -> None:
     """One sequence on a fresh database of this backend (tests.backends)."""

@@ -14,6 +14,7 @@ from opsmon.config import ConfigError, parse_config
 from opsmon.protocol import TEXT_MAX, Ack, Escalate
 from opsmon.tui.app import OpsmonApp
 from opsmon.tui.screens.help import key_rows
+from opsmon.view import QueueFilter
 from tests.helpers import CONFIG_PATH, FakeClock, Running
 from tests.tui_helpers import SIZE, loaded, night_app, queue_of, report, screen_lines, settle, until
 
@@ -183,7 +184,7 @@ async def test_the_wall_lists_and_obeys_only_what_works_there() -> None:
         await settle(pilot)
         assert not app.dashboard.query(".-focused")
         assert "[fokus]" not in "\n".join(screen_lines(app))
-        assert app.dashboard.filter.regency is None and not app.dashboard.filter.active
+        assert app.dashboard.filter == QueueFilter()  # no filter at all
         await pilot.press("question_mark")
         await settle(pilot)
         text = "\n".join(screen_lines(app))

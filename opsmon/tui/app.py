@@ -14,23 +14,21 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+from rich.text import Text
 from textual import on, work
 from textual.app import App, SystemCommand
-from textual.binding import Binding
-from textual.command import CommandPalette, Hit, Hits
-from textual.content import Content
-from textual.css.query import NoMatches
-from textual.dom import DOMNode
+from textual.command import CommandPalette
 from textual.notifications import Notification, Notify, SeverityLevel
+from textual.reactive import var
 from textual.screen import Screen
-from textual.system_commands import SystemCommandsProvider
 
 from opsmon.client import Backoff, ClientError, Connection, new_command_id
+from opsmon.commands import command
 from opsmon.config import SitrepSettings
 from opsmon.domain import State, is_overdue, urgency_key
 from opsmon.exercise import ExerciseClock
@@ -40,28 +38,19 @@ from opsmon.geo import ProvinceShape
 from opsmon.i18n import CATALOG, WITA, Translator, local_time, translate_failure, translate_refusal, who
 from opsmon.protocol import (
     SEVERITIES,
-    Ack,
-    Assign,
     Command,
-    Escalate,
     Event,
     History,
     Incident,
-    Merge,
-    Note,
-    Owner,
-    Reopen,
-    Resolve,
     Result,
-    SeverityChange,
-    Snooze,
-    Unack,
     Welcome,
     utc_now,
 )
 from opsmon.text import for_terminal
 from opsmon.timeline import Night, night
+from opsmon.tui.actions import APP, Scoped, bindings, in_language
 from opsmon.tui.messages import Connected, Disconnected, Refused, ServerProblem, Synced
+from opsmon.tui.palette import ActionCommands, commands
 from opsmon.tui.screens.dashboard import DashboardScreen
 from opsmon.tui.screens.detail import IncidentScreen
 from opsmon.tui.screens.help import HelpScreen, key_rows
@@ -102,38 +91,23 @@ class _Bridge:
     def server_problem(self, problem: str | None) -> None:
         self.app.post_message(ServerProblem(problem))
 
-    def result(self, result: Result) -> None:
-        """Each command's own worker awaits its result and reports the outcome."""
 
-
-class OpsmonCommands(SystemCommandsProvider):
-    """The app's commands, matched on their title in either language:
-    `quit` finds Keluar on an Indonesian screen, `keluar` finds Quit on an English one."""
-
-    async def search(self, query: str) -> Hits:
-        app = self.app
-        aliases: dict[str, str] = getattr(app, "palette_aliases", {})
-        matcher = self.matcher(query)
-        for name, help_text, callback, *_ in app.get_system_commands(self.screen):
-            score = matcher.match(name)
-            shown = matcher.highlight(name)
-            other = aliases.get(name, "")
-            if other and other != name and (alias := matcher.match(other)) > score:
-                score, shown = alias, Content(f"{name} ({other})")
-            if score > 0:
-                yield Hit(score, shown, callback, help=help_text)
-
-
-class OpsmonApp(App[int]):
+class OpsmonApp(Scoped, App[int]):
     CSS_PATH = Path(__file__).with_name("opsmon.tcss")  # absolute: subclasses live elsewhere
     TITLE = "opsmon"
-    # ctrl+c quits too: officers press it by reflex, and the demo promises it.
-    BINDINGS = [
-        Binding("ctrl+q,ctrl+c", "quit", "key.quit", show=False, priority=True),
-        Binding("ctrl+p", "command_palette", "key.palette", show=False, priority=True),
-        Binding("ctrl+l", "redraw", "key.redraw", show=False),
-    ]
-    COMMANDS = {OpsmonCommands}
+    SCOPE = APP
+    BINDINGS = bindings(APP)  # ctrl+q and ctrl+c, ctrl+p, ctrl+l: opsmon.tui.actions
+    COMMANDS = {ActionCommands}
+
+    # What the screens and widgets follow (they watch these; the app never calls into them):
+    revision: var[int] = var(0)  # bumped by the coalescing flush: the state, the connection or a view changed
+    clock: var[datetime | None] = var(None)  # the header clock, once a second
+    read_only: var[bool] = var(False)  # a display (--wall, or a token that may only read): no keys that act
+
+    def __new__(cls, *args: Any, lang: str = "id", **kwargs: Any) -> OpsmonApp:
+        # The footer shows the palette key in the officer's language: the app's class
+        # for that language (the same app; only its bindings' words differ).
+        return super().__new__(in_language(cls, lang))
 
     def __init__(
         self,
@@ -151,6 +125,9 @@ class OpsmonApp(App[int]):
         bell: bool = True,
     ) -> None:
         super().__init__()
+        # An exit message (a refused token, an unreachable server) is one line, however long:
+        # Textual prints it on this console after the terminal is restored.
+        self.error_console = Console(markup=False, highlight=False, stderr=True, soft_wrap=True)
         self.shape = shape  # the province's regencies as polygons, for the map (None: no map)
         self.sitrep = sitrep or SitrepSettings()  # the local config's [sitrep]: post name, formats
         self.sitrep_folder = sitrep_folder  # where the sitrep key writes (None: preview only)
@@ -159,7 +136,7 @@ class OpsmonApp(App[int]):
         self.bells = 0  # rung so far (tests read it)
         self._alerted: dict[object, float] = {}  # incident id -> when it was last announced (monotonic)
         self._standing: dict[object, Notification] = {}  # one notice per incident: the one now showing
-        self.palette_aliases: dict[str, str] = {}  # palette title -> the same command in the other language
+        self._showing: list[Notification] = []  # the notices this app raised, newest last (expired ones dropped as it goes)
         self.url = url
         self.cafile = cafile
         self.token = token
@@ -265,14 +242,12 @@ class OpsmonApp(App[int]):
 
     def on_mount(self) -> None:
         self.title = self.tr("app.title")
-        self.localize(self)
         if self._preset is not None:
             welcome, state = self._preset
             self._welcomed(welcome)
             self.state = state
             self.online = True
-        self.dashboard = DashboardScreen()
-        self.localize(self.dashboard)
+        self.dashboard = in_language(DashboardScreen, self.lang)()
         self.push_screen(self.dashboard)
         self.set_interval(FLUSH_SECONDS, self._repaint)
         self.set_interval(1.0, self._tick)
@@ -288,49 +263,29 @@ class OpsmonApp(App[int]):
         finally:
             await self.connection.stop()
 
-    def localize(self, node: DOMNode) -> None:
-        """Binding descriptions are catalog keys: put them in the officer's language."""
-        bindings = node._bindings.key_to_bindings
-        for key, entries in bindings.items():
-            bindings[key] = [replace(b, description=self.tr(b.description)) if b.description in CATALOG else b for b in entries]
-
     def mark_dirty(self) -> None:
         self._dirty = True
 
     def _repaint(self) -> None:
-        if not self._dirty or self._exit:
+        if not self._dirty or self.return_code is not None:  # exiting: the screens are going
             return
         self._dirty = False
         self.repaints += 1
         with self.batch_update():
-            for screen in self.screen_stack:
-                self._each(screen, "refresh_view")
+            self.revision += 1  # every live screen redraws from the state (LiveScreen watches it)
 
     def _tick(self) -> None:
-        if self._exit:
+        if self.return_code is not None:
             return
-        for screen in self.screen_stack:
-            self._each(screen, "refresh_clock")
+        self.clock = self.now()  # the headers watch it
         self.mark_dirty()  # ages and overdue marks move with the clock
 
-    @staticmethod
-    def _each(screen: Screen[Any], method: str) -> None:
-        refresh = getattr(screen, method, None)
-        if refresh is None:
-            return
-        try:
-            refresh()
-        except NoMatches:
-            pass  # a screen being torn down (on exit) has lost its widgets: nothing to show
-
     def _welcomed(self, welcome: Welcome) -> None:
-        was_wall = self.is_wall
         self.welcome = welcome
         self.lookup = Lookup(welcome.config, self.lang)
         # An exercise runs on scenario time: the screens' clock and deadlines follow it.
         self._clock = ExerciseClock.from_welcome(welcome.exercise, self._real_clock) if welcome.exercise is not None else self._real_clock
-        if self.is_wall != was_wall and hasattr(self, "dashboard") and self.dashboard.ready:
-            self.dashboard.apply_mode()
+        self.read_only = self.is_wall  # a viewer token makes it a wall: the dashboard watches this
 
     # --- messages from the worker ----------------------------------------------------------
 
@@ -371,7 +326,7 @@ class OpsmonApp(App[int]):
                 again[incident_id] = event
         for incident_id, event in again.items():
             standing = self._standing.get(incident_id)
-            if standing is not None and standing in self._notifications and not standing.has_expired:
+            if standing is not None and standing in self._showing and not standing.has_expired:
                 self._announce(event, incident_id)  # the level goes up in place, no bell
         if not fresh:
             return
@@ -407,7 +362,7 @@ class OpsmonApp(App[int]):
         if self.welcome is None and not self.wall:
             # Never connected: say why in one line and stop (the wall keeps trying).
             self.exit_line = self.tr("exit.unreachable", reason=translate_failure(message.code, message.params, message.reason, self.lang))
-            self.exit(return_code=EXIT_UNREACHABLE)
+            self.exit(return_code=EXIT_UNREACHABLE, message=self._exit_message())
             return
         self.online = False
         self.offline_since = message.since
@@ -422,7 +377,11 @@ class OpsmonApp(App[int]):
     @on(Refused)
     def _on_refused(self, message: Refused) -> None:
         self.exit_line = self.tr("exit.refused", reason=message.reason)
-        self.exit(return_code=EXIT_UNAUTHORIZED)
+        self.exit(return_code=EXIT_UNAUTHORIZED, message=self._exit_message())
+
+    def _exit_message(self) -> Text:
+        """`exit_line`, as Textual prints it once the terminal is back: plain text, never markup."""
+        return Text(for_terminal(self.exit_line), no_wrap=True, overflow="ignore")
 
     # --- telling the officer -------------------------------------------------------------------
 
@@ -433,11 +392,18 @@ class OpsmonApp(App[int]):
         self.notices.append(text)
         severity: SeverityLevel = "error" if error else "warning" if warning else "information"
         notification = Notification(text, "", severity, timeout if timeout is not None else (10 if error else 5), markup=False)
+        self._showing = [n for n in self._showing if not n.has_expired]
         if replacing is not None:
             old = self._standing.get(replacing)
-            if old is not None and old in self._notifications:
-                self._unnotify(old)
+            if old is not None and old in self._showing:
+                # Textual withdraws a notice only all at once: withdraw them all, raise the others again
+                # (each keeps its own time left), and the new one takes the old one's place.
+                self._showing.remove(old)
+                self.clear_notifications()
+                for kept in self._showing:
+                    self.post_message(Notify(kept))
             self._standing[replacing] = notification
+        self._showing.append(notification)
         self.post_message(Notify(notification))  # what App.notify does, keeping the notification
 
     def refusal(self, incident_id: int, result: Result, verb: str = "") -> str:
@@ -591,30 +557,27 @@ class OpsmonApp(App[int]):
         await self.carry_out(verb, ids, values)
 
     def _command_for(self, verb: str, incident_id: int, values: dict[str, Any]) -> Command:
-        command_id = new_command_id()
+        """The dialogs' values as the verb's fields (opsmon.commands builds the command; the dialogs checked them)."""
         note = values.get("note", "")
+        fields: dict[str, Any] = {"note": note}
         if verb == "ack":
-            return Ack(id=command_id, incident=incident_id)
-        if verb == "escalate":
-            return Escalate(id=command_id, incident=incident_id, note=note or None)
-        if verb == "note":
-            return Note(id=command_id, incident=incident_id, text=note)
-        if verb == "resolve":
-            return Resolve(id=command_id, incident=incident_id, note=note)
-        if verb == "reopen":
-            return Reopen(id=command_id, incident=incident_id, note=note)
-        if verb == "unack":
-            return Unack(id=command_id, incident=incident_id, note=note)
-        if verb == "snooze":
-            return Snooze(id=command_id, incident=incident_id, minutes=values["minutes"], note=note)
-        if verb == "severity":
-            return SeverityChange(id=command_id, incident=incident_id, severity=values["severity"], note=note)
-        if verb == "merge":
-            return Merge(id=command_id, incident=incident_id, into=values["into"])
-        if verb == "take":
+            fields = {}
+        elif verb == "escalate":
+            fields = {"note": note or None}
+        elif verb == "merge":
+            fields = {"into": values["into"]}
+        elif verb == "note":
+            fields = {"text": note}
+        elif verb == "snooze":
+            fields["minutes"] = values["minutes"]
+        elif verb == "severity":
+            fields["severity"] = values["severity"]
+        elif verb == "take":
             user = self.welcome.user if self.welcome is not None else None
-            return Assign(id=command_id, incident=incident_id, to=Owner(name=user.name, agency=user.agency) if user else None)
-        return Assign(id=command_id, incident=incident_id, to=Owner(name=values["name"], agency=values["agency"]))
+            verb, fields = "assign", {"to": {"name": user.name, "agency": user.agency} if user else None}
+        elif verb == "assign":
+            fields = {"to": {"name": values["name"], "agency": values["agency"]}}
+        return command(verb, new_command_id(), incident=incident_id, **fields)
 
     def refusal_text(self, incident_id: int, result: Result, verb: str) -> str:
         """`refusal`, and the triage conflicts (not snoozed, not acknowledged,
@@ -675,14 +638,14 @@ class OpsmonApp(App[int]):
         return cached[1]
 
     def open_regency(self, code: str) -> None:
-        self.push_screen(RegencyScreen(code))
+        self.push_screen(in_language(RegencyScreen, self.lang)(code))
 
     def open_sitrep(self) -> None:
         if not isinstance(self.screen, SitrepScreen):
-            self.push_screen(SitrepScreen())
+            self.push_screen(in_language(SitrepScreen, self.lang)())
 
     def open_detail(self, incident_id: int) -> None:
-        self.push_screen(IncidentScreen(incident_id))
+        self.push_screen(in_language(IncidentScreen, self.lang)(incident_id))
 
     def load_history(self, screen: IncidentScreen) -> None:
         if self._preset is not None:
@@ -740,38 +703,9 @@ class OpsmonApp(App[int]):
         self.exit(return_code=0)
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        """ctrl+p: every action, in the officer's language (and found by its name in the other)."""
-        dashboard = self.dashboard
-        target = screen if isinstance(screen, IncidentScreen | DashboardScreen) else dashboard
-        if not self.is_wall:
-            yield self._palette_command("key.ack", "palette.ack", lambda: target.run_action("ack"))
-            yield self._palette_command("key.escalate", "palette.escalate", lambda: target.run_action("escalate"))
-            yield self._palette_command("key.note", "palette.note", lambda: target.run_action("note"))
-            yield self._palette_command("key.resolve", "palette.resolve", lambda: target.run_action("resolve"))
-            yield self._palette_command("key.reopen", "palette.reopen", lambda: target.run_action("reopen"))
-            for action in ("snooze", "take", "assign", "change_severity", "unack", "merge"):
-                yield self._palette_command("key." + action, "palette." + action, _run(target, action))
-            if target is dashboard:
-                yield self._palette_command("key.mark", "palette.mark", lambda: dashboard.run_action("mark"))
-        if target is dashboard and not self.is_wall:
-            yield self._palette_command("key.open", "palette.open", lambda: dashboard.run_action("open_detail"))
-            yield self._palette_command("key.filter", "palette.filter", lambda: dashboard.run_action("filter"))
-            yield self._palette_command("key.severity", "palette.severity", lambda: dashboard.run_action("cycle_severity"))
-            yield self._palette_command("key.unacked", "palette.unacked", lambda: dashboard.run_action("toggle_unacked"))
-            yield self._palette_command("key.top", "palette.top", lambda: dashboard.run_action("cursor_top"))
-            yield self._palette_command("key.mine", "palette.mine", lambda: dashboard.run_action("toggle_mine"))
-            for n, code in enumerate(self.regency_codes(), start=1):
-                name = self.lookup.regency_short(code) if self.lookup else code
-                yield SystemCommand(self.tr("palette.focus", name=name), self.tr("key.regency", n=n), _focus(dashboard, code))
-            yield self._palette_command("key.clear", "palette.clear", lambda: dashboard.run_action("clear"))
-        yield self._palette_command("key.help", "palette.help", self.action_help)
-        yield self._palette_command("key.redraw", "palette.redraw", self.action_redraw)
-        yield self._palette_command("key.quit", "palette.quit", lambda: self.run_action("quit"))
-
-    def _palette_command(self, title: str, help_text: str, callback: Callable[[], object]) -> SystemCommand:
-        shown = self.tr(title)
-        self.palette_aliases[shown] = Translator("en" if self.tr.lang == "id" else "id")(title)
-        return SystemCommand(shown, self.tr(help_text), callback)
+        """ctrl+p's commands (opsmon.tui.palette, from the action table), as Textual's system commands."""
+        for entry in commands(self, screen):
+            yield SystemCommand(entry.title, entry.help, entry.callback)
 
 
 def alerting(event: Event) -> bool:
@@ -785,14 +719,6 @@ def _concerns(event: Event, incident_id: int) -> bool:
     if event.kind == "incident.reported":
         return bool(event.data.get("id") == incident_id)
     return bool(event.data.get("incident") == incident_id)
-
-
-def _run(screen: Screen[Any], action: str) -> Callable[[], Any]:
-    return lambda: screen.run_action(action)
-
-
-def _focus(dashboard: DashboardScreen, code: str) -> Callable[[], None]:
-    return lambda: dashboard.set_regency(code)
 
 
 def run_tui(
@@ -814,8 +740,5 @@ def run_tui(
         print(tr("exit.unreachable", reason=tr("connect.not_websocket_url", url=url)), file=sys.stderr)
         return EXIT_USAGE
     app = OpsmonApp(url=url, token=token, lang=lang, wall=wall, cafile=cafile, shape=shape, sitrep=sitrep, sitrep_folder=sitrep_folder, bell=bell)
-    app.run()
-    code = app.return_code or 0
-    if app.exit_line:
-        print(for_terminal(app.exit_line), file=sys.stderr)
-    return code
+    app.run()  # a refused token or an unreachable server: Textual prints the app's exit message
+    return app.return_code or 0

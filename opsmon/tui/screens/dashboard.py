@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.events import Resize
 from textual.widgets import Footer, Input, Static
 
+from opsmon.tui.actions import DASHBOARD, bindings
 from opsmon.tui.screens.live import LiveScreen
 from opsmon.tui.widgets.charts import NightCharts
 from opsmon.tui.widgets.provincemap import ProvinceMap, legend_rows
@@ -20,11 +18,6 @@ from opsmon.tui.widgets.status import HeaderBar, OfflineBanner, Ticker
 from opsmon.view import SEVERITIES, QueueFilter, queue, summarize, totals
 from opsmon.view import latest as latest_incidents
 
-if TYPE_CHECKING:
-    pass
-
-# The dashboard's own actions that work on the wall too (the sitrep only previews there).
-WALL_ACTIONS = frozenset({"toggle_map", "sitrep"})
 CHARTS_HEIGHT = 6  # title, four severities, TPS counted
 CHARTS_MIN_HEIGHT = 40
 
@@ -34,43 +27,8 @@ class DashboardScreen(LiveScreen):
 
     AUTO_FOCUS = None  # apply_mode focuses the queue, or nothing on the wall
 
-    BINDINGS = [
-        # First, so the footer keeps them however narrow the terminal.
-        Binding("question_mark", "app.help", "key.help"),
-        Binding("q", "app.quit", "key.quit"),
-        Binding("j", "cursor_down", "key.down", show=False),
-        Binding("k", "cursor_up", "key.up", show=False),
-        Binding("g", "cursor_top", "key.top", show=False),
-        Binding("G", "cursor_bottom", "key.bottom", show=False),
-        Binding("ctrl+d", "half_page_down", "key.half_down", show=False),
-        Binding("ctrl+u", "half_page_up", "key.half_up", show=False),
-        Binding("ctrl+f", "page_down", "key.page_down", show=False),
-        Binding("ctrl+b", "page_up", "key.page_up", show=False),
-        Binding("enter", "open_detail", "key.open", show=False),
-        Binding("a", "ack", "key.ack"),
-        Binding("e", "escalate", "key.escalate"),
-        Binding("n", "note", "key.note"),
-        Binding("r", "resolve", "key.resolve"),
-        Binding("o", "reopen", "key.reopen", show=False),
-        Binding("z", "snooze", "key.snooze", show=False),
-        Binding("t", "take", "key.take", show=False),
-        Binding("T", "assign", "key.assign", show=False),
-        Binding("s", "change_severity", "key.change_severity", show=False),
-        Binding("U", "unack", "key.unack", show=False),
-        Binding("M", "merge", "key.merge", show=False),
-        Binding("space", "mark", "key.mark", show=False),
-        Binding("slash", "filter", "key.filter"),
-        Binding("f", "cycle_severity", "key.severity"),
-        Binding("u", "toggle_unacked", "key.unacked"),
-        Binding("i", "toggle_mine", "key.mine", show=False),
-        Binding("m", "toggle_map", "key.map"),
-        Binding("p", "sitrep", "key.sitrep"),
-        Binding("d", "regency_detail", "key.regency_detail", show=False),
-        *(Binding(str(n % 10), f"focus_regency({n})", "key.regency_keys", show=False) for n in range(1, 11)),
-        Binding("tab", "next_regency", "key.next_regency", show=False, priority=True),
-        Binding("shift+tab", "previous_regency", "key.prev_regency", show=False, priority=True),
-        Binding("escape", "clear", "key.clear", show=False),
-    ]
+    SCOPE = DASHBOARD
+    BINDINGS = bindings(DASHBOARD)
 
     def __init__(self) -> None:
         super().__init__(id="dashboard")
@@ -102,8 +60,8 @@ class DashboardScreen(LiveScreen):
     def on_mount(self) -> None:
         self.ready = True
         self.query_one(Input).display = False
-        self.opsmon.localize(self.query_one(IncidentQueue))
         self.apply_mode()
+        self.watch(self.app, "read_only", self.apply_mode, init=False)  # a viewer token turns it into the wall
 
     def apply_mode(self) -> None:
         wall = self.opsmon.is_wall
@@ -248,11 +206,6 @@ class DashboardScreen(LiveScreen):
 
     # --- bindings ----------------------------------------------------------------------
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # The wall is a display: of the dashboard's own keys only the map works
-        # there (help, quit, the palette and ctrl+l are the app's).
-        return not self.opsmon.is_wall or action in WALL_ACTIONS
-
     @property
     def selected_id(self) -> int | None:
         return self.query_one(IncidentQueue).selected_id
@@ -265,10 +218,10 @@ class DashboardScreen(LiveScreen):
 
     def action_cursor_top(self) -> None:
         """g: the top of the queue, where the most urgent unacknowledged incident is."""
-        self.query_one(IncidentQueue).action_first()
+        self.query_one(IncidentQueue).action_cursor_top()
 
     def action_cursor_bottom(self) -> None:
-        self.query_one(IncidentQueue).action_last()
+        self.query_one(IncidentQueue).action_cursor_bottom()
 
     def action_half_page_down(self) -> None:
         self.query_one(IncidentQueue).action_half_page_down()

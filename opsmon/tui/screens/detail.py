@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Footer, Static
 
@@ -15,34 +12,15 @@ from opsmon.domain import event_summary
 from opsmon.i18n import local_datetime, local_time, who
 from opsmon.protocol import Event
 from opsmon.text import for_terminal
+from opsmon.tui.actions import DETAIL, bindings
 from opsmon.tui.screens.live import LiveScreen
 from opsmon.tui.widgets.status import HeaderBar, OfflineBanner
 from opsmon.view import totals
 
-if TYPE_CHECKING:
-    pass
-
-WRITE_ACTIONS = frozenset({"ack", "escalate", "note", "resolve", "reopen", "snooze", "take", "assign", "change_severity", "unack", "merge"})
-
 
 class IncidentScreen(LiveScreen):
-    BINDINGS = [
-        # First, so the footer keeps them however narrow the terminal.
-        Binding("question_mark", "app.help", "key.help"),
-        Binding("q", "app.quit", "key.quit"),
-        Binding("escape", "back", "key.back"),
-        Binding("a", "ack", "key.ack"),
-        Binding("e", "escalate", "key.escalate"),
-        Binding("n", "note", "key.note"),
-        Binding("r", "resolve", "key.resolve"),
-        Binding("o", "reopen", "key.reopen"),
-        Binding("z", "snooze", "key.snooze", show=False),
-        Binding("t", "take", "key.take", show=False),
-        Binding("T", "assign", "key.assign", show=False),
-        Binding("s", "change_severity", "key.change_severity", show=False),
-        Binding("U", "unack", "key.unack", show=False),
-        Binding("M", "merge", "key.merge", show=False),
-    ]
+    SCOPE = DETAIL
+    BINDINGS = bindings(DETAIL)
 
     def __init__(self, incident_id: int) -> None:
         super().__init__(id="detail")
@@ -61,12 +39,8 @@ class IncidentScreen(LiveScreen):
 
     def on_mount(self) -> None:
         self.ready = True
-        self.opsmon.localize(self)
         self.refresh_view()
         self.opsmon.load_history(self)
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        return not (self.opsmon.is_wall and action in WRITE_ACTIONS)
 
     def show_timeline(self, events: list[Event] | None, error: str | None = None) -> None:
         self.timeline, self.timeline_error = events, error
@@ -89,14 +63,14 @@ class IncidentScreen(LiveScreen):
         incident = app.state.incidents.get(self.incident_id)
         facts = self.query_one("#detail-facts", Static)
         if incident is None or lookup is None:
-            facts.update(Text(tr("detail.gone"), "bold"))
+            facts.update(Text(tr("detail.gone"), self.style_for("strong")))
             return
         none = tr("detail.none")
         title = Text()
-        title.append(tr("detail.title", id=incident.id) + "  ", "bold")
-        title.append(for_terminal(incident.title), "bold")
+        title.append(tr("detail.title", id=incident.id) + "  ", self.style_for("strong"))
+        title.append(for_terminal(incident.title), self.style_for("strong"))
         table = Table(box=None, show_header=False, padding=(0, 2, 0, 0), expand=False)
-        table.add_column(style="bold", no_wrap=True)
+        table.add_column(style=self.style_for("strong"), no_wrap=True)
         table.add_column()
         status = tr("status." + incident.status)
         if incident.status == "open" and app.is_overdue(incident):
@@ -126,29 +100,29 @@ class IncidentScreen(LiveScreen):
         body.add_row(title)
         body.add_row(table)
         body.add_row(Text(""))
-        body.add_row(Text(tr("detail.detail"), "bold underline"))
+        body.add_row(Text(tr("detail.detail"), self.style_for("heading")))
         body.add_row(Text(for_terminal(incident.detail, multiline=True) or none))
         if incident.reports > 1:
             # Every report: the first, each repeat folded in, each incident merged into it.
             body.add_row(Text(""))
-            body.add_row(Text(tr("detail.reports", count=incident.reports), "bold underline"))
+            body.add_row(Text(tr("detail.reports", count=incident.reports), self.style_for("heading")))
             first = Text()
-            first.append(f"{local_datetime(incident.reported, tz)}  {who(incident.reporter)}: ", "bold")
+            first.append(f"{local_datetime(incident.reported, tz)}  {who(incident.reporter)}: ", self.style_for("strong"))
             first.append(f"{for_terminal(incident.title)} ({tr('detail.report_first')})")
             body.add_row(first)
             for note in incident.notes:
                 if note.kind == "duplicate" or (note.kind == "merged" and incident.merged_into is None):
                     line = Text()
-                    line.append(f"{local_datetime(note.ts, tz)}  {who(note.by)}: ", "bold")
+                    line.append(f"{local_datetime(note.ts, tz)}  {who(note.by)}: ", self.style_for("strong"))
                     line.append(for_terminal(note.text, multiline=True) + (f" ({tr('detail.report_merged')})" if note.kind == "merged" else ""))
                     body.add_row(line)
         body.add_row(Text(""))
-        body.add_row(Text(tr("detail.notes"), "bold underline"))
+        body.add_row(Text(tr("detail.notes"), self.style_for("heading")))
         if not incident.notes:
-            body.add_row(Text(tr("detail.no_notes"), "dim"))
+            body.add_row(Text(tr("detail.no_notes"), self.style_for("quiet")))
         for note in incident.notes:
             line = Text()
-            line.append(f"{local_time(note.ts, tz)}  {who(note.by)}: ", "bold")
+            line.append(f"{local_time(note.ts, tz)}  {who(note.by)}: ", self.style_for("strong"))
             line.append(for_terminal(note.text, multiline=True))
             body.add_row(line)
         facts.update(body)
@@ -158,11 +132,11 @@ class IncidentScreen(LiveScreen):
         app = self.opsmon
         tr, tz = app.tr, app.tz
         out = Text()
-        out.append("\n" + tr("detail.timeline") + "\n", "bold underline")
+        out.append("\n" + tr("detail.timeline") + "\n", self.style_for("heading"))
         if self.timeline_error is not None:
-            out.append(for_terminal(tr("detail.timeline_failed", reason=self.timeline_error)), "bold")
+            out.append(for_terminal(tr("detail.timeline_failed", reason=self.timeline_error)), self.style_for("strong"))
         elif self.timeline is None:
-            out.append(tr("detail.timeline_loading"), "dim")
+            out.append(tr("detail.timeline_loading"), self.style_for("quiet"))
         else:
             # The history the server gave, plus whatever has happened to it since.
             events = {e.seq: e for e in self.timeline}
@@ -174,7 +148,7 @@ class IncidentScreen(LiveScreen):
                 ):
                     events.setdefault(event.seq, event)
             for event in sorted(events.values(), key=lambda e: e.seq):
-                out.append(f"{local_datetime(event.ts, tz)}  ", "bold")
+                out.append(f"{local_datetime(event.ts, tz)}  ", self.style_for("strong"))
                 out.append(f"{who(event.actor)}  ")
                 level = event.data.get("level", "")
                 out.append(tr("event." + event.kind, level=level))

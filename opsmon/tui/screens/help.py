@@ -1,4 +1,4 @@
-"""`?`: the keys that work on the screen below, read from its live bindings."""
+"""`?`: the keys that work on the screen below, read from its live bindings, in the action table's words."""
 
 from __future__ import annotations
 
@@ -12,32 +12,11 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
-from opsmon.i18n import CATALOG, Translator
+from opsmon.i18n import Translator
+from opsmon.tui.actions import HELP, bindings, help_label
 
 if TYPE_CHECKING:
     from textual.app import App
-
-# Longer words for the help than the footer's, by action; any other binding
-# (a key added later) shows its own description.
-HELP_TEXT = {
-    "ack": "palette.ack",
-    "escalate": "palette.escalate",
-    "note": "palette.note",
-    "resolve": "palette.resolve",
-    "reopen": "palette.reopen",
-    "mark": "palette.mark",
-    "open_detail": "palette.open",
-    "filter": "palette.filter",
-    "cycle_severity": "palette.severity",
-    "toggle_unacked": "palette.unacked",
-    "clear": "palette.clear",
-    "help": "palette.help",
-    "app.help": "palette.help",
-    "quit": "palette.quit",
-    "app.quit": "palette.quit",
-    "redraw": "palette.redraw",
-    "command_palette": "key.palette",
-}
 
 
 def _keys(shown: list[str]) -> str:
@@ -47,12 +26,12 @@ def _keys(shown: list[str]) -> str:
 
 
 def key_rows(app: App[Any], screen: Screen[Any]) -> list[tuple[str, str]]:
-    """(keys, what they do) for every enabled binding on `screen` with a
-    description: the screen's own first, then the focused widget's, then the
-    app's. Keys doing the same thing share a row."""
+    """(keys, what they do) for every enabled binding on `screen` that the action
+    table knows (Textual's own, scroll left or copy, stay out), in the table's
+    words: the screen's own first, then the focused widget's, then the app's.
+    Keys doing the same thing share a row."""
     tr: Translator = getattr(app, "tr", Translator())
-    ours = {entry[tr.lang] for entry in CATALOG.values()}  # Textual's own (scroll left, copy) stay out
-    active = [a for a in screen.active_bindings.values() if a.enabled and a.binding.description in ours]
+    active = [a for a in screen.active_bindings.values() if a.enabled and help_label(a.binding.action, tr) is not None]
     rank = {id(screen): 0, id(app): 2}
 
     def position(entry: ActiveBinding) -> tuple[int, int]:
@@ -64,8 +43,7 @@ def key_rows(app: App[Any], screen: Screen[Any]) -> list[tuple[str, str]]:
     rows: dict[str, list[str]] = {}
     for entry in active:
         binding: Binding = entry.binding
-        action = binding.action.split("(")[0]
-        label = tr(HELP_TEXT[action]) if action in HELP_TEXT and HELP_TEXT[action] in CATALOG else binding.description
+        label = help_label(binding.action, tr) or binding.description
         shown = app.get_key_display(binding)
         keys = rows.setdefault(label, [])
         if shown not in keys:
@@ -74,7 +52,8 @@ def key_rows(app: App[Any], screen: Screen[Any]) -> list[tuple[str, str]]:
 
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,question_mark,q", "close", "key.back")]
+    BINDINGS = bindings(HELP)
+    COMPONENT_CLASSES = {"help--keys", "help--title", "help--hint"}  # styled in opsmon.tcss
 
     def __init__(self, tr: Translator, rows: list[tuple[str, str]], *, read_only: bool) -> None:
         super().__init__(id="help")
@@ -85,16 +64,16 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         tr = self.tr
         table = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
-        table.add_column(style="bold", no_wrap=True)
+        table.add_column(style=self.get_component_rich_style("help--keys", partial=True), no_wrap=True)
         table.add_column()
         for keys, label in self.rows:
             table.add_row(keys, label)
         with VerticalScroll(id="dialog"):
-            yield Static(Text(tr("help.title"), "bold"), id="help-title")
+            yield Static(Text(tr("help.title"), self.get_component_rich_style("help--title", partial=True)), id="help-title")
             if self.read_only:
                 yield Static(tr("help.readonly"))
             yield Static(table, id="help-keys")
-            yield Static(Text(tr("help.close"), "dim"))
+            yield Static(Text(tr("help.close"), self.get_component_rich_style("help--hint", partial=True)))
 
     def action_close(self) -> None:
         self.dismiss(None)

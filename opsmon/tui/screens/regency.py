@@ -2,32 +2,24 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Footer, Static
 
 from opsmon.domain import urgency_key
 from opsmon.text import for_terminal
+from opsmon.tui.actions import REGENCY, bindings
 from opsmon.tui.screens.live import LiveScreen
 from opsmon.tui.widgets.charts import NightCharts
 from opsmon.tui.widgets.status import HeaderBar, OfflineBanner
 from opsmon.view import SEVERITIES, totals
 
-if TYPE_CHECKING:
-    pass
-
 
 class RegencyScreen(LiveScreen):
-    BINDINGS = [
-        Binding("escape", "back", "key.back"),
-        Binding("question_mark", "app.help", "key.help"),
-        Binding("q", "app.quit", "key.quit", show=False),
-    ]
+    SCOPE = REGENCY
+    BINDINGS = bindings(REGENCY)
 
     def __init__(self, code: str) -> None:
         super().__init__(id="regency-detail")
@@ -45,7 +37,6 @@ class RegencyScreen(LiveScreen):
 
     def on_mount(self) -> None:
         self.ready = True
-        self.opsmon.localize(self)
         self.refresh_view()
 
     def refresh_view(self) -> None:
@@ -65,7 +56,7 @@ class RegencyScreen(LiveScreen):
         if lookup is None:
             return
         facts = Table.grid(padding=(0, 2))
-        facts.add_row(Text(tr("regency.title", name=lookup.regency_long(self.code), code=self.code), "bold"))
+        facts.add_row(Text(tr("regency.title", name=lookup.regency_long(self.code), code=self.code), self.style_for("strong")))
         stages = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
         for stage in lookup.config.stages:
             if stage.scope == "province":
@@ -75,12 +66,12 @@ class RegencyScreen(LiveScreen):
             line = [
                 Text(lookup.stage_label(stage)),
                 Text(f"{row.done if row else 0}/{row.total if row else 0}"),
-                Text(tr("stage.status." + status), "bold reverse" if status == "blocked" else ""),
+                Text(tr("stage.status." + status), self.style_for("alert") if status == "blocked" else ""),
             ]
             if row is not None and row.note:
                 line.append(Text(for_terminal(row.note)))
             stages.add_row(*line)
-        facts.add_row(Text(tr("regency.stages"), "bold underline"))
+        facts.add_row(Text(tr("regency.stages"), self.style_for("heading")))
         facts.add_row(stages)
         self.query_one("#regency-facts", Static).update(facts)
         self.query_one(NightCharts).show(app.night(self.code), lookup, tr, app.tz)
@@ -88,12 +79,12 @@ class RegencyScreen(LiveScreen):
             (i for i in state.incidents.values() if i.regency == self.code and i.status != "resolved" and i.merged_into is None), key=urgency_key
         )
         out = Text()
-        out.append(tr("regency.open") + "  ", "bold underline")
+        out.append(tr("regency.open") + "  ", self.style_for("heading"))
         out.append(" ".join(f"{tr('sev.letter.' + s)}{sum(1 for i in open_here if i.severity == s)}" for s in SEVERITIES) + "\n")
         if not open_here:
-            out.append(tr("regency.none_open"), "dim")
+            out.append(tr("regency.none_open"), self.style_for("quiet"))
         for incident in open_here:
-            out.append(f"#{incident.id} {tr('sev.letter.' + incident.severity)} {tr('status.' + incident.status):<7} ", "bold")
+            out.append(f"#{incident.id} {tr('sev.letter.' + incident.severity)} {tr('status.' + incident.status):<7} ", self.style_for("strong"))
             out.append(for_terminal(incident.title))
             out.append("\n")
         self.query_one("#regency-incidents", Static).update(out)

@@ -3,38 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from opsmon.i18n import who
 from opsmon.protocol import parse_ts
 from opsmon.sitrep import Ledger, build, render, render_text
+from opsmon.tui.actions import SITREP, bindings
+from opsmon.tui.screens.live import OpsmonScreen
 
-if TYPE_CHECKING:
-    from opsmon.tui.app import OpsmonApp
 
-
-class SitrepScreen(Screen[None]):
-    BINDINGS = [
-        Binding("w", "write", "key.write"),
-        Binding("escape", "back", "key.back"),
-        Binding("q", "app.quit", "key.quit", show=False),
-    ]
+class SitrepScreen(OpsmonScreen):
+    SCOPE = SITREP
+    BINDINGS = bindings(SITREP)
 
     def __init__(self) -> None:
         super().__init__(id="sitrep")
         self.doc: dict[str, Any] | None = None
         self.written: list[str] = []
-
-    @property
-    def opsmon(self) -> OpsmonApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Static(id="sitrep-title")
@@ -43,11 +33,10 @@ class SitrepScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.opsmon.localize(self)
         app = self.opsmon
-        self.query_one("#sitrep-title", Static).update(Text(app.tr("sitrep.preview"), "bold"))
+        self.query_one("#sitrep-title", Static).update(Text(app.tr("sitrep.preview"), self.style_for("strong")))
         if app.welcome is None:
-            self.query_one("#sitrep-text", Static).update(Text(app.tr("header.connecting", url=app.url), "dim"))
+            self.query_one("#sitrep-text", Static).update(Text(app.tr("header.connecting", url=app.url), self.style_for("quiet")))
             return
         ledger = self._ledger()
         last = ledger.last() if ledger else None
@@ -64,10 +53,6 @@ class SitrepScreen(Screen[None]):
             exercise=app.welcome.exercise,
         )
         self.query_one("#sitrep-text", Static).update(Text(render_text(self.doc, app.lang)))
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # The wall (a terminal, or a browser tab through `opsmon web`) only shows.
-        return not (action == "write" and self.opsmon.is_wall)
 
     def _ledger(self) -> Ledger | None:
         folder = self.opsmon.sitrep_folder

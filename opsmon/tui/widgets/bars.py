@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from rich.style import Style
 from rich.text import Text
 
 
-def bar(done: int, total: int, width: int) -> Text:
-    """A progress bar in blocks: readable without colour."""
+def bar(done: int, total: int, width: int, *, rest: Style | str = "") -> Text:
+    """A progress bar in blocks: readable without colour. `rest` styles the part still to do."""
     width = max(1, width)
     filled = 0 if total <= 0 else round(width * min(done, total) / total)
     if total > 0 and done > 0 and filled == 0:
@@ -15,7 +16,7 @@ def bar(done: int, total: int, width: int) -> Text:
         filled = width - 1  # not finished: never a full bar
     text = Text()
     text.append("█" * filled)
-    text.append("░" * (width - filled), "dim")
+    text.append("░" * (width - filled), rest)
     return text
 
 

@@ -26,6 +26,8 @@ class NightCharts(Vertical):
     NightCharts Sparkline { width: 1fr; height: 1; }
     """
 
+    COMPONENT_CLASSES = {"charts--strong", "charts--quiet"}  # styled in opsmon.tcss
+
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
         super().__init__(id=id)
         self._shown: object = None
@@ -43,13 +45,15 @@ class NightCharts(Vertical):
             return  # nothing new: no repaint
         self._shown = key
         span = f"{local_time(night.hours[0], tz)}-{local_time(night.hours[-1], tz)}"
-        self.query_one(".chart-title", Static).update(Text(tr("charts.title", hours=len(night.hours), span=span), "bold"))
+        self.query_one(".chart-title", Static).update(
+            Text(tr("charts.title", hours=len(night.hours), span=span), self.get_component_rich_style("charts--strong", partial=True))
+        )
         for severity in SEVERITIES:
             counts = night.incidents[severity]
             label = Text()
-            label.append(f"{tr('sev.letter.' + severity)} ", "bold")
+            label.append(f"{tr('sev.letter.' + severity)} ", self.get_component_rich_style("charts--strong", partial=True))
             label.append(f"{lookup.severity(severity)[:12]:<12} {sum(counts):>4} ")
-            label.append(tr("charts.peak", n=max(counts)), "dim")
+            label.append(tr("charts.peak", n=max(counts)), self.get_component_rich_style("charts--quiet", partial=True))
             self.query_one(f"#label-{severity}", Static).update(label)
             self.query_one(f"#spark-{severity}", Sparkline).data = counts
         tps = Text()

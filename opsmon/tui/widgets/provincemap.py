@@ -10,6 +10,7 @@ NO_COLOR=1 and on a 16-colour terminal.
 
 from __future__ import annotations
 
+from rich.color import Color
 from rich.style import Style
 from rich.text import Text
 from textual.app import RenderResult
@@ -23,8 +24,7 @@ from opsmon.view import RegencySummary
 
 # Interior fill per condition, worst first: darker means worse, with or without colour.
 FILL = {"critical": "█", "escalated": "▓", "blocked": "▒", "incidents": "░", "quiet": "·"}
-# Hues far apart (red, orange, violet, yellow, green); a 16-colour terminal gets the nearest.
-COLOUR = {"critical": "#ff2d2d", "escalated": "#ff8c00", "blocked": "#a070ff", "incidents": "#e8d44d", "quiet": "#4caf50"}
+# Each condition's hue is its component class's colour in opsmon.tcss (map--cond-critical ...).
 WORDY_ENTRY = 25  # "12 Banjarmasin ░ insiden"
 SHORT_ENTRY = 17  # "12 Banjarmasin ░": the key line under it says what ░ means
 
@@ -43,6 +43,7 @@ class ProvinceMap(Widget):
     DEFAULT_CSS = """
     ProvinceMap { width: 50; height: 1fr; padding: 0 1; }
     """
+    COMPONENT_CLASSES = {*(f"map--cond-{condition}" for condition in FILL), "map--alert", "map--strong", "map--quiet"}
 
     def __init__(self, shape: ProvinceShape | None, *, id: str | None = "map") -> None:  # noqa: A002 - Textual's name
         super().__init__(id=id)
@@ -69,12 +70,19 @@ class ProvinceMap(Widget):
         self.draws += 1
         return text
 
+    def _style(self, name: str) -> Style:
+        return self.get_component_rich_style(f"map--{name}", partial=True)
+
+    def _hue(self, condition: str) -> Style:
+        """The colour of a condition (its shade character says it without colour)."""
+        return self.get_component_rich_style(f"map--cond-{condition}", partial=True)
+
     def _draw(self, width: int, height: int) -> Text:
         tr = self.tr
         if self.shape is None:
-            return Text(tr("map.none"), "dim")
+            return Text(tr("map.none"), self._style("quiet"))
         out = Text(no_wrap=True, overflow="crop")
-        out.append(tr("map.title") + "\n", "bold")
+        out.append(tr("map.title") + "\n", self._style("strong"))
         legend = legend_rows(width, len(self.summaries))
         room = height - 1 - legend
         if room >= 4 and width >= 8:
@@ -92,8 +100,12 @@ class ProvinceMap(Widget):
         by_code = {s.code: s for s in self.summaries}
         condition = {code: s.condition for code, s in by_code.items()}
 
-        def colour(code: str | None) -> str | None:
-            return COLOUR[condition.get(code, "quiet")] if code is not None else None
+        hues = {state: self._hue(state).color for state in FILL}
+
+        def colour(code: str | None) -> Color | None:
+            return hues[condition.get(code, "quiet")] if code is not None else None
+
+        alert = self._style("alert")
 
         lines = []
         labels: dict[tuple[int, int], tuple[str, str]] = {}
@@ -111,8 +123,7 @@ class ProvinceMap(Widget):
                 label = labels.get((x, y))
                 if label is not None:
                     digit, code = label
-                    style = Style(bold=True, reverse=True, underline=code == self.focused_code)
-                    line.append(digit, style)
+                    line.append(digit, alert + Style(underline=code == self.focused_code))
                     continue
                 top, bottom = cell.top, cell.bottom
                 if top is None and bottom is None:
@@ -124,7 +135,7 @@ class ProvinceMap(Widget):
                 else:
                     # Edges solid (the outline reads without colour), the inside shaded by condition.
                     state = condition.get(top, "quiet")
-                    line.append("█" if cell.edge else FILL[state], Style(color=COLOUR[state]))
+                    line.append("█" if cell.edge else FILL[state], Style(color=hues[state]))
             lines.append(line)
         return lines
 
@@ -141,12 +152,12 @@ class ProvinceMap(Widget):
                     break
                 s = self.summaries[i]
                 entry = Text()
-                entry.append(f"{map_number(s.index):>2}", "bold reverse")
+                entry.append(f"{map_number(s.index):>2}", self._style("alert"))
                 entry.append(f" {s.short[:11]:<11} ")
-                entry.append(FILL[s.condition], COLOUR[s.condition])
+                entry.append(FILL[s.condition], self._hue(s.condition))
                 if each == WORDY_ENTRY:
                     word = tr(f"map.cond.{s.condition}_short")
-                    entry.append(f" {word:<7}", "bold" if s.condition != "quiet" else "dim")
+                    entry.append(f" {word:<7}", self._style("strong" if s.condition != "quiet" else "quiet"))
                 entry.truncate(each - 1 if column < columns - 1 else width, pad=column < columns - 1)
                 out.append_text(entry)
                 if column < columns - 1:
@@ -155,7 +166,7 @@ class ProvinceMap(Widget):
         key = Text()
         for n, condition in enumerate(CONDITIONS):
             part = Text()
-            part.append(FILL[condition], COLOUR[condition])
+            part.append(FILL[condition], self._hue(condition))
             part.append(" " + tr(f"map.cond.{condition}"))
             if n and key.cell_len + 2 + part.cell_len > width:
                 out.append_text(key)

@@ -12,7 +12,6 @@ from datetime import datetime, tzinfo
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
-from textual.binding import Binding
 from textual.events import Click
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
@@ -22,14 +21,12 @@ from opsmon.domain import is_overdue
 from opsmon.i18n import CATALOG, WITA, Translator, local_time, who
 from opsmon.protocol import Incident
 from opsmon.text import for_terminal
+from opsmon.tui.actions import QUEUE, bindings
 from opsmon.tui.widgets.bars import cut
 from opsmon.view import Lookup, age
 
 COLUMNS = ("mark", "status", "regency", "severity", "category", "title", "age", "acked_by", "owner")
 
-CURSOR = Style(reverse=True, bold=True)
-UNFOCUSED_CURSOR = Style(reverse=True)
-HEADER = Style(bold=True, underline=True)
 # Every segment carries a style, even blank padding: Textual's monochrome
 # filter (NO_COLOR) reads `.color` from each and fails on None.
 PLAIN = Style()
@@ -52,18 +49,14 @@ def column_widths(width: int) -> dict[str, int]:
 class IncidentQueue(ScrollView, can_focus=True):
     """Keyed by incident id, so the cursor stays on an incident as rows move."""
 
-    BINDINGS = [
-        Binding("down", "cursor_down", "key.down", show=False),
-        Binding("up", "cursor_up", "key.up", show=False),
-        Binding("pagedown", "page_down", "key.page_down", show=False),
-        Binding("pageup", "page_up", "key.page_up", show=False),
-        Binding("home", "first", "key.top", show=False),
-        Binding("end", "last", "key.bottom", show=False),
-    ]
+    BINDINGS = bindings(QUEUE)
 
     DEFAULT_CSS = """
     IncidentQueue { overflow-x: hidden; }
     """
+    # Styled in opsmon.tcss. The cursor is reverse video (bold when focused) in any
+    # terminal, colour or not; alert (reverse) marks what is late, critical or marked.
+    COMPONENT_CLASSES = {"queue--header", "queue--cursor", "queue--cursor-blurred", "queue--alert", "queue--strong", "queue--quiet"}
 
     def __init__(self) -> None:
         super().__init__(id="queue")
@@ -134,7 +127,7 @@ class IncidentQueue(ScrollView, can_focus=True):
         width = self.size.width
         if y == 0:
             if self._header is None:
-                self._header = self._strip(self._header_text(width), width, HEADER)
+                self._header = self._strip(self._header_text(width), width, self._style("header"))
             return self._header
         row = self.scroll_offset.y + y - 1
         if not 0 <= row < len(self.incidents):
@@ -145,13 +138,16 @@ class IncidentQueue(ScrollView, can_focus=True):
             self._lines[row] = strip
         if row == self.cursor_row:
             # Reverse video marks the cursor in any terminal, colour or not; bold when focused.
-            return strip.apply_style(CURSOR if self.has_focus else UNFOCUSED_CURSOR)
+            return strip.apply_style(self._style("cursor" if self.has_focus else "cursor-blurred"))
         return strip
 
     def _strip(self, text: Text, width: int, style: Style | None) -> Strip:
         segments = list(text.render(self.app.console))
         strip = Strip([Segment(s.text, s.style or PLAIN) for s in segments if s.text != "\n"]).adjust_cell_length(width, PLAIN)
         return strip.apply_style(style) if style is not None else strip
+
+    def _style(self, name: str) -> Style:
+        return self.get_component_rich_style(f"queue--{name}", partial=True)
 
     def _header_text(self, width: int) -> Text:
         if self._view_context is None:
@@ -172,7 +168,8 @@ class IncidentQueue(ScrollView, can_focus=True):
         widths = column_widths(width)
         snoozed = incident.snoozed_until is not None and incident.status != "resolved"
         # Snoozed rows are dimmed and say so in words (status and wake time), never by colour alone.
-        dim = "dim" if stale or incident.status == "resolved" or snoozed else ""
+        alert, strong = self._style("alert"), self._style("strong")
+        dim = self._style("quiet") if stale or incident.status == "resolved" or snoozed else PLAIN
         overdue = is_overdue(incident, now)
         status = tr("status.overdue") if overdue else tr("status." + incident.status)
         if snoozed:
@@ -190,10 +187,10 @@ class IncidentQueue(ScrollView, can_focus=True):
         else:
             acked = ""
         cells = [
-            ("*" if incident.id in marked else " ", "bold reverse" if incident.id in marked else ""),
-            (status, "bold reverse" if overdue else ("bold" if incident.status == "open" else dim)),
+            ("*" if incident.id in marked else " ", alert if incident.id in marked else PLAIN),
+            (status, alert if overdue else (strong if incident.status == "open" else dim)),
             (lookup.regency_short(incident.regency), dim),
-            (severity, {"critical": "bold reverse", "high": "bold"}.get(incident.severity, dim) if incident.status != "resolved" else dim),
+            (severity, {"critical": alert, "high": strong}.get(incident.severity, dim) if incident.status != "resolved" else dim),
             (lookup.category(incident.category), dim),
             (self._title(incident, tr), dim),
             (age(tr, now, incident.reported), dim),
@@ -273,10 +270,10 @@ class IncidentQueue(ScrollView, can_focus=True):
     def action_half_page_up(self) -> None:
         self._move(self.cursor_row - max(1, (self.size.height - 1) // 2))
 
-    def action_first(self) -> None:
+    def action_cursor_top(self) -> None:
         self._move(0)
 
-    def action_last(self) -> None:
+    def action_cursor_bottom(self) -> None:
         self._move(len(self.incidents) - 1)
 
     def on_click(self, event: Click) -> None:

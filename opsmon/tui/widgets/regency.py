@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from rich.style import Style
 from rich.text import Text
 from textual.app import RenderResult
 from textual.containers import Grid
@@ -30,6 +31,9 @@ class RegencyPanel(Widget):
     DEFAULT_CSS = """
     RegencyPanel { height: 2; }
     """
+    # Styled in opsmon.tcss: alert (reverse video) for what needs the officer, said in words
+    # too; key for the digit that focuses the panel. Readable without colour.
+    COMPONENT_CLASSES = {"panel--alert", "panel--strong", "panel--quiet", "panel--key"}
 
     def __init__(self, code: str) -> None:
         super().__init__(id=f"regency-{code}", classes="regency")
@@ -68,6 +72,9 @@ class RegencyPanel(Widget):
         self.set_class(stale, "-stale")
         self.refresh()
 
+    def _style(self, name: str) -> Style:
+        return self.get_component_rich_style(f"panel--{name}", partial=True)
+
     def render(self) -> RenderResult:
         summary, lookup = self.summary, self.lookup
         width = max(8, self.content_size.width)
@@ -97,27 +104,27 @@ class RegencyPanel(Widget):
         tr = self.tr
         marks = Text()
         if self.has_class("-focused"):
-            marks.append(tr("panel.focused") + " ", "bold")
+            marks.append(tr("panel.focused") + " ", self._style("strong"))
         if summary.critical_unacked and not compact:
-            marks.append(tr("panel.critical") + " ", "bold reverse")
+            marks.append(tr("panel.critical") + " ", self._style("alert"))
         # Boxed panels name the blocked and late stages on lines of their own.
         if summary.blocked and compact:
-            marks.append(tr("panel.blocked_short") + " ", "bold reverse")
+            marks.append(tr("panel.blocked_short") + " ", self._style("alert"))
         if summary.late_stages and compact:
-            marks.append(tr("panel.late_short") + " ", "bold reverse")
+            marks.append(tr("panel.late_short") + " ", self._style("alert"))
         if summary.overdue:
-            marks.append((tr("status.overdue") if compact else tr("panel.overdue")) + " ", "bold reverse")
+            marks.append((tr("status.overdue") if compact else tr("panel.overdue")) + " ", self._style("alert"))
         if self.has_class("-stale"):
-            marks.append("~" + tr("panel.stale") + " ", "dim")
+            marks.append("~" + tr("panel.stale") + " ", self._style("quiet"))
         marks.rstrip()
         return marks
 
     def _title(self, summary: RegencySummary, width: int, compact: bool = False) -> Text:
         left = Text()
         if not self.wall:
-            left.append(digit_for(summary.index), "bold underline")  # the key that focuses it
+            left.append(digit_for(summary.index), self._style("key"))  # the key that focuses it
             left.append(" ")
-        left.append(summary.short, "bold")
+        left.append(summary.short, self._style("strong"))
         right = Text()
         if compact and summary.open_total:
             right.append_text(self._counts(summary, width, long=False))
@@ -135,11 +142,11 @@ class RegencyPanel(Widget):
         line.append(f" {summary.done}/{summary.total}")
         tail = Text()
         if age and summary.oldest_unacked is not None and self.now is not None:
-            tail.append(" ·" + age_of(tr, self.now, summary.oldest_unacked), "bold")
+            tail.append(" ·" + age_of(tr, self.now, summary.oldest_unacked), self._style("strong"))
         room = width - line.cell_len - tail.cell_len - 1
         if room >= 3:
             line.append(" ")
-            line.append(bar(summary.done, summary.total, room))
+            line.append(bar(summary.done, summary.total, room, rest=self._style("quiet")))
         line.append_text(tail)
         return line
 
@@ -150,16 +157,16 @@ class RegencyPanel(Widget):
         lines = []
         for key, note in summary.blocked_stages:
             line = Text()
-            line.append(tr("panel.blocked"), "bold reverse")
-            line.append(" " + labels.get(key, for_terminal(key)), "bold")
+            line.append(tr("panel.blocked"), self._style("alert"))
+            line.append(" " + labels.get(key, for_terminal(key)), self._style("strong"))
             if note:
                 line.append(": " + for_terminal(note))
             lines.append(line)
         late = [labels.get(key, for_terminal(key)) for key in summary.late_stages]
         if late:
             line = Text()
-            line.append(tr("panel.late"), "bold reverse")
-            line.append(" " + ", ".join(late), "bold")
+            line.append(tr("panel.late"), self._style("alert"))
+            line.append(" " + ", ".join(late), self._style("strong"))
             lines.append(line)
         return lines
 
@@ -169,7 +176,7 @@ class RegencyPanel(Widget):
         tr = self.tr
         counts = Text()
         if long and not summary.open_total:
-            counts.append(tr("panel.no_incidents"), "dim")
+            counts.append(tr("panel.no_incidents"), self._style("quiet"))
             return counts
         for severity in SEVERITIES:
             count = summary.open_by_severity.get(severity, 0)
@@ -177,11 +184,13 @@ class RegencyPanel(Widget):
                 continue
             letter = tr("sev.letter." + severity)
             if severity == "critical" and summary.critical_unacked:
-                counts.append(f"!{letter}{count}", "bold reverse")
+                counts.append(f"!{letter}{count}", self._style("alert"))
                 if summary.critical_unacked < count:
-                    counts.append(f"({tr('panel.new', count=summary.critical_unacked)})", "bold")
+                    counts.append(f"({tr('panel.new', count=summary.critical_unacked)})", self._style("strong"))
             else:
-                counts.append(f"{letter}{count}", _SEVERITY_STYLE.get(severity, "") if count else "dim")
+                counts.append(
+                    f"{letter}{count}", self._style("strong") if count and severity in ("critical", "high") else "" if count else self._style("quiet")
+                )
             counts.append(" ")
         counts.rstrip()
         return counts
@@ -198,28 +207,24 @@ class RegencyPanel(Widget):
             done, total = self.stage_rows.get(stage.key, (0, 0))
             line = Text()
             if passed and stage.key not in blocked:
-                line.append("✓ " + lookup.stage_label(stage), "dim")
+                line.append("✓ " + lookup.stage_label(stage), self._style("quiet"))
             elif stage.key == current:
-                line.append("▸ " + lookup.stage_label(stage), "bold")
+                line.append("▸ " + lookup.stage_label(stage), self._style("strong"))
             else:
-                line.append("· " + lookup.stage_label(stage), "dim")
+                line.append("· " + lookup.stage_label(stage), self._style("quiet"))
             if stage.key in blocked:
-                line.append(" " + self.tr("panel.blocked_short"), "bold reverse")
+                line.append(" " + self.tr("panel.blocked_short"), self._style("alert"))
             elif stage.key in summary.late_stages:
-                line.append(" " + self.tr("panel.late_short"), "bold reverse")
-            numbers = Text(f"{done}/{total}", "dim" if stage.key != current else "bold")
+                line.append(" " + self.tr("panel.late_short"), self._style("alert"))
+            numbers = Text(f"{done}/{total}", self._style("quiet") if stage.key != current else self._style("strong"))
             lines.append(fit(line, numbers, width))
         return lines
 
     def _waiting(self, summary: RegencySummary, width: int) -> Text:
         line = Text()
         if summary.oldest_unacked is not None and self.now is not None:
-            line.append(self.tr("panel.oldest_unacked", age=age_of(self.tr, self.now, summary.oldest_unacked)), "bold")
+            line.append(self.tr("panel.oldest_unacked", age=age_of(self.tr, self.now, summary.oldest_unacked)), self._style("strong"))
         return line
-
-
-# Colour only adds: the letters say the severity, and no count is fainter than a lower one.
-_SEVERITY_STYLE = {"critical": "bold", "high": "bold", "medium": "", "low": ""}
 
 
 class RegencyGrid(Grid):

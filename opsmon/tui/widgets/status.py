@@ -16,7 +16,12 @@ from opsmon.view import Lookup, Totals
 
 
 class HeaderBar(Widget):
+    """The province's totals, who is signed in, and the clock. What needs the officer
+    (unacknowledged incidents, stale data, a blocked or late province stage) is a word
+    in `header--alert` (reverse video in opsmon.tcss): it reads without colour."""
+
     DEFAULT_CSS = "HeaderBar { height: 1; }"
+    COMPONENT_CLASSES = {"header--alert", "header--strong", "header--quiet"}
 
     def __init__(self) -> None:
         super().__init__(id="header")
@@ -30,13 +35,22 @@ class HeaderBar(Widget):
         self.read_only = False
         self.connecting = ""
 
+    def on_mount(self) -> None:
+        self.watch(self.app, "clock", self._clock_moved, init=False)  # the app's clock, once a second
+
+    def _clock_moved(self, now: datetime | None) -> None:
+        if now is not None:
+            self.now = now
+            self.refresh()
+
     def render(self) -> RenderResult:
         tr, width = self.tr, self.content_size.width
+        alert, strong, quiet = (self.get_component_rich_style(f"header--{name}", partial=True) for name in ("alert", "strong", "quiet"))
         wide = width >= 130
         left = Text()
         exercise = getattr(self.app, "exercise_banner", "")
         if exercise:
-            left.append(f" {exercise} ", "bold reverse")  # on every screen with a header: never taken for a real night
+            left.append(f" {exercise} ", alert)  # on every screen with a header: never taken for a real night
             left.append(" ")
         # At 80 columns the name gives way to the province's own stage.
         squeezed = width < 90 and self.totals is not None and bool(self.totals.province)
@@ -45,7 +59,7 @@ class HeaderBar(Widget):
         trouble = self.totals is not None and any(late or (row is not None and row.status == "blocked") for _, row, late in self.totals.province)
         quiet_province = squeezed and self.read_only and not trouble
         name = (self.province or tr("app.title")) if wide else "" if squeezed else "opsmon"
-        left.append(for_terminal(name), "bold")
+        left.append(for_terminal(name), strong)
         totals = self.totals
         if totals is not None:
             short = "" if wide else "_short"
@@ -53,13 +67,13 @@ class HeaderBar(Widget):
             left.append(f" · {tr('header.kecamatan' + short)} {totals.kecamatan_done}/{totals.kecamatan_total}")
             left.append(f" · {tr('header.open' + short)} {totals.open}")
             left.append(f" · {tr('header.unacked' + short)} ")
-            left.append(str(totals.unacked), "bold reverse" if totals.unacked else "")
+            left.append(str(totals.unacked), alert if totals.unacked else "")
             for stage, row, late in [] if quiet_province else totals.province:
                 # The province's own plenary: once, here, never as a row per regency.
                 label = for_terminal((stage.short or stage.label).get(tr.lang)) if wide else tr("header.province_short")
                 left.append(f" · {label} ")
                 if row is not None and row.status == "blocked":
-                    left.append(tr("panel.blocked") if wide else tr("panel.blocked_short"), "bold reverse")
+                    left.append(tr("panel.blocked") if wide else tr("panel.blocked_short"), alert)
                     if wide and row.note:
                         left.append(": " + for_terminal(row.note))
                 elif row is not None and row.status == "done":
@@ -67,18 +81,18 @@ class HeaderBar(Widget):
                 else:
                     left.append(f"{row.done if row else 0}/{row.total if row else 1}")
                     if late:
-                        left.append(" " + tr("panel.late_short"), "bold reverse")
+                        left.append(" " + tr("panel.late_short"), alert)
         elif self.connecting:
-            left.append("  " + self.connecting, "dim")
+            left.append("  " + self.connecting, quiet)
         right = Text()
         if self.stale:
-            right.append(tr("header.stale") + " ", "bold reverse")
+            right.append(tr("header.stale") + " ", alert)
         if self.user is not None and width >= 100:
-            right.append(for_terminal(tr("header.user", agency=self.user.agency, name=self.user.name)) + " ", "dim")
+            right.append(for_terminal(tr("header.user", agency=self.user.agency, name=self.user.name)) + " ", quiet)
         if self.read_only and not (squeezed and trouble):
-            right.append(tr("header.readonly") + " ", "dim")
+            right.append(tr("header.readonly") + " ", quiet)
         if self.now is not None and self.tz is not None:
-            right.append(local_time(self.now, self.tz, seconds=wide), "bold")
+            right.append(local_time(self.now, self.tz, seconds=wide), strong)
         return fit(left, right, width)
 
 
@@ -97,11 +111,13 @@ class OfflineBanner(Widget):
         self.refresh()
 
     def render(self) -> RenderResult:
-        return Text("⚠ " + for_terminal(self.text), "bold", no_wrap=True, overflow="ellipsis")
+        return Text("⚠ " + for_terminal(self.text), no_wrap=True, overflow="ellipsis")  # bold: opsmon.tcss
 
 
 class Ticker(Widget):
     """The wall's latest incidents, newest first: time, place, severity, title."""
+
+    COMPONENT_CLASSES = {"ticker--alert", "ticker--strong", "ticker--quiet"}
 
     def __init__(self) -> None:
         super().__init__(id="ticker")
@@ -118,25 +134,26 @@ class Ticker(Widget):
 
     def render(self) -> RenderResult:
         tr, lookup = self.tr, self.lookup
+        alert, strong, quiet = (self.get_component_rich_style(f"ticker--{name}", partial=True) for name in ("alert", "strong", "quiet"))
         if lookup is None or self.tz is None:
-            return Text(tr("ticker.no_data"), "dim")  # never connected: nothing is known yet
+            return Text(tr("ticker.no_data"), quiet)  # never connected: nothing is known yet
         if not self.items:
-            return Text(tr("ticker.empty"), "dim")
+            return Text(tr("ticker.empty"), quiet)
         lines = []
         for incident in self.items[: max(1, self.content_size.height)]:
             line = Text(no_wrap=True, overflow="ellipsis")
             line.append(local_time(incident.reported, self.tz) + "  ")
-            line.append(f"{lookup.regency_short(incident.regency):<13}", "bold")
+            line.append(f"{lookup.regency_short(incident.regency):<13}", strong)
             severity = lookup.severity(incident.severity)
-            line.append(f"{tr('sev.letter.' + incident.severity)}:{severity:<8} ", "bold reverse" if incident.severity == "critical" else "bold")
+            line.append(f"{tr('sev.letter.' + incident.severity)}:{severity:<8} ", alert if incident.severity == "critical" else strong)
             snoozed = incident.snoozed_until is not None and incident.status != "resolved"
             status = tr("status.snoozed") if snoozed else tr("status." + incident.status)
             line.append(f"{status:<8}")
             if incident.reports > 1:
-                line.append(f"\u00d7{incident.reports} ", "bold")  # repeats folded into it
+                line.append(f"\u00d7{incident.reports} ", strong)  # repeats folded into it
             line.append(for_terminal(incident.title))
             if incident.acknowledged_by is not None and incident.status == "acknowledged":
-                line.append("  ← " + who(incident.acknowledged_by), "dim")
+                line.append("  ← " + who(incident.acknowledged_by), quiet)
             lines.append(line)
         out = Text("\n").join(lines)
         out.no_wrap, out.overflow = True, "ellipsis"

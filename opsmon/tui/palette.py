@@ -1,0 +1,83 @@
+"""ctrl+p: the command palette's commands, read from the action table (`opsmon.tui.actions`).
+
+Each command's title is its footer word in the officer's language; typing the
+other language's finds it too (`quit` finds Keluar on an Indonesian screen,
+`keluar` finds Quit on an English one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.content import Content
+
+from opsmon.i18n import Translator
+from opsmon.tui.actions import ACTIONS, DASHBOARD, DETAIL, Action, Scoped
+
+if TYPE_CHECKING:
+    from textual.screen import Screen
+
+    from opsmon.tui.app import OpsmonApp
+
+
+@dataclass(frozen=True)
+class PaletteCommand:
+    title: str  # in the officer's language
+    other: str  # the same in the other language
+    help: str
+    callback: Callable[[], Any]
+
+
+def commands(app: OpsmonApp, screen: Screen[Any]) -> Iterator[PaletteCommand]:
+    """What the palette offers over `screen`: the incident shown or the dashboard's
+    selection (from any other screen, the dashboard's), never a write on the wall."""
+    tr = app.tr
+    other = Translator("en" if tr.lang == "id" else "id")
+    dashboard = app.dashboard
+    target: Screen[Any] = screen if getattr(screen, "SCOPE", "") in (DASHBOARD, DETAIL) else dashboard
+    scope = target.SCOPE if isinstance(target, Scoped) else DASHBOARD
+    for action in ACTIONS:
+        if action.palette is None or (app.is_wall and not action.viewer):
+            continue
+        if action.app:
+            yield PaletteCommand(tr(action.label), other(action.label), tr(action.palette), _run(app, action))
+        elif scope in action.scopes:
+            if action.numbered:  # one per regency, by name
+                for n, code in enumerate(app.regency_codes(), start=1):
+                    name = app.lookup.regency_short(code) if app.lookup else code
+                    yield PaletteCommand(tr("palette.focus", name=name), other("palette.focus", name=name), tr(action.palette, n=n), _focus(dashboard, code))
+            else:
+                yield PaletteCommand(tr(action.label), other(action.label), tr(action.palette), _run(target, action))
+
+
+def _run(node: Any, action: Action) -> Callable[[], Any]:
+    return lambda: node.run_action(action.name)
+
+
+def _focus(dashboard: Any, code: str) -> Callable[[], None]:
+    return lambda: dashboard.set_regency(code)
+
+
+class ActionCommands(Provider):
+    """The palette's provider: every command of `commands`, found by its title in either language."""
+
+    def _commands(self) -> list[PaletteCommand]:
+        app = self.app
+        return list(commands(app, self.screen)) if hasattr(app, "dashboard") else []  # type: ignore[arg-type]
+
+    async def discover(self) -> Hits:
+        for command in sorted(self._commands(), key=lambda c: c.title):
+            yield DiscoveryHit(command.title, command.callback, help=command.help)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for command in self._commands():
+            score = matcher.match(command.title)
+            shown: Content | str = matcher.highlight(command.title)
+            if command.other != command.title and (alias := matcher.match(command.other)) > score:
+                score, shown = alias, Content(f"{command.title} ({command.other})")
+            if score > 0:
+                yield Hit(score, shown, command.callback, help=command.help)
