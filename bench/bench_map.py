@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from opsmon.config import load_config  # noqa: E402
 from opsmon.domain import apply  # noqa: E402
 from opsmon.geo import province_shape  # noqa: E402
-from opsmon.protocol import Actor, Event, format_ts  # noqa: E402
+from opsmon.protocol import Actor, Event, StageUpdated, format_ts  # noqa: E402
 from opsmon.sample_night import NOW, fixed_night  # noqa: E402
 from opsmon.tui.app import OpsmonApp  # noqa: E402
 from opsmon.tui.widgets.provincemap import ProvinceMap  # noqa: E402
@@ -76,16 +76,10 @@ async def flood(with_map: bool, rate: float, seconds: float) -> tuple[int, int, 
             for _ in range(int(rate / 20)):  # 50 ms of events at a time
                 seq += 1
                 done = (row.done + seq) % row.total
-                data = {
-                    "regency": row.regency,
-                    "stage": row.stage,
-                    "status": "in_progress",
-                    "done": done,
-                    "total": row.total,
-                    "note": None,
-                    "updated": format_ts(clock[0]),
-                }
-                event = Event(seq=seq, ts=format_ts(clock[0] + timedelta(milliseconds=seq)), kind="stage.updated", actor=Actor(name="bench"), data=data)
+                data = StageUpdated(
+                    regency=row.regency, stage=row.stage, status="in_progress", done=done, total=row.total, note=None, updated=format_ts(clock[0])
+                )
+                event = Event.of(seq, format_ts(clock[0] + timedelta(milliseconds=seq)), Actor(name="bench"), data)
                 apply(app.state, event)
                 app.recent_events.append(event)
                 folded += 1

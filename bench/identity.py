@@ -19,14 +19,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from opsmon.protocol import SYSTEM, Event, event_digest  # noqa: E402
+from opsmon.protocol import SYSTEM, Event, IncidentReported, event_digest  # noqa: E402
 from server.lock import DatabaseLock  # noqa: E402
 from server.store import Store  # noqa: E402
 
 
 def event(seq: int) -> Event:
-    incident = {"id": seq, "regency": "6371", "category": "logistik", "severity": "high", "title": "Kotak suara rusak", "detail": "x" * 200, "notes": []}
-    return Event(seq=seq, ts="2024-02-14T13:00:00.000Z", kind="incident.reported", actor=SYSTEM, data=incident)
+    ts = "2024-02-14T13:00:00.000Z"
+    incident = IncidentReported(
+        id=seq, regency="6371", category="logistik", severity="high", title="Kotak suara rusak", detail="x" * 200, location="", status="open", level=0,
+        reported=ts, reporter=SYSTEM, acknowledged=None, acknowledged_by=None, resolved=None, resolved_by=None, ack_due=ts, notes=[],
+    )  # fmt: skip
+    return Event.of(seq, ts, SYSTEM, incident)
 
 
 async def commits(folder: Path, count: int) -> float:

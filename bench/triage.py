@@ -37,7 +37,7 @@ def night(rules: Rules, count: int, start: datetime) -> tuple[State, datetime]:
     for n in range(count):
         draft = IncidentDraft(regency=regencies[n % len(regencies)], category="logistik", severity="medium", title=f"laporan {n}", location=f"TPS {n:05d}")
         decision = decide(state, Report(id=str(n), incident=draft), REPORTER, None, now, rules)
-        apply(state, Event(seq=state.seq + 1, ts=format_ts(now), kind=decision.kind, actor=REPORTER, data=decision.data))
+        apply(state, Event.of(state.seq + 1, format_ts(now), REPORTER, decision.payload))
         now += timedelta(seconds=3)
     return state, now
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
 
-from opsmon.domain import State, apply
+from opsmon.domain import State, apply, concerns, event_text
 from opsmon.i18n import CATALOG, Translator
 from opsmon.protocol import Actor, Event, parse_ts
 from opsmon.text import for_terminal
@@ -104,13 +104,13 @@ def build(events: list[Event], attempts: list[AttemptRow], *, exercise: dict[str
         return people.setdefault(actor.name, _Person(actor.name, actor.agency))
 
     for event in events:
-        incident_id = event.data.get("incident") if event.kind != "incident.reported" else event.data.get("id")
-        before = state.incidents.get(incident_id) if isinstance(incident_id, int) else None
+        incident_id = concerns(event)
+        before = state.incidents.get(incident_id) if incident_id is not None else None
         apply(state, event)
-        if event.kind == "stage.updated" or not isinstance(incident_id, int):
+        if incident_id is None:
             continue  # stage progress is the field's; token events are the admin's
         entry: dict[str, Any] = {"ts": event.ts, "what": VERBS.get(event.kind, event.kind), "kind": event.kind, "by": _who(event.actor)}
-        text = event.data.get("note") or event.data.get("text")
+        text = event_text(event)
         if text:
             entry["text"] = text
         timelines.setdefault(incident_id, []).append(entry)

@@ -15,8 +15,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
+from msgspec import UNSET, UnsetType
 from msgspec.structs import replace
 
 from opsmon.config import Config
@@ -29,9 +30,26 @@ from opsmon.protocol import (
     Escalate,
     Event,
     Incident,
+    IncidentAcknowledged,
+    IncidentAssigned,
+    IncidentChange,
+    IncidentDuplicate,
+    IncidentEscalated,
+    IncidentEvent,
+    IncidentMerged,
+    IncidentNoted,
+    IncidentReopened,
+    IncidentReported,
+    IncidentResolved,
+    IncidentSeverityChanged,
+    IncidentSnoozed,
+    IncidentUnacknowledged,
+    IncidentUnsnoozed,
+    KnownPayload,
     Merge,
     Note,
     NoteEntry,
+    Payload,
     Reopen,
     Report,
     Resolve,
@@ -40,6 +58,7 @@ from opsmon.protocol import (
     Snooze,
     StageRow,
     StageUpdate,
+    StageUpdated,
     Unack,
     User,
     convert,
@@ -52,6 +71,8 @@ from opsmon.text import describe, forbidden_characters
 WriteCommand = Report | Ack | Escalate | Note | Resolve | Reopen | StageUpdate | Snooze | Assign | SeverityChange | Unack | Merge
 
 SNAPSHOT_RESOLVED_WINDOW = timedelta(hours=24)
+
+T = TypeVar("T")
 
 
 class DomainError(Exception):
@@ -176,6 +197,27 @@ def initial_stages(stage_totals: dict[tuple[str, str], int], ts: str) -> dict[tu
 # --- the fold ----------------------------------------------------------------------
 
 
+def concerns(event: Event | Payload) -> int | None:
+    """The incident an event is about (the one whose timeline it belongs to),
+    or None (stage, token and config events, and kinds this version does not know)."""
+    data = event.data if isinstance(event, Event) else event
+    if isinstance(data, IncidentChange):
+        return data.incident
+    if isinstance(data, IncidentReported):
+        return data.id
+    return None
+
+
+def touches(event: Event | Payload) -> tuple[int, ...]:
+    """Every incident an event changes: the one it concerns, and for a merge
+    also the one merged into (it gains the merged one's reports)."""
+    data = event.data if isinstance(event, Event) else event
+    if isinstance(data, IncidentMerged):
+        return (data.incident, data.into)
+    incident = concerns(data)
+    return () if incident is None else (incident,)
+
+
 def _note(event: Event, text: str, kind: str) -> NoteEntry:
     return NoteEntry(ts=event.ts, by=event.actor, text=text, kind=kind)
 
@@ -187,117 +229,102 @@ def apply(state: State, event: Event) -> State:
     row is never mutated: each change puts a new object in its place, so a
     `fork()` of the state shares rows safely.
     """
-    kind, data = event.kind, event.data
-    if kind == "stage.updated":
-        row = convert(data, StageRow)
-        state.stages[(row.regency, row.stage)] = row
-    elif kind == "incident.reported":
-        incident = convert(data, Incident)
-        state.incidents[incident.id] = incident
-        if state.max_incident_id >= 0:
-            state.max_incident_id = max(state.max_incident_id, incident.id)
-    else:
-        incident = state.incidents.get(data.get("incident", -1))
-        if incident is not None:
-            state.incidents[incident.id] = _changed(incident, event)
-        if kind == "incident.merged":
-            # The one merged into gains the merged incident's reports.
-            target = state.incidents.get(data.get("into", -1))
-            if target is not None:
-                text = f"#{data['incident']}: {data.get('title', '')}".rstrip(": ")
-                state.incidents[target.id] = replace(
-                    target, reports=target.reports + int(data.get("reports", 1)), notes=[*target.notes, _note(event, text, "merged")]
-                )
+    match event.data:
+        case IncidentChange() as change:
+            incident = state.incidents.get(change.incident)
+            if incident is not None:
+                state.incidents[incident.id] = _changed(incident, event, change)
+            if isinstance(change, IncidentMerged):
+                # The one merged into gains the merged incident's reports.
+                target = state.incidents.get(change.into)
+                if target is not None:
+                    text = f"#{change.incident}: {change.title}".rstrip(": ")
+                    state.incidents[target.id] = replace(target, reports=target.reports + change.reports, notes=[*target.notes, _note(event, text, "merged")])
+        case StageUpdated() as update:
+            state.stages[(update.regency, update.stage)] = update.as_row()
+        case IncidentReported() as reported:
+            state.incidents[reported.id] = reported.as_incident()
+            if state.max_incident_id >= 0:
+                state.max_incident_id = max(state.max_incident_id, reported.id)
+        case _:
+            pass  # token and config events, and kinds this client does not know: nothing to fold
     state.seq = event.seq
     return state
 
 
-def _changed(incident: Incident, event: Event) -> Incident:
-    kind, data = event.kind, event.data
-    if kind == "incident.acknowledged":
-        return replace(incident, status="acknowledged", acknowledged=event.ts, acknowledged_by=event.actor, escalate_due=None)
-    if kind == "incident.escalated":
-        changes: dict[str, Any] = {"level": data["level"]}
-        if "escalate_due" in data:
-            changes["escalate_due"] = data["escalate_due"]
-        if data.get("note"):
-            changes["notes"] = [*incident.notes, _note(event, data["note"], "escalated")]
-        return replace(incident, **changes)
-    if kind == "incident.noted":
-        return replace(incident, notes=[*incident.notes, _note(event, data["text"], "note")])
-    if kind == "incident.resolved":
-        return replace(
-            incident,
-            status="resolved",
-            resolved=event.ts,
-            resolved_by=event.actor,
-            escalate_due=None,
-            snoozed_until=None,
-            notes=[*incident.notes, _note(event, data["note"], "resolved")],
-        )
-    if kind == "incident.reopened":
-        return replace(
-            incident,
-            status="open",
-            resolved=None,
-            resolved_by=None,
-            acknowledged=None,
-            acknowledged_by=None,
-            ack_due=data.get("ack_due", incident.ack_due),
-            escalate_due=data.get("escalate_due"),
-            notes=[*incident.notes, _note(event, data["note"], "reopened")],
-        )
-    return _triaged(incident, event)
+def _set(value: T | UnsetType, default: T) -> T:
+    return default if isinstance(value, UnsetType) else value
 
 
-def _triaged(incident: Incident, event: Event) -> Incident:
-    """The triage verbs' events (duplicate, snooze, assign, severity, unack, merge)."""
-    kind, data = event.kind, event.data
-    if kind == "incident.duplicate":
-        text = data.get("title", "") + (f" \u2014 {data['detail']}" if data.get("detail") else "")
-        changes: dict[str, Any] = {"reports": incident.reports + 1, "notes": [*incident.notes, _note(event, text, "duplicate")]}
-        if "ack_due" in data:  # a repeat of higher severity raised it
-            changes.update(severity=data["severity"], ack_due=data["ack_due"], escalate_due=data.get("escalate_due"))
-        return replace(incident, **changes)
-    if kind == "incident.snoozed":
-        return replace(incident, snoozed_until=data["until"], escalate_due=None, notes=[*incident.notes, _note(event, data["note"], "snoozed")])
-    if kind == "incident.unsnoozed":
-        notes = [*incident.notes, _note(event, data["note"], "unsnoozed")] if data.get("note") else incident.notes
-        return replace(incident, snoozed_until=None, ack_due=data.get("ack_due", incident.ack_due), escalate_due=data.get("escalate_due"), notes=notes)
-    if kind == "incident.assigned":
-        owner = data.get("owner")
-        return replace(incident, owner=None if owner is None else convert(owner, Actor))
-    if kind == "incident.severity_changed":
-        return replace(
-            incident,
-            severity=data["severity"],
-            ack_due=data["ack_due"],
-            escalate_due=data.get("escalate_due"),
-            notes=[*incident.notes, _note(event, data["note"], "severity")],
-        )
-    if kind == "incident.unacknowledged":
-        return replace(
-            incident,
-            status="open",
-            acknowledged=None,
-            acknowledged_by=None,
-            ack_due=data["ack_due"],
-            escalate_due=data.get("escalate_due"),
-            notes=[*incident.notes, _note(event, data["note"], "unacknowledged")],
-        )
-    if kind == "incident.merged":
-        text = data.get("note") or f"#{data['into']}"
-        return replace(
-            incident,
-            status="resolved",
-            resolved=event.ts,
-            resolved_by=event.actor,
-            merged_into=data["into"],
-            escalate_due=None,
-            snoozed_until=None,
-            notes=[*incident.notes, _note(event, text, "merged")],
-        )
-    return incident  # an event kind this client does not know: nothing to fold
+def _changed(incident: Incident, event: Event, change: IncidentEvent) -> Incident:
+    notes = incident.notes
+    match change:
+        case IncidentAcknowledged():
+            return replace(incident, status="acknowledged", acknowledged=event.ts, acknowledged_by=event.actor, escalate_due=None)
+        case IncidentEscalated(level=level, note=note, escalate_due=escalate_due):
+            escalated = replace(incident, level=level, escalate_due=_set(escalate_due, incident.escalate_due))
+            return replace(escalated, notes=[*notes, _note(event, note, "escalated")]) if isinstance(note, str) and note else escalated
+        case IncidentNoted(text=text):
+            return replace(incident, notes=[*notes, _note(event, text, "note")])
+        case IncidentResolved(note=note):
+            return replace(
+                incident,
+                status="resolved",
+                resolved=event.ts,
+                resolved_by=event.actor,
+                escalate_due=None,
+                snoozed_until=None,
+                notes=[*notes, _note(event, note, "resolved")],
+            )
+        case IncidentReopened(note=note, ack_due=ack_due, escalate_due=escalate_due):
+            return replace(
+                incident,
+                status="open",
+                resolved=None,
+                resolved_by=None,
+                acknowledged=None,
+                acknowledged_by=None,
+                ack_due=_set(ack_due, incident.ack_due),
+                escalate_due=_set(escalate_due, None),
+                notes=[*notes, _note(event, note, "reopened")],
+            )
+        case IncidentDuplicate(title=title, detail=detail, severity=severity, ack_due=ack_due, escalate_due=escalate_due):
+            text = title + (f" \u2014 {detail}" if detail else "")
+            repeated = replace(incident, reports=incident.reports + 1, notes=[*notes, _note(event, text, "duplicate")])
+            if isinstance(ack_due, str):  # a repeat of higher severity raised it
+                return replace(repeated, severity=severity, ack_due=ack_due, escalate_due=_set(escalate_due, None))
+            return repeated
+        case IncidentSnoozed(until=until, note=note):
+            return replace(incident, snoozed_until=until, escalate_due=None, notes=[*notes, _note(event, note, "snoozed")])
+        case IncidentUnsnoozed(note=note, ack_due=ack_due, escalate_due=escalate_due):
+            woken = [*notes, _note(event, note, "unsnoozed")] if isinstance(note, str) and note else notes
+            return replace(incident, snoozed_until=None, ack_due=_set(ack_due, incident.ack_due), escalate_due=escalate_due, notes=woken)
+        case IncidentAssigned(owner=owner):
+            return replace(incident, owner=owner)
+        case IncidentSeverityChanged(severity=severity, note=note, ack_due=ack_due, escalate_due=escalate_due):
+            return replace(incident, severity=severity, ack_due=ack_due, escalate_due=escalate_due, notes=[*notes, _note(event, note, "severity")])
+        case IncidentUnacknowledged(note=note, ack_due=ack_due, escalate_due=escalate_due):
+            return replace(
+                incident,
+                status="open",
+                acknowledged=None,
+                acknowledged_by=None,
+                ack_due=ack_due,
+                escalate_due=escalate_due,
+                notes=[*notes, _note(event, note, "unacknowledged")],
+            )
+        case IncidentMerged(into=into, note=note):
+            return replace(
+                incident,
+                status="resolved",
+                resolved=event.ts,
+                resolved_by=event.actor,
+                merged_into=into,
+                escalate_due=None,
+                snoozed_until=None,
+                notes=[*notes, _note(event, note or f"#{into}", "merged")],
+            )
+    return incident  # pragma: no cover - the union is closed
 
 
 def fold(state: State, events: Iterable[Event]) -> State:
@@ -311,12 +338,19 @@ def fold(state: State, events: Iterable[Event]) -> State:
 
 @dataclass(frozen=True)
 class Decision:
-    """What a command becomes: one event, not yet numbered."""
+    """What a command becomes: one event, not yet numbered: its payload, and
+    the regency it is about (for the log's index; None for token and config events)."""
 
-    kind: str
-    data: dict[str, Any]
-    incident: int | None = None
+    payload: KnownPayload
     regency: str | None = None
+
+    @property
+    def kind(self) -> str:
+        return self.payload.KIND
+
+    @property
+    def incident(self) -> int | None:
+        return concerns(self.payload)
 
 
 def _find(state: State, incident_id: int) -> Incident:
@@ -411,7 +445,7 @@ def decide(state: State, command: WriteCommand, actor: Actor, scope: list[str] |
             notes=[],
             escalate_due=ack_due,
         )
-        return Decision("incident.reported", to_builtins(incident), incident.id, draft.regency)
+        return Decision(IncidentReported.of(incident), draft.regency)
 
     if isinstance(command, StageUpdate):
         total = rules.stage_totals.get((command.regency, command.stage))
@@ -454,34 +488,30 @@ def decide(state: State, command: WriteCommand, actor: Actor, scope: list[str] |
             note=command.note or None,
             updated=ts,
         )
-        return Decision("stage.updated", to_builtins(row), None, command.regency)
+        return Decision(StageUpdated.of(row), command.regency)
 
     incident = _find(state, command.incident)
     _check_scope(scope, incident.regency)
-    ref = {"incident": incident.id}
+    ref = incident.id
     if isinstance(command, Ack):
         if incident.status != "open":
             raise _already(incident, rules, "acknowledge")
-        return Decision("incident.acknowledged", ref, incident.id, incident.regency)
+        return Decision(IncidentAcknowledged(incident=ref), incident.regency)
     if isinstance(command, Escalate):
         if incident.status == "resolved":
             raise _already(incident, rules, "escalate")
-        return Decision(
-            "incident.escalated",
-            {**ref, "level": incident.level + 1, "note": command.note if command.note and command.note.strip() else None},
-            incident.id,
-            incident.regency,
-        )
+        note = command.note if command.note and command.note.strip() else None
+        return Decision(IncidentEscalated(incident=ref, level=incident.level + 1, note=note), incident.regency)
     if isinstance(command, Note):
         if not command.text.strip():
             raise DomainError("invalid", "text must not be blank", reason="blank", params={"field": "text"})
-        return Decision("incident.noted", {**ref, "text": command.text}, incident.id, incident.regency)
+        return Decision(IncidentNoted(incident=ref, text=command.text), incident.regency)
     if isinstance(command, Resolve):
         if not command.note.strip():
             raise DomainError("invalid", "a resolution note is required", reason="note_required", params={"command": "resolve"})
         if incident.status == "resolved":
             raise _already(incident, rules, "resolve")
-        return Decision("incident.resolved", {**ref, "note": command.note}, incident.id, incident.regency)
+        return Decision(IncidentResolved(incident=ref, note=command.note), incident.regency)
     if isinstance(command, Reopen):
         if not command.note.strip():
             raise DomainError("invalid", "a note saying why it is reopened is required", reason="note_required", params={"command": "reopen"})
@@ -497,7 +527,7 @@ def decide(state: State, command: WriteCommand, actor: Actor, scope: list[str] |
             )
         rule = _severity_rule(rules, incident.severity)
         ack_due = format_ts(now + timedelta(minutes=rule.ack_minutes))
-        return Decision("incident.reopened", {**ref, "note": command.note, "ack_due": ack_due, "escalate_due": ack_due}, incident.id, incident.regency)
+        return Decision(IncidentReopened(incident=ref, note=command.note, ack_due=ack_due, escalate_due=ack_due), incident.regency)
     if isinstance(command, Snooze | Assign | SeverityChange | Unack | Merge):
         return _decide_triage(state, incident, command, scope, now, rules)
         raise DomainError(
@@ -533,20 +563,20 @@ def _rank(severity: str) -> int:
     return SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES)
 
 
-def _deadlines(incident: Incident, ack_due: str) -> dict[str, Any]:
-    """A new acknowledgement deadline and the escalation it implies: none while
+def _escalate_due(incident: Incident, ack_due: str) -> str | None:
+    """The escalation a new acknowledgement deadline implies: none while
     acknowledged or snoozed (the wake-up sets it again)."""
     live = incident.status == "open" and incident.snoozed_until is None
-    return {"ack_due": ack_due, "escalate_due": ack_due if live else None}
+    return ack_due if live else None
 
 
 def _duplicate(incident: Incident, title: str, detail: str, severity: str, now: datetime, rules: Rules) -> Decision:
-    data: dict[str, Any] = {"incident": incident.id, "title": title, "detail": detail, "severity": severity}
     if _rank(severity) < _rank(incident.severity):
         # A more severe repeat tightens the deadline, never loosens it.
-        due = min(parse_ts(incident.ack_due), now + timedelta(minutes=_severity_rule(rules, severity).ack_minutes))
-        data.update(_deadlines(incident, format_ts(due)))
-    return Decision("incident.duplicate", data, incident.id, incident.regency)
+        due = format_ts(min(parse_ts(incident.ack_due), now + timedelta(minutes=_severity_rule(rules, severity).ack_minutes)))
+        raised = IncidentDuplicate(incident=incident.id, title=title, detail=detail, severity=severity, ack_due=due, escalate_due=_escalate_due(incident, due))
+        return Decision(raised, incident.regency)
+    return Decision(IncidentDuplicate(incident=incident.id, title=title, detail=detail, severity=severity), incident.regency)
 
 
 def _required(text: str, command: str, what: str) -> None:
@@ -557,7 +587,7 @@ def _required(text: str, command: str, what: str) -> None:
 def _decide_triage(
     state: State, incident: Incident, command: Snooze | Assign | SeverityChange | Unack | Merge, scope: list[str] | None, now: datetime, rules: Rules
 ) -> Decision:
-    ref: dict[str, Any] = {"incident": incident.id}
+    ref = incident.id
     tag = str(type(command).__struct_config__.tag)
     if isinstance(command, Snooze):
         _required(command.note, "snooze", "a note saying why it is snoozed")
@@ -574,7 +604,7 @@ def _decide_triage(
                 )
             return _wake(incident, now, rules, command.note)
         until = format_ts(now + timedelta(minutes=command.minutes))
-        return Decision("incident.snoozed", {**ref, "until": until, "note": command.note}, incident.id, incident.regency)
+        return Decision(IncidentSnoozed(incident=ref, until=until, note=command.note), incident.regency)
     if incident.status == "resolved":
         raise _already(incident, rules, {"assign": "assign", "severity": "change the severity of", "unack": "un-acknowledge", "merge": "merge"}[tag])
     if isinstance(command, Assign):
@@ -609,7 +639,7 @@ def _decide_triage(
                 reason="unchanged",
                 params={"field": "owner", "value": who},
             )
-        return Decision("incident.assigned", {**ref, "owner": None if owner is None else to_builtins(owner)}, incident.id, incident.regency)
+        return Decision(IncidentAssigned(incident=ref, owner=owner), incident.regency)
     if isinstance(command, SeverityChange):
         _required(command.note, "severity", "a note saying why the severity changes")
         rule = rules.severities.get(command.severity)
@@ -624,9 +654,8 @@ def _decide_triage(
                 params={"field": "severity", "value": incident.severity},
             )
         due = format_ts(now + timedelta(minutes=rule.ack_minutes))
-        return Decision(
-            "incident.severity_changed", {**ref, "severity": command.severity, "note": command.note, **_deadlines(incident, due)}, incident.id, incident.regency
-        )
+        changed = IncidentSeverityChanged(incident=ref, severity=command.severity, note=command.note, ack_due=due, escalate_due=_escalate_due(incident, due))
+        return Decision(changed, incident.regency)
     if isinstance(command, Unack):
         _required(command.note, "unack", "a note saying why it is un-acknowledged")
         if incident.status != "acknowledged":
@@ -641,7 +670,7 @@ def _decide_triage(
             )
         due = format_ts(now + timedelta(minutes=_severity_rule(rules, incident.severity).ack_minutes))
         reopened = replace(incident, status="open")
-        return Decision("incident.unacknowledged", {**ref, "note": command.note, **_deadlines(reopened, due)}, incident.id, incident.regency)
+        return Decision(IncidentUnacknowledged(incident=ref, note=command.note, ack_due=due, escalate_due=_escalate_due(reopened, due)), incident.regency)
     # Merge
     if command.into == incident.id:
         raise DomainError("invalid", f"cannot merge incident {incident.id} into itself", reason="same_incident", params={"incident": incident.id})
@@ -660,23 +689,17 @@ def _decide_triage(
             params={"into": target.id},
         )
     note = command.note.strip() if command.note else ""
-    return Decision(
-        "incident.merged", {**ref, "into": target.id, "note": note or None, "reports": incident.reports, "title": incident.title}, incident.id, incident.regency
-    )
+    return Decision(IncidentMerged(incident=ref, into=target.id, note=note or None, reports=incident.reports, title=incident.title), incident.regency)
 
 
 def _wake(incident: Incident, now: datetime, rules: Rules, note: str | None) -> Decision:
     """The end of a snooze: the acknowledgement deadline counts again from `now`."""
-    data: dict[str, Any] = {"incident": incident.id}
-    if note:
-        data["note"] = note
+    said: str | UnsetType = note if note else UNSET
     if incident.status == "open":
         rule = rules.severities.get(incident.severity)
         due = format_ts(now + timedelta(minutes=rule.ack_minutes)) if rule else incident.ack_due
-        data.update(ack_due=due, escalate_due=due)
-    else:
-        data["escalate_due"] = None
-    return Decision("incident.unsnoozed", data, incident.id, incident.regency)
+        return Decision(IncidentUnsnoozed(incident=incident.id, note=said, ack_due=due, escalate_due=due), incident.regency)
+    return Decision(IncidentUnsnoozed(incident=incident.id, note=said, escalate_due=None), incident.regency)
 
 
 def due_wakeups(state: State, now: datetime, rules: Rules) -> list[Decision]:
@@ -713,14 +736,7 @@ def due_escalations(state: State, now: datetime, rules: Rules) -> list[Decision]
             while nxt <= now:
                 nxt += step
             following = format_ts(nxt)
-        decisions.append(
-            Decision(
-                "incident.escalated",
-                {"incident": incident.id, "level": incident.level + 1, "note": None, "escalate_due": following},
-                incident.id,
-                incident.regency,
-            )
-        )
+        decisions.append(Decision(IncidentEscalated(incident=incident.id, level=incident.level + 1, note=None, escalate_due=following), incident.regency))
     return decisions
 
 
@@ -741,31 +757,44 @@ def event_summary(event: Event, tz: tzinfo | None = None) -> str:
     timelines and the post's record (raw wire text: draw it through for_terminal).
     With `tz`, a time in it (a snooze's end) is in the province's time, as people read it."""
     data = event.data
-    owner = data.get("owner")
-    note = f": {data['note']}" if data.get("note") else ""
-    if event.kind in ("incident.reported", "incident.duplicate"):
-        return f"{data.get('severity', '')}: {data.get('title', '')}"
-    if event.kind == "incident.assigned":
-        return f"{owner.get('agency')}/{owner.get('name')}" if isinstance(owner, dict) else "released"
-    if event.kind == "incident.snoozed":
-        until = data.get("until", "")
-        if tz is not None and isinstance(until, str) and until:
-            try:
-                local = parse_ts(until).astimezone(tz)
-                until = f"{local:%d/%m %H:%M} {local.tzname() or ''}".strip()
-            except ValueError:
-                pass  # not a time: say what the event holds
-        return f"until {until}{note}"
-    if event.kind == "incident.severity_changed":
-        return f"{data.get('severity', '')}{note}"
-    if event.kind == "incident.merged":
-        return f"into #{data.get('into')}{note}"
-    if event.kind == "incident.escalated":
-        return f"level {data.get('level')}{note}"
-    if event.kind == "stage.updated":
-        blocked = " blocked" if data.get("status") == "blocked" else ""
-        return f"{data.get('stage', '')} {data.get('done', '')}/{data.get('total', '')}{blocked}" + (f": {data['note']}" if data.get("note") else "")
-    return str(data.get("note") or data.get("text") or "")
+    said = getattr(data, "note", None)
+    note = f": {said}" if isinstance(said, str) and said else ""
+    match data:
+        case IncidentReported(severity=severity, title=title) | IncidentDuplicate(severity=severity, title=title):
+            return f"{severity}: {title}"
+        case IncidentAssigned(owner=owner):
+            return f"{owner.agency}/{owner.name}" if owner is not None else "released"
+        case IncidentSnoozed(until=until):
+            if tz is not None and until:
+                try:
+                    local = parse_ts(until).astimezone(tz)
+                    until = f"{local:%d/%m %H:%M} {local.tzname() or ''}".strip()
+                except ValueError:
+                    pass  # not a time: say what the event holds
+            return f"until {until}{note}"
+        case IncidentSeverityChanged(severity=severity):
+            return f"{severity}{note}"
+        case IncidentMerged(into=into):
+            return f"into #{into}{note}"
+        case IncidentEscalated(level=level):
+            return f"level {level}{note}"
+        case StageUpdated(stage=stage, done=done, total=total, status=status):
+            blocked = " blocked" if status == "blocked" else ""
+            return f"{stage} {done}/{total}{blocked}{note}"
+        case IncidentNoted(text=text):
+            return text
+        case dict():
+            return str(data.get("note") or data.get("text") or "")
+    return said if isinstance(said, str) else ""
+
+
+def event_text(event: Event) -> str:
+    """The free text an event carries: its note, or a note's text ("" if none)."""
+    data = event.data
+    if isinstance(data, dict):
+        return str(data.get("note") or data.get("text") or "")
+    said = getattr(data, "note", None) or getattr(data, "text", None)
+    return said if isinstance(said, str) else ""
 
 
 def is_mine(incident: Incident, user: User) -> bool:

@@ -14,9 +14,10 @@ import hashlib
 import json
 import re
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 from opsmon.text import describe, forbidden_characters
 
@@ -389,12 +390,289 @@ ClientMessage = Hello | Command
 # --- server -> client ----------------------------------------------------------
 
 
+# --- events: one payload type per kind ---------------------------------------------
+#
+# An event's `kind` is a sibling of its `data` on the wire, so `data` is decoded
+# by kind through PAYLOAD_TYPES (see `decode_payload`). Each payload's fields are
+# in the order the server has always written them, and a field the server writes
+# only sometimes (or that older servers did not write) defaults to UNSET, which
+# is left out when encoded: an event decoded and encoded again is the same JSON,
+# so its `event_digest` does not change. A kind this version does not know keeps
+# its data as a plain dict (OtherData), and folds as nothing.
+
+
+class IncidentReported(msgspec.Struct, frozen=True, kw_only=True):
+    """`incident.reported`: the whole new incident (the fields of `Incident`)."""
+
+    KIND: ClassVar[str] = "incident.reported"
+    id: int
+    regency: str
+    category: str
+    severity: str
+    title: str
+    detail: str
+    location: str
+    status: str
+    level: int
+    reported: str
+    reporter: Actor
+    acknowledged: str | None
+    acknowledged_by: Actor | None
+    resolved: str | None
+    resolved_by: Actor | None
+    ack_due: str
+    notes: list[NoteEntry]
+    # Written by every server since they were added; UNSET in events stored before.
+    escalate_due: str | None | UnsetType = UNSET
+    reports: int | UnsetType = UNSET
+    owner: Actor | None | UnsetType = UNSET
+    snoozed_until: str | None | UnsetType = UNSET
+    merged_into: int | None | UnsetType = UNSET
+
+    @classmethod
+    def of(cls, incident: Incident) -> IncidentReported:
+        return cls(**{name: getattr(incident, name) for name in Incident.__struct_fields__})
+
+    def as_incident(self) -> Incident:
+        """The incident it reports, with today's defaults for fields an old event lacks."""
+        fields = msgspec.structs.astuple(self)
+        if UNSET not in fields:
+            return Incident(*fields)  # the same fields in the same order: the usual, fast way
+        return Incident(
+            id=self.id,
+            regency=self.regency,
+            category=self.category,
+            severity=self.severity,
+            title=self.title,
+            detail=self.detail,
+            location=self.location,
+            status=self.status,
+            level=self.level,
+            reported=self.reported,
+            reporter=self.reporter,
+            acknowledged=self.acknowledged,
+            acknowledged_by=self.acknowledged_by,
+            resolved=self.resolved,
+            resolved_by=self.resolved_by,
+            ack_due=self.ack_due,
+            notes=self.notes,
+            escalate_due=None if self.escalate_due is UNSET else self.escalate_due,
+            reports=1 if self.reports is UNSET else self.reports,
+            owner=None if self.owner is UNSET else self.owner,
+            snoozed_until=None if self.snoozed_until is UNSET else self.snoozed_until,
+            merged_into=None if self.merged_into is UNSET else self.merged_into,
+        )
+
+
+class IncidentChange(msgspec.Struct, frozen=True, kw_only=True):
+    """What every event about an existing incident carries first: its id."""
+
+    incident: int
+
+
+class IncidentAcknowledged(IncidentChange, frozen=True, kw_only=True):
+    KIND: ClassVar[str] = "incident.acknowledged"
+
+
+class IncidentEscalated(IncidentChange, frozen=True, kw_only=True):
+    """`escalate_due` only on the server's own (automatic) escalations."""
+
+    KIND: ClassVar[str] = "incident.escalated"
+    level: int
+    note: str | None | UnsetType = UNSET
+    escalate_due: str | None | UnsetType = UNSET
+
+
+class IncidentNoted(IncidentChange, frozen=True, kw_only=True):
+    KIND: ClassVar[str] = "incident.noted"
+    text: str
+
+
+class IncidentResolved(IncidentChange, frozen=True, kw_only=True):
+    KIND: ClassVar[str] = "incident.resolved"
+    note: str
+
+
+class IncidentReopened(IncidentChange, frozen=True, kw_only=True):
+    KIND: ClassVar[str] = "incident.reopened"
+    note: str
+    ack_due: str | UnsetType = UNSET
+    escalate_due: str | None | UnsetType = UNSET
+
+
+class IncidentDuplicate(IncidentChange, frozen=True, kw_only=True):
+    """A repeat report folded into the incident; `ack_due` and `escalate_due`
+    only when the repeat is more severe."""
+
+    KIND: ClassVar[str] = "incident.duplicate"
+    title: str
+    detail: str
+    severity: str
+    ack_due: str | UnsetType = UNSET
+    escalate_due: str | None | UnsetType = UNSET
+
+
+class IncidentSnoozed(IncidentChange, frozen=True, kw_only=True):
+    KIND: ClassVar[str] = "incident.snoozed"
+    until: str
+    note: str
+
+
+class IncidentUnsnoozed(IncidentChange, frozen=True, kw_only=True):
+    """`note` when a person woke it; `ack_due` when it is open."""
+
+    KIND: ClassVar[str] = "incident.unsnoozed"
+    note: str | UnsetType = UNSET
+    ack_due: str | UnsetType = UNSET
+    escalate_due: str | None
+
+
+class IncidentAssigned(IncidentChange, frozen=True, kw_only=True):
+    KIND: ClassVar[str] = "incident.assigned"
+    owner: Actor | None
+
+
+class IncidentSeverityChanged(IncidentChange, frozen=True, kw_only=True):
+    KIND: ClassVar[str] = "incident.severity_changed"
+    severity: str
+    note: str
+    ack_due: str
+    escalate_due: str | None
+
+
+class IncidentUnacknowledged(IncidentChange, frozen=True, kw_only=True):
+    KIND: ClassVar[str] = "incident.unacknowledged"
+    note: str
+    ack_due: str
+    escalate_due: str | None
+
+
+class IncidentMerged(IncidentChange, frozen=True, kw_only=True):
+    """`reports` and `title` are the merged incident's, so a fold needs nothing else."""
+
+    KIND: ClassVar[str] = "incident.merged"
+    into: int
+    note: str | None
+    reports: int
+    title: str
+
+
+class StageUpdated(msgspec.Struct, frozen=True, kw_only=True):
+    """`stage.updated`: the whole new stage row (the fields of `StageRow`)."""
+
+    KIND: ClassVar[str] = "stage.updated"
+    regency: str
+    stage: str
+    status: str
+    done: int
+    total: int
+    note: str | None
+    updated: str
+
+    @classmethod
+    def of(cls, row: StageRow) -> StageUpdated:
+        return cls(regency=row.regency, stage=row.stage, status=row.status, done=row.done, total=row.total, note=row.note, updated=row.updated)
+
+    def as_row(self) -> StageRow:
+        return StageRow(*msgspec.structs.astuple(self))  # the same fields in the same order
+
+
+class TokenAdded(msgspec.Struct, frozen=True, kw_only=True):
+    """`token.added` (actor system): never the secret or its hash."""
+
+    KIND: ClassVar[str] = "token.added"
+    name: str
+    role: str
+    agency: str
+    regencies: list[str] | None
+    expires: str | None
+    by: str | None
+    at: str
+
+
+class TokenRevoked(msgspec.Struct, frozen=True, kw_only=True):
+    KIND: ClassVar[str] = "token.revoked"
+    name: str
+    by: str | None
+    at: str
+
+
+class TokenExpired(msgspec.Struct, frozen=True, kw_only=True):
+    KIND: ClassVar[str] = "token.expired"
+    name: str
+    expired: str
+    at: str
+
+
+class ConfigChanged(msgspec.Struct, frozen=True, kw_only=True):
+    """`config.changed` (actor system): an operator accepted a config that drops history."""
+
+    KIND: ClassVar[str] = "config.changed"
+    by: str
+    accepted: str
+    dropped_regencies: list[str]
+    dropped_stages: list[str]
+    changes: list[str]
+
+
+IncidentEvent = (
+    IncidentAcknowledged
+    | IncidentEscalated
+    | IncidentNoted
+    | IncidentResolved
+    | IncidentReopened
+    | IncidentDuplicate
+    | IncidentSnoozed
+    | IncidentUnsnoozed
+    | IncidentAssigned
+    | IncidentSeverityChanged
+    | IncidentUnacknowledged
+    | IncidentMerged
+)
+KnownPayload = IncidentReported | IncidentEvent | StageUpdated | TokenAdded | TokenRevoked | TokenExpired | ConfigChanged
+# The data of an event kind this version does not know (a newer server's).
+OtherData = dict[str, Any]
+Payload = KnownPayload | OtherData
+
+PAYLOAD_TYPES: dict[str, type[KnownPayload]] = {
+    cls.KIND: cls
+    for cls in (
+        IncidentReported,
+        IncidentAcknowledged,
+        IncidentEscalated,
+        IncidentNoted,
+        IncidentResolved,
+        IncidentReopened,
+        IncidentDuplicate,
+        IncidentSnoozed,
+        IncidentUnsnoozed,
+        IncidentAssigned,
+        IncidentSeverityChanged,
+        IncidentUnacknowledged,
+        IncidentMerged,
+        StageUpdated,
+        TokenAdded,
+        TokenRevoked,
+        TokenExpired,
+        ConfigChanged,
+    )
+}
+
+
 class Event(msgspec.Struct, tag="event", tag_field="type"):
+    """One event. `data` is the kind's payload type (PAYLOAD_TYPES), or a plain
+    dict for a kind this version does not know. Build one with `Event.of`, which
+    takes the kind from the payload (so the two cannot disagree)."""
+
     seq: int
     ts: str
     kind: str
     actor: Actor
-    data: dict[str, Any]
+    data: Payload
+
+    @classmethod
+    def of(cls, seq: int, ts: str, actor: Actor, data: KnownPayload) -> Event:
+        return cls(seq=seq, ts=ts, kind=data.KIND, actor=actor, data=data)
 
 
 class Batch(msgspec.Struct, tag="batch", tag_field="type"):
@@ -477,8 +755,99 @@ ServerMessage = Welcome | Snapshot | Event | Batch | Result | Error | Status
 
 _encoder = msgspec.json.Encoder()
 _raw_decoder = msgspec.json.Decoder()
-_server_decoder = msgspec.json.Decoder(ServerMessage)
-_result_decoder = msgspec.json.Decoder(Result)
+
+# Decoding: an event's `data` is first kept raw, then decoded by its `kind`.
+_payload_decoders: dict[str, msgspec.json.Decoder[Any]] = {kind: msgspec.json.Decoder(cls) for kind, cls in PAYLOAD_TYPES.items()}
+_other_decoder = msgspec.json.Decoder(OtherData)
+
+
+class _WireEvent(msgspec.Struct, tag="event", tag_field="type"):
+    seq: int
+    ts: str
+    kind: str
+    actor: Actor
+    data: msgspec.Raw
+
+
+class _WireBatch(msgspec.Struct, tag="batch", tag_field="type"):
+    events: list[_WireEvent]
+
+
+# `Result` as it arrives: its history `events` with their data still raw.
+_WireResult: Any = msgspec.defstruct(
+    "_WireResult",
+    [(f.name, list[_WireEvent] | None if f.name == "events" else f.type, f.default) for f in msgspec.structs.fields(Result)],
+    tag="result",
+    tag_field="type",
+    omit_defaults=True,
+)
+_server_decoder = msgspec.json.Decoder(Welcome | Snapshot | _WireEvent | _WireBatch | _WireResult | Error | Status)
+
+# The fast way for a batch (most events arrive in one): its events as a union
+# tagged by `kind`, one struct per known kind, decoded in one pass. A batch
+# holding a kind not known here fails it and is decoded the general way.
+_KindedEvents: Any = Union[  # noqa: UP007 - a union built from a tuple of types
+    tuple(
+        msgspec.defstruct(f"_Wire{cls.__name__}", [("seq", int), ("ts", str), ("actor", Actor), ("data", cls)], tag=kind, tag_field="kind")
+        for kind, cls in PAYLOAD_TYPES.items()
+    )
+]
+_batch_decoder = msgspec.json.Decoder(msgspec.defstruct("_KindedBatch", [("events", list[_KindedEvents])], tag="batch", tag_field="type"))
+_BATCH_TEXT_PREFIX = '{"type":"batch"'
+_BATCH_PREFIX = _BATCH_TEXT_PREFIX.encode()
+_result_decoder = msgspec.json.Decoder(_WireResult)
+
+
+def decode_payload(kind: str, data: bytes | str | msgspec.Raw) -> Payload:
+    """An event's data (JSON) as its kind's payload type; a dict for a kind not known here.
+    Raises msgspec.ValidationError / DecodeError when it does not fit."""
+    decoder = _payload_decoders.get(kind)
+    if decoder is None:
+        other: OtherData = _other_decoder.decode(data)
+        return other
+    payload: KnownPayload = decoder.decode(data)
+    return payload
+
+
+def convert_payload(kind: str, data: Any) -> Payload:
+    """An event's data as plain values (a dict) as its kind's payload type."""
+    known = PAYLOAD_TYPES.get(kind)
+    if known is None:
+        other: OtherData = msgspec.convert(data, OtherData)
+        return other
+    payload: KnownPayload = msgspec.convert(data, known)
+    return payload
+
+
+class _PlainEvent(msgspec.Struct):
+    seq: int
+    ts: str
+    kind: str
+    actor: Actor
+    data: OtherData
+
+
+def convert_event(value: Any) -> Event:
+    """An event as plain values (a decoded frame, a JSONL row's fields) as an Event."""
+    plain = msgspec.convert(value, _PlainEvent)
+    return Event(seq=plain.seq, ts=plain.ts, kind=plain.kind, actor=plain.actor, data=convert_payload(plain.kind, plain.data))
+
+
+def _lift(wire: _WireEvent, where: str = "$") -> Event:
+    """The event with its data decoded by kind; an error names the field in the frame."""
+    try:
+        data = decode_payload(wire.kind, wire.data)
+    except msgspec.ValidationError as exc:
+        problem, _, at = str(exc).partition(" - at `$")
+        raise msgspec.ValidationError(f"{problem} - at `{where}.data{at or '`'}") from None
+    return Event(seq=wire.seq, ts=wire.ts, kind=wire.kind, actor=wire.actor, data=data)
+
+
+def _lift_result(wire: Any) -> Result:
+    fields = {name: getattr(wire, name) for name in Result.__struct_fields__}
+    if wire.events is not None:
+        fields["events"] = [_lift(e, f"$.events[{n}]") for n, e in enumerate(wire.events)]
+    return Result(**fields)
 
 
 class BadMessage(ValueError):
@@ -583,16 +952,29 @@ def decode_client(frame: str | bytes) -> ClientMessage:
 
 def decode_server(frame: str | bytes) -> ServerMessage:
     """Parse one server frame (clients); raises BadMessage."""
+    if frame.startswith(_BATCH_PREFIX) if isinstance(frame, bytes) else frame.startswith(_BATCH_TEXT_PREFIX):
+        try:
+            kinded: Any = _batch_decoder.decode(frame)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            pass  # a kind this version does not know (or a bad frame): the general way says which
+        else:
+            return Batch(events=[Event(seq=e.seq, ts=e.ts, kind=e.data.KIND, actor=e.actor, data=e.data) for e in kinded.events])
     try:
-        message: ServerMessage = _server_decoder.decode(frame)
-        return message
+        message = _server_decoder.decode(frame)
+        if isinstance(message, _WireBatch):
+            return Batch(events=[_lift(e, f"$.events[{n}]") for n, e in enumerate(message.events)])
+        if isinstance(message, _WireEvent):
+            return _lift(message)
+        if isinstance(message, Welcome | Snapshot | Error | Status):
+            return message
+        return _lift_result(message)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise BadMessage(f"bad frame from server: {exc}") from None
 
 
 def decode_result(frame: bytes) -> Result:
     """A stored result frame (the server's own encoding)."""
-    return _result_decoder.decode(frame)
+    return _lift_result(_result_decoder.decode(frame))
 
 
 DIGEST_LENGTH = 16

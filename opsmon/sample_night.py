@@ -78,7 +78,7 @@ def fixed_night(config: Config, *, role: str = "officer") -> tuple[Welcome, Stat
 
     def run(command: object, actor: Actor, at: datetime) -> None:
         decision = decide(state, command, actor, None, at, rules)  # type: ignore[arg-type]
-        events.append(Event(seq=len(events) + 1, ts=format_ts(at), kind=decision.kind, actor=actor, data=decision.data))
+        events.append(Event.of(len(events) + 1, format_ts(at), actor, decision.payload))
         apply(state, events[-1])
 
     for n, (regency, stage, done) in enumerate(STAGES):

@@ -22,10 +22,10 @@ from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 
-from opsmon.domain import State
+from opsmon.domain import State, event_text
 from opsmon.exercise import BANNER
 from opsmon.i18n import Translator, who
-from opsmon.protocol import SEVERITIES, ConfigInfo, Event, ExerciseInfo, Incident, format_ts, parse_ts
+from opsmon.protocol import SEVERITIES, ConfigInfo, Event, ExerciseInfo, Incident, IncidentEscalated, format_ts, parse_ts
 from opsmon.text import for_terminal
 
 FORMATS = ("text", "md", "json", "pdf")
@@ -161,17 +161,18 @@ def build(
     urgent.sort(key=lambda i: (SEVERITIES.index(i.severity), i.reported, i.id))
     escalations = []
     for event in events:
-        if event.kind == "incident.escalated" and after(event.ts):
-            incident = state.incidents.get(event.data.get("incident", -1))
+        if isinstance(event.data, IncidentEscalated) and after(event.ts):
+            escalated = event.data
+            incident = state.incidents.get(escalated.incident)
             escalations.append(
                 {
-                    "id": event.data.get("incident"),
-                    "level": event.data.get("level"),
+                    "id": escalated.incident,
+                    "level": escalated.level,
                     "at": event.ts,
                     "by": who(event.actor),
                     "regency": incident.regency if incident else None,
                     "title": _clean(incident.title) if incident else "",
-                    "note": _clean(event.data.get("note")) or None,
+                    "note": _clean(event_text(event)) or None,
                 }
             )
     resolved = [

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from opsmon.domain import State
 from opsmon.protocol import SEVERITIES as SEVERITIES  # re-exported: the charts draw one series each
-from opsmon.protocol import ConfigInfo, Event, parse_ts
+from opsmon.protocol import ConfigInfo, Event, StageUpdated, parse_ts
 
 
 @dataclass(frozen=True)
@@ -56,8 +56,9 @@ def night(state: State, events: Iterable[Event], config: ConfigInfo, now: dateti
             total += row.total
             points[code].append((parse_ts(row.updated), row.done))
     for event in events:
-        if event.kind == "stage.updated" and event.data.get("stage") == stage and event.data.get("regency") in points:
-            points[event.data["regency"]].append((parse_ts(event.ts), int(event.data.get("done", 0))))
+        update = event.data
+        if isinstance(update, StageUpdated) and update.stage == stage and update.regency in points:
+            points[update.regency].append((parse_ts(event.ts), update.done))
     tps = []
     for start in starts:
         end = start + timedelta(hours=1)

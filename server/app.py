@@ -39,12 +39,13 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from opsmon.config import Config, config_relative
-from opsmon.domain import Decision, DomainError, Rules, State, apply, decide, due_escalations, due_wakeups, in_snapshot, stage_status
+from opsmon.domain import Decision, DomainError, Rules, State, apply, decide, due_escalations, due_wakeups, in_snapshot, stage_status, touches
 from opsmon.geo import province_shape
 from opsmon.protocol import (
     CLOSE_POLICY,
     HELLO_TIMEOUT_SECONDS,
     MAX_FRAME_BYTES,
+    PAYLOAD_TYPES,
     PROTOCOL_VERSION,
     SYSTEM,
     WRITE_COMMANDS,
@@ -53,8 +54,10 @@ from opsmon.protocol import (
     Event,
     Hello,
     History,
+    IncidentDuplicate,
     Result,
     Snapshot,
+    StageUpdated,
     Status,
     User,
     Welcome,
@@ -64,7 +67,6 @@ from opsmon.protocol import (
     event_digest,
     format_ts,
     parse_ts,
-    to_builtins,
     utc_now,
 )
 from opsmon.ratelimit import TokenBucket
@@ -299,8 +301,8 @@ class OpsmonServer:
         if drift.new_drops or (drift.dropped_stages and self.accept_config_change):
             # Who let the config drop what: in the log, for the export.
             async with self.lock:
-                await self._write([Decision("config.changed", drift.event_data(), None, None)])
-            log.warning("config change accepted by %s: %s", drift.event_data()["by"], "; ".join(drift.lines))
+                await self._write([Decision(drift.event_data())])
+            log.warning("config change accepted by %s: %s", drift.event_data().by, "; ".join(drift.lines))
         await remember(self.store, self.config, drift)
         if self.holds_timers:
             await self._log_token_changes()  # made while the server was down
@@ -387,8 +389,8 @@ class OpsmonServer:
                 if row.total != total:
                     done = min(row.done, total)
                     status = "blocked" if row.status == "blocked" else stage_status(done, total, False)
-                    data = {**to_builtins(row), "total": total, "done": done, "status": status, "updated": updated}
-                    decisions.append(Decision("stage.updated", data, None, row.regency))
+                    changed = StageUpdated(regency=row.regency, stage=row.stage, status=status, done=done, total=total, note=row.note, updated=updated)
+                    decisions.append(Decision(changed, row.regency))
             return decisions
 
         async def plan(state: State, _batch: WriteBatch) -> tuple[list[Decision], list[int]]:
@@ -940,17 +942,15 @@ class OpsmonServer:
                                     )
                                 )
                             continue
-                    event = Event(seq=trial.seq + 1, ts=ts, kind=decision.kind, actor=actor, data=decision.data)
+                    event = Event.of(trial.seq + 1, ts, actor, decision.payload)
                     apply(trial, event)
                     events.append((event, decision.incident, decision.regency))
-                    if decision.kind == "stage.updated":
-                        touched_stages.add((event.data["regency"], event.data["stage"]))
-                    elif decision.incident is not None:
-                        touched_incidents.add(decision.incident)
-                        if decision.kind == "incident.merged":
-                            touched_incidents.add(event.data["into"])  # it gains the merged one's reports
+                    if isinstance(decision.payload, StageUpdated):
+                        touched_stages.add((decision.payload.regency, decision.payload.stage))
+                    else:
+                        touched_incidents.update(touches(decision.payload))  # a merge: the one merged into gains its reports
                     if pending is not None:
-                        duplicate = decision.kind == "incident.duplicate"
+                        duplicate = isinstance(decision.payload, IncidentDuplicate)
                         frame = encode(Result(id=pending.command.id, ok=True, seq=event.seq, incident=decision.incident, duplicate=duplicate))
                         answered[(pending.user.name, pending.command.id)] = frame
                         records.append(CommandRecord(pending.user.name, pending.command.id, frame))
@@ -1030,7 +1030,7 @@ class OpsmonServer:
                     severity = incident.severity if incident is not None else "?"
                     log.info(
                         "escalated incident #%s (regency %s, %s) to level %s: not acknowledged by its deadline",
-                        decision.incident, decision.regency, severity, decision.data.get("level"),
+                        decision.incident, decision.regency, severity, getattr(decision.payload, "level", "?"),
                         extra={"audit": {"who": "system", "command": "escalate", "incident": decision.incident, "regency": decision.regency, "outcome": "ok", "seq": self.state.seq}},
                     )  # fmt: skip
             return len(decisions)
@@ -1172,7 +1172,7 @@ class OpsmonServer:
             async def plan(_state: State, batch: WriteBatch) -> tuple[list[Decision], list[int]]:
                 # Read in the write batch: on PostgreSQL under the seq lock, so two replicas never log one change twice.
                 changes[:] = await batch.token_changes(now)
-                return [Decision(f"token.{c.change}", {**c.body, "at": c.ts}, None, None) for c in changes], [c.id for c in changes]
+                return [Decision(msgspec.convert({**c.body, "at": c.ts}, PAYLOAD_TYPES[f"token.{c.change}"])) for c in changes], [c.id for c in changes]
 
             if not await self._write([], planner=plan):  # nothing to log, or not saved (logged as such): the next round tries again
                 return

@@ -13,7 +13,6 @@ use and checks that the result is what its state tables say.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import time
@@ -24,7 +23,7 @@ from typing import Any
 import msgspec
 
 from opsmon.domain import State, apply
-from opsmon.protocol import Actor, Event, Incident, StageRow, to_builtins
+from opsmon.protocol import Actor, Event, Incident, StageRow, decode_payload, to_builtins
 
 
 class BackupError(RuntimeError):
@@ -183,7 +182,12 @@ def verify_database(path: Path, now: str) -> Verification:
             if epoch != report.epoch:
                 report.problems.append(f"event {seq} belongs to epoch {epoch}, not {report.epoch}")
             expected = seq + 1
-            apply(state, Event(seq=seq, ts=ts, kind=kind, actor=msgspec.json.decode(actor, type=Actor), data=json.loads(data)))
+            try:
+                event = Event(seq=seq, ts=ts, kind=kind, actor=msgspec.json.decode(actor, type=Actor), data=decode_payload(kind, data))
+            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                report.problems.append(f"event {seq} ({kind}): its data is not what a {kind} event holds ({exc})")
+                continue
+            apply(state, event)
             report.events += 1
         report.seq = expected - 1
         stored_incidents = {row.id: row for row in (_incident.decode(body) for (body,) in db.execute("SELECT body FROM incidents"))}

@@ -18,6 +18,7 @@ from typing import Any
 
 from opsmon.config import Config
 from opsmon.domain import State
+from opsmon.protocol import ConfigChanged
 from server.lock import user_name
 from server.store_api import EventStore
 
@@ -42,14 +43,14 @@ class Drift:
     def new_drops(self) -> list[str]:
         return [code for code in self.dropped_regencies if code not in self.accepted]
 
-    def event_data(self) -> dict[str, Any]:
-        return {
-            "by": f"{user_name()}@{socket.gethostname()}",
-            "accepted": "--accept-config-change",
-            "dropped_regencies": self.dropped_regencies,
-            "dropped_stages": self.dropped_stages,
-            "changes": self.lines,
-        }
+    def event_data(self) -> ConfigChanged:
+        return ConfigChanged(
+            by=f"{user_name()}@{socket.gethostname()}",
+            accepted="--accept-config-change",
+            dropped_regencies=self.dropped_regencies,
+            dropped_stages=self.dropped_stages,
+            changes=self.lines,
+        )
 
 
 def _seen(config: Config, drift: Drift) -> dict[str, Any]:

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, tzinfo
 from typing import Any, TextIO
 
-from opsmon.domain import event_summary
-from opsmon.protocol import Actor, Event, format_ts, parse_ts
+from opsmon.domain import concerns, event_summary
+from opsmon.protocol import Actor, Event, convert_payload, format_ts, parse_ts, to_builtins
 from opsmon.text import for_terminal
 
 FORMATS = ("jsonl", "csv")
@@ -52,7 +52,7 @@ def row_of(event: Event, incident: int | None, regency: str | None, tz: tzinfo, 
         event.kind,
         event.actor.name,
         event.actor.agency or "",
-        incident if incident is not None else event.data.get("incident") if isinstance(event.data.get("incident"), int) else None,
+        incident if incident is not None else concerns(event),
         regency or "",
         for_terminal(event_summary(event, tz)),  # what a person reads: in the province's time
     )
@@ -62,7 +62,7 @@ def row_of(event: Event, incident: int | None, regency: str | None, tz: tzinfo, 
 def event_of_row(row: dict[str, Any]) -> Event:
     """A JSONL row back as the event it records."""
     actor = Actor(name=row["actor"], agency=row["agency"] or None)
-    return Event(seq=row["seq"], ts=row["time_utc"], kind=row["kind"], actor=actor, data=row["data"])
+    return Event(seq=row["seq"], ts=row["time_utc"], kind=row["kind"], actor=actor, data=convert_payload(row["kind"], row["data"]))
 
 
 def write(rows: Iterable[tuple[Event, int | None, str | None]], out: TextIO, fmt: str, tz: tzinfo, tz_name: str) -> int:
@@ -70,7 +70,7 @@ def write(rows: Iterable[tuple[Event, int | None, str | None]], out: TextIO, fmt
     count = 0
     if fmt == "jsonl":
         for event, incident, regency in rows:
-            out.write(json.dumps({**row_of(event, incident, regency, tz, tz_name), "data": event.data}, ensure_ascii=False) + "\n")
+            out.write(json.dumps({**row_of(event, incident, regency, tz, tz_name), "data": to_builtins(event.data)}, ensure_ascii=False) + "\n")
             count += 1
         return count
     writer = csv.DictWriter(out, fieldnames=columns(tz_name), lineterminator="\n")

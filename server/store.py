@@ -28,7 +28,7 @@ import msgspec
 
 from opsmon.domain import State, initial_stages
 from opsmon.exercise import EXERCISE_EPOCH_PREFIX, is_exercise_epoch
-from opsmon.protocol import Actor, Event, Incident, StageRow, format_ts, utc_now
+from opsmon.protocol import Actor, Event, Incident, StageRow, decode_payload, format_ts, utc_now
 
 SCHEMA_VERSION = 3
 
@@ -741,9 +741,12 @@ async def _rollback(db: aiosqlite.Connection) -> None:
             raise
 
 
+_actor_decoder = msgspec.json.Decoder(Actor)
+
+
 def _row_event(row: Any) -> Event:
     seq, ts, kind, actor, data = row
-    return Event(seq=seq, ts=ts, kind=kind, actor=msgspec.json.decode(actor, type=Actor), data=json.loads(data))
+    return Event(seq=seq, ts=ts, kind=kind, actor=_actor_decoder.decode(actor), data=decode_payload(kind, data))
 
 
 def _token(row: Any) -> TokenRecord:

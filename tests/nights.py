@@ -23,7 +23,7 @@ def sitrep_night() -> tuple[Any, State, list[Event]]:
 
     def run(command: object, actor: Actor, at: datetime) -> None:
         decision = decide(state, command, actor, None, at, rules)  # type: ignore[arg-type]
-        events.append(Event(seq=len(events) + 1, ts=format_ts(at), kind=decision.kind, actor=actor, data=decision.data))
+        events.append(Event.of(len(events) + 1, format_ts(at), actor, decision.payload))
         apply(state, events[-1])
 
     at = START + timedelta(minutes=40)
@@ -31,7 +31,7 @@ def sitrep_night() -> tuple[Any, State, list[Event]]:
     draft = IncidentDraft(regency="6302", category="bencana", severity="critical", title="Banjir, jalan desa terputus", location="Kec. Pulau Laut Sigam")
     run(Report(id="dup6", incident=draft), RAHMAT, at + timedelta(minutes=5))
     for decision in due_escalations(state, START + timedelta(minutes=49), rules):
-        events.append(Event(seq=len(events) + 1, ts=format_ts(START + timedelta(minutes=49)), kind=decision.kind, actor=SYSTEM, data=decision.data))
+        events.append(Event.of(len(events) + 1, format_ts(START + timedelta(minutes=49)), SYSTEM, decision.payload))
         apply(state, events[-1])
     # Kotabaru's #6, escalated, is snoozed for half an hour: the report says TUNDA and until when.
     run(Snooze(id="sz6", incident=6, minutes=30, note="Menunggu perahu"), RAHMAT, START + timedelta(minutes=49))

@@ -16,7 +16,7 @@ from websockets.exceptions import InvalidStatus
 from opsmon.client import ClientError, Session, Unauthorized
 from opsmon.config import Config
 from opsmon.domain import State, apply
-from opsmon.protocol import SYSTEM, Event, IncidentDraft, Report, format_ts
+from opsmon.protocol import SYSTEM, Event, IncidentDraft, Report, convert_payload, format_ts, to_builtins
 from server.auth import add_token
 from tests.helpers import FakeClock, province, running_server
 from tests.processes import opsmon_server
@@ -105,9 +105,9 @@ async def test_an_expired_token_is_refused_and_its_connections_closed(tmp_path: 
             await Session.open(running.url, token)
         # Both the token and its expiry are in the event log, once each.
         events = await running.store.events_since(0)
-        kinds = [(e.kind, e.data.get("name")) for e in events]
+        kinds = [(e.kind, getattr(e.data, "name", None)) for e in events]
         assert kinds == [("token.added", "Relawan"), ("incident.reported", None), ("token.expired", "Relawan")]
-        assert events[2].data["expired"] == format_ts(clock.now)
+        assert events[2].data.expired == format_ts(clock.now)
         await running.server.check_tokens()
         assert len(await running.store.events_since(0)) == 3
 
@@ -143,10 +143,10 @@ async def test_token_add_revoke_and_add_again_are_events_and_keep_the_revocation
 
     async with running_server(tmp_path, clock=clock) as running:
         events = await running.store.events_since(0)
-        assert [(e.kind, e.data["name"]) for e in events] == [("token.added", "Rahmat"), ("token.revoked", "Rahmat"), ("token.added", "Rahmat")]
-        assert events[0].data["expires"] == "2099-03-10T16:00:00.000Z" and events[0].data["agency"] == "Bawaslu"
+        assert [(e.kind, e.data.name) for e in events] == [("token.added", "Rahmat"), ("token.revoked", "Rahmat"), ("token.added", "Rahmat")]
+        assert events[0].data.expires == "2099-03-10T16:00:00.000Z" and events[0].data.agency == "Bawaslu"
         assert all(e.actor.name == "system" for e in events)
-        text = json.dumps([e.data for e in events])
+        text = json.dumps([to_builtins(e.data) for e in events])
         for secret in (old_secret, new_secret):
             assert secret not in text and secret[4:20] not in text
         with pytest.raises(Unauthorized):
@@ -164,7 +164,28 @@ def test_token_events_change_nothing_a_client_folds() -> None:
     state = State(seq=4)
     before = state.as_builtins()
     for seq, kind in enumerate(("token.added", "token.revoked", "token.expired", "some.future_kind"), start=5):
-        apply(state, Event(seq=seq, ts="2024-02-14T13:00:00.000Z", kind=kind, actor=SYSTEM, data={"name": "Rahmat"}))
+        apply(
+            state,
+            Event(
+                seq=seq,
+                ts="2024-02-14T13:00:00.000Z",
+                kind=kind,
+                actor=SYSTEM,
+                data=convert_payload(
+                    kind,
+                    {
+                        "name": "Rahmat",
+                        "role": "officer",
+                        "agency": "KPU",
+                        "regencies": None,
+                        "expires": None,
+                        "by": None,
+                        "expired": "2024-02-14T13:00:00.000Z",
+                        "at": "2024-02-14T13:00:00.000Z",
+                    },
+                ),
+            ),
+        )
     assert state.seq == 8
     assert {**state.as_builtins(), "seq": 4} == before
 

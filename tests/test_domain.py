@@ -15,7 +15,22 @@ from opsmon.domain import (
     stage_status,
     urgency_key,
 )
-from opsmon.protocol import Ack, Actor, Escalate, Event, IncidentDraft, Note, Reopen, Report, Resolve, StageUpdate, format_ts, parse_ts
+from opsmon.protocol import (
+    Ack,
+    Actor,
+    Escalate,
+    Event,
+    IncidentAcknowledged,
+    IncidentDraft,
+    Note,
+    Reopen,
+    Report,
+    Resolve,
+    StageUpdate,
+    format_ts,
+    parse_ts,
+    to_builtins,
+)
 from tests.world import BUDI, SITI, T0, World
 
 
@@ -93,10 +108,10 @@ def test_manual_escalation_raises_the_level_and_keeps_the_note() -> None:
     w = World()
     n = w.report()
     event = w.do(Escalate(id="e1", incident=n, note="Butuh Polres"))
-    assert event.data == {"incident": n, "level": 1, "note": "Butuh Polres"}
+    assert to_builtins(event.data) == {"incident": n, "level": 1, "note": "Butuh Polres"}
     w.do(Escalate(id="e2", incident=n))
     blank = w.do(Escalate(id="e2b", incident=n, note="   "))
-    assert blank.data["note"] is None  # a blank note is no note
+    assert blank.data.note is None  # a blank note is no note
     incident = w.state.incidents[n]
     assert incident.level == 3
     assert [x.text for x in incident.notes] == ["Butuh Polres"]
@@ -233,7 +248,7 @@ def test_stage_updates() -> None:
     w.advance(minutes=7)
     event = w.do(StageUpdate(id="s", regency="6371", stage="rekap_ppk", done=3, note="Kec. Banjarmasin Utara selesai"))
     row = w.state.stages[("6371", "rekap_ppk")]
-    assert event.data == {
+    assert to_builtins(event.data) == {
         "regency": "6371",
         "stage": "rekap_ppk",
         "status": "in_progress",
@@ -259,7 +274,7 @@ def test_a_stage_update_without_done_keeps_the_count() -> None:
     event = w.do(StageUpdate(id="s", regency="6372", stage="rekap_ppk", blocked=True, note="Listrik padam"))
     row = w.state.stages[("6372", "rekap_ppk")]
     assert (row.done, row.total, row.status, row.note) == (2, 5, "blocked", "Listrik padam")
-    assert event.data["done"] == 2  # the event carries the count: folding needs no state
+    assert event.data.done == 2  # the event carries the count: folding needs no state
     w.do(StageUpdate(id="s", regency="6372", stage="rekap_ppk"))  # unblocked, count kept
     assert (w.state.stages[("6372", "rekap_ppk")].done, w.state.stages[("6372", "rekap_ppk")].status) == (2, "in_progress")
 
@@ -315,14 +330,14 @@ def test_escalation_at_the_deadline_and_every_interval() -> None:
     w.advance(seconds=1)
     [first] = w.escalate_due()
     assert first.actor == Actor(name="system")
-    assert first.data["incident"] == n and first.data["level"] == 1
+    assert first.data.incident == n and first.data.level == 1
     assert w.state.incidents[n].level == 1
     assert w.escalate_due() == []  # once per deadline, not at every check
     w.advance(minutes=4)
     assert w.escalate_due() == []
     w.advance(minutes=1)
     [second] = w.escalate_due()
-    assert second.data["level"] == 2
+    assert second.data.level == 2
     assert is_overdue(w.state.incidents[n], w.now)
     # Acknowledging stops it.
     w.do(Ack(id="a", incident=n))
@@ -336,7 +351,7 @@ def test_a_long_outage_gives_one_escalation_not_a_burst() -> None:
     n = w.report("high")
     w.advance(minutes=15 + 15 * 3 + 7)  # deadline, then 3 intervals and a bit
     [event] = w.escalate_due()
-    assert event.data["level"] == 1
+    assert event.data.level == 1
     # The next one is due at the next interval boundary after now.
     assert parse_ts(w.state.incidents[n].escalate_due or "") == T0 + timedelta(minutes=15 * 5)
     assert w.escalate_due() == []
@@ -349,7 +364,7 @@ def test_low_severity_escalates_once_only() -> None:
     assert w.escalate_due() == []
     w.advance(minutes=1)
     [event] = w.escalate_due()
-    assert event.data["level"] == 1
+    assert event.data.level == 1
     assert w.state.incidents[n].escalate_due is None
     w.advance(hours=24)
     assert w.escalate_due() == []
@@ -367,7 +382,7 @@ def test_resolved_and_reopened_deadlines() -> None:
     assert w.escalate_due() == []
     w.advance(minutes=1)
     [event] = w.escalate_due()
-    assert event.data["level"] == 1
+    assert event.data.level == 1
 
 
 def test_several_incidents_escalate_together() -> None:
@@ -376,9 +391,9 @@ def test_several_incidents_escalate_together() -> None:
     b = w.report("critical", regency="6303")
     c = w.report("high")
     w.advance(minutes=5)
-    assert sorted(e.data["incident"] for e in w.escalate_due()) == [a, b]
+    assert sorted(e.data.incident for e in w.escalate_due()) == [a, b]
     w.advance(minutes=10)
-    assert sorted(e.data["incident"] for e in w.escalate_due()) == [a, b, c]
+    assert sorted(e.data.incident for e in w.escalate_due()) == [a, b, c]
 
 
 # --- views ---------------------------------------------------------------------------
@@ -415,6 +430,6 @@ def test_state_copy_is_deep() -> None:
 def test_events_for_unknown_incidents_are_ignored_by_the_fold() -> None:
     w = World()
     state = State()
-    apply(state, Event(seq=1, ts=format_ts(T0), kind="incident.acknowledged", actor=SITI, data={"incident": 5}))
+    apply(state, Event(seq=1, ts=format_ts(T0), kind="incident.acknowledged", actor=SITI, data=IncidentAcknowledged(incident=5)))
     assert state.seq == 1 and state.incidents == {}
     assert w.state.seq == 0

@@ -70,8 +70,8 @@ async def test_accepting_the_change_records_who_changed_what(tmp_path: Path, cap
     smaller = without(province(), "6372")
     async with started(db, smaller, accept=True) as server:
         [event] = [e for e in await server.store.events_since(0) if e.kind == "config.changed"]
-        assert event.data["dropped_regencies"] == ["6372"] and "@" in event.data["by"]
-        assert any("6372" in line for line in event.data["changes"])
+        assert event.data.dropped_regencies == ["6372"] and "@" in event.data.by
+        assert any("6372" in line for line in event.data.changes)
         assert ("6372", "logistik") not in server.state.stages
         head = server.state.seq
     # Accepted once: the next start with the same config needs no flag and writes nothing more.

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from opsmon.client import Connection
 from opsmon.domain import State, apply, fold, initial_stages
-from opsmon.protocol import Event, Incident, StageRow, Welcome, convert
+from opsmon.protocol import Event, Incident, StageRow, Welcome, convert, convert_event
 from server.store_api import Backend
 from tests.backends import BACKENDS, Databases, require_postgres
 from tests.helpers import FakeClock, running_server
@@ -171,7 +171,7 @@ async def _run_sequence(ops: list[tuple[Any, ...]], tmp: Path, database: str) ->
         assert [e["seq"] for e in observer.events] == list(range(1, head + 1))
         client = snapshot_state(first_snapshot)
         for raw in observer.events:
-            apply(client, convert(raw, Event))
+            apply(client, convert_event(raw))
         # 2. a fold of the stored log
         log = fold(State(stages=initial_stages(server.rules.stage_totals, running.store.created)), await running.store.events_since(0))
         # 3. the state tables a restart would load

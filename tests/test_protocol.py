@@ -18,6 +18,8 @@ from opsmon.protocol import (
     Event,
     Hello,
     History,
+    IncidentAcknowledged,
+    IncidentNoted,
     Note,
     Reopen,
     Report,
@@ -105,9 +107,11 @@ def test_limits_are_inclusive() -> None:
 
 
 def test_server_messages_decode_both_event_forms() -> None:
-    event = Event(seq=1, ts="2024-02-14T13:00:00.000Z", kind="incident.acknowledged", actor=Actor(name="Siti", agency="KPU"), data={"incident": 1})
+    event = Event(
+        seq=1, ts="2024-02-14T13:00:00.000Z", kind="incident.acknowledged", actor=Actor(name="Siti", agency="KPU"), data=IncidentAcknowledged(incident=1)
+    )
     assert decode_server(encode(event)) == event
-    batch = Batch(events=[event, Event(seq=2, ts=event.ts, kind="incident.noted", actor=Actor(name="system"), data={"incident": 1, "text": "x"})])
+    batch = Batch(events=[event, Event(seq=2, ts=event.ts, kind="incident.noted", actor=Actor(name="system"), data=IncidentNoted(incident=1, text="x"))])
     decoded = decode_server(encode(batch))
     assert isinstance(decoded, Batch) and [e.seq for e in decoded.events] == [1, 2]
     # The system actor has no agency on the wire.

@@ -173,7 +173,7 @@ async def test_seq_order_is_the_same_on_every_replica(pg: Databases, tmp_path: P
         assert [e.seq for e in log] == seqs
         for wall in walls:
             events = await wall.wait_events(160, timeout=20)
-            assert [(e["seq"], e["data"]["title"]) for e in events] == [(e.seq, e.data["title"]) for e in log]
+            assert [(e["seq"], e["data"]["title"]) for e in events] == [(e.seq, e.data.title) for e in log]
         # Both replicas' states are the fold of the log (and of each other).
         folded = fold(State(stages=initial_stages(a.server.rules.stage_totals, a.store.created)), log).as_builtins()
         await _until(lambda: b.server.state.seq == 160)
@@ -273,7 +273,7 @@ async def test_escalation_fires_exactly_once_with_several_replicas(count: int, p
         await walls[0].wait_events(3)
         assert await walls[0].quiet(0.3) == []
         escalations = [e for e in await group[0].store.events_since(0) if e.kind == "incident.escalated"]
-        assert [e.data["level"] for e in escalations] == [1, 2]
+        assert [e.data.level for e in escalations] == [1, 2]
         for peer in [*walls, officer]:
             await peer.close()
 
@@ -407,9 +407,9 @@ async def test_kill_minus_nine_of_a_replica_in_a_burst_loses_nothing_and_doubles
         async with open_store(url) as store:
             log = await store.events_since(0)
         # Every command answered ok is in the log exactly once, at the seq it was told.
-        titles = [e.data["title"] for e in log]
+        titles = [e.data.title for e in log]
         assert len(titles) == len(set(titles)) == 240
-        by_title = {e.data["title"]: e.seq for e in log}
+        by_title = {e.data.title: e.seq for e in log}
         for officer in officers:
             assert len(officer.ok) == 60 and all(by_title[t] == seq for t, seq in officer.ok.items())
         assert [e.seq for e in log] == list(range(1, 241))  # no gap

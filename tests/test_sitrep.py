@@ -92,7 +92,7 @@ def test_a_blocked_stage_shows_even_when_an_earlier_stage_is_not_done() -> None:
     rules = Rules.from_config(config)
     at = START + timedelta(minutes=50)
     decision = decide(state, StageUpdate(id="kb-blocked", regency="6302", stage="rekap_ppk", blocked=True, note="Listrik padam"), BUDI, None, at, rules)
-    events.append(Event(seq=len(events) + 1, ts=format_ts(at), kind=decision.kind, actor=BUDI, data=decision.data))
+    events.append(Event.of(len(events) + 1, format_ts(at), BUDI, decision.payload))
     apply(state, events[-1])
     assert state.stages[("6302", "pemungutan")].status != "done"
     doc = build(welcome.config, state, events, now=NOW, since=None, number=4, by="Polri/Budi", post="Posko")

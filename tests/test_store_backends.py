@@ -102,7 +102,7 @@ async def test_copy_moves_a_night_to_postgresql_and_back(tmp_path: Path, pg: Dat
     async with running_server(tmp_path, clock=clock, database=target) as served:
         # The token added while no server ran is logged by the first server on the copy, once.
         added = await served.store.event_at(head + 1)
-        assert added is not None and added.kind == "token.added" and added.data["name"] == "Rahmat"
+        assert added is not None and added.kind == "token.added" and added.data.name == "Rahmat"
         assert {**served.server.state.as_builtins(), "seq": head} == state_before
         head += 1
         officer = await Peer.open(served, tokens["officer"], epoch=epoch, since=head)  # resumes: no snapshot

@@ -22,6 +22,7 @@ from opsmon.protocol import (
     Assign,
     Event,
     Incident,
+    IncidentAssigned,
     IncidentDraft,
     Merge,
     Owner,
@@ -33,6 +34,7 @@ from opsmon.protocol import (
     convert,
     decode_client,
     format_ts,
+    to_builtins,
 )
 from tests.helpers import CONFIG_PATH, FakeClock, Running, running_server
 from tests.wire import Peer, report
@@ -48,7 +50,7 @@ def draft(
 
 
 def wake(w: World) -> list[Event]:
-    return [w._commit(d.kind, d.data, SYSTEM) for d in due_wakeups(w.state, w.now, RULES)]
+    return [w._commit(d.payload, SYSTEM) for d in due_wakeups(w.state, w.now, RULES)]
 
 
 # --- duplicates -------------------------------------------------------------------------
@@ -60,7 +62,7 @@ def test_a_repeat_report_folds_into_the_open_incident() -> None:
     w.advance(minutes=10)
     event = w.do(Report(id="2", incident=draft(location="  kec. banjarmasin   UTARA, tps 012 ", title="Mati lampu")), BUDI)
     assert event.kind == "incident.duplicate"
-    assert event.data == {"incident": 1, "title": "Mati lampu", "detail": "PLN dihubungi", "severity": "medium"}
+    assert to_builtins(event.data) == {"incident": 1, "title": "Mati lampu", "detail": "PLN dihubungi", "severity": "medium"}
     incident = w.state.incidents[1]
     assert len(w.state.incidents) == 1 and incident.reports == 2
     assert incident.notes[-1].kind == "duplicate" and incident.notes[-1].by == BUDI and "Mati lampu" in incident.notes[-1].text
@@ -113,7 +115,7 @@ def test_a_snoozed_incident_is_not_escalated_and_wakes_with_a_fresh_deadline() -
     n = w.report(severity="critical")  # ack within 5 minutes
     w.advance(minutes=2)
     event = w.do(Snooze(id="s", incident=n, minutes=30, note="Menunggu PLN"))
-    assert event.data == {"incident": n, "until": "2024-02-14T13:32:00.000Z", "note": "Menunggu PLN"}
+    assert to_builtins(event.data) == {"incident": n, "until": "2024-02-14T13:32:00.000Z", "note": "Menunggu PLN"}
     incident = w.state.incidents[n]
     assert incident.snoozed_until == "2024-02-14T13:32:00.000Z" and incident.escalate_due is None
     w.advance(minutes=20)
@@ -125,7 +127,7 @@ def test_a_snoozed_incident_is_not_escalated_and_wakes_with_a_fresh_deadline() -
     incident = w.state.incidents[n]
     assert incident.snoozed_until is None
     assert incident.ack_due == incident.escalate_due == "2024-02-14T13:37:00.000Z"  # counted from 13:32
-    assert [e.data["level"] for e in w.escalate_due()] == [1]
+    assert [e.data.level for e in w.escalate_due()] == [1]
 
 
 def test_snooze_by_hand_zero_wakes_and_resolved_refuses() -> None:
@@ -137,7 +139,7 @@ def test_snooze_by_hand_zero_wakes_and_resolved_refuses() -> None:
     w.do(Snooze(id="s", incident=n, minutes=60, note="x"))
     w.advance(minutes=5)
     event = w.do(Snooze(id="s", incident=n, minutes=0, note="PLN tidak datang"), BUDI)
-    assert event.kind == "incident.unsnoozed" and event.data["ack_due"] == "2024-02-14T13:20:00.000Z"
+    assert event.kind == "incident.unsnoozed" and event.data.ack_due == "2024-02-14T13:20:00.000Z"
     assert w.state.incidents[n].notes[-1].kind == "unsnoozed"
     w.do(Resolve(id="r", incident=n, note="ok"))
     with pytest.raises(DomainError) as exc:
@@ -161,7 +163,7 @@ def test_assign_take_hand_over_and_release() -> None:
     w = World()
     n = w.report()
     event = w.do(Assign(id="a", incident=n, to=Owner(name="Siti", agency="KPU")))
-    assert event.data == {"incident": n, "owner": {"name": "Siti", "agency": "KPU"}}
+    assert to_builtins(event.data) == {"incident": n, "owner": {"name": "Siti", "agency": "KPU"}}
     assert w.state.incidents[n].owner == SITI
     w.do(Assign(id="b", incident=n, to=RAHMAT), BUDI)
     assert w.state.incidents[n].owner == Actor(name="Rahmat", agency="Bawaslu")
@@ -183,7 +185,7 @@ def test_severity_change_recomputes_the_deadline() -> None:
     n = w.report(severity="low")
     w.advance(minutes=10)
     event = w.do(SeverityChange(id="s", incident=n, severity="critical", note="Massa berkumpul"))
-    assert event.data["ack_due"] == event.data["escalate_due"] == "2024-02-14T13:15:00.000Z"
+    assert event.data.ack_due == event.data.escalate_due == "2024-02-14T13:15:00.000Z"
     incident = w.state.incidents[n]
     assert incident.severity == "critical" and incident.notes[-1].kind == "severity"
     with pytest.raises(DomainError) as exc:
@@ -219,7 +221,7 @@ def test_merge_resolves_one_into_the_other() -> None:
     w.do(Report(id="y", incident=draft(location="TPS 1")), BUDI)  # b has 2 reports
     b = 2
     event = w.do(Merge(id="m", incident=b, into=a, note="Sama: gardu induk"))
-    assert event.data == {"incident": b, "into": a, "note": "Sama: gardu induk", "reports": 2, "title": "Listrik padam"}
+    assert to_builtins(event.data) == {"incident": b, "into": a, "note": "Sama: gardu induk", "reports": 2, "title": "Listrik padam"}
     merged, target = w.state.incidents[b], w.state.incidents[a]
     assert merged.status == "resolved" and merged.merged_into == a and merged.escalate_due is None
     assert target.reports == 3 and target.notes[-1].kind == "merged"
@@ -258,7 +260,10 @@ def test_old_stored_incidents_still_decode_and_fold() -> None:
     assert (incident.reports, incident.owner, incident.snoozed_until, incident.merged_into) == (1, None, None, None)
     state = State(incidents={1: incident})
     apply(
-        state, Event(seq=1, ts="2024-02-14T13:01:00.000Z", kind="incident.assigned", actor=SITI, data={"incident": 1, "owner": {"name": "a", "agency": "KPU"}})
+        state,
+        Event(
+            seq=1, ts="2024-02-14T13:01:00.000Z", kind="incident.assigned", actor=SITI, data=IncidentAssigned(incident=1, owner=Actor(name="a", agency="KPU"))
+        ),
     )
     assert state.incidents[1].owner == Actor(name="a", agency="KPU")
 
@@ -373,16 +378,16 @@ async def test_escalation_skips_a_snoozed_incident_across_a_restart(tmp_path: Pa
     async with running_server(tmp_path, clock=clock) as running:
         assert running.server.state.incidents[1].snoozed_until == "2024-02-14T13:30:00.000Z"
         await running.server.check_deadlines()
-        escalated = {e.data["incident"] for e in await running.store.events_since(0) if e.kind == "incident.escalated"}
+        escalated = {e.data.incident for e in await running.store.events_since(0) if e.kind == "incident.escalated"}
         assert escalated == {2}  # the snoozed one is left alone
         seq = running.server.state.seq
     clock.advance(minutes=11)  # 13:31: the snooze ended at 13:30, while the server was down again
     async with running_server(tmp_path, clock=clock) as running:
         wall = await Peer.open(running, tokens["wall"], epoch=running.store.epoch, since=seq)
         await running.server.check_deadlines()
-        woke = [e for e in await running.store.events_since(seq) if e.data["incident"] == 1]
+        woke = [e for e in await running.store.events_since(seq) if e.data.incident == 1]
         assert [e.kind for e in woke] == ["incident.unsnoozed"] and woke[0].actor == SYSTEM
-        assert woke[0].data["ack_due"] == "2024-02-14T13:35:00.000Z"  # counted from the end of the snooze
+        assert woke[0].data.ack_due == "2024-02-14T13:35:00.000Z"  # counted from the end of the snooze
         assert running.server.state.incidents[1].level == 0
         clock.advance(minutes=4)
         await running.server.check_deadlines()
@@ -409,5 +414,5 @@ def test_dedup_minutes_zero_never_folds() -> None:
     rules = dataclasses.replace(RULES, dedup_minutes=0)
     state = State()
     decision = decide(state, Report(id="1", incident=draft()), SITI, None, T0, rules)
-    apply(state, Event(seq=1, ts=format_ts(T0), kind=decision.kind, actor=SITI, data=decision.data))
+    apply(state, Event.of(1, format_ts(T0), SITI, decision.payload))
     assert decide(state, Report(id="2", incident=draft()), SITI, None, T0, rules).kind == "incident.reported"

@@ -15,7 +15,7 @@ from textual.pilot import Pilot
 from opsmon.client import Session
 from opsmon.domain import State, apply
 from opsmon.i18n import WITA
-from opsmon.protocol import Actor, Event, Incident, StageUpdate, format_ts
+from opsmon.protocol import Actor, Event, Incident, IncidentNoted, IncidentReported, StageUpdate, format_ts
 from opsmon.sample_night import NOW
 from opsmon.text import PLACEHOLDER, describe, is_control
 from opsmon.tui.app import OpsmonApp
@@ -89,8 +89,8 @@ async def hostile_database(db_path: Path) -> int:
         acknowledged=None, acknowledged_by=None, resolved=None, resolved_by=None, ack_due="2024-02-14T13:05:00Z", notes=[],
     )  # fmt: skip
     events = [
-        Event(seq=1, ts=at, kind="incident.reported", actor=mallory, data=msgspec.to_builtins(draft)),
-        Event(seq=2, ts=at, kind="incident.noted", actor=mallory, data={"incident": 1, "text": HOSTILE_NOTE}),
+        Event(seq=1, ts=at, kind="incident.reported", actor=mallory, data=msgspec.convert(msgspec.to_builtins(draft), IncidentReported)),
+        Event(seq=2, ts=at, kind="incident.noted", actor=mallory, data=IncidentNoted(incident=1, text=HOSTILE_NOTE)),
     ]
     state = State()
     for event in events:

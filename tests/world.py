@@ -8,11 +8,12 @@ from opsmon.domain import (
     Rules,
     State,
     apply,
+    concerns,
     decide,
     due_escalations,
     initial_stages,
 )
-from opsmon.protocol import SYSTEM, Actor, Event, IncidentDraft, Report, format_ts
+from opsmon.protocol import SYSTEM, Actor, Event, IncidentDraft, KnownPayload, Report, format_ts
 from tests.helpers import province
 
 RULES = Rules.from_config(province())
@@ -37,20 +38,20 @@ class World:
 
     def do(self, command: object, actor: Actor = SITI, scope: list[str] | None = None) -> Event:
         decision = decide(self.state, command, actor, scope, self.now, RULES)  # type: ignore[arg-type]
-        return self._commit(decision.kind, decision.data, actor)
+        return self._commit(decision.payload, actor)
 
-    def _commit(self, kind: str, data: dict, actor: Actor) -> Event:  # type: ignore[type-arg]
-        event = Event(seq=self.state.seq + 1, ts=format_ts(self.now), kind=kind, actor=actor, data=data)
+    def _commit(self, payload: KnownPayload, actor: Actor) -> Event:
+        event = Event.of(self.state.seq + 1, format_ts(self.now), actor, payload)
         apply(self.state, event)
         self.events.append(event)
         return event
 
     def escalate_due(self) -> list[Event]:
-        return [self._commit(d.kind, d.data, SYSTEM) for d in due_escalations(self.state, self.now, RULES)]
+        return [self._commit(d.payload, SYSTEM) for d in due_escalations(self.state, self.now, RULES)]
 
     def advance(self, **delta: float) -> None:
         self.now += timedelta(**delta)
 
     def report(self, severity: str = "high", regency: str = "6371", title: str = "Kotak suara rusak", actor: Actor = SITI) -> int:
         event = self.do(Report(id="r", incident=IncidentDraft(regency=regency, category="logistik", severity=severity, title=title)), actor)
-        return int(event.data["id"])
+        return concerns(event) or 0

@@ -30,7 +30,7 @@ from textual.screen import Screen
 from opsmon.client import Backoff, ClientError, Connection, new_command_id
 from opsmon.commands import command
 from opsmon.config import SitrepSettings
-from opsmon.domain import State, is_overdue, urgency_key
+from opsmon.domain import State, concerns, is_overdue, urgency_key
 from opsmon.exercise import ExerciseClock
 from opsmon.exercise import banner as exercise_banner
 from opsmon.exits import EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE
@@ -42,6 +42,8 @@ from opsmon.protocol import (
     Event,
     History,
     Incident,
+    IncidentEscalated,
+    IncidentReported,
     Result,
     Welcome,
     utc_now,
@@ -318,7 +320,7 @@ class OpsmonApp(Scoped, App[int]):
         fresh: dict[object, Event] = {}  # the latest alert of each incident: one notice each
         again: dict[object, Event] = {}  # announced less than 30 s ago: only its notice updated
         for event in alerts:
-            incident_id = event.data.get("id") if event.kind == "incident.reported" else event.data.get("incident")
+            incident_id: object = concerns(event)
             if incident_id in fresh or clock - self._alerted.get(incident_id, -ALERT_REPEAT_SECONDS) >= ALERT_REPEAT_SECONDS:
                 self._alerted[incident_id] = clock
                 fresh[incident_id] = event
@@ -649,7 +651,7 @@ class OpsmonApp(Scoped, App[int]):
 
     def load_history(self, screen: IncidentScreen) -> None:
         if self._preset is not None:
-            screen.show_timeline([e for e in self.recent_events if _concerns(e, screen.incident_id)])
+            screen.show_timeline([e for e in self.recent_events if concerns(e) == screen.incident_id])
             return
         if self.connection is None:
             screen.show_timeline(None, "offline")
@@ -710,15 +712,9 @@ class OpsmonApp(Scoped, App[int]):
 
 def alerting(event: Event) -> bool:
     """What the officer is told of at once: a new critical incident, any escalation."""
-    if event.kind == "incident.reported":
-        return bool(event.data.get("severity") == "critical")
-    return event.kind == "incident.escalated"
-
-
-def _concerns(event: Event, incident_id: int) -> bool:
-    if event.kind == "incident.reported":
-        return bool(event.data.get("id") == incident_id)
-    return bool(event.data.get("incident") == incident_id)
+    if isinstance(event.data, IncidentReported):
+        return event.data.severity == "critical"
+    return isinstance(event.data, IncidentEscalated)
 
 
 def run_tui(

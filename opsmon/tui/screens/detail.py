@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Footer, Static
 
-from opsmon.domain import event_summary
+from opsmon.domain import event_summary, event_text, touches
 from opsmon.i18n import local_datetime, local_time, who
 from opsmon.protocol import Event
 from opsmon.text import for_terminal
@@ -141,18 +141,14 @@ class IncidentScreen(LiveScreen):
             # The history the server gave, plus whatever has happened to it since.
             events = {e.seq: e for e in self.timeline}
             for event in app.recent_events:
-                if (
-                    event.data.get("incident") == self.incident_id
-                    or (event.kind == "incident.reported" and event.data.get("id") == self.incident_id)
-                    or (event.kind == "incident.merged" and event.data.get("into") == self.incident_id)
-                ):
+                if self.incident_id in touches(event):  # a merge into it too
                     events.setdefault(event.seq, event)
             for event in sorted(events.values(), key=lambda e: e.seq):
                 out.append(f"{local_datetime(event.ts, tz)}  ", self.style_for("strong"))
                 out.append(f"{who(event.actor)}  ")
-                level = event.data.get("level", "")
+                level = getattr(event.data, "level", "")
                 out.append(tr("event." + event.kind, level=level))
-                text = event.data.get("note") or event.data.get("text")
+                text = event_text(event)
                 if event.kind in ("incident.duplicate", "incident.assigned", "incident.snoozed", "incident.severity_changed", "incident.merged"):
                     text = event_summary(event, tz)  # the repeat's title, the new owner, until when, the severity, the target
                 if text:
