@@ -21,7 +21,7 @@ from opsmon.client import new_command_id
 from opsmon.commands import CommandError, command
 from opsmon.config import LANGUAGES, Config, ConfigError, config_relative, load_config
 from opsmon.exits import EXIT_CODES_HELP, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
-from opsmon.feeders import LocalInvalid, check_category, check_severity, check_stage, check_url, feeder_session, resolve_regency, stage_regency
+from opsmon.feeders import LocalInvalid, check_category, check_severity, check_stage, check_urls, feeder_session, resolve_regency, stage_regency
 from opsmon.geo import BoundariesError, ProvinceShape, province_shape
 from opsmon.i18n import Translator, translate_refusal
 from opsmon.protocol import (
@@ -79,7 +79,13 @@ def _count(text: str) -> int:
 def _connection(parser: argparse.ArgumentParser, *, top: bool = False, token_file: bool = True) -> None:
     # On subcommands the defaults are suppressed so `opsmon --url X report ...` keeps X.
     default = None if top else argparse.SUPPRESS
-    parser.add_argument("--url", default=default, metavar="ws://HOST:PORT/ws", help="server (default: $OPSMON_URL, else [client] url in the config)")
+    parser.add_argument(
+        "--url",
+        action="append",
+        default=default,
+        metavar="ws://HOST:PORT/ws",
+        help="server; give it again (or a comma list) for servers to fail over to, tried in order (default: $OPSMON_URL, else [client] url in the config)",
+    )
     parser.add_argument("--token", default=default, metavar="T", help="access token (better: $OPSMON_TOKEN or --token-file, which `ps` does not show)")
     if token_file:
         parser.add_argument("--token-file", default=default, metavar="FILE", help="read the access token from FILE (its first line)")
@@ -275,8 +281,16 @@ def _shape(config: Config) -> ProvinceShape | None:
         raise FeedError(f"config: province.boundaries: {exc}", EXIT_USAGE) from None
 
 
-def _url(args: argparse.Namespace, config: Config) -> str:
-    return check_url(getattr(args, "url", None) or os.environ.get("OPSMON_URL") or config.client.url)
+def _url(args: argparse.Namespace, config: Config) -> list[str]:
+    """The servers, in the order to try them: --url (repeated, or comma lists), else
+    $OPSMON_URL, else [client] url (a comma list too), as --token over $OPSMON_TOKEN."""
+    given = getattr(args, "url", None)
+    if given is not None:
+        return check_urls(given, "--url")
+    env = os.environ.get("OPSMON_URL")
+    if env:
+        return check_urls(env, "$OPSMON_URL")
+    return check_urls(config.client.url, "[client] url")
 
 
 def _cafile(args: argparse.Namespace, config: Config) -> str | None:

@@ -20,7 +20,7 @@ import logging
 import random
 import secrets
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -123,26 +123,112 @@ def failure(url: str, exc: BaseException) -> ClientError:
 
 
 FrameHandler = Callable[[ServerMessage], None]
+URLs = str | Sequence[str]
+
+
+def url_list(url: URLs) -> list[str]:
+    """One URL or several, as a list (a str is one URL, never split here: see opsmon.urls)."""
+    urls = [url] if isinstance(url, str) else list(url)
+    if not urls:
+        raise ClientError("no server URL given (expected ws://HOST:PORT/ws)", "not_websocket_url", {"url": ""})
+    return urls
+
+
+@dataclass
+class Backoff:
+    """Capped exponential backoff with jitter: each delay is drawn between half
+    the ceiling and the ceiling, which doubles per attempt up to `maximum`."""
+
+    initial: float = 0.5
+    maximum: float = 30.0
+    attempt: int = 0
+
+    def next_delay(self) -> float:
+        ceiling = min(self.maximum, self.initial * (2**self.attempt))
+        self.attempt += 1
+        return random.uniform(ceiling / 2, ceiling)
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+async def _handshake(
+    url: str, token: str, *, client: str, epoch: str | None, since: int | None, digest: str | None, timeout: float, cafile: str | None
+) -> tuple[ClientConnection, Welcome]:
+    """Connect to one URL and greet: the socket and its welcome, or Unauthorized / ClientError."""
+    if not url.startswith(("ws://", "wss://")):
+        raise ClientError(f"{url!r} is not a websocket URL (expected ws://HOST:PORT/ws)", "not_websocket_url", {"url": url})
+    context = ssl_context(url, cafile)
+    try:
+        if context is not None:
+            ws = await connect(url, open_timeout=timeout, max_size=None, close_timeout=2, ssl=context)
+        else:
+            ws = await connect(url, open_timeout=timeout, max_size=None, close_timeout=2)
+    except (OSError, InvalidHandshake, TimeoutError, ValueError) as exc:
+        raise failure(url, exc) from None
+    try:
+        await ws.send(encode(Hello(token=token, client=client, epoch=epoch, since=since, digest=digest)), text=True)
+        first = decode_server(await asyncio.wait_for(ws.recv(), timeout))
+    except (ConnectionClosed, TimeoutError, BadMessage) as exc:
+        await ws.close()
+        raise failure(url, exc) from None
+    if isinstance(first, Error):
+        await ws.close()
+        if first.code == "unauthorized":
+            raise Unauthorized(f"token refused by {url}: {first.message}")
+        raise ClientError(f"{url}: {first.code}: {first.message}")
+    if not isinstance(first, Welcome):
+        await ws.close()
+        raise ClientError(f"{url}: expected welcome, got {type(first).__name__}")
+    return ws, first
 
 
 class Session:
-    """One authenticated websocket. Use `await Session.open(...)`, then `close()`."""
+    """One authenticated websocket, or, given several URLs, one that fails over.
+    Use `await Session.open(...)`, then `close()`.
+
+    With failover (on by default when several URLs are given) a lost connection
+    is not the end: the session tries the next URL, then the others and the same
+    ones again, with capped, jittered backoff, for up to `reconnect_for` seconds.
+    It resumes from the last seq it saw (same epoch: the events after it; another
+    epoch: a snapshot), drops any event it already has, and resends every command
+    still unanswered with its own id, so the caller gets one result per command:
+    `repeat` when the dead server had carried it out already. Only when no server
+    answers in time do the waiting commands fail (ClientError), as with one URL."""
 
     def __init__(self, ws: ClientConnection, welcome: Welcome, url: str) -> None:
         self.ws = ws
         self.welcome = welcome
-        self.url = url
+        self.url = url  # the server connected to now
+        self.urls = [url]
         self._waiting: dict[str, asyncio.Future[Result]] = {}
+        self._inflight: dict[str, Command] = {}  # sent (or to send), not answered, in sending order
         self._handlers: list[FrameHandler] = []
         self.frames: asyncio.Queue[ServerMessage] = asyncio.Queue()
         self._reader: asyncio.Task[None] | None = None
         self.closed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.failure: tuple[str, dict[str, Any]] | None = None  # why it closed, as a reason code
+        # Failover: off unless open() turns it on.
+        self.failover = False
+        self.backoff = Backoff()
+        self.reconnect_for = 30.0
+        self.reconnects = 0  # how many times it failed over (or reconnected)
+        self.on_reconnect: Callable[[Session], None] | None = None
+        self._greeting: dict[str, Any] = {}
+        self._online = True
+        self._closing = False
+        self._reconnecting = False
+        # Where the stream stands: the epoch, and the seq of the last event (or
+        # snapshot) seen; None until one arrived (a resume then takes a snapshot).
+        self.epoch: str | None = welcome.epoch
+        self.position: int | None = None
+        self._last_event: Event | None = None
+        self._snapshot_digest: str | None = None
 
     @classmethod
     async def open(
         cls,
-        url: str,
+        url: URLs,
         token: str,
         *,
         client: str = CLIENT_NAME,
@@ -152,80 +238,214 @@ class Session:
         timeout: float = 10.0,
         on_frame: FrameHandler | None = None,
         cafile: str | None = None,
+        failover: bool | None = None,
+        backoff: Backoff | None = None,
+        reconnect_for: float = 30.0,
     ) -> Session:
-        """Connect and greet. Raises Unauthorized or ClientError with a readable reason."""
-        if not url.startswith(("ws://", "wss://")):
-            raise ClientError(f"{url!r} is not a websocket URL (expected ws://HOST:PORT/ws)", "not_websocket_url", {"url": url})
-        context = ssl_context(url, cafile)
-        try:
-            if context is not None:
-                ws = await connect(url, open_timeout=timeout, max_size=None, close_timeout=2, ssl=context)
-            else:
-                ws = await connect(url, open_timeout=timeout, max_size=None, close_timeout=2)
-        except (OSError, InvalidHandshake, TimeoutError, ValueError) as exc:
-            raise failure(url, exc) from None
-        try:
-            await ws.send(encode(Hello(token=token, client=client, epoch=epoch, since=since, digest=digest)), text=True)
-            first = decode_server(await asyncio.wait_for(ws.recv(), timeout))
-        except (ConnectionClosed, TimeoutError, BadMessage) as exc:
-            await ws.close()
-            raise failure(url, exc) from None
-        if isinstance(first, Error):
-            await ws.close()
-            if first.code == "unauthorized":
-                raise Unauthorized(f"token refused by {url}: {first.message}")
-            raise ClientError(f"{url}: {first.code}: {first.message}")
-        if not isinstance(first, Welcome):
-            await ws.close()
-            raise ClientError(f"{url}: expected welcome, got {type(first).__name__}")
-        session = cls(ws, first, url)
+        """Connect and greet the first URL that answers (in the order given).
+        Raises Unauthorized, or ClientError with a readable reason (every URL's, when several).
+        `failover` (default: when several URLs) keeps the session alive across lost connections."""
+        urls = url_list(url)
+        greeting: dict[str, Any] = {"client": client, "timeout": timeout, "cafile": cafile}
+        failures: list[ClientError] = []
+        for candidate in urls:
+            try:
+                ws, welcome = await _handshake(candidate, token, epoch=epoch, since=since, digest=digest, **greeting)
+            except Unauthorized:
+                raise
+            except ClientError as exc:
+                failures.append(exc)
+                continue
+            break
+        else:
+            if len(failures) == 1:
+                raise failures[0]
+            last = failures[-1]
+            raise ClientError("no server answered: " + "; ".join(str(f) for f in failures), last.reason, last.params)
+        session = cls(ws, welcome, candidate)
+        session.urls = urls
+        session.failover = len(urls) > 1 if failover is None else failover
+        session.backoff = backoff or Backoff()
+        session.reconnect_for = reconnect_for
+        session._greeting = {"token": token, **greeting}
+        if since is not None and welcome.epoch == epoch:
+            session.position = since  # the server sends what follows it
         if on_frame is not None:
             session._handlers.append(on_frame)
-        session._reader = asyncio.create_task(session._read(), name="opsmon-session-reader")
+        session._reader = asyncio.create_task(session._run(), name="opsmon-session-reader")
         return session
 
-    async def _read(self) -> None:
+    # --- reading, and failing over ----------------------------------------------------
+
+    async def _run(self) -> None:
         reason = "closed"
         try:
-            async for raw in self.ws:
-                message = decode_server(raw)
-                if isinstance(message, Result):
-                    future = self._waiting.pop(message.id, None)
-                    if future is not None and not future.done():
-                        future.set_result(message)
-                for handler in self._handlers:
-                    handler(message)
-                if not self._handlers:
-                    self.frames.put_nowait(message)
-            code = self.ws.close_code
-            reason = f"server closed the connection ({code} {self.ws.close_reason or ''})".strip()
-            self.failure = ("server_closed", {"code": code, "text": f" {self.ws.close_reason}" if self.ws.close_reason else ""})
-        except ConnectionClosed as exc:
-            lost = failure(self.url, exc)
-            reason, self.failure = str(lost), (lost.reason or "other", lost.params)
-        except BadMessage as exc:
-            reason = str(exc)
-            await self.ws.close()
+            while True:
+                reason, worth_retrying = await self._read()
+                if self._closing or not self.failover or not worth_retrying:
+                    break
+                try:
+                    await self._reconnect(reason)
+                except ClientError as exc:
+                    reason = str(exc)
+                    break
         finally:
             for future in self._waiting.values():
                 if not future.done():
                     future.set_exception(ClientError(f"connection lost before an answer: {reason}"))
             self._waiting.clear()
+            self._inflight.clear()
             if not self.closed.done():
                 self.closed.set_result(reason)
 
+    async def _read(self) -> tuple[str, bool]:
+        """Read this socket until it ends: why it ended, and whether another try may help."""
+        try:
+            async for raw in self.ws:
+                message = decode_server(raw)
+                if isinstance(message, Result):
+                    self._inflight.pop(message.id, None)
+                    future = self._waiting.pop(message.id, None)
+                    if future is not None and not future.done():
+                        future.set_result(message)
+                else:
+                    kept = self._follow(message)
+                    if kept is None:
+                        continue  # only events this session already had (after a resume)
+                    message = kept
+                for handler in self._handlers:
+                    handler(message)
+                if not self._handlers:
+                    self.frames.put_nowait(message)
+            code = self.ws.close_code
+            self.failure = ("server_closed", {"code": code, "text": f" {self.ws.close_reason}" if self.ws.close_reason else ""})
+            # 1008: the token was refused or revoked; no other server will take it either.
+            return f"server closed the connection ({code} {self.ws.close_reason or ''})".strip(), code != CLOSE_POLICY
+        except ConnectionClosed as exc:
+            lost = failure(self.url, exc)
+            self.failure = (lost.reason or "other", lost.params)
+            return str(lost), not (exc.rcvd is not None and exc.rcvd.code == CLOSE_POLICY)
+        except BadMessage as exc:
+            await self.ws.close()
+            return str(exc), False
+
+    def _follow(self, message: ServerMessage) -> ServerMessage | None:
+        """Keep the stream's position; drop events already seen (None: nothing new)."""
+        if isinstance(message, Snapshot):
+            self.epoch, self.position = message.epoch, message.seq
+            self._last_event, self._snapshot_digest = None, message.digest
+        elif isinstance(message, Event):
+            if self.position is not None and message.seq <= self.position:
+                return None
+            self._advance(message)
+        elif isinstance(message, Batch):
+            events = message.events
+            if self.position is not None and events and events[0].seq <= self.position:
+                events = [e for e in events if e.seq > self.position]
+                if not events:
+                    return None
+                message = Batch(events=events)
+            if events:
+                self._advance(events[0], events[-1])
+        return message
+
+    def _advance(self, first: Event, last: Event | None = None) -> None:
+        if self.position is not None and first.seq > self.position + 1:
+            log.warning("gap: have seq %d, got %d", self.position, first.seq)
+        self._last_event = last or first
+        self.position = self._last_event.seq
+
+    def _held_digest(self) -> str | None:
+        if self._last_event is not None and self._last_event.seq == self.position:
+            return event_digest(self._last_event)
+        return self._snapshot_digest if self.position else None
+
+    async def _reconnect(self, reason: str) -> None:
+        """Greet the next server that answers, resume, resend what is unanswered.
+        Raises ClientError once no server has answered for `reconnect_for` seconds."""
+        self._online = False
+        self._reconnecting = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.reconnect_for
+        lost_from = self.url
+        start = self.urls.index(self.url) + 1 if self.url in self.urls else 0
+        order = self.urls[start:] + self.urls[:start]  # the others first, then the same one again
+        tried: dict[str, str] = {}
+        log.warning("lost %s (%s); failing over to %s", lost_from, reason, ", ".join(order))
+        try:
+            for url in itertools.cycle(order):
+                delay = self.backoff.next_delay()
+                if loop.time() + delay > deadline:
+                    detail = "; ".join(f"{u}: {why}" for u, why in tried.items()) or reason
+                    raise ClientError(f"lost {lost_from} ({reason}) and no server answered within {self.reconnect_for:g} s: {detail}")
+                await asyncio.sleep(delay)
+                if self._closing:
+                    raise ClientError("closed")
+                since = self.position
+                try:
+                    ws, welcome = await _handshake(
+                        url, epoch=self.epoch, since=since, digest=self._held_digest() if since is not None else None, **self._greeting
+                    )
+                except Unauthorized:
+                    raise
+                except ClientError as exc:
+                    tried[url] = str(exc)
+                    continue
+                if self._closing:
+                    await ws.close()
+                    raise ClientError("closed")
+                if welcome.epoch != self.epoch:
+                    # Another log (a new database): the server sends a snapshot, and
+                    # what we knew of the old one is void.
+                    self.position, self._last_event, self._snapshot_digest = None, None, None
+                self.ws, self.welcome, self.url, self.epoch = ws, welcome, url, welcome.epoch
+                try:
+                    await self._resend()
+                except ConnectionClosed as exc:
+                    tried[url] = str(failure(url, exc))
+                    continue
+                break
+        finally:
+            self._reconnecting = False
+        self._online = True
+        self.reconnects += 1
+        self.backoff.reset()
+        log.warning("resumed on %s (epoch %s, seq %s, %d command(s) resent)", self.url, self.epoch, self.position, len(self._inflight))
+        if self.on_reconnect is not None:
+            self.on_reconnect(self)
+
+    async def _resend(self) -> None:
+        """Every unanswered command again, in order, with its id: the server answers
+        each once (`repeat` if it was carried out before the loss)."""
+        sent: set[str] = set()
+        while True:
+            todo = [command for command_id, command in self._inflight.items() if command_id not in sent]
+            if not todo:
+                return  # no await between this check and going online: nothing is left behind
+            for command in todo:
+                sent.add(command.id)
+                await self.ws.send(encode(command), text=True)
+
+    # --- commands -----------------------------------------------------------------------
+
     async def send(self, command: Command) -> asyncio.Future[Result]:
-        """Send a command; the future resolves with its result."""
+        """Send a command; the future resolves with its result (with failover: across reconnects)."""
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         if self.closed.done():
             future.set_exception(ClientError(f"not connected: {self.closed.result()}"))
             return future
         self._waiting[command.id] = future
+        self._inflight[command.id] = command
+        if not self._online:
+            return future  # failing over: sent once a server has greeted us
         try:
             await self.ws.send(encode(command), text=True)
         except ConnectionClosed as exc:
-            self._waiting.pop(command.id, None)
-            future.set_exception(failure(self.url, exc))
+            if not self.failover:
+                self._waiting.pop(command.id, None)
+                self._inflight.pop(command.id, None)
+                future.set_exception(failure(self.url, exc))
+            # with failover the reader sees the loss too, and resends it
         return future
 
     async def request(self, command: Command, timeout: float = 30.0) -> Result:
@@ -233,15 +453,25 @@ class Session:
         try:
             return await asyncio.wait_for(future, timeout)
         except TimeoutError:
+            self._waiting.pop(command.id, None)
+            self._inflight.pop(command.id, None)
             raise ClientError(f"no answer from {self.url} within {timeout:.0f} s") from None
+
+    @property
+    def pending(self) -> int:
+        """Commands sent (or waiting to be) and not answered yet."""
+        return len(self._inflight)
 
     async def next_frame(self, timeout: float = 10.0) -> ServerMessage:
         return await asyncio.wait_for(self.frames.get(), timeout)
 
     async def close(self) -> None:
+        self._closing = True
         with contextlib.suppress(Exception):
             await self.ws.close()
         if self._reader is not None:
+            if self._reconnecting:
+                self._reader.cancel()  # waiting out a backoff: nothing to finish
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._reader
 
@@ -263,23 +493,6 @@ class Listener(Protocol):
         """The token was refused: the connection has stopped trying."""
 
 
-@dataclass
-class Backoff:
-    """Capped exponential backoff with full jitter."""
-
-    initial: float = 0.5
-    maximum: float = 30.0
-    attempt: int = 0
-
-    def next_delay(self) -> float:
-        ceiling = min(self.maximum, self.initial * (2**self.attempt))
-        self.attempt += 1
-        return random.uniform(ceiling / 2, ceiling)
-
-    def reset(self) -> None:
-        self.attempt = 0
-
-
 def _quiet(future: asyncio.Future[Result]) -> None:
     """The session's copy of a pending command's future: the Connection answers
     its caller from the Result frame, so a lost connection here is no news."""
@@ -292,7 +505,7 @@ class Connection:
 
     def __init__(
         self,
-        url: str,
+        url: URLs,
         token: str,
         listener: Listener,
         *,
@@ -301,7 +514,11 @@ class Connection:
         clock: Callable[[], datetime] = utc_now,
         cafile: str | None = None,
     ) -> None:
-        self.url = url
+        self.urls = url_list(url)
+        self._index = 0  # the server connected to, or to be tried next
+        # Why each server failed in the current round of tries (url -> (reason, code, params)).
+        self.round_failures: dict[str, tuple[str, str | None, dict[str, Any]]] = {}
+        self.last_round: list[tuple[str, tuple[str, str | None, dict[str, Any]]]] = []  # the last whole round that failed
         self.cafile = cafile
         self.clock = clock
         self.token = token
@@ -339,6 +556,15 @@ class Connection:
     def pending(self) -> int:
         return len(self._pending)
 
+    @property
+    def url(self) -> str:
+        """The server connected to (online) or being tried next (offline)."""
+        return self.urls[self._index]
+
+    def _next_server(self) -> None:
+        """Fail over: the next URL in the list (the same one when there is one)."""
+        self._index = (self._index + 1) % len(self.urls)
+
     async def run(self) -> None:
         """Connect, follow, reconnect: until stop() or a refused token."""
         while not self._stopping:
@@ -354,9 +580,16 @@ class Connection:
                 return
             except ClientError as exc:
                 self.failure = (exc.reason, exc.params) if exc.reason else None
+                self.round_failures[self.url] = (str(exc), exc.reason, exc.params)
+                self._next_server()
+                if self.welcome is None and len(self.round_failures) < len(self.urls):
+                    continue  # never connected: try every server once before saying so
+                if len(self.round_failures) >= len(self.urls):
+                    self.last_round, self.round_failures = list(self.round_failures.items()), {}
                 self._offline(str(exc))
                 await asyncio.sleep(self.backoff.next_delay())
                 continue
+            self.round_failures = {}
             self._gap = False
             self._on_welcome(self.session.welcome)
             for command, _ in list(self._pending.values()):
@@ -371,6 +604,8 @@ class Connection:
                 self._fail_pending("token refused")
                 return
             self.failure = self.session.failure
+            if not self._gap:
+                self._next_server()  # the others first, then this one again
             self._offline(reason)
             await asyncio.sleep(self.backoff.next_delay() if not self._gap else 0)
 

@@ -24,6 +24,7 @@ from msgspec import inspect as mi
 
 from opsmon.protocol import SEVERITIES, Agency, CategoryInfo, ConfigInfo, LabelText, ProvinceInfo, RegencyInfo, SeverityInfo, StageInfo, StageScope, StageUnit
 from opsmon.text import describe, forbidden_characters
+from opsmon.urls import BadURL, parse_urls
 
 Language = Literal["id", "en"]
 LANGUAGES: tuple[str, ...] = get_args(Language)
@@ -389,8 +390,10 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
     config: Config = decode(data, Config)
     _hostile(data, "")
     _check_server(config.server)
-    if not config.client.url.startswith(("ws://", "wss://")):
-        raise ConfigError(f"client.url: {config.client.url!r} must start with ws:// or wss://")
+    try:
+        parse_urls(config.client.url, "client.url")  # one URL, or a comma list to fail over between
+    except BadURL as exc:
+        raise ConfigError(str(exc)) from None
     _check_province(config)
     replace = msgspec.structs.replace
     return replace(

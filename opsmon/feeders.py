@@ -10,14 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from opsmon.client import ClientError, Session, Unauthorized
+from opsmon.client import ClientError, Session, Unauthorized, URLs
 from opsmon.config import Config, Regency, Stage
 from opsmon.exits import EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
 from opsmon.protocol import Command, Result
 from opsmon.ratelimit import TokenBucket
+from opsmon.urls import BadURL, parse_urls
 
 
 class LocalInvalid(ValueError):
@@ -94,17 +95,30 @@ def check_url(url: str) -> str:
     raise FeedError(f"{url!r} is not a websocket URL: expected ws://HOST:PORT/ws or wss://HOST:PORT/ws{hint}", EXIT_USAGE)
 
 
+def check_urls(value: str | Sequence[str], where: str = "--url") -> list[str]:
+    """The servers in `value` (a comma list, or several), or FeedError(EXIT_USAGE)
+    naming where the bad one came from (--url, $OPSMON_URL, [client] url)."""
+    try:
+        return parse_urls(value, where)
+    except BadURL as exc:
+        raise FeedError(str(exc), EXIT_USAGE) from None
+
+
 def _ignore(_: object) -> None:
     """Feeders do not follow the event stream: drop broadcast frames instead of queueing them."""
 
 
 @contextlib.asynccontextmanager
 async def feeder_session(
-    url: str, token: str, *, client: str = "opsmon-feeder", timeout: float = 10.0, cafile: str | None = None, follow: bool = False
+    url: URLs, token: str, *, client: str = "opsmon-feeder", timeout: float = 10.0, cafile: str | None = None, follow: bool = False
 ) -> AsyncIterator[Session]:
     """An open session, or FeedError with the exit code for unreachable or unauthorized.
-    With `follow`, the frames the server sends (the snapshot first) wait in `session.frames`."""
-    check_url(url)
+    With `follow`, the frames the server sends (the snapshot first) wait in `session.frames`.
+    Several URLs: the first that answers, failing over to the others if it is lost."""
+    if isinstance(url, str):
+        check_url(url)
+    else:
+        check_urls(url)
     try:
         session = await Session.open(url, token, client=client, timeout=timeout, on_frame=None if follow else _ignore, cafile=cafile)
     except Unauthorized as exc:

@@ -35,6 +35,8 @@ CATALOG: dict[str, dict[str, str]] = {
     "header.user": {"id": "{agency}/{name}", "en": "{agency}/{name}"},
     "header.readonly": {"id": "hanya-baca", "en": "read-only"},
     "banner.offline": {"id": "TERPUTUS sejak {time}, mencoba lagi...", "en": "DISCONNECTED since {time}, retrying..."},
+    "banner.failover": {"id": "TERPUTUS sejak {time}, mencoba server {server}...", "en": "DISCONNECTED since {time}, trying server {server}..."},
+    "header.server": {"id": "@{server}", "en": "@{server}"},
     "banner.reason": {"id": "({reason})", "en": "({reason})"},
     "banner.server_problem": {
         "id": "SERVER GAGAL MENYIMPAN: {problem}; perintah ditolak sampai pulih",
@@ -284,6 +286,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "marked": {"id": "#{id} ditandai ({count})", "en": "#{id} marked ({count})"},
     "unmarked": {"id": "#{id} tidak ditandai ({count})", "en": "#{id} unmarked ({count})"},
     "reconnected": {"id": "Tersambung kembali.", "en": "Reconnected."},
+    "reconnected_to": {"id": "Tersambung kembali, ke server {server}.", "en": "Reconnected, to server {server}."},
     "alert.critical": {"id": "KRITIS baru #{id} {regency}: {title}", "en": "New CRITICAL #{id} {regency}: {title}"},
     "alert.jump": {"id": " (g: ke atas)", "en": " (g: top)"},  # not on the wall, where g does nothing
     "alert.escalated": {

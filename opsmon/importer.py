@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from opsmon.client import URLs
 from opsmon.commands import INCIDENT_VERBS, CommandError, command
 from opsmon.config import Config
 from opsmon.exits import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
@@ -295,7 +296,7 @@ class Progress:
 
 
 async def import_file(
-    path: Path, config: Config, url: str, token: str, *, fmt: str | None = None, window: int = 32, progress: bool = False, cafile: str | None = None
+    path: Path, config: Config, url: URLs, token: str, *, fmt: str | None = None, window: int = 32, progress: bool = False, cafile: str | None = None
 ) -> ImportSummary:
     try:
         # Bytes, not read_text: universal newlines would make a lone CR inside a text a line break.
@@ -321,6 +322,7 @@ async def import_file(
         rate, burst = pace_for(config, session.welcome.user.role)
         pipeline = Pipeline(session, window=window, rate=rate, burst=burst)
         numbers = {id(line.command): line.number for line in to_send}
+        seqs: set[int] = set()  # of the lines answered so far
 
         def done(command: Command, outcome: Outcome) -> None:
             number = numbers[id(command)]
@@ -329,7 +331,14 @@ async def import_file(
                 return  # the connection was lost: reported as a whole below
             if result.ok:
                 # The server marks a repeated id; older servers did not, hence the seq check.
-                if result.repeat or (result.seq is not None and result.seq <= head):
+                # A repeat after head whose seq no other line got is this run's own line,
+                # carried out by a server lost before it answered (sent again on failover).
+                if result.seq is None:
+                    already = result.repeat
+                else:
+                    already = result.seq <= head or result.seq in seqs
+                    seqs.add(result.seq)
+                if already:
                     summary.already += 1
                 else:
                     summary.accepted += 1
@@ -351,7 +360,7 @@ async def import_file(
     return summary
 
 
-async def run_import_cli(args: argparse.Namespace, config: Config, url: str, token: str, cafile: str | None = None) -> int:
+async def run_import_cli(args: argparse.Namespace, config: Config, url: URLs, token: str, cafile: str | None = None) -> int:
     path = Path(args.file)
     summary = await import_file(path, config, url, token, fmt=args.format, window=args.window, progress=sys.stderr.isatty(), cafile=cafile)
     if args.json:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from opsmon.client import ClientError, Session, Unauthorized
+from opsmon.client import ClientError, Session, Unauthorized, URLs
 from opsmon.config import Config
 from opsmon.exercise import ExerciseClock
 from opsmon.exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
@@ -103,7 +103,7 @@ class Simulator:
 
     def __init__(
         self,
-        url: str,
+        url: URLs,
         tokens: list[str],
         config: Config,
         *,
@@ -298,7 +298,7 @@ def connections_for(rate: float, config: Config) -> int:
 
 
 async def simulate(
-    url: str,
+    url: URLs,
     tokens: list[str],
     config: Config,
     *,
@@ -465,7 +465,7 @@ def simulator_tokens(args: Any, default: str | None) -> tuple[list[str], dict[st
     return list(dict.fromkeys(tokens)), agencies
 
 
-def run_simulate_cli(args: Any, config: Config, url: str, token: str | None, cafile: str | None = None) -> int:
+def run_simulate_cli(args: Any, config: Config, url: URLs, token: str | None, cafile: str | None = None) -> int:
     import json
 
     night = scenario_for(args.scenario, config)

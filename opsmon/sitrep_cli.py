@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from opsmon.client import ClientError, Session, Unauthorized
+from opsmon.client import ClientError, Session, Unauthorized, URLs
 from opsmon.config import Config
 from opsmon.domain import State
 from opsmon.exercise import ExerciseClock
@@ -28,7 +28,7 @@ CLIENT = "opsmon-sitrep"
 
 
 async def fetch(
-    url: str, token: str, *, cafile: str | None = None, resume: tuple[str, int] | None = None, timeout: float = 15.0
+    url: URLs, token: str, *, cafile: str | None = None, resume: tuple[str, int] | None = None, timeout: float = 15.0
 ) -> tuple[Welcome, State, list[Event]]:
     """The state now (a snapshot) and the events after `resume` = (epoch, seq) (from the
     start when the epoch differs). No events when the server holds too few to resume."""
@@ -61,7 +61,7 @@ async def fetch(
     return welcome, state, [e for e in events if e.seq <= snapshot.seq]
 
 
-def run_sitrep_cli(args: argparse.Namespace, config: Config, url: str, token: str, cafile: str | None) -> int:
+def run_sitrep_cli(args: argparse.Namespace, config: Config, url: URLs, token: str, cafile: str | None) -> int:
     fmt = args.format
     if fmt == "pdf" and not args.output:
         raise FeedError("--format pdf writes a file: give -o FILE.pdf", EXIT_USAGE)

@@ -17,7 +17,7 @@ import shlex
 import sys
 from typing import Any
 
-from opsmon.client import ClientError, Session, Unauthorized
+from opsmon.client import ClientError, Session, Unauthorized, URLs
 from opsmon.config import Config
 from opsmon.exits import EXIT_OK, EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
 
@@ -31,7 +31,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-async def _role(url: str, token: str, cafile: str | None) -> str:
+async def _role(url: URLs, token: str, cafile: str | None) -> str:
     session = await Session.open(url, token, client="opsmon-web", cafile=cafile)
     try:
         return session.welcome.user.role
@@ -39,9 +39,11 @@ async def _role(url: str, token: str, cafile: str | None) -> str:
         await session.close()
 
 
-def wall_command(url: str, config: Config, lang: str | None, cafile: str | None = None) -> str:
+def wall_command(url: URLs, config: Config, lang: str | None, cafile: str | None = None) -> str:
     """What each browser tab runs: the wall, on this machine's Python and config."""
-    command = [sys.executable, "-m", "opsmon.cli", "--wall", "--url", url]
+    command = [sys.executable, "-m", "opsmon.cli", "--wall"]
+    for each in [url] if isinstance(url, str) else url:
+        command += ["--url", each]
     if cafile:
         command += ["--cafile", cafile]
     if config.path is not None:
@@ -51,7 +53,7 @@ def wall_command(url: str, config: Config, lang: str | None, cafile: str | None 
     return shlex.join(command)
 
 
-def run_web_cli(args: argparse.Namespace, config: Config, url: str, token: str, cafile: str | None) -> int:
+def run_web_cli(args: argparse.Namespace, config: Config, url: URLs, token: str, cafile: str | None) -> int:
     try:
         role = asyncio.run(_role(url, token, cafile))
     except Unauthorized as exc:

@@ -27,7 +27,7 @@ from textual.notifications import Notification, Notify, SeverityLevel
 from textual.reactive import var
 from textual.screen import Screen
 
-from opsmon.client import Backoff, ClientError, Connection, new_command_id
+from opsmon.client import Backoff, ClientError, Connection, URLs, new_command_id, url_list
 from opsmon.commands import command
 from opsmon.config import SitrepSettings
 from opsmon.domain import State, concerns, is_overdue, urgency_key
@@ -59,6 +59,7 @@ from opsmon.tui.screens.help import HelpScreen, key_rows
 from opsmon.tui.screens.modals import AssignModal, ConfirmQuit, NoteModal, PickModal, SnoozeModal
 from opsmon.tui.screens.regency import RegencyScreen
 from opsmon.tui.screens.sitrep import SitrepScreen
+from opsmon.urls import short
 from opsmon.view import Lookup
 
 # Conflicts whose reason says more than the incident's status does.
@@ -114,7 +115,7 @@ class OpsmonApp(Scoped, App[int]):
     def __init__(
         self,
         *,
-        url: str,
+        url: URLs,
         token: str,
         lang: str = "id",
         wall: bool = False,
@@ -139,7 +140,7 @@ class OpsmonApp(Scoped, App[int]):
         self._alerted: dict[object, float] = {}  # incident id -> when it was last announced (monotonic)
         self._standing: dict[object, Notification] = {}  # one notice per incident: the one now showing
         self._showing: list[Notification] = []  # the notices this app raised, newest last (expired ones dropped as it goes)
-        self.url = url
+        self.urls = url_list(url)  # several: fail over between them, in this order
         self.cafile = cafile
         self.token = token
         self.lang = lang
@@ -226,6 +227,16 @@ class OpsmonApp(Scoped, App[int]):
             return [r.code for r in self._preset[0].config.regencies]
         return []
 
+    @property
+    def url(self) -> str:
+        """The server connected to, or being tried (the first one before the connection starts)."""
+        return self.connection.url if self.connection is not None else self.urls[0]
+
+    @property
+    def server_label(self) -> str:
+        """host:port of the server connected to, for the header; "" with only one server."""
+        return short(self.url) if len(self.urls) > 1 and self.online else ""
+
     def banner_text(self) -> str | None:
         if self.online and self.server_problem is not None:
             # Connected, but the server cannot save: commands will be refused.
@@ -235,7 +246,9 @@ class OpsmonApp(Scoped, App[int]):
             return self.tr("banner.server_problem", problem=self.tr(known) if known else for_terminal(problem))
         if self.online or self.offline_since is None or self._preset is not None:
             return None
-        text = self.tr("banner.offline", time=local_time(self.offline_since, self.tz))
+        time_text = local_time(self.offline_since, self.tz)
+        # Several servers: which one it is trying now (failing over), else "retrying".
+        text = self.tr("banner.failover", time=time_text, server=short(self.url)) if len(self.urls) > 1 else self.tr("banner.offline", time=time_text)
         if self.offline_reason:
             text += " " + self.tr("banner.reason", reason=self.offline_reason)
         return text
@@ -259,7 +272,7 @@ class OpsmonApp(Scoped, App[int]):
     @work(exclusive=True, group="connection", exit_on_error=False)
     async def _follow(self) -> None:
         """The one long-lived worker that owns the websocket."""
-        self.connection = Connection(self.url, self.token, _Bridge(self), clock=self.now, backoff=self.backoff, cafile=self.cafile)
+        self.connection = Connection(self.urls, self.token, _Bridge(self), clock=self.now, backoff=self.backoff, cafile=self.cafile)
         try:
             await self.connection.run()
         finally:
@@ -299,7 +312,7 @@ class OpsmonApp(Scoped, App[int]):
         self.offline_since = None
         self.offline_reason = ""
         if reconnect:
-            self.say(self.tr("reconnected"), timeout=3)
+            self.say(self.tr("reconnected_to", server=short(self.url)) if len(self.urls) > 1 else self.tr("reconnected"), timeout=3)
         self.mark_dirty()
 
     @on(Synced)
@@ -363,7 +376,11 @@ class OpsmonApp(Scoped, App[int]):
     def _on_disconnected(self, message: Disconnected) -> None:
         if self.welcome is None and not self.wall:
             # Never connected: say why in one line and stop (the wall keeps trying).
-            self.exit_line = self.tr("exit.unreachable", reason=translate_failure(message.code, message.params, message.reason, self.lang))
+            tried = self.connection.last_round if self.connection is not None and len(self.urls) > 1 else []
+            reasons = [translate_failure(code, params, reason, self.lang) for _, (reason, code, params) in tried]
+            self.exit_line = self.tr(
+                "exit.unreachable", reason="; ".join(reasons) or translate_failure(message.code, message.params, message.reason, self.lang)
+            )
             self.exit(return_code=EXIT_UNREACHABLE, message=self._exit_message())
             return
         self.online = False
@@ -719,7 +736,7 @@ def alerting(event: Event) -> bool:
 
 def run_tui(
     *,
-    url: str,
+    url: URLs,
     token: str,
     lang: str = "id",
     wall: bool = False,
@@ -731,10 +748,11 @@ def run_tui(
 ) -> int:
     """Run the client until the officer quits. Returns the exit code; when the
     token is refused or the server cannot be reached, prints one line saying so."""
-    if not url.startswith(("ws://", "wss://")):
-        tr = Translator(lang)
-        print(tr("exit.unreachable", reason=tr("connect.not_websocket_url", url=url)), file=sys.stderr)
-        return EXIT_USAGE
+    for each in url_list(url):
+        if not each.startswith(("ws://", "wss://")):
+            tr = Translator(lang)
+            print(tr("exit.unreachable", reason=tr("connect.not_websocket_url", url=each)), file=sys.stderr)
+            return EXIT_USAGE
     app = OpsmonApp(url=url, token=token, lang=lang, wall=wall, cafile=cafile, shape=shape, sitrep=sitrep, sitrep_folder=sitrep_folder, bell=bell)
     app.run()  # a refused token or an unreachable server: Textual prints the app's exit message
     return app.return_code or 0

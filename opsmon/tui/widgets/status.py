@@ -84,15 +84,24 @@ class HeaderBar(Widget):
                         left.append(" " + tr("panel.late_short"), alert)
         elif self.connecting:
             left.append("  " + self.connecting, quiet)
-        right = Text()
-        if self.stale:
-            right.append(tr("header.stale") + " ", alert)
-        if self.user is not None and width >= 100:
-            right.append(for_terminal(tr("header.user", agency=self.user.agency, name=self.user.name)) + " ", quiet)
-        if self.read_only and not (squeezed and trouble):
-            right.append(tr("header.readonly") + " ", quiet)
-        if self.now is not None and self.tz is not None:
-            right.append(local_time(self.now, self.tz, seconds=wide), strong)
+        # Given several servers, the one connected to ("Bawaslu/Rahmat@host:port"),
+        # where the line has room for it: it never cuts the totals.
+        connected_to = str(getattr(self.app, "server_label", ""))
+        server = for_terminal(tr("header.server", server=connected_to)) if connected_to else ""
+        for label in [server, ""] if server else [""]:
+            right = Text()
+            if self.stale:
+                right.append(tr("header.stale") + " ", alert)
+            if self.user is not None and width >= 100:
+                right.append(for_terminal(tr("header.user", agency=self.user.agency, name=self.user.name)) + label + " ", quiet)
+            elif label:
+                right.append(label + " ", quiet)
+            if self.read_only and not (squeezed and trouble):
+                right.append(tr("header.readonly") + " ", quiet)
+            if self.now is not None and self.tz is not None:
+                right.append(local_time(self.now, self.tz, seconds=wide), strong)
+            if left.cell_len + right.cell_len + 1 <= width:
+                break
         return fit(left, right, width)
 
 
