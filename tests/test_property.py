@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from opsmon.client import Connection
-from opsmon.domain import State, apply, fold, initial_stages
+from opsmon.domain import State, apply, fold, stage_rows
 from opsmon.protocol import Event, Incident, StageRow, Welcome, convert, convert_event
 from server.store_api import Backend
 from tests.backends import BACKENDS, Databases, require_postgres
@@ -173,20 +173,23 @@ async def _run_sequence(ops: list[tuple[Any, ...]], tmp: Path, database: str) ->
         for raw in observer.events:
             apply(client, convert_event(raw))
         # 2. a fold of the stored log
-        log = fold(State(stages=initial_stages(server.rules.stage_totals, running.store.created)), await running.store.events_since(0))
+        log = fold(State(), await running.store.events_since(0))
         # 3. the state tables a restart would load
-        loaded = await running.store.load_state(server.rules.stage_totals)
+        loaded = await running.store.load_state()
         # 4. the project's own client connection
         for _ in range(300):
             if connection.state.seq == head:
                 break
             await asyncio.sleep(0.01)
 
-        expected = server.state.as_builtins()
-        assert client.as_builtins() == expected
+        expected = server.state.as_builtins()  # the rows events made, nothing else
         assert log.as_builtins() == expected
         assert loaded.as_builtins() == expected
-        assert connection.state.as_builtins() == expected
+        # A client starts from a snapshot that lists every configured row (untouched ones at zero).
+        shown = State(seq=server.state.seq, incidents=server.state.incidents)
+        shown.stages = {(r.regency, r.stage): r for r in stage_rows(server.state, server.rules.stage_totals, running.store.created)}
+        assert client.as_builtins() == shown.as_builtins()
+        assert connection.state.as_builtins() == shown.as_builtins()
 
         await connection.stop()
         await asyncio.wait_for(follower, 5)
