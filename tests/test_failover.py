@@ -480,33 +480,43 @@ async def test_the_dashboard_starts_on_the_first_server_that_answers_and_names_e
 # --- PostgreSQL ----------------------------------------------------------------------------
 
 
-async def test_a_session_fails_over_from_a_killed_server_to_another_on_the_same_postgresql_with_no_gap(tmp_path: Path) -> None:
+async def test_sessions_fail_over_from_a_killed_postgresql_replica_to_a_live_one_with_no_gap(tmp_path: Path) -> None:
+    """Two replicas serving one PostgreSQL database at once: A is killed mid-burst,
+    its sessions carry on on B (already running), every command answered once and logged once."""
     await require_postgres()
     databases = Databases("postgresql", tmp_path)
     database = databases.url()
     try:
-        officer, wall = add_token(database, "Rahmat"), add_token(database, "Layar", role="viewer")
+        admin, wall = add_token(database, "Admin", role="admin"), add_token(database, "Layar", role="viewer")
         port_a, port_b = free_port(), free_port()
         urls = [url_of(port_a), url_of(port_b)]
-        async with serving("--db", database, "--port", str(port_a), "--log-level", "warning") as a:
+        replica = ["--db", database, "--log-level", "warning", "--replica-name"]
+        async with serving(*replica, "A", "--port", str(port_a)) as a, serving(*replica, "B", "--port", str(port_b)):
             follower = Follower()
             viewer = await Session.open(urls, wall, on_frame=follower, backoff=FAST)
-            writer = await Session.open(urls, officer, on_frame=lambda _: None, backoff=FAST)
+            writer = await Session.open(urls, admin, on_frame=lambda _: None, backoff=FAST)
+            assert viewer.url == writer.url == urls[0]
             epoch = viewer.epoch
-            futures = [await writer.send(report(n)) for n in range(60)]
-            await until(lambda: len(follower.events) >= 15, what="A to commit 15")
-            await kill9(a)  # its PostgreSQL session ends with it, and with it the advisory lock
-        async with serving("--db", database, "--port", str(port_b), "--log-level", "warning"):
-            results = await asyncio.wait_for(asyncio.gather(*futures), 30)  # answered by A, or (resent) by B
-            more = [await writer.request(report(n)) for n in range(60, 70)]  # and made on B
-            assert all(r.ok for r in results + more) and writer.url == urls[1]
-            head = more[-1].seq
+            answers: dict[str, list[Result]] = {}
+            futures = []
+            for n in range(300):
+                future = await writer.send(report(n, "pg"))
+                future.add_done_callback(lambda f, n=n: answers.setdefault(f"pg-{n}", []).append(f.result()))
+                futures.append(future)
+                if n == 120:
+                    await until(lambda: len(answers) >= 40, what="40 answers from A")
+                    await kill9(a)  # mid-burst; B is up all along
+            await asyncio.wait_for(asyncio.gather(*futures), 30)
+            more = await writer.request(report(300, "pg"))  # made on B
+            assert writer.url == urls[1] and writer.reconnects == 1
+            assert all(len(got) == 1 and got[0].ok for got in answers.values()) and len(answers) == 300  # one answer each
+            head = more.seq
             await until(lambda: viewer.position == head, what="the viewer to reach B's head")
             assert viewer.url == urls[1] and viewer.reconnects == 1
-            assert viewer.epoch == epoch and len(follower.snapshots) == 1  # resumed: the same log
-            assert follower.seqs == list(range(follower.snapshots[0].seq + 1, head + 1))  # no gap, none twice
+            assert viewer.epoch == epoch and len(follower.snapshots) == 1  # one epoch on every replica: resumed
+            assert follower.seqs == list(range(follower.snapshots[0].seq + 1, (head or 0) + 1))  # no gap, none twice
             titles = [title(e) for e in follower.events if e.kind == "incident.reported"]
-            assert sorted(titles) == sorted(f"laporan {n}" for n in range(70))
+            assert sorted(titles) == sorted(f"pg {n}" for n in range(301))  # each command in the log once
             for session in (viewer, writer):
                 await session.close()
     finally:
