@@ -13,11 +13,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from opsmon.client import Connection
-from opsmon.domain import State, apply, fold, stage_rows
+from opsmon.domain import State, apply, fold
 from opsmon.protocol import Event, Incident, StageRow, Welcome, convert, convert_event
 from server.store_api import Backend
 from tests.backends import BACKENDS, Databases, require_postgres
-from tests.helpers import FakeClock, running_server
+from tests.helpers import FakeClock, as_shown, running_server
 from tests.wire import Peer, new_id, report
 
 ACTORS = ("officer", "polisi", "bjm", "wall")  # bjm: only 6371; wall: a viewer
@@ -186,10 +186,8 @@ async def _run_sequence(ops: list[tuple[Any, ...]], tmp: Path, database: str) ->
         assert log.as_builtins() == expected
         assert loaded.as_builtins() == expected
         # A client starts from a snapshot that lists every configured row (untouched ones at zero).
-        shown = State(seq=server.state.seq, incidents=server.state.incidents)
-        shown.stages = {(r.regency, r.stage): r for r in stage_rows(server.state, server.rules.stage_totals, running.store.created)}
-        assert client.as_builtins() == shown.as_builtins()
-        assert connection.state.as_builtins() == shown.as_builtins()
+        assert client.as_builtins() == as_shown(server)
+        assert connection.state.as_builtins() == as_shown(server)
 
         await connection.stop()
         await asyncio.wait_for(follower, 5)
