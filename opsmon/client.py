@@ -371,7 +371,7 @@ class Session:
         start = self.urls.index(self.url) + 1 if self.url in self.urls else 0
         order = self.urls[start:] + self.urls[:start]  # the others first, then the same one again
         tried: dict[str, str] = {}
-        log.warning("lost %s (%s); failing over to %s", lost_from, reason, ", ".join(order))
+        log.info("lost %s (%s); failing over to %s", lost_from, reason, ", ".join(order))
         try:
             for url in itertools.cycle(order):
                 delay = self.backoff.next_delay()
@@ -410,7 +410,7 @@ class Session:
         self._online = True
         self.reconnects += 1
         self.backoff.reset()
-        log.warning("resumed on %s (epoch %s, seq %s, %d command(s) resent)", self.url, self.epoch, self.position, len(self._inflight))
+        log.info("resumed on %s (epoch %s, seq %s, %d command(s) resent)", self.url, self.epoch, self.position, len(self._inflight))
         if self.on_reconnect is not None:
             self.on_reconnect(self)
 

@@ -77,7 +77,6 @@ class ImportSummary:
     accepted: int = 0
     already: int = 0
     rejected: list[tuple[int, str, str]] = field(default_factory=list)  # (line, code, message)
-    skipped: int = 0
     refusals: dict[int, Result] = field(default_factory=dict)  # line -> the server's refusal (its reason and params)
 
     @property

@@ -138,16 +138,3 @@ def local_time(ts: str, tz: tzinfo) -> str:
     """A stored UTC timestamp as the province's clock shows it: 2024-03-11 00:00 WITA."""
     when = parse_ts(ts).astimezone(tz)
     return f"{when:%Y-%m-%d %H:%M} {when.tzname()}"
-
-
-async def authenticate(store: EventStore, token: str) -> tuple[User, str] | None:
-    """The user a token belongs to and its hash, or None for an unknown or revoked token."""
-    if not token:
-        return None
-    token_hash = hash_token(token)
-    record = await store.token_by_hash(token_hash)
-    if record is None or record.revoked is not None:
-        return None
-    if record.expires is not None and parse_ts(record.expires) <= utc_now():
-        return None
-    return user_of(record), token_hash

@@ -230,12 +230,14 @@ def test_the_cli_token_works_against_the_server(tmp_path: Path) -> None:
     token = add_token(db, "Rahmat", role="admin", agency="Polri")
 
     async def check() -> None:
-        from server.auth import authenticate
+        from opsmon.i18n import WITA
+        from opsmon.protocol import utc_now
+        from server.auth import identify
         from server.store import Store
 
         async with Store(db) as store:
-            found = await authenticate(store, token)
-            assert found is not None and found[0].role == "admin" and found[0].agency == "Polri"
+            found = (await identify(store, token, utc_now(), WITA)).user
+            assert found is not None and found.role == "admin" and found.agency == "Polri"
             rows = await store.tokens()
             assert token not in json.dumps([r.hash for r in rows])
 

@@ -343,6 +343,7 @@ async def test_an_import_given_a_then_b_finishes_on_b_when_a_is_killed_midway(tm
     async with server_on(db, port_b):
         out, err = await asyncio.wait_for(importing.communicate(), 60)
         assert importing.returncode == 0, err.decode()
+        assert err == b""  # failing over is not a mistake: nothing on stderr
         body = json.loads(out)
         assert (body["accepted"], body["already_imported"], body["rejected"]) == (250, 0, 0), body
         log = await whole_log(urls[1], officer)
