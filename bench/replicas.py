@@ -48,6 +48,7 @@ from fanout import CONFIG, PROBES, REGENCIES, Probe, RawViewer, _cpu_model, _upt
 
 POSTGRES = os.environ.get("OPSMON_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 HELD_P99_MS = 250.0
+RUN = secrets.token_hex(3)  # command ids differ from run to run (the same ids would be answered `repeat`)
 OFFICER_RATE = 40.0
 
 
@@ -131,7 +132,7 @@ async def officers_sending(urls: list[str], token: str, rate: float, duration: f
         n = 0
         while (at := start + n * interval) <= begun + duration:
             await asyncio.sleep(max(0.0, at - time.perf_counter()))
-            command_id = f"{tag}{index}-{n}"
+            command_id = f"{tag}{RUN}-{index}-{n}"
             sent[command_id] = time.perf_counter()
             await ws.send(report_message(command_id, n))
             n += 1
@@ -224,7 +225,7 @@ async def load_ingest(args: argparse.Namespace) -> dict[str, Any]:
         reading = asyncio.create_task(reader())
         while time.perf_counter() < stop_at:
             await window.acquire()
-            command_id = f"i{index}-{n}"
+            command_id = f"i{RUN}-{index}-{n}"
             sent[command_id] = time.perf_counter()
             await ws.send(report_message(command_id, n))
             n += 1

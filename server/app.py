@@ -861,7 +861,11 @@ class OpsmonServer:
         assert store is not None
         while True:
             await asyncio.sleep(TIMER_LOCK_SECONDS)
-            held = await store.hold_timers()
+            try:
+                held = await store.hold_timers()
+            except Exception:  # never the end of the loop (and of the timers): the next round asks again
+                log.exception("could not check the timer lock")
+                held = False
             if held != self.holds_timers:
                 self.holds_timers = held
                 if held:

@@ -198,6 +198,8 @@ class PostgresStore:
         self._key = 0  # the schema's advisory lock key (hashtext of database:schema)
         self._timers: asyncpg.Connection[Any] | None = None
         self._timers_held = False
+        # The server process (pg_stat_activity.pid) of the connection follow() listens on.
+        self.listener_pid: int | None = None
 
     @property
     def channel(self) -> str:
@@ -432,7 +434,9 @@ class PostgresStore:
         async with self._tx() as con:
             await con.execute("SELECT pg_advisory_xact_lock($1, $2)", LOCK_SEQ, self._key)
             rows = await con.fetch("SELECT seq, ts, kind, actor, data FROM events WHERE seq > $1 ORDER BY seq", head)
-            yield PgWrite(self, con, [_row_event(row) for row in rows])
+            missed = [_row_event(row) for row in rows]
+            # The log's head, read under the lock: the writer's, and what it missed (the seq is gap-free).
+            yield PgWrite(self, con, missed, missed[-1].seq if missed else head)
 
     async def _commit_on(
         self,
@@ -442,16 +446,32 @@ class PostgresStore:
         stages: Iterable[StageRow],
         commands: Iterable[CommandRecord],
         token_changes: Iterable[int],
+        head: int | None = None,
     ) -> None:
+        """The batch's writes on `con`, in its transaction, the seq lock held.
+        `head`: the log's head if the caller read it under the lock (else read here)."""
         if events:
-            head = int(await con.fetchval("SELECT COALESCE(MAX(seq), 0) FROM events"))
+            if head is None:
+                head = int(await con.fetchval("SELECT COALESCE(MAX(seq), 0) FROM events"))
             seqs = [event.seq for event, _, _ in events]
             if seqs != list(range(head + 1, head + 1 + len(seqs))):
                 raise StoreError(f"seq {seqs[0]} does not follow the log's head {head}: another writer on {self.location}?")
-            await con.executemany(
-                "INSERT INTO events (seq, epoch, ts, kind, actor, data, incident, regency) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                [event_row(self.epoch, event, incident, regency) for event, incident, regency in events],
+            # One statement (one round trip) for the events and the NOTIFY, delivered on commit
+            # to every replica listening (server.app follows it): its payload is the new head seq.
+            columns = list(zip(*(event_row(self.epoch, event, incident, regency) for event, incident, regency in events), strict=True))
+            # Inserted only if the log's head is still `head` (a database replaced under a writer: refused, no gap).
+            added = await con.fetchval(
+                "WITH added AS (INSERT INTO events (seq, epoch, ts, kind, actor, data, incident, regency) "
+                "SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[]) "
+                "WHERE (SELECT COALESCE(MAX(seq), 0) FROM events) = $10 RETURNING seq) "
+                "SELECT COUNT(*) FROM (SELECT pg_notify($9, MAX(seq)::text) FROM added HAVING COUNT(*) > 0) AS told",
+                *columns,
+                self.channel,
+                head,
             )
+            if not added:
+                actual = int(await con.fetchval("SELECT COALESCE(MAX(seq), 0) FROM events"))
+                raise StoreError(f"seq {seqs[0]} does not follow the log's head {actual}: another writer on {self.location}?")
         incident_rows = [(i.id, i.regency, i.status, i.severity, i.reported, i.resolved, _encoder.encode(i).decode()) for i in incidents]
         if incident_rows:
             await con.executemany(
@@ -465,15 +485,19 @@ class PostgresStore:
             await con.executemany(
                 "INSERT INTO stages (regency, stage, body) VALUES ($1, $2, $3) ON CONFLICT (regency, stage) DO UPDATE SET body = EXCLUDED.body", stage_rows
             )
-        command_rows = [(c.user, c.id, format_ts(utc_now()), c.result) for c in commands]
-        if command_rows:
-            await con.executemany("INSERT INTO commands (username, id, ts, result) VALUES ($1, $2, $3, $4)", command_rows)
+        records = list(commands)
+        if records:
+            now = format_ts(utc_now())
+            await con.execute(
+                "INSERT INTO commands (username, id, ts, result) SELECT u, i, $3, r FROM unnest($1::text[], $2::text[], $4::bytea[]) AS c(u, i, r)",
+                [c.user for c in records],
+                [c.id for c in records],
+                now,
+                [c.result for c in records],
+            )
         change_ids = [(i,) for i in token_changes]
         if change_ids:
             await con.executemany("UPDATE token_changes SET logged = 1 WHERE id = $1", change_ids)
-        if events:
-            # Delivered on commit, to every replica listening (server.app follows it).
-            await con.execute("SELECT pg_notify($1, $2)", self.channel, str(events[-1][0].seq))
 
     async def command_results(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], bytes]:
         return await _command_results(self.pool, keys)
@@ -494,7 +518,10 @@ class PostgresStore:
         while True:
             connection: asyncpg.Connection[Any] | None = None
             try:
-                connection = await asyncpg.connect(self.dsn, timeout=CONNECT_TIMEOUT_SECONDS, server_settings=KEEPALIVES)
+                connection = await asyncpg.connect(
+                    self.dsn, timeout=CONNECT_TIMEOUT_SECONDS, server_settings={**KEEPALIVES, "application_name": "opsmon-server listen"}
+                )
+                self.listener_pid = connection.get_server_pid()
                 lost = asyncio.Event()
                 connection.add_termination_listener(lambda _c, event=lost: event.set())
                 await connection.add_listener(self.channel, notified)
@@ -526,7 +553,9 @@ class PostgresStore:
         try:
             if self._timers is None or self._timers.is_closed():
                 self._timers_held = False
-                self._timers = await asyncpg.connect(self.dsn, timeout=CONNECT_TIMEOUT_SECONDS, server_settings=KEEPALIVES)
+                self._timers = await asyncpg.connect(
+                    self.dsn, timeout=CONNECT_TIMEOUT_SECONDS, server_settings={**KEEPALIVES, "application_name": "opsmon-server timers"}
+                )
             if self._timers_held:
                 await self._timers.fetchval("SELECT 1", timeout=CONNECT_TIMEOUT_SECONDS)
             else:
@@ -689,10 +718,11 @@ class PgWrite:
     command id carried out on another replica is seen, and a token change is
     logged once)."""
 
-    def __init__(self, store: PostgresStore, con: Conn, missed: list[Event]) -> None:
+    def __init__(self, store: PostgresStore, con: Conn, missed: list[Event], head: int) -> None:
         self._store = store
         self._con = con
         self.missed = missed
+        self._head = head
 
     async def command_results(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], bytes]:
         return await _command_results(self._con, keys)
@@ -709,4 +739,4 @@ class PgWrite:
         token_changes: Iterable[int] = (),
     ) -> None:
         """Write the batch (it is committed when `writing()`'s block ends)."""
-        await self._store._commit_on(self._con, events, incidents, stages, commands, token_changes)
+        await self._store._commit_on(self._con, events, incidents, stages, commands, token_changes, head=self._head)

@@ -213,6 +213,37 @@ async def test_a_client_resumes_on_another_replica_with_exactly_the_missed_event
         await back.close()
 
 
+async def test_a_replica_whose_listening_connection_drops_catches_up_by_seq(pg: Databases, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import asyncpg
+
+    from tests.backends import POSTGRES_URL
+
+    async with replicas(2, pg.url(), tmp_path) as (a, b):
+        wall = await Peer.open(b, b.tokens["wall"])
+        officer = await Peer.open(a, a.tokens["officer"])
+        await officer.command("report", **report(title="satu"))
+        await wall.wait_events(1)
+        # PostgreSQL ends B's listening session (a restart, a network cut); A commits meanwhile.
+        listener = getattr(b.store, "listener_pid", None)
+        admin = await asyncpg.connect(POSTGRES_URL)
+        try:
+            assert await admin.fetchval("SELECT application_name FROM pg_stat_activity WHERE pid = $1", listener) == "opsmon-server listen"
+            assert await admin.fetchval("SELECT pg_terminate_backend($1)", listener)
+        finally:
+            await admin.close()
+        for title in ("dua", "tiga"):
+            await officer.command("report", **report(title=title))
+        # B reconnects, listens again, and reads what it missed by seq: nothing skipped, nothing twice.
+        events = await wall.wait_events(3, timeout=10)
+        assert [(e["seq"], e["data"]["title"]) for e in events] == [(1, "satu"), (2, "dua"), (3, "tiga")]
+        await _until(lambda: "listening for other replicas' commits again" in caplog.text, timeout=10)
+        await officer.command("report", **report(title="empat"))
+        assert [e["seq"] for e in await wall.wait_events(4)] == [1, 2, 3, 4]  # and it hears new ones again
+        assert await wall.quiet() == []
+        await wall.close()
+        await officer.close()
+
+
 # --- timers on exactly one replica ----------------------------------------------------------------------------
 
 
