@@ -28,6 +28,7 @@ from typing import Any
 from opsmon.config import Config, ConfigError, load_config
 from opsmon.domain import State
 from opsmon.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE, FeedError
+from opsmon.protocol import StageRow
 from opsmon.simulate import SimStats, scenario_for, simulate
 from server.embed import Embedded, ExerciseRefused, ExerciseSettings, StoreError, TokenSpec, embedded_server
 
@@ -50,6 +51,10 @@ class DemoServer:
     @property
     def state(self) -> State:
         return self.embedded.state
+
+    @property
+    def stages(self) -> list[StageRow]:
+        return self.embedded.stages
 
 
 @contextlib.asynccontextmanager
@@ -91,7 +96,7 @@ def summary(demo: DemoServer, stats: SimStats | None, seconds: float) -> dict[st
     statuses = {"open": 0, "acknowledged": 0, "resolved": 0}
     for incident in state.incidents.values():
         statuses[incident.status] = statuses.get(incident.status, 0) + 1
-    rows = list(state.stages.values())
+    rows = demo.stages
     return {
         "url": demo.url,
         "seconds": round(seconds, 1),

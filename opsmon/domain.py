@@ -143,7 +143,8 @@ class Rules:
 
 @dataclass
 class State:
-    """The province as of event `seq`: every incident and every stage row."""
+    """The province as of event `seq`: every incident and every stage row an
+    event made (an untouched row is implicit: `stage_row`)."""
 
     seq: int = 0
     incidents: dict[int, Incident] = field(default_factory=dict)
@@ -186,12 +187,20 @@ def stage_status(done: int, total: int, blocked: bool) -> str:
     return "in_progress"
 
 
-def initial_stages(stage_totals: dict[tuple[str, str], int], ts: str) -> dict[tuple[str, str], StageRow]:
-    """Every regency at zero in every stage: the state before the first event."""
-    return {
-        (regency, stage): StageRow(regency=regency, stage=stage, status="pending", done=0, total=total, note=None, updated=ts)
-        for (regency, stage), total in stage_totals.items()
-    }
+def stage_row(state: State, regency: str, stage: str, total: int, ts: str) -> StageRow:
+    """The row events made for (regency, stage), or its implicit zero: a row no
+    event has touched is done 0 of the configured `total`, not blocked, as of `ts`
+    (the database's creation). The state holds only rows events made, so a fold
+    from seq 0 needs only the events."""
+    row = state.stages.get((regency, stage))
+    if row is not None:
+        return row
+    return StageRow(regency=regency, stage=stage, status="pending", done=0, total=total, note=None, updated=ts)
+
+
+def stage_rows(state: State, stage_totals: dict[tuple[str, str], int], ts: str) -> list[StageRow]:
+    """Every configured row, in config order: the state's or its implicit zero."""
+    return [stage_row(state, regency, stage, total, ts) for (regency, stage), total in stage_totals.items()]
 
 
 # --- the fold ----------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from opsmon.config import Config
-from opsmon.domain import Rules, State, apply, decide, initial_stages
+from opsmon.domain import Rules, State, apply, decide, stage_rows
 from opsmon.protocol import Ack, Actor, Event, IncidentDraft, Note, Report, Resolve, StageUpdate, User, Welcome, format_ts
 
 START = datetime(2024, 2, 14, 12, 40, tzinfo=UTC)  # 20:40 WITA
@@ -73,7 +73,7 @@ def fixed_night(config: Config, *, role: str = "officer") -> tuple[Welcome, Stat
     """The night as a welcome, the folded state, and the events that made it."""
     rules = Rules.from_config(config)
     state = State()
-    state.stages = initial_stages(rules.stage_totals, format_ts(START))
+    state.stages = {(r.regency, r.stage): r for r in stage_rows(state, rules.stage_totals, format_ts(START))}  # the welcome shows every row
     events: list[Event] = []
 
     def run(command: object, actor: Actor, at: datetime) -> None:

@@ -39,7 +39,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from opsmon.config import Config, config_relative
-from opsmon.domain import Decision, DomainError, Rules, State, apply, decide, due_escalations, due_wakeups, in_snapshot, stage_status, touches
+from opsmon.domain import Decision, DomainError, Rules, State, apply, decide, due_escalations, due_wakeups, in_snapshot, stage_rows, stage_status, touches
 from opsmon.geo import province_shape
 from opsmon.protocol import (
     CLOSE_POLICY,
@@ -283,7 +283,7 @@ class OpsmonServer:
     # --- life cycle -------------------------------------------------------------
 
     async def start(self, host: str | None = None, port: int | None = None) -> None:
-        self.state = await self.store.load_state(self.rules.stage_totals)
+        self.state = await self.store.load_state()
         if self.replicated is not None:
             self.holds_timers = await self.replicated.hold_timers()
         head_event = await self.store.event_at(self.state.seq) if self.state.seq else None
@@ -385,8 +385,8 @@ class OpsmonServer:
         def changed(state: State) -> list[Decision]:
             decisions = []
             for key, total in self.rules.stage_totals.items():
-                row = state.stages[key]
-                if row.total != total:
+                row = state.stages.get(key)
+                if row is not None and row.total != total:  # an untouched row takes the config's total as it is
                     done = min(row.done, total)
                     status = "blocked" if row.status == "blocked" else stage_status(done, total, False)
                     changed = StageUpdated(regency=row.regency, stage=row.stage, status=status, done=done, total=total, note=row.note, updated=updated)
@@ -573,7 +573,7 @@ class OpsmonServer:
         return Snapshot(
             epoch=self.store.epoch,
             seq=self.state.seq,
-            stages=[self.state.stages[key] for key in self.rules.stage_totals],  # in config order
+            stages=stage_rows(self.state, self.rules.stage_totals, self.store.created),  # in config order, untouched ones at zero
             incidents=[i for i in self.state.incidents.values() if in_snapshot(i, now)],
             digest=self.head_digest,
         )

@@ -201,8 +201,10 @@ def verify_database(path: Path, now: str) -> Verification:
                 report.problems.append(f"incident {incident_id}: the table differs from the log ({_differs(to_builtins(folded), to_builtins(stored))})")
         for incident in stored_incidents.values():
             report.incidents[incident.status] = report.incidents.get(incident.status, 0) + 1
+        stored_stages = set()
         for (body,) in db.execute("SELECT body FROM stages"):
             row = _stage.decode(body)
+            stored_stages.add((row.regency, row.stage))
             report.stages += 1
             report.stages_done += row.status == "done"
             folded_row = state.stages.get((row.regency, row.stage))
@@ -213,6 +215,8 @@ def verify_database(path: Path, now: str) -> Verification:
                 report.problems.append(
                     f"stage {row.regency}/{row.stage}: the table differs from the log ({_differs(to_builtins(folded_row), to_builtins(row))})"
                 )
+        for regency, stage in sorted(set(state.stages) - stored_stages):
+            report.problems.append(f"stage {regency}/{stage} is in the log but not in the stages table")
         columns = {row[1] for row in db.execute("PRAGMA table_info(tokens)")}
         expiry = "expires" if "expires" in columns else "NULL"  # schema 3 added expiry
         for revoked, expires in db.execute(f"SELECT revoked, {expiry} FROM tokens"):

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from opsmon.config import Config
-from opsmon.domain import State
-from opsmon.protocol import Event
+from opsmon.domain import State, stage_rows
+from opsmon.protocol import Event, StageRow
 from server.app import OpsmonServer
 from server.auth import add_token
 from server.exercise import ExerciseSettings, prepare
@@ -52,6 +52,12 @@ class Embedded:
     def state(self) -> State:
         """The server's folded state right now (read it, never change it)."""
         return self._server.state
+
+    @property
+    def stages(self) -> list[StageRow]:
+        """Every configured stage row, in config order (untouched ones at zero, as clients see them)."""
+        server = self._server
+        return stage_rows(server.state, server.rules.stage_totals, server.store.created)
 
 
 async def _fresh_token(store: EventStore, spec: TokenSpec, known: set[str]) -> str:

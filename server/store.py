@@ -26,7 +26,7 @@ from typing import Any, Literal
 import aiosqlite
 import msgspec
 
-from opsmon.domain import State, initial_stages
+from opsmon.domain import State
 from opsmon.exercise import EXERCISE_EPOCH_PREFIX, is_exercise_epoch
 from opsmon.protocol import Actor, Event, Incident, StageRow, decode_payload, format_ts, utc_now
 
@@ -470,10 +470,9 @@ class SqliteStore:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
-    async def load_state(self, stage_totals: dict[tuple[str, str], int]) -> State:
-        """The current state from the state tables. Stage rows that the config
-        names and the database lacks (a new database, a regency added) start
-        at zero; they are written in so every later read agrees."""
+    async def load_state(self) -> State:
+        """The current state from the state tables: exactly the rows events made
+        (a stage row no event has touched is implicit, `domain.stage_row`)."""
         state = State(seq=await self.head())
         async with self.db.execute("SELECT body FROM incidents") as cur:
             async for (body,) in cur:
@@ -483,21 +482,6 @@ class SqliteStore:
             async for (body,) in cur:
                 row = _stage_decoder.decode(body)
                 state.stages[(row.regency, row.stage)] = row
-        missing = {key: total for key, total in stage_totals.items() if key not in state.stages}
-        if missing:
-            ts = self.created if not state.stages else format_ts(utc_now())
-            rows = initial_stages(missing, ts)
-            await self.db.execute("BEGIN IMMEDIATE")
-            try:
-                await self.db.executemany(
-                    "INSERT INTO stages (regency, stage, body) VALUES (?, ?, ?)",
-                    [(r.regency, r.stage, _encoder.encode(r)) for r in rows.values()],
-                )
-                await self.db.execute("COMMIT")
-            except BaseException:
-                await _rollback(self.db)
-                raise
-            state.stages.update(rows)
         return state
 
     async def commit(

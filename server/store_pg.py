@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import asyncpg
 import msgspec
 
-from opsmon.domain import State, initial_stages
+from opsmon.domain import State
 from opsmon.exercise import EXERCISE_EPOCH_PREFIX, is_exercise_epoch
 from opsmon.protocol import Event, Incident, StageRow, format_ts, utc_now
 from server.store import Attempt, CommandRecord, StoreError, TokenChange, TokenRecord, _row_event, _token, event_row
@@ -399,7 +399,7 @@ class PostgresStore:
     async def head(self) -> int:
         return int(await self.pool.fetchval("SELECT COALESCE(MAX(seq), 0) FROM events"))
 
-    async def load_state(self, stage_totals: dict[tuple[str, str], int]) -> State:
+    async def load_state(self) -> State:
         # One snapshot for the head and the rows: other replicas write meanwhile.
         async with self.pool.acquire() as con, con.transaction(isolation="repeatable_read", readonly=True):
             state = State(seq=int(await con.fetchval("SELECT COALESCE(MAX(seq), 0) FROM events")))
@@ -409,16 +409,6 @@ class PostgresStore:
             for (body,) in await con.fetch("SELECT body FROM stages"):
                 row = _stage_decoder.decode(body)
                 state.stages[(row.regency, row.stage)] = row
-        missing = {key: total for key, total in stage_totals.items() if key not in state.stages}
-        if missing:
-            ts = self.created if not state.stages else format_ts(utc_now())
-            rows = initial_stages(missing, ts)
-            async with self._tx() as con:
-                await con.executemany(
-                    "INSERT INTO stages (regency, stage, body) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",  # a replica starting beside this one
-                    [(r.regency, r.stage, _encoder.encode(r).decode()) for r in rows.values()],
-                )
-            state.stages.update(rows)
         return state
 
     async def commit(

@@ -17,6 +17,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 
 from opsmon.config import Config, load_config
+from opsmon.domain import State, stage_rows
 from server.app import OpsmonServer
 from server.auth import add_token
 from server.store_api import EventStore, open_store
@@ -123,3 +124,12 @@ def free_port() -> int:
 
 def shipped() -> dict[str, Any]:
     return tomllib.loads(CONFIG_PATH.read_text(encoding="utf-8"))
+
+
+def as_shown(server: OpsmonServer) -> dict[str, Any]:
+    """The server's state as a client holds it from a snapshot: every configured
+    stage row, the untouched ones at zero (the server itself holds only rows events made)."""
+    state = server.state
+    shown = State(seq=state.seq, incidents=state.incidents)
+    shown.stages = {(r.regency, r.stage): r for r in stage_rows(state, server.rules.stage_totals, server.store.created)}
+    return shown.as_builtins()

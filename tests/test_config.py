@@ -14,7 +14,7 @@ import pytest
 
 from opsmon import sitrep
 from opsmon.config import ConfigError, load_config, parse_config
-from opsmon.domain import Rules, State, initial_stages
+from opsmon.domain import Rules, State, stage_rows
 from opsmon.protocol import SEVERITIES, Welcome, decode_server, encode
 from opsmon.sitrep_pdf import SEVERITY_RGB
 from opsmon.timeline import counting_stage
@@ -275,7 +275,8 @@ def test_the_counting_stage_is_the_configs_not_a_name_in_the_code() -> None:
     config = parse_config(data)
     info = config.info()
     assert info.counting_stage() == info.stage("hitung_suara")
-    state = State(stages=initial_stages(config.stage_totals(), "2024-02-14T12:00:00.000Z"))
+    state = State()  # as a client holds it after the snapshot: every configured row
+    state.stages = {(r.regency, r.stage): r for r in stage_rows(state, config.stage_totals(), "2024-02-14T12:00:00.000Z")}
     for code, done in (("6371", 1000), ("6372", 898)):
         state.stages[(code, "hitung_suara")].done = done
         state.stages[(code, "unggah_sirekap")].done = 5

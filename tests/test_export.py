@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from opsmon.domain import Rules, State, fold, initial_stages
+from opsmon.domain import State, fold
 from server.cli import main
 from server.export import read_jsonl
 from server.store import Store
-from tests.helpers import CONFIG_PATH, ROOT, FakeClock, province, running_server
+from tests.helpers import CONFIG_PATH, ROOT, FakeClock, running_server
 from tests.wire import Peer, report
 
 
@@ -49,9 +49,8 @@ async def a_night(tmp_path: Path) -> None:
 
 async def stored(db: Path) -> tuple[State, State]:
     """What the database holds (its state tables), and the state before any event."""
-    totals = Rules.from_config(province()).stage_totals
     async with Store(db) as store:
-        return await store.load_state(totals), State(stages=initial_stages(totals, store.created))
+        return await store.load_state(), State()
 
 
 @pytest.fixture

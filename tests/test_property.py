@@ -13,11 +13,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from opsmon.client import Connection
-from opsmon.domain import State, apply, fold, initial_stages
+from opsmon.domain import State, apply, fold
 from opsmon.protocol import Event, Incident, StageRow, Welcome, convert, convert_event
 from server.store_api import Backend
 from tests.backends import BACKENDS, Databases, require_postgres
-from tests.helpers import FakeClock, running_server
+from tests.helpers import FakeClock, as_shown, running_server
 from tests.wire import Peer, new_id, report
 
 ACTORS = ("officer", "polisi", "bjm", "wall")  # bjm: only 6371; wall: a viewer
@@ -173,20 +173,21 @@ async def _run_sequence(ops: list[tuple[Any, ...]], tmp: Path, database: str) ->
         for raw in observer.events:
             apply(client, convert_event(raw))
         # 2. a fold of the stored log
-        log = fold(State(stages=initial_stages(server.rules.stage_totals, running.store.created)), await running.store.events_since(0))
+        log = fold(State(), await running.store.events_since(0))
         # 3. the state tables a restart would load
-        loaded = await running.store.load_state(server.rules.stage_totals)
+        loaded = await running.store.load_state()
         # 4. the project's own client connection
         for _ in range(300):
             if connection.state.seq == head:
                 break
             await asyncio.sleep(0.01)
 
-        expected = server.state.as_builtins()
-        assert client.as_builtins() == expected
+        expected = server.state.as_builtins()  # the rows events made, nothing else
         assert log.as_builtins() == expected
         assert loaded.as_builtins() == expected
-        assert connection.state.as_builtins() == expected
+        # A client starts from a snapshot that lists every configured row (untouched ones at zero).
+        assert client.as_builtins() == as_shown(server)
+        assert connection.state.as_builtins() == as_shown(server)
 
         await connection.stop()
         await asyncio.wait_for(follower, 5)

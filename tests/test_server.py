@@ -18,7 +18,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State as WsState
 
 from opsmon.client import Session
-from opsmon.domain import State, fold, initial_stages
+from opsmon.domain import State, fold
 from opsmon.protocol import Ack, Batch, Event, Snapshot
 from server import app as server_app
 from server.app import OpsmonServer
@@ -917,7 +917,7 @@ async def test_closing_while_commands_are_being_written(databases: Databases, tm
             answered = {f["seq"]: f["id"] for f in results}
         async with running_server(tmp_path, db_name=db.name, database=databases.url(db.name)) as running:
             restarted = running.server
-            log = fold(State(stages=initial_stages(restarted.rules.stage_totals, running.store.created)), await running.store.events_since(0))
+            log = fold(State(), await running.store.events_since(0))
             assert log.as_builtins() == restarted.state.as_builtins()
             assert restarted.state.seq >= max(answered, default=0)
             for seq, command_id in answered.items():
@@ -973,13 +973,54 @@ async def test_a_config_change_reaches_the_snapshot(databases: Databases, tmp_pa
         voting = rows[("6301", "pemungutan")]
         assert voting["total"] == 900 and voting["done"] == 900 and voting["status"] == "done"
         back = await Peer.open(running, tokens["wall"], epoch=running.store.epoch, since=2)
-        changed = await back.wait_events(3)  # the three TPS-counted stages of 6301
-        assert all(e["kind"] == "stage.updated" and e["actor"] == {"name": "system"} for e in changed)
-        assert sorted(e["data"]["stage"] for e in changed) == ["logistik", "pemungutan", "penghitungan"]
-        assert next(e["data"] for e in changed if e["data"]["stage"] == "pemungutan") == voting
+        await back.wait_events(1)
+        changed = [e for e in back.events if e["kind"] == "stage.updated"]
+        assert [e.kind for e in await running.store.events_since(2)].count("stage.updated") == 1
+        # One event: the row an officer moved. Untouched rows (logistik,
+        # penghitungan) take the config's total without one.
+        assert [(e["actor"], e["data"]["stage"]) for e in changed] == [({"name": "system"}, "pemungutan")]
+        assert changed[0]["data"] == voting
         assert rows[("6301", "logistik")]["status"] == "pending" and rows[("6301", "logistik")]["total"] == 900
+        assert rows[("6301", "penghitungan")]["done"] == 0 and rows[("6301", "penghitungan")]["total"] == 900
+        head = await running.store.head()
         await wall.close()
         await back.close()
+    # A restart with the same config writes nothing more: the log already says it.
+    async with running_server(tmp_path, config=edited, database=databases.url()) as running:
+        assert await running.store.head() == head
+        log = fold(State(), await running.store.events_since(0))
+        for key in [key for key in log.stages if key not in running.server.rules.stage_totals]:
+            del log.stages[key]  # the dropped stage's rows: history, not shown
+        assert log.as_builtins() == running.server.state.as_builtins()
+
+
+async def test_stage_rows_come_from_the_log_alone(databases: Databases, tmp_path: Path) -> None:
+    """A fresh database writes no event and stores no stage row, yet the snapshot
+    lists every configured row at zero; after a night, a fold of the log from
+    seq 0 with an empty State is the server's state, stages included."""
+    config = province()
+    async with running_server(tmp_path, config=config, database=databases.url()) as running:
+        assert await running.store.head() == 0 and running.server.state.stages == {}
+        wall = await Peer.open(running, running.tokens["wall"])
+        assert wall.snapshot is not None
+        rows = {(r["regency"], r["stage"]): r for r in wall.snapshot["stages"]}
+        assert list(rows) == list(running.server.rules.stage_totals)  # every stage of every regency, in config order
+        assert all(r["done"] == 0 and r["status"] == "pending" and r["total"] == running.server.rules.stage_totals[k] for k, r in rows.items())
+        officer = await Peer.open(running, running.tokens["officer"])
+        for result in [
+            await officer.command("stage", regency="6371", stage="penghitungan", done=12),
+            await officer.command("stage", regency="6303", stage="logistik", blocked=True, note="Jalan putus"),
+            await officer.command("report", **report(title="Kotak suara rusak")),
+        ]:
+            assert result["ok"], result
+        log = fold(State(), await running.store.events_since(0))
+        assert log.as_builtins() == running.server.state.as_builtins()
+        assert set(log.stages) == {("6371", "penghitungan"), ("6303", "logistik")}
+        await officer.close()
+        await wall.close()
+    async with running_server(tmp_path, config=config, database=databases.url()) as running:
+        assert await running.store.head() == 3  # a restart with the same config writes nothing
+        assert (await running.store.load_state()).as_builtins() == log.as_builtins()
 
 
 async def test_a_client_that_stops_answering_pings_is_dropped(databases: Databases, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from opsmon.config import ConfigError, parse_config
-from opsmon.domain import DomainError, State, apply, decide, due_wakeups, fold, initial_stages, is_overdue, urgency_key
+from opsmon.domain import DomainError, State, apply, decide, due_wakeups, fold, is_overdue, urgency_key
 from opsmon.protocol import (
     SYSTEM,
     Ack,
@@ -333,7 +333,7 @@ async def test_every_verb_over_the_wire(server: Running, clock: FakeClock) -> No
     assert one.owner == Actor(name="Rahmat", agency="Bawaslu") and one.severity == "medium" and one.status == "open" and one.reports == 2
     assert two.status == "resolved" and two.merged_into == 1
     # what a restart loads is what the server holds
-    loaded = await server.store.load_state(server.server.rules.stage_totals)
+    loaded = await server.store.load_state()
     assert loaded.incidents[1] == one and loaded.incidents[2] == two
     history = await officer.command("history", incident=1)
     assert [e["kind"] for e in history["events"]][-2:] == ["incident.unacknowledged", "incident.merged"]  # the merge into it is in its timeline
@@ -392,7 +392,7 @@ async def test_escalation_skips_a_snoozed_incident_across_a_restart(tmp_path: Pa
         clock.advance(minutes=4)
         await running.server.check_deadlines()
         assert running.server.state.incidents[1].level == 1  # and escalated once that deadline passed
-        log = fold(State(stages=initial_stages(running.server.rules.stage_totals, running.store.created)), await running.store.events_since(0))
+        log = fold(State(), await running.store.events_since(0))
         assert log.as_builtins() == running.server.state.as_builtins()
         await wall.close()
 

@@ -11,7 +11,6 @@ from opsmon.domain import (
     concerns,
     decide,
     due_escalations,
-    initial_stages,
 )
 from opsmon.protocol import SYSTEM, Actor, Event, IncidentDraft, KnownPayload, Report, format_ts
 from tests.helpers import province
@@ -32,7 +31,7 @@ class World:
     """A state and the events that made it, driven by commands at chosen times."""
 
     def __init__(self) -> None:
-        self.state = State(stages=initial_stages(RULES.stage_totals, format_ts(T0)))
+        self.state = State()
         self.events: list[Event] = []
         self.now = T0
 
