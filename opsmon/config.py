@@ -22,7 +22,20 @@ import msgspec
 from msgspec import Meta, field
 from msgspec import inspect as mi
 
-from opsmon.protocol import SEVERITIES, Agency, CategoryInfo, ConfigInfo, LabelText, ProvinceInfo, RegencyInfo, SeverityInfo, StageInfo, StageScope, StageUnit
+from opsmon.protocol import (
+    SEVERITIES,
+    Agency,
+    CategoryInfo,
+    ConfigInfo,
+    LabelText,
+    ProvinceInfo,
+    RegencyInfo,
+    SeverityInfo,
+    SeverityKey,
+    StageInfo,
+    StageScope,
+    StageUnit,
+)
 from opsmon.text import describe, forbidden_characters
 from opsmon.urls import BadURL, parse_urls
 
@@ -60,6 +73,8 @@ class Regency(RegencyInfo, frozen=True, forbid_unknown_fields=True):
 
 class Stage(StageInfo, frozen=True, forbid_unknown_fields=True):
     label: Label
+    unit: StageUnit
+    scope: StageScope = "regency"
     short: Label | None = None  # left out: the label
 
 
@@ -69,6 +84,7 @@ class Category(CategoryInfo, frozen=True, forbid_unknown_fields=True):
 
 
 class Severity(SeverityInfo, frozen=True, forbid_unknown_fields=True):
+    key: SeverityKey
     label: Label
 
 

@@ -154,12 +154,14 @@ class RegencyInfo(msgspec.Struct, frozen=True):
 class StageInfo(msgspec.Struct, frozen=True):
     key: Key
     label: LabelText
-    unit: StageUnit
+    # Any string on the wire, so a newer server's new unit or scope does not stop
+    # an older client (an unknown unit counts to 1); the config narrows both.
+    unit: str
     short: LabelText | None = None
     window: str = ""
     # Added to v1: "province" for a stage with one row for the whole province
     # (its regency is the province code), "regency" for one row per regency.
-    scope: StageScope = "regency"
+    scope: str = "regency"
     # Added to v1: true on the stage whose `done` is the TPS counted (the
     # header's TPS figure, the sitrep, the chart). Sent only when the config
     # sets it; see ConfigInfo.counting_stage for the fallback.
@@ -186,7 +188,7 @@ class CategoryInfo(msgspec.Struct, frozen=True):
 
 
 class SeverityInfo(msgspec.Struct, frozen=True):
-    key: SeverityKey
+    key: Key  # any key on the wire (a newer server's); the config allows only SeverityKey
     label: LabelText
     ack_minutes: Positive
     escalate_minutes: NonNegative  # 0: escalate once, at the deadline, and not again

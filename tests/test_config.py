@@ -265,6 +265,27 @@ def test_clients_read_an_old_servers_config_and_ignore_fields_they_do_not_know()
     assert welcome.config.regency("6371") == load_config(CONFIG_PATH).info().regency("6371")
 
 
+def test_a_newer_servers_new_unit_scope_or_severity_does_not_stop_a_client() -> None:
+    """The protocol grows by adding: a welcome naming a stage unit, a scope or a
+    severity this client does not know still decodes (the config file itself
+    allows only the known ones)."""
+    v1 = json.loads(GOLDEN_WIRE.read_text(encoding="utf-8"))
+    v1["stages"][0]["unit"] = "desa"
+    v1["stages"][0]["scope"] = "kecamatan"
+    v1["severities"].append({"key": "info", "label": {"id": "Info", "en": "Info"}, "ack_minutes": 60, "escalate_minutes": 0})
+    frame = json.dumps(
+        {"type": "welcome", "protocol": 1, "epoch": "e", "seq": 0, "user": {"name": "w", "role": "viewer", "agency": "KPU", "regencies": None}, "config": v1}
+    )
+    welcome = decode_server(frame)
+    assert isinstance(welcome, Welcome)
+    assert welcome.config.stages[0].unit == "desa" and welcome.config.severity("info") is not None
+    assert welcome.config.stages[0].total_for(welcome.config.regency("6371")) == 1  # an unknown unit counts to 1
+    data = shipped()
+    data["stages"][0]["unit"] = "desa"
+    with pytest.raises(ConfigError, match="unit"):
+        parse_config(data)
+
+
 def test_the_counting_stage_is_the_configs_not_a_name_in_the_code() -> None:
     """A province whose counting stage has another key, with a TPS stage after it:
     the header, the sitrep and the chart count the stage marked `counts = true`."""
