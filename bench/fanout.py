@@ -384,7 +384,8 @@ def bench_config(directory: Path, compression: str, synchronous: str, max_delay:
     return path
 
 
-async def make_tokens(db: Path) -> tuple[str, str]:
+async def make_tokens(db: str | Path) -> tuple[str, str]:
+    """An officer's and a viewer's token (a SQLite path or a PostgreSQL URL; bench/replicas.py too)."""
     from opsmon.config import load_config
     from server.auth import add_token
     from server.store_api import open_store

@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fanout import CONFIG, PROBES, REGENCIES, Probe, RawViewer, _cpu_model, _uptime, free_port, pct, pinned, raise_open_files, sweeper  # noqa: E402
+from fanout import CONFIG, PROBES, REGENCIES, Probe, RawViewer, _cpu_model, _uptime, free_port, make_tokens, pct, pinned, raise_open_files, sweeper  # noqa: E402
 
 POSTGRES = os.environ.get("OPSMON_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 HELD_P99_MS = 250.0
@@ -283,18 +283,6 @@ def bench_config(directory: Path) -> Path:
     path = directory / "config.toml"
     path.write_text(text, encoding="utf-8")
     return path
-
-
-async def make_tokens(database: str) -> tuple[str, str]:
-    from opsmon.config import load_config
-    from server.auth import add_token
-    from server.store_api import open_store
-
-    known = {r.code for r in load_config(CONFIG).regencies}
-    async with open_store(database) as store:
-        officer = await add_token(store, "petugas", "officer", "KPU", None, known)
-        viewer = await add_token(store, "dinding", "viewer", "Bawaslu", None, known)
-    return officer, viewer
 
 
 async def drop_schema(schema: str) -> None:
