@@ -28,9 +28,9 @@ import msgspec
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from opsmon.client import Session  # noqa: E402
-from opsmon.config import load_config  # noqa: E402
-from opsmon.protocol import IncidentDraft, Report  # noqa: E402
+from opsmon.client.session import Session  # noqa: E402
+from opsmon.core.config import load_config  # noqa: E402
+from opsmon.core.protocol import IncidentDraft, Report  # noqa: E402
 from server.app import OpsmonServer  # noqa: E402
 from server.auth import add_token  # noqa: E402
 from server.backup import backup_database  # noqa: E402

@@ -25,9 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from opsmon.config import Config, load_config  # noqa: E402
-from opsmon.feeders import percentile  # noqa: E402
-from opsmon.simulate import connections_for, simulate  # noqa: E402
+from opsmon.core.config import Config, load_config  # noqa: E402
+from opsmon.feeds.feeder import percentile  # noqa: E402
+from opsmon.feeds.simulate import connections_for, simulate  # noqa: E402
 
 
 def server_config(config_path: Path, synchronous: str | None, folder: Path) -> Path:

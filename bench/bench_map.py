@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_map.py [--rate 2000] [--seconds 5]
 
-1. Rasterisation (opsmon.geo): the first grid at each size, then the cached lookup.
+1. Rasterisation (opsmon.core.geo): the first grid at each size, then the cached lookup.
 2. The wall at 220x60 (headless), fed `--rate` stage updates a second folded into its
    state for `--seconds`, once with the map and once without (the floor, same run):
    repaints, how often the map's text was rebuilt, and the time spent repainting.
@@ -21,11 +21,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from opsmon.config import load_config  # noqa: E402
-from opsmon.domain import apply  # noqa: E402
-from opsmon.geo import province_shape  # noqa: E402
-from opsmon.protocol import Actor, Event, StageUpdated, format_ts  # noqa: E402
-from opsmon.sample_night import NOW, fixed_night  # noqa: E402
+from opsmon.core.config import load_config  # noqa: E402
+from opsmon.core.domain import apply  # noqa: E402
+from opsmon.core.geo import province_shape  # noqa: E402
+from opsmon.core.protocol import Actor, Event, StageUpdated, format_ts  # noqa: E402
+from opsmon.training.sample_night import NOW, fixed_night  # noqa: E402
 from opsmon.tui.app import OpsmonApp  # noqa: E402
 from opsmon.tui.widgets.provincemap import ProvinceMap  # noqa: E402
 

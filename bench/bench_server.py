@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
 
-from opsmon.config import load_config  # noqa: E402
+from opsmon.core.config import load_config  # noqa: E402
 from server.auth import add_token  # noqa: E402
 from server.store_api import open_store  # noqa: E402
 

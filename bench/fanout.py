@@ -386,7 +386,7 @@ def bench_config(directory: Path, compression: str, synchronous: str, max_delay:
 
 async def make_tokens(db: str | Path) -> tuple[str, str]:
     """An officer's and a viewer's token (a SQLite path or a PostgreSQL URL; bench/replicas.py too)."""
-    from opsmon.config import load_config
+    from opsmon.core.config import load_config
     from server.auth import add_token
     from server.store_api import open_store
 

@@ -23,9 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from opsmon.config import load_config  # noqa: E402
-from opsmon.domain import Rules, State, apply, decide  # noqa: E402
-from opsmon.protocol import Actor, Event, IncidentDraft, Report, format_ts  # noqa: E402
+from opsmon.core.config import load_config  # noqa: E402
+from opsmon.core.domain import Rules, State, apply, decide  # noqa: E402
+from opsmon.core.protocol import Actor, Event, IncidentDraft, Report, format_ts  # noqa: E402
 
 REPORTER = Actor(name="bench", agency="KPU")
 

@@ -16,15 +16,13 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from opsmon import triage_cli
-from opsmon.client import new_command_id
-from opsmon.commands import CommandError, command
-from opsmon.config import LANGUAGES, Config, ConfigError, config_relative, load_config
-from opsmon.exits import EXIT_CODES_HELP, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
-from opsmon.feeders import LocalInvalid, check_category, check_severity, check_stage, check_urls, feeder_session, resolve_regency, stage_regency
-from opsmon.geo import BoundariesError, ProvinceShape, province_shape
-from opsmon.i18n import Translator, translate_refusal
-from opsmon.protocol import (
+from opsmon.client.session import new_command_id
+from opsmon.core.commands import CommandError, command
+from opsmon.core.config import LANGUAGES, Config, ConfigError, config_relative, load_config
+from opsmon.core.exits import EXIT_CODES_HELP, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
+from opsmon.core.geo import BoundariesError, ProvinceShape, province_shape
+from opsmon.core.i18n import Translator, translate_refusal
+from opsmon.core.protocol import (
     AGENCIES,
     SEVERITIES,
     Command,
@@ -32,6 +30,8 @@ from opsmon.protocol import (
     Result,
     StageUpdate,
 )
+from opsmon.feeds import triage as triage_cli
+from opsmon.feeds.feeder import LocalInvalid, check_category, check_severity, check_stage, check_urls, feeder_session, resolve_regency, stage_regency
 
 PROG = "opsmon"
 
@@ -241,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     triage_cli.add_parsers(commands, _feeder, _incident_id, _command_id_option)
 
-    from opsmon.sitrep_cli import add_parser as add_sitrep
+    from opsmon.reports.sitrep_cli import add_parser as add_sitrep
 
     add_sitrep(commands, _connection)
     from opsmon.web import add_parser as add_web
@@ -330,7 +330,7 @@ def _read_token_file(path: str) -> str:
 
 
 def _command(verb: str, command_id: str, **fields: Any) -> Command:
-    """opsmon.commands.command, its CommandError as a usage error (after the flags' own checks above it)."""
+    """opsmon.core.commands.command, its CommandError as a usage error (after the flags' own checks above it)."""
     try:
         return command(verb, command_id, **fields)
     except CommandError as exc:
@@ -424,7 +424,7 @@ async def _send_one(args: argparse.Namespace, config: Config) -> int:
     command = build_command(args, config)
     url, token = _url(args, config), _token(args)
     async with feeder_session(url, token, cafile=_cafile(args, config)) as session:
-        from opsmon.client import ClientError
+        from opsmon.client.session import ClientError
 
         command = triage_cli.for_user(command, args, session.welcome.user)
         try:
@@ -471,7 +471,7 @@ def _run_tui(args: argparse.Namespace) -> int:
 
 
 def _exercise(args: argparse.Namespace) -> int:
-    from opsmon.scenario import ScenarioError, scenario_text
+    from opsmon.training.scenario import ScenarioError, scenario_text
 
     if args.exercise_command == "report":
         return _after_action(args)
@@ -485,8 +485,8 @@ def _exercise(args: argparse.Namespace) -> int:
 def _after_action(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from opsmon import afteraction
-    from opsmon.config import config_relative
+    from opsmon.core.config import config_relative
+    from opsmon.reports import afteraction
 
     config = _load(args)
     database = args.db or config_relative(config, config.server.database)
@@ -542,7 +542,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _exercise(args)
     config = _load(args)
     if args.command == "simulate":
-        from opsmon.simulate import run_simulate_cli
+        from opsmon.feeds.simulate import run_simulate_cli
 
         return run_simulate_cli(args, config, _url(args, config), getattr(args, "token", None) or os.environ.get("OPSMON_TOKEN"), _cafile(args, config))
     if args.command == "web":
@@ -550,11 +550,11 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return run_web_cli(args, config, _url(args, config), _token(args), _cafile(args, config))
     if args.command == "sitrep":
-        from opsmon.sitrep_cli import run_sitrep_cli
+        from opsmon.reports.sitrep_cli import run_sitrep_cli
 
         return run_sitrep_cli(args, config, _url(args, config), _token(args), _cafile(args, config))
     if args.command == "import":
-        from opsmon.importer import run_import_cli
+        from opsmon.feeds.importer import run_import_cli
 
         return asyncio.run(run_import_cli(args, config, _url(args, config), _token(args), _cafile(args, config)))
     if args.command in triage_cli.READ_COMMANDS:

@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from opsmon.config import Config, ConfigError, load_config
-from opsmon.domain import State
-from opsmon.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE, FeedError
-from opsmon.protocol import StageRow
-from opsmon.simulate import SimStats, scenario_for, simulate
+from opsmon.core.config import Config, ConfigError, load_config
+from opsmon.core.domain import State
+from opsmon.core.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE, FeedError
+from opsmon.core.protocol import StageRow
+from opsmon.feeds.simulate import SimStats, scenario_for, simulate
 from server.embed import Embedded, ExerciseRefused, ExerciseSettings, StoreError, TokenSpec, embedded_server
 
 OFFICER = ("Petugas Posko", "officer", "KPU")
@@ -161,7 +161,7 @@ async def demo(
                 await asyncio.wait({task}, timeout=headless + 15)
                 stats = await _stop(task, stop)
                 return EXIT_OK, summary(running, stats, time.monotonic() - began)
-            from opsmon.geo import province_shape
+            from opsmon.core.geo import province_shape
             from opsmon.tui.app import OpsmonApp
 
             app = OpsmonApp(

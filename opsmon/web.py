@@ -17,9 +17,9 @@ import shlex
 import sys
 from typing import Any
 
-from opsmon.client import ClientError, Session, Unauthorized, URLs
-from opsmon.config import Config
-from opsmon.exits import EXIT_OK, EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
+from opsmon.client.session import ClientError, Session, Unauthorized, URLs
+from opsmon.core.config import Config
+from opsmon.core.exits import EXIT_OK, EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
 
 
 def is_loopback(host: str) -> bool:

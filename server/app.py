@@ -38,10 +38,10 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from opsmon.config import Config, config_relative
-from opsmon.domain import Decision, DomainError, Rules, State, apply, decide, due_escalations, due_wakeups, in_snapshot, stage_rows, stage_status, touches
-from opsmon.geo import province_shape
-from opsmon.protocol import (
+from opsmon.core.config import Config, config_relative
+from opsmon.core.domain import Decision, DomainError, Rules, State, apply, decide, due_escalations, due_wakeups, in_snapshot, stage_rows, stage_status, touches
+from opsmon.core.geo import province_shape
+from opsmon.core.protocol import (
     CLOSE_POLICY,
     HELLO_TIMEOUT_SECONDS,
     MAX_FRAME_BYTES,
@@ -69,7 +69,7 @@ from opsmon.protocol import (
     parse_ts,
     utc_now,
 )
-from opsmon.ratelimit import TokenBucket
+from opsmon.core.ratelimit import TokenBucket
 from server.auth import identify, local_time
 from server.backup import BackupError, BackupInfo, backup_database, rotate
 from server.drift import compare, refuse, remember
@@ -1054,7 +1054,7 @@ class OpsmonServer:
     async def write_sitrep(self) -> list[Path]:
         """Write a situation report in every configured format into [sitrep] folder,
         covering what happened since the last one there; returns the files."""
-        from opsmon.sitrep import Ledger, build, render
+        from opsmon.reports.sitrep import Ledger, build, render
 
         ledger = Ledger(self.config.sitrep_folder())
         last = ledger.last()

@@ -22,8 +22,8 @@ from typing import Any
 
 import msgspec
 
-from opsmon.domain import State, apply
-from opsmon.protocol import Actor, Event, Incident, StageRow, decode_payload, to_builtins
+from opsmon.core.domain import State, apply
+from opsmon.core.protocol import Actor, Event, Incident, StageRow, decode_payload, to_builtins
 
 
 class BackupError(RuntimeError):

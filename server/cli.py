@@ -17,9 +17,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import NoReturn
 
-from opsmon.config import Config, ConfigError, config_relative, load_config
-from opsmon.protocol import AGENCIES, ROLES, Event, format_ts, parse_ts, utc_now
-from opsmon.text import describe, forbidden_characters
+from opsmon.core.config import Config, ConfigError, config_relative, load_config
+from opsmon.core.protocol import AGENCIES, ROLES, Event, format_ts, parse_ts, utc_now
+from opsmon.core.text import describe, forbidden_characters
 from server.auth import AuthError, add_token_record, local_time, parse_expiry
 from server.backup import BackupError, backup_database, verify_database
 from server.drift import ConfigDrift
@@ -161,7 +161,7 @@ def _exercise(args: argparse.Namespace, config: Config) -> ExerciseSettings | No
     bad = forbidden_characters(name)
     if bad:
         raise _Usage(f"--exercise: the name may not contain control characters ({', '.join(describe(c) for c in bad)})")
-    from opsmon.scenario import ScenarioError, load_scenario
+    from opsmon.training.scenario import ScenarioError, load_scenario
 
     try:
         scenario = load_scenario(args.scenario or "rekap", config.province.tz)

@@ -16,9 +16,9 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any
 
-from opsmon.config import Config
-from opsmon.domain import State
-from opsmon.protocol import ConfigChanged
+from opsmon.core.config import Config
+from opsmon.core.domain import State
+from opsmon.core.protocol import ConfigChanged
 from server.lock import user_name
 from server.store_api import EventStore
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from opsmon.config import Config
-from opsmon.domain import State, stage_rows
-from opsmon.protocol import Event, StageRow
+from opsmon.core.config import Config
+from opsmon.core.domain import State, stage_rows
+from opsmon.core.protocol import Event, StageRow
 from server.app import OpsmonServer
 from server.auth import add_token
 from server.exercise import ExerciseSettings, prepare

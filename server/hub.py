@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.exceptions import ConnectionClosed
 
-from opsmon.protocol import CLOSE_TOO_SLOW
+from opsmon.core.protocol import CLOSE_TOO_SLOW
 
 log = logging.getLogger("opsmon.hub")
 

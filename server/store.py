@@ -26,9 +26,9 @@ from typing import Any, Literal
 import aiosqlite
 import msgspec
 
-from opsmon.domain import State
-from opsmon.exercise import EXERCISE_EPOCH_PREFIX, is_exercise_epoch
-from opsmon.protocol import Actor, Event, Incident, StageRow, decode_payload, format_ts, utc_now
+from opsmon.core.domain import State
+from opsmon.core.protocol import Actor, Event, Incident, StageRow, decode_payload, format_ts, utc_now
+from opsmon.training.exercise import EXERCISE_EPOCH_PREFIX, is_exercise_epoch
 
 SCHEMA_VERSION = 3
 
@@ -363,7 +363,7 @@ class SqliteStore:
         return target
 
     async def _fresh_epoch(self) -> str:
-        # An exercise log's epochs say so (opsmon.exercise), whatever made them new.
+        # An exercise log's epochs say so (opsmon.training.exercise), whatever made them new.
         prefix = EXERCISE_EPOCH_PREFIX if await self._meta("exercise") is not None else ""
         return prefix + secrets.token_hex(8)
 

@@ -25,8 +25,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from opsmon.domain import State
-from opsmon.protocol import Event, Incident, StageRow
+from opsmon.core.domain import State
+from opsmon.core.protocol import Event, Incident, StageRow
 from server.store import Attempt, CommandRecord, SqliteStore, StoreError, TokenChange, TokenRecord
 
 __all__ = [

@@ -36,9 +36,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import asyncpg
 import msgspec
 
-from opsmon.domain import State
-from opsmon.exercise import EXERCISE_EPOCH_PREFIX, is_exercise_epoch
-from opsmon.protocol import Event, Incident, StageRow, format_ts, utc_now
+from opsmon.core.domain import State
+from opsmon.core.protocol import Event, Incident, StageRow, format_ts, utc_now
+from opsmon.training.exercise import EXERCISE_EPOCH_PREFIX, is_exercise_epoch
 from server.store import Attempt, CommandRecord, StoreError, TokenChange, TokenRecord, _row_event, _token, event_row
 
 log = logging.getLogger("opsmon.store")

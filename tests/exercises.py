@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from opsmon.exercise import ExerciseClock
+from opsmon.training.exercise import ExerciseClock
 from server.app import OpsmonServer
 from server.auth import add_token
 from server.exercise import Exercise, ExerciseSettings, prepare

@@ -16,8 +16,8 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
-from opsmon.config import Config, load_config
-from opsmon.domain import State, stage_rows
+from opsmon.core.config import Config, load_config
+from opsmon.core.domain import State, stage_rows
 from server.app import OpsmonServer
 from server.auth import add_token
 from server.store_api import EventStore, open_store

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from opsmon.domain import Rules, State, apply, decide, due_escalations
-from opsmon.protocol import Actor, Assign, Event, IncidentDraft, Owner, Report, Snooze, format_ts
-from opsmon.sample_night import BUDI, NOW, RAHMAT, START, fixed_night
-from opsmon.sitrep import build
+from opsmon.core.domain import Rules, State, apply, decide, due_escalations
+from opsmon.core.protocol import Actor, Assign, Event, IncidentDraft, Owner, Report, Snooze, format_ts
+from opsmon.reports.sitrep import build
+from opsmon.training.sample_night import BUDI, NOW, RAHMAT, START, fixed_night
 from tests.helpers import province
 
 SYSTEM = Actor(name="system")

@@ -13,10 +13,10 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from opsmon.client import ClientError, Session, Unauthorized
-from opsmon.config import Config
-from opsmon.domain import State, apply
-from opsmon.protocol import SYSTEM, Event, IncidentDraft, Report, convert_payload, format_ts, to_builtins
+from opsmon.client.session import ClientError, Session, Unauthorized
+from opsmon.core.config import Config
+from opsmon.core.domain import State, apply
+from opsmon.core.protocol import SYSTEM, Event, IncidentDraft, Report, convert_payload, format_ts, to_builtins
 from server.auth import add_token
 from tests.helpers import FakeClock, province, running_server
 from tests.processes import opsmon_server

@@ -107,8 +107,8 @@ async def test_the_reports_reaction_times_are_the_scripted_sessions(tmp_path: Pa
 
 
 def test_counts_are_singular_for_one_in_english() -> None:
-    from opsmon.afteraction import counted
-    from opsmon.i18n import Translator
+    from opsmon.core.i18n import Translator
+    from opsmon.reports.afteraction import counted
 
     en, id_ = Translator("en"), Translator("id")
     assert [counted(en, "aar.n_trainees", n) for n in (0, 1, 2)] == ["0 trainees", "1 trainee", "2 trainees"]

@@ -13,7 +13,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from opsmon.config import Config
+from opsmon.core.config import Config
 from server.backup import BackupError, backup_database, verify_database
 from tests.helpers import free_port, province, running_server
 from tests.processes import add_token, opsmon_server, serving

@@ -20,13 +20,13 @@ import pytest
 from tests.helpers import ROOT
 
 NO_UI_MODULES = [
-    "opsmon.protocol",
-    "opsmon.domain",
-    "opsmon.config",
-    "opsmon.client",
-    "opsmon.geo",
-    "opsmon.view",
-    "opsmon.exits",
+    "opsmon.core.protocol",
+    "opsmon.core.domain",
+    "opsmon.core.config",
+    "opsmon.client.session",
+    "opsmon.core.geo",
+    "opsmon.core.view",
+    "opsmon.core.exits",
     "server.app",
     "server.hub",
     "server.store_api",

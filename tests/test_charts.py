@@ -7,8 +7,8 @@ from datetime import timedelta
 from rich.console import Console
 from textual.widgets import Sparkline, Static
 
-from opsmon.sample_night import NOW, START, fixed_night
-from opsmon.timeline import night
+from opsmon.reports.timeline import night
+from opsmon.training.sample_night import NOW, START, fixed_night
 from opsmon.tui.app import OpsmonApp
 from opsmon.tui.screens.regency import RegencyScreen
 from opsmon.tui.widgets.charts import NightCharts

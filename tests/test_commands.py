@@ -1,4 +1,4 @@
-"""One verb-to-command factory (opsmon/commands.py) for the TUI, the feeders, the importer and the simulator."""
+"""One verb-to-command factory (opsmon/core/commands.py) for the TUI, the feeders, the importer and the simulator."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from typing import get_args
 
 import pytest
 
-from opsmon.commands import INCIDENT_VERBS, VERBS, CommandError, WriteCommand, command
-from opsmon.importer import to_command
-from opsmon.protocol import WRITE_COMMANDS, Assign, IncidentDraft, Merge, Note, Owner, Report, Snooze, StageUpdate, encode
-from opsmon.scenario import SimCommand
+from opsmon.core.commands import INCIDENT_VERBS, VERBS, CommandError, WriteCommand, command
+from opsmon.core.protocol import WRITE_COMMANDS, Assign, IncidentDraft, Merge, Note, Owner, Report, Snooze, StageUpdate, encode
+from opsmon.feeds.importer import to_command
+from opsmon.training.scenario import SimCommand
 from tests.helpers import province
 
 

@@ -12,13 +12,13 @@ from typing import Any
 import msgspec
 import pytest
 
-from opsmon import sitrep
-from opsmon.config import ConfigError, load_config, parse_config
-from opsmon.domain import Rules, State, stage_rows
-from opsmon.protocol import SEVERITIES, Welcome, decode_server, encode
-from opsmon.sitrep_pdf import SEVERITY_RGB
-from opsmon.timeline import counting_stage
-from opsmon.view import totals
+from opsmon.core.config import ConfigError, load_config, parse_config
+from opsmon.core.domain import Rules, State, stage_rows
+from opsmon.core.protocol import SEVERITIES, Welcome, decode_server, encode
+from opsmon.core.view import totals
+from opsmon.reports import sitrep
+from opsmon.reports.sitrep_pdf import SEVERITY_RGB
+from opsmon.reports.timeline import counting_stage
 from tests.helpers import CONFIG_PATH, ROOT, hello, running_server, shipped
 
 NOW = datetime(2024, 2, 14, 14, 0, tzinfo=UTC)
@@ -360,7 +360,7 @@ def test_one_list_of_severities() -> None:
 
 
 # A fixed night for snapshots and benches: the shipped province's data on purpose.
-FIXTURE_MODULES = {"opsmon/sample_night.py"}
+FIXTURE_MODULES = {"opsmon/training/sample_night.py"}
 
 
 def test_no_province_in_the_code() -> None:

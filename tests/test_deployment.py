@@ -27,8 +27,8 @@ from pathlib import Path
 import pytest
 
 from opsmon.cli import main
-from opsmon.config import config_relative, load_config
-from opsmon.exits import EXIT_UNAUTHORIZED, EXIT_USAGE
+from opsmon.core.config import config_relative, load_config
+from opsmon.core.exits import EXIT_UNAUTHORIZED, EXIT_USAGE
 from tests.helpers import ROOT, free_port
 from tests.installed import need_root, open_folder
 from tests.processes import opsmon_server as cli

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from opsmon.domain import (
+from opsmon.core.domain import (
     DomainError,
     State,
     apply,
@@ -16,7 +16,7 @@ from opsmon.domain import (
     stage_status,
     urgency_key,
 )
-from opsmon.protocol import (
+from opsmon.core.protocol import (
     Ack,
     Actor,
     Escalate,

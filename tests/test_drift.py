@@ -13,7 +13,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from opsmon.config import Config, load_config
+from opsmon.core.config import Config, load_config
 from server.app import OpsmonServer
 from server.drift import ConfigDrift
 from server.store import Store

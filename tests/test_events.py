@@ -19,9 +19,9 @@ from typing import Any
 import msgspec
 import pytest
 
-from opsmon.config import load_config
-from opsmon.domain import Decision, Rules, State, apply, concerns, decide, due_escalations, due_wakeups, fold, touches
-from opsmon.protocol import (
+from opsmon.core.config import load_config
+from opsmon.core.domain import Decision, Rules, State, apply, concerns, decide, due_escalations, due_wakeups, fold, touches
+from opsmon.core.protocol import (
     PAYLOAD_TYPES,
     SYSTEM,
     Ack,

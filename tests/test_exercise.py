@@ -13,8 +13,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from opsmon.exercise import ExerciseClock
-from opsmon.protocol import ExerciseInfo, parse_ts
+from opsmon.core.protocol import ExerciseInfo, parse_ts
+from opsmon.training.exercise import ExerciseClock
 from server.app import OpsmonServer
 from server.auth import add_token
 from server.exercise import Exercise, ExerciseSettings, prepare
@@ -133,7 +133,7 @@ async def test_every_screen_says_latihan_and_shows_scenario_time() -> None:
 
 
 async def test_the_simulator_plays_only_the_field_on_an_exercise_server_by_default(tmp_path: Path) -> None:
-    from opsmon.simulate import simulate
+    from opsmon.feeds.simulate import simulate
 
     async with exercise_server(tmp_path, speed=3600, base=None) as (server, base):
         # The wall clock here is the test's: move it along with the real one the simulator uses.
@@ -162,9 +162,9 @@ async def test_a_reset_between_sessions_gives_connected_clients_the_empty_night(
     import asyncio
     import socket
 
-    from opsmon.client import Backoff, Connection
-    from opsmon.domain import State
-    from opsmon.protocol import Event, Welcome
+    from opsmon.client.session import Backoff, Connection
+    from opsmon.core.domain import State
+    from opsmon.core.protocol import Event, Welcome
     from server.cli import main as server_main
     from tests.helpers import CONFIG_PATH
 
@@ -238,12 +238,12 @@ async def test_a_reset_between_sessions_gives_connected_clients_the_empty_night(
 
 
 def test_a_sitrep_of_an_exercise_says_latihan_on_its_first_line() -> None:
-    from opsmon.sitrep import render, render_text
+    from opsmon.reports.sitrep import render, render_text
     from tests.nights import night_doc, sitrep_night
 
     welcome, state, events = sitrep_night()
-    from opsmon.sample_night import NOW, START
-    from opsmon.sitrep import build
+    from opsmon.reports.sitrep import build
+    from opsmon.training.sample_night import NOW, START
 
     info = ExerciseInfo(name="Latihan Posko 12 Feb", speed=60.0, now="2024-02-14T13:00:00.000Z", start="2024-02-13T21:00:00.000Z")
     doc = build(welcome.config, state, events, now=NOW, since=START, number=3, by="x", post="Posko", exercise=info)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from opsmon.domain import State, fold
+from opsmon.core.domain import State, fold
 from server.cli import main
 from server.export import read_jsonl
 from server.store import Store

@@ -13,9 +13,9 @@ import msgspec
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from opsmon.client import Session
-from opsmon.config import ConfigError, parse_config
-from opsmon.protocol import Batch, Event, Snapshot
+from opsmon.client.session import Session
+from opsmon.core.config import ConfigError, parse_config
+from opsmon.core.protocol import Batch, Event, Snapshot
 from tests.helpers import province, running_server, shipped
 from tests.wire import Peer, flatten, stalled_socket
 

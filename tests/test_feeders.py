@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from opsmon.cli import main
-from opsmon.exits import EXIT_REFUSED, EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE
+from opsmon.core.exits import EXIT_REFUSED, EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE
 from tests.helpers import ROOT
 from tests.server_thread import ServerThread, server_in_thread
 
@@ -495,7 +495,7 @@ def test_dashboard_without_a_token_says_how_to_get_one(capsys: pytest.CaptureFix
 
 def test_the_readmes_jsonl_examples_import_and_name_every_verb() -> None:
     """README: every verb's JSONL fields (`incident`, not `id`), each example a valid line."""
-    from opsmon.importer import INCIDENT_VERBS, parse_jsonl
+    from opsmon.feeds.importer import INCIDENT_VERBS, parse_jsonl
     from tests.helpers import province
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from opsmon.client import Backoff, Connection
-from opsmon.domain import State
-from opsmon.protocol import Event, Welcome, event_digest
+from opsmon.client.session import Backoff, Connection
+from opsmon.core.domain import State
+from opsmon.core.protocol import Event, Welcome, event_digest
 from opsmon.tui.app import OpsmonApp
 from opsmon.tui.widgets.queue import IncidentQueue
 from server.app import OpsmonServer

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from opsmon.config import ConfigError, load_config
-from opsmon.geo import Grid, ProvinceShape, load_boundaries, province_shape
-from opsmon.sample_night import NOW, fixed_night
+from opsmon.core.config import ConfigError, load_config
+from opsmon.core.geo import Grid, ProvinceShape, load_boundaries, province_shape
+from opsmon.training.sample_night import NOW, fixed_night
 from opsmon.tui.app import OpsmonApp
 from opsmon.tui.widgets.provincemap import FILL, ProvinceMap
 from tests.helpers import CONFIG_PATH, province

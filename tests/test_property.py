@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from opsmon.client import Connection
-from opsmon.domain import State, apply, fold
-from opsmon.protocol import Event, Incident, StageRow, Welcome, convert, convert_event
+from opsmon.client.session import Connection
+from opsmon.core.domain import State, apply, fold
+from opsmon.core.protocol import Event, Incident, StageRow, Welcome, convert, convert_event
 from server.store_api import Backend
 from tests.backends import BACKENDS, Databases, require_postgres
 from tests.helpers import FakeClock, as_shown, running_server

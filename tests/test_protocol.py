@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import msgspec
 import pytest
 
-from opsmon.protocol import (
+from opsmon.core.protocol import (
     Ack,
     Actor,
     BadMessage,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from opsmon.ratelimit import TokenBucket
+from opsmon.core.ratelimit import TokenBucket
 
 
 class Clock:

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from opsmon.i18n import CATALOG, translate_refusal
-from opsmon.protocol import Result
+from opsmon.core.i18n import CATALOG, translate_refusal
+from opsmon.core.protocol import Result
 from tests.helpers import ROOT
 
 
@@ -22,7 +22,7 @@ def documented() -> dict[str, str]:
 def emitted() -> set[str]:
     """Every reason the server's code can give (a literal `reason="x"`, or `_unknown("x", ...)`)."""
     found: set[str] = set()
-    for path in (ROOT / "opsmon" / "domain.py", ROOT / "opsmon" / "protocol.py", ROOT / "server" / "app.py"):
+    for path in [*(ROOT / "opsmon" / "core").rglob("*.py"), *(ROOT / "server").rglob("*.py")]:
         source = path.read_text(encoding="utf-8")
         found |= set(re.findall(r'reason="(\w+)"', source))
         found |= {f"unknown_{what}" for what in re.findall(r'_unknown\("(\w+)"', source)}

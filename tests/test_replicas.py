@@ -21,8 +21,8 @@ import msgspec
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from opsmon.config import Config
-from opsmon.domain import State, fold
+from opsmon.core.config import Config
+from opsmon.core.domain import State, fold
 from server.app import OpsmonServer
 from server.auth import add_token
 from server.store_api import EventStore, open_store

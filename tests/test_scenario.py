@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from opsmon.config import Config
-from opsmon.scenario import SimCommand, generate, kecamatan_of, load_scenario, scenario_text
+from opsmon.core.config import Config
+from opsmon.training.scenario import SimCommand, generate, kecamatan_of, load_scenario, scenario_text
 from tests.helpers import province
 
 SEEDS = range(1, 7)
@@ -50,7 +50,7 @@ def kecamatan_in(location: str) -> str:
 def test_voting_day_starts_with_every_closed_window_done(config: Config, seed: int) -> None:
     # The config's windows are the truth: at the first minute no stage whose window has
     # closed (logistics: "s.d. 13 Feb") is still short in any regency, so no panel says !JADWAL.
-    from opsmon.view import window_end
+    from opsmon.core.view import window_end
 
     tz = config.province.tz
     scenario = load_scenario("hari-h", tz)
@@ -193,7 +193,7 @@ location = "Kec. Banjarbaru Utara, Kel. Komet, TPS 007"
     ],
 )
 def test_a_bad_scenario_file_says_which_key(config: Config, tmp_path: Path, change: tuple[str, str], error: str) -> None:
-    from opsmon.scenario import ScenarioError
+    from opsmon.training.scenario import ScenarioError
 
     bad = tmp_path / "bad.toml"
     bad.write_text(scenario_text("hari-h").replace(*change, 1))
@@ -203,7 +203,7 @@ def test_a_bad_scenario_file_says_which_key(config: Config, tmp_path: Path, chan
 
 
 def test_an_inject_naming_an_unknown_regency_is_refused(config: Config, tmp_path: Path) -> None:
-    from opsmon.scenario import ScenarioError
+    from opsmon.training.scenario import ScenarioError
 
     bad = tmp_path / "bad.toml"
     bad.write_text(scenario_text("hari-h").replace('regency = "6302"', 'regency = "9999"'))

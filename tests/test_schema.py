@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from opsmon.protocol import BadMessage, decode_client
-from opsmon.schema import BEGIN, COMMAND, END, main, schema, updated
+from opsmon.core.protocol import BadMessage, decode_client
+from opsmon.core.schema import BEGIN, COMMAND, END, main, schema, updated
 from tests.helpers import Running
 from tests.wire import Peer, report
 
@@ -22,7 +22,7 @@ GOLDEN = Path(__file__).parent / "golden" / "events-v1.jsonl"
 def test_docs_protocol_md_holds_the_schema_of_the_code() -> None:
     document = DOCS.read_text(encoding="utf-8")
     assert BEGIN in document and END in document
-    assert updated(document) == document, f"docs/protocol.md is out of date with opsmon/protocol.py: run `{COMMAND}`"
+    assert updated(document) == document, f"docs/protocol.md is out of date with opsmon/core/protocol.py: run `{COMMAND}`"
 
 
 def test_check_says_which_command_to_run_and_write_brings_the_file_up_to_date(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -17,9 +17,9 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State as WsState
 
-from opsmon.client import Session
-from opsmon.domain import State, fold
-from opsmon.protocol import Ack, Batch, Event, Snapshot
+from opsmon.client.session import Session
+from opsmon.core.domain import State, fold
+from opsmon.core.protocol import Ack, Batch, Event, Snapshot
 from server import app as server_app
 from server.app import OpsmonServer
 from server.auth import add_token

@@ -11,9 +11,9 @@ from collections import Counter
 import pytest
 from msgspec.structs import replace
 
-from opsmon.config import Config
-from opsmon.scenario import HOUR, SCENARIO_NAMES, generate, load_scenario, load_stream
-from opsmon.simulate import simulate
+from opsmon.core.config import Config
+from opsmon.feeds.simulate import simulate
+from opsmon.training.scenario import HOUR, SCENARIO_NAMES, generate, load_scenario, load_stream
 from tests.helpers import Running, province
 
 
@@ -119,7 +119,7 @@ async def test_fixed_rate_load_is_answered_without_rate_limiting(server: Running
 
 
 async def test_unknown_scenario_is_a_usage_error(server: Running) -> None:
-    from opsmon.exits import EXIT_USAGE, FeedError
+    from opsmon.core.exits import EXIT_USAGE, FeedError
 
     with pytest.raises(FeedError) as caught:
         await simulate(server.url, [server.tokens["officer"]], replace(server.config), scenario="pilkada")

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from opsmon.domain import Rules, apply, decide
-from opsmon.geo import province_shape
-from opsmon.protocol import Event, StageUpdate, format_ts
-from opsmon.sample_night import BUDI, NOW, START
-from opsmon.sitrep import Ledger, build, number, parse_since, render, render_json, render_md, render_text
+from opsmon.core.domain import Rules, apply, decide
+from opsmon.core.geo import province_shape
+from opsmon.core.protocol import Event, StageUpdate, format_ts
+from opsmon.reports.sitrep import Ledger, build, number, parse_since, render, render_json, render_md, render_text
+from opsmon.training.sample_night import BUDI, NOW, START
 from tests.helpers import province
 from tests.nights import night_doc, sitrep_night
 
@@ -251,7 +251,7 @@ def test_sitrep_bad_arguments_are_one_line(live: Any, tmp_path: Path, capsys: py
 async def test_the_server_writes_a_report_into_the_folder_on_its_own(tmp_path: Path) -> None:
     from msgspec.structs import replace
 
-    from opsmon.config import load_config
+    from opsmon.core.config import load_config
     from tests.helpers import FakeClock, running_server
 
     config = load_config(post_config(tmp_path))
@@ -275,7 +275,7 @@ async def test_the_server_writes_a_report_into_the_folder_on_its_own(tmp_path: P
 
 
 def test_sitrep_config_is_checked_key_by_key(tmp_path: Path) -> None:
-    from opsmon.config import ConfigError, load_config
+    from opsmon.core.config import ConfigError, load_config
     from tests.helpers import CONFIG_PATH
 
     base = CONFIG_PATH.read_text(encoding="utf-8")

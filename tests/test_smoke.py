@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from opsmon.client import Session
-from opsmon.protocol import Ack, Batch, Event, IncidentDraft, Report, Snapshot
+from opsmon.client.session import Session
+from opsmon.core.protocol import Ack, Batch, Event, IncidentDraft, Report, Snapshot
 from tests.helpers import Running
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from opsmon.config import ConfigError, load_config
-from opsmon.protocol import to_builtins
+from opsmon.core.config import ConfigError, load_config
+from opsmon.core.protocol import to_builtins
 from server.store_api import StoreError, open_store, sqlite_path
 from tests.backends import POSTGRES_URL, Databases, require_postgres
 from tests.helpers import CONFIG_PATH, ROOT, FakeClock, running_server

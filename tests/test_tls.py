@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from opsmon.client import ClientError, Session
-from opsmon.config import ConfigError, load_config
+from opsmon.client.session import ClientError, Session
+from opsmon.core.config import ConfigError, load_config
 from server.tls import TLSError, server_ssl_context
 from tests.helpers import CONFIG_PATH, ROOT, free_port, running_server
 from tests.pki import Pki, make_pki

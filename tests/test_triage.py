@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from opsmon.config import ConfigError, parse_config
-from opsmon.domain import DomainError, State, apply, decide, due_wakeups, fold, is_overdue, urgency_key
-from opsmon.protocol import (
+from opsmon.core.config import ConfigError, parse_config
+from opsmon.core.domain import DomainError, State, apply, decide, due_wakeups, fold, is_overdue, urgency_key
+from opsmon.core.protocol import (
     SYSTEM,
     Ack,
     Actor,

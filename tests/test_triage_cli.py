@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from opsmon.cli import main
-from opsmon.exits import EXIT_OK, EXIT_REFUSED, EXIT_USAGE
-from opsmon.i18n import WITA, local_datetime
-from opsmon.protocol import Actor
+from opsmon.core.exits import EXIT_OK, EXIT_REFUSED, EXIT_USAGE
+from opsmon.core.i18n import WITA, local_datetime
+from opsmon.core.protocol import Actor
 from tests.server_thread import ServerThread, server_in_thread
 
 

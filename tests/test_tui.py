@@ -6,8 +6,8 @@ from pathlib import Path
 
 from textual import events
 
-from opsmon.client import Backoff, Session
-from opsmon.protocol import Ack, Snapshot
+from opsmon.client.session import Backoff, Session
+from opsmon.core.protocol import Ack, Snapshot
 from opsmon.tui.app import OpsmonApp
 from server.app import OpsmonServer
 from server.store import Store

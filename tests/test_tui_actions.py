@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from opsmon.i18n import Translator
+from opsmon.core.i18n import Translator
 from opsmon.tui.actions import ACTIONS, DASHBOARD, DETAIL, VIEWER_ACTIONS
 from opsmon.tui.app import OpsmonApp
 from opsmon.tui.palette import commands

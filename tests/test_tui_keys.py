@@ -9,12 +9,12 @@ import pytest
 from textual import events
 
 from opsmon.cli import build_parser
-from opsmon.client import Session
-from opsmon.config import ConfigError, parse_config
-from opsmon.protocol import TEXT_MAX, Ack, Escalate
+from opsmon.client.session import Session
+from opsmon.core.config import ConfigError, parse_config
+from opsmon.core.protocol import TEXT_MAX, Ack, Escalate
+from opsmon.core.view import QueueFilter
 from opsmon.tui.app import OpsmonApp
 from opsmon.tui.screens.help import key_rows
-from opsmon.view import QueueFilter
 from tests.helpers import CONFIG_PATH, FakeClock, Running
 from tests.tui_helpers import SIZE, loaded, night_app, queue_of, report, screen_lines, settle, until
 

@@ -1,14 +1,14 @@
-"""What the panels and the header say about the fixed night (opsmon/sample_night.py)."""
+"""What the panels and the header say about the fixed night (opsmon/training/sample_night.py)."""
 
 from __future__ import annotations
 
-from opsmon.sample_night import NOW, fixed_night
+from opsmon.training.sample_night import NOW, fixed_night
 
 # --- what the panels and header say about that night (pure, no screen) ----------
 
 
 def test_panels_say_current_stage_counts_and_overdue() -> None:
-    from opsmon.view import summarize, totals
+    from opsmon.core.view import summarize, totals
     from tests.helpers import province
 
     welcome, state, _ = fixed_night(province())

@@ -12,14 +12,14 @@ from rich.cells import cell_len
 from rich.style import Style
 from textual.pilot import Pilot
 
-from opsmon.client import Session
-from opsmon.domain import State, apply
-from opsmon.i18n import WITA
-from opsmon.protocol import Actor, Event, Incident, IncidentNoted, IncidentReported, StageUpdate, format_ts
-from opsmon.sample_night import NOW
-from opsmon.text import PLACEHOLDER, describe, is_control
+from opsmon.client.session import Session
+from opsmon.core.domain import State, apply
+from opsmon.core.i18n import WITA
+from opsmon.core.protocol import Actor, Event, Incident, IncidentNoted, IncidentReported, StageUpdate, format_ts
+from opsmon.core.text import PLACEHOLDER, describe, is_control
+from opsmon.core.view import window_end
+from opsmon.training.sample_night import NOW
 from opsmon.tui.app import OpsmonApp
-from opsmon.view import window_end
 from server.store import Store
 from tests.helpers import FakeClock, Running, running_server
 from tests.tui_helpers import night_app, screen_lines, settle, until

@@ -11,8 +11,8 @@ from typing import Any
 from rich.console import Console
 from textual.widgets import Static
 
-from opsmon.client import Session
-from opsmon.protocol import Actor, IncidentDraft, Report, Snooze
+from opsmon.client.session import Session
+from opsmon.core.protocol import Actor, IncidentDraft, Report, Snooze
 from opsmon.tui.app import OpsmonApp
 from tests.helpers import FakeClock, Running
 from tests.tui_helpers import SIZE, loaded, queue_of, until

@@ -7,10 +7,10 @@ from collections.abc import Callable
 
 from textual.pilot import Pilot
 
-from opsmon.client import Session
-from opsmon.geo import province_shape
-from opsmon.protocol import IncidentDraft, Report
-from opsmon.sample_night import NOW, fixed_night
+from opsmon.client.session import Session
+from opsmon.core.geo import province_shape
+from opsmon.core.protocol import IncidentDraft, Report
+from opsmon.training.sample_night import NOW, fixed_night
 from opsmon.tui.app import OpsmonApp
 from opsmon.tui.widgets.queue import IncidentQueue
 from tests.helpers import FakeClock, Running, province

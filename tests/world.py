@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from opsmon.domain import (
+from opsmon.core.domain import (
     Rules,
     State,
     apply,
@@ -12,7 +12,7 @@ from opsmon.domain import (
     decide,
     due_escalations,
 )
-from opsmon.protocol import SYSTEM, Actor, Event, IncidentDraft, KnownPayload, Report, format_ts
+from opsmon.core.protocol import SYSTEM, Actor, Event, IncidentDraft, KnownPayload, Report, format_ts
 from tests.helpers import province
 
 RULES = Rules.from_config(province())

@@ -3,7 +3,7 @@
 Each screen's BINDINGS, the words the help screen (`?`) gives each key, the
 command palette (`opsmon.tui.palette`) and the actions a viewer token (the wall)
 may use are all read from `ACTIONS`. A new action is a row here, its words in
-`opsmon/i18n.py` (`key.<x>`, and `palette.<x>` to offer it in the palette), and
+`opsmon/core/i18n.py` (`key.<x>`, and `palette.<x>` to offer it in the palette), and
 an `action_<name>` method on the screens that bind it.
 
 The rows' order is the order of the keys in each screen's footer and help:
@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from textual.binding import Binding, BindingType
 
-from opsmon.i18n import Translator
+from opsmon.core.i18n import Translator
 
 # Where an action's keys are bound: the screens, the incident queue (a widget on
 # the dashboard), the help screen, and the app itself (on every screen, dialogs too).

@@ -27,16 +27,14 @@ from textual.notifications import Notification, Notify, SeverityLevel
 from textual.reactive import var
 from textual.screen import Screen
 
-from opsmon.client import Backoff, ClientError, Connection, URLs, new_command_id, url_list
-from opsmon.commands import command
-from opsmon.config import SitrepSettings
-from opsmon.domain import State, concerns, is_overdue, urgency_key
-from opsmon.exercise import ExerciseClock
-from opsmon.exercise import banner as exercise_banner
-from opsmon.exits import EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE
-from opsmon.geo import ProvinceShape
-from opsmon.i18n import CATALOG, WITA, Translator, local_time, translate_failure, translate_refusal, who
-from opsmon.protocol import (
+from opsmon.client.session import Backoff, ClientError, Connection, URLs, new_command_id, url_list
+from opsmon.core.commands import command
+from opsmon.core.config import SitrepSettings
+from opsmon.core.domain import State, concerns, is_overdue, urgency_key
+from opsmon.core.exits import EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE
+from opsmon.core.geo import ProvinceShape
+from opsmon.core.i18n import CATALOG, WITA, Translator, local_time, translate_failure, translate_refusal, who
+from opsmon.core.protocol import (
     SEVERITIES,
     Command,
     Event,
@@ -48,8 +46,12 @@ from opsmon.protocol import (
     Welcome,
     utc_now,
 )
-from opsmon.text import for_terminal
-from opsmon.timeline import Night, night
+from opsmon.core.text import for_terminal
+from opsmon.core.urls import short
+from opsmon.core.view import Lookup
+from opsmon.reports.timeline import Night, night
+from opsmon.training.exercise import ExerciseClock
+from opsmon.training.exercise import banner as exercise_banner
 from opsmon.tui.actions import APP, Scoped, bindings, in_language
 from opsmon.tui.messages import Connected, Disconnected, Refused, ServerProblem, Synced
 from opsmon.tui.palette import ActionCommands, commands
@@ -59,8 +61,6 @@ from opsmon.tui.screens.help import HelpScreen, key_rows
 from opsmon.tui.screens.modals import AssignModal, ConfirmQuit, NoteModal, PickModal, SnoozeModal
 from opsmon.tui.screens.regency import RegencyScreen
 from opsmon.tui.screens.sitrep import SitrepScreen
-from opsmon.urls import short
-from opsmon.view import Lookup
 
 # Conflicts whose reason says more than the incident's status does.
 TRIAGE_CONFLICTS = frozenset({"not_snoozed", "not_acknowledged", "unchanged", "into_resolved"})
@@ -568,7 +568,7 @@ class OpsmonApp(Scoped, App[int]):
         await self.carry_out(verb, ids, values)
 
     def _command_for(self, verb: str, incident_id: int, values: dict[str, Any]) -> Command:
-        """The dialogs' values as the verb's fields (opsmon.commands builds the command; the dialogs checked them)."""
+        """The dialogs' values as the verb's fields (opsmon.core.commands builds the command; the dialogs checked them)."""
         note = values.get("note", "")
         fields: dict[str, Any] = {"note": note}
         if verb == "ack":

@@ -7,8 +7,8 @@ from typing import Any
 
 from textual.message import Message
 
-from opsmon.domain import State
-from opsmon.protocol import Event, Welcome
+from opsmon.core.domain import State
+from opsmon.core.protocol import Event, Welcome
 
 
 class Connected(Message):

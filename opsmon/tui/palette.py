@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
 
-from opsmon.i18n import Translator
+from opsmon.core.i18n import Translator
 from opsmon.tui.actions import ACTIONS, DASHBOARD, DETAIL, Action, Scoped
 
 if TYPE_CHECKING:

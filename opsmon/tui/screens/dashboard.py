@@ -8,6 +8,8 @@ from textual.containers import Horizontal, Vertical
 from textual.events import Resize
 from textual.widgets import Footer, Input, Static
 
+from opsmon.core.view import SEVERITIES, QueueFilter, queue, summarize, totals
+from opsmon.core.view import latest as latest_incidents
 from opsmon.tui.actions import DASHBOARD, bindings
 from opsmon.tui.screens.live import LiveScreen
 from opsmon.tui.widgets.charts import NightCharts
@@ -15,8 +17,6 @@ from opsmon.tui.widgets.provincemap import ProvinceMap, legend_rows
 from opsmon.tui.widgets.queue import IncidentQueue
 from opsmon.tui.widgets.regency import RegencyGrid, RegencyPanel
 from opsmon.tui.widgets.status import HeaderBar, OfflineBanner, Ticker
-from opsmon.view import SEVERITIES, QueueFilter, queue, summarize, totals
-from opsmon.view import latest as latest_incidents
 
 CHARTS_HEIGHT = 6  # title, four severities, TPS counted
 CHARTS_MIN_HEIGHT = 40

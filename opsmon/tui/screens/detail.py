@@ -8,14 +8,14 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Footer, Static
 
-from opsmon.domain import event_summary, event_text, touches
-from opsmon.i18n import local_datetime, local_time, who
-from opsmon.protocol import Event
-from opsmon.text import for_terminal
+from opsmon.core.domain import event_summary, event_text, touches
+from opsmon.core.i18n import local_datetime, local_time, who
+from opsmon.core.protocol import Event
+from opsmon.core.text import for_terminal
+from opsmon.core.view import totals
 from opsmon.tui.actions import DETAIL, bindings
 from opsmon.tui.screens.live import LiveScreen
 from opsmon.tui.widgets.status import HeaderBar, OfflineBanner
-from opsmon.view import totals
 
 
 class IncidentScreen(LiveScreen):

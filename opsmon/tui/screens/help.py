@@ -12,7 +12,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
-from opsmon.i18n import Translator
+from opsmon.core.i18n import Translator
 from opsmon.tui.actions import HELP, Scoped, bindings, help_label
 
 if TYPE_CHECKING:

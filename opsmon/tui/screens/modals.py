@@ -19,9 +19,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
-from opsmon.i18n import Translator
-from opsmon.protocol import AGENCIES, TEXT_MAX
-from opsmon.text import for_terminal
+from opsmon.core.i18n import Translator
+from opsmon.core.protocol import AGENCIES, TEXT_MAX
+from opsmon.core.text import for_terminal
 
 # Sends the note; None when the server took it (or it is queued while offline),
 # else the refusal in the officer's words.

@@ -8,13 +8,13 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Footer, Static
 
-from opsmon.domain import urgency_key
-from opsmon.text import for_terminal
+from opsmon.core.domain import urgency_key
+from opsmon.core.text import for_terminal
+from opsmon.core.view import SEVERITIES, totals
 from opsmon.tui.actions import REGENCY, bindings
 from opsmon.tui.screens.live import LiveScreen
 from opsmon.tui.widgets.charts import NightCharts
 from opsmon.tui.widgets.status import HeaderBar, OfflineBanner
-from opsmon.view import SEVERITIES, totals
 
 
 class RegencyScreen(LiveScreen):

@@ -10,9 +10,9 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Footer, Static
 
-from opsmon.i18n import who
-from opsmon.protocol import parse_ts
-from opsmon.sitrep import Ledger, build, render, render_text
+from opsmon.core.i18n import who
+from opsmon.core.protocol import parse_ts
+from opsmon.reports.sitrep import Ledger, build, render, render_text
 from opsmon.tui.actions import SITREP, bindings
 from opsmon.tui.screens.live import OpsmonScreen
 

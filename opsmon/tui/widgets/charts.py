@@ -13,9 +13,9 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Sparkline, Static
 
-from opsmon.i18n import Translator, local_time
-from opsmon.timeline import SEVERITIES, Night
-from opsmon.view import Lookup
+from opsmon.core.i18n import Translator, local_time
+from opsmon.core.view import Lookup
+from opsmon.reports.timeline import SEVERITIES, Night
 
 
 class NightCharts(Vertical):

@@ -1,6 +1,6 @@
 """The province on a map: each regency shaded by its worst condition, numbered, with a legend.
 
-The geometry is rasterised once per size (`opsmon.geo.ProvinceShape.grid`),
+The geometry is rasterised once per size (`opsmon.core.geo.ProvinceShape.grid`),
 and the drawn text is kept until a regency's condition, the size or the
 language changes, so a burst of events repaints the map only when what it
 says has changed. Every shade is a different character as well as a colour,
@@ -16,11 +16,11 @@ from rich.text import Text
 from textual.app import RenderResult
 from textual.widget import Widget
 
-from opsmon.geo import Grid, ProvinceShape
-from opsmon.i18n import Translator
-from opsmon.sitrep import CONDITIONS
+from opsmon.core.geo import Grid, ProvinceShape
+from opsmon.core.i18n import Translator
+from opsmon.core.view import RegencySummary
+from opsmon.reports.sitrep import CONDITIONS
 from opsmon.tui.widgets.regency import digit_for
-from opsmon.view import RegencySummary
 
 # Interior fill per condition, worst first: darker means worse, with or without colour.
 FILL = {"critical": "█", "escalated": "▓", "blocked": "▒", "incidents": "░", "quiet": "·"}

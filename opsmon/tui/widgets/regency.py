@@ -10,11 +10,11 @@ from textual.app import RenderResult
 from textual.containers import Grid
 from textual.widget import Widget
 
-from opsmon.i18n import Translator
-from opsmon.text import for_terminal
+from opsmon.core.i18n import Translator
+from opsmon.core.text import for_terminal
+from opsmon.core.view import SEVERITIES, Lookup, RegencySummary, regency_stages
+from opsmon.core.view import age as age_of
 from opsmon.tui.widgets.bars import bar, fit
-from opsmon.view import SEVERITIES, Lookup, RegencySummary, regency_stages
-from opsmon.view import age as age_of
 
 
 def digit_for(index: int) -> str:

@@ -8,11 +8,11 @@ from rich.text import Text
 from textual.app import RenderResult
 from textual.widget import Widget
 
-from opsmon.i18n import Translator, local_time, who
-from opsmon.protocol import Incident, User
-from opsmon.text import for_terminal
+from opsmon.core.i18n import Translator, local_time, who
+from opsmon.core.protocol import Incident, User
+from opsmon.core.text import for_terminal
+from opsmon.core.view import Lookup, Totals
 from opsmon.tui.widgets.bars import fit
-from opsmon.view import Lookup, Totals
 
 
 class HeaderBar(Widget):

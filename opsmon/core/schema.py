@@ -1,8 +1,8 @@
-"""The wire protocol as a JSON Schema, generated from opsmon.protocol.
+"""The wire protocol as a JSON Schema, generated from opsmon.core.protocol.
 
-    python -m opsmon.schema                            # print it
-    python -m opsmon.schema --write docs/protocol.md   # put it in the docs, between the markers
-    python -m opsmon.schema --check docs/protocol.md   # exit 1 if the docs are out of date
+    python -m opsmon.core.schema                            # print it
+    python -m opsmon.core.schema --write docs/protocol.md   # put it in the docs, between the markers
+    python -m opsmon.core.schema --check docs/protocol.md   # exit 1 if the docs are out of date
 
 Every message a client sends (`ClientMessage`) and every frame the server
 sends (`ServerMessage`), with each event kind's `data` typed (`Event` is one
@@ -22,12 +22,12 @@ from typing import Any, Literal, Union
 
 import msgspec
 
-from opsmon import protocol
-from opsmon.protocol import PAYLOAD_TYPES, Actor, ClientMessage, Error, Snapshot, Status, Welcome
+from opsmon.core import protocol
+from opsmon.core.protocol import PAYLOAD_TYPES, Actor, ClientMessage, Error, Snapshot, Status, Welcome
 
-BEGIN = "<!-- BEGIN GENERATED SCHEMA: python -m opsmon.schema --write docs/protocol.md -->"
+BEGIN = "<!-- BEGIN GENERATED SCHEMA: python -m opsmon.core.schema --write docs/protocol.md -->"
 END = "<!-- END GENERATED SCHEMA -->"
-COMMAND = "python -m opsmon.schema --write docs/protocol.md"
+COMMAND = "python -m opsmon.core.schema --write docs/protocol.md"
 REF = "#/$defs/{name}"
 
 
@@ -96,7 +96,7 @@ def schema() -> dict[str, Any]:
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": f"opsmon wire protocol, version {protocol.PROTOCOL_VERSION}",
-        "description": "Generated from opsmon/protocol.py by `python -m opsmon.schema`; do not edit by hand.",
+        "description": "Generated from opsmon/core/protocol.py by `python -m opsmon.core.schema`; do not edit by hand.",
         "oneOf": [{"$ref": REF.format(name="ClientMessage")}, {"$ref": REF.format(name="ServerMessage")}],
         "$defs": dict(sorted(defs.items())),
     }
@@ -133,7 +133,7 @@ def updated(document: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m opsmon.schema", description="The wire protocol as a JSON Schema, from opsmon.protocol.")
+    parser = argparse.ArgumentParser(prog="python -m opsmon.core.schema", description="The wire protocol as a JSON Schema, from opsmon.core.protocol.")
     what = parser.add_mutually_exclusive_group()
     what.add_argument("--write", metavar="FILE", type=Path, help="replace the generated section of FILE (docs/protocol.md)")
     what.add_argument("--check", metavar="FILE", type=Path, help="exit 1 if FILE's generated section is not today's")
@@ -146,18 +146,18 @@ def main(argv: list[str] | None = None) -> int:
         document = path.read_text(encoding="utf-8")
         fresh = updated(document)
     except (OSError, SchemaError) as exc:
-        print(f"opsmon.schema: {path}: {exc}", file=sys.stderr)
+        print(f"opsmon.core.schema: {path}: {exc}", file=sys.stderr)
         return 2
     if args.check:
         if fresh != document:
-            print(f"opsmon.schema: {path} is out of date with opsmon/protocol.py: run `{COMMAND}`", file=sys.stderr)
+            print(f"opsmon.core.schema: {path} is out of date with opsmon/core/protocol.py: run `{COMMAND}`", file=sys.stderr)
             return 1
         return 0
     if fresh != document:
         path.write_text(fresh, encoding="utf-8")
-        print(f"opsmon.schema: wrote the schema into {path}")
+        print(f"opsmon.core.schema: wrote the schema into {path}")
     else:
-        print(f"opsmon.schema: {path} is up to date")
+        print(f"opsmon.core.schema: {path} is up to date")
     return 0
 
 

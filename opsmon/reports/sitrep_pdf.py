@@ -1,6 +1,6 @@
 """The situation report as an A4 PDF (fpdf2: pure Python, installs with pip alone).
 
-The map is the same rasterisation as the terminal's (`opsmon.geo`), drawn as
+The map is the same rasterisation as the terminal's (`opsmon.core.geo`), drawn as
 an image at a finer size; the chart is incidents per hour, stacked by
 severity. Text is set in the PDF core fonts, so anything outside Latin-1 is
 replaced rather than breaking the document.
@@ -14,10 +14,10 @@ from typing import Any
 from fpdf import FPDF, FontFace
 from PIL import Image
 
-from opsmon.geo import ProvinceShape
-from opsmon.i18n import Translator
-from opsmon.protocol import SEVERITIES, parse_ts
-from opsmon.sitrep import CONDITIONS, _Words, number
+from opsmon.core.geo import ProvinceShape
+from opsmon.core.i18n import Translator
+from opsmon.core.protocol import SEVERITIES, parse_ts
+from opsmon.reports.sitrep import CONDITIONS, _Words, number
 
 RGB = {
     "critical": (220, 30, 30),

@@ -12,9 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from opsmon.domain import State
-from opsmon.protocol import SEVERITIES as SEVERITIES  # re-exported: the charts draw one series each
-from opsmon.protocol import ConfigInfo, Event, StageUpdated, parse_ts
+from opsmon.core.domain import State
+from opsmon.core.protocol import SEVERITIES as SEVERITIES  # re-exported: the charts draw one series each
+from opsmon.core.protocol import ConfigInfo, Event, StageUpdated, parse_ts
 
 
 @dataclass(frozen=True)

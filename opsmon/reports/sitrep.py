@@ -3,7 +3,7 @@
 Pure: `build()` turns the folded state, the events since the last report and
 the province's config into one plain document (what `--format json` prints);
 `render_text` (WhatsApp-ready: short lines, *bold* headings), `render_md`
-and `opsmon.sitrep_pdf.render_pdf` write it for people. The same document
+and `opsmon.reports.sitrep_pdf.render_pdf` write it for people. The same document
 comes out of `opsmon sitrep`, the dashboard's sitrep key and the server's
 `[sitrep] every_minutes` writer, so the three can never disagree.
 
@@ -22,29 +22,15 @@ from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 
-from opsmon.domain import State, event_text
-from opsmon.exercise import BANNER
-from opsmon.i18n import Translator, who
-from opsmon.protocol import SEVERITIES, ConfigInfo, Event, ExerciseInfo, Incident, IncidentEscalated, format_ts, parse_ts
-from opsmon.text import for_terminal
+from opsmon.core.domain import State, event_text
+from opsmon.core.i18n import Translator, who
+from opsmon.core.protocol import SEVERITIES, ConfigInfo, Event, ExerciseInfo, Incident, IncidentEscalated, format_ts, parse_ts
+from opsmon.core.text import for_terminal
+from opsmon.core.view import CONDITIONS as CONDITIONS  # re-exported: the PDF shades the map by it
+from opsmon.core.view import condition
+from opsmon.training.exercise import BANNER
 
 FORMATS = ("text", "md", "json", "pdf")
-CONDITIONS = ("critical", "escalated", "blocked", "incidents", "quiet")  # worst first: what the map shades
-
-
-def condition(*, critical_unacked: int, escalated: int, blocked: bool, open_total: int) -> str:
-    """A regency's worst condition, the same on the terminal's map and the report's."""
-    if critical_unacked:
-        return "critical"
-    if escalated:
-        return "escalated"
-    if blocked:
-        return "blocked"
-    if open_total:
-        return "incidents"
-    return "quiet"
-
-
 SUFFIX = {"text": "txt", "md": "md", "json": "json", "pdf": "pdf"}
 URGENT = SEVERITIES[:2]  # critical and high: listed by name in the report
 PHONE_WIDTH = 44  # a list line in the text report: what a phone shows without wrapping
@@ -463,7 +449,7 @@ def render(doc: dict[str, Any], fmt: str, lang: str = "id", *, shape: Any = None
     if fmt == "json":
         return render_json(doc).encode("utf-8")
     if fmt == "pdf":
-        from opsmon.sitrep_pdf import render_pdf
+        from opsmon.reports.sitrep_pdf import render_pdf
 
         return render_pdf(doc, lang, shape=shape)
     raise ValueError(f"unknown sitrep format {fmt!r} (one of {', '.join(FORMATS)})")

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
 
-from opsmon.domain import State, apply, concerns, event_text
-from opsmon.i18n import CATALOG, Translator
-from opsmon.protocol import Actor, Event, parse_ts
-from opsmon.text import for_terminal
+from opsmon.core.domain import State, apply, concerns, event_text
+from opsmon.core.i18n import CATALOG, Translator
+from opsmon.core.protocol import Actor, Event, parse_ts
+from opsmon.core.text import for_terminal
 
 FORMATS = ("md", "json", "pdf")
 # What only the field does: a token that did nothing else is a reporter (the simulator), not a trainee.

@@ -11,7 +11,7 @@ CommandError("Expected `int` <= 1440 - at `minutes`").
 The fields are checked with the protocol's own types and limits (the same
 msgspec check the server makes when it decodes the command); what the config
 knows (regencies, stages, severities) is checked by the callers before, with
-the config at hand (opsmon/feeders.py).
+the config at hand (opsmon/feeds/feeder.py).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any, get_args
 
 import msgspec
 
-from opsmon.protocol import (
+from opsmon.core.protocol import (
     Ack,
     Assign,
     Escalate,

@@ -2,7 +2,7 @@
 
 The server refuses a command (`rate_limited`) when its connection's bucket
 is empty (server/app.py); a feeder waits for its own bucket, of the same
-rate, before it sends (opsmon/feeders.py `Pacer`), so a batch stays under the
+rate, before it sends (opsmon/feeds/feeder.py `Pacer`), so a batch stays under the
 limit instead of collecting refusals. One bucket, so both sides count alike.
 """
 

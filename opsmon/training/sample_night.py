@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from opsmon.config import Config
-from opsmon.domain import Rules, State, apply, decide, stage_rows
-from opsmon.protocol import Ack, Actor, Event, IncidentDraft, Note, Report, Resolve, StageUpdate, User, Welcome, format_ts
+from opsmon.core.config import Config
+from opsmon.core.domain import Rules, State, apply, decide, stage_rows
+from opsmon.core.protocol import Ack, Actor, Event, IncidentDraft, Note, Report, Resolve, StageUpdate, User, Welcome, format_ts
 
 START = datetime(2024, 2, 14, 12, 40, tzinfo=UTC)  # 20:40 WITA
 NOW = datetime(2024, 2, 14, 13, 30, tzinfo=UTC)  # 21:30 WITA

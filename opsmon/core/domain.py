@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 from msgspec import UNSET, UnsetType
 from msgspec.structs import replace
 
-from opsmon.config import Config
-from opsmon.protocol import (
+from opsmon.core.config import Config
+from opsmon.core.protocol import (
     AGENCIES,
     SEVERITIES,
     Ack,
@@ -66,7 +66,7 @@ from opsmon.protocol import (
     parse_ts,
     to_builtins,
 )
-from opsmon.text import describe, forbidden_characters
+from opsmon.core.text import describe, forbidden_characters
 
 WriteCommand = Report | Ack | Escalate | Note | Resolve | Reopen | StageUpdate | Snooze | Assign | SeverityChange | Unack | Merge
 

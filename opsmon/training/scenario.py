@@ -3,7 +3,7 @@
 Pure: `generate(config, scenario, seed)` is a seeded random night as a list
 of `SimCommand`s, each at a simulated second since the scenario starts.
 Same config, scenario and seed: the same list. Tested without sockets.
-`opsmon.simulate` plays such a list against a server.
+`opsmon.feeds.simulate` plays such a list against a server.
 
 A scenario is a data file a trainer can copy and edit (`scenarios/*.toml`
 in the package; `opsmon exercise scenario NAME` prints one): its start and
@@ -36,10 +36,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from opsmon.commands import command
-from opsmon.config import Config, ConfigError, Regency
-from opsmon.protocol import AGENCIES, SEVERITIES, Command
-from opsmon.tomltable import Table as _Table
+from opsmon.core.commands import command
+from opsmon.core.config import Config, ConfigError, Regency
+from opsmon.core.protocol import AGENCIES, SEVERITIES, Command
+from opsmon.core.tomltable import Table as _Table
 
 MINUTE = 60.0
 HOUR = 3600.0

@@ -1,7 +1,7 @@
-"""A TOML table read key by key, for scenario files (opsmon/scenario.py):
+"""A TOML table read key by key, for scenario files (opsmon/training/scenario.py):
 every key must be known and every value right, or a ConfigError names it.
 
-config.toml is not read this way: it decodes into msgspec Structs (opsmon/config.py).
+config.toml is not read this way: it decodes into msgspec Structs (opsmon/core/config.py).
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from opsmon.config import ConfigError
-from opsmon.text import describe, forbidden_characters
+from opsmon.core.config import ConfigError
+from opsmon.core.text import describe, forbidden_characters
 
 
 def _type_name(value: object) -> str:

@@ -14,14 +14,13 @@ import sys
 from datetime import datetime, tzinfo
 from typing import Any
 
-from opsmon.client import ClientError, Session, new_command_id
-from opsmon.commands import CommandError, command
-from opsmon.config import Config
-from opsmon.domain import State, event_summary, fold, is_mine, urgency_key
-from opsmon.exits import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
-from opsmon.feeders import LocalInvalid, check_severity, resolve_regency
-from opsmon.i18n import local_datetime, local_time, translate_refusal, who
-from opsmon.protocol import (
+from opsmon.client.session import ClientError, Session, new_command_id
+from opsmon.core.commands import CommandError, command
+from opsmon.core.config import Config
+from opsmon.core.domain import State, event_summary, fold, is_mine, urgency_key
+from opsmon.core.exits import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
+from opsmon.core.i18n import local_datetime, local_time, translate_refusal, who
+from opsmon.core.protocol import (
     AGENCIES,
     INCIDENT_STATUSES,
     SEVERITIES,
@@ -40,7 +39,8 @@ from opsmon.protocol import (
     to_builtins,
     utc_now,
 )
-from opsmon.text import for_terminal
+from opsmon.core.text import for_terminal
+from opsmon.feeds.feeder import LocalInvalid, check_severity, resolve_regency
 
 TRIAGE_COMMANDS = ("snooze", "assign", "severity", "unack", "merge")
 READ_COMMANDS = ("list", "show")
@@ -114,7 +114,7 @@ def add_parsers(commands: Any, feeder: Any, incident_id: Any, command_id_option:
 
 
 def _command(verb: str, command_id: str, **fields: Any) -> Command:
-    """opsmon.commands.command, its CommandError as a usage error (after the flags' own checks)."""
+    """opsmon.core.commands.command, its CommandError as a usage error (after the flags' own checks)."""
     try:
         return command(verb, command_id, **fields)
     except CommandError as exc:

@@ -19,7 +19,7 @@ from typing import Annotated, Any, ClassVar, Literal, Union, get_args
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from opsmon.text import describe, forbidden_characters
+from opsmon.core.text import describe, forbidden_characters
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 64 * 1024
@@ -114,7 +114,7 @@ class StageRow(msgspec.Struct):
 
 
 # --- the province's config, as `welcome` carries it ---------------------------
-# One definition: opsmon/config.py decodes config.toml straight into these
+# One definition: opsmon/core/config.py decodes config.toml straight into these
 # (through subclasses that refuse unknown keys and add what only the server
 # reads), and the welcome sends exactly these fields. Clients decode them
 # leniently: a field a newer server adds is ignored.

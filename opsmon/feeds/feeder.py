@@ -1,5 +1,5 @@
 """What the command-line feeders share: local validation against
-config.toml, and a pipelined sender over one `opsmon.client.Session`.
+config.toml, and a pipelined sender over one `opsmon.client.session.Session`.
 
 Local checks only give a clearer message earlier; the server still has the
 final word on every command. No textual here: feeders never import it.
@@ -13,12 +13,12 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from opsmon.client import ClientError, Session, Unauthorized, URLs
-from opsmon.config import Config, Regency, Stage
-from opsmon.exits import EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
-from opsmon.protocol import Command, Result
-from opsmon.ratelimit import TokenBucket
-from opsmon.urls import BadURL, parse_urls
+from opsmon.client.session import ClientError, Session, Unauthorized, URLs
+from opsmon.core.config import Config, Regency, Stage
+from opsmon.core.exits import EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
+from opsmon.core.protocol import Command, Result
+from opsmon.core.ratelimit import TokenBucket
+from opsmon.core.urls import BadURL, parse_urls
 
 
 class LocalInvalid(ValueError):

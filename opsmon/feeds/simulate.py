@@ -1,6 +1,6 @@
-"""`opsmon simulate`: play a scenario (opsmon.scenario) against a server.
+"""`opsmon simulate`: play a scenario (opsmon.training.scenario) against a server.
 
-`Simulator` sends simulated commands through `opsmon.client` sessions, one
+`Simulator` sends simulated commands through `opsmon.client.session` sessions, one
 per token, each report through a token of the agency that would send it
 (a fight at a TPS from a Polri token, vote buying from Bawaslu), mapping
 each simulated incident to the id the server gave it.
@@ -25,13 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from opsmon.client import ClientError, Session, Unauthorized, URLs
-from opsmon.config import Config
-from opsmon.exercise import ExerciseClock
-from opsmon.exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
-from opsmon.feeders import Outcome, Pipeline, pace_for, percentile
-from opsmon.protocol import AGENCIES, ExerciseInfo, parse_ts
-from opsmon.scenario import FIELD_KINDS, HOUR, Scenario, ScenarioError, SimCommand, generate, load_scenario, load_stream
+from opsmon.client.session import ClientError, Session, Unauthorized, URLs
+from opsmon.core.config import Config
+from opsmon.core.exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
+from opsmon.core.protocol import AGENCIES, ExerciseInfo, parse_ts
+from opsmon.feeds.feeder import Outcome, Pipeline, pace_for, percentile
+from opsmon.training.exercise import ExerciseClock
+from opsmon.training.scenario import FIELD_KINDS, HOUR, Scenario, ScenarioError, SimCommand, generate, load_scenario, load_stream
 
 __all__ = ["scenario_for", "SimStats", "Simulator", "simulate", "run_simulate_cli", "connections_for", "read_token_file"]
 

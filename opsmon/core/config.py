@@ -2,7 +2,7 @@
 
 The TOML decodes straight into msgspec Structs: the province's part
 (regencies, stages, categories, severities) is the same Structs the welcome
-carries (opsmon/protocol.py), here in subclasses that refuse unknown keys
+carries (opsmon/core/protocol.py), here in subclasses that refuse unknown keys
 and add what only this side reads. Every problem is reported as a
 ConfigError that names the exact key (``regencies[3].tps``) and what is wrong
 with it, so a bad config never starts a half-working server or client.
@@ -22,7 +22,7 @@ import msgspec
 from msgspec import Meta, field
 from msgspec import inspect as mi
 
-from opsmon.protocol import (
+from opsmon.core.protocol import (
     SEVERITIES,
     Agency,
     CategoryInfo,
@@ -36,8 +36,8 @@ from opsmon.protocol import (
     StageScope,
     StageUnit,
 )
-from opsmon.text import describe, forbidden_characters
-from opsmon.urls import BadURL, parse_urls
+from opsmon.core.text import describe, forbidden_characters
+from opsmon.core.urls import BadURL, parse_urls
 
 Language = Literal["id", "en"]
 LANGUAGES: tuple[str, ...] = get_args(Language)
@@ -49,7 +49,8 @@ SitrepFormat = Literal["text", "md", "json", "pdf"]
 SITREP_FORMATS: tuple[str, ...] = get_args(SitrepFormat)
 
 DEFAULT_CONFIG_NAME = "config.toml"
-DATA_DIR = Path(__file__).with_name("data")  # data files shipped with the package
+PACKAGE_DIR = Path(__file__).resolve().parent.parent  # opsmon/: the shipped config and data files
+DATA_DIR = PACKAGE_DIR / "data"  # data files shipped with the package
 
 Above0 = Annotated[float, Meta(gt=0)]
 AtLeast1 = Annotated[int, Meta(ge=1)]
@@ -453,7 +454,7 @@ def find_config(explicit: str | Path | None = None) -> Path:
     local = Path.cwd() / DEFAULT_CONFIG_NAME
     if local.exists():
         return local
-    return Path(__file__).with_name("default_config.toml")
+    return PACKAGE_DIR / "default_config.toml"
 
 
 def load_config(path: str | Path | None = None) -> Config:

@@ -11,12 +11,26 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, tzinfo
 
-from opsmon.domain import State, in_snapshot, is_mine, is_overdue, urgency_key
-from opsmon.i18n import Translator
-from opsmon.protocol import SEVERITIES as SEVERITIES  # re-exported for the screens
-from opsmon.protocol import ConfigInfo, Incident, StageInfo, StageRow, User, parse_ts
-from opsmon.sitrep import condition
-from opsmon.text import for_terminal
+from opsmon.core.domain import State, in_snapshot, is_mine, is_overdue, urgency_key
+from opsmon.core.i18n import Translator
+from opsmon.core.protocol import SEVERITIES as SEVERITIES  # re-exported for the screens
+from opsmon.core.protocol import ConfigInfo, Incident, StageInfo, StageRow, User, parse_ts
+from opsmon.core.text import for_terminal
+
+CONDITIONS = ("critical", "escalated", "blocked", "incidents", "quiet")  # worst first: what the map shades
+
+
+def condition(*, critical_unacked: int, escalated: int, blocked: bool, open_total: int) -> str:
+    """A regency's worst condition, the same on the terminal's map and the report's."""
+    if critical_unacked:
+        return "critical"
+    if escalated:
+        return "escalated"
+    if blocked:
+        return "blocked"
+    if open_total:
+        return "incidents"
+    return "quiet"
 
 
 @dataclass

@@ -29,9 +29,9 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage, InvalidStatus, InvalidURI
 
 from opsmon import __version__
-from opsmon.domain import State, apply
-from opsmon.i18n import Translator
-from opsmon.protocol import (
+from opsmon.core.domain import State, apply
+from opsmon.core.i18n import Translator
+from opsmon.core.protocol import (
     CLOSE_POLICY,
     BadMessage,
     Batch,
@@ -50,7 +50,7 @@ from opsmon.protocol import (
     utc_now,
 )
 
-log = logging.getLogger("opsmon.client")
+log = logging.getLogger("opsmon.client.session")
 
 CLIENT_NAME = f"opsmon/{__version__}"
 
@@ -127,7 +127,7 @@ URLs = str | Sequence[str]
 
 
 def url_list(url: URLs) -> list[str]:
-    """One URL or several, as a list (a str is one URL, never split here: see opsmon.urls)."""
+    """One URL or several, as a list (a str is one URL, never split here: see opsmon.core.urls)."""
     urls = [url] if isinstance(url, str) else list(url)
     if not urls:
         raise ClientError("no server URL given (expected ws://HOST:PORT/ws)", "not_websocket_url", {"url": ""})

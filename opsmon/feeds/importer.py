@@ -39,11 +39,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from opsmon.client import URLs
-from opsmon.commands import INCIDENT_VERBS, CommandError, command
-from opsmon.config import Config
-from opsmon.exits import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
-from opsmon.feeders import (
+from opsmon.client.session import URLs
+from opsmon.core.commands import INCIDENT_VERBS, CommandError, command
+from opsmon.core.config import Config
+from opsmon.core.exits import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
+from opsmon.core.protocol import Command, Result
+from opsmon.core.text import for_terminal
+from opsmon.feeds.feeder import (
     LocalInvalid,
     Outcome,
     Pipeline,
@@ -55,8 +57,6 @@ from opsmon.feeders import (
     resolve_regency,
     stage_regency,
 )
-from opsmon.protocol import Command, Result
-from opsmon.text import for_terminal
 
 CSV_COLUMNS = ("kind", "id", "regency", "category", "severity", "title", "detail", "location", "stage", "done", "blocked", "note")
 REPORT_FIELDS = ("regency", "category", "severity", "title", "detail", "location")
