@@ -109,7 +109,10 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="how long each rate runs")
     parser.add_argument("--synchronous", choices=["full", "normal"], help="SQLite durability (default: the config's)")
     parser.add_argument("--config", help="province config (default: ./config.toml)")
+    parser.add_argument("--smoke", action="store_true", help="the whole path at a load small enough for a few seconds (CI; its timings mean nothing)")
     args = parser.parse_args()
+    if args.smoke:
+        args.rates, args.seconds = "50", 1.0
     folder_holder = tempfile.TemporaryDirectory(prefix="opsmon-bench-")
     folder = Path(folder_holder.name)
     config_file = server_config(Path(args.config) if args.config else ROOT / "config.toml", args.synchronous, folder)
@@ -118,12 +121,13 @@ async def main() -> None:
     print(
         f"opsmon load: {args.seconds:g} s per rate, synchronous={config.server.synchronous}, {config.server.commands_per_second:g} commands/s allowed per connection"
     )
-    print(f"{'offered/s':>10} {'conns':>5} {'sent':>6} {'ok':>6} {'refused':>7} {'achieved/s':>10} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7}")
+    print("| offered/s | conns | sent | ok | refused | achieved/s | p50 ms | p99 ms | max ms |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     with folder_holder:
         for rate in rates:
             r = await one_rate(config, config_file, rate, args.seconds, folder)
             print(
-                f"{r['offered']:>10g} {r['connections']:>5d} {r['sent']:>6d} {r['ok']:>6d} {r['refused']:>7d} {r['achieved']:>10.1f} {r['p50']:>7.2f} {r['p99']:>7.2f} {r['max']:>7.2f}"
+                f"| {r['offered']:g} | {r['connections']:d} | {r['sent']:d} | {r['ok']:d} | {r['refused']:d} | {r['achieved']:.1f} | {r['p50']:.2f} | {r['p99']:.2f} | {r['max']:.2f} |"
             )
 
 

@@ -208,7 +208,10 @@ async def main() -> None:
     parser.add_argument("--events", type=int, default=200, help="events sent to the subscribers")
     parser.add_argument("--modes", default="full,normal", help="PRAGMA synchronous modes to run")
     parser.add_argument("--dir", default=None, help="where to put the database (default: the system temp folder); use the disk you will deploy on")
+    parser.add_argument("--smoke", action="store_true", help="the whole path at a load small enough for a few seconds (CI; its timings mean nothing)")
     args = parser.parse_args()
+    if args.smoke:
+        args.commands, args.clients, args.per_client, args.subscribers, args.events = 50, 3, 10, 5, 10
 
     rows = []
     for mode in args.modes.split(","):
@@ -227,11 +230,10 @@ async def main() -> None:
     print()
     where = args.dir or tempfile.gettempdir()
     print(f"opsmon-server benchmark  (python {sys.version.split()[0]}, {os.cpu_count()} CPUs, loopback, clients in one process, database in {where})")
-    header = f"{'synchronous':<12} {'scenario':<38} {'n':>7} {'rate':>10} {'unit':<13} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}"
-    print(header)
-    print("-" * len(header))
+    print("| synchronous | scenario | n | rate | unit | p50 ms | p99 ms | max ms |")
+    print("| --- | --- | ---: | ---: | --- | ---: | ---: | ---: |")
     for mode, scenario, n, unit, rate, lat in rows:
-        print(f"{mode:<12} {scenario:<38} {n:>7} {rate:>10.0f} {unit:<13} {pct(lat, 0.5):>8.2f} {pct(lat, 0.99):>8.2f} {max(lat) * 1000:>8.2f}")
+        print(f"| {mode} | {scenario} | {n} | {rate:.0f} | {unit} | {pct(lat, 0.5):.2f} | {pct(lat, 0.99):.2f} | {max(lat) * 1000:.2f} |")
     print("latency: command sent -> its result (commands), or -> the event at each subscriber (fan-out)")
 
 

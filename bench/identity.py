@@ -54,7 +54,10 @@ def main() -> None:
     parser.add_argument("--commits", type=int, default=500)
     parser.add_argument("--calls", type=int, default=20000)
     parser.add_argument("--dir", default=None, help="where to put the database (default: the system temp folder)")
+    parser.add_argument("--smoke", action="store_true", help="the whole path at a load small enough for a few seconds (CI; its timings mean nothing)")
     args = parser.parse_args()
+    if args.smoke:
+        args.commits, args.calls = 20, 500
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         folder = Path(tmp)
         floor = asyncio.run(commits(folder, args.commits))
@@ -66,11 +69,12 @@ def main() -> None:
             lock.release()
         sample = event(1)
         digest = per_call(args.calls, lambda n: event_digest(sample))
-    print(f"{'what':<38} {'per commit':>12} {'x commit':>9}")
-    print(f"{'commit of one event (floor, full)':<38} {floor * 1e6:>9.0f} us {1:>9.2f}")
-    print(f"{'lock file update':<38} {update * 1e6:>9.1f} us {update / floor:>9.3f}")
-    print(f"{'digest of the head event':<38} {digest * 1e6:>9.1f} us {digest / floor:>9.3f}")
-    print(f"{'both, added to each commit':<38} {(update + digest) * 1e6:>9.1f} us {(update + digest) / floor:>9.3f}")
+    print("| what | per commit | x commit |")
+    print("| --- | ---: | ---: |")
+    print(f"| commit of one event (floor, full) | {floor * 1e6:.0f} us | {1:.2f} |")
+    print(f"| lock file update | {update * 1e6:.1f} us | {update / floor:.3f} |")
+    print(f"| digest of the head event | {digest * 1e6:.1f} us | {digest / floor:.3f} |")
+    print(f"| both, added to each commit | {(update + digest) * 1e6:.1f} us | {(update + digest) / floor:.3f} |")
 
 
 if __name__ == "__main__":

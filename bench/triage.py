@@ -55,7 +55,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--incidents", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=2_000)
+    parser.add_argument("--smoke", action="store_true", help="the whole path at a load small enough for a few seconds (CI; its timings mean nothing)")
     args = parser.parse_args()
+    if args.smoke:
+        args.incidents, args.rounds = 2_000, 50
     rules = Rules.from_config(load_config(ROOT / "config.toml"))
     state, now = night(rules, args.incidents, datetime(2024, 2, 14, 10, 0, tzinfo=UTC))
     regency = sorted(rules.regencies)[(args.incidents - 1) % len(rules.regencies)]
@@ -69,9 +72,10 @@ def main() -> None:
         micros, kind = per_report(state, rules, draft, now, args.rounds)
         rows.append((name, micros, kind))
     print(f"decide(report) with {args.incidents} incidents in the state, dedup_minutes {rules.dedup_minutes}, {args.rounds} rounds")
-    print(f"{'case':<52} {'µs/report':>10} {'x floor':>8}  decision")
+    print("| case | µs/report | x floor | decision |")
+    print("| --- | ---: | ---: | --- |")
     for name, micros, kind in rows:
-        print(f"{name:<52} {micros:>10.1f} {micros / floor:>8.2f}  {kind}")
+        print(f"| {name} | {micros:.1f} | {micros / floor:.2f} | {kind} |")
 
 
 if __name__ == "__main__":
