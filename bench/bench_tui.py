@@ -4,8 +4,9 @@ and repaints for a burst of 1,000 events, against a real server on loopback.
     .venv/bin/python bench/bench_tui.py [--rate 500] [--seconds 10] [--burst 1000]
 
 The app runs headless (Textual's test driver) at 200x60 with the real
-Connection; feeders send stage updates and reports through their own
-sessions. Printed figures:
+Connection, through a TCP relay (a process of its own) that can cut it off
+from the server; feeders send stage updates and reports through their own
+sessions, straight to the server. Printed figures:
 
 - repaints: coalesced redraws by the app (one per dirty 100 ms tick);
 - frames: screen updates Textual composed for the terminal (every widget refresh
@@ -21,6 +22,8 @@ import argparse
 import asyncio
 import os
 import re
+import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -38,10 +41,63 @@ from opsmon.tui.app import OpsmonApp  # noqa: E402
 
 CONFIG_PATH = Path(__file__).resolve().parent.parent / "config.toml"
 SERVER = str(Path(sys.executable).with_name("opsmon-server"))
-PORT = 8797
 
 
-def start_server(tmp: Path) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def relay(port: int, server_port: int) -> None:
+    """Relay 127.0.0.1:port to the server; SIGUSR1 cuts every connection and
+    stops listening (the client keeps retrying, refused), SIGUSR2 listens again."""
+    loop = asyncio.get_running_loop()
+    links: set[asyncio.StreamWriter] = set()
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except OSError:
+            pass
+        finally:
+            writer.close()
+
+    async def link(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        server_reader, server_writer = await asyncio.open_connection("127.0.0.1", server_port)
+        links.update((client_writer, server_writer))
+        try:
+            await asyncio.gather(pipe(client_reader, server_writer), pipe(server_reader, client_writer))
+        finally:
+            links.difference_update((client_writer, server_writer))
+
+    listening: list[asyncio.Server] = [await asyncio.start_server(link, "127.0.0.1", port)]
+
+    def cut() -> None:
+        listening.pop().close()
+        for writer in list(links):
+            writer.transport.abort()
+
+    def mend() -> None:
+        loop.create_task(asyncio.start_server(link, "127.0.0.1", port)).add_done_callback(lambda task: listening.append(task.result()))
+
+    loop.add_signal_handler(signal.SIGUSR1, cut)
+    loop.add_signal_handler(signal.SIGUSR2, mend)
+    print("relay: listening", flush=True)
+    await asyncio.Event().wait()
+
+
+def start_relay(server_port: int) -> tuple[subprocess.Popen[str], int]:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, __file__, "--relay", str(port), str(server_port)], stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    process.stdout.readline()  # "relay: listening", its signal handlers in place
+    return process, port
+
+
+def start_server(tmp: Path, port: int) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
     """A real opsmon-server process, its per-connection rate limit lifted (we measure the client)."""
     text = CONFIG_PATH.read_text(encoding="utf-8")
     text = re.sub(r"(?m)^commands_per_second = .*$", "commands_per_second = 100000", text)
@@ -58,7 +114,7 @@ def start_server(tmp: Path) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
         tokens[name] = out.stdout.strip().splitlines()[-1]
     log = (tmp / "server.log").open("wb")
     process = subprocess.Popen(
-        [SERVER, "serve", "--config", str(config), "--db", db, "--port", str(PORT), "--log-level", os.environ.get("BENCH_SERVER_LOG", "warning")],
+        [SERVER, "serve", "--config", str(config), "--db", db, "--port", str(port), "--log-level", os.environ.get("BENCH_SERVER_LOG", "warning")],
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -175,15 +231,20 @@ async def main() -> None:
     parser.add_argument("--rate", type=float, default=500.0)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--burst", type=int, default=1000)
+    parser.add_argument("--smoke", action="store_true", help="the whole path at a load small enough for a few seconds (CI; its timings mean nothing)")
     args = parser.parse_args()
+    if args.smoke:
+        args.rate, args.seconds, args.burst = 100.0, 1.0, 100
 
     rows: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        process, tokens = start_server(Path(tmp))
-        url = f"ws://127.0.0.1:{PORT}/ws"
+        port = free_port()
+        process, tokens = start_server(Path(tmp), port)
+        url = f"ws://127.0.0.1:{port}/ws"
+        relaying, relay_port = start_relay(port)
         try:
             feeders = [tokens["admin"], tokens["officer"], tokens["polisi"]]
-            app = MeasuredApp(url=url, token=tokens["officer"])
+            app = MeasuredApp(url=f"ws://127.0.0.1:{relay_port}/ws", token=tokens["officer"])
             app.backoff = Backoff(initial=0.05, maximum=0.2)
             async with app.run_test(size=(200, 60)):
                 while app.welcome is None or app.repaints < 2:  # noqa: ASYNC110 - polling a counter the app bumps
@@ -209,10 +270,7 @@ async def main() -> None:
                 ]
 
                 # 2. a burst arriving at once: the client offline while it happens, then resuming
-                assert app.connection is not None and app.connection.session is not None
-                good_url = app.connection.url
-                app.connection.url = "ws://127.0.0.1:9/ws"  # nothing listens there: it keeps retrying
-                await app.connection.session.close()
+                relaying.send_signal(signal.SIGUSR1)  # the relay drops the client and refuses it: it keeps retrying
                 while app.online:  # noqa: ASYNC110 - polling a counter the app bumps
                     await asyncio.sleep(0.01)
                 before = app.state.seq
@@ -220,7 +278,7 @@ async def main() -> None:
                 target = await head(url, tokens["wall"])
                 await asyncio.sleep(0.3)
                 repaints0, frames0 = app.repaints, app.frames
-                app.connection.url = good_url
+                relaying.send_signal(signal.SIGUSR2)
                 resumed = await wait_for(app, target, 30)
                 await asyncio.sleep(0.3)  # count any trailing repaint too
                 rows += [
@@ -244,6 +302,8 @@ async def main() -> None:
                     ("live burst: lag p50 / max (ms)", f"{percentile(app.lags, 50) * 1000:.0f} / {percentile(app.lags, 100) * 1000:.0f}"),
                 ]
         finally:
+            relaying.kill()
+            relaying.wait()
             process.terminate()
             stopping = time.perf_counter()
             while process.poll() is None and time.perf_counter() - stopping < 30:  # noqa: ASYNC110 - a child process
@@ -252,11 +312,10 @@ async def main() -> None:
                 print("note: opsmon-server did not stop within 30 s of SIGTERM; killed", file=sys.stderr)
                 process.kill()
             rows.append(("opsmon-server: SIGTERM to exit (ms)", f"{(time.perf_counter() - stopping) * 1000:.0f}"))
-    width = max(len(label) for label, _ in rows)
-    print(f"{'measure':<{width}}  value")
-    print(f"{'-' * width}  -----")
+    print("| measure | value |")
+    print("| --- | --- |")
     for label, value in rows:
-        print(f"{label:<{width}}  {value}")
+        print(f"| {label} | {value} |")
 
 
 def _drift(lags: list[float], seconds: float) -> str:
@@ -271,5 +330,7 @@ if __name__ == "__main__":
     if len(sys.argv) == 8 and sys.argv[1] == "--feed":
         _, _, feed_url, feed_tokens, feed_rate, feed_seconds, feed_count, feed_tag = sys.argv
         print(asyncio.run(_feed(feed_url, feed_tokens.split(","), float(feed_rate), float(feed_seconds), int(feed_count), feed_tag)))
+    elif len(sys.argv) == 4 and sys.argv[1] == "--relay":
+        asyncio.run(relay(int(sys.argv[2]), int(sys.argv[3])))
     else:
         asyncio.run(main())

@@ -461,6 +461,7 @@ def main() -> None:
     parser.add_argument("--no-deflate-row", action="store_true", help='skip opsmon with compression = "deflate" at the first load')
     parser.add_argument("--synchronous", choices=("full", "normal"), default="full", help="opsmon-server's [server] synchronous (default the shipped full)")
     parser.add_argument("--max-delay-ms", type=float, help="opsmon-server's [server] broadcast_max_delay_ms (default the shipped 50)")
+    parser.add_argument("--smoke", action="store_true", help="the whole path at a load small enough for a few seconds (CI; its timings mean nothing)")
     parser.add_argument("--role", choices=("floor", "load"), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--server-pid", type=int, help=argparse.SUPPRESS)
@@ -469,6 +470,8 @@ def main() -> None:
     parser.add_argument("--officer-token", help=argparse.SUPPRESS)
     parser.add_argument("--viewer-token", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.smoke:
+        args.quick, args.load, args.duration = False, [f"{PROBES + 20},20"], 1.0  # not quick: the deflate row too
     if args.role == "floor":
         asyncio.run(floor_server(args.port))
         return

@@ -359,6 +359,7 @@ def main() -> None:
     parser.add_argument("--steps", default="500,1000,2000,3000,4000,5000", help="viewer counts to try (comma list)")
     parser.add_argument("--rate", type=float, default=100.0, help="reports/s during the viewer and cross-replica runs (default 100)")
     parser.add_argument("--only", choices=("viewers", "ingest", "cross"), action="append", help="run only these parts (repeatable)")
+    parser.add_argument("--smoke", action="store_true", help="the whole path at a load small enough for a few seconds (CI; its timings mean nothing)")
     parser.add_argument("--role", choices=("viewers", "ingest", "cross"), help=argparse.SUPPRESS)
     parser.add_argument("--url", action="append", help=argparse.SUPPRESS)
     parser.add_argument("--viewers", type=int, help=argparse.SUPPRESS)
@@ -375,6 +376,9 @@ def main() -> None:
 
     parts = args.only or ["viewers", "ingest", "cross"]
     duration = 4.0 if args.quick else 8.0
+    connections, window = 32, 16
+    if args.smoke:
+        duration, args.steps, args.rate, connections, window = 1.0, f"{PROBES + 20}", 20.0, 4, 4
     steps = [int(s) for s in args.steps.split(",")]
     raise_open_files(max(steps) + 2000)
     print(f"# bench/replicas.py: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores ({_cpu_model()}), {duration:g} s of load per run")
@@ -413,12 +417,14 @@ def main() -> None:
             print(f"most viewers held: 1 replica {held[1]:,}, 2 replicas {held[2]:,} ({ratio:.2f}x)")
         if "ingest" in parts:
             print()
-            print("## ingest: durable commands/s (32 connections, 16 reports in flight each)")
+            print(f"## ingest: durable commands/s ({connections} connections, {window} reports in flight each)")
             print()
             print("| database | replicas | commands/s | p50 ms | p99 ms |")
             print("| --- | --- | --- | --- | --- |")
             for backend, count in (("sqlite", 1), ("postgresql", 1), ("postgresql", 2)):
-                r = with_servers(count, backend, work, lambda urls, tokens: generate("ingest", urls, tokens, duration=duration, connections=32, window=16))
+                r = with_servers(
+                    count, backend, work, lambda urls, tokens: generate("ingest", urls, tokens, duration=duration, connections=connections, window=window)
+                )
                 name = 'SQLite (synchronous = "full")' if backend == "sqlite" else "PostgreSQL (synchronous_commit on)"
                 print(f"| {name} | {count} | {r['per_s']:,.0f} | {r['p50']:.1f} | {r['p99']:.1f} |", flush=True)
         if "cross" in parts:
