@@ -97,7 +97,7 @@ def place() -> Iterator[Path]:
 
 def test_the_deployment_section_runs_as_written_and_an_officer_connects(service_user: bool, place: Path) -> None:
     text = DEPLOY.read_text(encoding="utf-8")
-    install, tokens, health, officer = blocks(text, "sh")[:4]
+    install, tokens, health, record, officer = blocks(text, "sh")[:5]
     deployment = Deployment(place, free_port())
 
     # 1. Install and configure.
@@ -149,6 +149,11 @@ def test_the_deployment_section_runs_as_written_and_an_officer_connects(service_
                     break
                 time.sleep(0.1)
             assert '"status": "ok"' in checked.stdout, checked.stdout + checked.stderr
+
+        # The post's record, while it serves.
+        for line in record:
+            deployment.run(line)
+        assert (place / "malam.csv").read_text().startswith("seq,")
 
         # 4. An officer: the token in the file the section names, then its lines.
         token_file = deployment.home / ".config/opsmon/token"
