@@ -68,7 +68,7 @@ def run_web_cli(args: argparse.Namespace, config: Config, url: URLs, token: str,
     if not is_loopback(args.host):
         print(
             f"opsmon web: warning: listening on {args.host}, not only this machine: anyone who reaches port {args.port} sees the wall; "
-            "put it behind a reverse proxy with TLS and a login (README, 'The wall in a browser')",
+            "put it behind a reverse proxy with TLS and a login (docs/web.md, 'The wall in a browser')",
             file=sys.stderr,
         )
     from textual_serve.server import Server

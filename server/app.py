@@ -315,7 +315,7 @@ class OpsmonServer:
             ping_interval=self.settings.ping_interval_seconds,
             ping_timeout=self.settings.ping_timeout_seconds,
             # Declined unless configured: compressing every frame once per
-            # connection costs more than a LAN saves (README, "Compression").
+            # connection costs more than a LAN saves (docs/deploy.md, "Fan-out and compression").
             compression="deflate" if self.settings.compression == "deflate" else None,
             close_timeout=5,
             ssl=self.ssl_context,

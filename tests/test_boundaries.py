@@ -87,7 +87,7 @@ def test_the_scan_would_notice(tmp_path: Path) -> None:
 
 
 def test_the_server_package_installed_here_is_opsmons() -> None:
-    """The server installs as top-level `server` (README, Layout): no other distribution here may ship one."""
+    """The server installs as top-level `server` (docs/layout.md): no other distribution here may ship one."""
     assert set(importlib.metadata.packages_distributions().get("server", [])) == {"opsmon"}
     import server
 

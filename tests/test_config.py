@@ -327,7 +327,7 @@ def test_counts_is_checked(index: int, value: Any, message: str) -> None:
 
 
 MESSAGES = [
-    # Exact words, as the README shows them: msgspec's errors reworded.
+    # Exact words, as docs/deploy.md shows them: msgspec's errors reworded.
     (("severities", 1, "ack_minutes"), 0, "severities[1].ack_minutes: must be at least 1, not 0"),
     (("province", "utc_offset_hours"), 15, "province.utc_offset_hours: must be -14 to 14, not 15"),
     (("province", "language"), "fr", "province.language: 'fr' is not one of id, en"),

@@ -493,18 +493,18 @@ def test_dashboard_without_a_token_says_how_to_get_one(capsys: pytest.CaptureFix
     assert "no token" in err and "opsmon-server token add" in err
 
 
-def test_the_readmes_jsonl_examples_import_and_name_every_verb() -> None:
-    """README: every verb's JSONL fields (`incident`, not `id`), each example a valid line."""
+def test_the_feeder_pages_jsonl_examples_import_and_name_every_verb() -> None:
+    """docs/feeders.md: every verb's JSONL fields (`incident`, not `id`), each example a valid line."""
     from opsmon.feeds.importer import INCIDENT_VERBS, parse_jsonl
     from tests.helpers import province
 
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    block = readme.split("```jsonl\n", 1)[1].split("```", 1)[0]
-    lines = parse_jsonl(block, "README", province())
+    page = (ROOT / "docs" / "feeders.md").read_text(encoding="utf-8")
+    block = page.split("```jsonl\n", 1)[1].split("```", 1)[0]
+    lines = parse_jsonl(block, "docs/feeders.md", province())
     assert [line.error for line in lines if line.error] == []
     types = {json.loads(text)["type"] for text in block.splitlines()}
     assert types == {"report", "stage", *INCIDENT_VERBS}
     for verb in ("report", "stage", *INCIDENT_VERBS):
-        assert f"| `{verb}` |" in readme, verb
+        assert f"| `{verb}` |" in page, verb
     ack = next(line.command for line in lines if line.command is not None and type(line.command).__name__ == "Ack")
     assert ack.incident == 17 and ack.id.startswith("imp-")  # `incident` names the incident; `id` is the command's

@@ -121,21 +121,20 @@ async def test_the_dashboard_over_wss(tmp_path: Path, pki: Pki) -> None:
         assert "certificate" in stranger.exit_line and "--cafile" in stranger.exit_line
 
 
-def readme_tls_commands() -> list[str]:
-    """The three openssl lines of the README's TLS section, as written."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text.split("### TLS: the post's own certificates in three commands", 1)[1]
+def tls_page_commands() -> list[str]:
+    """The three openssl lines of the TLS page (docs/tls.md), as written."""
+    section = (ROOT / "docs" / "tls.md").read_text(encoding="utf-8")
     block = section.split("```sh\n", 1)[1].split("```", 1)[0]
     return [line for line in block.splitlines() if line.strip()]
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("openssl") is None or shutil.which("bash") is None, reason="needs the openssl and bash commands")
-async def test_the_readmes_three_commands_make_a_working_post_ca(tmp_path: Path) -> None:
-    commands = readme_tls_commands()
+async def test_the_tls_pages_three_commands_make_a_working_post_ca(tmp_path: Path) -> None:
+    commands = tls_page_commands()
     assert len(commands) == 3 and all(c.startswith("openssl ") for c in commands)
     for line in commands:
-        # The README's example address is the post's LAN; this test's server is on loopback.
+        # The page's example address is the post's LAN; this test's server is on loopback.
         done = await asyncio.to_thread(
             subprocess.run, ["bash", "-c", line.replace("IP:192.168.10.5", "IP:127.0.0.1")], cwd=tmp_path, capture_output=True, text=True, timeout=60
         )

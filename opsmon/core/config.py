@@ -109,7 +109,7 @@ class ServerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     commands_per_second: Above0 = 50.0
     admin_commands_per_second: Above0 = 500.0
     bad_frames_per_minute: AtLeast1 = 10
-    broadcast_max_delay_ms: Annotated[float, Meta(ge=1, le=1000)] = 50.0  # the README's range
+    broadcast_max_delay_ms: Annotated[float, Meta(ge=1, le=1000)] = 50.0  # the range docs/deploy.md gives
     compression: Compression = "none"
     # TLS: both set, the server speaks wss:// and https:// (paths relative to the config file).
     tls_cert: str = ""
@@ -190,7 +190,7 @@ class Config(ConfigInfo, frozen=True, forbid_unknown_fields=True):
         return next((s for s in self.severities if s.key == key), None)
 
 
-# --- msgspec's errors, in the one-line words the README promises ---------------------
+# --- msgspec's errors, in the one-line words docs/deploy.md promises ----------------
 
 _PART = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
 
@@ -312,7 +312,7 @@ def _is_struct(kind: Any) -> bool:
 
 
 def decode(data: dict[str, Any], root: type[Any], where: str = "") -> Any:
-    """`data` (parsed TOML) as the Struct `root`, or a ConfigError in the README's words."""
+    """`data` (parsed TOML) as the Struct `root`, or a ConfigError in the words of docs/deploy.md."""
     try:
         return msgspec.convert(data, root, dec_hook=_decode_path)
     except msgspec.ValidationError as exc:
