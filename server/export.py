@@ -15,9 +15,13 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, tzinfo
 from typing import Any, TextIO
 
-from opsmon.core.domain import concerns, event_summary
-from opsmon.core.protocol import Actor, Event, convert_payload, format_ts, parse_ts, to_builtins
+from opsmon.core.clock import format_ts, parse_ts
+from opsmon.core.fold import concerns
+from opsmon.core.protocol import Event
+from opsmon.core.records import Actor
 from opsmon.core.text import for_terminal
+from opsmon.core.urgency import event_summary
+from opsmon.core.wire import convert_payload, to_builtins
 
 FORMATS = ("jsonl", "csv")
 

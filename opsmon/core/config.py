@@ -22,7 +22,7 @@ import msgspec
 from msgspec import Meta, field
 from msgspec import inspect as mi
 
-from opsmon.core.protocol import (
+from opsmon.core.records import (
     SEVERITIES,
     Agency,
     CategoryInfo,

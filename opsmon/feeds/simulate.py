@@ -26,12 +26,15 @@ from pathlib import Path
 from typing import Any
 
 from opsmon.client.session import ClientError, Session, Unauthorized, URLs
+from opsmon.core.clock import parse_ts
 from opsmon.core.config import Config
 from opsmon.core.exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
-from opsmon.core.protocol import AGENCIES, ExerciseInfo, parse_ts
+from opsmon.core.protocol import ExerciseInfo
+from opsmon.core.records import AGENCIES
 from opsmon.feeds.feeder import Outcome, Pipeline, pace_for, percentile
 from opsmon.training.exercise import ExerciseClock
-from opsmon.training.scenario import FIELD_KINDS, HOUR, Scenario, ScenarioError, SimCommand, generate, load_scenario, load_stream
+from opsmon.training.night import SimCommand, generate, load_stream
+from opsmon.training.scenario import FIELD_KINDS, HOUR, Scenario, ScenarioError, load_scenario
 
 __all__ = ["scenario_for", "SimStats", "Simulator", "simulate", "run_simulate_cli", "connections_for", "read_token_file"]
 

@@ -22,10 +22,14 @@ from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 
-from opsmon.core.domain import State, event_text
+from opsmon.core.clock import format_ts, parse_ts
+from opsmon.core.events import IncidentEscalated
 from opsmon.core.i18n import Translator, who
-from opsmon.core.protocol import SEVERITIES, ConfigInfo, Event, ExerciseInfo, Incident, IncidentEscalated, format_ts, parse_ts
+from opsmon.core.protocol import Event, ExerciseInfo
+from opsmon.core.records import SEVERITIES, ConfigInfo, Incident
+from opsmon.core.state import State
 from opsmon.core.text import for_terminal
+from opsmon.core.urgency import event_text
 from opsmon.core.view import CONDITIONS as CONDITIONS  # re-exported: the PDF shades the map by it
 from opsmon.core.view import condition
 from opsmon.training.exercise import BANNER

@@ -14,9 +14,10 @@ from typing import Any
 from fpdf import FPDF, FontFace
 from PIL import Image
 
+from opsmon.core.clock import parse_ts
 from opsmon.core.geo import ProvinceShape
 from opsmon.core.i18n import Translator
-from opsmon.core.protocol import SEVERITIES, parse_ts
+from opsmon.core.records import SEVERITIES
 from opsmon.reports.sitrep import CONDITIONS, _Words, number
 
 RGB = {
