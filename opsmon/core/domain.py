@@ -269,9 +269,6 @@ def decide(state: State, command: WriteCommand, actor: Actor, scope: list[str] |
         return Decision(IncidentReopened(incident=ref, note=command.note, ack_due=ack_due, escalate_due=ack_due), incident.regency)
     if isinstance(command, Snooze | Assign | SeverityChange | Unack | Merge):
         return _decide_triage(state, incident, command, scope, now, rules)
-        raise DomainError(
-            "invalid", f"unsupported command {type(command).__name__}", reason="bad_field", params={"field": "type", "problem": "unsupported"}
-        )  # pragma: no cover
 
 
 # --- triage decisions ----------------------------------------------------------------

@@ -24,9 +24,7 @@ MAX_FRAME_BYTES = 64 * 1024
 HELLO_TIMEOUT_SECONDS = 10.0
 
 # Close codes.
-CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY = 1008
-CLOSE_TOO_BIG = 1009
 # Not in the v1 text: a client too far behind is dropped with 1013
 # ("try again later") and resumes from its last seq.
 CLOSE_TOO_SLOW = 1013

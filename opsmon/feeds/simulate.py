@@ -47,7 +47,6 @@ class SimStats:
     incidents: int = 0
     duplicates: int = 0  # reports the server folded into an open incident
     stages: int = 0
-    skipped: int = 0  # acting on an incident whose report failed or was a repeat
     left_to_officers: int = 0  # acks, notes, escalations, resolutions not sent (reports only)
     reports_only: bool = False
     planned: int = 0  # commands in the scenario (from where it began)
@@ -204,8 +203,7 @@ class Simulator:
 
     async def _send(self, sim: SimCommand, incident: int | None) -> None:
         if sim.kind not in ("report", "stage") and incident is None:
-            self.stats.skipped += 1
-            return
+            return  # its report failed or was a repeat: nothing to act on
         command = sim.to_command(f"sim-{self.run_id}-{next(self._ids)}", incident)
         self.stats.sent += 1
 
