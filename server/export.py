@@ -3,7 +3,7 @@
 One row per event: seq, time in the province's zone and in UTC, kind, actor,
 agency, incident, regency and a one-line summary. JSONL rows also carry the
 event's `data`, so the export folds back (`event_of_row`, then
-`opsmon.core.domain.fold`) to the same state as the database.
+`opsmon.core.fold.fold`) to the same state as the database.
 """
 
 from __future__ import annotations
