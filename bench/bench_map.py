@@ -21,10 +21,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from opsmon.core.clock import format_ts  # noqa: E402
 from opsmon.core.config import load_config  # noqa: E402
-from opsmon.core.domain import apply  # noqa: E402
+from opsmon.core.events import StageUpdated  # noqa: E402
+from opsmon.core.fold import apply  # noqa: E402
 from opsmon.core.geo import province_shape  # noqa: E402
-from opsmon.core.protocol import Actor, Event, StageUpdated, format_ts  # noqa: E402
+from opsmon.core.protocol import Event  # noqa: E402
+from opsmon.core.records import Actor  # noqa: E402
 from opsmon.training.sample_night import NOW, fixed_night  # noqa: E402
 from opsmon.tui.app import OpsmonApp  # noqa: E402
 from opsmon.tui.widgets.provincemap import ProvinceMap  # noqa: E402

@@ -19,7 +19,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from opsmon.core.protocol import SYSTEM, Event, IncidentReported, event_digest  # noqa: E402
+from opsmon.core.events import IncidentReported  # noqa: E402
+from opsmon.core.protocol import Event  # noqa: E402
+from opsmon.core.records import SYSTEM  # noqa: E402
+from opsmon.core.wire import event_digest  # noqa: E402
 from server.lock import DatabaseLock  # noqa: E402
 from server.store import Store  # noqa: E402
 

@@ -23,9 +23,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from opsmon.core.clock import format_ts  # noqa: E402
 from opsmon.core.config import load_config  # noqa: E402
-from opsmon.core.domain import Rules, State, apply, decide  # noqa: E402
-from opsmon.core.protocol import Actor, Event, IncidentDraft, Report, format_ts  # noqa: E402
+from opsmon.core.domain import decide  # noqa: E402
+from opsmon.core.fold import apply  # noqa: E402
+from opsmon.core.protocol import Event, IncidentDraft, Report  # noqa: E402
+from opsmon.core.records import Actor  # noqa: E402
+from opsmon.core.state import Rules, State  # noqa: E402
 
 REPORTER = Actor(name="bench", agency="KPU")
 

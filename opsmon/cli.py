@@ -22,14 +22,8 @@ from opsmon.core.config import LANGUAGES, Config, ConfigError, config_relative, 
 from opsmon.core.exits import EXIT_CODES_HELP, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
 from opsmon.core.geo import BoundariesError, ProvinceShape, province_shape
 from opsmon.core.i18n import Translator, translate_refusal
-from opsmon.core.protocol import (
-    AGENCIES,
-    SEVERITIES,
-    Command,
-    Report,
-    Result,
-    StageUpdate,
-)
+from opsmon.core.protocol import Command, Report, Result, StageUpdate
+from opsmon.core.records import AGENCIES, SEVERITIES
 from opsmon.feeds import triage as triage_cli
 from opsmon.feeds.feeder import LocalInvalid, check_category, check_severity, check_stage, check_urls, feeder_session, resolve_regency, stage_regency
 

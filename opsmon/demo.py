@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from opsmon.core.config import Config, ConfigError, load_config
-from opsmon.core.domain import State
 from opsmon.core.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE, FeedError
-from opsmon.core.protocol import StageRow
+from opsmon.core.records import StageRow
+from opsmon.core.state import State
 from opsmon.feeds.simulate import SimStats, scenario_for, simulate
 from server.embed import Embedded, ExerciseRefused, ExerciseSettings, StoreError, TokenSpec, embedded_server
 

@@ -38,38 +38,32 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from opsmon.core.clock import format_ts, parse_ts, utc_now
 from opsmon.core.config import Config, config_relative
-from opsmon.core.domain import Decision, DomainError, Rules, State, apply, decide, due_escalations, due_wakeups, in_snapshot, stage_rows, stage_status, touches
+from opsmon.core.domain import Decision, DomainError, decide, due_escalations, due_wakeups
+from opsmon.core.events import PAYLOAD_TYPES, IncidentDuplicate, StageUpdated
+from opsmon.core.fold import apply, touches
 from opsmon.core.geo import province_shape
 from opsmon.core.protocol import (
     CLOSE_POLICY,
     HELLO_TIMEOUT_SECONDS,
     MAX_FRAME_BYTES,
-    PAYLOAD_TYPES,
     PROTOCOL_VERSION,
-    SYSTEM,
     WRITE_COMMANDS,
-    BadMessage,
     Error,
     Event,
     Hello,
     History,
-    IncidentDuplicate,
     Result,
     Snapshot,
-    StageUpdated,
     Status,
-    User,
     Welcome,
-    decode_client,
-    decode_result,
-    encode,
-    event_digest,
-    format_ts,
-    parse_ts,
-    utc_now,
 )
 from opsmon.core.ratelimit import TokenBucket
+from opsmon.core.records import SYSTEM, User
+from opsmon.core.state import Rules, State, stage_rows, stage_status
+from opsmon.core.urgency import in_snapshot
+from opsmon.core.wire import BadMessage, decode_client, decode_result, encode, event_digest
 from server.auth import identify, local_time
 from server.backup import BackupError, BackupInfo, backup_database, rotate
 from server.drift import compare, refuse, remember

@@ -12,7 +12,8 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-from opsmon.core.protocol import AGENCIES, ROLES, User, format_ts, parse_ts, utc_now
+from opsmon.core.clock import format_ts, parse_ts, utc_now
+from opsmon.core.records import AGENCIES, ROLES, User
 from server.store_api import EventStore, TokenRecord
 
 TOKEN_PREFIX = "ops_"

@@ -22,8 +22,11 @@ from typing import Any
 
 import msgspec
 
-from opsmon.core.domain import State, apply
-from opsmon.core.protocol import Actor, Event, Incident, StageRow, decode_payload, to_builtins
+from opsmon.core.fold import apply
+from opsmon.core.protocol import Event
+from opsmon.core.records import Actor, Incident, StageRow
+from opsmon.core.state import State
+from opsmon.core.wire import decode_payload, to_builtins
 
 
 class BackupError(RuntimeError):

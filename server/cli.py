@@ -17,8 +17,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import NoReturn
 
+from opsmon.core.clock import format_ts, parse_ts, utc_now
 from opsmon.core.config import Config, ConfigError, config_relative, load_config
-from opsmon.core.protocol import AGENCIES, ROLES, Event, format_ts, parse_ts, utc_now
+from opsmon.core.protocol import Event
+from opsmon.core.records import AGENCIES, ROLES
 from opsmon.core.text import describe, forbidden_characters
 from server.auth import AuthError, add_token_record, local_time, parse_expiry
 from server.backup import BackupError, backup_database, verify_database

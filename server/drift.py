@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opsmon.core.config import Config
-from opsmon.core.domain import State
-from opsmon.core.protocol import ConfigChanged
+from opsmon.core.events import ConfigChanged
+from opsmon.core.state import State
 from server.lock import user_name
 from server.store_api import EventStore
 

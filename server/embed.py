@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from opsmon.core.config import Config
-from opsmon.core.domain import State, stage_rows
-from opsmon.core.protocol import Event, StageRow
+from opsmon.core.protocol import Event
+from opsmon.core.records import StageRow
+from opsmon.core.state import State, stage_rows
 from server.app import OpsmonServer
 from server.auth import add_token
 from server.exercise import ExerciseSettings, prepare

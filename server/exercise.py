@@ -19,7 +19,8 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from opsmon.core.protocol import ExerciseInfo, format_ts, parse_ts, utc_now
+from opsmon.core.clock import format_ts, parse_ts, utc_now
+from opsmon.core.protocol import ExerciseInfo
 from opsmon.training.exercise import ExerciseClock, is_exercise_epoch
 from server.store_api import EventStore, StoreError
 

@@ -3,7 +3,7 @@
 One row per event: seq, time in the province's zone and in UTC, kind, actor,
 agency, incident, regency and a one-line summary. JSONL rows also carry the
 event's `data`, so the export folds back (`event_of_row`, then
-`opsmon.core.domain.fold`) to the same state as the database.
+`opsmon.core.fold.fold`) to the same state as the database.
 """
 
 from __future__ import annotations
@@ -15,9 +15,13 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, tzinfo
 from typing import Any, TextIO
 
-from opsmon.core.domain import concerns, event_summary
-from opsmon.core.protocol import Actor, Event, convert_payload, format_ts, parse_ts, to_builtins
+from opsmon.core.clock import format_ts, parse_ts
+from opsmon.core.fold import concerns
+from opsmon.core.protocol import Event
+from opsmon.core.records import Actor
 from opsmon.core.text import for_terminal
+from opsmon.core.urgency import event_summary
+from opsmon.core.wire import convert_payload, to_builtins
 
 FORMATS = ("jsonl", "csv")
 

@@ -213,7 +213,6 @@ class Hub:
         self._flush: asyncio.Handle | None = None
         self._last_end = 0.0
         self._last_cost = 0.0
-        self.flushes = 0
 
     def __len__(self) -> int:
         return len(self.subscribers)
@@ -280,7 +279,6 @@ class Hub:
                     self.subscribers.pop(connection, None)
                     self.dropped_slow += 1
             broadcast(now, frame.data, text=True)
-        self.flushes += 1
         self._last_cost = time.thread_time() - started
         self._last_end = asyncio.get_running_loop().time()
 

@@ -26,8 +26,11 @@ from typing import Any, Literal
 import aiosqlite
 import msgspec
 
-from opsmon.core.domain import State
-from opsmon.core.protocol import Actor, Event, Incident, StageRow, decode_payload, format_ts, utc_now
+from opsmon.core.clock import format_ts, utc_now
+from opsmon.core.protocol import Event
+from opsmon.core.records import Actor, Incident, StageRow
+from opsmon.core.state import State
+from opsmon.core.wire import decode_payload
 from opsmon.training.exercise import EXERCISE_EPOCH_PREFIX, is_exercise_epoch
 
 SCHEMA_VERSION = 3

@@ -25,8 +25,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from opsmon.core.domain import State
-from opsmon.core.protocol import Event, Incident, StageRow
+from opsmon.core.protocol import Event
+from opsmon.core.records import Incident, StageRow
+from opsmon.core.state import State
 from server.store import Attempt, CommandRecord, SqliteStore, StoreError, TokenChange, TokenRecord
 
 __all__ = [

@@ -36,8 +36,10 @@ from typing import TYPE_CHECKING, Any, Literal
 import asyncpg
 import msgspec
 
-from opsmon.core.domain import State
-from opsmon.core.protocol import Event, Incident, StageRow, format_ts, utc_now
+from opsmon.core.clock import format_ts, utc_now
+from opsmon.core.protocol import Event
+from opsmon.core.records import Incident, StageRow
+from opsmon.core.state import State
 from opsmon.training.exercise import EXERCISE_EPOCH_PREFIX, is_exercise_epoch
 from server.store import Attempt, CommandRecord, StoreError, TokenChange, TokenRecord, _row_event, _token, event_row
 

@@ -17,7 +17,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 
 from opsmon.core.config import Config, load_config
-from opsmon.core.domain import State, stage_rows
+from opsmon.core.state import State, stage_rows
 from server.app import OpsmonServer
 from server.auth import add_token
 from server.store_api import EventStore, open_store

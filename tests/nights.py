@@ -5,8 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from opsmon.core.domain import Rules, State, apply, decide, due_escalations
-from opsmon.core.protocol import Actor, Assign, Event, IncidentDraft, Owner, Report, Snooze, format_ts
+from opsmon.core.clock import format_ts
+from opsmon.core.domain import decide, due_escalations
+from opsmon.core.fold import apply
+from opsmon.core.protocol import Assign, Event, IncidentDraft, Owner, Report, Snooze
+from opsmon.core.records import Actor
+from opsmon.core.state import Rules, State
 from opsmon.reports.sitrep import build
 from opsmon.training.sample_night import BUDI, NOW, RAHMAT, START, fixed_night
 from tests.helpers import province

@@ -14,9 +14,13 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from opsmon.client.session import ClientError, Session, Unauthorized
+from opsmon.core.clock import format_ts
 from opsmon.core.config import Config
-from opsmon.core.domain import State, apply
-from opsmon.core.protocol import SYSTEM, Event, IncidentDraft, Report, convert_payload, format_ts, to_builtins
+from opsmon.core.fold import apply
+from opsmon.core.protocol import Event, IncidentDraft, Report
+from opsmon.core.records import SYSTEM
+from opsmon.core.state import State
+from opsmon.core.wire import convert_payload, to_builtins
 from server.auth import add_token
 from tests.helpers import FakeClock, province, running_server
 from tests.processes import opsmon_server

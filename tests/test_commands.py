@@ -7,9 +7,10 @@ from typing import get_args
 import pytest
 
 from opsmon.core.commands import INCIDENT_VERBS, VERBS, CommandError, WriteCommand, command
-from opsmon.core.protocol import WRITE_COMMANDS, Assign, IncidentDraft, Merge, Note, Owner, Report, Snooze, StageUpdate, encode
+from opsmon.core.protocol import WRITE_COMMANDS, Assign, IncidentDraft, Merge, Note, Owner, Report, Snooze, StageUpdate
+from opsmon.core.wire import encode
 from opsmon.feeds.importer import to_command
-from opsmon.training.scenario import SimCommand
+from opsmon.training.night import SimCommand
 from tests.helpers import province
 
 

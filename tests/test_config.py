@@ -13,9 +13,11 @@ import msgspec
 import pytest
 
 from opsmon.core.config import ConfigError, load_config, parse_config
-from opsmon.core.domain import Rules, State, stage_rows
-from opsmon.core.protocol import SEVERITIES, Welcome, decode_server, encode
+from opsmon.core.protocol import Welcome
+from opsmon.core.records import SEVERITIES
+from opsmon.core.state import Rules, State, stage_rows
 from opsmon.core.view import totals
+from opsmon.core.wire import decode_server, encode
 from opsmon.reports import sitrep
 from opsmon.reports.sitrep_pdf import SEVERITY_RGB
 from opsmon.reports.timeline import counting_stage

@@ -230,8 +230,8 @@ def test_the_cli_token_works_against_the_server(tmp_path: Path) -> None:
     token = add_token(db, "Rahmat", role="admin", agency="Polri")
 
     async def check() -> None:
+        from opsmon.core.clock import utc_now
         from opsmon.core.i18n import WITA
-        from opsmon.core.protocol import utc_now
         from server.auth import identify
         from server.store import Store
 

@@ -6,32 +6,15 @@ from datetime import timedelta
 
 import pytest
 
-from opsmon.core.domain import (
-    DomainError,
-    State,
-    apply,
-    in_snapshot,
-    is_overdue,
-    stage_rows,
-    stage_status,
-    urgency_key,
-)
-from opsmon.core.protocol import (
-    Ack,
-    Actor,
-    Escalate,
-    Event,
-    IncidentAcknowledged,
-    IncidentDraft,
-    Note,
-    Reopen,
-    Report,
-    Resolve,
-    StageUpdate,
-    format_ts,
-    parse_ts,
-    to_builtins,
-)
+from opsmon.core.clock import format_ts, parse_ts
+from opsmon.core.domain import DomainError
+from opsmon.core.events import IncidentAcknowledged
+from opsmon.core.fold import apply
+from opsmon.core.protocol import Ack, Escalate, Event, IncidentDraft, Note, Reopen, Report, Resolve, StageUpdate
+from opsmon.core.records import Actor
+from opsmon.core.state import State, stage_rows, stage_status
+from opsmon.core.urgency import in_snapshot, is_overdue, urgency_key
+from opsmon.core.wire import to_builtins
 from tests.world import BUDI, RULES, SITI, T0, World
 
 

@@ -19,21 +19,18 @@ from typing import Any
 import msgspec
 import pytest
 
+from opsmon.core.clock import format_ts
 from opsmon.core.config import load_config
-from opsmon.core.domain import Decision, Rules, State, apply, concerns, decide, due_escalations, due_wakeups, fold, touches
+from opsmon.core.domain import Decision, decide, due_escalations, due_wakeups
+from opsmon.core.events import PAYLOAD_TYPES, IncidentMerged, IncidentReported, StageUpdated
+from opsmon.core.fold import apply, concerns, fold, touches
 from opsmon.core.protocol import (
-    PAYLOAD_TYPES,
-    SYSTEM,
     Ack,
-    Actor,
     Assign,
-    BadMessage,
     Batch,
     Escalate,
     Event,
     IncidentDraft,
-    IncidentMerged,
-    IncidentReported,
     Merge,
     Note,
     Owner,
@@ -43,15 +40,11 @@ from opsmon.core.protocol import (
     SeverityChange,
     Snooze,
     StageUpdate,
-    StageUpdated,
     Unack,
-    convert_event,
-    decode_payload,
-    decode_server,
-    encode,
-    event_digest,
-    format_ts,
 )
+from opsmon.core.records import SYSTEM, Actor
+from opsmon.core.state import Rules, State
+from opsmon.core.wire import BadMessage, convert_event, decode_payload, decode_server, encode, event_digest
 from server.store_api import open_store
 from tests.backends import Databases
 from tests.helpers import CONFIG_PATH

@@ -13,7 +13,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from opsmon.core.protocol import ExerciseInfo, parse_ts
+from opsmon.core.clock import parse_ts
+from opsmon.core.protocol import ExerciseInfo
 from opsmon.training.exercise import ExerciseClock
 from server.app import OpsmonServer
 from server.auth import add_token
@@ -163,8 +164,8 @@ async def test_a_reset_between_sessions_gives_connected_clients_the_empty_night(
     import socket
 
     from opsmon.client.session import Backoff, Connection
-    from opsmon.core.domain import State
     from opsmon.core.protocol import Event, Welcome
+    from opsmon.core.state import State
     from server.cli import main as server_main
     from tests.helpers import CONFIG_PATH
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from opsmon.core.domain import State, fold
+from opsmon.core.fold import fold
+from opsmon.core.state import State
 from server.cli import main
 from server.export import read_jsonl
 from server.store import Store

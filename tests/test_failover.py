@@ -24,9 +24,10 @@ from textual.pilot import Pilot
 
 from opsmon.cli import main
 from opsmon.client.session import Backoff, ClientError, Session
+from opsmon.core.events import IncidentReported
 from opsmon.core.exits import EXIT_UNREACHABLE, EXIT_USAGE
 from opsmon.core.i18n import local_time
-from opsmon.core.protocol import Batch, Event, IncidentDraft, IncidentReported, Report, Result, ServerMessage, Snapshot
+from opsmon.core.protocol import Batch, Event, IncidentDraft, Report, Result, ServerMessage, Snapshot
 from opsmon.tui.app import OpsmonApp
 from opsmon.tui.widgets.queue import IncidentQueue
 from server.lock import lock_path

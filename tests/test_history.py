@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 
 from opsmon.client.session import Backoff, Connection
-from opsmon.core.domain import State
-from opsmon.core.protocol import Event, Welcome, event_digest
+from opsmon.core.protocol import Event, Welcome
+from opsmon.core.state import State
+from opsmon.core.wire import event_digest
 from opsmon.tui.app import OpsmonApp
 from opsmon.tui.widgets.queue import IncidentQueue
 from server.app import OpsmonServer

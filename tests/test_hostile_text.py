@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from opsmon.core.i18n import CATALOG, translate_refusal
-from opsmon.core.protocol import BadMessage, Result, decode_client
+from opsmon.core.protocol import Result
+from opsmon.core.wire import BadMessage, decode_client
 from server.auth import AuthError, check_token_fields
 from tests.helpers import Running
 from tests.wire import Peer, report

@@ -13,8 +13,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from opsmon.client.session import Connection
-from opsmon.core.domain import State, apply, fold
-from opsmon.core.protocol import Event, Incident, StageRow, Welcome, convert, convert_event
+from opsmon.core.fold import apply, fold
+from opsmon.core.protocol import Event, Welcome
+from opsmon.core.records import Incident, StageRow
+from opsmon.core.state import State
+from opsmon.core.wire import convert, convert_event
 from server.store_api import Backend
 from tests.backends import BACKENDS, Databases, require_postgres
 from tests.helpers import FakeClock, as_shown, running_server

@@ -8,30 +8,11 @@ from datetime import UTC, datetime
 import msgspec
 import pytest
 
-from opsmon.core.protocol import (
-    Ack,
-    Actor,
-    BadMessage,
-    Batch,
-    Error,
-    Escalate,
-    Event,
-    Hello,
-    History,
-    IncidentAcknowledged,
-    IncidentNoted,
-    Note,
-    Reopen,
-    Report,
-    Resolve,
-    Result,
-    StageUpdate,
-    decode_client,
-    decode_server,
-    encode,
-    format_ts,
-    parse_ts,
-)
+from opsmon.core.clock import format_ts, parse_ts
+from opsmon.core.events import IncidentAcknowledged, IncidentNoted
+from opsmon.core.protocol import Ack, Batch, Error, Escalate, Event, Hello, History, Note, Reopen, Report, Resolve, Result, StageUpdate
+from opsmon.core.records import Actor
+from opsmon.core.wire import BadMessage, decode_client, decode_server, encode
 
 
 def frame(**fields: object) -> str:

@@ -22,7 +22,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from opsmon.core.config import Config
-from opsmon.core.domain import State, fold
+from opsmon.core.fold import fold
+from opsmon.core.state import State
 from server.app import OpsmonServer
 from server.auth import add_token
 from server.store_api import EventStore, open_store

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from opsmon.core.config import Config
-from opsmon.training.scenario import SimCommand, generate, kecamatan_of, load_scenario, scenario_text
+from opsmon.training.night import SimCommand, generate
+from opsmon.training.scenario import kecamatan_of, load_scenario, scenario_text
 from tests.helpers import province
 
 SEEDS = range(1, 7)

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from opsmon.core.protocol import BadMessage, decode_client
 from opsmon.core.schema import BEGIN, COMMAND, END, main, schema, updated
+from opsmon.core.wire import BadMessage, decode_client
 from tests.helpers import Running
 from tests.wire import Peer, report
 

@@ -18,8 +18,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State as WsState
 
 from opsmon.client.session import Session
-from opsmon.core.domain import State, fold
+from opsmon.core.fold import fold
 from opsmon.core.protocol import Ack, Batch, Event, Snapshot
+from opsmon.core.state import State
 from server import app as server_app
 from server.app import OpsmonServer
 from server.auth import add_token

@@ -13,7 +13,8 @@ from msgspec.structs import replace
 
 from opsmon.core.config import Config
 from opsmon.feeds.simulate import simulate
-from opsmon.training.scenario import HOUR, SCENARIO_NAMES, generate, load_scenario, load_stream
+from opsmon.training.night import generate, load_stream
+from opsmon.training.scenario import HOUR, SCENARIO_NAMES, load_scenario
 from tests.helpers import Running, province
 
 

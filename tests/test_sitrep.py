@@ -14,10 +14,14 @@ from typing import Any
 
 import pytest
 
-from opsmon.core.domain import Rules, apply, decide
+from opsmon.core.clock import format_ts
+from opsmon.core.domain import decide
+from opsmon.core.fold import apply
 from opsmon.core.geo import province_shape
-from opsmon.core.protocol import Event, StageUpdate, format_ts
-from opsmon.reports.sitrep import Ledger, build, number, parse_since, render, render_json, render_md, render_text
+from opsmon.core.protocol import Event, StageUpdate
+from opsmon.core.state import Rules
+from opsmon.reports.sitrep import Ledger, build, parse_since, render, render_json, render_md, render_text
+from opsmon.reports.words import number
 from opsmon.training.sample_night import BUDI, NOW, START
 from tests.helpers import province
 from tests.nights import night_doc, sitrep_night

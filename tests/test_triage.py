@@ -13,29 +13,16 @@ from typing import Any
 
 import pytest
 
+from opsmon.core.clock import format_ts
 from opsmon.core.config import ConfigError, parse_config
-from opsmon.core.domain import DomainError, State, apply, decide, due_wakeups, fold, is_overdue, urgency_key
-from opsmon.core.protocol import (
-    SYSTEM,
-    Ack,
-    Actor,
-    Assign,
-    Event,
-    Incident,
-    IncidentAssigned,
-    IncidentDraft,
-    Merge,
-    Owner,
-    Report,
-    Resolve,
-    SeverityChange,
-    Snooze,
-    Unack,
-    convert,
-    decode_client,
-    format_ts,
-    to_builtins,
-)
+from opsmon.core.domain import DomainError, decide, due_wakeups
+from opsmon.core.events import IncidentAssigned
+from opsmon.core.fold import apply, fold
+from opsmon.core.protocol import Ack, Assign, Event, IncidentDraft, Merge, Owner, Report, Resolve, SeverityChange, Snooze, Unack
+from opsmon.core.records import SYSTEM, Actor, Incident
+from opsmon.core.state import State
+from opsmon.core.urgency import is_overdue, urgency_key
+from opsmon.core.wire import convert, decode_client, to_builtins
 from tests.helpers import CONFIG_PATH, FakeClock, Running, running_server
 from tests.wire import Peer, report
 from tests.world import BUDI, RULES, SITI, T0, World

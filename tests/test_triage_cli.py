@@ -13,7 +13,7 @@ import pytest
 from opsmon.cli import main
 from opsmon.core.exits import EXIT_OK, EXIT_REFUSED, EXIT_USAGE
 from opsmon.core.i18n import WITA, local_datetime
-from opsmon.core.protocol import Actor
+from opsmon.core.records import Actor
 from tests.server_thread import ServerThread, server_in_thread
 
 

@@ -11,7 +11,8 @@ from textual import events
 from opsmon.cli import build_parser
 from opsmon.client.session import Session
 from opsmon.core.config import ConfigError, parse_config
-from opsmon.core.protocol import TEXT_MAX, Ack, Escalate
+from opsmon.core.protocol import Ack, Escalate
+from opsmon.core.records import TEXT_MAX
 from opsmon.core.view import QueueFilter
 from opsmon.tui.app import OpsmonApp
 from opsmon.tui.screens.help import key_rows

@@ -13,9 +13,13 @@ from rich.style import Style
 from textual.pilot import Pilot
 
 from opsmon.client.session import Session
-from opsmon.core.domain import State, apply
+from opsmon.core.clock import format_ts
+from opsmon.core.events import IncidentNoted, IncidentReported
+from opsmon.core.fold import apply
 from opsmon.core.i18n import WITA
-from opsmon.core.protocol import Actor, Event, Incident, IncidentNoted, IncidentReported, StageUpdate, format_ts
+from opsmon.core.protocol import Event, StageUpdate
+from opsmon.core.records import Actor, Incident
+from opsmon.core.state import State
 from opsmon.core.text import PLACEHOLDER, describe, is_control
 from opsmon.core.view import window_end
 from opsmon.training.sample_night import NOW

@@ -12,7 +12,8 @@ from rich.console import Console
 from textual.widgets import Static
 
 from opsmon.client.session import Session
-from opsmon.core.protocol import Actor, IncidentDraft, Report, Snooze
+from opsmon.core.protocol import IncidentDraft, Report, Snooze
+from opsmon.core.records import Actor
 from opsmon.tui.app import OpsmonApp
 from tests.helpers import FakeClock, Running
 from tests.tui_helpers import SIZE, loaded, queue_of, until

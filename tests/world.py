@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from opsmon.core.domain import (
-    Rules,
-    State,
-    apply,
-    concerns,
-    decide,
-    due_escalations,
-)
-from opsmon.core.protocol import SYSTEM, Actor, Event, IncidentDraft, KnownPayload, Report, format_ts
+from opsmon.core.clock import format_ts
+from opsmon.core.domain import decide, due_escalations
+from opsmon.core.events import KnownPayload
+from opsmon.core.fold import apply, concerns
+from opsmon.core.protocol import Event, IncidentDraft, Report
+from opsmon.core.records import SYSTEM, Actor
+from opsmon.core.state import Rules, State
 from tests.helpers import province
 
 RULES = Rules.from_config(province())

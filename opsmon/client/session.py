@@ -29,26 +29,12 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage, InvalidStatus, InvalidURI
 
 from opsmon import __version__
-from opsmon.core.domain import State, apply
+from opsmon.core.clock import utc_now
+from opsmon.core.fold import apply
 from opsmon.core.i18n import Translator
-from opsmon.core.protocol import (
-    CLOSE_POLICY,
-    BadMessage,
-    Batch,
-    Command,
-    Error,
-    Event,
-    Hello,
-    Result,
-    ServerMessage,
-    Snapshot,
-    Status,
-    Welcome,
-    decode_server,
-    encode,
-    event_digest,
-    utc_now,
-)
+from opsmon.core.protocol import CLOSE_POLICY, Batch, Command, Error, Event, Hello, Result, ServerMessage, Snapshot, Status, Welcome
+from opsmon.core.state import State
+from opsmon.core.wire import BadMessage, decode_server, encode, event_digest
 
 log = logging.getLogger("opsmon.client.session")
 

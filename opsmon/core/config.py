@@ -22,7 +22,7 @@ import msgspec
 from msgspec import Meta, field
 from msgspec import inspect as mi
 
-from opsmon.core.protocol import (
+from opsmon.core.records import (
     SEVERITIES,
     Agency,
     CategoryInfo,
@@ -41,12 +41,9 @@ from opsmon.core.urls import BadURL, parse_urls
 
 Language = Literal["id", "en"]
 LANGUAGES: tuple[str, ...] = get_args(Language)
-STAGE_UNITS: tuple[str, ...] = get_args(StageUnit)
-STAGE_SCOPES: tuple[str, ...] = get_args(StageScope)
 Synchronous = Literal["full", "normal", "extra"]
 Compression = Literal["none", "deflate"]
 SitrepFormat = Literal["text", "md", "json", "pdf"]
-SITREP_FORMATS: tuple[str, ...] = get_args(SitrepFormat)
 
 DEFAULT_CONFIG_NAME = "config.toml"
 PACKAGE_DIR = Path(__file__).resolve().parent.parent  # opsmon/: the shipped config and data files

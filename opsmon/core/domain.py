@@ -1,41 +1,28 @@
-"""Incidents and stages: the rules, with no I/O.
+"""Incidents and stages: the decisions, with no I/O.
 
-The server *decides* (a command against the current state gives an event or
-a DomainError); everyone *folds* (`apply(state, event)`), the server into its
+The server *decides* here (a command against the current state gives an
+event or a DomainError, and the escalations and wake-ups a clock owes);
+everyone *folds* (fold.py, `apply(state, event)`), the server into its
 memory and database, each client into its screen. Because both sides fold
 the same events with the same function, a client's view is the server's.
-
-Every value an event's fold needs travels in the event itself (deadlines
-included), so folding never needs the config.
+The state and rules are in state.py, queue order and shared views in urgency.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, tzinfo
-from functools import cached_property
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
 from msgspec import UNSET, UnsetType
 from msgspec.structs import replace
 
-from opsmon.core.config import Config
-from opsmon.core.protocol import (
-    AGENCIES,
-    SEVERITIES,
-    Ack,
-    Actor,
-    Assign,
-    Escalate,
-    Event,
-    Incident,
+from opsmon.core.clock import format_ts, parse_ts
+from opsmon.core.events import (
     IncidentAcknowledged,
     IncidentAssigned,
-    IncidentChange,
     IncidentDuplicate,
     IncidentEscalated,
-    IncidentEvent,
     IncidentMerged,
     IncidentNoted,
     IncidentReopened,
@@ -46,33 +33,16 @@ from opsmon.core.protocol import (
     IncidentUnacknowledged,
     IncidentUnsnoozed,
     KnownPayload,
-    Merge,
-    Note,
-    NoteEntry,
-    Payload,
-    Reopen,
-    Report,
-    Resolve,
-    SeverityChange,
-    SeverityInfo,
-    Snooze,
-    StageRow,
-    StageUpdate,
     StageUpdated,
-    Unack,
-    User,
-    convert,
-    format_ts,
-    parse_ts,
-    to_builtins,
 )
+from opsmon.core.fold import concerns
+from opsmon.core.protocol import Ack, Assign, Escalate, Merge, Note, Reopen, Report, Resolve, SeverityChange, Snooze, StageUpdate, Unack
+from opsmon.core.records import AGENCIES, SEVERITIES, Actor, Incident, SeverityInfo, StageRow
+from opsmon.core.state import Rules, State, stage_status
 from opsmon.core.text import describe, forbidden_characters
+from opsmon.core.wire import to_builtins
 
 WriteCommand = Report | Ack | Escalate | Note | Resolve | Reopen | StageUpdate | Snooze | Assign | SeverityChange | Unack | Merge
-
-SNAPSHOT_RESOLVED_WINDOW = timedelta(hours=24)
-
-T = TypeVar("T")
 
 
 class DomainError(Exception):
@@ -100,246 +70,6 @@ class DomainError(Exception):
         self.at = at
         self.reason = reason
         self.params = params
-
-
-@dataclass(frozen=True)
-class Rules:
-    """What the server needs to decide commands: the province's config, reduced."""
-
-    stage_totals: dict[tuple[str, str], int]  # (regency, stage) -> total; a province stage's regency is the province code
-    categories: frozenset[str]
-    severities: dict[str, SeverityInfo]  # the config's own: ack_minutes, escalate_minutes (0: no re-escalation after the first)
-    tz: tzinfo
-    tz_name: str = "WITA"
-    province: str = ""
-    province_stages: frozenset[str] = frozenset()
-    dedup_minutes: int = 30  # [triage] dedup_minutes; 0: never fold
-
-    @cached_property
-    def regencies(self) -> frozenset[str]:
-        # Asked on every report and stage update: worked out once.
-        return frozenset(regency for regency, stage in self.stage_totals if stage not in self.province_stages)
-
-    @cached_property
-    def stages(self) -> frozenset[str]:
-        return frozenset(stage for _, stage in self.stage_totals)
-
-    @classmethod
-    def from_config(cls, config: Config) -> Rules:
-        return cls(
-            stage_totals=config.stage_totals(),
-            categories=frozenset(c.key for c in config.categories),
-            severities={s.key: s for s in config.severities},
-            tz=config.province.tz,
-            tz_name=config.province.timezone_name,
-            province=config.province.code,
-            province_stages=frozenset(s.key for s in config.stages if s.province_wide),
-            dedup_minutes=config.triage.dedup_minutes,
-        )
-
-    def local_time(self, ts: str) -> str:
-        return f"{parse_ts(ts).astimezone(self.tz):%H:%M} {self.tz_name} ({parse_ts(ts).astimezone(self.tz):%d/%m})"
-
-
-@dataclass
-class State:
-    """The province as of event `seq`: every incident and every stage row an
-    event made (an untouched row is implicit: `stage_row`)."""
-
-    seq: int = 0
-    incidents: dict[int, Incident] = field(default_factory=dict)
-    stages: dict[tuple[str, str], StageRow] = field(default_factory=dict)
-    max_incident_id: int = -1  # -1: not known yet, worked out on first use
-
-    @property
-    def next_incident_id(self) -> int:
-        if self.max_incident_id < 0:
-            self.max_incident_id = max(self.incidents, default=0)
-        return self.max_incident_id + 1
-
-    def fork(self) -> State:
-        """A state that can be changed without touching this one (rows are shared, never mutated)."""
-        return State(seq=self.seq, incidents=dict(self.incidents), stages=dict(self.stages), max_incident_id=self.max_incident_id)
-
-    def copy(self) -> State:
-        return State(
-            seq=self.seq,
-            incidents={k: convert(to_builtins(v), Incident) for k, v in self.incidents.items()},
-            stages={k: convert(to_builtins(v), StageRow) for k, v in self.stages.items()},
-        )
-
-    def as_builtins(self) -> dict[str, Any]:
-        """A plain, comparable form (used by tests to check that folds agree)."""
-        return {
-            "seq": self.seq,
-            "incidents": {k: to_builtins(v) for k, v in sorted(self.incidents.items())},
-            "stages": {f"{r}/{s}": to_builtins(v) for (r, s), v in sorted(self.stages.items())},
-        }
-
-
-def stage_status(done: int, total: int, blocked: bool) -> str:
-    if blocked:
-        return "blocked"
-    if done <= 0:
-        return "pending"
-    if done >= total:
-        return "done"
-    return "in_progress"
-
-
-def stage_row(state: State, regency: str, stage: str, total: int, ts: str) -> StageRow:
-    """The row events made for (regency, stage), or its implicit zero: a row no
-    event has touched is done 0 of the configured `total`, not blocked, as of `ts`
-    (the database's creation). The state holds only rows events made, so a fold
-    from seq 0 needs only the events."""
-    row = state.stages.get((regency, stage))
-    if row is not None:
-        return row
-    return StageRow(regency=regency, stage=stage, status="pending", done=0, total=total, note=None, updated=ts)
-
-
-def stage_rows(state: State, stage_totals: dict[tuple[str, str], int], ts: str) -> list[StageRow]:
-    """Every configured row, in config order: the state's or its implicit zero."""
-    return [stage_row(state, regency, stage, total, ts) for (regency, stage), total in stage_totals.items()]
-
-
-# --- the fold ----------------------------------------------------------------------
-
-
-def concerns(event: Event | Payload) -> int | None:
-    """The incident an event is about (the one whose timeline it belongs to),
-    or None (stage, token and config events, and kinds this version does not know)."""
-    data = event.data if isinstance(event, Event) else event
-    if isinstance(data, IncidentChange):
-        return data.incident
-    if isinstance(data, IncidentReported):
-        return data.id
-    return None
-
-
-def touches(event: Event | Payload) -> tuple[int, ...]:
-    """Every incident an event changes: the one it concerns, and for a merge
-    also the one merged into (it gains the merged one's reports)."""
-    data = event.data if isinstance(event, Event) else event
-    if isinstance(data, IncidentMerged):
-        return (data.incident, data.into)
-    incident = concerns(data)
-    return () if incident is None else (incident,)
-
-
-def _note(event: Event, text: str, kind: str) -> NoteEntry:
-    return NoteEntry(ts=event.ts, by=event.actor, text=text, kind=kind)
-
-
-def apply(state: State, event: Event) -> State:
-    """Fold one event into the state and return it.
-
-    The state's dicts change in place (for speed), but an incident or stage
-    row is never mutated: each change puts a new object in its place, so a
-    `fork()` of the state shares rows safely.
-    """
-    match event.data:
-        case IncidentChange() as change:
-            incident = state.incidents.get(change.incident)
-            if incident is not None:
-                state.incidents[incident.id] = _changed(incident, event, change)
-            if isinstance(change, IncidentMerged):
-                # The one merged into gains the merged incident's reports.
-                target = state.incidents.get(change.into)
-                if target is not None:
-                    text = f"#{change.incident}: {change.title}".rstrip(": ")
-                    state.incidents[target.id] = replace(target, reports=target.reports + change.reports, notes=[*target.notes, _note(event, text, "merged")])
-        case StageUpdated() as update:
-            state.stages[(update.regency, update.stage)] = update.as_row()
-        case IncidentReported() as reported:
-            state.incidents[reported.id] = reported.as_incident()
-            if state.max_incident_id >= 0:
-                state.max_incident_id = max(state.max_incident_id, reported.id)
-        case _:
-            pass  # token and config events, and kinds this client does not know: nothing to fold
-    state.seq = event.seq
-    return state
-
-
-def _set(value: T | UnsetType, default: T) -> T:
-    return default if isinstance(value, UnsetType) else value
-
-
-def _changed(incident: Incident, event: Event, change: IncidentEvent) -> Incident:
-    notes = incident.notes
-    match change:
-        case IncidentAcknowledged():
-            return replace(incident, status="acknowledged", acknowledged=event.ts, acknowledged_by=event.actor, escalate_due=None)
-        case IncidentEscalated(level=level, note=note, escalate_due=escalate_due):
-            escalated = replace(incident, level=level, escalate_due=_set(escalate_due, incident.escalate_due))
-            return replace(escalated, notes=[*notes, _note(event, note, "escalated")]) if isinstance(note, str) and note else escalated
-        case IncidentNoted(text=text):
-            return replace(incident, notes=[*notes, _note(event, text, "note")])
-        case IncidentResolved(note=note):
-            return replace(
-                incident,
-                status="resolved",
-                resolved=event.ts,
-                resolved_by=event.actor,
-                escalate_due=None,
-                snoozed_until=None,
-                notes=[*notes, _note(event, note, "resolved")],
-            )
-        case IncidentReopened(note=note, ack_due=ack_due, escalate_due=escalate_due):
-            return replace(
-                incident,
-                status="open",
-                resolved=None,
-                resolved_by=None,
-                acknowledged=None,
-                acknowledged_by=None,
-                ack_due=_set(ack_due, incident.ack_due),
-                escalate_due=_set(escalate_due, None),
-                notes=[*notes, _note(event, note, "reopened")],
-            )
-        case IncidentDuplicate(title=title, detail=detail, severity=severity, ack_due=ack_due, escalate_due=escalate_due):
-            text = title + (f" \u2014 {detail}" if detail else "")
-            repeated = replace(incident, reports=incident.reports + 1, notes=[*notes, _note(event, text, "duplicate")])
-            if isinstance(ack_due, str):  # a repeat of higher severity raised it
-                return replace(repeated, severity=severity, ack_due=ack_due, escalate_due=_set(escalate_due, None))
-            return repeated
-        case IncidentSnoozed(until=until, note=note):
-            return replace(incident, snoozed_until=until, escalate_due=None, notes=[*notes, _note(event, note, "snoozed")])
-        case IncidentUnsnoozed(note=note, ack_due=ack_due, escalate_due=escalate_due):
-            woken = [*notes, _note(event, note, "unsnoozed")] if isinstance(note, str) and note else notes
-            return replace(incident, snoozed_until=None, ack_due=_set(ack_due, incident.ack_due), escalate_due=escalate_due, notes=woken)
-        case IncidentAssigned(owner=owner):
-            return replace(incident, owner=owner)
-        case IncidentSeverityChanged(severity=severity, note=note, ack_due=ack_due, escalate_due=escalate_due):
-            return replace(incident, severity=severity, ack_due=ack_due, escalate_due=escalate_due, notes=[*notes, _note(event, note, "severity")])
-        case IncidentUnacknowledged(note=note, ack_due=ack_due, escalate_due=escalate_due):
-            return replace(
-                incident,
-                status="open",
-                acknowledged=None,
-                acknowledged_by=None,
-                ack_due=ack_due,
-                escalate_due=escalate_due,
-                notes=[*notes, _note(event, note, "unacknowledged")],
-            )
-        case IncidentMerged(into=into, note=note):
-            return replace(
-                incident,
-                status="resolved",
-                resolved=event.ts,
-                resolved_by=event.actor,
-                merged_into=into,
-                escalate_due=None,
-                snoozed_until=None,
-                notes=[*notes, _note(event, note or f"#{into}", "merged")],
-            )
-    return incident  # pragma: no cover - the union is closed
-
-
-def fold(state: State, events: Iterable[Event]) -> State:
-    for event in events:
-        apply(state, event)
-    return state
 
 
 # --- decisions (server side) -------------------------------------------------------
@@ -539,9 +269,6 @@ def decide(state: State, command: WriteCommand, actor: Actor, scope: list[str] |
         return Decision(IncidentReopened(incident=ref, note=command.note, ack_due=ack_due, escalate_due=ack_due), incident.regency)
     if isinstance(command, Snooze | Assign | SeverityChange | Unack | Merge):
         return _decide_triage(state, incident, command, scope, now, rules)
-        raise DomainError(
-            "invalid", f"unsupported command {type(command).__name__}", reason="bad_field", params={"field": "type", "problem": "unsupported"}
-        )  # pragma: no cover
 
 
 # --- triage decisions ----------------------------------------------------------------
@@ -747,80 +474,3 @@ def due_escalations(state: State, now: datetime, rules: Rules) -> list[Decision]
             following = format_ts(nxt)
         decisions.append(Decision(IncidentEscalated(incident=incident.id, level=incident.level + 1, note=None, escalate_due=following), incident.regency))
     return decisions
-
-
-# --- views shared by every screen --------------------------------------------------
-
-
-def urgency_key(incident: Incident) -> tuple[int, int, str, int]:
-    """Queue order: unacknowledged before acknowledged before snoozed, then severity, then oldest first."""
-    status_rank = {"open": 0, "acknowledged": 1, "resolved": 3}.get(incident.status, 4)
-    if incident.snoozed_until is not None and incident.status != "resolved":
-        status_rank = 2  # snoozed: below every live one, above the resolved
-    severity_rank = SEVERITIES.index(incident.severity) if incident.severity in SEVERITIES else len(SEVERITIES)
-    return (status_rank, severity_rank, incident.reported, incident.id)
-
-
-def event_summary(event: Event, tz: tzinfo | None = None) -> str:
-    """The one thing worth saying about an event besides its kind and actor, for
-    timelines and the post's record (raw wire text: draw it through for_terminal).
-    With `tz`, a time in it (a snooze's end) is in the province's time, as people read it."""
-    data = event.data
-    said = getattr(data, "note", None)
-    note = f": {said}" if isinstance(said, str) and said else ""
-    match data:
-        case IncidentReported(severity=severity, title=title) | IncidentDuplicate(severity=severity, title=title):
-            return f"{severity}: {title}"
-        case IncidentAssigned(owner=owner):
-            return f"{owner.agency}/{owner.name}" if owner is not None else "released"
-        case IncidentSnoozed(until=until):
-            if tz is not None and until:
-                try:
-                    local = parse_ts(until).astimezone(tz)
-                    until = f"{local:%d/%m %H:%M} {local.tzname() or ''}".strip()
-                except ValueError:
-                    pass  # not a time: say what the event holds
-            return f"until {until}{note}"
-        case IncidentSeverityChanged(severity=severity):
-            return f"{severity}{note}"
-        case IncidentMerged(into=into):
-            return f"into #{into}{note}"
-        case IncidentEscalated(level=level):
-            return f"level {level}{note}"
-        case StageUpdated(stage=stage, done=done, total=total, status=status):
-            blocked = " blocked" if status == "blocked" else ""
-            return f"{stage} {done}/{total}{blocked}{note}"
-        case IncidentNoted(text=text):
-            return text
-        case dict():
-            return str(data.get("note") or data.get("text") or "")
-    return said if isinstance(said, str) else ""
-
-
-def event_text(event: Event) -> str:
-    """The free text an event carries: its note, or a note's text ("" if none)."""
-    data = event.data
-    if isinstance(data, dict):
-        return str(data.get("note") or data.get("text") or "")
-    said = getattr(data, "note", None) or getattr(data, "text", None)
-    return said if isinstance(said, str) else ""
-
-
-def is_mine(incident: Incident, user: User) -> bool:
-    """Owned by this user, or in their token's regencies (a scoped officer's own ground)."""
-    owner = incident.owner
-    if owner is not None and owner.name == user.name and owner.agency == user.agency:
-        return True
-    return user.regencies is not None and incident.regency in user.regencies
-
-
-def is_overdue(incident: Incident, now: datetime) -> bool:
-    """Unacknowledged past its acknowledgement deadline (a snoozed one is not)."""
-    return incident.status == "open" and incident.snoozed_until is None and parse_ts(incident.ack_due) <= now
-
-
-def in_snapshot(incident: Incident, now: datetime) -> bool:
-    """Snapshots carry every unresolved incident and those resolved in the last 24 hours."""
-    if incident.status != "resolved" or incident.resolved is None:
-        return True
-    return parse_ts(incident.resolved) >= now - SNAPSHOT_RESOLVED_WINDOW

@@ -13,8 +13,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
 
-from opsmon.core.protocol import Actor, Result, convert, parse_ts
+from opsmon.core.clock import parse_ts
+from opsmon.core.protocol import Result
+from opsmon.core.records import Actor
 from opsmon.core.text import for_terminal
+from opsmon.core.wire import convert
 
 LANGUAGES = ("id", "en")
 

@@ -23,7 +23,9 @@ from typing import Any, Literal, Union
 import msgspec
 
 from opsmon.core import protocol
-from opsmon.core.protocol import PAYLOAD_TYPES, Actor, ClientMessage, Error, Snapshot, Status, Welcome
+from opsmon.core.events import PAYLOAD_TYPES
+from opsmon.core.protocol import ClientMessage, Error, Snapshot, Status, Welcome
+from opsmon.core.records import Actor
 
 BEGIN = "<!-- BEGIN GENERATED SCHEMA: python -m opsmon.core.schema --write docs/protocol.md -->"
 END = "<!-- END GENERATED SCHEMA -->"

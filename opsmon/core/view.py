@@ -11,11 +11,13 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, tzinfo
 
-from opsmon.core.domain import State, in_snapshot, is_mine, is_overdue, urgency_key
+from opsmon.core.clock import parse_ts
 from opsmon.core.i18n import Translator
-from opsmon.core.protocol import SEVERITIES as SEVERITIES  # re-exported for the screens
-from opsmon.core.protocol import ConfigInfo, Incident, StageInfo, StageRow, User, parse_ts
+from opsmon.core.records import SEVERITIES as SEVERITIES  # re-exported for the screens
+from opsmon.core.records import ConfigInfo, Incident, StageInfo, StageRow, User
+from opsmon.core.state import State
 from opsmon.core.text import for_terminal
+from opsmon.core.urgency import in_snapshot, is_mine, is_overdue, urgency_key
 
 CONDITIONS = ("critical", "escalated", "blocked", "incidents", "quiet")  # worst first: what the map shades
 

@@ -26,12 +26,15 @@ from pathlib import Path
 from typing import Any
 
 from opsmon.client.session import ClientError, Session, Unauthorized, URLs
+from opsmon.core.clock import parse_ts
 from opsmon.core.config import Config
 from opsmon.core.exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
-from opsmon.core.protocol import AGENCIES, ExerciseInfo, parse_ts
+from opsmon.core.protocol import ExerciseInfo
+from opsmon.core.records import AGENCIES
 from opsmon.feeds.feeder import Outcome, Pipeline, pace_for, percentile
 from opsmon.training.exercise import ExerciseClock
-from opsmon.training.scenario import FIELD_KINDS, HOUR, Scenario, ScenarioError, SimCommand, generate, load_scenario, load_stream
+from opsmon.training.night import SimCommand, generate, load_stream
+from opsmon.training.scenario import FIELD_KINDS, HOUR, Scenario, ScenarioError, load_scenario
 
 __all__ = ["scenario_for", "SimStats", "Simulator", "simulate", "run_simulate_cli", "connections_for", "read_token_file"]
 
@@ -44,7 +47,6 @@ class SimStats:
     incidents: int = 0
     duplicates: int = 0  # reports the server folded into an open incident
     stages: int = 0
-    skipped: int = 0  # acting on an incident whose report failed or was a repeat
     left_to_officers: int = 0  # acks, notes, escalations, resolutions not sent (reports only)
     reports_only: bool = False
     planned: int = 0  # commands in the scenario (from where it began)
@@ -201,8 +203,7 @@ class Simulator:
 
     async def _send(self, sim: SimCommand, incident: int | None) -> None:
         if sim.kind not in ("report", "stage") and incident is None:
-            self.stats.skipped += 1
-            return
+            return  # its report failed or was a repeat: nothing to act on
         command = sim.to_command(f"sim-{self.run_id}-{next(self._ids)}", incident)
         self.stats.sent += 1
 

@@ -15,31 +15,18 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from opsmon.client.session import ClientError, Session, new_command_id
+from opsmon.core.clock import parse_ts, utc_now
 from opsmon.core.commands import CommandError, command
 from opsmon.core.config import Config
-from opsmon.core.domain import State, event_summary, fold, is_mine, urgency_key
 from opsmon.core.exits import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
+from opsmon.core.fold import fold
 from opsmon.core.i18n import local_datetime, local_time, translate_refusal, who
-from opsmon.core.protocol import (
-    AGENCIES,
-    INCIDENT_STATUSES,
-    SEVERITIES,
-    Assign,
-    Command,
-    Event,
-    History,
-    Incident,
-    Merge,
-    Result,
-    SeverityChange,
-    Snapshot,
-    Snooze,
-    User,
-    parse_ts,
-    to_builtins,
-    utc_now,
-)
+from opsmon.core.protocol import Assign, Command, Event, History, Merge, Result, SeverityChange, Snapshot, Snooze
+from opsmon.core.records import AGENCIES, INCIDENT_STATUSES, SEVERITIES, Incident, User
+from opsmon.core.state import State
 from opsmon.core.text import for_terminal
+from opsmon.core.urgency import event_summary, is_mine, urgency_key
+from opsmon.core.wire import to_builtins
 from opsmon.feeds.feeder import LocalInvalid, check_severity, resolve_regency
 
 TRIAGE_COMMANDS = ("snooze", "assign", "severity", "unack", "merge")

@@ -20,10 +20,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
 
-from opsmon.core.domain import State, apply, concerns, event_text
+from opsmon.core.clock import parse_ts
+from opsmon.core.fold import apply, concerns
 from opsmon.core.i18n import CATALOG, Translator
-from opsmon.core.protocol import Actor, Event, parse_ts
+from opsmon.core.protocol import Event
+from opsmon.core.records import Actor
+from opsmon.core.state import State
 from opsmon.core.text import for_terminal
+from opsmon.core.urgency import event_text
 
 FORMATS = ("md", "json", "pdf")
 # What only the field does: a token that did nothing else is a reporter (the simulator), not a trainee.

@@ -18,27 +18,25 @@ import os
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
-from opsmon.core.domain import State, event_text
+from opsmon.core.clock import format_ts, parse_ts
+from opsmon.core.events import IncidentEscalated
 from opsmon.core.i18n import Translator, who
-from opsmon.core.protocol import SEVERITIES, ConfigInfo, Event, ExerciseInfo, Incident, IncidentEscalated, format_ts, parse_ts
+from opsmon.core.protocol import Event, ExerciseInfo
+from opsmon.core.records import SEVERITIES, ConfigInfo, Incident
+from opsmon.core.state import State
 from opsmon.core.text import for_terminal
-from opsmon.core.view import CONDITIONS as CONDITIONS  # re-exported: the PDF shades the map by it
+from opsmon.core.urgency import event_text
 from opsmon.core.view import condition
-from opsmon.training.exercise import BANNER
+from opsmon.reports.words import Words, doc_tz, number
 
 FORMATS = ("text", "md", "json", "pdf")
 SUFFIX = {"text": "txt", "md": "md", "json": "json", "pdf": "pdf"}
 URGENT = SEVERITIES[:2]  # critical and high: listed by name in the report
 PHONE_WIDTH = 44  # a list line in the text report: what a phone shows without wrapping
-
-
-def _tz(doc: dict[str, Any]) -> tzinfo:
-    province = doc["province"]
-    return timezone(timedelta(hours=province["utc_offset_hours"]), province["timezone_name"])
 
 
 def _clean(text: str | None) -> str:
@@ -246,136 +244,6 @@ def build(
 # --- rendering ------------------------------------------------------------------------
 
 
-def number(value: float, lang: str, decimals: int = 0) -> str:
-    """13.584 and 71,4 in Indonesian; 13,584 and 71.4 in English."""
-    text = f"{value:,.{decimals}f}"
-    return text.replace(",", "\0").replace(".", ",").replace("\0", ".") if lang == "id" else text
-
-
-def _local(ts: str, tz: tzinfo, *, date: bool = False) -> str:
-    when = parse_ts(ts).astimezone(tz)
-    return f"{when:%d/%m/%Y %H:%M} {when.tzname()}" if date else f"{when:%H:%M} {when.tzname()}"
-
-
-class _Words:
-    """Labels for one document in one language."""
-
-    def __init__(self, doc: dict[str, Any], lang: str) -> None:
-        self.doc, self.lang, self.tr, self.tz = doc, lang, Translator(lang), _tz(doc)
-        self.labels = doc["labels"]
-
-    def severity(self, key: str) -> str:
-        return str(self.labels["severities"].get(key, {}).get(self.lang, key))
-
-    def category(self, key: str) -> str:
-        return str(self.labels["categories"].get(key, {}).get(self.lang, key))
-
-    def regency(self, code: str | None) -> str:
-        return str(self.labels["regencies"].get(code, code or "?"))
-
-    def age(self, minutes: int) -> str:
-        return self.tr.age(timedelta(minutes=minutes))
-
-    def heading(self) -> list[str]:
-        doc, tr = self.doc, self.tr
-        title = tr("sitrep.title", number=doc["number"])
-        exercise = doc.get("exercise")
-        if exercise:
-            title = f"{BANNER['en' if self.lang == 'en' else 'id']}: {exercise['name']} · {title}"
-        out = [
-            title,
-            f"{doc['post']} · {doc['province']['name']}",
-            _local(doc["generated"], self.tz, date=True),
-            tr("sitrep.by", who=doc["by"]),
-        ]
-        out.append(tr("sitrep.period", since=_local(doc["since"], self.tz, date=True)) if doc["since"] else tr("sitrep.period_all"))
-        return out
-
-    def progress(self) -> list[str]:
-        p, tr, lang = self.doc["progress"], self.tr, self.lang
-        tps, kec, plen = p["tps"], p["kecamatan"], p["regency_plenaries"]
-        out = [
-            tr("sitrep.tps", done=number(tps["done"], lang), total=number(tps["total"], lang), percent=number(tps["percent"], lang, 1)),
-            tr("sitrep.kecamatan", done=number(kec["done"], lang), total=number(kec["total"], lang)),
-            tr("sitrep.plenaries", done=plen["done"], total=plen["total"]),
-        ]
-        top = p["province_plenary"]
-        if top is not None:
-            state = "sitrep.province.done" if top["done"] else "sitrep.province.blocked" if top["blocked"] else "sitrep.province.pending"
-            out.append(tr("sitrep.province", state=tr(state)))
-        return out
-
-    def regency_line(self, line: dict[str, Any]) -> str:
-        tr = self.tr
-        if line["stage"] is None:
-            return f"{line['short']}: {tr('panel.all_done')}"
-        text = f"{line['short']}: {line['stage_label'][self.lang]} {number(line['done'], self.lang)}/{number(line['total'], self.lang)}"
-        if line["blocked"]:
-            text += " " + tr("panel.blocked") + (f" ({line['note']})" if line["note"] else "")
-        return text
-
-    def who(self, name: str) -> str:
-        return self.tr("sitrep.system") if name == "system" else name
-
-    def counts(self, width: int = 0) -> list[str]:
-        """Counts by severity, category and regency; `width` > 0 wraps the lists for a phone."""
-        inc, tr = self.doc["incidents"], self.tr
-        out = [" · ".join(f"{self.severity(s)} {n}" for s, n in inc["by_severity"].items())]
-        if inc["by_category"]:
-            out += _listing(tr("sitrep.by_category"), [f"{self.category(k)} {n}" for k, n in inc["by_category"].items()], width)
-        if inc["by_regency"]:
-            out += _listing(tr("sitrep.by_regency"), [f"{self.regency(k)} {n}" for k, n in inc["by_regency"].items()], width)
-        if inc["duplicates_folded"]:
-            out.append(tr("sitrep.folded", count=inc["duplicates_folded"]))
-        return out
-
-    def urgent(self, item: dict[str, Any]) -> tuple[str, list[str]]:
-        tr = self.tr
-        # A snoozed incident is still "open" in the log: the report says it is snoozed and until when.
-        snoozed = item.get("snoozed_until")
-        status = tr("sitrep.snoozed", time=_local(snoozed, self.tz)) if snoozed else tr("status." + item["status"])
-        head = f"#{item['id']} {self.severity(item['severity'])} · {self.regency(item['regency'])} · {self.age(item['age_minutes'])} · {status}"
-        if item["level"]:
-            head += " · " + tr("sitrep.level", level=item["level"])
-        rest = [item["title"]]
-        rest.append(tr("sitrep.owner", who=item["owner"]) if item["owner"] else tr("sitrep.no_owner"))
-        if item["reports"] > 1:
-            rest.append(tr("sitrep.reports", count=item["reports"]))
-        note = item["last_note"]
-        if note:
-            rest.append(tr("sitrep.last_note", time=_local(note["at"], self.tz), who=self.who(note["by"]), text=note["text"]))
-        return head, rest
-
-    def escalation(self, item: dict[str, Any]) -> tuple[str, list[str]]:
-        head = self.tr("sitrep.escalation", id=item["id"], level=item["level"], time=_local(item["at"], self.tz), who=self.who(item["by"]))
-        rest = [f"{self.regency(item['regency'])}: {item['title']}"]
-        if item["note"]:
-            rest.append(item["note"])
-        return head, rest
-
-    def resolved(self, item: dict[str, Any]) -> tuple[str, list[str]]:
-        head = self.tr("sitrep.resolved_line", id=item["id"], regency=self.regency(item["regency"]), who=self.who(item["by"]), time=_local(item["at"], self.tz))
-        rest = [item["title"]]
-        if item["note"]:
-            rest.append(self.tr("sitrep.resolution", text=item["note"]))
-        return head, rest
-
-
-def _listing(title: str, items: list[str], width: int) -> list[str]:
-    """ "Title: a, b, c" on one line, or wrapped under the title at `width`."""
-    if width <= 0:
-        return [f"{title}: " + ", ".join(items)]
-    lines, line = [f"{title}:"], ""
-    for item in items:
-        candidate = f"{line}, {item}" if line else item
-        if line and len(candidate) > width:
-            lines.append(line + ",")
-            line = item
-        else:
-            line = candidate
-    return [*lines, line] if line else lines
-
-
 def _blocks(entries: list[tuple[str, list[str]]], none: str) -> list[str]:
     """Each entry a head line and its lines, a blank line between entries."""
     out: list[str] = []
@@ -386,7 +254,7 @@ def _blocks(entries: list[tuple[str, list[str]]], none: str) -> list[str]:
 
 def render_text(doc: dict[str, Any], lang: str = "id") -> str:
     """WhatsApp-ready: *bold* headings, short lines, no tables."""
-    w, tr, inc = _Words(doc, lang), Translator(lang), doc["incidents"]
+    w, tr, inc = Words(doc, lang), Translator(lang), doc["incidents"]
     head = w.heading()
     out = [f"*{head[0]}*", *head[1:], "", f"*{tr('sitrep.progress')}*", *w.progress(), "", f"*{tr('sitrep.regencies')}*"]
     out += [w.regency_line(line) for line in doc["regencies"]]
@@ -403,7 +271,7 @@ def _md_escape(text: str) -> str:
 
 def render_md(doc: dict[str, Any], lang: str = "id") -> str:
     """For the record: headings and tables."""
-    w, tr, inc = _Words(doc, lang), Translator(lang), doc["incidents"]
+    w, tr, inc = Words(doc, lang), Translator(lang), doc["incidents"]
     head = w.heading()
     out = [f"# {head[0]}", "", *(f"{line}  " for line in head[1:]), "", f"## {tr('sitrep.progress')}", ""]
     out += [f"- {line}" for line in w.progress()]
@@ -495,7 +363,7 @@ class Ledger:
     def write(self, doc: dict[str, Any], outputs: dict[str, bytes], *, seq: int, epoch: str) -> list[Path]:
         """Write each format as sitrep-NNNN-YYYYMMDD-HHMM.<ext> (local time) and record it."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        local = parse_ts(doc["generated"]).astimezone(_tz(doc))
+        local = parse_ts(doc["generated"]).astimezone(doc_tz(doc))
         stem = f"sitrep-{doc['number']:04d}-{local:%Y%m%d-%H%M}"
         paths = []
         for fmt, data in outputs.items():

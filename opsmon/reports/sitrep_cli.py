@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from opsmon.client.session import ClientError, Session, Unauthorized, URLs
+from opsmon.core.clock import parse_ts, utc_now
 from opsmon.core.config import Config
-from opsmon.core.domain import State
 from opsmon.core.exits import EXIT_OK, EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
 from opsmon.core.geo import BoundariesError, province_shape
 from opsmon.core.i18n import who
-from opsmon.core.protocol import Batch, Event, Snapshot, Welcome, parse_ts, utc_now
+from opsmon.core.protocol import Batch, Event, Snapshot, Welcome
+from opsmon.core.state import State
 from opsmon.reports.sitrep import FORMATS, Ledger, build, parse_since, render
 from opsmon.training.exercise import ExerciseClock
 

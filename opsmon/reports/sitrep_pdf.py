@@ -14,10 +14,12 @@ from typing import Any
 from fpdf import FPDF, FontFace
 from PIL import Image
 
+from opsmon.core.clock import parse_ts
 from opsmon.core.geo import ProvinceShape
 from opsmon.core.i18n import Translator
-from opsmon.core.protocol import SEVERITIES, parse_ts
-from opsmon.reports.sitrep import CONDITIONS, _Words, number
+from opsmon.core.records import SEVERITIES
+from opsmon.core.view import CONDITIONS
+from opsmon.reports.words import Words, number
 
 RGB = {
     "critical": (220, 30, 30),
@@ -60,7 +62,7 @@ def map_image(shape: ProvinceShape, conditions: dict[str, str], labels: dict[str
 
 
 def render_pdf(doc: dict[str, Any], lang: str = "id", *, shape: ProvinceShape | None = None) -> bytes:
-    w, tr, inc = _Words(doc, lang), Translator(lang), doc["incidents"]
+    w, tr, inc = Words(doc, lang), Translator(lang), doc["incidents"]
     pdf = _Page(format="A4", unit="mm")
     heading = w.heading()
     pdf.footer_text = _latin(heading[0])

@@ -12,9 +12,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from opsmon.core.domain import State
-from opsmon.core.protocol import SEVERITIES as SEVERITIES  # re-exported: the charts draw one series each
-from opsmon.core.protocol import ConfigInfo, Event, StageUpdated, parse_ts
+from opsmon.core.clock import parse_ts
+from opsmon.core.events import StageUpdated
+from opsmon.core.protocol import Event
+from opsmon.core.records import SEVERITIES as SEVERITIES  # re-exported: the charts draw one series each
+from opsmon.core.records import ConfigInfo
+from opsmon.core.state import State
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from opsmon.core.protocol import ExerciseInfo, format_ts, parse_ts, utc_now
+from opsmon.core.clock import format_ts, parse_ts, utc_now
+from opsmon.core.protocol import ExerciseInfo
 
 # Every exercise epoch starts with this, so an exercise log is never taken for a real night.
 EXERCISE_EPOCH_PREFIX = "latihan-"

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from opsmon.core.clock import format_ts
 from opsmon.core.config import Config
-from opsmon.core.domain import Rules, State, apply, decide, stage_rows
-from opsmon.core.protocol import Ack, Actor, Event, IncidentDraft, Note, Report, Resolve, StageUpdate, User, Welcome, format_ts
+from opsmon.core.domain import decide
+from opsmon.core.fold import apply
+from opsmon.core.protocol import Ack, Event, IncidentDraft, Note, Report, Resolve, StageUpdate, Welcome
+from opsmon.core.records import Actor, User
+from opsmon.core.state import Rules, State, stage_rows
 
 START = datetime(2024, 2, 14, 12, 40, tzinfo=UTC)  # 20:40 WITA
 NOW = datetime(2024, 2, 14, 13, 30, tzinfo=UTC)  # 21:30 WITA

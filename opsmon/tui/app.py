@@ -28,25 +28,19 @@ from textual.reactive import var
 from textual.screen import Screen
 
 from opsmon.client.session import Backoff, ClientError, Connection, URLs, new_command_id, url_list
+from opsmon.core.clock import utc_now
 from opsmon.core.commands import command
 from opsmon.core.config import SitrepSettings
-from opsmon.core.domain import State, concerns, is_overdue, urgency_key
+from opsmon.core.events import IncidentEscalated, IncidentReported
 from opsmon.core.exits import EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE
+from opsmon.core.fold import concerns
 from opsmon.core.geo import ProvinceShape
 from opsmon.core.i18n import CATALOG, WITA, Translator, local_time, translate_failure, translate_refusal, who
-from opsmon.core.protocol import (
-    SEVERITIES,
-    Command,
-    Event,
-    History,
-    Incident,
-    IncidentEscalated,
-    IncidentReported,
-    Result,
-    Welcome,
-    utc_now,
-)
+from opsmon.core.protocol import Command, Event, History, Result, Welcome
+from opsmon.core.records import SEVERITIES, Incident
+from opsmon.core.state import State
 from opsmon.core.text import for_terminal
+from opsmon.core.urgency import is_overdue, urgency_key
 from opsmon.core.urls import short
 from opsmon.core.view import Lookup
 from opsmon.reports.timeline import Night, night

@@ -7,8 +7,8 @@ from typing import Any
 
 from textual.message import Message
 
-from opsmon.core.domain import State
 from opsmon.core.protocol import Event, Welcome
+from opsmon.core.state import State
 
 
 class Connected(Message):

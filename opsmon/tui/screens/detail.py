@@ -8,10 +8,11 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Footer, Static
 
-from opsmon.core.domain import event_summary, event_text, touches
+from opsmon.core.fold import touches
 from opsmon.core.i18n import local_datetime, local_time, who
 from opsmon.core.protocol import Event
 from opsmon.core.text import for_terminal
+from opsmon.core.urgency import event_summary, event_text
 from opsmon.core.view import totals
 from opsmon.tui.actions import DETAIL, bindings
 from opsmon.tui.screens.live import LiveScreen

@@ -20,7 +20,7 @@ from textual.widgets import Input, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
 from opsmon.core.i18n import Translator
-from opsmon.core.protocol import AGENCIES, TEXT_MAX
+from opsmon.core.records import AGENCIES, TEXT_MAX
 from opsmon.core.text import for_terminal
 
 # Sends the note; None when the server took it (or it is queued while offline),

@@ -8,8 +8,8 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Footer, Static
 
-from opsmon.core.domain import urgency_key
 from opsmon.core.text import for_terminal
+from opsmon.core.urgency import urgency_key
 from opsmon.core.view import SEVERITIES, totals
 from opsmon.tui.actions import REGENCY, bindings
 from opsmon.tui.screens.live import LiveScreen

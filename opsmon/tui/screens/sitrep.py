@@ -10,8 +10,8 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Footer, Static
 
+from opsmon.core.clock import parse_ts
 from opsmon.core.i18n import who
-from opsmon.core.protocol import parse_ts
 from opsmon.reports.sitrep import Ledger, build, render, render_text
 from opsmon.tui.actions import SITREP, bindings
 from opsmon.tui.screens.live import OpsmonScreen

@@ -18,8 +18,7 @@ from textual.widget import Widget
 
 from opsmon.core.geo import Grid, ProvinceShape
 from opsmon.core.i18n import Translator
-from opsmon.core.view import RegencySummary
-from opsmon.reports.sitrep import CONDITIONS
+from opsmon.core.view import CONDITIONS, RegencySummary
 from opsmon.tui.widgets.regency import digit_for
 
 # Interior fill per condition, worst first: darker means worse, with or without colour.

@@ -17,10 +17,10 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from opsmon.core.domain import is_overdue
 from opsmon.core.i18n import CATALOG, WITA, Translator, local_time, who
-from opsmon.core.protocol import Incident
+from opsmon.core.records import Incident
 from opsmon.core.text import for_terminal
+from opsmon.core.urgency import is_overdue
 from opsmon.core.view import Lookup, age
 from opsmon.tui.actions import QUEUE, Scoped, bindings
 from opsmon.tui.widgets.bars import cut

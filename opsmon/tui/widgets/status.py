@@ -9,7 +9,7 @@ from textual.app import RenderResult
 from textual.widget import Widget
 
 from opsmon.core.i18n import Translator, local_time, who
-from opsmon.core.protocol import Incident, User
+from opsmon.core.records import Incident, User
 from opsmon.core.text import for_terminal
 from opsmon.core.view import Lookup, Totals
 from opsmon.tui.widgets.bars import fit

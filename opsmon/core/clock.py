@@ -1,0 +1,20 @@
+"""Timestamps as the protocol writes them: RFC 3339 UTC with milliseconds and Z."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+# --- time ----------------------------------------------------------------------------
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def format_ts(moment: datetime) -> str:
+    """RFC 3339 UTC with milliseconds and Z, as the protocol writes every ts."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_ts(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -1,0 +1,240 @@
+"""The values the protocol carries: who acted, an incident, a stage row, the
+province's config as `welcome` sends it, the user, and the vocabularies
+(roles, agencies, severities, statuses) and field limits they share.
+
+No I/O here, and no textual: this module is shared with the server.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta, timezone, tzinfo
+from typing import Annotated, Literal, get_args
+
+import msgspec
+
+ROLES = ("viewer", "officer", "admin")
+Agency = Literal["KPU", "Bawaslu", "Polri"]
+AGENCIES: tuple[str, ...] = get_args(Agency)
+# The four severities, most severe first: the one list (config, wire, fold, screens, reports).
+SeverityKey = Literal["critical", "high", "medium", "low"]
+SEVERITIES: tuple[str, ...] = get_args(SeverityKey)
+INCIDENT_STATUSES = ("open", "acknowledged", "resolved")
+
+CommandId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+IncidentId = Annotated[int, msgspec.Meta(ge=1)]
+# The longest title/location and the longest text (detail, note) a frame may
+# carry; clients size their inputs from these.
+TITLE_MAX = 200
+TEXT_MAX = 4000
+Title = Annotated[str, msgspec.Meta(min_length=1, max_length=TITLE_MAX)]
+LongText = Annotated[str, msgspec.Meta(max_length=TEXT_MAX)]
+RequiredText = Annotated[str, msgspec.Meta(min_length=1, max_length=TEXT_MAX)]
+Location = Annotated[str, msgspec.Meta(max_length=TITLE_MAX)]
+
+# --- values ------------------------------------------------------------------
+
+
+class Actor(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Who did something: a person and their agency, or {"name": "system"}."""
+
+    name: str
+    agency: str | None = None
+
+
+SYSTEM = Actor(name="system")
+
+
+class NoteEntry(msgspec.Struct, frozen=True):
+    ts: str
+    by: Actor
+    text: str
+    # Added to v1: which event wrote it ("note", "escalated", "resolved", "reopened").
+    kind: str = "note"
+
+
+class Incident(msgspec.Struct):
+    id: int
+    regency: str
+    category: str
+    severity: str
+    title: str
+    detail: str
+    location: str
+    status: str
+    level: int
+    reported: str
+    reporter: Actor
+    acknowledged: str | None
+    acknowledged_by: Actor | None
+    resolved: str | None
+    resolved_by: Actor | None
+    ack_due: str
+    notes: list[NoteEntry]
+    # Added to v1: when the server will next escalate it (null once acknowledged,
+    # resolved, snoozed, or escalated for the last time).
+    escalate_due: str | None = None
+    # Added to v1 (triage): how many reports were folded into it, who handles it,
+    # until when the server does not escalate it, and which incident it was merged
+    # into. Defaults, so incidents stored before these existed still decode.
+    reports: int = 1
+    owner: Actor | None = None
+    snoozed_until: str | None = None
+    merged_into: int | None = None
+
+
+class StageRow(msgspec.Struct):
+    regency: str
+    stage: str
+    status: str
+    done: int
+    total: int
+    note: str | None
+    updated: str
+
+
+# --- the province's config, as `welcome` carries it ---------------------------
+# One definition: opsmon/core/config.py decodes config.toml straight into these
+# (through subclasses that refuse unknown keys and add what only the server
+# reads), and the welcome sends exactly these fields. Clients decode them
+# leniently: a field a newer server adds is ignored.
+
+StageUnit = Literal["tps", "kecamatan", "plenary"]
+# "regency": every regency has its own row; "province": one row for the whole
+# province (its plenary), keyed by the province code.
+StageScope = Literal["regency", "province"]
+KEY_PATTERN = "^[a-z][a-z0-9_]{0,31}$"
+CODE_PATTERN = "^[0-9]{4}$"
+NOT_BLANK = r"\S"  # a name or label: not empty, not only spaces
+Name = Annotated[str, msgspec.Meta(pattern=NOT_BLANK)]
+Key = Annotated[str, msgspec.Meta(pattern=KEY_PATTERN)]
+RegencyCode = Annotated[str, msgspec.Meta(pattern=CODE_PATTERN)]
+Positive = Annotated[int, msgspec.Meta(ge=1)]
+NonNegative = Annotated[int, msgspec.Meta(ge=0)]
+
+
+class LabelText(msgspec.Struct, frozen=True):
+    id: Name
+    en: Name
+
+    def get(self, lang: str) -> str:
+        return self.en if lang == "en" else self.id
+
+
+class RegencyInfo(msgspec.Struct, frozen=True):
+    code: RegencyCode
+    name: Name
+    short: Name
+    kecamatan: Positive
+    tps: Positive
+    desa: NonNegative = 0
+    tps_estimated: bool = False
+
+
+class StageInfo(msgspec.Struct, frozen=True):
+    key: Key
+    label: LabelText
+    # Any string on the wire, so a newer server's new unit or scope does not stop
+    # an older client (an unknown unit counts to 1); the config narrows both.
+    unit: str
+    short: LabelText | None = None
+    window: str = ""
+    # Added to v1: "province" for a stage with one row for the whole province
+    # (its regency is the province code), "regency" for one row per regency.
+    scope: str = "regency"
+    # Added to v1: true on the stage whose `done` is the TPS counted (the
+    # header's TPS figure, the sitrep, the chart). Sent only when the config
+    # sets it; see ConfigInfo.counting_stage for the fallback.
+    counts: bool | msgspec.UnsetType = msgspec.UNSET
+
+    @property
+    def province_wide(self) -> bool:
+        return self.scope == "province"
+
+    def total_for(self, regency: RegencyInfo | None) -> int:
+        """What a regency (None: the province, for a province stage) counts to in this stage."""
+        if regency is None:
+            return 1
+        if self.unit == "tps":
+            return regency.tps
+        if self.unit == "kecamatan":
+            return regency.kecamatan
+        return 1
+
+
+class CategoryInfo(msgspec.Struct, frozen=True):
+    key: Key
+    label: LabelText
+
+
+class SeverityInfo(msgspec.Struct, frozen=True):
+    key: Key  # any key on the wire (a newer server's); the config allows only SeverityKey
+    label: LabelText
+    ack_minutes: Positive
+    escalate_minutes: NonNegative  # 0: escalate once, at the deadline, and not again
+
+
+class ProvinceInfo(msgspec.Struct, frozen=True):
+    code: Name
+    name: Name
+    timezone_name: str = "WITA"
+    # Indonesia keeps no daylight saving time, so a fixed offset is exact.
+    utc_offset_hours: Annotated[float, msgspec.Meta(ge=-14, le=14)] = 8.0
+
+    @property
+    def tz(self) -> tzinfo:
+        return timezone(timedelta(hours=self.utc_offset_hours), self.timezone_name)
+
+
+class ConfigInfo(msgspec.Struct, frozen=True):
+    regencies: Annotated[tuple[RegencyInfo, ...], msgspec.Meta(min_length=1)]
+    stages: Annotated[tuple[StageInfo, ...], msgspec.Meta(min_length=1)]
+    categories: Annotated[tuple[CategoryInfo, ...], msgspec.Meta(min_length=1)]
+    severities: Annotated[tuple[SeverityInfo, ...], msgspec.Meta(min_length=1)]
+    province: ProvinceInfo | None = None
+
+    @property
+    def tz(self) -> tzinfo:
+        """The province's time, which stage windows are written in (a welcome
+        without `province`, from a server older than it: ProvinceInfo's defaults)."""
+        return (self.province or ProvinceInfo(code="", name="")).tz
+
+    def regency(self, code: str) -> RegencyInfo | None:
+        return next((r for r in self.regencies if r.code == code), None)
+
+    def stage(self, key: str) -> StageInfo | None:
+        return next((s for s in self.stages if s.key == key), None)
+
+    def category(self, key: str) -> CategoryInfo | None:
+        return next((c for c in self.categories if c.key == key), None)
+
+    def severity(self, key: str) -> SeverityInfo | None:
+        return next((s for s in self.severities if s.key == key), None)
+
+    def regency_stages(self) -> list[StageInfo]:
+        """The stages every regency counts: not the province's own (`scope = "province"`)."""
+        return [stage for stage in self.stages if not stage.province_wide]
+
+    def province_stages(self) -> list[StageInfo]:
+        """Stages held once for the whole province (its recapitulation plenary)."""
+        return [stage for stage in self.stages if stage.province_wide]
+
+    def counting_stage(self) -> StageInfo | None:
+        """The stage whose `done` is the TPS counted: the one the config marks
+        `counts = true`, else (a config or a server without the mark) the last
+        regency stage counted in TPS."""
+        marked = next((s for s in self.stages if s.counts is True), None)
+        return marked or next((s for s in reversed(self.regency_stages()) if s.unit == "tps"), None)
+
+
+class User(msgspec.Struct):
+    name: str
+    role: str
+    agency: str
+    regencies: list[str] | None
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(name=self.name, agency=self.agency)
+
+    def may_act(self) -> bool:
+        return self.role in ("officer", "admin")

@@ -1,0 +1,115 @@
+"""The province as the fold leaves it (`State`), the rules the server decides
+by (`Rules`, the config reduced) and the stage rows an untouched stage implies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import tzinfo
+from functools import cached_property
+from typing import Any
+
+from opsmon.core.clock import parse_ts
+from opsmon.core.config import Config
+from opsmon.core.records import Incident, SeverityInfo, StageRow
+from opsmon.core.wire import convert, to_builtins
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What the server needs to decide commands: the province's config, reduced."""
+
+    stage_totals: dict[tuple[str, str], int]  # (regency, stage) -> total; a province stage's regency is the province code
+    categories: frozenset[str]
+    severities: dict[str, SeverityInfo]  # the config's own: ack_minutes, escalate_minutes (0: no re-escalation after the first)
+    tz: tzinfo
+    tz_name: str = "WITA"
+    province: str = ""
+    province_stages: frozenset[str] = frozenset()
+    dedup_minutes: int = 30  # [triage] dedup_minutes; 0: never fold
+
+    @cached_property
+    def regencies(self) -> frozenset[str]:
+        # Asked on every report and stage update: worked out once.
+        return frozenset(regency for regency, stage in self.stage_totals if stage not in self.province_stages)
+
+    @cached_property
+    def stages(self) -> frozenset[str]:
+        return frozenset(stage for _, stage in self.stage_totals)
+
+    @classmethod
+    def from_config(cls, config: Config) -> Rules:
+        return cls(
+            stage_totals=config.stage_totals(),
+            categories=frozenset(c.key for c in config.categories),
+            severities={s.key: s for s in config.severities},
+            tz=config.province.tz,
+            tz_name=config.province.timezone_name,
+            province=config.province.code,
+            province_stages=frozenset(s.key for s in config.stages if s.province_wide),
+            dedup_minutes=config.triage.dedup_minutes,
+        )
+
+    def local_time(self, ts: str) -> str:
+        return f"{parse_ts(ts).astimezone(self.tz):%H:%M} {self.tz_name} ({parse_ts(ts).astimezone(self.tz):%d/%m})"
+
+
+@dataclass
+class State:
+    """The province as of event `seq`: every incident and every stage row an
+    event made (an untouched row is implicit: `stage_row`)."""
+
+    seq: int = 0
+    incidents: dict[int, Incident] = field(default_factory=dict)
+    stages: dict[tuple[str, str], StageRow] = field(default_factory=dict)
+    max_incident_id: int = -1  # -1: not known yet, worked out on first use
+
+    @property
+    def next_incident_id(self) -> int:
+        if self.max_incident_id < 0:
+            self.max_incident_id = max(self.incidents, default=0)
+        return self.max_incident_id + 1
+
+    def fork(self) -> State:
+        """A state that can be changed without touching this one (rows are shared, never mutated)."""
+        return State(seq=self.seq, incidents=dict(self.incidents), stages=dict(self.stages), max_incident_id=self.max_incident_id)
+
+    def copy(self) -> State:
+        return State(
+            seq=self.seq,
+            incidents={k: convert(to_builtins(v), Incident) for k, v in self.incidents.items()},
+            stages={k: convert(to_builtins(v), StageRow) for k, v in self.stages.items()},
+        )
+
+    def as_builtins(self) -> dict[str, Any]:
+        """A plain, comparable form (used by tests to check that folds agree)."""
+        return {
+            "seq": self.seq,
+            "incidents": {k: to_builtins(v) for k, v in sorted(self.incidents.items())},
+            "stages": {f"{r}/{s}": to_builtins(v) for (r, s), v in sorted(self.stages.items())},
+        }
+
+
+def stage_status(done: int, total: int, blocked: bool) -> str:
+    if blocked:
+        return "blocked"
+    if done <= 0:
+        return "pending"
+    if done >= total:
+        return "done"
+    return "in_progress"
+
+
+def stage_row(state: State, regency: str, stage: str, total: int, ts: str) -> StageRow:
+    """The row events made for (regency, stage), or its implicit zero: a row no
+    event has touched is done 0 of the configured `total`, not blocked, as of `ts`
+    (the database's creation). The state holds only rows events made, so a fold
+    from seq 0 needs only the events."""
+    row = state.stages.get((regency, stage))
+    if row is not None:
+        return row
+    return StageRow(regency=regency, stage=stage, status="pending", done=0, total=total, note=None, updated=ts)
+
+
+def stage_rows(state: State, stage_totals: dict[tuple[str, str], int], ts: str) -> list[StageRow]:
+    """Every configured row, in config order: the state's or its implicit zero."""
+    return [stage_row(state, regency, stage, total, ts) for (regency, stage), total in stage_totals.items()]

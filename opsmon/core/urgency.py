@@ -1,0 +1,99 @@
+"""Views of incidents every screen and document shares: queue order, what an
+event says in one line, whose an incident is, overdue, and what a snapshot carries."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, tzinfo
+
+from opsmon.core.clock import parse_ts
+from opsmon.core.events import (
+    IncidentAssigned,
+    IncidentDuplicate,
+    IncidentEscalated,
+    IncidentMerged,
+    IncidentNoted,
+    IncidentReported,
+    IncidentSeverityChanged,
+    IncidentSnoozed,
+    StageUpdated,
+)
+from opsmon.core.protocol import Event
+from opsmon.core.records import SEVERITIES, Incident, User
+
+SNAPSHOT_RESOLVED_WINDOW = timedelta(hours=24)
+
+# --- views shared by every screen --------------------------------------------------
+
+
+def urgency_key(incident: Incident) -> tuple[int, int, str, int]:
+    """Queue order: unacknowledged before acknowledged before snoozed, then severity, then oldest first."""
+    status_rank = {"open": 0, "acknowledged": 1, "resolved": 3}.get(incident.status, 4)
+    if incident.snoozed_until is not None and incident.status != "resolved":
+        status_rank = 2  # snoozed: below every live one, above the resolved
+    severity_rank = SEVERITIES.index(incident.severity) if incident.severity in SEVERITIES else len(SEVERITIES)
+    return (status_rank, severity_rank, incident.reported, incident.id)
+
+
+def event_summary(event: Event, tz: tzinfo | None = None) -> str:
+    """The one thing worth saying about an event besides its kind and actor, for
+    timelines and the post's record (raw wire text: draw it through for_terminal).
+    With `tz`, a time in it (a snooze's end) is in the province's time, as people read it."""
+    data = event.data
+    said = getattr(data, "note", None)
+    note = f": {said}" if isinstance(said, str) and said else ""
+    match data:
+        case IncidentReported(severity=severity, title=title) | IncidentDuplicate(severity=severity, title=title):
+            return f"{severity}: {title}"
+        case IncidentAssigned(owner=owner):
+            return f"{owner.agency}/{owner.name}" if owner is not None else "released"
+        case IncidentSnoozed(until=until):
+            if tz is not None and until:
+                try:
+                    local = parse_ts(until).astimezone(tz)
+                    until = f"{local:%d/%m %H:%M} {local.tzname() or ''}".strip()
+                except ValueError:
+                    pass  # not a time: say what the event holds
+            return f"until {until}{note}"
+        case IncidentSeverityChanged(severity=severity):
+            return f"{severity}{note}"
+        case IncidentMerged(into=into):
+            return f"into #{into}{note}"
+        case IncidentEscalated(level=level):
+            return f"level {level}{note}"
+        case StageUpdated(stage=stage, done=done, total=total, status=status):
+            blocked = " blocked" if status == "blocked" else ""
+            return f"{stage} {done}/{total}{blocked}{note}"
+        case IncidentNoted(text=text):
+            return text
+        case dict():
+            return str(data.get("note") or data.get("text") or "")
+    return said if isinstance(said, str) else ""
+
+
+def event_text(event: Event) -> str:
+    """The free text an event carries: its note, or a note's text ("" if none)."""
+    data = event.data
+    if isinstance(data, dict):
+        return str(data.get("note") or data.get("text") or "")
+    said = getattr(data, "note", None) or getattr(data, "text", None)
+    return said if isinstance(said, str) else ""
+
+
+def is_mine(incident: Incident, user: User) -> bool:
+    """Owned by this user, or in their token's regencies (a scoped officer's own ground)."""
+    owner = incident.owner
+    if owner is not None and owner.name == user.name and owner.agency == user.agency:
+        return True
+    return user.regencies is not None and incident.regency in user.regencies
+
+
+def is_overdue(incident: Incident, now: datetime) -> bool:
+    """Unacknowledged past its acknowledgement deadline (a snoozed one is not)."""
+    return incident.status == "open" and incident.snoozed_until is None and parse_ts(incident.ack_due) <= now
+
+
+def in_snapshot(incident: Incident, now: datetime) -> bool:
+    """Snapshots carry every unresolved incident and those resolved in the last 24 hours."""
+    if incident.status != "resolved" or incident.resolved is None:
+        return True
+    return parse_ts(incident.resolved) >= now - SNAPSHOT_RESOLVED_WINDOW
