@@ -1,4 +1,10 @@
-"""opsmon-server: the websocket handler, HTTP health and metrics, escalations.
+"""opsmon-server: one province's server, composed of its parts by concern:
+server.connections (the handshake, per-connection counts), server.writer (the
+command path, group commit, audit lines), server.follower (other replicas'
+commits), server.http (/healthz, /metrics, the Origin check) and
+server.timers (escalations and wake-ups, token sweep, reports, backups, the
+write probe, the timer lock). This module starts and stops them, and `run`
+serves a database until a signal.
 
 Every write goes: authenticate -> validate (protocol) -> decide (domain)
 -> commit (store) -> answer the sender -> broadcast (hub). One lock orders
