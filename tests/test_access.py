@@ -97,11 +97,11 @@ async def test_an_expired_token_is_refused_and_its_connections_closed(tmp_path: 
     async with running_server(tmp_path, clock=clock) as running:
         known = {r.code for r in running.config.regencies}
         token = await add_token(running.store, "Relawan", "officer", "KPU", None, known, expires=clock.now + timedelta(hours=3), log_change=True)
-        await running.server.check_tokens()  # the watcher's round: logs the new token
+        await running.server.tokens.check()  # the watcher's round: logs the new token
         peer = await Peer.open(running, token)
         assert (await peer.command("report", **report()))["ok"]
         clock.advance(hours=3)
-        await running.server.check_tokens()
+        await running.server.tokens.check()
         code, frames = await peer.closed()
         assert code == 1008
         assert frames[-1]["code"] == "unauthorized" and frames[-1]["message"] == "token expired at 2024-02-15 00:00 WITA"
@@ -112,7 +112,7 @@ async def test_an_expired_token_is_refused_and_its_connections_closed(tmp_path: 
         kinds = [(e.kind, getattr(e.data, "name", None)) for e in events]
         assert kinds == [("token.added", "Relawan"), ("incident.reported", None), ("token.expired", "Relawan")]
         assert events[2].data.expired == format_ts(clock.now)
-        await running.server.check_tokens()
+        await running.server.tokens.check()
         assert len(await running.store.events_since(0)) == 3
 
 
@@ -157,7 +157,7 @@ async def test_token_add_revoke_and_add_again_are_events_and_keep_the_revocation
             await Session.open(running.url, old_secret)  # revoked stays revoked
         session = await Session.open(running.url, new_secret)
         await session.close()
-        await running.server.check_tokens()  # saves the last use
+        await running.server.tokens.check()  # saves the last use
     listing = (await asyncio.to_thread(opsmon_server, "token", "list", "--db", str(db))).stdout
     lines = [line for line in listing.splitlines() if line.startswith("Rahmat")]
     assert "never used" in lines[0] and "last used 2" in lines[1] and "WITA" in lines[1]
@@ -206,7 +206,7 @@ async def test_the_dashboard_takes_token_events_in_its_stride(tmp_path: Path, cl
             await until(pilot, lambda: app.online and app.state.seq == 0)
             known = {r.code for r in running.config.regencies}
             await add_token(running.store, "Relawan", "officer", "KPU", None, known, log_change=True)
-            await running.server.check_tokens()
+            await running.server.tokens.check()
             await until(pilot, lambda: app.state.seq == 1)
             assert app.state.incidents == {} and app.online
             assert not any("Relawan" in notice for notice in app.notices)

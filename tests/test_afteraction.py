@@ -35,7 +35,7 @@ async def scripted_session(tmp_path: Path) -> Path:
         assert not refused["ok"] and refused["code"] == "conflict"
         second = (await field.command("report", incident=LOGISTIK))["incident"]  # 05:02, high: due 05:17
         clock.advance(seconds=20)  # 05:22
-        assert await server.server.check_deadlines() >= 1  # the server escalates #2 (due 05:17)
+        assert await server.server.deadlines.check() >= 1  # the server escalates #2 (due 05:17)
         assert (await polisi.command("ack", incident=second))["ok"]  # 20 minutes: late
         assert (await rahmat.command("note", incident=first, text="Polsek sudah di lokasi"))["ok"]
         clock.advance(seconds=10)  # 05:32

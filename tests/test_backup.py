@@ -117,12 +117,12 @@ def backing_up(tmp_path: Path, every_minutes: float) -> Config:
 async def test_the_server_keeps_the_newest_backups(tmp_path: Path) -> None:
     folder = tmp_path / "backups"
     async with running_server(tmp_path, config=backing_up(tmp_path, 60)) as running:  # the loop's first copy is an hour away
-        assert running.server.backup_folder == folder
+        assert running.server.backups.folder == folder
         peer = await Peer.open(running, running.tokens["officer"])
         seen: set[str] = set()
         for n in range(4):
             assert (await peer.command("report", **report(title=f"laporan {n}")))["ok"]
-            info = await running.server.backup_now()
+            info = await running.server.backups.now()
             assert info is not None and info.seq == n + 1
             seen.add(info.path.name)
         await peer.close()

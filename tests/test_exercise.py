@@ -37,12 +37,12 @@ async def test_a_critical_has_five_scenario_minutes_whatever_the_speed(tmp_path:
         assert parse_ts(incident.ack_due) - parse_ts(incident.reported) == timedelta(minutes=5)
         # Just under 5 scenario minutes of wall clock: not yet escalated; just over: escalated.
         base.advance(seconds=299 / speed)
-        assert await server.server.check_deadlines() == 0
+        assert await server.server.deadlines.check() == 0
         base.advance(seconds=2 / speed)
-        assert await server.server.check_deadlines() == 1
+        assert await server.server.deadlines.check() == 1
         assert server.server.state.incidents[incident.id].level == 1
         # Deadlines are checked as often in scenario time as on a real night.
-        assert server.server.deadline_check_seconds <= max(0.1, server.config.server.escalation_check_seconds / speed) + 1e-9
+        assert server.server.deadlines.every <= max(0.1, server.config.server.escalation_check_seconds / speed) + 1e-9
         await peer.close()
 
 

@@ -93,7 +93,7 @@ async def test_escalations_name_the_incident(tmp_path: Path, clock: FakeClock, c
         peer = await Peer.open(running, running.tokens["officer"])
         assert (await peer.command("report", **report(regency="6303", severity="critical", title="Ricuh di PPK")))["ok"]
         clock.advance(minutes=30)
-        assert await running.server.check_deadlines() == 1
+        assert await running.server.deadlines.check() == 1
         await peer.close()
     lines = [r.getMessage() for r in caplog.records if r.name == "opsmon.server"]
     assert any(re.fullmatch(r"escalated incident #1 \(regency 6303, critical\) to level 1: not acknowledged by its deadline", line) for line in lines), lines

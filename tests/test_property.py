@@ -139,7 +139,7 @@ async def _run_sequence(ops: list[tuple[Any, ...]], tmp: Path, database: str) ->
         for op in ops:
             if op[0] == "clock":
                 clock.advance(minutes=op[1])
-                await server.check_deadlines()
+                await server.deadlines.check()
                 continue
             if op[0] == "resume":
                 # The observer drops its connection and resumes from the last seq it read.

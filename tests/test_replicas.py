@@ -267,7 +267,7 @@ async def test_escalation_fires_exactly_once_with_several_replicas(count: int, p
         clock.advance(minutes=5)
         for r in group[1:]:
             await _deafen(r)
-        done = await asyncio.gather(*(r.server.check_deadlines() for r in group))
+        done = await asyncio.gather(*(r.server.deadlines.check() for r in group))
         assert sorted(done) == [0] * (count - 1) + [1]
         for r in group:  # not by a refused commit: nobody's writes failed
             assert (await _health(r))["status"] == "ok" and r.server.problem is None

@@ -21,7 +21,7 @@ from opsmon.client.session import Session
 from opsmon.core.fold import fold
 from opsmon.core.protocol import Ack, Batch, Event, Snapshot
 from opsmon.core.state import State
-from server import app as server_app
+from server import connections
 from server.app import OpsmonServer
 from server.auth import add_token
 from server.store_api import open_store
@@ -711,18 +711,18 @@ async def test_the_server_escalates_what_nobody_acknowledges(databases: Database
         await officer.command("report", **report(severity="critical"))
         await officer.command("ack", incident=3)
         clock.advance(minutes=4)
-        assert await running.server.check_deadlines() == 0
+        assert await running.server.deadlines.check() == 0
         clock.advance(minutes=1, seconds=1)
-        assert await running.server.check_deadlines() == 1
+        assert await running.server.deadlines.check() == 1
         events = await wall.wait_events(5)
         escalated = events[4]
         assert escalated["kind"] == "incident.escalated"
         assert escalated["actor"] == {"name": "system"}
         assert escalated["data"]["incident"] == 1 and escalated["data"]["level"] == 1
         assert escalated["ts"] == "2024-02-14T13:05:01.000Z"
-        assert await running.server.check_deadlines() == 0  # not again before the interval
+        assert await running.server.deadlines.check() == 0  # not again before the interval
         clock.advance(minutes=5)
-        assert await running.server.check_deadlines() == 1
+        assert await running.server.deadlines.check() == 1
         assert (await wall.wait_events(6))[5]["data"]["level"] == 2
         await officer.close()
         await wall.close()
@@ -733,12 +733,12 @@ async def test_the_server_escalates_what_nobody_acknowledges(databases: Database
     async with running_server(tmp_path, clock=clock, database=databases.url()) as running:
         # The escalation loop checks at start-up, so follow from seq 6 to see it all.
         wall = await Peer.open(running, tokens["wall"], epoch=running.store.epoch, since=6)
-        await running.server.check_deadlines()
+        await running.server.deadlines.check()
         events = await wall.wait_events(2)
         assert sorted((e["data"]["incident"], e["data"]["level"]) for e in events) == [(1, 3), (2, 1)]
         assert all(e["actor"] == {"name": "system"} for e in events)
         assert [e["seq"] for e in events] == [7, 8]
-        assert await running.server.check_deadlines() == 0  # nothing twice
+        assert await running.server.deadlines.check() == 0  # nothing twice
         assert await wall.quiet() == []
         assert running.server.state.incidents[3].level == 0  # acknowledged: never escalated
         await wall.close()
@@ -882,7 +882,7 @@ async def test_an_admin_token_may_send_faster_for_bulk_imports(server: Running) 
 
 
 async def test_no_hello_in_time_is_unauthorized(server: Running, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(server_app, "HELLO_TIMEOUT_SECONDS", 0.2)
+    monkeypatch.setattr(connections, "HELLO_TIMEOUT_SECONDS", 0.2)
     ws = await connect(server.url)
     frame = json.loads(await asyncio.wait_for(ws.recv(), 3))
     assert frame["type"] == "error" and frame["code"] == "unauthorized" and "hello" in frame["message"]

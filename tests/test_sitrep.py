@@ -263,13 +263,13 @@ async def test_the_server_writes_a_report_into_the_folder_on_its_own(tmp_path: P
     clock = FakeClock()
     async with running_server(tmp_path, clock=clock, config=config) as running:
         assert "sitreps" in {t.get_name() for t in running.server._tasks}  # on the clock, every hour
-        first = await running.server.write_sitrep()
+        first = await running.server.sitreps.write()
         assert [p.suffix for p in first] == [".txt", ".json", ".pdf"]
         assert first[0].name == "sitrep-0001-20240214-2100.txt"  # 21:00 WITA
         assert first[0].read_text(encoding="utf-8").startswith("*LAPORAN SITUASI No. 1*\n")
         assert first[2].read_bytes().startswith(b"%PDF-")
         clock.advance(hours=1)
-        second = await running.server.write_sitrep()
+        second = await running.server.sitreps.write()
         assert second[0].name == "sitrep-0002-20240214-2200.txt"
         assert "Periode: sejak 14/02/2024 21:00 WITA" in second[0].read_text(encoding="utf-8")
     off = load_config(post_config(tmp_path))

@@ -364,20 +364,20 @@ async def test_escalation_skips_a_snoozed_incident_across_a_restart(tmp_path: Pa
     clock.advance(minutes=20)  # the server is down past both deadlines
     async with running_server(tmp_path, clock=clock) as running:
         assert running.server.state.incidents[1].snoozed_until == "2024-02-14T13:30:00.000Z"
-        await running.server.check_deadlines()
+        await running.server.deadlines.check()
         escalated = {e.data.incident for e in await running.store.events_since(0) if e.kind == "incident.escalated"}
         assert escalated == {2}  # the snoozed one is left alone
         seq = running.server.state.seq
     clock.advance(minutes=11)  # 13:31: the snooze ended at 13:30, while the server was down again
     async with running_server(tmp_path, clock=clock) as running:
         wall = await Peer.open(running, tokens["wall"], epoch=running.store.epoch, since=seq)
-        await running.server.check_deadlines()
+        await running.server.deadlines.check()
         woke = [e for e in await running.store.events_since(seq) if e.data.incident == 1]
         assert [e.kind for e in woke] == ["incident.unsnoozed"] and woke[0].actor == SYSTEM
         assert woke[0].data.ack_due == "2024-02-14T13:35:00.000Z"  # counted from the end of the snooze
         assert running.server.state.incidents[1].level == 0
         clock.advance(minutes=4)
-        await running.server.check_deadlines()
+        await running.server.deadlines.check()
         assert running.server.state.incidents[1].level == 1  # and escalated once that deadline passed
         log = fold(State(), await running.store.events_since(0))
         assert log.as_builtins() == running.server.state.as_builtins()

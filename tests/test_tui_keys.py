@@ -58,7 +58,7 @@ async def test_an_automatic_escalation_is_said_by_the_system_in_the_screens_lang
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.welcome is not None and len(app.state.incidents) == 1)
         clock.advance(minutes=240)  # long past the ack deadline: the server escalates by itself
-        await server.server.check_deadlines()
+        await server.server.deadlines.check()
         await until(pilot, lambda: any(n.startswith("ESKALASI level") and "#1 Banjarmasin: Listrik padam" in n for n in app.notices))
         [notice] = [n for n in app.notices if n.startswith("ESKALASI level")][:1]
         assert notice.endswith("(sistem)") and "system" not in notice, notice

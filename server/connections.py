@@ -1,0 +1,192 @@
+"""Connections: the websocket handshake (hello, token, welcome, then a
+snapshot or the events missed) and what the server counts per connection
+(connections per address and per token, when each token was last used)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from opsmon.core.clock import format_ts
+from opsmon.core.protocol import CLOSE_POLICY, HELLO_TIMEOUT_SECONDS, PROTOCOL_VERSION, Error, Hello, Snapshot, Welcome
+from opsmon.core.records import User
+from opsmon.core.state import stage_rows
+from opsmon.core.urgency import in_snapshot
+from opsmon.core.wire import BadMessage, decode_client, encode, event_digest
+from server.auth import identify
+from server.hub import Subscriber, batch_frames
+
+if TYPE_CHECKING:
+    from server.app import OpsmonServer
+
+log = logging.getLogger("opsmon.server")
+
+# A client further behind than this gets a snapshot instead of the missed events.
+RESUME_LIMIT = 20_000
+# Close code for a connection turned away for now (too many connections): the
+# client retries later, unlike 1008, which tells it its token is no good.
+CLOSE_TRY_AGAIN_LATER = 1013
+
+
+def peer_address(connection: ServerConnection) -> str:
+    """The peer's IP address (no port): what the per-address limit counts."""
+    remote = connection.remote_address
+    return str(remote[0]) if remote else "unknown"
+
+
+class Connections:
+    """Every websocket from its first frame to its close; its commands go to the writer."""
+
+    def __init__(self, server: OpsmonServer) -> None:
+        self.server = server
+        self._per_address: dict[str, int] = {}
+        self._per_token: dict[str, int] = {}
+        self.used: dict[str, str] = {}  # token hash -> last use, saved by the token sweep
+
+    async def handle(self, connection: ServerConnection) -> None:
+        address = peer_address(connection)
+        self._per_address[address] = self._per_address.get(address, 0) + 1
+        try:
+            limit = self.server.settings.max_connections_per_address
+            if self._per_address[address] > limit:
+                log.warning("turned away a connection from %s: it already has %d open (max_connections_per_address)", address, limit)
+                await self.turn_away(
+                    connection, f"more than {limit} connections from {address}; close some first (the limit is [server] max_connections_per_address)"
+                )
+                return
+            session = await self.greet(connection, address)
+            if session is None:
+                return
+            user, token_hash = session
+            try:
+                await self.server.writer.serve(connection, user, token_hash)
+            except ConnectionClosed:
+                pass
+            finally:
+                await self.server.hub.remove(connection)
+                left = self._per_token.get(token_hash, 1) - 1
+                if left > 0:
+                    self._per_token[token_hash] = left
+                else:
+                    self._per_token.pop(token_hash, None)
+        finally:
+            left = self._per_address[address] - 1
+            if left > 0:
+                self._per_address[address] = left
+            else:
+                del self._per_address[address]
+
+    async def turn_away(self, connection: ServerConnection, message: str) -> None:
+        """Too many connections: say so, and close with 1013 so the client tries again later."""
+        self.server.metrics.error("too_many_connections")
+        with contextlib.suppress(ConnectionClosed):
+            await connection.send(encode(Error(code="too_many_connections", message=message)), text=True)
+            await connection.close(CLOSE_TRY_AGAIN_LATER, message[:120])
+
+    async def refuse(self, connection: ServerConnection, message: str, detail: str = "") -> None:
+        """A failed hello: the client hears `message`; the log names the address and why."""
+        log.warning("refused a hello from %s: %s", peer_address(connection), detail or message)
+        self.server.metrics.error("unauthorized")
+        with contextlib.suppress(ConnectionClosed):
+            await connection.send(encode(Error(code="unauthorized", message=message)), text=True)
+            await connection.close(CLOSE_POLICY, message[:120])
+
+    async def greet(self, connection: ServerConnection, address: str) -> tuple[User, str] | None:
+        """hello -> welcome -> snapshot or the missed events; subscribe."""
+        try:
+            frame = await asyncio.wait_for(connection.recv(), HELLO_TIMEOUT_SECONDS)
+        except TimeoutError:
+            await self.refuse(connection, f"no hello within {HELLO_TIMEOUT_SECONDS:.0f} seconds")
+            return None
+        except ConnectionClosed:
+            return None
+        try:
+            hello = decode_client(frame)
+        except BadMessage as exc:
+            await self.refuse(connection, f"the first message must be a valid hello ({exc})")
+            return None
+        if not isinstance(hello, Hello):
+            await self.refuse(connection, "the first message must be hello")
+            return None
+        found = await identify(self.server.store, hello.token, self.server.clock(), self.server.config.province.tz)
+        if found.user is None:
+            await self.refuse(connection, found.refusal, found.detail)
+            return None
+        user, token_hash = found.user, found.hash
+        limit = self.server.settings.max_connections_per_token
+        if self._per_token.get(token_hash, 0) >= limit:
+            log.warning("turned away %s from %s: the token already has %d connections open (max_connections_per_token)", user.name, address, limit)
+            await self.turn_away(
+                connection, f"token {user.name!r} already has {limit} connections open; close one first (the limit is [server] max_connections_per_token)"
+            )
+            return None
+        self._per_token[token_hash] = self._per_token.get(token_hash, 0) + 1
+        self.used[token_hash] = format_ts(self.server.clock())
+        self.server.metrics.connections_total += 1
+
+        async with self.server.lock:
+            if (
+                self.server.replicated is not None
+                and hello.epoch == self.server.store.epoch
+                and hello.since is not None
+                and hello.since > self.server.state.seq
+            ):
+                # It saw events on another replica that this one has not read yet.
+                await self.server.follower.catch_up_locked()
+            head = self.server.state.seq
+            welcome = Welcome(
+                protocol=PROTOCOL_VERSION,
+                epoch=self.server.store.epoch,
+                seq=head,
+                user=user,
+                config=self.server.config_info,
+                problem=self.server.problem,
+                exercise=self.server.exercise.info() if self.server.exercise is not None else None,
+            )
+            frames = [encode(welcome)]
+            since = hello.since if hello.epoch == self.server.store.epoch else None
+            resume = since is not None and 0 <= since <= head and head - since <= RESUME_LIMIT
+            why = "snapshot"
+            if since is not None and since > head:
+                # The client saw events this file does not have: a file copy
+                # that missed its WAL, or a restore. It gets this history whole.
+                why = f"snapshot: it holds seq {since}, this database only {head}"
+                log.warning(
+                    "%s holds seq %d of epoch %s but this database's head is %d: the database is behind what clients saw (a copy made with cp, or an old restore?); sending a snapshot",
+                    user.name, since, self.server.store.epoch, head,
+                )  # fmt: skip
+            elif since is not None and resume and since > 0 and hello.digest is not None:
+                held = await self.server.store.event_at(since)
+                if held is None or event_digest(held) != hello.digest:
+                    resume, why = False, f"snapshot: its event {since} is not this database's"
+                    log.warning(
+                        "%s holds a different event at seq %d of epoch %s (digest %s): another copy of the history; sending a snapshot",
+                        user.name,
+                        since,
+                        self.server.store.epoch,
+                        hello.digest,
+                    )
+            if since is not None and resume:
+                backlog = batch_frames(encode(event) for event in await self.server.store.events_since(since))
+                frames += backlog
+            else:
+                frames.append(encode(self.snapshot()))
+            subscriber = Subscriber(connection, self.server.settings.client_queue_frames, token_hash, user.name)
+            self.server.hub.add(subscriber, frames)
+        log.info("%s (%s, %s) connected from %s, %s", user.name, user.role, user.agency, address, f"resuming after {hello.since}" if resume else why)
+        return user, token_hash
+
+    def snapshot(self) -> Snapshot:
+        now = self.server.clock()
+        return Snapshot(
+            epoch=self.server.store.epoch,
+            seq=self.server.state.seq,
+            stages=stage_rows(self.server.state, self.server.rules.stage_totals, self.server.store.created),  # in config order, untouched ones at zero
+            incidents=[i for i in self.server.state.incidents.values() if in_snapshot(i, now)],
+            digest=self.server.head_digest,
+        )

@@ -1,0 +1,325 @@
+"""The server's timers, each a small class: `check()` (or `write()`, `now()`)
+does one round and is what tests drive; `run()` is the loop the server starts.
+
+On PostgreSQL one replica runs the timers that write (escalations, snooze
+wake-ups, token changes, situation reports): the one holding the timer lock."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from websockets.exceptions import ConnectionClosed
+
+from opsmon.core.clock import format_ts, parse_ts, utc_now
+from opsmon.core.config import config_relative
+from opsmon.core.domain import Decision, due_escalations, due_wakeups
+from opsmon.core.events import PAYLOAD_TYPES
+from opsmon.core.geo import province_shape
+from opsmon.core.protocol import CLOSE_POLICY, Error
+from opsmon.core.state import State
+from opsmon.core.wire import encode
+from server.auth import local_time
+from server.backup import BackupError, BackupInfo, backup_database, rotate
+from server.connections import peer_address
+from server.store_api import PG_DUMP_HINT, TokenChange, WriteBatch, sqlite_path
+from server.writer import describe_write_failure
+
+if TYPE_CHECKING:
+    from server.app import OpsmonServer
+
+log = logging.getLogger("opsmon.server")
+
+REVOCATION_CHECK_SECONDS = 1.0
+PROBE_SECONDS = 2.0
+# Replicas: how often a replica tries to take (or checks it still holds) the
+# timer lock, so a dead holder's timers move within a few seconds.
+TIMER_LOCK_SECONDS = 1.0
+
+
+class Deadlines:
+    """Escalation deadlines and snooze wake-ups: one timer, because a snooze
+    that ends restarts its deadline (decided together, in that order)."""
+
+    def __init__(self, server: OpsmonServer) -> None:
+        self.server = server
+        self.due = asyncio.Event()  # the timer lock was just taken: check at once
+
+    @property
+    def every(self) -> float:
+        """How often deadlines are checked: on scenario time, as often in scenario seconds as on a real night (within reason)."""
+        every = self.server.settings.escalation_check_seconds
+        if self.server.exercise is None:
+            return every
+        return min(every, max(0.1, every / self.server.exercise.settings.speed))
+
+    async def check(self) -> int:
+        """End every snooze that has run out, and escalate every incident left
+        unacknowledged past its deadline; returns how many escalations."""
+        async with self.server.lock:
+            now = self.server.clock()
+            wakeups: list[Decision] = []
+            decisions: list[Decision] = []
+
+            async def plan(state: State, _batch: WriteBatch) -> tuple[list[Decision], list[int]]:
+                # Decided again under the write lock, on the state with every
+                # other replica's commits folded in: an escalation another
+                # replica already wrote is not due any more, so none is written twice.
+                # Escalations are decided on the state before the wake-ups: a snooze
+                # that ends now restarts the deadline, it does not escalate at once.
+                wakeups[:] = due_wakeups(state, now, self.server.rules)
+                decisions[:] = due_escalations(state, now, self.server.rules)
+                return [*wakeups, *decisions], []
+
+            if due_wakeups(self.server.state, now, self.server.rules) or due_escalations(self.server.state, now, self.server.rules):
+                if not await self.server.writer.write([], planner=plan):
+                    return 0
+                for wakeup in wakeups:
+                    log.info("woke incident #%s (regency %s): its snooze ran out", wakeup.incident, wakeup.regency)
+                for decision in decisions:
+                    incident = self.server.state.incidents.get(decision.incident or -1)
+                    severity = incident.severity if incident is not None else "?"
+                    log.info(
+                        "escalated incident #%s (regency %s, %s) to level %s: not acknowledged by its deadline",
+                        decision.incident, decision.regency, severity, getattr(decision.payload, "level", "?"),
+                        extra={"audit": {"who": "system", "command": "escalate", "incident": decision.incident, "regency": decision.regency, "outcome": "ok", "seq": self.server.state.seq}},
+                    )  # fmt: skip
+            return len(decisions)
+
+    async def run(self) -> None:
+        while True:
+            if self.server.holds_timers:  # one replica runs the timers (always this one on SQLite)
+                try:
+                    await self.check()
+                except Exception:  # a failed check must not end the loop; the next one retries
+                    log.exception("deadline check failed")
+            self.due.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.every):  # not wait_for: on 3.11 it can swallow a cancel
+                    await self.due.wait()
+
+
+class SitrepSchedule:
+    """A situation report on the clock ([sitrep] every_minutes)."""
+
+    def __init__(self, server: OpsmonServer) -> None:
+        self.server = server
+
+    async def write(self) -> list[Path]:
+        """Write a situation report in every configured format into [sitrep] folder,
+        covering what happened since the last one there; returns the files."""
+        from opsmon.reports.sitrep import Ledger, build, render
+
+        ledger = Ledger(self.server.config.sitrep_folder())
+        last = ledger.last()
+        same_epoch = last is not None and last.epoch == self.server.store.epoch
+        events = await self.server.store.events_since(last.seq if last is not None and same_epoch else 0)
+        seq = self.server.state.seq
+        doc = build(
+            self.server.config_info,
+            self.server.state,
+            events,
+            now=self.server.clock(),
+            since=parse_ts(last.at) if last is not None and same_epoch else None,
+            number=ledger.next_number(),
+            by="opsmon-server",
+            post=self.server.config.sitrep.post,
+        )
+        formats, lang = self.server.config.sitrep.formats, self.server.config.province.language
+
+        def write() -> list[Path]:
+            # Off the event loop: a PDF takes a moment, and commands must not wait for it.
+            shape = province_shape(self.server.config.province.boundaries) if "pdf" in formats else None
+            return ledger.write(doc, {fmt: render(doc, fmt, lang, shape=shape) for fmt in formats}, seq=seq, epoch=self.server.store.epoch)
+
+        paths = await asyncio.to_thread(write)
+        log.info("situation report No. %d written: %s", doc["number"], ", ".join(str(p) for p in paths))
+        return paths
+
+    async def run(self) -> None:
+        every = self.server.config.sitrep.every_minutes * 60
+        while True:
+            # On the clock: every 60 minutes is at :00, every 30 at :00 and :30.
+            await asyncio.sleep(every - self.server.clock().timestamp() % every)
+            if not self.server.holds_timers:  # another replica writes this one
+                continue
+            try:
+                await self.write()
+            except Exception:  # a report that failed (a full disk) must not stop the next one
+                log.exception("situation report failed")
+
+
+class TokenSweep:
+    """Tokens revoked, expired or added by another process: connections closed,
+    changes logged as events, last uses saved."""
+
+    def __init__(self, server: OpsmonServer) -> None:
+        self.server = server
+
+    async def run(self) -> None:
+        """Tokens are added and revoked by `opsmon-server token`, another process,
+        and expire on their own: look every second, close what was opened with a
+        token no longer good, write the changes into the event log, and save
+        when each token was last used."""
+        while True:
+            await asyncio.sleep(REVOCATION_CHECK_SECONDS)
+            try:
+                await self.check()
+            except Exception:
+                log.exception("token check failed")
+
+    async def check(self) -> None:
+        alive = await self.server.store.active_token_hashes(format_ts(self.server.clock()))
+        for subscriber in self.server.hub.by_token(alive):
+            record = await self.server.store.token_by_hash(subscriber.token_hash)
+            if record is not None and record.revoked is None and record.expires is not None:
+                why = f"token expired at {local_time(record.expires, self.server.config.province.tz)}"
+            else:
+                why = "token revoked"
+            log.info("closing %s's connection from %s: %s", subscriber.user, peer_address(subscriber.connection), why)
+            with contextlib.suppress(ConnectionClosed):
+                await subscriber.connection.send(encode(Error(code="unauthorized", message=why)), text=True)
+                await subscriber.connection.close(CLOSE_POLICY, why)
+            await self.server.hub.remove(subscriber.connection)
+        if self.server.holds_timers:
+            await self.log_changes()
+        if self.server.connections.used:
+            used, self.server.connections.used = self.server.connections.used, {}
+            async with self.server.lock:
+                await self.server.store.touch_tokens(used)
+
+    async def log_changes(self) -> None:
+        """Token added, revoked, expired: each an event in the log (kind
+        `token.added` etc., by `system`; never the secret or its hash)."""
+        # Under the lock: reading and marking the changes must not interleave with
+        # a write (one connection), nor two rounds log one change twice.
+        async with self.server.lock:
+            changes: list[TokenChange] = []
+            now = format_ts(self.server.clock())
+
+            async def plan(_state: State, batch: WriteBatch) -> tuple[list[Decision], list[int]]:
+                # Read in the write batch: on PostgreSQL under the seq lock, so two replicas never log one change twice.
+                changes[:] = await batch.token_changes(now)
+                return [Decision(msgspec.convert({**c.body, "at": c.ts}, PAYLOAD_TYPES[f"token.{c.change}"])) for c in changes], [c.id for c in changes]
+
+            if not await self.server.writer.write([], planner=plan):  # nothing to log, or not saved (logged as such): the next round tries again
+                return
+        for change in changes:
+            log.info("token %s: %s%s", change.change, change.name, _token_change_detail(change.body))
+
+
+def _token_change_detail(body: dict[str, Any]) -> str:
+    parts = [f"{key} {body[key]}" for key in ("role", "agency", "expires", "by") if body.get(key)]
+    if body.get("regencies"):
+        parts.append("regencies " + ",".join(body["regencies"]))
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+class Backups:
+    """Rotating SQLite backups into [server] backup_dir."""
+
+    def __init__(self, server: OpsmonServer) -> None:
+        self.server = server
+
+    @property
+    def folder(self) -> Path:
+        return Path(config_relative(self.server.config, self.server.settings.backup_dir))
+
+    async def now(self) -> BackupInfo | None:
+        """One rotating backup into [server] backup_dir, the oldest beyond
+        backup_keep removed. Taken from a connection of its own (SQLite's backup
+        API) in a thread, so writes go on meanwhile. None if it failed (logged)."""
+        if self.server.store.backend != "sqlite":
+            log.error("backup: %s", PG_DUMP_HINT)
+            return None
+        source = sqlite_path(self.server.store.location)
+        folder = self.folder
+        stamp = utc_now().strftime("%Y%m%dT%H%M%SZ")
+        target = folder / f"{source.stem}-{stamp}-seq{self.server.state.seq:08d}.db"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            if target.exists():  # two in the same second at the same seq: the same copy
+                return None
+            info = await asyncio.to_thread(backup_database, source, target)
+        except (BackupError, OSError) as exc:
+            log.error("backup failed: %s", exc)
+            return None
+        removed = rotate(folder, source.stem, self.server.settings.backup_keep)
+        log.info(
+            "backup written: %s (seq %d, %d KiB, %.2f s)%s",
+            info.path, info.seq, info.bytes // 1024, info.seconds, f"; removed {len(removed)} older: {', '.join(p.name for p in removed)}" if removed else "",
+        )  # fmt: skip
+        return info
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.server.settings.backup_every_minutes * 60)
+            try:
+                await self.now()
+            except Exception:  # the next round tries again
+                log.exception("backup failed")
+
+
+class WriteProbe:
+    """While writes fail, a small one every few seconds, so the server says it
+    is well again without waiting for the next command."""
+
+    def __init__(self, server: OpsmonServer) -> None:
+        self.server = server
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Writes fail: probe, unless a probe already runs."""
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self.run(), name="write-probe")
+
+    async def check(self) -> None:
+        """One small write: the problem clears if it works, or is updated."""
+        async with self.server.lock:
+            if self.server.problem is None:
+                return
+            try:
+                await self.server.store.probe()
+            except Exception as exc:
+                self.server.writer.trouble(describe_write_failure(exc))
+            else:
+                self.server.writer.trouble(None)
+
+    async def run(self) -> None:
+        while self.server.problem is not None:
+            await asyncio.sleep(PROBE_SECONDS)
+            await self.check()
+
+
+class TimerLock:
+    """Replicas (PostgreSQL): keep asking for the timer lock: free (its holder
+    died or stopped), it is taken within TIMER_LOCK_SECONDS; held, its
+    connection is checked."""
+
+    def __init__(self, server: OpsmonServer) -> None:
+        self.server = server
+
+    async def check(self) -> None:
+        store = self.server.replicated
+        assert store is not None
+        try:
+            held = await store.hold_timers()
+        except Exception:  # never the end of the loop (and of the timers): the next round asks again
+            log.exception("could not check the timer lock")
+            held = False
+        if held != self.server.holds_timers:
+            self.server.holds_timers = held
+            if held:
+                log.warning("replica %s runs the timers now (escalations, snooze wake-ups, token changes, reports)", self.server.replica_name)
+                self.server.deadlines.due.set()
+            else:
+                log.warning("replica %s no longer holds the timer lock: another replica runs the timers", self.server.replica_name)
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(TIMER_LOCK_SECONDS)
+            await self.check()

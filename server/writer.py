@@ -1,0 +1,439 @@
+"""The command path: each connection's commands (rate limits, malformed frames,
+read-only tokens), the group-commit writer that decides and commits them in
+order, the answers and the audit line for each.
+
+Every write goes: validate (protocol) -> decide (domain) -> commit (store)
+-> answer the sender -> broadcast (hub), with the server's lock held, so seq
+order is commit order is broadcast order."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from websockets.asyncio.server import ServerConnection
+
+from opsmon.core.clock import format_ts
+from opsmon.core.domain import Decision, DomainError, decide
+from opsmon.core.events import IncidentDuplicate, StageUpdated
+from opsmon.core.fold import apply, touches
+from opsmon.core.protocol import CLOSE_POLICY, WRITE_COMMANDS, Error, Event, Hello, History, Result, Status
+from opsmon.core.ratelimit import TokenBucket
+from opsmon.core.records import SYSTEM, User
+from opsmon.core.state import State
+from opsmon.core.wire import BadMessage, decode_client, decode_result, encode, event_digest
+from server.connections import peer_address
+from server.logs import quote
+from server.store_api import Attempt, CommandRecord, StoreError, WriteBatch, writing
+
+if TYPE_CHECKING:
+    from server.app import OpsmonServer
+
+log = logging.getLogger("opsmon.server")
+
+WRITE_BATCH_MAX = 256
+
+# The system's decisions for a write batch, made on the latest state (after the
+# fold): the decisions, and the ids of the token changes they log.
+Planner = Callable[[State, WriteBatch], Awaitable[tuple[list[Decision], list[int]]]]
+
+
+def describe_write_failure(exc: BaseException) -> str:
+    """A failed write in a few words a monitor and a screen can show."""
+    text = str(exc)
+    if "full" in text:
+        why = f"the disk is full ({text})"
+    elif "readonly" in text or "read-only" in text:
+        why = f"the database is read-only ({text})"
+    elif "disk I/O" in text:
+        why = f"the disk failed ({text})"
+    else:
+        why = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return f"could not save: {why}"
+
+
+def _expected_write_error(exc: BaseException) -> bool:
+    """Trouble a write meets (a full disk, the database away): logged without a traceback."""
+    return isinstance(exc, sqlite3.OperationalError | OSError | StoreError) or type(exc).__module__.startswith("asyncpg")
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A command waiting for the writer."""
+
+    connection: ServerConnection
+    user: User
+    command: Any
+    kind: str
+    started: float
+
+
+def _as_repeat(frame: bytes) -> bytes:
+    """A stored answer, marked as the answer to a repeated command id."""
+    result = decode_result(frame)
+    return encode(msgspec.structs.replace(result, repeat=True))
+
+
+def _frame_type(frame: str | bytes) -> str:
+    """The `type` of a frame that did not decode, for the log ("unknown" if it has none)."""
+    try:
+        body = json.loads(frame)
+    except ValueError:
+        return "unknown"
+    kind = body.get("type") if isinstance(body, dict) else None
+    return kind if isinstance(kind, str) and kind.isidentifier() and len(kind) <= 32 else "unknown"
+
+
+class Writer:
+    """Commands in, answers and events out, in commit order."""
+
+    def __init__(self, server: OpsmonServer) -> None:
+        self.server = server
+        self.inbox: asyncio.Queue[_Pending] = asyncio.Queue()
+
+    async def serve(self, connection: ServerConnection, user: User, token_hash: str) -> None:
+        rate = self.server.settings.rate_for(user.role)
+        limit = TokenBucket(rate, rate * 4)  # bursts up to 4x the rate
+        bad_frames: deque[float] = deque()
+        limited_since, limited_more = -1.0, 0
+        async for frame in connection:
+            started = time.perf_counter()
+            self.server.connections.used[token_hash] = format_ts(self.server.clock())
+            try:
+                message = decode_client(frame)
+            except BadMessage as exc:
+                now = time.monotonic()
+                bad_frames.append(now)
+                while bad_frames and bad_frames[0] < now - 60:
+                    bad_frames.popleft()
+                if exc.command_id is not None:
+                    invalid = Result(id=exc.command_id, ok=False, code="invalid", message=str(exc), reason=exc.reason, params=exc.params)
+                    self.audit(user, None, _frame_type(frame), "invalid", result=invalid)
+                    self.answer(connection, invalid, "unknown", started)
+                else:
+                    log.info("bad message from %s (%s): %s", user.name, peer_address(connection), exc)
+                    self.server.metrics.error("bad_message")
+                    self.server.hub.send(connection, encode(Error(code="bad_message", message=str(exc))))
+                if len(bad_frames) > self.server.settings.bad_frames_per_minute:
+                    await asyncio.sleep(0.05)  # let the error frame go out first
+                    await connection.close(CLOSE_POLICY, "too many malformed messages")
+                    return
+                continue
+            if isinstance(message, Hello):
+                self.server.metrics.error("bad_message")
+                self.server.hub.send(connection, encode(Error(code="bad_message", message="already greeted: hello is only the first message")))
+                continue
+            kind = str(message.__struct_config__.tag)
+            if not limit.take():
+                refusal = Result(
+                    id=message.id,
+                    ok=False,
+                    code="rate_limited",
+                    message=f"more than {rate:g} commands a second for a {user.role} token; slow down",
+                    reason="rate_limited",
+                    params={"rate": rate, "role": user.role},
+                )
+                # A flood is one line a second, not one per frame.
+                now = time.monotonic()
+                if now - limited_since >= 1.0:
+                    if limited_more:
+                        log.info("refused %d more command(s) from %s (%s): rate_limited", limited_more, user.name, user.agency)
+                    self.audit(user, message, kind, "rate_limited", result=refusal)
+                    limited_since, limited_more = now, 0
+                else:
+                    limited_more += 1
+                self.answer(connection, refusal, kind, started)
+                continue
+            if isinstance(message, History):
+                # Through the writer's queue, so it sees the commands sent before it.
+                await self.command(connection, user, message, kind, started)
+                continue
+            if not isinstance(message, WRITE_COMMANDS):  # pragma: no cover - the union is closed
+                continue
+            if not user.may_act():
+                refusal = Result(
+                    id=message.id, ok=False, code="forbidden", message=f"a {user.role} token may only read", reason="read_only", params={"role": user.role}
+                )
+                self.audit(user, message, kind, "forbidden", result=refusal)
+                self.answer(connection, refusal, kind, started)
+                continue
+            await self.command(connection, user, message, kind, started)
+
+    def audit(self, user: User, command: Any, kind: str, outcome: str, *, seq: int | None = None, result: Result | None = None) -> None:
+        """One line per command carried out or refused: who (name, agency, role;
+        the token is named after the person), what, on which incident or
+        regency, and how it ended."""
+        incident = getattr(command, "incident", None)
+        regency = getattr(command, "regency", None)
+        parts = [kind]
+        if isinstance(incident, int):
+            known = self.server.state.incidents.get(incident)
+            regency = regency or (known.regency if known is not None else None)
+            parts.append(f"incident #{incident}" + (f" (regency {regency})" if regency else ""))
+        elif incident is not None:  # a report's draft
+            regency = getattr(incident, "regency", None)
+            parts.append(f"regency {regency}, {getattr(incident, 'severity', '?')}, {quote(str(getattr(incident, 'title', '')), 60)}")
+            incident = result.incident if result is not None and result.ok else None
+        elif regency:
+            parts.append(f"regency {regency}")
+        stage = getattr(command, "stage", None)
+        if isinstance(stage, str):
+            parts.append(f"stage {stage} done {getattr(command, 'done', '?')}" + (" blocked" if getattr(command, "blocked", False) else ""))
+        into = getattr(command, "into", None)
+        if isinstance(into, int):
+            parts.append(f"into #{into}")
+        if outcome == "ok":
+            how = f"ok, seq {seq}" + (f", incident #{incident}" if kind == "report" and incident is not None else "")
+        elif outcome == "repeat":
+            how = "already done (same command id): first answer sent again"
+        else:
+            how = (
+                f"refused {outcome}"
+                + (f" ({result.reason})" if result is not None and result.reason else "")
+                + (f": {result.message}" if result is not None else "")
+            )
+        fields = {
+            "audit": {
+                "who": user.name,
+                "agency": user.agency,
+                "role": user.role,
+                "token": user.name,
+                "command": kind,
+                "command_id": getattr(command, "id", None),
+                "incident": incident if isinstance(incident, int) else None,
+                "regency": regency,
+                "outcome": "ok" if outcome == "ok" else "repeat" if outcome == "repeat" else "refused",
+                "code": None if outcome in ("ok", "repeat") else outcome,
+                "reason": result.reason if result is not None else None,
+                "seq": seq,
+            }
+        }
+        log.info(
+            "%s by %s (%s %s): %s -> %s",
+            "command" if outcome in ("ok", "repeat") else "refused",
+            user.name,
+            user.agency,
+            user.role,
+            " ".join(parts),
+            how,
+            extra=fields,
+        )
+
+    def answer(self, connection: ServerConnection, result: Result, kind: str, started: float) -> None:
+        self.reply(connection, encode(result), kind, "ok" if result.ok else (result.code or "error"), started)
+
+    def reply(self, connection: ServerConnection, frame: bytes, kind: str, outcome: str, started: float) -> None:
+        """Send an encoded answer and count it: `outcome` is "ok", "repeat" or the refusal code."""
+        self.server.metrics.command(kind, outcome, time.perf_counter() - started)
+        if outcome not in ("ok", "repeat"):
+            self.server.metrics.error(outcome)
+        self.server.hub.send(connection, frame)
+
+    def unavailable(self, batch: Sequence[_Pending | Decision], exc: Exception) -> None:
+        """Tell every command of a batch that was not saved that nothing changed."""
+        problem = describe_write_failure(exc)
+        self.trouble(problem)
+        message = f"the server could not save this command ({problem.removeprefix('could not save: ')}); nothing was changed, send it again"
+        for item in batch:
+            if isinstance(item, _Pending):
+                result = Result(id=item.command.id, ok=False, code="unavailable", message=message, reason="unavailable", params={"problem": problem})
+                self.audit(item.user, item.command, item.kind, "unavailable", result=result)
+                self.answer(item.connection, result, item.kind, item.started)
+
+    def trouble(self, problem: str | None) -> None:
+        """Writes started or stopped failing: say so once, to the log and every client."""
+        if problem == self.server.problem:
+            return
+        if problem is None:
+            log.warning("writing works again (was: %s)", self.server.problem)
+        else:
+            log.error("cannot write the database %s: %s; commands are answered unavailable until it clears", self.server.store.location, problem)
+        self.server.problem = problem
+        self.server.hub.announce(encode(Status(problem=problem)))
+        if problem is not None:
+            self.server.probe.start()
+
+    async def history(self, connection: ServerConnection, message: History, started: float) -> None:
+        if message.incident not in self.server.state.incidents:
+            refusal = Result(
+                id=message.id, ok=False, code="not_found", message=f"no incident {message.incident}", reason="not_found", params={"incident": message.incident}
+            )
+            self.answer(connection, refusal, "history", started)
+            return
+        events = await self.server.store.incident_events(message.incident)
+        self.answer(connection, Result(id=message.id, ok=True, incident=message.incident, events=events), "history", started)
+
+    async def command(self, connection: ServerConnection, user: User, command: Any, kind: str, started: float) -> None:
+        """Queue a command for the writer; its answer comes back through the hub, in order."""
+        self.inbox.put_nowait(_Pending(connection, user, command, kind, started))
+
+    async def run(self) -> None:
+        """Group commit: every command waiting is decided in order and committed
+        in one transaction, so the disk sync is paid once per batch, not per command."""
+        carry: _Pending | None = None
+        while True:
+            first, carry = carry or await self.inbox.get(), None
+            if isinstance(first.command, History):
+                # A read: answered once every write queued before it is committed.
+                try:
+                    await self.history(first.connection, first.command, first.started)
+                except Exception as exc:
+                    log.exception("history failed")
+                    refusal = Result(
+                        id=first.command.id,
+                        ok=False,
+                        code="unavailable",
+                        message=f"the server could not read the history ({type(exc).__name__})",
+                        reason="unavailable",
+                        params={"problem": f"could not read ({type(exc).__name__})"},
+                    )
+                    self.answer(first.connection, refusal, first.kind, first.started)
+                continue
+            batch = [first]
+            while not self.inbox.empty() and len(batch) < WRITE_BATCH_MAX:
+                item = self.inbox.get_nowait()
+                if isinstance(item.command, History):
+                    carry = item  # the batch ends here; the read comes after it
+                    break
+                batch.append(item)
+            async with self.server.lock:
+                try:
+                    await self.write(batch)
+                except Exception as exc:
+                    # The writer must outlive any failure: if it died, every
+                    # later command would wait for ever. (_write answers its own
+                    # failures; this is for a bug in it.)
+                    log.exception("write failed; %d command(s) not applied", len(batch))
+                    self.unavailable(batch, exc)
+
+    async def write(self, batch: Sequence[_Pending | Decision], *, planner: Planner | None = None) -> list[Event]:
+        """Decide, number, commit, then answer and broadcast; returns the events
+        committed (none if the batch was not saved: its commands are told so).
+        Call with the lock held.
+
+        The batch runs under the store's write lock (server.store_api.writing):
+        on PostgreSQL, what other replicas committed since our head is folded
+        first, so every rule (a conflicting ack, a repeated command id, a due
+        escalation) decides on the latest state. `planner` makes the system's
+        decisions from that state, with the ids of the token changes they log."""
+        now = self.server.clock()
+        ts = format_ts(now)
+        items: list[_Pending | Decision] = list(batch)
+        events: list[tuple[Event, int | None, str | None]] = []
+        records: list[CommandRecord] = []
+        replies: list[tuple[ServerConnection, bytes, str, str, float]] = []
+        attempts: list[Attempt] = []
+        audits: list[tuple[_Pending, str, int | None, Result | None]] = []
+        trial = self.server.state
+        try:
+            async with writing(self.server.store, self.server.state.seq) as pending_batch:
+                self.server.follower.fold(pending_batch.missed)
+                change_ids: list[int] = []
+                if planner is not None:
+                    planned, change_ids = await planner(self.server.state, pending_batch)
+                    items += planned
+                # Decide against a fork: memory changes only once the disk has.
+                trial = self.server.state.fork()
+                keys = [(p.user.name, p.command.id) for p in items if isinstance(p, _Pending)]
+                answered = await pending_batch.command_results(keys) if keys else {}
+                touched_incidents: set[int] = set()
+                touched_stages: set[tuple[str, str]] = set()
+                for item in items:
+                    if isinstance(item, Decision):
+                        decision, actor, pending = item, SYSTEM, None
+                    else:
+                        pending, actor = item, item.user.actor
+                        key = (pending.user.name, pending.command.id)
+                        if key in answered:
+                            replies.append((pending.connection, _as_repeat(answered[key]), pending.kind, "repeat", pending.started))
+                            audits.append((pending, "repeat", None, None))
+                            continue
+                        try:
+                            decision = decide(trial, pending.command, actor, pending.user.regencies, now, self.server.rules)
+                        except DomainError as exc:
+                            result = Result(
+                                id=pending.command.id,
+                                ok=False,
+                                code=exc.code,
+                                message=exc.message,
+                                status=exc.status,
+                                by=exc.by,
+                                at=exc.at,
+                                reason=exc.reason,
+                                params=exc.params,
+                            )
+                            replies.append((pending.connection, encode(result), pending.kind, exc.code, pending.started))
+                            audits.append((pending, exc.code, None, result))
+                            if self.server.exercise is not None:
+                                attempts.append(
+                                    Attempt(
+                                        ts,
+                                        pending.user.name,
+                                        pending.user.agency,
+                                        pending.kind,
+                                        getattr(pending.command, "incident", None),
+                                        exc.code,
+                                        exc.reason,
+                                        exc.message,
+                                    )
+                                )
+                            continue
+                    event = Event.of(trial.seq + 1, ts, actor, decision.payload)
+                    apply(trial, event)
+                    events.append((event, decision.incident, decision.regency))
+                    if isinstance(decision.payload, StageUpdated):
+                        touched_stages.add((decision.payload.regency, decision.payload.stage))
+                    else:
+                        touched_incidents.update(touches(decision.payload))  # a merge: the one merged into gains its reports
+                    if pending is not None:
+                        duplicate = isinstance(decision.payload, IncidentDuplicate)
+                        frame = encode(Result(id=pending.command.id, ok=True, seq=event.seq, incident=decision.incident, duplicate=duplicate))
+                        answered[(pending.user.name, pending.command.id)] = frame
+                        records.append(CommandRecord(pending.user.name, pending.command.id, frame))
+                        replies.append((pending.connection, frame, pending.kind, "ok", pending.started))
+                        audits.append((pending, "ok", event.seq, Result(id=pending.command.id, ok=True, seq=event.seq, incident=decision.incident)))
+                if events:
+                    await pending_batch.commit(
+                        events,
+                        incidents=[trial.incidents[i] for i in touched_incidents],
+                        stages=[trial.stages[k] for k in touched_stages],
+                        commands=records,
+                        token_changes=change_ids,
+                    )
+        except Exception as exc:
+            commands = sum(1 for item in items if isinstance(item, _Pending))
+            if _expected_write_error(exc):
+                log.error("commit failed; %d command(s) not applied: %s", commands, exc)  # expected trouble: no traceback
+            else:
+                log.exception("commit failed; %d command(s) not applied", commands)
+            self.unavailable(items, exc)
+            return []
+        if events:
+            self.server.state = trial
+            self.server.metrics.events_total += len(events)
+            self.trouble(None)
+            self.server.head_digest = event_digest(events[-1][0])
+            if self.server.on_commit is not None:
+                self.server.on_commit(self.server.store.epoch, self.server.state.seq, self.server.head_digest)
+        if attempts:
+            try:
+                await self.server.store.record_attempts(attempts)
+            except Exception:  # the trainees' refusals are for the report: never worth a lost answer
+                log.exception("could not record %d refused attempt(s)", len(attempts))
+        for done, outcome, seq, answer in audits:  # once committed: an "ok" line is a promise kept
+            self.audit(done.user, done.command, done.kind, outcome, seq=seq, result=answer)
+        for connection, frame, kind, outcome, started in replies:
+            self.reply(connection, frame, kind, outcome, started)
+        if events:
+            self.server.hub.publish([encode(event) for event, _, _ in events])
+        return [event for event, _, _ in events]
+
+    # --- background -----------------------------------------------------------------
