@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+import urllib.parse
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
@@ -144,6 +145,16 @@ class ClientSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     bell: bool = True
 
 
+class WebSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """`opsmon web`, the wall in browsers (not [server] allowed_origins: those pages may talk to the server itself)."""
+
+    # Pages that may open the wall besides the address it serves on and its --public-url.
+    allowed_origins: tuple[Annotated[str, Meta(pattern=r"\S")], ...] = ()
+    max_sessions: AtLeast1 = 8  # browser tabs at once: each runs its own `opsmon --wall`
+    max_columns: Annotated[int, Meta(ge=80, le=1000)] = 300  # the largest terminal a tab may ask for
+    max_rows: Annotated[int, Meta(ge=24, le=500)] = 120
+
+
 class Config(ConfigInfo, frozen=True, forbid_unknown_fields=True):
     """config.toml, decoded: its tables are these fields (`path` is not one: where it was read from)."""
 
@@ -156,6 +167,7 @@ class Config(ConfigInfo, frozen=True, forbid_unknown_fields=True):
     client: ClientSettings = field(default_factory=ClientSettings)
     triage: TriageSettings = field(default_factory=TriageSettings)
     sitrep: SitrepSettings = field(default_factory=SitrepSettings)
+    web: WebSettings = field(default_factory=WebSettings)
     path: Path | None = None
 
     def info(self) -> ConfigInfo:
@@ -360,15 +372,20 @@ def _data_file(name: str, where: str, config_path: Path | None) -> Path | None:
     raise ConfigError(f"{where}: no such file {name!r} (looked in {', '.join(str(c.parent) for c in candidates)})")
 
 
+def _check_origins(origins: tuple[str, ...], where: str) -> None:
+    for i, origin in enumerate(origins):
+        parts = urllib.parse.urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path or parts.query or parts.fragment:
+            raise ConfigError(f"{where}[{i}]: {origin!r} is not an origin like https://wall.posko.local (scheme and host, no path)")
+
+
 def _check_server(server: ServerSettings) -> None:
     if "://" in server.database and not server.database.startswith(("sqlite:///", "postgresql://", "postgres://")):
         raise ConfigError(f"server.database: {server.database!r} is neither a file path, sqlite:///FILE nor postgresql://user@host/db")
     if bool(server.tls_cert) != bool(server.tls_key):
         absent = "tls_key" if server.tls_cert else "tls_cert"
         raise ConfigError(f"server.{absent}: missing (tls_cert and tls_key go together)")
-    for i, origin in enumerate(server.allowed_origins):
-        if not origin.startswith(("http://", "https://")) or origin.endswith("/"):
-            raise ConfigError(f"server.allowed_origins[{i}]: {origin!r} is not an origin like https://wall.posko.local (scheme and host, no path)")
+    _check_origins(server.allowed_origins, "server.allowed_origins")
 
 
 def _check_province(config: Config) -> None:
@@ -404,6 +421,7 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
     config: Config = decode(data, Config)
     _hostile(data, "")
     _check_server(config.server)
+    _check_origins(config.web.allowed_origins, "web.allowed_origins")
     try:
         parse_urls(config.client.url, "client.url")  # one URL, or a comma list to fail over between
     except BadURL as exc:

@@ -5,6 +5,9 @@ wall terminal runs (no second UI to keep in step). It is read-only twice
 over: wall mode has no action keys, and the token must be a viewer token,
 which the server refuses to let act whatever is clicked. The token reaches
 those processes through their environment, never a command line or the page.
+Only pages of the wall's own address (and `[web] allowed_origins`) may open
+it, at most `[web] max_sessions` tabs at once, each at most `max_columns` x
+`max_rows`, with every asset served from here (opsmon/web/server.py, page.py).
 """
 
 from __future__ import annotations
@@ -71,10 +74,17 @@ def run_web_cli(args: argparse.Namespace, config: Config, url: URLs, token: str,
             "put it behind a reverse proxy with TLS and a login (docs/web.md, 'The wall in a browser')",
             file=sys.stderr,
         )
-    from textual_serve.server import Server
+    if args.host in ("", "0.0.0.0", "::") and not args.public_url and not config.web.allowed_origins:
+        print(
+            f"opsmon web: note: on every interface, browsers may open the wall only as http://127.0.0.1:{args.port}; "
+            "give --public-url or [web] allowed_origins for the address others use (anything else is refused with 403)",
+            file=sys.stderr,
+        )
+    from opsmon.web.server import WallServer
 
     os.environ["OPSMON_TOKEN"] = token  # inherited by each tab's process
-    server = Server(wall_command(url, config, getattr(args, "lang", None), cafile), host=args.host, port=args.port, title="opsmon", public_url=args.public_url)
+    command = wall_command(url, config, getattr(args, "lang", None), cafile)
+    server = WallServer(command, settings=config.web, host=args.host, port=args.port, title="opsmon", public_url=args.public_url)
     server.serve()
     return EXIT_OK
 
