@@ -6,7 +6,7 @@ the writes so seq order is commit order is broadcast order.
 
 Replicas (PostgreSQL): any number of servers serve one log. Each write batch
 runs under the database's seq lock and first folds what the others committed
-(server.store_api.writing), so the rules decide on the latest state; each
+(server.store.api.writing), so the rules decide on the latest state; each
 replica follows the others' commits (LISTEN/NOTIFY with the head seq, then
 the events by seq in one query) into its state and its own clients. The
 timers (escalations, snooze wake-ups, token changes, situation reports) run
@@ -77,7 +77,7 @@ from server.exercise import Exercise, ExerciseSettings, prepare
 from server.hub import Hub, Subscriber, batch_frames
 from server.lock import DatabaseLock
 from server.logs import quote
-from server.store_api import (
+from server.store.api import (
     PG_DUMP_HINT,
     Attempt,
     CommandRecord,
@@ -85,6 +85,7 @@ from server.store_api import (
     StoreError,
     TokenChange,
     WriteBatch,
+    Writer,
     backend_of,
     open_store,
     sqlite_path,
@@ -92,7 +93,7 @@ from server.store_api import (
 )
 
 if TYPE_CHECKING:
-    from server.store_pg import PostgresStore
+    from server.store.postgres import PostgresStore
 
 log = logging.getLogger("opsmon.server")
 
@@ -131,7 +132,7 @@ def describe_write_failure(exc: BaseException) -> str:
 Clock = Callable[[], datetime]
 # The system's decisions for a write batch, made on the latest state (after the
 # fold): the decisions, and the ids of the token changes they log.
-Planner = Callable[[State, WriteBatch], Awaitable[tuple[list[Decision], list[int]]]]
+Planner = Callable[[State, Writer], Awaitable[tuple[list[Decision], list[int]]]]
 
 
 def _expected_write_error(exc: BaseException) -> bool:
@@ -275,7 +276,7 @@ class OpsmonServer:
         """The store, if other replicas may write it too (PostgreSQL)."""
         if self.store.backend != "postgresql":
             return None
-        from server.store_pg import PostgresStore
+        from server.store.postgres import PostgresStore
 
         assert isinstance(self.store, PostgresStore)
         return self.store
@@ -393,7 +394,7 @@ class OpsmonServer:
                     decisions.append(Decision(changed, row.regency))
             return decisions
 
-        async def plan(state: State, _batch: WriteBatch) -> tuple[list[Decision], list[int]]:
+        async def plan(state: State, _batch: Writer) -> tuple[list[Decision], list[int]]:
             return changed(state), []  # decided again on the latest state: a replica may have written them
 
         if changed(self.state):
@@ -879,7 +880,7 @@ class OpsmonServer:
         committed (none if the batch was not saved: its commands are told so).
         Call with the lock held.
 
-        The batch runs under the store's write lock (server.store_api.writing):
+        The batch runs under the store's write lock (server.store.api.writing):
         on PostgreSQL, what other replicas committed since our head is folded
         first, so every rule (a conflicting ack, a repeated command id, a due
         escalation) decides on the latest state. `planner` makes the system's
@@ -962,11 +963,13 @@ class OpsmonServer:
                         audits.append((pending, "ok", event.seq, Result(id=pending.command.id, ok=True, seq=event.seq, incident=decision.incident)))
                 if events:
                     await pending_batch.commit(
-                        events,
-                        incidents=[trial.incidents[i] for i in touched_incidents],
-                        stages=[trial.stages[k] for k in touched_stages],
-                        commands=records,
-                        token_changes=change_ids,
+                        WriteBatch(
+                            events,
+                            incidents=[trial.incidents[i] for i in touched_incidents],
+                            stages=[trial.stages[k] for k in touched_stages],
+                            commands=records,
+                            token_changes=change_ids,
+                        )
                     )
         except Exception as exc:
             commands = sum(1 for item in items if isinstance(item, _Pending))
@@ -1014,7 +1017,7 @@ class OpsmonServer:
             wakeups: list[Decision] = []
             decisions: list[Decision] = []
 
-            async def plan(state: State, _batch: WriteBatch) -> tuple[list[Decision], list[int]]:
+            async def plan(state: State, _batch: Writer) -> tuple[list[Decision], list[int]]:
                 # Decided again under the write lock, on the state with every
                 # other replica's commits folded in: an escalation another
                 # replica already wrote is not due any more, so none is written twice.
@@ -1173,7 +1176,7 @@ class OpsmonServer:
             changes: list[TokenChange] = []
             now = format_ts(self.clock())
 
-            async def plan(_state: State, batch: WriteBatch) -> tuple[list[Decision], list[int]]:
+            async def plan(_state: State, batch: Writer) -> tuple[list[Decision], list[int]]:
                 # Read in the write batch: on PostgreSQL under the seq lock, so two replicas never log one change twice.
                 changes[:] = await batch.token_changes(now)
                 return [Decision(msgspec.convert({**c.body, "at": c.ts}, PAYLOAD_TYPES[f"token.{c.change}"])) for c in changes], [c.id for c in changes]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
 from opsmon.core.protocol import AGENCIES, ROLES, User, format_ts, parse_ts, utc_now
-from server.store_api import EventStore, TokenRecord
+from server.store.api import EventStore, TokenRecord
 
 TOKEN_PREFIX = "ops_"
 NAME_RE = re.compile(r"^[\w .'-]{1,64}$")

@@ -21,7 +21,7 @@ from datetime import datetime
 
 from opsmon.core.protocol import ExerciseInfo, format_ts, parse_ts, utc_now
 from opsmon.training.exercise import ExerciseClock, is_exercise_epoch
-from server.store_api import EventStore, StoreError
+from server.store.api import EventStore, StoreError
 
 
 @dataclass(frozen=True)

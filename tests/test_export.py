@@ -17,7 +17,7 @@ import pytest
 from opsmon.core.domain import State, fold
 from server.cli import main
 from server.export import read_jsonl
-from server.store import Store
+from server.store.sqlite import SqliteStore
 from tests.helpers import CONFIG_PATH, ROOT, FakeClock, running_server
 from tests.wire import Peer, report
 
@@ -49,7 +49,7 @@ async def a_night(tmp_path: Path) -> None:
 
 async def stored(db: Path) -> tuple[State, State]:
     """What the database holds (its state tables), and the state before any event."""
-    async with Store(db) as store:
+    async with SqliteStore(db) as store:
         return await store.load_state(), State()
 
 

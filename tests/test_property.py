@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from opsmon.client.session import Connection
 from opsmon.core.domain import State, apply, fold
 from opsmon.core.protocol import Event, Incident, StageRow, Welcome, convert, convert_event
-from server.store_api import Backend
+from server.store.api import Backend
 from tests.backends import BACKENDS, Databases, require_postgres
 from tests.helpers import FakeClock, as_shown, running_server
 from tests.wire import Peer, new_id, report
