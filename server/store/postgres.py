@@ -401,29 +401,27 @@ class PostgresStore(StoreCore):
     async def append(self, sql: Sql, events: Sequence[LogEntry], head: int | None) -> None:
         """The events, in the batch's transaction, the seq lock held: their seq
         checked to follow the log's head (read here unless the caller read it under the lock)."""
-        con = sql
-        if events:
-            if head is None:
-                head = int(await con.fetchval("SELECT COALESCE(MAX(seq), 0) FROM events"))
-            seqs = [event.seq for event, _, _ in events]
-            if seqs != list(range(head + 1, head + 1 + len(seqs))):
-                raise StoreError(f"seq {seqs[0]} does not follow the log's head {head}: another writer on {self.location}?")
-            # One statement (one round trip) for the events and the NOTIFY, delivered on commit
-            # to every replica listening (server.app follows it): its payload is the new head seq.
-            columns = list(zip(*(event_row(self.epoch, event, incident, regency) for event, incident, regency in events), strict=True))
-            # Inserted only if the log's head is still `head` (a database replaced under a writer: refused, no gap).
-            added = await con.fetchval(
-                "WITH added AS (INSERT INTO events (seq, epoch, ts, kind, actor, data, incident, regency) "
-                "SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[]) "
-                "WHERE (SELECT COALESCE(MAX(seq), 0) FROM events) = $10 RETURNING seq) "
-                "SELECT COUNT(*) FROM (SELECT pg_notify($9, MAX(seq)::text) FROM added HAVING COUNT(*) > 0) AS told",
-                *columns,
-                self.channel,
-                head,
-            )
-            if not added:
-                actual = int(await con.fetchval("SELECT COALESCE(MAX(seq), 0) FROM events"))
-                raise StoreError(f"seq {seqs[0]} does not follow the log's head {actual}: another writer on {self.location}?")
+        if head is None:
+            head = int(await sql.fetchval("SELECT COALESCE(MAX(seq), 0) FROM events"))
+        seqs = [event.seq for event, _, _ in events]
+        if seqs != list(range(head + 1, head + 1 + len(seqs))):
+            raise StoreError(f"seq {seqs[0]} does not follow the log's head {head}: another writer on {self.location}?")
+        # One statement (one round trip) for the events and the NOTIFY, delivered on commit
+        # to every replica listening (server.app follows it): its payload is the new head seq.
+        columns = list(zip(*(event_row(self.epoch, event, incident, regency) for event, incident, regency in events), strict=True))
+        # Inserted only if the log's head is still `head` (a database replaced under a writer: refused, no gap).
+        added = await sql.fetchval(
+            "WITH added AS (INSERT INTO events (seq, epoch, ts, kind, actor, data, incident, regency) "
+            "SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[]) "
+            "WHERE (SELECT COALESCE(MAX(seq), 0) FROM events) = $10 RETURNING seq) "
+            "SELECT COUNT(*) FROM (SELECT pg_notify($9, MAX(seq)::text) FROM added HAVING COUNT(*) > 0) AS told",
+            *columns,
+            self.channel,
+            head,
+        )
+        if not added:
+            actual = int(await sql.fetchval("SELECT COALESCE(MAX(seq), 0) FROM events"))
+            raise StoreError(f"seq {seqs[0]} does not follow the log's head {actual}: another writer on {self.location}?")
 
     async def command_results_on(self, sql: Sql, keys: list[tuple[str, str]]) -> dict[tuple[str, str], bytes]:
         if not keys:
