@@ -34,7 +34,7 @@ from opsmon.core.protocol import IncidentDraft, Report  # noqa: E402
 from server.app import OpsmonServer  # noqa: E402
 from server.auth import add_token  # noqa: E402
 from server.backup import backup_database  # noqa: E402
-from server.store import Store  # noqa: E402
+from server.store.sqlite import SqliteStore  # noqa: E402
 
 REGENCIES = ["6301", "6302", "6303", "6304", "6305", "6306", "6307", "6308", "6309", "6310", "6311", "6371", "6372"]
 
@@ -68,7 +68,7 @@ async def main(events: int, samples: int) -> None:
     config = msgspec.structs.replace(config, server=msgspec.structs.replace(config.server, admin_commands_per_second=1e6))
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "opsmon.db"
-        async with Store(db, synchronous="full") as store:
+        async with SqliteStore(db, synchronous="full") as store:
             token = await add_token(store, "bench", "admin", "KPU", None, {r.code for r in config.regencies})
             server = OpsmonServer(config, store)
             await server.start("127.0.0.1", 0)

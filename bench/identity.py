@@ -24,7 +24,8 @@ from opsmon.core.protocol import Event  # noqa: E402
 from opsmon.core.records import SYSTEM  # noqa: E402
 from opsmon.core.wire import event_digest  # noqa: E402
 from server.lock import DatabaseLock  # noqa: E402
-from server.store import Store  # noqa: E402
+from server.store.api import WriteBatch  # noqa: E402
+from server.store.sqlite import SqliteStore  # noqa: E402
 
 
 def event(seq: int) -> Event:
@@ -38,10 +39,10 @@ def event(seq: int) -> Event:
 
 async def commits(folder: Path, count: int) -> float:
     """Seconds per one-event commit."""
-    async with Store(folder / "bench.db", synchronous="full") as store:
+    async with SqliteStore(folder / "bench.db", synchronous="full") as store:
         started = time.perf_counter()
         for seq in range(1, count + 1):
-            await store.commit([(event(seq), None, "6371")])
+            await store.commit(WriteBatch([(event(seq), None, "6371")]))
         return (time.perf_counter() - started) / count
 
 

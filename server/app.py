@@ -12,7 +12,7 @@ the writes so seq order is commit order is broadcast order.
 
 Replicas (PostgreSQL): any number of servers serve one log. Each write batch
 runs under the database's seq lock and first folds what the others committed
-(server.store_api.writing), so the rules decide on the latest state; each
+(server.store.api.writing), so the rules decide on the latest state; each
 replica follows the others' commits (LISTEN/NOTIFY with the head seq, then
 the events by seq in one query) into its state and its own clients. The
 timers (escalations, snooze wake-ups, token changes, situation reports) run
@@ -47,12 +47,12 @@ from server.follower import Follower
 from server.http import Http, Metrics
 from server.hub import Hub
 from server.lock import DatabaseLock
-from server.store_api import PG_DUMP_HINT, EventStore, WriteBatch, backend_of, open_store, sqlite_path
+from server.store.api import PG_DUMP_HINT, EventStore, Transaction, backend_of, open_store, sqlite_path
 from server.timers import Backups, Deadlines, SitrepSchedule, TimerLock, TokenSweep, WriteProbe
 from server.writer import Writer
 
 if TYPE_CHECKING:
-    from server.store_pg import PostgresStore
+    from server.store.postgres import PostgresStore
 
 log = logging.getLogger("opsmon.server")
 
@@ -110,7 +110,7 @@ class OpsmonServer:
         """The store, if other replicas may write it too (PostgreSQL)."""
         if self.store.backend != "postgresql":
             return None
-        from server.store_pg import PostgresStore
+        from server.store.postgres import PostgresStore
 
         assert isinstance(self.store, PostgresStore)
         return self.store
@@ -228,7 +228,7 @@ class OpsmonServer:
                     decisions.append(Decision(changed, row.regency))
             return decisions
 
-        async def plan(state: State, _batch: WriteBatch) -> tuple[list[Decision], list[int]]:
+        async def plan(state: State, _batch: Transaction) -> tuple[list[Decision], list[int]]:
             return changed(state), []  # decided again on the latest state: a replica may have written them
 
         if changed(self.state):

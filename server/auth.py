@@ -14,7 +14,7 @@ from datetime import datetime, tzinfo
 
 from opsmon.core.clock import format_ts, parse_ts, utc_now
 from opsmon.core.records import AGENCIES, ROLES, User
-from server.store_api import EventStore, TokenRecord
+from server.store.api import EventStore, TokenRecord
 
 TOKEN_PREFIX = "ops_"
 NAME_RE = re.compile(r"^[\w .'-]{1,64}$")

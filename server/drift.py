@@ -20,7 +20,7 @@ from opsmon.core.config import Config
 from opsmon.core.events import ConfigChanged
 from opsmon.core.state import State
 from server.lock import user_name
-from server.store_api import EventStore
+from server.store.api import EventStore
 
 log = logging.getLogger("opsmon.server")
 

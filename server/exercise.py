@@ -22,7 +22,7 @@ from datetime import datetime
 from opsmon.core.clock import format_ts, parse_ts, utc_now
 from opsmon.core.protocol import ExerciseInfo
 from opsmon.training.exercise import ExerciseClock, is_exercise_epoch
-from server.store_api import EventStore, StoreError
+from server.store.api import EventStore, StoreError
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from opsmon.core.wire import encode
 from server.auth import local_time
 from server.backup import BackupError, BackupInfo, backup_database, rotate
 from server.connections import peer_address
-from server.store_api import PG_DUMP_HINT, TokenChange, WriteBatch, sqlite_path
+from server.store.api import PG_DUMP_HINT, TokenChange, Transaction, sqlite_path
 from server.writer import describe_write_failure
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ class Deadlines:
             wakeups: list[Decision] = []
             decisions: list[Decision] = []
 
-            async def plan(state: State, _batch: WriteBatch) -> tuple[list[Decision], list[int]]:
+            async def plan(state: State, _batch: Transaction) -> tuple[list[Decision], list[int]]:
                 # Decided again under the write lock, on the state with every
                 # other replica's commits folded in: an escalation another
                 # replica already wrote is not due any more, so none is written twice.
@@ -201,7 +201,7 @@ class TokenSweep:
             changes: list[TokenChange] = []
             now = format_ts(self.server.clock())
 
-            async def plan(_state: State, batch: WriteBatch) -> tuple[list[Decision], list[int]]:
+            async def plan(_state: State, batch: Transaction) -> tuple[list[Decision], list[int]]:
                 # Read in the write batch: on PostgreSQL under the seq lock, so two replicas never log one change twice.
                 changes[:] = await batch.token_changes(now)
                 return [Decision(msgspec.convert({**c.body, "at": c.ts}, PAYLOAD_TYPES[f"token.{c.change}"])) for c in changes], [c.id for c in changes]

@@ -32,7 +32,7 @@ from opsmon.core.state import State
 from opsmon.core.wire import BadMessage, decode_client, decode_result, encode, event_digest
 from server.connections import peer_address
 from server.logs import quote
-from server.store_api import Attempt, CommandRecord, StoreError, WriteBatch, writing
+from server.store.api import Attempt, CommandRecord, StoreError, Transaction, WriteBatch, writing
 
 if TYPE_CHECKING:
     from server.app import OpsmonServer
@@ -43,7 +43,7 @@ WRITE_BATCH_MAX = 256
 
 # The system's decisions for a write batch, made on the latest state (after the
 # fold): the decisions, and the ids of the token changes they log.
-Planner = Callable[[State, WriteBatch], Awaitable[tuple[list[Decision], list[int]]]]
+Planner = Callable[[State, Transaction], Awaitable[tuple[list[Decision], list[int]]]]
 
 
 def describe_write_failure(exc: BaseException) -> str:
@@ -319,7 +319,7 @@ class Writer:
         committed (none if the batch was not saved: its commands are told so).
         Call with the lock held.
 
-        The batch runs under the store's write lock (server.store_api.writing):
+        The batch runs under the store's write lock (server.store.api.writing):
         on PostgreSQL, what other replicas committed since our head is folded
         first, so every rule (a conflicting ack, a repeated command id, a due
         escalation) decides on the latest state. `planner` makes the system's
@@ -402,11 +402,13 @@ class Writer:
                         audits.append((pending, "ok", event.seq, Result(id=pending.command.id, ok=True, seq=event.seq, incident=decision.incident)))
                 if events:
                     await pending_batch.commit(
-                        events,
-                        incidents=[trial.incidents[i] for i in touched_incidents],
-                        stages=[trial.stages[k] for k in touched_stages],
-                        commands=records,
-                        token_changes=change_ids,
+                        WriteBatch(
+                            events,
+                            incidents=[trial.incidents[i] for i in touched_incidents],
+                            stages=[trial.stages[k] for k in touched_stages],
+                            commands=records,
+                            token_changes=change_ids,
+                        )
                     )
         except Exception as exc:
             commands = sum(1 for item in items if isinstance(item, _Pending))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from server.store_api import Backend
+from server.store.api import Backend
 
 BACKENDS: tuple[Backend, ...] = ("sqlite", "postgresql")
 POSTGRES_URL = os.environ.get("OPSMON_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")

@@ -11,7 +11,7 @@ from opsmon.training.exercise import ExerciseClock
 from server.app import OpsmonServer
 from server.auth import add_token
 from server.exercise import Exercise, ExerciseSettings, prepare
-from server.store import Store
+from server.store.sqlite import SqliteStore
 from tests.helpers import STANDARD_TOKENS, FakeClock, Running, province
 
 START = datetime(2024, 2, 13, 21, 0, tzinfo=UTC)  # 14 Feb 05:00 WITA
@@ -24,7 +24,7 @@ async def exercise_server(
     """A real exercise server whose wall clock the test moves by hand."""
     config = province()
     base = base or FakeClock(datetime(2026, 2, 12, 1, 0, tzinfo=UTC))
-    async with Store(tmp_path / "latihan.db", synchronous="normal") as store:
+    async with SqliteStore(tmp_path / "latihan.db", synchronous="normal") as store:
         tokens = {}
         for token_name, (role, agency, regencies) in STANDARD_TOKENS.items():
             if await store.token_by_name(token_name) is None:

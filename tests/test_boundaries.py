@@ -29,7 +29,7 @@ NO_UI_MODULES = [
     "opsmon.core.exits",
     "server.app",
     "server.hub",
-    "server.store_api",
+    "server.store.api",
     "server.auth",
     "server.cli",
     "server.embed",

@@ -233,9 +233,9 @@ def test_the_cli_token_works_against_the_server(tmp_path: Path) -> None:
         from opsmon.core.clock import utc_now
         from opsmon.core.i18n import WITA
         from server.auth import identify
-        from server.store import Store
+        from server.store.sqlite import SqliteStore
 
-        async with Store(db) as store:
+        async with SqliteStore(db) as store:
             found = (await identify(store, token, utc_now(), WITA)).user
             assert found is not None and found.role == "admin" and found.agency == "Polri"
             rows = await store.tokens()

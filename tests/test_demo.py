@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from opsmon.cli import main
-from server.store import Store
+from server.store.sqlite import SqliteStore
 from tests.helpers import ROOT
 
 
@@ -49,7 +49,7 @@ def test_headless_demo_moves_stages_and_raises_incidents_and_leaves_nothing(tmp_
 
 
 async def _count(path: Path) -> tuple[int, list[str]]:
-    async with Store(path) as store:
+    async with SqliteStore(path) as store:
         return await store.head(), [t.name for t in await store.tokens()]
 
 
@@ -84,7 +84,7 @@ def test_headless_demo_runs_on_scenario_time(tmp_path: Path) -> None:
     assert main(["demo", "--headless", "1.5", "--seed", "1", "--db", str(db), "--scenario", "hari-h"]) == 0
 
     async def first_report() -> str:
-        async with Store(db) as store:
+        async with SqliteStore(db) as store:
             return next(e.ts for e in await store.events_since(0) if e.kind == "incident.reported")
 
     # Voting day, 14 Feb 2024 (from 05:00 WITA), not today's wall clock.

@@ -16,7 +16,7 @@ import pytest
 from opsmon.core.config import Config, load_config
 from server.app import OpsmonServer
 from server.drift import ConfigDrift
-from server.store import Store
+from server.store.sqlite import SqliteStore
 from tests.helpers import CONFIG_PATH, free_port, province, running_server
 from tests.processes import opsmon_server as cli
 from tests.wire import Peer, report
@@ -24,7 +24,7 @@ from tests.wire import Peer, report
 
 @contextlib.asynccontextmanager
 async def started(db: Path, config: Config, *, accept: bool = False) -> AsyncIterator[OpsmonServer]:
-    async with Store(db, synchronous="normal") as store:
+    async with SqliteStore(db, synchronous="normal") as store:
         server = OpsmonServer(config, store)
         server.accept_config_change = accept
         await server.start("127.0.0.1", 0)

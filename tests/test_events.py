@@ -45,7 +45,7 @@ from opsmon.core.protocol import (
 from opsmon.core.records import SYSTEM, Actor
 from opsmon.core.state import Rules, State
 from opsmon.core.wire import BadMessage, convert_event, decode_payload, decode_server, encode, event_digest
-from server.store_api import open_store
+from server.store.api import WriteBatch, open_store
 from tests.backends import Databases
 from tests.helpers import CONFIG_PATH
 
@@ -196,7 +196,7 @@ def test_a_payload_that_does_not_fit_its_kind_is_refused_naming_the_field() -> N
 async def test_both_stores_give_back_the_bytes_they_were_given(databases: Databases) -> None:
     events = [convert_event(json.loads(line)) for line in LINES]
     async with open_store(databases.url()) as store:
-        await store.commit([(event, concerns(event), None) for event in events])
+        await store.commit(WriteBatch([(event, concerns(event), None) for event in events]))
         assert [encode(e).decode() for e in await store.events_since(0)] == LINES
         timeline = [e.seq for e in await store.incident_events(1)]
         assert timeline == [e.seq for e in events if 1 in touches(e)]  # its own, and the merge into it

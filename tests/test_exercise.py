@@ -19,7 +19,8 @@ from opsmon.training.exercise import ExerciseClock
 from server.app import OpsmonServer
 from server.auth import add_token
 from server.exercise import Exercise, ExerciseSettings, prepare
-from server.store import Store, StoreError
+from server.store.api import StoreError
+from server.store.sqlite import SqliteStore
 from tests.exercises import START, exercise_server
 from tests.helpers import FakeClock, province
 from tests.wire import Peer
@@ -50,7 +51,7 @@ async def test_a_real_server_refuses_an_exercise_log_and_an_exercise_refuses_a_r
     async with exercise_server(tmp_path, speed=60) as (server, _):
         epoch = server.store.epoch
         assert epoch.startswith("latihan-")
-    async with Store(tmp_path / "latihan.db") as store:
+    async with SqliteStore(tmp_path / "latihan.db") as store:
         with pytest.raises(StoreError, match=r"holds a training exercise \('Latihan Posko 12 Feb'\), never a real night: serve it with --exercise"):
             await prepare(store, None)
         # A reset keeps it an exercise: the next session's epoch says so too.
@@ -64,7 +65,7 @@ async def test_a_real_server_refuses_an_exercise_log_and_an_exercise_refuses_a_r
         assert peer.welcome.get("exercise") is None and not real.store.epoch.startswith("latihan-")
         assert (await peer.command("report", incident={"regency": "6371", "category": "keamanan", "severity": "low", "title": "x"}))["ok"]
         await peer.close()
-    async with Store(tmp_path / "real.db") as store:
+    async with SqliteStore(tmp_path / "real.db") as store:
         with pytest.raises(StoreError, match=r"holds a real night \(1 events\): an exercise needs its own database"):
             await prepare(store, ExerciseSettings("Latihan", START, 60))
 
@@ -77,7 +78,7 @@ def test_serve_refuses_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
     db = tmp_path / "latihan.db"
 
     async def mark() -> None:
-        async with Store(db) as store:
+        async with SqliteStore(db) as store:
             await prepare(store, ExerciseSettings("Latihan Posko 12 Feb", START, 60))
 
     asyncio.run(mark())
@@ -94,15 +95,15 @@ def test_serve_refuses_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
 
 async def test_a_restarted_exercise_goes_on_from_its_scenario_time_and_a_reset_starts_again(tmp_path: Path) -> None:
     base = FakeClock(datetime(2026, 2, 12, 1, 0, tzinfo=UTC))
-    async with Store(tmp_path / "l.db") as store:
+    async with SqliteStore(tmp_path / "l.db") as store:
         first = await prepare(store, ExerciseSettings("L", START, 60), now=base())
         assert first is not None and first.clock.scenario == START
     base.advance(minutes=2)  # two real minutes later: two scenario hours
-    async with Store(tmp_path / "l.db") as store:
+    async with SqliteStore(tmp_path / "l.db") as store:
         again = await prepare(store, ExerciseSettings("L", START, 60), now=base())
         assert again is not None and again.clock.scenario == START + timedelta(hours=2)
         await store.reset(keep_tokens=True)
-    async with Store(tmp_path / "l.db") as store:
+    async with SqliteStore(tmp_path / "l.db") as store:
         fresh = await prepare(store, ExerciseSettings("L", START, 60), now=base())
         assert fresh is not None and fresh.clock.scenario == START
 
@@ -178,7 +179,7 @@ async def test_a_reset_between_sessions_gives_connected_clients_the_empty_night(
 
     @contextlib.asynccontextmanager
     async def session() -> AsyncIterator[OpsmonServer]:
-        async with Store(db, synchronous="normal") as store:
+        async with SqliteStore(db, synchronous="normal") as store:
             server = OpsmonServer(config, store, exercise=await prepare(store, settings))
             await server.start("127.0.0.1", port)
             try:
@@ -201,7 +202,7 @@ async def test_a_reset_between_sessions_gives_connected_clients_the_empty_night(
         def disconnected(self, since: datetime, reason: str) -> None: ...
         def refused(self, reason: str) -> None: ...
 
-    async with Store(db) as store:
+    async with SqliteStore(db) as store:
         trainee = await add_token(store, "Trainee 1", "officer", "KPU", None, {r.code for r in config.regencies})
     seen = Seen()
     url = f"ws://127.0.0.1:{port}/ws"

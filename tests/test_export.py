@@ -18,7 +18,7 @@ from opsmon.core.fold import fold
 from opsmon.core.state import State
 from server.cli import main
 from server.export import read_jsonl
-from server.store import Store
+from server.store.sqlite import SqliteStore
 from tests.helpers import CONFIG_PATH, ROOT, FakeClock, running_server
 from tests.wire import Peer, report
 
@@ -50,7 +50,7 @@ async def a_night(tmp_path: Path) -> None:
 
 async def stored(db: Path) -> tuple[State, State]:
     """What the database holds (its state tables), and the state before any event."""
-    async with Store(db) as store:
+    async with SqliteStore(db) as store:
         return await store.load_state(), State()
 
 

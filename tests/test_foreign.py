@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from server.store import MIGRATIONS, SCHEMA_VERSION, Store
+from server.store.sqlite import MIGRATIONS, SCHEMA_VERSION, SqliteStore
 from tests.helpers import free_port
 from tests.processes import opsmon_server as cli
 
@@ -74,7 +74,7 @@ async def test_an_older_schema_is_migrated_after_a_copy_beside_it(tmp_path: Path
         conn.execute(
             """INSERT INTO events VALUES (1, 'e1', '2024-02-14T13:01:00.000Z', 'incident.noted', '{"name":"Rahmat"}', '{"incident":1,"text":"x"}', 1, '6371')"""
         )
-    async with Store(db) as store:
+    async with SqliteStore(db) as store:
         assert store.migration_backup is not None and store.migration_backup.parent == tmp_path
         assert f"schema-v{old}" in store.migration_backup.name
         assert store.epoch == "e1" and await store.head() == 1
@@ -83,5 +83,5 @@ async def test_an_older_schema_is_migrated_after_a_copy_beside_it(tmp_path: Path
     with sqlite3.connect(store.migration_backup) as copy:
         assert copy.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(old),)
         assert copy.execute("SELECT COUNT(*) FROM events").fetchone() == (1,)
-    async with Store(db) as again:  # already current: no second copy
+    async with SqliteStore(db) as again:  # already current: no second copy
         assert again.migration_backup is None

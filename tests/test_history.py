@@ -25,7 +25,7 @@ from opsmon.tui.app import OpsmonApp
 from opsmon.tui.widgets.queue import IncidentQueue
 from server.app import OpsmonServer
 from server.auth import add_token
-from server.store import Store
+from server.store.sqlite import SqliteStore
 from tests.helpers import free_port, province
 from tests.processes import opsmon_server as cli
 from tests.processes import server_process
@@ -35,7 +35,7 @@ from tests.wire import Peer, report
 @contextlib.asynccontextmanager
 async def serving(db: Path, port: int = 0) -> AsyncIterator[OpsmonServer]:
     """A real server on `db`, on `port` (0: any free one)."""
-    async with Store(db, synchronous="normal") as store:
+    async with SqliteStore(db, synchronous="normal") as store:
         server = OpsmonServer(province(), store)
         await server.start("127.0.0.1", port)
         try:
@@ -45,7 +45,7 @@ async def serving(db: Path, port: int = 0) -> AsyncIterator[OpsmonServer]:
 
 
 async def officer_token(db: Path) -> str:
-    async with Store(db, synchronous="normal") as store:
+    async with SqliteStore(db, synchronous="normal") as store:
         return await add_token(store, "Rahmat", "officer", "KPU", None, {r.code for r in province().regencies})
 
 

@@ -18,7 +18,7 @@ from opsmon.core.protocol import Event, Welcome
 from opsmon.core.records import Incident, StageRow
 from opsmon.core.state import State
 from opsmon.core.wire import convert, convert_event
-from server.store_api import Backend
+from server.store.api import Backend
 from tests.backends import BACKENDS, Databases, require_postgres
 from tests.helpers import FakeClock, as_shown, running_server
 from tests.wire import Peer, new_id, report

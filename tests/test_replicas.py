@@ -26,7 +26,7 @@ from opsmon.core.fold import fold
 from opsmon.core.state import State
 from server.app import OpsmonServer
 from server.auth import add_token
-from server.store_api import EventStore, open_store
+from server.store.api import EventStore, open_store
 from tests.backends import Databases, require_postgres
 from tests.helpers import STANDARD_TOKENS, FakeClock, Running, province
 from tests.processes import serving
@@ -322,7 +322,7 @@ async def test_revoking_a_token_closes_its_connections_on_every_replica(pg: Data
 async def test_serve_shares_the_database_and_reset_waits_for_every_replica(pg: Databases) -> None:
     url = pg.url()
     async with open_store(url, shared=True), open_store(url, shared=True):
-        from server.store_api import StoreError
+        from server.store.api import StoreError
 
         with pytest.raises(StoreError, match="is in use by another opsmon-server"):
             await open_store(url, exclusive=True).open()

@@ -15,7 +15,7 @@ import pytest
 
 from opsmon.core.config import ConfigError, load_config
 from opsmon.core.wire import to_builtins
-from server.store_api import StoreError, open_store, sqlite_path
+from server.store.api import StoreError, open_store, sqlite_path
 from tests.backends import POSTGRES_URL, Databases, require_postgres
 from tests.helpers import CONFIG_PATH, ROOT, FakeClock, running_server
 from tests.wire import Peer, report

@@ -10,7 +10,7 @@ from opsmon.client.session import Backoff, Session
 from opsmon.core.protocol import Ack, Snapshot
 from opsmon.tui.app import OpsmonApp
 from server.app import OpsmonServer
-from server.store import Store
+from server.store.sqlite import SqliteStore
 from tests.helpers import FakeClock, Running, as_shown, province, running_server
 from tests.tui_helpers import SIZE, loaded, queue_of, report, until
 
@@ -193,7 +193,7 @@ async def test_reconnect_after_a_server_restart_shows_the_banner_and_loses_nothi
             await until(pilot, lambda: app.screen is app.dashboard)
 
             # The same database on the same port, and someone else acts meanwhile.
-            async with Store(db_path, synchronous="normal") as store:
+            async with SqliteStore(db_path, synchronous="normal") as store:
                 second = OpsmonServer(config, store, clock=clock)
                 await second.start("127.0.0.1", port)
                 try:

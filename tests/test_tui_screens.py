@@ -24,7 +24,8 @@ from opsmon.core.text import PLACEHOLDER, describe, is_control
 from opsmon.core.view import window_end
 from opsmon.training.sample_night import NOW
 from opsmon.tui.app import OpsmonApp
-from server.store import Store
+from server.store.api import WriteBatch
+from server.store.sqlite import SqliteStore
 from tests.helpers import FakeClock, Running, running_server
 from tests.tui_helpers import night_app, screen_lines, settle, until
 
@@ -99,8 +100,8 @@ async def hostile_database(db_path: Path) -> int:
     state = State()
     for event in events:
         apply(state, event)
-    async with Store(db_path) as store:
-        await store.commit([(e, 1, "6371") for e in events], incidents=state.incidents.values())
+    async with SqliteStore(db_path) as store:
+        await store.commit(WriteBatch([(e, 1, "6371") for e in events], incidents=list(state.incidents.values())))
     return 1
 
 

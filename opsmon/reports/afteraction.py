@@ -51,7 +51,7 @@ VERBS = {
 
 @dataclass(frozen=True)
 class AttemptRow:
-    """A refused command (server.store.Attempt, without the store)."""
+    """A refused command (server.store.api.Attempt, without the store)."""
 
     ts: str
     user: str

@@ -1,6 +1,6 @@
-"""The PostgreSQL event store, through asyncpg (server.store_api.EventStore).
+"""The PostgreSQL event store, through asyncpg (server.store.api.EventStore).
 
-The same semantics as the SQLite store (server/store.py): each write batch is
+The same semantics as the SQLite store (server/store/sqlite.py): each write batch is
 one transaction that appends its events, updates the state rows and records
 the commands' answers; seq is gap-free and checked against the head inside
 that transaction; tokens, their changes and the refused attempts live in the
@@ -24,24 +24,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import functools
 import logging
 import re
 import secrets
 import urllib.parse
-from collections.abc import AsyncIterator, Callable, Iterable
-from types import TracebackType
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import asyncpg
-import msgspec
 
 from opsmon.core.clock import format_ts, utc_now
 from opsmon.core.protocol import Event
-from opsmon.core.records import Incident, StageRow
-from opsmon.core.state import State
-from opsmon.training.exercise import EXERCISE_EPOCH_PREFIX, is_exercise_epoch
-from server.store import Attempt, CommandRecord, StoreError, TokenChange, TokenRecord, _row_event, _token, event_row
+from server.store.api import LogEntry, StoreError, TokenChange, WriteBatch
+from server.store.core import EVENT_COLUMNS, Sql, StoreCore, encoder, event_row, row_event
 
 log = logging.getLogger("opsmon.store")
 
@@ -143,10 +139,6 @@ PG_MIGRATIONS: list[str] = [
 # (PostgreSQL says `username` where SQLite says `user`, a reserved word here).
 _PG_COLUMN = {"user": "username"}
 
-_encoder = msgspec.json.Encoder()
-_incident_decoder = msgspec.json.Decoder(Incident)
-_stage_decoder = msgspec.json.Decoder(StageRow)
-
 if TYPE_CHECKING:
     # A connection lent by the pool (what a transaction runs on).
     Conn = asyncpg.pool.PoolConnectionProxy[Any]
@@ -182,10 +174,57 @@ def _blob(value: Any) -> Any:
     return value.encode() if isinstance(value, str) else bytes(value) if isinstance(value, bytearray | memoryview) else value
 
 
-class PostgresStore:
+@functools.lru_cache(maxsize=512)
+def numbered(sql: str) -> str:
+    """The shared SQL's `?` placeholders as asyncpg's `$1, $2, ...`."""
+    first, *rest = sql.split("?")
+    return first + "".join(f"${n}{part}" for n, part in enumerate(rest, 1))
+
+
+def _changed(status: str) -> int:
+    """The rows a statement changed, from its status ("UPDATE 3", "INSERT 0 1")."""
+    last = status.rsplit(" ", 1)[-1]
+    return int(last) if last.isdigit() else 0
+
+
+class PgSql:
+    """`Sql` on the pool (each call its own transaction) or on one connection in a transaction."""
+
+    def __init__(self, on: Any, *, in_transaction: bool = False) -> None:
+        self.on = on
+        self.in_transaction = in_transaction
+
+    async def execute(self, sql: str, *params: Any) -> int:
+        return _changed(await self.on.execute(numbered(sql), *params))
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        await self.on.executemany(numbered(sql), rows)
+
+    async def fetch(self, sql: str, *params: Any) -> list[Any]:
+        return list(await self.on.fetch(numbered(sql), *params))
+
+    async def fetchrow(self, sql: str, *params: Any) -> Any | None:
+        return await self.on.fetchrow(numbered(sql), *params)
+
+    async def fetchval(self, sql: str, *params: Any) -> Any:
+        return await self.on.fetchval(numbered(sql), *params)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[PgSql]:
+        if self.in_transaction:
+            yield self
+            return
+        async with self.on.acquire() as con, con.transaction():
+            yield PgSql(con, in_transaction=True)
+
+
+class PostgresStore(StoreCore):
     """An event store in one PostgreSQL schema. Use `async with open_store(url) as store:`."""
 
     backend: Literal["postgresql"] = "postgresql"
+    USER_COLUMN = "username"
+    STAGE_KEY_SQL = "data::jsonb ->> 'stage'"
+    MERGED_INTO_SQL = "data::jsonb -> 'into' = to_jsonb(?::bigint)"
 
     def __init__(self, dsn: str, *, check_writable: bool = False, exclusive: bool = False, shared: bool = False) -> None:
         self.dsn = dsn
@@ -196,6 +235,7 @@ class PostgresStore:
         self.epoch = ""
         self.created = ""
         self._pool: asyncpg.Pool[Any] | None = None
+        self._sql: PgSql | None = None
         self._holder: asyncpg.Connection[Any] | None = None
         self._key = 0  # the schema's advisory lock key (hashtext of database:schema)
         self._timers: asyncpg.Connection[Any] | None = None
@@ -212,12 +252,11 @@ class PostgresStore:
     def location(self) -> str:
         return redact(self.dsn)
 
-    async def __aenter__(self) -> PostgresStore:
-        await self.open()
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        await self.close()
+    @property
+    def sql(self) -> PgSql:
+        if self._sql is None:
+            raise StoreError("store is not open")
+        return self._sql
 
     @property
     def pool(self) -> asyncpg.Pool[Any]:
@@ -247,6 +286,7 @@ class PostgresStore:
                         f"{self.location} is being migrated, reset or copied by another opsmon-server (it holds the database's advisory lock): wait for it to finish"
                     )
             self._pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=POOL_SIZE, timeout=CONNECT_TIMEOUT_SECONDS)
+            self._sql = PgSql(self._pool)
             if not self._key:
                 self._key = int(await self._pool.fetchval("SELECT hashtext(current_database() || ':' || COALESCE(current_schema(), ''))"))
             await self._migrate()
@@ -258,7 +298,7 @@ class PostgresStore:
             raise StoreError(f"cannot use the PostgreSQL database {self.location}: {type(exc).__name__}: {exc}") from None
 
     async def close(self) -> None:
-        pool, self._pool = self._pool, None
+        pool, self._pool, self._sql = self._pool, None, None
         holder, self._holder = self._holder, None
         timers, self._timers, self._timers_held = self._timers, None, False
         if pool is not None:
@@ -329,103 +369,22 @@ class PostgresStore:
                 await con.execute(f'INSERT INTO "{target}"."{table}" SELECT * FROM "{schema}"."{table}"')
         return f"schema {target}"
 
-    async def _fresh_epoch(self) -> str:
-        prefix = EXERCISE_EPOCH_PREFIX if await self.get_meta("exercise") is not None else ""
-        return prefix + secrets.token_hex(8)
+    # --- the dialect's part of the shared bodies ----------------------------------------
 
-    # --- exercises: refused attempts, the exercise's settings --------------------
+    def body(self, value: Any) -> Any:
+        return encoder.encode(value).decode()
 
-    async def record_attempts(self, attempts: Iterable[Attempt]) -> None:
-        rows = [(a.ts, self.epoch, a.user, a.agency, a.command, a.incident, a.code, a.reason, a.message) for a in attempts]
-        if rows:
-            async with self._tx() as con:
-                await con.executemany(
-                    "INSERT INTO attempts (ts, epoch, username, agency, command, incident, code, reason, message) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                    rows,
-                )
-
-    async def attempts(self) -> list[Attempt]:
-        rows = await self.pool.fetch(
-            "SELECT ts, username, agency, command, incident, code, reason, message FROM attempts WHERE epoch = $1 ORDER BY id", self.epoch
-        )
-        return [Attempt(*row) for row in rows]
-
-    async def exercise(self) -> dict[str, Any] | None:
-        text = await self.get_meta("exercise")
-        return None if text is None else dict(json.loads(text))
-
-    async def mark_exercise(self, settings: dict[str, Any], reason: str) -> None:
-        await self.set_meta("exercise", json.dumps(settings, ensure_ascii=False))
-        if not is_exercise_epoch(self.epoch):
-            await self.new_epoch(reason)
-
-    async def new_epoch(self, reason: str) -> str:
-        epoch = await self._fresh_epoch()
-        async with self._tx() as con:
-            head = await con.fetchval("SELECT COALESCE(MAX(seq), 0) FROM events")
-            await con.execute("UPDATE meta SET value = $1 WHERE key = 'epoch'", epoch)
-            await con.execute("INSERT INTO epochs (epoch, started, first_seq, reason) VALUES ($1, $2, $3, $4)", epoch, format_ts(utc_now()), head, reason)
-        self.epoch = epoch
-        return epoch
-
-    async def reset(self, *, keep_tokens: bool, reason: str = "reset") -> str:
-        epoch = await self._fresh_epoch()
-        now = format_ts(utc_now())
-        async with self._tx() as con:
-            for table in ("events", "incidents", "stages", "commands", "attempts") + (() if keep_tokens else ("tokens", "token_changes")):
-                await con.execute(f"DELETE FROM {table}")
-            await con.execute("UPDATE meta SET value = $1 WHERE key = 'epoch'", epoch)
-            await con.execute("UPDATE meta SET value = $1 WHERE key = 'created'", now)
-            await con.execute("DELETE FROM meta WHERE key = 'config_seen'")
-            await con.execute("INSERT INTO epochs (epoch, started, first_seq, reason) VALUES ($1, $2, 0, $3)", epoch, now, reason)
-        self.epoch, self.created = epoch, now
-        return epoch
-
-    async def probe(self) -> None:
-        async with self._tx() as con:
-            await con.execute(
-                "INSERT INTO meta (key, value) VALUES ('probe', $1) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", secrets.token_hex(4096)
-            )
-        async with self._tx() as con:
-            await con.execute("DELETE FROM meta WHERE key = 'probe'")
-
-    async def get_meta(self, key: str) -> str | None:
-        value = await self.pool.fetchval("SELECT value FROM meta WHERE key = $1", key)
-        return None if value is None else str(value)
-
-    async def set_meta(self, key: str, value: str) -> None:
-        await self.pool.execute("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", key, value)
-
-    # --- state ------------------------------------------------------------------
-
-    async def head(self) -> int:
-        return int(await self.pool.fetchval("SELECT COALESCE(MAX(seq), 0) FROM events"))
-
-    async def load_state(self) -> State:
+    @contextlib.asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[Sql]:
         # One snapshot for the head and the rows: other replicas write meanwhile.
         async with self.pool.acquire() as con, con.transaction(isolation="repeatable_read", readonly=True):
-            state = State(seq=int(await con.fetchval("SELECT COALESCE(MAX(seq), 0) FROM events")))
-            for (body,) in await con.fetch("SELECT body FROM incidents"):
-                incident = _incident_decoder.decode(body)
-                state.incidents[incident.id] = incident
-            for (body,) in await con.fetch("SELECT body FROM stages"):
-                row = _stage_decoder.decode(body)
-                state.stages[(row.regency, row.stage)] = row
-        return state
+            yield PgSql(con, in_transaction=True)
 
-    async def commit(
-        self,
-        events: list[tuple[Event, int | None, str | None]],
-        incidents: Iterable[Incident] = (),
-        stages: Iterable[StageRow] = (),
-        commands: Iterable[CommandRecord] = (),
-        token_changes: Iterable[int] = (),
-    ) -> None:
-        """One transaction: append events (their seq following the head, checked
-        here), update state rows, remember the answers, mark token changes logged."""
-        async with self._tx() as con:
-            await con.execute("SELECT pg_advisory_xact_lock($1, $2)", LOCK_SEQ, self._key)
-            await self._commit_on(con, events, incidents, stages, commands, token_changes)
+    @contextlib.asynccontextmanager
+    async def write_transaction(self) -> AsyncIterator[Sql]:
+        async with self.sql.transaction() as tx:
+            await tx.execute("SELECT pg_advisory_xact_lock($1, $2)", LOCK_SEQ, self._key)
+            yield tx
 
     @contextlib.asynccontextmanager
     async def writing(self, head: int) -> AsyncIterator[PgWrite]:
@@ -435,74 +394,53 @@ class PostgresStore:
         block ends, and the lock goes with it, so commit order is seq order."""
         async with self._tx() as con:
             await con.execute("SELECT pg_advisory_xact_lock($1, $2)", LOCK_SEQ, self._key)
-            rows = await con.fetch("SELECT seq, ts, kind, actor, data FROM events WHERE seq > $1 ORDER BY seq", head)
-            missed = [_row_event(row) for row in rows]
+            rows = await con.fetch(f"SELECT {EVENT_COLUMNS} FROM events WHERE seq > $1 ORDER BY seq", head)
+            missed = [row_event(row) for row in rows]
             # The log's head, read under the lock: the writer's, and what it missed (the seq is gap-free).
-            yield PgWrite(self, con, missed, missed[-1].seq if missed else head)
+            yield PgWrite(self, PgSql(con, in_transaction=True), missed, missed[-1].seq if missed else head)
 
-    async def _commit_on(
-        self,
-        con: Conn,
-        events: list[tuple[Event, int | None, str | None]],
-        incidents: Iterable[Incident],
-        stages: Iterable[StageRow],
-        commands: Iterable[CommandRecord],
-        token_changes: Iterable[int],
-        head: int | None = None,
-    ) -> None:
-        """The batch's writes on `con`, in its transaction, the seq lock held.
-        `head`: the log's head if the caller read it under the lock (else read here)."""
-        if events:
-            if head is None:
-                head = int(await con.fetchval("SELECT COALESCE(MAX(seq), 0) FROM events"))
-            seqs = [event.seq for event, _, _ in events]
-            if seqs != list(range(head + 1, head + 1 + len(seqs))):
-                raise StoreError(f"seq {seqs[0]} does not follow the log's head {head}: another writer on {self.location}?")
-            # One statement (one round trip) for the events and the NOTIFY, delivered on commit
-            # to every replica listening (server.app follows it): its payload is the new head seq.
-            columns = list(zip(*(event_row(self.epoch, event, incident, regency) for event, incident, regency in events), strict=True))
-            # Inserted only if the log's head is still `head` (a database replaced under a writer: refused, no gap).
-            added = await con.fetchval(
-                "WITH added AS (INSERT INTO events (seq, epoch, ts, kind, actor, data, incident, regency) "
-                "SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[]) "
-                "WHERE (SELECT COALESCE(MAX(seq), 0) FROM events) = $10 RETURNING seq) "
-                "SELECT COUNT(*) FROM (SELECT pg_notify($9, MAX(seq)::text) FROM added HAVING COUNT(*) > 0) AS told",
-                *columns,
-                self.channel,
-                head,
-            )
-            if not added:
-                actual = int(await con.fetchval("SELECT COALESCE(MAX(seq), 0) FROM events"))
-                raise StoreError(f"seq {seqs[0]} does not follow the log's head {actual}: another writer on {self.location}?")
-        incident_rows = [(i.id, i.regency, i.status, i.severity, i.reported, i.resolved, _encoder.encode(i).decode()) for i in incidents]
-        if incident_rows:
-            await con.executemany(
-                "INSERT INTO incidents (id, regency, status, severity, reported, resolved, body) VALUES ($1, $2, $3, $4, $5, $6, $7) "
-                "ON CONFLICT (id) DO UPDATE SET regency = EXCLUDED.regency, status = EXCLUDED.status, severity = EXCLUDED.severity, "
-                "reported = EXCLUDED.reported, resolved = EXCLUDED.resolved, body = EXCLUDED.body",
-                incident_rows,
-            )
-        stage_rows = [(s.regency, s.stage, _encoder.encode(s).decode()) for s in stages]
-        if stage_rows:
-            await con.executemany(
-                "INSERT INTO stages (regency, stage, body) VALUES ($1, $2, $3) ON CONFLICT (regency, stage) DO UPDATE SET body = EXCLUDED.body", stage_rows
-            )
-        records = list(commands)
-        if records:
-            now = format_ts(utc_now())
-            await con.execute(
-                "INSERT INTO commands (username, id, ts, result) SELECT u, i, $3, r FROM unnest($1::text[], $2::text[], $4::bytea[]) AS c(u, i, r)",
-                [c.user for c in records],
-                [c.id for c in records],
-                now,
-                [c.result for c in records],
-            )
-        change_ids = [(i,) for i in token_changes]
-        if change_ids:
-            await con.executemany("UPDATE token_changes SET logged = 1 WHERE id = $1", change_ids)
+    async def append(self, sql: Sql, events: Sequence[LogEntry], head: int | None) -> None:
+        """The events, in the batch's transaction, the seq lock held: their seq
+        checked to follow the log's head (read here unless the caller read it under the lock)."""
+        if head is None:
+            head = int(await sql.fetchval("SELECT COALESCE(MAX(seq), 0) FROM events"))
+        seqs = [event.seq for event, _, _ in events]
+        if seqs != list(range(head + 1, head + 1 + len(seqs))):
+            raise StoreError(f"seq {seqs[0]} does not follow the log's head {head}: another writer on {self.location}?")
+        # One statement (one round trip) for the events and the NOTIFY, delivered on commit
+        # to every replica listening (server.app follows it): its payload is the new head seq.
+        columns = list(zip(*(event_row(self.epoch, event, incident, regency) for event, incident, regency in events), strict=True))
+        # Inserted only if the log's head is still `head` (a database replaced under a writer: refused, no gap).
+        added = await sql.fetchval(
+            "WITH added AS (INSERT INTO events (seq, epoch, ts, kind, actor, data, incident, regency) "
+            "SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[]) "
+            "WHERE (SELECT COALESCE(MAX(seq), 0) FROM events) = $10 RETURNING seq) "
+            "SELECT COUNT(*) FROM (SELECT pg_notify($9, MAX(seq)::text) FROM added HAVING COUNT(*) > 0) AS told",
+            *columns,
+            self.channel,
+            head,
+        )
+        if not added:
+            actual = int(await sql.fetchval("SELECT COALESCE(MAX(seq), 0) FROM events"))
+            raise StoreError(f"seq {seqs[0]} does not follow the log's head {actual}: another writer on {self.location}?")
 
-    async def command_results(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], bytes]:
-        return await _command_results(self.pool, keys)
+    async def command_results_on(self, sql: Sql, keys: list[tuple[str, str]]) -> dict[tuple[str, str], bytes]:
+        if not keys:
+            return {}
+        rows = await sql.fetch(
+            "SELECT c.username, c.id, c.result FROM commands c JOIN unnest($1::text[], $2::text[]) AS k(username, id) ON c.username = k.username AND c.id = k.id",
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+        )
+        return {(str(user), str(command_id)): bytes(result) for user, command_id, result in rows}
+
+    def loadable(self, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        binary = {i for i, c in enumerate(columns) if (table, c) == ("commands", "result")}
+        return [tuple(_blob(v) if i in binary else _text(v) for i, v in enumerate(row)) for row in rows]
+
+    async def after_load(self, sql: Sql, table: str, columns: tuple[str, ...]) -> None:
+        if "id" in columns and table in ("tokens", "token_changes", "attempts"):
+            await sql.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), GREATEST(COALESCE(MAX(id), 0), 1), MAX(id) IS NOT NULL) FROM {table}")
 
     # --- replicas ---------------------------------------------------------------
 
@@ -572,146 +510,6 @@ class PostgresStore:
                 connection.terminate()
         return self._timers_held
 
-    # --- events -----------------------------------------------------------------
-
-    async def events_since(self, since: int, limit: int | None = None) -> list[Event]:
-        rows = await self.pool.fetch("SELECT seq, ts, kind, actor, data FROM events WHERE seq > $1 ORDER BY seq LIMIT $2", since, limit)
-        return [_row_event(row) for row in rows]
-
-    async def history_by_regency(self) -> dict[str, int]:
-        rows = await self.pool.fetch("SELECT regency, COUNT(*) FROM events WHERE regency IS NOT NULL GROUP BY regency")
-        return {str(regency): int(count) for regency, count in rows}
-
-    async def stages_with_history(self) -> set[str]:
-        rows = await self.pool.fetch("SELECT DISTINCT data::jsonb ->> 'stage' FROM events WHERE kind = 'stage.updated'")
-        return {str(row[0]) for row in rows if row[0] is not None}
-
-    async def event_at(self, seq: int) -> Event | None:
-        row = await self.pool.fetchrow("SELECT seq, ts, kind, actor, data FROM events WHERE seq = $1", seq)
-        return None if row is None else _row_event(row)
-
-    async def events_between(self, since: str | None = None, until: str | None = None) -> list[tuple[Event, int | None, str | None]]:
-        rows = await self.pool.fetch(
-            "SELECT seq, ts, kind, actor, data, incident, regency FROM events WHERE ts >= $1 AND ts < $2 ORDER BY seq", since or "", until or "\uffff"
-        )
-        return [(_row_event(tuple(row)[:5]), row[5], row[6]) for row in rows]
-
-    async def incident_events(self, incident: int) -> list[Event]:
-        rows = await self.pool.fetch(
-            "SELECT seq, ts, kind, actor, data FROM events WHERE incident = $1 "
-            "UNION SELECT seq, ts, kind, actor, data FROM events WHERE kind = 'incident.merged' AND data::jsonb -> 'into' = to_jsonb($1::bigint) ORDER BY seq",
-            incident,
-        )
-        return [_row_event(row) for row in rows]
-
-    # --- tokens -----------------------------------------------------------------
-
-    async def add_token(self, record: TokenRecord, *, by: str = "", log_change: bool = False) -> TokenRecord | None:
-        existing = await self.token_by_name(record.name)
-        if existing is not None and existing.revoked is None:
-            raise StoreError(f"a token named {record.name!r} already exists; revoke it first or choose another name")
-        body = {"name": record.name, "role": record.role, "agency": record.agency, "regencies": record.regencies, "expires": record.expires, "by": by or None}
-        async with self._tx() as con:
-            await con.execute(
-                "INSERT INTO tokens (name, hash, role, agency, regencies, created, revoked, expires) VALUES ($1, $2, $3, $4, $5, $6, NULL, $7)",
-                record.name, record.hash, record.role, record.agency, None if record.regencies is None else json.dumps(record.regencies), record.created, record.expires,
-            )  # fmt: skip
-            if log_change:
-                await self._token_change(con, "added", record.name, body, record.created)
-        return existing
-
-    async def _token_change(self, con: Conn, change: str, name: str, body: dict[str, Any], ts: str) -> None:
-        await con.execute("INSERT INTO token_changes (ts, change, name, body) VALUES ($1, $2, $3, $4)", ts, change, name, json.dumps(body))
-
-    _TOKEN_COLUMNS = "name, hash, role, agency, regencies, created, revoked, expires, last_used, id"
-
-    async def tokens(self) -> list[TokenRecord]:
-        return [_token(row) for row in await self.pool.fetch(f"SELECT {self._TOKEN_COLUMNS} FROM tokens ORDER BY name, id")]
-
-    async def token_by_name(self, name: str) -> TokenRecord | None:
-        row = await self.pool.fetchrow(f"SELECT {self._TOKEN_COLUMNS} FROM tokens WHERE name = $1 ORDER BY revoked IS NULL DESC, id DESC LIMIT 1", name)
-        return None if row is None else _token(row)
-
-    async def token_by_hash(self, token_hash: str) -> TokenRecord | None:
-        row = await self.pool.fetchrow(f"SELECT {self._TOKEN_COLUMNS} FROM tokens WHERE hash = $1", token_hash)
-        return None if row is None else _token(row)
-
-    async def revoke_token(self, name: str, *, by: str = "") -> bool:
-        ts = format_ts(utc_now())
-        async with self._tx() as con:
-            status = await con.execute("UPDATE tokens SET revoked = $1 WHERE name = $2 AND revoked IS NULL", ts, name)
-            revoked = bool(status != "UPDATE 0")
-            if revoked:
-                await self._token_change(con, "revoked", name, {"name": name, "by": by or None}, ts)
-        return revoked
-
-    async def active_token_hashes(self, now: str | None = None) -> set[str]:
-        if now is None:
-            rows = await self.pool.fetch("SELECT hash FROM tokens WHERE revoked IS NULL")
-        else:
-            rows = await self.pool.fetch("SELECT hash FROM tokens WHERE revoked IS NULL AND (expires IS NULL OR expires > $1)", now)
-        return {str(row[0]) for row in rows}
-
-    async def touch_tokens(self, used: dict[str, str]) -> None:
-        if not used:
-            return
-        async with self._tx() as con:
-            await con.executemany(
-                "UPDATE tokens SET last_used = $1 WHERE hash = $2 AND (last_used IS NULL OR last_used < $1)", [(ts, h) for h, ts in used.items()]
-            )
-
-    async def token_changes(self, now: str) -> list[TokenChange]:
-        async with self._tx() as con:
-            return await self._token_changes_on(con, now)
-
-    async def _token_changes_on(self, con: Conn, now: str) -> list[TokenChange]:
-        expired = await con.fetch(
-            "SELECT id, name, expires FROM tokens WHERE revoked IS NULL AND expires IS NOT NULL AND expires <= $1 AND expiry_logged = 0", now
-        )
-        for token_id, name, expires in expired:
-            await con.execute("UPDATE tokens SET expiry_logged = 1 WHERE id = $1", token_id)
-            await self._token_change(con, "expired", name, {"name": name, "expired": expires}, expires)
-        rows = await con.fetch("SELECT id, ts, change, name, body FROM token_changes WHERE logged = 0 ORDER BY id")
-        return [TokenChange(row[0], row[1], row[2], row[3], json.loads(row[4])) for row in rows]
-
-    # --- copy (opsmon-server copy) --------------------------------------------------
-
-    async def dump_table(self, table: str, columns: tuple[str, ...]) -> list[tuple[Any, ...]]:
-        select = ", ".join(f'{_PG_COLUMN.get(c, c)} AS "{c}"' for c in columns)
-        return [tuple(row) for row in await self.pool.fetch(f"SELECT {select} FROM {table}")]
-
-    async def load_tables(self, tables: dict[str, tuple[tuple[str, ...], list[tuple[Any, ...]]]]) -> None:
-        async with self._tx() as con:
-            for table, (columns, rows) in tables.items():
-                if table == "meta":
-                    await con.execute("DELETE FROM meta WHERE key <> 'schema_version'")
-                    rows = [r for r in rows if r[0] != "schema_version"]
-                else:
-                    await con.execute(f"DELETE FROM {table}")
-                names = ", ".join(_PG_COLUMN.get(c, c) for c in columns)
-                marks = ", ".join(f"${n}" for n in range(1, len(columns) + 1))
-                binary = {i for i, c in enumerate(columns) if (table, c) == ("commands", "result")}
-                fixed = [tuple(_blob(v) if i in binary else _text(v) for i, v in enumerate(row)) for row in rows]
-                await con.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", fixed)
-                if "id" in columns and table in ("tokens", "token_changes", "attempts"):
-                    await con.execute(
-                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), GREATEST(COALESCE(MAX(id), 0), 1), MAX(id) IS NOT NULL) FROM {table}"
-                    )
-            self.epoch = str(await con.fetchval("SELECT value FROM meta WHERE key = 'epoch'") or "")
-            self.created = str(await con.fetchval("SELECT value FROM meta WHERE key = 'created'") or "")
-
-
-async def _command_results(on: Any, keys: list[tuple[str, str]]) -> dict[tuple[str, str], bytes]:
-    """The stored answers to these (user, command id) pairs, read on a pool or a connection."""
-    if not keys:
-        return {}
-    rows = await on.fetch(
-        "SELECT c.username, c.id, c.result FROM commands c JOIN unnest($1::text[], $2::text[]) AS k(username, id) ON c.username = k.username AND c.id = k.id",
-        [k[0] for k in keys],
-        [k[1] for k in keys],
-    )
-    return {(str(user), str(command_id)): bytes(result) for user, command_id, result in rows}
-
 
 class PgWrite:
     """One write batch inside `PostgresStore.writing()`: the seq lock is held,
@@ -720,25 +518,18 @@ class PgWrite:
     command id carried out on another replica is seen, and a token change is
     logged once)."""
 
-    def __init__(self, store: PostgresStore, con: Conn, missed: list[Event], head: int) -> None:
+    def __init__(self, store: PostgresStore, sql: PgSql, missed: list[Event], head: int) -> None:
         self._store = store
-        self._con = con
+        self._sql = sql
         self.missed = missed
         self._head = head
 
     async def command_results(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], bytes]:
-        return await _command_results(self._con, keys)
+        return await self._store.command_results_on(self._sql, keys)
 
     async def token_changes(self, now: str) -> list[TokenChange]:
-        return await self._store._token_changes_on(self._con, now)
+        return await self._store.token_changes_on(self._sql, now)
 
-    async def commit(
-        self,
-        events: list[tuple[Event, int | None, str | None]],
-        incidents: Iterable[Incident] = (),
-        stages: Iterable[StageRow] = (),
-        commands: Iterable[CommandRecord] = (),
-        token_changes: Iterable[int] = (),
-    ) -> None:
+    async def commit(self, batch: WriteBatch) -> None:
         """Write the batch (it is committed when `writing()`'s block ends)."""
-        await self._store._commit_on(self._con, events, incidents, stages, commands, token_changes, head=self._head)
+        await self._store.write(self._sql, batch, head=self._head)

@@ -1,17 +1,17 @@
 """The event store's interface: what the server, the token CLI, the demo and
-the after-action report ask of a database, and the one factory that picks the
-backend from the configured database.
+the after-action report ask of a database, the records it keeps, and the one
+factory that picks the backend from the configured database.
 
 - a path, or `sqlite:///night.db` (`sqlite:////abs/night.db`): SQLite, the
-  embedded default (server/store.py, `SqliteStore`);
+  embedded default (server/store/sqlite.py, `SqliteStore`);
 - `postgresql://user@host:port/db` (also `postgres://`): PostgreSQL
-  (server/store_pg.py, `PostgresStore`). Query parameters other than the
+  (server/store/postgres.py, `PostgresStore`). Query parameters other than the
   driver's own are server settings, e.g. `?search_path=night24` to keep a
   night in its own schema (created if missing).
 
 Both keep the same semantics: a gap-free seq written in the commit's own
 transaction (on PostgreSQL across any number of server replicas, see
-`writing()` and server/store_pg.py), the state tables beside the log, tokens and command answers
+`writing()` and server/store/postgres.py), the state tables beside the log, tokens and command answers
 (idempotency) in the same database. Some things exist only for a file:
 the lock file beside it, SQLite's online backup API and `verify`; on
 PostgreSQL they say so in one line (use pg_dump).
@@ -19,8 +19,9 @@ PostgreSQL they say so in one line (use pg_dump).
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -28,25 +29,93 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from opsmon.core.protocol import Event
 from opsmon.core.records import Incident, StageRow
 from opsmon.core.state import State
-from server.store import Attempt, CommandRecord, SqliteStore, StoreError, TokenChange, TokenRecord
-
-__all__ = [
-    "Attempt",
-    "CommandRecord",
-    "EventStore",
-    "StoreError",
-    "TokenChange",
-    "TokenRecord",
-    "WriteBatch",
-    "backend_of",
-    "open_store",
-    "sqlite_path",
-    "writing",
-]
 
 Backend = Literal["sqlite", "postgresql"]
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 PG_DUMP_HINT = "use pg_dump for a PostgreSQL database"
+
+# An event as the log keeps it: with the incident and the regency it concerns (for queries).
+LogEntry = tuple[Event, int | None, str | None]
+
+
+class StoreError(RuntimeError):
+    """The database cannot be used (newer schema, unreadable file)."""
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    name: str
+    hash: str
+    role: str
+    agency: str
+    regencies: list[str] | None
+    created: str
+    revoked: str | None
+    expires: str | None = None
+    last_used: str | None = None
+    id: int = 0
+
+
+@dataclass(frozen=True)
+class TokenChange:
+    """A token added, revoked or expired, not yet written into the event log.
+    `body` is what the event's data says: never the secret, never its hash."""
+
+    id: int
+    ts: str
+    change: str  # "added", "revoked", "expired"
+    name: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A command the server refused, kept for the after-action report (ts in the log's time)."""
+
+    ts: str
+    user: str
+    agency: str | None
+    command: str
+    incident: int | None
+    code: str
+    reason: str | None
+    message: str
+
+
+@dataclass(frozen=True)
+class CommandRecord:
+    """One command's answer, remembered so the same id gets the same answer."""
+
+    user: str
+    id: str
+    result: bytes
+
+
+@dataclass(frozen=True)
+class WriteBatch:
+    """What one transaction writes: the events appended to the log, the state
+    rows they changed, the answers of the commands they carry out, and the
+    token changes they log (marked logged, so each is logged once)."""
+
+    events: Sequence[LogEntry]
+    incidents: Sequence[Incident] = ()
+    stages: Sequence[StageRow] = ()
+    commands: Sequence[CommandRecord] = ()
+    token_changes: Sequence[int] = ()
+
+
+@runtime_checkable
+class Transaction(Protocol):
+    """One write batch in progress (`async with writing(store, head) as writer:`):
+    what the writer reads and commits while it decides. On PostgreSQL the seq
+    lock is held and `missed` holds what other replicas committed since `head`;
+    on SQLite (one writer per file) `missed` is empty."""
+
+    @property
+    def missed(self) -> list[Event]: ...
+    async def command_results(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], bytes]: ...
+    async def token_changes(self, now: str) -> list[TokenChange]: ...
+    async def commit(self, batch: WriteBatch) -> None: ...
 
 
 @runtime_checkable
@@ -83,18 +152,12 @@ class EventStore(Protocol):
     # --- state and the log --------------------------------------------------
     async def head(self) -> int: ...
     async def load_state(self) -> State: ...
-    async def commit(
-        self,
-        events: list[tuple[Event, int | None, str | None]],
-        incidents: Iterable[Incident] = (),
-        stages: Iterable[StageRow] = (),
-        commands: Iterable[CommandRecord] = (),
-        token_changes: Iterable[int] = (),
-    ) -> None: ...
+    async def commit(self, batch: WriteBatch) -> None: ...
+    def writing(self, head: int) -> AbstractAsyncContextManager[Transaction]: ...
     async def command_results(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], bytes]: ...
     async def events_since(self, since: int, limit: int | None = None) -> list[Event]: ...
     async def event_at(self, seq: int) -> Event | None: ...
-    async def events_between(self, since: str | None = None, until: str | None = None) -> list[tuple[Event, int | None, str | None]]: ...
+    async def events_between(self, since: str | None = None, until: str | None = None) -> list[LogEntry]: ...
     async def incident_events(self, incident: int) -> list[Event]: ...
     async def history_by_regency(self) -> dict[str, int]: ...
     async def stages_with_history(self) -> set[str]: ...
@@ -120,62 +183,9 @@ class EventStore(Protocol):
     async def load_tables(self, tables: dict[str, tuple[tuple[str, ...], list[tuple[Any, ...]]]]) -> None: ...
 
 
-@runtime_checkable
-class WriteBatch(Protocol):
-    """One write batch (`async with writing(store, head) as batch:`): what the
-    writer reads and commits while it decides. On PostgreSQL the seq lock is
-    held and `missed` holds what other replicas committed since `head`; on
-    SQLite (one writer per file) `missed` is empty."""
-
-    @property
-    def missed(self) -> list[Event]: ...
-    async def command_results(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], bytes]: ...
-    async def token_changes(self, now: str) -> list[TokenChange]: ...
-    async def commit(
-        self,
-        events: list[tuple[Event, int | None, str | None]],
-        incidents: Iterable[Incident] = (),
-        stages: Iterable[StageRow] = (),
-        commands: Iterable[CommandRecord] = (),
-        token_changes: Iterable[int] = (),
-    ) -> None: ...
-
-
-class _SingleWriter:
-    """A write batch on a store with one writer: nothing to fold, its own methods."""
-
-    def __init__(self, store: EventStore) -> None:
-        self.store = store
-        self.missed: list[Event] = []
-
-    async def command_results(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], bytes]:
-        return await self.store.command_results(keys)
-
-    async def token_changes(self, now: str) -> list[TokenChange]:
-        return await self.store.token_changes(now)
-
-    async def commit(
-        self,
-        events: list[tuple[Event, int | None, str | None]],
-        incidents: Iterable[Incident] = (),
-        stages: Iterable[StageRow] = (),
-        commands: Iterable[CommandRecord] = (),
-        token_changes: Iterable[int] = (),
-    ) -> None:
-        await self.store.commit(events, incidents, stages, commands, token_changes)
-
-
-@contextlib.asynccontextmanager
-async def writing(store: EventStore, head: int) -> AsyncIterator[WriteBatch]:
+def writing(store: EventStore, head: int) -> AbstractAsyncContextManager[Transaction]:
     """A write batch on `store` for a writer whose state is at `head`."""
-    if store.backend == "postgresql":
-        from server.store_pg import PostgresStore
-
-        assert isinstance(store, PostgresStore)
-        async with store.writing(head) as batch:
-            yield batch
-    else:
-        yield _SingleWriter(store)
+    return store.writing(head)
 
 
 # What `opsmon-server copy` moves, table by table, in the SQLite store's column names.
@@ -236,8 +246,11 @@ def open_store(database: str | Path, *, synchronous: str = "full", check_writabl
     file (server/lock.py). `shared` (serve on PostgreSQL, where any number of
     replicas write one log) takes that lock shared: it waits for no replica,
     only for an exclusive holder."""
+    # Imported here: each backend imports this module, and asyncpg only when asked for.
     if backend_of(database) == "postgresql":
-        from server.store_pg import PostgresStore
+        from server.store.postgres import PostgresStore
 
         return PostgresStore(str(database), check_writable=check_writable, exclusive=exclusive, shared=shared)
+    from server.store.sqlite import SqliteStore
+
     return SqliteStore(sqlite_path(database), synchronous=synchronous, check_writable=check_writable)
