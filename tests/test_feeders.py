@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,17 +14,7 @@ import pytest
 from opsmon.cli import main
 from opsmon.core.exits import EXIT_REFUSED, EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE
 from tests.helpers import ROOT
-from tests.server_thread import ServerThread, server_in_thread
-
-
-@pytest.fixture
-def live(tmp_path: Path) -> Iterator[ServerThread]:
-    with server_in_thread(tmp_path) as running:
-        yield running
-
-
-def opsmon(live: ServerThread, *args: str, token: str = "officer") -> int:
-    return main([*args, "--url", live.url, "--token", live.tokens.get(token, token)])
+from tests.server_thread import ServerThread, opsmon
 
 
 def report(

@@ -16,7 +16,7 @@ from opsmon.client.session import Connection
 from opsmon.core.domain import State, apply, fold
 from opsmon.core.protocol import Event, Incident, StageRow, Welcome, convert, convert_event
 from server.store_api import Backend
-from tests.backends import BACKENDS, Databases, require_postgres
+from tests.backends import BACKENDS, fresh_databases
 from tests.helpers import FakeClock, as_shown, running_server
 from tests.wire import Peer, new_id, report
 
@@ -112,13 +112,8 @@ class Quiet:
 
 async def run_sequence(ops: list[tuple[Any, ...]], tmp: Path, backend: Backend = "sqlite") -> None:
     """One sequence on a fresh database of this backend (tests.backends)."""
-    if backend == "postgresql":
-        await require_postgres()
-    databases = Databases(backend, tmp)
-    try:
+    async with fresh_databases(backend, tmp) as databases:
         await _run_sequence(ops, tmp, databases.url())
-    finally:
-        await databases.drop()
 
 
 async def _run_sequence(ops: list[tuple[Any, ...]], tmp: Path, database: str) -> None:

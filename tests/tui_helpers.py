@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from textual.pilot import Pilot
 
@@ -55,6 +57,15 @@ def loaded(app: OpsmonApp, count: int) -> Callable[[], bool]:
         return app.welcome is not None and len(queue_of(app).incident_ids) == count
 
     return check
+
+
+@contextlib.asynccontextmanager
+async def client(server: Running, clock: FakeClock, count: int, token: str = "officer", **options: Any) -> AsyncIterator[tuple[OpsmonApp, Pilot[int]]]:
+    """The terminal client as `token` on the test server, once its queue shows `count` incidents."""
+    app = OpsmonApp(url=server.url, token=server.tokens[token], clock=clock, **options)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, loaded(app, count))
+        yield app, pilot
 
 
 def screen_lines(app: OpsmonApp) -> list[str]:
