@@ -12,7 +12,7 @@ from opsmon.tui.app import OpsmonApp
 from server.app import OpsmonServer
 from server.store import Store
 from tests.helpers import FakeClock, Running, as_shown, province, running_server
-from tests.tui_helpers import SIZE, client, loaded, queue_of, report, until
+from tests.tui_helpers import SIZE, act, client, loaded, queue_of, report, until
 
 
 async def server_view(server: Running) -> dict[int, str]:
@@ -80,11 +80,7 @@ async def test_a_note_typed_and_sent_in_one_burst_is_sent_whole(server: Running,
 
 async def test_a_refused_action_shows_the_servers_reason(server: Running, clock: FakeClock) -> None:
     [incident] = await report(server, clock, [("6371", "high", "Kotak suara rusak")])
-    polisi = await Session.open(server.url, server.tokens["polisi"])
-    try:
-        assert (await polisi.request(Ack(id="polisi-ack", incident=incident))).ok  # at 21:03 WITA
-    finally:
-        await polisi.close()
+    await act(server, "polisi", Ack(id="polisi-ack", incident=incident))  # at 21:03 WITA
     async with client(server, clock, 1) as (app, pilot):
         await pilot.press("a")
         await until(pilot, lambda: app.notices)

@@ -9,22 +9,13 @@ import pytest
 from textual import events
 
 from opsmon.cli import build_parser
-from opsmon.client.session import Session
 from opsmon.core.config import ConfigError, parse_config
 from opsmon.core.protocol import TEXT_MAX, Ack, Escalate
 from opsmon.core.view import QueueFilter
 from opsmon.tui.app import OpsmonApp
 from opsmon.tui.screens.help import key_rows
 from tests.helpers import CONFIG_PATH, FakeClock, Running
-from tests.tui_helpers import SIZE, client, loaded, night_app, queue_of, report, screen_lines, settle, until
-
-
-async def act(server: Running, token: str, command: Ack | Escalate) -> None:
-    session = await Session.open(server.url, server.tokens[token])
-    try:
-        assert (await session.request(command)).ok
-    finally:
-        await session.close()
+from tests.tui_helpers import SIZE, act, client, loaded, night_app, queue_of, report, screen_lines, settle, until
 
 
 @pytest.mark.parametrize("token", ["officer", "wall"])

@@ -15,7 +15,7 @@ from opsmon.client.session import Session
 from opsmon.core.protocol import Actor, IncidentDraft, Report, Snooze
 from opsmon.tui.app import OpsmonApp
 from tests.helpers import FakeClock, Running
-from tests.tui_helpers import client, queue_of, until
+from tests.tui_helpers import act, client, queue_of, until
 
 
 async def seed(server: Running, clock: FakeClock, reports: list[tuple[str, str, str, str]], token: str = "admin") -> list[int]:
@@ -153,11 +153,7 @@ async def test_merge_picks_the_target(server: Running, clock: FakeClock) -> None
 
 async def test_bulk_on_marked_rows_gives_one_summary_of_done_and_refused(server: Running, clock: FakeClock) -> None:
     ids = await seed(server, clock, [("6371", "critical", "Satu", "TPS 1"), ("6371", "high", "Dua", "TPS 2"), ("6371", "medium", "Tiga", "TPS 3")])
-    session = await Session.open(server.url, server.tokens["polisi"])
-    try:
-        assert (await session.request(Snooze(id="pre", incident=ids[2], minutes=5, note="x"))).ok
-    finally:
-        await session.close()
+    await act(server, "polisi", Snooze(id="pre", incident=ids[2], minutes=5, note="x"))
     async with client(server, clock, 3) as (app, pilot):
         await mark(pilot, app, ids[:2])
         await pilot.press("t")
@@ -183,11 +179,7 @@ async def test_the_wall_ticker_counts_repeats_and_says_snoozed(server: Running, 
         server, clock, [("6371", "high", "Listrik padam", "TPS 012"), ("6371", "high", "Mati lampu", "tps 012"), ("6303", "low", "Lain", "TPS 9")]
     )
     assert one == again
-    session = await Session.open(server.url, server.tokens["polisi"])
-    try:
-        assert (await session.request(Snooze(id="z", incident=other, minutes=30, note="Menunggu"))).ok
-    finally:
-        await session.close()
+    await act(server, "polisi", Snooze(id="z", incident=other, minutes=30, note="Menunggu"))
     app = OpsmonApp(url=server.url, token=server.tokens["wall"], clock=clock)
     async with app.run_test(size=(160, 48)) as pilot:
         from opsmon.tui.widgets.status import Ticker

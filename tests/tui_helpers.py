@@ -11,7 +11,7 @@ from textual.pilot import Pilot
 
 from opsmon.client.session import Session
 from opsmon.core.geo import province_shape
-from opsmon.core.protocol import IncidentDraft, Report
+from opsmon.core.protocol import Command, IncidentDraft, Report
 from opsmon.training.sample_night import NOW, fixed_night
 from opsmon.tui.app import OpsmonApp
 from opsmon.tui.widgets.queue import IncidentQueue
@@ -45,6 +45,16 @@ async def report(server: Running, clock: FakeClock, incidents: list[tuple[str, s
     finally:
         await session.close()
     return ids
+
+
+async def act(server: Running, token: str, command: Command) -> None:
+    """One command as `token`, from a session of its own; it must be carried out."""
+    session = await Session.open(server.url, server.tokens[token])
+    try:
+        result = await session.request(command)
+        assert result.ok, result
+    finally:
+        await session.close()
 
 
 def queue_of(app: OpsmonApp) -> IncidentQueue:
