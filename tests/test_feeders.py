@@ -14,6 +14,7 @@ import pytest
 from opsmon.cli import main
 from opsmon.core.exits import EXIT_REFUSED, EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE
 from tests.helpers import ROOT
+from tests.processes import into_a_closed_pipe
 from tests.server_thread import ServerThread, opsmon
 
 
@@ -293,21 +294,7 @@ def test_a_real_subprocess_prints_one_line_and_no_traceback(live: ServerThread) 
 def test_a_reader_that_stops_early_gets_no_error_line(live: ServerThread) -> None:
     # `opsmon show 1 --json | head -c 10`: the pipe's reader is gone before opsmon writes.
     assert opsmon(live, "report", "--regency", "6371", "--category", "keamanan", "--severity", "high", "--title", "Kericuhan") == 0
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    read_end, write_end = os.pipe()
-    os.close(read_end)
-    try:
-        shown = subprocess.run(
-            [sys.executable, "-m", "opsmon.cli", "show", "1", "--json", "--url", live.url, "--token", live.tokens["officer"]],
-            stdout=write_end,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-            cwd=ROOT,
-            timeout=30,
-        )
-    finally:
-        os.close(write_end)
+    shown = into_a_closed_pipe("opsmon.cli", "show", "1", "--json", "--url", live.url, "--token", live.tokens["officer"], timeout=30)
     assert shown.stderr == "" and shown.returncode == 1
 
 
