@@ -189,6 +189,20 @@ async def test_answers_lost_with_a_killed_server_come_back_as_repeats_from_the_n
         await session.close()
 
 
+async def burst_killing_a(session: Session, a: Serving, prefix: str, answers: dict[str, list[Result]]) -> list[asyncio.Future[Result]]:
+    """300 reports pipelined, each answer kept in `answers` by command id; A killed with
+    SIGKILL mid-burst (after the 121st is sent, once 40 are answered)."""
+    futures = []
+    for n in range(300):
+        future = await session.send(report(n, prefix))
+        future.add_done_callback(lambda f, n=n: answers.setdefault(f"{prefix}-{n}", []).append(f.result()))
+        futures.append(future)
+        if n == 120:
+            await until(lambda: len(answers) >= 40, what="40 answers from A")
+            await kill9(a)
+    return futures
+
+
 async def test_a_pipelined_burst_with_the_server_killed_midway_gets_one_answer_per_command_and_each_is_logged_once(tmp_path: Path) -> None:
     db = tmp_path / "opsmon.db"
     admin = add_token(db, "Admin", role="admin")
@@ -197,14 +211,7 @@ async def test_a_pipelined_burst_with_the_server_killed_midway_gets_one_answer_p
     answers: dict[str, list[Result]] = {}
     async with server_on(db, port_a) as a:
         session = await Session.open(urls, admin, on_frame=lambda _: None, backoff=FAST)
-        futures = []
-        for n in range(300):
-            future = await session.send(report(n, "burst"))
-            future.add_done_callback(lambda f, n=n: answers.setdefault(f"burst-{n}", []).append(f.result()))
-            futures.append(future)
-            if n == 120:
-                await until(lambda: len(answers) >= 40, what="40 answers from A")
-                await kill9(a)  # mid-burst: some answered, some done but unanswered, some not sent
+        futures = await burst_killing_a(session, a, "burst", answers)  # some answered, some done but unanswered, some not sent
         await until(lambda: not session._online, what="the session to notice")
         answered_on_a = dict(answers)
 
@@ -485,14 +492,7 @@ async def test_sessions_fail_over_from_a_killed_postgresql_replica_to_a_live_one
         assert viewer.url == writer.url == urls[0]
         epoch = viewer.epoch
         answers: dict[str, list[Result]] = {}
-        futures = []
-        for n in range(300):
-            future = await writer.send(report(n, "pg"))
-            future.add_done_callback(lambda f, n=n: answers.setdefault(f"pg-{n}", []).append(f.result()))
-            futures.append(future)
-            if n == 120:
-                await until(lambda: len(answers) >= 40, what="40 answers from A")
-                await kill9(a)  # mid-burst; B is up all along
+        futures = await burst_killing_a(writer, a, "pg", answers)  # B is up all along
         await asyncio.wait_for(asyncio.gather(*futures), 30)
         more = await writer.request(report(300, "pg"))  # made on B
         assert writer.url == urls[1] and writer.reconnects == 1
