@@ -13,7 +13,7 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from opsmon.client.session import new_command_id
@@ -37,37 +37,27 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _incident_id(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an incident id (a number like 17)") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not an incident id (they start at 1)")
-    return value
+def _number(kind: type, allowed: Callable[[Any], bool], not_one: str, refused: str) -> Any:
+    """An argparse type: `kind(text)`, where `allowed`; the messages are formatted with text and value."""
 
-
-def _positive(kind: type) -> Any:
     def parse(text: str) -> Any:
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"{text} must be above 0")
+            raise argparse.ArgumentTypeError(not_one.format(text=text)) from None
+        if not allowed(value):
+            raise argparse.ArgumentTypeError(refused.format(text=text, value=value))
         return value
 
     return parse
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} must be 0 or more")
-    return value
+_incident_id = _number(int, lambda v: v >= 1, "{text!r} is not an incident id (a number like 17)", "{value} is not an incident id (they start at 1)")
+_count = _number(int, lambda v: v >= 0, "{text!r} is not a whole number", "{value} must be 0 or more")
+
+
+def _positive(kind: type) -> Any:
+    return _number(kind, lambda v: not v <= 0, "{text!r} is not a number", "{text} must be above 0")  # `not <=`: as before, nan passes
 
 
 def _connection(parser: argparse.ArgumentParser, *, top: bool = False, token_file: bool = True) -> None:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import ssl
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import NoReturn
@@ -295,12 +296,22 @@ def _export(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-async def _reset(args: argparse.Namespace, config: Config) -> int:
-    database = _database(args, config)
+@contextlib.contextmanager
+def _locked(database: str, doing: str) -> Iterator[DatabaseLock | None]:
+    """A SQLite database's lock file held while `doing` (PostgreSQL has none: None)."""
     lock = DatabaseLock(sqlite_path(database)) if backend_of(database) == "sqlite" else None
     if lock is not None:
-        lock.acquire("reset")
+        lock.acquire(doing)
     try:
+        yield lock
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+async def _reset(args: argparse.Namespace, config: Config) -> int:
+    database = _database(args, config)
+    with _locked(database, "reset") as lock:
         async with open_store(database, synchronous=config.server.synchronous, check_writable=True, exclusive=True) as store:
             head, old = await store.head(), store.epoch
             copy = await store.copy_beside("before-reset")
@@ -309,26 +320,17 @@ async def _reset(args: argparse.Namespace, config: Config) -> int:
             database = store.location
         if lock is not None:
             lock.update(epoch=epoch, seq=0, digest=None)
-    finally:
-        if lock is not None:
-            lock.release()
     print(f"reset {database}: epoch {old} (seq {head}) is kept in {copy}; new epoch {epoch}, empty log, {tokens} token(s)")
     return 0
 
 
 async def _migrate(args: argparse.Namespace, config: Config) -> int:
     database = _database(args, config)
-    lock = DatabaseLock(sqlite_path(database)) if backend_of(database) == "sqlite" else None
-    if lock is not None:
-        lock.acquire("migrate")
-    try:
+    with _locked(database, "migrate"):
         async with open_store(database, synchronous=config.server.synchronous, check_writable=True, exclusive=True) as store:
             version = await store.get_meta("schema_version")
             kept = f"; the database as it was is kept in {store.migration_backup}" if store.migration_backup is not None else ""
             print(f"{store.location}: opsmon {store.backend} schema version {version}, epoch {store.epoch}, seq {await store.head()}{kept}")
-    finally:
-        if lock is not None:
-            lock.release()
     return 0
 
 

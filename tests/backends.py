@@ -8,9 +8,11 @@ passes having tested one backend only."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -71,3 +73,15 @@ class Databases:
                 await connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
         finally:
             await connection.close()
+
+
+@contextlib.asynccontextmanager
+async def fresh_databases(backend: Backend, tmp_path: Path) -> AsyncIterator[Databases]:
+    """This test's databases of `backend` (PostgreSQL: skips or fails where it is not reachable)."""
+    if backend == "postgresql":
+        await require_postgres()
+    found = Databases(backend, tmp_path)
+    try:
+        yield found
+    finally:
+        await found.drop()

@@ -27,6 +27,17 @@ def opsmon_server(*args: str, config: Path | None = CONFIG_PATH, timeout: float 
     return subprocess.run([sys.executable, "-m", "server.cli", *args, *extra], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=ENV)
 
 
+def into_a_closed_pipe(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """`python -m ARGS | head`: stdout a pipe whose reader is gone before anything is written."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run([sys.executable, "-m", *args], stdout=write_end, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT, timeout=timeout)
+    finally:
+        os.close(write_end)
+
+
 class Serving:
     """A running `opsmon-server serve`; `log` is what it has written to stderr so far."""
 

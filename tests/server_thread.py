@@ -12,6 +12,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
+from opsmon.cli import main
 from tests.helpers import Running, running_server
 
 T = TypeVar("T")
@@ -69,3 +70,8 @@ def server_in_thread(tmp_path: Path, **kwargs: Any) -> Iterator[ServerThread]:
             loop.call_soon_threadsafe(stop.set)
         thread.join(timeout=15)
         loop.close()
+
+
+def opsmon(live: ServerThread, *args: str, token: str = "officer") -> int:
+    """`opsmon <args>` in-process against `live`, as the named token (or a literal one)."""
+    return main([*args, "--url", live.url, "--token", live.tokens.get(token, token)])

@@ -44,6 +44,13 @@ async def all_events(url: str, token: str) -> tuple[dict, list[dict]]:  # type: 
     return peer.welcome, events
 
 
+async def burst(peer: Peer, answered: str) -> None:
+    """150 reports sent without waiting, until the one with command id `answered` is answered."""
+    for n in range(150):
+        await peer.send({"type": "report", "id": f"burst-{n}", **report(title=f"burst {n}")})
+    await peer.until(lambda f: f.get("type") == "result" and f["id"] == answered, timeout=10)
+
+
 async def test_kill_9_loses_no_acknowledged_command(tmp_path: Path) -> None:
     db = tmp_path / "opsmon.db"
     token = add_token(db, "Rahmat")
@@ -88,9 +95,7 @@ async def test_kill_9_with_commands_in_flight(tmp_path: Path) -> None:
     token = add_token(db, "Rahmat")
     async with server_process(db) as proc:
         peer = await Peer.open(proc.url, token)
-        for n in range(150):
-            await peer.send({"type": "report", "id": f"burst-{n}", **report(title=f"burst {n}")})
-        await peer.until(lambda f: f.get("type") == "result" and f["id"] == "burst-30", timeout=10)
+        await burst(peer, answered="burst-30")
         await proc.kill9()
         await peer.closed()
         answered = {f["seq"]: f["id"] for f in peer.frames if f.get("type") == "result" and f["ok"]}
@@ -250,9 +255,7 @@ async def test_sigterm_in_the_middle_of_a_burst(tmp_path: Path) -> None:
     token = add_token(db, "Rahmat")
     async with server_process(db) as proc:
         peer = await Peer.open(proc.url, token)
-        for n in range(150):
-            await peer.send({"type": "report", "id": f"burst-{n}", **report(title=f"burst {n}")})
-        await peer.until(lambda f: f.get("type") == "result" and f["id"] == "burst-5", timeout=10)
+        await burst(peer, answered="burst-5")
         code, out, err = await proc.stop()
         assert code == 0, err
         assert "Traceback" not in err, err

@@ -7,9 +7,6 @@ import asyncio
 import csv
 import io
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +16,8 @@ from opsmon.core.state import State
 from server.cli import main
 from server.export import read_jsonl
 from server.store.sqlite import SqliteStore
-from tests.helpers import CONFIG_PATH, ROOT, FakeClock, running_server
+from tests.helpers import CONFIG_PATH, FakeClock, running_server
+from tests.processes import into_a_closed_pipe
 from tests.wire import Peer, report
 
 
@@ -137,19 +135,5 @@ def test_exporting_a_missing_database_is_one_line(tmp_path: Path, capsys: pytest
 
 def test_a_reader_that_stops_early_gets_no_error_line(night: Path) -> None:
     # `opsmon-server export ... | head`: the pipe's reader is gone before the export writes.
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    read_end, write_end = os.pipe()
-    os.close(read_end)
-    try:
-        exported = subprocess.run(
-            [sys.executable, "-m", "server.cli", "export", "--db", str(night), "--config", str(CONFIG_PATH)],
-            stdout=write_end,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-            cwd=ROOT,
-            timeout=60,
-        )
-    finally:
-        os.close(write_end)
+    exported = into_a_closed_pipe("server.cli", "export", "--db", str(night), "--config", str(CONFIG_PATH), timeout=60)
     assert exported.stderr == "" and exported.returncode == 1

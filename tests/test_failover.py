@@ -14,7 +14,6 @@ import contextlib
 import json
 import re
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -31,20 +30,14 @@ from opsmon.core.protocol import Batch, Event, IncidentDraft, Report, Result, Se
 from opsmon.tui.app import OpsmonApp
 from opsmon.tui.widgets.queue import IncidentQueue
 from server.lock import lock_path
-from tests.backends import Databases, require_postgres
-from tests.helpers import CONFIG_PATH, ROOT
+from tests.backends import Databases
+from tests.helpers import CONFIG_PATH, ROOT, free_port
 from tests.processes import Serving, opsmon_server, serving
 from tests.server_thread import server_in_thread
 
 pytestmark = pytest.mark.slow
 
 FAST = Backoff(initial=0.05, maximum=0.4)  # tests: retry within tenths of a second
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def url_of(port: int) -> str:
@@ -197,6 +190,20 @@ async def test_answers_lost_with_a_killed_server_come_back_as_repeats_from_the_n
         await session.close()
 
 
+async def burst_killing_a(session: Session, a: Serving, prefix: str, answers: dict[str, list[Result]]) -> list[asyncio.Future[Result]]:
+    """300 reports pipelined, each answer kept in `answers` by command id; A killed with
+    SIGKILL mid-burst (after the 121st is sent, once 40 are answered)."""
+    futures = []
+    for n in range(300):
+        future = await session.send(report(n, prefix))
+        future.add_done_callback(lambda f, n=n: answers.setdefault(f"{prefix}-{n}", []).append(f.result()))
+        futures.append(future)
+        if n == 120:
+            await until(lambda: len(answers) >= 40, what="40 answers from A")
+            await kill9(a)
+    return futures
+
+
 async def test_a_pipelined_burst_with_the_server_killed_midway_gets_one_answer_per_command_and_each_is_logged_once(tmp_path: Path) -> None:
     db = tmp_path / "opsmon.db"
     admin = add_token(db, "Admin", role="admin")
@@ -205,14 +212,7 @@ async def test_a_pipelined_burst_with_the_server_killed_midway_gets_one_answer_p
     answers: dict[str, list[Result]] = {}
     async with server_on(db, port_a) as a:
         session = await Session.open(urls, admin, on_frame=lambda _: None, backoff=FAST)
-        futures = []
-        for n in range(300):
-            future = await session.send(report(n, "burst"))
-            future.add_done_callback(lambda f, n=n: answers.setdefault(f"burst-{n}", []).append(f.result()))
-            futures.append(future)
-            if n == 120:
-                await until(lambda: len(answers) >= 40, what="40 answers from A")
-                await kill9(a)  # mid-burst: some answered, some done but unanswered, some not sent
+        futures = await burst_killing_a(session, a, "burst", answers)  # some answered, some done but unanswered, some not sent
         await until(lambda: not session._online, what="the session to notice")
         answered_on_a = dict(answers)
 
@@ -324,6 +324,25 @@ def test_url_lists_from_the_command_line_the_environment_and_the_config_in_that_
         assert notes == ["dari config", "dari env", "dari --url"]
 
 
+@contextlib.asynccontextmanager
+async def finished_on_b(db: Path, ports: tuple[int, int], wall: str, args: list[str], taken: int, what: str) -> AsyncIterator[tuple[bytes, bytes]]:
+    """`opsmon <args>` run against A, A killed with SIGKILL once a viewer has seen `taken`
+    events, then B started: yields what the command printed, once it finished, while B serves."""
+    async with server_on(db, ports[0]) as a:
+        follower = Follower()
+        watcher = await Session.open(url_of(ports[0]), wall, on_frame=follower)
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "opsmon.cli", *args, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        await until(lambda: len(follower.events) >= taken, what=what)
+        await kill9(a)
+        await watcher.close()
+    async with server_on(db, ports[1]):
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+        assert process.returncode == 0, err.decode()
+        yield out, err
+
+
 async def test_an_import_given_a_then_b_finishes_on_b_when_a_is_killed_midway(tmp_path: Path) -> None:
     db = tmp_path / "opsmon.db"
     officer, wall = add_token(db, "Rahmat"), add_token(db, "Layar", role="viewer")
@@ -331,19 +350,8 @@ async def test_an_import_given_a_then_b_finishes_on_b_when_a_is_killed_midway(tm
     urls = [url_of(port_a), url_of(port_b)]
     lines = [json.dumps({"type": "report", "regency": "6371", "category": "logistik", "severity": "low", "title": f"impor {n}"}) for n in range(250)]
     (tmp_path / "laporan.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    async with server_on(db, port_a) as a:
-        follower = Follower()
-        watcher = await Session.open(urls[0], wall, on_frame=follower)
-        importing = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "opsmon.cli", "import", str(tmp_path / "laporan.jsonl"), "--url", urls[0], "--url", urls[1], "--token", officer, "--json",
-            cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        await until(lambda: len(follower.events) >= 60, what="A to take 60 lines")
-        await kill9(a)
-        await watcher.close()
-    async with server_on(db, port_b):
-        out, err = await asyncio.wait_for(importing.communicate(), 60)
-        assert importing.returncode == 0, err.decode()
+    importing = ["import", str(tmp_path / "laporan.jsonl"), "--url", urls[0], "--url", urls[1], "--token", officer, "--json"]
+    async with finished_on_b(db, (port_a, port_b), wall, importing, taken=60, what="A to take 60 lines") as (out, err):
         assert err == b""  # failing over is not a mistake: nothing on stderr
         body = json.loads(out)
         assert (body["accepted"], body["already_imported"], body["rejected"]) == (250, 0, 0), body
@@ -358,20 +366,8 @@ async def test_the_simulator_given_a_then_b_carries_on_on_b(tmp_path: Path) -> N
     admin, wall = add_token(db, "Admin", role="admin"), add_token(db, "Layar", role="viewer")
     port_a, port_b = free_port(), free_port()
     urls = [url_of(port_a), url_of(port_b)]
-    async with server_on(db, port_a) as a:
-        follower = Follower()
-        watcher = await Session.open(urls[0], wall, on_frame=follower)
-        simulating = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "opsmon.cli", "simulate", "--rate", "60", "--duration", "6", "--reports-only", "--quiet", "--json",
-            "--url", f"{urls[0]},{urls[1]}", "--token", admin,
-            cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        await until(lambda: len(follower.events) >= 40, what="A to take 40 commands")
-        await kill9(a)
-        await watcher.close()
-    async with server_on(db, port_b):
-        out, err = await asyncio.wait_for(simulating.communicate(), 60)
-        assert simulating.returncode == 0, err.decode()
+    simulating = ["simulate", "--rate", "60", "--duration", "6", "--reports-only", "--quiet", "--json", "--url", f"{urls[0]},{urls[1]}", "--token", admin]
+    async with finished_on_b(db, (port_a, port_b), wall, simulating, taken=40, what="A to take 40 commands") as (out, _):
         stats = json.loads(out)
         assert stats["sent"] == stats["ok"] > 40 and stats["refused"] == {}, stats
         log = await whole_log(urls[1], admin)
@@ -482,44 +478,32 @@ async def test_the_dashboard_starts_on_the_first_server_that_answers_and_names_e
 # --- PostgreSQL ----------------------------------------------------------------------------
 
 
-async def test_sessions_fail_over_from_a_killed_postgresql_replica_to_a_live_one_with_no_gap(tmp_path: Path) -> None:
+async def test_sessions_fail_over_from_a_killed_postgresql_replica_to_a_live_one_with_no_gap(pg: Databases) -> None:
     """Two replicas serving one PostgreSQL database at once: A is killed mid-burst,
     its sessions carry on on B (already running), every command answered once and logged once."""
-    await require_postgres()
-    databases = Databases("postgresql", tmp_path)
-    database = databases.url()
-    try:
-        admin, wall = add_token(database, "Admin", role="admin"), add_token(database, "Layar", role="viewer")
-        port_a, port_b = free_port(), free_port()
-        urls = [url_of(port_a), url_of(port_b)]
-        replica = ["--db", database, "--log-level", "warning", "--replica-name"]
-        async with serving(*replica, "A", "--port", str(port_a)) as a, serving(*replica, "B", "--port", str(port_b)):
-            follower = Follower()
-            viewer = await Session.open(urls, wall, on_frame=follower, backoff=FAST)
-            writer = await Session.open(urls, admin, on_frame=lambda _: None, backoff=FAST)
-            assert viewer.url == writer.url == urls[0]
-            epoch = viewer.epoch
-            answers: dict[str, list[Result]] = {}
-            futures = []
-            for n in range(300):
-                future = await writer.send(report(n, "pg"))
-                future.add_done_callback(lambda f, n=n: answers.setdefault(f"pg-{n}", []).append(f.result()))
-                futures.append(future)
-                if n == 120:
-                    await until(lambda: len(answers) >= 40, what="40 answers from A")
-                    await kill9(a)  # mid-burst; B is up all along
-            await asyncio.wait_for(asyncio.gather(*futures), 30)
-            more = await writer.request(report(300, "pg"))  # made on B
-            assert writer.url == urls[1] and writer.reconnects == 1
-            assert all(len(got) == 1 and got[0].ok for got in answers.values()) and len(answers) == 300  # one answer each
-            head = more.seq
-            await until(lambda: viewer.position == head, what="the viewer to reach B's head")
-            assert viewer.url == urls[1] and viewer.reconnects == 1
-            assert viewer.epoch == epoch and len(follower.snapshots) == 1  # one epoch on every replica: resumed
-            assert follower.seqs == list(range(follower.snapshots[0].seq + 1, (head or 0) + 1))  # no gap, none twice
-            titles = [title(e) for e in follower.events if e.kind == "incident.reported"]
-            assert sorted(titles) == sorted(f"pg {n}" for n in range(301))  # each command in the log once
-            for session in (viewer, writer):
-                await session.close()
-    finally:
-        await databases.drop()
+    database = pg.url()
+    admin, wall = add_token(database, "Admin", role="admin"), add_token(database, "Layar", role="viewer")
+    port_a, port_b = free_port(), free_port()
+    urls = [url_of(port_a), url_of(port_b)]
+    replica = ["--db", database, "--log-level", "warning", "--replica-name"]
+    async with serving(*replica, "A", "--port", str(port_a)) as a, serving(*replica, "B", "--port", str(port_b)):
+        follower = Follower()
+        viewer = await Session.open(urls, wall, on_frame=follower, backoff=FAST)
+        writer = await Session.open(urls, admin, on_frame=lambda _: None, backoff=FAST)
+        assert viewer.url == writer.url == urls[0]
+        epoch = viewer.epoch
+        answers: dict[str, list[Result]] = {}
+        futures = await burst_killing_a(writer, a, "pg", answers)  # B is up all along
+        await asyncio.wait_for(asyncio.gather(*futures), 30)
+        more = await writer.request(report(300, "pg"))  # made on B
+        assert writer.url == urls[1] and writer.reconnects == 1
+        assert all(len(got) == 1 and got[0].ok for got in answers.values()) and len(answers) == 300  # one answer each
+        head = more.seq
+        await until(lambda: viewer.position == head, what="the viewer to reach B's head")
+        assert viewer.url == urls[1] and viewer.reconnects == 1
+        assert viewer.epoch == epoch and len(follower.snapshots) == 1  # one epoch on every replica: resumed
+        assert follower.seqs == list(range(follower.snapshots[0].seq + 1, (head or 0) + 1))  # no gap, none twice
+        titles = [title(e) for e in follower.events if e.kind == "incident.reported"]
+        assert sorted(titles) == sorted(f"pg {n}" for n in range(301))  # each command in the log once
+        for session in (viewer, writer):
+            await session.close()

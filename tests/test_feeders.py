@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,17 +14,8 @@ import pytest
 from opsmon.cli import main
 from opsmon.core.exits import EXIT_REFUSED, EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE
 from tests.helpers import ROOT
-from tests.server_thread import ServerThread, server_in_thread
-
-
-@pytest.fixture
-def live(tmp_path: Path) -> Iterator[ServerThread]:
-    with server_in_thread(tmp_path) as running:
-        yield running
-
-
-def opsmon(live: ServerThread, *args: str, token: str = "officer") -> int:
-    return main([*args, "--url", live.url, "--token", live.tokens.get(token, token)])
+from tests.processes import into_a_closed_pipe
+from tests.server_thread import ServerThread, opsmon
 
 
 def report(
@@ -304,21 +294,7 @@ def test_a_real_subprocess_prints_one_line_and_no_traceback(live: ServerThread) 
 def test_a_reader_that_stops_early_gets_no_error_line(live: ServerThread) -> None:
     # `opsmon show 1 --json | head -c 10`: the pipe's reader is gone before opsmon writes.
     assert opsmon(live, "report", "--regency", "6371", "--category", "keamanan", "--severity", "high", "--title", "Kericuhan") == 0
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    read_end, write_end = os.pipe()
-    os.close(read_end)
-    try:
-        shown = subprocess.run(
-            [sys.executable, "-m", "opsmon.cli", "show", "1", "--json", "--url", live.url, "--token", live.tokens["officer"]],
-            stdout=write_end,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-            cwd=ROOT,
-            timeout=30,
-        )
-    finally:
-        os.close(write_end)
+    shown = into_a_closed_pipe("opsmon.cli", "show", "1", "--json", "--url", live.url, "--token", live.tokens["officer"], timeout=30)
     assert shown.stderr == "" and shown.returncode == 1
 
 

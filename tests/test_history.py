@@ -83,6 +83,21 @@ class Watcher:
         raise AssertionError(reason)
 
 
+@contextlib.asynccontextmanager
+async def following(url: str, token: str) -> AsyncIterator[tuple[Connection, Watcher]]:
+    """A client connection running on `url` (the server may come and go), stopped at the end."""
+    watcher = Watcher()
+    connection = Connection(url, token, watcher)
+    follower = asyncio.create_task(connection.run())
+    try:
+        yield connection, watcher
+    finally:
+        await connection.stop()
+        follower.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await follower
+
+
 async def until(check: Any, timeout: float = 10.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -145,10 +160,7 @@ async def test_a_client_away_across_a_reset_comes_back_to_the_new_night_only(tmp
     db = tmp_path / "opsmon.db"
     token = await officer_token(db)
     port = free_port()
-    watcher = Watcher()
-    connection = Connection(f"ws://127.0.0.1:{port}/ws", token, watcher)
-    follower = asyncio.create_task(connection.run())
-    try:
+    async with following(f"ws://127.0.0.1:{port}/ws", token) as (connection, watcher):
         async with serving(db, port) as server:
             await report_titles(server, token, "lama 1", "lama 2", "lama 3")
             await until(lambda: connection.state.seq == 3)
@@ -163,11 +175,6 @@ async def test_a_client_away_across_a_reset_comes_back_to_the_new_night_only(tmp
             assert connection.epoch == server.store.epoch
             assert connection.state.incidents.keys() == server.state.incidents.keys()
             assert connection.state.incidents[1].title == "baru 1"  # `#1` is the new night's #1
-    finally:
-        await connection.stop()
-        follower.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await follower
 
 
 async def test_a_client_holding_another_copy_of_the_history_gets_a_snapshot_never_a_mix(tmp_path: Path) -> None:
@@ -177,10 +184,7 @@ async def test_a_client_holding_another_copy_of_the_history_gets_a_snapshot_neve
     copy = tmp_path / "copy.db"
     token = await officer_token(db)
     port = free_port()
-    watcher = Watcher()
-    connection = Connection(f"ws://127.0.0.1:{port}/ws", token, watcher)
-    follower = asyncio.create_task(connection.run())
-    try:
+    async with following(f"ws://127.0.0.1:{port}/ws", token) as (connection, watcher):
         async with serving(db, port) as server:
             await report_titles(server, token, "a", "b", "c")
             source, target = sqlite3.connect(db), sqlite3.connect(copy)
@@ -199,11 +203,6 @@ async def test_a_client_holding_another_copy_of_the_history_gets_a_snapshot_neve
             assert watcher.snapshots == snapshots + 1
             assert titles(connection.state) == ["a", "b", "c", "copy 4", "copy 5", "copy 6", "copy 7"]
             assert connection.held_digest() == other.head_digest
-    finally:
-        await connection.stop()
-        follower.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await follower
 
 
 async def test_a_client_with_the_same_history_still_resumes(tmp_path: Path) -> None:
@@ -228,10 +227,7 @@ async def test_the_digest_of_an_event_is_the_same_on_both_sides(tmp_path: Path) 
     """The server's digest of what it committed equals the client's of what it received."""
     db = tmp_path / "opsmon.db"
     token = await officer_token(db)
-    async with serving(db) as server:
-        watcher = Watcher()
-        connection = Connection(url(server), token, watcher)
-        follower = asyncio.create_task(connection.run())
+    async with serving(db) as server, following(url(server), token) as (connection, _):
         await until(lambda: connection.online)
         await report_titles(server, token, "Kotak suara rusak — “TPS 012”")
         peer = await Peer.open(url(server), token)
@@ -240,10 +236,6 @@ async def test_the_digest_of_an_event_is_the_same_on_both_sides(tmp_path: Path) 
         await peer.close()
         await until(lambda: connection.state.seq == server.state.seq == 3)
         assert connection.held_digest() == server.head_digest
-        await connection.stop()
-        follower.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await follower
 
 
 @pytest.mark.slow

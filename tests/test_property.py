@@ -19,7 +19,7 @@ from opsmon.core.records import Incident, StageRow
 from opsmon.core.state import State
 from opsmon.core.wire import convert, convert_event
 from server.store.api import Backend
-from tests.backends import BACKENDS, Databases, require_postgres
+from tests.backends import BACKENDS, fresh_databases
 from tests.helpers import FakeClock, as_shown, running_server
 from tests.wire import Peer, new_id, report
 
@@ -115,13 +115,8 @@ class Quiet:
 
 async def run_sequence(ops: list[tuple[Any, ...]], tmp: Path, backend: Backend = "sqlite") -> None:
     """One sequence on a fresh database of this backend (tests.backends)."""
-    if backend == "postgresql":
-        await require_postgres()
-    databases = Databases(backend, tmp)
-    try:
+    async with fresh_databases(backend, tmp) as databases:
         await _run_sequence(ops, tmp, databases.url())
-    finally:
-        await databases.drop()
 
 
 async def _run_sequence(ops: list[tuple[Any, ...]], tmp: Path, database: str) -> None:

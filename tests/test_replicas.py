@@ -27,21 +27,10 @@ from opsmon.core.state import State
 from server.app import OpsmonServer
 from server.auth import add_token
 from server.store.api import EventStore, open_store
-from tests.backends import Databases, require_postgres
+from tests.backends import Databases
 from tests.helpers import STANDARD_TOKENS, FakeClock, Running, province
 from tests.processes import serving
 from tests.wire import Peer, http_get, report
-
-
-@pytest.fixture
-async def pg(tmp_path: Path) -> AsyncIterator[Databases]:
-    """A fresh schema per test on the real PostgreSQL (fails in CI if there is none)."""
-    await require_postgres()
-    found = Databases("postgresql", tmp_path)
-    try:
-        yield found
-    finally:
-        await found.drop()
 
 
 async def _tokens(database: str, config: Config) -> dict[str, str]:

@@ -835,12 +835,10 @@ async def test_graceful_close_sends_1001(databases: Databases, tmp_path: Path) -
 # --- limits ---------------------------------------------------------------------------------------------------
 
 
-async def test_a_flood_of_commands_is_rate_limited_without_losing_the_connection(server: Running) -> None:
-    wall = await Peer.open(server, server.tokens["wall"])
-    burst = int(server.config.server.commands_per_second * 4)  # the bucket holds 4 s worth
-    count = burst + 60
+async def history_burst(peer: Peer, count: int) -> list[dict[str, Any]]:
+    """`count` history commands sent without waiting; their results, once all are answered, in order."""
     for n in range(count):
-        await wall.send({"type": "history", "id": f"h{n}", "incident": 1})
+        await peer.send({"type": "history", "id": f"h{n}", "incident": 1})
     answers = 0
 
     def counted(frame: dict[str, Any]) -> bool:
@@ -848,8 +846,15 @@ async def test_a_flood_of_commands_is_rate_limited_without_losing_the_connection
         answers += frame.get("type") == "result"
         return answers == count
 
-    await wall.until(counted, timeout=10)  # every command is answered, one way or the other
-    results = sorted((f for f in wall.frames if f["type"] == "result"), key=lambda f: int(f["id"][1:]))
+    await peer.until(counted, timeout=10)
+    return sorted((f for f in peer.frames if f["type"] == "result"), key=lambda f: int(f["id"][1:]))
+
+
+async def test_a_flood_of_commands_is_rate_limited_without_losing_the_connection(server: Running) -> None:
+    wall = await Peer.open(server, server.tokens["wall"])
+    burst = int(server.config.server.commands_per_second * 4)  # the bucket holds 4 s worth
+    count = burst + 60
+    results = await history_burst(wall, count)  # every command is answered, one way or the other
     assert [r["id"] for r in results] == [f"h{n}" for n in range(count)]
     limited = [r for r in results if r["code"] == "rate_limited"]
     assert 0 < len(limited) <= count - burst
@@ -866,17 +871,7 @@ async def test_an_admin_token_may_send_faster_for_bulk_imports(server: Running) 
     count = int(server.config.server.commands_per_second * 4) + 60  # past an officer's bucket
     assert count < server.config.server.admin_commands_per_second * 4
     admin = await Peer.open(server, server.tokens["admin"])
-    for n in range(count):
-        await admin.send({"type": "history", "id": f"h{n}", "incident": 1})
-    answers = 0
-
-    def counted(frame: dict[str, Any]) -> bool:
-        nonlocal answers
-        answers += frame.get("type") == "result"
-        return answers == count
-
-    await admin.until(counted, timeout=10)
-    codes = {f["code"] for f in admin.frames if f["type"] == "result"}
+    codes = {f["code"] for f in await history_burst(admin, count)}
     assert codes == {"not_found"}  # answered, none rate-limited
     await admin.close()
 

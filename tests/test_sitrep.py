@@ -177,14 +177,6 @@ def test_pdf_first_page_is_an_a4_with_the_report_on_it() -> None:
 # --- from a live server ------------------------------------------------------------
 
 
-@pytest.fixture
-def live(tmp_path: Path) -> Any:
-    from tests.server_thread import server_in_thread
-
-    with server_in_thread(tmp_path) as running:
-        yield running
-
-
 def post_config(tmp_path: Path) -> Path:
     from tests.helpers import CONFIG_PATH
 

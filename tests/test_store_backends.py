@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -16,7 +15,7 @@ import pytest
 from opsmon.core.config import ConfigError, load_config
 from opsmon.core.wire import to_builtins
 from server.store.api import StoreError, open_store, sqlite_path
-from tests.backends import POSTGRES_URL, Databases, require_postgres
+from tests.backends import POSTGRES_URL, Databases
 from tests.helpers import CONFIG_PATH, ROOT, FakeClock, running_server
 from tests.wire import Peer, report
 
@@ -28,17 +27,6 @@ async def cli(*args: str) -> tuple[int, str, str]:
     out, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
-
-
-@pytest.fixture
-async def pg(tmp_path: Path) -> AsyncIterator[Databases]:
-    """PostgreSQL schemas for this test only."""
-    await require_postgres()
-    found = Databases("postgresql", tmp_path)
-    try:
-        yield found
-    finally:
-        await found.drop()
 
 
 def test_the_database_names_its_backend(tmp_path: Path) -> None:

@@ -5,26 +5,14 @@ server then holds."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from opsmon.cli import main
 from opsmon.core.exits import EXIT_OK, EXIT_REFUSED, EXIT_USAGE
 from opsmon.core.i18n import WITA, local_datetime
 from opsmon.core.records import Actor
-from tests.server_thread import ServerThread, server_in_thread
-
-
-@pytest.fixture
-def live(tmp_path: Path) -> Iterator[ServerThread]:
-    with server_in_thread(tmp_path) as running:
-        yield running
-
-
-def opsmon(live: ServerThread, *args: str, token: str = "officer") -> int:
-    return main([*args, "--url", live.url, "--token", live.tokens.get(token, token)])
+from tests.server_thread import ServerThread, opsmon
 
 
 def report(

@@ -12,7 +12,7 @@ from opsmon.tui.app import OpsmonApp
 from server.app import OpsmonServer
 from server.store.sqlite import SqliteStore
 from tests.helpers import FakeClock, Running, as_shown, province, running_server
-from tests.tui_helpers import SIZE, loaded, queue_of, report, until
+from tests.tui_helpers import SIZE, act, client, loaded, queue_of, report, until
 
 
 async def server_view(server: Running) -> dict[int, str]:
@@ -28,9 +28,7 @@ async def server_view(server: Running) -> dict[int, str]:
 
 async def test_a_right_after_launch_acknowledges_the_most_urgent(server: Running, clock: FakeClock) -> None:
     ids = await report(server, clock, [("6371", "high", "Kotak suara rusak"), ("6303", "critical", "Kericuhan di PPK"), ("6302", "low", "Listrik padam")])
-    app = OpsmonApp(url=server.url, token=server.tokens["officer"], clock=clock)
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, loaded(app, 3))
+    async with client(server, clock, 3) as (app, pilot):
         critical = ids[1]
         assert queue_of(app).selected_id == critical  # the most urgent unacknowledged, preselected
         assert app.focused is queue_of(app)
@@ -43,9 +41,7 @@ async def test_a_right_after_launch_acknowledges_the_most_urgent(server: Running
 
 async def test_space_marks_several_then_a_acknowledges_all_marked(server: Running, clock: FakeClock) -> None:
     ids = await report(server, clock, [("6371", "critical", "Kericuhan"), ("6303", "high", "Kotak suara rusak"), ("6302", "low", "Listrik padam")])
-    app = OpsmonApp(url=server.url, token=server.tokens["officer"], clock=clock)
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, loaded(app, 3))
+    async with client(server, clock, 3) as (app, pilot):
         await pilot.press("space")  # marks the first; the cursor stays on it
         assert queue_of(app).selected_id == ids[0]
         await pilot.press("j", "space")  # and the second
@@ -57,9 +53,7 @@ async def test_space_marks_several_then_a_acknowledges_all_marked(server: Runnin
 
 async def test_resolve_through_the_note_modal(server: Running, clock: FakeClock) -> None:
     [incident] = await report(server, clock, [("6371", "high", "Kotak suara rusak")])
-    app = OpsmonApp(url=server.url, token=server.tokens["officer"], clock=clock)
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, loaded(app, 1))
+    async with client(server, clock, 1) as (app, pilot):
         await pilot.press("r")
         await until(pilot, lambda: type(app.screen).__name__ == "NoteModal")
         await pilot.press("enter")  # an empty note is not sent
@@ -75,9 +69,7 @@ async def test_a_note_typed_and_sent_in_one_burst_is_sent_whole(server: Running,
     """A terminal (tmux send-keys, a paste) delivers the text and Enter at once: Enter
     must send what was typed before it, not find the box still empty."""
     [incident] = await report(server, clock, [("6371", "high", "Kotak suara rusak")])
-    app = OpsmonApp(url=server.url, token=server.tokens["officer"], clock=clock)
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, loaded(app, 1))
+    async with client(server, clock, 1) as (app, pilot):
         await pilot.press("r")
         await until(pilot, lambda: type(app.screen).__name__ == "NoteModal")
         for character in "Kotak diganti\r":  # queued together, none handled yet
@@ -88,14 +80,8 @@ async def test_a_note_typed_and_sent_in_one_burst_is_sent_whole(server: Running,
 
 async def test_a_refused_action_shows_the_servers_reason(server: Running, clock: FakeClock) -> None:
     [incident] = await report(server, clock, [("6371", "high", "Kotak suara rusak")])
-    polisi = await Session.open(server.url, server.tokens["polisi"])
-    try:
-        assert (await polisi.request(Ack(id="polisi-ack", incident=incident))).ok  # at 21:03 WITA
-    finally:
-        await polisi.close()
-    app = OpsmonApp(url=server.url, token=server.tokens["officer"], clock=clock)
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, loaded(app, 1))
+    await act(server, "polisi", Ack(id="polisi-ack", incident=incident))  # at 21:03 WITA
+    async with client(server, clock, 1) as (app, pilot):
         await pilot.press("a")
         await until(pilot, lambda: app.notices)
         assert app.notices[-1] == f"#{incident}: sudah di-ack oleh Polri/polisi 21:03 WITA"
@@ -109,9 +95,7 @@ async def test_filters_and_regency_focus(server: Running, clock: FakeClock) -> N
         clock,
         [("6301", "critical", "Banjir di TPS 3"), ("6302", "high", "Kotak suara rusak"), ("6371", "low", "Listrik padam"), ("6371", "critical", "Kericuhan")],
     )
-    app = OpsmonApp(url=server.url, token=server.tokens["officer"], clock=clock, lang="en")
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, loaded(app, 4))
+    async with client(server, clock, 4, lang="en") as (app, pilot):
 
         def titles() -> list[str]:
             return sorted(app.state.incidents[i].title for i in queue_of(app).incident_ids)
@@ -240,9 +224,7 @@ async def test_a_refused_token_and_an_unreachable_server_end_with_one_line(serve
 
 async def test_palette_offers_every_action_and_runs_them(server: Running, clock: FakeClock) -> None:
     [incident] = await report(server, clock, [("6371", "high", "Kotak suara rusak")])
-    app = OpsmonApp(url=server.url, token=server.tokens["officer"], clock=clock, lang="en")
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, loaded(app, 1))
+    async with client(server, clock, 1, lang="en") as (app, pilot):
         titles = [c.title for c in app.get_system_commands(app.screen)]
         for title in (
             "Acknowledge",
@@ -269,9 +251,7 @@ async def test_palette_offers_every_action_and_runs_them(server: Running, clock:
 
 async def test_escalate_note_and_the_detail_timeline(server: Running, clock: FakeClock) -> None:
     [incident] = await report(server, clock, [("6371", "high", "Kotak suara rusak")])
-    app = OpsmonApp(url=server.url, token=server.tokens["officer"], clock=clock)
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, loaded(app, 1))
+    async with client(server, clock, 1) as (app, pilot):
         await pilot.press("e")
         await until(pilot, lambda: type(app.screen).__name__ == "NoteModal")
         await pilot.press("enter")  # the note is optional when escalating

@@ -9,7 +9,6 @@ import pytest
 from textual import events
 
 from opsmon.cli import build_parser
-from opsmon.client.session import Session
 from opsmon.core.config import ConfigError, parse_config
 from opsmon.core.protocol import Ack, Escalate
 from opsmon.core.records import TEXT_MAX
@@ -17,15 +16,7 @@ from opsmon.core.view import QueueFilter
 from opsmon.tui.app import OpsmonApp
 from opsmon.tui.screens.help import key_rows
 from tests.helpers import CONFIG_PATH, FakeClock, Running
-from tests.tui_helpers import SIZE, loaded, night_app, queue_of, report, screen_lines, settle, until
-
-
-async def act(server: Running, token: str, command: Ack | Escalate) -> None:
-    session = await Session.open(server.url, server.tokens[token])
-    try:
-        assert (await session.request(command)).ok
-    finally:
-        await session.close()
+from tests.tui_helpers import SIZE, act, client, loaded, night_app, queue_of, report, screen_lines, settle, until
 
 
 @pytest.mark.parametrize("token", ["officer", "wall"])
@@ -107,9 +98,7 @@ async def test_one_notice_per_incident_updated_in_place_and_never_over_a_dialog(
 
 async def test_g_jumps_to_the_most_urgent_and_the_cursor_keeps_its_incident(server: Running, clock: FakeClock) -> None:
     ids = await report(server, clock, [("6371", "high", "Kotak suara rusak"), ("6303", "medium", "Saksi ditolak"), ("6302", "low", "Listrik padam")])
-    app = OpsmonApp(url=server.url, token=server.tokens["officer"], clock=clock)
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, loaded(app, 3))
+    async with client(server, clock, 3) as (app, pilot):
         await pilot.press("j")
         assert queue_of(app).selected_id == ids[1]
         [critical] = await report(server, clock, [("6372", "critical", "Kericuhan")])
@@ -124,9 +113,7 @@ async def test_g_jumps_to_the_most_urgent_and_the_cursor_keeps_its_incident(serv
 async def test_after_a_refused_ack_the_cursor_stays_on_its_incident(server: Running, clock: FakeClock) -> None:
     ids = await report(server, clock, [("6371", "high", "Kotak suara rusak"), ("6303", "medium", "Saksi ditolak")])
     await act(server, "polisi", Ack(id="polisi-ack", incident=ids[0]))
-    app = OpsmonApp(url=server.url, token=server.tokens["officer"], clock=clock)
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, loaded(app, 2))
+    async with client(server, clock, 2) as (app, pilot):
         await pilot.press("k")  # up to the top: the acknowledged high one is second... go to it
         await pilot.press("G")
         assert queue_of(app).selected_id == ids[0]
@@ -225,9 +212,7 @@ async def test_the_palette_speaks_the_officers_language_and_finds_quit_in_either
 
 async def test_a_refusal_reads_in_the_officers_language(server: Running, clock: FakeClock) -> None:
     [incident] = await report(server, clock, [("6303", "high", "Kotak suara rusak")])
-    app = OpsmonApp(url=server.url, token=server.tokens["bjm"], clock=clock)  # may act on Banjarmasin only
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, loaded(app, 1))
+    async with client(server, clock, 1, token="bjm") as (app, pilot):  # may act on Banjarmasin only
         await pilot.press("a")
         await until(pilot, lambda: any(n.startswith(f"#{incident}: ") for n in app.notices))
         notice = [n for n in app.notices if n.startswith(f"#{incident}: ")][-1]
@@ -244,9 +229,7 @@ async def paste(app: OpsmonApp, text: str) -> None:
 
 async def test_a_note_too_long_is_refused_in_the_dialog_and_kept(server: Running, clock: FakeClock) -> None:
     [incident] = await report(server, clock, [("6371", "high", "Kotak suara rusak")])
-    app = OpsmonApp(url=server.url, token=server.tokens["officer"], clock=clock)
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, loaded(app, 1))
+    async with client(server, clock, 1) as (app, pilot):
         await pilot.press("n")
         await until(pilot, lambda: type(app.screen).__name__ == "NoteModal")
         long_note = "Kronologi: " + "x" * (TEXT_MAX + 989)
@@ -262,9 +245,7 @@ async def test_a_note_too_long_is_refused_in_the_dialog_and_kept(server: Running
 
 async def test_a_server_refusal_keeps_the_dialog_open_with_the_text(server: Running, clock: FakeClock) -> None:
     [incident] = await report(server, clock, [("6303", "high", "Kotak suara rusak")])
-    app = OpsmonApp(url=server.url, token=server.tokens["bjm"], clock=clock)  # may act on Banjarmasin only
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, loaded(app, 1))
+    async with client(server, clock, 1, token="bjm") as (app, pilot):  # may act on Banjarmasin only
         await pilot.press("n", *"Sudah ditangani")
         await pilot.press("enter")
         await until(pilot, lambda: "hanya berwenang" in str(app.screen.query_one("#error").render()))
@@ -274,9 +255,7 @@ async def test_a_server_refusal_keeps_the_dialog_open_with_the_text(server: Runn
 
 async def test_a_pasted_note_keeps_its_lines(server: Running, clock: FakeClock) -> None:
     [incident] = await report(server, clock, [("6371", "high", "Kotak suara rusak")])
-    app = OpsmonApp(url=server.url, token=server.tokens["officer"], clock=clock)
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, loaded(app, 1))
+    async with client(server, clock, 1) as (app, pilot):
         await pilot.press("n")
         await until(pilot, lambda: type(app.screen).__name__ == "NoteModal")
         await paste(app, "Kronologi:\n21.00 massa datang")

@@ -12,7 +12,6 @@ from rich.cells import cell_len
 from rich.style import Style
 from textual.pilot import Pilot
 
-from opsmon.client.session import Session
 from opsmon.core.clock import format_ts
 from opsmon.core.events import IncidentNoted, IncidentReported
 from opsmon.core.fold import apply
@@ -27,7 +26,7 @@ from opsmon.tui.app import OpsmonApp
 from server.store.api import WriteBatch
 from server.store.sqlite import SqliteStore
 from tests.helpers import FakeClock, Running, running_server
-from tests.tui_helpers import night_app, screen_lines, settle, until
+from tests.tui_helpers import act, night_app, screen_lines, settle, until
 
 SIZES = [(80, 24), (200, 60)]
 
@@ -184,12 +183,7 @@ def test_stage_windows_are_read_from_the_config_text() -> None:
 )
 async def test_a_blocked_stage_shows_whatever_the_earlier_stages_say(server: Running, size: tuple[int, int], wall: bool) -> None:
     # Banjarbaru: logistics not even started, and the PPK recap is blocked.
-    session = await Session.open(server.url, server.tokens["admin"])
-    try:
-        result = await session.request(StageUpdate(id="blocked", regency="6372", stage="rekap_ppk", done=2, blocked=True, note="Listrik padam"))
-        assert result.ok, result
-    finally:
-        await session.close()
+    await act(server, "admin", StageUpdate(id="blocked", regency="6372", stage="rekap_ppk", done=2, blocked=True, note="Listrik padam"))
     app = OpsmonApp(url=server.url, token=server.tokens["wall" if wall else "officer"], wall=wall, clock=server.server.clock)
     async with app.run_test(size=size) as pilot:
         await until(pilot, lambda: app.welcome is not None and app.repaints > 1)
@@ -261,12 +255,7 @@ async def test_the_province_recapitulation_shows_once_in_the_header(size: tuple[
 
 
 async def test_a_blocked_province_recapitulation_shows_in_the_header(server: Running) -> None:
-    session = await Session.open(server.url, server.tokens["admin"])
-    try:
-        result = await session.request(StageUpdate(id="prov", regency="63", stage="rekap_provinsi", done=0, blocked=True, note="Saksi walk out"))
-        assert result.ok, result
-    finally:
-        await session.close()
+    await act(server, "admin", StageUpdate(id="prov", regency="63", stage="rekap_provinsi", done=0, blocked=True, note="Saksi walk out"))
     for size, words in (((80, 24), "Prov !HAMBAT"), ((200, 60), "Rekap Provinsi TERHAMBAT: Saksi walk out")):
         app = OpsmonApp(url=server.url, token=server.tokens["wall"], clock=server.server.clock)
         async with app.run_test(size=size) as pilot:

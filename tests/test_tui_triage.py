@@ -16,7 +16,7 @@ from opsmon.core.protocol import IncidentDraft, Report, Snooze
 from opsmon.core.records import Actor
 from opsmon.tui.app import OpsmonApp
 from tests.helpers import FakeClock, Running
-from tests.tui_helpers import SIZE, loaded, queue_of, until
+from tests.tui_helpers import act, client, queue_of, until
 
 
 async def seed(server: Running, clock: FakeClock, reports: list[tuple[str, str, str, str]], token: str = "admin") -> list[int]:
@@ -63,9 +63,7 @@ async def test_repeats_are_one_row_with_a_count_and_the_detail_lists_every_repor
     )
     assert one == again
     await seed(server, clock, [("6371", "critical", "Padam total", "TPS 012")], token="polisi")  # a third report, from Polri
-    app = OpsmonApp(url=server.url, token=server.tokens["officer"], clock=clock)
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, loaded(app, 2))
+    async with client(server, clock, 2) as (app, pilot):
         assert "×3 Listrik padam" in row_of(app, one)
         select(app, one)
         await pilot.press("enter")
@@ -80,9 +78,7 @@ async def test_repeats_are_one_row_with_a_count_and_the_detail_lists_every_repor
 
 async def test_snooze_with_a_minutes_prompt_sorts_it_below_and_says_when_it_wakes(server: Running, clock: FakeClock) -> None:
     critical, low = await seed(server, clock, [("6371", "critical", "Kritis", "TPS 1"), ("6371", "low", "Rendah", "TPS 2")])
-    app = OpsmonApp(url=server.url, token=server.tokens["officer"], clock=clock)
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, loaded(app, 2))
+    async with client(server, clock, 2) as (app, pilot):
         assert queue_of(app).incident_ids == [critical, low]
         select(app, critical)
         await pilot.press("z")
@@ -101,9 +97,7 @@ async def test_snooze_with_a_minutes_prompt_sorts_it_below_and_says_when_it_wake
 
 async def test_take_assign_owner_column_and_the_mine_filter(server: Running, clock: FakeClock) -> None:
     a, b, c = await seed(server, clock, [("6371", "high", "Satu", "TPS 1"), ("6303", "high", "Dua", "TPS 2"), ("6303", "medium", "Tiga", "TPS 3")])
-    app = OpsmonApp(url=server.url, token=server.tokens["officer"], clock=clock)
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, loaded(app, 3))
+    async with client(server, clock, 3) as (app, pilot):
         select(app, a)
         await pilot.press("t")
         await until(pilot, lambda: f"#{a} diambil oleh Bawaslu/officer" in app.notices)
@@ -126,9 +120,7 @@ async def test_take_assign_owner_column_and_the_mine_filter(server: Running, clo
 
 async def test_severity_unack_and_a_refused_note_dialog_keeps_the_text(server: Running, clock: FakeClock) -> None:
     (n,) = await seed(server, clock, [("6371", "low", "Rendah", "TPS 1")])
-    app = OpsmonApp(url=server.url, token=server.tokens["officer"], clock=clock)
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, loaded(app, 1))
+    async with client(server, clock, 1) as (app, pilot):
         await pilot.press("U", *"salah tekan", "enter")  # not acknowledged: refused
         await until(pilot, lambda: "belum di-ack" in str(app.screen.query_one("#error").render()))
         assert type(app.screen).__name__ == "NoteModal"
@@ -150,9 +142,7 @@ async def test_severity_unack_and_a_refused_note_dialog_keeps_the_text(server: R
 
 async def test_merge_picks_the_target(server: Running, clock: FakeClock) -> None:
     a, b = await seed(server, clock, [("6371", "critical", "Padam", "TPS 1"), ("6371", "high", "Genset mati", "TPS 2")])
-    app = OpsmonApp(url=server.url, token=server.tokens["officer"], clock=clock)
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, loaded(app, 2))
+    async with client(server, clock, 2) as (app, pilot):
         select(app, b)
         await pilot.press("M")
         await until(pilot, lambda: type(app.screen).__name__ == "PickModal")
@@ -164,14 +154,8 @@ async def test_merge_picks_the_target(server: Running, clock: FakeClock) -> None
 
 async def test_bulk_on_marked_rows_gives_one_summary_of_done_and_refused(server: Running, clock: FakeClock) -> None:
     ids = await seed(server, clock, [("6371", "critical", "Satu", "TPS 1"), ("6371", "high", "Dua", "TPS 2"), ("6371", "medium", "Tiga", "TPS 3")])
-    session = await Session.open(server.url, server.tokens["polisi"])
-    try:
-        assert (await session.request(Snooze(id="pre", incident=ids[2], minutes=5, note="x"))).ok
-    finally:
-        await session.close()
-    app = OpsmonApp(url=server.url, token=server.tokens["officer"], clock=clock)
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, loaded(app, 3))
+    await act(server, "polisi", Snooze(id="pre", incident=ids[2], minutes=5, note="x"))
+    async with client(server, clock, 3) as (app, pilot):
         await mark(pilot, app, ids[:2])
         await pilot.press("t")
         await until(pilot, lambda: any("Ambil: 2 dari 2 berhasil" in n for n in app.notices))
@@ -196,11 +180,7 @@ async def test_the_wall_ticker_counts_repeats_and_says_snoozed(server: Running, 
         server, clock, [("6371", "high", "Listrik padam", "TPS 012"), ("6371", "high", "Mati lampu", "tps 012"), ("6303", "low", "Lain", "TPS 9")]
     )
     assert one == again
-    session = await Session.open(server.url, server.tokens["polisi"])
-    try:
-        assert (await session.request(Snooze(id="z", incident=other, minutes=30, note="Menunggu"))).ok
-    finally:
-        await session.close()
+    await act(server, "polisi", Snooze(id="z", incident=other, minutes=30, note="Menunggu"))
     app = OpsmonApp(url=server.url, token=server.tokens["wall"], clock=clock)
     async with app.run_test(size=(160, 48)) as pilot:
         from opsmon.tui.widgets.status import Ticker

@@ -24,7 +24,7 @@ import sys
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -35,8 +35,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from opsmon.cli import main
 from opsmon.core.config import WebSettings
 from opsmon.web.server import WallServer
-from tests.helpers import CONFIG_PATH, ROOT, province
-from tests.server_thread import ServerThread, server_in_thread
+from tests.helpers import CONFIG_PATH, ROOT, free_port, province
+from tests.server_thread import ServerThread
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
@@ -61,18 +61,6 @@ READ_BUFFER = """() => {
   for (let y = 0; y < t.rows; y++) { const line = b.getLine(y); out.push(line ? line.translateToString(true) : ""); }
   return out.join("\\n");
 }"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def live(tmp_path: Path) -> Iterator[ServerThread]:
-    with server_in_thread(tmp_path) as running:
-        yield running
 
 
 def need_chromium() -> str:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from textual.pilot import Pilot
 
 from opsmon.client.session import Session
 from opsmon.core.geo import province_shape
-from opsmon.core.protocol import IncidentDraft, Report
+from opsmon.core.protocol import Command, IncidentDraft, Report
 from opsmon.training.sample_night import NOW, fixed_night
 from opsmon.tui.app import OpsmonApp
 from opsmon.tui.widgets.queue import IncidentQueue
@@ -45,6 +47,16 @@ async def report(server: Running, clock: FakeClock, incidents: list[tuple[str, s
     return ids
 
 
+async def act(server: Running, token: str, command: Command) -> None:
+    """One command as `token`, from a session of its own; it must be carried out."""
+    session = await Session.open(server.url, server.tokens[token])
+    try:
+        result = await session.request(command)
+        assert result.ok, result
+    finally:
+        await session.close()
+
+
 def queue_of(app: OpsmonApp) -> IncidentQueue:
     return app.dashboard.query_one(IncidentQueue)
 
@@ -55,6 +67,15 @@ def loaded(app: OpsmonApp, count: int) -> Callable[[], bool]:
         return app.welcome is not None and len(queue_of(app).incident_ids) == count
 
     return check
+
+
+@contextlib.asynccontextmanager
+async def client(server: Running, clock: FakeClock, count: int, token: str = "officer", **options: Any) -> AsyncIterator[tuple[OpsmonApp, Pilot[int]]]:
+    """The terminal client as `token` on the test server, once its queue shows `count` incidents."""
+    app = OpsmonApp(url=server.url, token=server.tokens[token], clock=clock, **options)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, loaded(app, count))
+        yield app, pilot
 
 
 def screen_lines(app: OpsmonApp) -> list[str]:
