@@ -23,7 +23,9 @@ import pytest
 from textual.pilot import Pilot
 
 from opsmon.cli import main
-from opsmon.client.session import Backoff, ClientError, Session
+from opsmon.client.backoff import Backoff
+from opsmon.client.failures import ClientError
+from opsmon.client.session import Session
 from opsmon.core.exits import EXIT_UNREACHABLE, EXIT_USAGE
 from opsmon.core.i18n import local_time
 from opsmon.core.protocol import Batch, Event, IncidentDraft, IncidentReported, Report, Result, ServerMessage, Snapshot

@@ -27,7 +27,10 @@ from textual.notifications import Notification, Notify, SeverityLevel
 from textual.reactive import var
 from textual.screen import Screen
 
-from opsmon.client.session import Backoff, ClientError, Connection, URLs, new_command_id, url_list
+from opsmon.client.backoff import Backoff
+from opsmon.client.connection import Connection
+from opsmon.client.failures import ClientError
+from opsmon.client.handshake import URLs, new_command_id, url_list
 from opsmon.core.commands import command
 from opsmon.core.config import SitrepSettings
 from opsmon.core.domain import State, concerns, is_overdue, urgency_key
