@@ -56,6 +56,7 @@ from opsmon.reports.timeline import Night, night
 from opsmon.training.exercise import ExerciseClock
 from opsmon.training.exercise import banner as exercise_banner
 from opsmon.tui.actions import APP, Scoped, bindings, in_language
+from opsmon.tui.host import OpsmonHost, TimelineView
 from opsmon.tui.messages import Connected, Disconnected, Refused, ServerProblem, Synced
 from opsmon.tui.palette import ActionCommands, commands
 from opsmon.tui.screens.dashboard import DashboardScreen
@@ -661,7 +662,7 @@ class OpsmonApp(Scoped, App[int]):
     def open_detail(self, incident_id: int) -> None:
         self.push_screen(in_language(IncidentScreen, self.lang)(incident_id))
 
-    def load_history(self, screen: IncidentScreen) -> None:
+    def load_history(self, screen: TimelineView) -> None:
         if self._preset is not None:
             screen.show_timeline([e for e in self.recent_events if concerns(e) == screen.incident_id])
             return
@@ -671,7 +672,7 @@ class OpsmonApp(Scoped, App[int]):
         self._history(screen)
 
     @work(group="history")
-    async def _history(self, screen: IncidentScreen) -> None:
+    async def _history(self, screen: TimelineView) -> None:
         if self.connection is None:
             return
         try:
@@ -720,6 +721,11 @@ class OpsmonApp(Scoped, App[int]):
         """ctrl+p's commands (opsmon.tui.palette, from the action table), as Textual's system commands."""
         for entry in commands(self, screen):
             yield SystemCommand(entry.title, entry.help, entry.callback)
+
+
+def _is_host(app: OpsmonApp) -> OpsmonHost:
+    """Never called: mypy checks here that the app is what its screens type against."""
+    return app
 
 
 def alerting(event: Event) -> bool:
