@@ -21,7 +21,7 @@ from opsmon.client.session import Session
 from opsmon.core.domain import State, apply
 from opsmon.core.protocol import CLOSE_POLICY, Batch, Command, Event, Result, ServerMessage, Snapshot, Status, Welcome, utc_now
 
-log = logging.getLogger("opsmon.client.session")
+log = logging.getLogger("opsmon.client.session")  # the name its log lines have always had
 
 
 class Listener(Protocol):

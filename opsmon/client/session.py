@@ -134,10 +134,8 @@ class Session:
         `failover` (default: when several URLs) keeps the session alive across lost connections."""
         urls = url_list(url)
         failover = len(urls) > 1 if failover is None else failover
-        session = cls(
-            urls, token, client=client, timeout=timeout, cafile=cafile, epoch=epoch, since=since, digest=digest,
-            failover=failover, backoff=backoff, reconnect_for=reconnect_for,
-        )  # fmt: skip
+        greeting: dict[str, Any] = {"client": client, "timeout": timeout, "cafile": cafile}
+        session = cls(urls, token, epoch=epoch, since=since, digest=digest, failover=failover, backoff=backoff, reconnect_for=reconnect_for, **greeting)
         if on_frame is not None:
             session._handlers.append(on_frame)
         await session._find_server(None)

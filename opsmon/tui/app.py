@@ -4,7 +4,9 @@ The network lives in one long-lived async worker (`_follow`) that runs a
 `Connection`; everything it learns reaches the screens as Textual messages
 (`opsmon.tui.messages`). State changes only mark the screen dirty; a timer
 redraws at most ten times a second, so a burst of a thousand events costs
-one repaint, not a thousand.
+one repaint, not a thousand. The officer's commands (dialogs, sending,
+outcomes) are `opsmon.tui.commanding`'s; the screens see the app as the
+`OpsmonHost` protocol (`opsmon.tui.host`), never import it.
 """
 
 from __future__ import annotations
