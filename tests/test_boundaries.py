@@ -24,6 +24,7 @@ NO_UI_MODULES = [
     "opsmon.core.domain",
     "opsmon.core.config",
     "opsmon.client.session",
+    "opsmon.client.connection",
     "opsmon.core.geo",
     "opsmon.core.view",
     "opsmon.core.exits",

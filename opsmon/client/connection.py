@@ -58,12 +58,13 @@ class Connection:
         self.last_round: list[tuple[str, tuple[str, str | None, dict[str, Any]]]] = []  # the last whole round that failed
         self.clock = clock
         self.listener = listener
-        self.backoff = backoff or Backoff()
         self.state = State()
         self.epoch: str | None = None
         self.welcome: Welcome | None = None
         # Patient: it looks for a server until one answers, and never gives up on one short of a refused token.
-        self.session = Session(self.urls, token, client=client, cafile=cafile, failover=True, backoff=self.backoff, reconnect_for=math.inf, patient=True)
+        self.session = Session(
+            self.urls, token, client=client, cafile=cafile, failover=True, backoff=backoff or Backoff(), reconnect_for=math.inf, patient=True
+        )
         self.session.on_welcome, self.session.on_lost, self.session.on_failed = self._on_welcome, self._on_lost, self._on_failed
         self.online = False
         self.disconnected_at: datetime | None = None
