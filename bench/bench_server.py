@@ -34,7 +34,7 @@ from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
 
 from opsmon.core.config import load_config  # noqa: E402
 from server.auth import add_token  # noqa: E402
-from server.store.api import open_store  # noqa: E402
+from server.store.backends import open_store  # noqa: E402
 
 CONFIG = ROOT / "config.toml"
 REGENCIES = ["6301", "6302", "6303", "6304", "6305", "6306", "6307", "6308", "6309", "6310", "6311", "6371", "6372"]

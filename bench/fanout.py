@@ -388,7 +388,7 @@ async def make_tokens(db: str | Path) -> tuple[str, str]:
     """An officer's and a viewer's token (a SQLite path or a PostgreSQL URL; bench/replicas.py too)."""
     from opsmon.core.config import load_config
     from server.auth import add_token
-    from server.store.api import open_store
+    from server.store.backends import open_store
 
     known = {r.code for r in load_config(CONFIG).regencies}
     async with open_store(db) as store:

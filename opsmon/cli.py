@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from opsmon.client.session import new_command_id
+from opsmon.client.handshake import new_command_id
 from opsmon.core.commands import CommandError, command
 from opsmon.core.config import LANGUAGES, Config, ConfigError, config_relative, load_config
 from opsmon.core.exits import EXIT_CODES_HELP, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
@@ -408,7 +408,7 @@ async def _send_one(args: argparse.Namespace, config: Config) -> int:
     command = build_command(args, config)
     url, token = _url(args, config), _token(args)
     async with feeder_session(url, token, cafile=_cafile(args, config)) as session:
-        from opsmon.client.session import ClientError
+        from opsmon.client.failures import ClientError
 
         command = triage_cli.for_user(command, args, session.welcome.user)
         try:

@@ -47,7 +47,8 @@ from server.follower import Follower
 from server.http import Http, Metrics
 from server.hub import Hub
 from server.lock import DatabaseLock
-from server.store.api import PG_DUMP_HINT, EventStore, Transaction, backend_of, open_store, sqlite_path
+from server.store.api import PG_DUMP_HINT, EventStore, Transaction, backend_of, sqlite_path
+from server.store.backends import open_store
 from server.timers import Backups, Deadlines, SitrepSchedule, TimerLock, TokenSweep, WriteProbe
 from server.writer import Writer
 

@@ -30,7 +30,8 @@ from server.exercise import ExerciseSettings
 from server.export import FORMATS, ExportError, parse_moment, write
 from server.lock import DatabaseLock, LockError, user_name
 from server.logs import LOG_FORMATS, logging_to_stderr
-from server.store.api import PG_DUMP_HINT, StoreError, backend_of, copy_database, open_store, sqlite_path
+from server.store.api import PG_DUMP_HINT, StoreError, backend_of, copy_database, sqlite_path
+from server.store.backends import open_store
 from server.tls import TLSError, server_ssl_context
 
 EXIT_USAGE = 2

@@ -20,7 +20,8 @@ from opsmon.core.config import Config, load_config
 from opsmon.core.state import State, stage_rows
 from server.app import OpsmonServer
 from server.auth import add_token
-from server.store.api import EventStore, open_store
+from server.store.api import EventStore
+from server.store.backends import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_PATH = ROOT / "config.toml"

@@ -13,7 +13,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from opsmon.client.session import ClientError, Session, Unauthorized
+from opsmon.client.failures import ClientError, Unauthorized
+from opsmon.client.session import Session
 from opsmon.core.clock import format_ts
 from opsmon.core.config import Config
 from opsmon.core.fold import apply

@@ -24,6 +24,7 @@ NO_UI_MODULES = [
     "opsmon.core.domain",
     "opsmon.core.config",
     "opsmon.client.session",
+    "opsmon.client.connection",
     "opsmon.core.geo",
     "opsmon.core.view",
     "opsmon.core.exits",
@@ -92,3 +93,90 @@ def test_the_server_package_installed_here_is_opsmons() -> None:
     import server
 
     assert Path(server.__file__).resolve().parent == ROOT / "server"
+
+
+def _module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph(root: Path, packages: tuple[str, ...]) -> dict[str, set[str]]:
+    """Which of the packages' modules each one imports when it runs: at module
+    level and inside functions (from the ast of each file). Imports under
+    `if TYPE_CHECKING:` are left out: they name a type for the checker and are
+    never executed (the server's parts annotate `server: OpsmonServer`)."""
+    files = {_module_name(path, root): path for package in packages for path in sorted((root / package).rglob("*.py"))}
+    graph: dict[str, set[str]] = {}
+    for name, path in files.items():
+        here = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        targets: set[str] = set()
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        typing_only = {
+            id(inner)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING")
+            for statement in node.body
+            for inner in ast.walk(statement)
+        }
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
+            if isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = here.split(".")[: len(here.split(".")) - node.level + 1]
+                    base = ".".join([*anchor, base] if base else anchor)
+                targets.update(f"{base}.{alias.name}" if f"{base}.{alias.name}" in files else base for alias in node.names)
+        graph[name] = {target for target in targets if target in files and target != name}
+    return graph
+
+
+def import_circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every group of modules that import each other, round and round (Tarjan's strongly connected components)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    circles: list[list[str]] = []
+
+    def visit(name: str) -> None:
+        index[name] = low[name] = len(index)
+        stack.append(name)
+        for target in sorted(graph[name]):
+            if target not in index:
+                visit(target)
+                low[name] = min(low[name], low[target])
+            elif target in stack:
+                low[name] = min(low[name], index[target])
+        if low[name] == index[name]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == name:
+                    break
+            if len(group) > 1:
+                circles.append(sorted(group))
+
+    for name in sorted(graph):
+        if name not in index:
+            visit(name)
+    return circles
+
+
+def test_no_import_circle_in_opsmon_or_the_server() -> None:
+    """Each module can be read knowing only what it imports: no two modules import each other, however indirectly."""
+    assert import_circles(import_graph(ROOT, ("opsmon", "server"))) == []
+
+
+def test_the_circle_scan_would_notice(tmp_path: Path) -> None:
+    (tmp_path / "pkg" / "sub").mkdir(parents=True)
+    (tmp_path / "pkg" / "__init__.py").write_text("", encoding="utf-8")
+    (tmp_path / "pkg" / "sub" / "__init__.py").write_text("", encoding="utf-8")
+    (tmp_path / "pkg" / "a.py").write_text("from pkg.sub import b\n", encoding="utf-8")
+    (tmp_path / "pkg" / "sub" / "b.py").write_text("def f():\n    from .c import g\n    return g\n", encoding="utf-8")
+    (tmp_path / "pkg" / "sub" / "c.py").write_text("import pkg.a\n", encoding="utf-8")
+    (tmp_path / "pkg" / "d.py").write_text("from typing import TYPE_CHECKING\nimport pkg.a\nif TYPE_CHECKING:\n    import pkg.e\n", encoding="utf-8")
+    (tmp_path / "pkg" / "e.py").write_text("import pkg.d\n", encoding="utf-8")
+    assert import_circles(import_graph(tmp_path, ("pkg",))) == [["pkg.a", "pkg.sub.b", "pkg.sub.c"]]

@@ -45,7 +45,8 @@ from opsmon.core.protocol import (
 from opsmon.core.records import SYSTEM, Actor
 from opsmon.core.state import Rules, State
 from opsmon.core.wire import BadMessage, convert_event, decode_payload, decode_server, encode, event_digest
-from server.store.api import WriteBatch, open_store
+from server.store.api import WriteBatch
+from server.store.backends import open_store
 from tests.backends import Databases
 from tests.helpers import CONFIG_PATH
 

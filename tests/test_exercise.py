@@ -164,7 +164,8 @@ async def test_a_reset_between_sessions_gives_connected_clients_the_empty_night(
     import asyncio
     import socket
 
-    from opsmon.client.session import Backoff, Connection
+    from opsmon.client.backoff import Backoff
+    from opsmon.client.connection import Connection
     from opsmon.core.protocol import Event, Welcome
     from opsmon.core.state import State
     from server.cli import main as server_main

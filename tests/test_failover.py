@@ -22,7 +22,9 @@ import pytest
 from textual.pilot import Pilot
 
 from opsmon.cli import main
-from opsmon.client.session import Backoff, ClientError, Session
+from opsmon.client.backoff import Backoff
+from opsmon.client.failures import ClientError
+from opsmon.client.session import Session
 from opsmon.core.events import IncidentReported
 from opsmon.core.exits import EXIT_UNREACHABLE, EXIT_USAGE
 from opsmon.core.i18n import local_time

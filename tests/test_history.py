@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from opsmon.client.session import Backoff, Connection
+from opsmon.client.backoff import Backoff
+from opsmon.client.connection import Connection
 from opsmon.core.protocol import Event, Welcome
 from opsmon.core.state import State
 from opsmon.core.wire import event_digest

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from opsmon.client.session import Connection
+from opsmon.client.connection import Connection
 from opsmon.core.fold import apply, fold
 from opsmon.core.protocol import Event, Welcome
 from opsmon.core.records import Incident, StageRow

@@ -26,7 +26,8 @@ from opsmon.core.fold import fold
 from opsmon.core.state import State
 from server.app import OpsmonServer
 from server.auth import add_token
-from server.store.api import EventStore, open_store
+from server.store.api import EventStore
+from server.store.backends import open_store
 from tests.backends import Databases
 from tests.helpers import STANDARD_TOKENS, FakeClock, Running, province
 from tests.processes import serving

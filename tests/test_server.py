@@ -24,7 +24,7 @@ from opsmon.core.state import State
 from server import connections
 from server.app import OpsmonServer
 from server.auth import add_token
-from server.store.api import open_store
+from server.store.backends import open_store
 from tests.backends import Databases
 from tests.helpers import CONFIG_PATH, ROOT, FakeClock, Running, province, running_server
 from tests.wire import Peer, http_get, report, stalled_socket

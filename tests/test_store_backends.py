@@ -14,7 +14,8 @@ import pytest
 
 from opsmon.core.config import ConfigError, load_config
 from opsmon.core.wire import to_builtins
-from server.store.api import StoreError, open_store, sqlite_path
+from server.store.api import StoreError, sqlite_path
+from server.store.backends import open_store
 from tests.backends import POSTGRES_URL, Databases
 from tests.helpers import CONFIG_PATH, ROOT, FakeClock, running_server
 from tests.wire import Peer, report

@@ -17,7 +17,7 @@ from opsmon.core.protocol import IncidentDraft, Report, Snooze
 from opsmon.core.records import Actor
 from server.app import OpsmonServer
 from server.auth import add_token
-from server.store.api import open_store
+from server.store.backends import open_store
 from tests.helpers import FakeClock, province
 
 OFFICER = Actor(name="officer", agency="Bawaslu")

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from opsmon.client.session import ClientError, Session
+from opsmon.client.failures import ClientError
+from opsmon.client.session import Session
 from opsmon.core.config import ConfigError, load_config
 from server.tls import TLSError, server_ssl_context
 from tests.helpers import CONFIG_PATH, ROOT, free_port, running_server

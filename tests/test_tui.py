@@ -6,7 +6,8 @@ from pathlib import Path
 
 from textual import events
 
-from opsmon.client.session import Backoff, Session
+from opsmon.client.backoff import Backoff
+from opsmon.client.session import Session
 from opsmon.core.protocol import Ack, Snapshot
 from opsmon.tui.app import OpsmonApp
 from server.app import OpsmonServer

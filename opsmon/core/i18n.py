@@ -358,7 +358,7 @@ CATALOG: dict[str, dict[str, str]] = {
     # --- exit lines (printed by run_tui, one line each) ---------------------------
     "exit.refused": {"id": "opsmon: token ditolak: {reason}", "en": "opsmon: token refused: {reason}"},
     "exit.unreachable": {"id": "opsmon: tidak dapat tersambung: {reason}", "en": "opsmon: cannot connect: {reason}"},
-    # --- why a connection failed (opsmon/client/session.py classify_failure; detail is the OS's or TLS's own words)
+    # --- why a connection failed (opsmon/client/failures.py classify_failure; detail is the OS's or TLS's own words)
     "connect.tls_untrusted": {
         "id": "{url}: sertifikat server tidak dipercaya ({detail}); berikan sertifikat CA posko dengan --cafile (atau [client] cafile di konfigurasi)",
         "en": "{url}: the server's certificate is not trusted ({detail}); give the post's CA certificate with --cafile (or [client] cafile in the config)",

@@ -13,7 +13,9 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from opsmon.client.session import ClientError, Session, Unauthorized, URLs
+from opsmon.client.failures import ClientError, Unauthorized
+from opsmon.client.handshake import URLs
+from opsmon.client.session import Session
 from opsmon.core.config import Config, Regency, Stage
 from opsmon.core.exits import EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
 from opsmon.core.protocol import Command, Result

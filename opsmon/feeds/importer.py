@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from opsmon.client.session import URLs
+from opsmon.client.handshake import URLs
 from opsmon.core.commands import INCIDENT_VERBS, CommandError, command
 from opsmon.core.config import Config
 from opsmon.core.exits import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError

@@ -14,7 +14,9 @@ import sys
 from datetime import datetime, tzinfo
 from typing import Any
 
-from opsmon.client.session import ClientError, Session, new_command_id
+from opsmon.client.failures import ClientError
+from opsmon.client.handshake import new_command_id
+from opsmon.client.session import Session
 from opsmon.core.clock import parse_ts, utc_now
 from opsmon.core.commands import CommandError, command
 from opsmon.core.config import Config

@@ -4,12 +4,13 @@ The network lives in one long-lived async worker (`_follow`) that runs a
 `Connection`; everything it learns reaches the screens as Textual messages
 (`opsmon.tui.messages`). State changes only mark the screen dirty; a timer
 redraws at most ten times a second, so a burst of a thousand events costs
-one repaint, not a thousand.
+one repaint, not a thousand. The officer's commands (dialogs, sending,
+outcomes) are `opsmon.tui.commanding`'s; the screens see the app as the
+`OpsmonHost` protocol (`opsmon.tui.host`), never import it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import time
 from collections import deque
@@ -27,66 +28,45 @@ from textual.notifications import Notification, Notify, SeverityLevel
 from textual.reactive import var
 from textual.screen import Screen
 
-from opsmon.client.session import Backoff, ClientError, Connection, URLs, new_command_id, url_list
+from opsmon.client.backoff import Backoff
+from opsmon.client.connection import Connection
+from opsmon.client.failures import ClientError
+from opsmon.client.handshake import URLs, new_command_id, url_list
 from opsmon.core.clock import utc_now
-from opsmon.core.commands import command
 from opsmon.core.config import SitrepSettings
 from opsmon.core.events import IncidentEscalated, IncidentReported
 from opsmon.core.exits import EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE
 from opsmon.core.fold import concerns
 from opsmon.core.geo import ProvinceShape
-from opsmon.core.i18n import CATALOG, WITA, Translator, local_time, translate_failure, translate_refusal, who
-from opsmon.core.protocol import Command, Event, History, Result, Welcome
+from opsmon.core.i18n import WITA, Translator, local_time, translate_failure, who
+from opsmon.core.protocol import Event, History, Welcome
 from opsmon.core.records import SEVERITIES, Incident
 from opsmon.core.state import State
 from opsmon.core.text import for_terminal
-from opsmon.core.urgency import is_overdue, urgency_key
+from opsmon.core.urgency import is_overdue
 from opsmon.core.urls import short
 from opsmon.core.view import Lookup
 from opsmon.reports.timeline import Night, night
 from opsmon.training.exercise import ExerciseClock
 from opsmon.training.exercise import banner as exercise_banner
 from opsmon.tui.actions import APP, Scoped, bindings, in_language
-from opsmon.tui.messages import Connected, Disconnected, Refused, ServerProblem, Synced
+from opsmon.tui.commanding import Commander
+from opsmon.tui.host import OpsmonHost, TimelineView
+from opsmon.tui.messages import Bridge, Connected, Disconnected, Refused, ServerProblem, Synced
 from opsmon.tui.palette import ActionCommands, commands
 from opsmon.tui.screens.dashboard import DashboardScreen
 from opsmon.tui.screens.detail import IncidentScreen
 from opsmon.tui.screens.help import HelpScreen, key_rows
-from opsmon.tui.screens.modals import AssignModal, ConfirmQuit, NoteModal, PickModal, SnoozeModal
+from opsmon.tui.screens.modals import ConfirmQuit
 from opsmon.tui.screens.regency import RegencyScreen
 from opsmon.tui.screens.sitrep import SitrepScreen
 
-# Conflicts whose reason says more than the incident's status does.
-TRIAGE_CONFLICTS = frozenset({"not_snoozed", "not_acknowledged", "unchanged", "into_resolved"})
 FLUSH_SECONDS = 0.1  # at most ten repaints a second, however many events arrive
 RECENT_EVENTS = 500
 ALERTS_NAMED = 3  # a burst of alerts: the first few by name, then how many more
 ALERT_REPEAT_SECONDS = 30.0  # the same incident again this soon (a fast replay): no second alarm
 # The server's write troubles (server/app.py describe_write_failure) and their i18n keys.
 SERVER_PROBLEMS = {"the disk is full": "problem.disk_full", "the database is read-only": "problem.read_only", "the disk failed": "problem.disk_failed"}
-
-
-class _Bridge:
-    """The Connection's Listener: turns its callbacks into Textual messages."""
-
-    def __init__(self, app: OpsmonApp) -> None:
-        self.app = app
-
-    def connected(self, welcome: Welcome) -> None:
-        self.app.post_message(Connected(welcome))
-
-    def synced(self, state: State, events: list[Event] | None) -> None:
-        self.app.post_message(Synced(state, events))
-
-    def disconnected(self, since: datetime, reason: str) -> None:
-        failure = self.app.connection.failure if self.app.connection is not None else None
-        self.app.post_message(Disconnected(since, reason, *(failure or (None, None))))
-
-    def refused(self, reason: str) -> None:
-        self.app.post_message(Refused(reason))
-
-    def server_problem(self, problem: str | None) -> None:
-        self.app.post_message(ServerProblem(problem))
 
 
 class OpsmonApp(Scoped, App[int]):
@@ -152,6 +132,7 @@ class OpsmonApp(Scoped, App[int]):
         self.server_problem: str | None = None
         self.recent_events: deque[Event] = deque(maxlen=RECENT_EVENTS)
         self.unanswered = 0  # write commands sent and not yet answered
+        self.commander = Commander(self)  # the officer's commands: dialogs, sending, outcomes
         self.notices: deque[str] = deque(maxlen=200)  # outcomes shown, newest last (tests read it)
         self.exit_line = ""
         self.repaints = 0  # coalesced redraws (the bench reads it)
@@ -265,7 +246,7 @@ class OpsmonApp(Scoped, App[int]):
     @work(exclusive=True, group="connection", exit_on_error=False)
     async def _follow(self) -> None:
         """The one long-lived worker that owns the websocket."""
-        self.connection = Connection(self.urls, self.token, _Bridge(self), clock=self.now, backoff=self.backoff, cafile=self.cafile)
+        self.connection = Connection(self.urls, self.token, Bridge(self), clock=self.now, backoff=self.backoff, cafile=self.cafile)
         try:
             await self.connection.run()
         finally:
@@ -411,225 +392,6 @@ class OpsmonApp(Scoped, App[int]):
             self._standing[replacing] = notification
         self.post_message(Notify(notification))  # what App.notify does, keeping the notification
 
-    def refusal(self, incident_id: int, result: Result, verb: str = "") -> str:
-        """The server's refusal in the officer's language: from its reason and params
-        (translated here), else from code, by and at; its English message last."""
-        tr = self.tr
-        message = result.message or result.code or "?"
-        if result.reason is not None and f"reason.{result.reason}" in CATALOG and result.code != "conflict":
-            return tr("refused.reason", id=incident_id, reason=translate_refusal(result, self.lang, self.tz))
-        if result.code == "conflict" and (verb == "reopen" or result.status == "open"):
-            # Only a resolved incident can be reopened: say what it is instead.
-            return tr("refused.open", id=incident_id, status=tr("status." + (result.status or "open")))
-        if result.code == "conflict":
-            when = local_time(result.at, self.tz) if result.at else ""
-            if result.status == "acknowledged":
-                return tr("refused.acknowledged", id=incident_id, who=who(result.by), time=when)
-            if result.status == "resolved":
-                return tr("refused.resolved", id=incident_id, who=who(result.by), time=when)
-        key = {
-            "forbidden": "refused.forbidden",
-            "not_found": "refused.not_found",
-            "invalid": "refused.invalid",
-            "rate_limited": "refused.rate_limited",
-        }.get(result.code or "", "refused.other")
-        return tr(key, id=incident_id, message=message)
-
-    # --- commands -------------------------------------------------------------------------------
-
-    async def _send(self, command: Command) -> Result | str:
-        """A command's result, or why it has none. Waits across reconnects."""
-        if self.connection is None:
-            return "offline"
-        self.unanswered += 1
-        try:
-            return await self.connection.send(command)
-        except ClientError as exc:
-            return str(exc)
-        finally:
-            self.unanswered -= 1
-
-    def _outcome(self, verb: str, incident_id: int, answer: Result | str) -> bool:
-        tr = self.tr
-        if isinstance(answer, str):
-            self.say(tr("refused.lost", id=incident_id, message=answer), error=True)
-            return False
-        if answer.ok:
-            me = who(self.welcome.user.actor) if self.welcome else "?"
-            self.say(tr("done." + verb, id=incident_id, who=me))
-            return True
-        self.say(self.refusal_text(incident_id, answer, verb), error=True)
-        return False
-
-    def _read_only_refusal(self) -> bool:
-        if self.is_wall:
-            self.say(self.tr("nothing.readonly"), warning=True)
-            return True
-        return False
-
-    def acknowledge(self, incident_ids: list[int]) -> None:
-        if self._read_only_refusal() or not incident_ids:
-            return
-        self._acknowledge(incident_ids)
-
-    @work(group="commands")
-    async def _acknowledge(self, incident_ids: list[int]) -> None:
-        await self.carry_out("ack", incident_ids, {})
-
-    def ask(self, verb: str, incident_ids: int | list[int]) -> None:
-        """escalate / note / resolve / reopen / unack: ask for the note and send it
-        from the dialog (to every marked incident when given several), which stays
-        open with the text if the server refuses it."""
-        if self._read_only_refusal():
-            return
-        ids = [incident_ids] if isinstance(incident_ids, int) else list(incident_ids)
-        if not ids:
-            return
-        prompts = {"escalate": "modal.escalate", "note": "modal.note", "resolve": "modal.resolve", "reopen": "modal.reopen", "unack": "modal.unack"}
-        required = verb != "escalate"
-
-        async def submit(text: str) -> str | None:
-            return await self.carry_out(verb, ids, {"note": text})
-
-        prompt = self.tr(prompts[verb], id=ids[0] if len(ids) == 1 else self._what(ids))
-        self.push_screen(NoteModal(prompt, self.tr, required=required, send=submit))
-
-    def _what(self, ids: list[int]) -> str:
-        return self.tr("modal.what_one", id=ids[0]) if len(ids) == 1 else self.tr("modal.what_many", count=len(ids))
-
-    # --- triage ---------------------------------------------------------------------------
-
-    def snooze(self, ids: list[int]) -> None:
-        if self._read_only_refusal() or not ids:
-            return
-
-        async def submit(minutes: int, note: str) -> str | None:
-            return await self.carry_out("snooze", ids, {"minutes": minutes, "note": note})
-
-        self.push_screen(SnoozeModal(self.tr("modal.snooze", what=self._what(ids)), self.tr, submit))
-
-    def take(self, ids: list[int]) -> None:
-        if self._read_only_refusal() or not ids:
-            return
-        self._carry_out_in_background("take", ids, {})
-
-    def assign(self, ids: list[int]) -> None:
-        if self._read_only_refusal() or not ids:
-            return
-
-        async def submit(name: str, agency: str) -> str | None:
-            return await self.carry_out("assign", ids, {"name": name, "agency": agency})
-
-        self.push_screen(AssignModal(self.tr("modal.assign", what=self._what(ids)), self.tr, submit))
-
-    def change_severity(self, incident_id: int) -> None:
-        if self._read_only_refusal():
-            return
-        lookup = self.lookup
-        options = [(key, f"{self.tr('sev.letter.' + key)}: {lookup.severity(key) if lookup else key}") for key in SEVERITIES]
-
-        def chosen(severity: str | None) -> None:
-            if severity is None:
-                return
-
-            async def submit(text: str) -> str | None:
-                return await self.carry_out("severity", [incident_id], {"severity": severity, "note": text})
-
-            label = lookup.severity(severity) if lookup else severity
-            self.push_screen(NoteModal(self.tr("modal.severity_note", id=incident_id, severity=label), self.tr, required=True, send=submit))
-
-        self.push_screen(PickModal(self.tr("modal.severity", id=incident_id), self.tr, options), chosen)
-
-    def merge(self, incident_id: int) -> None:
-        """Pick the incident it joins: every other unresolved one, most urgent first."""
-        if self._read_only_refusal():
-            return
-        lookup = self.lookup
-        targets = sorted((i for i in self.state.incidents.values() if i.status != "resolved" and i.id != incident_id), key=urgency_key)
-        if not targets:
-            self.say(self.tr("modal.merge_none"), warning=True)
-            return
-        options = [(i.id, f"#{i.id} {lookup.regency_short(i.regency) if lookup else i.regency} · {for_terminal(i.title)}") for i in targets]
-
-        def chosen(into: int | None) -> None:
-            if into is not None:
-                self._carry_out_in_background("merge", [incident_id], {"into": into})
-
-        self.push_screen(PickModal(self.tr("modal.merge", id=incident_id), self.tr, options), chosen)
-
-    @work(group="commands")
-    async def _carry_out_in_background(self, verb: str, ids: list[int], values: dict[str, Any]) -> None:
-        await self.carry_out(verb, ids, values)
-
-    def _command_for(self, verb: str, incident_id: int, values: dict[str, Any]) -> Command:
-        """The dialogs' values as the verb's fields (opsmon.core.commands builds the command; the dialogs checked them)."""
-        note = values.get("note", "")
-        fields: dict[str, Any] = {"note": note}
-        if verb == "ack":
-            fields = {}
-        elif verb == "escalate":
-            fields = {"note": note or None}
-        elif verb == "merge":
-            fields = {"into": values["into"]}
-        elif verb == "note":
-            fields = {"text": note}
-        elif verb == "snooze":
-            fields["minutes"] = values["minutes"]
-        elif verb == "severity":
-            fields["severity"] = values["severity"]
-        elif verb == "take":
-            user = self.welcome.user if self.welcome is not None else None
-            verb, fields = "assign", {"to": {"name": user.name, "agency": user.agency} if user else None}
-        elif verb == "assign":
-            fields = {"to": {"name": values["name"], "agency": values["agency"]}}
-        return command(verb, new_command_id(), incident=incident_id, **fields)
-
-    def refusal_text(self, incident_id: int, result: Result, verb: str) -> str:
-        """`refusal`, and the triage conflicts (not snoozed, not acknowledged,
-        unchanged, merge target resolved) said by their own reason."""
-        if result.reason in TRIAGE_CONFLICTS:
-            return self.tr("refused.reason", id=incident_id, reason=translate_refusal(result, self.lang, self.tz))
-        return self.refusal(incident_id, result, verb)
-
-    async def carry_out(self, verb: str, ids: list[int], values: dict[str, Any]) -> str | None:
-        """Send one command per incident and say the outcome: each on its own for one
-        incident, one summary (done, and what was refused with why) for several.
-        Returns the refusal for a single incident (a dialog shows it), else None."""
-        if not self.online:
-            # Queued to go on reconnect, with their ids: the dialog need not wait.
-            for incident_id in ids:
-                self.say(self.tr("sending.offline", id=incident_id), warning=True)
-            self._deliver(verb, ids, [self._command_for(verb, i, values) for i in ids])
-            return None
-        answers = await asyncio.gather(*(self._send(self._command_for(verb, i, values)) for i in ids))
-        return self._summary(verb, ids, answers)
-
-    @work(group="commands")
-    async def _deliver(self, verb: str, ids: list[int], commands: list[Command]) -> None:
-        self._summary(verb, ids, await asyncio.gather(*(self._send(command) for command in commands)))
-
-    def _summary(self, verb: str, ids: list[int], answers: list[Result | str]) -> str | None:
-        if len(ids) == 1:
-            answer = answers[0]
-            if self._outcome(verb, ids[0], answer):
-                return None
-            return self.tr("refused.lost", id=ids[0], message=answer) if isinstance(answer, str) else self.refusal_text(ids[0], answer, verb)
-        refused = []
-        for incident_id, answer in zip(ids, answers, strict=True):
-            if isinstance(answer, str):
-                refused.append(f"#{incident_id} ({answer})")
-            elif not answer.ok:
-                refused.append(self.refusal_text(incident_id, answer, verb))
-        ok = len(ids) - len(refused)
-        label = self.tr("key." + {"severity": "change_severity"}.get(verb, verb))
-        if verb == "ack" and not refused:
-            self.say(self.tr("done.bulk", ok=ok, total=len(ids)))
-        elif refused:
-            self.say(self.tr("done.bulk_refused", verb=label, ok=ok, total=len(ids), refused="; ".join(refused)), warning=True, timeout=15)
-        else:
-            self.say(self.tr("done.bulk_all", verb=label, ok=ok, total=len(ids)))
-        return None
-
     def night(self, regency: str | None = None) -> Night:
         """The charts' series, worked out again only when the state, the events or the hour moved."""
         now = self.now()
@@ -652,7 +414,7 @@ class OpsmonApp(Scoped, App[int]):
     def open_detail(self, incident_id: int) -> None:
         self.push_screen(in_language(IncidentScreen, self.lang)(incident_id))
 
-    def load_history(self, screen: IncidentScreen) -> None:
+    def load_history(self, screen: TimelineView) -> None:
         if self._preset is not None:
             screen.show_timeline([e for e in self.recent_events if concerns(e) == screen.incident_id])
             return
@@ -662,7 +424,7 @@ class OpsmonApp(Scoped, App[int]):
         self._history(screen)
 
     @work(group="history")
-    async def _history(self, screen: IncidentScreen) -> None:
+    async def _history(self, screen: TimelineView) -> None:
         if self.connection is None:
             return
         try:
@@ -711,6 +473,11 @@ class OpsmonApp(Scoped, App[int]):
         """ctrl+p's commands (opsmon.tui.palette, from the action table), as Textual's system commands."""
         for entry in commands(self, screen):
             yield SystemCommand(entry.title, entry.help, entry.callback)
+
+
+def _is_host(app: OpsmonApp) -> OpsmonHost:
+    """Never called: mypy checks here that the app is what its screens type against."""
+    return app
 
 
 def alerting(event: Event) -> bool:

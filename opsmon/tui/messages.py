@@ -1,12 +1,14 @@
-"""What the connection worker tells the screens: Textual messages, never sockets."""
+"""What the connection worker tells the screens: Textual messages, never sockets;
+and the `Bridge` that turns the Connection's Listener callbacks into them."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from textual.message import Message
 
+from opsmon.client.connection import Connection
 from opsmon.core.protocol import Event, Welcome
 from opsmon.core.state import State
 
@@ -54,3 +56,34 @@ class ServerProblem(Message):
     def __init__(self, problem: str | None) -> None:
         super().__init__()
         self.problem = problem
+
+
+class _Posting(Protocol):
+    """The app, as the bridge sees it."""
+
+    @property
+    def connection(self) -> Connection | None: ...
+    def post_message(self, message: Message) -> bool: ...
+
+
+class Bridge:
+    """The Connection's Listener: turns its callbacks into Textual messages."""
+
+    def __init__(self, app: _Posting) -> None:
+        self.app = app
+
+    def connected(self, welcome: Welcome) -> None:
+        self.app.post_message(Connected(welcome))
+
+    def synced(self, state: State, events: list[Event] | None) -> None:
+        self.app.post_message(Synced(state, events))
+
+    def disconnected(self, since: datetime, reason: str) -> None:
+        failure = self.app.connection.failure if self.app.connection is not None else None
+        self.app.post_message(Disconnected(since, reason, *(failure or (None, None))))
+
+    def refused(self, reason: str) -> None:
+        self.app.post_message(Refused(reason))
+
+    def server_problem(self, problem: str | None) -> None:
+        self.app.post_message(ServerProblem(problem))

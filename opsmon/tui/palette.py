@@ -20,7 +20,7 @@ from opsmon.tui.actions import ACTIONS, DASHBOARD, DETAIL, Action, Scoped
 if TYPE_CHECKING:
     from textual.screen import Screen
 
-    from opsmon.tui.app import OpsmonApp
+    from opsmon.tui.host import OpsmonHost
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class PaletteCommand:
     callback: Callable[[], Any]
 
 
-def commands(app: OpsmonApp, screen: Screen[Any]) -> Iterator[PaletteCommand]:
+def commands(app: OpsmonHost, screen: Screen[Any]) -> Iterator[PaletteCommand]:
     """What the palette offers over `screen`: the incident shown or the dashboard's
     selection (from any other screen, the dashboard's), never a write on the wall."""
     tr = app.tr

@@ -20,7 +20,9 @@ import shlex
 import sys
 from typing import Any
 
-from opsmon.client.session import ClientError, Session, Unauthorized, URLs
+from opsmon.client.failures import ClientError, Unauthorized
+from opsmon.client.handshake import URLs
+from opsmon.client.session import Session
 from opsmon.core.config import Config
 from opsmon.core.exits import EXIT_OK, EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
 

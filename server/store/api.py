@@ -234,23 +234,3 @@ def sqlite_path(database: str | Path) -> Path:
         scheme = text.split("://", 1)[0]
         raise StoreError(f"{text}: unknown database kind {scheme!r}: give a file path, sqlite:///FILE or postgresql://user@host/db")
     return Path(text)
-
-
-def open_store(database: str | Path, *, synchronous: str = "full", check_writable: bool = False, exclusive: bool = False, shared: bool = False) -> EventStore:
-    """The store for this database, not yet opened (`async with` opens it).
-
-    `synchronous` is SQLite's durability setting (PostgreSQL commits are
-    always durable). `check_writable` proves at open that writes work.
-    `exclusive` (migrate, reset, copy) makes this the database's only user:
-    on PostgreSQL a session advisory lock; SQLite's equivalent is the lock
-    file (server/lock.py). `shared` (serve on PostgreSQL, where any number of
-    replicas write one log) takes that lock shared: it waits for no replica,
-    only for an exclusive holder."""
-    # Imported here: each backend imports this module, and asyncpg only when asked for.
-    if backend_of(database) == "postgresql":
-        from server.store.postgres import PostgresStore
-
-        return PostgresStore(str(database), check_writable=check_writable, exclusive=exclusive, shared=shared)
-    from server.store.sqlite import SqliteStore
-
-    return SqliteStore(sqlite_path(database), synchronous=synchronous, check_writable=check_writable)

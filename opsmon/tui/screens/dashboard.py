@@ -245,11 +245,11 @@ class DashboardScreen(LiveScreen):
         if self.marked:
             ids = [i for i in self.query_one(IncidentQueue).incident_ids if i in self.marked]
             self.marked.clear()
-            self.opsmon.acknowledge(ids)
+            self.opsmon.commander.acknowledge(ids)
             self.opsmon.mark_dirty()
         elif self.selected_id is not None:
             self.query_one(IncidentQueue).hold_for = self.selected_id
-            self.opsmon.acknowledge([self.selected_id])
+            self.opsmon.commander.acknowledge([self.selected_id])
         else:
             self.opsmon.say(self.opsmon.tr("nothing.selected"), warning=True)
 
@@ -266,19 +266,19 @@ class DashboardScreen(LiveScreen):
         return [self.selected_id]
 
     def action_snooze(self) -> None:
-        self.opsmon.snooze(self._targets())
+        self.opsmon.commander.snooze(self._targets())
 
     def action_take(self) -> None:
-        self.opsmon.take(self._targets())
+        self.opsmon.commander.take(self._targets())
 
     def action_assign(self) -> None:
-        self.opsmon.assign(self._targets())
+        self.opsmon.commander.assign(self._targets())
 
     def action_change_severity(self) -> None:
         if self.selected_id is None:
             self.opsmon.say(self.opsmon.tr("nothing.selected"), warning=True)
             return
-        self.opsmon.change_severity(self.selected_id)
+        self.opsmon.commander.change_severity(self.selected_id)
 
     def action_unack(self) -> None:
         self._with_selected("unack")
@@ -288,7 +288,7 @@ class DashboardScreen(LiveScreen):
             self.opsmon.say(self.opsmon.tr("nothing.selected"), warning=True)
             return
         self.query_one(IncidentQueue).hold_for = self.selected_id  # it will move: let the next one come under the cursor
-        self.opsmon.merge(self.selected_id)
+        self.opsmon.commander.merge(self.selected_id)
 
     def action_toggle_mine(self) -> None:
         welcome = self.opsmon.welcome
@@ -302,11 +302,11 @@ class DashboardScreen(LiveScreen):
         if action in ("resolve", "reopen"):
             # It will move (resolved ones go last): let the next one come under the cursor.
             self.query_one(IncidentQueue).hold_for = self.selected_id
-        self.opsmon.ask(action, self.selected_id)
+        self.opsmon.commander.ask(action, self.selected_id)
 
     def action_escalate(self) -> None:
         if self.marked:
-            self.opsmon.ask("escalate", self._targets())
+            self.opsmon.commander.ask("escalate", self._targets())
             return
         self._with_selected("escalate")
 
@@ -315,7 +315,7 @@ class DashboardScreen(LiveScreen):
 
     def action_resolve(self) -> None:
         if self.marked:
-            self.opsmon.ask("resolve", self._targets())
+            self.opsmon.commander.ask("resolve", self._targets())
             return
         self._with_selected("resolve")
 

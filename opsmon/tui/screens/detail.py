@@ -163,34 +163,34 @@ class IncidentScreen(LiveScreen):
         self.dismiss(None)
 
     def action_ack(self) -> None:
-        self.opsmon.acknowledge([self.incident_id])
+        self.opsmon.commander.acknowledge([self.incident_id])
 
     def action_escalate(self) -> None:
-        self.opsmon.ask("escalate", self.incident_id)
+        self.opsmon.commander.ask("escalate", self.incident_id)
 
     def action_note(self) -> None:
-        self.opsmon.ask("note", self.incident_id)
+        self.opsmon.commander.ask("note", self.incident_id)
 
     def action_resolve(self) -> None:
-        self.opsmon.ask("resolve", self.incident_id)
+        self.opsmon.commander.ask("resolve", self.incident_id)
 
     def action_reopen(self) -> None:
-        self.opsmon.ask("reopen", self.incident_id)
+        self.opsmon.commander.ask("reopen", self.incident_id)
 
     def action_snooze(self) -> None:
-        self.opsmon.snooze([self.incident_id])
+        self.opsmon.commander.snooze([self.incident_id])
 
     def action_take(self) -> None:
-        self.opsmon.take([self.incident_id])
+        self.opsmon.commander.take([self.incident_id])
 
     def action_assign(self) -> None:
-        self.opsmon.assign([self.incident_id])
+        self.opsmon.commander.assign([self.incident_id])
 
     def action_change_severity(self) -> None:
-        self.opsmon.change_severity(self.incident_id)
+        self.opsmon.commander.change_severity(self.incident_id)
 
     def action_unack(self) -> None:
-        self.opsmon.ask("unack", self.incident_id)
+        self.opsmon.commander.ask("unack", self.incident_id)
 
     def action_merge(self) -> None:
-        self.opsmon.merge(self.incident_id)
+        self.opsmon.commander.merge(self.incident_id)

@@ -3,7 +3,7 @@ and, for the screens under the live header, redrawing when the app's state moves
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import cast
 
 from rich.style import Style
 from textual import on
@@ -12,9 +12,7 @@ from textual.events import Mount
 from textual.screen import Screen
 
 from opsmon.tui.actions import Scoped, may_use
-
-if TYPE_CHECKING:
-    from opsmon.tui.app import OpsmonApp
+from opsmon.tui.host import OpsmonHost
 
 
 class OpsmonScreen(Scoped, Screen[None]):
@@ -27,8 +25,8 @@ class OpsmonScreen(Scoped, Screen[None]):
         return self.get_component_rich_style(f"screen--{name}", partial=True)
 
     @property
-    def opsmon(self) -> OpsmonApp:
-        return self.app  # type: ignore[return-value]
+    def opsmon(self) -> OpsmonHost:
+        return cast(OpsmonHost, self.app)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # The wall (a viewer token, or --wall) is a display: only what the table lets a viewer do.

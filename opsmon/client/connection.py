@@ -1,0 +1,178 @@
+"""The long-lived connection a screen uses: a State kept in step with the server.
+
+`Connection` folds the server's snapshot and events into a `State` and tells a
+`Listener` what happens. The reconnecting (backoff, failover, resume from the
+last (epoch, seq), resending unanswered commands) is the session's own loop
+(`opsmon.client.session`); a gap in seq asks it for a snapshot. It knows nothing of Textual.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol
+
+from opsmon.client.backoff import Backoff
+from opsmon.client.failures import ClientError
+from opsmon.client.handshake import CLIENT_NAME, URLs, url_list
+from opsmon.client.session import Session
+from opsmon.core.clock import utc_now
+from opsmon.core.fold import apply
+from opsmon.core.protocol import CLOSE_POLICY, Batch, Command, Event, Result, ServerMessage, Snapshot, Status, Welcome
+from opsmon.core.state import State
+
+log = logging.getLogger("opsmon.client.session")  # the name its log lines have always had
+
+
+class Listener(Protocol):
+    """What a Connection tells its owner. Called on the event loop; must not block."""
+
+    def connected(self, welcome: Welcome) -> None: ...
+
+    def synced(self, state: State, events: list[Event] | None) -> None:
+        """State changed: a whole new state (events None, after a snapshot) or these events folded in."""
+
+    def disconnected(self, since: datetime, reason: str) -> None: ...
+
+    def refused(self, reason: str) -> None:
+        """The token was refused: the connection has stopped trying."""
+
+
+class Connection:
+    """Keeps a State in step with the server, across any number of reconnects."""
+
+    def __init__(
+        self,
+        url: URLs,
+        token: str,
+        listener: Listener,
+        *,
+        client: str = CLIENT_NAME,
+        backoff: Backoff | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        cafile: str | None = None,
+    ) -> None:
+        self.urls = url_list(url)
+        # Why each server failed in the current round of tries (url -> (reason, code, params)).
+        self.round_failures: dict[str, tuple[str, str | None, dict[str, Any]]] = {}
+        self.last_round: list[tuple[str, tuple[str, str | None, dict[str, Any]]]] = []  # the last whole round that failed
+        self.clock = clock
+        self.listener = listener
+        self.state = State()
+        self.epoch: str | None = None
+        self.welcome: Welcome | None = None
+        # Patient: it looks for a server until one answers, and never gives up on one short of a refused token.
+        self.session = Session(
+            self.urls, token, client=client, cafile=cafile, failover=True, backoff=backoff or Backoff(), reconnect_for=math.inf, patient=True
+        )
+        self.session.on_welcome, self.session.on_lost, self.session.on_failed = self._on_welcome, self._on_lost, self._on_failed
+        self.online = False
+        self.disconnected_at: datetime | None = None
+        self._has_state = False
+        self._stopping = False
+        # What keeps the server from saving commands (a full disk), as it last said.
+        self.server_problem: str | None = None
+        # The last disconnection's reason code and params (None: only its English text).
+        self.failure: tuple[str, dict[str, Any]] | None = None
+
+    def held_digest(self) -> str | None:
+        """event_digest of the event at state.seq as this client holds it, if known."""
+        return self.session.held_digest()
+
+    @property
+    def pending(self) -> int:
+        return self.session.pending
+
+    @property
+    def url(self) -> str:
+        """The server connected to (online) or being tried next (offline)."""
+        return self.session.url
+
+    async def run(self) -> None:
+        """Connect, follow, reconnect: until stop() or a refused token."""
+        if self._stopping:
+            return
+        self.session.start(self._on_frame)
+        reason = await self.session.closed
+        if self._stopping:
+            return
+        if self.session.refused:
+            self.listener.refused(reason)
+        elif self.session.close_code == CLOSE_POLICY:
+            self.listener.refused(f"the server closed the session: {self.session.ws.close_reason or 'policy violation'}")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        await self.session.close()
+
+    async def send(self, command: Command) -> Result:
+        """Send a command and wait for its answer, across reconnects if need be."""
+        return await (await self.session.send(command))
+
+    def _offline(self, reason: str) -> None:
+        if self.online or self.disconnected_at is None:
+            self.disconnected_at = self.clock()
+        self.online = False
+        self.listener.disconnected(self.disconnected_at, reason)
+
+    def _on_lost(self, reason: str) -> None:
+        self.failure = self.session.failure
+        self._offline(reason)
+
+    def _on_failed(self, url: str, exc: ClientError) -> None:
+        self.failure = (exc.reason, exc.params) if exc.reason else None
+        self.round_failures[url] = (str(exc), exc.reason, exc.params)
+        if self.welcome is None and len(self.round_failures) < len(self.urls):
+            return  # never connected: try every server once before saying so
+        if len(self.round_failures) >= len(self.urls):
+            self.last_round, self.round_failures = list(self.round_failures.items()), {}
+        self._offline(str(exc))
+
+    def _on_welcome(self, welcome: Welcome) -> None:
+        self.round_failures = {}
+        if welcome.epoch != self.epoch:
+            # A new database: what we knew is void.
+            self._has_state = False
+            self.state = State()
+        self.epoch = welcome.epoch
+        self.welcome = welcome
+        self.online = True
+        self.disconnected_at = None
+        self.listener.connected(welcome)
+        self._set_problem(welcome.problem)
+
+    def _set_problem(self, problem: str | None) -> None:
+        """The server's trouble changed: a listener that cares has `server_problem(problem)`."""
+        if problem == self.server_problem:
+            return
+        self.server_problem = problem
+        tell = getattr(self.listener, "server_problem", None)
+        if tell is not None:
+            tell(problem)
+
+    def _on_frame(self, message: ServerMessage) -> None:
+        if isinstance(message, Snapshot):
+            state = State(seq=message.seq)
+            state.incidents = {i.id: i for i in message.incidents}
+            state.stages = {(r.regency, r.stage): r for r in message.stages}
+            self.state = state
+            self._has_state = True
+            self.listener.synced(state, None)
+        elif isinstance(message, Event | Batch):
+            events = message.events if isinstance(message, Batch) else [message]
+            folded = []
+            for event in events:
+                if event.seq <= self.state.seq:
+                    continue  # already folded (cannot happen with a correct server; harmless)
+                if event.seq != self.state.seq + 1 or not self._has_state:
+                    log.warning("gap: have seq %d, got %d; asking for a snapshot", self.state.seq, event.seq)
+                    self.session.resync()
+                    break
+                apply(self.state, event)
+                folded.append(event)
+            if folded:
+                self.listener.synced(self.state, folded)
+        elif isinstance(message, Status):
+            self._set_problem(message.problem)

@@ -1,0 +1,56 @@
+"""Why a client could not have its session: the errors, and a failed connection's
+reason code (`connect.<reason>` in i18n) from whatever websockets, ssl or the OS raised."""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage, InvalidStatus, InvalidURI
+
+from opsmon.core.i18n import Translator
+
+
+class ClientError(Exception):
+    """Why a session could not be had, in one line a person can act on (English);
+    `reason` and `params`, when known, say it again for i18n (`connect.<reason>`)."""
+
+    def __init__(self, message: str, reason: str | None = None, params: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.params = params or {}
+
+
+class Unauthorized(ClientError):
+    """The server refused the token: retrying will not help."""
+
+
+def classify_failure(url: str, exc: BaseException) -> tuple[str, dict[str, Any]]:
+    """Why a connection failed, as a reason code and its parameters (`connect.<code>` in i18n)."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return "tls_untrusted", {"url": url, "detail": str(exc.verify_message or exc.reason)}
+    if isinstance(exc, ssl.SSLError):
+        return "tls_failed", {"url": url, "detail": str(exc.reason or exc)}
+    if isinstance(exc, InvalidURI):
+        return "not_websocket_url", {"url": url}
+    if isinstance(exc, InvalidStatus):
+        return "http_status", {"url": url, "status": exc.response.status_code}
+    if isinstance(exc, TimeoutError):
+        return "timeout", {"url": url}
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused", {"url": url}
+    if isinstance(exc, OSError):
+        return "unreachable", {"url": url, "detail": str(exc.strerror or exc)}
+    if isinstance(exc, ConnectionClosed):
+        return "closed", {"url": url, "code": exc.rcvd.code if exc.rcvd else "-"}
+    if isinstance(exc, InvalidMessage) and url.startswith("ws://"):
+        return "not_plain_http", {"url": url, "detail": str(exc)}
+    if isinstance(exc, InvalidHandshake):
+        return "handshake", {"url": url, "detail": str(exc)}
+    return "other", {"url": url, "detail": str(exc)}
+
+
+def failure(url: str, exc: BaseException) -> ClientError:
+    """The ClientError for a failed connection: English text, with its reason code."""
+    reason, params = classify_failure(url, exc)
+    return ClientError(Translator("en")(f"connect.{reason}", **params), reason, params)

@@ -1,0 +1,64 @@
+"""What the screens and the palette may ask of the app, as a Protocol.
+
+Screens type against `OpsmonHost`, not the App class, so opsmon.tui.app (which
+imports every screen) is imported by none of them: no import circle. The app
+is checked against it where it is defined (opsmon.tui.app)."""
+
+from __future__ import annotations
+
+from collections import deque
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from textual.screen import Screen
+
+from opsmon.core.config import SitrepSettings
+from opsmon.core.geo import ProvinceShape
+from opsmon.core.protocol import Event
+from opsmon.core.records import Incident
+from opsmon.reports.timeline import Night
+from opsmon.tui.commanding import Commander, CommandHost
+
+
+class TimelineView(Protocol):
+    """A screen that shows one incident's history (opsmon.tui.screens.detail)."""
+
+    @property
+    def incident_id(self) -> int: ...
+
+    def show_timeline(self, events: list[Event] | None, error: str | None = None) -> None: ...
+
+
+class OpsmonHost(CommandHost, Protocol):
+    """The app as its screens see it: what it shows, and what it can be asked to do
+    (beyond what commanding needs of it: its state, language, connection, notices)."""
+
+    @property
+    def recent_events(self) -> deque[Event]: ...
+    @property
+    def shape(self) -> ProvinceShape | None: ...
+    @property
+    def sitrep(self) -> SitrepSettings: ...
+    @property
+    def sitrep_folder(self) -> Path | None: ...
+    @property
+    def dashboard(self) -> Screen[Any]: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def province_name(self) -> str: ...
+    @property
+    def commander(self) -> Commander: ...  # acknowledge, ask, snooze, take, assign, change_severity, merge
+
+    def now(self) -> datetime: ...
+    def is_overdue(self, incident: Incident) -> bool: ...
+    def night(self, regency: str | None = None) -> Night: ...
+    def banner_text(self) -> str | None: ...
+    def regency_codes(self) -> list[str]: ...
+
+    def mark_dirty(self) -> None: ...
+    def open_regency(self, code: str) -> None: ...
+    def open_sitrep(self) -> None: ...
+    def open_detail(self, incident_id: int) -> None: ...
+    def load_history(self, screen: TimelineView) -> None: ...
