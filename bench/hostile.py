@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -601,11 +602,10 @@ def run_attack(attack: Attack, smoke: bool, seconds: float, work: Path, template
             return asyncio.run(measure(attack, smoke, seconds, int(found.group(1)), server.pid, log, tokens))
         finally:
             server.terminate()
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 server.wait(10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+            server.kill()  # nothing once it has exited
+            server.wait()
             shutil.rmtree(directory, ignore_errors=True)
 
 
@@ -638,12 +638,8 @@ def main() -> None:
     parser.add_argument("--only", action="append", metavar="KEY", help="run only these attacks (1, 2, 3a, 3b, 4, 10; repeatable)")
     parser.add_argument("--smoke", action="store_true", help="every attack at a tiny load for 1.5 s (CI; its timings mean nothing)")
     parser.add_argument("--role", choices=("attack",), help=argparse.SUPPRESS)
-    parser.add_argument("--kind", help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--connections", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--rate", type=float, help=argparse.SUPPRESS)
-    parser.add_argument("--officer-token", help=argparse.SUPPRESS)
-    parser.add_argument("--viewer-token", help=argparse.SUPPRESS)
+    for hidden, kind in (("kind", str), ("port", int), ("connections", int), ("rate", float), ("officer-token", str), ("viewer-token", str)):
+        parser.add_argument(f"--{hidden}", type=kind, help=argparse.SUPPRESS)  # the attacker process's
     args = parser.parse_args()
     if args.role == "attack":
         sys.stdin.readline()  # "go"
