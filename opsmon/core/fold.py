@@ -75,6 +75,8 @@ def apply(state: State, event: Event) -> State:
             incident = state.incidents.get(change.incident)
             if incident is not None:
                 state.incidents[incident.id] = _changed(incident, event, change)
+            if isinstance(change, IncidentReopened) and incident is not None and incident.merged_into is not None:
+                _unmerge(state, incident)
             if isinstance(change, IncidentMerged):
                 # The one merged into gains the merged incident's reports.
                 target = state.incidents.get(change.into)
@@ -91,6 +93,19 @@ def apply(state: State, event: Event) -> State:
             pass  # token and config events, and kinds this client does not know: nothing to fold
     state.seq = event.seq
     return state
+
+
+def _unmerge(state: State, incident: Incident) -> None:
+    """A merged incident reopened leaves the one it joined: its reports leave
+    that one too, and every one that one was merged into after (the chain)."""
+    into, seen = incident.merged_into, {incident.id}
+    while into is not None and into not in seen:
+        seen.add(into)
+        target = state.incidents.get(into)
+        if target is None:
+            return
+        state.incidents[into] = replace(target, reports=max(1, target.reports - incident.reports))
+        into = target.merged_into
 
 
 def _set(value: T | UnsetType, default: T) -> T:
@@ -123,6 +138,7 @@ def _changed(incident: Incident, event: Event, change: IncidentEvent) -> Inciden
                 status="open",
                 resolved=None,
                 resolved_by=None,
+                merged_into=None,  # reopened, it is its own incident again: open, counted, overdue
                 acknowledged=None,
                 acknowledged_by=None,
                 ack_due=_set(ack_due, incident.ack_due),

@@ -172,7 +172,8 @@ def build(
         for i in counted
         if i.status == "resolved" and after(i.resolved)
     ]
-    folded = sum(i.reports - 1 for i in counted if after(i.reported)) + sum(1 for i in incidents if i.merged_into is not None and after(i.reported))
+    # Each duplicate report once: a merge's reports are already in the one it joined.
+    folded = sum(i.reports - 1 for i in counted if after(i.reported))
 
     hourly: dict[str, Counter[str]] = {}
     for incident in counted:
