@@ -566,7 +566,7 @@ async def measure(attack: Attack, smoke: bool, seconds: float, port: int, server
 async def template_db(folder: Path) -> tuple[Path, dict[str, str]]:
     from opsmon.core.config import load_config
     from server.auth import add_token
-    from server.store_api import open_store
+    from server.store.backends import open_store
 
     db = folder / "template.db"
     officer, viewer = await make_tokens(db)
