@@ -197,6 +197,9 @@ class Writer:
                     await asyncio.sleep(0.05)  # let the error frame go out first
                     await connection.close(CLOSE_POLICY, "too many malformed messages")
                     return
+                if too_many(refused, settings.refused_commands_per_minute):
+                    await self.close_refused(connection, user)
+                    return
                 continue
             if isinstance(message, Hello):
                 self.server.metrics.error("bad_message")
