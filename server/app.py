@@ -40,7 +40,7 @@ from opsmon.core.events import StageUpdated
 from opsmon.core.protocol import MAX_FRAME_BYTES
 from opsmon.core.state import Rules, State, stage_status
 from opsmon.core.wire import event_digest
-from server.connections import Connections
+from server.connections import Connections, gated
 from server.drift import compare, refuse, remember
 from server.exercise import Exercise, ExerciseSettings, prepare
 from server.follower import Follower
@@ -155,6 +155,9 @@ class OpsmonServer:
             compression="deflate" if self.settings.compression == "deflate" else None,
             close_timeout=5,
             ssl=self.ssl_context,
+            # Counted from TCP accept; the handshake (TLS included) must end within this.
+            create_connection=gated(self.connections),
+            open_timeout=self.settings.handshake_timeout_seconds,
         )
         if self.replica_name is None:
             self.replica_name = f"{socket.gethostname()}:{self.port}"

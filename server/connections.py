@@ -7,13 +7,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import resource
 from typing import TYPE_CHECKING
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from opsmon.core.clock import format_ts
-from opsmon.core.protocol import CLOSE_POLICY, HELLO_TIMEOUT_SECONDS, PROTOCOL_VERSION, Error, Hello, Snapshot, Welcome
+from opsmon.core.protocol import CLOSE_POLICY, HELLO_TIMEOUT_SECONDS, MAX_HELLO_BYTES, PROTOCOL_VERSION, Error, Hello, Snapshot, Welcome
+from opsmon.core.ratelimit import TokenBucket
 from opsmon.core.records import User
 from opsmon.core.state import stage_rows
 from opsmon.core.urgency import in_snapshot
@@ -31,12 +33,50 @@ RESUME_LIMIT = 20_000
 # Close code for a connection turned away for now (too many connections): the
 # client retries later, unlike 1008, which tells it its token is no good.
 CLOSE_TRY_AGAIN_LATER = 1013
+# Sockets an address may hold open beyond max_connections_per_address, counted
+# from TCP accept: room for its /healthz and /metrics requests (and for the
+# refusal that names the limit) while its websockets are at their limit.
+HEALTH_HEADROOM = 8
+# Descriptors kept free of client sockets: the database, its WAL, the log,
+# backups, and /healthz when every other socket is taken.
+RESERVED_DESCRIPTORS = 64
+
+
+def descriptor_budget() -> int:
+    """Client sockets this process may hold: its open-file limit (systemd's
+    LimitNOFILE; docs/deploy.md) less what the server itself needs."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        soft = 1 << 20
+    return max(32, soft - RESERVED_DESCRIPTORS)
 
 
 def peer_address(connection: ServerConnection) -> str:
     """The peer's IP address (no port): what the per-address limit counts."""
     remote = connection.remote_address
     return str(remote[0]) if remote else "unknown"
+
+
+def gated(connections: Connections) -> type[ServerConnection]:
+    """The websocket connection class that counts its socket from TCP accept
+    (Connections.accepted) and drops it there, before the handshake, past the limits."""
+
+    class Gated(ServerConnection):
+        address = "unknown"
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            super().connection_made(transport)
+            peer = transport.get_extra_info("peername")
+            self.address = str(peer[0]) if peer else "unknown"
+            if not connections.accepted(self.address):
+                assert isinstance(transport, asyncio.Transport)
+                transport.abort()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            connections.released(self.address)
+            super().connection_lost(exc)
+
+    return Gated
 
 
 class Connections:
@@ -47,6 +87,61 @@ class Connections:
         self._per_address: dict[str, int] = {}
         self._per_token: dict[str, int] = {}
         self.used: dict[str, str] = {}  # token hash -> last use, saved by the token sweep
+        # Counted from TCP accept, before any handshake: sockets per address and in all.
+        self.sockets: dict[str, int] = {}
+        self.sockets_open = 0
+        self.socket_budget = descriptor_budget()
+        # Failed hellos per address: a bucket of failed_hellos_per_minute, refilled over a minute.
+        self._failures: dict[str, TokenBucket] = {}
+
+    # --- counted from accept ----------------------------------------------------------
+
+    def accepted(self, address: str) -> bool:
+        """A TCP connection came in (nothing read yet): count it; False if it
+        must be dropped at once (its address, or the process, has too many)."""
+        self.sockets[address] = self.sockets.get(address, 0) + 1
+        self.sockets_open += 1
+        per_address = self.server.settings.max_connections_per_address + HEALTH_HEADROOM
+        if self.sockets[address] > per_address:
+            log.warning(
+                "dropped a connection from %s at accept: %d sockets open from it (max_connections_per_address + %d)", address, per_address, HEALTH_HEADROOM
+            )
+            return False
+        if self.sockets_open > self.socket_budget:
+            log.warning(
+                "dropped a connection from %s at accept: %d sockets open, the most the open-file limit allows (raise LimitNOFILE: docs/deploy.md)",
+                address, self.socket_budget,
+            )  # fmt: skip
+            return False
+        return True
+
+    def released(self, address: str) -> None:
+        """A socket counted by `accepted` closed."""
+        self.sockets_open -= 1
+        left = self.sockets.get(address, 1) - 1
+        if left > 0:
+            self.sockets[address] = left
+        else:
+            self.sockets.pop(address, None)
+
+    def crowded(self) -> bool:
+        """So many sockets open that the last few are kept for /healthz and /metrics."""
+        return self.sockets_open > self.socket_budget - HEALTH_HEADROOM
+
+    def hello_wait(self, address: str) -> float:
+        """Seconds before `address` may try another hello (0: now): it failed too many lately."""
+        bucket = self._failures.get(address)
+        return 0.0 if bucket is None or bucket.tokens >= 1 else bucket.wait()
+
+    def hello_failed(self, address: str) -> None:
+        bucket = self._failures.get(address)
+        if bucket is None:
+            if len(self._failures) > 10_000:  # forget addresses whose buckets are full again
+                for known in [a for a, b in self._failures.items() if b.wait() == 0 and b.tokens >= b.capacity - 1]:
+                    del self._failures[known]
+            most = self.server.settings.failed_hellos_per_minute
+            bucket = self._failures[address] = TokenBucket(most / 60, most)
+        bucket.take()
 
     async def handle(self, connection: ServerConnection) -> None:
         address = peer_address(connection)
@@ -90,7 +185,9 @@ class Connections:
 
     async def refuse(self, connection: ServerConnection, message: str, detail: str = "") -> None:
         """A failed hello: the client hears `message`; the log names the address and why."""
-        log.warning("refused a hello from %s: %s", peer_address(connection), detail or message)
+        address = peer_address(connection)
+        log.warning("refused a hello from %s: %s", address, detail or message)
+        self.hello_failed(address)
         self.server.metrics.error("unauthorized")
         with contextlib.suppress(ConnectionClosed):
             await connection.send(encode(Error(code="unauthorized", message=message)), text=True)
@@ -104,6 +201,9 @@ class Connections:
             await self.refuse(connection, f"no hello within {HELLO_TIMEOUT_SECONDS:.0f} seconds")
             return None
         except ConnectionClosed:
+            return None
+        if len(frame) > MAX_HELLO_BYTES:  # refused before it is parsed
+            await self.refuse(connection, f"the first message must be a valid hello (a hello is at most {MAX_HELLO_BYTES} bytes)")
             return None
         try:
             hello = decode_client(frame)

@@ -106,6 +106,25 @@ class Http:
                 log.warning("refused a websocket from %s: Origin %s is not in [server] allowed_origins", peer_address(connection), origin)
                 self.server.metrics.error("origin")
                 return connection.respond(HTTPStatus.FORBIDDEN, f"origin {origin} may not open this websocket (see [server] allowed_origins)\n")
+            connections = self.server.connections
+            address = peer_address(connection)
+            wait = connections.hello_wait(address)
+            if wait > 0:
+                # Too many failed hellos from here lately: no websocket, no token check, until the bucket refills.
+                log.warning("refused a websocket from %s: too many failed hellos (failed_hellos_per_minute)", address)
+                self.server.metrics.error("hello_throttled")
+                retry = max(1, round(wait))
+                response = connection.respond(
+                    HTTPStatus.TOO_MANY_REQUESTS,
+                    f"too many failed hellos from {address}; try again in {retry} s (the limit is [server] failed_hellos_per_minute)\n",
+                )
+                response.headers["Retry-After"] = str(retry)
+                return response
+            if connections.crowded():
+                self.server.metrics.error("too_many_connections")
+                return connection.respond(
+                    HTTPStatus.SERVICE_UNAVAILABLE, "the server holds as many connections as its open-file limit allows; try again later\n"
+                )
             return None
         if path == "/healthz":
             health: dict[str, Any] = {

@@ -29,7 +29,7 @@ from opsmon.core.protocol import CLOSE_POLICY, WRITE_COMMANDS, Error, Event, Hel
 from opsmon.core.ratelimit import TokenBucket
 from opsmon.core.records import SYSTEM, User
 from opsmon.core.state import State
-from opsmon.core.wire import BadMessage, decode_client, decode_result, encode, event_digest
+from opsmon.core.wire import BadMessage, decode_peeked, decode_result, encode, event_digest, peek_client
 from server.connections import peer_address
 from server.logs import quote
 from server.store.api import Attempt, CommandRecord, StoreError, Transaction, WriteBatch, writing
@@ -82,6 +82,16 @@ def _as_repeat(frame: bytes) -> bytes:
     return encode(msgspec.structs.replace(result, repeat=True))
 
 
+# The `type` of every command that writes: a read-only token's are refused before they are validated.
+_WRITE_KINDS = frozenset(str(command.__struct_config__.tag) for command in WRITE_COMMANDS)
+_KNOWN_KINDS = _WRITE_KINDS | {"history", "hello"}
+
+
+def _known_kind(kind: str) -> str:
+    """A frame's `type` for the metrics and the log: one the protocol knows, else "unknown"."""
+    return kind if kind in _KNOWN_KINDS else "unknown"
+
+
 def _frame_type(frame: str | bytes) -> str:
     """The `type` of a frame that did not decode, for the log ("unknown" if it has none)."""
     try:
@@ -100,20 +110,81 @@ class Writer:
         self.inbox: asyncio.Queue[_Pending] = asyncio.Queue()
 
     async def serve(self, connection: ServerConnection, user: User, token_hash: str) -> None:
-        rate = self.server.settings.rate_for(user.role)
+        """Read a connection's frames. Limits come before the per-field checks:
+        the frame size (websockets, 1009), then the rate, then the role, and
+        only then is every string of the frame validated. A connection whose
+        frames keep being refused is read no faster than its rate, and closed
+        1008 past `refused_commands_per_minute` (malformed: `bad_frames_per_minute`)."""
+        settings = self.server.settings
+        rate = settings.rate_for(user.role)
         limit = TokenBucket(rate, rate * 4)  # bursts up to 4x the rate
         bad_frames: deque[float] = deque()
+        refused: deque[float] = deque()
         limited_since, limited_more = -1.0, 0
+
+        def too_many(window: deque[float], most: int) -> bool:
+            now = time.monotonic()
+            window.append(now)
+            while window and window[0] < now - 60:
+                window.popleft()
+            return len(window) > most
+
         async for frame in connection:
             started = time.perf_counter()
             self.server.connections.used[token_hash] = format_ts(self.server.clock())
             try:
-                message = decode_client(frame)
+                peek = peek_client(frame)
+                kind = peek.kind
+                if not limit.take():
+                    refusal = Result(
+                        id=peek.command_id or "",
+                        ok=False,
+                        code="rate_limited",
+                        message=f"more than {rate:g} commands a second for a {user.role} token; slow down",
+                        reason="rate_limited",
+                        params={"rate": rate, "role": user.role},
+                    )
+                    # A flood is one line a second, not one per frame.
+                    now = time.monotonic()
+                    if now - limited_since >= 1.0:
+                        if limited_more:
+                            log.info("refused %d more command(s) from %s (%s): rate_limited", limited_more, user.name, user.agency)
+                        self.audit(user, peek, _known_kind(kind), "rate_limited", result=refusal)
+                        limited_since, limited_more = now, 0
+                    else:
+                        limited_more += 1
+                    if peek.command_id is not None:
+                        self.answer(connection, refusal, _known_kind(kind), started)
+                    else:
+                        self.server.metrics.error("rate_limited")
+                        self.server.hub.send(connection, encode(Error(code="rate_limited", message=refusal.message or "")))
+                    if too_many(refused, settings.refused_commands_per_minute):
+                        await self.close_refused(connection, user)
+                        return
+                    # Throttled: this socket is not read again before a token is back.
+                    await asyncio.sleep(limit.wait())
+                    continue
+                if kind in _WRITE_KINDS and not user.may_act():
+                    refusal = Result(
+                        id=peek.command_id or "",
+                        ok=False,
+                        code="forbidden",
+                        message=f"a {user.role} token may only read",
+                        reason="read_only",
+                        params={"role": user.role},
+                    )
+                    self.audit(user, peek, kind, "forbidden", result=refusal)
+                    if peek.command_id is not None:
+                        self.answer(connection, refusal, kind, started)
+                    else:
+                        self.server.metrics.error("forbidden")
+                        self.server.hub.send(connection, encode(Error(code="forbidden", message=refusal.message or "")))
+                    if too_many(refused, settings.refused_commands_per_minute):
+                        await self.close_refused(connection, user)
+                        return
+                    continue
+                message = decode_peeked(peek)
             except BadMessage as exc:
-                now = time.monotonic()
-                bad_frames.append(now)
-                while bad_frames and bad_frames[0] < now - 60:
-                    bad_frames.popleft()
                 if exc.command_id is not None:
                     invalid = Result(id=exc.command_id, ok=False, code="invalid", message=str(exc), reason=exc.reason, params=exc.params)
                     self.audit(user, None, _frame_type(frame), "invalid", result=invalid)
@@ -122,9 +193,12 @@ class Writer:
                     log.info("bad message from %s (%s): %s", user.name, peer_address(connection), exc)
                     self.server.metrics.error("bad_message")
                     self.server.hub.send(connection, encode(Error(code="bad_message", message=str(exc))))
-                if len(bad_frames) > self.server.settings.bad_frames_per_minute:
+                if too_many(bad_frames, settings.bad_frames_per_minute):
                     await asyncio.sleep(0.05)  # let the error frame go out first
                     await connection.close(CLOSE_POLICY, "too many malformed messages")
+                    return
+                if too_many(refused, settings.refused_commands_per_minute):
+                    await self.close_refused(connection, user)
                     return
                 continue
             if isinstance(message, Hello):
@@ -132,40 +206,21 @@ class Writer:
                 self.server.hub.send(connection, encode(Error(code="bad_message", message="already greeted: hello is only the first message")))
                 continue
             kind = str(message.__struct_config__.tag)
-            if not limit.take():
-                refusal = Result(
-                    id=message.id,
-                    ok=False,
-                    code="rate_limited",
-                    message=f"more than {rate:g} commands a second for a {user.role} token; slow down",
-                    reason="rate_limited",
-                    params={"rate": rate, "role": user.role},
-                )
-                # A flood is one line a second, not one per frame.
-                now = time.monotonic()
-                if now - limited_since >= 1.0:
-                    if limited_more:
-                        log.info("refused %d more command(s) from %s (%s): rate_limited", limited_more, user.name, user.agency)
-                    self.audit(user, message, kind, "rate_limited", result=refusal)
-                    limited_since, limited_more = now, 0
-                else:
-                    limited_more += 1
-                self.answer(connection, refusal, kind, started)
-                continue
             if isinstance(message, History):
                 # Through the writer's queue, so it sees the commands sent before it.
                 await self.command(connection, user, message, kind, started)
                 continue
             if not isinstance(message, WRITE_COMMANDS):  # pragma: no cover - the union is closed
                 continue
-            if not user.may_act():
-                refusal = Result(
-                    id=message.id, ok=False, code="forbidden", message=f"a {user.role} token may only read", reason="read_only", params={"role": user.role}
-                )
-                self.audit(user, message, kind, "forbidden", result=refusal)
-                self.answer(connection, refusal, kind, started)
-                continue
             await self.command(connection, user, message, kind, started)
+
+    async def close_refused(self, connection: ServerConnection, user: User) -> None:
+        """A connection that keeps sending what is refused: closed 1008 (docs/protocol.md)."""
+        limit = self.server.settings.refused_commands_per_minute
+        log.warning("closed %s's connection from %s: more than %d refused commands in a minute", user.name, peer_address(connection), limit)
+        self.server.metrics.error("too_many_refused")
+        await asyncio.sleep(0.05)  # let the last refusal go out first
+        await connection.close(CLOSE_POLICY, "too many refused commands")
 
     def audit(self, user: User, command: Any, kind: str, outcome: str, *, seq: int | None = None, result: Result | None = None) -> None:
         """One line per command carried out or refused: who (name, agency, role;

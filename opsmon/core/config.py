@@ -120,6 +120,13 @@ class ServerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     allowed_origins: tuple[Annotated[str, Meta(pattern=r"\S")], ...] = ()
     max_connections_per_token: AtLeast1 = 20
     max_connections_per_address: AtLeast1 = 200
+    # Limits before parsing (docs/reliability.md): refused commands (rate,
+    # role, invalid) a connection may send in a minute before it is closed 1008;
+    # failed hellos an address may make in a minute before it gets HTTP 429;
+    # seconds from TCP accept to the end of the websocket handshake.
+    refused_commands_per_minute: AtLeast1 = 600
+    failed_hellos_per_minute: AtLeast1 = 30
+    handshake_timeout_seconds: Above0 = 10.0
 
     def rate_for(self, role: str) -> float:
         """Commands a second one connection of this role may send."""

@@ -22,6 +22,9 @@ from opsmon.core.records import Actor, CommandId, ConfigInfo, Incident, Incident
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 64 * 1024
 HELLO_TIMEOUT_SECONDS = 10.0
+# A hello frame longer than this is refused before it is parsed (a real one is
+# a few hundred bytes); its fields have the limits below.
+MAX_HELLO_BYTES = 2048
 
 # Close codes.
 CLOSE_POLICY = 1008
@@ -33,13 +36,14 @@ CLOSE_TOO_SLOW = 1013
 
 
 class Hello(msgspec.Struct, tag="hello", tag_field="type"):
-    token: str
-    client: str = ""
-    epoch: str | None = None
+    # Lengths capped (a token is 47 characters), so no field is scanned long.
+    token: Annotated[str, msgspec.Meta(max_length=256)]
+    client: Annotated[str, msgspec.Meta(max_length=100)] = ""
+    epoch: Annotated[str, msgspec.Meta(max_length=64)] | None = None
     since: int | None = None
     # Added to v1: `event_digest` of the event at `since` as the client holds
     # it, so the server resumes only a history it recognises.
-    digest: str | None = None
+    digest: Annotated[str, msgspec.Meta(max_length=64)] | None = None
 
 
 class IncidentDraft(msgspec.Struct):
