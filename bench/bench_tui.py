@@ -34,7 +34,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from opsmon.client.session import Backoff, Session  # noqa: E402
+from opsmon.client.backoff import Backoff  # noqa: E402
+from opsmon.client.session import Session  # noqa: E402
 from opsmon.core.clock import parse_ts, utc_now  # noqa: E402
 from opsmon.core.config import load_config  # noqa: E402
 from opsmon.core.protocol import IncidentDraft, Report, StageUpdate  # noqa: E402
