@@ -98,12 +98,16 @@ async def test_a_flood_on_one_connection_waits_there_not_in_front_of_another(fas
     count = 3000
     order: list[str] = []
 
+    underway = asyncio.Event()
+
     async def drain_flood() -> None:
         seen = 0
         while seen < count:
             frame = await flood.next(60)
             if frame.get("type") == "result":
                 seen += 1
+                if seen == 300:
+                    underway.set()
         order.append("flood drained")
 
     drainer = asyncio.create_task(drain_flood())
@@ -118,8 +122,7 @@ async def test_a_flood_on_one_connection_waits_there_not_in_front_of_another(fas
 
     sender = asyncio.create_task(send_flood())
     server = fast.server
-    while server.state.seq < 300:  # the flood is being written
-        await asyncio.sleep(0.001)
+    await asyncio.wait_for(underway.wait(), 60)  # the flood is being written
     sent_at = server.state.seq
     note = await officer.command("note", incident=incident, text="masih menunggu polisi")
     order.append("officer answered")
