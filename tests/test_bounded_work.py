@@ -19,7 +19,7 @@ from opsmon.core.fold import fold
 from opsmon.core.state import State
 from server.inbox import PENDING_PER_CONNECTION
 from tests.helpers import FakeClock, Running, province, running_server
-from tests.wire import Peer, http_get, report
+from tests.wire import Peer, http_get, report, stalled_socket
 
 
 def fast_config() -> Config:
@@ -135,3 +135,55 @@ async def test_a_flood_on_one_connection_waits_there_not_in_front_of_another(fas
     assert server.state.seq == count + 2
     await flood.close()
     await officer.close()
+
+
+def capped_config(**server: object) -> Config:
+    config = fast_config()
+    triage = msgspec.structs.replace(config.triage, max_notes_per_incident=5)
+    return msgspec.structs.replace(config, triage=triage, server=msgspec.structs.replace(config.server, **server))
+
+
+async def test_notes_past_the_cap_are_refused_and_change_nothing(tmp_path: Path, clock: FakeClock) -> None:
+    async with running_server(tmp_path, clock=clock, config=capped_config()) as running:
+        officer = await Peer.open(running, running.tokens["officer"])
+        incident = (await officer.command("report", **report(location="TPS 001")))["incident"]
+        for n in range(5):
+            assert (await officer.command("note", incident=incident, text=f"catatan {n}"))["ok"]
+        head = running.server.state.seq
+        refused = await officer.command("note", incident=incident, text="satu lagi")
+        assert (refused["ok"], refused["code"], refused["reason"], refused["params"]) == (False, "conflict", "notes_full", {"incident": incident, "max": 5})
+        assert "max_notes_per_incident" in refused["message"]
+        assert running.server.state.seq == head and len(running.server.state.incidents[incident].notes) == 5
+        # Closing it still works (a resolution is not a note), and so does another incident's note.
+        assert (await officer.command("resolve", incident=incident, note="selesai"))["ok"]
+        other = (await officer.command("report", **report(location="TPS 002")))["incident"]
+        assert (await officer.command("note", incident=other, text="ok"))["ok"]
+        await officer.close()
+
+
+async def test_a_viewer_that_never_reads_history_answers_is_closed_by_bytes(tmp_path: Path, clock: FakeClock) -> None:
+    """The byte limit, not the frame count (100 answers is far under 2,000 frames),
+    closes it; an officer's command beside it is answered."""
+    config = capped_config(client_queue_bytes=256 * 1024)
+    config = msgspec.structs.replace(config, triage=msgspec.structs.replace(config.triage, max_notes_per_incident=500))
+    async with running_server(tmp_path, clock=clock, config=config) as running:
+        officer = await Peer.open(running, running.tokens["officer"])
+        incident = (await officer.command("report", **report(location="TPS 003")))["incident"]
+        for n in range(50):
+            assert (await officer.command("note", incident=incident, text=f"{n} " + "x" * 3900))["ok"]
+        viewer = await Peer.open(running, running.tokens["wall"], sock=stalled_socket(running.server.port), max_queue=1)
+        hub = running.server.hub
+        assert len(hub) == 2
+        for n in range(100):  # ~200 KB an answer, none read
+            await viewer.send({"type": "history", "id": f"h{n}", "incident": incident})
+        note = await officer.command("note", incident=incident, text="masih di sini")
+        assert note["ok"]
+        for _ in range(200):
+            if hub.dropped_slow:
+                break
+            await officer.quiet(0.05)
+        assert hub.dropped_slow == 1 and len(hub) == 1  # the viewer, gone with what it had queued
+        assert (await officer.command("ack", incident=incident))["ok"]
+        code, _ = await viewer.closed(timeout=30)
+        assert code == 1013
+        await officer.close()

@@ -244,6 +244,14 @@ def decide(state: State, command: WriteCommand, actor: Actor, scope: list[str] |
     if isinstance(command, Note):
         if not command.text.strip():
             raise DomainError("invalid", "text must not be blank", reason="blank", params={"field": "text"})
+        if len(incident.notes) >= rules.max_notes:
+            raise DomainError(
+                "conflict",
+                f"incident {incident.id} already has {len(incident.notes)} notes, the most one incident may hold"
+                f" ({rules.max_notes}, [triage] max_notes_per_incident); resolve it, or report a new incident",
+                reason="notes_full",
+                params={"incident": incident.id, "max": rules.max_notes},
+            )
         return Decision(IncidentNoted(incident=ref, text=command.text), incident.regency)
     if isinstance(command, Resolve):
         if not command.note.strip():

@@ -26,6 +26,7 @@ class Rules:
     province: str = ""
     province_stages: frozenset[str] = frozenset()
     dedup_minutes: int = 30  # [triage] dedup_minutes; 0: never fold
+    max_notes: int = 500  # [triage] max_notes_per_incident: a `note` past it is refused
 
     @cached_property
     def regencies(self) -> frozenset[str]:
@@ -47,6 +48,7 @@ class Rules:
             province=config.province.code,
             province_stages=frozenset(s.key for s in config.stages if s.province_wide),
             dedup_minutes=config.triage.dedup_minutes,
+            max_notes=config.triage.max_notes_per_incident,
         )
 
     def local_time(self, ts: str) -> str:
