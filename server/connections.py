@@ -276,7 +276,8 @@ class Connections:
                 frames += backlog
             else:
                 frames.append(encode(self.snapshot()))
-            subscriber = Subscriber(connection, self.server.settings.client_queue_frames, token_hash, user.name)
+            settings = self.server.settings
+            subscriber = Subscriber(connection, settings.client_queue_frames, token_hash, user.name, max_bytes=settings.client_queue_bytes)
             self.server.hub.add(subscriber, frames)
         log.info("%s (%s, %s) connected from %s, %s", user.name, user.role, user.agency, address, f"resuming after {hello.since}" if resume else why)
         return user, token_hash

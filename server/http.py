@@ -45,7 +45,7 @@ class Metrics:
     def error(self, code: str) -> None:
         self.errors[code] = self.errors.get(code, 0) + 1
 
-    def render(self, connected: int, head: int, dropped_slow: int, *, replica: str | None = None, timers: bool = True) -> str:
+    def render(self, connected: int, head: int, dropped_slow: int, *, replica: str | None = None, timers: bool = True, dedup_examined: int = 0) -> str:
         lines = [
             "# HELP opsmon_connections Connected, authenticated websocket clients.",
             "# TYPE opsmon_connections gauge",
@@ -68,6 +68,9 @@ class Metrics:
             "# HELP opsmon_timer_holder 1 if this replica runs the timers (escalations, wake-ups, reports).",
             "# TYPE opsmon_timer_holder gauge",
             f"opsmon_timer_holder {int(timers)}",
+            "# HELP opsmon_dedup_candidates_examined_total Incidents a report's duplicate search looked at (the dedup index's matches).",
+            "# TYPE opsmon_dedup_candidates_examined_total counter",
+            f"opsmon_dedup_candidates_examined_total {dedup_examined}",
             "# HELP opsmon_commands_total Commands answered, by type and outcome.",
             "# TYPE opsmon_commands_total counter",
         ]
@@ -146,7 +149,12 @@ class Http:
             return response
         if path == "/metrics":
             body = self.server.metrics.render(
-                len(self.server.hub), self.server.state.seq, self.server.hub.dropped_slow, replica=self.server.replica_name, timers=self.server.holds_timers
+                len(self.server.hub),
+                self.server.state.seq,
+                self.server.hub.dropped_slow,
+                replica=self.server.replica_name,
+                timers=self.server.holds_timers,
+                dedup_examined=self.server.state.dedup_examined,
             )
             response = connection.respond(HTTPStatus.OK, body)
             del response.headers["Content-Type"]

@@ -9,7 +9,9 @@ high-water mark) has them written straight to its transport, as
 behind gets them queued, and its writer joins what piled up into one frame
 once more when its socket drains (per tick, not per event). A client too
 slow to keep up (more than `limit` events and answers waiting) is dropped
-with 1013 and resumes from its last seq when it comes back. Nobody waits
+with 1013 and resumes from its last seq when it comes back; so is one with
+more than `max_bytes` waiting (queued and in its socket's buffer), however
+few frames that is (answers to large history requests it never reads). Nobody waits
 for it.
 
 The tick adapts to the load: a flush runs as soon as the loop has run what
@@ -45,6 +47,10 @@ BATCH_MAX_BYTES = 60 * 1024
 BATCH_MAX_EVENTS = 500
 _BATCH_OPEN = b'{"type":"batch","events":['
 _BATCH_CLOSE = b"]}"
+
+# Bytes a connection may have waiting (queued, and in its socket's write buffer)
+# before it is dropped as too slow: [server] client_queue_bytes.
+CLIENT_QUEUE_BYTES = 4 * 2**20
 
 # The write buffer a connection may hold before it counts as behind: the
 # high-water mark of websockets' own flow control (write_limit, 32 KiB).
@@ -101,8 +107,10 @@ def batch_frames(events: Iterable[bytes]) -> list[bytes]:
 class Subscriber:
     """One connection's outbound side."""
 
-    def __init__(self, connection: ServerConnection, limit: int, token_hash: str, user: str) -> None:
+    def __init__(self, connection: ServerConnection, limit: int, token_hash: str, user: str, *, max_bytes: int = CLIENT_QUEUE_BYTES) -> None:
         self.connection = connection
+        self.max_bytes = max_bytes
+        self.bytes = 0  # bytes in `queue`
         self.token_hash = token_hash
         self.user = user
         self.limit = limit
@@ -120,6 +128,7 @@ class Subscriber:
         for data in initial:
             self.queue.append(Frame(data))
             self.waiting += 1
+            self.bytes += len(data)
         self._wake.set()
         self.writer = asyncio.create_task(self._write(), name=f"writer:{self.user}")
 
@@ -142,17 +151,24 @@ class Subscriber:
         large commit never drops a client that was keeping up."""
         if self.dropped:
             return False
-        if self.waiting >= self.limit:
+        if self.waiting >= self.limit or self.backlog() >= self.max_bytes:
             self.drop()
             return False
         self.queue.append(frame)
         self.waiting += frame.weight
+        self.bytes += len(frame.data)
         self._wake.set()
         return True
 
+    def backlog(self) -> int:
+        """Bytes waiting for this client: queued here and in its socket's write buffer."""
+        return self.bytes + self.connection.transport.get_write_buffer_size()
+
     def drop(self) -> None:
         self.dropped = True
-        log.warning("dropping %s: %d events and answers behind", self.user, self.waiting)
+        log.warning("dropping %s: %d events and answers (%d bytes) behind", self.user, self.waiting, self.backlog())
+        self.queue.clear()  # its memory goes now, not when the socket is done
+        self.waiting = self.bytes = 0
         if self.writer is not None:
             self.writer.cancel()
         asyncio.create_task(self._close_slow())
@@ -178,6 +194,7 @@ class Subscriber:
         """The first queued frame, with the event frames right behind it joined in."""
         first = self.queue.popleft()
         self.waiting -= first.weight
+        self.bytes -= len(first.data)
         if first.body is None or not self.queue or self.queue[0].body is None:
             return first.data
         parts = [first.body]
@@ -188,6 +205,7 @@ class Subscriber:
                 break
             self.queue.popleft()
             self.waiting -= following.weight
+            self.bytes -= len(following.data)
             parts.append(following.body)
             size += len(following.body)
             count += following.events

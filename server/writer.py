@@ -31,6 +31,7 @@ from opsmon.core.records import SYSTEM, User
 from opsmon.core.state import State
 from opsmon.core.wire import BadMessage, decode_peeked, decode_result, encode, event_digest, peek_client
 from server.connections import peer_address
+from server.inbox import Inbox
 from server.logs import quote
 from server.store.api import Attempt, CommandRecord, StoreError, Transaction, WriteBatch, writing
 
@@ -107,7 +108,10 @@ class Writer:
 
     def __init__(self, server: OpsmonServer) -> None:
         self.server = server
-        self.inbox: asyncio.Queue[_Pending] = asyncio.Queue()
+        # One queue per connection, served in turn; a connection with too many
+        # commands waiting is not read until the writer catches up (server.inbox).
+        self.inbox: Inbox[_Pending] = Inbox(lambda item: item.connection)
+        self.reads: set[asyncio.Task[None]] = set()  # history answers under way
 
     async def serve(self, connection: ServerConnection, user: User, token_hash: str) -> None:
         """Read a connection's frames. Limits come before the per-field checks:
@@ -323,51 +327,66 @@ class Writer:
             )
             self.answer(connection, refusal, "history", started)
             return
-        events = await self.server.store.incident_events(message.incident)
+        async with self.server.lock:  # a read between two write batches: it sees only what is committed
+            events = await self.server.store.incident_events(message.incident)
         self.answer(connection, Result(id=message.id, ok=True, incident=message.incident, events=events), "history", started)
 
+    async def read(self, pending: _Pending) -> None:
+        """Answer a history request beside the writer (its connection's next
+        command waits for it, the others' do not)."""
+        try:
+            await self.history(pending.connection, pending.command, pending.started)
+        except Exception as exc:
+            log.exception("history failed")
+            refusal = Result(
+                id=pending.command.id,
+                ok=False,
+                code="unavailable",
+                message=f"the server could not read the history ({type(exc).__name__})",
+                reason="unavailable",
+                params={"problem": f"could not read ({type(exc).__name__})"},
+            )
+            self.answer(pending.connection, refusal, pending.kind, pending.started)
+        finally:
+            self.inbox.done([pending])
+
     async def command(self, connection: ServerConnection, user: User, command: Any, kind: str, started: float) -> None:
-        """Queue a command for the writer; its answer comes back through the hub, in order."""
-        self.inbox.put_nowait(_Pending(connection, user, command, kind, started))
+        """Queue a command for the writer; its answer comes back through the hub,
+        in order. With too many of its commands waiting, the connection is not
+        read until the writer has answered some (its flood waits at its own socket)."""
+        self.inbox.put(_Pending(connection, user, command, kind, started))
+        await self.inbox.room(connection)
 
     async def run(self) -> None:
-        """Group commit: every command waiting is decided in order and committed
-        in one transaction, so the disk sync is paid once per batch, not per command."""
-        carry: _Pending | None = None
+        """Group commit: the commands waiting, one from each connection in turn,
+        are decided in order and committed in one transaction, so the disk sync
+        is paid once per batch, not per command."""
+        try:
+            await self._run()
+        finally:
+            self.inbox.close()  # a connection waiting for room must not hold up the close
+
+    async def _run(self) -> None:
         while True:
-            first, carry = carry or await self.inbox.get(), None
-            if isinstance(first.command, History):
-                # A read: answered once every write queued before it is committed.
-                try:
-                    await self.history(first.connection, first.command, first.started)
-                except Exception as exc:
-                    log.exception("history failed")
-                    refusal = Result(
-                        id=first.command.id,
-                        ok=False,
-                        code="unavailable",
-                        message=f"the server could not read the history ({type(exc).__name__})",
-                        reason="unavailable",
-                        params={"problem": f"could not read ({type(exc).__name__})"},
-                    )
-                    self.answer(first.connection, refusal, first.kind, first.started)
+            batch = await self.inbox.take(WRITE_BATCH_MAX, lambda item: isinstance(item.command, History))
+            if isinstance(batch[0].command, History):
+                # A read: every write its connection sent before it is committed.
+                task = asyncio.create_task(self.read(batch[0]), name="history")
+                self.reads.add(task)
+                task.add_done_callback(self.reads.discard)
                 continue
-            batch = [first]
-            while not self.inbox.empty() and len(batch) < WRITE_BATCH_MAX:
-                item = self.inbox.get_nowait()
-                if isinstance(item.command, History):
-                    carry = item  # the batch ends here; the read comes after it
-                    break
-                batch.append(item)
-            async with self.server.lock:
-                try:
-                    await self.write(batch)
-                except Exception as exc:
-                    # The writer must outlive any failure: if it died, every
-                    # later command would wait for ever. (_write answers its own
-                    # failures; this is for a bug in it.)
-                    log.exception("write failed; %d command(s) not applied", len(batch))
-                    self.unavailable(batch, exc)
+            try:
+                async with self.server.lock:
+                    try:
+                        await self.write(batch)
+                    except Exception as exc:
+                        # The writer must outlive any failure: if it died, every
+                        # later command would wait for ever. (_write answers its own
+                        # failures; this is for a bug in it.)
+                        log.exception("write failed; %d command(s) not applied", len(batch))
+                        self.unavailable(batch, exc)
+            finally:
+                self.inbox.done(batch)
 
     async def write(self, batch: Sequence[_Pending | Decision], *, planner: Planner | None = None) -> list[Event]:
         """Decide, number, commit, then answer and broadcast; returns the events

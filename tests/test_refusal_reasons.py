@@ -64,6 +64,7 @@ SAMPLES: dict[str, dict[str, object]] = {
     "unknown_agency": {"agency": "TNI"},
     "same_incident": {"incident": 7},
     "into_resolved": {"into": 12},
+    "notes_full": {"incident": 7, "max": 500},
 }
 
 

@@ -104,6 +104,7 @@ class ServerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ping_timeout_seconds: Above0 = 20.0
     escalation_check_seconds: Above0 = 5.0
     client_queue_frames: Annotated[int, Meta(ge=10)] = 2000
+    client_queue_bytes: Annotated[int, Meta(ge=65536)] = 4 * 2**20  # bytes waiting for one client before it is dropped (1013)
     commands_per_second: Above0 = 50.0
     admin_commands_per_second: Above0 = 500.0
     bad_frames_per_minute: AtLeast1 = 10
@@ -135,6 +136,7 @@ class ServerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class TriageSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     dedup_minutes: Minutes = 30  # a repeat report within this long folds into the open incident; 0: never
+    max_notes_per_incident: AtLeast1 = 500  # a `note` past this many on one incident is refused (notes_full)
 
 
 class SitrepSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

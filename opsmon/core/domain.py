@@ -38,7 +38,7 @@ from opsmon.core.events import (
 from opsmon.core.fold import concerns
 from opsmon.core.protocol import Ack, Assign, Escalate, Merge, Note, Reopen, Report, Resolve, SeverityChange, Snooze, StageUpdate, Unack
 from opsmon.core.records import AGENCIES, SEVERITIES, Actor, Incident, SeverityInfo, StageRow
-from opsmon.core.state import Rules, State, stage_status
+from opsmon.core.state import Rules, State, location_key, stage_status
 from opsmon.core.text import describe, forbidden_characters
 from opsmon.core.wire import to_builtins
 
@@ -244,6 +244,14 @@ def decide(state: State, command: WriteCommand, actor: Actor, scope: list[str] |
     if isinstance(command, Note):
         if not command.text.strip():
             raise DomainError("invalid", "text must not be blank", reason="blank", params={"field": "text"})
+        if len(incident.notes) >= rules.max_notes:
+            raise DomainError(
+                "conflict",
+                f"incident {incident.id} already has {len(incident.notes)} notes, the most one incident may hold"
+                f" ({rules.max_notes}, [triage] max_notes_per_incident); resolve it, or report a new incident",
+                reason="notes_full",
+                params={"incident": incident.id, "max": rules.max_notes},
+            )
         return Decision(IncidentNoted(incident=ref, text=command.text), incident.regency)
     if isinstance(command, Resolve):
         if not command.note.strip():
@@ -274,12 +282,6 @@ def decide(state: State, command: WriteCommand, actor: Actor, scope: list[str] |
 # --- triage decisions ----------------------------------------------------------------
 
 
-def location_key(location: str) -> str:
-    """What two reports' locations must share to be the same trouble: trimmed,
-    case-folded, inner runs of spaces made one."""
-    return " ".join(location.split()).casefold()
-
-
 def find_duplicate(state: State, regency: str, category: str, location: str, now: datetime, rules: Rules) -> Incident | None:
     """The unresolved incident a new report repeats: same regency, category and
     (non-empty) location, reported within the dedup window. Newest first."""
@@ -287,10 +289,24 @@ def find_duplicate(state: State, regency: str, category: str, location: str, now
     if not key or rules.dedup_minutes <= 0:
         return None
     since = format_ts(now - timedelta(minutes=rules.dedup_minutes))
-    for incident in reversed(state.incidents.values()):
+    # The index holds only reports with this regency, category and location:
+    # a report costs what matches it, not every open incident of the night.
+    index = state.dedup_index()
+    ids = index.get((regency, category, key), ())
+    for n in range(len(ids) - 1, -1, -1):
+        incident = state.incidents.get(ids[n])
+        state.dedup_examined += 1
+        if incident is None:
+            continue
         if incident.reported < since:
-            break  # ids are given in time order: every older one is out of the window too
-        if incident.status != "resolved" and incident.regency == regency and incident.category == category and location_key(incident.location) == key:
+            # ids are given in time order: every older one is out of the window
+            # too, and stays out (the window only moves on): forget them.
+            if n + 1 < len(ids):
+                index[(regency, category, key)] = ids[n + 1 :]
+            else:
+                del index[(regency, category, key)]
+            break
+        if incident.status != "resolved":
             return incident
     return None
 

@@ -86,7 +86,8 @@ def apply(state: State, event: Event) -> State:
         case StageUpdated() as update:
             state.stages[(update.regency, update.stage)] = update.as_row()
         case IncidentReported() as reported:
-            state.incidents[reported.id] = reported.as_incident()
+            state.incidents[reported.id] = incident = reported.as_incident()
+            state.index_reported(incident)
             if state.max_incident_id >= 0:
                 state.max_incident_id = max(state.max_incident_id, reported.id)
         case _:

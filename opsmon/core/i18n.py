@@ -330,6 +330,10 @@ CATALOG: dict[str, dict[str, str]] = {
         "id": "server tidak dapat menyimpan, tidak ada yang berubah; kirim lagi ({problem})",
         "en": "the server could not save it, nothing changed; send it again ({problem})",
     },
+    "reason.notes_full": {
+        "id": "insiden {incident} sudah memuat {max} catatan, batas per insiden",
+        "en": "incident {incident} already holds {max} notes, the most one incident may",
+    },
     "reason.not_snoozed": {"id": "insiden {incident} tidak sedang ditunda", "en": "incident {incident} is not snoozed"},
     "reason.not_acknowledged": {"id": "belum di-ack (status {status})", "en": "not acknowledged (status {status})"},
     "reason.unchanged": {"id": "{field} sudah {value}", "en": "{field} is already {value}"},

@@ -26,6 +26,7 @@ class Rules:
     province: str = ""
     province_stages: frozenset[str] = frozenset()
     dedup_minutes: int = 30  # [triage] dedup_minutes; 0: never fold
+    max_notes: int = 500  # [triage] max_notes_per_incident: a `note` past it is refused
 
     @cached_property
     def regencies(self) -> frozenset[str]:
@@ -47,6 +48,7 @@ class Rules:
             province=config.province.code,
             province_stages=frozenset(s.key for s in config.stages if s.province_wide),
             dedup_minutes=config.triage.dedup_minutes,
+            max_notes=config.triage.max_notes_per_incident,
         )
 
     def local_time(self, ts: str) -> str:
@@ -62,6 +64,12 @@ class State:
     incidents: dict[int, Incident] = field(default_factory=dict)
     stages: dict[tuple[str, str], StageRow] = field(default_factory=dict)
     max_incident_id: int = -1  # -1: not known yet, worked out on first use
+    # The dedup index: (regency, category, location key) -> the ids reported
+    # with it, oldest first (None: not built yet, built on first use). Values
+    # are tuples, replaced never mutated, so a fork shares them safely.
+    dedup: dict[tuple[str, str, str], tuple[int, ...]] | None = None
+    dedup_of: dict[int, Incident] | None = None  # the incidents dict the index was built from
+    dedup_examined: int = 0  # candidates looked at by dedup searches (GET /metrics)
 
     @property
     def next_incident_id(self) -> int:
@@ -71,7 +79,40 @@ class State:
 
     def fork(self) -> State:
         """A state that can be changed without touching this one (rows are shared, never mutated)."""
-        return State(seq=self.seq, incidents=dict(self.incidents), stages=dict(self.stages), max_incident_id=self.max_incident_id)
+        incidents = dict(self.incidents)
+        dedup = dict(self.dedup) if self.dedup is not None and self.dedup_of is self.incidents else None
+        return State(
+            seq=self.seq,
+            incidents=incidents,
+            stages=dict(self.stages),
+            max_incident_id=self.max_incident_id,
+            dedup=dedup,
+            dedup_of=incidents,
+            dedup_examined=self.dedup_examined,
+        )
+
+    def dedup_index(self) -> dict[tuple[str, str, str], tuple[int, ...]]:
+        """The dedup index, built from the incidents on first use (or when the
+        incidents dict was replaced, as a snapshot load does)."""
+        if self.dedup is None or self.dedup_of is not self.incidents:
+            index: dict[tuple[str, str, str], list[int]] = {}
+            for incident in sorted(self.incidents.values(), key=lambda i: i.id):
+                key = location_key(incident.location)
+                if key:
+                    index.setdefault((incident.regency, incident.category, key), []).append(incident.id)
+            self.dedup = {k: tuple(v) for k, v in index.items()}
+            self.dedup_of = self.incidents
+        return self.dedup
+
+    def index_reported(self, incident: Incident) -> None:
+        """Keep a built dedup index in step with a newly reported incident
+        (regency, category and location never change after the report)."""
+        if self.dedup is None or self.dedup_of is not self.incidents:
+            return  # built from scratch on first use
+        key = location_key(incident.location)
+        if key:
+            k = (incident.regency, incident.category, key)
+            self.dedup[k] = (*self.dedup.get(k, ()), incident.id)
 
     def copy(self) -> State:
         return State(
@@ -87,6 +128,12 @@ class State:
             "incidents": {k: to_builtins(v) for k, v in sorted(self.incidents.items())},
             "stages": {f"{r}/{s}": to_builtins(v) for (r, s), v in sorted(self.stages.items())},
         }
+
+
+def location_key(location: str) -> str:
+    """What two reports' locations must share to be the same trouble: trimmed,
+    case-folded, inner runs of spaces made one."""
+    return " ".join(location.split()).casefold()
 
 
 def stage_status(done: int, total: int, blocked: bool) -> str:

@@ -1,0 +1,189 @@
+"""Bounded work per command (issue 22): a report's duplicate search costs what
+matches it, not the night's open incidents, and one connection's flood waits at
+its own socket, not in front of everyone else's commands."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from opsmon.core.config import Config
+from opsmon.core.domain import find_duplicate
+from opsmon.core.fold import fold
+from opsmon.core.state import State
+from server.inbox import PENDING_PER_CONNECTION
+from tests.helpers import FakeClock, Running, province, running_server
+from tests.wire import Peer, http_get, report, stalled_socket
+
+
+def fast_config() -> Config:
+    """The province's config with rate limits out of the way (these tests flood on purpose)."""
+    config = province()
+    server = msgspec.structs.replace(config.server, admin_commands_per_second=1_000_000.0, commands_per_second=1_000_000.0, client_queue_frames=100_000)
+    return msgspec.structs.replace(config, server=server)
+
+
+@pytest.fixture
+async def fast(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Running]:
+    async with running_server(tmp_path, clock=clock, config=fast_config()) as running:
+        yield running
+
+
+async def examined(running: Running) -> int:
+    _, _, body = await http_get(running, "/metrics")
+    found = re.search(r"^opsmon_dedup_candidates_examined_total (\d+)$", body, re.MULTILINE)
+    assert found, body
+    return int(found.group(1))
+
+
+async def pipelined(peer: Peer, frames: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Send every frame without waiting, then read every answer."""
+    reader = asyncio.create_task(_answers(peer, len(frames)))
+    for frame in frames:
+        await peer.send(frame)
+    return await asyncio.wait_for(reader, 120)
+
+
+async def _answers(peer: Peer, count: int) -> list[dict[str, object]]:
+    got: list[dict[str, object]] = []
+    while len(got) < count:
+        frame = await peer.next(60)
+        if frame.get("type") == "result":
+            got.append(frame)
+    return got
+
+
+async def test_a_report_among_5000_open_incidents_is_decided_by_the_index(fast: Running) -> None:
+    admin = await Peer.open(fast, fast.tokens["admin"])
+    seeded = await pipelined(admin, [{"type": "report", "id": f"s{n}", **report(location=f"TPS {n:04d}", title=f"Masalah {n}")} for n in range(5000)])
+    assert all(r["ok"] and "duplicate" not in r for r in seeded)
+    assert len(fast.server.state.incidents) == 5000
+    # Three more at one place: one resolved, then two open (the newest takes the repeat).
+    officer = await Peer.open(fast, fast.tokens["officer"])
+    place = [await officer.command("report", **report(location="Gudang Logistik Banjarmasin", title="Gudang"))]
+    assert (await officer.command("resolve", incident=place[0]["incident"], note="selesai"))["ok"]
+    place.append(await officer.command("report", **report(location="gudang logistik banjarmasin", title="Gudang lagi")))
+    before = await examined(fast)
+
+    repeat = await officer.command("report", **report(location="  GUDANG   logistik Banjarmasin ", title="Gudang ketiga"))
+    fresh = await officer.command("report", **report(location="TPS 9999", title="Tempat baru"))
+    after = await examined(fast)
+
+    # The same decision a fresh fold of the whole log makes, searched the slow way.
+    events = await fast.store.events_since(0)
+    state = fold(State(), events[:-2])
+    rules, now = fast.server.rules, fast.server.clock()
+    expected = find_duplicate(state, "6371", "logistik", "gudang logistik banjarmasin", now, rules)
+    assert expected is not None and repeat["duplicate"] is True and repeat["incident"] == expected.id == place[1]["incident"]
+    assert "duplicate" not in fresh and fresh["incident"] == 5003
+    # Two reports looked at two candidates between them (the open one, and the resolved
+    # one never: the open one is newer), not 5,000 each.
+    assert after - before <= 3, after - before
+    await admin.close()
+    await officer.close()
+
+
+async def test_a_flood_on_one_connection_waits_there_not_in_front_of_another(fast: Running) -> None:
+    """The flood's 3,000 reports are sent at once; an officer's note sent after
+    them is answered before the flood's backlog drains."""
+    flood = await Peer.open(fast, fast.tokens["admin"])
+    officer = await Peer.open(fast, fast.tokens["officer"])
+    incident = (await officer.command("report", **report(location="Kantor KPU")))["incident"]
+    count = 3000
+    order: list[str] = []
+
+    underway = asyncio.Event()
+
+    async def drain_flood() -> None:
+        seen = 0
+        while seen < count:
+            frame = await flood.next(60)
+            if frame.get("type") == "result":
+                seen += 1
+                if seen == 300:
+                    underway.set()
+        order.append("flood drained")
+
+    drainer = asyncio.create_task(drain_flood())
+    payload = "".join(
+        json.dumps({"type": "report", "id": f"f{n}", **report(location=f"Banjir {n}", title=f"Banjir {n}", detail="x" * 200)}) + "\n" for n in range(count)
+    )
+    frames = payload.splitlines()
+
+    async def send_flood() -> None:
+        for frame in frames:
+            await flood.send(frame)
+
+    sender = asyncio.create_task(send_flood())
+    server = fast.server
+    await asyncio.wait_for(underway.wait(), 60)  # the flood is being written
+    sent_at = server.state.seq
+    note = await officer.command("note", incident=incident, text="masih menunggu polisi")
+    order.append("officer answered")
+    assert note["ok"]
+    # What was committed between the officer's send and its answer: about one
+    # turn of the flood's own queue (measured 19; with an unbounded inbox, 258).
+    assert note["seq"] - sent_at <= 3 * PENDING_PER_CONNECTION, (note["seq"] - sent_at, count)
+    await asyncio.wait_for(asyncio.gather(sender, drainer), 120)
+    assert order == ["officer answered", "flood drained"]
+    assert server.state.seq == count + 2
+    await flood.close()
+    await officer.close()
+
+
+def capped_config(**server: object) -> Config:
+    config = fast_config()
+    triage = msgspec.structs.replace(config.triage, max_notes_per_incident=5)
+    return msgspec.structs.replace(config, triage=triage, server=msgspec.structs.replace(config.server, **server))
+
+
+async def test_notes_past_the_cap_are_refused_and_change_nothing(tmp_path: Path, clock: FakeClock) -> None:
+    async with running_server(tmp_path, clock=clock, config=capped_config()) as running:
+        officer = await Peer.open(running, running.tokens["officer"])
+        incident = (await officer.command("report", **report(location="TPS 001")))["incident"]
+        for n in range(5):
+            assert (await officer.command("note", incident=incident, text=f"catatan {n}"))["ok"]
+        head = running.server.state.seq
+        refused = await officer.command("note", incident=incident, text="satu lagi")
+        assert (refused["ok"], refused["code"], refused["reason"], refused["params"]) == (False, "conflict", "notes_full", {"incident": incident, "max": 5})
+        assert "max_notes_per_incident" in refused["message"]
+        assert running.server.state.seq == head and len(running.server.state.incidents[incident].notes) == 5
+        # Closing it still works (a resolution is not a note), and so does another incident's note.
+        assert (await officer.command("resolve", incident=incident, note="selesai"))["ok"]
+        other = (await officer.command("report", **report(location="TPS 002")))["incident"]
+        assert (await officer.command("note", incident=other, text="ok"))["ok"]
+        await officer.close()
+
+
+async def test_a_viewer_that_never_reads_history_answers_is_closed_by_bytes(tmp_path: Path, clock: FakeClock) -> None:
+    """The byte limit, not the frame count (100 answers is far under 2,000 frames),
+    closes it; an officer's command beside it is answered."""
+    config = capped_config(client_queue_bytes=256 * 1024)
+    config = msgspec.structs.replace(config, triage=msgspec.structs.replace(config.triage, max_notes_per_incident=500))
+    async with running_server(tmp_path, clock=clock, config=config) as running:
+        officer = await Peer.open(running, running.tokens["officer"])
+        incident = (await officer.command("report", **report(location="TPS 003")))["incident"]
+        for n in range(50):
+            assert (await officer.command("note", incident=incident, text=f"{n} " + "x" * 3900))["ok"]
+        viewer = await Peer.open(running, running.tokens["wall"], sock=stalled_socket(running.server.port), max_queue=1)
+        hub = running.server.hub
+        assert len(hub) == 2
+        for n in range(100):  # ~200 KB an answer, none read
+            await viewer.send({"type": "history", "id": f"h{n}", "incident": incident})
+        note = await officer.command("note", incident=incident, text="masih di sini")
+        assert note["ok"]
+        for _ in range(200):
+            if hub.dropped_slow:
+                break
+            await officer.quiet(0.05)
+        assert hub.dropped_slow == 1 and len(hub) == 1  # the viewer, gone with what it had queued
+        assert (await officer.command("ack", incident=incident))["ok"]
+        code, _ = await viewer.closed(timeout=30)
+        assert code == 1013
+        await officer.close()
