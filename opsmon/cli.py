@@ -485,7 +485,7 @@ def _after_action(args: argparse.Namespace) -> int:
     except Exception as exc:  # StoreError and the like: one line
         raise FeedError(f"{database}: {exc}", EXIT_FAILED) from None
     events, exercise, epoch = log.events, log.exercise, log.epoch
-    attempts = [afteraction.AttemptRow(a.ts, a.user, a.agency, a.command, a.incident, a.code, a.reason, a.message) for a in log.attempts]
+    attempts = log.attempts
     if exercise is None:
         print(f"{PROG}: note: {database} is not an exercise's database; reporting it anyway", file=sys.stderr)
     report = afteraction.build(events, attempts, exercise=exercise, epoch=epoch)

@@ -17,12 +17,12 @@ from typing import Any
 
 from opsmon.core.config import Config
 from opsmon.core.protocol import Event
-from opsmon.core.records import StageRow
+from opsmon.core.records import Attempt, StageRow
 from opsmon.core.state import State, stage_rows
 from server.app import OpsmonServer
 from server.auth import add_token
 from server.exercise import ExerciseSettings, prepare
-from server.store.api import Attempt, EventStore, StoreError
+from server.store.api import EventStore, StoreError
 from server.store.backends import open_store
 
 __all__ = ["Attempt", "Embedded", "ExerciseLog", "ExerciseRefused", "ExerciseSettings", "StoreError", "TokenSpec", "embedded_server", "read_exercise_log"]

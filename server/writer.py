@@ -27,13 +27,13 @@ from opsmon.core.events import IncidentDuplicate, StageUpdated
 from opsmon.core.fold import apply, touches
 from opsmon.core.protocol import CLOSE_POLICY, WRITE_COMMANDS, Error, Event, Hello, History, Result, Status
 from opsmon.core.ratelimit import TokenBucket
-from opsmon.core.records import SYSTEM, User
+from opsmon.core.records import SYSTEM, Attempt, User
 from opsmon.core.state import State
 from opsmon.core.wire import BadMessage, decode_peeked, decode_result, encode, event_digest, peek_client
 from server.connections import peer_address
 from server.inbox import Inbox
 from server.logs import quote
-from server.store.api import Attempt, CommandRecord, StoreError, Transaction, WriteBatch, writing
+from server.store.api import CommandRecord, StoreError, Transaction, WriteBatch, writing
 
 if TYPE_CHECKING:
     from server.app import OpsmonServer

@@ -7,6 +7,7 @@ No I/O here, and no textual: this module is shared with the server.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta, timezone, tzinfo
 from typing import Annotated, Literal, get_args
 
@@ -238,3 +239,18 @@ class User(msgspec.Struct):
 
     def may_act(self) -> bool:
         return self.role in ("officer", "admin")
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A command the server refused, kept for the after-action report (ts in the log's time):
+    the store writes it, the report reads it."""
+
+    ts: str
+    user: str
+    agency: str | None
+    command: str
+    incident: int | None
+    code: str
+    reason: str | None
+    message: str

@@ -24,7 +24,7 @@ from opsmon.core.clock import parse_ts
 from opsmon.core.fold import apply, concerns
 from opsmon.core.i18n import CATALOG, Translator
 from opsmon.core.protocol import Event
-from opsmon.core.records import Actor
+from opsmon.core.records import Actor, Attempt
 from opsmon.core.state import State
 from opsmon.core.text import for_terminal
 from opsmon.core.urgency import event_text
@@ -47,20 +47,6 @@ VERBS = {
     "incident.unacknowledged": "un-acknowledged",
     "incident.merged": "merged",
 }
-
-
-@dataclass(frozen=True)
-class AttemptRow:
-    """A refused command (server.store.api.Attempt, without the store)."""
-
-    ts: str
-    user: str
-    agency: str | None
-    command: str
-    incident: int | None
-    code: str
-    reason: str | None
-    message: str
 
 
 @dataclass
@@ -95,7 +81,7 @@ def _who(actor: Actor) -> str:
     return f"{actor.agency}/{actor.name}" if actor.agency else actor.name
 
 
-def build(events: list[Event], attempts: list[AttemptRow], *, exercise: dict[str, Any] | None, epoch: str, now: datetime | None = None) -> dict[str, Any]:
+def build(events: list[Event], attempts: list[Attempt], *, exercise: dict[str, Any] | None, epoch: str, now: datetime | None = None) -> dict[str, Any]:
     """The report as plain data. `now`: the scenario time the report is made at (open incidents past their deadline count as missed)."""
     state = State()
     people: dict[str, _Person] = {}

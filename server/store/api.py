@@ -27,7 +27,7 @@ from types import TracebackType
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from opsmon.core.protocol import Event
-from opsmon.core.records import Incident, StageRow
+from opsmon.core.records import Attempt, Incident, StageRow
 from opsmon.core.state import State
 
 Backend = Literal["sqlite", "postgresql"]
@@ -66,20 +66,6 @@ class TokenChange:
     change: str  # "added", "revoked", "expired"
     name: str
     body: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """A command the server refused, kept for the after-action report (ts in the log's time)."""
-
-    ts: str
-    user: str
-    agency: str | None
-    command: str
-    incident: int | None
-    code: str
-    reason: str | None
-    message: str
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,11 @@ import msgspec
 
 from opsmon.core.clock import format_ts, utc_now
 from opsmon.core.protocol import Event
-from opsmon.core.records import Actor, Incident, StageRow
+from opsmon.core.records import Actor, Attempt, Incident, StageRow
 from opsmon.core.state import State
 from opsmon.core.wire import decode_payload
 from opsmon.training.exercise import EXERCISE_EPOCH_PREFIX, is_exercise_epoch
-from server.store.api import Attempt, LogEntry, StoreError, TokenChange, TokenRecord, Transaction, WriteBatch
+from server.store.api import LogEntry, StoreError, TokenChange, TokenRecord, Transaction, WriteBatch
 
 TOKEN_COLUMNS = "name, hash, role, agency, regencies, created, revoked, expires, last_used, id"
 EVENT_COLUMNS = "seq, ts, kind, actor, data"
