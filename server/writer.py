@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from websockets.asyncio.server import ServerConnection
 
-from opsmon.core.clock import format_ts
+from opsmon.core.clock import format_ts, parse_ts
 from opsmon.core.domain import Decision, DomainError, decide
 from opsmon.core.events import IncidentDuplicate, StageUpdated
 from opsmon.core.fold import apply, touches
-from opsmon.core.protocol import CLOSE_POLICY, WRITE_COMMANDS, Error, Event, Hello, History, Result, Status
+from opsmon.core.protocol import CLOSE_POLICY, WRITE_COMMANDS, Error, Event, Hello, History, Incidents, Result, Status
 from opsmon.core.ratelimit import TokenBucket
-from opsmon.core.records import SYSTEM, Attempt, User
+from opsmon.core.records import INCIDENT_STATUSES, SYSTEM, Attempt, Incident, User
 from opsmon.core.state import State
 from opsmon.core.wire import BadMessage, decode_peeked, decode_result, encode, event_digest, peek_client
 from server.connections import peer_address
@@ -85,7 +85,9 @@ def _as_repeat(frame: bytes) -> bytes:
 
 # The `type` of every command that writes: a read-only token's are refused before they are validated.
 _WRITE_KINDS = frozenset(str(command.__struct_config__.tag) for command in WRITE_COMMANDS)
-_KNOWN_KINDS = _WRITE_KINDS | {"history", "hello"}
+_KNOWN_KINDS = _WRITE_KINDS | {"history", "incidents", "hello"}
+# The read-only commands: answered beside the writer, after their connection's earlier writes.
+_READS = (History, Incidents)
 
 
 def _known_kind(kind: str) -> str:
@@ -210,7 +212,7 @@ class Writer:
                 self.server.hub.send(connection, encode(Error(code="bad_message", message="already greeted: hello is only the first message")))
                 continue
             kind = str(message.__struct_config__.tag)
-            if isinstance(message, History):
+            if isinstance(message, _READS):
                 # Through the writer's queue, so it sees the commands sent before it.
                 await self.command(connection, user, message, kind, started)
                 continue
@@ -331,18 +333,58 @@ class Writer:
             events = await self.server.store.incident_events(message.incident)
         self.answer(connection, Result(id=message.id, ok=True, incident=message.incident, events=events), "history", started)
 
+    def incidents(self, connection: ServerConnection, user: User, message: Incidents, started: float) -> None:
+        """Incidents from the folded state (the whole log, unlike a snapshot), in id
+        order: those with `status`, those reported or resolved since `since` and every
+        one not resolved; a scoped token gets its regencies' only. Bad filters are
+        refused `invalid`, naming the field."""
+
+        def refuse(field: str, problem: str, example: str = "") -> None:
+            value = getattr(message, field)
+            text = f"{field}: {value!r} is {problem}{example}"
+            refusal = Result(id=message.id, ok=False, code="invalid", message=text, reason="bad_field", params={"field": field, "problem": problem})
+            self.answer(connection, refusal, "incidents", started)
+
+        if message.status is not None and message.status not in INCIDENT_STATUSES:
+            refuse("status", f"not one of {', '.join(INCIDENT_STATUSES)}")
+            return
+        since = None
+        if message.since is not None:
+            try:
+                since = parse_ts(message.since)
+            except ValueError:
+                since = None
+            if since is None or since.tzinfo is None:
+                refuse("since", "not an RFC 3339 time with an offset", " (e.g. 2024-02-14T08:00:00Z)")
+                return
+
+        def chosen(incident: Incident) -> bool:
+            if user.regencies is not None and incident.regency not in user.regencies:
+                return False
+            if message.status is not None and incident.status != message.status:
+                return False
+            if since is None or incident.resolved is None:
+                return True
+            return parse_ts(incident.reported) >= since or parse_ts(incident.resolved) >= since
+
+        found = [i for _, i in sorted(self.server.state.incidents.items()) if chosen(i)]
+        self.answer(connection, Result(id=message.id, ok=True, incidents=found), "incidents", started)
+
     async def read(self, pending: _Pending) -> None:
-        """Answer a history request beside the writer (its connection's next
+        """Answer a read (history, incidents) beside the writer (its connection's next
         command waits for it, the others' do not)."""
         try:
-            await self.history(pending.connection, pending.command, pending.started)
+            if isinstance(pending.command, Incidents):
+                self.incidents(pending.connection, pending.user, pending.command, pending.started)
+            else:
+                await self.history(pending.connection, pending.command, pending.started)
         except Exception as exc:
-            log.exception("history failed")
+            log.exception("%s failed", pending.kind)
             refusal = Result(
                 id=pending.command.id,
                 ok=False,
                 code="unavailable",
-                message=f"the server could not read the history ({type(exc).__name__})",
+                message=f"the server could not read the {pending.kind} ({type(exc).__name__})",
                 reason="unavailable",
                 params={"problem": f"could not read ({type(exc).__name__})"},
             )
@@ -368,10 +410,10 @@ class Writer:
 
     async def _run(self) -> None:
         while True:
-            batch = await self.inbox.take(WRITE_BATCH_MAX, lambda item: isinstance(item.command, History))
-            if isinstance(batch[0].command, History):
+            batch = await self.inbox.take(WRITE_BATCH_MAX, lambda item: isinstance(item.command, _READS))
+            if isinstance(batch[0].command, _READS):
                 # A read: every write its connection sent before it is committed.
-                task = asyncio.create_task(self.read(batch[0]), name="history")
+                task = asyncio.create_task(self.read(batch[0]), name=batch[0].kind)
                 self.reads.add(task)
                 task.add_done_callback(self.reads.discard)
                 continue

@@ -107,6 +107,18 @@ class History(msgspec.Struct, tag="history", tag_field="type"):
     incident: IncidentId
 
 
+class Incidents(msgspec.Struct, tag="incidents", tag_field="type"):
+    """Added to v1: incidents from the server's whole log (a snapshot leaves out
+    those resolved more than a day ago), for lists and reports over a long
+    period. Read-only, so viewers may ask too; answered by a result with
+    `incidents`. `status`: only those with it; `since` (RFC 3339): only those
+    reported or resolved at or after it, and every one not yet resolved."""
+
+    id: CommandId
+    status: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+    since: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+
+
 # --- triage (added to v1) ------------------------------------------------------
 
 SnoozeMinutes = Annotated[int, msgspec.Meta(ge=0, le=1440)]
@@ -157,7 +169,7 @@ class Merge(msgspec.Struct, tag="merge", tag_field="type"):
     note: LongText | None = None
 
 
-Command = Report | Ack | Escalate | Note | Resolve | Reopen | StageUpdate | History | Snooze | Assign | SeverityChange | Unack | Merge
+Command = Report | Ack | Escalate | Note | Resolve | Reopen | StageUpdate | History | Incidents | Snooze | Assign | SeverityChange | Unack | Merge
 WRITE_COMMANDS = (Report, Ack, Escalate, Note, Resolve, Reopen, StageUpdate, Snooze, Assign, SeverityChange, Unack, Merge)
 ClientMessage = Hello | Command
 
@@ -230,6 +242,8 @@ class Result(msgspec.Struct, tag="result", tag_field="type", omit_defaults=True)
     at: str | None = None
     # Added to v1: the answer to `history`.
     events: list[Event] | None = None
+    # Added to v1: the answer to `incidents`.
+    incidents: list[Incident] | None = None
     # Added to v1: true when this answers a command id already carried out
     # (the first answer, unchanged otherwise).
     repeat: bool = False

@@ -8,7 +8,6 @@ prints the protocol's own shapes instead.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from datetime import datetime, tzinfo
@@ -23,7 +22,7 @@ from opsmon.core.config import Config
 from opsmon.core.exits import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
 from opsmon.core.fold import fold
 from opsmon.core.i18n import local_datetime, local_time, translate_refusal, who
-from opsmon.core.protocol import Assign, Command, Event, History, Merge, Result, SeverityChange, Snapshot, Snooze
+from opsmon.core.protocol import Assign, Command, Event, History, Incidents, Merge, Result, SeverityChange, Snooze
 from opsmon.core.records import AGENCIES, INCIDENT_STATUSES, SEVERITIES, Incident, User
 from opsmon.core.state import State
 from opsmon.core.text import for_terminal
@@ -172,19 +171,18 @@ def describe(command: Command, result: Result) -> str:
 # --- list and show --------------------------------------------------------------------------
 
 
-async def _snapshot(session: Session, timeout: float = 15.0) -> State:
-    """The state the server sends after the welcome."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        try:
-            message = await asyncio.wait_for(session.frames.get(), max(0.01, deadline - loop.time()))
-        except TimeoutError:
-            raise FeedError(f"{session.url}: no snapshot within {timeout:.0f} s", EXIT_UNREACHABLE) from None
-        if isinstance(message, Snapshot):
-            state = State(seq=message.seq)
-            state.incidents = {i.id: i for i in message.incidents}
-            return state
+async def _incidents(session: Session, config: Config, status: str | None = None, timeout: float = 15.0) -> State:
+    """The incidents the server holds over its whole log (`incidents`, not the
+    snapshot, which leaves out those resolved more than a day ago)."""
+    try:
+        result = await session.request(Incidents(id=new_command_id(), status=status), timeout=timeout)
+    except ClientError as exc:
+        raise FeedError(str(exc), EXIT_UNREACHABLE) from None
+    if not result.ok:
+        raise FeedError(translate_refusal(result, "en", config.province.tz), EXIT_REFUSED)
+    state = State()
+    state.incidents = {i.id: i for i in result.incidents or []}
+    return state
 
 
 def select(state: State, args: argparse.Namespace, config: Config, user: User) -> list[Incident]:
@@ -280,8 +278,9 @@ async def _history(session: Session, incident: int) -> Result:
 
 
 async def run_read(args: argparse.Namespace, config: Config, session: Session) -> int:
-    """`opsmon list` and `opsmon show`, on an open session (a snapshot on its way)."""
-    state = await _snapshot(session)
+    """`opsmon list` and `opsmon show`, on an open session: the incidents of the whole log."""
+    status = getattr(args, "status", None) if args.command == "list" else None
+    state = await _incidents(session, config, status if status in INCIDENT_STATUSES else None)
     user = session.welcome.user
     if args.command == "list":
         chosen = select(state, args, config, user)
@@ -298,7 +297,7 @@ async def run_read(args: argparse.Namespace, config: Config, session: Session) -
         return EXIT_REFUSED
     events = result.events or []
     incident = state.incidents.get(args.incident)
-    if incident is None:  # resolved more than a day ago: not in the snapshot, so fold its own events
+    if incident is None:  # not in the answer (sent after it): fold its own events
         incident = fold(State(), events).incidents.get(args.incident)
     if incident is None:  # pragma: no cover - a history always starts with the report
         raise FeedError(f"incident {args.incident}: no report in its history", EXIT_REFUSED)

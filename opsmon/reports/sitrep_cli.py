@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from opsmon.client.failures import ClientError, Unauthorized
-from opsmon.client.handshake import URLs
+from opsmon.client.handshake import URLs, new_command_id
 from opsmon.client.session import Session
 from opsmon.core.clock import parse_ts, utc_now
 from opsmon.core.config import Config
 from opsmon.core.exits import EXIT_OK, EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
 from opsmon.core.geo import BoundariesError, province_shape
 from opsmon.core.i18n import who
-from opsmon.core.protocol import Batch, Event, Snapshot, Welcome
+from opsmon.core.protocol import Batch, Event, Incidents, Snapshot, Welcome
 from opsmon.core.state import State
 from opsmon.reports.sitrep import FORMATS, Ledger, build, parse_since, render
 from opsmon.training.exercise import ExerciseClock
@@ -33,18 +33,23 @@ CLIENT = "opsmon-sitrep"
 async def fetch(
     url: URLs, token: str, *, cafile: str | None = None, resume: tuple[str, int] | None = None, timeout: float = 15.0
 ) -> tuple[Welcome, State, list[Event]]:
-    """The state now (a snapshot) and the events after `resume` = (epoch, seq) (from the
-    start when the epoch differs). No events when the server holds too few to resume."""
+    """The state now (the snapshot's stages; every incident of the whole log, asked
+    with `incidents`, since a snapshot leaves out those resolved more than a day
+    ago) and the events after `resume` = (epoch, seq) (from the start when the
+    epoch differs). No events when the server holds too few to resume."""
     session = await Session.open(url, token, client=CLIENT, cafile=cafile, timeout=timeout)
     try:
         welcome = session.welcome
         snapshot = await session.next_frame(timeout)
+        answer = await session.request(Incidents(id=new_command_id()), timeout=timeout) if isinstance(snapshot, Snapshot) else None
     finally:
         await session.close()
     if not isinstance(snapshot, Snapshot):
         raise ClientError(f"{url}: expected a snapshot, got {type(snapshot).__name__}")
+    if answer is None or not answer.ok:
+        raise ClientError(f"{url}: incidents refused: {answer.message if answer is not None else '?'}")
     state = State(seq=snapshot.seq)
-    state.incidents = {i.id: i for i in snapshot.incidents}
+    state.incidents = {i.id: i for i in answer.incidents or []}
     state.stages = {(r.regency, r.stage): r for r in snapshot.stages}
     since = resume[1] if resume is not None and resume[0] == welcome.epoch else 0
     events: list[Event] = []
