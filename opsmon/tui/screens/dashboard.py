@@ -11,6 +11,7 @@ from textual.widgets import Footer, Input, Static
 from opsmon.core.view import SEVERITIES, QueueFilter, queue, summarize, totals
 from opsmon.core.view import latest as latest_incidents
 from opsmon.tui.actions import DASHBOARD, bindings
+from opsmon.tui.plain import plain
 from opsmon.tui.screens.live import LiveScreen
 from opsmon.tui.widgets.charts import NightCharts
 from opsmon.tui.widgets.provincemap import ProvinceMap, legend_rows
@@ -202,7 +203,7 @@ class DashboardScreen(LiveScreen):
             # "No matching incidents" only when a filter could be hiding some.
             filtered = bool(view.regency or view.severity or view.unacked_only or view.mine is not None or view.text)
             parts.append(tr("queue.empty" if filtered else "queue.none"))
-        self.query_one("#queue-title", Static).update(" · ".join(parts))
+        self.query_one("#queue-title", Static).update(plain(" · ".join(parts)))  # the filter text is typed: plain
 
     # --- bindings ----------------------------------------------------------------------
 
