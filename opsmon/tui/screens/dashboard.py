@@ -180,6 +180,7 @@ class DashboardScreen(LiveScreen):
         if lost is not None and view == self._filter_shown and table.selected_id is not None:
             # It left the queue (resolved or merged elsewhere): never land on another silently.
             app.say(app.tr("cursor.moved", gone=lost, id=table.selected_id), warning=True, timeout=4)
+            table.following = table.selected_id  # it left for good (no filter hides it): follow the one now under the cursor
         self._filter_shown = view
         self._update_title(len(incidents))
 
@@ -249,7 +250,6 @@ class DashboardScreen(LiveScreen):
             self.opsmon.commander.acknowledge(ids)
             self.opsmon.mark_dirty()
         elif self.selected_id is not None:
-            self.query_one(IncidentQueue).hold_for = self.selected_id
             self.opsmon.commander.acknowledge([self.selected_id])
         else:
             self.opsmon.say(self.opsmon.tr("nothing.selected"), warning=True)
@@ -288,7 +288,6 @@ class DashboardScreen(LiveScreen):
         if self.selected_id is None:
             self.opsmon.say(self.opsmon.tr("nothing.selected"), warning=True)
             return
-        self.query_one(IncidentQueue).hold_for = self.selected_id  # it will move: let the next one come under the cursor
         self.opsmon.commander.merge(self.selected_id)
 
     def action_toggle_mine(self) -> None:
@@ -300,9 +299,6 @@ class DashboardScreen(LiveScreen):
         if self.selected_id is None:
             self.opsmon.say(self.opsmon.tr("nothing.selected"), warning=True)
             return
-        if action in ("resolve", "reopen"):
-            # It will move (resolved ones go last): let the next one come under the cursor.
-            self.query_one(IncidentQueue).hold_for = self.selected_id
         self.opsmon.commander.ask(action, self.selected_id)
 
     def action_escalate(self) -> None:
