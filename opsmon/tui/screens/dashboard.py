@@ -210,7 +210,14 @@ class DashboardScreen(LiveScreen):
 
     @property
     def selected_id(self) -> int | None:
-        return self.query_one(IncidentQueue).selected_id
+        """The incident under the cursor, if the officer can see it: at 80x24 the map
+        replaces the queue, and a key must not act on a row nobody sees."""
+        table = self.query_one(IncidentQueue)
+        return table.selected_id if table.shows_selection() else None
+
+    def _marked_shown(self) -> bool:
+        """Marked incidents count only while the queue that marks them is on screen."""
+        return bool(self.marked) and self.query_one(IncidentQueue).shows_selection()
 
     def action_cursor_down(self) -> None:
         self.query_one(IncidentQueue).action_cursor_down()
@@ -244,7 +251,7 @@ class DashboardScreen(LiveScreen):
         self.opsmon.open_detail(self.selected_id)
 
     def action_ack(self) -> None:
-        if self.marked:
+        if self._marked_shown():
             ids = [i for i in self.query_one(IncidentQueue).incident_ids if i in self.marked]
             self.marked.clear()
             self.opsmon.commander.acknowledge(ids)
@@ -256,7 +263,7 @@ class DashboardScreen(LiveScreen):
 
     def _targets(self) -> list[int]:
         """The marked incidents (in queue order, then unmarked), else the selected one."""
-        if self.marked:
+        if self._marked_shown():
             ids = [i for i in self.query_one(IncidentQueue).incident_ids if i in self.marked]
             self.marked.clear()
             self.opsmon.mark_dirty()
@@ -302,7 +309,7 @@ class DashboardScreen(LiveScreen):
         self.opsmon.commander.ask(action, self.selected_id)
 
     def action_escalate(self) -> None:
-        if self.marked:
+        if self._marked_shown():
             self.opsmon.commander.ask("escalate", self._targets())
             return
         self._with_selected("escalate")
@@ -311,7 +318,7 @@ class DashboardScreen(LiveScreen):
         self._with_selected("note")
 
     def action_resolve(self) -> None:
-        if self.marked:
+        if self._marked_shown():
             self.opsmon.commander.ask("resolve", self._targets())
             return
         self._with_selected("resolve")

@@ -12,6 +12,7 @@ from datetime import datetime, tzinfo
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual.errors import NoWidget
 from textual.events import Click
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
@@ -80,6 +81,19 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
         if 0 <= self.cursor_row < len(self.incident_ids):
             return self.incident_ids[self.cursor_row]
         return None
+
+    def shows_selection(self) -> bool:
+        """Whether the selected incident's row is on the terminal now (not hidden by the map,
+        a layout without room for the queue, or scrolled away): keys act only on what is seen."""
+        if self.selected_id is None or not self.display:
+            return False
+        try:
+            placed = self.screen.find_widget(self)
+        except NoWidget:
+            return False
+        shown = placed.region.intersection(placed.clip)
+        row = self.cursor_row - self.scroll_offset.y + 1  # the header takes the first line
+        return shown.width > 0 and 1 <= row < shown.height
 
     def select_incident(self, incident_id: int | None) -> None:
         if incident_id is not None and incident_id in self.incident_ids:
