@@ -3,6 +3,8 @@ nor scrambled (issue 21, defects 3 and 4)."""
 
 from __future__ import annotations
 
+from textual.events import Key
+
 from opsmon.core.geo import province_shape
 from opsmon.tui.app import OpsmonApp
 from opsmon.tui.screens.modals import NoteModal
@@ -40,8 +42,9 @@ async def test_fast_typing_with_ctrl_j_keeps_the_lines_in_order(server: Running,
         await settle(pilot)
         await pilot.press("n")
         await until(pilot, lambda: isinstance(app.screen, NoteModal))
-        # Sent as fast as Pilot can: no pause between the keys and ctrl+j.
-        await pilot.press(*"baris satu", "ctrl+j", *"baris dua", "ctrl+j", *"baris tiga")
+        # All at once, as a fast typist over ssh sends them: every key is queued before the first is handled.
+        for key in [*"baris satu", "ctrl+j", *"baris dua", "ctrl+j", *"baris tiga"]:
+            app.post_message(Key(key, None) if key == "ctrl+j" else Key("space" if key == " " else key, key))
         await settle(pilot)
         assert app.screen.query_one("TextArea").text == "baris satu\nbaris dua\nbaris tiga"  # type: ignore[attr-defined]
         await pilot.press("enter")

@@ -81,7 +81,10 @@ class NoteModal(ModalScreen[str | None]):
             count.update("")
 
     def action_newline(self) -> None:
-        self.query_one(TextArea).insert("\n")
+        # ctrl+j is a priority binding, handled as it arrives, while the letters typed
+        # before it may still wait in the box's queue: the newline goes in after them.
+        area = self.query_one(TextArea)
+        area.call_later(area.insert, "\n")
 
     def action_submit(self) -> None:
         # Enter is a priority binding, handled as it arrives, while keys typed just
@@ -121,7 +124,20 @@ class NoteModal(ModalScreen[str | None]):
             error.update(plain("⚠ " + refusal))  # the text stays: correct it, or esc
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        # Read after the keys still queued in the box, as submit does.
+        self.query_one(TextArea).call_later(self._cancel)
+
+    def _cancel(self) -> None:
+        """Esc: an empty box closes at once; a typed note is thrown away only when the officer says so."""
+        if not self.text.strip():
+            self.dismiss(None)
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.dismiss(None)
+
+        self.app.push_screen(ConfirmQuit(self.tr("modal.discard")), answer)
 
 
 class _SendingModal(ModalScreen[Any]):
