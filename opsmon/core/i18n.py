@@ -202,6 +202,7 @@ CATALOG: dict[str, dict[str, str]] = {
         "en": "Too long: {length} characters, at most {max}. Shorten it first; the text stays here.",
     },
     "modal.sending": {"id": "mengirim...", "en": "sending..."},
+    "modal.discard": {"id": "Buang catatan yang sudah diketik? (y/n)", "en": "Throw away the note you typed? (y/n)"},
     "modal.quit": {
         "id": "{count} perintah belum dijawab server. Tetap keluar? (y/n)",
         "en": "{count} command(s) not yet answered by the server. Quit anyway? (y/n)",

@@ -15,7 +15,9 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
 
 from opsmon.core.i18n import Translator
+from opsmon.core.text import for_terminal
 from opsmon.tui.actions import ACTIONS, DASHBOARD, DETAIL, Action, Scoped
+from opsmon.tui.plain import highlighted, plain
 
 if TYPE_CHECKING:
     from textual.screen import Screen
@@ -70,14 +72,17 @@ class ActionCommands(Provider):
 
     async def discover(self) -> Hits:
         for command in sorted(self._commands(), key=lambda c: c.title):
-            yield DiscoveryHit(command.title, command.callback, help=command.help)
+            # Content, not str: the palette reads a str as markup (a regency name is the config's text).
+            yield DiscoveryHit(plain(command.title), command.callback, text=command.title, help=plain(command.help))  # type: ignore[arg-type]
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for command in self._commands():
-            score = matcher.match(command.title)
-            shown: Content | str = matcher.highlight(command.title)
+            title = for_terminal(command.title)
+            score, offsets = matcher.fuzzy_search.match(matcher.query, title)
+            # Highlighted here, not by matcher.highlight: that one reads the title as markup.
+            shown: Content = highlighted(title, offsets, matcher.match_style) if score else plain(title)
             if command.other != command.title and (alias := matcher.match(command.other)) > score:
-                score, shown = alias, Content(f"{command.title} ({command.other})")
+                score, shown = alias, plain(f"{command.title} ({command.other})")
             if score > 0:
-                yield Hit(score, shown, command.callback, help=command.help)
+                yield Hit(score, shown, command.callback, text=command.title, help=plain(command.help))  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ from textual.widgets import Footer, Input, Static
 from opsmon.core.view import SEVERITIES, QueueFilter, queue, summarize, totals
 from opsmon.core.view import latest as latest_incidents
 from opsmon.tui.actions import DASHBOARD, bindings
+from opsmon.tui.plain import plain
 from opsmon.tui.screens.live import LiveScreen
 from opsmon.tui.widgets.charts import NightCharts
 from opsmon.tui.widgets.provincemap import ProvinceMap, legend_rows
@@ -179,6 +180,7 @@ class DashboardScreen(LiveScreen):
         if lost is not None and view == self._filter_shown and table.selected_id is not None:
             # It left the queue (resolved or merged elsewhere): never land on another silently.
             app.say(app.tr("cursor.moved", gone=lost, id=table.selected_id), warning=True, timeout=4)
+            table.following = table.selected_id  # it left for good (no filter hides it): follow the one now under the cursor
         self._filter_shown = view
         self._update_title(len(incidents))
 
@@ -202,13 +204,20 @@ class DashboardScreen(LiveScreen):
             # "No matching incidents" only when a filter could be hiding some.
             filtered = bool(view.regency or view.severity or view.unacked_only or view.mine is not None or view.text)
             parts.append(tr("queue.empty" if filtered else "queue.none"))
-        self.query_one("#queue-title", Static).update(" · ".join(parts))
+        self.query_one("#queue-title", Static).update(plain(" · ".join(parts)))  # the filter text is typed: plain
 
     # --- bindings ----------------------------------------------------------------------
 
     @property
     def selected_id(self) -> int | None:
-        return self.query_one(IncidentQueue).selected_id
+        """The incident under the cursor, if the officer can see it: at 80x24 the map
+        replaces the queue, and a key must not act on a row nobody sees."""
+        table = self.query_one(IncidentQueue)
+        return table.selected_id if table.shows_selection() else None
+
+    def _marked_shown(self) -> bool:
+        """Marked incidents count only while the queue that marks them is on screen."""
+        return bool(self.marked) and self.query_one(IncidentQueue).shows_selection()
 
     def action_cursor_down(self) -> None:
         self.query_one(IncidentQueue).action_cursor_down()
@@ -242,20 +251,19 @@ class DashboardScreen(LiveScreen):
         self.opsmon.open_detail(self.selected_id)
 
     def action_ack(self) -> None:
-        if self.marked:
+        if self._marked_shown():
             ids = [i for i in self.query_one(IncidentQueue).incident_ids if i in self.marked]
             self.marked.clear()
             self.opsmon.commander.acknowledge(ids)
             self.opsmon.mark_dirty()
         elif self.selected_id is not None:
-            self.query_one(IncidentQueue).hold_for = self.selected_id
             self.opsmon.commander.acknowledge([self.selected_id])
         else:
             self.opsmon.say(self.opsmon.tr("nothing.selected"), warning=True)
 
     def _targets(self) -> list[int]:
         """The marked incidents (in queue order, then unmarked), else the selected one."""
-        if self.marked:
+        if self._marked_shown():
             ids = [i for i in self.query_one(IncidentQueue).incident_ids if i in self.marked]
             self.marked.clear()
             self.opsmon.mark_dirty()
@@ -287,7 +295,6 @@ class DashboardScreen(LiveScreen):
         if self.selected_id is None:
             self.opsmon.say(self.opsmon.tr("nothing.selected"), warning=True)
             return
-        self.query_one(IncidentQueue).hold_for = self.selected_id  # it will move: let the next one come under the cursor
         self.opsmon.commander.merge(self.selected_id)
 
     def action_toggle_mine(self) -> None:
@@ -299,13 +306,10 @@ class DashboardScreen(LiveScreen):
         if self.selected_id is None:
             self.opsmon.say(self.opsmon.tr("nothing.selected"), warning=True)
             return
-        if action in ("resolve", "reopen"):
-            # It will move (resolved ones go last): let the next one come under the cursor.
-            self.query_one(IncidentQueue).hold_for = self.selected_id
         self.opsmon.commander.ask(action, self.selected_id)
 
     def action_escalate(self) -> None:
-        if self.marked:
+        if self._marked_shown():
             self.opsmon.commander.ask("escalate", self._targets())
             return
         self._with_selected("escalate")
@@ -314,7 +318,7 @@ class DashboardScreen(LiveScreen):
         self._with_selected("note")
 
     def action_resolve(self) -> None:
-        if self.marked:
+        if self._marked_shown():
             self.opsmon.commander.ask("resolve", self._targets())
             return
         self._with_selected("resolve")

@@ -76,27 +76,27 @@ class IncidentScreen(LiveScreen):
         status = tr("status." + incident.status)
         if incident.status == "open" and app.is_overdue(incident):
             status += " " + tr("status.overdue")
-        table.add_row(tr("detail.regency"), lookup.regency_name(incident.regency))
-        table.add_row(tr("detail.category"), lookup.category(incident.category))
-        table.add_row(tr("detail.severity"), f"{tr('sev.letter.' + incident.severity)}: {lookup.severity(incident.severity)}")
+        _row(table, tr("detail.regency"), lookup.regency_name(incident.regency))
+        _row(table, tr("detail.category"), lookup.category(incident.category))
+        _row(table, tr("detail.severity"), f"{tr('sev.letter.' + incident.severity)}: {lookup.severity(incident.severity)}")
         if incident.snoozed_until is not None and incident.status != "resolved":
             status += " · " + tr("status.snoozed")
-        table.add_row(tr("detail.status"), status)
+        _row(table, tr("detail.status"), status)
         if incident.owner is not None:
-            table.add_row(tr("detail.owner"), who(incident.owner))
+            _row(table, tr("detail.owner"), who(incident.owner))
         if incident.snoozed_until is not None:
-            table.add_row(tr("detail.snoozed"), local_datetime(incident.snoozed_until, tz))
+            _row(table, tr("detail.snoozed"), local_datetime(incident.snoozed_until, tz))
         if incident.merged_into is not None:
-            table.add_row(tr("detail.merged_into"), f"#{incident.merged_into}")
-        table.add_row(tr("detail.level"), str(incident.level))
-        table.add_row(tr("detail.location"), for_terminal(incident.location) or none)
-        table.add_row(tr("detail.reporter"), who(incident.reporter))
-        table.add_row(tr("detail.reported"), local_datetime(incident.reported, tz))
-        table.add_row(tr("detail.ack_due"), local_datetime(incident.ack_due, tz))
+            _row(table, tr("detail.merged_into"), f"#{incident.merged_into}")
+        _row(table, tr("detail.level"), str(incident.level))
+        _row(table, tr("detail.location"), for_terminal(incident.location) or none)
+        _row(table, tr("detail.reporter"), who(incident.reporter))
+        _row(table, tr("detail.reported"), local_datetime(incident.reported, tz))
+        _row(table, tr("detail.ack_due"), local_datetime(incident.ack_due, tz))
         acked = f"{who(incident.acknowledged_by)} {local_datetime(incident.acknowledged, tz)}" if incident.acknowledged else none
-        table.add_row(tr("detail.acked"), acked)
+        _row(table, tr("detail.acked"), acked)
         resolved = f"{who(incident.resolved_by)} {local_datetime(incident.resolved, tz)}" if incident.resolved else none
-        table.add_row(tr("detail.resolved"), resolved)
+        _row(table, tr("detail.resolved"), resolved)
         body = Table.grid()
         body.add_row(title)
         body.add_row(table)
@@ -194,3 +194,8 @@ class IncidentScreen(LiveScreen):
 
     def action_merge(self) -> None:
         self.opsmon.commander.merge(self.incident_id)
+
+
+def _row(table: Table, label: str, value: str) -> None:
+    """A fact as plain text: a Rich table reads a str cell as markup (`[/b]` in a location would raise)."""
+    table.add_row(Text(label), Text(for_terminal(value)))

@@ -71,11 +71,11 @@ class HelpScreen(ModalScreen[None]):
         table.add_column(style=self.get_component_rich_style("help--keys", partial=True), no_wrap=True)
         table.add_column()
         for keys, label in self.rows:
-            table.add_row(keys, label)
+            table.add_row(Text(keys), Text(label))  # plain: never markup
         with VerticalScroll(id="dialog"):
             yield Static(Text(tr("help.title"), self.get_component_rich_style("help--title", partial=True)), id="help-title")
             if self.read_only:
-                yield Static(tr("help.readonly"))
+                yield Static(Text(tr("help.readonly")))
             yield Static(table, id="help-keys")
             yield Static(Text(tr("help.close"), self.get_component_rich_style("help--hint", partial=True)))
 

@@ -21,7 +21,7 @@ from textual.widgets.option_list import Option
 
 from opsmon.core.i18n import Translator
 from opsmon.core.records import AGENCIES, TEXT_MAX
-from opsmon.core.text import for_terminal
+from opsmon.tui.plain import plain
 
 # Sends the note; None when the server took it (or it is queued while offline),
 # else the refusal in the officer's words.
@@ -54,13 +54,13 @@ class NoteModal(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Label(self.prompt, id="prompt")
+            yield Label(plain(self.prompt), id="prompt")
             area = TextArea(id="note", soft_wrap=True, show_line_numbers=False, tab_behavior="focus")
             area.placeholder = self.tr("modal.placeholder")
             yield area
             yield Static("", id="count")
             yield Static("", id="error")
-            yield Static(self.tr("modal.hint"), id="hint")
+            yield Static(plain(self.tr("modal.hint")), id="hint")
 
     def on_mount(self) -> None:
         self.query_one(TextArea).focus()
@@ -74,14 +74,17 @@ class NoteModal(ModalScreen[str | None]):
         length = len(self.text.strip())
         count = self.query_one("#count", Static)
         if length > self.limit:
-            count.update("⚠ " + self.tr("modal.too_long", length=length, max=self.limit))
+            count.update(plain("⚠ " + self.tr("modal.too_long", length=length, max=self.limit)))
         elif length > self.limit * 3 // 4:
-            count.update(self.tr("modal.count", length=length, max=self.limit))
+            count.update(plain(self.tr("modal.count", length=length, max=self.limit)))
         else:
             count.update("")
 
     def action_newline(self) -> None:
-        self.query_one(TextArea).insert("\n")
+        # ctrl+j is a priority binding, handled as it arrives, while the letters typed
+        # before it may still wait in the box's queue: the newline goes in after them.
+        area = self.query_one(TextArea)
+        area.call_later(area.insert, "\n")
 
     def action_submit(self) -> None:
         # Enter is a priority binding, handled as it arrives, while keys typed just
@@ -95,10 +98,10 @@ class NoteModal(ModalScreen[str | None]):
         text = self.text.strip()
         error = self.query_one("#error", Static)
         if self.required and not text:
-            error.update("⚠ " + self.tr("modal.required"))
+            error.update(plain("⚠ " + self.tr("modal.required")))
             return
         if len(text) > self.limit:
-            error.update("⚠ " + self.tr("modal.too_long", length=len(text), max=self.limit))
+            error.update(plain("⚠ " + self.tr("modal.too_long", length=len(text), max=self.limit)))
             return
         if self.send is None:
             self.dismiss(text)
@@ -110,7 +113,7 @@ class NoteModal(ModalScreen[str | None]):
         assert self.send is not None
         self.sending = True
         error = self.query_one("#error", Static)
-        error.update(self.tr("modal.sending"))
+        error.update(plain(self.tr("modal.sending")))
         try:
             refusal = await self.send(text)
         finally:
@@ -118,10 +121,23 @@ class NoteModal(ModalScreen[str | None]):
         if refusal is None:
             self.dismiss(text)
         else:
-            error.update("⚠ " + refusal)  # the text stays: correct it, or esc
+            error.update(plain("⚠ " + refusal))  # the text stays: correct it, or esc
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        # Read after the keys still queued in the box, as submit does.
+        self.query_one(TextArea).call_later(self._cancel)
+
+    def _cancel(self) -> None:
+        """Esc: an empty box closes at once; a typed note is thrown away only when the officer says so."""
+        if not self.text.strip():
+            self.dismiss(None)
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.dismiss(None)
+
+        self.app.push_screen(ConfirmQuit(self.tr("modal.discard")), answer)
 
 
 class _SendingModal(ModalScreen[Any]):
@@ -137,7 +153,7 @@ class _SendingModal(ModalScreen[Any]):
         self.sending = False
 
     def error(self, text: str) -> None:
-        self.query_one("#error", Static).update("⚠ " + for_terminal(text) if text else "")
+        self.query_one("#error", Static).update(plain("⚠ " + text if text else ""))
 
     def send(self, result: Any, *values: Any) -> None:
         """Dismiss with `result`, or first send `values` and wait for the answer."""
@@ -147,7 +163,7 @@ class _SendingModal(ModalScreen[Any]):
         if self.sending:
             return
         self.sending = True
-        self.query_one("#error", Static).update(self.tr("modal.sending"))
+        self.query_one("#error", Static).update(plain(self.tr("modal.sending")))
         self._send(result, values)
 
     @work(group="modal-send")
@@ -171,11 +187,11 @@ class SnoozeModal(_SendingModal):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Label(self.prompt, id="prompt")
+            yield Label(plain(self.prompt), id="prompt")
             yield Input(placeholder=self.tr("modal.minutes"), id="minutes", type="integer", value="30")
             yield Input(placeholder=self.tr("modal.placeholder"), id="note")
             yield Static("", id="error")
-            yield Static(self.tr("modal.hint"), id="hint")
+            yield Static(plain(self.tr("modal.hint")), id="hint")
 
     def on_mount(self) -> None:
         self.query_one("#minutes", Input).focus()
@@ -203,11 +219,11 @@ class AssignModal(_SendingModal):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Label(self.prompt, id="prompt")
+            yield Label(plain(self.prompt), id="prompt")
             yield Input(placeholder=self.tr("modal.name"), id="name")
             yield Input(placeholder=self.tr("modal.agency"), id="agency")
             yield Static("", id="error")
-            yield Static(self.tr("modal.hint"), id="hint")
+            yield Static(plain(self.tr("modal.hint")), id="hint")
 
     def on_mount(self) -> None:
         self.query_one("#name", Input).focus()
@@ -245,9 +261,9 @@ class PickModal(ModalScreen[Any]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Label(self.prompt, id="prompt")
-            yield OptionList(*(Option(for_terminal(label), id=str(n)) for n, label in enumerate(self.labels)), id="choices")
-            yield Static(self.tr("modal.pick_hint"), id="hint")
+            yield Label(plain(self.prompt), id="prompt")
+            yield OptionList(*(Option(plain(label), id=str(n)) for n, label in enumerate(self.labels)), id="choices")
+            yield Static(plain(self.tr("modal.pick_hint")), id="hint")
 
     def on_mount(self) -> None:
         self.query_one(OptionList).focus()
@@ -272,7 +288,7 @@ class ConfirmQuit(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Label(self.question, id="prompt")
+            yield Label(plain(self.question), id="prompt")
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)

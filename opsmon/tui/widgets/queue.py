@@ -12,6 +12,7 @@ from datetime import datetime, tzinfo
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual.errors import NoWidget
 from textual.events import Click
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
@@ -65,10 +66,9 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
         self.incidents: list[Incident] = []
         self.incident_ids: list[int] = []
         self.cursor_row = 0
-        # The incident just acted on (acknowledged, resolved): once it moves away
-        # the next one comes under the cursor. Any other change keeps the cursor
-        # on the incident it is on.
-        self.hold_for: int | None = None
+        # The incident the officer put the cursor on: while a filter hides it the cursor
+        # waits on another row, and goes back to it when it shows again.
+        self.following: int | None = None
         self._signature: tuple[object, ...] | None = None
         self._lines: dict[int, Strip] = {}
         self._header: Strip | None = None
@@ -82,9 +82,22 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
             return self.incident_ids[self.cursor_row]
         return None
 
+    def shows_selection(self) -> bool:
+        """Whether the selected incident's row is on the terminal now (not hidden by the map,
+        a layout without room for the queue, or scrolled away): keys act only on what is seen."""
+        if self.selected_id is None or not self.display:
+            return False
+        try:
+            placed = self.screen.find_widget(self)
+        except NoWidget:
+            return False
+        shown = placed.region.intersection(placed.clip)
+        row = self.cursor_row - self.scroll_offset.y + 1  # the header takes the first line
+        return shown.width > 0 and 1 <= row < shown.height
+
     def select_incident(self, incident_id: int | None) -> None:
         if incident_id is not None and incident_id in self.incident_ids:
-            self._move(self.incident_ids.index(incident_id))
+            self._choose(self.incident_ids.index(incident_id))
 
     def show(self, incidents: list[Incident], lookup: Lookup, tr: Translator, now: datetime, marked: set[int], *, keep: int | None, stale: bool) -> int | None:
         """Show `incidents`, the cursor on the incident it was on. Returns that
@@ -100,15 +113,10 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
         if signature == self._signature:
             return None  # nothing a person could see has changed
         self._signature = signature
-        selected = self.selected_id
-        before = {i.id: (i.status, i.severity) for i in self.incidents}
-        after = {i.id: (i.status, i.severity) for i in incidents}
-        if self.hold_for is not None and self.hold_for != selected:
-            self.hold_for = None  # the officer has moved on
-        held = self.hold_for is not None and before.get(self.hold_for) != after.get(self.hold_for)
-        if held:
-            self.hold_for = None
-        target = keep if keep is not None else (None if held else selected)
+        # The cursor follows its incident, never its row number: after the officer's own
+        # verb (ack, snooze, severity, merge), a re-sort by new events, a filter or a snapshot.
+        target = keep if keep is not None else self.following if self.following is not None else self.selected_id
+        after = {i.id for i in incidents}
         position = self.cursor_row
         self.incidents = incidents
         self.incident_ids = [i.id for i in incidents]
@@ -117,7 +125,7 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
         self._header = None
         self.virtual_size = Size(self.size.width, len(incidents) + 1)
         if target in self.incident_ids:
-            self._move(self.incident_ids.index(target))
+            self._choose(self.incident_ids.index(target))
         else:
             self._move(min(max(position, 0), max(0, len(incidents) - 1)))
         self.refresh()
@@ -254,30 +262,35 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
             self.scroll_to(y=row - visible + 1, animate=False)
         self.refresh()
 
+    def _choose(self, row: int) -> None:
+        """The officer (or the screen for them) puts the cursor on a row: it follows that incident from now on."""
+        self._move(row)
+        self.following = self.selected_id
+
     def action_cursor_down(self) -> None:
-        self._move(self.cursor_row + 1)
+        self._choose(self.cursor_row + 1)
 
     def action_cursor_up(self) -> None:
-        self._move(self.cursor_row - 1)
+        self._choose(self.cursor_row - 1)
 
     def action_page_down(self) -> None:
-        self._move(self.cursor_row + max(1, self.size.height - 2))
+        self._choose(self.cursor_row + max(1, self.size.height - 2))
 
     def action_page_up(self) -> None:
-        self._move(self.cursor_row - max(1, self.size.height - 2))
+        self._choose(self.cursor_row - max(1, self.size.height - 2))
 
     def action_half_page_down(self) -> None:
-        self._move(self.cursor_row + max(1, (self.size.height - 1) // 2))
+        self._choose(self.cursor_row + max(1, (self.size.height - 1) // 2))
 
     def action_half_page_up(self) -> None:
-        self._move(self.cursor_row - max(1, (self.size.height - 1) // 2))
+        self._choose(self.cursor_row - max(1, (self.size.height - 1) // 2))
 
     def action_cursor_top(self) -> None:
-        self._move(0)
+        self._choose(0)
 
     def action_cursor_bottom(self) -> None:
-        self._move(len(self.incidents) - 1)
+        self._choose(len(self.incidents) - 1)
 
     def on_click(self, event: Click) -> None:
         if event.y >= 1:
-            self._move(self.scroll_offset.y + event.y - 1)
+            self._choose(self.scroll_offset.y + event.y - 1)

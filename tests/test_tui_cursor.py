@@ -1,0 +1,106 @@
+"""The cursor follows its incident id, never its row number (issue 21, defect 1):
+after each verb, a burst of events re-sorting the queue, a filter change and a
+reconnect's snapshot, a key acts on the incident the officer was looking at."""
+
+from __future__ import annotations
+
+from opsmon.client.session import Session
+from opsmon.core.protocol import IncidentDraft, Report
+from opsmon.tui.app import OpsmonApp
+from tests.helpers import FakeClock, Running
+from tests.tui_helpers import client, queue_of, report, settle, until
+
+SEEDS = [("6371", "high", "Kotak suara rusak"), ("6303", "medium", "Saksi ditolak"), ("6302", "low", "Listrik padam"), ("6304", "medium", "Logistik terlambat")]
+
+
+async def on(app: OpsmonApp, pilot, incident_id: int) -> None:  # type: ignore[no-untyped-def]
+    """Move the cursor with j/k (as an officer does) until it is on `incident_id`."""
+    queue = queue_of(app)
+    await pilot.press("g")
+    while queue.selected_id != incident_id:
+        await pilot.press("j")
+
+
+async def test_the_cursor_stays_on_its_incident_after_each_verb_and_a_burst(server: Running, clock: FakeClock) -> None:
+    ids = await report(server, clock, SEEDS)
+    async with client(server, clock, len(SEEDS)) as (app, pilot):
+        queue = queue_of(app)
+        target = ids[1]
+        await on(app, pilot, target)
+        row = queue.cursor_row
+
+        async def still_on(verb: str) -> None:
+            await settle(pilot)
+            await pilot.pause(0.3)
+            assert queue.selected_id == target, (verb, queue.incident_ids, queue.cursor_row, row)
+
+        await pilot.press("a")  # ack: it moves down among the acknowledged
+        await until(pilot, lambda: app.state.incidents[target].status == "acknowledged")
+        await still_on("ack")
+        await pilot.press("s", "enter")  # severity picker (critical, the first), then its note
+        await settle(pilot)
+        await pilot.press(*"naik", "enter")
+        await until(pilot, lambda: app.state.incidents[target].severity != "medium")
+        await still_on("severity")
+        await pilot.press("z")  # snooze: 30 minutes and a note
+        await settle(pilot)
+        await pilot.press("enter", *"PLN", "enter")
+        await until(pilot, lambda: app.state.incidents[target].snoozed_until is not None)
+        await still_on("snooze")
+        await pilot.press("n")
+        await settle(pilot)
+        await pilot.press(*"catatan", "enter")
+        await until(pilot, lambda: len(app.state.incidents[target].notes) >= 3)
+        await still_on("note")
+        await pilot.press("t")  # take it
+        await until(pilot, lambda: app.state.incidents[target].owner is not None)
+        await still_on("take")
+
+        # Fifty new reports, most of them above it: the queue re-sorts, the cursor stays.
+        session = await Session.open(server.url, server.tokens["admin"])
+        try:
+            codes = ["6301", "6302", "6303", "6304", "6305", "6306", "6307", "6308", "6309", "6310", "6311", "6371", "6372"]
+            for n in range(50):
+                draft = IncidentDraft(
+                    regency=codes[n % len(codes)], category="logistik", severity=("critical", "high", "low")[n % 3], title=f"Laporan ke-{n} TPS {n}"
+                )
+                assert (await session.request(Report(id=f"burst-{n}", incident=draft))).ok
+        finally:
+            await session.close()
+        await until(pilot, lambda: len(queue.incident_ids) >= 40, timeout=10)
+        await still_on("burst")
+        assert queue.cursor_row != row or queue.incident_ids.index(target) == queue.cursor_row
+
+        # A filter that hides it, then cleared: the cursor goes back to it.
+        await pilot.press("slash", *"Laporan", "enter")
+        await settle(pilot)
+        assert target not in queue.incident_ids
+        await pilot.press("escape")
+        await still_on("filter")
+
+        # A reconnect's snapshot: the connection drops, the client comes back with the state.
+        for connection in list(server.server.hub.subscribers):
+            await connection.close(1012, "restarting")  # 1012: the client comes back
+        await until(pilot, lambda: not app.online, timeout=5)
+        await until(pilot, lambda: app.online, timeout=15)
+        await still_on("reconnect")
+
+        # merge last: it is then merged into another and stays in the queue as merged.
+        await pilot.press("M", "enter")
+        await until(pilot, lambda: app.state.incidents[target].merged_into is not None)
+        await still_on("merge")
+
+
+async def test_g_a_enter_opens_the_incident_acknowledged(server: Running, clock: FakeClock) -> None:
+    """`g a Enter` on the top one opened the next one (it had moved down after the ack)."""
+    ids = await report(server, clock, SEEDS)
+    async with client(server, clock, len(SEEDS)) as (app, pilot):
+        await pilot.press("g")
+        top = queue_of(app).selected_id
+        assert top == ids[0]
+        await pilot.press("a")
+        await until(pilot, lambda: app.state.incidents[ids[0]].status == "acknowledged")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert getattr(app.screen, "incident_id", None) == top
