@@ -503,12 +503,13 @@ class Writer:
                                 )
                             continue
                     event = Event.of(trial.seq + 1, ts, actor, decision.payload)
-                    apply(trial, event)
-                    events.append((event, decision.incident, decision.regency))
                     if isinstance(decision.payload, StageUpdated):
                         touched_stages.add((decision.payload.regency, decision.payload.stage))
                     else:
-                        touched_incidents.update(touches(decision.payload))  # a merge: the one merged into gains its reports
+                        # On the state before the event: a reopened merge gives back the reports up its chain.
+                        touched_incidents.update(touches(decision.payload, trial))
+                    apply(trial, event)
+                    events.append((event, decision.incident, decision.regency))
                     if pending is not None:
                         duplicate = isinstance(decision.payload, IncidentDuplicate)
                         frame = encode(Result(id=pending.command.id, ok=True, seq=event.seq, incident=decision.incident, duplicate=duplicate))

@@ -49,14 +49,31 @@ def concerns(event: Event | Payload) -> int | None:
     return None
 
 
-def touches(event: Event | Payload) -> tuple[int, ...]:
-    """Every incident an event changes: the one it concerns, and for a merge
-    also the one merged into (it gains the merged one's reports)."""
+def touches(event: Event | Payload, state: State | None = None) -> tuple[int, ...]:
+    """Every incident an event changes: the one it concerns, for a merge also
+    the one merged into (it gains the merged one's reports), and, given the
+    state before the event, for a reopen of a merged incident every one up its
+    merge chain (they lose its reports)."""
     data = event.data if isinstance(event, Event) else event
     if isinstance(data, IncidentMerged):
         return (data.incident, data.into)
     incident = concerns(data)
-    return () if incident is None else (incident,)
+    if incident is None:
+        return ()
+    if isinstance(data, IncidentReopened) and state is not None and incident in state.incidents:
+        return (incident, *_merge_chain(state, state.incidents[incident]))
+    return (incident,)
+
+
+def _merge_chain(state: State, incident: Incident) -> list[int]:
+    """The ids an incident's reports went into: the one it was merged into, the one that was merged into, ..."""
+    chain: list[int] = []
+    into, seen = incident.merged_into, {incident.id}
+    while into is not None and into not in seen and into in state.incidents:
+        seen.add(into)
+        chain.append(into)
+        into = state.incidents[into].merged_into
+    return chain
 
 
 def _note(event: Event, text: str, kind: str) -> NoteEntry:
@@ -99,14 +116,9 @@ def apply(state: State, event: Event) -> State:
 def _unmerge(state: State, incident: Incident) -> None:
     """A merged incident reopened leaves the one it joined: its reports leave
     that one too, and every one that one was merged into after (the chain)."""
-    into, seen = incident.merged_into, {incident.id}
-    while into is not None and into not in seen:
-        seen.add(into)
-        target = state.incidents.get(into)
-        if target is None:
-            return
+    for into in _merge_chain(state, incident):
+        target = state.incidents[into]
         state.incidents[into] = replace(target, reports=max(1, target.reports - incident.reports))
-        into = target.merged_into
 
 
 def _set(value: T | UnsetType, default: T) -> T:
