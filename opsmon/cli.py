@@ -20,6 +20,7 @@ from opsmon.client.handshake import new_command_id
 from opsmon.core.commands import CommandError, command
 from opsmon.core.config import LANGUAGES, Config, ConfigError, config_relative, load_config
 from opsmon.core.exits import EXIT_CODES_HELP, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
+from opsmon.core.filemodes import exposed
 from opsmon.core.geo import BoundariesError, ProvinceShape, province_shape
 from opsmon.core.i18n import Translator, translate_refusal
 from opsmon.core.protocol import Command, Report, Result, StageUpdate
@@ -310,6 +311,9 @@ def _read_token_file(path: str) -> str:
     token = next((line for line in lines if line), "")
     if not token:
         raise FeedError(f"the token file {path} is empty: put the token printed by `opsmon-server token add` on its first line", EXIT_USAGE)
+    loose = exposed(path)
+    if loose is not None:
+        print(f"opsmon: warning: the token file {loose}", file=sys.stderr)
     return token
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import msgspec
 
+from opsmon.core.filemodes import create_private
 from opsmon.core.fold import apply
 from opsmon.core.protocol import Event
 from opsmon.core.records import Actor, Incident, StageRow
@@ -76,6 +77,7 @@ def backup_database(source: Path, target: Path) -> BackupInfo:
     src = _open_source(source)
     try:
         partial.unlink(missing_ok=True)
+        create_private(partial)  # a backup holds what the database holds: the owner's only
         dst = sqlite3.connect(partial)
         try:
             # One step: a single read transaction on the source, so the copy is

@@ -25,6 +25,20 @@ from opsmon.core.wire import convert_payload, to_builtins
 
 FORMATS = ("jsonl", "csv")
 
+# A spreadsheet reads a cell starting with one of these as a formula
+# (OWASP, CSV injection): `=HYPERLINK(...)`, `=cmd|' /C calc'!A0`, `+`, `-`, `@`,
+# and a tab or carriage return before them. Leading spaces do not stop it.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A CSV cell no spreadsheet runs: text that would start a formula (after
+    any leading whitespace) gets a single quote in front, which the spreadsheet
+    shows as text. Numbers stay numbers."""
+    if isinstance(value, str) and (value.startswith(FORMULA_STARTS) or value.lstrip().startswith(FORMULA_STARTS)):
+        return "'" + value
+    return value
+
 
 class ExportError(ValueError):
     """A bad --since/--until; str() is the one line to print."""
@@ -77,10 +91,12 @@ def write(rows: Iterable[tuple[Event, int | None, str | None]], out: TextIO, fmt
             out.write(json.dumps({**row_of(event, incident, regency, tz, tz_name), "data": to_builtins(event.data)}, ensure_ascii=False) + "\n")
             count += 1
         return count
-    writer = csv.DictWriter(out, fieldnames=columns(tz_name), lineterminator="\n")
+    # Every field quoted, as OWASP's CSV-injection guidance asks, and every
+    # text cell neutralised: notes, titles and names are wire text.
+    writer = csv.DictWriter(out, fieldnames=columns(tz_name), lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writeheader()
     for event, incident, regency in rows:
-        writer.writerow(row_of(event, incident, regency, tz, tz_name))
+        writer.writerow({name: spreadsheet_safe(value) for name, value in row_of(event, incident, regency, tz, tz_name).items()})
         count += 1
     return count
 

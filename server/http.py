@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
-import os
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
@@ -99,6 +99,17 @@ class Http:
 
     def __init__(self, server: OpsmonServer) -> None:
         self.server = server
+        self.metrics_networks = [ipaddress.ip_network(n, strict=False) for n in server.settings.metrics_allow]
+
+    def metrics_allowed(self, address: str) -> bool:
+        """Whether [server] metrics_allow covers `address` (an IPv4-mapped IPv6 address counts as its IPv4)."""
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        return any(ip in network for network in self.metrics_networks)
 
     def respond(self, connection: ServerConnection, request: Request) -> Response | None:
         path = request.path.split("?", 1)[0]
@@ -130,13 +141,12 @@ class Http:
                 )
             return None
         if path == "/healthz":
+            # Anyone may ask (a load balancer, a phone on the LAN): no host name,
+            # pid or connection counts here; those are in /metrics, for metrics_allow.
             health: dict[str, Any] = {
                 "status": "ok",
                 "seq": self.server.state.seq,
                 "epoch": self.server.store.epoch,
-                "clients": len(self.server.hub),
-                "replica": self.server.replica_name,
-                "pid": os.getpid(),
                 "timers": self.server.holds_timers,
             }
             if self.server.problem is not None:
@@ -148,6 +158,11 @@ class Http:
             response.headers["Content-Type"] = "application/json"
             return response
         if path == "/metrics":
+            address = peer_address(connection)
+            if not self.metrics_allowed(address):
+                self.server.metrics.error("metrics_forbidden")
+                log.warning("refused /metrics to %s: not in [server] metrics_allow", address)
+                return connection.respond(HTTPStatus.FORBIDDEN, f"/metrics is not open to {address} (see [server] metrics_allow)\n")
             body = self.server.metrics.render(
                 len(self.server.hub),
                 self.server.state.seq,

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import ssl
+
+from opsmon.core.filemodes import exposed
+
+log = logging.getLogger("opsmon.server")
 
 
 class TLSError(ValueError):
@@ -19,6 +24,9 @@ def server_ssl_context(cert: str, key: str) -> ssl.SSLContext:
                 pass
         except OSError as exc:
             raise TLSError(f"{path}: cannot read ({exc.strerror})") from None
+    loose = exposed(key)
+    if loose is not None:
+        log.warning("the TLS private key %s", loose)
     try:
         context.load_cert_chain(cert, key)
     except ssl.SSLError as exc:

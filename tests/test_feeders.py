@@ -399,7 +399,7 @@ MIXED_JSONL = "\n".join(
         json.dumps({"type": "report", "regency": "6371", "category": "logistik", "severity": "high", "title": "Kotak suara rusak"}),
         '{"type": "report", "regency": "6304", "category": "logistik", "severity": "medium", "title": "Kutipan tidak ditutup}',  # line 2
         json.dumps({"type": "stage", "regency": "6303", "stage": "rekap_ppk", "done": 12}),
-        # line 4: valid JSON holding a raw U+2028 and NEL: one line, refused by the server for the NEL only
+        # line 4: valid JSON holding a raw U+2028 and NEL: one line, refused by the server for both (a line separator fakes lines)
         '{"type": "report", "regency": "6371", "category": "logistik", "severity": "low", "title": "satu\u2028dua\u0085tiga"}',
         json.dumps({"type": "stage", "stage": "rekap_provinsi", "done": 1}),  # the province plenary: no regency
         json.dumps({"type": "stage", "regency": "6372", "stage": "rekap_ppk", "blocked": True, "note": "Listrik padam"}),
@@ -418,7 +418,7 @@ def test_import_jsonl_rejects_a_broken_line_by_number_and_reads_every_other_line
     errors = {e["line"]: e["message"] for e in body["errors"]}
     assert sorted(errors) == [2, 4, 7]
     assert errors[2].startswith("not valid JSON")
-    assert errors[4].startswith("field `incident.title` holds control characters (U+0085)")
+    assert errors[4].startswith("field `incident.title` holds control characters (U+2028 LINE SEPARATOR, U+0085)")
     assert "needs `done`" in errors[7]
     assert (body["lines"], body["accepted"], body["rejected"]) == (7, 4, 3)
     state = live.state()
@@ -427,7 +427,7 @@ def test_import_jsonl_rejects_a_broken_line_by_number_and_reads_every_other_line
     assert state.stages[("6372", "rekap_ppk")].status == "blocked"
     # A line the server refused carries its reason; local checks have none.
     server_refused = next(e for e in body["errors"] if e["line"] == 4)
-    assert server_refused["reason"] == "control_character" and server_refused["params"] == {"field": "incident.title", "characters": ["U+0085"]}
+    assert server_refused["reason"] == "control_character" and server_refused["params"] == {"field": "incident.title", "characters": ["U+2028", "U+0085"]}
     assert "reason" not in next(e for e in body["errors"] if e["line"] == 2)
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from opsmon.core.i18n import CATALOG, translate_refusal
 from opsmon.core.protocol import Result
+from opsmon.core.text import for_terminal, forbidden_characters
 from opsmon.core.wire import BadMessage, decode_client
 from server.auth import AuthError, check_token_fields
 from tests.helpers import Running
@@ -42,6 +43,14 @@ PWNED = "Kotak \x1b]0;PWNED\x07\x1b[2J\x1b[31mRED"
         ("stage", {"regency": "6371", "stage": "rekap_ppk\x1b", "done": 1}, "stage", ["U+001B"]),
         ("assign", {"incident": 1, "to": {"name": "Rah\x1b[8mmat", "agency": "Bawaslu"}}, "to.name", ["U+001B"]),
         ("snooze", {"incident": 1, "minutes": 15, "note": "PLN\x1b]0;x\x07"}, "note", ["U+001B", "U+0007"]),
+        # issue 22: line/paragraph separators fake lines; invisible characters fake sameness; marks reorder
+        ("report", report(title="Kotak rusak\u2028#2 Kritis: palsu"), "incident.title", ["U+2028"]),
+        ("report", report(location="TPS 012\u2029TPS 013"), "incident.location", ["U+2029"]),
+        ("report", report(location="TPS\u200b012"), "incident.location", ["U+200B"]),
+        ("report", report(title="\ufeffKotak rusak"), "incident.title", ["U+FEFF"]),
+        ("report", report(title="Kotak \u061crusak"), "incident.title", ["U+061C"]),
+        ("assign", {"incident": 1, "to": {"name": "Rah\u200fmat", "agency": "Bawaslu"}}, "to.name", ["U+200F"]),
+        ("note", {"incident": 1, "text": "arah \u200ekanan"}, "text", ["U+200E"]),
     ],
 )
 async def test_hostile_text_is_refused_by_the_server_and_nothing_is_stored(
@@ -72,6 +81,29 @@ async def test_detail_and_notes_keep_newlines_and_tabs(server: Running) -> None:
     # Printable non-ASCII text is not a control character.
     assert (await officer.command("report", **report(title="Kotak suara rusak — TPS 012 «Martapura»")))["ok"]
     await officer.close()
+
+
+async def test_a_line_separator_in_a_title_is_refused_by_name_and_prose_may_hold_one(server: Running) -> None:
+    officer = await Peer.open(server, server.tokens["officer"])
+    result = await officer.command("report", **report(title="Kotak rusak\u2028*#2 Kritis · TPS 013*"))
+    assert result["ok"] is False and "U+2028 LINE SEPARATOR" in result["message"] and "`incident.title`" in result["message"]
+    assert server.server.state.seq == 0
+    # multi-line text is prose: a separator or a zero width space pasted into a note is kept;
+    # emoji sequences (zero width joiner) are printable in any field
+    assert (await officer.command("report", **report(title="Petugas 👩\u200d🚒 tiba", detail="baris\u2028baris\u200bdua")))["ok"]
+    assert (await officer.command("note", incident=1, text="satu\u2029dua"))["ok"]
+    incident = server.server.state.incidents[1]
+    assert incident.title == "Petugas 👩\u200d🚒 tiba" and incident.notes[0].text == "satu\u2029dua"
+    await officer.close()
+
+
+def test_what_is_drawn_never_breaks_a_one_line_field() -> None:
+    assert for_terminal("Kotak\u2028#2 palsu") == "Kotak\ufffd#2 palsu"
+    assert for_terminal("satu\u2029dua", multiline=True) == "satu\ndua"
+    assert for_terminal("arah \u200fkanan\u061c") == "arah \ufffdkanan\ufffd"
+    assert forbidden_characters("TPS\u200b012\ufeff") == ["\u200b", "\ufeff"]
+    assert forbidden_characters("TPS\u200b012", multiline=True) == []
+    assert forbidden_characters("Petugas 👩\u200d🚒") == []
 
 
 async def test_a_command_id_with_control_characters_is_not_echoed(server: Running) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import secrets
 import socket
@@ -18,6 +19,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State as WsState
 
 from opsmon.client.session import Session
+from opsmon.core.config import Config, ConfigError, parse_config
 from opsmon.core.fold import fold
 from opsmon.core.protocol import Ack, Batch, Event, Snapshot
 from opsmon.core.state import State
@@ -26,7 +28,7 @@ from server.app import OpsmonServer
 from server.auth import add_token
 from server.store.backends import open_store
 from tests.backends import Databases
-from tests.helpers import CONFIG_PATH, ROOT, FakeClock, Running, province, running_server
+from tests.helpers import CONFIG_PATH, ROOT, FakeClock, Running, province, running_server, shipped
 from tests.wire import Peer, http_get, report, stalled_socket
 
 
@@ -662,10 +664,57 @@ async def test_healthz(server: Running) -> None:
     status, content_type, body = await http_get(server, "/healthz")
     assert status == 200 and content_type.startswith("application/json")
     health = json.loads(body)
-    assert {k: health[k] for k in ("status", "seq", "epoch", "clients")} == {"status": "ok", "seq": 1, "epoch": server.store.epoch, "clients": 1}
-    # Which server this is (replicas on one PostgreSQL database), and whether it runs the timers.
-    assert health["replica"] == f"{socket.gethostname()}:{server.server.port}" and health["pid"] == os.getpid() and health["timers"] is True
+    # Minimal, for anyone who asks: no host name, pid or connection count (issue 22).
+    assert health == {"status": "ok", "seq": 1, "epoch": server.store.epoch, "timers": True}
+    assert socket.gethostname() not in body and str(os.getpid()) not in body
+    # Which replica and how many clients is /metrics' to say, to the addresses it allows.
+    _, _, metrics = await http_get(server, "/metrics")
+    assert "opsmon_connections 1" in metrics.splitlines()
+    assert f'opsmon_replica_info{{replica="{socket.gethostname()}:{server.server.port}"}} 1' in metrics.splitlines()
     await officer.close()
+
+
+async def raw_get(port: int, path: str, source: str) -> tuple[int, str]:
+    """A plain HTTP GET to the server from the loopback address `source`."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+    answer = (await reader.read()).decode(errors="replace")
+    writer.close()
+    return int(answer.split(" ", 2)[1]), answer.split("\r\n\r\n", 1)[1]
+
+
+async def test_metrics_answer_only_the_addresses_in_metrics_allow(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, "opsmon.server")
+    config = with_server(province(), metrics_allow=("127.0.0.1/32",))
+    async with running_server(tmp_path, config=config) as running:
+        port = running.server.port
+        status, body = await raw_get(port, "/metrics", "127.0.0.1")
+        assert status == 200 and "opsmon_connections 0" in body
+        # Another address (a phone on the LAN, here 127.0.0.2): 403, nothing of the metrics, a log line.
+        status, body = await raw_get(port, "/metrics", "127.0.0.2")
+        assert status == 403 and body == "/metrics is not open to 127.0.0.2 (see [server] metrics_allow)\n"
+        assert "refused /metrics to 127.0.0.2: not in [server] metrics_allow" in caplog.text
+        # /healthz still answers it, minimal.
+        status, body = await raw_get(port, "/healthz", "127.0.0.2")
+        assert status == 200 and set(json.loads(body)) == {"status", "seq", "epoch", "timers"}
+    # A network covers its addresses; an empty list closes /metrics to everyone.
+    async with running_server(tmp_path, config=with_server(province(), metrics_allow=("127.0.0.0/8",))) as running:
+        assert (await raw_get(running.server.port, "/metrics", "127.0.0.2"))[0] == 200
+    async with running_server(tmp_path, config=with_server(province(), metrics_allow=())) as running:
+        assert (await raw_get(running.server.port, "/metrics", "127.0.0.1"))[0] == 403
+
+
+@pytest.mark.parametrize("bad", ["localhost", "10.0.0.0/33", "192.168.1"])
+def test_a_bad_metrics_allow_entry_is_named(bad: str) -> None:
+    data = shipped()
+    data["server"]["metrics_allow"] = ["127.0.0.1/32", bad]
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data)
+    assert str(caught.value) == f"server.metrics_allow[1]: {bad!r} is not an address or network like 127.0.0.1/32 or 10.0.0.0/24"
+
+
+def with_server(config: Config, **settings: object) -> Config:
+    return msgspec.structs.replace(config, server=msgspec.structs.replace(config.server, **settings))
 
 
 async def test_metrics(server: Running) -> None:
@@ -782,9 +831,8 @@ async def test_a_stalled_client_is_dropped_without_delaying_the_others(databases
         # The fast client got every event while the slow one was stalled.
         events = await fast.wait_events(total, timeout=10)
         assert [e["seq"] for e in events] == list(range(1, total + 1))
-        _, _, health = await http_get(running, "/healthz")
-        assert json.loads(health)["clients"] == 2
         _, _, metrics = await http_get(running, "/metrics")
+        assert "opsmon_connections 2" in metrics.splitlines()
         assert "opsmon_slow_clients_dropped_total 1" in metrics.splitlines()
         # When it reads again, it finds what was sent before the drop, in order, then 1013...
         code, _ = await slow.closed(timeout=10)

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from markdown_it import MarkdownIt
 
 from opsmon.core.clock import format_ts
 from opsmon.core.domain import decide
 from opsmon.core.fold import apply
 from opsmon.core.geo import province_shape
-from opsmon.core.protocol import Event, StageUpdate
+from opsmon.core.protocol import Event, ExerciseInfo, IncidentDraft, Note, Report, Resolve, StageUpdate
 from opsmon.core.state import Rules
 from opsmon.reports.sitrep import Ledger, build, parse_since, render, render_json, render_md, render_text
 from opsmon.reports.words import number
@@ -338,3 +340,53 @@ async def test_the_wall_previews_the_sitrep_but_never_writes_it(tmp_path: Path) 
         await pilot.pause(0.2)
         help_text = "\n".join(str(w.render()) for w in app.screen.query("*") if hasattr(w, "render"))
         assert "Simpan" not in help_text
+
+
+HOSTILE = [
+    '<img src=x onerror="alert(1)">',
+    "[klik](javascript:alert(1))",
+    "<script>alert(2)</script>",
+    "![x](http://evil.example/p.png)",
+    "`kode` | kolom | <b>tebal</b> &amp; *miring* _x_ ~~coret~~",
+    "# judul palsu",
+    "> kutipan",
+    "1. daftar",
+    "<http://evil.example>",
+]
+
+
+def hostile_doc() -> dict[str, Any]:
+    welcome, state, events = sitrep_night()
+    rules = Rules.from_config(province())
+
+    def run(command: object, at_minutes: int) -> None:
+        at = START + timedelta(minutes=at_minutes)
+        decision = decide(state, command, BUDI, None, at, rules)  # type: ignore[arg-type]
+        events.append(Event.of(len(events) + 1, format_ts(at), BUDI, decision.payload))
+        apply(state, events[-1])
+
+    for n, text in enumerate(HOSTILE):
+        draft = IncidentDraft(regency="6371", category="lainnya", severity="critical", title=text, location=text)
+        run(Report(id=f"h{n}", incident=draft), 50)
+        incident = max(state.incidents)
+        run(Note(id=f"n{n}", incident=incident, text=text), 51)
+        if n % 2:
+            run(Resolve(id=f"r{n}", incident=incident, note=text), 52)
+    run(StageUpdate(id="kb-blocked", regency="6302", stage="rekap_ppk", blocked=True, note=HOSTILE[0]), 53)
+    exercise = ExerciseInfo(name=HOSTILE[1], speed=1.0, now=format_ts(NOW), start=format_ts(START))
+    return build(welcome.config, state, events, now=NOW, since=START - timedelta(minutes=10), number=3, by=HOSTILE[2], post=HOSTILE[3], exercise=exercise)
+
+
+def test_markdown_never_turns_wire_text_into_html_links_or_markup() -> None:
+    md = render_md(hostile_doc(), "id")
+    html = MarkdownIt("commonmark").enable("table").enable("strikethrough").render(md)
+    # the only elements are the report's own: headings, lists, tables, bold
+    tags = {tag.lower() for tag in re.findall(r"<([a-zA-Z][a-zA-Z0-9]*)", html)}
+    assert tags <= {"h1", "h2", "p", "ul", "li", "strong", "br", "table", "thead", "tbody", "tr", "th", "td"}, tags
+    assert "<a" not in html and "<img" not in html and "<script" not in html and "<code" not in html and "<em" not in html
+    assert html.count("<h1>") == 1 and html.count("<blockquote") == 0 and html.count("<ol") == 0
+    # and the text itself is all there, as text, to read
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in html
+    assert "[klik](javascript:alert(1))" in html and "&lt;script&gt;alert(2)&lt;/script&gt;" in html
+    assert "`kode` | kolom | &lt;b&gt;tebal&lt;/b&gt; &amp;amp; *miring* _x_ ~~coret~~" in html
+    assert "# judul palsu" in html and "&gt; kutipan" in html and "1. daftar" in html

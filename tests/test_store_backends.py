@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import urllib.parse
 from pathlib import Path
 
 import asyncpg
@@ -16,7 +17,8 @@ from opsmon.core.config import ConfigError, load_config
 from opsmon.core.wire import to_builtins
 from server.store.api import StoreError, sqlite_path
 from server.store.backends import open_store
-from tests.backends import POSTGRES_URL, Databases
+from server.store.postgres import quote_ident
+from tests.backends import POSTGRES_URL, Databases, require_postgres
 from tests.helpers import CONFIG_PATH, ROOT, FakeClock, running_server
 from tests.wire import Peer, report
 
@@ -185,3 +187,33 @@ async def test_an_unreachable_postgresql_skips_locally_and_fails_in_ci(ci: str, 
     out = (await asyncio.wait_for(process.communicate(), 120))[0].decode()
     assert outcome in out and says in out and "postgresql://postgres@127.0.0.1:1/test is not reachable" in out, out
     assert process.returncode == (1 if ci else 0), out
+
+
+@pytest.mark.parametrize(
+    "search_path",
+    [
+        'x"; CREATE TABLE public.injected (id int); --',
+        'x" CASCADE; DROP SCHEMA public; --',
+        "Pemilu",  # PostgreSQL would look for pemilu, opsmon would make "Pemilu"
+        "1night",
+        "a" * 64,
+    ],
+)
+async def test_a_search_path_that_is_not_a_plain_schema_name_is_refused_before_any_sql(search_path: str) -> None:
+    await require_postgres()
+    url = f"{POSTGRES_URL}?search_path={urllib.parse.quote(search_path)}"
+    code, _, err = await cli("migrate", "--config", str(CONFIG_PATH), "--db", url)
+    assert code == 1 and "a schema name is lower-case letters, digits and underscores" in err, err
+    assert err.strip().count("\n") == 0 and "Traceback" not in err
+    connection = await asyncpg.connect(POSTGRES_URL)
+    try:
+        assert await connection.fetchval("SELECT to_regclass('public.injected')") is None
+        assert await connection.fetchval("SELECT count(*) FROM pg_namespace WHERE nspname = 'public'") == 1
+        assert await connection.fetchval("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'x%' OR nspname ILIKE 'pemilu' OR nspname = '1night'") == 0
+    finally:
+        await connection.close()
+
+
+def test_identifiers_are_quoted_with_inner_quotes_doubled() -> None:
+    assert quote_ident("pemilu_2024") == '"pemilu_2024"'
+    assert quote_ident('x"; DROP TABLE events; --') == '"x""; DROP TABLE events; --"'

@@ -12,6 +12,7 @@ the decoding.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import tomllib
 import urllib.parse
@@ -128,6 +129,9 @@ class ServerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     refused_commands_per_minute: AtLeast1 = 600
     failed_hellos_per_minute: AtLeast1 = 30
     handshake_timeout_seconds: Above0 = 10.0
+    # Who may read GET /metrics (connections, replica name): addresses or
+    # networks; anyone else gets 403. Loopback by default.
+    metrics_allow: tuple[Annotated[str, Meta(pattern=r"\S")], ...] = ("127.0.0.1/32", "::1/128")
 
     def rate_for(self, role: str) -> float:
         """Commands a second one connection of this role may send."""
@@ -395,6 +399,11 @@ def _check_server(server: ServerSettings) -> None:
         absent = "tls_key" if server.tls_cert else "tls_cert"
         raise ConfigError(f"server.{absent}: missing (tls_cert and tls_key go together)")
     _check_origins(server.allowed_origins, "server.allowed_origins")
+    for i, network in enumerate(server.metrics_allow):
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ConfigError(f"server.metrics_allow[{i}]: {network!r} is not an address or network like 127.0.0.1/32 or 10.0.0.0/24") from None
 
 
 def _check_province(config: Config) -> None:

@@ -14,8 +14,28 @@ from __future__ import annotations
 import unicodedata
 
 # Bidi embeddings/overrides (U+202A-U+202E) and isolates (U+2066-U+2069)
-# can make a title read backwards on screen.
-BIDI_CONTROLS = frozenset(chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A)))
+# can make a title read backwards on screen; the invisible direction marks
+# (U+061C ARABIC LETTER MARK, U+200E/U+200F LEFT-TO-RIGHT/RIGHT-TO-LEFT MARK)
+# reorder what follows them too. Refused in every field, drawn as a placeholder.
+BIDI_CONTROLS = frozenset(chr(c) for c in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)))
+
+# U+2028 LINE SEPARATOR and U+2029 PARAGRAPH SEPARATOR break a line in
+# WhatsApp, browsers and many editors: in a one-line field they fake extra
+# lines (a second "incident" under a title). Refused in one-line fields.
+LINE_SEPARATORS = frozenset("\u2028\u2029")
+
+# Characters that draw nothing: U+200B ZERO WIDTH SPACE, U+2060 WORD JOINER,
+# U+FEFF ZERO WIDTH NO-BREAK SPACE (a stray byte-order mark), U+180E
+# MONGOLIAN VOWEL SEPARATOR. In a one-line field they make two titles,
+# locations or names that look the same differ (a repeat report not seen as
+# one, an officer's name faked): refused there, not silently stripped, so
+# what is stored is what was sent. Multi-line text may hold them (pasted
+# prose). U+200C/U+200D (zero width non-joiner/joiner) are allowed: emoji
+# sequences and several scripts need them.
+INVISIBLE = frozenset("\u200b\u2060\ufeff\u180e")
+
+# What a one-line field refuses besides the controls.
+ONE_LINE_FORBIDDEN = LINE_SEPARATORS | INVISIBLE
 
 # What a multi-line text (an incident's detail, a note) may hold besides
 # printable characters.
@@ -33,12 +53,15 @@ def is_control(char: str) -> bool:
 def forbidden_characters(text: str, *, multiline: bool = False) -> list[str]:
     """The distinct forbidden characters in `text`, in order of first use.
 
-    One-line fields (titles, locations, names) allow none; `multiline`
-    fields allow newline and tab.
+    One-line fields (titles, locations, names) allow no control character,
+    no line or paragraph separator and no invisible character; `multiline`
+    fields allow newline and tab (and line separators and invisible
+    characters, which are prose there).
     """
     found: list[str] = []
     for char in text:
-        if is_control(char) and not (multiline and char in MULTILINE_ALLOWED) and char not in found:
+        bad = (is_control(char) and char not in MULTILINE_ALLOWED) if multiline else (is_control(char) or char in ONE_LINE_FORBIDDEN)
+        if bad and char not in found:
             found.append(char)
     return found
 
@@ -48,21 +71,28 @@ def describe(char: str) -> str:
     return f"U+{ord(char):04X}"
 
 
+def describe_named(char: str) -> str:
+    """`U+2028 LINE SEPARATOR`: the code and, where Unicode has one, the name."""
+    name = unicodedata.name(char, "")
+    return f"{describe(char)} {name}" if name else describe(char)
+
+
 def for_terminal(text: str, *, multiline: bool = False) -> str:
     """`text` safe to draw: every control character becomes a visible placeholder.
 
-    With `multiline`, newlines are kept (a tab becomes spaces); otherwise they
-    are replaced too, so one field never spills into the next row.
+    With `multiline`, newlines are kept (a tab becomes spaces, a line or
+    paragraph separator a newline); otherwise they and the separators are
+    replaced too, so one field never spills into the next row.
     """
-    if not any(is_control(char) or unicodedata.category(char) == "Cs" for char in text):
+    if not any(is_control(char) or char in LINE_SEPARATORS or unicodedata.category(char) == "Cs" for char in text):
         return text
     out: list[str] = []
     for char in text:
-        if multiline and char == "\n":
-            out.append(char)
+        if multiline and char in ("\n", *LINE_SEPARATORS):
+            out.append("\n")
         elif multiline and char == "\t":
             out.append("    ")
-        elif is_control(char) or unicodedata.category(char) == "Cs":
+        elif is_control(char) or char in LINE_SEPARATORS or unicodedata.category(char) == "Cs":
             out.append(PLACEHOLDER)
         else:
             out.append(char)

@@ -17,7 +17,7 @@ import msgspec
 from opsmon.core.events import PAYLOAD_TYPES, KnownPayload, OtherData, Payload
 from opsmon.core.protocol import Batch, ClientMessage, Error, Event, Result, ServerMessage, Snapshot, Status, Welcome
 from opsmon.core.records import Actor
-from opsmon.core.text import describe, forbidden_characters
+from opsmon.core.text import describe, describe_named, forbidden_characters
 
 # --- encoding --------------------------------------------------------------------
 
@@ -159,7 +159,7 @@ def check_text(message: msgspec.Struct, command_id: str | None = None) -> None:
         if found:
             names = [describe(char) for char in found]
             raise BadMessage(
-                f"field `{path}` holds control characters ({', '.join(names)}); only printable text is allowed",
+                f"field `{path}` holds control characters ({', '.join(describe_named(char) for char in found)}); only printable text is allowed",
                 command_id,
                 reason="control_character",
                 params={"field": path, "characters": names},

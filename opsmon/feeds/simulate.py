@@ -31,6 +31,7 @@ from opsmon.client.session import Session
 from opsmon.core.clock import parse_ts
 from opsmon.core.config import Config
 from opsmon.core.exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
+from opsmon.core.filemodes import exposed
 from opsmon.core.protocol import ExerciseInfo
 from opsmon.core.records import AGENCIES
 from opsmon.feeds.feeder import Outcome, Pipeline, pace_for, percentile
@@ -447,6 +448,9 @@ def read_token_file(path: str) -> list[str]:
     tokens = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     if not tokens:
         raise FeedError(f"--token-file {path}: no tokens in it (one a line)", EXIT_USAGE)
+    loose = exposed(Path(path).expanduser())
+    if loose is not None:
+        print(f"opsmon: warning: the token file {loose}", file=sys.stderr)
     return tokens
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -266,16 +267,31 @@ def render_text(doc: dict[str, Any], lang: str = "id") -> str:
     return "\n".join(out) + "\n"
 
 
-def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("*", "\\*").replace("_", "\\_")
+# Characters that make Markdown or HTML anywhere in a line: emphasis, code,
+# links and images, raw HTML and entities, table cells, strikethrough. A
+# backslash before any ASCII punctuation makes it a literal (CommonMark).
+_MD_SPECIAL = frozenset("\\`*_[]<>&|~")
+# What starts a block when it opens a line: a heading, a quote, a list item,
+# a setext underline, a numbered item (`12.`/`12)`).
+_MD_LINE_START = re.compile(r"^(?:([#>+=-])|(\d+)([.)]))")
+
+
+def _md_escape(text: str, *, line_start: bool = False) -> str:
+    """Wire text as literal Markdown: never a link, an image, HTML, emphasis,
+    code or a table cell break; with `line_start` (the text opens a line),
+    never a heading, quote or list either."""
+    out = "".join(f"\\{char}" if char in _MD_SPECIAL else char for char in text)
+    if line_start:
+        out = _MD_LINE_START.sub(lambda m: f"\\{m[1]}" if m[1] else f"{m[2]}\\{m[3]}", out.lstrip())
+    return out
 
 
 def render_md(doc: dict[str, Any], lang: str = "id") -> str:
     """For the record: headings and tables."""
     w, tr, inc = Words(doc, lang), Translator(lang), doc["incidents"]
     head = w.heading()
-    out = [f"# {head[0]}", "", *(f"{line}  " for line in head[1:]), "", f"## {tr('sitrep.progress')}", ""]
-    out += [f"- {line}" for line in w.progress()]
+    out = [f"# {_md_escape(head[0])}", "", *(f"{_md_escape(line, line_start=True)}  " for line in head[1:]), "", f"## {tr('sitrep.progress')}", ""]
+    out += [f"- {_md_escape(line, line_start=True)}" for line in w.progress()]
     out += [
         "",
         f"## {tr('sitrep.regencies')}",
@@ -287,9 +303,9 @@ def render_md(doc: dict[str, Any], lang: str = "id") -> str:
         stage = line["stage_label"][lang] if line["stage"] else tr("panel.all_done")
         done = f"{number(line['done'], lang)}/{number(line['total'], lang)}" if line["stage"] else ""
         note = tr("panel.blocked") + (f": {_md_escape(line['note'])}" if line["note"] else "") if line["blocked"] else ""
-        out.append(f"| {_md_escape(line['short'])} | {stage} | {done} | {note} |")
+        out.append(f"| {_md_escape(line['short'])} | {_md_escape(stage)} | {done} | {note} |")
     out += ["", f"## {tr('sitrep.incidents', count=inc['reported'])}", ""]
-    out += [f"- {_md_escape(line)}" for line in w.counts()]
+    out += [f"- {_md_escape(line, line_start=True)}" for line in w.counts()]
     sections = [
         ("sitrep.urgent", [w.urgent(i) for i in inc["open_urgent"]]),
         ("sitrep.escalations", [w.escalation(e) for e in inc["escalations"]]),
@@ -301,7 +317,7 @@ def render_md(doc: dict[str, Any], lang: str = "id") -> str:
             out.append(tr("sitrep.none"))
         for head_line, rest in entries:
             out.append(f"- **{_md_escape(head_line)}**  ")
-            out += [f"  {_md_escape(line)}  " for line in rest]
+            out += [f"  {_md_escape(line, line_start=True)}  " for line in rest]
     return "\n".join(out) + "\n"
 
 

@@ -156,14 +156,35 @@ def redact(dsn: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
+# A schema opsmon makes from `?search_path=NAME`: what PostgreSQL reads the
+# same quoted or not (lower case, digits, underscore; at most 63 bytes), so
+# the schema it creates is the one the connection's search_path finds.
+SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+def quote_ident(name: str) -> str:
+    """`name` as a PostgreSQL identifier: double-quoted, inner quotes doubled."""
+    if "\x00" in name:
+        raise StoreError("a PostgreSQL name cannot hold a NUL character")
+    return '"' + name.replace('"', '""') + '"'
+
+
 def _search_schema(dsn: str) -> str | None:
-    """The first schema a `?search_path=` in the URL names, if any."""
+    """The first schema a `?search_path=` in the URL names, if any; a name
+    that is not a plain lower-case identifier is refused, before any SQL."""
     query = urllib.parse.parse_qs(urllib.parse.urlsplit(dsn).query)
     paths = query.get("search_path")
     if not paths:
         return None
-    first = paths[0].split(",")[0].strip().strip('"')
-    return first or None
+    first = paths[0].split(",")[0].strip()
+    if not first:
+        return None
+    if not SCHEMA_NAME.fullmatch(first):
+        raise StoreError(
+            f"?search_path={first!r}: a schema name is lower-case letters, digits and underscores, "
+            "starting with a letter or underscore, at most 63 characters (like ?search_path=pemilu_2024)"
+        )
+    return first
 
 
 def _text(value: Any) -> Any:
@@ -271,7 +292,7 @@ class PostgresStore(StoreCore):
                 # A night in its own schema: made on first use, like a new SQLite file.
                 first = await asyncpg.connect(self.dsn, timeout=CONNECT_TIMEOUT_SECONDS)
                 try:
-                    await first.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+                    await first.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}")
                 finally:
                     await first.close()
             if self.exclusive or self.shared:
@@ -363,10 +384,11 @@ class PostgresStore(StoreCore):
         async with self._tx() as con:
             schema = str(await con.fetchval("SELECT current_schema()"))
             target = re.sub(r"[^a-z0-9_]", "_", f"{schema}_{label}_{stamp}".lower())[:63]
-            await con.execute(f'CREATE SCHEMA "{target}"')
+            await con.execute(f"CREATE SCHEMA {quote_ident(target)}")
             for (table,) in await con.fetch("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"):
-                await con.execute(f'CREATE TABLE "{target}"."{table}" (LIKE "{schema}"."{table}" INCLUDING ALL)')
-                await con.execute(f'INSERT INTO "{target}"."{table}" SELECT * FROM "{schema}"."{table}"')
+                new, old = f"{quote_ident(target)}.{quote_ident(table)}", f"{quote_ident(schema)}.{quote_ident(table)}"
+                await con.execute(f"CREATE TABLE {new} (LIKE {old} INCLUDING ALL)")
+                await con.execute(f"INSERT INTO {new} SELECT * FROM {old}")
         return f"schema {target}"
 
     # --- the dialect's part of the shared bodies ----------------------------------------

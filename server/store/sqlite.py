@@ -21,6 +21,7 @@ from typing import Any, Literal
 import aiosqlite
 
 from opsmon.core.clock import format_ts, utc_now
+from opsmon.core.filemodes import create_private
 from server.store.api import LogEntry, StoreError
 from server.store.core import Sql, StoreCore, event_row
 
@@ -203,6 +204,9 @@ class SqliteStore(StoreCore):
         if self.path.parent and not self.path.parent.exists():
             raise StoreError(f"{self.path}: folder {self.path.parent} does not exist")
         try:
+            # A new database is the owner's only (tokens' hashes, every note); SQLite
+            # gives its -wal and -shm files the database file's mode.
+            create_private(self.path)
             self._db = await aiosqlite.connect(self.path, isolation_level=None)
             self._sql = SqliteSql(self._db)
             await self.db.execute("PRAGMA journal_mode=WAL")
