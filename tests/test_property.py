@@ -197,7 +197,14 @@ async def _run_sequence(ops: list[tuple[Any, ...]], tmp: Path, database: str) ->
 @given(ops=sequences)
 # Found by CI: a merged incident reopened gives its reports back to the one it
 # joined, and the store must write that row too.
-@example(ops=[("report", "officer", "6371", "critical", "logistik", ""), ("report", "officer", "6371", "critical", "logistik", ""), ("merge", "officer", 1, 2), ("reopen", "officer", 1, "ok")])
+@example(
+    ops=[
+        ("report", "officer", "6371", "critical", "logistik", ""),
+        ("report", "officer", "6371", "critical", "logistik", ""),
+        ("merge", "officer", 1, 2),
+        ("reopen", "officer", 1, "ok"),
+    ]
+)
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_server_client_and_log_agree(backend: Backend, ops: list[tuple[Any, ...]]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
