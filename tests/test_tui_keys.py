@@ -91,7 +91,7 @@ async def test_one_notice_per_incident_updated_in_place_and_never_over_a_dialog(
         lines = screen_lines(app)  # (what was showing before stays beneath the dialog, under it)
         assert not any("ESKALASI level 3" in line for line in lines)
         assert any("Genset menyala" in line for line in lines)
-        await pilot.press("escape")
+        await pilot.press("escape", "y")  # a typed note: Esc asks before throwing it away
         await until(pilot, lambda: any("ESKALASI level 3 #1" in line for line in screen_lines(app)))
         assert not any("ESKALASI level 2" in line for line in screen_lines(app))
 

@@ -125,7 +125,7 @@ async def test_severity_unack_and_a_refused_note_dialog_keeps_the_text(server: R
         await until(pilot, lambda: "belum di-ack" in str(app.screen.query_one("#error").render()))
         assert type(app.screen).__name__ == "NoteModal"
         assert app.screen.query_one("#note").text == "salah tekan"  # type: ignore[attr-defined]
-        await pilot.press("escape")
+        await pilot.press("escape", "y")  # the typed text: Esc asks before throwing it away
         await pilot.press("a")
         await until(pilot, lambda: server.server.state.incidents[n].status == "acknowledged")
         await pilot.press("U", *"salah tekan", "enter")
