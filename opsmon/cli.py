@@ -492,16 +492,19 @@ def _after_action(args: argparse.Namespace) -> int:
     attempts = log.attempts
     if exercise is None:
         print(f"{PROG}: note: {database} is not an exercise's database; reporting it anyway", file=sys.stderr)
-    report = afteraction.build(events, attempts, exercise=exercise, epoch=epoch)
+    report = afteraction.build(events, attempts, exercise=exercise, epoch=epoch, tokens=log.trainees)
     if args.format == "json":
         body: str | bytes = afteraction.render_json(report)
     else:
         lang = args.lang or config.province.language
         severities: dict[str, str] = {s.key: s.label.id if lang == "id" else s.label.en for s in config.severities}
-        text = afteraction.render_md(
-            report, config.province.tz, {r.code: r.short for r in config.regencies} | {config.province.code: config.province.name}, lang, severities
-        )
-        body = afteraction.render_pdf(text) if args.format == "pdf" else text
+        names = {r.code: r.short for r in config.regencies} | {config.province.code: config.province.name}
+        if args.format == "pdf":
+            from opsmon.reports.afteraction_pdf import render_pdf
+
+            body = render_pdf(report, config.province.tz, names, lang, severities)
+        else:
+            body = afteraction.render_md(report, config.province.tz, names, lang, severities)
     if args.output:
         try:
             Path(args.output).expanduser().write_bytes(body if isinstance(body, bytes) else body.encode("utf-8"))

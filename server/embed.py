@@ -116,9 +116,11 @@ class ExerciseLog:
     attempts: list[Attempt]
     exercise: dict[str, Any] | None  # the exercise's settings, None for a real night's database
     epoch: str
+    trainees: list[tuple[str, str]] = field(default_factory=list)  # (name, agency) of every officer token not revoked
 
 
 async def read_exercise_log(database: str) -> ExerciseLog:
     """The log of the database's current epoch (the caller checks the file exists: opening creates a database)."""
     async with open_store(database) as store:
-        return ExerciseLog(await store.events_since(0), await store.attempts(), await store.exercise(), store.epoch)
+        officers = [(t.name, t.agency) for t in await store.tokens() if t.role == "officer" and t.revoked is None]
+        return ExerciseLog(await store.events_since(0), await store.attempts(), await store.exercise(), store.epoch, officers)

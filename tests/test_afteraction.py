@@ -54,7 +54,10 @@ async def test_the_reports_reaction_times_are_the_scripted_sessions(tmp_path: Pa
     report = json.loads(capsys.readouterr().out)
     assert report["exercise"]["name"] == "Latihan Posko 12 Feb" and report["epoch"].startswith("latihan-")
     people = {t["name"]: t for t in report["trainees"]}
-    assert set(people) == {"officer", "polisi"}  # the field's token is a reporter, not a trainee
+    assert set(people) == {"officer", "polisi", "bjm"}  # the field's token is a reporter, not a trainee
+    assert people["bjm"]["status"] == "handled_nothing" and people["bjm"]["incidents_handled"] == 0  # expected (an officer token), absent
+    assert report["absent"] == [{"name": "bjm", "desk": "KPU", "status": "handled_nothing"}]
+    assert report["roster"]["source"] == "tokens" and {e["name"] for e in report["roster"]["expected"]} == {"officer", "polisi", "bjm"}
     assert [r["name"] for r in report["reporters"]] == ["admin"]
     rahmat, polisi = people["officer"], people["polisi"]
     assert rahmat["time_to_ack_minutes"] == {"median": 2.0, "worst": 2.0, "count": 1}
@@ -70,6 +73,8 @@ async def test_the_reports_reaction_times_are_the_scripted_sessions(tmp_path: Pa
     timeline = {i["id"]: i for i in report["incidents"]}
     steps = [(s["what"], s["by"]) for s in timeline[1]["steps"]]
     assert steps[:3] == [("reported", "KPU/admin"), ("acknowledged", "Bawaslu/officer"), ("REFUSED ack (already)", "Polri/polisi")]
+    desks = {d["desk"]: d for d in report["desks"]}
+    assert (desks["KPU"]["expected"], desks["KPU"]["active"], desks["Bawaslu"]["active"], desks["Polri"]["deadlines_missed"]) == (1, 0, 1, 1)
     assert timeline[2]["deadline_missed"] and timeline[1]["time_to_resolve_minutes"] == 32.0
 
     # The same numbers, readable (Bahasa Indonesia first, English with --lang en), and as a PDF.
@@ -78,7 +83,7 @@ async def test_the_reports_reaction_times_are_the_scripted_sessions(tmp_path: Pa
     assert "# Laporan pasca-latihan: Latihan Posko 12 Feb" in md and "After-action" not in md
     assert "| peserta | ditangani | di-ack |" in md and "## Posko" in md
     assert "| Bawaslu/officer | 2 | 1 | 2 / 2 | 1 | 32 / 32 | 0 | 1 | 0 | 0 | 1 |" in md
-    assert "14 Feb 05:02 WITA DITOLAK ack (already) oleh Polri/polisi" in md
+    assert "14 Feb 05:02 WITA DITOLAK ack: sudah ditangani orang lain oleh Polri/polisi\n" in md  # in Indonesian, not the server's English
     assert "14 Feb 05:00 WITA dilaporkan oleh KPU/admin" in md
     assert "### #1 Kritis · Banjarmasin · Kericuhan di TPS 021" in md
     assert "Batas waktu ack 14 Feb 05:05 WITA; kini diselesaikan." in md
@@ -89,21 +94,37 @@ async def test_the_reports_reaction_times_are_the_scripted_sessions(tmp_path: Pa
     assert "# After-action report: Latihan Posko 12 Feb" in md
     assert "Field reporters (the simulator): KPU/admin (2 reports)" in md
     assert "| Bawaslu/officer | 2 | 1 | 2 / 2 | 1 | 32 / 32 | 0 | 1 | 0 | 0 | 1 |" in md
-    assert "| Polri/polisi | 1 | 1 | 20 / 20 | 0 | - | 1 | 0 | conflict 1 | 1 | 0 |" in md
-    assert "14 Feb 05:02 WITA REFUSED ack (already) by Polri/polisi" in md
+    assert "| Polri/polisi | 1 | 1 | 20 / 20 | 0 | - | 1 | 0 | conflict 1 | 1 | 0 | active |" in md
+    assert "14 Feb 05:02 WITA REFUSED ack: already taken by Polri/polisi" in md
     assert "### #1 Critical · Banjarmasin · Kericuhan di TPS 021" in md  # the severity's label, as everywhere else
     pdf = tmp_path / "laporan.pdf"
     assert await asyncio.to_thread(main, ["exercise", "report", "--db", str(db), "--format", "pdf", "--output", str(pdf), "--lang", "en"]) == 0
-    assert pdf.read_bytes().startswith(b"%PDF-1.4") and b"After-action report: Latihan Posko 12 Feb" in pdf.read_bytes()
-    assert capsys.readouterr().err.strip() == f"pdf report of 2 incidents and 2 trainees written to {pdf}"
+    assert "After-action report: Latihan Posko 12 Feb" in pdf_pages(pdf.read_bytes())[0]
+    assert capsys.readouterr().err.strip() == f"pdf report of 2 incidents and 3 trainees written to {pdf}"
     assert await asyncio.to_thread(main, ["exercise", "report", "--db", str(db), "--format", "pdf", "--output", str(pdf)]) == 0
-    assert b"Laporan pasca-latihan: Latihan Posko 12 Feb" in pdf.read_bytes()
-    assert capsys.readouterr().err.strip() == f"laporan pdf atas 2 insiden dan 2 peserta ditulis ke {pdf}"
+    assert capsys.readouterr().err.strip() == f"laporan pdf atas 2 insiden dan 3 peserta ditulis ke {pdf}"
+    # A real document: the summary first, its tables drawn as tables (no Markdown on the page), then the timelines.
+    pages = pdf_pages(pdf.read_bytes())
+    first = pages[0]
+    assert first.startswith("Laporan pasca-latihan: Latihan Posko 12 Feb")
+    for heading in ("Posko", "Per meja", "Peserta", "sampai ack (median / terlama)", "kehadiran"):
+        assert heading in first
+    assert "KPU/bjm" in first and "tidak menangani apa pun" in first  # the absent trainee is on the summary page
+    assert "| ---" not in "".join(pages) and "**" not in "".join(pages) and "###" not in "".join(pages)
+    assert "Linimasa insiden" not in first and "Linimasa insiden" in pages[1]
+    assert "DITOLAK ack: sudah ditangani orang lain oleh Polri/polisi" in pages[1]
     assert await asyncio.to_thread(main, ["exercise", "report", "--db", str(db), "--format", "pdf"]) == 2
     assert "--format pdf needs --output" in capsys.readouterr().err
     assert await asyncio.to_thread(main, ["exercise", "report", "--db", str(tmp_path / "nope.db")]) == 2
     assert "no such database" in capsys.readouterr().err
     assert not (tmp_path / "nope.db").exists()
+
+
+def pdf_pages(data: bytes) -> list[str]:
+    """Each page's text, as a reader's PDF viewer extracts it (one line per text line)."""
+    pdfium = pytest.importorskip("pypdfium2", reason="pypdfium2 is in the test extra: pip install -e '.[test]'")
+    document = pdfium.PdfDocument(data)
+    return [page.get_textpage().get_text_range().replace("\r\n", "\n") for page in document]
 
 
 def test_counts_are_singular_for_one_in_english() -> None:

@@ -28,6 +28,7 @@ from opsmon.core.records import Actor, Attempt
 from opsmon.core.state import State
 from opsmon.core.text import for_terminal
 from opsmon.core.urgency import event_text
+from opsmon.reports.words import number
 
 FORMATS = ("md", "json", "pdf")
 # What only the field does: a token that did nothing else is a reporter (the simulator), not a trainee.
@@ -81,14 +82,28 @@ def _who(actor: Actor) -> str:
     return f"{actor.agency}/{actor.name}" if actor.agency else actor.name
 
 
-def build(events: list[Event], attempts: list[Attempt], *, exercise: dict[str, Any] | None, epoch: str, now: datetime | None = None) -> dict[str, Any]:
-    """The report as plain data. `now`: the scenario time the report is made at (open incidents past their deadline count as missed)."""
+def build(
+    events: list[Event],
+    attempts: list[Attempt],
+    *,
+    exercise: dict[str, Any] | None,
+    epoch: str,
+    now: datetime | None = None,
+    tokens: list[tuple[str, str]] | None = None,
+    seen: set[str] | None = None,
+) -> dict[str, Any]:
+    """The report as plain data. `now`: the scenario time the report is made at (open incidents past their deadline count as missed).
+
+    Expected trainees: the exercise's roster (`exercise["roster"]`, from `serve --roster`), else `tokens`
+    (name, agency: the exercise's officer tokens). `seen`: the names that connected in this session, when
+    the log knows (an expected trainee who did nothing is then told apart as never connected)."""
     state = State()
     people: dict[str, _Person] = {}
     timelines: dict[int, list[dict[str, Any]]] = {}
     first_ack: dict[int, str] = {}
     late: set[int] = set()
     system_escalations = 0
+    by_system: dict[int, dict[str, Any]] = {}  # one line per incident for the server's own escalations
 
     def person(actor: Actor) -> _Person:
         return people.setdefault(actor.name, _Person(actor.name, actor.agency))
@@ -99,16 +114,26 @@ def build(events: list[Event], attempts: list[Attempt], *, exercise: dict[str, A
         apply(state, event)
         if incident_id is None:
             continue  # stage progress is the field's; token events are the admin's
+        incident = state.incidents.get(incident_id)
+        if event.actor.name == "system" and event.kind == "incident.escalated":
+            system_escalations += 1
+            late.add(incident_id)
+            level = getattr(event.data, "level", None)
+            line = by_system.get(incident_id)
+            if line is None:
+                line = by_system[incident_id] = {"ts": event.ts, "what": "escalated", "kind": event.kind, "by": "system", "count": 0, "last": event.ts}
+                timelines.setdefault(incident_id, []).append(line)
+            line["count"] += 1
+            line["last"] = event.ts
+            if isinstance(level, int):
+                line["level"] = max(level, line.get("level", 0))
+            continue
         entry: dict[str, Any] = {"ts": event.ts, "what": VERBS.get(event.kind, event.kind), "kind": event.kind, "by": _who(event.actor)}
         text = event_text(event)
         if text:
             entry["text"] = text
         timelines.setdefault(incident_id, []).append(entry)
-        incident = state.incidents.get(incident_id)
         if event.actor.name == "system":
-            if event.kind == "incident.escalated":
-                system_escalations += 1
-                late.add(incident_id)
             continue
         who = person(event.actor)
         if event.kind in FIELD_EVENTS:
@@ -152,6 +177,16 @@ def build(events: list[Event], attempts: list[Attempt], *, exercise: dict[str, A
                 }
             )
 
+    roster = (exercise or {}).get("roster")
+    if isinstance(roster, list) and roster:
+        source = "roster"
+        expected = {str(r["name"]): str(r["desk"]) for r in roster}
+    elif tokens:
+        source = "tokens"
+        expected = dict(tokens)
+    else:
+        source, expected = "none", {}
+
     moment = now or max((parse_ts(e.ts) for e in events), default=None)
     never = [i for i in state.incidents.values() if i.status == "open" and i.acknowledged is None and moment is not None and parse_ts(i.ack_due) < moment]
     late.update(i.id for i in never)
@@ -160,10 +195,24 @@ def build(events: list[Event], attempts: list[Attempt], *, exercise: dict[str, A
     all_resolves = [_minutes(i.reported, i.resolved) for i in incidents if i.resolved is not None and i.merged_into is None]
     trainees: list[dict[str, Any]] = []
     reporters: list[dict[str, Any]] = []
+    for name, desk in expected.items():
+        if name not in people:
+            people[name] = _Person(name, desk)
     for who in sorted(people.values(), key=lambda p: p.name):
+        field_only = not who.handled and not who.refusals and who.reports > 0
+        acted = bool(who.handled or who.refusals)
+        if acted:
+            status = "active" if source != "roster" or who.name in expected else "not_on_roster"
+        elif seen is not None and who.name not in seen:
+            status = "never_connected"
+        else:
+            status = "handled_nothing"
         row = {
             "name": who.name,
             "agency": who.agency,
+            "desk": expected.get(who.name) or who.agency or "-",
+            "expected": who.name in expected,
+            "status": status,
             "incidents_handled": len(who.handled),
             "acknowledged": who.acknowledged,
             "time_to_ack_minutes": _spread(who.ack_minutes),
@@ -176,8 +225,25 @@ def build(events: list[Event], attempts: list[Attempt], *, exercise: dict[str, A
             "notes": who.notes,
             "reports": who.reports,
         }
-        field_only = not who.handled and not who.refusals and who.reports > 0
         (reporters if field_only else trainees).append(row)
+    desks: list[dict[str, Any]] = []
+    for desk in sorted({t["desk"] for t in trainees}):
+        rows = [t for t in trainees if t["desk"] == desk]
+        members = [people[t["name"]] for t in rows]
+        desks.append(
+            {
+                "desk": desk,
+                "expected": sum(1 for t in rows if t["expected"]),
+                "active": sum(1 for t in rows if t["status"] in ("active", "not_on_roster")),
+                "incidents_handled": len(set().union(*(p.handled for p in members))),
+                "acknowledged": sum(p.acknowledged for p in members),
+                "time_to_ack_minutes": _spread([m for p in members for m in p.ack_minutes]),
+                "resolved": sum(p.resolved for p in members),
+                "deadlines_missed": sum(p.late_acks for p in members),
+                "refusals": sum(sum(p.refusals.values()) for p in members),
+                "notes": sum(p.notes for p in members),
+            }
+        )
     timeline = []
     for incident in incidents:
         steps = sorted(timelines.get(incident.id, []), key=lambda s: s["ts"])
@@ -216,6 +282,9 @@ def build(events: list[Event], attempts: list[Attempt], *, exercise: dict[str, A
             "refusals": sum(sum(p.refusals.values()) for p in people.values()),
             "notes": sum(p.notes for p in people.values()),
         },
+        "roster": {"source": source, "expected": [{"name": n, "desk": d} for n, d in expected.items()]},
+        "absent": [{"name": t["name"], "desk": t["desk"], "status": t["status"]} for t in trainees if t["status"] in ("never_connected", "handled_nothing")],
+        "desks": desks,
         "trainees": trainees,
         "reporters": reporters,
         "incidents": timeline,
@@ -230,10 +299,6 @@ def _cell(value: Any) -> str:
     return for_terminal(str(value)).replace("|", "/")
 
 
-def _m(spread: dict[str, Any]) -> str:
-    return "-" if spread["median"] is None else f"{spread['median']:g} / {spread['worst']:g}"
-
-
 _MONTHS_ID = ("Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des")
 
 
@@ -242,134 +307,214 @@ def counted(tr: Translator, key: str, count: int) -> str:
     return tr(f"{key}.one" if count == 1 else key, count=count)
 
 
-def render_md(report: dict[str, Any], tz: tzinfo, regencies: dict[str, str] | None = None, lang: str = "id", severities: dict[str, str] | None = None) -> str:
-    """`regencies`: code -> the name to show (from the config); `severities`: key -> label in `lang`."""
-    names = regencies or {}
-    tr = Translator(lang)
+@dataclass(frozen=True)
+class Table:
+    """A table as the md and the PDF draw it: headings, rows of plain (already safe) text, and which columns are numbers."""
 
-    def at(ts: str | None) -> str:
+    title: str
+    headings: list[str]
+    rows: list[list[str]]
+    numeric: list[bool]
+
+
+class ReportWords:
+    """The report's words in one language, shared by the md and the PDF: times, decimals, refusals, the summary tables."""
+
+    def __init__(
+        self, report: dict[str, Any], tz: tzinfo, regencies: dict[str, str] | None = None, lang: str = "id", severities: dict[str, str] | None = None
+    ) -> None:
+        self.report, self.tz, self.lang, self.tr = report, tz, lang, Translator(lang)
+        self.names, self.severities = regencies or {}, severities or {}
+
+    def at(self, ts: str | None, *, date: bool = True) -> str:
         if ts is None:
             return "-"
-        when = parse_ts(ts).astimezone(tz)
-        month = _MONTHS_ID[when.month - 1] if lang == "id" else f"{when:%b}"
-        return f"{when:%d} {month} {when:%H:%M} {tz.tzname(None) or ''}".strip()
+        when = parse_ts(ts).astimezone(self.tz)
+        if not date:
+            return f"{when:%H:%M}"
+        month = _MONTHS_ID[when.month - 1] if self.lang == "id" else f"{when:%b}"
+        return f"{when:%d} {month} {when:%H:%M} {self.tz.tzname(None) or ''}".strip()
 
-    def what(step: dict[str, Any]) -> str:
-        kind = step.get("kind")
-        if kind == "refused":
-            return tr("aar.refused", command=step["command"], reason=step["reason"])
-        return tr(f"aar.verb.{kind}") if f"aar.verb.{kind}" in CATALOG else str(step["what"])
+    def decimal(self, value: float) -> str:
+        """2 and 2,5 in Indonesian; 2 and 2.5 in English."""
+        return number(value, self.lang, 0 if float(value).is_integer() else 1)
 
-    exercise = report["exercise"] or {}
-    post = report["post"]
-    lines = [
-        f"# {tr('aar.title', name=_cell(exercise.get('name', tr('aar.not_exercise'))))}",
-        "",
-        tr(
+    def spread(self, spread: dict[str, Any]) -> str:
+        return "-" if spread["median"] is None else f"{self.decimal(spread['median'])} / {self.decimal(spread['worst'])}"
+
+    def refusals(self, refusals: dict[str, int]) -> str:
+        tr = self.tr
+        return (
+            ", ".join(f"{tr(f'aar.refused.code.{code}') if f'aar.refused.code.{code}' in CATALOG else _cell(code)} {n}" for code, n in refusals.items()) or "0"
+        )
+
+    def person(self, row: dict[str, Any]) -> str:
+        return f"{_cell(row['desk'] or '')}/{_cell(row['name'])}"
+
+    def title(self) -> str:
+        exercise = self.report["exercise"] or {}
+        return self.tr("aar.title", name=_cell(exercise.get("name", self.tr("aar.not_exercise"))))
+
+    def session(self) -> str:
+        report, tr = self.report, self.tr
+        exercise = report["exercise"] or {}
+        return tr(
             "aar.session",
             epoch=_cell(report["epoch"]),
-            start=at(report["from"]),
-            end=at(report["to"]),
-            speed=tr("aar.speed", speed=f"{exercise['speed']:g}") if exercise.get("speed") else "",
+            start=self.at(report["from"]),
+            end=self.at(report["to"]),
+            speed=tr("aar.speed", speed=self.decimal(float(exercise["speed"]))) if exercise.get("speed") else "",
             events=counted(tr, "aar.events", report["events"]),
-        ),
-        "",
-        f"## {tr('aar.post')}",
-        "",
-        f"| {tr('aar.post.columns')} |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-        f"| {post['incidents']} | {post['acknowledged']} | {post['resolved']} | {post['open']} | {post['deadlines_missed']} | {post['never_acknowledged_past_deadline']} | "
-        f"{post['automatic_escalations']} | {_m(post['time_to_ack_minutes'])} | {_m(post['time_to_resolve_minutes'])} | {post['refusals']} | {post['notes']} |",
-        "",
-        f"## {tr('aar.trainees')}",
-        "",
-        f"| {tr('aar.trainees.columns')} |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |",
-    ]
-    for t in report["trainees"]:
-        refused = ", ".join(f"{code} {n}" for code, n in t["refusals"].items()) or "0"
-        lines.append(
-            f"| {_cell(t['agency'] or '')}/{_cell(t['name'])} | {t['incidents_handled']} | {t['acknowledged']} | {_m(t['time_to_ack_minutes'])} | {t['resolved']} | "
-            f"{_m(t['time_to_resolve_minutes'])} | {t['deadlines_missed']} | {t['escalations']} | {_cell(refused)} | {t['tried_to_ack_what_another_had']} | {t['notes']} |"
         )
-    if not report["trainees"]:
-        lines.append(f"| {tr('aar.nobody')} | | | | | | | | | | |")
-    if report["reporters"]:
-        who = ", ".join(f"{_cell(r['agency'] or '')}/{_cell(r['name'])} ({counted(tr, 'aar.reports', r['reports'])})" for r in report["reporters"])
-        lines += ["", tr("aar.reporters", list=who)]
-    lines += ["", f"## {tr('aar.incidents')}", ""]
-    labels = severities or {}
+
+    def expected(self) -> str:
+        roster = self.report.get("roster") or {"source": "none", "expected": []}
+        if roster["source"] == "none":
+            return ""
+        return self.tr(f"aar.roster.{roster['source']}", count=len(roster["expected"]))
+
+    def absent(self) -> str:
+        absent = self.report.get("absent") or []
+        if not absent:
+            return self.tr("aar.absent.none") if (self.report.get("roster") or {}).get("expected") else ""
+        listed = ", ".join(f"{self.person(a)} ({self.tr('aar.status.' + a['status'])})" for a in absent)
+        return self.tr("aar.absent", list=listed)
+
+    def reporters(self) -> str:
+        reporters = self.report["reporters"]
+        if not reporters:
+            return ""
+        listed = ", ".join(f"{_cell(r['agency'] or '')}/{_cell(r['name'])} ({counted(self.tr, 'aar.reports', r['reports'])})" for r in reporters)
+        return self.tr("aar.reporters", list=listed)
+
+    def post_table(self) -> Table:
+        post = self.report["post"]
+        values = [
+            str(post["incidents"]),
+            str(post["acknowledged"]),
+            str(post["resolved"]),
+            str(post["open"]),
+            str(post["deadlines_missed"]),
+            str(post["never_acknowledged_past_deadline"]),
+            str(post["automatic_escalations"]),
+            self.spread(post["time_to_ack_minutes"]),
+            self.spread(post["time_to_resolve_minutes"]),
+            str(post["refusals"]),
+            str(post["notes"]),
+        ]
+        return Table(self.tr("aar.post"), self.tr("aar.post.columns").split(" | "), [values], [True] * len(values))
+
+    def desk_table(self) -> Table:
+        rows = [
+            [
+                _cell(d["desk"]),
+                f"{d['active']} / {d['expected']}",
+                str(d["incidents_handled"]),
+                str(d["acknowledged"]),
+                self.spread(d["time_to_ack_minutes"]),
+                str(d["resolved"]),
+                str(d["deadlines_missed"]),
+                str(d["refusals"]),
+                str(d["notes"]),
+            ]
+            for d in self.report.get("desks", [])
+        ]
+        return Table(self.tr("aar.desks"), self.tr("aar.desks.columns").split(" | "), rows, [False] + [True] * 8)
+
+    def trainee_table(self) -> Table:
+        rows = [
+            [
+                self.person(t),
+                str(t["incidents_handled"]),
+                str(t["acknowledged"]),
+                self.spread(t["time_to_ack_minutes"]),
+                str(t["resolved"]),
+                self.spread(t["time_to_resolve_minutes"]),
+                str(t["deadlines_missed"]),
+                str(t["escalations"]),
+                self.refusals(t["refusals"]),
+                str(t["tried_to_ack_what_another_had"]),
+                str(t["notes"]),
+                self.tr(f"aar.status.{t.get('status', 'active')}"),
+            ]
+            for t in self.report["trainees"]
+        ]
+        headings = [*self.tr("aar.trainees.columns").split(" | "), self.tr("aar.col.status")]
+        return Table(self.tr("aar.trainees"), headings, rows, [False] + [True] * 7 + [False, True, True, False])
+
+    def incident_head(self, i: dict[str, Any]) -> str:
+        severity = self.severities.get(i["severity"], i["severity"])
+        return f"#{i['id']} {_cell(severity)} · {_cell(self.names.get(i['regency'], i['regency']))} · {_cell(i['title'])}"
+
+    def incident_due(self, i: dict[str, Any]) -> str:
+        tr, lang = self.tr, self.lang
+        status = tr(f"reason.status.{i['status']}") if lang == "id" and f"reason.status.{i['status']}" in CATALOG else i["status"]
+        return tr("aar.due", location=_cell(i["location"]), at=self.at(i["ack_due"]), status=_cell(status))
+
+    def what(self, step: dict[str, Any]) -> str:
+        tr = self.tr
+        kind = step.get("kind")
+        if kind == "refused":
+            reason = str(step["reason"])
+            said = tr(f"aar.refused.reason.{reason}") if f"aar.refused.reason.{reason}" in CATALOG else reason
+            return tr("aar.refused", command=step["command"], reason=said)
+        if kind == "incident.escalated" and step.get("by") == "system" and step.get("count", 1) > 1:
+            return tr(
+                "aar.system_escalations",
+                count=step["count"],
+                first=self.at(step["ts"], date=False),
+                last=self.at(step["last"], date=False),
+                level=step.get("level", "?"),
+            )
+        return tr(f"aar.verb.{kind}") if f"aar.verb.{kind}" in CATALOG else str(step["what"])
+
+    def step(self, step: dict[str, Any]) -> tuple[str, str]:
+        """(when, what happened and by whom): a timeline's line in two parts."""
+        tr = self.tr
+        late = f" ({tr('aar.late')})" if step.get("late") else ""
+        # A refusal's own text is the server's English message: the Indonesian report says the reason in its words instead.
+        shown = step.get("text") if step.get("kind") != "refused" or self.lang == "en" else None
+        text = f": {_cell(shown)}" if shown else ""
+        if step.get("kind") == "incident.escalated" and step.get("by") == "system" and step.get("count", 1) > 1:
+            return self.at(step["ts"]), _cell(self.what(step))
+        by = tr("sitrep.system") if step["by"] == "system" else _cell(step["by"])
+        full = tr("aar.step", at="", what=_cell(self.what(step)), late=late, by=by, text=text).strip()
+        return self.at(step["ts"]), full
+
+
+def render_md(report: dict[str, Any], tz: tzinfo, regencies: dict[str, str] | None = None, lang: str = "id", severities: dict[str, str] | None = None) -> str:
+    """`regencies`: code -> the name to show (from the config); `severities`: key -> label in `lang`."""
+    w = ReportWords(report, tz, regencies, lang, severities)
+    tr = w.tr
+    lines = [f"# {w.title()}", "", w.session(), ""]
+
+    def table(t: Table, level: str = "##") -> None:
+        lines.extend([f"{level} {t.title}", "", "| " + " | ".join(t.headings) + " |", "| " + " | ".join("---:" if n else "---" for n in t.numeric) + " |"])
+        lines.extend("| " + " | ".join(row) + " |" for row in t.rows)
+        lines.append("")
+
+    table(w.post_table())
+    if report.get("desks"):
+        table(w.desk_table())
+    trainees = w.trainee_table()
+    table(trainees)
+    if not trainees.rows:
+        lines.insert(-1, "| " + tr("aar.nobody") + " |" + " |" * (len(trainees.headings) - 1))
+    for extra in (w.expected(), w.absent(), w.reporters()):
+        if extra:
+            lines += [extra, ""]
+    lines += [f"## {tr('aar.incidents')}", ""]
     for i in report["incidents"]:
         flags = f" **{tr('aar.deadline_missed')}**" if i["deadline_missed"] else ""
-        severity = labels.get(i["severity"], i["severity"])
-        lines.append(f"### #{i['id']} {_cell(severity)} · {_cell(names.get(i['regency'], i['regency']))} · {_cell(i['title'])}{flags}")
-        lines.append("")
+        lines += [f"### {w.incident_head(i)}{flags}", ""]
         if i["location"]:
-            status = tr(f"reason.status.{i['status']}") if lang == "id" and f"reason.status.{i['status']}" in CATALOG else i["status"]
-            lines.append(tr("aar.due", location=_cell(i["location"]), at=at(i["ack_due"]), status=_cell(status)))
-            lines.append("")
+            lines += [w.incident_due(i), ""]
         for step in i["steps"]:
-            late = f" ({tr('aar.late')})" if step.get("late") else ""
-            text = f": {_cell(step['text'])}" if step.get("text") else ""
-            lines.append(
-                "- "
-                + tr(
-                    "aar.step",
-                    at=at(step["ts"]),
-                    what=_cell(what(step)),
-                    late=late,
-                    by=tr("sitrep.system") if step["by"] == "system" else _cell(step["by"]),
-                    text=text,
-                )
-            )
+            when, said = w.step(step)
+            lines.append(f"- {when} {said}")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
 
 def render_json(report: dict[str, Any]) -> str:
     return json.dumps(report, ensure_ascii=False, indent=2) + "\n"
-
-
-def render_pdf(text: str) -> bytes:
-    """A plain PDF of the markdown text: Courier on A4, as many pages as it takes (no dependency)."""
-    width, per_page = 100, 68
-    lines: list[str] = []
-    for line in text.splitlines():
-        while len(line) > width:
-            lines.append(line[:width])
-            line = "    " + line[width:]
-        lines.append(line)
-    pages = [lines[i : i + per_page] for i in range(0, max(1, len(lines)), per_page)] or [[]]
-    objects: list[bytes] = []
-
-    def add(body: bytes) -> int:
-        objects.append(body)
-        return len(objects)
-
-    catalog = add(b"")  # filled in below
-    tree = add(b"")
-    font = add(b"<< /Type /Font /Subtype /Type1 /BaseFont /Courier /Encoding /WinAnsiEncoding >>")
-    kids = []
-    for page in pages:
-        stream = b"BT /F1 8 Tf 10 TL 36 806 Td\n"
-        for line in page:
-            safe = line.encode("cp1252", "replace").replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)")
-            stream += b"(" + safe + b") Tj T*\n"
-        stream += b"ET"
-        content = add(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
-        kids.append(
-            add(b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 %d 0 R >> >> /Contents %d 0 R >>" % (tree, font, content))
-        )
-    objects[catalog - 1] = b"<< /Type /Catalog /Pages %d 0 R >>" % tree
-    objects[tree - 1] = b"<< /Type /Pages /Kids [" + b" ".join(b"%d 0 R" % k for k in kids) + b"] /Count %d >>" % len(kids)
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for n, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % n + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    for offset in offsets:
-        out += b"%010d 00000 n \n" % offset
-    out += b"trailer\n<< /Size %d /Root %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, catalog, xref)
-    return bytes(out)

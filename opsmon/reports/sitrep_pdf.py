@@ -19,6 +19,8 @@ from opsmon.core.geo import ProvinceShape
 from opsmon.core.i18n import Translator
 from opsmon.core.records import SEVERITIES
 from opsmon.core.view import CONDITIONS
+from opsmon.reports.paper import Paper as _Page
+from opsmon.reports.paper import latin as _latin
 from opsmon.reports.words import Words, number
 
 RGB = {
@@ -30,20 +32,6 @@ RGB = {
 }
 SEVERITY_RGB = {"critical": (220, 30, 30), "high": (245, 130, 0), "medium": (225, 200, 40), "low": (150, 150, 150)}
 MAP_CELLS = (150, 90)  # the grid drawn into the image: fine enough for a printed page
-
-
-def _latin(text: str) -> str:
-    return text.replace("…", "...").replace("—", "-").replace("–", "-").encode("latin-1", "replace").decode("latin-1")
-
-
-class _Page(FPDF):
-    footer_text = ""
-
-    def footer(self) -> None:
-        self.set_y(-12)
-        self.set_font("Helvetica", size=8)
-        self.set_text_color(110)
-        self.cell(0, 5, _latin(f"{self.footer_text} - {self.page_no()}"), align="C")
 
 
 def map_image(shape: ProvinceShape, conditions: dict[str, str], labels: dict[str, str]) -> tuple[Image.Image, dict[str, tuple[float, float]]]:
