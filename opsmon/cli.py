@@ -492,7 +492,7 @@ def _after_action(args: argparse.Namespace) -> int:
     attempts = log.attempts
     if exercise is None:
         print(f"{PROG}: note: {database} is not an exercise's database; reporting it anyway", file=sys.stderr)
-    report = afteraction.build(events, attempts, exercise=exercise, epoch=epoch, tokens=log.trainees)
+    report = afteraction.build(events, attempts, exercise=exercise, epoch=epoch, tokens=log.trainees, seen=log.seen)
     if args.format == "json":
         body: str | bytes = afteraction.render_json(report)
     else:

@@ -101,6 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--start", metavar="YYYY-MM-DDTHH:MM", help="with --exercise: scenario time to start at, in the province's time (default: the scenario's start)"
     )
     serve.add_argument("--speed", metavar="X", type=float, help="with --exercise: scenario seconds per real second (default: the scenario's)")
+    serve.add_argument(
+        "--roster",
+        metavar="FILE",
+        help="with --exercise: the trainees expected (a .csv with the header name,desk, or a .toml of [[trainee]] name, desk); "
+        "the after-action report lists who never connected or handled nothing (default: every officer token)",
+    )
 
     reset = commands.add_parser("reset", help="start a fresh night: an empty log under a new epoch (the server must be stopped)")
     _common(reset)
@@ -155,7 +161,11 @@ class _Usage(Exception):
 def _exercise(args: argparse.Namespace, config: Config) -> ExerciseSettings | None:
     """--exercise and its clock, checked; None for a real night."""
     if args.exercise is None:
-        given = [flag for flag, value in (("--scenario", args.scenario), ("--start", args.start), ("--speed", args.speed)) if value is not None]
+        given = [
+            flag
+            for flag, value in (("--scenario", args.scenario), ("--start", args.start), ("--speed", args.speed), ("--roster", args.roster))
+            if value is not None
+        ]
         if given:
             raise _Usage(f"{given[0]} needs --exercise NAME (a real night runs on the real clock)")
         return None
@@ -165,6 +175,7 @@ def _exercise(args: argparse.Namespace, config: Config) -> ExerciseSettings | No
     bad = forbidden_characters(name)
     if bad:
         raise _Usage(f"--exercise: the name may not contain control characters ({', '.join(describe(c) for c in bad)})")
+    from opsmon.training.roster import RosterError, Trainee, load_roster
     from opsmon.training.scenario import ScenarioError, load_scenario
 
     try:
@@ -181,7 +192,13 @@ def _exercise(args: argparse.Namespace, config: Config) -> ExerciseSettings | No
     speed = args.speed if args.speed is not None else scenario.speed
     if not 0 < speed <= 100_000:
         raise _Usage(f"--speed: must be above 0 and at most 100000, not {speed:g}")
-    return ExerciseSettings(name=name, start=start, speed=speed, scenario=args.scenario or "rekap")
+    roster: tuple[Trainee, ...] = ()
+    if args.roster is not None:
+        try:
+            roster = tuple(load_roster(args.roster))
+        except RosterError as exc:
+            raise _Usage(f"--roster {exc}") from None
+    return ExerciseSettings(name=name, start=start, speed=speed, scenario=args.scenario or "rekap", roster=roster)
 
 
 def _replica_name(name: str | None) -> None:

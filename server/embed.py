@@ -21,7 +21,7 @@ from opsmon.core.records import Attempt, StageRow
 from opsmon.core.state import State, stage_rows
 from server.app import OpsmonServer
 from server.auth import add_token
-from server.exercise import ExerciseSettings, prepare
+from server.exercise import ExerciseSettings, prepare, seen
 from server.store.api import EventStore, StoreError
 from server.store.backends import open_store
 
@@ -117,10 +117,11 @@ class ExerciseLog:
     exercise: dict[str, Any] | None  # the exercise's settings, None for a real night's database
     epoch: str
     trainees: list[tuple[str, str]] = field(default_factory=list)  # (name, agency) of every officer token not revoked
+    seen: set[str] | None = None  # the token names that connected in this session, if the server recorded them
 
 
 async def read_exercise_log(database: str) -> ExerciseLog:
     """The log of the database's current epoch (the caller checks the file exists: opening creates a database)."""
     async with open_store(database) as store:
         officers = [(t.name, t.agency) for t in await store.tokens() if t.role == "officer" and t.revoked is None]
-        return ExerciseLog(await store.events_since(0), await store.attempts(), await store.exercise(), store.epoch, officers)
+        return ExerciseLog(await store.events_since(0), await store.attempts(), await store.exercise(), store.epoch, officers, await seen(store))

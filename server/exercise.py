@@ -22,6 +22,7 @@ from datetime import datetime
 from opsmon.core.clock import format_ts, parse_ts, utc_now
 from opsmon.core.protocol import ExerciseInfo
 from opsmon.training.exercise import ExerciseClock, is_exercise_epoch
+from opsmon.training.roster import Trainee
 from server.store.api import EventStore, StoreError
 
 
@@ -31,6 +32,7 @@ class ExerciseSettings:
     start: datetime  # aware: scenario time when an epoch begins
     speed: float
     scenario: str | None = None
+    roster: tuple[Trainee, ...] = ()  # the trainees expected (`serve --roster`); none: every officer token
 
 
 @dataclass(frozen=True)
@@ -61,9 +63,10 @@ async def prepare(store: EventStore, settings: ExerciseSettings | None, *, now: 
             raise StoreError(
                 f"{store.location} holds a real night ({head} events): an exercise needs its own database (--db latihan.db), so the two can never be mixed"
             )
-    await store.mark_exercise(
-        {"name": settings.name, "start": format_ts(settings.start), "speed": settings.speed, "scenario": settings.scenario}, f"exercise {settings.name}"
-    )
+    marked: dict[str, object] = {"name": settings.name, "start": format_ts(settings.start), "speed": settings.speed, "scenario": settings.scenario}
+    if settings.roster:
+        marked["roster"] = [{"name": t.name, "desk": t.desk} for t in settings.roster]
+    await store.mark_exercise(marked, f"exercise {settings.name}")
     real = now or utc_now()
     anchor_text = await store.get_meta("exercise_clock")
     anchor = json.loads(anchor_text) if anchor_text else {}
@@ -75,4 +78,25 @@ async def prepare(store: EventStore, settings: ExerciseSettings | None, *, now: 
     await store.set_meta(
         "exercise_clock", json.dumps({"epoch": store.epoch, "real": format_ts(real), "scenario": format_ts(scenario_now), "speed": settings.speed})
     )
+    if await seen(store) is None:
+        await store.set_meta(SEEN_KEY, json.dumps({"epoch": store.epoch, "names": []}))  # this session is served: who connects is recorded from now
     return Exercise(settings, ExerciseClock(real=real, scenario=scenario_now, speed=settings.speed))
+
+
+SEEN_KEY = "exercise_seen"
+
+
+async def seen(store: EventStore) -> set[str] | None:
+    """The token names that connected in this session (the after-action report's "never connected"); None if not recorded."""
+    text = await store.get_meta(SEEN_KEY)
+    data = json.loads(text) if text else {}
+    if data.get("epoch") != store.epoch:
+        return None
+    return {str(name) for name in data.get("names", [])}
+
+
+async def record_seen(store: EventStore, names: set[str]) -> None:
+    """Add these token names to the session's connected ones."""
+    known = await seen(store) or set()
+    if names - known:
+        await store.set_meta(SEEN_KEY, json.dumps({"epoch": store.epoch, "names": sorted(known | names)}, ensure_ascii=False))

@@ -26,6 +26,7 @@ from opsmon.core.wire import encode
 from server.auth import local_time
 from server.backup import BackupError, BackupInfo, backup_database, rotate
 from server.connections import peer_address
+from server.exercise import record_seen
 from server.store.api import PG_DUMP_HINT, TokenChange, Transaction, sqlite_path
 from server.writer import describe_write_failure
 
@@ -191,6 +192,9 @@ class TokenSweep:
             used, self.server.connections.used = self.server.connections.used, {}
             async with self.server.lock:
                 await self.server.store.touch_tokens(used)
+                if self.server.exercise is not None:  # the after-action report tells "never connected" from "did nothing"
+                    records = [await self.server.store.token_by_hash(token_hash) for token_hash in used]
+                    await record_seen(self.server.store, {r.name for r in records if r is not None})
 
     async def log_changes(self) -> None:
         """Token added, revoked, expired: each an event in the log (kind

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from opsmon.training.exercise import ExerciseClock
+from opsmon.training.roster import Trainee
 from server.app import OpsmonServer
 from server.auth import add_token
 from server.exercise import Exercise, ExerciseSettings, prepare
@@ -19,7 +20,7 @@ START = datetime(2024, 2, 13, 21, 0, tzinfo=UTC)  # 14 Feb 05:00 WITA
 
 @contextlib.asynccontextmanager
 async def exercise_server(
-    tmp_path: Path, *, speed: float, base: FakeClock | None = None, name: str = "Latihan Posko 12 Feb"
+    tmp_path: Path, *, speed: float, base: FakeClock | None = None, name: str = "Latihan Posko 12 Feb", roster: tuple[Trainee, ...] = ()
 ) -> AsyncIterator[tuple[Running, FakeClock]]:
     """A real exercise server whose wall clock the test moves by hand."""
     config = province()
@@ -29,7 +30,7 @@ async def exercise_server(
         for token_name, (role, agency, regencies) in STANDARD_TOKENS.items():
             if await store.token_by_name(token_name) is None:
                 tokens[token_name] = await add_token(store, token_name, role, agency, regencies, {r.code for r in config.regencies})
-        prepared = await prepare(store, ExerciseSettings(name, START, speed, "hari-h"), now=base())
+        prepared = await prepare(store, ExerciseSettings(name, START, speed, "hari-h", roster), now=base())
         assert prepared is not None
         running = Exercise(prepared.settings, ExerciseClock(prepared.clock.real, prepared.clock.scenario, speed, base=base))
         server = OpsmonServer(config, store, exercise=running)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from opsmon.cli import main
+from opsmon.training.roster import load_roster
 from tests.exercises import exercise_server
 from tests.wire import Peer
 
@@ -41,6 +42,7 @@ async def scripted_session(tmp_path: Path) -> Path:
         clock.advance(seconds=10)  # 05:32
         assert (await rahmat.command("resolve", incident=first, note="Massa bubar, penghitungan lanjut"))["ok"]  # 32 minutes
         assert (await rahmat.command("escalate", incident=second, note="Perlu kapal Polairud"))["ok"]
+        await server.server.tokens.check()  # the server's round that records who connected (bjm never did)
         for peer in (field, rahmat, polisi):
             await peer.close()
         return server.db_path
@@ -55,8 +57,8 @@ async def test_the_reports_reaction_times_are_the_scripted_sessions(tmp_path: Pa
     assert report["exercise"]["name"] == "Latihan Posko 12 Feb" and report["epoch"].startswith("latihan-")
     people = {t["name"]: t for t in report["trainees"]}
     assert set(people) == {"officer", "polisi", "bjm"}  # the field's token is a reporter, not a trainee
-    assert people["bjm"]["status"] == "handled_nothing" and people["bjm"]["incidents_handled"] == 0  # expected (an officer token), absent
-    assert report["absent"] == [{"name": "bjm", "desk": "KPU", "status": "handled_nothing"}]
+    assert people["bjm"]["status"] == "never_connected" and people["bjm"]["incidents_handled"] == 0  # expected (an officer token), absent
+    assert report["absent"] == [{"name": "bjm", "desk": "KPU", "status": "never_connected"}]
     assert report["roster"]["source"] == "tokens" and {e["name"] for e in report["roster"]["expected"]} == {"officer", "polisi", "bjm"}
     assert [r["name"] for r in report["reporters"]] == ["admin"]
     rahmat, polisi = people["officer"], people["polisi"]
@@ -109,7 +111,7 @@ async def test_the_reports_reaction_times_are_the_scripted_sessions(tmp_path: Pa
     assert first.startswith("Laporan pasca-latihan: Latihan Posko 12 Feb")
     for heading in ("Posko", "Per meja", "Peserta", "sampai ack (median / terlama)", "kehadiran"):
         assert heading in first
-    assert "KPU/bjm" in first and "tidak menangani apa pun" in first  # the absent trainee is on the summary page
+    assert "KPU/bjm" in first and "tidak pernah tersambung" in first  # the absent trainee is on the summary page
     assert "| ---" not in "".join(pages) and "**" not in "".join(pages) and "###" not in "".join(pages)
     assert "Linimasa insiden" not in first and "Linimasa insiden" in pages[1]
     assert "DITOLAK ack: sudah ditangani orang lain oleh Polri/polisi" in pages[1]
@@ -139,3 +141,73 @@ def test_counts_are_singular_for_one_in_english() -> None:
         == "md report of 6 incidents and 1 trainee written to x.md"
     )
     assert [counted(id_, "aar.n_trainees", n) for n in (1, 2)] == ["1 peserta", "2 peserta"]
+
+
+async def test_a_roster_lists_who_never_connected_and_who_handled_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import asyncio
+
+    roster_file = tmp_path / "peserta.csv"
+    roster_file.write_text("name,desk\nofficer,Bawaslu\nbjm,KPU\npolisi,Polri\nSari,kpu\n", encoding="utf-8")
+    roster = tuple(load_roster(roster_file))
+    async with exercise_server(tmp_path, speed=60, roster=roster) as (server, clock):
+        field = await Peer.open(server, server.tokens["admin"])
+        rahmat = await Peer.open(server, server.tokens["officer"])
+        idle = await Peer.open(server, server.tokens["bjm"])  # connects, then does nothing all session
+        first = (await field.command("report", incident=KERICUHAN))["incident"]
+        clock.advance(seconds=3)
+        assert (await rahmat.command("ack", incident=first))["ok"]
+        await server.server.tokens.check()
+        for peer in (field, rahmat, idle):
+            await peer.close()
+        db = server.db_path
+    assert await asyncio.to_thread(main, ["exercise", "report", "--db", str(db), "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["roster"]["source"] == "roster"
+    assert {t["name"]: (t["desk"], t["status"]) for t in report["trainees"]} == {
+        "officer": ("Bawaslu", "active"),
+        "bjm": ("KPU", "handled_nothing"),
+        "polisi": ("Polri", "never_connected"),  # has a token, never came
+        "Sari": ("KPU", "never_connected"),  # on the roster, no token at all
+    }
+    desks = {d["desk"]: (d["active"], d["expected"]) for d in report["desks"]}
+    assert desks == {"Bawaslu": (1, 1), "KPU": (0, 2), "Polri": (0, 1)}
+    assert await asyncio.to_thread(main, ["exercise", "report", "--db", str(db)]) == 0
+    md = capsys.readouterr().out
+    assert "Peserta yang diharapkan: daftar peserta (4)." in md
+    absent = next(line for line in md.splitlines() if line.startswith("Tidak hadir atau tidak menangani apa pun: "))
+    for who in ("KPU/bjm (tidak menangani apa pun)", "Polri/polisi (tidak pernah tersambung)", "KPU/Sari (tidak pernah tersambung)"):
+        assert who in absent
+    assert "Bawaslu/officer" not in absent
+    assert "| KPU | 0 / 2 |" in md
+
+
+def test_a_roster_file_is_csv_or_toml_and_a_bad_one_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from server.cli import main as server_main
+    from tests.helpers import CONFIG_PATH
+
+    good = tmp_path / "peserta.toml"
+    good.write_text('[[trainee]]\nname = "Peserta 01"\ndesk = "polri"\n\n[[trainee]]\nname = "Peserta 02"\ndesk = "KPU"\n', encoding="utf-8")
+    assert [(t.name, t.desk) for t in load_roster(good)] == [("Peserta 01", "Polri"), ("Peserta 02", "KPU")]
+    db = tmp_path / "latihan.db"
+    cases = {
+        "meja.csv": ("name,desk\nPeserta 01,KPU\nPeserta 02,Polisi\n", "line 3: desk 'Polisi' is not one of KPU, Bawaslu, Polri"),
+        "dua.csv": ("name,desk\nPeserta 01,KPU\npeserta 01,Polri\n", "line 3: 'peserta 01' is on the roster twice (also line 2)"),
+        "kepala.csv": ("nama;meja\nPeserta 01;KPU\n", "line 1: the first line must be the header name,desk"),
+        "kosong.csv": ("name,desk\n", "no trainees in it"),
+        "kendali.csv": ("name,desk\nPeserta\x1b[31m,KPU\n", "line 2: the name holds control characters (U+001B)"),
+        "rusak.toml": ("[[trainee]\nname = 1\n", "not valid TOML"),
+        "kunci.toml": ('[[trainee]]\nname = "A"\ndesk = "KPU"\nrole = "admin"\n', "trainee 1: unknown key 'role'"),
+        "peserta.txt": ("name,desk\n", "a roster is a .csv or a .toml file"),
+    }
+    for name, (body, said) in cases.items():
+        path = tmp_path / name
+        path.write_text(body, encoding="utf-8")
+        assert server_main(["serve", "--db", str(db), "--config", str(CONFIG_PATH), "--port", "0", "--exercise", "L", "--roster", str(path)]) == 2, name
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"--roster {path}: {said}" in err and "Traceback" not in err, err
+    missing = tmp_path / "tidak-ada.csv"
+    assert server_main(["serve", "--db", str(db), "--config", str(CONFIG_PATH), "--port", "0", "--exercise", "L", "--roster", str(missing)]) == 2
+    assert f"--roster {missing}: cannot read it (No such file or directory)" in capsys.readouterr().err
+    assert server_main(["serve", "--db", str(db), "--config", str(CONFIG_PATH), "--port", "0", "--roster", str(good)]) == 2
+    assert "--roster needs --exercise NAME" in capsys.readouterr().err
+    assert not db.exists()  # a bad roster changes nothing
