@@ -22,7 +22,7 @@ from opsmon.core.config import LANGUAGES, Config, ConfigError, config_relative, 
 from opsmon.core.exits import EXIT_CODES_HELP, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
 from opsmon.core.filemodes import exposed
 from opsmon.core.geo import BoundariesError, ProvinceShape, province_shape
-from opsmon.core.i18n import Translator, translate_refusal
+from opsmon.core.i18n import Translator, local_datetime, translate_refusal
 from opsmon.core.protocol import Command, Report, Result, StageUpdate
 from opsmon.core.records import AGENCIES, SEVERITIES
 from opsmon.feeds import triage as triage_cli
@@ -186,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     after.add_argument("--format", choices=["md", "json", "pdf"], default="md", help="md (default, readable as it is), json, or pdf")
     after.add_argument("--output", "-o", metavar="FILE", help="write it here (default: stdout; pdf needs a file)")
     after.add_argument("--lang", choices=LANGUAGES, help="language of the report (md, pdf; default: [province] language in the config, id)")
+    which = after.add_mutually_exclusive_group()
+    which.add_argument("--session", type=int, metavar="N", help="the report of session N (1 = the first; an earlier one is read from the copy `reset` kept)")
+    which.add_argument("--sessions", action="store_true", help="list the database's sessions and where each one's log is kept, then stop")
 
     report = _feeder(commands, "report", "report an incident; prints its new id")
     report.add_argument("--regency", required=True, help="BPS code (6371) or name (Banjarmasin)")
@@ -482,8 +485,28 @@ def _after_action(args: argparse.Namespace) -> int:
         raise FeedError("--format pdf needs --output FILE.pdf", EXIT_USAGE)
     if not Path(database).is_file():
         raise FeedError(f"{database}: no such database (give the exercise's with --db)", EXIT_USAGE)
-    from server.embed import read_exercise_log
+    from server.embed import exercise_sessions, read_exercise_log
 
+    if args.sessions or args.session is not None:
+        try:
+            sessions = asyncio.run(exercise_sessions(database))
+        except Exception as exc:  # StoreError and the like: one line
+            raise FeedError(f"{database}: {exc}", EXIT_FAILED) from None
+        tr = Translator(args.lang or config.province.language)
+        if args.sessions:
+            print(tr("aar.sessions.header", db=database))
+            for s in sessions:
+                where = tr("aar.sessions.current") if s.current else tr("aar.sessions.kept", path=s.database) if s.database else tr("aar.sessions.lost")
+                size = afteraction.counted(tr, "aar.events", s.events) if s.events is not None else "-"
+                print(tr("aar.sessions.line", number=s.number, epoch=s.epoch, started=local_datetime(s.started, config.province.tz), events=size, where=where))
+            return EXIT_OK
+        chosen = next((s for s in sessions if s.number == args.session), None)
+        if chosen is None:
+            known = f"sessions 1 to {len(sessions)}" if sessions else "no exercise session"
+            raise FeedError(f"--session {args.session}: {database} has {known} (list them with --sessions)", EXIT_USAGE)
+        if chosen.database is None:
+            raise FeedError(f"--session {args.session}: no copy of session {chosen.number} ({chosen.epoch}) is kept beside {database}", EXIT_USAGE)
+        database = chosen.database
     try:
         log = asyncio.run(read_exercise_log(database))
     except Exception as exc:  # StoreError and the like: one line

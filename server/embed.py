@@ -9,6 +9,7 @@ the server's internals can change without touching the client side.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -19,13 +20,26 @@ from opsmon.core.config import Config
 from opsmon.core.protocol import Event
 from opsmon.core.records import Attempt, StageRow
 from opsmon.core.state import State, stage_rows
+from opsmon.training.exercise import is_exercise_epoch
 from server.app import OpsmonServer
 from server.auth import add_token
 from server.exercise import ExerciseSettings, prepare, seen
 from server.store.api import EventStore, StoreError
 from server.store.backends import open_store
 
-__all__ = ["Attempt", "Embedded", "ExerciseLog", "ExerciseRefused", "ExerciseSettings", "StoreError", "TokenSpec", "embedded_server", "read_exercise_log"]
+__all__ = [
+    "Attempt",
+    "Embedded",
+    "ExerciseLog",
+    "ExerciseRefused",
+    "ExerciseSession",
+    "exercise_sessions",
+    "ExerciseSettings",
+    "StoreError",
+    "TokenSpec",
+    "embedded_server",
+    "read_exercise_log",
+]
 
 
 class ExerciseRefused(StoreError):
@@ -125,3 +139,40 @@ async def read_exercise_log(database: str) -> ExerciseLog:
     async with open_store(database) as store:
         officers = [(t.name, t.agency) for t in await store.tokens() if t.role == "officer" and t.revoked is None]
         return ExerciseLog(await store.events_since(0), await store.attempts(), await store.exercise(), store.epoch, officers, await seen(store))
+
+
+@dataclass(frozen=True)
+class ExerciseSession:
+    """One session of an exercise database (an epoch, from serve or a `reset`) and where its log is now."""
+
+    number: int  # 1 for the first session
+    epoch: str
+    started: str  # when the epoch began (the real clock)
+    current: bool  # the database's own log
+    database: str | None  # where the session's log can be read: the database, the copy `reset` kept, or None
+    events: int | None  # how many events it holds, if it can be read
+
+
+async def exercise_sessions(database: str) -> list[ExerciseSession]:
+    """Every exercise session of a SQLite database, oldest first: the current one and those `reset` kept in a copy beside it
+    (`FILE.before-reset-STAMP.bak`). The caller checks the file exists."""
+    path = Path(database)
+    async with open_store(database) as store:
+        epochs = [(epoch, started) for epoch, started, _ in await store.epochs() if is_exercise_epoch(epoch)]
+        current, head = store.epoch, await store.head()
+    kept: dict[str, tuple[str, int]] = {}
+    copies = await asyncio.to_thread(lambda: sorted(path.parent.glob(f"{path.name}.before-reset-*.bak")))
+    for copy in copies:
+        try:
+            async with open_store(copy) as old:
+                kept.setdefault(old.epoch, (str(copy), await old.head()))
+        except StoreError:
+            continue  # not a readable copy: it is not listed
+    out = []
+    for number, (epoch, started) in enumerate(epochs, start=1):
+        if epoch == current:
+            out.append(ExerciseSession(number, epoch, started, True, database, head))
+        else:
+            where, events = kept.get(epoch, (None, None))
+            out.append(ExerciseSession(number, epoch, started, False, where, events))
+    return out

@@ -211,3 +211,41 @@ def test_a_roster_file_is_csv_or_toml_and_a_bad_one_is_one_line(tmp_path: Path, 
     assert server_main(["serve", "--db", str(db), "--config", str(CONFIG_PATH), "--port", "0", "--roster", str(good)]) == 2
     assert "--roster needs --exercise NAME" in capsys.readouterr().err
     assert not db.exists()  # a bad roster changes nothing
+
+
+async def test_the_session_before_a_reset_stays_reachable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import asyncio
+
+    from server.cli import main as server_main
+    from tests.helpers import CONFIG_PATH
+
+    db = await scripted_session(tmp_path)
+    assert await asyncio.to_thread(main, ["exercise", "report", "--db", str(db), "--format", "json"]) == 0
+    before = json.loads(capsys.readouterr().out)
+    assert await asyncio.to_thread(server_main, ["reset", "--keep-tokens", "--db", str(db), "--config", str(CONFIG_PATH)]) == 0
+    capsys.readouterr()
+    assert await asyncio.to_thread(main, ["exercise", "report", "--db", str(db), "--format", "json"]) == 0
+    now = json.loads(capsys.readouterr().out)
+    assert now["post"]["incidents"] == 0 and now["epoch"] != before["epoch"]  # the new session is empty
+
+    assert await asyncio.to_thread(main, ["exercise", "report", "--db", str(db), "--sessions"]) == 0
+    listing = capsys.readouterr().out.splitlines()
+    assert listing[0] == f"Sesi latihan di {db}:"
+    (copy,) = await asyncio.to_thread(lambda: list(tmp_path.glob("latihan.db.before-reset-*.bak")))  # what reset kept
+    assert listing[1].startswith(f"  1. {before['epoch']}, dimulai ") and listing[1].endswith(f", 8 peristiwa: salinan {copy}")
+    assert listing[2].startswith(f"  2. {now['epoch']}, ") and listing[2].endswith("0 peristiwa: sesi berjalan (basis data ini)")
+
+    assert await asyncio.to_thread(main, ["exercise", "report", "--db", str(db), "--session", "1", "--format", "json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["epoch"] == before["epoch"] and again["post"] == before["post"] and again["trainees"] == before["trainees"]
+    assert await asyncio.to_thread(main, ["exercise", "report", "--db", str(db), "--session", "1"]) == 0
+    assert "### #1 Kritis · Banjarmasin · Kericuhan di TPS 021" in capsys.readouterr().out
+    assert await asyncio.to_thread(main, ["exercise", "report", "--db", str(db), "--session", "2", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["epoch"] == now["epoch"]
+
+    assert await asyncio.to_thread(main, ["exercise", "report", "--db", str(db), "--session", "3"]) == 2
+    assert capsys.readouterr().err.strip() == f"opsmon: error: --session 3: {db} has sessions 1 to 2 (list them with --sessions)"
+    await asyncio.to_thread(copy.unlink)
+    assert await asyncio.to_thread(main, ["exercise", "report", "--db", str(db), "--session", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--session 1: no copy of session 1 ({before['epoch']}) is kept beside {db}" in err

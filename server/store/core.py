@@ -169,6 +169,10 @@ class StoreCore:
         self.epoch = epoch
         return epoch
 
+    async def epochs(self) -> list[tuple[str, str, str]]:
+        rows = await self.sql.fetch("SELECT epoch, started, reason FROM epochs ORDER BY started, first_seq")
+        return [(str(e), str(s), str(r)) for e, s, r in rows]
+
     async def reset(self, *, keep_tokens: bool, reason: str = "reset") -> str:
         """A fresh night: an empty log under a new epoch; tokens kept if asked."""
         epoch = await self.fresh_epoch()
