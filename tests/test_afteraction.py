@@ -249,3 +249,31 @@ async def test_the_session_before_a_reset_stays_reachable(tmp_path: Path, capsys
     assert await asyncio.to_thread(main, ["exercise", "report", "--db", str(db), "--session", "1"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"--session 1: no copy of session 1 ({before['epoch']}) is kept beside {db}" in err
+
+
+async def test_the_servers_re_escalations_are_one_line_per_incident(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import asyncio
+    import re
+
+    async with exercise_server(tmp_path, speed=60) as (server, clock):
+        field = await Peer.open(server, server.tokens["admin"])
+        first = (await field.command("report", incident=KERICUHAN))["incident"]  # critical: due 05:05, then every 5 minutes
+        for _ in range(4):
+            clock.advance(seconds=6)
+            await server.server.deadlines.check()
+        polisi = await Peer.open(server, server.tokens["polisi"])
+        assert (await polisi.command("ack", incident=first))["ok"]
+        for peer in (field, polisi):
+            await peer.close()
+        db = server.db_path
+    assert await asyncio.to_thread(main, ["exercise", "report", "--db", str(db), "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    escalations = report["post"]["automatic_escalations"]
+    assert escalations >= 2  # the server escalated it again and again
+    (incident,) = report["incidents"]
+    by_system = [s for s in incident["steps"] if s["by"] == "system"]
+    assert len(by_system) == 1 and by_system[0]["count"] == escalations
+    assert await asyncio.to_thread(main, ["exercise", "report", "--db", str(db)]) == 0
+    md = capsys.readouterr().out
+    lines = [line for line in md.splitlines() if "oleh sistem" in line]
+    assert len(lines) == 1 and re.search(rf"dieskalasi oleh sistem x{escalations} \(05:\d\d s\.d\. 05:\d\d, sampai level {escalations}\)$", lines[0]), lines
