@@ -226,6 +226,7 @@ def build(
             "reports": who.reports,
         }
         (reporters if field_only else trainees).append(row)
+    trainees.sort(key=lambda t: (str(t["desk"]).casefold(), str(t["name"]).casefold()))  # by desk, as the post sits
     desks: list[dict[str, Any]] = []
     for desk in sorted({t["desk"] for t in trainees}):
         rows = [t for t in trainees if t["desk"] == desk]

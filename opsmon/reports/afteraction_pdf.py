@@ -60,17 +60,16 @@ def render_pdf(
     _draw(
         pdf,
         Table(post.title, [], [[a, b, *(pairs[n + 1] if n + 1 < len(pairs) else ("", ""))] for n, (a, b) in enumerate(pairs) if n % 2 == 0], [False, True] * 2),
-        (62, 28, 62, 28),
         size=8.5,
     )
     desks = w.desk_table()
     if desks.rows:
         section(desks.title)
-        _draw(pdf, desks, (24, 22, 18, 16, 26, 16, 22, 16, 20), size=8)
+        _draw(pdf, desks, size=8)
     trainees = w.trainee_table()
     section(trainees.title)
     if trainees.rows:
-        _draw(pdf, trainees, (26, 15, 11, 17, 12, 17, 15, 14, 14, 15, 12, 22), size=6.8)
+        _draw(pdf, trainees, size=6.8)
     else:
         text(w.tr("aar.nobody"), 9)
     absent = w.absent()
@@ -102,14 +101,30 @@ def render_pdf(
     return bytes(pdf.output())
 
 
-def _draw(pdf: Paper, table: Table, widths: tuple[float, ...], *, size: float) -> None:
+def _widths(pdf: Paper, table: Table, size: float) -> tuple[float, ...]:
+    """Each column as wide as its longest heading word and its widest cell (no word broken), the page's width shared out."""
+    need = []
+    for n in range(len(table.numeric)):
+        pdf.set_font("Helvetica", "B", size)
+        heading = table.headings[n] if table.headings else ""
+        widest = max((pdf.get_string_width(latin(word)) for word in heading.split()), default=0.0)
+        pdf.set_font("Helvetica", "", size)
+        widest = max([widest, *(pdf.get_string_width(latin(row[n])) for row in table.rows)])
+        need.append(widest + 2.5)
+    spare = _WIDTH - sum(need)
+    if spare <= 0:
+        return tuple(x * _WIDTH / sum(need) for x in need)
+    return tuple(x + spare / len(need) for x in need)
+
+
+def _draw(pdf: Paper, table: Table, *, size: float) -> None:
+    widths = _widths(pdf, table, size)
     pdf.set_font("Helvetica", size=size)
     pdf.set_fill_color(255, 255, 255)
     pdf.set_draw_color(170)
-    scale = _WIDTH / sum(widths)
     with pdf.table(
         headings_style=_HEADINGS,
-        col_widths=tuple(x * scale for x in widths),
+        col_widths=widths,
         text_align=tuple("RIGHT" if n else "LEFT" for n in table.numeric),
         line_height=size * 0.48,
         first_row_as_headings=bool(table.headings),
