@@ -227,6 +227,7 @@ def build(
         }
         (reporters if field_only else trainees).append(row)
     trainees.sort(key=lambda t: (str(t["desk"]).casefold(), str(t["name"]).casefold()))  # by desk, as the post sits
+    field_names = {r["name"] for r in reporters}
     desks: list[dict[str, Any]] = []
     for desk in sorted({t["desk"] for t in trainees}):
         rows = [t for t in trainees if t["desk"] == desk]
@@ -234,7 +235,7 @@ def build(
         desks.append(
             {
                 "desk": desk,
-                "expected": sum(1 for t in rows if t["expected"]),
+                "expected": sum(1 for t in rows if t["expected"]),  # a field token is never a trainee row
                 "active": sum(1 for t in rows if t["status"] in ("active", "not_on_roster")),
                 "incidents_handled": len(set().union(*(p.handled for p in members))),
                 "acknowledged": sum(p.acknowledged for p in members),
@@ -283,7 +284,8 @@ def build(
             "refusals": sum(sum(p.refusals.values()) for p in people.values()),
             "notes": sum(p.notes for p in people.values()),
         },
-        "roster": {"source": source, "expected": [{"name": n, "desk": d} for n, d in expected.items()]},
+        # Tokens that only reported are the field's (the simulator), not trainees the post expected.
+        "roster": {"source": source, "expected": [{"name": n, "desk": d} for n, d in expected.items() if source == "roster" or n not in field_names]},
         "absent": [{"name": t["name"], "desk": t["desk"], "status": t["status"]} for t in trainees if t["status"] in ("never_connected", "handled_nothing")],
         "desks": desks,
         "trainees": trainees,
@@ -340,6 +342,10 @@ class ReportWords:
         """2 and 2,5 in Indonesian; 2 and 2.5 in English."""
         return number(value, self.lang, 0 if float(value).is_integer() else 1)
 
+    def count(self, value: int) -> str:
+        """4.443 in Indonesian, 4,443 in English."""
+        return number(value, self.lang)
+
     def spread(self, spread: dict[str, Any]) -> str:
         return "-" if spread["median"] is None else f"{self.decimal(spread['median'])} / {self.decimal(spread['worst'])}"
 
@@ -365,7 +371,7 @@ class ReportWords:
             start=self.at(report["from"]),
             end=self.at(report["to"]),
             speed=tr("aar.speed", speed=self.decimal(float(exercise["speed"]))) if exercise.get("speed") else "",
-            events=counted(tr, "aar.events", report["events"]),
+            events=tr("aar.events.one" if report["events"] == 1 else "aar.events", count=self.count(report["events"])),
         )
 
     def expected(self) -> str:
@@ -391,17 +397,17 @@ class ReportWords:
     def post_table(self) -> Table:
         post = self.report["post"]
         values = [
-            str(post["incidents"]),
-            str(post["acknowledged"]),
-            str(post["resolved"]),
-            str(post["open"]),
-            str(post["deadlines_missed"]),
-            str(post["never_acknowledged_past_deadline"]),
-            str(post["automatic_escalations"]),
+            self.count(post["incidents"]),
+            self.count(post["acknowledged"]),
+            self.count(post["resolved"]),
+            self.count(post["open"]),
+            self.count(post["deadlines_missed"]),
+            self.count(post["never_acknowledged_past_deadline"]),
+            self.count(post["automatic_escalations"]),
             self.spread(post["time_to_ack_minutes"]),
             self.spread(post["time_to_resolve_minutes"]),
-            str(post["refusals"]),
-            str(post["notes"]),
+            self.count(post["refusals"]),
+            self.count(post["notes"]),
         ]
         return Table(self.tr("aar.post"), self.tr("aar.post.columns").split(" | "), [values], [True] * len(values))
 
@@ -410,13 +416,13 @@ class ReportWords:
             [
                 _cell(d["desk"]),
                 f"{d['active']} / {d['expected']}",
-                str(d["incidents_handled"]),
-                str(d["acknowledged"]),
+                self.count(d["incidents_handled"]),
+                self.count(d["acknowledged"]),
                 self.spread(d["time_to_ack_minutes"]),
-                str(d["resolved"]),
-                str(d["deadlines_missed"]),
-                str(d["refusals"]),
-                str(d["notes"]),
+                self.count(d["resolved"]),
+                self.count(d["deadlines_missed"]),
+                self.count(d["refusals"]),
+                self.count(d["notes"]),
             ]
             for d in self.report.get("desks", [])
         ]
@@ -426,16 +432,16 @@ class ReportWords:
         rows = [
             [
                 self.person(t),
-                str(t["incidents_handled"]),
-                str(t["acknowledged"]),
+                self.count(t["incidents_handled"]),
+                self.count(t["acknowledged"]),
                 self.spread(t["time_to_ack_minutes"]),
-                str(t["resolved"]),
+                self.count(t["resolved"]),
                 self.spread(t["time_to_resolve_minutes"]),
-                str(t["deadlines_missed"]),
-                str(t["escalations"]),
+                self.count(t["deadlines_missed"]),
+                self.count(t["escalations"]),
                 self.refusals(t["refusals"]),
-                str(t["tried_to_ack_what_another_had"]),
-                str(t["notes"]),
+                self.count(t["tried_to_ack_what_another_had"]),
+                self.count(t["notes"]),
                 self.tr(f"aar.status.{t.get('status', 'active')}"),
             ]
             for t in self.report["trainees"]
@@ -460,11 +466,12 @@ class ReportWords:
             said = tr(f"aar.refused.reason.{reason}") if f"aar.refused.reason.{reason}" in CATALOG else reason
             return tr("aar.refused", command=step["command"], reason=said)
         if kind == "incident.escalated" and step.get("by") == "system" and step.get("count", 1) > 1:
+            first, last = parse_ts(step["ts"]).astimezone(self.tz), parse_ts(step["last"]).astimezone(self.tz)
             return tr(
                 "aar.system_escalations",
-                count=step["count"],
+                count=self.count(step["count"]),
                 first=self.at(step["ts"], date=False),
-                last=self.at(step["last"], date=False),
+                last=self.at(step["last"], date=first.date() != last.date()),  # a night past midnight says the day it ended
                 level=step.get("level", "?"),
             )
         return tr(f"aar.verb.{kind}") if f"aar.verb.{kind}" in CATALOG else str(step["what"])
