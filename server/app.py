@@ -42,7 +42,7 @@ from opsmon.core.state import Rules, State, stage_status
 from opsmon.core.wire import event_digest
 from server.connections import Connections, gated
 from server.drift import compare, refuse, remember
-from server.exercise import Exercise, ExerciseSettings, prepare
+from server.exercise import Exercise, ExerciseSettings, prepare, roster_line
 from server.follower import Follower
 from server.http import Http, Metrics
 from server.hub import Hub
@@ -304,6 +304,9 @@ async def run(
                     f"opsmon-server: LATIHAN {running.settings.name!r}: scenario time {moment:%d %b %H:%M} {config.province.timezone_name} at x{running.settings.speed:g}; deadlines run on it",
                     flush=True,
                 )
+                said = await roster_line(store, running.settings)
+                if said is not None:
+                    print(f"opsmon-server: {said}", flush=True)
             await stop
             log.info("shutting down")
             await server.close()

@@ -100,3 +100,16 @@ async def record_seen(store: EventStore, names: set[str]) -> None:
     known = await seen(store) or set()
     if names - known:
         await store.set_meta(SEEN_KEY, json.dumps({"epoch": store.epoch, "names": sorted(known | names)}, ensure_ascii=False))
+
+
+async def roster_line(store: EventStore, settings: ExerciseSettings) -> str | None:
+    """What `serve` says of the roster at start: how many trainees it expects, and whose name no token has (they cannot connect)."""
+    if not settings.roster:
+        return None
+    names = {t.name.casefold() for t in await store.tokens() if t.revoked is None}
+    missing = [t.name for t in settings.roster if t.name.casefold() not in names]
+    line = f"roster: {len(settings.roster)} trainee{'' if len(settings.roster) == 1 else 's'} expected"
+    if missing:
+        shown = ", ".join(repr(name) for name in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        line += f"; no token is named {shown} (add one: opsmon-server token add NAME --role officer --agency ...)"
+    return line

@@ -10,6 +10,7 @@ import pytest
 
 from opsmon.cli import main
 from opsmon.training.roster import load_roster
+from server.exercise import roster_line
 from tests.exercises import exercise_server
 from tests.wire import Peer
 
@@ -147,9 +148,12 @@ async def test_a_roster_lists_who_never_connected_and_who_handled_nothing(tmp_pa
     import asyncio
 
     roster_file = tmp_path / "peserta.csv"
-    roster_file.write_text("name,desk\nofficer,Bawaslu\nbjm,KPU\npolisi,Polri\nSari,kpu\n", encoding="utf-8")
+    roster_file.write_text("name,desk\nOfficer,Bawaslu\nbjm,KPU\npolisi,Polri\nSari,kpu\n", encoding="utf-8")  # names as the trainer typed them
     roster = tuple(load_roster(roster_file))
     async with exercise_server(tmp_path, speed=60, roster=roster) as (server, clock):
+        assert server.server.exercise is not None
+        said = await roster_line(server.store, server.server.exercise.settings)  # what serve prints at start
+        assert said == "roster: 4 trainees expected; no token is named 'Sari' (add one: opsmon-server token add NAME --role officer --agency ...)"
         field = await Peer.open(server, server.tokens["admin"])
         rahmat = await Peer.open(server, server.tokens["officer"])
         idle = await Peer.open(server, server.tokens["bjm"])  # connects, then does nothing all session
@@ -164,7 +168,7 @@ async def test_a_roster_lists_who_never_connected_and_who_handled_nothing(tmp_pa
     report = json.loads(capsys.readouterr().out)
     assert report["roster"]["source"] == "roster"
     assert {t["name"]: (t["desk"], t["status"]) for t in report["trainees"]} == {
-        "officer": ("Bawaslu", "active"),
+        "officer": ("Bawaslu", "active"),  # the roster's "Officer" is the token "officer"
         "bjm": ("KPU", "handled_nothing"),
         "polisi": ("Polri", "never_connected"),  # has a token, never came
         "Sari": ("KPU", "never_connected"),  # on the roster, no token at all

@@ -180,7 +180,9 @@ def build(
     roster = (exercise or {}).get("roster")
     if isinstance(roster, list) and roster:
         source = "roster"
-        expected = {str(r["name"]): str(r["desk"]) for r in roster}
+        # A roster's "peserta 01" is the token "Peserta 01": names are matched as the tokens spell them.
+        spelled = {name.casefold(): name for name in people}
+        expected = {spelled.get(str(r["name"]).casefold(), str(r["name"])): str(r["desk"]) for r in roster}
     elif tokens:
         source = "tokens"
         expected = dict(tokens)
