@@ -266,8 +266,9 @@ def timeline(incident: Incident, events: list[Event], config: Config) -> str:
 
 
 def _summary(event: Event, tz: tzinfo) -> str:
-    text = event_summary(event, tz)
-    return f"  {for_terminal(text)}" if text else ""
+    """What the event says; a note's line breaks kept, its next lines indented under the first."""
+    text = for_terminal(event_summary(event, tz), multiline=True).strip("\n")
+    return "  " + text.replace("\n", "\n" + " " * 8) if text else ""
 
 
 async def _history(session: Session, incident: int) -> Result:

@@ -44,11 +44,16 @@ def _clean(text: str | None) -> str:
     return for_terminal(text or "")
 
 
+def _prose(text: str | None) -> str:
+    """A note as written: its line breaks kept, every other control made visible."""
+    return for_terminal(text or "", multiline=True).strip("\n")
+
+
 def _last_note(incident: Incident) -> dict[str, Any] | None:
     if not incident.notes:
         return None
     note = incident.notes[-1]
-    return {"at": note.ts, "by": who(note.by), "text": _clean(note.text)}
+    return {"at": note.ts, "by": who(note.by), "text": _prose(note.text)}
 
 
 def build(
@@ -157,7 +162,7 @@ def build(
                     "by": who(event.actor),
                     "regency": incident.regency if incident else None,
                     "title": _clean(incident.title) if incident else "",
-                    "note": _clean(event_text(event)) or None,
+                    "note": _prose(event_text(event)) or None,
                 }
             )
     resolved = [
@@ -168,7 +173,7 @@ def build(
             "title": _clean(i.title),
             "at": i.resolved,
             "by": who(i.resolved_by),
-            "note": _clean(next((n.text for n in reversed(i.notes) if n.kind == "resolved"), "")) or None,
+            "note": _prose(next((n.text for n in reversed(i.notes) if n.kind == "resolved"), "")) or None,
         }
         for i in counted
         if i.status == "resolved" and after(i.resolved)
@@ -317,7 +322,8 @@ def render_md(doc: dict[str, Any], lang: str = "id") -> str:
             out.append(tr("sitrep.none"))
         for head_line, rest in entries:
             out.append(f"- **{_md_escape(head_line)}**  ")
-            out += [f"  {_md_escape(line, line_start=True)}  " for line in rest]
+            # A note's own line breaks stay lines of the item (each escaped as a line start).
+            out += [f"  {_md_escape(part, line_start=True)}  " for line in rest for part in line.split("\n")]
     return "\n".join(out) + "\n"
 
 
