@@ -16,6 +16,7 @@ from opsmon.core.fold import apply
 from opsmon.core.protocol import Event, Note
 from opsmon.core.text import PLACEHOLDER
 from opsmon.training.sample_night import BUDI, NOW
+from tests.helpers import FakeClock, Running
 from tests.nights import sitrep_night
 from tests.server_thread import ServerThread, opsmon
 from tests.world import RULES
@@ -84,3 +85,106 @@ async def test_the_sitrep_preview_keeps_a_notes_line_breaks() -> None:
         preview = str(app.screen.query_one("#sitrep-text").render())
         assert PLACEHOLDER not in preview
         assert "Batulicin.\nKorban dirawat di Puskesmas." in preview
+
+
+# --- defect 5: progress never goes backwards, and a block never clears, silently ------------------
+
+
+def _stage(live: ServerThread, *args: str) -> int:
+    return opsmon(live, "stage", "--regency", "6301", "--stage", "penghitungan", *args)
+
+
+def test_a_lower_count_or_a_lifted_block_is_refused_unless_it_says_it_corrects(live: ServerThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def row() -> tuple[int, str, str | None]:
+        found = live.state().stages[("6301", "penghitungan")]
+        return found.done, found.status, found.note
+
+    assert _stage(live, "--done", "977") == 0
+    capsys.readouterr()
+    # A restarted feeder resending an older count: refused, and it says why.
+    assert _stage(live, "--done", "541") == 3
+    err = capsys.readouterr().err
+    assert "977" in err and "541" in err and "--correct" in err
+    assert row() == (977, "in_progress", None)
+
+    assert _stage(live, "--blocked", "--note", "Listrik padam") == 0
+    capsys.readouterr()
+    # The feeder's next plain count does not clear the officer's block.
+    assert _stage(live, "--done", "980") == 3
+    err = capsys.readouterr().err
+    assert "TERHAMBAT" in err or "blocked" in err
+    assert "Listrik padam" in err
+    assert row() == (977, "blocked", "Listrik padam")
+
+    # A correction needs a note, locally and at the server.
+    assert _stage(live, "--done", "541", "--correct") == 2
+    assert "--note" in capsys.readouterr().err
+    assert opsmon(live, "import", str(_jsonl(tmp_path, {"type": "stage", "regency": "6301", "stage": "penghitungan", "done": 541, "correct": True}))) != 0
+    capsys.readouterr()
+    assert row() == (977, "blocked", "Listrik padam")
+
+    assert _stage(live, "--done", "541", "--correct", "--note", "Salah ketik: 541 TPS, bukan 977") == 0
+    assert "correction" in capsys.readouterr().out
+    assert row() == (541, "in_progress", "Salah ketik: 541 TPS, bukan 977")
+    assert _stage(live, "--done", "600") == 0  # counts up again as usual
+    capsys.readouterr()
+
+    # Shown as a correction: in the log's summary and in the sitrep, every format.
+    assert opsmon(live, "sitrep", "--format", "json") == 0
+    doc = json.loads(capsys.readouterr().out)
+    fixes = doc["progress"]["corrections"]
+    assert [(f["from"], f["from_status"], f["to"], f["note"]) for f in fixes] == [(977, "blocked", 541, "Salah ketik: 541 TPS, bukan 977")]
+    for fmt, lang, word in (("text", "id", "KOREKSI"), ("md", "en", "CORRECTION")):
+        out = tmp_path / f"r.{fmt}"
+        assert opsmon(live, "sitrep", "--format", fmt, "--lang", lang, "--since", "2000-01-01T00:00:00Z", "-o", str(out)) == 0
+        line = next(line for line in out.read_text(encoding="utf-8").splitlines() if word in line)
+        assert "977" in line and "541" in line and "Salah ketik" in line, line
+
+
+def _jsonl(tmp_path: Path, *lines: dict) -> Path:  # type: ignore[type-arg]
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+# --- defect 6: no stale deadline -----------------------------------------------------------------
+
+
+def test_show_says_no_ack_due_once_acknowledged_even_after_a_severity_change(live: ServerThread, capsys: pytest.CaptureFixture[str]) -> None:
+    incident = _report(live, capsys)
+    assert opsmon(live, "show", str(incident)) == 0
+    assert "ack due" in capsys.readouterr().out  # open: the deadline is owed
+    assert opsmon(live, "ack", str(incident)) == 0
+    assert opsmon(live, "severity", str(incident), "high", "--note", "Sudah terkendali") == 0
+    capsys.readouterr()
+    assert live.state().incidents[incident].ack_due is not None  # the record still has one ...
+    assert opsmon(live, "show", str(incident)) == 0
+    shown = capsys.readouterr().out
+    assert "ack due" not in shown and "next escalation" not in shown, shown  # ... but nothing is due
+
+
+async def test_the_detail_screen_shows_no_batas_ack_once_acknowledged(server: Running, clock: FakeClock) -> None:
+    from textual.widgets import Static
+
+    from opsmon.core.protocol import Ack, SeverityChange
+    from tests.tui_helpers import act, client, queue_of, report, until
+
+    (incident,) = await report(server, clock, [("6371", "critical", "Kericuhan di PPK")])
+    await act(server, "admin", Ack(id="a", incident=incident))
+    await act(server, "admin", SeverityChange(id="s", incident=incident, severity="high", note="Sudah terkendali"))
+    async with client(server, clock, 1) as (app, pilot):
+        queue_of(app).select_incident(incident)
+        await pilot.press("enter")
+        await until(pilot, lambda: type(app.screen).__name__ == "IncidentScreen")
+        facts = _rendered(app.screen.query_one("#detail-facts", Static).content)
+        assert "ACK" in facts and "Batas ack" not in facts, facts
+
+
+def _rendered(content: object) -> str:
+    import io
+
+    from rich.console import Console
+
+    console = Console(width=160, record=True, file=io.StringIO())
+    console.print(content)
+    return console.export_text()

@@ -191,13 +191,22 @@ class StageUpdated(msgspec.Struct, frozen=True, kw_only=True):
     total: int
     note: str | None
     updated: str
+    # Added to v1: set on a correction (a lower count, or a block lifted), with
+    # the row as it was before; UNSET on every ordinary update and older events.
+    corrected_done: int | UnsetType = UNSET
+    corrected_status: str | UnsetType = UNSET
 
     @classmethod
-    def of(cls, row: StageRow) -> StageUpdated:
-        return cls(regency=row.regency, stage=row.stage, status=row.status, done=row.done, total=row.total, note=row.note, updated=row.updated)
+    def of(cls, row: StageRow, corrects: StageRow | None = None) -> StageUpdated:
+        before: dict[str, int | str] = {"corrected_done": corrects.done, "corrected_status": corrects.status} if corrects is not None else {}
+        return cls(regency=row.regency, stage=row.stage, status=row.status, done=row.done, total=row.total, note=row.note, updated=row.updated, **before)  # type: ignore[arg-type]
+
+    @property
+    def correction(self) -> bool:
+        return not isinstance(self.corrected_done, UnsetType)
 
     def as_row(self) -> StageRow:
-        return StageRow(*msgspec.structs.astuple(self))  # the same fields in the same order
+        return StageRow(self.regency, self.stage, self.status, self.done, self.total, self.note, self.updated)
 
 
 class TokenAdded(msgspec.Struct, frozen=True, kw_only=True):

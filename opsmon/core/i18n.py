@@ -350,6 +350,16 @@ CATALOG: dict[str, dict[str, str]] = {
     "reason.command.snooze": {"id": "Penundaan", "en": "Snoozing"},
     "reason.command.severity": {"id": "Perubahan tingkat", "en": "Changing the severity"},
     "reason.command.unack": {"id": "Pembatalan ack", "en": "Un-acknowledging"},
+    "sitrep.correction": {"id": "KOREKSI {regency} {stage}: {was} menjadi {now} ({time})", "en": "CORRECTION {regency} {stage}: {was} to {now} ({time})"},
+    "reason.command.stage": {"id": "Koreksi progres", "en": "Correcting progress"},
+    "reason.count_lower": {
+        "id": "{regency} {stage} sudah {current} selesai; {done} lebih kecil: kirim sebagai koreksi (--correct dengan --note alasannya) bila angka lama salah",
+        "en": "{regency} {stage} already has {current} done; {done} is lower: send it as a correction (--correct with a --note why) if the count was wrong",
+    },
+    "reason.stage_blocked": {
+        "id": "{regency} {stage} sedang TERHAMBAT ({note}); nyatakan hambatan selesai sebagai koreksi (--correct dengan --note alasannya)",
+        "en": "{regency} {stage} is blocked ({note}); say the block is lifted as a correction (--correct with a --note why)",
+    },
     "reason.field.owner": {"id": "Penanggung jawab", "en": "Owner"},
     "reason.field.severity": {"id": "Tingkat", "en": "Severity"},
     "reason.field.to.name": {"id": "Nama penanggung jawab", "en": "Owner's name"},

@@ -16,7 +16,7 @@ from typing import Any
 from opsmon.client.failures import ClientError
 from opsmon.client.handshake import new_command_id
 from opsmon.client.session import Session
-from opsmon.core.clock import parse_ts, utc_now
+from opsmon.core.clock import utc_now
 from opsmon.core.commands import CommandError, command
 from opsmon.core.config import Config
 from opsmon.core.exits import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
@@ -26,7 +26,7 @@ from opsmon.core.protocol import Assign, Command, Event, History, Incidents, Mer
 from opsmon.core.records import AGENCIES, INCIDENT_STATUSES, SEVERITIES, Incident, User
 from opsmon.core.state import State
 from opsmon.core.text import for_terminal
-from opsmon.core.urgency import event_summary, is_mine, urgency_key
+from opsmon.core.urgency import ack_deadline, event_summary, is_mine, is_overdue, urgency_key
 from opsmon.core.wire import to_builtins
 from opsmon.feeds.feeder import LocalInvalid, check_severity, resolve_regency
 
@@ -227,7 +227,7 @@ def table(incidents: list[Incident], config: Config, now: datetime) -> str:
     rows = [("ID", "STATUS", "SEVERITY", "REGENCY", "REPORTS", "OWNER", "REPORTED", "TITLE")]
     for i in incidents:
         regency = config.regency(i.regency)
-        overdue = i.status == "open" and i.snoozed_until is None and parse_ts(i.ack_due) <= now
+        overdue = is_overdue(i, now)
         rows.append(
             (
                 str(i.id),
@@ -254,9 +254,11 @@ def timeline(incident: Incident, events: list[Event], config: Config) -> str:
         f"  category  {incident.category}",
         f"  reported  {local_datetime(incident.reported, tz)} by {who(incident.reporter)}",
         f"  owner     {who(incident.owner) if incident.owner else '-'}",
-        f"  ack due   {local_datetime(incident.ack_due, tz)}"
-        + (f", next escalation {local_datetime(incident.escalate_due, tz)}" if incident.escalate_due else ""),
     ]
+    due = ack_deadline(incident)  # none once acknowledged, snoozed, merged or resolved: never a stale one
+    if due is not None:
+        escalation = f", next escalation {local_datetime(incident.escalate_due, tz)}" if incident.escalate_due else ""
+        lines.append(f"  ack due   {local_datetime(due, tz)}{escalation}")
     if incident.detail:
         lines.append("  detail    " + for_terminal(incident.detail, multiline=True).replace("\n", "\n            "))
     lines.append("timeline:")

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from opsmon.core.clock import format_ts, parse_ts
-from opsmon.core.events import IncidentEscalated
+from opsmon.core.events import IncidentEscalated, StageUpdated
 from opsmon.core.i18n import Translator, who
 from opsmon.core.protocol import Event, ExerciseInfo
 from opsmon.core.records import SEVERITIES, ConfigInfo, Incident
@@ -108,6 +108,25 @@ def build(
             "done": bool(row and row.status == "done"),
             "blocked": bool(row and row.status == "blocked"),
         }
+
+    # Stage corrections in the period (a count stepped back, a block lifted): said, never silent.
+    stage_labels = {s.key: (s.short or s.label) for s in config.stages}
+    corrections = [
+        {
+            "regency": update.regency,
+            "stage": update.stage,
+            "stage_label": {"id": stage_labels[update.stage].id, "en": stage_labels[update.stage].en} if update.stage in stage_labels else None,
+            "from": update.corrected_done,
+            "from_status": update.corrected_status,
+            "to": update.done,
+            "status": update.status,
+            "at": event.ts,
+            "by": who(event.actor),
+            "note": _prose(update.note) or None,
+        }
+        for event in events
+        if isinstance(update := event.data, StageUpdated) and update.correction and after(event.ts)
+    ]
 
     open_here = [i for i in state.incidents.values() if i.status != "resolved" and i.merged_into is None]
     lines = []
@@ -207,7 +226,7 @@ def build(
         "generated": format_ts(now),
         "by": by,
         "since": since_ts,
-        "progress": {"tps": tps, "kecamatan": kecamatan, "regency_plenaries": plenaries, "province_plenary": province_plenary},
+        "progress": {"tps": tps, "kecamatan": kecamatan, "regency_plenaries": plenaries, "province_plenary": province_plenary, "corrections": corrections},
         "regencies": lines,
         "incidents": {
             "reported": len(reported),

@@ -12,7 +12,7 @@ from opsmon.core.fold import touches
 from opsmon.core.i18n import local_datetime, local_time, who
 from opsmon.core.protocol import Event
 from opsmon.core.text import for_terminal
-from opsmon.core.urgency import event_summary, event_text
+from opsmon.core.urgency import ack_deadline, event_summary, event_text
 from opsmon.core.view import totals
 from opsmon.tui.actions import DETAIL, bindings
 from opsmon.tui.screens.live import LiveScreen
@@ -92,7 +92,9 @@ class IncidentScreen(LiveScreen):
         _row(table, tr("detail.location"), for_terminal(incident.location) or none)
         _row(table, tr("detail.reporter"), who(incident.reporter))
         _row(table, tr("detail.reported"), local_datetime(incident.reported, tz))
-        _row(table, tr("detail.ack_due"), local_datetime(incident.ack_due, tz))
+        due = ack_deadline(incident)
+        if due is not None:  # nothing is due once acknowledged, snoozed, merged or resolved
+            _row(table, tr("detail.ack_due"), local_datetime(due, tz))
         acked = f"{who(incident.acknowledged_by)} {local_datetime(incident.acknowledged, tz)}" if incident.acknowledged else none
         _row(table, tr("detail.acked"), acked)
         resolved = f"{who(incident.resolved_by)} {local_datetime(incident.resolved, tz)}" if incident.resolved else none
