@@ -188,3 +188,72 @@ def _rendered(content: object) -> str:
     console = Console(width=160, record=True, file=io.StringIO())
     console.print(content)
     return console.export_text()
+
+
+# --- defect 7: one status word on every screen --------------------------------------------------
+
+
+async def test_every_screen_and_opsmon_list_say_the_same_status_word(server: Running, clock: FakeClock, capsys: pytest.CaptureFixture[str]) -> None:
+    import asyncio
+
+    from textual.widgets import Static
+
+    from opsmon.cli import main
+    from opsmon.core.protocol import Merge, Snooze
+    from opsmon.tui.app import OpsmonApp
+    from opsmon.tui.widgets.status import Ticker
+    from tests.tui_helpers import SIZE, act, client, queue_of, report, until
+
+    live, later, repeat = await report(server, clock, [("6371", "medium", "Kericuhan"), ("6371", "high", "Kotak rusak"), ("6371", "medium", "Kericuhan lagi")])
+    await act(server, "admin", Snooze(id="z", incident=later, minutes=60, note="Menunggu PLN"))
+    await act(server, "admin", Merge(id="m", incident=repeat, into=live, note="Kejadian yang sama"))
+    words = {live: "NEW", later: "SNOOZED", repeat: "MERGED"}
+
+    # opsmon list: the same word (in English, lower case; snoozed and merged say until when / into which)
+    code = await asyncio.to_thread(main, ["list", "--status", "all", "--url", server.url, "--token", server.tokens["officer"]])
+    assert code == 0
+    listed = {int(line.split()[0]): line.split()[1] for line in capsys.readouterr().out.splitlines()[1:]}
+    assert {n: w.split(">")[0].replace("open", "new").upper() for n, w in listed.items()} == words
+
+    async with client(server, clock, 3, lang="en") as (app, pilot):
+        queue = queue_of(app)
+        for incident, word in words.items():
+            row = queue._row_text(queue.incidents[queue.incident_ids.index(incident)], queue.size.width).plain
+            assert word in row, row
+        # The count says what it counts: open work, not the merged row it also lists.
+        assert "(2 not resolved)" in str(app.dashboard.query_one("#queue-title").render())
+        queue.select_incident(later)
+        await pilot.press("d")
+        await until(pilot, lambda: type(app.screen).__name__ == "RegencyScreen")
+        shown = _rendered(app.screen.query_one("#regency-incidents", Static).content)
+        line = next(line for line in shown.splitlines() if f"#{later} " in line)
+        assert "SNOOZED" in line and "NEW" not in line, shown
+
+    wall = OpsmonApp(url=server.url, token=server.tokens["wall"], clock=clock, lang="en")
+    async with wall.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: wall.welcome is not None and wall.repaints > 1)
+        ticker = wall.dashboard.query_one(Ticker)
+        await until(pilot, lambda: f"{len(words)}" and "MERGED" in str(ticker.render()))
+        for line in str(ticker.render()).splitlines():
+            incident = next(n for n, t in ((live, "Kericuhan"), (later, "Kotak rusak"), (repeat, "Kericuhan lagi")) if line.rstrip().endswith(t))
+            assert words[incident] in line, line
+
+
+@pytest.mark.parametrize("scenario", ["hari-h", "rekap"])
+def test_a_generated_night_never_trips_on_the_correction_rule(scenario: str) -> None:
+    """Every stage update a scenario plays is accepted in order: its steps back
+    (an inject's lower count) and its lifted blocks are sent as corrections."""
+    from opsmon.core.events import StageUpdated
+    from opsmon.training.night import generate
+    from tests.helpers import province
+    from tests.world import World
+
+    w = World()
+    corrections = 0
+    for seed in (1, 2, 3):
+        w = World()
+        for n, sim in enumerate(c for c in generate(province(), scenario, seed) if c.kind == "stage"):
+            event = w.do(sim.to_command(f"s{n}"))  # a refusal raises DomainError
+            assert isinstance(event.data, StageUpdated)
+            corrections += event.data.correction
+    assert corrections > 0  # the rule is exercised, not avoided

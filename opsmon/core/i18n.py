@@ -69,6 +69,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "sev.letter.low": {"id": "R", "en": "L"},
     # --- queue ------------------------------------------------------------------
     "queue.title": {"id": "Antrian insiden", "en": "Incident queue"},
+    "queue.count": {"id": "{count} belum selesai", "en": "{count} not resolved"},
     "queue.empty": {"id": "Tidak ada insiden yang cocok.", "en": "No matching incidents."},
     "queue.none": {"id": "Tidak ada insiden.", "en": "No incidents."},
     "queue.filter.text": {"id": "teks: {text}", "en": "text: {text}"},

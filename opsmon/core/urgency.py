@@ -89,6 +89,23 @@ def is_mine(incident: Incident, user: User) -> bool:
     return user.regencies is not None and incident.regency in user.regencies
 
 
+STATUS_WORDS = ("open", "acknowledged", "snoozed", "merged", "resolved")  # i18n `status.<word>`
+OPEN_WORK = frozenset(("open", "acknowledged", "snoozed"))  # what the queue's count counts
+
+
+def status_word(incident: Incident) -> str:
+    """An incident's one status word (one of STATUS_WORDS), the same on every
+    screen and in `opsmon list`: merged before resolved (a merge closes it),
+    snoozed before open or acknowledged (it is not waiting on anyone now)."""
+    if incident.merged_into is not None:
+        return "merged"
+    if incident.status == "resolved":
+        return "resolved"
+    if incident.snoozed_until is not None:
+        return "snoozed"
+    return "acknowledged" if incident.status == "acknowledged" else "open"
+
+
 def ack_deadline(incident: Incident) -> str | None:
     """The acknowledgement deadline still owed, or None: the one definition every
     screen and document asks. Only an open incident that is neither snoozed nor

@@ -26,7 +26,7 @@ from opsmon.core.protocol import Assign, Command, Event, History, Incidents, Mer
 from opsmon.core.records import AGENCIES, INCIDENT_STATUSES, SEVERITIES, Incident, User
 from opsmon.core.state import State
 from opsmon.core.text import for_terminal
-from opsmon.core.urgency import ack_deadline, event_summary, is_mine, is_overdue, urgency_key
+from opsmon.core.urgency import ack_deadline, event_summary, is_mine, is_overdue, status_word, urgency_key
 from opsmon.core.wire import to_builtins
 from opsmon.feeds.feeder import LocalInvalid, check_severity, resolve_regency
 
@@ -88,7 +88,7 @@ def add_parsers(commands: Any, feeder: Any, incident_id: Any, command_id_option:
     command_id_option(merge)
 
     listing = feeder(commands, "list", "the incidents, most urgent first (default: every one not resolved)")
-    listing.add_argument("--status", choices=STATUS_CHOICES, help="only these (default: open and acknowledged); all: also the resolved of the last 24 hours")
+    listing.add_argument("--status", choices=STATUS_CHOICES, help="only these (default: open and acknowledged); all: every incident of the whole log")
     listing.add_argument("--regency", help="BPS code or name")
     listing.add_argument("--severity", help=f"one of {', '.join(SEVERITIES)}")
     listing.add_argument(
@@ -216,11 +216,12 @@ def select(state: State, args: argparse.Namespace, config: Config, user: User) -
 
 def _state_word(incident: Incident, config: Config) -> str:
     """Status as a word, never by colour: snoozed ones say until when."""
-    if incident.merged_into is not None:
+    word = status_word(incident)  # the screens' word (urgency.status_word), in English
+    if word == "merged":
         return f"merged>{incident.merged_into}"
-    if incident.snoozed_until is not None and incident.status != "resolved":
+    if word == "snoozed" and incident.snoozed_until is not None:
         return f"snoozed>{local_time(incident.snoozed_until, config.province.tz)}"
-    return incident.status
+    return word
 
 
 def table(incidents: list[Incident], config: Config, now: datetime) -> str:

@@ -9,7 +9,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Footer, Static
 
 from opsmon.core.text import for_terminal
-from opsmon.core.urgency import urgency_key
+from opsmon.core.urgency import status_word, urgency_key
 from opsmon.core.view import SEVERITIES, totals
 from opsmon.tui.actions import REGENCY, bindings
 from opsmon.tui.screens.live import LiveScreen
@@ -84,7 +84,7 @@ class RegencyScreen(LiveScreen):
         if not open_here:
             out.append(tr("regency.none_open"), self.style_for("quiet"))
         for incident in open_here:
-            out.append(f"#{incident.id} {tr('sev.letter.' + incident.severity)} {tr('status.' + incident.status):<7} ", self.style_for("strong"))
+            out.append(f"#{incident.id} {tr('sev.letter.' + incident.severity)} {tr('status.' + status_word(incident)):<7} ", self.style_for("strong"))
             out.append(for_terminal(incident.title))
             out.append("\n")
         self.query_one("#regency-incidents", Static).update(out)
