@@ -257,3 +257,21 @@ def test_a_generated_night_never_trips_on_the_correction_rule(scenario: str) -> 
             assert isinstance(event.data, StageUpdated)
             corrections += event.data.correction
     assert corrections > 0  # the rule is exercised, not avoided
+
+
+async def test_the_regency_screen_says_a_correction_as_one(server: Running, clock: FakeClock) -> None:
+    from textual.widgets import Static
+
+    from opsmon.core.protocol import StageUpdate
+    from tests.tui_helpers import act, client, until
+
+    async with client(server, clock, 0) as (app, pilot):
+        await act(server, "admin", StageUpdate(id="s1", regency="6301", stage="penghitungan", done=977))
+        await act(server, "admin", StageUpdate(id="s2", regency="6301", stage="penghitungan", blocked=True, note="Listrik padam"))
+        await act(server, "admin", StageUpdate(id="s3", regency="6301", stage="penghitungan", done=541, correct=True, note="Salah ketik"))
+        await until(pilot, lambda: app.state.stages[("6301", "penghitungan")].done == 541)
+        await pilot.press("1", "d")
+        await until(pilot, lambda: type(app.screen).__name__ == "RegencyScreen")
+        facts = _rendered(app.screen.query_one("#regency-facts", Static).content)
+        line = next(line for line in facts.splitlines() if "KOREKSI" in line)
+        assert "977 TERHAMBAT menjadi 541" in line and "Salah ketik" in line, facts

@@ -351,6 +351,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "reason.command.snooze": {"id": "Penundaan", "en": "Snoozing"},
     "reason.command.severity": {"id": "Perubahan tingkat", "en": "Changing the severity"},
     "reason.command.unack": {"id": "Pembatalan ack", "en": "Un-acknowledging"},
+    "regency.correction": {"id": "KOREKSI {stage}: {was} menjadi {now} ({time}, {who})", "en": "CORRECTION {stage}: {was} to {now} ({time}, {who})"},
     "sitrep.correction": {"id": "KOREKSI {regency} {stage}: {was} menjadi {now} ({time})", "en": "CORRECTION {regency} {stage}: {was} to {now} ({time})"},
     "reason.command.stage": {"id": "Koreksi progres", "en": "Correcting progress"},
     "reason.count_lower": {

@@ -152,7 +152,7 @@ def build(
                 "done": row.done if current and row else 0,
                 "total": row.total if current and row else 0,
                 "blocked": bool(current and row and row.status == "blocked"),
-                "note": _clean(row.note) if current and row and row.status == "blocked" and row.note else None,
+                "note": _prose(row.note).replace("\n", " ") if current and row and row.status == "blocked" and row.note else None,
                 "condition": condition(
                     critical_unacked=sum(1 for i in open_here if i.regency == regency.code and i.status == "open" and i.severity == "critical"),
                     escalated=sum(1 for i in open_here if i.regency == regency.code and i.level > 0),
