@@ -198,8 +198,9 @@ class StageUpdated(msgspec.Struct, frozen=True, kw_only=True):
 
     @classmethod
     def of(cls, row: StageRow, corrects: StageRow | None = None) -> StageUpdated:
-        before: dict[str, int | str] = {"corrected_done": corrects.done, "corrected_status": corrects.status} if corrects is not None else {}
-        return cls(regency=row.regency, stage=row.stage, status=row.status, done=row.done, total=row.total, note=row.note, updated=row.updated, **before)  # type: ignore[arg-type]
+        """The event that sets `row`; with `corrects`, a correction of that row as it was."""
+        update = cls(regency=row.regency, stage=row.stage, status=row.status, done=row.done, total=row.total, note=row.note, updated=row.updated)
+        return update if corrects is None else msgspec.structs.replace(update, corrected_done=corrects.done, corrected_status=corrects.status)
 
     @property
     def correction(self) -> bool:
