@@ -117,7 +117,8 @@ class Commander:
         n = self.count
         regency = REGENCIES[n % len(REGENCIES)]
         if n % 3 == 0:
-            return {"type": "stage", "regency": regency, "stage": "penghitungan", "done": n % 400}
+            # Counts that wrap around step back: said as corrections (a plain lower count is refused).
+            return {"type": "stage", "regency": regency, "stage": "penghitungan", "done": n % 400, "correct": True, "note": "bench"}
         return {
             "type": "report",
             "incident": {"regency": regency, "category": "logistik", "severity": "medium", "title": f"{self.name} laporan {n}", "location": "TPS 001"},

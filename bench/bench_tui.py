@@ -158,7 +158,8 @@ def _command(n: int, tag: str, regencies: list[Any]) -> Any:
     if n % 10 == 0:
         severity = ("critical", "high", "medium", "low")[n % 4]
         return Report(id=f"{tag}-{n}", incident=IncidentDraft(regency=regency.code, category="logistik", severity=severity, title=f"bench {n}"))
-    return StageUpdate(id=f"{tag}-{n}", regency=regency.code, stage="penghitungan", done=(n // 13) % regency.tps)
+    # Counts that wrap around step back: said as corrections (a plain lower count is refused).
+    return StageUpdate(id=f"{tag}-{n}", regency=regency.code, stage="penghitungan", done=(n // 13) % regency.tps, correct=True, note="bench")
 
 
 async def _feed(url: str, tokens: list[str], rate: float, seconds: float, count: int, tag: str) -> int:

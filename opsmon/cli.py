@@ -205,6 +205,11 @@ def build_parser() -> argparse.ArgumentParser:
     stage.add_argument("--done", type=_count, help="how many units are done (TPS, kecamatan, or 1 for a plenary); left out, the server keeps its count")
     stage.add_argument("--blocked", action="store_true", help="mark the stage blocked (say why with --note); without --done the count is kept")
     stage.add_argument("--note", help="a short note shown with the stage")
+    stage.add_argument(
+        "--correct",
+        action="store_true",
+        help="a correction: a count lower than the one shown, or a block lifted (say why with --note); without it the server refuses both",
+    )
     _command_id_option(stage)
 
     ack = _feeder(commands, "ack", "acknowledge an incident")
@@ -360,8 +365,10 @@ def build_command(args: argparse.Namespace, config: Config) -> Command:
             check_stage(config, stage_info.key, place, args.done)
         except LocalInvalid as exc:
             raise FeedError(str(exc), EXIT_USAGE) from None
+        if args.correct and not (args.note or "").strip():
+            raise FeedError("--correct needs a --note saying why the count or the block is corrected", EXIT_USAGE)
         code = place.code if place is not None else config.province.code
-        return _command("stage", command_id, regency=code, stage=args.stage, done=args.done, note=args.note, blocked=args.blocked)
+        return _command("stage", command_id, regency=code, stage=args.stage, done=args.done, note=args.note, blocked=args.blocked, correct=args.correct)
     if args.command in triage_cli.TRIAGE_COMMANDS:
         return triage_cli.build(args, config, command_id)
     for text in (getattr(args, "note", None), getattr(args, "text", None)):
@@ -386,7 +393,7 @@ def describe_success(command: Command, result: Result, config: Config) -> str:
         regency = config.regency(command.regency)
         stage = config.stage(command.stage)
         name = regency.short if regency else config.province.name
-        state = " (blocked)" if command.blocked else ""
+        state = (" (blocked)" if command.blocked else "") + (" (correction)" if command.correct else "")
         if command.done is None:
             return f"{command.regency} {name} {command.stage}: {'blocked' if command.blocked else 'updated'}, count kept (seq {result.seq})"
         total = stage.total_for(regency) if stage else "?"

@@ -244,8 +244,13 @@ def test_stage_updates() -> None:
     assert row.status == "in_progress" and row.done == 3
     w.do(StageUpdate(id="s", regency="6371", stage="rekap_ppk", done=3, blocked=True, note="Saksi keberatan"))
     assert w.state.stages[("6371", "rekap_ppk")].status == "blocked"
-    w.do(StageUpdate(id="s", regency="6371", stage="rekap_ppk", done=5))
+    # Lifting a block is a stated correction (issue 20 defect 5), never the next plain count.
+    with pytest.raises(DomainError, match="is blocked"):
+        w.do(StageUpdate(id="s", regency="6371", stage="rekap_ppk", done=5))
+    event = w.do(StageUpdate(id="s", regency="6371", stage="rekap_ppk", done=5, correct=True, note="Keberatan diselesaikan"))
+    assert to_builtins(event.data)["corrected_status"] == "blocked"
     assert w.state.stages[("6371", "rekap_ppk")].status == "done"
+    w.do(StageUpdate(id="s", regency="6371", stage="rekap_ppk", done=5))
     assert w.state.stages[("6371", "rekap_ppk")].note is None
     w.do(StageUpdate(id="s", regency="6371", stage="pemungutan", done=1940))
     assert w.state.stages[("6371", "pemungutan")].status == "done"
@@ -259,7 +264,7 @@ def test_a_stage_update_without_done_keeps_the_count() -> None:
     row = w.state.stages[("6372", "rekap_ppk")]
     assert (row.done, row.total, row.status, row.note) == (2, 5, "blocked", "Listrik padam")
     assert event.data.done == 2  # the event carries the count: folding needs no state
-    w.do(StageUpdate(id="s", regency="6372", stage="rekap_ppk"))  # unblocked, count kept
+    w.do(StageUpdate(id="s", regency="6372", stage="rekap_ppk", correct=True, note="Listrik menyala"))  # unblocked (stated), count kept
     assert (w.state.stages[("6372", "rekap_ppk")].done, w.state.stages[("6372", "rekap_ppk")].status) == (2, "in_progress")
 
 

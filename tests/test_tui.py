@@ -131,7 +131,7 @@ async def test_an_empty_night_says_there_are_no_incidents_not_none_matching(serv
         def title() -> str:
             return str(app.dashboard.query_one("#queue-title").render())
 
-        await until(pilot, lambda: "(0)" in title())
+        await until(pilot, lambda: "(0 belum selesai)" in title())
         assert title().endswith("· Tidak ada insiden.") and "cocok" not in title()
         await pilot.press("f")  # critical only: now a filter could be hiding some
         await until(pilot, lambda: "Tidak ada insiden yang cocok." in title())

@@ -218,6 +218,7 @@ def decide(state: State, command: WriteCommand, actor: Actor, scope: list[str] |
                 params={"done": done, "total": total, "regency": command.regency, "stage": command.stage},
             )
         _check_scope(scope, command.regency)
+        corrects = _stage_correction(command, current, done)
         row = StageRow(
             regency=command.regency,
             stage=command.stage,
@@ -227,7 +228,7 @@ def decide(state: State, command: WriteCommand, actor: Actor, scope: list[str] |
             note=command.note or None,
             updated=ts,
         )
-        return Decision(StageUpdated.of(row), command.regency)
+        return Decision(StageUpdated.of(row, corrects), command.regency)
 
     incident = _find(state, command.incident)
     _check_scope(scope, incident.regency)
@@ -277,6 +278,38 @@ def decide(state: State, command: WriteCommand, actor: Actor, scope: list[str] |
         return Decision(IncidentReopened(incident=ref, note=command.note, ack_due=ack_due, escalate_due=ack_due), incident.regency)
     if isinstance(command, Snooze | Assign | SeverityChange | Unack | Merge):
         return _decide_triage(state, incident, command, scope, now, rules)
+
+
+def _stage_correction(command: StageUpdate, current: StageRow | None, done: int) -> StageRow | None:
+    """The row a stage update corrects, or None for an ordinary update.
+
+    A count lower than the one held (a restarted feeder resending old counts)
+    and a plain update over a blocked row (a block cleared by the next count)
+    are never silent: refused unless the command says it corrects, with a note."""
+    if current is None:
+        return None
+    lower = done < current.done
+    unblocks = current.status == "blocked" and not command.blocked
+    if not (lower or unblocks):
+        return None
+    where = f"{command.regency} {command.stage}"
+    if not command.correct:
+        if lower:
+            raise DomainError(
+                "conflict",
+                f"{where} already has {current.done} done; {done} is lower: send it as a correction (correct, with a note why) if the count was wrong",
+                reason="count_lower",
+                params={"regency": command.regency, "stage": command.stage, "done": done, "current": current.done},
+            )
+        raise DomainError(
+            "conflict",
+            f"{where} is blocked ({current.note or 'no note'}); say it is lifted as a correction (correct, with a note why)",
+            reason="stage_blocked",
+            params={"regency": command.regency, "stage": command.stage, "note": current.note or "-"},
+        )
+    if not (command.note or "").strip():
+        raise DomainError("invalid", "a correction needs a note saying why", reason="note_required", params={"command": "stage"})
+    return current
 
 
 # --- triage decisions ----------------------------------------------------------------

@@ -191,13 +191,23 @@ class StageUpdated(msgspec.Struct, frozen=True, kw_only=True):
     total: int
     note: str | None
     updated: str
+    # Added to v1: set on a correction (a lower count, or a block lifted), with
+    # the row as it was before; UNSET on every ordinary update and older events.
+    corrected_done: int | UnsetType = UNSET
+    corrected_status: str | UnsetType = UNSET
 
     @classmethod
-    def of(cls, row: StageRow) -> StageUpdated:
-        return cls(regency=row.regency, stage=row.stage, status=row.status, done=row.done, total=row.total, note=row.note, updated=row.updated)
+    def of(cls, row: StageRow, corrects: StageRow | None = None) -> StageUpdated:
+        """The event that sets `row`; with `corrects`, a correction of that row as it was."""
+        update = cls(regency=row.regency, stage=row.stage, status=row.status, done=row.done, total=row.total, note=row.note, updated=row.updated)
+        return update if corrects is None else msgspec.structs.replace(update, corrected_done=corrects.done, corrected_status=corrects.status)
+
+    @property
+    def correction(self) -> bool:
+        return not isinstance(self.corrected_done, UnsetType)
 
     def as_row(self) -> StageRow:
-        return StageRow(*msgspec.structs.astuple(self))  # the same fields in the same order
+        return StageRow(self.regency, self.stage, self.status, self.done, self.total, self.note, self.updated)
 
 
 class TokenAdded(msgspec.Struct, frozen=True, kw_only=True):

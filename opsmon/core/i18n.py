@@ -69,6 +69,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "sev.letter.low": {"id": "R", "en": "L"},
     # --- queue ------------------------------------------------------------------
     "queue.title": {"id": "Antrian insiden", "en": "Incident queue"},
+    "queue.count": {"id": "{count} belum selesai", "en": "{count} not resolved"},
     "queue.empty": {"id": "Tidak ada insiden yang cocok.", "en": "No matching incidents."},
     "queue.none": {"id": "Tidak ada insiden.", "en": "No incidents."},
     "queue.filter.text": {"id": "teks: {text}", "en": "text: {text}"},
@@ -350,6 +351,17 @@ CATALOG: dict[str, dict[str, str]] = {
     "reason.command.snooze": {"id": "Penundaan", "en": "Snoozing"},
     "reason.command.severity": {"id": "Perubahan tingkat", "en": "Changing the severity"},
     "reason.command.unack": {"id": "Pembatalan ack", "en": "Un-acknowledging"},
+    "regency.correction": {"id": "KOREKSI {stage}: {was} menjadi {now} ({time}, {who})", "en": "CORRECTION {stage}: {was} to {now} ({time}, {who})"},
+    "sitrep.correction": {"id": "KOREKSI {regency} {stage}: {was} menjadi {now} ({time})", "en": "CORRECTION {regency} {stage}: {was} to {now} ({time})"},
+    "reason.command.stage": {"id": "Koreksi progres", "en": "Correcting progress"},
+    "reason.count_lower": {
+        "id": "{regency} {stage} sudah {current} selesai; {done} lebih kecil: kirim sebagai koreksi (--correct dengan --note alasannya) bila angka lama salah",
+        "en": "{regency} {stage} already has {current} done; {done} is lower: send it as a correction (--correct with a --note why) if the count was wrong",
+    },
+    "reason.stage_blocked": {
+        "id": "{regency} {stage} sedang TERHAMBAT ({note}); nyatakan hambatan selesai sebagai koreksi (--correct dengan --note alasannya)",
+        "en": "{regency} {stage} is blocked ({note}); say the block is lifted as a correction (--correct with a --note why)",
+    },
     "reason.field.owner": {"id": "Penanggung jawab", "en": "Owner"},
     "reason.field.severity": {"id": "Tingkat", "en": "Severity"},
     "reason.field.to.name": {"id": "Nama penanggung jawab", "en": "Owner's name"},

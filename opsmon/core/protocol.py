@@ -97,6 +97,9 @@ class StageUpdate(msgspec.Struct, tag="stage", tag_field="type"):
     done: Annotated[int, msgspec.Meta(ge=0)] | None = None
     note: LongText | None = None
     blocked: bool = False
+    # Added to v1: a count lower than the one held, or an update that lifts a
+    # block, is refused unless the command says it corrects (with a note why).
+    correct: bool = False
 
 
 class History(msgspec.Struct, tag="history", tag_field="type"):

@@ -60,9 +60,11 @@ def event_summary(event: Event, tz: tzinfo | None = None) -> str:
             return f"into #{into}{note}"
         case IncidentEscalated(level=level):
             return f"level {level}{note}"
-        case StageUpdated(stage=stage, done=done, total=total, status=status):
+        case StageUpdated(stage=stage, done=done, total=total, status=status) as update:
             blocked = " blocked" if status == "blocked" else ""
-            return f"{stage} {done}/{total}{blocked}{note}"
+            # A correction says so, and what it corrected: never a silent step back.
+            corrected = f" (correction of {update.corrected_done}{' blocked' if update.corrected_status == 'blocked' else ''})" if update.correction else ""
+            return f"{stage} {done}/{total}{blocked}{corrected}{note}"
         case IncidentNoted(text=text):
             return text
         case dict():
@@ -87,9 +89,37 @@ def is_mine(incident: Incident, user: User) -> bool:
     return user.regencies is not None and incident.regency in user.regencies
 
 
+STATUS_WORDS = ("open", "acknowledged", "snoozed", "merged", "resolved")  # i18n `status.<word>`
+OPEN_WORK = frozenset(("open", "acknowledged", "snoozed"))  # what the queue's count counts
+
+
+def status_word(incident: Incident) -> str:
+    """An incident's one status word (one of STATUS_WORDS), the same on every
+    screen and in `opsmon list`: merged before resolved (a merge closes it),
+    snoozed before open or acknowledged (it is not waiting on anyone now)."""
+    if incident.merged_into is not None:
+        return "merged"
+    if incident.status == "resolved":
+        return "resolved"
+    if incident.snoozed_until is not None:
+        return "snoozed"
+    return "acknowledged" if incident.status == "acknowledged" else "open"
+
+
+def ack_deadline(incident: Incident) -> str | None:
+    """The acknowledgement deadline still owed, or None: the one definition every
+    screen and document asks. Only an open incident that is neither snoozed nor
+    merged owes one; an acknowledged one keeps an `ack_due` in its record (a
+    severity change sets it again) but nothing is due."""
+    if incident.status != "open" or incident.snoozed_until is not None or incident.merged_into is not None:
+        return None
+    return incident.ack_due
+
+
 def is_overdue(incident: Incident, now: datetime) -> bool:
     """Unacknowledged past its acknowledgement deadline (a snoozed one is not)."""
-    return incident.status == "open" and incident.snoozed_until is None and parse_ts(incident.ack_due) <= now
+    due = ack_deadline(incident)
+    return due is not None and parse_ts(due) <= now
 
 
 def in_snapshot(incident: Incident, now: datetime) -> bool:

@@ -8,13 +8,18 @@ and the queue's filters.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, tzinfo
 
+from msgspec import UnsetType
+
 from opsmon.core.clock import parse_ts
+from opsmon.core.events import StageUpdated
 from opsmon.core.i18n import Translator
+from opsmon.core.protocol import Event
 from opsmon.core.records import SEVERITIES as SEVERITIES  # re-exported for the screens
-from opsmon.core.records import ConfigInfo, Incident, StageInfo, StageRow, User
+from opsmon.core.records import Actor, ConfigInfo, Incident, StageInfo, StageRow, User
 from opsmon.core.state import State
 from opsmon.core.text import for_terminal
 from opsmon.core.urgency import in_snapshot, is_mine, is_overdue, urgency_key
@@ -297,6 +302,29 @@ def queue(state: State, lookup: Lookup, view: QueueFilter, now: datetime) -> lis
     for 24 hours (as a fresh snapshot would), so a wall running for days stays short."""
     labels = lookup.search_labels()
     return sorted((i for i in state.incidents.values() if in_snapshot(i, now) and view.matches(i, labels)), key=urgency_key)
+
+
+@dataclass(frozen=True)
+class Correction:
+    """A stage update that said it corrects: a count stepped back, or a block lifted."""
+
+    stage: str
+    was: int
+    was_blocked: bool
+    now: int
+    at: str
+    by: Actor
+    note: str
+
+
+def stage_corrections(events: Iterable[Event], regency: str) -> list[Correction]:
+    """The corrections of a regency's stages among `events`, newest first."""
+    found = [
+        Correction(data.stage, data.corrected_done, data.corrected_status == "blocked", data.done, event.ts, event.actor, data.note or "")
+        for event in events
+        if isinstance(data := event.data, StageUpdated) and data.regency == regency and not isinstance(data.corrected_done, UnsetType)
+    ]
+    return found[::-1]
 
 
 def latest(state: State, limit: int, now: datetime) -> list[Incident]:

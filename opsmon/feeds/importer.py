@@ -173,6 +173,8 @@ def to_command(raw: dict[str, Any], config: Config, default_id: str) -> Command:
             "blocked": blocked,
             "note": note,
         }
+        if raw.get("correct") not in (None, ""):
+            body["correct"] = _bool(raw["correct"], "correct")  # JSONL only: a lower count or a lifted block, with a note
     elif kind in INCIDENT_VERBS:
         body = {k: v for k, v in raw.items() if k != "kind" and v not in ("", None)}
         body.update(type=kind, id=command_id)

@@ -226,6 +226,8 @@ class Simulator:
                     self.stats.stages += 1
             else:
                 code = (result.code if result is not None else None) or "lost"
+                if result is not None and result.reason and result.reason != code:
+                    code += f" ({result.reason})"  # says why: a restarted run's older counts are `conflict (count_lower)`
                 self.stats.refused[code] = self.stats.refused.get(code, 0) + 1
             if sim.kind == "report" and sim.ref is not None:
                 future = self._ref(sim.ref)

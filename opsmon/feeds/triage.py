@@ -16,7 +16,7 @@ from typing import Any
 from opsmon.client.failures import ClientError
 from opsmon.client.handshake import new_command_id
 from opsmon.client.session import Session
-from opsmon.core.clock import parse_ts, utc_now
+from opsmon.core.clock import utc_now
 from opsmon.core.commands import CommandError, command
 from opsmon.core.config import Config
 from opsmon.core.exits import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
@@ -26,7 +26,7 @@ from opsmon.core.protocol import Assign, Command, Event, History, Incidents, Mer
 from opsmon.core.records import AGENCIES, INCIDENT_STATUSES, SEVERITIES, Incident, User
 from opsmon.core.state import State
 from opsmon.core.text import for_terminal
-from opsmon.core.urgency import event_summary, is_mine, urgency_key
+from opsmon.core.urgency import ack_deadline, event_summary, is_mine, is_overdue, status_word, urgency_key
 from opsmon.core.wire import to_builtins
 from opsmon.feeds.feeder import LocalInvalid, check_severity, resolve_regency
 
@@ -88,7 +88,7 @@ def add_parsers(commands: Any, feeder: Any, incident_id: Any, command_id_option:
     command_id_option(merge)
 
     listing = feeder(commands, "list", "the incidents, most urgent first (default: every one not resolved)")
-    listing.add_argument("--status", choices=STATUS_CHOICES, help="only these (default: open and acknowledged); all: also the resolved of the last 24 hours")
+    listing.add_argument("--status", choices=STATUS_CHOICES, help="only these (default: open and acknowledged); all: every incident of the whole log")
     listing.add_argument("--regency", help="BPS code or name")
     listing.add_argument("--severity", help=f"one of {', '.join(SEVERITIES)}")
     listing.add_argument(
@@ -216,18 +216,19 @@ def select(state: State, args: argparse.Namespace, config: Config, user: User) -
 
 def _state_word(incident: Incident, config: Config) -> str:
     """Status as a word, never by colour: snoozed ones say until when."""
-    if incident.merged_into is not None:
+    word = status_word(incident)  # the screens' word (urgency.status_word), in English
+    if word == "merged":
         return f"merged>{incident.merged_into}"
-    if incident.snoozed_until is not None and incident.status != "resolved":
+    if word == "snoozed" and incident.snoozed_until is not None:
         return f"snoozed>{local_time(incident.snoozed_until, config.province.tz)}"
-    return incident.status
+    return word
 
 
 def table(incidents: list[Incident], config: Config, now: datetime) -> str:
     rows = [("ID", "STATUS", "SEVERITY", "REGENCY", "REPORTS", "OWNER", "REPORTED", "TITLE")]
     for i in incidents:
         regency = config.regency(i.regency)
-        overdue = i.status == "open" and i.snoozed_until is None and parse_ts(i.ack_due) <= now
+        overdue = is_overdue(i, now)
         rows.append(
             (
                 str(i.id),
@@ -254,9 +255,11 @@ def timeline(incident: Incident, events: list[Event], config: Config) -> str:
         f"  category  {incident.category}",
         f"  reported  {local_datetime(incident.reported, tz)} by {who(incident.reporter)}",
         f"  owner     {who(incident.owner) if incident.owner else '-'}",
-        f"  ack due   {local_datetime(incident.ack_due, tz)}"
-        + (f", next escalation {local_datetime(incident.escalate_due, tz)}" if incident.escalate_due else ""),
     ]
+    due = ack_deadline(incident)  # none once acknowledged, snoozed, merged or resolved: never a stale one
+    if due is not None:
+        escalation = f", next escalation {local_datetime(incident.escalate_due, tz)}" if incident.escalate_due else ""
+        lines.append(f"  ack due   {local_datetime(due, tz)}{escalation}")
     if incident.detail:
         lines.append("  detail    " + for_terminal(incident.detail, multiline=True).replace("\n", "\n            "))
     lines.append("timeline:")
@@ -266,8 +269,9 @@ def timeline(incident: Incident, events: list[Event], config: Config) -> str:
 
 
 def _summary(event: Event, tz: tzinfo) -> str:
-    text = event_summary(event, tz)
-    return f"  {for_terminal(text)}" if text else ""
+    """What the event says; a note's line breaks kept, its next lines indented under the first."""
+    text = for_terminal(event_summary(event, tz), multiline=True).strip("\n")
+    return "  " + text.replace("\n", "\n" + " " * 8) if text else ""
 
 
 async def _history(session: Session, incident: int) -> Result:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from opsmon.core.clock import format_ts, parse_ts
-from opsmon.core.events import IncidentEscalated
+from opsmon.core.events import IncidentEscalated, StageUpdated
 from opsmon.core.i18n import Translator, who
 from opsmon.core.protocol import Event, ExerciseInfo
 from opsmon.core.records import SEVERITIES, ConfigInfo, Incident
@@ -44,11 +44,16 @@ def _clean(text: str | None) -> str:
     return for_terminal(text or "")
 
 
+def _prose(text: str | None) -> str:
+    """A note as written: its line breaks kept, every other control made visible."""
+    return for_terminal(text or "", multiline=True).strip("\n")
+
+
 def _last_note(incident: Incident) -> dict[str, Any] | None:
     if not incident.notes:
         return None
     note = incident.notes[-1]
-    return {"at": note.ts, "by": who(note.by), "text": _clean(note.text)}
+    return {"at": note.ts, "by": who(note.by), "text": _prose(note.text)}
 
 
 def build(
@@ -104,6 +109,25 @@ def build(
             "blocked": bool(row and row.status == "blocked"),
         }
 
+    # Stage corrections in the period (a count stepped back, a block lifted): said, never silent.
+    stage_labels = {s.key: (s.short or s.label) for s in config.stages}
+    corrections = [
+        {
+            "regency": update.regency,
+            "stage": update.stage,
+            "stage_label": {"id": stage_labels[update.stage].id, "en": stage_labels[update.stage].en} if update.stage in stage_labels else None,
+            "from": update.corrected_done,
+            "from_status": update.corrected_status,
+            "to": update.done,
+            "status": update.status,
+            "at": event.ts,
+            "by": who(event.actor),
+            "note": _prose(update.note) or None,
+        }
+        for event in events
+        if isinstance(update := event.data, StageUpdated) and update.correction and after(event.ts)
+    ]
+
     open_here = [i for i in state.incidents.values() if i.status != "resolved" and i.merged_into is None]
     lines = []
     for regency in config.regencies:
@@ -128,7 +152,7 @@ def build(
                 "done": row.done if current and row else 0,
                 "total": row.total if current and row else 0,
                 "blocked": bool(current and row and row.status == "blocked"),
-                "note": _clean(row.note) if current and row and row.status == "blocked" and row.note else None,
+                "note": _prose(row.note).replace("\n", " ") if current and row and row.status == "blocked" and row.note else None,
                 "condition": condition(
                     critical_unacked=sum(1 for i in open_here if i.regency == regency.code and i.status == "open" and i.severity == "critical"),
                     escalated=sum(1 for i in open_here if i.regency == regency.code and i.level > 0),
@@ -157,7 +181,7 @@ def build(
                     "by": who(event.actor),
                     "regency": incident.regency if incident else None,
                     "title": _clean(incident.title) if incident else "",
-                    "note": _clean(event_text(event)) or None,
+                    "note": _prose(event_text(event)) or None,
                 }
             )
     resolved = [
@@ -168,7 +192,7 @@ def build(
             "title": _clean(i.title),
             "at": i.resolved,
             "by": who(i.resolved_by),
-            "note": _clean(next((n.text for n in reversed(i.notes) if n.kind == "resolved"), "")) or None,
+            "note": _prose(next((n.text for n in reversed(i.notes) if n.kind == "resolved"), "")) or None,
         }
         for i in counted
         if i.status == "resolved" and after(i.resolved)
@@ -202,7 +226,7 @@ def build(
         "generated": format_ts(now),
         "by": by,
         "since": since_ts,
-        "progress": {"tps": tps, "kecamatan": kecamatan, "regency_plenaries": plenaries, "province_plenary": province_plenary},
+        "progress": {"tps": tps, "kecamatan": kecamatan, "regency_plenaries": plenaries, "province_plenary": province_plenary, "corrections": corrections},
         "regencies": lines,
         "incidents": {
             "reported": len(reported),
@@ -317,7 +341,8 @@ def render_md(doc: dict[str, Any], lang: str = "id") -> str:
             out.append(tr("sitrep.none"))
         for head_line, rest in entries:
             out.append(f"- **{_md_escape(head_line)}**  ")
-            out += [f"  {_md_escape(line, line_start=True)}  " for line in rest]
+            # A note's own line breaks stay lines of the item (each escaped as a line start).
+            out += [f"  {_md_escape(part, line_start=True)}  " for line in rest for part in line.split("\n")]
     return "\n".join(out) + "\n"
 
 

@@ -74,6 +74,13 @@ class Words:
         if top is not None:
             state = "sitrep.province.done" if top["done"] else "sitrep.province.blocked" if top["blocked"] else "sitrep.province.pending"
             out.append(tr("sitrep.province", state=tr(state)))
+        for fix in p.get("corrections", ()):
+            stage = fix["stage_label"][lang] if fix["stage_label"] else fix["stage"]
+            was = number(fix["from"], lang) + (" " + tr("panel.blocked") if fix["from_status"] == "blocked" else "")
+            line = tr(
+                "sitrep.correction", regency=self.regency(fix["regency"]), stage=stage, was=was, now=number(fix["to"], lang), time=_local(fix["at"], self.tz)
+            )
+            out.append(line + (" (" + fix["note"].replace("\n", " ") + ")" if fix["note"] else ""))
         return out
 
     def regency_line(self, line: dict[str, Any]) -> str:

@@ -325,7 +325,30 @@ class _Night:
     def finish(self) -> list[SimCommand]:
         kept = [c for c in self.commands if c.at <= self.scenario.duration]
         # Stable: same-time commands keep their generated order (a report before its ack).
-        return sorted(kept, key=lambda c: c.at)
+        return as_corrections(sorted(kept, key=lambda c: c.at))
+
+
+LIFTED_NOTE = "Kendala teratasi, pekerjaan dilanjutkan"
+RECOUNT_NOTE = "Koreksi angka dari lapangan"
+
+
+def as_corrections(commands: list[SimCommand]) -> list[SimCommand]:
+    """Stage updates in time order, each that steps a count back (an inject's
+    lower count) or lifts a block sent as a correction with a note, as a desk
+    would: the server refuses both otherwise."""
+    held: dict[tuple[Any, Any], tuple[int, bool]] = {}
+    out = []
+    for c in commands:
+        if c.kind == "stage":
+            key, done, blocked = (c.get("regency"), c.get("stage")), int(c.get("done") or 0), bool(c.get("blocked"))
+            before = held.get(key)
+            if before is not None and (done < before[0] or (before[1] and not blocked)):
+                note = c.get("note") or (LIFTED_NOTE if before[1] and not blocked else RECOUNT_NOTE)
+                fields = tuple((k, v) for k, v in c.fields if k != "note") + (("note", note), ("correct", True))
+                c = SimCommand(c.at, c.agency, c.kind, fields, c.ref)
+            held[key] = (done, blocked)
+        out.append(c)
+    return out
 
 
 def generate(config: Config, scenario: str | Scenario = "rekap", seed: int = 1) -> list[SimCommand]:
@@ -350,14 +373,18 @@ def load_stream(config: Config, seed: int = 1) -> Iterator[SimCommand]:
     refs = itertools.count(1)
     waiting_ack: list[str] = []
     acked: list[str] = []
+    counted: dict[tuple[str, str], int] = {}
     for n in itertools.count():
         roll = rng.random()
         if roll < 0.6:
             regency, stage = rng.choice(regencies), rng.choice(stages)
             total = stage.total_for(regency)
-            yield SimCommand(
-                n, "KPU", "stage", (("regency", regency.code), ("stage", stage.key), ("done", rng.randint(0, total)), ("note", None), ("blocked", False))
-            )
+            # Counts only go up (a lower one would be refused): a full row starts again as a stated correction.
+            last = counted.get((regency.code, stage.key), 0)
+            done = rng.randint(last, total) if last < total else rng.randint(0, total)
+            again = (("note", RECOUNT_NOTE), ("correct", True)) if done < last else (("note", None),)
+            counted[(regency.code, stage.key)] = done
+            yield SimCommand(n, "KPU", "stage", (("regency", regency.code), ("stage", stage.key), ("done", done), *again, ("blocked", False)))
         elif roll < 0.75 or not (waiting_ack or acked):
             ref = f"l{next(refs)}"
             regency = rng.choice(regencies)

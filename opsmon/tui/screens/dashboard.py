@@ -8,6 +8,7 @@ from textual.containers import Horizontal, Vertical
 from textual.events import Resize
 from textual.widgets import Footer, Input, Static
 
+from opsmon.core.urgency import OPEN_WORK, status_word
 from opsmon.core.view import SEVERITIES, QueueFilter, queue, summarize, totals
 from opsmon.core.view import latest as latest_incidents
 from opsmon.tui.actions import DASHBOARD, bindings
@@ -182,12 +183,12 @@ class DashboardScreen(LiveScreen):
             app.say(app.tr("cursor.moved", gone=lost, id=table.selected_id), warning=True, timeout=4)
             table.following = table.selected_id  # it left for good (no filter hides it): follow the one now under the cursor
         self._filter_shown = view
-        self._update_title(len(incidents))
+        self._update_title(sum(1 for i in incidents if status_word(i) in OPEN_WORK))
 
     def _update_title(self, count: int) -> None:
         app, view = self.opsmon, self.filter
         tr = app.tr
-        parts = [f"{tr('queue.title')} ({count})"]
+        parts = [f"{tr('queue.title')} ({tr('queue.count', count=count)})"]  # open work only: not the resolved and merged rows it lists
         if view.regency and app.lookup is not None:
             parts.append(tr("queue.filter.regency", regency=app.lookup.regency_short(view.regency)))
         if view.severity and app.lookup is not None:

@@ -12,7 +12,7 @@ from opsmon.core.fold import touches
 from opsmon.core.i18n import local_datetime, local_time, who
 from opsmon.core.protocol import Event
 from opsmon.core.text import for_terminal
-from opsmon.core.urgency import event_summary, event_text
+from opsmon.core.urgency import ack_deadline, event_summary, event_text, status_word
 from opsmon.core.view import totals
 from opsmon.tui.actions import DETAIL, bindings
 from opsmon.tui.screens.live import LiveScreen
@@ -73,14 +73,12 @@ class IncidentScreen(LiveScreen):
         table = Table(box=None, show_header=False, padding=(0, 2, 0, 0), expand=False)
         table.add_column(style=self.style_for("strong"), no_wrap=True)
         table.add_column()
-        status = tr("status." + incident.status)
+        status = tr("status." + status_word(incident))
         if incident.status == "open" and app.is_overdue(incident):
             status += " " + tr("status.overdue")
         _row(table, tr("detail.regency"), lookup.regency_name(incident.regency))
         _row(table, tr("detail.category"), lookup.category(incident.category))
         _row(table, tr("detail.severity"), f"{tr('sev.letter.' + incident.severity)}: {lookup.severity(incident.severity)}")
-        if incident.snoozed_until is not None and incident.status != "resolved":
-            status += " · " + tr("status.snoozed")
         _row(table, tr("detail.status"), status)
         if incident.owner is not None:
             _row(table, tr("detail.owner"), who(incident.owner))
@@ -92,7 +90,9 @@ class IncidentScreen(LiveScreen):
         _row(table, tr("detail.location"), for_terminal(incident.location) or none)
         _row(table, tr("detail.reporter"), who(incident.reporter))
         _row(table, tr("detail.reported"), local_datetime(incident.reported, tz))
-        _row(table, tr("detail.ack_due"), local_datetime(incident.ack_due, tz))
+        due = ack_deadline(incident)
+        if due is not None:  # nothing is due once acknowledged, snoozed, merged or resolved
+            _row(table, tr("detail.ack_due"), local_datetime(due, tz))
         acked = f"{who(incident.acknowledged_by)} {local_datetime(incident.acknowledged, tz)}" if incident.acknowledged else none
         _row(table, tr("detail.acked"), acked)
         resolved = f"{who(incident.resolved_by)} {local_datetime(incident.resolved, tz)}" if incident.resolved else none

@@ -8,9 +8,10 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Footer, Static
 
+from opsmon.core.i18n import local_time, who
 from opsmon.core.text import for_terminal
-from opsmon.core.urgency import urgency_key
-from opsmon.core.view import SEVERITIES, totals
+from opsmon.core.urgency import status_word, urgency_key
+from opsmon.core.view import SEVERITIES, stage_corrections, totals
 from opsmon.tui.actions import REGENCY, bindings
 from opsmon.tui.screens.live import LiveScreen
 from opsmon.tui.widgets.charts import NightCharts
@@ -69,10 +70,24 @@ class RegencyScreen(LiveScreen):
                 Text(tr("stage.status." + status), self.style_for("alert") if status == "blocked" else ""),
             ]
             if row is not None and row.note:
-                line.append(Text(for_terminal(row.note)))
+                line.append(Text(for_terminal(row.note, multiline=True)))
             stages.add_row(*line)
         facts.add_row(Text(tr("regency.stages"), self.style_for("heading")))
         facts.add_row(stages)
+        # A count stepped back or a block lifted is said as a correction, never silent.
+        labels = {s.key: lookup.stage_label(s) for s in lookup.config.stages}
+        for fix in stage_corrections(app.recent_events, self.code)[:3]:
+            was = f"{fix.was}" + (" " + tr("panel.blocked") if fix.was_blocked else "")
+            said = tr(
+                "regency.correction",
+                stage=labels.get(fix.stage) or for_terminal(fix.stage),
+                was=was,
+                now=fix.now,
+                time=local_time(fix.at, app.tz),
+                who=who(fix.by),
+            )
+            note = for_terminal(fix.note, multiline=True).replace("\n", " ").strip()
+            facts.add_row(Text(said + (f": {note}" if note else ""), self.style_for("alert")))
         self.query_one("#regency-facts", Static).update(facts)
         self.query_one(NightCharts).show(app.night(self.code), lookup, tr, app.tz)
         open_here = sorted(
@@ -84,7 +99,7 @@ class RegencyScreen(LiveScreen):
         if not open_here:
             out.append(tr("regency.none_open"), self.style_for("quiet"))
         for incident in open_here:
-            out.append(f"#{incident.id} {tr('sev.letter.' + incident.severity)} {tr('status.' + incident.status):<7} ", self.style_for("strong"))
+            out.append(f"#{incident.id} {tr('sev.letter.' + incident.severity)} {tr('status.' + status_word(incident)):<7} ", self.style_for("strong"))
             out.append(for_terminal(incident.title))
             out.append("\n")
         self.query_one("#regency-incidents", Static).update(out)

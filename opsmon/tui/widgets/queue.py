@@ -21,7 +21,7 @@ from textual.strip import Strip
 from opsmon.core.i18n import CATALOG, WITA, Translator, local_time, who
 from opsmon.core.records import Incident
 from opsmon.core.text import for_terminal
-from opsmon.core.urgency import is_overdue
+from opsmon.core.urgency import is_overdue, status_word
 from opsmon.core.view import Lookup, age
 from opsmon.tui.actions import QUEUE, Scoped, bindings
 from opsmon.tui.widgets.bars import cut
@@ -181,11 +181,7 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
         alert, strong = self._style("alert"), self._style("strong")
         dim = self._style("quiet") if stale or incident.status == "resolved" or snoozed else PLAIN
         overdue = is_overdue(incident, now)
-        status = tr("status.overdue") if overdue else tr("status." + incident.status)
-        if snoozed:
-            status = tr("status.snoozed")
-        elif incident.merged_into is not None:
-            status = tr("status.merged")
+        status = tr("status.overdue") if overdue else tr("status." + status_word(incident))
         if incident.level:
             status += " " + tr("status.level", level=incident.level)
         letter = tr("sev.letter." + incident.severity)

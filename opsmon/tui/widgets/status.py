@@ -11,6 +11,7 @@ from textual.widget import Widget
 from opsmon.core.i18n import Translator, local_time, who
 from opsmon.core.records import Incident, User
 from opsmon.core.text import for_terminal
+from opsmon.core.urgency import status_word
 from opsmon.core.view import Lookup, Totals
 from opsmon.tui.widgets.bars import fit
 
@@ -155,8 +156,7 @@ class Ticker(Widget):
             line.append(f"{lookup.regency_short(incident.regency):<13}", strong)
             severity = lookup.severity(incident.severity)
             line.append(f"{tr('sev.letter.' + incident.severity)}:{severity:<8} ", alert if incident.severity == "critical" else strong)
-            snoozed = incident.snoozed_until is not None and incident.status != "resolved"
-            status = tr("status.snoozed") if snoozed else tr("status." + incident.status)
+            status = tr("status." + status_word(incident))
             line.append(f"{status:<8}")
             if incident.reports > 1:
                 line.append(f"\u00d7{incident.reports} ", strong)  # repeats folded into it
