@@ -44,4 +44,18 @@ def sitrep_night() -> tuple[Any, State, list[Event]]:
 
 def night_doc() -> dict[str, Any]:
     welcome, state, events = sitrep_night()
-    return build(welcome.config, state, events, now=NOW, since=START - timedelta(minutes=10), number=3, by="Bawaslu/Rahmat", post="Posko Gabungan Pemilu 2024")
+    return build(
+        welcome.config,
+        state,
+        events,
+        now=NOW,
+        since=START - timedelta(minutes=10),
+        number=3,
+        by="Bawaslu/Rahmat",
+        post="Posko Gabungan Pemilu 2024",
+        signatory=SIGNATORY,
+    )
+
+
+# Who signs the post's reports in the fixed nights (a config's [sitrep] place and signatory keys).
+SIGNATORY = {"place": "Banjarmasin", "name": "Drs. H. Ahmad Fauzi, M.Si.", "rank": "Kombes Pol (Purn.)", "position": "Kepala Posko Gabungan"}

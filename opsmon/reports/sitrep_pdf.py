@@ -8,7 +8,8 @@ replaced rather than breaking the document.
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
+import math
+from datetime import UTC
 from typing import Any
 
 from fpdf import FPDF, FontFace
@@ -19,7 +20,7 @@ from opsmon.core.geo import ProvinceShape
 from opsmon.core.i18n import Translator
 from opsmon.core.records import SEVERITIES
 from opsmon.core.view import CONDITIONS
-from opsmon.reports.words import Words, number
+from opsmon.reports.words import Words, doc_tz, number
 
 RGB = {
     "critical": (220, 30, 30),
@@ -38,12 +39,14 @@ def _latin(text: str) -> str:
 
 class _Page(FPDF):
     footer_text = ""
+    page_words = "{page}/{pages}"
 
     def footer(self) -> None:
         self.set_y(-12)
         self.set_font("Helvetica", size=8)
         self.set_text_color(110)
-        self.cell(0, 5, _latin(f"{self.footer_text} - {self.page_no()}"), align="C")
+        page = self.page_words.format(page=self.page_no(), pages="{nb}")
+        self.cell(0, 5, _latin(f"{self.footer_text} · {page}"), align="C")
 
 
 def map_image(shape: ProvinceShape, conditions: dict[str, str], labels: dict[str, str]) -> tuple[Image.Image, dict[str, tuple[float, float]]]:
@@ -64,10 +67,11 @@ def map_image(shape: ProvinceShape, conditions: dict[str, str], labels: dict[str
 def render_pdf(doc: dict[str, Any], lang: str = "id", *, shape: ProvinceShape | None = None) -> bytes:
     w, tr, inc = Words(doc, lang), Translator(lang), doc["incidents"]
     pdf = _Page(format="A4", unit="mm")
-    heading = w.heading()
-    pdf.footer_text = _latin(heading[0])
-    pdf.set_title(_latin(heading[0]))
-    pdf.set_author(_latin(doc["by"]))
+    title = w.title()
+    pdf.footer_text = _latin(f"{title} · {w.post()}")
+    pdf.page_words = tr("sitrep.page", page="{page}", pages="{pages}")
+    pdf.set_title(_latin(title))
+    pdf.set_author(_latin(w.post()))  # the post's paper: never a token's name
     pdf.set_creator("opsmon")
     # A fixed creation date: the same report renders to the same bytes.
     pdf.set_creation_date(parse_ts(doc["generated"]).astimezone(UTC))
@@ -75,17 +79,27 @@ def render_pdf(doc: dict[str, Any], lang: str = "id", *, shape: ProvinceShape | 
     pdf.set_auto_page_break(True, margin=16)
     pdf.add_page()
 
-    def text(line: str, size: float = 10, style: str = "", height: float = 5.0) -> None:
+    def text(line: str, size: float = 10, style: str = "", height: float = 5.0, align: str = "L") -> None:
         pdf.set_font("Helvetica", style=style, size=size)
-        pdf.multi_cell(0, height, _latin(line), new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, height, _latin(line), new_x="LMARGIN", new_y="NEXT", align=align)
 
     def section(title: str) -> None:
         pdf.ln(2)
         text(title, 12, "B", 6)
 
-    text(heading[0], 16, "B", 8)
-    for line in heading[1:]:
-        text(line)
+    # The kop: the post and its year, the province, a double rule; then the title and the period.
+    kop = w.kop()
+    text(kop[0], 14, "B", 7, "C")
+    text(kop[1], 12, "B", 6, "C")
+    pdf.set_draw_color(0)
+    y = pdf.get_y() + 1.5
+    pdf.set_line_width(0.8)
+    pdf.line(15, y, 195, y)
+    pdf.set_line_width(0.2)
+    pdf.line(15, y + 1.2, 195, y + 1.2)
+    pdf.set_y(y + 4)
+    text(title, 13, "BU", 7, "C")
+    text(w.period(), 10, "", 5, "C")
     section(tr("sitrep.progress"))
     for line in w.progress():
         text(line)
@@ -154,7 +168,7 @@ def render_pdf(doc: dict[str, Any], lang: str = "id", *, shape: ProvinceShape | 
         text(head, 9, "B")
         for line in rest:
             text("    " + line, 9)
-    for key, entries in (("sitrep.escalations", [w.escalation(e) for e in inc["escalations"]]), ("sitrep.resolved", [w.resolved(r) for r in inc["resolved"]])):
+    for key, entries in (("sitrep.escalated", [w.escalated(e) for e in inc["escalated"]]), ("sitrep.resolved", [w.resolved(r) for r in inc["resolved"]])):
         section(tr(key, count=len(entries)))
         if not entries:
             text(tr("sitrep.none"), 9)
@@ -162,41 +176,86 @@ def render_pdf(doc: dict[str, Any], lang: str = "id", *, shape: ProvinceShape | 
             text(head, 9, "B")
             for line in rest:
                 text("    " + line, 9)
+    _closing(pdf, w.closing(), bool((doc.get("signatory") or {}).get("name")))
     return bytes(pdf.output())
 
 
+def _closing(pdf: FPDF, lines: list[str], named: bool) -> None:
+    """ "Demikian laporan ini dibuat", then the signature block on the right: place and
+    date, position, room to sign, the name (a dotted line when none is configured), rank."""
+    if pdf.get_y() > pdf.h - 75:
+        pdf.add_page()  # the signature is never split from its closing line
+    pdf.ln(4)
+    pdf.set_font("Helvetica", size=10)
+    pdf.multi_cell(0, 5, _latin(lines[0]), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(4)
+    place, rest = lines[1], lines[2:]
+    position, name_rank = (rest[0], rest[1:]) if rest else ("", [])
+    if not named:
+        name_rank = ["(" + "." * 40 + ")", *name_rank]
+    x = 115.0
+    for line, style in ((place, ""), (position, "B")):
+        if line:
+            pdf.set_x(x)
+            pdf.set_font("Helvetica", style=style, size=10)
+            pdf.cell(80, 5, _latin(line), align="C", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(20)  # room for the signature and the post's stamp
+    for n, line in enumerate(name_rank):
+        pdf.set_x(x)
+        pdf.set_font("Helvetica", style="BU" if n == 0 and named else "", size=10)
+        pdf.cell(80, 5, _latin(line), align="C", new_x="LMARGIN", new_y="NEXT")
+
+
 def _chart(pdf: FPDF, doc: dict[str, Any], tr: Translator, *, x: float, y: float, width: float, height: float, lang: str) -> None:
-    """Incidents per hour, stacked by severity, hours in the province's time."""
-    hours = doc["hourly"][-12:]  # the last twelve hours: a night fits
+    """Incidents per hour (or per N hours, per day), stacked by severity, over the report's
+    whole period, labelled with it; times in the province's zone."""
+    chart = doc["chart"]
+    bins, step = chart["bins"], chart["bin_hours"]
+    tz = doc_tz(doc)
+    unit = tr("sitrep.chart_hour") if step == 1 else tr("sitrep.chart_day") if step == 24 else tr("sitrep.chart_hours", hours=step)
+    start, end = parse_ts(chart["from"]).astimezone(tz), parse_ts(chart["to"]).astimezone(tz)
+    span = tr("sitrep.chart_span", unit=unit, since=f"{start:%d/%m %H:%M}", until=f"{end:%d/%m %H:%M} {end.tzname()}")
     pdf.set_font("Helvetica", "B", 9)
     pdf.set_xy(x, y)
-    pdf.cell(width, 5, _latin(tr("sitrep.chart")))
-    plot_y, plot_h = y + 8, height - 22
+    pdf.cell(width, 5, _latin(tr("sitrep.chart_title", unit=unit)))
+    pdf.set_font("Helvetica", size=7)
+    pdf.set_xy(x, y + 4.5)
+    pdf.cell(width, 4, _latin(span))
+    plot_y, plot_h = y + 11, height - 27
     pdf.set_draw_color(120)
     pdf.line(x + 6, plot_y + plot_h, x + width, plot_y + plot_h)
     pdf.line(x + 6, plot_y, x + 6, plot_y + plot_h)
-    peak = max([sum(h[s] for s in SEVERITIES) for h in hours] + [1])
-    pdf.set_font("Helvetica", size=7)
+    peak = max([sum(b[s] for s in SEVERITIES) for b in bins] + [1])
     pdf.set_xy(x, plot_y - 1.5)
     pdf.cell(6, 3, str(peak), align="R")
     pdf.set_xy(x, plot_y + plot_h - 1.5)
     pdf.cell(6, 3, "0", align="R")
-    offset = timedelta(hours=doc["province"]["utc_offset_hours"])
-    slot = (width - 8) / max(1, len(hours))
-    for n, hour in enumerate(hours):
+    slot = (width - 8) / max(1, len(bins))
+    # Labels a few bins apart so they never overlap: hours for a night, dates over days.
+    every = max(1, math.ceil(len(bins) * (9 if step < 24 else 7) / (width - 8)))
+    multi_day = (end.date() - start.date()).days > 0
+    for n, item in enumerate(bins):
         left = x + 7 + n * slot
         base = plot_y + plot_h
         for severity in reversed(SEVERITIES):  # critical on top, where the eye lands
-            count = hour[severity]
+            count = item[severity]
             if not count:
                 continue
             bar = plot_h * count / peak
             pdf.set_fill_color(*SEVERITY_RGB[severity])
-            pdf.rect(left, base - bar, slot * 0.7, bar, style="F")
+            pdf.rect(left, base - bar, max(0.4, slot * 0.7), bar, style="F")
             base -= bar
+        if n % every:
+            continue
+        moment = parse_ts(item["start"]).astimezone(tz)
+        if step >= 24:
+            label = f"{moment:%d/%m}"
+        elif multi_day and (n == 0 or moment.hour < step):
+            label = f"{moment:%d/%m}"  # a new day: its date instead of the hour
+        else:
+            label = f"{moment:%H}"
         pdf.set_xy(left - 1, plot_y + plot_h + 0.5)
-        pdf.cell(slot, 3, f"{(parse_ts(hour['hour']) + offset).hour:02d}", align="L")
-    pdf.set_font("Helvetica", size=7)
+        pdf.cell(slot * every, 3, label, align="L")
     for n, severity in enumerate(SEVERITIES):
         label = str(doc["labels"]["severities"].get(severity, {}).get(lang, severity))
         pdf.set_fill_color(*SEVERITY_RGB[severity])
