@@ -104,13 +104,14 @@ def render_pdf(doc: dict[str, Any], lang: str = "id", *, shape: ProvinceShape | 
     for line in w.progress():
         text(line)
 
-    # The map on the left, the chart on the right.
+    # The map on the left; the chart on the right, the map's legend under it.
     top = pdf.get_y() + 3
+    bottom = top + 70
     if shape is not None:
         conditions = {r["code"]: r["condition"] for r in doc["regencies"]}
         numbers = {r["code"]: str(n) for n, r in enumerate(doc["regencies"], start=1)}
         image, spots = map_image(shape, conditions, numbers)
-        box_w = 88.0
+        box_w = 74.0
         box_h = box_w * image.height / image.width
         pdf.set_font("Helvetica", "B", 9)
         pdf.set_xy(15, top)
@@ -121,23 +122,30 @@ def render_pdf(doc: dict[str, Any], lang: str = "id", *, shape: ProvinceShape | 
             pdf.set_xy(15 + fx * box_w - 2.5, top + 5 + fy * box_h - 1.8)
             pdf.set_fill_color(255, 255, 255)
             pdf.cell(5, 3.6, label, align="C", fill=True)
-        legend_y = top + 7 + box_h
+        legend_x, legend_y = 110.0, top + 72
         pdf.set_font("Helvetica", size=7)
         for n, key in enumerate(CONDITIONS):
             pdf.set_fill_color(*RGB[key])
-            x = 15 + (n % 3) * 30
+            x = legend_x + (n % 3) * 28
             y = legend_y + (n // 3) * 4.5
             pdf.rect(x, y + 0.6, 3, 3, style="F")
             pdf.set_xy(x + 4, y)
-            pdf.cell(26, 4.2, _latin(tr(f"map.cond.{key}")))
+            pdf.cell(24, 4.2, _latin(tr(f"map.cond.{key}")))
         for n, r in enumerate(doc["regencies"], start=1):
-            pdf.set_xy(15 + ((n - 1) % 3) * 30, legend_y + 10 + ((n - 1) // 3) * 4)
-            pdf.cell(30, 4, _latin(f"{n} {r['short']}"))
-        bottom = legend_y + 10 + (-(-len(doc["regencies"]) // 3)) * 4
-    else:
-        bottom = top
+            pdf.set_xy(legend_x + ((n - 1) % 3) * 28, legend_y + 10 + ((n - 1) // 3) * 4)
+            pdf.cell(28, 4, _latin(f"{n} {r['short']}"))
+        bottom = max(top + 5 + box_h, legend_y + 10 + (-(-len(doc["regencies"]) // 3)) * 4)
     _chart(pdf, doc, tr, x=110, y=top, width=85, height=70, lang=lang)
-    pdf.set_xy(15, max(bottom, top + 80) + 3)
+    pdf.set_xy(15, bottom + 2)
+
+    # The summary and the signature on the first page; the lists follow as its attachment.
+    section(tr("sitrep.summary"))
+    for line in w.summary():
+        text(line)
+    _closing(pdf, w.closing(), bool((doc.get("signatory") or {}).get("name")))
+    pdf.add_page()
+    text(tr("sitrep.attachment", title=title), 12, "B", 7, "C")
+    text(w.period(), 10, "", 5, "C")
 
     section(tr("sitrep.regencies"))
     pdf.set_font("Helvetica", size=9)
@@ -176,7 +184,6 @@ def render_pdf(doc: dict[str, Any], lang: str = "id", *, shape: ProvinceShape | 
             text(head, 9, "B")
             for line in rest:
                 text("    " + line, 9)
-    _closing(pdf, w.closing(), bool((doc.get("signatory") or {}).get("name")))
     return bytes(pdf.output())
 
 
@@ -185,10 +192,10 @@ def _closing(pdf: FPDF, lines: list[str], named: bool) -> None:
     date, position, room to sign, the name (a dotted line when none is configured), rank."""
     if pdf.get_y() > pdf.h - 75:
         pdf.add_page()  # the signature is never split from its closing line
-    pdf.ln(4)
+    pdf.ln(2)
     pdf.set_font("Helvetica", size=10)
     pdf.multi_cell(0, 5, _latin(lines[0]), new_x="LMARGIN", new_y="NEXT")
-    pdf.ln(4)
+    pdf.ln(2)
     place, rest = lines[1], lines[2:]
     position, name_rank = (rest[0], rest[1:]) if rest else ("", [])
     if not named:
@@ -199,7 +206,7 @@ def _closing(pdf: FPDF, lines: list[str], named: bool) -> None:
             pdf.set_x(x)
             pdf.set_font("Helvetica", style=style, size=10)
             pdf.cell(80, 5, _latin(line), align="C", new_x="LMARGIN", new_y="NEXT")
-    pdf.ln(20)  # room for the signature and the post's stamp
+    pdf.ln(18)  # room for the signature and the post's stamp
     for n, line in enumerate(name_rank):
         pdf.set_x(x)
         pdf.set_font("Helvetica", style="BU" if n == 0 and named else "", size=10)
@@ -214,7 +221,7 @@ def _chart(pdf: FPDF, doc: dict[str, Any], tr: Translator, *, x: float, y: float
     tz = doc_tz(doc)
     unit = tr("sitrep.chart_hour") if step == 1 else tr("sitrep.chart_day") if step == 24 else tr("sitrep.chart_hours", hours=step)
     start, end = parse_ts(chart["from"]).astimezone(tz), parse_ts(chart["to"]).astimezone(tz)
-    span = tr("sitrep.chart_span", unit=unit, since=f"{start:%d/%m %H:%M}", until=f"{end:%d/%m %H:%M} {end.tzname()}")
+    span = tr("sitrep.chart_span", since=f"{start:%d/%m/%Y %H:%M}", until=f"{end:%d/%m/%Y %H:%M} {end.tzname()}")
     pdf.set_font("Helvetica", "B", 9)
     pdf.set_xy(x, y)
     pdf.cell(width, 5, _latin(tr("sitrep.chart_title", unit=unit)))
@@ -253,7 +260,7 @@ def _chart(pdf: FPDF, doc: dict[str, Any], tr: Translator, *, x: float, y: float
         elif multi_day and (n == 0 or moment.hour < step):
             label = f"{moment:%d/%m}"  # a new day: its date instead of the hour
         else:
-            label = f"{moment:%H}"
+            label = f"{moment:%H:%M}"
         pdf.set_xy(left - 1, plot_y + plot_h + 0.5)
         pdf.cell(slot * every, 3, label, align="L")
     for n, severity in enumerate(SEVERITIES):

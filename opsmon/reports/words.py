@@ -151,8 +151,24 @@ class Words:
             rest.append(tr("sitrep.reports", count=item["reports"]))
         note = item["last_note"]
         if note:
-            rest.append(tr("sitrep.last_note", time=_local(note["at"], self.tz), who=self.who(note["by"]), text=note["text"]))
+            rest.append(tr("sitrep.last_note", time=self.when(note["at"]), who=self.who(note["by"]), text=note["text"]))
         return head, rest
+
+    def summary(self) -> list[str]:
+        """The report in four lines: what the first page says above the signature."""
+        inc, tr = self.doc["incidents"], self.tr
+        severities = " · ".join(f"{self.severity(s)} {n}" for s, n in inc["by_severity"].items())
+        waiting = sum(1 for e in inc["escalated"] if e["status"] == "open")
+        escalated = tr("sitrep.escalated", count=len(inc["escalated"]))
+        if waiting:
+            escalated += " (" + tr("sitrep.waiting", count=waiting) + ")"
+        return [
+            f"{tr('sitrep.incidents', count=inc['reported'])} ({severities})",
+            tr("sitrep.urgent", count=len(inc["open_urgent"])),
+            escalated,
+            tr("sitrep.resolved", count=len(inc["resolved"])),
+            tr("sitrep.see_attachment"),
+        ]
 
     def when(self, ts: str) -> str:
         """HH:MM WITA on the report's last day; with the date before it."""
@@ -174,7 +190,7 @@ class Words:
         return head, rest
 
     def resolved(self, item: dict[str, Any]) -> tuple[str, list[str]]:
-        head = self.tr("sitrep.resolved_line", id=item["id"], regency=self.regency(item["regency"]), who=self.who(item["by"]), time=_local(item["at"], self.tz))
+        head = self.tr("sitrep.resolved_line", id=item["id"], regency=self.regency(item["regency"]), who=self.who(item["by"]), time=self.when(item["at"]))
         rest = [item["title"]]
         if item["note"]:
             rest.append(self.tr("sitrep.resolution", text=item["note"]))
