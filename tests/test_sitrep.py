@@ -163,6 +163,34 @@ def test_ledger_numbers_on_and_remembers_the_seq(tmp_path: Path) -> None:
     assert ledger.next_number() == 4
 
 
+def test_two_saves_at_the_same_moment_never_share_a_number(tmp_path: Path) -> None:
+    """The server's clock and an officer's `--save` into one folder: the number is taken
+    under the ledger's lock, so one of two reports built as No. 1 is refused (and built again)."""
+    import threading
+
+    ledger = Ledger(tmp_path / "sitrep")
+    doc = {**night_doc(), "number": 1}
+    outcomes: list[str] = []
+    start = threading.Barrier(2)
+
+    def save(name: str) -> None:
+        start.wait()
+        try:
+            Ledger(tmp_path / "sitrep").write({**doc, "by": name}, {"text": render(doc, "text"), "pdf": render(doc, "pdf")}, seq=5, epoch="e1")
+            outcomes.append("saved")
+        except LedgerMoved:
+            outcomes.append("moved")
+
+    threads = [threading.Thread(target=save, args=(name,)) for name in ("opsmon-server", "Bawaslu/Rahmat")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["moved", "saved"]
+    assert [line.count('"number": 1') for line in ledger.path.read_text(encoding="utf-8").splitlines()] == [1]
+    assert ledger.next_number() == 2
+
+
 def test_pdf_first_page_is_an_a4_with_the_report_on_it() -> None:
     pdfium = pytest.importorskip("pypdfium2", reason="pypdfium2 is in the test extra: pip install -e '.[test]'")
     doc = night_doc()
@@ -306,6 +334,12 @@ def test_sitrep_bad_arguments_are_one_line(live: Any, tmp_path: Path, capsys: py
     assert "give -o FILE.pdf" in capsys.readouterr().err
     assert main(["sitrep", "--url", "ws://127.0.0.1:9/ws", "--token", "x", "--config", config]) == 4
     assert not (tmp_path / "reports").exists()  # nothing recorded for a report that was not made
+    (tmp_path / "reports").write_text("not a folder", encoding="utf-8")  # [sitrep] folder is a file
+    capsys.readouterr()
+    assert main(["sitrep", "--save", *base]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"opsmon: error: [sitrep] folder {tmp_path / 'reports'}: cannot read ledger.jsonl (Not a directory)")
+    assert (tmp_path / "reports").read_text(encoding="utf-8") == "not a folder"
 
 
 async def test_the_server_writes_a_report_into_the_folder_on_its_own(tmp_path: Path) -> None:

@@ -92,7 +92,10 @@ def run_sitrep_cli(args: argparse.Namespace, config: Config, url: URLs, token: s
         raise FeedError(f"config: province.boundaries: {exc}", EXIT_USAGE) from None
     ledger = Ledger(config.sitrep_folder())
     for _ in range(3):
-        last = ledger.last()
+        try:
+            last = ledger.last()
+        except OSError as exc:
+            raise FeedError(f"[sitrep] folder {ledger.folder}: cannot read {ledger.path.name} ({exc.strerror or exc})", EXIT_USAGE) from None
         try:
             welcome, state, events = asyncio.run(fetch(url, token, cafile=cafile, resume=(last.epoch, last.seq) if last and since_arg is None else None))
         except Unauthorized as exc:
