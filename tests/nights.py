@@ -119,7 +119,7 @@ def recap_night() -> tuple[Any, State, list[Event], datetime]:
             continue
         desk = Actor(name="Piket", agency=c.agency)
         try:
-            decision = decide(state, c.to_command(f"c{n}", ids.get(c.ref or "")), desk, None, at, rules)
+            decision = decide(state, c.to_command(f"c{n}", ids.get(c.ref or "")), desk, None, at, rules)  # type: ignore[arg-type]
         except DomainError:
             continue  # acknowledged twice, resolved already: the server would refuse it too
         commit(decision.payload, desk, at)

@@ -14,13 +14,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pypdfium2 as pdfium
+import pypdfium2 as pdfium  # type: ignore[import-untyped]
 import pytest
 
 from opsmon.core.clock import parse_ts
-from opsmon.core.fold import concerns
+from opsmon.core.events import IncidentEscalated
 from opsmon.core.geo import province_shape
 from opsmon.core.protocol import Ack
+from opsmon.core.records import SYSTEM
 from opsmon.reports.sitrep import TEXT_LIMIT, build, render, render_md, render_text
 from tests.helpers import province
 from tests.nights import SIGNATORY, night_doc, recap_doc, recap_night
@@ -47,8 +48,10 @@ def test_the_recap_night_is_three_weeks_of_trouble_and_re_escalations(recap: dic
     assert min(parse_ts(e.ts) for e in events) < end - timedelta(days=21)
     incidents = recap["incidents"]
     assert incidents["reported"] == 74 and len(incidents["resolved"]) == 34
-    assert len(incidents["escalations"]) > 300  # the Polri desk unmanned on counting night: re-escalated every few minutes
-    assert len(incidents["escalated"]) == len({e["id"] for e in incidents["escalations"]}) == 18
+    # The Polri desk unmanned on counting night: its incidents re-escalated every few minutes
+    # (as many times as the server's escalation rules allow), one entry each.
+    assert len(incidents["escalations"]) > 2 * len(incidents["escalated"])
+    assert len(incidents["escalated"]) == len({e["id"] for e in incidents["escalations"]}) > 10
 
 
 def test_recap_text_matches_the_golden_file_and_fits_one_whatsapp_message(recap: dict[str, Any]) -> None:
@@ -57,9 +60,14 @@ def test_recap_text_matches_the_golden_file_and_fits_one_whatsapp_message(recap:
     assert len(text) < TEXT_LIMIT
     lines = text.splitlines()
     assert lines[:3] == ["*LAPORAN SITUASI No. 1*", "Posko Gabungan Pemilu 2024 · Kalimantan Selatan", "Periode: sejak awal s.d. 08/03/2024 23:00 WITA"]
-    # One line per escalated incident, with its level now: #2 was escalated 149 times, it is one line.
-    assert [line for line in lines if line.startswith("#2 Banjarmasin · level")] == ["#2 Banjarmasin · level 149 · SELESAI"]
-    assert "... dan 8 lainnya (daftar lengkap di laporan md/pdf)" in lines
+    # One line per escalated incident, with its level now, however often it was escalated.
+    most = max(recap["incidents"]["escalated"], key=lambda e: e["times"])
+    assert most["times"] > 20
+    escalated = lines[lines.index(f"*Insiden tereskalasi: {len(recap['incidents']['escalated'])}*") :]
+    assert [line for line in escalated if line.startswith(f"#{most['id']} Banjarmasin · level")] == [
+        f"#{most['id']} Banjarmasin · level {most['level']} · SELESAI"
+    ]
+    assert any(line.startswith("... dan ") and line.endswith(" lainnya (daftar lengkap di laporan md/pdf)") for line in lines)
     assert lines[-4:] == ["Banjarmasin, 8 Maret 2024", "Kepala Posko Gabungan", "Drs. H. Ahmad Fauzi, M.Si.", "Kombes Pol (Purn.)"]
     assert "Demikian laporan ini dibuat untuk dipergunakan seperlunya." in lines
 
@@ -69,7 +77,8 @@ def test_recap_markdown_matches_the_golden_file_and_lists_everything(recap: dict
     golden("sitrep-recap.md", md)
     for item in recap["incidents"]["escalated"]:
         assert f"- **#{item['id']} " in md
-    assert "Dieskalasi 149 kali dalam periode ini" in md
+    most = max(recap["incidents"]["escalated"], key=lambda e: e["times"])
+    assert f"Dieskalasi {most['times']} kali dalam periode ini" in md
     assert md.count("Penyelesaian:") == 34 and "lainnya" not in md  # the full lists: nothing cut
 
 
@@ -80,10 +89,10 @@ def test_221_re_escalations_of_one_incident_are_one_line_and_the_text_stays_shor
     acked = world.report("critical", regency="6371", title="Kericuhan di PPK Banjarmasin Utara")
     world.advance(minutes=1)
     world.do(Ack(id="a", incident=acked))  # the other desk is manned
-    escalations = 0
-    while escalations < 221:
+    for level in range(1, 222):
+        # The escalations as they stand in the log (whatever rules the server escalates by now).
         world.advance(minutes=5)
-        escalations += sum(1 for e in world.escalate_due() if concerns(e) == waiting)
+        world._commit(IncidentEscalated(incident=waiting, level=level, escalate_due=None), SYSTEM)
     config = province()
     doc = build(config.info(), world.state, world.events, now=world.now, since=None, number=7, by="opsmon-server", post="Posko", signatory=SIGNATORY)
     assert sum(1 for e in doc["incidents"]["escalations"] if e["id"] == waiting) == 221
@@ -150,7 +159,7 @@ def test_the_pdf_first_page_carries_the_kop_and_the_signatory(recap: dict[str, A
     def ink(box: tuple[float, float, float, float]) -> float:
         part = grey.crop((int(box[0] * width), int(box[1] * height), int(box[2] * width), int(box[3] * height)))
         histogram = part.histogram()
-        return sum(histogram[:128]) / max(1, part.width * part.height)
+        return float(sum(histogram[:128]) / max(1, part.width * part.height))
 
     assert ink((0, 0, 1, 1)) > 0.02  # not a blank sheet
     assert ink((0.2, 0.04, 0.8, 0.1)) > 0.02  # the kop, centred at the top
