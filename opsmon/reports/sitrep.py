@@ -7,8 +7,10 @@ and `opsmon.reports.sitrep_pdf.render_pdf` write it for people. The same documen
 comes out of `opsmon sitrep`, the dashboard's sitrep key and the server's
 `[sitrep] every_minutes` writer, so the three can never disagree.
 
-`Ledger` remembers the reports written into a folder (number, time, seq), so
-the next report is numbered on and covers what happened since the last one.
+`Ledger` remembers the reports saved into a folder (number, time, seq), so
+the next saved report is numbered on and covers what happened since the last
+one; a preview (`number=None`) takes no number and moves nothing. The number
+is taken under the folder's lock: one number per report, whatever its formats.
 """
 
 from __future__ import annotations
