@@ -111,35 +111,41 @@ class SitrepSchedule:
         self.server = server
 
     async def write(self) -> list[Path]:
-        """Write a situation report in every configured format into [sitrep] folder,
-        covering what happened since the last one there; returns the files."""
-        from opsmon.reports.sitrep import Ledger, build, render
+        """Save the next numbered situation report in every configured format into
+        [sitrep] folder, covering what happened since the last one saved there; returns the files."""
+        from opsmon.reports.sitrep import Ledger, LedgerMoved, build, render
 
         ledger = Ledger(self.server.config.sitrep_folder())
-        last = ledger.last()
-        same_epoch = last is not None and last.epoch == self.server.store.epoch
-        events = await self.server.store.events_since(last.seq if last is not None and same_epoch else 0)
-        seq = self.server.state.seq
-        doc = build(
-            self.server.config_info,
-            self.server.state,
-            events,
-            now=self.server.clock(),
-            since=parse_ts(last.at) if last is not None and same_epoch else None,
-            number=ledger.next_number(),
-            by="opsmon-server",
-            post=self.server.config.sitrep.post,
-        )
         formats, lang = self.server.config.sitrep.formats, self.server.config.province.language
+        for _ in range(3):
+            last = ledger.last()
+            same_epoch = last is not None and last.epoch == self.server.store.epoch
+            events = await self.server.store.events_since(last.seq if last is not None and same_epoch else 0)
+            seq = self.server.state.seq
+            doc = build(
+                self.server.config_info,
+                self.server.state,
+                events,
+                now=self.server.clock(),
+                since=parse_ts(last.at) if last is not None and same_epoch else None,
+                number=ledger.next_number(),
+                by="opsmon-server",
+                post=self.server.config.sitrep.post,
+                signatory=self.server.config.sitrep.signature(),
+            )
 
-        def write() -> list[Path]:
-            # Off the event loop: a PDF takes a moment, and commands must not wait for it.
-            shape = province_shape(self.server.config.province.boundaries) if "pdf" in formats else None
-            return ledger.write(doc, {fmt: render(doc, fmt, lang, shape=shape) for fmt in formats}, seq=seq, epoch=self.server.store.epoch)
+            def write(doc: dict[str, Any] = doc, seq: int = seq) -> list[Path]:
+                # Off the event loop: a PDF takes a moment, and commands must not wait for it.
+                shape = province_shape(self.server.config.province.boundaries) if "pdf" in formats else None
+                return ledger.write(doc, {fmt: render(doc, fmt, lang, shape=shape) for fmt in formats}, seq=seq, epoch=self.server.store.epoch)
 
-        paths = await asyncio.to_thread(write)
-        log.info("situation report No. %d written: %s", doc["number"], ", ".join(str(p) for p in paths))
-        return paths
+            try:
+                paths = await asyncio.to_thread(write)
+            except LedgerMoved:
+                continue  # `opsmon sitrep --save` took the number meanwhile: this one starts where it ended
+            log.info("situation report No. %d written: %s", doc["number"], ", ".join(str(p) for p in paths))
+            return paths
+        raise RuntimeError(f"situation report not written: other reports kept being saved into {ledger.folder} at the same moment")
 
     async def run(self) -> None:
         every = self.server.config.sitrep.every_minutes * 60

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from opsmon.core.fold import apply
 from opsmon.core.geo import province_shape
 from opsmon.core.protocol import Event, ExerciseInfo, IncidentDraft, Note, Report, Resolve, StageUpdate
 from opsmon.core.state import Rules
-from opsmon.reports.sitrep import Ledger, build, parse_since, render, render_json, render_md, render_text
+from opsmon.reports.sitrep import Entry, Ledger, LedgerMoved, build, parse_since, render, render_json, render_md, render_text
 from opsmon.reports.words import number
 from opsmon.training.sample_night import BUDI, NOW, START
 from tests.helpers import province
@@ -143,7 +144,14 @@ def test_parse_since() -> None:
 def test_ledger_numbers_on_and_remembers_the_seq(tmp_path: Path) -> None:
     ledger = Ledger(tmp_path / "sitrep")
     assert ledger.last() is None and ledger.next_number() == 1
-    doc = night_doc()
+    doc = night_doc()  # No. 3: a report that is not the next one is refused, and nothing is written
+    with pytest.raises(LedgerMoved, match="No. 3 was taken"):
+        ledger.write(doc, {"text": render(doc, "text")}, seq=40, epoch="e1")
+    with pytest.raises(ValueError, match="a preview is not saved"):
+        ledger.write({**doc, "number": None}, {"text": render(doc, "text")}, seq=40, epoch="e1")
+    assert ledger.last() is None and not list((tmp_path / "sitrep").glob("sitrep-*"))
+    for n in (1, 2):
+        ledger.record(Entry(n, doc["since"], 10 * n, "e1", "opsmon-server"))
     paths = ledger.write(doc, {"text": render(doc, "text"), "json": render(doc, "json")}, seq=42, epoch="e1")
     assert [p.name for p in paths] == ["sitrep-0003-20240214-2130.txt", "sitrep-0003-20240214-2130.json"]
     assert json.loads(paths[1].read_text(encoding="utf-8"))["number"] == 3
@@ -153,6 +161,34 @@ def test_ledger_numbers_on_and_remembers_the_seq(tmp_path: Path) -> None:
     with ledger.path.open("a", encoding="utf-8") as out:
         out.write('{"number": 9, "at": "torn')  # a crash mid-line
     assert ledger.next_number() == 4
+
+
+def test_two_saves_at_the_same_moment_never_share_a_number(tmp_path: Path) -> None:
+    """The server's clock and an officer's `--save` into one folder: the number is taken
+    under the ledger's lock, so one of two reports built as No. 1 is refused (and built again)."""
+    import threading
+
+    ledger = Ledger(tmp_path / "sitrep")
+    doc = {**night_doc(), "number": 1}
+    outcomes: list[str] = []
+    start = threading.Barrier(2)
+
+    def save(name: str) -> None:
+        start.wait()
+        try:
+            Ledger(tmp_path / "sitrep").write({**doc, "by": name}, {"text": render(doc, "text"), "pdf": render(doc, "pdf")}, seq=5, epoch="e1")
+            outcomes.append("saved")
+        except LedgerMoved:
+            outcomes.append("moved")
+
+    threads = [threading.Thread(target=save, args=(name,)) for name in ("opsmon-server", "Bawaslu/Rahmat")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["moved", "saved"]
+    assert [line.count('"number": 1') for line in ledger.path.read_text(encoding="utf-8").splitlines()] == [1]
+    assert ledger.next_number() == 2
 
 
 def test_pdf_first_page_is_an_a4_with_the_report_on_it() -> None:
@@ -203,32 +239,86 @@ def test_sitrep_from_a_live_server_in_every_format(live: Any, tmp_path: Path, ca
     assert opsmon("stage", "--regency", "6306", "--stage", "logistik", "--done", "10", "--blocked", "--note", "Banjir") == 0
     capsys.readouterr()
 
-    assert opsmon("sitrep", "--format", "json", token="wall") == 0  # a viewer may produce one: it only reads
+    assert opsmon("sitrep", "--format", "json", token="wall") == 0  # a viewer may preview one: it only reads
     doc = json.loads(capsys.readouterr().out)
-    assert doc["number"] == 1 and doc["since"] is None and doc["by"] == "KPU/wall"
+    assert doc["number"] is None and doc["preview"] is True and doc["since"] is None and doc["by"] == "KPU/wall"
     assert doc["incidents"]["reported"] == 2
     assert [(e["id"], e["level"], e["note"]) for e in doc["incidents"]["escalations"]] == [(1, 1, "Butuh Polres")]
+    assert [(e["id"], e["level"], e["status"], e["notes"]) for e in doc["incidents"]["escalated"]] == [(1, 1, "open", ["Butuh Polres"])]
     assert [(r["id"], r["by"]) for r in doc["incidents"]["resolved"]] == [(2, "Bawaslu/officer")]
     assert [i["id"] for i in doc["incidents"]["open_urgent"]] == [1]
     hss = next(r for r in doc["regencies"] if r["code"] == "6306")
     assert hss["blocked"] and hss["note"] == "Banjir" and hss["condition"] == "blocked"
+    assert not (tmp_path / "reports").exists()  # a preview takes no number: nothing recorded
 
-    # The next one is numbered on and covers only what happened since the first.
+    assert opsmon("sitrep", "--save") == 0
+    text = capsys.readouterr().out
+    assert text.startswith("*LAPORAN SITUASI No. 1*\n") and "*Insiden dilaporkan: 2*" in text
+    assert "Dibuat oleh" not in text and "officer" not in text.split("*Per kabupaten/kota*")[0]  # the post's paper, not a token's name
+    saved = sorted(p.suffix for p in (tmp_path / "reports").glob("sitrep-0001-*"))
+    assert saved == [".json", ".md", ".pdf", ".txt"]  # one number, every configured format
+
+    # The next one is a preview until saved, and covers only what happened since the saved one.
     assert opsmon("report", "--regency", "6303", "--category", "politik_uang", "--severity", "medium", "--title", "Dugaan politik uang") == 0
     capsys.readouterr()
     assert opsmon("sitrep") == 0
     text = capsys.readouterr().out
-    assert text.startswith("*LAPORAN SITUASI No. 2*\n")
-    assert "*Insiden dilaporkan: 1*" in text and "*Eskalasi: 0*" in text
+    assert text.startswith("*PRATINJAU LAPORAN SITUASI (belum bernomor)*\n")
+    assert "*Insiden dilaporkan: 1*" in text and "*Insiden tereskalasi: 0*" in text
     assert "HSS: Logistik 10/" in text and "TERHAMBAT (Banjir)" in text
 
     assert opsmon("sitrep", "--format", "md", "--since", "2000-01-01T00:00:00Z", "-o", str(tmp_path / "r.md"), "--lang", "en") == 0
     md = (tmp_path / "r.md").read_text(encoding="utf-8")
-    assert md.startswith("# SITUATION REPORT No. 3\n") and "## Incidents reported: 3" in md
+    assert md.startswith("# SITUATION REPORT PREVIEW (not numbered)\n") and "## Incidents reported: 3" in md
     assert opsmon("sitrep", "--format", "pdf", "-o", str(tmp_path / "r.pdf")) == 0
     assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF-")
-    ledger = Ledger(tmp_path / "reports")
-    assert ledger.next_number() == 5
+    assert Ledger(tmp_path / "reports").next_number() == 2
+    assert opsmon("sitrep", "--save", "--format", "md") == 2
+    assert "--save writes the next numbered report" in capsys.readouterr().err
+
+
+def _doc_commands() -> list[list[str]]:
+    """The `opsmon sitrep` lines of docs/sitrep.md's first block, as argument lists."""
+    page = (Path(__file__).parent.parent / "docs" / "sitrep.md").read_text(encoding="utf-8")
+    block = page.split("```sh\n", 1)[1].split("```", 1)[0]
+    return [shlex.split(line.split("#", 1)[0])[1:] for line in block.splitlines() if line.startswith("opsmon sitrep")]  # without "opsmon"
+
+
+def test_the_documented_commands_give_one_number_per_saved_report_and_periods_that_tile(live: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 20 item 8: the page's commands, in order, twice over, with an incident before
+    each: previews take no number and do not move the period; each saved report has one
+    number in every format, and the saved reports' periods tile (no gap, no overlap)."""
+    from opsmon.cli import main
+
+    config = post_config(tmp_path)
+    commands = _doc_commands()
+    assert sum("--save" in c for c in commands) == 1 and len(commands) >= 4
+    reported = 0
+    for round_ in range(2):
+        for n, command in enumerate(commands):
+            args = [str(tmp_path / f"{round_}-{n}-{a}") if a.startswith("lapsit.") else a for a in command]
+            title = f"Insiden {round_}-{n}"
+            base = ["--url", live.url, "--token", live.tokens["officer"], "--config", str(config)]
+            assert main(["report", "--regency", "6371", "--category", "logistik", "--severity", "low", "--title", title, *base]) == 0
+            reported += 1
+            assert main([*args, *base]) == 0, command
+    capsys.readouterr()
+    folder = tmp_path / "reports"
+    ledger = [json.loads(line) for line in (folder / "ledger.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [entry["number"] for entry in ledger] == [1, 2]  # two saves, two numbers: the previews took none
+    docs = [json.loads(next(folder.glob(f"sitrep-{n:04d}-*.json")).read_text(encoding="utf-8")) for n in (1, 2)]
+    for doc in docs:
+        stems = sorted(p.name for p in folder.glob(f"sitrep-{doc['number']:04d}-*"))
+        assert [p.rsplit(".", 1)[1] for p in stems] == ["json", "md", "pdf", "txt"]
+        md = next(folder.glob(f"sitrep-{doc['number']:04d}-*.md")).read_text(encoding="utf-8")
+        assert md.startswith(f"# LAPORAN SITUASI No. {doc['number']}\n") and f"## Insiden dilaporkan: {doc['incidents']['reported']}" in md
+    assert docs[0]["since"] is None and docs[1]["since"] == docs[0]["until"]  # no gap, no overlap
+    save_at = next(n for n, c in enumerate(_doc_commands()) if "--save" in c)
+    per_round = len(commands)
+    # The first saved report has every incident up to its save; the second, every one after it up to its own.
+    assert docs[0]["incidents"]["reported"] == save_at + 1
+    assert docs[1]["incidents"]["reported"] == per_round
+    assert docs[0]["incidents"]["reported"] + docs[1]["incidents"]["reported"] == reported - (per_round - save_at - 1)
 
 
 def test_sitrep_bad_arguments_are_one_line(live: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -244,6 +334,12 @@ def test_sitrep_bad_arguments_are_one_line(live: Any, tmp_path: Path, capsys: py
     assert "give -o FILE.pdf" in capsys.readouterr().err
     assert main(["sitrep", "--url", "ws://127.0.0.1:9/ws", "--token", "x", "--config", config]) == 4
     assert not (tmp_path / "reports").exists()  # nothing recorded for a report that was not made
+    (tmp_path / "reports").write_text("not a folder", encoding="utf-8")  # [sitrep] folder is a file
+    capsys.readouterr()
+    assert main(["sitrep", "--save", *base]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"opsmon: error: [sitrep] folder {tmp_path / 'reports'}: cannot read ledger.jsonl (Not a directory)")
+    assert (tmp_path / "reports").read_text(encoding="utf-8") == "not a folder"
 
 
 async def test_the_server_writes_a_report_into_the_folder_on_its_own(tmp_path: Path) -> None:
@@ -265,7 +361,7 @@ async def test_the_server_writes_a_report_into_the_folder_on_its_own(tmp_path: P
         clock.advance(hours=1)
         second = await running.server.sitreps.write()
         assert second[0].name == "sitrep-0002-20240214-2200.txt"
-        assert "Periode: sejak 14/02/2024 21:00 WITA" in second[0].read_text(encoding="utf-8")
+        assert "Periode: 14/02/2024 21:00 s.d. 22:00 WITA" in second[0].read_text(encoding="utf-8")
     off = load_config(post_config(tmp_path))
     assert off.sitrep.every_minutes == 0  # off by default
     async with running_server(tmp_path, clock=clock, config=off, db_name="off.db") as running:
@@ -281,10 +377,15 @@ def test_sitrep_config_is_checked_key_by_key(tmp_path: Path) -> None:
         ("every_minutes = 0", "every_minutes = -5", "sitrep.every_minutes: must be at least 0, not -5"),
         ('formats = ["text", "md", "json", "pdf"]', 'formats = ["docx"]', "sitrep.formats: must be a non-empty list of text, md, json, pdf, not ['docx']"),
         ("every_minutes = 0", "every_minutes = 0\neverey = 3", "sitrep.everey: unknown key"),
+        ('signatory = ""', f'signatory = "{"A" * 95}"', "sitrep.signatory: must be at most 80 characters, not 95"),
+        ('signatory_position = "Kepala Posko Gabungan"', "signatory_position = 3", "sitrep.signatory_position: must be a string, not an integer"),
+        ('place = "Banjarmasin"', 'place = "Banjar\\u001b[31mmasin"', "sitrep.place: holds control characters"),
     ]:
         (tmp_path / "c.toml").write_text(base.replace(old, new, 1), encoding="utf-8")
         with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
             load_config(tmp_path / "c.toml")
+    shipped = load_config(CONFIG_PATH).sitrep
+    assert shipped.signature() == {"place": "Banjarmasin", "name": "", "rank": "", "position": "Kepala Posko Gabungan"}
 
 
 async def test_the_sitrep_key_previews_the_report_and_writes_it(tmp_path: Path) -> None:
@@ -300,7 +401,8 @@ async def test_the_sitrep_key_previews_the_report_and_writes_it(tmp_path: Path) 
         await pilot.pause(0.2)
         assert isinstance(app.screen, SitrepScreen)
         preview = str(app.screen.query_one("#sitrep-text").render())
-        assert preview.startswith("*LAPORAN SITUASI No. 1*") and "*Eskalasi: 3*" in preview
+        assert preview.startswith("*PRATINJAU LAPORAN SITUASI (belum bernomor)*") and "*Insiden tereskalasi: 3*" in preview
+        assert not folder.exists()  # a preview takes no number
         await pilot.press("w")
         for _ in range(50):
             await pilot.pause(0.1)
@@ -309,6 +411,8 @@ async def test_the_sitrep_key_previews_the_report_and_writes_it(tmp_path: Path) 
         assert [Path(p).suffix for p in app.screen.written] == [".txt", ".md", ".json", ".pdf"]
         assert any("Lapsit No. 1 disimpan" in notice for notice in app.notices)
         assert Ledger(folder).next_number() == 2
+        assert str(app.screen.query_one("#sitrep-text").render()).startswith("*LAPORAN SITUASI No. 1*")  # what was saved
+        assert next(folder.glob("sitrep-0001-*.txt")).read_text(encoding="utf-8").startswith("*LAPORAN SITUASI No. 1*\n")
         await pilot.press("escape")
         await pilot.pause(0.1)
         assert not isinstance(app.screen, SitrepScreen)
@@ -329,7 +433,7 @@ async def test_the_wall_previews_the_sitrep_but_never_writes_it(tmp_path: Path) 
         await pilot.press("p")
         await pilot.pause(0.2)
         assert isinstance(app.screen, SitrepScreen)
-        assert str(app.screen.query_one("#sitrep-text").render()).startswith("*LAPORAN SITUASI No. 1*")
+        assert str(app.screen.query_one("#sitrep-text").render()).startswith("*PRATINJAU LAPORAN SITUASI")
         assert all(keys != "w" for keys, _ in key_rows(app, app.screen))
         await pilot.press("w")
         await pilot.pause(0.5)
@@ -374,7 +478,20 @@ def hostile_doc() -> dict[str, Any]:
             run(Resolve(id=f"r{n}", incident=incident, note=text), 52)
     run(StageUpdate(id="kb-blocked", regency="6302", stage="rekap_ppk", blocked=True, note=HOSTILE[0]), 53)
     exercise = ExerciseInfo(name=HOSTILE[1], speed=1.0, now=format_ts(NOW), start=format_ts(START))
-    return build(welcome.config, state, events, now=NOW, since=START - timedelta(minutes=10), number=3, by=HOSTILE[2], post=HOSTILE[3], exercise=exercise)
+    later = NOW + timedelta(minutes=5)  # after the hostile notes and resolutions
+    signatory = {"place": HOSTILE[6], "name": HOSTILE[7], "rank": HOSTILE[8], "position": HOSTILE[5]}
+    return build(
+        welcome.config,
+        state,
+        events,
+        now=later,
+        since=START - timedelta(minutes=10),
+        number=3,
+        by=HOSTILE[2],
+        post=HOSTILE[3],
+        exercise=exercise,
+        signatory=signatory,
+    )
 
 
 def test_markdown_never_turns_wire_text_into_html_links_or_markup() -> None:

@@ -54,6 +54,9 @@ DATA_DIR = PACKAGE_DIR / "data"  # data files shipped with the package
 Above0 = Annotated[float, Meta(gt=0)]
 AtLeast1 = Annotated[int, Meta(ge=1)]
 Minutes = Annotated[int, Meta(ge=0, le=1440)]
+# A line on the report's paper, short enough for a kop or a signature (control characters
+# are refused for every value of the file, by _hostile).
+PaperText = Annotated[str, Meta(max_length=80)]
 
 
 class ConfigError(ValueError):
@@ -147,7 +150,16 @@ class SitrepSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     every_minutes: Minutes = 0  # the server writes a report this often, on the clock (0: never)
     folder: str = "sitrep"  # where reports and their ledger go, relative to the config file
     formats: Annotated[tuple[SitrepFormat, ...], Meta(min_length=1)] = ("text", "md", "json", "pdf")
-    post: str = "Posko Gabungan Pemilu"  # the post named at the head of every report
+    post: PaperText = "Posko Gabungan Pemilu"  # the post named at the head of every report
+    # The report's paper: the place it is signed in, and who signs it (name, rank, position).
+    place: PaperText = ""
+    signatory: PaperText = ""
+    signatory_rank: PaperText = ""
+    signatory_position: PaperText = "Kepala Posko Gabungan"
+
+    def signature(self) -> dict[str, str]:
+        """Where and by whom the report is signed, as the report's document keeps it."""
+        return {"place": self.place, "name": self.signatory, "rank": self.signatory_rank, "position": self.signatory_position}
 
 
 class ClientSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -292,6 +304,8 @@ def _problem(annotation: Any, value: Any) -> str:
         if kind.le is not None and value > kind.le:
             return f"must be at most {_number(kind.le)}, not {_number(value)}"
     if isinstance(kind, mi.StrType) and isinstance(value, str):
+        if kind.max_length is not None and len(value) > kind.max_length:
+            return f"must be at most {kind.max_length} characters, not {len(value)}"
         if kind.pattern == r"\S":
             return "must not be empty"
         if kind.pattern is not None:

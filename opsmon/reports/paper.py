@@ -15,12 +15,15 @@ def latin(text: str) -> str:
 
 
 class Paper(FPDF):
-    """An A4 page whose footer says the document's name and the page number."""
+    """An A4 page whose footer says the document's name and the page number
+    (`page_words`: e.g. "Halaman {page} dari {pages}"; {pages} is filled in at the end)."""
 
     footer_text = ""
+    page_words = "{page}"
 
     def footer(self) -> None:
         self.set_y(-12)
         self.set_font("Helvetica", size=8)
         self.set_text_color(110)
-        self.cell(0, 5, latin(f"{self.footer_text} - {self.page_no()}"), align="C")
+        page = self.page_words.format(page=self.page_no(), pages="{nb}")
+        self.cell(0, 5, latin(f"{self.footer_text} · {page}"), align="C")

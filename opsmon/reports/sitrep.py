@@ -7,24 +7,29 @@ and `opsmon.reports.sitrep_pdf.render_pdf` write it for people. The same documen
 comes out of `opsmon sitrep`, the dashboard's sitrep key and the server's
 `[sitrep] every_minutes` writer, so the three can never disagree.
 
-`Ledger` remembers the reports written into a folder (number, time, seq), so
-the next report is numbered on and covers what happened since the last one.
+`Ledger` remembers the reports saved into a folder (number, time, seq), so
+the next saved report is numbered on and covers what happened since the last
+one; a preview (`number=None`) takes no number and moves nothing. The number
+is taken under the folder's lock: one number per report, whatever its formats.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import math
 import os
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
 from opsmon.core.clock import format_ts, parse_ts
-from opsmon.core.events import IncidentEscalated, StageUpdated
+from opsmon.core.events import IncidentEscalated, IncidentUnacknowledged, StageUpdated
 from opsmon.core.i18n import Translator, who
 from opsmon.core.protocol import Event, ExerciseInfo
 from opsmon.core.records import SEVERITIES, ConfigInfo, Incident
@@ -63,18 +68,28 @@ def build(
     *,
     now: datetime,
     since: datetime | None,
-    number: int,
+    number: int | None,
     by: str,
     post: str,
     exercise: ExerciseInfo | None = None,
+    signatory: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The report as a plain document (UTC inside, codes and labels both, for other systems)."""
+    """The report as a plain document (UTC inside, codes and labels both, for other systems).
+
+    It covers the period (since, now]: the next report's `since` is this one's `now`
+    (its `generated`), so saved reports tile the night with no gap and no overlap.
+    `number` is None for a preview (stdout, the dashboard's `p`): it takes no number.
+    `by` is who produced it (kept in the JSON for the record, never printed as the
+    signatory); `signatory` is [sitrep] place, name, rank and position."""
     province = config.province
     regencies = {r.code: r for r in config.regencies}
     since_ts = format_ts(since) if since is not None else None
 
     def after(ts: str | None) -> bool:
-        return ts is not None and (since is None or parse_ts(ts) >= since)
+        if ts is None:
+            return False
+        moment = parse_ts(ts)
+        return (since is None or moment > since) and moment <= now
 
     # --- progress ---------------------------------------------------------------------
     regency_stages = config.regency_stages()
@@ -169,10 +184,12 @@ def build(
     urgent = [i for i in counted if i.status != "resolved" and i.severity in URGENT]
     urgent.sort(key=lambda i: (SEVERITIES.index(i.severity), i.reported, i.id))
     escalations = []
+    per_incident: dict[int, dict[str, Any]] = {}
     for event in events:
         if isinstance(event.data, IncidentEscalated) and after(event.ts):
             escalated = event.data
             incident = state.incidents.get(escalated.incident)
+            note = _prose(event_text(event)) or None
             escalations.append(
                 {
                     "id": escalated.incident,
@@ -181,9 +198,37 @@ def build(
                     "by": who(event.actor),
                     "regency": incident.regency if incident else None,
                     "title": _clean(incident.title) if incident else "",
-                    "note": _prose(event_text(event)) or None,
+                    "note": note,
                 }
             )
+            # One entry per incident however often it was escalated (a desk left unmanned
+            # re-escalates the same incidents all night): its level now, and since when it waits.
+            entry = per_incident.setdefault(
+                escalated.incident,
+                {
+                    "id": escalated.incident,
+                    "regency": incident.regency if incident else None,
+                    "severity": incident.severity if incident else None,
+                    "title": _clean(incident.title) if incident else "",
+                    "level": incident.level if incident else escalated.level,
+                    "status": (incident.status if incident.merged_into is None else "merged") if incident else "open",
+                    "unacked_since": incident.reported if incident else event.ts,
+                    "acknowledged": incident.acknowledged if incident else None,
+                    "times": 0,
+                    "first": event.ts,
+                    "last": event.ts,
+                    "last_by": who(event.actor),
+                    "notes": [],
+                },
+            )
+            entry["times"] += 1
+            entry["last"], entry["last_by"] = event.ts, who(event.actor)
+            if note and event.actor.name != "system" and len(entry["notes"]) < 3:
+                entry["notes"].append(note)  # an officer's reason to escalate; the system's are all alike
+        elif isinstance(event.data, IncidentUnacknowledged) and after(event.ts) and event.data.incident in per_incident:
+            per_incident[event.data.incident]["unacked_since"] = event.ts
+    # Waiting for an ack first, the highest level first: what the chain must act on.
+    escalated_list = sorted(per_incident.values(), key=lambda e: (e["status"] != "open", -e["level"], e["id"]))
     resolved = [
         {
             "id": i.id,
@@ -199,6 +244,8 @@ def build(
     ]
     # Each duplicate report once: a merge's reports are already in the one it joined.
     folded = sum(i.reports - 1 for i in counted if after(i.reported))
+
+    chart = _chart_bins(counted, since, now, config.tz)
 
     hourly: dict[str, Counter[str]] = {}
     for incident in counted:
@@ -216,7 +263,9 @@ def build(
         "type": "sitrep",
         "version": 1,
         "number": number,
+        "preview": number is None,
         "post": post,
+        "signatory": {key: _clean(value) for key, value in (signatory or {}).items()},
         "province": {
             "code": province.code if province else "",
             "name": province.name if province else "",
@@ -226,6 +275,7 @@ def build(
         "generated": format_ts(now),
         "by": by,
         "since": since_ts,
+        "until": format_ts(now),
         "progress": {"tps": tps, "kecamatan": kecamatan, "regency_plenaries": plenaries, "province_plenary": province_plenary, "corrections": corrections},
         "regencies": lines,
         "incidents": {
@@ -252,9 +302,11 @@ def build(
                 for i in urgent
             ],
             "escalations": escalations,
+            "escalated": escalated_list,
             "resolved": resolved,
         },
         "hourly": [{"hour": hour, **{s: counts.get(s, 0) for s in SEVERITIES}} for hour, counts in sorted(hourly.items())],
+        "chart": chart,
         "labels": {
             "severities": {s.key: {"id": s.label.id, "en": s.label.en} for s in config.severities},
             "categories": {c.key: {"id": c.label.id, "en": c.label.en} for c in config.categories},
@@ -265,6 +317,36 @@ def build(
         # A training exercise's report says so on its first line: never taken for a real night's.
         doc["exercise"] = {"name": _clean(exercise.name), "speed": exercise.speed}
     return doc
+
+
+# Bin widths for the chart, in hours: the smallest that keeps it to at most CHART_BINS bars.
+CHART_STEPS = (1, 2, 3, 6, 12, 24)
+CHART_BINS = 26
+
+
+def _chart_bins(incidents: list[Incident], since: datetime | None, now: datetime, tz: tzinfo) -> dict[str, Any]:
+    """Incidents reported in the period (since, now], in bins that cover all of it: hourly
+    for a night, every few hours or per day over weeks; bins start on the province's
+    clock (a day is a WITA day, six hours are 00-06-12-18 WITA)."""
+    reported = [(parse_ts(i.reported), i.severity) for i in incidents]
+    inside = [(at, severity) for at, severity in reported if (since is None or at > since) and at <= now]
+    start = since if since is not None else min((at for at, _ in inside), default=now)
+    span_hours = max(1, math.ceil((now - start).total_seconds() / 3600))
+    step = next((h for h in CHART_STEPS if math.ceil(span_hours / h) + 1 <= CHART_BINS), None)
+    if step is None:  # weeks: whole days, as many at a time as it takes
+        step = 24 * math.ceil(span_hours / (24 * (CHART_BINS - 1)))
+    local = start.astimezone(tz)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    first = (midnight + timedelta(hours=(local.hour // step) * step if step < 24 else 0)).astimezone(UTC)
+    count = max(1, math.ceil((now - first).total_seconds() / (3600 * step)))
+    if first + timedelta(hours=count * step) <= now:
+        count += 1  # `now` on a bin's edge still falls in a bin
+    bins: list[dict[str, Any]] = [{"start": format_ts(first + timedelta(hours=n * step)), **{s: 0 for s in SEVERITIES}} for n in range(count)]
+    for at, severity in inside:
+        slot = int((at - first).total_seconds() // (3600 * step))
+        if 0 <= slot < count and severity in SEVERITIES:
+            bins[slot][severity] += 1
+    return {"from": format_ts(start), "to": format_ts(now), "bin_hours": step, "bins": bins}
 
 
 # --- rendering ------------------------------------------------------------------------
@@ -278,17 +360,44 @@ def _blocks(entries: list[tuple[str, list[str]]], none: str) -> list[str]:
     return out or [none]
 
 
-def render_text(doc: dict[str, Any], lang: str = "id") -> str:
-    """WhatsApp-ready: *bold* headings, short lines, no tables."""
+TEXT_LIMIT = 4000  # one WhatsApp message a person reads: the text report stays under it
+
+
+def render_text(doc: dict[str, Any], lang: str = "id", *, limit: int = TEXT_LIMIT) -> str:
+    """WhatsApp-ready: *bold* headings, short lines, no tables, under `limit` characters:
+    the longest lists are cut to their first entries with "... and N more" (all of them
+    are in the md and the PDF). An escalated incident is one line, however often escalated."""
     w, tr, inc = Words(doc, lang), Translator(lang), doc["incidents"]
-    head = w.heading()
-    out = [f"*{head[0]}*", *head[1:], "", f"*{tr('sitrep.progress')}*", *w.progress(), "", f"*{tr('sitrep.regencies')}*"]
-    out += [w.regency_line(line) for line in doc["regencies"]]
-    out += ["", f"*{tr('sitrep.incidents', count=inc['reported'])}*", *w.counts(PHONE_WIDTH)]
-    out += ["", f"*{tr('sitrep.urgent', count=len(inc['open_urgent']))}*", *_blocks([w.urgent(i) for i in inc["open_urgent"]], tr("sitrep.none"))]
-    out += ["", f"*{tr('sitrep.escalations', count=len(inc['escalations']))}*", *_blocks([w.escalation(e) for e in inc["escalations"]], tr("sitrep.none"))]
-    out += ["", f"*{tr('sitrep.resolved', count=len(inc['resolved']))}*", *_blocks([w.resolved(r) for r in inc["resolved"]], tr("sitrep.none"))]
-    return "\n".join(out) + "\n"
+
+    def cut(entries: list[tuple[str, list[str]]], keep: int | None) -> list[str]:
+        shown = entries if keep is None else entries[:keep]
+        out = _blocks(shown, tr("sitrep.none"))
+        if len(shown) < len(entries):
+            out.append(tr("sitrep.more", count=len(entries) - len(shown)))
+        return out
+
+    def lines(escalated_at: int | None, keep: int | None) -> list[str]:
+        head = w.heading()
+        out = [f"*{head[0]}*", *head[1:], "", f"*{tr('sitrep.progress')}*", *w.progress(), "", f"*{tr('sitrep.regencies')}*"]
+        out += [w.regency_line(line) for line in doc["regencies"]]
+        out += ["", f"*{tr('sitrep.incidents', count=inc['reported'])}*", *w.counts(PHONE_WIDTH)]
+        out += ["", f"*{tr('sitrep.urgent', count=len(inc['open_urgent']))}*", *cut([w.urgent(i) for i in inc["open_urgent"]], keep)]
+        escalated = [w.escalated(e)[0] for e in inc["escalated"]]
+        shown = escalated if escalated_at is None else escalated[:escalated_at]
+        out += ["", f"*{tr('sitrep.escalated', count=len(escalated))}*", *(shown or [tr("sitrep.none")])]
+        if len(shown) < len(escalated):
+            out.append(tr("sitrep.more", count=len(escalated) - len(shown)))
+        resolved = [(head, rest[:1]) for head, rest in (w.resolved(r) for r in inc["resolved"])]  # its title, not the resolution
+        out += ["", f"*{tr('sitrep.resolved', count=len(resolved))}*", *cut(resolved, keep)]
+        out += ["", *w.closing()]
+        return out
+
+    text = "\n".join(lines(None, None)) + "\n"
+    for keep in (12, 8, 5, 3, 2, 1, 0):
+        if len(text) < limit:
+            break
+        text = "\n".join(lines(keep * 2, keep)) + "\n"
+    return text
 
 
 # Characters that make Markdown or HTML anywhere in a line: emphasis, code,
@@ -332,7 +441,7 @@ def render_md(doc: dict[str, Any], lang: str = "id") -> str:
     out += [f"- {_md_escape(line, line_start=True)}" for line in w.counts()]
     sections = [
         ("sitrep.urgent", [w.urgent(i) for i in inc["open_urgent"]]),
-        ("sitrep.escalations", [w.escalation(e) for e in inc["escalations"]]),
+        ("sitrep.escalated", [w.escalated(e) for e in inc["escalated"]]),
         ("sitrep.resolved", [w.resolved(r) for r in inc["resolved"]]),
     ]
     for key, entries in sections:
@@ -343,6 +452,8 @@ def render_md(doc: dict[str, Any], lang: str = "id") -> str:
             out.append(f"- **{_md_escape(head_line)}**  ")
             # A note's own line breaks stay lines of the item (each escaped as a line start).
             out += [f"  {_md_escape(part, line_start=True)}  " for line in rest for part in line.split("\n")]
+    closing = w.closing()
+    out += ["", f"{_md_escape(closing[0], line_start=True)}", "", *(f"{_md_escape(line, line_start=True)}  " for line in closing[1:])]
     return "\n".join(out) + "\n"
 
 
@@ -366,6 +477,10 @@ def render(doc: dict[str, Any], fmt: str, lang: str = "id", *, shape: Any = None
 
 
 # --- the reports already written ------------------------------------------------------------
+
+
+class LedgerMoved(RuntimeError):
+    """Another report was saved in the folder while this one was being built."""
 
 
 @dataclass(frozen=True)
@@ -402,9 +517,31 @@ class Ledger:
         last = self.last()
         return last.number + 1 if last else 1
 
-    def write(self, doc: dict[str, Any], outputs: dict[str, bytes], *, seq: int, epoch: str) -> list[Path]:
-        """Write each format as sitrep-NNNN-YYYYMMDD-HHMM.<ext> (local time) and record it."""
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One report saved at a time in this folder (the server's clock, `opsmon sitrep
+        --save`, the dashboard's `w`): the number is checked and taken under the lock."""
         self.folder.mkdir(parents=True, exist_ok=True)
+        with (self.folder / "ledger.lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def write(self, doc: dict[str, Any], outputs: dict[str, bytes], *, seq: int, epoch: str) -> list[Path]:
+        """Save the report: each format as sitrep-NNNN-YYYYMMDD-HHMM.<ext> (local time),
+        then one ledger line. One number per report, whatever its formats; LedgerMoved
+        when another report took the number since `doc` was built (build it again: its
+        period starts where that one ended)."""
+        if doc.get("number") is None:
+            raise ValueError("a preview is not saved: build the report with the ledger's next number")
+        with self._locked():
+            if doc["number"] != self.next_number():
+                raise LedgerMoved(f"report No. {doc['number']} was taken by another report in {self.folder}")
+            return self._write(doc, outputs, seq=seq, epoch=epoch)
+
+    def _write(self, doc: dict[str, Any], outputs: dict[str, bytes], *, seq: int, epoch: str) -> list[Path]:
         local = parse_ts(doc["generated"]).astimezone(doc_tz(doc))
         stem = f"sitrep-{doc['number']:04d}-{local:%Y%m%d-%H%M}"
         paths = []

@@ -2,8 +2,9 @@
 
 It connects as any client does: one session for the snapshot (the state
 now), a second that resumes from the last report's seq (or from the start)
-for the events since, which give the escalations. The report is numbered on
-from the ledger in `[sitrep] folder`, and recorded there.
+for the events since, which give the escalations. A preview takes no number;
+`--save` numbers the report on from the ledger in `[sitrep] folder` and saves
+it there in every configured format, under the ledger's lock.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from opsmon.core.geo import BoundariesError, province_shape
 from opsmon.core.i18n import who
 from opsmon.core.protocol import Batch, Event, Incidents, Snapshot, Welcome
 from opsmon.core.state import State
-from opsmon.reports.sitrep import FORMATS, Ledger, build, parse_since, render
+from opsmon.reports.sitrep import FORMATS, Ledger, LedgerMoved, build, parse_since, render
 from opsmon.training.exercise import ExerciseClock
 
 CLIENT = "opsmon-sitrep"
@@ -70,46 +71,74 @@ async def fetch(
 
 
 def run_sitrep_cli(args: argparse.Namespace, config: Config, url: URLs, token: str, cafile: str | None) -> int:
-    fmt = args.format
+    """A preview (stdout or -o FILE: no number, the period not moved), or with --save the
+    next numbered report in every [sitrep] format, saved into [sitrep] folder."""
+    if args.save and (args.since or args.format or args.output):
+        raise FeedError("--save writes the next numbered report in every [sitrep] format into [sitrep] folder: without --since, --format or -o", EXIT_USAGE)
+    fmt = args.format or "text"
     if fmt == "pdf" and not args.output:
         raise FeedError("--format pdf writes a file: give -o FILE.pdf", EXIT_USAGE)
     lang = args.lang or config.province.language
-    now = utc_now()
     since_arg = None
     if args.since:
         try:
-            since_arg = parse_since(args.since, now, config.province.tz)
+            since_arg = parse_since(args.since, utc_now(), config.province.tz)
         except ValueError as exc:
             raise FeedError(f"--since: {exc}", EXIT_USAGE) from None
+    formats = config.sitrep.formats if args.save else (fmt,)
     try:
-        shape = province_shape(config.province.boundaries) if fmt == "pdf" else None
+        shape = province_shape(config.province.boundaries) if "pdf" in formats else None
     except BoundariesError as exc:
         raise FeedError(f"config: province.boundaries: {exc}", EXIT_USAGE) from None
     ledger = Ledger(config.sitrep_folder())
-    last = ledger.last()
-    try:
-        welcome, state, events = asyncio.run(fetch(url, token, cafile=cafile, resume=(last.epoch, last.seq) if last and since_arg is None else None))
-    except Unauthorized as exc:
-        raise FeedError(str(exc), EXIT_UNAUTHORIZED) from None
-    except (ClientError, TimeoutError) as exc:
-        raise FeedError(str(exc) or "no answer from the server", EXIT_UNREACHABLE) from None
-    since = since_arg if since_arg is not None else (parse_ts(last.at) if last and last.epoch == welcome.epoch else None)
-    if welcome.exercise is not None:
-        now = ExerciseClock.from_welcome(welcome.exercise)()  # an exercise reports on its scenario time
-    doc = build(
-        welcome.config,
-        state,
-        events,
-        now=now,
-        since=since,
-        number=ledger.next_number(),
-        by=who(welcome.user.actor),
-        post=config.sitrep.post,
-        exercise=welcome.exercise,
-    )
-    data = render(doc, fmt, lang, shape=shape)
-    if args.output:
-        out = Path(args.output)
+    for _ in range(3):
+        try:
+            last = ledger.last()
+        except OSError as exc:
+            raise FeedError(f"[sitrep] folder {ledger.folder}: cannot read {ledger.path.name} ({exc.strerror or exc})", EXIT_USAGE) from None
+        try:
+            welcome, state, events = asyncio.run(fetch(url, token, cafile=cafile, resume=(last.epoch, last.seq) if last and since_arg is None else None))
+        except Unauthorized as exc:
+            raise FeedError(str(exc), EXIT_UNAUTHORIZED) from None
+        except (ClientError, TimeoutError) as exc:
+            raise FeedError(str(exc) or "no answer from the server", EXIT_UNREACHABLE) from None
+        since = since_arg if since_arg is not None else (parse_ts(last.at) if last and last.epoch == welcome.epoch else None)
+        # The period ends after everything fetched (a client clock a little behind the
+        # server's must not push fetched events into the next report, past its resume seq).
+        now = max([utc_now(), *(parse_ts(e.ts) for e in events[-1:])])
+        if welcome.exercise is not None:
+            now = ExerciseClock.from_welcome(welcome.exercise)()  # an exercise reports on its scenario time
+        doc = build(
+            welcome.config,
+            state,
+            events,
+            now=now,
+            since=since,
+            number=ledger.next_number() if args.save else None,
+            by=who(welcome.user.actor),
+            post=config.sitrep.post,
+            exercise=welcome.exercise,
+            signatory=config.sitrep.signature(),
+        )
+        if not args.save:
+            return _preview(render(doc, fmt, lang, shape=shape), args.output)
+        outputs = {f: render(doc, f, lang, shape=shape) for f in formats}
+        try:
+            paths = ledger.write(doc, outputs, seq=state.seq, epoch=welcome.epoch)
+        except LedgerMoved:
+            continue  # another report was saved meanwhile: this one starts where it ended
+        except OSError as exc:
+            raise FeedError(f"[sitrep] folder {ledger.folder}: cannot write ({exc.strerror or exc})", EXIT_USAGE) from None
+        sys.stdout.write(render(doc, "text", lang).decode("utf-8"))
+        sys.stdout.flush()
+        print(f"opsmon: report No. {doc['number']} saved: {', '.join(str(p) for p in paths)}", file=sys.stderr)
+        return EXIT_OK
+    raise FeedError(f"[sitrep] folder {ledger.folder}: other reports kept being saved at the same moment; try again", EXIT_UNREACHABLE)
+
+
+def _preview(data: bytes, output: str | None) -> int:
+    if output:
+        out = Path(output)
         try:
             out.write_bytes(data)
         except OSError as exc:
@@ -117,10 +146,6 @@ def run_sitrep_cli(args: argparse.Namespace, config: Config, url: URLs, token: s
     else:
         sys.stdout.write(data.decode("utf-8"))
         sys.stdout.flush()
-    try:
-        ledger.record_doc(doc, seq=state.seq, epoch=welcome.epoch, files=(str(args.output),) if args.output else ())
-    except OSError as exc:
-        print(f"opsmon: warning: report No. {doc['number']} not recorded in {ledger.path}: {exc.strerror or exc}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -129,13 +154,17 @@ def add_parser(commands: Any, connection: Any) -> None:
     parser = commands.add_parser(
         "sitrep",
         help="a situation report (laporan situasi) from the live server: text for WhatsApp, md, pdf or json",
-        description="Connect to the server, read the state and the events since the last report, and write a situation report: "
-        "progress (TPS counted, kecamatan recapitulated, plenaries), every regency's stage, incidents since the last report "
-        "(or --since) by severity, category and regency, open critical/high ones, escalations and resolutions. "
-        "The report is numbered on from the ledger in [sitrep] folder.",
+        description="Connect to the server, read the state and the events since the last saved report, and write a situation report: "
+        "progress (TPS counted, kecamatan recapitulated, plenaries), every regency's stage, incidents since the last saved report "
+        "(or --since) by severity, category and regency, open critical/high ones, escalated incidents and resolutions. "
+        "Without --save it is a preview: no number, and the next saved report's period does not move. "
+        "With --save it is the next numbered report, saved in every [sitrep] format into [sitrep] folder (its text on stdout).",
     )
     connection(parser)
-    parser.add_argument("--since", metavar="TIME", help="HH:MM (today, the province's time), 'YYYY-MM-DD HH:MM' or RFC 3339 (default: the last report)")
-    parser.add_argument("--format", choices=FORMATS, default="text", help="text (WhatsApp, default), md, pdf (needs -o) or json")
-    parser.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    parser.add_argument("--save", action="store_true", help="save the next numbered report in every [sitrep] format into [sitrep] folder, and print its text")
+    parser.add_argument(
+        "--since", metavar="TIME", help="preview from HH:MM (today, the province's time), 'YYYY-MM-DD HH:MM' or RFC 3339 (default: the last saved report)"
+    )
+    parser.add_argument("--format", choices=FORMATS, default=None, help="preview as text (WhatsApp, default), md, pdf (needs -o) or json")
+    parser.add_argument("-o", "--output", metavar="FILE", help="write the preview to FILE instead of standard output")
     parser.add_argument("--lang", choices=("id", "en"), default=argparse.SUPPRESS, help="language of the report (default: [province] language)")

@@ -8,7 +8,8 @@ replaced rather than breaking the document.
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
+import math
+from datetime import UTC
 from typing import Any
 
 from fpdf import FPDF, FontFace
@@ -21,7 +22,7 @@ from opsmon.core.records import SEVERITIES
 from opsmon.core.view import CONDITIONS
 from opsmon.reports.paper import Paper as _Page
 from opsmon.reports.paper import latin as _latin
-from opsmon.reports.words import Words, number
+from opsmon.reports.words import Words, doc_tz, number
 
 RGB = {
     "critical": (220, 30, 30),
@@ -52,10 +53,11 @@ def map_image(shape: ProvinceShape, conditions: dict[str, str], labels: dict[str
 def render_pdf(doc: dict[str, Any], lang: str = "id", *, shape: ProvinceShape | None = None) -> bytes:
     w, tr, inc = Words(doc, lang), Translator(lang), doc["incidents"]
     pdf = _Page(format="A4", unit="mm")
-    heading = w.heading()
-    pdf.footer_text = _latin(heading[0])
-    pdf.set_title(_latin(heading[0]))
-    pdf.set_author(_latin(doc["by"]))
+    title = w.title()
+    pdf.footer_text = _latin(f"{title} · {w.post()}")
+    pdf.page_words = tr("sitrep.page", page="{page}", pages="{pages}")
+    pdf.set_title(_latin(title))
+    pdf.set_author(_latin(w.post()))  # the post's paper: never a token's name
     pdf.set_creator("opsmon")
     # A fixed creation date: the same report renders to the same bytes.
     pdf.set_creation_date(parse_ts(doc["generated"]).astimezone(UTC))
@@ -63,28 +65,39 @@ def render_pdf(doc: dict[str, Any], lang: str = "id", *, shape: ProvinceShape | 
     pdf.set_auto_page_break(True, margin=16)
     pdf.add_page()
 
-    def text(line: str, size: float = 10, style: str = "", height: float = 5.0) -> None:
+    def text(line: str, size: float = 10, style: str = "", height: float = 5.0, align: str = "L") -> None:
         pdf.set_font("Helvetica", style=style, size=size)
-        pdf.multi_cell(0, height, _latin(line), new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, height, _latin(line), new_x="LMARGIN", new_y="NEXT", align=align)
 
     def section(title: str) -> None:
         pdf.ln(2)
         text(title, 12, "B", 6)
 
-    text(heading[0], 16, "B", 8)
-    for line in heading[1:]:
-        text(line)
+    # The kop: the post and its year, the province, a double rule; then the title and the period.
+    kop = w.kop()
+    text(kop[0], 14, "B", 7, "C")
+    text(kop[1], 12, "B", 6, "C")
+    pdf.set_draw_color(0)
+    y = pdf.get_y() + 1.5
+    pdf.set_line_width(0.8)
+    pdf.line(15, y, 195, y)
+    pdf.set_line_width(0.2)
+    pdf.line(15, y + 1.2, 195, y + 1.2)
+    pdf.set_y(y + 4)
+    text(title, 13, "BU", 7, "C")
+    text(w.period(), 10, "", 5, "C")
     section(tr("sitrep.progress"))
     for line in w.progress():
         text(line)
 
-    # The map on the left, the chart on the right.
+    # The map on the left; the chart on the right, the map's legend under it.
     top = pdf.get_y() + 3
+    bottom = top + 70
     if shape is not None:
         conditions = {r["code"]: r["condition"] for r in doc["regencies"]}
         numbers = {r["code"]: str(n) for n, r in enumerate(doc["regencies"], start=1)}
         image, spots = map_image(shape, conditions, numbers)
-        box_w = 88.0
+        box_w = 74.0
         box_h = box_w * image.height / image.width
         pdf.set_font("Helvetica", "B", 9)
         pdf.set_xy(15, top)
@@ -95,23 +108,30 @@ def render_pdf(doc: dict[str, Any], lang: str = "id", *, shape: ProvinceShape | 
             pdf.set_xy(15 + fx * box_w - 2.5, top + 5 + fy * box_h - 1.8)
             pdf.set_fill_color(255, 255, 255)
             pdf.cell(5, 3.6, label, align="C", fill=True)
-        legend_y = top + 7 + box_h
+        legend_x, legend_y = 110.0, top + 72
         pdf.set_font("Helvetica", size=7)
         for n, key in enumerate(CONDITIONS):
             pdf.set_fill_color(*RGB[key])
-            x = 15 + (n % 3) * 30
+            x = legend_x + (n % 3) * 28
             y = legend_y + (n // 3) * 4.5
             pdf.rect(x, y + 0.6, 3, 3, style="F")
             pdf.set_xy(x + 4, y)
-            pdf.cell(26, 4.2, _latin(tr(f"map.cond.{key}")))
+            pdf.cell(24, 4.2, _latin(tr(f"map.cond.{key}")))
         for n, r in enumerate(doc["regencies"], start=1):
-            pdf.set_xy(15 + ((n - 1) % 3) * 30, legend_y + 10 + ((n - 1) // 3) * 4)
-            pdf.cell(30, 4, _latin(f"{n} {r['short']}"))
-        bottom = legend_y + 10 + (-(-len(doc["regencies"]) // 3)) * 4
-    else:
-        bottom = top
+            pdf.set_xy(legend_x + ((n - 1) % 3) * 28, legend_y + 10 + ((n - 1) // 3) * 4)
+            pdf.cell(28, 4, _latin(f"{n} {r['short']}"))
+        bottom = max(top + 5 + box_h, legend_y + 10 + (-(-len(doc["regencies"]) // 3)) * 4)
     _chart(pdf, doc, tr, x=110, y=top, width=85, height=70, lang=lang)
-    pdf.set_xy(15, max(bottom, top + 80) + 3)
+    pdf.set_xy(15, bottom + 2)
+
+    # The summary and the signature on the first page; the lists follow as its attachment.
+    section(tr("sitrep.summary"))
+    for line in w.summary():
+        text(line)
+    _closing(pdf, w.closing(), bool((doc.get("signatory") or {}).get("name")))
+    pdf.add_page()
+    text(tr("sitrep.attachment", title=title), 12, "B", 7, "C")
+    text(w.period(), 10, "", 5, "C")
 
     section(tr("sitrep.regencies"))
     pdf.set_font("Helvetica", size=9)
@@ -142,7 +162,7 @@ def render_pdf(doc: dict[str, Any], lang: str = "id", *, shape: ProvinceShape | 
         text(head, 9, "B")
         for line in rest:
             text("    " + line, 9)
-    for key, entries in (("sitrep.escalations", [w.escalation(e) for e in inc["escalations"]]), ("sitrep.resolved", [w.resolved(r) for r in inc["resolved"]])):
+    for key, entries in (("sitrep.escalated", [w.escalated(e) for e in inc["escalated"]]), ("sitrep.resolved", [w.resolved(r) for r in inc["resolved"]])):
         section(tr(key, count=len(entries)))
         if not entries:
             text(tr("sitrep.none"), 9)
@@ -153,38 +173,82 @@ def render_pdf(doc: dict[str, Any], lang: str = "id", *, shape: ProvinceShape | 
     return bytes(pdf.output())
 
 
+def _closing(pdf: FPDF, lines: list[str], named: bool) -> None:
+    """ "Demikian laporan ini dibuat", then the signature block on the right: place and
+    date, position, room to sign, the name (a dotted line when none is configured), rank."""
+    if pdf.get_y() > pdf.h - 75:
+        pdf.add_page()  # the signature is never split from its closing line
+    pdf.ln(2)
+    pdf.set_font("Helvetica", size=10)
+    pdf.multi_cell(0, 5, _latin(lines[0]), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(2)
+    place, rest = lines[1], lines[2:]
+    position, name_rank = (rest[0], rest[1:]) if rest else ("", [])
+    if not named:
+        name_rank = ["(" + "." * 40 + ")", *name_rank]
+    x = 115.0
+    for line, style in ((place, ""), (position, "B")):
+        if line:
+            pdf.set_x(x)
+            pdf.set_font("Helvetica", style=style, size=10)
+            pdf.cell(80, 5, _latin(line), align="C", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(18)  # room for the signature and the post's stamp
+    for n, line in enumerate(name_rank):
+        pdf.set_x(x)
+        pdf.set_font("Helvetica", style="BU" if n == 0 and named else "", size=10)
+        pdf.cell(80, 5, _latin(line), align="C", new_x="LMARGIN", new_y="NEXT")
+
+
 def _chart(pdf: FPDF, doc: dict[str, Any], tr: Translator, *, x: float, y: float, width: float, height: float, lang: str) -> None:
-    """Incidents per hour, stacked by severity, hours in the province's time."""
-    hours = doc["hourly"][-12:]  # the last twelve hours: a night fits
+    """Incidents per hour (or per N hours, per day), stacked by severity, over the report's
+    whole period, labelled with it; times in the province's zone."""
+    chart = doc["chart"]
+    bins, step = chart["bins"], chart["bin_hours"]
+    tz = doc_tz(doc)
+    unit = tr("sitrep.chart_hour") if step == 1 else tr("sitrep.chart_day") if step == 24 else tr("sitrep.chart_hours", hours=step)
+    start, end = parse_ts(chart["from"]).astimezone(tz), parse_ts(chart["to"]).astimezone(tz)
+    span = tr("sitrep.chart_span", since=f"{start:%d/%m/%Y %H:%M}", until=f"{end:%d/%m/%Y %H:%M} {end.tzname()}")
     pdf.set_font("Helvetica", "B", 9)
     pdf.set_xy(x, y)
-    pdf.cell(width, 5, _latin(tr("sitrep.chart")))
-    plot_y, plot_h = y + 8, height - 22
+    pdf.cell(width, 5, _latin(tr("sitrep.chart_title", unit=unit)))
+    pdf.set_font("Helvetica", size=7)
+    pdf.set_xy(x, y + 4.5)
+    pdf.cell(width, 4, _latin(span))
+    plot_y, plot_h = y + 11, height - 27
     pdf.set_draw_color(120)
     pdf.line(x + 6, plot_y + plot_h, x + width, plot_y + plot_h)
     pdf.line(x + 6, plot_y, x + 6, plot_y + plot_h)
-    peak = max([sum(h[s] for s in SEVERITIES) for h in hours] + [1])
-    pdf.set_font("Helvetica", size=7)
+    peak = max([sum(b[s] for s in SEVERITIES) for b in bins] + [1])
     pdf.set_xy(x, plot_y - 1.5)
     pdf.cell(6, 3, str(peak), align="R")
     pdf.set_xy(x, plot_y + plot_h - 1.5)
     pdf.cell(6, 3, "0", align="R")
-    offset = timedelta(hours=doc["province"]["utc_offset_hours"])
-    slot = (width - 8) / max(1, len(hours))
-    for n, hour in enumerate(hours):
+    slot = (width - 8) / max(1, len(bins))
+    # Labels a few bins apart so they never overlap: hours for a night, dates over days.
+    every = max(1, math.ceil(len(bins) * (9 if step < 24 else 7) / (width - 8)))
+    multi_day = (end.date() - start.date()).days > 0
+    for n, item in enumerate(bins):
         left = x + 7 + n * slot
         base = plot_y + plot_h
         for severity in reversed(SEVERITIES):  # critical on top, where the eye lands
-            count = hour[severity]
+            count = item[severity]
             if not count:
                 continue
             bar = plot_h * count / peak
             pdf.set_fill_color(*SEVERITY_RGB[severity])
-            pdf.rect(left, base - bar, slot * 0.7, bar, style="F")
+            pdf.rect(left, base - bar, max(0.4, slot * 0.7), bar, style="F")
             base -= bar
+        if n % every:
+            continue
+        moment = parse_ts(item["start"]).astimezone(tz)
+        if step >= 24:
+            label = f"{moment:%d/%m}"
+        elif multi_day and (n == 0 or moment.hour < step):
+            label = f"{moment:%d/%m}"  # a new day: its date instead of the hour
+        else:
+            label = f"{moment:%H:%M}"
         pdf.set_xy(left - 1, plot_y + plot_h + 0.5)
-        pdf.cell(slot, 3, f"{(parse_ts(hour['hour']) + offset).hour:02d}", align="L")
-    pdf.set_font("Helvetica", size=7)
+        pdf.cell(slot * every, 3, label, align="L")
     for n, severity in enumerate(SEVERITIES):
         label = str(doc["labels"]["severities"].get(severity, {}).get(lang, severity))
         pdf.set_fill_color(*SEVERITY_RGB[severity])

@@ -4,6 +4,7 @@ and the text report cannot drift apart)."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta, timezone, tzinfo
 from typing import Any
 
@@ -47,20 +48,56 @@ class Words:
     def age(self, minutes: int) -> str:
         return self.tr.age(timedelta(minutes=minutes))
 
-    def heading(self) -> list[str]:
+    def title(self) -> str:
         doc, tr = self.doc, self.tr
-        title = tr("sitrep.title", number=doc["number"])
+        # A preview takes no number: it is never mistaken for a report that went up the chain.
+        title = tr("sitrep.title", number=doc["number"]) if doc.get("number") is not None else tr("sitrep.title_preview")
         exercise = doc.get("exercise")
         if exercise:
             title = f"{BANNER['en' if self.lang == 'en' else 'id']}: {exercise['name']} · {title}"
-        out = [
-            title,
-            f"{doc['post']} · {doc['province']['name']}",
-            _local(doc["generated"], self.tz, date=True),
-            tr("sitrep.by", who=doc["by"]),
-        ]
-        out.append(tr("sitrep.period", since=_local(doc["since"], self.tz, date=True)) if doc["since"] else tr("sitrep.period_all"))
-        return out
+        return title
+
+    def post(self) -> str:
+        """The post's name with its year (the year the period ends in, unless the name has one)."""
+        name = str(self.doc["post"])
+        if re.search(r"\b(19|20)\d\d\b", name):
+            return name
+        return f"{name} {parse_ts(self.doc['generated']).astimezone(self.tz).year}".strip()
+
+    def period(self) -> str:
+        doc, tr = self.doc, self.tr
+        end = parse_ts(doc.get("until") or doc["generated"]).astimezone(self.tz)
+        until = _local(doc.get("until") or doc["generated"], self.tz, date=True)
+        if doc["since"]:
+            start = parse_ts(doc["since"]).astimezone(self.tz)
+            if start.date() == end.date():  # 14/02/2024 20:30 s.d. 21:30 WITA
+                return tr("sitrep.period_span", since=f"{start:%d/%m/%Y %H:%M}", until=f"{end:%H:%M} {end.tzname()}")
+            return tr("sitrep.period_span", since=f"{start:%d/%m/%Y %H:%M}", until=until)
+        return tr("sitrep.period_upto", until=until)
+
+    def heading(self) -> list[str]:
+        """The title, the kop in one line (post and year, province), the period in WITA."""
+        return [self.title(), f"{self.post()} · {self.doc['province']['name']}", self.period()]
+
+    def kop(self) -> list[str]:
+        """The paper's letterhead: the post and its year, the province."""
+        return [self.post().upper(), self.tr("sitrep.province_of", name=self.doc["province"]["name"]).upper()]
+
+    def date_words(self, ts: str) -> str:
+        """14 Februari 2024."""
+        when = parse_ts(ts).astimezone(self.tz)
+        return f"{when.day} {self.tr(f'month.{when.month}')} {when.year}"
+
+    def closing(self) -> list[str]:
+        """ "Demikian laporan ini dibuat", place and date, then who signs: position, name, rank.
+        Never a token's name: the signatory is the post's, from [sitrep]."""
+        sign = self.doc.get("signatory") or {}
+        lines = [self.tr("sitrep.closing")]
+        place = sign.get("place") or ""
+        date = self.date_words(self.doc["generated"])
+        lines.append(self.tr("sitrep.signed", place=place, date=date) if place else date)
+        lines += [line for line in (sign.get("position"), sign.get("name"), sign.get("rank")) if line]
+        return lines
 
     def progress(self) -> list[str]:
         p, tr, lang = self.doc["progress"], self.tr, self.lang
@@ -121,18 +158,46 @@ class Words:
             rest.append(tr("sitrep.reports", count=item["reports"]))
         note = item["last_note"]
         if note:
-            rest.append(tr("sitrep.last_note", time=_local(note["at"], self.tz), who=self.who(note["by"]), text=note["text"]))
+            rest.append(tr("sitrep.last_note", time=self.when(note["at"]), who=self.who(note["by"]), text=note["text"]))
         return head, rest
 
-    def escalation(self, item: dict[str, Any]) -> tuple[str, list[str]]:
-        head = self.tr("sitrep.escalation", id=item["id"], level=item["level"], time=_local(item["at"], self.tz), who=self.who(item["by"]))
-        rest = [f"{self.regency(item['regency'])}: {item['title']}"]
-        if item["note"]:
-            rest.append(item["note"])
+    def summary(self) -> list[str]:
+        """The report in four lines: what the first page says above the signature."""
+        inc, tr = self.doc["incidents"], self.tr
+        severities = " · ".join(f"{self.severity(s)} {n}" for s, n in inc["by_severity"].items())
+        waiting = sum(1 for e in inc["escalated"] if e["status"] == "open")
+        escalated = tr("sitrep.escalated", count=len(inc["escalated"]))
+        if waiting:
+            escalated += " (" + tr("sitrep.waiting", count=waiting) + ")"
+        return [
+            f"{tr('sitrep.incidents', count=inc['reported'])} ({severities})",
+            tr("sitrep.urgent", count=len(inc["open_urgent"])),
+            escalated,
+            tr("sitrep.resolved", count=len(inc["resolved"])),
+            tr("sitrep.see_attachment"),
+        ]
+
+    def when(self, ts: str) -> str:
+        """HH:MM WITA on the report's last day; with the date before it."""
+        moment, end = parse_ts(ts).astimezone(self.tz), parse_ts(self.doc["generated"]).astimezone(self.tz)
+        return f"{moment:%H:%M} {moment.tzname()}" if moment.date() == end.date() else f"{moment:%d/%m %H:%M} {moment.tzname()}"
+
+    def escalated(self, item: dict[str, Any]) -> tuple[str, list[str]]:
+        """One escalated incident: its current level and whether it is still waiting for an ack."""
+        tr = self.tr
+        if item["status"] == "open":
+            state = tr("sitrep.unacked_since", time=self.when(item["unacked_since"]))
+        elif item["status"] == "acknowledged" and item["acknowledged"]:
+            state = tr("sitrep.acked_at", time=self.when(item["acknowledged"]))
+        else:
+            state = tr("status." + item["status"])
+        head = tr("sitrep.escalated_line", id=item["id"], regency=self.regency(item["regency"]), level=item["level"], state=state)
+        rest = [item["title"], tr("sitrep.escalated_times", count=item["times"], time=self.when(item["last"]), who=self.who(item["last_by"]))]
+        rest += item["notes"]
         return head, rest
 
     def resolved(self, item: dict[str, Any]) -> tuple[str, list[str]]:
-        head = self.tr("sitrep.resolved_line", id=item["id"], regency=self.regency(item["regency"]), who=self.who(item["by"]), time=_local(item["at"], self.tz))
+        head = self.tr("sitrep.resolved_line", id=item["id"], regency=self.regency(item["regency"]), who=self.who(item["by"]), time=self.when(item["at"]))
         rest = [item["title"]]
         if item["note"]:
             rest.append(self.tr("sitrep.resolution", text=item["note"]))

@@ -12,7 +12,7 @@ from textual.widgets import Footer, Static
 
 from opsmon.core.clock import parse_ts
 from opsmon.core.i18n import who
-from opsmon.reports.sitrep import Ledger, build, render, render_text
+from opsmon.reports.sitrep import Ledger, LedgerMoved, build, render, render_text
 from opsmon.tui.actions import SITREP, bindings
 from opsmon.tui.screens.live import OpsmonScreen
 
@@ -38,21 +38,29 @@ class SitrepScreen(OpsmonScreen):
         if app.welcome is None:
             self.query_one("#sitrep-text", Static).update(Text(app.tr("header.connecting", url=app.url), self.style_for("quiet")))
             return
+        self.doc = self._build(None)
+        self.query_one("#sitrep-text", Static).update(Text(render_text(self.doc, app.lang)))
+
+    def _build(self, number: int | None) -> dict[str, Any]:
+        """The report as it stands: a preview (no number, from the last saved report on),
+        or, to save, with the ledger's next number."""
+        app = self.opsmon
+        assert app.welcome is not None
         ledger = self._ledger()
         last = ledger.last() if ledger else None
         same_epoch = last is not None and last.epoch == app.welcome.epoch
-        self.doc = build(
+        return build(
             app.welcome.config,
             app.state,
             list(app.recent_events),
             now=app.now(),
             since=parse_ts(last.at) if last is not None and same_epoch else None,
-            number=ledger.next_number() if ledger else 1,
+            number=number,
             by=who(app.welcome.user.actor),
             post=app.sitrep.post,
             exercise=app.welcome.exercise,
+            signatory=app.sitrep.signature(),
         )
-        self.query_one("#sitrep-text", Static).update(Text(render_text(self.doc, app.lang)))
 
     def _ledger(self) -> Ledger | None:
         folder = self.opsmon.sitrep_folder
@@ -67,6 +75,8 @@ class SitrepScreen(OpsmonScreen):
         if ledger is None:
             app.say(app.tr("sitrep.write_failed", reason="[sitrep] folder"), error=True)
             return
+        # Saved, the report takes the next number and covers what happened up to now.
+        doc = self._build(ledger.next_number())
         formats, lang, shape, seq, epoch = app.sitrep.formats, app.lang, app.shape, app.state.seq, app.welcome.epoch
 
         def write() -> list[str]:
@@ -75,9 +85,14 @@ class SitrepScreen(OpsmonScreen):
 
         try:
             self.written = await asyncio.to_thread(write)
+        except LedgerMoved:
+            app.say(app.tr("sitrep.moved"), error=True)
+            return
         except OSError as exc:
             app.say(app.tr("sitrep.write_failed", reason=exc.strerror or str(exc)), error=True)
             return
+        self.doc = doc
+        self.query_one("#sitrep-text", Static).update(Text(render_text(doc, lang)))
         app.say(app.tr("sitrep.written", number=doc["number"], path=", ".join(self.written)), timeout=10)
 
     def action_back(self) -> None:
