@@ -26,7 +26,7 @@ from opsmon.core.wire import encode
 from server.auth import local_time
 from server.backup import BackupError, BackupInfo, backup_database, rotate
 from server.connections import peer_address
-from server.store.api import PG_DUMP_HINT, TokenChange, Transaction, sqlite_path
+from server.store.api import LAST_BACKUP_KEY, PG_DUMP_HINT, TokenChange, Transaction, sqlite_path
 from server.writer import describe_write_failure
 
 if TYPE_CHECKING:
@@ -39,6 +39,8 @@ PROBE_SECONDS = 2.0
 # Replicas: how often a replica tries to take (or checks it still holds) the
 # timer lock, so a dead holder's timers move within a few seconds.
 TIMER_LOCK_SECONDS = 1.0
+# Replicas: how often /metrics' look at the database (up, last backup) is refreshed.
+DATABASE_WATCH_SECONDS = 5.0
 
 
 class Deadlines:
@@ -249,6 +251,7 @@ class Backups:
             log.error("backup failed: %s", exc)
             return None
         removed = rotate(folder, source.stem, self.server.settings.backup_keep)
+        self.server.metrics.backed_up()
         log.info(
             "backup written: %s (seq %d, %d KiB, %.2f s)%s",
             info.path, info.seq, info.bytes // 1024, info.seconds, f"; removed {len(removed)} older: {', '.join(p.name for p in removed)}" if removed else "",
@@ -262,6 +265,38 @@ class Backups:
                 await self.now()
             except Exception:  # the next round tries again
                 log.exception("backup failed")
+
+
+class DatabaseWatch:
+    """Replicas (PostgreSQL): a look at the database every few seconds, for
+    GET /metrics: whether it answers (opsmon_postgres_up), and when the last
+    `opsmon-server backup` (pg_dump) was taken (meta `last_backup`, written by
+    that command), for opsmon_seconds_since_last_backup."""
+
+    def __init__(self, server: OpsmonServer) -> None:
+        self.server = server
+
+    async def check(self) -> None:
+        metrics = self.server.metrics
+        try:
+            async with asyncio.timeout(DATABASE_WATCH_SECONDS):
+                last_backup = await self.server.store.get_meta(LAST_BACKUP_KEY)
+        except Exception as exc:  # the database away, a timeout: down until the next look works
+            if metrics.database_up:
+                log.warning("the database %s does not answer (%s: %s)", self.server.store.location, type(exc).__name__, exc)
+            metrics.database_up = False
+            return
+        if not metrics.database_up:
+            log.warning("the database %s answers again", self.server.store.location)
+        metrics.database_up = True
+        if last_backup:
+            with contextlib.suppress(ValueError):
+                metrics.backed_up((utc_now() - parse_ts(last_backup)).total_seconds())
+
+    async def run(self) -> None:
+        while True:
+            await self.check()
+            await asyncio.sleep(DATABASE_WATCH_SECONDS)
 
 
 class WriteProbe:

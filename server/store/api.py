@@ -33,6 +33,8 @@ from opsmon.core.state import State
 Backend = Literal["sqlite", "postgresql"]
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 PG_DUMP_HINT = "use pg_dump for a PostgreSQL database"
+# meta key: when `opsmon-server backup` last dumped this PostgreSQL database (RFC 3339), read for /metrics.
+LAST_BACKUP_KEY = "last_backup"
 
 # An event as the log keeps it: with the incident and the regency it concerns (for queries).
 LogEntry = tuple[Event, int | None, str | None]
