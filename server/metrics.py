@@ -48,8 +48,8 @@ class Metrics:
         self.latency_buckets = [0] * len(self.BUCKETS)
         self.latency_sum = 0.0
         self.latency_count = 0
-        self.started = time.monotonic()
-        # time.monotonic() of this server's last successful commit and last backup (None: none yet).
+        self.started = time.time()
+        # When (Unix time) this server last committed, and the last backup was taken (None: none yet).
         self.last_commit: float | None = None
         self.last_backup: float | None = None
         # PostgreSQL: whether the last look at the database worked (server.timers.DatabaseWatch).
@@ -73,14 +73,17 @@ class Metrics:
         self.refusals[reason] = self.refusals.get(reason, 0) + 1
 
     def committed(self) -> None:
-        self.last_commit = time.monotonic()
+        self.last_commit = time.time()
 
-    def backed_up(self, seconds_ago: float = 0.0) -> None:
-        self.last_backup = time.monotonic() - max(0.0, seconds_ago)
+    def backed_up(self, at: float | None = None) -> None:
+        """A backup was taken `at` (Unix time; now if None). An older one than the last known changes nothing."""
+        at = time.time() if at is None else at
+        if self.last_backup is None or at > self.last_backup:
+            self.last_backup = at
 
     def since(self, moment: float | None) -> float:
-        """Seconds since `moment` (a monotonic time), or since this server started if there was none."""
-        return time.monotonic() - (moment if moment is not None else self.started)
+        """Seconds since `moment` (Unix time), or since this server started if there was none."""
+        return max(0.0, time.time() - (moment if moment is not None else self.started))
 
     def render(self) -> bytes:
         """The Prometheus text format of this server's registry."""
@@ -143,6 +146,10 @@ class _Collector(Collector):
             "Seconds since the last backup (SQLite: [server] backup_dir; PostgreSQL: opsmon-server backup), or since this server started if none is known.",
             m.since(m.last_backup),
         )
+        yield _gauge(
+            "opsmon_last_commit_timestamp_seconds", "When this server last committed an event (Unix time; 0: not since it started).", m.last_commit or 0
+        )
+        yield _gauge("opsmon_last_backup_timestamp_seconds", "When the last backup known here was taken (Unix time; 0: none known).", m.last_backup or 0)
         yield _gauge("opsmon_timer_holder", "1 if this replica runs the timers (escalations, wake-ups, reports).", int(server.holds_timers))
         yield _counter(
             "opsmon_dedup_candidates_examined", "Incidents a report's duplicate search looked at (the dedup index's matches).", server.state.dedup_examined

@@ -291,7 +291,7 @@ class DatabaseWatch:
         metrics.database_up = True
         if last_backup:
             with contextlib.suppress(ValueError):
-                metrics.backed_up((utc_now() - parse_ts(last_backup)).total_seconds())
+                metrics.backed_up(parse_ts(last_backup).timestamp())
 
     async def run(self) -> None:
         while True:
