@@ -111,7 +111,7 @@ def rotate(folder: Path, prefix: str, keep: int) -> list[Path]:
 
 @dataclass
 class Verification:
-    path: Path
+    path: Path | str  # a file, or a PostgreSQL schema's URL (server.pgbackup)
     epoch: str = ""
     schema: str = ""
     seq: int = 0
