@@ -13,6 +13,7 @@ import json
 import re
 import shutil
 import subprocess
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -172,6 +173,77 @@ def test_every_dashboard_query_is_promql_promtool_accepts(tmp_path: Path) -> Non
     rules.write_text(yaml.safe_dump(as_rules))
     checked = subprocess.run([tool, "check", "rules", str(rules)], capture_output=True, text=True, timeout=60)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+class Cable:
+    """A TCP cable between a replica and PostgreSQL that the test can pull out
+    and plug back in (every connection through it cut at once)."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = 0
+        self.listener: asyncio.Server | None = None
+        self.writers: set[asyncio.StreamWriter] = set()
+
+    async def plug(self) -> None:
+        self.listener = await asyncio.start_server(self._carry, "127.0.0.1", self.port)
+        self.port = self.listener.sockets[0].getsockname()[1]
+
+    async def pull(self) -> None:
+        assert self.listener is not None
+        self.listener.close()
+        for writer in list(self.writers):
+            writer.transport.abort()
+        await self.listener.wait_closed()
+
+    async def _carry(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            far_reader, far_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.transport.abort()
+            return
+        self.writers |= {writer, far_writer}
+
+        async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            try:
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                sink.transport.abort()
+
+        await asyncio.gather(pump(reader, far_writer), pump(far_reader, writer))
+        self.writers -= {writer, far_writer}
+
+
+async def test_postgres_away_shows_in_metrics_and_its_return_too(pg: Databases) -> None:
+    live = pg.url("night")
+    tokens = await _tokens(live, province())
+    parts = urllib.parse.urlsplit(live)
+    cable = Cable(parts.port or 5432)
+    await cable.plug()
+    through = urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username}@127.0.0.1:{cable.port}"))
+    async with serving("--db", through, "--port", "0", "--replica-name", "A") as server:
+        base = _http(server.first_line)
+        officer = await Peer.open(base.replace("http://", "ws://") + "/ws", tokens["officer"])
+        body = await until_metric(base, lambda b: value(b, "opsmon_postgres_up") == 1)
+        assert value(body, "opsmon_serving_lock_held") == 1 and value(body, "opsmon_can_write") == 1 and value(body, "opsmon_timer_holder") == 1
+        await cable.pull()
+        # PostgreSQL is away for this replica: its /metrics says so (OpsmonPostgresDown,
+        # OpsmonReplicaWithoutServingLock), and a command is answered unavailable (OpsmonCannotWrite).
+        refused = await officer.command("report", **report())
+        assert refused["code"] == "unavailable"
+        body = await until_metric(base, lambda b: value(b, "opsmon_postgres_up") == 0)
+        assert value(body, "opsmon_serving_lock_held") == 0 and value(body, "opsmon_can_write") == 0
+        assert (value(body, "opsmon_refusals_total", reason="unavailable") or 0) >= 1
+        await cable.plug()
+        # Back: the database answers and writes work again, without a restart.
+        await until_metric(base, lambda b: value(b, "opsmon_postgres_up") == 1 and value(b, "opsmon_can_write") == 1, timeout=30)
+        assert (await officer.command("report", **report()))["ok"]
+        await officer.close()
+    await cable.pull()
 
 
 # --- PostgreSQL: pg_dump while it serves, restore into a new schema, verify, serve again ---------------
