@@ -159,7 +159,7 @@ def renamed(lines: list[str], source: str, target: str) -> list[str]:
     """pg_dump's plain SQL with schema `source` named `target`: in its own
     statements only. The rows between `COPY ... FROM stdin;` and `\\.` are
     data, kept byte for byte."""
-    name = re.compile(rf"(?<![\w\"]){re.escape(source)}(?=\.)|(?<=SCHEMA ){re.escape(source)}(?=;)")
+    name = re.compile(rf"(?<![\w\"]){re.escape(source)}(?=\.)|(?<=SCHEMA ){re.escape(source)}(?=[;\s])")
     out: list[str] = []
     inside = False
     for line in lines:

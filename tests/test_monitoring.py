@@ -327,3 +327,28 @@ def test_postgres_backup_and_restore_refuse_bad_arguments_in_one_line(tmp_path: 
         done = opsmon_server(*args)
         assert done.returncode in (1, 2) and expected in done.stderr, (args, done.stderr)
         assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def test_restore_renames_the_schema_in_pg_dumps_statements_only() -> None:
+    from server.pgbackup import renamed
+
+    dump = [
+        "CREATE SCHEMA public;\n",
+        "COMMENT ON SCHEMA public IS 'standard public schema';\n",
+        "CREATE TABLE public.meta (\n",
+        "COPY public.incidents (id, body) FROM stdin;\n",
+        '1\t{"title": "public.meta; CREATE SCHEMA public;"}\n',
+        "\\.\n",
+        "SELECT pg_catalog.setval('public.tokens_id_seq', 1, true);\n",
+        "CREATE TABLE public_notes.x (\n",
+    ]
+    assert renamed(dump, "public", "pemilu_cek") == [
+        "CREATE SCHEMA pemilu_cek;\n",
+        "COMMENT ON SCHEMA pemilu_cek IS 'standard public schema';\n",
+        "CREATE TABLE pemilu_cek.meta (\n",
+        "COPY pemilu_cek.incidents (id, body) FROM stdin;\n",
+        '1\t{"title": "public.meta; CREATE SCHEMA public;"}\n',
+        "\\.\n",
+        "SELECT pg_catalog.setval('pemilu_cek.tokens_id_seq', 1, true);\n",
+        "CREATE TABLE public_notes.x (\n",
+    ]
