@@ -258,7 +258,16 @@ class Backups:
         )  # fmt: skip
         return info
 
+    def remember_newest(self) -> None:
+        """The newest backup already in the folder (a restart keeps /metrics' last backup time)."""
+        source = sqlite_path(self.server.store.location)
+        with contextlib.suppress(OSError):
+            times = [path.stat().st_mtime for path in self.folder.glob(f"{source.stem}-*.db")]
+            if times:
+                self.server.metrics.backed_up(max(times))
+
     async def run(self) -> None:
+        self.remember_newest()
         while True:
             await asyncio.sleep(self.server.settings.backup_every_minutes * 60)
             try:

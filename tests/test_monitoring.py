@@ -124,9 +124,13 @@ async def test_a_rotating_sqlite_backup_shows_in_metrics(tmp_path: Path) -> None
     async with running_server(tmp_path, config=config) as running:
         before = (await http_get(running, "/metrics"))[2]
         assert value(before, "opsmon_last_backup_timestamp_seconds") == 0
-        assert await running.server.backups.now() is not None
+        taken = await running.server.backups.now()
+        assert taken is not None
         after = (await http_get(running, "/metrics"))[2]
         assert (value(after, "opsmon_last_backup_timestamp_seconds") or 0) > 0
+    # After a restart the server still knows it: the newest backup in the folder.
+    async with running_server(tmp_path, config=config) as running:
+        await until_metric(running.http, lambda b: value(b, "opsmon_last_backup_timestamp_seconds") == taken.path.stat().st_mtime)
 
 
 # --- the shipped rules and dashboard ---------------------------------------------------------------
