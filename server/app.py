@@ -48,7 +48,7 @@ from server.http import Http
 from server.hub import Hub
 from server.lock import DatabaseLock
 from server.metrics import Metrics
-from server.store.api import PG_DUMP_HINT, EventStore, Transaction, backend_of, sqlite_path
+from server.store.api import EventStore, Transaction, backend_of, sqlite_path
 from server.store.backends import open_store
 from server.timers import Backups, DatabaseWatch, Deadlines, SitrepSchedule, TimerLock, TokenSweep, WriteProbe
 from server.writer import Writer
@@ -177,9 +177,7 @@ class OpsmonServer:
             ]
         if self.config.sitrep.every_minutes > 0:
             self._tasks.append(asyncio.create_task(self.sitreps.run(), name="sitreps"))
-        if self.settings.backup_dir and self.store.backend != "sqlite":
-            log.warning("[server] backup_dir is for a SQLite file: %s", PG_DUMP_HINT)
-        elif self.settings.backup_dir:
+        if self.settings.backup_dir:
             self._tasks.append(asyncio.create_task(self.backups.run(), name="backups"))
         log.info(
             "listening on %s, epoch %s, seq %d%s",

@@ -126,7 +126,7 @@ async def backup_postgres(dsn: str, target: Path) -> DumpInfo:
                 # One snapshot (pg_dump's repeatable-read transaction): the replicas write on meanwhile.
                 argv = [pg_dump, "--schema", schema, "--no-owner", "--no-privileges", "--format", "plain", "--dbname", url]
                 await asyncio.to_thread(_run, argv, stdout=out.fileno())
-            seq = _dump_head(partial, schema)
+            seq = await asyncio.to_thread(_dump_head, partial, schema)  # off the loop: a server takes these too
             os.replace(partial, target)
         except BaseException:
             partial.unlink(missing_ok=True)

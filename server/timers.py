@@ -26,7 +26,7 @@ from opsmon.core.wire import encode
 from server.auth import local_time
 from server.backup import BackupError, BackupInfo, backup_database, rotate
 from server.connections import peer_address
-from server.store.api import LAST_BACKUP_KEY, PG_DUMP_HINT, TokenChange, Transaction, sqlite_path
+from server.store.api import LAST_BACKUP_KEY, StoreError, TokenChange, Transaction, sqlite_path
 from server.writer import describe_write_failure
 
 if TYPE_CHECKING:
@@ -222,7 +222,8 @@ def _token_change_detail(body: dict[str, Any]) -> str:
 
 
 class Backups:
-    """Rotating SQLite backups into [server] backup_dir."""
+    """Rotating backups into [server] backup_dir: SQLite's backup API, or on
+    PostgreSQL pg_dump of the schema, taken by the replica that runs the timers."""
 
     def __init__(self, server: OpsmonServer) -> None:
         self.server = server
@@ -235,22 +236,26 @@ class Backups:
         """One rotating backup into [server] backup_dir, the oldest beyond
         backup_keep removed. Taken from a connection of its own (SQLite's backup
         API) in a thread, so writes go on meanwhile. None if it failed (logged)."""
-        if self.server.store.backend != "sqlite":
-            log.error("backup: %s", PG_DUMP_HINT)
-            return None
-        source = sqlite_path(self.server.store.location)
+        prefix, suffix = self.prefix
         folder = self.folder
         stamp = utc_now().strftime("%Y%m%dT%H%M%SZ")
-        target = folder / f"{source.stem}-{stamp}-seq{self.server.state.seq:08d}.db"
+        target = folder / f"{prefix}-{stamp}-seq{self.server.state.seq:08d}{suffix}"
         try:
             folder.mkdir(parents=True, exist_ok=True)
             if target.exists():  # two in the same second at the same seq: the same copy
                 return None
-            info = await asyncio.to_thread(backup_database, source, target)
-        except (BackupError, OSError) as exc:
+            store = self.server.replicated
+            if store is not None:
+                from server.pgbackup import backup_postgres  # asyncpg's: loaded only for PostgreSQL
+
+                dumped = await backup_postgres(store.dsn, target)  # pg_dump, and the time in the schema's meta
+                info = BackupInfo(dumped.path, dumped.seq, dumped.epoch, dumped.bytes, dumped.seconds)
+            else:
+                info = await asyncio.to_thread(backup_database, sqlite_path(self.server.store.location), target)
+        except (BackupError, StoreError, OSError) as exc:
             log.error("backup failed: %s", exc)
             return None
-        removed = rotate(folder, source.stem, self.server.settings.backup_keep)
+        removed = rotate(folder, prefix, self.server.settings.backup_keep, suffix)
         self.server.metrics.backed_up()
         log.info(
             "backup written: %s (seq %d, %d KiB, %.2f s)%s",
@@ -258,11 +263,25 @@ class Backups:
         )  # fmt: skip
         return info
 
+    @property
+    def prefix(self) -> tuple[str, str]:
+        """The backups' names: (prefix, suffix). SQLite: the file's stem, `.db`;
+        PostgreSQL: the schema's name (`opsmon` for the default one), `.sql`."""
+        store = self.server.replicated
+        if store is None:
+            return sqlite_path(self.server.store.location).stem, ".db"
+        from server.pgbackup import libpq_url
+
+        return libpq_url(store.dsn)[1] or "opsmon", ".sql"
+
     def remember_newest(self) -> None:
-        """The newest backup already in the folder (a restart keeps /metrics' last backup time)."""
-        source = sqlite_path(self.server.store.location)
+        """The newest backup already in the folder (a restart keeps /metrics' last backup time).
+        PostgreSQL's comes from the schema's meta (DatabaseWatch): any replica may have taken it."""
+        if self.server.replicated is not None:
+            return
+        prefix, suffix = self.prefix
         with contextlib.suppress(OSError):
-            times = [path.stat().st_mtime for path in self.folder.glob(f"{source.stem}-*.db")]
+            times = [path.stat().st_mtime for path in self.folder.glob(f"{prefix}-*{suffix}")]
             if times:
                 self.server.metrics.backed_up(max(times))
 
@@ -270,6 +289,8 @@ class Backups:
         self.remember_newest()
         while True:
             await asyncio.sleep(self.server.settings.backup_every_minutes * 60)
+            if not self.server.holds_timers:  # replicas: the one that runs the timers backs up
+                continue
             try:
                 await self.now()
             except Exception:  # the next round tries again

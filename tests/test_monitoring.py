@@ -133,6 +133,29 @@ async def test_a_rotating_sqlite_backup_shows_in_metrics(tmp_path: Path) -> None
         await until_metric(running.http, lambda b: value(b, "opsmon_last_backup_timestamp_seconds") == taken.path.stat().st_mtime)
 
 
+async def test_postgres_rotating_backups_are_pg_dumps_by_the_timer_replica(pg: Databases, tmp_path: Path) -> None:
+    config = province()
+    folder = tmp_path / "cadangan"
+    config = msgspec.structs.replace(config, server=msgspec.structs.replace(config.server, backup_dir=str(folder), backup_keep=2))
+    url = pg.url("night")
+    schema = url.rsplit("=", 1)[1]
+    async with running_server(tmp_path, config=config, database=url) as running:
+        officer = await Peer.open(running, running.tokens["officer"])
+        taken = []
+        for n in range(3):
+            assert (await officer.command("report", **report(title=f"laporan {n}")))["ok"]
+            info = await running.server.backups.now()
+            assert info is not None and info.seq == n + 1 and info.epoch == running.store.epoch
+            taken.append(info.path)
+        # The newest backup_keep kept, each a pg_dump of the night's schema, the owner's only.
+        assert sorted(folder.iterdir()) == taken[1:]
+        assert all(p.name.startswith(f"{schema}-") and p.suffix == ".sql" and p.stat().st_mode & 0o777 == 0o600 for p in taken[1:])
+        assert "-- PostgreSQL database dump" in taken[-1].read_text()
+        # Its time is in the schema's meta, where every replica's /metrics reads it.
+        await until_metric(running.http, lambda b: (value(b, "opsmon_last_backup_timestamp_seconds") or 0) > 0)
+        await officer.close()
+
+
 # --- the shipped rules and dashboard ---------------------------------------------------------------
 
 

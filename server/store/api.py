@@ -33,7 +33,6 @@ from opsmon.core.state import State
 
 Backend = Literal["sqlite", "postgresql"]
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
-PG_DUMP_HINT = "on PostgreSQL, run opsmon-server backup --to FILE (pg_dump of the night's schema) from cron"
 # meta key: when `opsmon-server backup` last dumped this PostgreSQL database (RFC 3339), read for /metrics.
 LAST_BACKUP_KEY = "last_backup"
 
