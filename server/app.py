@@ -44,12 +44,13 @@ from server.connections import Connections, gated
 from server.drift import compare, refuse, remember
 from server.exercise import Exercise, ExerciseSettings, prepare, roster_line
 from server.follower import Follower
-from server.http import Http, Metrics
+from server.http import Http
 from server.hub import Hub
 from server.lock import DatabaseLock
-from server.store.api import PG_DUMP_HINT, EventStore, Transaction, backend_of, sqlite_path
+from server.metrics import Metrics
+from server.store.api import EventStore, Transaction, backend_of, sqlite_path
 from server.store.backends import open_store
-from server.timers import Backups, Deadlines, SitrepSchedule, TimerLock, TokenSweep, WriteProbe
+from server.timers import Backups, DatabaseWatch, Deadlines, SitrepSchedule, TimerLock, TokenSweep, WriteProbe
 from server.writer import Writer
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ class OpsmonServer:
         self.settings = config.server
         self.state = State()
         self.hub = Hub(self.settings.broadcast_max_delay_ms / 1000)
-        self.metrics = Metrics()
+        self.metrics = Metrics(self)
         self.lock = asyncio.Lock()
         self.config_info = config.info()
         self._server: Server | None = None
@@ -105,6 +106,7 @@ class OpsmonServer:
         self.backups = Backups(self)
         self.probe = WriteProbe(self)
         self.timer_lock = TimerLock(self)
+        self.database_watch = DatabaseWatch(self)
 
     @property
     def replicated(self) -> PostgresStore | None:
@@ -171,12 +173,11 @@ class OpsmonServer:
                 asyncio.create_task(self.replicated.follow(self.follower.wake), name="listen"),
                 asyncio.create_task(self.follower.run(), name="follow"),
                 asyncio.create_task(self.timer_lock.run(), name="timer-lock"),
+                asyncio.create_task(self.database_watch.run(), name="database-watch"),
             ]
         if self.config.sitrep.every_minutes > 0:
             self._tasks.append(asyncio.create_task(self.sitreps.run(), name="sitreps"))
-        if self.settings.backup_dir and self.store.backend != "sqlite":
-            log.warning("[server] backup_dir is for a SQLite file: %s", PG_DUMP_HINT)
-        elif self.settings.backup_dir:
+        if self.settings.backup_dir:
             self._tasks.append(asyncio.create_task(self.backups.run(), name="backups"))
         log.info(
             "listening on %s, epoch %s, seq %d%s",

@@ -97,9 +97,9 @@ def backup_database(source: Path, target: Path) -> BackupInfo:
     return BackupInfo(target, seq, epoch, target.stat().st_size, time.perf_counter() - started)
 
 
-def rotate(folder: Path, prefix: str, keep: int) -> list[Path]:
-    """Remove all but the newest `keep` backups named `prefix-*.db`; returns what was removed."""
-    backups = sorted(folder.glob(f"{prefix}-*.db"))
+def rotate(folder: Path, prefix: str, keep: int, suffix: str = ".db") -> list[Path]:
+    """Remove all but the newest `keep` backups named `prefix-*.db` (or `*suffix`); returns what was removed."""
+    backups = sorted(folder.glob(f"{prefix}-*{suffix}"))
     removed = backups[: max(0, len(backups) - keep)]
     for path in removed:
         path.unlink(missing_ok=True)
@@ -111,7 +111,7 @@ def rotate(folder: Path, prefix: str, keep: int) -> list[Path]:
 
 @dataclass
 class Verification:
-    path: Path
+    path: Path | str  # a file, or a PostgreSQL schema's URL (server.pgbackup)
     epoch: str = ""
     schema: str = ""
     seq: int = 0

@@ -30,7 +30,8 @@ from server.exercise import ExerciseSettings
 from server.export import FORMATS, ExportError, parse_moment, write
 from server.lock import DatabaseLock, LockError, user_name
 from server.logs import LOG_FORMATS, logging_to_stderr
-from server.store.api import PG_DUMP_HINT, StoreError, backend_of, copy_database, sqlite_path
+from server.pgbackup import backup_postgres, restore_postgres, verify_postgres
+from server.store.api import StoreError, backend_of, copy_database, sqlite_path
 from server.store.backends import open_store
 from server.tls import TLSError, server_ssl_context
 
@@ -68,7 +69,9 @@ def _port(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="opsmon-server", description="opsmon's server: the province's single source of truth.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="{serve,token,reset,migrate,copy,backup,verify,export}")
+    commands = parser.add_subparsers(
+        dest="command", required=True, parser_class=_Parser, metavar="{serve,token,reset,migrate,copy,backup,verify,restore,export}"
+    )
 
     serve = commands.add_parser("serve", help="run the websocket server")
     _common(serve)
@@ -121,13 +124,21 @@ def build_parser() -> argparse.ArgumentParser:
     copy.add_argument("--to", dest="target", required=True, metavar="DATABASE", help="the new database (must hold no events or tokens)")
     copy.add_argument("--config", metavar="FILE", help=argparse.SUPPRESS)
 
-    backup = commands.add_parser("backup", help="copy the database consistently, while the server runs (SQLite's backup API, never cp)")
+    backup = commands.add_parser(
+        "backup", help="copy the database consistently, while the server runs (SQLite's backup API, never cp; PostgreSQL: pg_dump of the night's schema)"
+    )
     _common(backup)
     backup.add_argument("--to", required=True, metavar="FILE", help="the copy to write (must not exist yet)")
-    verify = commands.add_parser("verify", help="check a backup: fold its log from seq 1 and compare with its tables (changes nothing)")
-    verify.add_argument("file", metavar="FILE")
+    verify = commands.add_parser(
+        "verify", help="check a backup: fold its log from seq 1 and compare with its tables (changes nothing); a SQLite file or a restored PostgreSQL schema"
+    )
+    verify.add_argument("file", metavar="FILE|URL")
     verify.add_argument("--json", action="store_true", help="one JSON object instead of lines")
     verify.add_argument("--config", metavar="FILE", help=argparse.SUPPRESS)
+    restore = commands.add_parser("restore", help="PostgreSQL: a dump from `backup` into a new schema (?search_path=NEW), in one transaction")
+    restore.add_argument("dump", metavar="FILE", help="the pg_dump file `opsmon-server backup` wrote")
+    restore.add_argument("--to", required=True, metavar="URL", help="postgresql://...?search_path=NEW: the schema to create (must not exist)")
+    restore.add_argument("--config", metavar="FILE", help=argparse.SUPPRESS)
     export = commands.add_parser("export", help="the event log for the post's record: one row per event, JSONL or CSV (the server may keep running)")
     _common(export)
     export.add_argument("--format", choices=FORMATS, default="jsonl", help="jsonl (default: also each event's data, so it folds back to the same state) or csv")
@@ -412,16 +423,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_copy(args))
         if args.command == "backup":
             if backend_of(_database(args, config)) != "sqlite":
-                return _fail(f"backup: {PG_DUMP_HINT}", EXIT_USAGE)
+                dumped = asyncio.run(backup_postgres(_database(args, config), Path(args.to)))
+                print(
+                    f"backup written: {dumped.path} (pg_dump of schema {dumped.schema}, epoch {dumped.epoch}, seq {dumped.seq}, "
+                    f"{dumped.bytes // 1024} KiB, {dumped.seconds:.2f} s)"
+                )
+                return 0
             info = backup_database(sqlite_path(_database(args, config)), Path(args.to))
             print(f"backup written: {info.path} (epoch {info.epoch}, seq {info.seq}, {info.bytes // 1024} KiB, {info.seconds:.2f} s)")
             return 0
         if args.command == "verify":
             if backend_of(args.file) != "sqlite":
-                return _fail(f"verify checks a SQLite backup file: {PG_DUMP_HINT}", EXIT_USAGE)
-            report = verify_database(Path(args.file), format_ts(utc_now()))
+                report = asyncio.run(verify_postgres(args.file, format_ts(utc_now())))
+            else:
+                report = verify_database(Path(args.file), format_ts(utc_now()))
             print(json.dumps(report.to_json()) if args.json else "\n".join(report.lines()))
             return 0 if report.consistent else EXIT_FAILED
+        if args.command == "restore":
+            if backend_of(args.to) != "postgresql":
+                return _fail(
+                    f"restore --to {args.to}: a PostgreSQL URL with ?search_path=NEW (a SQLite backup is restored by putting the file in place)", EXIT_USAGE
+                )
+            schema, epoch, seq = asyncio.run(restore_postgres(Path(args.dump), args.to))
+            print(f"restored {args.dump} into schema {schema}: epoch {epoch}, seq {seq}; check it with opsmon-server verify, serve it with --db")
+            return 0
         if args.command == "export":
             return _export(args, config)
         if args.command == "reset":

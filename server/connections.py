@@ -277,7 +277,7 @@ class Connections:
             else:
                 frames.append(encode(self.snapshot()))
             settings = self.server.settings
-            subscriber = Subscriber(connection, settings.client_queue_frames, token_hash, user.name, max_bytes=settings.client_queue_bytes)
+            subscriber = Subscriber(connection, settings.client_queue_frames, token_hash, user.name, max_bytes=settings.client_queue_bytes, role=user.role)
             self.server.hub.add(subscriber, frames)
         log.info("%s (%s, %s) connected from %s, %s", user.name, user.role, user.agency, address, f"resuming after {hello.since}" if resume else why)
         return user, token_hash

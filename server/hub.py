@@ -107,8 +107,9 @@ def batch_frames(events: Iterable[bytes]) -> list[bytes]:
 class Subscriber:
     """One connection's outbound side."""
 
-    def __init__(self, connection: ServerConnection, limit: int, token_hash: str, user: str, *, max_bytes: int = CLIENT_QUEUE_BYTES) -> None:
+    def __init__(self, connection: ServerConnection, limit: int, token_hash: str, user: str, *, max_bytes: int = CLIENT_QUEUE_BYTES, role: str = "") -> None:
         self.connection = connection
+        self.role = role  # the token's role: /metrics counts connections by it
         self.max_bytes = max_bytes
         self.bytes = 0  # bytes in `queue`
         self.token_hash = token_hash

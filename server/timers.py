@@ -27,7 +27,7 @@ from server.auth import local_time
 from server.backup import BackupError, BackupInfo, backup_database, rotate
 from server.connections import peer_address
 from server.exercise import record_seen
-from server.store.api import PG_DUMP_HINT, TokenChange, Transaction, sqlite_path
+from server.store.api import LAST_BACKUP_KEY, StoreError, TokenChange, Transaction, sqlite_path
 from server.writer import describe_write_failure
 
 if TYPE_CHECKING:
@@ -40,6 +40,8 @@ PROBE_SECONDS = 2.0
 # Replicas: how often a replica tries to take (or checks it still holds) the
 # timer lock, so a dead holder's timers move within a few seconds.
 TIMER_LOCK_SECONDS = 1.0
+# Replicas: how often /metrics' look at the database (up, last backup) is refreshed.
+DATABASE_WATCH_SECONDS = 5.0
 
 
 class Deadlines:
@@ -230,7 +232,8 @@ def _token_change_detail(body: dict[str, Any]) -> str:
 
 
 class Backups:
-    """Rotating SQLite backups into [server] backup_dir."""
+    """Rotating backups into [server] backup_dir: SQLite's backup API, or on
+    PostgreSQL pg_dump of the schema, taken by the replica that runs the timers."""
 
     def __init__(self, server: OpsmonServer) -> None:
         self.server = server
@@ -243,35 +246,97 @@ class Backups:
         """One rotating backup into [server] backup_dir, the oldest beyond
         backup_keep removed. Taken from a connection of its own (SQLite's backup
         API) in a thread, so writes go on meanwhile. None if it failed (logged)."""
-        if self.server.store.backend != "sqlite":
-            log.error("backup: %s", PG_DUMP_HINT)
-            return None
-        source = sqlite_path(self.server.store.location)
+        prefix, suffix = self.prefix
         folder = self.folder
         stamp = utc_now().strftime("%Y%m%dT%H%M%SZ")
-        target = folder / f"{source.stem}-{stamp}-seq{self.server.state.seq:08d}.db"
+        target = folder / f"{prefix}-{stamp}-seq{self.server.state.seq:08d}{suffix}"
         try:
             folder.mkdir(parents=True, exist_ok=True)
             if target.exists():  # two in the same second at the same seq: the same copy
                 return None
-            info = await asyncio.to_thread(backup_database, source, target)
-        except (BackupError, OSError) as exc:
+            store = self.server.replicated
+            if store is not None:
+                from server.pgbackup import backup_postgres  # asyncpg's: loaded only for PostgreSQL
+
+                dumped = await backup_postgres(store.dsn, target)  # pg_dump, and the time in the schema's meta
+                info = BackupInfo(dumped.path, dumped.seq, dumped.epoch, dumped.bytes, dumped.seconds)
+            else:
+                info = await asyncio.to_thread(backup_database, sqlite_path(self.server.store.location), target)
+        except (BackupError, StoreError, OSError) as exc:
             log.error("backup failed: %s", exc)
             return None
-        removed = rotate(folder, source.stem, self.server.settings.backup_keep)
+        removed = rotate(folder, prefix, self.server.settings.backup_keep, suffix)
+        self.server.metrics.backed_up()
         log.info(
             "backup written: %s (seq %d, %d KiB, %.2f s)%s",
             info.path, info.seq, info.bytes // 1024, info.seconds, f"; removed {len(removed)} older: {', '.join(p.name for p in removed)}" if removed else "",
         )  # fmt: skip
         return info
 
+    @property
+    def prefix(self) -> tuple[str, str]:
+        """The backups' names: (prefix, suffix). SQLite: the file's stem, `.db`;
+        PostgreSQL: the schema's name (`opsmon` for the default one), `.sql`."""
+        store = self.server.replicated
+        if store is None:
+            return sqlite_path(self.server.store.location).stem, ".db"
+        from server.pgbackup import libpq_url
+
+        return libpq_url(store.dsn)[1] or "opsmon", ".sql"
+
+    def remember_newest(self) -> None:
+        """The newest backup already in the folder (a restart keeps /metrics' last backup time).
+        PostgreSQL's comes from the schema's meta (DatabaseWatch): any replica may have taken it."""
+        if self.server.replicated is not None:
+            return
+        prefix, suffix = self.prefix
+        with contextlib.suppress(OSError):
+            times = [path.stat().st_mtime for path in self.folder.glob(f"{prefix}-*{suffix}")]
+            if times:
+                self.server.metrics.backed_up(max(times))
+
     async def run(self) -> None:
+        self.remember_newest()
         while True:
             await asyncio.sleep(self.server.settings.backup_every_minutes * 60)
+            if not self.server.holds_timers:  # replicas: the one that runs the timers backs up
+                continue
             try:
                 await self.now()
             except Exception:  # the next round tries again
                 log.exception("backup failed")
+
+
+class DatabaseWatch:
+    """Replicas (PostgreSQL): a look at the database every few seconds, for
+    GET /metrics: whether it answers (opsmon_postgres_up), and when the last
+    `opsmon-server backup` (pg_dump) was taken (meta `last_backup`, written by
+    that command), for opsmon_seconds_since_last_backup."""
+
+    def __init__(self, server: OpsmonServer) -> None:
+        self.server = server
+
+    async def check(self) -> None:
+        metrics = self.server.metrics
+        try:
+            async with asyncio.timeout(DATABASE_WATCH_SECONDS):
+                last_backup = await self.server.store.get_meta(LAST_BACKUP_KEY)
+        except Exception as exc:  # the database away, a timeout: down until the next look works
+            if metrics.database_up:
+                log.warning("the database %s does not answer (%s: %s)", self.server.store.location, type(exc).__name__, exc)
+            metrics.database_up = False
+            return
+        if not metrics.database_up:
+            log.warning("the database %s answers again", self.server.store.location)
+        metrics.database_up = True
+        if last_backup:
+            with contextlib.suppress(ValueError):
+                metrics.backed_up(parse_ts(last_backup).timestamp())
+
+    async def run(self) -> None:
+        while True:
+            await self.check()
+            await asyncio.sleep(DATABASE_WATCH_SECONDS)
 
 
 class WriteProbe:

@@ -289,13 +289,15 @@ class Writer:
         )
 
     def answer(self, connection: ServerConnection, result: Result, kind: str, started: float) -> None:
-        self.reply(connection, encode(result), kind, "ok" if result.ok else (result.code or "error"), started)
+        self.reply(connection, encode(result), kind, "ok" if result.ok else (result.code or "error"), started, result.reason)
 
-    def reply(self, connection: ServerConnection, frame: bytes, kind: str, outcome: str, started: float) -> None:
-        """Send an encoded answer and count it: `outcome` is "ok", "repeat" or the refusal code."""
+    def reply(self, connection: ServerConnection, frame: bytes, kind: str, outcome: str, started: float, reason: str | None = None) -> None:
+        """Send an encoded answer and count it: `outcome` is "ok", "repeat" or the refusal code,
+        `reason` a refusal's reason (counted by reason in /metrics; the code if it has none)."""
         self.server.metrics.command(kind, outcome, time.perf_counter() - started)
         if outcome not in ("ok", "repeat"):
             self.server.metrics.error(outcome)
+            self.server.metrics.refused(reason or outcome)
         self.server.hub.send(connection, frame)
 
     def unavailable(self, batch: Sequence[_Pending | Decision], exc: Exception) -> None:
@@ -445,7 +447,7 @@ class Writer:
         items: list[_Pending | Decision] = list(batch)
         events: list[tuple[Event, int | None, str | None]] = []
         records: list[CommandRecord] = []
-        replies: list[tuple[ServerConnection, bytes, str, str, float]] = []
+        replies: list[tuple[ServerConnection, bytes, str, str, float, str | None]] = []
         attempts: list[Attempt] = []
         audits: list[tuple[_Pending, str, int | None, Result | None]] = []
         trial = self.server.state
@@ -469,7 +471,7 @@ class Writer:
                         pending, actor = item, item.user.actor
                         key = (pending.user.name, pending.command.id)
                         if key in answered:
-                            replies.append((pending.connection, _as_repeat(answered[key]), pending.kind, "repeat", pending.started))
+                            replies.append((pending.connection, _as_repeat(answered[key]), pending.kind, "repeat", pending.started, None))
                             audits.append((pending, "repeat", None, None))
                             continue
                         try:
@@ -486,7 +488,7 @@ class Writer:
                                 reason=exc.reason,
                                 params=exc.params,
                             )
-                            replies.append((pending.connection, encode(result), pending.kind, exc.code, pending.started))
+                            replies.append((pending.connection, encode(result), pending.kind, exc.code, pending.started, exc.reason))
                             audits.append((pending, exc.code, None, result))
                             if self.server.exercise is not None:
                                 attempts.append(
@@ -515,7 +517,7 @@ class Writer:
                         frame = encode(Result(id=pending.command.id, ok=True, seq=event.seq, incident=decision.incident, duplicate=duplicate))
                         answered[(pending.user.name, pending.command.id)] = frame
                         records.append(CommandRecord(pending.user.name, pending.command.id, frame))
-                        replies.append((pending.connection, frame, pending.kind, "ok", pending.started))
+                        replies.append((pending.connection, frame, pending.kind, "ok", pending.started, None))
                         audits.append((pending, "ok", event.seq, Result(id=pending.command.id, ok=True, seq=event.seq, incident=decision.incident)))
                 if events:
                     await pending_batch.commit(
@@ -538,6 +540,7 @@ class Writer:
         if events:
             self.server.state = trial
             self.server.metrics.events_total += len(events)
+            self.server.metrics.committed()
             self.trouble(None)
             self.server.head_digest = event_digest(events[-1][0])
             if self.server.on_commit is not None:
@@ -549,8 +552,8 @@ class Writer:
                 log.exception("could not record %d refused attempt(s)", len(attempts))
         for done, outcome, seq, answer in audits:  # once committed: an "ok" line is a promise kept
             self.audit(done.user, done.command, done.kind, outcome, seq=seq, result=answer)
-        for connection, frame, kind, outcome, started in replies:
-            self.reply(connection, frame, kind, outcome, started)
+        for connection, frame, kind, outcome, started, reason in replies:
+            self.reply(connection, frame, kind, outcome, started, reason)
         if events:
             self.server.hub.publish([encode(event) for event, _, _ in events])
         return [event for event, _, _ in events]

@@ -37,7 +37,7 @@ async def fast(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Running]:
 
 async def examined(running: Running) -> int:
     _, _, body = await http_get(running, "/metrics")
-    found = re.search(r"^opsmon_dedup_candidates_examined_total (\d+)$", body, re.MULTILINE)
+    found = re.search(r"^opsmon_dedup_candidates_examined_total (\d+)\.0$", body, re.MULTILINE)
     assert found, body
     return int(found.group(1))
 

@@ -102,6 +102,9 @@ async def test_a_full_disk_is_unavailable_then_recovers_by_itself(small_disk: Pa
         assert status == 503
         health = json.loads(body)
         assert health["status"] == "unavailable" and "disk is full" in health["problem"]
+        # /metrics says it too, for the alert (OpsmonCannotWrite), and counts the refusal by its reason.
+        metrics = (await http_get(running, "/metrics"))[2].splitlines()
+        assert "opsmon_can_write 0.0" in metrics and 'opsmon_refusals_total{reason="unavailable"} 1.0' in metrics
         told = await wall.until(lambda f: f.get("type") == "status")
         assert "disk is full" in told["problem"]
         # A client connecting now learns it from the welcome.
@@ -114,6 +117,7 @@ async def test_a_full_disk_is_unavailable_then_recovers_by_itself(small_disk: Pa
         assert cleared["problem"] is None
         status, _, body = await http_get(running, "/healthz")
         assert status == 200 and json.loads(body)["status"] == "ok"
+        assert "opsmon_can_write 1.0" in (await http_get(running, "/metrics"))[2].splitlines()
         again = await officer.command("report", **report(title="setelah pulih"))
         assert again["ok"] and again["seq"] == head + 1
         await officer.close()

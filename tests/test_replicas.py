@@ -106,7 +106,7 @@ async def test_a_report_on_one_replica_reaches_a_viewer_on_another(pg: Databases
         await _until(lambda: b.server.state.seq == 1)
         health = await _health(b)
         assert (health["seq"], health["epoch"]) == (1, a.store.epoch)
-        assert 'opsmon_replica_info{replica="B"} 1' in (await http_get(b, "/metrics"))[2].splitlines()
+        assert 'opsmon_replica_info{replica="B"} 1.0' in (await http_get(b, "/metrics"))[2].splitlines()
         late = await Peer.open(b, b.tokens["wall"])
         assert late.snapshot is not None and [i["title"] for i in late.snapshot["incidents"]] == ["Kotak suara basah"]
         polisi = await Peer.open(b, b.tokens["polisi"])
@@ -286,7 +286,7 @@ async def test_the_timers_move_when_their_replica_stops(pg: Databases, tmp_path:
         events = await wall.wait_events(2)
         assert events[1]["kind"] == "incident.escalated" and events[1]["actor"] == {"name": "system"}
         _, _, metrics = await http_get(b, "/metrics")
-        assert "opsmon_timer_holder 1" in metrics.splitlines() and 'opsmon_replica_info{replica="B"} 1' in metrics.splitlines()
+        assert "opsmon_timer_holder 1.0" in metrics.splitlines() and 'opsmon_replica_info{replica="B"} 1.0' in metrics.splitlines()
         await wall.close()
         await officer.close()
 

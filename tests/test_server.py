@@ -671,8 +671,8 @@ async def test_healthz(server: Running) -> None:
     assert socket.gethostname() not in body and str(os.getpid()) not in body
     # Which replica and how many clients is /metrics' to say, to the addresses it allows.
     _, _, metrics = await http_get(server, "/metrics")
-    assert "opsmon_connections 1" in metrics.splitlines()
-    assert f'opsmon_replica_info{{replica="{socket.gethostname()}:{server.server.port}"}} 1' in metrics.splitlines()
+    assert "opsmon_connections 1.0" in metrics.splitlines()
+    assert f'opsmon_replica_info{{replica="{socket.gethostname()}:{server.server.port}"}} 1.0' in metrics.splitlines()
     await officer.close()
 
 
@@ -691,7 +691,7 @@ async def test_metrics_answer_only_the_addresses_in_metrics_allow(tmp_path: Path
     async with running_server(tmp_path, config=config) as running:
         port = running.server.port
         status, body = await raw_get(port, "/metrics", "127.0.0.1")
-        assert status == 200 and "opsmon_connections 0" in body
+        assert status == 200 and "opsmon_connections 0.0" in body
         # Another address (a phone on the LAN, here 127.0.0.2): 403, nothing of the metrics, a log line.
         status, body = await raw_get(port, "/metrics", "127.0.0.2")
         assert status == 403 and body == "/metrics is not open to 127.0.0.2 (see [server] metrics_allow)\n"
@@ -728,13 +728,15 @@ async def test_metrics(server: Running) -> None:
     status, content_type, body = await http_get(server, "/metrics")
     assert status == 200 and content_type.startswith("text/plain")
     lines = body.splitlines()
-    assert "opsmon_connections 1" in lines
-    assert "opsmon_head_seq 1" in lines
-    assert "opsmon_events_total 1" in lines
-    assert 'opsmon_commands_total{type="report",outcome="ok"} 1' in lines
-    assert 'opsmon_commands_total{type="ack",outcome="not_found"} 1' in lines
-    assert 'opsmon_errors_total{code="bad_message"} 1' in lines
-    assert "opsmon_command_latency_seconds_count 2" in lines
+    assert "opsmon_connections 1.0" in lines
+    assert "opsmon_head_seq 1.0" in lines
+    assert "opsmon_events_total 1.0" in lines
+    assert 'opsmon_commands_total{outcome="ok",type="report"} 1.0' in lines
+    assert 'opsmon_commands_total{outcome="not_found",type="ack"} 1.0' in lines
+    assert 'opsmon_errors_total{code="bad_message"} 1.0' in lines
+    assert "opsmon_command_latency_seconds_count 2.0" in lines
+    # The refused ack, by its reason too (what an operator charts and alerts on).
+    assert 'opsmon_refusals_total{reason="not_found"} 1.0' in lines
     assert "# TYPE opsmon_command_latency_seconds histogram" in lines
     # Every sample line is `name{labels} value` with a number.
     for line in lines:
@@ -834,8 +836,8 @@ async def test_a_stalled_client_is_dropped_without_delaying_the_others(databases
         events = await fast.wait_events(total, timeout=10)
         assert [e["seq"] for e in events] == list(range(1, total + 1))
         _, _, metrics = await http_get(running, "/metrics")
-        assert "opsmon_connections 2" in metrics.splitlines()
-        assert "opsmon_slow_clients_dropped_total 1" in metrics.splitlines()
+        assert "opsmon_connections 2.0" in metrics.splitlines()
+        assert "opsmon_slow_clients_dropped_total 1.0" in metrics.splitlines()
         # When it reads again, it finds what was sent before the drop, in order, then 1013...
         code, _ = await slow.closed(timeout=10)
         assert code == 1013

@@ -65,7 +65,7 @@ async def test_the_real_cli_over_wss_trusts_only_the_posts_ca(tmp_path: Path, pk
         assert (
             json.loads(await asyncio.to_thread(https_get, f"https://127.0.0.1:{port}/healthz", pki.ca))["seq"] == 3
         )  # 1 is the token.added event, 2 the report, 3 the ack
-        assert b"opsmon_head_seq 3" in await asyncio.to_thread(https_get, f"https://127.0.0.1:{port}/metrics", pki.ca)
+        assert b"opsmon_head_seq 3.0" in await asyncio.to_thread(https_get, f"https://127.0.0.1:{port}/metrics", pki.ca)
         await server.stop()
 
 

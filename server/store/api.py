@@ -13,8 +13,9 @@ Both keep the same semantics: a gap-free seq written in the commit's own
 transaction (on PostgreSQL across any number of server replicas, see
 `writing()` and server/store/postgres.py), the state tables beside the log, tokens and command answers
 (idempotency) in the same database. Some things exist only for a file:
-the lock file beside it, SQLite's online backup API and `verify`; on
-PostgreSQL they say so in one line (use pg_dump).
+the lock file beside it and SQLite's online backup API (`[server]
+backup_dir`); on PostgreSQL, `backup`, `restore` and `verify` go through
+pg_dump and psql (server/pgbackup.py).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from opsmon.core.state import State
 
 Backend = Literal["sqlite", "postgresql"]
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
-PG_DUMP_HINT = "use pg_dump for a PostgreSQL database"
+# meta key: when `opsmon-server backup` last dumped this PostgreSQL database (RFC 3339), read for /metrics.
+LAST_BACKUP_KEY = "last_backup"
 
 # An event as the log keeps it: with the incident and the regency it concerns (for queries).
 LogEntry = tuple[Event, int | None, str | None]

@@ -274,6 +274,11 @@ class PostgresStore(StoreCore):
         return redact(self.dsn)
 
     @property
+    def serving_lock_held(self) -> bool:
+        """Whether the session holding the serving lock (shared, or exclusive) is still connected (GET /metrics)."""
+        return self._holder is not None and not self._holder.is_closed()
+
+    @property
     def sql(self) -> PgSql:
         if self._sql is None:
             raise StoreError("store is not open")
