@@ -28,7 +28,7 @@ import signal
 import socket
 import ssl
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from websockets.asyncio.server import Server, serve
@@ -39,7 +39,9 @@ from opsmon.core.domain import Decision
 from opsmon.core.events import StageUpdated
 from opsmon.core.protocol import MAX_FRAME_BYTES
 from opsmon.core.state import Rules, State, stage_status
+from opsmon.core.view import window_closes
 from opsmon.core.wire import event_digest
+from opsmon.training.exercise import on_calendar
 from server.connections import Connections, gated
 from server.drift import compare, refuse, remember
 from server.exercise import Exercise, ExerciseSettings, prepare
@@ -78,7 +80,8 @@ class OpsmonServer:
         self.hub = Hub(self.settings.broadcast_max_delay_ms / 1000)
         self.metrics = Metrics()
         self.lock = asyncio.Lock()
-        self.config_info = config.info()
+        # An exercise's panels judge the stage windows on its scenario's calendar.
+        self.config_info = on_calendar(config.info(), exercise.settings.start) if exercise is not None else config.info()
         self._server: Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
         # event_digest of the event at state.seq (None at seq 0).
@@ -178,11 +181,26 @@ class OpsmonServer:
             log.warning("[server] backup_dir is for a SQLite file: %s", PG_DUMP_HINT)
         elif self.settings.backup_dir:
             self._tasks.append(asyncio.create_task(self.backups.run(), name="backups"))
+        self._warn_past_windows()
         log.info(
             "listening on %s, epoch %s, seq %d%s",
             ", ".join(self.addresses), self.store.epoch, self.state.seq,
             f", replica {self.replica_name} ({'runs the timers' if self.holds_timers else 'another replica runs the timers'})" if self.replicated is not None else "",
         )  # fmt: skip
+
+    def _warn_past_windows(self) -> None:
+        """A real night whose every stage window closed weeks ago is served with last
+        election's schedule: every panel would say late. Say so once, at start."""
+        if self.exercise is not None:
+            return
+        closes = [end for stage in self.config_info.stages if (end := window_closes(stage)) is not None]
+        now = self.clock()
+        if closes and max(closes) < now - timedelta(days=30):
+            newest = max(closes).astimezone(self.config_info.tz)
+            log.warning(
+                "every stage window in the config closed by %s: the panels will show every unfinished stage late (!JADWAL); set [[stages]] closes to this election's dates",
+                newest.strftime("%d %b %Y"),
+            )
 
     @property
     def addresses(self) -> list[str]:

@@ -227,17 +227,28 @@ def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
 GOLDEN_WIRE = ROOT / "tests" / "golden" / "welcome-config.json"
 
 
+# Added to v1 after the golden file: each stage's window close (and pemungutan's grace).
+ADDED_CLOSES = {
+    "logistik": {"closes": "2024-02-14T00:00:00+08:00"},
+    "pemungutan": {"closes": "2024-02-14T13:00:00+08:00", "grace_minutes": 90},
+    "penghitungan": {"counts": True, "closes": "2024-02-16T00:00:00+08:00"},
+    "rekap_ppk": {"closes": "2024-03-03T00:00:00+08:00"},
+    "rekap_kabkota": {"closes": "2024-03-06T00:00:00+08:00"},
+    "rekap_provinsi": {"closes": "2024-03-11T00:00:00+08:00"},
+}
+
+
 def _v1_wire_plus_counts() -> dict[str, Any]:
     """The welcome's config as every client has read it (docs/protocol.md), plus
-    the added `counts` on the one stage the shipped config marks."""
+    the fields added since: `counts` on the one stage the shipped config marks,
+    and every stage's `closes` (and a grace where the config gives one)."""
     expected: dict[str, Any] = json.loads(GOLDEN_WIRE.read_text(encoding="utf-8"))
     for stage in expected["stages"]:
-        if stage["key"] == "penghitungan":
-            stage["counts"] = True
+        stage.update(ADDED_CLOSES[stage["key"]])
     return expected
 
 
-def test_the_welcome_config_is_the_v1_json_byte_for_byte_but_one_added_field() -> None:
+def test_the_welcome_config_is_the_v1_json_byte_for_byte_but_the_added_fields() -> None:
     wire = encode(load_config(CONFIG_PATH).info())
     # Same keys in the same order, same values (8.0 stays 8.0): what clients already parse.
     assert wire.decode("utf-8") == json.dumps(_v1_wire_plus_counts(), ensure_ascii=False, separators=(",", ":"))

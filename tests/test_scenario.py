@@ -51,13 +51,13 @@ def kecamatan_in(location: str) -> str:
 def test_voting_day_starts_with_every_closed_window_done(config: Config, seed: int) -> None:
     # The config's windows are the truth: at the first minute no stage whose window has
     # closed (logistics: "s.d. 13 Feb") is still short in any regency, so no panel says !JADWAL.
-    from opsmon.core.view import window_end
+    from opsmon.core.view import window_closes
 
     tz = config.province.tz
     scenario = load_scenario("hari-h", tz)
     first_minute = scenario.at(60)
     done = {(c.get("regency"), c.get("stage")): c.get("done") for c in generate(config, "hari-h", seed) if c.kind == "stage" and c.at <= 60}
-    closed = [s for s in config.stages if s.scope == "regency" and (end := window_end(s.window, 2024, tz)) is not None and end <= first_minute]
+    closed = [s for s in config.info().stages if s.scope == "regency" and (end := window_closes(s)) is not None and end <= first_minute]
     assert [s.key for s in closed] == ["logistik"]
     for stage in closed:
         short = [r.code for r in config.regencies if done.get((r.code, stage.key)) != stage.total_for(r)]
