@@ -438,11 +438,31 @@ def _check_province(config: Config) -> None:
         raise ConfigError(f"severities: must be listed most severe first ({', '.join(SEVERITIES)}), not {', '.join(keys)}")
 
 
+def _estimates(data: dict[str, Any]) -> dict[str, Any]:
+    """`tps_estimate = 648` in a regency is `tps = 648` flagged as an estimate: the
+    sourced figure replaces it by editing that one line into `tps = 641`."""
+    regencies = data.get("regencies")
+    if not isinstance(regencies, list) or not any(isinstance(r, dict) and "tps_estimate" in r for r in regencies):
+        return data
+    rewritten = []
+    for i, regency in enumerate(regencies):
+        if isinstance(regency, dict) and "tps_estimate" in regency:
+            regency = dict(regency)
+            estimate = regency.pop("tps_estimate")
+            if "tps" in regency:
+                raise ConfigError(f"regencies[{i}]: tps and tps_estimate both given: keep tps (the sourced figure) and delete tps_estimate")
+            if isinstance(estimate, bool) or not isinstance(estimate, int) or estimate < 1:
+                raise ConfigError(f"regencies[{i}].tps_estimate: must be a whole number of TPS, at least 1, not {estimate!r}")
+            regency.update(tps=estimate, tps_estimated=True)
+        rewritten.append(regency)
+    return {**data, "regencies": rewritten}
+
+
 def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
     """Validate an already-parsed TOML document."""
     if "path" in data:  # Config's one field that is not a table of the file
         raise ConfigError("path: unknown key")
-    config: Config = decode(data, Config)
+    config: Config = decode(_estimates(data), Config)
     _hostile(data, "")
     _check_server(config.server)
     _check_origins(config.web.allowed_origins, "web.allowed_origins")
