@@ -173,7 +173,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print a shipped scenario file (hari-h or rekap): its stage windows, the trouble that can happen and the timed injects. "
         "Copy it, edit it, and play it with `opsmon simulate --scenario FILE`.",
     )
-    scenario.add_argument("name", nargs="?", default="hari-h", help="hari-h (default) or rekap")
+    scenario.add_argument("name", nargs="?", default="hari-h", help="hari-h (default), rekap, or a scenario file")
+    scenario.add_argument(
+        "--summary", action="store_true", help="instead of the file: the night it plays on one screen (reports per stage and category, per regency, per day)"
+    )
+    scenario.add_argument("--seed", type=_positive(int), default=1, help="with --summary: the night of this seed (default 1, as opsmon simulate)")
+    scenario.add_argument("--config", default=argparse.SUPPRESS, metavar="FILE", help="with --summary: province config")
     after = exercise_commands.add_parser(
         "report",
         help="the after-action report of the exercise's current session, per trainee and for the post",
@@ -464,7 +469,12 @@ def _exercise(args: argparse.Namespace) -> int:
     if args.exercise_command == "report":
         return _after_action(args)
     try:
-        sys.stdout.write(scenario_text(args.name))
+        if args.summary:
+            from opsmon.training.summary import summary
+
+            sys.stdout.write(summary(_load(args), args.name, args.seed))
+        else:
+            sys.stdout.write(scenario_text(args.name))
     except ScenarioError as exc:
         raise FeedError(str(exc), EXIT_USAGE) from None
     return EXIT_OK
