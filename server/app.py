@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 from websockets.asyncio.server import Server, serve
 
-from opsmon.core.clock import format_ts, utc_now
+from opsmon.core.clock import format_ts, parse_ts, utc_now
 from opsmon.core.config import Config
 from opsmon.core.domain import Decision
 from opsmon.core.events import StageUpdated
@@ -44,7 +44,7 @@ from opsmon.core.wire import event_digest
 from opsmon.training.exercise import on_calendar
 from server.connections import Connections, gated
 from server.drift import compare, refuse, remember
-from server.exercise import Exercise, ExerciseSettings, prepare
+from server.exercise import Exercise, ExerciseSettings, exercise_rules, prepare
 from server.follower import Follower
 from server.http import Http, Metrics
 from server.hub import Hub
@@ -74,7 +74,7 @@ class OpsmonServer:
         # An exercise runs on scenario time: every event, deadline and snapshot window uses it.
         self.exercise = exercise
         self.clock: Clock = exercise.clock if exercise is not None else clock
-        self.rules = Rules.from_config(config)
+        self.rules = exercise_rules(Rules.from_config(config), exercise)
         self.settings = config.server
         self.state = State()
         self.hub = Hub(self.settings.broadcast_max_delay_ms / 1000)
@@ -123,6 +123,8 @@ class OpsmonServer:
 
     async def start(self, host: str | None = None, port: int | None = None) -> None:
         self.state = await self.store.load_state()
+        if self.exercise is not None:
+            self.state.exercise_state = self.exercise.state  # the tables keep incidents and stages; the clock is in meta
         if self.replicated is not None:
             self.holds_timers = await self.replicated.hold_timers()
         head_event = await self.store.event_at(self.state.seq) if self.state.seq else None
@@ -187,6 +189,17 @@ class OpsmonServer:
             ", ".join(self.addresses), self.store.epoch, self.state.seq,
             f", replica {self.replica_name} ({'runs the timers' if self.holds_timers else 'another replica runs the timers'})" if self.replicated is not None else "",
         )  # fmt: skip
+
+    async def exercise_moved(self, state: str, ts: str) -> None:
+        """The trainer paused, resumed or ended the exercise (an `exercise.clock` event
+        just committed): the clock stands still or runs on from the event's scenario time."""
+        if self.exercise is None:
+            return
+        self.exercise = self.exercise.moved(state, parse_ts(ts))
+        self.clock = self.exercise.clock
+        await self.exercise.remember(self.store)
+        self.deadlines.due.set()  # a resumed clock's deadlines are checked at once
+        log.info("exercise %s: %s at scenario time %s", self.exercise.settings.name, state, ts)
 
     def _warn_past_windows(self) -> None:
         """A real night whose every stage window closed weeks ago is served with last

@@ -101,6 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--start", metavar="YYYY-MM-DDTHH:MM", help="with --exercise: scenario time to start at, in the province's time (default: the scenario's start)"
     )
     serve.add_argument("--speed", metavar="X", type=float, help="with --exercise: scenario seconds per real second (default: the scenario's)")
+    serve.add_argument(
+        "--deadlines",
+        choices=("scenario", "real"),
+        help="with --exercise: acknowledgement deadlines in scenario minutes (default: 5 real seconds for a critical at x60) "
+        "or in real minutes (the 5 minutes a real night gives)",
+    )
 
     reset = commands.add_parser("reset", help="start a fresh night: an empty log under a new epoch (the server must be stopped)")
     _common(reset)
@@ -155,7 +161,8 @@ class _Usage(Exception):
 def _exercise(args: argparse.Namespace, config: Config) -> ExerciseSettings | None:
     """--exercise and its clock, checked; None for a real night."""
     if args.exercise is None:
-        given = [flag for flag, value in (("--scenario", args.scenario), ("--start", args.start), ("--speed", args.speed)) if value is not None]
+        flags = (("--scenario", args.scenario), ("--start", args.start), ("--speed", args.speed), ("--deadlines", args.deadlines))
+        given = [flag for flag, value in flags if value is not None]
         if given:
             raise _Usage(f"{given[0]} needs --exercise NAME (a real night runs on the real clock)")
         return None
@@ -181,7 +188,7 @@ def _exercise(args: argparse.Namespace, config: Config) -> ExerciseSettings | No
     speed = args.speed if args.speed is not None else scenario.speed
     if not 0 < speed <= 100_000:
         raise _Usage(f"--speed: must be above 0 and at most 100000, not {speed:g}")
-    return ExerciseSettings(name=name, start=start, speed=speed, scenario=args.scenario or "rekap")
+    return ExerciseSettings(name=name, start=start, speed=speed, scenario=args.scenario or "rekap", deadlines=args.deadlines or "scenario")
 
 
 def _replica_name(name: str | None) -> None:

@@ -27,6 +27,8 @@ from opsmon.core.records import ConfigInfo
 # Every exercise epoch starts with this, so an exercise log is never taken for a real night.
 EXERCISE_EPOCH_PREFIX = "latihan-"
 BANNER = {"id": "LATIHAN", "en": "EXERCISE"}
+STATE_WORDS = {"paused": {"id": "DIJEDA", "en": "PAUSED"}, "ended": {"id": "SELESAI", "en": "ENDED"}}
+REAL_DEADLINES = {"id": "tenggat waktu nyata", "en": "real-time deadlines"}
 
 
 def is_exercise_epoch(epoch: str | None) -> bool:
@@ -47,15 +49,23 @@ class ExerciseClock:
 
     @classmethod
     def from_welcome(cls, info: ExerciseInfo, base: Callable[[], datetime] = utc_now) -> ExerciseClock:
-        """A client's copy of the server's clock, from the moment the welcome arrived."""
-        return cls(real=base(), scenario=parse_ts(info.now), speed=info.speed, base=base)
+        """A client's copy of the server's clock, from the moment the welcome arrived
+        (standing still while the exercise is paused or ended)."""
+        return cls(real=base(), scenario=parse_ts(info.now), speed=info.speed if info.state == "running" else 0.0, base=base)
+
+
+def moved(info: ExerciseInfo, state: str, at: str) -> ExerciseInfo:
+    """The welcome's exercise after an `exercise.clock` event: its state, and its clock at the event's scenario time."""
+    return msgspec.structs.replace(info, state=state, now=at)
 
 
 def banner(info: ExerciseInfo, lang: str) -> str:
     """The line every screen shows while an exercise runs (the caller makes it safe for a terminal)."""
-    word = BANNER["en" if lang == "en" else "id"]
-    speed = f"x{info.speed:g}"
-    return f"{word}: {info.name} ({speed})"
+    key = "en" if lang == "en" else "id"
+    word = BANNER[key]
+    how = [f"x{info.speed:g}"] + ([REAL_DEADLINES[key]] if info.deadlines == "real" else [])
+    state = f" {STATE_WORDS[info.state][key]}" if info.state in STATE_WORDS else ""
+    return f"{word}: {info.name} ({', '.join(how)}){state}"
 
 
 def info(name: str, clock: ExerciseClock, start: datetime, scenario: str | None) -> ExerciseInfo:
