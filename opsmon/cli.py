@@ -23,7 +23,7 @@ from opsmon.core.exits import EXIT_CODES_HELP, EXIT_FAILED, EXIT_INTERRUPTED, EX
 from opsmon.core.filemodes import exposed
 from opsmon.core.geo import BoundariesError, ProvinceShape, province_shape
 from opsmon.core.i18n import Translator, local_datetime, translate_refusal
-from opsmon.core.protocol import Command, Report, Result, StageUpdate
+from opsmon.core.protocol import Command, ExerciseControl, Report, Result, StageUpdate
 from opsmon.core.records import AGENCIES, SEVERITIES
 from opsmon.feeds import triage as triage_cli
 from opsmon.feeds.feeder import LocalInvalid, check_category, check_severity, check_stage, check_urls, feeder_session, resolve_regency, stage_regency
@@ -166,14 +166,31 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--token-file", metavar="FILE", help="more tokens, one a line (several reporters per agency take turns)")
 
     exercise = commands.add_parser("exercise", help="training exercises (latihan): scenario files, the after-action report")
-    exercise_commands = exercise.add_subparsers(dest="exercise_command", required=True, parser_class=_Parser, metavar="{scenario,report}")
+    exercise_commands = exercise.add_subparsers(dest="exercise_command", required=True, parser_class=_Parser, metavar="{scenario,report,pause,resume,end}")
+    for action, what in (
+        ("pause", "stop the scenario clock and the field (escalations, the simulator, the sitrep timer) until resume"),
+        ("resume", "run the scenario clock again from where it stood"),
+        ("end", "end the exercise: the clock stops for good and the record is frozen for the after-action report"),
+    ):
+        control = exercise_commands.add_parser(
+            action, help=f"{what} (the trainer's admin token)", description=what, epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
+        _connection(control)
+        control.add_argument("--note", help='why, for the log and the after-action report (e.g. "evaluasi tengah latihan")')
+        control.add_argument("--json", action="store_true", help="print the server's answer as one JSON object on stdout")
+        control.add_argument("--lang", choices=LANGUAGES, default=argparse.SUPPRESS, help="language of a refusal's reason (default: en)")
     scenario = exercise_commands.add_parser(
         "scenario",
         help="print a shipped scenario file, to copy and edit (then: opsmon simulate --scenario FILE)",
         description="Print a shipped scenario file (hari-h or rekap): its stage windows, the trouble that can happen and the timed injects. "
         "Copy it, edit it, and play it with `opsmon simulate --scenario FILE`.",
     )
-    scenario.add_argument("name", nargs="?", default="hari-h", help="hari-h (default) or rekap")
+    scenario.add_argument("name", nargs="?", default="hari-h", help="hari-h (default), rekap, or a scenario file")
+    scenario.add_argument(
+        "--summary", action="store_true", help="instead of the file: the night it plays on one screen (reports per stage and category, per regency, per day)"
+    )
+    scenario.add_argument("--seed", type=_positive(int), default=1, help="with --summary: the night of this seed (default 1, as opsmon simulate)")
+    scenario.add_argument("--config", default=argparse.SUPPRESS, metavar="FILE", help="with --summary: province config")
     after = exercise_commands.add_parser(
         "report",
         help="the after-action report of the exercise's current session, per trainee and for the post",
@@ -398,6 +415,9 @@ def describe_success(command: Command, result: Result, config: Config) -> str:
             return f"{command.regency} {name} {command.stage}: {'blocked' if command.blocked else 'updated'}, count kept (seq {result.seq})"
         total = stage.total_for(regency) if stage else "?"
         return f"{command.regency} {name} {command.stage}: {command.done}/{total}{state} (seq {result.seq})"
+    if isinstance(command, ExerciseControl):
+        done = {"pause": "paused: the scenario clock stands still", "resume": "resumed", "end": "ended: its record is frozen"}[command.action]
+        return f"exercise {done} (seq {result.seq})"
     verb = {"ack": "acknowledged", "escalate": "escalated", "note": "noted", "resolve": "resolved", "reopen": "reopened"}
     tag = str(type(command).__struct_config__.tag)
     if tag in triage_cli.TRIAGE_COMMANDS:
@@ -418,8 +438,8 @@ def _result_json(command: Command, result: Result) -> str:
     return json.dumps(body, ensure_ascii=False)
 
 
-async def _send_one(args: argparse.Namespace, config: Config) -> int:
-    command = build_command(args, config)
+async def _send_one(args: argparse.Namespace, config: Config, command: Command | None = None) -> int:
+    command = command or build_command(args, config)
     url, token = _url(args, config), _token(args)
     async with feeder_session(url, token, cafile=_cafile(args, config)) as session:
         from opsmon.client.failures import ClientError
@@ -473,8 +493,19 @@ def _exercise(args: argparse.Namespace) -> int:
 
     if args.exercise_command == "report":
         return _after_action(args)
+    if args.exercise_command in ("pause", "resume", "end"):
+        if args.note is not None and not 1 <= len(args.note.strip()) <= 4000:
+            raise FeedError("--note must be 1 to 4000 characters", EXIT_USAGE)
+        config = _load(args)
+        control = ExerciseControl(id=new_command_id(), action=args.exercise_command, note=args.note)
+        return asyncio.run(_send_one(args, config, control))
     try:
-        sys.stdout.write(scenario_text(args.name))
+        if args.summary:
+            from opsmon.training.summary import summary
+
+            sys.stdout.write(summary(_load(args), args.name, args.seed))
+        else:
+            sys.stdout.write(scenario_text(args.name))
     except ScenarioError as exc:
         raise FeedError(str(exc), EXIT_USAGE) from None
     return EXIT_OK

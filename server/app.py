@@ -28,21 +28,23 @@ import signal
 import socket
 import ssl
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from websockets.asyncio.server import Server, serve
 
-from opsmon.core.clock import format_ts, utc_now
+from opsmon.core.clock import format_ts, parse_ts, utc_now
 from opsmon.core.config import Config
 from opsmon.core.domain import Decision
 from opsmon.core.events import StageUpdated
 from opsmon.core.protocol import MAX_FRAME_BYTES
 from opsmon.core.state import Rules, State, stage_status
+from opsmon.core.view import window_closes
 from opsmon.core.wire import event_digest
+from opsmon.training.exercise import on_calendar
 from server.connections import Connections, gated
 from server.drift import compare, refuse, remember
-from server.exercise import Exercise, ExerciseSettings, prepare, roster_line
+from server.exercise import Exercise, ExerciseSettings, exercise_rules, prepare, roster_line
 from server.follower import Follower
 from server.http import Http
 from server.hub import Hub
@@ -73,13 +75,14 @@ class OpsmonServer:
         # An exercise runs on scenario time: every event, deadline and snapshot window uses it.
         self.exercise = exercise
         self.clock: Clock = exercise.clock if exercise is not None else clock
-        self.rules = Rules.from_config(config)
+        self.rules = exercise_rules(Rules.from_config(config), exercise)
         self.settings = config.server
         self.state = State()
         self.hub = Hub(self.settings.broadcast_max_delay_ms / 1000)
         self.metrics = Metrics(self)
         self.lock = asyncio.Lock()
-        self.config_info = config.info()
+        # An exercise's panels judge the stage windows on its scenario's calendar.
+        self.config_info = on_calendar(config.info(), exercise.settings.start) if exercise is not None else config.info()
         self._server: Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
         # event_digest of the event at state.seq (None at seq 0).
@@ -122,6 +125,8 @@ class OpsmonServer:
 
     async def start(self, host: str | None = None, port: int | None = None) -> None:
         self.state = await self.store.load_state()
+        if self.exercise is not None:
+            self.state.exercise_state = self.exercise.state  # the tables keep incidents and stages; the clock is in meta
         if self.replicated is not None:
             self.holds_timers = await self.replicated.hold_timers()
         head_event = await self.store.event_at(self.state.seq) if self.state.seq else None
@@ -179,11 +184,37 @@ class OpsmonServer:
             self._tasks.append(asyncio.create_task(self.sitreps.run(), name="sitreps"))
         if self.settings.backup_dir:
             self._tasks.append(asyncio.create_task(self.backups.run(), name="backups"))
+        self._warn_past_windows()
         log.info(
             "listening on %s, epoch %s, seq %d%s",
             ", ".join(self.addresses), self.store.epoch, self.state.seq,
             f", replica {self.replica_name} ({'runs the timers' if self.holds_timers else 'another replica runs the timers'})" if self.replicated is not None else "",
         )  # fmt: skip
+
+    async def exercise_moved(self, state: str, ts: str) -> None:
+        """The trainer paused, resumed or ended the exercise (an `exercise.clock` event
+        just committed): the clock stands still or runs on from the event's scenario time."""
+        if self.exercise is None:
+            return
+        self.exercise = self.exercise.moved(state, parse_ts(ts))
+        self.clock = self.exercise.clock
+        await self.exercise.remember(self.store)
+        self.deadlines.due.set()  # a resumed clock's deadlines are checked at once
+        log.info("exercise %s: %s at scenario time %s", self.exercise.settings.name, state, ts)
+
+    def _warn_past_windows(self) -> None:
+        """A real night whose every stage window closed weeks ago is served with last
+        election's schedule: every panel would say late. Say so once, at start."""
+        if self.exercise is not None:
+            return
+        closes = [end for stage in self.config_info.stages if (end := window_closes(stage)) is not None]
+        now = self.clock()
+        if closes and max(closes) < now - timedelta(days=30):
+            newest = max(closes).astimezone(self.config_info.tz)
+            log.warning(
+                "every stage window in the config closed by %s: the panels will show every unfinished stage late (!JADWAL); set [[stages]] closes to this election's dates",
+                newest.strftime("%d %b %Y"),
+            )
 
     @property
     def addresses(self) -> list[str]:

@@ -110,6 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --exercise: the trainees expected (a .csv with the header name,desk, or a .toml of [[trainee]] name, desk); "
         "the after-action report lists who never connected or handled nothing (default: every officer token)",
     )
+    serve.add_argument(
+        "--deadlines",
+        choices=("scenario", "real"),
+        help="with --exercise: acknowledgement deadlines in scenario minutes (default: 5 real seconds for a critical at x60) "
+        "or in real minutes (the 5 minutes a real night gives)",
+    )
 
     reset = commands.add_parser("reset", help="start a fresh night: an empty log under a new epoch (the server must be stopped)")
     _common(reset)
@@ -172,11 +178,8 @@ class _Usage(Exception):
 def _exercise(args: argparse.Namespace, config: Config) -> ExerciseSettings | None:
     """--exercise and its clock, checked; None for a real night."""
     if args.exercise is None:
-        given = [
-            flag
-            for flag, value in (("--scenario", args.scenario), ("--start", args.start), ("--speed", args.speed), ("--roster", args.roster))
-            if value is not None
-        ]
+        flags = (("--scenario", args.scenario), ("--start", args.start), ("--speed", args.speed), ("--roster", args.roster), ("--deadlines", args.deadlines))
+        given = [flag for flag, value in flags if value is not None]
         if given:
             raise _Usage(f"{given[0]} needs --exercise NAME (a real night runs on the real clock)")
         return None
@@ -209,7 +212,7 @@ def _exercise(args: argparse.Namespace, config: Config) -> ExerciseSettings | No
             roster = tuple(load_roster(args.roster))
         except RosterError as exc:
             raise _Usage(f"--roster {exc}") from None
-    return ExerciseSettings(name=name, start=start, speed=speed, scenario=args.scenario or "rekap", roster=roster)
+    return ExerciseSettings(name=name, start=start, speed=speed, scenario=args.scenario or "rekap", roster=roster, deadlines=args.deadlines or "scenario")
 
 
 def _replica_name(name: str | None) -> None:

@@ -15,15 +15,22 @@ had (the time it was down included) rather than starting the day again.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from datetime import datetime
 
+import msgspec
+
 from opsmon.core.clock import format_ts, parse_ts, utc_now
 from opsmon.core.protocol import ExerciseInfo
+from opsmon.core.state import Rules
 from opsmon.training.exercise import ExerciseClock, is_exercise_epoch
 from opsmon.training.roster import Trainee
 from server.store.api import EventStore, StoreError
+
+DEADLINES = ("scenario", "real")
+CLOCK_STATES = ("running", "paused", "ended")
 
 
 @dataclass(frozen=True)
@@ -33,18 +40,51 @@ class ExerciseSettings:
     speed: float
     scenario: str | None = None
     roster: tuple[Trainee, ...] = ()  # the trainees expected (`serve --roster`); none: every officer token
+    # "scenario": deadlines in scenario minutes (a critical's 5 are 5 real seconds at x60);
+    # "real": in real minutes, so a trainee has the 5 minutes a real night gives.
+    deadlines: str = "scenario"
 
 
 @dataclass(frozen=True)
 class Exercise:
-    """A running exercise: its settings and the scenario clock."""
+    """An exercise: its settings, the scenario clock and where that clock stands
+    (running; paused: standing still; ended: standing still for good)."""
 
     settings: ExerciseSettings
     clock: ExerciseClock
+    state: str = "running"
 
     def info(self) -> ExerciseInfo:
         s = self.settings
-        return ExerciseInfo(name=s.name, speed=s.speed, now=format_ts(self.clock()), start=format_ts(s.start), scenario=s.scenario)
+        return ExerciseInfo(
+            name=s.name, speed=s.speed, now=format_ts(self.clock()), start=format_ts(s.start), scenario=s.scenario, state=self.state, deadlines=s.deadlines
+        )
+
+    def moved(self, state: str, at: datetime) -> Exercise:
+        """The clock after the trainer paused, resumed or ended at scenario time `at`."""
+        clock = ExerciseClock(real=self.clock.base(), scenario=at, speed=self.settings.speed if state == "running" else 0.0, base=self.clock.base)
+        return Exercise(self.settings, clock, state)
+
+    async def remember(self, store: EventStore) -> None:
+        """Where the clock stands, so a restarted server goes on from there (and a paused one stays paused)."""
+        anchor = {"epoch": store.epoch, "real": format_ts(self.clock.real), "scenario": format_ts(self.clock.scenario), "speed": self.settings.speed}
+        await store.set_meta("exercise_clock", json.dumps({**anchor, "state": self.state}))
+
+
+def exercise_rules(rules: Rules, exercise: Exercise | None) -> Rules:
+    """The rules an exercise decides by: its `exercise` command taken, and with real-time
+    deadlines every severity's minutes stretched by the speed (5 scenario minutes at x60
+    are 5 real seconds; 300 scenario minutes are the 5 real minutes a trainee should get)."""
+    if exercise is None:
+        return rules
+    severities = rules.severities
+    if exercise.settings.deadlines == "real":
+        speed = exercise.settings.speed
+        severities = {
+            key: msgspec.structs.replace(rule, ack_minutes=max(1, round(rule.ack_minutes * speed)), escalate_minutes=round(rule.escalate_minutes * speed))
+            for key, rule in severities.items()
+        }
+    return dataclasses.replace(rules, exercise=True, severities=severities)
 
 
 async def prepare(store: EventStore, settings: ExerciseSettings | None, *, now: datetime | None = None) -> Exercise | None:
@@ -63,24 +103,34 @@ async def prepare(store: EventStore, settings: ExerciseSettings | None, *, now: 
             raise StoreError(
                 f"{store.location} holds a real night ({head} events): an exercise needs its own database (--db latihan.db), so the two can never be mixed"
             )
-    marked: dict[str, object] = {"name": settings.name, "start": format_ts(settings.start), "speed": settings.speed, "scenario": settings.scenario}
+    marked: dict[str, object] = {
+        "name": settings.name,
+        "start": format_ts(settings.start),
+        "speed": settings.speed,
+        "scenario": settings.scenario,
+        "deadlines": settings.deadlines,
+    }
     if settings.roster:
         marked["roster"] = [{"name": t.name, "desk": t.desk} for t in settings.roster]
     await store.mark_exercise(marked, f"exercise {settings.name}")
     real = now or utc_now()
     anchor_text = await store.get_meta("exercise_clock")
     anchor = json.loads(anchor_text) if anchor_text else {}
+    state = "running"
     if anchor.get("epoch") == store.epoch:
-        # The same session, restarted: go on from where its clock is now.
-        scenario_now = parse_ts(anchor["scenario"]) + (real - parse_ts(anchor["real"])) * float(anchor["speed"])
+        # The same session, restarted: go on from where its clock is now (a paused
+        # or ended one stands where it stood).
+        state = anchor.get("state", "running") if anchor.get("state") in CLOCK_STATES else "running"
+        moving = float(anchor["speed"]) if state == "running" else 0.0
+        scenario_now = parse_ts(anchor["scenario"]) + (real - parse_ts(anchor["real"])) * moving
     else:
         scenario_now = settings.start  # a new session (new database, or reset): from the start
-    await store.set_meta(
-        "exercise_clock", json.dumps({"epoch": store.epoch, "real": format_ts(real), "scenario": format_ts(scenario_now), "speed": settings.speed})
-    )
+    speed = settings.speed if state == "running" else 0.0
+    exercise = Exercise(settings, ExerciseClock(real=real, scenario=scenario_now, speed=speed), state)
+    await exercise.remember(store)
     if await seen(store) is None:
         await store.set_meta(SEEN_KEY, json.dumps({"epoch": store.epoch, "names": []}))  # this session is served: who connects is recorded from now
-    return Exercise(settings, ExerciseClock(real=real, scenario=scenario_now, speed=settings.speed))
+    return exercise
 
 
 SEEN_KEY = "exercise_seen"

@@ -156,6 +156,8 @@ class SitrepSchedule:
             await asyncio.sleep(every - self.server.clock().timestamp() % every)
             if not self.server.holds_timers:  # another replica writes this one
                 continue
+            if self.server.exercise is not None and self.server.exercise.state != "running":
+                continue  # a paused or ended exercise's clock stands still: nothing new to report
             try:
                 await self.write()
             except Exception:  # a report that failed (a full disk) must not stop the next one

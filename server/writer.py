@@ -23,9 +23,9 @@ from websockets.asyncio.server import ServerConnection
 
 from opsmon.core.clock import format_ts, parse_ts
 from opsmon.core.domain import Decision, DomainError, decide
-from opsmon.core.events import IncidentDuplicate, StageUpdated
+from opsmon.core.events import ExerciseClockChanged, IncidentDuplicate, StageUpdated
 from opsmon.core.fold import apply, touches
-from opsmon.core.protocol import CLOSE_POLICY, WRITE_COMMANDS, Error, Event, Hello, History, Incidents, Result, Status
+from opsmon.core.protocol import CLOSE_POLICY, WRITE_COMMANDS, Error, Event, ExerciseControl, Hello, History, Incidents, Result, Status
 from opsmon.core.ratelimit import TokenBucket
 from opsmon.core.records import INCIDENT_STATUSES, SYSTEM, Attempt, Incident, User
 from opsmon.core.state import State
@@ -86,6 +86,7 @@ def _as_repeat(frame: bytes) -> bytes:
 # The `type` of every command that writes: a read-only token's are refused before they are validated.
 _WRITE_KINDS = frozenset(str(command.__struct_config__.tag) for command in WRITE_COMMANDS)
 _KNOWN_KINDS = _WRITE_KINDS | {"history", "incidents", "hello"}
+_ADMIN_KINDS = frozenset({str(ExerciseControl.__struct_config__.tag)})  # the trainer's own
 # The read-only commands: answered beside the writer, after their connection's earlier writes.
 _READS = (History, Incidents)
 
@@ -170,13 +171,15 @@ class Writer:
                     # Throttled: this socket is not read again before a token is back.
                     await asyncio.sleep(limit.wait())
                     continue
-                if kind in _WRITE_KINDS and not user.may_act():
+                if (kind in _WRITE_KINDS and not user.may_act()) or (kind in _ADMIN_KINDS and user.role != "admin"):
                     refusal = Result(
                         id=peek.command_id or "",
                         ok=False,
                         code="forbidden",
-                        message=f"a {user.role} token may only read",
-                        reason="read_only",
+                        message=f"a {user.role} token may only read"
+                        if not user.may_act()
+                        else "only the trainer's admin token pauses, resumes or ends an exercise",
+                        reason="read_only" if not user.may_act() else "admin_only",
                         params={"role": user.role},
                     )
                     self.audit(user, peek, kind, "forbidden", result=refusal)
@@ -539,6 +542,9 @@ class Writer:
             return []
         if events:
             self.server.state = trial
+            for event, _, _ in events:
+                if isinstance(event.data, ExerciseClockChanged):
+                    await self.server.exercise_moved(event.data.state, event.ts)
             self.server.metrics.events_total += len(events)
             self.server.metrics.committed()
             self.trouble(None)

@@ -20,7 +20,13 @@ START = datetime(2024, 2, 13, 21, 0, tzinfo=UTC)  # 14 Feb 05:00 WITA
 
 @contextlib.asynccontextmanager
 async def exercise_server(
-    tmp_path: Path, *, speed: float, base: FakeClock | None = None, name: str = "Latihan Posko 12 Feb", roster: tuple[Trainee, ...] = ()
+    tmp_path: Path,
+    *,
+    speed: float,
+    base: FakeClock | None = None,
+    name: str = "Latihan Posko 12 Feb",
+    roster: tuple[Trainee, ...] = (),
+    deadlines: str = "scenario",
 ) -> AsyncIterator[tuple[Running, FakeClock]]:
     """A real exercise server whose wall clock the test moves by hand."""
     config = province()
@@ -30,9 +36,10 @@ async def exercise_server(
         for token_name, (role, agency, regencies) in STANDARD_TOKENS.items():
             if await store.token_by_name(token_name) is None:
                 tokens[token_name] = await add_token(store, token_name, role, agency, regencies, {r.code for r in config.regencies})
-        prepared = await prepare(store, ExerciseSettings(name, START, speed, "hari-h", roster), now=base())
+        prepared = await prepare(store, ExerciseSettings(name, START, speed, "hari-h", roster=roster, deadlines=deadlines), now=base())
         assert prepared is not None
-        running = Exercise(prepared.settings, ExerciseClock(prepared.clock.real, prepared.clock.scenario, speed, base=base))
+        clock = ExerciseClock(prepared.clock.real, prepared.clock.scenario, prepared.clock.speed, base=base)
+        running = Exercise(prepared.settings, clock, prepared.state)
         server = OpsmonServer(config, store, exercise=running)
         await server.start("127.0.0.1", 0)
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import copy
 import json
+import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from opsmon.core.wire import decode_server, encode
 from opsmon.reports import sitrep
 from opsmon.reports.sitrep_pdf import SEVERITY_RGB
 from opsmon.reports.timeline import counting_stage
-from tests.helpers import CONFIG_PATH, ROOT, hello, running_server, shipped
+from tests.helpers import CONFIG_PATH, ROOT, hello, province, running_server, shipped
 
 NOW = datetime(2024, 2, 14, 14, 0, tzinfo=UTC)
 
@@ -108,11 +109,11 @@ BAD_VALUES = [
     # (what, path to change, new value, the key the message must name, a word of the problem)
     ("unknown severity", ("severities", 3, "key"), "urgent", "severities[3].key", "not one of"),
     ("duplicate regency code", ("regencies", 2, "code"), "6301", "regencies[2].code", "duplicate"),
-    ("negative tps", ("regencies", 4, "tps"), -5, "regencies[4].tps", "at least"),
+    ("negative tps", ("regencies", 3, "tps"), -5, "regencies[3].tps", "at least"),
     ("zero kecamatan", ("regencies", 0, "kecamatan"), 0, "regencies[0].kecamatan", "at least"),
     ("malformed code", ("regencies", 1, "code"), "63O2", "regencies[1].code", "does not match"),
     ("wrong type: port as string", ("server", "port"), "8765", "server.port", "integer"),
-    ("wrong type: tps as float", ("regencies", 5, "tps"), 641.5, "regencies[5].tps", "integer"),
+    ("wrong type: tps as float", ("regencies", 7, "tps"), 641.5, "regencies[7].tps", "integer"),
     ("wrong type: flag as string", ("regencies", 0, "tps_estimated"), "yes", "regencies[0].tps_estimated", "true or false"),
     ("port out of range", ("server", "port"), 70000, "server.port", "at most"),
     ("unknown synchronous mode", ("server", "synchronous"), "off", "server.synchronous", "not one of"),
@@ -227,17 +228,28 @@ def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
 GOLDEN_WIRE = ROOT / "tests" / "golden" / "welcome-config.json"
 
 
+# Added to v1 after the golden file: each stage's window close (and pemungutan's grace).
+ADDED_CLOSES = {
+    "logistik": {"closes": "2024-02-14T00:00:00+08:00"},
+    "pemungutan": {"closes": "2024-02-14T13:00:00+08:00", "grace_minutes": 90},
+    "penghitungan": {"counts": True, "closes": "2024-02-16T00:00:00+08:00"},
+    "rekap_ppk": {"closes": "2024-03-03T00:00:00+08:00"},
+    "rekap_kabkota": {"closes": "2024-03-06T00:00:00+08:00"},
+    "rekap_provinsi": {"closes": "2024-03-11T00:00:00+08:00"},
+}
+
+
 def _v1_wire_plus_counts() -> dict[str, Any]:
     """The welcome's config as every client has read it (docs/protocol.md), plus
-    the added `counts` on the one stage the shipped config marks."""
+    the fields added since: `counts` on the one stage the shipped config marks,
+    and every stage's `closes` (and a grace where the config gives one)."""
     expected: dict[str, Any] = json.loads(GOLDEN_WIRE.read_text(encoding="utf-8"))
     for stage in expected["stages"]:
-        if stage["key"] == "penghitungan":
-            stage["counts"] = True
+        stage.update(ADDED_CLOSES[stage["key"]])
     return expected
 
 
-def test_the_welcome_config_is_the_v1_json_byte_for_byte_but_one_added_field() -> None:
+def test_the_welcome_config_is_the_v1_json_byte_for_byte_but_the_added_fields() -> None:
     wire = encode(load_config(CONFIG_PATH).info())
     # Same keys in the same order, same values (8.0 stays 8.0): what clients already parse.
     assert wire.decode("utf-8") == json.dumps(_v1_wire_plus_counts(), ensure_ascii=False, separators=(",", ":"))
@@ -390,3 +402,32 @@ def test_no_province_in_the_code() -> None:
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in prose and node.value in province
         ]
     assert found == []
+
+
+def test_an_estimated_tps_figure_is_one_line_and_flagged() -> None:
+    # Tapin, HSS and HST are estimates: `tps_estimate = N`, replaced by editing that one line.
+    config = province()
+    estimated = {r.short: r.tps for r in config.regencies if r.tps_estimated}
+    assert estimated == {"Tapin": 648, "HSS": 780, "HST": 885}
+    assert sum(r.tps for r in config.regencies) == 13_584
+    text = CONFIG_PATH.read_text(encoding="utf-8").replace("tps_estimate = 648", "tps = 641")
+    sourced = parse_config(tomllib.loads(text)).regency("6305")
+    assert sourced is not None and (sourced.tps, sourced.tps_estimated) == (641, False)
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [(0, r"regencies\[4\]\.tps_estimate: must be a whole number of TPS, at least 1, not 0"), ("648", r"not '648'"), (True, "not True")],
+)
+def test_a_bad_estimate_names_its_key(value: object, said: str) -> None:
+    data = shipped()
+    data["regencies"][4]["tps_estimate"] = value
+    with pytest.raises(ConfigError, match=said):
+        parse_config(data)
+
+
+def test_a_sourced_figure_and_an_estimate_together_are_refused() -> None:
+    data = shipped()
+    data["regencies"][4]["tps"] = 641
+    with pytest.raises(ConfigError, match=r"^regencies\[4\]: tps and tps_estimate both given"):
+        parse_config(data)

@@ -68,6 +68,11 @@ SAMPLES: dict[str, dict[str, object]] = {
     # progress
     "count_lower": {"regency": "6301", "stage": "penghitungan", "done": 541, "current": 977},
     "stage_blocked": {"regency": "6301", "stage": "penghitungan", "note": "Listrik padam"},
+    # the trainer's controls
+    "admin_only": {"role": "officer"},
+    "not_exercise": {},
+    "exercise_state": {"action": "resume", "state": "running"},
+    "exercise_ended": {},
 }
 
 
@@ -82,7 +87,8 @@ def test_each_reason_reads_in_both_languages_with_its_params(reason: str) -> Non
         if (
             isinstance(value, str | int)
             and not isinstance(value, bool)
-            and reason not in ("blank", "too_long", "control_character", "already", "note_required", "not_resolved", "not_acknowledged", "unchanged")
+            and reason
+            not in ("blank", "too_long", "control_character", "already", "note_required", "not_resolved", "not_acknowledged", "unchanged", "exercise_state")
         ):
             assert str(value) in id_text and str(value) in en_text, (value, id_text)
     assert id_text != en_text

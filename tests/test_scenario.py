@@ -5,7 +5,7 @@ copy of a scenario file (with its timed injects) is what gets played."""
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
@@ -51,13 +51,13 @@ def kecamatan_in(location: str) -> str:
 def test_voting_day_starts_with_every_closed_window_done(config: Config, seed: int) -> None:
     # The config's windows are the truth: at the first minute no stage whose window has
     # closed (logistics: "s.d. 13 Feb") is still short in any regency, so no panel says !JADWAL.
-    from opsmon.core.view import window_end
+    from opsmon.core.view import window_closes
 
     tz = config.province.tz
     scenario = load_scenario("hari-h", tz)
     first_minute = scenario.at(60)
     done = {(c.get("regency"), c.get("stage")): c.get("done") for c in generate(config, "hari-h", seed) if c.kind == "stage" and c.at <= 60}
-    closed = [s for s in config.stages if s.scope == "regency" and (end := window_end(s.window, 2024, tz)) is not None and end <= first_minute]
+    closed = [s for s in config.info().stages if s.scope == "regency" and (end := window_closes(s)) is not None and end <= first_minute]
     assert [s.key for s in closed] == ["logistik"]
     for stage in closed:
         short = [r.code for r in config.regencies if done.get((r.code, stage.key)) != stage.total_for(r)]
@@ -138,9 +138,10 @@ def test_sea_and_river_trouble_only_where_the_geography_has_it(config: Config, s
 
 
 def test_locations_name_the_desa_and_the_tps(config: Config) -> None:
-    # A desa is a real one from places/63.toml; where a kecamatan names none, only the
-    # kecamatan and the TPS: never a numbered "Desa 14", which reads as made up.
-    desa = {(r.code, k.name): k.desa for r in config.regencies for k in kecamatan_of(config, r)}
+    # A desa or kelurahan is a real one from places/63.toml, called what it is; where a
+    # kecamatan names none, only the kecamatan and the TPS: never a numbered "Desa 14".
+    desa = {(r.code, k.name): k.villages for r in config.regencies for k in kecamatan_of(config, r)}
+    kelurahan = {(r.code, k.name): k.kelurahan for r in config.regencies for k in kecamatan_of(config, r)}
     forms = set()
     for seed in SEEDS:
         for c in generate(config, "hari-h", seed):
@@ -148,11 +149,14 @@ def test_locations_name_the_desa_and_the_tps(config: Config) -> None:
                 continue
             assert not re.search(r"(Desa|Kel\.) \d", c.get("title") + c.get("location")), (c.get("title"), c.get("location"))
             if "TPS" in c.get("location"):
-                match = re.fullmatch(r"Kec\. ([^,]+)(?:, (?:Desa|Kel\.) ([^,]+))?, TPS \d{3}", c.get("location"))
+                match = re.fullmatch(r"Kec\. ([^,]+)(?:, (Desa|Kel\.) ([^,]+))?, TPS \d{3}", c.get("location"))
                 assert match, c.get("location")
                 known = desa.get((c.get("regency"), match.group(1)))
-                assert (match.group(2) in known) if match.group(2) else not known, (c.get("location"), known)
-                forms.add(match.group(2) is not None)
+                assert (match.group(3) in known) if match.group(3) else not known, (c.get("location"), known)
+                if match.group(3):
+                    is_kelurahan = match.group(3) in kelurahan[(c.get("regency"), match.group(1))]
+                    assert match.group(2) == ("Kel." if is_kelurahan else "Desa"), c.get("location")
+                forms.add(match.group(3) is not None)
     assert forms == {True, False}  # both kinds of kecamatan are drawn
 
 
@@ -175,7 +179,7 @@ title = "Latihan: ledakan petasan di TPS 007 Kel. Komet"
 location = "Kec. Banjarbaru Utara, Kel. Komet, TPS 007"
 """
     mine = tmp_path / "latihan.toml"
-    mine.write_text(text.replace("incidents = 60", "incidents = 5"))
+    mine.write_text(re.sub(r"^incidents = \d+", "incidents = 2", text, flags=re.MULTILINE))  # the night's and every stage's rate
     night = generate(config, str(mine), 1)
     inject = [c for c in night if c.kind == "report" and c.get("title").startswith("Latihan:")]
     assert len(inject) == 1 and inject[0].agency == "Polri" and inject[0].get("regency") == "6372"
@@ -221,3 +225,99 @@ def test_exercise_scenario_prints_a_file_that_simulate_can_play(tmp_path: Path, 
     assert generate(province(), str(copy), 3) == generate(province(), "rekap", 3)
     assert main(["exercise", "scenario", "pilkada"]) == 2
     assert "unknown scenario 'pilkada'" in capsys.readouterr().err
+
+
+# --- a night that looks like Kalimantan Selatan's (issue 26 items 6-9) -----------------
+
+
+@pytest.mark.parametrize("name", ["hari-h", "rekap"])
+def test_every_random_title_names_its_place(config: Config, name: str) -> None:
+    # "Surat suara tertukar antardapil di TPS 001" read the same for Bati-Bati and Jorong.
+    places = {r.code: {k.name for k in kecamatan_of(config, r)} for r in config.regencies}
+    for seed in SEEDS:
+        for c in generate(config, name, seed):
+            if c.kind != "report":
+                continue
+            title = c.get("title")
+            regency = config.regency(c.get("regency"))
+            assert regency is not None
+            named = any(f"Kec. {k}" in title or k in title for k in places[regency.code]) or regency.short in title or config.province.name in title
+            assert named or re.search(r"Kec\. |Kel\. |Desa |se-Kota|Pulau ", title), title
+
+
+@pytest.mark.parametrize("name", ["hari-h", "rekap"])
+def test_a_kelurahan_has_a_lurah_and_a_desa_a_kepala_desa(config: Config, name: str) -> None:
+    seen = set()
+    for seed in range(1, 30):
+        for c in generate(config, name, seed):
+            text = f"{c.get('title')} {c.get('detail')}" if c.kind == "report" else ""
+            if "Kepala desa" in text or "kepala desa" in text:
+                assert "Kel. " not in text, text
+                seen.add("kepala desa")
+            if re.search(r"\b[Ll]urah\b", text):
+                assert "Desa " not in text, text
+                seen.add("lurah")
+    if name == "hari-h":
+        assert seen == {"kepala desa", "lurah"}  # both are drawn
+
+
+def test_the_recapitulation_has_trouble_until_the_province_plenary(config: Config) -> None:
+    # Before: nothing after 3 Mar, and the province plenary (6-8 Mar) had no trouble at all.
+    tz = config.province.tz
+    scenario = load_scenario("rekap", tz)
+    plenary = 0
+    for seed in SEEDS:
+        reports = [c for c in generate(config, "rekap", seed) if c.kind == "report"]
+        late = [c for c in reports if scenario.at(c.at).astimezone(tz).date() >= date(2024, 3, 4)]
+        assert late, seed
+        plenary += sum(1 for c in reports if c.get("location", "").startswith("KPU Provinsi"))
+    assert plenary > 0
+
+
+def test_a_stage_rate_sets_how_much_trouble_it_has(config: Config) -> None:
+    # hari-h gives voting 22 incidents and counting 24: swapped ballots are rare, not five a morning.
+    swapped = [
+        c
+        for seed in SEEDS
+        for c in generate(config, "hari-h", seed)
+        if c.kind == "report" and "tertukar antardapil" in c.get("title") and "(laporan" not in c.get("title")
+    ]
+    assert len(swapped) <= 2 * len(SEEDS)
+
+
+@pytest.mark.parametrize("name", ["hari-h", "rekap"])
+def test_simulated_notes_come_from_the_incidents_own_desk(config: Config, name: str) -> None:
+    # A Sirekap upload failure (KPU's) never gets a note about Panwascam asking witnesses.
+    for seed in SEEDS:
+        night = generate(config, name, seed)
+        desk = {c.ref: c.agency for c in night if c.kind == "report"}
+        category = {c.ref: c.get("category") for c in night if c.kind == "report"}
+        for c in night:
+            if c.kind != "note":
+                continue
+            text = c.get("text")
+            if category[c.ref] == "sirekap":
+                assert "saksi" not in text, text
+            if desk[c.ref] == "KPU":
+                assert "Panwascam" not in text and "Polsek" not in text, text
+
+
+@pytest.mark.parametrize("name", ["hari-h", "rekap"])
+def test_the_docs_show_each_shipped_scenario_as_it_plays(config: Config, name: str) -> None:
+    from opsmon.training.summary import summary
+    from tests.helpers import ROOT
+
+    page = (ROOT / "docs" / "exercises.md").read_text(encoding="utf-8")
+    shown = page.split(f"<!-- scenario-summary:{name} -->\n", 1)[1].split("<!-- /scenario-summary -->", 1)[0]
+    assert shown == summary(config, name), f"docs/exercises.md is stale: paste `opsmon exercise scenario {name} --summary` into it"
+
+
+def test_the_summary_counts_every_report_once(config: Config) -> None:
+    from opsmon.training.summary import summary
+
+    text = summary(config, "rekap")
+    reports = [c for c in generate(config, "rekap", 1) if c.kind == "report"]
+    stage_rows = [line for line in text.splitlines() if line.startswith("| ") and line.count("|") == 4 and not line.startswith(("| stage", "| ---"))]
+    per_stage = sum(int(line.split("|")[2]) for line in stage_rows[: len(config.stages) + 1])
+    assert per_stage == len(reports) and f"{len(reports)} reports" in text
+    assert "| Rekapitulasi provinsi | 0 |" not in text

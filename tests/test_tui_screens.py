@@ -20,12 +20,11 @@ from opsmon.core.protocol import Event, StageUpdate
 from opsmon.core.records import Actor, Incident
 from opsmon.core.state import State
 from opsmon.core.text import PLACEHOLDER, describe, is_control
-from opsmon.core.view import window_end
-from opsmon.training.sample_night import NOW
+from opsmon.training.sample_night import NOW, fixed_night
 from opsmon.tui.app import OpsmonApp
 from server.store.api import WriteBatch
 from server.store.sqlite import SqliteStore
-from tests.helpers import FakeClock, Running, running_server
+from tests.helpers import FakeClock, Running, province, running_server
 from tests.tui_helpers import act, night_app, screen_lines, settle, until
 
 SIZES = [(80, 24), (200, 60)]
@@ -169,13 +168,15 @@ async def test_an_unacknowledged_critical_reads_apart_from_an_acknowledged_one_w
         assert low and not any(s.bold for s in low)
 
 
-def test_stage_windows_are_read_from_the_config_text() -> None:
-    assert window_end("s.d. 13 Feb", 2024, WITA) == datetime(2024, 2, 14, tzinfo=WITA)
-    assert window_end("14 Feb 07:00-13:00 WITA", 2024, WITA) == datetime(2024, 2, 14, 13, 0, tzinfo=WITA)
-    assert window_end("14-15 Feb", 2024, WITA) == datetime(2024, 2, 16, tzinfo=WITA)
-    assert window_end("19 Feb - 10 Mar", 2024, WITA) == datetime(2024, 3, 11, tzinfo=WITA)
-    assert window_end("", 2024, WITA) is None
-    assert window_end("setelah pleno", 2024, WITA) is None
+@pytest.mark.parametrize(("hour", "minute", "late"), [(14, 0, False), (14, 31, True)], ids=["14:00", "14:31"])
+async def test_a_panel_says_late_only_after_the_grace(hour: int, minute: int, late: bool) -> None:
+    # Kotabaru is still voting at 1020 of 1026 TPS: inside the grace it is not late yet.
+    welcome, state, events = fixed_night(province())
+    now = datetime(2024, 2, 14, hour, minute, tzinfo=WITA)
+    app = OpsmonApp.with_state(welcome, state, clock=lambda: now, events=events)
+    async with app.run_test(size=(200, 60)) as pilot:
+        await settle(pilot)
+        assert ("LEWAT JADWAL Pemungutan" in panel_text(app, "6302")) is late
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ import ipaddress
 import re
 import tomllib
 import urllib.parse
+from datetime import date, datetime, tzinfo
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
@@ -79,6 +80,8 @@ class Stage(StageInfo, frozen=True, forbid_unknown_fields=True):
     unit: StageUnit
     scope: StageScope = "regency"
     short: Label | None = None  # left out: the label
+    # A TOML date-time; without an offset it is the province's local time.
+    closes: datetime | msgspec.UnsetType = msgspec.UNSET  # type: ignore[assignment]
 
 
 class Category(CategoryInfo, frozen=True, forbid_unknown_fields=True):
@@ -312,6 +315,9 @@ def _problem(annotation: Any, value: Any) -> str:
             return f"{value!r} does not match {kind.pattern}"
     if isinstance(kind, mi.LiteralType) and isinstance(value, str):
         return f"{value!r} is not one of {_choices(annotation)}"
+    if isinstance(kind, mi.DateTimeType):
+        shown = repr(value) if isinstance(value, str) else "a date alone (give its time too)" if isinstance(value, date) else _type_name(value)
+        return f"must be a TOML date and time such as 2024-02-14T13:00:00 (the province's time) or with its offset, not {shown}"
     return f"must be {_expected(kind)}, not {_type_name(value)}"
 
 
@@ -446,11 +452,31 @@ def _check_province(config: Config) -> None:
         raise ConfigError(f"severities: must be listed most severe first ({', '.join(SEVERITIES)}), not {', '.join(keys)}")
 
 
+def _estimates(data: dict[str, Any]) -> dict[str, Any]:
+    """`tps_estimate = 648` in a regency is `tps = 648` flagged as an estimate: the
+    sourced figure replaces it by editing that one line into `tps = 641`."""
+    regencies = data.get("regencies")
+    if not isinstance(regencies, list) or not any(isinstance(r, dict) and "tps_estimate" in r for r in regencies):
+        return data
+    rewritten = []
+    for i, regency in enumerate(regencies):
+        if isinstance(regency, dict) and "tps_estimate" in regency:
+            regency = dict(regency)
+            estimate = regency.pop("tps_estimate")
+            if "tps" in regency:
+                raise ConfigError(f"regencies[{i}]: tps and tps_estimate both given: keep tps (the sourced figure) and delete tps_estimate")
+            if isinstance(estimate, bool) or not isinstance(estimate, int) or estimate < 1:
+                raise ConfigError(f"regencies[{i}].tps_estimate: must be a whole number of TPS, at least 1, not {estimate!r}")
+            regency.update(tps=estimate, tps_estimated=True)
+        rewritten.append(regency)
+    return {**data, "regencies": rewritten}
+
+
 def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
     """Validate an already-parsed TOML document."""
     if "path" in data:  # Config's one field that is not a table of the file
         raise ConfigError("path: unknown key")
-    config: Config = decode(data, Config)
+    config: Config = decode(_estimates(data), Config)
     _hostile(data, "")
     _check_server(config.server)
     _check_origins(config.web.allowed_origins, "web.allowed_origins")
@@ -469,7 +495,7 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
             timezone_name=config.province.timezone_name or "WITA",
             boundaries=_data_file(data["province"].get("boundaries", ""), "province.boundaries", path),
         ),
-        stages=tuple(stage if stage.short is not None else replace(stage, short=stage.label) for stage in config.stages),
+        stages=tuple(_stage_defaults(stage, config.province.tz) for stage in config.stages),
         sitrep=replace(
             config.sitrep,
             folder=config.sitrep.folder or "sitrep",
@@ -477,6 +503,15 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
             post=config.sitrep.post or "Posko Gabungan Pemilu",
         ),
     )
+
+
+def _stage_defaults(stage: Stage, tz: tzinfo) -> Stage:
+    """A stage's short label (left out: the label) and its window's close in the province's time."""
+    short = stage.short if stage.short is not None else stage.label
+    closes = stage.closes
+    if isinstance(closes, datetime) and closes.tzinfo is None:
+        closes = closes.replace(tzinfo=tz)
+    return msgspec.structs.replace(stage, short=short, closes=closes)
 
 
 def config_relative(config: Config, path: str) -> str:

@@ -19,6 +19,7 @@ from msgspec.structs import replace
 
 from opsmon.core.clock import format_ts, parse_ts
 from opsmon.core.events import (
+    ExerciseClockChanged,
     IncidentAcknowledged,
     IncidentAssigned,
     IncidentDuplicate,
@@ -36,13 +37,16 @@ from opsmon.core.events import (
     StageUpdated,
 )
 from opsmon.core.fold import concerns
-from opsmon.core.protocol import Ack, Assign, Escalate, Merge, Note, Reopen, Report, Resolve, SeverityChange, Snooze, StageUpdate, Unack
+from opsmon.core.protocol import Ack, Assign, Escalate, ExerciseControl, Merge, Note, Reopen, Report, Resolve, SeverityChange, Snooze, StageUpdate, Unack
 from opsmon.core.records import AGENCIES, SEVERITIES, Actor, Incident, SeverityInfo, StageRow
 from opsmon.core.state import Rules, State, location_key, stage_status
 from opsmon.core.text import describe, forbidden_characters
 from opsmon.core.wire import to_builtins
 
-WriteCommand = Report | Ack | Escalate | Note | Resolve | Reopen | StageUpdate | Snooze | Assign | SeverityChange | Unack | Merge
+WriteCommand = Report | Ack | Escalate | Note | Resolve | Reopen | StageUpdate | Snooze | Assign | SeverityChange | Unack | Merge | ExerciseControl
+
+# What each trainer's action moves the exercise's clock to, from which states.
+_EXERCISE_MOVES = {"pause": ("paused", ("running",)), "resume": ("running", ("paused",)), "end": ("ended", ("running", "paused"))}
 
 
 class DomainError(Exception):
@@ -147,8 +151,34 @@ def _unknown(what: str, value: str) -> DomainError:
     return DomainError("invalid", f"unknown {what} {value!r}", reason=f"unknown_{what}", params={what: value})
 
 
+def _exercise(state: State, command: ExerciseControl, rules: Rules) -> Decision:
+    # Only an admin token gets here: the writer checks the role with the other limits.
+    if not rules.exercise:
+        raise DomainError("invalid", "this server runs a real night, not an exercise: nothing to pause or end", reason="not_exercise", params={})
+    target, allowed = _EXERCISE_MOVES[command.action]
+    if state.exercise_state not in allowed:
+        raise DomainError(
+            "conflict",
+            f"cannot {command.action} the exercise: it is {state.exercise_state}",
+            reason="exercise_state",
+            params={"action": command.action, "state": state.exercise_state},
+            status=state.exercise_state,
+        )
+    return Decision(ExerciseClockChanged(state=target, note=command.note))
+
+
 def decide(state: State, command: WriteCommand, actor: Actor, scope: list[str] | None, now: datetime, rules: Rules) -> Decision:
     """Turn a command into the event it causes, or raise DomainError."""
+    if isinstance(command, ExerciseControl):
+        return _exercise(state, command, rules)
+    if rules.exercise and state.exercise_state == "ended":
+        raise DomainError(
+            "conflict",
+            "the exercise has ended: its record is kept as it stands for the after-action report",
+            reason="exercise_ended",
+            params={},
+            status="ended",
+        )
     ts = format_ts(now)
     if isinstance(command, Report):
         draft = command.incident

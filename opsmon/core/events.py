@@ -248,6 +248,15 @@ class ConfigChanged(msgspec.Struct, frozen=True, kw_only=True):
     changes: list[str]
 
 
+class ExerciseClockChanged(msgspec.Struct, frozen=True, kw_only=True):
+    """`exercise.clock`: the trainer paused the scenario clock, resumed it, or ended
+    the exercise. The event's ts is the scenario time it happened at."""
+
+    KIND: ClassVar[str] = "exercise.clock"
+    state: str  # "paused", "running" or "ended"
+    note: str | None = None
+
+
 IncidentEvent = (
     IncidentAcknowledged
     | IncidentEscalated
@@ -262,7 +271,7 @@ IncidentEvent = (
     | IncidentUnacknowledged
     | IncidentMerged
 )
-KnownPayload = IncidentReported | IncidentEvent | StageUpdated | TokenAdded | TokenRevoked | TokenExpired | ConfigChanged
+KnownPayload = IncidentReported | IncidentEvent | StageUpdated | TokenAdded | TokenRevoked | TokenExpired | ConfigChanged | ExerciseClockChanged
 # The data of an event kind this version does not know (a newer server's).
 OtherData = dict[str, Any]
 Payload = KnownPayload | OtherData
@@ -288,5 +297,6 @@ PAYLOAD_TYPES: dict[str, type[KnownPayload]] = {
         TokenRevoked,
         TokenExpired,
         ConfigChanged,
+        ExerciseClockChanged,
     )
 }

@@ -11,6 +11,7 @@ from msgspec import UnsetType
 from msgspec.structs import replace
 
 from opsmon.core.events import (
+    ExerciseClockChanged,
     IncidentAcknowledged,
     IncidentAssigned,
     IncidentChange,
@@ -107,6 +108,8 @@ def apply(state: State, event: Event) -> State:
             state.index_reported(incident)
             if state.max_incident_id >= 0:
                 state.max_incident_id = max(state.max_incident_id, reported.id)
+        case ExerciseClockChanged(state=clock_state):
+            state.exercise_state = clock_state
         case _:
             pass  # token and config events, and kinds this client does not know: nothing to fold
     state.seq = event.seq

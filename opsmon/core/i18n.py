@@ -311,6 +311,22 @@ CATALOG: dict[str, dict[str, str]] = {
         "en": "your token may act only on regencies {regencies}, not {regency}",
     },
     "reason.read_only": {"id": "token {role} hanya boleh membaca", "en": "a {role} token may only read"},
+    "reason.admin_only": {
+        "id": "token {role} tidak bisa: hanya token admin pelatih yang menjeda, melanjutkan atau mengakhiri latihan",
+        "en": "a {role} token cannot: only the trainer's admin token pauses, resumes or ends an exercise",
+    },
+    "reason.not_exercise": {"id": "server ini melayani malam sungguhan, bukan latihan", "en": "this server runs a real night, not an exercise"},
+    "reason.exercise_ended": {
+        "id": "latihan sudah diakhiri: catatannya dibekukan untuk laporan pasca-latihan",
+        "en": "the exercise has ended: its record is frozen for the after-action report",
+    },
+    "reason.exercise_state": {"id": "latihan tidak bisa {action}: sedang {state}", "en": "cannot {action} the exercise: it is {state}"},
+    "reason.exercise.pause": {"id": "dijeda", "en": "pause"},
+    "reason.exercise.resume": {"id": "dilanjutkan", "en": "resume"},
+    "reason.exercise.end": {"id": "diakhiri", "en": "end"},
+    "reason.exercise.running": {"id": "berjalan", "en": "running"},
+    "reason.exercise.paused": {"id": "dijeda", "en": "paused"},
+    "reason.exercise.ended": {"id": "sudah diakhiri", "en": "ended"},
     "reason.blank": {"id": "{field} tidak boleh kosong", "en": "{field} must not be blank"},
     "reason.too_long": {"id": "{field} paling panjang {max} karakter", "en": "{field} may be at most {max} characters"},
     "reason.control_character": {
@@ -714,6 +730,9 @@ def translate_refusal(result: Result, lang: str, tz: tzinfo = WITA) -> str:
             params["at"] = local_time(params["at"], tz) if params["at"] else ""
         if "rate" in params:
             params["rate"] = f"{float(params['rate']):g}"
+        for word in ("action", "state"):  # an exercise's: pause/resume/end, running/paused/ended
+            if word in params:
+                params[word] = _label(tr, "reason.exercise", params[word])
         text = CATALOG[key][tr.lang].format(**params)
     except (KeyError, IndexError, TypeError, ValueError, AttributeError):
         return fallback  # a server newer than this client, or params it did not expect

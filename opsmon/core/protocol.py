@@ -12,7 +12,7 @@ No I/O here, and no textual: this module is shared with the server.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -172,8 +172,19 @@ class Merge(msgspec.Struct, tag="merge", tag_field="type"):
     note: LongText | None = None
 
 
-Command = Report | Ack | Escalate | Note | Resolve | Reopen | StageUpdate | History | Incidents | Snooze | Assign | SeverityChange | Unack | Merge
-WRITE_COMMANDS = (Report, Ack, Escalate, Note, Resolve, Reopen, StageUpdate, Snooze, Assign, SeverityChange, Unack, Merge)
+class ExerciseControl(msgspec.Struct, tag="exercise", tag_field="type"):
+    """Added to v1: the trainer (an admin token, on an exercise server) pauses the
+    scenario clock, resumes it, or ends the exercise (its record is then frozen)."""
+
+    id: CommandId
+    action: Literal["pause", "resume", "end"]
+    note: LongText | None = None
+
+
+Command = (
+    Report | Ack | Escalate | Note | Resolve | Reopen | StageUpdate | History | Incidents | Snooze | Assign | SeverityChange | Unack | Merge | ExerciseControl
+)
+WRITE_COMMANDS = (Report, Ack, Escalate, Note, Resolve, Reopen, StageUpdate, Snooze, Assign, SeverityChange, Unack, Merge, ExerciseControl)
 ClientMessage = Hello | Command
 
 # --- server -> client ----------------------------------------------------------
@@ -207,6 +218,11 @@ class ExerciseInfo(msgspec.Struct):
     now: str  # scenario time when the welcome was sent
     start: str  # scenario time the exercise started at
     scenario: str | None = None
+    # Added to v1: "running", "paused" (the clock stands still) or "ended" (the record is frozen).
+    state: str = "running"
+    # Added to v1: "scenario" (deadlines in scenario minutes: 5 real seconds at x60) or
+    # "real" (in real minutes: the trainees get the minutes a real night gives).
+    deadlines: str = "scenario"
 
 
 class Welcome(msgspec.Struct, tag="welcome", tag_field="type"):

@@ -146,6 +146,11 @@ class StageInfo(msgspec.Struct, frozen=True):
     # header's TPS figure, the sitrep, the chart). Sent only when the config
     # sets it; see ConfigInfo.counting_stage for the fallback.
     counts: bool | msgspec.UnsetType = msgspec.UNSET
+    # Added to v1: when the stage's window closes, a full date and time with its
+    # UTC offset (`window` is only its label), and the minutes of grace after it
+    # before a panel calls the stage late. Without `closes` no panel does.
+    closes: str | msgspec.UnsetType = msgspec.UNSET
+    grace_minutes: NonNegative | msgspec.UnsetType = msgspec.UNSET
 
     @property
     def province_wide(self) -> bool:

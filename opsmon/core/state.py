@@ -27,6 +27,7 @@ class Rules:
     province_stages: frozenset[str] = frozenset()
     dedup_minutes: int = 30  # [triage] dedup_minutes; 0: never fold
     max_notes: int = 500  # [triage] max_notes_per_incident: a `note` past it is refused
+    exercise: bool = False  # an exercise server: the trainer's `exercise` command is taken
 
     @cached_property
     def regencies(self) -> frozenset[str]:
@@ -70,6 +71,7 @@ class State:
     dedup: dict[tuple[str, str, str], tuple[int, ...]] | None = None
     dedup_of: dict[int, Incident] | None = None  # the incidents dict the index was built from
     dedup_examined: int = 0  # candidates looked at by dedup searches (GET /metrics)
+    exercise_state: str = "running"  # an exercise's clock: running, paused or ended (its last exercise.clock)
 
     @property
     def next_incident_id(self) -> int:
@@ -89,6 +91,7 @@ class State:
             dedup=dedup,
             dedup_of=incidents,
             dedup_examined=self.dedup_examined,
+            exercise_state=self.exercise_state,
         )
 
     def dedup_index(self) -> dict[tuple[str, str, str], tuple[int, ...]]:

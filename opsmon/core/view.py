@@ -7,10 +7,9 @@ and the queue's filters.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta, tzinfo
+from datetime import datetime, timedelta
 
 from msgspec import UnsetType
 
@@ -185,47 +184,29 @@ def province_stages(config: ConfigInfo) -> list[StageInfo]:
     return config.province_stages()
 
 
-_MONTHS = {m: n for n, m in enumerate(("jan", "feb", "mar", "apr", "mei", "jun", "jul", "agu", "sep", "okt", "nov", "des"), start=1)}
-_MONTHS.update({"may": 5, "aug": 8, "oct": 10, "dec": 12})
-_WINDOW_END = re.compile(r"(\d{1,2})\s+([A-Za-z]{3})[a-z]*(?:\s+(\d{1,2}):(\d{2})(?:\s*-\s*(\d{1,2}):(\d{2}))?)?")
-
-
-def window_end(window: str, year: int, tz: tzinfo) -> datetime | None:
-    """When a stage's window (config text: "s.d. 13 Feb", "14 Feb 07:00-13:00 WITA",
-    "15 Feb - 2 Mar") closes: the last date named, at its end time or at midnight
-    after it. None when the text names no date."""
-    found = list(_WINDOW_END.finditer(window))
-    if not found:
+def window_closes(stage: StageInfo) -> datetime | None:
+    """When a stage becomes late: its window's close (a full date and time in the
+    config, never guessed from the label's text and this year) plus its grace.
+    None when the config names no close."""
+    if not isinstance(stage.closes, str):
         return None
-    last = found[-1]
-    month = _MONTHS.get(last.group(2).casefold())
-    if month is None:
-        return None
-    try:
-        day = datetime(year, month, int(last.group(1)), tzinfo=tz)
-    except ValueError:
-        return None
-    hour, minute = last.group(5) or last.group(3), last.group(6) or last.group(4)
-    if hour is None:
-        return day + timedelta(days=1)
-    return datetime.combine(day.date(), time(int(hour), int(minute)), tzinfo=tz)
+    grace = stage.grace_minutes if isinstance(stage.grace_minutes, int) else 0
+    return parse_ts(stage.closes) + timedelta(minutes=grace)
 
 
-def past_window(stage: StageInfo, now: datetime, tz: tzinfo) -> bool:
-    end = window_end(stage.window, now.astimezone(tz).year, tz)
-    return end is not None and now >= end
+def past_window(stage: StageInfo, now: datetime) -> bool:
+    closes = window_closes(stage)
+    return closes is not None and now >= closes
 
 
-def summarize(state: State, config: ConfigInfo, now: datetime, tz: tzinfo | None = None) -> list[RegencySummary]:
-    """Per regency: its current stage, what is blocked or late, its open incidents.
-    `tz` is the province's (default: the config's): stage windows are written in its local time."""
-    tz = tz or config.tz
+def summarize(state: State, config: ConfigInfo, now: datetime) -> list[RegencySummary]:
+    """Per regency: its current stage, what is blocked or late, its open incidents."""
     by_regency: dict[str, list[Incident]] = {r.code: [] for r in config.regencies}
     for incident in state.incidents.values():
         if is_open(incident) and incident.regency in by_regency:
             by_regency[incident.regency].append(incident)
     stages = regency_stages(config)
-    late_now = {stage.key for stage in stages if past_window(stage, now, tz)}
+    late_now = {stage.key for stage in stages if past_window(stage, now)}
     summaries = []
     for index, regency in enumerate(config.regencies, start=1):
         current: StageInfo | None = None
@@ -266,13 +247,12 @@ def summarize(state: State, config: ConfigInfo, now: datetime, tz: tzinfo | None
     return summaries
 
 
-def totals(state: State, config: ConfigInfo, now: datetime | None = None, tz: tzinfo | None = None) -> Totals:
+def totals(state: State, config: ConfigInfo, now: datetime | None = None) -> Totals:
     result = Totals()
-    tz = tz or config.tz
     code = config.province.code if config.province is not None else ""
     for plenary in province_stages(config):
         held = state.stages.get((code, plenary.key))
-        late = now is not None and (held is None or held.status != "done") and past_window(plenary, now, tz)
+        late = now is not None and (held is None or held.status != "done") and past_window(plenary, now)
         result.province.append((plenary, held, late))
     stage_units = {s.key: s.unit for s in config.stages}
     counting_stage = config.counting_stage()  # the config's `counts = true`

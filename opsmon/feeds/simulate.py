@@ -30,9 +30,10 @@ from opsmon.client.handshake import URLs
 from opsmon.client.session import Session
 from opsmon.core.clock import parse_ts
 from opsmon.core.config import Config
+from opsmon.core.events import ExerciseClockChanged
 from opsmon.core.exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
 from opsmon.core.filemodes import exposed
-from opsmon.core.protocol import ExerciseInfo
+from opsmon.core.protocol import Batch, Event, ExerciseInfo, ServerMessage
 from opsmon.core.records import AGENCIES
 from opsmon.feeds.feeder import Outcome, Pipeline, pace_for, percentile
 from opsmon.training.exercise import ExerciseClock
@@ -58,6 +59,8 @@ class SimStats:
     reached: float = 0.0  # scenario seconds played
     caught_up: int = 0  # past-due stage updates sent at once (an exercise clock already running)
     skipped_past: int = 0  # past-due reports left out
+    paused_seconds: float = 0.0  # real seconds the trainer had the exercise paused
+    ended_by_trainer: bool = False  # the trainer ended the exercise before the scenario did
     latencies: list[float] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
     ended: float | None = None
@@ -82,6 +85,8 @@ class SimStats:
             "scenario_seconds": round(self.reached, 1),
             "caught_up": self.caught_up,
             "skipped_past": self.skipped_past,
+            "paused_seconds": round(self.paused_seconds, 1),
+            "ended_by_trainer": self.ended_by_trainer,
             "seconds": round(self.elapsed, 3),
             "rate": round(self.ok / self.elapsed, 1) if self.elapsed else 0.0,
             "latency_ms": {"p50": round(percentile(self.latencies, 0.5) * 1000, 2), "p99": round(percentile(self.latencies, 0.99) * 1000, 2)},
@@ -94,6 +99,8 @@ class SimStats:
             f"{j['sent']} commands in {j['seconds']:.1f} s ({j['rate']}/s ok): {j['ok']} ok, refused: {refused}; "
             f"{j['incidents']} incidents reported ({j['duplicates']} more reports folded in as repeats), {j['stage_updates']} stage updates"
             + (f", {self.left_to_officers} officer actions left to the trainees" if self.reports_only else "")
+            + (f"; paused by the trainer for {self.paused_seconds:.0f} s" if self.paused_seconds >= 1 else "")
+            + ("; the trainer ended the exercise" if self.ended_by_trainer else "")
             + (
                 f"; NOT PLAYED: {self.unsent} of {self.planned} commands ({self.unsent_reports} reports) after {self.reached / HOUR:.1f} scenario hours"
                 if self.unsent
@@ -134,13 +141,26 @@ class Simulator:
         self._ids = itertools.count(1)
         self._round_robin = itertools.count()
         self._tasks: set[asyncio.Task[None]] = set()
+        # An exercise server's clock, as the trainer sets it: the field waits while it is paused.
+        self.clock_state = "running"
+        self.clock_moved = asyncio.Event()
+
+    def _watch(self, message: ServerMessage) -> None:
+        """Follow the trainer's pause, resume and end (`exercise.clock` events)."""
+        events = [message] if isinstance(message, Event) else message.events if isinstance(message, Batch) else []
+        for event in events:
+            if isinstance(event.data, ExerciseClockChanged):
+                self.clock_state = event.data.state
+                self.clock_moved.set()
 
     async def open(self) -> None:
         try:
             for token in self.tokens:
                 for _ in range(self.connections):
-                    session = await Session.open(self.url, token, client="opsmon-simulate", on_frame=lambda _: None, cafile=self.cafile)
+                    session = await Session.open(self.url, token, client="opsmon-simulate", on_frame=self._watch, cafile=self.cafile)
                     self.sessions.append(session)
+                    if session.welcome.exercise is not None:
+                        self.clock_state = session.welcome.exercise.state
                     # Paced for the token's role: an admin token may send ten times an officer's rate.
                     rate, burst = pace_for(self.config, session.welcome.user.role)
                     pipeline = Pipeline(session, window=64, rate=rate, burst=burst)
@@ -263,10 +283,21 @@ class Simulator:
             if wait > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), min(wait, deadline - time.monotonic()))
-            if stop.is_set() or time.monotonic() > deadline or self.lost:
+            if self.clock_state == "paused" and not stop.is_set():
+                # The trainer paused: the field waits, and goes on where it stood.
+                # (--duration is real time: a pause counts in it.)
+                paused = time.monotonic()
+                while self.clock_state == "paused" and not stop.is_set() and time.monotonic() < deadline:
+                    self.clock_moved.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.clock_moved.wait(), min(1.0, max(0.01, deadline - time.monotonic())))
+                start += time.monotonic() - paused
+                self.stats.paused_seconds += time.monotonic() - paused
+            if stop.is_set() or time.monotonic() > deadline or self.lost or self.clock_state == "ended":
                 self.stats.unsent = len(commands) - n
                 self.stats.unsent_reports = sum(1 for c in commands[n:] if c.kind == "report")
                 self.stats.reached = begin_at + (time.monotonic() - start) * speed
+                self.stats.ended_by_trainer = self.clock_state == "ended"
                 break
             await self.dispatch(sim)
             self.stats.reached = sim.at

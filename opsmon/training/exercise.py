@@ -18,12 +18,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+import msgspec
+
 from opsmon.core.clock import format_ts, parse_ts, utc_now
 from opsmon.core.protocol import ExerciseInfo
+from opsmon.core.records import ConfigInfo
 
 # Every exercise epoch starts with this, so an exercise log is never taken for a real night.
 EXERCISE_EPOCH_PREFIX = "latihan-"
 BANNER = {"id": "LATIHAN", "en": "EXERCISE"}
+STATE_WORDS = {"paused": {"id": "DIJEDA", "en": "PAUSED"}, "ended": {"id": "SELESAI", "en": "ENDED"}}
+REAL_DEADLINES = {"id": "tenggat waktu nyata", "en": "real-time deadlines"}
 
 
 def is_exercise_epoch(epoch: str | None) -> bool:
@@ -44,16 +49,50 @@ class ExerciseClock:
 
     @classmethod
     def from_welcome(cls, info: ExerciseInfo, base: Callable[[], datetime] = utc_now) -> ExerciseClock:
-        """A client's copy of the server's clock, from the moment the welcome arrived."""
-        return cls(real=base(), scenario=parse_ts(info.now), speed=info.speed, base=base)
+        """A client's copy of the server's clock, from the moment the welcome arrived
+        (standing still while the exercise is paused or ended)."""
+        return cls(real=base(), scenario=parse_ts(info.now), speed=info.speed if info.state == "running" else 0.0, base=base)
+
+
+def moved(info: ExerciseInfo, state: str, at: str) -> ExerciseInfo:
+    """The welcome's exercise after an `exercise.clock` event: its state, and its clock at the event's scenario time."""
+    return msgspec.structs.replace(info, state=state, now=at)
 
 
 def banner(info: ExerciseInfo, lang: str) -> str:
     """The line every screen shows while an exercise runs (the caller makes it safe for a terminal)."""
-    word = BANNER["en" if lang == "en" else "id"]
-    speed = f"x{info.speed:g}"
-    return f"{word}: {info.name} ({speed})"
+    key = "en" if lang == "en" else "id"
+    word = BANNER[key]
+    how = [f"x{info.speed:g}"] + ([REAL_DEADLINES[key]] if info.deadlines == "real" else [])
+    state = f" {STATE_WORDS[info.state][key]}" if info.state in STATE_WORDS else ""
+    return f"{word}: {info.name} ({', '.join(how)}){state}"
 
 
 def info(name: str, clock: ExerciseClock, start: datetime, scenario: str | None) -> ExerciseInfo:
     return ExerciseInfo(name=name, speed=clock.speed, now=format_ts(clock()), start=format_ts(start), scenario=scenario)
+
+
+def on_calendar(config: ConfigInfo, start: datetime) -> ConfigInfo:
+    """The config's stage windows placed on an exercise's scenario calendar.
+
+    The windows are full dates of one election (the config's); a scenario set in
+    another year (a 2024 night rehearsed with a 2029 config, or the other way)
+    sees them moved by whole years to the scenario's, so a panel is late when the
+    scenario's day is past the window, never because of the machine's date."""
+    closes = [parse_ts(s.closes) for s in config.stages if isinstance(s.closes, str)]
+    if not closes:
+        return config
+    years = start.astimezone(config.tz).year - min(closes).astimezone(config.tz).year
+    if years == 0:
+        return config
+    stages = tuple(
+        msgspec.structs.replace(s, closes=_years_later(parse_ts(s.closes), years).isoformat()) if isinstance(s.closes, str) else s for s in config.stages
+    )
+    return msgspec.structs.replace(config, stages=stages)
+
+
+def _years_later(moment: datetime, years: int) -> datetime:
+    try:
+        return moment.replace(year=moment.year + years)
+    except ValueError:  # 29 Feb in a year without one: the 28th
+        return moment.replace(year=moment.year + years, day=28)

@@ -51,6 +51,7 @@ class SimCommand:
     kind: str  # report, stage, ack, note, escalate, resolve
     fields: tuple[tuple[str, Any], ...]
     ref: str | None = None
+    stage: str | None = None  # a random report: the stage whose trouble it is (for the scenario's summary)
 
     def get(self, key: str, default: Any = None) -> Any:
         return dict(self.fields).get(key, default)
@@ -210,18 +211,35 @@ class _Night:
         return kecamatan
 
     def place(self, regency: Regency, kec: Kecamatan) -> tuple[str | None, str]:
-        """A real desa from the places file (None where it names none: a numbered
-        "Desa 14" reads as made up) and a TPS number a desa could have."""
+        """A real desa or kelurahan from the places file (None where it names none: a
+        numbered "Desa 14" reads as made up) and a TPS number a desa could have."""
         # The same draws as a numbered desa took, so a seed still plays the same night.
-        if kec.desa and self.rng.random() < 0.8:
-            desa: str | None = self.rng.choice(kec.desa)
+        villages = kec.villages
+        if villages and self.rng.random() < 0.8:
+            desa: str | None = self.rng.choice(villages)
         else:
             drawn = self.rng.randint(1, max(2, round(regency.desa / max(1, regency.kecamatan))))
-            desa = kec.desa[drawn % len(kec.desa)] if kec.desa else None
+            desa = villages[drawn % len(villages)] if villages else None
         per_desa = max(1, round(regency.tps / max(1, regency.desa or regency.kecamatan)))
         return desa, f"{self.rng.randint(1, max(2, round(per_desa * 1.4))):03d}"
 
-    def incident(self, at: float, regency: Regency, trouble: Trouble, *, fate: str | None = None) -> None:
+    def words(self, regency: Regency, kec: Kecamatan, desa: str | None, tps: str) -> dict[str, str]:
+        """What a trouble's texts may name. A kelurahan (every one in a kota) has a lurah,
+        a desa a kepala desa."""
+        kelurahan = desa in kec.kelurahan if desa else regency.name.startswith("Kota")
+        village = f"{'Kel.' if kelurahan else 'Desa'} {desa}" if desa else None
+        return {
+            "kec": kec.name,
+            "desa": village or f"TPS {tps}",
+            "kepala": "lurah" if kelurahan else "kepala desa",
+            "Kepala": "Lurah" if kelurahan else "Kepala desa",
+            "tps": tps,
+            "tempat": f"TPS {tps} {village}, Kec. {kec.name}" if village else f"TPS {tps}, Kec. {kec.name}",
+            "regency": regency.short,
+            "provinsi": self.config.province.name,
+        }
+
+    def incident(self, at: float, regency: Regency, trouble: Trouble, *, fate: str | None = None, stage: str | None = None) -> None:
         rng = self.rng
         category = self.category(trouble)
         kecamatan = self.places_for(regency, trouble)
@@ -229,15 +247,16 @@ class _Night:
             return
         kec = rng.choice(kecamatan)
         desa, tps = self.place(regency, kec)
-        village = ("Kel." if regency.name.startswith("Kota") else "Desa") + f" {desa}" if desa else None
+        words = self.words(regency, kec, desa, tps)
+        village = words["desa"] if desa else None
         location = {
             "tps": f"Kec. {kec.name}, {village}, TPS {tps}" if village else f"Kec. {kec.name}, TPS {tps}",
             "desa": f"Kec. {kec.name}, {village}" if village else f"Kec. {kec.name}, TPS {tps}",
             "kec": f"Kec. {kec.name}",
             "ppk": f"PPK Kec. {kec.name}",
             "kab": f"KPU {regency.name}",
+            "prov": f"KPU Provinsi {self.config.province.name}",
         }[trouble.where]
-        words = {"kec": kec.name, "desa": village or f"TPS {tps}", "tps": tps, "regency": regency.short}
         title = trouble.title.format(**words)[:200]
         severity = _weighted(rng, trouble.severities)
         found = self.config.category(category)
@@ -250,14 +269,25 @@ class _Night:
             ("detail", trouble.detail.format(**words)),
             ("location", location[:200]),
         )
-        self.report(at, desk, draft, severity, trouble.resolution, fate=fate, repeat=trouble.repeat)
+        notes = tuple(n.format(**words) for n in trouble.notes)
+        self.report(at, desk, draft, severity, trouble.resolution.format(**words), fate=fate, repeat=trouble.repeat, notes=notes, stage=stage)
 
     def report(
-        self, at: float, desk: str, draft: tuple[tuple[str, Any], ...], severity: str, resolution: str, *, fate: str | None = None, repeat: float | None = None
+        self,
+        at: float,
+        desk: str,
+        draft: tuple[tuple[str, Any], ...],
+        severity: str,
+        resolution: str,
+        *,
+        fate: str | None = None,
+        repeat: float | None = None,
+        notes: tuple[str, ...] = (),
+        stage: str | None = None,
     ) -> None:
         rng = self.rng
         ref = f"i{next(self.refs)}"
-        self.commands.append(SimCommand(at, desk, "report", draft, ref))
+        self.commands.append(SimCommand(at, desk, "report", draft, ref, stage))
         chance = repeat if repeat is not None else (0.35 if severity in ("critical", "high") else 0.0)
         if chance and rng.random() < chance:
             # Visible trouble reaches the post twice: another desk's people on the ground report it too.
@@ -267,7 +297,7 @@ class _Night:
                 "title": f"{fields['title']} (laporan {REPORTER_UNIT[other]})"[:200],
                 "detail": f"Laporan dari {REPORTER_UNIT[other]} tentang kejadian yang sama. {fields['detail']}",
             }
-            self.commands.append(SimCommand(at + rng.uniform(2, 12) * MINUTE, other, "report", tuple(again.items()), f"i{next(self.refs)}"))
+            self.commands.append(SimCommand(at + rng.uniform(2, 12) * MINUTE, other, "report", tuple(again.items()), f"i{next(self.refs)}", stage))
         # What the simulated officers do about it (only when they are simulated); "left" is for the people at the screens.
         fate = fate or _weighted(rng, {"resolved": 45, "acknowledged": 15, "escalated": 8, "left": 32})
         if fate == "left":
@@ -276,29 +306,67 @@ class _Night:
         ack_at = at + rng.uniform(*minutes) * MINUTE
         self.commands.append(SimCommand(ack_at, desk, "ack", (), ref))
         note_at = ack_at + rng.uniform(3, 20) * MINUTE
-        self.commands.append(SimCommand(note_at, desk, "note", (("text", rng.choice(NOTES)),), ref))
+        self.commands.append(SimCommand(note_at, desk, "note", (("text", rng.choice(notes or NOTES.get(desk) or NOTES["KPU"])),), ref))
         if fate == "escalated":
             self.commands.append(SimCommand(note_at + rng.uniform(2, 10) * MINUTE, desk, "escalate", (("note", "Perlu dukungan tingkat provinsi."),), ref))
         elif fate == "resolved":
             self.commands.append(SimCommand(note_at + rng.uniform(10, 90) * MINUTE, desk, "resolve", (("note", resolution),), ref))
 
     def random_incidents(self) -> None:
-        """Incidents spread over the scenario, each in a stage under way in its regency, more where there are more TPS."""
-        rng = self.rng
-        regencies = list(self.config.regencies)
-        tps_weights = [r.tps for r in regencies]
+        """Random incidents, each in a stage under way in its regency, more where there are
+        more TPS. A stage with its own `incidents` gets about that many while it is under
+        way (the scenario's rate for it); the scenario's `incidents` spread over the whole
+        night among the stages without one."""
         troubles = [t for t in self.scenario.troubles if self.category(t) is not None and t.weight > 0]
+        rated = {p.key: p.incidents for p in self.scenario.stages if p.incidents is not None}
+        for key, count in rated.items():
+            fitting = [t for t in troubles if key in t.stages]
+            for _ in range(count):
+                self.draw(fitting, 0.0, self.scenario.duration, only=key)
+        rest = [t for t in troubles if any(key not in rated for key in t.stages)]
+        for _ in range(self.scenario.incidents if rest else 0):
+            self.draw(rest, 0.0, self.scenario.duration, skip=frozenset(rated))
+
+    def draw(self, troubles: list[Trouble], begin: float, end: float, *, only: str | None = None, skip: frozenset[str] = frozenset()) -> None:
+        """One incident at a random moment when a stage it fits is under way (up to 40 tries);
+        `only`: in that stage's time, of that stage."""
+        rng = self.rng
         if not troubles:
             return
-        for _ in range(self.scenario.incidents):
-            for _attempt in range(40):
-                at = rng.uniform(0, self.scenario.duration)
-                regency = rng.choices(regencies, weights=tps_weights)[0]
-                stages = self.under_way(regency.code, at)
-                fitting = [t for t in troubles if stages & set(t.stages) and self.places_for(regency, t)]
-                if fitting:
-                    self.incident(at, regency, _weighted(rng, [(t, t.weight) for t in fitting]))
-                    break
+        regencies = list(self.config.regencies)
+        tps_weights = [r.tps for r in regencies]
+        province = self.config.province.code
+        window = self.window_of(only) if only is not None else (begin, end)
+        if window is None:
+            return  # the stage never got under way in this night
+        for _attempt in range(40):
+            at = rng.uniform(*window)
+            regency = rng.choices(regencies, weights=tps_weights)[0]
+            stages = (self.under_way(regency.code, at) | self.under_way(province, at)) - skip
+            if only is not None:
+                stages &= {only}
+            fitting = [t for t in troubles if stages & set(t.stages) and self.places_for(self.where(regency, t), t)]
+            if fitting:
+                trouble = _weighted(rng, [(t, t.weight) for t in fitting])
+                stage = next(s.key for s in self.config.stages if s.key in stages and s.key in trouble.stages)
+                self.incident(at, self.where(regency, trouble), trouble, stage=stage)
+                return
+
+    def window_of(self, key: str) -> tuple[float, float] | None:
+        """From the first regency's start to the last one's end of a stage (None: never under way)."""
+        spans = [span for (_, stage), span in self.active.items() if stage == key]
+        if not spans:
+            return None
+        return min(b for b, _ in spans), max(e for _, e in spans)
+
+    def where(self, regency: Regency, trouble: Trouble) -> Regency:
+        """A trouble that names its regency (the province plenary's city) happens there."""
+        if trouble.regency is not None:
+            named = self.config.regency(trouble.regency)
+            if named is None:
+                raise ScenarioError(f"{self.scenario.source}: trouble {trouble.title!r}: regency {trouble.regency!r} is not a regency in the config")
+            return named
+        return regency
 
     def inject(self, inject: Inject) -> None:
         fields = dict(inject.fields)
@@ -403,6 +471,6 @@ def load_stream(config: Config, seed: int = 1) -> Iterator[SimCommand]:
             acked.append(ref)
             yield SimCommand(n, "KPU", "ack", (), ref)
         elif roll < 0.95:
-            yield SimCommand(n, "KPU", "note", (("text", rng.choice(NOTES)),), rng.choice(acked))
+            yield SimCommand(n, "KPU", "note", (("text", rng.choice(NOTES["KPU"])),), rng.choice(acked))
         else:
             yield SimCommand(n, "KPU", "resolve", (("note", "Selesai (uji beban)."),), acked.pop(0))

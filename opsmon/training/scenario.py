@@ -45,20 +45,20 @@ FIELD_KINDS = ("report", "stage")
 SCENARIO_DIR = Path(__file__).with_name("scenarios")
 PLACES_DIR = Path(__file__).with_name("places")
 SCENARIO_NAMES = ("rekap", "hari-h")
-PLACE_KINDS = ("tps", "desa", "kec", "ppk", "kab")
+PLACE_KINDS = ("tps", "desa", "kec", "ppk", "kab", "prov")
 PLACE_TAGS = ("pesisir", "pulau", "sungai", "pegunungan")
 WORKING_HOURS = (8, 23)  # plenaries sit from 08:00 to 23:00 local time
 
 # Who in the field reports for each desk.
 REPORTER_UNIT = {"KPU": "PPK", "Bawaslu": "Panwascam", "Polri": "Polsek"}
 
-NOTES = (
-    "Tim sudah menuju lokasi.",
-    "Sudah dikoordinasikan dengan Polsek setempat.",
-    "Panwascam sedang meminta keterangan saksi.",
-    "Menunggu laporan lanjutan dari PPK.",
-    "KPU kabupaten sudah dihubungi.",
-)
+# What a simulated officer notes on an incident: its desk's own people, so a
+# Sirekap failure never gets a note about witnesses. A trouble's `notes` come first.
+NOTES = {
+    "KPU": ("Menunggu laporan lanjutan dari PPK.", "KPU kabupaten sudah dihubungi.", "Operator KPU kabupaten sudah dikerahkan."),
+    "Bawaslu": ("Panwascam sedang meminta keterangan saksi.", "Pengawas TPS sudah dihubungi.", "Bawaslu kabupaten sudah menerima laporan awal."),
+    "Polri": ("Sudah dikoordinasikan dengan Polsek setempat.", "Personel Polsek menuju lokasi.", "Bhabinkamtibmas sudah berada di lokasi."),
+}
 
 
 class ScenarioError(ValueError):
@@ -81,12 +81,16 @@ class StagePlan:
     paused: tuple[float, float] | None = None
     blocked_chance: float = 0.0
     blocked_note: str = ""
+    incidents: int | None = None  # about how many random incidents while this stage is under way (None: its share of the scenario's)
 
 
 @dataclass(frozen=True)
 class Trouble:
     categories: tuple[str, ...]  # the first one the config knows is used
-    title: str  # may use {kec}, {desa} ("Desa X" or "Kel. X"; "TPS 012" where no desa is known), {tps}, {regency}
+    # Title and detail may use {kec}, {desa} ("Desa X" or "Kel. X"; "TPS 012" where no desa
+    # is known), {kepala} ("kepala desa" or "lurah"), {tps}, {tempat} ("TPS 012 Desa X, Kec. Y":
+    # a title names its place), {regency} and {provinsi}.
+    title: str
     detail: str
     severities: tuple[tuple[str, int], ...]  # (severity, weight)
     resolution: str
@@ -96,6 +100,8 @@ class Trouble:
     weight: int = 1
     desk: str | None = None
     repeat: float | None = None  # chance another desk reports it too (default: by severity)
+    notes: tuple[str, ...] = ()  # what officers note on it (default: its desk's notes)
+    regency: str | None = None  # where a province stage's trouble happens (e.g. the province plenary's city)
 
 
 @dataclass(frozen=True)
@@ -229,6 +235,7 @@ def parse_scenario(data: dict[str, Any], tz: tzinfo, source: str = "") -> Scenar
                 paused=pause,
                 blocked_chance=t.number("blocked_chance", 0.0, minimum=0.0, exclusive=False),
                 blocked_note=t.text("blocked_note", "", required=False),
+                incidents=t.integer("incidents", -1, required=False, minimum=0, maximum=10_000) if "incidents" in t.data else None,
             )
         )
         t.done()
@@ -261,6 +268,8 @@ def parse_scenario(data: dict[str, Any], tz: tzinfo, source: str = "") -> Scenar
                 weight=t.integer("weight", 1, required=False, minimum=0),
                 desk=desk,
                 repeat=None if repeat is None else float(repeat),
+                notes=_strings(t, "notes"),
+                regency=t.text("regency", "", required=False) or None,
             )
         )
         t.done()
@@ -349,6 +358,12 @@ class Kecamatan:
     name: str
     tags: frozenset[str] = frozenset()
     desa: tuple[str, ...] = ()
+    kelurahan: tuple[str, ...] = ()
+
+    @property
+    def villages(self) -> tuple[str, ...]:
+        """Every desa and kelurahan named, in the file's order."""
+        return self.desa + self.kelurahan
 
 
 @cache
@@ -360,7 +375,8 @@ def _places_file(code: str) -> dict[str, tuple[Kecamatan, ...]]:
     places = {}
     for regency, table in data.get("regency", {}).items():
         places[str(regency)] = tuple(
-            Kecamatan(k["name"], frozenset(k.get("tags", ())) & frozenset(PLACE_TAGS), tuple(k.get("desa", ()))) for k in table.get("kecamatan", ())
+            Kecamatan(k["name"], frozenset(k.get("tags", ())) & frozenset(PLACE_TAGS), tuple(k.get("desa", ())), tuple(k.get("kelurahan", ())))
+            for k in table.get("kecamatan", ())
         )
     return places
 

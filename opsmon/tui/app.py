@@ -34,7 +34,7 @@ from opsmon.client.failures import ClientError
 from opsmon.client.handshake import URLs, new_command_id, url_list
 from opsmon.core.clock import utc_now
 from opsmon.core.config import SitrepSettings
-from opsmon.core.events import IncidentEscalated, IncidentReported
+from opsmon.core.events import ExerciseClockChanged, IncidentEscalated, IncidentReported
 from opsmon.core.exits import EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE
 from opsmon.core.fold import concerns
 from opsmon.core.geo import ProvinceShape
@@ -49,6 +49,7 @@ from opsmon.core.view import Lookup
 from opsmon.reports.timeline import Night, night
 from opsmon.training.exercise import ExerciseClock
 from opsmon.training.exercise import banner as exercise_banner
+from opsmon.training.exercise import moved as exercise_moved
 from opsmon.tui.actions import APP, Scoped, bindings, in_language
 from opsmon.tui.commanding import Commander
 from opsmon.tui.host import OpsmonHost, TimelineView
@@ -292,6 +293,11 @@ class OpsmonApp(Scoped, App[int]):
     @on(Synced)
     def _on_synced(self, message: Synced) -> None:
         self.state = message.state
+        for event in message.events or ():
+            if isinstance(event.data, ExerciseClockChanged) and self.welcome is not None and self.welcome.exercise is not None:
+                # The trainer paused, resumed or ended: the screens' clock stands still or runs on.
+                self.welcome.exercise = exercise_moved(self.welcome.exercise, event.data.state, event.ts)
+                self._clock = ExerciseClock.from_welcome(self.welcome.exercise, self._real_clock)
         if message.events:
             self.events_seen += len(message.events)
             self.recent_events.extend(message.events)

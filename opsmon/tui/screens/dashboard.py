@@ -149,14 +149,14 @@ class DashboardScreen(LiveScreen):
             ticker.tr = app.tr  # "no data yet", in the officer's language
             ticker.refresh()
             return
-        header.totals = totals(state, lookup.config, now, app.tz)
+        header.totals = totals(state, lookup.config, now)
         header.refresh()
         if self.query_one(RegencyGrid).ensure_panels(self.opsmon.regency_codes()):
             self._layout = None
             self._reflow(self.size.width, self.size.height)
             self.opsmon.mark_dirty()  # the new panels fill on the next flush
             return
-        summaries = summarize(state, lookup.config, now, app.tz)
+        summaries = summarize(state, lookup.config, now)
         self.query_one(ProvinceMap).show(summaries, app.tr, self.filter.regency)
         for summary in summaries:
             panel = self.query_one(f"#regency-{summary.code}", RegencyPanel)

@@ -1,0 +1,154 @@
+"""The trainer's seat (issue 26 items 1 and 4): pause, resume and end an exercise
+live, and deadlines in scenario or real minutes. A real exercise server, real
+websockets, the wall clock moved by hand."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+
+from opsmon.core.clock import parse_ts
+from opsmon.feeds.simulate import simulate
+from opsmon.tui.app import OpsmonApp
+from tests.exercises import START, exercise_server
+from tests.helpers import running_server
+from tests.processes import opsmon
+from tests.tui_helpers import settle, until
+from tests.wire import Peer
+
+CRITICAL = {"regency": "6371", "category": "keamanan", "severity": "critical", "title": "Kericuhan di TPS 021 Kel. Kelayan Selatan"}
+
+
+async def test_a_pause_stops_the_clock_and_the_escalations_and_resume_goes_on_from_there(tmp_path: Path) -> None:
+    async with exercise_server(tmp_path, speed=60) as (server, base):
+        trainer = await Peer.open(server, server.tokens["admin"])
+        officer = await Peer.open(server, server.tokens["officer"])
+        report = await officer.command("report", incident=CRITICAL)
+        incident = report["incident"]
+        base.advance(seconds=4)  # four scenario minutes on: one left before its ack deadline
+        paused = await trainer.command("exercise", action="pause", note="evaluasi tengah latihan")
+        assert paused["ok"], paused
+        stood = server.server.clock()
+        assert stood == START + timedelta(minutes=4)
+        base.advance(seconds=600)  # ten real minutes of pause: ten scenario hours at x60, had it run
+        assert server.server.clock() == stood
+        assert await server.server.deadlines.check() == 0  # no escalation while paused
+        assert server.server.state.incidents[incident].level == 0
+        # A client connecting now is told the clock stands still, and where.
+        late = await Peer.open(server, server.tokens["wall"])
+        assert late.welcome["exercise"]["state"] == "paused" and parse_ts(late.welcome["exercise"]["now"]) == stood
+        # Every client saw the event, at the scenario time of the pause.
+        event = next(e for e in await officer.wait_events(2) if e["kind"] == "exercise.clock")
+        assert event["data"] == {"state": "paused", "note": "evaluasi tengah latihan"} and parse_ts(event["ts"]) == stood
+        resumed = await trainer.command("exercise", action="resume")
+        assert resumed["ok"]
+        base.advance(seconds=2)
+        assert server.server.clock() == stood + timedelta(minutes=2)  # on from where it stood, at the speed
+        await server.server.deadlines.check()
+        assert server.server.state.incidents[incident].level == 1  # now it is overdue
+        for peer in (trainer, officer, late):
+            await peer.close()
+
+
+async def test_end_freezes_the_record(tmp_path: Path) -> None:
+    async with exercise_server(tmp_path, speed=60) as (server, base):
+        trainer = await Peer.open(server, server.tokens["admin"])
+        officer = await Peer.open(server, server.tokens["officer"])
+        incident = (await officer.command("report", incident=CRITICAL))["incident"]
+        ended = await trainer.command("exercise", action="end", note="latihan selesai")
+        base.advance(hours=5)  # after the end, no deadline ever passes
+        assert ended["ok"]
+        head = server.server.state.seq
+        refused = await officer.command("ack", incident=incident)
+        assert (refused["ok"], refused["code"], refused["reason"]) == (False, "conflict", "exercise_ended")
+        again = await trainer.command("exercise", action="resume")
+        assert (again["ok"], again["reason"], again["params"]) == (False, "exercise_state", {"action": "resume", "state": "ended"})
+        assert await server.server.deadlines.check() == 0
+        assert server.server.state.seq == head  # nothing more written
+        await trainer.close()
+        await officer.close()
+
+
+async def test_only_the_trainers_admin_token_and_only_on_an_exercise(tmp_path: Path) -> None:
+    async with exercise_server(tmp_path, speed=60) as (server, _):
+        officer = await Peer.open(server, server.tokens["officer"])
+        refused = await officer.command("exercise", action="pause")
+        assert (refused["ok"], refused["code"], refused["reason"]) == (False, "forbidden", "admin_only")
+        assert server.server.state.seq == 0 and server.server.exercise is not None and server.server.exercise.state == "running"
+        trainer = await Peer.open(server, server.tokens["admin"])
+        twice = await trainer.command("exercise", action="resume")
+        assert (twice["code"], twice["reason"]) == ("conflict", "exercise_state")
+        await officer.close()
+        await trainer.close()
+    async with running_server(tmp_path, db_name="malam.db") as real:
+        admin = await Peer.open(real, real.tokens["admin"])
+        refused = await admin.command("exercise", action="pause")
+        assert (refused["ok"], refused["code"], refused["reason"]) == (False, "invalid", "not_exercise")
+        await admin.close()
+
+
+async def test_a_restarted_server_stays_paused(tmp_path: Path) -> None:
+    async with exercise_server(tmp_path, speed=60) as (server, base):
+        trainer = await Peer.open(server, server.tokens["admin"])
+        base.advance(seconds=30)
+        await trainer.command("exercise", action="pause")
+        stood = server.server.clock()
+        tokens = server.tokens
+        await trainer.close()
+    base.advance(hours=2)
+    async with exercise_server(tmp_path, speed=60, base=base) as (again, _):
+        assert again.server.exercise is not None and again.server.exercise.state == "paused"
+        assert again.server.clock() == stood
+        peer = await Peer.open(again, tokens["officer"])
+        assert peer.welcome["exercise"]["state"] == "paused"
+        await peer.close()
+
+
+async def test_real_time_deadlines_give_a_critical_five_real_minutes(tmp_path: Path) -> None:
+    async with exercise_server(tmp_path, speed=60, deadlines="real") as (server, base):
+        officer = await Peer.open(server, server.tokens["officer"])
+        assert officer.welcome["exercise"]["deadlines"] == "real"
+        result = await officer.command("report", incident=CRITICAL)
+        assert result["ok"], result
+        incident = server.server.state.incidents[result["incident"]]
+        assert parse_ts(incident.ack_due) - parse_ts(incident.reported) == timedelta(minutes=5 * 60)  # 300 scenario minutes
+        base.advance(seconds=4 * 60 + 59)
+        assert await server.server.deadlines.check() == 0
+        base.advance(seconds=2)
+        assert await server.server.deadlines.check() == 1
+        await officer.close()
+
+
+async def test_the_screens_say_paused_and_their_clock_stands_still(tmp_path: Path) -> None:
+    async with exercise_server(tmp_path, speed=60) as (server, base):
+        app = OpsmonApp(url=server.url, token=server.tokens["officer"], clock=base)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda: app.welcome is not None)
+            assert "DIJEDA" not in app.exercise_banner
+            trainer = await Peer.open(server, server.tokens["admin"])
+            await trainer.command("exercise", action="pause")
+            await until(pilot, lambda: "DIJEDA" in app.exercise_banner)
+            stood = app.now()
+            base.advance(seconds=120)
+            assert app.now() == stood
+            await trainer.command("exercise", action="resume")
+            await until(pilot, lambda: "DIJEDA" not in app.exercise_banner)
+            base.advance(seconds=1)
+            assert app.now() > stood
+            await settle(pilot)
+            await trainer.close()
+
+
+async def test_the_cli_pauses_and_the_simulated_field_waits(tmp_path: Path) -> None:
+    # `opsmon exercise pause` as the trainer types it; the simulator sends nothing while paused.
+    async with exercise_server(tmp_path, speed=3600) as (server, _):
+        paused = await asyncio.to_thread(opsmon, "exercise", "pause", "--url", server.url, "--token", server.tokens["admin"], "--note", "jeda")
+        assert paused.returncode == 0, paused.stderr
+        assert "exercise paused" in paused.stdout
+        refused = await asyncio.to_thread(opsmon, "exercise", "pause", "--url", server.url, "--token", server.tokens["officer"], "--lang", "id")
+        assert refused.returncode != 0 and "hanya token admin pelatih" in refused.stderr
+        head = server.server.state.seq
+        stats = await simulate(server.url, [server.tokens["admin"]], server.config, scenario="hari-h", seed=2, duration=1.5)
+        assert stats.sent == 0 and stats.paused_seconds > 0
+        assert server.server.state.seq == head
