@@ -450,6 +450,10 @@ CATALOG: dict[str, dict[str, str]] = {
     "sitrep.province.done": {"id": "selesai", "en": "done"},
     "sitrep.province.blocked": {"id": "TERHAMBAT", "en": "BLOCKED"},
     "sitrep.province.pending": {"id": "belum", "en": "not yet"},
+    "sitrep.estimated": {
+        "id": "* jumlah TPS perkiraan, belum angka resmi KPU: {regencies}",
+        "en": "* estimated TPS count, not yet KPU's official figure: {regencies}",
+    },
     "sitrep.regencies": {"id": "Per kabupaten/kota", "en": "Per regency"},
     "sitrep.incidents": {"id": "Insiden dilaporkan: {count}", "en": "Incidents reported: {count}"},
     "sitrep.by_category": {"id": "Per kategori", "en": "By category"},

@@ -37,7 +37,7 @@ from opsmon.core.state import State
 from opsmon.core.text import for_terminal
 from opsmon.core.urgency import event_text
 from opsmon.core.view import condition
-from opsmon.reports.words import Words, doc_tz, number
+from opsmon.reports.words import Words, doc_tz
 
 FORMATS = ("text", "md", "json", "pdf")
 SUFFIX = {"text": "txt", "md": "md", "json": "json", "pdf": "pdf"}
@@ -166,6 +166,8 @@ def build(
                 "stage_label": {"id": (current.short or current.label).id, "en": (current.short or current.label).en} if current else None,
                 "done": row.done if current and row else 0,
                 "total": row.total if current and row else 0,
+                # The total is the regency's TPS and that figure an estimate (config: tps_estimate).
+                "estimated": bool(current and current.unit == "tps" and regency.tps_estimated),
                 "blocked": bool(current and row and row.status == "blocked"),
                 "note": _prose(row.note).replace("\n", " ") if current and row and row.status == "blocked" and row.note else None,
                 "condition": condition(
@@ -380,6 +382,7 @@ def render_text(doc: dict[str, Any], lang: str = "id", *, limit: int = TEXT_LIMI
         head = w.heading()
         out = [f"*{head[0]}*", *head[1:], "", f"*{tr('sitrep.progress')}*", *w.progress(), "", f"*{tr('sitrep.regencies')}*"]
         out += [w.regency_line(line) for line in doc["regencies"]]
+        out += w.estimate_note()
         out += ["", f"*{tr('sitrep.incidents', count=inc['reported'])}*", *w.counts(PHONE_WIDTH)]
         out += ["", f"*{tr('sitrep.urgent', count=len(inc['open_urgent']))}*", *cut([w.urgent(i) for i in inc["open_urgent"]], keep)]
         escalated = [w.escalated(e)[0] for e in inc["escalated"]]
@@ -434,9 +437,10 @@ def render_md(doc: dict[str, Any], lang: str = "id") -> str:
     ]
     for line in doc["regencies"]:
         stage = line["stage_label"][lang] if line["stage"] else tr("panel.all_done")
-        done = f"{number(line['done'], lang)}/{number(line['total'], lang)}" if line["stage"] else ""
+        done = _md_escape(w.done_total(line)) if line["stage"] else ""
         note = tr("panel.blocked") + (f": {_md_escape(line['note'])}" if line["note"] else "") if line["blocked"] else ""
         out.append(f"| {_md_escape(line['short'])} | {_md_escape(stage)} | {done} | {note} |")
+    out += ["", *(_md_escape(line, line_start=True) for line in w.estimate_note())] if w.estimate_note() else []
     out += ["", f"## {tr('sitrep.incidents', count=inc['reported'])}", ""]
     out += [f"- {_md_escape(line, line_start=True)}" for line in w.counts()]
     sections = [

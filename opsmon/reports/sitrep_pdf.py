@@ -22,7 +22,7 @@ from opsmon.core.records import SEVERITIES
 from opsmon.core.view import CONDITIONS
 from opsmon.reports.paper import Paper as _Page
 from opsmon.reports.paper import latin as _latin
-from opsmon.reports.words import Words, doc_tz, number
+from opsmon.reports.words import Words, doc_tz
 
 RGB = {
     "critical": (220, 30, 30),
@@ -147,9 +147,11 @@ def render_pdf(doc: dict[str, Any], lang: str = "id", *, shape: ProvinceShape | 
         table.row([tr("sitrep.col.regency"), tr("sitrep.col.stage"), tr("sitrep.col.done"), tr("sitrep.col.note")])
         for line in doc["regencies"]:
             stage = line["stage_label"][lang] if line["stage"] else tr("panel.all_done")
-            done = f"{number(line['done'], lang)}/{number(line['total'], lang)}" if line["stage"] else ""
+            done = w.done_total(line) if line["stage"] else ""
             note = (tr("panel.blocked") + (f": {line['note']}" if line["note"] else "")) if line["blocked"] else ""
             table.row([_latin(line["short"]), _latin(stage), done, _latin(note)])
+    for line in w.estimate_note():
+        text(line, 8)
 
     section(tr("sitrep.incidents", count=inc["reported"]))
     for line in w.counts():
@@ -176,7 +178,7 @@ def render_pdf(doc: dict[str, Any], lang: str = "id", *, shape: ProvinceShape | 
 def _closing(pdf: FPDF, lines: list[str], named: bool) -> None:
     """ "Demikian laporan ini dibuat", then the signature block on the right: place and
     date, position, room to sign, the name (a dotted line when none is configured), rank."""
-    if pdf.get_y() > pdf.h - 75:
+    if pdf.get_y() + 50 > pdf.h - pdf.b_margin:  # the block below is about 47 mm tall
         pdf.add_page()  # the signature is never split from its closing line
     pdf.ln(2)
     pdf.set_font("Helvetica", size=10)

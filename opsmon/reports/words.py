@@ -124,10 +124,20 @@ class Words:
         tr = self.tr
         if line["stage"] is None:
             return f"{line['short']}: {tr('panel.all_done')}"
-        text = f"{line['short']}: {line['stage_label'][self.lang]} {number(line['done'], self.lang)}/{number(line['total'], self.lang)}"
+        text = f"{line['short']}: {line['stage_label'][self.lang]} {self.done_total(line)}"
         if line["blocked"]:
             text += " " + tr("panel.blocked") + (f" ({line['note']})" if line["note"] else "")
         return text
+
+    def done_total(self, line: dict[str, Any]) -> str:
+        """ "500/648", with a star where the total is an estimated TPS figure (see estimate_note)."""
+        star = "*" if line.get("estimated") else ""
+        return f"{number(line['done'], self.lang)}/{number(line['total'], self.lang)}{star}"
+
+    def estimate_note(self) -> list[str]:
+        """The footnote for starred totals: which regencies' TPS figures are estimates."""
+        estimated = [line["short"] for line in self.doc["regencies"] if line.get("estimated")]
+        return [self.tr("sitrep.estimated", regencies=", ".join(estimated))] if estimated else []
 
     def who(self, name: str) -> str:
         return self.tr("sitrep.system") if name == "system" else name
