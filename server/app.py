@@ -49,7 +49,7 @@ from server.hub import Hub
 from server.lock import DatabaseLock
 from server.store.api import PG_DUMP_HINT, EventStore, Transaction, backend_of, sqlite_path
 from server.store.backends import open_store
-from server.timers import Backups, Deadlines, SitrepSchedule, TimerLock, TokenSweep, WriteProbe
+from server.timers import Backups, Deadlines, ServeLease, SitrepSchedule, TimerLock, TokenSweep, WriteProbe
 from server.writer import Writer
 
 if TYPE_CHECKING:
@@ -105,6 +105,7 @@ class OpsmonServer:
         self.backups = Backups(self)
         self.probe = WriteProbe(self)
         self.timer_lock = TimerLock(self)
+        self.lease = ServeLease(self)
 
     @property
     def replicated(self) -> PostgresStore | None:
@@ -161,6 +162,8 @@ class OpsmonServer:
         )
         if self.replica_name is None:
             self.replica_name = f"{socket.gethostname()}:{self.port}"
+        if self.replicated is not None:
+            await self.lease.check()  # its heartbeat lease (what reset and migrate check), from the start
         self._tasks = [
             asyncio.create_task(self.writer.run(), name="writer"),
             asyncio.create_task(self.deadlines.run(), name="escalations"),
@@ -171,6 +174,7 @@ class OpsmonServer:
                 asyncio.create_task(self.replicated.follow(self.follower.wake), name="listen"),
                 asyncio.create_task(self.follower.run(), name="follow"),
                 asyncio.create_task(self.timer_lock.run(), name="timer-lock"),
+                asyncio.create_task(self.lease.run(), name="lease"),
             ]
         if self.config.sitrep.every_minutes > 0:
             self._tasks.append(asyncio.create_task(self.sitreps.run(), name="sitreps"))

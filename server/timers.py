@@ -22,7 +22,7 @@ from opsmon.core.events import PAYLOAD_TYPES
 from opsmon.core.geo import province_shape
 from opsmon.core.protocol import CLOSE_POLICY, Error
 from opsmon.core.state import State
-from opsmon.core.wire import encode
+from opsmon.core.wire import encode, event_digest
 from server.auth import local_time
 from server.backup import BackupError, BackupInfo, backup_database, rotate
 from server.connections import peer_address
@@ -39,6 +39,9 @@ PROBE_SECONDS = 2.0
 # Replicas: how often a replica tries to take (or checks it still holds) the
 # timer lock, so a dead holder's timers move within a few seconds.
 TIMER_LOCK_SECONDS = 1.0
+# Replicas: how often each renews its heartbeat lease and checks its serving lock
+# and the night's epoch (the lease itself: server.store.postgres.LEASE_SECONDS).
+HEARTBEAT_SECONDS = 1.0
 
 
 class Deadlines:
@@ -322,4 +325,71 @@ class TimerLock:
     async def run(self) -> None:
         while True:
             await asyncio.sleep(TIMER_LOCK_SECONDS)
+            await self.check()
+
+
+class ServeLease:
+    """Replicas (PostgreSQL): every HEARTBEAT_SECONDS, keep the serving lock and
+    this replica's heartbeat lease (what migrate, reset and copy check), and
+    watch the night's epoch. The lock's session lost: taken again at once; not to
+    be had (a reset or migrate holds it): this replica stops serving (writes
+    refused `unavailable`, /healthz 503, no timers) until it has it again. The
+    night reset under it: it rejoins the new one (its state reloaded, its
+    clients closed so they come back for a snapshot)."""
+
+    def __init__(self, server: OpsmonServer) -> None:
+        self.server = server
+        self.closing: set[asyncio.Task[None]] = set()
+
+    async def check(self) -> None:
+        store = self.server.replicated
+        assert store is not None
+        self.closing = {task for task in self.closing if not task.done()}
+        try:
+            epoch = await store.beat(self.server.replica_name or "?", self.server.state.seq)
+        except Exception as exc:
+            self.fence(str(exc))
+            return
+        if epoch != store.epoch:
+            await self.rejoin(epoch)
+            await self.server.probe.check()  # its writes' failures were the old night's
+        if store.fenced is not None:
+            log.warning("replica %s serves again (it holds the serving lock, epoch %s)", self.server.replica_name, store.epoch)
+            store.fenced = None
+            await self.server.probe.check()  # writes work again: /healthz and the clients hear it now
+
+    def fence(self, why: str) -> None:
+        store = self.server.replicated
+        assert store is not None
+        if store.fenced is None:
+            log.error("replica %s stops serving: %s", self.server.replica_name, why)
+        store.fenced = why
+        self.server.writer.trouble(f"not serving: {why}")
+        if self.server.holds_timers:
+            self.server.holds_timers = False
+            log.warning("replica %s no longer holds the timer lock: another replica runs the timers", self.server.replica_name)
+
+    async def rejoin(self, epoch: str) -> None:
+        """The database holds another night than this replica: take it up, and send every client for a snapshot."""
+        store = self.server.replicated
+        assert store is not None
+        async with self.server.lock:
+            old, old_seq = store.epoch, self.server.state.seq
+            store.epoch = epoch
+            store.created = str(await store.get_meta("created") or "")
+            self.server.state = await store.load_state()
+            head = await store.event_at(self.server.state.seq) if self.server.state.seq else None
+            self.server.head_digest = event_digest(head) if head is not None else None
+            log.warning(
+                "replica %s: the database's night is epoch %s (was %s at seq %d; reset by another process): rejoined at seq %d; its clients reconnect for a snapshot",
+                self.server.replica_name, epoch, old, old_seq, self.server.state.seq,
+            )  # fmt: skip
+            for connection in list(self.server.hub.subscribers):
+                # 1012 (service restart): every client comes back, and its resume under the old epoch gets a snapshot.
+                await self.server.hub.remove(connection)
+                self.closing.add(asyncio.create_task(connection.close(code=1012, reason="the night was reset: reconnect for a snapshot")))
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
             await self.check()
