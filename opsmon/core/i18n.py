@@ -380,6 +380,11 @@ CATALOG: dict[str, dict[str, str]] = {
         "id": "{url} menjawab HTTP {status}, bukan websocket: apakah path-nya /ws?",
         "en": "{url} answered HTTP {status}, not a websocket: is the path /ws?",
     },
+    "connect.proxy_down": {
+        "id": "{url} menjawab HTTP {status} dari proksi: server di belakang proksi mati atau tidak menjawab (coba lagi sebentar; periksa opsmon-server di belakangnya)",
+        "en": "{url} answered HTTP {status} from a proxy: the server behind the proxy is down or not answering (try again shortly; check the opsmon-server behind it)",
+    },
+    "connect.http_refused": {"id": "{url} menolak websocket (HTTP {status}): {detail}", "en": "{url} refused the websocket (HTTP {status}): {detail}"},
     "connect.timeout": {"id": "{url} tidak menjawab tepat waktu", "en": "{url} did not answer in time"},
     "connect.refused": {
         "id": "tidak ada yang mendengarkan di {url} (sambungan ditolak): apakah opsmon-server berjalan?",

@@ -1,0 +1,183 @@
+"""Clients through a proxy (issue 23 items 3, 4, 5, 6): the HAProxy config of
+docs/replicas.md, run as written (only its addresses and ports made the
+test's) by Debian's `haproxy`, in front of two real `opsmon-server serve`
+replicas on PostgreSQL; and what a client says when a proxy answers 502/503.
+
+Where `haproxy` is not installed the proxy cases skip, saying so (CI installs
+it: .ci/run); in CI (CI=true) they fail instead."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import sys
+import urllib.request
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from opsmon.client.failures import ClientError
+from opsmon.client.session import Session
+from opsmon.core.config import Config
+from server.auth import add_token
+from server.store.backends import open_store
+from tests.backends import Databases
+from tests.helpers import ROOT, STANDARD_TOKENS, free_port, province
+from tests.processes import Serving, serving
+from tests.wire import Peer
+
+REPLICAS_PAGE = ROOT / "docs" / "replicas.md"
+
+
+def haproxy_config(text: str) -> str:
+    """The page's HAProxy block (the ```text block after "HAProxy (`/etc/haproxy/haproxy.cfg`")."""
+    after = text[text.index("HAProxy (`/etc/haproxy/haproxy.cfg`") :]
+    found = re.search(r"^```text\n(.*?)^```", after, flags=re.S | re.M)
+    assert found is not None, "no HAProxy block in docs/replicas.md"
+    return found.group(1)
+
+
+def localized(config: str, front: int, ports: dict[str, int]) -> str:
+    """The block with the test's addresses: the frontend on a free loopback port, the replicas on theirs."""
+    assert "bind :80\n" in config and "127.0.0.1:8801" in config and "127.0.0.1:8802" in config
+    config = config.replace("bind :80\n", f"bind 127.0.0.1:{front}\n")
+    return config.replace("127.0.0.1:8801", f"127.0.0.1:{ports['a']}").replace("127.0.0.1:8802", f"127.0.0.1:{ports['b']}")
+
+
+def need_haproxy() -> str:
+    found = shutil.which("haproxy") or ("/usr/sbin/haproxy" if Path("/usr/sbin/haproxy").exists() else None)
+    if found is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("haproxy is not installed: CI installs it (.ci/run)", pytrace=False)
+        pytest.skip("haproxy is not installed (apt-get install haproxy)")
+    return found
+
+
+async def _tokens(database: str, config: Config) -> dict[str, str]:
+    async with open_store(database) as store:
+        known = {r.code for r in config.regencies}
+        return {name: await add_token(store, name, role, agency, regencies, known) for name, (role, agency, regencies) in STANDARD_TOKENS.items()}
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+    except OSError as exc:
+        return 0, str(exc)
+
+
+async def _until(check: object, what: str, timeout: float = 20.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = check()  # type: ignore[operator]
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+class Proxy:
+    """haproxy in the foreground on a config file; `stop()` ends it."""
+
+    def __init__(self, process: asyncio.subprocess.Process, port: int) -> None:
+        self.process = process
+        self.port = port
+        self.ws = f"ws://127.0.0.1:{port}/ws"
+        self.http = f"http://127.0.0.1:{port}"
+
+
+@contextlib.asynccontextmanager
+async def haproxy(config_text: str, tmp_path: Path) -> AsyncIterator[Proxy]:
+    binary = need_haproxy()
+    front = free_port()
+    path = tmp_path / "haproxy.cfg"
+    path.write_text(config_text.replace("__FRONT__", str(front)), encoding="utf-8")
+    checked = await asyncio.create_subprocess_exec(binary, "-c", "-f", str(path), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    said, _ = await checked.communicate()
+    assert checked.returncode == 0, said.decode()
+    process = await asyncio.create_subprocess_exec(binary, "-db", "-f", str(path), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        yield Proxy(process, front)
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(process.wait(), 5)
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+def _connections(port: int) -> int:
+    status, body = _get(f"http://127.0.0.1:{port}/metrics")
+    assert status == 200, body
+    return int(next(line.split()[1] for line in body.splitlines() if line.startswith("opsmon_connections ")))
+
+
+async def test_a_feeder_through_the_docs_haproxy_survives_kill_minus_nine_of_its_replica(pg: Databases, tmp_path: Path) -> None:
+    """The docs' HAProxy config with two real replicas: `opsmon simulate --url ws://proxy/ws`
+    goes on through a kill -9 of the replica it is on and prints its summary; every
+    report it was told `ok` is in the log once; new connections during the kill window succeed."""
+    need_haproxy()
+    url = pg.url()
+    tokens = await _tokens(url, province())
+    ports = {"a": free_port(), "b": free_port()}
+    front = free_port()
+    text = localized(haproxy_config(REPLICAS_PAGE.read_text(encoding="utf-8")), front, ports)
+    async with (
+        serving("--db", url, "--port", str(ports["a"]), "--replica-name", "A") as a,
+        serving("--db", url, "--port", str(ports["b"]), "--replica-name", "B") as b,
+        haproxy(text.replace(str(front), "__FRONT__"), tmp_path) as proxy,
+    ):
+        replicas: dict[str, Serving] = {"a": a, "b": b}
+        await _until(lambda: _get(proxy.http + "/healthz")[0] == 200, "the proxy to find a replica up")
+        simulating = ["simulate", "--rate", "40", "--duration", "10", "--reports-only", "--quiet", "--json", "--url", proxy.ws, "--token", tokens["admin"]]
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "opsmon.cli", *simulating, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        # Its replica: the one holding its connection; killed once it has done some work.
+        await _until(lambda: _connections(ports["a"]) + _connections(ports["b"]) >= 1, "the simulator to connect")
+        on = "a" if _connections(ports["a"]) else "b"
+        other = "b" if on == "a" else "a"
+        await _until(lambda: json.loads(_get(f"http://127.0.0.1:{ports[other]}/healthz")[1])["seq"] >= 40, "40 commands done")
+        replicas[on].process.kill()
+        await replicas[on].process.wait()
+        # New connections at once, in the seconds before the health check marks it down: every one gets in.
+        for _ in range(8):
+            peer = await Peer.open(proxy.ws, tokens["wall"])
+            assert peer.snapshot is not None
+            await peer.close()
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+        assert process.returncode == 0, err.decode()
+        stats = json.loads(out)  # its summary
+        assert stats["sent"] == stats["ok"] > 40 and stats["refused"] == {}, stats
+        async with open_store(url) as store:
+            log = await store.events_since(0)
+        assert [e.seq for e in log] == list(range(1, len(log) + 1))
+        # Every command answered ok is one event, once (token.added: the tokens written before).
+        assert len([e for e in log if not e.kind.startswith("token.")]) == stats["ok"]
+
+
+async def test_a_proxy_with_no_replica_behind_it_is_named_as_such_not_a_wrong_path(tmp_path: Path) -> None:
+    """A 503 from HAProxy (every replica down) reads "the server behind the proxy is down", not "is the path /ws?"."""
+    text = localized(haproxy_config(REPLICAS_PAGE.read_text(encoding="utf-8")), 1, {"a": free_port(), "b": free_port()})
+    async with haproxy(text.replace("bind 127.0.0.1:1\n", "bind 127.0.0.1:__FRONT__\n"), tmp_path) as proxy:
+        await _until(lambda: _get(proxy.http + "/healthz")[0] == 503, "the proxy to answer 503")
+        with pytest.raises(ClientError) as refused:
+            await Session.open(proxy.ws, "ops_" + "x" * 43, failover=False)
+        text = str(refused.value)
+        assert refused.value.reason == "proxy_down" and "HTTP 503 from a proxy: the server behind the proxy is down" in text
+        assert "is the path /ws" not in text
