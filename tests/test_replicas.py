@@ -21,8 +21,10 @@ import msgspec
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from opsmon.client.session import Session
 from opsmon.core.config import Config
 from opsmon.core.fold import fold
+from opsmon.core.protocol import IncidentDraft, Report
 from opsmon.core.state import State
 from server.app import OpsmonServer
 from server.auth import add_token
@@ -561,8 +563,18 @@ async def test_a_replica_that_cannot_retake_its_lock_stops_serving(pg: Databases
             assert not a.server.holds_timers  # a stale replica holds no timer lock
             await a.server.timer_lock.check()
             assert not a.server.holds_timers
+            # A feeder's session sends such a command again, with its id, until the deadline: not a refusal.
+            feeder = await Session.open(a.url, a.tokens["polisi"], on_frame=lambda _: None)
+            waiting = asyncio.ensure_future(
+                feeder.request(Report(id="sabar-1", incident=IncidentDraft(regency="6371", category="logistik", severity="low", title="sabar")), timeout=30)
+            )
+            await _until(lambda: feeder.resent_unavailable >= 1, timeout=10)
+            assert not waiting.done()
         finally:
             await other.close()  # the lock is free again: A takes it back and serves
+        answered = await waiting
+        assert answered.ok and answered.seq is not None
+        await feeder.close()
         await _until(lambda: a.store.fenced is None and a.server.problem is None, timeout=10)
         assert (await _health(a))["status"] == "ok"
         assert (await officer.command("report", **report()))["ok"]
