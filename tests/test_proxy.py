@@ -181,3 +181,55 @@ async def test_a_proxy_with_no_replica_behind_it_is_named_as_such_not_a_wrong_pa
         text = str(refused.value)
         assert refused.value.reason == "proxy_down" and "HTTP 503 from a proxy: the server behind the proxy is down" in text
         assert "is the path /ws" not in text
+
+
+def _tls_block(text: str, title: str) -> str:
+    after = text[text.index(title) :]
+    found = re.search(r"^```text\n(.*?)^```", after, flags=re.S | re.M)
+    assert found is not None, f"no HAProxy block after {title!r}"
+    return found.group(1)
+
+
+def _https(url: str, cafile: Path) -> int:
+    import ssl
+
+    context = ssl.create_default_context(cafile=str(cafile))
+    try:
+        with urllib.request.urlopen(url, timeout=5, context=context) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return 0
+
+
+@pytest.mark.parametrize("shape", ["*TLS at the proxy*", "*TLS end to end*"])
+async def test_tls_at_the_proxy_and_tls_end_to_end_as_the_docs_write_them(shape: str, tmp_path: Path) -> None:
+    from tests.pki import make_pki
+    from tests.processes import add_token as add_token_cli
+
+    need_haproxy()
+    pki = make_pki(tmp_path)
+    pem = tmp_path / "posko.pem"
+    pem.write_bytes(pki.cert.read_bytes() + pki.key.read_bytes())
+    block = _tls_block(REPLICAS_PAGE.read_text(encoding="utf-8"), shape)
+    port = free_port()
+    assert "bind :443 ssl crt /etc/haproxy/posko.pem\n" in block
+    block = block.replace("bind :443 ssl crt /etc/haproxy/posko.pem\n", f"bind 127.0.0.1:__FRONT__ ssl crt {pem}\n")
+    block = block.replace("/etc/opsmon/ca.crt", str(pki.ca))
+    block = re.sub(r"server a \S+\n", f"server a 127.0.0.1:{port}\n", block)
+    block = re.sub(r"^ *server b \S+\n", "", block, flags=re.M)  # one replica is enough to show the check and the TLS
+    db = tmp_path / "opsmon.db"
+    token = add_token_cli(db, "Rahmat")
+    tls = ["--tls-cert", str(pki.cert), "--tls-key", str(pki.key)] if shape == "*TLS end to end*" else []
+    async with serving("--db", str(db), "--host", "127.0.0.1", "--port", str(port), *tls), haproxy(block, tmp_path) as proxy:
+        https = proxy.http.replace("http://", "https://")
+        # The proxy's health check finds the replica up (end to end: over TLS, its certificate verified).
+        await _until(lambda: _https(https + "/healthz", pki.ca) == 200, "the proxy's check to find the replica up")
+        session = await Session.open(proxy.ws.replace("ws://", "wss://"), token, cafile=str(pki.ca), on_frame=lambda _: None)
+        assert session.welcome.user.name == "Rahmat"
+        await session.close()
+        # A client that does not trust the post's CA is told so, not let in.
+        with pytest.raises(ClientError) as untrusted:
+            await Session.open(proxy.ws.replace("ws://", "wss://"), token, cafile=str(pki.stranger), failover=False)
+        assert untrusted.value.reason == "tls_untrusted"
