@@ -47,7 +47,7 @@ from server.follower import Follower
 from server.http import Http, Metrics
 from server.hub import Hub
 from server.lock import DatabaseLock
-from server.store.api import PG_DUMP_HINT, EventStore, Transaction, backend_of, sqlite_path
+from server.store.api import MOVED_KEY, PG_DUMP_HINT, EventStore, StoreError, Transaction, backend_of, sqlite_path
 from server.store.backends import open_store
 from server.timers import Backups, Deadlines, ServeLease, SitrepSchedule, TimerLock, TokenSweep, WriteProbe
 from server.writer import Writer
@@ -272,6 +272,12 @@ async def run(
         lock.acquire("serve")
     try:
         async with open_store(database, synchronous=config.server.synchronous, check_writable=True, shared=lock is None) as store:
+            moved = await store.get_meta(MOVED_KEY)
+            if moved is not None:
+                raise StoreError(
+                    f"{store.location} was copied to {moved} (opsmon-server copy) and is not served any more: serve the copy "
+                    f"(--db or [server] database); this one holds the same epoch {store.epoch}, so serving both would run two nights under one name"
+                )
             if store.migration_backup is not None:
                 log.warning(
                     "migrated %s to schema version %s; the file as it was is kept at %s",

@@ -30,7 +30,7 @@ from server.exercise import ExerciseSettings
 from server.export import FORMATS, ExportError, parse_moment, write
 from server.lock import DatabaseLock, LockError, user_name
 from server.logs import LOG_FORMATS, logging_to_stderr
-from server.store.api import PG_DUMP_HINT, StoreError, backend_of, copy_database, sqlite_path
+from server.store.api import MOVED_KEY, PG_DUMP_HINT, StoreError, backend_of, copy_database, sqlite_path
 from server.store.backends import open_store
 from server.tls import TLSError, server_ssl_context
 
@@ -346,9 +346,12 @@ async def _copy(args: argparse.Namespace) -> int:
             held.append(lock)
         async with open_store(args.source, exclusive=True) as source, open_store(args.target, check_writable=True, exclusive=True) as target:
             counts = await copy_database(source, target)
+            # The source keeps its rows but is marked: served by mistake beside the copy,
+            # the same epoch would run two diverging nights that clients resume across.
+            await source.set_meta(MOVED_KEY, f"{target.location} on {format_ts(utc_now())}")
             print(
                 f"copied {source.location} to {target.location}: epoch {target.epoch}, {counts['events']} event(s), {counts['incidents']} incident(s), "
-                f"{counts['tokens']} token(s), {counts['commands']} command answer(s)"
+                f"{counts['tokens']} token(s), {counts['commands']} command answer(s); {source.location} is marked as moved and will not be served"
             )
     finally:
         for lock in held:

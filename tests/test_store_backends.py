@@ -82,6 +82,11 @@ async def test_copy_moves_a_night_to_postgresql_and_back(tmp_path: Path, pg: Dat
     code, out, err = await cli("copy", "--from", f"sqlite:///{night.db_path}", "--to", target)
     assert code == 0, err
     assert f"epoch {epoch}, {head} event(s), 1 incident(s), 6 token(s), 2 command answer(s)" in out
+    assert "is marked as moved and will not be served" in out
+    # The old file, served by mistake, would be a second night under the same epoch: refused, in one line.
+    code, out, err = await cli("serve", "--config", str(CONFIG_PATH), "--db", str(night.db_path), "--port", "0")
+    assert code == 1 and "Traceback" not in err and err.strip().count("\n") == 0, err
+    assert f"was copied to {pg.url('night')} on " in err and f"same epoch {epoch}" in err
 
     async with open_store(target) as moved:
         assert moved.epoch == epoch
@@ -109,6 +114,7 @@ async def test_copy_moves_a_night_to_postgresql_and_back(tmp_path: Path, pg: Dat
     assert code == 0, err
     async with open_store(back) as returned:
         assert returned.epoch == epoch
+        assert await returned.get_meta("moved_to") is None  # the mark is the source's, not the night's
         assert [to_builtins(e) for e in await returned.events_since(0)] == after
         assert (await returned.command_results([("officer", "r-1")]))[("officer", "r-1")]
 
