@@ -31,7 +31,7 @@ from opsmon.client.session import Session
 from opsmon.core.clock import parse_ts
 from opsmon.core.config import Config
 from opsmon.core.exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
-from opsmon.core.filemodes import exposed
+from opsmon.core.filemodes import exposed, writable_by_others
 from opsmon.core.protocol import ExerciseInfo
 from opsmon.core.records import AGENCIES
 from opsmon.feeds.feeder import Outcome, Pipeline, pace_for, percentile
@@ -441,6 +441,9 @@ def describe_report(sim: SimCommand, incident: int, config: Config) -> str:
 
 def read_token_file(path: str) -> list[str]:
     """One token a line (blank lines and # comments skipped); each token's agency comes from the server."""
+    unsafe = writable_by_others(Path(path).expanduser())
+    if unsafe is not None:
+        raise FeedError(f"--token-file: not reading {unsafe}", EXIT_USAGE)
     try:
         text = Path(path).expanduser().read_text(encoding="utf-8")
     except OSError as exc:
