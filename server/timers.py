@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -212,11 +213,13 @@ class TokenSweep:
             if not await self.server.writer.write([], planner=plan):  # nothing to log, or not saved (logged as such): the next round tries again
                 return
         for change in changes:
-            log.info("token %s: %s%s", change.change, change.name, _token_change_detail(change.body))
+            log.info("token %s: %s%s", change.change, change.name, _token_change_detail(change.body, self.server.config.province.tz))
 
 
-def _token_change_detail(body: dict[str, Any]) -> str:
-    parts = [f"{key} {body[key]}" for key in ("role", "agency", "expires", "by") if body.get(key)]
+def _token_change_detail(body: dict[str, Any], tz: tzinfo) -> str:
+    """The change's fields for the log line, its expiry in the province's time (WITA), as every other time there."""
+    shown = {**body, "expires": local_time(body["expires"], tz)} if body.get("expires") else body
+    parts = [f"{key} {shown[key]}" for key in ("role", "agency", "expires", "by") if shown.get(key)]
     if body.get("regencies"):
         parts.append("regencies " + ",".join(body["regencies"]))
     return f" ({', '.join(parts)})" if parts else ""

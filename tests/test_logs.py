@@ -129,3 +129,18 @@ async def test_health_and_metrics_requests_log_at_debug_not_info(tmp_path: Path,
     assert sum("connection closed" in line for line in info) == 1  # the websocket's, not the three requests'
     debug = [line for line in log.splitlines() if " DEBUG " in line and "HTTP response sent (200 OK)" in line]
     assert len(debug) == (3 if level == "debug" else 0)
+
+
+async def test_the_token_added_line_gives_its_expiry_in_wita(tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
+    from datetime import timedelta
+
+    from server.auth import add_token as add_token_record
+
+    caplog.set_level(logging.INFO, "opsmon.server")
+    async with running_server(tmp_path, clock=clock) as running:
+        known = {r.code for r in running.config.regencies}
+        # 13:00 UTC + 9 h = 22:00 UTC, 06:00 the next morning in Banjarmasin.
+        await add_token_record(running.store, "Relawan", "officer", "KPU", None, known, expires=clock.now + timedelta(hours=9), log_change=True)
+        await running.server.tokens.log_changes()
+    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("token added: Relawan")]
+    assert "expires 2024-02-15 06:00 WITA" in line and "Z" not in line.split("expires", 1)[1], line
