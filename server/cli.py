@@ -399,7 +399,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "backup":
             if backend_of(_database(args, config)) != "sqlite":
                 return _fail(f"backup: {PG_DUMP_HINT}", EXIT_USAGE)
-            info = backup_database(sqlite_path(_database(args, config)), Path(args.to))
+            target = Path(args.to)
+            source = sqlite_path(_database(args, config))
+            if source.exists() and not target.parent.exists():
+                # A new folder for backups (e.g. /var/backups/opsmon/2024-02-14): made, the owner's only, and said.
+                try:
+                    target.parent.mkdir(parents=True, mode=0o700)
+                except OSError as exc:
+                    return _fail(f"backup: cannot create the folder {target.parent} for {target}: {exc.strerror or exc} (user {user_name()})")
+                print(f"created folder {target.parent} (mode 0700)")
+            info = backup_database(source, target)
             print(f"backup written: {info.path} (epoch {info.epoch}, seq {info.seq}, {info.bytes // 1024} KiB, {info.seconds:.2f} s)")
             return 0
         if args.command == "verify":
