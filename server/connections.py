@@ -232,7 +232,7 @@ class Connections:
         self.hello_failed(address)
         self.server.metrics.error("unauthorized")
         with contextlib.suppress(ConnectionClosed):
-            await connection.send(encode(Error(code="unauthorized", message=message)), text=True)
+            await connection.send(encode(Error(code="unauthorized", message=message, reason="token_refused")), text=True)
             await connection.close(CLOSE_POLICY, message[:120])
 
     async def greet(self, connection: ServerConnection, address: str) -> tuple[User, str] | None:

@@ -180,13 +180,17 @@ class TokenSweep:
         alive = await self.server.store.active_token_hashes(format_ts(self.server.clock()))
         for subscriber in self.server.hub.by_token(alive):
             record = await self.server.store.token_by_hash(subscriber.token_hash)
+            tz = self.server.config.province.tz
             if record is not None and record.revoked is None and record.expires is not None:
-                why = f"token expired at {local_time(record.expires, self.server.config.province.tz)}"
+                at = record.expires
+                why, reason = f"token expired at {local_time(at, tz)}", "token_expired"
             else:
-                why = "token revoked"
+                at = record.revoked if record is not None and record.revoked else ""
+                why, reason = (f"token revoked at {local_time(at, tz)}" if at else "token revoked"), "token_revoked"
             log.info("closing %s's connection from %s: %s", subscriber.user, peer_address(subscriber.connection), why)
             with contextlib.suppress(ConnectionClosed):
-                await subscriber.connection.send(encode(Error(code="unauthorized", message=why)), text=True)
+                # `at` as every time on the wire (RFC 3339 UTC): the client shows it on its own clock.
+                await subscriber.connection.send(encode(Error(code="unauthorized", message=why, reason=reason, params={"at": at})), text=True)
                 await subscriber.connection.close(CLOSE_POLICY, why)
             await self.server.hub.remove(subscriber.connection)
         if self.server.holds_timers:

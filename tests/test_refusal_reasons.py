@@ -65,6 +65,10 @@ SAMPLES: dict[str, dict[str, object]] = {
     "same_incident": {"incident": 7},
     "into_resolved": {"into": 12},
     "notes_full": {"incident": 7, "max": 500},
+    # an `unauthorized` error's reason
+    "token_refused": {},
+    "token_revoked": {"at": "2024-02-14T15:10:00.000Z"},
+    "token_expired": {"at": "2024-02-14T22:00:00.000Z"},
 }
 
 
@@ -79,7 +83,19 @@ def test_each_reason_reads_in_both_languages_with_its_params(reason: str) -> Non
         if (
             isinstance(value, str | int)
             and not isinstance(value, bool)
-            and reason not in ("blank", "too_long", "control_character", "already", "note_required", "not_resolved", "not_acknowledged", "unchanged")
+            and reason
+            not in (
+                "blank",
+                "too_long",
+                "control_character",
+                "already",
+                "note_required",
+                "not_resolved",
+                "not_acknowledged",
+                "unchanged",
+                "token_revoked",
+                "token_expired",
+            )
         ):
             assert str(value) in id_text and str(value) in en_text, (value, id_text)
     assert id_text != en_text

@@ -25,7 +25,7 @@ from websockets.exceptions import ConnectionClosed
 from opsmon.client.backoff import Backoff
 from opsmon.client.failures import ClientError, Unauthorized, failure
 from opsmon.client.handshake import CLIENT_NAME, URLs, greet, url_list
-from opsmon.core.protocol import CLOSE_POLICY, Batch, Command, Event, Result, ServerMessage, Snapshot, Welcome
+from opsmon.core.protocol import CLOSE_POLICY, Batch, Command, Error, Event, Result, ServerMessage, Snapshot, Welcome
 from opsmon.core.wire import BadMessage, decode_server, encode, event_digest
 
 log = logging.getLogger("opsmon.client.session")
@@ -83,6 +83,8 @@ class Session:
         self.closed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.failure: tuple[str, dict[str, Any]] | None = None  # why it closed, as a reason code
         self.refused = False  # it ended on a refused token
+        # Why the token was refused or withdrawn, as the server's reason and params (`refused.<reason>` in i18n).
+        self.refusal: tuple[str, dict[str, Any]] | None = None
         self.failover = failover
         self.patient = patient
         self.backoff = backoff or Backoff()
@@ -156,6 +158,8 @@ class Session:
         except ClientError as exc:
             reason = str(exc)
             self.refused = isinstance(exc, Unauthorized)
+            if self.refused and exc.reason:
+                self.refusal = (exc.reason, exc.params)
         finally:
             for future in self._waiting.values():
                 if not future.done():
@@ -170,6 +174,8 @@ class Session:
         try:
             async for raw in self.ws:
                 message = decode_server(raw)
+                if isinstance(message, Error) and message.code == "unauthorized" and message.reason:
+                    self.refusal = (message.reason, dict(message.params or {}))
                 if isinstance(message, Result):
                     self._inflight.pop(message.id, None)
                     future = self._waiting.pop(message.id, None)

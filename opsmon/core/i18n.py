@@ -362,6 +362,10 @@ CATALOG: dict[str, dict[str, str]] = {
     "cli.refused": {"id": "galat: ditolak server ({code}): {reason}", "en": "error: refused by the server: {code}: {reason}"},
     # --- exit lines (printed by run_tui, one line each) ---------------------------
     "exit.refused": {"id": "opsmon: token ditolak: {reason}", "en": "opsmon: token refused: {reason}"},
+    # why a token was refused (the server's `reason` on an `unauthorized` error), as the other refusal reasons
+    "reason.token_refused": {"id": "token tidak dikenal atau sudah dicabut", "en": "unknown or revoked token"},
+    "reason.token_revoked": {"id": "token dicabut {at}", "en": "token revoked {at}"},
+    "reason.token_expired": {"id": "token kedaluwarsa {at}", "en": "token expired {at}"},
     "exit.unreachable": {"id": "opsmon: tidak dapat tersambung: {reason}", "en": "opsmon: cannot connect: {reason}"},
     # --- why a connection failed (opsmon/client/failures.py classify_failure; detail is the OS's or TLS's own words)
     "connect.tls_untrusted": {
