@@ -523,6 +523,10 @@ async def test_a_replica_that_missed_a_reset_writes_nothing_into_the_new_night_a
             assert not refused["ok"] and refused["code"] == "unavailable", refused
         async with open_store(url) as store:
             assert await store.head() == 0
+        # Its write probe does not call it healthy meanwhile (no 200/503 flapping for the proxy).
+        await a.server.probe.check()
+        status, _, body = await http_get(a, "/healthz")
+        assert status == 503 and "reset under this replica" in body
         # Its next heartbeat sees the new night: it rejoins, and sends its clients for a snapshot.
         await a.server.lease.check()
         code, _ = await officer.closed(timeout=5)

@@ -468,8 +468,12 @@ class PostgresStore(StoreCore):
         return f"schema {target}"
 
     async def probe(self) -> None:
+        """The write probe: fails while this replica may not serve, or serves another night than the database's."""
         if self.fenced is not None:
             raise StoreError(f"this replica is not serving: {self.fenced}")
+        epoch = await self.pool.fetchval("SELECT value FROM meta WHERE key = 'epoch'")
+        if epoch != self.epoch:
+            raise StoreError(f"the database's night is epoch {epoch}, not {self.epoch} (it was reset under this replica)")
         await super().probe()
 
     # --- the dialect's part of the shared bodies ----------------------------------------
