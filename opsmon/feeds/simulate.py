@@ -373,7 +373,7 @@ async def simulate(
                 plan, begin_at = _align(plan, night, exercise, simulator.stats, config, notice)
             stats = await simulator.run_timeline(plan, speed=speed or night.speed, duration=duration, stop=stop, begin_at=begin_at)
         if simulator.lost:
-            raise FeedError(f"{simulator.lost} ({stats.ok} commands done)", EXIT_UNREACHABLE)
+            raise LostNight(f"{simulator.lost} ({stats.ok} commands done)", stats)
         return stats
     finally:
         await simulator.close()
@@ -437,6 +437,14 @@ def is_exercise(session: Session) -> bool:
 def describe_report(sim: SimCommand, incident: int, config: Config) -> str:
     regency = config.regency(str(sim.get("regency")))
     return f"#{incident:<4} {regency.short if regency else sim.get('regency'):<13} {sim.get('severity'):<8} {sim.get('title')}"
+
+
+class LostNight(FeedError):
+    """No server answered within the deadline: the night stops, and what was done is still summed up."""
+
+    def __init__(self, message: str, stats: SimStats) -> None:
+        super().__init__(message, EXIT_UNREACHABLE)
+        self.stats = stats
 
 
 def read_token_file(path: str) -> list[str]:
@@ -526,6 +534,11 @@ def run_simulate_cli(args: Any, config: Config, url: URLs, token: str | None, ca
                 loop.remove_signal_handler(signal.SIGINT)
         return stats, stop.is_set()
 
-    stats, interrupted = asyncio.run(until_interrupted())
+    try:
+        stats, interrupted = asyncio.run(until_interrupted())
+    except LostNight as lost:
+        # The summary of what was done before the loss, then the one-line error (exit 4).
+        print(json.dumps(lost.stats.to_json()) if args.json else lost.stats.line())
+        raise
     print(json.dumps(stats.to_json()) if args.json else stats.line())
     return EXIT_INTERRUPTED if interrupted else EXIT_OK
