@@ -17,7 +17,12 @@ its own after the log's head, and sends `NOTIFY` with the new head seq
 (only the number: a notification is limited to 8,000 bytes). `follow()`
 LISTENs for those on a connection of its own and reconnects when it drops;
 the follower reads the new events by seq. `hold_timers()` is the session
-advisory lock that makes exactly one replica run the timers.
+advisory lock that makes exactly one replica run the timers. `beat()` keeps
+the serving lock (taken again if its session was lost) and renews the
+replica's heartbeat lease in the `replicas` table, which migrate, reset and
+copy check besides the lock, since a lock is lost with its session; every
+write batch checks the night's epoch under the seq lock, so a replica that
+missed a reset writes nothing into the new night.
 """
 
 from __future__ import annotations
