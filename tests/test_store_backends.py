@@ -17,7 +17,7 @@ from opsmon.core.config import ConfigError, load_config
 from opsmon.core.wire import to_builtins
 from server.store.api import StoreError, sqlite_path
 from server.store.backends import open_store
-from server.store.postgres import quote_ident
+from server.store.postgres import PG_MIGRATIONS, quote_ident
 from tests.backends import POSTGRES_URL, Databases, require_postgres
 from tests.helpers import CONFIG_PATH, ROOT, FakeClock, running_server
 from tests.wire import Peer, report
@@ -134,7 +134,21 @@ async def test_migrate_creates_the_schema_and_refuses_foreign_tables(pg: Databas
     url = pg.url("fresh")
     code, out, err = await cli("migrate", "--config", str(CONFIG_PATH), "--db", url)
     assert code == 0, err
-    assert "opsmon postgresql schema version 1" in out and "seq 0" in out
+    assert "opsmon postgresql schema version 2" in out and "seq 0" in out
+    # A schema made by an opsmon before the replicas' heartbeats (version 1) gains their table.
+    older = pg.url("older")
+    connection = await asyncpg.connect(POSTGRES_URL)
+    try:
+        schema = older.rsplit("=", 1)[1]
+        await connection.execute(f'CREATE SCHEMA "{schema}"; SET search_path TO "{schema}"')
+        await connection.execute(PG_MIGRATIONS[0])
+        await connection.execute("INSERT INTO meta (key, value) VALUES ('epoch', 'e1'), ('created', '2024-02-14T13:00:00.000Z'), ('schema_version', '1')")
+    finally:
+        await connection.close()
+    code, out, err = await cli("migrate", "--config", str(CONFIG_PATH), "--db", older)
+    assert code == 0 and "schema version 2, epoch e1" in out, err
+    async with open_store(older) as store:
+        assert await store.live_replicas() == []  # type: ignore[attr-defined]
     # Someone else's tables in the schema: opsmon writes nothing into it.
     foreign = pg.url("foreign")
     connection = await asyncpg.connect(POSTGRES_URL)
