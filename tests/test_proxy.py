@@ -233,3 +233,36 @@ async def test_tls_at_the_proxy_and_tls_end_to_end_as_the_docs_write_them(shape:
         with pytest.raises(ClientError) as untrusted:
             await Session.open(proxy.ws.replace("ws://", "wss://"), token, cafile=str(pki.stranger), failover=False)
         assert untrusted.value.reason == "tls_untrusted"
+
+
+async def test_through_the_docs_haproxy_the_per_address_limit_counts_clients_not_the_proxy(tmp_path: Path) -> None:
+    """`option forwardfor` in the docs' config and `[server] trusted_proxies`: each client behind
+    the proxy is counted by its own address (here, as the test's clients share the proxy's
+    loopback, by the address each one's X-Forwarded-For names before the proxy's own entry)."""
+    from websockets.asyncio.client import connect
+
+    from tests.helpers import CONFIG_PATH
+    from tests.processes import add_token as add_token_cli
+
+    need_haproxy()
+    config = tmp_path / "config.toml"
+    text = CONFIG_PATH.read_text(encoding="utf-8")
+    assert "\n[server]\n" in text
+    config.write_text(text.replace("\n[server]\n", '\n[server]\ntrusted_proxies = ["127.0.0.1/32"]\nmax_connections_per_address = 2\n', 1), encoding="utf-8")
+    db = tmp_path / "opsmon.db"
+    add_token_cli(db, "Rahmat")
+    ports = {"a": free_port(), "b": free_port()}
+    block = localized(haproxy_config(REPLICAS_PAGE.read_text(encoding="utf-8")), 1, ports).replace("bind 127.0.0.1:1\n", "bind 127.0.0.1:__FRONT__\n")
+    async with serving("--db", str(db), "--host", "127.0.0.1", "--port", str(ports["a"]), config=config), haproxy(block, tmp_path) as proxy:
+        await _until(lambda: _get(proxy.http + "/healthz")[0] == 200, "the proxy to find the replica up")
+        # Six sockets through the proxy, two per client: none is turned away (the proxy is not one address).
+        held = [await connect(proxy.ws, additional_headers={"X-Forwarded-For": f"10.0.0.{n}"}) for n in range(3) for _ in range(2)]
+        for ws in held:
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(ws.recv(), 0.3)  # open, waiting for a hello: not refused
+        # A client's third is: the refusal names that client.
+        third = await connect(proxy.ws, additional_headers={"X-Forwarded-For": "10.0.0.1"})
+        frame = json.loads(await asyncio.wait_for(third.recv(), 5))
+        assert frame["code"] == "too_many_connections" and "10.0.0.1" in frame["message"] and "127.0.0.1" not in frame["message"], frame
+        for ws in [*held, third]:
+            await ws.close()
