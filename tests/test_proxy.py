@@ -34,6 +34,8 @@ from tests.wire import Peer
 
 REPLICAS_PAGE = ROOT / "docs" / "replicas.md"
 
+pytestmark = pytest.mark.slow  # haproxy and opsmon-server processes
+
 
 def haproxy_config(text: str) -> str:
     """The page's HAProxy block (the ```text block after "HAProxy (`/etc/haproxy/haproxy.cfg`")."""
