@@ -382,10 +382,12 @@ class ServeLease:
         assert store is not None
         async with self.server.lock:
             old, old_seq = store.epoch, self.server.state.seq
-            store.epoch = epoch
-            store.created = str(await store.get_meta("created") or "")
-            self.server.state = await store.load_state()
-            head = await store.event_at(self.server.state.seq) if self.server.state.seq else None
+            # Everything read before anything changes: a failed read leaves the replica
+            # on its old epoch, whose writes the epoch check keeps refusing.
+            state = await store.load_state()
+            head = await store.event_at(state.seq) if state.seq else None
+            created = str(await store.get_meta("created") or "")
+            self.server.state, store.epoch, store.created = state, epoch, created
             self.server.head_digest = event_digest(head) if head is not None else None
             log.warning(
                 "replica %s: the database's night is epoch %s (was %s at seq %d; reset by another process): rejoined at seq %d; its clients reconnect for a snapshot",
@@ -399,4 +401,7 @@ class ServeLease:
     async def run(self) -> None:
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
-            await self.check()
+            try:
+                await self.check()
+            except Exception:  # never the end of the heartbeat: its lease would run out under a live replica
+                log.exception("replica %s: the heartbeat round failed", self.server.replica_name)
