@@ -20,7 +20,7 @@ from opsmon.client.handshake import new_command_id
 from opsmon.core.commands import CommandError, command
 from opsmon.core.config import LANGUAGES, Config, ConfigError, config_relative, load_config
 from opsmon.core.exits import EXIT_CODES_HELP, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
-from opsmon.core.filemodes import exposed
+from opsmon.core.filemodes import exposed, writable_by_others
 from opsmon.core.geo import BoundariesError, ProvinceShape, province_shape
 from opsmon.core.i18n import Translator, local_datetime, translate_refusal
 from opsmon.core.protocol import Command, ExerciseControl, Report, Result, StageUpdate
@@ -328,6 +328,9 @@ def _token(args: argparse.Namespace) -> str:
 
 
 def _read_token_file(path: str) -> str:
+    unsafe = writable_by_others(path)
+    if unsafe is not None:
+        raise FeedError(f"not reading the token file {unsafe}", EXIT_USAGE)
     try:
         with open(path, encoding="utf-8") as handle:
             lines = [line.strip() for line in handle]

@@ -50,9 +50,9 @@ from server.http import Http
 from server.hub import Hub
 from server.lock import DatabaseLock
 from server.metrics import Metrics
-from server.store.api import EventStore, Transaction, backend_of, sqlite_path
+from server.store.api import MOVED_KEY, EventStore, StoreError, Transaction, backend_of, sqlite_path
 from server.store.backends import open_store
-from server.timers import Backups, DatabaseWatch, Deadlines, SitrepSchedule, TimerLock, TokenSweep, WriteProbe
+from server.timers import Backups, DatabaseWatch, Deadlines, ServeLease, SitrepSchedule, TimerLock, TokenSweep, WriteProbe
 from server.writer import Writer
 
 if TYPE_CHECKING:
@@ -110,6 +110,7 @@ class OpsmonServer:
         self.probe = WriteProbe(self)
         self.timer_lock = TimerLock(self)
         self.database_watch = DatabaseWatch(self)
+        self.lease = ServeLease(self)
 
     @property
     def replicated(self) -> PostgresStore | None:
@@ -168,6 +169,8 @@ class OpsmonServer:
         )
         if self.replica_name is None:
             self.replica_name = f"{socket.gethostname()}:{self.port}"
+        if self.replicated is not None:
+            await self.lease.check()  # its heartbeat lease (what reset and migrate check), from the start
         self._tasks = [
             asyncio.create_task(self.writer.run(), name="writer"),
             asyncio.create_task(self.deadlines.run(), name="escalations"),
@@ -179,6 +182,7 @@ class OpsmonServer:
                 asyncio.create_task(self.follower.run(), name="follow"),
                 asyncio.create_task(self.timer_lock.run(), name="timer-lock"),
                 asyncio.create_task(self.database_watch.run(), name="database-watch"),
+                asyncio.create_task(self.lease.run(), name="lease"),
             ]
         if self.config.sitrep.every_minutes > 0:
             self._tasks.append(asyncio.create_task(self.sitreps.run(), name="sitreps"))
@@ -300,6 +304,12 @@ async def run(
         lock.acquire("serve")
     try:
         async with open_store(database, synchronous=config.server.synchronous, check_writable=True, shared=lock is None) as store:
+            moved = await store.get_meta(MOVED_KEY)
+            if moved is not None:
+                raise StoreError(
+                    f"{store.location} was copied to {moved} (opsmon-server copy) and is not served any more: serve the copy "
+                    f"(--db or [server] database); this one holds the same epoch {store.epoch}, so serving both would run two nights under one name"
+                )
             if store.migration_backup is not None:
                 log.warning(
                     "migrated %s to schema version %s; the file as it was is kept at %s",

@@ -31,7 +31,7 @@ from server.export import FORMATS, ExportError, parse_moment, write
 from server.lock import DatabaseLock, LockError, user_name
 from server.logs import LOG_FORMATS, logging_to_stderr
 from server.pgbackup import backup_postgres, restore_postgres, verify_postgres
-from server.store.api import StoreError, backend_of, copy_database, sqlite_path
+from server.store.api import MOVED_KEY, StoreError, backend_of, copy_database, sqlite_path
 from server.store.backends import open_store
 from server.tls import TLSError, server_ssl_context
 
@@ -377,9 +377,12 @@ async def _copy(args: argparse.Namespace) -> int:
             held.append(lock)
         async with open_store(args.source, exclusive=True) as source, open_store(args.target, check_writable=True, exclusive=True) as target:
             counts = await copy_database(source, target)
+            # The source keeps its rows but is marked: served by mistake beside the copy,
+            # the same epoch would run two diverging nights that clients resume across.
+            await source.set_meta(MOVED_KEY, f"{target.location} on {format_ts(utc_now())}")
             print(
                 f"copied {source.location} to {target.location}: epoch {target.epoch}, {counts['events']} event(s), {counts['incidents']} incident(s), "
-                f"{counts['tokens']} token(s), {counts['commands']} command answer(s)"
+                f"{counts['tokens']} token(s), {counts['commands']} command answer(s); {source.location} is marked as moved and will not be served"
             )
     finally:
         for lock in held:
@@ -432,7 +435,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"{dumped.bytes // 1024} KiB, {dumped.seconds:.2f} s)"
                 )
                 return 0
-            info = backup_database(sqlite_path(_database(args, config)), Path(args.to))
+            target = Path(args.to)
+            source = sqlite_path(_database(args, config))
+            if source.exists() and not target.parent.exists():
+                # A new folder for backups (e.g. /var/backups/opsmon/2024-02-14): made, the owner's only, and said.
+                try:
+                    target.parent.mkdir(parents=True, mode=0o700)
+                except OSError as exc:
+                    return _fail(f"backup: cannot create the folder {target.parent} for {target}: {exc.strerror or exc} (user {user_name()})")
+                print(f"created folder {target.parent} (mode 0700)")
+            info = backup_database(source, target)
             print(f"backup written: {info.path} (epoch {info.epoch}, seq {info.seq}, {info.bytes // 1024} KiB, {info.seconds:.2f} s)")
             return 0
         if args.command == "verify":

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import resource
 from typing import TYPE_CHECKING
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request
 
 from opsmon.core.clock import format_ts
 from opsmon.core.protocol import CLOSE_POLICY, HELLO_TIMEOUT_SECONDS, MAX_HELLO_BYTES, PROTOCOL_VERSION, Error, Hello, Snapshot, Welcome
@@ -52,9 +54,24 @@ def descriptor_budget() -> int:
 
 
 def peer_address(connection: ServerConnection) -> str:
-    """The peer's IP address (no port): what the per-address limit counts."""
+    """The client's IP address (no port): what the per-address limits count. The
+    socket's peer, or, when that is a trusted proxy ([server] trusted_proxies),
+    the client its X-Forwarded-For names (Connections.identify)."""
+    client = getattr(connection, "client_address", None)
+    if client:
+        return str(client)
     remote = connection.remote_address
     return str(remote[0]) if remote else "unknown"
+
+
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        ip = ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
 
 
 def gated(connections: Connections) -> type[ServerConnection]:
@@ -84,6 +101,7 @@ class Connections:
 
     def __init__(self, server: OpsmonServer) -> None:
         self.server = server
+        self.proxies = [ipaddress.ip_network(n, strict=False) for n in server.settings.trusted_proxies]
         self._per_address: dict[str, int] = {}
         self._per_token: dict[str, int] = {}
         self.used: dict[str, str] = {}  # token hash -> last use, saved by the token sweep
@@ -96,13 +114,37 @@ class Connections:
 
     # --- counted from accept ----------------------------------------------------------
 
+    def trusted(self, address: str) -> bool:
+        """Whether `address` is a proxy in [server] trusted_proxies."""
+        ip = _ip(address)
+        return ip is not None and any(ip in network for network in self.proxies)
+
+    def forwarded(self, connection: ServerConnection, request: Request) -> None:
+        """A request through a trusted proxy: its client is the last address in
+        X-Forwarded-For that is not itself a trusted proxy (what the proxy saw;
+        anything left of it the client could have written). Untrusted peers'
+        headers, and a header that holds no address, change nothing."""
+        remote = connection.remote_address
+        if not self.proxies or not remote or not self.trusted(str(remote[0])):
+            return
+        hops = [hop for header in request.headers.get_all("X-Forwarded-For") for hop in header.split(",")]
+        for hop in reversed(hops):
+            ip = _ip(hop)
+            if ip is None:
+                return
+            if not any(ip in network for network in self.proxies):
+                connection.client_address = str(ip)  # type: ignore[attr-defined]
+                return
+
     def accepted(self, address: str) -> bool:
         """A TCP connection came in (nothing read yet): count it; False if it
-        must be dropped at once (its address, or the process, has too many)."""
+        must be dropped at once (its address, or the process, has too many).
+        A trusted proxy's sockets carry many clients: each is counted by its
+        own address once its request is read (Connections.handle)."""
         self.sockets[address] = self.sockets.get(address, 0) + 1
         self.sockets_open += 1
         per_address = self.server.settings.max_connections_per_address + HEALTH_HEADROOM
-        if self.sockets[address] > per_address:
+        if self.sockets[address] > per_address and not self.trusted(address):
             log.warning(
                 "dropped a connection from %s at accept: %d sockets open from it (max_connections_per_address + %d)", address, per_address, HEALTH_HEADROOM
             )
@@ -190,7 +232,7 @@ class Connections:
         self.hello_failed(address)
         self.server.metrics.error("unauthorized")
         with contextlib.suppress(ConnectionClosed):
-            await connection.send(encode(Error(code="unauthorized", message=message)), text=True)
+            await connection.send(encode(Error(code="unauthorized", message=message, reason="token_refused")), text=True)
             await connection.close(CLOSE_POLICY, message[:120])
 
     async def greet(self, connection: ServerConnection, address: str) -> tuple[User, str] | None:

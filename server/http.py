@@ -38,6 +38,7 @@ class Http:
         return any(ip in network for network in self.metrics_networks)
 
     def respond(self, connection: ServerConnection, request: Request) -> Response | None:
+        self.server.connections.forwarded(connection, request)  # the client's address, from a trusted proxy's X-Forwarded-For
         path = request.path.split("?", 1)[0]
         if path == "/ws":
             origin = request.headers.get("Origin")

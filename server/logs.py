@@ -159,6 +159,29 @@ class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
+# Requests a load balancer or Prometheus makes every few seconds: websockets'
+# INFO lines for them ("HTTP response sent", "connection closed") are logged at
+# DEBUG instead (two lines a health check would be 86,000 a day per replica).
+QUIET_PATHS = frozenset({"/healthz", "/metrics"})
+
+
+class QuietProbes(logging.Filter):
+    """On websockets' server logger: a health or metrics request's lines at DEBUG."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO:
+            return True
+        try:
+            request = getattr(getattr(record, "websocket", None), "request", None)
+            path = str(request.path).split("?", 1)[0] if request is not None else None
+        except ReferenceError:  # the connection is gone already (a weak proxy)
+            return True
+        if path not in QUIET_PATHS:
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger().isEnabledFor(logging.DEBUG)
+
+
 @contextlib.contextmanager
 def logging_to_stderr(level: str, fmt: str, tz: tzinfo) -> Iterator[None]:
     """While serving, the root logger writes to stderr in `fmt` ("text" or
@@ -171,9 +194,13 @@ def logging_to_stderr(level: str, fmt: str, tz: tzinfo) -> Iterator[None]:
     level_before = root.level
     root.addHandler(handler)
     root.setLevel(level.upper())
+    quiet = QuietProbes()
+    websockets_log = logging.getLogger("websockets.server")
+    websockets_log.addFilter(quiet)
     try:
         yield
     finally:
+        websockets_log.removeFilter(quiet)
         handler.removeFilter(repeats)
         for text in repeats.pending():
             handler.handle(logging.LogRecord("opsmon.server", logging.WARNING, __file__, 0, "%s", (text,), None))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +23,7 @@ from opsmon.core.events import PAYLOAD_TYPES
 from opsmon.core.geo import province_shape
 from opsmon.core.protocol import CLOSE_POLICY, Error
 from opsmon.core.state import State
-from opsmon.core.wire import encode
+from opsmon.core.wire import encode, event_digest
 from server.auth import local_time
 from server.backup import BackupError, BackupInfo, backup_database, rotate
 from server.connections import peer_address
@@ -42,6 +43,9 @@ PROBE_SECONDS = 2.0
 TIMER_LOCK_SECONDS = 1.0
 # Replicas: how often /metrics' look at the database (up, last backup) is refreshed.
 DATABASE_WATCH_SECONDS = 5.0
+# Replicas: how often each renews its heartbeat lease and checks its serving lock
+# and the night's epoch (the lease itself: server.store.postgres.LEASE_SECONDS).
+HEARTBEAT_SECONDS = 1.0
 
 
 class Deadlines:
@@ -187,13 +191,17 @@ class TokenSweep:
         alive = await self.server.store.active_token_hashes(format_ts(self.server.clock()))
         for subscriber in self.server.hub.by_token(alive):
             record = await self.server.store.token_by_hash(subscriber.token_hash)
+            tz = self.server.config.province.tz
             if record is not None and record.revoked is None and record.expires is not None:
-                why = f"token expired at {local_time(record.expires, self.server.config.province.tz)}"
+                at = record.expires
+                why, reason = f"token expired at {local_time(at, tz)}", "token_expired"
             else:
-                why = "token revoked"
+                at = record.revoked if record is not None and record.revoked else ""
+                why, reason = (f"token revoked at {local_time(at, tz)}" if at else "token revoked"), "token_revoked"
             log.info("closing %s's connection from %s: %s", subscriber.user, peer_address(subscriber.connection), why)
             with contextlib.suppress(ConnectionClosed):
-                await subscriber.connection.send(encode(Error(code="unauthorized", message=why)), text=True)
+                # `at` as every time on the wire (RFC 3339 UTC): the client shows it on its own clock.
+                await subscriber.connection.send(encode(Error(code="unauthorized", message=why, reason=reason, params={"at": at})), text=True)
                 await subscriber.connection.close(CLOSE_POLICY, why)
             await self.server.hub.remove(subscriber.connection)
         if self.server.holds_timers:
@@ -223,11 +231,13 @@ class TokenSweep:
             if not await self.server.writer.write([], planner=plan):  # nothing to log, or not saved (logged as such): the next round tries again
                 return
         for change in changes:
-            log.info("token %s: %s%s", change.change, change.name, _token_change_detail(change.body))
+            log.info("token %s: %s%s", change.change, change.name, _token_change_detail(change.body, self.server.config.province.tz))
 
 
-def _token_change_detail(body: dict[str, Any]) -> str:
-    parts = [f"{key} {body[key]}" for key in ("role", "agency", "expires", "by") if body.get(key)]
+def _token_change_detail(body: dict[str, Any], tz: tzinfo) -> str:
+    """The change's fields for the log line, its expiry in the province's time (WITA), as every other time there."""
+    shown = {**body, "expires": local_time(body["expires"], tz)} if body.get("expires") else body
+    parts = [f"{key} {shown[key]}" for key in ("role", "agency", "expires", "by") if shown.get(key)]
     if body.get("regencies"):
         parts.append("regencies " + ",".join(body["regencies"]))
     return f" ({', '.join(parts)})" if parts else ""
@@ -400,3 +410,75 @@ class TimerLock:
         while True:
             await asyncio.sleep(TIMER_LOCK_SECONDS)
             await self.check()
+
+
+class ServeLease:
+    """Replicas (PostgreSQL): every HEARTBEAT_SECONDS, keep the serving lock and
+    this replica's heartbeat lease (what migrate, reset and copy check), and
+    watch the night's epoch. The lock's session lost: taken again at once; not to
+    be had (a reset or migrate holds it): this replica stops serving (writes
+    refused `unavailable`, /healthz 503, no timers) until it has it again. The
+    night reset under it: it rejoins the new one (its state reloaded, its
+    clients closed so they come back for a snapshot)."""
+
+    def __init__(self, server: OpsmonServer) -> None:
+        self.server = server
+        self.closing: set[asyncio.Task[None]] = set()
+
+    async def check(self) -> None:
+        store = self.server.replicated
+        assert store is not None
+        self.closing = {task for task in self.closing if not task.done()}
+        try:
+            epoch = await store.beat(self.server.replica_name or "?", self.server.state.seq)
+        except Exception as exc:
+            self.fence(str(exc))
+            return
+        if epoch != store.epoch:
+            await self.rejoin(epoch)
+            await self.server.probe.check()  # its writes' failures were the old night's
+        if store.fenced is not None:
+            log.warning("replica %s serves again (it holds the serving lock, epoch %s)", self.server.replica_name, store.epoch)
+            store.fenced = None
+            await self.server.probe.check()  # writes work again: /healthz and the clients hear it now
+
+    def fence(self, why: str) -> None:
+        store = self.server.replicated
+        assert store is not None
+        if store.fenced is None:
+            log.error("replica %s stops serving: %s", self.server.replica_name, why)
+        store.fenced = why
+        self.server.writer.trouble(f"not serving: {why}")
+        if self.server.holds_timers:
+            self.server.holds_timers = False
+            log.warning("replica %s no longer holds the timer lock: another replica runs the timers", self.server.replica_name)
+
+    async def rejoin(self, epoch: str) -> None:
+        """The database holds another night than this replica: take it up, and send every client for a snapshot."""
+        store = self.server.replicated
+        assert store is not None
+        async with self.server.lock:
+            old, old_seq = store.epoch, self.server.state.seq
+            # Everything read before anything changes: a failed read leaves the replica
+            # on its old epoch, whose writes the epoch check keeps refusing.
+            state = await store.load_state()
+            head = await store.event_at(state.seq) if state.seq else None
+            created = str(await store.get_meta("created") or "")
+            self.server.state, store.epoch, store.created = state, epoch, created
+            self.server.head_digest = event_digest(head) if head is not None else None
+            log.warning(
+                "replica %s: the database's night is epoch %s (was %s at seq %d; reset by another process): rejoined at seq %d; its clients reconnect for a snapshot",
+                self.server.replica_name, epoch, old, old_seq, self.server.state.seq,
+            )  # fmt: skip
+            for connection in list(self.server.hub.subscribers):
+                # 1012 (service restart): every client comes back, and its resume under the old epoch gets a snapshot.
+                await self.server.hub.remove(connection)
+                self.closing.add(asyncio.create_task(connection.close(code=1012, reason="the night was reset: reconnect for a snapshot")))
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            try:
+                await self.check()
+            except Exception:  # never the end of the heartbeat: its lease would run out under a live replica
+                log.exception("replica %s: the heartbeat round failed", self.server.replica_name)

@@ -219,3 +219,51 @@ async def test_the_dashboard_takes_token_events_in_its_stride(tmp_path: Path, cl
             ).ok
             await session.close()
             await until(pilot, lambda: app.state.seq == 2 and 1 in app.state.incidents)
+
+
+# --- clients behind a proxy -----------------------------------------------------------------
+
+
+async def _turned_away(url: str, forwarded: str) -> str | None:
+    """A websocket that says it is from `forwarded`: the refusal sent before any hello, or None if it was let in."""
+    ws = await connect(url, additional_headers={"X-Forwarded-For": forwarded})
+    try:
+        frame = json.loads(await asyncio.wait_for(ws.recv(), 0.5))
+    except TimeoutError:
+        await ws.close()
+        return None
+    await ws.close()
+    return str(frame["message"]) if frame.get("code") == "too_many_connections" else None
+
+
+async def test_the_per_address_limit_counts_the_client_a_trusted_proxy_names(tmp_path: Path) -> None:
+    """Through a proxy every socket comes from the proxy: the limit counts the clients X-Forwarded-For names."""
+    config = with_server(max_connections_per_address=2, trusted_proxies=("127.0.0.1/32",))
+    async with running_server(tmp_path, config=config) as running:
+        # Five clients behind the proxy, two connections each: none is the proxy's third.
+        held = [await connect(running.url, additional_headers={"X-Forwarded-For": f"10.0.0.{n}"}) for n in range(5) for _ in range(2)]
+        # A third from one client is turned away, naming that client; what it wrote left of the proxy's entry is not believed.
+        said = await _turned_away(running.url, "192.0.2.7, 10.0.0.3")
+        assert said is not None and "10.0.0.3" in said and "192.0.2.7" not in said and "127.0.0.1" not in said
+        assert await _turned_away(running.url, "10.0.0.99") is None  # another client still gets in
+        for ws in held:
+            await ws.close()
+
+
+async def test_x_forwarded_for_from_an_untrusted_peer_is_ignored(tmp_path: Path) -> None:
+    async with running_server(tmp_path, config=with_server(max_connections_per_address=2)) as running:
+        held = [await connect(running.url, additional_headers={"X-Forwarded-For": f"10.0.0.{n}"}) for n in range(2)]
+        said = await _turned_away(running.url, "10.0.0.9")
+        assert said is not None and "127.0.0.1" in said and "10.0.0.9" not in said
+        for ws in held:
+            await ws.close()
+
+
+def test_a_trusted_proxy_that_is_not_an_address_is_refused_naming_the_key(tmp_path: Path) -> None:
+    from opsmon.core.config import ConfigError, load_config
+    from tests.helpers import CONFIG_PATH
+
+    text = CONFIG_PATH.read_text(encoding="utf-8").replace("metrics_allow = [", 'trusted_proxies = ["haproxy"]\nmetrics_allow = [', 1)
+    (tmp_path / "config.toml").write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"server.trusted_proxies\[0\]: 'haproxy' is not an address or network"):
+        load_config(tmp_path / "config.toml")

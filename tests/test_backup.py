@@ -108,6 +108,21 @@ def test_backup_refuses_what_it_cannot_do_in_one_line(tmp_path: Path) -> None:
     assert nothing.returncode != 0 and "no such file" in nothing.stderr
 
 
+async def test_backup_to_a_folder_that_does_not_exist_creates_it_and_says_so(tmp_path: Path) -> None:
+    async with running_server(tmp_path):
+        pass
+    target = tmp_path / "cadangan" / "2024-02-14" / "malam.db"
+    done = opsmon_server("backup", "--db", str(tmp_path / "opsmon.db"), "--to", str(target))
+    assert done.returncode == 0, done.stderr
+    assert f"created folder {target.parent} (mode 0700)" in done.stdout and f"backup written: {target}" in done.stdout
+    assert target.exists() and (target.parent.stat().st_mode & 0o777) == 0o700
+    assert opsmon_server("verify", str(target)).returncode == 0
+    # A folder that cannot be made (under a file): one line saying which and why, nothing written.
+    blocked = opsmon_server("backup", "--db", str(tmp_path / "opsmon.db"), "--to", str(target / "under-a-file" / "b.db"))
+    assert blocked.returncode == 1 and "Traceback" not in blocked.stderr and len(blocked.stderr.strip().splitlines()) == 1
+    assert f"cannot create the folder {target / 'under-a-file'}" in blocked.stderr
+
+
 def backing_up(tmp_path: Path, every_minutes: float) -> Config:
     config = province()
     server = msgspec.structs.replace(config.server, backup_dir="backups", backup_keep=2, backup_every_minutes=every_minutes)

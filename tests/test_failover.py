@@ -378,6 +378,26 @@ async def test_the_simulator_given_a_then_b_carries_on_on_b(tmp_path: Path) -> N
         assert len(log) == stats["ok"] + 2
 
 
+async def test_the_simulator_whose_one_server_is_gone_for_good_still_prints_its_summary(tmp_path: Path) -> None:
+    """One URL (a proxy, one server): it reconnects there until the command deadline; when
+    nothing comes back it stops with exit 4, after the summary of what was done."""
+    db = tmp_path / "opsmon.db"
+    admin = add_token(db, "Admin", role="admin")
+    port = free_port()
+    simulating = ["simulate", "--rate", "40", "--duration", "60", "--reports-only", "--quiet", "--json", "--url", url_of(port), "--token", admin]
+    async with server_on(db, port) as a:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "opsmon.cli", *simulating, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        await asyncio.sleep(3)
+        await kill9(a)
+    out, err = await asyncio.wait_for(process.communicate(), 90)
+    assert process.returncode == EXIT_UNREACHABLE, err.decode()
+    stats = json.loads(out)  # the summary, though the night was cut short
+    assert stats["ok"] > 0 and stats["sent"] >= stats["ok"], stats
+    assert "no server answered within 30 s" in err.decode() and "Traceback" not in err.decode()
+
+
 # --- the dashboard ---------------------------------------------------------------------------
 
 

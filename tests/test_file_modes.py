@@ -84,7 +84,7 @@ def opsmon(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "opsmon.cli", *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
 
 
-@pytest.mark.parametrize(("file_mode", "warned"), [(0o644, True), (0o666, True), (0o600, False)])
+@pytest.mark.parametrize(("file_mode", "warned"), [(0o644, True), (0o640, True), (0o600, False)])
 def test_a_token_file_others_may_read_is_warned_about(tmp_path: Path, file_mode: int, warned: bool) -> None:
     token_file = tmp_path / "viewer.token"
     token_file.write_text("ops_notarealtoken\n")
@@ -96,6 +96,20 @@ def test_a_token_file_others_may_read_is_warned_about(tmp_path: Path, file_mode:
     if warned:
         assert f"chmod 600 {token_file}" in ran.stderr
     assert "ops_notarealtoken" not in ran.stderr  # never the token itself
+
+
+@pytest.mark.parametrize(("file_mode", "who"), [(0o666, "its group and everyone"), (0o620, "its group"), (0o602, "everyone")])
+@pytest.mark.parametrize("command", ["ack", "simulate"])
+def test_a_token_file_others_may_write_is_not_read(tmp_path: Path, file_mode: int, who: str, command: str) -> None:
+    """Someone who may change the file could put their token in it: the command refuses before using it."""
+    token_file = tmp_path / "viewer.token"
+    token_file.write_text("ops_notarealtoken\n")
+    token_file.chmod(file_mode)
+    args = ["ack", "1"] if command == "ack" else ["simulate", "--duration", "1"]
+    ran = opsmon(*args, "--url", "ws://127.0.0.1:1/ws", "--token-file", str(token_file))
+    assert ran.returncode == 2 and "Traceback" not in ran.stderr and len(ran.stderr.strip().splitlines()) == 1, ran.stderr
+    assert f"{token_file} may be written by {who} (mode {file_mode:04o})" in ran.stderr and f"chmod 600 {token_file}" in ran.stderr
+    assert "ops_notarealtoken" not in ran.stderr
 
 
 def test_every_client_command_that_takes_a_token_takes_a_token_file() -> None:

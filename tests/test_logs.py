@@ -106,3 +106,41 @@ def test_formatters_write_wita_and_cut_out_anything_like_a_token() -> None:
     assert text == "2024-02-14 21:05:09 WITA INFO opsmon.server: hello with ops_[redacted]"
     body = json.loads(JsonFormatter(WITA).format(record))
     assert body == {"ts": "2024-02-14T21:05:09.500+08:00", "level": "info", "logger": "opsmon.server", "message": "hello with ops_[redacted]"}
+
+
+@pytest.mark.parametrize("level", ["info", "debug"])
+async def test_health_and_metrics_requests_log_at_debug_not_info(tmp_path: Path, level: str) -> None:
+    """A load balancer's check every 2 s must not write two INFO lines each (86,000 a day)."""
+    import urllib.request
+
+    db = tmp_path / "opsmon.db"
+    officer = add_token(db, "Rahmat")
+    async with serving("--db", str(db), "--port", str(free_port()), "--log-level", level) as server:
+        url = server.first_line.split("listening on ")[1].split()[0]
+        base = url.replace("ws://", "http://").removesuffix("/ws")
+        for path in ("/healthz", "/metrics", "/healthz?x=1"):
+            await asyncio.to_thread(lambda p=path: urllib.request.urlopen(base + p, timeout=5).read())  # type: ignore[misc]
+        peer = await Peer.open(url, officer)  # a websocket is still logged as before
+        await peer.close()
+        await server.until_logged("connection open")
+        log = await server.stop()
+    info = [line for line in log.splitlines() if " INFO " in line]
+    assert not any("HTTP response sent" in line for line in info), info
+    assert sum("connection closed" in line for line in info) == 1  # the websocket's, not the three requests'
+    debug = [line for line in log.splitlines() if " DEBUG " in line and "HTTP response sent (200 OK)" in line]
+    assert len(debug) == (3 if level == "debug" else 0)
+
+
+async def test_the_token_added_line_gives_its_expiry_in_wita(tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
+    from datetime import timedelta
+
+    from server.auth import add_token as add_token_record
+
+    caplog.set_level(logging.INFO, "opsmon.server")
+    async with running_server(tmp_path, clock=clock) as running:
+        known = {r.code for r in running.config.regencies}
+        # 13:00 UTC + 9 h = 22:00 UTC, 06:00 the next morning in Banjarmasin.
+        await add_token_record(running.store, "Relawan", "officer", "KPU", None, known, expires=clock.now + timedelta(hours=9), log_change=True)
+        await running.server.tokens.log_changes()
+    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("token added: Relawan")]
+    assert "expires 2024-02-15 06:00 WITA" in line and "Z" not in line.split("expires", 1)[1], line

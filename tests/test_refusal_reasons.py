@@ -73,6 +73,10 @@ SAMPLES: dict[str, dict[str, object]] = {
     "not_exercise": {},
     "exercise_state": {"action": "resume", "state": "running"},
     "exercise_ended": {},
+    # an `unauthorized` error's reason
+    "token_refused": {},
+    "token_revoked": {"at": "2024-02-14T15:10:00.000Z"},
+    "token_expired": {"at": "2024-02-14T22:00:00.000Z"},
 }
 
 
@@ -88,7 +92,19 @@ def test_each_reason_reads_in_both_languages_with_its_params(reason: str) -> Non
             isinstance(value, str | int)
             and not isinstance(value, bool)
             and reason
-            not in ("blank", "too_long", "control_character", "already", "note_required", "not_resolved", "not_acknowledged", "unchanged", "exercise_state")
+            not in (
+                "blank",
+                "too_long",
+                "control_character",
+                "already",
+                "note_required",
+                "not_resolved",
+                "not_acknowledged",
+                "unchanged",
+                "token_revoked",
+                "token_expired",
+                "exercise_state",
+            )
         ):
             assert str(value) in id_text and str(value) in en_text, (value, id_text)
     assert id_text != en_text

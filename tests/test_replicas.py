@@ -21,8 +21,10 @@ import msgspec
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from opsmon.client.session import Session
 from opsmon.core.config import Config
 from opsmon.core.fold import fold
+from opsmon.core.protocol import IncidentDraft, Report
 from opsmon.core.state import State
 from server.app import OpsmonServer
 from server.auth import add_token
@@ -219,7 +221,7 @@ async def test_a_replica_whose_listening_connection_drops_catches_up_by_seq(pg: 
         listener = getattr(b.store, "listener_pid", None)
         admin = await asyncpg.connect(POSTGRES_URL)
         try:
-            assert await admin.fetchval("SELECT application_name FROM pg_stat_activity WHERE pid = $1", listener) == "opsmon-server listen"
+            assert str(await admin.fetchval("SELECT application_name FROM pg_stat_activity WHERE pid = $1", listener)).startswith("opsmon-server listen ")
             assert await admin.fetchval("SELECT pg_terminate_backend($1)", listener)
         finally:
             await admin.close()
@@ -416,3 +418,171 @@ async def test_kill_minus_nine_of_a_replica_in_a_burst_loses_nothing_and_doubles
             assert seen == list(range(1, 241)), (client.name, seen[:5], len(seen))
             await client.peer.close()
         assert "replica B runs the timers now" in await b.until_logged("runs the timers now")
+
+
+# --- split brain: a replica that loses its serving lock, a night reset under it ---------------------------------
+
+
+async def _terminate_sessions(*running: Running) -> int:
+    """PostgreSQL ends every session of these replicas (pg_terminate_backend, as after a restart or a failover)."""
+    import asyncpg
+
+    from tests.backends import POSTGRES_URL
+
+    admin = await asyncpg.connect(POSTGRES_URL)
+    try:
+        ended = 0
+        for replica in running:
+            tag = getattr(replica.store, "session_tag", "")
+            assert tag
+            ended += int(
+                await admin.fetchval(
+                    "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name LIKE 'opsmon-server %' AND application_name LIKE '%' || $1",
+                    tag,
+                )
+            )
+        return ended
+    finally:
+        await admin.close()
+
+
+async def _pause(running: Running, name: str) -> None:
+    for task in running.server._tasks:
+        if task.get_name() == name:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def _reset(url: str) -> Any:
+    from tests.processes import opsmon_server
+
+    return opsmon_server("reset", "--keep-tokens", "--db", url)
+
+
+async def test_reset_is_refused_while_replicas_whose_sessions_were_terminated_still_serve(
+    pg: Databases, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = pg.url()
+    async with replicas(2, url, tmp_path) as (a, b):
+        officer = await Peer.open(a, a.tokens["officer"])
+        assert (await officer.command("report", **report(title="sebelum")))["ok"]
+        epoch = a.store.epoch
+        # Both replicas' heartbeats held back for a moment, so the reset below surely
+        # comes before either has noticed: their locks are free, their leases are not.
+        for replica in (a, b):
+            await _pause(replica, "lease")
+        assert await _terminate_sessions(a, b) >= 4  # each: its lock's session, the listener, the timer lock's, the pool
+        done = await asyncio.to_thread(_reset, url)
+        for replica in (a, b):
+            replica.server._tasks.append(asyncio.create_task(replica.server.lease.run(), name="lease"))
+        assert done.returncode != 0, done.stdout
+        assert "still served by 2 replica(s)" in done.stderr and "replica A (pid" in done.stderr and "replica B (pid" in done.stderr, done.stderr
+        # Each replica takes its lock again and goes on serving the same night.
+        await _until(lambda: caplog.text.count("took the serving lock again") >= 2, timeout=10)
+        assert a.store.fenced is None and b.store.fenced is None
+        sent = await officer.command("report", **report(title="sesudah"))
+        if not sent["ok"]:  # the first write may meet a pool connection PostgreSQL ended: "send it again"
+            assert sent["code"] == "unavailable"
+            sent = await officer.command("report", **report(title="sesudah"))
+        assert sent["ok"] and sent["seq"] == 2
+        for replica in (a, b):
+            health = await _health(replica)
+            assert (health["status"], health["epoch"]) == ("ok", epoch)
+        # Both hold their share of the lock again: a reset is still refused, now by the lock itself.
+        done = await asyncio.to_thread(_reset, url)
+        assert done.returncode != 0 and "is in use by another opsmon-server (replica A (pid" in done.stderr, done.stderr
+        await officer.close()
+
+
+async def test_a_replica_that_missed_a_reset_writes_nothing_into_the_new_night_and_rejoins_it(pg: Databases, tmp_path: Path) -> None:
+    import asyncpg
+
+    url = pg.url()
+    async with replicas(1, url, tmp_path) as (a,):
+        officer = await Peer.open(a, a.tokens["officer"])
+        assert (await officer.command("report", **report(title="malam lama")))["ok"]
+        old = a.store.epoch
+        # A frozen replica: its heartbeat stops, its lease runs out, PostgreSQL ends its sessions.
+        await _pause(a, "lease")
+        await _pause(a, "timer-lock")
+        admin = await asyncpg.connect(url)
+        try:
+            await admin.execute("UPDATE replicas SET lease_until = now() - interval '1 second'")
+        finally:
+            await admin.close()
+        await _terminate_sessions(a)
+        done = await asyncio.to_thread(_reset, url)
+        assert done.returncode == 0, done.stderr
+        async with open_store(url) as store:
+            new = store.epoch
+        assert new != old
+        # Its writes are refused under the seq lock: nothing of the old night enters the new one.
+        for _ in range(2):
+            refused = await officer.command("report", **report(title="salah malam"))
+            assert not refused["ok"] and refused["code"] == "unavailable", refused
+        async with open_store(url) as store:
+            assert await store.head() == 0
+        # Its write probe does not call it healthy meanwhile (no 200/503 flapping for the proxy).
+        await a.server.probe.check()
+        status, _, body = await http_get(a, "/healthz")
+        assert status == 503 and "reset under this replica" in body
+        # Its next heartbeat sees the new night: it rejoins, and sends its clients for a snapshot.
+        await a.server.lease.check()
+        code, _ = await officer.closed(timeout=5)
+        assert code == 1012
+        assert a.store.epoch == new and a.server.state.seq == 0 and not a.server.state.incidents
+        health = await _health(a)
+        assert health["epoch"] == new
+        back = await Peer.open(a, a.tokens["officer"], epoch=old, since=1)
+        assert back.welcome["epoch"] == new
+        snapshot = await back.next()  # its resume under the old epoch: a snapshot of the new night
+        assert snapshot["type"] == "snapshot" and snapshot["epoch"] == new and snapshot["incidents"] == []
+        await _until(lambda: a.server.problem is None, timeout=10)
+        sent = await back.command("report", **report(title="malam baru"))
+        assert sent["ok"] and sent["seq"] == 1
+        await back.close()
+
+
+async def test_a_replica_that_cannot_retake_its_lock_stops_serving(pg: Databases, tmp_path: Path) -> None:
+    import asyncpg
+
+    from server.store.postgres import LOCK_SERVE
+
+    url = pg.url()
+    async with replicas(1, url, tmp_path) as (a,):
+        officer = await Peer.open(a, a.tokens["officer"])
+        assert a.server.holds_timers
+        # Another process takes the serving lock exclusively the moment A's session is gone.
+        key = a.store._key  # type: ignore[attr-defined]
+        await _pause(a, "lease")  # so the lock is surely taken before A's next heartbeat
+        await _terminate_sessions(a)
+        other = await asyncpg.connect(url)
+        try:
+            await _until(lambda: other.fetchval("SELECT pg_try_advisory_lock($1, $2)", LOCK_SERVE, key), timeout=5)
+            a.server._tasks.append(asyncio.create_task(a.server.lease.run(), name="lease"))
+            await _until(lambda: a.store.fenced is not None, timeout=5)
+            status, _, body = await http_get(a, "/healthz")
+            assert status == 503 and "not serving" in body and "lost the serving lock" in body
+            refused = await officer.command("report", **report())
+            assert not refused["ok"] and refused["code"] == "unavailable" and "send it again" in refused["message"]
+            assert not a.server.holds_timers  # a stale replica holds no timer lock
+            await a.server.timer_lock.check()
+            assert not a.server.holds_timers
+            # A feeder's session sends such a command again, with its id, until the deadline: not a refusal.
+            feeder = await Session.open(a.url, a.tokens["polisi"], on_frame=lambda _: None)
+            waiting = asyncio.ensure_future(
+                feeder.request(Report(id="sabar-1", incident=IncidentDraft(regency="6371", category="logistik", severity="low", title="sabar")), timeout=30)
+            )
+            await _until(lambda: feeder.resent_unavailable >= 1, timeout=10)
+            assert not waiting.done()
+        finally:
+            await other.close()  # the lock is free again: A takes it back and serves
+        answered = await waiting
+        assert answered.ok and answered.seq is not None
+        await feeder.close()
+        await _until(lambda: a.store.fenced is None and a.server.problem is None, timeout=10)
+        assert (await _health(a))["status"] == "ok"
+        assert (await officer.command("report", **report()))["ok"]
+        await _until(lambda: a.server.holds_timers, timeout=5)
+        await officer.close()

@@ -17,7 +17,7 @@ from opsmon.core.config import ConfigError, load_config
 from opsmon.core.wire import to_builtins
 from server.store.api import StoreError, sqlite_path
 from server.store.backends import open_store
-from server.store.postgres import quote_ident
+from server.store.postgres import PG_MIGRATIONS, quote_ident
 from tests.backends import POSTGRES_URL, Databases, require_postgres
 from tests.helpers import CONFIG_PATH, ROOT, FakeClock, running_server
 from tests.wire import Peer, report
@@ -82,6 +82,11 @@ async def test_copy_moves_a_night_to_postgresql_and_back(tmp_path: Path, pg: Dat
     code, out, err = await cli("copy", "--from", f"sqlite:///{night.db_path}", "--to", target)
     assert code == 0, err
     assert f"epoch {epoch}, {head} event(s), 1 incident(s), 6 token(s), 2 command answer(s)" in out
+    assert "is marked as moved and will not be served" in out
+    # The old file, served by mistake, would be a second night under the same epoch: refused, in one line.
+    code, out, err = await cli("serve", "--config", str(CONFIG_PATH), "--db", str(night.db_path), "--port", "0")
+    assert code == 1 and "Traceback" not in err and err.strip().count("\n") == 0, err
+    assert f"was copied to {pg.url('night')} on " in err and f"same epoch {epoch}" in err
 
     async with open_store(target) as moved:
         assert moved.epoch == epoch
@@ -109,6 +114,7 @@ async def test_copy_moves_a_night_to_postgresql_and_back(tmp_path: Path, pg: Dat
     assert code == 0, err
     async with open_store(back) as returned:
         assert returned.epoch == epoch
+        assert await returned.get_meta("moved_to") is None  # the mark is the source's, not the night's
         assert [to_builtins(e) for e in await returned.events_since(0)] == after
         assert (await returned.command_results([("officer", "r-1")]))[("officer", "r-1")]
 
@@ -128,7 +134,21 @@ async def test_migrate_creates_the_schema_and_refuses_foreign_tables(pg: Databas
     url = pg.url("fresh")
     code, out, err = await cli("migrate", "--config", str(CONFIG_PATH), "--db", url)
     assert code == 0, err
-    assert "opsmon postgresql schema version 1" in out and "seq 0" in out
+    assert "opsmon postgresql schema version 2" in out and "seq 0" in out
+    # A schema made by an opsmon before the replicas' heartbeats (version 1) gains their table.
+    older = pg.url("older")
+    connection = await asyncpg.connect(POSTGRES_URL)
+    try:
+        schema = older.rsplit("=", 1)[1]
+        await connection.execute(f'CREATE SCHEMA "{schema}"; SET search_path TO "{schema}"')
+        await connection.execute(PG_MIGRATIONS[0])
+        await connection.execute("INSERT INTO meta (key, value) VALUES ('epoch', 'e1'), ('created', '2024-02-14T13:00:00.000Z'), ('schema_version', '1')")
+    finally:
+        await connection.close()
+    code, out, err = await cli("migrate", "--config", str(CONFIG_PATH), "--db", older)
+    assert code == 0 and "schema version 2, epoch e1" in out, err
+    async with open_store(older) as store:
+        assert await store.live_replicas() == []  # type: ignore[attr-defined]
     # Someone else's tables in the schema: opsmon writes nothing into it.
     foreign = pg.url("foreign")
     connection = await asyncpg.connect(POSTGRES_URL)

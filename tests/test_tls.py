@@ -145,3 +145,20 @@ async def test_the_tls_pages_three_commands_make_a_working_post_ca(tmp_path: Pat
         await session.close()
         with pytest.raises(ClientError, match="certificate"):
             await Session.open(running.url, running.tokens["wall"])
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="needs the curl command")
+async def test_the_tls_pages_health_check_works_with_tls_on(tmp_path: Path, pki: Pki) -> None:
+    """docs/tls.md's curl line, as written but for the test's CA, name and port (its certificate names localhost)."""
+    section = (ROOT / "docs" / "tls.md").read_text(encoding="utf-8").split("## The health check with TLS on", 1)[1]
+    [line] = [line for line in section.split("```sh\n", 1)[1].split("```", 1)[0].splitlines() if line.strip()]
+    async with running_server(tmp_path, ssl_context=server_ssl_context(str(pki.cert), str(pki.key))) as running:
+        port = str(running.server.port)
+        ran = line.replace("/etc/opsmon/tls/ca.crt", str(pki.ca)).replace("posko.local", "localhost").replace("8765", port)
+        done = await asyncio.to_thread(subprocess.run, ["bash", "-c", ran], capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        health = json.loads(done.stdout)
+        assert health["status"] == "ok" and health["epoch"] == running.store.epoch
+        # The plain-HTTP line of the deployment page gets nothing from a TLS port: why the page gives this one.
+        plain = await asyncio.to_thread(subprocess.run, ["curl", "-s", f"http://127.0.0.1:{port}/healthz"], capture_output=True, text=True, timeout=30)
+        assert plain.returncode != 0 and plain.stdout == ""

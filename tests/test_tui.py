@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import pytest
 from textual import events
 
 from opsmon.client.backoff import Backoff
@@ -199,12 +201,27 @@ async def test_reconnect_after_a_server_restart_shows_the_banner_and_loses_nothi
                     await second.close()
 
 
+@pytest.mark.parametrize("lang", ["id", "en"])
+async def test_a_token_revoked_mid_session_ends_with_one_line_in_one_language(server: Running, clock: FakeClock, lang: str) -> None:
+    app = OpsmonApp(url=server.url, token=server.tokens["wall"], clock=clock, lang=lang)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.online)
+        assert await server.store.revoke_token("wall")
+        await until(pilot, lambda: app.return_code is not None, timeout=10)
+    assert app.return_code == 5
+    if lang == "id":
+        assert re.fullmatch(r"opsmon: token ditolak: token dicabut \d\d:\d\d WITA", app.exit_line), app.exit_line
+    else:
+        assert re.fullmatch(r"opsmon: token refused: token revoked \d\d:\d\d WITA", app.exit_line), app.exit_line
+
+
 async def test_a_refused_token_and_an_unreachable_server_end_with_one_line(server: Running, clock: FakeClock) -> None:
     refused = OpsmonApp(url=server.url, token="ops_not-a-token", clock=clock)
     async with refused.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: refused.return_code is not None)
     assert refused.return_code == 5  # token refused, as the feeders say it
-    assert refused.exit_line == "opsmon: token ditolak: token refused by " + server.url + ": unknown or revoked token"
+    # One language: the server's reason in Indonesian, not its English words inside an Indonesian line.
+    assert refused.exit_line == "opsmon: token ditolak: token tidak dikenal atau sudah dicabut"
     port = server.server.port
     await server.server.close()
     unreachable = OpsmonApp(url=f"ws://127.0.0.1:{port}/ws", token=server.tokens["officer"], clock=clock, lang="en")

@@ -9,6 +9,7 @@ from typing import Any
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage, InvalidStatus, InvalidURI
 
 from opsmon.core.i18n import Translator
+from opsmon.core.text import for_terminal
 
 
 class ClientError(Exception):
@@ -34,7 +35,13 @@ def classify_failure(url: str, exc: BaseException) -> tuple[str, dict[str, Any]]
     if isinstance(exc, InvalidURI):
         return "not_websocket_url", {"url": url}
     if isinstance(exc, InvalidStatus):
-        return "http_status", {"url": url, "status": exc.response.status_code}
+        status = exc.response.status_code
+        said = _server_said(exc.response.body)
+        if said is not None:  # opsmon-server's own refusal (too many connections, throttled hellos): its words
+            return "http_refused", {"url": url, "status": status, "detail": said}
+        if status in (502, 503, 504):  # a proxy with no live server behind it (HAProxy, nginx)
+            return "proxy_down", {"url": url, "status": status}
+        return "http_status", {"url": url, "status": status}
     if isinstance(exc, TimeoutError):
         return "timeout", {"url": url}
     if isinstance(exc, ConnectionRefusedError):
@@ -48,6 +55,17 @@ def classify_failure(url: str, exc: BaseException) -> tuple[str, dict[str, Any]]
     if isinstance(exc, InvalidHandshake):
         return "handshake", {"url": url, "detail": str(exc)}
     return "other", {"url": url, "detail": str(exc)}
+
+
+def _server_said(body: bytes | bytearray | None) -> str | None:
+    """The one plain-text line opsmon-server answers a refused /ws with, terminal-safe
+    and cut short; None for anything else (a proxy's HTML page, nothing)."""
+    if not body:
+        return None
+    text = bytes(body[:300]).decode("utf-8", "replace").strip()
+    if not text or text.startswith("<") or "\n" in text:
+        return None
+    return for_terminal(text)[:200]
 
 
 def failure(url: str, exc: BaseException) -> ClientError:

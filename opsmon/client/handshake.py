@@ -72,7 +72,7 @@ async def greet(
     if isinstance(first, Error):
         await ws.close()
         if first.code == "unauthorized":
-            raise Unauthorized(f"token refused by {url}: {first.message}")
+            raise Unauthorized(f"token refused by {url}: {first.message}", first.reason, dict(first.params or {}))
         raise ClientError(f"{url}: {first.code}: {first.message}")
     if not isinstance(first, Welcome):
         await ws.close()

@@ -25,19 +25,22 @@ from websockets.exceptions import ConnectionClosed
 from opsmon.client.backoff import Backoff
 from opsmon.client.failures import ClientError, Unauthorized, failure
 from opsmon.client.handshake import CLIENT_NAME, URLs, greet, url_list
-from opsmon.core.protocol import CLOSE_POLICY, Batch, Command, Event, Result, ServerMessage, Snapshot, Welcome
+from opsmon.core.protocol import CLOSE_POLICY, Batch, Command, Error, Event, Result, ServerMessage, Snapshot, Welcome
 from opsmon.core.wire import BadMessage, decode_server, encode, event_digest
 
 log = logging.getLogger("opsmon.client.session")
 
 FrameHandler = Callable[[ServerMessage], None]
 
+# The first wait before a command answered `unavailable` is sent again (then doubled, up to 5 s).
+UNAVAILABLE_RETRY_SECONDS = 0.25
+
 
 class Session:
     """One authenticated websocket, or, given several URLs, one that fails over.
     Use `await Session.open(...)`, then `close()`.
 
-    With failover (on by default when several URLs are given) a lost connection
+    With failover (on by default, with one URL or several) a lost connection
     is not the end: the session tries the next URL, then the others and the same
     ones again, with capped, jittered backoff, for up to `reconnect_for` seconds.
     It resumes from the last seq it saw (same epoch: the events after it; another
@@ -80,11 +83,14 @@ class Session:
         self.closed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.failure: tuple[str, dict[str, Any]] | None = None  # why it closed, as a reason code
         self.refused = False  # it ended on a refused token
+        # Why the token was refused or withdrawn, as the server's reason and params (`refused.<reason>` in i18n).
+        self.refusal: tuple[str, dict[str, Any]] | None = None
         self.failover = failover
         self.patient = patient
         self.backoff = backoff or Backoff()
         self.reconnect_for = reconnect_for
         self.reconnects = 0  # how many times it failed over (or reconnected)
+        self.resent_unavailable = 0  # commands sent again after an `unavailable` answer
         # What a long-lived owner (opsmon.client.connection) hears of the loop.
         self.on_welcome: Callable[[Welcome], None] | None = None  # greeted: the first time, and after every reconnect
         self.on_lost: Callable[[str], None] | None = None  # the socket is gone: finding a server again
@@ -119,9 +125,11 @@ class Session:
     ) -> Session:
         """Connect and greet the first URL that answers (in the order given).
         Raises Unauthorized, or ClientError with a readable reason (every URL's, when several).
-        `failover` (default: when several URLs) keeps the session alive across lost connections."""
+        `failover` (on by default) keeps the session alive across lost connections: the
+        other URLs first, then the same ones again (one URL: a proxy in front of
+        replicas, or a server restarting), with backoff, for up to `reconnect_for` seconds."""
         urls = url_list(url)
-        failover = len(urls) > 1 if failover is None else failover
+        failover = True if failover is None else failover
         greeting: dict[str, Any] = {"client": client, "timeout": timeout, "cafile": cafile}
         session = cls(urls, token, epoch=epoch, since=since, digest=digest, failover=failover, backoff=backoff, reconnect_for=reconnect_for, **greeting)
         if on_frame is not None:
@@ -150,6 +158,8 @@ class Session:
         except ClientError as exc:
             reason = str(exc)
             self.refused = isinstance(exc, Unauthorized)
+            if self.refused and exc.reason:
+                self.refusal = (exc.reason, exc.params)
         finally:
             for future in self._waiting.values():
                 if not future.done():
@@ -164,6 +174,8 @@ class Session:
         try:
             async for raw in self.ws:
                 message = decode_server(raw)
+                if isinstance(message, Error) and message.code == "unauthorized" and message.reason:
+                    self.refusal = (message.reason, dict(message.params or {}))
                 if isinstance(message, Result):
                     self._inflight.pop(message.id, None)
                     future = self._waiting.pop(message.id, None)
@@ -346,13 +358,26 @@ class Session:
         return future
 
     async def request(self, command: Command, timeout: float = 30.0) -> Result:
-        future = await self.send(command)
-        try:
-            return await asyncio.wait_for(future, timeout)
-        except TimeoutError:
-            self._waiting.pop(command.id, None)
-            self._inflight.pop(command.id, None)
-            raise ClientError(f"no answer from {self.url} within {timeout:.0f} s") from None
+        """Send a command and wait for its result, for up to `timeout` seconds in all.
+        Answered `unavailable` (the server could not save it: nothing was changed,
+        send it again), it is sent again with the same id, with backoff, while time is left."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        delay = UNAVAILABLE_RETRY_SECONDS
+        while True:
+            future = await self.send(command)
+            try:
+                result = await asyncio.wait_for(future, max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                self._waiting.pop(command.id, None)
+                self._inflight.pop(command.id, None)
+                raise ClientError(f"no answer from {self.url} within {timeout:.0f} s") from None
+            if result.ok or result.code != "unavailable" or loop.time() + delay >= deadline:
+                return result
+            log.info("%s answered %s unavailable (%s); sending it again in %.1f s", self.url, command.id, result.message, delay)
+            self.resent_unavailable += 1
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
     @property
     def pending(self) -> int:

@@ -138,6 +138,10 @@ class ServerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # Who may read GET /metrics (connections, replica name): addresses or
     # networks; anyone else gets 403. Loopback by default.
     metrics_allow: tuple[Annotated[str, Meta(pattern=r"\S")], ...] = ("127.0.0.1/32", "::1/128")
+    # Proxies (addresses or networks) whose X-Forwarded-For names the client:
+    # its address is what the per-address limits, the hello throttle and the log
+    # use. From anyone else the header is ignored. Empty (the default): none.
+    trusted_proxies: tuple[Annotated[str, Meta(pattern=r"\S")], ...] = ()
 
     def rate_for(self, role: str) -> float:
         """Commands a second one connection of this role may send."""
@@ -419,11 +423,12 @@ def _check_server(server: ServerSettings) -> None:
         absent = "tls_key" if server.tls_cert else "tls_cert"
         raise ConfigError(f"server.{absent}: missing (tls_cert and tls_key go together)")
     _check_origins(server.allowed_origins, "server.allowed_origins")
-    for i, network in enumerate(server.metrics_allow):
-        try:
-            ipaddress.ip_network(network, strict=False)
-        except ValueError:
-            raise ConfigError(f"server.metrics_allow[{i}]: {network!r} is not an address or network like 127.0.0.1/32 or 10.0.0.0/24") from None
+    for key in ("metrics_allow", "trusted_proxies"):
+        for i, network in enumerate(getattr(server, key)):
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ConfigError(f"server.{key}[{i}]: {network!r} is not an address or network like 127.0.0.1/32 or 10.0.0.0/24") from None
 
 
 def _check_province(config: Config) -> None:

@@ -34,3 +34,16 @@ def exposed(path: str | Path) -> str | None:
         return None
     who = [w for w, bits in (("its group", 0o070), ("everyone", 0o007)) if mode & bits]
     return f"{path} may be read by {' and '.join(who)} (mode {mode:04o}): chmod 600 {path}"
+
+
+def writable_by_others(path: str | Path) -> str | None:
+    """Why `path` must not be trusted (its group or others may write it), or None:
+    a token file anyone else may change could be made to hold their token."""
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return None  # the caller's own read says what is wrong
+    if not mode & 0o022:
+        return None
+    who = [w for w, bits in (("its group", 0o020), ("everyone", 0o002)) if mode & bits]
+    return f"{path} may be written by {' and '.join(who)} (mode {mode:04o}), who could put another token in it: chmod 600 {path}"

@@ -390,6 +390,10 @@ CATALOG: dict[str, dict[str, str]] = {
     "cli.refused": {"id": "galat: ditolak server ({code}): {reason}", "en": "error: refused by the server: {code}: {reason}"},
     # --- exit lines (printed by run_tui, one line each) ---------------------------
     "exit.refused": {"id": "opsmon: token ditolak: {reason}", "en": "opsmon: token refused: {reason}"},
+    # why a token was refused (the server's `reason` on an `unauthorized` error), as the other refusal reasons
+    "reason.token_refused": {"id": "token tidak dikenal atau sudah dicabut", "en": "unknown or revoked token"},
+    "reason.token_revoked": {"id": "token dicabut {at}", "en": "token revoked {at}"},
+    "reason.token_expired": {"id": "token kedaluwarsa {at}", "en": "token expired {at}"},
     "exit.unreachable": {"id": "opsmon: tidak dapat tersambung: {reason}", "en": "opsmon: cannot connect: {reason}"},
     # --- why a connection failed (opsmon/client/failures.py classify_failure; detail is the OS's or TLS's own words)
     "connect.tls_untrusted": {
@@ -408,6 +412,11 @@ CATALOG: dict[str, dict[str, str]] = {
         "id": "{url} menjawab HTTP {status}, bukan websocket: apakah path-nya /ws?",
         "en": "{url} answered HTTP {status}, not a websocket: is the path /ws?",
     },
+    "connect.proxy_down": {
+        "id": "{url} menjawab HTTP {status} dari proksi: server di belakang proksi mati atau tidak menjawab (coba lagi sebentar; periksa opsmon-server di belakangnya)",
+        "en": "{url} answered HTTP {status} from a proxy: the server behind the proxy is down or not answering (try again shortly; check the opsmon-server behind it)",
+    },
+    "connect.http_refused": {"id": "{url} menolak websocket (HTTP {status}): {detail}", "en": "{url} refused the websocket (HTTP {status}): {detail}"},
     "connect.timeout": {"id": "{url} tidak menjawab tepat waktu", "en": "{url} did not answer in time"},
     "connect.refused": {
         "id": "tidak ada yang mendengarkan di {url} (sambungan ditolak): apakah opsmon-server berjalan?",

@@ -276,9 +276,15 @@ class Result(msgspec.Struct, tag="result", tag_field="type", omit_defaults=True)
     duplicate: bool = False
 
 
-class Error(msgspec.Struct, tag="error", tag_field="type"):
+class Error(msgspec.Struct, tag="error", tag_field="type", omit_defaults=True):
     code: str
     message: str
+    # Added to v1, on `unauthorized`: why, as a stable reason ("token_refused"
+    # at the hello; "token_revoked", "token_expired" when a token is withdrawn
+    # mid-session) and its parameters ("at": when, a timestamp), so a client
+    # says it in one language; `message` stays English.
+    reason: str | None = None
+    params: dict[str, Any] | None = None
 
 
 class Status(msgspec.Struct, tag="status", tag_field="type"):

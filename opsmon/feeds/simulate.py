@@ -32,7 +32,7 @@ from opsmon.core.clock import parse_ts
 from opsmon.core.config import Config
 from opsmon.core.events import ExerciseClockChanged
 from opsmon.core.exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
-from opsmon.core.filemodes import exposed
+from opsmon.core.filemodes import exposed, writable_by_others
 from opsmon.core.protocol import Batch, Event, ExerciseInfo, ServerMessage
 from opsmon.core.records import AGENCIES
 from opsmon.feeds.feeder import Outcome, Pipeline, pace_for, percentile
@@ -406,7 +406,7 @@ async def simulate(
                 plan, begin_at = _align(plan, night, exercise, simulator.stats, config, notice)
             stats = await simulator.run_timeline(plan, speed=speed or night.speed, duration=duration, stop=stop, begin_at=begin_at)
         if simulator.lost:
-            raise FeedError(f"{simulator.lost} ({stats.ok} commands done)", EXIT_UNREACHABLE)
+            raise LostNight(f"{simulator.lost} ({stats.ok} commands done)", stats)
         return stats
     finally:
         await simulator.close()
@@ -472,8 +472,19 @@ def describe_report(sim: SimCommand, incident: int, config: Config) -> str:
     return f"#{incident:<4} {regency.short if regency else sim.get('regency'):<13} {sim.get('severity'):<8} {sim.get('title')}"
 
 
+class LostNight(FeedError):
+    """No server answered within the deadline: the night stops, and what was done is still summed up."""
+
+    def __init__(self, message: str, stats: SimStats) -> None:
+        super().__init__(message, EXIT_UNREACHABLE)
+        self.stats = stats
+
+
 def read_token_file(path: str) -> list[str]:
     """One token a line (blank lines and # comments skipped); each token's agency comes from the server."""
+    unsafe = writable_by_others(Path(path).expanduser())
+    if unsafe is not None:
+        raise FeedError(f"--token-file: not reading {unsafe}", EXIT_USAGE)
     try:
         text = Path(path).expanduser().read_text(encoding="utf-8")
     except OSError as exc:
@@ -556,6 +567,11 @@ def run_simulate_cli(args: Any, config: Config, url: URLs, token: str | None, ca
                 loop.remove_signal_handler(signal.SIGINT)
         return stats, stop.is_set()
 
-    stats, interrupted = asyncio.run(until_interrupted())
+    try:
+        stats, interrupted = asyncio.run(until_interrupted())
+    except LostNight as lost:
+        # The summary of what was done before the loss, then the one-line error (exit 4).
+        print(json.dumps(lost.stats.to_json()) if args.json else lost.stats.line())
+        raise
     print(json.dumps(stats.to_json()) if args.json else stats.line())
     return EXIT_INTERRUPTED if interrupted else EXIT_OK

@@ -38,8 +38,8 @@ from opsmon.core.events import ExerciseClockChanged, IncidentEscalated, Incident
 from opsmon.core.exits import EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE
 from opsmon.core.fold import concerns
 from opsmon.core.geo import ProvinceShape
-from opsmon.core.i18n import WITA, Translator, local_time, translate_failure, who
-from opsmon.core.protocol import Event, History, Welcome
+from opsmon.core.i18n import WITA, Translator, local_time, translate_failure, translate_refusal, who
+from opsmon.core.protocol import Event, History, Result, Welcome
 from opsmon.core.records import SEVERITIES, Incident
 from opsmon.core.state import State
 from opsmon.core.text import for_terminal
@@ -375,7 +375,10 @@ class OpsmonApp(Scoped, App[int]):
 
     @on(Refused)
     def _on_refused(self, message: Refused) -> None:
-        self.exit_line = self.tr("exit.refused", reason=message.reason)
+        # One language: the server's reason in the screen's words; an unknown one as the server said it.
+        why = Result(id="", ok=False, code="unauthorized", message=message.reason, reason=message.code, params=message.params)
+        reason = translate_refusal(why, self.lang, self.tz)
+        self.exit_line = self.tr("exit.refused", reason=reason)
         self.exit(return_code=EXIT_UNAUTHORIZED, message=self._exit_message())
 
     def _exit_message(self) -> Text:

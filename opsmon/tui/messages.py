@@ -45,9 +45,11 @@ class Disconnected(Message):
 class Refused(Message):
     """The token was refused; the connection has stopped."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, code: str | None = None, params: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.reason = reason
+        self.code = code  # the server's reason (`refused.<code>` in i18n), when it gave one
+        self.params = params or {}
 
 
 class ServerProblem(Message):
@@ -83,7 +85,8 @@ class Bridge:
         self.app.post_message(Disconnected(since, reason, *(failure or (None, None))))
 
     def refused(self, reason: str) -> None:
-        self.app.post_message(Refused(reason))
+        refusal = self.app.connection.session.refusal if self.app.connection is not None else None
+        self.app.post_message(Refused(reason, *(refusal or (None, None))))
 
     def server_problem(self, problem: str | None) -> None:
         self.app.post_message(ServerProblem(problem))

@@ -180,6 +180,10 @@ def writing(store: EventStore, head: int) -> AbstractAsyncContextManager[Transac
 
 
 # What `opsmon-server copy` moves, table by table, in the SQLite store's column names.
+# The meta key `opsmon-server copy` sets in its source: where the night went
+# and when. `serve` refuses a database holding it (server.app.run).
+MOVED_KEY = "moved_to"
+
 COPY_TABLES: dict[str, tuple[str, ...]] = {
     "meta": ("key", "value"),
     "epochs": ("epoch", "started", "first_seq", "reason"),
@@ -201,6 +205,9 @@ async def copy_database(source: EventStore, target: EventStore) -> dict[str, int
     if await target.head() or await target.tokens():
         raise StoreError(f"{target.location} is not empty (it has events or tokens): copy into a new database")
     tables = {table: (columns, await source.dump_table(table, columns)) for table, columns in COPY_TABLES.items()}
+    # A source copied before is marked moved: the mark is the source's, not the night's.
+    meta_columns, meta_rows = tables["meta"]
+    tables["meta"] = (meta_columns, [row for row in meta_rows if row[0] != MOVED_KEY])
     await target.load_tables(tables)
     return {table: len(rows) for table, (_, rows) in tables.items()}
 

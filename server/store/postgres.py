@@ -17,7 +17,12 @@ its own after the log's head, and sends `NOTIFY` with the new head seq
 (only the number: a notification is limited to 8,000 bytes). `follow()`
 LISTENs for those on a connection of its own and reconnects when it drops;
 the follower reads the new events by seq. `hold_timers()` is the session
-advisory lock that makes exactly one replica run the timers.
+advisory lock that makes exactly one replica run the timers. `beat()` keeps
+the serving lock (taken again if its session was lost) and renews the
+replica's heartbeat lease in the `replicas` table, which migrate, reset and
+copy check besides the lock, since a lock is lost with its session; every
+write batch checks the night's epoch under the seq lock, so a replica that
+missed a reset writes nothing into the new night.
 """
 
 from __future__ import annotations
@@ -26,8 +31,10 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 import re
 import secrets
+import socket
 import urllib.parse
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -41,13 +48,20 @@ from server.store.core import EVENT_COLUMNS, Sql, StoreCore, encoder, event_row,
 
 log = logging.getLogger("opsmon.store")
 
-PG_SCHEMA_VERSION = 1
+PG_SCHEMA_VERSION = 2
 POOL_SIZE = 4
 CONNECT_TIMEOUT_SECONDS = 10
 # The advisory locks of one schema: (class, the schema's key). SERVE is held
 # shared by every replica and exclusively by migrate/reset/copy; SEQ for the
 # length of one write transaction; TIMERS by the one replica that runs them.
 LOCK_SERVE, LOCK_SEQ, LOCK_TIMERS = 1, 2, 3
+# Every replica writes a heartbeat row (the `replicas` table) every second
+# (server.timers.HEARTBEAT_SECONDS), on
+# the connection holding its share of the serving lock, with a lease that runs
+# LEASE_SECONDS on the database's clock. migrate, reset and copy refuse while
+# any lease is live: a replica whose lock session was dropped (pg_terminate_backend,
+# a PostgreSQL restart) still counts until it has retaken the lock or stopped.
+LEASE_SECONDS = 10.0
 # The listening connection is asked to answer this often, so one that died
 # without a word (no RST) is found and replaced.
 FOLLOW_PING_SECONDS = 2.0
@@ -131,6 +145,18 @@ PG_MIGRATIONS: list[str] = [
         code     TEXT NOT NULL,
         reason   TEXT,
         message  TEXT NOT NULL
+    );
+    """,
+    # 2: the replicas' heartbeats, each with a lease (what reset/migrate/copy check).
+    """
+    CREATE TABLE replicas (
+        name        TEXT COLLATE "C" PRIMARY KEY,
+        host        TEXT NOT NULL,
+        pid         BIGINT NOT NULL,
+        epoch       TEXT COLLATE "C" NOT NULL,
+        head        BIGINT NOT NULL,
+        seen        TIMESTAMPTZ NOT NULL,
+        lease_until TIMESTAMPTZ NOT NULL
     );
     """,
 ]
@@ -263,6 +289,13 @@ class PostgresStore(StoreCore):
         self._timers_held = False
         # The server process (pg_stat_activity.pid) of the connection follow() listens on.
         self.listener_pid: int | None = None
+        # Why this replica must not write now (its serving lock lost and not
+        # retaken, or the night reset under it), or None: writes are refused.
+        self.fenced: str | None = None
+        self._beat_name: str | None = None  # the name its heartbeat row has
+        self.lease_seconds = LEASE_SECONDS
+        # Every connection of this store says so in pg_stat_activity.application_name.
+        self.session_tag = f"{os.getpid()}.{secrets.token_hex(3)}"
 
     @property
     def channel(self) -> str:
@@ -301,21 +334,37 @@ class PostgresStore(StoreCore):
                 finally:
                     await first.close()
             if self.exclusive or self.shared:
-                self._holder = await asyncpg.connect(self.dsn, timeout=CONNECT_TIMEOUT_SECONDS)
+                self._holder = await self._connect("serve")
                 self._key = int(await self._holder.fetchval("SELECT hashtext(current_database() || ':' || COALESCE(current_schema(), ''))"))
                 if self.exclusive and not await self._holder.fetchval("SELECT pg_try_advisory_lock($1, $2)", LOCK_SERVE, self._key):
+                    who = await self._lock_holders(self._holder)
                     raise StoreError(
-                        f"{self.location} is in use by another opsmon-server (it holds the database's advisory lock): stop that one (every replica) first"
+                        f"{self.location} is in use by another opsmon-server ({who}: it holds the database's advisory lock): stop that one (every replica) first"
                     )
                 if self.shared and not await self._holder.fetchval("SELECT pg_try_advisory_lock_shared($1, $2)", LOCK_SERVE, self._key):
                     raise StoreError(
                         f"{self.location} is being migrated, reset or copied by another opsmon-server (it holds the database's advisory lock): wait for it to finish"
                     )
-            self._pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=POOL_SIZE, timeout=CONNECT_TIMEOUT_SECONDS)
+            self._pool = await asyncpg.create_pool(
+                self.dsn,
+                min_size=1,
+                max_size=POOL_SIZE,
+                timeout=CONNECT_TIMEOUT_SECONDS,
+                server_settings={"application_name": f"opsmon-server {self.session_tag}"},
+            )
             self._sql = PgSql(self._pool)
             if not self._key:
                 self._key = int(await self._pool.fetchval("SELECT hashtext(current_database() || ':' || COALESCE(current_schema(), ''))"))
             await self._migrate()
+            if self.exclusive:
+                # The lock is free, but a replica whose lock session was dropped may
+                # still serve: its heartbeat's lease says so until it runs out.
+                live = await self.live_replicas()
+                if live:
+                    raise StoreError(
+                        f"{self.location} is still served by {len(live)} replica(s), by their heartbeat: {'; '.join(live)}: "
+                        f"stop every replica first (a replica killed without stopping counts until its lease runs out, {LEASE_SECONDS:g} s)"
+                    )
         except StoreError:
             await self.close()
             raise
@@ -323,7 +372,38 @@ class PostgresStore(StoreCore):
             await self.close()
             raise StoreError(f"cannot use the PostgreSQL database {self.location}: {type(exc).__name__}: {exc}") from None
 
+    async def live_replicas(self) -> list[str]:
+        """The replicas whose heartbeat lease has not run out, each as "NAME (pid P on HOST, seen S s ago)"."""
+        async with self.pool.acquire() as con:
+            return await self._replicas_on(con)
+
+    @staticmethod
+    async def _replicas_on(con: Any) -> list[str]:
+        if await con.fetchval("SELECT to_regclass('replicas')") is None:
+            return []
+        rows = await con.fetch("SELECT name, pid, host, EXTRACT(EPOCH FROM now() - seen) FROM replicas WHERE lease_until > now() ORDER BY name")
+        return [f"replica {name} (pid {pid} on {host}, seen {max(0.0, float(ago)):.1f} s ago)" for name, pid, host, ago in rows]
+
+    async def _lock_holders(self, con: Any) -> str:
+        """Who holds the serving lock: the replicas by their heartbeat, else the sessions holding it."""
+        with contextlib.suppress(*_CONNECT_ERRORS):
+            live = await self._replicas_on(con)
+            if live:
+                return "; ".join(live)
+            rows = await con.fetch(
+                "SELECT a.pid, COALESCE(host(a.client_addr), 'local socket'), a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                "WHERE l.locktype = 'advisory' AND l.classid = $1 AND l.objid::bigint = ($2::bigint & 4294967295) AND l.objsubid = 2 AND l.granted ORDER BY a.pid",
+                LOCK_SERVE,
+                self._key,
+            )
+            if rows:
+                return "; ".join(f"PostgreSQL session {pid} from {addr}{f' ({app})' if app else ''}" for pid, addr, app in rows)
+        return "a holder that could not be named"
+
     async def close(self) -> None:
+        if self._beat_name is not None and self._pool is not None:
+            with contextlib.suppress(*_CONNECT_ERRORS):  # stopped cleanly: its lease ends now, not in LEASE_SECONDS
+                await self._pool.execute("DELETE FROM replicas WHERE name = $1 AND pid = $2", self._beat_name, os.getpid(), timeout=5)
         pool, self._pool, self._sql = self._pool, None, None
         holder, self._holder = self._holder, None
         timers, self._timers, self._timers_held = self._timers, None, False
@@ -393,8 +473,18 @@ class PostgresStore(StoreCore):
             for (table,) in await con.fetch("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"):
                 new, old = f"{quote_ident(target)}.{quote_ident(table)}", f"{quote_ident(schema)}.{quote_ident(table)}"
                 await con.execute(f"CREATE TABLE {new} (LIKE {old} INCLUDING ALL)")
-                await con.execute(f"INSERT INTO {new} SELECT * FROM {old}")
+                if table != "replicas":  # the live replicas' heartbeats are not the night's
+                    await con.execute(f"INSERT INTO {new} SELECT * FROM {old}")
         return f"schema {target}"
+
+    async def probe(self) -> None:
+        """The write probe: fails while this replica may not serve, or serves another night than the database's."""
+        if self.fenced is not None:
+            raise StoreError(f"this replica is not serving: {self.fenced}")
+        epoch = await self.pool.fetchval("SELECT value FROM meta WHERE key = 'epoch'")
+        if epoch != self.epoch:
+            raise StoreError(f"the database's night is epoch {epoch}, not {self.epoch} (it was reset under this replica)")
+        await super().probe()
 
     # --- the dialect's part of the shared bodies ----------------------------------------
 
@@ -419,8 +509,15 @@ class PostgresStore(StoreCore):
         with the events committed since `head` (by other replicas) read under
         it. Its commit() numbers after them; the transaction commits when the
         block ends, and the lock goes with it, so commit order is seq order."""
+        if self.fenced is not None:
+            raise StoreError(f"this replica is not serving: {self.fenced}")
         async with self._tx() as con:
             await con.execute("SELECT pg_advisory_xact_lock($1, $2)", LOCK_SEQ, self._key)
+            # The night this replica serves, checked under the seq lock: a replica
+            # that missed a reset writes nothing into the new night.
+            epoch = await con.fetchval("SELECT value FROM meta WHERE key = 'epoch'")
+            if epoch != self.epoch:
+                raise StoreError(f"the database's night is epoch {epoch}, not {self.epoch} (it was reset under this replica)")
             rows = await con.fetch(f"SELECT {EVENT_COLUMNS} FROM events WHERE seq > $1 ORDER BY seq", head)
             missed = [row_event(row) for row in rows]
             # The log's head, read under the lock: the writer's, and what it missed (the seq is gap-free).
@@ -485,9 +582,7 @@ class PostgresStore(StoreCore):
         while True:
             connection: asyncpg.Connection[Any] | None = None
             try:
-                connection = await asyncpg.connect(
-                    self.dsn, timeout=CONNECT_TIMEOUT_SECONDS, server_settings={**KEEPALIVES, "application_name": "opsmon-server listen"}
-                )
+                connection = await self._connect("listen")
                 self.listener_pid = connection.get_server_pid()
                 lost = asyncio.Event()
                 connection.add_termination_listener(lambda _c, event=lost: event.set())
@@ -512,17 +607,76 @@ class PostgresStore(StoreCore):
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
+    async def _connect(self, role: str) -> asyncpg.Connection[Any]:
+        """A connection of its own (the serving lock's, the listener's, the timer lock's), with
+        short keepalives so a dead peer's session (and its locks) goes in seconds."""
+        return await asyncpg.connect(
+            self.dsn, timeout=CONNECT_TIMEOUT_SECONDS, server_settings={**KEEPALIVES, "application_name": f"opsmon-server {role} {self.session_tag}"}
+        )
+
+    async def beat(self, name: str, head: int) -> str:
+        """One heartbeat (HEARTBEAT_SECONDS apart): the serving lock checked on its
+        own session, taken again if that session was lost (pg_terminate_backend, a
+        PostgreSQL restart), and this replica's lease renewed on it. Returns the
+        database's epoch (another than `self.epoch`: the night was reset under it).
+        Raises StoreError if the lock cannot be had: this replica must not serve."""
+        self._beat_name = name
+        holder = self._holder
+        if holder is not None and not holder.is_closed():
+            try:
+                return await self._renew(holder, name, head)
+            except _CONNECT_ERRORS as exc:
+                log.warning("lost the serving lock's PostgreSQL session (%s: %s); taking the lock again", type(exc).__name__, exc)
+                holder.terminate()
+        self._holder = None
+        try:
+            holder = await self._connect("serve")
+        except _CONNECT_ERRORS as exc:
+            raise StoreError(f"the serving lock's session is lost and PostgreSQL cannot be reached ({type(exc).__name__}: {exc})") from None
+        try:
+            if not await holder.fetchval("SELECT pg_try_advisory_lock_shared($1, $2)", LOCK_SERVE, self._key, timeout=CONNECT_TIMEOUT_SECONDS):
+                who = await self._lock_holders(holder)
+                raise StoreError(f"lost the serving lock and cannot take it again: {who} holds it (a migrate, reset or copy)")
+            epoch = await self._renew(holder, name, head)
+        except BaseException:
+            holder.terminate()
+            raise
+        self._holder = holder
+        log.warning("took the serving lock again on %s", self.location)
+        return epoch
+
+    async def _renew(self, con: asyncpg.Connection[Any], name: str, head: int) -> str:
+        epoch = await con.fetchval(
+            "WITH beat AS (INSERT INTO replicas (name, host, pid, epoch, head, seen, lease_until) "
+            "VALUES ($1, $2, $3, $4, $5, now(), now() + make_interval(secs => $6)) "
+            "ON CONFLICT (name) DO UPDATE SET host = EXCLUDED.host, pid = EXCLUDED.pid, epoch = EXCLUDED.epoch, head = EXCLUDED.head, "
+            "seen = EXCLUDED.seen, lease_until = EXCLUDED.lease_until RETURNING 1) "
+            "SELECT value FROM meta WHERE key = 'epoch'",
+            name,
+            socket.gethostname(),
+            os.getpid(),
+            self.epoch,
+            head,
+            self.lease_seconds,
+            timeout=CONNECT_TIMEOUT_SECONDS,
+        )
+        return str(epoch or "")
+
     async def hold_timers(self) -> bool:
         """Whether this process holds the timer lock now: taken if free (a session
         advisory lock on a connection of its own, with short keepalives so a dead
         holder's lock is freed in seconds), checked if held. False once that
         connection is lost: another replica may have the lock by then."""
+        if self.fenced is not None:
+            # A replica that may not serve must not run the timers: the lock goes with its session.
+            connection, self._timers, self._timers_held = self._timers, None, False
+            if connection is not None:
+                connection.terminate()
+            return False
         try:
             if self._timers is None or self._timers.is_closed():
                 self._timers_held = False
-                self._timers = await asyncpg.connect(
-                    self.dsn, timeout=CONNECT_TIMEOUT_SECONDS, server_settings={**KEEPALIVES, "application_name": "opsmon-server timers"}
-                )
+                self._timers = await self._connect("timers")
             if self._timers_held:
                 await self._timers.fetchval("SELECT 1", timeout=CONNECT_TIMEOUT_SECONDS)
             else:
