@@ -156,6 +156,8 @@ class ClientSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     cafile: str = ""
     # The terminal bell when a critical incident arrives or one is escalated.
     bell: bool = True
+    # At most one ring in this many seconds: a burst of alerts rings once (each still has its notice).
+    bell_interval: Annotated[float, Meta(ge=0, le=3600)] = 10.0
 
 
 class WebSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
