@@ -87,9 +87,12 @@ class RegencyPanel(Widget):
             # the progress line instead: the name and the marks are never cut.
             title = self._title(summary, width, compact=True)
             moved = Text()
-            if title.cell_len > width:
-                title = self._title(summary, width, compact=True, stage_marks=False)
-                moved = self._stage_marks(summary)
+            marks = self._stage_marks(summary)
+            kept = len(marks)
+            while title.cell_len > width and kept > 0:  # the last marks move first
+                kept -= 1
+                title = self._title(summary, width, compact=True, stage_marks=kept)
+                moved = Text().join(marks[kept:])
             lines = [fit(title, Text(), width), self._progress(summary, lookup, width, age=True, lead=moved)]
         else:
             lines = [self._title(summary, width), self._progress(summary, lookup, width)]
@@ -106,15 +109,16 @@ class RegencyPanel(Widget):
 
     # --- lines ----------------------------------------------------------------
 
-    def _stage_marks(self, summary: RegencySummary) -> Text:
-        marks = Text()
+    def _stage_marks(self, summary: RegencySummary) -> list[Text]:
+        """A blocked stage, a stage past its window: short words in reverse video."""
+        marks = []
         if summary.blocked:
-            marks.append(self.tr("panel.blocked_short") + " ", self._style("alert"))
+            marks.append(Text(self.tr("panel.blocked_short") + " ", self._style("alert")))
         if summary.late_stages:
-            marks.append(self.tr("panel.late_short") + " ", self._style("alert"))
+            marks.append(Text(self.tr("panel.late_short") + " ", self._style("alert")))
         return marks
 
-    def _marks(self, summary: RegencySummary, compact: bool, stage_marks: bool = True) -> Text:
+    def _marks(self, summary: RegencySummary, compact: bool, stage_marks: int = 2) -> Text:
         """What needs the officer, in words and reverse video: readable without colour."""
         tr = self.tr
         marks = Text()
@@ -123,8 +127,9 @@ class RegencyPanel(Widget):
         if summary.critical_unacked and not compact:
             marks.append(tr("panel.critical") + " ", self._style("alert"))
         # Boxed panels name the blocked and late stages on lines of their own.
-        if compact and stage_marks:
-            marks.append_text(self._stage_marks(summary))
+        if compact:
+            for mark in self._stage_marks(summary)[:stage_marks]:
+                marks.append_text(mark)
         if summary.overdue:
             marks.append((tr("status.overdue") if compact else tr("panel.overdue")) + " ", self._style("alert"))
         if self.has_class("-stale"):
@@ -132,7 +137,7 @@ class RegencyPanel(Widget):
         marks.rstrip()
         return marks
 
-    def _title(self, summary: RegencySummary, width: int, compact: bool = False, stage_marks: bool = True) -> Text:
+    def _title(self, summary: RegencySummary, width: int, compact: bool = False, stage_marks: int = 2) -> Text:
         """The key, the name and (compact) the counts and marks; longer than `width` when
         they do not fit (the caller decides what moves)."""
         left = Text()
