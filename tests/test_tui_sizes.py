@@ -13,7 +13,7 @@ from opsmon.tui.app import OpsmonApp
 from opsmon.tui.widgets.bars import cut_name
 from opsmon.tui.widgets.queue import column_widths
 from server.auth import add_token
-from tests.helpers import FakeClock, Running
+from tests.helpers import FakeClock, Running, free_port
 from tests.tui_helpers import act, loaded, queue_of, report, screen_lines, settle, until
 
 SIZES = [(80, 24), (120, 40), (220, 60)]
@@ -85,6 +85,21 @@ async def test_every_screen_keeps_what_distinguishes_at_every_size(server: Runni
         await pilot.press("question_mark")
         await until(pilot, lambda: type(app.screen).__name__ == "HelpScreen")
         assert any("Tombol" in line for line in screen_lines(app))
+        await pilot.press("escape")
+        # The merge picker names the other incidents by regency, whole.
+        await until(pilot, lambda: type(app.screen).__name__ == "DashboardScreen")
+        queue_of(app).select_incident(box)
+        await pilot.press("M")
+        await until(pilot, lambda: type(app.screen).__name__ == "PickModal")
+        await settle(pilot)
+        assert any(f"#{riot} Tanah Bumbu" in line for line in screen_lines(app))
+        await pilot.press("escape")
+        # The situation report's preview.
+        await until(pilot, lambda: type(app.screen).__name__ == "DashboardScreen")
+        await pilot.press("p")
+        await until(pilot, lambda: type(app.screen).__name__ == "SitrepScreen")
+        await settle(pilot)
+        assert any(f"Polri/{FAUZI}" in line for line in screen_lines(app))  # who made it, whole
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
@@ -117,3 +132,13 @@ def test_a_name_is_cut_where_it_does_not_tell_people_apart() -> None:
     assert cut_name(f"Polri/{FAUZI}", 18) == "Polri/Ahmad…Rahman"
     assert cut_name(f"Polri/{RIZKY}", 12) == "M.R.Pratama"
     assert cut_name("Bawaslu/Rahmat", 20) == "Bawaslu/Rahmat"
+
+
+async def test_the_offline_banner_wraps_its_reason_at_80x24(clock: FakeClock) -> None:
+    """Nothing listening: the wall keeps trying, and says why in full, on two rows."""
+    app = OpsmonApp(url=f"ws://127.0.0.1:{free_port()}/ws", token="x", wall=True, clock=clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.offline_reason != "")
+        await settle(pilot)
+        text = " ".join(line.strip() for line in screen_lines(app)[:4])
+        assert "(sambungan ditolak)" in text and "apakah opsmon-server berjalan?" in text, text
