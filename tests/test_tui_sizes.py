@@ -110,7 +110,8 @@ async def test_the_wall_names_the_regency_whole_at_every_size(server: Running, c
         await until(pilot, lambda: app.welcome is not None and len(app.state.incidents) == 3 and app.repaints > 2)
         await settle(pilot)
         lines = screen_lines(app)
-        assert any("Tanah Bumbu" in line and "Kericuhan" in line for line in lines)
+        assert any("Tanah Bumbu" in line and f"#{riot} Kericuhan" in line and "Pratama" in line for line in lines), "\n".join(lines)
+        assert any(f"#{box} Kotak suara" in line and "Rahman" in line for line in lines)
         assert "KPU/wall" in lines[0] and "…" not in lines[0]
 
 

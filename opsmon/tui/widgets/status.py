@@ -13,7 +13,7 @@ from opsmon.core.i18n import Translator, local_time, who
 from opsmon.core.records import Incident, User
 from opsmon.core.text import for_terminal
 from opsmon.core.view import Lookup, Totals
-from opsmon.tui.widgets.bars import cut_name, fit
+from opsmon.tui.widgets.bars import cut, cut_name, fit
 
 
 class HeaderBar(Widget):
@@ -173,20 +173,33 @@ class Ticker(Widget):
         if not self.items:
             return Text(tr("ticker.empty"), quiet)
         lines = []
+        width = self.content_size.width
+        narrow = width < 100  # at 80 columns: the severity's letter, the time without its zone (the header names it)
         for incident in self.items[: max(1, self.content_size.height)]:
             line = Text(no_wrap=True, overflow="ellipsis")
-            line.append(local_time(incident.reported, self.tz) + "  ")
+            when = local_time(incident.reported, self.tz)
+            line.append((when.split()[0] if narrow else when) + "  ")
             line.append(f"{lookup.regency_short(incident.regency):<13}", strong)
             severity = lookup.severity(incident.severity)
-            line.append(f"{tr('sev.letter.' + incident.severity)}:{severity:<8} ", alert if incident.severity == "critical" else strong)
+            letter = tr("sev.letter." + incident.severity)
+            line.append(f"{letter} " if narrow else f"{letter}:{severity:<8} ", alert if incident.severity == "critical" else strong)
             snoozed = incident.snoozed_until is not None and incident.status != "resolved"
             status = tr("status.snoozed") if snoozed else tr("status." + incident.status)
             line.append(f"{status:<8}")
+            line.append(f"#{incident.id} ")
             if incident.reports > 1:
                 line.append(f"\u00d7{incident.reports} ", strong)  # repeats folded into it
-            line.append(for_terminal(incident.title))
-            if incident.acknowledged_by is not None and incident.status == "acknowledged":
-                line.append("  ← " + who(incident.acknowledged_by), quiet)
+            title = for_terminal(incident.title)
+            by = who(incident.acknowledged_by) if incident.acknowledged_by is not None and incident.status == "acknowledged" else ""
+            if by:
+                # The title keeps 24 cells at least; the acknowledger the rest, cut where names differ.
+                room = width - line.cell_len - min(len(title), 24) - 4
+                by = cut_name(by, max(0, min(len(by), room)))
+                if by:
+                    title = cut(title, max(1, width - line.cell_len - len(by) - 4))
+            line.append(title)
+            if by:
+                line.append("  ← " + by, quiet)
             lines.append(line)
         out = Text("\n").join(lines)
         out.no_wrap, out.overflow = True, "ellipsis"
