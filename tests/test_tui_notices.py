@@ -114,3 +114,17 @@ async def test_notices_time_out_and_the_line_gives_its_rows_back() -> None:
         await pilot.pause(1.2)  # the app's one-second tick drops it
         await settle(pilot)
         assert not bar.display and queue_of(app).region.height == before
+
+
+async def test_the_notice_line_takes_a_third_row_only_on_a_tall_terminal() -> None:
+    app = night_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        for n in range(4):
+            app.say(f"Catatan #{n} tersimpan", timeout=60)
+        await settle(pilot)
+        bar = app.dashboard.query_one(NoticeBar)
+        assert bar.region.height == 2 and any("dan 3 pemberitahuan lain" in line for line in screen_lines(app))
+        await pilot.resize_terminal(120, 40)
+        await settle(pilot)
+        assert bar.region.height == 3 and any("dan 2 pemberitahuan lain" in line for line in screen_lines(app))

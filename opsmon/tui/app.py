@@ -257,6 +257,12 @@ class OpsmonApp(Scoped, App[int]):
         finally:
             await self.connection.stop()
 
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._notices_moved)  # the notice line's rows depend on the terminal's height
+
+    def _notices_moved(self) -> None:
+        self.notice_revision += 1
+
     def mark_dirty(self) -> None:
         self._dirty = True
 

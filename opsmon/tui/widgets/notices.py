@@ -107,8 +107,7 @@ class NoticeBar(Widget):
         self.rows: list[tuple[str, str]] = []
 
     def on_mount(self) -> None:
-        self.watch(self.app, "notice_revision", self._moved, init=True)
-        self.watch(self.screen, "size", self._moved, init=False)
+        self.watch(self.app, "notice_revision", self._moved, init=True)  # the app bumps it on a resize too
 
     def limit(self) -> int:
         """Rows it may take: two on a short terminal (80x24), three from 40 rows."""
