@@ -7,6 +7,7 @@ import tomllib
 
 import pytest
 from textual import events
+from textual.command import CommandPalette
 
 from opsmon.cli import build_parser
 from opsmon.core.config import ConfigError, parse_config
@@ -201,7 +202,7 @@ async def test_the_palette_speaks_the_officers_language_and_finds_quit_in_either
     async with app.run_test(size=(100, 32)) as pilot:
         await settle(pilot)
         await pilot.press("ctrl+p")
-        await until(pilot, lambda: type(app.screen).__name__ == "CommandPalette")
+        await until(pilot, lambda: isinstance(app.screen, CommandPalette))
         from textual.command import CommandInput
 
         assert app.screen.query_one(CommandInput).placeholder == placeholder
@@ -219,7 +220,7 @@ async def test_a_refusal_reads_in_the_officers_language(server: Running, clock: 
         await pilot.press("a")
         await until(pilot, lambda: any(n.startswith(f"#{incident}: ") for n in app.notices))
         notice = [n for n in app.notices if n.startswith(f"#{incident}: ")][-1]
-        assert notice == f"#{incident}: ditolak: token Anda hanya berwenang di wilayah 6371, bukan 6303"
+        assert notice == f"#{incident}: ditolak: token Anda hanya berwenang di wilayah Banjarmasin, bukan Banjar"  # names, not codes
 
 
 # --- the note dialog never loses what was typed ------------------------------------------
