@@ -190,13 +190,27 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
         return self.get_component_rich_style(f"queue--{name}", partial=True)
 
     def _natural(self, incidents: list[Incident]) -> dict[str, int]:
-        """The widest value of each column in these rows (its label's short form at least)."""
-        natural = {key: 0 for key in COLUMNS}
-        for incident in incidents:
-            for key, (value, _) in zip(COLUMNS, self._cells(incident), strict=True):
-                natural[key] = max(natural[key], len(value))
+        """The widest value each column can hold for these rows (its label's short form at
+        least), from the distinct values only: a few sets, not a row's text per incident
+        (a queue of thousands re-sorts in milliseconds)."""
         assert self._view_context is not None
-        tr = self._view_context[1]
+        lookup, tr, now, _, _ = self._view_context
+        natural = {key: 0 for key in COLUMNS}
+        if not incidents:
+            return natural
+        statuses = {tr("status." + s) for s in ("open", "acknowledged", "resolved", "overdue", "snoozed", "merged")}
+        top = max(i.level for i in incidents)
+        natural["status"] = max(map(len, statuses)) + (len(" " + tr("status.level", level=top)) if top else 0)
+        natural["regency"] = max(len(lookup.regency_short(code)) for code in {i.regency for i in incidents})
+        natural["category"] = max(len(lookup.category(key)) for key in {i.category for i in incidents})
+        letters = {i.severity for i in incidents}
+        natural["severity"] = max(len(f"{tr('sev.letter.' + key)}:{lookup.severity(key)}") for key in letters)
+        natural["mark"] = 1
+        natural["title"] = TITLE_FIRST
+        natural["age"] = max(len(age(tr, now, i.reported)) for i in (min(incidents, key=lambda i: i.reported), incidents[0]))
+        people = {i.resolved_by if i.status == "resolved" else i.acknowledged_by for i in incidents if i.status != "open"}
+        natural["acked_by"] = max((len(who(person)) for person in people), default=0)
+        natural["owner"] = max((len(who(owner)) for owner in {i.owner for i in incidents if i.owner is not None}), default=0)
         for key, most in natural.items():
             if most:
                 label = tr("col." + key + "_short") if "col." + key + "_short" in CATALOG else tr("col." + key)
