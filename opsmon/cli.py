@@ -85,7 +85,9 @@ def _feeder(commands: Any, name: str, help_text: str) -> argparse.ArgumentParser
     _connection(parser)
     parser.add_argument("--json", action="store_true", help="print the server's answer as one JSON object on stdout")
     if name != "import":  # import's report is English, line by line, like its local checks
-        parser.add_argument("--lang", choices=LANGUAGES, default=argparse.SUPPRESS, help="language of a refusal's reason (default: en)")
+        parser.add_argument(
+            "--lang", choices=LANGUAGES, default=argparse.SUPPRESS, help="language of a refusal's reason, and of list and show's words (default: en)"
+        )
     return parser
 
 
@@ -462,7 +464,7 @@ async def _send_one(args: argparse.Namespace, config: Config, command: Command |
         return EXIT_OK
     # A feeder speaks English unless told otherwise (--lang), so a line never mixes two languages.
     lang = getattr(args, "lang", None) or "en"
-    reason = translate_refusal(result, lang, config.province.tz)
+    reason = translate_refusal(result, lang, config.province.tz, {r.code: r.short for r in config.regencies})
     print(f"{PROG}: {Translator(lang)('cli.refused', code=result.code, reason=reason)}", file=sys.stderr)
     return EXIT_REFUSED
 
@@ -487,6 +489,7 @@ def _run_tui(args: argparse.Namespace) -> int:
             sitrep=config.sitrep,
             sitrep_folder=config.sitrep_folder(),
             bell=bell,
+            bell_interval=config.client.bell_interval,
         )
     )
 

@@ -158,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("name", help="the person or display the token is for, e.g. 'Rahmat'")
     add.add_argument("--role", required=True, choices=ROLES)
     add.add_argument("--agency", required=True, choices=AGENCIES)
-    add.add_argument("--regency", action="append", metavar="CODE", help="limit to this regency (repeatable); default: all")
+    add.add_argument("--regency", action="append", metavar="REGENCY", help="limit to this regency, by BPS code or name (repeatable); default: all")
     add.add_argument(
         "--expires", metavar="WHEN", help="refused after this moment, e.g. 2024-03-11T00:00+08:00 (no offset: the province's time); open connections are closed"
     )
@@ -257,6 +257,18 @@ def _database(args: argparse.Namespace, config: Config) -> str:
     return str(db)
 
 
+def _regency_codes(values: list[str], config: Config) -> list[str]:
+    """--regency as the feeders take it: a BPS code or a name ("Tanah Bumbu"), case-insensitive."""
+    codes = []
+    for value in values:
+        found = config.find_regency(value)
+        if found is None:
+            raise AuthError(f"--regency {value!r}: no such regency in the config (known: {config.regencies_known()})")
+        if found.code not in codes:
+            codes.append(found.code)
+    return codes
+
+
 def _exists(database: str) -> bool:
     """Whether there is a database to read: a SQLite file must exist (opening
     would create it); a PostgreSQL database is asked when opened."""
@@ -264,6 +276,8 @@ def _exists(database: str) -> bool:
 
 
 async def _token(args: argparse.Namespace, config: Config) -> int:
+    if args.token_command == "add" and args.regency:
+        args.regency = _regency_codes(args.regency, config)  # before the store opens: a bad name changes nothing
     async with open_store(_database(args, config), synchronous=config.server.synchronous) as store:
         tz = config.province.tz
         if args.token_command == "add":
@@ -272,7 +286,9 @@ async def _token(args: argparse.Namespace, config: Config) -> int:
             secret, earlier = await add_token_record(
                 store, args.name, args.role, args.agency, args.regency, known, expires=expires, by=user_name(), log_change=True
             )
-            scope = ", ".join(args.regency) if args.regency else "all regencies"
+            scope = (
+                ", ".join(f"{code} {found.short}" if (found := config.regency(code)) else code for code in args.regency) if args.regency else "all regencies"
+            )
             until = f", until {local_time(format_ts(expires), tz)}" if expires else ""
             if earlier is not None and earlier.revoked is not None:
                 print(f"{args.name} had a token revoked at {local_time(earlier.revoked, tz)}: it stays revoked; this is a new token")

@@ -140,7 +140,7 @@ def test_token_add_prints_the_token_alone_on_the_last_line(tmp_path: Path) -> No
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[-1].startswith("ops_") and " " not in lines[-1] and len(lines[-1]) > 40
-    assert "Siti Rahma" in lines[0] and "6371, 6372" in lines[0]
+    assert "Siti Rahma" in lines[0] and "6371 Banjarmasin, 6372 Banjarbaru" in lines[0]  # codes with their names
 
 
 def test_token_list_never_shows_secrets(tmp_path: Path) -> None:

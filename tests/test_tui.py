@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from textual import events
+from textual.command import CommandPalette
 
 from opsmon.client.backoff import Backoff
 from opsmon.client.session import Session
@@ -260,7 +261,7 @@ async def test_palette_offers_every_action_and_runs_them(server: Running, clock:
         ):
             assert title in titles, title
         await pilot.press("ctrl+p")
-        await until(pilot, lambda: type(app.screen).__name__ == "CommandPalette")
+        await until(pilot, lambda: isinstance(app.screen, CommandPalette))
         await pilot.press(*"Acknowledge")
         await pilot.pause(0.3)
         await pilot.press("enter")

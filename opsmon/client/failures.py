@@ -3,6 +3,8 @@ reason code (`connect.<reason>` in i18n) from whatever websockets, ssl or the OS
 
 from __future__ import annotations
 
+import errno
+import socket
 import ssl
 from typing import Any
 
@@ -28,6 +30,8 @@ class Unauthorized(ClientError):
 
 def classify_failure(url: str, exc: BaseException) -> tuple[str, dict[str, Any]]:
     """Why a connection failed, as a reason code and its parameters (`connect.<code>` in i18n)."""
+    if isinstance(exc, InvalidMessage) and isinstance(exc.__cause__, OSError):
+        return classify_failure(url, exc.__cause__)  # the socket failed under the handshake (reset, timed out): say that
     if isinstance(exc, ssl.SSLCertVerificationError):
         return "tls_untrusted", {"url": url, "detail": str(exc.verify_message or exc.reason)}
     if isinstance(exc, ssl.SSLError):
@@ -47,7 +51,10 @@ def classify_failure(url: str, exc: BaseException) -> tuple[str, dict[str, Any]]
     if isinstance(exc, ConnectionRefusedError):
         return "refused", {"url": url}
     if isinstance(exc, OSError):
-        return "unreachable", {"url": url, "detail": str(exc.strerror or exc)}
+        # The OS's words are English; its error's name (ECONNRESET ...) lets them be said
+        # in the officer's language (`os.<name>` in i18n), the words kept for the rest.
+        name = "EAI" if isinstance(exc, socket.gaierror) else errno.errorcode.get(exc.errno or 0, "")
+        return "unreachable", {"url": url, "detail": str(exc.strerror or exc), "errno": name}
     if isinstance(exc, ConnectionClosed):
         return "closed", {"url": url, "code": exc.rcvd.code if exc.rcvd else "-"}
     if isinstance(exc, InvalidMessage) and url.startswith("ws://"):

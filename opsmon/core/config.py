@@ -175,6 +175,8 @@ class ClientSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     cafile: str = ""
     # The terminal bell when a critical incident arrives or one is escalated.
     bell: bool = True
+    # At most one ring in this many seconds: a burst of alerts rings once (each still has its notice).
+    bell_interval: Annotated[float, Meta(ge=0, le=3600)] = 10.0
 
 
 class WebSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -220,6 +222,16 @@ class Config(ConfigInfo, frozen=True, forbid_unknown_fields=True):
     # Narrowed: a loaded config's items are its own Structs.
     def regency(self, code: str) -> Regency | None:
         return next((r for r in self.regencies if r.code == code), None)
+
+    def find_regency(self, value: str) -> Regency | None:
+        """A regency by BPS code or by short or full name, case-insensitive ("Tanah Bumbu" -> 6310)."""
+        text = value.strip()
+        lowered = text.casefold()
+        return self.regency(text) or next((r for r in self.regencies if lowered in (r.short.casefold(), r.name.casefold())), None)
+
+    def regencies_known(self) -> str:
+        """Every regency as "code name", for an error that lists the valid ones."""
+        return ", ".join(f"{r.code} {r.short}" for r in self.regencies)
 
     def stage(self, key: str) -> Stage | None:
         return next((s for s in self.stages if s.key == key), None)

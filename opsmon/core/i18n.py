@@ -10,6 +10,7 @@ are plain functions, testable without a screen.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
 
@@ -133,6 +134,9 @@ CATALOG: dict[str, dict[str, str]] = {
     "event.incident.severity_changed": {"id": "tingkat diubah", "en": "severity changed"},
     "event.incident.unacknowledged": {"id": "ack dibatalkan", "en": "un-acknowledged"},
     "event.incident.merged": {"id": "digabung", "en": "merged"},
+    "event.released": {"id": "dilepas (tanpa penanggung jawab)", "en": "released"},
+    "event.until": {"id": "sampai {time}", "en": "until {time}"},
+    "event.into": {"id": "ke #{id}", "en": "into #{id}"},
     "status.snoozed": {"id": "TUNDA", "en": "SNOOZED"},
     "status.merged": {"id": "GABUNG", "en": "MERGED"},
     "queue.wakes": {"id": "s.d. {time}", "en": "until {time}"},
@@ -262,6 +266,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "palette.top": {"id": "Ke insiden paling mendesak (atas antrian)", "en": "Go to the most urgent incident (top of the queue)"},
     "palette.redraw": {"id": "Gambar ulang seluruh layar", "en": "Redraw the whole screen"},
     "palette.placeholder": {"id": "Cari perintah…", "en": "Search for commands…"},
+    "palette.no_matches": {"id": "Tidak ada yang cocok", "en": "No matches found"},
     "palette.quit": {"id": "Keluar dari opsmon", "en": "Quit opsmon"},
     # --- outcomes ---------------------------------------------------------------
     "done.ack": {"id": "#{id} di-ack oleh {who}", "en": "#{id} acknowledged by {who}"},
@@ -298,7 +303,12 @@ CATALOG: dict[str, dict[str, str]] = {
         "id": "ESKALASI level {level} #{id} {regency}: {title} ({who})",
         "en": "ESCALATED to level {level} #{id} {regency}: {title} ({who})",
     },
-    "alert.more": {"id": "dan {count} insiden kritis/eskalasi lain", "en": "and {count} more critical/escalated"},
+    "alert.woke": {"id": "PENUNDAAN BERAKHIR #{id} {regency}: {title}", "en": "SNOOZE ENDED #{id} {regency}: {title}"},
+    # The notice line (opsmon/tui/widgets/notices.py): many alerts of a kind on one line.
+    "notice.group.critical": {"id": "{count} kritis baru: {ids}", "en": "{count} new critical: {ids}"},
+    "notice.group.escalated": {"id": "{count} eskalasi baru: {ids}", "en": "{count} new escalations: {ids}"},
+    "notice.group.woke": {"id": "{count} penundaan berakhir: {ids}", "en": "{count} snoozes ended: {ids}"},
+    "notice.more": {"id": "dan {count} pemberitahuan lain", "en": "and {count} more notices"},
     "cursor.moved": {"id": "#{gone} tidak ada lagi di antrian; kursor di #{id}", "en": "#{gone} left the queue; the cursor is on #{id}"},
     # --- refusal reasons (translate_refusal; codes in docs/protocol.md) ------------
     "reason.not_found": {"id": "insiden {incident} tidak ada di server", "en": "no incident {incident}"},
@@ -422,6 +432,46 @@ CATALOG: dict[str, dict[str, str]] = {
         "id": "tidak ada yang mendengarkan di {url} (sambungan ditolak): apakah opsmon-server berjalan?",
         "en": "nothing is listening at {url} (connection refused): is opsmon-server running?",
     },
+    # `opsmon list` and `opsmon show` (opsmon/feeds/triage.py): English unless --lang id.
+    "cli.col.id": {"id": "NO", "en": "ID"},
+    "cli.col.status": {"id": "STATUS", "en": "STATUS"},
+    "cli.col.severity": {"id": "TINGKAT", "en": "SEVERITY"},
+    "cli.col.regency": {"id": "WILAYAH", "en": "REGENCY"},
+    "cli.col.reports": {"id": "LAPORAN", "en": "REPORTS"},
+    "cli.col.owner": {"id": "PJ", "en": "OWNER"},
+    "cli.col.reported": {"id": "DILAPORKAN", "en": "REPORTED"},
+    "cli.col.title": {"id": "JUDUL", "en": "TITLE"},
+    "cli.state.open": {"id": "baru", "en": "open"},
+    "cli.state.acknowledged": {"id": "di-ack", "en": "acknowledged"},
+    "cli.state.resolved": {"id": "selesai", "en": "resolved"},
+    "cli.state.merged": {"id": "gabung>{id}", "en": "merged>{id}"},
+    "cli.state.snoozed": {"id": "tunda>{time}", "en": "snoozed>{time}"},
+    "cli.state.overdue": {"id": "LEWAT", "en": "OVERDUE"},
+    "cli.no_incidents": {"id": "tidak ada insiden", "en": "no incidents"},
+    "cli.show.status": {"id": "status", "en": "status"},
+    "cli.show.where": {"id": "wilayah", "en": "where"},
+    "cli.show.category": {"id": "kategori", "en": "category"},
+    "cli.show.reported": {"id": "dilaporkan", "en": "reported"},
+    "cli.show.owner": {"id": "PJ", "en": "owner"},
+    "cli.show.ack_due": {"id": "batas ack", "en": "ack due"},
+    "cli.show.detail": {"id": "rincian", "en": "detail"},
+    "cli.show.status_line": {
+        "id": "{state}, tingkat {severity}, level {level}, laporan x{reports}",
+        "en": "{state}, severity {severity}, level {level}, reports x{reports}",
+    },
+    "cli.show.by": {"id": "{time} oleh {who}", "en": "{time} by {who}"},
+    "cli.show.next_escalation": {"id": ", eskalasi berikutnya {time}", "en": ", next escalation {time}"},
+    "cli.show.timeline": {"id": "riwayat:", "en": "timeline:"},
+    # The OS's errors by name (opsmon/client/failures.py classify_failure), for `connect.unreachable`'s detail.
+    "os.ECONNRESET": {"id": "sambungan diputus dari seberang", "en": "connection reset by peer"},
+    "os.ECONNABORTED": {"id": "sambungan dibatalkan", "en": "connection aborted"},
+    "os.EPIPE": {"id": "sambungan terputus saat mengirim", "en": "broken pipe"},
+    "os.ETIMEDOUT": {"id": "waktu sambungan habis", "en": "connection timed out"},
+    "os.EHOSTUNREACH": {"id": "tidak ada rute ke server", "en": "no route to host"},
+    "os.ENETUNREACH": {"id": "jaringan tidak terjangkau", "en": "network is unreachable"},
+    "os.ENETDOWN": {"id": "jaringan mati", "en": "network is down"},
+    "os.EHOSTDOWN": {"id": "server mati", "en": "host is down"},
+    "os.EAI": {"id": "nama server tidak dikenal (DNS)", "en": "unknown server name (DNS)"},
     "connect.unreachable": {"id": "tidak dapat menjangkau {url}: {detail}", "en": "cannot reach {url}: {detail}"},
     "connect.closed": {"id": "{url} menutup sambungan ({code})", "en": "{url} closed the connection ({code})"},
     "connect.not_plain_http": {
@@ -716,10 +766,12 @@ def _label(tr: Translator, prefix: str, value: object) -> str:
     return tr(key) if key in CATALOG else str(value)
 
 
-def translate_refusal(result: Result, lang: str, tz: tzinfo = WITA) -> str:
+def translate_refusal(result: Result, lang: str, tz: tzinfo = WITA, regency_names: Mapping[str, str] | None = None) -> str:
     """A refused command's reason in the user's language, from its `reason` and
     `params`; the server's English `message` for a reason this client does not
-    know (or params it cannot read). Safe to draw: no control characters."""
+    know (or params it cannot read). Safe to draw: no control characters.
+    `regency_names` (code -> name): regencies said by name ("Tanah Bumbu", not 6310)."""
+    names = regency_names or {}
     tr = Translator(lang)
     fallback = for_terminal(result.message or result.code or "?")
     key = f"reason.{result.reason}"
@@ -734,7 +786,9 @@ def translate_refusal(result: Result, lang: str, tz: tzinfo = WITA) -> str:
         if "command" in params:
             params["command"] = _label(tr, "reason.command", params["command"])
         if "regencies" in params:
-            params["regencies"] = ", ".join(str(code) for code in params["regencies"]) or "-"
+            params["regencies"] = ", ".join(names.get(str(code), str(code)) for code in params["regencies"]) or "-"
+        if "regency" in params:
+            params["regency"] = names.get(str(params["regency"]), str(params["regency"]))
         if "characters" in params:
             params["characters"] = ", ".join(str(char) for char in params["characters"])
         if "by" in params:
@@ -757,6 +811,9 @@ def translate_failure(reason: str | None, params: dict[str, Any] | None, fallbac
     code and params (`connect.<reason>`); an unknown one as the client said it."""
     if reason is None or f"connect.{reason}" not in CATALOG:
         return for_terminal(fallback)
+    os_error = f"os.{(params or {}).get('errno')}"
+    if os_error in CATALOG:  # the OS's own English words ("Connection reset by peer"), said in the screen's language
+        params = {**(params or {}), "detail": CATALOG[os_error][Translator(lang).lang]}
     try:
         text = Translator(lang)(f"connect.{reason}", **(params or {}))
     except (KeyError, IndexError, ValueError):  # params not the ones the label names

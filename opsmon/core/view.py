@@ -9,19 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
 from msgspec import UnsetType
 
 from opsmon.core.clock import parse_ts
-from opsmon.core.events import StageUpdated
-from opsmon.core.i18n import Translator
+from opsmon.core.events import IncidentAssigned, IncidentDuplicate, IncidentMerged, IncidentReported, IncidentSeverityChanged, IncidentSnoozed, StageUpdated
+from opsmon.core.i18n import Translator, local_datetime, who
 from opsmon.core.protocol import Event
 from opsmon.core.records import SEVERITIES as SEVERITIES  # re-exported for the screens
 from opsmon.core.records import Actor, ConfigInfo, Incident, StageInfo, StageRow, User
 from opsmon.core.state import State
 from opsmon.core.text import for_terminal
-from opsmon.core.urgency import in_snapshot, is_mine, is_overdue, urgency_key
+from opsmon.core.urgency import event_summary, in_snapshot, is_mine, is_overdue, urgency_key
 
 CONDITIONS = ("critical", "escalated", "blocked", "incidents", "quiet")  # worst first: what the map shades
 
@@ -311,3 +311,28 @@ def latest(state: State, limit: int, now: datetime) -> list[Incident]:
     """Newest reported first: the wall's ticker."""
     recent = (i for i in state.incidents.values() if in_snapshot(i, now))
     return sorted(recent, key=lambda i: (i.reported, i.id), reverse=True)[:limit]
+
+
+def event_said(event: Event, lookup: Lookup, tr: Translator, tz: tzinfo) -> str:
+    """What an incident's timeline says after the event's kind, in the screen's language:
+    the severity by its label ("Tinggi", not "high"), a snooze's end, the new owner, the
+    merge target; free text as written (raw wire text: draw it through for_terminal)."""
+    data = event.data
+    said = getattr(data, "note", None)
+    note = f": {said}" if isinstance(said, str) and said else ""
+    match data:
+        case IncidentReported(severity=severity, title=title) | IncidentDuplicate(severity=severity, title=title):
+            return f"{lookup.severity(severity)}: {title}"
+        case IncidentAssigned(owner=owner):
+            return who(owner) if owner is not None else tr("event.released")
+        case IncidentSnoozed(until=until):
+            try:
+                when = local_datetime(until, tz)
+            except ValueError:
+                when = for_terminal(until)  # not a time: say what the event holds
+            return tr("event.until", time=when) + note
+        case IncidentSeverityChanged(severity=severity):
+            return lookup.severity(severity) + note
+        case IncidentMerged(into=into):
+            return tr("event.into", id=into) + note
+    return event_summary(event, tz)

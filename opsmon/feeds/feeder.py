@@ -32,15 +32,10 @@ class LocalInvalid(ValueError):
 
 def resolve_regency(config: Config, value: str) -> Regency:
     """A regency by BPS code or by short/full name, case-insensitive ("Banjarmasin" -> 6371)."""
-    text = value.strip()
-    found = config.regency(text)
+    found = config.find_regency(value)
     if found is not None:
         return found
-    lowered = text.lower()
-    for regency in config.regencies:
-        if lowered in (regency.short.lower(), regency.name.lower()):
-            return regency
-    known = ", ".join(f"{r.code} {r.short}" for r in config.regencies)
+    known = config.regencies_known()
     raise LocalInvalid(f"unknown regency {value!r} (known: {known})")
 
 

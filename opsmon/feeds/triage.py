@@ -21,12 +21,13 @@ from opsmon.core.commands import CommandError, command
 from opsmon.core.config import Config
 from opsmon.core.exits import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
 from opsmon.core.fold import fold
-from opsmon.core.i18n import local_datetime, local_time, translate_refusal, who
+from opsmon.core.i18n import CATALOG, Translator, local_datetime, local_time, translate_refusal, who
 from opsmon.core.protocol import Assign, Command, Event, History, Incidents, Merge, Result, SeverityChange, Snooze
 from opsmon.core.records import AGENCIES, INCIDENT_STATUSES, SEVERITIES, Incident, User
 from opsmon.core.state import State
 from opsmon.core.text import for_terminal
 from opsmon.core.urgency import ack_deadline, event_summary, is_mine, is_overdue, status_word, urgency_key
+from opsmon.core.view import Lookup, event_said
 from opsmon.core.wire import to_builtins
 from opsmon.feeds.feeder import LocalInvalid, check_severity, resolve_regency
 
@@ -214,26 +215,30 @@ def select(state: State, args: argparse.Namespace, config: Config, user: User) -
     return sorted(chosen, key=urgency_key)
 
 
-def _state_word(incident: Incident, config: Config) -> str:
+def _state_word(incident: Incident, config: Config, tr: Translator) -> str:
     """Status as a word, never by colour: snoozed ones say until when."""
-    word = status_word(incident)  # the screens' word (urgency.status_word), in English
+    word = status_word(incident)  # the screens' word (urgency.status_word)
     if word == "merged":
-        return f"merged>{incident.merged_into}"
+        return tr("cli.state.merged", id=incident.merged_into)
     if word == "snoozed" and incident.snoozed_until is not None:
-        return f"snoozed>{local_time(incident.snoozed_until, config.province.tz)}"
-    return word
+        return tr("cli.state.snoozed", time=local_time(incident.snoozed_until, config.province.tz))
+    return tr(f"cli.state.{word}") if f"cli.state.{word}" in CATALOG else for_terminal(word)
 
 
-def table(incidents: list[Incident], config: Config, now: datetime) -> str:
-    rows = [("ID", "STATUS", "SEVERITY", "REGENCY", "REPORTS", "OWNER", "REPORTED", "TITLE")]
+def table(incidents: list[Incident], config: Config, now: datetime, lang: str = "en") -> str:
+    """The incidents as columns; `lang` "id": its words and the config's labels in Indonesian."""
+    tr = Translator(lang)
+    lookup = Lookup(config, tr.lang)
+    rows = [tuple(tr(f"cli.col.{key}") for key in ("id", "status", "severity", "regency", "reports", "owner", "reported", "title"))]
     for i in incidents:
         regency = config.regency(i.regency)
         overdue = is_overdue(i, now)
+        severity = i.severity if tr.lang == "en" else lookup.severity(i.severity)
         rows.append(
             (
                 str(i.id),
-                _state_word(i, config) + (" OVERDUE" if overdue else ""),
-                i.severity + (f" L{i.level}" if i.level else ""),
+                _state_word(i, config, tr) + (" " + tr("cli.state.overdue") if overdue else ""),
+                severity + (f" L{i.level}" if i.level else ""),
                 regency.short if regency else for_terminal(i.regency),
                 f"x{i.reports}",
                 who(i.owner) if i.owner else "-",
@@ -245,26 +250,44 @@ def table(incidents: list[Incident], config: Config, now: datetime) -> str:
     return "\n".join("  ".join(cell.ljust(widths[c]) for c, cell in enumerate(row[:-1])) + "  " + row[-1] for row in rows)
 
 
-def timeline(incident: Incident, events: list[Event], config: Config) -> str:
+def timeline(incident: Incident, events: list[Event], config: Config, lang: str = "en") -> str:
+    """One incident and its history; `lang` "id": in Indonesian (kinds, severities, words)."""
     tz = config.province.tz
+    tr = Translator(lang)
+    lookup = Lookup(config, tr.lang)
+    english = tr.lang == "en"
     regency = config.regency(incident.regency)
+    severity = incident.severity if english else lookup.severity(incident.severity)
+    category = incident.category if english else lookup.category(incident.category)
+    labels = {key: tr(f"cli.show.{key}") for key in ("status", "where", "category", "reported", "owner", "ack_due", "detail")}
+    pad = max(10, *(len(label) + 2 for label in labels.values()))
+
+    def line(key: str, text: str) -> str:
+        return f"  {labels[key].ljust(pad)}{text}"
+
     lines = [
         f"#{incident.id} {for_terminal(incident.title)}",
-        f"  status    {_state_word(incident, config)}, severity {incident.severity}, level {incident.level}, reports x{incident.reports}",
-        f"  where     {regency.name if regency else for_terminal(incident.regency)}; {for_terminal(incident.location) or '-'}",
-        f"  category  {incident.category}",
-        f"  reported  {local_datetime(incident.reported, tz)} by {who(incident.reporter)}",
-        f"  owner     {who(incident.owner) if incident.owner else '-'}",
+        line("status", tr("cli.show.status_line", state=_state_word(incident, config, tr), severity=severity, level=incident.level, reports=incident.reports)),
+        line("where", f"{regency.name if regency else for_terminal(incident.regency)}; {for_terminal(incident.location) or '-'}"),
+        line("category", category),
+        line("reported", tr("cli.show.by", time=local_datetime(incident.reported, tz), who=who(incident.reporter))),
+        line("owner", who(incident.owner) if incident.owner else "-"),
     ]
     due = ack_deadline(incident)  # none once acknowledged, snoozed, merged or resolved: never a stale one
     if due is not None:
-        escalation = f", next escalation {local_datetime(incident.escalate_due, tz)}" if incident.escalate_due else ""
-        lines.append(f"  ack due   {local_datetime(due, tz)}{escalation}")
+        escalation = tr("cli.show.next_escalation", time=local_datetime(incident.escalate_due, tz)) if incident.escalate_due else ""
+        lines.append(line("ack_due", local_datetime(due, tz) + escalation))
     if incident.detail:
-        lines.append("  detail    " + for_terminal(incident.detail, multiline=True).replace("\n", "\n            "))
-    lines.append("timeline:")
+        lines.append(line("detail", for_terminal(incident.detail, multiline=True).replace("\n", "\n  " + " " * pad)))
+    lines.append(tr("cli.show.timeline"))
     for event in events:
-        lines.append(f"  {local_datetime(event.ts, tz)}  {event.kind.removeprefix('incident.'):<18} {who(event.actor)}{_summary(event, tz)}")
+        if english:
+            kind, said = event.kind.removeprefix("incident."), _summary(event, tz)
+        else:
+            kind = tr(f"event.{event.kind}", level=getattr(event.data, "level", "")) if f"event.{event.kind}" in CATALOG else event.kind
+            text = event_said(event, lookup, tr, tz)
+            said = f"  {for_terminal(text)}" if text else ""
+        lines.append(f"  {local_datetime(event.ts, tz)}  {kind:<18} {who(event.actor)}{said}")
     return "\n".join(lines)
 
 
@@ -291,13 +314,14 @@ async def run_read(args: argparse.Namespace, config: Config, session: Session) -
         if args.json:
             print(json.dumps([to_builtins(i) for i in chosen], ensure_ascii=False))
         elif chosen:
-            print(table(chosen, config, utc_now()))
+            print(table(chosen, config, utc_now(), getattr(args, "lang", None) or "en"))
         else:
-            print("no incidents", file=sys.stderr)
+            print(Translator(getattr(args, "lang", None) or "en")("cli.no_incidents"), file=sys.stderr)
         return EXIT_OK
     result = await _history(session, args.incident)
     if not result.ok:
-        print(f"opsmon: error: {translate_refusal(result, getattr(args, 'lang', None) or 'en', config.province.tz)}", file=sys.stderr)
+        reason = translate_refusal(result, getattr(args, "lang", None) or "en", config.province.tz, {r.code: r.short for r in config.regencies})
+        print(f"opsmon: error: {reason}", file=sys.stderr)
         return EXIT_REFUSED
     events = result.events or []
     incident = state.incidents.get(args.incident)
@@ -308,5 +332,5 @@ async def run_read(args: argparse.Namespace, config: Config, session: Session) -
     if args.json:
         print(json.dumps({"incident": to_builtins(incident), "events": [to_builtins(e) for e in events]}, ensure_ascii=False))
     else:
-        print(timeline(incident, events, config))
+        print(timeline(incident, events, config, getattr(args, "lang", None) or "en"))
     return EXIT_OK

@@ -24,7 +24,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import App, SystemCommand
 from textual.command import CommandPalette
-from textual.notifications import Notification, Notify, SeverityLevel
+from textual.notifications import SeverityLevel
 from textual.reactive import var
 from textual.screen import Screen
 
@@ -34,7 +34,7 @@ from opsmon.client.failures import ClientError
 from opsmon.client.handshake import URLs, new_command_id, url_list
 from opsmon.core.clock import utc_now
 from opsmon.core.config import SitrepSettings
-from opsmon.core.events import ExerciseClockChanged, IncidentEscalated, IncidentReported
+from opsmon.core.events import ExerciseClockChanged, IncidentEscalated, IncidentReported, IncidentUnsnoozed
 from opsmon.core.exits import EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE
 from opsmon.core.fold import concerns
 from opsmon.core.geo import ProvinceShape
@@ -54,18 +54,19 @@ from opsmon.tui.actions import APP, Scoped, bindings, in_language
 from opsmon.tui.commanding import Commander
 from opsmon.tui.host import OpsmonHost, TimelineView
 from opsmon.tui.messages import Bridge, Connected, Disconnected, Refused, ServerProblem, Synced
-from opsmon.tui.palette import ActionCommands, commands
+from opsmon.tui.palette import ActionCommands, OpsmonPalette, commands
 from opsmon.tui.screens.dashboard import DashboardScreen
 from opsmon.tui.screens.detail import IncidentScreen
 from opsmon.tui.screens.help import HelpScreen, key_rows
 from opsmon.tui.screens.modals import ConfirmQuit
 from opsmon.tui.screens.regency import RegencyScreen
 from opsmon.tui.screens.sitrep import SitrepScreen
+from opsmon.tui.widgets.notices import NoticeBoard
 
 FLUSH_SECONDS = 0.1  # at most ten repaints a second, however many events arrive
 RECENT_EVENTS = 500
-ALERTS_NAMED = 3  # a burst of alerts: the first few by name, then how many more
 ALERT_REPEAT_SECONDS = 30.0  # the same incident again this soon (a fast replay): no second alarm
+BELL_INTERVAL = 10.0  # seconds: the bell rings at most once in this long ([client] bell_interval)
 # The server's write troubles (server/app.py describe_write_failure) and their i18n keys.
 SERVER_PROBLEMS = {"the disk is full": "problem.disk_full", "the database is read-only": "problem.read_only", "the disk failed": "problem.disk_failed"}
 
@@ -81,6 +82,7 @@ class OpsmonApp(Scoped, App[int]):
     revision: var[int] = var(0)  # bumped by the coalescing flush: the state, the connection or a view changed
     clock: var[datetime | None] = var(None)  # the header clock, once a second
     read_only: var[bool] = var(False)  # a display (--wall, or a token that may only read): no keys that act
+    notice_revision: var[int] = var(0)  # the notice board changed (the NoticeBar on each screen watches it)
 
     def __new__(cls, *args: Any, lang: str = "id", **kwargs: Any) -> OpsmonApp:
         # The footer shows the palette key in the officer's language: the app's class
@@ -101,6 +103,7 @@ class OpsmonApp(Scoped, App[int]):
         sitrep: SitrepSettings | None = None,
         sitrep_folder: Path | None = None,
         bell: bool = True,
+        bell_interval: float = BELL_INTERVAL,
     ) -> None:
         super().__init__()
         # An exit message (a refused token, an unreachable server) is one line, however long:
@@ -111,9 +114,11 @@ class OpsmonApp(Scoped, App[int]):
         self.sitrep_folder = sitrep_folder  # where the sitrep key writes (None: preview only)
         self._nights: dict[str | None, tuple[object, Night]] = {}
         self.bell_enabled = bell  # the terminal bell for a new critical or escalated incident
+        self.bell_interval = bell_interval  # at most one ring in this many seconds (of the screen's clock)
         self.bells = 0  # rung so far (tests read it)
+        self._rung_at: datetime | None = None
         self._alerted: dict[object, float] = {}  # incident id -> when it was last announced (monotonic)
-        self._standing: dict[object, Notification] = {}  # one notice per incident: the one now showing
+        self.board = NoticeBoard()  # the notices standing now: the NoticeBar on each screen shows them
         self.urls = url_list(url)  # several: fail over between them, in this order
         self.cafile = cafile
         self.token = token
@@ -253,6 +258,12 @@ class OpsmonApp(Scoped, App[int]):
         finally:
             await self.connection.stop()
 
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._notices_moved)  # the notice line's rows depend on the terminal's height
+
+    def _notices_moved(self) -> None:
+        self.notice_revision += 1
+
     def mark_dirty(self) -> None:
         self._dirty = True
 
@@ -268,6 +279,8 @@ class OpsmonApp(Scoped, App[int]):
         if self.return_code is not None:
             return
         self.clock = self.now()  # the headers watch it
+        if self.board.prune(time.monotonic()):
+            self.notice_revision += 1
         self.mark_dirty()  # ages and overdue marks move with the clock
 
     def _welcomed(self, welcome: Welcome) -> None:
@@ -305,9 +318,13 @@ class OpsmonApp(Scoped, App[int]):
         self.mark_dirty()
 
     def _alert(self, events: list[Event]) -> None:
-        """A new critical or an escalation: a notice naming it and the bell, at once.
-        Not for what this officer did, nor for the state found on connecting."""
+        """A new critical or an escalation: a notice naming it and the bell, at once; a
+        snooze that ran out: a notice saying it woke. Not for what this officer did, nor
+        for the state found on connecting."""
         me = self.welcome.user.actor if self.welcome is not None else None
+        for event in events:
+            if isinstance(event.data, IncidentUnsnoozed) and event.actor.name == "system" and not event.actor.agency:
+                self._announce_woken(event.data.incident)
         alerts = [e for e in events if alerting(e) and e.actor != me]
         clock = time.monotonic()
         fresh: dict[object, Event] = {}  # the latest alert of each incident: one notice each
@@ -320,16 +337,12 @@ class OpsmonApp(Scoped, App[int]):
             else:
                 again[incident_id] = event
         for incident_id, event in again.items():
-            standing = self._standing.get(incident_id)
-            if standing is not None and not standing.has_expired:
+            if self.board.standing(incident_id, clock):
                 self._announce(event, incident_id)  # the level goes up in place, no bell
         if not fresh:
             return
-        tr = self.tr
-        for incident_id, event in list(fresh.items())[:ALERTS_NAMED]:
-            self._announce(event, incident_id)
-        if len(fresh) > ALERTS_NAMED:
-            self.say(tr("alert.more", count=len(fresh) - ALERTS_NAMED), error=True, timeout=20, replacing="alert.more")
+        for incident_id, event in fresh.items():
+            self._announce(event, incident_id)  # many of one kind share a line (NoticeBoard)
         self.ring()
 
     def _announce(self, event: Event, incident_id: object) -> None:
@@ -344,11 +357,26 @@ class OpsmonApp(Scoped, App[int]):
         text = tr(key, id=incident.id, regency=regency, title=incident.title, level=incident.level, who=actor)
         if key == "alert.critical" and not self.is_wall:
             text += tr("alert.jump")
-        self.say(text, error=True, timeout=20, replacing=incident_id)
+        group = "critical" if key == "alert.critical" else "escalated"
+        self.say(text, error=True, timeout=20, replacing=incident_id, group=group, incident=incident.id)
+
+    def _announce_woken(self, incident_id: int) -> None:
+        """A snooze ran out (the server's timer woke it): said once, in its own words."""
+        incident = self.state.incidents.get(incident_id)
+        if incident is None or incident.status == "resolved":
+            return
+        regency = self.lookup.regency_short(incident.regency) if self.lookup else incident.regency
+        text = self.tr("alert.woke", id=incident.id, regency=regency, title=incident.title)
+        self.say(text, warning=True, timeout=20, replacing=incident_id, group="woke", incident=incident.id)
 
     def ring(self) -> None:
+        """The terminal bell, at most once per `bell_interval` seconds: a burst rings once."""
         if not self.bell_enabled:
             return
+        now = self.now()
+        if self._rung_at is not None and abs((now - self._rung_at).total_seconds()) < self.bell_interval:
+            return
+        self._rung_at = now
         self.bells += 1
         self.bell()
 
@@ -387,19 +415,38 @@ class OpsmonApp(Scoped, App[int]):
 
     # --- telling the officer -------------------------------------------------------------------
 
-    def say(self, text: str, *, warning: bool = False, error: bool = False, timeout: float | None = None, replacing: object = None) -> None:
-        """A notice. `replacing` names what it is about (an incident): a newer notice on
-        the same thing takes the old one's place instead of stacking under it."""
+    def say(
+        self,
+        text: str,
+        *,
+        warning: bool = False,
+        error: bool = False,
+        timeout: float | None = None,
+        replacing: object = None,
+        group: str | None = None,
+        incident: int | None = None,
+    ) -> None:
+        """A notice, on the notice line (opsmon.tui.widgets.notices). `replacing` names what
+        it is about (an incident): a newer notice on the same thing takes the old one's
+        place instead of stacking under it; `group` lets many alerts of a kind share a line."""
         text = for_terminal(text)  # refusals and reasons carry the server's words
         self.notices.append(text)
-        severity: SeverityLevel = "error" if error else "warning" if warning else "information"
-        notification = Notification(text, "", severity, timeout if timeout is not None else (10 if error else 5), markup=False)
-        if replacing is not None:
-            old = self._standing.get(replacing)
-            if old is not None:
-                old.timeout = 0  # expired: Textual drops it, and its toast, as the new one arrives
-            self._standing[replacing] = notification
-        self.post_message(Notify(notification))  # what App.notify does, keeping the notification
+        level = "error" if error else "warning" if warning else "information"
+        seconds = timeout if timeout is not None else (10 if error else 5)
+        self.board.add(text, level=level, timeout=seconds, now=time.monotonic(), key=replacing, group=group, incident=incident)
+        self.notice_revision += 1
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Textual's own notices (a toast over the screen) go to the notice line too, as plain text."""
+        self.say(f"{title}: {message}" if title else message, warning=severity == "warning", error=severity == "error", timeout=timeout)
 
     def night(self, regency: str | None = None) -> Night:
         """The charts' series, worked out again only when the state, the events or the hour moved."""
@@ -465,7 +512,7 @@ class OpsmonApp(Scoped, App[int]):
 
     def action_command_palette(self) -> None:
         if self.use_command_palette and not CommandPalette.is_open(self):  # type: ignore[arg-type]
-            self.push_screen(CommandPalette(placeholder=self.tr("palette.placeholder"), id="--command-palette"))
+            self.push_screen(OpsmonPalette(self.tr("palette.no_matches"), placeholder=self.tr("palette.placeholder"), id="--command-palette"))
 
     async def action_quit(self) -> None:
         if self.unanswered:
@@ -507,6 +554,7 @@ def run_tui(
     sitrep: SitrepSettings | None = None,
     sitrep_folder: Path | None = None,
     bell: bool = True,
+    bell_interval: float = BELL_INTERVAL,
 ) -> int:
     """Run the client until the officer quits. Returns the exit code; when the
     token is refused or the server cannot be reached, prints one line saying so."""
@@ -515,6 +563,17 @@ def run_tui(
             tr = Translator(lang)
             print(tr("exit.unreachable", reason=tr("connect.not_websocket_url", url=each)), file=sys.stderr)
             return EXIT_USAGE
-    app = OpsmonApp(url=url, token=token, lang=lang, wall=wall, cafile=cafile, shape=shape, sitrep=sitrep, sitrep_folder=sitrep_folder, bell=bell)
+    app = OpsmonApp(
+        url=url,
+        token=token,
+        lang=lang,
+        wall=wall,
+        cafile=cafile,
+        shape=shape,
+        sitrep=sitrep,
+        sitrep_folder=sitrep_folder,
+        bell=bell,
+        bell_interval=bell_interval,
+    )
     app.run()  # a refused token or an unreachable server: Textual prints the app's exit message
     return app.return_code or 0

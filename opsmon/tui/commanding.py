@@ -61,13 +61,18 @@ class Commander:
         """What @work(group="commands") does for an app method: the app runs it as a worker."""
         self.app.run_worker(partial(method, *args), name=name, group="commands")
 
+    def _regency_names(self) -> dict[str, str]:
+        """Code -> short name, so a refusal says "Tanah Bumbu", not 6310."""
+        lookup = self.app.lookup
+        return {r.code: lookup.regency_short(r.code) for r in lookup.config.regencies} if lookup is not None else {}
+
     def refusal(self, incident_id: int, result: Result, verb: str = "") -> str:
         """The server's refusal in the officer's language: from its reason and params
         (translated here), else from code, by and at; its English message last."""
         tr = self.app.tr
         message = result.message or result.code or "?"
         if result.reason is not None and f"reason.{result.reason}" in CATALOG and result.code != "conflict":
-            return tr("refused.reason", id=incident_id, reason=translate_refusal(result, self.app.lang, self.app.tz))
+            return tr("refused.reason", id=incident_id, reason=translate_refusal(result, self.app.lang, self.app.tz, self._regency_names()))
         if result.code == "conflict" and (verb == "reopen" or result.status == "open"):
             # Only a resolved incident can be reopened: say what it is instead.
             return tr("refused.open", id=incident_id, status=tr("status." + (result.status or "open")))
@@ -230,7 +235,7 @@ class Commander:
         """`refusal`, and the triage conflicts (not snoozed, not acknowledged,
         unchanged, merge target resolved) said by their own reason."""
         if result.reason in TRIAGE_CONFLICTS:
-            return self.app.tr("refused.reason", id=incident_id, reason=translate_refusal(result, self.app.lang, self.app.tz))
+            return self.app.tr("refused.reason", id=incident_id, reason=translate_refusal(result, self.app.lang, self.app.tz, self._regency_names()))
         return self.refusal(incident_id, result, verb)
 
     async def carry_out(self, verb: str, ids: list[int], values: dict[str, Any]) -> str | None:

@@ -11,8 +11,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from textual.command import DiscoveryHit, Hit, Hits, Provider
+from rich.align import Align
+from rich.text import Text
+from textual.command import CommandList, CommandPalette, DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
+from textual.widgets.option_list import Option
 
 from opsmon.core.i18n import Translator
 from opsmon.core.text import for_terminal
@@ -86,3 +89,24 @@ class ActionCommands(Provider):
                 score, shown = alias, plain(f"{command.title} ({command.other})")
             if score > 0:
                 yield Hit(score, shown, command.callback, text=command.title, help=plain(command.help))  # type: ignore[arg-type]
+
+
+class OpsmonPalette(CommandPalette):
+    """Textual's palette, saying "nothing found" in the officer's language (Textual's
+    own line is English): the same countdown, our words."""
+
+    def __init__(self, no_matches: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.no_matches = no_matches
+
+    def _start_no_matches_countdown(self, search_value: str) -> None:
+        self._stop_no_matches_countdown()
+
+        def show_no_matches() -> None:
+            if search_value:
+                self.query_one(CommandList).add_option(Option(Align.center(Text(self.no_matches, style="not bold")), disabled=True, id=self._NO_MATCHES))
+                self._list_visible = True
+            else:
+                self._list_visible = False  # discovering, not searching: nothing to say
+
+        self._no_matches_timer = self.set_timer(self._NO_MATCHES_COUNTDOWN, show_no_matches)

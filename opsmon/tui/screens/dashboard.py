@@ -15,6 +15,7 @@ from opsmon.tui.actions import DASHBOARD, bindings
 from opsmon.tui.plain import plain
 from opsmon.tui.screens.live import LiveScreen
 from opsmon.tui.widgets.charts import NightCharts
+from opsmon.tui.widgets.notices import NoticeBar
 from opsmon.tui.widgets.provincemap import ProvinceMap, legend_rows
 from opsmon.tui.widgets.queue import IncidentQueue
 from opsmon.tui.widgets.regency import RegencyGrid, RegencyPanel
@@ -57,6 +58,7 @@ class DashboardScreen(LiveScreen):
                 yield NightCharts(id="charts")
                 yield Ticker()
             yield ProvinceMap(self.opsmon.shape)
+        yield NoticeBar()  # notices take rows of their own: never over the work
         yield Footer()
 
     def on_mount(self) -> None:

@@ -13,9 +13,10 @@ from opsmon.core.i18n import local_datetime, local_time, who
 from opsmon.core.protocol import Event
 from opsmon.core.text import for_terminal
 from opsmon.core.urgency import ack_deadline, event_summary, event_text, status_word
-from opsmon.core.view import totals
+from opsmon.core.view import event_said, totals
 from opsmon.tui.actions import DETAIL, bindings
 from opsmon.tui.screens.live import LiveScreen
+from opsmon.tui.widgets.notices import NoticeBar
 from opsmon.tui.widgets.status import HeaderBar, OfflineBanner
 
 
@@ -36,6 +37,7 @@ class IncidentScreen(LiveScreen):
         with VerticalScroll(id="detail-body"):
             yield Static(id="detail-facts")
             yield Static(id="detail-timeline")
+        yield NoticeBar()  # notices take rows of their own: never over the work
         yield Footer()
 
     def on_mount(self) -> None:
@@ -131,7 +133,7 @@ class IncidentScreen(LiveScreen):
 
     def _show_timeline(self) -> None:
         app = self.opsmon
-        tr, tz = app.tr, app.tz
+        tr, tz, lookup = app.tr, app.tz, app.lookup
         out = Text()
         out.append("\n" + tr("detail.timeline") + "\n", self.style_for("heading"))
         if self.timeline_error is not None:
@@ -151,7 +153,9 @@ class IncidentScreen(LiveScreen):
                 out.append(tr("event." + event.kind, level=level))
                 text = event_text(event)
                 if event.kind in ("incident.duplicate", "incident.assigned", "incident.snoozed", "incident.severity_changed", "incident.merged"):
-                    text = event_summary(event, tz)  # the repeat's title, the new owner, until when, the severity, the target
+                    text = (
+                        event_said(event, lookup, tr, tz) if lookup is not None else event_summary(event, tz)
+                    )  # the repeat's title, the new owner, until when, the severity, the target
                 if text:
                     out.append(": " + for_terminal(str(text), multiline=True))
                 out.append("\n")

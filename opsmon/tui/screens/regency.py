@@ -15,6 +15,7 @@ from opsmon.core.view import SEVERITIES, stage_corrections, totals
 from opsmon.tui.actions import REGENCY, bindings
 from opsmon.tui.screens.live import LiveScreen
 from opsmon.tui.widgets.charts import NightCharts
+from opsmon.tui.widgets.notices import NoticeBar
 from opsmon.tui.widgets.status import HeaderBar, OfflineBanner
 
 
@@ -34,6 +35,7 @@ class RegencyScreen(LiveScreen):
             yield Static(id="regency-facts")
             yield NightCharts(id="regency-charts")
             yield Static(id="regency-incidents")
+        yield NoticeBar()  # notices take rows of their own: never over the work
         yield Footer()
 
     def on_mount(self) -> None:

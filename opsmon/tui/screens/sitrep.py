@@ -15,6 +15,7 @@ from opsmon.core.i18n import who
 from opsmon.reports.sitrep import Ledger, LedgerMoved, build, render, render_text
 from opsmon.tui.actions import SITREP, bindings
 from opsmon.tui.screens.live import OpsmonScreen
+from opsmon.tui.widgets.notices import NoticeBar
 
 
 class SitrepScreen(OpsmonScreen):
@@ -30,6 +31,7 @@ class SitrepScreen(OpsmonScreen):
         yield Static(id="sitrep-title")
         with VerticalScroll(id="sitrep-body"):
             yield Static(id="sitrep-text")
+        yield NoticeBar()  # notices take rows of their own: never over the work
         yield Footer()
 
     def on_mount(self) -> None:

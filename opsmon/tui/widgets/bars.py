@@ -40,3 +40,81 @@ def cut(text: str, width: int) -> str:
     if width <= 0:
         return ""
     return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+
+
+# Ranks and honorifics that many names share (Polri, TNI, civil titles): at a tight width
+# they go before anything that tells one person from another ("Polri/Bripka ..." is every Bripka).
+SHARED_WORDS = frozenset(
+    word.casefold()
+    for word in [
+        "Bripda",
+        "Briptu",
+        "Brigpol",
+        "Brigadir",
+        "Bripka",
+        "Aipda",
+        "Aiptu",
+        "Ipda",
+        "Iptu",
+        "AKP",
+        "Kompol",
+        "AKBP",
+        "Kombes",
+        "Brigjen",
+        "Irjen",
+        "Serda",
+        "Sertu",
+        "Serka",
+        "Serma",
+        "Pelda",
+        "Peltu",
+        "Letda",
+        "Lettu",
+        "Kapten",
+        "Mayor",
+        "Letkol",
+        "Kolonel",
+        "H.",
+        "Hj.",
+        "Dr.",
+        "Drs.",
+        "Dra.",
+        "Ir.",
+        "Prof.",
+        "KH.",
+        "Ust.",
+        "Pak",
+        "Bu",
+        "Bapak",
+        "Ibu",
+    ]
+)
+
+
+def cut_name(text: str, width: int) -> str:
+    """A person ("Polri/Bripka Ahmad Fauzi Rahman") in `width` cells, keeping what tells
+    them apart: shared ranks and titles go first, then middle names ("Ahmad…Rahman"),
+    then first names to initials ("A.F.Rahman"); the agency goes only when nothing else
+    fits; never cut at the end into "Polri/Br…"."""
+    if width <= 0:
+        return ""
+    if len(text) <= width:
+        return text
+    agency, slash, name = text.rpartition("/")
+    words = name.split()
+    kept = [w for w in words if w.casefold() not in SHARED_WORDS] or words
+    forms = [" ".join(kept)]
+    if len(kept) > 2:
+        forms.append(f"{kept[0]}…{kept[-1]}")
+    if len(kept) > 1:
+        forms.append("".join(w[0] + "." for w in kept[:-1]) + kept[-1])
+    for prefix in (agency + slash, ""):
+        for form in forms:
+            if len(prefix) + len(form) <= width:
+                return prefix + form
+    name = forms[-1]
+    if width < 3:
+        return cut(name, width)
+    head = width // 2
+    tail = width - 1 - head
+    return name[:head] + "…" + (name[-tail:] if tail else "")

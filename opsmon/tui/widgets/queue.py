@@ -24,7 +24,7 @@ from opsmon.core.text import for_terminal
 from opsmon.core.urgency import is_overdue, status_word
 from opsmon.core.view import Lookup, age
 from opsmon.tui.actions import QUEUE, Scoped, bindings
-from opsmon.tui.widgets.bars import cut
+from opsmon.tui.widgets.bars import cut, cut_name
 
 COLUMNS = ("mark", "status", "regency", "severity", "category", "title", "age", "acked_by", "owner")
 
@@ -33,17 +33,43 @@ COLUMNS = ("mark", "status", "regency", "severity", "category", "title", "age", 
 PLAIN = Style()
 
 
-def column_widths(width: int) -> dict[str, int]:
-    """Fixed columns first; the title takes what is left (at least 16)."""
-    widths = {"mark": 1, "status": 9, "regency": 12, "severity": 10, "category": 14, "age": 6, "acked_by": 16, "owner": 16}
+# How the queue's width is shared (column_widths): each column's least and most; who gets
+# room first; the title gets what is left. A column nothing fills (nobody acknowledged
+# or owns a shown incident) takes no room at all.
+LEAST = {"mark": 1, "status": 6, "regency": 6, "severity": 1, "category": 0, "title": 16, "age": 3, "acked_by": 0, "owner": 0}
+MOST = {"mark": 1, "status": 14, "regency": 14, "severity": 10, "category": 26, "title": 10_000, "age": 7, "acked_by": 22, "owner": 22}
+FIRST = ("status", "regency", "age", "severity", "title", "acked_by", "owner", "category")
+TITLE_FIRST = 26  # the title's share before the names and the category get theirs
+SHOWN_FROM = {"category": 10, "acked_by": 8, "owner": 8}  # narrower than this: not shown (the title takes it)
+# What the columns typically hold, when the rows are not known (a header alone).
+TYPICAL = {"mark": 1, "status": 9, "regency": 12, "severity": 10, "category": 14, "title": 40, "age": 6, "acked_by": 16, "owner": 16}
+
+
+def column_widths(width: int, natural: dict[str, int] | None = None) -> dict[str, int]:
+    """The queue's column widths for a terminal `width` wide, by one rule: every column
+    gets its least; then, in the order of FIRST, each grows to what its rows hold
+    (`natural`, capped by MOST), the title first to TITLE_FIRST; the title takes the
+    rest. Below 110 columns the severity is its letter. A 0-wide column is not drawn."""
+    want = dict(TYPICAL if natural is None else natural)
     if width < 110:
-        widths.update(severity=3, category=10, acked_by=12, regency=11, status=8, owner=12)
-    if width < 90:
-        widths.update(status=9, regency=10, category=8, age=5, acked_by=9, owner=9)
-    if width >= 160:
-        widths.update(category=26, acked_by=20, owner=20)
-    gaps = len(COLUMNS) - 1
-    widths["title"] = max(16, width - sum(widths.values()) - gaps - 1)
+        want["severity"] = 2  # the letter, under its short label "Tk"
+    want["title"] = TITLE_FIRST
+    widths = {key: min(LEAST[key], want.get(key, 0)) if key not in ("mark", "title") else LEAST[key] for key in COLUMNS}
+    room = width - 1 - sum(widths.values()) - (sum(1 for w in widths.values() if w) - 1)
+    for key in FIRST:
+        target = min(MOST[key], max(widths[key], want.get(key, 0)))
+        grow = target - widths[key]
+        if grow <= 0:
+            continue
+        gap = 0 if widths[key] else 1  # a column that appears takes a gap too
+        if room - gap < 1:
+            continue
+        grow = min(grow, room - gap)
+        if widths[key] + grow < SHOWN_FROM.get(key, 0):
+            continue
+        widths[key] += grow
+        room -= grow + gap
+    widths["title"] += max(0, room)
     return widths
 
 
@@ -73,6 +99,7 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
         self._lines: dict[int, Strip] = {}
         self._header: Strip | None = None
         self._view_context: tuple[Lookup, Translator, datetime, set[int], bool] | None = None
+        self._widths: dict[str, int] = column_widths(80)
 
     # --- the data -------------------------------------------------------------------
 
@@ -116,11 +143,12 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
         # The cursor follows its incident, never its row number: after the officer's own
         # verb (ack, snooze, severity, merge), a re-sort by new events, a filter or a snapshot.
         target = keep if keep is not None else self.following if self.following is not None else self.selected_id
-        after = {i.id for i in incidents}
+        before, after = set(self.incident_ids), {i.id for i in incidents}
         position = self.cursor_row
         self.incidents = incidents
         self.incident_ids = [i.id for i in incidents]
         self._view_context = (lookup, tr, now, set(marked), stale)
+        self._widths = column_widths(self.size.width, self._natural(incidents))
         self._lines.clear()
         self._header = None
         self.virtual_size = Size(self.size.width, len(incidents) + 1)
@@ -129,7 +157,9 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
         else:
             self._move(min(max(position, 0), max(0, len(incidents) - 1)))
         self.refresh()
-        return target if target is not None and target not in after and self.incident_ids else None
+        # Lost only when it was on the list and left it now (not when a redraw for a new
+        # size, a notice line coming or going, finds it still hidden by a filter).
+        return target if target is not None and target in before and target not in after and self.incident_ids else None
 
     # --- drawing --------------------------------------------------------------------
 
@@ -159,13 +189,43 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
     def _style(self, name: str) -> Style:
         return self.get_component_rich_style(f"queue--{name}", partial=True)
 
+    def _natural(self, incidents: list[Incident]) -> dict[str, int]:
+        """The widest value each column can hold for these rows (its label's short form at
+        least), from the distinct values only: a few sets, not a row's text per incident
+        (a queue of thousands re-sorts in milliseconds)."""
+        assert self._view_context is not None
+        lookup, tr, now, _, _ = self._view_context
+        natural = {key: 0 for key in COLUMNS}
+        if not incidents:
+            return natural
+        statuses = {tr("status." + s) for s in ("open", "acknowledged", "resolved", "overdue", "snoozed", "merged")}
+        top = max(i.level for i in incidents)
+        natural["status"] = max(map(len, statuses)) + (len(" " + tr("status.level", level=top)) if top else 0)
+        natural["regency"] = max(len(lookup.regency_short(code)) for code in {i.regency for i in incidents})
+        natural["category"] = max(len(lookup.category(key)) for key in {i.category for i in incidents})
+        letters = {i.severity for i in incidents}
+        natural["severity"] = max(len(f"{tr('sev.letter.' + key)}:{lookup.severity(key)}") for key in letters)
+        natural["mark"] = 1
+        natural["title"] = TITLE_FIRST
+        natural["age"] = max(len(age(tr, now, i.reported)) for i in (min(incidents, key=lambda i: i.reported), incidents[0]))
+        people = {i.resolved_by if i.status == "resolved" else i.acknowledged_by for i in incidents if i.status != "open"}
+        natural["acked_by"] = max((len(who(person)) for person in people), default=0)
+        natural["owner"] = max((len(who(owner)) for owner in {i.owner for i in incidents if i.owner is not None}), default=0)
+        for key, most in natural.items():
+            if most:
+                label = tr("col." + key + "_short") if "col." + key + "_short" in CATALOG else tr("col." + key)
+                natural[key] = max(most, len(label))
+        return natural
+
     def _header_text(self, width: int) -> Text:
         if self._view_context is None:
             return Text("")
         tr = self._view_context[1]
-        widths = column_widths(width)
+        widths = self._widths
         cells = []
         for key in COLUMNS:
+            if not widths[key]:
+                continue
             label = tr("col." + key)
             if len(label) > widths[key] and "col." + key + "_short" in CATALOG:
                 label = tr("col." + key + "_short")
@@ -173,9 +233,23 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
         return Text(" ").join(cells)
 
     def _row_text(self, incident: Incident, width: int) -> Text:
+        widths = self._widths
+        line = Text()
+        for key, (value, style) in zip(COLUMNS, self._cells(incident), strict=True):
+            if not widths[key]:
+                continue
+            if line:
+                line.append(" ")
+            # A person keeps what tells them apart (no "Polri/Br…"); the rest is cut at its end.
+            shown = cut_name(value, widths[key]) if key in ("acked_by", "owner") else cut(value, widths[key])
+            line.append(shown, style)
+            line.append(" " * (widths[key] - len(shown)))
+        return line
+
+    def _cells(self, incident: Incident) -> list[tuple[str, Style]]:
+        """The row's text per column (COLUMNS' order), each with its style."""
         assert self._view_context is not None
         lookup, tr, now, marked, stale = self._view_context
-        widths = column_widths(width)
         snoozed = incident.snoozed_until is not None and incident.status != "resolved"
         # Snoozed rows are dimmed and say so in words (status and wake time), never by colour alone.
         alert, strong = self._style("alert"), self._style("strong")
@@ -185,14 +259,14 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
         if incident.level:
             status += " " + tr("status.level", level=incident.level)
         letter = tr("sev.letter." + incident.severity)
-        severity = letter if widths["severity"] < 6 else f"{letter}:{lookup.severity(incident.severity)}"
+        severity = letter if self.size.width < 110 else f"{letter}:{lookup.severity(incident.severity)}"
         if incident.status == "resolved":
             acked = who(incident.resolved_by)
         elif incident.status == "acknowledged":
             acked = who(incident.acknowledged_by)
         else:
             acked = ""
-        cells = [
+        return [
             ("*" if incident.id in marked else " ", alert if incident.id in marked else PLAIN),
             (status, alert if overdue else (strong if incident.status == "open" else dim)),
             (lookup.regency_short(incident.regency), dim),
@@ -203,13 +277,6 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
             (acked, dim),
             (who(incident.owner) if incident.owner else "", dim),
         ]
-        line = Text()
-        for n, (key, (value, style)) in enumerate(zip(COLUMNS, cells, strict=True)):
-            if n:
-                line.append(" ")
-            line.append(cut(value, widths[key]), style)
-            line.append(" " * (widths[key] - min(len(value), widths[key])))
-        return line
 
     def _title(self, incident: Incident, tr: Translator) -> str:
         """#id, the repeat count (×3), the wake time of a snoozed one, then the title."""
@@ -237,6 +304,8 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
         self._lines.clear()
         self._header = None
         self._signature = None
+        if self._view_context is not None:
+            self._widths = column_widths(self.size.width, self._natural(self.incidents))
         self.virtual_size = Size(self.size.width, len(self.incidents) + 1)
 
     def on_focus(self) -> None:

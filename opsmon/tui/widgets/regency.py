@@ -82,8 +82,18 @@ class RegencyPanel(Widget):
         if summary is None or lookup is None:
             return Text("")
         if height == 2:
-            # Compact: counts, marks and age share the title and progress lines.
-            lines = [self._title(summary, width, compact=True), self._progress(summary, lookup, width, age=True)]
+            # Compact: counts, marks and age share the title and progress lines. When the
+            # title line cannot hold the stage marks (!JADWAL, !HAMBAT) whole, they lead
+            # the progress line instead: the name and the marks are never cut.
+            title = self._title(summary, width, compact=True)
+            moved = Text()
+            marks = self._stage_marks(summary)
+            kept = len(marks)
+            while title.cell_len > width and kept > 0:  # the last marks move first
+                kept -= 1
+                title = self._title(summary, width, compact=True, stage_marks=kept)
+                moved = Text().join(marks[kept:])
+            lines = [fit(title, Text(), width), self._progress(summary, lookup, width, age=True, lead=moved)]
         else:
             lines = [self._title(summary, width), self._progress(summary, lookup, width)]
             lines.extend(self._problems(summary, lookup, width))
@@ -99,7 +109,16 @@ class RegencyPanel(Widget):
 
     # --- lines ----------------------------------------------------------------
 
-    def _marks(self, summary: RegencySummary, compact: bool) -> Text:
+    def _stage_marks(self, summary: RegencySummary) -> list[Text]:
+        """A blocked stage, a stage past its window: short words in reverse video."""
+        marks = []
+        if summary.blocked:
+            marks.append(Text(self.tr("panel.blocked_short") + " ", self._style("alert")))
+        if summary.late_stages:
+            marks.append(Text(self.tr("panel.late_short") + " ", self._style("alert")))
+        return marks
+
+    def _marks(self, summary: RegencySummary, compact: bool, stage_marks: int = 2) -> Text:
         """What needs the officer, in words and reverse video: readable without colour."""
         tr = self.tr
         marks = Text()
@@ -108,10 +127,9 @@ class RegencyPanel(Widget):
         if summary.critical_unacked and not compact:
             marks.append(tr("panel.critical") + " ", self._style("alert"))
         # Boxed panels name the blocked and late stages on lines of their own.
-        if summary.blocked and compact:
-            marks.append(tr("panel.blocked_short") + " ", self._style("alert"))
-        if summary.late_stages and compact:
-            marks.append(tr("panel.late_short") + " ", self._style("alert"))
+        if compact:
+            for mark in self._stage_marks(summary)[:stage_marks]:
+                marks.append_text(mark)
         if summary.overdue:
             marks.append((tr("status.overdue") if compact else tr("panel.overdue")) + " ", self._style("alert"))
         if self.has_class("-stale"):
@@ -119,7 +137,9 @@ class RegencyPanel(Widget):
         marks.rstrip()
         return marks
 
-    def _title(self, summary: RegencySummary, width: int, compact: bool = False) -> Text:
+    def _title(self, summary: RegencySummary, width: int, compact: bool = False, stage_marks: int = 2) -> Text:
+        """The key, the name and (compact) the counts and marks; longer than `width` when
+        they do not fit (the caller decides what moves)."""
         left = Text()
         if not self.wall:
             left.append(digit_for(summary.index), self._style("key"))  # the key that focuses it
@@ -129,20 +149,33 @@ class RegencyPanel(Widget):
         if compact and summary.open_total:
             right.append_text(self._counts(summary, width, long=False))
             right.append(" ")
-        right.append_text(self._marks(summary, compact))
-        return fit(left, right, width)
+        right.append_text(self._marks(summary, compact, stage_marks))
+        if not compact:
+            return fit(left, right, width)
+        line = Text()
+        line.append_text(left)
+        if right.cell_len:
+            line.append(" " * max(1, width - left.cell_len - right.cell_len))
+            line.append_text(right)
+        return line
 
-    def _progress(self, summary: RegencySummary, lookup: Lookup, width: int, age: bool = False) -> Text:
+    def _progress(self, summary: RegencySummary, lookup: Lookup, width: int, age: bool = False, lead: Text | None = None) -> Text:
+        """[marks moved from the title] stage done/total [bar] [·age]: the bar goes first,
+        then the counts, when the line is short."""
         tr = self.tr
         line = Text()
+        if lead is not None:
+            line.append_text(lead)
         if summary.stage is None:
             line.append("✓ " + tr("panel.all_done"))
             return line
         line.append(lookup.stage_label(summary.stage))
-        line.append(f" {summary.done}/{summary.total}")
+        counts = f" {summary.done}/{summary.total}"
         tail = Text()
         if age and summary.oldest_unacked is not None and self.now is not None:
             tail.append(" ·" + age_of(tr, self.now, summary.oldest_unacked), self._style("strong"))
+        if line.cell_len + len(counts) + tail.cell_len <= width or not lead:
+            line.append(counts)
         room = width - line.cell_len - tail.cell_len - 1
         if room >= 3:
             line.append(" ")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, tzinfo
 
+from rich.style import Style
 from rich.text import Text
 from textual.app import RenderResult
 from textual.widget import Widget
@@ -13,7 +14,7 @@ from opsmon.core.records import Incident, User
 from opsmon.core.text import for_terminal
 from opsmon.core.urgency import status_word
 from opsmon.core.view import Lookup, Totals
-from opsmon.tui.widgets.bars import fit
+from opsmon.tui.widgets.bars import cut, cut_name, fit
 
 
 class HeaderBar(Widget):
@@ -45,8 +46,22 @@ class HeaderBar(Widget):
             self.refresh()
 
     def render(self) -> RenderResult:
-        tr, width = self.tr, self.content_size.width
-        alert, strong, quiet = (self.get_component_rich_style(f"header--{name}", partial=True) for name in ("alert", "strong", "quiet"))
+        """Who is signed in and the clock always; the totals give way, least needed first
+        (the kecamatan count, then a quiet province stage, then the open count), so that
+        at 80 columns nothing is cut to "Terbu…"."""
+        width = self.content_size.width
+        for drop in range(4):
+            left, right = self._left(width, drop), self._right(width, drop)
+            if left.cell_len + right.cell_len + 1 <= width:
+                break
+        return fit(left, right, width)
+
+    def _style(self, name: str) -> Style:
+        return self.get_component_rich_style(f"header--{name}", partial=True)
+
+    def _left(self, width: int, drop: int) -> Text:
+        tr = self.tr
+        alert, strong, quiet = self._style("alert"), self._style("strong"), self._style("quiet")
         wide = width >= 130
         left = Text()
         exercise = getattr(self.app, "exercise_banner", "")
@@ -55,21 +70,21 @@ class HeaderBar(Widget):
             left.append(" ")
         # At 80 columns the name gives way to the province's own stage.
         squeezed = width < 90 and self.totals is not None and bool(self.totals.province)
-        # At 80 columns a blocked or late province stage takes the read-only word's room;
-        # a quiet one gives way to it.
-        trouble = self.totals is not None and any(late or (row is not None and row.status == "blocked") for _, row, late in self.totals.province)
-        quiet_province = squeezed and self.read_only and not trouble
+        trouble = self._trouble()
         name = (self.province or tr("app.title")) if wide else "" if squeezed else "opsmon"
         left.append(for_terminal(name), strong)
         totals = self.totals
         if totals is not None:
             short = "" if wide else "_short"
-            left.append(f"  {tr('header.tps' + short)} {totals.tps_counted}/{totals.tps_total}")
-            left.append(f" · {tr('header.kecamatan' + short)} {totals.kecamatan_done}/{totals.kecamatan_total}")
-            left.append(f" · {tr('header.open' + short)} {totals.open}")
+            parts = [f"{tr('header.tps' + short)} {totals.tps_counted}/{totals.tps_total}"]
+            if drop < 1:
+                parts.append(f"{tr('header.kecamatan' + short)} {totals.kecamatan_done}/{totals.kecamatan_total}")
+            if drop < 3:
+                parts.append(f"{tr('header.open' + short)} {totals.open}")
+            left.append(("  " if name else "") + " · ".join(parts))
             left.append(f" · {tr('header.unacked' + short)} ")
             left.append(str(totals.unacked), alert if totals.unacked else "")
-            for stage, row, late in [] if quiet_province else totals.province:
+            for stage, row, late in [] if drop >= 2 and not trouble else totals.province:
                 # The province's own plenary: once, here, never as a row per regency.
                 label = for_terminal((stage.short or stage.label).get(tr.lang)) if wide else tr("header.province_short")
                 left.append(f" · {label} ")
@@ -85,31 +100,40 @@ class HeaderBar(Widget):
                         left.append(" " + tr("panel.late_short"), alert)
         elif self.connecting:
             left.append("  " + self.connecting, quiet)
-        # Given several servers, the one connected to ("Bawaslu/Rahmat@host:port"),
-        # where the line has room for it: it never cuts the totals.
-        connected_to = str(getattr(self.app, "server_label", ""))
-        server = for_terminal(tr("header.server", server=connected_to)) if connected_to else ""
-        for label in [server, ""] if server else [""]:
-            right = Text()
-            if self.stale:
-                right.append(tr("header.stale") + " ", alert)
-            if self.user is not None and width >= 100:
-                right.append(for_terminal(tr("header.user", agency=self.user.agency, name=self.user.name)) + label + " ", quiet)
-            elif label:
-                right.append(label + " ", quiet)
-            if self.read_only and not (squeezed and trouble):
-                right.append(tr("header.readonly") + " ", quiet)
-            if self.now is not None and self.tz is not None:
-                right.append(local_time(self.now, self.tz, seconds=wide), strong)
-            if left.cell_len + right.cell_len + 1 <= width:
-                break
-        return fit(left, right, width)
+        return left
+
+    def _trouble(self) -> bool:
+        """A blocked or late province stage: it never gives way."""
+        return self.totals is not None and any(late or (row is not None and row.status == "blocked") for _, row, late in self.totals.province)
+
+    def _right(self, width: int, drop: int) -> Text:
+        tr = self.tr
+        alert, strong, quiet = self._style("alert"), self._style("strong"), self._style("quiet")
+        wide = width >= 130
+        right = Text()
+        if self.stale:
+            right.append(tr("header.stale") + " ", alert)
+        # Who is signed in, on every width: a name cut in the middle, never at its end.
+        if self.user is not None:
+            person = for_terminal(tr("header.user", agency=self.user.agency, name=self.user.name))
+            right.append(cut_name(person, 24 if width >= 100 else 16), quiet)
+            # Given several servers, the one connected to ("Bawaslu/Rahmat@host:port"), where there is room.
+            connected_to = str(getattr(self.app, "server_label", ""))
+            if connected_to and drop == 0:
+                right.append(for_terminal(tr("header.server", server=connected_to)), quiet)
+            right.append(" ")
+        if self.read_only and not (width < 90 and self._trouble()):
+            right.append(tr("header.readonly") + " ", quiet)
+        if self.now is not None and self.tz is not None:
+            right.append(local_time(self.now, self.tz, seconds=wide), strong)
+        return right
 
 
 class OfflineBanner(Widget):
     """Shown only while offline: since when, and that it keeps trying."""
 
-    DEFAULT_CSS = "OfflineBanner { height: 1; display: none; } OfflineBanner.-offline { display: block; }"
+    # Two rows at most: at 80 columns the reason ("(sambungan ditolak ...)") wraps, never cut.
+    DEFAULT_CSS = "OfflineBanner { height: auto; max-height: 2; display: none; } OfflineBanner.-offline { display: block; }"
 
     def __init__(self) -> None:
         super().__init__(id="banner")
@@ -121,7 +145,7 @@ class OfflineBanner(Widget):
         self.refresh()
 
     def render(self) -> RenderResult:
-        return Text("⚠ " + for_terminal(self.text), no_wrap=True, overflow="ellipsis")  # bold: opsmon.tcss
+        return Text("⚠ " + for_terminal(self.text), overflow="ellipsis")  # bold: opsmon.tcss
 
 
 class Ticker(Widget):
@@ -150,19 +174,32 @@ class Ticker(Widget):
         if not self.items:
             return Text(tr("ticker.empty"), quiet)
         lines = []
+        width = self.content_size.width
+        narrow = width < 100  # at 80 columns: the severity's letter, the time without its zone (the header names it)
         for incident in self.items[: max(1, self.content_size.height)]:
             line = Text(no_wrap=True, overflow="ellipsis")
-            line.append(local_time(incident.reported, self.tz) + "  ")
+            when = local_time(incident.reported, self.tz)
+            line.append((when.split()[0] if narrow else when) + "  ")
             line.append(f"{lookup.regency_short(incident.regency):<13}", strong)
             severity = lookup.severity(incident.severity)
-            line.append(f"{tr('sev.letter.' + incident.severity)}:{severity:<8} ", alert if incident.severity == "critical" else strong)
+            letter = tr("sev.letter." + incident.severity)
+            line.append(f"{letter} " if narrow else f"{letter}:{severity:<8} ", alert if incident.severity == "critical" else strong)
             status = tr("status." + status_word(incident))
             line.append(f"{status:<8}")
+            line.append(f"#{incident.id} ")
             if incident.reports > 1:
                 line.append(f"\u00d7{incident.reports} ", strong)  # repeats folded into it
-            line.append(for_terminal(incident.title))
-            if incident.acknowledged_by is not None and incident.status == "acknowledged":
-                line.append("  ← " + who(incident.acknowledged_by), quiet)
+            title = for_terminal(incident.title)
+            by = who(incident.acknowledged_by) if incident.acknowledged_by is not None and incident.status == "acknowledged" else ""
+            if by:
+                # The title keeps 24 cells at least; the acknowledger the rest, cut where names differ.
+                room = width - line.cell_len - min(len(title), 24) - 4
+                by = cut_name(by, max(0, min(len(by), room)))
+                if by:
+                    title = cut(title, max(1, width - line.cell_len - len(by) - 4))
+            line.append(title)
+            if by:
+                line.append("  ← " + by, quiet)
             lines.append(line)
         out = Text("\n").join(lines)
         out.no_wrap, out.overflow = True, "ellipsis"
