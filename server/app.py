@@ -47,6 +47,7 @@ from server.follower import Follower
 from server.http import Http, Metrics
 from server.hub import Hub
 from server.lock import DatabaseLock
+from server.notify import Notifier, load_channels
 from server.store.api import PG_DUMP_HINT, EventStore, Transaction, backend_of, sqlite_path
 from server.store.backends import open_store
 from server.timers import Backups, Deadlines, SitrepSchedule, TimerLock, TokenSweep, WriteProbe
@@ -105,6 +106,7 @@ class OpsmonServer:
         self.backups = Backups(self)
         self.probe = WriteProbe(self)
         self.timer_lock = TimerLock(self)
+        self.notifier = Notifier(self)
 
     @property
     def replicated(self) -> PostgresStore | None:
@@ -119,6 +121,8 @@ class OpsmonServer:
     # --- life cycle -------------------------------------------------------------
 
     async def start(self, host: str | None = None, port: int | None = None) -> None:
+        # The people's channels (secrets, read from their files): a bad one stops the start (ConfigError).
+        self.notifier.channels = load_channels(self.config)
         self.state = await self.store.load_state()
         if self.replicated is not None:
             self.holds_timers = await self.replicated.hold_timers()
@@ -172,6 +176,8 @@ class OpsmonServer:
                 asyncio.create_task(self.follower.run(), name="follow"),
                 asyncio.create_task(self.timer_lock.run(), name="timer-lock"),
             ]
+        if self.notifier.active:
+            self._tasks.append(asyncio.create_task(self.notifier.run(), name="notifications"))
         if self.config.sitrep.every_minutes > 0:
             self._tasks.append(asyncio.create_task(self.sitreps.run(), name="sitreps"))
         if self.settings.backup_dir and self.store.backend != "sqlite":

@@ -240,7 +240,9 @@ def decide(state: State, command: WriteCommand, actor: Actor, scope: list[str] |
         if incident.status == "resolved":
             raise _already(incident, rules, "escalate")
         note = command.note if command.note and command.note.strip() else None
-        return Decision(IncidentEscalated(incident=ref, level=incident.level + 1, note=note), incident.regency)
+        # A person escalating sends it up the chain too: the next level's people are told.
+        told = rules.escalation.targets(incident, incident.level + 1, now)
+        return Decision(IncidentEscalated(incident=ref, level=incident.level + 1, note=note, notify=list(told) if told else UNSET), incident.regency)
     if isinstance(command, Note):
         if not command.text.strip():
             raise DomainError("invalid", "text must not be blank", reason="blank", params={"field": "text"})
@@ -470,8 +472,12 @@ def due_wakeups(state: State, now: datetime, rules: Rules) -> list[Decision]:
 def due_escalations(state: State, now: datetime, rules: Rules) -> list[Decision]:
     """Escalations the server owes: every open incident past its escalation time.
 
-    One escalation per incident per check, however long the server was down;
-    the next one is due at the next interval boundary after `now`.
+    Each is a step of its chain (opsmon/core/people.py): the next level, a
+    repeat of the last one (at most the chain's `repeat`, or [notify]
+    max_repeats without a chain), then one final "still unacknowledged since
+    HH:MM" after which nothing more is due. One escalation per incident per
+    check, however long the server was down; the next one is due at the next
+    interval boundary after `now`.
     """
     decisions = []
     for incident in state.incidents.values():
@@ -481,12 +487,16 @@ def due_escalations(state: State, now: datetime, rules: Rules) -> list[Decision]
         if due > now:
             continue
         rule = rules.severities.get(incident.severity)
-        following: str | None = None
-        if rule is not None and rule.escalate_minutes > 0:
-            step = timedelta(minutes=rule.escalate_minutes)
-            nxt = due + step
-            while nxt <= now:
-                nxt += step
-            following = format_ts(nxt)
-        decisions.append(Decision(IncidentEscalated(incident=incident.id, level=incident.level + 1, note=None, escalate_due=following), incident.regency))
+        step = rules.escalation.next_step(incident, due, now, rule.escalate_minutes if rule is not None else 0)
+        following = format_ts(step.following) if step.following is not None else None
+        notify: list[str] | UnsetType = list(step.notify) if step.notify else UNSET
+        if step.final:
+            since = parse_ts(incident.reported).astimezone(rules.tz)
+            note = f"masih belum di-ack sejak {since:%H:%M} {rules.tz_name}"
+            payload = IncidentEscalated(
+                incident=incident.id, level=step.level, note=note, escalate_due=None, repeat=step.repeat or UNSET, final=True, notify=notify
+            )
+        else:
+            payload = IncidentEscalated(incident=incident.id, level=step.level, note=None, escalate_due=following, repeat=step.repeat or UNSET, notify=notify)
+        decisions.append(Decision(payload, incident.regency))
     return decisions

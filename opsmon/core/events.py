@@ -54,7 +54,8 @@ class IncidentReported(msgspec.Struct, frozen=True, kw_only=True):
 
     @classmethod
     def of(cls, incident: Incident) -> IncidentReported:
-        return cls(**{name: getattr(incident, name) for name in Incident.__struct_fields__})
+        # `repeats` is 0 for a new incident and not part of the report.
+        return cls(**{name: getattr(incident, name) for name in Incident.__struct_fields__ if name != "repeats"})
 
     def as_incident(self) -> Incident:
         """The incident it reports, with today's defaults for fields an old event lacks."""
@@ -98,12 +99,18 @@ class IncidentAcknowledged(IncidentChange, frozen=True, kw_only=True):
 
 
 class IncidentEscalated(IncidentChange, frozen=True, kw_only=True):
-    """`escalate_due` only on the server's own (automatic) escalations."""
+    """`escalate_due` only on the server's own (automatic) escalations.
+    Escalation chains (issue 25): `repeat` how often this level was repeated
+    (left out: 0), `final` on the one last "still unacknowledged" after which
+    nothing is due, `notify` the people the server sends it to (left out: none)."""
 
     KIND: ClassVar[str] = "incident.escalated"
     level: int
     note: str | None | UnsetType = UNSET
     escalate_due: str | None | UnsetType = UNSET
+    repeat: int | UnsetType = UNSET
+    final: bool | UnsetType = UNSET
+    notify: list[str] | UnsetType = UNSET
 
 
 class IncidentNoted(IncidentChange, frozen=True, kw_only=True):
@@ -168,6 +175,36 @@ class IncidentUnacknowledged(IncidentChange, frozen=True, kw_only=True):
     note: str
     ack_due: str
     escalate_due: str | None
+
+
+class NotificationSent(IncidentChange, frozen=True, kw_only=True):
+    """A message that named this incident reached a person's channel (issue 25).
+    `key` is the idempotency key the message carried (per incident, level,
+    repeat and person: receivers drop a key they have seen); `channel` the
+    position of the URL in the person's channels file, `scheme` its kind
+    (mailto, json, tgram...: never the URL, which holds secrets); `answer` what
+    the channel said."""
+
+    KIND: ClassVar[str] = "notification.sent"
+    person: str
+    key: str
+    level: int
+    channel: int
+    scheme: str
+    answer: str
+
+
+class NotificationFailed(IncidentChange, frozen=True, kw_only=True):
+    """A message that could not be delivered after `attempts` tries: not tried again."""
+
+    KIND: ClassVar[str] = "notification.failed"
+    person: str
+    key: str
+    level: int
+    channel: int
+    scheme: str
+    attempts: int
+    error: str
 
 
 class IncidentMerged(IncidentChange, frozen=True, kw_only=True):
@@ -251,6 +288,8 @@ IncidentEvent = (
     | IncidentSeverityChanged
     | IncidentUnacknowledged
     | IncidentMerged
+    | NotificationSent
+    | NotificationFailed
 )
 KnownPayload = IncidentReported | IncidentEvent | StageUpdated | TokenAdded | TokenRevoked | TokenExpired | ConfigChanged
 # The data of an event kind this version does not know (a newer server's).
@@ -273,6 +312,8 @@ PAYLOAD_TYPES: dict[str, type[KnownPayload]] = {
         IncidentSeverityChanged,
         IncidentUnacknowledged,
         IncidentMerged,
+        NotificationSent,
+        NotificationFailed,
         StageUpdated,
         TokenAdded,
         TokenRevoked,

@@ -15,6 +15,8 @@ from opsmon.core.events import (
     IncidentReported,
     IncidentSeverityChanged,
     IncidentSnoozed,
+    NotificationFailed,
+    NotificationSent,
     StageUpdated,
 )
 from opsmon.core.protocol import Event
@@ -71,10 +73,19 @@ def event_summary(event: Event, tz: tzinfo | None = None) -> str:
 
 
 def event_text(event: Event) -> str:
-    """The free text an event carries: its note, or a note's text ("" if none)."""
+    """The free text an event carries: its note, or a note's text ("" if none);
+    for an escalation that told people, their names; for a notification, whom
+    it reached and how (and why not)."""
     data = event.data
     if isinstance(data, dict):
         return str(data.get("note") or data.get("text") or "")
+    if isinstance(data, NotificationSent):
+        return f"{data.person} ({data.scheme})"
+    if isinstance(data, NotificationFailed):
+        return f"{data.person} ({data.scheme}), {data.attempts}x: {data.error}"
+    if isinstance(data, IncidentEscalated) and isinstance(data.notify, list) and data.notify:
+        note = data.note if isinstance(data.note, str) and data.note else ""
+        return f"{note} -> {', '.join(data.notify)}".strip()
     said = getattr(data, "note", None) or getattr(data, "text", None)
     return said if isinstance(said, str) else ""
 
