@@ -44,6 +44,7 @@ from server.connections import Connections, gated
 from server.drift import compare, refuse, remember
 from server.exercise import Exercise, ExerciseSettings, prepare
 from server.follower import Follower
+from server.hooks import Hooks
 from server.http import Http, Metrics
 from server.hub import Hub
 from server.lock import DatabaseLock
@@ -107,6 +108,7 @@ class OpsmonServer:
         self.probe = WriteProbe(self)
         self.timer_lock = TimerLock(self)
         self.notifier = Notifier(self)
+        self.hooks = Hooks(self)
 
     @property
     def replicated(self) -> PostgresStore | None:

@@ -8,10 +8,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import signal
 import sqlite3
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -471,3 +474,54 @@ def test_notify_test_sends_one_message_and_prints_the_answer(tmp_path: Path) -> 
         assert failed.returncode == 1 and "channel 1 (json): FAILED" in failed.stdout
         unknown = opsmon_server("notify", "test", "Siapa", config=path)
         assert unknown.returncode == 2 and "no person named 'Siapa'" in unknown.stderr
+
+
+# --- acknowledge from where you are: GET /notify/ack ----------------------------------------------
+
+
+def _get(url: str, token: str | None) -> tuple[int, dict[str, object]]:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token is not None else {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+async def test_a_chat_bot_acknowledges_for_a_known_person_and_every_bad_call_writes_nothing(
+    tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="opsmon.server")
+    path = write_config(tmp_path, urls={"andi.urls": "json://127.0.0.1:9/", "budi.urls": "json://127.0.0.1:9/", "candra.urls": "json://127.0.0.1:9/"})
+    async with running_server(tmp_path, clock=clock, config=load_config(path)) as running:
+        server = running.server
+        tanah_bumbu = await report(server, "critical")
+        banjar = await report(server, "critical", "6303")
+        base = f"{running.http}/notify/ack"
+        bot = running.tokens["officer"]
+        head = server.state.seq
+        refusals = [
+            (f"{base}?incident={tanah_bumbu}&person=AKBP%20Candra", "ops_not-a-token", 401, "unknown or revoked token"),
+            (f"{base}?incident={tanah_bumbu}&person=AKBP%20Candra", None, 401, "Authorization: Bearer"),
+            (f"{base}?incident={tanah_bumbu}&person=Pak%20Siapa", bot, 403, "'Pak Siapa' is not in [[people]]"),
+            (f"{base}?incident={banjar}&person=AKBP%20Candra", bot, 403, "AKBP Candra may act only on regencies 6310, not 6303"),
+            (f"{base}?incident={tanah_bumbu}&person=AKBP%20Candra", running.tokens["wall"], 403, "may only read"),
+            (f"{base}?incident=99&person=AKBP%20Candra", bot, 404, "no incident 99"),
+            (f"{base}?incident=x&person=AKBP%20Candra", bot, 400, "incident: must be an incident number"),
+        ]
+        for url, token, status, message in refusals:
+            got, body = await asyncio.to_thread(_get, url, token)
+            assert (got, body["ok"]) == (status, False) and message in str(body["message"]), (url, got, body)
+        assert server.state.seq == head and len(await server.store.events_since(0)) == head  # nothing written
+
+        status, body = await asyncio.to_thread(_get, f"{base}?incident={tanah_bumbu}&person=AKBP%20Candra&note=Personel%20meluncur", bot)
+        assert status == 200 and body["ok"] is True
+        status, body = await asyncio.to_thread(_get, f"{base}?incident={tanah_bumbu}&person=AKBP%20Candra", bot)
+        assert status == 200 and body == {"ok": True, "seq": head + 2, "incident": tanah_bumbu, "by": "AKBP Candra"}
+        noted, acked = (await server.store.events_since(head))[-2:]
+        assert noted.kind == "incident.noted" and noted.data.text == "Personel meluncur"  # type: ignore[union-attr]
+        assert acked.kind == "incident.acknowledged" and acked.actor == Actor(name="AKBP Candra", agency="Polri")
+        assert server.state.incidents[tanah_bumbu].status == "acknowledged"
+        assert any("command by AKBP Candra (Polri, via officer from 127.0.0.1): ack incident #1" in r.getMessage() for r in caplog.records)
+        again, body = await asyncio.to_thread(_get, f"{base}?incident={tanah_bumbu}&person=AKBP%20Candra", bot)
+        assert again == 409 and "already acknowledged by Polri/AKBP Candra" in str(body["message"])

@@ -82,6 +82,9 @@ class Decision:
 
     payload: KnownPayload
     regency: str | None = None
+    # Who it is written as when not a connection's command: None is the system
+    # (a timer); a person acknowledging from a chat bot is themselves.
+    actor: Actor | None = None
 
     @property
     def kind(self) -> str:
