@@ -181,9 +181,10 @@ class Owed:
     last_error: str = ""
 
 
-def compose(config: Config, owed: list[Owed], incidents: dict[int, Incident], now: datetime) -> tuple[str, str]:
+def compose(config: Config, owed: list[Owed], incidents: dict[int, Incident], now: datetime, exercise: str | None = None) -> tuple[str, str]:
     """Title and body of one message naming every incident owed, in the
-    province's language, short enough for a phone; wire text made safe."""
+    province's language, short enough for a phone; wire text made safe. In a
+    training exercise every message says so first: nobody mistakes it for the night."""
     tr = Translator(config.province.language)
     tz = config.province.tz
     first = owed[0]
@@ -215,6 +216,9 @@ def compose(config: Config, owed: list[Owed], incidents: dict[int, Incident], no
     contact = config.notify.contact
     lines.append(f"{config.sitrep.post}" + (f": {contact}" if contact else ""))
     lines.append(tr("notify.keys", keys=", ".join(o.key for o in owed)))
+    if exercise is not None:
+        drill = tr("notify.exercise", name=for_terminal(exercise))
+        title, lines = f"{drill} {title}", [drill, *lines]
     return title, "\n".join(lines)
 
 
@@ -308,7 +312,8 @@ class Notifier:
     async def _deliver(self, person: str, index: int, items: list[Owed], now: datetime) -> tuple[bool, list[Decision]]:
         config = self.server.config
         channel = next(c for c in self.channels[person] if c.index == index)
-        title, body = compose(config, items, self.server.state.incidents, now)
+        drill = self.server.exercise.settings.name if self.server.exercise is not None else None
+        title, body = compose(config, items, self.server.state.incidents, now, drill)
         keys = [i.key for i in items]
         timeout = config.notify.timeout_seconds
         try:

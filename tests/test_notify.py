@@ -27,6 +27,7 @@ from opsmon.core.protocol import Ack, Escalate, IncidentDraft, Report
 from opsmon.core.records import Actor
 from opsmon.core.urgency import event_text
 from server.app import OpsmonServer
+from server.exercise import ExerciseSettings, prepare
 from server.notify import load_channels
 from server.store.backends import open_store
 from tests.helpers import CONFIG_PATH, ROOT, FakeClock, free_port, hello, recv_json, running_server
@@ -113,6 +114,8 @@ after_minutes = 10
 def write_config(folder: Path, extra: str = PEOPLE, urls: dict[str, str] | None = None, server: str = "") -> Path:
     """The shipped config with `extra` appended, and each channels file beside it."""
     text = CONFIG_PATH.read_text(encoding="utf-8")
+    shipped_notify = text.index("\n[notify]\n")
+    text = text[:shipped_notify] + text[text.index("\n\n", shipped_notify + 1) :]  # the test's own [notify] instead
     if server:
         text = text.replace("escalation_check_seconds = 5\n", f"{server}\n", 1)
     path = folder / "config.toml"
@@ -525,3 +528,21 @@ async def test_a_chat_bot_acknowledges_for_a_known_person_and_every_bad_call_wri
         assert any("command by AKBP Candra (Polri, via officer from 127.0.0.1): ack incident #1" in r.getMessage() for r in caplog.records)
         again, body = await asyncio.to_thread(_get, f"{base}?incident={tanah_bumbu}&person=AKBP%20Candra", bot)
         assert again == 409 and "already acknowledged by Polri/AKBP Candra" in str(body["message"])
+
+
+async def test_in_a_training_exercise_every_message_says_latihan_first(tmp_path: Path) -> None:
+    with webhook() as hook:
+        path = write_config(tmp_path, urls={"andi.urls": hook.url(), "budi.urls": hook.url(), "candra.urls": hook.url()})
+        async with open_store(str(tmp_path / "latihan.db"), synchronous="normal") as store:
+            start = datetime(2024, 2, 14, 13, 0, tzinfo=UTC)
+            drill = await prepare(store, ExerciseSettings(name="Latihan Posko 12 Feb", start=start, speed=3000))
+            server = OpsmonServer(load_config(path), store, exercise=drill)
+            server.state = await store.load_state()
+            server.notifier.channels = load_channels(server.config)
+            await report(server, "critical")
+            await asyncio.sleep(0.2)  # 10 scenario minutes: past the 5-minute deadline
+            await server.deadlines.check()
+            await server.notifier.check()
+            message = hook.received[0]["json"]
+            assert message["title"].startswith("[LATIHAN Latihan Posko 12 Feb] OPSMON #1 Tanah Bumbu")
+            assert message["message"].startswith("[LATIHAN Latihan Posko 12 Feb]\n#1 Tanah Bumbu")

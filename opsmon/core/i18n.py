@@ -127,6 +127,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "notify.repeat": {"id": " (ulang {n})", "en": " (repeat {n})"},
     "notify.final": {"id": "Masih belum di-ack sejak {time} {tz}; tidak ada pengingat lagi", "en": "Still unacknowledged since {time} {tz}; no more reminders"},
     "notify.acked": {"id": "Di-ack oleh {who} pukul {time}", "en": "Acknowledged by {who} at {time}"},
+    "notify.exercise": {"id": "[LATIHAN {name}]", "en": "[EXERCISE {name}]"},
     "notify.keys": {"id": "Kunci: {keys}", "en": "Keys: {keys}"},
     "notify.test_title": {"id": "OPSMON: pesan uji", "en": "OPSMON: test message"},
     "notify.test_body": {
