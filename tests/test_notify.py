@@ -27,9 +27,11 @@ from opsmon.core.protocol import Ack, Escalate, IncidentDraft, Report
 from opsmon.core.records import Actor
 from opsmon.core.urgency import event_text
 from server.app import OpsmonServer
+from server.auth import add_token
 from server.exercise import ExerciseSettings, prepare
 from server.notify import load_channels
 from server.store.backends import open_store
+from tests.backends import Databases
 from tests.helpers import CONFIG_PATH, ROOT, FakeClock, free_port, hello, recv_json, running_server
 from tests.processes import ENV, opsmon_server
 from tests.receivers import smtp, webhook
@@ -546,3 +548,51 @@ async def test_in_a_training_exercise_every_message_says_latihan_first(tmp_path:
             message = hook.received[0]["json"]
             assert message["title"].startswith("[LATIHAN Latihan Posko 12 Feb] OPSMON #1 Tanah Bumbu")
             assert message["message"].startswith("[LATIHAN Latihan Posko 12 Feb]\n#1 Tanah Bumbu")
+
+
+# --- a replica failover between "decided" and "sent" ---------------------------------------------------
+
+
+async def test_a_replica_failover_delivers_once(pg: Databases, tmp_path: Path, clock: FakeClock) -> None:
+    """Replica A decides the escalation and fails to send it (the receiver answers
+    500); A stops; B takes the timer lock, finds what is owed in the log, and
+    sends it once."""
+    with webhook(status=500) as hook:
+        fast = PEOPLE.replace("check_seconds = 60", "check_seconds = 0.1").replace("max_attempts = 3", "max_attempts = 20")
+        path = write_config(tmp_path, fast, urls={"andi.urls": hook.url(), "budi.urls": hook.url(), "candra.urls": hook.url()})
+        config = load_config(path)
+        database = pg.url()
+        async with open_store(database) as store:
+            await add_token(store, "officer", "officer", "Polri", None, {r.code for r in config.regencies})
+        async with contextlib.AsyncExitStack() as stack:
+            servers: list[OpsmonServer] = []
+            for name in "AB":
+                store = await stack.enter_async_context(open_store(database, shared=True))
+                server = OpsmonServer(config, store, clock=clock)
+                server.replica_name = name
+                await server.start("127.0.0.1", 0)
+                stack.push_async_callback(server.close)
+                servers.append(server)
+            a, b = servers
+            assert a.holds_timers and not b.holds_timers
+            await report(a, "critical")
+            clock.advance(minutes=5, seconds=1)
+            await a.deadlines.check()
+            for _ in range(100):
+                if hook.received:
+                    break
+                await asyncio.sleep(0.05)
+            assert hook.received  # A tried: refused, so nothing was delivered
+            await a.close()
+            await a.store.close()  # its session ends: the timer lock is free
+            tried = len(hook.received)
+            hook.status = 200
+            for _ in range(200):
+                if b.holds_timers and len(hook.received) > tried:
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.5)  # a few more rounds: nothing more is sent
+            delivered = [r["headers"]["X-Opsmon-Key"] for r in hook.received[tried:]]
+            assert len(delivered) == 1 and delivered[0].endswith("-1-1.0-bripka-andi")
+            sent = [e.data for e in await b.store.events_since(0) if e.kind == "notification.sent"]
+            assert [s.key for s in sent] == delivered  # type: ignore[union-attr]
