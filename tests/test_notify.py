@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from opsmon.cli import main as opsmon_cli
 from opsmon.core.config import Config, ConfigError, load_config
 from opsmon.core.domain import decide
 from opsmon.core.protocol import Ack, Escalate, IncidentDraft, Report
@@ -35,6 +36,7 @@ from tests.backends import Databases
 from tests.helpers import CONFIG_PATH, ROOT, FakeClock, free_port, hello, recv_json, running_server
 from tests.processes import ENV, opsmon_server
 from tests.receivers import smtp, webhook
+from tests.server_thread import server_in_thread
 
 OFFICER = Actor(name="officer", agency="Bawaslu")
 
@@ -596,3 +598,33 @@ async def test_a_replica_failover_delivers_once(pg: Databases, tmp_path: Path, c
             assert len(delivered) == 1 and delivered[0].endswith("-1-1.0-bripka-andi")
             sent = [e.data for e in await b.store.events_since(0) if e.kind == "notification.sent"]
             assert [s.key for s in sent] == delivered  # type: ignore[union-attr]
+
+
+# --- shift handover -------------------------------------------------------------------------------------
+
+
+def test_the_outgoing_officer_confirms_the_handover_and_the_incoming_one_accepts_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_config(tmp_path, urls={"andi.urls": "json://127.0.0.1:9/", "budi.urls": "json://127.0.0.1:9/", "candra.urls": "json://127.0.0.1:9/"})
+    with server_in_thread(tmp_path, config=load_config(path)) as live:
+
+        def run(*args: str, token: str) -> int:
+            return opsmon_cli([*args, "--config", str(path), "--url", live.url, "--token", live.tokens[token]])
+
+        assert run("report", "--regency", "6310", "--category", "keamanan", "--severity", "critical", "--title", "Massa mendatangi PPK", token="polisi") == 0
+        assert run("report", "--regency", "6371", "--category", "logistik", "--severity", "high", "--title", "Surat suara kurang", token="polisi") == 0
+        assert run("note", "1", "--text", "Personel Polres meluncur", token="polisi") == 0
+        assert run("stage", "--regency", "6303", "--stage", "rekap_ppk", "--blocked", "--note", "Listrik padam", token="officer") == 0
+        capsys.readouterr()
+        assert run("handover", "--confirm", "--note", "Pantau #1", token="polisi") == 0
+        out = capsys.readouterr().out
+        assert out.startswith("SERAH TERIMA JAGA meja Polri, shift ")
+        assert "Insiden terbuka: 1\n#1 Tanah Bumbu KRITIS · BELUM di-ack · penanggung jawab - · batas ack " in out  # the KPU desk's #2 is not Polri's
+        assert "Polri/polisi: Personel Polres meluncur" in out
+        assert "Tahapan terhambat: 1\n   Banjar Rekapitulasi kecamatan (PPK) 0/20: Listrik padam" in out
+        assert out.rstrip().endswith("serah terima dikonfirmasi (seq 5)")
+        assert run("handover", "--accept", "--desk", "Polri", token="officer") == 0
+        events = live.call(live.running.store.events_since(0))
+        handovers = [(e.actor.name, e.data.step, e.data.open, e.data.note) for e in events if e.kind == "shift.handover"]  # type: ignore[union-attr]
+        assert handovers == [("polisi", "confirm", [1], "Pantau #1"), ("officer", "accept", [1], "")]
+        shift = next(e.data.shift for e in events if e.kind == "shift.handover")  # type: ignore[union-attr]
+        assert shift in ("07:00-19:00", "19:00-07:00")

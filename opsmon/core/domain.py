@@ -33,16 +33,17 @@ from opsmon.core.events import (
     IncidentUnacknowledged,
     IncidentUnsnoozed,
     KnownPayload,
+    ShiftHandover,
     StageUpdated,
 )
 from opsmon.core.fold import concerns
-from opsmon.core.protocol import Ack, Assign, Escalate, Merge, Note, Reopen, Report, Resolve, SeverityChange, Snooze, StageUpdate, Unack
+from opsmon.core.protocol import Ack, Assign, Escalate, Handover, Merge, Note, Reopen, Report, Resolve, SeverityChange, Snooze, StageUpdate, Unack
 from opsmon.core.records import AGENCIES, SEVERITIES, Actor, Incident, SeverityInfo, StageRow
 from opsmon.core.state import Rules, State, location_key, stage_status
 from opsmon.core.text import describe, forbidden_characters
 from opsmon.core.wire import to_builtins
 
-WriteCommand = Report | Ack | Escalate | Note | Resolve | Reopen | StageUpdate | Snooze | Assign | SeverityChange | Unack | Merge
+WriteCommand = Report | Ack | Escalate | Note | Resolve | Reopen | StageUpdate | Snooze | Assign | SeverityChange | Unack | Merge | Handover
 
 
 class DomainError(Exception):
@@ -232,6 +233,9 @@ def decide(state: State, command: WriteCommand, actor: Actor, scope: list[str] |
         )
         return Decision(StageUpdated.of(row), command.regency)
 
+    if isinstance(command, Handover):
+        return _handover(state, command, scope, now, rules)
+
     incident = _find(state, command.incident)
     _check_scope(scope, incident.regency)
     ref = incident.id
@@ -282,6 +286,25 @@ def decide(state: State, command: WriteCommand, actor: Actor, scope: list[str] |
         return Decision(IncidentReopened(incident=ref, note=command.note, ack_due=ack_due, escalate_due=ack_due), incident.regency)
     if isinstance(command, Snooze | Assign | SeverityChange | Unack | Merge):
         return _decide_triage(state, incident, command, scope, now, rules)
+
+
+def _handover(state: State, command: Handover, scope: list[str] | None, now: datetime, rules: Rules) -> Decision:
+    """A shift handover at a desk: what it leaves open (the desk's unresolved
+    incidents in the officer's scope) and the roster's shift, as of now."""
+    if command.desk not in AGENCIES:
+        raise DomainError("invalid", f"unknown desk {command.desk!r} (one of {', '.join(AGENCIES)})", reason="unknown_desk", params={"desk": command.desk})
+    policy = rules.escalation
+    roster = policy.roster_for(command.desk, "")
+    shift = policy.shift_at(roster, now) if roster is not None else None
+    desks = policy.desks
+    left = sorted(
+        i.id
+        for i in state.incidents.values()
+        if i.status != "resolved" and desks.get(i.category, "KPU") == command.desk and (scope is None or i.regency in scope)
+    )
+    return Decision(
+        ShiftHandover(desk=command.desk, step=command.step, shift=f"{shift.start}-{shift.end}" if shift is not None else "", open=left, note=command.note)
+    )
 
 
 # --- triage decisions ----------------------------------------------------------------

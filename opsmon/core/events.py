@@ -275,6 +275,20 @@ class ConfigChanged(msgspec.Struct, frozen=True, kw_only=True):
     changes: list[str]
 
 
+class ShiftHandover(msgspec.Struct, frozen=True, kw_only=True):
+    """`shift.handover` (added to v1, issue 25): an officer hands a desk's shift
+    over (`step` "confirm", the outgoing one) or takes it (`accept`, the incoming
+    one). `shift` is the roster's shift at that moment ("19:00-07:00", "" without
+    a roster), `open` the desk's unresolved incidents in the officer's scope then."""
+
+    KIND: ClassVar[str] = "shift.handover"
+    desk: str
+    step: str
+    shift: str
+    open: list[int]
+    note: str
+
+
 IncidentEvent = (
     IncidentAcknowledged
     | IncidentEscalated
@@ -291,7 +305,7 @@ IncidentEvent = (
     | NotificationSent
     | NotificationFailed
 )
-KnownPayload = IncidentReported | IncidentEvent | StageUpdated | TokenAdded | TokenRevoked | TokenExpired | ConfigChanged
+KnownPayload = IncidentReported | IncidentEvent | StageUpdated | TokenAdded | TokenRevoked | TokenExpired | ConfigChanged | ShiftHandover
 # The data of an event kind this version does not know (a newer server's).
 OtherData = dict[str, Any]
 Payload = KnownPayload | OtherData
@@ -319,5 +333,6 @@ PAYLOAD_TYPES: dict[str, type[KnownPayload]] = {
         TokenRevoked,
         TokenExpired,
         ConfigChanged,
+        ShiftHandover,
     )
 }

@@ -12,7 +12,7 @@ No I/O here, and no textual: this module is shared with the server.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -169,8 +169,18 @@ class Merge(msgspec.Struct, tag="merge", tag_field="type"):
     note: LongText | None = None
 
 
-Command = Report | Ack | Escalate | Note | Resolve | Reopen | StageUpdate | History | Incidents | Snooze | Assign | SeverityChange | Unack | Merge
-WRITE_COMMANDS = (Report, Ack, Escalate, Note, Resolve, Reopen, StageUpdate, Snooze, Assign, SeverityChange, Unack, Merge)
+class Handover(msgspec.Struct, tag="handover", tag_field="type"):
+    """A shift handover at a desk (added to v1, issue 25): the outgoing officer
+    `confirm`s what the shift leaves open, the incoming one `accept`s it."""
+
+    id: CommandId
+    desk: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    step: Literal["confirm", "accept"]
+    note: LongText = ""
+
+
+Command = Report | Ack | Escalate | Note | Resolve | Reopen | StageUpdate | History | Incidents | Snooze | Assign | SeverityChange | Unack | Merge | Handover
+WRITE_COMMANDS = (Report, Ack, Escalate, Note, Resolve, Reopen, StageUpdate, Snooze, Assign, SeverityChange, Unack, Merge, Handover)
 ClientMessage = Hello | Command
 
 # --- server -> client ----------------------------------------------------------

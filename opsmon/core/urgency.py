@@ -17,6 +17,7 @@ from opsmon.core.events import (
     IncidentSnoozed,
     NotificationFailed,
     NotificationSent,
+    ShiftHandover,
     StageUpdated,
 )
 from opsmon.core.protocol import Event
@@ -67,6 +68,8 @@ def event_summary(event: Event, tz: tzinfo | None = None) -> str:
             return f"{stage} {done}/{total}{blocked}{note}"
         case IncidentNoted(text=text):
             return text
+        case ShiftHandover(desk=desk, step=step, shift=shift, open=left):
+            return f"{desk} {step} {shift}: {len(left)} open{note}".replace("  ", " ")
         case dict():
             return str(data.get("note") or data.get("text") or "")
     return said if isinstance(said, str) else ""
