@@ -44,7 +44,7 @@ from opsmon.core.events import IncidentEscalated, NotificationFailed, Notificati
 from opsmon.core.i18n import Translator
 from opsmon.core.people import in_quiet_hours
 from opsmon.core.protocol import Event
-from opsmon.core.records import Incident
+from opsmon.core.records import SEVERITIES, Incident
 from opsmon.core.text import for_terminal
 
 if TYPE_CHECKING:
@@ -181,21 +181,21 @@ class Owed:
     last_error: str = ""
 
 
-def compose(config: Config, owed: list[Owed], incidents: dict[int, Incident], now: datetime, exercise: str | None = None) -> tuple[str, str]:
+def compose(config: Config, owed: list[Owed], incidents: dict[int, Incident], now: datetime, exercise: str | None = None, more: int = 0) -> tuple[str, str]:
     """Title and body of one message naming every incident owed, in the
     province's language, short enough for a phone; wire text made safe. In a
     training exercise every message says so first: nobody mistakes it for the night."""
     tr = Translator(config.province.language)
     tz = config.province.tz
     first = owed[0]
-    if len(owed) == 1:
+    if len(owed) == 1 and not more:
         incident = incidents.get(first.incident)
         where = _regency(config, incident.regency) if incident is not None else "?"
         title = tr("notify.title_one", id=first.incident, regency=where, level=first.level)
     else:
-        title = tr("notify.title_many", n=len({o.incident for o in owed}), level=max(o.level for o in owed))
+        title = tr("notify.title_many", n=len({o.incident for o in owed}) + more, level=max(o.level for o in owed))
     lines: list[str] = []
-    for item in sorted(owed, key=lambda o: o.incident):
+    for item in owed:
         incident = incidents.get(item.incident)
         if incident is None:
             lines.append(f"#{item.incident}")
@@ -213,6 +213,8 @@ def compose(config: Config, owed: list[Owed], incidents: dict[int, Incident], no
         else:
             lines.append(tr("notify.unacked", level=item.level) + (tr("notify.repeat", n=item.repeat) if item.repeat else ""))
         lines.append("")
+    if more:
+        lines += [tr("notify.more", n=more), ""]
     contact = config.notify.contact
     lines.append(f"{config.sitrep.post}" + (f": {contact}" if contact else ""))
     lines.append(tr("notify.keys", keys=", ".join(o.key for o in owed)))
@@ -220,6 +222,17 @@ def compose(config: Config, owed: list[Owed], incidents: dict[int, Incident], no
         drill = tr("notify.exercise", name=for_terminal(exercise))
         title, lines = f"{drill} {title}", [drill, *lines]
     return title, "\n".join(lines)
+
+
+def _rank(incident: Incident | None) -> int:
+    """Most severe first in a message (and first to go when one message cannot name them all)."""
+    return SEVERITIES.index(incident.severity) if incident is not None and incident.severity in SEVERITIES else len(SEVERITIES)
+
+
+def _named(items: list[Owed]) -> str:
+    """The incidents of a message for the log: a few, then how many more."""
+    shown = ", ".join(f"#{i.incident}" for i in items[:10])
+    return shown + (f" and {len(items) - 10} more" if len(items) > 10 else "")
 
 
 def _regency(config: Config, code: str) -> str:
@@ -285,11 +298,13 @@ class Notifier:
                     continue
             groups.setdefault((item.person, item.channel), []).append(item)
         wait = timedelta(seconds=settings.group_seconds)
-        return {
-            target: items
-            for target, items in groups.items()
-            if target not in self.last_sent or now - self.last_sent[target] >= wait or now - min(i.decided for i in items) >= wait
-        }
+        due: dict[tuple[str, int], list[Owed]] = {}
+        for target, items in groups.items():
+            if target in self.last_sent and now - self.last_sent[target] < wait:
+                continue  # this channel had its message for this interval: the rest waits for the next
+            rank = {i.incident: _rank(self.server.state.incidents.get(i.incident)) for i in items}
+            due[target] = sorted(items, key=lambda i: (rank[i.incident], i.decided, i.incident))
+        return due
 
     async def check(self) -> int:
         """One round: read the log, send what is due (each channel in its own
@@ -301,7 +316,8 @@ class Notifier:
         groups = self.due(now)
         if not groups:
             return 0
-        results = await asyncio.gather(*(self._deliver(person, index, items, now) for (person, index), items in groups.items()))
+        most = self.server.config.notify.max_per_message
+        results = await asyncio.gather(*(self._deliver(person, index, items[:most], now, len(items) - most) for (person, index), items in groups.items()))
         decisions = [d for batch in results for d in batch[1]]
         if decisions:
             async with self.server.lock:
@@ -309,11 +325,11 @@ class Notifier:
             await self.scan()
         return sum(1 for ok, _ in results if ok)
 
-    async def _deliver(self, person: str, index: int, items: list[Owed], now: datetime) -> tuple[bool, list[Decision]]:
+    async def _deliver(self, person: str, index: int, items: list[Owed], now: datetime, more: int) -> tuple[bool, list[Decision]]:
         config = self.server.config
         channel = next(c for c in self.channels[person] if c.index == index)
         drill = self.server.exercise.settings.name if self.server.exercise is not None else None
-        title, body = compose(config, items, self.server.state.incidents, now, drill)
+        title, body = compose(config, items, self.server.state.incidents, now, drill, more=max(0, more))
         keys = [i.key for i in items]
         timeout = config.notify.timeout_seconds
         try:
@@ -325,7 +341,7 @@ class Notifier:
         decisions: list[Decision] = []
         regency = {i.incident: (self.server.state.incidents[i.incident].regency if i.incident in self.server.state.incidents else None) for i in items}
         if answer.ok:
-            log.info("notified %s (channel %d, %s) of %s: %s", person, index, channel.scheme, ", ".join(f"#{i.incident}" for i in items), answer.text)
+            log.info("notified %s (channel %d, %s) of %s: %s", person, index, channel.scheme, _named(items), answer.text)
             for i in items:
                 sent = NotificationSent(incident=i.incident, person=person, key=i.key, level=i.level, channel=index, scheme=channel.scheme, answer=answer.text)
                 decisions.append(Decision(sent, regency[i.incident]))
@@ -344,7 +360,7 @@ class Notifier:
         retry = items[0].next_try
         log.warning(
             "could not notify %s (channel %d, %s) of %s, attempt %d of %d: %s%s",
-            person, index, channel.scheme, ", ".join(f"#{i.incident}" for i in items), items[0].attempts, settings.max_attempts, answer.text,
+            person, index, channel.scheme, _named(items), items[0].attempts, settings.max_attempts, answer.text,
             f"; trying again at {format_ts(retry)}" if retry is not None and retry > now else "; giving up",
         )  # fmt: skip
         return False, decisions

@@ -179,6 +179,7 @@ def test_people_rosters_and_chains_load_and_say_who_is_on_duty(tmp_path: Path) -
         (('people = ["Bripka Andi"]\nsupervisor = "AKP Budi"', 'people = ["Bripka Ani"]'), "rosters[0].shifts[0].people[0]: no person named 'Bripka Ani'"),
         (('regencies = ["6303"]', 'regencies = ["6399"]'), "people[4].regencies[0]: no regency '6399'"),
         (("repeat = 2", "repeat = 2\nbogus = 1"), "chains[0].bogus: unknown key"),
+        (('notify = ["desk"]', 'notify = ["desk"]\nafter_minutes = 3'), "chains[0].levels[0].after_minutes: level 1 is due at the acknowledgement deadline"),
     ],
 )
 def test_a_bad_people_roster_or_chain_is_one_line_naming_the_key(tmp_path: Path, change: tuple[str, str], message: str) -> None:
@@ -628,3 +629,26 @@ def test_the_outgoing_officer_confirms_the_handover_and_the_incoming_one_accepts
         assert handovers == [("polisi", "confirm", [1], "Pantau #1"), ("officer", "accept", [1], "")]
         shift = next(e.data.shift for e in events if e.kind == "shift.handover")  # type: ignore[union-attr]
         assert shift in ("07:00-19:00", "19:00-07:00")
+
+
+async def test_one_message_per_interval_names_the_most_severe_first_and_the_rest_follow(tmp_path: Path, clock: FakeClock) -> None:
+    with webhook() as hook:
+        capped = PEOPLE.replace("group_seconds = 0", "group_seconds = 60\nmax_per_message = 2")
+        path = write_config(tmp_path, capped, urls={"andi.urls": hook.url(), "budi.urls": hook.url(), "candra.urls": hook.url()})
+        async with quiet_server(tmp_path, clock, load_config(path)) as server:
+            high = await report(server, "high", "6303")
+            clock.advance(minutes=10)
+            first = await report(server, "critical")
+            second = await report(server, "critical", "6371")
+            clock.advance(minutes=5, seconds=1)  # all three past their deadlines: level 1, the desk
+            await server.deadlines.check()
+            assert await server.notifier.check() == 1
+            message = hook.received[0]["json"]
+            assert message["title"] == "OPSMON: 3 insiden belum di-ack (L1)"
+            assert message["idempotency_key"].split(",") == [k for k in message["idempotency_key"].split(",") if k.split("-")[2] in (str(first), str(second))]
+            assert "+1 insiden lain belum di-ack: pesan berikutnya" in message["message"]
+            clock.advance(seconds=30)
+            assert await server.notifier.check() == 0  # one message per interval
+            clock.advance(seconds=31)
+            assert await server.notifier.check() == 1
+            assert hook.received[1]["json"]["idempotency_key"].split("-")[2] == str(high)

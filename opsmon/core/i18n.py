@@ -142,6 +142,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "handover.accepted": {"id": "serah terima diterima (seq {seq})", "en": "handover accepted (seq {seq})"},
     "event.shift.handover": {"id": "serah terima jaga", "en": "shift handover"},
     "notify.exercise": {"id": "[LATIHAN {name}]", "en": "[EXERCISE {name}]"},
+    "notify.more": {"id": "+{n} insiden lain belum di-ack: pesan berikutnya", "en": "+{n} more unacknowledged: next message"},
     "notify.keys": {"id": "Kunci: {keys}", "en": "Keys: {keys}"},
     "notify.test_title": {"id": "OPSMON: pesan uji", "en": "OPSMON: test message"},
     "notify.test_body": {

@@ -65,7 +65,7 @@ class Roster(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class ChainLevel(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     notify: Annotated[tuple[Name, ...], Meta(min_length=1)]  # "desk", "supervisor", "commanders" or people's names
-    after_minutes: Annotated[int, Meta(ge=0, le=1440)] = 0  # after the previous level (level 1: after the ack deadline)
+    after_minutes: Annotated[int, Meta(ge=0, le=1440)] = 0  # after the previous level (level 1 is at the ack deadline: none)
 
 
 class Chain(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -89,6 +89,7 @@ class NotifySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     max_repeats: Annotated[int, Meta(ge=0, le=20)] = 3  # without a chain: re-escalations after the first, then one "still unacknowledged"
     group_seconds: Annotated[float, Meta(ge=0, le=3600)] = 60.0  # one message per person and channel per this long
+    max_per_message: Annotated[int, Meta(ge=1, le=50)] = 8  # incidents one message names (a phone's screen); the rest go next time
     retry_seconds: Annotated[float, Meta(gt=0, le=3600)] = 30.0  # the first retry's wait; doubled each time
     max_attempts: Annotated[int, Meta(ge=1, le=20)] = 5  # then notification.failed
     check_seconds: Annotated[float, Meta(gt=0, le=60)] = 2.0
@@ -184,6 +185,8 @@ def check(people: tuple[Person, ...], rosters: tuple[Roster, ...], chains: tuple
         for j, key in enumerate(chain.categories):
             if key not in categories:
                 raise PeopleError(f"chains[{i}].categories[{j}]: no category {key!r} in [[categories]]")
+        if chain.levels[0].after_minutes:
+            raise PeopleError(f"chains[{i}].levels[0].after_minutes: level 1 is due at the acknowledgement deadline ([[severities]] ack_minutes): leave it out")
         for j, level in enumerate(chain.levels):
             for k, name in enumerate(level.notify):
                 if name not in TARGETS and name not in by_name:
