@@ -337,10 +337,10 @@ class Notifier:
                 answer = await asyncio.to_thread(send, channel, title, body, keys, timeout)
         except TimeoutError:
             answer = Answer(False, f"no answer within {timeout * 2 + 5:g} s")
-        self.last_sent[(person, index)] = now
         decisions: list[Decision] = []
         regency = {i.incident: (self.server.state.incidents[i.incident].regency if i.incident in self.server.state.incidents else None) for i in items}
         if answer.ok:
+            self.last_sent[(person, index)] = now  # the interval counts from a message that went; a failed one retries on its own backoff
             log.info("notified %s (channel %d, %s) of %s: %s", person, index, channel.scheme, _named(items), answer.text)
             for i in items:
                 sent = NotificationSent(incident=i.incident, person=person, key=i.key, level=i.level, channel=index, scheme=channel.scheme, answer=answer.text)
