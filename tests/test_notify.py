@@ -26,7 +26,7 @@ from opsmon.core.config import Config, ConfigError, load_config
 from opsmon.core.domain import decide
 from opsmon.core.protocol import Ack, Escalate, IncidentDraft, Report
 from opsmon.core.records import Actor
-from opsmon.core.urgency import event_text
+from opsmon.core.urgency import event_summary, event_text
 from server.app import OpsmonServer
 from server.auth import add_token
 from server.exercise import ExerciseSettings, prepare
@@ -652,3 +652,24 @@ async def test_one_message_per_interval_names_the_most_severe_first_and_the_rest
             clock.advance(seconds=31)
             assert await server.notifier.check() == 1
             assert hook.received[1]["json"]["idempotency_key"].split("-")[2] == str(high)
+
+
+async def test_opsmon_show_names_who_each_escalation_told_and_what_each_channel_did(tmp_path: Path, clock: FakeClock) -> None:
+    with webhook() as hook:
+        path = write_config(tmp_path, urls={"andi.urls": hook.url(), "budi.urls": f"json://127.0.0.1:{free_port()}/down", "candra.urls": hook.url()})
+        async with quiet_server(tmp_path, clock, load_config(path)) as server:
+            incident = await report(server, "critical")
+            clock.advance(minutes=5, seconds=1)
+            await server.deadlines.check()
+            await server.notifier.check()
+            clock.advance(minutes=5)
+            await server.deadlines.check()
+            for _ in range(3):  # max_attempts 3, retry_seconds 1 doubling
+                await server.notifier.check()
+                clock.advance(seconds=4)
+            lines = [(e.kind, event_summary(e)) for e in await server.store.incident_events(incident)]
+            assert ("incident.escalated", "level 1 -> Bripka Andi") in lines
+            assert ("notification.sent", "Bripka Andi (json)") in lines
+            assert ("incident.escalated", "level 2 -> AKP Budi") in lines
+            failed = next(text for kind, text in lines if kind == "notification.failed")
+            assert failed.startswith("AKP Budi (json), 3x: ") and "down" not in failed  # the answer, never the URL

@@ -61,8 +61,13 @@ def event_summary(event: Event, tz: tzinfo | None = None) -> str:
             return f"{severity}{note}"
         case IncidentMerged(into=into):
             return f"into #{into}{note}"
-        case IncidentEscalated(level=level):
-            return f"level {level}{note}"
+        case IncidentEscalated(level=level, repeat=repeat, final=final, notify=told):
+            again = f" (repeat {repeat})" if isinstance(repeat, int) and repeat else ""
+            last = " (final)" if final is True else ""
+            names = f" -> {', '.join(told)}" if isinstance(told, list) and told else ""
+            return f"level {level}{again}{last}{note}{names}"
+        case NotificationSent() | NotificationFailed():
+            return event_text(event)
         case StageUpdated(stage=stage, done=done, total=total, status=status):
             blocked = " blocked" if status == "blocked" else ""
             return f"{stage} {done}/{total}{blocked}{note}"
