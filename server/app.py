@@ -46,10 +46,12 @@ from server.connections import Connections, gated
 from server.drift import compare, refuse, remember
 from server.exercise import Exercise, ExerciseSettings, exercise_rules, prepare, roster_line
 from server.follower import Follower
+from server.hooks import Hooks
 from server.http import Http
 from server.hub import Hub
 from server.lock import DatabaseLock
 from server.metrics import Metrics
+from server.notify import Notifier, load_channels
 from server.store.api import MOVED_KEY, EventStore, StoreError, Transaction, backend_of, sqlite_path
 from server.store.backends import open_store
 from server.timers import Backups, DatabaseWatch, Deadlines, ServeLease, SitrepSchedule, TimerLock, TokenSweep, WriteProbe
@@ -111,6 +113,8 @@ class OpsmonServer:
         self.timer_lock = TimerLock(self)
         self.database_watch = DatabaseWatch(self)
         self.lease = ServeLease(self)
+        self.notifier = Notifier(self)
+        self.hooks = Hooks(self)
 
     @property
     def replicated(self) -> PostgresStore | None:
@@ -125,6 +129,8 @@ class OpsmonServer:
     # --- life cycle -------------------------------------------------------------
 
     async def start(self, host: str | None = None, port: int | None = None) -> None:
+        # The people's channels (secrets, read from their files): a bad one stops the start (ConfigError).
+        self.notifier.channels = load_channels(self.config)
         self.state = await self.store.load_state()
         if self.exercise is not None:
             self.state.exercise_state = self.exercise.state  # the tables keep incidents and stages; the clock is in meta
@@ -184,6 +190,8 @@ class OpsmonServer:
                 asyncio.create_task(self.database_watch.run(), name="database-watch"),
                 asyncio.create_task(self.lease.run(), name="lease"),
             ]
+        if self.notifier.active:
+            self._tasks.append(asyncio.create_task(self.notifier.run(), name="notifications"))
         if self.config.sitrep.every_minutes > 0:
             self._tasks.append(asyncio.create_task(self.sitreps.run(), name="sitreps"))
         if self.settings.backup_dir:

@@ -70,7 +70,7 @@ def _port(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="opsmon-server", description="opsmon's server: the province's single source of truth.")
     commands = parser.add_subparsers(
-        dest="command", required=True, parser_class=_Parser, metavar="{serve,token,reset,migrate,copy,backup,verify,restore,export}"
+        dest="command", required=True, parser_class=_Parser, metavar="{serve,check-config,notify,token,reset,migrate,copy,backup,verify,restore,export}"
     )
 
     serve = commands.add_parser("serve", help="run the websocket server")
@@ -116,6 +116,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --exercise: acknowledgement deadlines in scenario minutes (default: 5 real seconds for a critical at x60) "
         "or in real minutes (the 5 minutes a real night gives)",
     )
+
+    check = commands.add_parser("check-config", help="check the config and the people's channel files as serve would, without starting (exit 2 naming the key)")
+    check.add_argument("--config", metavar="FILE", help="province config (default: $OPSMON_CONFIG or ./config.toml)")
+    notify = commands.add_parser("notify", help="notifications to people away from the screen")
+    notify_commands = notify.add_subparsers(dest="notify_command", required=True, parser_class=_Parser, metavar="{test}")
+    notify_test = notify_commands.add_parser("test", help="send a test message to every channel of PERSON and print what each answered")
+    notify_test.add_argument("person", metavar="PERSON", help="a name from [[people]]")
+    notify_test.add_argument("--config", metavar="FILE", help="province config (default: $OPSMON_CONFIG or ./config.toml)")
 
     reset = commands.add_parser("reset", help="start a fresh night: an empty log under a new epoch (the server must be stopped)")
     _common(reset)
@@ -406,10 +414,63 @@ async def _copy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_config(config: Config) -> int:
+    """`check-config`: what serve would refuse, said without starting; then who the config reaches."""
+    from server.notify import load_channels
+
+    channels = load_channels(config)
+    from opsmon.core.people import Policy
+
+    policy = Policy.of(config)
+    print(
+        f"{config.path}: ok: {len(config.regencies)} regencies, {len(config.people)} people "
+        f"({sum(len(c) for c in channels.values())} channels), {len(config.rosters)} rosters, {len(config.chains)} chains"
+    )
+    now = utc_now()
+    for roster in config.rosters:
+        shift = policy.shift_at(roster, now)
+        where = ",".join(roster.regencies) or "all regencies"
+        supervisor = f"; supervisor {shift.supervisor}" if shift.supervisor else ""
+        print(f"on duty now, desk {roster.desk} ({where}), {shift.start}-{shift.end}: {', '.join(shift.people)}{supervisor}")
+    return 0
+
+
+def _notify_test(config: Config, name: str) -> int:
+    """`notify test PERSON`: one test message to each of the person's channels, and each answer."""
+    from opsmon.core.i18n import Translator
+    from server.notify import load_channels, send
+
+    person = next((p for p in config.people if p.name == name), None)
+    if person is None:
+        known = ", ".join(p.name for p in config.people) or "none configured"
+        return _fail(f"no person named {name!r} in [[people]] (known: {known})", EXIT_USAGE)
+    channels = load_channels(config)[person.name]
+    if not channels:
+        return _fail(f"{person.name} has no channels_file: nothing to send to", EXIT_USAGE)
+    tr = Translator(config.province.language)
+    title, body = tr("notify.test_title"), tr("notify.test_body", name=person.name, post=config.sitrep.post)
+    if config.notify.contact:
+        body += f"\n{config.sitrep.post}: {config.notify.contact}"
+    failed = 0
+    for channel in channels:
+        answer = send(channel, title, body, [f"opsmon-test-{channel.index}"], config.notify.timeout_seconds)
+        failed += not answer.ok
+        print(f"{person.name} channel {channel.index} ({channel.scheme}): {'ok' if answer.ok else 'FAILED'}: {answer.text}")
+    return EXIT_FAILED if failed else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         config = load_config(args.config)
+        if args.command == "check-config":
+            return _check_config(config)
+        if args.command == "notify":
+            return _notify_test(config, args.person)
+        if args.command == "serve":
+            from server.notify import load_channels
+
+            load_channels(config)  # a bad channel file stops the start here, in one line
     except ConfigError as exc:
         return _fail(f"config: {exc}", EXIT_USAGE)
     try:

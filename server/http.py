@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+from collections.abc import Awaitable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +13,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
 from server.connections import peer_address
+from server.hooks import ACK_PATH
 from server.metrics import CONTENT_TYPE
 
 if TYPE_CHECKING:
@@ -37,9 +39,11 @@ class Http:
             ip = ip.ipv4_mapped
         return any(ip in network for network in self.metrics_networks)
 
-    def respond(self, connection: ServerConnection, request: Request) -> Response | None:
+    def respond(self, connection: ServerConnection, request: Request) -> Response | None | Awaitable[Response]:
         self.server.connections.forwarded(connection, request)  # the client's address, from a trusted proxy's X-Forwarded-For
         path = request.path.split("?", 1)[0]
+        if path == ACK_PATH:  # an acknowledgement from a chat bot or an SMS gateway (server/hooks.py)
+            return self.server.hooks.respond(connection, request)
         if path == "/ws":
             origin = request.headers.get("Origin")
             # Browsers always send Origin; other clients (the TUI, feeders) send none.
@@ -94,4 +98,4 @@ class Http:
             del response.headers["Content-Type"]
             response.headers["Content-Type"] = CONTENT_TYPE
             return response
-        return connection.respond(HTTPStatus.NOT_FOUND, "not found: the websocket is at /ws; see also /healthz and /metrics\n")
+        return connection.respond(HTTPStatus.NOT_FOUND, f"not found: the websocket is at /ws; see also /healthz, /metrics and {ACK_PATH}\n")

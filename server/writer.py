@@ -469,7 +469,7 @@ class Writer:
                 touched_stages: set[tuple[str, str]] = set()
                 for item in items:
                     if isinstance(item, Decision):
-                        decision, actor, pending = item, SYSTEM, None
+                        decision, actor, pending = item, item.actor or SYSTEM, None
                     else:
                         pending, actor = item, item.user.actor
                         key = (pending.user.name, pending.command.id)

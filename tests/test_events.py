@@ -158,9 +158,10 @@ def test_the_golden_log_folds_like_the_untyped_version_folded_it() -> None:
     state = fold(State(), events[:-1])
     before = state.as_builtins()
     apply(state, events[-1])  # a kind this version does not know folds as nothing
-    assert state.as_builtins() == {**before, "seq": 37}
-    old = state.incidents[9]  # reported before the triage fields; reopened without deadlines
-    assert (old.reports, old.owner, old.escalate_due, old.status, old.level, old.ack_due) == (1, None, None, "open", 1, "2024-02-14T15:19:00.000Z")
+    assert state.as_builtins() == {**before, "seq": 41}
+    old = state.incidents[9]  # reported before the triage fields; reopened without deadlines; then a chain's repeat
+    assert (old.reports, old.owner, old.status, old.ack_due) == (1, None, "open", "2024-02-14T15:19:00.000Z")
+    assert (old.level, old.repeats, old.escalate_due) == (2, 1, "2024-02-14T15:38:00.000Z")  # notifications change nothing
     one = state.incidents[1]
     assert one.status == "open" and one.reports == 4 and one.severity == "high"  # two repeats, and the merged incident's own
     assert [n.kind for n in one.notes][-3:] == ["merged", "resolved", "reopened"]
@@ -176,7 +177,7 @@ def test_one_function_says_which_incident_an_event_concerns() -> None:
             assert concerns(event) == event.data.id and touches(event) == (event.data.id,)
         elif isinstance(event.data, IncidentMerged):
             assert concerns(event) == event.data.incident and touches(event) == (event.data.incident, event.data.into)
-        elif event.kind.startswith("incident.") and not isinstance(event.data, dict):
+        elif event.kind.startswith(("incident.", "notification.")) and not isinstance(event.data, dict):
             assert concerns(event) == json.loads(encode(event))["data"]["incident"]
         else:  # stage, token and config events, and an unknown kind
             assert concerns(event) is None and touches(event) == ()

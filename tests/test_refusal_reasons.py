@@ -62,6 +62,7 @@ SAMPLES: dict[str, dict[str, object]] = {
     "not_acknowledged": {"status": "open"},
     "unchanged": {"field": "severity", "value": "critical"},
     "unknown_agency": {"agency": "TNI"},
+    "unknown_desk": {"desk": "TNI"},
     "same_incident": {"incident": 7},
     "into_resolved": {"into": 12},
     "notes_full": {"incident": 7, "max": 500},

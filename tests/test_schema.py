@@ -43,7 +43,15 @@ def test_check_says_which_command_to_run_and_write_brings_the_file_up_to_date(tm
 def test_every_event_kind_has_its_typed_data_in_the_schema() -> None:
     defs = schema()["$defs"]
     escalated = defs["IncidentEscalated"]
-    assert escalated["required"] == ["incident", "level"] and set(escalated["properties"]) == {"incident", "level", "note", "escalate_due"}
+    assert escalated["required"] == ["incident", "level"] and set(escalated["properties"]) == {
+        "incident",
+        "level",
+        "note",
+        "escalate_due",
+        "repeat",
+        "final",
+        "notify",
+    }
     event_refs = {ref["$ref"].rsplit("/", 1)[1] for ref in defs["Event"]["oneOf"]}
     assert {"IncidentReportedEvent", "IncidentMergedEvent", "StageUpdatedEvent", "TokenAddedEvent", "ConfigChangedEvent", "OtherEvent"} <= event_refs
     assert defs["IncidentDraft"]["properties"]["title"]["maxLength"] == 200

@@ -25,6 +25,8 @@ import msgspec
 from msgspec import Meta, field
 from msgspec import inspect as mi
 
+from opsmon.core.people import Chain, NotifySettings, PeopleError, Person, Roster
+from opsmon.core.people import check as check_people
 from opsmon.core.records import (
     SEVERITIES,
     Agency,
@@ -202,6 +204,11 @@ class Config(ConfigInfo, frozen=True, forbid_unknown_fields=True):
     triage: TriageSettings = field(default_factory=TriageSettings)
     sitrep: SitrepSettings = field(default_factory=SitrepSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    # Issue 25: who is told when an incident stays unacknowledged (opsmon/core/people.py).
+    people: tuple[Person, ...] = ()
+    rosters: tuple[Roster, ...] = ()
+    chains: tuple[Chain, ...] = ()
+    notify: NotifySettings = field(default_factory=NotifySettings)
     path: Path | None = None
 
     def info(self) -> ConfigInfo:
@@ -502,6 +509,10 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
     except BadURL as exc:
         raise ConfigError(str(exc)) from None
     _check_province(config)
+    try:
+        check_people(config.people, config.rosters, config.chains, {r.code for r in config.regencies}, {c.key for c in config.categories})
+    except PeopleError as exc:
+        raise ConfigError(str(exc)) from None
     replace = msgspec.structs.replace
     return replace(
         config,

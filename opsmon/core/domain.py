@@ -34,16 +34,32 @@ from opsmon.core.events import (
     IncidentUnacknowledged,
     IncidentUnsnoozed,
     KnownPayload,
+    ShiftHandover,
     StageUpdated,
 )
 from opsmon.core.fold import concerns
-from opsmon.core.protocol import Ack, Assign, Escalate, ExerciseControl, Merge, Note, Reopen, Report, Resolve, SeverityChange, Snooze, StageUpdate, Unack
+from opsmon.core.protocol import (
+    Ack,
+    Assign,
+    Escalate,
+    ExerciseControl,
+    Handover,
+    Merge,
+    Note,
+    Reopen,
+    Report,
+    Resolve,
+    SeverityChange,
+    Snooze,
+    StageUpdate,
+    Unack,
+)
 from opsmon.core.records import AGENCIES, SEVERITIES, Actor, Incident, SeverityInfo, StageRow
 from opsmon.core.state import Rules, State, location_key, stage_status
 from opsmon.core.text import describe, forbidden_characters
 from opsmon.core.wire import to_builtins
 
-WriteCommand = Report | Ack | Escalate | Note | Resolve | Reopen | StageUpdate | Snooze | Assign | SeverityChange | Unack | Merge | ExerciseControl
+WriteCommand = Report | Ack | Escalate | Note | Resolve | Reopen | StageUpdate | Snooze | Assign | SeverityChange | Unack | Merge | ExerciseControl | Handover
 
 # What each trainer's action moves the exercise's clock to, from which states.
 _EXERCISE_MOVES = {"pause": ("paused", ("running",)), "resume": ("running", ("paused",)), "end": ("ended", ("running", "paused"))}
@@ -86,6 +102,9 @@ class Decision:
 
     payload: KnownPayload
     regency: str | None = None
+    # Who it is written as when not a connection's command: None is the system
+    # (a timer); a person acknowledging from a chat bot is themselves.
+    actor: Actor | None = None
 
     @property
     def kind(self) -> str:
@@ -260,6 +279,9 @@ def decide(state: State, command: WriteCommand, actor: Actor, scope: list[str] |
         )
         return Decision(StageUpdated.of(row, corrects), command.regency)
 
+    if isinstance(command, Handover):
+        return _handover(state, command, scope, now, rules)
+
     incident = _find(state, command.incident)
     _check_scope(scope, incident.regency)
     ref = incident.id
@@ -271,7 +293,9 @@ def decide(state: State, command: WriteCommand, actor: Actor, scope: list[str] |
         if incident.status == "resolved":
             raise _already(incident, rules, "escalate")
         note = command.note if command.note and command.note.strip() else None
-        return Decision(IncidentEscalated(incident=ref, level=incident.level + 1, note=note), incident.regency)
+        # A person escalating sends it up the chain too: the next level's people are told.
+        told = rules.escalation.targets(incident, incident.level + 1, now)
+        return Decision(IncidentEscalated(incident=ref, level=incident.level + 1, note=note, notify=list(told) if told else UNSET), incident.regency)
     if isinstance(command, Note):
         if not command.text.strip():
             raise DomainError("invalid", "text must not be blank", reason="blank", params={"field": "text"})
@@ -340,6 +364,25 @@ def _stage_correction(command: StageUpdate, current: StageRow | None, done: int)
     if not (command.note or "").strip():
         raise DomainError("invalid", "a correction needs a note saying why", reason="note_required", params={"command": "stage"})
     return current
+
+
+def _handover(state: State, command: Handover, scope: list[str] | None, now: datetime, rules: Rules) -> Decision:
+    """A shift handover at a desk: what it leaves open (the desk's unresolved
+    incidents in the officer's scope) and the roster's shift, as of now."""
+    if command.desk not in AGENCIES:
+        raise DomainError("invalid", f"unknown desk {command.desk!r} (one of {', '.join(AGENCIES)})", reason="unknown_desk", params={"desk": command.desk})
+    policy = rules.escalation
+    roster = policy.roster_for(command.desk, "")
+    shift = policy.shift_at(roster, now) if roster is not None else None
+    desks = policy.desks
+    left = sorted(
+        i.id
+        for i in state.incidents.values()
+        if i.status != "resolved" and desks.get(i.category, "KPU") == command.desk and (scope is None or i.regency in scope)
+    )
+    return Decision(
+        ShiftHandover(desk=command.desk, step=command.step, shift=f"{shift.start}-{shift.end}" if shift is not None else "", open=left, note=command.note)
+    )
 
 
 # --- triage decisions ----------------------------------------------------------------
@@ -533,8 +576,12 @@ def due_wakeups(state: State, now: datetime, rules: Rules) -> list[Decision]:
 def due_escalations(state: State, now: datetime, rules: Rules) -> list[Decision]:
     """Escalations the server owes: every open incident past its escalation time.
 
-    One escalation per incident per check, however long the server was down;
-    the next one is due at the next interval boundary after `now`.
+    Each is a step of its chain (opsmon/core/people.py): the next level, a
+    repeat of the last one (at most the chain's `repeat`, or [notify]
+    max_repeats without a chain), then one final "still unacknowledged since
+    HH:MM" after which nothing more is due. One escalation per incident per
+    check, however long the server was down; the next one is due at the next
+    interval boundary after `now`.
     """
     decisions = []
     for incident in state.incidents.values():
@@ -544,12 +591,16 @@ def due_escalations(state: State, now: datetime, rules: Rules) -> list[Decision]
         if due > now:
             continue
         rule = rules.severities.get(incident.severity)
-        following: str | None = None
-        if rule is not None and rule.escalate_minutes > 0:
-            step = timedelta(minutes=rule.escalate_minutes)
-            nxt = due + step
-            while nxt <= now:
-                nxt += step
-            following = format_ts(nxt)
-        decisions.append(Decision(IncidentEscalated(incident=incident.id, level=incident.level + 1, note=None, escalate_due=following), incident.regency))
+        step = rules.escalation.next_step(incident, due, now, rule.escalate_minutes if rule is not None else 0)
+        following = format_ts(step.following) if step.following is not None else None
+        notify: list[str] | UnsetType = list(step.notify) if step.notify else UNSET
+        if step.final:
+            since = parse_ts(incident.reported).astimezone(rules.tz)
+            note = f"masih belum di-ack sejak {since:%H:%M} {rules.tz_name}"
+            payload = IncidentEscalated(
+                incident=incident.id, level=step.level, note=note, escalate_due=None, repeat=step.repeat or UNSET, final=True, notify=notify
+            )
+        else:
+            payload = IncidentEscalated(incident=incident.id, level=step.level, note=None, escalate_due=following, repeat=step.repeat or UNSET, notify=notify)
+        decisions.append(Decision(payload, incident.regency))
     return decisions

@@ -54,7 +54,8 @@ class IncidentReported(msgspec.Struct, frozen=True, kw_only=True):
 
     @classmethod
     def of(cls, incident: Incident) -> IncidentReported:
-        return cls(**{name: getattr(incident, name) for name in Incident.__struct_fields__})
+        # `repeats` is 0 for a new incident and not part of the report.
+        return cls(**{name: getattr(incident, name) for name in Incident.__struct_fields__ if name != "repeats"})
 
     def as_incident(self) -> Incident:
         """The incident it reports, with today's defaults for fields an old event lacks."""
@@ -98,12 +99,18 @@ class IncidentAcknowledged(IncidentChange, frozen=True, kw_only=True):
 
 
 class IncidentEscalated(IncidentChange, frozen=True, kw_only=True):
-    """`escalate_due` only on the server's own (automatic) escalations."""
+    """`escalate_due` only on the server's own (automatic) escalations.
+    Escalation chains (issue 25): `repeat` how often this level was repeated
+    (left out: 0), `final` on the one last "still unacknowledged" after which
+    nothing is due, `notify` the people the server sends it to (left out: none)."""
 
     KIND: ClassVar[str] = "incident.escalated"
     level: int
     note: str | None | UnsetType = UNSET
     escalate_due: str | None | UnsetType = UNSET
+    repeat: int | UnsetType = UNSET
+    final: bool | UnsetType = UNSET
+    notify: list[str] | UnsetType = UNSET
 
 
 class IncidentNoted(IncidentChange, frozen=True, kw_only=True):
@@ -168,6 +175,36 @@ class IncidentUnacknowledged(IncidentChange, frozen=True, kw_only=True):
     note: str
     ack_due: str
     escalate_due: str | None
+
+
+class NotificationSent(IncidentChange, frozen=True, kw_only=True):
+    """A message that named this incident reached a person's channel (issue 25).
+    `key` is the idempotency key the message carried (per incident, level,
+    repeat and person: receivers drop a key they have seen); `channel` the
+    position of the URL in the person's channels file, `scheme` its kind
+    (mailto, json, tgram...: never the URL, which holds secrets); `answer` what
+    the channel said."""
+
+    KIND: ClassVar[str] = "notification.sent"
+    person: str
+    key: str
+    level: int
+    channel: int
+    scheme: str
+    answer: str
+
+
+class NotificationFailed(IncidentChange, frozen=True, kw_only=True):
+    """A message that could not be delivered after `attempts` tries: not tried again."""
+
+    KIND: ClassVar[str] = "notification.failed"
+    person: str
+    key: str
+    level: int
+    channel: int
+    scheme: str
+    attempts: int
+    error: str
 
 
 class IncidentMerged(IncidentChange, frozen=True, kw_only=True):
@@ -257,6 +294,20 @@ class ExerciseClockChanged(msgspec.Struct, frozen=True, kw_only=True):
     note: str | None = None
 
 
+class ShiftHandover(msgspec.Struct, frozen=True, kw_only=True):
+    """`shift.handover` (added to v1, issue 25): an officer hands a desk's shift
+    over (`step` "confirm", the outgoing one) or takes it (`accept`, the incoming
+    one). `shift` is the roster's shift at that moment ("19:00-07:00", "" without
+    a roster), `open` the desk's unresolved incidents in the officer's scope then."""
+
+    KIND: ClassVar[str] = "shift.handover"
+    desk: str
+    step: str
+    shift: str
+    open: list[int]
+    note: str
+
+
 IncidentEvent = (
     IncidentAcknowledged
     | IncidentEscalated
@@ -270,8 +321,10 @@ IncidentEvent = (
     | IncidentSeverityChanged
     | IncidentUnacknowledged
     | IncidentMerged
+    | NotificationSent
+    | NotificationFailed
 )
-KnownPayload = IncidentReported | IncidentEvent | StageUpdated | TokenAdded | TokenRevoked | TokenExpired | ConfigChanged | ExerciseClockChanged
+KnownPayload = IncidentReported | IncidentEvent | StageUpdated | TokenAdded | TokenRevoked | TokenExpired | ConfigChanged | ExerciseClockChanged | ShiftHandover
 # The data of an event kind this version does not know (a newer server's).
 OtherData = dict[str, Any]
 Payload = KnownPayload | OtherData
@@ -292,11 +345,14 @@ PAYLOAD_TYPES: dict[str, type[KnownPayload]] = {
         IncidentSeverityChanged,
         IncidentUnacknowledged,
         IncidentMerged,
+        NotificationSent,
+        NotificationFailed,
         StageUpdated,
         TokenAdded,
         TokenRevoked,
         TokenExpired,
         ConfigChanged,
         ExerciseClockChanged,
+        ShiftHandover,
     )
 }

@@ -27,6 +27,8 @@ from opsmon.core.events import (
     IncidentSnoozed,
     IncidentUnacknowledged,
     IncidentUnsnoozed,
+    NotificationFailed,
+    NotificationSent,
     Payload,
     StageUpdated,
 )
@@ -133,8 +135,8 @@ def _changed(incident: Incident, event: Event, change: IncidentEvent) -> Inciden
     match change:
         case IncidentAcknowledged():
             return replace(incident, status="acknowledged", acknowledged=event.ts, acknowledged_by=event.actor, escalate_due=None)
-        case IncidentEscalated(level=level, note=note, escalate_due=escalate_due):
-            escalated = replace(incident, level=level, escalate_due=_set(escalate_due, incident.escalate_due))
+        case IncidentEscalated(level=level, note=note, escalate_due=escalate_due, repeat=repeat):
+            escalated = replace(incident, level=level, repeats=_set(repeat, 0), escalate_due=_set(escalate_due, incident.escalate_due))
             return replace(escalated, notes=[*notes, _note(event, note, "escalated")]) if isinstance(note, str) and note else escalated
         case IncidentNoted(text=text):
             return replace(incident, notes=[*notes, _note(event, text, "note")])
@@ -197,6 +199,8 @@ def _changed(incident: Incident, event: Event, change: IncidentEvent) -> Inciden
                 snoozed_until=None,
                 notes=[*notes, _note(event, note or f"#{into}", "merged")],
             )
+        case NotificationSent() | NotificationFailed():
+            return incident  # the timeline's: the incident itself does not change
     return incident  # pragma: no cover - the union is closed
 
 

@@ -181,10 +181,35 @@ class ExerciseControl(msgspec.Struct, tag="exercise", tag_field="type"):
     note: LongText | None = None
 
 
+class Handover(msgspec.Struct, tag="handover", tag_field="type"):
+    """A shift handover at a desk (added to v1, issue 25): the outgoing officer
+    `confirm`s what the shift leaves open, the incoming one `accept`s it."""
+
+    id: CommandId
+    desk: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    step: Literal["confirm", "accept"]
+    note: LongText = ""
+
+
 Command = (
-    Report | Ack | Escalate | Note | Resolve | Reopen | StageUpdate | History | Incidents | Snooze | Assign | SeverityChange | Unack | Merge | ExerciseControl
+    Report
+    | Ack
+    | Escalate
+    | Note
+    | Resolve
+    | Reopen
+    | StageUpdate
+    | History
+    | Incidents
+    | Snooze
+    | Assign
+    | SeverityChange
+    | Unack
+    | Merge
+    | ExerciseControl
+    | Handover
 )
-WRITE_COMMANDS = (Report, Ack, Escalate, Note, Resolve, Reopen, StageUpdate, Snooze, Assign, SeverityChange, Unack, Merge, ExerciseControl)
+WRITE_COMMANDS = (Report, Ack, Escalate, Note, Resolve, Reopen, StageUpdate, Snooze, Assign, SeverityChange, Unack, Merge, ExerciseControl, Handover)
 ClientMessage = Hello | Command
 
 # --- server -> client ----------------------------------------------------------

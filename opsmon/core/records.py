@@ -81,6 +81,8 @@ class Incident(msgspec.Struct):
     owner: Actor | None = None
     snoozed_until: str | None = None
     merged_into: int | None = None
+    # Added to v1 (escalation chains): how often its current level was repeated.
+    repeats: int = 0
 
 
 class StageRow(msgspec.Struct):

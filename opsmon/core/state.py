@@ -10,6 +10,7 @@ from typing import Any
 
 from opsmon.core.clock import parse_ts
 from opsmon.core.config import Config
+from opsmon.core.people import Policy
 from opsmon.core.records import Incident, SeverityInfo, StageRow
 from opsmon.core.wire import convert, to_builtins
 
@@ -28,6 +29,7 @@ class Rules:
     dedup_minutes: int = 30  # [triage] dedup_minutes; 0: never fold
     max_notes: int = 500  # [triage] max_notes_per_incident: a `note` past it is refused
     exercise: bool = False  # an exercise server: the trainer's `exercise` command is taken
+    escalation: Policy = field(default_factory=Policy)  # people, rosters, chains and the ceiling ([notify] max_repeats)
 
     @cached_property
     def regencies(self) -> frozenset[str]:
@@ -50,6 +52,7 @@ class Rules:
             province_stages=frozenset(s.key for s in config.stages if s.province_wide),
             dedup_minutes=config.triage.dedup_minutes,
             max_notes=config.triage.max_notes_per_incident,
+            escalation=Policy.of(config),
         )
 
     def local_time(self, ts: str) -> str:

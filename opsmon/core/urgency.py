@@ -15,6 +15,9 @@ from opsmon.core.events import (
     IncidentReported,
     IncidentSeverityChanged,
     IncidentSnoozed,
+    NotificationFailed,
+    NotificationSent,
+    ShiftHandover,
     StageUpdated,
 )
 from opsmon.core.protocol import Event
@@ -58,8 +61,13 @@ def event_summary(event: Event, tz: tzinfo | None = None) -> str:
             return f"{severity}{note}"
         case IncidentMerged(into=into):
             return f"into #{into}{note}"
-        case IncidentEscalated(level=level):
-            return f"level {level}{note}"
+        case IncidentEscalated(level=level, repeat=repeat, final=final, notify=told):
+            again = f" (repeat {repeat})" if isinstance(repeat, int) and repeat else ""
+            last = " (final)" if final is True else ""
+            names = f" -> {', '.join(told)}" if isinstance(told, list) and told else ""
+            return f"level {level}{again}{last}{note}{names}"
+        case NotificationSent() | NotificationFailed():
+            return event_text(event)
         case StageUpdated(stage=stage, done=done, total=total, status=status) as update:
             blocked = " blocked" if status == "blocked" else ""
             # A correction says so, and what it corrected: never a silent step back.
@@ -67,16 +75,27 @@ def event_summary(event: Event, tz: tzinfo | None = None) -> str:
             return f"{stage} {done}/{total}{blocked}{corrected}{note}"
         case IncidentNoted(text=text):
             return text
+        case ShiftHandover(desk=desk, step=step, shift=shift, open=left):
+            return f"{desk} {step} {shift}: {len(left)} open{note}".replace("  ", " ")
         case dict():
             return str(data.get("note") or data.get("text") or "")
     return said if isinstance(said, str) else ""
 
 
 def event_text(event: Event) -> str:
-    """The free text an event carries: its note, or a note's text ("" if none)."""
+    """The free text an event carries: its note, or a note's text ("" if none);
+    for an escalation that told people, their names; for a notification, whom
+    it reached and how (and why not)."""
     data = event.data
     if isinstance(data, dict):
         return str(data.get("note") or data.get("text") or "")
+    if isinstance(data, NotificationSent):
+        return f"{data.person} ({data.scheme})"
+    if isinstance(data, NotificationFailed):
+        return f"{data.person} ({data.scheme}), {data.attempts}x: {data.error}"
+    if isinstance(data, IncidentEscalated) and isinstance(data.notify, list) and data.notify:
+        note = data.note if isinstance(data.note, str) and data.note else ""
+        return f"{note} -> {', '.join(data.notify)}".strip()
     said = getattr(data, "note", None) or getattr(data, "text", None)
     return said if isinstance(said, str) else ""
 
