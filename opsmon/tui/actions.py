@@ -111,6 +111,9 @@ ACTIONS: tuple[Action, ...] = (
     Action("cycle_severity", "key.severity", (_on("f", DASHBOARD, footer=True),), help="palette.severity", palette="palette.severity"),
     Action("toggle_unacked", "key.unacked", (_on("u", DASHBOARD, footer=True),), help="palette.unacked", palette="palette.unacked"),
     Action("toggle_mine", "key.mine", (_on("i", DASHBOARD),), palette="palette.mine"),
+    Action("cycle_sort", "key.sort", (_on("S", DASHBOARD),), help="palette.sort", palette="palette.sort"),
+    # Go to an incident by its number, as k9s' command mode (the palette takes "#8" too).
+    Action("goto", "key.goto", (_on("number_sign,colon", DASHBOARD),), help="palette.goto_hint"),
     # The province: the map and the sitrep work on the wall too.
     Action("toggle_map", "key.map", (_on("m", DASHBOARD, footer=True),), viewer=True),
     Action("sitrep", "key.sitrep", (_on("p", DASHBOARD, footer=True),), viewer=True),

@@ -22,11 +22,11 @@ from opsmon.core.i18n import CATALOG, WITA, Translator, local_time, who
 from opsmon.core.records import Incident
 from opsmon.core.text import for_terminal
 from opsmon.core.urgency import is_overdue
-from opsmon.core.view import Lookup, age
+from opsmon.core.view import Lookup, age, countdown
 from opsmon.tui.actions import QUEUE, Scoped, bindings
 from opsmon.tui.widgets.bars import cut
 
-COLUMNS = ("mark", "status", "regency", "severity", "category", "title", "age", "acked_by", "owner")
+COLUMNS = ("mark", "status", "regency", "severity", "category", "title", "age", "due", "acked_by", "owner")
 
 # Every segment carries a style, even blank padding: Textual's monochrome
 # filter (NO_COLOR) reads `.color` from each and fails on None.
@@ -34,15 +34,16 @@ PLAIN = Style()
 
 
 def column_widths(width: int) -> dict[str, int]:
-    """Fixed columns first; the title takes what is left (at least 16)."""
-    widths = {"mark": 1, "status": 9, "regency": 12, "severity": 10, "category": 14, "age": 6, "acked_by": 16, "owner": 16}
+    """Fixed columns first; the title takes what is left (at least 16). A column of
+    width 0 is left out (under 90 columns: who acknowledged, which the detail shows)."""
+    widths = {"mark": 1, "status": 9, "regency": 12, "severity": 10, "category": 14, "age": 6, "due": 9, "acked_by": 16, "owner": 16}
     if width < 110:
         widths.update(severity=3, category=10, acked_by=12, regency=11, status=8, owner=12)
     if width < 90:
-        widths.update(status=9, regency=10, category=8, age=5, acked_by=9, owner=9)
+        widths.update(status=9, regency=10, category=8, age=5, acked_by=0, owner=9)
     if width >= 160:
         widths.update(category=26, acked_by=20, owner=20)
-    gaps = len(COLUMNS) - 1
+    gaps = sum(1 for key in COLUMNS if key == "title" or widths[key]) - 1
     widths["title"] = max(16, width - sum(widths.values()) - gaps - 1)
     return widths
 
@@ -102,9 +103,9 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
     def show(self, incidents: list[Incident], lookup: Lookup, tr: Translator, now: datetime, marked: set[int], *, keep: int | None, stale: bool) -> int | None:
         """Show `incidents`, the cursor on the incident it was on. Returns that
         incident's id if it has left the queue (so the cursor is on another)."""
-        minute = int(now.timestamp() // 60)
+        second = int(now.timestamp())  # ages and countdowns turn over at their own second, not the clock's minute
         signature = (
-            minute,
+            second,
             stale,
             self.size.width,
             tuple(sorted(marked)),
@@ -166,6 +167,8 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
         widths = column_widths(width)
         cells = []
         for key in COLUMNS:
+            if not widths[key]:
+                continue
             label = tr("col." + key)
             if len(label) > widths[key] and "col." + key + "_short" in CATALOG:
                 label = tr("col." + key + "_short")
@@ -188,6 +191,7 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
             status = tr("status.merged")
         if incident.level:
             status += " " + tr("status.level", level=incident.level)
+        due = countdown(tr, now, incident)
         letter = tr("sev.letter." + incident.severity)
         severity = letter if widths["severity"] < 6 else f"{letter}:{lookup.severity(incident.severity)}"
         if incident.status == "resolved":
@@ -204,13 +208,18 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
             (lookup.category(incident.category), dim),
             (self._title(incident, tr), dim),
             (age(tr, now, incident.reported), dim),
+            (due, alert if overdue else dim),
             (acked, dim),
             (who(incident.owner) if incident.owner else "", dim),
         ]
         line = Text()
-        for n, (key, (value, style)) in enumerate(zip(COLUMNS, cells, strict=True)):
-            if n:
+        first = True
+        for key, (value, style) in zip(COLUMNS, cells, strict=True):
+            if not widths[key]:
+                continue
+            if not first:
                 line.append(" ")
+            first = False
             line.append(cut(value, widths[key]), style)
             line.append(" " * (widths[key] - min(len(value), widths[key])))
         return line
