@@ -70,8 +70,11 @@ async def test_every_screens_footer_speaks_the_officers_language(lang: str, help
         assert footer.lstrip().startswith(help_word) and back in footer, footer
         rows = dict(key_rows(app, app.screen))
         assert rows["esc"] == Translator(lang)("key.back")
-        # Only the table's keys: the page's own scroll keys (Textual's) are not listed as ours.
-        assert set(rows) == {"?", "q / ^q / ^c", "esc", "^p", "^l"}, rows
+        # Only the table's keys: the page's own scroll keys (Textual's) are not listed as ours;
+        # its incidents obey the queue's keys (issue 21 item 9).
+        queue_keys = {"j / ↓", "k / ↑", "g / home", "G / end", "^d", "^u", "^f / pgdn", "^b / pgup", "⏎", "space"}
+        verbs = {"a", "e", "n", "r", "o", "z", "t", "T", "s", "U", "M"}
+        assert set(rows) == {"?", "q / ^q / ^c", "esc", "^p", "^l"} | queue_keys | verbs, rows
 
 
 async def test_a_refused_token_says_why_once_in_one_line_after_the_terminal_is_back(server: Running, capfd: pytest.CaptureFixture[str]) -> None:

@@ -20,8 +20,9 @@ from opsmon.core.exits import EXIT_USAGE
 from opsmon.core.protocol import IncidentDraft, Report
 from opsmon.tui.app import OpsmonApp
 from opsmon.tui.remembered import FILE
+from opsmon.tui.widgets.queue import IncidentQueue
 from opsmon.tui.widgets.regency import RegencyPanel
-from tests.helpers import FakeClock, Running
+from tests.helpers import FakeClock, Running, hello
 from tests.tui_helpers import desks_of, queue_of, report, screen_lines, settle, until
 
 SIZES = [(80, 24), (120, 40)]
@@ -212,3 +213,71 @@ async def test_the_countdown_and_the_age_are_exact_to_the_minute(server: Running
         await at(7 * 60, "7m", "LEWAT 2m")
         await at(7 * 60 + 59, "7m", "LEWAT 2m")
         await at(8 * 60, "8m", "LEWAT 3m")
+
+
+# --- 8: the merge and assign pickers -------------------------------------------------
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_merge_offers_its_own_regency_first_and_enter_alone_merges_nothing(server: Running, clock: FakeClock, size: tuple[int, int]) -> None:
+    bjm, tb1, tb2 = await report(
+        server, clock, [("6371", "critical", "Kotak suara rusak"), ("6310", "high", "Surat suara basah"), ("6310", "medium", "Surat suara basah lagi")]
+    )
+    async with officer(server, clock, "officer", size) as (app, pilot):
+        queue = queue_of(app)
+        await until(pilot, lambda: len(queue.incident_ids) == 3)
+        await pilot.press("number_sign", *str(tb2), "enter", "M")
+        await until(pilot, lambda: type(app.screen).__name__ == "PickModal")
+        picker: Any = app.screen
+        assert picker.values[0] == tb1 and picker.values[2] == bjm  # Tanah Bumbu's own first, then "— wilayah lain —"
+        assert "wilayah lain" in picker.labels[1] and picker.highlighted is None
+        await pilot.press("enter")  # what `M Enter` did: merged into Banjarmasin's. Now: nothing
+        await settle(pilot)
+        assert type(app.screen).__name__ == "PickModal" and app.state.incidents[tb2].merged_into is None
+        await pilot.press("j", "enter")
+        await until(pilot, lambda: app.state.incidents[tb2].merged_into == tb1)
+
+
+async def test_the_welcome_names_who_an_incident_can_be_assigned_to(server: Running) -> None:
+    ws, welcome = await hello(server.url, server.tokens["officer"])
+    await ws.close()
+    people = [(p["agency"], p["name"]) for p in welcome["people"]]
+    assert people == [("Bawaslu", "officer"), ("KPU", "admin"), ("KPU", "bjm"), ("Polri", "polisi")]  # no viewer, no secret
+    assert all(set(p) == {"name", "agency"} for p in welcome["people"])
+    ws, welcome = await hello(server.url, server.tokens["wall"])
+    await ws.close()
+    assert welcome["people"] is None  # a token that only reads is told no names
+    assert await server.store.revoke_token("polisi")
+    ws, welcome = await hello(server.url, server.tokens["officer"])
+    await ws.close()
+    assert ("Polri", "polisi") not in [(p["agency"], p["name"]) for p in welcome["people"]]
+
+
+# --- 9: the regency screen obeys the queue's keys ----------------------------------------
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_the_regency_screen_obeys_j_k_enter_a_and_the_rest(server: Running, clock: FakeClock, size: tuple[int, int]) -> None:
+    first, second, elsewhere = await report(server, clock, [("6371", "critical", "Kotak rusak"), ("6371", "high", "Saksi diusir"), ("6303", "high", "Banjir")])
+    async with officer(server, clock, "officer", size) as (app, pilot):
+        await until(pilot, lambda: len(queue_of(app).incident_ids) == 3)
+        await pilot.press("number_sign", *str(first), "enter", "d")  # the selected incident's regency
+        await until(pilot, lambda: type(app.screen).__name__ == "RegencyScreen")
+        await settle(pilot)
+        here = app.screen.query_one(IncidentQueue)
+        assert here.incident_ids == [first, second] and here.selected_id == first  # this regency's only, on the one chosen
+        await pilot.press("j")
+        assert here.selected_id == second
+        await pilot.press("enter")
+        await until(pilot, lambda: getattr(app.screen, "incident_id", None) == second)
+        await pilot.press("escape")
+        await until(pilot, lambda: type(app.screen).__name__ == "RegencyScreen")
+        await pilot.press("a")
+        await until(pilot, lambda: app.state.incidents[second].status == "acknowledged")
+        await settle(pilot)
+        assert here.selected_id == second  # the cursor stays on it as it moves down
+        await pilot.press("k", "n", *"dicek", "enter")
+        await until(pilot, lambda: any(note.text == "dicek" for note in app.state.incidents[first].notes))
+        await pilot.press("space", "j", "space", "t")  # marked rows, one verb: both taken
+        await until(pilot, lambda: all(app.state.incidents[i].owner is not None for i in (first, second)))
+        assert app.state.incidents[elsewhere].owner is None and app.state.incidents[elsewhere].status == "open"

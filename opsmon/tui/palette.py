@@ -17,7 +17,7 @@ from textual.content import Content
 from opsmon.core.i18n import Translator
 from opsmon.core.text import for_terminal
 from opsmon.core.view import incident_number
-from opsmon.tui.actions import ACTIONS, DASHBOARD, DETAIL, Action, Scoped
+from opsmon.tui.actions import ACTIONS, DASHBOARD, DETAIL, REGENCY, Action, Scoped
 from opsmon.tui.plain import highlighted, plain
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ def commands(app: OpsmonHost, screen: Screen[Any]) -> Iterator[PaletteCommand]:
     tr = app.tr
     other = Translator("en" if tr.lang == "id" else "id")
     dashboard = app.dashboard
-    target: Screen[Any] = screen if getattr(screen, "SCOPE", "") in (DASHBOARD, DETAIL) else dashboard
+    target: Screen[Any] = screen if getattr(screen, "SCOPE", "") in (DASHBOARD, DETAIL, REGENCY) else dashboard
     scope = target.SCOPE if isinstance(target, Scoped) else DASHBOARD
     for action in ACTIONS:
         if action.palette is None or (app.is_wall and not action.viewer):

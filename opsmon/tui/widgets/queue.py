@@ -37,6 +37,8 @@ def column_widths(width: int) -> dict[str, int]:
     """Fixed columns first; the title takes what is left (at least 16). A column of
     width 0 is left out (under 90 columns: who acknowledged, which the detail shows)."""
     widths = {"mark": 1, "status": 9, "regency": 12, "severity": 10, "category": 14, "age": 6, "due": 9, "acked_by": 16, "owner": 16}
+    if width < 160:
+        widths.update(category=12, acked_by=12)  # room for the countdown: the title keeps 23 at 120
     if width < 110:
         widths.update(severity=3, category=10, acked_by=12, regency=11, status=8, owner=12)
     if width < 90:
