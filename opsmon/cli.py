@@ -479,9 +479,7 @@ def _run_tui(args: argparse.Namespace) -> int:
 def _focus(args: argparse.Namespace, config: Config) -> tuple[tuple[str, ...] | None, str | None, dict[str, frozenset[str]]]:
     """--regency (codes or names; 'all': the province) and --desk, checked against the config,
     and the config's desks (desk -> its categories). A bad value stops here, in one line."""
-    desks: dict[str, set[str]] = {}
-    for category in config.categories:
-        desks.setdefault(category.desk, set()).add(category.key)
+    desks = config.desks()
     regencies: tuple[str, ...] | None = None
     if args.focus_regency:
         values = [value.strip() for given in args.focus_regency for value in given.split(",") if value.strip()]
@@ -498,7 +496,7 @@ def _focus(args: argparse.Namespace, config: Config) -> tuple[tuple[str, ...] | 
         if found is None and wanted != "all":
             raise FeedError(f"--desk: unknown desk {args.focus_desk!r} (known: {', '.join(sorted(desks))}, all)", EXIT_USAGE)
         desk = found or ""  # "": every desk, said
-    return regencies, desk, {name: frozenset(keys) for name, keys in desks.items()}
+    return regencies, desk, desks
 
 
 def _exercise(args: argparse.Namespace) -> int:

@@ -23,7 +23,7 @@ from opsmon.tui.remembered import FILE
 from opsmon.tui.widgets.queue import IncidentQueue
 from opsmon.tui.widgets.regency import RegencyPanel
 from tests.helpers import FakeClock, Running, hello
-from tests.tui_helpers import desks_of, queue_of, report, screen_lines, settle, until
+from tests.tui_helpers import queue_of, report, screen_lines, settle, until
 
 SIZES = [(80, 24), (120, 40)]
 
@@ -31,7 +31,7 @@ SIZES = [(80, 24), (120, 40)]
 @contextlib.asynccontextmanager
 async def officer(server: Running, clock: FakeClock, token: str, size: tuple[int, int], **options: Any) -> AsyncIterator[tuple[OpsmonApp, Pilot[int]]]:
     """The dashboard as `token`, once the server has welcomed it."""
-    app = OpsmonApp(url=server.url, token=server.tokens[token], clock=clock, desks=desks_of(server.config), **options)
+    app = OpsmonApp(url=server.url, token=server.tokens[token], clock=clock, desks=server.config.desks(), **options)
     async with app.run_test(size=size) as pilot:
         await until(pilot, lambda: app.welcome is not None and app.dashboard.ready)
         await settle(pilot)
@@ -82,6 +82,8 @@ async def test_a_scoped_token_starts_on_its_regency_and_only_its_alerts_ring(ser
         await until(pilot, lambda: app.bells == bells + 1)
         assert any(f"#{here}" in notice for notice in app.notices)
         await until(pilot, lambda: queue_of(app).incident_ids[:1] == [here])
+        await pilot.press("number_sign", *str(ids[1]), "enter")  # outside the focus: its detail opens
+        await until(pilot, lambda: getattr(app.screen, "incident_id", None) == ids[1])
 
 
 @pytest.mark.parametrize("size", SIZES)

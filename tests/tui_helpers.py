@@ -11,7 +11,6 @@ import msgspec
 from textual.pilot import Pilot
 
 from opsmon.client.session import Session
-from opsmon.core.config import Config
 from opsmon.core.geo import province_shape
 from opsmon.core.protocol import Command, IncidentDraft, Report
 from opsmon.training.sample_night import NOW, fixed_night
@@ -90,14 +89,6 @@ async def settle(pilot: Pilot[int]) -> None:
     await pilot.pause()
 
 
-def desks_of(config: Config) -> dict[str, frozenset[str]]:
-    """The config's desks and their categories, as the CLI gives them to the app."""
-    desks: dict[str, set[str]] = {}
-    for category in config.categories:
-        desks.setdefault(category.desk, set()).add(category.key)
-    return {desk: frozenset(keys) for desk, keys in desks.items()}
-
-
 def night_app(*, wall: bool = False, lang: str = "id", role: str = "officer", regencies: list[str] | None = None) -> OpsmonApp:
     """The fixed night's app; `regencies`: the token is scoped to them (an officer of a Polres)."""
     config = province()
@@ -105,4 +96,4 @@ def night_app(*, wall: bool = False, lang: str = "id", role: str = "officer", re
     if regencies is not None:
         welcome = msgspec.structs.replace(welcome, user=msgspec.structs.replace(welcome.user, regencies=regencies))
     shape = province_shape(config.province.boundaries)
-    return OpsmonApp.with_state(welcome, state, lang=lang, wall=wall, clock=lambda: NOW, events=events, shape=shape, desks=desks_of(config))
+    return OpsmonApp.with_state(welcome, state, lang=lang, wall=wall, clock=lambda: NOW, events=events, shape=shape, desks=config.desks())
