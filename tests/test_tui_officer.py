@@ -6,6 +6,7 @@ countdown to the ack deadline and the ages are exact to the minute."""
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -14,15 +15,15 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from opsmon.cli import main
+from opsmon.cli import _focus, build_parser, main
 from opsmon.client.session import Session
 from opsmon.core.exits import EXIT_USAGE
 from opsmon.core.protocol import IncidentDraft, Report
 from opsmon.tui.app import OpsmonApp
-from opsmon.tui.remembered import FILE
+from opsmon.tui.remembered import FILE, token_key
 from opsmon.tui.widgets.queue import IncidentQueue
 from opsmon.tui.widgets.regency import RegencyPanel
-from tests.helpers import FakeClock, Running, hello
+from tests.helpers import FakeClock, Running, hello, province
 from tests.tui_helpers import queue_of, report, screen_lines, settle, until
 
 SIZES = [(80, 24), (120, 40)]
@@ -283,3 +284,25 @@ async def test_the_regency_screen_obeys_j_k_enter_a_and_the_rest(server: Running
         await pilot.press("space", "j", "space", "t")  # marked rows, one verb: both taken
         await until(pilot, lambda: all(app.state.incidents[i].owner is not None for i in (first, second)))
         assert app.state.incidents[elsewhere].owner is None and app.state.incidents[elsewhere].status == "open"
+
+
+def test_regency_and_desk_take_names_codes_and_lists_as_the_feeders_do() -> None:
+    config = province()
+    args = build_parser().parse_args(["--regency", "Tanah Bumbu,6371", "--regency", "banjarmasin", "--desk", "polri"])
+    regencies, desk, desks = _focus(args, config)
+    assert regencies == ("6310", "6371") and desk == "Polri" and "keamanan" in desks["Polri"]
+    assert _focus(build_parser().parse_args(["--regency", "all", "--desk", "all"]), config)[:2] == ((), "")  # the province, every desk
+    assert _focus(build_parser().parse_args([]), config)[:2] == (None, None)  # nothing asked: remembered, else the token's
+
+
+async def test_a_broken_state_file_costs_only_the_memory(server: Running, clock: FakeClock, tmp_path: Path) -> None:
+    ids = await send(server, [("6371", "logistik", "high", "Surat suara kurang"), ("6310", "keamanan", "high", "Jalan diblokir")])
+    (tmp_path / FILE).write_text("{not json")
+    async with officer(server, clock, "bjm", (80, 24), remember_in=tmp_path) as (app, pilot):
+        await until(pilot, lambda: queue_of(app).incident_ids == [ids[0]])  # the token's own regency, as if nothing were kept
+        await pilot.press("ctrl+p", *"seluruh provinsi")
+        await settle(pilot)
+        await pilot.press("enter")
+        await until(pilot, lambda: len(queue_of(app).incident_ids) == 2)
+    assert (tmp_path / FILE).stat().st_mode & 0o777 == 0o600  # the officer's own, like a token file
+    assert json.loads((tmp_path / FILE).read_text()) == {token_key(server.tokens["bjm"]): {"regencies": [], "desk": None}}
