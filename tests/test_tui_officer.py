@@ -241,6 +241,25 @@ async def test_merge_offers_its_own_regency_first_and_enter_alone_merges_nothing
         await until(pilot, lambda: app.state.incidents[tb2].merged_into == tb1)
 
 
+@pytest.mark.parametrize("size", SIZES)
+async def test_assign_picks_among_the_people_the_server_knows(server: Running, clock: FakeClock, size: tuple[int, int]) -> None:
+    [incident] = await report(server, clock, [("6371", "high", "Saksi diusir")])
+    async with officer(server, clock, "polisi", size) as (app, pilot):  # a Polri officer: Polri's people first
+        await until(pilot, lambda: len(queue_of(app).incident_ids) == 1)
+        await pilot.press("T")
+        await until(pilot, lambda: type(app.screen).__name__ == "PickModal")
+        picker: Any = app.screen
+        assert picker.labels == ["Polri/polisi", "Bawaslu/officer", "KPU/admin", "KPU/bjm"]  # no viewer, nothing to type
+        assert any("Polri/polisi" in line for line in screen_lines(app))
+        await pilot.press("enter")  # nothing highlighted: nobody assigned
+        await settle(pilot)
+        assert app.state.incidents[incident].owner is None and type(app.screen).__name__ == "PickModal"
+        await pilot.press("j", "j", "enter")
+        await until(pilot, lambda: app.state.incidents[incident].owner is not None)
+        owner = app.state.incidents[incident].owner
+        assert owner is not None and (owner.agency, owner.name) == ("Bawaslu", "officer")
+
+
 async def test_the_welcome_names_who_an_incident_can_be_assigned_to(server: Running) -> None:
     ws, welcome = await hello(server.url, server.tokens["officer"])
     await ws.close()
