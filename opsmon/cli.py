@@ -112,6 +112,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--wall", action="store_true", help="wall-display mode: read-only, large, no keys but q")
     parser.add_argument("--lang", choices=LANGUAGES, help="language of the screen (default: [province] language in the config)")
     parser.add_argument("--no-bell", action="store_true", help="no terminal bell for a new critical or escalated incident (default: [client] bell)")
+    parser.add_argument(
+        "--regency",
+        dest="focus_regency",
+        action="append",
+        metavar="NAME|CODE",
+        help="focus the dashboard on this regency (again, or a comma list, for several; 'all' for the province); "
+        "remembered for this token on this machine (default: the last choice, else the token's regencies)",
+    )
+    parser.add_argument(
+        "--desk", dest="focus_desk", metavar="DESK", help="focus on one desk's categories: KPU, Bawaslu or Polri ('all' for every desk); remembered too"
+    )
     commands = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
 
     demo = commands.add_parser(
@@ -473,6 +484,7 @@ async def _send_one(args: argparse.Namespace, config: Config, command: Command |
 
 def _run_tui(args: argparse.Namespace) -> int:
     config = _load(args)
+    regencies, desk, desks = _focus(args, config)  # a bad --regency/--desk: one line, before anything connects
     url, token = _url(args, config), _token(args)
     lang = args.lang or config.province.language
     try:
@@ -480,6 +492,8 @@ def _run_tui(args: argparse.Namespace) -> int:
     except ImportError as exc:
         return _fail(f"the dashboard cannot start: {exc} (try `pip install -e .`)", EXIT_FAILED)
     bell = config.client.bell and not getattr(args, "no_bell", False)
+    from opsmon.tui.remembered import state_dir
+
     return int(
         run_tui(
             url=url,
@@ -492,8 +506,35 @@ def _run_tui(args: argparse.Namespace) -> int:
             sitrep_folder=config.sitrep_folder(),
             bell=bell,
             bell_interval=config.client.bell_interval,
+            regencies=regencies,
+            desk=desk,
+            desks=desks,
+            remember_in=state_dir(),
         )
     )
+
+
+def _focus(args: argparse.Namespace, config: Config) -> tuple[tuple[str, ...] | None, str | None, dict[str, frozenset[str]]]:
+    """--regency (codes or names; 'all': the province) and --desk, checked against the config,
+    and the config's desks (desk -> its categories). A bad value stops here, in one line."""
+    desks = config.desks()
+    regencies: tuple[str, ...] | None = None
+    if args.focus_regency:
+        values = [value.strip() for given in args.focus_regency for value in given.split(",") if value.strip()]
+        if not values:
+            raise FeedError("--regency needs a regency name or code (or 'all')", EXIT_USAGE)
+        try:
+            regencies = () if [v.casefold() for v in values] == ["all"] else tuple(dict.fromkeys(resolve_regency(config, v).code for v in values))
+        except LocalInvalid as exc:
+            raise FeedError(f"--regency: {exc}", EXIT_USAGE) from None
+    desk: str | None = None
+    if args.focus_desk is not None:
+        wanted = args.focus_desk.strip().casefold()
+        found = next((name for name in desks if name.casefold() == wanted), None)
+        if found is None and wanted != "all":
+            raise FeedError(f"--desk: unknown desk {args.focus_desk!r} (known: {', '.join(sorted(desks))}, all)", EXIT_USAGE)
+        desk = found or ""  # "": every desk, said
+    return regencies, desk, desks
 
 
 def _exercise(args: argparse.Namespace) -> int:

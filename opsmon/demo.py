@@ -173,6 +173,7 @@ async def demo(
                 sitrep=config.sitrep,
                 sitrep_folder=config.sitrep_folder(),
                 bell=bell,
+                desks=config.desks(),  # the palette's "Fokus meja: ..."
             )
             await app.run_async()
             await _stop(task, stop)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
 from opsmon.core.clock import format_ts, parse_ts, utc_now
-from opsmon.core.records import AGENCIES, ROLES, User
+from opsmon.core.records import AGENCIES, ROLES, Actor, User
 from server.store.api import EventStore, TokenRecord
 
 TOKEN_PREFIX = "ops_"
@@ -35,6 +35,14 @@ def hash_token(token: str) -> str:
 
 def user_of(record: TokenRecord) -> User:
     return User(name=record.name, role=record.role, agency=record.agency, regencies=record.regencies)
+
+
+async def people(store: EventStore, now: datetime) -> list[Actor]:
+    """Who an incident can be assigned to: the name and agency of every officer and admin
+    token neither revoked nor expired, each once, by agency then name (never a secret or a hash)."""
+    active = await store.active_token_hashes(format_ts(now))
+    known = {(record.agency, record.name) for record in await store.tokens() if record.hash in active and record.role in ("officer", "admin")}
+    return [Actor(name=name, agency=agency) for agency, name in sorted(known)]
 
 
 def check_token_fields(name: str, role: str, agency: str, regencies: list[str] | None, known_regencies: set[str]) -> None:

@@ -22,7 +22,7 @@ from opsmon.core.records import User
 from opsmon.core.state import stage_rows
 from opsmon.core.urgency import in_snapshot
 from opsmon.core.wire import BadMessage, decode_client, encode, event_digest
-from server.auth import identify
+from server.auth import identify, people
 from server.hub import Subscriber, batch_frames
 
 if TYPE_CHECKING:
@@ -270,6 +270,8 @@ class Connections:
         self._per_token[token_hash] = self._per_token.get(token_hash, 0) + 1
         self.used[token_hash] = format_ts(self.server.clock())
         self.server.metrics.connections_total += 1
+        # Who incidents can be assigned to, for the assign picker: not to a token that only reads.
+        known = await people(self.server.store, self.server.clock()) if user.may_act() else None
 
         async with self.server.lock:
             if (
@@ -289,6 +291,7 @@ class Connections:
                 config=self.server.config_info,
                 problem=self.server.problem,
                 exercise=self.server.exercise.info() if self.server.exercise is not None else None,
+                people=known,
             )
             frames = [encode(welcome)]
             since = hello.since if hello.epoch == self.server.store.epoch else None

@@ -8,7 +8,7 @@ import pytest
 from opsmon.core.i18n import Translator
 from opsmon.tui.actions import ACTIONS, DASHBOARD, DETAIL, VIEWER_ACTIONS
 from opsmon.tui.app import OpsmonApp
-from opsmon.tui.palette import commands
+from opsmon.tui.palette import commands, focus_commands
 from opsmon.tui.screens.help import key_rows
 from tests.helpers import Running
 from tests.tui_helpers import night_app, screen_lines, settle, until
@@ -27,7 +27,8 @@ async def test_the_palette_offers_what_the_table_says_on_the_dashboard_and_the_i
         await settle(pilot)
         titles = {c.title for c in commands(app, app.screen)}
         focus = {t for t in titles if t.startswith(tr("palette.focus", name=""))}
-        assert titles - focus == _offered(DASHBOARD, viewer=False, tr=tr)
+        ground = {c.title for c in focus_commands(app)}  # the officer's focus: the province, a regency, a desk
+        assert titles - focus - ground == _offered(DASHBOARD, viewer=False, tr=tr)
         assert len(focus) == len(app.regency_codes())  # one per regency, by name
         await pilot.press("enter")
         await until(pilot, lambda: type(app.screen).__name__ == "IncidentScreen")
@@ -69,8 +70,11 @@ async def test_every_screens_footer_speaks_the_officers_language(lang: str, help
         assert footer.lstrip().startswith(help_word) and back in footer, footer
         rows = dict(key_rows(app, app.screen))
         assert rows["esc"] == Translator(lang)("key.back")
-        # Only the table's keys: the page's own scroll keys (Textual's) are not listed as ours.
-        assert set(rows) == {"?", "q / ^q / ^c", "esc", "^p", "^l"}, rows
+        # Only the table's keys: the page's own scroll keys (Textual's) are not listed as ours;
+        # its incidents obey the queue's keys (issue 21 item 9).
+        queue_keys = {"j / ↓", "k / ↑", "g / home", "G / end", "^d", "^u", "^f / pgdn", "^b / pgup", "⏎", "space"}
+        verbs = {"a", "e", "n", "r", "o", "z", "t", "T", "s", "U", "M"}
+        assert set(rows) == {"?", "q / ^q / ^c", "esc", "^p", "^l"} | queue_keys | verbs, rows
 
 
 async def test_a_refused_token_says_why_once_in_one_line_after_the_terminal_is_back(server: Running, capfd: pytest.CaptureFixture[str]) -> None:

@@ -86,7 +86,7 @@ async def test_the_cursor_stays_on_its_incident_after_each_verb_and_a_burst(serv
         await still_on("reconnect")
 
         # merge last: it is then merged into another and stays in the queue as merged.
-        await pilot.press("M", "enter")
+        await pilot.press("M", "j", "enter")  # nothing preselected: j to the first (its own regency's)
         await until(pilot, lambda: app.state.incidents[target].merged_into is not None)
         await still_on("merge")
 

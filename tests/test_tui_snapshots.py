@@ -49,3 +49,8 @@ def test_dashboard_map_toggled_on_at_120x40(snap_compare) -> None:
 def test_regency_detail_with_its_charts(snap_compare) -> None:
     # 0 focuses Tanah Bumbu (the tenth regency), d opens its detail
     assert snap_compare(night_app(), press=["0", "d"], terminal_size=(120, 40))
+
+
+def test_a_polres_tanah_bumbu_officer_at_80x24(snap_compare) -> None:
+    # A token scoped to 6310: the queue, its title and the bell keep to Tanah Bumbu; the other panels are quiet.
+    assert snap_compare(night_app(regencies=["6310"]), terminal_size=(80, 24))

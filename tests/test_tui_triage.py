@@ -16,7 +16,7 @@ from opsmon.core.protocol import IncidentDraft, Report, Snooze
 from opsmon.core.records import Actor
 from opsmon.tui.app import OpsmonApp
 from tests.helpers import FakeClock, Running
-from tests.tui_helpers import act, client, queue_of, until
+from tests.tui_helpers import act, client, queue_of, settle, until
 
 
 async def seed(server: Running, clock: FakeClock, reports: list[tuple[str, str, str, str]], token: str = "admin") -> list[int]:
@@ -103,13 +103,17 @@ async def test_take_assign_owner_column_and_the_mine_filter(server: Running, clo
         await until(pilot, lambda: f"#{a} diambil oleh Bawaslu/officer" in app.notices)
         await until(pilot, lambda: "Bawaslu/officer" in row_of(app, a))
         select(app, b)
-        await pilot.press("T")
-        await until(pilot, lambda: type(app.screen).__name__ == "AssignModal")
-        await pilot.press(*"Rahmat", "enter", *"tni", "enter")  # not an agency: said in the dialog
-        assert "KPU, Bawaslu atau Polri" in str(app.screen.query_one("#error").render())
-        await pilot.press(*["backspace"] * 3, *"polri", "enter")
-        await until(pilot, lambda: server.server.state.incidents[b].owner == Actor(name="Rahmat", agency="Polri"))
-        await until(pilot, lambda: "Polri/Rahmat" in row_of(app, b))
+        await pilot.press("T")  # the people the server knows, never free text: my agency's first
+        await until(pilot, lambda: type(app.screen).__name__ == "PickModal")
+        assert app.screen.highlighted is None  # type: ignore[attr-defined]
+        await pilot.press("enter")  # nothing chosen yet: nothing happens
+        await settle(pilot)
+        assert type(app.screen).__name__ == "PickModal"
+        await pilot.press("j", "j", "j", "j")  # Bawaslu/officer, KPU/admin, KPU/bjm, Polri/polisi
+        assert app.screen.highlighted == ("polisi", "Polri")  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await until(pilot, lambda: server.server.state.incidents[b].owner == Actor(name="polisi", agency="Polri"))
+        await until(pilot, lambda: "Polri/polisi" in row_of(app, b))
         await pilot.press("i")  # mine: only what I own
         await until(pilot, lambda: queue_of(app).incident_ids == [a])
         assert "milik saya" in str(app.dashboard.query_one("#queue-title").render())
@@ -146,7 +150,7 @@ async def test_merge_picks_the_target(server: Running, clock: FakeClock) -> None
         select(app, b)
         await pilot.press("M")
         await until(pilot, lambda: type(app.screen).__name__ == "PickModal")
-        await pilot.press("enter")  # the only other one: a
+        await pilot.press("j", "enter")  # nothing is preselected: j to the only other one, a
         await until(pilot, lambda: server.server.state.incidents[b].merged_into == a)
         await until(pilot, lambda: "×2" in row_of(app, a))
         assert "GABUNG" in row_of(app, b) and f"→#{a}" in row_of(app, b)

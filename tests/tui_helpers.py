@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import msgspec
 from textual.pilot import Pilot
 
 from opsmon.client.session import Session
@@ -88,8 +89,11 @@ async def settle(pilot: Pilot[int]) -> None:
     await pilot.pause()
 
 
-def night_app(*, wall: bool = False, lang: str = "id", role: str = "officer") -> OpsmonApp:
+def night_app(*, wall: bool = False, lang: str = "id", role: str = "officer", regencies: list[str] | None = None) -> OpsmonApp:
+    """The fixed night's app; `regencies`: the token is scoped to them (an officer of a Polres)."""
     config = province()
     welcome, state, events = fixed_night(config, role=role)
+    if regencies is not None:
+        welcome = msgspec.structs.replace(welcome, user=msgspec.structs.replace(welcome.user, regencies=regencies))
     shape = province_shape(config.province.boundaries)
-    return OpsmonApp.with_state(welcome, state, lang=lang, wall=wall, clock=lambda: NOW, events=events, shape=shape)
+    return OpsmonApp.with_state(welcome, state, lang=lang, wall=wall, clock=lambda: NOW, events=events, shape=shape, desks=config.desks())

@@ -249,6 +249,13 @@ class Config(ConfigInfo, frozen=True, forbid_unknown_fields=True):
     def severity(self, key: str) -> Severity | None:
         return next((s for s in self.severities if s.key == key), None)
 
+    def desks(self) -> dict[str, frozenset[str]]:
+        """Each desk of the post (KPU, Bawaslu, Polri) and the categories it handles."""
+        found: dict[str, set[str]] = {}
+        for category in self.categories:
+            found.setdefault(category.desk, set()).add(category.key)
+        return {desk: frozenset(keys) for desk, keys in found.items()}
+
 
 # --- msgspec's errors, in the one-line words docs/deploy.md promises ----------------
 

@@ -203,7 +203,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "modal.snooze": {"id": "Tunda {what}: berapa menit (1-1440) dan mengapa", "en": "Snooze {what}: how many minutes (1-1440), and why"},
     "modal.minutes": {"id": "Menit", "en": "Minutes"},
     "modal.minutes_bad": {"id": "Menit: bilangan 1 sampai 1440.", "en": "Minutes: a whole number from 1 to 1440."},
-    "modal.assign": {"id": "Serahkan {what} kepada: nama dan instansi", "en": "Hand {what} to: name and agency"},
+    "modal.assign": {"id": "Serahkan {what} kepada (petugas yang dikenal server):", "en": "Hand {what} to (the people the server knows):"},
     "modal.name": {"id": "Nama", "en": "Name"},
     "modal.agency": {"id": "Instansi (KPU, Bawaslu, Polri)", "en": "Agency (KPU, Bawaslu, Polri)"},
     "modal.agency_bad": {"id": "Instansi: KPU, Bawaslu atau Polri.", "en": "Agency: KPU, Bawaslu or Polri."},
@@ -213,7 +213,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "modal.unack": {"id": "Batalkan ack insiden #{id}: alasan (wajib)", "en": "Un-acknowledge incident #{id}: reason (required)"},
     "modal.merge": {"id": "Gabungkan #{id} ke insiden:", "en": "Merge #{id} into incident:"},
     "modal.merge_none": {"id": "Tidak ada insiden lain yang belum selesai untuk digabung.", "en": "No other unresolved incident to merge into."},
-    "modal.pick_hint": {"id": "↑/↓: pilih · enter: pilih · esc: batal", "en": "↑/↓: move · enter: choose · esc: cancel"},
+    "modal.pick_hint": {"id": "j/k ↑/↓: pilih · enter: ambil · esc: batal", "en": "j/k ↑/↓: move · enter: choose · esc: cancel"},
     "modal.what_one": {"id": "insiden #{id}", "en": "incident #{id}"},
     "modal.what_many": {"id": "{count} insiden ditandai", "en": "{count} marked incidents"},
     "done.snooze": {"id": "#{id} ditunda oleh {who}", "en": "#{id} snoozed by {who}"},
@@ -733,6 +733,47 @@ CATALOG: dict[str, dict[str, str]] = {
     "stage.status.in_progress": {"id": "berjalan", "en": "in progress"},
     "stage.status.done": {"id": "selesai", "en": "done"},
     "stage.status.blocked": {"id": "TERHAMBAT", "en": "BLOCKED"},
+    # --- the officer's own ground, going to a number, the queue's order (issue 21, 5-9) ---
+    "col.due": {"id": "Tenggat", "en": "Due"},
+    "due.over": {"id": "LEWAT {time}", "en": "LATE {time}"},
+    "due.under_minute": {"id": "<1m", "en": "<1m"},
+    "key.sort": {"id": "Urutan", "en": "Sort"},
+    "palette.sort": {"id": "Urutan antrian (mendesak, terbaru, tingkat, tenggat)", "en": "Queue order (urgent, newest, severity, due)"},
+    "sort.urgency": {"id": "urut: mendesak", "en": "by urgency"},
+    "sort.newest": {"id": "urut: terbaru", "en": "newest first"},
+    "sort.severity": {"id": "urut: keparahan", "en": "by severity"},
+    "sort.deadline": {"id": "urut: sisa tenggat", "en": "by time left"},
+    "key.goto": {"id": "Ke nomor", "en": "Go to #"},
+    "palette.goto_hint": {"id": "Ketik #nomor atau :nomor untuk ke insiden itu", "en": "Type #number or :number to go to that incident"},
+    "palette.goto": {"id": "Ke insiden #{id}", "en": "Go to incident #{id}"},
+    "palette.goto_help": {
+        "id": "Pilih #{id} di antrian (atau buka detailnya bila tersaring)",
+        "en": "Select #{id} in the queue (or open it when a filter hides it)",
+    },
+    "goto.placeholder": {"id": "Ke insiden: #nomor (enter: pergi, esc: batal)", "en": "Go to incident: #number (enter: go, esc: cancel)"},
+    "goto.bad": {"id": "Bukan nomor insiden: {text} (contoh: #8)", "en": "Not an incident number: {text} (e.g. #8)"},
+    "goto.unknown": {"id": "Insiden #{id} tidak ada (atau sudah selesai lebih dari 24 jam)", "en": "No incident #{id} (or resolved more than 24 hours ago)"},
+    "goto.opened": {"id": "#{id} tersaring dari antrian: detailnya dibuka", "en": "#{id} is filtered out of the queue: its detail is open"},
+    "focus.title": {"id": "fokus: {what}", "en": "focus: {what}"},
+    "focus.desk": {"id": "meja {desk}", "en": "{desk} desk"},
+    "palette.focus_mine": {"id": "Wilayah saya: {name}", "en": "My regency: {name}"},
+    "palette.focus_scope": {"id": "Fokus ke wilayah token ini: {names}", "en": "Focus on this token's regencies: {names}"},
+    "palette.focus_province": {"id": "Fokus: seluruh provinsi", "en": "Focus: the whole province"},
+    "palette.focus_desk": {"id": "Fokus meja: {desk}", "en": "Focus desk: {desk}"},
+    "palette.focus_all_desks": {"id": "Fokus meja: semua", "en": "Focus desk: all"},
+    "palette.focus_help": {
+        "id": "Antrian, pemberitahuan dan bel hanya untuk fokus ini (diingat di komputer ini)",
+        "en": "Queue, notices and bell for this focus only (remembered on this machine)",
+    },
+    "focus.set": {"id": "Fokus: {what}", "en": "Focus: {what}"},
+    "focus.province": {"id": "seluruh provinsi", "en": "the whole province"},
+    "focus.unknown_regency": {"id": "Wilayah tidak dikenal: {value} (dikenal: {known})", "en": "Unknown regency: {value} (known: {known})"},
+    "focus.unknown_desk": {"id": "Meja tidak dikenal: {value} (dikenal: {known})", "en": "Unknown desk: {value} (known: {known})"},
+    "modal.merge_same": {"id": "— wilayah lain —", "en": "— other regencies —"},
+    "modal.assign_none": {
+        "id": "Server ini tidak menyebut petugasnya: perbarui server untuk menyerahkan insiden.",
+        "en": "This server names no people: update it to hand incidents over.",
+    },
     # --- age units ----------------------------------------------------------------
     "age.now": {"id": "<1m", "en": "<1m"},
     "age.minutes": {"id": "{m}m", "en": "{m}m"},
@@ -760,6 +801,10 @@ class Translator:
         minutes = max(0, int(delta.total_seconds() // 60))
         if minutes < 1:
             return self("age.now")
+        return self.duration(minutes)
+
+    def duration(self, minutes: int) -> str:
+        """Whole minutes as the screens write them: "4m", "1j05", "2h03j"."""
         if minutes < 60:
             return self("age.minutes", m=minutes)
         hours, minutes = divmod(minutes, 60)

@@ -261,6 +261,10 @@ class Welcome(msgspec.Struct, tag="welcome", tag_field="type"):
     problem: str | None = None
     # Added to v1: a training exercise (LATIHAN) on scenario time, or null for a real night.
     exercise: ExerciseInfo | None = None
+    # Added to v1: the people an incident can be assigned to (the active officer and
+    # admin tokens' names and agencies, each once), for an assign picker; null from
+    # an older server and to a token that may only read.
+    people: list[Actor] | None = None
 
 
 class Snapshot(msgspec.Struct, tag="snapshot", tag_field="type"):

@@ -7,7 +7,8 @@ and the queue's filters.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 
@@ -21,7 +22,7 @@ from opsmon.core.records import SEVERITIES as SEVERITIES  # re-exported for the 
 from opsmon.core.records import Actor, ConfigInfo, Incident, StageInfo, StageRow, User
 from opsmon.core.state import State
 from opsmon.core.text import for_terminal
-from opsmon.core.urgency import event_summary, in_snapshot, is_mine, is_overdue, urgency_key
+from opsmon.core.urgency import ack_deadline, event_summary, in_snapshot, is_mine, is_overdue, urgency_key
 
 CONDITIONS = ("critical", "escalated", "blocked", "incidents", "quiet")  # worst first: what the map shades
 
@@ -83,6 +84,43 @@ class Totals:
     province: list[tuple[StageInfo, StageRow | None, bool]] = field(default_factory=list)  # (stage, row, past its window)
 
 
+# The queue's orders, in the order the sort key cycles through them: most urgent
+# first (unacknowledged, severity, oldest), newest first, severity first, and
+# least time left to the acknowledgement deadline first.
+SORTS = ("urgency", "newest", "severity", "deadline")
+
+_NUMBER = re.compile(r"\s*[#:]?\s*(\d{1,9})\s*")
+
+
+def incident_number(text: str) -> int | None:
+    """`#8`, `:8` (k9s' command mode) or `8`: the incident number asked for, else None."""
+    found = _NUMBER.fullmatch(text)
+    return int(found.group(1)) if found else None
+
+
+@dataclass(frozen=True)
+class Focus:
+    """What the officer is responsible for: some regencies (empty: the whole province)
+    and perhaps one desk (KPU, Bawaslu, Polri: the categories the config gives it).
+    The queue, the notices and the bell keep to it; the province's panels stay, quieter."""
+
+    regencies: frozenset[str] = frozenset()
+    desk: str | None = None
+    categories: frozenset[str] = frozenset()  # the desk's categories (the config's table)
+
+    @property
+    def whole(self) -> bool:
+        return not self.regencies and self.desk is None
+
+    def covers_regency(self, code: str) -> bool:
+        return not self.regencies or code in self.regencies
+
+    def covers(self, incident: Incident) -> bool:
+        if not self.covers_regency(incident.regency):
+            return False
+        return self.desk is None or incident.category in self.categories
+
+
 @dataclass
 class QueueFilter:
     text: str = ""
@@ -90,6 +128,7 @@ class QueueFilter:
     unacked_only: bool = False
     regency: str | None = None
     mine: User | None = None  # only what this officer owns, or what is in their regencies
+    sort: str = "urgency"  # one of SORTS
 
     def matches(self, incident: Incident, labels: dict[str, str]) -> bool:
         if self.regency is not None and incident.regency != self.regency:
@@ -100,6 +139,9 @@ class QueueFilter:
             return False
         if self.unacked_only and incident.status != "open":
             return False
+        number = incident_number(self.text) if self.text.lstrip().startswith(("#", ":")) else None
+        if number is not None:
+            return incident.id == number  # `/#8`: that incident, not every title with an 8
         if self.text:
             needle = self.text.casefold()
             haystack = " ".join(
@@ -163,11 +205,41 @@ class Lookup:
 
 
 def age(tr: Translator, now: datetime, since: datetime | str) -> str:
-    """An incident's age, the one definition every widget uses: whole minutes
-    counted from the start of the current minute, so a queue row and a panel
-    drawn seconds apart (each caches its lines for the minute) agree."""
+    """An incident's age, the one definition every widget uses: the whole minutes
+    elapsed since it was reported, to the second (reported 12:24:19, it is "3m"
+    from 12:27:19). Widgets redraw it every second, so it never lags."""
     moment = parse_ts(since) if isinstance(since, str) else since
-    return tr.age(now.replace(second=0, microsecond=0) - moment)
+    return tr.age(now - moment)
+
+
+def countdown(tr: Translator, now: datetime, incident: Incident) -> str:
+    """Time left to the acknowledgement deadline, exact to the minute: "4m" while
+    up to four minutes are left, "LEWAT 2m" from two minutes past it ("LEWAT <1m"
+    in the first minute). "" when no deadline runs (acknowledged, snoozed, resolved)."""
+    due = ack_deadline(incident)  # the one rule of what is owed (not merged, snoozed, acknowledged)
+    if due is None:
+        return ""
+    left = (parse_ts(due) - now).total_seconds()
+    if left > 0:
+        return tr.duration(-(-int(left) // 60))  # rounded up: "1m" is the last minute
+    over = int(-left) // 60
+    return tr("due.over", time=tr.duration(over) if over else tr("due.under_minute"))
+
+
+def sort_key(sort: str, now: datetime) -> Callable[[Incident], tuple[object, ...]]:
+    """The queue's order for one of SORTS (unknown: most urgent first)."""
+    if sort == "newest":
+        return lambda i: (i.status == "resolved", -parse_ts(i.reported).timestamp(), -i.id)
+    if sort == "severity":
+        return lambda i: (urgency_key(i)[1], urgency_key(i)[0], i.reported, i.id)
+    if sort == "deadline":
+
+        def by_deadline(i: Incident) -> tuple[object, ...]:
+            running = i.status == "open" and i.snoozed_until is None
+            return (0, i.ack_due, i.id) if running else (1, *urgency_key(i))
+
+        return by_deadline
+    return urgency_key
 
 
 def is_open(incident: Incident) -> bool:
@@ -277,11 +349,14 @@ def totals(state: State, config: ConfigInfo, now: datetime | None = None) -> Tot
     return result
 
 
-def queue(state: State, lookup: Lookup, view: QueueFilter, now: datetime) -> list[Incident]:
-    """The incidents the queue shows, most urgent first; resolved ones last, and only
-    for 24 hours (as a fresh snapshot would), so a wall running for days stays short."""
+def queue(state: State, lookup: Lookup, view: QueueFilter, now: datetime, focus: Focus | None = None) -> list[Incident]:
+    """The incidents the queue shows (those the officer's focus covers), in the view's
+    order (most urgent first unless asked otherwise); resolved ones only for 24 hours
+    (as a fresh snapshot would), so a wall running for days stays short."""
     labels = lookup.search_labels()
-    return sorted((i for i in state.incidents.values() if in_snapshot(i, now) and view.matches(i, labels)), key=urgency_key)
+    focus = focus or Focus()
+    shown = (i for i in state.incidents.values() if in_snapshot(i, now) and focus.covers(i) and view.matches(i, labels))
+    return sorted(shown, key=sort_key(view.sort, now))
 
 
 @dataclass(frozen=True)

@@ -99,5 +99,6 @@ def fixed_night(config: Config, *, role: str = "officer") -> tuple[Welcome, Stat
     run(Ack(id="a9", incident=9), SITI, at)
     run(Resolve(id="x9", incident=9, note="Petugas diganti cadangan."), SITI, at + timedelta(minutes=1))
     user = User(name={"viewer": "Layar", "officer": "Rahmat"}.get(role, "Admin"), role=role, agency="Bawaslu", regencies=None)
-    welcome = Welcome(protocol=1, epoch="fixed", seq=state.seq, user=user, config=config.info())
+    people = [RAHMAT, SITI, BUDI] if user.may_act() else None  # who the assign picker offers
+    welcome = Welcome(protocol=1, epoch="fixed", seq=state.seq, user=user, config=config.info(), people=people)
     return welcome, state, events

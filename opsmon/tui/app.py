@@ -45,7 +45,7 @@ from opsmon.core.state import State
 from opsmon.core.text import for_terminal
 from opsmon.core.urgency import is_overdue
 from opsmon.core.urls import short
-from opsmon.core.view import Lookup
+from opsmon.core.view import Focus, Lookup
 from opsmon.reports.timeline import Night, night
 from opsmon.training.exercise import ExerciseClock
 from opsmon.training.exercise import banner as exercise_banner
@@ -55,6 +55,7 @@ from opsmon.tui.commanding import Commander
 from opsmon.tui.host import OpsmonHost, TimelineView
 from opsmon.tui.messages import Bridge, Connected, Disconnected, Refused, ServerProblem, Synced
 from opsmon.tui.palette import ActionCommands, OpsmonPalette, commands
+from opsmon.tui.remembered import Remembered, recall, remember
 from opsmon.tui.screens.dashboard import DashboardScreen
 from opsmon.tui.screens.detail import IncidentScreen
 from opsmon.tui.screens.help import HelpScreen, key_rows
@@ -104,8 +105,20 @@ class OpsmonApp(Scoped, App[int]):
         sitrep_folder: Path | None = None,
         bell: bool = True,
         bell_interval: float = BELL_INTERVAL,
+        regencies: tuple[str, ...] | None = None,
+        desk: str | None = None,
+        desks: dict[str, frozenset[str]] | None = None,
+        remember_in: Path | None = None,
     ) -> None:
         super().__init__()
+        # The officer's focus: --regency/--desk (codes, checked by the CLI), else what this
+        # token chose last on this machine (kept in `remember_in`; None: nothing kept),
+        # else the token's own regencies; desk "" is every desk. `desks` is the config's desk -> its categories.
+        self._asked = (regencies, desk) if regencies is not None or desk is not None else None
+        self.desks = desks or {}
+        self.remember_in = remember_in
+        self.ground = Focus()
+        self._focus_set = False
         # An exit message (a refused token, an unreachable server) is one line, however long:
         # Textual prints it on this console after the terminal is restored.
         self.error_console = Console(markup=False, highlight=False, stderr=True, soft_wrap=True)
@@ -162,10 +175,11 @@ class OpsmonApp(Scoped, App[int]):
         events: list[Event] | None = None,
         shape: ProvinceShape | None = None,
         sitrep_folder: Path | None = None,
+        desks: dict[str, frozenset[str]] | None = None,
     ) -> OpsmonApp:
         """An app showing fixed data, with no network: for snapshots and demos.
         `events` (those that made `state`) feed the ticker and the timelines."""
-        app = cls(url="ws://offline.invalid/ws", token="", lang=lang, wall=wall, clock=clock, tz=tz, shape=shape, sitrep_folder=sitrep_folder)
+        app = cls(url="ws://offline.invalid/ws", token="", lang=lang, wall=wall, clock=clock, tz=tz, shape=shape, sitrep_folder=sitrep_folder, desks=desks)
         app._preset = (welcome, state)
         app.recent_events.extend(events or [])
         return app
@@ -289,6 +303,48 @@ class OpsmonApp(Scoped, App[int]):
         # An exercise runs on scenario time: the screens' clock and deadlines follow it.
         self._clock = ExerciseClock.from_welcome(welcome.exercise, self._real_clock) if welcome.exercise is not None else self._real_clock
         self.read_only = self.is_wall  # a viewer token makes it a wall: the dashboard watches this
+        if not self._focus_set:
+            self._focus_set = True
+            self._start_focus(welcome)
+
+    # --- the officer's focus -------------------------------------------------------------
+
+    def _start_focus(self, welcome: Welcome) -> None:
+        """On the first welcome: --regency/--desk (remembered from now on), else this token's
+        last choice on this machine, else the token's own regencies. The wall sees it all."""
+        if self.is_wall:
+            return
+        known = set(self.regency_codes())
+        kept = recall(self.remember_in, self.token) if self.remember_in is not None and self.token else None
+        if kept is not None and set(kept.regencies) <= known and (kept.desk is None or kept.desk in self.desks):
+            self.ground = self._focus_of(kept.regencies, kept.desk)
+        elif welcome.user.regencies:
+            self.ground = self._focus_of(tuple(code for code in welcome.user.regencies if code in known), None)
+        if self._asked is not None:
+            # --regency and --desk (either alone keeps the other as it was), remembered from now on.
+            regencies, desk = self._asked
+            self.set_ground(regencies, self.ground.desk if desk is None else desk or None, announce=False)  # "": every desk
+
+    def _focus_of(self, regencies: tuple[str, ...], desk: str | None) -> Focus:
+        return Focus(frozenset(regencies), desk, self.desks.get(desk, frozenset()) if desk is not None else frozenset())
+
+    def set_ground(self, regencies: tuple[str, ...] | None, desk: str | None, *, announce: bool = True) -> None:
+        """Focus on `regencies` (empty: the province; None: keep them) and `desk` (None: every desk),
+        and remember it for this token on this machine."""
+        chosen = tuple(sorted(self.ground.regencies)) if regencies is None else regencies
+        self.ground = self._focus_of(chosen, desk)
+        if self.remember_in is not None and self.token:
+            remember(self.remember_in, self.token, Remembered(chosen, desk))
+        if announce:
+            self.say(self.tr("focus.set", what=self.ground_words()), timeout=3)
+        self.mark_dirty()
+
+    def ground_words(self) -> str:
+        """The focus in a few words: "Tanah Bumbu · meja Polri", or "seluruh provinsi"."""
+        parts = [self.lookup.regency_short(code) if self.lookup else code for code in sorted(self.ground.regencies)]
+        if self.ground.desk is not None:
+            parts.append(self.tr("focus.desk", desk=self.ground.desk))
+        return " · ".join(parts) or self.tr("focus.province")
 
     # --- messages from the worker ----------------------------------------------------------
 
@@ -325,7 +381,7 @@ class OpsmonApp(Scoped, App[int]):
         for event in events:
             if isinstance(event.data, IncidentUnsnoozed) and event.actor.name == "system" and not event.actor.agency:
                 self._announce_woken(event.data.incident)
-        alerts = [e for e in events if alerting(e) and e.actor != me]
+        alerts = [e for e in events if alerting(e) and e.actor != me and self._in_focus(e)]
         clock = time.monotonic()
         fresh: dict[object, Event] = {}  # the latest alert of each incident: one notice each
         again: dict[object, Event] = {}  # announced less than 30 s ago: only its notice updated
@@ -344,6 +400,12 @@ class OpsmonApp(Scoped, App[int]):
         for incident_id, event in fresh.items():
             self._announce(event, incident_id)  # many of one kind share a line (NoticeBoard)
         self.ring()
+
+    def _in_focus(self, event: Event) -> bool:
+        """An alert about the officer's own ground (their focus): others' ring no bell."""
+        incident_id = concerns(event)
+        incident = self.state.incidents.get(incident_id) if isinstance(incident_id, int) else None
+        return incident is None or self.ground.covers(incident)
 
     def _announce(self, event: Event, incident_id: object) -> None:
         """The incident's notice, replacing the one it may already have on screen."""
@@ -555,6 +617,10 @@ def run_tui(
     sitrep_folder: Path | None = None,
     bell: bool = True,
     bell_interval: float = BELL_INTERVAL,
+    regencies: tuple[str, ...] | None = None,
+    desk: str | None = None,
+    desks: dict[str, frozenset[str]] | None = None,
+    remember_in: Path | None = None,
 ) -> int:
     """Run the client until the officer quits. Returns the exit code; when the
     token is refused or the server cannot be reached, prints one line saying so."""
@@ -574,6 +640,10 @@ def run_tui(
         sitrep_folder=sitrep_folder,
         bell=bell,
         bell_interval=bell_interval,
+        regencies=regencies,
+        desk=desk,
+        desks=desks,
+        remember_in=remember_in,
     )
     app.run()  # a refused token or an unreachable server: Textual prints the app's exit message
     return app.return_code or 0

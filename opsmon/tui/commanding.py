@@ -23,7 +23,7 @@ from opsmon.core.state import State
 from opsmon.core.text import for_terminal
 from opsmon.core.urgency import urgency_key
 from opsmon.core.view import Lookup
-from opsmon.tui.screens.modals import AssignModal, NoteModal, PickModal, SnoozeModal
+from opsmon.tui.screens.modals import HEADING, NoteModal, PickModal, SnoozeModal
 
 # Conflicts whose reason says more than the incident's status does.
 TRIAGE_CONFLICTS = frozenset({"not_snoozed", "not_acknowledged", "unchanged", "into_resolved"})
@@ -165,13 +165,26 @@ class Commander:
         self._in_background("_carry_out_in_background", self.carry_out, "take", ids, {})
 
     def assign(self, ids: list[int]) -> None:
+        """Pick the owner among the people the server knows (its welcome's `people`):
+        never free text, so no incident is owned by a name nobody answers to."""
         if self._read_only_refusal() or not ids:
             return
+        welcome = self.app.welcome
+        known = welcome.people if welcome is not None else None
+        if not known:
+            self.app.say(self.app.tr("modal.assign_none"), warning=True)
+            return
+        me = welcome.user.actor if welcome is not None else None
+        # Their own agency's people first: the desk usually hands work within it.
+        people = sorted(known, key=lambda p: (me is None or p.agency != me.agency, p.agency or "", p.name))
+        options: list[tuple[Any, str]] = [((p.name, p.agency or ""), who(p)) for p in people]
 
-        async def submit(name: str, agency: str) -> str | None:
-            return await self.carry_out("assign", ids, {"name": name, "agency": agency})
+        def chosen(person: tuple[str, str] | None) -> None:
+            if person is not None:
+                name, agency = person
+                self._in_background("_carry_out_in_background", self.carry_out, "assign", ids, {"name": name, "agency": agency})
 
-        self.app.push_screen(AssignModal(self.app.tr("modal.assign", what=self._what(ids)), self.app.tr, submit))
+        self.app.push_screen(PickModal(self.app.tr("modal.assign", what=self._what(ids)), self.app.tr, options, preselect=False), chosen)
 
     def change_severity(self, incident_id: int) -> None:
         if self._read_only_refusal():
@@ -192,21 +205,32 @@ class Commander:
         self.app.push_screen(PickModal(self.app.tr("modal.severity", id=incident_id), self.app.tr, options), chosen)
 
     def merge(self, incident_id: int) -> None:
-        """Pick the incident it joins: every other unresolved one, most urgent first."""
+        """Pick the incident it joins: every other unresolved one, its own regency's first
+        (a duplicate is reported where it happened), then the others under a heading;
+        most urgent first in each. Nothing is preselected: Enter alone merges nothing."""
         if self._read_only_refusal():
             return
         lookup = self.app.lookup
-        targets = sorted((i for i in self.app.state.incidents.values() if i.status != "resolved" and i.id != incident_id), key=urgency_key)
+        source = self.app.state.incidents.get(incident_id)
+        here = source.regency if source is not None else None
+        targets = sorted(
+            (i for i in self.app.state.incidents.values() if i.status != "resolved" and i.id != incident_id and i.merged_into is None),
+            key=lambda i: (i.regency != here, urgency_key(i)),
+        )
         if not targets:
             self.app.say(self.app.tr("modal.merge_none"), warning=True)
             return
-        options = [(i.id, f"#{i.id} {lookup.regency_short(i.regency) if lookup else i.regency} · {for_terminal(i.title)}") for i in targets]
+        options: list[tuple[Any, str]] = []
+        for n, i in enumerate(targets):
+            if i.regency != here and (n == 0 or targets[n - 1].regency == here):
+                options.append((HEADING, self.app.tr("modal.merge_same")))
+            options.append((i.id, f"#{i.id} {lookup.regency_short(i.regency) if lookup else i.regency} · {for_terminal(i.title)}"))
 
         def chosen(into: int | None) -> None:
             if into is not None:
                 self._in_background("_carry_out_in_background", self.carry_out, "merge", [incident_id], {"into": into})
 
-        self.app.push_screen(PickModal(self.app.tr("modal.merge", id=incident_id), self.app.tr, options), chosen)
+        self.app.push_screen(PickModal(self.app.tr("modal.merge", id=incident_id), self.app.tr, options, preselect=False), chosen)
 
     def _command_for(self, verb: str, incident_id: int, values: dict[str, Any]) -> Command:
         """The dialogs' values as the verb's fields (opsmon.core.commands builds the command; the dialogs checked them)."""

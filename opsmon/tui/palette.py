@@ -19,7 +19,8 @@ from textual.widgets.option_list import Option
 
 from opsmon.core.i18n import Translator
 from opsmon.core.text import for_terminal
-from opsmon.tui.actions import ACTIONS, DASHBOARD, DETAIL, Action, Scoped
+from opsmon.core.view import incident_number
+from opsmon.tui.actions import ACTIONS, DASHBOARD, DETAIL, REGENCY, Action, Scoped
 from opsmon.tui.plain import highlighted, plain
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ def commands(app: OpsmonHost, screen: Screen[Any]) -> Iterator[PaletteCommand]:
     tr = app.tr
     other = Translator("en" if tr.lang == "id" else "id")
     dashboard = app.dashboard
-    target: Screen[Any] = screen if getattr(screen, "SCOPE", "") in (DASHBOARD, DETAIL) else dashboard
+    target: Screen[Any] = screen if getattr(screen, "SCOPE", "") in (DASHBOARD, DETAIL, REGENCY) else dashboard
     scope = target.SCOPE if isinstance(target, Scoped) else DASHBOARD
     for action in ACTIONS:
         if action.palette is None or (app.is_wall and not action.viewer):
@@ -56,6 +57,51 @@ def commands(app: OpsmonHost, screen: Screen[Any]) -> Iterator[PaletteCommand]:
                     yield PaletteCommand(tr("palette.focus", name=name), other("palette.focus", name=name), tr(action.palette, n=n), _focus(dashboard, code))
             else:
                 yield PaletteCommand(tr(action.label), other(action.label), tr(action.palette), _run(target, action))
+    if not app.is_wall and screen is dashboard:
+        yield from focus_commands(app)
+
+
+def focus_commands(app: OpsmonHost) -> Iterator[PaletteCommand]:
+    """The officer's focus (remembered per token): a regency, the token's own, the province, a desk."""
+    tr = app.tr
+    other = Translator("en" if tr.lang == "id" else "id")
+    help_text = tr("palette.focus_help")
+    welcome = app.welcome
+    own = tuple(code for code in (welcome.user.regencies or []) if code in app.regency_codes()) if welcome is not None else ()
+    names = ", ".join(app.lookup.regency_short(code) if app.lookup else code for code in own)
+    if own:
+        yield PaletteCommand(tr("palette.focus_scope", names=names), other("palette.focus_scope", names=names), help_text, _set_focus(app, own, keep_desk=True))
+    yield PaletteCommand(tr("palette.focus_province"), other("palette.focus_province"), help_text, _set_focus(app, (), keep_desk=True))
+    for code in app.regency_codes():
+        name = app.lookup.regency_short(code) if app.lookup else code
+        yield PaletteCommand(tr("palette.focus_mine", name=name), other("palette.focus_mine", name=name), help_text, _set_focus(app, (code,), keep_desk=True))
+    for desk in app.desks:
+        yield PaletteCommand(tr("palette.focus_desk", desk=desk), other("palette.focus_desk", desk=desk), help_text, _set_focus(app, None, desk=desk))
+    if app.desks:
+        yield PaletteCommand(tr("palette.focus_all_desks"), other("palette.focus_all_desks"), help_text, _set_focus(app, None, desk=None))
+
+
+def _set_focus(app: OpsmonHost, regencies: tuple[str, ...] | None, *, keep_desk: bool = False, desk: str | None = None) -> Callable[[], None]:
+    return lambda: app.set_ground(regencies, app.ground.desk if keep_desk else desk)
+
+
+def goto_command(app: OpsmonHost, query: str) -> PaletteCommand | None:
+    """ "#8" or ":8" typed in the palette: go to that incident (not on the wall)."""
+    text = query.strip()
+    number = incident_number(text) if text.startswith(("#", ":")) else None
+    if number is None or app.is_wall:
+        return None
+    tr = app.tr
+    other = Translator("en" if tr.lang == "id" else "id")
+    dashboard = app.dashboard
+    return PaletteCommand(
+        tr("palette.goto", id=number), other("palette.goto", id=number), tr("palette.goto_help", id=number), lambda: _goto(app, dashboard, number)
+    )
+
+
+def _goto(app: OpsmonHost, dashboard: Any, number: int) -> None:
+    # On the dashboard the cursor goes to it; over another screen, its detail opens.
+    dashboard.goto(number, select=app.screen is dashboard)
 
 
 def _run(node: Any, action: Action) -> Callable[[], Any]:
@@ -79,6 +125,10 @@ class ActionCommands(Provider):
             yield DiscoveryHit(plain(command.title), command.callback, text=command.title, help=plain(command.help))  # type: ignore[arg-type]
 
     async def search(self, query: str) -> Hits:
+        app = self.app
+        goto = goto_command(app, query) if hasattr(app, "dashboard") else None  # type: ignore[arg-type]
+        if goto is not None:
+            yield Hit(1.0, plain(goto.title), goto.callback, text=goto.title, help=plain(goto.help))  # type: ignore[arg-type]
         matcher = self.matcher(query)
         for command in self._commands():
             title = for_terminal(command.title)

@@ -8,12 +8,12 @@ from textual.containers import Horizontal, Vertical
 from textual.events import Resize
 from textual.widgets import Footer, Input, Static
 
-from opsmon.core.urgency import OPEN_WORK, status_word
-from opsmon.core.view import SEVERITIES, QueueFilter, queue, summarize, totals
+from opsmon.core.urgency import OPEN_WORK, in_snapshot, status_word
+from opsmon.core.view import SEVERITIES, SORTS, QueueFilter, incident_number, queue, summarize, totals
 from opsmon.core.view import latest as latest_incidents
 from opsmon.tui.actions import DASHBOARD, bindings
 from opsmon.tui.plain import plain
-from opsmon.tui.screens.live import LiveScreen
+from opsmon.tui.screens.queuescreen import QueueScreen
 from opsmon.tui.widgets.charts import NightCharts
 from opsmon.tui.widgets.notices import NoticeBar
 from opsmon.tui.widgets.provincemap import ProvinceMap, legend_rows
@@ -25,7 +25,7 @@ CHARTS_HEIGHT = 6  # title, four severities, TPS counted
 CHARTS_MIN_HEIGHT = 40
 
 
-class DashboardScreen(LiveScreen):
+class DashboardScreen(QueueScreen):
     """Everything at once: 13 regency panels and the queue, keyboard only."""
 
     AUTO_FOCUS = None  # apply_mode focuses the queue, or nothing on the wall
@@ -36,7 +36,6 @@ class DashboardScreen(LiveScreen):
     def __init__(self) -> None:
         super().__init__(id="dashboard")
         self.filter = QueueFilter()
-        self.marked: set[int] = set()
         self._layout: tuple[int, int, bool, int] | None = None
         self.map_wanted: bool | None = None  # None: shown whenever there is room; the map key sets it
         self._initial_selection_done = False
@@ -55,6 +54,7 @@ class DashboardScreen(LiveScreen):
                     yield Static(id="queue-title")
                     yield IncidentQueue()
                     yield Input(id="filter")
+                    yield Input(id="goto")
                 yield NightCharts(id="charts")
                 yield Ticker()
             yield ProvinceMap(self.opsmon.shape)
@@ -63,7 +63,8 @@ class DashboardScreen(LiveScreen):
 
     def on_mount(self) -> None:
         self.ready = True
-        self.query_one(Input).display = False
+        self.query_one("#filter", Input).display = False
+        self.query_one("#goto", Input).display = False
         self.apply_mode()
         self.watch(self.app, "read_only", self.apply_mode, init=False)  # a viewer token turns it into the wall
 
@@ -72,10 +73,11 @@ class DashboardScreen(LiveScreen):
         self.set_class(wall, "-wall")
         self.query_one("#queue-box").display = not wall
         self.query_one(Ticker).display = wall
-        self.query_one(Input).placeholder = self.opsmon.tr("queue.filter.placeholder")
+        self.query_one("#filter", Input).placeholder = self.opsmon.tr("queue.filter.placeholder")
+        self.query_one("#goto", Input).placeholder = self.opsmon.tr("goto.placeholder")
         queue = self.query_one(IncidentQueue)
-        # Hidden on the wall, the queue and its filter must not keep their keys there.
-        queue.can_focus = self.query_one(Input).can_focus = not wall
+        # Hidden on the wall, the queue and its fields must not keep their keys there.
+        queue.can_focus = self.query_one("#filter", Input).can_focus = self.query_one("#goto", Input).can_focus = not wall
         if wall:
             self.set_focus(None)
         else:
@@ -163,14 +165,17 @@ class DashboardScreen(LiveScreen):
         for summary in summaries:
             panel = self.query_one(f"#regency-{summary.code}", RegencyPanel)
             rows = {stage: (row.done, row.total) for (code, stage), row in state.stages.items() if code == summary.code}
-            panel.show(summary, lookup, app.tr, now, focused=summary.code == self.filter.regency, stale=stale, stage_rows=rows, wall=app.is_wall)
+            outside = not app.is_wall and not app.ground.covers_regency(summary.code)
+            panel.show(
+                summary, lookup, app.tr, now, focused=summary.code == self.filter.regency, stale=stale, outside=outside, stage_rows=rows, wall=app.is_wall
+            )
         if app.is_wall:
             self.query_one(Ticker).show(latest_incidents(state, 40, now), lookup, app.tr, app.tz)
             charts = self.query_one(NightCharts)
             if charts.display:
                 charts.show(app.night(), lookup, app.tr, app.tz)
             return
-        incidents = queue(state, lookup, self.filter, now)
+        incidents = queue(state, lookup, self.filter, now, app.ground)
         self.marked &= {i.id for i in incidents if i.status != "resolved"}
         table = self.query_one(IncidentQueue)
         keep = None
@@ -179,7 +184,7 @@ class DashboardScreen(LiveScreen):
             keep = incidents[0].id
             self._initial_selection_done = True
         lost = table.show(incidents, lookup, app.tr, now, self.marked, keep=keep, stale=stale)
-        view = (self.filter.text, self.filter.severity, self.filter.unacked_only, self.filter.regency)
+        view = (self.filter.text, self.filter.severity, self.filter.unacked_only, self.filter.regency, app.ground)
         if lost is not None and view == self._filter_shown and table.selected_id is not None:
             # It left the queue (resolved or merged elsewhere): never land on another silently.
             app.say(app.tr("cursor.moved", gone=lost, id=table.selected_id), warning=True, timeout=4)
@@ -190,7 +195,12 @@ class DashboardScreen(LiveScreen):
     def _update_title(self, count: int) -> None:
         app, view = self.opsmon, self.filter
         tr = app.tr
-        parts = [f"{tr('queue.title')} ({tr('queue.count', count=count)})"]  # open work only: not the resolved and merged rows it lists
+        parts = [
+            f"{tr('queue.title')} ({tr('queue.count', count=count)})",
+            tr("sort." + view.sort),
+        ]  # open work only: not the resolved and merged rows it lists
+        if not app.ground.whole:
+            parts.append(tr("focus.title", what=app.ground_words()))
         if view.regency and app.lookup is not None:
             parts.append(tr("queue.filter.regency", regency=app.lookup.regency_short(view.regency)))
         if view.severity and app.lookup is not None:
@@ -205,145 +215,59 @@ class DashboardScreen(LiveScreen):
             parts.append(tr("queue.filter.marked", count=len(self.marked)))
         if count == 0:
             # "No matching incidents" only when a filter could be hiding some.
-            filtered = bool(view.regency or view.severity or view.unacked_only or view.mine is not None or view.text)
+            filtered = bool(view.regency or view.severity or view.unacked_only or view.mine is not None or view.text or not app.ground.whole)
             parts.append(tr("queue.empty" if filtered else "queue.none"))
         self.query_one("#queue-title", Static).update(plain(" · ".join(parts)))  # the filter text is typed: plain
 
     # --- bindings ----------------------------------------------------------------------
-
-    @property
-    def selected_id(self) -> int | None:
-        """The incident under the cursor, if the officer can see it: at 80x24 the map
-        replaces the queue, and a key must not act on a row nobody sees."""
-        table = self.query_one(IncidentQueue)
-        return table.selected_id if table.shows_selection() else None
-
-    def _marked_shown(self) -> bool:
-        """Marked incidents count only while the queue that marks them is on screen."""
-        return bool(self.marked) and self.query_one(IncidentQueue).shows_selection()
-
-    def action_cursor_down(self) -> None:
-        self.query_one(IncidentQueue).action_cursor_down()
-
-    def action_cursor_up(self) -> None:
-        self.query_one(IncidentQueue).action_cursor_up()
-
-    def action_cursor_top(self) -> None:
-        """g: the top of the queue, where the most urgent unacknowledged incident is."""
-        self.query_one(IncidentQueue).action_cursor_top()
-
-    def action_cursor_bottom(self) -> None:
-        self.query_one(IncidentQueue).action_cursor_bottom()
-
-    def action_half_page_down(self) -> None:
-        self.query_one(IncidentQueue).action_half_page_down()
-
-    def action_half_page_up(self) -> None:
-        self.query_one(IncidentQueue).action_half_page_up()
-
-    def action_page_down(self) -> None:
-        self.query_one(IncidentQueue).action_page_down()
-
-    def action_page_up(self) -> None:
-        self.query_one(IncidentQueue).action_page_up()
-
-    def action_open_detail(self) -> None:
-        if self.selected_id is None:
-            self.opsmon.say(self.opsmon.tr("nothing.selected"), warning=True)
-            return
-        self.opsmon.open_detail(self.selected_id)
-
-    def action_ack(self) -> None:
-        if self._marked_shown():
-            ids = [i for i in self.query_one(IncidentQueue).incident_ids if i in self.marked]
-            self.marked.clear()
-            self.opsmon.commander.acknowledge(ids)
-            self.opsmon.mark_dirty()
-        elif self.selected_id is not None:
-            self.opsmon.commander.acknowledge([self.selected_id])
-        else:
-            self.opsmon.say(self.opsmon.tr("nothing.selected"), warning=True)
-
-    def _targets(self) -> list[int]:
-        """The marked incidents (in queue order, then unmarked), else the selected one."""
-        if self._marked_shown():
-            ids = [i for i in self.query_one(IncidentQueue).incident_ids if i in self.marked]
-            self.marked.clear()
-            self.opsmon.mark_dirty()
-            return ids
-        if self.selected_id is None:
-            self.opsmon.say(self.opsmon.tr("nothing.selected"), warning=True)
-            return []
-        return [self.selected_id]
-
-    def action_snooze(self) -> None:
-        self.opsmon.commander.snooze(self._targets())
-
-    def action_take(self) -> None:
-        self.opsmon.commander.take(self._targets())
-
-    def action_assign(self) -> None:
-        self.opsmon.commander.assign(self._targets())
-
-    def action_change_severity(self) -> None:
-        if self.selected_id is None:
-            self.opsmon.say(self.opsmon.tr("nothing.selected"), warning=True)
-            return
-        self.opsmon.commander.change_severity(self.selected_id)
-
-    def action_unack(self) -> None:
-        self._with_selected("unack")
-
-    def action_merge(self) -> None:
-        if self.selected_id is None:
-            self.opsmon.say(self.opsmon.tr("nothing.selected"), warning=True)
-            return
-        self.opsmon.commander.merge(self.selected_id)
 
     def action_toggle_mine(self) -> None:
         welcome = self.opsmon.welcome
         self.filter.mine = None if self.filter.mine is not None or welcome is None else welcome.user
         self.opsmon.mark_dirty()
 
-    def _with_selected(self, action: str) -> None:
-        if self.selected_id is None:
-            self.opsmon.say(self.opsmon.tr("nothing.selected"), warning=True)
+    def action_cycle_sort(self) -> None:
+        """S: most urgent, newest, severity, time left to the deadline (the queue's title says which)."""
+        self.filter.sort = SORTS[(SORTS.index(self.filter.sort) + 1) % len(SORTS)] if self.filter.sort in SORTS else SORTS[0]
+        self.opsmon.mark_dirty()
+
+    def action_goto(self) -> None:
+        """# or : (k9s' command mode): a line that takes an incident number."""
+        field = self.query_one("#goto", Input)
+        field.display = True
+        field.value = ""
+        field.focus()
+
+    @on(Input.Submitted, "#goto")
+    def _goto_done(self, event: Input.Submitted) -> None:
+        field = self.query_one("#goto", Input)
+        text = event.value.strip()
+        number = incident_number(text)
+        if text and number is None:
+            self.opsmon.say(self.opsmon.tr("goto.bad", text=text), warning=True)  # the line stays: correct it, or esc
             return
-        self.opsmon.commander.ask(action, self.selected_id)
+        field.display = False
+        self.query_one(IncidentQueue).focus()
+        if number is not None:
+            self.goto(number)
 
-    def action_escalate(self) -> None:
-        if self._marked_shown():
-            self.opsmon.commander.ask("escalate", self._targets())
+    def goto(self, incident_id: int, *, select: bool = True) -> None:
+        """Put the cursor on #id; when a filter or the focus hides it (or `select` is
+        False: another screen is on top), open its detail instead."""
+        table = self.query_one(IncidentQueue)
+        if select and incident_id in table.incident_ids:
+            table.select_incident(incident_id)
             return
-        self._with_selected("escalate")
-
-    def action_note(self) -> None:
-        self._with_selected("note")
-
-    def action_resolve(self) -> None:
-        if self._marked_shown():
-            self.opsmon.commander.ask("resolve", self._targets())
+        incident = self.opsmon.state.incidents.get(incident_id)
+        if incident is None or not in_snapshot(incident, self.opsmon.now()):
+            self.opsmon.say(self.opsmon.tr("goto.unknown", id=incident_id), warning=True)
             return
-        self._with_selected("resolve")
-
-    def action_reopen(self) -> None:
-        self._with_selected("reopen")
-
-    def action_mark(self) -> None:
-        incident_id = self.selected_id
-        if incident_id is None:
-            return
-        tr = self.opsmon.tr
-        if incident_id in self.marked:
-            self.marked.discard(incident_id)
-            self.opsmon.say(tr("unmarked", id=incident_id, count=len(self.marked)), timeout=2)
-        else:
-            self.marked.add(incident_id)
-            self.opsmon.say(tr("marked", id=incident_id, count=len(self.marked)), timeout=2)
-        self.opsmon.mark_dirty()  # the cursor stays: j/k move, space only marks
+        if select:
+            self.opsmon.say(self.opsmon.tr("goto.opened", id=incident_id), timeout=4)
+        self.opsmon.open_detail(incident_id)
 
     def action_filter(self) -> None:
-        field = self.query_one(Input)
+        field = self.query_one("#filter", Input)
         field.display = True
         field.value = self.filter.text
         field.focus()
@@ -355,7 +279,7 @@ class DashboardScreen(LiveScreen):
 
     @on(Input.Submitted, "#filter")
     def _filter_done(self, event: Input.Submitted) -> None:
-        field = self.query_one(Input)
+        field = self.query_one("#filter", Input)
         field.display = bool(self.filter.text)
         self.query_one(IncidentQueue).focus()
 
@@ -400,7 +324,7 @@ class DashboardScreen(LiveScreen):
         self.opsmon.mark_dirty()
 
     def _step_regency(self, step: int) -> None:
-        if self.focused is self.query_one(Input):
+        if isinstance(self.focused, Input):
             return
         codes = self.opsmon.regency_codes()
         if not codes:
@@ -418,8 +342,13 @@ class DashboardScreen(LiveScreen):
         self._step_regency(-1)
 
     def action_clear(self) -> None:
-        field = self.query_one(Input)
-        if self.focused is field or field.display:
+        field = self.query_one("#filter", Input)
+        goto = self.query_one("#goto", Input)
+        if self.focused is goto or goto.display:
+            goto.value = ""
+            goto.display = False
+            self.query_one(IncidentQueue).focus()
+        elif self.focused is field or field.display:
             self.filter.text = ""
             field.value = ""
             field.display = False
@@ -427,6 +356,6 @@ class DashboardScreen(LiveScreen):
         elif self.filter.regency is not None:
             self.filter.regency = None
         else:
-            self.filter = QueueFilter()
+            self.filter = QueueFilter(sort=self.filter.sort)  # the order is a choice, not a filter: it stays
             self.marked.clear()
         self.opsmon.mark_dirty()

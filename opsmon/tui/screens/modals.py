@@ -1,5 +1,5 @@
-"""Modals: a note (optional or required), the triage dialogs (snooze, assign,
-pick one of a list) and the quit question.
+"""Modals: a note (optional or required), the triage dialogs (snooze, pick one of
+a list: a severity, the incident to merge into, the person to assign) and the quit question.
 
 A dialog given a way to send sends the command itself and stays open, with
 everything typed still there and the server's reason under it, when the
@@ -20,7 +20,7 @@ from textual.widgets import Input, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
 from opsmon.core.i18n import Translator
-from opsmon.core.records import AGENCIES, TEXT_MAX
+from opsmon.core.records import TEXT_MAX
 from opsmon.tui.plain import plain
 
 # Sends the note; None when the server took it (or it is queued while offline),
@@ -214,63 +214,63 @@ class SnoozeModal(_SendingModal):
         self.send((int(raw), note), int(raw), note)
 
 
-class AssignModal(_SendingModal):
-    """A person's name and agency; dismisses with (name, agency)."""
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="dialog"):
-            yield Label(plain(self.prompt), id="prompt")
-            yield Input(placeholder=self.tr("modal.name"), id="name")
-            yield Input(placeholder=self.tr("modal.agency"), id="agency")
-            yield Static("", id="error")
-            yield Static(plain(self.tr("modal.hint")), id="hint")
-
-    def on_mount(self) -> None:
-        self.query_one("#name", Input).focus()
-
-    @on(Input.Submitted, "#name")
-    def _next(self) -> None:
-        self.query_one("#agency", Input).focus()
-
-    @on(Input.Submitted, "#agency")
-    def _submit(self) -> None:
-        name = self.query_one("#name", Input).value.strip()
-        typed = self.query_one("#agency", Input).value.strip()
-        agency = next((a for a in AGENCIES if a.casefold() == typed.casefold()), None)
-        if not name:
-            self.error(self.tr("modal.name_bad"))
-            self.query_one("#name", Input).focus()
-            return
-        if agency is None:
-            self.error(self.tr("modal.agency_bad"))
-            return
-        self.send((name, agency), name, agency)
+# A line of a pick list that names a group and cannot be chosen ("— other regencies —").
+HEADING = object()
 
 
 class PickModal(ModalScreen[Any]):
-    """One of a list (a severity, the incident to merge into); dismisses with its value."""
+    """One of a list (a severity, the incident to merge into, a person); dismisses with its value.
+    `preselect=False`: nothing is highlighted until the officer moves (j/k, the arrows), so
+    Enter alone chooses nothing. Options whose value is HEADING are group titles."""
 
-    BINDINGS = [Binding("escape", "cancel", "key.cancel")]
+    BINDINGS = [
+        Binding("escape", "cancel", "key.cancel"),
+        Binding("j", "move(1)", "key.down", show=False),
+        Binding("k", "move(-1)", "key.up", show=False),
+    ]
 
-    def __init__(self, prompt: str, tr: Translator, options: list[tuple[Any, str]]) -> None:
+    def __init__(self, prompt: str, tr: Translator, options: list[tuple[Any, str]], *, preselect: bool = True) -> None:
         super().__init__(classes="note-modal")
         self.prompt = prompt
         self.tr = tr
         self.values = [value for value, _ in options]
         self.labels = [label for _, label in options]
+        self.preselect = preselect
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Label(plain(self.prompt), id="prompt")
-            yield OptionList(*(Option(plain(label), id=str(n)) for n, label in enumerate(self.labels)), id="choices")
+            yield OptionList(
+                *(Option(plain(label), id=str(n), disabled=self.values[n] is HEADING) for n, label in enumerate(self.labels)),
+                id="choices",
+            )
             yield Static(plain(self.tr("modal.pick_hint")), id="hint")
 
     def on_mount(self) -> None:
-        self.query_one(OptionList).focus()
+        choices = self.query_one(OptionList)
+        choices.focus()
+        if not self.preselect:
+            choices.highlighted = None
+        elif choices.highlighted is not None and self.values[choices.highlighted] is HEADING:
+            choices.action_cursor_down()
+
+    def action_move(self, step: int) -> None:
+        choices = self.query_one(OptionList)
+        if step > 0:
+            choices.action_cursor_down()
+        else:
+            choices.action_cursor_up()
+
+    @property
+    def highlighted(self) -> Any:
+        """The value under the highlight (None: nothing is)."""
+        index = self.query_one(OptionList).highlighted
+        return None if index is None else self.values[index]
 
     @on(OptionList.OptionSelected, "#choices")
     def _chosen(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(self.values[event.option_index])
+        if self.values[event.option_index] is not HEADING:
+            self.dismiss(self.values[event.option_index])
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -1,4 +1,5 @@
-"""One regency in full: every stage, its open incidents, and its night as charts."""
+"""One regency in full: every stage, its night as charts, and its open incidents as a
+queue that obeys the dashboard's keys (j/k, Enter, a and the rest: opsmon.tui.screens.queuescreen)."""
 
 from __future__ import annotations
 
@@ -10,16 +11,16 @@ from textual.widgets import Footer, Static
 
 from opsmon.core.i18n import local_time, who
 from opsmon.core.text import for_terminal
-from opsmon.core.urgency import status_word, urgency_key
-from opsmon.core.view import SEVERITIES, stage_corrections, totals
+from opsmon.core.view import SEVERITIES, QueueFilter, queue, stage_corrections, totals
 from opsmon.tui.actions import REGENCY, bindings
-from opsmon.tui.screens.live import LiveScreen
+from opsmon.tui.screens.queuescreen import QueueScreen
 from opsmon.tui.widgets.charts import NightCharts
 from opsmon.tui.widgets.notices import NoticeBar
+from opsmon.tui.widgets.queue import IncidentQueue
 from opsmon.tui.widgets.status import HeaderBar, OfflineBanner
 
 
-class RegencyScreen(LiveScreen):
+class RegencyScreen(QueueScreen):
     SCOPE = REGENCY
     BINDINGS = bindings(REGENCY)
 
@@ -27,6 +28,7 @@ class RegencyScreen(LiveScreen):
         super().__init__(id="regency-detail")
         self.code = code
         self.ready = False
+        self._first = True
 
     def compose(self) -> ComposeResult:
         yield HeaderBar()
@@ -34,12 +36,16 @@ class RegencyScreen(LiveScreen):
         with VerticalScroll(id="regency-body"):
             yield Static(id="regency-facts")
             yield NightCharts(id="regency-charts")
-            yield Static(id="regency-incidents")
+        yield Static(id="regency-incidents")
+        yield IncidentQueue()
         yield NoticeBar()  # notices take rows of their own: never over the work
         yield Footer()
 
     def on_mount(self) -> None:
         self.ready = True
+        self.query_one(IncidentQueue).can_focus = not self.opsmon.is_wall
+        if not self.opsmon.is_wall:
+            self.query_one(IncidentQueue).focus()
         self.refresh_view()
 
     def refresh_view(self) -> None:
@@ -92,19 +98,22 @@ class RegencyScreen(LiveScreen):
             facts.add_row(Text(said + (f": {note}" if note else ""), self.style_for("alert")))
         self.query_one("#regency-facts", Static).update(facts)
         self.query_one(NightCharts).show(app.night(self.code), lookup, tr, app.tz)
-        open_here = sorted(
-            (i for i in state.incidents.values() if i.regency == self.code and i.status != "resolved" and i.merged_into is None), key=urgency_key
-        )
+        now = app.now()
+        shown = [i for i in queue(state, lookup, QueueFilter(regency=self.code), now) if i.status != "resolved" and i.merged_into is None]
         out = Text()
         out.append(tr("regency.open") + "  ", self.style_for("heading"))
-        out.append(" ".join(f"{tr('sev.letter.' + s)}{sum(1 for i in open_here if i.severity == s)}" for s in SEVERITIES) + "\n")
-        if not open_here:
-            out.append(tr("regency.none_open"), self.style_for("quiet"))
-        for incident in open_here:
-            out.append(f"#{incident.id} {tr('sev.letter.' + incident.severity)} {tr('status.' + status_word(incident)):<7} ", self.style_for("strong"))
-            out.append(for_terminal(incident.title))
-            out.append("\n")
+        out.append(" ".join(f"{tr('sev.letter.' + s)}{sum(1 for i in shown if i.severity == s)}" for s in SEVERITIES))
+        if not shown:
+            out.append("  " + tr("regency.none_open"), self.style_for("quiet"))
         self.query_one("#regency-incidents", Static).update(out)
+        table = self.query_one(IncidentQueue)
+        # On opening: the incident the dashboard had selected, if it is this regency's, else the most urgent.
+        keep = None
+        if self._first and shown:
+            self._first = False
+            selected = getattr(app.dashboard, "selected_id", None)
+            keep = selected if selected in {i.id for i in shown} else shown[0].id
+        table.show(shown, lookup, tr, now, self.marked, keep=keep, stale=not app.online)
 
     def action_back(self) -> None:
         self.dismiss(None)

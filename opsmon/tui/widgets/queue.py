@@ -22,11 +22,11 @@ from opsmon.core.i18n import CATALOG, WITA, Translator, local_time, who
 from opsmon.core.records import Incident
 from opsmon.core.text import for_terminal
 from opsmon.core.urgency import is_overdue, status_word
-from opsmon.core.view import Lookup, age
+from opsmon.core.view import Lookup, age, countdown
 from opsmon.tui.actions import QUEUE, Scoped, bindings
 from opsmon.tui.widgets.bars import cut, cut_name
 
-COLUMNS = ("mark", "status", "regency", "severity", "category", "title", "age", "acked_by", "owner")
+COLUMNS = ("mark", "status", "regency", "severity", "category", "title", "age", "due", "acked_by", "owner")
 
 # Every segment carries a style, even blank padding: Textual's monochrome
 # filter (NO_COLOR) reads `.color` from each and fails on None.
@@ -36,13 +36,13 @@ PLAIN = Style()
 # How the queue's width is shared (column_widths): each column's least and most; who gets
 # room first; the title gets what is left. A column nothing fills (nobody acknowledged
 # or owns a shown incident) takes no room at all.
-LEAST = {"mark": 1, "status": 6, "regency": 6, "severity": 1, "category": 0, "title": 16, "age": 3, "acked_by": 0, "owner": 0}
-MOST = {"mark": 1, "status": 14, "regency": 14, "severity": 10, "category": 26, "title": 10_000, "age": 7, "acked_by": 22, "owner": 22}
-FIRST = ("status", "regency", "age", "severity", "title", "acked_by", "owner", "category")
+LEAST = {"mark": 1, "status": 6, "regency": 6, "severity": 1, "category": 0, "title": 16, "age": 3, "due": 0, "acked_by": 0, "owner": 0}
+MOST = {"mark": 1, "status": 14, "regency": 14, "severity": 10, "category": 26, "title": 10_000, "age": 7, "due": 10, "acked_by": 22, "owner": 22}
+FIRST = ("status", "regency", "age", "due", "severity", "title", "acked_by", "owner", "category")
 TITLE_FIRST = 26  # the title's share before the names and the category get theirs
-SHOWN_FROM = {"category": 10, "acked_by": 8, "owner": 8}  # narrower than this: not shown (the title takes it)
+SHOWN_FROM = {"category": 10, "acked_by": 8, "owner": 8, "due": 3}  # narrower than this: not shown (the title takes it)
 # What the columns typically hold, when the rows are not known (a header alone).
-TYPICAL = {"mark": 1, "status": 9, "regency": 12, "severity": 10, "category": 14, "title": 40, "age": 6, "acked_by": 16, "owner": 16}
+TYPICAL = {"mark": 1, "status": 9, "regency": 12, "severity": 10, "category": 14, "title": 40, "age": 6, "due": 9, "acked_by": 16, "owner": 16}
 
 
 def column_widths(width: int, natural: dict[str, int] | None = None) -> dict[str, int]:
@@ -129,9 +129,9 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
     def show(self, incidents: list[Incident], lookup: Lookup, tr: Translator, now: datetime, marked: set[int], *, keep: int | None, stale: bool) -> int | None:
         """Show `incidents`, the cursor on the incident it was on. Returns that
         incident's id if it has left the queue (so the cursor is on another)."""
-        minute = int(now.timestamp() // 60)
+        second = int(now.timestamp())  # ages and countdowns turn over at their own second, not the clock's minute
         signature = (
-            minute,
+            second,
             stale,
             self.size.width,
             tuple(sorted(marked)),
@@ -211,6 +211,9 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
         people = {i.resolved_by if i.status == "resolved" else i.acknowledged_by for i in incidents if i.status != "open"}
         natural["acked_by"] = max((len(who(person)) for person in people), default=0)
         natural["owner"] = max((len(who(owner)) for owner in {i.owner for i in incidents if i.owner is not None}), default=0)
+        # The countdown only where a deadline runs: its widest form is an overdue one ("LEWAT 12m").
+        running = [i for i in incidents if i.status == "open" and i.snoozed_until is None]
+        natural["due"] = max((len(countdown(tr, now, i)) for i in (min(running, key=lambda i: i.ack_due),)), default=0) if running else 0
         for key, most in natural.items():
             if most:
                 label = tr("col." + key + "_short") if "col." + key + "_short" in CATALOG else tr("col." + key)
@@ -258,6 +261,7 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
         status = tr("status.overdue") if overdue else tr("status." + status_word(incident))
         if incident.level:
             status += " " + tr("status.level", level=incident.level)
+        due = countdown(tr, now, incident)
         letter = tr("sev.letter." + incident.severity)
         severity = letter if self.size.width < 110 else f"{letter}:{lookup.severity(incident.severity)}"
         if incident.status == "resolved":
@@ -274,6 +278,7 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
             (lookup.category(incident.category), dim),
             (self._title(incident, tr), dim),
             (age(tr, now, incident.reported), dim),
+            (due, alert if overdue else dim),
             (acked, dim),
             (who(incident.owner) if incident.owner else "", dim),
         ]

@@ -55,24 +55,28 @@ class RegencyPanel(Widget):
         *,
         focused: bool,
         stale: bool,
+        outside: bool = False,
         stage_rows: dict[str, tuple[int, int]] | None = None,
         wall: bool = False,
     ) -> None:
-        minute = int(now.timestamp() // 60)  # ages are shown in minutes
-        seen = (summary, tr.lang, minute, focused, stale, wall, tuple(sorted((stage_rows or {}).items())))
+        waiting = age_of(tr, now, summary.oldest_unacked) if summary.oldest_unacked is not None else None  # turns over at its own second
+        seen = (summary, tr.lang, waiting, focused, outside, stale, wall, tuple(sorted((stage_rows or {}).items())))
         if seen == self._seen:
             return  # unchanged: no repaint for this panel
         self._seen = seen
         self.summary, self.lookup, self.tr, self.now = summary, lookup, tr, now
         self.stage_rows = stage_rows or {}
         self.wall = wall
-        self.set_class(summary.overdue > 0, "-overdue")
-        self.set_class(summary.critical_unacked > 0, "-critical")
+        self.set_class(summary.overdue > 0 and not outside, "-overdue")
+        self.set_class(summary.critical_unacked > 0 and not outside, "-critical")
         self.set_class(focused, "-focused")
         self.set_class(stale, "-stale")
+        self.set_class(outside, "-outside")  # not the officer's focus: shown, quiet
         self.refresh()
 
     def _style(self, name: str) -> Style:
+        if name == "alert" and self.has_class("-outside"):
+            name = "quiet"  # another officer's ground: said in words, not shouted
         return self.get_component_rich_style(f"panel--{name}", partial=True)
 
     def render(self) -> RenderResult:
