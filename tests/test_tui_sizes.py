@@ -99,7 +99,8 @@ async def test_every_screen_keeps_what_distinguishes_at_every_size(server: Runni
         await pilot.press("p")
         await until(pilot, lambda: type(app.screen).__name__ == "SitrepScreen")
         await settle(pilot)
-        assert any(f"Polri/{FAUZI}" in line for line in screen_lines(app))  # who made it, whole
+        # Its title whole (a preview takes no number; no token's name is printed on the post's paper).
+        assert any("PRATINJAU LAPORAN SITUASI" in line for line in screen_lines(app))
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
