@@ -7,8 +7,9 @@ ONE honest officer beside it sending notes, acks and un-acks on its own
 incident at a steady 10 commands/s, ONE viewer reading every event, a newcomer
 connecting (hello, welcome) once a second and a `/healthz` probe twice a second.
 Each attack runs `--seconds` quiet, then `--seconds` under attack (the attacker
-in a process of its own, so its work does not delay the officer's clock); then
-up to 5 s for the officer's last answers.
+in a process of its own, so its work does not delay the officer's clock, and
+from its own address, 127.0.0.2, so per-address limits fall on it and not on
+the honest clients at 127.0.0.1); then up to 5 s for the officer's last answers.
 
   1   dedup flood: one token scoped to regency 6371, 20 connections x 49 reports/s, every location distinct
   2   notes flood: 20 connections x 49 notes/s of 4,000 characters on one incident, and a viewer
@@ -24,7 +25,8 @@ missing 5 s after the attack, the server's RSS (VmRSS from /proc, the most seen
 in the phase), the slowest /healthz, newcomers that failed, server log lines in
 the phase, what became of the attacker's connections, and the issue's targets:
 p99 under attack <= 3x quiet and < 100 ms with nothing unanswered; RSS < 300 MiB;
-the attacker throttled or closed. Loopback only; the machine's load is printed:
+the attacker throttled or closed (a handshake refused HTTP 429 or 503 counts
+as throttled). Loopback only; the machine's load is printed:
 compare within a run. `--smoke`: every attack at a tiny load for 1.5 s (CI;
 its timings mean nothing).
 """
@@ -60,6 +62,10 @@ SERVER_FILES = 1024  # systemd's default LimitNOFILE
 OFFICER_RATE = 10.0  # the honest officer's commands a second
 GRACE = 5.0  # seconds after the attack for the officer's last answers
 ATTACKER_REGENCY = "6371"
+# The attacker's sockets come from another loopback address (Linux routes all of
+# 127/8 to lo): per-address limits then fall on the attacker, not on the honest
+# officer, viewer and newcomers at 127.0.0.1, as on a post's LAN.
+ATTACKER_ADDRESS = "127.0.0.2"
 OFFICER_REGENCY = "6301"
 NOTE = ("Catatan panjang tentang kotak suara di TPS 012 " * 100)[:4000]
 
@@ -120,6 +126,24 @@ UPGRADE = (
 )
 
 
+def refused_or_failed(exc: BaseException) -> str:
+    """What a failed websocket connect says in the attacker's counts: a handshake the
+    server refused with an HTTP status (429: throttled, 503: full) is named by it."""
+    from websockets.exceptions import InvalidStatus
+
+    if isinstance(exc, InvalidStatus):
+        return f"refused HTTP {exc.response.status_code}"
+    return f"connect failed ({type(exc).__name__})"
+
+
+def attacker_socket() -> socket.socket:
+    """A non-blocking TCP socket bound to the attacker's own loopback address."""
+    sock = socket.socket()
+    sock.bind((ATTACKER_ADDRESS, 0))
+    sock.setblocking(False)
+    return sock
+
+
 def hello(token: str, client: str = "bench/hostile") -> str:
     return json.dumps({"type": "hello", "token": token, "client": client, "epoch": None, "since": None})
 
@@ -152,9 +176,9 @@ async def attacker(args: argparse.Namespace) -> dict[str, Any]:
 
     async def open_ws(token: str) -> ClientConnection | None:
         try:
-            ws = await connect(url, max_size=None, compression=None, open_timeout=10, ping_interval=None)
+            ws = await connect(url, max_size=None, compression=None, open_timeout=10, ping_interval=None, local_addr=(ATTACKER_ADDRESS, 0))
         except Exception as exc:
-            counts[f"connect failed ({type(exc).__name__})"] += 1
+            counts[refused_or_failed(exc)] += 1
             return None
         await ws.send(hello(token))
         try:
@@ -288,9 +312,8 @@ async def attacker(args: argparse.Namespace) -> dict[str, Any]:
 
 async def unread_history(port: int, token: str, incident: int, stop: asyncio.Event, counts: Counter[str]) -> None:
     """A viewer that asks an incident's history twice a second and never reads its socket."""
-    sock = socket.socket()
+    sock = attacker_socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.setblocking(False)
     loop = asyncio.get_running_loop()
     await loop.sock_connect(sock, ("127.0.0.1", port))
     await loop.sock_sendall(sock, UPGRADE)
@@ -322,7 +345,7 @@ async def bad_hellos(port: int, rate: float, stop: asyncio.Event, counts: Counte
         await asyncio.sleep(max(0.0, start + n / rate - time.perf_counter()))
         n += 1
         try:
-            async with connect(f"ws://127.0.0.1:{port}/ws", max_size=None, compression=None, open_timeout=10) as ws:
+            async with connect(f"ws://127.0.0.1:{port}/ws", max_size=None, compression=None, open_timeout=10, local_addr=(ATTACKER_ADDRESS, 0)) as ws:
                 await ws.send(big)
                 sent[0] += 1
                 try:
@@ -334,7 +357,7 @@ async def bad_hellos(port: int, rate: float, stop: asyncio.Event, counts: Counte
                     pass
                 counts[f"closed {ws.close_code}"] += 1
         except Exception as exc:
-            counts[f"connect failed ({type(exc).__name__})"] += 1
+            counts[refused_or_failed(exc)] += 1
 
 
 async def half_open(port: int, count: int, stop: asyncio.Event, counts: Counter[str]) -> None:
@@ -342,8 +365,7 @@ async def half_open(port: int, count: int, stop: asyncio.Event, counts: Counter[
     sockets: list[socket.socket] = []
 
     async def one() -> None:
-        sock = socket.socket()
-        sock.setblocking(False)
+        sock = attacker_socket()
         try:
             await asyncio.wait_for(loop.sock_connect(sock, ("127.0.0.1", port)), 3)
             await loop.sock_sendall(sock, b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\n")
@@ -614,7 +636,8 @@ def run_attack(attack: Attack, smoke: bool, seconds: float, work: Path, template
 def attacker_fate(key: str, counts: dict[str, int]) -> tuple[str, bool]:
     """What happened to the attacker's connections, and whether that meets the target (throttled or closed)."""
     shown = ", ".join(f"{v:,} {k}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
-    throttled = any(k.startswith(("refused rate_limited", "error too_many", "closed 1013")) for k in counts)
+    # A handshake refused 429 (too many failed hellos) or 503 (no room) is the server throttling the address.
+    throttled = any(k.startswith(("refused rate_limited", "error too_many", "closed 1013", "refused HTTP 429", "refused HTTP 503")) for k in counts)
     closed = any(k.startswith("closed 10") and k != "closed 1011" for k in counts)
     if throttled:
         verdict, met = "throttled", True
