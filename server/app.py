@@ -120,6 +120,8 @@ class OpsmonServer:
 
     async def start(self, host: str | None = None, port: int | None = None) -> None:
         self.state = await self.store.load_state()
+        # Histories and resumes are read on a connection of their own, beside the writer's.
+        await self.store.open_reader()
         if self.replicated is not None:
             self.holds_timers = await self.replicated.hold_timers()
         head_event = await self.store.event_at(self.state.seq) if self.state.seq else None
@@ -204,6 +206,7 @@ class OpsmonServer:
         async with self.lock:
             if self.probe.task is not None:
                 self._tasks.append(self.probe.task)
+            self._tasks += self.writer.reads  # histories being read: the store closes after this
             for task in self._tasks:
                 task.cancel()
             for task in self._tasks:

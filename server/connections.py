@@ -14,7 +14,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from opsmon.core.clock import format_ts
-from opsmon.core.protocol import CLOSE_POLICY, HELLO_TIMEOUT_SECONDS, MAX_HELLO_BYTES, PROTOCOL_VERSION, Error, Hello, Snapshot, Welcome
+from opsmon.core.protocol import CLOSE_POLICY, HELLO_TIMEOUT_SECONDS, MAX_HELLO_BYTES, PROTOCOL_VERSION, Error, Event, Hello, Snapshot, Welcome
 from opsmon.core.ratelimit import TokenBucket
 from opsmon.core.records import User
 from opsmon.core.state import stage_rows
@@ -229,6 +229,14 @@ class Connections:
         self.used[token_hash] = format_ts(self.server.clock())
         self.server.metrics.connections_total += 1
 
+        # A resume's missed events are read before the lock, on the store's reader,
+        # up to the head as it is now: the lock is then held only for what was
+        # committed meanwhile (usually nothing), so a long resume holds up no write.
+        since = hello.since if hello.epoch == self.server.store.epoch else None
+        read_to, early = -1, list[Event]()
+        if since is not None and 0 <= since <= self.server.state.seq and self.server.state.seq - since <= RESUME_LIMIT:
+            read_to = self.server.state.seq
+            early = await self.server.store.events_since(since, until=read_to)
         async with self.server.lock:
             if (
                 self.server.replicated is not None
@@ -272,8 +280,11 @@ class Connections:
                         hello.digest,
                     )
             if since is not None and resume:
-                backlog = batch_frames(encode(event) for event in await self.server.store.events_since(since))
-                frames += backlog
+                if since <= read_to <= head and self.server.store.epoch == hello.epoch:
+                    missed = early + await self.server.store.events_since(read_to, until=head)
+                else:  # the head moved back (a reset) or another epoch: read it all now
+                    missed = await self.server.store.events_since(since, until=head)
+                frames += batch_frames(encode(event) for event in missed)
             else:
                 frames.append(encode(self.snapshot()))
             settings = self.server.settings

@@ -329,8 +329,11 @@ class Writer:
             )
             self.answer(connection, refusal, "history", started)
             return
-        async with self.server.lock:  # a read between two write batches: it sees only what is committed
-            events = await self.server.store.incident_events(message.incident)
+        # Read on the store's reader (its own connection), not under the server's lock:
+        # the writer goes on committing meanwhile. The answer holds the events up to
+        # the head as it is now (committed, and broadcast); later ones come as events.
+        head = self.server.state.seq
+        events = await self.server.store.incident_events(message.incident, until=head)
         self.answer(connection, Result(id=message.id, ok=True, incident=message.incident, events=events), "history", started)
 
     def incidents(self, connection: ServerConnection, user: User, message: Incidents, started: float) -> None:

@@ -18,6 +18,7 @@ from opsmon.core.domain import find_duplicate
 from opsmon.core.fold import fold
 from opsmon.core.state import State
 from server.inbox import PENDING_PER_CONNECTION
+from tests.backends import Databases
 from tests.helpers import FakeClock, Running, province, running_server
 from tests.wire import Peer, http_get, report, stalled_socket
 
@@ -187,3 +188,70 @@ async def test_a_viewer_that_never_reads_history_answers_is_closed_by_bytes(tmp_
         code, _ = await viewer.closed(timeout=30)
         assert code == 1013
         await officer.close()
+
+
+async def test_an_officer_is_answered_while_many_histories_of_a_huge_incident_are_read(databases: Databases, tmp_path: Path, clock: FakeClock) -> None:
+    """Histories are read on the store's own reader, not under the writer's lock:
+    with 20 viewers each asking a 2 MB timeline 3 times, an officer's note sent
+    while those reads are under way is committed among them, so the viewers see
+    its event before nearly every history still to come. (Under the lock, the
+    note waited for every read queued before it: one more history per viewer.)"""
+    config = capped_config(client_queue_bytes=64 * 2**20, broadcast_max_delay_ms=1)
+    config = msgspec.structs.replace(config, triage=msgspec.structs.replace(config.triage, max_notes_per_incident=500))
+    async with running_server(tmp_path, clock=clock, config=config, database=databases.url()) as running:
+        officer = await Peer.open(running, running.tokens["officer"])
+        huge = (await officer.command("report", **report(location="TPS 004")))["incident"]
+        own = (await officer.command("report", **report(location="TPS 005")))["incident"]
+        notes = await pipelined(officer, [{"type": "note", "id": f"n{n}", "incident": huge, "text": f"{n} " + "x" * 3900} for n in range(500)])
+        assert all(n["ok"] for n in notes)
+        head = running.server.state.seq
+        viewers = [await Peer.open(running, running.tokens["wall" if n % 2 else "admin"]) for n in range(20)]
+        per_viewer = 3
+        before_note: list[int] = []  # per viewer: histories it got before the note's event
+        answered: list[str] = []
+        reading = asyncio.Event()
+        note_seq = f'"seq":{head + 1},'
+
+        async def read_all(viewer: Peer) -> None:
+            # Raw frames, parsed afterwards: this process is also the server's, so the
+            # clients' parsing of 2 MB answers must not take the server's time.
+            results, seen_note = 0, False
+            while results < per_viewer or not seen_note:
+                raw = await asyncio.wait_for(viewer.ws.recv(), 120)
+                assert isinstance(raw, str)
+                if raw.startswith('{"type":"result"'):
+                    results += 1
+                    answered.append(raw)
+                    reading.set()
+                elif not seen_note and note_seq in raw:
+                    seen_note = True
+                    before_note.append(results)
+
+        readers = [asyncio.create_task(read_all(viewer)) for viewer in viewers]
+        for viewer in viewers:  # pipelined: each connection's reads are answered one after another
+            for n in range(per_viewer):
+                await viewer.send({"type": "history", "id": f"h{n}", "incident": huge})
+        await asyncio.wait_for(reading.wait(), 60)  # the reads are under way
+        histories = running.server.metrics.commands
+        answered_when_sent = histories.get(("history", "ok"), 0)
+        note = await officer.command("note", incident=own, text="polisi sudah tiba")
+        assert note["ok"] and note["seq"] == head + 1
+        await asyncio.wait_for(asyncio.gather(*readers), 120)
+        # Histories answered between the note's arrival and its event: under the lock, one
+        # per viewer (measured 20 of 20 on both backends); on the reader, those that finish
+        # while the note is committed (0 on SQLite; 2 to 9 on PostgreSQL, whose rows are
+        # decoded in the server's loop).
+        between = sum(before_note) - answered_when_sent
+        assert between < len(viewers) * 3 // 4, (
+            f"{between} histories answered while the note waited ({answered_when_sent} before it was sent; per viewer {before_note})"
+        )
+        # Each history is the whole timeline as committed when it was asked: the report and
+        # its 500 notes, in seq order, never the officer's note on the other incident.
+        assert len(answered) == len(viewers) * per_viewer
+        for raw in answered:
+            events = json.loads(raw)["events"]
+            assert len(events) == 501 and all(e["seq"] <= head for e in events)
+            assert [e["seq"] for e in events] == sorted(e["seq"] for e in events)
+            assert {e["kind"] for e in events} == {"incident.reported", "incident.noted"}
+        for peer in (officer, *viewers):
+            await peer.close()

@@ -43,6 +43,8 @@ log = logging.getLogger("opsmon.store")
 
 PG_SCHEMA_VERSION = 1
 POOL_SIZE = 4
+# Connections for the log reads of the server's answers (open_reader), beside the pool.
+READ_POOL_SIZE = 2
 CONNECT_TIMEOUT_SECONDS = 10
 # The advisory locks of one schema: (class, the schema's key). SERVE is held
 # shared by every replica and exclusively by migrate/reset/copy; SEQ for the
@@ -257,6 +259,7 @@ class PostgresStore(StoreCore):
         self.created = ""
         self._pool: asyncpg.Pool[Any] | None = None
         self._sql: PgSql | None = None
+        self._read_pool: asyncpg.Pool[Any] | None = None
         self._holder: asyncpg.Connection[Any] | None = None
         self._key = 0  # the schema's advisory lock key (hashtext of database:schema)
         self._timers: asyncpg.Connection[Any] | None = None
@@ -318,7 +321,21 @@ class PostgresStore(StoreCore):
             await self.close()
             raise StoreError(f"cannot use the PostgreSQL database {self.location}: {type(exc).__name__}: {exc}") from None
 
+    async def open_reader(self) -> None:
+        """A pool of its own for the log reads (histories, resumes): a long read
+        never takes a connection the writer, the follower or the timers need."""
+        if self._read_pool is not None:
+            return
+        try:
+            self._read_pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=READ_POOL_SIZE, timeout=CONNECT_TIMEOUT_SECONDS)
+        except _CONNECT_ERRORS as exc:
+            raise StoreError(f"cannot use the PostgreSQL database {self.location}: {type(exc).__name__}: {exc}") from None
+        self._reader = PgSql(self._read_pool)
+
     async def close(self) -> None:
+        read_pool, self._read_pool, self._reader = self._read_pool, None, None
+        if read_pool is not None:
+            await read_pool.close()
         pool, self._pool, self._sql = self._pool, None, None
         holder, self._holder = self._holder, None
         timers, self._timers, self._timers_held = self._timers, None, False
