@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import resource
+import time
 from typing import TYPE_CHECKING
 
 from websockets.asyncio.server import ServerConnection
@@ -40,6 +41,8 @@ HEALTH_HEADROOM = 8
 # Descriptors kept free of client sockets: the database, its WAL, the log,
 # backups, and /healthz when every other socket is taken.
 RESERVED_DESCRIPTORS = 64
+# Sockets dropped at accept are logged once per address and reason in this many seconds, with a count.
+DROP_LOG_SECONDS = 10.0
 
 
 def descriptor_budget() -> int:
@@ -63,18 +66,23 @@ def gated(connections: Connections) -> type[ServerConnection]:
 
     class Gated(ServerConnection):
         address = "unknown"
+        dropped = False
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            super().connection_made(transport)
             peer = transport.get_extra_info("peername")
             self.address = str(peer[0]) if peer else "unknown"
             if not connections.accepted(self.address):
+                # Dropped before websockets sees it: no handler task, no handshake, no parser.
+                self.dropped = True
                 assert isinstance(transport, asyncio.Transport)
                 transport.abort()
+                return
+            super().connection_made(transport)
 
         def connection_lost(self, exc: Exception | None) -> None:
             connections.released(self.address)
-            super().connection_lost(exc)
+            if not self.dropped:
+                super().connection_lost(exc)
 
     return Gated
 
@@ -91,6 +99,9 @@ class Connections:
         self.sockets: dict[str, int] = {}
         self.sockets_open = 0
         self.socket_budget = descriptor_budget()
+        # Sockets dropped at accept, per (address, reason): (when last logged, how many since).
+        self._drops: dict[tuple[str, str], tuple[float, int]] = {}
+        self.drop_log_seconds = DROP_LOG_SECONDS
         # Failed hellos per address: a bucket of failed_hellos_per_minute, refilled over a minute.
         self._failures: dict[str, TokenBucket] = {}
 
@@ -103,17 +114,30 @@ class Connections:
         self.sockets_open += 1
         per_address = self.server.settings.max_connections_per_address + HEALTH_HEADROOM
         if self.sockets[address] > per_address:
-            log.warning(
-                "dropped a connection from %s at accept: %d sockets open from it (max_connections_per_address + %d)", address, per_address, HEALTH_HEADROOM
-            )
+            self._dropped_at_accept(address, f"{per_address} sockets open from it (max_connections_per_address + {HEALTH_HEADROOM})")
             return False
         if self.sockets_open > self.socket_budget:
-            log.warning(
-                "dropped a connection from %s at accept: %d sockets open, the most the open-file limit allows (raise LimitNOFILE: docs/deploy.md)",
-                address, self.socket_budget,
-            )  # fmt: skip
+            self._dropped_at_accept(address, f"{self.socket_budget} sockets open, the most the open-file limit allows (raise LimitNOFILE: docs/deploy.md)")
             return False
         return True
+
+    def _dropped_at_accept(self, address: str, why: str) -> None:
+        """One log line per address and reason every `drop_log_seconds`, with the count
+        since the last (a flood of sockets is thousands a second: no line, nor even a
+        log record, for each)."""
+        self.server.metrics.error("dropped_at_accept")
+        key = (address, why)
+        now = time.monotonic()
+        every = self.drop_log_seconds
+        since, count = self._drops.get(key, (now - every, 0))
+        if now - since < every:
+            self._drops[key] = (since, count + 1)
+            return
+        if len(self._drops) > 1000:
+            self._drops = {k: v for k, v in self._drops.items() if now - v[0] < every}
+        self._drops[key] = (now, 0)
+        more = f" ({count} more dropped since the last such line)" if count else ""
+        log.warning("dropped a connection from %s at accept: %s%s", address, why, more)
 
     def released(self, address: str) -> None:
         """A socket counted by `accepted` closed."""

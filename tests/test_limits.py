@@ -152,6 +152,49 @@ async def test_sockets_are_counted_and_timed_from_accept(tmp_path: Path) -> None
             await peer.close()
 
 
+async def test_a_flood_of_sockets_dropped_at_accept_is_one_log_line_with_a_count(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Sockets past the per-address limit are dropped at accept without a log record
+    each: one line per address (and reason) per interval, the next saying how many
+    more were dropped since. Another address is not touched."""
+    config = with_server(max_connections_per_address=1, handshake_timeout_seconds=30.0)
+    async with running_server(tmp_path, config=config) as running:
+        running.server.connections.drop_log_seconds = 1.0
+        port = running.server.port
+        held = [raw_socket(port) for _ in range(9)]  # 1 + 8 headroom: all accepted
+        await asyncio.sleep(0.2)
+        with caplog.at_level(logging.WARNING, logger="opsmon.server"):
+            flood = [raw_socket(port) for _ in range(40)]
+            assert all(await asyncio.gather(*(asyncio.to_thread(closed_by_server, s) for s in flood)))
+            dropped = [r.getMessage() for r in caplog.records if "dropped a connection" in r.getMessage()]
+            assert dropped == ["dropped a connection from 127.0.0.1 at accept: 9 sockets open from it (max_connections_per_address + 8)"]
+            await asyncio.sleep(1.1)
+            late = raw_socket(port)
+            assert await asyncio.to_thread(closed_by_server, late)
+            dropped = [r.getMessage() for r in caplog.records if "dropped a connection" in r.getMessage()]
+            assert dropped[1:] == [
+                "dropped a connection from 127.0.0.1 at accept: 9 sockets open from it (max_connections_per_address + 8) (39 more dropped since the last such line)"
+            ]
+        assert running.server.connections.sockets["127.0.0.1"] == 9
+        # Another address still gets in, and the held sockets were never disturbed.
+        other = socket.create_connection(("127.0.0.1", port), source_address=("127.0.0.2", 0)) if _has_127_0_0_2() else None
+        for sock in [*held, *flood, late]:
+            sock.close()
+        if other is not None:
+            other.settimeout(0.3)
+            assert not closed_by_server(other)
+            other.close()
+
+
+def _has_127_0_0_2() -> bool:
+    """Whether this machine routes 127.0.0.2 to loopback (Linux does: all of 127/8)."""
+    try:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.2", 0))
+        return True
+    except OSError:
+        return False
+
+
 async def test_the_last_descriptors_are_kept_for_healthz(tmp_path: Path) -> None:
     async with running_server(tmp_path) as running:
         connections = running.server.connections
