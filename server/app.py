@@ -59,6 +59,11 @@ log = logging.getLogger("opsmon.server")
 
 Clock = Callable[[], datetime]
 
+# Sockets accepted per turn of the event loop, and the kernel's queue of
+# connections waiting to be accepted (capped by net.core.somaxconn).
+ACCEPTS_PER_TURN = 16
+LISTEN_QUEUE = 1024
+
 
 class OpsmonServer:
     """One province's server. `await start()`, then `await close()`."""
@@ -160,7 +165,14 @@ class OpsmonServer:
             # Counted from TCP accept; the handshake (TLS included) must end within this.
             create_connection=gated(self.connections),
             open_timeout=self.settings.handshake_timeout_seconds,
+            # asyncio takes at most `backlog` sockets off the listen queue per turn of
+            # the loop: a flood of connects waits its turn in the kernel, not in front
+            # of the commands already connected (the queue itself is made longer below).
+            backlog=ACCEPTS_PER_TURN,
         )
+        for listening in self._server.sockets:
+            with listening.dup() as sock:  # the same socket: a reconnect storm still finds room
+                sock.listen(LISTEN_QUEUE)
         if self.replica_name is None:
             self.replica_name = f"{socket.gethostname()}:{self.port}"
         self._tasks = [
