@@ -22,7 +22,9 @@ the honest clients at 127.0.0.1); then up to 5 s for the officer's last answers.
 Printed, one row per attack: the honest officer's round trip (command sent to
 its `result`) p50/p99 quiet and under attack and the ratio, answers still
 missing 5 s after the attack, the server's RSS (VmRSS from /proc, the most seen
-in the phase), the slowest /healthz, newcomers that failed, server log lines in
+in the phase), the server's CPU seconds in each phase (what it spent, whatever
+else the machine did meanwhile) and the attacker's (which shares this machine's
+cores with the server and the officer; on a LAN it is another machine), the slowest /healthz, newcomers that failed, server log lines in
 the phase, what became of the attacker's connections, and the issue's targets:
 p99 under attack <= 3x quiet and < 100 ms with nothing unanswered; RSS < 300 MiB;
 the attacker throttled or closed (a handshake refused HTTP 429 or 503 counts
@@ -423,12 +425,24 @@ class Phase:
     newcomers: int = 0
     newcomers_failed: int = 0
     log_lines: int = 0
+    cpu: float = 0.0  # the server's CPU seconds (user + system) in the phase
+    attacker_cpu: float = 0.0  # the attacker process's, likewise (on a real LAN, another machine's)
 
     def latencies(self) -> list[float]:
         return [self.answered[i] - t for i, t in self.sent.items() if i in self.answered]
 
     def unanswered(self) -> int:
         return sum(1 for i in self.sent if i not in self.answered)
+
+
+def cpu_of(pid: int) -> float:
+    """A process's CPU seconds so far, user and system (/proc/PID/stat): what the
+    server spent, whatever else the machine was doing meanwhile."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_of(pid: int) -> int:
@@ -551,14 +565,18 @@ async def measure(attack: Attack, smoke: bool, seconds: float, port: int, server
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=ROOT,
     )  # fmt: skip
     loops = [asyncio.create_task(f()) for f in (officer_loop, probes, sampler, newcomers)]
-    lines = log_lines()
+    lines, cpu = log_lines(), cpu_of(server_pid)
+    attacker_cpu = cpu_of(attacker_process.pid)
     await asyncio.sleep(seconds)
     quiet.log_lines, lines = log_lines() - lines, log_lines()
+    quiet.cpu, cpu = cpu_of(server_pid) - cpu, cpu_of(server_pid)
     phase = attacked
     assert attacker_process.stdin is not None and attacker_process.stdout is not None
     attacker_process.stdin.write(b"go\n")
     await attacker_process.stdin.drain()
     await asyncio.sleep(seconds)
+    attacked.cpu = cpu_of(server_pid) - cpu
+    attacked.attacker_cpu = cpu_of(attacker_process.pid) - attacker_cpu
     loops[0].cancel()  # the officer stops sending; the probes go on through the grace
     attacker_process.stdin.close()
     give_up = time.perf_counter() + GRACE
@@ -684,9 +702,9 @@ def main() -> None:
     print()
     print(
         "| attack | load | p50 quiet ms | p50 attack ms | p99 quiet ms | p99 attack ms | p99 ratio | unanswered | p99 target "
-        "| RSS quiet MiB | RSS attack MiB | RSS target | /healthz max ms (quiet / attack) | newcomers failed | log lines (quiet / attack) | viewer | attacker's connections | attacker target |"
+        "| RSS quiet MiB | RSS attack MiB | RSS target | server CPU s (quiet / attack) | attacker CPU s | /healthz max ms (quiet / attack) | newcomers failed | log lines (quiet / attack) | viewer | attacker's connections | attacker target |"
     )
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- | ---: | ---: | ---: | --- | --- | --- |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |")
     failures = 0
     with tempfile.TemporaryDirectory(prefix="opsmon-hostile-") as work:
         template, tokens = asyncio.run(template_db(Path(work)))
@@ -707,7 +725,7 @@ def main() -> None:
             print(
                 f"| {attack.key} {attack.title} | {describe(attack, args.smoke)}{sent} | {ms(q50)} | {ms(a50)} | {ms(q99)} | {ms(a99)} | {ms(ratio)}x "
                 f"| {attacked.unanswered()}/{len(attacked.sent)} | {'pass' if p99_ok else 'FAIL'} | {quiet.rss / 2**20:.0f} | {attacked.rss / 2**20:.0f} | {'pass' if rss_ok else 'FAIL'} "
-                f"| {quiet.healthz * 1000:.0f} / {attacked.healthz * 1000:.0f} | {attacked.newcomers_failed}/{attacked.newcomers} "
+                f"| {quiet.cpu:.2f} / {attacked.cpu:.2f} | {attacked.attacker_cpu:.2f} | {quiet.healthz * 1000:.0f} / {attacked.healthz * 1000:.0f} | {attacked.newcomers_failed}/{attacked.newcomers} "
                 f"| {quiet.log_lines} / {attacked.log_lines:,} | {viewer} | {fate} | {'pass' if fate_ok else 'FAIL'} |",
                 flush=True,
             )
