@@ -43,6 +43,8 @@ HEALTH_HEADROOM = 8
 RESERVED_DESCRIPTORS = 64
 # Sockets dropped at accept are logged once per address and reason in this many seconds, with a count.
 DROP_LOG_SECONDS = 10.0
+# Seconds from accept to a socket's whole HTTP request (at most handshake_timeout_seconds).
+REQUEST_SECONDS = 5.0
 
 
 def descriptor_budget() -> int:
@@ -78,10 +80,20 @@ def gated(connections: Connections) -> type[ServerConnection]:
                 transport.abort()
                 return
             super().connection_made(transport)
+            # A client sends its whole upgrade request at once (after TLS, which is
+            # done by now): one still without it after `request_timeout` is trickling
+            # its headers (slowloris) and goes, long before handshake_timeout_seconds.
+            self.request_timer = self.loop.call_later(connections.request_timeout(), self.no_request)
+
+        def no_request(self) -> None:
+            if self.request is None and not self.transport.is_closing():
+                connections.dropped(self.address, f"before its handshake: no complete HTTP request within {connections.request_timeout():g} s")
+                self.transport.abort()
 
         def connection_lost(self, exc: Exception | None) -> None:
             connections.released(self.address)
             if not self.dropped:
+                self.request_timer.cancel()
                 super().connection_lost(exc)
 
     return Gated
@@ -102,6 +114,7 @@ class Connections:
         # Sockets dropped at accept, per (address, reason): (when last logged, how many since).
         self._drops: dict[tuple[str, str], tuple[float, int]] = {}
         self.drop_log_seconds = DROP_LOG_SECONDS
+        self.request_seconds = REQUEST_SECONDS
         # Failed hellos per address: a bucket of failed_hellos_per_minute, refilled over a minute.
         self._failures: dict[str, TokenBucket] = {}
 
@@ -114,18 +127,22 @@ class Connections:
         self.sockets_open += 1
         per_address = self.server.settings.max_connections_per_address + HEALTH_HEADROOM
         if self.sockets[address] > per_address:
-            self._dropped_at_accept(address, f"{per_address} sockets open from it (max_connections_per_address + {HEALTH_HEADROOM})")
+            self.dropped(address, f"at accept: {per_address} sockets open from it (max_connections_per_address + {HEALTH_HEADROOM})")
             return False
         if self.sockets_open > self.socket_budget:
-            self._dropped_at_accept(address, f"{self.socket_budget} sockets open, the most the open-file limit allows (raise LimitNOFILE: docs/deploy.md)")
+            self.dropped(address, f"at accept: {self.socket_budget} sockets open, the most the open-file limit allows (raise LimitNOFILE: docs/deploy.md)")
             return False
         return True
 
-    def _dropped_at_accept(self, address: str, why: str) -> None:
-        """One log line per address and reason every `drop_log_seconds`, with the count
-        since the last (a flood of sockets is thousands a second: no line, nor even a
-        log record, for each)."""
-        self.server.metrics.error("dropped_at_accept")
+    def request_timeout(self) -> float:
+        """Seconds a socket has from accept to send its whole HTTP request."""
+        return min(self.request_seconds, self.server.settings.handshake_timeout_seconds)
+
+    def dropped(self, address: str, why: str) -> None:
+        """A socket closed before its handshake: one log line per address and reason
+        every `drop_log_seconds`, with the count since the last (a flood of sockets is
+        thousands a second: no line, nor even a log record, for each)."""
+        self.server.metrics.error("dropped_before_handshake")
         key = (address, why)
         now = time.monotonic()
         every = self.drop_log_seconds
@@ -137,7 +154,7 @@ class Connections:
             self._drops = {k: v for k, v in self._drops.items() if now - v[0] < every}
         self._drops[key] = (now, 0)
         more = f" ({count} more dropped since the last such line)" if count else ""
-        log.warning("dropped a connection from %s at accept: %s%s", address, why, more)
+        log.warning("dropped a connection from %s %s%s", address, why, more)
 
     def released(self, address: str) -> None:
         """A socket counted by `accepted` closed."""

@@ -185,6 +185,32 @@ async def test_a_flood_of_sockets_dropped_at_accept_is_one_log_line_with_a_count
             other.close()
 
 
+async def test_a_request_trickled_a_byte_at_a_time_is_closed_long_before_the_handshake_timeout(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Slowloris: headers a byte at a time keep no socket past the request timeout
+    (5 s by default; 0.5 s here), whatever handshake_timeout_seconds says; a client
+    that sends its request at once is served as ever."""
+    async with running_server(tmp_path, config=with_server(handshake_timeout_seconds=30.0)) as running:
+        running.server.connections.request_seconds = 0.5
+        slow = raw_socket(running.server.port)
+        slow.sendall(b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        with caplog.at_level(logging.WARNING, logger="opsmon.server"):
+            closed = False
+            for _ in range(40):  # a header byte every 0.1 s, for up to 4 s
+                try:
+                    slow.sendall(b"X")
+                except OSError:
+                    closed = True
+                    break
+                await asyncio.sleep(0.1)
+            assert closed or await asyncio.to_thread(closed_by_server, slow)
+        assert "dropped a connection from 127.0.0.1 before its handshake: no complete HTTP request within 0.5 s" in caplog.text
+        slow.close()
+        peer = await Peer.open(running, running.tokens["officer"])
+        await asyncio.sleep(0.8)  # past the request timeout: a greeted connection stays
+        assert (await peer.command("report", **report()))["ok"]
+        await peer.close()
+
+
 def _has_127_0_0_2() -> bool:
     """Whether this machine routes 127.0.0.2 to loopback (Linux does: all of 127/8)."""
     try:
