@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("opsmon.server")
 
 WRITE_BATCH_MAX = 256
+# A read-only token's write counts this many times towards refused_commands_per_minute.
+FORBIDDEN_WEIGHT = 5
 
 # The system's decisions for a write batch, made on the latest state (after the
 # fold): the decisions, and the ids of the token changes they log.
@@ -185,6 +187,10 @@ class Writer:
                     else:
                         self.server.metrics.error("forbidden")
                         self.server.hub.send(connection, encode(Error(code="forbidden", message=refusal.message or "")))
+                    # No client of a read-only token sends writes (the wall's keys never do):
+                    # each one counts several times towards the refusals that close it.
+                    for _ in range(FORBIDDEN_WEIGHT - 1):
+                        too_many(refused, settings.refused_commands_per_minute)
                     if too_many(refused, settings.refused_commands_per_minute):
                         await self.close_refused(connection, user)
                         return

@@ -50,6 +50,24 @@ async def test_a_viewers_write_is_refused_before_its_text_is_checked(tmp_path: P
         await wall.close()
 
 
+async def test_a_viewer_that_keeps_sending_writes_is_closed_five_times_sooner(tmp_path: Path) -> None:
+    """A read-only token's write counts five times towards refused_commands_per_minute
+    (50 here): the eleventh forbidden write closes the connection 1008; an officer's
+    refused commands count once each."""
+    async with running_server(tmp_path, config=with_server(refused_commands_per_minute=50, bad_frames_per_minute=1000)) as running:
+        wall = await Peer.open(running, running.tokens["wall"])
+        for n in range(30):
+            await wall.send({"type": "note", "id": f"w{n}", "incident": 1, "text": "catatan"})
+        code, frames = await wall.closed(timeout=10)
+        assert (code, wall.ws.close_reason) == (1008, "too many refused commands")
+        assert [f["code"] for f in frames if f.get("type") == "result"] == ["forbidden"] * 11  # 11 x 5 = 55, past 50
+        officer = await Peer.open(running, running.tokens["officer"])
+        for _ in range(30):  # invalid (a title with ESC): refused, counted once each
+            assert (await officer.command("report", **report(title="bad\x1b")))["code"] == "invalid"
+        assert (await officer.command("report", **report()))["ok"]  # still open
+        await officer.close()
+
+
 async def test_a_flood_is_rate_limited_before_validation_then_closed_1008(tmp_path: Path) -> None:
     config = with_server(commands_per_second=5.0, refused_commands_per_minute=40, bad_frames_per_minute=1000)
     async with running_server(tmp_path, config=config) as running:
