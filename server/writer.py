@@ -16,7 +16,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 from websockets.asyncio.server import ServerConnection
@@ -339,7 +339,8 @@ class Writer:
         # the writer goes on committing meanwhile. The answer holds the events up to
         # the head as it is now (committed, and broadcast); later ones come as events.
         head = self.server.state.seq
-        events = await self.server.store.incident_events(message.incident, until=head)
+        # The stored events as the wire writes them (msgspec.Raw), not decoded and encoded again.
+        events = cast(list[Event], await self.server.store.incident_timeline(message.incident, until=head))
         self.answer(connection, Result(id=message.id, ok=True, incident=message.incident, events=events), "history", started)
 
     def incidents(self, connection: ServerConnection, user: User, message: Incidents, started: float) -> None:

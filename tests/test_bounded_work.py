@@ -17,6 +17,7 @@ from opsmon.core.config import Config
 from opsmon.core.domain import find_duplicate
 from opsmon.core.fold import fold
 from opsmon.core.state import State
+from opsmon.core.wire import encode
 from server.inbox import PENDING_PER_CONNECTION
 from tests.backends import Databases
 from tests.helpers import FakeClock, Running, province, running_server
@@ -248,7 +249,10 @@ async def test_an_officer_is_answered_while_many_histories_of_a_huge_incident_ar
         # Each history is the whole timeline as committed when it was asked: the report and
         # its 500 notes, in seq order, never the officer's note on the other incident.
         assert len(answered) == len(viewers) * per_viewer
+        # Made from the stored JSON, byte for byte what encoding each event again writes.
+        expected = b",".join(encode(e) for e in await running.store.incident_events(huge)).decode()
         for raw in answered:
+            assert '"events":[' + expected + "]" in raw
             events = json.loads(raw)["events"]
             assert len(events) == 501 and all(e["seq"] <= head for e in events)
             assert [e["seq"] for e in events] == sorted(e["seq"] for e in events)

@@ -45,6 +45,19 @@ def row_event(row: Any) -> Event:
     return Event(seq=seq, ts=ts, kind=kind, actor=_actor_decoder.decode(actor), data=decode_payload(kind, data))
 
 
+def _utf8(value: Any) -> bytes:
+    return value.encode() if isinstance(value, str) else bytes(value)
+
+
+def raw_event(row: Any) -> msgspec.Raw:
+    """A stored event as `encode(row_event(row))` writes it, from its stored JSON:
+    the actor and data columns are that encoder's output already."""
+    seq, ts, kind, actor, data = row
+    return msgspec.Raw(
+        b'{"type":"event","seq":%d,"ts":%s,"kind":%s,"actor":%s,"data":%s}' % (int(seq), encoder.encode(ts), encoder.encode(kind), _utf8(actor), _utf8(data))
+    )
+
+
 def token_record(row: Any) -> TokenRecord:
     name, token_hash, role, agency, regencies, created, revoked, expires, last_used, token_id = row
     return TokenRecord(name, token_hash, role, agency, None if regencies is None else json.loads(regencies), created, revoked, expires, last_used, token_id)
@@ -329,7 +342,16 @@ class StoreCore:
 
     async def incident_events(self, incident: int, until: int | None = None) -> list[Event]:
         """Its timeline: its own events, and the merges of others into it (up to seq `until`)."""
-        rows = await self.reads.fetch(
+        return [row_event(row) for row in await self._timeline_rows(incident, until)]
+
+    async def incident_timeline(self, incident: int, until: int | None = None) -> list[msgspec.Raw]:
+        """`incident_events` as the wire writes each event, made from the stored JSON
+        without decoding it and encoding it again: a `history` answer's events, at a
+        fraction of the server's time for a long timeline."""
+        return [raw_event(row) for row in await self._timeline_rows(incident, until)]
+
+    async def _timeline_rows(self, incident: int, until: int | None) -> list[Any]:
+        return await self.reads.fetch(
             f"SELECT {EVENT_COLUMNS} FROM events WHERE incident = ? AND seq <= ? "
             f"UNION SELECT {EVENT_COLUMNS} FROM events WHERE kind = 'incident.merged' AND {self.MERGED_INTO_SQL} AND seq <= ? ORDER BY seq",
             incident,
@@ -337,7 +359,6 @@ class StoreCore:
             incident,
             _SEQ_MAX if until is None else until,
         )
-        return [row_event(row) for row in rows]
 
     # --- tokens -------------------------------------------------------------------
 
