@@ -7,8 +7,9 @@ ONE honest officer beside it sending notes, acks and un-acks on its own
 incident at a steady 10 commands/s, ONE viewer reading every event, a newcomer
 connecting (hello, welcome) once a second and a `/healthz` probe twice a second.
 Each attack runs `--seconds` quiet, then `--seconds` under attack (the attacker
-in a process of its own, so its work does not delay the officer's clock); then
-up to 5 s for the officer's last answers.
+in a process of its own, so its work does not delay the officer's clock, and
+from its own address, 127.0.0.2, so per-address limits fall on it and not on
+the honest clients at 127.0.0.1); then up to 5 s for the officer's last answers.
 
   1   dedup flood: one token scoped to regency 6371, 20 connections x 49 reports/s, every location distinct
   2   notes flood: 20 connections x 49 notes/s of 4,000 characters on one incident, and a viewer
@@ -21,10 +22,13 @@ up to 5 s for the officer's last answers.
 Printed, one row per attack: the honest officer's round trip (command sent to
 its `result`) p50/p99 quiet and under attack and the ratio, answers still
 missing 5 s after the attack, the server's RSS (VmRSS from /proc, the most seen
-in the phase), the slowest /healthz, newcomers that failed, server log lines in
+in the phase), the server's CPU seconds in each phase (what it spent, whatever
+else the machine did meanwhile) and the attacker's (which shares this machine's
+cores with the server and the officer; on a LAN it is another machine), the slowest /healthz, newcomers that failed, server log lines in
 the phase, what became of the attacker's connections, and the issue's targets:
 p99 under attack <= 3x quiet and < 100 ms with nothing unanswered; RSS < 300 MiB;
-the attacker throttled or closed. Loopback only; the machine's load is printed:
+the attacker throttled or closed (a handshake refused HTTP 429 or 503 counts
+as throttled). Loopback only; the machine's load is printed:
 compare within a run. `--smoke`: every attack at a tiny load for 1.5 s (CI;
 its timings mean nothing).
 """
@@ -60,6 +64,10 @@ SERVER_FILES = 1024  # systemd's default LimitNOFILE
 OFFICER_RATE = 10.0  # the honest officer's commands a second
 GRACE = 5.0  # seconds after the attack for the officer's last answers
 ATTACKER_REGENCY = "6371"
+# The attacker's sockets come from another loopback address (Linux routes all of
+# 127/8 to lo): per-address limits then fall on the attacker, not on the honest
+# officer, viewer and newcomers at 127.0.0.1, as on a post's LAN.
+ATTACKER_ADDRESS = "127.0.0.2"
 OFFICER_REGENCY = "6301"
 NOTE = ("Catatan panjang tentang kotak suara di TPS 012 " * 100)[:4000]
 
@@ -120,6 +128,24 @@ UPGRADE = (
 )
 
 
+def refused_or_failed(exc: BaseException) -> str:
+    """What a failed websocket connect says in the attacker's counts: a handshake the
+    server refused with an HTTP status (429: throttled, 503: full) is named by it."""
+    from websockets.exceptions import InvalidStatus
+
+    if isinstance(exc, InvalidStatus):
+        return f"refused HTTP {exc.response.status_code}"
+    return f"connect failed ({type(exc).__name__})"
+
+
+def attacker_socket() -> socket.socket:
+    """A non-blocking TCP socket bound to the attacker's own loopback address."""
+    sock = socket.socket()
+    sock.bind((ATTACKER_ADDRESS, 0))
+    sock.setblocking(False)
+    return sock
+
+
 def hello(token: str, client: str = "bench/hostile") -> str:
     return json.dumps({"type": "hello", "token": token, "client": client, "epoch": None, "since": None})
 
@@ -152,9 +178,9 @@ async def attacker(args: argparse.Namespace) -> dict[str, Any]:
 
     async def open_ws(token: str) -> ClientConnection | None:
         try:
-            ws = await connect(url, max_size=None, compression=None, open_timeout=10, ping_interval=None)
+            ws = await connect(url, max_size=None, compression=None, open_timeout=10, ping_interval=None, local_addr=(ATTACKER_ADDRESS, 0))
         except Exception as exc:
-            counts[f"connect failed ({type(exc).__name__})"] += 1
+            counts[refused_or_failed(exc)] += 1
             return None
         await ws.send(hello(token))
         try:
@@ -288,9 +314,8 @@ async def attacker(args: argparse.Namespace) -> dict[str, Any]:
 
 async def unread_history(port: int, token: str, incident: int, stop: asyncio.Event, counts: Counter[str]) -> None:
     """A viewer that asks an incident's history twice a second and never reads its socket."""
-    sock = socket.socket()
+    sock = attacker_socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.setblocking(False)
     loop = asyncio.get_running_loop()
     await loop.sock_connect(sock, ("127.0.0.1", port))
     await loop.sock_sendall(sock, UPGRADE)
@@ -322,7 +347,7 @@ async def bad_hellos(port: int, rate: float, stop: asyncio.Event, counts: Counte
         await asyncio.sleep(max(0.0, start + n / rate - time.perf_counter()))
         n += 1
         try:
-            async with connect(f"ws://127.0.0.1:{port}/ws", max_size=None, compression=None, open_timeout=10) as ws:
+            async with connect(f"ws://127.0.0.1:{port}/ws", max_size=None, compression=None, open_timeout=10, local_addr=(ATTACKER_ADDRESS, 0)) as ws:
                 await ws.send(big)
                 sent[0] += 1
                 try:
@@ -334,7 +359,7 @@ async def bad_hellos(port: int, rate: float, stop: asyncio.Event, counts: Counte
                     pass
                 counts[f"closed {ws.close_code}"] += 1
         except Exception as exc:
-            counts[f"connect failed ({type(exc).__name__})"] += 1
+            counts[refused_or_failed(exc)] += 1
 
 
 async def half_open(port: int, count: int, stop: asyncio.Event, counts: Counter[str]) -> None:
@@ -342,8 +367,7 @@ async def half_open(port: int, count: int, stop: asyncio.Event, counts: Counter[
     sockets: list[socket.socket] = []
 
     async def one() -> None:
-        sock = socket.socket()
-        sock.setblocking(False)
+        sock = attacker_socket()
         try:
             await asyncio.wait_for(loop.sock_connect(sock, ("127.0.0.1", port)), 3)
             await loop.sock_sendall(sock, b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\n")
@@ -401,12 +425,24 @@ class Phase:
     newcomers: int = 0
     newcomers_failed: int = 0
     log_lines: int = 0
+    cpu: float = 0.0  # the server's CPU seconds (user + system) in the phase
+    attacker_cpu: float = 0.0  # the attacker process's, likewise (on a real LAN, another machine's)
 
     def latencies(self) -> list[float]:
         return [self.answered[i] - t for i, t in self.sent.items() if i in self.answered]
 
     def unanswered(self) -> int:
         return sum(1 for i in self.sent if i not in self.answered)
+
+
+def cpu_of(pid: int) -> float:
+    """A process's CPU seconds so far, user and system (/proc/PID/stat): what the
+    server spent, whatever else the machine was doing meanwhile."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_of(pid: int) -> int:
@@ -529,14 +565,18 @@ async def measure(attack: Attack, smoke: bool, seconds: float, port: int, server
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=ROOT,
     )  # fmt: skip
     loops = [asyncio.create_task(f()) for f in (officer_loop, probes, sampler, newcomers)]
-    lines = log_lines()
+    lines, cpu = log_lines(), cpu_of(server_pid)
+    attacker_cpu = cpu_of(attacker_process.pid)
     await asyncio.sleep(seconds)
     quiet.log_lines, lines = log_lines() - lines, log_lines()
+    quiet.cpu, cpu = cpu_of(server_pid) - cpu, cpu_of(server_pid)
     phase = attacked
     assert attacker_process.stdin is not None and attacker_process.stdout is not None
     attacker_process.stdin.write(b"go\n")
     await attacker_process.stdin.drain()
     await asyncio.sleep(seconds)
+    attacked.cpu = cpu_of(server_pid) - cpu
+    attacked.attacker_cpu = cpu_of(attacker_process.pid) - attacker_cpu
     loops[0].cancel()  # the officer stops sending; the probes go on through the grace
     attacker_process.stdin.close()
     give_up = time.perf_counter() + GRACE
@@ -614,7 +654,8 @@ def run_attack(attack: Attack, smoke: bool, seconds: float, work: Path, template
 def attacker_fate(key: str, counts: dict[str, int]) -> tuple[str, bool]:
     """What happened to the attacker's connections, and whether that meets the target (throttled or closed)."""
     shown = ", ".join(f"{v:,} {k}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
-    throttled = any(k.startswith(("refused rate_limited", "error too_many", "closed 1013")) for k in counts)
+    # A handshake refused 429 (too many failed hellos) or 503 (no room) is the server throttling the address.
+    throttled = any(k.startswith(("refused rate_limited", "error too_many", "closed 1013", "refused HTTP 429", "refused HTTP 503")) for k in counts)
     closed = any(k.startswith("closed 10") and k != "closed 1011" for k in counts)
     if throttled:
         verdict, met = "throttled", True
@@ -661,9 +702,9 @@ def main() -> None:
     print()
     print(
         "| attack | load | p50 quiet ms | p50 attack ms | p99 quiet ms | p99 attack ms | p99 ratio | unanswered | p99 target "
-        "| RSS quiet MiB | RSS attack MiB | RSS target | /healthz max ms (quiet / attack) | newcomers failed | log lines (quiet / attack) | viewer | attacker's connections | attacker target |"
+        "| RSS quiet MiB | RSS attack MiB | RSS target | server CPU s (quiet / attack) | attacker CPU s | /healthz max ms (quiet / attack) | newcomers failed | log lines (quiet / attack) | viewer | attacker's connections | attacker target |"
     )
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- | ---: | ---: | ---: | --- | --- | --- |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |")
     failures = 0
     with tempfile.TemporaryDirectory(prefix="opsmon-hostile-") as work:
         template, tokens = asyncio.run(template_db(Path(work)))
@@ -684,7 +725,7 @@ def main() -> None:
             print(
                 f"| {attack.key} {attack.title} | {describe(attack, args.smoke)}{sent} | {ms(q50)} | {ms(a50)} | {ms(q99)} | {ms(a99)} | {ms(ratio)}x "
                 f"| {attacked.unanswered()}/{len(attacked.sent)} | {'pass' if p99_ok else 'FAIL'} | {quiet.rss / 2**20:.0f} | {attacked.rss / 2**20:.0f} | {'pass' if rss_ok else 'FAIL'} "
-                f"| {quiet.healthz * 1000:.0f} / {attacked.healthz * 1000:.0f} | {attacked.newcomers_failed}/{attacked.newcomers} "
+                f"| {quiet.cpu:.2f} / {attacked.cpu:.2f} | {attacked.attacker_cpu:.2f} | {quiet.healthz * 1000:.0f} / {attacked.healthz * 1000:.0f} | {attacked.newcomers_failed}/{attacked.newcomers} "
                 f"| {quiet.log_lines} / {attacked.log_lines:,} | {viewer} | {fate} | {'pass' if fate_ok else 'FAIL'} |",
                 flush=True,
             )

@@ -64,6 +64,11 @@ log = logging.getLogger("opsmon.server")
 
 Clock = Callable[[], datetime]
 
+# Sockets accepted per turn of the event loop, and the kernel's queue of
+# connections waiting to be accepted (capped by net.core.somaxconn).
+ACCEPTS_PER_TURN = 16
+LISTEN_QUEUE = 1024
+
 
 class OpsmonServer:
     """One province's server. `await start()`, then `await close()`."""
@@ -134,6 +139,8 @@ class OpsmonServer:
         self.state = await self.store.load_state()
         if self.exercise is not None:
             self.state.exercise_state = self.exercise.state  # the tables keep incidents and stages; the clock is in meta
+        # Histories and resumes are read on a connection of their own, beside the writer's.
+        await self.store.open_reader()
         if self.replicated is not None:
             self.holds_timers = await self.replicated.hold_timers()
         head_event = await self.store.event_at(self.state.seq) if self.state.seq else None
@@ -172,7 +179,14 @@ class OpsmonServer:
             # Counted from TCP accept; the handshake (TLS included) must end within this.
             create_connection=gated(self.connections),
             open_timeout=self.settings.handshake_timeout_seconds,
+            # asyncio takes at most `backlog` sockets off the listen queue per turn of
+            # the loop: a flood of connects waits its turn in the kernel, not in front
+            # of the commands already connected (the queue itself is made longer below).
+            backlog=ACCEPTS_PER_TURN,
         )
+        for listening in self._server.sockets:
+            with listening.dup() as sock:  # the same socket: a reconnect storm still finds room
+                sock.listen(LISTEN_QUEUE)
         if self.replica_name is None:
             self.replica_name = f"{socket.gethostname()}:{self.port}"
         if self.replicated is not None:
@@ -248,6 +262,7 @@ class OpsmonServer:
         async with self.lock:
             if self.probe.task is not None:
                 self._tasks.append(self.probe.task)
+            self._tasks += self.writer.reads  # histories being read: the store closes after this
             for task in self._tasks:
                 task.cancel()
             for task in self._tasks:

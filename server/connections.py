@@ -9,6 +9,7 @@ import contextlib
 import ipaddress
 import logging
 import resource
+import time
 from typing import TYPE_CHECKING
 
 from websockets.asyncio.server import ServerConnection
@@ -16,7 +17,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request
 
 from opsmon.core.clock import format_ts
-from opsmon.core.protocol import CLOSE_POLICY, HELLO_TIMEOUT_SECONDS, MAX_HELLO_BYTES, PROTOCOL_VERSION, Error, Hello, Snapshot, Welcome
+from opsmon.core.protocol import CLOSE_POLICY, HELLO_TIMEOUT_SECONDS, MAX_HELLO_BYTES, PROTOCOL_VERSION, Error, Event, Hello, Snapshot, Welcome
 from opsmon.core.ratelimit import TokenBucket
 from opsmon.core.records import User
 from opsmon.core.state import stage_rows
@@ -42,6 +43,10 @@ HEALTH_HEADROOM = 8
 # Descriptors kept free of client sockets: the database, its WAL, the log,
 # backups, and /healthz when every other socket is taken.
 RESERVED_DESCRIPTORS = 64
+# Sockets dropped at accept are logged once per address and reason in this many seconds, with a count.
+DROP_LOG_SECONDS = 10.0
+# Seconds from accept to a socket's whole HTTP request (at most handshake_timeout_seconds).
+REQUEST_SECONDS = 5.0
 
 
 def descriptor_budget() -> int:
@@ -80,18 +85,33 @@ def gated(connections: Connections) -> type[ServerConnection]:
 
     class Gated(ServerConnection):
         address = "unknown"
+        dropped = False
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            super().connection_made(transport)
             peer = transport.get_extra_info("peername")
             self.address = str(peer[0]) if peer else "unknown"
             if not connections.accepted(self.address):
+                # Dropped before websockets sees it: no handler task, no handshake, no parser.
+                self.dropped = True
                 assert isinstance(transport, asyncio.Transport)
                 transport.abort()
+                return
+            super().connection_made(transport)
+            # A client sends its whole upgrade request at once (after TLS, which is
+            # done by now): one still without it after `request_timeout` is trickling
+            # its headers (slowloris) and goes, long before handshake_timeout_seconds.
+            self.request_timer = self.loop.call_later(connections.request_timeout(), self.no_request)
+
+        def no_request(self) -> None:
+            if self.request is None and not self.transport.is_closing():
+                connections.dropped(self.address, f"before its handshake: no complete HTTP request within {connections.request_timeout():g} s")
+                self.transport.abort()
 
         def connection_lost(self, exc: Exception | None) -> None:
             connections.released(self.address)
-            super().connection_lost(exc)
+            if not self.dropped:
+                self.request_timer.cancel()
+                super().connection_lost(exc)
 
     return Gated
 
@@ -109,6 +129,10 @@ class Connections:
         self.sockets: dict[str, int] = {}
         self.sockets_open = 0
         self.socket_budget = descriptor_budget()
+        # Sockets dropped at accept, per (address, reason): (when last logged, how many since).
+        self._drops: dict[tuple[str, str], tuple[float, int]] = {}
+        self.drop_log_seconds = DROP_LOG_SECONDS
+        self.request_seconds = REQUEST_SECONDS
         # Failed hellos per address: a bucket of failed_hellos_per_minute, refilled over a minute.
         self._failures: dict[str, TokenBucket] = {}
 
@@ -145,17 +169,34 @@ class Connections:
         self.sockets_open += 1
         per_address = self.server.settings.max_connections_per_address + HEALTH_HEADROOM
         if self.sockets[address] > per_address and not self.trusted(address):
-            log.warning(
-                "dropped a connection from %s at accept: %d sockets open from it (max_connections_per_address + %d)", address, per_address, HEALTH_HEADROOM
-            )
+            self.dropped(address, f"at accept: {per_address} sockets open from it (max_connections_per_address + {HEALTH_HEADROOM})")
             return False
         if self.sockets_open > self.socket_budget:
-            log.warning(
-                "dropped a connection from %s at accept: %d sockets open, the most the open-file limit allows (raise LimitNOFILE: docs/deploy.md)",
-                address, self.socket_budget,
-            )  # fmt: skip
+            self.dropped(address, f"at accept: {self.socket_budget} sockets open, the most the open-file limit allows (raise LimitNOFILE: docs/deploy.md)")
             return False
         return True
+
+    def request_timeout(self) -> float:
+        """Seconds a socket has from accept to send its whole HTTP request."""
+        return min(self.request_seconds, self.server.settings.handshake_timeout_seconds)
+
+    def dropped(self, address: str, why: str) -> None:
+        """A socket closed before its handshake: one log line per address and reason
+        every `drop_log_seconds`, with the count since the last (a flood of sockets is
+        thousands a second: no line, nor even a log record, for each)."""
+        self.server.metrics.error("dropped_before_handshake")
+        key = (address, why)
+        now = time.monotonic()
+        every = self.drop_log_seconds
+        since, count = self._drops.get(key, (now - every, 0))
+        if now - since < every:
+            self._drops[key] = (since, count + 1)
+            return
+        if len(self._drops) > 1000:
+            self._drops = {k: v for k, v in self._drops.items() if now - v[0] < every}
+        self._drops[key] = (now, 0)
+        more = f" ({count} more dropped since the last such line)" if count else ""
+        log.warning("dropped a connection from %s %s%s", address, why, more)
 
     def released(self, address: str) -> None:
         """A socket counted by `accepted` closed."""
@@ -273,6 +314,14 @@ class Connections:
         # Who incidents can be assigned to, for the assign picker: not to a token that only reads.
         known = await people(self.server.store, self.server.clock()) if user.may_act() else None
 
+        # A resume's missed events are read before the lock, on the store's reader,
+        # up to the head as it is now: the lock is then held only for what was
+        # committed meanwhile (usually nothing), so a long resume holds up no write.
+        since = hello.since if hello.epoch == self.server.store.epoch else None
+        read_to, early = -1, list[Event]()
+        if since is not None and 0 <= since <= self.server.state.seq and self.server.state.seq - since <= RESUME_LIMIT:
+            read_to = self.server.state.seq
+            early = await self.server.store.events_since(since, until=read_to)
         async with self.server.lock:
             if (
                 self.server.replicated is not None
@@ -317,8 +366,11 @@ class Connections:
                         hello.digest,
                     )
             if since is not None and resume:
-                backlog = batch_frames(encode(event) for event in await self.server.store.events_since(since))
-                frames += backlog
+                if since <= read_to <= head and self.server.store.epoch == hello.epoch:
+                    missed = early + await self.server.store.events_since(read_to, until=head)
+                else:  # the head moved back (a reset) or another epoch: read it all now
+                    missed = await self.server.store.events_since(since, until=head)
+                frames += batch_frames(encode(event) for event in missed)
             else:
                 frames.append(encode(self.snapshot()))
             settings = self.server.settings

@@ -16,7 +16,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 from websockets.asyncio.server import ServerConnection
@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("opsmon.server")
 
 WRITE_BATCH_MAX = 256
+# A read-only token's write counts this many times towards refused_commands_per_minute.
+FORBIDDEN_WEIGHT = 5
 
 # The system's decisions for a write batch, made on the latest state (after the
 # fold): the decisions, and the ids of the token changes they log.
@@ -188,6 +190,10 @@ class Writer:
                     else:
                         self.server.metrics.error("forbidden")
                         self.server.hub.send(connection, encode(Error(code="forbidden", message=refusal.message or "")))
+                    # No client of a read-only token sends writes (the wall's keys never do):
+                    # each one counts several times towards the refusals that close it.
+                    for _ in range(FORBIDDEN_WEIGHT - 1):
+                        too_many(refused, settings.refused_commands_per_minute)
                     if too_many(refused, settings.refused_commands_per_minute):
                         await self.close_refused(connection, user)
                         return
@@ -334,8 +340,12 @@ class Writer:
             )
             self.answer(connection, refusal, "history", started)
             return
-        async with self.server.lock:  # a read between two write batches: it sees only what is committed
-            events = await self.server.store.incident_events(message.incident)
+        # Read on the store's reader (its own connection), not under the server's lock:
+        # the writer goes on committing meanwhile. The answer holds the events up to
+        # the head as it is now (committed, and broadcast); later ones come as events.
+        head = self.server.state.seq
+        # The stored events as the wire writes them (msgspec.Raw), not decoded and encoded again.
+        events = cast(list[Event], await self.server.store.incident_timeline(message.incident, until=head))
         self.answer(connection, Result(id=message.id, ok=True, incident=message.incident, events=events), "history", started)
 
     def incidents(self, connection: ServerConnection, user: User, message: Incidents, started: float) -> None:

@@ -17,7 +17,11 @@ from opsmon.core.config import Config
 from opsmon.core.domain import find_duplicate
 from opsmon.core.fold import fold
 from opsmon.core.state import State
+from opsmon.core.wire import encode
 from server.inbox import PENDING_PER_CONNECTION
+from server.store.core import StoreCore
+from server.store.postgres import READ_POOL_SIZE
+from tests.backends import Databases
 from tests.helpers import FakeClock, Running, province, running_server
 from tests.wire import Peer, http_get, report, stalled_socket
 
@@ -187,3 +191,74 @@ async def test_a_viewer_that_never_reads_history_answers_is_closed_by_bytes(tmp_
         code, _ = await viewer.closed(timeout=30)
         assert code == 1013
         await officer.close()
+
+
+async def test_an_officer_is_answered_while_many_histories_of_a_huge_incident_are_read(databases: Databases, tmp_path: Path, clock: FakeClock) -> None:
+    """Histories are read on the store's own reader, not under the writer's lock.
+    The reader is kept busy by a long read (SQLite: a counting query of some
+    seconds; PostgreSQL: pg_sleep on each of its connections); 20 viewers ask a
+    2 MB timeline 3 times each behind it, and an officer's note is committed and
+    answered meanwhile: every viewer sees the note's event before any history.
+    (Under the lock the note waited for the reads queued before it; on one
+    connection, for the long read too.)"""
+    config = capped_config(client_queue_bytes=64 * 2**20)
+    config = msgspec.structs.replace(config, triage=msgspec.structs.replace(config.triage, max_notes_per_incident=500))
+    async with running_server(tmp_path, clock=clock, config=config, database=databases.url()) as running:
+        officer = await Peer.open(running, running.tokens["officer"])
+        huge = (await officer.command("report", **report(location="TPS 004")))["incident"]
+        own = (await officer.command("report", **report(location="TPS 005")))["incident"]
+        notes = await pipelined(officer, [{"type": "note", "id": f"n{n}", "incident": huge, "text": f"{n} " + "x" * 3900} for n in range(500)])
+        assert all(n["ok"] for n in notes)
+        head = running.server.state.seq
+        viewers = [await Peer.open(running, running.tokens["wall" if n % 2 else "admin"]) for n in range(20)]
+        per_viewer = 3
+        before_note: list[int] = []  # per viewer: histories it got before the note's event
+        answered: list[str] = []
+        note_seq = f'"seq":{head + 1},'
+
+        async def read_all(viewer: Peer) -> None:
+            # Raw frames, parsed afterwards: this process is also the server's, so the
+            # clients' parsing of 2 MB answers must not take the server's time.
+            results, seen_note = 0, False
+            while results < per_viewer or not seen_note:
+                raw = await asyncio.wait_for(viewer.ws.recv(), 120)
+                assert isinstance(raw, str)
+                if raw.startswith('{"type":"result"'):
+                    results += 1
+                    answered.append(raw)
+                elif not seen_note and note_seq in raw:
+                    seen_note = True
+                    before_note.append(results)
+
+        store = running.store
+        assert isinstance(store, StoreCore)
+        if databases.backend == "sqlite":  # its reader is one connection: one long query holds it
+            long_reads = [store.reads.fetch("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 12000000) SELECT count(*) FROM c")]
+        else:
+            long_reads = [store.reads.fetch("SELECT pg_sleep(4)") for _ in range(READ_POOL_SIZE)]
+        busy = [asyncio.create_task(read) for read in long_reads]
+        await asyncio.sleep(0.2)  # under way
+        readers = [asyncio.create_task(read_all(viewer)) for viewer in viewers]
+        for viewer in viewers:  # pipelined: each connection's reads are answered one after another
+            for n in range(per_viewer):
+                await viewer.send({"type": "history", "id": f"h{n}", "incident": huge})
+        await asyncio.sleep(0.3)  # the server has taken them: 20 reads wait for the reader
+        note = await officer.command("note", incident=own, text="polisi sudah tiba")
+        assert note["ok"] and note["seq"] == head + 1
+        assert not any(task.done() for task in busy), "the long read ended before the note was answered: make it longer"
+        assert answered == []  # every history still waits for the reader
+        await asyncio.wait_for(asyncio.gather(*busy, *readers), 120)
+        assert before_note == [0] * len(viewers)
+        # Each history is the whole timeline as committed when it was asked: the report and
+        # its 500 notes, in seq order, never the officer's note on the other incident.
+        assert len(answered) == len(viewers) * per_viewer
+        # Made from the stored JSON, byte for byte what encoding each event again writes.
+        expected = b",".join(encode(e) for e in await running.store.incident_events(huge)).decode()
+        for raw in answered:
+            assert '"events":[' + expected + "]" in raw
+            events = json.loads(raw)["events"]
+            assert len(events) == 501 and all(e["seq"] <= head for e in events)
+            assert [e["seq"] for e in events] == sorted(e["seq"] for e in events)
+            assert {e["kind"] for e in events} == {"incident.reported", "incident.noted"}
+        for peer in (officer, *viewers):
+            await peer.close()

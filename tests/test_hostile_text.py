@@ -10,7 +10,7 @@ import pytest
 
 from opsmon.core.i18n import CATALOG, translate_refusal
 from opsmon.core.protocol import Result
-from opsmon.core.text import for_terminal, forbidden_characters
+from opsmon.core.text import INVISIBLE, LINE_SEPARATORS, for_terminal, forbidden_characters, is_control
 from opsmon.core.wire import BadMessage, decode_client
 from server.auth import AuthError, check_token_fields
 from tests.helpers import Running
@@ -153,3 +153,14 @@ def test_a_refusal_for_control_characters_reads_in_both_languages() -> None:
     assert translate_refusal(result, "id") == "Judul berisi karakter kendali (U+001B); hanya teks biasa yang diterima"
     assert translate_refusal(result, "en") == "Title holds control characters (U+001B); only printable text is allowed"
     assert "reason.control_character" in CATALOG
+
+
+def test_every_character_is_refused_or_allowed_as_its_definition_says() -> None:
+    """The one-scan check refuses exactly what is_control and the one-line sets name,
+    over every code point, and names each refused character once, in order of use."""
+    every = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF)
+    one_line = [c for c in every if is_control(c) or c in LINE_SEPARATORS or c in INVISIBLE]
+    assert forbidden_characters(every) == one_line
+    assert forbidden_characters(every, multiline=True) == [c for c in every if is_control(c) and c not in "\n\t"]
+    assert forbidden_characters("a\x1bb\x1b\u2028c\x07") == ["\x1b", "\u2028", "\x07"]
+    assert forbidden_characters("baris satu\nbaris\tdua", multiline=True) == []

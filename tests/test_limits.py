@@ -50,6 +50,24 @@ async def test_a_viewers_write_is_refused_before_its_text_is_checked(tmp_path: P
         await wall.close()
 
 
+async def test_a_viewer_that_keeps_sending_writes_is_closed_five_times_sooner(tmp_path: Path) -> None:
+    """A read-only token's write counts five times towards refused_commands_per_minute
+    (50 here): the eleventh forbidden write closes the connection 1008; an officer's
+    refused commands count once each."""
+    async with running_server(tmp_path, config=with_server(refused_commands_per_minute=50, bad_frames_per_minute=1000)) as running:
+        wall = await Peer.open(running, running.tokens["wall"])
+        for n in range(30):
+            await wall.send({"type": "note", "id": f"w{n}", "incident": 1, "text": "catatan"})
+        code, frames = await wall.closed(timeout=10)
+        assert (code, wall.ws.close_reason) == (1008, "too many refused commands")
+        assert [f["code"] for f in frames if f.get("type") == "result"] == ["forbidden"] * 11  # 11 x 5 = 55, past 50
+        officer = await Peer.open(running, running.tokens["officer"])
+        for _ in range(30):  # invalid (a title with ESC): refused, counted once each
+            assert (await officer.command("report", **report(title="bad\x1b")))["code"] == "invalid"
+        assert (await officer.command("report", **report()))["ok"]  # still open
+        await officer.close()
+
+
 async def test_a_flood_is_rate_limited_before_validation_then_closed_1008(tmp_path: Path) -> None:
     config = with_server(commands_per_second=5.0, refused_commands_per_minute=40, bad_frames_per_minute=1000)
     async with running_server(tmp_path, config=config) as running:
@@ -150,6 +168,75 @@ async def test_sockets_are_counted_and_timed_from_accept(tmp_path: Path) -> None
         assert (await http_get(running, "/healthz"))[0] == 200
         for peer in peers:
             await peer.close()
+
+
+async def test_a_flood_of_sockets_dropped_at_accept_is_one_log_line_with_a_count(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Sockets past the per-address limit are dropped at accept without a log record
+    each: one line per address (and reason) per interval, the next saying how many
+    more were dropped since. Another address is not touched."""
+    config = with_server(max_connections_per_address=1, handshake_timeout_seconds=30.0)
+    async with running_server(tmp_path, config=config) as running:
+        running.server.connections.drop_log_seconds = 1.0
+        port = running.server.port
+        held = [raw_socket(port) for _ in range(9)]  # 1 + 8 headroom: all accepted
+        await asyncio.sleep(0.2)
+        with caplog.at_level(logging.WARNING, logger="opsmon.server"):
+            flood = [raw_socket(port) for _ in range(40)]
+            assert all(await asyncio.gather(*(asyncio.to_thread(closed_by_server, s) for s in flood)))
+            dropped = [r.getMessage() for r in caplog.records if "dropped a connection" in r.getMessage()]
+            assert dropped == ["dropped a connection from 127.0.0.1 at accept: 9 sockets open from it (max_connections_per_address + 8)"]
+            await asyncio.sleep(1.1)
+            late = raw_socket(port)
+            assert await asyncio.to_thread(closed_by_server, late)
+            dropped = [r.getMessage() for r in caplog.records if "dropped a connection" in r.getMessage()]
+            assert dropped[1:] == [
+                "dropped a connection from 127.0.0.1 at accept: 9 sockets open from it (max_connections_per_address + 8) (39 more dropped since the last such line)"
+            ]
+        assert running.server.connections.sockets["127.0.0.1"] == 9
+        # Another address still gets in, and the held sockets were never disturbed.
+        other = socket.create_connection(("127.0.0.1", port), source_address=("127.0.0.2", 0)) if _has_127_0_0_2() else None
+        for sock in [*held, *flood, late]:
+            sock.close()
+        if other is not None:
+            other.settimeout(0.3)
+            assert not closed_by_server(other)
+            other.close()
+
+
+async def test_a_request_trickled_a_byte_at_a_time_is_closed_long_before_the_handshake_timeout(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Slowloris: headers a byte at a time keep no socket past the request timeout
+    (5 s by default; 0.5 s here), whatever handshake_timeout_seconds says; a client
+    that sends its request at once is served as ever."""
+    async with running_server(tmp_path, config=with_server(handshake_timeout_seconds=30.0)) as running:
+        running.server.connections.request_seconds = 0.5
+        slow = raw_socket(running.server.port)
+        slow.sendall(b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        with caplog.at_level(logging.WARNING, logger="opsmon.server"):
+            closed = False
+            for _ in range(40):  # a header byte every 0.1 s, for up to 4 s
+                try:
+                    slow.sendall(b"X")
+                except OSError:
+                    closed = True
+                    break
+                await asyncio.sleep(0.1)
+            assert closed or await asyncio.to_thread(closed_by_server, slow)
+        assert "dropped a connection from 127.0.0.1 before its handshake: no complete HTTP request within 0.5 s" in caplog.text
+        slow.close()
+        peer = await Peer.open(running, running.tokens["officer"])
+        await asyncio.sleep(0.8)  # past the request timeout: a greeted connection stays
+        assert (await peer.command("report", **report()))["ok"]
+        await peer.close()
+
+
+def _has_127_0_0_2() -> bool:
+    """Whether this machine routes 127.0.0.2 to loopback (Linux does: all of 127/8)."""
+    try:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.2", 0))
+        return True
+    except OSError:
+        return False
 
 
 async def test_the_last_descriptors_are_kept_for_healthz(tmp_path: Path) -> None:

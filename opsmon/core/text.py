@@ -11,6 +11,7 @@ No I/O and no textual here: shared by the server and every client.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 # Bidi embeddings/overrides (U+202A-U+202E) and isolates (U+2066-U+2069)
@@ -50,6 +51,16 @@ def is_control(char: str) -> bool:
     return code < 0x20 or 0x7F <= code <= 0x9F or char in BIDI_CONTROLS
 
 
+def _character_class(chars: frozenset[str] | set[str]) -> re.Pattern[str]:
+    return re.compile("[" + "".join(re.escape(c) for c in sorted(chars)) + "]")
+
+
+# is_control's characters, as sets: C0 and C1 controls, DEL, the bidi controls.
+_CONTROLS = {chr(c) for c in (*range(0x20), *range(0x7F, 0xA0))} | BIDI_CONTROLS
+_ONE_LINE_FORBIDDEN = _character_class(_CONTROLS | ONE_LINE_FORBIDDEN)
+_MULTILINE_FORBIDDEN = _character_class(_CONTROLS - MULTILINE_ALLOWED)
+
+
 def forbidden_characters(text: str, *, multiline: bool = False) -> list[str]:
     """The distinct forbidden characters in `text`, in order of first use.
 
@@ -58,12 +69,9 @@ def forbidden_characters(text: str, *, multiline: bool = False) -> list[str]:
     fields allow newline and tab (and line separators and invisible
     characters, which are prose there).
     """
-    found: list[str] = []
-    for char in text:
-        bad = (is_control(char) and char not in MULTILINE_ALLOWED) if multiline else (is_control(char) or char in ONE_LINE_FORBIDDEN)
-        if bad and char not in found:
-            found.append(char)
-    return found
+    # One regular expression scan (C speed): every frame's every string passes here
+    # before it is decided, a 4,000-character note included.
+    return list(dict.fromkeys((_MULTILINE_FORBIDDEN if multiline else _ONE_LINE_FORBIDDEN).findall(text)))
 
 
 def describe(char: str) -> str:

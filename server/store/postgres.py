@@ -50,6 +50,8 @@ log = logging.getLogger("opsmon.store")
 
 PG_SCHEMA_VERSION = 2
 POOL_SIZE = 4
+# Connections for the log reads of the server's answers (open_reader), beside the pool.
+READ_POOL_SIZE = 2
 CONNECT_TIMEOUT_SECONDS = 10
 # The advisory locks of one schema: (class, the schema's key). SERVE is held
 # shared by every replica and exclusively by migrate/reset/copy; SEQ for the
@@ -283,6 +285,7 @@ class PostgresStore(StoreCore):
         self.created = ""
         self._pool: asyncpg.Pool[Any] | None = None
         self._sql: PgSql | None = None
+        self._read_pool: asyncpg.Pool[Any] | None = None
         self._holder: asyncpg.Connection[Any] | None = None
         self._key = 0  # the schema's advisory lock key (hashtext of database:schema)
         self._timers: asyncpg.Connection[Any] | None = None
@@ -400,7 +403,21 @@ class PostgresStore(StoreCore):
                 return "; ".join(f"PostgreSQL session {pid} from {addr}{f' ({app})' if app else ''}" for pid, addr, app in rows)
         return "a holder that could not be named"
 
+    async def open_reader(self) -> None:
+        """A pool of its own for the log reads (histories, resumes): a long read
+        never takes a connection the writer, the follower or the timers need."""
+        if self._read_pool is not None:
+            return
+        try:
+            self._read_pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=READ_POOL_SIZE, timeout=CONNECT_TIMEOUT_SECONDS)
+        except _CONNECT_ERRORS as exc:
+            raise StoreError(f"cannot use the PostgreSQL database {self.location}: {type(exc).__name__}: {exc}") from None
+        self._reader = PgSql(self._read_pool)
+
     async def close(self) -> None:
+        read_pool, self._read_pool, self._reader = self._read_pool, None, None
+        if read_pool is not None:
+            await read_pool.close()
         if self._beat_name is not None and self._pool is not None:
             with contextlib.suppress(*_CONNECT_ERRORS):  # stopped cleanly: its lease ends now, not in LEASE_SECONDS
                 await self._pool.execute("DELETE FROM replicas WHERE name = $1 AND pid = $2", self._beat_name, os.getpid(), timeout=5)

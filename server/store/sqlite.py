@@ -187,6 +187,7 @@ class SqliteStore(StoreCore):
         self.migration_backup: Path | None = None
         self._db: aiosqlite.Connection | None = None
         self._sql: SqliteSql | None = None
+        self._reader_db: aiosqlite.Connection | None = None
         self.epoch = ""
         self.created = ""
 
@@ -244,7 +245,25 @@ class SqliteStore(StoreCore):
             return f"cannot write the database {self.path}: the disk is full ({text})"
         return f"{self.path}: not a usable opsmon database ({text})"
 
+    async def open_reader(self) -> None:
+        """A second connection, read-only, in a thread of its own: WAL lets it
+        read what is committed while the writer writes, so a history or a
+        resume's events never queue behind a commit, nor a commit behind them."""
+        if self._reader_db is not None:
+            return
+        try:
+            self._reader_db = await aiosqlite.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+            await self._reader_db.execute("PRAGMA busy_timeout=5000")
+            await self._reader_db.execute("PRAGMA query_only=ON")
+        except aiosqlite.DatabaseError as exc:
+            await self.close()
+            raise StoreError(self._explain(exc)) from None
+        self._reader = SqliteSql(self._reader_db)
+
     async def close(self) -> None:
+        if self._reader_db is not None:
+            reader, self._reader_db, self._reader = self._reader_db, None, None
+            await reader.close()
         if self._db is not None:
             db, self._db, self._sql = self._db, None, None
             await db.close()
