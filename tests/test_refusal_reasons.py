@@ -73,6 +73,8 @@ SAMPLES: dict[str, dict[str, object]] = {
     "not_exercise": {},
     "exercise_state": {"action": "resume", "state": "running"},
     "exercise_ended": {},
+    "inject_admin_only": {"role": "officer"},
+    "inject_not_exercise": {},
 }
 
 

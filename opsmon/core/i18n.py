@@ -320,6 +320,14 @@ CATALOG: dict[str, dict[str, str]] = {
         "id": "latihan sudah diakhiri: catatannya dibekukan untuk laporan pasca-latihan",
         "en": "the exercise has ended: its record is frozen for the after-action report",
     },
+    "reason.inject_admin_only": {
+        "id": "token {role} tidak bisa: hanya token admin pelatih yang mengirim inject",
+        "en": "a {role} token cannot: only the trainer's admin token sends an inject",
+    },
+    "reason.inject_not_exercise": {
+        "id": "server ini melayani malam sungguhan: inject hanya untuk latihan",
+        "en": "this server runs a real night: an inject is for a training exercise only",
+    },
     "reason.exercise_state": {"id": "latihan tidak bisa {action}: sedang {state}", "en": "cannot {action} the exercise: it is {state}"},
     "reason.exercise.pause": {"id": "dijeda", "en": "pause"},
     "reason.exercise.resume": {"id": "dilanjutkan", "en": "resume"},

@@ -55,9 +55,15 @@ class IncidentDraft(msgspec.Struct):
     location: Location = ""
 
 
-class Report(msgspec.Struct, tag="report", tag_field="type"):
+class Report(msgspec.Struct, tag="report", tag_field="type", omit_defaults=True):
     id: CommandId
     incident: IncidentDraft
+    # Added to v1 (exercises): the trainer's inject, an incident sent now as a field desk
+    # (`desk`: KPU, Bawaslu or Polri; `reporter`: the name it shows, "Lapangan <desk>" if
+    # left out). An admin token on an exercise server only. Left out on a field report.
+    inject: bool = False
+    desk: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+    reporter: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] | None = None
 
 
 class Ack(msgspec.Struct, tag="ack", tag_field="type"):

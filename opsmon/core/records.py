@@ -81,6 +81,9 @@ class Incident(msgspec.Struct):
     owner: Actor | None = None
     snoozed_until: str | None = None
     merged_into: int | None = None
+    # Added to v1 (exercises): the trainer sent it (`opsmon exercise inject`) as a field desk.
+    # Screens show it like any field report; only an admin token's screens mark it.
+    inject: bool = False
 
 
 class StageRow(msgspec.Struct):
