@@ -4,10 +4,16 @@ exercise server, real websockets, the wall clock moved by hand."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from pathlib import Path
 
+import pytest
+
+from opsmon.cli import main
 from tests.exercises import exercise_server
 from tests.helpers import running_server
+from tests.processes import opsmon
 from tests.wire import Peer
 
 FLOOD = {
@@ -68,3 +74,71 @@ async def test_only_the_trainers_admin_token_injects_and_only_on_an_exercise(tmp
         assert (refused["ok"], refused["code"], refused["reason"]) == (False, "invalid", "inject_not_exercise")
         assert real.server.state.seq == 0
         await admin.close()
+
+
+async def test_the_cli_injects_typed_or_from_the_scenario_and_the_report_lists_who_handled_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    async with exercise_server(tmp_path, speed=60) as (server, clock):
+        trainee = await Peer.open(server, server.tokens["officer"])  # Bawaslu
+        # The server runs hari-h: its 5th [[inject]] is KPU's queue at TPS 012 in Banjarmasin.
+        listed = await asyncio.to_thread(opsmon, "exercise", "inject", "--list", "--url", server.url, "--token", server.tokens["admin"])
+        assert listed.returncode == 0, listed.stderr
+        assert any(line.split()[0] == "5" and "Antrean pemilih DPTb" in line for line in listed.stdout.splitlines())
+        prepared = await asyncio.to_thread(opsmon, "exercise", "inject", "--from-scenario", "5", "--url", server.url, "--token", server.tokens["admin"])
+        assert prepared.returncode == 0, prepared.stderr
+        assert prepared.stdout.strip() == "inject: incident 1 sent as KPU (seq 1)"
+        typed = await asyncio.to_thread(
+            opsmon,
+            "exercise", "inject", "--desk", "polri", "--regency", "Banjar", "--category", "bencana", "--severity", "high",
+            "--title", FLOOD["title"], "--location", FLOOD["location"], "--reporter", "Pos Pam Sungai Tabuk",
+            "--url", server.url, "--token", server.tokens["admin"],
+        )  # fmt: skip
+        assert typed.returncode == 0, typed.stderr
+        first, second = server.server.state.incidents[1], server.server.state.incidents[2]
+        assert (first.reporter.agency, first.regency, first.inject) == ("KPU", "6371", True)
+        assert (second.reporter.name, second.reporter.agency, second.regency) == ("Pos Pam Sungai Tabuk", "Polri", "6303")
+        clock.advance(seconds=3)  # three scenario minutes
+        assert (await trainee.command("ack", incident=1))["ok"]
+        refused = await asyncio.to_thread(
+            opsmon, "exercise", "inject", "--from-scenario", "1", "--url", server.url, "--token", server.tokens["officer"], "--lang", "id"
+        )
+        assert refused.returncode == 3 and "hanya token admin pelatih yang mengirim inject" in refused.stderr, refused
+        await server.server.tokens.check()
+        await trainee.close()
+        db = server.db_path
+    assert await asyncio.to_thread(main, ["exercise", "report", "--db", str(db), "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    injects = {i["id"]: i for i in report["injects"]}
+    assert set(injects) == {1, 2}
+    assert (injects[1]["desk"], injects[1]["handled_by"], injects[1]["time_to_ack_minutes"]) == ("KPU", ["Bawaslu/officer"], 3.0)
+    assert (injects[2]["desk"], injects[2]["reporter"], injects[2]["handled_by"], injects[2]["status"]) == ("Polri", "Pos Pam Sungai Tabuk", [], "open")
+    assert await asyncio.to_thread(main, ["exercise", "report", "--db", str(db)]) == 0
+    md = capsys.readouterr().out
+    assert "## Inject pelatih" in md
+    assert "| 14 Feb 05:00 WITA | KPU/Lapangan KPU | #1 Banjarmasin: Antrean pemilih DPTb" in md
+    assert "| Bawaslu/officer | 3 | - | tidak |" in md
+    assert "| Polri/Pos Pam Sungai Tabuk | #2 Banjar: Banjir setinggi lutut" in md and "| belum ada | - | - |" in md
+    head = next(line for line in md.splitlines() if line.startswith("### #1 "))
+    assert "Antrean pemilih DPTb" in head and head.endswith("(inject)")  # the trainer's report marks it in the timelines too
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--desk", "KPU", "--regency", "6371"], "an inject needs --category, --severity, --title (or --from-scenario N; --list shows the scenario's)"),
+        (
+            ["--from-scenario", "2", "--scenario", "hari-h"],
+            "--from-scenario 2: hari-h has no incident inject 2 (its incident injects: 1, 4, 5, 6, 7; see --list)",
+        ),
+        (["--from-scenario", "1", "--scenario", "hari-h", "--desk", "TNI"], "--desk 'TNI' is not one of KPU, Bawaslu, Polri"),
+        (["--from-scenario", "1", "--scenario", "nope.toml"], "unknown scenario 'nope.toml' (known: rekap, hari-h, or a .toml file)"),
+        (["--from-scenario", "1", "--scenario", "hari-h", "--regency", "Atlantis"], "unknown regency 'Atlantis' (known: "),
+        (["--from-scenario", "1", "--scenario", "hari-h", "--severity", "urgent"], "unknown severity 'urgent' (known: "),
+        (["--from-scenario", "1", "--scenario", "hari-h", "--title", " "], "--title must be 1 to 200 characters"),
+        (["--from-scenario", "1", "--scenario", "hari-h", "--reporter", " "], "--reporter must be 1 to 100 characters"),
+    ],
+)
+def test_the_clis_bad_arguments_are_one_line_and_send_nothing(args: list[str], said: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # The URL is never dialled: every one of these is refused before a connection.
+    assert main(["exercise", "inject", *args, "--url", "ws://127.0.0.1:9/ws", "--token", "x"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"opsmon: error: {said}"), err

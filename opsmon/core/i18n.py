@@ -489,6 +489,15 @@ CATALOG: dict[str, dict[str, str]] = {
         "id": "insiden | di-ack | selesai | masih terbuka | batas waktu terlewat | tak pernah di-ack | eskalasi otomatis | sampai ack (median / terlama) | sampai selesai (median / terlama) | ditolak | catatan",
         "en": "incidents | acknowledged | resolved | still open | deadlines missed | never acknowledged | automatic escalations | to ack (median / worst) | to resolve (median / worst) | refusals | notes",
     },
+    "aar.injects": {"id": "Inject pelatih", "en": "The trainer's injects"},
+    "aar.injects.columns": {
+        "id": "dikirim | sebagai meja | insiden | ditangani oleh | menit ke ack | menit ke selesai | batas waktu terlewat",
+        "en": "sent | as desk | incident | handled by | minutes to ack | minutes to resolve | deadline missed",
+    },
+    "aar.injects.nobody": {"id": "belum ada", "en": "nobody yet"},
+    "aar.inject": {"id": "inject", "en": "inject"},
+    "aar.yes": {"id": "ya", "en": "yes"},
+    "aar.no": {"id": "tidak", "en": "no"},
     "aar.trainees": {"id": "Peserta", "en": "Trainees"},
     "aar.trainees.columns": {
         "id": "peserta | ditangani | di-ack | sampai ack (median / terlama) | selesai | sampai selesai (median / terlama) | batas waktu terlewat | eskalasi | ditolak | mencoba ack milik orang lain | catatan",

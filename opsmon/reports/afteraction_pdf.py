@@ -80,6 +80,10 @@ def render_pdf(
     if reporters:
         pdf.ln(1)
         text(reporters, 8.5)
+    injects = w.inject_table()
+    if injects.rows:
+        section(injects.title)
+        _draw(pdf, injects, size=7)
 
     pdf.add_page()
     text(w.tr("aar.timelines"), 13, "B", 7)
@@ -88,6 +92,8 @@ def render_pdf(
         if pdf.will_page_break(14):
             pdf.add_page()
         head = w.incident_head(incident)
+        if incident.get("inject"):
+            head += f" ({w.tr('aar.inject')})"
         if incident["deadline_missed"]:
             head += f" - {w.tr('aar.deadline_missed')}"
         text(head, 9.5, "B", 5)
