@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 
 from opsmon.cli import main
+from opsmon.tui.app import OpsmonApp
 from tests.exercises import exercise_server
 from tests.helpers import running_server
 from tests.processes import opsmon
+from tests.tui_helpers import loaded, screen_lines, settle, until
 from tests.wire import Peer
 
 FLOOD = {
@@ -102,6 +104,9 @@ async def test_the_cli_injects_typed_or_from_the_scenario_and_the_report_lists_w
             opsmon, "exercise", "inject", "--from-scenario", "1", "--url", server.url, "--token", server.tokens["officer"], "--lang", "id"
         )
         assert refused.returncode == 3 and "hanya token admin pelatih yang mengirim inject" in refused.stderr, refused
+        shows = {token: await asyncio.to_thread(opsmon, "show", "1", "--url", server.url, "--token", server.tokens[token]) for token in ("admin", "officer")}
+        assert "by KPU/Lapangan KPU (inject: the trainer sent it)" in shows["admin"].stdout, shows["admin"]
+        assert "by KPU/Lapangan KPU" in shows["officer"].stdout and "inject" not in shows["officer"].stdout
         await server.server.tokens.check()
         await trainee.close()
         db = server.db_path
@@ -142,3 +147,35 @@ def test_the_clis_bad_arguments_are_one_line_and_send_nothing(args: list[str], s
     assert main(["exercise", "inject", *args, "--url", "ws://127.0.0.1:9/ws", "--token", "x"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"opsmon: error: {said}"), err
+
+
+async def test_a_trainee_sees_an_inject_as_a_field_report_and_only_the_trainer_sees_the_mark(tmp_path: Path) -> None:
+    async with exercise_server(tmp_path, speed=60) as (server, clock):
+        trainer = await Peer.open(server, server.tokens["admin"])
+
+        async def detail_as(token: str) -> str:
+            """The queue, then the incident's detail screen, as `token` sees them."""
+            app = OpsmonApp(url=server.url, token=server.tokens[token], clock=clock)
+            async with app.run_test(size=(120, 40)) as pilot:
+                await until(pilot, lambda: app.welcome is not None)
+                if not server.server.state.incidents:
+                    sent = await trainer.command("report", incident=FLOOD, inject=True, desk="Polri")
+                    assert sent["ok"], sent
+                await until(pilot, loaded(app, 1))
+                await settle(pilot)
+                queue = "\n".join(screen_lines(app))
+                assert "Banjir setinggi lutut" in queue and "inject" not in queue.casefold()
+                await pilot.press("enter")  # the incident's detail
+                timeline = app.screen.query_one("#detail-timeline")
+                await until(pilot, lambda: "Lapangan Polri" in str(timeline.render()))
+                await settle(pilot)
+                return "\n".join(screen_lines(app))
+
+        trainee = await detail_as("officer")
+        # The trainee's detail: Polri's field desk reported it, and nothing says the trainer sent it.
+        assert "Polri/Lapangan Polri" in trainee
+        assert "inject" not in trainee.casefold() and "pelatih" not in trainee.casefold()
+        # The trainer's (an admin token) says so.
+        seat = await detail_as("admin")
+        assert "Polri/Lapangan Polri" in seat and "dikirim pelatih" in seat
+        await trainer.close()

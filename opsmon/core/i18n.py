@@ -489,6 +489,11 @@ CATALOG: dict[str, dict[str, str]] = {
         "id": "insiden | di-ack | selesai | masih terbuka | batas waktu terlewat | tak pernah di-ack | eskalasi otomatis | sampai ack (median / terlama) | sampai selesai (median / terlama) | ditolak | catatan",
         "en": "incidents | acknowledged | resolved | still open | deadlines missed | never acknowledged | automatic escalations | to ack (median / worst) | to resolve (median / worst) | refusals | notes",
     },
+    "detail.inject": {"id": "Inject", "en": "Inject"},
+    "detail.inject.yes": {
+        "id": "dikirim pelatih (peserta melihatnya sebagai laporan lapangan)",
+        "en": "sent by the trainer (trainees see a field report)",
+    },
     "aar.injects": {"id": "Inject pelatih", "en": "The trainer's injects"},
     "aar.injects.columns": {
         "id": "dikirim | sebagai meja | insiden | ditangani oleh | menit ke ack | menit ke selesai | batas waktu terlewat",

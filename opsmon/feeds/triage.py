@@ -245,7 +245,8 @@ def table(incidents: list[Incident], config: Config, now: datetime) -> str:
     return "\n".join("  ".join(cell.ljust(widths[c]) for c, cell in enumerate(row[:-1])) + "  " + row[-1] for row in rows)
 
 
-def timeline(incident: Incident, events: list[Event], config: Config) -> str:
+def timeline(incident: Incident, events: list[Event], config: Config, *, trainer: bool = False) -> str:
+    """`opsmon show`'s text; `trainer` (an admin token): an inject says so on its reported line (the trainees' never does)."""
     tz = config.province.tz
     regency = config.regency(incident.regency)
     lines = [
@@ -253,7 +254,8 @@ def timeline(incident: Incident, events: list[Event], config: Config) -> str:
         f"  status    {_state_word(incident, config)}, severity {incident.severity}, level {incident.level}, reports x{incident.reports}",
         f"  where     {regency.name if regency else for_terminal(incident.regency)}; {for_terminal(incident.location) or '-'}",
         f"  category  {incident.category}",
-        f"  reported  {local_datetime(incident.reported, tz)} by {who(incident.reporter)}",
+        f"  reported  {local_datetime(incident.reported, tz)} by {who(incident.reporter)}"
+        + (" (inject: the trainer sent it)" if trainer and incident.inject else ""),
         f"  owner     {who(incident.owner) if incident.owner else '-'}",
     ]
     due = ack_deadline(incident)  # none once acknowledged, snoozed, merged or resolved: never a stale one
@@ -308,5 +310,5 @@ async def run_read(args: argparse.Namespace, config: Config, session: Session) -
     if args.json:
         print(json.dumps({"incident": to_builtins(incident), "events": [to_builtins(e) for e in events]}, ensure_ascii=False))
     else:
-        print(timeline(incident, events, config))
+        print(timeline(incident, events, config, trainer=user.role == "admin"))
     return EXIT_OK
