@@ -489,6 +489,8 @@ CATALOG: dict[str, dict[str, str]] = {
         "id": "insiden | di-ack | selesai | masih terbuka | batas waktu terlewat | tak pernah di-ack | eskalasi otomatis | sampai ack (median / terlama) | sampai selesai (median / terlama) | ditolak | catatan",
         "en": "incidents | acknowledged | resolved | still open | deadlines missed | never acknowledged | automatic escalations | to ack (median / worst) | to resolve (median / worst) | refusals | notes",
     },
+    "roster.absent": {"id": "Belum tersambung ({count} dari {expected}): {names}", "en": "Not connected ({count} of {expected}): {names}"},
+    "roster.more": {"id": "dan {count} lainnya", "en": "and {count} more"},
     "detail.inject": {"id": "Inject", "en": "Inject"},
     "detail.inject.yes": {
         "id": "dikirim pelatih (peserta melihatnya sebagai laporan lapangan)",

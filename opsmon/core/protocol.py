@@ -216,6 +216,19 @@ class Batch(msgspec.Struct, tag="batch", tag_field="type"):
     events: list[Event]
 
 
+class RosterInfo(msgspec.Struct):
+    """Added to v1 (exercises): who of the expected trainees is not connected now.
+    `expected`: how many the exercise expects (its roster, else every officer token);
+    `absent`: those not connected (name and desk), at most ROSTER_SHOWN; `more`: how many beyond."""
+
+    expected: int
+    absent: list[Actor]
+    more: int = 0
+
+
+ROSTER_SHOWN = 50
+
+
 class ExerciseInfo(msgspec.Struct):
     """Added to v1 (in `welcome`): the server runs a training exercise on scenario time."""
 
@@ -229,6 +242,9 @@ class ExerciseInfo(msgspec.Struct):
     # Added to v1: "scenario" (deadlines in scenario minutes: 5 real seconds at x60) or
     # "real" (in real minutes: the trainees get the minutes a real night gives).
     deadlines: str = "scenario"
+    # Added to v1: who of the expected trainees is not connected as the welcome is sent
+    # (later changes come in `status`).
+    roster: RosterInfo | None = None
 
 
 class Welcome(msgspec.Struct, tag="welcome", tag_field="type"):
@@ -288,9 +304,13 @@ class Error(msgspec.Struct, tag="error", tag_field="type"):
 
 
 class Status(msgspec.Struct, tag="status", tag_field="type"):
-    """Added to v1: the server's trouble began (`problem`) or ended (null)."""
+    """Added to v1: the server's trouble began (`problem`) or ended (null).
+    Added to v1: on an exercise server, also sent when who of the expected trainees is
+    connected changes (`roster`; `problem` then repeats the current one). A status
+    without `roster` leaves the roster as it was."""
 
     problem: str | None = None
+    roster: RosterInfo | None = None
 
 
 ServerMessage = Welcome | Snapshot | Event | Batch | Result | Error | Status

@@ -49,6 +49,8 @@ class OpsmonHost(CommandHost, Protocol):
     @property
     def province_name(self) -> str: ...
     @property
+    def absent_text(self) -> str: ...  # an exercise's expected trainees not connected (the wall, an admin token)
+    @property
     def commander(self) -> Commander: ...  # acknowledge, ask, snooze, take, assign, change_severity, merge
 
     def now(self) -> datetime: ...

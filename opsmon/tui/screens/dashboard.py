@@ -18,6 +18,7 @@ from opsmon.tui.widgets.charts import NightCharts
 from opsmon.tui.widgets.provincemap import ProvinceMap, legend_rows
 from opsmon.tui.widgets.queue import IncidentQueue
 from opsmon.tui.widgets.regency import RegencyGrid, RegencyPanel
+from opsmon.tui.widgets.roster import RosterLine
 from opsmon.tui.widgets.status import HeaderBar, OfflineBanner, Ticker
 
 CHARTS_HEIGHT = 6  # title, four severities, TPS counted
@@ -45,6 +46,7 @@ class DashboardScreen(LiveScreen):
     def compose(self) -> ComposeResult:
         yield HeaderBar()
         yield OfflineBanner()
+        yield RosterLine()
         with Horizontal(id="body"):
             with Vertical(id="main"):
                 with RegencyGrid(id="regencies"):
@@ -143,6 +145,7 @@ class DashboardScreen(LiveScreen):
             header.user = app.welcome.user
             header.province = app.province_name
         self.query_one(OfflineBanner).show(app.banner_text())
+        self.query_one(RosterLine).show(app.absent_text)
         if lookup is None:
             header.refresh()
             ticker = self.query_one(Ticker)
