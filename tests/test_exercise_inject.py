@@ -9,9 +9,11 @@ import json
 from pathlib import Path
 
 import pytest
+from textual.widgets import Input
 
 from opsmon.cli import main
 from opsmon.tui.app import OpsmonApp
+from opsmon.tui.palette import commands
 from tests.exercises import exercise_server
 from tests.helpers import running_server
 from tests.processes import opsmon
@@ -179,3 +181,34 @@ async def test_a_trainee_sees_an_inject_as_a_field_report_and_only_the_trainer_s
         seat = await detail_as("admin")
         assert "Polri/Lapangan Polri" in seat and "dikirim pelatih" in seat
         await trainer.close()
+
+
+async def test_the_trainers_palette_opens_the_inject_dialog_and_a_trainee_gets_the_report(tmp_path: Path) -> None:
+    async with exercise_server(tmp_path, speed=60) as (server, clock):
+        trainee = await Peer.open(server, server.tokens["polisi"])
+        # A trainee's palette has no inject.
+        seat = OpsmonApp(url=server.url, token=server.tokens["officer"], clock=clock)
+        async with seat.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda: seat.welcome is not None)
+            assert not [c for c in commands(seat, seat.screen) if c.title == "Inject insiden"]
+        app = OpsmonApp(url=server.url, token=server.tokens["admin"], clock=clock)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda: app.welcome is not None and app.lookup is not None)
+            await pilot.press("ctrl+p")
+            await until(pilot, lambda: type(app.screen).__name__ == "CommandPalette")
+            await pilot.press(*"Inject insiden")
+            await pilot.pause(0.3)
+            await pilot.press("enter")
+            await until(pilot, lambda: type(app.screen).__name__ == "InjectModal")
+            # A desk that is no agency is said in the dialog, and nothing is sent.
+            await pilot.press(*"TNI", "enter", *"Banjar", "enter", *"bencana", "enter", *"high", "enter", *FLOOD["title"], "enter", "enter", "enter")
+            await until(pilot, lambda: "meja harus KPU, Bawaslu atau Polri" in str(app.screen.query_one("#error").render()))
+            assert server.server.state.seq == 0
+            app.screen.query_one("#inject-desk", Input).value = ""
+            await pilot.press(*"polri", "enter", "enter", "enter", "enter", "enter", *FLOOD["location"], "enter", "enter")
+            await until(pilot, lambda: "inject terkirim: insiden #1 sebagai Polri" in app.notices)
+            assert type(app.screen).__name__ != "InjectModal"  # closed once the server took it
+        event = next(e for e in await trainee.wait_events(1) if e["kind"] == "incident.reported")
+        assert event["actor"] == {"name": "Lapangan Polri", "agency": "Polri"}
+        assert (event["data"]["regency"], event["data"]["title"], event["data"]["inject"]) == ("6303", FLOOD["title"], True)
+        await trainee.close()

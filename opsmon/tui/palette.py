@@ -18,6 +18,7 @@ from opsmon.core.i18n import Translator
 from opsmon.core.text import for_terminal
 from opsmon.tui.actions import ACTIONS, DASHBOARD, DETAIL, Action, Scoped
 from opsmon.tui.plain import highlighted, plain
+from opsmon.tui.screens.inject import is_trainer, open_inject
 
 if TYPE_CHECKING:
     from textual.screen import Screen
@@ -53,6 +54,8 @@ def commands(app: OpsmonHost, screen: Screen[Any]) -> Iterator[PaletteCommand]:
                     yield PaletteCommand(tr("palette.focus", name=name), other("palette.focus", name=name), tr(action.palette, n=n), _focus(dashboard, code))
             else:
                 yield PaletteCommand(tr(action.label), other(action.label), tr(action.palette), _run(target, action))
+    if is_trainer(app):  # the trainer's seat only: an exercise's inject (opsmon.tui.screens.inject)
+        yield PaletteCommand(tr("palette.inject"), other("palette.inject"), tr("palette.inject.help"), lambda: open_inject(app))
 
 
 def _run(node: Any, action: Action) -> Callable[[], Any]:
