@@ -12,6 +12,9 @@ import pytest
 from textual.widgets import Input
 
 from opsmon.cli import main
+from opsmon.core.events import IncidentReported
+from opsmon.core.protocol import Event
+from opsmon.core.wire import decode_server, encode
 from opsmon.tui.app import OpsmonApp
 from opsmon.tui.palette import commands
 from tests.exercises import exercise_server
@@ -212,3 +215,22 @@ async def test_the_trainers_palette_opens_the_inject_dialog_and_a_trainee_gets_t
         assert event["actor"] == {"name": "Lapangan Polri", "agency": "Polri"}
         assert (event["data"]["regency"], event["data"]["title"], event["data"]["inject"]) == ("6303", FLOOD["title"], True)
         await trainee.close()
+
+
+async def test_an_injects_event_folds_and_encodes_back_the_same_and_a_restarted_server_keeps_the_mark(tmp_path: Path) -> None:
+    async with exercise_server(tmp_path, speed=60) as (server, _):
+        trainer = await Peer.open(server, server.tokens["admin"])
+        assert (await trainer.command("report", incident=FLOOD, inject=True, desk="Bawaslu"))["ok"]
+        frame = next(e for e in await trainer.wait_events(1) if e["kind"] == "incident.reported")
+        await trainer.close()
+        tokens = server.tokens
+    # The event as a client decodes it: the same JSON again (its digest holds), and the incident it folds to is marked.
+    event = decode_server(json.dumps({"type": "event", **frame}))
+    assert isinstance(event, Event) and isinstance(event.data, IncidentReported)
+    assert json.loads(encode(event)) == {"type": "event", **frame}
+    assert event.data.as_incident().inject
+    async with exercise_server(tmp_path, speed=60) as (again, _):
+        assert again.server.state.incidents[1].inject  # read back from the database
+        peer = await Peer.open(again, tokens["officer"])
+        assert peer.snapshot is not None and peer.snapshot["incidents"][0]["inject"] is True
+        await peer.close()
