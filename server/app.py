@@ -200,6 +200,15 @@ class OpsmonServer:
             return None
         return self.attendance.info(self.hub.connected_names() | ({joining} if joining else set()))
 
+    async def reload_roster(self) -> None:
+        """Tokens were added or revoked: the expected trainees again (a --roster stays as it is), said if that changes who is absent."""
+        if self.attendance is None or self.exercise is None or self.exercise.settings.roster:
+            return
+        last = self.attendance.last
+        self.attendance = await Attendance.load(self.store, self.exercise.settings)
+        self.attendance.last = last
+        self.roster_moved()
+
     def roster_moved(self) -> None:
         """A connection came or went: if who of the expected is absent changed, every client hears it (a `status`)."""
         if self.attendance is None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from opsmon.training.roster import Trainee
 from opsmon.tui.app import OpsmonApp
+from server.auth import add_token
 from tests.exercises import exercise_server
 from tests.helpers import running_server
 from tests.tui_helpers import screen_lines, settle, until
@@ -44,6 +45,11 @@ async def test_the_welcome_and_a_status_on_each_change_say_who_is_not_connected(
     async with exercise_server(tmp_path / "tokens", speed=60) as (server, _):
         wall = await Peer.open(server, server.tokens["wall"])
         assert absent(wall.welcome["exercise"]["roster"]) == ["Bawaslu/officer", "KPU/bjm", "Polri/polisi"]
+        # A trainee's token added while it serves is expected from the server's next token round.
+        await add_token(server.store, "Peserta 21", "officer", "Polri", None, {r.code for r in server.config.regencies}, log_change=True)
+        await server.server.tokens.check()
+        status = await wall.until(lambda f: f.get("type") == "status")
+        assert absent(status["roster"]) == ["Bawaslu/officer", "KPU/bjm", "Polri/Peserta 21", "Polri/polisi"]
         await wall.close()
     async with running_server(tmp_path, db_name="malam.db") as real:
         wall = await Peer.open(real, real.tokens["wall"])
