@@ -127,6 +127,11 @@ async def test_the_cli_injects_typed_or_from_the_scenario_and_the_report_lists_w
     assert "| 14 Feb 05:00 WITA | KPU/Lapangan KPU | #1 Banjarmasin: Antrean pemilih DPTb" in md
     assert "| Bawaslu/officer | 3 | - | tidak |" in md
     assert "| Polri/Pos Pam Sungai Tabuk | #2 Banjar: Banjir setinggi lutut" in md and "| belum ada | - | - |" in md
+    pdf = tmp_path / "laporan.pdf"
+    assert await asyncio.to_thread(main, ["exercise", "report", "--db", str(db), "--format", "pdf", "--output", str(pdf)]) == 0
+    pdfium = pytest.importorskip("pypdfium2", reason="pypdfium2 is in the test extra: pip install -e '.[test]'")
+    first = pdfium.PdfDocument(pdf.read_bytes())[0].get_textpage().get_text_range()
+    assert "Inject pelatih" in first and "Polri/Pos Pam Sungai Tabuk" in first  # on the summary page, as a table
     head = next(line for line in md.splitlines() if line.startswith("### #1 "))
     assert "Antrean pemilih DPTb" in head and head.endswith("(inject)")  # the trainer's report marks it in the timelines too
 

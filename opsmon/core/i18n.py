@@ -523,8 +523,8 @@ CATALOG: dict[str, dict[str, str]] = {
     },
     "aar.injects": {"id": "Inject pelatih", "en": "The trainer's injects"},
     "aar.injects.columns": {
-        "id": "dikirim | sebagai meja | insiden | ditangani oleh | menit ke ack | menit ke selesai | batas waktu terlewat",
-        "en": "sent | as desk | incident | handled by | minutes to ack | minutes to resolve | deadline missed",
+        "id": "dikirim | sebagai | insiden | ditangani oleh | ack (menit) | selesai (menit) | terlambat",
+        "en": "sent | as | incident | handled by | ack (minutes) | resolved (minutes) | late",
     },
     "aar.injects.nobody": {"id": "belum ada", "en": "nobody yet"},
     "aar.inject": {"id": "inject", "en": "inject"},
