@@ -12,7 +12,7 @@ from opsmon.core.text import for_terminal
 class RosterLine(Widget):
     """One line, shown only while an exercise has expected trainees not connected."""
 
-    DEFAULT_CSS = "RosterLine { height: 1; display: none; } RosterLine.-absent { display: block; }"
+    DEFAULT_CSS = "RosterLine { height: 1; display: none; text-wrap: nowrap; text-overflow: ellipsis; padding: 0 1; } RosterLine.-absent { display: block; }"
 
     def __init__(self) -> None:
         super().__init__(id="roster")
