@@ -112,6 +112,11 @@ async def test_the_cli_injects_typed_or_from_the_scenario_and_the_report_lists_w
         shows = {token: await asyncio.to_thread(opsmon, "show", "1", "--url", server.url, "--token", server.tokens[token]) for token in ("admin", "officer")}
         assert "by KPU/Lapangan KPU (inject: the trainer sent it)" in shows["admin"].stdout, shows["admin"]
         assert "by KPU/Lapangan KPU" in shows["officer"].stdout and "inject" not in shows["officer"].stdout
+        for token in ("admin", "officer"):
+            listed = await asyncio.to_thread(opsmon, "list", "--json", "--url", server.url, "--token", server.tokens[token])
+            shown = await asyncio.to_thread(opsmon, "show", "1", "--json", "--url", server.url, "--token", server.tokens[token])
+            assert listed.returncode == 0 and shown.returncode == 0, (listed.stderr, shown.stderr)
+            assert ('"inject"' in listed.stdout + shown.stdout) is (token == "admin"), token  # a trainee's JSON is a field report's
         await server.server.tokens.check()
         await trainee.close()
         db = server.db_path

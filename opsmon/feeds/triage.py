@@ -245,6 +245,13 @@ def table(incidents: list[Incident], config: Config, now: datetime) -> str:
     return "\n".join("  ".join(cell.ljust(widths[c]) for c, cell in enumerate(row[:-1])) + "  " + row[-1] for row in rows)
 
 
+def _unmarked(body: Any, user: User) -> Any:
+    """An exercise's inject mark is the trainer's (an admin token): a trainee's JSON shows a field report like any other."""
+    if user.role != "admin" and isinstance(body, dict):
+        body.pop("inject", None)
+    return body
+
+
 def timeline(incident: Incident, events: list[Event], config: Config, *, trainer: bool = False) -> str:
     """`opsmon show`'s text; `trainer` (an admin token): an inject says so on its reported line (the trainees' never does)."""
     tz = config.province.tz
@@ -291,7 +298,7 @@ async def run_read(args: argparse.Namespace, config: Config, session: Session) -
     if args.command == "list":
         chosen = select(state, args, config, user)
         if args.json:
-            print(json.dumps([to_builtins(i) for i in chosen], ensure_ascii=False))
+            print(json.dumps([_unmarked(to_builtins(i), user) for i in chosen], ensure_ascii=False))
         elif chosen:
             print(table(chosen, config, utc_now()))
         else:
@@ -308,7 +315,10 @@ async def run_read(args: argparse.Namespace, config: Config, session: Session) -
     if incident is None:  # pragma: no cover - a history always starts with the report
         raise FeedError(f"incident {args.incident}: no report in its history", EXIT_REFUSED)
     if args.json:
-        print(json.dumps({"incident": to_builtins(incident), "events": [to_builtins(e) for e in events]}, ensure_ascii=False))
+        shown = [to_builtins(e) for e in events]
+        for event in shown:
+            _unmarked(event["data"], user)
+        print(json.dumps({"incident": _unmarked(to_builtins(incident), user), "events": shown}, ensure_ascii=False))
     else:
         print(timeline(incident, events, config, trainer=user.role == "admin"))
     return EXIT_OK
