@@ -180,7 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--token-file", metavar="FILE", help="more tokens, one a line (several reporters per agency take turns)")
 
     exercise = commands.add_parser("exercise", help="training exercises (latihan): scenario files, the after-action report")
-    exercise_commands = exercise.add_subparsers(dest="exercise_command", required=True, parser_class=_Parser, metavar="{scenario,report,pause,resume,end}")
+    exercise_commands = exercise.add_subparsers(
+        dest="exercise_command", required=True, parser_class=_Parser, metavar="{scenario,report,pause,resume,end,inject}"
+    )
     for action, what in (
         ("pause", "stop the scenario clock and the field (escalations, the simulator, the sitrep timer) until resume"),
         ("resume", "run the scenario clock again from where it stood"),
@@ -193,6 +195,29 @@ def build_parser() -> argparse.ArgumentParser:
         control.add_argument("--note", help='why, for the log and the after-action report (e.g. "evaluasi tengah latihan")')
         control.add_argument("--json", action="store_true", help="print the server's answer as one JSON object on stdout")
         control.add_argument("--lang", choices=LANGUAGES, default=argparse.SUPPRESS, help="language of a refusal's reason (default: en)")
+    inject = exercise_commands.add_parser(
+        "inject",
+        help="send an incident now as a field desk, recorded as an inject (the trainer's admin token)",
+        description="Send an incident now as a field desk (the trainees see a field report; the after-action report lists it as an inject): "
+        "typed with --desk --regency --category --severity --title, or prepared with --from-scenario N (the scenario's Nth [[inject]]; "
+        "the typed options override its fields). --list shows the scenario's incident injects.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _connection(inject)
+    inject.add_argument("--desk", help=f"the desk it comes from: {', '.join(AGENCIES)} (default with --from-scenario: the inject's)")
+    inject.add_argument("--regency", help="BPS code (6371) or name (Banjarmasin)")
+    inject.add_argument("--category", help="a category key from the config, e.g. bencana")
+    inject.add_argument("--severity", help=f"one of {', '.join(SEVERITIES)}")
+    inject.add_argument("--title", help="one line, up to 200 characters")
+    inject.add_argument("--detail", help="longer description")
+    inject.add_argument("--location", help="e.g. 'Kec. Banjarmasin Utara, TPS 012'")
+    inject.add_argument("--reporter", help="the name the trainees see as its reporter (default: Lapangan DESK)")
+    inject.add_argument("--from-scenario", type=_positive(int), metavar="N", help="the scenario's Nth [[inject]] (see --list)")
+    inject.add_argument("--list", action="store_true", help="list the scenario's incident injects, numbered, then stop")
+    inject.add_argument("--scenario", help="hari-h, rekap or a scenario file (default: the one the server runs)")
+    inject.add_argument("--json", action="store_true", help="print the server's answer as one JSON object on stdout")
+    inject.add_argument("--lang", choices=LANGUAGES, default=argparse.SUPPRESS, help="language of a refusal's reason (default: en)")
     scenario = exercise_commands.add_parser(
         "scenario",
         help="print a shipped scenario file, to copy and edit (then: opsmon simulate --scenario FILE)",
@@ -423,7 +448,7 @@ def build_command(args: argparse.Namespace, config: Config) -> Command:
 
 def describe_success(command: Command, result: Result, config: Config) -> str:
     if isinstance(command, Report):
-        return str(result.incident)
+        return f"inject: incident {result.incident} sent as {command.desk} (seq {result.seq})" if command.inject else str(result.incident)
     if isinstance(command, StageUpdate):
         regency = config.regency(command.regency)
         stage = config.stage(command.stage)
@@ -548,6 +573,8 @@ def _exercise(args: argparse.Namespace) -> int:
         config = _load(args)
         control = ExerciseControl(id=new_command_id(), action=args.exercise_command, note=args.note)
         return asyncio.run(_send_one(args, config, control))
+    if args.exercise_command == "inject":
+        return asyncio.run(_inject(args, _load(args)))
     try:
         if args.summary:
             from opsmon.training.summary import summary
@@ -558,6 +585,34 @@ def _exercise(args: argparse.Namespace) -> int:
     except ScenarioError as exc:
         raise FeedError(str(exc), EXIT_USAGE) from None
     return EXIT_OK
+
+
+async def _server_scenario(args: argparse.Namespace, config: Config) -> str | None:
+    """The scenario the exercise server runs (its welcome says), for --list and --from-scenario without --scenario."""
+    async with feeder_session(_url(args, config), _token(args), cafile=_cafile(args, config)) as session:
+        exercise = session.welcome.exercise
+    if exercise is None:
+        raise FeedError("the server runs a real night, not an exercise: nothing to inject", EXIT_USAGE)
+    return exercise.scenario
+
+
+async def _inject(args: argparse.Namespace, config: Config) -> int:
+    from opsmon.feeds import inject
+    from opsmon.training.scenario import ScenarioError
+
+    scenario = args.scenario
+    if scenario is None and (args.list or args.from_scenario is not None):
+        scenario = await _server_scenario(args, config)
+    if args.list:
+        if scenario is None:
+            raise FeedError("the server runs no scenario: give --scenario NAME", EXIT_USAGE)
+        try:
+            lines = inject.list_lines(config, scenario)
+        except ScenarioError as exc:
+            raise FeedError(str(exc), EXIT_USAGE) from None
+        print("\n".join(lines) if lines else f"{scenario}: no incident injects")
+        return EXIT_OK
+    return await _send_one(args, config, inject.build(args, config, scenario, new_command_id()))
 
 
 def _after_action(args: argparse.Namespace) -> int:

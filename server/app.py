@@ -37,14 +37,14 @@ from opsmon.core.clock import format_ts, parse_ts, utc_now
 from opsmon.core.config import Config
 from opsmon.core.domain import Decision
 from opsmon.core.events import StageUpdated
-from opsmon.core.protocol import MAX_FRAME_BYTES
+from opsmon.core.protocol import MAX_FRAME_BYTES, RosterInfo, Status
 from opsmon.core.state import Rules, State, stage_status
 from opsmon.core.view import window_closes
-from opsmon.core.wire import event_digest
+from opsmon.core.wire import encode, event_digest
 from opsmon.training.exercise import on_calendar
 from server.connections import Connections, gated
 from server.drift import compare, refuse, remember
-from server.exercise import Exercise, ExerciseSettings, exercise_rules, prepare, roster_line
+from server.exercise import Attendance, Exercise, ExerciseSettings, exercise_rules, prepare, roster_line
 from server.follower import Follower
 from server.hooks import Hooks
 from server.http import Http
@@ -99,6 +99,8 @@ class OpsmonServer:
         # Why writes fail right now (a full or read-only disk), or None: what
         # /healthz, the welcome and `status` frames report.
         self.problem: str | None = None
+        # An exercise's expected trainees against who is connected (said on change, in `status`).
+        self.attendance: Attendance | None = None
         # --accept-config-change: serve even if the config drops a regency with history.
         self.accept_config_change = False
         # Replicas (PostgreSQL): this one's name in /healthz, /metrics and the
@@ -139,6 +141,7 @@ class OpsmonServer:
         self.state = await self.store.load_state()
         if self.exercise is not None:
             self.state.exercise_state = self.exercise.state  # the tables keep incidents and stages; the clock is in meta
+            self.attendance = await Attendance.load(self.store, self.exercise.settings)
         # Histories and resumes are read on a connection of their own, beside the writer's.
         await self.store.open_reader()
         if self.replicated is not None:
@@ -216,6 +219,29 @@ class OpsmonServer:
             ", ".join(self.addresses), self.store.epoch, self.state.seq,
             f", replica {self.replica_name} ({'runs the timers' if self.holds_timers else 'another replica runs the timers'})" if self.replicated is not None else "",
         )  # fmt: skip
+
+    def roster(self, joining: str | None = None) -> RosterInfo | None:
+        """Who of an exercise's expected trainees is not connected (with `joining`, about to be)."""
+        if self.attendance is None:
+            return None
+        return self.attendance.info(self.hub.connected_names() | ({joining} if joining else set()))
+
+    async def reload_roster(self) -> None:
+        """Tokens were added or revoked: the expected trainees again (a --roster stays as it is), said if that changes who is absent."""
+        if self.attendance is None or self.exercise is None or self.exercise.settings.roster:
+            return
+        last = self.attendance.last
+        self.attendance = await Attendance.load(self.store, self.exercise.settings)
+        self.attendance.last = last
+        self.roster_moved()
+
+    def roster_moved(self) -> None:
+        """A connection came or went: if who of the expected is absent changed, every client hears it (a `status`)."""
+        if self.attendance is None:
+            return
+        changed = self.attendance.changed(self.hub.connected_names())
+        if changed is not None:
+            self.hub.announce(encode(Status(problem=self.problem, roster=changed)))
 
     async def exercise_moved(self, state: str, ts: str) -> None:
         """The trainer paused, resumed or ended the exercise (an `exercise.clock` event

@@ -12,6 +12,7 @@ import resource
 import time
 from typing import TYPE_CHECKING
 
+import msgspec
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request
@@ -247,6 +248,7 @@ class Connections:
                 pass
             finally:
                 await self.server.hub.remove(connection)
+                self.server.roster_moved()
                 left = self._per_token.get(token_hash, 1) - 1
                 if left > 0:
                     self._per_token[token_hash] = left
@@ -339,7 +341,9 @@ class Connections:
                 user=user,
                 config=self.server.config_info,
                 problem=self.server.problem,
-                exercise=self.server.exercise.info() if self.server.exercise is not None else None,
+                exercise=msgspec.structs.replace(self.server.exercise.info(), roster=self.server.roster(user.name))
+                if self.server.exercise is not None
+                else None,
                 people=known,
             )
             frames = [encode(welcome)]
@@ -376,6 +380,7 @@ class Connections:
             settings = self.server.settings
             subscriber = Subscriber(connection, settings.client_queue_frames, token_hash, user.name, max_bytes=settings.client_queue_bytes, role=user.role)
             self.server.hub.add(subscriber, frames)
+            self.server.roster_moved()
         log.info("%s (%s, %s) connected from %s, %s", user.name, user.role, user.agency, address, f"resuming after {hello.since}" if resume else why)
         return user, token_hash
 

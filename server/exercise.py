@@ -23,7 +23,8 @@ from datetime import datetime
 import msgspec
 
 from opsmon.core.clock import format_ts, parse_ts, utc_now
-from opsmon.core.protocol import ExerciseInfo
+from opsmon.core.protocol import ROSTER_SHOWN, ExerciseInfo, RosterInfo
+from opsmon.core.records import Actor
 from opsmon.core.state import Rules
 from opsmon.training.exercise import ExerciseClock, is_exercise_epoch
 from opsmon.training.roster import Trainee
@@ -163,3 +164,33 @@ async def roster_line(store: EventStore, settings: ExerciseSettings) -> str | No
         shown = ", ".join(repr(name) for name in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         line += f"; no token is named {shown} (add one: opsmon-server token add NAME --role officer --agency ...)"
     return line
+
+
+class Attendance:
+    """Who of the expected trainees is connected: the roster (`serve --roster`), else every
+    officer token at start, against the names connected now. Cheap (one pass over the
+    expected) and said only when it changes, never per event."""
+
+    def __init__(self, expected: list[tuple[str, str]]) -> None:
+        # By desk then name, as the post sits.
+        self.expected = sorted(expected, key=lambda e: (e[1].casefold(), e[0].casefold()))
+        self.last = self.info(set())  # nobody connected yet: what a change is measured from
+
+    @classmethod
+    async def load(cls, store: EventStore, settings: ExerciseSettings) -> Attendance:
+        if settings.roster:
+            return cls([(t.name, t.desk) for t in settings.roster])
+        return cls([(t.name, t.agency) for t in await store.tokens() if t.role == "officer" and t.revoked is None])
+
+    def info(self, connected: set[str]) -> RosterInfo:
+        here = {name.casefold() for name in connected}
+        absent = [Actor(name=name, agency=desk) for name, desk in self.expected if name.casefold() not in here]
+        return RosterInfo(expected=len(self.expected), absent=absent[:ROSTER_SHOWN], more=max(0, len(absent) - ROSTER_SHOWN))
+
+    def changed(self, connected: set[str]) -> RosterInfo | None:
+        """The roster if it differs from the one last said, else None."""
+        now = self.info(connected)
+        if now == self.last:
+            return None
+        self.last = now
+        return now

@@ -270,6 +270,10 @@ class Hub:
             at = min(max(now, self._last_end + self.spacing * self._last_cost), self._first_at + self.max_delay)
             self._flush = loop.call_soon(self.flush) if at <= now else loop.call_at(at, self.flush)
 
+    def connected_names(self) -> set[str]:
+        """The token names connected now."""
+        return {subscriber.user for subscriber in self.subscribers.values()}
+
     def announce(self, frame: bytes) -> None:
         """A frame for everyone that is not an event (a status), in order after
         the events published before it."""

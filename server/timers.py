@@ -232,6 +232,8 @@ class TokenSweep:
                 return
         for change in changes:
             log.info("token %s: %s%s", change.change, change.name, _token_change_detail(change.body, self.server.config.province.tz))
+        if changes:
+            await self.server.reload_roster()  # without --roster, an exercise expects every officer token it has now
 
 
 def _token_change_detail(body: dict[str, Any], tz: tzinfo) -> str:

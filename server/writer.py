@@ -22,10 +22,10 @@ import msgspec
 from websockets.asyncio.server import ServerConnection
 
 from opsmon.core.clock import format_ts, parse_ts
-from opsmon.core.domain import Decision, DomainError, decide
+from opsmon.core.domain import Decision, DomainError, decide, inject_reporter
 from opsmon.core.events import ExerciseClockChanged, IncidentDuplicate, StageUpdated
 from opsmon.core.fold import apply, touches
-from opsmon.core.protocol import CLOSE_POLICY, WRITE_COMMANDS, Error, Event, ExerciseControl, Hello, History, Incidents, Result, Status
+from opsmon.core.protocol import CLOSE_POLICY, WRITE_COMMANDS, Error, Event, ExerciseControl, Hello, History, Incidents, Report, Result, Status
 from opsmon.core.ratelimit import TokenBucket
 from opsmon.core.records import INCIDENT_STATUSES, SYSTEM, Attempt, Incident, User
 from opsmon.core.state import State
@@ -199,6 +199,21 @@ class Writer:
                         return
                     continue
                 message = decode_peeked(peek)
+                if isinstance(message, Report) and message.inject and user.role != "admin":
+                    refusal = Result(
+                        id=message.id,
+                        ok=False,
+                        code="forbidden",
+                        message="only the trainer's admin token sends an inject",
+                        reason="inject_admin_only",
+                        params={"role": user.role},
+                    )
+                    self.audit(user, peek, kind, "forbidden", result=refusal)
+                    self.answer(connection, refusal, kind, started)
+                    if too_many(refused, settings.refused_commands_per_minute):
+                        await self.close_refused(connection, user)
+                        return
+                    continue
             except BadMessage as exc:
                 if exc.command_id is not None:
                     invalid = Result(id=exc.command_id, ok=False, code="invalid", message=str(exc), reason=exc.reason, params=exc.params)
@@ -482,6 +497,8 @@ class Writer:
                         decision, actor, pending = item, item.actor or SYSTEM, None
                     else:
                         pending, actor = item, item.user.actor
+                        if isinstance(pending.command, Report) and pending.command.inject:
+                            actor = inject_reporter(pending.command)  # the trainees see a field desk's report (the audit line names the trainer)
                         key = (pending.user.name, pending.command.id)
                         if key in answered:
                             replies.append((pending.connection, _as_repeat(answered[key]), pending.kind, "repeat", pending.started, None))

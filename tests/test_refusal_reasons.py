@@ -78,6 +78,8 @@ SAMPLES: dict[str, dict[str, object]] = {
     "token_refused": {},
     "token_revoked": {"at": "2024-02-14T15:10:00.000Z"},
     "token_expired": {"at": "2024-02-14T22:00:00.000Z"},
+    "inject_admin_only": {"role": "officer"},
+    "inject_not_exercise": {},
 }
 
 

@@ -20,7 +20,7 @@ from opsmon.client.handshake import CLIENT_NAME, URLs, url_list
 from opsmon.client.session import Session
 from opsmon.core.clock import utc_now
 from opsmon.core.fold import apply
-from opsmon.core.protocol import CLOSE_POLICY, Batch, Command, Event, Result, ServerMessage, Snapshot, Status, Welcome
+from opsmon.core.protocol import CLOSE_POLICY, Batch, Command, Event, Result, RosterInfo, ServerMessage, Snapshot, Status, Welcome
 from opsmon.core.state import State
 
 log = logging.getLogger("opsmon.client.session")  # the name its log lines have always had
@@ -142,6 +142,7 @@ class Connection:
         self.disconnected_at = None
         self.listener.connected(welcome)
         self._set_problem(welcome.problem)
+        self._set_roster(welcome.exercise.roster if welcome.exercise is not None else None)
 
     def _set_problem(self, problem: str | None) -> None:
         """The server's trouble changed: a listener that cares has `server_problem(problem)`."""
@@ -151,6 +152,12 @@ class Connection:
         tell = getattr(self.listener, "server_problem", None)
         if tell is not None:
             tell(problem)
+
+    def _set_roster(self, roster: RosterInfo | None) -> None:
+        """Who of an exercise's expected trainees is absent changed: a listener that cares has `roster_changed(roster)`."""
+        tell = getattr(self.listener, "roster_changed", None)
+        if tell is not None:
+            tell(roster)
 
     def _on_frame(self, message: ServerMessage) -> None:
         if isinstance(message, Snapshot):
@@ -176,3 +183,5 @@ class Connection:
                 self.listener.synced(self.state, folded)
         elif isinstance(message, Status):
             self._set_problem(message.problem)
+            if message.roster is not None:
+                self._set_roster(message.roster)

@@ -186,6 +186,29 @@ def _exercise(state: State, command: ExerciseControl, rules: Rules) -> Decision:
     return Decision(ExerciseClockChanged(state=target, note=command.note))
 
 
+def inject_reporter(command: Report) -> Actor:
+    """Who an inject shows as its reporter (and its event's actor): the field desk it comes from,
+    so the trainees' screens show it like any field report."""
+    desk = command.desk or "?"
+    return Actor(name=(command.reporter or "").strip() or f"Lapangan {desk}", agency=desk)
+
+
+def _check_inject(command: Report, rules: Rules) -> None:
+    # Only an admin token gets here with an inject: the writer checks the role.
+    if not rules.exercise:
+        raise DomainError(
+            "invalid", "this server runs a real night, not an exercise: an inject is for a training exercise only", reason="inject_not_exercise", params={}
+        )
+    if command.desk is None:
+        raise DomainError(
+            "invalid", "an inject needs its desk (KPU, Bawaslu or Polri)", reason="bad_field", params={"field": "desk", "problem": "required for an inject"}
+        )
+    if command.desk not in AGENCIES:
+        raise _unknown("agency", command.desk)
+    if command.reporter is not None and not command.reporter.strip():
+        raise DomainError("invalid", "reporter must not be blank", reason="blank", params={"field": "reporter"})
+
+
 def decide(state: State, command: WriteCommand, actor: Actor, scope: list[str] | None, now: datetime, rules: Rules) -> Decision:
     """Turn a command into the event it causes, or raise DomainError."""
     if isinstance(command, ExerciseControl):
@@ -209,7 +232,17 @@ def decide(state: State, command: WriteCommand, actor: Actor, scope: list[str] |
         if not draft.title.strip():
             raise DomainError("invalid", "title must not be blank", reason="blank", params={"field": "incident.title"})
         _check_scope(scope, draft.regency)
-        same = find_duplicate(state, draft.regency, draft.category, draft.location, now, rules)
+        if command.inject:
+            _check_inject(command, rules)
+        elif command.desk is not None or command.reporter is not None:
+            raise DomainError(
+                "invalid",
+                "desk and reporter are only for an inject (inject: true)",
+                reason="bad_field",
+                params={"field": "desk" if command.desk is not None else "reporter", "problem": "only for an inject (inject: true)"},
+            )
+        # An inject is always a new incident: the trainer means the trainees to see it.
+        same = None if command.inject else find_duplicate(state, draft.regency, draft.category, draft.location, now, rules)
         if same is not None:
             return _duplicate(same, draft.title.strip(), draft.detail, draft.severity, now, rules)
         ack_due = format_ts(now + timedelta(minutes=rule.ack_minutes))
@@ -232,6 +265,7 @@ def decide(state: State, command: WriteCommand, actor: Actor, scope: list[str] |
             ack_due=ack_due,
             notes=[],
             escalate_due=ack_due,
+            inject=command.inject,
         )
         return Decision(IncidentReported.of(incident), draft.regency)
 

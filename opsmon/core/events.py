@@ -51,17 +51,24 @@ class IncidentReported(msgspec.Struct, frozen=True, kw_only=True):
     owner: Actor | None | UnsetType = UNSET
     snoozed_until: str | None | UnsetType = UNSET
     merged_into: int | None | UnsetType = UNSET
+    # Added to v1: true on an exercise's inject (the trainer's incident, sent as a field desk); left out otherwise.
+    inject: bool | UnsetType = UNSET
 
     @classmethod
     def of(cls, incident: Incident) -> IncidentReported:
         # `repeats` is 0 for a new incident and not part of the report.
-        return cls(**{name: getattr(incident, name) for name in Incident.__struct_fields__ if name != "repeats"})
+        fields = {name: getattr(incident, name) for name in Incident.__struct_fields__ if name != "repeats"}
+        if not incident.inject:
+            fields["inject"] = UNSET  # a field report's event stays as it always was
+        return cls(**fields)
 
     def as_incident(self) -> Incident:
         """The incident it reports, with today's defaults for fields an old event lacks."""
         fields = msgspec.structs.astuple(self)
         if UNSET not in fields:
             return Incident(*fields)  # the same fields in the same order: the usual, fast way
+        if self.inject is UNSET and UNSET not in fields[:-1]:
+            return Incident(*fields[:-1])  # a field report (no inject mark): as fast
         return Incident(
             id=self.id,
             regency=self.regency,
@@ -85,6 +92,7 @@ class IncidentReported(msgspec.Struct, frozen=True, kw_only=True):
             owner=None if self.owner is UNSET else self.owner,
             snoozed_until=None if self.snoozed_until is UNSET else self.snoozed_until,
             merged_into=None if self.merged_into is UNSET else self.merged_into,
+            inject=self.inject is True,
         )
 
 

@@ -55,9 +55,15 @@ class IncidentDraft(msgspec.Struct):
     location: Location = ""
 
 
-class Report(msgspec.Struct, tag="report", tag_field="type"):
+class Report(msgspec.Struct, tag="report", tag_field="type", omit_defaults=True):
     id: CommandId
     incident: IncidentDraft
+    # Added to v1 (exercises): the trainer's inject, an incident sent now as a field desk
+    # (`desk`: KPU, Bawaslu or Polri; `reporter`: the name it shows, "Lapangan <desk>" if
+    # left out). An admin token on an exercise server only. Left out on a field report.
+    inject: bool = False
+    desk: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+    reporter: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] | None = None
 
 
 class Ack(msgspec.Struct, tag="ack", tag_field="type"):
@@ -235,6 +241,19 @@ class Batch(msgspec.Struct, tag="batch", tag_field="type"):
     events: list[Event]
 
 
+class RosterInfo(msgspec.Struct):
+    """Added to v1 (exercises): who of the expected trainees is not connected now.
+    `expected`: how many the exercise expects (its roster, else every officer token);
+    `absent`: those not connected (name and desk), at most ROSTER_SHOWN; `more`: how many beyond."""
+
+    expected: int
+    absent: list[Actor]
+    more: int = 0
+
+
+ROSTER_SHOWN = 50
+
+
 class ExerciseInfo(msgspec.Struct):
     """Added to v1 (in `welcome`): the server runs a training exercise on scenario time."""
 
@@ -248,6 +267,9 @@ class ExerciseInfo(msgspec.Struct):
     # Added to v1: "scenario" (deadlines in scenario minutes: 5 real seconds at x60) or
     # "real" (in real minutes: the trainees get the minutes a real night gives).
     deadlines: str = "scenario"
+    # Added to v1: who of the expected trainees is not connected as the welcome is sent
+    # (later changes come in `status`).
+    roster: RosterInfo | None = None
 
 
 class Welcome(msgspec.Struct, tag="welcome", tag_field="type"):
@@ -317,9 +339,13 @@ class Error(msgspec.Struct, tag="error", tag_field="type", omit_defaults=True):
 
 
 class Status(msgspec.Struct, tag="status", tag_field="type"):
-    """Added to v1: the server's trouble began (`problem`) or ended (null)."""
+    """Added to v1: the server's trouble began (`problem`) or ended (null).
+    Added to v1: on an exercise server, also sent when who of the expected trainees is
+    connected changes (`roster`; `problem` then repeats the current one). A status
+    without `roster` leaves the roster as it was."""
 
     problem: str | None = None
+    roster: RosterInfo | None = None
 
 
 ServerMessage = Welcome | Snapshot | Event | Batch | Result | Error | Status

@@ -83,6 +83,9 @@ class Incident(msgspec.Struct):
     merged_into: int | None = None
     # Added to v1 (escalation chains): how often its current level was repeated.
     repeats: int = 0
+    # Added to v1 (exercises): the trainer sent it (`opsmon exercise inject`) as a field desk.
+    # Screens show it like any field report; only an admin token's screens mark it.
+    inject: bool = False
 
 
 class StageRow(msgspec.Struct):

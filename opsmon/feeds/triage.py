@@ -250,8 +250,16 @@ def table(incidents: list[Incident], config: Config, now: datetime, lang: str = 
     return "\n".join("  ".join(cell.ljust(widths[c]) for c, cell in enumerate(row[:-1])) + "  " + row[-1] for row in rows)
 
 
-def timeline(incident: Incident, events: list[Event], config: Config, lang: str = "en") -> str:
-    """One incident and its history; `lang` "id": in Indonesian (kinds, severities, words)."""
+def _unmarked(body: Any, user: User) -> Any:
+    """An exercise's inject mark is the trainer's (an admin token): a trainee's JSON shows a field report like any other."""
+    if user.role != "admin" and isinstance(body, dict):
+        body.pop("inject", None)
+    return body
+
+
+def timeline(incident: Incident, events: list[Event], config: Config, lang: str = "en", *, trainer: bool = False) -> str:
+    """One incident and its history; `lang` "id": in Indonesian (kinds, severities, words);
+    `trainer` (an admin token): an inject says so on its reported line (the trainees' never does)."""
     tz = config.province.tz
     tr = Translator(lang)
     lookup = Lookup(config, tr.lang)
@@ -270,7 +278,11 @@ def timeline(incident: Incident, events: list[Event], config: Config, lang: str 
         line("status", tr("cli.show.status_line", state=_state_word(incident, config, tr), severity=severity, level=incident.level, reports=incident.reports)),
         line("where", f"{regency.name if regency else for_terminal(incident.regency)}; {for_terminal(incident.location) or '-'}"),
         line("category", category),
-        line("reported", tr("cli.show.by", time=local_datetime(incident.reported, tz), who=who(incident.reporter))),
+        line(
+            "reported",
+            tr("cli.show.by", time=local_datetime(incident.reported, tz), who=who(incident.reporter))
+            + (" (inject: the trainer sent it)" if trainer and incident.inject else ""),
+        ),
         line("owner", who(incident.owner) if incident.owner else "-"),
     ]
     due = ack_deadline(incident)  # none once acknowledged, snoozed, merged or resolved: never a stale one
@@ -312,7 +324,7 @@ async def run_read(args: argparse.Namespace, config: Config, session: Session) -
     if args.command == "list":
         chosen = select(state, args, config, user)
         if args.json:
-            print(json.dumps([to_builtins(i) for i in chosen], ensure_ascii=False))
+            print(json.dumps([_unmarked(to_builtins(i), user) for i in chosen], ensure_ascii=False))
         elif chosen:
             print(table(chosen, config, utc_now(), getattr(args, "lang", None) or "en"))
         else:
@@ -330,7 +342,10 @@ async def run_read(args: argparse.Namespace, config: Config, session: Session) -
     if incident is None:  # pragma: no cover - a history always starts with the report
         raise FeedError(f"incident {args.incident}: no report in its history", EXIT_REFUSED)
     if args.json:
-        print(json.dumps({"incident": to_builtins(incident), "events": [to_builtins(e) for e in events]}, ensure_ascii=False))
+        shown = [to_builtins(e) for e in events]
+        for event in shown:
+            _unmarked(event["data"], user)
+        print(json.dumps({"incident": _unmarked(to_builtins(incident), user), "events": shown}, ensure_ascii=False))
     else:
-        print(timeline(incident, events, config, getattr(args, "lang", None) or "en"))
+        print(timeline(incident, events, config, getattr(args, "lang", None) or "en", trainer=user.role == "admin"))
     return EXIT_OK

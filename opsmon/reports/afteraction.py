@@ -248,6 +248,32 @@ def build(
                 "notes": sum(p.notes for p in members),
             }
         )
+    # The trainer's injects: what, when, as which desk, who of the trainees handled it and how fast.
+    injects = []
+    for incident in incidents:
+        if not incident.inject:
+            continue
+        hands = sorted(
+            {str(step["by"]) for step in timelines.get(incident.id, []) if step["kind"] not in (*FIELD_EVENTS, "refused") and step["by"] != "system"}
+        )
+        injects.append(
+            {
+                "id": incident.id,
+                "reported": incident.reported,
+                "desk": incident.reporter.agency,
+                "reporter": incident.reporter.name,
+                "regency": incident.regency,
+                "category": incident.category,
+                "severity": incident.severity,
+                "title": incident.title,
+                "status": incident.status,
+                "handled_by": hands,
+                "acknowledged_by": _who(incident.acknowledged_by) if incident.acknowledged_by is not None else None,
+                "time_to_ack_minutes": round(_minutes(incident.reported, first_ack[incident.id]), 1) if incident.id in first_ack else None,
+                "time_to_resolve_minutes": round(_minutes(incident.reported, incident.resolved), 1) if incident.resolved else None,
+                "deadline_missed": incident.id in late,
+            }
+        )
     timeline = []
     for incident in incidents:
         steps = sorted(timelines.get(incident.id, []), key=lambda s: s["ts"])
@@ -260,6 +286,7 @@ def build(
                 "title": incident.title,
                 "location": incident.location,
                 "status": incident.status,
+                "inject": incident.inject,
                 "ack_due": incident.ack_due,
                 "deadline_missed": incident.id in late,
                 "time_to_ack_minutes": round(_minutes(incident.reported, first_ack[incident.id]), 1) if incident.id in first_ack else None,
@@ -290,6 +317,7 @@ def build(
         "roster": {"source": source, "expected": [{"name": n, "desk": d} for n, d in expected.items() if source == "roster" or n not in field_names]},
         "absent": [{"name": t["name"], "desk": t["desk"], "status": t["status"]} for t in trainees if t["status"] in ("never_connected", "handled_nothing")],
         "desks": desks,
+        "injects": injects,
         "trainees": trainees,
         "reporters": reporters,
         "incidents": timeline,
@@ -451,6 +479,22 @@ class ReportWords:
         headings = [*self.tr("aar.trainees.columns").split(" | "), self.tr("aar.col.status")]
         return Table(self.tr("aar.trainees"), headings, rows, [False] + [True] * 7 + [False, True, True, False])
 
+    def inject_table(self) -> Table:
+        """The trainer's injects: when, as which desk, where, what, who handled it, how fast (minutes), deadline missed."""
+        rows = [
+            [
+                self.at(i["reported"]),
+                _cell(f"{i['desk']}/{i['reporter']}"),
+                f"#{i['id']} {_cell(self.names.get(i['regency'], i['regency']))}: {_cell(i['title'])}",
+                ", ".join(_cell(h) for h in i["handled_by"]) or self.tr("aar.injects.nobody"),
+                "-" if i["time_to_ack_minutes"] is None else self.decimal(i["time_to_ack_minutes"]),
+                "-" if i["time_to_resolve_minutes"] is None else self.decimal(i["time_to_resolve_minutes"]),
+                self.tr("aar.yes") if i["deadline_missed"] else self.tr("aar.no"),
+            ]
+            for i in self.report.get("injects", [])
+        ]
+        return Table(self.tr("aar.injects"), self.tr("aar.injects.columns").split(" | "), rows, [False, False, False, False, True, True, False])
+
     def incident_head(self, i: dict[str, Any]) -> str:
         severity = self.severities.get(i["severity"], i["severity"])
         return f"#{i['id']} {_cell(severity)} · {_cell(self.names.get(i['regency'], i['regency']))} · {_cell(i['title'])}"
@@ -506,6 +550,8 @@ def render_md(report: dict[str, Any], tz: tzinfo, regencies: dict[str, str] | No
     table(w.post_table())
     if report.get("desks"):
         table(w.desk_table())
+    if report.get("injects"):
+        table(w.inject_table())
     trainees = w.trainee_table()
     table(trainees)
     if not trainees.rows:
@@ -516,6 +562,7 @@ def render_md(report: dict[str, Any], tz: tzinfo, regencies: dict[str, str] | No
     lines += [f"## {tr('aar.incidents')}", ""]
     for i in report["incidents"]:
         flags = f" **{tr('aar.deadline_missed')}**" if i["deadline_missed"] else ""
+        flags = f" ({tr('aar.inject')}){flags}" if i.get("inject") else flags
         lines += [f"### {w.incident_head(i)}{flags}", ""]
         if i["location"]:
             lines += [w.incident_due(i), ""]

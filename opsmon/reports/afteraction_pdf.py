@@ -80,6 +80,10 @@ def render_pdf(
     if reporters:
         pdf.ln(1)
         text(reporters, 8.5)
+    injects = w.inject_table()
+    if injects.rows:
+        section(injects.title)
+        _draw(pdf, injects, size=7, wrap=2)  # the incident's title wraps
 
     pdf.add_page()
     text(w.tr("aar.timelines"), 13, "B", 7)
@@ -88,6 +92,8 @@ def render_pdf(
         if pdf.will_page_break(14):
             pdf.add_page()
         head = w.incident_head(incident)
+        if incident.get("inject"):
+            head += f" ({w.tr('aar.inject')})"
         if incident["deadline_missed"]:
             head += f" - {w.tr('aar.deadline_missed')}"
         text(head, 9.5, "B", 5)
@@ -101,8 +107,9 @@ def render_pdf(
     return bytes(pdf.output())
 
 
-def _widths(pdf: Paper, table: Table, size: float) -> tuple[float, ...]:
-    """Each column as wide as its longest heading word and its widest cell (no word broken), the page's width shared out."""
+def _widths(pdf: Paper, table: Table, size: float, wrap: int | None = None) -> tuple[float, ...]:
+    """Each column as wide as its longest heading word and its widest cell (no word broken), the page's width shared out.
+    `wrap`: a column of long text that takes what the others leave (its cells wrap) rather than squeezing them."""
     need = []
     for n in range(len(table.numeric)):
         pdf.set_font("Helvetica", "B", size)
@@ -111,14 +118,18 @@ def _widths(pdf: Paper, table: Table, size: float) -> tuple[float, ...]:
         pdf.set_font("Helvetica", "", size)
         widest = max([widest, *(pdf.get_string_width(latin(row[n])) for row in table.rows)])
         need.append(widest + 2.5)
+    if wrap is not None:
+        rest = _WIDTH - sum(w for n, w in enumerate(need) if n != wrap)
+        if rest >= _WIDTH / 4:
+            need[wrap] = min(need[wrap], rest)
     spare = _WIDTH - sum(need)
     if spare <= 0:
         return tuple(x * _WIDTH / sum(need) for x in need)
     return tuple(x + spare / len(need) for x in need)
 
 
-def _draw(pdf: Paper, table: Table, *, size: float) -> None:
-    widths = _widths(pdf, table, size)
+def _draw(pdf: Paper, table: Table, *, size: float, wrap: int | None = None) -> None:
+    widths = _widths(pdf, table, size, wrap)
     pdf.set_font("Helvetica", size=size)
     pdf.set_fill_color(255, 255, 255)
     pdf.set_draw_color(170)

@@ -21,7 +21,8 @@ from datetime import datetime
 import msgspec
 
 from opsmon.core.clock import format_ts, parse_ts, utc_now
-from opsmon.core.protocol import ExerciseInfo
+from opsmon.core.i18n import Translator
+from opsmon.core.protocol import ExerciseInfo, RosterInfo
 from opsmon.core.records import ConfigInfo
 
 # Every exercise epoch starts with this, so an exercise log is never taken for a real night.
@@ -66,6 +67,18 @@ def banner(info: ExerciseInfo, lang: str) -> str:
     how = [f"x{info.speed:g}"] + ([REAL_DEADLINES[key]] if info.deadlines == "real" else [])
     state = f" {STATE_WORDS[info.state][key]}" if info.state in STATE_WORDS else ""
     return f"{word}: {info.name} ({', '.join(how)}){state}"
+
+
+def absent_line(roster: RosterInfo | None, lang: str) -> str:
+    """ "Belum tersambung (2 dari 20): KPU/Sari, Polri/Budi", or "" when every expected trainee is connected
+    (the caller makes it safe for a terminal)."""
+    if roster is None or not roster.absent:
+        return ""
+    tr = Translator(lang)
+    names = [f"{a.agency}/{a.name}" if a.agency else a.name for a in roster.absent]
+    if roster.more:
+        names.append(tr("roster.more", count=roster.more))
+    return tr("roster.absent", count=len(roster.absent) + roster.more, expected=roster.expected, names=", ".join(names))
 
 
 def info(name: str, clock: ExerciseClock, start: datetime, scenario: str | None) -> ExerciseInfo:

@@ -39,7 +39,7 @@ from opsmon.core.exits import EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE
 from opsmon.core.fold import concerns
 from opsmon.core.geo import ProvinceShape
 from opsmon.core.i18n import WITA, Translator, local_time, translate_failure, translate_refusal, who
-from opsmon.core.protocol import Event, History, Result, Welcome
+from opsmon.core.protocol import Event, History, Result, RosterInfo, Welcome
 from opsmon.core.records import SEVERITIES, Incident
 from opsmon.core.state import State
 from opsmon.core.text import for_terminal
@@ -47,13 +47,13 @@ from opsmon.core.urgency import is_overdue
 from opsmon.core.urls import short
 from opsmon.core.view import Focus, Lookup
 from opsmon.reports.timeline import Night, night
-from opsmon.training.exercise import ExerciseClock
+from opsmon.training.exercise import ExerciseClock, absent_line
 from opsmon.training.exercise import banner as exercise_banner
 from opsmon.training.exercise import moved as exercise_moved
 from opsmon.tui.actions import APP, Scoped, bindings, in_language
 from opsmon.tui.commanding import Commander
 from opsmon.tui.host import OpsmonHost, TimelineView
-from opsmon.tui.messages import Bridge, Connected, Disconnected, Refused, ServerProblem, Synced
+from opsmon.tui.messages import Bridge, Connected, Disconnected, Refused, RosterChanged, ServerProblem, Synced
 from opsmon.tui.palette import ActionCommands, OpsmonPalette, commands
 from opsmon.tui.remembered import Remembered, recall, remember
 from opsmon.tui.screens.dashboard import DashboardScreen
@@ -149,6 +149,7 @@ class OpsmonApp(Scoped, App[int]):
         self.offline_since: datetime | None = None
         self.offline_reason = ""
         self.server_problem: str | None = None
+        self.roster: RosterInfo | None = None  # an exercise's expected trainees not connected (RosterLine)
         self.recent_events: deque[Event] = deque(maxlen=RECENT_EVENTS)
         self.unanswered = 0  # write commands sent and not yet answered
         self.commander = Commander(self)  # the officer's commands: dialogs, sending, outcomes
@@ -210,6 +211,13 @@ class OpsmonApp(Scoped, App[int]):
         """LATIHAN/EXERCISE and the exercise's name while the server runs one, else ""."""
         info = self.welcome.exercise if self.welcome is not None else None
         return for_terminal(exercise_banner(info, self.lang)) if info is not None else ""
+
+    @property
+    def absent_text(self) -> str:
+        """On the wall and for the trainer (an admin token): who of the exercise's expected trainees is not connected, else ""."""
+        if self.roster is None or not (self.is_wall or (self.welcome is not None and self.welcome.user.role == "admin")):
+            return ""
+        return for_terminal(absent_line(self.roster, self.lang))
 
     def is_overdue(self, incident: Incident) -> bool:
         return is_overdue(incident, self.now())
@@ -456,6 +464,11 @@ class OpsmonApp(Scoped, App[int]):
         self.online = False
         self.offline_since = message.since
         self.offline_reason = translate_failure(message.code, message.params, message.reason, self.lang)
+        self.mark_dirty()
+
+    @on(RosterChanged)
+    def _on_roster_changed(self, message: RosterChanged) -> None:
+        self.roster = message.roster
         self.mark_dirty()
 
     @on(ServerProblem)

@@ -52,6 +52,8 @@ class OpsmonHost(CommandHost, Protocol):
     @property
     def province_name(self) -> str: ...
     @property
+    def absent_text(self) -> str: ...  # an exercise's expected trainees not connected (the wall, an admin token)
+    @property
     def commander(self) -> Commander: ...  # acknowledge, ask, snooze, take, assign, change_severity, merge
     @property
     def ground(self) -> Focus: ...  # the officer's regencies and desk (opsmon.core.view.Focus)

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 from textual.message import Message
 
 from opsmon.client.connection import Connection
-from opsmon.core.protocol import Event, Welcome
+from opsmon.core.protocol import Event, RosterInfo, Welcome
 from opsmon.core.state import State
 
 
@@ -60,6 +60,14 @@ class ServerProblem(Message):
         self.problem = problem
 
 
+class RosterChanged(Message):
+    """Who of an exercise's expected trainees is not connected (None: not an exercise)."""
+
+    def __init__(self, roster: RosterInfo | None) -> None:
+        super().__init__()
+        self.roster = roster
+
+
 class _Posting(Protocol):
     """The app, as the bridge sees it."""
 
@@ -90,3 +98,6 @@ class Bridge:
 
     def server_problem(self, problem: str | None) -> None:
         self.app.post_message(ServerProblem(problem))
+
+    def roster_changed(self, roster: RosterInfo | None) -> None:
+        self.app.post_message(RosterChanged(roster))

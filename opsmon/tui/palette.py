@@ -22,6 +22,7 @@ from opsmon.core.text import for_terminal
 from opsmon.core.view import incident_number
 from opsmon.tui.actions import ACTIONS, DASHBOARD, DETAIL, REGENCY, Action, Scoped
 from opsmon.tui.plain import highlighted, plain
+from opsmon.tui.screens.inject import is_trainer, open_inject
 
 if TYPE_CHECKING:
     from textual.screen import Screen
@@ -59,6 +60,9 @@ def commands(app: OpsmonHost, screen: Screen[Any]) -> Iterator[PaletteCommand]:
                 yield PaletteCommand(tr(action.label), other(action.label), tr(action.palette), _run(target, action))
     if not app.is_wall and screen is dashboard:
         yield from focus_commands(app)
+
+    if is_trainer(app):  # the trainer's seat only: an exercise's inject (opsmon.tui.screens.inject)
+        yield PaletteCommand(tr("palette.inject"), other("palette.inject"), tr("palette.inject.help"), lambda: open_inject(app))
 
 
 def focus_commands(app: OpsmonHost) -> Iterator[PaletteCommand]:

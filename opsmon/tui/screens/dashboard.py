@@ -19,6 +19,7 @@ from opsmon.tui.widgets.notices import NoticeBar
 from opsmon.tui.widgets.provincemap import ProvinceMap, legend_rows
 from opsmon.tui.widgets.queue import IncidentQueue
 from opsmon.tui.widgets.regency import RegencyGrid, RegencyPanel
+from opsmon.tui.widgets.roster import RosterLine
 from opsmon.tui.widgets.status import HeaderBar, OfflineBanner, Ticker
 
 CHARTS_HEIGHT = 6  # title, four severities, TPS counted
@@ -45,6 +46,7 @@ class DashboardScreen(QueueScreen):
     def compose(self) -> ComposeResult:
         yield HeaderBar()
         yield OfflineBanner()
+        yield RosterLine()
         with Horizontal(id="body"):
             with Vertical(id="main"):
                 with RegencyGrid(id="regencies"):
@@ -147,6 +149,7 @@ class DashboardScreen(QueueScreen):
             header.user = app.welcome.user
             header.province = app.province_name
         self.query_one(OfflineBanner).show(app.banner_text())
+        self.query_one(RosterLine).show(app.absent_text)
         if lookup is None:
             header.refresh()
             ticker = self.query_one(Ticker)

@@ -91,6 +91,8 @@ class IncidentScreen(LiveScreen):
         _row(table, tr("detail.level"), str(incident.level))
         _row(table, tr("detail.location"), for_terminal(incident.location) or none)
         _row(table, tr("detail.reporter"), who(incident.reporter))
+        if incident.inject and app.welcome is not None and app.welcome.user.role == "admin":
+            _row(table, tr("detail.inject"), tr("detail.inject.yes"))  # the trainer's own mark: a trainee's screen never shows it
         _row(table, tr("detail.reported"), local_datetime(incident.reported, tz))
         due = ack_deadline(incident)
         if due is not None:  # nothing is due once acknowledged, snoozed, merged or resolved
