@@ -12,7 +12,9 @@ from opsmon.training.sample_night import NOW, START, fixed_night
 from opsmon.tui.app import OpsmonApp
 from opsmon.tui.screens.regency import RegencyScreen
 from opsmon.tui.widgets.charts import NightCharts
+from opsmon.tui.widgets.queue import IncidentQueue
 from tests.helpers import province
+from tests.tui_helpers import screen_lines
 
 
 def test_incidents_per_hour_by_severity_and_tps_counted_over_time() -> None:
@@ -82,7 +84,9 @@ async def test_a_regencys_detail_lists_its_stages_incidents_and_charts() -> None
         facts = shown(screen.query_one("#regency-facts", Static).content)
         assert "Kabupaten Balangan (6311)" in facts and "Rekap PPK" in facts and "1/8" in facts
         incidents = shown(screen.query_one("#regency-incidents", Static).content)
-        assert "#8" in incidents and "Sirekap gagal unggah foto C1" in incidents
+        assert "R1" in incidents  # its open incidents by severity; the incidents themselves in its queue
+        assert [i.id for i in screen.query_one(IncidentQueue).incidents] == [8]
+        assert any("#8 Sirekap gagal unggah foto C1" in line for line in screen_lines(officer))
         assert screen.query_one("#spark-low", Sparkline).data == officer.night("6311").incidents["low"]
         await pilot.press("escape")
         await pilot.pause(0.1)

@@ -17,7 +17,7 @@ from tests.helpers import province
 def test_the_factory_knows_every_command_that_writes() -> None:
     assert set(get_args(WriteCommand)) == set(WRITE_COMMANDS)
     assert set(VERBS) == {str(cls.__struct_config__.tag) for cls in WRITE_COMMANDS}
-    assert set(VERBS) - set(INCIDENT_VERBS) == {"report", "stage", "handover"}
+    assert set(VERBS) - set(INCIDENT_VERBS) == {"report", "stage", "handover", "exercise"}
 
 
 def test_a_verb_and_its_fields_make_the_wire_command() -> None:
@@ -45,7 +45,7 @@ def test_a_verb_and_its_fields_make_the_wire_command() -> None:
             {"incident": {"regency": "6371", "category": "x", "severity": "high", "title": "t" * 201}},
             "Expected `str` of length <= 200 - at `incident.title`",
         ),
-        ("wave", {}, "unknown command 'wave': use report, stage, ack, escalate, note, resolve, reopen, snooze, assign, severity, unack, merge, handover"),
+        ("wave", {}, "unknown command 'wave': use report, stage, ack, escalate, note, resolve, reopen, snooze, assign, severity, unack, merge, handover, exercise"),
     ],
 )
 def test_a_bad_field_is_said_in_one_line_naming_it(verb: str, fields: dict[str, object], message: str) -> None:

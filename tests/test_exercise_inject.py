@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+from textual.command import CommandPalette
 from textual.widgets import Input
 
 from opsmon.cli import main
@@ -208,7 +209,7 @@ async def test_the_trainers_palette_opens_the_inject_dialog_and_a_trainee_gets_t
         async with app.run_test(size=(120, 40)) as pilot:
             await until(pilot, lambda: app.welcome is not None and app.lookup is not None)
             await pilot.press("ctrl+p")
-            await until(pilot, lambda: type(app.screen).__name__ == "CommandPalette")
+            await until(pilot, lambda: isinstance(app.screen, CommandPalette))
             await pilot.press(*"Inject insiden")
             await pilot.pause(0.3)
             await pilot.press("enter")

@@ -56,7 +56,8 @@ def test_a_reset_connection_is_said_in_indonesian() -> None:
 
 async def test_a_refusal_names_regencies_not_codes(server: Running, clock: FakeClock) -> None:
     [incident] = await report(server, clock, [("6310", "high", "Kotak suara rusak")])
-    async with client(server, clock, 1, token="bjm") as (app, pilot):
+    # Focused on the whole province (--regency all): a Banjarmasin token sees the Tanah Bumbu incident.
+    async with client(server, clock, 1, token="bjm", regencies=()) as (app, pilot):
         assert queue_of(app).selected_id == incident
         await pilot.press("a")  # a Banjarmasin token, a Tanah Bumbu incident: refused
         await until(pilot, lambda: any("bukan" in n for n in app.notices))

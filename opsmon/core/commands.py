@@ -24,6 +24,7 @@ from opsmon.core.protocol import (
     Ack,
     Assign,
     Escalate,
+    ExerciseControl,
     Handover,
     Merge,
     Note,
@@ -37,12 +38,12 @@ from opsmon.core.protocol import (
 )
 
 # Every command that changes something (History only reads; the client asks it itself).
-WriteCommand = Report | StageUpdate | Ack | Escalate | Note | Resolve | Reopen | Snooze | Assign | SeverityChange | Unack | Merge | Handover
+WriteCommand = Report | StageUpdate | Ack | Escalate | Note | Resolve | Reopen | Snooze | Assign | SeverityChange | Unack | Merge | Handover | ExerciseControl
 
 # The verbs, as the wire names them (the commands' `type`).
 VERBS: tuple[str, ...] = tuple(str(cls.__struct_config__.tag) for cls in get_args(WriteCommand))
 # The verbs that act on one incident by its id (all but report and stage).
-INCIDENT_VERBS: tuple[str, ...] = tuple(verb for verb in VERBS if verb not in ("report", "stage", "handover"))
+INCIDENT_VERBS: tuple[str, ...] = tuple(verb for verb in VERBS if verb not in ("report", "stage", "handover", "exercise"))
 
 
 class CommandError(ValueError):

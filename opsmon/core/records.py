@@ -81,11 +81,12 @@ class Incident(msgspec.Struct):
     owner: Actor | None = None
     snoozed_until: str | None = None
     merged_into: int | None = None
-    # Added to v1 (escalation chains): how often its current level was repeated.
-    repeats: int = 0
     # Added to v1 (exercises): the trainer sent it (`opsmon exercise inject`) as a field desk.
     # Screens show it like any field report; only an admin token's screens mark it.
     inject: bool = False
+    # Added to v1 (escalation chains): how often its current level was repeated. Last:
+    # incident.reported's fields are the ones before it, in order (IncidentReported.as_incident).
+    repeats: int = 0
 
 
 class StageRow(msgspec.Struct):
