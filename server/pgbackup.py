@@ -124,7 +124,10 @@ async def backup_postgres(dsn: str, target: Path) -> DumpInfo:
         try:
             with partial.open("wb") as out:
                 # One snapshot (pg_dump's repeatable-read transaction): the replicas write on meanwhile.
-                argv = [pg_dump, "--schema", schema, "--no-owner", "--no-privileges", "--format", "plain", "--dbname", url]
+                # The replicas' heartbeat leases are the serving replicas', not the night's: a
+                # restored copy must not look served (its table comes back empty).
+                argv = [pg_dump, "--schema", schema, "--exclude-table-data", f"{_quoted(schema)}.replicas", "--no-owner", "--no-privileges"]
+                argv += ["--format", "plain", "--dbname", url]
                 await asyncio.to_thread(_run, argv, stdout=out.fileno())
             seq = await asyncio.to_thread(_dump_head, partial, schema)  # off the loop: a server takes these too
             os.replace(partial, target)
@@ -244,3 +247,8 @@ async def verify_postgres(dsn: str, now: str) -> Verification:
     report.path = redact(dsn)
     report.schema = pg_version
     return report
+
+
+def _quoted(name: str) -> str:
+    """An identifier for a pg_dump pattern: double-quoted, inner quotes doubled (no pattern characters)."""
+    return '"' + name.replace('"', '""') + '"'

@@ -45,7 +45,11 @@ def test_a_verb_and_its_fields_make_the_wire_command() -> None:
             {"incident": {"regency": "6371", "category": "x", "severity": "high", "title": "t" * 201}},
             "Expected `str` of length <= 200 - at `incident.title`",
         ),
-        ("wave", {}, "unknown command 'wave': use report, stage, ack, escalate, note, resolve, reopen, snooze, assign, severity, unack, merge, handover, exercise"),
+        (
+            "wave",
+            {},
+            "unknown command 'wave': use report, stage, ack, escalate, note, resolve, reopen, snooze, assign, severity, unack, merge, handover, exercise",
+        ),
     ],
 )
 def test_a_bad_field_is_said_in_one_line_naming_it(verb: str, fields: dict[str, object], message: str) -> None:

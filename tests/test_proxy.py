@@ -126,7 +126,7 @@ async def haproxy(config_text: str, tmp_path: Path) -> AsyncIterator[Proxy]:
 def _connections(port: int) -> int:
     status, body = _get(f"http://127.0.0.1:{port}/metrics")
     assert status == 200, body
-    return int(next(line.split()[1] for line in body.splitlines() if line.startswith("opsmon_connections ")))
+    return int(float(next(line.split()[1] for line in body.splitlines() if line.startswith("opsmon_connections "))))
 
 
 async def test_a_feeder_through_the_docs_haproxy_survives_kill_minus_nine_of_its_replica(pg: Databases, tmp_path: Path) -> None:
