@@ -49,7 +49,7 @@ async def one_rate(config: Config, config_file: Path, rate: float, seconds: floa
         "add",
         "bench",
         "--role",
-        "officer",
+        "admin",  # a bulk feeder's token: an officer's all its connections together may send 200/s
         "--agency",
         "KPU",
         "--config",

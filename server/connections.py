@@ -136,6 +136,16 @@ class Connections:
         self.request_seconds = REQUEST_SECONDS
         # Failed hellos per address: a bucket of failed_hellos_per_minute, refilled over a minute.
         self._failures: dict[str, TokenBucket] = {}
+        # Commands per token, all its connections together (one per token hash; tokens are few).
+        self._token_rates: dict[str, TokenBucket] = {}
+
+    def token_bucket(self, token_hash: str, role: str) -> TokenBucket:
+        """The bucket all of one token's connections take their commands from."""
+        bucket = self._token_rates.get(token_hash)
+        if bucket is None:
+            rate = self.server.settings.token_rate_for(role)
+            bucket = self._token_rates[token_hash] = TokenBucket(rate, rate * 2)
+        return bucket
 
     # --- counted from accept ----------------------------------------------------------
 

@@ -127,6 +127,7 @@ class Writer:
         settings = self.server.settings
         rate = settings.rate_for(user.role)
         limit = TokenBucket(rate, rate * 4)  # bursts up to 4x the rate
+        shared = self.server.connections.token_bucket(token_hash, user.role)  # and the token's, over all its connections
         bad_frames: deque[float] = deque()
         refused: deque[float] = deque()
         limited_since, limited_more = -1.0, 0
@@ -144,14 +145,19 @@ class Writer:
             try:
                 peek = peek_client(frame)
                 kind = peek.kind
-                if not limit.take():
+                alone = limit.take()
+                if not alone or not shared.take():
+                    # Over this connection's rate, or over the token's own across all its connections.
+                    over = rate if not alone else shared.rate
                     refusal = Result(
                         id=peek.command_id or "",
                         ok=False,
                         code="rate_limited",
-                        message=f"more than {rate:g} commands a second for a {user.role} token; slow down",
+                        message=f"more than {over:g} commands a second for a {user.role} token"
+                        + ("" if not alone else " (all its connections together)")
+                        + "; slow down",
                         reason="rate_limited",
-                        params={"rate": rate, "role": user.role},
+                        params={"rate": over, "role": user.role},
                     )
                     # A flood is one line a second, not one per frame.
                     now = time.monotonic()
@@ -171,7 +177,7 @@ class Writer:
                         await self.close_refused(connection, user)
                         return
                     # Throttled: this socket is not read again before a token is back.
-                    await asyncio.sleep(limit.wait())
+                    await asyncio.sleep(max(limit.wait(), shared.wait()))
                     continue
                 if (kind in _WRITE_KINDS and not user.may_act()) or (kind in _ADMIN_KINDS and user.role != "admin"):
                     refusal = Result(

@@ -14,7 +14,7 @@ from opsmon.tui.app import OpsmonApp
 from tests.exercises import START, exercise_server
 from tests.helpers import running_server
 from tests.processes import opsmon
-from tests.tui_helpers import settle, until
+from tests.tui_helpers import screen_lines, settle, until
 from tests.wire import Peer
 
 CRITICAL = {"regency": "6371", "category": "keamanan", "severity": "critical", "title": "Kericuhan di TPS 021 Kel. Kelayan Selatan"}
@@ -152,3 +152,31 @@ async def test_the_cli_pauses_and_the_simulated_field_waits(tmp_path: Path) -> N
         stats = await simulate(server.url, [server.tokens["admin"]], server.config, scenario="hari-h", seed=2, duration=1.5)
         assert stats.sent == 0 and stats.paused_seconds > 0
         assert server.server.state.seq == head
+
+
+async def test_a_fast_forwarded_exercise_sums_its_alerts_up_in_one_line(tmp_path: Path) -> None:
+    # At x7200 a notice per incident would come faster than anyone reads it (issue 26 item 5).
+    async with exercise_server(tmp_path, speed=7200) as (server, base):
+        app = OpsmonApp(url=server.url, token=server.tokens["officer"], clock=base)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda: app.welcome is not None)
+            field = await Peer.open(server, server.tokens["polisi"])
+            for n in range(4):
+                await field.command("report", incident={**CRITICAL, "title": f"Kericuhan {n}", "location": f"TPS 00{n}"})
+            await until(pilot, lambda: any("4 kritis baru" in line for line in screen_lines(app)))
+            await settle(pilot)
+            lines = screen_lines(app)
+            assert [line for line in lines if "LATIHAN x7200: 4 kritis baru" in line]
+            assert not any("KRITIS baru #" in notice for notice in app.notices)  # no notice per incident
+            assert all(any(f"Kericuhan {n}" in line for line in lines) for n in range(4))  # every one in the queue
+            await field.close()
+    # At x60 each critical is said by name, as on a real night.
+    (tmp_path / "slow").mkdir()
+    async with exercise_server(tmp_path / "slow", speed=60) as (server, base):
+        app = OpsmonApp(url=server.url, token=server.tokens["officer"], clock=base)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda: app.welcome is not None)
+            field = await Peer.open(server, server.tokens["polisi"])
+            await field.command("report", incident=CRITICAL)
+            await until(pilot, lambda: any("KRITIS baru #1" in notice for notice in app.notices))
+            await field.close()

@@ -90,6 +90,34 @@ async def test_a_flood_is_rate_limited_before_validation_then_closed_1008(tmp_pa
         await honest.close()
 
 
+async def test_one_tokens_connections_share_one_rate_and_other_tokens_do_not_notice(tmp_path: Path) -> None:
+    # The hostile bench's attacks 1 and 2: twenty connections of one officer token, each
+    # just under its own rate. Together they are held to the token's rate.
+    config = with_server(commands_per_second=20.0, token_commands_per_second=10.0, refused_commands_per_minute=10_000)
+    async with running_server(tmp_path, config=config) as running:
+        honest = await Peer.open(running, running.tokens["polisi"])
+        flood = [await Peer.open(running, running.tokens["officer"]) for _ in range(4)]
+        for n in range(10):  # 40 reports at once: within each connection's burst of 80, past the token's 20
+            for k, peer in enumerate(flood):
+                await peer.send({"type": "report", "id": f"t{k}-{n}", **report(title=f"Laporan {k}-{n}", location=f"TPS {k}{n:03d}")})
+        results = []
+        for peer in flood:  # refusals are answered at once, the others after their commit: any order
+            mine: list[dict[str, object]] = []
+            while len(mine) < 10:
+                frame = await peer.next(30)
+                if frame.get("type") == "result":
+                    mine.append(frame)
+            results += mine
+        codes = [str(r["code"]) if not r["ok"] else "ok" for r in results]
+        # The token's burst (20) and what refills while the refused ones wait: well short of 40.
+        assert codes.count("ok") <= 30 and codes.count("rate_limited") >= 10
+        limited = next(r for r in results if not r["ok"])
+        assert limited["params"]["rate"] == 10.0 and "all its connections together" in limited["message"]
+        assert (await honest.command("report", **report(title="Laporan lain", location="TPS 999")))["ok"]  # another token: its own rate
+        for peer in (honest, *flood):
+            await peer.close()
+
+
 # --- item 3: the hello capped; failed hellos throttled per address; warnings collapsed ------
 
 

@@ -116,6 +116,10 @@ class ServerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     client_queue_bytes: Annotated[int, Meta(ge=65536)] = 4 * 2**20  # bytes waiting for one client before it is dropped (1013)
     commands_per_second: Above0 = 50.0
     admin_commands_per_second: Above0 = 500.0
+    # All of one token's connections together (a token may hold max_connections_per_token):
+    # one officer token cannot send twenty connections' worth.
+    token_commands_per_second: Above0 = 200.0
+    admin_token_commands_per_second: Above0 = 2000.0
     bad_frames_per_minute: AtLeast1 = 10
     broadcast_max_delay_ms: Annotated[float, Meta(ge=1, le=1000)] = 50.0  # the range docs/deploy.md gives
     compression: Compression = "none"
@@ -148,6 +152,10 @@ class ServerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     def rate_for(self, role: str) -> float:
         """Commands a second one connection of this role may send."""
         return self.admin_commands_per_second if role == "admin" else self.commands_per_second
+
+    def token_rate_for(self, role: str) -> float:
+        """Commands a second all of one token's connections may send together."""
+        return self.admin_token_commands_per_second if role == "admin" else self.token_commands_per_second
 
 
 class TriageSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

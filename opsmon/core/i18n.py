@@ -328,6 +328,10 @@ CATALOG: dict[str, dict[str, str]] = {
     "unmarked": {"id": "#{id} tidak ditandai ({count})", "en": "#{id} unmarked ({count})"},
     "reconnected": {"id": "Tersambung kembali.", "en": "Reconnected."},
     "reconnected_to": {"id": "Tersambung kembali, ke server {server}.", "en": "Reconnected, to server {server}."},
+    "alert.fast": {
+        "id": "LATIHAN x{speed}: {critical} kritis baru, {escalated} eskalasi dalam {seconds} detik terakhir (semua di antrian)",
+        "en": "EXERCISE x{speed}: {critical} new critical, {escalated} escalations in the last {seconds} seconds (all in the queue)",
+    },
     "alert.critical": {"id": "KRITIS baru #{id} {regency}: {title}", "en": "New CRITICAL #{id} {regency}: {title}"},
     "alert.jump": {"id": " (g: ke atas)", "en": " (g: top)"},  # not on the wall, where g does nothing
     "alert.escalated": {

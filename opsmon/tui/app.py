@@ -67,6 +67,11 @@ from opsmon.tui.widgets.notices import NoticeBoard
 FLUSH_SECONDS = 0.1  # at most ten repaints a second, however many events arrive
 RECENT_EVENTS = 500
 ALERT_REPEAT_SECONDS = 30.0  # the same incident again this soon (a fast replay): no second alarm
+# An exercise at this speed or faster (10 scenario minutes a real second and up) says its
+# alerts as one summary line over the last FAST_WINDOW_SECONDS: per-incident notices would
+# come faster than anyone reads them (every incident is in the queue anyway).
+FAST_FORWARD_SPEED = 600.0
+FAST_WINDOW_SECONDS = 30.0
 BELL_INTERVAL = 10.0  # seconds: the bell rings at most once in this long ([client] bell_interval)
 # The server's write troubles (server/app.py describe_write_failure) and their i18n keys.
 SERVER_PROBLEMS = {"the disk is full": "problem.disk_full", "the database is read-only": "problem.read_only", "the disk failed": "problem.disk_failed"}
@@ -131,6 +136,7 @@ class OpsmonApp(Scoped, App[int]):
         self.bells = 0  # rung so far (tests read it)
         self._rung_at: datetime | None = None
         self._alerted: dict[object, float] = {}  # incident id -> when it was last announced (monotonic)
+        self._fast_alerts: deque[tuple[float, bool]] = deque()  # a fast exercise's alerts: (when, a new critical)
         self.board = NoticeBoard()  # the notices standing now: the NoticeBar on each screen shows them
         self.urls = url_list(url)  # several: fail over between them, in this order
         self.cafile = cafile
@@ -391,6 +397,9 @@ class OpsmonApp(Scoped, App[int]):
                 self._announce_woken(event.data.incident)
         alerts = [e for e in events if alerting(e) and e.actor != me and self._in_focus(e)]
         clock = time.monotonic()
+        if alerts and self.fast_forward:
+            self._summarize_fast(alerts, clock)
+            return
         fresh: dict[object, Event] = {}  # the latest alert of each incident: one notice each
         again: dict[object, Event] = {}  # announced less than 30 s ago: only its notice updated
         for event in alerts:
@@ -407,6 +416,23 @@ class OpsmonApp(Scoped, App[int]):
             return
         for incident_id, event in fresh.items():
             self._announce(event, incident_id)  # many of one kind share a line (NoticeBoard)
+        self.ring()
+
+    @property
+    def fast_forward(self) -> bool:
+        """A running exercise fast enough that its alerts are summed up, not said one by one."""
+        exercise = self.welcome.exercise if self.welcome is not None else None
+        return exercise is not None and exercise.state == "running" and exercise.speed >= FAST_FORWARD_SPEED
+
+    def _summarize_fast(self, alerts: list[Event], clock: float) -> None:
+        """One line for a fast-forwarded exercise's alerts of the last FAST_WINDOW_SECONDS."""
+        self._fast_alerts.extend((clock, event.kind == "incident.reported") for event in alerts)
+        while self._fast_alerts and self._fast_alerts[0][0] < clock - FAST_WINDOW_SECONDS:
+            self._fast_alerts.popleft()
+        critical = sum(1 for _, new in self._fast_alerts if new)
+        speed = self.welcome.exercise.speed if self.welcome is not None and self.welcome.exercise is not None else 0
+        text = self.tr("alert.fast", speed=f"{speed:g}", critical=critical, escalated=len(self._fast_alerts) - critical, seconds=int(FAST_WINDOW_SECONDS))
+        self.say(text, error=True, timeout=FAST_WINDOW_SECONDS, replacing="fast-forward")
         self.ring()
 
     def _in_focus(self, event: Event) -> bool:
