@@ -277,6 +277,29 @@ def test_sitrep_from_a_live_server_in_every_format(live: Any, tmp_path: Path, ca
     assert "--save writes the next numbered report" in capsys.readouterr().err
 
 
+def test_the_report_map_says_eskalasi_only_while_an_escalated_incident_waits_for_an_ack(live: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from opsmon.cli import main
+
+    config = post_config(tmp_path)
+
+    def opsmon(*args: str) -> int:
+        return main([*args, "--url", live.url, "--token", live.tokens["officer"], "--config", str(config)])
+
+    def conditions() -> dict[str, str]:
+        capsys.readouterr()
+        assert opsmon("sitrep", "--format", "json") == 0
+        return {r["code"]: r["condition"] for r in json.loads(capsys.readouterr().out)["regencies"]}
+
+    assert opsmon("report", "--regency", "6371", "--category", "logistik", "--severity", "high", "--title", "Kotak suara basah") == 0
+    assert opsmon("report", "--regency", "6372", "--category", "logistik", "--severity", "high", "--title", "Surat suara kurang") == 0
+    assert opsmon("escalate", "1", "--note", "Belum ada jawaban") == 0
+    assert opsmon("escalate", "2", "--note", "Belum ada jawaban") == 0
+    assert opsmon("ack", "2") == 0
+    found = conditions()
+    assert found["6371"] == "escalated"  # still waiting for an ack
+    assert found["6372"] == "incidents"  # acknowledged: its level stays in the record, nobody is chased
+
+
 def _doc_commands() -> list[list[str]]:
     """The `opsmon sitrep` lines of docs/sitrep.md's first block, as argument lists."""
     page = (Path(__file__).parent.parent / "docs" / "sitrep.md").read_text(encoding="utf-8")

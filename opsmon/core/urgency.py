@@ -116,6 +116,13 @@ def ack_deadline(incident: Incident) -> str | None:
     return incident.ack_due
 
 
+def is_escalated(incident: Incident) -> bool:
+    """Escalated and still waiting for an acknowledgement: what the map and the wall
+    shade ESKALASI. An acknowledged (or merged, or resolved) incident keeps its level
+    in the record, but nobody is being chased for it any more."""
+    return incident.level > 0 and incident.status == "open" and incident.merged_into is None
+
+
 def is_overdue(incident: Incident, now: datetime) -> bool:
     """Unacknowledged past its acknowledgement deadline (a snoozed one is not)."""
     due = ack_deadline(incident)

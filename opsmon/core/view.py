@@ -21,7 +21,7 @@ from opsmon.core.records import SEVERITIES as SEVERITIES  # re-exported for the 
 from opsmon.core.records import Actor, ConfigInfo, Incident, StageInfo, StageRow, User
 from opsmon.core.state import State
 from opsmon.core.text import for_terminal
-from opsmon.core.urgency import in_snapshot, is_mine, is_overdue, urgency_key
+from opsmon.core.urgency import in_snapshot, is_escalated, is_mine, is_overdue, urgency_key
 
 CONDITIONS = ("critical", "escalated", "blocked", "incidents", "quiet")  # worst first: what the map shades
 
@@ -55,7 +55,7 @@ class RegencySummary:
     oldest_unacked: datetime | None
     overdue: int  # unacknowledged past their deadline
     critical_unacked: int
-    escalated: int = 0  # unresolved incidents escalated at least once
+    escalated: int = 0  # escalated incidents still waiting for an ack (urgency.is_escalated)
 
     @property
     def condition(self) -> str:
@@ -241,7 +241,7 @@ def summarize(state: State, config: ConfigInfo, now: datetime) -> list[RegencySu
                 oldest_unacked=min((parse_ts(i.reported) for i in unacked), default=None),
                 overdue=sum(1 for i in unacked if is_overdue(i, now)),
                 critical_unacked=sum(1 for i in unacked if i.severity == "critical"),
-                escalated=sum(1 for i in incidents if i.level > 0),
+                escalated=sum(1 for i in incidents if is_escalated(i)),
             )
         )
     return summaries

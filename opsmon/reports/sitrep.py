@@ -35,7 +35,7 @@ from opsmon.core.protocol import Event, ExerciseInfo
 from opsmon.core.records import SEVERITIES, ConfigInfo, Incident
 from opsmon.core.state import State
 from opsmon.core.text import for_terminal
-from opsmon.core.urgency import event_text
+from opsmon.core.urgency import event_text, is_escalated
 from opsmon.core.view import condition
 from opsmon.reports.words import Words, doc_tz, number
 
@@ -170,7 +170,7 @@ def build(
                 "note": _prose(row.note).replace("\n", " ") if current and row and row.status == "blocked" and row.note else None,
                 "condition": condition(
                     critical_unacked=sum(1 for i in open_here if i.regency == regency.code and i.status == "open" and i.severity == "critical"),
-                    escalated=sum(1 for i in open_here if i.regency == regency.code and i.level > 0),
+                    escalated=sum(1 for i in open_here if i.regency == regency.code and is_escalated(i)),
                     blocked=bool(current and row and row.status == "blocked"),
                     open_total=sum(1 for i in open_here if i.regency == regency.code),
                 ),
