@@ -352,11 +352,17 @@ def _chart_bins(incidents: list[Incident], since: datetime | None, now: datetime
 # --- rendering ------------------------------------------------------------------------
 
 
+def hanging(line: str, indent: str = "  ") -> list[str]:
+    """A line that may hold a note's line breaks, as lines: the later ones indented under the first."""
+    first, *later = line.split("\n")
+    return [first, *(indent + part for part in later)]
+
+
 def _blocks(entries: list[tuple[str, list[str]]], none: str) -> list[str]:
     """Each entry a head line and its lines, a blank line between entries."""
     out: list[str] = []
     for head, rest in entries:
-        out += [*([""] if out else []), head, *rest]
+        out += [*([""] if out else []), head, *(part for line in rest for part in hanging(line))]
     return out or [none]
 
 
