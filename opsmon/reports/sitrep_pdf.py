@@ -186,7 +186,7 @@ def render_pdf(doc: dict[str, Any], lang: str = "id", *, shape: ProvinceShape | 
 def _closing(pdf: FPDF, lines: list[str], named: bool) -> None:
     """ "Demikian laporan ini dibuat", then the signature block on the right: place and
     date, position, room to sign, the name (a dotted line when none is configured), rank."""
-    if pdf.get_y() > pdf.h - 75:
+    if pdf.get_y() > pdf.h - pdf.b_margin - 50:  # what the block below takes: closing, place, position, room to sign, name, rank
         pdf.add_page()  # the signature is never split from its closing line
     pdf.ln(2)
     pdf.set_font("Helvetica", size=10)
