@@ -23,9 +23,9 @@ from websockets.asyncio.server import ServerConnection
 
 from opsmon.core.clock import format_ts, parse_ts
 from opsmon.core.domain import Decision, DomainError, decide
-from opsmon.core.events import ExerciseClockChanged, IncidentDuplicate, StageUpdated
+from opsmon.core.events import ExerciseClockChanged, IncidentDuplicate, SitrepNumbered, StageUpdated
 from opsmon.core.fold import apply, touches
-from opsmon.core.protocol import CLOSE_POLICY, WRITE_COMMANDS, Error, Event, ExerciseControl, Hello, History, Incidents, Result, Status
+from opsmon.core.protocol import CLOSE_POLICY, WRITE_COMMANDS, Error, Event, ExerciseControl, Hello, History, Incidents, Result, SitrepPeriod, Status
 from opsmon.core.ratelimit import TokenBucket
 from opsmon.core.records import INCIDENT_STATUSES, SYSTEM, Attempt, Incident, User
 from opsmon.core.state import State
@@ -517,7 +517,13 @@ class Writer:
                     events.append((event, decision.incident, decision.regency))
                     if pending is not None:
                         duplicate = isinstance(decision.payload, IncidentDuplicate)
-                        frame = encode(Result(id=pending.command.id, ok=True, seq=event.seq, incident=decision.incident, duplicate=duplicate))
+                        numbered = decision.payload
+                        period = (
+                            SitrepPeriod(number=numbered.number, since=numbered.since, until=numbered.until, after=numbered.after)
+                            if isinstance(numbered, SitrepNumbered)
+                            else None
+                        )
+                        frame = encode(Result(id=pending.command.id, ok=True, seq=event.seq, incident=decision.incident, duplicate=duplicate, sitrep=period))
                         answered[(pending.user.name, pending.command.id)] = frame
                         records.append(CommandRecord(pending.user.name, pending.command.id, frame))
                         replies.append((pending.connection, frame, pending.kind, "ok", pending.started, None))

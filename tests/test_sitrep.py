@@ -391,6 +391,60 @@ async def test_the_server_writes_a_report_into_the_folder_on_its_own(tmp_path: P
         assert "sitreps" not in {t.get_name() for t in running.server._tasks}
 
 
+async def test_the_server_numbers_every_report_of_the_post_wherever_it_is_saved(tmp_path: Path) -> None:
+    """Issue 20: the server's hourly report and two officers' `opsmon sitrep --save` on
+    their own laptops (each its own folder) number on from one another, and their
+    periods tile the log: no number twice, no gap, no overlap."""
+    import asyncio
+
+    from msgspec.structs import replace
+
+    from opsmon.cli import main
+    from opsmon.core.config import load_config
+    from tests.helpers import FakeClock, running_server
+
+    laptops = {name: tmp_path / name for name in ("laptop-a", "laptop-b")}
+    configs = {}
+    for name, folder in laptops.items():
+        folder.mkdir()
+        configs[name] = post_config(folder)
+    post = load_config(post_config(tmp_path))
+    post = replace(post, sitrep=replace(post.sitrep, formats=("text", "json")))
+    clock = FakeClock()
+    async with running_server(tmp_path, clock=clock, config=post) as running:
+
+        def opsmon(*args: str, laptop: str = "laptop-a", token: str = "officer") -> int:
+            return main([*args, "--url", running.url, "--token", running.tokens[token], "--config", str(configs[laptop])])
+
+        async def report(title: str) -> None:
+            clock.advance(minutes=20)  # time passes between a report's numbering and the next incident
+            code = await asyncio.to_thread(opsmon, "report", "--regency", "6371", "--category", "logistik", "--severity", "low", "--title", title)
+            assert code == 0
+
+        await report("Satu")
+        assert await asyncio.to_thread(opsmon, "sitrep", "--save", laptop="laptop-a") == 0  # No. 1
+        await report("Dua")
+        await report("Tiga")
+        server_files = await running.server.sitreps.write()  # No. 2: the server's clock
+        await report("Empat")
+        assert await asyncio.to_thread(opsmon, "sitrep", "--save", laptop="laptop-b", token="polisi") == 0  # No. 3
+        assert await asyncio.to_thread(opsmon, "sitrep", "--save", laptop="laptop-a") == 0  # No. 4: nothing new
+        assert await asyncio.to_thread(opsmon, "sitrep", "--save", laptop="laptop-a", token="wall") == 3  # a viewer may not number one
+        assert await asyncio.to_thread(opsmon, "sitrep", "--format", "json", laptop="laptop-b") == 0  # a preview numbers nothing
+
+    def saved(folder: Path) -> list[dict[str, Any]]:
+        return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("sitrep-*.json"))]
+
+    docs = sorted([*saved(laptops["laptop-a"] / "reports"), *saved(laptops["laptop-b"] / "reports"), *saved(tmp_path / "reports")], key=lambda d: d["number"])
+    assert [d["number"] for d in docs] == [1, 2, 3, 4]  # consecutive, never twice
+    assert [d["by"] for d in docs] == ["Bawaslu/officer", "opsmon-server", "Polri/polisi", "Bawaslu/officer"]
+    assert docs[0]["since"] is None and all(later["since"] == earlier["until"] for earlier, later in zip(docs, docs[1:], strict=False))  # they tile
+    assert [d["incidents"]["reported"] for d in docs] == [1, 2, 1, 0]  # every incident in exactly one report
+    assert server_files[0].name.startswith("sitrep-0002-")
+    ledger = [json.loads(line)["number"] for line in (laptops["laptop-a"] / "reports" / "ledger.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert ledger == [1, 4]  # the laptop's own record: the numbers it saved
+
+
 def test_sitrep_config_is_checked_key_by_key(tmp_path: Path) -> None:
     from opsmon.core.config import ConfigError, load_config
     from tests.helpers import CONFIG_PATH

@@ -34,16 +34,32 @@ from opsmon.core.events import (
     IncidentUnacknowledged,
     IncidentUnsnoozed,
     KnownPayload,
+    SitrepNumbered,
     StageUpdated,
 )
 from opsmon.core.fold import concerns
-from opsmon.core.protocol import Ack, Assign, Escalate, ExerciseControl, Merge, Note, Reopen, Report, Resolve, SeverityChange, Snooze, StageUpdate, Unack
+from opsmon.core.protocol import (
+    Ack,
+    Assign,
+    Escalate,
+    ExerciseControl,
+    Merge,
+    Note,
+    Reopen,
+    Report,
+    Resolve,
+    SeverityChange,
+    Sitrep,
+    Snooze,
+    StageUpdate,
+    Unack,
+)
 from opsmon.core.records import AGENCIES, SEVERITIES, Actor, Incident, SeverityInfo, StageRow
 from opsmon.core.state import Rules, State, location_key, stage_status
 from opsmon.core.text import describe, forbidden_characters
 from opsmon.core.wire import to_builtins
 
-WriteCommand = Report | Ack | Escalate | Note | Resolve | Reopen | StageUpdate | Snooze | Assign | SeverityChange | Unack | Merge | ExerciseControl
+WriteCommand = Report | Ack | Escalate | Note | Resolve | Reopen | StageUpdate | Snooze | Assign | SeverityChange | Unack | Merge | ExerciseControl | Sitrep
 
 # What each trainer's action moves the exercise's clock to, from which states.
 _EXERCISE_MOVES = {"pause": ("paused", ("running",)), "resume": ("running", ("paused",)), "end": ("ended", ("running", "paused"))}
@@ -167,6 +183,16 @@ def _exercise(state: State, command: ExerciseControl, rules: Rules) -> Decision:
     return Decision(ExerciseClockChanged(state=target, note=command.note))
 
 
+def number_sitrep(state: State, now: datetime) -> Decision:
+    """The post's next situation report: numbered on from the last one in the log,
+    covering the period from that one's end to now (never before it: a clock set
+    back does not make a period run backwards)."""
+    until = format_ts(now)
+    if state.sitrep_until is not None and until < state.sitrep_until:
+        until = state.sitrep_until
+    return Decision(SitrepNumbered(number=state.sitrep_number + 1, since=state.sitrep_until, until=until, after=state.sitrep_seq))
+
+
 def decide(state: State, command: WriteCommand, actor: Actor, scope: list[str] | None, now: datetime, rules: Rules) -> Decision:
     """Turn a command into the event it causes, or raise DomainError."""
     if isinstance(command, ExerciseControl):
@@ -180,6 +206,8 @@ def decide(state: State, command: WriteCommand, actor: Actor, scope: list[str] |
             status="ended",
         )
     ts = format_ts(now)
+    if isinstance(command, Sitrep):
+        return number_sitrep(state, now)
     if isinstance(command, Report):
         draft = command.incident
         if draft.regency not in rules.regencies:

@@ -257,6 +257,20 @@ class ExerciseClockChanged(msgspec.Struct, frozen=True, kw_only=True):
     note: str | None = None
 
 
+class SitrepNumbered(msgspec.Struct, frozen=True, kw_only=True):
+    """`sitrep.numbered`: the server gave a situation report its number and its period
+    (since, until]: `since` is the previous report's `until` (null for the first), so
+    the post's reports tile the log, wherever each is written. `after` is the seq of
+    the previous `sitrep.numbered` (0 for the first): the report covers the events after
+    it up to this event. The event's actor is who asked (the server's own clock: system)."""
+
+    KIND: ClassVar[str] = "sitrep.numbered"
+    number: int
+    since: str | None
+    until: str
+    after: int
+
+
 IncidentEvent = (
     IncidentAcknowledged
     | IncidentEscalated
@@ -271,7 +285,9 @@ IncidentEvent = (
     | IncidentUnacknowledged
     | IncidentMerged
 )
-KnownPayload = IncidentReported | IncidentEvent | StageUpdated | TokenAdded | TokenRevoked | TokenExpired | ConfigChanged | ExerciseClockChanged
+KnownPayload = (
+    IncidentReported | IncidentEvent | StageUpdated | TokenAdded | TokenRevoked | TokenExpired | ConfigChanged | ExerciseClockChanged | SitrepNumbered
+)
 # The data of an event kind this version does not know (a newer server's).
 OtherData = dict[str, Any]
 Payload = KnownPayload | OtherData
@@ -298,5 +314,6 @@ PAYLOAD_TYPES: dict[str, type[KnownPayload]] = {
         TokenExpired,
         ConfigChanged,
         ExerciseClockChanged,
+        SitrepNumbered,
     )
 }

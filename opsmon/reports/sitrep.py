@@ -547,6 +547,15 @@ class Ledger:
                 raise LedgerMoved(f"report No. {doc['number']} was taken by another report in {self.folder}")
             return self._write(doc, outputs, seq=seq, epoch=epoch)
 
+    def keep(self, doc: dict[str, Any], outputs: dict[str, bytes], *, seq: int, epoch: str) -> list[Path]:
+        """Save a report the server numbered (`sitrep`): its files and a ledger line,
+        the local record. No check against the folder's own numbering: the number
+        is the post's, handed out by the server, whoever else saves reports elsewhere."""
+        if doc.get("number") is None:
+            raise ValueError("a preview is not saved: ask the server for the report's number (`sitrep`)")
+        with self._locked():
+            return self._write(doc, outputs, seq=seq, epoch=epoch)
+
     def _write(self, doc: dict[str, Any], outputs: dict[str, bytes], *, seq: int, epoch: str) -> list[Path]:
         local = parse_ts(doc["generated"]).astimezone(doc_tz(doc))
         stem = f"sitrep-{doc['number']:04d}-{local:%Y%m%d-%H%M}"
