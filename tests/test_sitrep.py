@@ -584,3 +584,45 @@ def test_markdown_never_turns_wire_text_into_html_links_or_markup() -> None:
     assert "[klik](javascript:alert(1))" in html and "&lt;script&gt;alert(2)&lt;/script&gt;" in html
     assert "`kode` | kolom | &lt;b&gt;tebal&lt;/b&gt; &amp;amp; *miring* _x_ ~~coret~~" in html
     assert "# judul palsu" in html and "&gt; kutipan" in html and "1. daftar" in html
+
+
+async def test_p_and_w_count_the_whole_night_however_long_and_w_takes_the_servers_number(tmp_path: Path) -> None:
+    """Issue 20: the terminal holds a day of resolved incidents; its sitrep preview and the
+    report it saves count every incident of a night longer than that, from the server's
+    log, and the number it saves under is the post's (a laptop's save numbers on)."""
+    import asyncio
+
+    from opsmon.cli import main
+    from opsmon.core.config import load_config
+    from opsmon.core.protocol import Resolve
+    from opsmon.tui.app import OpsmonApp
+    from opsmon.tui.screens.sitrep import SitrepScreen
+    from tests.helpers import FakeClock, running_server
+    from tests.tui_helpers import act, report, until
+
+    folder = tmp_path / "terminal"
+    clock = FakeClock()
+    async with running_server(tmp_path, clock=clock, config=load_config(post_config(tmp_path))) as running:
+        early = await report(running, clock, [("6371", "high", "Kotak suara basah"), ("6372", "low", "Surat suara kurang")])
+        await act(running, "officer", Resolve(id="r1", incident=early[0], note="Kotak diganti"))
+        clock.advance(hours=30)  # a night past a day: #1 resolved 30 hours ago, out of any snapshot
+        await report(running, clock, [("6303", "medium", "Listrik padam di PPK")])
+        app = OpsmonApp(url=running.url, token=running.tokens["officer"], clock=clock, sitrep_folder=folder)
+        async with app.run_test(size=(100, 60)) as pilot:
+            await until(pilot, lambda: app.welcome is not None and len(app.state.incidents) == 2)
+            assert early[0] not in app.state.incidents  # what the terminal holds: not the whole night
+            await pilot.press("p")
+            await until(pilot, lambda: isinstance(app.screen, SitrepScreen) and "*Insiden dilaporkan: 3*" in str(app.screen.query_one("#sitrep-text").render()))
+            preview = str(app.screen.query_one("#sitrep-text").render())
+            assert "*Diselesaikan: 1*" in preview and "#1 Banjarmasin" in preview
+            await pilot.press("w")
+            await until(pilot, lambda: bool(app.screen.written), timeout=15)
+            saved = json.loads(next(folder.glob("sitrep-0001-*.json")).read_text(encoding="utf-8"))
+            assert saved["number"] == 1 and saved["incidents"]["reported"] == 3 and len(saved["incidents"]["resolved"]) == 1
+        clock.advance(minutes=5)
+        (tmp_path / "laptop").mkdir()
+        laptop = post_config(tmp_path / "laptop")
+        base = ["--url", running.url, "--token", running.tokens["polisi"], "--config", str(laptop)]
+        assert await asyncio.to_thread(main, ["sitrep", "--save", *base]) == 0
+    second = json.loads(next((tmp_path / "laptop" / "reports").glob("sitrep-*.json")).read_text(encoding="utf-8"))
+    assert second["number"] == 2 and second["since"] == saved["until"] and second["incidents"]["reported"] == 0

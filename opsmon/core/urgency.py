@@ -15,6 +15,7 @@ from opsmon.core.events import (
     IncidentReported,
     IncidentSeverityChanged,
     IncidentSnoozed,
+    SitrepNumbered,
     StageUpdated,
 )
 from opsmon.core.protocol import Event
@@ -67,6 +68,8 @@ def event_summary(event: Event, tz: tzinfo | None = None) -> str:
             return f"{stage} {done}/{total}{blocked}{corrected}{note}"
         case IncidentNoted(text=text):
             return text
+        case SitrepNumbered(number=number):
+            return f"No. {number}"
         case dict():
             return str(data.get("note") or data.get("text") or "")
     return said if isinstance(said, str) else ""
