@@ -84,7 +84,11 @@ def _feeder(commands: Any, name: str, help_text: str) -> argparse.ArgumentParser
     )
     _connection(parser)
     parser.add_argument("--json", action="store_true", help="print the server's answer as one JSON object on stdout")
-    if name != "import":  # import's report is English, line by line, like its local checks
+    if name in ("list", "show"):
+        parser.add_argument(
+            "--lang", choices=LANGUAGES, default=argparse.SUPPRESS, help="language of the table or the timeline, and of a refusal's reason (default: en)"
+        )
+    elif name != "import":  # import's report is English, line by line, like its local checks
         parser.add_argument("--lang", choices=LANGUAGES, default=argparse.SUPPRESS, help="language of a refusal's reason (default: en)")
     return parser
 

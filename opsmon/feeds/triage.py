@@ -21,7 +21,7 @@ from opsmon.core.commands import CommandError, command
 from opsmon.core.config import Config
 from opsmon.core.exits import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
 from opsmon.core.fold import fold
-from opsmon.core.i18n import local_datetime, local_time, translate_refusal, who
+from opsmon.core.i18n import Translator, local_datetime, local_time, translate_refusal, who
 from opsmon.core.protocol import Assign, Command, Event, History, Incidents, Merge, Result, SeverityChange, Snooze
 from opsmon.core.records import AGENCIES, INCIDENT_STATUSES, SEVERITIES, Incident, User
 from opsmon.core.state import State
@@ -214,26 +214,43 @@ def select(state: State, args: argparse.Namespace, config: Config, user: User) -
     return sorted(chosen, key=urgency_key)
 
 
-def _state_word(incident: Incident, config: Config) -> str:
-    """Status as a word, never by colour: snoozed ones say until when."""
-    word = status_word(incident)  # the screens' word (urgency.status_word), in English
+def _state_word(incident: Incident, config: Config, lang: str = "en") -> str:
+    """Status as a word, never by colour: snoozed ones say until when. English: the
+    word scripts match (`merged>7`); Indonesian: the screens' word (`GABUNG>7`)."""
+    word = status_word(incident)  # the screens' word (urgency.status_word)
+    said = word if lang == "en" else Translator(lang)(f"status.{word}")
     if word == "merged":
-        return f"merged>{incident.merged_into}"
+        return f"{said}>{incident.merged_into}"
     if word == "snoozed" and incident.snoozed_until is not None:
-        return f"snoozed>{local_time(incident.snoozed_until, config.province.tz)}"
-    return word
+        return f"{said}>{local_time(incident.snoozed_until, config.province.tz)}"
+    return said
 
 
-def table(incidents: list[Incident], config: Config, now: datetime) -> str:
-    rows = [("ID", "STATUS", "SEVERITY", "REGENCY", "REPORTS", "OWNER", "REPORTED", "TITLE")]
+def _severity(config: Config, key: str, lang: str) -> str:
+    if lang == "en":
+        return key
+    found = next((s for s in config.severities if s.key == key), None)
+    return for_terminal(found.label.get(lang)) if found is not None else for_terminal(key)
+
+
+def _category(config: Config, key: str, lang: str) -> str:
+    if lang == "en":
+        return key
+    found = next((c for c in config.categories if c.key == key), None)
+    return for_terminal(found.label.get(lang)) if found is not None else for_terminal(key)
+
+
+def table(incidents: list[Incident], config: Config, now: datetime, lang: str = "en") -> str:
+    tr = Translator(lang)
+    rows = [tuple(tr(f"list.col.{column}") for column in ("id", "status", "severity", "regency", "reports", "owner", "reported", "title"))]
     for i in incidents:
         regency = config.regency(i.regency)
         overdue = is_overdue(i, now)
         rows.append(
             (
                 str(i.id),
-                _state_word(i, config) + (" OVERDUE" if overdue else ""),
-                i.severity + (f" L{i.level}" if i.level else ""),
+                _state_word(i, config, lang) + (" " + tr("list.overdue") if overdue else ""),
+                _severity(config, i.severity, lang) + (f" L{i.level}" if i.level else ""),
                 regency.short if regency else for_terminal(i.regency),
                 f"x{i.reports}",
                 who(i.owner) if i.owner else "-",
@@ -245,24 +262,35 @@ def table(incidents: list[Incident], config: Config, now: datetime) -> str:
     return "\n".join("  ".join(cell.ljust(widths[c]) for c, cell in enumerate(row[:-1])) + "  " + row[-1] for row in rows)
 
 
-def timeline(incident: Incident, events: list[Event], config: Config) -> str:
-    tz = config.province.tz
+def timeline(incident: Incident, events: list[Event], config: Config, lang: str = "en") -> str:
+    tz, tr = config.province.tz, Translator(lang)
     regency = config.regency(incident.regency)
+
+    def label(key: str) -> str:
+        return tr(f"show.{key}").ljust(10)
+
+    state = tr(
+        "show.state",
+        status=_state_word(incident, config, lang),
+        severity=_severity(config, incident.severity, lang),
+        level=incident.level,
+        reports=incident.reports,
+    )
     lines = [
         f"#{incident.id} {for_terminal(incident.title)}",
-        f"  status    {_state_word(incident, config)}, severity {incident.severity}, level {incident.level}, reports x{incident.reports}",
-        f"  where     {regency.name if regency else for_terminal(incident.regency)}; {for_terminal(incident.location) or '-'}",
-        f"  category  {incident.category}",
-        f"  reported  {local_datetime(incident.reported, tz)} by {who(incident.reporter)}",
-        f"  owner     {who(incident.owner) if incident.owner else '-'}",
+        f"  {label('status')}{state}",
+        f"  {label('where')}{regency.name if regency else for_terminal(incident.regency)}; {for_terminal(incident.location) or '-'}",
+        f"  {label('category')}{_category(config, incident.category, lang)}",
+        f"  {label('reported')}{tr('show.reported_by', at=local_datetime(incident.reported, tz), who=who(incident.reporter))}",
+        f"  {label('owner')}{who(incident.owner) if incident.owner else '-'}",
     ]
     due = ack_deadline(incident)  # none once acknowledged, snoozed, merged or resolved: never a stale one
     if due is not None:
-        escalation = f", next escalation {local_datetime(incident.escalate_due, tz)}" if incident.escalate_due else ""
-        lines.append(f"  ack due   {local_datetime(due, tz)}{escalation}")
+        escalation = tr("show.next_escalation", at=local_datetime(incident.escalate_due, tz)) if incident.escalate_due else ""
+        lines.append(f"  {label('ack_due')}{local_datetime(due, tz)}{escalation}")
     if incident.detail:
-        lines.append("  detail    " + for_terminal(incident.detail, multiline=True).replace("\n", "\n            "))
-    lines.append("timeline:")
+        lines.append(f"  {label('detail')}" + for_terminal(incident.detail, multiline=True).replace("\n", "\n            "))
+    lines.append(tr("show.timeline"))
     for event in events:
         lines.append(f"  {local_datetime(event.ts, tz)}  {event.kind.removeprefix('incident.'):<18} {who(event.actor)}{_summary(event, tz)}")
     return "\n".join(lines)
@@ -284,6 +312,7 @@ async def _history(session: Session, incident: int) -> Result:
 async def run_read(args: argparse.Namespace, config: Config, session: Session) -> int:
     """`opsmon list` and `opsmon show`, on an open session: the incidents of the whole log."""
     status = getattr(args, "status", None) if args.command == "list" else None
+    lang = getattr(args, "lang", None) or "en"
     state = await _incidents(session, config, status if status in INCIDENT_STATUSES else None)
     user = session.welcome.user
     if args.command == "list":
@@ -291,13 +320,13 @@ async def run_read(args: argparse.Namespace, config: Config, session: Session) -
         if args.json:
             print(json.dumps([to_builtins(i) for i in chosen], ensure_ascii=False))
         elif chosen:
-            print(table(chosen, config, utc_now()))
+            print(table(chosen, config, utc_now(), lang))
         else:
-            print("no incidents", file=sys.stderr)
+            print(Translator(lang)("list.none"), file=sys.stderr)
         return EXIT_OK
     result = await _history(session, args.incident)
     if not result.ok:
-        print(f"opsmon: error: {translate_refusal(result, getattr(args, 'lang', None) or 'en', config.province.tz)}", file=sys.stderr)
+        print(f"opsmon: error: {translate_refusal(result, lang, config.province.tz)}", file=sys.stderr)
         return EXIT_REFUSED
     events = result.events or []
     incident = state.incidents.get(args.incident)
@@ -308,5 +337,5 @@ async def run_read(args: argparse.Namespace, config: Config, session: Session) -
     if args.json:
         print(json.dumps({"incident": to_builtins(incident), "events": [to_builtins(e) for e in events]}, ensure_ascii=False))
     else:
-        print(timeline(incident, events, config))
+        print(timeline(incident, events, config, lang))
     return EXIT_OK
