@@ -119,6 +119,17 @@ def ack_deadline(incident: Incident) -> str | None:
     return incident.ack_due
 
 
+WAITING_AGAIN = ("reopened", "unacknowledged")  # the notes that start an incident's wait for an ack again
+
+
+def waiting_since(incident: Incident) -> str:
+    """Since when an incident has waited for an acknowledgement ("belum di-ack sejak"):
+    its report, or the last time it became open again (reopened, after a merge too,
+    or un-acknowledged), which its notes record."""
+    again = next((note.ts for note in reversed(incident.notes) if note.kind in WAITING_AGAIN), None)
+    return again if again is not None and again > incident.reported else incident.reported
+
+
 def is_escalated(incident: Incident) -> bool:
     """Escalated and still waiting for an acknowledgement: what the map and the wall
     shade ESKALASI. An acknowledged (or merged, or resolved) incident keeps its level

@@ -29,13 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from opsmon.core.clock import format_ts, parse_ts
-from opsmon.core.events import IncidentEscalated, IncidentUnacknowledged, StageUpdated
+from opsmon.core.events import IncidentEscalated, StageUpdated
 from opsmon.core.i18n import Translator, who
 from opsmon.core.protocol import Event, ExerciseInfo
 from opsmon.core.records import SEVERITIES, ConfigInfo, Incident
 from opsmon.core.state import State
 from opsmon.core.text import for_terminal
-from opsmon.core.urgency import event_text, is_escalated
+from opsmon.core.urgency import event_text, is_escalated, waiting_since
 from opsmon.core.view import condition
 from opsmon.reports.words import Words, doc_tz, number
 
@@ -212,7 +212,7 @@ def build(
                     "title": _clean(incident.title) if incident else "",
                     "level": incident.level if incident else escalated.level,
                     "status": (incident.status if incident.merged_into is None else "merged") if incident else "open",
-                    "unacked_since": incident.reported if incident else event.ts,
+                    "unacked_since": waiting_since(incident) if incident else event.ts,
                     "acknowledged": incident.acknowledged if incident else None,
                     "times": 0,
                     "first": event.ts,
@@ -225,8 +225,6 @@ def build(
             entry["last"], entry["last_by"] = event.ts, who(event.actor)
             if note and event.actor.name != "system" and len(entry["notes"]) < 3:
                 entry["notes"].append(note)  # an officer's reason to escalate; the system's are all alike
-        elif isinstance(event.data, IncidentUnacknowledged) and after(event.ts) and event.data.incident in per_incident:
-            per_incident[event.data.incident]["unacked_since"] = event.ts
     # Waiting for an ack first, the highest level first: what the chain must act on.
     escalated_list = sorted(per_incident.values(), key=lambda e: (e["status"] != "open", -e["level"], e["id"]))
     resolved = [
