@@ -16,6 +16,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -446,6 +447,11 @@ class Writer:
         escalation) decides on the latest state. `planner` makes the system's
         decisions from that state, with the ids of the token changes they log."""
         now = self.server.clock()
+        last_until = self.server.state.sitrep_until
+        if last_until is not None and format_ts(now) <= last_until:
+            # Nothing written after a report was numbered falls inside its period (since,
+            # until]: the next report covers it, even at the same millisecond (a paused exercise).
+            now = parse_ts(last_until) + timedelta(milliseconds=1)
         ts = format_ts(now)
         items: list[_Pending | Decision] = list(batch)
         events: list[tuple[Event, int | None, str | None]] = []

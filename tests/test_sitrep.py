@@ -429,6 +429,9 @@ async def test_the_server_numbers_every_report_of_the_post_wherever_it_is_saved(
         await report("Empat")
         assert await asyncio.to_thread(opsmon, "sitrep", "--save", laptop="laptop-b", token="polisi") == 0  # No. 3
         assert await asyncio.to_thread(opsmon, "sitrep", "--save", laptop="laptop-a") == 0  # No. 4: nothing new
+        # The clock standing still (a paused exercise): reported at the very millisecond No. 4 was numbered, it is No. 5's.
+        assert await asyncio.to_thread(opsmon, "report", "--regency", "6371", "--category", "logistik", "--severity", "low", "--title", "Lima") == 0
+        assert await asyncio.to_thread(opsmon, "sitrep", "--save", laptop="laptop-b") == 0  # No. 5
         assert await asyncio.to_thread(opsmon, "sitrep", "--save", laptop="laptop-a", token="wall") == 3  # a viewer may not number one
         assert await asyncio.to_thread(opsmon, "sitrep", "--format", "json", laptop="laptop-b") == 0  # a preview numbers nothing
 
@@ -436,10 +439,10 @@ async def test_the_server_numbers_every_report_of_the_post_wherever_it_is_saved(
         return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("sitrep-*.json"))]
 
     docs = sorted([*saved(laptops["laptop-a"] / "reports"), *saved(laptops["laptop-b"] / "reports"), *saved(tmp_path / "reports")], key=lambda d: d["number"])
-    assert [d["number"] for d in docs] == [1, 2, 3, 4]  # consecutive, never twice
-    assert [d["by"] for d in docs] == ["Bawaslu/officer", "opsmon-server", "Polri/polisi", "Bawaslu/officer"]
+    assert [d["number"] for d in docs] == [1, 2, 3, 4, 5]  # consecutive, never twice
+    assert [d["by"] for d in docs] == ["Bawaslu/officer", "opsmon-server", "Polri/polisi", "Bawaslu/officer", "Bawaslu/officer"]
     assert docs[0]["since"] is None and all(later["since"] == earlier["until"] for earlier, later in zip(docs, docs[1:], strict=False))  # they tile
-    assert [d["incidents"]["reported"] for d in docs] == [1, 2, 1, 0]  # every incident in exactly one report
+    assert [d["incidents"]["reported"] for d in docs] == [1, 2, 1, 0, 1]  # every incident in exactly one report
     assert server_files[0].name.startswith("sitrep-0002-")
     ledger = [json.loads(line)["number"] for line in (laptops["laptop-a"] / "reports" / "ledger.jsonl").read_text(encoding="utf-8").splitlines()]
     assert ledger == [1, 4]  # the laptop's own record: the numbers it saved
