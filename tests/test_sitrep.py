@@ -598,6 +598,7 @@ async def test_p_and_w_count_the_whole_night_however_long_and_w_takes_the_server
     from opsmon.cli import main
     from opsmon.core.config import load_config
     from opsmon.core.protocol import Resolve
+    from opsmon.core.view import summarize, totals
     from opsmon.tui.app import OpsmonApp
     from opsmon.tui.screens.sitrep import SitrepScreen
     from tests.helpers import FakeClock, running_server
@@ -614,6 +615,13 @@ async def test_p_and_w_count_the_whole_night_however_long_and_w_takes_the_server
         async with app.run_test(size=(100, 60)) as pilot:
             await until(pilot, lambda: app.welcome is not None and len(app.state.incidents) == 2)
             assert early[0] not in app.state.incidents  # what the terminal holds: not the whole night
+            # The header's and the panels' counts are of what is not resolved: the same as the server's whole state.
+            here, there = totals(app.state, running.server.config_info, clock()), totals(running.server.state, running.server.config_info, clock())
+            assert (here.open, here.unacked, here.tps_counted) == (there.open, there.unacked, there.tps_counted) == (2, 2, 0)
+            panels = [(p.code, p.open_by_severity, p.overdue, p.condition) for p in summarize(app.state, running.server.config_info, clock())]
+            assert panels == [
+                (p.code, p.open_by_severity, p.overdue, p.condition) for p in summarize(running.server.state, running.server.config_info, clock())
+            ]
             await pilot.press("p")
             await until(pilot, lambda: isinstance(app.screen, SitrepScreen) and "*Insiden dilaporkan: 3*" in str(app.screen.query_one("#sitrep-text").render()))
             preview = str(app.screen.query_one("#sitrep-text").render())
