@@ -7,10 +7,13 @@ and `opsmon.reports.sitrep_pdf.render_pdf` write it for people. The same documen
 comes out of `opsmon sitrep`, the dashboard's sitrep key and the server's
 `[sitrep] every_minutes` writer, so the three can never disagree.
 
-`Ledger` remembers the reports saved into a folder (number, time, seq), so
-the next saved report is numbered on and covers what happened since the last
-one; a preview (`number=None`) takes no number and moves nothing. The number
-is taken under the folder's lock: one number per report, whatever its formats.
+The server numbers the post's reports (the `sitrep` command, a
+`sitrep.numbered` event): whoever saves one, and in whichever folder, it
+numbers on from the last and covers the period since it. `Ledger` is a
+folder's own record of the reports saved into it (number, time, seq): `keep`
+saves a report the server numbered; `write` numbers on from the folder alone,
+for a terminal showing a saved night with no server to ask. A preview
+(`number=None`) takes no number and moves nothing.
 """
 
 from __future__ import annotations

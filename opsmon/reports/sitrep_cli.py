@@ -1,10 +1,13 @@
 """`opsmon sitrep`: a situation report from a live server.
 
 It connects as any client does: one session for the snapshot (the state
-now), a second that resumes from the last report's seq (or from the start)
-for the events since, which give the escalations. A preview takes no number;
-`--save` numbers the report on from the ledger in `[sitrep] folder` and saves
-it there in every configured format, under the ledger's lock.
+now, and the post's last numbered report) and every incident of the log, a
+second that resumes after the last report's `sitrep.numbered` for the events
+since, which give the escalations. A preview takes no number; `--save` asks
+the server to number the report (`sitrep`: one numbering for the post,
+whoever saves and wherever), builds it over the period the server gave, and
+saves it in every configured format into `[sitrep] folder`, with a line in
+the folder's ledger (the local record).
 """
 
 from __future__ import annotations
