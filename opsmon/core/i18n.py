@@ -648,6 +648,10 @@ CATALOG: dict[str, dict[str, str]] = {
     "sitrep.preview": {"id": "Laporan situasi (pratinjau): w simpan, esc kembali", "en": "Situation report (preview): w write, esc back"},
     "sitrep.written": {"id": "Lapsit No. {number} disimpan: {path}", "en": "Sitrep No. {number} written: {path}"},
     "sitrep.write_failed": {"id": "Lapsit tidak tersimpan: {reason}", "en": "Sitrep not written: {reason}"},
+    "sitrep.preview_partial": {
+        "id": "Pratinjau dari data layar ini saja (24 jam terakhir): log server tidak terbaca ({reason})",
+        "en": "Preview from this screen's data only (the last 24 hours): the server's log could not be read ({reason})",
+    },
     "key.write": {"id": "Simpan", "en": "Write"},
     # --- charts and the regency's detail ----------------------------------------------
     "charts.title": {"id": "Malam ini per jam ({hours} jam, {span})", "en": "The night per hour ({hours} h, {span})"},

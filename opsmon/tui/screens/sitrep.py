@@ -56,7 +56,7 @@ class SitrepScreen(OpsmonScreen):
         try:
             welcome, state, events = await fetch(app.urls, app.token, cafile=app.cafile, last_report=True)
         except (ClientError, TimeoutError, OSError) as exc:
-            app.say(app.tr("sitrep.write_failed", reason=str(exc) or type(exc).__name__), error=True)
+            app.say(app.tr("sitrep.preview_partial", reason=str(exc) or type(exc).__name__), error=True)
             return
         if self.written:
             return  # a report was saved meanwhile: the screen shows what was saved
