@@ -18,7 +18,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request
 
 from opsmon.core.clock import format_ts
-from opsmon.core.protocol import CLOSE_POLICY, HELLO_TIMEOUT_SECONDS, MAX_HELLO_BYTES, PROTOCOL_VERSION, Error, Event, Hello, Snapshot, Welcome
+from opsmon.core.protocol import CLOSE_POLICY, HELLO_TIMEOUT_SECONDS, MAX_HELLO_BYTES, PROTOCOL_VERSION, Error, Event, Hello, LastSitrep, Snapshot, Welcome
 from opsmon.core.ratelimit import TokenBucket
 from opsmon.core.records import User
 from opsmon.core.state import stage_rows
@@ -395,11 +395,12 @@ class Connections:
         return user, token_hash
 
     def snapshot(self) -> Snapshot:
-        now = self.server.clock()
+        now, state = self.server.clock(), self.server.state
         return Snapshot(
             epoch=self.server.store.epoch,
             seq=self.server.state.seq,
             stages=stage_rows(self.server.state, self.server.rules.stage_totals, self.server.store.created),  # in config order, untouched ones at zero
             incidents=[i for i in self.server.state.incidents.values() if in_snapshot(i, now)],
             digest=self.server.head_digest,
+            sitrep=LastSitrep(number=state.sitrep_number, until=state.sitrep_until, seq=state.sitrep_seq) if state.sitrep_until is not None else None,
         )

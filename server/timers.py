@@ -18,8 +18,8 @@ from websockets.exceptions import ConnectionClosed
 
 from opsmon.core.clock import format_ts, parse_ts, utc_now
 from opsmon.core.config import config_relative
-from opsmon.core.domain import Decision, due_escalations, due_wakeups
-from opsmon.core.events import PAYLOAD_TYPES
+from opsmon.core.domain import Decision, due_escalations, due_wakeups, number_sitrep
+from opsmon.core.events import PAYLOAD_TYPES, SitrepNumbered
 from opsmon.core.geo import province_shape
 from opsmon.core.protocol import CLOSE_POLICY, Error
 from opsmon.core.state import State
@@ -117,41 +117,45 @@ class SitrepSchedule:
         self.server = server
 
     async def write(self) -> list[Path]:
-        """Save the next numbered situation report in every configured format into
-        [sitrep] folder, covering what happened since the last one saved there; returns the files."""
-        from opsmon.reports.sitrep import Ledger, LedgerMoved, build, render
+        """Number the post's next situation report (a `sitrep.numbered` event, as
+        `opsmon sitrep --save` does: one numbering for the post, wherever its reports
+        are written), then save it in every configured format into [sitrep] folder,
+        covering its period from the log; returns the files."""
+        from opsmon.reports.sitrep import Ledger, build, render
 
         ledger = Ledger(self.server.config.sitrep_folder())
         formats, lang = self.server.config.sitrep.formats, self.server.config.province.language
-        for _ in range(3):
-            last = ledger.last()
-            same_epoch = last is not None and last.epoch == self.server.store.epoch
-            events = await self.server.store.events_since(last.seq if last is not None and same_epoch else 0)
-            seq = self.server.state.seq
-            doc = build(
-                self.server.config_info,
-                self.server.state,
-                events,
-                now=self.server.clock(),
-                since=parse_ts(last.at) if last is not None and same_epoch else None,
-                number=ledger.next_number(),
-                by="opsmon-server",
-                post=self.server.config.sitrep.post,
-                signatory=self.server.config.sitrep.signature(),
-            )
 
-            def write(doc: dict[str, Any] = doc, seq: int = seq) -> list[Path]:
-                # Off the event loop: a PDF takes a moment, and commands must not wait for it.
-                shape = province_shape(self.server.config.province.boundaries) if "pdf" in formats else None
-                return ledger.write(doc, {fmt: render(doc, fmt, lang, shape=shape) for fmt in formats}, seq=seq, epoch=self.server.store.epoch)
+        async def plan(state: State, _batch: Transaction) -> tuple[list[Decision], list[int]]:
+            return [number_sitrep(state, self.server.clock())], []  # on the latest state: under the seq lock on PostgreSQL
 
-            try:
-                paths = await asyncio.to_thread(write)
-            except LedgerMoved:
-                continue  # `opsmon sitrep --save` took the number meanwhile: this one starts where it ended
-            log.info("situation report No. %d written: %s", doc["number"], ", ".join(str(p) for p in paths))
-            return paths
-        raise RuntimeError(f"situation report not written: other reports kept being saved into {ledger.folder} at the same moment")
+        async with self.server.lock:
+            committed = await self.server.writer.write([], planner=plan)
+        numbered = next((e for e in committed if isinstance(e.data, SitrepNumbered)), None)
+        if numbered is None or not isinstance(numbered.data, SitrepNumbered):
+            raise RuntimeError("situation report not numbered: the event log could not be written")
+        period = numbered.data
+        events = [e for e in await self.server.store.events_since(period.after) if e.seq <= numbered.seq]
+        doc = build(
+            self.server.config_info,
+            self.server.state,
+            events,
+            now=parse_ts(period.until),
+            since=parse_ts(period.since) if period.since is not None else None,
+            number=period.number,
+            by="opsmon-server",
+            post=self.server.config.sitrep.post,
+            signatory=self.server.config.sitrep.signature(),
+        )
+
+        def write() -> list[Path]:
+            # Off the event loop: a PDF takes a moment, and commands must not wait for it.
+            shape = province_shape(self.server.config.province.boundaries) if "pdf" in formats else None
+            return ledger.keep(doc, {fmt: render(doc, fmt, lang, shape=shape) for fmt in formats}, seq=numbered.seq, epoch=self.server.store.epoch)
+
+        paths = await asyncio.to_thread(write)
+        log.info("situation report No. %d written: %s", period.number, ", ".join(str(p) for p in paths))
+        return paths
 
     async def run(self) -> None:
         every = self.server.config.sitrep.every_minutes * 60

@@ -16,6 +16,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
@@ -23,9 +24,9 @@ from websockets.asyncio.server import ServerConnection
 
 from opsmon.core.clock import format_ts, parse_ts
 from opsmon.core.domain import Decision, DomainError, decide, inject_reporter
-from opsmon.core.events import ExerciseClockChanged, IncidentDuplicate, StageUpdated
+from opsmon.core.events import ExerciseClockChanged, IncidentDuplicate, SitrepNumbered, StageUpdated
 from opsmon.core.fold import apply, touches
-from opsmon.core.protocol import CLOSE_POLICY, WRITE_COMMANDS, Error, Event, ExerciseControl, Hello, History, Incidents, Report, Result, Status
+from opsmon.core.protocol import CLOSE_POLICY, WRITE_COMMANDS, Error, Event, ExerciseControl, Hello, History, Incidents, Report, Result, SitrepPeriod, Status
 from opsmon.core.ratelimit import TokenBucket
 from opsmon.core.records import INCIDENT_STATUSES, SYSTEM, Attempt, Incident, User
 from opsmon.core.state import State
@@ -477,6 +478,11 @@ class Writer:
         escalation) decides on the latest state. `planner` makes the system's
         decisions from that state, with the ids of the token changes they log."""
         now = self.server.clock()
+        last_until = self.server.state.sitrep_until
+        if last_until is not None and format_ts(now) <= last_until:
+            # Nothing written after a report was numbered falls inside its period (since,
+            # until]: the next report covers it, even at the same millisecond (a paused exercise).
+            now = parse_ts(last_until) + timedelta(milliseconds=1)
         ts = format_ts(now)
         items: list[_Pending | Decision] = list(batch)
         events: list[tuple[Event, int | None, str | None]] = []
@@ -550,7 +556,13 @@ class Writer:
                     events.append((event, decision.incident, decision.regency))
                     if pending is not None:
                         duplicate = isinstance(decision.payload, IncidentDuplicate)
-                        frame = encode(Result(id=pending.command.id, ok=True, seq=event.seq, incident=decision.incident, duplicate=duplicate))
+                        numbered = decision.payload
+                        period = (
+                            SitrepPeriod(number=numbered.number, since=numbered.since, until=numbered.until, after=numbered.after)
+                            if isinstance(numbered, SitrepNumbered)
+                            else None
+                        )
+                        frame = encode(Result(id=pending.command.id, ok=True, seq=event.seq, incident=decision.incident, duplicate=duplicate, sitrep=period))
                         answered[(pending.user.name, pending.command.id)] = frame
                         records.append(CommandRecord(pending.user.name, pending.command.id, frame))
                         replies.append((pending.connection, frame, pending.kind, "ok", pending.started, None))

@@ -86,19 +86,19 @@ async def test_the_reports_reaction_times_are_the_scripted_sessions(tmp_path: Pa
     assert "# Laporan pasca-latihan: Latihan Posko 12 Feb" in md and "After-action" not in md
     assert "| peserta | ditangani | di-ack |" in md and "## Posko" in md
     assert "| Bawaslu/officer | 2 | 1 | 2 / 2 | 1 | 32 / 32 | 0 | 1 | 0 | 0 | 1 |" in md
-    assert "14 Feb 05:02 WITA DITOLAK ack: sudah ditangani orang lain oleh Polri/polisi\n" in md  # in Indonesian, not the server's English
-    assert "14 Feb 05:00 WITA dilaporkan oleh KPU/admin" in md
+    assert "05:02 WITA DITOLAK ack: sudah ditangani orang lain oleh Polri/polisi\n" in md  # in Indonesian, not the server's English
+    assert "05:00 WITA dilaporkan oleh KPU/admin" in md
     assert "### #1 Kritis · Banjarmasin · Kericuhan di TPS 021" in md
-    assert "Batas waktu ack 14 Feb 05:05 WITA; kini diselesaikan." in md
+    assert "Batas waktu ack 05:05 WITA; kini diselesaikan." in md
     assert "Pelapor lapangan (simulator): KPU/admin (2 laporan)" in md
-    assert "14 Feb 05:22 WITA dieskalasi oleh sistem" in md
+    assert "05:22 WITA dieskalasi oleh sistem" in md
     assert await asyncio.to_thread(main, ["exercise", "report", "--db", str(db), "--lang", "en"]) == 0
     md = capsys.readouterr().out
     assert "# After-action report: Latihan Posko 12 Feb" in md
     assert "Field reporters (the simulator): KPU/admin (2 reports)" in md
     assert "| Bawaslu/officer | 2 | 1 | 2 / 2 | 1 | 32 / 32 | 0 | 1 | 0 | 0 | 1 |" in md
     assert "| Polri/polisi | 1 | 1 | 20 / 20 | 0 | - | 1 | 0 | conflict 1 | 1 | 0 | active |" in md
-    assert "14 Feb 05:02 WITA REFUSED ack: already taken by Polri/polisi" in md
+    assert "05:02 WITA REFUSED ack: already taken by Polri/polisi" in md
     assert "### #1 Critical · Banjarmasin · Kericuhan di TPS 021" in md  # the severity's label, as everywhere else
     pdf = tmp_path / "laporan.pdf"
     assert await asyncio.to_thread(main, ["exercise", "report", "--db", str(db), "--format", "pdf", "--output", str(pdf), "--lang", "en"]) == 0

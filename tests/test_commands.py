@@ -17,7 +17,7 @@ from tests.helpers import province
 def test_the_factory_knows_every_command_that_writes() -> None:
     assert set(get_args(WriteCommand)) == set(WRITE_COMMANDS)
     assert set(VERBS) == {str(cls.__struct_config__.tag) for cls in WRITE_COMMANDS}
-    assert set(VERBS) - set(INCIDENT_VERBS) == {"report", "stage", "handover", "exercise"}
+    assert set(VERBS) - set(INCIDENT_VERBS) == {"report", "stage", "handover", "exercise", "sitrep"}
 
 
 def test_a_verb_and_its_fields_make_the_wire_command() -> None:

@@ -158,7 +158,8 @@ def test_the_golden_log_folds_like_the_untyped_version_folded_it() -> None:
     state = fold(State(), events[:-1])
     before = state.as_builtins()
     apply(state, events[-1])  # a kind this version does not know folds as nothing
-    assert state.as_builtins() == {**before, "seq": 42}
+    assert state.as_builtins() == {**before, "seq": 43}
+    assert (state.exercise_state, state.sitrep_number, state.sitrep_until, state.sitrep_seq) == ("paused", 1, "2024-02-14T15:10:15.000Z", 42)
     old = state.incidents[9]  # reported before the triage fields; reopened without deadlines; then a chain's repeat
     assert (old.reports, old.owner, old.status, old.ack_due) == (1, None, "open", "2024-02-14T15:19:00.000Z")
     assert (old.level, old.repeats, old.escalate_due) == (2, 1, "2024-02-14T15:38:00.000Z")  # notifications change nothing

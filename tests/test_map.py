@@ -8,10 +8,12 @@ import pytest
 
 from opsmon.core.config import ConfigError, load_config
 from opsmon.core.geo import Grid, ProvinceShape, load_boundaries, province_shape
+from opsmon.core.protocol import Ack, Escalate
 from opsmon.training.sample_night import NOW, fixed_night
 from opsmon.tui.app import OpsmonApp
 from opsmon.tui.widgets.provincemap import FILL, ProvinceMap
-from tests.helpers import CONFIG_PATH, province
+from tests.helpers import CONFIG_PATH, Running, province
+from tests.tui_helpers import act, report, settle, until
 
 SIZES = [(30, 16), (44, 28), (60, 34), (90, 50)]
 
@@ -150,3 +152,20 @@ async def test_the_map_key_toggles_the_map_on_the_officers_dashboard() -> None:
         await pilot.press("m")
         await pilot.pause(0.2)
         assert not app.screen.query_one(ProvinceMap).display
+
+
+async def test_an_acknowledged_escalated_incident_no_longer_shades_its_regency_eskalasi(server: Running) -> None:
+    # Banjarmasin's high incident escalated by an officer: the wall's map says ESKALASI while
+    # nobody has acknowledged it, and once someone has, only that it has incidents.
+    (incident,) = await report(server, server.server.clock, [("6371", "high", "Kotak suara basah")])
+    await act(server, "officer", Escalate(id="esc", incident=incident, note="Belum ada yang menjawab"))
+    app = OpsmonApp(url=server.url, token=server.tokens["wall"], wall=True, clock=server.server.clock, shape=shape())
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: incident in app.state.incidents)
+        await settle(pilot)
+        assert "Banjarmasin " + FILL["escalated"] + " ESKAL" in legend(app)  # the short words at this width
+        await act(server, "officer", Ack(id="ack", incident=incident))
+        await until(pilot, lambda: app.state.incidents[incident].status == "acknowledged")
+        await settle(pilot)
+        assert "Banjarmasin " + FILL["incidents"] + " insiden" in legend(app)
+        assert app.state.incidents[incident].level == 1  # its level stays in the record

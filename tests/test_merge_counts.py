@@ -4,7 +4,7 @@ incident that is reopened leaves the one it joined (open, counted, overdue again
 from __future__ import annotations
 
 from opsmon.core.domain import decide
-from opsmon.core.protocol import IncidentDraft, Merge, Reopen, Report
+from opsmon.core.protocol import Ack, IncidentDraft, Merge, Reopen, Report
 from opsmon.core.urgency import is_overdue
 from opsmon.reports.sitrep import build
 from tests.helpers import province
@@ -62,3 +62,30 @@ def test_reopening_leaves_the_whole_chain_it_was_merged_through() -> None:
     w.do(Reopen(id="o", incident=a, note="lain"))
     assert (w.state.incidents[b].reports, w.state.incidents[c].reports) == (1, 2)
     assert decide(w.state, Merge(id="m3", incident=a, into=c), SITI, None, w.now, RULES) is not None
+
+
+def test_belum_di_ack_sejak_counts_from_the_reopen_after_a_merge() -> None:
+    """A critical report merged away, then reopened hours later and escalated while nobody
+    acknowledges it: it has waited for an ack since the reopen, not since its first report,
+    in the sitrep's escalated list and on the regency's panel."""
+    from opsmon.core.clock import format_ts
+    from opsmon.core.view import summarize
+    from opsmon.reports.sitrep import render_text
+
+    w = World()
+    first = w.report(severity="critical", title="Bentrok massa")
+    other = w.report(severity="critical", title="Bentrok massa di TPS 9")
+    w.advance(minutes=10)
+    w.do(Merge(id="m", incident=first, into=other))
+    w.advance(hours=3)
+    reopened_at = format_ts(w.now)
+    w.do(Reopen(id="o", incident=first, note="Bukan kejadian yang sama"))
+    w.advance(hours=1)
+    assert [e.data.incident for e in w.escalate_due() if hasattr(e.data, "incident")].count(first) == 1
+    entry = next(e for e in sitrep(w)["incidents"]["escalated"] if e["id"] == first)
+    assert entry["status"] == "open" and entry["unacked_since"] == reopened_at
+    text = render_text(sitrep(w), "id")
+    assert f"#{first} Banjarmasin · level 1 · belum di-ack sejak 00:10 WITA" in text  # 21:00 + 10 min + 3 h, WITA
+    w.do(Ack(id="a", incident=other))  # the one it was merged into is taken care of
+    panel = next(s for s in summarize(w.state, province().info(), w.now) if s.code == "6371")
+    assert panel.oldest_unacked is not None and format_ts(panel.oldest_unacked) == reopened_at  # the panel's "oldest unacked" too

@@ -61,10 +61,29 @@ def test_a_notes_line_breaks_survive_show_and_every_sitrep_format(live: ServerTh
         saved = out.read_text(encoding="utf-8")
         assert PLACEHOLDER not in saved, fmt
         assert [line for line in saved.splitlines() if "Korban dirawat di Puskesmas." in line], fmt
-        assert [line for line in saved.splitlines() if "Berita acara dibuat." in line], fmt
         assert not [line for line in saved.splitlines() if "Batulicin." in line and "Korban" in line], fmt
     md = (tmp_path / "r.md").read_text(encoding="utf-8")
     assert "\n  Korban dirawat di Puskesmas.  \n" in md  # a line of the list item, not a paragraph of its own
+    text = (tmp_path / "r.text").read_text(encoding="utf-8").splitlines()
+    at = next(n for n, line in enumerate(text) if line.endswith("Batulicin."))
+    assert text[at].startswith("Catatan ") and text[at + 1] == "  Korban dirawat di Puskesmas."  # indented under the note
+    assert "Berita acara dibuat." not in "\n".join(text)  # the text names what was resolved; the resolution is in the md and pdf
+    assert "\n  Berita acara dibuat.  \n" in md
+
+    # The PDF: the note's second line starts to the right of its first, not at the margin.
+    pdfium = pytest.importorskip("pypdfium2", reason="pypdfium2 is in the test extra: pip install -e '.[test]'")
+    assert opsmon(live, "sitrep", "--format", "pdf", "--since", "2000-01-01T00:00:00Z", "-o", str(tmp_path / "r.pdf")) == 0
+    pages = pdfium.PdfDocument((tmp_path / "r.pdf").read_bytes())
+    indents = []
+    for page in pages:
+        textpage = page.get_textpage()
+        whole = textpage.get_text_range()
+        for first, second in (("Catatan ", "Korban dirawat"), ("Penyelesaian: ", "Berita acara")):
+            later = whole.find(second)
+            if later >= 0:
+                start = whole.rfind(first, 0, later)  # the line the note starts on
+                indents.append(textpage.get_charbox(later)[0] - textpage.get_charbox(start)[0])  # left edges, in points
+    assert len(indents) == 2 and all(indent > 5 for indent in indents), indents  # indented, not a new line at the margin
 
 
 async def test_the_sitrep_preview_keeps_a_notes_line_breaks() -> None:
@@ -84,7 +103,7 @@ async def test_the_sitrep_preview_keeps_a_notes_line_breaks() -> None:
         assert isinstance(app.screen, SitrepScreen)
         preview = str(app.screen.query_one("#sitrep-text").render())
         assert PLACEHOLDER not in preview
-        assert "Batulicin.\nKorban dirawat di Puskesmas." in preview
+        assert "Batulicin.\n  Korban dirawat di Puskesmas." in preview  # its later line under the first
 
 
 # --- defect 5: progress never goes backwards, and a block never clears, silently ------------------

@@ -421,6 +421,28 @@ async def test_repeats_survive_a_restart(databases: Databases, tmp_path: Path, c
         await officer.close()
 
 
+async def test_report_numbers_survive_a_restart_and_a_viewer_may_not_take_one(databases: Databases, tmp_path: Path, clock: FakeClock) -> None:
+    async with running_server(tmp_path, clock=clock, database=databases.url()) as running:
+        tokens = running.tokens
+        officer = await Peer.open(running, tokens["officer"])
+        first = await officer.command("sitrep")
+        assert first["ok"] and first["sitrep"] == {"number": 1, "since": None, "until": "2024-02-14T13:00:00.000Z", "after": 0}
+        wall = await Peer.open(running, tokens["wall"])
+        refused = await wall.command("sitrep")
+        assert (refused["ok"], refused["reason"]) == (False, "read_only")
+        await officer.close()
+        await wall.close()
+    clock.advance(hours=1)
+    async with running_server(tmp_path, clock=clock, database=databases.url()) as running:
+        officer = await Peer.open(running, tokens["officer"])
+        second = await officer.command("sitrep")
+        assert second["sitrep"] == {"number": 2, "since": "2024-02-14T13:00:00.000Z", "until": "2024-02-14T14:00:00.000Z", "after": first["seq"]}
+        wall = await Peer.open(running, tokens["wall"])  # a new connection's snapshot says which report was the last
+        assert wall.snapshot is not None and wall.snapshot["sitrep"] == {"number": 2, "until": "2024-02-14T14:00:00.000Z", "seq": second["seq"]}
+        await officer.close()
+        await wall.close()
+
+
 # --- resume ------------------------------------------------------------------------------------
 
 

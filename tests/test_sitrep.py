@@ -277,6 +277,29 @@ def test_sitrep_from_a_live_server_in_every_format(live: Any, tmp_path: Path, ca
     assert "--save writes the next numbered report" in capsys.readouterr().err
 
 
+def test_the_report_map_says_eskalasi_only_while_an_escalated_incident_waits_for_an_ack(live: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from opsmon.cli import main
+
+    config = post_config(tmp_path)
+
+    def opsmon(*args: str) -> int:
+        return main([*args, "--url", live.url, "--token", live.tokens["officer"], "--config", str(config)])
+
+    def conditions() -> dict[str, str]:
+        capsys.readouterr()
+        assert opsmon("sitrep", "--format", "json") == 0
+        return {r["code"]: r["condition"] for r in json.loads(capsys.readouterr().out)["regencies"]}
+
+    assert opsmon("report", "--regency", "6371", "--category", "logistik", "--severity", "high", "--title", "Kotak suara basah") == 0
+    assert opsmon("report", "--regency", "6372", "--category", "logistik", "--severity", "high", "--title", "Surat suara kurang") == 0
+    assert opsmon("escalate", "1", "--note", "Belum ada jawaban") == 0
+    assert opsmon("escalate", "2", "--note", "Belum ada jawaban") == 0
+    assert opsmon("ack", "2") == 0
+    found = conditions()
+    assert found["6371"] == "escalated"  # still waiting for an ack
+    assert found["6372"] == "incidents"  # acknowledged: its level stays in the record, nobody is chased
+
+
 def _doc_commands() -> list[list[str]]:
     """The `opsmon sitrep` lines of docs/sitrep.md's first block, as argument lists."""
     page = (Path(__file__).parent.parent / "docs" / "sitrep.md").read_text(encoding="utf-8")
@@ -366,6 +389,63 @@ async def test_the_server_writes_a_report_into_the_folder_on_its_own(tmp_path: P
     assert off.sitrep.every_minutes == 0  # off by default
     async with running_server(tmp_path, clock=clock, config=off, db_name="off.db") as running:
         assert "sitreps" not in {t.get_name() for t in running.server._tasks}
+
+
+async def test_the_server_numbers_every_report_of_the_post_wherever_it_is_saved(tmp_path: Path) -> None:
+    """Issue 20: the server's hourly report and two officers' `opsmon sitrep --save` on
+    their own laptops (each its own folder) number on from one another, and their
+    periods tile the log: no number twice, no gap, no overlap."""
+    import asyncio
+
+    from msgspec.structs import replace
+
+    from opsmon.cli import main
+    from opsmon.core.config import load_config
+    from tests.helpers import FakeClock, running_server
+
+    laptops = {name: tmp_path / name for name in ("laptop-a", "laptop-b")}
+    configs = {}
+    for name, folder in laptops.items():
+        folder.mkdir()
+        configs[name] = post_config(folder)
+    post = load_config(post_config(tmp_path))
+    post = replace(post, sitrep=replace(post.sitrep, formats=("text", "json")))
+    clock = FakeClock()
+    async with running_server(tmp_path, clock=clock, config=post) as running:
+
+        def opsmon(*args: str, laptop: str = "laptop-a", token: str = "officer") -> int:
+            return main([*args, "--url", running.url, "--token", running.tokens[token], "--config", str(configs[laptop])])
+
+        async def report(title: str) -> None:
+            clock.advance(minutes=20)  # time passes between a report's numbering and the next incident
+            code = await asyncio.to_thread(opsmon, "report", "--regency", "6371", "--category", "logistik", "--severity", "low", "--title", title)
+            assert code == 0
+
+        await report("Satu")
+        assert await asyncio.to_thread(opsmon, "sitrep", "--save", laptop="laptop-a") == 0  # No. 1
+        await report("Dua")
+        await report("Tiga")
+        server_files = await running.server.sitreps.write()  # No. 2: the server's clock
+        await report("Empat")
+        assert await asyncio.to_thread(opsmon, "sitrep", "--save", laptop="laptop-b", token="polisi") == 0  # No. 3
+        assert await asyncio.to_thread(opsmon, "sitrep", "--save", laptop="laptop-a") == 0  # No. 4: nothing new
+        # The clock standing still (a paused exercise): reported at the very millisecond No. 4 was numbered, it is No. 5's.
+        assert await asyncio.to_thread(opsmon, "report", "--regency", "6371", "--category", "logistik", "--severity", "low", "--title", "Lima") == 0
+        assert await asyncio.to_thread(opsmon, "sitrep", "--save", laptop="laptop-b") == 0  # No. 5
+        assert await asyncio.to_thread(opsmon, "sitrep", "--save", laptop="laptop-a", token="wall") == 3  # a viewer may not number one
+        assert await asyncio.to_thread(opsmon, "sitrep", "--format", "json", laptop="laptop-b") == 0  # a preview numbers nothing
+
+    def saved(folder: Path) -> list[dict[str, Any]]:
+        return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("sitrep-*.json"))]
+
+    docs = sorted([*saved(laptops["laptop-a"] / "reports"), *saved(laptops["laptop-b"] / "reports"), *saved(tmp_path / "reports")], key=lambda d: d["number"])
+    assert [d["number"] for d in docs] == [1, 2, 3, 4, 5]  # consecutive, never twice
+    assert [d["by"] for d in docs] == ["Bawaslu/officer", "opsmon-server", "Polri/polisi", "Bawaslu/officer", "Bawaslu/officer"]
+    assert docs[0]["since"] is None and all(later["since"] == earlier["until"] for earlier, later in zip(docs, docs[1:], strict=False))  # they tile
+    assert [d["incidents"]["reported"] for d in docs] == [1, 2, 1, 0, 1]  # every incident in exactly one report
+    assert server_files[0].name.startswith("sitrep-0002-")
+    ledger = [json.loads(line)["number"] for line in (laptops["laptop-a"] / "reports" / "ledger.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert ledger == [1, 4]  # the laptop's own record: the numbers it saved
 
 
 def test_sitrep_config_is_checked_key_by_key(tmp_path: Path) -> None:
@@ -507,3 +587,53 @@ def test_markdown_never_turns_wire_text_into_html_links_or_markup() -> None:
     assert "[klik](javascript:alert(1))" in html and "&lt;script&gt;alert(2)&lt;/script&gt;" in html
     assert "`kode` | kolom | &lt;b&gt;tebal&lt;/b&gt; &amp;amp; *miring* _x_ ~~coret~~" in html
     assert "# judul palsu" in html and "&gt; kutipan" in html and "1. daftar" in html
+
+
+async def test_p_and_w_count_the_whole_night_however_long_and_w_takes_the_servers_number(tmp_path: Path) -> None:
+    """Issue 20: the terminal holds a day of resolved incidents; its sitrep preview and the
+    report it saves count every incident of a night longer than that, from the server's
+    log, and the number it saves under is the post's (a laptop's save numbers on)."""
+    import asyncio
+
+    from opsmon.cli import main
+    from opsmon.core.config import load_config
+    from opsmon.core.protocol import Resolve
+    from opsmon.core.view import summarize, totals
+    from opsmon.tui.app import OpsmonApp
+    from opsmon.tui.screens.sitrep import SitrepScreen
+    from tests.helpers import FakeClock, running_server
+    from tests.tui_helpers import act, report, until
+
+    folder = tmp_path / "terminal"
+    clock = FakeClock()
+    async with running_server(tmp_path, clock=clock, config=load_config(post_config(tmp_path))) as running:
+        early = await report(running, clock, [("6371", "high", "Kotak suara basah"), ("6372", "low", "Surat suara kurang")])
+        await act(running, "officer", Resolve(id="r1", incident=early[0], note="Kotak diganti"))
+        clock.advance(hours=30)  # a night past a day: #1 resolved 30 hours ago, out of any snapshot
+        await report(running, clock, [("6303", "medium", "Listrik padam di PPK")])
+        app = OpsmonApp(url=running.url, token=running.tokens["officer"], clock=clock, sitrep_folder=folder)
+        async with app.run_test(size=(100, 60)) as pilot:
+            await until(pilot, lambda: app.welcome is not None and len(app.state.incidents) == 2)
+            assert early[0] not in app.state.incidents  # what the terminal holds: not the whole night
+            # The header's and the panels' counts are of what is not resolved: the same as the server's whole state.
+            here, there = totals(app.state, running.server.config_info, clock()), totals(running.server.state, running.server.config_info, clock())
+            assert (here.open, here.unacked, here.tps_counted) == (there.open, there.unacked, there.tps_counted) == (2, 2, 0)
+            panels = [(p.code, p.open_by_severity, p.overdue, p.condition) for p in summarize(app.state, running.server.config_info, clock())]
+            assert panels == [
+                (p.code, p.open_by_severity, p.overdue, p.condition) for p in summarize(running.server.state, running.server.config_info, clock())
+            ]
+            await pilot.press("p")
+            await until(pilot, lambda: isinstance(app.screen, SitrepScreen) and "*Insiden dilaporkan: 3*" in str(app.screen.query_one("#sitrep-text").render()))
+            preview = str(app.screen.query_one("#sitrep-text").render())
+            assert "*Diselesaikan: 1*" in preview and "#1 Banjarmasin" in preview
+            await pilot.press("w")
+            await until(pilot, lambda: bool(app.screen.written), timeout=15)
+            saved = json.loads(next(folder.glob("sitrep-0001-*.json")).read_text(encoding="utf-8"))
+            assert saved["number"] == 1 and saved["incidents"]["reported"] == 3 and len(saved["incidents"]["resolved"]) == 1
+        clock.advance(minutes=5)
+        (tmp_path / "laptop").mkdir()
+        laptop = post_config(tmp_path / "laptop")
+        base = ["--url", running.url, "--token", running.tokens["polisi"], "--config", str(laptop)]
+        assert await asyncio.to_thread(main, ["sitrep", "--save", *base]) == 0
+    second = json.loads(next((tmp_path / "laptop" / "reports").glob("sitrep-*.json")).read_text(encoding="utf-8"))
+    assert second["number"] == 2 and second["since"] == saved["until"] and second["incidents"]["reported"] == 0

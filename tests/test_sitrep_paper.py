@@ -10,6 +10,7 @@ Regenerate the golden files and docs/img/sitrep-page1.png (after checking them) 
 from __future__ import annotations
 
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -190,3 +191,42 @@ def test_no_token_name_is_printed_and_an_unnamed_signatory_leaves_a_line_to_sign
         assert "layar-dinding-7" not in out and "Dibuat oleh" not in out
     assert text.splitlines()[-2:] == ["8 Maret 2024", "Kepala Posko Gabungan"]
     assert "(" + "." * 40 + ")" in first
+
+
+# Issue 26 item 9: times in a report longer than a day carry their date; a night's do not.
+_TIME = re.compile(r"(\S+) (\d\d:\d\d) WITA")
+
+
+def _undated(text: str) -> list[str]:
+    """Every time in `text` said without a date before it (dd/mm or dd/mm/yyyy)."""
+    return [m[0] for m in _TIME.finditer(text) if not re.fullmatch(r"\(?\d\d/\d\d(/\d{4})?", m[1])]
+
+
+def test_every_time_in_a_report_of_weeks_carries_its_date(recap: dict[str, Any]) -> None:
+    for text in (render_text(recap, "id"), render_md(recap, "id"), _page_text(pdfium.PdfDocument(render(recap, "pdf", "id")), 1)):
+        assert _TIME.search(text) and _undated(text) == []
+    # A time on the period's last day too: in three weeks, "18:11" alone would say nothing.
+    welcome, state, events, end = recap_night()
+    since = end - timedelta(days=2)
+    doc = build(welcome.config, state, events, now=end, since=since, number=2, by="x", post="Posko", signatory=SIGNATORY)
+    md = render_md(doc, "id")
+    assert _TIME.search(md) and _undated(md) == [], _undated(md)
+
+
+def test_a_report_of_one_night_says_times_without_a_date() -> None:
+    night = night_doc()
+    text = render_text(night, "id")
+    assert "Catatan 21:29 WITA Bawaslu/Rahmat: Menunggu perahu" in text
+    assert _undated(text) and all(":" in t for t in _undated(text))  # times said bare: one night, one date
+
+
+def test_the_after_action_timeline_dates_its_times_over_days() -> None:
+    from opsmon.reports.afteraction import ReportWords
+
+    tz = province().province.tz
+    night = ReportWords({"from": "2024-02-14T12:00:00.000Z", "to": "2024-02-14T15:00:00.000Z"}, tz)
+    weeks = ReportWords({"from": "2024-02-14T12:00:00.000Z", "to": "2024-03-08T15:00:00.000Z"}, tz)
+    assert night.when("2024-02-14T13:40:00.000Z") == "21:40 WITA"
+    assert weeks.when("2024-02-16T13:40:00.000Z") == "16/02 21:40 WITA"
+    assert weeks.when("2024-03-08T14:40:00.000Z") == "08/03 22:40 WITA"  # its last day too
+    assert night.when("2024-02-14T16:10:00.000Z") == "15/02 00:10 WITA"  # past midnight: the day it happened

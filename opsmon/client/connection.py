@@ -19,7 +19,7 @@ from opsmon.client.failures import ClientError
 from opsmon.client.handshake import CLIENT_NAME, URLs, url_list
 from opsmon.client.session import Session
 from opsmon.core.clock import utc_now
-from opsmon.core.fold import apply
+from opsmon.core.fold import apply, from_snapshot
 from opsmon.core.protocol import CLOSE_POLICY, Batch, Command, Event, Result, RosterInfo, ServerMessage, Snapshot, Status, Welcome
 from opsmon.core.state import State
 
@@ -161,9 +161,7 @@ class Connection:
 
     def _on_frame(self, message: ServerMessage) -> None:
         if isinstance(message, Snapshot):
-            state = State(seq=message.seq)
-            state.incidents = {i.id: i for i in message.incidents}
-            state.stages = {(r.regency, r.stage): r for r in message.stages}
+            state = from_snapshot(message)
             self.state = state
             self._has_state = True
             self.listener.synced(state, None)

@@ -32,18 +32,21 @@ from opsmon.core.protocol import (
     Report,
     Resolve,
     SeverityChange,
+    Sitrep,
     Snooze,
     StageUpdate,
     Unack,
 )
 
 # Every command that changes something (History only reads; the client asks it itself).
-WriteCommand = Report | StageUpdate | Ack | Escalate | Note | Resolve | Reopen | Snooze | Assign | SeverityChange | Unack | Merge | Handover | ExerciseControl
+WriteCommand = (
+    Report | StageUpdate | Ack | Escalate | Note | Resolve | Reopen | Snooze | Assign | SeverityChange | Unack | Merge | Handover | ExerciseControl | Sitrep
+)
 
 # The verbs, as the wire names them (the commands' `type`).
 VERBS: tuple[str, ...] = tuple(str(cls.__struct_config__.tag) for cls in get_args(WriteCommand))
 # The verbs that act on one incident by its id (all but report and stage).
-INCIDENT_VERBS: tuple[str, ...] = tuple(verb for verb in VERBS if verb not in ("report", "stage", "handover", "exercise"))
+INCIDENT_VERBS: tuple[str, ...] = tuple(verb for verb in VERBS if verb not in ("report", "stage", "handover", "exercise", "sitrep"))
 
 
 class CommandError(ValueError):

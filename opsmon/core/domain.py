@@ -35,6 +35,7 @@ from opsmon.core.events import (
     IncidentUnsnoozed,
     KnownPayload,
     ShiftHandover,
+    SitrepNumbered,
     StageUpdated,
 )
 from opsmon.core.fold import concerns
@@ -50,6 +51,7 @@ from opsmon.core.protocol import (
     Report,
     Resolve,
     SeverityChange,
+    Sitrep,
     Snooze,
     StageUpdate,
     Unack,
@@ -59,7 +61,9 @@ from opsmon.core.state import Rules, State, location_key, stage_status
 from opsmon.core.text import describe, forbidden_characters
 from opsmon.core.wire import to_builtins
 
-WriteCommand = Report | Ack | Escalate | Note | Resolve | Reopen | StageUpdate | Snooze | Assign | SeverityChange | Unack | Merge | ExerciseControl | Handover
+WriteCommand = (
+    Report | Ack | Escalate | Note | Resolve | Reopen | StageUpdate | Snooze | Assign | SeverityChange | Unack | Merge | ExerciseControl | Handover | Sitrep
+)
 
 # What each trainer's action moves the exercise's clock to, from which states.
 _EXERCISE_MOVES = {"pause": ("paused", ("running",)), "resume": ("running", ("paused",)), "end": ("ended", ("running", "paused"))}
@@ -209,6 +213,16 @@ def _check_inject(command: Report, rules: Rules) -> None:
         raise DomainError("invalid", "reporter must not be blank", reason="blank", params={"field": "reporter"})
 
 
+def number_sitrep(state: State, now: datetime) -> Decision:
+    """The post's next situation report: numbered on from the last one in the log,
+    covering the period from that one's end to now (never before it: a clock set
+    back does not make a period run backwards)."""
+    until = format_ts(now)
+    if state.sitrep_until is not None and until < state.sitrep_until:
+        until = state.sitrep_until
+    return Decision(SitrepNumbered(number=state.sitrep_number + 1, since=state.sitrep_until, until=until, after=state.sitrep_seq))
+
+
 def decide(state: State, command: WriteCommand, actor: Actor, scope: list[str] | None, now: datetime, rules: Rules) -> Decision:
     """Turn a command into the event it causes, or raise DomainError."""
     if isinstance(command, ExerciseControl):
@@ -222,6 +236,8 @@ def decide(state: State, command: WriteCommand, actor: Actor, scope: list[str] |
             status="ended",
         )
     ts = format_ts(now)
+    if isinstance(command, Sitrep):
+        return number_sitrep(state, now)
     if isinstance(command, Report):
         draft = command.incident
         if draft.regency not in rules.regencies:

@@ -316,6 +316,20 @@ class ShiftHandover(msgspec.Struct, frozen=True, kw_only=True):
     note: str
 
 
+class SitrepNumbered(msgspec.Struct, frozen=True, kw_only=True):
+    """`sitrep.numbered`: the server gave a situation report its number and its period
+    (since, until]: `since` is the previous report's `until` (null for the first), so
+    the post's reports tile the log, wherever each is written. `after` is the seq of
+    the previous `sitrep.numbered` (0 for the first): the report covers the events after
+    it up to this event. The event's actor is who asked (the server's own clock: system)."""
+
+    KIND: ClassVar[str] = "sitrep.numbered"
+    number: int
+    since: str | None
+    until: str
+    after: int
+
+
 IncidentEvent = (
     IncidentAcknowledged
     | IncidentEscalated
@@ -332,7 +346,18 @@ IncidentEvent = (
     | NotificationSent
     | NotificationFailed
 )
-KnownPayload = IncidentReported | IncidentEvent | StageUpdated | TokenAdded | TokenRevoked | TokenExpired | ConfigChanged | ExerciseClockChanged | ShiftHandover
+KnownPayload = (
+    IncidentReported
+    | IncidentEvent
+    | StageUpdated
+    | TokenAdded
+    | TokenRevoked
+    | TokenExpired
+    | ConfigChanged
+    | ExerciseClockChanged
+    | ShiftHandover
+    | SitrepNumbered
+)
 # The data of an event kind this version does not know (a newer server's).
 OtherData = dict[str, Any]
 Payload = KnownPayload | OtherData
@@ -362,5 +387,6 @@ PAYLOAD_TYPES: dict[str, type[KnownPayload]] = {
         ConfigChanged,
         ExerciseClockChanged,
         ShiftHandover,
+        SitrepNumbered,
     )
 }

@@ -30,9 +30,10 @@ from opsmon.core.events import (
     NotificationFailed,
     NotificationSent,
     Payload,
+    SitrepNumbered,
     StageUpdated,
 )
-from opsmon.core.protocol import Event
+from opsmon.core.protocol import Event, Snapshot
 from opsmon.core.records import Incident, NoteEntry
 from opsmon.core.state import State
 
@@ -112,6 +113,8 @@ def apply(state: State, event: Event) -> State:
                 state.max_incident_id = max(state.max_incident_id, reported.id)
         case ExerciseClockChanged(state=clock_state):
             state.exercise_state = clock_state
+        case SitrepNumbered() as numbered:
+            state.sitrep_number, state.sitrep_until, state.sitrep_seq = numbered.number, numbered.until, event.seq
         case _:
             pass  # token and config events, and kinds this client does not know: nothing to fold
     state.seq = event.seq
@@ -207,4 +210,14 @@ def _changed(incident: Incident, event: Event, change: IncidentEvent) -> Inciden
 def fold(state: State, events: Iterable[Event]) -> State:
     for event in events:
         apply(state, event)
+    return state
+
+
+def from_snapshot(snapshot: Snapshot) -> State:
+    """The state a snapshot holds: its incidents, its stage rows, the last numbered report."""
+    state = State(seq=snapshot.seq)
+    state.incidents = {i.id: i for i in snapshot.incidents}
+    state.stages = {(r.regency, r.stage): r for r in snapshot.stages}
+    if snapshot.sitrep is not None:
+        state.sitrep_number, state.sitrep_until, state.sitrep_seq = snapshot.sitrep.number, snapshot.sitrep.until, snapshot.sitrep.seq
     return state

@@ -197,6 +197,15 @@ class Handover(msgspec.Struct, tag="handover", tag_field="type"):
     note: LongText = ""
 
 
+class Sitrep(msgspec.Struct, tag="sitrep", tag_field="type"):
+    """Added to v1: number the post's next situation report (any officer or admin
+    token; the server's own clock does the same). The server answers with `sitrep`:
+    the report's number and its period, recorded as a `sitrep.numbered` event, so
+    every report of the post numbers on from the one before, wherever it is written."""
+
+    id: CommandId
+
+
 Command = (
     Report
     | Ack
@@ -214,8 +223,9 @@ Command = (
     | Merge
     | ExerciseControl
     | Handover
+    | Sitrep
 )
-WRITE_COMMANDS = (Report, Ack, Escalate, Note, Resolve, Reopen, StageUpdate, Snooze, Assign, SeverityChange, Unack, Merge, ExerciseControl, Handover)
+WRITE_COMMANDS = (Report, Ack, Escalate, Note, Resolve, Reopen, StageUpdate, Snooze, Assign, SeverityChange, Unack, Merge, ExerciseControl, Handover, Sitrep)
 ClientMessage = Hello | Command
 
 # --- server -> client ----------------------------------------------------------
@@ -289,6 +299,16 @@ class Welcome(msgspec.Struct, tag="welcome", tag_field="type"):
     people: list[Actor] | None = None
 
 
+class LastSitrep(msgspec.Struct):
+    """Added to v1 (in `snapshot`): the post's last numbered situation report: its
+    number, the end of its period, and the seq of its `sitrep.numbered` event. A
+    preview covers what happened after it."""
+
+    number: int
+    until: str
+    seq: int
+
+
 class Snapshot(msgspec.Struct, tag="snapshot", tag_field="type"):
     epoch: str
     seq: int
@@ -296,6 +316,20 @@ class Snapshot(msgspec.Struct, tag="snapshot", tag_field="type"):
     incidents: list[Incident]
     # Added to v1: `event_digest` of the event at `seq` (null at seq 0).
     digest: str | None = None
+    # Added to v1: the last numbered situation report, or null before the first.
+    sitrep: LastSitrep | None = None
+
+
+class SitrepPeriod(msgspec.Struct):
+    """Added to v1 (in the answer to `sitrep`): the report's number, its period
+    (since, until] (`since` null for the post's first report), and `after`, the seq
+    of the previous report's `sitrep.numbered` (0 for the first): the report covers
+    the events after it, up to the answer's `seq`."""
+
+    number: int
+    since: str | None
+    until: str
+    after: int
 
 
 class Result(msgspec.Struct, tag="result", tag_field="type", omit_defaults=True):
@@ -325,6 +359,8 @@ class Result(msgspec.Struct, tag="result", tag_field="type", omit_defaults=True)
     # Added to v1: true when a report was folded into an open incident
     # (`incident` is that one) instead of opening a new one.
     duplicate: bool = False
+    # Added to v1: the answer to `sitrep`.
+    sitrep: SitrepPeriod | None = None
 
 
 class Error(msgspec.Struct, tag="error", tag_field="type", omit_defaults=True):

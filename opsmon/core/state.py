@@ -75,6 +75,11 @@ class State:
     dedup_of: dict[int, Incident] | None = None  # the incidents dict the index was built from
     dedup_examined: int = 0  # candidates looked at by dedup searches (GET /metrics)
     exercise_state: str = "running"  # an exercise's clock: running, paused or ended (its last exercise.clock)
+    # The last situation report the server numbered (its last sitrep.numbered): the next
+    # one is numbered on from it and covers the period from its `until`, the events after its seq.
+    sitrep_number: int = 0
+    sitrep_until: str | None = None
+    sitrep_seq: int = 0
 
     @property
     def next_incident_id(self) -> int:
@@ -95,6 +100,9 @@ class State:
             dedup_of=incidents,
             dedup_examined=self.dedup_examined,
             exercise_state=self.exercise_state,
+            sitrep_number=self.sitrep_number,
+            sitrep_until=self.sitrep_until,
+            sitrep_seq=self.sitrep_seq,
         )
 
     def dedup_index(self) -> dict[tuple[str, str, str], tuple[int, ...]]:

@@ -18,6 +18,7 @@ from opsmon.core.events import (
     NotificationFailed,
     NotificationSent,
     ShiftHandover,
+    SitrepNumbered,
     StageUpdated,
 )
 from opsmon.core.protocol import Event
@@ -77,6 +78,8 @@ def event_summary(event: Event, tz: tzinfo | None = None) -> str:
             return text
         case ShiftHandover(desk=desk, step=step, shift=shift, open=left):
             return f"{desk} {step} {shift}: {len(left)} open{note}".replace("  ", " ")
+        case SitrepNumbered(number=number):
+            return f"No. {number}"
         case dict():
             return str(data.get("note") or data.get("text") or "")
     return said if isinstance(said, str) else ""
@@ -133,6 +136,24 @@ def ack_deadline(incident: Incident) -> str | None:
     if incident.status != "open" or incident.snoozed_until is not None or incident.merged_into is not None:
         return None
     return incident.ack_due
+
+
+WAITING_AGAIN = ("reopened", "unacknowledged")  # the notes that start an incident's wait for an ack again
+
+
+def waiting_since(incident: Incident) -> str:
+    """Since when an incident has waited for an acknowledgement ("belum di-ack sejak"):
+    its report, or the last time it became open again (reopened, after a merge too,
+    or un-acknowledged), which its notes record."""
+    again = next((note.ts for note in reversed(incident.notes) if note.kind in WAITING_AGAIN), None)
+    return again if again is not None and again > incident.reported else incident.reported
+
+
+def is_escalated(incident: Incident) -> bool:
+    """Escalated and still waiting for an acknowledgement: what the map and the wall
+    shade ESKALASI. An acknowledged (or merged, or resolved) incident keeps its level
+    in the record, but nobody is being chased for it any more."""
+    return incident.level > 0 and incident.status == "open" and incident.merged_into is None
 
 
 def is_overdue(incident: Incident, now: datetime) -> bool:

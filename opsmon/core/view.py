@@ -22,7 +22,7 @@ from opsmon.core.records import SEVERITIES as SEVERITIES  # re-exported for the 
 from opsmon.core.records import Actor, ConfigInfo, Incident, StageInfo, StageRow, User
 from opsmon.core.state import State
 from opsmon.core.text import for_terminal
-from opsmon.core.urgency import ack_deadline, event_summary, in_snapshot, is_mine, is_overdue, urgency_key
+from opsmon.core.urgency import ack_deadline, event_summary, in_snapshot, is_escalated, is_mine, is_overdue, urgency_key, waiting_since
 
 CONDITIONS = ("critical", "escalated", "blocked", "incidents", "quiet")  # worst first: what the map shades
 
@@ -56,7 +56,7 @@ class RegencySummary:
     oldest_unacked: datetime | None
     overdue: int  # unacknowledged past their deadline
     critical_unacked: int
-    escalated: int = 0  # unresolved incidents escalated at least once
+    escalated: int = 0  # escalated incidents still waiting for an ack (urgency.is_escalated)
 
     @property
     def condition(self) -> str:
@@ -310,10 +310,10 @@ def summarize(state: State, config: ConfigInfo, now: datetime) -> list[RegencySu
                 blocked_stages=tuple(blocked),
                 late_stages=tuple(late),
                 open_by_severity=counts,
-                oldest_unacked=min((parse_ts(i.reported) for i in unacked), default=None),
+                oldest_unacked=min((parse_ts(waiting_since(i)) for i in unacked), default=None),
                 overdue=sum(1 for i in unacked if is_overdue(i, now)),
                 critical_unacked=sum(1 for i in unacked if i.severity == "critical"),
-                escalated=sum(1 for i in incidents if i.level > 0),
+                escalated=sum(1 for i in incidents if is_escalated(i)),
             )
         )
     return summaries

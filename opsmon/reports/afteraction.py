@@ -28,7 +28,7 @@ from opsmon.core.records import Actor, Attempt
 from opsmon.core.state import State
 from opsmon.core.text import for_terminal
 from opsmon.core.urgency import event_text
-from opsmon.reports.words import number
+from opsmon.reports.words import number, report_time
 
 FORMATS = ("md", "json", "pdf")
 # What only the field does: a token that did nothing else is a reporter (the simulator), not a trainee.
@@ -368,6 +368,10 @@ class ReportWords:
         month = _MONTHS_ID[when.month - 1] if self.lang == "id" else f"{when:%b}"
         return f"{when:%d} {month} {when:%H:%M} {self.tz.tzname(None) or ''}".strip()
 
+    def when(self, ts: str, *, zone: bool = True) -> str:
+        """A time on a timeline: with its date when the report's period spans days (`words.report_time`)."""
+        return report_time(ts, self.tz, start=self.report.get("from"), end=self.report.get("to"), zone=zone)
+
     def decimal(self, value: float) -> str:
         """2 and 2,5 in Indonesian; 2 and 2.5 in English."""
         return number(value, self.lang, 0 if float(value).is_integer() else 1)
@@ -502,7 +506,7 @@ class ReportWords:
     def incident_due(self, i: dict[str, Any]) -> str:
         tr, lang = self.tr, self.lang
         status = tr(f"reason.status.{i['status']}") if lang == "id" and f"reason.status.{i['status']}" in CATALOG else i["status"]
-        return tr("aar.due", location=_cell(i["location"]), at=self.at(i["ack_due"]), status=_cell(status))
+        return tr("aar.due", location=_cell(i["location"]), at=self.when(i["ack_due"]) if i["ack_due"] else "-", status=_cell(status))
 
     def what(self, step: dict[str, Any]) -> str:
         tr = self.tr
@@ -512,12 +516,11 @@ class ReportWords:
             said = tr(f"aar.refused.reason.{reason}") if f"aar.refused.reason.{reason}" in CATALOG else reason
             return tr("aar.refused", command=step["command"], reason=said)
         if kind == "incident.escalated" and step.get("by") == "system" and step.get("count", 1) > 1:
-            first, last = parse_ts(step["ts"]).astimezone(self.tz), parse_ts(step["last"]).astimezone(self.tz)
             return tr(
                 "aar.system_escalations",
                 count=self.count(step["count"]),
-                first=self.at(step["ts"], date=False),
-                last=self.at(step["last"], date=first.date() != last.date()),  # a night past midnight says the day it ended
+                first=self.when(step["ts"], zone=False),
+                last=self.when(step["last"], zone=False),
                 level=step.get("level", "?"),
             )
         return tr(f"aar.verb.{kind}") if f"aar.verb.{kind}" in CATALOG else str(step["what"])
@@ -530,10 +533,10 @@ class ReportWords:
         shown = step.get("text") if step.get("kind") != "refused" or self.lang == "en" else None
         text = f": {_cell(shown)}" if shown else ""
         if step.get("kind") == "incident.escalated" and step.get("by") == "system" and step.get("count", 1) > 1:
-            return self.at(step["ts"]), _cell(self.what(step))
+            return self.when(step["ts"]), _cell(self.what(step))
         by = tr("sitrep.system") if step["by"] == "system" else _cell(step["by"])
         full = tr("aar.step", at="", what=_cell(self.what(step)), late=late, by=by, text=text).strip()
-        return self.at(step["ts"]), full
+        return self.when(step["ts"]), full
 
 
 def render_md(report: dict[str, Any], tz: tzinfo, regencies: dict[str, str] | None = None, lang: str = "id", severities: dict[str, str] | None = None) -> str:

@@ -7,10 +7,13 @@ and `opsmon.reports.sitrep_pdf.render_pdf` write it for people. The same documen
 comes out of `opsmon sitrep`, the dashboard's sitrep key and the server's
 `[sitrep] every_minutes` writer, so the three can never disagree.
 
-`Ledger` remembers the reports saved into a folder (number, time, seq), so
-the next saved report is numbered on and covers what happened since the last
-one; a preview (`number=None`) takes no number and moves nothing. The number
-is taken under the folder's lock: one number per report, whatever its formats.
+The server numbers the post's reports (the `sitrep` command, a
+`sitrep.numbered` event): whoever saves one, and in whichever folder, it
+numbers on from the last and covers the period since it. `Ledger` is a
+folder's own record of the reports saved into it (number, time, seq): `keep`
+saves a report the server numbered; `write` numbers on from the folder alone,
+for a terminal showing a saved night with no server to ask. A preview
+(`number=None`) takes no number and moves nothing.
 """
 
 from __future__ import annotations
@@ -29,13 +32,13 @@ from pathlib import Path
 from typing import Any
 
 from opsmon.core.clock import format_ts, parse_ts
-from opsmon.core.events import IncidentEscalated, IncidentUnacknowledged, StageUpdated
+from opsmon.core.events import IncidentEscalated, StageUpdated
 from opsmon.core.i18n import Translator, who
 from opsmon.core.protocol import Event, ExerciseInfo
 from opsmon.core.records import SEVERITIES, ConfigInfo, Incident
 from opsmon.core.state import State
 from opsmon.core.text import for_terminal
-from opsmon.core.urgency import event_text
+from opsmon.core.urgency import event_text, is_escalated, waiting_since
 from opsmon.core.view import condition
 from opsmon.reports.words import Words, doc_tz
 
@@ -172,7 +175,7 @@ def build(
                 "note": _prose(row.note).replace("\n", " ") if current and row and row.status == "blocked" and row.note else None,
                 "condition": condition(
                     critical_unacked=sum(1 for i in open_here if i.regency == regency.code and i.status == "open" and i.severity == "critical"),
-                    escalated=sum(1 for i in open_here if i.regency == regency.code and i.level > 0),
+                    escalated=sum(1 for i in open_here if i.regency == regency.code and is_escalated(i)),
                     blocked=bool(current and row and row.status == "blocked"),
                     open_total=sum(1 for i in open_here if i.regency == regency.code),
                 ),
@@ -214,7 +217,7 @@ def build(
                     "title": _clean(incident.title) if incident else "",
                     "level": incident.level if incident else escalated.level,
                     "status": (incident.status if incident.merged_into is None else "merged") if incident else "open",
-                    "unacked_since": incident.reported if incident else event.ts,
+                    "unacked_since": waiting_since(incident) if incident else event.ts,
                     "acknowledged": incident.acknowledged if incident else None,
                     "times": 0,
                     "first": event.ts,
@@ -227,8 +230,6 @@ def build(
             entry["last"], entry["last_by"] = event.ts, who(event.actor)
             if note and event.actor.name != "system" and len(entry["notes"]) < 3:
                 entry["notes"].append(note)  # an officer's reason to escalate; the system's are all alike
-        elif isinstance(event.data, IncidentUnacknowledged) and after(event.ts) and event.data.incident in per_incident:
-            per_incident[event.data.incident]["unacked_since"] = event.ts
     # Waiting for an ack first, the highest level first: what the chain must act on.
     escalated_list = sorted(per_incident.values(), key=lambda e: (e["status"] != "open", -e["level"], e["id"]))
     resolved = [
@@ -354,11 +355,17 @@ def _chart_bins(incidents: list[Incident], since: datetime | None, now: datetime
 # --- rendering ------------------------------------------------------------------------
 
 
+def hanging(line: str, indent: str = "  ") -> list[str]:
+    """A line that may hold a note's line breaks, as lines: the later ones indented under the first."""
+    first, *later = line.split("\n")
+    return [first, *(indent + part for part in later)]
+
+
 def _blocks(entries: list[tuple[str, list[str]]], none: str) -> list[str]:
     """Each entry a head line and its lines, a blank line between entries."""
     out: list[str] = []
     for head, rest in entries:
-        out += [*([""] if out else []), head, *rest]
+        out += [*([""] if out else []), head, *(part for line in rest for part in hanging(line))]
     return out or [none]
 
 
@@ -543,6 +550,15 @@ class Ledger:
         with self._locked():
             if doc["number"] != self.next_number():
                 raise LedgerMoved(f"report No. {doc['number']} was taken by another report in {self.folder}")
+            return self._write(doc, outputs, seq=seq, epoch=epoch)
+
+    def keep(self, doc: dict[str, Any], outputs: dict[str, bytes], *, seq: int, epoch: str) -> list[Path]:
+        """Save a report the server numbered (`sitrep`): its files and a ledger line,
+        the local record. No check against the folder's own numbering: the number
+        is the post's, handed out by the server, whoever else saves reports elsewhere."""
+        if doc.get("number") is None:
+            raise ValueError("a preview is not saved: ask the server for the report's number (`sitrep`)")
+        with self._locked():
             return self._write(doc, outputs, seq=seq, epoch=epoch)
 
     def _write(self, doc: dict[str, Any], outputs: dict[str, bytes], *, seq: int, epoch: str) -> list[Path]:

@@ -1,10 +1,13 @@
 """`opsmon sitrep`: a situation report from a live server.
 
 It connects as any client does: one session for the snapshot (the state
-now), a second that resumes from the last report's seq (or from the start)
-for the events since, which give the escalations. A preview takes no number;
-`--save` numbers the report on from the ledger in `[sitrep] folder` and saves
-it there in every configured format, under the ledger's lock.
+now, and the post's last numbered report) and every incident of the log, a
+second that resumes after the last report's `sitrep.numbered` for the events
+since, which give the escalations. A preview takes no number; `--save` asks
+the server to number the report (`sitrep`: one numbering for the post,
+whoever saves and wherever), builds it over the period the server gave, and
+saves it in every configured format into `[sitrep] folder`, with a line in
+the folder's ledger (the local record).
 """
 
 from __future__ import annotations
@@ -20,24 +23,26 @@ from opsmon.client.handshake import URLs, new_command_id
 from opsmon.client.session import Session
 from opsmon.core.clock import parse_ts, utc_now
 from opsmon.core.config import Config
-from opsmon.core.exits import EXIT_OK, EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
+from opsmon.core.exits import EXIT_OK, EXIT_REFUSED, EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
+from opsmon.core.fold import from_snapshot
 from opsmon.core.geo import BoundariesError, province_shape
 from opsmon.core.i18n import who
-from opsmon.core.protocol import Batch, Event, Incidents, Snapshot, Welcome
+from opsmon.core.protocol import Batch, Event, Incidents, Sitrep, SitrepPeriod, Snapshot, Welcome
 from opsmon.core.state import State
-from opsmon.reports.sitrep import FORMATS, Ledger, LedgerMoved, build, parse_since, render
+from opsmon.reports.sitrep import FORMATS, Ledger, build, parse_since, render
 from opsmon.training.exercise import ExerciseClock
 
 CLIENT = "opsmon-sitrep"
 
 
 async def fetch(
-    url: URLs, token: str, *, cafile: str | None = None, resume: tuple[str, int] | None = None, timeout: float = 15.0
+    url: URLs, token: str, *, cafile: str | None = None, resume: tuple[str, int] | None = None, timeout: float = 15.0, last_report: bool = False
 ) -> tuple[Welcome, State, list[Event]]:
     """The state now (the snapshot's stages; every incident of the whole log, asked
     with `incidents`, since a snapshot leaves out those resolved more than a day
     ago) and the events after `resume` = (epoch, seq) (from the start when the
-    epoch differs). No events when the server holds too few to resume."""
+    epoch differs), or with `last_report` after the post's last numbered report
+    (the snapshot says which). No events when the server holds too few to resume."""
     session = await Session.open(url, token, client=CLIENT, cafile=cafile, timeout=timeout)
     try:
         welcome = session.welcome
@@ -49,9 +54,10 @@ async def fetch(
         raise ClientError(f"{url}: expected a snapshot, got {type(snapshot).__name__}")
     if answer is None or not answer.ok:
         raise ClientError(f"{url}: incidents refused: {answer.message if answer is not None else '?'}")
-    state = State(seq=snapshot.seq)
+    state = from_snapshot(snapshot)
     state.incidents = {i.id: i for i in answer.incidents or []}
-    state.stages = {(r.regency, r.stage): r for r in snapshot.stages}
+    if last_report:
+        resume = (welcome.epoch, state.sitrep_seq)
     since = resume[1] if resume is not None and resume[0] == welcome.epoch else 0
     events: list[Event] = []
     if snapshot.seq > since:
@@ -70,11 +76,73 @@ async def fetch(
     return welcome, state, [e for e in events if e.seq <= snapshot.seq]
 
 
+async def number_report(url: URLs, token: str, *, cafile: str | None = None, timeout: float = 15.0) -> tuple[str, int, SitrepPeriod]:
+    """Ask the server for the post's next report number (`sitrep`): (epoch, the seq of
+    its `sitrep.numbered` event, the number and period). Refused: FeedError, in one line."""
+    session = await Session.open(url, token, client=CLIENT, cafile=cafile, timeout=timeout)
+    try:
+        answer = await session.request(Sitrep(id=new_command_id()), timeout=timeout)
+        epoch = session.welcome.epoch
+    finally:
+        await session.close()
+    if not answer.ok or answer.sitrep is None or answer.seq is None:
+        raise FeedError(f"sitrep --save: the server did not number the report: {answer.message or answer.code or '?'}", EXIT_REFUSED)
+    return epoch, answer.seq, answer.sitrep
+
+
+def save_numbered(args: argparse.Namespace, config: Config, url: URLs, token: str, cafile: str | None) -> int:
+    """--save: the server numbers the report (one numbering for the post, whoever saves it
+    and wherever), then it is built over its period from the log and saved in every
+    [sitrep] format into [sitrep] folder, with a line in the folder's ledger (the local record)."""
+    lang = args.lang or config.province.language
+    formats = config.sitrep.formats
+    try:
+        shape = province_shape(config.province.boundaries) if "pdf" in formats else None
+    except BoundariesError as exc:
+        raise FeedError(f"config: province.boundaries: {exc}", EXIT_USAGE) from None
+    ledger = Ledger(config.sitrep_folder())
+    try:  # the folder first: a report the server numbered must not be lost to a folder we cannot use
+        ledger.last()
+        ledger.folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FeedError(f"[sitrep] folder {ledger.folder}: cannot read {ledger.path.name} ({exc.strerror or exc})", EXIT_USAGE) from None
+    try:
+        epoch, seq, period = asyncio.run(number_report(url, token, cafile=cafile))
+        welcome, state, events = asyncio.run(fetch(url, token, cafile=cafile, resume=(epoch, period.after)))
+    except Unauthorized as exc:
+        raise FeedError(str(exc), EXIT_UNAUTHORIZED) from None
+    except (ClientError, TimeoutError) as exc:
+        raise FeedError(str(exc) or "no answer from the server", EXIT_UNREACHABLE) from None
+    doc = build(
+        welcome.config,
+        state,
+        [e for e in events if e.seq <= seq],
+        now=parse_ts(period.until),
+        since=parse_ts(period.since) if period.since is not None else None,
+        number=period.number,
+        by=who(welcome.user.actor),
+        post=config.sitrep.post,
+        exercise=welcome.exercise,
+        signatory=config.sitrep.signature(),
+    )
+    outputs: dict[str, bytes] = {f: render(doc, f, lang, shape=shape) for f in formats}
+    try:
+        paths = ledger.keep(doc, outputs, seq=seq, epoch=epoch)
+    except OSError as exc:
+        raise FeedError(f"[sitrep] folder {ledger.folder}: cannot write ({exc.strerror or exc})", EXIT_USAGE) from None
+    sys.stdout.write(render(doc, "text", lang).decode("utf-8"))
+    sys.stdout.flush()
+    print(f"opsmon: report No. {doc['number']} saved: {', '.join(str(p) for p in paths)}", file=sys.stderr)
+    return EXIT_OK
+
+
 def run_sitrep_cli(args: argparse.Namespace, config: Config, url: URLs, token: str, cafile: str | None) -> int:
     """A preview (stdout or -o FILE: no number, the period not moved), or with --save the
     next numbered report in every [sitrep] format, saved into [sitrep] folder."""
     if args.save and (args.since or args.format or args.output):
         raise FeedError("--save writes the next numbered report in every [sitrep] format into [sitrep] folder: without --since, --format or -o", EXIT_USAGE)
+    if args.save:
+        return save_numbered(args, config, url, token, cafile)
     fmt = args.format or "text"
     if fmt == "pdf" and not args.output:
         raise FeedError("--format pdf writes a file: give -o FILE.pdf", EXIT_USAGE)
@@ -85,55 +153,36 @@ def run_sitrep_cli(args: argparse.Namespace, config: Config, url: URLs, token: s
             since_arg = parse_since(args.since, utc_now(), config.province.tz)
         except ValueError as exc:
             raise FeedError(f"--since: {exc}", EXIT_USAGE) from None
-    formats = config.sitrep.formats if args.save else (fmt,)
     try:
-        shape = province_shape(config.province.boundaries) if "pdf" in formats else None
+        shape = province_shape(config.province.boundaries) if fmt == "pdf" else None
     except BoundariesError as exc:
         raise FeedError(f"config: province.boundaries: {exc}", EXIT_USAGE) from None
-    ledger = Ledger(config.sitrep_folder())
-    for _ in range(3):
-        try:
-            last = ledger.last()
-        except OSError as exc:
-            raise FeedError(f"[sitrep] folder {ledger.folder}: cannot read {ledger.path.name} ({exc.strerror or exc})", EXIT_USAGE) from None
-        try:
-            welcome, state, events = asyncio.run(fetch(url, token, cafile=cafile, resume=(last.epoch, last.seq) if last and since_arg is None else None))
-        except Unauthorized as exc:
-            raise FeedError(str(exc), EXIT_UNAUTHORIZED) from None
-        except (ClientError, TimeoutError) as exc:
-            raise FeedError(str(exc) or "no answer from the server", EXIT_UNREACHABLE) from None
-        since = since_arg if since_arg is not None else (parse_ts(last.at) if last and last.epoch == welcome.epoch else None)
-        # The period ends after everything fetched (a client clock a little behind the
-        # server's must not push fetched events into the next report, past its resume seq).
-        now = max([utc_now(), *(parse_ts(e.ts) for e in events[-1:])])
-        if welcome.exercise is not None:
-            now = ExerciseClock.from_welcome(welcome.exercise)()  # an exercise reports on its scenario time
-        doc = build(
-            welcome.config,
-            state,
-            events,
-            now=now,
-            since=since,
-            number=ledger.next_number() if args.save else None,
-            by=who(welcome.user.actor),
-            post=config.sitrep.post,
-            exercise=welcome.exercise,
-            signatory=config.sitrep.signature(),
-        )
-        if not args.save:
-            return _preview(render(doc, fmt, lang, shape=shape), args.output)
-        outputs = {f: render(doc, f, lang, shape=shape) for f in formats}
-        try:
-            paths = ledger.write(doc, outputs, seq=state.seq, epoch=welcome.epoch)
-        except LedgerMoved:
-            continue  # another report was saved meanwhile: this one starts where it ended
-        except OSError as exc:
-            raise FeedError(f"[sitrep] folder {ledger.folder}: cannot write ({exc.strerror or exc})", EXIT_USAGE) from None
-        sys.stdout.write(render(doc, "text", lang).decode("utf-8"))
-        sys.stdout.flush()
-        print(f"opsmon: report No. {doc['number']} saved: {', '.join(str(p) for p in paths)}", file=sys.stderr)
-        return EXIT_OK
-    raise FeedError(f"[sitrep] folder {ledger.folder}: other reports kept being saved at the same moment; try again", EXIT_UNREACHABLE)
+    try:
+        welcome, state, events = asyncio.run(fetch(url, token, cafile=cafile, last_report=since_arg is None))
+    except Unauthorized as exc:
+        raise FeedError(str(exc), EXIT_UNAUTHORIZED) from None
+    except (ClientError, TimeoutError) as exc:
+        raise FeedError(str(exc) or "no answer from the server", EXIT_UNREACHABLE) from None
+    # Since --since, or since the post's last numbered report (the server's log says which).
+    since = since_arg if since_arg is not None else (parse_ts(state.sitrep_until) if state.sitrep_until is not None else None)
+    # The period ends after everything fetched (a client clock a little behind the
+    # server's must not push fetched events out of the preview).
+    now = max([utc_now(), *(parse_ts(e.ts) for e in events[-1:])])
+    if welcome.exercise is not None:
+        now = ExerciseClock.from_welcome(welcome.exercise)()  # an exercise reports on its scenario time
+    doc = build(
+        welcome.config,
+        state,
+        events,
+        now=now,
+        since=since,
+        number=None,
+        by=who(welcome.user.actor),
+        post=config.sitrep.post,
+        exercise=welcome.exercise,
+        signatory=config.sitrep.signature(),
+    )
+    return _preview(render(doc, fmt, lang, shape=shape), args.output)
 
 
 def _preview(data: bytes, output: str | None) -> int:

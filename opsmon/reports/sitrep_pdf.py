@@ -32,6 +32,8 @@ RGB = {
     "quiet": (90, 170, 90),
 }
 SEVERITY_RGB = {"critical": (220, 30, 30), "high": (245, 130, 0), "medium": (225, 200, 40), "low": (150, 150, 150)}
+ITEM_INDENT = 6.0  # mm: an entry's lines under its bold head
+NOTE_INDENT = 4.0  # mm more: a multi-line note's later lines under its first
 MAP_CELLS = (150, 90)  # the grid drawn into the image: fine enough for a printed page
 
 
@@ -65,9 +67,17 @@ def render_pdf(doc: dict[str, Any], lang: str = "id", *, shape: ProvinceShape | 
     pdf.set_auto_page_break(True, margin=16)
     pdf.add_page()
 
-    def text(line: str, size: float = 10, style: str = "", height: float = 5.0, align: str = "L") -> None:
+    def text(line: str, size: float = 10, style: str = "", height: float = 5.0, align: str = "L", indent: float = 0.0) -> None:
         pdf.set_font("Helvetica", style=style, size=size)
+        pdf.set_x(pdf.l_margin + indent)  # a block: its wrapped lines start where its first did
         pdf.multi_cell(0, height, _latin(line), new_x="LMARGIN", new_y="NEXT", align=align)
+
+    def under(line: str) -> None:
+        """A line under an entry's head; a note's later lines indented under its first."""
+        first, *later = line.split("\n")
+        text(first, 9, indent=ITEM_INDENT)
+        for part in later:
+            text(part, 9, indent=ITEM_INDENT + NOTE_INDENT)
 
     def section(title: str) -> None:
         pdf.ln(2)
@@ -163,7 +173,7 @@ def render_pdf(doc: dict[str, Any], lang: str = "id", *, shape: ProvinceShape | 
         head, rest = w.urgent(item)
         text(head, 9, "B")
         for line in rest:
-            text("    " + line, 9)
+            under(line)
     for key, entries in (("sitrep.escalated", [w.escalated(e) for e in inc["escalated"]]), ("sitrep.resolved", [w.resolved(r) for r in inc["resolved"]])):
         section(tr(key, count=len(entries)))
         if not entries:
@@ -171,7 +181,7 @@ def render_pdf(doc: dict[str, Any], lang: str = "id", *, shape: ProvinceShape | 
         for head, rest in entries:
             text(head, 9, "B")
             for line in rest:
-                text("    " + line, 9)
+                under(line)
     return bytes(pdf.output())
 
 

@@ -24,6 +24,21 @@ def number(value: float, lang: str, decimals: int = 0) -> str:
     return text.replace(",", "\0").replace(".", ",").replace("\0", ".") if lang == "id" else text
 
 
+LONG_PERIOD = timedelta(days=1)
+
+
+def report_time(ts: str, tz: tzinfo, *, start: str | None, end: str | None, zone: bool = True) -> str:
+    """A time as every report says it, decided once from the report's period (start, end]:
+    "21:40 WITA" in a report of one night; "16/02 21:40 WITA" when the period spans more
+    than a day (a recapitulation of three weeks), and whenever the moment is not on the
+    period's last day (a night past midnight, a snooze into tomorrow)."""
+    moment = parse_ts(ts).astimezone(tz)
+    last = parse_ts(end).astimezone(tz) if end else moment
+    long = start is not None and end is not None and parse_ts(end) - parse_ts(start) > LONG_PERIOD
+    said = f"{moment:%d/%m %H:%M}" if long or moment.date() != last.date() else f"{moment:%H:%M}"
+    return f"{said} {moment.tzname()}" if zone else said
+
+
 def _local(ts: str, tz: tzinfo, *, date: bool = False) -> str:
     when = parse_ts(ts).astimezone(tz)
     return f"{when:%d/%m/%Y %H:%M} {when.tzname()}" if date else f"{when:%H:%M} {when.tzname()}"
@@ -35,6 +50,9 @@ class Words:
     def __init__(self, doc: dict[str, Any], lang: str) -> None:
         self.doc, self.lang, self.tr, self.tz = doc, lang, Translator(lang), doc_tz(doc)
         self.labels = doc["labels"]
+        # The period the times are said against: from `since` (or, from the start, the period's first report) to its end.
+        self.end = doc.get("until") or doc["generated"]
+        self.start = doc.get("since") or (doc.get("chart") or {}).get("from")
 
     def severity(self, key: str) -> str:
         return str(self.labels["severities"].get(key, {}).get(self.lang, key))
@@ -114,9 +132,7 @@ class Words:
         for fix in p.get("corrections", ()):
             stage = fix["stage_label"][lang] if fix["stage_label"] else fix["stage"]
             was = number(fix["from"], lang) + (" " + tr("panel.blocked") if fix["from_status"] == "blocked" else "")
-            line = tr(
-                "sitrep.correction", regency=self.regency(fix["regency"]), stage=stage, was=was, now=number(fix["to"], lang), time=_local(fix["at"], self.tz)
-            )
+            line = tr("sitrep.correction", regency=self.regency(fix["regency"]), stage=stage, was=was, now=number(fix["to"], lang), time=self.when(fix["at"]))
             out.append(line + (" (" + fix["note"].replace("\n", " ") + ")" if fix["note"] else ""))
         return out
 
@@ -158,7 +174,7 @@ class Words:
         tr = self.tr
         # A snoozed incident is still "open" in the log: the report says it is snoozed and until when.
         snoozed = item.get("snoozed_until")
-        status = tr("sitrep.snoozed", time=_local(snoozed, self.tz)) if snoozed else tr("status." + item["status"])
+        status = tr("sitrep.snoozed", time=self.when(snoozed)) if snoozed else tr("status." + item["status"])
         head = f"#{item['id']} {self.severity(item['severity'])} · {self.regency(item['regency'])} · {self.age(item['age_minutes'])} · {status}"
         if item["level"]:
             head += " · " + tr("sitrep.level", level=item["level"])
@@ -188,9 +204,8 @@ class Words:
         ]
 
     def when(self, ts: str) -> str:
-        """HH:MM WITA on the report's last day; with the date before it."""
-        moment, end = parse_ts(ts).astimezone(self.tz), parse_ts(self.doc["generated"]).astimezone(self.tz)
-        return f"{moment:%H:%M} {moment.tzname()}" if moment.date() == end.date() else f"{moment:%d/%m %H:%M} {moment.tzname()}"
+        """A time in this report: with its date when the period is long (`report_time`)."""
+        return report_time(ts, self.tz, start=self.start, end=self.end)
 
     def escalated(self, item: dict[str, Any]) -> tuple[str, list[str]]:
         """One escalated incident: its current level and whether it is still waiting for an ack."""

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from textual.screen import Screen
 
+from opsmon.client.handshake import URLs
 from opsmon.core.config import SitrepSettings
 from opsmon.core.geo import ProvinceShape
 from opsmon.core.protocol import Event
@@ -49,6 +50,12 @@ class OpsmonHost(CommandHost, Protocol):
     def screen(self) -> Screen[Any]: ...
     @property
     def url(self) -> str: ...
+    @property
+    def urls(self) -> URLs: ...  # what the sitrep screen connects to for the server's whole log
+    @property
+    def token(self) -> str: ...
+    @property
+    def cafile(self) -> str | None: ...
     @property
     def province_name(self) -> str: ...
     @property

@@ -19,6 +19,7 @@ from typing import Any, Protocol, Self
 import msgspec
 
 from opsmon.core.clock import format_ts, utc_now
+from opsmon.core.events import SitrepNumbered
 from opsmon.core.protocol import Event
 from opsmon.core.records import Actor, Attempt, Incident, StageRow
 from opsmon.core.state import State
@@ -268,6 +269,11 @@ class StoreCore:
             for (body,) in await sql.fetch("SELECT body FROM stages"):
                 row = _stage_decoder.decode(body)
                 state.stages[(row.regency, row.stage)] = row
+            # The last situation report numbered: the next one numbers on from it.
+            for row in await sql.fetch(f"SELECT {EVENT_COLUMNS} FROM events WHERE kind = ? ORDER BY seq DESC LIMIT 1", SitrepNumbered.KIND):
+                numbered = row_event(tuple(row))
+                if isinstance(numbered.data, SitrepNumbered):
+                    state.sitrep_number, state.sitrep_until, state.sitrep_seq = numbered.data.number, numbered.data.until, numbered.seq
         return state
 
     async def commit(self, batch: WriteBatch) -> None:
