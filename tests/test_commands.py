@@ -48,7 +48,7 @@ def test_a_verb_and_its_fields_make_the_wire_command() -> None:
         (
             "wave",
             {},
-            "unknown command 'wave': use report, stage, ack, escalate, note, resolve, reopen, snooze, assign, severity, unack, merge, handover, exercise",
+            "unknown command 'wave': use report, stage, ack, escalate, note, resolve, reopen, snooze, assign, severity, unack, merge, handover, exercise, sitrep",
         ),
     ],
 )

@@ -16,6 +16,7 @@ from opsmon.core.fold import apply
 from opsmon.core.protocol import Event, Note
 from opsmon.core.text import PLACEHOLDER
 from opsmon.training.sample_night import BUDI, NOW
+from opsmon.tui.widgets.queue import IncidentQueue
 from tests.helpers import FakeClock, Running
 from tests.nights import sitrep_night
 from tests.server_thread import ServerThread, opsmon
@@ -215,8 +216,6 @@ def _rendered(content: object) -> str:
 async def test_every_screen_and_opsmon_list_say_the_same_status_word(server: Running, clock: FakeClock, capsys: pytest.CaptureFixture[str]) -> None:
     import asyncio
 
-    from textual.widgets import Static
-
     from opsmon.cli import main
     from opsmon.core.protocol import Merge, Snooze
     from opsmon.tui.app import OpsmonApp
@@ -244,9 +243,10 @@ async def test_every_screen_and_opsmon_list_say_the_same_status_word(server: Run
         queue.select_incident(later)
         await pilot.press("d")
         await until(pilot, lambda: type(app.screen).__name__ == "RegencyScreen")
-        shown = _rendered(app.screen.query_one("#regency-incidents", Static).content)
-        line = next(line for line in shown.splitlines() if f"#{later} " in line)
-        assert "SNOOZED" in line and "NEW" not in line, shown
+        mine = app.screen.query_one(IncidentQueue)  # the regency's own queue, with the dashboard's keys
+        await until(pilot, lambda: later in mine.incident_ids)
+        row = mine._row_text(mine.incidents[mine.incident_ids.index(later)], mine.size.width).plain
+        assert "SNOOZED" in row and "NEW" not in row, row
 
     wall = OpsmonApp(url=server.url, token=server.tokens["wall"], clock=clock, lang="en")
     async with wall.run_test(size=SIZE) as pilot:

@@ -196,31 +196,6 @@ def test_show_prints_the_incident_and_its_whole_timeline(live: ServerThread, cap
     assert "no incident 99" in capsys.readouterr().err
 
 
-def test_list_and_show_speak_indonesian_with_lang_id(live: ServerThread, capsys: pytest.CaptureFixture[str]) -> None:
-    one = report(live, capsys, severity="high", title="Listrik padam")
-    two = report(live, capsys, severity="low", location="TPS 9", title="Genset")
-    assert opsmon(live, "merge", str(two), "--into", str(one)) == 0
-    assert opsmon(live, "ack", str(one)) == 0
-    capsys.readouterr()
-    assert opsmon(live, "list", "--status", "all", "--lang", "id") == EXIT_OK
-    lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split()[:4] == ["ID", "STATUS", "TINGKAT", "WILAYAH"] and "PENANGGUNG JAWAB" in lines[0]
-    rows = {int(line.split()[0]): line for line in lines[1:]}
-    assert rows[one].split()[1:3] == ["ACK", "Tinggi"]  # the screens' words and the config's labels
-    assert rows[two].split()[1] == f"GABUNG>{one}"
-    assert opsmon(live, "list", "--status", "all") == EXIT_OK  # English stays what scripts have always read
-    english = capsys.readouterr().out.splitlines()
-    assert english[0].split()[:3] == ["ID", "STATUS", "SEVERITY"] and f"merged>{one}" in english[2]
-    assert opsmon(live, "list", "--status", "resolved", "--regency", "6303", "--lang", "id") == EXIT_OK
-    assert capsys.readouterr().err.strip() == "tidak ada insiden"
-    assert opsmon(live, "show", str(one), "--lang", "id") == EXIT_OK
-    shown = capsys.readouterr().out.splitlines()
-    assert shown[1] == "  status    ACK, tingkat Tinggi, level 0, laporan x2"
-    assert shown[3] == "  kategori  Logistik rusak / kurang / tertukar / terlambat"
-    assert shown[4].startswith("  dilaporkan") and " oleh Bawaslu/officer" in shown[4]
-    assert "riwayat:" in shown
-
-
 def test_import_takes_the_triage_verbs(live: ServerThread, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     lines = [
         {"type": "report", "id": "r1", "regency": "6371", "category": "logistik", "severity": "medium", "title": "Listrik padam", "location": "TPS 1"},
