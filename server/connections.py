@@ -18,7 +18,7 @@ from opsmon.core.protocol import CLOSE_POLICY, HELLO_TIMEOUT_SECONDS, MAX_HELLO_
 from opsmon.core.ratelimit import TokenBucket
 from opsmon.core.records import User
 from opsmon.core.state import stage_rows
-from opsmon.core.urgency import in_snapshot
+from opsmon.core.urgency import for_snapshot, in_snapshot
 from opsmon.core.wire import BadMessage, decode_client, encode, event_digest
 from server.auth import identify
 from server.hub import Subscriber, batch_frames
@@ -288,6 +288,6 @@ class Connections:
             epoch=self.server.store.epoch,
             seq=self.server.state.seq,
             stages=stage_rows(self.server.state, self.server.rules.stage_totals, self.server.store.created),  # in config order, untouched ones at zero
-            incidents=[i for i in self.server.state.incidents.values() if in_snapshot(i, now)],
+            incidents=[for_snapshot(i) for i in self.server.state.incidents.values() if in_snapshot(i, now)],
             digest=self.server.head_digest,
         )

@@ -54,7 +54,7 @@ class IncidentReported(msgspec.Struct, frozen=True, kw_only=True):
 
     @classmethod
     def of(cls, incident: Incident) -> IncidentReported:
-        return cls(**{name: getattr(incident, name) for name in Incident.__struct_fields__})
+        return cls(**{name: getattr(incident, name) for name in cls.__struct_fields__})  # not notes_before: a snapshot's alone
 
     def as_incident(self) -> Incident:
         """The incident it reports, with today's defaults for fields an old event lacks."""

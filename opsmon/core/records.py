@@ -81,6 +81,11 @@ class Incident(msgspec.Struct):
     owner: Actor | None = None
     snoozed_until: str | None = None
     merged_into: int | None = None
+    # Added to v1: how many notes, older than those in `notes`, a snapshot left
+    # out (it carries only the last SNAPSHOT_NOTES of each incident, so its size
+    # does not grow with the night's notes); the incident's `history` has them
+    # all. 0 everywhere else: the server's own state, `incidents` answers.
+    notes_before: int = 0
 
 
 class StageRow(msgspec.Struct):
