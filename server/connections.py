@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import resource
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from websockets.asyncio.server import ServerConnection
@@ -37,6 +38,11 @@ CLOSE_TRY_AGAIN_LATER = 1013
 # from TCP accept: room for its /healthz and /metrics requests (and for the
 # refusal that names the limit) while its websockets are at their limit.
 HEALTH_HEADROOM = 8
+# A snapshot's bytes are built once and shared by every viewer who connects at
+# the same seq within this long (by the server's clock: the 24-hour window of
+# resolved incidents moves on by no more): a crowd reconnecting after a network
+# blip costs one encoding, and one copy in memory, not one per viewer.
+SNAPSHOT_REUSE = timedelta(seconds=10)
 # Descriptors kept free of client sockets: the database, its WAL, the log,
 # backups, and /healthz when every other socket is taken.
 RESERVED_DESCRIPTORS = 64
@@ -93,6 +99,8 @@ class Connections:
         self.socket_budget = descriptor_budget()
         # Failed hellos per address: a bucket of failed_hellos_per_minute, refilled over a minute.
         self._failures: dict[str, TokenBucket] = {}
+        # The last snapshot encoded: (epoch, seq, made at by the server's clock, its bytes).
+        self._snapshot: tuple[str, int, datetime, bytes] | None = None
 
     # --- counted from accept ----------------------------------------------------------
 
@@ -275,12 +283,23 @@ class Connections:
                 backlog = batch_frames(encode(event) for event in await self.server.store.events_since(since))
                 frames += backlog
             else:
-                frames.append(encode(self.snapshot()))
+                frames.append(self.snapshot_frame())
             settings = self.server.settings
             subscriber = Subscriber(connection, settings.client_queue_frames, token_hash, user.name, max_bytes=settings.client_queue_bytes, role=user.role)
             self.server.hub.add(subscriber, frames)
         log.info("%s (%s, %s) connected from %s, %s", user.name, user.role, user.agency, address, f"resuming after {hello.since}" if resume else why)
         return user, token_hash
+
+    def snapshot_frame(self) -> bytes:
+        """The snapshot as bytes: the one built last, if nothing was committed since
+        and it is under SNAPSHOT_REUSE old, else a new one."""
+        now, epoch, seq = self.server.clock(), self.server.store.epoch, self.server.state.seq
+        held = self._snapshot
+        if held is not None and held[0] == epoch and held[1] == seq and timedelta(0) <= now - held[2] < SNAPSHOT_REUSE:
+            return held[3]
+        frame = encode(self.snapshot())
+        self._snapshot = (epoch, seq, now, frame)
+        return frame
 
     def snapshot(self) -> Snapshot:
         now = self.server.clock()

@@ -5,7 +5,7 @@ every screen that shows notes still shows all of them (through `history`)."""
 from __future__ import annotations
 
 from opsmon.client.session import Session
-from opsmon.core.protocol import History, Note, Snapshot
+from opsmon.core.protocol import History, Note, Resolve, Snapshot
 from opsmon.core.urgency import SNAPSHOT_NOTES
 from tests.helpers import FakeClock, Running
 from tests.tui_helpers import act, client, report, screen_lines, until
@@ -60,3 +60,26 @@ async def test_the_detail_screen_shows_every_note_of_a_snapshot_incident(server:
         await until(pilot, lambda: "tim sudah tiba" in shown())
         text = shown()
         assert text.index("laporan lapangan ke-0") < text.index(f"laporan lapangan ke-{NOTES - 1}") < text.index("tim sudah tiba")
+
+
+async def snapshot_ids(server: Running) -> set[int]:
+    session = await Session.open(server.url, server.tokens["wall"])
+    try:
+        snapshot = await session.next_frame()
+        assert isinstance(snapshot, Snapshot)
+        return {i.id for i in snapshot.incidents}
+    finally:
+        await session.close()
+
+
+async def test_a_snapshot_shared_by_viewers_is_never_stale(server: Running, clock: FakeClock) -> None:
+    """Viewers connecting together share one encoded snapshot; a commit, or the
+    clock moving a resolved incident out of the 24 hours, makes a new one."""
+    first, second = await report(server, clock, [("6371", "high", "Kotak suara rusak"), ("6302", "low", "Listrik padam")])
+    assert await snapshot_ids(server) == await snapshot_ids(server) == {first, second}
+    [third] = await report(server, clock, [("6303", "medium", "Surat suara kurang")])
+    assert await snapshot_ids(server) == {first, second, third}
+    await act(server, "officer", Resolve(id="res-1", incident=first, note="selesai"))
+    assert await snapshot_ids(server) == {first, second, third}  # resolved within the day: still there
+    clock.advance(hours=25)
+    assert await snapshot_ids(server) == {second, third}
