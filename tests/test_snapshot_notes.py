@@ -83,3 +83,18 @@ async def test_a_snapshot_shared_by_viewers_is_never_stale(server: Running, cloc
     assert await snapshot_ids(server) == {first, second, third}  # resolved within the day: still there
     clock.advance(hours=25)
     assert await snapshot_ids(server) == {second, third}
+
+
+async def test_a_resolved_incident_comes_with_how_it_was_resolved_only(server: Running, clock: FakeClock) -> None:
+    [done] = await report(server, clock, [("6371", "high", "Kotak suara rusak")])
+    for n in range(2):
+        await act(server, "officer", Note(id=f"note-{n}", incident=done, text=f"laporan lapangan ke-{n}"))
+    await act(server, "officer", Resolve(id="res-1", incident=done, note="kotak diganti"))
+    session = await Session.open(server.url, server.tokens["wall"])
+    try:
+        snapshot = await session.next_frame()
+        assert isinstance(snapshot, Snapshot)
+        [incident] = snapshot.incidents
+        assert [(n.kind, n.text) for n in incident.notes] == [("resolved", "kotak diganti")] and incident.notes_before == 2
+    finally:
+        await session.close()

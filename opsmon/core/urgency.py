@@ -26,6 +26,8 @@ SNAPSHOT_RESOLVED_WINDOW = timedelta(hours=24)
 # The notes a snapshot carries per incident, newest last: the older ones are
 # counted in `notes_before` and come through `history` when a screen shows them.
 SNAPSHOT_NOTES = 3
+# A resolved incident (the queue does not list it) carries only its last: how it was resolved or merged.
+SNAPSHOT_NOTES_RESOLVED = 1
 
 # --- views shared by every screen --------------------------------------------------
 
@@ -135,10 +137,12 @@ def in_snapshot(incident: Incident, now: datetime) -> bool:
 
 
 def for_snapshot(incident: Incident) -> Incident:
-    """The incident as a snapshot carries it: only its last SNAPSHOT_NOTES notes,
+    """The incident as a snapshot carries it: only its last SNAPSHOT_NOTES notes
+    (SNAPSHOT_NOTES_RESOLVED once resolved),
     the older ones counted in `notes_before` (a snapshot's bytes do not grow
     with the notes a night piles up)."""
     notes = incident.notes
-    if len(notes) <= SNAPSHOT_NOTES:
+    keep = SNAPSHOT_NOTES_RESOLVED if incident.status == "resolved" else SNAPSHOT_NOTES
+    if len(notes) <= keep:
         return incident
-    return msgspec.structs.replace(incident, notes=notes[-SNAPSHOT_NOTES:], notes_before=incident.notes_before + len(notes) - SNAPSHOT_NOTES)
+    return msgspec.structs.replace(incident, notes=notes[-keep:], notes_before=incident.notes_before + len(notes) - keep)
