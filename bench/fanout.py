@@ -249,7 +249,9 @@ async def load(args: argparse.Namespace) -> dict[str, Any]:
     url = f"ws://127.0.0.1:{args.port}/ws"
 
     def hello(token: str) -> str:
-        return json.dumps({"type": "hello", "token": token, "client": "bench/fanout", "epoch": None, "since": None})
+        # --epoch/--since (bench/night.py): viewers that resume at the head, so the load
+        # measures the command path on a big night, not a thousand snapshots at once.
+        return json.dumps({"type": "hello", "token": token, "client": "bench/fanout", "epoch": args.epoch, "since": args.since})
 
     raw_hello = hello(args.viewer_token).encode()
     raws: list[RawViewer] = []
@@ -507,6 +509,8 @@ def main() -> None:
     parser.add_argument("--server-pid", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--viewers", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--rate", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--epoch", help=argparse.SUPPRESS)
+    parser.add_argument("--since", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--officer-token", help=argparse.SUPPRESS)
     parser.add_argument("--viewer-token", help=argparse.SUPPRESS)
     args = parser.parse_args()
