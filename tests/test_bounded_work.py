@@ -187,3 +187,42 @@ async def test_a_viewer_that_never_reads_history_answers_is_closed_by_bytes(tmp_
         code, _ = await viewer.closed(timeout=30)
         assert code == 1013
         await officer.close()
+
+
+def test_a_group_commit_forks_the_night_without_copying_it() -> None:
+    """The writer decides a batch on a fork of the state (memory changes only once the
+    disk has): the fork holds only what it changes, reads through to the rest, and
+    leaves the state it came from whole until it is settled (issue 24)."""
+    from opsmon.core.clock import format_ts
+    from opsmon.core.domain import decide
+    from opsmon.core.fold import apply
+    from opsmon.core.protocol import Event, IncidentDraft, Report
+    from opsmon.core.records import Actor
+    from opsmon.core.state import Rules
+
+    rules = Rules.from_config(province())
+    clock = FakeClock()
+    officer = Actor(name="petugas", agency="KPU")
+    state = State()
+    for n in range(200):
+        draft = IncidentDraft(regency="6371", category="logistik", severity="low", title=f"laporan {n}", location=f"TPS {n:03d}")
+        apply(
+            state, Event.of(state.seq + 1, format_ts(clock()), officer, decide(state, Report(id=str(n), incident=draft), officer, None, clock(), rules).payload)
+        )
+    trial = state.fork()
+    assert len(dict.keys(trial.incidents)) == 0  # nothing copied
+    repeat = IncidentDraft(regency="6371", category="logistik", severity="low", title="lagi", location="TPS 007")
+    new = IncidentDraft(regency="6371", category="logistik", severity="low", title="baru", location="TPS 999")
+    for command in (Report(id="r", incident=repeat), Report(id="n", incident=new)):
+        apply(trial, Event.of(trial.seq + 1, format_ts(clock()), officer, decide(trial, command, officer, None, clock(), rules).payload))
+    assert trial.incidents[8].reports == 2 and 201 in trial.incidents and len(trial.incidents) == 201
+    assert sorted(trial.incidents)[-2:] == [200, 201] and len(dict.keys(trial.incidents)) == 2
+    # The state it came from is untouched: the repeat and the new incident are not there.
+    assert state.incidents[8].reports == 1 and 201 not in state.incidents and len(state.incidents) == 200 and state.seq == 200
+    # A third report at the new incident's place is a repeat of it in the fork, a new incident outside it.
+    third = Report(id="t", incident=new)
+    assert decide(trial, third, officer, None, clock(), rules).kind == "incident.duplicate"
+    assert decide(state, third, officer, None, clock(), rules).kind == "incident.reported"
+    settled = trial.settled()
+    assert type(settled.incidents) is dict and settled.incidents[8].reports == 2 and len(settled.incidents) == 201
+    assert decide(settled, third, officer, None, clock(), rules).kind == "incident.duplicate"
