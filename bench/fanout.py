@@ -448,7 +448,12 @@ def run_one(kind: str, viewers: int, rate: int, duration: float, work: Path, syn
         config, db = bench_config(directory, compression, synchronous, max_delay), directory / "opsmon.db"
         officer_token, viewer_token = asyncio.run(make_tokens(db))
         profile = ["-m", "cProfile", "-o", args_profile] if (args_profile := os.environ.get("FANOUT_PROFILE")) else []
-        command = [sys.executable, *profile, "-m", "server.cli", "serve", "--config", str(config), "--db", str(db), "--port", str(port), "--log-level", "error"]
+        serve = ["serve", "--config", str(config), "--db", str(db), "--port", str(port), "--log-level", "error"]
+        if kind == "opsmon+uvloop":  # the same server on uvloop's event loop (--uvloop; measured, not shipped)
+            starter = "import sys, uvloop; uvloop.install(); from server.cli import main; sys.exit(main(sys.argv[1:]))"
+            command = [sys.executable, "-c", starter, *serve]
+        else:
+            command = [sys.executable, *profile, "-m", "server.cli", *serve]
     server = subprocess.Popen(pinned(SERVER_CORE, *command), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
     try:
         assert server.stdout is not None
@@ -502,6 +507,7 @@ def main() -> None:
     parser.add_argument("--synchronous", choices=("full", "normal"), default="full", help="opsmon-server's [server] synchronous (default the shipped full)")
     parser.add_argument("--max-delay-ms", type=float, help="opsmon-server's [server] broadcast_max_delay_ms (default the shipped 50)")
     parser.add_argument("--gc-defaults", action="store_true", help="also run opsmon with CPython's GC defaults (OPSMON_GC_DEFAULTS=1) at each load")
+    parser.add_argument("--uvloop", action="store_true", help="also run opsmon on uvloop's event loop at each load (needs uvloop installed)")
     parser.add_argument("--curve", action="store_true", help="the growth curve: 250, 500, 1,000, 2,000 (and 5,000 without --smoke) viewers at 200 reports/s")
     parser.add_argument("--smoke", action="store_true", help="the whole path at a load small enough for a few seconds (CI; its timings mean nothing)")
     parser.add_argument("--role", choices=("floor", "load"), help=argparse.SUPPRESS)
@@ -526,6 +532,11 @@ def main() -> None:
         print(json.dumps(asyncio.run(load(args))))
         return
 
+    if args.uvloop:
+        try:
+            import uvloop  # noqa: F401
+        except ImportError:
+            parser.error("--uvloop: uvloop is not installed (pip install uvloop)")
     loads = LOADS
     if args.load:
         try:
@@ -551,6 +562,7 @@ def main() -> None:
         for index, (n, r) in enumerate(loads):
             kinds = ["floor", "opsmon"] + (["opsmon+deflate"] if index == 0 and not args.no_deflate_row and not args.quick and not args.curve else [])
             kinds += ["opsmon+gc-defaults"] if args.gc_defaults else []
+            kinds += ["opsmon+uvloop"] if args.uvloop else []
             results = {}
             for kind in kinds:
                 results[kind] = run_one(kind, n, r, duration, Path(work), args.synchronous, args.max_delay_ms)
