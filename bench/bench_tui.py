@@ -264,13 +264,15 @@ async def main() -> None:
             async with app.run_test(size=(200, 60)):
                 while app.welcome is None or app.repaints < 2:  # noqa: ASYNC110 - polling a counter the app bumps
                     await asyncio.sleep(0.01)
-                rows += [
+                opened = [
                     (
                         f"opening: {len(app.state.incidents):,} incidents in the snapshot, start to the queue painted (ms)",
                         f"{(time.perf_counter() - opening) * 1000:.0f}",
                     ),
                     ("opening: this process's peak RSS (MiB)", f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}"),
                 ]
+                print("# " + "; ".join(f"{label}: {value}" for label, value in opened), flush=True)  # kept if a later part fails
+                rows += opened
 
                 # 1. a steady rate
                 app.lags.clear()
