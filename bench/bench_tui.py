@@ -262,7 +262,8 @@ async def main() -> None:
             app.backoff = Backoff(initial=0.05, maximum=0.2)
             opening = time.perf_counter()
             async with app.run_test(size=(200, 60)):
-                while app.welcome is None or app.repaints < 2:  # noqa: ASYNC110 - polling a counter the app bumps
+                # Until the queue shows the snapshot (the welcome's seq painted), not just the first frame.
+                while app.welcome is None or app.repaints < 2 or app.painted_seq < app.welcome.seq:  # noqa: ASYNC110 - polling counters the app bumps
                     await asyncio.sleep(0.01)
                 opened = [
                     (
