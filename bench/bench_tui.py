@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import concurrent.futures
 import os
 import re
 import resource
@@ -117,12 +116,9 @@ def start_server(tmp: Path, port: int, incidents: int = 0) -> tuple[subprocess.P
             [SERVER, "token", "add", name, "--role", role, "--agency", agency, "--config", str(config), "--db", db], check=True, capture_output=True, text=True
         )
         tokens[name] = out.stdout.strip().splitlines()[-1]
-    if incidents:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        import night  # bench/night.py: the same night, written through the store API
-
-        with concurrent.futures.ThreadPoolExecutor(1) as pool:  # its own event loop, beside this one
-            pool.submit(asyncio.run, night.load_night(Path(db), incidents)).result()
+    if incidents:  # bench/night.py's night, written through the store API by a process of its own (not in this one's RSS)
+        load = f"import asyncio, sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r}); import night; asyncio.run(night.load_night(__import__('pathlib').Path({db!r}), {incidents}))"
+        subprocess.run([sys.executable, "-c", load], check=True, capture_output=True)
     log = (tmp / "server.log").open("wb")
     process = subprocess.Popen(
         [SERVER, "serve", "--config", str(config), "--db", db, "--port", str(port), "--log-level", os.environ.get("BENCH_SERVER_LOG", "warning")],
