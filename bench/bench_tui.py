@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import os
 import re
+import resource
 import signal
 import socket
 import statistics
@@ -99,8 +100,9 @@ def start_relay(server_port: int) -> tuple[subprocess.Popen[str], int]:
     return process, port
 
 
-def start_server(tmp: Path, port: int) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
-    """A real opsmon-server process, its per-connection rate limit lifted (we measure the client)."""
+def start_server(tmp: Path, port: int, incidents: int = 0) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
+    """A real opsmon-server process, its per-connection rate limit lifted (we measure the client);
+    with `incidents`, on bench/night.py's night of that many incidents."""
     text = CONFIG_PATH.read_text(encoding="utf-8")
     text = re.sub(r"(?m)^commands_per_second = .*$", "commands_per_second = 100000", text)
     text = re.sub(r"(?m)^client_queue_frames = .*$", "client_queue_frames = 100000", text)
@@ -114,6 +116,9 @@ def start_server(tmp: Path, port: int) -> tuple[subprocess.Popen[bytes], dict[st
             [SERVER, "token", "add", name, "--role", role, "--agency", agency, "--config", str(config), "--db", db], check=True, capture_output=True, text=True
         )
         tokens[name] = out.stdout.strip().splitlines()[-1]
+    if incidents:  # bench/night.py's night, written through the store API by a process of its own (not in this one's RSS)
+        load = f"import asyncio, sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r}); import night; asyncio.run(night.load_night(__import__('pathlib').Path({db!r}), {incidents}))"
+        subprocess.run([sys.executable, "-c", load], check=True, capture_output=True)
     log = (tmp / "server.log").open("wb")
     process = subprocess.Popen(
         [SERVER, "serve", "--config", str(config), "--db", db, "--port", str(port), "--log-level", os.environ.get("BENCH_SERVER_LOG", "warning")],
@@ -234,24 +239,37 @@ async def main() -> None:
     parser.add_argument("--rate", type=float, default=500.0)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--burst", type=int, default=1000)
+    parser.add_argument("--incidents", type=int, default=0, help="the night already holds this many incidents (bench/night.py's night; e.g. 50000)")
     parser.add_argument("--smoke", action="store_true", help="the whole path at a load small enough for a few seconds (CI; its timings mean nothing)")
     args = parser.parse_args()
     if args.smoke:
         args.rate, args.seconds, args.burst = 100.0, 1.0, 100
+        args.incidents = min(args.incidents, 500)
 
     rows: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
-        process, tokens = start_server(Path(tmp), port)
+        process, tokens = start_server(Path(tmp), port, args.incidents)
         url = f"ws://127.0.0.1:{port}/ws"
         relaying, relay_port = start_relay(port)
         try:
             feeders = [tokens["admin"], tokens["officer"], tokens["polisi"]]
             app = MeasuredApp(url=f"ws://127.0.0.1:{relay_port}/ws", token=tokens["officer"])
             app.backoff = Backoff(initial=0.05, maximum=0.2)
+            opening = time.perf_counter()
             async with app.run_test(size=(200, 60)):
-                while app.welcome is None or app.repaints < 2:  # noqa: ASYNC110 - polling a counter the app bumps
-                    await asyncio.sleep(0.05)
+                # Until the queue shows the snapshot (the welcome's seq painted), not just the first frame.
+                while app.welcome is None or app.repaints < 2 or app.painted_seq < app.welcome.seq:  # noqa: ASYNC110 - polling counters the app bumps
+                    await asyncio.sleep(0.01)
+                opened = [
+                    (
+                        f"opening: {len(app.state.incidents):,} incidents in the snapshot, start to the queue painted (ms)",
+                        f"{(time.perf_counter() - opening) * 1000:.0f}",
+                    ),
+                    ("opening: this process's peak RSS (MiB)", f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}"),
+                ]
+                print("# " + "; ".join(f"{label}: {value}" for label, value in opened), flush=True)  # kept if a later part fails
+                rows += opened
 
                 # 1. a steady rate
                 app.lags.clear()

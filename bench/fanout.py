@@ -55,6 +55,8 @@ EVENT_MARK = b'"type":"event"'  # once per event, in an event frame or a batch
 FLOOR_TICK = 0.05
 SWEEP = 0.1  # seconds between a raw viewer's reads
 LOADS = [(1000, 200), (5000, 100), (200, 1000)]
+CURVE = [250, 500, 1000, 2000]  # --curve: viewers at 200 reports/s (and 5,000 without --smoke)
+P99_TARGET = 250.0  # ms: --curve says how many viewers one core serves under it
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -206,6 +208,29 @@ def _masked_text(payload: bytes) -> bytes:
     return header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
 
+def gc_figures(port: int) -> tuple[float, float, float] | None:
+    """opsmon-server's garbage collection so far, from its /metrics: seconds paused,
+    full collections, the longest pause (s); None from a server without them."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+            body = response.read().decode()
+    except OSError:
+        return None
+    seconds = full = longest = 0.0
+    found = False
+    for line in body.splitlines():
+        if line.startswith("opsmon_gc_pause_seconds_total{"):
+            seconds += float(line.rsplit(" ", 1)[1])
+            found = True
+        elif line.startswith('opsmon_gc_collections_total{generation="2"}'):
+            full = float(line.rsplit(" ", 1)[1])
+        elif line.startswith("opsmon_gc_pause_longest_seconds{"):
+            longest = max(longest, float(line.rsplit(" ", 1)[1]))
+    return (seconds, full, longest) if found else None
+
+
 @dataclass
 class Probe:
     received: dict[int, float] = field(default_factory=dict)
@@ -224,7 +249,9 @@ async def load(args: argparse.Namespace) -> dict[str, Any]:
     url = f"ws://127.0.0.1:{args.port}/ws"
 
     def hello(token: str) -> str:
-        return json.dumps({"type": "hello", "token": token, "client": "bench/fanout", "epoch": None, "since": None})
+        # --epoch/--since (bench/night.py): viewers that resume at the head, so the load
+        # measures the command path on a big night, not a thousand snapshots at once.
+        return json.dumps({"type": "hello", "token": token, "client": "bench/fanout", "epoch": args.epoch, "since": args.since})
 
     raw_hello = hello(args.viewer_token).encode()
     raws: list[RawViewer] = []
@@ -308,6 +335,7 @@ async def load(args: argparse.Namespace) -> dict[str, Any]:
             await ws.send(json.dumps(message))
             n += 1
 
+    gc_before = await asyncio.to_thread(gc_figures, args.port)
     cpu_before = cpu_seconds(args.server_pid)
     own_before = cpu_seconds(os.getpid())
     begun = time.perf_counter()
@@ -327,6 +355,7 @@ async def load(args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.sleep(SWEEP)
     cpu = cpu_seconds(args.server_pid) - cpu_before
     own = cpu_seconds(os.getpid()) - own_before
+    gc_after = await asyncio.to_thread(gc_figures, args.port)
     elapsed = time.perf_counter() - begun
 
     sent_at = {seq: o.sent[cid] for o in officers for cid, (seq, _) in o.results.items()}
@@ -354,6 +383,10 @@ async def load(args: argparse.Namespace) -> dict[str, Any]:
         "load_cpu": own,
         "elapsed": elapsed,
         "deflate_connections": deflate,
+        # opsmon's /metrics (server/gctune.py); None for the floor, which has none.
+        "gc_seconds": None if gc_after is None or gc_before is None else gc_after[0] - gc_before[0],
+        "gc_full": None if gc_after is None or gc_before is None else gc_after[1] - gc_before[1],
+        "gc_longest_ms": None if gc_after is None else gc_after[2] * 1000,
     }
     for task in (*listeners, *readers, sweeping):
         task.cancel()
@@ -405,17 +438,23 @@ def run_one(kind: str, viewers: int, rate: int, duration: float, work: Path, syn
     port = free_port()
     directory = Path(tempfile.mkdtemp(dir=work))
     officer_token = viewer_token = "-"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     if kind == "floor":
         command = [sys.executable, str(Path(__file__).resolve()), "--role", "floor", "--port", str(port)]
     else:
         compression = "deflate" if kind == "opsmon+deflate" else "none"
+        if kind == "opsmon+gc-defaults":
+            env["OPSMON_GC_DEFAULTS"] = "1"  # server/gctune.py: CPython's thresholds, nothing frozen
         config, db = bench_config(directory, compression, synchronous, max_delay), directory / "opsmon.db"
         officer_token, viewer_token = asyncio.run(make_tokens(db))
         profile = ["-m", "cProfile", "-o", args_profile] if (args_profile := os.environ.get("FANOUT_PROFILE")) else []
-        command = [sys.executable, *profile, "-m", "server.cli", "serve", "--config", str(config), "--db", str(db), "--port", str(port), "--log-level", "error"]
-    server = subprocess.Popen(
-        pinned(SERVER_CORE, *command), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"}
-    )
+        serve = ["serve", "--config", str(config), "--db", str(db), "--port", str(port), "--log-level", "error"]
+        if kind == "opsmon+uvloop":  # the same server on uvloop's event loop (--uvloop; measured, not shipped)
+            starter = "import sys, uvloop; uvloop.install(); from server.cli import main; sys.exit(main(sys.argv[1:]))"
+            command = [sys.executable, "-c", starter, *serve]
+        else:
+            command = [sys.executable, *profile, "-m", "server.cli", *serve]
+    server = subprocess.Popen(pinned(SERVER_CORE, *command), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
     try:
         assert server.stdout is not None
         line = server.stdout.readline().decode()
@@ -449,8 +488,14 @@ def raise_open_files(needed: int) -> None:
 def row(name: str, r: dict[str, Any]) -> str:
     return (
         f"| {name} | {r['p50']:.0f} | {r['p95']:.0f} | {r['p99']:.0f} | {r['max']:.0f} | {r['result_p99']:.0f} "
-        f"| {100 * r['delivered']:.1f}% | {r['dropped']} | {r['cpu']:.2f} s | {r['load_cpu']:.2f} s |"
+        f"| {100 * r['delivered']:.1f}% | {r['dropped']} | {r['cpu']:.2f} s | {r['load_cpu']:.2f} s | {_gc(r)} |"
     )
+
+
+def _gc(r: dict[str, Any]) -> str:
+    if r.get("gc_seconds") is None:
+        return "-"
+    return f"{1000 * r['gc_seconds']:.0f} ms, {r['gc_full']:.0f} full, longest {r['gc_longest_ms']:.0f} ms"
 
 
 def main() -> None:
@@ -461,16 +506,24 @@ def main() -> None:
     parser.add_argument("--no-deflate-row", action="store_true", help='skip opsmon with compression = "deflate" at the first load')
     parser.add_argument("--synchronous", choices=("full", "normal"), default="full", help="opsmon-server's [server] synchronous (default the shipped full)")
     parser.add_argument("--max-delay-ms", type=float, help="opsmon-server's [server] broadcast_max_delay_ms (default the shipped 50)")
+    parser.add_argument("--gc-defaults", action="store_true", help="also run opsmon with CPython's GC defaults (OPSMON_GC_DEFAULTS=1) at each load")
+    parser.add_argument("--uvloop", action="store_true", help="also run opsmon on uvloop's event loop at each load (needs uvloop installed)")
+    parser.add_argument("--curve", action="store_true", help="the growth curve: 250, 500, 1,000, 2,000 (and 5,000 without --smoke) viewers at 200 reports/s")
     parser.add_argument("--smoke", action="store_true", help="the whole path at a load small enough for a few seconds (CI; its timings mean nothing)")
     parser.add_argument("--role", choices=("floor", "load"), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--server-pid", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--viewers", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--rate", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--epoch", help=argparse.SUPPRESS)
+    parser.add_argument("--since", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--officer-token", help=argparse.SUPPRESS)
     parser.add_argument("--viewer-token", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.smoke:
+    if args.curve:
+        args.load = [f"{n},200" for n in CURVE + ([] if args.smoke else [5000])]
+        args.duration = args.duration or (1.0 if args.smoke else None)
+    elif args.smoke:
         args.quick, args.load, args.duration = False, [f"{PROBES + 20},20"], 1.0  # not quick: the deflate row too
     if args.role == "floor":
         asyncio.run(floor_server(args.port))
@@ -479,6 +532,11 @@ def main() -> None:
         print(json.dumps(asyncio.run(load(args))))
         return
 
+    if args.uvloop:
+        try:
+            import uvloop  # noqa: F401
+        except ImportError:
+            parser.error("--uvloop: uvloop is not installed (pip install uvloop)")
     loads = LOADS
     if args.load:
         try:
@@ -497,23 +555,35 @@ def main() -> None:
     )
     print(f"# load before: {_uptime()}")
     print()
-    print("| N, R | server | p50 ms | p95 ms | p99 ms | max ms | p99 result ms | delivered | dropped | server CPU | load CPU |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| N, R | server | p50 ms | p95 ms | p99 ms | max ms | p99 result ms | delivered | dropped | server CPU | load CPU | GC paused |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     ratios = []
     with tempfile.TemporaryDirectory(prefix="opsmon-fanout-") as work:
         for index, (n, r) in enumerate(loads):
-            kinds = ["floor", "opsmon"] + (["opsmon+deflate"] if index == 0 and not args.no_deflate_row and not args.quick else [])
+            kinds = ["floor", "opsmon"] + (["opsmon+deflate"] if index == 0 and not args.no_deflate_row and not args.quick and not args.curve else [])
+            kinds += ["opsmon+gc-defaults"] if args.gc_defaults else []
+            kinds += ["opsmon+uvloop"] if args.uvloop else []
             results = {}
             for kind in kinds:
                 results[kind] = run_one(kind, n, r, duration, Path(work), args.synchronous, args.max_delay_ms)
                 print(row(f"{n:,}, {r:,}".replace("|", "") + f" | {kind}", results[kind]), flush=True)
             floor, ours = results["floor"], results["opsmon"]
-            ratios.append((n, r, ours["p99"] / floor["p99"], ours["cpu"] / floor["cpu"], ours["delivered"], ours["dropped"]))
+            ratios.append((n, r, ours["p99"] / floor["p99"], ours["cpu"] / floor["cpu"], ours["p99"], ours["delivered"], ours["dropped"]))
     print()
     print("| N, R | p99 opsmon/floor | CPU opsmon/floor | opsmon delivered | opsmon dropped |")
     print("| --- | --- | --- | --- | --- |")
-    for n, r, p99, cpu, delivered, dropped in ratios:
+    for n, r, p99, cpu, _ours_p99, delivered, dropped in ratios:
         print(f"| {n:,}, {r:,} | {p99:.2f}x | {cpu:.2f}x | {100 * delivered:.1f}% | {dropped} |")
+    if args.curve:
+        under = [n for n, _r, _p, _c, ours_p99, *_ in ratios if ours_p99 < P99_TARGET]
+        over = [n for n, _r, _p, _c, ours_p99, *_ in ratios if ours_p99 >= P99_TARGET]
+        print()
+        if under:
+            best = max(under)
+            bound = f" (the next load, {min(n for n in over if n > best):,} viewers, was over)" if any(n > best for n in over) else " (the largest load tried)"
+            print(f"# viewers on one core at p99 < {P99_TARGET:.0f} ms: {best:,}{bound}; 20,000 viewers need {-(-20000 // best)} such cores (processes)")
+        else:
+            print(f"# no load tried kept p99 under {P99_TARGET:.0f} ms")
     print()
     print(f"# load after: {_uptime()}")
 

@@ -46,6 +46,7 @@ from server.connections import Connections, gated
 from server.drift import compare, refuse, remember
 from server.exercise import Attendance, Exercise, ExerciseSettings, exercise_rules, prepare, roster_line
 from server.follower import Follower
+from server.gctune import tune
 from server.hooks import Hooks
 from server.http import Http
 from server.hub import Hub
@@ -383,6 +384,7 @@ async def run(
                 log.warning("0 tokens: add one with opsmon-server token add NAME --role officer --agency KPU --config ... (same database: %s)", store.location)
             else:
                 log.info("%d active token(s) in %s", tokens, store.location)
+            tune()  # the night is loaded: freeze it out of the collector's way (server/gctune.py)
             scheme = "wss" if ssl_context is not None else "ws"
             replica = f", replica {server.replica_name}{', runs the timers' if server.holds_timers else ''}" if lock is None else ""
             print(

@@ -10,6 +10,7 @@ import ipaddress
 import logging
 import resource
 import time
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -22,7 +23,7 @@ from opsmon.core.protocol import CLOSE_POLICY, HELLO_TIMEOUT_SECONDS, MAX_HELLO_
 from opsmon.core.ratelimit import TokenBucket
 from opsmon.core.records import User
 from opsmon.core.state import stage_rows
-from opsmon.core.urgency import in_snapshot
+from opsmon.core.urgency import for_snapshot, in_snapshot
 from opsmon.core.wire import BadMessage, decode_client, encode, event_digest
 from server.auth import identify, people
 from server.hub import Subscriber, batch_frames
@@ -41,6 +42,11 @@ CLOSE_TRY_AGAIN_LATER = 1013
 # from TCP accept: room for its /healthz and /metrics requests (and for the
 # refusal that names the limit) while its websockets are at their limit.
 HEALTH_HEADROOM = 8
+# A snapshot's bytes are built once and shared by every viewer who connects at
+# the same seq within this long (by the server's clock: the 24-hour window of
+# resolved incidents moves on by no more): a crowd reconnecting after a network
+# blip costs one encoding, and one copy in memory, not one per viewer.
+SNAPSHOT_REUSE = timedelta(seconds=10)
 # Descriptors kept free of client sockets: the database, its WAL, the log,
 # backups, and /healthz when every other socket is taken.
 RESERVED_DESCRIPTORS = 64
@@ -146,6 +152,8 @@ class Connections:
             rate = self.server.settings.token_rate_for(role)
             bucket = self._token_rates[token_hash] = TokenBucket(rate, rate * 2)
         return bucket
+        # The last snapshot encoded: (epoch, seq, made at by the server's clock, its bytes).
+        self._snapshot: tuple[str, int, datetime, bytes] | None = None
 
     # --- counted from accept ----------------------------------------------------------
 
@@ -386,7 +394,7 @@ class Connections:
                     missed = await self.server.store.events_since(since, until=head)
                 frames += batch_frames(encode(event) for event in missed)
             else:
-                frames.append(encode(self.snapshot()))
+                frames.append(self.snapshot_frame())
             settings = self.server.settings
             subscriber = Subscriber(connection, settings.client_queue_frames, token_hash, user.name, max_bytes=settings.client_queue_bytes, role=user.role)
             self.server.hub.add(subscriber, frames)
@@ -394,13 +402,24 @@ class Connections:
         log.info("%s (%s, %s) connected from %s, %s", user.name, user.role, user.agency, address, f"resuming after {hello.since}" if resume else why)
         return user, token_hash
 
+    def snapshot_frame(self) -> bytes:
+        """The snapshot as bytes: the one built last, if nothing was committed since
+        and it is under SNAPSHOT_REUSE old, else a new one."""
+        now, epoch, seq = self.server.clock(), self.server.store.epoch, self.server.state.seq
+        held = self._snapshot
+        if held is not None and held[0] == epoch and held[1] == seq and timedelta(0) <= now - held[2] < SNAPSHOT_REUSE:
+            return held[3]
+        frame = encode(self.snapshot())
+        self._snapshot = (epoch, seq, now, frame)
+        return frame
+
     def snapshot(self) -> Snapshot:
         now, state = self.server.clock(), self.server.state
         return Snapshot(
             epoch=self.server.store.epoch,
             seq=self.server.state.seq,
             stages=stage_rows(self.server.state, self.server.rules.stage_totals, self.server.store.created),  # in config order, untouched ones at zero
-            incidents=[i for i in self.server.state.incidents.values() if in_snapshot(i, now)],
+            incidents=[for_snapshot(i) for i in self.server.state.incidents.values() if in_snapshot(i, now)],
             digest=self.server.head_digest,
             sitrep=LastSitrep(number=state.sitrep_number, until=state.sitrep_until, seq=state.sitrep_seq) if state.sitrep_until is not None else None,
         )

@@ -120,6 +120,10 @@ class Subscriber:
         self.queue: deque[Frame] = deque()
         self.waiting = 0  # events and answers in `queue`
         self.dropped = False
+        # The welcome and snapshot (or backlog) it was given at once: their bytes do not
+        # count against `max_bytes` until they are written, so a viewer joining a big
+        # night is not dropped as too slow by the first event behind its snapshot.
+        self.allowance = 0
         self.writer: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._sending = False
@@ -130,6 +134,7 @@ class Subscriber:
             self.queue.append(Frame(data))
             self.waiting += 1
             self.bytes += len(data)
+            self.allowance += len(data)
         self._wake.set()
         self.writer = asyncio.create_task(self._write(), name=f"writer:{self.user}")
 
@@ -152,7 +157,7 @@ class Subscriber:
         large commit never drops a client that was keeping up."""
         if self.dropped:
             return False
-        if self.waiting >= self.limit or self.backlog() >= self.max_bytes:
+        if self.waiting >= self.limit or self.backlog() >= self.max_bytes + self.allowance:
             self.drop()
             return False
         self.queue.append(frame)
@@ -188,6 +193,7 @@ class Subscriber:
                     # send() writes at once, then waits for the buffer to drain.
                     await self.connection.send(self._take(), text=True)
                 self._sending = False
+                self.allowance = 0  # the snapshot is out of its buffer: the usual limit from now on
         except (ConnectionClosed, asyncio.CancelledError):
             pass
 

@@ -14,6 +14,7 @@ deploy/prometheus/opsmon-rules.yml and deploy/grafana/opsmon.json use them
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -23,6 +24,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from opsmon.core.records import ROLES
+from server.gctune import PAUSES
 
 if TYPE_CHECKING:
     from server.app import OpsmonServer
@@ -187,6 +189,17 @@ class _Collector(Collector):
         buckets = [(str(bound), float(count)) for bound, count in zip(m.BUCKETS, m.latency_buckets, strict=True)]
         buckets.append(("+Inf", float(m.latency_count)))
         yield HistogramMetricFamily("opsmon_command_latency_seconds", "Time from a command's arrival to its answer.", buckets=buckets, sum_value=m.latency_sum)
+        collections = CounterMetricFamily(
+            "opsmon_gc_collections", "Garbage collections since start-up, by generation (server/gctune.py).", labels=["generation"]
+        )
+        paused = CounterMetricFamily("opsmon_gc_pause_seconds", "Seconds the process spent in garbage collections, by generation.", labels=["generation"])
+        longest = GaugeMetricFamily("opsmon_gc_pause_longest_seconds", "The longest garbage collection pause, by generation.", labels=["generation"])
+        for generation in range(3):
+            collections.add_metric([str(generation)], PAUSES.count[generation])
+            paused.add_metric([str(generation)], PAUSES.seconds[generation])
+            longest.add_metric([str(generation)], PAUSES.longest[generation])
+        yield from (collections, paused, longest)
+        yield _gauge("opsmon_gc_frozen_objects", "Objects frozen out of the collector's way after start-up (gc.freeze).", gc.get_freeze_count())
 
 
 def _backlog(subscriber: Subscriber) -> int:

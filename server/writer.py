@@ -586,7 +586,7 @@ class Writer:
             self.unavailable(items, exc)
             return []
         if events:
-            self.server.state = trial
+            self.server.state = trial.settled()
             for event, _, _ in events:
                 if isinstance(event.data, ExerciseClockChanged):
                     await self.server.exercise_moved(event.data.state, event.ts)

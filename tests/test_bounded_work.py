@@ -5,8 +5,11 @@ its own socket, not in front of everyone else's commands."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
 import re
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -262,3 +265,102 @@ async def test_an_officer_is_answered_while_many_histories_of_a_huge_incident_ar
             assert {e["kind"] for e in events} == {"incident.reported", "incident.noted"}
         for peer in (officer, *viewers):
             await peer.close()
+
+
+def test_a_group_commit_forks_the_night_without_copying_it() -> None:
+    """The writer decides a batch on a fork of the state (memory changes only once the
+    disk has): the fork holds only what it changes, reads through to the rest, and
+    leaves the state it came from whole until it is settled (issue 24)."""
+    from opsmon.core.clock import format_ts
+    from opsmon.core.domain import decide
+    from opsmon.core.fold import apply
+    from opsmon.core.protocol import Event, IncidentDraft, Report
+    from opsmon.core.records import Actor
+    from opsmon.core.state import Rules
+
+    rules = Rules.from_config(province())
+    clock = FakeClock()
+    officer = Actor(name="petugas", agency="KPU")
+    state = State()
+    for n in range(200):
+        draft = IncidentDraft(regency="6371", category="logistik", severity="low", title=f"laporan {n}", location=f"TPS {n:03d}")
+        apply(
+            state, Event.of(state.seq + 1, format_ts(clock()), officer, decide(state, Report(id=str(n), incident=draft), officer, None, clock(), rules).payload)
+        )
+    trial = state.fork()
+    assert len(dict.keys(trial.incidents)) == 0  # nothing copied
+    repeat = IncidentDraft(regency="6371", category="logistik", severity="low", title="lagi", location="TPS 007")
+    new = IncidentDraft(regency="6371", category="logistik", severity="low", title="baru", location="TPS 999")
+    for command in (Report(id="r", incident=repeat), Report(id="n", incident=new)):
+        apply(trial, Event.of(trial.seq + 1, format_ts(clock()), officer, decide(trial, command, officer, None, clock(), rules).payload))
+    assert trial.incidents[8].reports == 2 and 201 in trial.incidents and len(trial.incidents) == 201
+    assert sorted(trial.incidents)[-2:] == [200, 201] and len(dict.keys(trial.incidents)) == 2
+    # The state it came from is untouched: the repeat and the new incident are not there.
+    assert state.incidents[8].reports == 1 and 201 not in state.incidents and len(state.incidents) == 200 and state.seq == 200
+    # A third report at the new incident's place is a repeat of it in the fork, a new incident outside it.
+    third = Report(id="t", incident=new)
+    assert decide(trial, third, officer, None, clock(), rules).kind == "incident.duplicate"
+    assert decide(state, third, officer, None, clock(), rules).kind == "incident.reported"
+    settled = trial.settled()
+    assert type(settled.incidents) is dict and settled.incidents[8].reports == 2 and len(settled.incidents) == 201
+    assert decide(settled, third, officer, None, clock(), rules).kind == "incident.duplicate"
+
+
+def raw_viewer(port: int, token: str) -> socket.socket:
+    """A viewer's websocket (no compression) that says hello and then reads nothing
+    until told: its snapshot waits in the server's buffers, as a slow link's would."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    sock.settimeout(10)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(1)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    hello = json.dumps({"type": "hello", "token": token, "client": "test", "epoch": None, "since": None}).encode()
+    mask = os.urandom(4)
+    sock.sendall(bytes([0x81, 0x80 | 126]) + len(hello).to_bytes(2, "big") + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(hello)))
+    return sock
+
+
+async def test_a_viewer_still_reading_a_big_snapshot_is_not_dropped_by_the_events_behind_it(tmp_path: Path, clock: FakeClock) -> None:
+    """A night whose snapshot is many times [server] client_queue_bytes: a viewer still
+    taking it in when events arrive keeps its place and gets them after it (issue 24);
+    before, the first event behind the snapshot dropped it as too slow, and it came
+    back for the snapshot again, and again."""
+    config = capped_config(client_queue_bytes=65536)
+    async with running_server(tmp_path, clock=clock, config=config) as running:
+        officer = await Peer.open(running, running.tokens["officer"])
+        for n in range(1400):  # a 5.6 MB snapshot: more than the kernel's socket buffers take (4 MB)
+            assert (await officer.command("report", **report(title=f"laporan {n}", location=f"TPS {n:04d}", detail="x" * 3900)))["ok"]
+        viewer = await asyncio.to_thread(raw_viewer, running.server.port, running.tokens["wall"])
+        hub = running.server.hub
+        for _ in range(100):
+            if len(hub) == 2:
+                break
+            await officer.quiet(0.05)
+        assert len(hub) == 2
+        backlog = next(s for s in hub.subscribers.values() if s.user == "wall").backlog()
+        assert backlog > 4 * 65536  # the snapshot, still in the server's buffers
+        for n in range(3):
+            assert (await officer.command("report", **report(title=f"baru {n}", location=f"TPS B{n}")))["ok"]
+        await officer.quiet(0.3)
+        assert hub.dropped_slow == 0 and len(hub) == 2
+
+        def read_until_the_events() -> bytes:
+            seen = b""
+            while not all(f"baru {n}".encode() in seen for n in range(3)):
+                chunk = viewer.recv(1 << 16)
+                assert chunk, "the server closed the viewer"
+                seen += chunk
+            return seen
+
+        seen = await asyncio.to_thread(read_until_the_events)
+        assert b'"type":"snapshot"' in seen and b"\x88" not in seen[-64:]  # no close frame after them
+        assert hub.dropped_slow == 0
+        viewer.close()
+        await officer.close()

@@ -380,3 +380,22 @@ def test_restore_renames_the_schema_in_pg_dumps_statements_only() -> None:
         "SELECT pg_catalog.setval('pemilu_cek.tokens_id_seq', 1, true);\n",
         "CREATE TABLE public_notes.x (\n",
     ]
+
+
+async def test_serve_freezes_the_loaded_night_and_times_its_collections(tmp_path: Path) -> None:
+    """`opsmon-server serve` freezes what start-up loaded out of the collector's
+    way (server/gctune.py) and says so in /metrics, with every collection's pause."""
+    db = tmp_path / "night.db"
+    async with open_store(db) as store:
+        token = await add_token(store, "Rahmat", "officer", "KPU", None, {r.code for r in province().regencies})
+    async with serving("--db", str(db), "--port", "0") as server:
+        base = _http(server.first_line)
+        officer = await Peer.open(base.replace("http://", "ws://") + "/ws", token)
+        for n in range(20):
+            assert (await officer.command("report", **report(title=f"Kotak suara {n}")))["ok"]
+        body = await until_metric(base, lambda b: value(b, "opsmon_gc_frozen_objects") is not None)
+        assert (value(body, "opsmon_gc_frozen_objects") or 0) > 10_000  # the modules and the loaded state
+        for generation in "012":
+            assert value(body, "opsmon_gc_collections_total", generation=generation) is not None
+            assert (value(body, "opsmon_gc_pause_longest_seconds", generation=generation) or 0) >= 0
+        await officer.close()

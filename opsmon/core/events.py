@@ -56,8 +56,8 @@ class IncidentReported(msgspec.Struct, frozen=True, kw_only=True):
 
     @classmethod
     def of(cls, incident: Incident) -> IncidentReported:
-        # `repeats` is 0 for a new incident and not part of the report.
-        fields = {name: getattr(incident, name) for name in Incident.__struct_fields__ if name != "repeats"}
+        # Its own fields only: not the incident's `repeats` nor a snapshot's `notes_before`.
+        fields = {name: getattr(incident, name) for name in cls.__struct_fields__}
         if not incident.inject:
             fields["inject"] = UNSET  # a field report's event stays as it always was
         return cls(**fields)

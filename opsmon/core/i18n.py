@@ -114,6 +114,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "detail.detail": {"id": "Uraian", "en": "Details"},
     "detail.notes": {"id": "Catatan", "en": "Notes"},
     "detail.no_notes": {"id": "(belum ada catatan)", "en": "(no notes yet)"},
+    "detail.notes_before": {"id": "({count} catatan sebelumnya: lihat riwayat)", "en": "({count} earlier notes: see the history)"},
     "detail.timeline": {"id": "Riwayat", "en": "Timeline"},
     "detail.timeline_loading": {"id": "memuat riwayat...", "en": "loading timeline..."},
     "detail.timeline_failed": {"id": "riwayat tidak dapat dimuat: {reason}", "en": "timeline unavailable: {reason}"},

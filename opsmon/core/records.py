@@ -87,6 +87,11 @@ class Incident(msgspec.Struct):
     # Added to v1 (escalation chains): how often its current level was repeated. Last:
     # incident.reported's fields are the ones before it, in order (IncidentReported.as_incident).
     repeats: int = 0
+    # Added to v1: how many notes, older than those in `notes`, a snapshot left
+    # out (it carries only the last SNAPSHOT_NOTES of each incident, so its size
+    # does not grow with the night's notes); the incident's `history` has them
+    # all. 0 everywhere else: the server's own state, `incidents` answers.
+    notes_before: int = 0
 
 
 class StageRow(msgspec.Struct):

@@ -3,10 +3,11 @@ by (`Rules`, the config reduced) and the stage rows an untouched stage implies."
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 from opsmon.core.clock import parse_ts
 from opsmon.core.config import Config
@@ -59,6 +60,55 @@ class Rules:
         return f"{parse_ts(ts).astimezone(self.tz):%H:%M} {self.tz_name} ({parse_ts(ts).astimezone(self.tz):%d/%m})"
 
 
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Overlay(dict[K, V]):
+    """A dict that reads through to `base` and keeps its own changes apart (a
+    fork's incidents, its dedup index). No deletes: a fold never removes an
+    incident or an index entry. Iterating walks both (the fork's rare slow path)."""
+
+    def __init__(self, base: dict[K, V]) -> None:
+        super().__init__()
+        self.base = base
+
+    def __getitem__(self, key: K) -> V:
+        return super().__getitem__(key) if dict.__contains__(self, key) else self.base[key]
+
+    def get(self, key: K, default: Any = None) -> Any:
+        return super().get(key) if dict.__contains__(self, key) else self.base.get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return dict.__contains__(self, key) or key in self.base
+
+    def __delitem__(self, key: K) -> None:
+        raise TypeError("an overlay does not delete")
+
+    def _all(self) -> dict[K, V]:
+        return {**self.base, **dict(super().items())}
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self.base) + sum(1 for key in dict.keys(self) if key not in self.base)
+
+    def keys(self) -> Any:
+        return self._all().keys()
+
+    def values(self) -> Any:
+        return self._all().values()
+
+    def items(self) -> Any:
+        return self._all().items()
+
+    def merged(self) -> dict[K, V]:
+        """The base with this overlay's changes written in."""
+        self.base.update(dict(super().items()))
+        return self.base
+
+
 @dataclass
 class State:
     """The province as of event `seq`: every incident and every stage row an
@@ -88,15 +138,19 @@ class State:
         return self.max_incident_id + 1
 
     def fork(self) -> State:
-        """A state that can be changed without touching this one (rows are shared, never mutated)."""
-        incidents = dict(self.incidents)
-        dedup = dict(self.dedup) if self.dedup is not None and self.dedup_of is self.incidents else None
+        """A state that can be changed without touching this one (rows are shared, never
+        mutated). Its incidents and dedup index are overlays on this state's own dicts
+        (`Overlay`): only what the fork changes is held apart, so forking costs the
+        same on a night of 50,000 incidents as on an empty one (copying both dicts
+        whole cost 1.6 ms per group commit there). `settled()` makes it a plain state."""
+        dedup = self.dedup_index()  # built here, on the whole state: the fork only adds to it
+        incidents: Overlay[int, Incident] = Overlay(self.incidents)
         return State(
             seq=self.seq,
             incidents=incidents,
             stages=dict(self.stages),
             max_incident_id=self.max_incident_id,
-            dedup=dedup,
+            dedup=Overlay(dedup),
             dedup_of=incidents,
             dedup_examined=self.dedup_examined,
             exercise_state=self.exercise_state,
@@ -104,6 +158,16 @@ class State:
             sitrep_until=self.sitrep_until,
             sitrep_seq=self.sitrep_seq,
         )
+
+    def settled(self) -> State:
+        """This fork as a plain state, its changes written into the dicts it overlays
+        (the state it was forked from must not be used after: the writer replaces it)."""
+        if isinstance(self.incidents, Overlay):
+            self.incidents = self.incidents.merged()
+            if isinstance(self.dedup, Overlay):
+                self.dedup = self.dedup.merged()
+                self.dedup_of = self.incidents
+        return self
 
     def dedup_index(self) -> dict[tuple[str, str, str], tuple[int, ...]]:
         """The dedup index, built from the incidents on first use (or when the

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, tzinfo
 
+import msgspec
+
 from opsmon.core.clock import parse_ts
 from opsmon.core.events import (
     IncidentAssigned,
@@ -25,6 +27,11 @@ from opsmon.core.protocol import Event
 from opsmon.core.records import SEVERITIES, Incident, User
 
 SNAPSHOT_RESOLVED_WINDOW = timedelta(hours=24)
+# The notes a snapshot carries per incident, newest last: the older ones are
+# counted in `notes_before` and come through `history` when a screen shows them.
+SNAPSHOT_NOTES = 3
+# A resolved incident (the queue does not list it) carries only its last: how it was resolved or merged.
+SNAPSHOT_NOTES_RESOLVED = 1
 
 # --- views shared by every screen --------------------------------------------------
 
@@ -167,3 +174,15 @@ def in_snapshot(incident: Incident, now: datetime) -> bool:
     if incident.status != "resolved" or incident.resolved is None:
         return True
     return parse_ts(incident.resolved) >= now - SNAPSHOT_RESOLVED_WINDOW
+
+
+def for_snapshot(incident: Incident) -> Incident:
+    """The incident as a snapshot carries it: only its last SNAPSHOT_NOTES notes
+    (SNAPSHOT_NOTES_RESOLVED once resolved),
+    the older ones counted in `notes_before` (a snapshot's bytes do not grow
+    with the notes a night piles up)."""
+    notes = incident.notes
+    keep = SNAPSHOT_NOTES_RESOLVED if incident.status == "resolved" else SNAPSHOT_NOTES
+    if len(notes) <= keep:
+        return incident
+    return msgspec.structs.replace(incident, notes=notes[-keep:], notes_before=incident.notes_before + len(notes) - keep)

@@ -290,26 +290,36 @@ class StoreCore:
         """The batch's writes, in the transaction `tx`."""
         if batch.events:
             await self.append(tx, batch.events, head)
+        for sql, rows in self.state_writes(batch):
+            await tx.executemany(sql, rows)
+
+    def state_writes(self, batch: WriteBatch) -> list[tuple[str, list[tuple[Any, ...]]]]:
+        """What a batch writes besides the log, as (statement, rows) for executemany:
+        its state rows, its commands' answers, its token changes marked logged."""
+        writes: list[tuple[str, list[tuple[Any, ...]]]] = []
         incident_rows = [(i.id, i.regency, i.status, i.severity, i.reported, i.resolved, self.body(i)) for i in batch.incidents]
         if incident_rows:
-            await tx.executemany(
-                "INSERT INTO incidents (id, regency, status, severity, reported, resolved, body) VALUES (?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (id) DO UPDATE SET regency = EXCLUDED.regency, status = EXCLUDED.status, severity = EXCLUDED.severity, "
-                "reported = EXCLUDED.reported, resolved = EXCLUDED.resolved, body = EXCLUDED.body",
-                incident_rows,
+            writes.append(
+                (
+                    "INSERT INTO incidents (id, regency, status, severity, reported, resolved, body) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (id) DO UPDATE SET regency = EXCLUDED.regency, status = EXCLUDED.status, severity = EXCLUDED.severity, "
+                    "reported = EXCLUDED.reported, resolved = EXCLUDED.resolved, body = EXCLUDED.body",
+                    incident_rows,
+                )
             )
         stage_rows = [(s.regency, s.stage, self.body(s)) for s in batch.stages]
         if stage_rows:
-            await tx.executemany(
-                "INSERT INTO stages (regency, stage, body) VALUES (?, ?, ?) ON CONFLICT (regency, stage) DO UPDATE SET body = EXCLUDED.body", stage_rows
+            writes.append(
+                ("INSERT INTO stages (regency, stage, body) VALUES (?, ?, ?) ON CONFLICT (regency, stage) DO UPDATE SET body = EXCLUDED.body", stage_rows)
             )
         if batch.commands:
             now = format_ts(utc_now())
-            await tx.executemany(
-                f"INSERT INTO commands ({self.USER_COLUMN}, id, ts, result) VALUES (?, ?, ?, ?)", [(c.user, c.id, now, c.result) for c in batch.commands]
+            writes.append(
+                (f"INSERT INTO commands ({self.USER_COLUMN}, id, ts, result) VALUES (?, ?, ?, ?)", [(c.user, c.id, now, c.result) for c in batch.commands])
             )
         if batch.token_changes:
-            await tx.executemany("UPDATE token_changes SET logged = 1 WHERE id = ?", [(i,) for i in batch.token_changes])
+            writes.append(("UPDATE token_changes SET logged = 1 WHERE id = ?", [(i,) for i in batch.token_changes]))
+        return writes
 
     async def command_results(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], bytes]:
         """The stored answers of any of these (user, command id) pairs."""

@@ -8,9 +8,11 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Footer, Static
 
-from opsmon.core.fold import touches
+from opsmon.core.fold import fold, touches
 from opsmon.core.i18n import local_datetime, local_time, who
 from opsmon.core.protocol import Event
+from opsmon.core.records import Incident, NoteEntry
+from opsmon.core.state import State
 from opsmon.core.text import for_terminal
 from opsmon.core.urgency import ack_deadline, event_summary, event_text, status_word
 from opsmon.core.view import event_said, totals
@@ -68,6 +70,7 @@ class IncidentScreen(LiveScreen):
         if incident is None or lookup is None:
             facts.update(Text(tr("detail.gone"), self.style_for("strong")))
             return
+        notes = self._every_note(incident)
         none = tr("detail.none")
         title = Text()
         title.append(tr("detail.title", id=incident.id) + "  ", self.style_for("strong"))
@@ -115,7 +118,7 @@ class IncidentScreen(LiveScreen):
             first.append(f"{local_datetime(incident.reported, tz)}  {who(incident.reporter)}: ", self.style_for("strong"))
             first.append(f"{for_terminal(incident.title)} ({tr('detail.report_first')})")
             body.add_row(first)
-            for note in incident.notes:
+            for note in notes:
                 if note.kind == "duplicate" or (note.kind == "merged" and incident.merged_into is None):
                     line = Text()
                     line.append(f"{local_datetime(note.ts, tz)}  {who(note.by)}: ", self.style_for("strong"))
@@ -123,15 +126,30 @@ class IncidentScreen(LiveScreen):
                     body.add_row(line)
         body.add_row(Text(""))
         body.add_row(Text(tr("detail.notes"), self.style_for("heading")))
-        if not incident.notes:
+        if not notes:
             body.add_row(Text(tr("detail.no_notes"), self.style_for("quiet")))
-        for note in incident.notes:
+        elif len(notes) == len(incident.notes) and incident.notes_before:
+            # A snapshot carried only the last notes; the history brings the rest.
+            body.add_row(Text(tr("detail.notes_before", count=incident.notes_before), self.style_for("quiet")))
+        for note in notes:
             line = Text()
             line.append(f"{local_time(note.ts, tz)}  {who(note.by)}: ", self.style_for("strong"))
             line.append(for_terminal(note.text, multiline=True))
             body.add_row(line)
         facts.update(body)
         self._show_timeline()
+
+    def _every_note(self, incident: Incident) -> list[NoteEntry]:
+        """Its notes, every one: a snapshot carries only the last few (`notes_before`
+        counts the rest), so once the history is here they are folded from it."""
+        if not incident.notes_before or self.timeline is None:
+            return incident.notes
+        events = {e.seq: e for e in self.timeline}
+        for event in self.opsmon.recent_events:
+            if self.incident_id in touches(event):
+                events.setdefault(event.seq, event)
+        folded = fold(State(), sorted(events.values(), key=lambda e: e.seq)).incidents.get(self.incident_id)
+        return incident.notes if folded is None or len(folded.notes) < len(incident.notes) else folded.notes
 
     def _show_timeline(self) -> None:
         app = self.opsmon

@@ -1,0 +1,271 @@
+"""Cost flat as the night grows: `.venv/bin/python bench/night.py [--incidents N]`.
+
+Loads a night of N incidents (default 50,000) into a real SQLite store
+through the store API (decide + fold + `store.commit` in batches, as the
+writer does, not N commands over the wire): every one acknowledged, half
+resolved, about three notes each and a few with dozens, one in ten reported
+twice (a fold), one in twenty merged into its neighbour. Then, in the same
+run, against that night and against an empty one:
+
+- `opsmon-server serve` on the database (pinned to core 0 like bench/fanout.py);
+- a new viewer's hello -> welcome + snapshot, timed and weighed (median of 5, idle server);
+- the server's RSS after start-up and the snapshots;
+- bench/fanout.py's load generator (core 1): V viewers and R reports/s for D seconds;
+  server CPU per report, delivery p99 and the result p99. The viewers resume at
+  the head (no snapshot each: that is timed above), so this is the command path
+  on the night; `--snapshots` has each take the snapshot first, as a crowd
+  arriving at once would.
+
+Prints one markdown table with the full night's figures as ratios to the
+empty night's. The machine is shared: compare the ratios, not absolute figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import fanout  # noqa: E402
+
+from opsmon.core.clock import format_ts  # noqa: E402
+from opsmon.core.config import load_config  # noqa: E402
+from opsmon.core.domain import Decision, decide  # noqa: E402
+from opsmon.core.fold import apply, touches  # noqa: E402
+from opsmon.core.protocol import Ack, Event, IncidentDraft, Merge, Note, Report, Resolve  # noqa: E402
+from opsmon.core.records import Actor  # noqa: E402
+from opsmon.core.state import Rules, State  # noqa: E402
+from server.store.api import WriteBatch  # noqa: E402
+from server.store.backends import open_store  # noqa: E402
+
+OFFICER = Actor(name="petugas", agency="KPU")
+COMMIT_EVERY = 5_000  # events per store transaction while loading
+SNAPSHOTS = 5  # new viewers timed per night
+
+
+async def load_night(db: Path, count: int) -> dict[str, int]:
+    """A night of `count` incidents written into `db` through the store API."""
+    config = load_config(fanout.CONFIG)
+    rules = Rules.from_config(config)
+    regencies = sorted(rules.regencies)
+    categories = sorted(rules.categories)
+    state = State()
+    start = datetime.now(UTC) - timedelta(hours=11)  # the whole night inside a snapshot's 24 hours
+    spacing = timedelta(hours=10) / max(1, count)
+    pending: list[tuple[Event, int | None, str | None]] = []
+    touched: set[int] = set()
+    kinds: dict[str, int] = {}
+
+    async def flush(store: Any) -> None:
+        if pending:
+            await store.commit(WriteBatch(list(pending), incidents=[state.incidents[i] for i in touched]))
+            pending.clear()
+            touched.clear()
+
+    async with open_store(db, synchronous="normal") as store:
+        n = 0
+
+        async def do(command: Any, now: datetime) -> Decision:
+            nonlocal n
+            n += 1
+            decision = decide(state, command, OFFICER, None, now, rules)
+            event = Event.of(state.seq + 1, format_ts(now), OFFICER, decision.payload)
+            touched.update(touches(decision.payload, state))
+            apply(state, event)
+            pending.append((event, decision.incident, decision.regency))
+            kinds[decision.kind] = kinds.get(decision.kind, 0) + 1
+            if len(pending) >= COMMIT_EVERY:
+                await flush(store)
+            return decision
+
+        ids: list[int] = []
+        for i in range(count):
+            now = start + spacing * i
+            draft = IncidentDraft(
+                regency=regencies[i % len(regencies)],
+                category=categories[i % len(categories)],
+                severity=("low", "medium", "high")[i % 3],
+                title=f"Laporan malam {i}: kotak suara terlambat tiba",
+                detail="Petugas KPPS melaporkan logistik belum lengkap; menunggu kiriman dari PPK.",
+                location=f"Kec. {i % 97}, TPS {i:05d}",
+            )
+            incident = (await do(Report(id=f"r{i}", incident=draft), now)).incident
+            assert incident is not None
+            ids.append(incident)
+            await do(Ack(id=f"a{i}", incident=incident), now)
+            if i % 10 == 3:  # the same trouble reported again: folded
+                await do(Report(id=f"d{i}", incident=draft), now + timedelta(seconds=1))
+            notes = 60 if i % 500 == 7 else i % 7
+            for k in range(notes):
+                await do(Note(id=f"n{i}-{k}", incident=incident, text=f"Catatan {k}: sudah dihubungi, tim menuju lokasi {i}."), now)
+            if i % 20 == 19:  # the same trouble as an unresolved neighbour's (odd ones stay open)
+                await do(Merge(id=f"m{i}", incident=incident, into=ids[i - 2], note="laporan yang sama"), now)
+            elif i % 2 == 0:
+                await do(Resolve(id=f"x{i}", incident=incident, note="Selesai: logistik tiba dan dicek."), now)
+        await flush(store)
+    kinds["events"] = n
+    kinds["notes"] = sum(len(i.notes) for i in state.incidents.values())
+    return kinds
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+async def new_viewers(port: int, token: str, rounds: int) -> tuple[float, float, int]:
+    """Seconds from connect to the snapshot for the first viewer (the snapshot built)
+    and the median of the next ones (sharing it), and the snapshot's bytes."""
+    from websockets.asyncio.client import connect
+
+    times, size = [], 0
+    hello = json.dumps({"type": "hello", "token": token, "client": "bench/night", "epoch": None, "since": None})
+    for _ in range(rounds):
+        started = time.perf_counter()
+        async with connect(f"ws://127.0.0.1:{port}/ws", max_size=None, compression=None, open_timeout=60) as ws:
+            await ws.send(hello)
+            while True:
+                frame = await ws.recv()
+                head = frame[:40] if isinstance(frame, bytes) else frame[:40].encode()
+                if b'"type":"snapshot"' in head:
+                    times.append(time.perf_counter() - started)
+                    size = len(frame)
+                    break
+    return times[0], statistics.median(times[1:]), size
+
+
+async def identity(db: Path) -> tuple[str, int]:
+    async with open_store(db) as store:
+        return store.epoch, await store.head()
+
+
+def run_night(label: str, count: int, work: Path, viewers: int, rate: int, duration: float, with_snapshots: bool) -> dict[str, Any]:
+    directory = Path(tempfile.mkdtemp(dir=work, prefix=label))
+    db = directory / "opsmon.db"
+    officer, viewer = asyncio.run(fanout.make_tokens(db))
+    started = time.perf_counter()
+    kinds = asyncio.run(load_night(db, count)) if count else {"events": 0, "notes": 0}
+    loaded = time.perf_counter() - started
+    epoch, head = asyncio.run(identity(db))
+    config = fanout.bench_config(directory, "none", "full", None)
+    port = fanout.free_port()
+    command = [sys.executable, "-m", "server.cli", "serve", "--config", str(config), "--db", str(db), "--port", str(port), "--log-level", "error"]
+    began = time.perf_counter()
+    server = subprocess.Popen(
+        fanout.pinned(fanout.SERVER_CORE, *command), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+    )
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline().decode()
+        if "listening" not in line:
+            raise RuntimeError(f"{label}: the server did not start: {line!r}")
+        start_up = time.perf_counter() - began
+        snapshot_s, shared_s, snapshot_bytes = asyncio.run(new_viewers(port, viewer, SNAPSHOTS))
+        rss = rss_kib(server.pid)
+        # Viewers that resume at the head (the new viewers' snapshots are timed above):
+        # the load measures the command path on this night. --snapshots: each takes one.
+        resume = [] if with_snapshots else ["--epoch", epoch, "--since", str(head)]
+        generator = subprocess.run(
+            fanout.pinned(fanout.LOAD_CORE, sys.executable, str(Path(fanout.__file__).resolve()), "--role", "load", "--port", str(port),
+                          "--server-pid", str(server.pid), "--viewers", str(viewers), "--rate", str(rate), "--duration", str(duration),
+                          "--officer-token", officer, "--viewer-token", viewer, *resume),
+            cwd=ROOT, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        if generator.returncode != 0:
+            raise RuntimeError(f"the load generator failed against the {label} night: {generator.stderr.strip().splitlines()[-1:]}")
+        result = dict(json.loads(generator.stdout.strip().splitlines()[-1]))
+        result["rss_after"] = rss_kib(server.pid)
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        shutil.rmtree(directory, ignore_errors=True)
+    result.update(
+        incidents=count,
+        kinds=kinds,
+        loaded=loaded,
+        start_up=start_up,
+        snapshot_s=snapshot_s,
+        shared_s=shared_s,
+        snapshot_bytes=snapshot_bytes,
+        rss=rss,
+        cpu_per_report=result["cpu"] / max(1, result["committed"]),
+    )
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--incidents", type=int, default=50_000, help="incidents in the full night (default 50,000)")
+    parser.add_argument("--viewers", type=int, default=1000, help="viewers during the load (default 1,000)")
+    parser.add_argument("--rate", type=int, default=200, help="reports/s during the load (default 200)")
+    parser.add_argument("--duration", type=float, default=8.0, help="seconds of load per night (default 8)")
+    parser.add_argument("--snapshots", action="store_true", help="the load's viewers connect without resuming: each takes the night's snapshot first")
+    parser.add_argument("--smoke", action="store_true", help="2,000 incidents and a small load: the whole path in seconds (CI; its figures mean nothing)")
+    args = parser.parse_args()
+    if args.smoke:
+        args.incidents, args.viewers, args.rate, args.duration = 2_000, fanout.PROBES + 20, 20, 1.0
+    if args.incidents < 1 or args.viewers <= fanout.PROBES or args.rate < 1 or args.duration <= 0:
+        parser.error(f"--incidents at least 1, --viewers more than {fanout.PROBES}, --rate at least 1, --duration above 0")
+    fanout.raise_open_files(args.viewers + 1000)
+    gc.collect()
+    print(
+        f"# bench/night.py: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores ({fanout._cpu_model()}), "
+        f"{args.viewers:,} viewers ({'each taking a snapshot' if args.snapshots else 'resuming at the head'}) and {args.rate:,} reports/s for {args.duration:g} s per night"
+    )
+    print(f"# load before: {fanout._uptime()}")
+    with tempfile.TemporaryDirectory(prefix="opsmon-night-") as work:
+        empty = run_night("empty", 0, Path(work), args.viewers, args.rate, args.duration, args.snapshots)
+        full = run_night("full", args.incidents, Path(work), args.viewers, args.rate, args.duration, args.snapshots)
+    kinds = full["kinds"]
+    print(
+        f"# the night: {args.incidents:,} incidents, {kinds['events']:,} events ({kinds.get('incident.noted', 0):,} notes, "
+        f"{kinds.get('incident.resolved', 0):,} resolved, {kinds.get('incident.duplicate', 0):,} folds, {kinds.get('incident.merged', 0):,} merges), "
+        f"{kinds['notes']:,} notes held in the state; loaded through the store in {full['loaded']:.1f} s"
+    )
+    print()
+    print("| figure | empty night | full night | full / empty |")
+    print("| --- | --- | --- | --- |")
+
+    def line(name: str, a: float, b: float, unit: str, digits: int = 1) -> None:
+        ratio = b / a if a else float("nan")
+        print(f"| {name} | {a:,.{digits}f} {unit} | {b:,.{digits}f} {unit} | {ratio:.2f}x |")
+
+    line("server start-up (to listening)", empty["start_up"], full["start_up"], "s", 2)
+    line("new viewer: welcome + snapshot, the first (built)", empty["snapshot_s"] * 1000, full["snapshot_s"] * 1000, "ms")
+    line(f"new viewer: the next {SNAPSHOTS - 1} (shared), median", empty["shared_s"] * 1000, full["shared_s"] * 1000, "ms")
+    line("snapshot bytes", empty["snapshot_bytes"] / 1024, full["snapshot_bytes"] / 1024, "KiB")
+    line("server RSS after start-up", empty["rss"] / 1024, full["rss"] / 1024, "MiB")
+    line("server RSS after the load", empty["rss_after"] / 1024, full["rss_after"] / 1024, "MiB")
+    line("server CPU per report", empty["cpu_per_report"] * 1000, full["cpu_per_report"] * 1000, "ms", 2)
+    line("delivery p99", empty["p99"], full["p99"], "ms")
+    line("command answer p99", empty["result_p99"], full["result_p99"], "ms")
+    line("events delivered", 100 * empty["delivered"], 100 * full["delivered"], "%")
+    print(f"| viewers dropped | {empty['dropped']} | {full['dropped']} | |")
+    print()
+    per_incident = (full["rss"] - empty["rss"]) * 1024 / args.incidents
+    print(f"# memory per incident (RSS full - empty, after start-up): {per_incident:,.0f} bytes")
+    print(f"# load after: {fanout._uptime()}")
+
+
+if __name__ == "__main__":
+    main()
