@@ -144,6 +144,8 @@ class Connections:
         self._failures: dict[str, TokenBucket] = {}
         # Commands per token, all its connections together (one per token hash; tokens are few).
         self._token_rates: dict[str, TokenBucket] = {}
+        # The last snapshot encoded: (epoch, seq, made at by the server's clock, its bytes).
+        self._snapshot: tuple[str, int, datetime, bytes] | None = None
 
     def token_bucket(self, token_hash: str, role: str) -> TokenBucket:
         """The bucket all of one token's connections take their commands from."""
@@ -152,8 +154,6 @@ class Connections:
             rate = self.server.settings.token_rate_for(role)
             bucket = self._token_rates[token_hash] = TokenBucket(rate, rate * 2)
         return bucket
-        # The last snapshot encoded: (epoch, seq, made at by the server's clock, its bytes).
-        self._snapshot: tuple[str, int, datetime, bytes] | None = None
 
     # --- counted from accept ----------------------------------------------------------
 

@@ -32,7 +32,14 @@ from tests.wire import Peer, http_get, report, stalled_socket
 def fast_config() -> Config:
     """The province's config with rate limits out of the way (these tests flood on purpose)."""
     config = province()
-    server = msgspec.structs.replace(config.server, admin_commands_per_second=1_000_000.0, commands_per_second=1_000_000.0, client_queue_frames=100_000)
+    server = msgspec.structs.replace(
+        config.server,
+        admin_commands_per_second=1_000_000.0,
+        commands_per_second=1_000_000.0,
+        token_commands_per_second=1_000_000.0,
+        admin_token_commands_per_second=1_000_000.0,
+        client_queue_frames=100_000,
+    )
     return msgspec.structs.replace(config, server=server)
 
 

@@ -53,7 +53,7 @@ async def _frames_until(ws: ClientConnection, seq: int) -> list[bytes]:
 
 
 async def test_every_viewer_gets_the_same_frames_in_seq_order(tmp_path: Path) -> None:
-    async with running_server(tmp_path, config=_config(commands_per_second=10_000.0)) as running:
+    async with running_server(tmp_path, config=_config(commands_per_second=10_000.0, token_commands_per_second=10_000.0)) as running:
         viewers = [await _raw(running.url, running.tokens["wall"]) for _ in range(4)]
         officer = await Peer.open(running, running.tokens["officer"])
         for n in range(150):
@@ -71,7 +71,7 @@ async def test_every_viewer_gets_the_same_frames_in_seq_order(tmp_path: Path) ->
 
 
 async def test_the_sender_gets_each_result_before_the_event_it_caused(tmp_path: Path) -> None:
-    async with running_server(tmp_path, config=_config(commands_per_second=10_000.0)) as running:
+    async with running_server(tmp_path, config=_config(commands_per_second=10_000.0, token_commands_per_second=10_000.0)) as running:
         ws = await connect(running.url, max_size=None, max_queue=None)
         await ws.send(json.dumps({"type": "hello", "token": running.tokens["officer"], "client": "tests", "epoch": None, "since": None}))
         await ws.recv()
@@ -95,7 +95,7 @@ async def test_the_sender_gets_each_result_before_the_event_it_caused(tmp_path: 
 
 
 async def test_a_client_behind_gets_what_piled_up_joined_into_fewer_frames(tmp_path: Path) -> None:
-    config = _config(commands_per_second=10_000.0, client_queue_frames=100_000)
+    config = _config(commands_per_second=10_000.0, token_commands_per_second=10_000.0, client_queue_frames=100_000)
     async with running_server(tmp_path, config=config) as running:
         fast = await Peer.open(running, running.tokens["wall"])
         behind = await Peer.open(running, running.tokens["polisi"], sock=stalled_socket(running.server.port), max_queue=1, compression=None)
@@ -149,7 +149,9 @@ async def test_a_viewer_subscribing_while_a_tick_waits_gets_its_events_once(tmp_
 
 
 async def test_viewers_joining_during_a_burst_see_every_event_once(tmp_path: Path) -> None:
-    async with running_server(tmp_path, config=_config(commands_per_second=10_000.0, broadcast_max_delay_ms=200.0)) as running:
+    async with running_server(
+        tmp_path, config=_config(commands_per_second=10_000.0, token_commands_per_second=10_000.0, broadcast_max_delay_ms=200.0)
+    ) as running:
         officer = await Peer.open(running, running.tokens["officer"])
 
         async def burst() -> None:

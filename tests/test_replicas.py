@@ -145,7 +145,7 @@ async def test_seq_order_is_the_same_on_every_replica(pg: Databases, tmp_path: P
     """Officers on both replicas at once: one gap-free seq, and every viewer on
     every replica sees the same events in the same order as the log."""
     config = province()
-    config = msgspec.structs.replace(config, server=msgspec.structs.replace(config.server, commands_per_second=10_000.0))
+    config = msgspec.structs.replace(config, server=msgspec.structs.replace(config.server, commands_per_second=10_000.0, token_commands_per_second=10_000.0))
     async with replicas(2, pg.url(), tmp_path, config=config) as (a, b):
         walls = [await Peer.open(r, r.tokens["wall"]) for r in (a, b)]
         officers = [await Peer.open(r, r.tokens[name]) for r in (a, b) for name in ("officer", "polisi")]

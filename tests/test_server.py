@@ -839,7 +839,9 @@ async def test_the_escalation_loop_runs_by_itself(databases: Databases, tmp_path
 
 async def test_a_stalled_client_is_dropped_without_delaying_the_others(databases: Databases, tmp_path: Path) -> None:
     config = province()
-    config = msgspec.structs.replace(config, server=msgspec.structs.replace(config.server, client_queue_frames=200, commands_per_second=10_000.0))
+    config = msgspec.structs.replace(
+        config, server=msgspec.structs.replace(config.server, client_queue_frames=200, commands_per_second=10_000.0, token_commands_per_second=10_000.0)
+    )
     async with running_server(tmp_path, config=config, database=databases.url()) as running:
         port = running.server.port
         fast = await Peer.open(running, running.tokens["wall"])
