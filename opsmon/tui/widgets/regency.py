@@ -178,6 +178,12 @@ class RegencyPanel(Widget):
         tail = Text()
         if age and summary.oldest_unacked is not None and self.now is not None:
             tail.append(" ·" + age_of(tr, self.now, summary.oldest_unacked), self._style("strong"))
+        if line.cell_len + len(counts) + tail.cell_len > width and lead:
+            # Cramped by the marks it leads with: the progress as a share, never dropped
+            # (floored, so 1020 of 1026 is 99%, not a finished-looking 100%).
+            counts = f" {summary.done * 100 // summary.total if summary.total else 0}%"
+            if line.cell_len + len(counts) + tail.cell_len > width:
+                tail = Text()  # the oldest age gives way (the queue says each incident's)
         if line.cell_len + len(counts) + tail.cell_len <= width or not lead:
             line.append(counts)
         room = width - line.cell_len - tail.cell_len - 1
