@@ -313,6 +313,31 @@ def test_a_group_commit_forks_the_night_without_copying_it() -> None:
     assert decide(settled, third, officer, None, clock(), rules).kind == "incident.duplicate"
 
 
+def test_a_fork_forgets_reports_past_the_dedup_window_without_deleting() -> None:
+    """A report at a place whose last report is past the dedup window is a new incident,
+    decided on the writer's fork (an overlay, which never deletes): found by the demo."""
+    from opsmon.core.clock import format_ts
+    from opsmon.core.domain import decide
+    from opsmon.core.fold import apply
+    from opsmon.core.protocol import Event, IncidentDraft, Report
+    from opsmon.core.records import Actor
+    from opsmon.core.state import Rules
+
+    rules = Rules.from_config(province())
+    clock = FakeClock()
+    officer = Actor(name="petugas", agency="KPU")
+    state = State()
+    draft = IncidentDraft(regency="6371", category="logistik", severity="low", title="kotak rusak", location="TPS 001")
+    apply(state, Event.of(1, format_ts(clock()), officer, decide(state, Report(id="a", incident=draft), officer, None, clock(), rules).payload))
+    clock.advance(minutes=rules.dedup_minutes + 1)
+    trial = state.fork()
+    again = decide(trial, Report(id="b", incident=draft), officer, None, clock(), rules)
+    assert again.kind == "incident.reported"  # a new incident: the old one left the window
+    apply(trial, Event.of(2, format_ts(clock()), officer, again.payload))
+    settled = trial.settled()
+    assert decide(settled, Report(id="c", incident=draft), officer, None, clock(), rules).kind == "incident.duplicate"  # of the new one
+
+
 def raw_viewer(port: int, token: str) -> socket.socket:
     """A viewer's websocket (no compression) that says hello and then reads nothing
     until told: its snapshot waits in the server's buffers, as a slow link's would."""

@@ -457,10 +457,8 @@ def find_duplicate(state: State, regency: str, category: str, location: str, now
         if incident.reported < since:
             # ids are given in time order: every older one is out of the window
             # too, and stays out (the window only moves on): forget them.
-            if n + 1 < len(ids):
-                index[(regency, category, key)] = ids[n + 1 :]
-            else:
-                del index[(regency, category, key)]
+            # (Emptied, not deleted: the writer decides on a fork whose index is an overlay.)
+            index[(regency, category, key)] = ids[n + 1 :]
             break
         if incident.status != "resolved":
             return incident

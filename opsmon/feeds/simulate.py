@@ -20,6 +20,7 @@ import secrets
 import signal
 import sys
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -182,9 +183,13 @@ class Simulator:
             await session.close()
         self.stats.ended = self.stats.ended or time.monotonic()
 
-    def _pipeline(self, agency: str) -> Pipeline:
-        # Several tokens of one agency take turns: several reporters in the field.
+    def _pipeline(self, agency: str, row: str | None = None) -> Pipeline:
+        # Several tokens of one agency take turns: several reporters in the field. A stage
+        # row's updates all go one way, so they arrive in the order sent (a count sent
+        # after another is never overtaken by it, and refused as lower, after a failover).
         choices = self.by_agency.get(agency) or self.pipelines
+        if row is not None:
+            return choices[zlib.crc32(row.encode()) % len(choices)]
         return choices[next(self._round_robin) % len(choices)]
 
     def missing_agencies(self, commands: list[SimCommand]) -> list[str]:
@@ -255,7 +260,8 @@ class Simulator:
                     # A repeat's follow-ups are skipped: the first report's officers handle the incident.
                     future.set_result(result.incident if result is not None and result.ok and not result.duplicate else None)
 
-        await self._pipeline(sim.agency).submit(command, done)
+        row = f"{sim.get('regency')}/{sim.get('stage')}" if sim.kind == "stage" else None
+        await self._pipeline(sim.agency, row).submit(command, done)
 
     async def drain(self, timeout: float = 10.0) -> None:
         with contextlib.suppress(TimeoutError):
