@@ -79,9 +79,10 @@ def _connection(parser: argparse.ArgumentParser, *, top: bool = False, token_fil
     parser.add_argument("--cafile", default=default, metavar="PEM", help="CA certificate to trust for wss:// (default: [client] cafile, else the system's CAs)")
 
 
-def _feeder(commands: Any, name: str, help_text: str) -> argparse.ArgumentParser:
+def _feeder(commands: Any, name: str, help_text: str, description: str | None = None) -> argparse.ArgumentParser:
+    """A subcommand that sends to the server: its connection options, --json and (but import) --lang."""
     parser: argparse.ArgumentParser = commands.add_parser(
-        name, help=help_text, description=help_text, epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter
+        name, help=help_text, description=description or help_text, epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     _connection(parser)
     parser.add_argument("--json", action="store_true", help="print the server's answer as one JSON object on stdout")
@@ -188,23 +189,16 @@ def build_parser() -> argparse.ArgumentParser:
         ("resume", "run the scenario clock again from where it stood"),
         ("end", "end the exercise: the clock stops for good and the record is frozen for the after-action report"),
     ):
-        control = exercise_commands.add_parser(
-            action, help=f"{what} (the trainer's admin token)", description=what, epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter
-        )
-        _connection(control)
+        control = _feeder(exercise_commands, action, f"{what} (the trainer's admin token)", what)
         control.add_argument("--note", help='why, for the log and the after-action report (e.g. "evaluasi tengah latihan")')
-        control.add_argument("--json", action="store_true", help="print the server's answer as one JSON object on stdout")
-        control.add_argument("--lang", choices=LANGUAGES, default=argparse.SUPPRESS, help="language of a refusal's reason (default: en)")
-    inject = exercise_commands.add_parser(
+    inject = _feeder(
+        exercise_commands,
         "inject",
-        help="send an incident now as a field desk, recorded as an inject (the trainer's admin token)",
-        description="Send an incident now as a field desk (the trainees see a field report; the after-action report lists it as an inject): "
+        "send an incident now as a field desk, recorded as an inject (the trainer's admin token)",
+        "Send an incident now as a field desk (the trainees see a field report; the after-action report lists it as an inject): "
         "typed with --desk --regency --category --severity --title, or prepared with --from-scenario N (the scenario's Nth [[inject]]; "
         "the typed options override its fields). --list shows the scenario's incident injects.",
-        epilog=EXIT_CODES_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _connection(inject)
     inject.add_argument("--desk", help=f"the desk it comes from: {', '.join(AGENCIES)} (default with --from-scenario: the inject's)")
     inject.add_argument("--regency", help="BPS code (6371) or name (Banjarmasin)")
     inject.add_argument("--category", help="a category key from the config, e.g. bencana")
@@ -216,8 +210,6 @@ def build_parser() -> argparse.ArgumentParser:
     inject.add_argument("--from-scenario", type=_positive(int), metavar="N", help="the scenario's Nth [[inject]] (see --list)")
     inject.add_argument("--list", action="store_true", help="list the scenario's incident injects, numbered, then stop")
     inject.add_argument("--scenario", help="hari-h, rekap or a scenario file (default: the one the server runs)")
-    inject.add_argument("--json", action="store_true", help="print the server's answer as one JSON object on stdout")
-    inject.add_argument("--lang", choices=LANGUAGES, default=argparse.SUPPRESS, help="language of a refusal's reason (default: en)")
     scenario = exercise_commands.add_parser(
         "scenario",
         help="print a shipped scenario file, to copy and edit (then: opsmon simulate --scenario FILE)",
