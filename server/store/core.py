@@ -37,6 +37,21 @@ _stage_decoder = msgspec.json.Decoder(StageRow)
 _actor_decoder = msgspec.json.Decoder(Actor)
 
 
+def stored_version(where: str, tables: list[str], found: object, epoch: object, *, instead_meta: str, instead_tables: str) -> int:
+    """The opsmon schema version a database holds, from its tables and its meta's
+    `schema_version` and `epoch` (0: a new, empty one). A meta table without an opsmon
+    version, or other programs' tables, is never written into: StoreError naming
+    `where`, then what to do instead (each dialect says it in its own terms)."""
+    if "meta" in tables:
+        if found is None or not str(found).isdigit() or epoch is None:
+            raise StoreError(f"{where} is not an opsmon database (its meta table has no opsmon schema version): {instead_meta}")
+        return int(str(found))
+    if tables:
+        shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+        raise StoreError(f"{where} is not an opsmon database (it holds other tables: {shown}): opsmon will not write into it; {instead_tables}")
+    return 0
+
+
 def event_row(epoch: str, event: Event, incident: int | None, regency: str | None) -> tuple[Any, ...]:
     return (event.seq, epoch, event.ts, event.kind, encoder.encode(event.actor).decode(), encoder.encode(event.data).decode(), incident, regency)
 

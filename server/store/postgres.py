@@ -44,7 +44,7 @@ import asyncpg
 from opsmon.core.clock import format_ts, utc_now
 from opsmon.core.protocol import Event
 from server.store.api import LogEntry, StoreError, TokenChange, WriteBatch
-from server.store.core import EVENT_COLUMNS, Sql, StoreCore, encoder, event_row, row_event
+from server.store.core import EVENT_COLUMNS, Sql, StoreCore, encoder, event_row, row_event, stored_version
 
 log = logging.getLogger("opsmon.store")
 
@@ -444,21 +444,18 @@ class PostgresStore(StoreCore):
             if schema is None:
                 raise StoreError(f"{self.location}: no schema to create the tables in (the search_path names none that exists)")
             tables = [str(r[0]) for r in await con.fetch("SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename")]
-            version = 0
+            found, epoch = (None, None)
             if "meta" in tables:
                 found = await con.fetchval("SELECT value FROM meta WHERE key = 'schema_version'")
                 epoch = await con.fetchval("SELECT value FROM meta WHERE key = 'epoch'")
-                if found is None or not str(found).isdigit() or epoch is None:
-                    raise StoreError(
-                        f"{self.location} (schema {schema}) is not an opsmon database (its meta table has no opsmon schema version): use another database or schema"
-                    )
-                version = int(found)
-            elif tables:
-                shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
-                raise StoreError(
-                    f"{self.location} (schema {schema}) is not an opsmon database (it holds other tables: {shown}): opsmon will not write into it; "
-                    "use another database, or a schema of its own with ?search_path=NAME"
-                )
+            version = stored_version(
+                f"{self.location} (schema {schema})",
+                tables,
+                found,
+                epoch,
+                instead_meta="use another database or schema",
+                instead_tables="use another database, or a schema of its own with ?search_path=NAME",
+            )
             if version > PG_SCHEMA_VERSION:
                 raise StoreError(
                     f"{self.location} has opsmon PostgreSQL schema version {version}, newer than this opsmon knows ({PG_SCHEMA_VERSION}): upgrade opsmon, or use another database"

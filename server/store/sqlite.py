@@ -23,7 +23,7 @@ import aiosqlite
 from opsmon.core.clock import format_ts, utc_now
 from opsmon.core.filemodes import create_private
 from server.store.api import LogEntry, StoreError, WriteBatch
-from server.store.core import Sql, StoreCore, event_row
+from server.store.core import Sql, StoreCore, event_row, stored_version
 
 SCHEMA_VERSION = 3
 
@@ -271,23 +271,11 @@ class SqliteStore(StoreCore):
             await db.close()
 
     async def _migrate(self) -> None:
-        async with self.db.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='meta'") as cur:
-            has_meta = await cur.fetchone() is not None
         async with self.db.execute("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name") as cur:
             tables = [str(row[0]) async for row in cur]
-        version = 0
-        if has_meta:
-            found = await self.get_meta("schema_version")
-            if found is None or not found.isdigit() or await self.get_meta("epoch") is None:
-                raise StoreError(
-                    f"{self.path} is not an opsmon database (its meta table has no opsmon schema version): point [server] database or --db at a new file"
-                )
-            version = int(found)
-        elif tables:
-            shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
-            raise StoreError(
-                f"{self.path} is not an opsmon database (it holds other tables: {shown}): opsmon will not write into it; point [server] database or --db at a new file"
-            )
+        found, epoch = (await self.get_meta("schema_version"), await self.get_meta("epoch")) if "meta" in tables else (None, None)
+        new_file = "point [server] database or --db at a new file"
+        version = stored_version(str(self.path), tables, found, epoch, instead_meta=new_file, instead_tables=new_file)
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path} has opsmon schema version {version}, newer than this opsmon knows ({SCHEMA_VERSION}): it was written by a newer opsmon; upgrade opsmon, or serve another file"
