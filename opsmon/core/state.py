@@ -3,6 +3,7 @@ by (`Rules`, the config reduced) and the stage rows an untouched stage implies."
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import tzinfo
@@ -145,19 +146,8 @@ class State:
         whole cost 1.6 ms per group commit there). `settled()` makes it a plain state."""
         dedup = self.dedup_index()  # built here, on the whole state: the fork only adds to it
         incidents: Overlay[int, Incident] = Overlay(self.incidents)
-        return State(
-            seq=self.seq,
-            incidents=incidents,
-            stages=dict(self.stages),
-            max_incident_id=self.max_incident_id,
-            dedup=Overlay(dedup),
-            dedup_of=incidents,
-            dedup_examined=self.dedup_examined,
-            exercise_state=self.exercise_state,
-            sitrep_number=self.sitrep_number,
-            sitrep_until=self.sitrep_until,
-            sitrep_seq=self.sitrep_seq,
-        )
+        # Every other field is a plain value, carried over as it is (a field added later too).
+        return dataclasses.replace(self, incidents=incidents, stages=dict(self.stages), dedup=Overlay(dedup), dedup_of=incidents)
 
     def settled(self) -> State:
         """This fork as a plain state, its changes written into the dicts it overlays
