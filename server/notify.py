@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING
 from opsmon.core.clock import format_ts, parse_ts
 from opsmon.core.config import Config, ConfigError, config_relative
 from opsmon.core.domain import Decision
-from opsmon.core.events import IncidentEscalated, NotificationFailed, NotificationSent
+from opsmon.core.events import IncidentEscalated, Notification, NotificationFailed, NotificationSent
 from opsmon.core.i18n import Translator
 from opsmon.core.people import in_quiet_hours
 from opsmon.core.protocol import Event
@@ -273,7 +273,7 @@ class Notifier:
                     for channel in self.channels.get(person, ()):
                         if (key, channel.index) not in self.settled:
                             self.owed[(key, channel.index)] = Owed(key, person, channel.index, data.incident, data.level, repeat, final, parse_ts(event.ts))
-            elif isinstance(data, NotificationSent | NotificationFailed):
+            elif isinstance(data, Notification):
                 self.settled.add((data.key, data.channel))
                 self.owed.pop((data.key, data.channel), None)
 

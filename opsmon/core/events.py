@@ -185,7 +185,17 @@ class IncidentUnacknowledged(IncidentChange, frozen=True, kw_only=True):
     escalate_due: str | None
 
 
-class NotificationSent(IncidentChange, frozen=True, kw_only=True):
+class Notification(IncidentChange, frozen=True, kw_only=True):
+    """The fields every notification event has (NotificationSent says what each means)."""
+
+    person: str
+    key: str
+    level: int
+    channel: int
+    scheme: str
+
+
+class NotificationSent(Notification, frozen=True, kw_only=True):
     """A message that named this incident reached a person's channel (issue 25).
     `key` is the idempotency key the message carried (per incident, level,
     repeat and person: receivers drop a key they have seen); `channel` the
@@ -194,23 +204,13 @@ class NotificationSent(IncidentChange, frozen=True, kw_only=True):
     the channel said."""
 
     KIND: ClassVar[str] = "notification.sent"
-    person: str
-    key: str
-    level: int
-    channel: int
-    scheme: str
     answer: str
 
 
-class NotificationFailed(IncidentChange, frozen=True, kw_only=True):
+class NotificationFailed(Notification, frozen=True, kw_only=True):
     """A message that could not be delivered after `attempts` tries: not tried again."""
 
     KIND: ClassVar[str] = "notification.failed"
-    person: str
-    key: str
-    level: int
-    channel: int
-    scheme: str
     attempts: int
     error: str
 

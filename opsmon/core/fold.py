@@ -27,8 +27,7 @@ from opsmon.core.events import (
     IncidentSnoozed,
     IncidentUnacknowledged,
     IncidentUnsnoozed,
-    NotificationFailed,
-    NotificationSent,
+    Notification,
     Payload,
     SitrepNumbered,
     StageUpdated,
@@ -202,7 +201,7 @@ def _changed(incident: Incident, event: Event, change: IncidentEvent) -> Inciden
                 snoozed_until=None,
                 notes=[*notes, _note(event, note or f"#{into}", "merged")],
             )
-        case NotificationSent() | NotificationFailed():
+        case Notification():
             return incident  # the timeline's: the incident itself does not change
     return incident  # pragma: no cover - the union is closed
 

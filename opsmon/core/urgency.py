@@ -17,6 +17,7 @@ from opsmon.core.events import (
     IncidentReported,
     IncidentSeverityChanged,
     IncidentSnoozed,
+    Notification,
     NotificationFailed,
     NotificationSent,
     ShiftHandover,
@@ -74,7 +75,7 @@ def event_summary(event: Event, tz: tzinfo | None = None) -> str:
             last = " (final)" if final is True else ""
             names = f" -> {', '.join(told)}" if isinstance(told, list) and told else ""
             return f"level {level}{again}{last}{note}{names}"
-        case NotificationSent() | NotificationFailed():
+        case Notification():
             return event_text(event)
         case StageUpdated(stage=stage, done=done, total=total, status=status) as update:
             blocked = " blocked" if status == "blocked" else ""
