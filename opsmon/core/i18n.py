@@ -37,6 +37,9 @@ CATALOG: dict[str, dict[str, str]] = {
     "header.connecting": {"id": "menyambung ke {url}...", "en": "connecting to {url}..."},
     "header.stale": {"id": "DATA BASI", "en": "STALE DATA"},
     "header.user": {"id": "{agency}/{name}", "en": "{agency}/{name}"},
+    # Who is on duty for the officer's ground (the roster's shift in force), and until when.
+    "header.duty": {"id": "Piket", "en": "On duty"},
+    "header.until": {"id": "s.d. {time}", "en": "until {time}"},
     "header.readonly": {"id": "hanya-baca", "en": "read-only"},
     "banner.offline": {"id": "TERPUTUS sejak {time}, mencoba lagi...", "en": "DISCONNECTED since {time}, retrying..."},
     "banner.failover": {"id": "TERPUTUS sejak {time}, mencoba server {server}...", "en": "DISCONNECTED since {time}, trying server {server}..."},

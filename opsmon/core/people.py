@@ -17,30 +17,31 @@ restart and the timeline agree on who was told.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 from msgspec import Meta
 
-from opsmon.core.records import Agency, Incident, Key, Name, RegencyCode, SeverityKey
+from opsmon.core.records import Agency, Incident, Key, Name, PersonInfo, RegencyCode, RosterInfo, SeverityKey, ShiftInfo
 
-ClockTime = Annotated[str, Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
 # The words a chain level may name besides a person: the roster's desk on
 # duty, its shift supervisor, the regency's commanders.
 TARGETS = ("desk", "supervisor", "commanders")
 DAY = 24 * 60
+R = TypeVar("R", bound=RosterInfo)
 
 
 class PeopleError(ValueError):
     """A problem across keys; str() names the key (the config adds nothing)."""
 
 
-class Person(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    name: Name
+class Person(PersonInfo, frozen=True, forbid_unknown_fields=True):
+    """The welcome's PersonInfo (name, agency, position: "Kapolres Tanah Bumbu") and what only the server reads."""
+
     agency: Agency
-    position: str = ""  # "Kapolres Tanah Bumbu", "Ketua KPU Kabupaten Banjar"
     regencies: tuple[RegencyCode, ...] = ()  # empty: the whole province
     commander: bool = False  # reached by a chain level that names "commanders"
     channels_file: str = ""  # Apprise URLs, one a line, read by the server only (relative to the config file)
@@ -50,14 +51,13 @@ class Person(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return not self.regencies or regency in self.regencies
 
 
-class Shift(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    start: ClockTime  # "07:00" in the province's time: the handover
-    end: ClockTime  # the next handover ("07:00" after "19:00" wraps past midnight)
+class Shift(ShiftInfo, frozen=True, forbid_unknown_fields=True):
+    """start "07:00" in the province's time is the handover; end the next ("07:00" after "19:00" wraps)."""
+
     people: Annotated[tuple[Name, ...], Meta(min_length=1)]
-    supervisor: str = ""
 
 
-class Roster(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class Roster(RosterInfo, frozen=True, forbid_unknown_fields=True):
     desk: Agency  # the post's desk (a category's `desk`)
     shifts: Annotated[tuple[Shift, ...], Meta(min_length=1)]
     regencies: tuple[RegencyCode, ...] = ()  # empty: every regency
@@ -193,6 +193,37 @@ def check(people: tuple[Person, ...], rosters: tuple[Roster, ...], chains: tuple
                     raise PeopleError(f"chains[{i}].levels[{j}].notify[{k}]: no person named {name!r} in [[people]] (nor one of {', '.join(TARGETS)})")
 
 
+# --- who is on duty: one rule for the server's chains, the screens' header and the sitrep ---
+
+
+def roster_for(rosters: Iterable[R], desk: str, regency: str) -> R | None:
+    """The desk's roster for the regency: one naming it, else one for every regency."""
+    rosters = tuple(rosters)
+    named = next((r for r in rosters if r.desk == desk and regency in r.regencies), None)
+    return named or next((r for r in rosters if r.desk == desk and not r.regencies), None)
+
+
+def shift_at(roster: RosterInfo, now: datetime, tz: tzinfo | None) -> ShiftInfo:
+    """The roster's shift at `now` (its minute in the province's time `tz`)."""
+    local = now.astimezone(tz) if tz is not None else now
+    minute = local.hour * 60 + local.minute
+    for shift in roster.shifts:
+        start, end = _minutes(shift.start), _minutes(shift.end)
+        if (start <= minute < end) if start < end else (minute >= start or minute < end):  # past midnight: wraps
+            return shift
+    return roster.shifts[0]  # a checked roster covers the day; a wire one may not
+
+
+def shift_ends(shift: ShiftInfo, now: datetime, tz: tzinfo | None) -> datetime:
+    """When the shift in force at `now` hands over: its end, today or tomorrow, in `now`'s zone."""
+    local = now.astimezone(tz) if tz is not None else now
+    end = _minutes(shift.end)
+    moment = local.replace(hour=end // 60, minute=end % 60, second=0, microsecond=0)
+    if moment <= local:
+        moment += timedelta(days=1)
+    return moment
+
+
 # --- deciding ------------------------------------------------------------------------
 
 
@@ -234,19 +265,12 @@ class Policy:
         return next((c for c in self.chains if c.matches(incident)), None)
 
     def roster_for(self, desk: str, regency: str) -> Roster | None:
-        """The desk's roster for the regency: one naming it, else one for every regency."""
-        named = next((r for r in self.rosters if r.desk == desk and regency in r.regencies), None)
-        return named or next((r for r in self.rosters if r.desk == desk and not r.regencies), None)
+        return roster_for(self.rosters, desk, regency)
 
-    def shift_at(self, roster: Roster, now: datetime) -> Shift:
-        local = now.astimezone(self.tz) if self.tz is not None else now
-        minute = local.hour * 60 + local.minute
-        for shift in roster.shifts:
-            if minute in _span_minutes(_minutes(shift.start), _minutes(shift.end)):
-                return shift
-        return roster.shifts[0]  # pragma: no cover - a checked roster covers the day
+    def shift_at(self, roster: Roster, now: datetime) -> ShiftInfo:
+        return shift_at(roster, now, self.tz)
 
-    def on_duty(self, desk: str, regency: str, now: datetime) -> Shift | None:
+    def on_duty(self, desk: str, regency: str, now: datetime) -> ShiftInfo | None:
         roster = self.roster_for(desk, regency)
         return self.shift_at(roster, now) if roster is not None else None
 

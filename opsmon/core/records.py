@@ -202,12 +202,47 @@ class ProvinceInfo(msgspec.Struct, frozen=True):
         return timezone(timedelta(hours=self.utc_offset_hours), self.timezone_name)
 
 
-class ConfigInfo(msgspec.Struct, frozen=True):
+# A time of day in the province's time ("07:00"): a shift's start and end.
+ClockTime = Annotated[str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+
+
+class PersonInfo(msgspec.Struct, frozen=True):
+    """Added to v1: a person of config.toml's [[people]] as the welcome names them (the header's
+    "Piket: ..."): name, agency, position. Never their channels (secrets) or quiet hours:
+    the config's Person adds those, and the wire Struct has no place for them."""
+
+    name: Name
+    agency: str
+    position: str = ""
+
+
+class ShiftInfo(msgspec.Struct, frozen=True):
+    """Added to v1: one shift of a desk's roster, in the province's time ("19:00" to "07:00" wraps)."""
+
+    start: ClockTime
+    end: ClockTime
+    people: tuple[str, ...]
+    supervisor: str = ""
+
+
+class RosterInfo(msgspec.Struct, frozen=True):
+    """Added to v1: who is on duty at a desk, shift by shift (config.toml's [[rosters]])."""
+
+    desk: str
+    shifts: tuple[ShiftInfo, ...]
+    regencies: tuple[str, ...] = ()  # empty: every regency (a roster naming a regency wins for it)
+
+
+class ConfigInfo(msgspec.Struct, frozen=True, omit_defaults=True):
     regencies: Annotated[tuple[RegencyInfo, ...], msgspec.Meta(min_length=1)]
     stages: Annotated[tuple[StageInfo, ...], msgspec.Meta(min_length=1)]
     categories: Annotated[tuple[CategoryInfo, ...], msgspec.Meta(min_length=1)]
     severities: Annotated[tuple[SeverityInfo, ...], msgspec.Meta(min_length=1)]
     province: ProvinceInfo | None = None
+    # Added to v1 (issue 25): the config's [[people]] (names, agencies, positions) and who is on duty at each desk.
+    # Left out of the welcome when the config has none (omit_defaults): the v1 bytes stay.
+    people: tuple[PersonInfo, ...] = ()
+    rosters: tuple[RosterInfo, ...] = ()
 
     @property
     def tz(self) -> tzinfo:

@@ -17,9 +17,10 @@ from msgspec import UnsetType
 from opsmon.core.clock import parse_ts
 from opsmon.core.events import IncidentAssigned, IncidentDuplicate, IncidentMerged, IncidentReported, IncidentSeverityChanged, IncidentSnoozed, StageUpdated
 from opsmon.core.i18n import Translator, local_datetime, who
+from opsmon.core.people import roster_for, shift_at, shift_ends
 from opsmon.core.protocol import Event
+from opsmon.core.records import AGENCIES, Actor, ConfigInfo, Incident, PersonInfo, StageInfo, StageRow, User
 from opsmon.core.records import SEVERITIES as SEVERITIES  # re-exported for the screens
-from opsmon.core.records import Actor, ConfigInfo, Incident, StageInfo, StageRow, User
 from opsmon.core.state import State
 from opsmon.core.text import for_terminal
 from opsmon.core.urgency import ack_deadline, event_summary, in_snapshot, is_escalated, is_mine, is_overdue, urgency_key, waiting_since
@@ -119,6 +120,47 @@ class Focus:
         if not self.covers_regency(incident.regency):
             return False
         return self.desk is None or incident.category in self.categories
+
+
+@dataclass(frozen=True)
+class Duty:
+    """Who is on duty at a desk now (the roster's shift in force) and when they hand over.
+    `where` is the regency the roster names ("" for a roster of every regency)."""
+
+    desk: str
+    where: str
+    people: tuple[PersonInfo, ...]
+    supervisor: str
+    start: str  # the shift's handover times ("19:00", "07:00") in the province's time
+    end: str
+    until: datetime
+
+
+def on_duty(config: ConfigInfo, focus: Focus, now: datetime) -> list[Duty]:
+    """The shifts on duty now for the officer's focus: each desk it covers (every desk a
+    roster names, in the post's order, when it names none) in each of its regencies; for the
+    whole province, each desk's roster of every regency. The same rule the server's chains use
+    (people.roster_for, shift_at), from the welcome's `rosters`: none, an empty list."""
+    known = {p.name: p for p in config.people}
+    desks = (
+        [focus.desk]
+        if focus.desk is not None
+        else sorted({r.desk for r in config.rosters}, key=lambda d: (d not in AGENCIES, AGENCIES.index(d) if d in AGENCIES else 0, d))
+    )
+    places = sorted(focus.regencies) or [""]
+    found: list[Duty] = []
+    seen: set[int] = set()
+    for desk in desks:
+        for regency in places:
+            roster = roster_for(config.rosters, desk, regency)
+            if roster is None or id(roster) in seen:
+                continue
+            seen.add(id(roster))
+            shift = shift_at(roster, now, config.tz)
+            people = tuple(known.get(name) or PersonInfo(name=name, agency=desk) for name in shift.people)
+            where = regency if roster.regencies else ""
+            found.append(Duty(desk, where, people, shift.supervisor, shift.start, shift.end, shift_ends(shift, now, config.tz)))
+    return found
 
 
 @dataclass

@@ -144,6 +144,7 @@ class DashboardScreen(QueueScreen):
         header = self.query_one(HeaderBar)
         header.tr, header.now, header.tz, header.stale = app.tr, now, app.tz, stale and app.welcome is not None
         header.read_only = app.is_wall
+        header.follow(app.lookup, app.ground)
         header.connecting = app.tr("header.connecting", url=app.url)
         if app.welcome is not None:
             header.user = app.welcome.user

@@ -61,6 +61,7 @@ class IncidentScreen(LiveScreen):
         if app.welcome is not None:
             header.user, header.province = app.welcome.user, app.province_name
         header.read_only = app.is_wall
+        header.follow(app.lookup, app.ground)
         if lookup is not None:
             header.totals = totals(app.state, lookup.config, app.now())
         header.refresh()

@@ -58,6 +58,7 @@ class RegencyScreen(QueueScreen):
         if app.welcome is not None:
             header.user, header.province = app.welcome.user, app.province_name
         header.read_only = app.is_wall
+        header.follow(app.lookup, app.ground)
         if lookup is not None:
             header.totals = totals(state, lookup.config)
         header.refresh()

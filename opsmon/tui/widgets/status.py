@@ -1,4 +1,4 @@
-"""The header (province totals, user, WITA clock), the offline banner and the wall's ticker."""
+"""The header (province totals, user, WITA clock; who is on duty), the offline banner and the wall's ticker."""
 
 from __future__ import annotations
 
@@ -10,19 +10,22 @@ from textual.app import RenderResult
 from textual.widget import Widget
 
 from opsmon.core.i18n import Translator, local_time, who
-from opsmon.core.records import Incident, User
+from opsmon.core.records import ConfigInfo, Incident, User
 from opsmon.core.text import for_terminal
 from opsmon.core.urgency import status_word
-from opsmon.core.view import Lookup, Totals
+from opsmon.core.view import Duty, Focus, Lookup, Totals, on_duty
 from opsmon.tui.widgets.bars import cut, cut_name, fit
 
 
 class HeaderBar(Widget):
     """The province's totals, who is signed in, and the clock. What needs the officer
     (unacknowledged incidents, stale data, a blocked or late province stage) is a word
-    in `header--alert` (reverse video in opsmon.tcss): it reads without colour."""
+    in `header--alert` (reverse video in opsmon.tcss): it reads without colour. A second
+    line says who is on duty for the officer's ground when the server sends rosters
+    ("Piket Polri: Brigpol Andi (Polres Tanah Bumbu) s.d. 07:00"); it moves at the handover,
+    on the screen's clock (an exercise's scenario time)."""
 
-    DEFAULT_CSS = "HeaderBar { height: 1; }"
+    DEFAULT_CSS = "HeaderBar { height: auto; max-height: 2; }"
     COMPONENT_CLASSES = {"header--alert", "header--strong", "header--quiet"}
 
     def __init__(self) -> None:
@@ -36,6 +39,10 @@ class HeaderBar(Widget):
         self.stale = False
         self.read_only = False
         self.connecting = ""
+        self.config: ConfigInfo | None = None  # the welcome's: its rosters and people
+        self.lookup: Lookup | None = None
+        self.ground = Focus()
+        self._rows = 1
 
     def on_mount(self) -> None:
         self.watch(self.app, "clock", self._clock_moved, init=False)  # the app's clock, once a second
@@ -54,7 +61,69 @@ class HeaderBar(Widget):
             left, right = self._left(width, drop), self._right(width, drop)
             if left.cell_len + right.cell_len + 1 <= width:
                 break
-        return fit(left, right, width)
+        line = fit(left, right, width)
+        duty = self._duty(width)
+        if duty.cell_len:
+            line.append("\n")
+            line.append_text(duty)
+        rows = 2 if duty.cell_len else 1
+        if rows != self._rows:  # the duty line came or went: the screen gives it its row
+            self._rows = rows
+            self.call_later(self.refresh, layout=True)
+        return line
+
+    def follow(self, lookup: Lookup | None, focus: Focus) -> None:
+        """The welcome's config (its rosters and people) and the officer's ground: whose duty it names."""
+        self.lookup, self.config, self.ground = lookup, lookup.config if lookup is not None else None, focus
+
+    def duties(self) -> list[Duty]:
+        if self.config is None or not self.config.rosters or self.now is None:
+            return []
+        return on_duty(self.config, self.ground, self.now)
+
+    def _duty(self, width: int) -> Text:
+        """Who is on duty, in `width` cells: the positions go first, then the names are
+        cut where they do not tell people apart (cut_name), never the handover time."""
+        duties = self.duties()
+        if not duties:
+            return Text()
+        for with_position in (True, False):
+            line = self._duty_line(duties, with_position, None)
+            if line.cell_len <= width:
+                return line
+        names = sum(len(d.people) for d in duties)
+        spare = width - self._duty_line(duties, False, 0).cell_len
+        line = self._duty_line(duties, False, max(3, spare // max(1, names)))
+        line.truncate(width, overflow="ellipsis")  # many desks at 80 columns: the last names give way
+        return line
+
+    def _duty_line(self, duties: list[Duty], with_position: bool, name_width: int | None) -> Text:
+        tr, tz = self.tr, self.tz
+        strong = self._style("strong")
+        line = Text(tr("header.duty"))
+        ends = {d.until for d in duties}
+        shared_end = len(ends) == 1 and len(duties) > 1
+
+        def until(duty: Duty) -> str:
+            return tr("header.until", time=local_time(duty.until, tz).split()[0]) if tz is not None else ""
+
+        if shared_end:
+            line.append(" " + until(duties[0]))
+        for duty in duties:
+            where = f" {self.lookup.regency_short(duty.where)}" if duty.where and self.lookup is not None else ""
+            label = for_terminal(duty.desk + where)
+            line.append(f" {label}: " if len(duties) == 1 else f" · {label}: ")
+            for k, person in enumerate(duty.people):
+                name = for_terminal(person.name)
+                if name_width is not None:
+                    name = cut_name(name, name_width)
+                line.append((", " if k else "") + name, strong)
+            if with_position and len(duty.people) == 1 and duty.people[0].position:
+                line.append(f" ({for_terminal(duty.people[0].position)})")
+            if not shared_end:
+                line.append(" " + until(duty))
+        line.no_wrap = True
+        return line
 
     def _style(self, name: str) -> Style:
         return self.get_component_rich_style(f"header--{name}", partial=True)

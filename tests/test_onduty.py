@@ -1,0 +1,174 @@
+"""Issue 25, on the officer's screen and in the sitrep: who is on duty for the officer's
+ground (the header, moving at the handover), the chain step in the queue, whom each
+escalation told and on which channel (the detail), a failed message as a notice, and the
+shift the sitrep names. Against a real server with [[people]] and [[rosters]]."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import websockets
+
+from opsmon.core.config import Config, load_config
+from opsmon.tui.app import OpsmonApp
+from server.auth import add_token
+from tests.helpers import CONFIG_PATH, FakeClock, running_server
+from tests.tui_helpers import screen_lines, settle, until
+
+PEOPLE = """
+[notify]
+group_seconds = 0
+retry_seconds = 1
+max_attempts = 2
+check_seconds = 60
+
+[[people]]
+name = "Brigpol Andi Saputra"
+agency = "Polri"
+position = "Polres Tanah Bumbu"
+regencies = ["6310"]
+channels_file = "andi.urls"
+
+[[people]]
+name = "Bripka Sari Wulandari"
+agency = "Polri"
+position = "Polres Tanah Bumbu"
+regencies = ["6310"]
+channels_file = "sari.urls"
+
+[[people]]
+name = "AKP Budi"
+agency = "Polri"
+position = "Kasubbag Ops"
+channels_file = "budi.urls"
+
+[[people]]
+name = "Iptu Rudi"
+agency = "Polri"
+position = "Piket Polda"
+
+[[people]]
+name = "Siti Aminah"
+agency = "KPU"
+position = "KPU Provinsi"
+
+[[rosters]]
+desk = "Polri"
+regencies = ["6310"]
+
+[[rosters.shifts]]
+start = "07:00"
+end = "19:00"
+people = ["Bripka Sari Wulandari"]
+supervisor = "AKP Budi"
+
+[[rosters.shifts]]
+start = "19:00"
+end = "07:00"
+people = ["Brigpol Andi Saputra"]
+supervisor = "AKP Budi"
+
+[[rosters]]
+desk = "Polri"
+
+[[rosters.shifts]]
+start = "00:00"
+end = "12:00"
+people = ["Iptu Rudi"]
+
+[[rosters.shifts]]
+start = "12:00"
+end = "00:00"
+people = ["Iptu Rudi"]
+
+[[rosters]]
+desk = "KPU"
+
+[[rosters.shifts]]
+start = "08:00"
+end = "20:00"
+people = ["Siti Aminah"]
+
+[[rosters.shifts]]
+start = "20:00"
+end = "08:00"
+people = ["Siti Aminah"]
+
+[[chains]]
+severities = ["critical"]
+repeat = 0
+
+[[chains.levels]]
+notify = ["desk"]
+
+[[chains.levels]]
+notify = ["supervisor"]
+after_minutes = 5
+"""
+
+
+def post_config(folder: Path, urls: dict[str, str] | None = None) -> Config:
+    """The shipped config with the post's people, rosters and a chain; each channels file beside it."""
+    text = CONFIG_PATH.read_text(encoding="utf-8")
+    shipped_notify = text.index("\n[notify]\n")
+    text = text[:shipped_notify] + text[text.index("\n\n", shipped_notify + 1) :]  # the test's own [notify]
+    path = folder / "config.toml"
+    path.write_text(text + PEOPLE, encoding="utf-8")
+    channels = {
+        "andi.urls": "tgram://123456:AAEsecret/987654",
+        "sari.urls": "mailto://posko:PASSWORD@127.0.0.1:9?to=sari@example.org",
+        "budi.urls": "json://127.0.0.1:9/budi",
+    }
+    channels.update(urls or {})
+    for name, url in channels.items():
+        (folder / name).write_text(f"# {name}\n{url}\n", encoding="utf-8")
+    return load_config(path)
+
+
+def duty_line(app: OpsmonApp) -> str:
+    """The header's second line: who is on duty."""
+    return screen_lines(app)[1]
+
+
+async def test_the_header_names_who_is_on_duty_for_a_tanah_bumbu_officer_and_moves_at_the_handover(tmp_path: Path, clock: FakeClock) -> None:
+    config = post_config(tmp_path)
+    async with running_server(tmp_path, clock=clock, config=config) as server:
+        known = {r.code for r in config.regencies}
+        token = await add_token(server.store, "tanbu", "officer", "Polri", ["6310"], known)
+        app = OpsmonApp(url=server.url, token=token, clock=clock, desk="Polri", remember_in=None, desks=config.desks())
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: "Piket" in duty_line(app))
+            # 21:00 WITA: Tanah Bumbu's own Polri roster (not the province's Iptu Rudi), until 07:00.
+            line = duty_line(app)
+            assert line.strip() == "Piket Polri Tanah Bumbu: Brigpol Andi Saputra (Polres Tanah Bumbu) s.d. 07:00"
+            assert "Rudi" not in line and "Siti" not in line  # another roster, another desk
+            clock.advance(hours=10)  # 07:00 WITA: the handover
+            await until(pilot, lambda: "Sari" in duty_line(app))
+            assert duty_line(app).strip() == "Piket Polri Tanah Bumbu: Bripka Sari Wulandari (Polres Tanah Bumbu) s.d. 19:00"
+            assert "Andi" not in duty_line(app)
+
+
+async def test_the_whole_province_sees_each_desk_in_one_short_line_at_80_columns(tmp_path: Path, clock: FakeClock) -> None:
+    config = post_config(tmp_path)
+    async with running_server(tmp_path, clock=clock, config=config) as server:
+        app = OpsmonApp(url=server.url, token=server.tokens["admin"], clock=clock, remember_in=None, desks=config.desks())
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: "Piket" in duty_line(app))
+            await settle(pilot)
+            lines = screen_lines(app)
+            # Each desk's province roster, in the post's order; each its own handover time.
+            assert lines[1].strip() == "Piket · KPU: Siti Aminah s.d. 08:00 · Polri: Iptu Rudi s.d. 00:00"
+            assert all(len(row) <= 80 for row in lines)
+
+
+async def test_a_viewer_gets_the_rosters_and_names_but_never_a_channel(tmp_path: Path, clock: FakeClock) -> None:
+    config = post_config(tmp_path)
+    async with running_server(tmp_path, clock=clock, config=config) as server:
+        for token in ("wall", "officer"):
+            async with websockets.connect(server.url) as ws:
+                await ws.send(f'{{"type": "hello", "token": "{server.tokens[token]}", "client": "tests", "epoch": null, "since": null}}')
+                welcome = await ws.recv()
+            assert isinstance(welcome, str)
+            assert '"rosters":[' in welcome and '"Brigpol Andi Saputra"' in welcome and '"position":"Polres Tanah Bumbu"' in welcome
+            for secret in ("mailto:", "tgram:", "json:", "AAEsecret", "PASSWORD", "channels_file", ".urls", "quiet_hours"):
+                assert secret not in welcome, secret
