@@ -9,11 +9,14 @@ from pathlib import Path
 
 import websockets
 
+from opsmon.client.session import Session
 from opsmon.core.config import Config, load_config
+from opsmon.core.protocol import IncidentDraft, Report
 from opsmon.tui.app import OpsmonApp
 from server.auth import add_token
-from tests.helpers import CONFIG_PATH, FakeClock, running_server
-from tests.tui_helpers import screen_lines, settle, until
+from tests.helpers import CONFIG_PATH, FakeClock, Running, running_server
+from tests.receivers import webhook
+from tests.tui_helpers import queue_of, screen_lines, settle, until
 
 PEOPLE = """
 [notify]
@@ -113,6 +116,7 @@ def post_config(folder: Path, urls: dict[str, str] | None = None) -> Config:
     shipped_notify = text.index("\n[notify]\n")
     text = text[:shipped_notify] + text[text.index("\n\n", shipped_notify + 1) :]  # the test's own [notify]
     path = folder / "config.toml"
+    text = text.replace("escalation_check_seconds = 5\n", "escalation_check_seconds = 600\n", 1)  # the test runs the checks
     path.write_text(text + PEOPLE, encoding="utf-8")
     channels = {
         "andi.urls": "tgram://123456:AAEsecret/987654",
@@ -172,3 +176,55 @@ async def test_a_viewer_gets_the_rosters_and_names_but_never_a_channel(tmp_path:
             assert '"rosters":[' in welcome and '"Brigpol Andi Saputra"' in welcome and '"position":"Polres Tanah Bumbu"' in welcome
             for secret in ("mailto:", "tgram:", "json:", "AAEsecret", "PASSWORD", "channels_file", ".urls", "quiet_hours"):
                 assert secret not in welcome, secret
+
+
+async def report_riot(server: Running) -> int:
+    """A critical riot in Tanah Bumbu: the Polri desk's (keamanan), the chain's."""
+    session = await Session.open(server.url, server.tokens["admin"])
+    try:
+        result = await session.request(
+            Report(id="riot", incident=IncidentDraft(regency="6310", category="keamanan", severity="critical", title="Massa mendatangi PPK Kusan Hilir"))
+        )
+    finally:
+        await session.close()
+    assert result.ok and isinstance(result.incident, int), result
+    return result.incident
+
+
+async def test_the_queue_shows_the_step_the_detail_names_who_was_told_and_a_failed_message_is_a_notice(tmp_path: Path, clock: FakeClock) -> None:
+    with webhook() as good, webhook(status=500) as bad:
+        config = post_config(tmp_path, {"andi.urls": good.url(), "budi.urls": bad.url()})
+        async with running_server(tmp_path, clock=clock, config=config) as server:
+            incident = await report_riot(server)
+            app = OpsmonApp(url=server.url, token=server.tokens["polisi"], clock=clock, remember_in=None, desks=config.desks())
+            async with app.run_test(size=(80, 24)) as pilot:
+                await until(pilot, lambda: queue_of(app).incident_ids == [incident])
+                clock.advance(minutes=5, seconds=1)  # the ack deadline: L1, the desk on duty (Brigpol Andi)
+                assert await server.server.deadlines.check() == 1
+                await server.server.notifier.check()
+                assert len(good.received) == 1
+                clock.advance(minutes=5)  # L2: the supervisor, whose channel answers 500
+                assert await server.server.deadlines.check() == 1
+                for _ in range(2):  # max_attempts 2, retry 1 s
+                    await server.server.notifier.check()
+                    clock.advance(seconds=2)
+                assert len(bad.received) == 2
+                # The failure stands on the notice line, in words (reverse video, never colour alone).
+                failed = f"Pemberitahuan L2 ke AKP Budi (json) GAGAL: #{incident} Tanah Bumbu"
+                await until(pilot, lambda: any(failed in line for line in screen_lines(app)))
+                # The queue's row says the chain's step, before its title.
+
+                def row() -> str:
+                    return next(line for line in screen_lines(app) if f"#{incident} " in line).split(f"#{incident}")[0]
+
+                await until(pilot, lambda: "L2" in row())
+                assert "!LEWAT L2" in row()
+                assert all(len(line) <= 80 for line in screen_lines(app))
+                await pilot.press("enter")
+                await until(pilot, lambda: type(app.screen).__name__ == "IncidentScreen")
+                # Whom each step told, on which channel, and how it went: a line each.
+                await until(pilot, lambda: any(line.strip() == "L2 AKP Budi: json GAGAL" for line in screen_lines(app)))
+                lines = [line.strip() for line in screen_lines(app)]
+                assert "Eskalasi      L2" in lines
+                assert "Diberitahu    L1 Brigpol Andi Saputra: json terkirim" in lines
+                assert not any("127.0.0.1" in line for line in lines)  # the scheme, never the URL

@@ -96,7 +96,14 @@ CATALOG: dict[str, dict[str, str]] = {
     "status.acknowledged": {"id": "ACK", "en": "ACK"},
     "status.resolved": {"id": "SELESAI", "en": "DONE"},
     "status.overdue": {"id": "!LEWAT", "en": "!LATE"},
-    "status.level": {"id": "E{level}", "en": "E{level}"},
+    # A step of the escalation chain, as the messages name it ("eskalasi L2"); a repeat of the last level "L3+1".
+    "status.level": {"id": "L{level}", "en": "L{level}"},
+    "status.level_repeat": {"id": "L{level}+{repeat}", "en": "L{level}+{repeat}"},
+    # Whom an escalation told, and what each channel did (the detail, opsmon show).
+    "told.sent": {"id": "terkirim", "en": "sent"},
+    "told.failed": {"id": "GAGAL", "en": "FAILED"},
+    "told.pending": {"id": "belum terkirim", "en": "not sent yet"},
+    "detail.told": {"id": "Diberitahu", "en": "Told"},
     # --- ticker (wall) ----------------------------------------------------------
     "ticker.title": {"id": "Insiden terbaru", "en": "Latest incidents"},
     "ticker.empty": {"id": "Belum ada insiden.", "en": "No incidents yet."},
@@ -371,6 +378,11 @@ CATALOG: dict[str, dict[str, str]] = {
     # The notice line (opsmon/tui/widgets/notices.py): many alerts of a kind on one line.
     "notice.group.critical": {"id": "{count} kritis baru: {ids}", "en": "{count} new critical: {ids}"},
     "notice.group.escalated": {"id": "{count} eskalasi baru: {ids}", "en": "{count} new escalations: {ids}"},
+    "notice.group.failed": {"id": "{count} pemberitahuan GAGAL terkirim: {ids}", "en": "{count} notifications FAILED: {ids}"},
+    "alert.failed": {
+        "id": "Pemberitahuan L{level} ke {person} ({scheme}) GAGAL: #{id} {regency}",
+        "en": "Level {level} notification to {person} ({scheme}) FAILED: #{id} {regency}",
+    },
     "notice.group.woke": {"id": "{count} penundaan berakhir: {ids}", "en": "{count} snoozes ended: {ids}"},
     "notice.more": {"id": "dan {count} pemberitahuan lain", "en": "and {count} more notices"},
     "cursor.moved": {"id": "#{gone} tidak ada lagi di antrian; kursor di #{id}", "en": "#{gone} left the queue; the cursor is on #{id}"},
@@ -527,6 +539,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "cli.show.reported": {"id": "dilaporkan", "en": "reported"},
     "cli.show.owner": {"id": "PJ", "en": "owner"},
     "cli.show.ack_due": {"id": "batas ack", "en": "ack due"},
+    "cli.show.told": {"id": "diberitahu", "en": "told"},
     "cli.show.detail": {"id": "rincian", "en": "detail"},
     "cli.show.status_line": {
         "id": "{state}, tingkat {severity}, level {level}, laporan x{reports}",

@@ -15,7 +15,18 @@ from datetime import datetime, timedelta, tzinfo
 from msgspec import UnsetType
 
 from opsmon.core.clock import parse_ts
-from opsmon.core.events import IncidentAssigned, IncidentDuplicate, IncidentMerged, IncidentReported, IncidentSeverityChanged, IncidentSnoozed, StageUpdated
+from opsmon.core.events import (
+    IncidentAssigned,
+    IncidentDuplicate,
+    IncidentEscalated,
+    IncidentMerged,
+    IncidentReported,
+    IncidentSeverityChanged,
+    IncidentSnoozed,
+    NotificationFailed,
+    NotificationSent,
+    StageUpdated,
+)
 from opsmon.core.i18n import Translator, local_datetime, who
 from opsmon.core.people import roster_for, shift_at, shift_ends
 from opsmon.core.protocol import Event
@@ -428,6 +439,56 @@ def latest(state: State, limit: int, now: datetime) -> list[Incident]:
     """Newest reported first: the wall's ticker."""
     recent = (i for i in state.incidents.values() if in_snapshot(i, now))
     return sorted(recent, key=lambda i: (i.reported, i.id), reverse=True)[:limit]
+
+
+def step(tr: Translator, incident: Incident) -> str:
+    """The escalation step of the chain, short: "L2", a repeat of the last level "L3+1"; "" before any."""
+    if not incident.level:
+        return ""
+    if incident.repeats:
+        return tr("status.level_repeat", level=incident.level, repeat=incident.repeats)
+    return tr("status.level", level=incident.level)
+
+
+@dataclass
+class Told:
+    """Whom one level of an escalation named, and what each of their channels did:
+    `channels` maps the channel's place in the person's file to (scheme, "sent" or "failed");
+    empty while nothing has been tried (no channel, or not sent yet)."""
+
+    level: int
+    person: str
+    channels: dict[int, tuple[str, str]] = field(default_factory=dict)
+
+
+def told(events: Iterable[Event]) -> list[Told]:
+    """An incident's escalations and notifications folded into whom each level told and
+    how it went, in the order they were first named (a repeat of a level names the same
+    people again: one entry, its channels' latest outcome). Bounded by the chain's ceiling."""
+    found: dict[tuple[int, str], Told] = {}
+    for event in events:
+        data = event.data
+        if isinstance(data, IncidentEscalated) and isinstance(data.notify, list):
+            for name in data.notify:
+                found.setdefault((data.level, name), Told(data.level, name))
+        elif isinstance(data, NotificationSent | NotificationFailed):
+            entry = found.setdefault((data.level, data.person), Told(data.level, data.person))
+            entry.channels[data.channel] = (data.scheme, "sent" if isinstance(data, NotificationSent) else "failed")
+    return list(found.values())
+
+
+def told_lines(entries: list[Told], tr: Translator) -> list[str]:
+    """Whom the escalations told, a line per level and person: "L1 Bripka Andi: tgram
+    terkirim", "L2 AKP Budi: json GAGAL"; a person no channel has answered for yet "belum
+    terkirim". Raw wire text (names, schemes): draw it through for_terminal."""
+    lines = []
+    for entry in entries:
+        if entry.channels:
+            outcome = ", ".join(f"{scheme} {tr('told.' + state)}" for _, (scheme, state) in sorted(entry.channels.items()))
+        else:
+            outcome = tr("told.pending")
+        lines.append(f"{tr('status.level', level=entry.level)} {entry.person}: {outcome}")
+    return lines
 
 
 def event_said(event: Event, lookup: Lookup, tr: Translator, tz: tzinfo) -> str:

@@ -27,7 +27,7 @@ from opsmon.core.records import AGENCIES, INCIDENT_STATUSES, SEVERITIES, Inciden
 from opsmon.core.state import State
 from opsmon.core.text import for_terminal
 from opsmon.core.urgency import ack_deadline, event_summary, is_mine, is_overdue, status_word, urgency_key
-from opsmon.core.view import Lookup, event_said
+from opsmon.core.view import Lookup, event_said, told, told_lines
 from opsmon.core.wire import to_builtins
 from opsmon.feeds.feeder import LocalInvalid, check_severity, resolve_regency
 
@@ -267,7 +267,7 @@ def timeline(incident: Incident, events: list[Event], config: Config, lang: str 
     regency = config.regency(incident.regency)
     severity = incident.severity if english else lookup.severity(incident.severity)
     category = incident.category if english else lookup.category(incident.category)
-    labels = {key: tr(f"cli.show.{key}") for key in ("status", "where", "category", "reported", "owner", "ack_due", "detail")}
+    labels = {key: tr(f"cli.show.{key}") for key in ("status", "where", "category", "reported", "owner", "ack_due", "told", "detail")}
     pad = max(10, *(len(label) + 2 for label in labels.values()))
 
     def line(key: str, text: str) -> str:
@@ -289,6 +289,9 @@ def timeline(incident: Incident, events: list[Event], config: Config, lang: str 
     if due is not None:
         escalation = tr("cli.show.next_escalation", time=local_datetime(incident.escalate_due, tz)) if incident.escalate_due else ""
         lines.append(line("ack_due", local_datetime(due, tz) + escalation))
+    reached = told(events)
+    if reached:  # whom the chain's steps told and what each channel did: the detail screen's words
+        lines.append(line("told", for_terminal(" · ".join(told_lines(reached, tr)))))
     if incident.detail:
         lines.append(line("detail", for_terminal(incident.detail, multiline=True).replace("\n", "\n  " + " " * pad)))
     lines.append(tr("cli.show.timeline"))

@@ -34,7 +34,7 @@ from opsmon.client.failures import ClientError
 from opsmon.client.handshake import URLs, new_command_id, url_list
 from opsmon.core.clock import utc_now
 from opsmon.core.config import SitrepSettings
-from opsmon.core.events import ExerciseClockChanged, IncidentEscalated, IncidentReported, IncidentUnsnoozed
+from opsmon.core.events import ExerciseClockChanged, IncidentEscalated, IncidentReported, IncidentUnsnoozed, NotificationFailed
 from opsmon.core.exits import EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE
 from opsmon.core.fold import concerns
 from opsmon.core.geo import ProvinceShape
@@ -72,6 +72,7 @@ ALERT_REPEAT_SECONDS = 30.0  # the same incident again this soon (a fast replay)
 # come faster than anyone reads them (every incident is in the queue anyway).
 FAST_FORWARD_SPEED = 600.0
 FAST_WINDOW_SECONDS = 30.0
+FAILED_NOTICE_SECONDS = 120.0  # a message the server gave up on: long enough to be read and acted on
 BELL_INTERVAL = 10.0  # seconds: the bell rings at most once in this long ([client] bell_interval)
 # The server's write troubles (server/app.py describe_write_failure) and their i18n keys.
 SERVER_PROBLEMS = {"the disk is full": "problem.disk_full", "the database is read-only": "problem.read_only", "the disk failed": "problem.disk_failed"}
@@ -395,6 +396,8 @@ class OpsmonApp(Scoped, App[int]):
         for event in events:
             if isinstance(event.data, IncidentUnsnoozed) and event.actor.name == "system" and not event.actor.agency:
                 self._announce_woken(event.data.incident)
+            elif isinstance(event.data, NotificationFailed) and self._in_focus(event):
+                self._announce_failed(event.data)
         alerts = [e for e in events if alerting(e) and e.actor != me and self._in_focus(e)]
         clock = time.monotonic()
         if alerts and self.fast_forward:
@@ -464,6 +467,16 @@ class OpsmonApp(Scoped, App[int]):
         regency = self.lookup.regency_short(incident.regency) if self.lookup else incident.regency
         text = self.tr("alert.woke", id=incident.id, regency=regency, title=incident.title)
         self.say(text, warning=True, timeout=20, replacing=incident_id, group="woke", incident=incident.id)
+
+    def _announce_failed(self, failed: NotificationFailed) -> None:
+        """A message the server gave up on: someone the chain meant to reach was not reached,
+        and the officer at the screen may have to phone them. It stands two minutes, one
+        line per person and channel; many share a line (NoticeBoard)."""
+        incident = self.state.incidents.get(failed.incident)
+        regency = (self.lookup.regency_short(incident.regency) if self.lookup else incident.regency) if incident is not None else "?"
+        text = self.tr("alert.failed", level=failed.level, person=failed.person, scheme=failed.scheme, id=failed.incident, regency=regency)
+        key = ("failed", failed.incident, failed.person, failed.channel)
+        self.say(text, error=True, timeout=FAILED_NOTICE_SECONDS, replacing=key, group="failed", incident=failed.incident)
 
     def ring(self) -> None:
         """The terminal bell, at most once per `bell_interval` seconds: a burst rings once."""

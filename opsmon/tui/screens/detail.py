@@ -15,7 +15,7 @@ from opsmon.core.records import Incident, NoteEntry
 from opsmon.core.state import State
 from opsmon.core.text import for_terminal
 from opsmon.core.urgency import ack_deadline, event_summary, event_text, status_word
-from opsmon.core.view import event_said, totals
+from opsmon.core.view import event_said, step, told, told_lines, totals
 from opsmon.tui.actions import DETAIL, bindings
 from opsmon.tui.screens.live import LiveScreen
 from opsmon.tui.widgets.notices import NoticeBar
@@ -92,7 +92,11 @@ class IncidentScreen(LiveScreen):
             _row(table, tr("detail.snoozed"), local_datetime(incident.snoozed_until, tz))
         if incident.merged_into is not None:
             _row(table, tr("detail.merged_into"), f"#{incident.merged_into}")
-        _row(table, tr("detail.level"), str(incident.level))
+        _row(table, tr("detail.level"), step(tr, incident) or "0")
+        reached = told(self._events())
+        if reached:  # whom the chain's steps told, and on which channel (notification.sent / failed)
+            for n, line in enumerate(told_lines(reached, tr)):
+                _row(table, "" if n else tr("detail.told"), line)
         _row(table, tr("detail.location"), for_terminal(incident.location) or none)
         _row(table, tr("detail.reporter"), who(incident.reporter))
         if incident.inject and app.welcome is not None and app.welcome.user.role == "admin":
@@ -145,12 +149,17 @@ class IncidentScreen(LiveScreen):
         counts the rest), so once the history is here they are folded from it."""
         if not incident.notes_before or self.timeline is None:
             return incident.notes
-        events = {e.seq: e for e in self.timeline}
+        folded = fold(State(), self._events()).incidents.get(self.incident_id)
+        return incident.notes if folded is None or len(folded.notes) < len(incident.notes) else folded.notes
+
+    def _events(self) -> list[Event]:
+        """The history the server gave, plus whatever has happened to it since (a merge into
+        it too), in order; what arrived since it was opened alone while it loads."""
+        events = {e.seq: e for e in self.timeline or ()}
         for event in self.opsmon.recent_events:
             if self.incident_id in touches(event):
                 events.setdefault(event.seq, event)
-        folded = fold(State(), sorted(events.values(), key=lambda e: e.seq)).incidents.get(self.incident_id)
-        return incident.notes if folded is None or len(folded.notes) < len(incident.notes) else folded.notes
+        return sorted(events.values(), key=lambda e: e.seq)
 
     def _show_timeline(self) -> None:
         app = self.opsmon
@@ -162,12 +171,7 @@ class IncidentScreen(LiveScreen):
         elif self.timeline is None:
             out.append(tr("detail.timeline_loading"), self.style_for("quiet"))
         else:
-            # The history the server gave, plus whatever has happened to it since.
-            events = {e.seq: e for e in self.timeline}
-            for event in app.recent_events:
-                if self.incident_id in touches(event):  # a merge into it too
-                    events.setdefault(event.seq, event)
-            for event in sorted(events.values(), key=lambda e: e.seq):
+            for event in self._events():
                 out.append(f"{local_datetime(event.ts, tz)}  ", self.style_for("strong"))
                 out.append(f"{who(event.actor)}  ")
                 level = getattr(event.data, "level", "")

@@ -22,7 +22,7 @@ from opsmon.core.i18n import CATALOG, WITA, Translator, local_time, who
 from opsmon.core.records import Incident
 from opsmon.core.text import for_terminal
 from opsmon.core.urgency import is_overdue, status_word
-from opsmon.core.view import Lookup, age, countdown
+from opsmon.core.view import Lookup, age, countdown, step
 from opsmon.tui.actions import QUEUE, Scoped, bindings
 from opsmon.tui.widgets.bars import cut, cut_name
 
@@ -199,8 +199,8 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
         if not incidents:
             return natural
         statuses = {tr("status." + s) for s in ("open", "acknowledged", "resolved", "overdue", "snoozed", "merged")}
-        top = max(i.level for i in incidents)
-        natural["status"] = max(map(len, statuses)) + (len(" " + tr("status.level", level=top)) if top else 0)
+        steps = {step(tr, i) for i in {(i.level, i.repeats): i for i in incidents}.values()}
+        natural["status"] = max(map(len, statuses)) + max((len(" " + s) for s in steps if s), default=0)
         natural["regency"] = max(len(lookup.regency_short(code)) for code in {i.regency for i in incidents})
         natural["category"] = max(len(lookup.category(key)) for key in {i.category for i in incidents})
         letters = {i.severity for i in incidents}
@@ -260,7 +260,7 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
         overdue = is_overdue(incident, now)
         status = tr("status.overdue") if overdue else tr("status." + status_word(incident))
         if incident.level:
-            status += " " + tr("status.level", level=incident.level)
+            status += " " + step(tr, incident)  # the chain's step, as the messages name it: "L2"
         due = countdown(tr, now, incident)
         letter = tr("sev.letter." + incident.severity)
         severity = letter if self.size.width < 110 else f"{letter}:{lookup.severity(incident.severity)}"
