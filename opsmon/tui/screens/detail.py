@@ -95,8 +95,8 @@ class IncidentScreen(LiveScreen):
         _row(table, tr("detail.level"), step(tr, incident) or "0")
         reached = told(self._events())
         if reached:  # whom the chain's steps told, and on which channel (notification.sent / failed)
-            for n, line in enumerate(told_lines(reached, tr)):
-                _row(table, "" if n else tr("detail.told"), line)
+            for n, reach in enumerate(told_lines(reached, tr)):
+                _row(table, "" if n else tr("detail.told"), reach)
         _row(table, tr("detail.location"), for_terminal(incident.location) or none)
         _row(table, tr("detail.reporter"), who(incident.reporter))
         if incident.inject and app.welcome is not None and app.welcome.user.role == "admin":
