@@ -5,9 +5,11 @@ shift the sitrep names. Against a real server with [[people]] and [[rosters]].""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import websockets
+from msgspec.structs import replace
 
 from opsmon.client.session import Session
 from opsmon.core.config import Config, load_config
@@ -228,3 +230,30 @@ async def test_the_queue_shows_the_step_the_detail_names_who_was_told_and_a_fail
                 assert "Eskalasi      L2" in lines
                 assert "Diberitahu    L1 Brigpol Andi Saputra: json terkirim" in lines
                 assert not any("127.0.0.1" in line for line in lines)  # the scheme, never the URL
+
+
+async def test_the_sitrep_names_who_was_on_duty_as_its_period_ended(tmp_path: Path, clock: FakeClock) -> None:
+    config = post_config(tmp_path)
+    config = replace(config, sitrep=replace(config.sitrep, every_minutes=60, formats=("text", "json", "md")))
+    async with running_server(tmp_path, clock=clock, config=config) as server:
+        await report_riot(server)
+        clock.advance(minutes=30)  # 21:30 WITA: the night shift
+        text, doc, md = await server.server.sitreps.write()
+        duty = json.loads(doc.read_text(encoding="utf-8"))["duty"]
+        # As data: every roster's shift at the period's end, by desk, the province's roster first.
+        assert [(d["desk"], d["regencies"], d["start"], d["end"], [p["name"] for p in d["people"]], d["supervisor"]) for d in duty] == [
+            ("KPU", [], "20:00", "08:00", ["Siti Aminah"], None),
+            ("Polri", [], "12:00", "00:00", ["Iptu Rudi"], None),
+            ("Polri", ["6310"], "19:00", "07:00", ["Brigpol Andi Saputra"], "AKP Budi"),
+        ]
+        assert duty[2]["until"] == "2024-02-14T23:00:00.000Z" and duty[2]["people"][0]["position"] == "Polres Tanah Bumbu"
+        assert "channels" not in json.dumps(duty) and "tgram" not in json.dumps(duty)
+        # In words, in Indonesian, on a phone: a line a roster, before the closing.
+        said = text.read_text(encoding="utf-8")
+        assert "*Piket jaga pukul 21:30 WITA*\nKPU: Siti Aminah (20:00-08:00)\nPolri: Iptu Rudi (12:00-00:00)\n" in said
+        assert "Polri Tanah Bumbu: Brigpol Andi Saputra (19:00-07:00), pengawas AKP Budi\n" in said
+        assert said.index("Piket jaga") < said.index("Demikian laporan") and len(said) < 4000
+        assert "## Piket jaga pukul 21:30 WITA" in md.read_text(encoding="utf-8")
+        clock.advance(hours=10)  # 07:30: the handover happened; the next report names the day shift
+        text, doc, md = await server.server.sitreps.write()
+        assert "Polri Tanah Bumbu: Bripka Sari Wulandari (07:00-19:00), pengawas AKP Budi" in text.read_text(encoding="utf-8")

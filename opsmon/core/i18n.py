@@ -774,6 +774,10 @@ CATALOG: dict[str, dict[str, str]] = {
         "id": "Dieskalasi {count} kali dalam periode ini, terakhir {time} oleh {who}",
         "en": "Escalated {count} times in this period, last at {time} by {who}",
     },
+    # Who was on duty as the report's period ended (the rosters' shifts then).
+    "sitrep.duty": {"id": "Piket jaga pukul {time}", "en": "On duty at {time}"},
+    "sitrep.duty_line": {"id": "{desk}: {people} ({start}-{end})", "en": "{desk}: {people} ({start}-{end})"},
+    "sitrep.duty_supervisor": {"id": ", pengawas {name}", "en": ", supervisor {name}"},
     "sitrep.more": {"id": "... dan {count} lainnya (daftar lengkap di laporan md/pdf)", "en": "... and {count} more (the full list is in the md/pdf report)"},
     "sitrep.chart_span": {"id": "Periode {since} s.d. {until}", "en": "Period {since} to {until}"},
     "sitrep.summary": {"id": "Ringkasan", "en": "Summary"},

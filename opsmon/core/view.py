@@ -30,7 +30,7 @@ from opsmon.core.events import (
 from opsmon.core.i18n import Translator, local_datetime, who
 from opsmon.core.people import roster_for, shift_at, shift_ends
 from opsmon.core.protocol import Event
-from opsmon.core.records import AGENCIES, Actor, ConfigInfo, Incident, PersonInfo, StageInfo, StageRow, User
+from opsmon.core.records import AGENCIES, Actor, ConfigInfo, Incident, PersonInfo, RosterInfo, StageInfo, StageRow, User
 from opsmon.core.records import SEVERITIES as SEVERITIES  # re-exported for the screens
 from opsmon.core.state import State
 from opsmon.core.text import for_terminal
@@ -152,12 +152,7 @@ def on_duty(config: ConfigInfo, focus: Focus, now: datetime) -> list[Duty]:
     roster names, in the post's order, when it names none) in each of its regencies; for the
     whole province, each desk's roster of every regency. The same rule the server's chains use
     (people.roster_for, shift_at), from the welcome's `rosters`: none, an empty list."""
-    known = {p.name: p for p in config.people}
-    desks = (
-        [focus.desk]
-        if focus.desk is not None
-        else sorted({r.desk for r in config.rosters}, key=lambda d: (d not in AGENCIES, AGENCIES.index(d) if d in AGENCIES else 0, d))
-    )
+    desks = [focus.desk] if focus.desk is not None else sorted({r.desk for r in config.rosters}, key=_desk_order)
     places = sorted(focus.regencies) or [""]
     found: list[Duty] = []
     seen: set[int] = set()
@@ -167,11 +162,28 @@ def on_duty(config: ConfigInfo, focus: Focus, now: datetime) -> list[Duty]:
             if roster is None or id(roster) in seen:
                 continue
             seen.add(id(roster))
-            shift = shift_at(roster, now, config.tz)
-            people = tuple(known.get(name) or PersonInfo(name=name, agency=desk) for name in shift.people)
-            where = regency if roster.regencies else ""
-            found.append(Duty(desk, where, people, shift.supervisor, shift.start, shift.end, shift_ends(shift, now, config.tz)))
+            found.append(_duty(config, roster, regency if roster.regencies else "", now))
     return found
+
+
+def every_duty(config: ConfigInfo, now: datetime) -> list[Duty]:
+    """Every roster's shift at `now` (the sitrep's "who was on duty"): by desk in the post's
+    order, each desk's roster of every regency first, then those naming regencies (`where`
+    their codes joined by ",")."""
+    rosters = sorted(config.rosters, key=lambda r: (_desk_order(r.desk), bool(r.regencies), r.regencies))
+    return [_duty(config, roster, ",".join(roster.regencies), now) for roster in rosters]
+
+
+def _desk_order(desk: str) -> tuple[bool, int, str]:
+    """The post's desks in their order (KPU, Bawaslu, Polri), any other after them."""
+    return (desk not in AGENCIES, AGENCIES.index(desk) if desk in AGENCIES else 0, desk)
+
+
+def _duty(config: ConfigInfo, roster: RosterInfo, where: str, now: datetime) -> Duty:
+    known = {p.name: p for p in config.people}
+    shift = shift_at(roster, now, config.tz)
+    people = tuple(known.get(name) or PersonInfo(name=name, agency=roster.desk) for name in shift.people)
+    return Duty(roster.desk, where, people, shift.supervisor, shift.start, shift.end, shift_ends(shift, now, config.tz))
 
 
 @dataclass

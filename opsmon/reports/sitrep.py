@@ -39,7 +39,7 @@ from opsmon.core.records import SEVERITIES, ConfigInfo, Incident
 from opsmon.core.state import State
 from opsmon.core.text import for_terminal
 from opsmon.core.urgency import event_text, is_escalated, waiting_since
-from opsmon.core.view import condition
+from opsmon.core.view import condition, every_duty
 from opsmon.reports.words import Words, doc_tz
 
 FORMATS = ("text", "md", "json", "pdf")
@@ -316,6 +316,20 @@ def build(
             "regencies": {r.code: r.short for r in config.regencies},
         },
     }
+    if config.rosters:
+        # Who was on duty as the period ended: each roster's shift then (issue 25: the sitrep names the shift).
+        doc["duty"] = [
+            {
+                "desk": duty.desk,
+                "regencies": duty.where.split(",") if duty.where else [],
+                "start": duty.start,
+                "end": duty.end,
+                "until": format_ts(duty.until),
+                "people": [{"name": _clean(p.name), "agency": _clean(p.agency), "position": _clean(p.position)} for p in duty.people],
+                "supervisor": _clean(duty.supervisor) or None,
+            }
+            for duty in every_duty(config, now)
+        ]
     if exercise is not None:
         # A training exercise's report says so on its first line: never taken for a real night's.
         doc["exercise"] = {"name": _clean(exercise.name), "speed": exercise.speed}
@@ -399,6 +413,12 @@ def render_text(doc: dict[str, Any], lang: str = "id", *, limit: int = TEXT_LIMI
             out.append(tr("sitrep.more", count=len(escalated) - len(shown)))
         resolved = [(head, rest[:1]) for head, rest in (w.resolved(r) for r in inc["resolved"])]  # its title, not the resolution
         out += ["", f"*{tr('sitrep.resolved', count=len(resolved))}*", *cut(resolved, keep)]
+        if "duty" in doc:
+            duty = w.duty()
+            shown = duty if keep is None else duty[: max(1, keep)]
+            out += ["", f"*{w.duty_heading()}*", *shown]
+            if len(shown) < len(duty):
+                out.append(tr("sitrep.more", count=len(duty) - len(shown)))
         out += ["", *w.closing()]
         return out
 
@@ -463,6 +483,8 @@ def render_md(doc: dict[str, Any], lang: str = "id") -> str:
             out.append(f"- **{_md_escape(head_line)}**  ")
             # A note's own line breaks stay lines of the item (each escaped as a line start).
             out += [f"  {_md_escape(part, line_start=True)}  " for line in rest for part in line.split("\n")]
+    if "duty" in doc:
+        out += ["", f"## {_md_escape(w.duty_heading())}", "", *(f"- {_md_escape(line, line_start=True)}" for line in w.duty())]
     closing = w.closing()
     out += ["", f"{_md_escape(closing[0], line_start=True)}", "", *(f"{_md_escape(line, line_start=True)}  " for line in closing[1:])]
     return "\n".join(out) + "\n"

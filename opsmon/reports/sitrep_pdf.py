@@ -138,6 +138,10 @@ def render_pdf(doc: dict[str, Any], lang: str = "id", *, shape: ProvinceShape | 
     section(tr("sitrep.summary"))
     for line in w.summary():
         text(line)
+    if "duty" in doc:  # who was on duty as the period ended: on the signed page
+        section(w.duty_heading())
+        for line in w.duty():
+            text(line)
     _closing(pdf, w.closing(), bool((doc.get("signatory") or {}).get("name")))
     pdf.add_page()
     text(tr("sitrep.attachment", title=title), 12, "B", 7, "C")

@@ -117,6 +117,22 @@ class Words:
         lines += [line for line in (sign.get("position"), sign.get("name"), sign.get("rank")) if line]
         return lines
 
+    def duty_heading(self) -> str:
+        """ "Piket jaga pukul 21:30 WITA": the shifts in force as the period ended."""
+        return self.tr("sitrep.duty", time=_local(self.end, self.tz))
+
+    def duty(self) -> list[str]:
+        """A line per roster: "Polri Tanah Bumbu: Brigpol Andi (19:00-07:00), pengawas AKP Budi"."""
+        lines = []
+        for shift in self.doc.get("duty") or []:
+            where = " ".join(self.regency(code) for code in shift["regencies"])
+            names = ", ".join(p["name"] for p in shift["people"])
+            line = self.tr("sitrep.duty_line", desk=f"{shift['desk']} {where}".strip(), people=names, start=shift["start"], end=shift["end"])
+            if shift.get("supervisor"):
+                line += self.tr("sitrep.duty_supervisor", name=shift["supervisor"])
+            lines.append(line)
+        return lines
+
     def progress(self) -> list[str]:
         p, tr, lang = self.doc["progress"], self.tr, self.lang
         tps, kec, plen = p["tps"], p["kecamatan"], p["regency_plenaries"]
