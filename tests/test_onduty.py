@@ -146,11 +146,11 @@ async def test_the_header_names_who_is_on_duty_for_a_tanah_bumbu_officer_and_mov
             await until(pilot, lambda: "Piket" in duty_line(app))
             # 21:00 WITA: Tanah Bumbu's own Polri roster (not the province's Iptu Rudi), until 07:00.
             line = duty_line(app)
-            assert line.strip() == "Piket Polri Tanah Bumbu: Brigpol Andi Saputra (Polres Tanah Bumbu) s.d. 07:00"
+            assert line.strip() == "Piket Polri: Brigpol Andi Saputra (Polres Tanah Bumbu) s.d. 07:00"
             assert "Rudi" not in line and "Siti" not in line  # another roster, another desk
             clock.advance(hours=10)  # 07:00 WITA: the handover
             await until(pilot, lambda: "Sari" in duty_line(app))
-            assert duty_line(app).strip() == "Piket Polri Tanah Bumbu: Bripka Sari Wulandari (Polres Tanah Bumbu) s.d. 19:00"
+            assert duty_line(app).strip() == "Piket Polri: Bripka Sari Wulandari (Polres Tanah Bumbu) s.d. 19:00"
             assert "Andi" not in duty_line(app)
 
 

@@ -91,9 +91,12 @@ class HeaderBar(Widget):
             line = self._duty_line(duties, with_position, None)
             if line.cell_len <= width:
                 return line
-        names = sum(len(d.people) for d in duties)
-        spare = width - self._duty_line(duties, False, 0).cell_len
-        line = self._duty_line(duties, False, max(3, spare // max(1, names)))
+        # The longest names give way first: each name at most `cap` cells, the largest cap that fits.
+        longest = max((len(p.name) for d in duties for p in d.people), default=0)
+        for cap in range(longest - 1, 2, -1):
+            line = self._duty_line(duties, False, cap)
+            if line.cell_len <= width:
+                return line
         line.truncate(width, overflow="ellipsis")  # many desks at 80 columns: the last names give way
         return line
 
@@ -110,7 +113,9 @@ class HeaderBar(Widget):
         if shared_end:
             line.append(" " + until(duties[0]))
         for duty in duties:
-            where = f" {self.lookup.regency_short(duty.where)}" if duty.where and self.lookup is not None else ""
+            # A regency's own roster says whose, unless the officer's ground is that one regency.
+            named = duty.where and self.lookup is not None and self.ground.regencies != {duty.where}
+            where = f" {self.lookup.regency_short(duty.where)}" if named and self.lookup is not None else ""
             label = for_terminal(duty.desk + where)
             line.append(f" {label}: " if len(duties) == 1 else f" · {label}: ")
             for k, person in enumerate(duty.people):
