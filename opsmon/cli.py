@@ -526,6 +526,7 @@ def _run_tui(args: argparse.Namespace) -> int:
             regencies=regencies,
             desk=desk,
             desks=desks,
+            rosters=config.rosters,
             remember_in=state_dir(),
         )
     )

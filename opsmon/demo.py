@@ -174,6 +174,7 @@ async def demo(
                 sitrep_folder=config.sitrep_folder(),
                 bell=bell,
                 desks=config.desks(),  # the palette's "Fokus meja: ..."
+                rosters=config.rosters,  # the handover screen's shift
             )
             await app.run_async()
             await _stop(task, stop)

@@ -8,7 +8,7 @@ and the queue's filters.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 
@@ -461,7 +461,7 @@ def handover_sheet(
     stages: Iterable[StageRow],
     *,
     desk: str,
-    desks: dict[str, str],
+    desks: Mapping[str, str],
     regencies: Iterable[str] | None,
     rosters: Iterable[Roster],
     tz: tzinfo,

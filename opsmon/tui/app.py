@@ -34,11 +34,12 @@ from opsmon.client.failures import ClientError
 from opsmon.client.handshake import URLs, new_command_id, url_list
 from opsmon.core.clock import utc_now
 from opsmon.core.config import SitrepSettings
-from opsmon.core.events import ExerciseClockChanged, IncidentEscalated, IncidentReported, IncidentUnsnoozed
+from opsmon.core.events import ExerciseClockChanged, IncidentEscalated, IncidentReported, IncidentUnsnoozed, ShiftHandover
 from opsmon.core.exits import EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE
 from opsmon.core.fold import concerns
 from opsmon.core.geo import ProvinceShape
 from opsmon.core.i18n import WITA, Translator, local_time, translate_failure, translate_refusal, who
+from opsmon.core.people import Roster
 from opsmon.core.protocol import Event, History, Result, RosterInfo, Welcome
 from opsmon.core.records import SEVERITIES, Incident
 from opsmon.core.state import State
@@ -58,6 +59,7 @@ from opsmon.tui.palette import ActionCommands, OpsmonPalette, commands
 from opsmon.tui.remembered import Remembered, recall, remember
 from opsmon.tui.screens.dashboard import DashboardScreen
 from opsmon.tui.screens.detail import IncidentScreen
+from opsmon.tui.screens.handover import HandoverScreen
 from opsmon.tui.screens.help import HelpScreen, key_rows
 from opsmon.tui.screens.modals import ConfirmQuit
 from opsmon.tui.screens.regency import RegencyScreen
@@ -113,6 +115,7 @@ class OpsmonApp(Scoped, App[int]):
         regencies: tuple[str, ...] | None = None,
         desk: str | None = None,
         desks: dict[str, frozenset[str]] | None = None,
+        rosters: tuple[Roster, ...] = (),
         remember_in: Path | None = None,
     ) -> None:
         super().__init__()
@@ -121,6 +124,7 @@ class OpsmonApp(Scoped, App[int]):
         # else the token's own regencies; desk "" is every desk. `desks` is the config's desk -> its categories.
         self._asked = (regencies, desk) if regencies is not None or desk is not None else None
         self.desks = desks or {}
+        self.rosters = rosters  # the local config's [[rosters]]: when the desk's shift began (the handover screen)
         self.remember_in = remember_in
         self.ground = Focus()
         self._focus_set = False
@@ -395,6 +399,8 @@ class OpsmonApp(Scoped, App[int]):
         for event in events:
             if isinstance(event.data, IncidentUnsnoozed) and event.actor.name == "system" and not event.actor.agency:
                 self._announce_woken(event.data.incident)
+            elif isinstance(event.data, ShiftHandover) and event.actor != me:
+                self._announce_handover(event, event.data)
         alerts = [e for e in events if alerting(e) and e.actor != me and self._in_focus(e)]
         clock = time.monotonic()
         if alerts and self.fast_forward:
@@ -464,6 +470,14 @@ class OpsmonApp(Scoped, App[int]):
         regency = self.lookup.regency_short(incident.regency) if self.lookup else incident.regency
         text = self.tr("alert.woke", id=incident.id, regency=regency, title=incident.title)
         self.say(text, warning=True, timeout=20, replacing=incident_id, group="woke", incident=incident.id)
+
+    def _announce_handover(self, event: Event, data: ShiftHandover) -> None:
+        """Another officer handed the officer's desk over, or took it: said once (the handover screen names it too)."""
+        mine = self.ground.desk or (self.welcome.user.agency if self.welcome is not None else None)
+        if data.desk != mine or self.is_wall:
+            return
+        what = self.tr(f"handover.done.{data.step}", time=local_time(event.ts, self.tz), who=who(event.actor))
+        self.say(self.tr("handover.told", desk=data.desk, what=what), warning=True, timeout=20, replacing=("handover", data.desk))
 
     def ring(self) -> None:
         """The terminal bell, at most once per `bell_interval` seconds: a burst rings once."""
@@ -568,6 +582,10 @@ class OpsmonApp(Scoped, App[int]):
         if not isinstance(self.screen, SitrepScreen):
             self.push_screen(in_language(SitrepScreen, self.lang)())
 
+    def open_handover(self) -> None:
+        if not isinstance(self.screen, HandoverScreen):
+            self.push_screen(in_language(HandoverScreen, self.lang)())
+
     def open_detail(self, incident_id: int) -> None:
         self.push_screen(in_language(IncidentScreen, self.lang)(incident_id))
 
@@ -659,6 +677,7 @@ def run_tui(
     regencies: tuple[str, ...] | None = None,
     desk: str | None = None,
     desks: dict[str, frozenset[str]] | None = None,
+    rosters: tuple[Roster, ...] = (),
     remember_in: Path | None = None,
 ) -> int:
     """Run the client until the officer quits. Returns the exit code; when the
@@ -682,6 +701,7 @@ def run_tui(
         regencies=regencies,
         desk=desk,
         desks=desks,
+        rosters=rosters,
         remember_in=remember_in,
     )
     app.run()  # a refused token or an unreachable server: Textual prints the app's exit message
