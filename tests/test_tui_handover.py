@@ -125,7 +125,7 @@ async def test_the_outgoing_officer_sees_what_is_open_and_hands_it_over(tmp_path
 
         await pilot.press("c")
         await until(pilot, lambda: isinstance(app.screen, NoteModal))
-        assert "Serahkan jaga meja Polri (shift 19:00-07:00, 2 insiden terbuka)?" in shown(app)
+        assert "Serahkan jaga meja Polri (2 insiden terbuka)?" in shown(app)
         await pilot.press(*"Pantau #1", "enter")
         await until(pilot, lambda: isinstance(app.screen, HandoverScreen))
         assert await handovers(server) == [("polisi", "Polri", "confirm", [1, 3], "Pantau #1")]
@@ -146,7 +146,7 @@ async def test_the_incoming_officer_takes_over_from_their_own_screen(tmp_path: P
             await until(pilot, lambda: "Insiden terbuka: 2" in shown(app))
             await pilot.press("t")
             await until(pilot, lambda: isinstance(app.screen, NoteModal))
-            assert "Terima jaga meja Polri (shift 19:00-07:00, 2 insiden terbuka)?" in shown(app)
+            assert "Terima jaga meja Polri (2 insiden terbuka)?" in shown(app)
             await pilot.press("enter")  # no note: the dialog sends it as it is
             await until(pilot, lambda: isinstance(app.screen, HandoverScreen))
             await until(pilot, lambda: "Diterima 21:20 WITA oleh Bawaslu/officer" in shown(app))
@@ -178,6 +178,12 @@ async def test_the_handover_fits_80x24_without_colour(tmp_path: Path, monkeypatc
         assert "SERAH TERIMA JAGA meja Polri" in text and "#3 Tanah Bumbu TINGGI · BELUM di-ack" in text
         assert "Esc" in lines[-1] or "esc" in lines[-1]
         assert "Serahkan" in lines[-1] and "Terima" in lines[-1]
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, NoteModal))
+        await settle(pilot)
+        assert "Serahkan jaga meja Polri (2 insiden terbuka)?" in shown(app)  # the question whole
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, HandoverScreen))
         await pilot.press("question_mark")
         await settle(pilot)
         assert "Serahkan" in shown(app) and "Terima" in shown(app)

@@ -153,14 +153,9 @@ CATALOG: dict[str, dict[str, str]] = {
     "handover.none_yet": {"id": "Shift ini belum diserahkan.", "en": "This shift has not been handed over yet."},
     "handover.done.confirm": {"id": "Diserahkan {time} oleh {who}", "en": "Handed over {time} by {who}"},
     "handover.done.accept": {"id": "Diterima {time} oleh {who}", "en": "Taken over {time} by {who}"},
-    "handover.ask.confirm": {
-        "id": "Serahkan jaga meja {desk} (shift {shift}, {n} insiden terbuka)? Catatan untuk jaga berikutnya (boleh kosong):",
-        "en": "Hand over desk {desk} (shift {shift}, {n} open incidents)? A word for the next shift (may be empty):",
-    },
-    "handover.ask.accept": {
-        "id": "Terima jaga meja {desk} (shift {shift}, {n} insiden terbuka)? Catatan (boleh kosong):",
-        "en": "Take over desk {desk} (shift {shift}, {n} open incidents)? A note (may be empty):",
-    },
+    # A dialog's prompt is one line of at most 58 columns at 80x24: the shift is on the screen behind it.
+    "handover.ask.confirm": {"id": "Serahkan jaga meja {desk} ({n} insiden terbuka)?", "en": "Hand over desk {desk} ({n} open incidents)?"},
+    "handover.ask.accept": {"id": "Terima jaga meja {desk} ({n} insiden terbuka)?", "en": "Take over desk {desk} ({n} open incidents)?"},
     "handover.readonly": {
         "id": "Token penampil hanya boleh melihat: serah terima dikonfirmasi dan diterima oleh petugas jaga.",
         "en": "A viewer token may only look: the officers on duty confirm and accept the handover.",

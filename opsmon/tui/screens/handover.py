@@ -51,6 +51,7 @@ class HandoverScreen(LiveScreen):
         self._shown: tuple[object, ...] | None = None
 
     def compose(self) -> ComposeResult:
+        yield Static(id="handover-title")
         yield Static(id="handover-scope")
         yield Static(id="handover-done")
         with VerticalScroll(id="handover-body"):
@@ -119,8 +120,10 @@ class HandoverScreen(LiveScreen):
         self.sheet = handover_sheet(
             incidents, app.state.stages.values(), desk=self.desk, desks=desks, regencies=regencies, rosters=app.rosters, tz=app.tz, now=now
         )
+        (_, title), *lines = handover_lines(self.sheet, welcome.config, app.lang)
+        self.query_one("#handover-title", Static).update(Text(title, self.style_for("strong")))
         body = Text()
-        for n, (kind, line) in enumerate(handover_lines(self.sheet, welcome.config, app.lang)):
+        for n, (kind, line) in enumerate(lines):
             style = STYLES.get(kind)
             body.append(("\n" if n else "") + line, self.style_for(style) if style else "")
         self.query_one("#handover-text", Static).update(body)
@@ -171,7 +174,7 @@ class HandoverScreen(LiveScreen):
         async def send(note: str) -> str | None:
             return await self._send(desk, step, note)
 
-        prompt = app.tr(f"handover.ask.{step}", desk=desk, shift=sheet.shift or "-", n=len(sheet.open))
+        prompt = app.tr(f"handover.ask.{step}", desk=desk, n=len(sheet.open))
         app.push_screen(NoteModal(prompt, app.tr, required=False, send=send))
 
     async def _send(self, desk: str, step: Step, note: str) -> str | None:
