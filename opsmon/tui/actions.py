@@ -128,7 +128,7 @@ ACTIONS: tuple[Action, ...] = (
     # The province: the map and the sitrep work on the wall too.
     Action("toggle_map", "key.map", (_on("m", DASHBOARD, footer=True),), viewer=True),
     Action("sitrep", "key.sitrep", (_on("p", DASHBOARD, footer=True),), viewer=True),
-    Action("handover", "key.handover", (_on("H", DASHBOARD, REGENCY, footer=True),), help="palette.handover", palette="palette.handover", viewer=True),
+    Action("handover", "key.handover", (_on("H", DASHBOARD, REGENCY),), help="palette.handover", palette="palette.handover", viewer=True),
     Action("regency_detail", "key.regency_detail", (_on("d", DASHBOARD),)),
     # The palette offers one "focus regency: <name>" per regency instead (opsmon.tui.palette).
     Action("focus_regency", "key.regency_keys", (_on("1,2,3,4,5,6,7,8,9,0", DASHBOARD),), palette="key.regency", numbered=True),
