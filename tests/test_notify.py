@@ -619,7 +619,7 @@ def test_the_outgoing_officer_confirms_the_handover_and_the_incoming_one_accepts
         assert run("handover", "--confirm", "--note", "Pantau #1", token="polisi") == 0
         out = capsys.readouterr().out
         assert out.startswith("SERAH TERIMA JAGA meja Polri, shift ")
-        assert "Insiden terbuka: 1\n#1 Tanah Bumbu KRITIS · BELUM di-ack · penanggung jawab - · batas ack " in out  # the KPU desk's #2 is not Polri's
+        assert "Insiden terbuka: 1\n#1 Tanah Bumbu KRITIS · BELUM di-ack · penanggung jawab - · tenggat " in out  # the KPU desk's #2 is not Polri's
         assert "Polri/polisi: Personel Polres meluncur" in out
         assert "Tahapan terhambat: 1\n   Banjar Rekapitulasi kecamatan (PPK) 0/20: Listrik padam" in out
         assert out.rstrip().endswith("serah terima dikonfirmasi (seq 5)")

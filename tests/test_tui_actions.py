@@ -43,14 +43,14 @@ async def test_the_wall_is_offered_only_what_a_viewer_may_use_and_refuses_the_re
     async with app.run_test(size=(200, 60)) as pilot:
         await settle(pilot)
         titles = {c.title for c in commands(app, app.screen)}
-        assert titles == _offered(DASHBOARD, viewer=True, tr=tr) == {tr("key.help"), tr("key.quit"), tr("key.redraw")}
+        assert titles == _offered(DASHBOARD, viewer=True, tr=tr) == {tr("key.help"), tr("key.quit"), tr("key.redraw"), tr("key.handover")}
         # Whatever runs it (a key, the palette, a script), an action a viewer may not use does nothing.
         before = app.dashboard.filter.unacked_only
         await app.dashboard.run_action("toggle_unacked")
         await app.dashboard.run_action("ack")
         await settle(pilot)
         assert app.dashboard.filter.unacked_only == before and type(app.screen).__name__ == "DashboardScreen"
-        assert {"toggle_map", "sitrep", "help", "quit", "back"} <= VIEWER_ACTIONS and "ack" not in VIEWER_ACTIONS
+        assert {"toggle_map", "sitrep", "handover", "help", "quit", "back"} <= VIEWER_ACTIONS and "ack" not in VIEWER_ACTIONS
 
 
 @pytest.mark.parametrize(("lang", "help_word", "back"), [("id", "? Bantuan", "esc Kembali"), ("en", "? Help", "esc Back")])
@@ -74,7 +74,7 @@ async def test_every_screens_footer_speaks_the_officers_language(lang: str, help
         # its incidents obey the queue's keys (issue 21 item 9).
         queue_keys = {"j / ↓", "k / ↑", "g / home", "G / end", "^d", "^u", "^f / pgdn", "^b / pgup", "⏎", "space"}
         verbs = {"a", "e", "n", "r", "o", "z", "t", "T", "s", "U", "M"}
-        assert set(rows) == {"?", "q / ^q / ^c", "esc", "^p", "^l"} | queue_keys | verbs, rows
+        assert set(rows) == {"?", "q / ^q / ^c", "esc", "^p", "^l", "H"} | queue_keys | verbs, rows  # H: the shift handover
 
 
 async def test_a_refused_token_says_why_once_in_one_line_after_the_terminal_is_back(server: Running, capfd: pytest.CaptureFixture[str]) -> None:

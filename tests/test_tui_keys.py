@@ -175,7 +175,7 @@ async def test_the_wall_lists_and_obeys_only_what_works_there() -> None:
     async with app.run_test(size=(200, 60)) as pilot:
         await settle(pilot)
         rows = dict(key_rows(app, app.screen))
-        assert set(rows) == {"?", "q / ^q / ^c", "m", "p", "^p", "^l"}  # p: the sitrep, preview only
+        assert set(rows) == {"?", "q / ^q / ^c", "m", "p", "H", "^p", "^l"}  # p: the sitrep, preview only; H: the handover, to look
         await pilot.press("1", "tab", "j", "slash", "f", "u")  # none of these work on a display
         await settle(pilot)
         assert not app.dashboard.query(".-focused")

@@ -8,10 +8,11 @@ and the queue's filters.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 
+import msgspec
 from msgspec import UnsetType
 
 from opsmon.core.clock import parse_ts
@@ -27,10 +28,10 @@ from opsmon.core.events import (
     NotificationSent,
     StageUpdated,
 )
-from opsmon.core.i18n import Translator, local_datetime, who
+from opsmon.core.i18n import Translator, local_datetime, local_time, who
 from opsmon.core.people import roster_for, shift_at, shift_ends
 from opsmon.core.protocol import Event
-from opsmon.core.records import AGENCIES, Actor, ConfigInfo, Incident, PersonInfo, RosterInfo, StageInfo, StageRow, User
+from opsmon.core.records import AGENCIES, Actor, ConfigInfo, Incident, NoteEntry, PersonInfo, RosterInfo, StageInfo, StageRow, User
 from opsmon.core.records import SEVERITIES as SEVERITIES  # re-exported for the screens
 from opsmon.core.state import State
 from opsmon.core.text import for_terminal
@@ -526,3 +527,125 @@ def event_said(event: Event, lookup: Lookup, tr: Translator, tz: tzinfo) -> str:
         case IncidentMerged(into=into):
             return tr("event.into", id=into) + note
     return event_summary(event, tz)
+
+
+# --- the shift handover: `opsmon handover` prints it, the handover screen (H) shows it ---------
+
+WITHOUT_ROSTER = timedelta(hours=12)  # a desk without a [[rosters]] entry: its "shift" is the last 12 hours
+
+
+@dataclass(frozen=True)
+class HandoverItem:
+    """An incident the shift leaves open, and the notes written on it since the shift began."""
+
+    incident: Incident
+    notes: tuple[NoteEntry, ...]
+
+
+@dataclass(frozen=True)
+class HandoverSheet:
+    """What a desk's shift leaves open in the officer's regencies: one computation,
+    printed by `opsmon handover` and shown by the handover screen (handover_lines)."""
+
+    desk: str
+    shift: str  # the roster's shift in force, "19:00-07:00"; "" without a roster
+    began: datetime
+    open: tuple[HandoverItem, ...]  # most urgent first
+    blocked: tuple[StageRow, ...]
+
+
+def shift_began(rosters: Iterable[RosterInfo], desk: str, now: datetime, tz: tzinfo) -> tuple[datetime, str]:
+    """When the desk's shift in force began, and its span ("19:00-07:00"; "" without a roster).
+    The roster is the desk's for every regency, as the server's `handover` decides it."""
+    roster = roster_for(rosters, desk, "")
+    if roster is None:
+        return now - WITHOUT_ROSTER, ""
+    shift = shift_at(roster, now, tz)
+    local = now.astimezone(tz)
+    hours, minutes = (int(part) for part in shift.start.split(":"))
+    start = local.replace(hour=hours, minute=minutes, second=0, microsecond=0)
+    if start > local:
+        start -= timedelta(days=1)
+    return start, f"{shift.start}-{shift.end}"
+
+
+def handover_sheet(
+    incidents: Iterable[Incident],
+    stages: Iterable[StageRow],
+    *,
+    desk: str,
+    desks: Mapping[str, str],
+    regencies: Iterable[str] | None,
+    rosters: Iterable[RosterInfo],
+    tz: tzinfo,
+    now: datetime,
+) -> HandoverSheet:
+    """The desk's unresolved incidents (by their category's desk, "KPU" for an unknown
+    one, as the server's `handover` counts them) and blocked stages in `regencies`
+    (None: the province); `desks` maps a category to its desk."""
+    began, span = shift_began(rosters, desk, now, tz)
+    scope = set(regencies) if regencies is not None else None
+    mine = sorted(
+        (i for i in incidents if i.status != "resolved" and desks.get(i.category, "KPU") == desk and (scope is None or i.regency in scope)),
+        key=urgency_key,
+    )
+    items = tuple(HandoverItem(i, tuple(note for note in i.notes if parse_ts(note.ts) >= began)) for i in mine)
+    blocked = tuple(row for row in stages if row.status == "blocked" and (scope is None or row.regency in scope))
+    return HandoverSheet(desk=desk, shift=span, began=began, open=items, blocked=blocked)
+
+
+def with_all_notes(live: Incident, whole: Incident | None) -> Incident:
+    """The live incident with the notes a snapshot left out (`notes_before`), taken from
+    `whole` (the server's answer to `incidents`, every note up to then): notes are only
+    ever appended, so the live ones past `whole`'s count are the newer ones."""
+    if whole is None or not live.notes_before:
+        return live
+    newer = live.notes_before + len(live.notes) - len(whole.notes)
+    return msgspec.structs.replace(live, notes=[*whole.notes, *(live.notes[-newer:] if newer > 0 else [])], notes_before=0)
+
+
+# What each line of the handover is, for a screen that styles them (the text says it all: NO_COLOR).
+HANDOVER_KINDS = ("title", "heading", "unacked", "incident", "detail", "note", "stage")
+
+
+def handover_lines(sheet: HandoverSheet, config: ConfigInfo, lang: str) -> list[tuple[str, str]]:
+    """The handover as the officers read it, (kind, text) a line, in the post's language;
+    wire text drawn through for_terminal. `opsmon handover` prints the texts."""
+    tr = Translator(lang)
+    tz = config.tz
+    lines = [
+        ("title", tr("handover.title", desk=sheet.desk, shift=sheet.shift or "-", began=local_time(sheet.began, tz))),
+        ("heading", tr("handover.open", n=len(sheet.open))),
+    ]
+    for item in sheet.open:
+        incident = item.incident
+        regency = config.regency(incident.regency)
+        severity = config.severity(incident.severity)
+        label = severity.label.get(lang).upper() if severity is not None else incident.severity
+        status = tr("handover.unacked") if incident.status == "open" else tr("handover.acked", who=who(incident.acknowledged_by))
+        level = f" L{incident.level}" if incident.level else ""
+        owner = who(incident.owner) if incident.owner else "-"
+        due = ack_deadline(incident)
+        deadline = local_time(due, tz) if due is not None else "-"
+        text = (
+            f"#{incident.id} {for_terminal(regency.short if regency else incident.regency)} {for_terminal(label)}{level} · {status} · "
+            + tr("handover.owner", owner=owner)
+            + " · "
+            + tr("handover.deadline", time=deadline)
+        )
+        lines.append(("unacked" if incident.status == "open" else "incident", text))
+        lines.append(("detail", f"   {for_terminal(incident.title)}"))
+        lines += [("note", f"   {local_time(note.ts, tz)} {who(note.by)}: {for_terminal(note.text)}") for note in item.notes]
+    lines.append(("heading", tr("handover.blocked", n=len(sheet.blocked))))
+    province = config.province.name if config.province is not None else ""
+    for row in sheet.blocked:
+        regency = config.regency(row.regency)
+        stage = config.stage(row.stage)
+        name = regency.short if regency else province
+        lines.append(
+            (
+                "stage",
+                f"   {for_terminal(name)} {for_terminal(stage.label.get(lang) if stage else row.stage)} {row.done}/{row.total}: {for_terminal(row.note or '-')}",
+            )
+        )
+    return lines

@@ -25,6 +25,7 @@ DASHBOARD = "dashboard"
 DETAIL = "detail"
 REGENCY = "regency"
 SITREP = "sitrep"
+HANDOVER = "handover"
 QUEUE = "queue"
 HELP = "help"
 APP = "app"
@@ -66,13 +67,19 @@ def _on(keys: str, *scopes: str, footer: bool = False, priority: bool = False) -
 ACTIONS: tuple[Action, ...] = (
     # First, so the footer keeps them however narrow the terminal.
     Action(
-        "help", "key.help", (_on("question_mark", DASHBOARD, DETAIL, REGENCY, footer=True),), help="palette.help", palette="palette.help", viewer=True, app=True
+        "help",
+        "key.help",
+        (_on("question_mark", DASHBOARD, DETAIL, REGENCY, HANDOVER, footer=True),),
+        help="palette.help",
+        palette="palette.help",
+        viewer=True,
+        app=True,
     ),
     # ctrl+c quits too: officers press it by reflex, and the demo promises it.
     Action(
         "quit",
         "key.quit",
-        (_on("q", DASHBOARD, DETAIL, footer=True), _on("q", REGENCY, SITREP), _on("ctrl+q,ctrl+c", APP, priority=True)),
+        (_on("q", DASHBOARD, DETAIL, footer=True), _on("q", REGENCY, SITREP, HANDOVER), _on("ctrl+q,ctrl+c", APP, priority=True)),
         help="palette.quit",
         palette="palette.quit",
         viewer=True,
@@ -81,7 +88,11 @@ ACTIONS: tuple[Action, ...] = (
     Action("command_palette", "key.palette", (_on("ctrl+p", APP, priority=True),), viewer=True, app=True),
     Action("redraw", "key.redraw", (_on("ctrl+l", APP),), help="palette.redraw", palette="palette.redraw", viewer=True, app=True),
     Action("write", "key.write", (_on("w", SITREP, footer=True),)),  # the wall only previews the sitrep
-    Action("back", "key.back", (_on("escape", DETAIL, REGENCY, SITREP, footer=True),), viewer=True),
+    # The shift handover: the outgoing officer hands over, the incoming one takes over. A
+    # viewer's key says why it may not (the screen lets the key through to say so).
+    Action("confirm_handover", "key.handover_confirm", (_on("c", HANDOVER, footer=True),)),
+    Action("accept_handover", "key.handover_accept", (_on("t", HANDOVER, footer=True),)),
+    Action("back", "key.back", (_on("escape", DETAIL, REGENCY, SITREP, HANDOVER, footer=True),), viewer=True),
     Action("close", "key.back", (_on("escape,question_mark,q", HELP),), viewer=True),
     # Moving in the queue, as in less and k9s (the arrows are the queue's own).
     Action("cursor_down", "key.down", (_on("j", DASHBOARD, REGENCY), _on("down", QUEUE))),
@@ -117,6 +128,7 @@ ACTIONS: tuple[Action, ...] = (
     # The province: the map and the sitrep work on the wall too.
     Action("toggle_map", "key.map", (_on("m", DASHBOARD, footer=True),), viewer=True),
     Action("sitrep", "key.sitrep", (_on("p", DASHBOARD, footer=True),), viewer=True),
+    Action("handover", "key.handover", (_on("H", DASHBOARD, REGENCY),), help="palette.handover", palette="palette.handover", viewer=True),
     Action("regency_detail", "key.regency_detail", (_on("d", DASHBOARD),)),
     # The palette offers one "focus regency: <name>" per regency instead (opsmon.tui.palette).
     Action("focus_regency", "key.regency_keys", (_on("1,2,3,4,5,6,7,8,9,0", DASHBOARD),), palette="key.regency", numbered=True),

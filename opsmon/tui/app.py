@@ -34,13 +34,14 @@ from opsmon.client.failures import ClientError
 from opsmon.client.handshake import URLs, new_command_id, url_list
 from opsmon.core.clock import utc_now
 from opsmon.core.config import SitrepSettings
-from opsmon.core.events import ExerciseClockChanged, IncidentEscalated, IncidentReported, IncidentUnsnoozed, NotificationFailed
+from opsmon.core.events import ExerciseClockChanged, IncidentEscalated, IncidentReported, IncidentUnsnoozed, NotificationFailed, ShiftHandover
 from opsmon.core.exits import EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE
 from opsmon.core.fold import concerns
 from opsmon.core.geo import ProvinceShape
 from opsmon.core.i18n import WITA, Translator, local_time, translate_failure, translate_refusal, who
 from opsmon.core.protocol import Event, History, Result, RosterInfo, Welcome
 from opsmon.core.records import SEVERITIES, Incident
+from opsmon.core.records import RosterInfo as DutyRoster  # protocol.RosterInfo is an exercise's trainees
 from opsmon.core.state import State
 from opsmon.core.text import for_terminal
 from opsmon.core.urgency import is_overdue
@@ -58,6 +59,7 @@ from opsmon.tui.palette import ActionCommands, OpsmonPalette, commands
 from opsmon.tui.remembered import Remembered, recall, remember
 from opsmon.tui.screens.dashboard import DashboardScreen
 from opsmon.tui.screens.detail import IncidentScreen
+from opsmon.tui.screens.handover import HandoverScreen
 from opsmon.tui.screens.help import HelpScreen, key_rows
 from opsmon.tui.screens.modals import ConfirmQuit
 from opsmon.tui.screens.regency import RegencyScreen
@@ -199,6 +201,11 @@ class OpsmonApp(Scoped, App[int]):
         if self._tz is not None:
             return self._tz
         return self.welcome.config.tz if self.welcome is not None else WITA
+
+    @property
+    def rosters(self) -> tuple[DutyRoster, ...]:
+        """The server's [[rosters]] (the welcome's): when a desk's shift began (the handover screen)."""
+        return self.welcome.config.rosters if self.welcome is not None else ()
 
     @property
     def is_wall(self) -> bool:
@@ -398,6 +405,8 @@ class OpsmonApp(Scoped, App[int]):
                 self._announce_woken(event.data.incident)
             elif isinstance(event.data, NotificationFailed) and self._in_focus(event):
                 self._announce_failed(event.data)
+            elif isinstance(event.data, ShiftHandover) and event.actor != me:
+                self._announce_handover(event, event.data)
         alerts = [e for e in events if alerting(e) and e.actor != me and self._in_focus(e)]
         clock = time.monotonic()
         if alerts and self.fast_forward:
@@ -477,6 +486,14 @@ class OpsmonApp(Scoped, App[int]):
         text = self.tr("alert.failed", level=failed.level, person=failed.person, scheme=failed.scheme, id=failed.incident, regency=regency)
         key = ("failed", failed.incident, failed.person, failed.channel)
         self.say(text, error=True, timeout=FAILED_NOTICE_SECONDS, replacing=key, group="failed", incident=failed.incident)
+
+    def _announce_handover(self, event: Event, data: ShiftHandover) -> None:
+        """Another officer handed the officer's desk over, or took it: said once (the handover screen names it too)."""
+        mine = self.ground.desk or (self.welcome.user.agency if self.welcome is not None else None)
+        if data.desk != mine or self.is_wall:
+            return
+        what = self.tr(f"handover.done.{data.step}", time=local_time(event.ts, self.tz), who=who(event.actor))
+        self.say(self.tr("handover.told", desk=data.desk, what=what), warning=True, timeout=20, replacing=("handover", data.desk))
 
     def ring(self) -> None:
         """The terminal bell, at most once per `bell_interval` seconds: a burst rings once."""
@@ -580,6 +597,10 @@ class OpsmonApp(Scoped, App[int]):
     def open_sitrep(self) -> None:
         if not isinstance(self.screen, SitrepScreen):
             self.push_screen(in_language(SitrepScreen, self.lang)())
+
+    def open_handover(self) -> None:
+        if not isinstance(self.screen, HandoverScreen):
+            self.push_screen(in_language(HandoverScreen, self.lang)())
 
     def open_detail(self, incident_id: int) -> None:
         self.push_screen(in_language(IncidentScreen, self.lang)(incident_id))

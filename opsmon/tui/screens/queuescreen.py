@@ -51,6 +51,10 @@ class QueueScreen(LiveScreen):
     def action_page_up(self) -> None:
         self.query_one(IncidentQueue).action_page_up()
 
+    def action_handover(self) -> None:
+        """H: the shift handover of the officer's desk and regencies."""
+        self.opsmon.open_handover()
+
     def action_open_detail(self) -> None:
         if self.selected_id is None:
             self.opsmon.say(self.opsmon.tr("nothing.selected"), warning=True)
