@@ -13,7 +13,9 @@ from msgspec.structs import replace
 
 from opsmon.client.session import Session
 from opsmon.core.config import Config, load_config
-from opsmon.core.protocol import IncidentDraft, Report
+from opsmon.core.events import ShiftHandover
+from opsmon.core.protocol import Handover, IncidentDraft, Report
+from opsmon.core.view import shift_began
 from opsmon.tui.app import OpsmonApp
 from server.auth import add_token
 from tests.helpers import CONFIG_PATH, FakeClock, Running, running_server
@@ -257,3 +259,25 @@ async def test_the_sitrep_names_who_was_on_duty_as_its_period_ended(tmp_path: Pa
         clock.advance(hours=10)  # 07:30: the handover happened; the next report names the day shift
         text, doc, md = await server.server.sitreps.write()
         assert "Polri Tanah Bumbu: Bripka Sari Wulandari (07:00-19:00), pengawas AKP Budi" in text.read_text(encoding="utf-8")
+
+
+async def test_a_polres_officer_hands_over_the_shift_of_the_regency_s_own_roster(tmp_path: Path, clock: FakeClock) -> None:
+    """The handover records the shift that holds for the officer's regencies (Tanah Bumbu's own
+    Polri roster, 19:00-07:00 at 21:00 WITA), not the province's roster (Iptu Rudi, 12:00-00:00),
+    which is what a province token hands over; the screen and `opsmon handover` name the same."""
+    config = post_config(tmp_path)
+    async with running_server(tmp_path, clock=clock, config=config) as server:
+        known = {r.code for r in config.regencies}
+        tanbu = await add_token(server.store, "tanbu", "officer", "Polri", ["6310"], known)
+        for n, token in enumerate((tanbu, server.tokens["admin"])):
+            session = await Session.open(server.url, token)
+            try:
+                result = await session.request(Handover(id=f"h-{n}", desk="Polri", step="confirm"))
+                assert result.ok, result
+            finally:
+                await session.close()
+        handovers = [e.data for e in await server.store.events_since(0) if isinstance(e.data, ShiftHandover)]
+        assert [h.shift for h in handovers] == ["19:00-07:00", "12:00-00:00"]
+        # The sheet the screen and the CLI print begins the same shift (21:00 WITA: at 19:00).
+        began, span = shift_began(config.info().rosters, "Polri", ["6310"], clock(), config.province.tz)
+        assert (span, began.astimezone(config.province.tz).strftime("%H:%M")) == ("19:00-07:00", "19:00")

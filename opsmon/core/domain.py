@@ -422,7 +422,7 @@ def _handover(state: State, command: Handover, scope: list[str] | None, now: dat
     if command.desk not in AGENCIES:
         raise DomainError("invalid", f"unknown desk {command.desk!r} (one of {', '.join(AGENCIES)})", reason="unknown_desk", params={"desk": command.desk})
     policy = rules.escalation
-    roster = policy.roster_for(command.desk, "")
+    roster = policy.roster_for_scope(command.desk, scope)
     shift = policy.shift_at(roster, now) if roster is not None else None
     desks = policy.desks
     left = sorted(

@@ -203,6 +203,17 @@ def roster_for(rosters: Iterable[R], desk: str, regency: str) -> R | None:
     return named or next((r for r in rosters if r.desk == desk and not r.regencies), None)
 
 
+def roster_for_scope(rosters: Iterable[R], desk: str, regencies: Iterable[str] | None) -> R | None:
+    """The desk's roster for an officer's regencies (None: the province): the one roster
+    every one of them falls under (a Polres officer's own regency roster), else the desk's
+    roster for every regency. One rule for the handover the server records and the screens."""
+    rosters = tuple(rosters)
+    found = {id(r): r for r in (roster_for(rosters, desk, regency) for regency in regencies or ()) if r is not None}
+    if len(found) == 1:
+        return next(iter(found.values()))
+    return roster_for(rosters, desk, "")
+
+
 def shift_at(roster: RosterInfo, now: datetime, tz: tzinfo | None) -> ShiftInfo:
     """The roster's shift at `now` (its minute in the province's time `tz`)."""
     local = now.astimezone(tz) if tz is not None else now
@@ -266,6 +277,9 @@ class Policy:
 
     def roster_for(self, desk: str, regency: str) -> Roster | None:
         return roster_for(self.rosters, desk, regency)
+
+    def roster_for_scope(self, desk: str, regencies: Iterable[str] | None) -> Roster | None:
+        return roster_for_scope(self.rosters, desk, regencies)
 
     def shift_at(self, roster: Roster, now: datetime) -> ShiftInfo:
         return shift_at(roster, now, self.tz)

@@ -29,7 +29,7 @@ from opsmon.core.events import (
     StageUpdated,
 )
 from opsmon.core.i18n import Translator, local_datetime, local_time, who
-from opsmon.core.people import roster_for, shift_at, shift_ends
+from opsmon.core.people import roster_for, roster_for_scope, shift_at, shift_ends
 from opsmon.core.protocol import Event
 from opsmon.core.records import AGENCIES, Actor, ConfigInfo, Incident, NoteEntry, PersonInfo, RosterInfo, StageInfo, StageRow, User
 from opsmon.core.records import SEVERITIES as SEVERITIES  # re-exported for the screens
@@ -554,10 +554,10 @@ class HandoverSheet:
     blocked: tuple[StageRow, ...]
 
 
-def shift_began(rosters: Iterable[RosterInfo], desk: str, now: datetime, tz: tzinfo) -> tuple[datetime, str]:
+def shift_began(rosters: Iterable[RosterInfo], desk: str, regencies: Iterable[str] | None, now: datetime, tz: tzinfo) -> tuple[datetime, str]:
     """When the desk's shift in force began, and its span ("19:00-07:00"; "" without a roster).
-    The roster is the desk's for every regency, as the server's `handover` decides it."""
-    roster = roster_for(rosters, desk, "")
+    The roster is the one for the regencies (people.roster_for_scope), as the server's `handover` decides it."""
+    roster = roster_for_scope(rosters, desk, regencies)
     if roster is None:
         return now - WITHOUT_ROSTER, ""
     shift = shift_at(roster, now, tz)
@@ -583,7 +583,8 @@ def handover_sheet(
     """The desk's unresolved incidents (by their category's desk, "KPU" for an unknown
     one, as the server's `handover` counts them) and blocked stages in `regencies`
     (None: the province); `desks` maps a category to its desk."""
-    began, span = shift_began(rosters, desk, now, tz)
+    regencies = tuple(regencies) if regencies is not None else None
+    began, span = shift_began(rosters, desk, regencies, now, tz)
     scope = set(regencies) if regencies is not None else None
     mine = sorted(
         (i for i in incidents if i.status != "resolved" and desks.get(i.category, "KPU") == desk and (scope is None or i.regency in scope)),

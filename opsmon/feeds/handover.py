@@ -67,7 +67,7 @@ async def run(args: argparse.Namespace, config: Config, session: Session) -> int
     if desk not in AGENCIES:
         raise FeedError(f"--desk: the token's agency {desk!r} is no desk; give --desk {' or '.join(AGENCIES)}", EXIT_USAGE)
     now = utc_now()
-    began, _ = shift_began(session.welcome.config.rosters, desk, now, config.province.tz)
+    began, _ = shift_began(session.welcome.config.rosters, desk, user.regencies, now, config.province.tz)
     try:
         # Every unresolved incident, and those resolved since the shift began: not the whole night's.
         result = await session.request(Incidents(id=new_command_id(), since=format_ts(began)), timeout=15.0)

@@ -86,7 +86,7 @@ class HandoverScreen(LiveScreen):
 
     def _began(self) -> datetime:
         app = self.opsmon
-        return shift_began(app.rosters, self.desk, app.now(), app.tz)[0]
+        return shift_began(app.rosters, self.desk, self.regencies(), app.now(), app.tz)[0]
 
     async def _load_notes(self) -> None:
         app = self.opsmon
