@@ -26,6 +26,7 @@ from opsmon.core.i18n import Translator, local_datetime, translate_refusal
 from opsmon.core.protocol import Command, ExerciseControl, Report, Result, StageUpdate
 from opsmon.core.records import AGENCIES, SEVERITIES
 from opsmon.feeds import handover as handover_cli
+from opsmon.feeds import notify as notify_cli
 from opsmon.feeds import triage as triage_cli
 from opsmon.feeds.feeder import LocalInvalid, check_category, check_severity, check_stage, check_urls, feeder_session, resolve_regency, stage_regency
 
@@ -282,6 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     triage_cli.add_parsers(commands, _feeder, _incident_id, _command_id_option)
     handover_cli.add_parser(commands, _feeder, _command_id_option)
+    notify_cli.add_parser(commands, _feeder)
 
     from opsmon.reports.sitrep_cli import add_parser as add_sitrep
 
@@ -709,12 +711,19 @@ def _dispatch(args: argparse.Namespace) -> int:
         return asyncio.run(_read(args, config))
     if args.command == "handover":
         return asyncio.run(_handover(args, config))
+    if args.command == "notify":
+        return asyncio.run(_notify(args, config))
     return asyncio.run(_send_one(args, config))
 
 
 async def _handover(args: argparse.Namespace, config: Config) -> int:
     async with feeder_session(_url(args, config), _token(args), cafile=_cafile(args, config), follow=True) as session:
         return await handover_cli.run(args, config, session)
+
+
+async def _notify(args: argparse.Namespace, config: Config) -> int:
+    async with feeder_session(_url(args, config), _token(args), cafile=_cafile(args, config)) as session:
+        return await notify_cli.run(args, config, session)
 
 
 async def _read(args: argparse.Namespace, config: Config) -> int:

@@ -436,9 +436,9 @@ def _check_config(config: Config) -> int:
 
 
 def _notify_test(config: Config, name: str) -> int:
-    """`notify test PERSON`: one test message to each of the person's channels, and each answer."""
-    from opsmon.core.i18n import Translator
-    from server.notify import load_channels, send
+    """`notify test PERSON`: one test message to each of the person's channels, and each
+    answer (server/notify.py's send_test, as the `notify_test` command of `opsmon notify test`)."""
+    from server.notify import load_channels, send_test
 
     person = next((p for p in config.people if p.name == name), None)
     if person is None:
@@ -447,13 +447,8 @@ def _notify_test(config: Config, name: str) -> int:
     channels = load_channels(config)[person.name]
     if not channels:
         return _fail(f"{person.name} has no channels_file: nothing to send to", EXIT_USAGE)
-    tr = Translator(config.province.language)
-    title, body = tr("notify.test_title"), tr("notify.test_body", name=person.name, post=config.sitrep.post)
-    if config.notify.contact:
-        body += f"\n{config.sitrep.post}: {config.notify.contact}"
     failed = 0
-    for channel in channels:
-        answer = send(channel, title, body, [f"opsmon-test-{channel.index}"], config.notify.timeout_seconds)
+    for channel, answer in asyncio.run(send_test(config, person.name, channels)):
         failed += not answer.ok
         print(f"{person.name} channel {channel.index} ({channel.scheme}): {'ok' if answer.ok else 'FAILED'}: {answer.text}")
     return EXIT_FAILED if failed else 0

@@ -37,11 +37,11 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from opsmon.core.clock import format_ts, parse_ts
+from opsmon.core.clock import parse_ts
 from opsmon.core.config import Config, ConfigError, config_relative
 from opsmon.core.domain import Decision
 from opsmon.core.events import IncidentEscalated, Notification, NotificationFailed, NotificationSent
-from opsmon.core.i18n import Translator
+from opsmon.core.i18n import Translator, local_time
 from opsmon.core.people import in_quiet_hours
 from opsmon.core.protocol import Event
 from opsmon.core.records import SEVERITIES, Incident
@@ -154,6 +154,44 @@ def send(channel: Channel, title: str, body: str, keys: list[str], timeout: floa
         said = [line for line in said if not line.startswith("Notifying ")] or said
     text = said[-1] if said else ("sent" if ok else "not sent")
     return Answer(ok, _clean(text, (url, channel.url)))
+
+
+async def send_bounded(channel: Channel, title: str, body: str, keys: list[str], timeout: float) -> Answer:
+    """`send` in a thread, off the event loop, and never longer than the channel's
+    timeout allows (connect and read, and a margin): past it, a failed answer."""
+    bound = timeout * 2 + 5
+    try:
+        async with asyncio.timeout(bound):
+            return await asyncio.to_thread(send, channel, title, body, keys, timeout)
+    except TimeoutError:
+        return Answer(False, f"no answer within {bound:g} s")
+
+
+# --- the IT officer's test message (`opsmon-server notify test`, `opsmon notify test`) ---
+
+
+def compose_test(config: Config, person: str, exercise: str | None = None) -> tuple[str, str]:
+    """Title and body of a test message, in the province's language; an exercise
+    server says `[LATIHAN name]` first, as every message of its notifier does."""
+    tr = Translator(config.province.language)
+    title, body = tr("notify.test_title"), tr("notify.test_body", name=person, post=config.sitrep.post)
+    if config.notify.contact:
+        body += f"\n{config.sitrep.post}: {config.notify.contact}"
+    if exercise is not None:
+        drill = tr("notify.exercise", name=for_terminal(exercise))
+        title, body = f"{drill} {title}", f"{drill}\n{body}"
+    return title, body
+
+
+async def send_test(config: Config, person: str, channels: Iterable[Channel], exercise: str | None = None) -> list[tuple[Channel, Answer]]:
+    """One test message to each of the person's channels, all at once (each in its
+    own thread, bounded by the channel's timeout); each channel's answer, in order.
+    It writes nothing: a test is not a notification the log owes anyone."""
+    title, body = compose_test(config, person, exercise)
+    timeout = config.notify.timeout_seconds
+    chosen = list(channels)
+    answers = await asyncio.gather(*(send_bounded(c, title, body, [f"opsmon-test-{c.index}"], timeout) for c in chosen))
+    return list(zip(chosen, answers, strict=True))
 
 
 # --- the message ------------------------------------------------------------------------
@@ -330,13 +368,7 @@ class Notifier:
         channel = next(c for c in self.channels[person] if c.index == index)
         drill = self.server.exercise.settings.name if self.server.exercise is not None else None
         title, body = compose(config, items, self.server.state.incidents, now, drill, more=max(0, more))
-        keys = [i.key for i in items]
-        timeout = config.notify.timeout_seconds
-        try:
-            async with asyncio.timeout(timeout * 2 + 5):
-                answer = await asyncio.to_thread(send, channel, title, body, keys, timeout)
-        except TimeoutError:
-            answer = Answer(False, f"no answer within {timeout * 2 + 5:g} s")
+        answer = await send_bounded(channel, title, body, [i.key for i in items], config.notify.timeout_seconds)
         decisions: list[Decision] = []
         regency = {i.incident: (self.server.state.incidents[i.incident].regency if i.incident in self.server.state.incidents else None) for i in items}
         if answer.ok:
@@ -360,8 +392,8 @@ class Notifier:
         retry = items[0].next_try
         log.warning(
             "could not notify %s (channel %d, %s) of %s, attempt %d of %d: %s%s",
-            person, index, channel.scheme, _named(items), items[0].attempts, settings.max_attempts, answer.text,
-            f"; trying again at {format_ts(retry)}" if retry is not None and retry > now else "; giving up",
+            person, index, channel.scheme, _named(items), items[0].attempts, settings.max_attempts, answer.text.rstrip("."),
+            f"; trying again at {local_time(retry, config.province.tz, seconds=True)}" if retry is not None and retry > now else "; giving up",
         )  # fmt: skip
         return False, decisions
 

@@ -26,7 +26,7 @@ from opsmon.core.clock import format_ts, parse_ts
 from opsmon.core.domain import Decision, DomainError, decide, inject_reporter
 from opsmon.core.events import ExerciseClockChanged, IncidentDuplicate, SitrepNumbered, StageUpdated
 from opsmon.core.fold import apply, touches
-from opsmon.core.protocol import CLOSE_POLICY, WRITE_COMMANDS, Error, Event, ExerciseControl, Hello, History, Incidents, Report, Result, SitrepPeriod, Status
+from opsmon.core.protocol import CLOSE_POLICY, ChannelAnswer, WRITE_COMMANDS, Error, Event, ExerciseControl, Hello, History, Incidents, NotifyTest, Report, Result, SitrepPeriod, Status
 from opsmon.core.ratelimit import TokenBucket
 from opsmon.core.records import INCIDENT_STATUSES, SYSTEM, Attempt, Incident, User
 from opsmon.core.state import State
@@ -88,10 +88,12 @@ def _as_repeat(frame: bytes) -> bytes:
 
 # The `type` of every command that writes: a read-only token's are refused before they are validated.
 _WRITE_KINDS = frozenset(str(command.__struct_config__.tag) for command in WRITE_COMMANDS)
-_KNOWN_KINDS = _WRITE_KINDS | {"history", "incidents", "hello"}
-_ADMIN_KINDS = frozenset({str(ExerciseControl.__struct_config__.tag)})  # the trainer's own
-# The read-only commands: answered beside the writer, after their connection's earlier writes.
-_READS = (History, Incidents)
+_NOTIFY_TEST = str(NotifyTest.__struct_config__.tag)
+_KNOWN_KINDS = _WRITE_KINDS | {"history", "incidents", "hello", _NOTIFY_TEST}
+_ADMIN_KINDS = frozenset({str(ExerciseControl.__struct_config__.tag), _NOTIFY_TEST})  # the trainer's, the IT officer's
+# Answered beside the writer, after their connection's earlier writes; they write nothing
+# (notify_test sends a test message to a person's channels, which may take the channel's timeout).
+_READS = (History, Incidents, NotifyTest)
 
 
 def _known_kind(kind: str) -> str:
@@ -181,16 +183,13 @@ class Writer:
                     await asyncio.sleep(max(limit.wait(), shared.wait()))
                     continue
                 if (kind in _WRITE_KINDS and not user.may_act()) or (kind in _ADMIN_KINDS and user.role != "admin"):
-                    refusal = Result(
-                        id=peek.command_id or "",
-                        ok=False,
-                        code="forbidden",
-                        message=f"a {user.role} token may only read"
-                        if not user.may_act()
-                        else "only the trainer's admin token pauses, resumes or ends an exercise",
-                        reason="read_only" if not user.may_act() else "admin_only",
-                        params={"role": user.role},
-                    )
+                    if kind == _NOTIFY_TEST:  # any role but admin: its own words, a viewer's too
+                        message, reason = "only an admin token sends a test notification", "notify_admin_only"
+                    elif not user.may_act():
+                        message, reason = f"a {user.role} token may only read", "read_only"
+                    else:
+                        message, reason = "only the trainer's admin token pauses, resumes or ends an exercise", "admin_only"
+                    refusal = Result(id=peek.command_id or "", ok=False, code="forbidden", message=message, reason=reason, params={"role": user.role})
                     self.audit(user, peek, kind, "forbidden", result=refusal)
                     if peek.command_id is not None:
                         self.answer(connection, refusal, kind, started)
@@ -407,12 +406,52 @@ class Writer:
         found = [i for _, i in sorted(self.server.state.incidents.items()) if chosen(i)]
         self.answer(connection, Result(id=message.id, ok=True, incidents=found), "incidents", started)
 
+    async def notify_test(self, connection: ServerConnection, user: User, message: NotifyTest, started: float) -> None:
+        """One test message to each of the person's channels (server/notify.py's send_test,
+        as `opsmon-server notify test`), off the writer, each bounded by the channel's
+        timeout; answered with each channel's line, scheme and answer. Writes nothing."""
+        from server.notify import send_test
+
+        config = self.server.config
+        person = next((p.name for p in config.people if p.name == message.person), None)
+        if person is None:
+            refusal = Result(
+                id=message.id,
+                ok=False,
+                code="not_found",
+                message=f"no person named {message.person!r} in [[people]]",
+                reason="unknown_person",
+                params={"person": message.person},
+            )
+            self.answer(connection, refusal, _NOTIFY_TEST, started)
+            return
+        channels = self.server.notifier.channels.get(person, ())
+        if not channels:
+            refusal = Result(
+                id=message.id,
+                ok=False,
+                code="invalid",
+                message=f"{person} has no channels_file: nothing to send to",
+                reason="no_channels",
+                params={"person": person},
+            )
+            self.answer(connection, refusal, _NOTIFY_TEST, started)
+            return
+        drill = self.server.exercise.settings.name if self.server.exercise is not None else None
+        answers = await send_test(config, person, channels, drill)
+        said = "; ".join(f"channel {c.index} ({c.scheme}) {'ok' if a.ok else 'FAILED'}: {a.text}" for c, a in answers)
+        log.info("test notification to %s by %s (%s): %s", person, user.name, user.agency, said)
+        found = [ChannelAnswer(channel=c.index, scheme=c.scheme, ok=a.ok, answer=a.text) for c, a in answers]
+        self.answer(connection, Result(id=message.id, ok=True, channels=found), _NOTIFY_TEST, started)
+
     async def read(self, pending: _Pending) -> None:
         """Answer a read (history, incidents) beside the writer (its connection's next
         command waits for it, the others' do not)."""
         try:
             if isinstance(pending.command, Incidents):
                 self.incidents(pending.connection, pending.user, pending.command, pending.started)
+            elif isinstance(pending.command, NotifyTest):
+                await self.notify_test(pending.connection, pending.user, pending.command, pending.started)
             else:
                 await self.history(pending.connection, pending.command, pending.started)
         except Exception as exc:

@@ -30,7 +30,7 @@ from opsmon.core.urgency import event_summary, event_text
 from server.app import OpsmonServer
 from server.auth import add_token
 from server.exercise import ExerciseSettings, prepare
-from server.notify import load_channels
+from server.notify import compose_test, load_channels
 from server.store.backends import open_store
 from tests.backends import Databases
 from tests.helpers import CONFIG_PATH, ROOT, FakeClock, free_port, hello, recv_json, running_server
@@ -482,6 +482,52 @@ def test_notify_test_sends_one_message_and_prints_the_answer(tmp_path: Path) -> 
         assert failed.returncode == 1 and "channel 1 (json): FAILED" in failed.stdout
         unknown = opsmon_server("notify", "test", "Siapa", config=path)
         assert unknown.returncode == 2 and "no person named 'Siapa'" in unknown.stderr
+
+
+def test_opsmon_notify_test_from_the_it_officers_machine_says_what_each_channel_answered(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The client command: the server sends through the same code path as `opsmon-server
+    notify test`, answers per channel (line, scheme, answer; never the URL) and writes nothing."""
+    caplog.set_level(logging.INFO, logger="opsmon.server")
+    with webhook() as hook:
+        path = write_config(tmp_path, urls={"andi.urls": hook.url(), "budi.urls": hook.url(), "candra.urls": "json://127.0.0.1:9/x"})
+        with server_in_thread(tmp_path, config=load_config(path)) as live:
+
+            def run(*args: str, token: str = "admin") -> tuple[int, str, str]:
+                code = opsmon_cli(["notify", "test", *args, "--config", str(path), "--url", live.url, "--token", live.tokens[token]])
+                out, err = capsys.readouterr()
+                return code, out, err
+
+            head = live.state().seq
+            assert run("Bripka Andi", "--lang", "id") == (0, "Bripka Andi saluran 1 (json): terkirim: Sent JSON POST notification.\n", "")
+            message = hook.received[0]
+            assert message["json"]["title"] == "OPSMON: pesan uji" and "Bripka Andi" in message["json"]["message"]
+            assert message["headers"]["X-Opsmon-Key"] == "opsmon-test-1"
+
+            code, out, err = run("AKBP Candra")
+            assert code == 1 and err == ""
+            assert out.startswith("AKBP Candra channel 1 (json): FAILED: ") and out.count("\n") == 1
+            code, out, _ = run("AKBP Candra", "--json")
+            answer = json.loads(out)
+            assert code == 1 and answer["ok"] is True and [(c["channel"], c["scheme"], c["ok"]) for c in answer["channels"]] == [(1, "json", False)]
+            assert "json://" not in out  # the URL is the server's secret
+
+            assert run("Siapa") == (3, "", "opsmon: error: no person named Siapa in the server's [[people]]\n")
+            assert run("Dewi Lestari", "--lang", "id") == (3, "", "opsmon: error: Dewi Lestari tidak punya saluran (channels_file): tidak ada yang bisa dikirimi\n")
+            code, _, err = run("Bripka Andi", token="officer")
+            assert code == 3 and err == "opsmon: error: a officer token cannot: only an admin token sends a test notification\n"
+            assert len(hook.received) == 1  # the officer's test sent nothing
+            assert live.state().seq == head and live.call(live.running.store.events_since(0)) == []  # nothing written
+    assert any("test notification to Bripka Andi by admin (KPU): channel 1 (json) ok: Sent JSON POST notification." in r.getMessage() for r in caplog.records)
+
+
+def test_an_exercise_servers_test_message_says_latihan_first(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path))
+    title, body = compose_test(config, "Bripka Andi", "Latihan Posko 12 Feb")
+    assert title == "[LATIHAN Latihan Posko 12 Feb] OPSMON: pesan uji"
+    assert body.startswith("[LATIHAN Latihan Posko 12 Feb]\nPesan uji untuk Bripka Andi dari ")
+    assert compose_test(config, "Bripka Andi")[0] == "OPSMON: pesan uji"
 
 
 # --- acknowledge from where you are: GET /notify/ack ----------------------------------------------

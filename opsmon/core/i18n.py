@@ -176,6 +176,8 @@ CATALOG: dict[str, dict[str, str]] = {
     "notify.exercise": {"id": "[LATIHAN {name}]", "en": "[EXERCISE {name}]"},
     "notify.more": {"id": "+{n} insiden lain belum di-ack: pesan berikutnya", "en": "+{n} more unacknowledged: next message"},
     "notify.keys": {"id": "Kunci: {keys}", "en": "Keys: {keys}"},
+    "notify.test_ok": {"id": "{person} saluran {channel} ({scheme}): terkirim: {answer}", "en": "{person} channel {channel} ({scheme}): ok: {answer}"},
+    "notify.test_failed": {"id": "{person} saluran {channel} ({scheme}): GAGAL: {answer}", "en": "{person} channel {channel} ({scheme}): FAILED: {answer}"},
     "notify.test_title": {"id": "OPSMON: pesan uji", "en": "OPSMON: test message"},
     "notify.test_body": {
         "id": "Pesan uji untuk {name} dari {post}. Jika pesan ini sampai, saluran ini siap untuk malam ini.",
@@ -419,6 +421,15 @@ CATALOG: dict[str, dict[str, str]] = {
     "reason.admin_only": {
         "id": "token {role} tidak bisa: hanya token admin pelatih yang menjeda, melanjutkan atau mengakhiri latihan",
         "en": "a {role} token cannot: only the trainer's admin token pauses, resumes or ends an exercise",
+    },
+    "reason.notify_admin_only": {
+        "id": "token {role} tidak bisa: hanya token admin yang mengirim pesan uji notifikasi",
+        "en": "a {role} token cannot: only an admin token sends a test notification",
+    },
+    "reason.unknown_person": {"id": "tidak ada orang bernama {person} di [[people]] server", "en": "no person named {person} in the server's [[people]]"},
+    "reason.no_channels": {
+        "id": "{person} tidak punya saluran (channels_file): tidak ada yang bisa dikirimi",
+        "en": "{person} has no channels (channels_file): nothing to send to",
     },
     "reason.not_exercise": {"id": "server ini melayani malam sungguhan, bukan latihan", "en": "this server runs a real night, not an exercise"},
     "reason.exercise_ended": {

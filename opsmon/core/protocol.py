@@ -206,6 +206,17 @@ class Sitrep(msgspec.Struct, tag="sitrep", tag_field="type"):
     id: CommandId
 
 
+class NotifyTest(msgspec.Struct, tag="notify_test", tag_field="type"):
+    """Added to v1 (issue 25): the IT officer's check before the night (an admin
+    token only). The server sends one test message to each of `person`'s channels
+    ([[people]]) and answers with what each channel said (`channels` in the result);
+    it writes nothing. The URLs stay on the server: the answer names each channel
+    by its line and scheme."""
+
+    id: CommandId
+    person: PersonName
+
+
 Command = (
     Report
     | Ack
@@ -224,6 +235,7 @@ Command = (
     | ExerciseControl
     | Handover
     | Sitrep
+    | NotifyTest
 )
 WRITE_COMMANDS = (Report, Ack, Escalate, Note, Resolve, Reopen, StageUpdate, Snooze, Assign, SeverityChange, Unack, Merge, ExerciseControl, Handover, Sitrep)
 ClientMessage = Hello | Command
@@ -332,6 +344,18 @@ class SitrepPeriod(msgspec.Struct):
     after: int
 
 
+class ChannelAnswer(msgspec.Struct):
+    """Added to v1 (in the answer to `notify_test`): one channel's test message:
+    `channel` its line among the person's channels (from 1), `scheme` its kind
+    (`json`, `mailto`, `tgram`...: never the URL), `ok` whether it took the message,
+    `answer` what it said (the error text when it did not)."""
+
+    channel: int
+    scheme: str
+    ok: bool
+    answer: str
+
+
 class Result(msgspec.Struct, tag="result", tag_field="type", omit_defaults=True):
     id: str
     ok: bool
@@ -361,6 +385,8 @@ class Result(msgspec.Struct, tag="result", tag_field="type", omit_defaults=True)
     duplicate: bool = False
     # Added to v1: the answer to `sitrep`.
     sitrep: SitrepPeriod | None = None
+    # Added to v1: the answer to `notify_test`, one entry per channel of the person.
+    channels: list[ChannelAnswer] | None = None
 
 
 class Error(msgspec.Struct, tag="error", tag_field="type", omit_defaults=True):
