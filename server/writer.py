@@ -26,7 +26,22 @@ from opsmon.core.clock import format_ts, parse_ts
 from opsmon.core.domain import Decision, DomainError, decide, inject_reporter
 from opsmon.core.events import ExerciseClockChanged, IncidentDuplicate, SitrepNumbered, StageUpdated
 from opsmon.core.fold import apply, touches
-from opsmon.core.protocol import CLOSE_POLICY, ChannelAnswer, WRITE_COMMANDS, Error, Event, ExerciseControl, Hello, History, Incidents, NotifyTest, Report, Result, SitrepPeriod, Status
+from opsmon.core.protocol import (
+    CLOSE_POLICY,
+    WRITE_COMMANDS,
+    ChannelAnswer,
+    Error,
+    Event,
+    ExerciseControl,
+    Hello,
+    History,
+    Incidents,
+    NotifyTest,
+    Report,
+    Result,
+    SitrepPeriod,
+    Status,
+)
 from opsmon.core.ratelimit import TokenBucket
 from opsmon.core.records import INCIDENT_STATUSES, SYSTEM, Attempt, Incident, User
 from opsmon.core.state import State
@@ -184,12 +199,12 @@ class Writer:
                     continue
                 if (kind in _WRITE_KINDS and not user.may_act()) or (kind in _ADMIN_KINDS and user.role != "admin"):
                     if kind == _NOTIFY_TEST:  # any role but admin: its own words, a viewer's too
-                        message, reason = "only an admin token sends a test notification", "notify_admin_only"
+                        words, reason = "only an admin token sends a test notification", "notify_admin_only"
                     elif not user.may_act():
-                        message, reason = f"a {user.role} token may only read", "read_only"
+                        words, reason = f"a {user.role} token may only read", "read_only"
                     else:
-                        message, reason = "only the trainer's admin token pauses, resumes or ends an exercise", "admin_only"
-                    refusal = Result(id=peek.command_id or "", ok=False, code="forbidden", message=message, reason=reason, params={"role": user.role})
+                        words, reason = "only the trainer's admin token pauses, resumes or ends an exercise", "admin_only"
+                    refusal = Result(id=peek.command_id or "", ok=False, code="forbidden", message=words, reason=reason, params={"role": user.role})
                     self.audit(user, peek, kind, "forbidden", result=refusal)
                     if peek.command_id is not None:
                         self.answer(connection, refusal, kind, started)

@@ -16,7 +16,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -326,7 +326,10 @@ async def test_the_webhook_gets_json_with_its_idempotency_key_and_one_message_na
             assert len(hook.received) == 1
 
 
-async def test_a_failing_channel_retries_then_shows_notification_failed_on_the_officers_screen(tmp_path: Path, clock: FakeClock) -> None:
+async def test_a_failing_channel_retries_then_shows_notification_failed_on_the_officers_screen(
+    tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="opsmon.server")
     with webhook(status=500) as hook:
         path = write_config(
             tmp_path, urls={"andi.urls": hook.url(), "budi.urls": hook.url(), "candra.urls": hook.url()}, server="escalation_check_seconds = 60"
@@ -338,6 +341,10 @@ async def test_a_failing_channel_retries_then_shows_notification_failed_on_the_o
             clock.advance(minutes=5, seconds=1)
             await server.deadlines.check()
             assert await server.notifier.check() == 0  # attempt 1 fails
+            retry = (clock() + timedelta(seconds=1)).astimezone(load_config(path).province.tz)
+            said = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("could not notify"))
+            assert said.endswith(f"; trying again at {retry:%H:%M:%S} WITA"), said  # the log's every time is WITA
+            assert ".;" not in said  # the channel's own full stop is not doubled
             assert await server.notifier.check() == 0  # not before its backoff (1 s)
             assert len(hook.received) == 1
             clock.advance(seconds=1)
@@ -514,7 +521,11 @@ def test_opsmon_notify_test_from_the_it_officers_machine_says_what_each_channel_
             assert "json://" not in out  # the URL is the server's secret
 
             assert run("Siapa") == (3, "", "opsmon: error: no person named Siapa in the server's [[people]]\n")
-            assert run("Dewi Lestari", "--lang", "id") == (3, "", "opsmon: error: Dewi Lestari tidak punya saluran (channels_file): tidak ada yang bisa dikirimi\n")
+            assert run("Dewi Lestari", "--lang", "id") == (
+                3,
+                "",
+                "opsmon: error: Dewi Lestari tidak punya saluran (channels_file): tidak ada yang bisa dikirimi\n",
+            )
             code, _, err = run("Bripka Andi", token="officer")
             assert code == 3 and err == "opsmon: error: a officer token cannot: only an admin token sends a test notification\n"
             assert len(hook.received) == 1  # the officer's test sent nothing
