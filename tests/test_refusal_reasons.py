@@ -80,6 +80,10 @@ SAMPLES: dict[str, dict[str, object]] = {
     "token_expired": {"at": "2024-02-14T22:00:00.000Z"},
     "inject_admin_only": {"role": "officer"},
     "inject_not_exercise": {},
+    # the IT officer's test notification
+    "notify_admin_only": {"role": "officer"},
+    "unknown_person": {"person": "AKBP Siapa"},
+    "no_channels": {"person": "Dewi Lestari"},
 }
 
 
