@@ -454,7 +454,7 @@ def test_import_refusals_missing_file_bad_header_viewer(live: ServerThread, caps
     good = tmp_path / "one.jsonl"
     good.write_text('{"type": "stage", "regency": "6371", "stage": "rekap_ppk", "done": 1}\n', encoding="utf-8")
     assert opsmon(live, "import", str(good), token="wall") == EXIT_REFUSED
-    assert "one.jsonl:1: rejected (forbidden): a viewer token may only read" in capsys.readouterr().out
+    assert "one.jsonl:1: rejected (forbidden): this viewer token may only read" in capsys.readouterr().out
 
 
 def test_connection_options_before_the_command_work_too(live: ServerThread, capsys: pytest.CaptureFixture[str]) -> None:

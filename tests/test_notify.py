@@ -527,7 +527,7 @@ def test_opsmon_notify_test_from_the_it_officers_machine_says_what_each_channel_
                 "opsmon: error: Dewi Lestari tidak punya saluran (channels_file): tidak ada yang bisa dikirimi\n",
             )
             code, _, err = run("Bripka Andi", token="officer")
-            assert code == 3 and err == "opsmon: error: a officer token cannot: only an admin token sends a test notification\n"
+            assert code == 3 and err == "opsmon: error: this officer token cannot: only an admin token sends a test notification\n"
             assert len(hook.received) == 1  # the officer's test sent nothing
             assert live.state().seq == head and live.call(live.running.store.events_since(0)) == []  # nothing written
     assert any("test notification to Bripka Andi by admin (KPU): channel 1 (json) ok: Sent JSON POST notification." in r.getMessage() for r in caplog.records)

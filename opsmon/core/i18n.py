@@ -417,14 +417,14 @@ CATALOG: dict[str, dict[str, str]] = {
         "id": "token Anda hanya berwenang di wilayah {regencies}, bukan {regency}",
         "en": "your token may act only on regencies {regencies}, not {regency}",
     },
-    "reason.read_only": {"id": "token {role} hanya boleh membaca", "en": "a {role} token may only read"},
+    "reason.read_only": {"id": "token {role} hanya boleh membaca", "en": "this {role} token may only read"},
     "reason.admin_only": {
         "id": "token {role} tidak bisa: hanya token admin pelatih yang menjeda, melanjutkan atau mengakhiri latihan",
-        "en": "a {role} token cannot: only the trainer's admin token pauses, resumes or ends an exercise",
+        "en": "this {role} token cannot: only the trainer's admin token pauses, resumes or ends an exercise",
     },
     "reason.notify_admin_only": {
         "id": "token {role} tidak bisa: hanya token admin yang mengirim pesan uji notifikasi",
-        "en": "a {role} token cannot: only an admin token sends a test notification",
+        "en": "this {role} token cannot: only an admin token sends a test notification",
     },
     "reason.unknown_person": {"id": "tidak ada orang bernama {person} di [[people]] server", "en": "no person named {person} in the server's [[people]]"},
     "reason.no_channels": {
@@ -438,7 +438,7 @@ CATALOG: dict[str, dict[str, str]] = {
     },
     "reason.inject_admin_only": {
         "id": "token {role} tidak bisa: hanya token admin pelatih yang mengirim inject",
-        "en": "a {role} token cannot: only the trainer's admin token sends an inject",
+        "en": "this {role} token cannot: only the trainer's admin token sends an inject",
     },
     "reason.inject_not_exercise": {
         "id": "server ini melayani malam sungguhan: inject hanya untuk latihan",
