@@ -98,7 +98,7 @@ class Hooks:
             raise Refused("unauthorized", found.refusal)
         gateway = found.user
         if not gateway.may_act():
-            raise Refused("forbidden", f"a {gateway.role} token may only read")
+            raise Refused("forbidden", f"this {gateway.role} token may only read")
         try:
             incident_id = int(fields.get("incident", ""))
         except ValueError:

@@ -201,7 +201,7 @@ class Writer:
                     if kind == _NOTIFY_TEST:  # any role but admin: its own words, a viewer's too
                         words, reason = "only an admin token sends a test notification", "notify_admin_only"
                     elif not user.may_act():
-                        words, reason = f"a {user.role} token may only read", "read_only"
+                        words, reason = f"this {user.role} token may only read", "read_only"
                     else:
                         words, reason = "only the trainer's admin token pauses, resumes or ends an exercise", "admin_only"
                     refusal = Result(id=peek.command_id or "", ok=False, code="forbidden", message=words, reason=reason, params={"role": user.role})
