@@ -210,7 +210,7 @@ class SqliteStore(StoreCore):
             # A new database is the owner's only (tokens' hashes, every note); SQLite
             # gives its -wal and -shm files the database file's mode.
             create_private(self.path)
-            self._db = await aiosqlite.connect(self.path, isolation_level=None)
+            self._db = await _connect(self.path)
             self._sql = SqliteSql(self._db)
             await self.db.execute("PRAGMA journal_mode=WAL")
             # FULL: the WAL is synced at every commit, so a committed command
@@ -254,7 +254,7 @@ class SqliteStore(StoreCore):
         if self._reader_db is not None:
             return
         try:
-            self._reader_db = await aiosqlite.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+            self._reader_db = await _connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
             await self._reader_db.execute("PRAGMA busy_timeout=5000")
             await self._reader_db.execute("PRAGMA query_only=ON")
         except aiosqlite.DatabaseError as exc:
@@ -377,6 +377,21 @@ class SqliteStore(StoreCore):
             for user, command_id, result in await sql.fetch(f"SELECT user, id, result FROM commands WHERE {where}", *params):
                 found[(user, command_id)] = bytes(result)
         return found
+
+
+async def _connect(database: str | Path, *, uri: bool = False) -> aiosqlite.Connection:
+    """aiosqlite.connect in autocommit mode. When the file cannot be opened (a database
+    another user owns), aiosqlite queues its worker thread's stop without waiting for it:
+    wait here, or a server that exits at once with one line has the thread print a
+    traceback into a closed event loop."""
+    connection = aiosqlite.connect(database, uri=uri, isolation_level=None)
+    try:
+        return await connection
+    except BaseException:
+        worker = getattr(connection, "_thread", None)  # aiosqlite 0.22's; absent, nothing to wait for
+        if worker is not None and worker.is_alive():
+            await asyncio.to_thread(worker.join, 5.0)
+        raise
 
 
 async def _rollback(db: aiosqlite.Connection) -> None:
