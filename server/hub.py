@@ -338,10 +338,25 @@ class Hub:
         if everyone:
             self._turn = (self._turn + 1) % len(everyone)
             everyone = everyone[self._turn :] + everyone[: self._turn]
+        high = WRITE_BUFFER_HIGH
         for frame in frames:
             wire = text_frame(frame.data)
             for subscriber in everyone:
-                if not subscriber.deliver(frame, wire) and self.subscribers.pop(subscriber.connection, None) is not None:
+                # Every viewer, every tick: deliver()'s usual case (caught up, plain, open)
+                # written out here, without its three calls per viewer (a fifth of a flush).
+                connection = subscriber.connection
+                transport = connection.transport
+                if (
+                    subscriber.plain
+                    and not subscriber.queue
+                    and not subscriber._sending
+                    and not subscriber.dropped
+                    and transport.get_write_buffer_size() < high
+                    and connection.protocol.state is OPEN
+                    and connection.send_in_progress is None
+                ):
+                    transport.write(wire)
+                elif not subscriber.deliver(frame, wire) and self.subscribers.pop(connection, None) is not None:
                     self.dropped_slow += 1
         self._last_cost = time.thread_time() - started
         self._last_end = asyncio.get_running_loop().time()
