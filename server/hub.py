@@ -165,7 +165,7 @@ class Subscriber:
         """Nothing queued and room in the socket's buffer: a frame may be written now."""
         return not self.queue and not self._sending and self.connection.transport.get_write_buffer_size() < WRITE_BUFFER_HIGH
 
-    def deliver(self, frame: Frame, wire: bytes | None = None) -> bool:
+    def deliver(self, frame: Frame, wire: bytes) -> bool:
         """Write a frame now if the client is caught up, else queue it behind the
         others; False if the client is too far behind and was dropped. `wire` is
         the frame already built (`text_frame(frame.data)`), shared by a flush."""
@@ -176,12 +176,12 @@ class Subscriber:
             return True
         return self.put(frame)
 
-    def write_now(self, data: bytes, wire: bytes | None) -> None:
+    def write_now(self, data: bytes, wire: bytes) -> None:
         """Write a frame to the socket at once. The prebuilt bytes go straight to the
         transport when websockets would write exactly them; otherwise (deflate, a
         closing connection) websockets builds the frame, or skips a closed one."""
         connection = self.connection
-        if wire is not None and self.plain and connection.protocol.state is OPEN and connection.send_in_progress is None:
+        if self.plain and connection.protocol.state is OPEN and connection.send_in_progress is None:
             connection.transport.write(wire)
         else:
             broadcast((connection,), data, text=True)
@@ -292,7 +292,7 @@ class Hub:
     def send(self, connection: ServerConnection, frame: bytes) -> None:
         """A frame for one connection (its answers), in order with what it was sent before."""
         subscriber = self.subscribers.get(connection)
-        if subscriber is not None and not subscriber.deliver(Frame(frame)):
+        if subscriber is not None and not subscriber.deliver(Frame(frame), text_frame(frame)):
             # Its own answers piled up unread: as behind as any slow reader.
             self.subscribers.pop(connection, None)
             self.dropped_slow += 1

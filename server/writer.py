@@ -266,6 +266,8 @@ class Writer:
         """One line per command carried out or refused: who (name, agency, role;
         the token is named after the person), what, on which incident or
         regency, and how it ended."""
+        if not log.isEnabledFor(logging.INFO):
+            return  # not written at this log level: not composed either
         incident = getattr(command, "incident", None)
         regency = getattr(command, "regency", None)
         parts = [kind]
