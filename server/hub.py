@@ -66,7 +66,9 @@ WRITE_BUFFER_HIGH = 2**15
 # takes at most a ninth of the core under load and each frame carries more events.
 # Measured with bench/fanout.py at 1,000 viewers and 200 reports/s: 2 gives a lower
 # p99 (61 ms against the floor's 80) for 1.5 times the fan-out CPU; 8 matches the
-# floor's p99 (90 against 84) at about the floor's fan-out CPU.
+# floor's p99 (90 against 84) at about the floor's fan-out CPU. Under load the tick
+# is bounded by max_delay first (a flush to 1,000 viewers costs about 10 ms: 8 times
+# that is over 50 ms); 2, 4 and 8 re-measured on 2026-12-06 (docs/benchmarks.md).
 FLUSH_SPACING = 8.0
 
 
