@@ -21,7 +21,8 @@ server's CPU seconds, then the ratios opsmon/floor.
 
 Loopback only. The load generator shares core 1 with whatever else runs on
 the machine (uptime is printed): compare ratios within one run, not
-absolute figures across runs.
+absolute figures across runs; `--repeat K` runs each load K times (floor
+and opsmon back to back each time) and reports the median and range.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import resource
 import secrets
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -510,6 +512,13 @@ def main() -> None:
     parser.add_argument("--uvloop", action="store_true", help="also run opsmon on uvloop's event loop at each load (needs uvloop installed)")
     parser.add_argument("--curve", action="store_true", help="the growth curve: 250, 500, 1,000, 2,000 (and 5,000 without --smoke) viewers at 200 reports/s")
     parser.add_argument("--smoke", action="store_true", help="the whole path at a load small enough for a few seconds (CI; its timings mean nothing)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="K",
+        help="run each load K times (floor, then opsmon, each time): ratios as the median and range; --curve decides on the median",
+    )
     parser.add_argument("--role", choices=("floor", "load"), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--server-pid", type=int, help=argparse.SUPPRESS)
@@ -545,6 +554,8 @@ def main() -> None:
             parser.error("--load takes VIEWERS,RATE, e.g. --load 1000,200")
     if any(n <= PROBES or r <= 0 for n, r in loads):
         parser.error(f"--load: more than {PROBES} viewers and a positive rate")
+    if args.repeat < 1:
+        parser.error("--repeat: at least 1")
     duration = args.duration or (3.0 if args.quick else 8.0)
     raise_open_files(max(n for n, _ in loads) + 1000)
     print(
@@ -557,35 +568,64 @@ def main() -> None:
     print()
     print("| N, R | server | p50 ms | p95 ms | p99 ms | max ms | p99 result ms | delivered | dropped | server CPU | load CPU | GC paused |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    ratios = []
+    ratios: list[tuple[int, int, list[dict[str, float]]]] = []  # per load, one entry per repetition
     with tempfile.TemporaryDirectory(prefix="opsmon-fanout-") as work:
         for index, (n, r) in enumerate(loads):
-            kinds = ["floor", "opsmon"] + (["opsmon+deflate"] if index == 0 and not args.no_deflate_row and not args.quick and not args.curve else [])
-            kinds += ["opsmon+gc-defaults"] if args.gc_defaults else []
-            kinds += ["opsmon+uvloop"] if args.uvloop else []
-            results = {}
-            for kind in kinds:
-                results[kind] = run_one(kind, n, r, duration, Path(work), args.synchronous, args.max_delay_ms)
-                print(row(f"{n:,}, {r:,}".replace("|", "") + f" | {kind}", results[kind]), flush=True)
-            floor, ours = results["floor"], results["opsmon"]
-            ratios.append((n, r, ours["p99"] / floor["p99"], ours["cpu"] / floor["cpu"], ours["p99"], ours["delivered"], ours["dropped"]))
+            runs = []
+            for repetition in range(args.repeat):  # floor and opsmon back to back each time: the machine's load moves
+                kinds = ["floor", "opsmon"] + (
+                    ["opsmon+deflate"] if index == 0 and repetition == 0 and not args.no_deflate_row and not args.quick and not args.curve else []
+                )
+                kinds += ["opsmon+gc-defaults"] if args.gc_defaults else []
+                kinds += ["opsmon+uvloop"] if args.uvloop else []
+                results = {}
+                for kind in kinds:
+                    results[kind] = run_one(kind, n, r, duration, Path(work), args.synchronous, args.max_delay_ms)
+                    print(row(f"{n:,}, {r:,}".replace("|", "") + f" | {kind}", results[kind]), flush=True)
+                floor, ours = results["floor"], results["opsmon"]
+                runs.append(
+                    {
+                        "p99": ours["p99"] / floor["p99"],
+                        "cpu": ours["cpu"] / floor["cpu"],
+                        "ours_p99": ours["p99"],
+                        "delivered": ours["delivered"],
+                        "dropped": ours["dropped"],
+                    }
+                )
+            ratios.append((n, r, runs))
     print()
-    print("| N, R | p99 opsmon/floor | CPU opsmon/floor | opsmon delivered | opsmon dropped |")
-    print("| --- | --- | --- | --- | --- |")
-    for n, r, p99, cpu, _ours_p99, delivered, dropped in ratios:
-        print(f"| {n:,}, {r:,} | {p99:.2f}x | {cpu:.2f}x | {100 * delivered:.1f}% | {dropped} |")
+    many = args.repeat > 1
+    print("| N, R | p99 opsmon/floor | CPU opsmon/floor | opsmon p99 ms | opsmon delivered | opsmon dropped |" if not many else
+          f"| N, R | p99 opsmon/floor, median (range of {args.repeat}) | CPU opsmon/floor, median (range) | opsmon p99 ms, median (range) | opsmon delivered (least) | opsmon dropped (all runs) |")  # fmt: skip
+    print("| --- | --- | --- | --- | --- | --- |")
+    for n, r, runs in ratios:
+        cells = [_spread([run[key] for run in runs], unit) for key, unit in (("p99", "x"), ("cpu", "x"), ("ours_p99", ""))]
+        print(f"| {n:,}, {r:,} | {' | '.join(cells)} | {100 * min(run['delivered'] for run in runs):.1f}% | {sum(int(run['dropped']) for run in runs)} |")
     if args.curve:
-        under = [n for n, _r, _p, _c, ours_p99, *_ in ratios if ours_p99 < P99_TARGET]
-        over = [n for n, _r, _p, _c, ours_p99, *_ in ratios if ours_p99 >= P99_TARGET]
+        held = [(n, statistics.median(run["ours_p99"] for run in runs)) for n, _r, runs in ratios]
+        under = [n for n, p99 in held if p99 < P99_TARGET]
+        over = [n for n, p99 in held if p99 >= P99_TARGET]
         print()
         if under:
             best = max(under)
             bound = f" (the next load, {min(n for n in over if n > best):,} viewers, was over)" if any(n > best for n in over) else " (the largest load tried)"
-            print(f"# viewers on one core at p99 < {P99_TARGET:.0f} ms: {best:,}{bound}; 20,000 viewers need {-(-20000 // best)} such cores (processes)")
+            what = "median opsmon p99" if many else "opsmon p99"
+            print(f"# viewers on one core at {what} < {P99_TARGET:.0f} ms: {best:,}{bound}; 20,000 viewers need {-(-20000 // best)} such cores (processes)")
         else:
             print(f"# no load tried kept p99 under {P99_TARGET:.0f} ms")
     print()
     print(f"# load after: {_uptime()}")
+
+
+def _spread(values: list[float], unit: str) -> str:
+    """One figure, or the median and the range of several."""
+
+    def text(value: float) -> str:
+        return f"{value:.2f}{unit}" if unit else f"{value:.0f}"
+
+    if len(values) == 1:
+        return text(values[0])
+    return f"{text(statistics.median(values))} ({text(min(values))} to {text(max(values))})"
 
 
 def _uptime() -> str:

@@ -4,8 +4,11 @@ The writer hands every committed event, encoded once, to `Hub.publish`.
 The hub joins what arrived within a tick into `batch` frames (bytes, built
 once) and gives those same objects to every subscriber. A subscriber that
 is caught up (nothing queued, its socket's write buffer under the
-high-water mark) has them written straight to its transport, as
-`websockets.broadcast` does: no task wakes, nothing is copied. One that is
+high-water mark) has them written straight to its transport: the
+websocket frame (header and payload) is built once per tick, and the same
+bytes go to every plain connection (no extension negotiated, open, no
+fragmented send under way), where `websockets.broadcast` would build and
+copy the frame again for each; no task wakes. One that is
 behind gets them queued, and its writer joins what piled up into one frame
 once more when its socket drains (per tick, not per event). A client too
 slow to keep up (more than `limit` events and answers waiting) is dropped
@@ -19,7 +22,9 @@ was ready, but not sooner after the last flush than FLUSH_SPACING times
 what that flush cost (so under load fan-out leaves the loop to commands,
 and each frame carries more events), and never later than `max_delay`
 after the first event waiting. A quiet night delivers an event in about a
-millisecond.
+millisecond. Each flush starts with the next subscriber in turn, so no
+viewer is always the last written to (the last to connect would otherwise
+wait for every socket before its own, every tick).
 
 The hub does not know where events come from: it takes encoded events in
 seq order and nothing else, so a second server process that follows the
@@ -31,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import struct
 import time
 from collections import deque
 from collections.abc import Iterable
@@ -38,6 +44,7 @@ from dataclasses import dataclass
 
 from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import OPEN
 
 from opsmon.core.protocol import CLOSE_TOO_SLOW
 
@@ -59,7 +66,9 @@ WRITE_BUFFER_HIGH = 2**15
 # takes at most a ninth of the core under load and each frame carries more events.
 # Measured with bench/fanout.py at 1,000 viewers and 200 reports/s: 2 gives a lower
 # p99 (61 ms against the floor's 80) for 1.5 times the fan-out CPU; 8 matches the
-# floor's p99 (90 against 84) at about the floor's fan-out CPU.
+# floor's p99 (90 against 84) at about the floor's fan-out CPU. Under load the tick
+# is bounded by max_delay first (a flush to 1,000 viewers costs about 10 ms: 8 times
+# that is over 50 ms); 2, 4 and 8 re-measured on 2026-12-06 (docs/benchmarks.md).
 FLUSH_SPACING = 8.0
 
 
@@ -76,6 +85,20 @@ class Frame:
     def weight(self) -> int:
         """What it counts against a subscriber's limit: its events, or 1."""
         return self.events or 1
+
+
+def text_frame(data: bytes) -> bytes:
+    """`data` as one websocket text frame as a server sends it (RFC 6455 5.2:
+    FIN, opcode 1, unmasked, no extension bits): what websockets would write
+    for `send_text(data)` on a connection without extensions."""
+    length = len(data)
+    if length < 126:
+        head = struct.pack("!BB", 0x81, length)
+    elif length < 65536:
+        head = struct.pack("!BBH", 0x81, 126, length)
+    else:
+        head = struct.pack("!BBQ", 0x81, 127, length)
+    return head + data
 
 
 def _join(parts: list[bytes]) -> bytes:
@@ -127,6 +150,8 @@ class Subscriber:
         self.writer: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._sending = False
+        # No extension (permessage-deflate) negotiated: a frame built once may be written as it is.
+        self.plain = not connection.protocol.extensions
 
     def start(self, initial: Iterable[bytes] = ()) -> None:
         """Queue the welcome and snapshot or backlog whole, and start writing."""
@@ -142,15 +167,26 @@ class Subscriber:
         """Nothing queued and room in the socket's buffer: a frame may be written now."""
         return not self.queue and not self._sending and self.connection.transport.get_write_buffer_size() < WRITE_BUFFER_HIGH
 
-    def deliver(self, frame: Frame) -> bool:
+    def deliver(self, frame: Frame, wire: bytes) -> bool:
         """Write a frame now if the client is caught up, else queue it behind the
-        others; False if the client is too far behind and was dropped."""
+        others; False if the client is too far behind and was dropped. `wire` is
+        the frame already built (`text_frame(frame.data)`), shared by a flush."""
         if self.dropped:
             return False
         if self.caught_up():
-            broadcast((self.connection,), frame.data, text=True)
+            self.write_now(frame.data, wire)
             return True
         return self.put(frame)
+
+    def write_now(self, data: bytes, wire: bytes) -> None:
+        """Write a frame to the socket at once. The prebuilt bytes go straight to the
+        transport when websockets would write exactly them; otherwise (deflate, a
+        closing connection) websockets builds the frame, or skips a closed one."""
+        connection = self.connection
+        if self.plain and connection.protocol.state is OPEN and connection.send_in_progress is None:
+            connection.transport.write(wire)
+        else:
+            broadcast((connection,), data, text=True)
 
     def put(self, frame: Frame) -> bool:
         """Queue a frame for the writer. The limit is checked before it, so one
@@ -238,6 +274,7 @@ class Hub:
         self._flush: asyncio.Handle | None = None
         self._last_end = 0.0
         self._last_cost = 0.0
+        self._turn = 0  # where the next flush starts in the subscribers' order
 
     def __len__(self) -> int:
         return len(self.subscribers)
@@ -257,7 +294,7 @@ class Hub:
     def send(self, connection: ServerConnection, frame: bytes) -> None:
         """A frame for one connection (its answers), in order with what it was sent before."""
         subscriber = self.subscribers.get(connection)
-        if subscriber is not None and not subscriber.deliver(Frame(frame)):
+        if subscriber is not None and not subscriber.deliver(Frame(frame), text_frame(frame)):
             # Its own answers piled up unread: as behind as any slow reader.
             self.subscribers.pop(connection, None)
             self.dropped_slow += 1
@@ -284,9 +321,9 @@ class Hub:
         """A frame for everyone that is not an event (a status), in order after
         the events published before it."""
         self.flush()
-        message = Frame(frame)
+        message, wire = Frame(frame), text_frame(frame)
         for connection, subscriber in list(self.subscribers.items()):
-            if not subscriber.deliver(message):
+            if not subscriber.deliver(message, wire):
                 self.subscribers.pop(connection, None)
                 self.dropped_slow += 1
 
@@ -299,15 +336,30 @@ class Hub:
             return
         started = time.thread_time()  # CPU, not wall: another process taking the core is not our cost
         frames, self._pending = event_frames(self._pending), []
+        everyone = list(self.subscribers.values())
+        if everyone:
+            self._turn = (self._turn + 1) % len(everyone)
+            everyone = everyone[self._turn :] + everyone[: self._turn]
+        high = WRITE_BUFFER_HIGH
         for frame in frames:
-            now: list[ServerConnection] = []
-            for connection, subscriber in list(self.subscribers.items()):
-                if subscriber.caught_up():
-                    now.append(connection)
-                elif not subscriber.put(frame):
-                    self.subscribers.pop(connection, None)
+            wire = text_frame(frame.data)
+            for subscriber in everyone:
+                # Every viewer, every tick: deliver()'s usual case (caught up, plain, open)
+                # written out here, without its three calls per viewer (a fifth of a flush).
+                connection = subscriber.connection
+                transport = connection.transport
+                if (
+                    subscriber.plain
+                    and not subscriber.queue
+                    and not subscriber._sending
+                    and not subscriber.dropped
+                    and transport.get_write_buffer_size() < high
+                    and connection.protocol.state is OPEN
+                    and connection.send_in_progress is None
+                ):
+                    transport.write(wire)
+                elif not subscriber.deliver(frame, wire) and self.subscribers.pop(connection, None) is not None:
                     self.dropped_slow += 1
-            broadcast(now, frame.data, text=True)
         self._last_cost = time.thread_time() - started
         self._last_end = asyncio.get_running_loop().time()
 

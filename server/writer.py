@@ -149,6 +149,7 @@ class Writer:
         bad_frames: deque[float] = deque()
         refused: deque[float] = deque()
         limited_since, limited_more = -1.0, 0
+        noted = -1.0  # when this connection's last use was noted for the token sweep
 
         def too_many(window: deque[float], most: int) -> bool:
             now = time.monotonic()
@@ -159,7 +160,9 @@ class Writer:
 
         async for frame in connection:
             started = time.perf_counter()
-            self.server.connections.used[token_hash] = format_ts(self.server.clock())
+            if started - noted >= 1.0:  # a token's last use to the second is enough: not a timestamp per frame
+                self.server.connections.used[token_hash] = format_ts(self.server.clock())
+                noted = started
             try:
                 peek = peek_client(frame)
                 kind = peek.kind
@@ -277,6 +280,8 @@ class Writer:
         """One line per command carried out or refused: who (name, agency, role;
         the token is named after the person), what, on which incident or
         regency, and how it ended."""
+        if not log.isEnabledFor(logging.INFO):
+            return  # not written at this log level: not composed either
         incident = getattr(command, "incident", None)
         regency = getattr(command, "regency", None)
         parts = [kind]
@@ -532,12 +537,13 @@ class Writer:
         escalation) decides on the latest state. `planner` makes the system's
         decisions from that state, with the ids of the token changes they log."""
         now = self.server.clock()
+        ts = format_ts(now)
         last_until = self.server.state.sitrep_until
-        if last_until is not None and format_ts(now) <= last_until:
+        if last_until is not None and ts <= last_until:
             # Nothing written after a report was numbered falls inside its period (since,
             # until]: the next report covers it, even at the same millisecond (a paused exercise).
             now = parse_ts(last_until) + timedelta(milliseconds=1)
-        ts = format_ts(now)
+            ts = format_ts(now)
         items: list[_Pending | Decision] = list(batch)
         events: list[tuple[Event, int | None, str | None]] = []
         records: list[CommandRecord] = []

@@ -196,14 +196,18 @@ async def test_the_server_declines_deflate_by_default_and_clients_still_work(tmp
 
 
 async def test_deflate_when_configured(tmp_path: Path) -> None:
-    async with running_server(tmp_path, config=_config(compression="deflate")) as running:
+    async with running_server(tmp_path, config=_config(compression="deflate", commands_per_second=10_000.0, token_commands_per_second=10_000.0)) as running:
         peer = await Peer.open(running, running.tokens["wall"])
         assert peer.ws.response is not None
         assert peer.ws.response.headers.get("Sec-WebSocket-Extensions", "").startswith("permessage-deflate")
+        # One that does not offer it shares the ticks: it gets the frame built once, the other its own compressed one.
+        plain = await Peer.open(running, running.tokens["wall"], compression=None)
+        assert plain.ws.response is not None and "Sec-WebSocket-Extensions" not in plain.ws.response.headers
         officer = await Peer.open(running, running.tokens["officer"])
-        assert (await officer.command("report", incident=_report(0)["incident"]))["ok"]
-        assert [e["seq"] for e in await peer.wait_events(1)] == [1]
-        for p in (peer, officer):
+        for n in range(30):
+            await officer.send(_report(n))
+        assert [e["seq"] for e in await peer.wait_events(30)] == [e["seq"] for e in await plain.wait_events(30)] == list(range(1, 31))
+        for p in (peer, plain, officer):
             await p.close()
 
 
@@ -235,3 +239,17 @@ def test_fanout_settings_default_and_load() -> None:
     data["server"].update(broadcast_max_delay_ms=20, compression="deflate")
     server = parse_config(data).server
     assert (server.broadcast_max_delay_ms, server.compression) == (20, "deflate")
+
+
+@pytest.mark.parametrize("length", [0, 1, 125, 126, 65_535, 65_536, 200_000])
+def test_a_frame_built_once_is_the_frame_websockets_would_write(length: int) -> None:
+    """The hub writes one prebuilt frame to every plain connection: it must be
+    byte for byte what websockets writes for send_text on a server connection,
+    at every payload-length encoding (7-bit, 16-bit, 64-bit)."""
+    from websockets.frames import Frame as WireFrame
+    from websockets.frames import Opcode
+
+    from server.hub import text_frame
+
+    payload = secrets.token_hex(length // 2 + 1).encode()[:length]
+    assert text_frame(payload) == WireFrame(Opcode.TEXT, payload).serialize(mask=False)

@@ -612,12 +612,10 @@ def due_wakeups(state: State, now: datetime, rules: Rules) -> list[Decision]:
     """Snoozes the server must end: every unresolved incident whose snooze has run out.
     The deadline counts again from the moment the snooze ended, not from the check."""
     decisions = []
-    for incident in state.incidents.values():
+    for incident in state.due_index().due(state.incidents, now):  # O(due), not a walk over the night
         if incident.snoozed_until is None or incident.status == "resolved":
             continue
-        until = parse_ts(incident.snoozed_until)
-        if until <= now:
-            decisions.append(_wake(incident, until, rules, None))
+        decisions.append(_wake(incident, parse_ts(incident.snoozed_until), rules, None))
     return decisions
 
 
@@ -632,12 +630,10 @@ def due_escalations(state: State, now: datetime, rules: Rules) -> list[Decision]
     interval boundary after `now`.
     """
     decisions = []
-    for incident in state.incidents.values():
+    for incident in state.due_index().due(state.incidents, now):  # O(due), not a walk over the night
         if incident.status != "open" or incident.escalate_due is None or incident.snoozed_until is not None:
             continue
         due = parse_ts(incident.escalate_due)
-        if due > now:
-            continue
         rule = rules.severities.get(incident.severity)
         step = rules.escalation.next_step(incident, due, now, rule.escalate_minutes if rule is not None else 0)
         following = format_ts(step.following) if step.following is not None else None

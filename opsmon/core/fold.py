@@ -94,7 +94,9 @@ def apply(state: State, event: Event) -> State:
         case IncidentChange() as change:
             incident = state.incidents.get(change.incident)
             if incident is not None:
-                state.incidents[incident.id] = _changed(incident, event, change)
+                state.incidents[incident.id] = changed = _changed(incident, event, change)
+                if (changed.status, changed.escalate_due, changed.snoozed_until) != (incident.status, incident.escalate_due, incident.snoozed_until):
+                    state.index_due(changed)  # its deadline moved (a merge's or reopen's others keep theirs)
             if isinstance(change, IncidentReopened) and incident is not None and incident.merged_into is not None:
                 _unmerge(state, incident)
             if isinstance(change, IncidentMerged):
@@ -108,6 +110,7 @@ def apply(state: State, event: Event) -> State:
         case IncidentReported() as reported:
             state.incidents[reported.id] = incident = reported.as_incident()
             state.index_reported(incident)
+            state.index_due(incident)
             if state.max_incident_id >= 0:
                 state.max_incident_id = max(state.max_incident_id, reported.id)
         case ExerciseClockChanged(state=clock_state):

@@ -4,9 +4,10 @@ by (`Rules`, the config reduced) and the stage rows an untouched stage implies."
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+import heapq
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 from functools import cached_property
 from typing import Any, TypeVar
 
@@ -110,6 +111,89 @@ class Overlay(dict[K, V]):
         return self.base
 
 
+def due_at(incident: Incident) -> datetime | None:
+    """When the deadline timer next owes this incident something: the end of
+    its snooze (unless resolved), else its escalation time while it is open;
+    None if nothing is due (acknowledged, resolved, or no deadline)."""
+    if incident.snoozed_until is not None:
+        return None if incident.status == "resolved" else parse_ts(incident.snoozed_until)
+    if incident.status == "open" and incident.escalate_due is not None:
+        return parse_ts(incident.escalate_due)
+    return None
+
+
+class DueIndex:
+    """The incidents by the moment they are next due (`due_at`), so a timer round
+    costs O(due), not a walk over every incident of the night.
+
+    A heap of (moment, id). The fold pushes an entry whenever it changes a
+    deadline and never removes one: an entry whose moment is no longer its
+    incident's `due_at` is stale, skipped and dropped when it comes up, and the
+    heap is rebuilt when stale entries outnumber the incidents (so its size is
+    bounded by the night's incidents, not its events). A fork's index keeps its
+    own entries apart (`base` is the state's it was forked from) until the fork
+    is settled, as the fork's incidents are kept apart from the state's."""
+
+    def __init__(self, incidents: Mapping[int, Incident] | None = None, base: DueIndex | None = None) -> None:
+        self.base = base
+        self.heap: list[tuple[datetime, int]] = []
+        self._build(incidents or {})
+
+    def _build(self, incidents: Mapping[int, Incident]) -> None:
+        self.heap = []
+        for incident in incidents.values():
+            self.add(incident, ordered=False)
+        heapq.heapify(self.heap)
+
+    def add(self, incident: Incident, *, ordered: bool = True) -> None:
+        at = due_at(incident)
+        if at is not None:
+            if ordered:
+                heapq.heappush(self.heap, (at, incident.id))
+            else:
+                self.heap.append((at, incident.id))
+
+    def due(self, incidents: Mapping[int, Incident], now: datetime) -> list[Incident]:
+        """Every incident due at `now` (its `due_at` not after it), in id order."""
+        found: dict[int, Incident] = {}
+        keep: list[tuple[datetime, int]] = []
+        while self.heap and self.heap[0][0] <= now:
+            entry = heapq.heappop(self.heap)
+            incident = incidents.get(entry[1])
+            if incident is not None and entry[1] not in found and due_at(incident) == entry[0]:
+                found[entry[1]] = incident
+                keep.append(entry)  # still due until a decision is committed for it
+        for entry in keep:
+            heapq.heappush(self.heap, entry)
+        if self.base is not None:  # a fork asked (tests): the state's entries too, left as they are
+            for at, key in _not_after(self.base.heap, now):
+                incident = incidents.get(key)
+                if incident is not None and key not in found and due_at(incident) == at:
+                    found[key] = incident
+        elif len(self.heap) > 2 * len(incidents) + 1024:
+            self._build(incidents)  # mostly stale: rebuilt, its cost spread over the pushes that made it
+        return [found[key] for key in sorted(found)]
+
+    def merged(self) -> DueIndex:
+        """The base with this fork's entries pushed in (see State.settled)."""
+        if self.base is None:
+            return self
+        for entry in self.heap:
+            heapq.heappush(self.base.heap, entry)
+        return self.base
+
+
+def _not_after(heap: list[tuple[datetime, int]], now: datetime) -> Iterator[tuple[datetime, int]]:
+    """The entries of a heap not after `now`, without popping: the heap's tree walked
+    only below entries not after it."""
+    stack = [0] if heap else []
+    while stack:
+        index = stack.pop()
+        if index < len(heap) and heap[index][0] <= now:
+            yield heap[index]
+            stack += (2 * index + 1, 2 * index + 2)
+
+
 @dataclass
 class State:
     """The province as of event `seq`: every incident and every stage row an
@@ -131,6 +215,10 @@ class State:
     sitrep_number: int = 0
     sitrep_until: str | None = None
     sitrep_seq: int = 0
+    # The deadline timer's index (DueIndex; None: not built yet, built on first use)
+    # and the incidents dict it was built from, as for the dedup index.
+    due: DueIndex | None = None
+    due_of: dict[int, Incident] | None = None
 
     @property
     def next_incident_id(self) -> int:
@@ -145,9 +233,10 @@ class State:
         same on a night of 50,000 incidents as on an empty one (copying both dicts
         whole cost 1.6 ms per group commit there). `settled()` makes it a plain state."""
         dedup = self.dedup_index()  # built here, on the whole state: the fork only adds to it
+        due = DueIndex(base=self.due_index())  # likewise: the fork's own deadlines kept apart
         incidents: Overlay[int, Incident] = Overlay(self.incidents)
         # Every other field is a plain value, carried over as it is (a field added later too).
-        return dataclasses.replace(self, incidents=incidents, stages=dict(self.stages), dedup=Overlay(dedup), dedup_of=incidents)
+        return dataclasses.replace(self, incidents=incidents, stages=dict(self.stages), dedup=Overlay(dedup), dedup_of=incidents, due=due, due_of=incidents)
 
     def settled(self) -> State:
         """This fork as a plain state, its changes written into the dicts it overlays
@@ -157,6 +246,9 @@ class State:
             if isinstance(self.dedup, Overlay):
                 self.dedup = self.dedup.merged()
                 self.dedup_of = self.incidents
+            if self.due is not None and self.due.base is not None:
+                self.due = self.due.merged()
+                self.due_of = self.incidents
         return self
 
     def dedup_index(self) -> dict[tuple[str, str, str], tuple[int, ...]]:
@@ -181,6 +273,19 @@ class State:
         if key:
             k = (incident.regency, incident.category, key)
             self.dedup[k] = (*self.dedup.get(k, ()), incident.id)
+
+    def due_index(self) -> DueIndex:
+        """The deadline timer's index, built from the incidents on first use (or when
+        the incidents dict was replaced, as a snapshot load does)."""
+        if self.due is None or self.due_of is not self.incidents:
+            self.due = DueIndex(self.incidents)
+            self.due_of = self.incidents
+        return self.due
+
+    def index_due(self, incident: Incident) -> None:
+        """Keep a built deadline index in step with an incident the fold changed."""
+        if self.due is not None and self.due_of is self.incidents:
+            self.due.add(incident)
 
     def copy(self) -> State:
         return State(
