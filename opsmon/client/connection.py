@@ -8,6 +8,7 @@ last (epoch, seq), resending unanswered commands) is the session's own loop
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections.abc import Callable
@@ -17,13 +18,18 @@ from typing import Any, Protocol
 from opsmon.client.backoff import Backoff
 from opsmon.client.failures import ClientError
 from opsmon.client.handshake import CLIENT_NAME, URLs, url_list
+from opsmon.client.paging import Paging, unheld_counts
 from opsmon.client.session import Session
 from opsmon.core.clock import utc_now
 from opsmon.core.fold import apply, from_snapshot
-from opsmon.core.protocol import CLOSE_POLICY, Batch, Command, Event, Result, RosterInfo, ServerMessage, Snapshot, Status, Welcome
+from opsmon.core.protocol import CLOSE_POLICY, MAX_PAGE, Batch, Command, Event, Result, RosterInfo, ServerMessage, Snapshot, Status, Welcome
 from opsmon.core.state import State
 
 log = logging.getLogger("opsmon.client.session")  # the name its log lines have always had
+
+# The incidents a snapshot holds at first, and a page of the rest: the queue's
+# most urgent come first, so the screen is right at once (docs/protocol.md "Paging").
+PAGE = 200
 
 
 class Listener(Protocol):
@@ -53,6 +59,7 @@ class Connection:
         backoff: Backoff | None = None,
         clock: Callable[[], datetime] = utc_now,
         cafile: str | None = None,
+        page: int | None = PAGE,
     ) -> None:
         self.urls = url_list(url)
         # Why each server failed in the current round of tries (url -> (reason, code, params)).
@@ -65,7 +72,7 @@ class Connection:
         self.welcome: Welcome | None = None
         # Patient: it looks for a server until one answers, and never gives up on one short of a refused token.
         self.session = Session(
-            self.urls, token, client=client, cafile=cafile, failover=True, backoff=backoff or Backoff(), reconnect_for=math.inf, patient=True
+            self.urls, token, client=client, cafile=cafile, failover=True, backoff=backoff or Backoff(), reconnect_for=math.inf, patient=True, page=page
         )
         self.session.on_welcome, self.session.on_lost, self.session.on_failed = self._on_welcome, self._on_lost, self._on_failed
         self.online = False
@@ -76,6 +83,58 @@ class Connection:
         self.server_problem: str | None = None
         # The last disconnection's reason code and params (None: only its English text).
         self.failure: tuple[str, dict[str, Any]] | None = None
+        # A paged snapshot being completed (None: the state holds the whole snapshot).
+        self.page_size = page
+        self.paging: Paging | None = None
+        self._pager: asyncio.Future[None] | None = None
+        self._pages_asked = 0
+        self._caught_up = asyncio.Event()  # set when events were folded: a page waiting for its seq looks again
+
+    # --- a paged snapshot's rest (opsmon.client.paging) ------------------------------
+
+    def _page(self, snapshot: Snapshot) -> None:
+        """A new snapshot: pull what it left out in the background, or nothing."""
+        self._stop_paging()
+        if snapshot.more is None:
+            return
+        self.state.unheld = unheld_counts(snapshot)
+        paging = self.paging = Paging(snapshot, snapshot.more)
+        self._pager = asyncio.ensure_future(self._pull(paging))
+
+    def _stop_paging(self) -> None:
+        self.paging = None
+        if self._pager is not None:
+            self._pager.cancel()
+            self._pager = None
+
+    async def _pull(self, paging: Paging) -> None:
+        """Every page, one after the other; each merged once the state has
+        folded the events up to the seq it was read at."""
+        try:
+            while not paging.done and self.paging is paging:
+                self._pages_asked += 1
+                answer = await self.send(paging.command(f"page-{self._pages_asked}-{id(paging):x}", self.page_size or MAX_PAGE))
+                if self.paging is not paging:
+                    return
+                if not answer.ok or answer.seq is None:
+                    log.warning("a page of the snapshot was refused (%s): asking for a new snapshot", answer.message)
+                    self._stop_paging()
+                    self.session.resync()
+                    return
+                while self.state.seq < answer.seq:
+                    self._caught_up.clear()
+                    await self._caught_up.wait()
+                    if self.paging is not paging:
+                        return
+                paging.merge(self.state, answer.seq, answer.incidents or [], answer.next)
+                self.listener.synced(self.state, None)
+            if self.paging is paging:
+                self.paging = None
+                tell = getattr(self.listener, "paged", None)
+                if tell is not None:
+                    tell(paging)
+        except ClientError as exc:
+            log.info("the snapshot's pages stopped: %s", exc)
 
     def held_digest(self) -> str | None:
         """event_digest of the event at state.seq as this client holds it, if known."""
@@ -105,6 +164,7 @@ class Connection:
 
     async def stop(self) -> None:
         self._stopping = True
+        self._stop_paging()
         await self.session.close()
 
     async def send(self, command: Command) -> Result:
@@ -135,6 +195,7 @@ class Connection:
         if welcome.epoch != self.epoch:
             # A new database: what we knew is void.
             self._has_state = False
+            self._stop_paging()
             self.state = State()
         self.epoch = welcome.epoch
         self.welcome = welcome
@@ -164,6 +225,7 @@ class Connection:
             state = from_snapshot(message)
             self.state = state
             self._has_state = True
+            self._page(message)
             self.listener.synced(state, None)
         elif isinstance(message, Event | Batch):
             events = message.events if isinstance(message, Batch) else [message]
@@ -175,10 +237,18 @@ class Connection:
                     log.warning("gap: have seq %d, got %d; asking for a snapshot", self.state.seq, event.seq)
                     self.session.resync()
                     break
+                if self.paging is not None:
+                    self.paging.saw(self.state, event)
                 apply(self.state, event)
                 folded.append(event)
             if folded:
+                self._caught_up.set()
                 self.listener.synced(self.state, folded)
+            if self.paging is not None and self.paging.broken:
+                # A merged incident reopened whose chain is not all held yet: start over.
+                log.info("a merged incident was reopened while pages were coming; asking for a new snapshot")
+                self._stop_paging()
+                self.session.resync()
         elif isinstance(message, Status):
             self._set_problem(message.problem)
             if message.roster is not None:

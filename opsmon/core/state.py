@@ -131,6 +131,10 @@ class State:
     sitrep_number: int = 0
     sitrep_until: str | None = None
     sitrep_seq: int = 0
+    # A client completing a paged snapshot (docs/protocol.md "Paging"): the snapshot's
+    # `counts` of the unresolved incidents it does not hold yet, by (regency, status,
+    # severity), so the panels count them before their pages arrive; None once all are in.
+    unheld: dict[tuple[str, str, str], int] | None = None
 
     @property
     def next_incident_id(self) -> int:

@@ -1,0 +1,326 @@
+"""Issue 24 target 2: a snapshot bounded by incidents, the rest in pages; a
+resume over a long gap and an incident's history streamed in pages
+(docs/protocol.md "Paging"). Real server, real websockets, a real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from opsmon.client.connection import Connection
+from opsmon.client.paging import Paging
+from opsmon.client.session import Session
+from opsmon.core.fold import apply, from_snapshot
+from opsmon.core.protocol import Ack, Event, History, IncidentDraft, Incidents, Merge, Note, Report, Resolve, Result, Snapshot, Welcome
+from opsmon.core.state import State
+from opsmon.core.urgency import urgency_key
+from opsmon.core.view import totals
+from opsmon.core.wire import to_builtins
+from tests.helpers import FakeClock, Running, hello, recv_json
+
+REGENCIES = ("6371", "6302", "6303", "6372")
+SEVERITIES = ("critical", "high", "medium", "low")
+
+
+async def seeded(server: Running, clock: FakeClock, count: int) -> list[int]:
+    """`count` incidents over four regencies and four severities; every third
+    acknowledged, every fifth resolved, two merged; each with a note or two."""
+    session = await Session.open(server.url, server.tokens["admin"])
+    ids: list[int] = []
+    try:
+        for n in range(count):
+            draft = IncidentDraft(regency=REGENCIES[n % 4], category="logistik", severity=SEVERITIES[n % 4], title=f"Laporan {n}", location=f"TPS {n:03d}")
+            result = await session.request(Report(id=f"seed-{n}", incident=draft))
+            assert result.ok, result
+            assert result.incident is not None
+            ids.append(result.incident)
+            clock.advance(seconds=20)
+        for n, incident in enumerate(ids):
+            for k in range(1 + n % 2):
+                assert (await session.request(Note(id=f"seed-note-{n}-{k}", incident=incident, text=f"catatan {k}"))).ok
+            if n % 3 == 0:
+                assert (await session.request(Ack(id=f"seed-ack-{n}", incident=incident))).ok
+            if n % 5 == 4:
+                assert (await session.request(Resolve(id=f"seed-resolve-{n}", incident=incident, note="selesai"))).ok
+        if count >= 8:
+            assert (await session.request(Merge(id="seed-merge-1", incident=ids[1], into=ids[2]))).ok
+            assert (await session.request(Merge(id="seed-merge-2", incident=ids[5], into=ids[6]))).ok
+    finally:
+        await session.close()
+    return ids
+
+
+class Listener:
+    """A Connection's listener that counts what it was told."""
+
+    def __init__(self, server: Running) -> None:
+        self.config = server.config.info()
+        self.welcomes: list[Welcome] = []
+        self.syncs = 0
+        self.pages_done: int | None = None
+        self.kept_back = 0
+        self.on_first: Any = None  # called with the state at the first frame
+        self.first: tuple[int, int, int] | None = None  # incidents held, open and unacknowledged counted, at the first frame
+
+    def connected(self, welcome: Welcome) -> None:
+        self.welcomes.append(welcome)
+
+    def synced(self, state: State, events: list[Event] | None) -> None:
+        self.syncs += 1
+        if self.first is None:
+            counted = totals(state, self.config)
+            self.first = (len(state.incidents), counted.open, counted.unacked)
+            if self.on_first is not None:
+                self.on_first(state)
+
+    def disconnected(self, since: Any, reason: str) -> None:
+        pass
+
+    def refused(self, reason: str) -> None:
+        raise AssertionError(reason)
+
+    def paged(self, paging: Paging) -> None:
+        self.pages_done = paging.pages
+        self.kept_back = paging.kept_back
+
+
+@contextlib.asynccontextmanager
+async def following(server: Running, page: int | None, on_first: Any = None) -> AsyncIterator[tuple[Connection, Listener]]:
+    listener = Listener(server)
+    listener.on_first = on_first
+    connection = Connection(server.url, server.tokens["wall"], listener, page=page)
+    task = asyncio.create_task(connection.run())
+    try:
+        yield connection, listener
+    finally:
+        await connection.stop()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def until(check: Any, timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not check():
+        assert loop.time() < deadline, f"timed out waiting for {check.__doc__ or check}"
+        await asyncio.sleep(0.01)
+
+
+async def answer_to(session: Session, command_id: str) -> Result:
+    """The answer to a frame sent raw, skipping the frames before it."""
+    while True:
+        frame = await session.next_frame()
+        if isinstance(frame, Result) and frame.id == command_id:
+            return frame
+
+
+async def next_event(session: Session) -> Event:
+    while True:
+        frame = await session.next_frame()
+        if isinstance(frame, Event):
+            return frame
+
+
+def comparable(state: State) -> dict[int, Any]:
+    """Every incident as a client holds it, with its notes as their count and the
+    last one: a snapshot or page keeps an incident's last notes and counts the rest
+    (`notes_before`), so a client that got it later counts more of them as before."""
+    shown = {}
+    for incident_id, incident in sorted(state.incidents.items()):
+        body = to_builtins(incident)
+        notes = body.pop("notes")
+        body["notes"] = (body.pop("notes_before", 0) + len(notes), notes[-1:] if notes else [])
+        shown[incident_id] = body
+    return shown
+
+
+async def test_a_client_that_asks_for_no_page_gets_every_incident(server: Running, clock: FakeClock) -> None:
+    ids = await seeded(server, clock, 24)
+    ws, welcome = await hello(server.url, server.tokens["wall"])
+    try:
+        snapshot = await recv_json(ws)
+        assert snapshot["type"] == "snapshot" and welcome["type"] == "welcome"
+        assert sorted(i["id"] for i in snapshot["incidents"]) == ids
+        assert snapshot["counts"] is None and snapshot["more"] is None
+    finally:
+        await ws.close()
+
+
+async def test_a_paged_snapshot_holds_the_most_urgent_page_the_counts_and_a_cursor(server: Running, clock: FakeClock) -> None:
+    await seeded(server, clock, 40)
+    session = await Session.open(server.url, server.tokens["wall"], page=7)
+    try:
+        snapshot = await session.next_frame()
+        assert isinstance(snapshot, Snapshot)
+        held = server.server.state.incidents.values()
+        # The queue's first seven, in its order: what the screen shows at once.
+        most_urgent = sorted((i for i in held if i.status != "resolved"), key=urgency_key)[:7]
+        assert [i.id for i in snapshot.incidents] == [i.id for i in most_urgent]
+        assert snapshot.more is not None and snapshot.more.after == 0
+        counted = {(c.regency, c.status, c.severity): c.count for c in snapshot.counts or []}
+        expected: dict[tuple[str, str, str], int] = {}
+        for incident in held:
+            if incident.status != "resolved":
+                key = (incident.regency, incident.status, incident.severity)
+                expected[key] = expected.get(key, 0) + 1
+        assert counted == expected
+    finally:
+        await session.close()
+
+
+async def test_a_paged_client_ends_with_the_state_of_an_unpaged_one_while_the_night_goes_on(server: Running, clock: FakeClock) -> None:
+    ids = await seeded(server, clock, 60)
+    writer = await Session.open(server.url, server.tokens["admin"])
+    # While the pages come, the night goes on, mostly on the last incidents (the
+    # last pages): reported, acknowledged, noted, resolved, merged into one not held yet.
+    held = server.server.state.incidents
+    waiting = next(i for i in reversed(ids) if held[i].status == "open")
+    last = [i for i in reversed(ids) if held[i].status != "resolved" and i != waiting]
+    commands = [
+        Report(id="live-report", incident=IncidentDraft(regency="6371", category="logistik", severity="critical", title="Baru", location="TPS 900")),
+        Ack(id="live-ack", incident=waiting),
+        Note(id="live-note", incident=last[0], text="tim berangkat"),
+        Resolve(id="live-resolve", incident=last[1], note="beres"),
+        Merge(id="live-merge", incident=last[2], into=last[3]),
+        Merge(id="live-merge-back", incident=ids[8], into=last[4]),
+        Note(id="live-note-2", incident=last[5], text="sudah dicek"),
+        Resolve(id="live-resolve-2", incident=last[6], note="selesai juga"),
+    ]
+    sent: list[asyncio.Future[Result]] = []
+    try:
+        async with following(server, None) as (whole, _):
+            await until(lambda: whole.state.seq > 0)
+            everything = totals(whole.state, server.config.info())
+            listener_first = lambda state: sent.extend(asyncio.ensure_future(writer.request(c)) for c in commands)  # noqa: E731
+            async with following(server, 4, on_first=listener_first) as (paged, listener):
+                await until(lambda: paged.state.seq > 0)
+                # Its panels count every open incident from the first frame, before the pages.
+                assert listener.first == (4, everything.open, everything.unacked)
+                for answer in await asyncio.gather(*sent):
+                    assert answer.ok, answer
+                await until(lambda: paged.paging is None and paged.state.unheld is None)
+                head = server.server.state.seq
+                await until(lambda: paged.state.seq == head and whole.state.seq == head)
+                assert listener.pages_done is not None and listener.pages_done > 5, "in pages, not at once"
+                assert listener.kept_back > 0, "events came for incidents whose pages had not"
+                assert comparable(paged.state) == comparable(whole.state)
+                assert len(listener.welcomes) == 1, "no new snapshot was needed"
+    finally:
+        await writer.close()
+
+
+async def test_a_page_merges_events_it_was_read_before_and_keeps_those_it_saw(server: Running, clock: FakeClock) -> None:
+    """The rule itself, step by step: a page read before an event on an incident the
+    client does not hold yet gets that event folded on; one read after it does not
+    get it twice."""
+    ids = await seeded(server, clock, 12)
+    session = await Session.open(server.url, server.tokens["wall"], page=2)
+    writer = await Session.open(server.url, server.tokens["admin"])
+    try:
+        snapshot = await session.next_frame()
+        assert isinstance(snapshot, Snapshot) and snapshot.more is not None
+        state, paging = from_snapshot(snapshot), Paging(snapshot, snapshot.more)
+        target = next(i for i in reversed(ids) if i not in state.incidents and server.server.state.incidents[i].status != "resolved")
+        early = await session.request(Incidents(id="p-early", since=paging.since, after=target - 1, limit=1))
+        assert early.ok and [i.id for i in early.incidents or []] == [target] and early.seq == snapshot.seq
+        assert (await writer.request(Note(id="between", incident=target, text="di antara halaman"))).ok
+        late = await session.request(Incidents(id="p-late", since=paging.since, after=target - 1, limit=1))
+        assert late.seq == snapshot.seq + 1
+        event = await next_event(session)
+        assert event.seq == snapshot.seq + 1
+        paging.saw(state, event)
+        apply(state, event)
+        twice = State(seq=state.seq, incidents=dict(state.incidents))
+        paging.merge(state, early.seq or 0, early.incidents or [], early.next)
+        assert [n.text for n in state.incidents[target].notes][-1] == "di antara halaman"
+        paging.merge(twice, late.seq or 0, late.incidents or [], late.next)
+        assert [n.text for n in twice.incidents[target].notes] == [n.text for n in state.incidents[target].notes]
+    finally:
+        await session.close()
+        await writer.close()
+
+
+async def test_an_incident_page_is_bounded_and_bad_cursors_are_refused(server: Running, clock: FakeClock) -> None:
+    ids = await seeded(server, clock, 10)
+    session = await Session.open(server.url, server.tokens["bjm"])  # scoped to 6371: pages are not (a snapshot is not)
+    try:
+        page = await session.request(Incidents(id="p-1", after=0, limit=3))
+        assert page.ok and [i.id for i in page.incidents or []] == ids[:3] and page.next == ids[2]
+        rest = await session.request(Incidents(id="p-2", after=page.next or 0, limit=500))
+        assert [i.id for i in rest.incidents or []] == ids[3:] and rest.next is None
+        for n, bad in enumerate(({"after": -1}, {"limit": 0}, {"limit": "ten"}, {"after": 1.5})):
+            frame = json.dumps({"type": "incidents", "id": f"bad-{n}", **bad})
+            await session.ws.send(frame)
+            answer = await answer_to(session, f"bad-{n}")
+            assert answer.ok is False and answer.code == "invalid" and answer.reason == "bad_field", answer
+            assert answer.params is not None and answer.params["field"] in ("after", "limit")
+    finally:
+        await session.close()
+
+
+async def test_a_hello_with_a_bad_page_is_refused(server: Running) -> None:
+    ws, answer = await hello(server.url, server.tokens["wall"])
+    await ws.close()
+    from websockets.asyncio.client import connect
+
+    async with connect(server.url) as ws:
+        await ws.send(json.dumps({"type": "hello", "token": server.tokens["wall"], "page": 0}))
+        refusal = json.loads(await ws.recv())
+        assert refusal["type"] == "error" and "page" in refusal["message"]
+
+
+async def test_a_resume_over_a_long_gap_arrives_whole_in_order_in_several_frames(server: Running, clock: FakeClock) -> None:
+    ids = await seeded(server, clock, 4)
+    server.server.connections.resume_page = 25
+    since = server.server.state.seq
+    writer = await Session.open(server.url, server.tokens["admin"])
+    try:
+        for n in range(180):
+            assert (await writer.request(Note(id=f"gap-{n}", incident=ids[n % 4], text=f"catatan {n}"))).ok
+        head = server.server.state.seq
+        ws, welcome = await hello(server.url, server.tokens["wall"], epoch=server.store.epoch, since=since)
+        try:
+            assert welcome["type"] == "welcome"
+            # Written while the gap streams: after it, with no gap and no duplicate.
+            more = asyncio.create_task(writer.request(Note(id="during", incident=ids[0], text="sementara itu")))
+            seqs: list[int] = []
+            frames = 0
+            while not seqs or seqs[-1] < head + 1:
+                frame = await recv_json(ws)
+                assert frame["type"] in ("batch", "event"), frame
+                frames += 1
+                seqs += [e["seq"] for e in frame["events"]] if frame["type"] == "batch" else [frame["seq"]]
+            assert (await more).ok
+            assert seqs == list(range(since + 1, head + 2))
+            assert frames >= 180 // 25
+        finally:
+            await ws.close()
+    finally:
+        await writer.close()
+
+
+async def test_history_comes_in_pages(server: Running, clock: FakeClock) -> None:
+    ids = await seeded(server, clock, 2)
+    writer = await Session.open(server.url, server.tokens["admin"])
+    try:
+        for n in range(25):
+            assert (await writer.request(Note(id=f"h-{n}", incident=ids[0], text=f"catatan {n}"))).ok
+        whole = await writer.request(History(id="whole", incident=ids[0]))
+        paged: list[int] = []
+        after: int | None = 0
+        pages = 0
+        while after is not None:
+            page = await writer.request(History(id=f"page-{pages}", incident=ids[0], after=after, limit=10))
+            assert page.ok and len(page.events or []) <= 10
+            paged += [e.seq for e in page.events or []]
+            after, pages = page.next, pages + 1
+        assert paged == [e.seq for e in whole.events or []] and pages == 3
+        await writer.ws.send(json.dumps({"type": "history", "id": "bad", "incident": ids[0], "limit": 0}))
+        answer = await answer_to(writer, "bad")
+        assert answer.ok is False and answer.reason == "bad_field"
+    finally:
+        await writer.close()
