@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
@@ -30,6 +31,8 @@ log = logging.getLogger("opsmon.client.session")  # the name its log lines have 
 # The incidents a snapshot holds at first, and a page of the rest: the queue's
 # most urgent come first, so the screen is right at once (docs/protocol.md "Paging").
 PAGE = 200
+# Seconds between telling the listener of pages merged (and after the last).
+PAGES_TOLD_EVERY = 0.25
 
 
 class Listener(Protocol):
@@ -110,6 +113,7 @@ class Connection:
     async def _pull(self, paging: Paging) -> None:
         """Every page, one after the other; each merged once the state has
         folded the events up to the seq it was read at."""
+        told = time.monotonic()
         try:
             while not paging.done and self.paging is paging:
                 self._pages_asked += 1
@@ -127,7 +131,11 @@ class Connection:
                     if self.paging is not paging:
                         return
                 paging.merge(self.state, answer.seq, answer.incidents or [], answer.next)
-                self.listener.synced(self.state, None)
+                now = time.monotonic()
+                if paging.done or now - told >= PAGES_TOLD_EVERY:
+                    # The screens redraw whole on a page: a few times a second, not per page.
+                    self.listener.synced(self.state, None)
+                    told = now
             if self.paging is paging:
                 self.paging = None
                 tell = getattr(self.listener, "paged", None)
