@@ -357,12 +357,14 @@ class Connections:
         read_to, early, streamed = -1, list[Event](), -1
         epoch = self.server.store.epoch
         if since is not None and 0 <= since <= self.server.state.seq and self.server.state.seq - since <= RESUME_LIMIT:
-            if self.server.state.seq - since > self.resume_page and await self.recognised(user, since, hello.digest):
-                try:
-                    streamed = await self.stream(connection, self.welcome(user, known), since, epoch)
-                except ConnectionClosed:
-                    self.token_closed(token_hash)
-                    return None
+            if self.server.state.seq - since > self.resume_page:
+                if await self.recognised(user, since, hello.digest):
+                    try:
+                        streamed = await self.stream(connection, self.welcome(user, known), since, epoch)
+                    except ConnectionClosed:
+                        self.token_closed(token_hash)
+                        return None
+                # (not this database's event at `since`: a snapshot, below, read nothing before)
             else:
                 read_to = self.server.state.seq
                 early = await self.server.store.events_since(since, until=read_to)

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 from opsmon.client.connection import Connection
@@ -15,9 +16,10 @@ from opsmon.client.paging import Paging
 from opsmon.client.session import Session
 from opsmon.core.fold import apply, from_snapshot
 from opsmon.core.protocol import Ack, Event, History, IncidentDraft, Incidents, Merge, Note, Report, Resolve, Result, Snapshot, Welcome
+from opsmon.core.records import ConfigInfo
 from opsmon.core.state import State
 from opsmon.core.urgency import urgency_key
-from opsmon.core.view import totals
+from opsmon.core.view import summarize, totals
 from opsmon.core.wire import to_builtins
 from tests.helpers import FakeClock, Running, hello, recv_json
 
@@ -64,6 +66,7 @@ class Listener:
         self.kept_back = 0
         self.on_first: Any = None  # called with the state at the first frame
         self.first: tuple[int, int, int] | None = None  # incidents held, open and unacknowledged counted, at the first frame
+        self.first_panels: list[tuple[str, dict[str, int], int]] = []  # per regency: open by severity, critical unacknowledged
 
     def connected(self, welcome: Welcome) -> None:
         self.welcomes.append(welcome)
@@ -73,6 +76,7 @@ class Listener:
         if self.first is None:
             counted = totals(state, self.config)
             self.first = (len(state.incidents), counted.open, counted.unacked)
+            self.first_panels = panels(state, self.config)
             if self.on_first is not None:
                 self.on_first(state)
 
@@ -100,6 +104,15 @@ async def following(server: Running, page: int | None, on_first: Any = None) -> 
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def panels(state: State, config: ConfigInfo) -> list[tuple[str, dict[str, int], int]]:
+    """What the regency panels count: open incidents by severity, critical ones unacknowledged."""
+    return [(s.code, s.open_by_severity, s.critical_unacked) for s in summarize(state, config, clock_now())]
+
+
+def clock_now() -> datetime:
+    return FakeClock().now
 
 
 async def until(check: Any, timeout: float = 10.0) -> None:
@@ -195,11 +208,13 @@ async def test_a_paged_client_ends_with_the_state_of_an_unpaged_one_while_the_ni
         async with following(server, None) as (whole, _):
             await until(lambda: whole.state.seq > 0)
             everything = totals(whole.state, server.config.info())
+            every_panel = panels(whole.state, server.config.info())
             listener_first = lambda state: sent.extend(asyncio.ensure_future(writer.request(c)) for c in commands)  # noqa: E731
             async with following(server, 4, on_first=listener_first) as (paged, listener):
                 await until(lambda: paged.state.seq > 0)
                 # Its panels count every open incident from the first frame, before the pages.
                 assert listener.first == (4, everything.open, everything.unacked)
+                assert listener.first_panels == every_panel
                 for answer in await asyncio.gather(*sent):
                     assert answer.ok, answer
                 await until(lambda: paged.paging is None and paged.state.unheld is None)
