@@ -57,7 +57,7 @@ from server.store.backends import open_store  # noqa: E402
 OFFICER = Actor(name="petugas", agency="KPU")
 COMMIT_EVERY = 5_000  # events per store transaction while loading
 SNAPSHOTS = 5  # new viewers timed per night
-PAGES = (200, MAX_PAGE)  # paged snapshots timed: the TUI's page, and the most the server sends
+PAGES = (100, 200, MAX_PAGE)  # paged snapshots timed: a screenful and more, the TUI's page, and the most the server sends
 
 
 async def load_night(db: Path, count: int) -> dict[str, int]:

@@ -95,7 +95,7 @@ class Listener:
 async def following(server: Running, page: int | None, on_first: Any = None) -> AsyncIterator[tuple[Connection, Listener]]:
     listener = Listener(server)
     listener.on_first = on_first
-    connection = Connection(server.url, server.tokens["wall"], listener, page=page)
+    connection = Connection(server.url, server.tokens["wall"], listener, page=page, pull=page or 1)
     task = asyncio.create_task(connection.run())
     try:
         yield connection, listener
@@ -339,3 +339,20 @@ async def test_history_comes_in_pages(server: Running, clock: FakeClock) -> None
         assert answer.ok is False and answer.reason == "bad_field"
     finally:
         await writer.close()
+
+
+async def test_the_terminal_client_shows_every_incident_once_its_pages_are_in(server: Running, clock: FakeClock) -> None:
+    from opsmon.client.connection import PAGE
+    from tests.tui_helpers import client
+
+    session = await Session.open(server.url, server.tokens["admin"])
+    try:
+        for n in range(PAGE + 30):
+            draft = IncidentDraft(regency=REGENCIES[n % 4], category="logistik", severity=SEVERITIES[n % 4], title=f"Laporan {n}", location=f"TPS {n:03d}")
+            assert (await session.request(Report(id=f"many-{n}", incident=draft))).ok
+    finally:
+        await session.close()
+    # `client` waits until the queue lists all of them: the snapshot held PAGE.
+    async with client(server, clock, PAGE + 30) as (app, _pilot):
+        assert app.connection is not None and app.connection.paging is None and app.state.unheld is None
+        assert len(app.state.incidents) == PAGE + 30
