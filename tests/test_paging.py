@@ -15,7 +15,7 @@ from opsmon.client.connection import Connection
 from opsmon.client.paging import Paging
 from opsmon.client.session import Session
 from opsmon.core.fold import apply, from_snapshot
-from opsmon.core.protocol import Ack, Event, History, IncidentDraft, Incidents, Merge, Note, Report, Resolve, Result, Snapshot, Welcome
+from opsmon.core.protocol import Ack, Event, History, IncidentDraft, Incidents, Merge, Note, Reopen, Report, Resolve, Result, Snapshot, Welcome
 from opsmon.core.records import ConfigInfo
 from opsmon.core.state import State
 from opsmon.core.urgency import urgency_key
@@ -356,3 +356,40 @@ async def test_the_terminal_client_shows_every_incident_once_its_pages_are_in(se
     async with client(server, clock, PAGE + 30) as (app, _pilot):
         assert app.connection is not None and app.connection.paging is None and app.state.unheld is None
         assert len(app.state.incidents) == PAGE + 30
+
+
+async def test_a_merged_incident_reopened_before_its_page_makes_the_client_start_over(server: Running, clock: FakeClock) -> None:
+    """Its merge chain gives its reports back, which a client that does not hold
+    it cannot work out: the rule's one exception, a new snapshot."""
+    ids = await seeded(server, clock, 30)
+    writer = await Session.open(server.url, server.tokens["admin"])
+    held = server.server.state.incidents
+    live = [i for i in reversed(ids) if held[i].status != "resolved"]  # the last pages' (most recent first)
+    assert (await writer.request(Merge(id="late-merge", incident=live[1], into=live[0]))).ok
+    session = await Session.open(server.url, server.tokens["wall"], page=3)
+    try:
+        snapshot = await session.next_frame()
+        assert isinstance(snapshot, Snapshot) and snapshot.more is not None
+        state, paging = from_snapshot(snapshot), Paging(snapshot, snapshot.more)
+        assert live[1] not in state.incidents
+        assert (await writer.request(Reopen(id="late-reopen", incident=live[1], note="bukan laporan yang sama"))).ok
+        event = await next_event(session)
+        paging.saw(state, event)
+        assert paging.broken
+        # The Connection starts over when it sees that, and still ends where an unpaged client does.
+        reopened = [Merge(id="again-merge", incident=live[3], into=live[2]), Reopen(id="again-reopen", incident=live[3], note="beda")]
+        sent: list[asyncio.Future[Result]] = []
+        async with following(server, None) as (whole, _):
+            await until(lambda: whole.state.seq > 0)
+            first = lambda state: sent.extend(asyncio.ensure_future(writer.request(c)) for c in reopened)  # noqa: E731
+            async with following(server, 3, on_first=first) as (paged, listener):
+                await until(lambda: len(sent) == 2)
+                for answer in await asyncio.gather(*sent):
+                    assert answer.ok, answer
+                head = server.server.state.seq
+                await until(lambda: paged.paging is None and paged.state.unheld is None and paged.state.seq == head and whole.state.seq == head)
+                assert comparable(paged.state) == comparable(whole.state)
+                assert len(listener.welcomes) == 2, "it started over once"
+    finally:
+        await session.close()
+        await writer.close()
