@@ -21,6 +21,7 @@ from opsmon.core.state import State
 from opsmon.core.urgency import urgency_key
 from opsmon.core.view import summarize, totals
 from opsmon.core.wire import to_builtins
+from server.pages import QueueIndex
 from tests.helpers import FakeClock, Running, hello, recv_json
 
 REGENCIES = ("6371", "6302", "6303", "6372")
@@ -226,6 +227,10 @@ async def test_a_paged_client_ends_with_the_state_of_an_unpaged_one_while_the_ni
                 assert len(listener.welcomes) == 1, "no new snapshot was needed"
     finally:
         await writer.close()
+    # The server's queue index, kept in step commit by commit, is what a fresh build makes.
+    fresh, kept = QueueIndex(), server.server.queue
+    fresh.build(server.server.state)
+    assert (kept.order, +kept.counts, kept.resolved) == (fresh.order, +fresh.counts, fresh.resolved)
 
 
 async def test_a_page_merges_events_it_was_read_before_and_keeps_those_it_saw(server: Running, clock: FakeClock) -> None:
