@@ -16,7 +16,7 @@ from opsmon.client.paging import Paging
 from opsmon.client.session import Session
 from opsmon.core.fold import apply, from_snapshot
 from opsmon.core.protocol import Ack, Event, History, IncidentDraft, Incidents, Merge, Note, Reopen, Report, Resolve, Result, Snapshot, Welcome
-from opsmon.core.records import ConfigInfo
+from opsmon.core.records import ConfigInfo, Incident
 from opsmon.core.state import State
 from opsmon.core.urgency import urgency_key
 from opsmon.core.view import summarize, totals
@@ -398,3 +398,33 @@ async def test_a_merged_incident_reopened_before_its_page_makes_the_client_start
     finally:
         await session.close()
         await writer.close()
+
+
+def test_a_page_looks_at_a_bounded_stretch_of_ids_and_says_where_to_go_on() -> None:
+    """Days of incidents resolved long ago between the live ones: each page reads at
+    most PAGE_SCAN ids (maybe none kept) and its `next` moves on, so no page costs the night."""
+    from datetime import UTC, timedelta
+
+    from opsmon.core.clock import format_ts
+    from opsmon.core.records import Actor
+    from server.pages import PAGE_SCAN, page_of
+
+    now = datetime(2024, 2, 20, 13, 0, tzinfo=UTC)
+    long_ago = format_ts(now - timedelta(days=3))
+    someone = Actor(name="petugas", agency="KPU")
+    live = {10, PAGE_SCAN + PAGE_SCAN // 2 + 7}
+    state = State()
+    for n in range(1, 2 * PAGE_SCAN + 300):
+        state.incidents[n] = Incident(
+            id=n, regency="6371", category="logistik", severity="low", title=f"Laporan {n}", detail="", location="", level=0,
+            status="open" if n in live else "resolved", reported=long_ago, reporter=someone, acknowledged=None, acknowledged_by=None,
+            resolved=None if n in live else long_ago, resolved_by=None if n in live else someone, ack_due=long_ago, notes=[],
+        )  # fmt: skip
+    since = now - timedelta(hours=24)
+    pages, after, found = 0, 0, []
+    while after is not None:
+        page, after = page_of(state, after, 500, since, None)
+        found += [i.id for i in page]
+        pages += 1
+        assert after is None or after <= pages * PAGE_SCAN
+    assert found == sorted(live) and pages == 3
