@@ -431,12 +431,13 @@ class Connections:
         await connection.send(encode(welcome), text=True)
         sent = since
         while self.server.store.epoch == epoch and self.server.state.seq - sent > self.resume_page:
-            events = await self.server.store.events_since(sent, limit=self.resume_page, until=self.server.state.seq)
+            # As stored (the wire's bytes): no decoding and encoding on the loop the writer shares.
+            events = await self.server.store.raw_events_since(sent, self.resume_page, self.server.state.seq)
             if not events:
                 break
-            for frame in batch_frames(encode(event) for event in events):
+            for frame in batch_frames(raw for _, raw in events):
                 await connection.send(frame, text=True)
-            sent = events[-1].seq
+            sent = events[-1][0]
         return sent
 
     async def first_frames(

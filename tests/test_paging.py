@@ -293,7 +293,8 @@ async def test_a_hello_with_a_bad_page_is_refused(server: Running) -> None:
         assert refusal["type"] == "error" and "page" in refusal["message"]
 
 
-async def test_a_resume_over_a_long_gap_arrives_whole_in_order_in_several_frames(server: Running, clock: FakeClock) -> None:
+async def test_a_resume_over_a_long_gap_arrives_whole_in_order_in_several_frames(backend_server: Running, clock: FakeClock) -> None:
+    server = backend_server
     ids = await seeded(server, clock, 4)
     server.server.connections.resume_page = 25
     since = server.server.state.seq
@@ -323,7 +324,8 @@ async def test_a_resume_over_a_long_gap_arrives_whole_in_order_in_several_frames
         await writer.close()
 
 
-async def test_history_comes_in_pages(server: Running, clock: FakeClock) -> None:
+async def test_history_comes_in_pages(backend_server: Running, clock: FakeClock) -> None:
+    server = backend_server
     ids = await seeded(server, clock, 2)
     writer = await Session.open(server.url, server.tokens["admin"])
     try:

@@ -353,6 +353,12 @@ class StoreCore:
             sql, params = sql + " LIMIT ?", (*params, limit)
         return [row_event(row) for row in await self.reads.fetch(sql, *params)]
 
+    async def raw_events_since(self, since: int, limit: int, until: int) -> list[tuple[int, bytes]]:
+        """`events_since` as (seq, the event as the wire writes it), made from the stored
+        JSON without decoding and encoding it again: a streamed resume's pages."""
+        rows = await self.reads.fetch(f"SELECT {EVENT_COLUMNS} FROM events WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?", since, until, limit)
+        return [(int(row[0]), bytes(raw_event(row))) for row in rows]
+
     async def history_by_regency(self) -> dict[str, int]:
         """How many events name each regency."""
         rows = await self.sql.fetch("SELECT regency, COUNT(*) FROM events WHERE regency IS NOT NULL GROUP BY regency")
