@@ -9,7 +9,8 @@ run, against that night and against an empty one:
 
 - `opsmon-server serve` on the database (pinned to core 0 like bench/fanout.py);
 - a new viewer's hello -> welcome + snapshot, timed and weighed (median of 5, idle server);
-  the same with a paged snapshot (`page` 200 and 500), and every page of one pulled;
+  the same with a paged snapshot (`page` 100, 200 and 500), every page of one pulled,
+  and a resume over a 20,000-event gap (streamed in pages);
 - the server's RSS after start-up and the snapshots;
 - bench/fanout.py's load generator (core 1): V viewers and R reports/s for D seconds;
   server CPU per report, delivery p99 and the result p99. The viewers resume at
@@ -57,6 +58,7 @@ from server.store.backends import open_store  # noqa: E402
 OFFICER = Actor(name="petugas", agency="KPU")
 COMMIT_EVERY = 5_000  # events per store transaction while loading
 SNAPSHOTS = 5  # new viewers timed per night
+RESUME_GAP = 20_000  # events behind the head a resuming client is timed at (the most a resume takes)
 PAGED_ROUNDS = 11  # new viewers timed per paged snapshot size (small: more of them, a steadier median)
 PAGES = (100, 200, MAX_PAGE)  # paged snapshots timed: a screenful and more, the TUI's page, and the most the server sends
 
@@ -184,6 +186,24 @@ async def all_pages(port: int, token: str, page: int) -> tuple[float, int, int]:
         return time.perf_counter() - started, len(held), pages
 
 
+async def resume_gap(port: int, token: str, epoch: str, since: int, head: int) -> tuple[float, int, int]:
+    """Seconds from connect to the event at `head` for a client resuming at `since`,
+    the frames and the bytes it took."""
+    from websockets.asyncio.client import connect
+
+    hello = json.dumps({"type": "hello", "token": token, "client": "bench/night", "epoch": epoch, "since": since})
+    started, frames, size = time.perf_counter(), 0, 0
+    async with connect(f"ws://127.0.0.1:{port}/ws", max_size=None, compression=None, open_timeout=60) as ws:
+        await ws.send(hello)
+        while True:
+            frame = await ws.recv()
+            frames, size = frames + 1, size + len(frame)
+            body = json.loads(frame)
+            last = body["events"][-1]["seq"] if body["type"] == "batch" else body.get("seq", 0) if body["type"] == "event" else 0
+            if last >= head:
+                return time.perf_counter() - started, frames, size
+
+
 async def identity(db: Path) -> tuple[str, int]:
     async with open_store(db) as store:
         return store.epoch, await store.head()
@@ -216,6 +236,8 @@ def run_night(label: str, count: int, work: Path, viewers: int, rate: int, durat
         paged = {size: asyncio.run(new_viewers(port, viewer, PAGED_ROUNDS, page=size)) for size in PAGES}
         pulled = asyncio.run(all_pages(port, viewer, MAX_PAGE))
         snapshot_s, shared_s, snapshot_bytes = asyncio.run(new_viewers(port, viewer, SNAPSHOTS))
+        behind = min(RESUME_GAP, head)
+        gap = (behind, *asyncio.run(resume_gap(port, viewer, epoch, head - behind, head))) if behind else None
         rss = rss_kib(server.pid)
         # Viewers that resume at the head (the new viewers' snapshots are timed above):
         # the load measures the command path on this night. --snapshots: each takes one.
@@ -247,6 +269,7 @@ def run_night(label: str, count: int, work: Path, viewers: int, rate: int, durat
         snapshot_bytes=snapshot_bytes,
         paged=paged,
         pulled=pulled,
+        gap=gap,
         rss=rss,
         cpu_per_report=result["cpu"] / max(1, result["committed"]),
     )
@@ -309,6 +332,9 @@ def main() -> None:
     print()
     per_incident = (full["rss"] - empty["rss"]) * 1024 / args.incidents
     print(f"# paged: the whole snapshot pulled in {full['pulled'][2]:,} pages after the first, {full['pulled'][1]:,} incidents held at the end")
+    if full["gap"] is not None:
+        behind, seconds, frames, size = full["gap"]
+        print(f"# a resume over a {behind:,}-event gap (streamed in pages): {seconds * 1000:,.0f} ms to the last, {frames:,} frames, {size / 1024:,.0f} KiB")
     print(f"# memory per incident (RSS full - empty, after start-up): {per_incident:,.0f} bytes")
     print(f"# load after: {fanout._uptime()}")
 
