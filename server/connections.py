@@ -31,6 +31,7 @@ from opsmon.core.protocol import (
     LastSitrep,
     MorePages,
     Snapshot,
+    Status,
     Welcome,
 )
 from opsmon.core.ratelimit import TokenBucket
@@ -354,13 +355,14 @@ class Connections:
         # A gap longer than RESUME_PAGE is streamed: the welcome first, then the
         # missed events a page at a time (one page in memory), then the rest as below.
         since = hello.since if hello.epoch == self.server.store.epoch else None
-        read_to, early, streamed = -1, list[Event](), -1
+        read_to, early, streamed, welcomed = -1, list[Event](), -1, None
         epoch = self.server.store.epoch
         if since is not None and 0 <= since <= self.server.state.seq and self.server.state.seq - since <= RESUME_LIMIT:
             if self.server.state.seq - since > self.resume_page:
                 if await self.recognised(user, since, hello.digest):
                     try:
-                        streamed = await self.stream(connection, self.welcome(user, known), since, epoch)
+                        welcomed = self.welcome(user, known)
+                        streamed = await self.stream(connection, welcomed, since, epoch)
                     except ConnectionClosed:
                         self.token_closed(token_hash)
                         return None
@@ -368,20 +370,25 @@ class Connections:
             else:
                 read_to = self.server.state.seq
                 early = await self.server.store.events_since(since, until=read_to)
+        reset = False
         async with self.server.lock:
-            if streamed >= 0:
+            if streamed >= 0 and (self.server.store.epoch != epoch or self.server.state.seq < streamed):
+                reset = True  # while it streamed: it comes back and gets this epoch's snapshot
+            elif streamed >= 0:
                 head = self.server.state.seq
-                if self.server.store.epoch != epoch or head < streamed:
-                    # A reset while it streamed: it comes back and gets this epoch's snapshot.
-                    self.token_closed(token_hash)
-                    with contextlib.suppress(ConnectionClosed):
-                        await connection.close(CLOSE_TRY_AGAIN_LATER, "the event log was reset; reconnect")
-                    return None
                 frames = batch_frames(encode(event) for event in await self.server.store.events_since(streamed, until=head))
+                if welcomed is not None and self.server.problem != welcomed.problem:
+                    # A `status` announced while it streamed, before it was subscribed: said again.
+                    frames.append(encode(Status(problem=self.server.problem)))
                 self.subscribe(connection, user, token_hash, frames)
                 resume, why = True, "resumed"
             else:
                 resume, why = await self.first_frames(connection, user, token_hash, hello, known, read_to, early)
+        if reset:
+            self.token_closed(token_hash)
+            with contextlib.suppress(ConnectionClosed):  # not under the lock: a close handshake can take seconds
+                await connection.close(CLOSE_TRY_AGAIN_LATER, "the event log was reset; reconnect")
+            return None
         log.info("%s (%s, %s) connected from %s, %s", user.name, user.role, user.agency, address, f"resuming after {hello.since}" if resume else why)
         return user, token_hash
 
