@@ -430,3 +430,20 @@ def test_a_page_looks_at_a_bounded_stretch_of_ids_and_says_where_to_go_on() -> N
         pages += 1
         assert after is None or after <= pages * PAGE_SCAN
     assert found == sorted(live) and pages == 3
+
+
+async def test_a_long_gap_from_another_copy_of_the_history_gets_a_snapshot(server: Running, clock: FakeClock) -> None:
+    """The digest is checked before anything is streamed: a client whose event at
+    `since` is not this database's gets a snapshot, not this log's events."""
+    from websockets.asyncio.client import connect
+
+    ids = await seeded(server, clock, 4)
+    server.server.connections.resume_page = 10
+    since = server.server.state.seq - 30
+    async with connect(server.url, max_size=None) as ws:
+        hello_frame = {"type": "hello", "token": server.tokens["wall"], "epoch": server.store.epoch, "since": since, "digest": "0" * 16}
+        await ws.send(json.dumps(hello_frame))
+        assert json.loads(await ws.recv())["type"] == "welcome"
+        snapshot = json.loads(await ws.recv())
+        assert snapshot["type"] == "snapshot" and snapshot["seq"] == server.server.state.seq
+        assert sorted(i["id"] for i in snapshot["incidents"]) == ids
