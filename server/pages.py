@@ -21,7 +21,7 @@ from opsmon.core.clock import parse_ts
 from opsmon.core.protocol import IncidentCount
 from opsmon.core.records import Incident
 from opsmon.core.state import State
-from opsmon.core.urgency import urgency_key
+from opsmon.core.urgency import for_snapshot, urgency_key
 
 log = logging.getLogger("opsmon.server")
 
@@ -128,7 +128,8 @@ def in_window(incident: Incident, since: datetime | None) -> bool:
 
 def page_of(state: State, after: int, limit: int, since: datetime | None, status: str | None) -> tuple[list[Incident], int | None]:
     """The incidents with an id above `after`, at most `limit`, looking at no more than
-    PAGE_SCAN ids, in id order; and the `after` of the next page (None: none left)."""
+    PAGE_SCAN ids, in id order, each as a snapshot carries it (urgency.for_snapshot);
+    and the `after` of the next page (None: none left)."""
     last = state.next_incident_id - 1
     found: list[Incident] = []
     incident_id = after
@@ -138,5 +139,5 @@ def page_of(state: State, after: int, limit: int, since: datetime | None, status
         incident = state.incidents.get(incident_id)
         if incident is None or (status is not None and incident.status != status) or not in_window(incident, since):
             continue
-        found.append(incident)
+        found.append(for_snapshot(incident))  # its last notes, the rest counted: as the snapshot it completes
     return found, (incident_id if incident_id < last else None)

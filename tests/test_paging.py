@@ -268,8 +268,12 @@ async def test_an_incident_page_is_bounded_and_bad_cursors_are_refused(server: R
     ids = await seeded(server, clock, 10)
     session = await Session.open(server.url, server.tokens["bjm"])  # scoped to 6371: pages are not (a snapshot is not)
     try:
+        for n in range(4):  # five notes in all: a page carries the last three, as a snapshot does
+            assert (await session.request(Note(id=f"more-{n}", incident=ids[0], text=f"tambahan {n}"))).ok
         page = await session.request(Incidents(id="p-1", after=0, limit=3))
         assert page.ok and [i.id for i in page.incidents or []] == ids[:3] and page.next == ids[2]
+        noted = (page.incidents or [])[0]
+        assert [n.text for n in noted.notes] == ["tambahan 1", "tambahan 2", "tambahan 3"] and noted.notes_before == 2
         rest = await session.request(Incidents(id="p-2", after=page.next or 0, limit=500))
         assert [i.id for i in rest.incidents or []] == ids[3:] and rest.next is None
         for n, bad in enumerate(({"after": -1}, {"limit": 0}, {"limit": "ten"}, {"after": 1.5})):
