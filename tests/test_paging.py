@@ -7,22 +7,43 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from opsmon.client.connection import Connection
+from websockets.asyncio.client import connect
+
+from opsmon.client.connection import PAGE, Connection
 from opsmon.client.paging import Paging
 from opsmon.client.session import Session
-from opsmon.core.fold import apply, from_snapshot
-from opsmon.core.protocol import Ack, Event, History, IncidentDraft, Incidents, Merge, Note, Reopen, Report, Resolve, Result, Snapshot, Welcome
-from opsmon.core.records import ConfigInfo, Incident
-from opsmon.core.state import State
-from opsmon.core.urgency import urgency_key
+from opsmon.core.clock import format_ts, parse_ts
+from opsmon.core.domain import DomainError, decide
+from opsmon.core.fold import apply, from_snapshot, touches
+from opsmon.core.protocol import (
+    Ack,
+    Event,
+    History,
+    IncidentDraft,
+    Incidents,
+    Merge,
+    MorePages,
+    Note,
+    Reopen,
+    Report,
+    Resolve,
+    Result,
+    Snapshot,
+    Welcome,
+)
+from opsmon.core.records import Actor, ConfigInfo, Incident
+from opsmon.core.state import Rules, State
+from opsmon.core.urgency import SNAPSHOT_RESOLVED_WINDOW, for_snapshot, in_snapshot, urgency_key
 from opsmon.core.view import summarize, totals
 from opsmon.core.wire import to_builtins
-from server.pages import QueueIndex
-from tests.helpers import FakeClock, Running, hello, recv_json
+from server.pages import PAGE_SCAN, QueueIndex, page_of
+from tests.helpers import FakeClock, Running, hello, province, recv_json
+from tests.tui_helpers import client
 
 REGENCIES = ("6371", "6302", "6303", "6372")
 SEVERITIES = ("critical", "high", "medium", "low")
@@ -289,8 +310,6 @@ async def test_an_incident_page_is_bounded_and_bad_cursors_are_refused(server: R
 async def test_a_hello_with_a_bad_page_is_refused(server: Running) -> None:
     ws, answer = await hello(server.url, server.tokens["wall"])
     await ws.close()
-    from websockets.asyncio.client import connect
-
     async with connect(server.url) as ws:
         await ws.send(json.dumps({"type": "hello", "token": server.tokens["wall"], "page": 0}))
         refusal = json.loads(await ws.recv())
@@ -353,9 +372,6 @@ async def test_history_comes_in_pages(backend_server: Running, clock: FakeClock)
 
 
 async def test_the_terminal_client_shows_every_incident_once_its_pages_are_in(server: Running, clock: FakeClock) -> None:
-    from opsmon.client.connection import PAGE
-    from tests.tui_helpers import client
-
     session = await Session.open(server.url, server.tokens["admin"])
     try:
         for n in range(PAGE + 30):
@@ -409,12 +425,6 @@ async def test_a_merged_incident_reopened_before_its_page_makes_the_client_start
 def test_a_page_looks_at_a_bounded_stretch_of_ids_and_says_where_to_go_on() -> None:
     """Days of incidents resolved long ago between the live ones: each page reads at
     most PAGE_SCAN ids (maybe none kept) and its `next` moves on, so no page costs the night."""
-    from datetime import UTC, timedelta
-
-    from opsmon.core.clock import format_ts
-    from opsmon.core.records import Actor
-    from server.pages import PAGE_SCAN, page_of
-
     now = datetime(2024, 2, 20, 13, 0, tzinfo=UTC)
     long_ago = format_ts(now - timedelta(days=3))
     someone = Actor(name="petugas", agency="KPU")
@@ -439,8 +449,6 @@ def test_a_page_looks_at_a_bounded_stretch_of_ids_and_says_where_to_go_on() -> N
 async def test_a_long_gap_from_another_copy_of_the_history_gets_a_snapshot(server: Running, clock: FakeClock) -> None:
     """The digest is checked before anything is streamed: a client whose event at
     `since` is not this database's gets a snapshot, not this log's events."""
-    from websockets.asyncio.client import connect
-
     ids = await seeded(server, clock, 4)
     server.server.connections.resume_page = 10
     since = server.server.state.seq - 30
@@ -451,3 +459,98 @@ async def test_a_long_gap_from_another_copy_of_the_history_gets_a_snapshot(serve
         snapshot = json.loads(await ws.recv())
         assert snapshot["type"] == "snapshot" and snapshot["seq"] == server.server.state.seq
         assert sorted(i["id"] for i in snapshot["incidents"]) == ids
+
+
+class SimulatedNight:
+    """The server's side without a socket: the real decide and fold on a state, the
+    queue index kept as the writer keeps it, every event logged."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.rules = Rules.from_config(province())
+        self.actor = Actor(name="petugas", agency="KPU")
+        self.now = datetime(2024, 2, 14, 13, 0, tzinfo=UTC)
+        self.state, self.index, self.log = State(), QueueIndex(), list[Event]()
+        self.index.build(self.state)
+        self.commands = 0
+
+    def act(self) -> None:
+        """A random command, carried out if the domain allows it; half a minute passes."""
+        try:
+            decision = decide(self.state, self.command(), self.actor, None, self.now, self.rules)
+        except DomainError:
+            return
+        touched = touches(decision.payload, self.state)
+        event = Event.of(self.state.seq + 1, format_ts(self.now), self.actor, decision.payload)
+        apply(self.state, event)
+        self.index.touch(self.state, touched)
+        self.log.append(event)
+        self.now += timedelta(seconds=30)
+
+    def command(self) -> Any:
+        self.commands += 1
+        n, rng = self.commands, self.rng
+        known = list(self.state.incidents) or [1]
+        pick, other = rng.choice(known), rng.choice(known)
+        kind = rng.random()
+        if kind < 0.25 or not self.state.incidents:
+            draft = IncidentDraft(regency=rng.choice(REGENCIES), category="logistik", severity=rng.choice(SEVERITIES), title=f"L{n}", location=f"TPS {n}")
+            return Report(id=f"c{n}", incident=draft)
+        if kind < 0.4:
+            return Ack(id=f"c{n}", incident=pick)
+        if kind < 0.6:
+            return Note(id=f"c{n}", incident=pick, text=f"catatan {n}")
+        if kind < 0.72:
+            return Resolve(id=f"c{n}", incident=pick, note="selesai")
+        if kind < 0.85:
+            return Merge(id=f"c{n}", incident=pick, into=other)
+        return Reopen(id=f"c{n}", incident=pick, note="lagi")
+
+
+def test_the_merge_rule_holds_whatever_order_pages_and_events_come_in() -> None:
+    """The rule (opsmon.client.paging) against the real decide and fold, without a
+    socket: a night goes on while a paged client pulls its pages; each page is read
+    at the server's head of that moment and arrives at any time after, the events
+    in order. Every run ends where a client that took the whole snapshot ends, or
+    (a merged incident reopened before its page) knows it must start over."""
+    exact = broken = 0
+    for seed in range(60):
+        night = SimulatedNight(seed)
+        rng, server = night.rng, night.state
+        for _ in range(rng.randint(10, 60)):
+            night.act()
+        since = format_ts(night.now - SNAPSHOT_RESOLVED_WINDOW)
+        first, more = night.index.first(server, rng.randint(1, 6), parse_ts(since))
+        base = {"epoch": "e", "seq": server.seq, "stages": []}
+        whole = from_snapshot(Snapshot(**base, incidents=[for_snapshot(i) for i in server.incidents.values() if in_snapshot(i, night.now)]))
+        paged_snapshot = Snapshot(**base, incidents=[for_snapshot(i) for i in first], more=MorePages(since=since, after=0) if more else None)
+        paged = from_snapshot(paged_snapshot)
+        paging = Paging(paged_snapshot, paged_snapshot.more) if paged_snapshot.more is not None else None
+        delivered = len(night.log)
+        answer: tuple[int, list[Incident], int | None] | None = None
+        limit = rng.randint(1, 5)
+        while paging is None or not paging.broken:
+            choice = rng.random()
+            if choice < 0.3 and len(night.log) < 400:
+                night.act()
+            elif choice < 0.6 and delivered < len(night.log):
+                event = night.log[delivered]
+                delivered += 1
+                if paging is not None:
+                    paging.saw(paged, event)
+                apply(paged, event)
+                apply(whole, event)
+            elif paging is not None and not paging.done and answer is None:
+                answer = (server.seq, *page_of(server, paging.after or 0, limit, parse_ts(since), None))
+            elif paging is not None and answer is not None and paged.seq >= answer[0]:
+                paging.merge(paged, *answer)
+                answer = None
+            elif delivered == len(night.log) and (paging is None or paging.done):
+                break
+        if paging is not None and paging.broken:
+            broken += 1
+            continue
+        assert paged.unheld is None
+        assert comparable(paged) == comparable(whole), f"seed {seed}"
+        exact += 1
+    assert exact >= 30 and broken >= 1, (exact, broken)
