@@ -9,6 +9,8 @@ run, against that night and against an empty one:
 
 - `opsmon-server serve` on the database (pinned to core 0 like bench/fanout.py);
 - a new viewer's hello -> welcome + snapshot, timed and weighed (median of 5, idle server);
+  the same with a paged snapshot (`page` 100, 200 and 500), every page of one pulled,
+  and a resume over a 20,000-event gap (streamed in pages);
 - the server's RSS after start-up and the snapshots;
 - bench/fanout.py's load generator (core 1): V viewers and R reports/s for D seconds;
   server CPU per report, delivery p99 and the result p99. The viewers resume at
@@ -47,7 +49,7 @@ from opsmon.core.clock import format_ts  # noqa: E402
 from opsmon.core.config import load_config  # noqa: E402
 from opsmon.core.domain import Decision, decide  # noqa: E402
 from opsmon.core.fold import apply, touches  # noqa: E402
-from opsmon.core.protocol import Ack, Event, IncidentDraft, Merge, Note, Report, Resolve  # noqa: E402
+from opsmon.core.protocol import MAX_PAGE, Ack, Event, IncidentDraft, Merge, Note, Report, Resolve  # noqa: E402
 from opsmon.core.records import Actor  # noqa: E402
 from opsmon.core.state import Rules, State  # noqa: E402
 from server.store.api import WriteBatch  # noqa: E402
@@ -56,6 +58,9 @@ from server.store.backends import open_store  # noqa: E402
 OFFICER = Actor(name="petugas", agency="KPU")
 COMMIT_EVERY = 5_000  # events per store transaction while loading
 SNAPSHOTS = 5  # new viewers timed per night
+RESUME_GAP = 20_000  # events behind the head a resuming client is timed at (the most a resume takes)
+PAGED_ROUNDS = 11  # new viewers timed per paged snapshot size (small: more of them, a steadier median)
+PAGES = (100, 200, MAX_PAGE)  # paged snapshots timed: a screenful and more, the TUI's page, and the most the server sends
 
 
 async def load_night(db: Path, count: int) -> dict[str, int]:
@@ -130,13 +135,15 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-async def new_viewers(port: int, token: str, rounds: int) -> tuple[float, float, int]:
+async def new_viewers(port: int, token: str, rounds: int, page: int | None = None) -> tuple[float, float, int]:
     """Seconds from connect to the snapshot for the first viewer (the snapshot built)
-    and the median of the next ones (sharing it), and the snapshot's bytes."""
+    and the median of the next ones (sharing it), and the snapshot's bytes
+    (`page`: a paged snapshot of at most that many incidents)."""
     from websockets.asyncio.client import connect
 
     times, size = [], 0
-    hello = json.dumps({"type": "hello", "token": token, "client": "bench/night", "epoch": None, "since": None})
+    paged = {} if page is None else {"page": page}
+    hello = json.dumps({"type": "hello", "token": token, "client": "bench/night", "epoch": None, "since": None, **paged})
     for _ in range(rounds):
         started = time.perf_counter()
         async with connect(f"ws://127.0.0.1:{port}/ws", max_size=None, compression=None, open_timeout=60) as ws:
@@ -149,6 +156,52 @@ async def new_viewers(port: int, token: str, rounds: int) -> tuple[float, float,
                     size = len(frame)
                     break
     return times[0], statistics.median(times[1:]), size
+
+
+async def all_pages(port: int, token: str, page: int) -> tuple[float, int, int]:
+    """Seconds from connect to the last page of a paged snapshot pulled (`incidents`
+    with `after`, `page` at a time), the incidents held then, and the pages."""
+    from websockets.asyncio.client import connect
+
+    hello = json.dumps({"type": "hello", "token": token, "client": "bench/night", "epoch": None, "since": None, "page": page})
+    started = time.perf_counter()
+    async with connect(f"ws://127.0.0.1:{port}/ws", max_size=None, compression=None, open_timeout=60) as ws:
+        await ws.send(hello)
+        while True:
+            frame = json.loads(await ws.recv())
+            if frame["type"] == "snapshot":
+                break
+        held = {i["id"] for i in frame["incidents"]}
+        more, pages = frame["more"], 0
+        after = None if more is None else more["after"]
+        while after is not None:
+            pages += 1
+            await ws.send(json.dumps({"type": "incidents", "id": f"p{pages}", "since": more["since"], "after": after, "limit": page}))
+            while True:
+                answer = json.loads(await ws.recv())
+                if answer["type"] == "result" and answer["id"] == f"p{pages}":
+                    break
+            held.update(i["id"] for i in answer["incidents"])
+            after = answer.get("next")
+        return time.perf_counter() - started, len(held), pages
+
+
+async def resume_gap(port: int, token: str, epoch: str, since: int, head: int) -> tuple[float, int, int]:
+    """Seconds from connect to the event at `head` for a client resuming at `since`,
+    the frames and the bytes it took."""
+    from websockets.asyncio.client import connect
+
+    hello = json.dumps({"type": "hello", "token": token, "client": "bench/night", "epoch": epoch, "since": since})
+    started, frames, size = time.perf_counter(), 0, 0
+    async with connect(f"ws://127.0.0.1:{port}/ws", max_size=None, compression=None, open_timeout=60) as ws:
+        await ws.send(hello)
+        while True:
+            frame = await ws.recv()
+            frames, size = frames + 1, size + len(frame)
+            body = json.loads(frame)
+            last = body["events"][-1]["seq"] if body["type"] == "batch" else body.get("seq", 0) if body["type"] == "event" else 0
+            if last >= head:
+                return time.perf_counter() - started, frames, size
 
 
 async def identity(db: Path) -> tuple[str, int]:
@@ -177,7 +230,14 @@ def run_night(label: str, count: int, work: Path, viewers: int, rate: int, durat
         if "listening" not in line:
             raise RuntimeError(f"{label}: the server did not start: {line!r}")
         start_up = time.perf_counter() - began
+        # A connection first, untimed: the process's first one pays for warming up.
+        asyncio.run(new_viewers(port, viewer, 2, page=1))
+        # Paged first: the whole snapshot's 45 MB of garbage would be collected in their time.
+        paged = {size: asyncio.run(new_viewers(port, viewer, PAGED_ROUNDS, page=size)) for size in PAGES}
+        pulled = asyncio.run(all_pages(port, viewer, MAX_PAGE))
         snapshot_s, shared_s, snapshot_bytes = asyncio.run(new_viewers(port, viewer, SNAPSHOTS))
+        behind = min(RESUME_GAP, head)
+        gap = (behind, *asyncio.run(resume_gap(port, viewer, epoch, head - behind, head))) if behind else None
         rss = rss_kib(server.pid)
         # Viewers that resume at the head (the new viewers' snapshots are timed above):
         # the load measures the command path on this night. --snapshots: each takes one.
@@ -207,6 +267,9 @@ def run_night(label: str, count: int, work: Path, viewers: int, rate: int, durat
         snapshot_s=snapshot_s,
         shared_s=shared_s,
         snapshot_bytes=snapshot_bytes,
+        paged=paged,
+        pulled=pulled,
+        gap=gap,
         rss=rss,
         cpu_per_report=result["cpu"] / max(1, result["committed"]),
     )
@@ -254,6 +317,11 @@ def main() -> None:
     line("new viewer: welcome + snapshot, the first (built)", empty["snapshot_s"] * 1000, full["snapshot_s"] * 1000, "ms")
     line(f"new viewer: the next {SNAPSHOTS - 1} (shared), median", empty["shared_s"] * 1000, full["shared_s"] * 1000, "ms")
     line("snapshot bytes", empty["snapshot_bytes"] / 1024, full["snapshot_bytes"] / 1024, "KiB")
+    for size in PAGES:
+        line(f"paged (page {size}): welcome + snapshot, the first (built)", empty["paged"][size][0] * 1000, full["paged"][size][0] * 1000, "ms")
+        line(f"paged (page {size}): the next {PAGED_ROUNDS - 1} (shared), median", empty["paged"][size][1] * 1000, full["paged"][size][1] * 1000, "ms")
+        line(f"paged (page {size}): snapshot bytes", empty["paged"][size][2] / 1024, full["paged"][size][2] / 1024, "KiB")
+    line(f"paged: every page pulled ({MAX_PAGE} a page), to the last", empty["pulled"][0] * 1000, full["pulled"][0] * 1000, "ms")
     line("server RSS after start-up", empty["rss"] / 1024, full["rss"] / 1024, "MiB")
     line("server RSS after the load", empty["rss_after"] / 1024, full["rss_after"] / 1024, "MiB")
     line("server CPU per report", empty["cpu_per_report"] * 1000, full["cpu_per_report"] * 1000, "ms", 2)
@@ -263,6 +331,10 @@ def main() -> None:
     print(f"| viewers dropped | {empty['dropped']} | {full['dropped']} | |")
     print()
     per_incident = (full["rss"] - empty["rss"]) * 1024 / args.incidents
+    print(f"# paged: the whole snapshot pulled in {full['pulled'][2]:,} pages after the first, {full['pulled'][1]:,} incidents held at the end")
+    if full["gap"] is not None:
+        behind, seconds, frames, size = full["gap"]
+        print(f"# a resume over a {behind:,}-event gap (streamed in pages): {seconds * 1000:,.0f} ms to the last, {frames:,} frames, {size / 1024:,.0f} KiB")
     print(f"# memory per incident (RSS full - empty, after start-up): {per_incident:,.0f} bytes")
     print(f"# load after: {fanout._uptime()}")
 

@@ -53,6 +53,7 @@ from server.hub import Hub
 from server.lock import DatabaseLock
 from server.metrics import Metrics
 from server.notify import Notifier, load_channels
+from server.pages import QueueIndex
 from server.store.api import MOVED_KEY, EventStore, StoreError, Transaction, backend_of, sqlite_path
 from server.store.backends import open_store
 from server.timers import Backups, DatabaseWatch, Deadlines, ServeLease, SitrepSchedule, TimerLock, TokenSweep, WriteProbe
@@ -86,6 +87,8 @@ class OpsmonServer:
         self.rules = exercise_rules(Rules.from_config(config), exercise)
         self.settings = config.server
         self.state = State()
+        # Paged snapshots' first page and counts, kept in step with the state (server/pages.py).
+        self.queue = QueueIndex()
         self.hub = Hub(self.settings.broadcast_max_delay_ms / 1000)
         self.metrics = Metrics(self)
         self.lock = asyncio.Lock()
@@ -140,6 +143,7 @@ class OpsmonServer:
         # The people's channels (secrets, read from their files): a bad one stops the start (ConfigError).
         self.notifier.channels = load_channels(self.config)
         self.state = await self.store.load_state()
+        self.queue.build(self.state)
         if self.exercise is not None:
             self.state.exercise_state = self.exercise.state  # the tables keep incidents and stages; the clock is in meta
             self.attendance = await Attendance.load(self.store, self.exercise.settings)

@@ -18,12 +18,26 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request
 
-from opsmon.core.clock import format_ts
-from opsmon.core.protocol import CLOSE_POLICY, HELLO_TIMEOUT_SECONDS, MAX_HELLO_BYTES, PROTOCOL_VERSION, Error, Event, Hello, LastSitrep, Snapshot, Welcome
+from opsmon.core.clock import format_ts, parse_ts
+from opsmon.core.protocol import (
+    CLOSE_POLICY,
+    HELLO_TIMEOUT_SECONDS,
+    MAX_HELLO_BYTES,
+    MAX_PAGE,
+    PROTOCOL_VERSION,
+    Error,
+    Event,
+    Hello,
+    LastSitrep,
+    MorePages,
+    Snapshot,
+    Status,
+    Welcome,
+)
 from opsmon.core.ratelimit import TokenBucket
-from opsmon.core.records import User
+from opsmon.core.records import Actor, User
 from opsmon.core.state import stage_rows
-from opsmon.core.urgency import for_snapshot, in_snapshot
+from opsmon.core.urgency import SNAPSHOT_RESOLVED_WINDOW, for_snapshot, in_snapshot
 from opsmon.core.wire import BadMessage, decode_client, encode, event_digest
 from server.auth import identify, people
 from server.hub import Subscriber, batch_frames
@@ -47,6 +61,10 @@ HEALTH_HEADROOM = 8
 # resolved incidents moves on by no more): a crowd reconnecting after a network
 # blip costs one encoding, and one copy in memory, not one per viewer.
 SNAPSHOT_REUSE = timedelta(seconds=10)
+# Page sizes whose last snapshot is kept (a client may ask for any page up to MAX_PAGE).
+SNAPSHOT_SIZES_HELD = 4
+# A resume gap longer than this is streamed in pages of this many events.
+RESUME_PAGE = 1_000
 # Descriptors kept free of client sockets: the database, its WAL, the log,
 # backups, and /healthz when every other socket is taken.
 RESERVED_DESCRIPTORS = 64
@@ -140,12 +158,13 @@ class Connections:
         self._drops: dict[tuple[str, str], tuple[float, int]] = {}
         self.drop_log_seconds = DROP_LOG_SECONDS
         self.request_seconds = REQUEST_SECONDS
+        self.resume_page = RESUME_PAGE
         # Failed hellos per address: a bucket of failed_hellos_per_minute, refilled over a minute.
         self._failures: dict[str, TokenBucket] = {}
         # Commands per token, all its connections together (one per token hash; tokens are few).
         self._token_rates: dict[str, TokenBucket] = {}
-        # The last snapshot encoded: (epoch, seq, made at by the server's clock, its bytes).
-        self._snapshot: tuple[str, int, datetime, bytes] | None = None
+        # The last snapshot encoded per page size (None: whole): (epoch, seq, made at by the server's clock, its bytes).
+        self._snapshots: dict[int | None, tuple[str, int, datetime, bytes]] = {}
 
     def token_bucket(self, token_hash: str, role: str) -> TokenBucket:
         """The bucket all of one token's connections take their commands from."""
@@ -267,11 +286,7 @@ class Connections:
             finally:
                 await self.server.hub.remove(connection)
                 self.server.roster_moved()
-                left = self._per_token.get(token_hash, 1) - 1
-                if left > 0:
-                    self._per_token[token_hash] = left
-                else:
-                    self._per_token.pop(token_hash, None)
+                self.token_closed(token_hash)
         finally:
             left = self._per_address[address] - 1
             if left > 0:
@@ -337,80 +352,150 @@ class Connections:
         # A resume's missed events are read before the lock, on the store's reader,
         # up to the head as it is now: the lock is then held only for what was
         # committed meanwhile (usually nothing), so a long resume holds up no write.
+        # A gap longer than RESUME_PAGE is streamed: the welcome first, then the
+        # missed events a page at a time (one page in memory), then the rest as below.
         since = hello.since if hello.epoch == self.server.store.epoch else None
-        read_to, early = -1, list[Event]()
+        read_to, early, streamed, welcomed = -1, list[Event](), -1, None
+        epoch = self.server.store.epoch
         if since is not None and 0 <= since <= self.server.state.seq and self.server.state.seq - since <= RESUME_LIMIT:
-            read_to = self.server.state.seq
-            early = await self.server.store.events_since(since, until=read_to)
-        async with self.server.lock:
-            if (
-                self.server.replicated is not None
-                and hello.epoch == self.server.store.epoch
-                and hello.since is not None
-                and hello.since > self.server.state.seq
-            ):
-                # It saw events on another replica that this one has not read yet.
-                await self.server.follower.catch_up_locked()
-            head = self.server.state.seq
-            welcome = Welcome(
-                protocol=PROTOCOL_VERSION,
-                epoch=self.server.store.epoch,
-                seq=head,
-                user=user,
-                config=self.server.config_info,
-                problem=self.server.problem,
-                exercise=msgspec.structs.replace(self.server.exercise.info(), roster=self.server.roster(user.name))
-                if self.server.exercise is not None
-                else None,
-                people=known,
-            )
-            frames = [encode(welcome)]
-            since = hello.since if hello.epoch == self.server.store.epoch else None
-            resume = since is not None and 0 <= since <= head and head - since <= RESUME_LIMIT
-            why = "snapshot"
-            if since is not None and since > head:
-                # The client saw events this file does not have: a file copy
-                # that missed its WAL, or a restore. It gets this history whole.
-                why = f"snapshot: it holds seq {since}, this database only {head}"
-                log.warning(
-                    "%s holds seq %d of epoch %s but this database's head is %d: the database is behind what clients saw (a copy made with cp, or an old restore?); sending a snapshot",
-                    user.name, since, self.server.store.epoch, head,
-                )  # fmt: skip
-            elif since is not None and resume and since > 0 and hello.digest is not None:
-                held = await self.server.store.event_at(since)
-                if held is None or event_digest(held) != hello.digest:
-                    resume, why = False, f"snapshot: its event {since} is not this database's"
-                    log.warning(
-                        "%s holds a different event at seq %d of epoch %s (digest %s): another copy of the history; sending a snapshot",
-                        user.name,
-                        since,
-                        self.server.store.epoch,
-                        hello.digest,
-                    )
-            if since is not None and resume:
-                if since <= read_to <= head and self.server.store.epoch == hello.epoch:
-                    missed = early + await self.server.store.events_since(read_to, until=head)
-                else:  # the head moved back (a reset) or another epoch: read it all now
-                    missed = await self.server.store.events_since(since, until=head)
-                frames += batch_frames(encode(event) for event in missed)
+            if self.server.state.seq - since > self.resume_page:
+                if await self.recognised(user, since, hello.digest):
+                    try:
+                        welcomed = self.welcome(user, known)
+                        streamed = await self.stream(connection, welcomed, since, epoch)
+                    except ConnectionClosed:
+                        self.token_closed(token_hash)
+                        return None
+                # (not this database's event at `since`: a snapshot, below, read nothing before)
             else:
-                frames.append(self.snapshot_frame())
-            settings = self.server.settings
-            subscriber = Subscriber(connection, settings.client_queue_frames, token_hash, user.name, max_bytes=settings.client_queue_bytes, role=user.role)
-            self.server.hub.add(subscriber, frames)
-            self.server.roster_moved()
+                read_to = self.server.state.seq
+                early = await self.server.store.events_since(since, until=read_to)
+        reset = False
+        async with self.server.lock:
+            if streamed >= 0 and (self.server.store.epoch != epoch or self.server.state.seq < streamed):
+                reset = True  # while it streamed: it comes back and gets this epoch's snapshot
+            elif streamed >= 0:
+                head = self.server.state.seq
+                frames = batch_frames(encode(event) for event in await self.server.store.events_since(streamed, until=head))
+                if welcomed is not None and self.server.problem != welcomed.problem:
+                    # A `status` announced while it streamed, before it was subscribed: said again.
+                    frames.append(encode(Status(problem=self.server.problem)))
+                self.subscribe(connection, user, token_hash, frames)
+                resume, why = True, "resumed"
+            else:
+                resume, why = await self.first_frames(connection, user, token_hash, hello, known, read_to, early)
+        if reset:
+            self.token_closed(token_hash)
+            with contextlib.suppress(ConnectionClosed):  # not under the lock: a close handshake can take seconds
+                await connection.close(CLOSE_TRY_AGAIN_LATER, "the event log was reset; reconnect")
+            return None
         log.info("%s (%s, %s) connected from %s, %s", user.name, user.role, user.agency, address, f"resuming after {hello.since}" if resume else why)
         return user, token_hash
 
-    def snapshot_frame(self) -> bytes:
-        """The snapshot as bytes: the one built last, if nothing was committed since
-        and it is under SNAPSHOT_REUSE old, else a new one."""
+    def token_closed(self, token_hash: str) -> None:
+        """One of the token's connections closed (counted against max_connections_per_token)."""
+        left = self._per_token.get(token_hash, 1) - 1
+        if left > 0:
+            self._per_token[token_hash] = left
+        else:
+            self._per_token.pop(token_hash, None)
+
+    def welcome(self, user: User, known: list[Actor] | None) -> Welcome:
+        return Welcome(
+            protocol=PROTOCOL_VERSION,
+            epoch=self.server.store.epoch,
+            seq=self.server.state.seq,
+            user=user,
+            config=self.server.config_info,
+            problem=self.server.problem,
+            exercise=msgspec.structs.replace(self.server.exercise.info(), roster=self.server.roster(user.name)) if self.server.exercise is not None else None,
+            people=known,
+        )
+
+    def subscribe(self, connection: ServerConnection, user: User, token_hash: str, frames: list[bytes]) -> None:
+        settings = self.server.settings
+        subscriber = Subscriber(connection, settings.client_queue_frames, token_hash, user.name, max_bytes=settings.client_queue_bytes, role=user.role)
+        self.server.hub.add(subscriber, frames)
+        self.server.roster_moved()
+
+    async def recognised(self, user: User, since: int, digest: str | None) -> bool:
+        """Whether the client's event at `since` is this database's (no digest: trusted, as in v1)."""
+        if since == 0 or digest is None:
+            return True
+        held = await self.server.store.event_at(since)
+        if held is not None and event_digest(held) == digest:
+            return True
+        log.warning(
+            "%s holds a different event at seq %d of epoch %s (digest %s): another copy of the history; sending a snapshot",
+            user.name, since, self.server.store.epoch, digest,
+        )  # fmt: skip
+        return False
+
+    async def stream(self, connection: ServerConnection, welcome: Welcome, since: int, epoch: str) -> int:
+        """The welcome, then the events after `since` a page (RESUME_PAGE events) at a
+        time, read on the store's reader without the lock, until what is left is
+        under a page; returns the last seq sent (the rest goes under the lock)."""
+        await connection.send(encode(welcome), text=True)
+        sent = since
+        while self.server.store.epoch == epoch and self.server.state.seq - sent > self.resume_page:
+            # As stored (the wire's bytes): no decoding and encoding on the loop the writer shares.
+            events = await self.server.store.raw_events_since(sent, self.resume_page, self.server.state.seq)
+            if not events:
+                break
+            for frame in batch_frames(raw for _, raw in events):
+                await connection.send(frame, text=True)
+            sent = events[-1][0]
+        return sent
+
+    async def first_frames(
+        self, connection: ServerConnection, user: User, token_hash: str, hello: Hello, known: list[Actor] | None, read_to: int, early: list[Event]
+    ) -> tuple[bool, str]:
+        """Under the lock: the welcome and the snapshot or the missed events; subscribe.
+        Returns whether it resumed, and what it got otherwise (for the log line)."""
+        if self.server.replicated is not None and hello.epoch == self.server.store.epoch and hello.since is not None and hello.since > self.server.state.seq:
+            # It saw events on another replica that this one has not read yet.
+            await self.server.follower.catch_up_locked()
+        head = self.server.state.seq
+        frames = [encode(self.welcome(user, known))]
+        since = hello.since if hello.epoch == self.server.store.epoch else None
+        resume = since is not None and 0 <= since <= head and head - since <= RESUME_LIMIT
+        why = "snapshot"
+        if since is not None and since > head:
+            # The client saw events this file does not have: a file copy
+            # that missed its WAL, or a restore. It gets this history whole.
+            why = f"snapshot: it holds seq {since}, this database only {head}"
+            log.warning(
+                "%s holds seq %d of epoch %s but this database's head is %d: the database is behind what clients saw (a copy made with cp, or an old restore?); sending a snapshot",
+                user.name, since, self.server.store.epoch, head,
+            )  # fmt: skip
+        elif since is not None and resume and not await self.recognised(user, since, hello.digest):
+            resume, why = False, f"snapshot: its event {since} is not this database's"
+        if since is not None and resume:
+            if since <= read_to <= head and self.server.store.epoch == hello.epoch:
+                missed = early + await self.server.store.events_since(read_to, until=head)
+            else:  # the head moved back (a reset), another epoch, or a gap read in pages: read it now
+                missed = await self.server.store.events_since(since, until=head)
+            frames += batch_frames(encode(event) for event in missed)
+        else:
+            frames.append(self.snapshot_frame(hello.page))
+            if hello.page is not None:
+                why = f"paged snapshot ({min(hello.page, MAX_PAGE)})"
+        self.subscribe(connection, user, token_hash, frames)
+        return resume, why
+
+    def snapshot_frame(self, page: int | None = None) -> bytes:
+        """The snapshot as bytes (`page`: paged, at most that many incidents): the
+        one built last for that page size, if nothing was committed since and it is
+        under SNAPSHOT_REUSE old, else a new one."""
         now, epoch, seq = self.server.clock(), self.server.store.epoch, self.server.state.seq
-        held = self._snapshot
+        size = None if page is None else min(page, MAX_PAGE)
+        held = self._snapshots.get(size)
         if held is not None and held[0] == epoch and held[1] == seq and timedelta(0) <= now - held[2] < SNAPSHOT_REUSE:
             return held[3]
-        frame = encode(self.snapshot())
-        self._snapshot = (epoch, seq, now, frame)
+        frame = encode(self.snapshot() if size is None else self.paged_snapshot(size))
+        if size not in self._snapshots and len(self._snapshots) >= SNAPSHOT_SIZES_HELD:
+            del self._snapshots[next(iter(self._snapshots))]  # the oldest page size asked for
+        self._snapshots[size] = (epoch, seq, now, frame)
         return frame
 
     def snapshot(self) -> Snapshot:
@@ -422,4 +507,23 @@ class Connections:
             incidents=[for_snapshot(i) for i in self.server.state.incidents.values() if in_snapshot(i, now)],
             digest=self.server.head_digest,
             sitrep=LastSitrep(number=state.sitrep_number, until=state.sitrep_until, seq=state.sitrep_seq) if state.sitrep_until is not None else None,
+        )
+
+    def paged_snapshot(self, page: int) -> Snapshot:
+        """The snapshot's first `page` incidents (the queue's most urgent first), every
+        unresolved one counted, and where the rest is (docs/protocol.md "Paging"):
+        built from the queue index, so its cost is the page's, not the night's."""
+        state = self.server.state
+        # To the millisecond, as the wire writes it: the pages filter with this same `since`.
+        since = format_ts(self.server.clock() - SNAPSHOT_RESOLVED_WINDOW)
+        first, more = self.server.queue.first(state, page, parse_ts(since))
+        return Snapshot(
+            epoch=self.server.store.epoch,
+            seq=state.seq,
+            stages=stage_rows(state, self.server.rules.stage_totals, self.server.store.created),
+            incidents=[for_snapshot(i) for i in first],
+            digest=self.server.head_digest,
+            sitrep=LastSitrep(number=state.sitrep_number, until=state.sitrep_until, seq=state.sitrep_seq) if state.sitrep_until is not None else None,
+            counts=self.server.queue.count_rows(),
+            more=MorePages(since=since, after=0) if more else None,
         )

@@ -8,7 +8,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING
 
-from opsmon.core.fold import apply
+from opsmon.core.fold import apply, touches
 from opsmon.core.protocol import Event
 from opsmon.core.wire import encode, event_digest
 
@@ -71,7 +71,9 @@ class Follower:
         if events[0].seq != self.server.state.seq + 1:
             raise RuntimeError(f"seq {events[0].seq} does not follow this replica's head {self.server.state.seq}")
         for event in events:
+            touched = touches(event, self.server.state)  # on the state before it (a reopened merge's chain)
             apply(self.server.state, event)
+            self.server.queue.touch(self.server.state, touched)
         self.server.head_digest = event_digest(events[-1])
         self.server.metrics.events_followed += len(events)
         self.server.hub.publish([encode(event) for event in events])

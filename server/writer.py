@@ -28,6 +28,8 @@ from opsmon.core.events import ExerciseClockChanged, IncidentDuplicate, SitrepNu
 from opsmon.core.fold import apply, touches
 from opsmon.core.protocol import (
     CLOSE_POLICY,
+    MAX_HISTORY_PAGE,
+    MAX_PAGE,
     WRITE_COMMANDS,
     ChannelAnswer,
     Error,
@@ -49,6 +51,7 @@ from opsmon.core.wire import BadMessage, decode_peeked, decode_result, encode, e
 from server.connections import peer_address
 from server.inbox import Inbox
 from server.logs import quote
+from server.pages import page_of
 from server.store.api import CommandRecord, StoreError, Transaction, WriteBatch, writing
 
 if TYPE_CHECKING:
@@ -385,6 +388,14 @@ class Writer:
         # the writer goes on committing meanwhile. The answer holds the events up to
         # the head as it is now (committed, and broadcast); later ones come as events.
         head = self.server.state.seq
+        if message.after is not None or message.limit is not None:
+            # A page: the events after `after`, at most `limit`; `next` while there may be more.
+            limit = min(message.limit or MAX_HISTORY_PAGE, MAX_HISTORY_PAGE)
+            rows, after = await self.server.store.incident_timeline_page(message.incident, head, message.after or 0, limit)
+            self.answer(
+                connection, Result(id=message.id, ok=True, seq=head, incident=message.incident, events=cast(list[Event], rows), next=after), "history", started
+            )
+            return
         # The stored events as the wire writes them (msgspec.Raw), not decoded and encoded again.
         events = cast(list[Event], await self.server.store.incident_timeline(message.incident, until=head))
         self.answer(connection, Result(id=message.id, ok=True, incident=message.incident, events=events), "history", started)
@@ -423,6 +434,13 @@ class Writer:
                 return True
             return parse_ts(incident.reported) >= since or parse_ts(incident.resolved) >= since
 
+        if message.after is not None or message.limit is not None:
+            # A page (a paged snapshot's rest): every regency, as the snapshot it completes;
+            # bounded work, read at the head as it is now (its `seq`).
+            limit = min(message.limit or MAX_PAGE, MAX_PAGE)
+            page, after = page_of(self.server.state, message.after or 0, limit, since, message.status)
+            self.answer(connection, Result(id=message.id, ok=True, seq=self.server.state.seq, incidents=page, next=after), "incidents", started)
+            return
         found = [i for _, i in sorted(self.server.state.incidents.items()) if chosen(i)]
         self.answer(connection, Result(id=message.id, ok=True, incidents=found), "incidents", started)
 
@@ -647,6 +665,7 @@ class Writer:
             return []
         if events:
             self.server.state = trial.settled()
+            self.server.queue.touch(self.server.state, touched_incidents)
             for event, _, _ in events:
                 if isinstance(event.data, ExerciseClockChanged):
                     await self.server.exercise_moved(event.data.state, event.ts)

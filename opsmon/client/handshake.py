@@ -50,7 +50,16 @@ def ssl_context(url: str, cafile: str | None = None) -> ssl.SSLContext | None:
 
 
 async def greet(
-    url: str, token: str, *, client: str, epoch: str | None, since: int | None, digest: str | None, timeout: float, cafile: str | None
+    url: str,
+    token: str,
+    *,
+    client: str,
+    epoch: str | None,
+    since: int | None,
+    digest: str | None,
+    timeout: float,
+    cafile: str | None,
+    page: int | None = None,
 ) -> tuple[ClientConnection, Welcome]:
     """Connect to one URL and greet: the socket and its welcome, or Unauthorized / ClientError."""
     if not url.startswith(("ws://", "wss://")):
@@ -64,7 +73,7 @@ async def greet(
     except (OSError, InvalidHandshake, TimeoutError, ValueError) as exc:
         raise failure(url, exc) from None
     try:
-        await ws.send(encode(Hello(token=token, client=client, epoch=epoch, since=since, digest=digest)), text=True)
+        await ws.send(encode(Hello(token=token, client=client, epoch=epoch, since=since, digest=digest, page=page)), text=True)
         first = decode_server(await asyncio.wait_for(ws.recv(), timeout))
     except (ConnectionClosed, TimeoutError, BadMessage) as exc:
         await ws.close()

@@ -70,10 +70,12 @@ class Session:
         backoff: Backoff | None = None,
         reconnect_for: float = 30.0,
         patient: bool = False,
+        page: int | None = None,
     ) -> None:
         self.urls = urls
         self.url = urls[0]  # the server connected to now (or, finding one, being tried)
-        self._greeting: dict[str, Any] = {"token": token, "client": client, "timeout": timeout, "cafile": cafile}
+        # `page`: ask for a paged snapshot (docs/protocol.md "Paging"); None: the whole one.
+        self._greeting: dict[str, Any] = {"token": token, "client": client, "timeout": timeout, "cafile": cafile, "page": page}
         self._asked = (since, digest)  # where the first greeting resumes from
         self._waiting: dict[str, asyncio.Future[Result]] = {}
         self._inflight: dict[str, Command] = {}  # sent (or to send), not answered, in sending order
@@ -122,6 +124,7 @@ class Session:
         failover: bool | None = None,
         backoff: Backoff | None = None,
         reconnect_for: float = 30.0,
+        page: int | None = None,
     ) -> Session:
         """Connect and greet the first URL that answers (in the order given).
         Raises Unauthorized, or ClientError with a readable reason (every URL's, when several).
@@ -130,7 +133,7 @@ class Session:
         replicas, or a server restarting), with backoff, for up to `reconnect_for` seconds."""
         urls = url_list(url)
         failover = True if failover is None else failover
-        greeting: dict[str, Any] = {"client": client, "timeout": timeout, "cafile": cafile}
+        greeting: dict[str, Any] = {"client": client, "timeout": timeout, "cafile": cafile, "page": page}
         session = cls(urls, token, epoch=epoch, since=since, digest=digest, failover=failover, backoff=backoff, reconnect_for=reconnect_for, **greeting)
         if on_frame is not None:
             session._handlers.append(on_frame)

@@ -25,6 +25,11 @@ HELLO_TIMEOUT_SECONDS = 10.0
 # A hello frame longer than this is refused before it is parsed (a real one is
 # a few hundred bytes); its fields have the limits below.
 MAX_HELLO_BYTES = 2048
+# Added to v1 (paging): the most incidents a paged snapshot, or one page of an
+# `incidents` answer, holds (a larger `page` or `limit` is taken as this), and
+# the most events one page of a `history` answer holds.
+MAX_PAGE = 500
+MAX_HISTORY_PAGE = 1000
 
 # Close codes.
 CLOSE_POLICY = 1008
@@ -44,6 +49,11 @@ class Hello(msgspec.Struct, tag="hello", tag_field="type"):
     # Added to v1: `event_digest` of the event at `since` as the client holds
     # it, so the server resumes only a history it recognises.
     digest: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    # Added to v1 (paging): the most incidents the snapshot may hold (at most
+    # MAX_PAGE are sent): the most urgent first, with `counts` and a `more`
+    # cursor for the rest, fetched with `incidents` and `after`. Absent: the
+    # whole snapshot, as in v1.
+    page: Annotated[int, msgspec.Meta(ge=1)] | None = None
 
 
 class IncidentDraft(msgspec.Struct):
@@ -114,6 +124,10 @@ class History(msgspec.Struct, tag="history", tag_field="type"):
 
     id: CommandId
     incident: IncidentId
+    # Added to v1 (paging): only the events after seq `after`, at most `limit`
+    # (capped at MAX_HISTORY_PAGE); the answer's `next` is the `after` of the next page.
+    after: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1)] | None = None
 
 
 class Incidents(msgspec.Struct, tag="incidents", tag_field="type"):
@@ -126,6 +140,12 @@ class Incidents(msgspec.Struct, tag="incidents", tag_field="type"):
     id: CommandId
     status: Annotated[str, msgspec.Meta(max_length=32)] | None = None
     since: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    # Added to v1 (paging): a page of what a paged snapshot left out: the
+    # incidents with an id above `after`, at most `limit` (capped at MAX_PAGE),
+    # in id order, every regency (as a snapshot); the answer's `next` is the
+    # `after` of the next page (null: none left), its `seq` the head it was read at.
+    after: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1)] | None = None
 
 
 # --- triage (added to v1) ------------------------------------------------------
@@ -321,6 +341,26 @@ class LastSitrep(msgspec.Struct):
     seq: int
 
 
+class IncidentCount(msgspec.Struct):
+    """Added to v1 (paging, in `snapshot.counts`): how many unresolved incidents
+    are in one regency with one status (`open` or `acknowledged`; a snoozed one
+    keeps its status) and one severity: what the panels count."""
+
+    regency: str
+    status: str
+    severity: str
+    count: int
+
+
+class MorePages(msgspec.Struct):
+    """Added to v1 (paging, in `snapshot.more`): what a paged snapshot left out,
+    and how to ask for it: `incidents` with this `since` and `after`, then the
+    answer's `next`, until it is null."""
+
+    since: str
+    after: int
+
+
 class Snapshot(msgspec.Struct, tag="snapshot", tag_field="type"):
     epoch: str
     seq: int
@@ -330,6 +370,11 @@ class Snapshot(msgspec.Struct, tag="snapshot", tag_field="type"):
     digest: str | None = None
     # Added to v1: the last numbered situation report, or null before the first.
     sitrep: LastSitrep | None = None
+    # Added to v1 (paging), only when the hello asked for a `page`: every
+    # unresolved incident counted, and the cursor for the incidents left out
+    # (null: `incidents` holds them all).
+    counts: list[IncidentCount] | None = None
+    more: MorePages | None = None
 
 
 class SitrepPeriod(msgspec.Struct):
@@ -387,6 +432,9 @@ class Result(msgspec.Struct, tag="result", tag_field="type", omit_defaults=True)
     sitrep: SitrepPeriod | None = None
     # Added to v1: the answer to `notify_test`, one entry per channel of the person.
     channels: list[ChannelAnswer] | None = None
+    # Added to v1 (paging): the `after` of the next page of an `incidents` or
+    # `history` answer asked with `after`/`limit`; absent on the last page.
+    next: int | None = None
 
 
 class Error(msgspec.Struct, tag="error", tag_field="type", omit_defaults=True):

@@ -219,6 +219,10 @@ class State:
     # and the incidents dict it was built from, as for the dedup index.
     due: DueIndex | None = None
     due_of: dict[int, Incident] | None = None
+    # A client completing a paged snapshot (docs/protocol.md "Paging"): the snapshot's
+    # `counts` of the unresolved incidents it does not hold yet, by (regency, status,
+    # severity), so the panels count them before their pages arrive; None once all are in.
+    unheld: dict[tuple[str, str, str], int] | None = None
 
     @property
     def next_incident_id(self) -> int:

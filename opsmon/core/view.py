@@ -347,6 +347,7 @@ def summarize(state: State, config: ConfigInfo, now: datetime) -> list[RegencySu
     late_now = {stage.key for stage in stages if past_window(stage, now)}
     summaries = []
     for index, regency in enumerate(config.regencies, start=1):
+        unheld_critical = 0
         current: StageInfo | None = None
         done = total = 0
         blocked: list[tuple[str, str]] = []
@@ -365,6 +366,11 @@ def summarize(state: State, config: ConfigInfo, now: datetime) -> list[RegencySu
         unacked = [i for i in incidents if i.status == "open"]
         for incident in incidents:
             counts[incident.severity] = counts.get(incident.severity, 0) + 1
+        # Those whose pages have not arrived yet (a paged snapshot), as its `counts` had them.
+        for (code, status, severity), n in (state.unheld or {}).items():
+            if code == regency.code:
+                counts[severity] = counts.get(severity, 0) + n
+                unheld_critical += n if status == "open" and severity == "critical" else 0
         summaries.append(
             RegencySummary(
                 code=regency.code,
@@ -378,7 +384,7 @@ def summarize(state: State, config: ConfigInfo, now: datetime) -> list[RegencySu
                 open_by_severity=counts,
                 oldest_unacked=min((parse_ts(waiting_since(i)) for i in unacked), default=None),
                 overdue=sum(1 for i in unacked if is_overdue(i, now)),
-                critical_unacked=sum(1 for i in unacked if i.severity == "critical"),
+                critical_unacked=sum(1 for i in unacked if i.severity == "critical") + unheld_critical,
                 escalated=sum(1 for i in incidents if is_escalated(i)),
             )
         )
@@ -412,6 +418,9 @@ def totals(state: State, config: ConfigInfo, now: datetime | None = None) -> Tot
             result.open += 1
             if incident.status == "open":
                 result.unacked += 1
+    for (_, status, _), n in (state.unheld or {}).items():  # a paged snapshot's, not held yet
+        result.open += n
+        result.unacked += n if status == "open" else 0
     return result
 
 

@@ -353,6 +353,12 @@ class StoreCore:
             sql, params = sql + " LIMIT ?", (*params, limit)
         return [row_event(row) for row in await self.reads.fetch(sql, *params)]
 
+    async def raw_events_since(self, since: int, limit: int, until: int) -> list[tuple[int, bytes]]:
+        """`events_since` as (seq, the event as the wire writes it), made from the stored
+        JSON without decoding and encoding it again: a streamed resume's pages."""
+        rows = await self.reads.fetch(f"SELECT {EVENT_COLUMNS} FROM events WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?", since, until, limit)
+        return [(int(row[0]), bytes(raw_event(row))) for row in rows]
+
     async def history_by_regency(self) -> dict[str, int]:
         """How many events name each regency."""
         rows = await self.sql.fetch("SELECT regency, COUNT(*) FROM events WHERE regency IS NOT NULL GROUP BY regency")
@@ -385,15 +391,24 @@ class StoreCore:
         fraction of the server's time for a long timeline."""
         return [raw_event(row) for row in await self._timeline_rows(incident, until)]
 
-    async def _timeline_rows(self, incident: int, until: int | None) -> list[Any]:
-        return await self.reads.fetch(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE incident = ? AND seq <= ? "
-            f"UNION SELECT {EVENT_COLUMNS} FROM events WHERE kind = 'incident.merged' AND {self.MERGED_INTO_SQL} AND seq <= ? ORDER BY seq",
-            incident,
-            _SEQ_MAX if until is None else until,
-            incident,
-            _SEQ_MAX if until is None else until,
+    async def incident_timeline_page(self, incident: int, until: int, after: int, limit: int) -> tuple[list[msgspec.Raw], int | None]:
+        """One page of `incident_timeline`: its events after seq `after`, at most `limit`,
+        and the `after` of the next page (None: this was the last)."""
+        rows = await self._timeline_rows(incident, until, after, limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return [raw_event(row) for row in rows], (int(rows[-1][0]) if more else None)
+
+    async def _timeline_rows(self, incident: int, until: int | None, after: int = 0, limit: int | None = None) -> list[Any]:
+        top = _SEQ_MAX if until is None else until
+        sql = (
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE incident = ? AND seq > ? AND seq <= ? "
+            f"UNION SELECT {EVENT_COLUMNS} FROM events WHERE kind = 'incident.merged' AND {self.MERGED_INTO_SQL} AND seq > ? AND seq <= ? ORDER BY seq"
         )
+        params: tuple[Any, ...] = (incident, after, top, incident, after, top)
+        if limit is not None:
+            sql, params = sql + " LIMIT ?", (*params, limit)
+        return await self.reads.fetch(sql, *params)
 
     # --- tokens -------------------------------------------------------------------
 
