@@ -8,8 +8,8 @@ from textual.containers import Horizontal, Vertical
 from textual.events import Resize
 from textual.widgets import Footer, Input, Static
 
-from opsmon.core.urgency import OPEN_WORK, in_snapshot, status_word
-from opsmon.core.view import SEVERITIES, SORTS, QueueFilter, incident_number, queue, summarize, totals
+from opsmon.core.urgency import in_snapshot
+from opsmon.core.view import SEVERITIES, SORTS, QueueFilter, QueueIndex, incident_number, summarize, totals
 from opsmon.core.view import latest as latest_incidents
 from opsmon.tui.actions import DASHBOARD, bindings
 from opsmon.tui.plain import plain
@@ -37,6 +37,7 @@ class DashboardScreen(QueueScreen):
     def __init__(self) -> None:
         super().__init__(id="dashboard")
         self.filter = QueueFilter()
+        self.rows = QueueIndex()  # the queue's rows for this filter, kept as events arrive
         self._layout: tuple[int, int, bool, int] | None = None
         self.map_wanted: bool | None = None  # None: shown whenever there is room; the map key sets it
         self._initial_selection_done = False
@@ -156,14 +157,15 @@ class DashboardScreen(QueueScreen):
             ticker.tr = app.tr  # "no data yet", in the officer's language
             ticker.refresh()
             return
-        header.totals = totals(state, lookup.config, now)
+        tally = app.counted()
+        header.totals = totals(state, lookup.config, now, tally)
         header.refresh()
         if self.query_one(RegencyGrid).ensure_panels(self.opsmon.regency_codes()):
             self._layout = None
             self._reflow(self.size.width, self.size.height)
             self.opsmon.mark_dirty()  # the new panels fill on the next flush
             return
-        summaries = summarize(state, lookup.config, now)
+        summaries = summarize(state, lookup.config, now, tally)
         self.query_one(ProvinceMap).show(summaries, app.tr, self.filter.regency)
         for summary in summaries:
             panel = self.query_one(f"#regency-{summary.code}", RegencyPanel)
@@ -178,22 +180,22 @@ class DashboardScreen(QueueScreen):
             if charts.display:
                 charts.show(app.night(), lookup, app.tr, app.tz)
             return
-        incidents = queue(state, lookup, self.filter, now, app.ground)
-        self.marked &= {i.id for i in incidents if i.status != "resolved"}
+        shown = self.rows.update(state, app.changes, lookup, self.filter, now, app.ground)
+        self.marked -= {i for i in self.marked if i not in shown or shown.seen[i].status == "resolved"}
         table = self.query_one(IncidentQueue)
         keep = None
-        if not self._initial_selection_done and incidents:
+        if not self._initial_selection_done and len(shown):
             # On start: the most urgent unacknowledged incident, so `a` acts on it.
-            keep = incidents[0].id
+            keep = shown.id_at(0)
             self._initial_selection_done = True
-        lost = table.show(incidents, lookup, app.tr, now, self.marked, keep=keep, stale=stale)
+        lost = table.show(shown, lookup, app.tr, now, self.marked, keep=keep, stale=stale)
         view = (self.filter.text, self.filter.severity, self.filter.unacked_only, self.filter.regency, app.ground)
         if lost is not None and view == self._filter_shown and table.selected_id is not None:
             # It left the queue (resolved or merged elsewhere): never land on another silently.
             app.say(app.tr("cursor.moved", gone=lost, id=table.selected_id), warning=True, timeout=4)
             table.following = table.selected_id  # it left for good (no filter hides it): follow the one now under the cursor
         self._filter_shown = view
-        self._update_title(sum(1 for i in incidents if status_word(i) in OPEN_WORK))
+        self._update_title(shown.open_work)
 
     def _update_title(self, count: int) -> None:
         app, view = self.opsmon, self.filter
@@ -258,7 +260,7 @@ class DashboardScreen(QueueScreen):
         """Put the cursor on #id; when a filter or the focus hides it (or `select` is
         False: another screen is on top), open its detail instead."""
         table = self.query_one(IncidentQueue)
-        if select and incident_id in table.incident_ids:
+        if select and incident_id in table.rows:
             table.select_incident(incident_id)
             return
         incident = self.opsmon.state.incidents.get(incident_id)

@@ -62,7 +62,7 @@ class IncidentScreen(LiveScreen):
             header.user, header.province = app.welcome.user, app.province_name
         header.read_only = app.is_wall
         if lookup is not None:
-            header.totals = totals(app.state, lookup.config, app.now())
+            header.totals = totals(app.state, lookup.config, app.now(), app.counted())
         header.refresh()
         self.query_one(OfflineBanner).show(app.banner_text())
         incident = app.state.incidents.get(self.incident_id)
