@@ -42,6 +42,7 @@ class DashboardScreen(QueueScreen):
         self.map_wanted: bool | None = None  # None: shown whenever there is room; the map key sets it
         self._initial_selection_done = False
         self._filter_shown: tuple[object, ...] | None = None
+        self._title_shown: str | None = None
         self.ready = False
 
     def compose(self) -> ComposeResult:
@@ -222,7 +223,11 @@ class DashboardScreen(QueueScreen):
             # "No matching incidents" only when a filter could be hiding some.
             filtered = bool(view.regency or view.severity or view.unacked_only or view.mine is not None or view.text or not app.ground.whole)
             parts.append(tr("queue.empty" if filtered else "queue.none"))
-        self.query_one("#queue-title", Static).update(plain(" · ".join(parts)))  # the filter text is typed: plain
+        title = " · ".join(parts)
+        if title != self._title_shown:
+            # One row whatever it says (opsmon.tcss): no layout of the dashboard for a new count.
+            self.query_one("#queue-title", Static).update(plain(title), layout=False)  # the filter text is typed: plain
+            self._title_shown = title
 
     # --- bindings ----------------------------------------------------------------------
 

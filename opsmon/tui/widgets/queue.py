@@ -160,7 +160,7 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
         self._widths = column_widths(self.size.width, self._natural())
         self._lines.clear()
         self._header = None
-        self.virtual_size = Size(self.size.width, len(rows) + 1)
+        self._set_length(len(rows))
         row = rows.position(target)
         if row is not None:
             self._choose(row)
@@ -326,6 +326,17 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
         if self._view_context is not None:
             self._widths = column_widths(self.size.width, self._natural())
         self.virtual_size = Size(self.size.width, len(self.rows) + 1)
+
+    def _set_length(self, rows: int) -> None:
+        """The rows to scroll through (and the header). A report more is not a new layout:
+        `virtual_size` is a layout reactive, and a layout of the dashboard (every widget
+        drawn again) per arriving report is most of a repaint. So it is set in place and
+        the scrollbar updated, as Textual's own resize does; a layout follows only when
+        the scrollbar comes or goes (show_vertical_scrollbar is a layout reactive)."""
+        size = Size(self.size.width, rows + 1)
+        if size != self.virtual_size:
+            self.set_reactive(IncidentQueue.virtual_size, size)
+            self._scroll_update(size)
 
     def on_focus(self) -> None:
         self.refresh()
