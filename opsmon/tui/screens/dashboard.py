@@ -18,12 +18,13 @@ from opsmon.tui.widgets.charts import NightCharts
 from opsmon.tui.widgets.notices import NoticeBar
 from opsmon.tui.widgets.provincemap import ProvinceMap, legend_rows
 from opsmon.tui.widgets.queue import IncidentQueue
-from opsmon.tui.widgets.regency import RegencyGrid, RegencyPanel
+from opsmon.tui.widgets.regency import DrawBudget, RegencyGrid, RegencyPanel
 from opsmon.tui.widgets.roster import RosterLine
 from opsmon.tui.widgets.status import HeaderBar, OfflineBanner, Ticker
 
 CHARTS_HEIGHT = 6  # title, four severities, TPS counted
 CHARTS_MIN_HEIGHT = 40
+PANELS_PER_REPAINT = 4  # regency panels drawing a change of counts per repaint (DrawBudget)
 
 
 class DashboardScreen(QueueScreen):
@@ -43,6 +44,7 @@ class DashboardScreen(QueueScreen):
         self._initial_selection_done = False
         self._filter_shown: tuple[object, ...] | None = None
         self._title_shown: str | None = None
+        self._panel_turn = 0
         self.ready = False
 
     def compose(self) -> ComposeResult:
@@ -168,13 +170,26 @@ class DashboardScreen(QueueScreen):
             return
         summaries = summarize(state, lookup.config, now, tally)
         self.query_one(ProvinceMap).show(summaries, app.tr, self.filter.regency)
-        for summary in summaries:
+        budget = DrawBudget(PANELS_PER_REPAINT)
+        self._panel_turn = (self._panel_turn + PANELS_PER_REPAINT) % max(1, len(summaries))
+        for summary in summaries[self._panel_turn :] + summaries[: self._panel_turn]:  # each panel's turn comes
             panel = self.query_one(f"#regency-{summary.code}", RegencyPanel)
             rows = {stage: (row.done, row.total) for (code, stage), row in state.stages.items() if code == summary.code}
             outside = not app.is_wall and not app.ground.covers_regency(summary.code)
             panel.show(
-                summary, lookup, app.tr, now, focused=summary.code == self.filter.regency, stale=stale, outside=outside, stage_rows=rows, wall=app.is_wall
+                summary,
+                lookup,
+                app.tr,
+                now,
+                focused=summary.code == self.filter.regency,
+                stale=stale,
+                outside=outside,
+                stage_rows=rows,
+                wall=app.is_wall,
+                budget=budget,
             )
+        if budget.held:
+            app.mark_dirty()  # the panels held back draw on the next repaint
         if app.is_wall:
             self.query_one(Ticker).show(latest_incidents(state, 40, now), lookup, app.tr, app.tz)
             charts = self.query_one(NightCharts)

@@ -98,7 +98,12 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
         # waits on another row, and goes back to it when it shows again.
         self.following: int | None = None
         self._signature: tuple[object, ...] | None = None
-        self._lines: dict[int, Strip] = {}
+        # Drawn rows by incident id, each with the incident it drew: still good while the
+        # fold has not replaced that incident and nothing every row shows has moved
+        # (_drawn_for: the second, the marks, the widths...). A new report re-sorts the
+        # rows; it does not draw the screenful again.
+        self._lines: dict[int, tuple[Incident, Strip]] = {}
+        self._drawn_for: tuple[object, ...] | None = None
         self._header: Strip | None = None
         self._view_context: tuple[Lookup, Translator, datetime, set[int], bool] | None = None
         self._widths: dict[str, int] = column_widths(80)
@@ -158,8 +163,11 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
         self.rows = rows
         self._view_context = (lookup, tr, now, set(marked), stale)
         self._widths = column_widths(self.size.width, self._natural())
-        self._lines.clear()
-        self._header = None
+        drawn_for = (second, stale, self.size.width, signature[3], tuple(self._widths.values()), id(lookup), tr.lang)
+        if drawn_for != self._drawn_for:
+            self._drawn_for = drawn_for
+            self._lines.clear()
+            self._header = None
         self._set_length(len(rows))
         row = rows.position(target)
         if row is not None:
@@ -183,12 +191,15 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
         row = self.scroll_offset.y + y - 1
         if not 0 <= row < len(self.rows):
             return Strip.blank(width, PLAIN)
-        strip = self._lines.get(row)
-        if strip is None:
+        incident = self.rows[row]
+        drawn = self._lines.get(incident.id)
+        if drawn is not None and drawn[0] is incident:
+            strip = drawn[1]
+        else:
             if len(self._lines) > 4 * max(1, self.size.height):
                 self._lines.clear()  # rows scrolled past: the cache holds about a screenful
-            strip = self._strip(self._row_text(self.rows[row], width), width, None)
-            self._lines[row] = strip
+            strip = self._strip(self._row_text(incident, width), width, None)
+            self._lines[incident.id] = (incident, strip)
         if row == self.cursor_row:
             # Reverse video marks the cursor in any terminal, colour or not; bold when focused.
             return strip.apply_style(self._style("cursor" if self.has_focus else "cursor-blurred"))
