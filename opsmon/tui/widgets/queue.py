@@ -8,6 +8,7 @@ repaint (a DataTable measures and lays out every row each time it is rebuilt).
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, tzinfo
 
 from rich.segment import Segment
@@ -104,6 +105,7 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
         # rows; it does not draw the screenful again.
         self._lines: dict[int, tuple[Incident, Strip]] = {}
         self._drawn_for: tuple[object, ...] | None = None
+        self._bar_drawn = 0.0  # when the scrollbar last took the queue's length (monotonic)
         self._header: Strip | None = None
         self._view_context: tuple[Lookup, Translator, datetime, set[int], bool] | None = None
         self._widths: dict[str, int] = column_widths(80)
@@ -345,8 +347,15 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
         the scrollbar updated, as Textual's own resize does; a layout follows only when
         the scrollbar comes or goes (show_vertical_scrollbar is a layout reactive)."""
         size = Size(self.size.width, rows + 1)
-        if size != self.virtual_size:
-            self.set_reactive(IncidentQueue.virtual_size, size)
+        before = self.virtual_size.height
+        if size == self.virtual_size:
+            return
+        self.set_reactive(IncidentQueue.virtual_size, size)
+        # The scrollbar too, unless the length moved by under 1% and the bar stays (or stays
+        # away): its thumb would not move a cell, and drawing it is a few ms a repaint.
+        same_bar = (before > self.size.height) == (size.height > self.size.height)
+        if not same_bar or abs(size.height - before) * 100 >= before or time.monotonic() - self._bar_drawn >= 1:
+            self._bar_drawn = time.monotonic()
             self._scroll_update(size)
 
     def on_focus(self) -> None:
@@ -359,6 +368,7 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
 
     def _move(self, row: int) -> None:
         row = max(0, min(row, len(self.rows) - 1)) if len(self.rows) else 0
+        was = self.cursor_row
         self.cursor_row = row
         self._selected = self.rows.id_at(row) if len(self.rows) else None
         visible = max(1, self.size.height - 1)  # the header takes a line
@@ -367,7 +377,12 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
             self.scroll_to(y=row, animate=False)
         elif row >= top + visible:
             self.scroll_to(y=row - visible + 1, animate=False)
-        self.refresh()
+        if self.scroll_offset.y != top:
+            self.refresh()
+        else:
+            # j/k: the two rows the cursor left and reached, not the screenful (+1: the header line)
+            self.refresh_line(was + 1)
+            self.refresh_line(row + 1)
 
     def _choose(self, row: int) -> None:
         """The officer (or the screen for them) puts the cursor on a row: it follows that incident from now on."""
