@@ -99,11 +99,11 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
         # waits on another row, and goes back to it when it shows again.
         self.following: int | None = None
         self._signature: tuple[object, ...] | None = None
-        # Drawn rows by incident id, each with the incident it drew: still good while the
-        # fold has not replaced that incident and nothing every row shows has moved
-        # (_drawn_for: the second, the marks, the widths...). A new report re-sorts the
-        # rows; it does not draw the screenful again.
-        self._lines: dict[int, tuple[Incident, Strip]] = {}
+        # Drawn rows by incident id, each with the incident it drew and its clock words (age,
+        # countdown, overdue): still good while the fold has not replaced that incident, its
+        # minute has not turned and nothing every row shows has moved (_drawn_for: the marks,
+        # the widths...). A new report re-sorts the rows; it does not draw the screenful again.
+        self._lines: dict[int, tuple[Incident, tuple[str, str, bool], Strip]] = {}
         self._drawn_for: tuple[object, ...] | None = None
         self._bar_drawn = 0.0  # when the scrollbar last took the queue's length (monotonic)
         self._header: Strip | None = None
@@ -165,7 +165,7 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
         self.rows = rows
         self._view_context = (lookup, tr, now, set(marked), stale)
         self._widths = column_widths(self.size.width, self._natural())
-        drawn_for = (second, stale, self.size.width, signature[3], tuple(self._widths.values()), id(lookup), tr.lang)
+        drawn_for = (stale, self.size.width, signature[3], tuple(self._widths.values()), id(lookup), tr.lang)
         if drawn_for != self._drawn_for:
             self._drawn_for = drawn_for
             self._lines.clear()
@@ -194,18 +194,25 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
         if not 0 <= row < len(self.rows):
             return Strip.blank(width, PLAIN)
         incident = self.rows[row]
+        clock = self._clock_words(incident)
         drawn = self._lines.get(incident.id)
-        if drawn is not None and drawn[0] is incident:
-            strip = drawn[1]
+        if drawn is not None and drawn[0] is incident and drawn[1] == clock:
+            strip = drawn[2]
         else:
             if len(self._lines) > 4 * max(1, self.size.height):
                 self._lines.clear()  # rows scrolled past: the cache holds about a screenful
             strip = self._strip(self._row_text(incident, width), width, None)
-            self._lines[incident.id] = (incident, strip)
+            self._lines[incident.id] = (incident, clock, strip)
         if row == self.cursor_row:
             # Reverse video marks the cursor in any terminal, colour or not; bold when focused.
             return strip.apply_style(self._style("cursor" if self.has_focus else "cursor-blurred"))
         return strip
+
+    def _clock_words(self, incident: Incident) -> tuple[str, str, bool]:
+        """What of a row moves with the clock alone: its age, its countdown, overdue or not."""
+        assert self._view_context is not None
+        _, tr, now, _, _ = self._view_context
+        return age(tr, now, incident.reported), countdown(tr, now, incident), is_overdue(incident, now)
 
     def _strip(self, text: Text, width: int, style: Style | None) -> Strip:
         segments = list(text.render(self.app.console))
