@@ -20,6 +20,9 @@ server (a third process). Printed figures:
 - lag: from the event's server timestamp to the redraw that showed it;
 - RSS: the client process's, after opening and at the end, and its peak.
 
+With two cores or more the client runs on the last core alone; the server, the
+feeders and the relay share the first (an officer's laptop is not the server).
+
 It is a measurement, not a test: nothing here fails on a number.
 """
 
@@ -58,6 +61,17 @@ from opsmon.tui.widgets.queue import IncidentQueue  # noqa: E402
 
 CONFIG_PATH = Path(__file__).resolve().parent.parent / "config.toml"
 SERVER = str(Path(sys.executable).with_name("opsmon-server"))
+
+
+# The officer's laptop is not the server: with two cores or more, the server, its feeders
+# and the relay share the first, the client has the last to itself (as bench/fanout.py pins).
+CORES = sorted(os.sched_getaffinity(0))
+
+
+def pin(pid: int, side: str) -> None:
+    """Keep `pid` (0: this process) on the server's core or on the client's."""
+    if len(CORES) >= 2:
+        os.sched_setaffinity(pid, {CORES[0]} if side == "server" else {CORES[-1]})
 
 
 def free_port() -> int:
@@ -111,6 +125,7 @@ def start_relay(server_port: int) -> tuple[subprocess.Popen[str], int]:
     process = subprocess.Popen([sys.executable, __file__, "--relay", str(port), str(server_port)], stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     process.stdout.readline()  # "relay: listening", its signal handlers in place
+    pin(process.pid, "server")
     return process, port
 
 
@@ -139,6 +154,7 @@ def start_server(tmp: Path, port: int, incidents: int = 0) -> tuple[subprocess.P
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+    pin(process.pid, "server")
     for _ in range(100):
         if b"listening on" in (tmp / "server.log").read_bytes():
             break
@@ -235,6 +251,7 @@ async def feed(url: str, tokens: list[str], *, rate: float = 0, seconds: float =
         tag,
         stdout=asyncio.subprocess.PIPE,
     )
+    pin(process.pid, "server")
     out, _ = await process.communicate()
     return int(out.decode().strip().splitlines()[-1])
 
@@ -308,6 +325,7 @@ async def keypresses(app: MeasuredApp, until: asyncio.Future[Any]) -> int:
 
 async def one_night(args: argparse.Namespace, incidents: int) -> list[tuple[str, str]]:
     """Every figure for one night (this process's own: its RSS is this night's)."""
+    pin(0, "client")
     rows: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
@@ -332,11 +350,12 @@ async def one_night(args: argparse.Namespace, incidents: int) -> list[tuple[str,
                 # 1. a steady rate, the officer pressing j and k through it
                 app.lags.clear()
                 repaints0, frames0, seq0 = app.repaints, app.frames, app.painted_seq
-                started = time.perf_counter()
+                started, cpu0 = time.perf_counter(), time.process_time()
                 feeding = asyncio.ensure_future(feed(url, feeders, rate=args.rate, seconds=args.seconds, tag="steady"))
                 pressed = await keypresses(app, feeding)
                 sent = feeding.result()
                 fed = time.perf_counter() - started
+                busy = (time.process_time() - cpu0) / fed  # the client's CPU over the feed: its own cost, whatever else runs
                 target = await head(url, tokens["wall"])
                 drain = await wait_for(app, target, 30)
                 took = time.perf_counter() - started
@@ -348,6 +367,7 @@ async def one_night(args: argparse.Namespace, incidents: int) -> list[tuple[str,
                         "steady: keypresses (j/k), to the frame showing the cursor moved: count, p50 / p99 / max (ms)",
                         f"{len(keys)} of {pressed}, " + " / ".join(f"{percentile(keys, p) * 1000:.0f}" for p in (50, 99, 100)),
                     ),
+                    ("steady: the client's CPU while fed (share of one core)", f"{busy:.0%}"),
                     ("steady: repaints (coalesced redraws)", f"{app.repaints - repaints0} ({(app.repaints - repaints0) / took:.1f}/s)"),
                     ("steady: frames composed", f"{app.frames - frames0}"),
                     ("steady: event lag p50 / p95 / p99 / max (ms)", " / ".join(f"{percentile(lags, p) * 1000:.0f}" for p in (50, 95, 99, 100))),
