@@ -316,7 +316,7 @@ async def keypresses(app: MeasuredApp, until: asyncio.Future[Any]) -> int:
     pressed = 0
     queue = app.dashboard.query_one(IncidentQueue)
     while not until.done():
-        if len(queue.rows) >= 2:  # an empty night: its first reports give the cursor somewhere to go
+        if len(queue.incidents) >= 2:  # an empty night: its first reports give the cursor somewhere to go
             app.press("j" if pressed % 2 == 0 else "k")
             pressed += 1
         await asyncio.sleep(random.uniform(0.08, 0.12))
