@@ -388,9 +388,10 @@ class OpsmonApp(Scoped, App[int]):
         self.state = message.state
         if message.events is None:
             self.changes.reset()
-            # A night's snapshot is a million long-lived objects: kept out of the collector's
-            # full passes (each would walk them all, a pause of a good part of a second
-            # while the officer types). They are freed by reference count when replaced.
+            # A night's snapshot is hundreds of thousands of long-lived objects: kept out of the
+            # collector's full passes (each would walk them all, a pause of a good part of a
+            # second while the officer types). They are freed by reference count when replaced
+            # (what is frozen is never collected as a cycle: a reconnect's snapshot is rare).
             gc.freeze()
         for event in message.events or ():
             self.changes.touched(touches(event))
