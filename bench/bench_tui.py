@@ -1,17 +1,27 @@
-"""How the terminal client keeps up: repaints and lag under a steady 500 events/s,
-and repaints for a burst of 1,000 events, against a real server on loopback.
+"""How the terminal client keeps up at 50,000 incidents: opening, keypresses and
+repaints under a steady 2,000 events/s, and a burst of 1,000 events, against a
+real server on loopback; an empty night beside it.
 
-    .venv/bin/python bench/bench_tui.py [--rate 500] [--seconds 10] [--burst 1000]
+    .venv/bin/python bench/bench_tui.py [--incidents 50000] [--rate 2000] [--seconds 10] [--burst 1000]
 
-The app runs headless (Textual's test driver) at 200x60 with the real
-Connection, through a TCP relay (a process of its own) that can cut it off
-from the server; feeders send stage updates and reports through their own
-sessions, straight to the server. Printed figures:
+Each night (empty, then bench/night.py's night of --incidents: half resolved,
+notes on most) runs in a process of its own, so its RSS is its own. The app runs
+headless (Textual's test driver) at 200x60 with the real Connection, through a
+TCP relay (a process of its own) that can cut it off from the server; feeders
+send stage updates and reports through their own sessions, straight to the
+server (a third process). Printed figures:
 
+- opening: from the app's start to the queue painting the snapshot's seq;
+- keypress: j and k pressed in turn every 80-120 ms while the events arrive,
+  from the key sent to the first frame composed with the cursor moved;
 - repaints: coalesced redraws by the app (one per dirty 100 ms tick);
 - frames: screen updates Textual composed for the terminal (every widget refresh
   that reached the compositor, so also the clock);
-- lag: from the event's server timestamp to the redraw that showed it.
+- lag: from the event's server timestamp to the redraw that showed it;
+- RSS: the client process's, after opening and at the end, and its peak.
+
+With two cores or more the client runs on the last core alone; the server, the
+feeders and the relay share the first (an officer's laptop is not the server).
 
 It is a measurement, not a test: nothing here fails on a number.
 """
@@ -20,7 +30,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
+import random
 import re
 import resource
 import signal
@@ -30,8 +42,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
+
+from textual import events
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -41,9 +56,22 @@ from opsmon.core.clock import parse_ts, utc_now  # noqa: E402
 from opsmon.core.config import load_config  # noqa: E402
 from opsmon.core.protocol import IncidentDraft, Report, StageUpdate  # noqa: E402
 from opsmon.tui.app import OpsmonApp  # noqa: E402
+from opsmon.tui.screens import dashboard as dashboard_screen  # noqa: E402
+from opsmon.tui.widgets.queue import IncidentQueue  # noqa: E402
 
 CONFIG_PATH = Path(__file__).resolve().parent.parent / "config.toml"
 SERVER = str(Path(sys.executable).with_name("opsmon-server"))
+
+
+# The officer's laptop is not the server: with two cores or more, the server, its feeders
+# and the relay share the first, the client has the last to itself (as bench/fanout.py pins).
+CORES = sorted(os.sched_getaffinity(0))
+
+
+def pin(pid: int, side: str) -> None:
+    """Keep `pid` (0: this process) on the server's core or on the client's."""
+    if len(CORES) >= 2:
+        os.sched_setaffinity(pid, {CORES[0]} if side == "server" else {CORES[-1]})
 
 
 def free_port() -> int:
@@ -97,6 +125,7 @@ def start_relay(server_port: int) -> tuple[subprocess.Popen[str], int]:
     process = subprocess.Popen([sys.executable, __file__, "--relay", str(port), str(server_port)], stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     process.stdout.readline()  # "relay: listening", its signal handlers in place
+    pin(process.pid, "server")
     return process, port
 
 
@@ -125,6 +154,7 @@ def start_server(tmp: Path, port: int, incidents: int = 0) -> tuple[subprocess.P
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+    pin(process.pid, "server")
     for _ in range(100):
         if b"listening on" in (tmp / "server.log").read_bytes():
             break
@@ -140,6 +170,17 @@ class MeasuredApp(OpsmonApp):
         self.painted_seq = 0
         self.lags: list[float] = []  # seconds, one per event, at the repaint that showed it
         self.frames = 0
+        self.key_lags: list[float] = []  # seconds, one per keypress, to the frame that showed it
+        self.keys_sent: deque[float] = deque()  # when each key not yet handled was sent
+        self.keys_handled: list[float] = []  # sent at, for keys handled and not yet on the screen
+
+    def press(self, key: str) -> None:
+        """A key as the terminal sends it; `key_lags` gets its time to the screen."""
+        self.keys_sent.append(time.perf_counter())
+        event = events.Key(key, key)
+        event.set_sender(self)
+        assert self._driver is not None
+        self._driver.send_message(event)
 
     def _repaint(self) -> None:
         dirty = self._dirty
@@ -155,6 +196,10 @@ class MeasuredApp(OpsmonApp):
     def _display(self, screen: Any, renderable: Any) -> None:
         if renderable is not None and not self._batch_count:
             self.frames += 1
+            # The first frame after a key's handler ran shows what it did.
+            now = time.perf_counter()
+            self.key_lags += [now - sent for sent in self.keys_handled]
+            self.keys_handled.clear()
         super()._display(screen, renderable)
 
 
@@ -206,6 +251,7 @@ async def feed(url: str, tokens: list[str], *, rate: float = 0, seconds: float =
         tag,
         stdout=asyncio.subprocess.PIPE,
     )
+    pin(process.pid, "server")
     out, _ = await process.communicate()
     return int(out.decode().strip().splitlines()[-1])
 
@@ -234,22 +280,56 @@ async def head(url: str, token: str) -> int:
         await session.close()
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rate", type=float, default=500.0)
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--burst", type=int, default=1000)
-    parser.add_argument("--incidents", type=int, default=0, help="the night already holds this many incidents (bench/night.py's night; e.g. 50000)")
-    parser.add_argument("--smoke", action="store_true", help="the whole path at a load small enough for a few seconds (CI; its timings mean nothing)")
-    args = parser.parse_args()
-    if args.smoke:
-        args.rate, args.seconds, args.burst = 100.0, 1.0, 100
-        args.incidents = min(args.incidents, 500)
+def rss_mib() -> float:
+    """This process's resident set now (MiB)."""
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class MeasuredQueue(IncidentQueue):
+    """The queue's j and k, telling the app a key was handled (keys arrive in order)."""
+
+    def _handled(self) -> None:
+        app = self.app
+        if isinstance(app, MeasuredApp) and app.keys_sent:
+            app.keys_handled.append(app.keys_sent.popleft())
+
+    def action_cursor_down(self) -> None:
+        super().action_cursor_down()
+        self._handled()
+
+    def action_cursor_up(self) -> None:
+        super().action_cursor_up()
+        self._handled()
+
+
+# The dashboard composes this queue instead (the bench's process only): the same widget, counting keys.
+dashboard_screen.IncidentQueue = MeasuredQueue  # type: ignore[misc]
+
+
+async def keypresses(app: MeasuredApp, until: asyncio.Future[Any]) -> int:
+    """j and k in turn, every 80-120 ms, until `until` is done: the officer moving
+    through the queue while the events arrive. Returns how many were pressed."""
+    pressed = 0
+    queue = app.dashboard.query_one(IncidentQueue)
+    while not until.done():
+        if len(queue.incidents) >= 2:  # an empty night: its first reports give the cursor somewhere to go
+            app.press("j" if pressed % 2 == 0 else "k")
+            pressed += 1
+        await asyncio.sleep(random.uniform(0.08, 0.12))
+    return pressed
+
+
+async def one_night(args: argparse.Namespace, incidents: int) -> list[tuple[str, str]]:
+    """Every figure for one night (this process's own: its RSS is this night's)."""
+    pin(0, "client")
     rows: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
-        process, tokens = start_server(Path(tmp), port, args.incidents)
+        process, tokens = start_server(Path(tmp), port, incidents)
         url = f"ws://127.0.0.1:{port}/ws"
         relaying, relay_port = start_relay(port)
         try:
@@ -261,32 +341,37 @@ async def main() -> None:
                 # Until the queue shows the snapshot (the welcome's seq painted), not just the first frame.
                 while app.welcome is None or app.repaints < 2 or app.painted_seq < app.welcome.seq:  # noqa: ASYNC110 - polling counters the app bumps
                     await asyncio.sleep(0.01)
-                opened = [
-                    (
-                        f"opening: {len(app.state.incidents):,} incidents in the snapshot, start to the queue painted (ms)",
-                        f"{(time.perf_counter() - opening) * 1000:.0f}",
-                    ),
-                    ("opening: this process's peak RSS (MiB)", f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}"),
+                rows += [
+                    ("incidents in the snapshot", f"{len(app.state.incidents):,}"),
+                    ("opening: start to the queue painted (ms)", f"{(time.perf_counter() - opening) * 1000:.0f}"),
+                    ("RSS after opening / peak so far (MiB)", f"{rss_mib():.0f} / {peak_rss_mib():.0f}"),
                 ]
-                print("# " + "; ".join(f"{label}: {value}" for label, value in opened), flush=True)  # kept if a later part fails
-                rows += opened
 
-                # 1. a steady rate
+                # 1. a steady rate, the officer pressing j and k through it
                 app.lags.clear()
                 repaints0, frames0, seq0 = app.repaints, app.frames, app.painted_seq
-                started = time.perf_counter()
-                sent = await feed(url, feeders, rate=args.rate, seconds=args.seconds, tag="steady")
+                started, cpu0 = time.perf_counter(), time.process_time()
+                feeding = asyncio.ensure_future(feed(url, feeders, rate=args.rate, seconds=args.seconds, tag="steady"))
+                pressed = await keypresses(app, feeding)
+                sent = feeding.result()
+                fed = time.perf_counter() - started
+                busy = (time.process_time() - cpu0) / fed  # the client's CPU over the feed: its own cost, whatever else runs
                 target = await head(url, tokens["wall"])
                 drain = await wait_for(app, target, 30)
                 took = time.perf_counter() - started
-                lags = app.lags[:]
+                lags, keys = app.lags[:], app.key_lags[:]
                 rows += [
-                    (f"steady: events sent at {args.rate:g}/s for {args.seconds:g} s", f"{sent}"),
+                    (f"steady: events sent at {args.rate:g}/s for {args.seconds:g} s (feeder start to end)", f"{sent} ({sent / fed:.0f}/s)"),
                     ("steady: events the client folded and painted", f"{app.painted_seq - seq0}"),
+                    (
+                        "steady: keypresses (j/k), to the frame showing the cursor moved: count, p50 / p99 / max (ms)",
+                        f"{len(keys)} of {pressed}, " + " / ".join(f"{percentile(keys, p) * 1000:.0f}" for p in (50, 99, 100)),
+                    ),
+                    ("steady: the client's CPU while fed (share of one core)", f"{busy:.0%}"),
                     ("steady: repaints (coalesced redraws)", f"{app.repaints - repaints0} ({(app.repaints - repaints0) / took:.1f}/s)"),
                     ("steady: frames composed", f"{app.frames - frames0}"),
-                    ("steady: lag p50 / p95 / p99 / max (ms)", " / ".join(f"{percentile(lags, p) * 1000:.0f}" for p in (50, 95, 99, 100))),
-                    ("steady: median lag, first second -> last second (ms)", _drift(lags, args.seconds)),
+                    ("steady: event lag p50 / p95 / p99 / max (ms)", " / ".join(f"{percentile(lags, p) * 1000:.0f}" for p in (50, 95, 99, 100))),
+                    ("steady: median event lag, first second -> last second (ms)", _drift(lags, args.seconds)),
                     ("steady: painted everything, after the feeder finished (ms)", f"{drain * 1000:.0f}"),
                 ]
 
@@ -305,7 +390,6 @@ async def main() -> None:
                 rows += [
                     ("resume burst: events delivered at once on reconnect", f"{target - before}"),
                     ("resume burst: repaints to show them all", f"{app.repaints - repaints0}"),
-                    ("resume burst: frames composed", f"{app.frames - frames0}"),
                     ("resume burst: back online to painted (ms)", f"{resumed * 1000:.0f}"),
                 ]
 
@@ -318,9 +402,10 @@ async def main() -> None:
                 await wait_for(app, target, 30)
                 took = time.perf_counter() - started
                 rows += [
-                    (f"live burst: {sent} events, feeder start to painted (ms)", f"{took * 1000:.0f}"),
+                    ("live burst: events, feeder start to painted (ms)", f"{sent}, {took * 1000:.0f}"),
                     ("live burst: repaints", f"{app.repaints - repaints0}"),
-                    ("live burst: lag p50 / max (ms)", f"{percentile(app.lags, 50) * 1000:.0f} / {percentile(app.lags, 100) * 1000:.0f}"),
+                    ("live burst: event lag p50 / max (ms)", f"{percentile(app.lags, 50) * 1000:.0f} / {percentile(app.lags, 100) * 1000:.0f}"),
+                    ("RSS at the end / peak (MiB)", f"{rss_mib():.0f} / {peak_rss_mib():.0f}"),
                 ]
         finally:
             relaying.kill()
@@ -333,10 +418,51 @@ async def main() -> None:
                 print("note: opsmon-server did not stop within 30 s of SIGTERM; killed", file=sys.stderr)
                 process.kill()
             rows.append(("opsmon-server: SIGTERM to exit (ms)", f"{(time.perf_counter() - stopping) * 1000:.0f}"))
-    print("| measure | value |")
-    print("| --- | --- |")
-    for label, value in rows:
-        print(f"| {label} | {value} |")
+    return rows
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=2000.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--burst", type=int, default=1000)
+    parser.add_argument(
+        "--incidents", type=int, default=50_000, help="the full night holds this many incidents (bench/night.py's night); 0: the empty night only"
+    )
+    parser.add_argument("--smoke", action="store_true", help="the whole path at a load small enough for a few seconds (CI; its timings mean nothing)")
+    parser.add_argument("--one-night", type=int, default=None, help=argparse.SUPPRESS)  # a child: one night's rows as JSON
+    args = parser.parse_args()
+    if args.smoke:
+        args.rate, args.seconds, args.burst = 100.0, 1.0, 100
+        args.incidents = min(args.incidents, 500)
+    if args.one_night is not None:
+        print(json.dumps(await one_night(args, args.one_night)))
+        return
+    nights = [0, args.incidents] if args.incidents else [0]
+    results: list[list[tuple[str, str]]] = []
+    for incidents in nights:
+        command = [
+            sys.executable,
+            __file__,
+            "--one-night",
+            str(incidents),
+            "--rate",
+            str(args.rate),
+            "--seconds",
+            str(args.seconds),
+            "--burst",
+            str(args.burst),
+        ]
+        child = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE)
+        out, _ = await child.communicate()
+        if child.returncode != 0:
+            sys.exit(f"bench_tui: the night of {incidents} incidents failed (exit {child.returncode})")
+        results.append([(label, value) for label, value in json.loads(out.decode().strip().splitlines()[-1])])
+        print(f"# night of {incidents:,} incidents: " + "; ".join(f"{label}: {value}" for label, value in results[-1][:3]), flush=True)
+    print("| measure | " + " | ".join("empty night" if n == 0 else f"{n:,} incidents" for n in nights) + " |")
+    print("| --- |" + " --- |" * len(nights))
+    for index, (label, _) in enumerate(results[0]):
+        print(f"| {label} | " + " | ".join(night[index][1] for night in results) + " |")
 
 
 def _drift(lags: list[float], seconds: float) -> str:

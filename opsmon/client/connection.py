@@ -42,8 +42,9 @@ class Listener(Protocol):
 
     def connected(self, welcome: Welcome) -> None: ...
 
-    def synced(self, state: State, events: list[Event] | None) -> None:
-        """State changed: a whole new state (events None, after a snapshot) or these events folded in."""
+    def synced(self, state: State, events: list[Event] | None, arrived: list[int] | None = None) -> None:
+        """State changed: a whole new state (events None, after a snapshot) or these events
+        folded in; `arrived`: incidents a paged snapshot's pages brought (events [])."""
 
     def disconnected(self, since: datetime, reason: str) -> None: ...
 
@@ -117,6 +118,7 @@ class Connection:
         """Every page, one after the other; each merged once the state has
         folded the events up to the seq it was read at."""
         told = time.monotonic()
+        arrived: list[int] = []
         try:
             while not paging.done and self.paging is paging:
                 self._pages_asked += 1
@@ -133,12 +135,13 @@ class Connection:
                     await self._caught_up.wait()
                     if self.paging is not paging:
                         return
-                paging.merge(self.state, answer.seq, answer.incidents or [], answer.next)
+                arrived += paging.merge(self.state, answer.seq, answer.incidents or [], answer.next)
                 now = time.monotonic()
                 if paging.done or now - told >= PAGES_TOLD_EVERY:
-                    # The screens redraw whole on a page: a few times a second, not per page.
-                    self.listener.synced(self.state, None)
-                    told = now
+                    # A few times a second, not per page; the screens add what arrived (their
+                    # indexes follow it), they do not read the whole state again.
+                    self.listener.synced(self.state, [], arrived)
+                    told, arrived = now, []
             if self.paging is paging:
                 self.paging = None
                 tell = getattr(self.listener, "paged", None)

@@ -63,12 +63,12 @@ class Paging:
                 self.kept.setdefault(incident_id, []).append(event)
                 self.kept_back += 1
 
-    def merge(self, state: State, seq: int, incidents: list[Incident], after: int | None) -> int:
-        """A page read at `seq` (state.seq >= seq) into `state`; returns how many
-        incidents it brought that the state did not hold."""
+    def merge(self, state: State, seq: int, incidents: list[Incident], after: int | None) -> list[int]:
+        """A page read at `seq` (state.seq >= seq) into `state`; returns the ids of the
+        incidents it brought that the state did not hold (a screen's indexes take those)."""
         if state.seq < seq:
             raise ValueError(f"a page read at seq {seq} merged into a state at {state.seq}")
-        brought = 0
+        brought: list[int] = []
         for incident in incidents:
             if incident.id in state.incidents:
                 continue
@@ -80,7 +80,7 @@ class Paging:
             taken = alone.incidents[incident.id]
             state.incidents[incident.id] = taken
             _uncount(state, incident)
-            brought += 1
+            brought.append(incident.id)
         self.after = after
         self.pages += 1
         if self.done:

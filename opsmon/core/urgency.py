@@ -37,13 +37,16 @@ SNAPSHOT_NOTES_RESOLVED = 1
 # --- views shared by every screen --------------------------------------------------
 
 
+_STATUS_RANK = {"open": 0, "acknowledged": 1, "resolved": 3}  # snoozed: 2; anything else: 4
+_SEVERITY_RANK = {severity: rank for rank, severity in enumerate(SEVERITIES)}  # unknown: after them all
+
+
 def urgency_key(incident: Incident) -> tuple[int, int, str, int]:
     """Queue order: unacknowledged before acknowledged before snoozed, then severity, then oldest first."""
-    status_rank = {"open": 0, "acknowledged": 1, "resolved": 3}.get(incident.status, 4)
+    status_rank = _STATUS_RANK.get(incident.status, 4)
     if incident.snoozed_until is not None and incident.status != "resolved":
         status_rank = 2  # snoozed: below every live one, above the resolved
-    severity_rank = SEVERITIES.index(incident.severity) if incident.severity in SEVERITIES else len(SEVERITIES)
-    return (status_rank, severity_rank, incident.reported, incident.id)
+    return (status_rank, _SEVERITY_RANK.get(incident.severity, len(SEVERITIES)), incident.reported, incident.id)
 
 
 def event_summary(event: Event, tz: tzinfo | None = None) -> str:

@@ -8,9 +8,12 @@ and the queue's filters.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from bisect import bisect_left, insort
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
+from heapq import heapify, heappop, heappush
 
 import msgspec
 from msgspec import UnsetType
@@ -35,7 +38,19 @@ from opsmon.core.records import AGENCIES, Actor, ConfigInfo, Incident, NoteEntry
 from opsmon.core.records import SEVERITIES as SEVERITIES  # re-exported for the screens
 from opsmon.core.state import State
 from opsmon.core.text import for_terminal
-from opsmon.core.urgency import ack_deadline, event_summary, in_snapshot, is_escalated, is_mine, is_overdue, urgency_key, waiting_since
+from opsmon.core.urgency import (
+    OPEN_WORK,
+    SNAPSHOT_RESOLVED_WINDOW,
+    ack_deadline,
+    event_summary,
+    in_snapshot,
+    is_escalated,
+    is_mine,
+    is_overdue,
+    status_word,
+    urgency_key,
+    waiting_since,
+)
 
 CONDITIONS = ("critical", "escalated", "blocked", "incidents", "quiet")  # worst first: what the map shades
 
@@ -337,12 +352,12 @@ def past_window(stage: StageInfo, now: datetime) -> bool:
     return closes is not None and now >= closes
 
 
-def summarize(state: State, config: ConfigInfo, now: datetime) -> list[RegencySummary]:
-    """Per regency: its current stage, what is blocked or late, its open incidents."""
-    by_regency: dict[str, list[Incident]] = {r.code: [] for r in config.regencies}
-    for incident in state.incidents.values():
-        if is_open(incident) and incident.regency in by_regency:
-            by_regency[incident.regency].append(incident)
+def summarize(state: State, config: ConfigInfo, now: datetime, tally: Tally | None = None) -> list[RegencySummary]:
+    """Per regency: its current stage, what is blocked or late, its open incidents.
+    `tally`: the counts kept up to date with `state` (a screen's); else counted now."""
+    if tally is None:
+        tally = Tally()
+        tally.follow(state, Changes())
     stages = regency_stages(config)
     late_now = {stage.key for stage in stages if past_window(stage, now)}
     summaries = []
@@ -361,11 +376,9 @@ def summarize(state: State, config: ConfigInfo, now: datetime) -> list[RegencySu
             if current is None and (row is None or row.status != "done"):
                 current = stage
                 done, total = (row.done, row.total) if row else (0, 0)
-        incidents = by_regency[regency.code]
         counts = dict.fromkeys(SEVERITIES, 0)
-        unacked = [i for i in incidents if i.status == "open"]
-        for incident in incidents:
-            counts[incident.severity] = counts.get(incident.severity, 0) + 1
+        counts.update(tally.by_severity.get(regency.code, {}))
+        unacked = list(tally.waiting.get(regency.code, {}).values())
         # Those whose pages have not arrived yet (a paged snapshot), as its `counts` had them.
         for (code, status, severity), n in (state.unheld or {}).items():
             if code == regency.code:
@@ -385,13 +398,14 @@ def summarize(state: State, config: ConfigInfo, now: datetime) -> list[RegencySu
                 oldest_unacked=min((parse_ts(waiting_since(i)) for i in unacked), default=None),
                 overdue=sum(1 for i in unacked if is_overdue(i, now)),
                 critical_unacked=sum(1 for i in unacked if i.severity == "critical") + unheld_critical,
-                escalated=sum(1 for i in incidents if is_escalated(i)),
+                escalated=sum(1 for i in unacked if is_escalated(i)),  # only a waiting one is escalated
             )
         )
     return summaries
 
 
-def totals(state: State, config: ConfigInfo, now: datetime | None = None) -> Totals:
+def totals(state: State, config: ConfigInfo, now: datetime | None = None, tally: Tally | None = None) -> Totals:
+    """The header's figures; `tally` as for summarize."""
     result = Totals()
     code = config.province.code if config.province is not None else ""
     for plenary in province_stages(config):
@@ -413,11 +427,10 @@ def totals(state: State, config: ConfigInfo, now: datetime | None = None) -> Tot
         result.tps_total = sum(r.tps for r in config.regencies)
     if not result.kecamatan_total:
         result.kecamatan_total = sum(r.kecamatan for r in config.regencies)
-    for incident in state.incidents.values():
-        if is_open(incident):
-            result.open += 1
-            if incident.status == "open":
-                result.unacked += 1
+    if tally is None:
+        tally = Tally()
+        tally.follow(state, Changes())
+    result.open, result.unacked = tally.open, tally.unacked
     for (_, status, _), n in (state.unheld or {}).items():  # a paged snapshot's, not held yet
         result.open += n
         result.unacked += n if status == "open" else 0
@@ -428,10 +441,7 @@ def queue(state: State, lookup: Lookup, view: QueueFilter, now: datetime, focus:
     """The incidents the queue shows (those the officer's focus covers), in the view's
     order (most urgent first unless asked otherwise); resolved ones only for 24 hours
     (as a fresh snapshot would), so a wall running for days stays short."""
-    labels = lookup.search_labels()
-    focus = focus or Focus()
-    shown = (i for i in state.incidents.values() if in_snapshot(i, now) and focus.covers(i) and view.matches(i, labels))
-    return sorted(shown, key=sort_key(view.sort, now))
+    return list(QueueIndex().update(state, Changes(), lookup, view, now, focus))
 
 
 @dataclass(frozen=True)
@@ -465,11 +475,16 @@ def latest(state: State, limit: int, now: datetime) -> list[Incident]:
 
 def step(tr: Translator, incident: Incident) -> str:
     """The escalation step of the chain, short: "L2", a repeat of the last level "L3+1"; "" before any."""
-    if not incident.level:
+    return step_words(tr, incident.level, incident.repeats)
+
+
+def step_words(tr: Translator, level: int, repeats: int) -> str:
+    """`step`'s words for a level and its repeats (the queue sizes its column from these pairs)."""
+    if not level:
         return ""
-    if incident.repeats:
-        return tr("status.level_repeat", level=incident.level, repeat=incident.repeats)
-    return tr("status.level", level=incident.level)
+    if repeats:
+        return tr("status.level_repeat", level=level, repeat=repeats)
+    return tr("status.level", level=level)
 
 
 @dataclass
@@ -659,3 +674,309 @@ def handover_lines(sheet: HandoverSheet, config: ConfigInfo, lang: str) -> list[
             )
         )
     return lines
+
+
+# --- following the state: what changed since a screen last looked ----------------------
+#
+# At 50,000 incidents a repaint that reads every incident (filter, sort, count) costs
+# most of a second, and a keypress waits behind it. The fold never mutates an incident
+# (each change puts a new object in its place), so a follower keeps the objects it last
+# saw, asks the Changes log which ids the events touched since, and redoes only those.
+
+
+class Changes:
+    """The incident ids the folded events touched, numbered in order. A follower asks
+    `since(version)`; a new state (a snapshot) or a follower further behind than KEEP
+    changes gets None: read everything again. Bounded, whatever the night's length."""
+
+    KEEP = 100_000
+
+    def __init__(self) -> None:
+        self.version = 0
+        self._reset = 0  # the version of the last new state: a follower from before it rebuilds
+        self._log: deque[tuple[int, int]] = deque(maxlen=self.KEEP)
+
+    def reset(self) -> None:
+        """A whole new state: every follower reads it all."""
+        self.version += 1
+        self._reset = self.version
+        self._log.clear()
+
+    def touched(self, ids: Iterable[int]) -> None:
+        for incident_id in ids:
+            self.version += 1
+            self._log.append((self.version, incident_id))
+
+    def since(self, version: int) -> set[int] | None:
+        if version < self._reset or (self._log and self._log[0][0] > version + 1):
+            return None
+        ids: set[int] = set()
+        for number, incident_id in reversed(self._log):
+            if number <= version:
+                break
+            ids.add(incident_id)
+        return ids
+
+
+class Follower:
+    """Something derived from a State, kept up to date from the Changes log: `follow`
+    redoes only the incidents whose object changed (`_moved`), or all (`_rebuild`)."""
+
+    def __init__(self) -> None:
+        self.state: State | None = None
+        self.seen: dict[int, Incident] = {}  # id -> the incident as last counted
+        self._version = -1
+
+    def follow(self, state: State, changes: Changes) -> bool:
+        """Catch up with `state`; True if anything it holds changed."""
+        ids = changes.since(self._version) if state is self.state else None
+        self._version = changes.version
+        if ids is None:
+            self.state, self.seen = state, dict(state.incidents)
+            self._rebuild()
+            return True
+        moved = False
+        work = list(ids)
+        while work:
+            incident_id = work.pop()
+            old, new = self.seen.get(incident_id), state.incidents.get(incident_id)
+            if old is new:
+                continue
+            if old is not None and old.merged_into is not None:
+                work.append(old.merged_into)  # a reopen takes its reports back from the merge chain
+            if new is None:
+                del self.seen[incident_id]
+            else:
+                self.seen[incident_id] = new
+            self._moved(old, new)
+            moved = True
+        return moved
+
+    def _rebuild(self) -> None:
+        raise NotImplementedError
+
+    def _moved(self, old: Incident | None, new: Incident | None) -> None:
+        raise NotImplementedError
+
+
+class Tally(Follower):
+    """The counts the header and the regency panels show, kept per change: open and
+    unacknowledged in the province; per regency the open ones by severity and those
+    waiting for an acknowledgement (few; the panels read them for ages and deadlines)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open = 0
+        self.unacked = 0
+        self.by_severity: dict[str, dict[str, int]] = {}
+        self.waiting: dict[str, dict[int, Incident]] = {}
+
+    def _rebuild(self) -> None:
+        self.open = self.unacked = 0
+        self.by_severity, self.waiting = {}, {}
+        for incident in self.seen.values():
+            self._count(incident, 1)
+
+    def _moved(self, old: Incident | None, new: Incident | None) -> None:
+        if old is not None:
+            self._count(old, -1)
+        if new is not None:
+            self._count(new, 1)
+
+    def _count(self, incident: Incident, step: int) -> None:
+        if not is_open(incident):
+            return
+        self.open += step
+        counts = self.by_severity.setdefault(incident.regency, {})
+        counts[incident.severity] = counts.get(incident.severity, 0) + step
+        if not counts[incident.severity]:
+            del counts[incident.severity]
+        if incident.status == "open":
+            self.unacked += step
+            waiting = self.waiting.setdefault(incident.regency, {})
+            if step > 0:
+                waiting[incident.id] = incident
+            else:
+                waiting.pop(incident.id, None)
+
+
+class QueueIndex(Follower):
+    """The queue's rows for one view (filter, sort, focus), in order, kept per change:
+    a sorted list of (sort key, id) updated by bisection, so a repaint costs what
+    changed and a screenful of rows, not a sort of the night. Also what the column
+    widths need (the distinct values shown, the oldest, the nearest deadline) and the
+    count of open work, kept the same way. `live_only`: no resolved or merged rows."""
+
+    def __init__(self, *, live_only: bool = False) -> None:
+        super().__init__()
+        self.live_only = live_only
+        self.revision = 0  # bumped whenever a row is added, removed or changed
+        self._params: tuple[object, ...] | None = None
+        self._now: datetime | None = None
+        self._rows: list[tuple[tuple[object, ...], int]] = []
+        self._entry: dict[int, tuple[tuple[object, ...], int]] = {}
+        self._key: Callable[[Incident], tuple[object, ...]] = urgency_key
+        self._shows: Callable[[Incident], bool] = lambda incident: True
+        self._expiring: list[tuple[str, int]] = []  # (resolved, id) of resolved rows: they leave after 24 hours
+        self._oldest: list[tuple[str, int]] = []  # (reported, id), stale entries skipped
+        self._nearest: list[tuple[str, int]] = []  # (ack_due, id) of rows whose deadline runs
+        self.values: dict[str, dict[object, int]] = {}  # column -> distinct value -> rows holding it
+        self.open_work = 0  # rows whose status counts as open work (the queue's title)
+
+    def update(self, state: State, changes: Changes, lookup: Lookup, view: QueueFilter, now: datetime, focus: Focus | None = None) -> QueueIndex:
+        focus = focus or Focus()
+        params = (lookup, view.text, view.severity, view.unacked_only, view.regency, view.mine, view.sort, focus)
+        if params != self._params or self._now is None or now < self._now:
+            self._params, self.state = params, None  # another view, or the clock went back: read everything again
+            labels = lookup.search_labels()
+            self._key = sort_key(view.sort, now)
+
+            def shows(incident: Incident) -> bool:
+                if self.live_only and (incident.status == "resolved" or incident.merged_into is not None):
+                    return False
+                return in_snapshot(incident, self._now or now) and focus.covers(incident) and view.matches(incident, labels)
+
+            self._shows = shows
+        self._now = now
+        if self.follow(state, changes):
+            self.revision += 1
+        self._expire(now)
+        return self
+
+    # --- what the widget reads -------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, row: int) -> Incident:
+        return self.seen[self._rows[row][1]]
+
+    def __iter__(self) -> Iterator[Incident]:
+        return (self.seen[incident_id] for _, incident_id in self._rows)
+
+    def __contains__(self, incident_id: object) -> bool:
+        return incident_id in self._entry
+
+    def id_at(self, row: int) -> int:
+        return self._rows[row][1]
+
+    def position(self, incident_id: int | None) -> int | None:
+        """The row an incident is on, or None when the queue does not show it."""
+        entry = self._entry.get(incident_id) if incident_id is not None else None
+        return None if entry is None else bisect_left(self._rows, entry)
+
+    def ids(self) -> list[int]:
+        return [incident_id for _, incident_id in self._rows]
+
+    def oldest(self) -> Incident | None:
+        return self._top(self._oldest, lambda incident: incident.reported)
+
+    def nearest_deadline(self) -> Incident | None:
+        """The row whose acknowledgement deadline comes first (open, not snoozed)."""
+        return self._top(self._nearest, lambda incident: incident.ack_due if _running(incident) else None)
+
+    def _top(self, heap: list[tuple[str, int]], value: Callable[[Incident], str | None]) -> Incident | None:
+        while heap:
+            stamp, incident_id = heap[0]
+            incident = self.seen.get(incident_id)
+            if incident_id in self._entry and incident is not None and value(incident) == stamp:
+                return incident
+            heappop(heap)  # left the queue, or changed since: a stale entry
+        return None
+
+    # --- keeping it -------------------------------------------------------------------
+
+    def _rebuild(self) -> None:
+        # The same counts as _add's, taken a column at a time (a rebuild is a filter or
+        # sort key pressed, or a snapshot: the officer waits on it).
+        shown = [incident for incident in self.seen.values() if self._shows(incident)]
+        key = self._key
+        self._rows = sorted([(key(incident), incident.id) for incident in shown])
+        self._entry = {entry[1]: entry for entry in self._rows}
+        self.open_work = sum(1 for incident in shown if _open_work(incident))
+        self.values = {
+            "regency": Counter(incident.regency for incident in shown),
+            "category": Counter(incident.category for incident in shown),
+            "severity": Counter(incident.severity for incident in shown),
+            "level": Counter((incident.level, incident.repeats) for incident in shown),  # the step column's words
+            "acked_by": Counter(_person(incident) for incident in shown if incident.status != "open"),
+            "owner": Counter(incident.owner for incident in shown if incident.owner is not None),
+        }
+        self._expiring = [(i.resolved, i.id) for i in shown if i.status == "resolved" and i.resolved is not None]
+        self._oldest = [(i.reported, i.id) for i in shown]
+        self._nearest = [(i.ack_due, i.id) for i in shown if _running(i)]
+        self._heapify()
+
+    def _heapify(self) -> None:
+        for heap in (self._expiring, self._oldest, self._nearest):
+            heapify(heap)
+
+    def _moved(self, old: Incident | None, new: Incident | None) -> None:
+        if old is not None and old.id in self._entry:
+            entry = self._entry.pop(old.id)
+            del self._rows[bisect_left(self._rows, entry)]
+            self._count(old, -1)
+        if new is not None and self._shows(new):
+            insort(self._rows, self._add(new, heappush))
+        if len(self._oldest) > 2 * len(self._rows) + 1000:  # stale entries: dropped, so they never pile up
+            self._expiring = [(i.resolved, i.id) for i in self if i.status == "resolved" and i.resolved is not None]
+            self._oldest = [(i.reported, i.id) for i in self]
+            self._nearest = [(i.ack_due, i.id) for i in self if _running(i)]
+            self._heapify()
+
+    def _add(self, incident: Incident, push: Callable[[list[tuple[str, int]], tuple[str, int]], None]) -> tuple[tuple[object, ...], int]:
+        """Counts `incident` in and returns its row (the caller puts it in place); `push`
+        puts its stamps on the heaps (heappush, or append before a heapify)."""
+        entry = (self._key(incident), incident.id)
+        self._entry[incident.id] = entry
+        self._count(incident, 1)
+        if incident.status == "resolved" and incident.resolved is not None:
+            push(self._expiring, (incident.resolved, incident.id))
+        push(self._oldest, (incident.reported, incident.id))
+        if _running(incident):
+            push(self._nearest, (incident.ack_due, incident.id))
+        return entry
+
+    def _count(self, incident: Incident, step: int) -> None:
+        if _open_work(incident):
+            self.open_work += step
+        columns: list[tuple[str, object]] = [
+            ("regency", incident.regency),
+            ("category", incident.category),
+            ("severity", incident.severity),
+            ("level", (incident.level, incident.repeats)),
+        ]
+        if incident.status != "open":  # who acknowledged or resolved it (None: not known, shown "?")
+            columns.append(("acked_by", _person(incident)))
+        if incident.owner is not None:
+            columns.append(("owner", incident.owner))
+        for column, value in columns:
+            counts = self.values.setdefault(column, {})
+            counts[value] = counts.get(value, 0) + step
+            if not counts[value]:
+                del counts[value]
+
+    def _expire(self, now: datetime) -> None:
+        """Resolved rows leave 24 hours after (as a fresh snapshot would leave them out)."""
+        cutoff = now - SNAPSHOT_RESOLVED_WINDOW
+        while self._expiring and parse_ts(self._expiring[0][0]) < cutoff:
+            resolved, incident_id = heappop(self._expiring)
+            incident = self.seen.get(incident_id)
+            if incident_id in self._entry and incident is not None and incident.resolved == resolved:
+                self._moved(incident, None)
+                self.revision += 1
+
+
+def _open_work(incident: Incident) -> bool:
+    """What the queue's title counts."""
+    return status_word(incident) in OPEN_WORK
+
+
+def _person(incident: Incident) -> Actor | None:
+    """Who resolved it, or acknowledged it: the queue's "by" column."""
+    return incident.resolved_by if incident.status == "resolved" else incident.acknowledged_by
+
+
+def _running(incident: Incident) -> bool:
+    """Its acknowledgement deadline runs: the queue's countdown column shows it."""
+    return incident.status == "open" and incident.snoozed_until is None

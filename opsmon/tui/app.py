@@ -11,6 +11,7 @@ outcomes) are `opsmon.tui.commanding`'s; the screens see the app as the
 
 from __future__ import annotations
 
+import gc
 import sys
 import time
 from collections import deque
@@ -36,7 +37,7 @@ from opsmon.core.clock import utc_now
 from opsmon.core.config import SitrepSettings
 from opsmon.core.events import ExerciseClockChanged, IncidentEscalated, IncidentReported, IncidentUnsnoozed, NotificationFailed, ShiftHandover
 from opsmon.core.exits import EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE
-from opsmon.core.fold import concerns
+from opsmon.core.fold import concerns, touches
 from opsmon.core.geo import ProvinceShape
 from opsmon.core.i18n import WITA, Translator, local_time, translate_failure, translate_refusal, who
 from opsmon.core.protocol import Event, History, Result, RosterInfo, Welcome
@@ -46,7 +47,7 @@ from opsmon.core.state import State
 from opsmon.core.text import for_terminal
 from opsmon.core.urgency import is_overdue
 from opsmon.core.urls import short
-from opsmon.core.view import Focus, Lookup
+from opsmon.core.view import Changes, Focus, Lookup, Tally
 from opsmon.reports.timeline import Night, night
 from opsmon.training.exercise import ExerciseClock, absent_line
 from opsmon.training.exercise import banner as exercise_banner
@@ -151,6 +152,10 @@ class OpsmonApp(Scoped, App[int]):
         self._real_clock = self._clock  # an exercise's scenario clock runs from it
         self._tz = tz
         self.state = State()
+        # Which incidents each Synced touched: the screens' row indexes and the counts
+        # redo only those (a night of 50,000 is not read again per repaint).
+        self.changes = Changes()
+        self.tally = Tally()
         self.welcome: Welcome | None = None
         self.lookup: Lookup | None = None
         self.connection: Connection | None = None
@@ -219,6 +224,11 @@ class OpsmonApp(Scoped, App[int]):
 
     def now(self) -> datetime:
         return self._clock()
+
+    def counted(self) -> Tally:
+        """The open and unacknowledged counts, caught up with the state."""
+        self.tally.follow(self.state, self.changes)
+        return self.tally
 
     @property
     def exercise_banner(self) -> str:
@@ -384,7 +394,16 @@ class OpsmonApp(Scoped, App[int]):
     @on(Synced)
     def _on_synced(self, message: Synced) -> None:
         self.state = message.state
+        if message.events is None:
+            self.changes.reset()
+            # A night's snapshot is hundreds of thousands of long-lived objects: kept out of the
+            # collector's full passes (each would walk them all, a pause of a good part of a
+            # second while the officer types). They are freed by reference count when replaced
+            # (what is frozen is never collected as a cycle: a reconnect's snapshot is rare).
+            gc.freeze()
+        self.changes.touched(message.arrived)
         for event in message.events or ():
+            self.changes.touched(touches(event))
             if isinstance(event.data, ExerciseClockChanged) and self.welcome is not None and self.welcome.exercise is not None:
                 # The trainer paused, resumed or ended: the screens' clock stands still or runs on.
                 self.welcome.exercise = exercise_moved(self.welcome.exercise, event.data.state, event.ts)
@@ -582,7 +601,14 @@ class OpsmonApp(Scoped, App[int]):
     def night(self, regency: str | None = None) -> Night:
         """The charts' series, worked out again only when the state, the events or the hour moved."""
         now = self.now()
-        key = (regency, self.state.seq, len(self.recent_events), self.recent_events[-1].seq if self.recent_events else 0, int(now.timestamp() // 60))
+        key = (
+            regency,
+            self.state.seq,
+            len(self.state.incidents),
+            len(self.recent_events),
+            self.recent_events[-1].seq if self.recent_events else 0,
+            int(now.timestamp() // 60),
+        )
         cached = self._nights.get(regency)
         if cached is None or cached[0] != key:
             config = self.welcome.config if self.welcome is not None else (self._preset[0].config if self._preset else None)

@@ -19,7 +19,7 @@ from opsmon.core.geo import ProvinceShape
 from opsmon.core.protocol import Event
 from opsmon.core.records import Incident
 from opsmon.core.records import RosterInfo as DutyRoster  # protocol.RosterInfo is an exercise's trainees
-from opsmon.core.view import Focus
+from opsmon.core.view import Changes, Focus, Tally
 from opsmon.reports.timeline import Night
 from opsmon.tui.commanding import Commander, CommandHost
 
@@ -64,6 +64,8 @@ class OpsmonHost(CommandHost, Protocol):
     @property
     def commander(self) -> Commander: ...  # acknowledge, ask, snooze, take, assign, change_severity, merge
     @property
+    def changes(self) -> Changes: ...  # the incidents the folded events touched: the screens' indexes follow it
+    @property
     def ground(self) -> Focus: ...  # the officer's regencies and desk (opsmon.core.view.Focus)
     @property
     def desks(self) -> dict[str, frozenset[str]]: ...  # the config's desk -> its categories
@@ -71,6 +73,7 @@ class OpsmonHost(CommandHost, Protocol):
     def rosters(self) -> tuple[DutyRoster, ...]: ...  # the server's [[rosters]] (welcome): the handover's shift
 
     def now(self) -> datetime: ...
+    def counted(self) -> Tally: ...  # the header's and the panels' counts, caught up with the state
     def is_overdue(self, incident: Incident) -> bool: ...
     def night(self, regency: str | None = None) -> Night: ...
     def banner_text(self) -> str | None: ...

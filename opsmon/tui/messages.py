@@ -24,10 +24,11 @@ class Connected(Message):
 class Synced(Message):
     """The state changed: a whole new one (events is None) or these events folded in."""
 
-    def __init__(self, state: State, events: list[Event] | None) -> None:
+    def __init__(self, state: State, events: list[Event] | None, arrived: list[int] | None = None) -> None:
         super().__init__()
         self.state = state
         self.events = events
+        self.arrived = arrived or []  # incidents a paged snapshot's pages brought
 
 
 class Disconnected(Message):
@@ -85,8 +86,8 @@ class Bridge:
     def connected(self, welcome: Welcome) -> None:
         self.app.post_message(Connected(welcome))
 
-    def synced(self, state: State, events: list[Event] | None) -> None:
-        self.app.post_message(Synced(state, events))
+    def synced(self, state: State, events: list[Event] | None, arrived: list[int] | None = None) -> None:
+        self.app.post_message(Synced(state, events, arrived))
 
     def disconnected(self, since: datetime, reason: str) -> None:
         failure = self.app.connection.failure if self.app.connection is not None else None

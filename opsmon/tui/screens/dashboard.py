@@ -8,8 +8,8 @@ from textual.containers import Horizontal, Vertical
 from textual.events import Resize
 from textual.widgets import Footer, Input, Static
 
-from opsmon.core.urgency import OPEN_WORK, in_snapshot, status_word
-from opsmon.core.view import SEVERITIES, SORTS, QueueFilter, incident_number, queue, summarize, totals
+from opsmon.core.urgency import in_snapshot
+from opsmon.core.view import SEVERITIES, SORTS, QueueFilter, QueueIndex, incident_number, summarize, totals
 from opsmon.core.view import latest as latest_incidents
 from opsmon.tui.actions import DASHBOARD, bindings
 from opsmon.tui.plain import plain
@@ -18,12 +18,13 @@ from opsmon.tui.widgets.charts import NightCharts
 from opsmon.tui.widgets.notices import NoticeBar
 from opsmon.tui.widgets.provincemap import ProvinceMap, legend_rows
 from opsmon.tui.widgets.queue import IncidentQueue
-from opsmon.tui.widgets.regency import RegencyGrid, RegencyPanel
+from opsmon.tui.widgets.regency import DrawBudget, RegencyGrid, RegencyPanel
 from opsmon.tui.widgets.roster import RosterLine
 from opsmon.tui.widgets.status import HeaderBar, OfflineBanner, Ticker
 
 CHARTS_HEIGHT = 6  # title, four severities, TPS counted
 CHARTS_MIN_HEIGHT = 40
+PANELS_PER_REPAINT = 4  # regency panels drawing a change of counts per repaint (DrawBudget)
 
 
 class DashboardScreen(QueueScreen):
@@ -37,10 +38,13 @@ class DashboardScreen(QueueScreen):
     def __init__(self) -> None:
         super().__init__(id="dashboard")
         self.filter = QueueFilter()
+        self.rows = QueueIndex()  # the queue's rows for this filter, kept as events arrive
         self._layout: tuple[int, int, bool, int] | None = None
         self.map_wanted: bool | None = None  # None: shown whenever there is room; the map key sets it
         self._initial_selection_done = False
         self._filter_shown: tuple[object, ...] | None = None
+        self._title_shown: str | None = None
+        self._panel_turn = 0
         self.ready = False
 
     def compose(self) -> ComposeResult:
@@ -157,44 +161,58 @@ class DashboardScreen(QueueScreen):
             ticker.tr = app.tr  # "no data yet", in the officer's language
             ticker.refresh()
             return
-        header.totals = totals(state, lookup.config, now)
+        tally = app.counted()
+        header.totals = totals(state, lookup.config, now, tally)
         header.refresh()
         if self.query_one(RegencyGrid).ensure_panels(self.opsmon.regency_codes()):
             self._layout = None
             self._reflow(self.size.width, self.size.height)
             self.opsmon.mark_dirty()  # the new panels fill on the next flush
             return
-        summaries = summarize(state, lookup.config, now)
+        summaries = summarize(state, lookup.config, now, tally)
         self.query_one(ProvinceMap).show(summaries, app.tr, self.filter.regency)
-        for summary in summaries:
+        budget = DrawBudget(PANELS_PER_REPAINT)
+        self._panel_turn = (self._panel_turn + PANELS_PER_REPAINT) % max(1, len(summaries))
+        for summary in summaries[self._panel_turn :] + summaries[: self._panel_turn]:  # each panel's turn comes
             panel = self.query_one(f"#regency-{summary.code}", RegencyPanel)
             rows = {stage: (row.done, row.total) for (code, stage), row in state.stages.items() if code == summary.code}
             outside = not app.is_wall and not app.ground.covers_regency(summary.code)
             panel.show(
-                summary, lookup, app.tr, now, focused=summary.code == self.filter.regency, stale=stale, outside=outside, stage_rows=rows, wall=app.is_wall
+                summary,
+                lookup,
+                app.tr,
+                now,
+                focused=summary.code == self.filter.regency,
+                stale=stale,
+                outside=outside,
+                stage_rows=rows,
+                wall=app.is_wall,
+                budget=budget,
             )
+        if budget.held:
+            app.mark_dirty()  # the panels held back draw on the next repaint
         if app.is_wall:
             self.query_one(Ticker).show(latest_incidents(state, 40, now), lookup, app.tr, app.tz)
             charts = self.query_one(NightCharts)
             if charts.display:
                 charts.show(app.night(), lookup, app.tr, app.tz)
             return
-        incidents = queue(state, lookup, self.filter, now, app.ground)
-        self.marked &= {i.id for i in incidents if i.status != "resolved"}
+        shown = self.rows.update(state, app.changes, lookup, self.filter, now, app.ground)
+        self.marked -= {i for i in self.marked if i not in shown or shown.seen[i].status == "resolved"}
         table = self.query_one(IncidentQueue)
         keep = None
-        if not self._initial_selection_done and incidents:
+        if not self._initial_selection_done and len(shown):
             # On start: the most urgent unacknowledged incident, so `a` acts on it.
-            keep = incidents[0].id
+            keep = shown.id_at(0)
             self._initial_selection_done = True
-        lost = table.show(incidents, lookup, app.tr, now, self.marked, keep=keep, stale=stale)
+        lost = table.show(shown, lookup, app.tr, now, self.marked, keep=keep, stale=stale)
         view = (self.filter.text, self.filter.severity, self.filter.unacked_only, self.filter.regency, app.ground)
         if lost is not None and view == self._filter_shown and table.selected_id is not None:
             # It left the queue (resolved or merged elsewhere): never land on another silently.
             app.say(app.tr("cursor.moved", gone=lost, id=table.selected_id), warning=True, timeout=4)
             table.following = table.selected_id  # it left for good (no filter hides it): follow the one now under the cursor
         self._filter_shown = view
-        self._update_title(sum(1 for i in incidents if status_word(i) in OPEN_WORK))
+        self._update_title(shown.open_work)
 
     def _update_title(self, count: int) -> None:
         app, view = self.opsmon, self.filter
@@ -221,7 +239,11 @@ class DashboardScreen(QueueScreen):
             # "No matching incidents" only when a filter could be hiding some.
             filtered = bool(view.regency or view.severity or view.unacked_only or view.mine is not None or view.text or not app.ground.whole)
             parts.append(tr("queue.empty" if filtered else "queue.none"))
-        self.query_one("#queue-title", Static).update(plain(" · ".join(parts)))  # the filter text is typed: plain
+        title = " · ".join(parts)
+        if title != self._title_shown:
+            # One row whatever it says (opsmon.tcss): no layout of the dashboard for a new count.
+            self.query_one("#queue-title", Static).update(plain(title), layout=False)  # the filter text is typed: plain
+            self._title_shown = title
 
     # --- bindings ----------------------------------------------------------------------
 
@@ -259,7 +281,7 @@ class DashboardScreen(QueueScreen):
         """Put the cursor on #id; when a filter or the focus hides it (or `select` is
         False: another screen is on top), open its detail instead."""
         table = self.query_one(IncidentQueue)
-        if select and incident_id in table.incident_ids:
+        if select and incident_id in table.rows:
             table.select_incident(incident_id)
             return
         incident = self.opsmon.state.incidents.get(incident_id)

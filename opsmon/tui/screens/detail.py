@@ -63,7 +63,7 @@ class IncidentScreen(LiveScreen):
         header.read_only = app.is_wall
         header.follow(app.lookup, app.ground)
         if lookup is not None:
-            header.totals = totals(app.state, lookup.config, app.now())
+            header.totals = totals(app.state, lookup.config, app.now(), app.counted())
         header.refresh()
         self.query_one(OfflineBanner).show(app.banner_text())
         incident = app.state.incidents.get(self.incident_id)

@@ -111,7 +111,7 @@ class HandoverScreen(LiveScreen):
             return
         now = app.now()
         regencies = self.regencies()
-        key = (app.state.seq, self.desk, regencies, len(self.whole), now.replace(second=0, microsecond=0), app.lang)
+        key = (app.state.seq, len(app.state.incidents), self.desk, regencies, len(self.whole), now.replace(second=0, microsecond=0), app.lang)
         if key == self._shown:
             return  # nothing it shows moved: no work per repaint
         self._shown = key

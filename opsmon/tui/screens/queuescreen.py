@@ -63,7 +63,7 @@ class QueueScreen(LiveScreen):
 
     def action_ack(self) -> None:
         if self._marked_shown():
-            ids = [i for i in self.query_one(IncidentQueue).incident_ids if i in self.marked]
+            ids = self.query_one(IncidentQueue).in_order(self.marked)
             self.marked.clear()
             self.opsmon.commander.acknowledge(ids)
             self.opsmon.mark_dirty()
@@ -75,7 +75,7 @@ class QueueScreen(LiveScreen):
     def _targets(self) -> list[int]:
         """The marked incidents (in queue order, then unmarked), else the selected one."""
         if self._marked_shown():
-            ids = [i for i in self.query_one(IncidentQueue).incident_ids if i in self.marked]
+            ids = self.query_one(IncidentQueue).in_order(self.marked)
             self.marked.clear()
             self.opsmon.mark_dirty()
             return ids

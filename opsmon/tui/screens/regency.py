@@ -11,7 +11,7 @@ from textual.widgets import Footer, Static
 
 from opsmon.core.i18n import local_time, who
 from opsmon.core.text import for_terminal
-from opsmon.core.view import SEVERITIES, QueueFilter, queue, stage_corrections, totals
+from opsmon.core.view import SEVERITIES, QueueFilter, QueueIndex, stage_corrections, totals
 from opsmon.tui.actions import REGENCY, bindings
 from opsmon.tui.screens.queuescreen import QueueScreen
 from opsmon.tui.widgets.charts import NightCharts
@@ -29,6 +29,7 @@ class RegencyScreen(QueueScreen):
         self.code = code
         self.ready = False
         self._first = True
+        self.rows = QueueIndex(live_only=True)  # its open incidents (not resolved or merged), kept as events arrive
 
     def compose(self) -> ComposeResult:
         yield HeaderBar()
@@ -60,7 +61,7 @@ class RegencyScreen(QueueScreen):
         header.read_only = app.is_wall
         header.follow(app.lookup, app.ground)
         if lookup is not None:
-            header.totals = totals(state, lookup.config)
+            header.totals = totals(state, lookup.config, tally=app.counted())
         header.refresh()
         self.query_one(OfflineBanner).show(app.banner_text())
         if lookup is None:
@@ -100,20 +101,21 @@ class RegencyScreen(QueueScreen):
         self.query_one("#regency-facts", Static).update(facts)
         self.query_one(NightCharts).show(app.night(self.code), lookup, tr, app.tz)
         now = app.now()
-        shown = [i for i in queue(state, lookup, QueueFilter(regency=self.code), now) if i.status != "resolved" and i.merged_into is None]
+        shown = self.rows.update(state, app.changes, lookup, QueueFilter(regency=self.code), now)
         out = Text()
         out.append(tr("regency.open") + "  ", self.style_for("heading"))
-        out.append(" ".join(f"{tr('sev.letter.' + s)}{sum(1 for i in shown if i.severity == s)}" for s in SEVERITIES))
-        if not shown:
+        severities = shown.values.get("severity", {})
+        out.append(" ".join(f"{tr('sev.letter.' + s)}{severities.get(s, 0)}" for s in SEVERITIES))
+        if not len(shown):
             out.append("  " + tr("regency.none_open"), self.style_for("quiet"))
         self.query_one("#regency-incidents", Static).update(out)
         table = self.query_one(IncidentQueue)
         # On opening: the incident the dashboard had selected, if it is this regency's, else the most urgent.
         keep = None
-        if self._first and shown:
+        if self._first and len(shown):
             self._first = False
             selected = getattr(app.dashboard, "selected_id", None)
-            keep = selected if selected in {i.id for i in shown} else shown[0].id
+            keep = selected if selected in shown else shown.id_at(0)
         table.show(shown, lookup, tr, now, self.marked, keep=keep, stale=not app.online)
 
     def action_back(self) -> None:

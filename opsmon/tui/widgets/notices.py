@@ -118,9 +118,10 @@ class NoticeBar(Widget):
         tr: Translator = getattr(self.app, "tr", Translator())
         rows = board.lines(tr, self.limit()) if board is not None else []
         if rows != self.rows:
+            taller = len(rows) != len(self.rows)  # one row a line (nowrap): new words alone keep its height
             self.rows = rows
             self.set_class(bool(rows), "-showing")
-            self.refresh(layout=True)
+            self.refresh(layout=taller)  # a layout draws the whole screen again: only when the bar's height moves
 
     def render(self) -> RenderResult:
         styles = {

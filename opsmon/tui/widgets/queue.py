@@ -1,13 +1,17 @@
 """The incident queue: most urgent first, one line per incident.
 
-A Line API widget: only the rows on screen are rendered, so a queue of
-thousands of incidents costs a sort and a screenful of text per repaint
-(a DataTable measures and lays out every row each time it is rebuilt).
+A Line API widget over a QueueIndex (opsmon.core.view): the rows are kept in
+order as events change them, and only the rows on screen are rendered, so a
+queue of 50,000 incidents costs what changed and a screenful of text per
+repaint (a DataTable measures and lays out every row each time it is rebuilt).
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable
 from datetime import datetime, tzinfo
+from typing import cast
 
 from rich.segment import Segment
 from rich.style import Style
@@ -19,10 +23,10 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from opsmon.core.i18n import CATALOG, WITA, Translator, local_time, who
-from opsmon.core.records import Incident
+from opsmon.core.records import Actor, Incident
 from opsmon.core.text import for_terminal
 from opsmon.core.urgency import is_overdue, status_word
-from opsmon.core.view import Lookup, age, countdown, step
+from opsmon.core.view import Lookup, QueueIndex, age, countdown, step, step_words
 from opsmon.tui.actions import QUEUE, Scoped, bindings
 from opsmon.tui.widgets.bars import cut, cut_name
 
@@ -89,14 +93,21 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
 
     def __init__(self) -> None:
         super().__init__(id="queue")
-        self.incidents: list[Incident] = []
-        self.incident_ids: list[int] = []
+        self.rows = QueueIndex()  # the screen's, once shown: read, never changed here
         self.cursor_row = 0
+        self._selected: int | None = None  # the incident under the cursor when it last moved or the rows were shown
+        self._present: set[int] = set()  # of the incidents the cursor follows, those the rows held when last shown
         # The incident the officer put the cursor on: while a filter hides it the cursor
         # waits on another row, and goes back to it when it shows again.
         self.following: int | None = None
         self._signature: tuple[object, ...] | None = None
-        self._lines: dict[int, Strip] = {}
+        # Drawn rows by incident id, each with the incident it drew and its clock words (age,
+        # countdown, overdue): still good while the fold has not replaced that incident, its
+        # minute has not turned and nothing every row shows has moved (_drawn_for: the marks,
+        # the widths...). A new report re-sorts the rows; it does not draw the screenful again.
+        self._lines: dict[int, tuple[Incident, tuple[str, str, bool], Strip]] = {}
+        self._drawn_for: tuple[object, ...] | None = None
+        self._bar_drawn = 0.0  # when the scrollbar last took the queue's length (monotonic)
         self._header: Strip | None = None
         self._view_context: tuple[Lookup, Translator, datetime, set[int], bool] | None = None
         self._widths: dict[str, int] = column_widths(80)
@@ -104,10 +115,22 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
     # --- the data -------------------------------------------------------------------
 
     @property
+    def incidents(self) -> QueueIndex:
+        """The rows, in order (a sequence of incidents)."""
+        return self.rows
+
+    @property
+    def incident_ids(self) -> list[int]:
+        return self.rows.ids()
+
+    def in_order(self, ids: set[int]) -> list[int]:
+        """Those of `ids` the queue shows, in its order."""
+        rows = {i: self.rows.position(i) for i in ids}
+        return sorted((i for i, row in rows.items() if row is not None), key=lambda i: rows[i] or 0)
+
+    @property
     def selected_id(self) -> int | None:
-        if 0 <= self.cursor_row < len(self.incident_ids):
-            return self.incident_ids[self.cursor_row]
-        return None
+        return self._selected
 
     def shows_selection(self) -> bool:
         """Whether the selected incident's row is on the terminal now (not hidden by the map,
@@ -123,43 +146,43 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
         return shown.width > 0 and 1 <= row < shown.height
 
     def select_incident(self, incident_id: int | None) -> None:
-        if incident_id is not None and incident_id in self.incident_ids:
-            self._choose(self.incident_ids.index(incident_id))
+        row = self.rows.position(incident_id)
+        if row is not None:
+            self._choose(row)
 
-    def show(self, incidents: list[Incident], lookup: Lookup, tr: Translator, now: datetime, marked: set[int], *, keep: int | None, stale: bool) -> int | None:
-        """Show `incidents`, the cursor on the incident it was on. Returns that
-        incident's id if it has left the queue (so the cursor is on another)."""
+    def show(self, rows: QueueIndex, lookup: Lookup, tr: Translator, now: datetime, marked: set[int], *, keep: int | None, stale: bool) -> int | None:
+        """Show `rows` (brought up to date by the screen just before), the cursor on the
+        incident it was on. Returns that incident's id if it has left the queue (so the
+        cursor is on another)."""
         second = int(now.timestamp())  # ages and countdowns turn over at their own second, not the clock's minute
-        signature = (
-            second,
-            stale,
-            self.size.width,
-            tuple(sorted(marked)),
-            tuple((i.id, i.status, i.level, i.acknowledged, i.severity, i.reports, i.owner, i.snoozed_until, i.merged_into) for i in incidents),
-        )
+        signature = (second, stale, self.size.width, tuple(sorted(marked)), id(rows), rows.revision)
         if signature == self._signature:
             return None  # nothing a person could see has changed
         self._signature = signature
         # The cursor follows its incident, never its row number: after the officer's own
         # verb (ack, snooze, severity, merge), a re-sort by new events, a filter or a snapshot.
         target = keep if keep is not None else self.following if self.following is not None else self.selected_id
-        before, after = set(self.incident_ids), {i.id for i in incidents}
+        was_shown = target in self._present
         position = self.cursor_row
-        self.incidents = incidents
-        self.incident_ids = [i.id for i in incidents]
+        self.rows = rows
         self._view_context = (lookup, tr, now, set(marked), stale)
-        self._widths = column_widths(self.size.width, self._natural(incidents))
-        self._lines.clear()
-        self._header = None
-        self.virtual_size = Size(self.size.width, len(incidents) + 1)
-        if target in self.incident_ids:
-            self._choose(self.incident_ids.index(target))
+        self._widths = column_widths(self.size.width, self._natural())
+        drawn_for = (stale, self.size.width, signature[3], tuple(self._widths.values()), id(lookup), tr.lang)
+        if drawn_for != self._drawn_for:
+            self._drawn_for = drawn_for
+            self._lines.clear()
+            self._header = None
+        self._set_length(len(rows))
+        row = rows.position(target)
+        if row is not None:
+            self._choose(row)
         else:
-            self._move(min(max(position, 0), max(0, len(incidents) - 1)))
+            self._move(min(max(position, 0), max(0, len(rows) - 1)))
+        self._present = {i for i in (self.following, self._selected) if i is not None and i in rows}
         self.refresh()
         # Lost only when it was on the list and left it now (not when a redraw for a new
         # size, a notice line coming or going, finds it still hidden by a filter).
-        return target if target is not None and target in before and target not in after and self.incident_ids else None
+        return target if target is not None and was_shown and row is None and len(rows) else None
 
     # --- drawing --------------------------------------------------------------------
 
@@ -170,16 +193,28 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
                 self._header = self._strip(self._header_text(width), width, self._style("header"))
             return self._header
         row = self.scroll_offset.y + y - 1
-        if not 0 <= row < len(self.incidents):
+        if not 0 <= row < len(self.rows):
             return Strip.blank(width, PLAIN)
-        strip = self._lines.get(row)
-        if strip is None:
-            strip = self._strip(self._row_text(self.incidents[row], width), width, None)
-            self._lines[row] = strip
+        incident = self.rows[row]
+        clock = self._clock_words(incident)
+        drawn = self._lines.get(incident.id)
+        if drawn is not None and drawn[0] is incident and drawn[1] == clock:
+            strip = drawn[2]
+        else:
+            if len(self._lines) > 4 * max(1, self.size.height):
+                self._lines.clear()  # rows scrolled past: the cache holds about a screenful
+            strip = self._strip(self._row_text(incident, width), width, None)
+            self._lines[incident.id] = (incident, clock, strip)
         if row == self.cursor_row:
             # Reverse video marks the cursor in any terminal, colour or not; bold when focused.
             return strip.apply_style(self._style("cursor" if self.has_focus else "cursor-blurred"))
         return strip
+
+    def _clock_words(self, incident: Incident) -> tuple[str, str, bool]:
+        """What of a row moves with the clock alone: its age, its countdown, overdue or not."""
+        assert self._view_context is not None
+        _, tr, now, _, _ = self._view_context
+        return age(tr, now, incident.reported), countdown(tr, now, incident), is_overdue(incident, now)
 
     def _strip(self, text: Text, width: int, style: Style | None) -> Strip:
         segments = list(text.render(self.app.console))
@@ -189,31 +224,33 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
     def _style(self, name: str) -> Style:
         return self.get_component_rich_style(f"queue--{name}", partial=True)
 
-    def _natural(self, incidents: list[Incident]) -> dict[str, int]:
+    def _natural(self) -> dict[str, int]:
         """The widest value each column can hold for these rows (its label's short form at
-        least), from the distinct values only: a few sets, not a row's text per incident
-        (a queue of thousands re-sorts in milliseconds)."""
+        least), from the distinct values the index keeps: a few small sets, not a row's
+        text per incident (a queue of 50,000 costs what a queue of 50 does)."""
         assert self._view_context is not None
         lookup, tr, now, _, _ = self._view_context
+        rows = self.rows
         natural = {key: 0 for key in COLUMNS}
-        if not incidents:
+        if not len(rows):
             return natural
+        values = rows.values
         statuses = {tr("status." + s) for s in ("open", "acknowledged", "resolved", "overdue", "snoozed", "merged")}
-        steps = {step(tr, i) for i in {(i.level, i.repeats): i for i in incidents}.values()}
+        pairs = cast("Iterable[tuple[int, int]]", values["level"])  # (level, repeats): QueueIndex counts them
+        steps = {step_words(tr, level, repeats) for level, repeats in pairs}
         natural["status"] = max(map(len, statuses)) + max((len(" " + s) for s in steps if s), default=0)
-        natural["regency"] = max(len(lookup.regency_short(code)) for code in {i.regency for i in incidents})
-        natural["category"] = max(len(lookup.category(key)) for key in {i.category for i in incidents})
-        letters = {i.severity for i in incidents}
-        natural["severity"] = max(len(f"{tr('sev.letter.' + key)}:{lookup.severity(key)}") for key in letters)
+        natural["regency"] = max(len(lookup.regency_short(str(code))) for code in values["regency"])
+        natural["category"] = max(len(lookup.category(str(key))) for key in values["category"])
+        natural["severity"] = max(len(f"{tr('sev.letter.' + str(key))}:{lookup.severity(str(key))}") for key in values["severity"])
         natural["mark"] = 1
         natural["title"] = TITLE_FIRST
-        natural["age"] = max(len(age(tr, now, i.reported)) for i in (min(incidents, key=lambda i: i.reported), incidents[0]))
-        people = {i.resolved_by if i.status == "resolved" else i.acknowledged_by for i in incidents if i.status != "open"}
-        natural["acked_by"] = max((len(who(person)) for person in people), default=0)
-        natural["owner"] = max((len(who(owner)) for owner in {i.owner for i in incidents if i.owner is not None}), default=0)
+        oldest = rows.oldest()
+        natural["age"] = max(len(age(tr, now, i.reported)) for i in (oldest or rows[0], rows[0]))
+        natural["acked_by"] = max((len(who(_actor(person))) for person in values.get("acked_by", ())), default=0)
+        natural["owner"] = max((len(who(_actor(owner))) for owner in values.get("owner", ())), default=0)
         # The countdown only where a deadline runs: its widest form is an overdue one ("LEWAT 12m").
-        running = [i for i in incidents if i.status == "open" and i.snoozed_until is None]
-        natural["due"] = max((len(countdown(tr, now, i)) for i in (min(running, key=lambda i: i.ack_due),)), default=0) if running else 0
+        nearest = rows.nearest_deadline()
+        natural["due"] = len(countdown(tr, now, nearest)) if nearest is not None else 0
         for key, most in natural.items():
             if most:
                 label = tr("col." + key + "_short") if "col." + key + "_short" in CATALOG else tr("col." + key)
@@ -310,8 +347,26 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
         self._header = None
         self._signature = None
         if self._view_context is not None:
-            self._widths = column_widths(self.size.width, self._natural(self.incidents))
-        self.virtual_size = Size(self.size.width, len(self.incidents) + 1)
+            self._widths = column_widths(self.size.width, self._natural())
+        self.virtual_size = Size(self.size.width, len(self.rows) + 1)
+
+    def _set_length(self, rows: int) -> None:
+        """The rows to scroll through (and the header). A report more is not a new layout:
+        `virtual_size` is a layout reactive, and a layout of the dashboard (every widget
+        drawn again) per arriving report is most of a repaint. So it is set in place and
+        the scrollbar updated, as Textual's own resize does; a layout follows only when
+        the scrollbar comes or goes (show_vertical_scrollbar is a layout reactive)."""
+        size = Size(self.size.width, rows + 1)
+        before = self.virtual_size.height
+        if size == self.virtual_size:
+            return
+        self.set_reactive(IncidentQueue.virtual_size, size)
+        # The scrollbar too, unless the length moved by under 1% and the bar stays (or stays
+        # away): its thumb would not move a cell, and drawing it is a few ms a repaint.
+        same_bar = (before > self.size.height) == (size.height > self.size.height)
+        if not same_bar or abs(size.height - before) * 100 >= before or time.monotonic() - self._bar_drawn >= 1:
+            self._bar_drawn = time.monotonic()
+            self._scroll_update(size)
 
     def on_focus(self) -> None:
         self.refresh()
@@ -322,20 +377,29 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
     # --- the cursor ---------------------------------------------------------------
 
     def _move(self, row: int) -> None:
-        row = max(0, min(row, len(self.incidents) - 1)) if self.incidents else 0
+        row = max(0, min(row, len(self.rows) - 1)) if len(self.rows) else 0
+        was = self.cursor_row
         self.cursor_row = row
+        self._selected = self.rows.id_at(row) if len(self.rows) else None
         visible = max(1, self.size.height - 1)  # the header takes a line
         top = self.scroll_offset.y
         if row < top:
             self.scroll_to(y=row, animate=False)
         elif row >= top + visible:
             self.scroll_to(y=row - visible + 1, animate=False)
-        self.refresh()
+        if self.scroll_offset.y != top:
+            self.refresh()
+        else:
+            # j/k: the two rows the cursor left and reached, not the screenful (+1: the header line)
+            self.refresh_line(was + 1)
+            self.refresh_line(row + 1)
 
     def _choose(self, row: int) -> None:
         """The officer (or the screen for them) puts the cursor on a row: it follows that incident from now on."""
         self._move(row)
         self.following = self.selected_id
+        if self.following is not None:
+            self._present.add(self.following)  # on the rows now: if it leaves them, the officer is told
 
     def action_cursor_down(self) -> None:
         self._choose(self.cursor_row + 1)
@@ -359,8 +423,13 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
         self._choose(0)
 
     def action_cursor_bottom(self) -> None:
-        self._choose(len(self.incidents) - 1)
+        self._choose(len(self.rows) - 1)
 
     def on_click(self, event: Click) -> None:
         if event.y >= 1:
             self._choose(self.scroll_offset.y + event.y - 1)
+
+
+def _actor(value: object) -> Actor | None:
+    """A person the index counted (an Actor, or None: not known)."""
+    return value if isinstance(value, Actor) else None

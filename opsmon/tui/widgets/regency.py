@@ -24,6 +24,25 @@ def digit_for(index: int) -> str:
     return "0" if index == 10 else " "
 
 
+class DrawBudget:
+    """How many panels may draw a change of counts on one repaint. Under a flood (2,000
+    events a second reach every regency) all 13 would draw on every repaint, tens of
+    milliseconds in which a keypress waits; so a few draw per repaint, the others on the
+    next ones (a count is at most a few repaints late). What a panel alerts on (its
+    condition, overdue, focus) and a first drawing are never held back."""
+
+    def __init__(self, panels: int) -> None:
+        self.left = panels
+        self.held = 0  # panels that wait for a later repaint
+
+    def take(self, *, urgent: bool) -> bool:
+        if urgent or self.left > 0:
+            self.left -= not urgent
+            return True
+        self.held += 1
+        return False
+
+
 class RegencyPanel(Widget):
     """Short name, current stage with progress, open incidents by severity,
     oldest unacknowledged age, and marks in words for what is late."""
@@ -44,6 +63,7 @@ class RegencyPanel(Widget):
         self.now: datetime | None = None
         self.stage_rows: dict[str, tuple[int, int]] = {}
         self._seen: tuple[object, ...] | None = None
+        self._alarm: tuple[object, ...] | None = None
         self.wall = False  # the wall has no keys: no focus digits
 
     def show(
@@ -58,12 +78,18 @@ class RegencyPanel(Widget):
         outside: bool = False,
         stage_rows: dict[str, tuple[int, int]] | None = None,
         wall: bool = False,
-    ) -> None:
+        budget: DrawBudget | None = None,
+    ) -> bool:
+        """Draw it anew if anything it shows changed. With a `budget` (the dashboard's, per
+        repaint), a change of counts alone may wait for a later repaint: False then."""
         waiting = age_of(tr, now, summary.oldest_unacked) if summary.oldest_unacked is not None else None  # turns over at its own second
         seen = (summary, tr.lang, waiting, focused, outside, stale, wall, tuple(sorted((stage_rows or {}).items())))
         if seen == self._seen:
-            return  # unchanged: no repaint for this panel
-        self._seen = seen
+            return True  # unchanged: no repaint for this panel
+        alarm = (summary.condition, summary.overdue > 0, tr.lang, focused, outside, stale, wall)  # what it shouts (and its classes)
+        if budget is not None and self._seen is not None and not budget.take(urgent=alarm != self._alarm):
+            return False
+        self._seen, self._alarm = seen, alarm
         self.summary, self.lookup, self.tr, self.now = summary, lookup, tr, now
         self.stage_rows = stage_rows or {}
         self.wall = wall
@@ -73,6 +99,7 @@ class RegencyPanel(Widget):
         self.set_class(stale, "-stale")
         self.set_class(outside, "-outside")  # not the officer's focus: shown, quiet
         self.refresh()
+        return True
 
     def _style(self, name: str) -> Style:
         if name == "alert" and self.has_class("-outside"):
