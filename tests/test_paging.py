@@ -93,7 +93,7 @@ class Listener:
     def connected(self, welcome: Welcome) -> None:
         self.welcomes.append(welcome)
 
-    def synced(self, state: State, events: list[Event] | None) -> None:
+    def synced(self, state: State, events: list[Event] | None, arrived: list[int] | None = None) -> None:
         self.syncs += 1
         if self.first is None:
             counted = totals(state, self.config)

@@ -149,6 +149,10 @@ class Connection:
                     tell(paging)
         except ClientError as exc:
             log.info("the snapshot's pages stopped: %s", exc)
+        except Exception:  # a fault of ours must not leave the panels counting pages that never come
+            log.exception("merging the snapshot's pages failed: asking for a new snapshot")
+            self._stop_paging()
+            self.session.resync()
 
     def held_digest(self) -> str | None:
         """event_digest of the event at state.seq as this client holds it, if known."""
