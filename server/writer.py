@@ -177,7 +177,7 @@ class Writer:
                         id=peek.command_id or "",
                         ok=False,
                         code="rate_limited",
-                        message=f"more than {over:g} commands a second for a {user.role} token"
+                        message=f"more than {over:g} commands a second for this {user.role} token"
                         + ("" if not alone else " (all its connections together)")
                         + "; slow down",
                         reason="rate_limited",

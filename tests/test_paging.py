@@ -10,8 +10,10 @@ import json
 import random
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import msgspec
 from websockets.asyncio.client import connect
 
 from opsmon.client.connection import PAGE, Connection
@@ -42,7 +44,7 @@ from opsmon.core.urgency import SNAPSHOT_RESOLVED_WINDOW, for_snapshot, in_snaps
 from opsmon.core.view import summarize, totals
 from opsmon.core.wire import to_builtins
 from server.pages import PAGE_SCAN, QueueIndex, page_of
-from tests.helpers import FakeClock, Running, hello, province, recv_json
+from tests.helpers import FakeClock, Running, hello, province, recv_json, running_server
 from tests.tui_helpers import client
 
 REGENCIES = ("6371", "6302", "6303", "6372")
@@ -554,3 +556,17 @@ def test_the_merge_rule_holds_whatever_order_pages_and_events_come_in() -> None:
         assert comparable(paged) == comparable(whole), f"seed {seed}"
         exact += 1
     assert exact >= 30 and broken >= 1, (exact, broken)
+
+
+async def test_pages_refused_for_the_token_s_rate_wait_their_turn_and_never_start_over(tmp_path: Path, clock: FakeClock) -> None:
+    """A token's command budget is shared by all its connections (a wall token on many
+    screens, a feeder beside the TUI): a page refused `rate_limited` is asked again a
+    moment later, and the client ends with every incident from its one snapshot."""
+    config = province()
+    config = msgspec.structs.replace(config, server=msgspec.structs.replace(config.server, token_commands_per_second=4.0))
+    async with running_server(tmp_path, clock=clock, config=config) as server:
+        await seeded(server, clock, 30)
+        async with following(server, 2) as (paged, listener):  # 2 a page: about 15 pages at 4 commands a second
+            await until(lambda: paged.paging is None and paged.state.unheld is None and paged.state.seq > 0, timeout=60)
+            assert set(paged.state.incidents) == set(server.server.state.incidents)
+            assert len(listener.welcomes) == 1  # no page made it start over from a new snapshot

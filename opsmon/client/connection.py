@@ -33,6 +33,8 @@ log = logging.getLogger("opsmon.client.session")  # the name its log lines have 
 # the rest comes in pages of MAX_PAGE (fewer round trips). bench/night.py: about
 # 110 KiB at 50,000 incidents, against 45 MiB whole.
 PAGE = 100
+# Seconds a page refused `rate_limited` waits before it is asked again.
+PAGE_RETRY_SECONDS = 0.25
 # Seconds between telling the listener of pages merged (and after the last).
 PAGES_TOLD_EVERY = 0.25
 
@@ -125,6 +127,11 @@ class Connection:
                 answer = await self.send(paging.command(f"page-{self._pages_asked}-{id(paging):x}", self.pull))
                 if self.paging is not paging:
                     return
+                if not answer.ok and answer.code == "rate_limited":
+                    # The token's budget is shared with its other connections (a feeder on the
+                    # same token): the page waits its turn and is asked again, never a new snapshot.
+                    await asyncio.sleep(PAGE_RETRY_SECONDS)
+                    continue
                 if not answer.ok or answer.seq is None:
                     log.warning("a page of the snapshot was refused (%s): asking for a new snapshot", answer.message)
                     self._stop_paging()
