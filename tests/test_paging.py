@@ -45,7 +45,7 @@ from opsmon.core.view import summarize, totals
 from opsmon.core.wire import to_builtins
 from server.pages import PAGE_SCAN, QueueIndex, page_of
 from tests.helpers import FakeClock, Running, hello, province, recv_json, running_server
-from tests.tui_helpers import client
+from tests.tui_helpers import client, screen_lines, settle
 
 REGENCIES = ("6371", "6302", "6303", "6372")
 SEVERITIES = ("critical", "high", "medium", "low")
@@ -385,6 +385,9 @@ async def test_the_terminal_client_shows_every_incident_once_its_pages_are_in(se
     async with client(server, clock, PAGE + 30) as (app, _pilot):
         assert app.connection is not None and app.connection.paging is None and app.state.unheld is None
         assert len(app.state.incidents) == PAGE + 30
+        await settle(_pilot)
+        title = next(line for line in screen_lines(app) if "Antrian insiden" in line)
+        assert f"({PAGE + 30} belum selesai)" in title and "memuat" not in title  # the whole count, no longer loading
 
 
 async def test_a_merged_incident_reopened_before_its_page_makes_the_client_start_over(server: Running, clock: FakeClock) -> None:

@@ -74,6 +74,7 @@ CATALOG: dict[str, dict[str, str]] = {
     # --- queue ------------------------------------------------------------------
     "queue.title": {"id": "Antrian insiden", "en": "Incident queue"},
     "queue.count": {"id": "{count} belum selesai", "en": "{count} not resolved"},
+    "queue.loading": {"id": "memuat sisanya…", "en": "loading the rest…"},
     "queue.empty": {"id": "Tidak ada insiden yang cocok.", "en": "No matching incidents."},
     "queue.none": {"id": "Tidak ada insiden.", "en": "No incidents."},
     "queue.filter.text": {"id": "teks: {text}", "en": "text: {text}"},

@@ -217,8 +217,10 @@ class DashboardScreen(QueueScreen):
     def _update_title(self, count: int) -> None:
         app, view = self.opsmon, self.filter
         tr = app.tr
+        # A paged snapshot's rest still coming: the count is of those held so far, and says so.
+        loading = f", {tr('queue.loading')}" if app.state.unheld else ""
         parts = [
-            f"{tr('queue.title')} ({tr('queue.count', count=count)})",
+            f"{tr('queue.title')} ({tr('queue.count', count=count)}{loading})",
             tr("sort." + view.sort),
         ]  # open work only: not the resolved and merged rows it lists
         if not app.ground.whole:
