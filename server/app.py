@@ -37,7 +37,7 @@ from opsmon.core.clock import format_ts, parse_ts, utc_now
 from opsmon.core.config import Config
 from opsmon.core.domain import Decision
 from opsmon.core.events import StageUpdated
-from opsmon.core.protocol import MAX_FRAME_BYTES, RosterInfo, Status
+from opsmon.core.protocol import MAX_FRAME_BYTES, Event, RosterInfo, Status
 from opsmon.core.state import Rules, State, stage_status
 from opsmon.core.view import window_closes
 from opsmon.core.wire import encode, event_digest
@@ -96,10 +96,12 @@ class OpsmonServer:
         self.config_info = on_calendar(config.info(), exercise.settings.start) if exercise is not None else config.info()
         self._server: Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        # event_digest of the event at state.seq (None at seq 0).
-        self.head_digest: str | None = None
-        # Called after every commit with (epoch, seq, digest): the lock file remembers them.
-        self.on_commit: Callable[[str, int, str | None], None] | None = None
+        # The event at state.seq (None at seq 0) and its event_digest once something asked:
+        # a snapshot, the lock file (at most once a second), not every commit.
+        self._head: Event | None = None
+        self._head_digest: str | None = None
+        # Called after every commit: the lock file remembers (epoch, seq, head_digest).
+        self.on_commit: Callable[[], None] | None = None
         # Why writes fail right now (a full or read-only disk), or None: what
         # /healthz, the welcome and `status` frames report.
         self.problem: str | None = None
@@ -139,6 +141,17 @@ class OpsmonServer:
 
     # --- life cycle -------------------------------------------------------------
 
+    def set_head(self, event: Event | None) -> None:
+        """The event now at state.seq; its digest is computed when first asked for."""
+        self._head, self._head_digest = event, None
+
+    @property
+    def head_digest(self) -> str | None:
+        """event_digest of the event at state.seq (None at seq 0)."""
+        if self._head_digest is None and self._head is not None:
+            self._head_digest = event_digest(self._head)
+        return self._head_digest
+
     async def start(self, host: str | None = None, port: int | None = None) -> None:
         # The people's channels (secrets, read from their files): a bad one stops the start (ConfigError).
         self.notifier.channels = load_channels(self.config)
@@ -151,8 +164,7 @@ class OpsmonServer:
         await self.store.open_reader()
         if self.replicated is not None:
             self.holds_timers = await self.replicated.hold_timers()
-        head_event = await self.store.event_at(self.state.seq) if self.state.seq else None
-        self.head_digest = event_digest(head_event) if head_event is not None else None
+        self.set_head(await self.store.event_at(self.state.seq) if self.state.seq else None)
         drift = await compare(self.store, self.config, self.state, self.rules.stage_totals)
         for line in drift.lines:
             log.warning("%s", line)
@@ -299,7 +311,7 @@ class OpsmonServer:
             for task in self._tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            self.hub.flush()  # what was committed goes out before the 1001
+            self.hub.drain()  # what was committed goes out before the 1001
         if self._server is not None:
             self._server.close(close_connections=True)
             await self._server.wait_closed()
@@ -378,8 +390,8 @@ async def run(
             server.accept_config_change = accept_config_change
             server.replica_name = replica_name
             if lock is not None:
-                held = lock
-                server.on_commit = lambda epoch, seq, digest: held.update(epoch=epoch, seq=seq, digest=digest)
+                held, serving = lock, server
+                server.on_commit = lambda: held.head_moved(lambda: {"epoch": serving.store.epoch, "seq": serving.state.seq, "digest": serving.head_digest})
             await server.start(host, port)
             if lock is not None:
                 lock.update(port=server.port, host=host, epoch=store.epoch, seq=server.state.seq, digest=server.head_digest)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from opsmon.core.fold import apply, touches
 from opsmon.core.protocol import Event
-from opsmon.core.wire import encode, event_digest
+from opsmon.core.wire import encode
 
 if TYPE_CHECKING:
     from server.app import OpsmonServer
@@ -74,6 +74,6 @@ class Follower:
             touched = touches(event, self.server.state)  # on the state before it (a reopened merge's chain)
             apply(self.server.state, event)
             self.server.queue.touch(self.server.state, touched)
-        self.server.head_digest = event_digest(events[-1])
+        self.server.set_head(events[-1])
         self.server.metrics.events_followed += len(events)
         self.server.hub.publish([encode(event) for event in events])

@@ -24,7 +24,14 @@ and each frame carries more events), and never later than `max_delay`
 after the first event waiting. A quiet night delivers an event in about a
 millisecond. Each flush starts with the next subscriber in turn, so no
 viewer is always the last written to (the last to connect would otherwise
-wait for every socket before its own, every tick).
+wait for every socket before its own, every tick). A flush is written
+FLUSH_SLICE viewers at a time, the loop running what is ready in between,
+so a command is read and answered within a tick to 5,000 viewers, not
+after it; a viewer the flush has not reached yet that is sent anything
+else (an answer) is given the flush's frames first, so each connection
+still gets everything in order. Events committed while a flush is written
+wait `max_delay` from its end, as they would have waited (unread, in
+their sockets) behind a flush written at once.
 
 The hub does not know where events come from: it takes encoded events in
 seq order and nothing else, so a second server process that follows the
@@ -70,6 +77,11 @@ WRITE_BUFFER_HIGH = 2**15
 # is bounded by max_delay first (a flush to 1,000 viewers costs about 10 ms: 8 times
 # that is over 50 ms); 2, 4 and 8 re-measured on 2026-12-06 (docs/benchmarks.md).
 FLUSH_SPACING = 8.0
+# A flush writes to this many viewers, then lets the loop run what is ready (commands
+# read, decided, answered) before the next slice: a tick to 5,000 viewers holds the
+# loop for tens of ms, and every answer would wait behind it whole. Measured with
+# bench/fanout.py (docs/benchmarks.md, "Command answers at 5,000 viewers").
+FLUSH_SLICE = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +164,9 @@ class Subscriber:
         self._sending = False
         # No extension (permessage-deflate) negotiated: a frame built once may be written as it is.
         self.plain = not connection.protocol.extensions
+        # The last flush (Hub's round number) whose frames it was given: a flush written in
+        # slices gives them first to one it has not reached yet that is sent something else.
+        self.flushed = 0
 
     def start(self, initial: Iterable[bytes] = ()) -> None:
         """Queue the welcome and snapshot or backlog whole, and start writing."""
@@ -269,12 +284,21 @@ class Hub:
         self.dropped_slow = 0
         self.max_delay = max_delay
         self.spacing = FLUSH_SPACING
+        self.slice = FLUSH_SLICE
         self._pending: list[bytes] = []
         self._first_at = 0.0  # loop time the oldest pending event arrived
         self._flush: asyncio.Handle | None = None
         self._last_end = 0.0
         self._last_cost = 0.0
         self._turn = 0  # where the next flush starts in the subscribers' order
+        # The flush being written, a slice at a time: its number, its frames (each with
+        # its wire bytes), the viewers in its order and how far it got, its CPU so far.
+        self._round = 0
+        self._frames: list[tuple[Frame, bytes]] = []
+        self._order: list[Subscriber] = []
+        self._next = 0
+        self._cost = 0.0
+        self._slice: asyncio.Handle | None = None
 
     def __len__(self) -> int:
         return len(self.subscribers)
@@ -283,18 +307,24 @@ class Hub:
         """Subscribe after `initial` (welcome, snapshot or backlog), which already
         covers every event published so far: send those to the others first."""
         self.flush()
+        subscriber.flushed = self._round
         self.subscribers[subscriber.connection] = subscriber
         subscriber.start(initial)
 
     async def remove(self, connection: ServerConnection) -> None:
         subscriber = self.subscribers.pop(connection, None)
         if subscriber is not None:
+            subscriber.flushed = self._round  # a flush under way skips it
             await subscriber.stop()
 
     def send(self, connection: ServerConnection, frame: bytes) -> None:
         """A frame for one connection (its answers), in order with what it was sent before."""
         subscriber = self.subscribers.get(connection)
-        if subscriber is not None and not subscriber.deliver(Frame(frame), text_frame(frame)):
+        if subscriber is None:
+            return
+        if subscriber.flushed != self._round:
+            self._catch_up(subscriber)  # the flush under way has not reached it: that first
+        if not subscriber.deliver(Frame(frame), text_frame(frame)):
             # Its own answers piled up unread: as behind as any slow reader.
             self.subscribers.pop(connection, None)
             self.dropped_slow += 1
@@ -304,14 +334,21 @@ class Hub:
         out with the others of their tick."""
         if not events:
             return
-        loop = asyncio.get_running_loop()
         if not self._pending:
-            self._first_at = loop.time()
+            self._first_at = asyncio.get_running_loop().time()
         self._pending += events
-        if self._flush is None:
-            now = loop.time()
-            at = min(max(now, self._last_end + self.spacing * self._last_cost), self._first_at + self.max_delay)
-            self._flush = loop.call_soon(self.flush) if at <= now else loop.call_at(at, self.flush)
+        if self._slice is None:  # a flush under way plans the next when it is done
+            self._plan()
+
+    def _plan(self) -> None:
+        """When the pending events go out: FLUSH_SPACING times the last flush's cost
+        after it, and never later than `max_delay` after the first of them."""
+        if self._flush is not None or not self._pending:
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        at = min(max(now, self._last_end + self.spacing * self._last_cost), self._first_at + self.max_delay)
+        self._flush = loop.call_soon(self.flush) if at <= now else loop.call_at(at, self.flush)
 
     def connected_names(self) -> set[str]:
         """The token names connected now."""
@@ -320,7 +357,7 @@ class Hub:
     def announce(self, frame: bytes) -> None:
         """A frame for everyone that is not an event (a status), in order after
         the events published before it."""
-        self.flush()
+        self.drain()
         message, wire = Frame(frame), text_frame(frame)
         for connection, subscriber in list(self.subscribers.items()):
             if not subscriber.deliver(message, wire):
@@ -328,26 +365,49 @@ class Hub:
                 self.dropped_slow += 1
 
     def flush(self) -> None:
-        """Send the tick's events: one set of frames, the same objects for every subscriber."""
+        """Send the tick's events: one set of frames, the same objects for every
+        subscriber, written to FLUSH_SLICE viewers at a time with the loop's other
+        work between. A flush under way is finished first, at once."""
         if self._flush is not None:
             self._flush.cancel()
             self._flush = None
+        self._finish()
         if not self._pending:
             return
         started = time.thread_time()  # CPU, not wall: another process taking the core is not our cost
         frames, self._pending = event_frames(self._pending), []
+        self._round += 1
+        self._frames = [(frame, text_frame(frame.data)) for frame in frames]
         everyone = list(self.subscribers.values())
         if everyone:
             self._turn = (self._turn + 1) % len(everyone)
             everyone = everyone[self._turn :] + everyone[: self._turn]
+        self._order, self._next = everyone, 0
+        self._cost = time.thread_time() - started
+        self._write_slice()
+
+    def drain(self) -> None:
+        """Every event published so far written (or queued) to every subscriber, now."""
+        self.flush()
+        self._finish()
+
+    def _write_slice(self) -> None:
+        """Write the flush's frames to its next FLUSH_SLICE viewers; plan the next slice,
+        or, when it is done, the next flush."""
+        self._slice = None
+        started = time.thread_time()
+        round_, order, frames = self._round, self._order, self._frames
+        end = min(self._next + self.slice, len(order))
         high = WRITE_BUFFER_HIGH
-        for frame in frames:
-            wire = text_frame(frame.data)
-            for subscriber in everyone:
+        for subscriber in order[self._next : end]:
+            if subscriber.flushed == round_:
+                continue  # given them already (it was sent an answer meanwhile), or gone
+            subscriber.flushed = round_
+            connection = subscriber.connection
+            transport = connection.transport
+            for frame, wire in frames:
                 # Every viewer, every tick: deliver()'s usual case (caught up, plain, open)
                 # written out here, without its three calls per viewer (a fifth of a flush).
-                connection = subscriber.connection
-                transport = connection.transport
                 if (
                     subscriber.plain
                     and not subscriber.queue
@@ -358,10 +418,40 @@ class Hub:
                     and connection.send_in_progress is None
                 ):
                     transport.write(wire)
-                elif not subscriber.deliver(frame, wire) and self.subscribers.pop(connection, None) is not None:
+                elif not subscriber.deliver(frame, wire):
+                    if self.subscribers.pop(connection, None) is not None:
+                        self.dropped_slow += 1
+                    break
+        self._next = end
+        loop = asyncio.get_running_loop()
+        self._cost += time.thread_time() - started
+        if end < len(order):
+            self._slice = loop.call_soon(self._write_slice)
+            return
+        self._order, self._frames = [], []
+        self._last_cost = self._cost
+        self._last_end = loop.time()
+        # What was committed while this flush was written waits from its end, as it
+        # would have waited unread in its socket behind an unsliced flush: otherwise the
+        # next tick comes sooner under load, and every tick costs a write per viewer
+        # (measured: 1.4 times the CPU at 5,000 viewers, docs/benchmarks.md).
+        self._first_at = max(self._first_at, self._last_end)
+        self._plan()
+
+    def _finish(self) -> None:
+        """The flush under way written to every viewer it has not reached, now."""
+        while self._slice is not None:
+            self._slice.cancel()
+            self._write_slice()
+
+    def _catch_up(self, subscriber: Subscriber) -> None:
+        """The flush under way's frames for one viewer it has not reached yet."""
+        subscriber.flushed = self._round
+        for frame, wire in self._frames:
+            if not subscriber.deliver(frame, wire):
+                if self.subscribers.pop(subscriber.connection, None) is not None:
                     self.dropped_slow += 1
-        self._last_cost = time.thread_time() - started
-        self._last_end = asyncio.get_running_loop().time()
+                return
 
     def by_token(self, hashes_alive: set[str]) -> list[Subscriber]:
         return [s for s in self.subscribers.values() if s.token_hash not in hashes_alive]

@@ -23,7 +23,7 @@ from opsmon.core.events import PAYLOAD_TYPES, SitrepNumbered
 from opsmon.core.geo import province_shape
 from opsmon.core.protocol import CLOSE_POLICY, Error
 from opsmon.core.state import State
-from opsmon.core.wire import encode, event_digest
+from opsmon.core.wire import encode
 from server.auth import local_time
 from server.backup import BackupError, BackupInfo, backup_database, rotate
 from server.connections import peer_address
@@ -471,7 +471,7 @@ class ServeLease:
             head = await store.event_at(state.seq) if state.seq else None
             created = str(await store.get_meta("created") or "")
             self.server.state, store.epoch, store.created = state, epoch, created
-            self.server.head_digest = event_digest(head) if head is not None else None
+            self.server.set_head(head)
             log.warning(
                 "replica %s: the database's night is epoch %s (was %s at seq %d; reset by another process): rejoined at seq %d; its clients reconnect for a snapshot",
                 self.server.replica_name, epoch, old, old_seq, self.server.state.seq,

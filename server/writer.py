@@ -47,7 +47,7 @@ from opsmon.core.protocol import (
 from opsmon.core.ratelimit import TokenBucket
 from opsmon.core.records import INCIDENT_STATUSES, SYSTEM, Attempt, Incident, User
 from opsmon.core.state import State
-from opsmon.core.wire import BadMessage, decode_peeked, decode_result, encode, event_digest, peek_client
+from opsmon.core.wire import BadMessage, decode_peeked, decode_result, encode, peek_client
 from server.connections import peer_address
 from server.inbox import Inbox
 from server.logs import quote
@@ -672,9 +672,9 @@ class Writer:
             self.server.metrics.events_total += len(events)
             self.server.metrics.committed()
             self.trouble(None)
-            self.server.head_digest = event_digest(events[-1][0])
+            self.server.set_head(events[-1][0])
             if self.server.on_commit is not None:
-                self.server.on_commit(self.server.store.epoch, self.server.state.seq, self.server.head_digest)
+                self.server.on_commit()
         if attempts:
             try:
                 await self.server.store.record_attempts(attempts)

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from opsmon.core.clock import format_ts
 from opsmon.core.config import load_config
@@ -204,3 +206,36 @@ async def test_both_stores_give_back_the_bytes_they_were_given(databases: Databa
         timeline = [e.seq for e in await store.incident_events(1)]
         assert timeline == [e.seq for e in events if 1 in touches(e)]  # its own, and the merge into it
         assert any(isinstance(e.data, IncidentMerged) and e.data.into == 1 for e in events if e.seq in timeline)
+
+
+# --- format_ts: the faster one writes what the old one wrote ------------------------------------
+
+
+def _format_ts_before(moment: datetime) -> str:
+    """format_ts as it was until 2026-12-07 (strftime), kept as the reference."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1, 1, 2),  # noqa: DTZ001 (hypothesis takes naive bounds)
+        max_value=datetime(9999, 12, 30),  # noqa: DTZ001
+        timezones=st.sampled_from([UTC, timezone(timedelta(hours=8)), timezone(timedelta(hours=-5, minutes=-30))]),
+    )
+)
+@settings(max_examples=2000, deadline=None)
+def test_format_ts_writes_what_strftime_wrote_for_any_moment(moment: datetime) -> None:
+    assert format_ts(moment) == _format_ts_before(moment)
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 12, 7, 0, 0, 0, 999, tzinfo=UTC),  # under a millisecond: .000
+        datetime(2026, 12, 7, 7, 59, 59, 999999, tzinfo=timezone(timedelta(hours=8))),  # WITA, the day before in UTC
+        datetime(999, 1, 1, 12, 0, tzinfo=UTC),  # strftime does not pad the year
+        datetime(2024, 2, 29, 23, 59, 59, 123456, tzinfo=UTC),
+    ],
+)
+def test_format_ts_edges(moment: datetime) -> None:
+    assert format_ts(moment) == _format_ts_before(moment)

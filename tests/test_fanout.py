@@ -173,6 +173,44 @@ async def test_viewers_joining_during_a_burst_see_every_event_once(tmp_path: Pat
             await peer.close()
 
 
+async def test_a_flush_in_slices_answers_commands_between_them_and_keeps_every_connection_in_order(tmp_path: Path) -> None:
+    """A tick written one viewer at a time (slice 1): answers go out while the
+    tick is still being written (they do not wait behind every socket), and
+    still every viewer and every officer gets every event once, in seq order,
+    and every answer, with viewers leaving mid-tick."""
+    config = _config(commands_per_second=10_000.0, token_commands_per_second=10_000.0, max_connections_per_token=50)
+    async with running_server(tmp_path, config=config) as running:
+        hub = running.server.hub
+        hub.slice = 1
+        answered_mid_flush = 0
+        plain_send = hub.send
+
+        def send(connection: Any, frame: bytes) -> None:
+            nonlocal answered_mid_flush
+            answered_mid_flush += hub._slice is not None  # a flush has viewers left to write
+            plain_send(connection, frame)
+
+        hub.send = send  # type: ignore[method-assign]
+        viewers = [await Peer.open(running, running.tokens["wall"]) for _ in range(30)]
+        leaving = [await Peer.open(running, running.tokens["wall"]) for _ in range(5)]
+        officers = [await Peer.open(running, running.tokens[name]) for name in ("officer", "polisi")]
+        for n in range(120):
+            await officers[n % 2].send(_report(n) | {"id": f"o{n % 2}-{n}"})
+            if n == 60:
+                for peer in leaving:
+                    await peer.close()
+        for peer in (*viewers, *officers):
+            await peer.wait_events(120 - peer.seq, timeout=10)
+            assert [e["seq"] for e in peer.events] == list(range(1, 121))
+        for officer in officers:
+            results = [f for f in officer.frames if f.get("type") == "result"]
+            assert len(results) == 60 and all(r["ok"] for r in results)
+        assert answered_mid_flush > 0
+        assert hub.dropped_slow == 0
+        for peer in (*viewers, *officers):
+            await peer.close()
+
+
 # --- compression ----------------------------------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import shutil
 import sqlite3
@@ -26,6 +27,7 @@ from opsmon.tui.app import OpsmonApp
 from opsmon.tui.widgets.queue import IncidentQueue
 from server.app import OpsmonServer
 from server.auth import add_token
+from server.lock import DatabaseLock, lock_path
 from server.store.sqlite import SqliteStore
 from tests.helpers import free_port, province
 from tests.processes import opsmon_server as cli
@@ -268,6 +270,30 @@ async def test_a_restored_copy_gets_a_new_epoch(tmp_path: Path) -> None:
         await peer.close()
         code, out, err = await proc.stop()
     assert "was replaced" in err and "new epoch" in err, err
+
+
+async def test_the_lock_file_notes_the_head_once_for_a_run_of_commits_and_the_last_at_a_clean_stop(tmp_path: Path) -> None:
+    """The restore check reads (epoch, seq, digest) from the lock file: a run of
+    commits rewrites it once now and once when the second is up (not once
+    each), and a clean stop leaves the last head there for the next server."""
+    db = tmp_path / "opsmon.db"
+    lock = DatabaseLock(db)
+    lock.acquire()
+    heads = [{"epoch": "e1", "seq": seq, "digest": f"d{seq}"} for seq in range(1, 51)]
+    for head in heads:
+        lock.head_moved(lambda head=head: head)
+    assert json.loads(lock_path(db).read_text())["seq"] == 1  # the first at once, the rest planned
+    for _ in range(100):  # the planned rewrite, a second after the first, holds the newest
+        if json.loads(lock_path(db).read_text())["seq"] == 50:
+            break
+        await asyncio.sleep(0.05)
+    assert json.loads(lock_path(db).read_text())["seq"] == 50
+    lock.head_moved(lambda: {"epoch": "e1", "seq": 51, "digest": "d51"})  # within the second: planned
+    lock.release()
+    after = DatabaseLock(db)
+    after.acquire()
+    assert after.previous["seq"] == 51 and after.previous["digest"] == "d51"
+    after.release()
 
 
 # --- item 3: a copy that is behind -------------------------------------------------------------
