@@ -194,17 +194,23 @@ async def test_a_flush_in_slices_answers_commands_between_them_and_keeps_every_c
         viewers = [await Peer.open(running, running.tokens["wall"]) for _ in range(30)]
         leaving = [await Peer.open(running, running.tokens["wall"]) for _ in range(5)]
         officers = [await Peer.open(running, running.tokens[name]) for name in ("officer", "polisi")]
-        for n in range(120):
-            await officers[n % 2].send(_report(n) | {"id": f"o{n % 2}-{n}"})
-            if n == 60:
-                for peer in leaving:
-                    await peer.close()
+        # Whether an answer lands mid-flush is the loop's timing (a loaded machine's commit
+        # thread can be slower than a whole flush): rounds of 120 until one does, at most 5.
+        total = 0
+        while total < 600 and (total == 0 or not answered_mid_flush):
+            for n in range(total, total + 120):
+                await officers[n % 2].send(_report(n) | {"id": f"o{n % 2}-{n}"})
+                if n == 60:
+                    for peer in leaving:
+                        await peer.close()
+            total += 120
+            for peer in (*viewers, *officers):
+                await peer.wait_events(total, timeout=10)
         for peer in (*viewers, *officers):
-            await peer.wait_events(120 - peer.seq, timeout=10)
-            assert [e["seq"] for e in peer.events] == list(range(1, 121))
+            assert [e["seq"] for e in peer.events] == list(range(1, total + 1))
         for officer in officers:
             results = [f for f in officer.frames if f.get("type") == "result"]
-            assert len(results) == 60 and all(r["ok"] for r in results)
+            assert len(results) == total // 2 and all(r["ok"] for r in results)
         assert answered_mid_flush > 0
         assert hub.dropped_slow == 0
         for peer in (*viewers, *officers):
