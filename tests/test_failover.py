@@ -529,3 +529,23 @@ async def test_sessions_fail_over_from_a_killed_postgresql_replica_to_a_live_one
         assert sorted(titles) == sorted(f"pg {n}" for n in range(301))  # each command in the log once
         for session in (viewer, writer):
             await session.close()
+
+
+async def test_a_server_whose_first_frame_is_not_utf8_is_a_one_line_error_naming_it() -> None:
+    """Frames are read as bytes and decoded by msgspec: a text frame that is not
+    UTF-8 is a bad frame from that server (a ClientError naming it), not a
+    UnicodeDecodeError out of the socket."""
+    from websockets.asyncio.server import ServerConnection, serve
+
+    async def garbled(ws: ServerConnection) -> None:
+        await ws.recv()  # the hello
+        await ws.send(b'{"type":"error","code":"bad","message":"\xff\xfe"}', text=True)
+        await ws.wait_closed()
+
+    port = free_port()
+    async with serve(garbled, "127.0.0.1", port):
+        with pytest.raises(ClientError) as refused:
+            await Session.open([url_of(port)], "token", failover=False)
+    text = str(refused.value)
+    assert url_of(port) in text and "\n" not in text
+    assert "UTF-8" in text, text

@@ -74,7 +74,7 @@ async def greet(
         raise failure(url, exc) from None
     try:
         await ws.send(encode(Hello(token=token, client=client, epoch=epoch, since=since, digest=digest, page=page)), text=True)
-        first = decode_server(await asyncio.wait_for(ws.recv(), timeout))
+        first = decode_server(await asyncio.wait_for(ws.recv(decode=False), timeout))  # bytes: msgspec reads UTF-8 itself
     except (ConnectionClosed, TimeoutError, BadMessage) as exc:
         await ws.close()
         raise failure(url, exc) from None

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
 
 from opsmon.client.backoff import Backoff
 from opsmon.client.failures import ClientError, Unauthorized, failure
@@ -175,8 +175,16 @@ class Session:
     async def _read(self) -> tuple[str, bool]:
         """Read this socket until it ends: why it ended, and whether another try may help."""
         try:
-            async for raw in self.ws:
+            while True:
+                try:
+                    # Bytes, not str: a text frame decoded to str first would be held twice
+                    # (a 44 MiB snapshot became an 88 MiB str: one non-ASCII char makes it 2 bytes
+                    # a char); msgspec reads the UTF-8 bytes as they came.
+                    raw = await self.ws.recv(decode=False)
+                except ConnectionClosedOK:
+                    break  # a clean close: said below, as the server closing
                 message = decode_server(raw)
+                del raw  # the frame is not kept while the handlers fold what it said
                 if isinstance(message, Error) and message.code == "unauthorized" and message.reason:
                     self.refusal = (message.reason, dict(message.params or {}))
                 if isinstance(message, Result):
