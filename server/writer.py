@@ -60,6 +60,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("opsmon.server")
 
 WRITE_BATCH_MAX = 256
+# The writer counts as busy (and gathers for `group_commit_wait_ms`) when its last
+# batch was taken within this many waits: a quiet night's command is committed at once.
+BUSY_WAITS = 25
 # A read-only token's write counts this many times towards refused_commands_per_minute.
 FORBIDDEN_WEIGHT = 5
 
@@ -523,7 +526,16 @@ class Writer:
             self.inbox.close()  # a connection waiting for room must not hold up the close
 
     async def _run(self) -> None:
+        wait = self.server.settings.group_commit_wait_ms / 1000
+        last_taken = -1.0
         while True:
+            if wait > 0:
+                await self.inbox.ready()
+                if time.monotonic() - last_taken < BUSY_WAITS * wait:
+                    # Under load each commit's sync and thread hop is paid by however few
+                    # commands it carries: a moment's wait lets the next ones share it.
+                    await asyncio.sleep(wait)
+            last_taken = time.monotonic()
             batch = await self.inbox.take(WRITE_BATCH_MAX, lambda item: isinstance(item.command, _READS))
             if isinstance(batch[0].command, _READS):
                 # A read: every write its connection sent before it is committed.
