@@ -94,6 +94,10 @@ class Inbox(Generic[T]):
             self._nonempty.clear()
             await self._nonempty.wait()
 
+    def next_owner(self) -> Hashable | None:
+        """Whose command the next batch starts with (None: nothing queued)."""
+        return self._ready[0] if self._ready else None
+
     async def take(self, most: int, alone: Callable[[T], bool]) -> list[T]:
         """The next batch: one item from each connection in turn, up to `most`.
         An item for which `alone(item)` holds (a read that must see the writes

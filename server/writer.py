@@ -527,16 +527,19 @@ class Writer:
 
     async def _run(self) -> None:
         wait = self.server.settings.group_commit_wait_ms / 1000
-        last_taken = -1.0
+        last_taken, last_size, last_owner = -1.0, 0, None
         while True:
             if wait > 0:
                 await self.inbox.ready()
-                if time.monotonic() - last_taken < BUSY_WAITS * wait:
-                    # Under load each commit's sync and thread hop is paid by however few
-                    # commands it carries: a moment's wait lets the next ones share it.
+                # Under load each commit's sync and thread hop is paid by however few commands it
+                # carries: a moment's wait lets the next ones share it. Not after a quiet spell, and
+                # not for one client sending a command at a time (nobody else would join it).
+                busy = time.monotonic() - last_taken < BUSY_WAITS * wait
+                if busy and (last_size > 1 or self.inbox.next_owner() is not last_owner):
                     await asyncio.sleep(wait)
             last_taken = time.monotonic()
             batch = await self.inbox.take(WRITE_BATCH_MAX, lambda item: isinstance(item.command, _READS))
+            last_size, last_owner = len(batch), batch[0].connection
             if isinstance(batch[0].command, _READS):
                 # A read: every write its connection sent before it is committed.
                 task = asyncio.create_task(self.read(batch[0]), name=batch[0].kind)

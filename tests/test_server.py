@@ -1137,11 +1137,11 @@ async def test_commands_arriving_while_the_writer_is_busy_share_one_commit(tmp_p
         first = await officers[0].command("report", **report(title="Kotak suara pertama"))
         assert first["ok"] and commits == [1]  # the writer was idle: committed at once, alone
         ids = []
-        for n, officer in enumerate(officers):  # the writer is busy now: these gather
+        for n, officer in enumerate(reversed(officers)):  # the writer is busy now: these gather
             ids.append(f"gather-{n}")
             await officer.send({"type": "report", "id": ids[-1], **report(title=f"Kotak suara {n}")})
             await asyncio.sleep(0.003)
-        answers = [await o.until(lambda f, i=i: f.get("type") == "result" and f.get("id") == i) for o, i in zip(officers, ids, strict=True)]
+        answers = [await o.until(lambda f, i=i: f.get("type") == "result" and f.get("id") == i) for o, i in zip(reversed(officers), ids, strict=True)]
         assert all(a["ok"] for a in answers), answers
         assert sorted(a["seq"] for a in answers) == [2, 3, 4, 5, 6]
         assert commits[0] == 1 and sum(commits[1:]) == 5
