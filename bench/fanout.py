@@ -400,7 +400,7 @@ async def load(args: argparse.Namespace) -> dict[str, Any]:
 # --- the orchestrator -----------------------------------------------------------------------------------
 
 
-def bench_config(directory: Path, compression: str, synchronous: str, max_delay: float | None) -> Path:
+def bench_config(directory: Path, compression: str, synchronous: str, max_delay: float | None, gather: float | None = None) -> Path:
     """The shipped province; pings out of the way of readers that never answer them,
     and no connection limits (every viewer shares one token and one address)."""
     text = CONFIG.read_text(encoding="utf-8")
@@ -414,6 +414,9 @@ def bench_config(directory: Path, compression: str, synchronous: str, max_delay:
         text = text.replace(old, new)
     if max_delay is not None:
         text = text.replace("broadcast_max_delay_ms = 50", f"broadcast_max_delay_ms = {max_delay:g}")
+    if gather is not None:
+        assert "group_commit_wait_ms = 5" in text
+        text = text.replace("group_commit_wait_ms = 5", f"group_commit_wait_ms = {gather:g}")
     path = directory / "config.toml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -436,7 +439,9 @@ def pinned(core: str, *command: str) -> list[str]:
     return ["taskset", "-c", core, *command] if shutil.which("taskset") and os.cpu_count() and os.cpu_count() >= 2 else list(command)  # type: ignore[operator]
 
 
-def run_one(kind: str, viewers: int, rate: int, duration: float, work: Path, synchronous: str, max_delay: float | None) -> dict[str, Any]:
+def run_one(
+    kind: str, viewers: int, rate: int, duration: float, work: Path, synchronous: str, max_delay: float | None, gather: float | None = None
+) -> dict[str, Any]:
     port = free_port()
     directory = Path(tempfile.mkdtemp(dir=work))
     officer_token = viewer_token = "-"
@@ -447,7 +452,7 @@ def run_one(kind: str, viewers: int, rate: int, duration: float, work: Path, syn
         compression = "deflate" if kind == "opsmon+deflate" else "none"
         if kind == "opsmon+gc-defaults":
             env["OPSMON_GC_DEFAULTS"] = "1"  # server/gctune.py: CPython's thresholds, nothing frozen
-        config, db = bench_config(directory, compression, synchronous, max_delay), directory / "opsmon.db"
+        config, db = bench_config(directory, compression, synchronous, max_delay, gather), directory / "opsmon.db"
         officer_token, viewer_token = asyncio.run(make_tokens(db))
         profile = ["-m", "cProfile", "-o", args_profile] if (args_profile := os.environ.get("FANOUT_PROFILE")) else []
         serve = ["serve", "--config", str(config), "--db", str(db), "--port", str(port), "--log-level", "error"]
@@ -508,6 +513,7 @@ def main() -> None:
     parser.add_argument("--no-deflate-row", action="store_true", help='skip opsmon with compression = "deflate" at the first load')
     parser.add_argument("--synchronous", choices=("full", "normal"), default="full", help="opsmon-server's [server] synchronous (default the shipped full)")
     parser.add_argument("--max-delay-ms", type=float, help="opsmon-server's [server] broadcast_max_delay_ms (default the shipped 50)")
+    parser.add_argument("--group-commit-wait-ms", type=float, help="opsmon-server's [server] group_commit_wait_ms (default the shipped 5)")
     parser.add_argument("--gc-defaults", action="store_true", help="also run opsmon with CPython's GC defaults (OPSMON_GC_DEFAULTS=1) at each load")
     parser.add_argument("--uvloop", action="store_true", help="also run opsmon on uvloop's event loop at each load (needs uvloop installed)")
     parser.add_argument("--curve", action="store_true", help="the growth curve: 250, 500, 1,000, 2,000 (and 5,000 without --smoke) viewers at 200 reports/s")
@@ -559,7 +565,8 @@ def main() -> None:
     duration = args.duration or (3.0 if args.quick else 8.0)
     raise_open_files(max(n for n, _ in loads) + 1000)
     print(
-        f"# bench/fanout.py: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores ({_cpu_model()}), {duration:g} s of load per run, opsmon synchronous = {args.synchronous}, broadcast_max_delay_ms = {args.max_delay_ms or '50 (shipped)'}"
+        f"# bench/fanout.py: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores ({_cpu_model()}), {duration:g} s of load per run, opsmon synchronous = {args.synchronous}, broadcast_max_delay_ms = {args.max_delay_ms or '50 (shipped)'}, "
+        f"group_commit_wait_ms = {'5 (shipped)' if args.group_commit_wait_ms is None else f'{args.group_commit_wait_ms:g}'}"
     )
     print(
         f"# server on core {SERVER_CORE}, load generator on core {LOAD_CORE}; {PROBES} probes, officers at {OFFICER_RATE:g} reports/s each; viewers offer permessage-deflate"
@@ -580,7 +587,7 @@ def main() -> None:
                 kinds += ["opsmon+uvloop"] if args.uvloop else []
                 results = {}
                 for kind in kinds:
-                    results[kind] = run_one(kind, n, r, duration, Path(work), args.synchronous, args.max_delay_ms)
+                    results[kind] = run_one(kind, n, r, duration, Path(work), args.synchronous, args.max_delay_ms, args.group_commit_wait_ms)
                     print(row(f"{n:,}, {r:,}".replace("|", "") + f" | {kind}", results[kind]), flush=True)
                 floor, ours = results["floor"], results["opsmon"]
                 runs.append(

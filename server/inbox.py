@@ -88,14 +88,22 @@ class Inbox(Generic[T]):
             event.set()
         self._room.clear()
 
+    async def ready(self) -> None:
+        """Wait until something is queued (nothing is taken)."""
+        while not self._ready:
+            self._nonempty.clear()
+            await self._nonempty.wait()
+
+    def next_owner(self) -> Hashable | None:
+        """Whose command the next batch starts with (None: nothing queued)."""
+        return self._ready[0] if self._ready else None
+
     async def take(self, most: int, alone: Callable[[T], bool]) -> list[T]:
         """The next batch: one item from each connection in turn, up to `most`.
         An item for which `alone(item)` holds (a read that must see the writes
         before it) comes back by itself when it is first in line; otherwise
         its connection sits out the rest of this batch."""
-        while not self._ready:
-            self._nonempty.clear()
-            await self._nonempty.wait()
+        await self.ready()
         first = self._queues[self._ready[0]][0]
         if alone(first):
             owner = self._ready.popleft()

@@ -178,7 +178,8 @@ async def test_a_flush_in_slices_answers_commands_between_them_and_keeps_every_c
     tick is still being written (they do not wait behind every socket), and
     still every viewer and every officer gets every event once, in seq order,
     and every answer, with viewers leaving mid-tick."""
-    config = _config(commands_per_second=10_000.0, token_commands_per_second=10_000.0, max_connections_per_token=50)
+    # No group-commit wait: this tiny flush (35 viewers) would end inside it, and no answer land mid-flush.
+    config = _config(commands_per_second=10_000.0, token_commands_per_second=10_000.0, max_connections_per_token=50, group_commit_wait_ms=0)
     async with running_server(tmp_path, config=config) as running:
         hub = running.server.hub
         hub.slice = 1
@@ -266,6 +267,7 @@ async def test_deflate_when_configured(tmp_path: Path) -> None:
         ("broadcast_max_delay_ms", 5000, "must be 1 to 1000, not 5000"),
         ("broadcast_max_delay_ms", "50", "must be a number"),
         ("compression", "gzip", "'gzip' is not one of none, deflate"),
+        ("group_commit_wait_ms", 60, "must be 0 to 50, not 60"),
     ],
 )
 def test_bad_fanout_settings_name_the_key(key: str, value: Any, problem: str) -> None:

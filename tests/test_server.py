@@ -1117,3 +1117,34 @@ async def test_a_client_that_stops_answering_pings_is_dropped(databases: Databas
         assert (await alive.command("report", **report()))["ok"]
         await alive.close()
         silent.ws.transport.abort()
+
+
+async def test_commands_arriving_while_the_writer_is_busy_share_one_commit(tmp_path: Path) -> None:
+    """Under load the writer waits `group_commit_wait_ms` for more commands before a
+    group commit: reports sent a few milliseconds apart from five officers are one
+    transaction (one disk sync), each answered ok only after it, each its own event."""
+    config = msgspec.structs.replace(province(), server=msgspec.structs.replace(province().server, group_commit_wait_ms=50))
+    async with running_server(tmp_path, config=config) as running:
+        commits: list[int] = []  # events per transaction, as the store is asked to commit them
+        store_commit = running.store.commit
+
+        async def counted(batch: Any) -> None:
+            await store_commit(batch)
+            commits.append(len(batch.events))
+
+        running.store.commit = counted  # type: ignore[method-assign]
+        officers = [await Peer.open(running, running.tokens["officer"]) for _ in range(5)]
+        first = await officers[0].command("report", **report(title="Kotak suara pertama"))
+        assert first["ok"] and commits == [1]  # the writer was idle: committed at once, alone
+        ids = []
+        for n, officer in enumerate(reversed(officers)):  # the writer is busy now: these gather
+            ids.append(f"gather-{n}")
+            await officer.send({"type": "report", "id": ids[-1], **report(title=f"Kotak suara {n}")})
+            await asyncio.sleep(0.003)
+        answers = [await o.until(lambda f, i=i: f.get("type") == "result" and f.get("id") == i) for o, i in zip(reversed(officers), ids, strict=True)]
+        assert all(a["ok"] for a in answers), answers
+        assert sorted(a["seq"] for a in answers) == [2, 3, 4, 5, 6]
+        assert commits[0] == 1 and sum(commits[1:]) == 5
+        assert max(commits[1:]) >= 3, commits  # without the wait, one commit each (sent 3 ms apart)
+        for officer in officers:
+            await officer.close()
