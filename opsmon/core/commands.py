@@ -16,35 +16,17 @@ the config at hand (opsmon/feeds/feeder.py).
 
 from __future__ import annotations
 
-from typing import Any, get_args
+from typing import Any
 
 import msgspec
 
 from opsmon.core.protocol import (
-    Ack,
-    Assign,
-    Escalate,
-    ExerciseControl,
-    Handover,
-    Merge,
-    Note,
-    Reopen,
-    Report,
-    Resolve,
-    SeverityChange,
-    Sitrep,
-    Snooze,
-    StageUpdate,
-    Unack,
-)
-
-# Every command that changes something (History only reads; the client asks it itself).
-WriteCommand = (
-    Report | StageUpdate | Ack | Escalate | Note | Resolve | Reopen | Snooze | Assign | SeverityChange | Unack | Merge | Handover | ExerciseControl | Sitrep
+    WRITE_COMMANDS,
+    WriteCommand,
 )
 
 # The verbs, as the wire names them (the commands' `type`).
-VERBS: tuple[str, ...] = tuple(str(cls.__struct_config__.tag) for cls in get_args(WriteCommand))
+VERBS: tuple[str, ...] = tuple(str(cls.__struct_config__.tag) for cls in WRITE_COMMANDS)
 # The verbs that act on one incident by its id (all but report and stage).
 INCIDENT_VERBS: tuple[str, ...] = tuple(verb for verb in VERBS if verb not in ("report", "stage", "handover", "exercise", "sitrep"))
 

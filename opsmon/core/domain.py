@@ -55,15 +55,12 @@ from opsmon.core.protocol import (
     Snooze,
     StageUpdate,
     Unack,
+    WriteCommand,
 )
 from opsmon.core.records import AGENCIES, SEVERITIES, Actor, Incident, SeverityInfo, StageRow
 from opsmon.core.state import Rules, State, location_key, stage_status
 from opsmon.core.text import describe, forbidden_characters
 from opsmon.core.wire import to_builtins
-
-WriteCommand = (
-    Report | Ack | Escalate | Note | Resolve | Reopen | StageUpdate | Snooze | Assign | SeverityChange | Unack | Merge | ExerciseControl | Handover | Sitrep
-)
 
 # What each trainer's action moves the exercise's clock to, from which states.
 _EXERCISE_MOVES = {"pause": ("paused", ("running",)), "resume": ("running", ("paused",)), "end": ("ended", ("running", "paused"))}

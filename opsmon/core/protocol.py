@@ -12,7 +12,7 @@ No I/O here, and no textual: this module is shared with the server.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import msgspec
 
@@ -257,7 +257,13 @@ Command = (
     | Sitrep
     | NotifyTest
 )
-WRITE_COMMANDS = (Report, Ack, Escalate, Note, Resolve, Reopen, StageUpdate, Snooze, Assign, SeverityChange, Unack, Merge, ExerciseControl, Handover, Sitrep)
+# Every command that changes something (reads such as History, Incidents, NotifyTest are not):
+# the one list the server, the domain and the clients' command builder share (its order is
+# the order the verbs are named in: `use report, stage, ack, ...`).
+WriteCommand = (
+    Report | StageUpdate | Ack | Escalate | Note | Resolve | Reopen | Snooze | Assign | SeverityChange | Unack | Merge | Handover | ExerciseControl | Sitrep
+)
+WRITE_COMMANDS: tuple[type[WriteCommand], ...] = get_args(WriteCommand)
 ClientMessage = Hello | Command
 
 # --- server -> client ----------------------------------------------------------
