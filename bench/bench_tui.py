@@ -273,7 +273,9 @@ async def wait_for(app: MeasuredApp, seq: int, timeout: float) -> float:
 
 
 async def head(url: str, token: str) -> int:
-    session = await Session.open(url, token)
+    # page=1: only the welcome's seq is wanted; a whole snapshot (45 MiB at 50,000) decoded
+    # here, in the client's process, was the bench's own peak RSS, not the TUI's.
+    session = await Session.open(url, token, page=1)
     try:
         return session.welcome.seq
     finally:

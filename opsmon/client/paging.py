@@ -24,7 +24,7 @@ from __future__ import annotations
 from opsmon.core.events import IncidentReopened, IncidentReported
 from opsmon.core.fold import apply, touches
 from opsmon.core.protocol import Event, Incidents, MorePages, Snapshot
-from opsmon.core.records import Incident
+from opsmon.core.records import Incident, compacted
 from opsmon.core.state import State
 
 
@@ -72,6 +72,7 @@ class Paging:
         for incident in incidents:
             if incident.id in state.incidents:
                 continue
+            incident = compacted(incident)  # decoded from the page for this state alone
             alone = State(seq=seq, incidents={incident.id: incident})
             for event in self.kept.pop(incident.id, []):
                 if event.seq > seq:

@@ -33,7 +33,7 @@ from opsmon.core.events import (
     StageUpdated,
 )
 from opsmon.core.protocol import Event, Snapshot
-from opsmon.core.records import Incident, NoteEntry
+from opsmon.core.records import Incident, NoteEntry, compacted
 from opsmon.core.state import State
 
 T = TypeVar("T")
@@ -218,7 +218,7 @@ def fold(state: State, events: Iterable[Event]) -> State:
 def from_snapshot(snapshot: Snapshot) -> State:
     """The state a snapshot holds: its incidents, its stage rows, the last numbered report."""
     state = State(seq=snapshot.seq)
-    state.incidents = {i.id: i for i in snapshot.incidents}
+    state.incidents = {i.id: compacted(i) for i in snapshot.incidents}  # decoded for this state alone
     state.stages = {(r.regency, r.stage): r for r in snapshot.stages}
     if snapshot.sitrep is not None:
         state.sitrep_number, state.sitrep_until, state.sitrep_seq = snapshot.sitrep.number, snapshot.sitrep.until, snapshot.sitrep.seq
