@@ -256,6 +256,31 @@ async def test_a_paged_client_ends_with_the_state_of_an_unpaged_one_while_the_ni
     assert (kept.order, +kept.counts, kept.resolved) == (fresh.order, +fresh.counts, fresh.resolved)
 
 
+async def test_a_client_holds_each_repeated_value_of_its_incidents_once(server: Running, clock: FakeClock) -> None:
+    """Memory at 50,000 incidents: the actors and vocabulary words every incident
+    repeats are one object each in the client, from the snapshot and from the pages
+    alike, and the incidents are what the server holds."""
+    await seeded(server, clock, 30)
+    async with following(server, 4) as (paged, _):
+        await until(lambda: paged.paging is None and paged.state.unheld is None and len(paged.state.incidents) == 30)
+        incidents = list(paged.state.incidents.values())
+        actors = [i.reporter for i in incidents] + [n.by for i in incidents for n in i.notes]
+        actors += [a for i in incidents for a in (i.acknowledged_by, i.resolved_by) if a is not None]
+        assert len({id(a) for a in actors}) == len({(a.name, a.agency) for a in actors}) < len(actors)
+        for field in ("regency", "category", "severity", "status"):
+            words = [getattr(i, field) for i in incidents]
+            assert len({id(w) for w in words}) == len(set(words)), field
+        kinds = [n.kind for i in incidents for n in i.notes]
+        assert len({id(k) for k in kinds}) == len(set(kinds))
+        held = server.server.state.incidents
+        for incident in incidents:
+            # As the server holds it, but for the older notes a page leaves out (counted in notes_before).
+            body, theirs = to_builtins(incident), to_builtins(held[incident.id])
+            notes, their_notes = body.pop("notes"), theirs.pop("notes")
+            assert body.pop("notes_before", 0) + len(notes) == len(their_notes) + theirs.pop("notes_before", 0)
+            assert body == theirs and notes == their_notes[len(their_notes) - len(notes) :]
+
+
 async def test_a_page_merges_events_it_was_read_before_and_keeps_those_it_saw(server: Running, clock: FakeClock) -> None:
     """The rule itself, step by step: a page read before an event on an incident the
     client does not hold yet gets that event folded on; one read after it does not
