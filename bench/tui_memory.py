@@ -29,6 +29,7 @@ import tempfile
 import threading
 import time
 import tracemalloc
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -121,8 +122,31 @@ def state_bytes(state: Any, by_type: dict[str, list[int]] | None = None) -> int:
     return total
 
 
+class Collections:
+    """The cycle collector's passes in this process, by generation: how many and how long."""
+
+    def __init__(self) -> None:
+        self.took: dict[int, list[float]] = {0: [], 1: [], 2: []}
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.took[info["generation"]].append(time.perf_counter() - self._started)
+
+    def said(self) -> str:
+        return "; ".join(f"gen {g}: {len(t)}, total {sum(t) * 1000:.0f} ms, max {max(t, default=0) * 1000:.1f} ms" for g, t in self.took.items())
+
+
+def collections_by_type() -> Counter[str]:
+    """The objects a full pass of the cycle collector walks, by type (not those gc.freeze() set aside)."""
+    return Counter(type(o).__name__ for o in gc.get_objects())
+
+
 async def run(args: argparse.Namespace) -> None:
     pin(0, "client")
+    collections = Collections()
     sampler = Sampler()
     traced_peak: list[tuple[float, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -139,6 +163,7 @@ async def run(args: argparse.Namespace) -> None:
                 app.backoff = Backoff(initial=0.05, maximum=0.2)
                 sampler.app = app
                 sampler.phase = "opening"
+                gc.callbacks.append(collections)
                 async with app.run_test(size=(200, 60)):
                     while app.welcome is None or app.repaints < 2 or app.painted_seq < app.welcome.seq:  # noqa: ASYNC110
                         await asyncio.sleep(0.01)
@@ -177,9 +202,11 @@ async def run(args: argparse.Namespace) -> None:
                     if watcher is not None:
                         watcher.cancel()
                     end_rss, end_heap, run_peak = rss_mib(), heap_mib(), peak_rss_mib()
+                    gc.callbacks.remove(collections)
                     sampler.phase = "measuring the state"  # this script's own walk: not the client's
                     held = len(app.state.incidents)
                     gc.collect()
+                    tracked = collections_by_type()
                     by_type: dict[str, list[int]] = {}
                     size = state_bytes(app.state, by_type)
         finally:
@@ -206,6 +233,11 @@ async def run(args: argparse.Namespace) -> None:
         f"peak RSS {rss:.0f} MiB (getrusage {run_peak:.0f}) at {t:.2f} s, phase {phase}: {count:,} incidents held, pages {pages}, malloc in use {used:.0f} MiB"
     )
     print(f"end RSS {end_rss:.0f} MiB, malloc in use / held {end_heap[0]:.0f} / {end_heap[1]:.0f} MiB")
+    print(f"garbage collections from opening to the end: {collections.said()}")
+    print(
+        f"objects a full collection walks at the end: {sum(tracked.values()):,} ({gc.get_freeze_count():,} frozen apart); most: "
+        + ", ".join(f"{n} {c:,}" for n, c in tracked.most_common(8))
+    )
     print(f"state: {held:,} incidents, {size / MiB:.1f} MiB deep, {size / max(1, held):.0f} bytes per incident")
     for name, (count, total) in sorted(by_type.items(), key=lambda item: -item[1][1]):
         print(f"  {name}: {count:,} objects, {total / MiB:.1f} MiB, {total / max(1, held):.0f} bytes per incident")
