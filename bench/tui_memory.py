@@ -245,7 +245,7 @@ async def run(args: argparse.Namespace) -> None:
         current, snapshot = traced_peak[0]
         print(f"tracemalloc: peak sampled {current / MiB:.1f} MiB; top sites:")
         for stat in snapshot.statistics("traceback")[:12]:
-            frames = " <- ".join(f"{Path(f.filename).name}:{f.lineno}" for f in list(stat.traceback)[:4])
+            frames = " <- ".join(f"{Path(f.filename).name}:{f.lineno}" for f in reversed(list(stat.traceback)[-5:]))  # the allocating frame first
             print(f"  {stat.size / MiB:7.1f} MiB {stat.count:9,} blocks  {frames}")
 
 

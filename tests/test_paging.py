@@ -272,6 +272,9 @@ async def test_a_client_holds_each_repeated_value_of_its_incidents_once(server: 
             assert len({id(w) for w in words}) == len(set(words)), field
         kinds = [n.kind for i in incidents for n in i.notes]
         assert len({id(k) for k in kinds}) == len(set(kinds))
+        # A resolution's note has the incident's own `resolved` time, not a copy of it.
+        resolutions = [(i, n) for i in incidents for n in i.notes if n.ts == i.resolved]
+        assert resolutions and all(n.ts is i.resolved for i, n in resolutions)
         held = server.server.state.incidents
         for incident in incidents:
             # As the server holds it, but for the older notes a page leaves out (counted in notes_before).

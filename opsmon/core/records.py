@@ -103,8 +103,9 @@ class Incident(msgspec.Struct, gc=False):
 # A client holding a night (50,000 incidents pulled in pages) decodes every
 # incident from its own frame: each `regency`, `status`, note `kind` and each
 # Actor (the reporter, who acknowledged, who wrote each note) a new object,
-# about 45 MiB of copies of a few dozen values at 50,000 incidents. `compacted`
-# makes a freshly decoded incident share them; the values are equal, so nothing
+# about 45 MiB of copies of a few dozen values at 50,000 incidents, and a note's
+# time a copy of one of its incident's. `compacted` makes a freshly decoded
+# incident share them; the values are equal, so nothing
 # that reads or compares an incident sees a difference.
 
 # Actors by (name, agency): bounded, so a night of many distinct names costs at most this many.
@@ -141,7 +142,13 @@ def compacted(incident: Incident) -> Incident:
     if incident.owner is not None:
         incident.owner = shared_actor(incident.owner)
     if incident.notes:
-        incident.notes = [NoteEntry(ts=note.ts, by=shared_actor(note.by), text=note.text, kind=intern(note.kind)) for note in incident.notes]
+        # A note's time is most often one of the incident's own (a resolution's note, its `resolved`).
+        times = {
+            t: t for t in (incident.reported, incident.acknowledged, incident.resolved, incident.ack_due, incident.escalate_due, incident.snoozed_until) if t
+        }
+        incident.notes = [
+            NoteEntry(ts=times.get(note.ts, note.ts), by=shared_actor(note.by), text=note.text, kind=intern(note.kind)) for note in incident.notes
+        ]
     return incident
 
 
