@@ -146,9 +146,7 @@ def compacted(incident: Incident) -> Incident:
         times = {
             t: t for t in (incident.reported, incident.acknowledged, incident.resolved, incident.ack_due, incident.escalate_due, incident.snoozed_until) if t
         }
-        incident.notes = [
-            NoteEntry(ts=times.get(note.ts, note.ts), by=shared_actor(note.by), text=note.text, kind=intern(note.kind)) for note in incident.notes
-        ]
+        incident.notes = [NoteEntry(times.get(note.ts, note.ts), shared_actor(note.by), note.text, intern(note.kind)) for note in incident.notes]
     return incident
 
 
