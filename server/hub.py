@@ -282,6 +282,7 @@ class Hub:
     def __init__(self, max_delay: float = 0.05) -> None:
         self.subscribers: dict[ServerConnection, Subscriber] = {}
         self.dropped_slow = 0
+        self.ticks = 0  # flushes: each writes the tick's frames to every viewer
         self.max_delay = max_delay
         self.spacing = FLUSH_SPACING
         self.slice = FLUSH_SLICE
@@ -329,13 +330,17 @@ class Hub:
             self.subscribers.pop(connection, None)
             self.dropped_slow += 1
 
-    def publish(self, events: list[bytes]) -> None:
+    def publish(self, events: list[bytes], received: float | None = None) -> None:
         """Events for everyone, encoded once, in seq order; never waits. They go
-        out with the others of their tick."""
+        out with the others of their tick. `received` (loop time) is when the first
+        command that made them was read: the tick's `max_delay` counts from then, not
+        from the commit, so a group commit's wait and sync are inside the 50 ms, not
+        added to them (never before the last flush's end, so ticks keep their cadence)."""
         if not events:
             return
         if not self._pending:
-            self._first_at = asyncio.get_running_loop().time()
+            now = asyncio.get_running_loop().time()
+            self._first_at = now if received is None else min(now, max(received, self._last_end))
         self._pending += events
         if self._slice is None:  # a flush under way plans the next when it is done
             self._plan()
@@ -377,6 +382,7 @@ class Hub:
         started = time.thread_time()  # CPU, not wall: another process taking the core is not our cost
         frames, self._pending = event_frames(self._pending), []
         self._round += 1
+        self.ticks += 1
         self._frames = [(frame, text_frame(frame.data)) for frame in frames]
         everyone = list(self.subscribers.values())
         if everyone:
