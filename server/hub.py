@@ -25,7 +25,7 @@ after the first event waiting. A quiet night delivers an event in about a
 millisecond. Each flush starts with the next subscriber in turn, so no
 viewer is always the last written to (the last to connect would otherwise
 wait for every socket before its own, every tick). A flush is written
-a slice of viewers at a time (1 ms of writing), the loop running what is ready in between,
+FLUSH_SLICE viewers at a time, the loop running what is ready in between,
 so a command is read and answered within a tick to 5,000 viewers, not
 after it; a viewer the flush has not reached yet that is sent anything
 else (an answer) is given the flush's frames first, so each connection
@@ -77,15 +77,13 @@ WRITE_BUFFER_HIGH = 2**15
 # is bounded by max_delay first (a flush to 1,000 viewers costs about 10 ms: 8 times
 # that is over 50 ms); 2, 4 and 8 re-measured on 2026-12-06 (docs/benchmarks.md).
 FLUSH_SPACING = 8.0
-# A flush writes for FLUSH_SLICE_SECONDS (or to FLUSH_SLICE viewers, the sooner), then
-# lets the loop run what is ready (commands read, decided, answered) before the next
-# slice: a tick to 5,000 viewers holds the loop for tens of ms, and every answer would
-# wait behind it whole. Measured with bench/fanout.py at (5,000, 100) on 2026-12-07
-# (docs/benchmarks.md): slices of 500 viewers (about 5 ms) gave answers 110 to 319 ms
-# p99, of 125 viewers 66 to 100 ms, of 1 ms 68 and 98 ms, at the same CPU within noise.
-FLUSH_SLICE = 5000
-FLUSH_SLICE_SECONDS = 0.001
-SLICE_CHECK = 32  # viewers written between two reads of the clock
+# A flush writes to this many viewers, then lets the loop run what is ready (commands
+# read, decided, answered) before the next slice: a tick to 5,000 viewers holds the
+# loop for tens of ms, and every answer would wait behind it whole. Measured with
+# bench/fanout.py (docs/benchmarks.md, "Command answers at 5,000 viewers"). Slices of
+# 1 ms (about 100 viewers) halved the answer p99 at 5,000 viewers but put the delivery
+# p99 at 1,000 viewers from 1.0x to 1.2x-1.3x the floor's (2026-12-07, branch fanout3).
+FLUSH_SLICE = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,7 +288,6 @@ class Hub:
         self.max_delay = max_delay
         self.spacing = FLUSH_SPACING
         self.slice = FLUSH_SLICE
-        self.slice_seconds = FLUSH_SLICE_SECONDS
         self._pending: list[bytes] = []
         self._first_at = 0.0  # loop time the oldest pending event arrived
         self._flush: asyncio.Handle | None = None
@@ -376,7 +373,7 @@ class Hub:
 
     def flush(self) -> None:
         """Send the tick's events: one set of frames, the same objects for every
-        subscriber, written a slice of viewers at a time (FLUSH_SLICE_SECONDS) with the loop's other
+        subscriber, written to FLUSH_SLICE viewers at a time with the loop's other
         work between. A flush under way is finished first, at once."""
         if self._flush is not None:
             self._flush.cancel()
@@ -403,44 +400,36 @@ class Hub:
         self._finish()
 
     def _write_slice(self) -> None:
-        """Write the flush's frames to its next viewers, for FLUSH_SLICE_SECONDS or to
-        FLUSH_SLICE of them; plan the next slice, or, when it is done, the next flush."""
+        """Write the flush's frames to its next FLUSH_SLICE viewers; plan the next slice,
+        or, when it is done, the next flush."""
         self._slice = None
         started = time.thread_time()
         round_, order, frames = self._round, self._order, self._frames
-        limit = min(self._next + self.slice, len(order))
+        end = min(self._next + self.slice, len(order))
         high = WRITE_BUFFER_HIGH
-        deadline = time.perf_counter() + self.slice_seconds
-        end = self._next
-        while end < limit:
-            # The clock read every SLICE_CHECK viewers: a slice ends after FLUSH_SLICE_SECONDS.
-            chunk = order[end : min(end + SLICE_CHECK, limit)]
-            end += len(chunk)
-            for subscriber in chunk:
-                if subscriber.flushed == round_:
-                    continue  # given them already (it was sent an answer meanwhile), or gone
-                subscriber.flushed = round_
-                connection = subscriber.connection
-                transport = connection.transport
-                for frame, wire in frames:
-                    # Every viewer, every tick: deliver()'s usual case (caught up, plain, open)
-                    # written out here, without its three calls per viewer (a fifth of a flush).
-                    if (
-                        subscriber.plain
-                        and not subscriber.queue
-                        and not subscriber._sending
-                        and not subscriber.dropped
-                        and transport.get_write_buffer_size() < high
-                        and connection.protocol.state is OPEN
-                        and connection.send_in_progress is None
-                    ):
-                        transport.write(wire)
-                    elif not subscriber.deliver(frame, wire):
-                        if self.subscribers.pop(connection, None) is not None:
-                            self.dropped_slow += 1
-                        break
-            if time.perf_counter() >= deadline:
-                break
+        for subscriber in order[self._next : end]:
+            if subscriber.flushed == round_:
+                continue  # given them already (it was sent an answer meanwhile), or gone
+            subscriber.flushed = round_
+            connection = subscriber.connection
+            transport = connection.transport
+            for frame, wire in frames:
+                # Every viewer, every tick: deliver()'s usual case (caught up, plain, open)
+                # written out here, without its three calls per viewer (a fifth of a flush).
+                if (
+                    subscriber.plain
+                    and not subscriber.queue
+                    and not subscriber._sending
+                    and not subscriber.dropped
+                    and transport.get_write_buffer_size() < high
+                    and connection.protocol.state is OPEN
+                    and connection.send_in_progress is None
+                ):
+                    transport.write(wire)
+                elif not subscriber.deliver(frame, wire):
+                    if self.subscribers.pop(connection, None) is not None:
+                        self.dropped_slow += 1
+                    break
         self._next = end
         loop = asyncio.get_running_loop()
         self._cost += time.thread_time() - started
