@@ -21,8 +21,9 @@ The tick adapts to the load: a flush runs as soon as the loop has run what
 was ready, but not sooner after the last flush than FLUSH_SPACING times
 what that flush cost (so under load fan-out leaves the loop to commands,
 and each frame carries more events), and never later than `max_delay`
-after the first event waiting. A quiet night delivers an event in about a
-millisecond. Each flush starts with the next subscriber in turn, so no
+after the first waiting event's command was read (so the group commit's
+wait and sync are inside it, not added to it). A quiet night delivers an
+event in about a millisecond. Each flush starts with the next subscriber in turn, so no
 viewer is always the last written to (the last to connect would otherwise
 wait for every socket before its own, every tick). A flush is written
 FLUSH_SLICE viewers at a time, the loop running what is ready in between,
@@ -349,7 +350,7 @@ class Hub:
 
     def _plan(self) -> None:
         """When the pending events go out: FLUSH_SPACING times the last flush's cost
-        after it, and never later than `max_delay` after the first of them."""
+        after it, and never later than `max_delay` after the first of them (its command's receipt)."""
         if self._flush is not None or not self._pending:
             return
         loop = asyncio.get_running_loop()
