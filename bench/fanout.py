@@ -210,9 +210,10 @@ def _masked_text(payload: bytes) -> bytes:
     return header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
 
-def gc_figures(port: int) -> tuple[float, float, float] | None:
+def gc_figures(port: int) -> tuple[float, float, float, float, float, float] | None:
     """opsmon-server's garbage collection so far, from its /metrics: seconds paused,
-    full collections, the longest pause (s); None from a server without them."""
+    full collections, the longest pause (s); and its events, group commits and
+    fan-out ticks so far; None from a server without them."""
     import urllib.request
 
     try:
@@ -220,9 +221,15 @@ def gc_figures(port: int) -> tuple[float, float, float] | None:
             body = response.read().decode()
     except OSError:
         return None
-    seconds = full = longest = 0.0
+    seconds = full = longest = events = commits = ticks = 0.0
     found = False
     for line in body.splitlines():
+        if line.startswith("opsmon_events_total "):
+            events = float(line.rsplit(" ", 1)[1])
+        elif line.startswith("opsmon_commits_total "):
+            commits = float(line.rsplit(" ", 1)[1])
+        elif line.startswith("opsmon_broadcast_ticks_total "):
+            ticks = float(line.rsplit(" ", 1)[1])
         if line.startswith("opsmon_gc_pause_seconds_total{"):
             seconds += float(line.rsplit(" ", 1)[1])
             found = True
@@ -230,7 +237,7 @@ def gc_figures(port: int) -> tuple[float, float, float] | None:
             full = float(line.rsplit(" ", 1)[1])
         elif line.startswith("opsmon_gc_pause_longest_seconds{"):
             longest = max(longest, float(line.rsplit(" ", 1)[1]))
-    return (seconds, full, longest) if found else None
+    return (seconds, full, longest, events, commits, ticks) if found else None
 
 
 @dataclass
@@ -389,6 +396,9 @@ async def load(args: argparse.Namespace) -> dict[str, Any]:
         "gc_seconds": None if gc_after is None or gc_before is None else gc_after[0] - gc_before[0],
         "gc_full": None if gc_after is None or gc_before is None else gc_after[1] - gc_before[1],
         "gc_longest_ms": None if gc_after is None else gc_after[2] * 1000,
+        # Events a group commit (a disk sync each) and fan-out ticks in the load's time (opsmon only).
+        "per_commit": None if gc_after is None or gc_before is None else (gc_after[3] - gc_before[3]) / max(1.0, gc_after[4] - gc_before[4]),
+        "ticks": None if gc_after is None or gc_before is None else gc_after[5] - gc_before[5],
     }
     for task in (*listeners, *readers, sweeping):
         task.cancel()
@@ -495,8 +505,14 @@ def raise_open_files(needed: int) -> None:
 def row(name: str, r: dict[str, Any]) -> str:
     return (
         f"| {name} | {r['p50']:.0f} | {r['p95']:.0f} | {r['p99']:.0f} | {r['max']:.0f} | {r['result_p99']:.0f} "
-        f"| {100 * r['delivered']:.1f}% | {r['dropped']} | {r['cpu']:.2f} s | {r['load_cpu']:.2f} s | {_gc(r)} |"
+        f"| {100 * r['delivered']:.1f}% | {r['dropped']} | {r['cpu']:.2f} s | {r['load_cpu']:.2f} s | {_gc(r)} | {_commits(r)} |"
     )
+
+
+def _commits(r: dict[str, Any]) -> str:
+    if r.get("per_commit") is None:
+        return "-"
+    return f"{r['per_commit']:.2f}, {r['ticks']:.0f} ticks"
 
 
 def _gc(r: dict[str, Any]) -> str:
@@ -573,8 +589,10 @@ def main() -> None:
     )
     print(f"# load before: {_uptime()}")
     print()
-    print("| N, R | server | p50 ms | p95 ms | p99 ms | max ms | p99 result ms | delivered | dropped | server CPU | load CPU | GC paused |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print(
+        "| N, R | server | p50 ms | p95 ms | p99 ms | max ms | p99 result ms | delivered | dropped | server CPU | load CPU | GC paused | events a commit, ticks |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     ratios: list[tuple[int, int, list[dict[str, float]]]] = []  # per load, one entry per repetition
     with tempfile.TemporaryDirectory(prefix="opsmon-fanout-") as work:
         for index, (n, r) in enumerate(loads):
@@ -595,6 +613,8 @@ def main() -> None:
                         "p99": ours["p99"] / floor["p99"],
                         "cpu": ours["cpu"] / floor["cpu"],
                         "ours_p99": ours["p99"],
+                        "answer": ours["result_p99"],
+                        "floor_answer": floor["result_p99"],
                         "delivered": ours["delivered"],
                         "dropped": ours["dropped"],
                     }
@@ -602,11 +622,12 @@ def main() -> None:
             ratios.append((n, r, runs))
     print()
     many = args.repeat > 1
-    print("| N, R | p99 opsmon/floor | CPU opsmon/floor | opsmon p99 ms | opsmon delivered | opsmon dropped |" if not many else
-          f"| N, R | p99 opsmon/floor, median (range of {args.repeat}) | CPU opsmon/floor, median (range) | opsmon p99 ms, median (range) | opsmon delivered (least) | opsmon dropped (all runs) |")  # fmt: skip
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| N, R | p99 opsmon/floor | CPU opsmon/floor | opsmon p99 ms | answer p99 ms | floor answer p99 ms | opsmon delivered | opsmon dropped |" if not many else
+          f"| N, R | p99 opsmon/floor, median (range of {args.repeat}) | CPU opsmon/floor, median (range) | opsmon p99 ms, median (range) | answer p99 ms, median (range) | floor answer p99 ms, median (range) | opsmon delivered (least) | opsmon dropped (all runs) |")  # fmt: skip
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for n, r, runs in ratios:
-        cells = [_spread([run[key] for run in runs], unit) for key, unit in (("p99", "x"), ("cpu", "x"), ("ours_p99", ""))]
+        keys = (("p99", "x"), ("cpu", "x"), ("ours_p99", ""), ("answer", ""), ("floor_answer", ""))
+        cells = [_spread([run[key] for run in runs], unit) for key, unit in keys]
         print(f"| {n:,}, {r:,} | {' | '.join(cells)} | {100 * min(run['delivered'] for run in runs):.1f}% | {sum(int(run['dropped']) for run in runs)} |")
     if args.curve:
         held = [(n, statistics.median(run["ours_p99"] for run in runs)) for n, _r, runs in ratios]

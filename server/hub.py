@@ -21,8 +21,9 @@ The tick adapts to the load: a flush runs as soon as the loop has run what
 was ready, but not sooner after the last flush than FLUSH_SPACING times
 what that flush cost (so under load fan-out leaves the loop to commands,
 and each frame carries more events), and never later than `max_delay`
-after the first event waiting. A quiet night delivers an event in about a
-millisecond. Each flush starts with the next subscriber in turn, so no
+after the first waiting event's command was read (so the group commit's
+wait and sync are inside it, not added to it). A quiet night delivers an
+event in about a millisecond. Each flush starts with the next subscriber in turn, so no
 viewer is always the last written to (the last to connect would otherwise
 wait for every socket before its own, every tick). A flush is written
 FLUSH_SLICE viewers at a time, the loop running what is ready in between,
@@ -80,7 +81,9 @@ FLUSH_SPACING = 8.0
 # A flush writes to this many viewers, then lets the loop run what is ready (commands
 # read, decided, answered) before the next slice: a tick to 5,000 viewers holds the
 # loop for tens of ms, and every answer would wait behind it whole. Measured with
-# bench/fanout.py (docs/benchmarks.md, "Command answers at 5,000 viewers").
+# bench/fanout.py (docs/benchmarks.md, "Command answers at 5,000 viewers"). Slices of
+# 1 ms (about 100 viewers) halved the answer p99 at 5,000 viewers but put the delivery
+# p99 at 1,000 viewers from 1.0x to 1.2x-1.3x the floor's (2026-12-07, branch fanout3).
 FLUSH_SLICE = 500
 
 
@@ -282,6 +285,7 @@ class Hub:
     def __init__(self, max_delay: float = 0.05) -> None:
         self.subscribers: dict[ServerConnection, Subscriber] = {}
         self.dropped_slow = 0
+        self.ticks = 0  # flushes: each writes the tick's frames to every viewer
         self.max_delay = max_delay
         self.spacing = FLUSH_SPACING
         self.slice = FLUSH_SLICE
@@ -329,20 +333,24 @@ class Hub:
             self.subscribers.pop(connection, None)
             self.dropped_slow += 1
 
-    def publish(self, events: list[bytes]) -> None:
+    def publish(self, events: list[bytes], received: float | None = None) -> None:
         """Events for everyone, encoded once, in seq order; never waits. They go
-        out with the others of their tick."""
+        out with the others of their tick. `received` (loop time) is when the first
+        command that made them was read: the tick's `max_delay` counts from then, not
+        from the commit, so a group commit's wait and sync are inside the 50 ms, not
+        added to them (never before the last flush's end, so ticks keep their cadence)."""
         if not events:
             return
         if not self._pending:
-            self._first_at = asyncio.get_running_loop().time()
+            now = asyncio.get_running_loop().time()
+            self._first_at = now if received is None else min(now, max(received, self._last_end))
         self._pending += events
         if self._slice is None:  # a flush under way plans the next when it is done
             self._plan()
 
     def _plan(self) -> None:
         """When the pending events go out: FLUSH_SPACING times the last flush's cost
-        after it, and never later than `max_delay` after the first of them."""
+        after it, and never later than `max_delay` after the first of them (its command's receipt)."""
         if self._flush is not None or not self._pending:
             return
         loop = asyncio.get_running_loop()
@@ -377,6 +385,7 @@ class Hub:
         started = time.thread_time()  # CPU, not wall: another process taking the core is not our cost
         frames, self._pending = event_frames(self._pending), []
         self._round += 1
+        self.ticks += 1
         self._frames = [(frame, text_frame(frame.data)) for frame in frames]
         everyone = list(self.subscribers.values())
         if everyone:

@@ -43,6 +43,7 @@ class Metrics:
         self.server = server
         self.connections_total = 0
         self.events_total = 0
+        self.commits_total = 0  # group commits that wrote events: events_total / commits_total events a disk sync
         self.events_followed = 0
         self.commands: dict[tuple[str, str], int] = {}
         self.errors: dict[str, int] = {}
@@ -76,6 +77,7 @@ class Metrics:
 
     def committed(self) -> None:
         self.last_commit = time.time()
+        self.commits_total += 1
 
     def backed_up(self, at: float | None = None) -> None:
         """A backup was taken `at` (Unix time; now if None). An older one than the last known changes nothing."""
@@ -129,6 +131,7 @@ class _Collector(Collector):
             max(backlogs, default=0),
         )
         yield _counter("opsmon_slow_clients_dropped", "Clients dropped for falling too far behind.", server.hub.dropped_slow)
+        yield _counter("opsmon_broadcast_ticks", "Ticks of fan-out: each one frame (or a few) written to every viewer.", server.hub.ticks)
         yield _gauge("opsmon_head_seq", "Sequence number of the newest event.", server.state.seq)
         epoch = GaugeMetricFamily("opsmon_epoch_info", "The epoch (which night's log) this server serves.", labels=["epoch"])
         epoch.add_metric([server.store.epoch], 1)
@@ -173,6 +176,7 @@ class _Collector(Collector):
         m = self.metrics
         yield _counter("opsmon_connections", "Websocket clients ever authenticated.", m.connections_total)
         yield _counter("opsmon_events", "Events committed since the server started.", m.events_total)
+        yield _counter("opsmon_commits", "Group commits that wrote events (each one disk sync): events over commits is events a sync.", m.commits_total)
         yield _counter("opsmon_events_followed", "Events other replicas committed, read from the database and broadcast here.", m.events_followed)
         commands = CounterMetricFamily("opsmon_commands", "Commands answered, by type and outcome.", labels=["type", "outcome"])
         for (kind, outcome), count in sorted(m.commands.items()):

@@ -584,6 +584,7 @@ class Writer:
         attempts: list[Attempt] = []
         audits: list[tuple[_Pending, str, int | None, Result | None]] = []
         trial = self.server.state
+        earliest: float | None = None  # perf_counter when the first command that made an event was read
         try:
             async with writing(self.server.store, self.server.state.seq) as pending_batch:
                 self.server.follower.fold(pending_batch.missed)
@@ -648,6 +649,7 @@ class Writer:
                     apply(trial, event)
                     events.append((event, decision.incident, decision.regency))
                     if pending is not None:
+                        earliest = pending.started if earliest is None else min(earliest, pending.started)
                         duplicate = isinstance(decision.payload, IncidentDuplicate)
                         numbered = decision.payload
                         period = (
@@ -700,7 +702,9 @@ class Writer:
         for connection, frame, kind, outcome, started, reason in replies:
             self.reply(connection, frame, kind, outcome, started, reason)
         if events:
-            self.server.hub.publish([encode(event) for event, _, _ in events])
+            # The tick's deadline counts from when the first of these commands was read.
+            received = None if earliest is None else asyncio.get_running_loop().time() - (time.perf_counter() - earliest)
+            self.server.hub.publish([encode(event) for event, _, _ in events], received)
         return [event for event, _, _ in events]
 
     # --- background -----------------------------------------------------------------

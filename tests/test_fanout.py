@@ -218,6 +218,48 @@ async def test_a_flush_in_slices_answers_commands_between_them_and_keeps_every_c
             await peer.close()
 
 
+async def test_a_ticks_deadline_counts_from_when_its_first_command_was_read(tmp_path: Path) -> None:
+    """The group commit's wait is inside `broadcast_max_delay_ms`, not added to it:
+    a tick's `max_delay` counts from when the first waiting event's command was read
+    (the writer says when), never from before the last tick's end, and from the
+    publish for events no command here made (a replica's)."""
+    config = _config(commands_per_second=10_000.0, token_commands_per_second=10_000.0, group_commit_wait_ms=50)
+    async with running_server(tmp_path, config=config) as running:
+        hub = running.server.hub
+        loop = asyncio.get_running_loop()
+        plans: list[tuple[float | None, float, float, float]] = []  # (received, the last tick's end, the publish's moment, counted from)
+        plain_publish = hub.publish
+
+        def publish(events: list[bytes], received: float | None = None) -> None:
+            fresh, last_end = not hub._pending and hub._slice is None, hub._last_end
+            plain_publish(events, received)
+            if fresh:
+                plans.append((received, last_end, loop.time(), hub._first_at))
+
+        hub.publish = publish  # type: ignore[method-assign]
+        viewer = await Peer.open(running, running.tokens["wall"])
+        officers = [await Peer.open(running, running.tokens[name]) for name in ("officer", "polisi")]
+        sent = loop.time()
+        for n, officer in enumerate(officers * 3):  # after the first, the writer is busy: it waits 50 ms for company
+            await officer.send(_report(n) | {"id": f"w{n}"})
+        await viewer.wait_events(6, timeout=10)
+        assert [e["seq"] for e in viewer.events] == [1, 2, 3, 4, 5, 6]
+        assert plans
+        for received, last_end, published, counted_from in plans:
+            assert received is not None and sent <= received < published
+            assert counted_from == max(received, last_end) < published
+        for peer in (viewer, *officers):
+            await peer.close()
+        # Events from elsewhere (no command read here): from their publish.
+        plain_publish([b'{"type":"event","seq":7}'])
+        assert hub._first_at == pytest.approx(loop.time(), abs=0.05)
+        hub.flush()
+        # A command read before the last tick ended: from that tick's end.
+        plain_publish([b'{"type":"event","seq":8}'], received=hub._last_end - 0.5)
+        assert hub._first_at == hub._last_end
+        hub.flush()
+
+
 # --- compression ----------------------------------------------------------------------------------
 
 

@@ -116,6 +116,9 @@ async def test_two_servers_in_one_process_keep_their_own_figures(tmp_path: Path)
         on_a, on_b = (await http_get(a, "/metrics"))[2], (await http_get(b, "/metrics"))[2]
         assert value(on_a, "opsmon_connections") == 1 and value(on_b, "opsmon_connections") == 0
         assert value(on_a, "opsmon_events_total") == 1 and value(on_b, "opsmon_events_total") == 0
+        # One report, one group commit (one disk sync); none on the other.
+        assert value(on_a, "opsmon_commits_total") == 1 and value(on_b, "opsmon_commits_total") == 0
+        assert value(on_b, "opsmon_broadcast_ticks_total") == 0
         await officer.close()
 
 
