@@ -41,6 +41,8 @@ def text_strips(console: Console, text: Text, width: int, height: int, base: Sty
         for segment in strip:
             segments.append(Segment(segment.text, base + (segment.style or PLAIN) + Style.from_meta({"offset": (x, y)})))
             x += len(segment.text)
+        if not segments:  # an empty line: one empty segment, as Textual's rendering gives
+            segments.append(Segment("", base + Style.from_meta({"offset": (0, y)})))
         strips.append(Strip(segments, strip.cell_length))
     return strips
 
