@@ -173,6 +173,7 @@ class OpsmonApp(Scoped, App[int]):
         self.redraws = 0  # ctrl+l
         self.events_seen = 0
         self._dirty = True
+        self._notices_pending = False  # a notice said, the notice line not yet told (say, _repaint)
         self.backoff = Backoff()  # capped at 30 s: the wall retries forever, never faster than that
         self._preset: tuple[Welcome, State] | None = None
         self.dashboard: DashboardScreen
@@ -320,6 +321,9 @@ class OpsmonApp(Scoped, App[int]):
         self.repaints += 1
         with self.batch_update():
             self.revision += 1  # every live screen redraws from the state (LiveScreen watches it)
+            if self._notices_pending:
+                self._notices_pending = False
+                self.notice_revision += 1
 
     def _tick(self) -> None:
         if self.return_code is not None:
@@ -584,7 +588,11 @@ class OpsmonApp(Scoped, App[int]):
         level = "error" if error else "warning" if warning else "information"
         seconds = timeout if timeout is not None else (10 if error else 5)
         self.board.add(text, level=level, timeout=seconds, now=time.monotonic(), key=replacing, group=group, incident=incident)
-        self.notice_revision += 1
+        # The notice line follows on the next repaint (at most 0.1 s), in the same frame as the
+        # rest: a flood of alerts (one a Synced frame) draws it once a repaint, not once an
+        # alert (each a pass over every notice standing, and a frame of its own).
+        self._notices_pending = True
+        self.mark_dirty()
 
     def notify(
         self,
