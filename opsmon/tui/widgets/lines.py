@@ -25,6 +25,18 @@ from textual.strip import Strip
 # Every segment carries a style: Textual's monochrome filter (NO_COLOR) reads `.color` from each.
 PLAIN = Style()
 
+_OFFSETS: dict[tuple[int, int], Style] = {}
+
+
+def _at(x: int, y: int) -> Style:
+    """The style saying where a segment is (Style.from_meta serialises its meta: kept)."""
+    style = _OFFSETS.get((x, y))
+    if style is None:
+        if len(_OFFSETS) > 100_000:
+            _OFFSETS.clear()
+        style = _OFFSETS[(x, y)] = Style.from_meta({"offset": (x, y)})
+    return style
+
 
 def text_strips(console: Console, text: Text, width: int, height: int, base: Style) -> list[Strip]:
     """`text`'s lines as strips at most `width` cells wide (cut, never wrapped), at most
@@ -39,10 +51,10 @@ def text_strips(console: Console, text: Text, width: int, height: int, base: Sty
         # Each segment says where it is (Textual's text selection reads it), as Textual's own rendering does.
         segments, x = [], 0
         for segment in strip:
-            segments.append(Segment(segment.text, base + (segment.style or PLAIN) + Style.from_meta({"offset": (x, y)})))
+            segments.append(Segment(segment.text, base + (segment.style or PLAIN) + _at(x, y)))
             x += len(segment.text)
         if not segments:  # an empty line: one empty segment, as Textual's rendering gives
-            segments.append(Segment("", base + Style.from_meta({"offset": (0, y)})))
+            segments.append(Segment("", base + _at(0, y)))
         strips.append(Strip(segments, strip.cell_length))
     return strips
 
@@ -63,6 +75,10 @@ class TextStrips:
         else:
             self._drawn.move_to_end(key)
         return strips
+
+    def peek(self, key: Hashable) -> list[Strip] | None:
+        """The strips kept for `key`, if any (not drawn here)."""
+        return self._drawn.get(key)
 
     def clear(self) -> None:
         self._drawn.clear()

@@ -8,6 +8,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.app import RenderResult
 from textual.containers import Grid
+from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
 
@@ -103,14 +104,30 @@ class RegencyPanel(Widget):
         self.summary, self.lookup, self.tr, self.now = summary, lookup, tr, now
         self.stage_rows = stage_rows or {}
         self.wall = wall
+        classes = self.classes
         self.set_class(summary.overdue > 0 and not outside, "-overdue")
         self.set_class(summary.critical_unacked > 0 and not outside, "-critical")
         self.set_class(focused, "-focused")
         self.set_class(stale, "-stale")
         self.set_class(outside, "-outside")  # not the officer's focus: shown, quiet
         self._version += 1
-        self.refresh()
+        self._redraw(classes_moved=classes != self.classes)
         return True
+
+    def _redraw(self, *, classes_moved: bool) -> None:
+        """Only the lines whose drawing changed (a count moves one line of four): each line
+        refreshed goes through Textual's border, padding and compositor again, about as
+        much as drawing it. A new class (its colours, its border) or size: all of it."""
+        width, height = self.content_size
+        base = self.visual_style.rich_style
+        before = self._strips.peek((self._version - 1, width, height, base))
+        if classes_moved or before is None or not self.is_mounted:
+            self.refresh()
+            return
+        after = self._strips.get((self._version, width, height, base), lambda: text_strips(self.app.console, self.render(), width, height, base))
+        moved = [y for y in range(max(len(before), len(after))) if y >= len(before) or y >= len(after) or before[y] != after[y]]
+        if moved:
+            self.refresh(*(Region(0, y, width, 1) for y in moved))
 
     def render_line(self, y: int) -> Strip:
         """The Line API: this drawing's strips (what it says, its size and base style)."""
