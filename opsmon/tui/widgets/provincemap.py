@@ -13,7 +13,6 @@ from __future__ import annotations
 from rich.color import Color
 from rich.style import Style
 from rich.text import Text
-from textual.app import RenderResult
 from textual.strip import Strip
 from textual.widget import Widget
 
@@ -77,7 +76,7 @@ class ProvinceMap(Widget):
         super().notify_style_update()
         self._strips.clear()  # a theme or class moved: the hues and styles with it
 
-    def render(self) -> RenderResult:
+    def render(self) -> Text:
         width, height = self.content_size.width, self.content_size.height
         key = (width, height, tuple((s.code, s.index, s.short, s.condition) for s in self.summaries), self.tr.lang, self.focused_code)
         if self._drawn is not None and self._drawn[0] == key:

@@ -6,7 +6,6 @@ from datetime import datetime
 
 from rich.style import Style
 from rich.text import Text
-from textual.app import RenderResult
 from textual.containers import Grid
 from textual.geometry import Region
 from textual.strip import Strip
@@ -149,7 +148,7 @@ class RegencyPanel(Widget):
             style = self._styles[name] = self.get_component_rich_style(f"panel--{name}", partial=True)
         return style
 
-    def render(self) -> RenderResult:
+    def render(self) -> Text:
         summary, lookup = self.summary, self.lookup
         width = max(8, self.content_size.width)
         height = max(1, self.content_size.height)
