@@ -33,7 +33,9 @@ async def test_a_count_that_moves_is_on_the_terminal_and_the_old_one_is_gone(ser
         assert f"Logistik 3/{total}" not in shown and f"Logistik 0/{total}" not in shown  # no line left behind
         assert "Banjarbaru" in shown  # the lines that did not move are still there
         # A new critical: the panel says it in words (and changes its classes: all of it drawn again).
-        await act(server, "admin", Report(id="crit", incident=IncidentDraft(regency="6372", category="logistik", severity="critical", title="Kotak suara rusak")))
+        await act(
+            server, "admin", Report(id="crit", incident=IncidentDraft(regency="6372", category="logistik", severity="critical", title="Kotak suara rusak"))
+        )
         await until(pilot, lambda: "!K1" in terminal(app))
         assert f"Logistik 7/{total}" in terminal(app) and "Banjarbaru" in terminal(app)
 
