@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
 import os
 import random
@@ -171,8 +172,10 @@ class MeasuredApp(OpsmonApp):
         self.lags: list[float] = []  # seconds, one per event, at the repaint that showed it
         self.frames = 0
         self.key_lags: list[float] = []  # seconds, one per keypress, to the frame that showed it
+        self.key_waits: list[float] = []  # seconds, one per keypress, from sent to its handler running
+        self.key_frames: list[float] = []  # seconds, one per keypress, from its handler to the frame
         self.keys_sent: deque[float] = deque()  # when each key not yet handled was sent
-        self.keys_handled: list[float] = []  # sent at, for keys handled and not yet on the screen
+        self.keys_handled: list[tuple[float, float]] = []  # (sent, handled) for keys handled and not yet on the screen
 
     def press(self, key: str) -> None:
         """A key as the terminal sends it; `key_lags` gets its time to the screen."""
@@ -198,7 +201,8 @@ class MeasuredApp(OpsmonApp):
             self.frames += 1
             # The first frame after a key's handler ran shows what it did.
             now = time.perf_counter()
-            self.key_lags += [now - sent for sent in self.keys_handled]
+            self.key_lags += [now - sent for sent, _ in self.keys_handled]
+            self.key_frames += [now - handled for _, handled in self.keys_handled]
             self.keys_handled.clear()
         super()._display(screen, renderable)
 
@@ -297,7 +301,9 @@ class MeasuredQueue(IncidentQueue):
     def _handled(self) -> None:
         app = self.app
         if isinstance(app, MeasuredApp) and app.keys_sent:
-            app.keys_handled.append(app.keys_sent.popleft())
+            sent, now = app.keys_sent.popleft(), time.perf_counter()
+            app.key_waits.append(now - sent)
+            app.keys_handled.append((sent, now))
 
     def action_cursor_down(self) -> None:
         super().action_cursor_down()
@@ -310,6 +316,18 @@ class MeasuredQueue(IncidentQueue):
 
 # The dashboard composes this queue instead (the bench's process only): the same widget, counting keys.
 dashboard_screen.IncidentQueue = MeasuredQueue  # type: ignore[misc]
+
+
+async def stalls(until: asyncio.Future[Any], busy: list[tuple[float, float]]) -> None:
+    """The event loop's busy stretches: a wake-up every 5 ms that came late by more than
+    10 ms records (wall ms, CPU ms) of the gap. CPU time is the client's own cost, whatever
+    else the machine runs; wall time is what a key waited."""
+    while not until.done():
+        wall, cpu = time.perf_counter(), time.process_time()
+        await asyncio.sleep(0.005)
+        late = time.perf_counter() - wall
+        if late > 0.015:
+            busy.append((late * 1000, (time.process_time() - cpu) * 1000))
 
 
 async def keypresses(app: MeasuredApp, until: asyncio.Future[Any]) -> int:
@@ -352,9 +370,21 @@ async def one_night(args: argparse.Namespace, incidents: int) -> list[tuple[str,
                 # 1. a steady rate, the officer pressing j and k through it
                 app.lags.clear()
                 repaints0, frames0, seq0 = app.repaints, app.frames, app.painted_seq
+                app.key_lags.clear()
+                app.key_waits.clear()
+                app.key_frames.clear()
                 started, cpu0 = time.perf_counter(), time.process_time()
                 feeding = asyncio.ensure_future(feed(url, feeders, rate=args.rate, seconds=args.seconds, tag="steady"))
+                profile = cProfile.Profile() if args.profile and incidents == max(args.incidents, 0) else None
+                if profile is not None:
+                    profile.enable()
+                busy_stretches: list[tuple[float, float]] = []
+                watching = asyncio.ensure_future(stalls(feeding, busy_stretches))
                 pressed = await keypresses(app, feeding)
+                await watching
+                if profile is not None:
+                    profile.disable()
+                    profile.dump_stats(args.profile)
                 sent = feeding.result()
                 fed = time.perf_counter() - started
                 busy = (time.process_time() - cpu0) / fed  # the client's CPU over the feed: its own cost, whatever else runs
@@ -369,7 +399,18 @@ async def one_night(args: argparse.Namespace, incidents: int) -> list[tuple[str,
                         "steady: keypresses (j/k), to the frame showing the cursor moved: count, p50 / p99 / max (ms)",
                         f"{len(keys)} of {pressed}, " + " / ".join(f"{percentile(keys, p) * 1000:.0f}" for p in (50, 99, 100)),
                     ),
+                    (
+                        "steady: of which key sent to its handler done / handler done to the frame, p50 / p99 (ms)",
+                        " / ".join(f"{percentile(part, p) * 1000:.0f}" for part in (app.key_waits, app.key_frames) for p in (50, 99)),
+                    ),
                     ("steady: the client's CPU while fed (share of one core)", f"{busy:.0%}"),
+                    (
+                        "steady: event loop busy stretches over 15 ms: count, wall p50 / max, CPU p50 / p90 / max (ms)",
+                        f"{len(busy_stretches)}, "
+                        + " / ".join(f"{percentile([w for w, _ in busy_stretches], p):.0f}" for p in (50, 100))
+                        + ", "
+                        + " / ".join(f"{percentile([c for _, c in busy_stretches], p):.0f}" for p in (50, 90, 100)),
+                    ),
                     ("steady: repaints (coalesced redraws)", f"{app.repaints - repaints0} ({(app.repaints - repaints0) / took:.1f}/s)"),
                     ("steady: frames composed", f"{app.frames - frames0}"),
                     ("steady: event lag p50 / p95 / p99 / max (ms)", " / ".join(f"{percentile(lags, p) * 1000:.0f}" for p in (50, 95, 99, 100))),
@@ -432,6 +473,7 @@ async def main() -> None:
         "--incidents", type=int, default=50_000, help="the full night holds this many incidents (bench/night.py's night); 0: the empty night only"
     )
     parser.add_argument("--smoke", action="store_true", help="the whole path at a load small enough for a few seconds (CI; its timings mean nothing)")
+    parser.add_argument("--profile", default="", help="write cProfile stats of the client over the steady feed of the largest night to this file")
     parser.add_argument("--one-night", type=int, default=None, help=argparse.SUPPRESS)  # a child: one night's rows as JSON
     args = parser.parse_args()
     if args.smoke:
@@ -454,6 +496,9 @@ async def main() -> None:
             str(args.seconds),
             "--burst",
             str(args.burst),
+            "--incidents",
+            str(args.incidents),
+            *(["--profile", args.profile] if args.profile else []),
         ]
         child = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE)
         out, _ = await child.communicate()

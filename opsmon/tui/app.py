@@ -67,6 +67,7 @@ from opsmon.tui.screens.regency import RegencyScreen
 from opsmon.tui.screens.sitrep import SitrepScreen
 from opsmon.tui.widgets.notices import NoticeBoard
 
+FREEZE_ARRIVALS = 2_000  # a paged snapshot's incidents kept out of full collections this many at a time
 FLUSH_SECONDS = 0.1  # at most ten repaints a second, however many events arrive
 RECENT_EVENTS = 500
 ALERT_REPEAT_SECONDS = 30.0  # the same incident again this soon (a fast replay): no second alarm
@@ -173,6 +174,8 @@ class OpsmonApp(Scoped, App[int]):
         self.redraws = 0  # ctrl+l
         self.events_seen = 0
         self._dirty = True
+        self._unfrozen = 0  # incidents the pages brought since the last gc.freeze (_on_synced)
+        self._notices_pending = False  # a notice said, the notice line not yet told (say)
         self.backoff = Backoff()  # capped at 30 s: the wall retries forever, never faster than that
         self._preset: tuple[Welcome, State] | None = None
         self.dashboard: DashboardScreen
@@ -401,7 +404,17 @@ class OpsmonApp(Scoped, App[int]):
             # second while the officer types). They are freed by reference count when replaced
             # (what is frozen is never collected as a cycle: a reconnect's snapshot is rare).
             gc.freeze()
+            self._unfrozen = 0
         self.changes.touched(message.arrived)
+        self._unfrozen += len(message.arrived)
+        if self._unfrozen >= FREEZE_ARRIVALS:
+            # A paged snapshot's pages are the night's incidents too: out of the collector's
+            # full passes as the snapshot is (each a pause of 50-90 ms while the pages come,
+            # several a second otherwise). A young collection first, so that what is frozen
+            # is what lives.
+            self._unfrozen = 0
+            gc.collect(1)
+            gc.freeze()
         for event in message.events or ():
             self.changes.touched(touches(event))
             if isinstance(event.data, ExerciseClockChanged) and self.welcome is not None and self.welcome.exercise is not None:
@@ -584,6 +597,16 @@ class OpsmonApp(Scoped, App[int]):
         level = "error" if error else "warning" if warning else "information"
         seconds = timeout if timeout is not None else (10 if error else 5)
         self.board.add(text, level=level, timeout=seconds, now=time.monotonic(), key=replacing, group=group, incident=incident)
+        if not self._notices_pending:
+            # Once for all the notices said before the app's queue comes round to it: a flood
+            # of alerts draws the notice line once a turn, not once an alert (each a pass over
+            # every notice standing). Not with the repaint: a notice line that changes its
+            # height lays the screen out, and a repaint's frame with it would be the longest.
+            self._notices_pending = True
+            self.call_later(self._notices_said)
+
+    def _notices_said(self) -> None:
+        self._notices_pending = False
         self.notice_revision += 1
 
     def notify(

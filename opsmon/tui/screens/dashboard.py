@@ -45,6 +45,7 @@ class DashboardScreen(QueueScreen):
         self._filter_shown: tuple[object, ...] | None = None
         self._title_shown: str | None = None
         self._panel_turn = 0
+        self._queue_pending = False  # the queue's half of a repaint is waiting its turn (refresh_view)
         self.ready = False
 
     def compose(self) -> ComposeResult:
@@ -197,6 +198,22 @@ class DashboardScreen(QueueScreen):
             if charts.display:
                 charts.show(app.night(), lookup, app.tr, app.tz)
             return
+        if not self._queue_pending:
+            # The queue on the next turn of this screen's queue, not in this one: folding the
+            # changes into its rows is most of a repaint while a paged snapshot's pages arrive
+            # (tens of ms), and a key pressed meanwhile is handled between the two halves.
+            self._queue_pending = True
+            self.call_later(self._show_queue)
+
+    def _show_queue(self) -> None:
+        self._queue_pending = False
+        if not self.is_attached:
+            return  # the app is going
+        app = self.opsmon
+        lookup, state, now = app.lookup, app.state, app.now()
+        if lookup is None or app.is_wall:
+            return
+        stale = not app.online
         shown = self.rows.update(state, app.changes, lookup, self.filter, now, app.ground)
         self.marked -= {i for i in self.marked if i not in shown or shown.seen[i].status == "resolved"}
         table = self.query_one(IncidentQueue)

@@ -13,12 +13,13 @@ from __future__ import annotations
 from rich.color import Color
 from rich.style import Style
 from rich.text import Text
-from textual.app import RenderResult
+from textual.strip import Strip
 from textual.widget import Widget
 
 from opsmon.core.geo import Grid, ProvinceShape
 from opsmon.core.i18n import Translator
 from opsmon.core.view import CONDITIONS, RegencySummary
+from opsmon.tui.widgets.lines import TextStrips, text_strips
 from opsmon.tui.widgets.regency import digit_for
 
 # Interior fill per condition, worst first: darker means worse, with or without colour.
@@ -52,14 +53,30 @@ class ProvinceMap(Widget):
         self.focused_code: str | None = None
         self._drawn: tuple[object, Text] | None = None
         self.draws = 0  # how often the text was rebuilt (tests read it)
+        # Its strips for the last few sizes: a notice line coming and going moves the map's
+        # height between two, and each layout would otherwise draw the whole map again.
+        self._strips = TextStrips(keep=4)
+        self._revision = 0  # what it shows: bumped when a condition, the language or the focus moves
 
     def show(self, summaries: list[RegencySummary], tr: Translator, focused: str | None = None) -> None:
         before = (tuple((s.code, s.condition) for s in self.summaries), self.tr.lang, self.focused_code)
         self.summaries, self.tr, self.focused_code = summaries, tr, focused
         if before != (tuple((s.code, s.condition) for s in summaries), tr.lang, focused):
+            self._revision += 1
             self.refresh()
 
-    def render(self) -> RenderResult:
+    def render_line(self, y: int) -> Strip:
+        """The Line API: the drawing's strips, kept per size and what it shows."""
+        width, height = self.content_size
+        base = self.visual_style.rich_style
+        strips = self._strips.get((self._revision, width, height, base), lambda: text_strips(self.app.console, self.render(), width, height, base))
+        return strips[y] if 0 <= y < len(strips) else Strip.blank(width, base)
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strips.clear()  # a theme or class moved: the hues and styles with it
+
+    def render(self) -> Text:
         width, height = self.content_size.width, self.content_size.height
         key = (width, height, tuple((s.code, s.index, s.short, s.condition) for s in self.summaries), self.tr.lang, self.focused_code)
         if self._drawn is not None and self._drawn[0] == key:

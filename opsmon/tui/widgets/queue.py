@@ -343,8 +343,11 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
         self._header = None
 
     def on_resize(self) -> None:
-        self._lines.clear()
-        self._header = None
+        if self._drawn_for is None or self._drawn_for[1] != self.size.width:
+            # A new width: new columns. A new height alone (a notice line coming or going)
+            # keeps the rows drawn: the rows newly on screen are drawn as they come.
+            self._lines.clear()
+            self._header = None
         self._signature = None
         if self._view_context is not None:
             self._widths = column_widths(self.size.width, self._natural())

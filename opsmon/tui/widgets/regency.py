@@ -6,8 +6,9 @@ from datetime import datetime
 
 from rich.style import Style
 from rich.text import Text
-from textual.app import RenderResult
 from textual.containers import Grid
+from textual.geometry import Region
+from textual.strip import Strip
 from textual.widget import Widget
 
 from opsmon.core.i18n import Translator
@@ -15,6 +16,7 @@ from opsmon.core.text import for_terminal
 from opsmon.core.view import SEVERITIES, Lookup, RegencySummary, regency_stages
 from opsmon.core.view import age as age_of
 from opsmon.tui.widgets.bars import bar, fit
+from opsmon.tui.widgets.lines import TextStrips, text_strips
 
 
 def digit_for(index: int) -> str:
@@ -45,7 +47,12 @@ class DrawBudget:
 
 class RegencyPanel(Widget):
     """Short name, current stage with progress, open incidents by severity,
-    oldest unacknowledged age, and marks in words for what is late."""
+    oldest unacknowledged age, and marks in words for what is late.
+
+    On Textual's Line API: its lines are drawn once per change (`show` says when) and size,
+    as strips kept (opsmon.tui.widgets.lines), so a repaint or a layout of the dashboard
+    that changes nothing it says draws nothing of it again; its component styles are read
+    once per style change, not once per drawing."""
 
     DEFAULT_CSS = """
     RegencyPanel { height: 2; }
@@ -65,6 +72,9 @@ class RegencyPanel(Widget):
         self._seen: tuple[object, ...] | None = None
         self._alarm: tuple[object, ...] | None = None
         self.wall = False  # the wall has no keys: no focus digits
+        self._version = 0  # bumped by `show` when what it says changed
+        self._strips = TextStrips(keep=2)
+        self._styles: dict[str, Style] = {}
 
     def show(
         self,
@@ -93,20 +103,52 @@ class RegencyPanel(Widget):
         self.summary, self.lookup, self.tr, self.now = summary, lookup, tr, now
         self.stage_rows = stage_rows or {}
         self.wall = wall
+        classes = self.classes
         self.set_class(summary.overdue > 0 and not outside, "-overdue")
         self.set_class(summary.critical_unacked > 0 and not outside, "-critical")
         self.set_class(focused, "-focused")
         self.set_class(stale, "-stale")
         self.set_class(outside, "-outside")  # not the officer's focus: shown, quiet
-        self.refresh()
+        self._version += 1
+        self._redraw(classes_moved=classes != self.classes)
         return True
+
+    def _redraw(self, *, classes_moved: bool) -> None:
+        """Only the lines whose drawing changed (a count moves one line of four): each line
+        refreshed goes through Textual's border, padding and compositor again, about as
+        much as drawing it. A new class (its colours, its border) or size: all of it."""
+        width, height = self.content_size
+        base = self.visual_style.rich_style
+        before = self._strips.peek((self._version - 1, width, height, base))
+        if classes_moved or before is None or not self.is_mounted:
+            self.refresh()
+            return
+        after = self._strips.get((self._version, width, height, base), lambda: text_strips(self.app.console, self.render(), width, height, base))
+        moved = [y for y in range(max(len(before), len(after))) if y >= len(before) or y >= len(after) or before[y] != after[y]]
+        if moved:
+            self.refresh(*(Region(0, y, width, 1) for y in moved))
+
+    def render_line(self, y: int) -> Strip:
+        """The Line API: this drawing's strips (what it says, its size and base style)."""
+        width, height = self.content_size
+        base = self.visual_style.rich_style
+        strips = self._strips.get((self._version, width, height, base), lambda: text_strips(self.app.console, self.render(), width, height, base))
+        return strips[y] if 0 <= y < len(strips) else Strip.blank(width, base)
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles.clear()  # a class or the theme moved: its styles are read again
+        self._strips.clear()
 
     def _style(self, name: str) -> Style:
         if name == "alert" and self.has_class("-outside"):
             name = "quiet"  # another officer's ground: said in words, not shouted
-        return self.get_component_rich_style(f"panel--{name}", partial=True)
+        style = self._styles.get(name)
+        if style is None:
+            style = self._styles[name] = self.get_component_rich_style(f"panel--{name}", partial=True)
+        return style
 
-    def render(self) -> RenderResult:
+    def render(self) -> Text:
         summary, lookup = self.summary, self.lookup
         width = max(8, self.content_size.width)
         height = max(1, self.content_size.height)
