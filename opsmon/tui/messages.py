@@ -3,7 +3,6 @@ and the `Bridge` that turns the Connection's Listener callbacks into them."""
 
 from __future__ import annotations
 
-import gc
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -89,10 +88,6 @@ class Bridge:
 
     def synced(self, state: State, events: list[Event] | None, arrived: list[int] | None = None) -> None:
         self.app.post_message(Synced(state, events, arrived))
-
-    def paged(self, paging: object) -> None:
-        # Every page of the night is in: set aside from the collector's full passes, as a snapshot is (app._on_synced).
-        gc.freeze()
 
     def disconnected(self, since: datetime, reason: str) -> None:
         failure = self.app.connection.failure if self.app.connection is not None else None
