@@ -260,6 +260,74 @@ async def test_a_ticks_deadline_counts_from_when_its_first_command_was_read(tmp_
         hub.flush()
 
 
+async def _held(hub: Any) -> None:
+    while not hub._held:
+        await asyncio.sleep(0.001)
+
+
+async def test_a_tick_due_during_a_commit_waits_for_it_and_carries_its_events(tmp_path: Path) -> None:
+    """The writer tells the hub a commit is in flight (committing) and when it is over,
+    its events published (committed); a tick that falls due in between waits for it,
+    so those events ride this tick, not the next. A commit that ends with no events
+    (it failed) lets the held tick go with what it had."""
+    config = _config(commands_per_second=10_000.0, token_commands_per_second=10_000.0)
+    async with running_server(tmp_path, config=config) as running:
+        hub = running.server.hub
+        calls: list[str] = []
+        plain = hub.committing, hub.publish, hub.committed
+
+        def committing() -> None:
+            calls.append("committing")
+            plain[0]()
+
+        def publish(events: list[bytes], received: float | None = None) -> None:
+            calls.append("publish")
+            plain[1](events, received)
+
+        def committed() -> None:
+            calls.append("committed")
+            plain[2]()
+
+        hub.committing, hub.publish, hub.committed = committing, publish, committed  # type: ignore[method-assign]
+        viewer = await Peer.open(running, running.tokens["wall"])
+        officer = await Peer.open(running, running.tokens["officer"])
+        for n in range(3):
+            await officer.send(_report(n) | {"id": f"c{n}"})
+        await viewer.wait_events(3, timeout=10)
+        # Every commit with events is bracketed: its events are published before it is over.
+        text = " ".join(calls)
+        assert text.count("committing publish committed") == text.count("committing") >= 1
+        assert set(text.replace("committing publish committed", "").split()) <= {"committed"}  # and writes with no events
+        hub.committing, hub.publish, hub.committed = plain  # type: ignore[method-assign]
+        await officer.close()
+        await viewer.close()
+
+        raw = await _raw(running.url, running.tokens["wall"])
+        hub.max_delay, hub.hold = 0.001, 60.0  # the tick falls due at once; the hold outlasts any machine
+        ticks = hub.ticks
+        hub.committing()
+        hub.publish([b'{"type":"event","seq":4}'])  # another commit's, waiting for its tick
+        await asyncio.wait_for(_held(hub), 10)  # the tick fell due and holds for the commit
+        assert hub.ticks == ticks
+        hub.publish([b'{"type":"event","seq":5}'])
+        hub.committed()
+        frame = json.loads(await asyncio.wait_for(raw.recv(), 10))
+        assert [e["seq"] for e in flatten(frame)] == [4, 5]  # one tick: the commit's event rode it
+        assert hub.ticks == ticks + 1
+        # A commit that ends with nothing published: the held tick goes with what it had.
+        hub.committing()
+        hub.publish([b'{"type":"event","seq":6}'])
+        await asyncio.wait_for(_held(hub), 10)
+        hub.committed()
+        frame = json.loads(await asyncio.wait_for(raw.recv(), 10))
+        assert [e["seq"] for e in flatten(frame)] == [6]
+        # No commit in flight: the tick does not hold.
+        hub.publish([b'{"type":"event","seq":7}'])
+        frame = json.loads(await asyncio.wait_for(raw.recv(), 10))
+        assert [e["seq"] for e in flatten(frame)] == [7] and not hub._held
+        await raw.close()
+
+
 # --- compression ----------------------------------------------------------------------------------
 
 
