@@ -290,6 +290,7 @@ class Hub:
         self.subscribers: dict[ServerConnection, Subscriber] = {}
         self.dropped_slow = 0
         self.ticks = 0  # flushes: each writes the tick's frames to every viewer
+        self.held = 0  # ticks that fell due during a commit and waited for it
         self.max_delay = max_delay
         self.spacing = FLUSH_SPACING
         self.slice = FLUSH_SLICE
@@ -390,6 +391,7 @@ class Hub:
         self._flush = None
         if self._inflight and not self._held and self.hold > 0:
             self._held = True
+            self.held += 1
             loop = asyncio.get_running_loop()
             self._flush = loop.call_at(loop.time() + self.hold, self.flush)
             return

@@ -304,7 +304,7 @@ async def test_a_tick_due_during_a_commit_waits_for_it_and_carries_its_events(tm
 
         raw = await _raw(running.url, running.tokens["wall"])
         hub.max_delay, hub.hold = 0.001, 60.0  # the tick falls due at once; the hold outlasts any machine
-        ticks = hub.ticks
+        ticks, hub.held = hub.ticks, 0
         hub.committing()
         hub.publish([b'{"type":"event","seq":4}'])  # another commit's, waiting for its tick
         await asyncio.wait_for(_held(hub), 10)  # the tick fell due and holds for the commit
@@ -313,7 +313,7 @@ async def test_a_tick_due_during_a_commit_waits_for_it_and_carries_its_events(tm
         hub.committed()
         frame = json.loads(await asyncio.wait_for(raw.recv(), 10))
         assert [e["seq"] for e in flatten(frame)] == [4, 5]  # one tick: the commit's event rode it
-        assert hub.ticks == ticks + 1
+        assert hub.ticks == ticks + 1 and hub.held == 1
         # A commit that ends with nothing published: the held tick goes with what it had.
         hub.committing()
         hub.publish([b'{"type":"event","seq":6}'])
