@@ -311,7 +311,6 @@ class Hub:
         self.hold = COMMIT_HOLD
         self._inflight = False  # a commit is under way: its events are on their way here
         self._held = False  # the planned flush fell due during it and waits for it
-        self._due_at = 0.0  # when the planned flush falls due (loop time)
 
     def __len__(self) -> int:
         return len(self.subscribers)
@@ -366,12 +365,6 @@ class Hub:
         now = loop.time()
         at = min(max(now, self._last_end + self.spacing * self._last_cost), self._first_at + self.max_delay)
         self._flush = loop.call_soon(self._due) if at <= now else loop.call_at(at, self._due)
-        self._due_at = max(at, now)
-
-    def next_tick(self) -> float | None:
-        """When (loop time) the planned tick falls due; None if none is planned (nothing
-        waiting, or a flush being written plans the next when it is done)."""
-        return self._due_at if self._flush is not None else None
 
     def committing(self) -> None:
         """Events are being committed: a tick that falls due now waits (COMMIT_HOLD at

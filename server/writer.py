@@ -535,7 +535,7 @@ class Writer:
                 # carries: a moment's wait lets the next ones share it. Not after a quiet spell, and
                 # not for one client sending a command at a time (nobody else would join it).
                 busy = time.monotonic() - last_taken < BUSY_WAITS * wait
-                if busy and (last_size > 1 or self.inbox.next_owner() is not last_owner) and not self._tick_within(wait):
+                if busy and (last_size > 1 or self.inbox.next_owner() is not last_owner):
                     await asyncio.sleep(wait)
             last_taken = time.monotonic()
             batch = await self.inbox.take(WRITE_BATCH_MAX, lambda item: isinstance(item.command, _READS))
@@ -558,12 +558,6 @@ class Writer:
                         self.unavailable(batch, exc)
             finally:
                 self.inbox.done(batch)
-
-    def _tick_within(self, wait: float) -> bool:
-        """A tick falls due within `wait`: the writer commits now rather than gather, so
-        what it has rides that tick (which waits for the commit), not the next."""
-        due = self.server.hub.next_tick()
-        return due is not None and due - asyncio.get_running_loop().time() <= wait
 
     async def write(self, batch: Sequence[_Pending | Decision], *, planner: Planner | None = None) -> list[Event]:
         """`_write`, and the hub told when its commit is over (its events published,
