@@ -221,7 +221,7 @@ def gc_figures(port: int) -> tuple[float, float, float, float, float, float] | N
             body = response.read().decode()
     except OSError:
         return None
-    seconds = full = longest = events = commits = ticks = held = 0.0
+    seconds = full = longest = events = commits = ticks = 0.0
     found = False
     for line in body.splitlines():
         if line.startswith("opsmon_events_total "):
@@ -230,8 +230,6 @@ def gc_figures(port: int) -> tuple[float, float, float, float, float, float] | N
             commits = float(line.rsplit(" ", 1)[1])
         elif line.startswith("opsmon_broadcast_ticks_total "):
             ticks = float(line.rsplit(" ", 1)[1])
-        elif line.startswith("opsmon_broadcast_ticks_held_total "):
-            held = float(line.rsplit(" ", 1)[1])
         if line.startswith("opsmon_gc_pause_seconds_total{"):
             seconds += float(line.rsplit(" ", 1)[1])
             found = True
@@ -239,7 +237,7 @@ def gc_figures(port: int) -> tuple[float, float, float, float, float, float] | N
             full = float(line.rsplit(" ", 1)[1])
         elif line.startswith("opsmon_gc_pause_longest_seconds{"):
             longest = max(longest, float(line.rsplit(" ", 1)[1]))
-    return (seconds, full, longest, events, commits, ticks, held) if found else None
+    return (seconds, full, longest, events, commits, ticks) if found else None
 
 
 @dataclass
@@ -401,7 +399,6 @@ async def load(args: argparse.Namespace) -> dict[str, Any]:
         # Events a group commit (a disk sync each) and fan-out ticks in the load's time (opsmon only).
         "per_commit": None if gc_after is None or gc_before is None else (gc_after[3] - gc_before[3]) / max(1.0, gc_after[4] - gc_before[4]),
         "ticks": None if gc_after is None or gc_before is None else gc_after[5] - gc_before[5],
-        "held": None if gc_after is None or gc_before is None else gc_after[6] - gc_before[6],
     }
     for task in (*listeners, *readers, sweeping):
         task.cancel()
@@ -515,7 +512,7 @@ def row(name: str, r: dict[str, Any]) -> str:
 def _commits(r: dict[str, Any]) -> str:
     if r.get("per_commit") is None:
         return "-"
-    return f"{r['per_commit']:.2f}, {r['ticks']:.0f} ticks ({r['held']:.0f} held for a commit)"
+    return f"{r['per_commit']:.2f}, {r['ticks']:.0f} ticks"
 
 
 def _gc(r: dict[str, Any]) -> str:

@@ -85,10 +85,6 @@ FLUSH_SPACING = 8.0
 # 1 ms (about 100 viewers) halved the answer p99 at 5,000 viewers but put the delivery
 # p99 at 1,000 viewers from 1.0x to 1.2x-1.3x the floor's (2026-12-07, branch fanout3).
 FLUSH_SLICE = 500
-# A tick that falls due while a commit is in flight (between `committing` and
-# `committed`) waits for it this long at most, so the events of that commit go out
-# with this tick rather than a whole `max_delay` later with the next.
-COMMIT_HOLD = 0.005
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,7 +286,6 @@ class Hub:
         self.subscribers: dict[ServerConnection, Subscriber] = {}
         self.dropped_slow = 0
         self.ticks = 0  # flushes: each writes the tick's frames to every viewer
-        self.held = 0  # ticks that fell due during a commit and waited for it
         self.max_delay = max_delay
         self.spacing = FLUSH_SPACING
         self.slice = FLUSH_SLICE
@@ -308,9 +303,6 @@ class Hub:
         self._next = 0
         self._cost = 0.0
         self._slice: asyncio.Handle | None = None
-        self.hold = COMMIT_HOLD
-        self._inflight = False  # a commit is under way: its events are on their way here
-        self._held = False  # the planned flush fell due during it and waits for it
 
     def __len__(self) -> int:
         return len(self.subscribers)
@@ -364,31 +356,7 @@ class Hub:
         loop = asyncio.get_running_loop()
         now = loop.time()
         at = min(max(now, self._last_end + self.spacing * self._last_cost), self._first_at + self.max_delay)
-        self._flush = loop.call_soon(self._due) if at <= now else loop.call_at(at, self._due)
-
-    def committing(self) -> None:
-        """Events are being committed: a tick that falls due now waits (COMMIT_HOLD at
-        most) for `committed`, so they ride it."""
-        self._inflight = True
-
-    def committed(self) -> None:
-        """The commit is done and its events (if any) published: a tick held for it goes now."""
-        self._inflight = False
-        if self._held and self._flush is not None:
-            self._flush.cancel()
-            self._flush = asyncio.get_running_loop().call_soon(self.flush)
-
-    def _due(self) -> None:
-        """The planned flush's time: it runs now, unless a commit is in flight, when
-        it waits for that commit (COMMIT_HOLD at most, once)."""
-        self._flush = None
-        if self._inflight and not self._held and self.hold > 0:
-            self._held = True
-            self.held += 1
-            loop = asyncio.get_running_loop()
-            self._flush = loop.call_at(loop.time() + self.hold, self.flush)
-            return
-        self.flush()
+        self._flush = loop.call_soon(self.flush) if at <= now else loop.call_at(at, self.flush)
 
     def connected_names(self) -> set[str]:
         """The token names connected now."""
@@ -411,7 +379,6 @@ class Hub:
         if self._flush is not None:
             self._flush.cancel()
             self._flush = None
-        self._held = False
         self._finish()
         if not self._pending:
             return

@@ -132,9 +132,6 @@ class _Collector(Collector):
         )
         yield _counter("opsmon_slow_clients_dropped", "Clients dropped for falling too far behind.", server.hub.dropped_slow)
         yield _counter("opsmon_broadcast_ticks", "Ticks of fan-out: each one frame (or a few) written to every viewer.", server.hub.ticks)
-        yield _counter(
-            "opsmon_broadcast_ticks_held", "Ticks that fell due during a commit and waited for it (a few ms at most) to carry its events.", server.hub.held
-        )
         yield _gauge("opsmon_head_seq", "Sequence number of the newest event.", server.state.seq)
         epoch = GaugeMetricFamily("opsmon_epoch_info", "The epoch (which night's log) this server serves.", labels=["epoch"])
         epoch.add_metric([server.store.epoch], 1)

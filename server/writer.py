@@ -560,14 +560,6 @@ class Writer:
                 self.inbox.done(batch)
 
     async def write(self, batch: Sequence[_Pending | Decision], *, planner: Planner | None = None) -> list[Event]:
-        """`_write`, and the hub told when its commit is over (its events published,
-        or none): a tick that fell due during the commit waits for it (server.hub)."""
-        try:
-            return await self._write(batch, planner=planner)
-        finally:
-            self.server.hub.committed()
-
-    async def _write(self, batch: Sequence[_Pending | Decision], *, planner: Planner | None = None) -> list[Event]:
         """Decide, number, commit, then answer and broadcast; returns the events
         committed (none if the batch was not saved: its commands are told so).
         Call with the lock held.
@@ -671,7 +663,6 @@ class Writer:
                         replies.append((pending.connection, frame, pending.kind, "ok", pending.started, None))
                         audits.append((pending, "ok", event.seq, Result(id=pending.command.id, ok=True, seq=event.seq, incident=decision.incident)))
                 if events:
-                    self.server.hub.committing()  # a tick falling due now waits for these events
                     await pending_batch.commit(
                         WriteBatch(
                             events,
