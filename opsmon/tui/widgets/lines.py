@@ -21,6 +21,7 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.strip import Strip
+from textual.widget import Widget
 
 # Every segment carries a style: Textual's monochrome filter (NO_COLOR) reads `.color` from each.
 PLAIN = Style()
@@ -75,6 +76,18 @@ class TextStrips:
         else:
             self._drawn.move_to_end(key)
         return strips
+
+    def drawing(self, widget: Widget, version: int, render: Callable[[], Text]) -> list[Strip]:
+        """`widget`'s strips for `version` of what it says, at its size and base style
+        (drawn by `render` if not kept)."""
+        width, height = widget.content_size
+        base = widget.visual_style.rich_style
+        return self.get((version, width, height, base), lambda: text_strips(widget.app.console, render(), width, height, base))
+
+    def line(self, widget: Widget, version: int, render: Callable[[], Text], y: int) -> Strip:
+        """The Line API's `render_line` for `widget`: line `y` of its drawing, or a blank one."""
+        strips = self.drawing(widget, version, render)
+        return strips[y] if 0 <= y < len(strips) else Strip.blank(widget.content_size.width, widget.visual_style.rich_style)
 
     def peek(self, key: Hashable) -> list[Strip] | None:
         """The strips kept for `key`, if any (not drawn here)."""

@@ -19,7 +19,7 @@ from textual.widget import Widget
 from opsmon.core.geo import Grid, ProvinceShape
 from opsmon.core.i18n import Translator
 from opsmon.core.view import CONDITIONS, RegencySummary
-from opsmon.tui.widgets.lines import TextStrips, text_strips
+from opsmon.tui.widgets.lines import TextStrips
 from opsmon.tui.widgets.regency import digit_for
 
 # Interior fill per condition, worst first: darker means worse, with or without colour.
@@ -67,10 +67,7 @@ class ProvinceMap(Widget):
 
     def render_line(self, y: int) -> Strip:
         """The Line API: the drawing's strips, kept per size and what it shows."""
-        width, height = self.content_size
-        base = self.visual_style.rich_style
-        strips = self._strips.get((self._revision, width, height, base), lambda: text_strips(self.app.console, self.render(), width, height, base))
-        return strips[y] if 0 <= y < len(strips) else Strip.blank(width, base)
+        return self._strips.line(self, self._revision, self.render, y)
 
     def notify_style_update(self) -> None:
         super().notify_style_update()

@@ -16,7 +16,7 @@ from opsmon.core.text import for_terminal
 from opsmon.core.view import SEVERITIES, Lookup, RegencySummary, regency_stages
 from opsmon.core.view import age as age_of
 from opsmon.tui.widgets.bars import bar, fit
-from opsmon.tui.widgets.lines import TextStrips, text_strips
+from opsmon.tui.widgets.lines import TextStrips
 
 
 def digit_for(index: int) -> str:
@@ -123,17 +123,14 @@ class RegencyPanel(Widget):
         if classes_moved or before is None or not self.is_mounted:
             self.refresh()
             return
-        after = self._strips.get((self._version, width, height, base), lambda: text_strips(self.app.console, self.render(), width, height, base))
+        after = self._strips.drawing(self, self._version, self.render)
         moved = [y for y in range(max(len(before), len(after))) if y >= len(before) or y >= len(after) or before[y] != after[y]]
         if moved:
             self.refresh(*(Region(0, y, width, 1) for y in moved))
 
     def render_line(self, y: int) -> Strip:
         """The Line API: this drawing's strips (what it says, its size and base style)."""
-        width, height = self.content_size
-        base = self.visual_style.rich_style
-        strips = self._strips.get((self._version, width, height, base), lambda: text_strips(self.app.console, self.render(), width, height, base))
-        return strips[y] if 0 <= y < len(strips) else Strip.blank(width, base)
+        return self._strips.line(self, self._version, self.render, y)
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
