@@ -180,3 +180,20 @@ async def test_a_fast_forwarded_exercise_sums_its_alerts_up_in_one_line(tmp_path
             await field.command("report", incident=CRITICAL)
             await until(pilot, lambda: any("KRITIS baru #1" in notice for notice in app.notices))
             await field.close()
+
+
+async def test_at_80_columns_an_exercise_s_long_name_gives_way_before_the_unacknowledged_count(tmp_path: Path) -> None:
+    # Seen on the demo at 80x24: "LATIHAN: Demo rekap (x720)" and five-digit TPS counts cut the
+    # header to "Blm-ack…", the count a duty officer reads first. The name gives way, LATIHAN never.
+    async with exercise_server(tmp_path, speed=720, name="Simulasi Rekapitulasi Kalimantan Selatan Gelombang Kedua") as (server, base):
+        officer = await Peer.open(server, server.tokens["officer"])
+        assert (await officer.command("report", incident=CRITICAL))["ok"]
+        wide = "LATIHAN: Simulasi Rekapitulasi Kalimantan Selatan Gelombang Kedua (x720)"
+        for size, says, unacked in (((80, 24), "LATIHAN (x720)", "Blm-ack 1"), ((200, 40), wide, "belum di-ack 1")):
+            app = OpsmonApp(url=server.url, token=server.tokens["officer"], clock=base)
+            async with app.run_test(size=size) as pilot:
+                await until(pilot, lambda app=app: app.state is not None and len(app.state.incidents) == 1)
+                await settle(pilot)
+                header = screen_lines(app)[0]
+                assert says in header and unacked in header, header
+        await officer.close()

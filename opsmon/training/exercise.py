@@ -60,13 +60,15 @@ def moved(info: ExerciseInfo, state: str, at: str) -> ExerciseInfo:
     return msgspec.structs.replace(info, state=state, now=at)
 
 
-def banner(info: ExerciseInfo, lang: str) -> str:
-    """The line every screen shows while an exercise runs (the caller makes it safe for a terminal)."""
+def banner(info: ExerciseInfo, lang: str, *, short: bool = False) -> str:
+    """The line every screen shows while an exercise runs (the caller makes it safe for a
+    terminal); `short`: without the exercise's name, for a header with no room for it."""
     key = "en" if lang == "en" else "id"
     word = BANNER[key]
     how = [f"x{info.speed:g}"] + ([REAL_DEADLINES[key]] if info.deadlines == "real" else [])
     state = f" {STATE_WORDS[info.state][key]}" if info.state in STATE_WORDS else ""
-    return f"{word}: {info.name} ({', '.join(how)}){state}"
+    name = "" if short else f": {info.name}"
+    return f"{word}{name} ({', '.join(how)}){state}"
 
 
 def absent_line(roster: RosterInfo | None, lang: str) -> str:

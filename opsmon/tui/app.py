@@ -236,8 +236,12 @@ class OpsmonApp(Scoped, App[int]):
     @property
     def exercise_banner(self) -> str:
         """LATIHAN/EXERCISE and the exercise's name while the server runs one, else ""."""
+        return self.exercise_words()
+
+    def exercise_words(self, *, short: bool = False) -> str:
+        """The exercise banner (`short`: without the exercise's name), or "" on a real night."""
         info = self.welcome.exercise if self.welcome is not None else None
-        return for_terminal(exercise_banner(info, self.lang)) if info is not None else ""
+        return for_terminal(exercise_banner(info, self.lang, short=short)) if info is not None else ""
 
     @property
     def absent_text(self) -> str:

@@ -54,10 +54,11 @@ class HeaderBar(Widget):
 
     def render(self) -> RenderResult:
         """Who is signed in and the clock always; the totals give way, least needed first
-        (the kecamatan count, then a quiet province stage, then the open count), so that
-        at 80 columns nothing is cut to "Terbu…"."""
+        (the kecamatan count, then a quiet province stage, then the open count, then an
+        exercise's name, never its LATIHAN), so that at 80 columns nothing is cut to
+        "Terbu…" and the unacknowledged count is never cut."""
         width = self.content_size.width
-        for drop in range(4):
+        for drop in range(5):
             left, right = self._left(width, drop), self._right(width, drop)
             if left.cell_len + right.cell_len + 1 <= width:
                 break
@@ -138,7 +139,8 @@ class HeaderBar(Widget):
         alert, strong, quiet = self._style("alert"), self._style("strong"), self._style("quiet")
         wide = width >= 130
         left = Text()
-        exercise = getattr(self.app, "exercise_banner", "")
+        words = getattr(self.app, "exercise_words", None)
+        exercise = words(short=drop >= 4) if words is not None else ""
         if exercise:
             left.append(f" {exercise} ", alert)  # on every screen with a header: never taken for a real night
             left.append(" ")
