@@ -189,7 +189,7 @@ async def test_at_80_columns_an_exercise_s_long_name_gives_way_before_the_unackn
         officer = await Peer.open(server, server.tokens["officer"])
         assert (await officer.command("report", incident=CRITICAL))["ok"]
         wide = "LATIHAN: Simulasi Rekapitulasi Kalimantan Selatan Gelombang Kedua (x720)"
-        for size, says, unacked in (((80, 24), "LATIHAN (x720)", "Blm-ack 1"), ((260, 40), wide, "belum di-ack 1")):
+        for size, says, unacked in (((80, 24), "LATIHAN (x720)", "Blm-ack 1"), ((200, 40), wide, "belum di-ack 1")):
             app = OpsmonApp(url=server.url, token=server.tokens["officer"], clock=base)
             async with app.run_test(size=size) as pilot:
                 await until(pilot, lambda app=app: app.state is not None and len(app.state.incidents) == 1)

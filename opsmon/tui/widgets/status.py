@@ -54,9 +54,9 @@ class HeaderBar(Widget):
 
     def render(self) -> RenderResult:
         """Who is signed in and the clock always; the totals give way, least needed first
-        (an exercise's name, never its LATIHAN; then the kecamatan count, a quiet province
-        stage, the open count), so that at 80 columns nothing is cut to "Terbu…" and the
-        unacknowledged count is never cut."""
+        (the kecamatan count, then a quiet province stage, then the open count, then an
+        exercise's name, never its LATIHAN), so that at 80 columns nothing is cut to
+        "Terbu…" and the unacknowledged count is never cut."""
         width = self.content_size.width
         for drop in range(5):
             left, right = self._left(width, drop), self._right(width, drop)
@@ -140,7 +140,7 @@ class HeaderBar(Widget):
         wide = width >= 130
         left = Text()
         words = getattr(self.app, "exercise_words", None)
-        exercise = words(short=drop >= 1) if words is not None else ""
+        exercise = words(short=drop >= 4) if words is not None else ""
         if exercise:
             left.append(f" {exercise} ", alert)  # on every screen with a header: never taken for a real night
             left.append(" ")
@@ -153,14 +153,14 @@ class HeaderBar(Widget):
         if totals is not None:
             short = "" if wide else "_short"
             parts = [f"{tr('header.tps' + short)} {totals.tps_counted}/{totals.tps_total}"]
-            if drop < 2:
+            if drop < 1:
                 parts.append(f"{tr('header.kecamatan' + short)} {totals.kecamatan_done}/{totals.kecamatan_total}")
-            if drop < 4:
+            if drop < 3:
                 parts.append(f"{tr('header.open' + short)} {totals.open}")
             left.append(("  " if name else "") + " · ".join(parts))
             left.append(f" · {tr('header.unacked' + short)} ")
             left.append(str(totals.unacked), alert if totals.unacked else "")
-            for stage, row, late in [] if drop >= 3 and not trouble else totals.province:
+            for stage, row, late in [] if drop >= 2 and not trouble else totals.province:
                 # The province's own plenary: once, here, never as a row per regency.
                 label = for_terminal((stage.short or stage.label).get(tr.lang)) if wide else tr("header.province_short")
                 left.append(f" · {label} ")
