@@ -125,15 +125,15 @@ async def test_the_screens_say_paused_and_their_clock_stands_still(tmp_path: Pat
         app = OpsmonApp(url=server.url, token=server.tokens["officer"], clock=base)
         async with app.run_test(size=(120, 40)) as pilot:
             await until(pilot, lambda: app.welcome is not None)
-            assert "DIJEDA" not in app.exercise_banner
+            assert "DIJEDA" not in app.exercise_words()
             trainer = await Peer.open(server, server.tokens["admin"])
             await trainer.command("exercise", action="pause")
-            await until(pilot, lambda: "DIJEDA" in app.exercise_banner)
+            await until(pilot, lambda: "DIJEDA" in app.exercise_words())
             stood = app.now()
             base.advance(seconds=120)
             assert app.now() == stood
             await trainer.command("exercise", action="resume")
-            await until(pilot, lambda: "DIJEDA" not in app.exercise_banner)
+            await until(pilot, lambda: "DIJEDA" not in app.exercise_words())
             base.advance(seconds=1)
             assert app.now() > stood
             await settle(pilot)

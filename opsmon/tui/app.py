@@ -233,13 +233,9 @@ class OpsmonApp(Scoped, App[int]):
         self.tally.follow(self.state, self.changes)
         return self.tally
 
-    @property
-    def exercise_banner(self) -> str:
-        """LATIHAN/EXERCISE and the exercise's name while the server runs one, else ""."""
-        return self.exercise_words()
-
     def exercise_words(self, *, short: bool = False) -> str:
-        """The exercise banner (`short`: without the exercise's name), or "" on a real night."""
+        """LATIHAN/EXERCISE and the exercise's name (`short`: without it) while the server
+        runs one, else ""."""
         info = self.welcome.exercise if self.welcome is not None else None
         return for_terminal(exercise_banner(info, self.lang, short=short)) if info is not None else ""
 

@@ -77,21 +77,27 @@ class TextStrips:
             self._drawn.move_to_end(key)
         return strips
 
+    @staticmethod
+    def _key(widget: Widget, version: int) -> tuple[int, int, int, Style]:
+        """What a drawing depends on: `version` of what it says, the widget's size and base style."""
+        width, height = widget.content_size
+        return (version, width, height, widget.visual_style.rich_style)
+
     def drawing(self, widget: Widget, version: int, render: Callable[[], Text]) -> list[Strip]:
         """`widget`'s strips for `version` of what it says, at its size and base style
         (drawn by `render` if not kept)."""
-        width, height = widget.content_size
-        base = widget.visual_style.rich_style
-        return self.get((version, width, height, base), lambda: text_strips(widget.app.console, render(), width, height, base))
+        key = self._key(widget, version)
+        _, width, height, base = key
+        return self.get(key, lambda: text_strips(widget.app.console, render(), width, height, base))
+
+    def kept(self, widget: Widget, version: int) -> list[Strip] | None:
+        """`widget`'s strips for `version` at its present size and base style, if kept (not drawn here)."""
+        return self._drawn.get(self._key(widget, version))
 
     def line(self, widget: Widget, version: int, render: Callable[[], Text], y: int) -> Strip:
         """The Line API's `render_line` for `widget`: line `y` of its drawing, or a blank one."""
         strips = self.drawing(widget, version, render)
         return strips[y] if 0 <= y < len(strips) else Strip.blank(widget.content_size.width, widget.visual_style.rich_style)
-
-    def peek(self, key: Hashable) -> list[Strip] | None:
-        """The strips kept for `key`, if any (not drawn here)."""
-        return self._drawn.get(key)
 
     def clear(self) -> None:
         self._drawn.clear()

@@ -117,16 +117,14 @@ class RegencyPanel(Widget):
         """Only the lines whose drawing changed (a count moves one line of four): each line
         refreshed goes through Textual's border, padding and compositor again, about as
         much as drawing it. A new class (its colours, its border) or size: all of it."""
-        width, height = self.content_size
-        base = self.visual_style.rich_style
-        before = self._strips.peek((self._version - 1, width, height, base))
+        before = self._strips.kept(self, self._version - 1)
         if classes_moved or before is None or not self.is_mounted:
             self.refresh()
             return
         after = self._strips.drawing(self, self._version, self.render)
         moved = [y for y in range(max(len(before), len(after))) if y >= len(before) or y >= len(after) or before[y] != after[y]]
         if moved:
-            self.refresh(*(Region(0, y, width, 1) for y in moved))
+            self.refresh(*(Region(0, y, self.content_size.width, 1) for y in moved))
 
     def render_line(self, y: int) -> Strip:
         """The Line API: this drawing's strips (what it says, its size and base style)."""
