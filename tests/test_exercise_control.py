@@ -5,6 +5,7 @@ websockets, the wall clock moved by hand."""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -196,4 +197,24 @@ async def test_at_80_columns_an_exercise_s_long_name_gives_way_before_the_unackn
                 await settle(pilot)
                 header = screen_lines(app)[0]
                 assert says in header and unacked in header, header
+        await officer.close()
+
+
+async def test_a_sitrep_since_a_time_of_day_reads_it_on_the_scenario_clock(tmp_path: Path) -> None:
+    """`opsmon sitrep --since 05:00` in an exercise is the scenario's 05:00: a trainer's
+    preview of the morning counted nothing (its period began on today's real date,
+    after the scenario's 'now') before it was read on the report's own clock."""
+    async with exercise_server(tmp_path, speed=60) as (server, base):
+        officer = await Peer.open(server, server.tokens["officer"])
+        base.advance(seconds=60)  # scenario 06:00 WITA, an hour after START
+        assert (await officer.command("report", incident=CRITICAL))["ok"]
+        since = await asyncio.to_thread(opsmon, "sitrep", "--format", "json", "--since", "05:00", "--url", server.url, "--token", server.tokens["officer"])
+        assert since.returncode == 0, since.stderr
+        doc = json.loads(since.stdout)
+        assert parse_ts(doc["since"]) == START  # 14 Feb 2024 05:00 WITA, not today's date
+        assert doc["incidents"]["reported"] == 1
+        # A moment after the scenario's now is refused in one line, not shown as a quiet night.
+        later = await asyncio.to_thread(opsmon, "sitrep", "--since", "2024-02-15 05:00", "--url", server.url, "--token", server.tokens["officer"])
+        assert later.returncode == 2 and "--since 2024-02-15 05:00: after the report's end (14/02/2024 06:0" in later.stderr, later.stderr
+        assert "Traceback" not in later.stderr
         await officer.close()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -147,29 +148,28 @@ def run_sitrep_cli(args: argparse.Namespace, config: Config, url: URLs, token: s
     if fmt == "pdf" and not args.output:
         raise FeedError("--format pdf writes a file: give -o FILE.pdf", EXIT_USAGE)
     lang = args.lang or config.province.language
-    since_arg = None
     if args.since:
-        try:
-            since_arg = parse_since(args.since, utc_now(), config.province.tz)
-        except ValueError as exc:
-            raise FeedError(f"--since: {exc}", EXIT_USAGE) from None
+        _since(args.since, utc_now(), config)  # a mistyped --since is refused before connecting
     try:
         shape = province_shape(config.province.boundaries) if fmt == "pdf" else None
     except BoundariesError as exc:
         raise FeedError(f"config: province.boundaries: {exc}", EXIT_USAGE) from None
     try:
-        welcome, state, events = asyncio.run(fetch(url, token, cafile=cafile, last_report=since_arg is None))
+        welcome, state, events = asyncio.run(fetch(url, token, cafile=cafile, last_report=not args.since))
     except Unauthorized as exc:
         raise FeedError(str(exc), EXIT_UNAUTHORIZED) from None
     except (ClientError, TimeoutError) as exc:
         raise FeedError(str(exc) or "no answer from the server", EXIT_UNREACHABLE) from None
-    # Since --since, or since the post's last numbered report (the server's log says which).
-    since = since_arg if since_arg is not None else (parse_ts(state.sitrep_until) if state.sitrep_until is not None else None)
     # The period ends after everything fetched (a client clock a little behind the
     # server's must not push fetched events out of the preview).
     now = max([utc_now(), *(parse_ts(e.ts) for e in events[-1:])])
     if welcome.exercise is not None:
         now = ExerciseClock.from_welcome(welcome.exercise)()  # an exercise reports on its scenario time
+    # Since --since (read on the report's own clock: "08:00" in an exercise is the
+    # scenario's morning, not today's), or since the post's last numbered report.
+    since = parse_ts(state.sitrep_until) if state.sitrep_until is not None else None
+    if args.since:
+        since = _since(args.since, now, config)
     doc = build(
         welcome.config,
         state,
@@ -183,6 +183,19 @@ def run_sitrep_cli(args: argparse.Namespace, config: Config, url: URLs, token: s
         signatory=config.sitrep.signature(),
     )
     return _preview(render(doc, fmt, lang, shape=shape), args.output)
+
+
+def _since(text: str, now: datetime, config: Config) -> datetime:
+    """--since on the report's clock; a moment after the period's end is refused, not
+    turned into an empty report that looks like a quiet night."""
+    tz = config.province.tz
+    try:
+        since = parse_since(text, now, tz)
+    except ValueError as exc:
+        raise FeedError(f"--since: {exc}", EXIT_USAGE) from None
+    if since > now:
+        raise FeedError(f"--since {text}: after the report's end ({now.astimezone(tz):%d/%m/%Y %H:%M} {tz.tzname(None)})", EXIT_USAGE)
+    return since
 
 
 def _preview(data: bytes, output: str | None) -> int:
@@ -212,7 +225,9 @@ def add_parser(commands: Any, connection: Any) -> None:
     connection(parser)
     parser.add_argument("--save", action="store_true", help="save the next numbered report in every [sitrep] format into [sitrep] folder, and print its text")
     parser.add_argument(
-        "--since", metavar="TIME", help="preview from HH:MM (today, the province's time), 'YYYY-MM-DD HH:MM' or RFC 3339 (default: the last saved report)"
+        "--since",
+        metavar="TIME",
+        help="preview from HH:MM (today in the province's time; an exercise's scenario day), 'YYYY-MM-DD HH:MM' or RFC 3339 (default: the last saved report)",
     )
     parser.add_argument("--format", choices=FORMATS, default=None, help="preview as text (WhatsApp, default), md, pdf (needs -o) or json")
     parser.add_argument("-o", "--output", metavar="FILE", help="write the preview to FILE instead of standard output")
