@@ -216,6 +216,8 @@ async def test_the_countdown_and_the_age_are_exact_to_the_minute(server: Running
         await at(7 * 60, "7m", "LEWAT 2m")
         await at(7 * 60 + 59, "7m", "LEWAT 2m")
         await at(8 * 60, "8m", "LEWAT 3m")
+        # Days into a recapitulation the countdown is still whole ("LEWAT 6h0" was cut to the old 10 columns).
+        await at(6 * 86400 + 10 * 60, "6h00j", "LEWAT 6h00j")
 
 
 # --- 8: the merge and assign pickers -------------------------------------------------

@@ -39,9 +39,10 @@ PLAIN = Style()
 
 # How the queue's width is shared (column_widths): each column's least and most; who gets
 # room first; the title gets what is left. A column nothing fills (nobody acknowledged
-# or owns a shown incident) takes no room at all.
+# or owns a shown incident) takes no room at all. The countdown's most is a night's
+# oldest overdue one, whole: "LEWAT 6h05j" (days into a recapitulation).
 LEAST = {"mark": 1, "status": 6, "regency": 6, "severity": 1, "category": 0, "title": 16, "age": 3, "due": 0, "acked_by": 0, "owner": 0}
-MOST = {"mark": 1, "status": 14, "regency": 14, "severity": 10, "category": 26, "title": 10_000, "age": 7, "due": 10, "acked_by": 22, "owner": 22}
+MOST = {"mark": 1, "status": 14, "regency": 14, "severity": 10, "category": 26, "title": 10_000, "age": 7, "due": 11, "acked_by": 22, "owner": 22}
 FIRST = ("status", "regency", "age", "due", "severity", "title", "acked_by", "owner", "category")
 TITLE_FIRST = 26  # the title's share before the names and the category get theirs
 SHOWN_FROM = {"category": 10, "acked_by": 8, "owner": 8, "due": 3}  # narrower than this: not shown (the title takes it)
