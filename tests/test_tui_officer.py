@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -218,6 +219,22 @@ async def test_the_countdown_and_the_age_are_exact_to_the_minute(server: Running
         await at(8 * 60, "8m", "LEWAT 3m")
         # Days into a recapitulation the countdown is still whole ("LEWAT 6h0" was cut to the old 10 columns).
         await at(6 * 86400 + 10 * 60, "6h00j", "LEWAT 6h00j")
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_a_long_nights_countdowns_are_whole_beside_the_scrollbar(server: Running, clock: FakeClock, size: tuple[int, int]) -> None:
+    """More rows than the screen: the scrollbar takes the queue's last columns, and the
+    columns are fitted to what is left (they were fitted to the whole width, and every
+    countdown lost its end under the scrollbar: 'LEWAT 9h18' for 'LEWAT 9h18j')."""
+    await report(server, clock, [("6371", "critical", f"Kotak hilang {n}") for n in range(40)])
+    clock.advance(days=16)  # a recapitulation runs for weeks: two-digit days
+    async with officer(server, clock, "officer", size) as (app, pilot):
+        await until(pilot, lambda: len(queue_of(app).incident_ids) == 40)
+        await settle(pilot)
+        rows = [line for line in screen_lines(app) if "Kotak hilang" in line]
+        assert len(rows) >= 5, rows
+        for line in rows:
+            assert re.search(r"LEWAT 16h\d\dj", line), line
 
 
 # --- 8: the merge and assign pickers -------------------------------------------------

@@ -40,9 +40,9 @@ PLAIN = Style()
 # How the queue's width is shared (column_widths): each column's least and most; who gets
 # room first; the title gets what is left. A column nothing fills (nobody acknowledged
 # or owns a shown incident) takes no room at all. The countdown's most is a night's
-# oldest overdue one, whole: "LEWAT 6h05j" (days into a recapitulation).
+# oldest overdue one, whole: "LEWAT 15h02j" (a recapitulation runs for weeks).
 LEAST = {"mark": 1, "status": 6, "regency": 6, "severity": 1, "category": 0, "title": 16, "age": 3, "due": 0, "acked_by": 0, "owner": 0}
-MOST = {"mark": 1, "status": 14, "regency": 14, "severity": 10, "category": 26, "title": 10_000, "age": 7, "due": 11, "acked_by": 22, "owner": 22}
+MOST = {"mark": 1, "status": 14, "regency": 14, "severity": 10, "category": 26, "title": 10_000, "age": 7, "due": 12, "acked_by": 22, "owner": 22}
 FIRST = ("status", "regency", "age", "due", "severity", "title", "acked_by", "owner", "category")
 TITLE_FIRST = 26  # the title's share before the names and the category get theirs
 SHOWN_FROM = {"category": 10, "acked_by": 8, "owner": 8, "due": 3}  # narrower than this: not shown (the title takes it)
@@ -156,7 +156,7 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
         incident it was on. Returns that incident's id if it has left the queue (so the
         cursor is on another)."""
         second = int(now.timestamp())  # ages and countdowns turn over at their own second, not the clock's minute
-        signature = (second, stale, self.size.width, tuple(sorted(marked)), id(rows), rows.revision)
+        signature = (second, stale, self._row_width(), tuple(sorted(marked)), id(rows), rows.revision)
         if signature == self._signature:
             return None  # nothing a person could see has changed
         self._signature = signature
@@ -167,12 +167,7 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
         position = self.cursor_row
         self.rows = rows
         self._view_context = (lookup, tr, now, set(marked), stale)
-        self._widths = column_widths(self.size.width, self._natural())
-        drawn_for = (stale, self.size.width, signature[3], tuple(self._widths.values()), id(lookup), tr.lang)
-        if drawn_for != self._drawn_for:
-            self._drawn_for = drawn_for
-            self._lines.clear()
-            self._header = None
+        self._columns(self._row_width())
         self._set_length(len(rows))
         row = rows.position(target)
         if row is not None:
@@ -187,8 +182,26 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
 
     # --- drawing --------------------------------------------------------------------
 
+    def _row_width(self) -> int:
+        """The rows' width: the content less the scrollbar while one shows (drawn to the
+        whole width, a long night's countdown went under the scrollbar: "LEWAT 9h18")."""
+        return self.scrollable_content_region.width
+
+    def _columns(self, width: int) -> None:
+        """The columns for `width`; every row is drawn again when they move."""
+        assert self._view_context is not None
+        lookup, tr, _now, marked, stale = self._view_context
+        self._widths = column_widths(width, self._natural())
+        drawn_for = (stale, width, tuple(sorted(marked)), tuple(self._widths.values()), id(lookup), tr.lang)
+        if drawn_for != self._drawn_for:
+            self._drawn_for = drawn_for
+            self._lines.clear()
+            self._header = None
+
     def render_line(self, y: int) -> Strip:
-        width = self.size.width
+        width = self._row_width()
+        if self._drawn_for is not None and self._drawn_for[1] != width:
+            self._columns(width)  # the scrollbar came or went: no resize event says so
         if y == 0:
             if self._header is None:
                 self._header = self._strip(self._header_text(width), width, self._style("header"))
@@ -344,14 +357,13 @@ class IncidentQueue(Scoped, ScrollView, can_focus=True):
         self._header = None
 
     def on_resize(self) -> None:
-        if self._drawn_for is None or self._drawn_for[1] != self.size.width:
-            # A new width: new columns. A new height alone (a notice line coming or going)
-            # keeps the rows drawn: the rows newly on screen are drawn as they come.
-            self._lines.clear()
-            self._header = None
+        # A new width: new columns. A new height alone (a notice line coming or going)
+        # keeps the rows drawn: the rows newly on screen are drawn as they come.
         self._signature = None
         if self._view_context is not None:
-            self._widths = column_widths(self.size.width, self._natural())
+            self._columns(self._row_width())
+        else:
+            self._header = None
         self.virtual_size = Size(self.size.width, len(self.rows) + 1)
 
     def _set_length(self, rows: int) -> None:
