@@ -59,6 +59,7 @@ OFFICER = Actor(name="petugas", agency="KPU")
 COMMIT_EVERY = 5_000  # events per store transaction while loading
 SNAPSHOTS = 5  # new viewers timed per night
 RESUME_GAP = 20_000  # events behind the head a resuming client is timed at (the most a resume takes)
+WHOLE_LOG_SECONDS = 3.0  # of the officer's round trips, quiet, then beside the whole log pulled (at most the load's duration)
 PAGED_ROUNDS = 11  # new viewers timed per paged snapshot size (small: more of them, a steadier median)
 PAGES = (100, 200, MAX_PAGE)  # paged snapshots timed: a screenful and more, the TUI's page, and the most the server sends
 
@@ -204,6 +205,82 @@ async def resume_gap(port: int, token: str, epoch: str, since: int, head: int) -
                 return time.perf_counter() - started, frames, size
 
 
+async def whole_log_beside_an_officer(port: int, officer: str, viewer: str, seconds: float) -> dict[str, float]:
+    """An officer's report round trip (20 a second), first quiet, then while a viewer pulls
+    the whole log (`incidents` in whole pages, as `opsmon list` and the sitrep do) back to
+    back, reading every answer: what one token asking for the night costs everyone else."""
+    from websockets.asyncio.client import connect
+
+    async def greeted(token: str) -> Any:
+        ws = await connect(f"ws://127.0.0.1:{port}/ws", max_size=None, compression=None, open_timeout=60)
+        await ws.send(json.dumps({"type": "hello", "token": token, "client": "bench/night", "epoch": None, "since": None, "page": 1}))
+        while '"type":"snapshot"' not in str(await ws.recv())[:60]:
+            pass
+        return ws
+
+    async def answer(ws: Any, command_id: str) -> str:
+        while True:
+            frame = str(await ws.recv())
+            if frame.startswith('{"type":"result"') and f'"id":"{command_id}"' in frame[:200]:
+                return frame
+
+    asked = 0
+
+    async def round_trips(ws: Any, until: float) -> list[float]:
+        nonlocal asked
+        times = []
+        while time.monotonic() < until:
+            asked += 1
+            draft = {"regency": "6371", "category": "logistik", "severity": "low", "title": f"Cek {asked}", "location": f"TPS {asked}"}
+            started = time.perf_counter()
+            await ws.send(json.dumps({"type": "report", "id": f"r{asked}", "incident": draft}))
+            await answer(ws, f"r{asked}")
+            times.append((time.perf_counter() - started) * 1000)
+            await asyncio.sleep(0.05)
+        return sorted(times)
+
+    officer_ws, viewer_ws = await greeted(officer), await greeted(viewer)
+    passes: list[tuple[float, int]] = []
+    stop = asyncio.Event()
+
+    async def pull_every_incident() -> None:
+        page = 0
+        while not stop.is_set():
+            started, size, after = time.perf_counter(), 0, 0
+            while True:
+                page += 1
+                await viewer_ws.send(json.dumps({"type": "incidents", "id": f"w{page}", "after": after, "limit": MAX_PAGE, "whole": True}))
+                frame = await answer(viewer_ws, f"w{page}")
+                size += len(frame)
+                after = json.loads(frame).get("next")
+                if after is None:
+                    break
+            passes.append((time.perf_counter() - started, size))
+
+    try:
+        quiet = await round_trips(officer_ws, time.monotonic() + seconds)
+        puller = asyncio.create_task(pull_every_incident())
+        flooded = await round_trips(officer_ws, time.monotonic() + seconds)
+        stop.set()
+        await puller
+    finally:
+        await officer_ws.close()
+        await viewer_ws.close()
+
+    def q(times: list[float], p: float) -> float:
+        return times[min(len(times) - 1, int(p * len(times)))]
+
+    return {
+        "quiet_p50": q(quiet, 0.5),
+        "quiet_p99": q(quiet, 0.99),
+        "flooded_p50": q(flooded, 0.5),
+        "flooded_p99": q(flooded, 0.99),
+        "pass_s": statistics.median(t for t, _ in passes),
+        "pass_bytes": passes[0][1],
+        "passes": len(passes),
+    }
+
+
 async def identity(db: Path) -> tuple[str, int]:
     async with open_store(db) as store:
         return store.epoch, await store.head()
@@ -239,6 +316,8 @@ def run_night(label: str, count: int, work: Path, viewers: int, rate: int, durat
         behind = min(RESUME_GAP, head)
         gap = (behind, *asyncio.run(resume_gap(port, viewer, epoch, head - behind, head))) if behind else None
         rss = rss_kib(server.pid)
+        # After the resume, which is timed to the head read before start-up (the officer's reports move it).
+        whole_log = asyncio.run(whole_log_beside_an_officer(port, officer, viewer, min(WHOLE_LOG_SECONDS, duration)))
         # Viewers that resume at the head (the new viewers' snapshots are timed above):
         # the load measures the command path on this night. --snapshots: each takes one.
         resume = [] if with_snapshots else ["--epoch", epoch, "--since", str(head)]
@@ -269,6 +348,7 @@ def run_night(label: str, count: int, work: Path, viewers: int, rate: int, durat
         snapshot_bytes=snapshot_bytes,
         paged=paged,
         pulled=pulled,
+        whole_log=whole_log,
         gap=gap,
         rss=rss,
         cpu_per_report=result["cpu"] / max(1, result["committed"]),
@@ -322,6 +402,11 @@ def main() -> None:
         line(f"paged (page {size}): the next {PAGED_ROUNDS - 1} (shared), median", empty["paged"][size][1] * 1000, full["paged"][size][1] * 1000, "ms")
         line(f"paged (page {size}): snapshot bytes", empty["paged"][size][2] / 1024, full["paged"][size][2] / 1024, "KiB")
     line(f"paged: every page pulled ({MAX_PAGE} a page), to the last", empty["pulled"][0] * 1000, full["pulled"][0] * 1000, "ms")
+    e, f = empty["whole_log"], full["whole_log"]
+    line("the whole log in whole pages (`opsmon list`, sitrep): one pass, median", e["pass_s"] * 1000, f["pass_s"] * 1000, "ms")
+    line("the whole log in whole pages: bytes", e["pass_bytes"] / 1024, f["pass_bytes"] / 1024, "KiB")
+    line("officer's report round trip, quiet, p99", e["quiet_p99"], f["quiet_p99"], "ms")
+    line("officer's report round trip beside a viewer pulling the whole log back to back, p99", e["flooded_p99"], f["flooded_p99"], "ms")
     line("server RSS after start-up", empty["rss"] / 1024, full["rss"] / 1024, "MiB")
     line("server RSS after the load", empty["rss_after"] / 1024, full["rss_after"] / 1024, "MiB")
     line("server CPU per report", empty["cpu_per_report"] * 1000, full["cpu_per_report"] * 1000, "ms", 2)
@@ -336,6 +421,10 @@ def main() -> None:
         behind, seconds, frames, size = full["gap"]
         print(f"# a resume over a {behind:,}-event gap (streamed in pages): {seconds * 1000:,.0f} ms to the last, {frames:,} frames, {size / 1024:,.0f} KiB")
     print(f"# memory per incident (RSS full - empty, after start-up): {per_incident:,.0f} bytes")
+    print(
+        f"# the whole log pulled {f['passes']} times beside the officer: round trip p50 {f['flooded_p50']:.1f} ms, p99 {f['flooded_p99']:.1f} ms "
+        f"against {f['quiet_p50']:.1f} / {f['quiet_p99']:.1f} ms quiet on the same night ({f['flooded_p99'] / f['quiet_p99']:.2f}x at p99)"
+    )
     print(f"# load after: {fanout._uptime()}")
 
 

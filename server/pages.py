@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from opsmon.core.clock import parse_ts
-from opsmon.core.protocol import IncidentCount
+from opsmon.core.protocol import MAX_PAGE_NOTES, IncidentCount
 from opsmon.core.records import Incident
 from opsmon.core.state import State
 from opsmon.core.urgency import for_snapshot, urgency_key
@@ -126,18 +126,33 @@ def in_window(incident: Incident, since: datetime | None) -> bool:
     return parse_ts(incident.reported) >= since or parse_ts(incident.resolved) >= since
 
 
-def page_of(state: State, after: int, limit: int, since: datetime | None, status: str | None) -> tuple[list[Incident], int | None]:
+def page_of(
+    state: State,
+    after: int,
+    limit: int,
+    since: datetime | None,
+    status: str | None,
+    *,
+    whole: bool = False,
+    regencies: frozenset[str] | None = None,
+) -> tuple[list[Incident], int | None]:
     """The incidents with an id above `after`, at most `limit`, looking at no more than
     PAGE_SCAN ids, in id order, each as a snapshot carries it (urgency.for_snapshot);
-    and the `after` of the next page (None: none left)."""
+    and the `after` of the next page (None: none left). `whole`: every note, only
+    `regencies` (a scoped token's), and the page ends once it holds MAX_PAGE_NOTES notes."""
     last = state.next_incident_id - 1
     found: list[Incident] = []
+    notes = 0
     incident_id = after
     end = min(last, after + PAGE_SCAN)
-    while incident_id < end and len(found) < limit:
+    while incident_id < end and len(found) < limit and notes < MAX_PAGE_NOTES:
         incident_id += 1
         incident = state.incidents.get(incident_id)
         if incident is None or (status is not None and incident.status != status) or not in_window(incident, since):
             continue
-        found.append(for_snapshot(incident))  # its last notes, the rest counted: as the snapshot it completes
+        if not whole:
+            found.append(for_snapshot(incident))  # its last notes, the rest counted: as the snapshot it completes
+        elif regencies is None or incident.regency in regencies:
+            found.append(incident)
+            notes += len(incident.notes)
     return found, (incident_id if incident_id < last else None)

@@ -30,6 +30,7 @@ from opsmon.core.protocol import (
     CLOSE_POLICY,
     MAX_HISTORY_PAGE,
     MAX_PAGE,
+    MAX_UNPAGED,
     WRITE_COMMANDS,
     ChannelAnswer,
     Error,
@@ -438,11 +439,20 @@ class Writer:
             return parse_ts(incident.reported) >= since or parse_ts(incident.resolved) >= since
 
         if message.after is not None or message.limit is not None:
-            # A page (a paged snapshot's rest): every regency, as the snapshot it completes;
-            # bounded work, read at the head as it is now (its `seq`).
+            # A page: bounded work, read at the head as it is now (its `seq`). A paged
+            # snapshot's rest covers every regency, as the snapshot it completes; a
+            # `whole` page (lists, reports) is the unpaged answer in pieces.
             limit = min(message.limit or MAX_PAGE, MAX_PAGE)
-            page, after = page_of(self.server.state, message.after or 0, limit, since, message.status)
+            scope = frozenset(user.regencies) if message.whole and user.regencies is not None else None
+            page, after = page_of(self.server.state, message.after or 0, limit, since, message.status, whole=bool(message.whole), regencies=scope)
             self.answer(connection, Result(id=message.id, ok=True, seq=self.server.state.seq, incidents=page, next=after), "incidents", started)
+            return
+        held = len(self.server.state.incidents)
+        if held > MAX_UNPAGED:
+            # The whole log in one frame costs what the night has piled up: in pages.
+            text = f"the night holds {held} incidents, more than {MAX_UNPAGED} in one answer: ask in pages (after, limit, whole)"
+            params: dict[str, object] = {"incidents": held, "most": MAX_UNPAGED, "limit": MAX_PAGE}
+            self.answer(connection, Result(id=message.id, ok=False, code="invalid", message=text, reason="page_it", params=params), "incidents", started)
             return
         found = [i for _, i in sorted(self.server.state.incidents.items()) if chosen(i)]
         self.answer(connection, Result(id=message.id, ok=True, incidents=found), "incidents", started)

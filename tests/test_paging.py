@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import pytest
 from websockets.asyncio.client import connect
 
 from opsmon.client.connection import PAGE, Connection
@@ -43,6 +44,7 @@ from opsmon.core.state import Rules, State
 from opsmon.core.urgency import SNAPSHOT_RESOLVED_WINDOW, for_snapshot, in_snapshot, urgency_key
 from opsmon.core.view import summarize, totals
 from opsmon.core.wire import to_builtins
+from server import pages, writer
 from server.pages import PAGE_SCAN, QueueIndex, page_of
 from tests.helpers import FakeClock, Running, hello, province, recv_json, running_server
 from tests.tui_helpers import client, screen_lines, settle
@@ -601,3 +603,55 @@ async def test_pages_refused_for_the_token_s_rate_wait_their_turn_and_never_star
             await until(lambda: paged.paging is None and paged.state.unheld is None and paged.state.seq > 0, timeout=60)
             assert set(paged.state.incidents) == set(server.server.state.incidents)
             assert len(listener.welcomes) == 1  # no page made it start over from a new snapshot
+
+
+async def test_the_whole_answer_comes_in_whole_pages_and_past_its_bound_only_so(server: Running, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unpaged `incidents` on a long night cost the server the night (63 MB and half a
+    second at 50,000 incidents, the loop held for every client): past MAX_UNPAGED it is
+    refused `page_it`, and the lists and reports ask in `whole` pages, which give
+    exactly what the unpaged answer gave (every note, a scoped token's regencies only)."""
+    from opsmon.client.paging import every_incident
+
+    ids = await seeded(server, clock, 24)
+    admin = await Session.open(server.url, server.tokens["admin"])
+    for n in range(6):  # seven notes on one incident: more than a snapshot's page carries
+        assert (await admin.request(Note(id=f"long-{n}", incident=ids[0], text=f"tambahan {n}"))).ok
+    await admin.close()
+    scoped = await Session.open(server.url, server.tokens["bjm"])  # 6371 only
+    wall = await Session.open(server.url, server.tokens["wall"])
+    try:
+        asks = [(scoped, {}), (wall, {}), (wall, {"status": "resolved"}), (scoped, {"since": format_ts(clock.now - timedelta(minutes=3))})]
+        unpaged = [await session.request(Incidents(id=f"u-{n}", **filters)) for n, (session, filters) in enumerate(asks)]
+        assert all(answer.ok for answer in unpaged)
+        assert {i.regency for i in unpaged[0].incidents or []} == {"6371"} and len(unpaged[1].incidents or []) == 24
+        assert len((unpaged[1].incidents or [])[0].notes) == 7  # whole: every note
+
+        async def in_pages() -> list[Any]:
+            return [to_builtins((await every_incident(session.request, **filters)).incidents) for session, filters in asks]
+
+        whole = await in_pages()
+        assert whole == [to_builtins(answer.incidents) for answer in unpaged]
+
+        # Past the bound the unpaged answer is refused, saying how to ask; the pages give the same.
+        monkeypatch.setattr(writer, "MAX_UNPAGED", 10)
+        refused = await wall.request(Incidents(id="u-past"))
+        assert (refused.ok, refused.code, refused.reason) == (False, "invalid", "page_it")
+        assert refused.params == {"incidents": 24, "most": 10, "limit": 500} and refused.incidents is None
+        # A page of whole incidents stops once it holds MAX_PAGE_NOTES notes (at least one incident a page).
+        monkeypatch.setattr(pages, "MAX_PAGE_NOTES", 3)
+        first = await wall.request(Incidents(id="w-1", after=0, limit=500, whole=True))
+        assert [i.id for i in first.incidents or []] == ids[:1] and first.next == ids[0]  # its 7 notes fill the page
+        assert await in_pages() == whole
+    finally:
+        await scoped.close()
+        await wall.close()
+
+
+async def test_opsmon_list_on_a_night_past_the_unpaged_bound_lists_every_incident(server: Running, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.processes import opsmon
+
+    ids = await seeded(server, clock, 12)
+    monkeypatch.setattr(writer, "MAX_UNPAGED", 5)
+    listed = await asyncio.to_thread(opsmon, "list", "--status", "all", "--json", "--url", server.url, "--token", server.tokens["wall"])
+    assert listed.returncode == 0, listed.stderr
+    assert sorted(i["id"] for i in json.loads(listed.stdout)) == ids

@@ -66,6 +66,7 @@ SAMPLES: dict[str, dict[str, object]] = {
     "same_incident": {"incident": 7},
     "into_resolved": {"into": 12},
     "notes_full": {"incident": 7, "max": 500},
+    "page_it": {"incidents": 50000, "most": 2000, "limit": 500},
     # progress
     "count_lower": {"regency": "6301", "stage": "penghitungan", "done": 541, "current": 977},
     "stage_blocked": {"regency": "6301", "stage": "penghitungan", "note": "Listrik padam"},

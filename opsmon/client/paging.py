@@ -16,14 +16,22 @@ The rule, exact by construction:
   reports), makes the client start over from a new snapshot when the chain is
   not all held (`broken`).
 
-Pure: no I/O (the Connection sends the `incidents` commands).
+Pure: no I/O (the Connection sends the `incidents` commands). And
+`every_incident`: the whole `incidents` answer of lists and reports, asked in
+whole pages through the caller's own `ask`.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import msgspec
+
+from opsmon.client.handshake import new_command_id
 from opsmon.core.events import IncidentReopened, IncidentReported
 from opsmon.core.fold import apply, touches
-from opsmon.core.protocol import Event, Incidents, MorePages, Snapshot
+from opsmon.core.protocol import MAX_PAGE, Event, Incidents, MorePages, Result, Snapshot
 from opsmon.core.records import Incident, compacted
 from opsmon.core.state import State
 
@@ -125,3 +133,27 @@ def _chain_held(state: State, incident_id: int) -> bool:
         seen.add(current)
         current = incident.merged_into
     return True
+
+
+# A page refused `rate_limited` (the token's budget shared with its other connections) is asked again after this.
+RATE_LIMITED_RETRY_SECONDS = 0.25
+
+
+async def every_incident(ask: Callable[[Incidents], Awaitable[Result]], *, status: str | None = None, since: str | None = None) -> Result:
+    """What an unpaged `incidents` answers (every incident the filters keep, whole; a
+    scoped token's regencies only), asked in whole pages: no one command costs the
+    server what the night has piled up, and a night past the unpaged bound (refused
+    `page_it`) lists as a small one does. The first refusal, or one Result holding them all."""
+    found: list[Incident] = []
+    after = 0
+    while True:
+        result = await ask(Incidents(id=new_command_id(), status=status, since=since, after=after, limit=MAX_PAGE, whole=True))
+        if result.code == "rate_limited":
+            await asyncio.sleep(RATE_LIMITED_RETRY_SECONDS)
+            continue
+        if not result.ok:
+            return result
+        found.extend(result.incidents or [])
+        if result.next is None:
+            return msgspec.structs.replace(result, incidents=found)
+        after = result.next

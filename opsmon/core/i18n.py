@@ -477,6 +477,10 @@ CATALOG: dict[str, dict[str, str]] = {
         "id": "insiden {incident} sudah memuat {max} catatan, batas per insiden",
         "en": "incident {incident} already holds {max} notes, the most one incident may",
     },
+    "reason.page_it": {
+        "id": "malam ini memuat {incidents} insiden, lebih dari {most} dalam satu jawaban: minta per halaman (after, limit, whole)",
+        "en": "the night holds {incidents} incidents, more than {most} in one answer: ask in pages (after, limit, whole)",
+    },
     "reason.not_snoozed": {"id": "insiden {incident} tidak sedang ditunda", "en": "incident {incident} is not snoozed"},
     "reason.not_acknowledged": {"id": "belum di-ack (status {status})", "en": "not acknowledged (status {status})"},
     "reason.unchanged": {"id": "{field} sudah {value}", "en": "{field} is already {value}"},

@@ -30,6 +30,15 @@ MAX_HELLO_BYTES = 2048
 # the most events one page of a `history` answer holds.
 MAX_PAGE = 500
 MAX_HISTORY_PAGE = 1000
+# Added to v1 (paging): an `incidents` without `after`/`limit` answers the whole log
+# in one frame only while the night holds at most this many incidents; past it the
+# answer would cost the server time and memory that grow with the night (63 MB and
+# half a second at 50,000), so it is refused `page_it` and clients ask in pages.
+MAX_UNPAGED = 2000
+# Added to v1 (paging): a page of `whole` incidents stops early once it holds this
+# many notes (at least one incident a page), so a page's bytes stay bounded however
+# many notes its incidents hold.
+MAX_PAGE_NOTES = 2000
 
 # Close codes.
 CLOSE_POLICY = 1008
@@ -146,6 +155,10 @@ class Incidents(msgspec.Struct, tag="incidents", tag_field="type"):
     # `after` of the next page (null: none left), its `seq` the head it was read at.
     after: Annotated[int, msgspec.Meta(ge=0)] | None = None
     limit: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    # Added to v1 (paging): with `after`/`limit`, each incident whole, with every note
+    # (as the unpaged answer carries it), not as a snapshot carries it; and only the
+    # token's regencies for a scoped token (as unpaged). For lists and reports.
+    whole: bool | None = None
 
 
 # --- triage (added to v1) ------------------------------------------------------

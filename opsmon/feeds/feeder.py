@@ -117,7 +117,9 @@ async def feeder_session(
     else:
         check_urls(url)
     try:
-        session = await Session.open(url, token, client=client, timeout=timeout, on_frame=None if follow else _ignore, cafile=cafile)
+        # page=1: a feeder reads no incident from the snapshot (lists ask `incidents`), and
+        # the whole one is tens of megabytes on a long night, sent and decoded per command.
+        session = await Session.open(url, token, client=client, timeout=timeout, on_frame=None if follow else _ignore, cafile=cafile, page=1)
     except Unauthorized as exc:
         raise FeedError(str(exc), EXIT_UNAUTHORIZED) from None
     except ClientError as exc:

@@ -16,12 +16,13 @@ from typing import Any
 
 from opsmon.client.failures import ClientError
 from opsmon.client.handshake import new_command_id
+from opsmon.client.paging import every_incident
 from opsmon.client.session import Session
 from opsmon.core.clock import format_ts, utc_now
 from opsmon.core.config import Config
 from opsmon.core.exits import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
 from opsmon.core.i18n import Translator, translate_refusal
-from opsmon.core.protocol import Handover, Incidents, Snapshot, Welcome
+from opsmon.core.protocol import Handover, Snapshot, Welcome
 from opsmon.core.records import AGENCIES, Incident, StageRow
 from opsmon.core.view import HandoverSheet, handover_lines, handover_sheet, shift_began
 
@@ -70,7 +71,7 @@ async def run(args: argparse.Namespace, config: Config, session: Session) -> int
     began, _ = shift_began(session.welcome.config.rosters, desk, user.regencies, now, config.province.tz)
     try:
         # Every unresolved incident, and those resolved since the shift began: not the whole night's.
-        result = await session.request(Incidents(id=new_command_id(), since=format_ts(began)), timeout=15.0)
+        result = await every_incident(lambda command: session.request(command, timeout=15.0), since=format_ts(began))
     except ClientError as exc:
         raise FeedError(str(exc), EXIT_UNREACHABLE) from None
     if not result.ok:

@@ -15,6 +15,7 @@ from typing import Any
 
 from opsmon.client.failures import ClientError
 from opsmon.client.handshake import new_command_id
+from opsmon.client.paging import every_incident
 from opsmon.client.session import Session
 from opsmon.core.clock import utc_now
 from opsmon.core.commands import CommandError, command
@@ -22,7 +23,7 @@ from opsmon.core.config import Config
 from opsmon.core.exits import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
 from opsmon.core.fold import fold
 from opsmon.core.i18n import CATALOG, Translator, local_datetime, local_time, translate_refusal, who
-from opsmon.core.protocol import Assign, Command, Event, History, Incidents, Merge, Result, SeverityChange, Snooze
+from opsmon.core.protocol import Assign, Command, Event, History, Merge, Result, SeverityChange, Snooze
 from opsmon.core.records import AGENCIES, INCIDENT_STATUSES, SEVERITIES, Incident, User
 from opsmon.core.state import State
 from opsmon.core.text import for_terminal
@@ -176,7 +177,7 @@ async def _incidents(session: Session, config: Config, status: str | None = None
     """The incidents the server holds over its whole log (`incidents`, not the
     snapshot, which leaves out those resolved more than a day ago)."""
     try:
-        result = await session.request(Incidents(id=new_command_id(), status=status), timeout=timeout)
+        result = await every_incident(lambda command: session.request(command, timeout=timeout), status=status)
     except ClientError as exc:
         raise FeedError(str(exc), EXIT_UNREACHABLE) from None
     if not result.ok:

@@ -21,6 +21,7 @@ from typing import Any
 
 from opsmon.client.failures import ClientError, Unauthorized
 from opsmon.client.handshake import URLs, new_command_id
+from opsmon.client.paging import every_incident
 from opsmon.client.session import Session
 from opsmon.core.clock import parse_ts, utc_now
 from opsmon.core.config import Config
@@ -28,7 +29,7 @@ from opsmon.core.exits import EXIT_OK, EXIT_REFUSED, EXIT_UNAUTHORIZED, EXIT_UNR
 from opsmon.core.fold import from_snapshot
 from opsmon.core.geo import BoundariesError, province_shape
 from opsmon.core.i18n import who
-from opsmon.core.protocol import Batch, Event, Incidents, Sitrep, SitrepPeriod, Snapshot, Welcome
+from opsmon.core.protocol import Batch, Event, Sitrep, SitrepPeriod, Snapshot, Welcome
 from opsmon.core.state import State
 from opsmon.reports.sitrep import FORMATS, Ledger, build, parse_since, render
 from opsmon.training.exercise import ExerciseClock
@@ -44,11 +45,12 @@ async def fetch(
     ago) and the events after `resume` = (epoch, seq) (from the start when the
     epoch differs), or with `last_report` after the post's last numbered report
     (the snapshot says which). No events when the server holds too few to resume."""
-    session = await Session.open(url, token, client=CLIENT, cafile=cafile, timeout=timeout)
+    # A paged snapshot's first page: its stages are whole; the incidents come whole, in pages.
+    session = await Session.open(url, token, client=CLIENT, cafile=cafile, timeout=timeout, page=1)
     try:
         welcome = session.welcome
         snapshot = await session.next_frame(timeout)
-        answer = await session.request(Incidents(id=new_command_id()), timeout=timeout) if isinstance(snapshot, Snapshot) else None
+        answer = await every_incident(lambda command: session.request(command, timeout=timeout)) if isinstance(snapshot, Snapshot) else None
     finally:
         await session.close()
     if not isinstance(snapshot, Snapshot):

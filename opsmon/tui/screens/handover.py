@@ -20,10 +20,11 @@ from textual.widgets import Footer, Static
 
 from opsmon.client.failures import ClientError
 from opsmon.client.handshake import new_command_id
+from opsmon.client.paging import every_incident
 from opsmon.core.clock import format_ts, parse_ts
 from opsmon.core.events import ShiftHandover
 from opsmon.core.i18n import local_time, translate_refusal, who
-from opsmon.core.protocol import Handover, Incidents
+from opsmon.core.protocol import Handover
 from opsmon.core.records import AGENCIES, Incident
 from opsmon.core.view import HandoverSheet, handover_lines, handover_sheet, shift_began, with_all_notes
 from opsmon.tui.actions import HANDOVER, bindings, may_use
@@ -93,7 +94,7 @@ class HandoverScreen(LiveScreen):
         if app.connection is None:
             return
         try:
-            result = await app.connection.send(Incidents(id=new_command_id(), since=format_ts(self._began())))
+            result = await every_incident(app.connection.send, since=format_ts(self._began()))
         except ClientError:
             return  # the live state's notes stand: at worst the snapshot's last few
         if result.ok:
