@@ -655,3 +655,8 @@ async def test_opsmon_list_on_a_night_past_the_unpaged_bound_lists_every_inciden
     listed = await asyncio.to_thread(opsmon, "list", "--status", "all", "--json", "--url", server.url, "--token", server.tokens["wall"])
     assert listed.returncode == 0, listed.stderr
     assert sorted(i["id"] for i in json.loads(listed.stdout)) == ids
+    # `show` reads its one incident (a page of one), not the night's; whole, with every note.
+    shown = await asyncio.to_thread(opsmon, "show", str(ids[3]), "--json", "--url", server.url, "--token", server.tokens["wall"])
+    assert shown.returncode == 0, shown.stderr
+    body = json.loads(shown.stdout)
+    assert body["incident"]["id"] == ids[3] and [n["text"] for n in body["incident"]["notes"]] == ["catatan 0", "catatan 1"]

@@ -23,7 +23,7 @@ from opsmon.core.config import Config
 from opsmon.core.exits import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, FeedError
 from opsmon.core.fold import fold
 from opsmon.core.i18n import CATALOG, Translator, local_datetime, local_time, translate_refusal, who
-from opsmon.core.protocol import Assign, Command, Event, History, Merge, Result, SeverityChange, Snooze
+from opsmon.core.protocol import Assign, Command, Event, History, Incidents, Merge, Result, SeverityChange, Snooze
 from opsmon.core.records import AGENCIES, INCIDENT_STATUSES, SEVERITIES, Incident, User
 from opsmon.core.state import State
 from opsmon.core.text import for_terminal
@@ -173,11 +173,15 @@ def describe(command: Command, result: Result) -> str:
 # --- list and show --------------------------------------------------------------------------
 
 
-async def _incidents(session: Session, config: Config, status: str | None = None, timeout: float = 15.0) -> State:
+async def _incidents(session: Session, config: Config, status: str | None = None, timeout: float = 15.0, only: int | None = None) -> State:
     """The incidents the server holds over its whole log (`incidents`, not the
-    snapshot, which leaves out those resolved more than a day ago)."""
+    snapshot, which leaves out those resolved more than a day ago); `only`: that one
+    (a page of one from just before it), not the night's."""
     try:
-        result = await every_incident(lambda command: session.request(command, timeout=timeout), status=status)
+        if only is not None:
+            result = await session.request(Incidents(id=new_command_id(), after=only - 1, limit=1, whole=True), timeout=timeout)
+        else:
+            result = await every_incident(lambda command: session.request(command, timeout=timeout), status=status)
     except ClientError as exc:
         raise FeedError(str(exc), EXIT_UNREACHABLE) from None
     if not result.ok:
@@ -323,7 +327,8 @@ async def _history(session: Session, incident: int) -> Result:
 async def run_read(args: argparse.Namespace, config: Config, session: Session) -> int:
     """`opsmon list` and `opsmon show`, on an open session: the incidents of the whole log."""
     status = getattr(args, "status", None) if args.command == "list" else None
-    state = await _incidents(session, config, status if status in INCIDENT_STATUSES else None)
+    only = args.incident if args.command == "show" else None
+    state = await _incidents(session, config, status if status in INCIDENT_STATUSES else None, only=only)
     user = session.welcome.user
     if args.command == "list":
         chosen = select(state, args, config, user)
