@@ -358,13 +358,6 @@ class Hub:
         at = min(max(now, self._last_end + self.spacing * self._last_cost), self._first_at + self.max_delay)
         self._flush = loop.call_soon(self.flush) if at <= now else loop.call_at(at, self.flush)
 
-    def next_tick(self) -> float | None:
-        """When (loop time) the events waiting go out; None if no tick is planned (nothing
-        waits, or a flush is being written: the next is planned from its end)."""
-        if self._flush is None or self._slice is not None:
-            return None
-        return self._flush.when() if isinstance(self._flush, asyncio.TimerHandle) else asyncio.get_running_loop().time()
-
     def connected_names(self) -> set[str]:
         """The token names connected now."""
         return {subscriber.user for subscriber in self.subscribers.values()}

@@ -98,10 +98,6 @@ class Inbox(Generic[T]):
         """Whose command the next batch starts with (None: nothing queued)."""
         return self._ready[0] if self._ready else None
 
-    def oldest(self, when: Callable[[T], float]) -> float | None:
-        """The least `when` of the items queued (a queue's first is its oldest); None: nothing queued."""
-        return min((when(self._queues[owner][0]) for owner in self._ready), default=None)
-
     async def take(self, most: int, alone: Callable[[T], bool]) -> list[T]:
         """The next batch: one item from each connection in turn, up to `most`.
         An item for which `alone(item)` holds (a read that must see the writes

@@ -60,11 +60,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("opsmon.server")
 
 WRITE_BATCH_MAX = 256
-# The writer counts as busy (and gathers for up to `group_commit_wait_ms`) when its last
+# The writer counts as busy (and gathers for `group_commit_wait_ms`) when its last
 # batch was taken within this many waits: a quiet night's command is committed at once.
 BUSY_WAITS = 25
-# How much of the last group commit's time (batch taken to answers sent) the estimate of the next keeps.
-COMMIT_TIME_KEEP = 0.75
 # A read-only token's write counts this many times towards refused_commands_per_minute.
 FORBIDDEN_WEIGHT = 5
 
@@ -530,18 +528,15 @@ class Writer:
     async def _run(self) -> None:
         wait = self.server.settings.group_commit_wait_ms / 1000
         last_taken, last_size, last_owner = -1.0, 0, None
-        takes = 0.0  # what a group commit takes, batch taken to answers sent (a moving average)
         while True:
             if wait > 0:
                 await self.inbox.ready()
                 # Under load each commit's sync and thread hop is paid by however few commands it
-                # carries: a wait lets the next ones share it. Not after a quiet spell, and not for
-                # one client sending a command at a time (nobody else would join it).
+                # carries: a moment's wait lets the next ones share it. Not after a quiet spell, and
+                # not for one client sending a command at a time (nobody else would join it).
                 busy = time.monotonic() - last_taken < BUSY_WAITS * wait
                 if busy and (last_size > 1 or self.inbox.next_owner() is not last_owner):
-                    gather = self.gathering(wait, takes)
-                    if gather > 0:
-                        await asyncio.sleep(gather)
+                    await asyncio.sleep(wait)
             last_taken = time.monotonic()
             batch = await self.inbox.take(WRITE_BATCH_MAX, lambda item: isinstance(item.command, _READS))
             last_size, last_owner = len(batch), batch[0].connection
@@ -555,7 +550,6 @@ class Writer:
                 async with self.server.lock:
                     try:
                         await self.write(batch)
-                        takes = COMMIT_TIME_KEEP * takes + (1 - COMMIT_TIME_KEEP) * (time.monotonic() - last_taken)
                     except Exception as exc:
                         # The writer must outlive any failure: if it died, every
                         # later command would wait for ever. (_write answers its own
@@ -564,21 +558,6 @@ class Writer:
                         self.unavailable(batch, exc)
             finally:
                 self.inbox.done(batch)
-
-    def gathering(self, wait: float, takes: float) -> float:
-        """How long the writer waits for more commands before its next group commit:
-        until the oldest waiting was read `wait` ago less what a commit takes (`takes`),
-        so its answer goes out about `wait` after it came in, whatever the batch; and
-        no later than a commit must start to make the tick that is due (its events would
-        wait a whole tick more: a viewer sees nothing sooner than the tick anyway)."""
-        oldest = self.inbox.oldest(lambda item: item.started)
-        gather = wait if oldest is None else oldest + wait - takes - time.perf_counter()
-        tick = self.server.hub.next_tick()
-        if tick is not None:
-            before_tick = tick - takes - asyncio.get_running_loop().time()
-            if 0 < before_tick < gather:
-                gather = before_tick
-        return gather
 
     async def write(self, batch: Sequence[_Pending | Decision], *, planner: Planner | None = None) -> list[Event]:
         """Decide, number, commit, then answer and broadcast; returns the events

@@ -122,10 +122,9 @@ class ServerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     admin_token_commands_per_second: Above0 = 2000.0
     bad_frames_per_minute: AtLeast1 = 10
     broadcast_max_delay_ms: Annotated[float, Meta(ge=1, le=1000)] = 50.0  # the range docs/deploy.md gives
-    # Under load, how long after a command was read the writer may still wait for more
-    # before its group commit (fewer disk syncs per report), less what a commit takes, and
-    # never past the tick that is due; never after a quiet spell. 0: never waits.
-    group_commit_wait_ms: Annotated[float, Meta(ge=0, le=50)] = 20.0  # the range docs/deploy.md gives
+    # Under load, the writer waits this long for more commands before a group commit
+    # (fewer disk syncs per report); never after a quiet spell. 0: never waits.
+    group_commit_wait_ms: Annotated[float, Meta(ge=0, le=50)] = 5.0  # the range docs/deploy.md gives
     compression: Compression = "none"
     # TLS: both set, the server speaks wss:// and https:// (paths relative to the config file).
     tls_cert: str = ""
