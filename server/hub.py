@@ -27,8 +27,8 @@ event in about a millisecond. Each flush starts with the next subscriber in turn
 viewer is always the last written to (the last to connect would otherwise
 wait for every socket before its own, every tick). A flush is written
 FLUSH_SLICE viewers at a time, the loop running what is ready in between,
-so a command is read and answered within a tick to 5,000 viewers, not
-after it; a viewer the flush has not reached yet that is sent anything
+and a long one FLUSH_SLICE_SHORT at a time while a command waits, so a
+command is read and answered within a tick to 5,000 viewers, not after it; a viewer the flush has not reached yet that is sent anything
 else (an answer) is given the flush's frames first, so each connection
 still gets everything in order. Events committed while a flush is written
 wait `max_delay` from its end, as they would have waited (unread, in
