@@ -116,6 +116,7 @@ class OpsmonServer:
         # Its parts, by concern: each holds this server for the state they share.
         self.connections = Connections(self)
         self.writer = Writer(self)
+        self.hub.commands_waiting = self.writer.waiting
         self.follower = Follower(self)
         self.http = Http(self)
         self.deadlines = Deadlines(self)

@@ -27,8 +27,8 @@ event in about a millisecond. Each flush starts with the next subscriber in turn
 viewer is always the last written to (the last to connect would otherwise
 wait for every socket before its own, every tick). A flush is written
 FLUSH_SLICE viewers at a time, the loop running what is ready in between,
-so a command is read and answered within a tick to 5,000 viewers, not
-after it; a viewer the flush has not reached yet that is sent anything
+and a long one FLUSH_SLICE_SHORT at a time while a command waits, so a
+command is read and answered within a tick to 5,000 viewers, not after it; a viewer the flush has not reached yet that is sent anything
 else (an answer) is given the flush's frames first, so each connection
 still gets everything in order. Events committed while a flush is written
 wait `max_delay` from its end, as they would have waited (unread, in
@@ -47,7 +47,7 @@ import logging
 import struct
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from websockets.asyncio.server import ServerConnection, broadcast
@@ -85,6 +85,13 @@ FLUSH_SPACING = 8.0
 # 1 ms (about 100 viewers) halved the answer p99 at 5,000 viewers but put the delivery
 # p99 at 1,000 viewers from 1.0x to 1.2x-1.3x the floor's (2026-12-07, branch fanout3).
 FLUSH_SLICE = 500
+# Past this much CPU a flush is long (a tick to 5,000 viewers is about 50 ms): while a command
+# waits for the writer or its commit (`Hub.commands_waiting`), the rest goes FLUSH_SLICE_SHORT
+# viewers at a time (about 1 ms), as an answer needs several turns of the loop, each behind a
+# slice. Shorter flushes keep FLUSH_SLICE: 1 ms slices throughout cost the delivery p99 at
+# 1,000 viewers (2026-12-07, branch fanout3; docs/benchmarks.md, branch srv).
+LONG_FLUSH = 0.01
+FLUSH_SLICE_SHORT = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,6 +296,7 @@ class Hub:
         self.max_delay = max_delay
         self.spacing = FLUSH_SPACING
         self.slice = FLUSH_SLICE
+        self.commands_waiting: Callable[[], bool] = lambda: False  # the server's writer says
         self._pending: list[bytes] = []
         self._first_at = 0.0  # loop time the oldest pending event arrived
         self._flush: asyncio.Handle | None = None
@@ -406,7 +414,10 @@ class Hub:
         self._slice = None
         started = time.thread_time()
         round_, order, frames = self._round, self._order, self._frames
-        end = min(self._next + self.slice, len(order))
+        size = self.slice
+        if self._cost > LONG_FLUSH and self.commands_waiting():
+            size = min(size, FLUSH_SLICE_SHORT)
+        end = min(self._next + size, len(order))
         high = WRITE_BUFFER_HIGH
         for subscriber in order[self._next : end]:
             if subscriber.flushed == round_:

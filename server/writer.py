@@ -142,6 +142,7 @@ class Writer:
         # commands waiting is not read until the writer catches up (server.inbox).
         self.inbox: Inbox[_Pending] = Inbox(lambda item: item.connection)
         self.reads: set[asyncio.Task[None]] = set()  # history answers under way
+        self.committing = False  # a group commit is being decided, committed and answered
 
     async def serve(self, connection: ServerConnection, user: User, token_hash: str) -> None:
         """Read a connection's frames. Limits come before the per-field checks:
@@ -558,6 +559,7 @@ class Writer:
                 continue
             try:
                 async with self.server.lock:
+                    self.committing = True
                     try:
                         await self.write(batch)
                     except Exception as exc:
@@ -566,8 +568,14 @@ class Writer:
                         # failures; this is for a bug in it.)
                         log.exception("write failed; %d command(s) not applied", len(batch))
                         self.unavailable(batch, exc)
+                    finally:
+                        self.committing = False
             finally:
                 self.inbox.done(batch)
+
+    def waiting(self) -> bool:
+        """A command waits for the writer, or for its commit and answer."""
+        return self.committing or self.inbox.next_owner() is not None
 
     async def write(self, batch: Sequence[_Pending | Decision], *, planner: Planner | None = None) -> list[Event]:
         """Decide, number, commit, then answer and broadcast; returns the events

@@ -16,6 +16,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from opsmon.client.session import Session
 from opsmon.core.config import ConfigError, parse_config
 from opsmon.core.protocol import Batch, Event, Snapshot
+from server import hub as hub_module
 from tests.helpers import province, running_server, shipped
 from tests.wire import Peer, flatten, stalled_socket
 
@@ -213,6 +214,57 @@ async def test_a_flush_in_slices_answers_commands_between_them_and_keeps_every_c
             results = [f for f in officer.frames if f.get("type") == "result"]
             assert len(results) == total // 2 and all(r["ok"] for r in results)
         assert answered_mid_flush > 0
+        assert hub.dropped_slow == 0
+        for peer in (*viewers, *officers):
+            await peer.close()
+
+
+async def test_a_long_flush_goes_in_short_slices_only_while_a_command_waits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flush past `LONG_FLUSH` of CPU (here at once) is written `FLUSH_SLICE_SHORT`
+    viewers at a time (here one) while a command waits for the writer or its commit,
+    so answers go out before the flush ends; with nothing waiting it keeps its slice
+    (here every viewer at once). Every viewer still gets every event in order."""
+    monkeypatch.setattr(hub_module, "LONG_FLUSH", 0.0)
+    monkeypatch.setattr(hub_module, "FLUSH_SLICE_SHORT", 1)
+    config = _config(commands_per_second=10_000.0, token_commands_per_second=10_000.0, max_connections_per_token=50, group_commit_wait_ms=0)
+    async with running_server(tmp_path, config=config) as running:
+        hub = running.server.hub
+        hub.slice = 1000  # a whole flush in one slice, unless a command waits
+        slices: dict[int, int] = {}  # per flush (its round), the slices it was written in
+        answered_mid_flush = 0
+        plain_write_slice, plain_send = hub._write_slice, hub.send
+
+        def write_slice() -> None:
+            slices[hub._round] = slices.get(hub._round, 0) + 1
+            plain_write_slice()
+
+        def send(connection: Any, frame: bytes) -> None:
+            nonlocal answered_mid_flush
+            answered_mid_flush += hub._slice is not None
+            plain_send(connection, frame)
+
+        hub._write_slice = write_slice  # type: ignore[method-assign]
+        hub.send = send  # type: ignore[method-assign]
+        viewers = [await Peer.open(running, running.tokens["wall"]) for _ in range(30)]
+        officers = [await Peer.open(running, running.tokens[name]) for name in ("officer", "polisi")]
+        # A quiet night's report: committed and answered long before its tick, written whole.
+        assert (await officers[0].command("report", incident=_report(0)["incident"]))["ok"]
+        for peer in viewers:
+            await peer.wait_events(1, timeout=10)
+        assert slices == {hub._round: 1}
+        # Under a stream of reports a flush meets commands waiting: one viewer at a time then.
+        # (Whether a commit ends mid-flush is the loop's timing: rounds of 120, at most 5.)
+        total = 1
+        while total < 600 and not answered_mid_flush:
+            for n in range(total, total + 120):
+                await officers[n % 2].send(_report(n) | {"id": f"o{n % 2}-{n}"})
+            total += 120
+            for peer in (*viewers, *officers):
+                await peer.wait_events(total, timeout=10)
+        assert max(slices.values()) > 1
+        assert answered_mid_flush > 0
+        for peer in (*viewers, *officers):
+            assert [e["seq"] for e in peer.events] == list(range(1, total + 1))
         assert hub.dropped_slow == 0
         for peer in (*viewers, *officers):
             await peer.close()
