@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
+import gc
 import json
 import os
 import random
@@ -42,6 +44,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import deque
 from pathlib import Path
@@ -318,16 +321,93 @@ class MeasuredQueue(IncidentQueue):
 dashboard_screen.IncidentQueue = MeasuredQueue  # type: ignore[misc]
 
 
-async def stalls(until: asyncio.Future[Any], busy: list[tuple[float, float]]) -> None:
+async def stalls(until: asyncio.Future[Any], busy: list[tuple[float, float, float]], probe: StretchProbe | None = None) -> None:
     """The event loop's busy stretches: a wake-up every 5 ms that came late by more than
-    10 ms records (wall ms, CPU ms) of the gap. CPU time is the client's own cost, whatever
-    else the machine runs; wall time is what a key waited."""
+    10 ms records (start, wall ms, CPU ms) of the gap. CPU time is the client's own cost,
+    whatever else the machine runs; wall time is what a key waited."""
     while not until.done():
         wall, cpu = time.perf_counter(), time.process_time()
+        if probe is not None:
+            probe.beat = wall
         await asyncio.sleep(0.005)
         late = time.perf_counter() - wall
         if late > 0.015:
-            busy.append((late * 1000, (time.process_time() - cpu) * 1000))
+            busy.append((wall, late * 1000, (time.process_time() - cpu) * 1000))
+
+
+class StretchProbe:
+    """What ran in the loop's longest busy stretches (--stretches): while `stalls` is late
+    waking up, a thread samples the loop thread's stack every millisecond (or as soon as
+    it gets the GIL), and the collector's passes are timed, so each stretch can be told
+    with what filled it."""
+
+    SKIP = ("asyncio/", "threading.py", "selectors.py", "bench_tui.py")
+
+    def __init__(self) -> None:
+        self.beat = time.perf_counter()  # when `stalls` last went to sleep: the stretch's start
+        self.samples: dict[float, list[tuple[str, ...]]] = {}  # stretch start -> stacks, outermost first
+        self.collections: list[tuple[float, float, int]] = []  # (start, ms, generation)
+        self._gc_start = 0.0
+        self._stop = False
+        self._loop_thread = threading.get_ident()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> StretchProbe:
+        gc.callbacks.append(self._collected)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop = True
+        self._thread.join()
+        gc.callbacks.remove(self._collected)
+
+    def _collected(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_start = time.perf_counter()
+        else:
+            self.collections.append((self._gc_start, (time.perf_counter() - self._gc_start) * 1000, info["generation"]))
+
+    def _sample(self) -> None:
+        while not self._stop:
+            time.sleep(0.001)
+            beat = self.beat
+            if time.perf_counter() - beat < 0.010:
+                continue
+            frame = sys._current_frames().get(self._loop_thread)
+            stack: list[str] = []
+            while frame is not None:
+                code = frame.f_code
+                where = code.co_filename
+                if not any(skip in where for skip in self.SKIP):
+                    short = where.rsplit("site-packages/", 1)[-1].removeprefix(f"{CONFIG_PATH.parent}/").removesuffix(".py")
+                    stack.append(f"{short}:{code.co_name}")
+                frame = frame.f_back
+            self.samples.setdefault(beat, []).append(tuple(reversed(stack)))
+
+    def report(self, busy: list[tuple[float, float, float]], top: int) -> str:
+        """The `top` longest of `busy` (stalls') by CPU: for each, the collector's passes in it,
+        the functions most often on the stack (share of its samples) and the innermost ones."""
+        lines = [f"## the {top} longest busy stretches by CPU (of {len(busy)} over 15 ms)"]
+        for start, wall, cpu in sorted(busy, key=lambda stretch: -stretch[2])[:top]:
+            stacks = self.samples.get(start, [])
+            passes = [(ms, gen) for at, ms, gen in self.collections if start <= at <= start + wall / 1000]
+            gcs = ", ".join(f"gen{gen} {ms:.0f} ms" for ms, gen in passes if gen or ms >= 1) or "none over 1 ms"
+            lines.append(f"- wall {wall:.0f} ms, CPU {cpu:.0f} ms, {len(stacks)} samples; collections: {gcs}")
+            counts: dict[str, int] = {}
+            for stack in stacks:
+                for name in set(stack):
+                    counts[name] = counts.get(name, 0) + 1
+            depth = {name: min(s.index(name) for s in stacks if name in s) for name in counts}
+            shown = sorted(counts, key=lambda n: (-counts[n], -depth[n]))[:14]
+            for name in sorted(shown, key=lambda n: (-counts[n], depth[n])):
+                lines.append(f"    {counts[name] * 100 // max(1, len(stacks)):3d}%  {name}")
+            leaves: dict[str, int] = {}
+            for stack in stacks:
+                if stack:
+                    leaves[stack[-1]] = leaves.get(stack[-1], 0) + 1
+            lines.append("    innermost: " + ", ".join(f"{name} {n * 100 // len(stacks)}%" for name, n in sorted(leaves.items(), key=lambda x: -x[1])[:6]))
+        return "\n".join(lines)
 
 
 async def keypresses(app: MeasuredApp, until: asyncio.Future[Any]) -> int:
@@ -378,10 +458,14 @@ async def one_night(args: argparse.Namespace, incidents: int) -> list[tuple[str,
                 profile = cProfile.Profile() if args.profile and incidents == max(args.incidents, 0) else None
                 if profile is not None:
                     profile.enable()
-                busy_stretches: list[tuple[float, float]] = []
-                watching = asyncio.ensure_future(stalls(feeding, busy_stretches))
-                pressed = await keypresses(app, feeding)
-                await watching
+                busy_stretches: list[tuple[float, float, float]] = []
+                probe = StretchProbe() if args.stretches and incidents == max(args.incidents, 0) else None
+                with probe or contextlib.nullcontext():
+                    watching = asyncio.ensure_future(stalls(feeding, busy_stretches, probe))
+                    pressed = await keypresses(app, feeding)
+                    await watching
+                if probe is not None:
+                    print(probe.report(busy_stretches, args.stretches), file=sys.stderr, flush=True)
                 if profile is not None:
                     profile.disable()
                     profile.dump_stats(args.profile)
@@ -407,9 +491,9 @@ async def one_night(args: argparse.Namespace, incidents: int) -> list[tuple[str,
                     (
                         "steady: event loop busy stretches over 15 ms: count, wall p50 / max, CPU p50 / p90 / max (ms)",
                         f"{len(busy_stretches)}, "
-                        + " / ".join(f"{percentile([w for w, _ in busy_stretches], p):.0f}" for p in (50, 100))
+                        + " / ".join(f"{percentile([w for _, w, _ in busy_stretches], p):.0f}" for p in (50, 100))
                         + ", "
-                        + " / ".join(f"{percentile([c for _, c in busy_stretches], p):.0f}" for p in (50, 90, 100)),
+                        + " / ".join(f"{percentile([c for _, _, c in busy_stretches], p):.0f}" for p in (50, 90, 100)),
                     ),
                     ("steady: repaints (coalesced redraws)", f"{app.repaints - repaints0} ({(app.repaints - repaints0) / took:.1f}/s)"),
                     ("steady: frames composed", f"{app.frames - frames0}"),
@@ -474,6 +558,9 @@ async def main() -> None:
     )
     parser.add_argument("--smoke", action="store_true", help="the whole path at a load small enough for a few seconds (CI; its timings mean nothing)")
     parser.add_argument("--profile", default="", help="write cProfile stats of the client over the steady feed of the largest night to this file")
+    parser.add_argument(
+        "--stretches", type=int, default=0, help="print the N longest busy stretches of the largest night's steady feed, with what ran in each (to stderr)"
+    )
     parser.add_argument("--one-night", type=int, default=None, help=argparse.SUPPRESS)  # a child: one night's rows as JSON
     args = parser.parse_args()
     if args.smoke:
@@ -499,6 +586,7 @@ async def main() -> None:
             "--incidents",
             str(args.incidents),
             *(["--profile", args.profile] if args.profile else []),
+            *(["--stretches", str(args.stretches)] if args.stretches else []),
         ]
         child = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE)
         out, _ = await child.communicate()
