@@ -47,10 +47,13 @@ import tempfile
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from textual import events
+from textual._context import active_message_pump
+from textual.message import Message
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -179,11 +182,16 @@ class MeasuredApp(OpsmonApp):
         self.key_frames: list[float] = []  # seconds, one per keypress, from its handler to the frame
         self.keys_sent: deque[float] = deque()  # when each key not yet handled was sent
         self.keys_handled: list[tuple[float, float]] = []  # (sent, handled) for keys handled and not yet on the screen
+        # Each key's way, sent -> [(when, where)] through the message pumps to its frame (--stretches).
+        self.key_ways: dict[float, list[tuple[float, str]]] = {}
+        self._key_way: dict[int, list[tuple[float, str]]] = {}  # id(Key event) -> its way
 
     def press(self, key: str) -> None:
         """A key as the terminal sends it; `key_lags` gets its time to the screen."""
-        self.keys_sent.append(time.perf_counter())
+        sent = time.perf_counter()
+        self.keys_sent.append(sent)
         event = events.Key(key, key)
+        self.key_ways[sent] = self._key_way[id(event)] = [(sent, "sent")]
         event.set_sender(self)
         assert self._driver is not None
         self._driver.send_message(event)
@@ -205,6 +213,8 @@ class MeasuredApp(OpsmonApp):
             # The first frame after a key's handler ran shows what it did.
             now = time.perf_counter()
             self.key_lags += [now - sent for sent, _ in self.keys_handled]
+            for sent, _ in self.keys_handled:
+                self.key_ways[sent].append((now, "frame"))
             self.key_frames += [now - handled for _, handled in self.keys_handled]
             self.keys_handled.clear()
         super()._display(screen, renderable)
@@ -298,6 +308,17 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def key_hook(app: MeasuredApp) -> Callable[[Message], None]:
+    """run_test's message_hook: each pump that dispatches a key notes when (--stretches)."""
+
+    def dispatched(message: Message) -> None:
+        way = app._key_way.get(id(message))
+        if way is not None:
+            way.append((time.perf_counter(), type(active_message_pump.get()).__name__))
+
+    return dispatched
+
+
 class MeasuredQueue(IncidentQueue):
     """The queue's j and k, telling the app a key was handled (keys arrive in order)."""
 
@@ -307,6 +328,7 @@ class MeasuredQueue(IncidentQueue):
             sent, now = app.keys_sent.popleft(), time.perf_counter()
             app.key_waits.append(now - sent)
             app.keys_handled.append((sent, now))
+            app.key_ways[sent].append((now, "handler"))
 
     def action_cursor_down(self) -> None:
         super().action_cursor_down()
@@ -410,6 +432,19 @@ class StretchProbe:
         return "\n".join(lines)
 
 
+def slowest_keys(app: MeasuredApp, busy: list[tuple[float, float, float]], top: int) -> str:
+    """The `top` slowest keys of the steady feed, each hop of its way (ms after it was sent)
+    and the busy stretches that overlapped it."""
+    ways = sorted((way for way in app.key_ways.values() if way[-1][1] == "frame"), key=lambda way: way[0][0] - way[-1][0])[:top]
+    lines = [f"## the {top} slowest keys: ms after sent at each pump that dispatched it"]
+    for way in ways:
+        sent, shown = way[0][0], way[-1][0]
+        hops = " ".join(f"{where}+{(when - sent) * 1000:.0f}" for when, where in way[1:])
+        overlap = [f"{wall:.0f}/{cpu:.0f}" for start, wall, cpu in busy if start < shown and start + wall / 1000 > sent]
+        lines.append(f"- {(shown - sent) * 1000:.0f} ms: {hops}; stretches (wall/CPU ms): {', '.join(overlap) or 'none'}")
+    return "\n".join(lines)
+
+
 async def keypresses(app: MeasuredApp, until: asyncio.Future[Any]) -> int:
     """j and k in turn, every 80-120 ms, until `until` is done: the officer moving
     through the queue while the events arrive. Returns how many were pressed."""
@@ -437,7 +472,7 @@ async def one_night(args: argparse.Namespace, incidents: int) -> list[tuple[str,
             app = MeasuredApp(url=f"ws://127.0.0.1:{relay_port}/ws", token=tokens["officer"])
             app.backoff = Backoff(initial=0.05, maximum=0.2)
             opening = time.perf_counter()
-            async with app.run_test(size=(200, 60)):
+            async with app.run_test(size=(200, 60), message_hook=key_hook(app) if args.stretches else None):
                 # Until the queue shows the snapshot (the welcome's seq painted), not just the first frame.
                 while app.welcome is None or app.repaints < 2 or app.painted_seq < app.welcome.seq:  # noqa: ASYNC110 - polling counters the app bumps
                     await asyncio.sleep(0.01)
@@ -466,6 +501,7 @@ async def one_night(args: argparse.Namespace, incidents: int) -> list[tuple[str,
                     await watching
                 if probe is not None:
                     print(probe.report(busy_stretches, args.stretches), file=sys.stderr, flush=True)
+                    print(slowest_keys(app, busy_stretches, args.stretches), file=sys.stderr, flush=True)
                 if profile is not None:
                     profile.disable()
                     profile.dump_stats(args.profile)
