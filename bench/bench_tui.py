@@ -13,7 +13,9 @@ server (a third process). Printed figures:
 
 - opening: from the app's start to the queue painting the snapshot's seq;
 - keypress: j and k pressed in turn every 80-120 ms while the events arrive,
-  from the key sent to the first frame composed with the cursor moved;
+  from the key sent to the first frame composed with the cursor moved (in wall
+  time, and in the client's own CPU time: other processes on its core count
+  in the first only);
 - repaints: coalesced redraws by the app (one per dirty 100 ms tick);
 - frames: screen updates Textual composed for the terminal (every widget refresh
   that reached the compositor, so also the clock);
@@ -22,6 +24,12 @@ server (a third process). Printed figures:
 
 With two cores or more the client runs on the last core alone; the server, the
 feeders and the relay share the first (an officer's laptop is not the server).
+
+`--stretches N` prints (to stderr) the N longest busy stretches of the event
+loop during the steady feed of the largest night, with what ran in each (a
+thread samples the loop's stack while it is late; biased to where the loop
+thread lets go of the GIL) and the collector's passes, and the N slowest keys'
+way through Textual's message pumps.
 
 It is a measurement, not a test: nothing here fails on a number.
 """
@@ -182,6 +190,11 @@ class MeasuredApp(OpsmonApp):
         self.key_frames: list[float] = []  # seconds, one per keypress, from its handler to the frame
         self.keys_sent: deque[float] = deque()  # when each key not yet handled was sent
         self.keys_handled: list[tuple[float, float]] = []  # (sent, handled) for keys handled and not yet on the screen
+        # The client's own CPU time from each key sent to its frame: what it waited on the
+        # client's work alone, whatever else the machine runs (the wall figures are the
+        # scheduler's too when other processes share the client's core).
+        self.key_cpu: list[float] = []
+        self._cpu_at_sent: dict[float, float] = {}
         # Each key's way, sent -> [(when, where)] through the message pumps to its frame (--stretches).
         self.key_ways: dict[float, list[tuple[float, str]]] = {}
         self._key_way: dict[int, list[tuple[float, str]]] = {}  # id(Key event) -> its way
@@ -190,6 +203,7 @@ class MeasuredApp(OpsmonApp):
         """A key as the terminal sends it; `key_lags` gets its time to the screen."""
         sent = time.perf_counter()
         self.keys_sent.append(sent)
+        self._cpu_at_sent[sent] = time.process_time()
         event = events.Key(key, key)
         self.key_ways[sent] = self._key_way[id(event)] = [(sent, "sent")]
         event.set_sender(self)
@@ -213,6 +227,7 @@ class MeasuredApp(OpsmonApp):
             # The first frame after a key's handler ran shows what it did.
             now = time.perf_counter()
             self.key_lags += [now - sent for sent, _ in self.keys_handled]
+            self.key_cpu += [time.process_time() - self._cpu_at_sent.pop(sent) for sent, _ in self.keys_handled]
             for sent, _ in self.keys_handled:
                 self.key_ways[sent].append((now, "frame"))
             self.key_frames += [now - handled for _, handled in self.keys_handled]
@@ -488,6 +503,7 @@ async def one_night(args: argparse.Namespace, incidents: int) -> list[tuple[str,
                 app.key_lags.clear()
                 app.key_waits.clear()
                 app.key_frames.clear()
+                app.key_cpu.clear()
                 started, cpu0 = time.perf_counter(), time.process_time()
                 feeding = asyncio.ensure_future(feed(url, feeders, rate=args.rate, seconds=args.seconds, tag="steady"))
                 profile = cProfile.Profile() if args.profile and incidents == max(args.incidents, 0) else None
@@ -518,6 +534,10 @@ async def one_night(args: argparse.Namespace, incidents: int) -> list[tuple[str,
                     (
                         "steady: keypresses (j/k), to the frame showing the cursor moved: count, p50 / p99 / max (ms)",
                         f"{len(keys)} of {pressed}, " + " / ".join(f"{percentile(keys, p) * 1000:.0f}" for p in (50, 99, 100)),
+                    ),
+                    (
+                        "steady: keypress to its frame in the client's CPU time, p50 / p99 / max (ms)",
+                        " / ".join(f"{percentile(app.key_cpu, p) * 1000:.0f}" for p in (50, 99, 100)),
                     ),
                     (
                         "steady: of which key sent to its handler done / handler done to the frame, p50 / p99 (ms)",
