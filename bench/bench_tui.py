@@ -13,7 +13,9 @@ server (a third process). Printed figures:
 
 - opening: from the app's start to the queue painting the snapshot's seq;
 - keypress: j and k pressed in turn every 80-120 ms while the events arrive,
-  from the key sent to the first frame composed with the cursor moved;
+  from the key sent to the first frame composed with the cursor moved (in wall
+  time, and in the client's own CPU time: other processes on its core count
+  in the first only);
 - repaints: coalesced redraws by the app (one per dirty 100 ms tick);
 - frames: screen updates Textual composed for the terminal (every widget refresh
   that reached the compositor, so also the clock);
@@ -23,6 +25,12 @@ server (a third process). Printed figures:
 With two cores or more the client runs on the last core alone; the server, the
 feeders and the relay share the first (an officer's laptop is not the server).
 
+`--stretches N` prints (to stderr) the N longest busy stretches of the event
+loop during the steady feed of the largest night, with what ran in each (a
+thread samples the loop's stack while it is late; biased to where the loop
+thread lets go of the GIL) and the collector's passes, and the N slowest keys'
+way through Textual's message pumps.
+
 It is a measurement, not a test: nothing here fails on a number.
 """
 
@@ -30,7 +38,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
+import gc
 import json
 import os
 import random
@@ -42,12 +52,16 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from textual import events
+from textual._context import active_message_pump
+from textual.message import Message
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -176,11 +190,22 @@ class MeasuredApp(OpsmonApp):
         self.key_frames: list[float] = []  # seconds, one per keypress, from its handler to the frame
         self.keys_sent: deque[float] = deque()  # when each key not yet handled was sent
         self.keys_handled: list[tuple[float, float]] = []  # (sent, handled) for keys handled and not yet on the screen
+        # The client's own CPU time from each key sent to its frame: what it waited on the
+        # client's work alone, whatever else the machine runs (the wall figures are the
+        # scheduler's too when other processes share the client's core).
+        self.key_cpu: list[float] = []
+        self._cpu_at_sent: dict[float, float] = {}
+        # Each key's way, sent -> [(when, where)] through the message pumps to its frame (--stretches).
+        self.key_ways: dict[float, list[tuple[float, str]]] = {}
+        self._key_way: dict[int, list[tuple[float, str]]] = {}  # id(Key event) -> its way
 
     def press(self, key: str) -> None:
         """A key as the terminal sends it; `key_lags` gets its time to the screen."""
-        self.keys_sent.append(time.perf_counter())
+        sent = time.perf_counter()
+        self.keys_sent.append(sent)
+        self._cpu_at_sent[sent] = time.process_time()
         event = events.Key(key, key)
+        self.key_ways[sent] = self._key_way[id(event)] = [(sent, "sent")]
         event.set_sender(self)
         assert self._driver is not None
         self._driver.send_message(event)
@@ -202,6 +227,9 @@ class MeasuredApp(OpsmonApp):
             # The first frame after a key's handler ran shows what it did.
             now = time.perf_counter()
             self.key_lags += [now - sent for sent, _ in self.keys_handled]
+            self.key_cpu += [time.process_time() - self._cpu_at_sent.pop(sent) for sent, _ in self.keys_handled]
+            for sent, _ in self.keys_handled:
+                self.key_ways[sent].append((now, "frame"))
             self.key_frames += [now - handled for _, handled in self.keys_handled]
             self.keys_handled.clear()
         super()._display(screen, renderable)
@@ -295,6 +323,17 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def key_hook(app: MeasuredApp) -> Callable[[Message], None]:
+    """run_test's message_hook: each pump that dispatches a key notes when (--stretches)."""
+
+    def dispatched(message: Message) -> None:
+        way = app._key_way.get(id(message))
+        if way is not None:
+            way.append((time.perf_counter(), type(active_message_pump.get()).__name__))
+
+    return dispatched
+
+
 class MeasuredQueue(IncidentQueue):
     """The queue's j and k, telling the app a key was handled (keys arrive in order)."""
 
@@ -304,6 +343,7 @@ class MeasuredQueue(IncidentQueue):
             sent, now = app.keys_sent.popleft(), time.perf_counter()
             app.key_waits.append(now - sent)
             app.keys_handled.append((sent, now))
+            app.key_ways[sent].append((now, "handler"))
 
     def action_cursor_down(self) -> None:
         super().action_cursor_down()
@@ -318,16 +358,106 @@ class MeasuredQueue(IncidentQueue):
 dashboard_screen.IncidentQueue = MeasuredQueue  # type: ignore[misc]
 
 
-async def stalls(until: asyncio.Future[Any], busy: list[tuple[float, float]]) -> None:
+async def stalls(until: asyncio.Future[Any], busy: list[tuple[float, float, float]], probe: StretchProbe | None = None) -> None:
     """The event loop's busy stretches: a wake-up every 5 ms that came late by more than
-    10 ms records (wall ms, CPU ms) of the gap. CPU time is the client's own cost, whatever
-    else the machine runs; wall time is what a key waited."""
+    10 ms records (start, wall ms, CPU ms) of the gap. CPU time is the client's own cost,
+    whatever else the machine runs; wall time is what a key waited."""
     while not until.done():
         wall, cpu = time.perf_counter(), time.process_time()
+        if probe is not None:
+            probe.beat = wall
         await asyncio.sleep(0.005)
         late = time.perf_counter() - wall
         if late > 0.015:
-            busy.append((late * 1000, (time.process_time() - cpu) * 1000))
+            busy.append((wall, late * 1000, (time.process_time() - cpu) * 1000))
+
+
+class StretchProbe:
+    """What ran in the loop's longest busy stretches (--stretches): while `stalls` is late
+    waking up, a thread samples the loop thread's stack every millisecond (or as soon as
+    it gets the GIL), and the collector's passes are timed, so each stretch can be told
+    with what filled it."""
+
+    SKIP = ("asyncio/", "threading.py", "selectors.py", "bench_tui.py")
+
+    def __init__(self) -> None:
+        self.beat = time.perf_counter()  # when `stalls` last went to sleep: the stretch's start
+        self.samples: dict[float, list[tuple[str, ...]]] = {}  # stretch start -> stacks, outermost first
+        self.collections: list[tuple[float, float, int]] = []  # (start, ms, generation)
+        self._gc_start = 0.0
+        self._stop = False
+        self._loop_thread = threading.get_ident()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> StretchProbe:
+        gc.callbacks.append(self._collected)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop = True
+        self._thread.join()
+        gc.callbacks.remove(self._collected)
+
+    def _collected(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_start = time.perf_counter()
+        else:
+            self.collections.append((self._gc_start, (time.perf_counter() - self._gc_start) * 1000, info["generation"]))
+
+    def _sample(self) -> None:
+        while not self._stop:
+            time.sleep(0.001)
+            beat = self.beat
+            if time.perf_counter() - beat < 0.010:
+                continue
+            frame = sys._current_frames().get(self._loop_thread)
+            stack: list[str] = []
+            while frame is not None:
+                code = frame.f_code
+                where = code.co_filename
+                if not any(skip in where for skip in self.SKIP):
+                    short = where.rsplit("site-packages/", 1)[-1].removeprefix(f"{CONFIG_PATH.parent}/").removesuffix(".py")
+                    stack.append(f"{short}:{code.co_name}")
+                frame = frame.f_back
+            self.samples.setdefault(beat, []).append(tuple(reversed(stack)))
+
+    def report(self, busy: list[tuple[float, float, float]], top: int) -> str:
+        """The `top` longest of `busy` (stalls') by CPU: for each, the collector's passes in it,
+        the functions most often on the stack (share of its samples) and the innermost ones."""
+        lines = [f"## the {top} longest busy stretches by CPU (of {len(busy)} over 15 ms)"]
+        for start, wall, cpu in sorted(busy, key=lambda stretch: -stretch[2])[:top]:
+            stacks = self.samples.get(start, [])
+            passes = [(ms, gen) for at, ms, gen in self.collections if start <= at <= start + wall / 1000]
+            gcs = ", ".join(f"gen{gen} {ms:.0f} ms" for ms, gen in passes if gen or ms >= 1) or "none over 1 ms"
+            lines.append(f"- wall {wall:.0f} ms, CPU {cpu:.0f} ms, {len(stacks)} samples; collections: {gcs}")
+            counts: dict[str, int] = {}
+            for stack in stacks:
+                for name in set(stack):
+                    counts[name] = counts.get(name, 0) + 1
+            depth = {name: min(s.index(name) for s in stacks if name in s) for name in counts}
+            shown = sorted(counts, key=lambda n: (-counts[n], -depth[n]))[:14]
+            for name in sorted(shown, key=lambda n: (-counts[n], depth[n])):
+                lines.append(f"    {counts[name] * 100 // max(1, len(stacks)):3d}%  {name}")
+            leaves: dict[str, int] = {}
+            for stack in stacks:
+                if stack:
+                    leaves[stack[-1]] = leaves.get(stack[-1], 0) + 1
+            lines.append("    innermost: " + ", ".join(f"{name} {n * 100 // len(stacks)}%" for name, n in sorted(leaves.items(), key=lambda x: -x[1])[:6]))
+        return "\n".join(lines)
+
+
+def slowest_keys(app: MeasuredApp, busy: list[tuple[float, float, float]], top: int) -> str:
+    """The `top` slowest keys of the steady feed, each hop of its way (ms after it was sent)
+    and the busy stretches that overlapped it."""
+    ways = sorted((way for way in app.key_ways.values() if way[-1][1] == "frame"), key=lambda way: way[0][0] - way[-1][0])[:top]
+    lines = [f"## the {top} slowest keys: ms after sent at each pump that dispatched it"]
+    for way in ways:
+        sent, shown = way[0][0], way[-1][0]
+        hops = " ".join(f"{where}+{(when - sent) * 1000:.0f}" for when, where in way[1:])
+        overlap = [f"{wall:.0f}/{cpu:.0f}" for start, wall, cpu in busy if start < shown and start + wall / 1000 > sent]
+        lines.append(f"- {(shown - sent) * 1000:.0f} ms: {hops}; stretches (wall/CPU ms): {', '.join(overlap) or 'none'}")
+    return "\n".join(lines)
 
 
 async def keypresses(app: MeasuredApp, until: asyncio.Future[Any]) -> int:
@@ -357,7 +487,7 @@ async def one_night(args: argparse.Namespace, incidents: int) -> list[tuple[str,
             app = MeasuredApp(url=f"ws://127.0.0.1:{relay_port}/ws", token=tokens["officer"])
             app.backoff = Backoff(initial=0.05, maximum=0.2)
             opening = time.perf_counter()
-            async with app.run_test(size=(200, 60)):
+            async with app.run_test(size=(200, 60), message_hook=key_hook(app) if args.stretches else None):
                 # Until the queue shows the snapshot (the welcome's seq painted), not just the first frame.
                 while app.welcome is None or app.repaints < 2 or app.painted_seq < app.welcome.seq:  # noqa: ASYNC110 - polling counters the app bumps
                     await asyncio.sleep(0.01)
@@ -373,15 +503,21 @@ async def one_night(args: argparse.Namespace, incidents: int) -> list[tuple[str,
                 app.key_lags.clear()
                 app.key_waits.clear()
                 app.key_frames.clear()
+                app.key_cpu.clear()
                 started, cpu0 = time.perf_counter(), time.process_time()
                 feeding = asyncio.ensure_future(feed(url, feeders, rate=args.rate, seconds=args.seconds, tag="steady"))
                 profile = cProfile.Profile() if args.profile and incidents == max(args.incidents, 0) else None
                 if profile is not None:
                     profile.enable()
-                busy_stretches: list[tuple[float, float]] = []
-                watching = asyncio.ensure_future(stalls(feeding, busy_stretches))
-                pressed = await keypresses(app, feeding)
-                await watching
+                busy_stretches: list[tuple[float, float, float]] = []
+                probe = StretchProbe() if args.stretches and incidents == max(args.incidents, 0) else None
+                with probe or contextlib.nullcontext():
+                    watching = asyncio.ensure_future(stalls(feeding, busy_stretches, probe))
+                    pressed = await keypresses(app, feeding)
+                    await watching
+                if probe is not None:
+                    print(probe.report(busy_stretches, args.stretches), file=sys.stderr, flush=True)
+                    print(slowest_keys(app, busy_stretches, args.stretches), file=sys.stderr, flush=True)
                 if profile is not None:
                     profile.disable()
                     profile.dump_stats(args.profile)
@@ -400,6 +536,10 @@ async def one_night(args: argparse.Namespace, incidents: int) -> list[tuple[str,
                         f"{len(keys)} of {pressed}, " + " / ".join(f"{percentile(keys, p) * 1000:.0f}" for p in (50, 99, 100)),
                     ),
                     (
+                        "steady: keypress to its frame in the client's CPU time, p50 / p99 / max (ms)",
+                        " / ".join(f"{percentile(app.key_cpu, p) * 1000:.0f}" for p in (50, 99, 100)),
+                    ),
+                    (
                         "steady: of which key sent to its handler done / handler done to the frame, p50 / p99 (ms)",
                         " / ".join(f"{percentile(part, p) * 1000:.0f}" for part in (app.key_waits, app.key_frames) for p in (50, 99)),
                     ),
@@ -407,9 +547,9 @@ async def one_night(args: argparse.Namespace, incidents: int) -> list[tuple[str,
                     (
                         "steady: event loop busy stretches over 15 ms: count, wall p50 / max, CPU p50 / p90 / max (ms)",
                         f"{len(busy_stretches)}, "
-                        + " / ".join(f"{percentile([w for w, _ in busy_stretches], p):.0f}" for p in (50, 100))
+                        + " / ".join(f"{percentile([w for _, w, _ in busy_stretches], p):.0f}" for p in (50, 100))
                         + ", "
-                        + " / ".join(f"{percentile([c for _, c in busy_stretches], p):.0f}" for p in (50, 90, 100)),
+                        + " / ".join(f"{percentile([c for _, _, c in busy_stretches], p):.0f}" for p in (50, 90, 100)),
                     ),
                     ("steady: repaints (coalesced redraws)", f"{app.repaints - repaints0} ({(app.repaints - repaints0) / took:.1f}/s)"),
                     ("steady: frames composed", f"{app.frames - frames0}"),
@@ -474,6 +614,9 @@ async def main() -> None:
     )
     parser.add_argument("--smoke", action="store_true", help="the whole path at a load small enough for a few seconds (CI; its timings mean nothing)")
     parser.add_argument("--profile", default="", help="write cProfile stats of the client over the steady feed of the largest night to this file")
+    parser.add_argument(
+        "--stretches", type=int, default=0, help="print the N longest busy stretches of the largest night's steady feed, with what ran in each (to stderr)"
+    )
     parser.add_argument("--one-night", type=int, default=None, help=argparse.SUPPRESS)  # a child: one night's rows as JSON
     args = parser.parse_args()
     if args.smoke:
@@ -499,6 +642,7 @@ async def main() -> None:
             "--incidents",
             str(args.incidents),
             *(["--profile", args.profile] if args.profile else []),
+            *(["--stretches", str(args.stretches)] if args.stretches else []),
         ]
         child = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE)
         out, _ = await child.communicate()

@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 
 from opsmon.core.domain import DomainError
 from opsmon.core.fold import touches
-from opsmon.core.protocol import Ack, Assign, Merge, Owner, Reopen, Resolve, SeverityChange, Snooze, Unack
+from opsmon.core.protocol import Ack, Assign, IncidentDraft, Merge, Owner, Reopen, Report, Resolve, SeverityChange, Snooze, Unack
 from opsmon.core.records import Actor
+from opsmon.core.urgency import urgency_key
 from opsmon.core.view import Changes, Focus, Lookup, QueueFilter, QueueIndex, Tally, queue, summarize, totals
 from tests.helpers import province
 from tests.world import World
@@ -162,3 +163,31 @@ def test_a_follower_too_far_behind_or_after_a_new_state_reads_it_all() -> None:
     changes.touched(range(Changes.KEEP + 1))  # more than the log keeps
     assert changes.since(far) is None
     assert changes.since(changes.version - 1) == {Changes.KEEP}
+
+
+def test_a_queue_out_of_time_catches_up_over_several_turns_to_what_reading_everything_shows() -> None:
+    """A paged snapshot's pages bring thousands of incidents to a repaint: the dashboard's
+    queue takes them a few milliseconds a turn (`until`), so a key is not held behind them."""
+    w = World()
+    changes = Changes()
+    rows = QueueIndex().update(w.state, changes, LOOKUP, QueueFilter(), w.now)
+    for n in range(300):
+        draft = IncidentDraft(
+            regency=("6371", "6372", "6303")[n % 3],
+            category="logistik",
+            severity=("critical", "high", "low")[n % 3],
+            title=f"Laporan {n}",
+            location=f"TPS {n:03d}",
+        )
+        changes.touched(touches(w.do(Report(id=f"r{n}", incident=draft))))
+    turns = 0
+    while True:
+        rows.update(w.state, changes, LOOKUP, QueueFilter(), w.now, until=0.0)  # out of time from the start
+        turns += 1
+        if rows.caught_up:
+            break
+        keys = [urgency_key(rows[row]) for row in range(len(rows))]
+        assert 0 < len(rows) < 300 and keys == sorted(keys)  # part of the rows, in order; the rest kept for the next turn
+    assert turns > 1 and len(rows) == 300
+    fresh = QueueIndex().update(w.state, Changes(), LOOKUP, QueueFilter(), w.now)
+    assert picture(rows, w.now) == picture(fresh, w.now)

@@ -4,11 +4,16 @@ reconnect's snapshot, a key acts on the incident the officer was looking at."""
 
 from __future__ import annotations
 
+import asyncio
+
+from textual import events
+from textual.widgets import Input
+
 from opsmon.client.session import Session
 from opsmon.core.protocol import IncidentDraft, Report
 from opsmon.tui.app import OpsmonApp
 from tests.helpers import FakeClock, Running
-from tests.tui_helpers import client, queue_of, report, settle, until
+from tests.tui_helpers import SIZE, client, night_app, queue_of, report, settle, until
 
 SEEDS = [("6371", "high", "Kotak suara rusak"), ("6303", "medium", "Saksi ditolak"), ("6302", "low", "Listrik padam"), ("6304", "medium", "Logistik terlambat")]
 
@@ -104,3 +109,29 @@ async def test_g_a_enter_opens_the_incident_acknowledged(server: Running, clock:
         await pilot.press("enter")
         await settle(pilot)
         assert getattr(app.screen, "incident_id", None) == top
+
+
+async def test_j_and_k_move_the_cursor_while_the_dashboard_is_busy() -> None:
+    """The queue's row keys do not wait for the screen: at 50,000 incidents its repaint
+    can hold it tens of milliseconds, and a key that went through it waited that long."""
+    app = night_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        queue = queue_of(app)
+        first = queue.cursor_row
+        working = asyncio.Event()
+        app.dashboard.call_later(working.wait)  # the screen's queue of messages, stuck behind its own work
+        try:
+            for key, row in (("j", first + 1), ("down", first + 2), ("k", first + 1), ("up", first)):
+                app.post_message(events.Key(key, None))  # as the terminal sends it (pilot.press would wait for the screen)
+                for _ in range(100):
+                    if queue.cursor_row == row:
+                        break
+                    await asyncio.sleep(0.01)
+                assert queue.cursor_row == row, key
+        finally:
+            working.set()
+        await settle(pilot)
+        assert queue.selected_id == queue.incidents.id_at(first)
+        await pilot.press("slash", "j", "k")  # in the filter they are letters
+        assert app.dashboard.query_one("#filter", Input).value == "jk" and queue.cursor_row == first

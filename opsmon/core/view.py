@@ -8,6 +8,7 @@ and the queue's filters.
 from __future__ import annotations
 
 import re
+import time
 from bisect import bisect_left, insort
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -683,6 +684,8 @@ def handover_lines(sheet: HandoverSheet, config: ConfigInfo, lang: str) -> list[
 # (each change puts a new object in its place), so a follower keeps the objects it last
 # saw, asks the Changes log which ids the events touched since, and redoes only those.
 
+FOLLOW_CHECK_EVERY = 64  # ids redone between looks at the clock, when a follower has a deadline
+
 
 class Changes:
     """The incident ids the folded events touched, numbered in order. A follower asks
@@ -726,18 +729,31 @@ class Follower:
         self.state: State | None = None
         self.seen: dict[int, Incident] = {}  # id -> the incident as last counted
         self._version = -1
+        self._behind: list[int] = []  # ids left for the next call by a `until` that ran out
 
-    def follow(self, state: State, changes: Changes) -> bool:
-        """Catch up with `state`; True if anything it holds changed."""
+    @property
+    def caught_up(self) -> bool:
+        return not self._behind
+
+    def follow(self, state: State, changes: Changes, *, until: float | None = None) -> bool:
+        """Catch up with `state`; True if anything it holds changed. `until` (a
+        time.perf_counter() deadline): stop there and keep the rest for the next call
+        (`caught_up` says whether any is left), so that a paged snapshot's pages (tens of
+        thousands of incidents a second) never hold the event loop long."""
         ids = changes.since(self._version) if state is self.state else None
         self._version = changes.version
         if ids is None:
-            self.state, self.seen = state, dict(state.incidents)
+            self.state, self.seen, self._behind = state, dict(state.incidents), []
             self._rebuild()
             return True
         moved = False
-        work = list(ids)
+        work, self._behind = [*self._behind, *ids], []
+        done = 0
         while work:
+            done += 1
+            if until is not None and done % FOLLOW_CHECK_EVERY == 0 and time.perf_counter() > until:
+                self._behind = work
+                break
             incident_id = work.pop()
             old, new = self.seen.get(incident_id), state.incidents.get(incident_id)
             if old is new:
@@ -823,7 +839,10 @@ class QueueIndex(Follower):
         self.values: dict[str, dict[object, int]] = {}  # column -> distinct value -> rows holding it
         self.open_work = 0  # rows whose status counts as open work (the queue's title)
 
-    def update(self, state: State, changes: Changes, lookup: Lookup, view: QueueFilter, now: datetime, focus: Focus | None = None) -> QueueIndex:
+    def update(
+        self, state: State, changes: Changes, lookup: Lookup, view: QueueFilter, now: datetime, focus: Focus | None = None, *, until: float | None = None
+    ) -> QueueIndex:
+        """Catch up with `state` for this view (`until`: as Follower.follow)."""
         focus = focus or Focus()
         params = (lookup, view.text, view.severity, view.unacked_only, view.regency, view.mine, view.sort, focus)
         if params != self._params or self._now is None or now < self._now:
@@ -838,7 +857,7 @@ class QueueIndex(Follower):
 
             self._shows = shows
         self._now = now
-        if self.follow(state, changes):
+        if self.follow(state, changes, until=until):
             self.revision += 1
         self._expire(now)
         return self

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -25,6 +27,11 @@ from opsmon.tui.widgets.status import HeaderBar, OfflineBanner, Ticker
 CHARTS_HEIGHT = 6  # title, four severities, TPS counted
 CHARTS_MIN_HEIGHT = 40
 PANELS_PER_REPAINT = 4  # regency panels drawing a change of counts per repaint (DrawBudget)
+# The queue's rows catch up this long a turn at most, then pause this long (a frame and a
+# key's way through Textual's queues) before the next: about 10 us an incident, so the
+# 10,000 a paged snapshot's pages bring in one repaint would be 100 ms in one go.
+QUEUE_TURN_SECONDS = 0.008
+QUEUE_PAUSE_SECONDS = 0.012
 
 
 class DashboardScreen(QueueScreen):
@@ -214,7 +221,12 @@ class DashboardScreen(QueueScreen):
         if lookup is None or app.is_wall:
             return
         stale = not app.online
-        shown = self.rows.update(state, app.changes, lookup, self.filter, now, app.ground)
+        shown = self.rows.update(state, app.changes, lookup, self.filter, now, app.ground, until=time.perf_counter() + QUEUE_TURN_SECONDS)
+        if not shown.caught_up:
+            # A paged snapshot's pages (thousands of incidents a turn): the rest on a later
+            # turn, after a pause in which a key pressed meanwhile is handled and painted.
+            self._queue_pending = True
+            self.set_timer(QUEUE_PAUSE_SECONDS, self._show_queue)
         self.marked -= {i for i in self.marked if i not in shown or shown.seen[i].status == "resolved"}
         table = self.query_one(IncidentQueue)
         keep = None
@@ -234,8 +246,8 @@ class DashboardScreen(QueueScreen):
     def _update_title(self, count: int) -> None:
         app, view = self.opsmon, self.filter
         tr = app.tr
-        # A paged snapshot's rest still coming: the count is of those held so far, and says so.
-        loading = f", {tr('queue.loading')}" if app.state.unheld else ""
+        # A paged snapshot's rest still coming (or not yet in the rows): the count is of those held so far, and says so.
+        loading = f", {tr('queue.loading')}" if app.state.unheld or not self.rows.caught_up else ""
         parts = [
             f"{tr('queue.title')} ({tr('queue.count', count=count)}{loading})",
             tr("sort." + view.sort),
