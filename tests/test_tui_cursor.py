@@ -135,3 +135,34 @@ async def test_j_and_k_move_the_cursor_while_the_dashboard_is_busy() -> None:
         assert queue.selected_id == queue.incidents.id_at(first)
         await pilot.press("slash", "j", "k")  # in the filter they are letters
         assert app.dashboard.query_one("#filter", Input).value == "jk" and queue.cursor_row == first
+
+
+async def test_a_filter_or_number_typed_in_one_burst_goes_to_its_field_never_to_a_verb(server: Running, clock: FakeClock) -> None:
+    """Over SSH a fast typist's keys arrive together. "/jakarta" in one burst left the
+    filter empty and sent its letters to the queue, the "a" acknowledging the incident
+    under the cursor: "/" reached its binding through five message queues while the app
+    forwarded the next keys to the queue, and the field took the focus a turn later still."""
+    ids = await report(server, clock, SEEDS)
+    async with client(server, clock, len(SEEDS)) as (app, pilot):
+        await settle(pilot)
+        queue = queue_of(app)
+        row = queue.cursor_row
+        for key, character in (("slash", "/"), ("j", "j"), ("a", "a"), ("k", "k"), ("a", "a"), ("r", "r"), ("t", "t"), ("a", "a")):
+            app.post_message(events.Key(key, character))  # as the terminal sends a burst (pilot.press waits between keys)
+        await settle(pilot)
+        assert app.dashboard.query_one("#filter", Input).value == "jakarta"
+        assert queue.cursor_row == row
+        await pilot.press("escape")
+        await settle(pilot)
+        for key, character in (("number_sign", "#"), ("4", "4"), ("a", "a")):
+            app.post_message(events.Key(key, character))
+        await settle(pilot)
+        assert app.dashboard.query_one("#goto", Input).value == "4a"
+        await pilot.press("escape")
+        # And a verb then a move, together: the verb acts on the row the cursor was on.
+        top = queue.selected_id
+        for key in ("a", "j"):
+            app.post_message(events.Key(key, key))
+        await until(pilot, lambda: any(app.state.incidents[i].status == "acknowledged" for i in ids))
+        await settle(pilot)
+        assert [i for i in ids if app.state.incidents[i].status == "acknowledged"] == [top]  # not the one below ("a j" acknowledged it)

@@ -94,11 +94,9 @@ ACTIONS: tuple[Action, ...] = (
     Action("accept_handover", "key.handover_accept", (_on("t", HANDOVER, footer=True),)),
     Action("back", "key.back", (_on("escape", DETAIL, REGENCY, SITREP, HANDOVER, footer=True),), viewer=True),
     Action("close", "key.back", (_on("escape,question_mark,q", HELP),), viewer=True),
-    # Moving in the queue, as in less and k9s (the arrows are the queue's own). A row up or
-    # down is taken first (priority): at the app's first look at the key, not after it went
-    # through the focused widget, each container and the screen, any of them busy meanwhile.
-    Action("cursor_down", "key.down", (_on("j", DASHBOARD, REGENCY, priority=True), _on("down", QUEUE, priority=True))),
-    Action("cursor_up", "key.up", (_on("k", DASHBOARD, REGENCY, priority=True), _on("up", QUEUE, priority=True))),
+    # Moving in the queue, as in less and k9s (the arrows are the queue's own).
+    Action("cursor_down", "key.down", (_on("j", DASHBOARD, REGENCY), _on("down", QUEUE))),
+    Action("cursor_up", "key.up", (_on("k", DASHBOARD, REGENCY), _on("up", QUEUE))),
     Action("cursor_top", "key.top", (_on("g", DASHBOARD, REGENCY), _on("home", QUEUE)), palette="palette.top"),
     Action("cursor_bottom", "key.bottom", (_on("G", DASHBOARD, REGENCY), _on("end", QUEUE))),
     Action("half_page_down", "key.half_down", (_on("ctrl+d", DASHBOARD, REGENCY),)),

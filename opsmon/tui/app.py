@@ -22,12 +22,13 @@ from typing import Any
 
 from rich.console import Console
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, SystemCommand
 from textual.command import CommandPalette
 from textual.notifications import SeverityLevel
 from textual.reactive import var
 from textual.screen import Screen
+from textual.widgets import Input, TextArea
 
 from opsmon.client.backoff import Backoff
 from opsmon.client.connection import Connection
@@ -306,6 +307,22 @@ class OpsmonApp(Scoped, App[int]):
             await self.connection.run()
         finally:
             await self.connection.stop()
+
+    async def on_event(self, event: events.Event) -> None:
+        # A key the terminal sent, with no text field focused: its bindings run here, at
+        # the app's first look at it, in the order the keys came. Textual's own way sends
+        # it through the focused widget and each container to the screen and back (five
+        # message queues, each able to wait behind a repaint at 50,000 incidents), while
+        # the app goes on forwarding the next keys of the same burst to whatever has the
+        # focus then: "a j" sent together could acknowledge the incident below, and
+        # "/jakarta" gave the filter's letters to the queue's verbs.
+        if isinstance(event, events.Key) and not event.is_forwarded and not isinstance(self.focused, Input | TextArea):
+            if not self.app_focus:
+                self.app_focus = True
+            # Textual's binding check (private: the public path is the one above).
+            if await self._check_bindings(event.key, priority=True) or await self._check_bindings(event.key, priority=False):
+                return
+        await super().on_event(event)
 
     def on_resize(self) -> None:
         self.call_after_refresh(self._notices_moved)  # the notice line's rows depend on the terminal's height

@@ -293,7 +293,7 @@ class DashboardScreen(QueueScreen):
         field = self.query_one("#goto", Input)
         field.display = True
         field.value = ""
-        field.focus()
+        self.set_focus(field)  # now (focus() is a turn later): the keys typed after it are the field's
 
     @on(Input.Submitted, "#goto")
     def _goto_done(self, event: Input.Submitted) -> None:
@@ -327,7 +327,9 @@ class DashboardScreen(QueueScreen):
         field = self.query_one("#filter", Input)
         field.display = True
         field.value = self.filter.text
-        field.focus()
+        # Now, not a turn later (focus()): the keys of the same burst ("/jakarta" over SSH)
+        # are the field's, never the queue's verbs (the "a" acknowledged).
+        self.set_focus(field)
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:

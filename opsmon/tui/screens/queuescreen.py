@@ -4,9 +4,6 @@ regency screen): moving the cursor, marking, and every verb on the selected inci
 
 from __future__ import annotations
 
-from textual.actions import SkipAction
-from textual.widgets import Input
-
 from opsmon.tui.screens.live import LiveScreen
 from opsmon.tui.widgets.queue import IncidentQueue
 
@@ -30,18 +27,10 @@ class QueueScreen(LiveScreen):
         return bool(self.marked) and self.query_one(IncidentQueue).shows_selection()
 
     def action_cursor_down(self) -> None:
-        self._not_typing()
         self.query_one(IncidentQueue).action_cursor_down()
 
     def action_cursor_up(self) -> None:
-        self._not_typing()
         self.query_one(IncidentQueue).action_cursor_up()
-
-    def _not_typing(self) -> None:
-        """j and k are taken before the focused widget (opsmon.tui.actions): in a field
-        (the filter, go to) they are letters, and go on to it."""
-        if isinstance(self.focused, Input):
-            raise SkipAction
 
     def action_cursor_top(self) -> None:
         """g: the top of the queue, where the most urgent unacknowledged incident is."""
