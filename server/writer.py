@@ -53,7 +53,7 @@ from server.connections import peer_address
 from server.inbox import Inbox
 from server.logs import quote
 from server.pages import page_of
-from server.store.api import CommandRecord, StoreError, Transaction, WriteBatch, writing
+from server.store.api import CommandRecord, RepeatedCommand, StoreError, Transaction, WriteBatch, writing
 
 if TYPE_CHECKING:
     from server.app import OpsmonServer
@@ -100,6 +100,10 @@ class _Pending:
     command: Any
     kind: str
     started: float
+
+
+class _LookUpFirst(Exception):
+    """A command refused when its id was not looked up: it may be a retry, whose answer is the first one."""
 
 
 def _as_repeat(frame: bytes) -> bytes:
@@ -577,7 +581,7 @@ class Writer:
         """A command waits for the writer, or for its commit and answer."""
         return self.committing or self.inbox.next_owner() is not None
 
-    async def write(self, batch: Sequence[_Pending | Decision], *, planner: Planner | None = None) -> list[Event]:
+    async def write(self, batch: Sequence[_Pending | Decision], *, planner: Planner | None = None, look_up: bool = False) -> list[Event]:
         """Decide, number, commit, then answer and broadcast; returns the events
         committed (none if the batch was not saved: its commands are told so).
         Call with the lock held.
@@ -586,7 +590,12 @@ class Writer:
         on PostgreSQL, what other replicas committed since our head is folded
         first, so every rule (a conflicting ack, a repeated command id, a due
         escalation) decides on the latest state. `planner` makes the system's
-        decisions from that state, with the ids of the token changes they log."""
+        decisions from that state, with the ids of the token changes they log.
+
+        A command id already answered is a retry whose answer was lost with its
+        connection: rare. Where the commit refuses one (`refuses_repeats`), the batch's
+        ids are looked up only when it does, or when a command is refused (a retry's
+        second decision may be), and the batch is decided again (`look_up`)."""
         now = self.server.clock()
         ts = format_ts(now)
         last_until = self.server.state.sitrep_until
@@ -613,7 +622,8 @@ class Writer:
                 # Decide against a fork: memory changes only once the disk has.
                 trial = self.server.state.fork()
                 keys = [(p.user.name, p.command.id) for p in items if isinstance(p, _Pending)]
-                answered = await pending_batch.command_results(keys) if keys else {}
+                looked_up = bool(keys) and (look_up or not pending_batch.refuses_repeats)
+                answered = await pending_batch.command_results(keys) if looked_up else {}
                 touched_incidents: set[int] = set()
                 touched_stages: set[tuple[str, str]] = set()
                 for item in items:
@@ -631,6 +641,8 @@ class Writer:
                         try:
                             decision = decide(trial, pending.command, actor, pending.user.regencies, now, self.server.rules)
                         except DomainError as exc:
+                            if not looked_up:
+                                raise _LookUpFirst from None
                             result = Result(
                                 id=pending.command.id,
                                 ok=False,
@@ -691,6 +703,8 @@ class Writer:
                         )
                     )
         except Exception as exc:
+            if not look_up and isinstance(exc, _LookUpFirst | RepeatedCommand):
+                return await self.write(batch, planner=planner, look_up=True)
             commands = sum(1 for item in items if isinstance(item, _Pending))
             if _expected_write_error(exc):
                 log.error("commit failed; %d command(s) not applied: %s", commands, exc)  # expected trouble: no traceback

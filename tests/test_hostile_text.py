@@ -135,6 +135,15 @@ def test_every_string_field_is_checked_even_ids_and_hello() -> None:
     assert caught.value.reason == "control_character" and caught.value.params["field"] == "token"
 
 
+@pytest.mark.parametrize("frame", [b'{"type":"note","id":"n1","incident":1,"text":"o\x7fk"}', '{"type":"hello","token":"t\x7f"}'])
+def test_a_raw_del_in_an_otherwise_plain_frame_is_refused(frame: str | bytes) -> None:
+    """DEL is printable ASCII's one neighbour that JSON lets through unescaped:
+    a frame of plain ASCII is still checked for it, as bytes and as text."""
+    with pytest.raises(BadMessage) as caught:
+        decode_client(frame)
+    assert caught.value.reason == "control_character"
+
+
 @pytest.mark.parametrize("name", ["Rahmat\n", "Rah\x1bmat", "Rahmat\u202e", "Rah\x00"])
 def test_token_names_become_actor_names_and_refuse_control_characters(name: str) -> None:
     with pytest.raises(AuthError):

@@ -46,6 +46,11 @@ class StoreError(RuntimeError):
     """The database cannot be used (newer schema, unreadable file)."""
 
 
+class RepeatedCommand(StoreError):
+    """A batch's commit met a command id already answered (the commands table's key):
+    nothing was written. Raised only by a Transaction whose `refuses_repeats` is true."""
+
+
 @dataclass(frozen=True)
 class TokenRecord:
     name: str
@@ -103,6 +108,11 @@ class Transaction(Protocol):
 
     @property
     def missed(self) -> list[Event]: ...
+    @property
+    def refuses_repeats(self) -> bool:
+        """commit() raises RepeatedCommand for a command id already answered: the writer
+        may decide a batch before looking its ids up, and look them up only then."""
+
     async def command_results(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], bytes]: ...
     async def token_changes(self, now: str) -> list[TokenChange]: ...
     async def commit(self, batch: WriteBatch) -> None: ...

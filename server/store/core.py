@@ -99,6 +99,7 @@ class SingleWriter:
     def __init__(self, store: StoreCore) -> None:
         self.store = store
         self.missed: list[Event] = []
+        self.refuses_repeats = store.refuses_repeats
 
     async def command_results(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], bytes]:
         return await self.store.command_results(keys)
@@ -113,6 +114,8 @@ class SingleWriter:
 class StoreCore:
     """The method bodies every backend shares (server.store.api.EventStore)."""
 
+    # Whether commit() raises RepeatedCommand for a command id already answered (api.Transaction).
+    refuses_repeats = False
     # The dialect's column for the SQLite store's `user` (a reserved word in PostgreSQL).
     USER_COLUMN = "user"
     # A stage update's stage key, and "a merge into incident ?", read from the event's JSON data.

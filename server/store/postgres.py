@@ -713,6 +713,10 @@ class PgWrite:
     command id carried out on another replica is seen, and a token change is
     logged once)."""
 
+    # The look-up is a query in the batch's own transaction, under its lock: cheap beside
+    # a conflict, which would abort that transaction.
+    refuses_repeats = False
+
     def __init__(self, store: PostgresStore, sql: PgSql, missed: list[Event], head: int) -> None:
         self._store = store
         self._sql = sql

@@ -22,7 +22,7 @@ import aiosqlite
 
 from opsmon.core.clock import format_ts, utc_now
 from opsmon.core.filemodes import create_private
-from server.store.api import LogEntry, StoreError, WriteBatch
+from server.store.api import LogEntry, RepeatedCommand, StoreError, WriteBatch
 from server.store.core import Sql, StoreCore, event_row, stored_version
 
 SCHEMA_VERSION = 3
@@ -179,6 +179,7 @@ class SqliteStore(StoreCore):
     `async with open_store(path) as store:`."""
 
     backend: Literal["sqlite"] = "sqlite"
+    refuses_repeats = True  # commit(): the commands table's key, one writer per file
 
     def __init__(self, path: str | Path, *, synchronous: str = "full", check_writable: bool = False) -> None:
         self.path = Path(path)
@@ -361,9 +362,11 @@ class SqliteStore(StoreCore):
                 for sql, rows in writes:
                     db.executemany(sql, rows)
                 db.execute("COMMIT")
-            except BaseException:
+            except BaseException as exc:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.IntegrityError) and "commands." in str(exc):  # "UNIQUE constraint failed: commands.user, commands.id"
+                    raise RepeatedCommand(str(exc)) from None
                 raise
 
         connection = self.db
