@@ -51,7 +51,8 @@ def bench_config(directory: Path, synchronous: str) -> Path:
     text = CONFIG.read_text(encoding="utf-8")
     for old, new in (
         ('synchronous = "full"', f'synchronous = "{synchronous}"'),
-        ("commands_per_second = 50", "commands_per_second = 1000000"),
+        # Per connection, and per token (all its connections together: 200/s by default).
+        ("\ncommands_per_second = 50\n", "\ncommands_per_second = 1000000\ntoken_commands_per_second = 1000000\n"),
         ("client_queue_frames = 2000", "client_queue_frames = 1000000"),
     ):
         assert old in text, old
