@@ -12,7 +12,8 @@ each pinned with `taskset` to core 0, and drives it from a load generator
 pinned to core 1 with the same load: N viewers, almost all cheap raw
 readers (a websocket handshake offering permessage-deflate, as `opsmon`
 and most clients do, then bytes counted, not parsed) and a few timing
-probes (real websockets clients that parse every frame), and R reports/s
+probes (real websockets clients that parse every frame, connected spread among
+the raw readers so that they sample every place in a tick's writing order), and R reports/s
 sent open-loop from R/40 officer connections (each under the 50 commands/s
 rate limit). It prints, for each server, p50/p95/p99/max from a command
 being sent to a probe receiving its event, p99 from sent to its `result`,
@@ -23,6 +24,11 @@ Loopback only. The load generator shares core 1 with whatever else runs on
 the machine (uptime is printed): compare ratios within one run, not
 absolute figures across runs; `--repeat K` runs each load K times (floor
 and opsmon back to back each time) and reports the median and range.
+
+Profiles: `FANOUT_PROFILE=FILE` runs opsmon under cProfile; `FANOUT_PYSPY=FILE`
+(py-spy on PATH) samples each server (`KIND` in FILE becomes floor or opsmon)
+during the load's clock only, as raw stacks, every thread;
+`FANOUT_PYSPY_GIL=1` only the thread holding the GIL (Python's own CPU).
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,8 +77,14 @@ def free_port() -> int:
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of a process (all its threads), from /proc."""
+    user, system = cpu_split(pid)
+    return user + system
+
+
+def cpu_split(pid: int) -> tuple[float, float]:
+    """User and system CPU of a process (all its threads), from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS
 
 
 def pct(values: list[float], q: float) -> float:
@@ -263,21 +276,28 @@ async def load(args: argparse.Namespace) -> dict[str, Any]:
         return json.dumps({"type": "hello", "token": token, "client": "bench/fanout", "epoch": args.epoch, "since": args.since})
 
     raw_hello = hello(args.viewer_token).encode()
-    raws: list[RawViewer] = []
-    for start in range(0, args.viewers - PROBES, 100):  # in steps: the listen backlog is 100
-        batch = [RawViewer() for _ in range(min(100, args.viewers - PROBES - start))]
-        if not all(await asyncio.gather(*(v.open(args.port, raw_hello) for v in batch))):
-            raise RuntimeError("a viewer's handshake failed")
-        raws += batch
-    sweeping = asyncio.create_task(sweeper(raws))
 
     async def open_client(token: str) -> ClientConnection:
         ws = await connect(url, max_size=None, max_queue=None, open_timeout=60)  # offers permessage-deflate
         await ws.send(hello(token))
         return ws
 
-    probes = [Probe() for _ in range(PROBES)]
-    probe_sockets = [await open_client(args.viewer_token) for _ in probes]
+    # The probes connect spread among the other viewers, not after them all: a server
+    # writes to its viewers in some order (opsmon in the order they connected, from a
+    # new place each tick; the floor in its set's order), and probes that all came
+    # last would time the end of every tick, not the viewers' spread.
+    raws: list[RawViewer] = []
+    probe_sockets: list[ClientConnection] = []
+    steps = range(0, args.viewers - PROBES, 100)  # in steps: the listen backlog is 100
+    for step, start in enumerate(steps):
+        batch = [RawViewer() for _ in range(min(100, args.viewers - PROBES - start))]
+        if not all(await asyncio.gather(*(v.open(args.port, raw_hello) for v in batch))):
+            raise RuntimeError("a viewer's handshake failed")
+        raws += batch
+        while len(probe_sockets) < PROBES * (step + 1) // len(steps):
+            probe_sockets.append(await open_client(args.viewer_token))
+    sweeping = asyncio.create_task(sweeper(raws))
+    probes = [Probe() for _ in probe_sockets]
 
     async def listen(probe: Probe, ws: ClientConnection) -> None:
         try:
@@ -346,8 +366,11 @@ async def load(args: argparse.Namespace) -> dict[str, Any]:
 
     gc_before = await asyncio.to_thread(gc_figures, args.port)
     cpu_before = cpu_seconds(args.server_pid)
+    split_before = cpu_split(args.server_pid)
     own_before = cpu_seconds(os.getpid())
     begun = time.perf_counter()
+    if os.environ.get("FANOUT_BEGUN"):
+        os.close(os.open(os.environ["FANOUT_BEGUN"], os.O_CREAT | os.O_WRONLY))  # FANOUT_PYSPY: the profile starts now
     await asyncio.gather(*(send(i, o, ws) for i, (o, ws) in enumerate(zip(officers, officer_sockets, strict=True))))
     sent = sum(len(o.sent) for o in officers)
     # Let the last events arrive: every result, and every probe holding every event, or give up.
@@ -363,6 +386,7 @@ async def load(args: argparse.Namespace) -> dict[str, Any]:
             break
         await asyncio.sleep(SWEEP)
     cpu = cpu_seconds(args.server_pid) - cpu_before
+    split_after = cpu_split(args.server_pid)
     own = cpu_seconds(os.getpid()) - own_before
     gc_after = await asyncio.to_thread(gc_figures, args.port)
     elapsed = time.perf_counter() - begun
@@ -389,6 +413,8 @@ async def load(args: argparse.Namespace) -> dict[str, Any]:
         / max(1, committed_count * (PROBES if any(v.deflate for v in raws) else args.viewers)),
         "dropped": sum(v.closed for v in raws) + sum(p.closed for p in probes),
         "cpu": cpu,
+        "cpu_user": split_after[0] - split_before[0],
+        "cpu_system": split_after[1] - split_before[1],
         "load_cpu": own,
         "elapsed": elapsed,
         "deflate_connections": deflate,
@@ -477,13 +503,46 @@ def run_one(
         line = server.stdout.readline().decode()
         if "listening" not in line:
             raise RuntimeError(f"{kind} did not start: {line!r}")
+        spy: list[subprocess.Popen[bytes]] = []
+        if spy_to := os.environ.get("FANOUT_PYSPY"):
+            spy_to = spy_to.replace("KIND", kind)
+            # A sampled profile of the server during the load's clock only (py-spy record,
+            # raw stacks; FANOUT_PYSPY_GIL=1: only the thread holding the GIL, i.e. Python's CPU).
+            begun = directory / "begun"
+            env["FANOUT_BEGUN"] = str(begun)
+
+            def start_spy() -> None:
+                while not begun.exists() and server.poll() is None:
+                    time.sleep(0.01)
+                gil = ["--gil"] if os.environ.get("FANOUT_PYSPY_GIL") else []
+                command = [
+                    "py-spy",
+                    "record",
+                    "--pid",
+                    str(server.pid),
+                    "--rate",
+                    "500",
+                    "--threads",
+                    *gil,
+                    "--format",
+                    "raw",
+                    "--output",
+                    spy_to,
+                    "--duration",
+                    str(int(duration)),
+                ]
+                spy.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+            threading.Thread(target=start_spy, daemon=True).start()
         generator = subprocess.run(
             pinned(LOAD_CORE, sys.executable, str(Path(__file__).resolve()), "--role", "load", "--port", str(port), "--server-pid", str(server.pid),
                    "--viewers", str(viewers), "--rate", str(rate), "--duration", str(duration), "--officer-token", officer_token, "--viewer-token", viewer_token),
-            cwd=ROOT, capture_output=True, text=True, timeout=300,
+            cwd=ROOT, capture_output=True, text=True, timeout=300, env=env,
         )  # fmt: skip
         if generator.returncode != 0:
             raise RuntimeError(f"load generator failed against {kind}: {generator.stderr.strip().splitlines()[-1:]}")
+        for process in spy:
+            process.wait(30)
         return dict(json.loads(generator.stdout.strip().splitlines()[-1]))
     finally:
         server.terminate()
@@ -505,7 +564,7 @@ def raise_open_files(needed: int) -> None:
 def row(name: str, r: dict[str, Any]) -> str:
     return (
         f"| {name} | {r['p50']:.0f} | {r['p95']:.0f} | {r['p99']:.0f} | {r['max']:.0f} | {r['result_p99']:.0f} "
-        f"| {100 * r['delivered']:.1f}% | {r['dropped']} | {r['cpu']:.2f} s | {r['load_cpu']:.2f} s | {_gc(r)} | {_commits(r)} |"
+        f"| {100 * r['delivered']:.1f}% | {r['dropped']} | {r['cpu']:.2f} s ({r['cpu_user']:.2f} user, {r['cpu_system']:.2f} system) | {r['load_cpu']:.2f} s | {_gc(r)} | {_commits(r)} |"
     )
 
 

@@ -44,6 +44,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import struct
 import time
 from collections import deque
@@ -397,7 +398,8 @@ class Hub:
         self._frames = [(frame, text_frame(frame.data)) for frame in frames]
         everyone = list(self.subscribers.values())
         if everyone:
-            self._turn = (self._turn + 1) % len(everyone)
+            # A new place to start each flush, so no viewer is written to late for long.
+            self._turn = random.randrange(len(everyone))
             everyone = everyone[self._turn :] + everyone[: self._turn]
         self._order, self._next = everyone, 0
         self._cost = time.thread_time() - started
