@@ -65,6 +65,13 @@ SNAPSHOT_REUSE = timedelta(seconds=10)
 SNAPSHOT_SIZES_HELD = 4
 # A resume gap longer than this is streamed in pages of this many events.
 RESUME_PAGE = 1_000
+# Whole (unpaged) snapshots a token may be sent, counted in the incidents they hold: this
+# many a second, after a burst of WHOLE_SNAPSHOT_BURST. One costs the loop about 9 us an
+# incident (half a second at 50,000): a token reconnecting without paging, over and over,
+# waits at its own connections (one of 50,000 every 25 s), not in front of everyone; a
+# client reconnecting now and then never waits.
+WHOLE_SNAPSHOT_INCIDENTS_PER_SECOND = 2_000
+WHOLE_SNAPSHOT_BURST = 100_000
 # Descriptors kept free of client sockets: the database, its WAL, the log,
 # backups, and /healthz when every other socket is taken.
 RESERVED_DESCRIPTORS = 64
@@ -163,6 +170,7 @@ class Connections:
         self._failures: dict[str, TokenBucket] = {}
         # Commands per token, all its connections together (one per token hash; tokens are few).
         self._token_rates: dict[str, TokenBucket] = {}
+        self._whole_snapshots: dict[str, TokenBucket] = {}  # per token: pace_whole_snapshot
         # The last snapshot encoded per page size (None: whole): (epoch, seq, made at by the server's clock, its bytes).
         self._snapshots: dict[int | None, tuple[str, int, datetime, bytes]] = {}
 
@@ -348,6 +356,7 @@ class Connections:
         self.server.metrics.connections_total += 1
         # Who incidents can be assigned to, for the assign picker: not to a token that only reads.
         known = await people(self.server.store, self.server.clock()) if user.may_act() else None
+        await self.pace_whole_snapshot(user, token_hash, hello)
 
         # A resume's missed events are read before the lock, on the store's reader,
         # up to the head as it is now: the lock is then held only for what was
@@ -391,6 +400,27 @@ class Connections:
             return None
         log.info("%s (%s, %s) connected from %s, %s", user.name, user.role, user.agency, address, f"resuming after {hello.since}" if resume else why)
         return user, token_hash
+
+    async def pace_whole_snapshot(self, user: User, token_hash: str, hello: Hello) -> None:
+        """An unpaged hello that will get a whole snapshot waits here until its token's
+        allowance of whole snapshots (WHOLE_SNAPSHOT_INCIDENTS_PER_SECOND) holds it."""
+        state = self.server.state
+        if hello.page is not None or (hello.epoch == self.server.store.epoch and hello.since is not None and 0 <= hello.since <= state.seq):
+            return  # paged, or (most likely) a resume: neither costs the night
+        queue = self.server.queue
+        incidents = len(queue.keys) + len(queue.resolved)  # at least what the snapshot holds
+        bucket = self._whole_snapshots.get(token_hash)
+        if bucket is None:
+            bucket = self._whole_snapshots[token_hash] = TokenBucket(WHOLE_SNAPSHOT_INCIDENTS_PER_SECOND, WHOLE_SNAPSHOT_BURST)
+        logged = False
+        while True:
+            if bucket.take(incidents):
+                return
+            if not logged:
+                wait = bucket.wait(incidents)
+                log.info("%s asks for whole snapshots of %d incidents without paging, over and over: the next in %.0f s", user.name, incidents, wait)
+                logged = True
+            await asyncio.sleep(bucket.wait(incidents))
 
     def token_closed(self, token_hash: str) -> None:
         """One of the token's connections closed (counted against max_connections_per_token)."""

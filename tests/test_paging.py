@@ -660,3 +660,42 @@ async def test_opsmon_list_on_a_night_past_the_unpaged_bound_lists_every_inciden
     assert shown.returncode == 0, shown.stderr
     body = json.loads(shown.stdout)
     assert body["incident"]["id"] == ids[3] and [n["text"] for n in body["incident"]["notes"]] == ["catatan 0", "catatan 1"]
+
+
+async def test_a_token_asking_whole_snapshots_over_and_over_waits_at_its_own_connection(
+    server: Running, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A whole snapshot costs the server's loop the night (half a second at 50,000
+    incidents): a token that keeps reconnecting without paging is paced by its own
+    allowance of whole snapshots, at its own connections; a paged hello of the same
+    token, and everyone else, are answered meanwhile, and the paced hello's snapshot
+    comes whole once the allowance is back."""
+    from server import connections
+
+    ids = await seeded(server, clock, 24)
+    held = len(server.server.state.incidents)
+    # An allowance of about one such snapshot, refilled in about 2.4 s.
+    monkeypatch.setattr(connections, "WHOLE_SNAPSHOT_BURST", held + 6)
+    monkeypatch.setattr(connections, "WHOLE_SNAPSHOT_INCIDENTS_PER_SECOND", 10)
+    first, welcome = await hello(server.url, server.tokens["wall"])
+    assert welcome["type"] == "welcome"
+    assert sorted(i["id"] for i in (await recv_json(first))["incidents"]) == ids
+    again = await connect(server.url, max_size=None)
+    paged = officer = None
+    try:
+        await again.send(json.dumps({"type": "hello", "token": server.tokens["wall"], "client": "tests"}))
+        with pytest.raises(TimeoutError):  # waiting for its token's allowance
+            await asyncio.wait_for(again.recv(), 0.5)
+        paged = await Session.open(server.url, server.tokens["wall"], page=5)  # the same token, paged: at once
+        assert isinstance(await paged.next_frame(), Snapshot)
+        officer = await Session.open(server.url, server.tokens["admin"])
+        assert (await officer.request(Note(id="meanwhile", incident=ids[0], text="dijawab segera"))).ok
+        assert json.loads(await asyncio.wait_for(again.recv(), 10))["type"] == "welcome"
+        snapshot = await recv_json(again)
+        assert snapshot["type"] == "snapshot" and sorted(i["id"] for i in snapshot["incidents"]) == ids
+    finally:
+        await first.close()
+        await again.close()
+        for session in (paged, officer):
+            if session is not None:
+                await session.close()

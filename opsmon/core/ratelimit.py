@@ -27,15 +27,16 @@ class TokenBucket:
         self.tokens = min(self.capacity, self.tokens + (now - self.last) * self.rate)
         self.last = now
 
-    def take(self) -> bool:
-        """One token if there is one (True), else False and nothing taken."""
+    def take(self, count: float = 1.0) -> bool:
+        """`count` tokens (at most the capacity) if they are there (True), else False and nothing taken."""
         self._refill()
-        if self.tokens >= 1:
-            self.tokens -= 1
+        count = min(count, self.capacity)
+        if self.tokens >= count:
+            self.tokens -= count
             return True
         return False
 
-    def wait(self) -> float:
-        """Seconds until a token will be there (0 if one is)."""
+    def wait(self, count: float = 1.0) -> float:
+        """Seconds until `count` tokens (at most the capacity) will be there (0 if they are)."""
         self._refill()
-        return max(0.0, (1 - self.tokens) / self.rate)
+        return max(0.0, (min(count, self.capacity) - self.tokens) / self.rate)
