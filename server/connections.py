@@ -407,6 +407,8 @@ class Connections:
         state = self.server.state
         if hello.page is not None or (hello.epoch == self.server.store.epoch and hello.since is not None and 0 <= hello.since <= state.seq):
             return  # paged, or (most likely) a resume: neither costs the night
+        if self.held_snapshot(None) is not None:
+            return  # built already: a crowd reconnecting at once shares one (and one charge)
         queue = self.server.queue
         incidents = len(queue.keys) + len(queue.resolved)  # at least what the snapshot holds
         bucket = self._whole_snapshots.get(token_hash)
@@ -517,16 +519,29 @@ class Connections:
         """The snapshot as bytes (`page`: paged, at most that many incidents): the
         one built last for that page size, if nothing was committed since and it is
         under SNAPSHOT_REUSE old, else a new one."""
-        now, epoch, seq = self.server.clock(), self.server.store.epoch, self.server.state.seq
         size = None if page is None else min(page, MAX_PAGE)
-        held = self._snapshots.get(size)
-        if held is not None and held[0] == epoch and held[1] == seq and timedelta(0) <= now - held[2] < SNAPSHOT_REUSE:
-            return held[3]
+        held = self.held_snapshot(size)
+        if held is not None:
+            return held
+        now, epoch, seq = self.server.clock(), self.server.store.epoch, self.server.state.seq
         frame = encode(self.snapshot() if size is None else self.paged_snapshot(size))
         if size not in self._snapshots and len(self._snapshots) >= SNAPSHOT_SIZES_HELD:
             del self._snapshots[next(iter(self._snapshots))]  # the oldest page size asked for
         self._snapshots[size] = (epoch, seq, now, frame)
         return frame
+
+    def held_snapshot(self, size: int | None) -> bytes | None:
+        """The snapshot last built for this page size (None: whole), if it is still the
+        head's and under SNAPSHOT_REUSE old."""
+        held = self._snapshots.get(size)
+        if (
+            held is not None
+            and held[0] == self.server.store.epoch
+            and held[1] == self.server.state.seq
+            and timedelta(0) <= self.server.clock() - held[2] < SNAPSHOT_REUSE
+        ):
+            return held[3]
+        return None
 
     def snapshot(self) -> Snapshot:
         now, state = self.server.clock(), self.server.state

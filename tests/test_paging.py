@@ -680,21 +680,27 @@ async def test_a_token_asking_whole_snapshots_over_and_over_waits_at_its_own_con
     first, welcome = await hello(server.url, server.tokens["wall"])
     assert welcome["type"] == "welcome"
     assert sorted(i["id"] for i in (await recv_json(first))["incidents"]) == ids
+    # At the same seq the snapshot built is shared, and so is its charge: a crowd of
+    # screens reconnecting at once is not paced.
+    crowd, welcome = await hello(server.url, server.tokens["wall"])
+    assert welcome["type"] == "welcome" and (await recv_json(crowd))["type"] == "snapshot"
+    officer = await Session.open(server.url, server.tokens["admin"])
+    assert (await officer.request(Note(id="moved", incident=ids[1], text="seq bergerak"))).ok
     again = await connect(server.url, max_size=None)
-    paged = officer = None
+    paged = None
     try:
         await again.send(json.dumps({"type": "hello", "token": server.tokens["wall"], "client": "tests"}))
-        with pytest.raises(TimeoutError):  # waiting for its token's allowance
+        with pytest.raises(TimeoutError):  # a new snapshot to build: waiting for its token's allowance
             await asyncio.wait_for(again.recv(), 0.5)
         paged = await Session.open(server.url, server.tokens["wall"], page=5)  # the same token, paged: at once
         assert isinstance(await paged.next_frame(), Snapshot)
-        officer = await Session.open(server.url, server.tokens["admin"])
         assert (await officer.request(Note(id="meanwhile", incident=ids[0], text="dijawab segera"))).ok
         assert json.loads(await asyncio.wait_for(again.recv(), 10))["type"] == "welcome"
         snapshot = await recv_json(again)
         assert snapshot["type"] == "snapshot" and sorted(i["id"] for i in snapshot["incidents"]) == ids
     finally:
         await first.close()
+        await crowd.close()
         await again.close()
         for session in (paged, officer):
             if session is not None:
