@@ -205,10 +205,12 @@ async def resume_gap(port: int, token: str, epoch: str, since: int, head: int) -
                 return time.perf_counter() - started, frames, size
 
 
-async def whole_log_beside_an_officer(port: int, officer: str, viewer: str, seconds: float) -> dict[str, float]:
+async def whole_log_beside_an_officer(port: int, officer: str, viewer: str, seconds: float, snapshots: bool = False) -> dict[str, float]:
     """An officer's report round trip (20 a second), first quiet, then while a viewer pulls
     the whole log (`incidents` in whole pages, as `opsmon list` and the sitrep do) back to
-    back, reading every answer: what one token asking for the night costs everyone else."""
+    back, reading every answer: what one token asking for the night costs everyone else.
+    `snapshots`: the viewer's token instead reconnects without paging, back to back on
+    four connections, each taking the whole snapshot (as an old or hostile client may)."""
     from websockets.asyncio.client import connect
 
     async def greeted(token: str) -> Any:
@@ -257,12 +259,25 @@ async def whole_log_beside_an_officer(port: int, officer: str, viewer: str, seco
                     break
             passes.append((time.perf_counter() - started, size))
 
+    async def reconnect_unpaged() -> None:
+        hello = json.dumps({"type": "hello", "token": viewer, "client": "bench/night", "epoch": None, "since": None})
+        while not stop.is_set():
+            started, size = time.perf_counter(), 0
+            async with connect(f"ws://127.0.0.1:{port}/ws", max_size=None, compression=None, open_timeout=60) as ws:
+                await ws.send(hello)
+                while '"type":"snapshot"' not in (frame := str(await ws.recv()))[:60]:
+                    pass
+                size = len(frame)
+            passes.append((time.perf_counter() - started, size))
+
     try:
         quiet = await round_trips(officer_ws, time.monotonic() + seconds)
-        puller = asyncio.create_task(pull_every_incident())
+        flood = [asyncio.create_task(reconnect_unpaged()) for _ in range(4)] if snapshots else [asyncio.create_task(pull_every_incident())]
         flooded = await round_trips(officer_ws, time.monotonic() + seconds)
         stop.set()
-        await puller
+        for task in flood:
+            task.cancel()  # a hello waiting for its allowance may wait long
+        await asyncio.gather(*flood, return_exceptions=True)
     finally:
         await officer_ws.close()
         await viewer_ws.close()
@@ -275,8 +290,8 @@ async def whole_log_beside_an_officer(port: int, officer: str, viewer: str, seco
         "quiet_p99": q(quiet, 0.99),
         "flooded_p50": q(flooded, 0.5),
         "flooded_p99": q(flooded, 0.99),
-        "pass_s": statistics.median(t for t, _ in passes),
-        "pass_bytes": passes[0][1],
+        "pass_s": statistics.median(t for t, _ in passes) if passes else float("nan"),
+        "pass_bytes": passes[0][1] if passes else 0,
         "passes": len(passes),
     }
 
@@ -318,6 +333,7 @@ def run_night(label: str, count: int, work: Path, viewers: int, rate: int, durat
         rss = rss_kib(server.pid)
         # After the resume, which is timed to the head read before start-up (the officer's reports move it).
         whole_log = asyncio.run(whole_log_beside_an_officer(port, officer, viewer, min(WHOLE_LOG_SECONDS, duration)))
+        whole_snapshots = asyncio.run(whole_log_beside_an_officer(port, officer, viewer, min(WHOLE_LOG_SECONDS, duration), snapshots=True))
         # Viewers that resume at the head (the new viewers' snapshots are timed above):
         # the load measures the command path on this night. --snapshots: each takes one.
         resume = [] if with_snapshots else ["--epoch", epoch, "--since", str(head)]
@@ -349,6 +365,7 @@ def run_night(label: str, count: int, work: Path, viewers: int, rate: int, durat
         paged=paged,
         pulled=pulled,
         whole_log=whole_log,
+        whole_snapshots=whole_snapshots,
         gap=gap,
         rss=rss,
         cpu_per_report=result["cpu"] / max(1, result["committed"]),
@@ -407,6 +424,10 @@ def main() -> None:
     line("the whole log in whole pages: bytes", e["pass_bytes"] / 1024, f["pass_bytes"] / 1024, "KiB")
     line("officer's report round trip, quiet, p99", e["quiet_p99"], f["quiet_p99"], "ms")
     line("officer's report round trip beside a viewer pulling the whole log back to back, p99", e["flooded_p99"], f["flooded_p99"], "ms")
+    e, f = empty["whole_snapshots"], full["whole_snapshots"]
+    line("officer's report round trip, quiet again, p99", e["quiet_p99"], f["quiet_p99"], "ms")
+    line("officer's report round trip beside a viewer token reconnecting unpaged on 4 connections, p99", e["flooded_p99"], f["flooded_p99"], "ms")
+    print(f"| whole snapshots that token got meanwhile | {e['passes']} | {f['passes']} | |")
     line("server RSS after start-up", empty["rss"] / 1024, full["rss"] / 1024, "MiB")
     line("server RSS after the load", empty["rss_after"] / 1024, full["rss_after"] / 1024, "MiB")
     line("server CPU per report", empty["cpu_per_report"] * 1000, full["cpu_per_report"] * 1000, "ms", 2)
@@ -421,10 +442,11 @@ def main() -> None:
         behind, seconds, frames, size = full["gap"]
         print(f"# a resume over a {behind:,}-event gap (streamed in pages): {seconds * 1000:,.0f} ms to the last, {frames:,} frames, {size / 1024:,.0f} KiB")
     print(f"# memory per incident (RSS full - empty, after start-up): {per_incident:,.0f} bytes")
-    print(
-        f"# the whole log pulled {f['passes']} times beside the officer: round trip p50 {f['flooded_p50']:.1f} ms, p99 {f['flooded_p99']:.1f} ms "
-        f"against {f['quiet_p50']:.1f} / {f['quiet_p99']:.1f} ms quiet on the same night ({f['flooded_p99'] / f['quiet_p99']:.2f}x at p99)"
-    )
+    for what, f in (("the whole log pulled", full["whole_log"]), ("whole snapshots taken (4 connections of one token, unpaged)", full["whole_snapshots"])):
+        print(
+            f"# {what} {f['passes']} times beside the officer: round trip p50 {f['flooded_p50']:.1f} ms, p99 {f['flooded_p99']:.1f} ms "
+            f"against {f['quiet_p50']:.1f} / {f['quiet_p99']:.1f} ms quiet on the same night ({f['flooded_p99'] / f['quiet_p99']:.2f}x at p99)"
+        )
     print(f"# load after: {fanout._uptime()}")
 
 
