@@ -410,7 +410,7 @@ class Connections:
         if self.held_snapshot(None) is not None:
             return  # built already: a crowd reconnecting at once shares one (and one charge)
         queue = self.server.queue
-        incidents = len(queue.keys) + len(queue.resolved)  # at least what the snapshot holds
+        incidents = len(queue.keys) + len(queue.resolved)  # what it can hold: resolved ones of any age counted too
         bucket = self._whole_snapshots.get(token_hash)
         if bucket is None:
             bucket = self._whole_snapshots[token_hash] = TokenBucket(WHOLE_SNAPSHOT_INCIDENTS_PER_SECOND, WHOLE_SNAPSHOT_BURST)
@@ -419,8 +419,12 @@ class Connections:
             if bucket.take(incidents):
                 return
             if not logged:
-                wait = bucket.wait(incidents)
-                log.info("%s asks for whole snapshots of %d incidents without paging, over and over: the next in %.0f s", user.name, incidents, wait)
+                log.info(
+                    "%s asks for whole snapshots of %d incidents without paging, over and over: the next in %.0f s",
+                    user.name,
+                    incidents,
+                    bucket.wait(incidents),
+                )
                 logged = True
             await asyncio.sleep(bucket.wait(incidents))
 
