@@ -35,10 +35,10 @@ from opsmon.core.protocol import (
     Welcome,
 )
 from opsmon.core.ratelimit import TokenBucket
-from opsmon.core.records import Actor, User
+from opsmon.core.records import Actor, Incident, User
 from opsmon.core.state import stage_rows
 from opsmon.core.urgency import SNAPSHOT_RESOLVED_WINDOW, for_snapshot, in_snapshot
-from opsmon.core.wire import BadMessage, decode_client, encode, event_digest
+from opsmon.core.wire import BadMessage, decode_client, encode, encode_list, event_digest
 from server.auth import identify, people
 from server.hub import Subscriber, batch_frames
 
@@ -72,6 +72,9 @@ RESUME_PAGE = 1_000
 # client reconnecting now and then never waits.
 WHOLE_SNAPSHOT_INCIDENTS_PER_SECOND = 2_000
 WHOLE_SNAPSHOT_BURST = 100_000
+# A whole snapshot is encoded outside the writer's lock, this many incidents at a time
+# (about 5 ms of the loop), the loop running what is ready in between.
+WHOLE_SNAPSHOT_SLICE = 500
 # Descriptors kept free of client sockets: the database, its WAL, the log,
 # backups, and /healthz when every other socket is taken.
 RESERVED_DESCRIPTORS = 64
@@ -173,6 +176,8 @@ class Connections:
         self._whole_snapshots: dict[str, TokenBucket] = {}  # per token: pace_whole_snapshot
         # The last snapshot encoded per page size (None: whole): (epoch, seq, made at by the server's clock, its bytes).
         self._snapshots: dict[int | None, tuple[str, int, datetime, bytes]] = {}
+        # Whole snapshots being encoded, by (epoch, seq): hellos at that head share one.
+        self._building: dict[tuple[str, int], asyncio.Future[bytes]] = {}
 
     def token_bucket(self, token_hash: str, role: str) -> TokenBucket:
         """The bucket all of one token's connections take their commands from."""
@@ -379,7 +384,7 @@ class Connections:
             else:
                 read_to = self.server.state.seq
                 early = await self.server.store.events_since(since, until=read_to)
-        reset = False
+        reset, later = False, None
         async with self.server.lock:
             if streamed >= 0 and (self.server.store.epoch != epoch or self.server.state.seq < streamed):
                 reset = True  # while it streamed: it comes back and gets this epoch's snapshot
@@ -392,7 +397,12 @@ class Connections:
                 self.subscribe(connection, user, token_hash, frames)
                 resume, why = True, "resumed"
             else:
-                resume, why = await self.first_frames(connection, user, token_hash, hello, known, read_to, early)
+                resume, why, later = await self.first_frames(connection, user, token_hash, hello, known, read_to, early)
+        if later is not None:
+            # Its whole snapshot, encoded now that the lock is let go: commands are decided
+            # and committed meanwhile, and their events queue behind it.
+            subscriber, welcome, building = later
+            subscriber.release([welcome, await building])
         if reset:
             self.token_closed(token_hash)
             with contextlib.suppress(ConnectionClosed):  # not under the lock: a close handshake can take seconds
@@ -407,7 +417,7 @@ class Connections:
         state = self.server.state
         if hello.page is not None or (hello.epoch == self.server.store.epoch and hello.since is not None and 0 <= hello.since <= state.seq):
             return  # paged, or (most likely) a resume: neither costs the night
-        if self.held_snapshot(None) is not None:
+        if self.held_snapshot(None) is not None or (self.server.store.epoch, state.seq) in self._building:
             return  # built already: a crowd reconnecting at once shares one (and one charge)
         queue = self.server.queue
         incidents = len(queue.keys) + len(queue.resolved)  # what it can hold: resolved ones of any age counted too
@@ -448,11 +458,12 @@ class Connections:
             people=known,
         )
 
-    def subscribe(self, connection: ServerConnection, user: User, token_hash: str, frames: list[bytes]) -> None:
+    def subscribe(self, connection: ServerConnection, user: User, token_hash: str, frames: list[bytes], *, held: bool = False) -> Subscriber:
         settings = self.server.settings
         subscriber = Subscriber(connection, settings.client_queue_frames, token_hash, user.name, max_bytes=settings.client_queue_bytes, role=user.role)
-        self.server.hub.add(subscriber, frames)
+        self.server.hub.add(subscriber, frames, held=held)
         self.server.roster_moved()
+        return subscriber
 
     async def recognised(self, user: User, since: int, digest: str | None) -> bool:
         """Whether the client's event at `since` is this database's (no digest: trusted, as in v1)."""
@@ -485,9 +496,11 @@ class Connections:
 
     async def first_frames(
         self, connection: ServerConnection, user: User, token_hash: str, hello: Hello, known: list[Actor] | None, read_to: int, early: list[Event]
-    ) -> tuple[bool, str]:
+    ) -> tuple[bool, str, tuple[Subscriber, bytes, asyncio.Future[bytes]] | None]:
         """Under the lock: the welcome and the snapshot or the missed events; subscribe.
-        Returns whether it resumed, and what it got otherwise (for the log line)."""
+        Returns whether it resumed, and what it got otherwise (for the log line); and
+        for a whole snapshot not built yet, the subscriber held until it is, its welcome
+        and the snapshot being built (`greet` gives them to it once the lock is let go)."""
         if self.server.replicated is not None and hello.epoch == self.server.store.epoch and hello.since is not None and hello.since > self.server.state.seq:
             # It saw events on another replica that this one has not read yet.
             await self.server.follower.catch_up_locked()
@@ -512,12 +525,48 @@ class Connections:
             else:  # the head moved back (a reset), another epoch, or a gap read in pages: read it now
                 missed = await self.server.store.events_since(since, until=head)
             frames += batch_frames(encode(event) for event in missed)
+        elif hello.page is None and self.held_snapshot(None) is None:
+            building = self._building.get((self.server.store.epoch, head)) or self.whole_snapshot()
+            return resume, why, (self.subscribe(connection, user, token_hash, [], held=True), frames[0], building)
         else:
             frames.append(self.snapshot_frame(hello.page))
             if hello.page is not None:
                 why = f"paged snapshot ({min(hello.page, MAX_PAGE)})"
         self.subscribe(connection, user, token_hash, frames)
-        return resume, why
+        return resume, why, None
+
+    def whole_snapshot(self) -> asyncio.Future[bytes]:
+        """Under the lock: the whole snapshot at the head as it is now, as
+        `encode(self.snapshot())` would write it, its incidents taken now (an event
+        replaces an incident, never changes it) and encoded by the task returned,
+        WHOLE_SNAPSHOT_SLICE at a time with the loop's other work between (half a
+        second at 50,000 incidents: not in front of everyone)."""
+        now, epoch, seq = self.server.clock(), self.server.store.epoch, self.server.state.seq
+        incidents = list(self.server.state.incidents.values())
+        shell = encode(self.snapshot_at(now, []))
+        marker = b'"incidents":[],"digest":'
+        if shell.count(marker) != 1:  # cannot happen (every string is escaped): built at once, then
+            built: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+            built.set_result(encode(self.snapshot_at(now, [for_snapshot(i) for i in incidents if in_snapshot(i, now)])))
+            return built
+        before, after = shell.split(marker)
+
+        async def encoded() -> bytes:
+            try:
+                parts: list[bytes] = []
+                for start in range(0, len(incidents), WHOLE_SNAPSHOT_SLICE):
+                    held = [for_snapshot(i) for i in incidents[start : start + WHOLE_SNAPSHOT_SLICE] if in_snapshot(i, now)]
+                    if held:
+                        parts.append(encode_list(held)[1:-1])
+                    await self.between_slices()
+                frame = before + b'"incidents":[' + b",".join(parts) + b'],"digest":' + after
+            finally:
+                self._building.pop((epoch, seq), None)
+            self.keep_snapshot(None, (epoch, seq, now, frame))
+            return frame
+
+        task = self._building[(epoch, seq)] = asyncio.create_task(encoded(), name=f"snapshot:{seq}")
+        return task
 
     def snapshot_frame(self, page: int | None = None) -> bytes:
         """The snapshot as bytes (`page`: paged, at most that many incidents): the
@@ -529,10 +578,17 @@ class Connections:
             return held
         now, epoch, seq = self.server.clock(), self.server.store.epoch, self.server.state.seq
         frame = encode(self.snapshot() if size is None else self.paged_snapshot(size))
+        self.keep_snapshot(size, (epoch, seq, now, frame))
+        return frame
+
+    def keep_snapshot(self, size: int | None, held: tuple[str, int, datetime, bytes]) -> None:
         if size not in self._snapshots and len(self._snapshots) >= SNAPSHOT_SIZES_HELD:
             del self._snapshots[next(iter(self._snapshots))]  # the oldest page size asked for
-        self._snapshots[size] = (epoch, seq, now, frame)
-        return frame
+        self._snapshots[size] = held
+
+    async def between_slices(self) -> None:
+        """Where a whole snapshot's encoding lets the loop run what is ready."""
+        await asyncio.sleep(0)
 
     def held_snapshot(self, size: int | None) -> bytes | None:
         """The snapshot last built for this page size (None: whole), if it is still the
@@ -548,12 +604,17 @@ class Connections:
         return None
 
     def snapshot(self) -> Snapshot:
-        now, state = self.server.clock(), self.server.state
+        now = self.server.clock()
+        return self.snapshot_at(now, [for_snapshot(i) for i in self.server.state.incidents.values() if in_snapshot(i, now)])
+
+    def snapshot_at(self, now: datetime, incidents: list[Incident]) -> Snapshot:
+        """The whole snapshot at the head, holding `incidents`."""
+        state = self.server.state
         return Snapshot(
             epoch=self.server.store.epoch,
             seq=self.server.state.seq,
             stages=stage_rows(self.server.state, self.server.rules.stage_totals, self.server.store.created),  # in config order, untouched ones at zero
-            incidents=[for_snapshot(i) for i in self.server.state.incidents.values() if in_snapshot(i, now)],
+            incidents=incidents,
             digest=self.server.head_digest,
             sitrep=LastSitrep(number=state.sitrep_number, until=state.sitrep_until, seq=state.sitrep_seq) if state.sitrep_until is not None else None,
         )

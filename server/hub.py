@@ -150,6 +150,12 @@ def batch_frames(events: Iterable[bytes]) -> list[bytes]:
     return [frame.data for frame in event_frames(events)]
 
 
+# Queued first while a subscriber's snapshot is built outside the writer's lock
+# (`Subscriber.start(held=True)`): nothing is written to it before `release`, and
+# everything published meanwhile queues behind the snapshot.
+HOLD = Frame(b"")
+
+
 class Subscriber:
     """One connection's outbound side."""
 
@@ -179,15 +185,33 @@ class Subscriber:
         # slices gives them first to one it has not reached yet that is sent something else.
         self.flushed = 0
 
-    def start(self, initial: Iterable[bytes] = ()) -> None:
-        """Queue the welcome and snapshot or backlog whole, and start writing."""
-        for data in initial:
+    def start(self, initial: Iterable[bytes] = (), *, held: bool = False) -> None:
+        """Queue the welcome and snapshot or backlog whole, and start writing.
+        `held`: its first frames come later (`release`); until then it is written nothing."""
+        if held:
+            self.queue.append(HOLD)
+        self._queue_initial(initial)
+        self._wake.set()
+        self.writer = asyncio.create_task(self._write(), name=f"writer:{self.user}")
+
+    def release(self, first: list[bytes]) -> None:
+        """The frames a held subscriber gets first (its welcome and snapshot), ahead of
+        everything queued since it was added; then it is written to as any other."""
+        if self.dropped or not self.queue or self.queue[0] is not HOLD:
+            return  # dropped (too far behind), or gone, meanwhile
+        self.queue.popleft()
+        rest = list(self.queue)
+        self.queue.clear()
+        self._queue_initial(first)
+        self.queue.extend(rest)
+        self._wake.set()
+
+    def _queue_initial(self, frames: Iterable[bytes]) -> None:
+        for data in frames:
             self.queue.append(Frame(data))
             self.waiting += 1
             self.bytes += len(data)
             self.allowance += len(data)
-        self._wake.set()
-        self.writer = asyncio.create_task(self._write(), name=f"writer:{self.user}")
 
     def caught_up(self) -> bool:
         """Nothing queued and room in the socket's buffer: a frame may be written now."""
@@ -251,7 +275,7 @@ class Subscriber:
                 await self._wake.wait()
                 self._wake.clear()
                 self._sending = True
-                while self.queue:
+                while self.queue and self.queue[0] is not HOLD:
                     # send() writes at once, then waits for the buffer to drain.
                     await self.connection.send(self._take(), text=True)
                 self._sending = False
@@ -316,13 +340,14 @@ class Hub:
     def __len__(self) -> int:
         return len(self.subscribers)
 
-    def add(self, subscriber: Subscriber, initial: Iterable[bytes]) -> None:
+    def add(self, subscriber: Subscriber, initial: Iterable[bytes], *, held: bool = False) -> None:
         """Subscribe after `initial` (welcome, snapshot or backlog), which already
-        covers every event published so far: send those to the others first."""
+        covers every event published so far: send those to the others first.
+        `held`: what covers them is given later (`Subscriber.release`)."""
         self.flush()
         subscriber.flushed = self._round
         self.subscribers[subscriber.connection] = subscriber
-        subscriber.start(initial)
+        subscriber.start(initial, held=held)
 
     async def remove(self, connection: ServerConnection) -> None:
         subscriber = self.subscribers.pop(connection, None)

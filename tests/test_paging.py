@@ -43,7 +43,7 @@ from opsmon.core.records import Actor, ConfigInfo, Incident
 from opsmon.core.state import Rules, State
 from opsmon.core.urgency import SNAPSHOT_RESOLVED_WINDOW, for_snapshot, in_snapshot, urgency_key
 from opsmon.core.view import summarize, totals
-from opsmon.core.wire import to_builtins
+from opsmon.core.wire import encode, to_builtins
 from server import pages, writer
 from server.pages import PAGE_SCAN, QueueIndex, page_of
 from tests.helpers import FakeClock, Running, hello, province, recv_json, running_server
@@ -705,3 +705,50 @@ async def test_a_token_asking_whole_snapshots_over_and_over_waits_at_its_own_con
         for session in (paged, officer):
             if session is not None:
                 await session.close()
+
+
+async def test_a_whole_snapshot_is_encoded_outside_the_lock_and_the_events_meanwhile_follow_it(
+    server: Running, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A whole snapshot of a long night took the writer's lock and the loop for as long as
+    it took to encode (half a second at 50,000 incidents: every command waited). It is
+    taken at the head under the lock and encoded outside it, a slice at a time: a command
+    is decided and committed meanwhile, and the new viewer gets the welcome, the snapshot
+    as of the head it was taken at, byte for byte what encoding it at once gives, then
+    the events committed meanwhile, each once."""
+    from server import connections
+
+    ids = await seeded(server, clock, 24)
+    hub = server.server.connections
+    monkeypatch.setattr(connections, "WHOLE_SNAPSHOT_SLICE", 5)
+    gate = asyncio.Event()
+    slices = 0
+
+    async def held_between_slices() -> None:
+        nonlocal slices
+        slices += 1
+        await gate.wait()
+
+    monkeypatch.setattr(hub, "between_slices", held_between_slices)
+    head = server.server.state.seq
+    expected = encode(hub.snapshot())
+    viewer = await connect(server.url, max_size=None)
+    officer = await Session.open(server.url, server.tokens["admin"], page=1)  # paged: not behind the gate
+    try:
+        await viewer.send(json.dumps({"type": "hello", "token": server.tokens["wall"], "client": "tests"}))
+        await until(lambda: slices == 1)
+        # The encoding waits at its first slice; the writer's lock is free.
+        assert (await asyncio.wait_for(officer.request(Note(id="meanwhile", incident=ids[0], text="saat snapshot dibuat")), 5)).ok
+        gate.set()
+        welcome = json.loads(await asyncio.wait_for(viewer.recv(), 10))
+        assert (welcome["type"], welcome["seq"]) == ("welcome", head)
+        snapshot = await asyncio.wait_for(viewer.recv(), 10)
+        assert snapshot.encode() == expected  # the head it was taken at, not the note after it
+        event = await recv_json(viewer)
+        assert (event["type"], event["seq"], event["kind"]) == ("event", head + 1, "incident.noted")
+        assert slices == 5  # 24 incidents, 5 a slice
+        assert await hub.whole_snapshot() == encode(hub.snapshot())  # and at the new head
+    finally:
+        gate.set()
+        await viewer.close()
+        await officer.close()

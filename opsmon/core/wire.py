@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from typing import Any, Union
 
 import msgspec
@@ -171,6 +172,11 @@ def check_text(message: msgspec.Struct, command_id: str | None = None) -> None:
 
 def encode(message: msgspec.Struct) -> bytes:
     return _encoder.encode(message)
+
+
+def encode_list(items: Sequence[msgspec.Struct]) -> bytes:
+    """A JSON array of messages, as `encode` writes each (a snapshot's incidents, a slice at a time)."""
+    return _encoder.encode(items)
 
 
 _TOO_LONG = re.compile(r"^Expected `(?:str|array)` of length <= (\d+)$")
