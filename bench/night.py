@@ -26,9 +26,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import os
+import secrets
 import shutil
 import statistics
 import subprocess
@@ -40,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+HERE = str(Path(__file__).resolve())  # run again as the flood beside the officer
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
@@ -210,77 +213,44 @@ async def whole_log_beside_an_officer(port: int, officer: str, viewer: str, seco
     the whole log (`incidents` in whole pages, as `opsmon list` and the sitrep do) back to
     back, reading every answer: what one token asking for the night costs everyone else.
     `snapshots`: the viewer's token instead reconnects without paging, back to back on
-    four connections, each taking the whole snapshot (as an old or hostile client may)."""
+    four connections, each taking the whole snapshot (as an old or hostile client may).
+    The flood runs in a process of its own (on the load generator's core): reading 45 MB
+    frames in the officer's process would hold its own loop and be timed as the server's."""
     from websockets.asyncio.client import connect
 
-    async def greeted(token: str) -> Any:
-        ws = await connect(f"ws://127.0.0.1:{port}/ws", max_size=None, compression=None, open_timeout=60)
-        await ws.send(json.dumps({"type": "hello", "token": token, "client": "bench/night", "epoch": None, "since": None, "page": 1}))
-        while '"type":"snapshot"' not in str(await ws.recv())[:60]:
-            pass
-        return ws
+    ws = await connect(f"ws://127.0.0.1:{port}/ws", max_size=None, compression=None, open_timeout=60)
+    await ws.send(json.dumps({"type": "hello", "token": officer, "client": "bench/night", "epoch": None, "since": None, "page": 1}))
+    while '"type":"snapshot"' not in str(await ws.recv())[:60]:
+        pass
+    asked, run = 0, secrets.token_hex(4)
 
-    async def answer(ws: Any, command_id: str) -> str:
-        while True:
-            frame = str(await ws.recv())
-            if frame.startswith('{"type":"result"') and f'"id":"{command_id}"' in frame[:200]:
-                return frame
-
-    asked = 0
-
-    async def round_trips(ws: Any, until: float) -> list[float]:
+    async def round_trips(until: float) -> list[float]:
         nonlocal asked
         times = []
         while time.monotonic() < until:
             asked += 1
             draft = {"regency": "6371", "category": "logistik", "severity": "low", "title": f"Cek {asked}", "location": f"TPS {asked}"}
             started = time.perf_counter()
-            await ws.send(json.dumps({"type": "report", "id": f"r{asked}", "incident": draft}))
-            await answer(ws, f"r{asked}")
+            command_id = f"{run}-{asked}"  # new ids every run: a repeated id is answered from the log, not committed
+            await ws.send(json.dumps({"type": "report", "id": command_id, "incident": draft}))
+            await _answer(ws, command_id)
             times.append((time.perf_counter() - started) * 1000)
             await asyncio.sleep(0.05)
         return sorted(times)
 
-    officer_ws, viewer_ws = await greeted(officer), await greeted(viewer)
-    passes: list[tuple[float, int]] = []
-    stop = asyncio.Event()
-
-    async def pull_every_incident() -> None:
-        page = 0
-        while not stop.is_set():
-            started, size, after = time.perf_counter(), 0, 0
-            while True:
-                page += 1
-                await viewer_ws.send(json.dumps({"type": "incidents", "id": f"w{page}", "after": after, "limit": MAX_PAGE, "whole": True}))
-                frame = await answer(viewer_ws, f"w{page}")
-                size += len(frame)
-                after = json.loads(frame).get("next")
-                if after is None:
-                    break
-            passes.append((time.perf_counter() - started, size))
-
-    async def reconnect_unpaged() -> None:
-        hello = json.dumps({"type": "hello", "token": viewer, "client": "bench/night", "epoch": None, "since": None})
-        while not stop.is_set():
-            started, size = time.perf_counter(), 0
-            async with connect(f"ws://127.0.0.1:{port}/ws", max_size=None, compression=None, open_timeout=60) as ws:
-                await ws.send(hello)
-                while '"type":"snapshot"' not in (frame := str(await ws.recv()))[:60]:
-                    pass
-                size = len(frame)
-            passes.append((time.perf_counter() - started, size))
-
     try:
-        quiet = await round_trips(officer_ws, time.monotonic() + seconds)
-        flood = [asyncio.create_task(reconnect_unpaged()) for _ in range(4)] if snapshots else [asyncio.create_task(pull_every_incident())]
-        flooded = await round_trips(officer_ws, time.monotonic() + seconds)
-        stop.set()
-        for task in flood:
-            task.cancel()  # a hello waiting for its allowance may wait long
-        await asyncio.gather(*flood, return_exceptions=True)
+        quiet = await round_trips(time.monotonic() + seconds)
+        flood = await asyncio.create_subprocess_exec(
+            *fanout.pinned(fanout.LOAD_CORE, sys.executable, HERE, "--flood", "whole-snapshots" if snapshots else "whole-log",
+                           "--flood-port", str(port), "--flood-token", viewer, "--flood-seconds", str(seconds + 1)),
+            stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        await asyncio.sleep(0.5)  # its connection and first requests under way
+        flooded = await round_trips(time.monotonic() + seconds)
+        out, _ = await flood.communicate()
+        passes = json.loads(out.decode().strip().splitlines()[-1])
     finally:
-        await officer_ws.close()
-        await viewer_ws.close()
+        await ws.close()
 
     def q(times: list[float], p: float) -> float:
         return times[min(len(times) - 1, int(p * len(times)))]
@@ -294,6 +264,60 @@ async def whole_log_beside_an_officer(port: int, officer: str, viewer: str, seco
         "pass_bytes": passes[0][1] if passes else 0,
         "passes": len(passes),
     }
+
+
+async def _answer(ws: Any, command_id: str) -> str:
+    while True:
+        frame = str(await ws.recv())
+        if frame.startswith('{"type":"result"') and f'"id":"{command_id}"' in frame[:200]:
+            return frame
+
+
+async def flood(kind: str, port: int, viewer: str, seconds: float) -> list[tuple[float, int]]:
+    """`--flood`: a viewer token pulling the whole log in whole pages back to back
+    (whole-log), or reconnecting without paging on four connections, each taking the
+    whole snapshot (whole-snapshots); each pass's seconds and bytes."""
+    from websockets.asyncio.client import connect
+
+    url = f"ws://127.0.0.1:{port}/ws"
+    until = time.monotonic() + seconds
+    passes: list[tuple[float, int]] = []
+
+    async def pull_every_incident() -> None:
+        async with connect(url, max_size=None, compression=None, open_timeout=60) as ws:
+            await ws.send(json.dumps({"type": "hello", "token": viewer, "client": "bench/night", "epoch": None, "since": None, "page": 1}))
+            while '"type":"snapshot"' not in str(await ws.recv())[:60]:
+                pass
+            page = 0
+            while time.monotonic() < until:
+                started, size, after = time.perf_counter(), 0, 0
+                while True:
+                    page += 1
+                    await ws.send(json.dumps({"type": "incidents", "id": f"w{page}", "after": after, "limit": MAX_PAGE, "whole": True}))
+                    frame = await _answer(ws, f"w{page}")
+                    size += len(frame)
+                    after = json.loads(frame).get("next")
+                    if after is None:
+                        break
+                passes.append((time.perf_counter() - started, size))
+
+    async def reconnect_unpaged() -> None:
+        hello = json.dumps({"type": "hello", "token": viewer, "client": "bench/night", "epoch": None, "since": None})
+        while time.monotonic() < until:
+            started = time.perf_counter()
+            async with connect(url, max_size=None, compression=None, open_timeout=60) as ws:
+                await ws.send(hello)
+                while True:
+                    frame = await ws.recv(decode=False)  # bytes: not decoded, not copied again
+                    if b'"type":"snapshot"' in frame[:40]:
+                        break
+            passes.append((time.perf_counter() - started, len(frame)))
+
+    tasks = [reconnect_unpaged() for _ in range(4)] if kind == "whole-snapshots" else [pull_every_incident()]
+    # Past `until` a hello may still wait for its token's allowance: what was done by then counts.
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.gather(*tasks), seconds + 2)
+    return passes
 
 
 async def identity(db: Path) -> tuple[str, int]:
@@ -381,7 +405,14 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=8.0, help="seconds of load per night (default 8)")
     parser.add_argument("--snapshots", action="store_true", help="the load's viewers connect without resuming: each takes the night's snapshot first")
     parser.add_argument("--smoke", action="store_true", help="2,000 incidents and a small load: the whole path in seconds (CI; its figures mean nothing)")
+    parser.add_argument("--flood", choices=("whole-log", "whole-snapshots"), help=argparse.SUPPRESS)  # the process beside the officer
+    parser.add_argument("--flood-port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--flood-token", help=argparse.SUPPRESS)
+    parser.add_argument("--flood-seconds", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.flood:
+        print(json.dumps(asyncio.run(flood(args.flood, args.flood_port, args.flood_token, args.flood_seconds))))
+        return
     if args.smoke:
         args.incidents, args.viewers, args.rate, args.duration = 2_000, fanout.PROBES + 20, 20, 1.0
     if args.incidents < 1 or args.viewers <= fanout.PROBES or args.rate < 1 or args.duration <= 0:

@@ -84,6 +84,15 @@ DROP_LOG_SECONDS = 10.0
 REQUEST_SECONDS = 5.0
 
 
+class WholeSnapshotPaced(Exception):
+    """A hello's whole snapshot waits for its token's allowance (`Connections.charge_whole_snapshot`)."""
+
+    def __init__(self, incidents: int, wait: float) -> None:
+        super().__init__(f"{incidents} incidents: {wait:.1f} s")
+        self.incidents = incidents
+        self.wait = wait
+
+
 def descriptor_budget() -> int:
     """Client sockets this process may hold: its open-file limit (systemd's
     LimitNOFILE; docs/deploy.md) less what the server itself needs."""
@@ -173,7 +182,7 @@ class Connections:
         self._failures: dict[str, TokenBucket] = {}
         # Commands per token, all its connections together (one per token hash; tokens are few).
         self._token_rates: dict[str, TokenBucket] = {}
-        self._whole_snapshots: dict[str, TokenBucket] = {}  # per token: pace_whole_snapshot
+        self._whole_snapshots: dict[str, TokenBucket] = {}  # per token: whole snapshots it may be built (first_frames)
         # The last snapshot encoded per page size (None: whole): (epoch, seq, made at by the server's clock, its bytes).
         self._snapshots: dict[int | None, tuple[str, int, datetime, bytes]] = {}
         # Whole snapshots being encoded, by (epoch, seq): hellos at that head share one.
@@ -361,7 +370,6 @@ class Connections:
         self.server.metrics.connections_total += 1
         # Who incidents can be assigned to, for the assign picker: not to a token that only reads.
         known = await people(self.server.store, self.server.clock()) if user.may_act() else None
-        await self.pace_whole_snapshot(user, token_hash, hello)
 
         # A resume's missed events are read before the lock, on the store's reader,
         # up to the head as it is now: the lock is then held only for what was
@@ -384,20 +392,31 @@ class Connections:
             else:
                 read_to = self.server.state.seq
                 early = await self.server.store.events_since(since, until=read_to)
-        reset, later = False, None
-        async with self.server.lock:
-            if streamed >= 0 and (self.server.store.epoch != epoch or self.server.state.seq < streamed):
-                reset = True  # while it streamed: it comes back and gets this epoch's snapshot
-            elif streamed >= 0:
-                head = self.server.state.seq
-                frames = batch_frames(encode(event) for event in await self.server.store.events_since(streamed, until=head))
-                if welcomed is not None and self.server.problem != welcomed.problem:
-                    # A `status` announced while it streamed, before it was subscribed: said again.
-                    frames.append(encode(Status(problem=self.server.problem)))
-                self.subscribe(connection, user, token_hash, frames)
-                resume, why = True, "resumed"
-            else:
-                resume, why, later = await self.first_frames(connection, user, token_hash, hello, known, read_to, early)
+        reset, later, logged = False, None, False
+        while True:
+            try:
+                async with self.server.lock:
+                    if streamed >= 0 and (self.server.store.epoch != epoch or self.server.state.seq < streamed):
+                        reset = True  # while it streamed: it comes back and gets this epoch's snapshot
+                    elif streamed >= 0:
+                        head = self.server.state.seq
+                        frames = batch_frames(encode(event) for event in await self.server.store.events_since(streamed, until=head))
+                        if welcomed is not None and self.server.problem != welcomed.problem:
+                            # A `status` announced while it streamed, before it was subscribed: said again.
+                            frames.append(encode(Status(problem=self.server.problem)))
+                        self.subscribe(connection, user, token_hash, frames)
+                        resume, why = True, "resumed"
+                    else:
+                        resume, why, later = await self.first_frames(connection, user, token_hash, hello, known, read_to, early)
+                break
+            except WholeSnapshotPaced as paced:
+                # Waited for at its own connection, without the lock; then asked again (the head moves on).
+                if not logged:
+                    log.info(
+                        "%s asks for whole snapshots of %d incidents without paging, over and over: the next in %.0f s", user.name, paced.incidents, paced.wait
+                    )
+                    logged = True
+                await asyncio.sleep(paced.wait)
         if later is not None:
             # Its whole snapshot, encoded now that the lock is let go: commands are decided
             # and committed meanwhile, and their events queue behind it.
@@ -410,33 +429,6 @@ class Connections:
             return None
         log.info("%s (%s, %s) connected from %s, %s", user.name, user.role, user.agency, address, f"resuming after {hello.since}" if resume else why)
         return user, token_hash
-
-    async def pace_whole_snapshot(self, user: User, token_hash: str, hello: Hello) -> None:
-        """An unpaged hello that will get a whole snapshot waits here until its token's
-        allowance of whole snapshots (WHOLE_SNAPSHOT_INCIDENTS_PER_SECOND) holds it."""
-        state = self.server.state
-        if hello.page is not None or (hello.epoch == self.server.store.epoch and hello.since is not None and 0 <= hello.since <= state.seq):
-            return  # paged, or (most likely) a resume: neither costs the night
-        if self.held_snapshot(None) is not None or (self.server.store.epoch, state.seq) in self._building:
-            return  # built already: a crowd reconnecting at once shares one (and one charge)
-        queue = self.server.queue
-        incidents = len(queue.keys) + len(queue.resolved)  # what it can hold: resolved ones of any age counted too
-        bucket = self._whole_snapshots.get(token_hash)
-        if bucket is None:
-            bucket = self._whole_snapshots[token_hash] = TokenBucket(WHOLE_SNAPSHOT_INCIDENTS_PER_SECOND, WHOLE_SNAPSHOT_BURST)
-        logged = False
-        while True:
-            if bucket.take(incidents):
-                return
-            if not logged:
-                log.info(
-                    "%s asks for whole snapshots of %d incidents without paging, over and over: the next in %.0f s",
-                    user.name,
-                    incidents,
-                    bucket.wait(incidents),
-                )
-                logged = True
-            await asyncio.sleep(bucket.wait(incidents))
 
     def token_closed(self, token_hash: str) -> None:
         """One of the token's connections closed (counted against max_connections_per_token)."""
@@ -526,7 +518,10 @@ class Connections:
                 missed = await self.server.store.events_since(since, until=head)
             frames += batch_frames(encode(event) for event in missed)
         elif hello.page is None and self.held_snapshot(None) is None:
-            building = self._building.get((self.server.store.epoch, head)) or self.whole_snapshot()
+            building = self._building.get((self.server.store.epoch, head))
+            if building is None:  # one to build for this hello: its token's allowance pays for it
+                self.charge_whole_snapshot(token_hash)
+                building = self.whole_snapshot()
             return resume, why, (self.subscribe(connection, user, token_hash, [], held=True), frames[0], building)
         else:
             frames.append(self.snapshot_frame(hello.page))
@@ -534,6 +529,18 @@ class Connections:
                 why = f"paged snapshot ({min(hello.page, MAX_PAGE)})"
         self.subscribe(connection, user, token_hash, frames)
         return resume, why, None
+
+    def charge_whole_snapshot(self, token_hash: str) -> None:
+        """Take a new whole snapshot's incidents from the token's allowance of them
+        (WHOLE_SNAPSHOT_INCIDENTS_PER_SECOND), or raise WholeSnapshotPaced: how long until
+        they are there. Snapshots shared with other hellos at the same head cost nothing."""
+        queue = self.server.queue
+        incidents = len(queue.keys) + len(queue.resolved)  # what it can hold: resolved ones of any age counted too
+        bucket = self._whole_snapshots.get(token_hash)
+        if bucket is None:
+            bucket = self._whole_snapshots[token_hash] = TokenBucket(WHOLE_SNAPSHOT_INCIDENTS_PER_SECOND, WHOLE_SNAPSHOT_BURST)
+        if not bucket.take(incidents):
+            raise WholeSnapshotPaced(incidents, bucket.wait(incidents))
 
     def whole_snapshot(self) -> asyncio.Future[bytes]:
         """Under the lock: the whole snapshot at the head as it is now, as
@@ -559,7 +566,7 @@ class Connections:
                     if held:
                         parts.append(encode_list(held)[1:-1])
                     await self.between_slices()
-                frame = before + b'"incidents":[' + b",".join(parts) + b'],"digest":' + after
+                frame = b"".join([before, b'"incidents":[', b",".join(parts), b'],"digest":', after])
             finally:
                 self._building.pop((epoch, seq), None)
             self.keep_snapshot(None, (epoch, seq, now, frame))
