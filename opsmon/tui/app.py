@@ -321,8 +321,32 @@ class OpsmonApp(Scoped, App[int]):
                 self.app_focus = True
             # Textual's binding check (private: the public path is the one above).
             if await self._check_bindings(event.key, priority=True) or await self._check_bindings(event.key, priority=False):
+                self._paint_key()
                 return
         await super().on_event(event)
+
+    def _paint_key(self) -> None:
+        """What a key's binding changed in the focused widget (the queue's cursor), on the
+        terminal now. Textual's own way passes a widget's refresh through the widget's
+        message queue, then the screen's (an Update), then its 60-a-second update timer,
+        each able to wait behind the app's other work: 30-40 ms at the 99th percentile
+        while 2,000 events a second arrive. Here the widget's dirty lines go to the
+        compositor at once, as the timer's frame would draw them (Textual's private
+        compositor calls: textual>=8,<9). The timer's frame still comes, for everything
+        else: the lines drawn here are taken, so it does not draw them twice. Not while
+        a layout or a scroll is pending or an update is batched: then the widget's place
+        may be moving, and the key waits for the timer's frame as before."""
+        screen = self.screen
+        widget = screen.focused
+        if widget is None or not widget._repaint_required or self._batch_count or self.is_inline or not screen.is_current:
+            return
+        if screen._layout_required or screen._scroll_required or screen._layout_widgets or widget._layout_required or widget._scroll_required:
+            return
+        compositor = screen._compositor
+        if widget not in compositor.visible_widgets:
+            return
+        compositor.update_widgets({widget})
+        self._display(screen, compositor.render_update(screen_stack=self._background_screens))
 
     def on_resize(self) -> None:
         self.call_after_refresh(self._notices_moved)  # the notice line's rows depend on the terminal's height
