@@ -333,14 +333,17 @@ class OpsmonApp(Scoped, App[int]):
         while 2,000 events a second arrive. Here the widget's dirty lines go to the
         compositor at once, as the timer's frame would draw them (Textual's private
         compositor calls: textual>=8,<9). The timer's frame still comes, for everything
-        else: the lines drawn here are taken, so it does not draw them twice. Not while
-        a layout or a scroll is pending or an update is batched: then the widget's place
-        may be moving, and the key waits for the timer's frame as before."""
+        else: the lines drawn here are taken, so it does not draw them twice. A layout of
+        the screen pending (the notice line taking a row) comes with that frame: the lines
+        are drawn where the terminal shows the widget now, as Textual itself draws a
+        widget's refresh that reaches the screen before another widget's layout does. Not
+        while the widget itself asks for a layout or a scroll, nor while an update is
+        batched: the key then waits for the timer's frame as before."""
         screen = self.screen
         widget = screen.focused
         if widget is None or not widget._repaint_required or self._batch_count or self.is_inline or not screen.is_current:
             return
-        if screen._layout_required or screen._scroll_required or screen._layout_widgets or widget._layout_required or widget._scroll_required:
+        if widget._layout_required or widget._scroll_required:
             return
         compositor = screen._compositor
         if widget not in compositor.visible_widgets:
