@@ -320,12 +320,13 @@ class OpsmonApp(Scoped, App[int]):
             if not self.app_focus:
                 self.app_focus = True
             # Textual's binding check (private: the public path is the one above).
+            screen = self.screen
             if await self._check_bindings(event.key, priority=True) or await self._check_bindings(event.key, priority=False):
-                self._paint_key()
+                self._paint_key(screen)
                 return
         await super().on_event(event)
 
-    def _paint_key(self) -> None:
+    def _paint_key(self, screen: Screen[Any]) -> None:
         """What a key's binding changed in the focused widget (the queue's cursor), on the
         terminal now. Textual's own way passes a widget's refresh through the widget's
         message queue, then the screen's (an Update), then its 60-a-second update timer,
@@ -338,10 +339,12 @@ class OpsmonApp(Scoped, App[int]):
         are drawn where the terminal shows the widget now, as Textual itself draws a
         widget's refresh that reaches the screen before another widget's layout does. Not
         while the widget itself asks for a layout or a scroll, nor while an update is
-        batched: the key then waits for the timer's frame as before."""
-        screen = self.screen
+        batched, nor when the key changed the screen (`screen`, the one it was pressed on,
+        is no longer the one shown): the key then waits for the timer's frame as before."""
+        if self.screen is not screen or not screen.is_current:
+            return
         widget = screen.focused
-        if widget is None or not widget._repaint_required or self._batch_count or self.is_inline or not screen.is_current:
+        if widget is None or not widget._repaint_required or self._batch_count or self.is_inline:
             return
         if widget._layout_required or widget._scroll_required:
             return
