@@ -187,6 +187,55 @@ async def test_a_keys_cursor_is_on_the_terminal_while_the_screen_is_busy() -> No
         assert queue.cursor_row == first + 1
 
 
+async def test_a_key_past_the_last_row_scrolls_the_queue_in_the_frame_it_brings() -> None:
+    """j on the last row shown, while the screen is busy: the frame the key brings has the
+    queue scrolled a row, the cursor on its bottom row (on main: no frame until the
+    screen's queue moved again)."""
+    app = night_app()
+    async with app.run_test(size=(80, 21)) as pilot:  # a queue shorter than the night's nine incidents
+        await settle(pilot)
+        queue = queue_of(app)
+        visible = queue.size.height - 1  # the header takes a line
+        assert len(queue.incidents) > visible + 1
+        last = queue.scroll_offset.y + visible - 1
+        queue._choose(last)
+        await settle(pilot)
+        frames: list[object] = []
+        display = app._display
+
+        def record(screen: object, renderable: object) -> None:
+            if renderable is not None:
+                frames.append(renderable)
+            display(screen, renderable)  # type: ignore[arg-type]
+
+        app._display = record  # type: ignore[method-assign]
+        working = asyncio.Event()
+        app.dashboard.call_later(working.wait)  # the screen's queue of messages, stuck behind its own work
+        try:
+            app.post_message(events.Key("j", None))
+            for _ in range(100):
+                if frames:
+                    break
+                await asyncio.sleep(0.01)
+            assert queue.cursor_row == last + 1
+            bottom = queue.region.y + queue.region.height - 1
+            cells = [
+                segment
+                for frame in frames
+                if isinstance(frame, ChopsUpdate)
+                for y, _, _ in frame.spans
+                if y == bottom
+                for x, strip in frame.chops[y].items()
+                if strip is not None and queue.region.x <= x < queue.region.right
+                for segment in strip
+            ]
+            assert cells and all(segment.style is not None and segment.style.reverse for segment in cells if segment.text.strip())
+        finally:
+            working.set()
+        await settle(pilot)
+        assert queue.scroll_offset.y == last + 1 - visible + 1
+
+
 async def test_a_filter_or_number_typed_in_one_burst_goes_to_its_field_never_to_a_verb(server: Running, clock: FakeClock) -> None:
     """Over SSH a fast typist's keys arrive together. "/jakarta" in one burst left the
     filter empty and sent its letters to the queue, the "a" acknowledging the incident
