@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 
+from rich.segment import Segment
 from textual import events
+from textual._compositor import ChopsUpdate
 from textual.widgets import Input
 
 from opsmon.client.session import Session
@@ -135,6 +137,103 @@ async def test_j_and_k_move_the_cursor_while_the_dashboard_is_busy() -> None:
         assert queue.selected_id == queue.incidents.id_at(first)
         await pilot.press("slash", "j", "k")  # in the filter they are letters
         assert app.dashboard.query_one("#filter", Input).value == "jk" and queue.cursor_row == first
+
+
+async def test_a_keys_cursor_is_on_the_terminal_while_the_screen_is_busy() -> None:
+    """The cursor's move is drawn at once, not after the screen's own queue and Textual's
+    update timer: the frame the key brings has the new row in reverse video and the row
+    it left without it (each frame sent to the terminal is recorded). On main no frame
+    came until the screen's queue moved again."""
+    app = night_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        queue = queue_of(app)
+        first = queue.cursor_row
+        frames: list[object] = []
+        display = app._display
+
+        def record(screen: object, renderable: object) -> None:
+            if renderable is not None:
+                frames.append(renderable)
+            display(screen, renderable)  # type: ignore[arg-type]
+
+        app._display = record  # type: ignore[method-assign]
+        working = asyncio.Event()
+        app.dashboard.call_later(working.wait)  # the screen's queue of messages, stuck behind its own work
+        try:
+            app.post_message(events.Key("j", None))
+            for _ in range(100):
+                if frames:
+                    break
+                await asyncio.sleep(0.01)
+            assert frames, "no frame while the screen was busy"
+            drawn: dict[int, list[Segment]] = {}  # terminal row -> the queue's cells drawn on it
+            left, right = queue.region.x, queue.region.right
+            for frame in frames:
+                assert isinstance(frame, ChopsUpdate)
+                for y, _, _ in frame.spans:
+                    for x, strip in frame.chops[y].items():
+                        if strip is not None and left <= x < right:
+                            drawn.setdefault(y, []).extend(strip)
+            top = queue.region.y + 1 - queue.scroll_offset.y  # the header takes the queue's first line
+            reached, left_row = drawn.get(top + first + 1), drawn.get(top + first)
+            assert reached is not None and left_row is not None, sorted(drawn)
+            # The cursor is the whole row in reverse video; a row without it has plain cells (its title).
+            assert all(segment.style is not None and segment.style.reverse for segment in reached if segment.text.strip())
+            assert not all(segment.style is not None and segment.style.reverse for segment in left_row if segment.text.strip())
+        finally:
+            working.set()
+        await settle(pilot)
+        assert queue.cursor_row == first + 1
+
+
+async def test_a_key_past_the_last_row_scrolls_the_queue_in_the_frame_it_brings() -> None:
+    """j on the last row shown, while the screen is busy: the frame the key brings has the
+    queue scrolled a row, the cursor on its bottom row (on main: no frame until the
+    screen's queue moved again)."""
+    app = night_app()
+    async with app.run_test(size=(80, 21)) as pilot:  # a queue shorter than the night's nine incidents
+        await settle(pilot)
+        queue = queue_of(app)
+        visible = queue.size.height - 1  # the header takes a line
+        assert len(queue.incidents) > visible + 1
+        last = queue.scroll_offset.y + visible - 1
+        queue._choose(last)
+        await settle(pilot)
+        frames: list[object] = []
+        display = app._display
+
+        def record(screen: object, renderable: object) -> None:
+            if renderable is not None:
+                frames.append(renderable)
+            display(screen, renderable)  # type: ignore[arg-type]
+
+        app._display = record  # type: ignore[method-assign]
+        working = asyncio.Event()
+        app.dashboard.call_later(working.wait)  # the screen's queue of messages, stuck behind its own work
+        try:
+            app.post_message(events.Key("j", None))
+            for _ in range(100):
+                if frames:
+                    break
+                await asyncio.sleep(0.01)
+            assert queue.cursor_row == last + 1
+            bottom = queue.region.y + queue.region.height - 1
+            cells = [
+                segment
+                for frame in frames
+                if isinstance(frame, ChopsUpdate)
+                for y, _, _ in frame.spans
+                if y == bottom
+                for x, strip in frame.chops[y].items()
+                if strip is not None and queue.region.x <= x < queue.region.right
+                for segment in strip
+            ]
+            assert cells and all(segment.style is not None and segment.style.reverse for segment in cells if segment.text.strip())
+        finally:
+            working.set()
+        await settle(pilot)
+        assert queue.scroll_offset.y == last + 1 - visible + 1
 
 
 async def test_a_filter_or_number_typed_in_one_burst_goes_to_its_field_never_to_a_verb(server: Running, clock: FakeClock) -> None:
