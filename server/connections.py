@@ -535,7 +535,12 @@ class Connections:
         (WHOLE_SNAPSHOT_INCIDENTS_PER_SECOND), or raise WholeSnapshotPaced: how long until
         they are there. Snapshots shared with other hellos at the same head cost nothing."""
         queue = self.server.queue
-        incidents = len(queue.keys) + len(queue.resolved)  # what it can hold: resolved ones of any age counted too
+        since = format_ts(self.server.clock() - SNAPSHOT_RESOLVED_WINDOW)
+        incidents = len(queue.keys)  # every unresolved one, and those resolved since `since` (newest resolution last)
+        for resolved in reversed(queue.resolved.values()):
+            if resolved < since:
+                break
+            incidents += 1
         bucket = self._whole_snapshots.get(token_hash)
         if bucket is None:
             bucket = self._whole_snapshots[token_hash] = TokenBucket(WHOLE_SNAPSHOT_INCIDENTS_PER_SECOND, WHOLE_SNAPSHOT_BURST)

@@ -752,3 +752,23 @@ async def test_a_whole_snapshot_is_encoded_outside_the_lock_and_the_events_meanw
         gate.set()
         await viewer.close()
         await officer.close()
+
+
+async def test_a_whole_snapshot_costs_what_it_holds_not_the_incidents_resolved_days_ago(
+    server: Running, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from server import connections
+
+    await seeded(server, clock, 24)
+    unresolved = sum(i.status != "resolved" for i in server.server.state.incidents.values())
+    assert 0 < unresolved < 24
+    # An allowance of two snapshots of the unresolved incidents, hardly refilled.
+    monkeypatch.setattr(connections, "WHOLE_SNAPSHOT_BURST", 2 * unresolved)
+    monkeypatch.setattr(connections, "WHOLE_SNAPSHOT_INCIDENTS_PER_SECOND", 0.001)
+    hub = server.server.connections
+    hub.charge_whole_snapshot("a-token")
+    with pytest.raises(connections.WholeSnapshotPaced):  # the resolved ones are in its 24 hours yet
+        hub.charge_whole_snapshot("a-token")
+    clock.advance(hours=25)  # out of a snapshot's window: it holds only the unresolved now
+    hub.charge_whole_snapshot("another-token")
+    hub.charge_whole_snapshot("another-token")
