@@ -158,7 +158,7 @@ class Simulator:
         try:
             for token in self.tokens:
                 for _ in range(self.connections):
-                    session = await Session.open(self.url, token, client="opsmon-simulate", on_frame=self._watch, cafile=self.cafile)
+                    session = await Session.open(self.url, token, client="opsmon-simulate", on_frame=self._watch, cafile=self.cafile, page=1)
                     self.sessions.append(session)
                     if session.welcome.exercise is not None:
                         self.clock_state = session.welcome.exercise.state

@@ -82,7 +82,7 @@ async def fetch(
 async def number_report(url: URLs, token: str, *, cafile: str | None = None, timeout: float = 15.0) -> tuple[str, int, SitrepPeriod]:
     """Ask the server for the post's next report number (`sitrep`): (epoch, the seq of
     its `sitrep.numbered` event, the number and period). Refused: FeedError, in one line."""
-    session = await Session.open(url, token, client=CLIENT, cafile=cafile, timeout=timeout)
+    session = await Session.open(url, token, client=CLIENT, cafile=cafile, timeout=timeout, page=1)  # not the night: a number
     try:
         answer = await session.request(Sitrep(id=new_command_id()), timeout=timeout)
         epoch = session.welcome.epoch

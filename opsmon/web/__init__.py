@@ -37,7 +37,7 @@ def is_loopback(host: str) -> bool:
 
 
 async def _role(url: URLs, token: str, cafile: str | None) -> str:
-    session = await Session.open(url, token, client="opsmon-web", cafile=cafile)
+    session = await Session.open(url, token, client="opsmon-web", cafile=cafile, page=1)  # the welcome is all it reads
     try:
         return session.welcome.user.role
     finally:
