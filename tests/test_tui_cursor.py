@@ -5,6 +5,9 @@ reconnect's snapshot, a key acts on the incident the officer was looking at."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
 
 from rich.segment import Segment
 from textual import events
@@ -113,6 +116,36 @@ async def test_g_a_enter_opens_the_incident_acknowledged(server: Running, clock:
         assert getattr(app.screen, "incident_id", None) == top
 
 
+@contextlib.asynccontextmanager
+async def busy_screen(app: Any) -> AsyncIterator[list[object]]:
+    """The dashboard's own queue of messages stuck behind its work until the block ends,
+    and every frame sent to the terminal meanwhile."""
+    frames: list[object] = []
+    display = app._display
+
+    def record(screen: object, renderable: object) -> None:
+        if renderable is not None:
+            frames.append(renderable)
+        display(screen, renderable)
+
+    app._display = record
+    working = asyncio.Event()
+    app.dashboard.call_later(working.wait)
+    try:
+        yield frames
+    finally:
+        working.set()
+
+
+async def key_with_a_frame(app: Any, frames: list[object], key: str) -> None:
+    """`key` as the terminal sends it (pilot.press would wait for the screen); then up to a second for a frame."""
+    app.post_message(events.Key(key, None))
+    for _ in range(100):
+        if frames:
+            break
+        await asyncio.sleep(0.01)
+
+
 async def test_j_and_k_move_the_cursor_while_the_dashboard_is_busy() -> None:
     """The queue's row keys do not wait for the screen: at 50,000 incidents its repaint
     can hold it tens of milliseconds, and a key that went through it waited that long."""
@@ -121,9 +154,7 @@ async def test_j_and_k_move_the_cursor_while_the_dashboard_is_busy() -> None:
         await settle(pilot)
         queue = queue_of(app)
         first = queue.cursor_row
-        working = asyncio.Event()
-        app.dashboard.call_later(working.wait)  # the screen's queue of messages, stuck behind its own work
-        try:
+        async with busy_screen(app):
             for key, row in (("j", first + 1), ("down", first + 2), ("k", first + 1), ("up", first)):
                 app.post_message(events.Key(key, None))  # as the terminal sends it (pilot.press would wait for the screen)
                 for _ in range(100):
@@ -131,8 +162,6 @@ async def test_j_and_k_move_the_cursor_while_the_dashboard_is_busy() -> None:
                         break
                     await asyncio.sleep(0.01)
                 assert queue.cursor_row == row, key
-        finally:
-            working.set()
         await settle(pilot)
         assert queue.selected_id == queue.incidents.id_at(first)
         await pilot.press("slash", "j", "k")  # in the filter they are letters
@@ -149,23 +178,8 @@ async def test_a_keys_cursor_is_on_the_terminal_while_the_screen_is_busy() -> No
         await settle(pilot)
         queue = queue_of(app)
         first = queue.cursor_row
-        frames: list[object] = []
-        display = app._display
-
-        def record(screen: object, renderable: object) -> None:
-            if renderable is not None:
-                frames.append(renderable)
-            display(screen, renderable)  # type: ignore[arg-type]
-
-        app._display = record  # type: ignore[method-assign]
-        working = asyncio.Event()
-        app.dashboard.call_later(working.wait)  # the screen's queue of messages, stuck behind its own work
-        try:
-            app.post_message(events.Key("j", None))
-            for _ in range(100):
-                if frames:
-                    break
-                await asyncio.sleep(0.01)
+        async with busy_screen(app) as frames:
+            await key_with_a_frame(app, frames, "j")
             assert frames, "no frame while the screen was busy"
             drawn: dict[int, list[Segment]] = {}  # terminal row -> the queue's cells drawn on it
             left, right = queue.region.x, queue.region.right
@@ -181,8 +195,6 @@ async def test_a_keys_cursor_is_on_the_terminal_while_the_screen_is_busy() -> No
             # The cursor is the whole row in reverse video; a row without it has plain cells (its title).
             assert all(segment.style is not None and segment.style.reverse for segment in reached if segment.text.strip())
             assert not all(segment.style is not None and segment.style.reverse for segment in left_row if segment.text.strip())
-        finally:
-            working.set()
         await settle(pilot)
         assert queue.cursor_row == first + 1
 
@@ -200,23 +212,8 @@ async def test_a_key_past_the_last_row_scrolls_the_queue_in_the_frame_it_brings(
         last = queue.scroll_offset.y + visible - 1
         queue._choose(last)
         await settle(pilot)
-        frames: list[object] = []
-        display = app._display
-
-        def record(screen: object, renderable: object) -> None:
-            if renderable is not None:
-                frames.append(renderable)
-            display(screen, renderable)  # type: ignore[arg-type]
-
-        app._display = record  # type: ignore[method-assign]
-        working = asyncio.Event()
-        app.dashboard.call_later(working.wait)  # the screen's queue of messages, stuck behind its own work
-        try:
-            app.post_message(events.Key("j", None))
-            for _ in range(100):
-                if frames:
-                    break
-                await asyncio.sleep(0.01)
+        async with busy_screen(app) as frames:
+            await key_with_a_frame(app, frames, "j")
             assert queue.cursor_row == last + 1
             bottom = queue.region.y + queue.region.height - 1
             cells = [
@@ -230,8 +227,6 @@ async def test_a_key_past_the_last_row_scrolls_the_queue_in_the_frame_it_brings(
                 for segment in strip
             ]
             assert cells and all(segment.style is not None and segment.style.reverse for segment in cells if segment.text.strip())
-        finally:
-            working.set()
         await settle(pilot)
         assert queue.scroll_offset.y == last + 1 - visible + 1
 
