@@ -343,7 +343,6 @@ class Hub:
         self._flush: asyncio.Handle | None = None
         self._last_end = 0.0
         self._last_cost = 0.0
-        self._turn = 0  # where the next flush starts in the subscribers' order
         # The flush being written, a slice at a time: its number, its frames (each with
         # its wire bytes), the viewers in its order and how far it got, its CPU so far.
         self._round = 0
@@ -440,8 +439,8 @@ class Hub:
         everyone = list(self.subscribers.values())
         if everyone:
             # A new place to start each flush, so no viewer is written to late for long.
-            self._turn = random.randrange(len(everyone))
-            everyone = everyone[self._turn :] + everyone[: self._turn]
+            turn = random.randrange(len(everyone))
+            everyone = everyone[turn:] + everyone[:turn]
         self._order, self._next = everyone, 0
         self._cost = time.thread_time() - started
         self._write_slice()
