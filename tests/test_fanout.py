@@ -197,9 +197,9 @@ async def test_a_flush_in_slices_answers_commands_between_them_and_keeps_every_c
         leaving = [await Peer.open(running, running.tokens["wall"]) for _ in range(5)]
         officers = [await Peer.open(running, running.tokens[name]) for name in ("officer", "polisi")]
         # Whether an answer lands mid-flush is the loop's timing (a loaded machine's commit
-        # thread can be slower than a whole flush): rounds of 120 until one does, at most 5.
+        # thread can be slower than a whole flush): rounds of 120 until one does, at most 20.
         total = 0
-        while total < 600 and (total == 0 or not answered_mid_flush):
+        while total < 2400 and (total == 0 or not answered_mid_flush):
             for n in range(total, total + 120):
                 await officers[n % 2].send(_report(n) | {"id": f"o{n % 2}-{n}"})
                 if n == 60:
