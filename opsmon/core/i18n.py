@@ -975,6 +975,15 @@ def local_datetime(moment: datetime | str, tz: tzinfo) -> str:
     return f"{local:%d/%m %H:%M} {local.tzname() or ''}".strip()
 
 
+def local_when(moment: datetime | str, tz: tzinfo, day: datetime, *, zone: bool = True) -> str:
+    """ "21:03 WITA" on `day`'s date in the province, "15/02 21:03 WITA" on any other:
+    a recapitulation runs for weeks, and a bare clock time from another day reads as today's."""
+    when = parse_ts(moment) if isinstance(moment, str) else moment
+    local = when.astimezone(tz)
+    clock = f"{local:%H:%M}" if local.date() == day.astimezone(tz).date() else f"{local:%d/%m %H:%M}"
+    return f"{clock} {local.tzname() or ''}".strip() if zone else clock
+
+
 def _label(tr: Translator, prefix: str, value: object) -> str:
     """A known value's label (`reason.status.acknowledged`), else the value itself."""
     key = f"{prefix}.{value}"

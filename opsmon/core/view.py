@@ -32,7 +32,7 @@ from opsmon.core.events import (
     NotificationSent,
     StageUpdated,
 )
-from opsmon.core.i18n import Translator, local_datetime, local_time, who
+from opsmon.core.i18n import Translator, local_datetime, local_when, who
 from opsmon.core.people import roster_for, roster_for_scope, shift_at, shift_ends
 from opsmon.core.protocol import Event
 from opsmon.core.records import AGENCIES, Actor, ConfigInfo, Incident, NoteEntry, PersonInfo, RosterInfo, StageInfo, StageRow, User
@@ -575,6 +575,7 @@ class HandoverSheet:
     desk: str
     shift: str  # the roster's shift in force, "19:00-07:00"; "" without a roster
     began: datetime
+    at: datetime  # when it was drawn up: a time on another day shows its date
     open: tuple[HandoverItem, ...]  # most urgent first
     blocked: tuple[StageRow, ...]
 
@@ -617,7 +618,7 @@ def handover_sheet(
     )
     items = tuple(HandoverItem(i, tuple(note for note in i.notes if parse_ts(note.ts) >= began)) for i in mine)
     blocked = tuple(row for row in stages if row.status == "blocked" and (scope is None or row.regency in scope))
-    return HandoverSheet(desk=desk, shift=span, began=began, open=items, blocked=blocked)
+    return HandoverSheet(desk=desk, shift=span, began=began, at=now, open=items, blocked=blocked)
 
 
 def with_all_notes(live: Incident, whole: Incident | None) -> Incident:
@@ -640,7 +641,7 @@ def handover_lines(sheet: HandoverSheet, config: ConfigInfo, lang: str) -> list[
     tr = Translator(lang)
     tz = config.tz
     lines = [
-        ("title", tr("handover.title", desk=sheet.desk, shift=sheet.shift or "-", began=local_time(sheet.began, tz))),
+        ("title", tr("handover.title", desk=sheet.desk, shift=sheet.shift or "-", began=local_when(sheet.began, tz, sheet.at))),
         ("heading", tr("handover.open", n=len(sheet.open))),
     ]
     for item in sheet.open:
@@ -652,7 +653,7 @@ def handover_lines(sheet: HandoverSheet, config: ConfigInfo, lang: str) -> list[
         level = f" L{incident.level}" if incident.level else ""
         owner = who(incident.owner) if incident.owner else "-"
         due = ack_deadline(incident)
-        deadline = local_time(due, tz) if due is not None else "-"
+        deadline = local_when(due, tz, sheet.at) if due is not None else "-"
         text = (
             f"#{incident.id} {for_terminal(regency.short if regency else incident.regency)} {for_terminal(label)}{level} · {status} · "
             + tr("handover.owner", owner=owner)
@@ -661,7 +662,7 @@ def handover_lines(sheet: HandoverSheet, config: ConfigInfo, lang: str) -> list[
         )
         lines.append(("unacked" if incident.status == "open" else "incident", text))
         lines.append(("detail", f"   {for_terminal(incident.title)}"))
-        lines += [("note", f"   {local_time(note.ts, tz)} {who(note.by)}: {for_terminal(note.text)}") for note in item.notes]
+        lines += [("note", f"   {local_when(note.ts, tz, sheet.at)} {who(note.by)}: {for_terminal(note.text)}") for note in item.notes]
     lines.append(("heading", tr("handover.blocked", n=len(sheet.blocked))))
     province = config.province.name if config.province is not None else ""
     for row in sheet.blocked:

@@ -200,7 +200,7 @@ class DashboardScreen(QueueScreen):
         if budget.held:
             app.mark_dirty()  # the panels held back draw on the next repaint
         if app.is_wall:
-            self.query_one(Ticker).show(latest_incidents(state, 40, now), lookup, app.tr, app.tz)
+            self.query_one(Ticker).show(latest_incidents(state, 40, now), lookup, app.tr, app.tz, now)
             charts = self.query_one(NightCharts)
             if charts.display:
                 charts.show(app.night(), lookup, app.tr, app.tz)

@@ -9,7 +9,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Footer, Static
 
 from opsmon.core.fold import fold, touches
-from opsmon.core.i18n import local_datetime, local_time, who
+from opsmon.core.i18n import local_datetime, who
 from opsmon.core.protocol import Event
 from opsmon.core.records import Incident, NoteEntry
 from opsmon.core.state import State
@@ -138,7 +138,7 @@ class IncidentScreen(LiveScreen):
             body.add_row(Text(tr("detail.notes_before", count=incident.notes_before), self.style_for("quiet")))
         for note in notes:
             line = Text()
-            line.append(f"{local_time(note.ts, tz)}  {who(note.by)}: ", self.style_for("strong"))
+            line.append(f"{local_datetime(note.ts, tz)}  {who(note.by)}: ", self.style_for("strong"))
             line.append(for_terminal(note.text, multiline=True))
             body.add_row(line)
         facts.update(body)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 
 from rich.style import Style
 from rich.text import Text
 from textual.app import RenderResult
 from textual.widget import Widget
 
-from opsmon.core.i18n import Translator, local_time, who
+from opsmon.core.i18n import Translator, local_time, local_when, who
 from opsmon.core.records import ConfigInfo, Incident, User
 from opsmon.core.text import for_terminal
 from opsmon.core.urgency import status_word
@@ -235,10 +235,11 @@ class Ticker(Widget):
         self.items: list[Incident] = []
         self.lookup: Lookup | None = None
         self.tz: tzinfo | None = None
+        self.now = datetime.now(UTC)  # the day a time is on without its date (show gives the post's clock)
         self.border_title = ""
 
-    def show(self, items: list[Incident], lookup: Lookup, tr: Translator, tz: tzinfo) -> None:
-        self.items, self.lookup, self.tr, self.tz = items, lookup, tr, tz
+    def show(self, items: list[Incident], lookup: Lookup, tr: Translator, tz: tzinfo, now: datetime) -> None:
+        self.items, self.lookup, self.tr, self.tz, self.now = items, lookup, tr, tz, now
         self.border_title = tr("ticker.title")
         self.refresh()
 
@@ -254,8 +255,7 @@ class Ticker(Widget):
         narrow = width < 100  # at 80 columns: the severity's letter, the time without its zone (the header names it)
         for incident in self.items[: max(1, self.content_size.height)]:
             line = Text(no_wrap=True, overflow="ellipsis")
-            when = local_time(incident.reported, self.tz)
-            line.append((when.split()[0] if narrow else when) + "  ")
+            line.append(local_when(incident.reported, self.tz, self.now, zone=not narrow) + "  ")
             line.append(f"{lookup.regency_short(incident.regency):<13}", strong)
             severity = lookup.severity(incident.severity)
             letter = tr("sev.letter." + incident.severity)
