@@ -239,6 +239,19 @@ async def test_without_a_chain_escalation_stops_after_the_ceiling_with_one_last_
         assert server.state.incidents[incident].escalate_due is None
 
 
+async def test_the_last_word_dates_a_report_from_the_day_before(tmp_path: Path, clock: FakeClock) -> None:
+    """Reported at 23:50 WITA, the ceiling reached after midnight: "since 23:50" would read as today's."""
+    clock.advance(hours=2, minutes=50)  # 23:50 WITA on 14/02
+    async with quiet_server(tmp_path, clock, load_config(CONFIG_PATH)) as server:
+        await report(server, "critical", "6303", "logistik")
+        for _ in range(20):
+            clock.advance(minutes=5, seconds=1)
+            await server.deadlines.check()
+        steps = await escalations(server)
+        assert steps[-1][2] is True
+        assert steps[-1][4] == "masih belum di-ack sejak 14/02 23:50 WITA"
+
+
 async def test_a_chain_climbs_desk_supervisor_commanders_repeats_then_stops(tmp_path: Path, clock: FakeClock) -> None:
     path = write_config(tmp_path, urls={"andi.urls": "json://127.0.0.1:9/", "budi.urls": "json://127.0.0.1:9/", "candra.urls": "json://127.0.0.1:9/"})
     async with quiet_server(tmp_path, clock, load_config(path)) as server:

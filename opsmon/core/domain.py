@@ -637,7 +637,8 @@ def due_escalations(state: State, now: datetime, rules: Rules) -> list[Decision]
         notify: list[str] | UnsetType = list(step.notify) if step.notify else UNSET
         if step.final:
             since = parse_ts(incident.reported).astimezone(rules.tz)
-            note = f"masih belum di-ack sejak {since:%H:%M} {rules.tz_name}"
+            day = "" if since.date() == now.astimezone(rules.tz).date() else f"{since:%d/%m} "  # a report from another day: its date
+            note = f"masih belum di-ack sejak {day}{since:%H:%M} {rules.tz_name}"
             payload = IncidentEscalated(
                 incident=incident.id, level=step.level, note=note, escalate_due=None, repeat=step.repeat or UNSET, final=True, notify=notify
             )
