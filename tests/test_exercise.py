@@ -135,6 +135,41 @@ async def test_every_screen_says_latihan_and_shows_scenario_time() -> None:
         assert app.now() == scenario_now  # the fixed wall clock does not move: neither does scenario time
 
 
+async def test_a_paused_exercise_at_80_columns_keeps_the_unacknowledged_count() -> None:
+    """Walking the rekap exercise paused at x7200, the detail screen's header read
+    `LATIHAN (x7200) DIJEDA  TPS 13584/13584 · Blm-ack …`: the count was cut. The speed
+    and the deadlines' words give way now; LATIHAN and DIJEDA stay."""
+    from opsmon.tui.widgets.status import HeaderBar
+    from tests.tui_helpers import night_app, until
+
+    info = ExerciseInfo(
+        name="Latihan Panjang",
+        speed=7200.0,
+        now="2024-02-16T10:49:00.000Z",
+        start="2024-02-14T11:00:00.000Z",
+        scenario="rekap",
+        state="paused",
+        deadlines="real",
+    )
+    for size in ((80, 24), (200, 24)):
+        app = night_app()
+        assert app._preset is not None
+        welcome, state = app._preset
+        app._preset = (msgspec.structs.replace(welcome, exercise=info), state)
+        async with app.run_test(size=size) as pilot:
+            await until(pilot, lambda app=app: app.welcome is not None)
+            await pilot.pause()
+            for screen_keys in ([], ["enter"]):
+                for key in screen_keys:
+                    await pilot.press(key)
+                await pilot.pause()
+                header = app.screen.query_one(HeaderBar).render()
+                text = header.plain if hasattr(header, "plain") else str(header)
+                assert "LATIHAN" in text and "DIJEDA" in text and "-ack 6" in text and "…" not in text, text
+                if size[0] == 200:  # room for all of it
+                    assert "LATIHAN: Latihan Panjang (x7200, tenggat waktu nyata) DIJEDA" in text, text
+
+
 async def test_the_simulator_plays_only_the_field_on_an_exercise_server_by_default(tmp_path: Path) -> None:
     from opsmon.feeds.simulate import simulate
 

@@ -60,15 +60,16 @@ def moved(info: ExerciseInfo, state: str, at: str) -> ExerciseInfo:
     return msgspec.structs.replace(info, state=state, now=at)
 
 
-def banner(info: ExerciseInfo, lang: str, *, short: bool = False) -> str:
+def banner(info: ExerciseInfo, lang: str, *, short: int = 0) -> str:
     """The line every screen shows while an exercise runs (the caller makes it safe for a
-    terminal); `short`: without the exercise's name, for a header with no room for it."""
+    terminal). `short`, for a header with no room: 1 without the exercise's name, 2 without
+    the deadlines' words too, 3 without the speed: LATIHAN and a paused or ended clock stay."""
     key = "en" if lang == "en" else "id"
     word = BANNER[key]
-    how = [f"x{info.speed:g}"] + ([REAL_DEADLINES[key]] if info.deadlines == "real" else [])
+    how = ([f"x{info.speed:g}"] if short < 3 else []) + ([REAL_DEADLINES[key]] if info.deadlines == "real" and short < 2 else [])
     state = f" {STATE_WORDS[info.state][key]}" if info.state in STATE_WORDS else ""
     name = "" if short else f": {info.name}"
-    return f"{word}{name} ({', '.join(how)}){state}"
+    return f"{word}{name}{' (' + ', '.join(how) + ')' if how else ''}{state}"
 
 
 def absent_line(roster: RosterInfo | None, lang: str) -> str:

@@ -234,9 +234,9 @@ class OpsmonApp(Scoped, App[int]):
         self.tally.follow(self.state, self.changes)
         return self.tally
 
-    def exercise_words(self, *, short: bool = False) -> str:
-        """LATIHAN/EXERCISE and the exercise's name (`short`: without it) while the server
-        runs one, else ""."""
+    def exercise_words(self, *, short: int = 0) -> str:
+        """LATIHAN/EXERCISE, the exercise's name, speed and clock while the server runs one,
+        else ""; `short` 1 to 3: the name, then the deadlines' words, then the speed give way."""
         info = self.welcome.exercise if self.welcome is not None else None
         return for_terminal(exercise_banner(info, self.lang, short=short)) if info is not None else ""
 

@@ -58,7 +58,7 @@ class HeaderBar(Widget):
         exercise's name, never its LATIHAN), so that at 80 columns nothing is cut to
         "Terbu…" and the unacknowledged count is never cut."""
         width = self.content_size.width
-        for drop in range(5):
+        for drop in range(7):  # what gives way, a step at a time: never the unacknowledged count
             left, right = self._left(width, drop), self._right(width, drop)
             if left.cell_len + right.cell_len + 1 <= width:
                 break
@@ -140,7 +140,7 @@ class HeaderBar(Widget):
         wide = width >= 130
         left = Text()
         words = getattr(self.app, "exercise_words", None)
-        exercise = words(short=drop >= 4) if words is not None else ""
+        exercise = words(short=max(0, drop - 3)) if words is not None else ""
         if exercise:
             left.append(f" {exercise} ", alert)  # on every screen with a header: never taken for a real night
             left.append(" ")
