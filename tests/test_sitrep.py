@@ -536,6 +536,7 @@ HOSTILE = [
     "> kutipan",
     "1. daftar",
     "<http://evil.example>",
+    "*Kritis/tinggi masih terbuka: 0*",  # a heading of the WhatsApp text, forged
 ]
 
 
@@ -587,6 +588,19 @@ def test_markdown_never_turns_wire_text_into_html_links_or_markup() -> None:
     assert "[klik](javascript:alert(1))" in html and "&lt;script&gt;alert(2)&lt;/script&gt;" in html
     assert "`kode` | kolom | &lt;b&gt;tebal&lt;/b&gt; &amp;amp; *miring* _x_ ~~coret~~" in html
     assert "# judul palsu" in html and "&gt; kutipan" in html and "1. daftar" in html
+
+
+def test_the_whatsapp_text_never_formats_wire_text_nor_lets_it_pass_for_a_heading() -> None:
+    """WhatsApp has no escape for *bold*, _italic_, ~strike~, `code` or a "> quote": in wire
+    text they are lookalikes that format nothing; only the report's own headings are bold."""
+    text = render_text(hostile_doc(), "id", limit=100_000)
+    lines = text.splitlines()
+    bold = [line for line in lines if "*" in line]
+    assert bold and all(line.startswith("*") and line.endswith("*") and line.count("*") == 2 for line in bold), bold
+    assert not any(mark in text for mark in "_~`"), text
+    assert not any(line.lstrip().startswith(">") for line in lines)
+    assert "\u2217Kritis/tinggi masih terbuka: 0\u2217" in text  # there to read, as text
+    assert "\u02cbkode\u02cb" in text and "\u2217miring\u2217 \u02cdx\u02cd \u223c\u223ccoret\u223c\u223c" in text and "\u203a kutipan" in text
 
 
 async def test_p_and_w_count_the_whole_night_however_long_and_w_takes_the_servers_number(tmp_path: Path) -> None:

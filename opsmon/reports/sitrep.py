@@ -385,6 +385,22 @@ def _blocks(entries: list[tuple[str, list[str]]], none: str) -> list[str]:
 
 TEXT_LIMIT = 4000  # one WhatsApp message a person reads: the text report stays under it
 
+# WhatsApp formats *bold*, _italic_, ~strike~ and `code` wherever a pair meets, and a line
+# opening with ">" as a quote; it has no escape. In the text report every line but the
+# report's own headings has them as lookalikes that format nothing: a title can neither
+# embolden itself nor pass for a heading ("*Kritis/tinggi masih terbuka: 0*").
+_WHATSAPP_LOOKALIKES = str.maketrans({"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "\u02cb"})
+
+
+class _Heading(str):
+    """A heading the report writes in *bold*: the one line that keeps WhatsApp's marks."""
+
+
+def _whatsapp_literal(line: str) -> str:
+    out = line.translate(_WHATSAPP_LOOKALIKES)
+    body = out.lstrip(" ")
+    return out[: len(out) - len(body)] + "\u203a" + body[1:] if body.startswith(">") else out
+
 
 def render_text(doc: dict[str, Any], lang: str = "id", *, limit: int = TEXT_LIMIT) -> str:
     """WhatsApp-ready: *bold* headings, short lines, no tables, under `limit` characters:
@@ -399,28 +415,31 @@ def render_text(doc: dict[str, Any], lang: str = "id", *, limit: int = TEXT_LIMI
             out.append(tr("sitrep.more", count=len(entries) - len(shown)))
         return out
 
+    def bold(heading: str) -> str:
+        return _Heading(f"*{_whatsapp_literal(heading)}*")
+
     def lines(escalated_at: int | None, keep: int | None) -> list[str]:
         head = w.heading()
-        out = [f"*{head[0]}*", *head[1:], "", f"*{tr('sitrep.progress')}*", *w.progress(), "", f"*{tr('sitrep.regencies')}*"]
+        out = [bold(head[0]), *head[1:], "", bold(tr("sitrep.progress")), *w.progress(), "", bold(tr("sitrep.regencies"))]
         out += [w.regency_line(line) for line in doc["regencies"]]
         out += w.estimate_note()
-        out += ["", f"*{tr('sitrep.incidents', count=inc['reported'])}*", *w.counts(PHONE_WIDTH)]
-        out += ["", f"*{tr('sitrep.urgent', count=len(inc['open_urgent']))}*", *cut([w.urgent(i) for i in inc["open_urgent"]], keep)]
+        out += ["", bold(tr("sitrep.incidents", count=inc["reported"])), *w.counts(PHONE_WIDTH)]
+        out += ["", bold(tr("sitrep.urgent", count=len(inc["open_urgent"]))), *cut([w.urgent(i) for i in inc["open_urgent"]], keep)]
         escalated = [w.escalated(e)[0] for e in inc["escalated"]]
         shown = escalated if escalated_at is None else escalated[:escalated_at]
-        out += ["", f"*{tr('sitrep.escalated', count=len(escalated))}*", *(shown or [tr("sitrep.none")])]
+        out += ["", bold(tr("sitrep.escalated", count=len(escalated))), *(shown or [tr("sitrep.none")])]
         if len(shown) < len(escalated):
             out.append(tr("sitrep.more", count=len(escalated) - len(shown)))
         resolved = [(head, rest[:1]) for head, rest in (w.resolved(r) for r in inc["resolved"])]  # its title, not the resolution
-        out += ["", f"*{tr('sitrep.resolved', count=len(resolved))}*", *cut(resolved, keep)]
+        out += ["", bold(tr("sitrep.resolved", count=len(resolved))), *cut(resolved, keep)]
         if "duty" in doc:
             duty = w.duty()
             shown = duty if keep is None else duty[: max(1, keep)]
-            out += ["", f"*{w.duty_heading()}*", *shown]
+            out += ["", bold(w.duty_heading()), *shown]
             if len(shown) < len(duty):
                 out.append(tr("sitrep.more", count=len(duty) - len(shown)))
         out += ["", *w.closing()]
-        return out
+        return [line if isinstance(line, _Heading) else _whatsapp_literal(line) for line in out]
 
     text = "\n".join(lines(None, None)) + "\n"
     for keep in (12, 8, 5, 3, 2, 1, 0):
