@@ -247,7 +247,9 @@ def _command(n: int, tag: str, regencies: list[Any]) -> Any:
 async def _feed(url: str, tokens: list[str], rate: float, seconds: float, count: int, tag: str) -> int:
     """`rate` commands a second for `seconds`; or, with count > 0, `count` commands at once."""
     regencies = list(load_config(CONFIG_PATH).regencies)
-    sessions = [await Session.open(url, token) for token in tokens]
+    # Feeders only send: a page of one, not the whole night (at 50,000 incidents the
+    # whole snapshot is paced per token, and several feeders of one token would wait).
+    sessions = [await Session.open(url, token, page=1) for token in tokens]
     pending: list[asyncio.Future[Any]] = []
     sent = 0
     try:
@@ -426,6 +428,9 @@ class StretchProbe:
         """The `top` longest of `busy` (stalls') by CPU: for each, the collector's passes in it,
         the functions most often on the stack (share of its samples) and the innermost ones."""
         lines = [f"## the {top} longest busy stretches by CPU (of {len(busy)} over 15 ms)"]
+        for gen in (0, 1, 2):  # every pass of the feed, not only those inside a stretch
+            times = [ms for _, ms, g in self.collections if g == gen]
+            lines.append(f"collections gen{gen}: {len(times)}, {sum(times):.0f} ms in all, longest {max(times, default=0):.0f} ms")
         for start, wall, cpu in sorted(busy, key=lambda stretch: -stretch[2])[:top]:
             stacks = self.samples.get(start, [])
             passes = [(ms, gen) for at, ms, gen in self.collections if start <= at <= start + wall / 1000]
