@@ -152,19 +152,25 @@ async def load_viewers(args: argparse.Namespace) -> dict[str, Any]:
     raws: list[RawViewer] = []
     raw_hello = hello(args.viewer_token).encode()
     per = (args.viewers - PROBES * len(urls)) // len(urls)
-    for url in urls:
+    probes = {url: [Probe() for _ in range(PROBES)] for url in urls}
+    listeners = []
+    for url, group in probes.items():
         port = int(url.rsplit(":", 1)[1].split("/")[0])
-        for start in range(0, per, 100):  # in steps: the listen backlog is 100
+        # The probes connect spread among the other viewers, as bench/fanout.py's: probes
+        # that all came last would time where a tick's writing ends, not the viewers' spread.
+        steps = range(0, per, 100)  # in steps: the listen backlog is 100
+        opened = 0
+        for step, start in enumerate(steps):
             batch = [RawViewer() for _ in range(min(100, per - start))]
             if not all(await asyncio.gather(*(v.open(port, raw_hello) for v in batch))):
                 raise RuntimeError("a viewer's handshake failed")
             raws += batch
-    sweeping = asyncio.create_task(sweeper(raws))
-    probes = {url: [Probe() for _ in range(PROBES)] for url in urls}
-    listeners = []
-    for url, group in probes.items():
-        for probe in group:
+            for probe in group[opened : PROBES * (step + 1) // len(steps)]:
+                listeners.append(asyncio.create_task(listen(probe, await open_client(url, args.viewer_token))))
+            opened = PROBES * (step + 1) // len(steps)
+        for probe in group[opened:]:  # no other viewers here (a tiny step)
             listeners.append(asyncio.create_task(listen(probe, await open_client(url, args.viewer_token))))
+    sweeping = asyncio.create_task(sweeper(raws))
     await asyncio.sleep(2.0)  # welcomes and snapshots out before the clock starts
     for group in probes.values():
         for probe in group:
