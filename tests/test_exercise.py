@@ -108,19 +108,18 @@ async def test_a_restarted_exercise_goes_on_from_its_scenario_time_and_a_reset_s
         assert fresh is not None and fresh.clock.scenario == START
 
 
-async def test_every_screen_says_latihan_and_shows_scenario_time() -> None:
+async def exercise_headers(info: ExerciseInfo, size: tuple[int, int]) -> tuple[list[str], datetime]:
+    """The header's text on the dashboard and on an incident's screen (enter), for the
+    fixed night's client with the server running exercise `info`; and the client's clock."""
     from opsmon.tui.widgets.status import HeaderBar
     from tests.tui_helpers import night_app, until
 
     app = night_app()
     assert app._preset is not None
     welcome, state = app._preset
-    scenario_now = datetime(2024, 2, 13, 22, 15, tzinfo=UTC)  # 06:15 WITA
-    info = ExerciseInfo(
-        name="Latihan Posko 12 Feb", speed=60.0, now=scenario_now.isoformat().replace("+00:00", "Z"), start="2024-02-13T21:00:00.000Z", scenario="hari-h"
-    )
     app._preset = (msgspec.structs.replace(welcome, exercise=info), state)
-    async with app.run_test(size=(80, 24)) as pilot:
+    texts = []
+    async with app.run_test(size=size) as pilot:
         await until(pilot, lambda: app.welcome is not None)
         await pilot.pause()
         for screen_keys in ([], ["enter"]):
@@ -128,20 +127,27 @@ async def test_every_screen_says_latihan_and_shows_scenario_time() -> None:
                 await pilot.press(key)
             await pilot.pause()
             header = app.screen.query_one(HeaderBar).render()
-            text = header.plain if hasattr(header, "plain") else str(header)
-            # At 80 columns the name gives way (LATIHAN and the speed stay), never the unacknowledged count.
-            assert "LATIHAN (x60)" in text and "Blm-ack 6" in text, text
-            assert "06:15" in text and "21:30" not in text, text  # scenario time, not the real clock (NOW is 21:30 WITA)
-        assert app.now() == scenario_now  # the fixed wall clock does not move: neither does scenario time
+            texts.append(header.plain if hasattr(header, "plain") else str(header))
+        return texts, app.now()
+
+
+async def test_every_screen_says_latihan_and_shows_scenario_time() -> None:
+    scenario_now = datetime(2024, 2, 13, 22, 15, tzinfo=UTC)  # 06:15 WITA
+    info = ExerciseInfo(
+        name="Latihan Posko 12 Feb", speed=60.0, now=scenario_now.isoformat().replace("+00:00", "Z"), start="2024-02-13T21:00:00.000Z", scenario="hari-h"
+    )
+    texts, now = await exercise_headers(info, (80, 24))
+    for text in texts:
+        # At 80 columns the name gives way (LATIHAN and the speed stay), never the unacknowledged count.
+        assert "LATIHAN (x60)" in text and "Blm-ack 6" in text, text
+        assert "06:15" in text and "21:30" not in text, text  # scenario time, not the real clock (NOW is 21:30 WITA)
+    assert now == scenario_now  # the fixed wall clock does not move: neither does scenario time
 
 
 async def test_a_paused_exercise_at_80_columns_keeps_the_unacknowledged_count() -> None:
     """Walking the rekap exercise paused at x7200, the detail screen's header read
     `LATIHAN (x7200) DIJEDA  TPS 13584/13584 · Blm-ack …`: the count was cut. The speed
     and the deadlines' words give way now; LATIHAN and DIJEDA stay."""
-    from opsmon.tui.widgets.status import HeaderBar
-    from tests.tui_helpers import night_app, until
-
     info = ExerciseInfo(
         name="Latihan Panjang",
         speed=7200.0,
@@ -152,22 +158,11 @@ async def test_a_paused_exercise_at_80_columns_keeps_the_unacknowledged_count() 
         deadlines="real",
     )
     for size in ((80, 24), (200, 24)):
-        app = night_app()
-        assert app._preset is not None
-        welcome, state = app._preset
-        app._preset = (msgspec.structs.replace(welcome, exercise=info), state)
-        async with app.run_test(size=size) as pilot:
-            await until(pilot, lambda app=app: app.welcome is not None)
-            await pilot.pause()
-            for screen_keys in ([], ["enter"]):
-                for key in screen_keys:
-                    await pilot.press(key)
-                await pilot.pause()
-                header = app.screen.query_one(HeaderBar).render()
-                text = header.plain if hasattr(header, "plain") else str(header)
-                assert "LATIHAN" in text and "DIJEDA" in text and "-ack 6" in text and "…" not in text, text
-                if size[0] == 200:  # room for all of it
-                    assert "LATIHAN: Latihan Panjang (x7200, tenggat waktu nyata) DIJEDA" in text, text
+        texts, _ = await exercise_headers(info, size)
+        for text in texts:
+            assert "LATIHAN" in text and "DIJEDA" in text and "-ack 6" in text and "…" not in text, text
+            if size[0] == 200:  # room for all of it
+                assert "LATIHAN: Latihan Panjang (x7200, tenggat waktu nyata) DIJEDA" in text, text
 
 
 async def test_the_simulator_plays_only_the_field_on_an_exercise_server_by_default(tmp_path: Path) -> None:
