@@ -84,6 +84,9 @@ class OpsmonServer:
         # An exercise runs on scenario time: every event, deadline and snapshot window uses it.
         self.exercise = exercise
         self.clock: Clock = exercise.clock if exercise is not None else clock
+        # Tokens live in real time, an exercise or not: `token add --expires` names a moment of
+        # the real day, and `token list`'s last use is one (a 2024 scenario would never reach it).
+        self.wall_clock: Clock = exercise.clock.base if exercise is not None else clock
         self.rules = exercise_rules(Rules.from_config(config), exercise)
         self.settings = config.server
         self.state = State()

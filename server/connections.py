@@ -353,7 +353,7 @@ class Connections:
         if not isinstance(hello, Hello):
             await self.refuse(connection, "the first message must be hello")
             return None
-        found = await identify(self.server.store, hello.token, self.server.clock(), self.server.config.province.tz)
+        found = await identify(self.server.store, hello.token, self.server.wall_clock(), self.server.config.province.tz)
         if found.user is None:
             await self.refuse(connection, found.refusal, found.detail)
             return None
@@ -366,7 +366,7 @@ class Connections:
             )
             return None
         self._per_token[token_hash] = self._per_token.get(token_hash, 0) + 1
-        self.used[token_hash] = format_ts(self.server.clock())
+        self.used[token_hash] = format_ts(self.server.wall_clock())
         self.server.metrics.connections_total += 1
         # Who incidents can be assigned to, for the assign picker: not to a token that only reads.
         known = await people(self.server.store, self.server.clock()) if user.may_act() else None

@@ -92,7 +92,7 @@ class Hooks:
         if scheme.lower() != "bearer" or not token.strip():
             connections.hello_failed(address)
             raise Refused("unauthorized", "send the gateway's opsmon token as Authorization: Bearer TOKEN")
-        found = await identify(self.server.store, token.strip(), self.server.clock(), self.server.config.province.tz)
+        found = await identify(self.server.store, token.strip(), self.server.wall_clock(), self.server.config.province.tz)
         if found.user is None:
             connections.hello_failed(address)
             raise Refused("unauthorized", found.refusal)

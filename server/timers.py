@@ -192,7 +192,7 @@ class TokenSweep:
                 log.exception("token check failed")
 
     async def check(self) -> None:
-        alive = await self.server.store.active_token_hashes(format_ts(self.server.clock()))
+        alive = await self.server.store.active_token_hashes(format_ts(self.server.wall_clock()))
         for subscriber in self.server.hub.by_token(alive):
             record = await self.server.store.token_by_hash(subscriber.token_hash)
             tz = self.server.config.province.tz
@@ -225,7 +225,7 @@ class TokenSweep:
         # a write (one connection), nor two rounds log one change twice.
         async with self.server.lock:
             changes: list[TokenChange] = []
-            now = format_ts(self.server.clock())
+            now = format_ts(self.server.wall_clock())  # an expiry is a moment of the real day (OpsmonServer.wall_clock)
 
             async def plan(_state: State, batch: Transaction) -> tuple[list[Decision], list[int]]:
                 # Read in the write batch: on PostgreSQL under the seq lock, so two replicas never log one change twice.

@@ -173,7 +173,7 @@ class Writer:
         async for frame in connection:
             started = time.perf_counter()
             if started - noted >= 1.0:  # a token's last use to the second is enough: not a timestamp per frame
-                self.server.connections.used[token_hash] = format_ts(self.server.clock())
+                self.server.connections.used[token_hash] = format_ts(self.server.wall_clock())
                 noted = started
             try:
                 peek = peek_client(frame)

@@ -117,6 +117,31 @@ async def test_an_expired_token_is_refused_and_its_connections_closed(tmp_path: 
         assert len(await running.store.events_since(0)) == 3
 
 
+async def test_an_exercise_expires_tokens_on_the_real_clock_not_the_scenarios(tmp_path: Path) -> None:
+    """A trainee's token made `--expires` at the end of the training day: the exercise
+    server runs on a 2024 scenario clock, which never reached a 2026 expiry, so the token
+    stayed good for ever there. Expiry and last use are real time, an exercise or not."""
+    from tests.exercises import exercise_server
+
+    async with exercise_server(tmp_path, speed=60) as (running, base):
+        known = {r.code for r in running.config.regencies}
+        token = await add_token(running.store, "Peserta 07", "officer", "KPU", None, known, expires=base.now + timedelta(hours=3), log_change=True)
+        await running.server.tokens.check()
+        peer = await Peer.open(running, token)
+        assert (await peer.command("report", **report()))["ok"]
+        assert running.server.clock().year == 2024  # the scenario's day, while the real one is 2026
+        assert running.server.connections.used  # its last use, to be saved by the next round...
+        assert next(iter(running.server.connections.used.values())) == format_ts(base.now)  # ...on the real clock
+        base.advance(hours=3)
+        await running.server.tokens.check()
+        code, frames = await peer.closed()
+        assert code == 1008 and frames[-1]["code"] == "unauthorized", frames[-1]
+        with pytest.raises(Unauthorized, match="token expired"):
+            await Session.open(running.url, token)
+        expired = [e for e in await running.store.events_since(0) if e.kind == "token.expired"]
+        assert [e.data.expired for e in expired] == [format_ts(base.now)]  # type: ignore[union-attr]
+
+
 def test_expires_must_be_a_future_time(tmp_path: Path) -> None:
     db = str(tmp_path / "opsmon.db")
     for given, says in (("besok", "not a date and time"), ("2020-01-01T00:00+08:00", "already past")):
