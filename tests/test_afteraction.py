@@ -4,6 +4,7 @@ then `opsmon exercise report`, whose reaction times must be the script's."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -121,6 +122,38 @@ async def test_the_reports_reaction_times_are_the_scripted_sessions(tmp_path: Pa
     assert await asyncio.to_thread(main, ["exercise", "report", "--db", str(tmp_path / "nope.db")]) == 2
     assert "no such database" in capsys.readouterr().err
     assert not (tmp_path / "nope.db").exists()
+
+
+async def test_the_markdown_never_turns_the_fields_words_into_html_links_or_markup(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Walking the rekap exercise, a title `Kotak [/b] [bold red]X[/] =1+1 <b>h</b> **z**` came out
+    of `opsmon exercise report` as raw HTML and bold. Titles, places and notes are literal now."""
+    import asyncio
+
+    from markdown_it import MarkdownIt
+
+    hostile = {
+        "regency": "6371",
+        "category": "keamanan",
+        "severity": "critical",
+        "title": "Kotak <b>h</b> **z** [klik](javascript:alert(1)) `kode` ~~coret~~",
+        "location": "# judul palsu <img src=x onerror=alert(1)>",
+    }
+    async with exercise_server(tmp_path, speed=60) as (server, _clock):
+        field = await Peer.open(server, server.tokens["admin"])
+        rahmat = await Peer.open(server, server.tokens["officer"])
+        incident = (await field.command("report", incident=hostile))["incident"]
+        assert (await rahmat.command("note", incident=incident, text="> kutipan <script>alert(2)</script> _x_"))["ok"]
+        for peer in (field, rahmat):
+            await peer.close()
+        db = server.db_path
+    assert await asyncio.to_thread(main, ["exercise", "report", "--db", str(db)]) == 0
+    md = capsys.readouterr().out
+    html = MarkdownIt("commonmark").enable("table").enable("strikethrough").render(md)
+    tags = {tag.lower() for tag in re.findall(r"<([a-zA-Z][a-zA-Z0-9]*)", html)}
+    assert tags <= {"h1", "h2", "h3", "p", "ul", "li", "strong", "table", "thead", "tbody", "tr", "th", "td"}, tags
+    assert html.count("<h1>") == 1 and "<a" not in html and "<code" not in html and "<em" not in html and "<s>" not in html
+    assert "Kotak &lt;b&gt;h&lt;/b&gt; **z** [klik](javascript:alert(1)) `kode` ~~coret~~" in html  # there to read, as text
+    assert "# judul palsu &lt;img src=x onerror=alert(1)&gt;" in html and "&gt; kutipan &lt;script&gt;" in html
 
 
 def pdf_pages(data: bytes) -> list[str]:

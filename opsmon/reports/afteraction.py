@@ -28,6 +28,7 @@ from opsmon.core.records import Actor, Attempt
 from opsmon.core.state import State
 from opsmon.core.text import for_terminal
 from opsmon.core.urgency import event_text
+from opsmon.reports.markdown import md_literal
 from opsmon.reports.words import number, report_time
 
 FORMATS = ("md", "json", "pdf")
@@ -540,14 +541,19 @@ class ReportWords:
 
 
 def render_md(report: dict[str, Any], tz: tzinfo, regencies: dict[str, str] | None = None, lang: str = "id", severities: dict[str, str] | None = None) -> str:
-    """`regencies`: code -> the name to show (from the config); `severities`: key -> label in `lang`."""
+    """`regencies`: code -> the name to show (from the config); `severities`: key -> label in `lang`.
+    Every word of it is literal Markdown (md_literal): titles, places, notes and names come
+    from the field, and the report's own marks are added around them."""
     w = ReportWords(report, tz, regencies, lang, severities)
     tr = w.tr
-    lines = [f"# {w.title()}", "", w.session(), ""]
+    lines = [f"# {md_literal(w.title())}", "", md_literal(w.session(), line_start=True), ""]
 
     def table(t: Table, level: str = "##") -> None:
-        lines.extend([f"{level} {t.title}", "", "| " + " | ".join(t.headings) + " |", "| " + " | ".join("---:" if n else "---" for n in t.numeric) + " |"])
-        lines.extend("| " + " | ".join(row) + " |" for row in t.rows)
+        cells = [md_literal(heading) for heading in t.headings]
+        lines.extend(
+            [f"{level} {md_literal(t.title)}", "", "| " + " | ".join(cells) + " |", "| " + " | ".join("---:" if n else "---" for n in t.numeric) + " |"]
+        )
+        lines.extend("| " + " | ".join(md_literal(cell) for cell in row) + " |" for row in t.rows)
         lines.append("")
 
     table(w.post_table())
@@ -558,20 +564,20 @@ def render_md(report: dict[str, Any], tz: tzinfo, regencies: dict[str, str] | No
     trainees = w.trainee_table()
     table(trainees)
     if not trainees.rows:
-        lines.insert(-1, "| " + tr("aar.nobody") + " |" + " |" * (len(trainees.headings) - 1))
+        lines.insert(-1, "| " + md_literal(tr("aar.nobody")) + " |" + " |" * (len(trainees.headings) - 1))
     for extra in (w.expected(), w.absent(), w.reporters()):
         if extra:
-            lines += [extra, ""]
-    lines += [f"## {tr('aar.incidents')}", ""]
+            lines += [md_literal(extra, line_start=True), ""]
+    lines += [f"## {md_literal(tr('aar.incidents'))}", ""]
     for i in report["incidents"]:
-        flags = f" **{tr('aar.deadline_missed')}**" if i["deadline_missed"] else ""
-        flags = f" ({tr('aar.inject')}){flags}" if i.get("inject") else flags
-        lines += [f"### {w.incident_head(i)}{flags}", ""]
+        flags = f" **{md_literal(tr('aar.deadline_missed'))}**" if i["deadline_missed"] else ""
+        flags = f" ({md_literal(tr('aar.inject'))}){flags}" if i.get("inject") else flags
+        lines += [f"### {md_literal(w.incident_head(i))}{flags}", ""]
         if i["location"]:
-            lines += [w.incident_due(i), ""]
+            lines += [md_literal(w.incident_due(i), line_start=True), ""]
         for step in i["steps"]:
             when, said = w.step(step)
-            lines.append(f"- {when} {said}")
+            lines.append(f"- {md_literal(when)} {md_literal(said)}")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 

@@ -23,7 +23,6 @@ import fcntl
 import json
 import math
 import os
-import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from opsmon.core.state import State
 from opsmon.core.text import for_terminal
 from opsmon.core.urgency import event_text, is_escalated, waiting_since
 from opsmon.core.view import condition, every_duty
+from opsmon.reports.markdown import md_literal
 from opsmon.reports.words import Words, doc_tz
 
 FORMATS = ("text", "md", "json", "pdf")
@@ -449,31 +449,12 @@ def render_text(doc: dict[str, Any], lang: str = "id", *, limit: int = TEXT_LIMI
     return text
 
 
-# Characters that make Markdown or HTML anywhere in a line: emphasis, code,
-# links and images, raw HTML and entities, table cells, strikethrough. A
-# backslash before any ASCII punctuation makes it a literal (CommonMark).
-_MD_SPECIAL = frozenset("\\`*_[]<>&|~")
-# What starts a block when it opens a line: a heading, a quote, a list item,
-# a setext underline, a numbered item (`12.`/`12)`).
-_MD_LINE_START = re.compile(r"^(?:([#>+=-])|(\d+)([.)]))")
-
-
-def _md_escape(text: str, *, line_start: bool = False) -> str:
-    """Wire text as literal Markdown: never a link, an image, HTML, emphasis,
-    code or a table cell break; with `line_start` (the text opens a line),
-    never a heading, quote or list either."""
-    out = "".join(f"\\{char}" if char in _MD_SPECIAL else char for char in text)
-    if line_start:
-        out = _MD_LINE_START.sub(lambda m: f"\\{m[1]}" if m[1] else f"{m[2]}\\{m[3]}", out.lstrip())
-    return out
-
-
 def render_md(doc: dict[str, Any], lang: str = "id") -> str:
     """For the record: headings and tables."""
     w, tr, inc = Words(doc, lang), Translator(lang), doc["incidents"]
     head = w.heading()
-    out = [f"# {_md_escape(head[0])}", "", *(f"{_md_escape(line, line_start=True)}  " for line in head[1:]), "", f"## {tr('sitrep.progress')}", ""]
-    out += [f"- {_md_escape(line, line_start=True)}" for line in w.progress()]
+    out = [f"# {md_literal(head[0])}", "", *(f"{md_literal(line, line_start=True)}  " for line in head[1:]), "", f"## {tr('sitrep.progress')}", ""]
+    out += [f"- {md_literal(line, line_start=True)}" for line in w.progress()]
     out += [
         "",
         f"## {tr('sitrep.regencies')}",
@@ -483,12 +464,12 @@ def render_md(doc: dict[str, Any], lang: str = "id") -> str:
     ]
     for line in doc["regencies"]:
         stage = line["stage_label"][lang] if line["stage"] else tr("panel.all_done")
-        done = _md_escape(w.done_total(line)) if line["stage"] else ""
-        note = tr("panel.blocked") + (f": {_md_escape(line['note'])}" if line["note"] else "") if line["blocked"] else ""
-        out.append(f"| {_md_escape(line['short'])} | {_md_escape(stage)} | {done} | {note} |")
-    out += ["", *(_md_escape(line, line_start=True) for line in w.estimate_note())] if w.estimate_note() else []
+        done = md_literal(w.done_total(line)) if line["stage"] else ""
+        note = tr("panel.blocked") + (f": {md_literal(line['note'])}" if line["note"] else "") if line["blocked"] else ""
+        out.append(f"| {md_literal(line['short'])} | {md_literal(stage)} | {done} | {note} |")
+    out += ["", *(md_literal(line, line_start=True) for line in w.estimate_note())] if w.estimate_note() else []
     out += ["", f"## {tr('sitrep.incidents', count=inc['reported'])}", ""]
-    out += [f"- {_md_escape(line, line_start=True)}" for line in w.counts()]
+    out += [f"- {md_literal(line, line_start=True)}" for line in w.counts()]
     sections = [
         ("sitrep.urgent", [w.urgent(i) for i in inc["open_urgent"]]),
         ("sitrep.escalated", [w.escalated(e) for e in inc["escalated"]]),
@@ -499,13 +480,13 @@ def render_md(doc: dict[str, Any], lang: str = "id") -> str:
         if not entries:
             out.append(tr("sitrep.none"))
         for head_line, rest in entries:
-            out.append(f"- **{_md_escape(head_line)}**  ")
+            out.append(f"- **{md_literal(head_line)}**  ")
             # A note's own line breaks stay lines of the item (each escaped as a line start).
-            out += [f"  {_md_escape(part, line_start=True)}  " for line in rest for part in line.split("\n")]
+            out += [f"  {md_literal(part, line_start=True)}  " for line in rest for part in line.split("\n")]
     if "duty" in doc:
-        out += ["", f"## {_md_escape(w.duty_heading())}", "", *(f"- {_md_escape(line, line_start=True)}" for line in w.duty())]
+        out += ["", f"## {md_literal(w.duty_heading())}", "", *(f"- {md_literal(line, line_start=True)}" for line in w.duty())]
     closing = w.closing()
-    out += ["", f"{_md_escape(closing[0], line_start=True)}", "", *(f"{_md_escape(line, line_start=True)}  " for line in closing[1:])]
+    out += ["", f"{md_literal(closing[0], line_start=True)}", "", *(f"{md_literal(line, line_start=True)}  " for line in closing[1:])]
     return "\n".join(out) + "\n"
 
 
