@@ -369,7 +369,7 @@ class Connections:
         self.used[token_hash] = format_ts(self.server.wall_clock())
         self.server.metrics.connections_total += 1
         # Who incidents can be assigned to, for the assign picker: not to a token that only reads.
-        known = await people(self.server.store, self.server.clock()) if user.may_act() else None
+        known = await people(self.server.store, self.server.wall_clock()) if user.may_act() else None  # expiry is real time (wall_clock)
 
         # A resume's missed events are read before the lock, on the store's reader,
         # up to the head as it is now: the lock is then held only for what was

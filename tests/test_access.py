@@ -138,6 +138,11 @@ async def test_an_exercise_expires_tokens_on_the_real_clock_not_the_scenarios(tm
         assert code == 1008 and frames[-1]["code"] == "unauthorized", frames[-1]
         with pytest.raises(Unauthorized, match="token expired"):
             await Session.open(running.url, token)
+        other = await Session.open(running.url, running.tokens["officer"], page=1)
+        try:  # the assign picker no longer offers the expired trainee either
+            assert other.welcome.people is not None and "Peserta 07" not in {p.name for p in other.welcome.people}
+        finally:
+            await other.close()
         expired = [e for e in await running.store.events_since(0) if e.kind == "token.expired"]
         assert [e.data.expired for e in expired] == [format_ts(base.now)]  # type: ignore[union-attr]
 
