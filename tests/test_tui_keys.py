@@ -8,6 +8,7 @@ import tomllib
 import pytest
 from textual import events
 from textual.command import CommandPalette
+from textual.widgets._footer import FooterKey
 
 from opsmon.cli import build_parser
 from opsmon.core.config import ConfigError, parse_config
@@ -16,6 +17,7 @@ from opsmon.core.records import TEXT_MAX
 from opsmon.core.view import QueueFilter
 from opsmon.tui.app import OpsmonApp
 from opsmon.tui.screens.help import key_rows
+from opsmon.tui.widgets.footer import KeyFooter
 from tests.helpers import CONFIG_PATH, FakeClock, Running
 from tests.tui_helpers import SIZE, act, client, loaded, night_app, queue_of, report, screen_lines, settle, until
 
@@ -283,3 +285,39 @@ def test_the_bell_is_a_checked_config_key_and_a_flag() -> None:
     with pytest.raises(ConfigError, match=r"client\.bell: must be true or false"):
         parse_config(data)
     assert build_parser().parse_args(["--no-bell", "--wall"]).no_bell
+
+
+async def test_the_footer_follows_the_keys_it_shows_and_is_rebuilt_only_when_they_change() -> None:
+    """Textual's footer rebuilt itself on every focus move and screen change, each time holding
+    the whole screen's drawing over several turns of the loop: a key pressed meanwhile (the
+    officer's first j while the dashboard opens) was drawn 150 ms late at 50,000 incidents.
+    Ours is rebuilt when the keys it shows change, and only then."""
+    app = night_app()
+    async with app.run_test(size=(200, 30)) as pilot:
+        await settle(pilot)
+        footer = app.dashboard.query_one(KeyFooter)
+        officer = screen_lines(app)[-1]
+        assert "a Ack" in officer, officer
+        keys = list(footer.query(FooterKey))
+        # The incident screen and the help, and back: the dashboard's keys are the same, so its
+        # footer keeps the very same keys, not a rebuilt copy.
+        await pilot.press("enter")
+        await until(pilot, lambda: type(app.screen).__name__ == "IncidentScreen")
+        await pilot.press("escape", "question_mark")
+        await settle(pilot)
+        assert app.screen is not app.dashboard
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.screen is app.dashboard and list(footer.query(FooterKey)) == keys
+        assert screen_lines(app)[-1] == officer
+        # Made a wall (as a viewer token's welcome does): the acknowledge key goes from the
+        # footer, and comes back.
+        app.wall = True
+        app.read_only = app.is_wall
+        await settle(pilot)
+        wall = screen_lines(app)[-1]
+        assert "Ack" not in wall and "? Bantuan" in wall, wall
+        app.wall = False
+        app.read_only = app.is_wall
+        await settle(pilot)
+        assert screen_lines(app)[-1] == officer

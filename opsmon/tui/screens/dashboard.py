@@ -8,7 +8,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.events import Resize
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from opsmon.core.urgency import in_snapshot
 from opsmon.core.view import SEVERITIES, SORTS, QueueFilter, QueueIndex, incident_number, summarize, totals
@@ -17,6 +17,7 @@ from opsmon.tui.actions import DASHBOARD, bindings
 from opsmon.tui.plain import plain
 from opsmon.tui.screens.queuescreen import QueueScreen
 from opsmon.tui.widgets.charts import NightCharts
+from opsmon.tui.widgets.footer import KeyFooter
 from opsmon.tui.widgets.notices import NoticeBar
 from opsmon.tui.widgets.provincemap import ProvinceMap, legend_rows
 from opsmon.tui.widgets.queue import IncidentQueue
@@ -73,7 +74,7 @@ class DashboardScreen(QueueScreen):
                 yield Ticker()
             yield ProvinceMap(self.opsmon.shape)
         yield NoticeBar()  # notices take rows of their own: never over the work
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.ready = True

@@ -6,7 +6,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from opsmon.core.fold import fold, touches
 from opsmon.core.i18n import local_datetime, who
@@ -18,6 +18,7 @@ from opsmon.core.urgency import ack_deadline, event_summary, event_text, status_
 from opsmon.core.view import event_said, step, told, told_lines, totals
 from opsmon.tui.actions import DETAIL, bindings
 from opsmon.tui.screens.live import LiveScreen
+from opsmon.tui.widgets.footer import KeyFooter
 from opsmon.tui.widgets.notices import NoticeBar
 from opsmon.tui.widgets.status import HeaderBar, OfflineBanner
 
@@ -40,7 +41,7 @@ class IncidentScreen(LiveScreen):
             yield Static(id="detail-facts")
             yield Static(id="detail-timeline")
         yield NoticeBar()  # notices take rows of their own: never over the work
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.ready = True

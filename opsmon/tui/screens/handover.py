@@ -16,7 +16,7 @@ from typing import Literal
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from opsmon.client.failures import ClientError
 from opsmon.client.handshake import new_command_id
@@ -31,6 +31,7 @@ from opsmon.tui.actions import HANDOVER, bindings, may_use
 from opsmon.tui.plain import plain
 from opsmon.tui.screens.live import LiveScreen
 from opsmon.tui.screens.modals import NoteModal
+from opsmon.tui.widgets.footer import KeyFooter
 from opsmon.tui.widgets.notices import NoticeBar
 
 # The line kinds of handover_lines, as this screen styles them (the words say it all without colour).
@@ -58,7 +59,7 @@ class HandoverScreen(LiveScreen):
         with VerticalScroll(id="handover-body"):
             yield Static(id="handover-text")
         yield NoticeBar()  # notices take rows of their own: never over the work
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.ready = True

@@ -7,7 +7,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from opsmon.core.i18n import local_time, who
 from opsmon.core.text import for_terminal
@@ -15,6 +15,7 @@ from opsmon.core.view import SEVERITIES, QueueFilter, QueueIndex, stage_correcti
 from opsmon.tui.actions import REGENCY, bindings
 from opsmon.tui.screens.queuescreen import QueueScreen
 from opsmon.tui.widgets.charts import NightCharts
+from opsmon.tui.widgets.footer import KeyFooter
 from opsmon.tui.widgets.notices import NoticeBar
 from opsmon.tui.widgets.queue import IncidentQueue
 from opsmon.tui.widgets.status import HeaderBar, OfflineBanner
@@ -40,7 +41,7 @@ class RegencyScreen(QueueScreen):
         yield Static(id="regency-incidents")
         yield IncidentQueue()
         yield NoticeBar()  # notices take rows of their own: never over the work
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.ready = True

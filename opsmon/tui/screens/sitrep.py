@@ -9,7 +9,7 @@ from typing import Any, Literal
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from opsmon.client.failures import ClientError
 from opsmon.core.clock import parse_ts
@@ -21,6 +21,7 @@ from opsmon.reports.sitrep import Ledger, LedgerMoved, build, render, render_tex
 from opsmon.reports.sitrep_cli import fetch, number_report
 from opsmon.tui.actions import SITREP, bindings
 from opsmon.tui.screens.live import OpsmonScreen
+from opsmon.tui.widgets.footer import KeyFooter
 from opsmon.tui.widgets.notices import NoticeBar
 
 
@@ -38,7 +39,7 @@ class SitrepScreen(OpsmonScreen):
         with VerticalScroll(id="sitrep-body"):
             yield Static(id="sitrep-text")
         yield NoticeBar()  # notices take rows of their own: never over the work
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         app = self.opsmon
