@@ -250,6 +250,9 @@ async def _feed(url: str, tokens: list[str], rate: float, seconds: float, count:
     # Feeders only send: a page of one, not the whole night (at 50,000 incidents the
     # whole snapshot is paced per token, and several feeders of one token would wait).
     sessions = [await Session.open(url, token, page=1) for token in tokens]
+    # Ready: the process started and connected; the parent says when to begin.
+    print("ready", flush=True)
+    await asyncio.to_thread(sys.stdin.readline)
     pending: list[asyncio.Future[Any]] = []
     sent = 0
     try:
@@ -273,6 +276,13 @@ async def _feed(url: str, tokens: list[str], rate: float, seconds: float, count:
 
 async def feed(url: str, tokens: list[str], *, rate: float = 0, seconds: float = 0, count: int = 0, tag: str) -> int:
     """Feed from another process, so the client's event loop is the client's alone."""
+    return await run_feed(await start_feed(url, tokens, rate=rate, seconds=seconds, count=count, tag=tag))
+
+
+async def start_feed(url: str, tokens: list[str], *, rate: float = 0, seconds: float = 0, count: int = 0, tag: str) -> asyncio.subprocess.Process:
+    """The feeder's process, started and connected, waiting for `run_feed`. Started before
+    a measurement: the fork and exec hold the client's event loop for tens of ms (the
+    first key of the steady feed was drawn 60-80 ms late in most runs when it was not)."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         __file__,
@@ -283,10 +293,19 @@ async def feed(url: str, tokens: list[str], *, rate: float = 0, seconds: float =
         str(seconds),
         str(count),
         tag,
+        stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
     )
     pin(process.pid, "server")
-    out, _ = await process.communicate()
+    assert process.stdout is not None
+    if (await process.stdout.readline()).strip() != b"ready":
+        raise RuntimeError(f"the {tag} feeder did not start")
+    return process
+
+
+async def run_feed(process: asyncio.subprocess.Process) -> int:
+    """Let a started feeder go; the commands it sent."""
+    out, _ = await process.communicate(b"go\n")
     return int(out.decode().strip().splitlines()[-1])
 
 
@@ -509,8 +528,9 @@ async def one_night(args: argparse.Namespace, incidents: int) -> list[tuple[str,
                 app.key_waits.clear()
                 app.key_frames.clear()
                 app.key_cpu.clear()
+                feeder = await start_feed(url, feeders, rate=args.rate, seconds=args.seconds, tag="steady")
                 started, cpu0 = time.perf_counter(), time.process_time()
-                feeding = asyncio.ensure_future(feed(url, feeders, rate=args.rate, seconds=args.seconds, tag="steady"))
+                feeding = asyncio.ensure_future(run_feed(feeder))
                 profile = cProfile.Profile() if args.profile and incidents == max(args.incidents, 0) else None
                 if profile is not None:
                     profile.enable()
