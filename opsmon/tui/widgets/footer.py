@@ -5,8 +5,9 @@ from __future__ import annotations
 from textual.screen import Screen
 from textual.widgets import Footer
 
-# What the footer shows of one binding: its key (after the keymap), words, action, state.
-Shown = tuple[tuple[str, str, str, bool, str], ...]
+# What the footer shows of one binding and what pressing or clicking it runs: its key
+# (after the keymap), the key as displayed, its words, its action, enabled, its tooltip.
+Shown = tuple[tuple[str, str, str, str, bool, str], ...]
 
 
 class KeyFooter(Footer):
@@ -39,7 +40,7 @@ class KeyFooter(Footer):
 
     def _keys(self) -> Shown:
         return tuple(
-            (binding.key, self.app.get_key_display(binding), binding.description, enabled, tooltip)
+            (binding.key, self.app.get_key_display(binding), binding.description, binding.action, enabled, tooltip)
             for _, binding, enabled, tooltip in self.screen.active_bindings.values()
             if binding.show
         )
