@@ -693,10 +693,12 @@ class Writer:
                         replies.append((pending.connection, frame, pending.kind, "ok", pending.started, None))
                         audits.append((pending, "ok", event.seq, Result(id=pending.command.id, ok=True, seq=event.seq, incident=decision.incident)))
                 if events:
+                    before = self.server.state.incidents  # the fork's base: what the store holds
                     await pending_batch.commit(
                         WriteBatch(
                             events,
                             incidents=[trial.incidents[i] for i in touched_incidents],
+                            notes_stored={i: len(before[i].notes) for i in touched_incidents if i in before},
                             stages=[trial.stages[k] for k in touched_stages],
                             commands=records,
                             token_changes=change_ids,

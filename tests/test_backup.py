@@ -74,19 +74,25 @@ async def test_verify_finds_a_table_that_disagrees_with_the_log(tmp_path: Path) 
         for n in range(3):
             assert (await peer.command("report", **report(title=f"laporan {n}")))["ok"]
         assert (await peer.command("stage", regency="6371", stage="penghitungan", done=7))["ok"]
+        for text in ("Polsek sudah di lokasi", "Kotak suara diamankan"):
+            assert (await peer.command("note", incident=1, text=text))["ok"]
         await peer.close()
         copy = tmp_path / "copy.db"
         info = await asyncio.to_thread(backup_database, running.db_path, copy)
-        assert info.seq == 4
+        assert info.seq == 6
     good = verify_database(copy, "2024-02-14T13:00:00.000Z")
-    assert good.consistent and good.seq == 4 and good.incidents == {"open": 3}, good.problems
+    assert good.consistent and good.seq == 6 and good.incidents == {"open": 3}, good.problems
     with sqlite3.connect(copy) as db:  # someone "fixes" a row by hand
         db.execute("UPDATE incidents SET status = 'resolved', body = json_set(body, '$.status', 'resolved') WHERE id = 2")
         db.execute("DELETE FROM events WHERE seq = 3")
+        db.execute("DELETE FROM notes WHERE incident = 1 AND n = 1")  # a note lost: its incident is not the log's
+        db.execute("INSERT INTO notes (incident, n, body) SELECT 9, n, body FROM notes WHERE incident = 1")
     bad = verify_database(copy, "2024-02-14T13:00:00.000Z")
     assert not bad.consistent
     assert any("seq 3 is missing" in p for p in bad.problems)
     assert any(p.startswith("incident 2: the table differs") and "status" in p for p in bad.problems)
+    assert any(p.startswith("incident 1: the table differs") and "notes" in p for p in bad.problems), bad.problems
+    assert any("incident 9 has notes in the notes table but no row" in p for p in bad.problems)
     assert any("incident 3 is in the incidents table but no event reports it" in p for p in bad.problems)
     done = await asyncio.to_thread(opsmon_server, "verify", str(copy))
     assert done.returncode == 1 and "NOT consistent" in done.stdout and "Traceback" not in done.stderr

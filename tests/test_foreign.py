@@ -7,10 +7,12 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from server.store.sqlite import MIGRATIONS, SCHEMA_VERSION, SqliteStore
 from tests.helpers import free_port
+from tests.nights import sitrep_night
 from tests.processes import opsmon_server as cli
 
 pytestmark = pytest.mark.slow
@@ -70,7 +72,9 @@ async def test_an_older_schema_is_migrated_after_a_copy_beside_it(tmp_path: Path
         conn.executemany(
             "INSERT INTO meta (key, value) VALUES (?, ?)", [("epoch", "e1"), ("created", "2024-02-14T13:00:00.000Z"), ("schema_version", str(old))]
         )
-        conn.execute("INSERT INTO tokens VALUES ('Rahmat', 'h', 'officer', 'KPU', NULL, '2024-02-14T13:00:00.000Z', NULL)")
+        conn.execute(
+            "INSERT INTO tokens (name, hash, role, agency, regencies, created, revoked) VALUES ('Rahmat', 'h', 'officer', 'KPU', NULL, '2024-02-14T13:00:00.000Z', NULL)"
+        )
         conn.execute(
             """INSERT INTO events VALUES (1, 'e1', '2024-02-14T13:01:00.000Z', 'incident.noted', '{"name":"Rahmat"}', '{"incident":1,"text":"x"}', 1, '6371')"""
         )
@@ -85,3 +89,26 @@ async def test_an_older_schema_is_migrated_after_a_copy_beside_it(tmp_path: Path
         assert copy.execute("SELECT COUNT(*) FROM events").fetchone() == (1,)
     async with SqliteStore(db) as again:  # already current: no second copy
         assert again.migration_backup is None
+
+
+async def test_a_schema_3_night_has_its_notes_moved_into_rows_of_their_own(tmp_path: Path) -> None:
+    """Schema 3 kept every note inside its incident's row; 4 keeps them in the notes
+    table. A night written by 3 comes back the same, note for note, once migrated."""
+    _, state, _ = sitrep_night()
+    assert sum(len(i.notes) for i in state.incidents.values()) >= 3
+    db = tmp_path / "opsmon.db"
+    with sqlite3.connect(db) as conn:
+        for script in MIGRATIONS[:3]:
+            conn.executescript(script)
+        conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", [("epoch", "e1"), ("created", "2024-02-14T13:00:00.000Z"), ("schema_version", "3")])
+        conn.executemany(  # as schema 3 wrote them: the whole incident, its notes inside
+            "INSERT INTO incidents (id, regency, status, severity, reported, resolved, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(i.id, i.regency, i.status, i.severity, i.reported, i.resolved, msgspec.json.encode(i)) for i in state.incidents.values()],
+        )
+    async with SqliteStore(db) as store:
+        loaded = await store.load_state()
+    assert loaded.incidents == state.incidents
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM notes").fetchone() == (sum(len(i.notes) for i in state.incidents.values()),)
+        bodies = [msgspec.json.decode(body) for (body,) in conn.execute("SELECT body FROM incidents")]
+    assert all(body["notes"] == [] for body in bodies)

@@ -11,15 +11,17 @@ import urllib.parse
 from pathlib import Path
 
 import asyncpg
+import msgspec
 import pytest
 
 from opsmon.core.config import ConfigError, load_config
 from opsmon.core.wire import to_builtins
 from server.store.api import StoreError, sqlite_path
 from server.store.backends import open_store
-from server.store.postgres import PG_MIGRATIONS, quote_ident
+from server.store.postgres import PG_MIGRATIONS, PG_SCHEMA_VERSION, quote_ident
 from tests.backends import POSTGRES_URL, Databases, require_postgres
 from tests.helpers import CONFIG_PATH, ROOT, FakeClock, running_server
+from tests.nights import sitrep_night
 from tests.wire import Peer, report
 
 
@@ -134,7 +136,7 @@ async def test_migrate_creates_the_schema_and_refuses_foreign_tables(pg: Databas
     url = pg.url("fresh")
     code, out, err = await cli("migrate", "--config", str(CONFIG_PATH), "--db", url)
     assert code == 0, err
-    assert "opsmon postgresql schema version 2" in out and "seq 0" in out
+    assert f"opsmon postgresql schema version {PG_SCHEMA_VERSION}" in out and "seq 0" in out
     # A schema made by an opsmon before the replicas' heartbeats (version 1) gains their table.
     older = pg.url("older")
     connection = await asyncpg.connect(POSTGRES_URL)
@@ -146,7 +148,7 @@ async def test_migrate_creates_the_schema_and_refuses_foreign_tables(pg: Databas
     finally:
         await connection.close()
     code, out, err = await cli("migrate", "--config", str(CONFIG_PATH), "--db", older)
-    assert code == 0 and "schema version 2, epoch e1" in out, err
+    assert code == 0 and f"schema version {PG_SCHEMA_VERSION}, epoch e1" in out, err
     async with open_store(older) as store:
         assert await store.live_replicas() == []  # type: ignore[attr-defined]
     # Someone else's tables in the schema: opsmon writes nothing into it.
@@ -159,6 +161,30 @@ async def test_migrate_creates_the_schema_and_refuses_foreign_tables(pg: Databas
         await connection.close()
     code, out, err = await cli("migrate", "--config", str(CONFIG_PATH), "--db", foreign)
     assert code == 1 and "is not an opsmon database (it holds other tables: orders)" in err and "Traceback" not in err
+
+
+async def test_a_schema_2_night_on_postgresql_has_its_notes_moved_into_rows_of_their_own(pg: Databases) -> None:
+    """As SQLite's schema 4: notes once inside each incident's row come back the same from the notes table."""
+    _, state, _ = sitrep_night()
+    url = pg.url("notes")
+    connection = await asyncpg.connect(POSTGRES_URL)
+    try:
+        schema = url.rsplit("=", 1)[1]
+        await connection.execute(f'CREATE SCHEMA "{schema}"; SET search_path TO "{schema}"')
+        for script in PG_MIGRATIONS[:2]:
+            await connection.execute(script)
+        await connection.execute("INSERT INTO meta (key, value) VALUES ('epoch', 'e1'), ('created', '2024-02-14T13:00:00.000Z'), ('schema_version', '2')")
+        await connection.executemany(
+            "INSERT INTO incidents (id, regency, status, severity, reported, resolved, body) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            [(i.id, i.regency, i.status, i.severity, i.reported, i.resolved, msgspec.json.encode(i).decode()) for i in state.incidents.values()],
+        )
+    finally:
+        await connection.close()
+    async with open_store(url) as store:
+        assert (await store.load_state()).incidents == state.incidents
+        rows = await store.dump_table("notes", ("incident", "n", "body"))
+        assert len(rows) == sum(len(i.notes) for i in state.incidents.values())
+        assert all(msgspec.json.decode(body)["notes"] == [] for (body,) in await store.dump_table("incidents", ("body",)))
 
 
 async def test_what_only_a_sqlite_file_has_says_so_on_postgresql(pg: Databases) -> None:

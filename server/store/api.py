@@ -20,9 +20,9 @@ pg_dump and psql (server/pgbackup.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -97,6 +97,10 @@ class WriteBatch:
     stages: Sequence[StageRow] = ()
     commands: Sequence[CommandRecord] = ()
     token_changes: Sequence[int] = ()
+    # How many of each incident's notes are stored already (notes are only ever
+    # appended): only the ones after are written. An incident not named here has
+    # all its notes written.
+    notes_stored: Mapping[int, int] = field(default_factory=dict)
 
 
 @runtime_checkable
@@ -207,6 +211,7 @@ COPY_TABLES: dict[str, tuple[str, ...]] = {
     "epochs": ("epoch", "started", "first_seq", "reason"),
     "events": ("seq", "epoch", "ts", "kind", "actor", "data", "incident", "regency"),
     "incidents": ("id", "regency", "status", "severity", "reported", "resolved", "body"),
+    "notes": ("incident", "n", "body"),
     "stages": ("regency", "stage", "body"),
     "tokens": ("id", "name", "hash", "role", "agency", "regencies", "created", "revoked", "expires", "last_used", "expiry_logged"),
     "token_changes": ("id", "ts", "change", "name", "body", "logged"),

@@ -21,7 +21,7 @@ import msgspec
 from opsmon.core.clock import format_ts, utc_now
 from opsmon.core.events import SitrepNumbered
 from opsmon.core.protocol import Event
-from opsmon.core.records import Actor, Attempt, Incident, StageRow
+from opsmon.core.records import Actor, Attempt, Incident, NoteEntry, StageRow
 from opsmon.core.state import State
 from opsmon.core.wire import decode_payload
 from opsmon.training.exercise import EXERCISE_EPOCH_PREFIX, is_exercise_epoch
@@ -34,6 +34,7 @@ EVENT_COLUMNS = "seq, ts, kind, actor, data"
 encoder = msgspec.json.Encoder()
 _incident_decoder = msgspec.json.Decoder(Incident)
 _stage_decoder = msgspec.json.Decoder(StageRow)
+_note_decoder = msgspec.json.Decoder(NoteEntry)
 _actor_decoder = msgspec.json.Decoder(Actor)
 
 
@@ -50,6 +51,25 @@ def stored_version(where: str, tables: list[str], found: object, epoch: object, 
         shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
         raise StoreError(f"{where} is not an opsmon database (it holds other tables: {shown}): opsmon will not write into it; {instead_tables}")
     return 0
+
+
+def without_notes(incident: Incident) -> Incident:
+    """An incident as its row stores it: its notes are in the notes table."""
+    return msgspec.structs.replace(incident, notes=[]) if incident.notes else incident
+
+
+def attach_notes(incidents: dict[int, Incident], rows: Iterable[Any]) -> None:
+    """The notes table's (incident, body) rows, in (incident, n) order, given back to
+    the incidents their rows hold without them. Notes of an incident with no row
+    are left out (`opsmon-server verify` names such an incident)."""
+    current, notes = None, None
+    for incident_id, body in rows:
+        if incident_id != current:
+            current = incident_id
+            found = incidents.get(int(incident_id))
+            notes = found.notes if found is not None else None
+        if notes is not None:
+            notes.append(_note_decoder.decode(body))
 
 
 def event_row(epoch: str, event: Event, incident: int | None, regency: str | None) -> tuple[Any, ...]:
@@ -224,7 +244,7 @@ class StoreCore:
         epoch = await self.fresh_epoch()
         now = format_ts(utc_now())
         async with self.sql.transaction() as tx:
-            for table in ("events", "incidents", "stages", "commands", "attempts") + (() if keep_tokens else ("tokens", "token_changes")):
+            for table in ("events", "incidents", "notes", "stages", "commands", "attempts") + (() if keep_tokens else ("tokens", "token_changes")):
                 await tx.execute(f"DELETE FROM {table}")
             await tx.execute("UPDATE meta SET value = ? WHERE key = 'epoch'", epoch)
             await tx.execute("UPDATE meta SET value = ? WHERE key = 'created'", now)
@@ -284,6 +304,7 @@ class StoreCore:
             for (body,) in await sql.fetch("SELECT body FROM incidents"):
                 incident = _incident_decoder.decode(body)
                 state.incidents[incident.id] = incident
+            attach_notes(state.incidents, await sql.fetch("SELECT incident, body FROM notes ORDER BY incident, n"))
             for (body,) in await sql.fetch("SELECT body FROM stages"):
                 row = _stage_decoder.decode(body)
                 state.stages[(row.regency, row.stage)] = row
@@ -315,7 +336,11 @@ class StoreCore:
         """What a batch writes besides the log, as (statement, rows) for executemany:
         its state rows, its commands' answers, its token changes marked logged."""
         writes: list[tuple[str, list[tuple[Any, ...]]]] = []
-        incident_rows = [(i.id, i.regency, i.status, i.severity, i.reported, i.resolved, self.body(i)) for i in batch.incidents]
+        # An incident's row holds it without its notes; its notes are rows of their own,
+        # only the new ones written: a note on an incident with a thousand costs one row.
+        incident_rows = [(i.id, i.regency, i.status, i.severity, i.reported, i.resolved, self.body(without_notes(i))) for i in batch.incidents]
+        stored = batch.notes_stored
+        note_rows = [(i.id, n, self.body(i.notes[n])) for i in batch.incidents for n in range(stored.get(i.id, 0), len(i.notes))]
         if incident_rows:
             writes.append(
                 (
@@ -325,6 +350,9 @@ class StoreCore:
                     incident_rows,
                 )
             )
+        if note_rows:
+            # Upserted: a note written again (its count not known) is the same note.
+            writes.append(("INSERT INTO notes (incident, n, body) VALUES (?, ?, ?) ON CONFLICT (incident, n) DO UPDATE SET body = EXCLUDED.body", note_rows))
         stage_rows = [(s.regency, s.stage, self.body(s)) for s in batch.stages]
         if stage_rows:
             writes.append(

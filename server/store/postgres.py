@@ -48,7 +48,7 @@ from server.store.core import EVENT_COLUMNS, Sql, StoreCore, encoder, event_row,
 
 log = logging.getLogger("opsmon.store")
 
-PG_SCHEMA_VERSION = 2
+PG_SCHEMA_VERSION = 3
 POOL_SIZE = 4
 # Connections for the log reads of the server's answers (open_reader), beside the pool.
 READ_POOL_SIZE = 2
@@ -160,6 +160,18 @@ PG_MIGRATIONS: list[str] = [
         seen        TIMESTAMPTZ NOT NULL,
         lease_until TIMESTAMPTZ NOT NULL
     );
+    """,
+    # 3: an incident's notes in rows of their own (as SQLite's schema 4).
+    """
+    CREATE TABLE notes (
+        incident BIGINT NOT NULL,
+        n        INTEGER NOT NULL,
+        body     TEXT NOT NULL,
+        PRIMARY KEY (incident, n)
+    );
+    INSERT INTO notes (incident, n, body)
+        SELECT i.id, j.n - 1, j.note::text FROM incidents i, jsonb_array_elements(i.body::jsonb -> 'notes') WITH ORDINALITY AS j(note, n);
+    UPDATE incidents SET body = jsonb_set(body::jsonb, '{notes}', '[]'::jsonb)::text WHERE jsonb_array_length(body::jsonb -> 'notes') > 0;
     """,
 ]
 

@@ -25,7 +25,7 @@ from opsmon.core.filemodes import create_private
 from server.store.api import LogEntry, RepeatedCommand, StoreError, WriteBatch
 from server.store.core import Sql, StoreCore, event_row, stored_version
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # One entry per schema version; a database at version N runs MIGRATIONS[N:].
 MIGRATIONS: list[str] = [
@@ -117,6 +117,20 @@ MIGRATIONS: list[str] = [
         body   TEXT NOT NULL,
         logged INTEGER NOT NULL DEFAULT 0
     );
+    """,
+    # 4: an incident's notes in rows of their own, out of its row's body: a new note
+    # writes one row, not the incident's every note again (a report repeated a
+    # thousand times cost a thousand notes rewritten per repeat).
+    """
+    CREATE TABLE notes (
+        incident INTEGER NOT NULL,
+        n        INTEGER NOT NULL,
+        body     TEXT NOT NULL,
+        PRIMARY KEY (incident, n)
+    ) WITHOUT ROWID;
+    INSERT INTO notes (incident, n, body)
+        SELECT i.id, CAST(j.key AS INTEGER), j.value FROM incidents i, json_each(CAST(i.body AS TEXT), '$.notes') j;
+    UPDATE incidents SET body = json_set(CAST(body AS TEXT), '$.notes', json('[]')) WHERE json_array_length(CAST(body AS TEXT), '$.notes') > 0;
     """,
 ]
 
