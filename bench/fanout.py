@@ -15,7 +15,9 @@ and most clients do, then bytes counted, not parsed) and a few timing
 probes (real websockets clients that parse every frame, connected spread among
 the raw readers so that they sample every place in a tick's writing order), and R reports/s
 sent open-loop by 8 officers, each with a token and a connection of its own
-(more where one would pass 40/s: under the 50 commands/s connection limit). It prints, for each server, p50/p95/p99/max from a command
+(more where one would pass 40/s: under the 50 commands/s connection limit),
+in a process of their own on the load generator's core, so an answer is read
+when it comes, not after the viewers' sweep (`--role officers`). It prints, for each server, p50/p95/p99/max from a command
 being sent to a probe receiving its event, p99 from sent to its `result`,
 the fraction of events delivered to all viewers, clients dropped and the
 server's CPU seconds, then the ratios opsmon/floor.
@@ -50,9 +52,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from websockets.asyncio.client import ClientConnection
 
 ROOT = Path(__file__).resolve().parent.parent
+HERE = str(Path(__file__).resolve())  # run again as the load generator and the officers
 sys.path.insert(0, str(ROOT))
 
 CONFIG = ROOT / "config.toml"
@@ -271,57 +277,32 @@ class Officer:
     results: dict[str, tuple[int, float]] = field(default_factory=dict)
 
 
-async def load(args: argparse.Namespace) -> dict[str, Any]:
-    from websockets.asyncio.client import ClientConnection, connect
+def hello(args: argparse.Namespace, token: str) -> str:
+    # --epoch/--since (bench/night.py): viewers that resume at the head, so the load
+    # measures the command path on a big night, not a thousand snapshots at once.
+    return json.dumps({"type": "hello", "token": token, "client": "bench/fanout", "epoch": args.epoch, "since": args.since})
 
-    url = f"ws://127.0.0.1:{args.port}/ws"
 
-    def hello(token: str) -> str:
-        # --epoch/--since (bench/night.py): viewers that resume at the head, so the load
-        # measures the command path on a big night, not a thousand snapshots at once.
-        return json.dumps({"type": "hello", "token": token, "client": "bench/fanout", "epoch": args.epoch, "since": args.since})
+async def open_client(args: argparse.Namespace, token: str) -> ClientConnection:
+    from websockets.asyncio.client import connect
 
-    raw_hello = hello(args.viewer_token).encode()
+    ws = await connect(f"ws://127.0.0.1:{args.port}/ws", max_size=None, max_queue=None, open_timeout=60)  # offers permessage-deflate
+    await ws.send(hello(args, token))
+    return ws
 
-    async def open_client(token: str) -> ClientConnection:
-        ws = await connect(url, max_size=None, max_queue=None, open_timeout=60)  # offers permessage-deflate
-        await ws.send(hello(token))
-        return ws
 
-    # The probes connect spread among the other viewers, not after them all: a server
-    # writes to its viewers in some order (opsmon in the order they connected, from a
-    # new place each tick; the floor in its set's order), and probes that all came
-    # last would time the end of every tick, not the viewers' spread.
-    raws: list[RawViewer] = []
-    probe_sockets: list[ClientConnection] = []
-    steps = range(0, args.viewers - PROBES, 100)  # in steps: the listen backlog is 100
-    for step, start in enumerate(steps):
-        batch = [RawViewer() for _ in range(min(100, args.viewers - PROBES - start))]
-        if not all(await asyncio.gather(*(v.open(args.port, raw_hello) for v in batch))):
-            raise RuntimeError("a viewer's handshake failed")
-        raws += batch
-        while len(probe_sockets) < PROBES * (step + 1) // len(steps):
-            probe_sockets.append(await open_client(args.viewer_token))
-    sweeping = asyncio.create_task(sweeper(raws))
-    probes = [Probe() for _ in probe_sockets]
-
-    async def listen(probe: Probe, ws: ClientConnection) -> None:
-        try:
-            async for raw in ws:
-                now = time.perf_counter()
-                frame = json.loads(raw)
-                kind = frame.get("type")
-                for event in frame["events"] if kind == "batch" else [frame] if kind == "event" else []:
-                    probe.received[event["seq"]] = now
-        except Exception:
-            pass
-        probe.closed = True
-
-    listeners = [asyncio.create_task(listen(p, ws)) for p, ws in zip(probes, probe_sockets, strict=True)]
+async def officers(args: argparse.Namespace) -> None:
+    """`--role officers`: the officers, in a process of their own beside the viewers'
+    (on the load generator's core): an answer is read when it arrives, not after the
+    viewers' sweep and the probes' parsing in the same loop (which put tens of ms into
+    the answer p99 at 5,000 viewers, the server's own being under 50). Connects, says
+    "ready", sends from the `go BEGUN` it is given for the load's duration, then
+    prints what each officer sent and was answered (perf_counter: the same clock as
+    the probes') and its own CPU."""
     count = officer_count(args.rate)
-    officers = [Officer() for _ in range(count)]
-    officer_tokens = args.officer_token.split(",")
-    officer_sockets = [await open_client(officer_tokens[n % len(officer_tokens)]) for n in range(count)]
+    crew = [Officer() for _ in range(count)]
+    tokens = args.officer_token.split(",")
+    sockets = [await open_client(args, tokens[n % len(tokens)]) for n in range(count)]
 
     async def answers(officer: Officer, ws: ClientConnection) -> None:
         try:
@@ -333,22 +314,14 @@ async def load(args: argparse.Namespace) -> dict[str, Any]:
         except Exception:
             pass
 
-    readers = [asyncio.create_task(answers(o, ws)) for o, ws in zip(officers, officer_sockets, strict=True)]
-    # Welcome and snapshot delivered everywhere before the clock starts: wait for the server to go idle.
-    settle = time.perf_counter() + 30
-    while time.perf_counter() < settle:
-        before = cpu_seconds(args.server_pid)
-        await asyncio.sleep(0.25)
-        if cpu_seconds(args.server_pid) - before < 0.02:
-            break
-    for viewer in raws:
-        viewer.events = 0
-    for probe in probes:
-        probe.received.clear()
+    readers = [asyncio.create_task(answers(o, ws)) for o, ws in zip(crew, sockets, strict=True)]
+    print("ready", flush=True)
+    begun = float((await asyncio.to_thread(sys.stdin.readline)).split()[1])
+    cpu_before = cpu_seconds(os.getpid())
 
     async def send(index: int, officer: Officer, ws: ClientConnection) -> None:
         interval = count / args.rate
-        start = time.perf_counter() + index * interval / count
+        start = begun + index * interval / count
         n = 0
         while True:
             at = start + n * interval
@@ -371,6 +344,71 @@ async def load(args: argparse.Namespace) -> dict[str, Any]:
             await ws.send(json.dumps(message))
             n += 1
 
+    await asyncio.gather(*(send(i, o, ws) for i, (o, ws) in enumerate(zip(crew, sockets, strict=True))))
+    give_up = time.perf_counter() + 10  # every answer, or give up
+    while time.perf_counter() < give_up:
+        if sum(len(o.results) for o in crew) >= sum(len(o.sent) for o in crew):
+            break
+        await asyncio.sleep(0.05)
+    cpu = cpu_seconds(os.getpid()) - cpu_before
+    for task in readers:
+        task.cancel()
+    print(json.dumps({"officers": [{"sent": o.sent, "results": o.results} for o in crew], "cpu": cpu}), flush=True)
+
+
+async def load(args: argparse.Namespace) -> dict[str, Any]:
+    raw_hello = hello(args, args.viewer_token).encode()
+
+    # The probes connect spread among the other viewers, not after them all: a server
+    # writes to its viewers in some order (opsmon in the order they connected, from a
+    # new place each tick; the floor in its set's order), and probes that all came
+    # last would time the end of every tick, not the viewers' spread.
+    raws: list[RawViewer] = []
+    probe_sockets: list[ClientConnection] = []
+    steps = range(0, args.viewers - PROBES, 100)  # in steps: the listen backlog is 100
+    for step, start in enumerate(steps):
+        batch = [RawViewer() for _ in range(min(100, args.viewers - PROBES - start))]
+        if not all(await asyncio.gather(*(v.open(args.port, raw_hello) for v in batch))):
+            raise RuntimeError("a viewer's handshake failed")
+        raws += batch
+        while len(probe_sockets) < PROBES * (step + 1) // len(steps):
+            probe_sockets.append(await open_client(args, args.viewer_token))
+    sweeping = asyncio.create_task(sweeper(raws))
+    probes = [Probe() for _ in probe_sockets]
+
+    async def listen(probe: Probe, ws: ClientConnection) -> None:
+        try:
+            async for raw in ws:
+                now = time.perf_counter()
+                frame = json.loads(raw)
+                kind = frame.get("type")
+                for event in frame["events"] if kind == "batch" else [frame] if kind == "event" else []:
+                    probe.received[event["seq"]] = now
+        except Exception:
+            pass
+        probe.closed = True
+
+    listeners = [asyncio.create_task(listen(p, ws)) for p, ws in zip(probes, probe_sockets, strict=True)]
+    crew = await asyncio.create_subprocess_exec(
+        sys.executable, HERE, "--role", "officers", "--port", str(args.port), "--rate", str(args.rate),
+        "--duration", str(args.duration), "--officer-token", args.officer_token, *([] if args.epoch is None else ["--epoch", args.epoch]),
+        *([] if args.since is None else ["--since", str(args.since)]), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert crew.stdin is not None and crew.stdout is not None
+    if (await crew.stdout.readline()).strip() != b"ready":
+        raise RuntimeError("the officers did not connect")
+    # Welcome and snapshot delivered everywhere before the clock starts: wait for the server to go idle.
+    settle = time.perf_counter() + 30
+    while time.perf_counter() < settle:
+        before = cpu_seconds(args.server_pid)
+        await asyncio.sleep(0.25)
+        if cpu_seconds(args.server_pid) - before < 0.02:
+            break
+    for viewer in raws:
+        viewer.events = 0
+    for probe in probes:
+        probe.received.clear()
+
     gc_before = await asyncio.to_thread(gc_figures, args.port)
     cpu_before = cpu_seconds(args.server_pid)
     split_before = cpu_split(args.server_pid)
@@ -378,7 +416,11 @@ async def load(args: argparse.Namespace) -> dict[str, Any]:
     begun = time.perf_counter()
     if os.environ.get("FANOUT_BEGUN"):
         os.close(os.open(os.environ["FANOUT_BEGUN"], os.O_CREAT | os.O_WRONLY))  # FANOUT_PYSPY: the profile starts now
-    await asyncio.gather(*(send(i, o, ws) for i, (o, ws) in enumerate(zip(officers, officer_sockets, strict=True))))
+    crew.stdin.write(f"go {begun!r}\n".encode())
+    await crew.stdin.drain()
+    told = json.loads((await crew.stdout.read()).decode().strip().splitlines()[-1])
+    await crew.wait()
+    officers = [Officer(sent=o["sent"], results={cid: (seq, at) for cid, (seq, at) in o["results"].items()}) for o in told["officers"]]
     sent = sum(len(o.sent) for o in officers)
     # Let the last events arrive: every result, and every probe holding every event, or give up.
     give_up = time.perf_counter() + 10
@@ -394,7 +436,7 @@ async def load(args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.sleep(SWEEP)
     cpu = cpu_seconds(args.server_pid) - cpu_before
     split_after = cpu_split(args.server_pid)
-    own = cpu_seconds(os.getpid()) - own_before
+    own = cpu_seconds(os.getpid()) - own_before + told["cpu"]
     gc_after = await asyncio.to_thread(gc_figures, args.port)
     elapsed = time.perf_counter() - begun
 
@@ -433,7 +475,7 @@ async def load(args: argparse.Namespace) -> dict[str, Any]:
         "per_commit": None if gc_after is None or gc_before is None else (gc_after[3] - gc_before[3]) / max(1.0, gc_after[4] - gc_before[4]),
         "ticks": None if gc_after is None or gc_before is None else gc_after[5] - gc_before[5],
     }
-    for task in (*listeners, *readers, sweeping):
+    for task in (*listeners, sweeping):
         task.cancel()
     for viewer in raws:
         viewer.sock.close()
@@ -608,7 +650,7 @@ def main() -> None:
         metavar="K",
         help="run each load K times (floor, then opsmon, each time): ratios as the median and range; --curve decides on the median",
     )
-    parser.add_argument("--role", choices=("floor", "load"), help=argparse.SUPPRESS)
+    parser.add_argument("--role", choices=("floor", "load", "officers"), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--server-pid", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--viewers", type=int, help=argparse.SUPPRESS)
@@ -628,6 +670,9 @@ def main() -> None:
         return
     if args.role == "load":
         print(json.dumps(asyncio.run(load(args))))
+        return
+    if args.role == "officers":
+        asyncio.run(officers(args))
         return
 
     if args.uvloop:

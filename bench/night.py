@@ -65,6 +65,9 @@ RESUME_GAP = 20_000  # events behind the head a resuming client is timed at (the
 WHOLE_LOG_SECONDS = 3.0  # of the officer's round trips, quiet, then beside the whole log pulled (at most the load's duration)
 PAGED_ROUNDS = 11  # new viewers timed per paged snapshot size (small: more of them, a steadier median)
 PAGES = (100, 200, MAX_PAGE)  # paged snapshots timed: a screenful and more, the TUI's page, and the most the server sends
+REPEATS = 1_000  # one trouble reported this many times, one report after another: each a note on one incident
+REPEAT_PACE = 1 / 180  # seconds between them: under the officer token's 200 commands/s, over 4 connections (50/s each)
+REPEATS_TIMED = 200  # the server's CPU per report over the first and the last this many of them
 
 
 async def load_night(db: Path, count: int) -> dict[str, int]:
@@ -266,6 +269,36 @@ async def whole_log_beside_an_officer(port: int, officer: str, viewer: str, seco
     }
 
 
+async def repeats(port: int, token: str, pid: int, count: int, timed: int) -> tuple[float, float]:
+    """One trouble reported `count` times, one report after another (each folded into the
+    first as a note): the server's CPU seconds per report over the first `timed` repeats
+    and over the last `timed` (the incident holding count - timed notes before them)."""
+    from websockets.asyncio.client import connect
+
+    hello = json.dumps({"type": "hello", "token": token, "client": "bench/night", "epoch": None, "since": None, "page": 1})
+    draft = {"regency": "6371", "category": "logistik", "severity": "medium", "title": "Kotak suara rusak", "location": "Kec. Banjarmasin Utara, TPS 999"}
+    per_report: list[float] = []
+    async with contextlib.AsyncExitStack() as stack:
+        sockets = [await stack.enter_async_context(connect(f"ws://127.0.0.1:{port}/ws", max_size=None, compression=None, open_timeout=60)) for _ in range(4)]
+        for ws in sockets:
+            await ws.send(hello)
+            while b'"type":"snapshot"' not in (frame[:40] if isinstance(frame := await ws.recv(), bytes) else frame[:40].encode()):
+                pass
+        for n in range(count + 1):  # the first report, then its repeats
+            if n in (1, count + 1 - timed):
+                before = fanout.cpu_seconds(pid)
+            paced = asyncio.sleep(REPEAT_PACE)
+            ws = sockets[n % len(sockets)]
+            await ws.send(json.dumps({"type": "report", "id": f"repeat-{n}", "incident": draft}))
+            answer = json.loads(await _answer(ws, f"repeat-{n}"))
+            if not answer["ok"] or (n > 0 and not answer.get("duplicate")):
+                raise RuntimeError(f"repeat {n} was not folded into the first report: {answer}")
+            if n in (timed, count):
+                per_report.append((fanout.cpu_seconds(pid) - before) / timed)
+            await paced
+    return per_report[0], per_report[1]
+
+
 async def _answer(ws: Any, command_id: str) -> str:
     while True:
         frame = str(await ws.recv())
@@ -325,7 +358,9 @@ async def identity(db: Path) -> tuple[str, int]:
         return store.epoch, await store.head()
 
 
-def run_night(label: str, count: int, work: Path, viewers: int, rate: int, duration: float, with_snapshots: bool) -> dict[str, Any]:
+def run_night(
+    label: str, count: int, work: Path, viewers: int, rate: int, duration: float, with_snapshots: bool, repeat_count: int = REPEATS
+) -> dict[str, Any]:
     directory = Path(tempfile.mkdtemp(dir=work, prefix=label))
     db = directory / "opsmon.db"
     officer, viewer = asyncio.run(fanout.make_tokens(db))
@@ -355,6 +390,7 @@ def run_night(label: str, count: int, work: Path, viewers: int, rate: int, durat
         behind = min(RESUME_GAP, head)
         gap = (behind, *asyncio.run(resume_gap(port, viewer, epoch, head - behind, head))) if behind else None
         rss = rss_kib(server.pid)
+        repeated = asyncio.run(repeats(port, officer, server.pid, repeat_count, min(REPEATS_TIMED, repeat_count // 3)))
         # After the resume, which is timed to the head read before start-up (the officer's reports move it).
         whole_log = asyncio.run(whole_log_beside_an_officer(port, officer, viewer, min(WHOLE_LOG_SECONDS, duration)))
         whole_snapshots = asyncio.run(whole_log_beside_an_officer(port, officer, viewer, min(WHOLE_LOG_SECONDS, duration), snapshots=True))
@@ -392,6 +428,7 @@ def run_night(label: str, count: int, work: Path, viewers: int, rate: int, durat
         whole_snapshots=whole_snapshots,
         gap=gap,
         rss=rss,
+        repeated=repeated,
         cpu_per_report=result["cpu"] / max(1, result["committed"]),
     )
     return result
@@ -425,8 +462,9 @@ def main() -> None:
     )
     print(f"# load before: {fanout._uptime()}")
     with tempfile.TemporaryDirectory(prefix="opsmon-night-") as work:
-        empty = run_night("empty", 0, Path(work), args.viewers, args.rate, args.duration, args.snapshots)
-        full = run_night("full", args.incidents, Path(work), args.viewers, args.rate, args.duration, args.snapshots)
+        repeat_count = 300 if args.smoke else REPEATS
+        empty = run_night("empty", 0, Path(work), args.viewers, args.rate, args.duration, args.snapshots, repeat_count)
+        full = run_night("full", args.incidents, Path(work), args.viewers, args.rate, args.duration, args.snapshots, repeat_count)
     kinds = full["kinds"]
     print(
         f"# the night: {args.incidents:,} incidents, {kinds['events']:,} events ({kinds.get('incident.noted', 0):,} notes, "
@@ -461,6 +499,9 @@ def main() -> None:
     print(f"| whole snapshots that token got meanwhile | {e['passes']} | {f['passes']} | |")
     line("server RSS after start-up", empty["rss"] / 1024, full["rss"] / 1024, "MiB")
     line("server RSS after the load", empty["rss_after"] / 1024, full["rss_after"] / 1024, "MiB")
+    timed = min(REPEATS_TIMED, repeat_count // 3)
+    for n, which in enumerate((f"the first {timed}", f"the last {timed} ({repeat_count - timed:,} notes on it before them)")):
+        line(f"server CPU per repeat report of one trouble, {which}", empty["repeated"][n] * 1000, full["repeated"][n] * 1000, "ms", 2)
     line("server CPU per report", empty["cpu_per_report"] * 1000, full["cpu_per_report"] * 1000, "ms", 2)
     line("delivery p99", empty["p99"], full["p99"], "ms")
     line("command answer p99", empty["result_p99"], full["result_p99"], "ms")
@@ -473,6 +514,11 @@ def main() -> None:
         behind, seconds, frames, size = full["gap"]
         print(f"# a resume over a {behind:,}-event gap (streamed in pages): {seconds * 1000:,.0f} ms to the last, {frames:,} frames, {size / 1024:,.0f} KiB")
     print(f"# memory per incident (RSS full - empty, after start-up): {per_incident:,.0f} bytes")
+    for label, night in (("empty", empty), ("full", full)):
+        first, last = night["repeated"]
+        print(
+            f"# one trouble reported {repeat_count:,} times on the {label} night: the last {timed} repeats cost {last / first:.2f}x the first {timed} (server CPU per report)"
+        )
     for what, f in (("the whole log pulled", full["whole_log"]), ("whole snapshots taken (4 connections of one token, unpaged)", full["whole_snapshots"])):
         print(
             f"# {what} {f['passes']} times beside the officer: round trip p50 {f['flooded_p50']:.1f} ms, p99 {f['flooded_p99']:.1f} ms "
