@@ -27,7 +27,8 @@ event in about a millisecond. Each flush starts with the next subscriber in turn
 viewer is always the last written to (the last to connect would otherwise
 wait for every socket before its own, every tick). A flush is written
 FLUSH_SLICE viewers at a time, the loop running what is ready in between,
-and a long one FLUSH_SLICE_SHORT at a time while a command waits, so a
+and a long one FLUSH_SLICE_SHORT at a time while a command waits (a tick
+to thousands of viewers so from its start), so a
 command is read and answered within a tick to 5,000 viewers, not after it; a viewer the flush has not reached yet that is sent anything
 else (an answer) is given the flush's frames first, so each connection
 still gets everything in order. Events committed while a flush is written
@@ -93,6 +94,12 @@ FLUSH_SLICE = 500
 # 1,000 viewers (2026-12-07, branch fanout3; docs/benchmarks.md, branch srv).
 LONG_FLUSH = 0.01
 FLUSH_SLICE_SHORT = 100
+# A tick whose last flush cost more than this (2,000 viewers and more) goes FLUSH_SLICE_SHORT
+# viewers at a time from its start, command waiting or not: a command that arrived during
+# one of its first 500-viewer slices (about 8 ms at 5,000) sat unread in its socket until the
+# slice was done. Measured at (5,000, 100): answer p99 37 and 33 ms against 65 and 55,
+# delivery p99 and CPU the same (2026-12-07 23:04, docs/benchmarks.md Round 10).
+VERY_LONG_FLUSH = 0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -457,7 +464,7 @@ class Hub:
         started = time.thread_time()
         round_, order, frames = self._round, self._order, self._frames
         size = self.slice
-        if self._cost > LONG_FLUSH and self.commands_waiting():
+        if self._last_cost > VERY_LONG_FLUSH or (self._cost > LONG_FLUSH and self.commands_waiting()):
             size = min(size, FLUSH_SLICE_SHORT)
         end = min(self._next + size, len(order))
         high = WRITE_BUFFER_HIGH

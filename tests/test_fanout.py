@@ -270,6 +270,37 @@ async def test_a_long_flush_goes_in_short_slices_only_while_a_command_waits(tmp_
             await peer.close()
 
 
+async def test_after_a_very_long_flush_the_next_goes_in_short_slices_from_its_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tick whose last flush cost more than `VERY_LONG_FLUSH` (here any) is written
+    `FLUSH_SLICE_SHORT` viewers at a time (here one) from its first slice, no command
+    waiting: a command arriving meanwhile is read after one short slice, not a long one."""
+    monkeypatch.setattr(hub_module, "VERY_LONG_FLUSH", 0.0)
+    monkeypatch.setattr(hub_module, "FLUSH_SLICE_SHORT", 1)
+    async with running_server(tmp_path) as running:
+        hub = running.server.hub
+        hub.slice = 1000  # a whole flush in one slice otherwise
+        slices: dict[int, int] = {}
+        plain_write_slice = hub._write_slice
+
+        def write_slice() -> None:
+            slices[hub._round] = slices.get(hub._round, 0) + 1
+            plain_write_slice()
+
+        hub._write_slice = write_slice  # type: ignore[method-assign]
+        viewers = [await Peer.open(running, running.tokens["wall"]) for _ in range(5)]
+        officer = await Peer.open(running, running.tokens["officer"])
+        for n in range(2):  # one report at a time, each tick flushed before the next is sent
+            assert (await officer.command("report", incident=_report(n)["incident"]))["ok"]
+            for peer in (*viewers, officer):
+                await peer.wait_events(n + 1, timeout=10)
+        first, second = sorted(slices)[-2:]
+        assert slices[first] == 1  # nothing flushed before it: its last cost was none
+        assert slices[second] == len(hub.subscribers) == 6
+        for peer in (*viewers, officer):
+            assert [e["seq"] for e in peer.events] == [1, 2]
+            await peer.close()
+
+
 async def test_a_ticks_deadline_counts_from_when_its_first_command_was_read(tmp_path: Path) -> None:
     """The group commit's wait is inside `broadcast_max_delay_ms`, not added to it:
     a tick's `max_delay` counts from when the first waiting event's command was read
