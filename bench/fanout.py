@@ -76,6 +76,24 @@ P99_TARGET = 250.0  # ms: --curve says how many viewers one core serves under it
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def report_message(command_id: str, n: int) -> str:
+    """The officers' `n`th report: one trouble at one place, the regencies in turn
+    (so each regency's first is an incident and the rest repeats folded into it)."""
+    return json.dumps(
+        {
+            "type": "report",
+            "id": command_id,
+            "incident": {
+                "regency": REGENCIES[n % len(REGENCIES)],
+                "category": "logistik",
+                "severity": "medium",
+                "title": f"Laporan {command_id}",
+                "location": "Kec. Banjarmasin Utara, TPS 012",
+            },
+        }
+    )
+
+
 def officer_count(rate: float) -> int:
     """The issue's 8 officers (a token each), more where each would pass OFFICER_RATE."""
     return max(OFFICERS, round(rate / OFFICER_RATE + 0.49))
@@ -329,19 +347,8 @@ async def officers(args: argparse.Namespace) -> None:
                 return
             await asyncio.sleep(max(0.0, at - time.perf_counter()))
             command_id = f"o{index}-{n}"
-            message = {
-                "type": "report",
-                "id": command_id,
-                "incident": {
-                    "regency": REGENCIES[n % len(REGENCIES)],
-                    "category": "logistik",
-                    "severity": "medium",
-                    "title": f"Laporan {index}-{n}",
-                    "location": "Kec. Banjarmasin Utara, TPS 012",
-                },
-            }
             officer.sent[command_id] = time.perf_counter()
-            await ws.send(json.dumps(message))
+            await ws.send(report_message(command_id, n))
             n += 1
 
     await asyncio.gather(*(send(i, o, ws) for i, (o, ws) in enumerate(zip(crew, sockets, strict=True))))

@@ -44,7 +44,21 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fanout import CONFIG, PROBES, REGENCIES, Probe, RawViewer, _cpu_model, _uptime, free_port, make_tokens, pct, pinned, raise_open_files, sweeper  # noqa: E402
+from fanout import (  # noqa: E402
+    CONFIG,
+    PROBES,
+    Probe,
+    RawViewer,
+    _cpu_model,
+    _uptime,
+    free_port,
+    make_tokens,
+    pct,
+    pinned,
+    raise_open_files,
+    report_message,
+    sweeper,
+)
 
 POSTGRES = os.environ.get("OPSMON_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 HELD_P99_MS = 250.0
@@ -54,22 +68,6 @@ OFFICER_RATE = 40.0
 
 def hello(token: str, client: str = "bench/replicas") -> str:
     return json.dumps({"type": "hello", "token": token, "client": client, "epoch": None, "since": None})
-
-
-def report_message(command_id: str, n: int) -> str:
-    return json.dumps(
-        {
-            "type": "report",
-            "id": command_id,
-            "incident": {
-                "regency": REGENCIES[n % len(REGENCIES)],
-                "category": "logistik",
-                "severity": "medium",
-                "title": f"Laporan {command_id}",
-                "location": "Kec. Banjarmasin Utara, TPS 012",
-            },
-        }
-    )
 
 
 # --- the load generator (a process of its own) ---------------------------------------------------------------
