@@ -28,7 +28,7 @@ from opsmon.core.protocol import Event
 from opsmon.core.records import Actor, Incident, StageRow
 from opsmon.core.state import State
 from opsmon.core.wire import decode_payload, to_builtins
-from server.store.core import attach_notes
+from server.store.core import NOTE_ROWS, attach_notes
 
 
 class BackupError(RuntimeError):
@@ -198,7 +198,7 @@ def verify_database(path: Path, now: str) -> Verification:
         report.seq = expected - 1
         stored_incidents = {row.id: row for row in (_incident.decode(body) for (body,) in db.execute("SELECT body FROM incidents"))}
         if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'notes'").fetchone() is not None:  # schema 4 on
-            notes = db.execute("SELECT incident, body FROM notes ORDER BY incident, n").fetchall()
+            notes = db.execute(NOTE_ROWS).fetchall()
             attach_notes(stored_incidents, notes)
             for incident_id in sorted({row[0] for row in notes} - set(stored_incidents)):
                 report.problems.append(f"incident {incident_id} has notes in the notes table but no row in the incidents table")

@@ -58,6 +58,10 @@ def without_notes(incident: Incident) -> Incident:
     return msgspec.structs.replace(incident, notes=[]) if incident.notes else incident
 
 
+# The notes table's rows as `attach_notes` takes them (load_state, and `verify` on a file).
+NOTE_ROWS = "SELECT incident, body FROM notes ORDER BY incident, n"
+
+
 def attach_notes(incidents: dict[int, Incident], rows: Iterable[Any]) -> None:
     """The notes table's (incident, body) rows, in (incident, n) order, given back to
     the incidents their rows hold without them. Notes of an incident with no row
@@ -304,7 +308,7 @@ class StoreCore:
             for (body,) in await sql.fetch("SELECT body FROM incidents"):
                 incident = _incident_decoder.decode(body)
                 state.incidents[incident.id] = incident
-            attach_notes(state.incidents, await sql.fetch("SELECT incident, body FROM notes ORDER BY incident, n"))
+            attach_notes(state.incidents, await sql.fetch(NOTE_ROWS))
             for (body,) in await sql.fetch("SELECT body FROM stages"):
                 row = _stage_decoder.decode(body)
                 state.stages[(row.regency, row.stage)] = row
